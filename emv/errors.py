@@ -1,0 +1,112 @@
+"""The product's exception tree, kept in the lowest layer so every layer can catch without importing upwards.
+
+Business outcomes (a decline, a TVR bit, a failed signature check) are values, never exceptions. Exceptions mean
+that something could not be done at all::
+
+    PosError
+    ├── ProtocolError                 bytes that do not follow a protocol (.offset, .tag, .raw)
+    │   ├── LocalProtocolError        we were asked to build something invalid
+    │   └── RemoteProtocolError       the peer (card, device, host) sent garbage
+    ├── CryptoError                   a key or cryptogram operation could not be done (bad key length, exhausted KSN)
+    ├── DeviceError                   a peripheral failed (serial shells)
+    │   ├── DeviceTimeout             no answer within the deadline, retransmissions exhausted
+    │   ├── DeviceGone                port vanished (unplugged) or could not be opened
+    │   └── CardRemoved               the card left the reader during a transaction
+    ├── LinkError                     a network peer failed (acquirer host, carrier, wallet)
+    │   └── LinkTimeout               no answer within the deadline: outcome UNKNOWN
+    ├── Cancelled                     the cashier or customer cancelled a wait
+    ├── ConfigError                   the configuration file is wrong (says which key)
+    └── FirmwareImageError            an image is malformed or fails verification
+
+>>> issubclass(DeviceTimeout, PosError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PosError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "CryptoError",
+    "DeviceError",
+    "DeviceTimeout",
+    "DeviceGone",
+    "CardRemoved",
+    "LinkError",
+    "LinkTimeout",
+    "Cancelled",
+    "ConfigError",
+    "FirmwareImageError",
+]
+
+
+class PosError(Exception):
+    """Root of every error raised by product code."""
+
+
+class ProtocolError(PosError):
+    """Bytes that do not follow the protocol.
+
+    Args:
+        message: what is wrong, for a person.
+        offset: byte offset in ``raw`` where decoding failed, if known.
+        tag: the TLV tag or field being decoded, if any.
+        raw: the offending bytes. Callers must not put PAN or PIN data here unmasked.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, tag: str | None = None,
+                 raw: bytes | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.tag = tag
+        self.raw = raw
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to produce something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow."""
+
+
+class CryptoError(PosError):
+    """A cryptographic operation could not be performed."""
+
+
+class DeviceError(PosError):
+    """A serial peripheral failed."""
+
+
+class DeviceTimeout(DeviceError):
+    """The device did not answer in time, after all retransmissions."""
+
+
+class DeviceGone(DeviceError):
+    """The device's port vanished or could not be opened."""
+
+
+class CardRemoved(DeviceError):
+    """The card was removed (or lost power) while the transaction still needed it."""
+
+
+class LinkError(PosError):
+    """A network peer could not be reached or answered garbage."""
+
+
+class LinkTimeout(LinkError):
+    """No answer in time: whether the request took effect is unknown."""
+
+
+class Cancelled(PosError):
+    """A wait was cancelled by the cashier or the customer."""
+
+
+class ConfigError(PosError):
+    """The configuration is invalid; the message names the key."""
+
+
+class FirmwareImageError(PosError):
+    """A firmware image is malformed or fails verification."""

@@ -1,0 +1,290 @@
+"""Ports: the typed edges between business flows and the outside world.
+
+Flows talk only to these ``typing.Protocol`` ports; ``drivers/`` implements them for real devices and networks
+(adapters depend on ports, never the reverse), tests may pass fakes, and ``terminal/`` wires one implementation
+to each port. Value types travel across the ports. Money is always an ``int`` of minor units (fen) of CNY
+(ISO 4217 numeric 156). Full PAN and track data travel only where the protocol needs them and are excluded from
+``repr`` so they cannot reach a log by accident.
+
+>>> SimInfo("89860112345678901234", "1064912345678", "active", "Basic 1G", 1250, 300, "2027-01-31").masked_iccid
+'8986…1234'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+__all__ = [
+    "CancelToken",
+    "SimInfo",
+    "Plan",
+    "TopupResult",
+    "CarrierPort",
+    "AuthRequest",
+    "AuthResponse",
+    "ReversalRequest",
+    "HostPort",
+    "PinEntry",
+    "PinPadPort",
+    "CardReaderPort",
+    "ReceiptLine",
+    "PrinterStatus",
+    "PrinterPort",
+    "Clock",
+    "mask_pan",
+]
+
+CURRENCY_CNY = "156"
+
+
+def mask_pan(pan: str) -> str:
+    """First 6 and last 4 digits, the rest as ``*`` (PCI DSS display rule).
+
+    >>> mask_pan("6212345678901234")
+    '621234******1234'
+    """
+    if len(pan) <= 10:
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+class CancelToken:
+    """A flag one thread sets (CANCEL key, timeout) and blocking port calls watch."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s``; True if cancelled meanwhile."""
+        return self._event.wait(timeout_s)
+
+
+# --- carrier -------------------------------------------------------------------------------------------------
+
+SimStatus = Literal["active", "inactive", "suspended", "terminated"]
+
+
+@dataclass(frozen=True)
+class SimInfo:
+    """What the carrier says about one IoT SIM."""
+
+    iccid: str
+    msisdn: str
+    status: str
+    plan_name: str
+    balance_minor: int
+    data_left_mb: int
+    expiry: str
+    carrier: str = "SIM-CARRIER"
+
+    @property
+    def masked_iccid(self) -> str:
+        return f"{self.iccid[:4]}…{self.iccid[-4:]}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One purchasable package or add-on from the carrier's catalogue."""
+
+    plan_id: str
+    name: str
+    name_zh: str
+    period_months: int
+    price_minor: int
+    data_mb: int
+    sms: int = 0
+    voice_min: int = 0
+    promotion: str | None = None
+    promo_price_minor: int | None = None
+
+    @property
+    def payable_minor(self) -> int:
+        return self.promo_price_minor if self.promo_price_minor is not None else self.price_minor
+
+
+TopupStatus = Literal["applied", "pending", "failed", "not_found"]
+
+
+@dataclass(frozen=True)
+class TopupResult:
+    """The carrier's word on one top-up order (the order id is the terminal's own)."""
+
+    order_id: str
+    status: TopupStatus
+    balance_minor: int | None = None
+    message: str = ""
+
+
+class CarrierPort(Protocol):
+    def lookup_sim(self, number: str) -> SimInfo | None:
+        """ICCID or MSISDN -> SimInfo, None if the carrier does not know it. Raises LinkError/LinkTimeout."""
+
+    def list_plans(self, iccid: str) -> Sequence[Plan]:
+        """Plans this SIM may buy. Raises LinkError/LinkTimeout."""
+
+    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int) -> TopupResult:
+        """Apply a top-up. Same order id twice never applies twice. LinkTimeout means outcome unknown."""
+
+    def order_status(self, order_id: str) -> TopupResult:
+        """Status of an order created earlier (``not_found`` if it never arrived)."""
+
+
+# --- acquirer host -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """An online authorisation (ISO 8583 0200 financial request)."""
+
+    stan: int
+    amount_minor: int
+    local_time: dt.datetime
+    pan: str = field(repr=False)
+    expiry_yymm: str = field(repr=False)
+    pan_sequence: str | None = None
+    track2: bytes | None = field(default=None, repr=False)
+    pos_entry_mode: str = "051"
+    icc_data: bytes = b""
+    pin_block: bytes | None = field(default=None, repr=False)
+    ksn: bytes | None = None
+    currency: str = CURRENCY_CNY
+    terminal_id: str = ""
+    merchant_id: str = ""
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.pan)
+
+
+@dataclass(frozen=True)
+class AuthResponse:
+    """The host's answer. ``icc_data`` carries 91 (issuer authentication data) and issuer scripts."""
+
+    response_code: str
+    auth_code: str = ""
+    rrn: str = ""
+    icc_data: bytes = b""
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code in ("00", "10", "11")
+
+
+@dataclass(frozen=True)
+class ReversalRequest:
+    """Undo an authorisation (0400; ``repeat`` makes it 0401)."""
+
+    stan: int
+    original: AuthRequest
+    reason_code: str = "68"
+    repeat: bool = False
+
+
+class HostPort(Protocol):
+    def authorize(self, request: AuthRequest) -> AuthResponse:
+        """Raises LinkTimeout (outcome unknown: reverse it) or LinkError (never sent)."""
+
+    def reverse(self, request: ReversalRequest) -> str:
+        """Returns the host's response code; raises LinkTimeout/LinkError when not acknowledged."""
+
+    def echo(self) -> bool:
+        """0800 network management echo; True when the host answered."""
+
+
+# --- PIN pad -------------------------------------------------------------------------------------------------
+
+PinStatus = Literal["entered", "cancelled", "timeout", "bypassed"]
+
+
+@dataclass(frozen=True)
+class PinEntry:
+    """Outcome of PIN entry. The clear PIN never leaves the PIN pad; only the encrypted block does."""
+
+    status: PinStatus
+    pin_block: bytes | None = field(default=None, repr=False)
+    ksn: bytes | None = None
+    block_format: int = 4
+
+
+class PinPadPort(Protocol):
+    def request_online_pin(self, pan: str, amount_minor: int, timeout_s: float) -> PinEntry:
+        """Prompt on the PIN pad and block until entered, cancelled (here or by ``abort``) or timed out."""
+
+    def abort(self) -> None:
+        """From any thread: end a pending PIN entry as ``cancelled``."""
+
+    def display(self, line1: str, line2: str = "") -> None:
+        """Show an idle message on the PIN pad's own display."""
+
+
+# --- card reader ---------------------------------------------------------------------------------------------
+
+
+class CardReaderPort(Protocol):
+    def wait_for_card(self, timeout_s: float, cancel: CancelToken) -> bool:
+        """Block until a chip card is inserted (True), the timeout passes (False), or ``cancel`` (Cancelled)."""
+
+    def card_present(self) -> bool: ...
+
+    def power_on(self) -> bytes:
+        """Activate the card; returns the ATR. Raises CardRemoved, DeviceError."""
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Send one C-APDU, return the R-APDU including SW1 SW2. Raises CardRemoved, DeviceError."""
+
+    def power_off(self) -> None: ...
+
+    def wait_for_removal(self, timeout_s: float) -> bool:
+        """Block until the card is taken out (True) or the timeout passes (False)."""
+
+
+# --- printer -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """One line of a receipt; the printer driver turns it into ESC/POS bytes."""
+
+    text: str = ""
+    align: Literal["left", "center", "right"] = "left"
+    bold: bool = False
+    double: bool = False
+    qr: str | None = None
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    online: bool = True
+    paper_out: bool = False
+    cover_open: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.online and not self.paper_out and not self.cover_open
+
+
+class PrinterPort(Protocol):
+    def print_receipt(self, lines: Sequence[ReceiptLine]) -> None:
+        """Print and cut. Raises DeviceError (with a cashier-readable message) when it cannot."""
+
+    def status(self) -> PrinterStatus: ...
+
+
+# --- clock ---------------------------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+    def monotonic(self) -> float: ...
