@@ -1,0 +1,247 @@
+"""Chip-card payment: drives the sans-I/O EMV kernel over the card reader, the PIN pad and the acquirer host.
+
+The kernel decides every APDU; this flow only carries its actions to the ports and its answers back, and writes
+the journal around the one money-moving step, the authorisation: ``auth_intended`` with the reversal armed
+before the request leaves, and the host's answer after. A host that does not answer (LinkTimeout) or answers
+garbage leaves the outcome unknown, so the reversal stays armed and is sent by the caller. A wrong PIN (55)
+closes the card's transaction with an AAC and starts a fresh one on the same card, up to ``pin_tries``.
+
+>>> CardPaymentResult("cancelled", "x").approved
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
+from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
+from emv.kernel import TerminalConfig, Transaction
+from flows.ports import (
+    AuthRequest,
+    AuthResponse,
+    CancelToken,
+    CardReaderPort,
+    Clock,
+    HostPort,
+    JournalPort,
+    PinPadPort,
+    mask_pan,
+)
+
+__all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card"]
+
+
+class Step(str, Enum):
+    """Progress a flow reports so the terminal can show the matching screen."""
+
+    WAIT_CARD = "wait_card"
+    READING_CARD = "reading_card"
+    PIN_ENTRY = "pin_entry"
+    WRONG_PIN = "wrong_pin"
+    AUTHORIZING = "authorizing"
+    TOPPING_UP = "topping_up"
+    REVERSING = "reversing"
+
+
+@dataclass(frozen=True)
+class CardPaymentResult:
+    """``status``: approved | declined | cancelled | failed | unknown (host silent: reverse) |
+    reverse (host approved, card refused: reverse)."""
+
+    status: str
+    message: str
+    response_code: str | None = None
+    auth: AuthResponse | None = None
+    request: AuthRequest | None = field(default=None, repr=False)
+    emv_receipt: Mapping[str, str] = field(default_factory=dict)
+    masked_pan: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "approved"
+
+
+@dataclass(frozen=True)
+class CardPaymentPorts:
+    reader: CardReaderPort
+    pinpad: PinPadPort
+    host: HostPort
+    journal: JournalPort
+    clock: Clock
+    random_bytes: Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class CardPaymentSettings:
+    emv: TerminalConfig
+    terminal_id: str
+    merchant_id: str
+    card_timeout_s: float = 60.0
+    pin_timeout_s: float = 60.0
+    pin_tries: int = 3
+
+
+# Host response codes the cashier sees in words (ISO 8583:1987 field 39).
+RESPONSE_TEXT: Mapping[str, str] = {
+    "00": "Approved / 交易成功",
+    "05": "Declined by the bank / 银行拒绝",
+    "14": "Card not recognised / 无效卡号",
+    "51": "Insufficient funds / 余额不足",
+    "54": "Card expired / 卡已过期",
+    "55": "Wrong PIN / 密码错误",
+    "75": "PIN tries exceeded / 密码错误次数超限",
+    "91": "Bank unavailable, try later / 发卡行不可用",
+}
+
+
+def _decline_text(code: str | None) -> str:
+    return RESPONSE_TEXT.get(code or "", f"Declined ({code}) / 交易拒绝 ({code})")
+
+
+def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
+                progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
+    """Take ``amount_minor`` from a chip card. Never raises for business outcomes; see ``CardPaymentResult``."""
+    progress(Step.WAIT_CARD)
+    try:
+        if not ports.reader.card_present() and not ports.reader.wait_for_card(settings.card_timeout_s, cancel):
+            return CardPaymentResult("cancelled", "No card inserted in time / 等待插卡超时")
+    except Cancelled:
+        return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+    except DeviceError as exc:
+        return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障")
+    result = CardPaymentResult("failed", "No attempt / 未交易")
+    for attempt in range(settings.pin_tries):
+        result = _one_attempt(ports, settings, txn_id, amount_minor, progress, cancel)
+        if result.response_code != "55" or attempt + 1 == settings.pin_tries:
+            break
+        progress(Step.WRONG_PIN)
+    return result
+
+
+def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id: int, amount_minor: int,
+                 progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
+    progress(Step.READING_CARD)
+    session = _Attempt(ports, settings, txn_id, amount_minor, progress, cancel)
+    try:
+        ports.reader.power_on()
+        return session.run()
+    except CardRemoved:
+        return session.card_gone()
+    except DeviceError as exc:
+        return session.card_gone(f"Card reader: {exc} / 读卡器故障")
+    finally:
+        try:
+            ports.reader.power_off()
+        except DeviceError:
+            pass
+
+
+class _Attempt:
+    """One EMV transaction on the inserted card, from SELECT to the second GENERATE AC."""
+
+    def __init__(self, ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id: int, amount_minor: int,
+                 progress: Callable[[Step], None], cancel: CancelToken) -> None:
+        self.ports, self.settings, self.txn_id = ports, settings, txn_id
+        self.amount_minor, self.progress, self.cancel = amount_minor, progress, cancel
+        self.pin_block: bytes | None = None
+        self.ksn: bytes | None = None
+        self.request: AuthRequest | None = None
+        self.answer: AuthResponse | None = None
+        self.unknown_reason: str | None = None
+
+    def run(self) -> CardPaymentResult:
+        kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=self.ports.clock.now(),
+                             unpredictable_number=lambda: self.ports.random_bytes(4),
+                             sequence_counter=self.txn_id)
+        action = kernel.start()
+        while True:
+            if isinstance(action, SendApdu):
+                action = kernel.on_response(self.ports.reader.transmit(action.apdu))
+            elif isinstance(action, RequestOnlinePin):
+                action = kernel.on_pin(self._pin(action))
+            elif isinstance(action, GoOnline):
+                code, issuer_data = self._authorize(action)
+                action = kernel.on_online_result(code, issuer_data)
+            elif isinstance(action, Finished):
+                return self._finish(action)
+            else:  # a kernel action this flow does not know is a programming error, not a card problem
+                raise TypeError(f"unhandled kernel action {type(action).__name__}")
+
+    def _pin(self, action: RequestOnlinePin) -> str:
+        self.progress(Step.PIN_ENTRY)
+        if self.cancel.cancelled:
+            return "cancelled"
+        try:
+            entry = self.ports.pinpad.request_online_pin(action.pan, action.amount_minor,
+                                                         self.settings.pin_timeout_s)
+        except DeviceError:
+            return "cancelled"
+        if entry.status == "entered":
+            self.pin_block, self.ksn = entry.pin_block, entry.ksn
+        return entry.status
+
+    def _authorize(self, action: GoOnline) -> tuple[str | None, bytes]:
+        self.progress(Step.AUTHORIZING)
+        journal, stan = self.ports.journal, self.ports.journal.next_stan()
+        now = self.ports.clock.now()
+        self.request = AuthRequest(
+            stan=stan, amount_minor=self.amount_minor, local_time=now, pan=action.pan,
+            expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence, track2=action.track2,
+            icc_data=action.icc_data, pin_block=self.pin_block, ksn=self.ksn,
+            terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
+        # Write-ahead: if power fails from here on, recovery reverses this STAN.
+        journal.update(self.txn_id, "auth_intended", stan=stan, masked_pan=mask_pan(action.pan),
+                       auth_time=now.isoformat(timespec="seconds"), reversal="armed")
+        try:
+            self.answer = self.ports.host.authorize(self.request)
+        except (LinkTimeout, RemoteProtocolError) as exc:
+            self.unknown_reason = str(exc)
+            journal.update(self.txn_id, "auth_unknown", reversal="pending", message=str(exc))
+            return None, b""
+        except LinkError as exc:  # refused before sending: nothing reached the host
+            journal.update(self.txn_id, "auth_failed", reversal=None, message=str(exc))
+            return None, b""
+        approved = self.answer.approved
+        journal.update(self.txn_id, "approved" if approved else "declined",
+                       response_code=self.answer.response_code, auth_code=self.answer.auth_code,
+                       rrn=self.answer.rrn, reversal="armed" if approved else None)
+        return self.answer.response_code, self.answer.icc_data
+
+    def _finish(self, done: Finished) -> CardPaymentResult:
+        base = dict(auth=self.answer, request=self.request, emv_receipt=done.receipt,
+                    masked_pan=self.request.masked_pan if self.request else done.receipt.get("pan"))
+        code = self.answer.response_code if self.answer else None
+        journal = self.ports.journal
+        if self.unknown_reason is not None:
+            return CardPaymentResult("unknown", "No answer from the bank — payment is being reversed / "
+                                     "银行无应答，正在冲正", **base)
+        if done.outcome is Outcome.APPROVED:
+            journal.update(self.txn_id, "paid", reversal=None)
+            return CardPaymentResult("approved", RESPONSE_TEXT["00"], code, **base)
+        if done.outcome is Outcome.DECLINED_AFTER_ONLINE_APPROVAL:
+            journal.update(self.txn_id, "card_declined_after_approval", reversal="pending")
+            return CardPaymentResult("reverse", "Card refused after bank approval — reversing / "
+                                     "卡片拒绝，正在冲正", code, **base)
+        if self.answer is None and self.request is not None:
+            return CardPaymentResult("failed", "Bank unreachable — nothing charged / 无法连接银行，未扣款",
+                                     **base)
+        if done.outcome is Outcome.DECLINED:
+            return CardPaymentResult("declined", _decline_text(code) if code else
+                                     "Declined by the card / 卡片拒绝", code, **base)
+        if self.cancel.cancelled or "cancel" in done.reason.lower():
+            return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款", **base)
+        return CardPaymentResult("failed", f"Card error: {done.reason} / 卡片交易终止", **base)
+
+    def card_gone(self, message: str = "Card removed too early / 卡片过早拔出") -> CardPaymentResult:
+        if self.answer is not None and self.answer.approved:
+            # Host approved but the card never confirmed: the money must come back.
+            self.ports.journal.update(self.txn_id, "card_removed_after_approval", reversal="pending")
+            return CardPaymentResult("reverse", message + " — reversing / 正在冲正", self.answer.response_code,
+                                     self.answer, self.request, masked_pan=self.request.masked_pan
+                                     if self.request else None)
+        if self.unknown_reason is not None:
+            return CardPaymentResult("unknown", message, request=self.request)
+        return CardPaymentResult("failed", message + " — nothing charged / 未扣款")

@@ -1,0 +1,98 @@
+"""Recovery: finish or undo every open transaction from the journal, before the first sale and after a power cut.
+
+Each open row is read and the one safe next step is taken, by state:
+
+    ============================================  ==========================================================
+    state                                         what recovery does
+    ============================================  ==========================================================
+    created                                       nothing left the terminal: mark ``abandoned``
+    auth_intended, approved, auth_unknown,        the payment may have been taken and no top-up was made:
+    card_*_after_approval, reversal_pending,      reverse it (0400/0401 until acknowledged)
+    topup_failed
+    paid, topup_intended, topup_pending           ask the carrier for the order; applied → completed;
+                                                  never arrived → send the same order id again;
+                                                  failed → reverse; no answer → stays pending
+    ============================================  ==========================================================
+
+>>> REVERSE_STATES >= {"auth_unknown", "reversal_pending"}
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emv.errors import LinkError, RemoteProtocolError
+from flows.money import format_money
+from flows.ports import CarrierPort, HostPort, JournalPort, TopupResult, TxnRecord
+from flows.reversal import reverse_payment
+
+__all__ = ["RecoveryReport", "recover", "REVERSE_STATES", "TOPUP_STATES"]
+
+REVERSE_STATES = frozenset({"auth_intended", "approved", "auth_unknown", "card_declined_after_approval",
+                            "card_removed_after_approval", "reversal_pending", "topup_failed"})
+TOPUP_STATES = frozenset({"paid", "topup_intended", "topup_pending"})
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What recovery did, in lines the cashier can read, and how much is still open."""
+
+    lines: tuple[str, ...]
+    still_open: int
+
+    @property
+    def clean(self) -> bool:
+        return not self.lines and self.still_open == 0
+
+
+def _sim_tail(record: TxnRecord) -> str:
+    return f"…{record.iccid[-4:]}"
+
+
+def _topup_status(carrier: CarrierPort, record: TxnRecord) -> TopupResult | None:
+    try:
+        result = carrier.order_status(record.order_id)
+        if result.status == "not_found":
+            result = carrier.create_topup(record.order_id, record.iccid, record.plan_id, record.amount_minor)
+        return result
+    except (LinkError, RemoteProtocolError):
+        return None
+
+
+def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, terminal_id: str,
+            merchant_id: str, attempts: int = 2) -> RecoveryReport:
+    lines: list[str] = []
+    still_open = 0
+    for record in journal.open_transactions():
+        money = format_money(record.total_minor)
+        if record.state == "created":
+            journal.update(record.txn_id, "abandoned", message="interrupted before payment")
+        elif record.state in REVERSE_STATES:
+            if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
+                               attempts=attempts):
+                lines.append(f"Reversed 1 payment of {money} for SIM {_sim_tail(record)} / "
+                             f"已冲正 {money}（SIM {_sim_tail(record)}）")
+            else:
+                still_open += 1
+                lines.append(f"Reversal of {money} for SIM {_sim_tail(record)} still pending / 冲正待完成")
+        elif record.state in TOPUP_STATES:
+            result = _topup_status(carrier, record)
+            if result is not None and result.status == "applied":
+                journal.update(record.txn_id, "completed", topup_status="applied",
+                               balance_after_minor=result.balance_minor)
+                lines.append(f"Top-up of {money} for SIM {_sim_tail(record)} confirmed / 充值已确认")
+            elif result is not None and result.status == "failed":
+                journal.update(record.txn_id, "topup_failed", topup_status="failed", message=result.message)
+                again = journal.get(record.txn_id)
+                if reverse_payment(host, journal, again, terminal_id=terminal_id, merchant_id=merchant_id,
+                                   attempts=attempts):
+                    lines.append(f"Top-up failed; reversed {money} for SIM {_sim_tail(record)} / "
+                                 f"充值失败，已冲正 {money}")
+                else:
+                    still_open += 1
+            else:
+                journal.update(record.txn_id, "topup_pending", topup_status="pending")
+                still_open += 1
+                lines.append(f"Top-up {record.order_id} for SIM {_sim_tail(record)} still pending / 充值处理中")
+    return RecoveryReport(tuple(lines), still_open)

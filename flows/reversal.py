@@ -1,0 +1,49 @@
+"""Reversals: give the money back when an authorisation's outcome is unknown or must be undone.
+
+The reversal's own STAN is journalled before the first 0400 leaves, so after a power cut the same reversal is
+repeated (0401) rather than a second one invented. Reversals carry no PAN: the acquirer finds the original by
+terminal id and the original STAN in field 90, so the journal never needs the full PAN.
+
+>>> original_from_record.__name__
+'original_from_record'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from emv.errors import LinkError, RemoteProtocolError
+from flows.ports import AuthRequest, HostPort, JournalPort, ReversalRequest, TxnRecord
+
+__all__ = ["original_from_record", "reverse_payment"]
+
+
+def original_from_record(record: TxnRecord, terminal_id: str, merchant_id: str) -> AuthRequest:
+    """The original authorisation as far as the journal knows it (no PAN, no track, no PIN)."""
+    when = dt.datetime.fromisoformat(record.auth_time) if record.auth_time else dt.datetime.now()
+    return AuthRequest(stan=record.stan or 0, amount_minor=record.total_minor, local_time=when, pan="",
+                       expiry_yymm="", terminal_id=terminal_id, merchant_id=merchant_id)
+
+
+def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, terminal_id: str,
+                    merchant_id: str, attempts: int = 3, reason_code: str = "68") -> bool:
+    """Send the reversal for ``record`` until acknowledged or ``attempts`` run out.
+
+    Returns True when the host acknowledged it (state ``reversed``); False leaves the row in
+    ``reversal_pending`` for the next try (before the next sale, and at boot).
+    """
+    repeat = record.reversal_stan is not None
+    stan = record.reversal_stan if record.reversal_stan is not None else journal.next_stan()
+    journal.update(record.txn_id, "reversal_pending", reversal="pending", reversal_stan=stan)
+    original = original_from_record(record, terminal_id, merchant_id)
+    for _ in range(attempts):
+        try:
+            code = host.reverse(ReversalRequest(stan=stan, original=original, reason_code=reason_code,
+                                                repeat=repeat))
+        except (LinkError, RemoteProtocolError) as exc:
+            repeat = True
+            journal.update(record.txn_id, "reversal_pending", message=f"reversal not acknowledged: {exc}")
+            continue
+        journal.update(record.txn_id, "reversed", reversal="done", message=f"reversal acknowledged ({code})")
+        return True
+    return False

@@ -1,0 +1,74 @@
+"""SIM numbers as the cashier keys them: ICCID (19–20 digits, ITU-T E.118, Luhn check digit) or MSISDN.
+
+Chinese IoT SIMs carry 13-digit MSISDNs (1064…, 1440…, 148…); ordinary numbers have 11. A wrong ICCID check
+digit is a warning the cashier may override (some ICCIDs carry letters or vendor check digits), never a block.
+
+>>> check_sim_number("89860112345678901237").kind
+'iccid'
+>>> check_sim_number("1064912345678").kind
+'msisdn'
+>>> check_sim_number("12ab").error
+'Digits only / 只能输入数字'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SimNumberCheck", "check_sim_number", "luhn_ok", "group_digits"]
+
+
+@dataclass(frozen=True)
+class SimNumberCheck:
+    """Verdict on a keyed number: ``error`` blocks, ``warning`` needs the cashier's confirmation."""
+
+    number: str
+    kind: str = ""
+    error: str | None = None
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when the last digit is the Luhn check digit of the rest (ISO/IEC 7812-1 Annex B)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def group_digits(number: str, size: int = 4) -> str:
+    """``8986 0112 3456 …`` for reading aloud and comparing.
+
+    >>> group_digits("1064912345678")
+    '1064 9123 4567 8'
+    """
+    return " ".join(number[i:i + size] for i in range(0, len(number), size))
+
+
+def check_sim_number(raw: str) -> SimNumberCheck:
+    number = raw.strip().replace(" ", "")
+    if not number:
+        return SimNumberCheck(number, error="Enter the SIM number / 请输入 SIM 卡号")
+    if not number.isdigit():
+        return SimNumberCheck(number, error="Digits only / 只能输入数字")
+    if len(number) in (11, 13):
+        if not number.startswith("1"):
+            return SimNumberCheck(number, error="A mobile number starts with 1 / 手机号应以 1 开头")
+        return SimNumberCheck(number, kind="msisdn")
+    if len(number) in (19, 20):
+        if not number.startswith("89"):
+            return SimNumberCheck(number, error="An ICCID starts with 89 / ICCID 应以 89 开头")
+        if not luhn_ok(number):
+            return SimNumberCheck(number, kind="iccid",
+                                  warning="ICCID check digit does not match — ENTER to use anyway / "
+                                          "ICCID 校验位不符，按确认继续")
+        return SimNumberCheck(number, kind="iccid")
+    return SimNumberCheck(number, error=f"{len(number)} digits: ICCID has 19–20, mobile number 11 or 13 / "
+                                        f"位数不对：ICCID 为 19–20 位，号码为 11 或 13 位")

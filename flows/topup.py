@@ -1,0 +1,148 @@
+"""The top-up transaction: pay, then apply the top-up at the carrier exactly once, or give the money back.
+
+Journal states of one row (each written before the external step it names, and again after its answer)::
+
+    created ─► auth_intended ─► approved ─► paid ─► topup_intended ─► completed
+                   │               │                     ├─► topup_pending (carrier silent: followed up)
+                   │               │                     └─► topup_failed ─► reversal_pending ─► reversed
+                   │               └─► card_declined_after_approval / card_removed_after_approval ─► reversal…
+                   ├─► declined / auth_failed (nothing charged)
+                   └─► auth_unknown ─► reversal_pending ─► reversed
+    created ─► cancelled / failed (no money moved)
+
+The carrier has no idempotency of its own, so the order id is the terminal's, stored at ``created``; before any
+retry the order's status is asked first.
+
+>>> TopupOutcome("cancelled", "x", 1, "O1").money_moved
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from emv.errors import LinkError, LinkTimeout, RemoteProtocolError
+from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step, pay_by_card
+from flows.ports import CancelToken, CarrierPort, JournalPort, TopupResult, TxnRecord
+from flows.pricing import Quote
+from flows.reversal import reverse_payment
+
+__all__ = ["TopupOrder", "TopupOutcome", "TopupService", "Step"]
+
+
+@dataclass(frozen=True)
+class TopupOrder:
+    iccid: str
+    msisdn: str
+    quote: Quote
+    cashier_id: str
+
+
+@dataclass(frozen=True)
+class TopupOutcome:
+    """``status``: completed | pending | reversed | reversal_pending | declined | cancelled | failed."""
+
+    status: str
+    message: str
+    txn_id: int
+    order_id: str
+    balance_minor: int | None = None
+    payment: CardPaymentResult | None = field(default=None, repr=False)
+
+    @property
+    def money_moved(self) -> bool:
+        return self.status in ("completed", "pending", "reversal_pending")
+
+
+class TopupService:
+    """Runs one card top-up end to end. Blocking; run it off the UI thread."""
+
+    def __init__(self, carrier: CarrierPort, card: CardPaymentPorts, settings: CardPaymentSettings, *,
+                 status_polls: int = 3, poll_interval_s: float = 1.0) -> None:
+        self.carrier = carrier
+        self.card = card
+        self.settings = settings
+        self.status_polls = status_polls
+        self.poll_interval_s = poll_interval_s
+
+    @property
+    def journal(self) -> JournalPort:
+        return self.card.journal
+
+    def run_card(self, order: TopupOrder, progress: Callable[[Step], None], cancel: CancelToken) -> TopupOutcome:
+        q = order.quote
+        order_id = self.journal.next_order_id(self.settings.terminal_id, self.card.clock.now())
+        txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
+                                    plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
+                                    fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
+        paid = pay_by_card(self.card, self.settings, txn_id=txn_id, amount_minor=q.total_minor,
+                           progress=progress, cancel=cancel)
+        if paid.status in ("unknown", "reverse"):
+            progress(Step.REVERSING)
+            return self._reverse(txn_id, order_id, paid, paid.message)
+        if not paid.approved:
+            state = {"declined": "declined", "cancelled": "cancelled"}.get(paid.status, "failed")
+            self.journal.update(txn_id, state, response_code=paid.response_code, message=paid.message)
+            return TopupOutcome(state, paid.message, txn_id, order_id, payment=paid)
+        progress(Step.TOPPING_UP)
+        return self._apply(txn_id, order_id, order, paid)
+
+    def _apply(self, txn_id: int, order_id: str, order: TopupOrder, paid: CardPaymentResult) -> TopupOutcome:
+        q = order.quote
+        self.journal.update(txn_id, "topup_intended")
+        try:
+            result: TopupResult | None = self.carrier.create_topup(order_id, order.iccid, q.plan.plan_id,
+                                                                   q.amount_minor)
+        except (LinkTimeout, RemoteProtocolError, LinkError) as exc:
+            self.journal.update(txn_id, "topup_intended", message=f"carrier: {exc}")
+            result = self.follow_up(order_id)
+            if result is not None and result.status == "not_found":
+                result = self._resend(order_id, order)
+        return self._settle(txn_id, order_id, result, paid)
+
+    def _resend(self, order_id: str, order: TopupOrder) -> TopupResult | None:
+        """The order never arrived: sending the same order id again is safe."""
+        q = order.quote
+        try:
+            return self.carrier.create_topup(order_id, order.iccid, q.plan.plan_id, q.amount_minor)
+        except (LinkError, RemoteProtocolError):
+            return self.follow_up(order_id)
+
+    def follow_up(self, order_id: str) -> TopupResult | None:
+        """Ask the carrier for the order's status a few times; None when it never answered."""
+        for i in range(self.status_polls):
+            if i:
+                self.card.clock.sleep(self.poll_interval_s)
+            try:
+                result = self.carrier.order_status(order_id)
+            except (LinkError, RemoteProtocolError):
+                continue
+            if result.status != "pending":
+                return result
+        return None
+
+    def _settle(self, txn_id: int, order_id: str, result: TopupResult | None,
+                paid: CardPaymentResult) -> TopupOutcome:
+        if result is not None and result.status == "applied":
+            self.journal.update(txn_id, "completed", topup_status="applied",
+                                balance_after_minor=result.balance_minor)
+            return TopupOutcome("completed", "Top-up applied / 充值成功", txn_id, order_id,
+                                result.balance_minor, paid)
+        if result is not None and result.status == "failed":
+            self.journal.update(txn_id, "topup_failed", topup_status="failed", message=result.message)
+            return self._reverse(txn_id, order_id, paid,
+                                 f"Carrier refused the top-up ({result.message}) — payment reversed / "
+                                 "运营商拒绝充值，已冲正")
+        self.journal.update(txn_id, "topup_pending", topup_status="pending")
+        return TopupOutcome("pending", f"Paid. Top-up PENDING, order {order_id} — will be followed up / "
+                            f"已付款，充值处理中，订单 {order_id}", txn_id, order_id, None, paid)
+
+    def _reverse(self, txn_id: int, order_id: str, paid: CardPaymentResult, message: str) -> TopupOutcome:
+        record: TxnRecord = self.journal.get(txn_id)
+        ok = reverse_payment(self.card.host, self.journal, record, terminal_id=self.settings.terminal_id,
+                             merchant_id=self.settings.merchant_id)
+        if ok:
+            return TopupOutcome("reversed", message, txn_id, order_id, payment=paid)
+        return TopupOutcome("reversal_pending", message + " (reversal queued / 冲正待发送)", txn_id, order_id,
+                            payment=paid)

@@ -1,0 +1,446 @@
+"""The terminal application: one thread owns the state machine and the session; work runs beside it.
+
+Keys, progress reports and finished work all arrive as events on one queue, so the machine is only ever touched
+by the app thread. Anything that waits on the outside world (carrier lookup, the payment, printing, boot
+recovery) runs in a worker thread and posts its result back; a generation number makes a result that arrives
+after the cashier moved on (CANCEL) harmless. Every waiting screen has a deadline from the configuration.
+
+>>> TerminalApp.__name__
+'TerminalApp'
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from emv.errors import DeviceError, LinkError, PosError
+from flows.card_payment import Step
+from flows.ports import CancelToken
+from flows.pricing import CHANNEL_LABELS, quote
+from flows.receipt import receipt_to_json
+from flows.recovery import recover
+from flows.sim_number import check_sim_number
+from flows.topup import TopupOrder
+from terminal.machine import State, build_machine
+from terminal.receipts import facts_for, print_lines
+from terminal.screens import Key, Screen
+from terminal.services import Services
+from terminal.views import Session, render
+
+__all__ = ["TerminalApp"]
+
+log = logging.getLogger("terminal.app")
+
+
+@dataclass(frozen=True)
+class _KeyEvent:
+    key: Key
+
+
+@dataclass(frozen=True)
+class _Done:
+    generation: int
+    kind: str
+    result: Any
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class _Progress:
+    generation: int
+    step: Step
+
+
+_STOP = object()
+
+
+class TerminalApp:
+    """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
+
+    state: State  # set by the transitions machine
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.session = Session()
+        self._events: queue.Queue[object] = queue.Queue()
+        self._listeners: list[Callable[[Screen], None]] = []
+        self._generation = 0
+        self._cancel = CancelToken()
+        self._deadline: float | None = None
+        self._thread = threading.Thread(target=self._loop, name="terminal-app", daemon=True)
+        self.machine = build_machine(self)
+        self.screen: Screen = render(State.BOOT, self.session)
+
+    # --- outside API ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._cancel.cancel()
+        self._events.put(_STOP)
+        self._thread.join(timeout=5)
+
+    def press(self, key: Key | str) -> None:
+        self._events.put(_KeyEvent(Key(key)))
+
+    def add_listener(self, callback: Callable[[Screen], None]) -> None:
+        self._listeners.append(callback)
+        callback(self.screen)
+
+    # --- machine callbacks ----------------------------------------------------------------------------------
+
+    def on_state_change(self) -> None:
+        log.info("state %s", self.state.value)
+        timeouts = self.settings.timeouts
+        idle = {State.HOME, State.SIM_ENTRY, State.SIM_DETAILS, State.PLAN_SELECT, State.CHANNEL_SELECT,
+                State.CONFIRM}
+        seconds = (timeouts.idle_s if self.state in idle else timeouts.lookup_s if self.state is State.SIM_LOOKUP
+                   else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)
+        self._deadline = time.monotonic() + seconds if seconds else None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.screen = render(self.state, self.session)
+        for callback in list(self._listeners):
+            try:
+                callback(self.screen)
+            except Exception:  # a broken display must not stop the till
+                log.exception("display listener failed")
+
+    # --- the loop -------------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        self._run_boot()
+        while True:
+            timeout = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+            try:
+                event = self._events.get(timeout=timeout)
+            except queue.Empty:
+                self._deadline = None
+                self._on_timeout()
+                continue
+            if event is _STOP:
+                return
+            try:
+                self._dispatch(event)
+            except PosError as exc:  # a fault in one step shows on the screen; the terminal carries on
+                log.warning("step failed: %s", exc)
+                self.session.error = str(exc)
+                self._refresh()
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, _KeyEvent):
+            handler = getattr(self, f"_key_{self.state.value}", None)
+            if handler is not None:
+                handler(event.key)
+        elif isinstance(event, _Progress) and event.generation == self._generation:
+            self._on_progress(event.step)
+        elif isinstance(event, _Done) and event.generation == self._generation:
+            getattr(self, f"_done_{event.kind}")(event.result, event.error)
+
+    def _spawn(self, kind: str, work: Callable[[], Any]) -> None:
+        self._generation += 1
+        generation = self._generation
+
+        def run() -> None:
+            try:
+                self._events.put(_Done(generation, kind, work()))
+            except BaseException as exc:  # noqa: BLE001 - reported to the app thread, which decides
+                self._events.put(_Done(generation, kind, None, exc))
+
+        threading.Thread(target=run, name=f"terminal-{kind}", daemon=True).start()
+
+    def _abandon_work(self) -> None:
+        self._generation += 1
+
+    def _on_timeout(self) -> None:
+        s = self.session
+        if self.state is State.SIM_LOOKUP:
+            self._abandon_work()
+            s.error = "The carrier did not answer in time / 运营商无应答"
+            self.sim_problem()
+        elif self.state in (State.RESULT, State.BALANCE):
+            s.reset_sale()
+            self.home()
+        elif self.state is not State.LOGIN and self.may_trigger("logout"):
+            s.reset_sale()
+            s.user, s.notice = None, ("Logged out after inactivity / 长时间未操作，已退出",)
+            self.logout()
+
+    # --- boot -----------------------------------------------------------------------------------------------
+
+    def _run_boot(self) -> None:
+        self._spawn("boot", self._boot_work)
+
+    def _boot_work(self) -> tuple[bool, tuple[str, ...]]:
+        sv = self.services
+        if not sv.journal.check_integrity():
+            return False, ("Journal database is damaged — call a technician / 流水库损坏，请联系技术员",)
+        lines = list(sv.self_test())
+        report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
+                         merchant_id=self.settings.terminal.merchant_id)
+        lines.extend(f"Recovery: {line}" for line in report.lines)
+        return True, tuple(lines)
+
+    def _done_boot(self, result: tuple[bool, tuple[str, ...]] | None, error: BaseException | None) -> None:
+        ok, lines = result if result else (False, (f"Self-test failed: {error}",))
+        self.session.notice = lines
+        if ok:
+            self.booted()
+        else:
+            self.session.error = lines[0] if lines else "Self-test failed"
+            self.boot_failed()
+
+    def _key_out_of_service(self, key: Key) -> None:
+        if key is Key.ENTER:
+            self.session.error = None
+            self.retry_boot()
+            self._run_boot()
+
+    # --- login and home -------------------------------------------------------------------------------------
+
+    def _key_login(self, key: Key) -> None:
+        s = self.session
+        field = "login_id" if s.login_field == "id" else "login_pw"
+        if key.digit is not None and len(getattr(s, field)) < 12:
+            setattr(s, field, getattr(s, field) + key.digit)
+        elif key is Key.CLEAR:
+            setattr(s, field, getattr(s, field)[:-1])
+        elif key is Key.CANCEL:
+            s.login_id, s.login_pw, s.login_field, s.error = "", "", "id", None
+        elif key is Key.ENTER and s.login_field == "id" and s.login_id:
+            s.login_field = "pw"
+        elif key is Key.ENTER and s.login_field == "pw":
+            result = self.services.users.login(s.login_id, s.login_pw)
+            s.login_pw, s.login_field = "", "pw" if result.user is None else "id"
+            if result.user is None:
+                s.error = result.message
+            else:
+                s.user, s.login_id, s.error, s.notice = result.user, "", None, ()
+                log.info("login %s", result.user.user_id)
+                self.logged_in()
+                return
+        self._refresh()
+
+    def _key_home(self, key: Key) -> None:
+        self.session.error = None
+        if key is Key.D1:
+            self.session.reset_sale()
+            self.session.notice = ()
+            self.start_topup()
+        elif key in (Key.D9, Key.CANCEL):
+            self.session.user = None
+            self.logout()
+
+    # --- SIM entry and lookup -------------------------------------------------------------------------------
+
+    def _key_sim_entry(self, key: Key) -> None:
+        s = self.session
+        if key.digit is not None and len(s.entry) < 20:
+            s.entry, s.error, s.warning_shown = s.entry + key.digit, None, False
+        elif key is Key.CLEAR:
+            s.entry, s.error, s.warning_shown = s.entry[:-1], None, False
+        elif key is Key.CANCEL:
+            if s.entry:
+                s.entry, s.error = "", None
+            else:
+                s.error = None
+                self.back()
+                return
+        elif key is Key.ENTER:
+            check = check_sim_number(s.entry)
+            if not check.ok:
+                s.error = check.error
+            elif check.warning and not s.warning_shown:
+                s.error, s.warning_shown = check.warning, True
+            else:
+                s.error = None
+                self.lookup()
+                self._spawn("lookup", lambda: self._lookup_work(check.number))
+                return
+        self._refresh()
+
+    def _lookup_work(self, number: str) -> tuple[Any, list[Any]]:
+        carrier = self.services.carrier
+        sim = carrier.lookup_sim(number)
+        if sim is None or sim.status != "active":
+            return sim, []
+        return sim, list(carrier.list_plans(sim.iccid))
+
+    def _done_lookup(self, result: tuple[Any, list[Any]] | None, error: BaseException | None) -> None:
+        s = self.session
+        if error is not None or result is None:
+            s.error = (f"Carrier unreachable, try again / 无法连接运营商 ({error})"
+                       if isinstance(error, LinkError | PosError) else f"Lookup failed: {error}")
+            self.sim_problem()
+            return
+        sim, plans = result
+        if sim is None:
+            s.error = "Unknown SIM number — check and re-enter / 未找到该 SIM 卡，请核对"
+            self.sim_problem()
+        elif sim.status != "active":
+            s.error = f"SIM is {sim.status.upper()} — it cannot be topped up / SIM 卡状态异常，无法充值"
+            self.sim_problem()
+        else:
+            s.sim, s.plans, s.error = sim, plans, None
+            self.sim_found()
+
+    def _key_sim_lookup(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self._abandon_work()
+            self.back()
+
+    def _key_sim_details(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self.session.error = None
+            self.back()
+        elif key is Key.ENTER and self.session.plans:
+            self.choose_plan()
+
+    # --- plan, channel, confirm -----------------------------------------------------------------------------
+
+    def _key_plan_select(self, key: Key) -> None:
+        s = self.session
+        if key is Key.CANCEL:
+            s.error = None
+            self.back()
+        elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(s.plans)):
+            q = quote(s.plans[int(key.digit) - 1], "card", self.settings.fees,
+                      self.settings.terminal.max_amount_minor)
+            if q.error:
+                s.error = q.error
+                self._refresh()
+            else:
+                s.quote, s.error = q, None
+                self.plan_chosen()
+
+    def _key_channel_select(self, key: Key) -> None:
+        s = self.session
+        channels = list(CHANNEL_LABELS)
+        if key is Key.CANCEL:
+            self.back()
+        elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
+            q = quote(s.quote.plan, channels[int(key.digit) - 1], self.settings.fees,
+                      self.settings.terminal.max_amount_minor)
+            if q.error:
+                s.error = q.error
+                self._refresh()
+            else:
+                s.quote, s.error = q, None
+                self.channel_chosen()
+
+    def _key_confirm(self, key: Key) -> None:
+        s = self.session
+        if key is Key.CANCEL:
+            self.back()
+        elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
+            order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
+            self._cancel = CancelToken()
+            self.confirmed()
+            generation = self._generation + 1  # the one _spawn is about to hand out
+            self._spawn("payment", lambda: self._payment_work(order, generation))
+
+    # --- payment --------------------------------------------------------------------------------------------
+
+    def _payment_work(self, order: TopupOrder, generation: int) -> Any:
+        sv = self.services
+        if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
+            recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
+                    merchant_id=self.settings.terminal.merchant_id)
+        return sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
+                                 self._cancel)
+
+    def _on_progress(self, step: Step) -> None:
+        s = self.session
+        trigger = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry",
+                   Step.AUTHORIZING: "authorizing"}.get(step)
+        if step is Step.WRONG_PIN:
+            s.error = "Wrong PIN — try again / 密码错误，请重试"
+        elif step is Step.TOPPING_UP:
+            s.progress, s.error = "Paid. Topping up at the carrier / 已付款，正在充值", None
+        elif step is Step.REVERSING:
+            s.progress = "Reversing the payment / 正在冲正"
+        elif step is Step.AUTHORIZING:
+            s.error = None
+        if trigger and self.may_trigger(trigger):
+            self.trigger(trigger)
+        else:
+            self._refresh()
+
+    def _done_payment(self, result: Any, error: BaseException | None) -> None:
+        s = self.session
+        if error is not None:
+            log.error("payment flow crashed: %s", type(error).__name__)
+            s.error = f"Terminal error — the journal will recover it / 终端错误，将自动恢复 ({type(error).__name__})"
+        s.outcome = result
+        s.progress = ""
+        if result is not None and result.status in ("cancelled", "declined", "failed"):
+            s.error = None
+        self.finished()
+
+    def _cancel_payment(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self._cancel.cancel()
+            self.services.pinpad.abort()
+
+    _key_insert_card = _cancel_payment
+    _key_card_reading = _cancel_payment
+    _key_pin_entry = _cancel_payment
+
+    def _key_processing(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self.session.error = "Please wait — the bank is being asked / 请稍候，正在处理"
+            self._refresh()
+
+    # --- result, receipt, balance ---------------------------------------------------------------------------
+
+    def _key_result(self, key: Key) -> None:
+        o = self.session.outcome
+        printable = o is not None and o.status in ("completed", "pending", "reversed", "reversal_pending")
+        if key is Key.ENTER and printable:
+            self.print_receipt()
+            self._start_printing()
+        elif key in (Key.ENTER, Key.CANCEL):
+            self.session.reset_sale()
+            self.home()
+
+    def _start_printing(self) -> None:
+        s = self.session
+        if s.outcome is None or s.sim is None:
+            return
+        record = self.services.journal.get(s.outcome.txn_id)
+        lines = print_lines(facts_for(self.settings, record, s.outcome))
+        self.services.journal.update(record.txn_id, record.state, receipt=receipt_to_json(lines))
+        self._spawn("print", lambda: self.services.printer.print_receipt(lines))
+
+    def _done_print(self, _result: Any, error: BaseException | None) -> None:
+        if error is None:
+            self.session.error = None
+            self.printed()
+        else:
+            msg = str(error) if isinstance(error, DeviceError) else f"Printer error: {error}"
+            self.session.error = f"{msg} — fix it and press ENTER to reprint / 请处理后按确认重打"
+            self._refresh()
+
+    def _key_receipt(self, key: Key) -> None:
+        if self.session.error and key is Key.ENTER:
+            self.session.error = None
+            self._refresh()
+            self._start_printing()
+        elif key is Key.CANCEL:
+            self._abandon_work()
+            self.session.reset_sale()
+            self.home()
+
+    def _key_balance(self, key: Key) -> None:
+        if key in (Key.ENTER, Key.CANCEL):
+            self.session.reset_sale()
+            self.home()

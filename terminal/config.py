@@ -1,0 +1,161 @@
+"""Terminal configuration from TOML: every key has a default or a clear error naming it.
+
+See ``config/terminal.example.toml`` for every key with an example; ``pos-terminal --config FILE`` reads it and
+the simulator builds the same structure for its ptys and loopback ports.
+
+>>> s = Settings.from_dict({"terminal": {"id": "T0000001"}})
+>>> s.terminal.id, s.timeouts.pin_s, s.fees.fee("card", 1000)
+('T0000001', 60.0, 0)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from emv.errors import ConfigError
+from flows.pricing import FeeSchedule
+
+__all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "TimeoutsSection",
+           "EmvSection", "UserEntry", "load_settings"]
+
+
+@dataclass(frozen=True)
+class TerminalSection:
+    id: str = "T0000001"
+    merchant_id: str = "898440154110001"
+    merchant_name: str = "IoT SIM Top-up Shop / 物联网卡充值点"
+    journal: str = "var/journal.db"
+    max_amount_minor: int = 100_000
+    log_file: str = ""
+
+
+@dataclass(frozen=True)
+class DevicesSection:
+    reader: str = "/dev/ttyS1"
+    reader_baud: int = 115200
+    pinpad: str = "/dev/ttyS2"
+    pinpad_baud: int = 115200
+    printer: str = "/dev/ttyS3"
+    printer_baud: int = 19200
+
+
+@dataclass(frozen=True)
+class HostSection:
+    address: str = "127.0.0.1"
+    port: int = 8583
+    timeout_s: float = 15.0
+    connect_timeout_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class CarrierSection:
+    url: str = "http://127.0.0.1:8080"
+    timeout_s: float = 10.0
+    status_polls: int = 3
+    poll_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class TimeoutsSection:
+    idle_s: float = 300.0
+    lookup_s: float = 20.0
+    card_s: float = 60.0
+    pin_s: float = 60.0
+    result_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class EmvSection:
+    terminal_type: str = "22"
+    capabilities: str = "E0F8C8"
+    additional_capabilities: str = "6000F0A001"
+    aids: tuple[tuple[str, str], ...] = (("A000000333010101", "UnionPay Debit"),
+                                         ("A000000333010102", "UnionPay Credit"),
+                                         ("A0000000031010", "Visa"), ("A0000000041010", "Mastercard"))
+    floor_limit_minor: int = 0
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    id: str
+    name: str
+    role: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    terminal: TerminalSection = field(default_factory=TerminalSection)
+    devices: DevicesSection = field(default_factory=DevicesSection)
+    host: HostSection = field(default_factory=HostSection)
+    carrier: CarrierSection = field(default_factory=CarrierSection)
+    timeouts: TimeoutsSection = field(default_factory=TimeoutsSection)
+    emv: EmvSection = field(default_factory=EmvSection)
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    users: tuple[UserEntry, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        known = {"terminal", "devices", "host", "carrier", "timeouts", "emv", "fees", "users"}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
+        emv = dict(data.get("emv", {}))
+        if "aids" in emv:
+            emv["aids"] = tuple((_need(a, "aid", "emv.aids"), a.get("label", "")) for a in emv["aids"])
+        fees = {}
+        for channel, value in data.get("fees", {}).items():
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+                raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60]")
+            fees[channel] = (value[0], value[1])
+        users = tuple(UserEntry(_need(u, "id", "users"), u.get("name", ""), u.get("role", "cashier"),
+                                _need(u, "password_hash", "users")) for u in data.get("users", []))
+        return cls(
+            terminal=_section(TerminalSection, data, "terminal"),
+            devices=_section(DevicesSection, data, "devices"),
+            host=_section(HostSection, data, "host"),
+            carrier=_section(CarrierSection, data, "carrier"),
+            timeouts=_section(TimeoutsSection, data, "timeouts"),
+            emv=_section(EmvSection, {"emv": emv}, "emv"),
+            fees=FeeSchedule(fees),
+            users=users,
+        )
+
+
+def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in entry:
+        raise ConfigError(f"{where}: every entry needs '{key}'")
+    return entry[key]
+
+
+def _section(kind: type, data: Mapping[str, Any], name: str) -> Any:
+    raw = data.get(name, {})
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    allowed = {f.name: f for f in fields(kind)}
+    values = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key {name}.{key} (known: {', '.join(sorted(allowed))})")
+        default = getattr(kind(), key)
+        if isinstance(default, float) and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, type(default)):
+            raise ConfigError(f"{name}.{key} must be {type(default).__name__}, not {value!r}")
+        values[key] = value
+    return kind(**values)
+
+
+def load_settings(path: str | Path) -> Settings:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    return Settings.from_dict(data)

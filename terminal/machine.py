@@ -1,0 +1,108 @@
+"""The terminal's screen flow: states as an Enum, transitions as a data table, one ``transitions`` machine.
+
+The table is the single source of truth: the app fires triggers, ``make docs`` draws the Mermaid diagram from it,
+and tests check that CANCEL has a defined outcome in every state (``CANCEL_OUTCOME``).
+
+>>> State.HOME.value
+'home'
+>>> sorted({t[0] for t in TRANSITIONS})[:3]
+['authorizing', 'back', 'boot_failed']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+
+from transitions import Machine
+
+__all__ = ["State", "TRANSITIONS", "CANCEL_OUTCOME", "build_machine", "mermaid"]
+
+
+class State(str, Enum):
+    BOOT = "boot"
+    OUT_OF_SERVICE = "out_of_service"
+    LOGIN = "login"
+    HOME = "home"
+    SIM_ENTRY = "sim_entry"
+    SIM_LOOKUP = "sim_lookup"
+    SIM_DETAILS = "sim_details"
+    PLAN_SELECT = "plan_select"
+    CHANNEL_SELECT = "channel_select"
+    CONFIRM = "confirm"
+    INSERT_CARD = "insert_card"
+    CARD_READING = "card_reading"
+    PIN_ENTRY = "pin_entry"
+    PROCESSING = "processing"
+    RESULT = "result"
+    RECEIPT = "receipt"
+    BALANCE = "balance"
+
+
+S = State
+PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
+
+# (trigger, source(s), destination)
+TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
+    ("booted", S.BOOT, S.LOGIN),
+    ("boot_failed", S.BOOT, S.OUT_OF_SERVICE),
+    ("retry_boot", S.OUT_OF_SERVICE, S.BOOT),
+    ("logged_in", S.LOGIN, S.HOME),
+    ("logout", [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM], S.LOGIN),
+    ("start_topup", S.HOME, S.SIM_ENTRY),
+    ("lookup", S.SIM_ENTRY, S.SIM_LOOKUP),
+    ("sim_found", S.SIM_LOOKUP, S.SIM_DETAILS),
+    ("sim_problem", S.SIM_LOOKUP, S.SIM_ENTRY),
+    ("choose_plan", S.SIM_DETAILS, S.PLAN_SELECT),
+    ("plan_chosen", S.PLAN_SELECT, S.CHANNEL_SELECT),
+    ("channel_chosen", S.CHANNEL_SELECT, S.CONFIRM),
+    ("confirmed", S.CONFIRM, S.INSERT_CARD),
+    ("card_reading", [S.INSERT_CARD, S.PIN_ENTRY, S.PROCESSING], S.CARD_READING),
+    ("pin_entry", [S.INSERT_CARD, S.CARD_READING], S.PIN_ENTRY),
+    ("authorizing", [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY], S.PROCESSING),
+    ("finished", PAYMENT, S.RESULT),
+    ("print_receipt", S.RESULT, S.RECEIPT),
+    ("printed", S.RECEIPT, S.BALANCE),
+    ("home", [S.RESULT, S.RECEIPT, S.BALANCE], S.HOME),
+    ("back", S.SIM_ENTRY, S.HOME),
+    ("back", S.SIM_LOOKUP, S.SIM_ENTRY),
+    ("back", S.SIM_DETAILS, S.SIM_ENTRY),
+    ("back", S.PLAN_SELECT, S.SIM_DETAILS),
+    ("back", S.CHANNEL_SELECT, S.PLAN_SELECT),
+    ("back", S.CONFIRM, S.CHANNEL_SELECT),
+)
+
+# What CANCEL does on each screen (README table; a test checks every state has an entry).
+CANCEL_OUTCOME: Mapping[State, str] = {
+    S.BOOT: "ignored: recovery must finish before the first sale",
+    S.OUT_OF_SERVICE: "ignored; ENTER retries the self-test",
+    S.LOGIN: "clears what was typed",
+    S.HOME: "logs the cashier out",
+    S.SIM_ENTRY: "clears the number; on an empty number returns home",
+    S.SIM_LOOKUP: "abandons the lookup, back to SIM entry",
+    S.SIM_DETAILS: "back to SIM entry",
+    S.PLAN_SELECT: "back to SIM details",
+    S.CHANNEL_SELECT: "back to plan selection",
+    S.CONFIRM: "back to channel selection; nothing charged",
+    S.INSERT_CARD: "ends the payment, nothing charged, result screen says so",
+    S.CARD_READING: "ends the payment before it goes online, nothing charged",
+    S.PIN_ENTRY: "aborts PIN entry on the PIN pad, nothing charged",
+    S.PROCESSING: "refused with a message: the bank or carrier is being asked; the outcome is never lost",
+    S.RESULT: "home (the receipt can be reprinted later)",
+    S.RECEIPT: "skips printing, home",
+    S.BALANCE: "home",
+}
+
+
+def build_machine(model: object, initial: State = S.BOOT) -> Machine:
+    """Attach the table to ``model``; fires ``model.on_state_change`` after every transition."""
+    return Machine(model=model, states=State, transitions=[list(t) for t in TRANSITIONS], initial=initial,
+                   auto_transitions=False, after_state_change="on_state_change", queued=False)
+
+
+def mermaid() -> str:
+    lines = ["stateDiagram-v2", "    [*] --> boot"]
+    for trigger, sources, dest in TRANSITIONS:
+        for source in sources if isinstance(sources, list) else [sources]:
+            lines.append(f"    {source.value} --> {dest.value}: {trigger}")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""Receipt facts from the journal row and the flow's outcome: the bridge between the journal and
+``flows.receipt``. Everything on a receipt comes from masked, journalled data, so a reprint is identical.
+
+>>> print_lines.__name__
+'print_lines'
+"""
+
+from __future__ import annotations
+
+from flows.pricing import CHANNEL_LABELS
+from flows.ports import ReceiptLine, TxnRecord
+from flows.receipt import ReceiptFacts, build_receipt
+from flows.topup import TopupOutcome
+from terminal.config import Settings
+
+__all__ = ["facts_for", "print_lines"]
+
+_STATUS = {"completed": "applied", "pending": "pending", "reversed": "reversed",
+           "reversal_pending": "reversed", "declined": "declined"}
+
+
+def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | None) -> ReceiptFacts:
+    emv = dict(outcome.payment.emv_receipt) if outcome and outcome.payment else {}
+    status = _STATUS.get(outcome.status if outcome else record.state, record.state)
+    return ReceiptFacts(
+        merchant_name=settings.terminal.merchant_name, terminal_id=settings.terminal.id,
+        merchant_id=settings.terminal.merchant_id, when=record.created_at[:19].replace("T", " "),
+        cashier_id=record.cashier_id, iccid=record.iccid, msisdn=record.msisdn, plan_name=record.plan_name,
+        amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
+        channel_label=CHANNEL_LABELS.get(record.channel, record.channel), masked_pan=record.masked_pan,
+        emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,
+        balance_after_minor=record.balance_after_minor)
+
+
+def print_lines(facts: ReceiptFacts) -> tuple[ReceiptLine, ...]:
+    return build_receipt(facts)
