@@ -1,0 +1,65 @@
+"""``pos-sim``: the whole simulated terminal in one command.
+
+    pos-sim                                     the terminal UI (Textual): log in, top up, insert cards, type PINs
+    pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
+    pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pos-sim", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--headless", action="store_true", help="no UI; run --scenario files")
+    parser.add_argument("--scenario", nargs="+", default=[], metavar="FILE", help="scenario TOML files")
+    parser.add_argument("--junit", metavar="PATH", help="write JUnit XML results here")
+    parser.add_argument("--baud", type=int, default=None, help="pace simulated serial devices at this rate")
+    parser.add_argument("--log", metavar="PATH", help="write the terminal's log here")
+    args = parser.parse_args(argv)
+    if args.log:
+        logging.basicConfig(filename=args.log, level=logging.INFO,
+                            format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+    if args.headless:
+        if not args.scenario:
+            parser.error("--headless needs --scenario FILE...")
+        return _run_scenarios(args.scenario, args.junit)
+    from sim.tui import run_tui
+    from sim.world import SimWorld
+
+    world = SimWorld(baud=args.baud).start()
+    try:
+        run_tui(world)
+    finally:
+        world.stop()
+    return 0
+
+
+def _run_scenarios(files: list[str], junit: str | None) -> int:
+    from sim.scenario import load_scenario, run_scenario, write_junit
+
+    results = []
+    for name in files:
+        scenario = load_scenario(Path(name))
+        print(f"scenario {scenario.name} ({name})", flush=True)
+        result = run_scenario(scenario)
+        results.append(result)
+        verdict = "PASS" if result.passed else "FAIL"
+        print(f"  {verdict} in {result.seconds:.2f}s" + (f"\n  {result.message}" if not result.passed else ""),
+              flush=True)
+    if junit:
+        write_junit(results, junit)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

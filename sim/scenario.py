@@ -1,0 +1,224 @@
+"""Headless scenarios: a TOML file of steps run against a fresh ``SimWorld`` through the real ptys and sockets.
+
+A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``host.timeout_s``) and a list of
+``[[steps]]``; each step is one table with one action, optionally ``timeout`` (seconds, default 10)::
+
+    wait = "home"                         wait until the terminal shows that screen state
+    keys = "01 ENTER 1111 ENTER"          terminal keypad: digit runs are typed digit by digit; ENTER, CANCEL…
+    expect_text = "Approved"              the screen text contains it (waits up to timeout); list = all of them
+    expect_error = "Unknown SIM"          the screen's error line contains it
+    insert_card = "unionpay-debit"        put a test card in the reader; remove_card = true takes it out
+    pinpad = "1234 ENTER"                 the customer types on the PIN pad (waits until it asks for a PIN)
+    expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
+    expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests counts
+    expect_carrier = {applied = 1}        carrier ledger: applied top-ups
+    expect_journal = {state = "completed"}  the newest journal row
+    set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
+                                          printer_paper_out, reader_unplugged
+    sleep = 0.5
+
+>>> parse_keys("01 ENTER")
+['0', '1', 'ENTER']
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from sim.world import SimWorld
+from terminal.screens import Key
+
+__all__ = ["Scenario", "StepFailure", "ScenarioResult", "load_scenario", "run_scenario", "parse_keys",
+           "write_junit"]
+
+
+class StepFailure(Exception):
+    """A step did not see what it expected."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    world: Mapping[str, Mapping[str, Any]]
+    steps: tuple[Mapping[str, Any], ...]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    passed: bool
+    seconds: float
+    failed_step: int | None = None
+    message: str = ""
+    log: list[str] = field(default_factory=list)
+
+
+def parse_keys(text: str) -> list[str]:
+    keys: list[str] = []
+    for token in text.split():
+        if token.isdigit():
+            keys.extend(token)
+        else:
+            keys.append(Key(token.upper()).value)
+    return keys
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    steps = tuple(data.get("steps", ()))
+    if not steps:
+        raise StepFailure(f"{path}: a scenario needs [[steps]]")
+    return Scenario(data.get("name", Path(path).stem), str(path), data.get("world", {}), steps)
+
+
+def _poll(check: Callable[[], str | None], timeout: float) -> None:
+    """Retry ``check`` (returns None when satisfied, else what is wrong) until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = check()
+        if problem is None:
+            return
+        if time.monotonic() > deadline:
+            raise StepFailure(problem)
+        time.sleep(0.02)
+
+
+class _Runner:
+    def __init__(self, world: SimWorld) -> None:
+        self.w = world
+
+    def _screen(self) -> str:
+        return self.w.screen.text()
+
+    def wait(self, state: str, timeout: float) -> None:
+        _poll(lambda: None if self.w.screen.state == state else
+              f"expected screen '{state}', on '{self.w.screen.state}':\n{self._screen()}", timeout)
+
+    def keys(self, text: str, timeout: float) -> None:
+        assert self.w.terminal is not None  # noqa: S101
+        for key in parse_keys(text):
+            self.w.terminal.press(key)
+        time.sleep(0.05)
+
+    def expect_text(self, wanted: str | list[str], timeout: float) -> None:
+        items = [wanted] if isinstance(wanted, str) else wanted
+        _poll(lambda: next((f"screen lacks {w!r}:\n{self._screen()}" for w in items if w not in self._screen()),
+                           None), timeout)
+
+    def expect_error(self, wanted: str, timeout: float) -> None:
+        _poll(lambda: None if wanted in (self.w.screen.error or "") else
+              f"error line lacks {wanted!r}: {self.w.screen.error!r}", timeout)
+
+    def insert_card(self, key: str, timeout: float) -> None:
+        self.w.insert_card(key)
+
+    def remove_card(self, _flag: bool, timeout: float) -> None:
+        self.w.remove_card()
+
+    def pinpad(self, text: str, timeout: float) -> None:
+        _poll(lambda: None if self.w.pinpad.awaiting_pin else "the PIN pad never asked for a PIN", timeout)
+        for key in text.split():
+            for k in (list(key) if key.isdigit() else [key.upper()]):
+                self.w.pinpad.press(k)
+
+    def expect_receipt(self, wanted: list[str], timeout: float) -> None:
+        def check() -> str | None:
+            if not self.w.printer.receipts:
+                return "nothing was printed"
+            text = "\n".join(self.w.printer.receipts[-1])
+            missing = [w for w in wanted if w not in text]
+            return f"receipt lacks {missing}:\n{text}" if missing else None
+        _poll(check, timeout)
+
+    def expect_host(self, wanted: Mapping[str, int], timeout: float) -> None:
+        def counts() -> dict[str, int]:
+            ledger = [e for e in self.w.acquirer.ledger if e.mti.startswith("02")]
+            return {"requests": len(ledger),
+                    "approved": sum(e.response_code == "00" and not e.reversed for e in ledger),
+                    "declined": sum(e.response_code != "00" for e in ledger),
+                    "reversed": sum(bool(e.reversed) for e in ledger)}
+        _poll(lambda: None if all(counts()[k] == v for k, v in wanted.items()) else
+              f"host ledger {counts()} != expected {dict(wanted)}", timeout)
+
+    def expect_carrier(self, wanted: Mapping[str, int], timeout: float) -> None:
+        _poll(lambda: None if len(self.w.carrier.ledger) == wanted.get("applied", 0) else
+              f"carrier applied {len(self.w.carrier.ledger)} top-ups, expected {wanted.get('applied', 0)}",
+              timeout)
+
+    def expect_journal(self, wanted: Mapping[str, Any], timeout: float) -> None:
+        def check() -> str | None:
+            rows = self.w.services.journal.query()
+            if not rows:
+                return "the journal is empty"
+            last = rows[-1]
+            wrong = {k: getattr(last, k) for k, v in wanted.items() if getattr(last, k) != v}
+            return f"journal row {last.txn_id} has {wrong}, expected {dict(wanted)}" if wrong else None
+        _poll(check, timeout)
+
+    def set(self, switches: Mapping[str, Any], timeout: float) -> None:
+        for name, value in switches.items():
+            if name == "acquirer_unreachable":
+                self.w.acquirer.set_unreachable(bool(value))
+            elif name == "acquirer_response":
+                self.w.acquirer.force_response(value or None)
+            elif name == "carrier_unreachable":
+                self.w.carrier.set_unreachable(bool(value))
+            elif name == "printer_paper_out":
+                self.w.printer.paper_out = bool(value)
+            elif name == "reader_unplugged":
+                (self.w.reader.unplug if value else self.w.reader.replug)()
+            else:
+                raise StepFailure(f"unknown switch {name!r}")
+
+    def sleep(self, seconds: float, timeout: float) -> None:
+        time.sleep(seconds)
+
+
+def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None) -> ScenarioResult:
+    started = time.monotonic()
+    world = SimWorld(overrides=scenario.world)
+    result = ScenarioResult(scenario, passed=True, seconds=0.0)
+    try:
+        world.start()
+        runner = _Runner(world)
+        for index, step in enumerate(scenario.steps, 1):
+            timeout = float(step.get("timeout", 10))
+            actions = [k for k in step if k != "timeout"]
+            if len(actions) != 1 or not hasattr(runner, actions[0]) or actions[0].startswith("_"):
+                raise StepFailure(f"step {index}: one action per step, got {actions}")
+            action = actions[0]
+            line = f"  step {index}: {action} = {step[action]!r}"
+            result.log.append(line)
+            if echo:
+                echo(line)
+            try:
+                getattr(runner, action)(step[action], timeout)
+            except StepFailure as exc:
+                result.passed, result.failed_step, result.message = False, index, f"step {index} ({action}): {exc}"
+                break
+    except Exception as exc:  # noqa: BLE001 - a scenario that crashes is a failed scenario, said clearly
+        result.passed, result.message = False, f"{type(exc).__name__}: {exc}"
+    finally:
+        world.stop()
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def write_junit(results: list[ScenarioResult], path: str | Path) -> None:
+    suite = ET.Element("testsuite", name="pos-sim scenarios", tests=str(len(results)),
+                       failures=str(sum(not r.passed for r in results)))
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="scenarios", name=r.scenario.name,
+                             time=f"{r.seconds:.3f}", file=r.scenario.path)
+        if not r.passed:
+            failure = ET.SubElement(case, "failure", message=r.message.splitlines()[0] if r.message else "")
+            failure.text = r.message + "\n" + "\n".join(r.log)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,133 @@
+"""The simulated world around one terminal: card reader, PIN pad and printer on ptys, acquirer and carrier on
+loopback, and the real terminal application wired to them exactly as ``pos-terminal`` would be to hardware.
+
+Nothing here reaches into the terminal: keys go in through ``terminal.press`` (the keypad is the terminal's own
+hardware), everything else crosses a pty or a socket.
+
+>>> DEMO_USERS[0][:3]
+('01', 'Cashier Li / 李收银', 'cashier')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from emv.crypto.pin import derive_initial_key
+from sim.acquirer import AcquirerSim
+from sim.card import CardApplet
+from sim.cards import CATALOGUE
+from sim.carrier import CarrierSim
+from sim.pinpad import PinPadSim
+from sim.printer import PrinterSim
+from sim.reader import ReaderSim
+from terminal.app import TerminalApp
+from terminal.config import Settings
+from terminal.screens import Screen
+from terminal.users import hash_password
+from terminal.wiring import build_services
+
+__all__ = ["SimWorld", "DEMO_USERS", "DEMO_BDK", "DEMO_KSN"]
+
+# (id, name, role, password) — the simulator's built-in accounts, documented in the README.
+DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("01", "Cashier Li / 李收银", "cashier", "1111"),
+    ("90", "Supervisor Wang / 王主管", "supervisor", "9999"),
+    ("80", "Technician Zhao / 赵技术", "technician", "8888"),
+)
+# Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
+DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+DEMO_KSN = bytes.fromhex("123456789012345600000000")
+
+
+def _demo_hash(user_id: str, password: str) -> str:
+    # Deterministic salt so a simulator start costs one scrypt per user, with no secret to protect.
+    return hash_password(password, salt=hashlib.sha256(user_id.encode()).digest()[:16])
+
+
+class SimWorld:
+    """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config."""
+
+    def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
+        self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.baud = baud
+        self.overrides = overrides or {}
+        self.cards = CATALOGUE
+        self.reader = ReaderSim(baud=baud)
+        initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
+        self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud)
+        self.printer = PrinterSim(baud=baud)
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes")
+        self.carrier = CarrierSim()
+        self.terminal: TerminalApp | None = None
+        self.settings: Settings | None = None
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        reader, pinpad, printer = self.reader.start(), self.pinpad.start(), self.printer.start()
+        host, port = self.acquirer.start()
+        url = self.carrier.start()
+        data: dict[str, Any] = {
+            "terminal": {"id": "SIM00001", "merchant_id": "898440154110001",
+                         "journal": str(self.workdir / "journal.db")},
+            "devices": {"reader": reader, "pinpad": pinpad, "printer": printer},
+            "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
+            "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3},
+            "timeouts": {"card_s": 60.0, "pin_s": 60.0},
+            "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
+                      for u, n, r, p in DEMO_USERS],
+        }
+        for section, values in self.overrides.items():
+            data.setdefault(section, {}).update(values)
+        return data
+
+    def start(self) -> SimWorld:
+        self.settings = Settings.from_dict(self.config())
+        self.services = build_services(self.settings)
+        self.terminal = TerminalApp(self.services)
+        self.terminal.start()
+        return self
+
+    # --- what a person does -----------------------------------------------------------------------------
+
+    def insert_card(self, key: str) -> None:
+        self.reader.insert(CardApplet(self.cards[key]))
+
+    def remove_card(self) -> None:
+        self.reader.remove()
+
+    @property
+    def screen(self) -> Screen:
+        assert self.terminal is not None  # noqa: S101 - start() first
+        return self.terminal.screen
+
+    def wait_for(self, state: str, timeout_s: float = 10.0) -> Screen:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.screen.state == state:
+                return self.screen
+            time.sleep(0.01)
+        raise TimeoutError(f"expected screen '{state}', still on '{self.screen.state}':\n{self.screen.text()}")
+
+    def status_lines(self) -> list[str]:
+        approved = sum(1 for e in self.acquirer.ledger if e.response_code == "00" and not e.reversed)
+        return [f"Host: {len(self.acquirer.ledger)} requests, {approved} approved",
+                f"Carrier: {len(self.carrier.ledger)} top-ups applied",
+                f"Printer: {len(self.printer.receipts)} receipts"]
+
+    def stop(self) -> None:
+        if self.terminal is not None:
+            self.terminal.stop()
+            self.services.close()
+        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier):
+            try:
+                part.stop()
+            except Exception:  # noqa: BLE001, S110 - best effort teardown of simulated parts
+                pass
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,74 @@
+"""``pos-terminal --config FILE``: the application on real serial ports and real endpoints.
+
+The display and keypad of this build are the console: each new screen is printed, and typed lines become key
+presses (digits, ENTER, CANCEL, CLEAR, F1–F4; an empty line is ENTER). ``--check-config`` validates the file and
+prints the effective settings without touching any device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import asdict
+
+from emv.errors import ConfigError, PosError
+from terminal.config import load_settings
+from terminal.screens import Key, Screen
+
+__all__ = ["main"]
+
+
+def _show(screen: Screen) -> None:
+    print("\n" + "=" * 48 + "\n" + screen.text() + "\n" + "=" * 48, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="TOML file, see config/terminal.example.toml")
+    parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"pos-terminal: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        for section, values in asdict(settings).items():
+            if section != "users":
+                print(f"[{section}] {values}")
+        print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
+        return 0
+    logging.basicConfig(filename=settings.terminal.log_file or None, level=logging.INFO,
+                        format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+    from terminal.app import TerminalApp
+    from terminal.wiring import build_services
+
+    try:
+        services = build_services(settings)
+    except PosError as exc:
+        print(f"pos-terminal: cannot start: {exc}", file=sys.stderr)
+        return 1
+    app = TerminalApp(services)
+    app.add_listener(_show)
+    app.start()
+    try:
+        for line in sys.stdin:
+            for token in line.split() or ["ENTER"]:
+                keys = list(token) if token.isdigit() else [token.upper()]
+                for key in keys:
+                    if key in Key._value2member_map_:
+                        app.press(Key(key))
+                    else:
+                        print(f"unknown key {key!r}: use digits, ENTER, CANCEL, CLEAR, F1-F4", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.stop()
+        services.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

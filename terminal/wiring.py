@@ -1,0 +1,72 @@
+"""Composition root: the one place that chooses an implementation for every port.
+
+``build_services(settings)`` opens the journal, the serial devices and the network clients named in the
+configuration and wires them into the flows. Nothing else in the product constructs a driver.
+
+>>> build_services.__name__
+'build_services'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from drivers.card_reader import CardReader
+from drivers.carrier import CarrierClient
+from drivers.host.client import HostClient
+from drivers.pinpad import PinPad
+from drivers.printer import EscPosPrinter
+from emv.errors import DeviceError
+from emv.kernel import AidConfig, TerminalConfig
+from flows.card_payment import CardPaymentPorts, CardPaymentSettings
+from flows.topup import TopupService
+from terminal.config import Settings
+from terminal.journal import Journal
+from terminal.services import Services, SystemClock
+from terminal.users import UserStore
+
+__all__ = ["build_services", "emv_config"]
+
+log = logging.getLogger("terminal.wiring")
+
+
+def emv_config(settings: Settings) -> TerminalConfig:
+    e, term = settings.emv, settings.terminal
+    aids = tuple(AidConfig(aid=bytes.fromhex(aid), label=label, floor_limit_minor=e.floor_limit_minor)
+                 for aid, label in e.aids)
+    return TerminalConfig(aids=aids, terminal_type=int(e.terminal_type, 16),
+                          capabilities=bytes.fromhex(e.capabilities),
+                          additional_capabilities=bytes.fromhex(e.additional_capabilities),
+                          terminal_id=term.id, merchant_id=term.merchant_id, ifd_serial=term.id)
+
+
+def build_services(settings: Settings) -> Services:
+    term, dev = settings.terminal, settings.devices
+    journal = Journal(term.journal)
+    users = UserStore(journal)
+    for user in settings.users:
+        users.ensure(user.id, user.name, user.role, user.password_hash)
+    clock = SystemClock()
+    carrier = CarrierClient(settings.carrier.url, timeout_s=settings.carrier.timeout_s, terminal_id=term.id)
+    host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
+                      connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
+                      merchant_id=term.merchant_id)
+    reader = CardReader(dev.reader, baud=dev.reader_baud)
+    pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
+    printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
+    closers = []
+    for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer)):
+        try:
+            device.open()
+        except DeviceError as exc:  # the self-test and the first use report it to the cashier
+            log.warning("%s not available at start: %s", name, exc)
+        closers.append(device.close)
+    card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
+                            random_bytes=os.urandom)
+    card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
+                                        card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s)
+    topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
+                         poll_interval_s=settings.carrier.poll_interval_s)
+    return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
+                    pinpad=pinpad, printer=printer, topup=topup, closers=closers)
