@@ -29,7 +29,7 @@ scenarios: $(STAMP)
 	$(BIN)/pos-sim --headless --scenario scenarios/*.toml
 
 docs: $(STAMP)
-	$(BIN)/python -m terminal.diagram > docs/state-diagram.md
+	$(BIN)/python -m terminal.diagram --readme README.md > docs/state-diagram.md
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench

@@ -182,7 +182,9 @@ class _Runner:
         time.sleep(seconds)
 
 
-def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None) -> ScenarioResult:
+def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None,
+                 inspect: Callable[[SimWorld], None] | None = None) -> ScenarioResult:
+    """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown."""
     started = time.monotonic()
     world = SimWorld(overrides=scenario.world)
     result = ScenarioResult(scenario, passed=True, seconds=0.0)
@@ -207,7 +209,11 @@ def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = Non
     except Exception as exc:  # noqa: BLE001 - a scenario that crashes is a failed scenario, said clearly
         result.passed, result.message = False, f"{type(exc).__name__}: {exc}"
     finally:
-        world.stop()
+        try:
+            if inspect is not None:
+                inspect(world)
+        finally:
+            world.stop()
         result.seconds = time.monotonic() - started
     return result
 
