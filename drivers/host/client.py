@@ -1,0 +1,214 @@
+"""TCP client of the acquirer host: ``flows.ports.HostPort`` over ISO 8583 with a 2-byte length prefix.
+
+One connection per exchange: connect, send one frame, read frames until the answer whose (MTI, STAN, TID)
+matches the request, close. Frames that decode but do not match (a late answer to an earlier STAN) are logged
+and discarded. What the caller may conclude from each outcome:
+
+===================  =============================================  =========================================
+raised               when                                           did the host get the request?
+===================  =============================================  =========================================
+LocalProtocolError   the request cannot be encoded                  no: nothing was sent
+LinkError            connect refused, reset, unreachable or timed   no: it failed before the whole frame was
+                     out (``connect_timeout_s``); send failed       handed to the kernel, so the host never
+                                                                    had a complete message
+LinkTimeout          no matching answer within ``timeout_s`` of     unknown: it may have been processed; the
+                     the send, or the connection dropped after it   caller reverses (or repeats a reversal)
+RemoteProtocolError  an answer arrived but cannot be decoded, or    unknown, exactly like LinkTimeout: the
+                     it lacks a valid field 39                      host got something; reverse
+===================  =============================================  =========================================
+
+``LinkTimeout`` is a ``LinkError``, so catch it first. The client keeps no state between calls and may be used
+from several threads. It logs MTI, STAN, masked PAN and response code only; never the PAN, track or PIN block.
+
+>>> client = HostClient("127.0.0.1", 1, terminal_id="T0000001", merchant_id="M001", connect_timeout_s=0.5)
+>>> client.echo()  # nothing listens on port 1
+False
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from drivers.host.messages import (
+    Fields,
+    FrameDecoder,
+    build_auth_request,
+    build_echo,
+    build_reversal,
+    exchange_key,
+    expected_key,
+    frame,
+    pack,
+    parse_auth_response,
+    response_code,
+    unpack,
+)
+from drivers.host.spec import describe_response
+from emv.errors import ConfigError, LinkError, LinkTimeout, RemoteProtocolError
+from flows.ports import AuthRequest, AuthResponse, ReversalRequest
+
+__all__ = ["HostClient"]
+
+log = logging.getLogger(__name__)
+
+_RECV_CHUNK = 4096
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class HostClient:
+    """``HostPort`` implementation for one acquirer endpoint.
+
+    Args:
+        host, port: the acquirer's TCP endpoint.
+        timeout_s: how long to wait for the answer after the request was sent (then LinkTimeout).
+        connect_timeout_s: how long a TCP connect may take (then LinkError: nothing was sent).
+        terminal_id: field 41 (1..8 characters) unless the request carries its own.
+        merchant_id: field 42 (1..15 characters) unless the request carries its own.
+        batch_number: field 60; the settlement flow may change the attribute between batches.
+        clock: current time for field 7 of reversals and echoes (UTC by default).
+        next_stan: STAN source for echoes (the journal's, ideally); a private counter otherwise.
+
+    Raises:
+        ConfigError: a parameter that can never work (empty terminal id, non-positive timeout).
+    """
+
+    def __init__(self, host: str, port: int, *, timeout_s: float = 15.0, connect_timeout_s: float = 3.0,
+                 terminal_id: str, merchant_id: str, batch_number: int = 1,
+                 clock: Callable[[], dt.datetime] = _utc_now,
+                 next_stan: Callable[[], int] | None = None) -> None:
+        if not 0 < len(terminal_id) <= 8:
+            raise ConfigError("host.terminal_id must be 1..8 characters")
+        if not 0 < len(merchant_id) <= 15:
+            raise ConfigError("host.merchant_id must be 1..15 characters")
+        if timeout_s <= 0 or connect_timeout_s <= 0:
+            raise ConfigError("host.timeout_s and host.connect_timeout_s must be positive")
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.terminal_id = terminal_id
+        self.merchant_id = merchant_id
+        self.batch_number = batch_number
+        self._clock = clock
+        self._next_stan = next_stan if next_stan is not None else self._private_stan
+        self._stan_counter = itertools.count(1)
+        self._stan_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HostClient({self.host}:{self.port}, tid={self.terminal_id})"
+
+    # --- HostPort -------------------------------------------------------------------------------------------
+
+    def authorize(self, request: AuthRequest) -> AuthResponse:
+        """0200 purchase → 0210.
+
+        Raises:
+            LinkError: not sent (see the module table).
+            LinkTimeout, RemoteProtocolError: outcome unknown, the caller must reverse.
+            LocalProtocolError: the request is invalid, nothing was sent.
+        """
+        fields = build_auth_request(request, terminal_id=self.terminal_id, merchant_id=self.merchant_id,
+                                    batch_number=self.batch_number)
+        log.info("0200 stan=%06d pan=%s amount=%d", request.stan, request.masked_pan, request.amount_minor)
+        response = parse_auth_response(self._exchange(fields))
+        log.info("0210 stan=%06d rc=%s (%s) auth=%s rrn=%s", request.stan, response.response_code,
+                 describe_response(response.response_code), response.auth_code, response.rrn)
+        return response
+
+    def reverse(self, request: ReversalRequest) -> str:
+        """0400 (0401 when ``request.repeat``) → 0410; returns field 39 of the answer.
+
+        Any answer means the host has the reversal; the same errors as ``authorize`` mean it may not, so the
+        caller repeats it (as 0401, same STAN) until it is answered.
+        """
+        fields = build_reversal(request, transmitted_at=self._clock(), terminal_id=self.terminal_id,
+                                merchant_id=self.merchant_id, batch_number=self.batch_number)
+        log.info("%s stan=%06d original_stan=%06d reason=%s", fields["t"], request.stan,
+                 request.original.stan, request.reason_code)
+        code = response_code(self._exchange(fields))
+        log.info("0410 stan=%06d rc=%s (%s)", request.stan, code, describe_response(code))
+        return code
+
+    def echo(self) -> bool:
+        """0800 echo test (field 70 = 301) → 0810. True when answered; never raises for link trouble."""
+        stan = self._next_stan()
+        fields = build_echo(stan, transmitted_at=self._clock(), terminal_id=self.terminal_id)
+        try:
+            answer = self._exchange(fields)
+        except (LinkError, RemoteProtocolError) as exc:
+            log.warning("0800 stan=%06d: no echo from %s:%d: %s", stan, self.host, self.port, exc)
+            return False
+        log.info("0810 stan=%06d rc=%s", stan, answer.get("39", "--"))
+        return True
+
+    # --- one exchange ---------------------------------------------------------------------------------------
+
+    def _exchange(self, fields: Fields) -> Fields:
+        message = frame(pack(fields))  # encode first: an invalid request never touches the network
+        want = expected_key(fields)
+        sock = self._connect()
+        try:
+            self._send(sock, message)
+            return self._receive(sock, want, time.monotonic() + self.timeout_s)
+        finally:
+            sock.close()
+
+    def _connect(self) -> socket.socket:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
+        except OSError as exc:  # refused, reset, unreachable, DNS, connect timeout: nothing was sent
+            raise LinkError(f"cannot connect to acquirer {self.host}:{self.port}: {_reason(exc)}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _send(self, sock: socket.socket, message: bytes) -> None:
+        try:
+            sock.settimeout(self.connect_timeout_s)
+            sock.sendall(message)
+        except OSError as exc:  # sendall raises before the last byte is handed over: no complete frame
+            raise LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
+
+    def _receive(self, sock: socket.socket, want: tuple[str, str, str], deadline: float) -> Fields:
+        decoder = FrameDecoder()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
+                                  "outcome unknown")
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(_RECV_CHUNK)
+            except TimeoutError as exc:
+                raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
+                                  "outcome unknown") from exc
+            except OSError as exc:
+                raise LinkTimeout(f"connection to {self.host}:{self.port} lost after sending: "
+                                  f"{_reason(exc)}; outcome unknown") from exc
+            if not chunk:
+                raise LinkTimeout(f"{self.host}:{self.port} closed the connection without answering: "
+                                  "outcome unknown")
+            decoder.receive_data(chunk)
+            while (raw := decoder.next_frame()) is not None:
+                answer = unpack(raw)
+                if exchange_key(answer) == want:
+                    return answer
+                mti, stan, tid = exchange_key(answer)
+                log.warning("discarding stale answer %s stan=%s tid=%s (waiting for %s stan=%s)",
+                            mti, stan, tid, want[0], want[1])
+
+    def _private_stan(self) -> int:
+        with self._stan_lock:
+            return (next(self._stan_counter) - 1) % 999999 + 1
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__

@@ -1,0 +1,218 @@
+"""HostClient against the real AcquirerSim over 127.0.0.1: issuer decisions with real ARQC/ARPC and DUKPT PIN
+crypto, magic amounts, link faults, reversals, echo, and the PAN never leaving masked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+from dataclasses import replace
+
+import pytest
+
+from drivers.host import HostClient
+from drivers.host import messages as m
+from emv import tlv
+from emv.crypto import arqc, pin
+from emv.errors import LinkError, LinkTimeout, RemoteProtocolError
+from flows.ports import AuthRequest, ReversalRequest
+from sim.acquirer import MAGIC_AMOUNTS, AcquirerSim
+from sim.cards import SimCardProfile
+from tests.host.conftest import (
+    BDK,
+    EXPIRED,
+    GOOD,
+    MASTERCARD,
+    TDES_BDK,
+    TDES_KSN,
+    TODAY,
+    arqc_for,
+    icc_data,
+    session_key,
+)
+
+LOCAL = dt.datetime.combine(TODAY, dt.time(10, 30, 45))
+
+
+def client(sim: AcquirerSim, timeout_s: float = 2.0) -> HostClient:
+    host, port = sim.address
+    return HostClient(host, port, timeout_s=timeout_s, connect_timeout_s=1.0, terminal_id="T0000001",
+                      merchant_id="M00000000000001")
+
+
+def request(stan: int, amount: int, pinpad: pin.DukptPinEncryptor | None, *, card: SimCardProfile = GOOD,
+            entered: str | None = None, tamper: bool = False) -> AuthRequest:
+    block, ksn = pinpad.encrypt_pin(entered or card.pin, card.pan) if pinpad else (None, None)
+    return AuthRequest(stan=stan, amount_minor=amount, local_time=LOCAL, pan=card.pan,
+                       expiry_yymm=card.expiry[:4], pan_sequence=card.psn,
+                       icc_data=icc_data(card, amount, atc=stan, tamper=tamper), pin_block=block, ksn=ksn)
+
+
+def test_approval_with_real_arqc_and_arpc(acquirer: AcquirerSim, pinpad: pin.DukptPinEncryptor) -> None:
+    response = client(acquirer).authorize(request(1, 1250, pinpad))
+    assert response.response_code == "00" and response.approved
+    assert len(response.auth_code) == 6 and response.rrn.isdigit() and len(response.rrn) == 12
+    issuer_data = tlv.first(tlv.decode(response.icc_data), 0x91)
+    assert issuer_data is not None and issuer_data[8:] == b"00"
+    # the card, holding the same session key, accepts this ARPC
+    assert issuer_data[:8] == arqc.generate_arpc(session_key(GOOD, 1), arqc_for(GOOD, 1250, 1), b"00")
+    [entry] = acquirer.ledger
+    assert (entry.stan, entry.mti, entry.masked_pan, entry.amount_minor, entry.response_code, entry.auth_code,
+            entry.rrn, entry.reversed) == (1, "0200", "621700******5670", 1250, "00", response.auth_code,
+                                           response.rrn, False)
+    assert acquirer.approved_total_minor() == 1250
+
+
+def test_tdes_pin_scheme() -> None:
+    pad = pin.DukptPinEncryptor("tdes", pin.derive_initial_key("tdes", TDES_BDK, TDES_KSN), TDES_KSN)
+    with AcquirerSim(bdk=TDES_BDK, pin_scheme="tdes", cards={"m": MASTERCARD}, today=lambda: TODAY) as sim:
+        req = request(1, 1000, pad, card=MASTERCARD)
+        assert req.pin_block is not None and len(req.pin_block) == 8
+        assert client(sim).authorize(req).response_code == "00"
+        assert client(sim).authorize(request(2, 1000, None)).response_code == "14", "only the cards given"
+
+
+def test_wrong_pin_then_tries_exceeded(acquirer: AcquirerSim, pinpad: pin.DukptPinEncryptor) -> None:
+    c = client(acquirer)
+    codes = [c.authorize(request(n, 1000, pinpad, entered="9999")).response_code for n in (1, 2, 3)]
+    assert codes == ["55", "55", "75"]
+    assert c.authorize(request(4, 1000, pinpad)).response_code == "75"  # blocked, even with the right PIN
+    acquirer.reset_pin_tries()
+    assert c.authorize(request(5, 1000, pinpad)).response_code == "00"
+
+
+def test_right_pin_clears_the_wrong_count(acquirer: AcquirerSim, pinpad: pin.DukptPinEncryptor) -> None:
+    c = client(acquirer)
+    wrong, right = request(1, 1000, pinpad, entered="0000"), request(2, 1000, pinpad)
+    assert [c.authorize(r).response_code for r in (wrong, wrong, right)] == ["55", "55", "00"]
+    assert c.authorize(replace(wrong, stan=4)).response_code == "55"
+
+
+def test_undecryptable_pin_block(acquirer: AcquirerSim, pinpad: pin.DukptPinEncryptor) -> None:
+    req = request(1, 1000, pinpad)
+    flipped = bytes([req.pin_block[0] ^ 0xFF]) + req.pin_block[1:]  # type: ignore[index]
+    assert client(acquirer).authorize(replace(req, pin_block=flipped)).response_code == "63"
+
+
+def test_bad_arqc_is_q1_without_arpc(acquirer: AcquirerSim) -> None:
+    response = client(acquirer).authorize(request(1, 1000, None, tamper=True))
+    assert response.response_code == "Q1" and response.icc_data == b""
+
+
+def test_chip_entry_without_icc_data_is_q1(acquirer: AcquirerSim) -> None:
+    assert client(acquirer).authorize(replace(request(1, 1000, None), icc_data=b"")).response_code == "Q1"
+
+
+def test_unknown_and_expired_cards(acquirer: AcquirerSim) -> None:
+    c = client(acquirer)
+    stranger = replace(GOOD, pan="6299999999999999")
+    assert c.authorize(request(1, 1000, None, card=stranger)).response_code == "14"
+    assert c.authorize(request(2, 1000, None, card=EXPIRED)).response_code == "54"
+
+
+@pytest.mark.parametrize("amount, code", [(1005, "05"), (1051, "51"), (1061, "61"), (1091, "91"),
+                                          (1000, "00"), (99, "00")])
+def test_magic_decline_amounts(acquirer: AcquirerSim, amount: int, code: str) -> None:
+    assert client(acquirer).authorize(request(1, amount, None)).response_code == code
+    assert acquirer.ledger[0].response_code == code
+
+
+def test_magic_table_is_complete() -> None:
+    deliveries = {magic.delivery for magic in MAGIC_AMOUNTS.values()}
+    assert deliveries == {"normal", "none", "late", "garbled"}
+
+
+def test_no_answer_then_reversal(acquirer: AcquirerSim) -> None:
+    c = client(acquirer, timeout_s=0.3)
+    req = request(7, 2097, None)
+    with pytest.raises(LinkTimeout):
+        c.authorize(req)
+    assert acquirer.approved_total_minor() == 2097, "approved at the issuer, answer lost"
+    assert c.reverse(ReversalRequest(stan=8, original=req)) == "00"
+    assert acquirer.ledger[0].reversed and acquirer.approved_total_minor() == 0
+    # the reversal as recovery rebuilds it from the journal: no PAN; then a repeat; both idempotent
+    journal_original = AuthRequest(stan=7, amount_minor=2097, local_time=LOCAL, pan="", expiry_yymm="")
+    assert c.reverse(ReversalRequest(stan=8, original=journal_original, repeat=True)) == "00"
+    assert [(r.mti, r.stan, r.original_stan) for r in acquirer.reversals] == [("0400", 8, 7), ("0401", 8, 7)]
+    assert [e.reversed for e in acquirer.ledger] == [True]
+
+
+def test_reversal_of_unknown_original_is_acknowledged(acquirer: AcquirerSim) -> None:
+    original = AuthRequest(stan=500, amount_minor=1, local_time=LOCAL, pan="", expiry_yymm="")
+    assert client(acquirer).reverse(ReversalRequest(stan=501, original=original)) == "00"
+    assert acquirer.reversals[0].masked_pan == "" and acquirer.ledger == []
+
+
+def test_late_answer_times_out_and_is_not_taken_for_the_next(acquirer: AcquirerSim) -> None:
+    acquirer.late_reply_s = 0.6
+    c = client(acquirer, timeout_s=0.3)
+    with pytest.raises(LinkTimeout):
+        c.authorize(request(1, 1098, None))
+    response = c.authorize(request(2, 1051, None))
+    assert response.response_code == "51"
+    assert [e.stan for e in acquirer.ledger] == [1, 2]
+
+
+def test_reply_delay_beyond_timeout(acquirer: AcquirerSim) -> None:
+    acquirer.reply_delay_s = 0.5
+    with pytest.raises(LinkTimeout):
+        client(acquirer, timeout_s=0.2).authorize(request(1, 1000, None))
+    acquirer.reply_delay_s = 0.05
+    assert client(acquirer).authorize(request(2, 1000, None)).response_code == "00"
+
+
+def test_garbled_answer(acquirer: AcquirerSim) -> None:
+    with pytest.raises(RemoteProtocolError):
+        client(acquirer).authorize(request(1, 1096, None))
+    assert acquirer.ledger[0].response_code == "00"  # decided; the terminal must reverse
+
+
+def test_unreachable_then_back(acquirer: AcquirerSim) -> None:
+    c = client(acquirer)
+    acquirer.set_unreachable(True)
+    with pytest.raises(LinkError) as err:
+        c.authorize(request(1, 1000, None))
+    assert not isinstance(err.value, LinkTimeout) and acquirer.ledger == []
+    assert c.echo() is False
+    acquirer.set_unreachable(False)
+    assert c.echo() is True
+
+
+def test_force_response(acquirer: AcquirerSim) -> None:
+    c = client(acquirer)
+    acquirer.force_response("91")
+    assert c.authorize(request(1, 1000, None)).response_code == "91"
+    acquirer.force_response(None)
+    assert c.authorize(request(2, 1000, None)).response_code == "00"
+
+
+def test_echo(acquirer: AcquirerSim) -> None:
+    assert client(acquirer).echo() is True
+    assert acquirer.ledger == []
+
+
+def test_garbage_into_the_sim_drops_only_that_connection(acquirer: AcquirerSim) -> None:
+    with socket.create_connection(acquirer.address, timeout=2) as s:
+        s.sendall(m.frame(b"02\xff\xffnot iso 8583"))
+        assert s.recv(100) == b""  # dropped without an answer
+    assert client(acquirer).echo() is True
+
+
+def test_no_full_pan_in_ledger_or_logs(acquirer: AcquirerSim, pinpad: pin.DukptPinEncryptor,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    c = client(acquirer, timeout_s=0.3)
+    with caplog.at_level(logging.DEBUG):
+        c.authorize(request(1, 1000, pinpad))
+        c.authorize(request(2, 1000, pinpad, entered="9999"))
+        c.authorize(request(3, 1000, None, card=EXPIRED))
+        with pytest.raises(LinkTimeout):
+            c.authorize(request(4, 1097, None))
+        with pytest.raises(RemoteProtocolError):
+            c.authorize(request(5, 1096, None))
+        c.reverse(ReversalRequest(stan=6, original=request(4, 1097, None)))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    text += repr(acquirer.ledger) + repr(acquirer.reversals)
+    assert "621700******5670" in text
+    for pan in (GOOD.pan, EXPIRED.pan):
+        assert pan not in text and pan[6:] not in text
+    assert BDK.hex() not in text.lower()
