@@ -1,0 +1,268 @@
+"""HTTP/JSON client of the IoT-SIM carrier platform: ``flows.ports.CarrierPort`` over stdlib ``http.client``.
+
+The API is in ``docs/protocols/carrier-api.md``. One connection per call; the client keeps no state and may be
+used from several threads. What the caller may conclude from each outcome:
+
+====================  ===================================================  ===================================
+raised                when                                                 did the platform get the request?
+====================  ===================================================  ===================================
+LocalProtocolError    a malformed number / order id / amount, or the       no, or it refused it: nothing
+                      platform answered 400 (it refuses the request)       was applied
+LinkError             refused, unreachable, connect timed out, 4xx         no (reads: not answered)
+LinkError             5xx on a read; connection lost during a read         a read changes nothing
+LinkTimeout           no answer within ``timeout_s`` after sending;        UNKNOWN: query ``order_status``
+                      create_topup: 5xx or connection lost after sending   before any retry
+RemoteProtocolError   the answer is not JSON, lacks fields, or names       create_topup: UNKNOWN, as above
+                      another SIM / order
+====================  ===================================================  ===================================
+
+A 409 conflict (the order id is already used for a different top-up) comes back as a ``failed`` result: this
+request applied nothing. ``LinkTimeout`` is a ``LinkError``, so catch it first.
+
+>>> client = CarrierClient("http://127.0.0.1:1", timeout_s=0.5)
+>>> client.lookup_sim("1064900000001")
+Traceback (most recent call last):
+...
+emv.errors.LinkError: carrier 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
+from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
+
+__all__ = ["CarrierClient", "normalise_number"]
+
+MAX_ANSWER = 1024 * 1024
+_NUMBER = re.compile(r"[0-9A-Z]{19,20}|\d{11}|\d{13}")
+_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ORDER_STATUSES: Mapping[str, TopupStatus] = {"applied": "applied", "pending": "pending", "failed": "failed"}
+CONFLICT_MESSAGE = "order id already used for a different top-up (409) / 订单号已被其他充值占用"
+
+
+def normalise_number(number: str) -> str:
+    """ICCID or MSISDN as the platform expects it: no spaces, upper case. Raises LocalProtocolError.
+
+    >>> normalise_number(" 8986 0424 0000 0000 0017 ")
+    '89860424000000000017'
+    """
+    cleaned = re.sub(r"[\s-]", "", number).upper()
+    if not _NUMBER.fullmatch(cleaned):
+        raise LocalProtocolError(f"not an ICCID (19-20 characters) or MSISDN (11/13 digits): {number!r}")
+    return cleaned
+
+
+class CarrierClient:
+    """``CarrierPort`` for a platform at ``base_url`` (``http://host:port[/prefix]``)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "") -> None:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"carrier.base_url must be http(s)://host[:port][/prefix], not {base_url!r}")
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.terminal_id = terminal_id
+        self._https = url.scheme == "https"
+        self._host = url.hostname
+        self._port = url.port or (443 if self._https else 80)
+        self._prefix = url.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"CarrierClient({self.base_url!r}, terminal_id={self.terminal_id!r})"
+
+    # --- CarrierPort ---------------------------------------------------------------------------------------
+
+    def lookup_sim(self, number: str) -> SimInfo | None:
+        """The SIM with this ICCID or MSISDN, or None when the platform does not know it."""
+        wanted = normalise_number(number)
+        status, body = self._call("GET", f"/v1/sims/{quote(wanted, safe='')}")
+        if status == 404 and _error(body) == "not_found":
+            return None
+        sim = _object(self._expect(status, body, 200), "sim")
+        info = SimInfo(iccid=_str(sim, "iccid"), msisdn=_str(sim, "msisdn"), status=_str(sim, "status"),
+                       plan_name=_str(sim, "plan_name"), balance_minor=_int(sim, "balance_minor"),
+                       data_left_mb=_int(sim, "data_left_mb"), expiry=_str(sim, "expiry"),
+                       carrier=_str(sim, "carrier", "SIM-CARRIER"))
+        if wanted not in (info.iccid.upper(), info.msisdn):
+            raise RemoteProtocolError(f"asked for {wanted}, the carrier answered about another SIM",
+                                      tag="sim")
+        return info
+
+    def list_plans(self, iccid: str) -> list[Plan]:
+        """Plans this SIM may buy, in the platform's order; empty when the SIM is unknown."""
+        wanted = normalise_number(iccid)
+        status, body = self._call("GET", f"/v1/sims/{quote(wanted, safe='')}/plans")
+        if status == 404 and _error(body) == "not_found":
+            return []
+        plans = self._expect(status, body, 200).get("plans")
+        if not isinstance(plans, list):
+            raise RemoteProtocolError("plans missing or not a list", tag="plans")
+        return [_plan(item) for item in plans]
+
+    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int) -> TopupResult:
+        """POST the order. Sending the same order again is safe: the platform never applies it twice.
+
+        Raises LinkTimeout or RemoteProtocolError when the outcome is unknown (see the module table).
+        """
+        _check_order_id(order_id)
+        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+            raise LocalProtocolError(f"amount_minor must be a positive int, not {amount_minor!r}")
+        payload = {"order_id": order_id, "iccid": normalise_number(iccid), "plan_id": plan_id,
+                   "amount_minor": amount_minor}
+        status, body = self._call("POST", "/v1/orders", payload, outcome_unknown_after_send=True)
+        if status == 409:
+            return TopupResult(order_id, "failed", None, CONFLICT_MESSAGE)
+        return _order(self._expect(status, body, 200, 201, unknown=True), order_id)
+
+    def order_status(self, order_id: str) -> TopupResult:
+        """The platform's word on an order sent earlier; ``not_found`` when it never arrived."""
+        _check_order_id(order_id)
+        status, body = self._call("GET", f"/v1/orders/{quote(order_id, safe='')}")
+        if status == 404 and _error(body) == "not_found":
+            return TopupResult(order_id, "not_found", None, _message(body))
+        return _order(self._expect(status, body, 200), order_id)
+
+    # --- one exchange --------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
+              outcome_unknown_after_send: bool = False) -> tuple[int, Any]:
+        """Send one request; returns (HTTP status, decoded JSON or the raw bytes when not JSON)."""
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self.timeout_s)
+        where = f"carrier {self._host}:{self._port}"
+        # After the request left, a write (POST) may have been applied: report it as outcome unknown.
+        failed: type[LinkError] = LinkTimeout if outcome_unknown_after_send else LinkError
+        tail = "; outcome unknown" if outcome_unknown_after_send else ""
+        headers = {"Accept": "application/json", "Connection": "close", "User-Agent": "iotsim-pos/0.1"}
+        if self.terminal_id:
+            headers["X-Terminal-Id"] = self.terminal_id
+        data = None
+        if payload is not None:
+            data = json.dumps(payload).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        try:
+            try:
+                conn.connect()
+            except TimeoutError as exc:
+                raise LinkError(f"{where}: connect timed out after {self.timeout_s} s (not sent)") from exc
+            except OSError as exc:
+                raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
+            try:
+                conn.request(method, self._prefix + path, body=data, headers=headers)
+                response = conn.getresponse()
+                raw = response.read(MAX_ANSWER + 1)
+                declared = response.getheader("Content-Length", "")
+                if declared.isdigit() and len(raw) < int(declared):  # read(amt) returns short, never raises
+                    raise http.client.IncompleteRead(raw, int(declared) - len(raw))
+            except TimeoutError as exc:
+                raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc
+            except (http.client.RemoteDisconnected, http.client.IncompleteRead, OSError) as exc:
+                raise failed(f"{where}: connection lost ({exc!r}){tail}") from exc
+            except http.client.HTTPException as exc:
+                raise RemoteProtocolError(f"{where} did not answer HTTP: {exc!r}") from exc
+        finally:
+            conn.close()
+        if len(raw) > MAX_ANSWER:
+            raise RemoteProtocolError(f"{where}: answer over {MAX_ANSWER} bytes", raw=raw[:64])
+        if response.status >= 500:
+            text = _message(_decode(raw)) or response.reason
+            raise failed(f"{where}: platform error {response.status}: {text}{tail}")
+        return response.status, _decode(raw)
+
+    def _expect(self, status: int, body: Any, *ok: int, unknown: bool = False) -> dict[str, Any]:
+        """The JSON object of a 2xx answer; maps 4xx to our errors."""
+        if status in ok:
+            if not isinstance(body, dict):
+                raise RemoteProtocolError(f"carrier answered {status} without a JSON object"
+                                          + ("; outcome unknown" if unknown else ""),
+                                          raw=body[:200] if isinstance(body, bytes) else None)
+            return body
+        if status in (400, 422):
+            raise LocalProtocolError(f"carrier refused the request ({status} {_error(body)}): "
+                                     f"{_message(body)}")
+        if 400 <= status < 500:
+            raise LinkError(f"carrier answered {status} {_error(body) or ''}: {_message(body)}".rstrip(": "))
+        raise RemoteProtocolError(f"carrier answered unexpected HTTP {status}"
+                                  + ("; outcome unknown" if unknown else ""))
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return raw  # callers decide whether JSON was required
+
+
+def _error(body: Any) -> str | None:
+    value = body.get("error") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return ""
+
+
+def _check_order_id(order_id: str) -> None:
+    if not isinstance(order_id, str) or not _ORDER_ID.fullmatch(order_id):
+        raise LocalProtocolError(f"order id must be 1-64 of A-Z a-z 0-9 _ -, not {order_id!r}")
+
+
+def _object(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise RemoteProtocolError(f"{key!r} missing or not an object", tag=key)
+    return value
+
+
+def _str(obj: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    value = obj.get(key, default)
+    if not isinstance(value, str):
+        raise RemoteProtocolError(f"{key!r} missing or not a string", tag=key)
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RemoteProtocolError(f"{key!r} missing or not an integer", tag=key)
+    return value
+
+
+def _opt_int(obj: Mapping[str, Any], key: str) -> int | None:
+    return None if obj.get(key) is None else _int(obj, key)
+
+
+def _plan(item: Any) -> Plan:
+    if not isinstance(item, dict):
+        raise RemoteProtocolError("a plan is not an object", tag="plans")
+    promotion = item.get("promotion")
+    if promotion is not None and not isinstance(promotion, str):
+        raise RemoteProtocolError("'promotion' not a string", tag="promotion")
+    return Plan(plan_id=_str(item, "plan_id"), name=_str(item, "name"), name_zh=_str(item, "name_zh"),
+                period_months=_int(item, "period_months"), price_minor=_int(item, "price_minor"),
+                data_mb=_int(item, "data_mb"), sms=_opt_int(item, "sms") or 0,
+                voice_min=_opt_int(item, "voice_min") or 0, promotion=promotion,
+                promo_price_minor=_opt_int(item, "promo_price_minor"))
+
+
+def _order(body: Mapping[str, Any], order_id: str) -> TopupResult:
+    order = _object(body, "order")
+    if _str(order, "order_id") != order_id:
+        raise RemoteProtocolError(f"asked about order {order_id}, the carrier answered about another",
+                                  tag="order_id")
+    status = _ORDER_STATUSES.get(_str(order, "status"))
+    if status is None:
+        raise RemoteProtocolError(f"order status {order['status']!r} is not one of {list(_ORDER_STATUSES)}",
+                                  tag="status")
+    message = order.get("message")
+    return TopupResult(order_id, status, _opt_int(order, "balance_minor"),
+                       message if isinstance(message, str) else "")

@@ -1,0 +1,143 @@
+"""Serial ESC/POS receipt printer: the thin pyserial shell around ``drivers.escpos``, a ``PrinterPort``.
+
+Before every job the printer is asked for its real-time status (DLE EOT 1, 2, 4); a printer that is out of
+paper, open or offline gets nothing, and the cashier gets a bilingual message instead. ``url`` is a device
+path (``/dev/ttyS1``) or any pyserial URL (``spy://…``, ``loop://``).
+
+>>> EscPosPrinter("loop://").url
+'loop://'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import serial
+
+try:
+    from termios import error as _TermiosError  # pyserial's POSIX flush/reset let termios errors through
+except ImportError:  # pragma: no cover - not POSIX
+    _TermiosError = OSError  # type: ignore[assignment,misc]
+
+from drivers.escpos import (
+    MESSAGES,
+    STATUS_QUERIES,
+    RealTimeStatus,
+    decode_status,
+    encode_receipt,
+    status_request,
+)
+from emv.errors import DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
+from flows.ports import PrinterStatus, ReceiptLine
+
+__all__ = ["EscPosPrinter"]
+
+_PORT_ERRORS = (serial.SerialException, OSError, _TermiosError)
+
+
+class EscPosPrinter:
+    """A receipt printer on a serial line. The port opens on first use or with ``open()``.
+
+    Args:
+        url: device path or pyserial URL.
+        baud: line speed (8N1, no flow control).
+        status_timeout_s: how long to wait for each DLE EOT answer.
+    """
+
+    def __init__(self, url: str, *, baud: int = 19200, status_timeout_s: float = 1.0) -> None:
+        self.url = url
+        self.baud = baud
+        self.status_timeout_s = status_timeout_s
+        self._port: serial.SerialBase | None = None
+
+    def open(self) -> None:
+        """Open the port. Raises DeviceGone when it does not exist or cannot be opened."""
+        if self._port is not None:
+            return
+        try:
+            self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=self.status_timeout_s,
+                                               write_timeout=self.status_timeout_s)
+        except (*_PORT_ERRORS, ValueError) as exc:
+            raise DeviceGone(f"打印机端口无法打开 / Printer port cannot be opened: {self.url}") from exc
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except _PORT_ERRORS:
+                pass  # closing a vanished port is not worth an error
+
+    def __enter__(self) -> EscPosPrinter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def status(self) -> PrinterStatus:
+        """Real-time status. A printer that does not answer counts as offline.
+
+        Raises DeviceGone when the port cannot be opened or vanished (the port is then closed), DeviceError
+        when the answers are not status bytes (wrong baud rate, not a printer).
+        """
+        status = self._query()
+        return PrinterStatus(online=False) if status is None else status.to_port()
+
+    def print_receipt(self, lines: Sequence[ReceiptLine]) -> None:
+        """Check the status, then send the whole receipt and its cut.
+
+        Raises:
+            LocalProtocolError: a line cannot be encoded (nothing is sent).
+            DeviceError: paper out, cover open, offline, garbled status (nothing is sent); message for the
+                cashier.
+            DeviceTimeout: no status answer (nothing sent) or the data could not be written in time.
+            DeviceGone: the port cannot be opened or vanished.
+        """
+        data = encode_receipt(lines)
+        status = self._query()
+        if status is None:
+            raise DeviceTimeout(MESSAGES["no_answer"])
+        if not status.ready:
+            raise DeviceError(status.message)
+        port = self._require()
+        # 10 bits a byte at the line rate, plus slack for the printer's flow control.
+        port.write_timeout = self.status_timeout_s + len(data) * 10 / self.baud
+        try:
+            port.write(data)
+            port.flush()
+        except serial.SerialTimeoutException as exc:
+            raise DeviceTimeout(MESSAGES["no_answer"]) from exc
+        except _PORT_ERRORS as exc:
+            self.close()
+            raise DeviceGone(MESSAGES["no_answer"]) from exc
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _require(self) -> serial.SerialBase:
+        self.open()
+        if self._port is None:  # open() either sets it or raises; this keeps the type checker honest
+            raise DeviceGone(f"printer port {self.url} is closed")
+        return self._port
+
+    def _query(self) -> RealTimeStatus | None:
+        """Send DLE EOT 1, 2, 4 one at a time; None when an answer does not come in time."""
+        port = self._require()
+        replies = bytearray()
+        try:
+            port.reset_input_buffer()  # a late answer from an earlier query must not be read as this one
+            for query in STATUS_QUERIES:
+                port.write(status_request(query))
+                answer = port.read(1)
+                if not answer:
+                    return None
+                replies += answer
+        except serial.SerialTimeoutException:
+            return None
+        except _PORT_ERRORS as exc:
+            self.close()
+            raise DeviceGone(MESSAGES["no_answer"]) from exc
+        try:
+            return decode_status(bytes(replies))
+        except RemoteProtocolError as exc:
+            raise DeviceError(MESSAGES["garbled"]) from exc
