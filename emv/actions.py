@@ -1,0 +1,135 @@
+"""What the sans-I/O EMV kernel asks its caller to do, and how a transaction ends.
+
+The kernel (``emv.kernel.Transaction``) never touches a reader, PIN pad or host. Each call returns one action;
+the caller performs it and feeds the answer back: ``SendApdu`` → ``on_response``, ``RequestOnlinePin`` →
+``on_pin``, ``GoOnline`` → ``on_online_result``. ``Finished`` ends the transaction. Fields holding the PAN,
+track 2 or the expiry date are excluded from ``repr`` so an action can be logged safely.
+
+Inside the kernel, phases are generators that ``yield`` an action and receive the answer. ``transmit`` is the
+one card exchange: it yields ``SendApdu`` and returns the complete ``Response``, hiding the T=0 transport
+rules of EMV 4.4 Book 1 §9.3.1.3: ``61xx`` → GET RESPONSE for ``xx`` bytes (again while the card has more),
+``6Cxx`` → the same command again with ``Le = xx``. ``Stop`` ends the transaction with an outcome; it never
+leaves ``emv.kernel.Transaction``.
+
+>>> GoOnline(b"", pan="6212345678901234", pan_sequence="01", expiry_yymm="3012", track2=None)
+GoOnline(icc_data=b'', pan_sequence='01')
+>>> step = transmit(bytes.fromhex("00B2010C00"), "READ RECORD")
+>>> next(step).apdu.hex().upper(), step.send(bytes.fromhex("6C05")).apdu.hex().upper()
+('00B2010C00', '00B2010C05')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TypeVar
+
+from emv.apdu import Response, get_response, split_response, with_le
+from emv.errors import LocalProtocolError
+
+__all__ = ["Action", "SendApdu", "RequestOnlinePin", "GoOnline", "Finished", "Outcome", "PIN_STATUSES",
+           "Stop", "Step", "transmit"]
+
+PIN_STATUSES = ("entered", "bypassed", "cancelled", "timeout")  # answers to RequestOnlinePin
+
+
+class Outcome(Enum):
+    """How the transaction ended (EMV 4.4 Book 4 §6.3.7, §11.2)."""
+
+    APPROVED = "approved"
+    """The card returned a TC (after online approval, or offline)."""
+    DECLINED = "declined"
+    """The card returned an AAC at the first GENERATE AC, or the host declined or could not be reached."""
+    DECLINED_AFTER_ONLINE_APPROVAL = "declined_after_online_approval"
+    """The host approved but the card refused (AAC) or failed at the second GENERATE AC: reverse it."""
+    TERMINATED = "terminated"
+    """No common application, card error, malformed data, or the cardholder cancelled the PIN."""
+    NOT_ACCEPTED = "not_accepted"
+    """Every candidate application refused GET PROCESSING OPTIONS with 6985 (Book 1 §12.4, message 'Not
+    Accepted'); the card may still be used another way (for example magstripe fallback by scheme rules)."""
+
+
+@dataclass(frozen=True)
+class SendApdu:
+    """Send ``apdu`` to the card and call ``on_response`` with the R-APDU (data + SW1 SW2)."""
+
+    apdu: bytes
+    purpose: str
+
+
+@dataclass(frozen=True)
+class RequestOnlinePin:
+    """Ask the PIN pad for an online PIN block (Book 3 §10.5.5), then call ``on_pin`` with the status."""
+
+    pan: str = field(repr=False)
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class GoOnline:
+    """Send an authorisation request; call ``on_online_result`` with the host's answer (Book 3 §10.9).
+
+    ``icc_data`` is the field-55 TLV string: everything the issuer needs to verify the ARQC.
+    """
+
+    icc_data: bytes
+    pan: str = field(repr=False)
+    pan_sequence: str | None
+    expiry_yymm: str = field(repr=False)
+    track2: bytes | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The transaction is over. ``receipt`` holds the EMV lines of the receipt (no full PAN)."""
+
+    outcome: Outcome
+    reason: str
+    receipt: Mapping[str, str] = field(default_factory=dict)
+
+
+Action = SendApdu | RequestOnlinePin | GoOnline | Finished
+
+# --- the card exchange step ---------------------------------------------------------------------------------
+
+T = TypeVar("T")
+Step = Generator[Action, object, T]  # a kernel phase: yields actions, receives answers, returns T
+
+
+_MAX_TRANSPORT_ROUNDS = 16  # a card that keeps answering 61xx/6Cxx forever is broken
+
+
+class Stop(Exception):  # a control-flow signal inside the kernel, not an error: never leaves it
+    """End the transaction with ``outcome`` and a person-readable ``reason``."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+def transmit(apdu: bytes, purpose: str) -> Step[Response]:
+    """Send ``apdu`` and return the card's complete answer after any GET RESPONSE / Le correction."""
+    sent = apdu
+    answer = yield SendApdu(sent, purpose)
+    response = split_response(_rapdu(answer))
+    collected = b""
+    for _ in range(_MAX_TRANSPORT_ROUNDS):
+        if response.sw1 == 0x61:
+            collected += response.data
+            sent = get_response(response.sw2)
+            answer = yield SendApdu(sent, f"GET RESPONSE for {purpose}")
+        elif response.sw1 == 0x6C:
+            sent = with_le(sent, response.sw2)
+            answer = yield SendApdu(sent, f"{purpose} again with Le={response.sw2}")
+        else:
+            return Response(collected + response.data, response.sw)
+        response = split_response(_rapdu(answer))
+    raise Stop(Outcome.TERMINATED, f"card kept answering {response.sw:04X} to {purpose}")
+
+
+def _rapdu(answer: object) -> bytes:
+    if not isinstance(answer, bytes | bytearray):
+        raise LocalProtocolError("the answer to SendApdu must be the R-APDU bytes")
+    return bytes(answer)

@@ -1,0 +1,202 @@
+"""BER-TLV codec for EMV data objects (EMV 4.4 Book 3 Annex B, ISO/IEC 7816-4 §5.2).
+
+A data object is a tag (1–4 bytes; ``int`` here, e.g. ``0x9F26``), a length (short form ``00``–``7F`` or long
+form ``81``–``84`` followed by 1–4 length bytes) and a value. Bit 6 of the first tag byte marks a constructed
+object, whose value is itself a sequence of data objects (a template such as ``6F`` FCI or ``70`` record).
+Before, between and after objects a card may leave ``00`` (erased objects, Book 3 Annex B) or ``FF`` filler;
+the decoder skips them. ``decode`` checks constructed values recursively, so a value that decodes here is well
+formed all the way down, and every error names the absolute byte offset and the tag being decoded.
+
+>>> objs = decode(bytes.fromhex("6F098407A0000000031010" "9F3602001C"))
+>>> [f"{o.tag:X}" for o in objs], first(objs, 0x84).hex().upper()
+(['6F', '9F36'], 'A0000000031010')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from emv.errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "Tlv",
+    "decode",
+    "encode",
+    "encode_tag",
+    "encode_length",
+    "find",
+    "first",
+    "flatten",
+    "is_constructed",
+]
+
+_PADDING = (0x00, 0xFF)
+_MAX_LENGTH_BYTES = 4
+
+
+def is_constructed(tag: int) -> bool:
+    """True when bit 6 of the tag's first byte is set (the value is a template)."""
+    return bool(encode_tag(tag)[0] & 0x20)
+
+
+@dataclass(frozen=True)
+class Tlv:
+    """One data object. ``value`` is raw bytes, also for a template; ``children`` decodes a template."""
+
+    tag: int
+    value: bytes = field(repr=False)
+
+    @classmethod
+    def template(cls, tag: int, *children: Tlv) -> Tlv:
+        """A constructed object whose value is the encoding of ``children``."""
+        if not is_constructed(tag):
+            raise LocalProtocolError(f"tag {tag:X} is primitive, it cannot hold a template", tag=f"{tag:X}")
+        return cls(tag, encode(children))
+
+    @property
+    def constructed(self) -> bool:
+        return is_constructed(self.tag)
+
+    @property
+    def children(self) -> tuple[Tlv, ...]:
+        """The objects inside a template; empty for a primitive object."""
+        return decode(self.value) if self.constructed else ()
+
+    def __bytes__(self) -> bytes:
+        return encode_tag(self.tag) + encode_length(len(self.value)) + self.value
+
+    def __repr__(self) -> str:  # length only: values may be PAN or track data
+        return f"Tlv({self.tag:X}, <{len(self.value)} bytes>)"
+
+
+# --- encoding -----------------------------------------------------------------------------------------------
+
+
+def encode_tag(tag: int) -> bytes:
+    """The tag's bytes; raises LocalProtocolError when ``tag`` is not a well-formed BER tag."""
+    if tag <= 0 or tag >= 1 << 32:
+        raise LocalProtocolError(f"tag {tag:#x} is out of range", tag=f"{tag:X}")
+    raw = tag.to_bytes((tag.bit_length() + 7) // 8, "big")
+    if raw[0] in _PADDING:
+        raise LocalProtocolError(f"tag {tag:X} starts with a padding byte", tag=f"{tag:X}")
+    multi = (raw[0] & 0x1F) == 0x1F
+    subsequent_ok = all(b & 0x80 for b in raw[1:-1]) and not (raw[-1] & 0x80 and len(raw) > 1)
+    if multi != (len(raw) > 1) or not subsequent_ok:
+        raise LocalProtocolError(f"tag {tag:X} is not a well-formed BER-TLV tag", tag=f"{tag:X}")
+    return raw
+
+
+def encode_length(length: int) -> bytes:
+    """Shortest BER length: one byte up to 127, then ``81``–``84`` + big-endian length."""
+    if length < 0 or length >= 1 << (8 * _MAX_LENGTH_BYTES):
+        raise LocalProtocolError(f"length {length} cannot be BER encoded")
+    if length < 0x80:
+        return bytes([length])
+    size = (length.bit_length() + 7) // 8
+    return bytes([0x80 | size]) + length.to_bytes(size, "big")
+
+
+def encode(objects: Iterable[Tlv]) -> bytes:
+    """Concatenate the encodings of ``objects`` (shortest lengths, no padding)."""
+    return b"".join(bytes(o) for o in objects)
+
+
+# --- decoding -----------------------------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> tuple[Tlv, ...]:
+    """Decode a sequence of data objects, skipping ``00``/``FF`` filler, checking templates recursively.
+
+    Raises:
+        RemoteProtocolError: with ``.offset`` (absolute, in ``data``) and ``.tag`` (hex, when one was read).
+    """
+    return tuple(_decode(bytes(data), 0, len(data)))
+
+
+def _decode(data: bytes, start: int, end: int) -> Iterator[Tlv]:
+    pos = start
+    while pos < end:
+        if data[pos] in _PADDING:
+            pos += 1
+            continue
+        tag, value_start, value_end = _header(data, pos, end)
+        if data[pos] & 0x20:
+            for _ in _decode(data, value_start, value_end):  # validate now so offsets stay absolute
+                pass
+        yield Tlv(tag, data[value_start:value_end])
+        pos = value_end
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Parse tag and length at ``pos``; return (tag, value start, value end)."""
+    tag_start = pos
+    pos += 1
+    if data[tag_start] & 0x1F == 0x1F:
+        while True:
+            if pos >= end:
+                raise _error("tag is truncated, expecting more tag bytes", data, tag_start, tag_start, pos)
+            pos += 1
+            if not data[pos - 1] & 0x80:
+                break
+            if pos - tag_start >= _MAX_LENGTH_BYTES:
+                raise _error("tag is longer than 4 bytes", data, tag_start, tag_start, pos)
+    tag = int.from_bytes(data[tag_start:pos], "big")
+    tag_hex = data[tag_start:pos].hex().upper()
+    if pos >= end:
+        raise RemoteProtocolError(f"length of {tag_hex} is missing", offset=pos, tag=tag_hex)
+    first_len = data[pos]
+    length_at = pos
+    pos += 1
+    if first_len & 0x80:
+        size = first_len & 0x7F
+        if size == 0 or size > _MAX_LENGTH_BYTES:
+            raise RemoteProtocolError(
+                f"length byte {first_len:02X} of {tag_hex} is not allowed (indefinite or over 4 bytes)",
+                offset=length_at, tag=tag_hex)
+        if pos + size > end:
+            raise RemoteProtocolError(f"length of {tag_hex} is truncated, expecting {size} more byte(s)",
+                                      offset=length_at, tag=tag_hex)
+        length = int.from_bytes(data[pos:pos + size], "big")
+        pos += size
+    else:
+        length = first_len
+    if pos + length > end:
+        raise RemoteProtocolError(
+            f"value of {tag_hex} is truncated: {length} byte(s) declared, {end - pos} available",
+            offset=pos, tag=tag_hex)
+    return tag, pos, pos + length
+
+
+def _error(message: str, data: bytes, tag_start: int, offset: int, pos: int) -> RemoteProtocolError:
+    tag_hex = data[tag_start:pos].hex().upper()
+    return RemoteProtocolError(f"{message}: tag {tag_hex}", offset=offset, tag=tag_hex)
+
+
+# --- lookup -------------------------------------------------------------------------------------------------
+
+
+def find(objects: Iterable[Tlv], tag: int) -> Iterator[Tlv]:
+    """Every object with ``tag``, depth first, looking inside templates."""
+    for obj in objects:
+        if obj.tag == tag:
+            yield obj
+        if obj.constructed:
+            yield from find(obj.children, tag)
+
+
+def first(objects: Iterable[Tlv], tag: int) -> bytes | None:
+    """Value of the first object with ``tag`` anywhere in the tree, or None."""
+    return next((o.value for o in find(objects, tag)), None)
+
+
+def flatten(objects: Iterable[Tlv]) -> dict[int, bytes]:
+    """Primitive objects of the whole tree as ``{tag: value}``; the first occurrence of a tag wins."""
+    out: dict[int, bytes] = {}
+    for obj in objects:
+        if obj.constructed:
+            for tag, value in flatten(obj.children).items():
+                out.setdefault(tag, value)
+        else:
+            out.setdefault(obj.tag, obj.value)
+    return out

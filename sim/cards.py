@@ -1,0 +1,124 @@
+"""The catalogue of simulated test cards: who they are, their keys, and how they misbehave.
+
+Each ``SimCardProfile`` is personalised data plus behaviour flags read by ``sim.card.CardApplet``. The
+simulated acquirer verifies ARQCs with the same ``issuer_master_key`` (EMV option A → common session key →
+AC), and the simulated PIN pad / issuer compare the clear ``pin``. Every PAN is Luhn-valid and unique, so
+``BY_PAN`` finds a profile from an authorisation request. All keys and PINs here are test values.
+
+=================================  ==========================================================================
+key                                behaviour
+=================================  ==========================================================================
+``unionpay-debit``                 the happy card: PSE, PDOL, GPO format 2, online PIN, TC after approval
+``visa-credit``                    no PDOL, GPO format 1, issuer authentication by EXTERNAL AUTHENTICATE
+``mastercard-debit``               PIN 4321, talks T=0: ``61xx`` (GET RESPONSE) and ``6Cxx`` (re-send with Le)
+``card-declines``                  AAC at the first GENERATE AC (card risk management says no)
+``card-declines-after-approval``   ARQC, then AAC at the second GENERATE AC even after host approval
+``expired``                        expired in June 2024: the TVR bit meets IAC-Denial, AAC at the first AC
+``no-pse``                         no ``1PAY.SYS.DDF01``: found only through the terminal's list of AIDs
+``gpo-6985``                       a restricted credit application first; it answers GPO with ``6985``
+``corrupt-record``                 record 1.2 is cut short: malformed TLV
+=================================  ==========================================================================
+
+>>> CATALOGUE["unionpay-debit"].aid.hex().upper(), luhn_valid(CATALOGUE["visa-credit"].pan)
+('A000000333010101', True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+__all__ = ["SimCardProfile", "CATALOGUE", "BY_PAN", "luhn_valid", "DEFAULT_CARD"]
+
+UNIONPAY_DEBIT = bytes.fromhex("A000000333010101")
+UNIONPAY_CREDIT = bytes.fromhex("A000000333010102")
+VISA = bytes.fromhex("A0000000031010")
+MASTERCARD = bytes.fromhex("A0000000041010")
+
+CNY = b"\x01\x56"
+# PDOL as on PBOC cards: amount, currency, country, and 9F7A (VLP indicator) that our kernel sends as zeros.
+UNIONPAY_PDOL = bytes.fromhex("9F0206" "5F2A02" "9F1A02" "9F7A01")
+
+
+def luhn_valid(pan: str) -> bool:
+    """ISO/IEC 7812-1 check digit."""
+    if not pan.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(pan)):
+        digit = int(ch) * (2 if i % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimCardProfile:
+    """One test card. Dates are YYMMDD; ``pin`` is the clear PIN for the simulated issuer and PIN pad.
+
+    Only the PAN, expiry, PIN and issuer key are required, so a test can make a card of its own.
+    """
+
+    pan: str = field(repr=False)
+    expiry: str = field(repr=False)
+    pin: str = field(repr=False)
+    issuer_master_key: bytes = field(repr=False)
+    key: str = "custom"
+    label: str = "Custom test card / 自定义测试卡"  # "English / 中文", for the simulator's card menu
+    psn: str = "01"
+    effective: str = "200101"
+    aid: bytes = UNIONPAY_DEBIT
+    app_label: str = "UnionPay Debit"
+    priority: int = 1
+    app_version: bytes = b"\x00\x30"
+    cardholder_name: str = "TEST/CARDHOLDER"
+    issuer_country: bytes = CNY
+    currency: bytes = CNY
+    service_code: str = "201"  # 2xx: chip card, normal authorisation
+    pdol: bytes = UNIONPAY_PDOL
+    response_format: int = 2  # GPO and GENERATE AC responses: 1 = template 80, 2 = template 77
+    issuer_auth_by_external_authenticate: bool = False  # else 91 travels in CDOL2
+    t0: bool = False
+    no_pse: bool = False
+    decline_first_ac: bool = False
+    decline_second_ac: bool = False
+    restricted_aid: bytes | None = None  # an extra application listed first that answers GPO with 6985
+    corrupt_record: bool = False
+
+
+def _unionpay(key: str, label: str, pan: str, imk: str, **changes: object) -> SimCardProfile:
+    base = SimCardProfile(
+        key=key, label=label, pan=pan, psn="01", expiry="301231", effective="250101", pin="1234",
+        aid=UNIONPAY_DEBIT, app_label="UnionPay Debit", issuer_master_key=bytes.fromhex(imk))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+_CARDS = (
+    _unionpay("unionpay-debit", "UnionPay debit (happy path) / 银联借记卡", "6212345678901232",
+              "0123456789ABCDEFFEDCBA9876543210"),
+    SimCardProfile(
+        key="visa-credit", label="Visa credit / Visa 信用卡", pan="4761739001010010", psn="00",
+        expiry="291130", effective="240101", pin="1234", aid=VISA, app_label="VISA CREDIT",
+        issuer_master_key=bytes.fromhex("89ABCDEF0123456776543210FEDCBA98"), app_version=b"\x00\x8c",
+        cardholder_name="VISA/TEST", pdol=b"", response_format=1, issuer_auth_by_external_authenticate=True),
+    SimCardProfile(
+        key="mastercard-debit", label="Mastercard debit, T=0 / 万事达借记卡 (T=0)", pan="5413330089010434",
+        psn="02", expiry="281031", effective="230101", pin="4321", aid=MASTERCARD,
+        app_label="Debit Mastercard",
+        issuer_master_key=bytes.fromhex("FEDCBA98765432100123456789ABCDEF"), app_version=b"\x00\x02",
+        cardholder_name="MASTERCARD/TEST", pdol=b"", response_format=1, t0=True),
+    _unionpay("card-declines", "Declines at first AC / 首次 AC 拒绝", "6217000098765437",
+              "11111111111111112222222222222222", decline_first_ac=True),
+    _unionpay("card-declines-after-approval", "Declines after approval / 联机批准后卡片拒绝",
+              "6217000055555557", "33333333333333334444444444444444", decline_second_ac=True),
+    _unionpay("expired", "Expired card / 过期卡", "6217000000000014", "55555555555555556666666666666666",
+              expiry="240630", effective="190701"),
+    _unionpay("no-pse", "No PSE, AID list only / 无 PSE", "6217000022222224",
+              "77777777777777778888888888888888", no_pse=True),
+    _unionpay("gpo-6985", "Restricted app first (6985) / 受限应用 (6985)", "6217000033333333",
+              "9999999999999999AAAAAAAAAAAAAAAA", priority=2, restricted_aid=UNIONPAY_CREDIT),
+    _unionpay("corrupt-record", "Corrupted record / 记录损坏", "6217000044444442",
+              "BBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCC", corrupt_record=True),
+)
+
+CATALOGUE: dict[str, SimCardProfile] = {card.key: card for card in _CARDS}
+BY_PAN: dict[str, SimCardProfile] = {card.pan: card for card in _CARDS}
+DEFAULT_CARD = "unionpay-debit"
