@@ -355,8 +355,15 @@ class TerminalApp:
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
             recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
                     merchant_id=self.settings.terminal.merchant_id)
-        return sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
-                                 self._cancel)
+        outcome = sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
+                                    self._cancel)
+        fresh = None
+        if outcome.status == "completed":  # what the customer now has, straight from the carrier
+            try:
+                fresh = sv.carrier.lookup_sim(order.iccid)
+            except PosError as exc:
+                log.info("balance refresh failed: %s", exc)
+        return outcome, fresh
 
     def _on_progress(self, step: Step) -> None:
         s = self.session
@@ -375,8 +382,11 @@ class TerminalApp:
         else:
             self._refresh()
 
-    def _done_payment(self, result: Any, error: BaseException | None) -> None:
+    def _done_payment(self, done: Any, error: BaseException | None) -> None:
         s = self.session
+        result, fresh = done if done is not None else (None, None)
+        if fresh is not None:
+            s.sim_after = fresh
         if error is not None:
             log.error("payment flow crashed: %s", type(error).__name__)
             s.error = f"Terminal error — the journal will recover it / 终端错误，将自动恢复 ({type(error).__name__})"

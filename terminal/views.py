@@ -34,6 +34,7 @@ class Session:
     entry: str = ""
     warning_shown: bool = False
     sim: SimInfo | None = None
+    sim_after: SimInfo | None = None
     plans: list[Plan] = field(default_factory=list)
     quote: Quote | None = None
     outcome: TopupOutcome | None = None
@@ -42,7 +43,7 @@ class Session:
     progress: str = ""
 
     def reset_sale(self) -> None:
-        self.entry, self.warning_shown, self.sim, self.plans = "", False, None, []
+        self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
 
 
@@ -102,7 +103,8 @@ def _sim_lines(sim: SimInfo) -> tuple[str, ...]:
 
 
 def render_sim_details(s: Session) -> Screen:
-    assert s.sim is not None  # noqa: S101 - the machine only enters this state with a SIM
+    if s.sim is None:
+        return _no_sim(State.SIM_DETAILS)
     error = s.error or (None if s.plans else "No plans available for this SIM / 该卡暂无可购套餐")
     return Screen(State.SIM_DETAILS.value, t("SIM details", "SIM 卡信息"), _sim_lines(s.sim), error=error,
                   hint="ENTER choose plan / 选择套餐 · CANCEL back / 返回")
@@ -121,7 +123,8 @@ def render_channel_select(s: Session) -> Screen:
 
 
 def render_confirm(s: Session) -> Screen:
-    assert s.sim is not None and s.quote is not None  # noqa: S101
+    if s.sim is None or s.quote is None:
+        return _no_sim(State.CONFIRM)
     q = s.quote
     lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_digits(s.sim.msisdn)}",
              f"{t('Plan', '套餐')}: {q.plan.name} {q.plan.name_zh}",
@@ -186,13 +189,20 @@ def render_receipt(s: Session) -> Screen:
 def render_balance(s: Session) -> Screen:
     o = s.outcome
     lines: list[str] = []
-    if s.sim:
+    if s.sim_after is not None:
+        lines.extend(_sim_lines(s.sim_after))
+    elif s.sim:
         lines.append(f"ICCID {group_digits(s.sim.iccid)}")
-    if o is not None and o.balance_minor is not None:
+    if s.sim_after is None and o is not None and o.balance_minor is not None:
         lines.append(f"{t('New balance', '新余额')}: {format_money(o.balance_minor)}")
-    else:
+    elif s.sim_after is None:
         lines.append("Balance updates when the top-up is applied / 充值完成后更新余额")
     return Screen(State.BALANCE.value, t("New balance", "新余额"), tuple(lines), hint="ENTER home / 返回主页")
+
+
+def _no_sim(state: State) -> Screen:
+    return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
+                  hint="CANCEL back / 返回")
 
 
 RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
