@@ -13,8 +13,8 @@ False
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
 from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
@@ -34,7 +34,7 @@ from flows.ports import (
 __all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card"]
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     """Progress a flow reports so the terminal can show the matching screen."""
 
     WAIT_CARD = "wait_card"
@@ -162,6 +162,8 @@ class _Attempt:
                 action = kernel.on_response(self.ports.reader.transmit(action.apdu))
             elif isinstance(action, RequestOnlinePin):
                 action = kernel.on_pin(self._pin(action))
+            elif isinstance(action, GoOnline) and self.cancel.cancelled:
+                action = kernel.on_online_result(None)  # cancelled before going online: nothing is sent
             elif isinstance(action, GoOnline):
                 code, issuer_data = self._authorize(action)
                 action = kernel.on_online_result(code, issuer_data)
@@ -211,29 +213,28 @@ class _Attempt:
         return self.answer.response_code, self.answer.icc_data
 
     def _finish(self, done: Finished) -> CardPaymentResult:
-        base = dict(auth=self.answer, request=self.request, emv_receipt=done.receipt,
-                    masked_pan=self.request.masked_pan if self.request else done.receipt.get("pan"))
         code = self.answer.response_code if self.answer else None
-        journal = self.ports.journal
+        masked = self.request.masked_pan if self.request else done.receipt.get("pan")
+        base = CardPaymentResult("failed", "", code, self.answer, self.request, done.receipt, masked)
+
+        def result(status: str, message: str) -> CardPaymentResult:
+            return replace(base, status=status, message=message)
+
         if self.unknown_reason is not None:
-            return CardPaymentResult("unknown", "No answer from the bank — payment is being reversed / "
-                                     "银行无应答，正在冲正", **base)
+            return result("unknown", "No answer from the bank — payment is being reversed / 银行无应答，正在冲正")
         if done.outcome is Outcome.APPROVED:
-            journal.update(self.txn_id, "paid", reversal=None)
-            return CardPaymentResult("approved", RESPONSE_TEXT["00"], code, **base)
+            self.ports.journal.update(self.txn_id, "paid", reversal=None)
+            return result("approved", RESPONSE_TEXT["00"])
         if done.outcome is Outcome.DECLINED_AFTER_ONLINE_APPROVAL:
-            journal.update(self.txn_id, "card_declined_after_approval", reversal="pending")
-            return CardPaymentResult("reverse", "Card refused after bank approval — reversing / "
-                                     "卡片拒绝，正在冲正", code, **base)
+            self.ports.journal.update(self.txn_id, "card_declined_after_approval", reversal="pending")
+            return result("reverse", "Card refused after bank approval — reversing / 卡片拒绝，正在冲正")
         if self.answer is None and self.request is not None:
-            return CardPaymentResult("failed", "Bank unreachable — nothing charged / 无法连接银行，未扣款",
-                                     **base)
-        if done.outcome is Outcome.DECLINED:
-            return CardPaymentResult("declined", _decline_text(code) if code else
-                                     "Declined by the card / 卡片拒绝", code, **base)
+            return result("failed", "Bank unreachable — nothing charged / 无法连接银行，未扣款")
         if self.cancel.cancelled or "cancel" in done.reason.lower():
-            return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款", **base)
-        return CardPaymentResult("failed", f"Card error: {done.reason} / 卡片交易终止", **base)
+            return result("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+        if done.outcome is Outcome.DECLINED:
+            return result("declined", _decline_text(code) if code else "Declined by the card / 卡片拒绝")
+        return result("failed", f"Card error: {done.reason} / 卡片交易终止")
 
     def card_gone(self, message: str = "Card removed too early / 卡片过早拔出") -> CardPaymentResult:
         if self.answer is not None and self.answer.approved:

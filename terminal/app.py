@@ -63,7 +63,9 @@ _STOP = object()
 class TerminalApp:
     """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
 
-    state: State  # set by the transitions machine
+    state: State  # set by the transitions machine, as are the two below
+    trigger: Callable[[str], bool]
+    may_trigger: Callable[[str], bool]
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -96,6 +98,10 @@ class TerminalApp:
         callback(self.screen)
 
     # --- machine callbacks ----------------------------------------------------------------------------------
+
+    def _fire(self, trigger: str) -> None:
+        """Every transition goes through here: one typed door into the machine's table."""
+        self.trigger(trigger)
 
     def on_state_change(self) -> None:
         log.info("state %s", self.state.value)
@@ -166,14 +172,14 @@ class TerminalApp:
         if self.state is State.SIM_LOOKUP:
             self._abandon_work()
             s.error = "The carrier did not answer in time / 运营商无应答"
-            self.sim_problem()
+            self._fire("sim_problem")
         elif self.state in (State.RESULT, State.BALANCE):
             s.reset_sale()
-            self.home()
+            self._fire("home")
         elif self.state is not State.LOGIN and self.may_trigger("logout"):
             s.reset_sale()
             s.user, s.notice = None, ("Logged out after inactivity / 长时间未操作，已退出",)
-            self.logout()
+            self._fire("logout")
 
     # --- boot -----------------------------------------------------------------------------------------------
 
@@ -194,15 +200,15 @@ class TerminalApp:
         ok, lines = result if result else (False, (f"Self-test failed: {error}",))
         self.session.notice = lines
         if ok:
-            self.booted()
+            self._fire("booted")
         else:
             self.session.error = lines[0] if lines else "Self-test failed"
-            self.boot_failed()
+            self._fire("boot_failed")
 
     def _key_out_of_service(self, key: Key) -> None:
         if key is Key.ENTER:
             self.session.error = None
-            self.retry_boot()
+            self._fire("retry_boot")
             self._run_boot()
 
     # --- login and home -------------------------------------------------------------------------------------
@@ -226,7 +232,7 @@ class TerminalApp:
             else:
                 s.user, s.login_id, s.error, s.notice = result.user, "", None, ()
                 log.info("login %s", result.user.user_id)
-                self.logged_in()
+                self._fire("logged_in")
                 return
         self._refresh()
 
@@ -235,10 +241,10 @@ class TerminalApp:
         if key is Key.D1:
             self.session.reset_sale()
             self.session.notice = ()
-            self.start_topup()
+            self._fire("start_topup")
         elif key in (Key.D9, Key.CANCEL):
             self.session.user = None
-            self.logout()
+            self._fire("logout")
 
     # --- SIM entry and lookup -------------------------------------------------------------------------------
 
@@ -253,7 +259,7 @@ class TerminalApp:
                 s.entry, s.error = "", None
             else:
                 s.error = None
-                self.back()
+                self._fire("back")
                 return
         elif key is Key.ENTER:
             check = check_sim_number(s.entry)
@@ -263,7 +269,7 @@ class TerminalApp:
                 s.error, s.warning_shown = check.warning, True
             else:
                 s.error = None
-                self.lookup()
+                self._fire("lookup")
                 self._spawn("lookup", lambda: self._lookup_work(check.number))
                 return
         self._refresh()
@@ -280,30 +286,30 @@ class TerminalApp:
         if error is not None or result is None:
             s.error = (f"Carrier unreachable, try again / 无法连接运营商 ({error})"
                        if isinstance(error, LinkError | PosError) else f"Lookup failed: {error}")
-            self.sim_problem()
+            self._fire("sim_problem")
             return
         sim, plans = result
         if sim is None:
             s.error = "Unknown SIM number — check and re-enter / 未找到该 SIM 卡，请核对"
-            self.sim_problem()
+            self._fire("sim_problem")
         elif sim.status != "active":
             s.error = f"SIM is {sim.status.upper()} — it cannot be topped up / SIM 卡状态异常，无法充值"
-            self.sim_problem()
+            self._fire("sim_problem")
         else:
             s.sim, s.plans, s.error = sim, plans, None
-            self.sim_found()
+            self._fire("sim_found")
 
     def _key_sim_lookup(self, key: Key) -> None:
         if key is Key.CANCEL:
             self._abandon_work()
-            self.back()
+            self._fire("back")
 
     def _key_sim_details(self, key: Key) -> None:
         if key is Key.CANCEL:
             self.session.error = None
-            self.back()
+            self._fire("back")
         elif key is Key.ENTER and self.session.plans:
-            self.choose_plan()
+            self._fire("choose_plan")
 
     # --- plan, channel, confirm -----------------------------------------------------------------------------
 
@@ -311,7 +317,7 @@ class TerminalApp:
         s = self.session
         if key is Key.CANCEL:
             s.error = None
-            self.back()
+            self._fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(s.plans)):
             q = quote(s.plans[int(key.digit) - 1], "card", self.settings.fees,
                       self.settings.terminal.max_amount_minor)
@@ -320,13 +326,13 @@ class TerminalApp:
                 self._refresh()
             else:
                 s.quote, s.error = q, None
-                self.plan_chosen()
+                self._fire("plan_chosen")
 
     def _key_channel_select(self, key: Key) -> None:
         s = self.session
         channels = list(CHANNEL_LABELS)
         if key is Key.CANCEL:
-            self.back()
+            self._fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
             q = quote(s.quote.plan, channels[int(key.digit) - 1], self.settings.fees,
                       self.settings.terminal.max_amount_minor)
@@ -335,16 +341,16 @@ class TerminalApp:
                 self._refresh()
             else:
                 s.quote, s.error = q, None
-                self.channel_chosen()
+                self._fire("channel_chosen")
 
     def _key_confirm(self, key: Key) -> None:
         s = self.session
         if key is Key.CANCEL:
-            self.back()
+            self._fire("back")
         elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             self._cancel = CancelToken()
-            self.confirmed()
+            self._fire("confirmed")
             generation = self._generation + 1  # the one _spawn is about to hand out
             self._spawn("payment", lambda: self._payment_work(order, generation))
 
@@ -378,7 +384,7 @@ class TerminalApp:
         elif step is Step.AUTHORIZING:
             s.error = None
         if trigger and self.may_trigger(trigger):
-            self.trigger(trigger)
+            self._fire(trigger)
         else:
             self._refresh()
 
@@ -394,7 +400,7 @@ class TerminalApp:
         s.progress = ""
         if result is not None and result.status in ("cancelled", "declined", "failed"):
             s.error = None
-        self.finished()
+        self._fire("finished")
 
     def _cancel_payment(self, key: Key) -> None:
         if key is Key.CANCEL:
@@ -416,11 +422,11 @@ class TerminalApp:
         o = self.session.outcome
         printable = o is not None and o.status in ("completed", "pending", "reversed", "reversal_pending")
         if key is Key.ENTER and printable:
-            self.print_receipt()
+            self._fire("print_receipt")
             self._start_printing()
         elif key in (Key.ENTER, Key.CANCEL):
             self.session.reset_sale()
-            self.home()
+            self._fire("home")
 
     def _start_printing(self) -> None:
         s = self.session
@@ -434,7 +440,7 @@ class TerminalApp:
     def _done_print(self, _result: Any, error: BaseException | None) -> None:
         if error is None:
             self.session.error = None
-            self.printed()
+            self._fire("printed")
         else:
             msg = str(error) if isinstance(error, DeviceError) else f"Printer error: {error}"
             self.session.error = f"{msg} — fix it and press ENTER to reprint / 请处理后按确认重打"
@@ -448,9 +454,9 @@ class TerminalApp:
         elif key is Key.CANCEL:
             self._abandon_work()
             self.session.reset_sale()
-            self.home()
+            self._fire("home")
 
     def _key_balance(self, key: Key) -> None:
         if key in (Key.ENTER, Key.CANCEL):
             self.session.reset_sale()
-            self.home()
+            self._fire("home")

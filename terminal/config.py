@@ -138,14 +138,13 @@ def _section(kind: type, data: Mapping[str, Any], name: str) -> Any:
         raise ConfigError(f"[{name}] must be a table")
     allowed = {f.name: f for f in fields(kind)}
     values = {}
-    for key, value in raw.items():
+    for key, given in raw.items():
         if key not in allowed:
             raise ConfigError(f"unknown key {name}.{key} (known: {', '.join(sorted(allowed))})")
         default = getattr(kind(), key)
-        if isinstance(default, float) and isinstance(value, int):
-            value = float(value)
+        value = float(given) if isinstance(default, float) and isinstance(given, int) else given
         if not isinstance(value, type(default)):
-            raise ConfigError(f"{name}.{key} must be {type(default).__name__}, not {value!r}")
+            raise ConfigError(f"{name}.{key} must be {type(default).__name__}, not {given!r}")
         values[key] = value
     return kind(**values)
 

@@ -12,14 +12,15 @@ and tests check that CANCEL has a defined outcome in every state (``CANCEL_OUTCO
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
+from typing import Any
 
 from transitions import Machine
 
 __all__ = ["State", "TRANSITIONS", "CANCEL_OUTCOME", "build_machine", "mermaid"]
 
 
-class State(str, Enum):
+class State(StrEnum):
     BOOT = "boot"
     OUT_OF_SERVICE = "out_of_service"
     LOGIN = "login"
@@ -96,7 +97,8 @@ CANCEL_OUTCOME: Mapping[State, str] = {
 
 def build_machine(model: object, initial: State = S.BOOT) -> Machine:
     """Attach the table to ``model``; fires ``model.on_state_change`` after every transition."""
-    return Machine(model=model, states=State, transitions=[list(t) for t in TRANSITIONS], initial=initial,
+    table: list[Any] = [list(t) for t in TRANSITIONS]
+    return Machine(model=model, states=State, transitions=table, initial=initial,
                    auto_transitions=False, after_state_change="on_state_change", queued=False)
 
 

@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from flows.pricing import CHANNEL_LABELS
 from flows.ports import ReceiptLine, TxnRecord
+from flows.pricing import CHANNEL_LABELS
 from flows.receipt import ReceiptFacts, build_receipt
 from flows.topup import TopupOutcome
 from terminal.config import Settings

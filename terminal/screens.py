@@ -11,12 +11,12 @@ app, a real LCD driver, or a test that reads it). Every cashier-facing text is b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["Key", "MenuItem", "Screen", "t", "DIGIT_KEYS"]
 
 
-class Key(str, Enum):
+class Key(StrEnum):
     """Keys of the terminal's own keypad (the PIN pad has its own)."""
 
     D0 = "0"

@@ -41,7 +41,7 @@ def test_login_lockout_after_five_wrong_passwords(tmp_path):
     users.ensure("01", "Li", "cashier", hash_password("1111", n=2**10))
     now = dt.datetime(2026, 11, 25, 9, 0)
     assert users.login("01", "1111", now).user is not None
-    for i in range(4):
+    for _ in range(4):
         assert "tries left" in users.login("01", "0000", now).message
     assert "locked" in users.login("01", "0000", now).message
     assert users.login("01", "1111", now).user is None  # locked even with the right password
