@@ -20,7 +20,8 @@ __all__ = ["main"]
 
 
 def _show(screen: Screen) -> None:
-    print("\n" + "=" * 48 + "\n" + screen.text() + "\n" + "=" * 48, flush=True)
+    rule = f"── {screen.state} " + "─" * max(0, 44 - len(screen.state))
+    print(f"\n{rule}\n{screen.text()}\n" + "─" * 48, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
