@@ -34,6 +34,9 @@ ICCID                  MSISDN         behaviour
 89860424000000000181   1064900000018  lookup answers 200 with an HTML page (garbage)
 89860424000000000199   1064900000019  lookup answers 503 {"error": "unavailable"}
 89860424000000000207   1064900000020  lookup hangs for ``hang_s`` (30 s): the client times out
+89860424000000000215   1064900000021  "bank test" SIM: its plans are priced on the acquirer's magic amounts
+                                      (￥10.05 → 05, ￥10.51 → 51, ￥10.91 → 91, ￥10.96 garbled, ￥10.97 no
+                                      answer, ￥10.98 late answer), so the bank's outcome is chosen by the plan
 =====================  =============  ========================================================================
 
 >>> sim = CarrierSim()
@@ -56,7 +59,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["CarrierSim", "SimState", "LedgerEntry", "PLANS"]
+__all__ = ["CarrierSim", "SimState", "LedgerEntry", "PLANS", "BANK_TEST_PLANS"]
 
 CARRIER = "SIM-CARRIER"
 MAX_BODY = 64 * 1024
@@ -104,7 +107,17 @@ PLANS: tuple[_Plan, ...] = (
     _Plan("VOICE50-1M", "50 min voice pack", "语音包 50分钟", 1, 800, voice_min=50),
     _Plan("CREDIT-50", "Balance recharge 50 yuan", "话费充值 50元", 0, 5000, credit_minor=5000),
 )
-_PLAN_BY_ID: Mapping[str, _Plan] = {p.plan_id: p for p in PLANS}
+# Offered only to the "bank test" SIM: prices on the acquirer's magic amounts (sim.acquirer.MAGIC_AMOUNTS), so a
+# person in the simulator can make the bank decline, stay silent or answer garbage by choosing a plan.
+BANK_TEST_PLANS: tuple[_Plan, ...] = (
+    _Plan("TEST-05", "Bank test: do not honour (05)", "测试：拒绝交易", 1, 1005, data_mb=10),
+    _Plan("TEST-51", "Bank test: insufficient funds (51)", "测试：余额不足", 1, 1051, data_mb=10),
+    _Plan("TEST-91", "Bank test: issuer unavailable (91)", "测试：发卡行不可用", 1, 1091, data_mb=10),
+    _Plan("TEST-96", "Bank test: garbled answer", "测试：乱码应答", 1, 1096, data_mb=10),
+    _Plan("TEST-97", "Bank test: no answer (reversal)", "测试：无应答（冲正）", 1, 1097, data_mb=10),
+    _Plan("TEST-98", "Bank test: late answer (reversal)", "测试：迟到应答（冲正）", 1, 1098, data_mb=10),
+)
+_PLAN_BY_ID: Mapping[str, _Plan] = {p.plan_id: p for p in PLANS + BANK_TEST_PLANS}
 
 
 @dataclass
@@ -145,12 +158,15 @@ def _seed() -> dict[str, SimState]:
         ("89860424000000000181", "1064900000018", "active", "1GB 月包", 100, 10, "2027-02-28", "garbage"),
         ("89860424000000000199", "1064900000019", "active", "1GB 月包", 100, 10, "2027-02-28", "down"),
         ("89860424000000000207", "1064900000020", "active", "1GB 月包", 100, 10, "2027-02-28", "hang"),
+        ("89860424000000000215", "1064900000021", "active", "1GB 月包", 100, 10, "2027-02-28", "bank_test"),
     ]
     sims = {}
     for iccid, msisdn, status, plan, balance, data, expiry, magic in rows:
         sims[iccid] = SimState(iccid, msisdn, status, plan, balance, data, expiry, magic=magic)
         if magic == "no_plans":
             sims[iccid].plans = ()
+        elif magic == "bank_test":
+            sims[iccid].plans = tuple(p.plan_id for p in BANK_TEST_PLANS)
     return sims
 
 

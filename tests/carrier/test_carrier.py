@@ -30,6 +30,7 @@ NO_PLANS = "89860424000000000173"
 GARBAGE = "89860424000000000181"
 DOWN = "89860424000000000199"
 HANG = "89860424000000000207"
+BANK_TEST = "89860424000000000215"
 TODAY = dt.date(2026, 11, 25)
 
 
@@ -286,9 +287,17 @@ def test_lost_answer_is_applied(sim: CarrierSim) -> None:
 
 def test_magic_sims_are_well_formed() -> None:
     numbers = [ACTIVE, EMPTY_BALANCE, SHORT_ICCID, UNKNOWN, INACTIVE, SUSPENDED, SLOW, REJECT, LOST, PENDING,
-               NO_PLANS, GARBAGE, DOWN, HANG]
+               NO_PLANS, GARBAGE, DOWN, HANG, BANK_TEST]
     assert all(n.startswith("8986") and len(n) in (19, 20) and luhn_ok(n) for n in numbers)
     sims = CarrierSim().sims
     assert UNKNOWN not in sims
     assert all(s.msisdn.startswith("1064") and len(s.msisdn) == 13 for s in sims.values())
     assert set(sims) == set(numbers) - {UNKNOWN}
+
+
+def test_bank_test_sim_offers_plans_priced_on_the_acquirers_magic_amounts(client: CarrierClient) -> None:
+    from sim.acquirer import MAGIC_AMOUNTS
+
+    plans = client.list_plans(BANK_TEST)
+    assert [p.price_minor % 100 for p in plans] == [5, 51, 91, 96, 97, 98]
+    assert all(p.price_minor % 100 in MAGIC_AMOUNTS for p in plans)
