@@ -66,3 +66,12 @@ def test_cancel_is_defined_on_every_screen_and_every_state_is_reachable():
                 reachable.add(dest)
     assert reachable == set(State)
     assert "login --> home: logged_in" in mermaid()
+
+
+def test_readme_state_diagram_is_current():
+    from pathlib import Path
+
+    from terminal.diagram import update_readme
+
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text(encoding="utf-8")
+    assert update_readme(readme) == readme, "run `make docs`: the README's state diagram is stale"
