@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -57,8 +58,13 @@ class ReceiptFacts:
     copy_label: str = "CUSTOMER COPY / 客户联"
 
 
+def _columns(text: str) -> int:
+    """Printed width: CJK and fullwidth characters take two columns on the roll."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _pair(left: str, right: str) -> ReceiptLine:
-    gap = max(1, WIDTH - len(left) - len(right))
+    gap = max(1, WIDTH - _columns(left) - _columns(right))
     return ReceiptLine(f"{left}{' ' * gap}{right}")
 
 
@@ -83,7 +89,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     ]
     if f.masked_pan:
         lines.append(_pair("Card / 卡号", f.masked_pan))
-    for key, label in (("label", "App"), ("aid", "AID"), ("cryptogram", "TC"), ("tvr", "TVR"), ("tsi", "TSI")):
+    for key, label in (("app_label", "App"), ("aid", "AID"), ("ac", "TC"), ("tvr", "TVR"), ("tsi", "TSI")):
         if f.emv.get(key):
             lines.append(_pair(label, f.emv[key]))
     if f.auth_code:

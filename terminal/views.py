@@ -52,11 +52,13 @@ def plan_label(plan: Plan) -> str:
         if plan.data_mb else []
     allowance += [f"{plan.sms} SMS"] if plan.sms else []
     allowance += [f"{plan.voice_min} min"] if plan.voice_min else []
+    period = f" · {plan.period_months} mo" if plan.period_months else ""
     price = format_money(plan.payable_minor)
     if plan.promo_price_minor is not None:
         price = f"{price} (was {format_money(plan.price_minor)})"
     promo = f" ★ {plan.promotion}" if plan.promotion else ""
-    return f"{plan.name} {plan.name_zh} · {plan.period_months} mo · {'/'.join(allowance)} · {price}{promo}"
+    what = f" · {'/'.join(allowance)}" if allowance else ""
+    return f"{plan.name} {plan.name_zh}{period}{what} · {price}{promo}"
 
 
 def render_boot(s: Session) -> Screen:

@@ -52,9 +52,20 @@ def test_receipt_round_trip_and_masking():
         merchant_name="Shop", terminal_id="T1", merchant_id="M1", when="2026-11-25 10:00", cashier_id="01",
         iccid="89860112345678901237", msisdn="1064912345678", plan_name="10 GB", amount_minor=3000,
         fee_minor=18, status="applied", order_id="O1", masked_pan="621234*********4567",
-        emv={"aid": "A000000333010101"}, auth_code="123456", stan=12, balance_after_minor=4250))
+        emv={"aid": "A000000333010101", "ac": "1A2B3C4D5E6F7081"}, auth_code="123456", stan=12,
+        balance_after_minor=4250))
     text = "\n".join(line.text for line in lines)
     for wanted in ("TOTAL ￥30.18", "621234*********4567", "A000000333010101", "000012", "￥42.50",
-                   "TOP-UP APPLIED", "8986 0112 3456 7890 1237"):
+                   "TOP-UP APPLIED", "8986 0112 3456 7890 1237", "TC"):
         assert wanted in text
     assert receipt_from_json(receipt_to_json(lines)) == lines
+
+
+def test_receipt_pairs_fill_the_roll_width_in_printed_columns():
+    import unicodedata
+
+    from flows.receipt import WIDTH, _pair
+
+    for left, right in (("Amount / 金额", "￥30.00"), ("TID", "T1"), ("Fee / 手续费", "￥0.18")):
+        text = _pair(left, right).text
+        assert sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text) == WIDTH
