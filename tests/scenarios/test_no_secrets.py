@@ -5,6 +5,7 @@ as a text dump, every printed receipt, and the acquirer's ledger. The wrong PIN 
 hit cannot be a coincidence in an RRN or a timestamp.
 """
 
+import functools
 import logging
 import sqlite3
 from pathlib import Path
@@ -31,9 +32,7 @@ def test_no_pan_track_or_pin_anywhere(tmp_path):
     root.setLevel(logging.DEBUG)
     artefacts: dict[str, bytes] = {}
 
-    label = ""
-
-    def collect(world):
+    def collect(world, label):
         db = Path(world.services.journal.path)
         for suffix in ("", "-wal"):
             f = Path(str(db) + suffix)
@@ -48,7 +47,7 @@ def test_no_pan_track_or_pin_anywhere(tmp_path):
     try:
         for label, scenario in (("happy", load_scenario(ROOT / "scenarios" / "happy_path.toml")),
                                 ("wrong PIN", _wrong_then_right())):
-            result = run_scenario(scenario, inspect=collect)
+            result = run_scenario(scenario, inspect=functools.partial(collect, label=label))
             assert result.passed, result.message
     finally:
         root.removeHandler(handler)
