@@ -1,0 +1,44 @@
+"""``pos-terminal`` as its own process: real config file, console keypad and display, simulated world outside."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from flows.ports import mask_pan
+from sim.bench import _Terminal, _toml, _topup
+from sim.cards import CATALOGUE
+from sim.world import SimWorld
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_check_config_and_bad_config_messages(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(ROOT / "config/terminal.example.toml"),
+                         "--check-config"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "[host]" in ok.stdout and "users: 01" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[host]\nport = "8583"\n')
+    run = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(bad)], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2 and "host.port must be int" in run.stderr
+
+
+def test_a_top_up_through_the_pos_terminal_process(tmp_path):
+    world = SimWorld(workdir=tmp_path)
+    config = tmp_path / "terminal.toml"
+    config.write_text(_toml(world.config()), encoding="utf-8")
+    term = _Terminal(config)
+    try:
+        term.wait("login")
+        term.keys("01 ENTER 1111 ENTER")
+        term.wait("home")
+        world.insert_card("visa-credit")
+        world.pinpad.auto_pin = "1234"
+        _topup(term)
+    finally:
+        term.stop()
+        world.stop()
+    assert len(world.carrier.ledger) == 1 and world.carrier.ledger[0].amount_minor == 3000
+    assert [e.response_code for e in world.acquirer.ledger] == ["00"]
+    receipt = "\n".join(world.printer.receipts[-1])
+    assert mask_pan(CATALOGUE["visa-credit"].pan) in receipt and "TOP-UP APPLIED" in receipt
