@@ -14,12 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_check_config_and_bad_config_messages(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(ROOT / "config/terminal.example.toml"),
-                         "--check-config"], capture_output=True, text=True, timeout=60)
+                         "--check-config"], capture_output=True, text=True, timeout=60, check=False)
     assert ok.returncode == 0 and "[host]" in ok.stdout and "users: 01" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('[host]\nport = "8583"\n')
     run = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(bad)], capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert run.returncode == 2 and "host.port must be int" in run.stderr
 
 
