@@ -111,7 +111,7 @@ def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_i
     except Cancelled:
         return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
     except DeviceError as exc:
-        return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障")
+        return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障 — nothing charged / 未扣款")
     result = CardPaymentResult("failed", "No attempt / 未交易")
     for attempt in range(settings.pin_tries):
         result = _one_attempt(ports, settings, txn_id, amount_minor, progress, cancel)

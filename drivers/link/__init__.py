@@ -1,0 +1,27 @@
+"""Our serial link protocol: ``frames`` (construct codecs, CRC, scanner), ``core`` (sans-I/O ARQ), ``shell``
+(pyserial). The card reader and PIN pad command sets ride on it; see docs/protocols/card-reader.md.
+
+>>> from drivers.link import LinkCore
+>>> LinkCore(role="device").data_to_send().hex(" ")  # a fresh link announces itself with SYN
+'16 00 b4 da'
+"""
+
+from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed, LinkStats, PeerReset
+from drivers.link.frames import Control, crc16_ccitt_false, decode_frame, encode_control, encode_data
+from drivers.link.shell import SerialLink
+
+__all__ = [
+    "Control",
+    "Event",
+    "FrameAcked",
+    "FrameReceived",
+    "LinkCore",
+    "LinkFailed",
+    "LinkStats",
+    "PeerReset",
+    "SerialLink",
+    "crc16_ccitt_false",
+    "decode_frame",
+    "encode_control",
+    "encode_data",
+]

@@ -1,0 +1,149 @@
+"""Pyserial shell around ``LinkCore``: one port, one reader thread, request/response and unsolicited events.
+
+The reader thread writes ``data_to_send()``, reads with a timeout from ``get_timer()``, then ``pump``s: feeds
+what it read and runs ``handle_timer(now)``. A response has CMD = request CMD | 0x80 and echoes the request's
+SEQ in DATA[0]; other frames go to ``on_event``. A vanished port fails the pending request: DeviceGone.
+
+>>> SerialLink("loop://").is_open
+False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import serial
+
+from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
+from drivers.link.frames import is_response, response_cmd
+from emv.errors import DeviceError, DeviceGone, DeviceTimeout
+
+__all__ = ["SerialLink"]
+
+log = logging.getLogger(__name__)
+_IDLE_POLL_S = 0.05  # longest read: bounds how late a timer started by another thread's send() is noticed
+
+
+class _Pending:
+    def __init__(self, cmd: int) -> None:
+        self.cmd, self.seq, self.done = cmd, -1, threading.Event()
+        self.response: FrameReceived | None = None
+        self.error: DeviceError | None = None
+
+
+class SerialLink:
+    """``url``: a device path or any ``serial.serial_for_url`` URL (``socket://``, ``spy://``, ``loop://``).
+    ``on_event`` gets unsolicited ``FrameReceived`` and ``PeerReset`` events, on the reader thread."""
+
+    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
+                 on_event: Callable[[Event], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url, self.baud, self._on_event, self._clock = url, baud, on_event, clock
+        self._new_core = functools.partial(LinkCore, ack_timeout_s=ack_timeout_s, retries=retries,
+                                           byte_time_s=10 / baud)  # 10 bits a byte (8N1) on the line
+        self._lock = threading.Lock()  # guards the core; writes leave in the order the core made them
+        self._request_lock, self._closing = threading.Lock(), threading.Event()
+        self._core = self._new_core()
+        self._serial: serial.SerialBase | None = None
+        self._pending: _Pending | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
+    def open(self) -> None:
+        """Open the port (exclusively where supported) with a fresh core. Raises DeviceGone."""
+        if self._serial is not None:
+            return
+        try:  # exclusive: flock() on POSIX, always so on Windows, ignored by socket:// and loop://
+            port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=_IDLE_POLL_S,
+                                         write_timeout=1.0, exclusive=True)  # open() flushes stale input
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceGone(f"cannot open {self.url}: {exc}") from exc
+        self._core, self._serial = self._new_core(), port
+        self._closing.clear()
+        self._thread = threading.Thread(target=self._run, args=(port, self._core), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self._shut(DeviceGone(f"{self.url} closed"))
+
+    def request(self, cmd: int, data: bytes, timeout_s: float) -> FrameReceived:
+        """Send ``cmd``, block for its response (returned without the echoed SEQ byte in front of ``data``).
+        Raises DeviceTimeout (not ACKed after the retries, or no response in ``timeout_s``) or DeviceGone."""
+        with self._request_lock:
+            pending = _Pending(cmd)
+            with self._lock:
+                if self._serial is None:
+                    raise DeviceGone(f"{self.url} is not open")
+                pending.seq = self._core.send(cmd, data, self._clock())
+                self._pending = pending
+            self._flush()
+            pending.done.wait(timeout_s)
+            self._pending = None
+            if pending.response is None:  # no error either: nothing came back in time
+                raise pending.error or DeviceTimeout(f"no response to command 0x{cmd:02X} in {timeout_s} s")
+            return pending.response
+
+    def _run(self, port: serial.SerialBase, core: LinkCore) -> None:
+        try:
+            while not self._closing.is_set():
+                self._flush()
+                timer = core.get_timer()  # an empty read returns by then and pump() runs the timer
+                wait = _IDLE_POLL_S if timer is None else timer - self._clock()
+                port.timeout = max(0.0, min(_IDLE_POLL_S, wait))
+                data = port.read(port.in_waiting or 1)
+                with self._lock:
+                    events = core.pump(data, self._clock())
+                self._flush()
+                for event in events:
+                    self._dispatch(event)
+        except (serial.SerialException, OSError) as exc:
+            if not self._closing.is_set():
+                log.warning("link %s lost: %s", self.url, exc)
+                self._shut(DeviceGone(f"{self.url} vanished: {exc}"))
+
+    def _flush(self) -> None:
+        with self._lock:
+            out = self._core.data_to_send()
+            if out and self._serial is not None:
+                try:
+                    self._serial.write(out)
+                except (serial.SerialException, OSError):  # incl. write timeout: the device stopped reading
+                    self._core.send_failed()  # a vanished port is noticed and reported by the reader thread
+
+    def _dispatch(self, event: Event) -> None:
+        pending = self._pending
+        if isinstance(event, LinkFailed) and pending is not None and event.seq == pending.seq:
+            pending.error = DeviceTimeout(f"not answering ({event.reason}, command 0x{event.cmd:02X})")
+            pending.done.set()
+        elif isinstance(event, FrameReceived) and is_response(event.cmd):
+            if pending is not None and (event.cmd, event.data[:1]) == (response_cmd(pending.cmd),
+                                                                        bytes([pending.seq])):
+                pending.response = FrameReceived(event.cmd, event.data[1:], event.seq)
+                pending.done.set()
+        elif self._on_event is not None and not isinstance(event, FrameAcked | LinkFailed):
+            try:
+                self._on_event(event)
+            except Exception:  # a listener's bug must not kill the reader thread
+                log.exception("link event listener failed")
+
+    def _shut(self, error: DeviceError) -> None:
+        with self._lock:
+            port, self._serial = self._serial, None
+        if port is None:
+            return
+        with contextlib.suppress(serial.SerialException, OSError):
+            port.close()
+        if (pending := self._pending) is not None:
+            pending.error = error
+            pending.done.set()

@@ -1,0 +1,291 @@
+"""PIN pad driver: our PIN pad command set over ``drivers.link``, implementing ``flows.ports.PinPadPort``.
+
+GET_ONLINE_PIN is answered at once (the pad accepted the request and opened an entry session); the outcome
+comes later as an unsolicited PIN_RESULT frame carrying the session number, the entry status, the PIN block
+format, the KSN and the encrypted PIN block. The clear PIN never leaves the pad. The PAN travels to the pad
+because ISO 9564 formats 0 and 4 bind the block to it; it is never logged. See docs/protocols/pinpad.md.
+
+>>> decode_pin_result(encode_pin_result(7, EntryStatus.CANCELLED, 4, b"", b""))
+(7, PinEntry(status='cancelled', ksn=None, block_format=4))
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from construct import ConstructError, GreedyBytes, Int8ub, Int32ub, PascalString, Prefixed, Struct
+
+from drivers.link import Event, FrameReceived, SerialLink
+from emv.errors import DeviceError, DeviceGone, DeviceTimeout, LocalProtocolError, RemoteProtocolError
+from flows.ports import PinEntry, PinStatus
+
+__all__ = [
+    "PinPadCmd",
+    "PinPadEventCode",
+    "PinPadStatus",
+    "EntryStatus",
+    "ENTRY_STATUS_NAMES",
+    "SCHEME_CODES",
+    "KeyStatus",
+    "PinPad",
+    "encode_display",
+    "decode_display",
+    "encode_pin_request",
+    "decode_pin_request",
+    "encode_pin_result",
+    "decode_pin_result",
+    "encode_key_status",
+    "decode_key_status",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 32  # characters per display line; longer text is cut, as a real pad's LCD would
+RESULT_GRACE_S = 2.0  # beyond the entry timeout, how long the terminal waits for the pad's own verdict
+
+
+class PinPadCmd(IntEnum):
+    DISPLAY = 0x20
+    GET_ONLINE_PIN = 0x21
+    ABORT = 0x22
+    KEY_STATUS = 0x23
+
+
+class PinPadEventCode(IntEnum):
+    PIN_RESULT = 0x50
+
+
+class PinPadStatus(IntEnum):
+    OK = 0x00
+    UNKNOWN_COMMAND = 0x04
+    BAD_REQUEST = 0x05
+    BUSY = 0x06
+    NO_KEY = 0x07
+
+
+class EntryStatus(IntEnum):
+    ENTERED = 0x00
+    CANCELLED = 0x01
+    TIMEOUT = 0x02
+    BYPASSED = 0x03
+    FAILED = 0x7F  # the pad could not encrypt (keys exhausted): the terminal raises DeviceError
+
+
+ENTRY_STATUS_NAMES: dict[int, PinStatus] = {
+    EntryStatus.ENTERED: "entered",
+    EntryStatus.CANCELLED: "cancelled",
+    EntryStatus.TIMEOUT: "timeout",
+    EntryStatus.BYPASSED: "bypassed",
+}
+SCHEME_CODES: dict[int, str] = {0x01: "tdes", 0x02: "aes"}
+STATUS_MESSAGES: dict[int, str] = {
+    PinPadStatus.UNKNOWN_COMMAND: "the PIN pad does not know this command",
+    PinPadStatus.BAD_REQUEST: "the PIN pad rejected the request",
+    PinPadStatus.BUSY: "the PIN pad is busy with another PIN entry",
+    PinPadStatus.NO_KEY: "the PIN pad has no usable key",
+}
+
+_DISPLAY = Struct("line1" / PascalString(Int8ub, "utf8"), "line2" / PascalString(Int8ub, "utf8"))
+_PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub, "timeout_ms" / Int32ub)
+_PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
+                     "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
+_KEY_STATUS = Struct("scheme" / Int8ub, "ksn" / Prefixed(Int8ub, GreedyBytes), "remaining" / Int32ub)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    scheme: str
+    ksn: bytes | None
+    remaining: int
+
+
+# --- payload codecs (both ends) -----------------------------------------------------------------------------
+
+
+def encode_display(line1: str, line2: str) -> bytes:
+    return _DISPLAY.build({"line1": line1[:MAX_LINE], "line2": line2[:MAX_LINE]})
+
+
+def decode_display(payload: bytes) -> tuple[str, str]:
+    parsed = _parse(_DISPLAY, payload, "display request")
+    return parsed.line1, parsed.line2
+
+
+def encode_pin_request(pan: str, amount_minor: int, timeout_s: float) -> bytes:
+    """Raises LocalProtocolError for a PAN that is not 12..19 digits, or an amount or timeout out of range."""
+    if not (pan.isascii() and pan.isdigit() and 12 <= len(pan) <= 19):
+        raise LocalProtocolError("the PAN must be 12 to 19 digits")  # never echo the PAN itself
+    if not 0 <= amount_minor <= 0xFFFFFFFF or not 0 < timeout_s <= 3600:
+        raise LocalProtocolError(f"amount {amount_minor} or timeout {timeout_s} s out of range")
+    return _PIN_REQUEST.build({"pan": pan, "amount": amount_minor, "timeout_ms": round(timeout_s * 1000)})
+
+
+def decode_pin_request(payload: bytes) -> tuple[str, int, float]:
+    """(PAN, amount in minor units, timeout in seconds)."""
+    parsed = _parse(_PIN_REQUEST, payload, "PIN request")
+    return parsed.pan, parsed.amount, parsed.timeout_ms / 1000
+
+
+def encode_pin_result(session: int, status: int, block_format: int, ksn: bytes, pin_block: bytes) -> bytes:
+    return _PIN_RESULT.build({"session": session, "status": status, "format": block_format, "ksn": ksn,
+                              "pin_block": pin_block})
+
+
+def decode_pin_result(payload: bytes) -> tuple[int, PinEntry | DeviceError]:
+    """(session, outcome): a ``PinEntry``, or the DeviceError to raise when the pad could not encrypt."""
+    parsed = _parse(_PIN_RESULT, payload, "PIN result")
+    name = ENTRY_STATUS_NAMES.get(parsed.status)
+    if name is None:
+        return parsed.session, DeviceError(f"the PIN pad could not make a PIN block (0x{parsed.status:02X})")
+    if name == "entered" and not (parsed.pin_block and parsed.ksn):
+        raise RemoteProtocolError("PIN entered but no PIN block or KSN", offset=3)
+    entry = PinEntry(status=name, pin_block=bytes(parsed.pin_block) or None,
+                     ksn=bytes(parsed.ksn) or None, block_format=parsed.format)
+    return parsed.session, entry
+
+
+def encode_key_status(status: KeyStatus) -> bytes:
+    code = {name: code for code, name in SCHEME_CODES.items()}[status.scheme]
+    return _KEY_STATUS.build({"scheme": code, "ksn": status.ksn or b"", "remaining": status.remaining})
+
+
+def decode_key_status(payload: bytes) -> KeyStatus:
+    parsed = _parse(_KEY_STATUS, payload, "key status")
+    scheme = SCHEME_CODES.get(parsed.scheme, f"unknown 0x{parsed.scheme:02X}")
+    return KeyStatus(scheme=scheme, ksn=bytes(parsed.ksn) or None, remaining=parsed.remaining)
+
+
+# --- the driver ---------------------------------------------------------------------------------------------
+
+
+class PinPad:
+    """``flows.ports.PinPadPort`` on a serial PIN pad. Methods raise DeviceGone (port vanished or cannot be
+    opened) or DeviceTimeout (no answer after the link's retries); a closed link is reopened on next use."""
+
+    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
+                 response_timeout_s: float = 5.0) -> None:
+        self._link = SerialLink(url, baud=baud, ack_timeout_s=ack_timeout_s, retries=retries,
+                                on_event=self._on_link_event)
+        self._response_timeout_s = response_timeout_s
+        self._cond = threading.Condition()
+        self._results: dict[int, PinEntry | DeviceError] = {}
+        self._waiting = False
+        self._aborted = False
+
+    def open(self) -> None:
+        self._link.open()
+
+    def close(self) -> None:
+        self._link.close()
+
+    def __enter__(self) -> PinPad:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def key_status(self) -> KeyStatus:
+        return decode_key_status(self._call(PinPadCmd.KEY_STATUS))
+
+    # --- PinPadPort ---
+
+    def display(self, line1: str, line2: str = "") -> None:
+        self._call(PinPadCmd.DISPLAY, encode_display(line1, line2))
+
+    def request_online_pin(self, pan: str, amount_minor: int, timeout_s: float) -> PinEntry:
+        """Prompt on the pad; block until the customer enters, bypasses or cancels, the pad times out, or
+        ``abort()`` is called (-> "cancelled"). Raises DeviceError if the pad cannot encrypt, DeviceTimeout if
+        it never gives a verdict, DeviceGone, LocalProtocolError for a PAN that is not 12..19 digits."""
+        request = encode_pin_request(pan, amount_minor, timeout_s)
+        with self._cond:
+            self._waiting, self._aborted = True, False
+            self._results.clear()
+        try:
+            status, payload = self._request(PinPadCmd.GET_ONLINE_PIN, request)
+            if status == PinPadStatus.BUSY:  # only we start entries: this one was abandoned earlier
+                self._abort_quietly()
+                status, payload = self._request(PinPadCmd.GET_ONLINE_PIN, request)
+            payload = self._check(PinPadCmd.GET_ONLINE_PIN, status, payload)
+            if len(payload) != 1:
+                raise RemoteProtocolError("GET_ONLINE_PIN answer lacks a session number", offset=0)
+            outcome = self._await_result(payload[0], time.monotonic() + timeout_s + RESULT_GRACE_S)
+        finally:
+            with self._cond:
+                self._waiting = False
+        if outcome is None:  # aborted here, or the pad never answered: make sure the pad stops asking
+            self._abort_quietly()
+            if not self._aborted:
+                raise DeviceTimeout("the PIN pad gave no PIN entry result")
+            return PinEntry(status="cancelled")
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome
+
+    def abort(self) -> None:
+        """From any thread: end a pending PIN entry as "cancelled". Never raises; the waiting caller itself
+        tells the pad (so the pad is idle again before ``request_online_pin`` returns)."""
+        with self._cond:
+            if self._waiting:
+                self._aborted = True
+                self._cond.notify_all()
+
+    # --- internals ---
+
+    def _await_result(self, session: int, deadline: float) -> PinEntry | DeviceError | None:
+        with self._cond:
+            while session not in self._results and not self._aborted:
+                if not self._link.is_open:
+                    raise DeviceGone(f"PIN pad {self._link.url} vanished during PIN entry")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(min(0.05, remaining))  # short steps: the port is polled
+            return None if self._aborted else self._results.pop(session, None)
+
+    def _abort_quietly(self) -> None:
+        try:
+            self._call(PinPadCmd.ABORT)
+        except DeviceError as exc:  # the caller's answer does not depend on it
+            log.warning("PIN pad did not take ABORT: %s", exc)
+
+    def _request(self, cmd: PinPadCmd, data: bytes = b"") -> tuple[int, bytes]:
+        if not self._link.is_open:
+            self._link.open()  # reopen after an unplug; raises DeviceGone if it is still away
+        response = self._link.request(cmd, data, self._response_timeout_s).data
+        if not response:
+            raise RemoteProtocolError("response without a status byte", offset=0)
+        return response[0], response[1:]
+
+    def _check(self, cmd: PinPadCmd, status: int, payload: bytes) -> bytes:
+        if status != PinPadStatus.OK:
+            raise DeviceError(f"{cmd.name}: {STATUS_MESSAGES.get(status, f'status 0x{status:02X}')}")
+        return payload
+
+    def _call(self, cmd: PinPadCmd, data: bytes = b"") -> bytes:
+        return self._check(cmd, *self._request(cmd, data))
+
+    def _on_link_event(self, event: Event) -> None:
+        if not (isinstance(event, FrameReceived) and event.cmd == PinPadEventCode.PIN_RESULT):
+            return
+        try:
+            session, outcome = decode_pin_result(event.data)
+        except RemoteProtocolError as exc:
+            log.warning("malformed PIN result dropped: %s", exc)
+            return
+        with self._cond:
+            if self._waiting:  # a verdict nobody waits for (e.g. after a local abort) is dropped
+                self._results[session] = outcome
+                self._cond.notify_all()
+
+
+def _parse(struct: Struct, payload: bytes, what: str) -> Any:
+    try:
+        return struct.parse(payload)
+    except (ConstructError, UnicodeDecodeError) as exc:  # no raw bytes in the error: a request holds a PAN
+        raise RemoteProtocolError(f"malformed {what}: {exc}", offset=len(payload)) from exc

@@ -1,0 +1,173 @@
+"""Simulated PIN pad on a pty: the device end of ``drivers.pinpad``'s protocol, with real DUKPT encryption.
+
+The clear PIN exists only here, between the customer's key presses (``press``) and
+``DukptPinEncryptor.encrypt_pin``; the terminal receives the encrypted block and KSN in a PIN_RESULT frame.
+ENTER with no digits is a PIN bypass, CANCEL cancels, CLEAR starts again; 1..3 digits and ENTER is ignored
+(a real pad beeps). ``auto_pin`` answers a request as if the customer typed it (headless scenarios).
+
+>>> from emv.crypto.pin import derive_initial_key
+>>> ksn = bytes.fromhex("123456789012345600000000")
+>>> pad = PinPadSim(initial_key=derive_initial_key("aes", bytes(16), ksn), initial_ksn=ksn)
+>>> pad.display, pad.awaiting_pin
+(('WELCOME / 欢迎', ''), False)
+>>> pad.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from drivers.pinpad import (
+    EntryStatus,
+    KeyStatus,
+    PinPadCmd,
+    PinPadEventCode,
+    PinPadStatus,
+    decode_display,
+    decode_pin_request,
+    encode_key_status,
+    encode_pin_result,
+)
+from emv.crypto.pin import DukptPinEncryptor, Scheme
+from emv.errors import PosError
+from sim.reader import LinkedDevice
+
+__all__ = ["PinPadSim", "KEYS"]
+
+KEYS = frozenset("0123456789") | {"ENTER", "CANCEL", "CLEAR"}
+MIN_PIN, MAX_PIN = 4, 12
+IDLE = ("WELCOME / 欢迎", "")
+
+
+@dataclass
+class _Entry:
+    session: int
+    pan: str = field(repr=False)
+    amount_minor: int
+    deadline: float
+    digits: str = field(default="", repr=False)  # the clear PIN while it is typed: never shown or logged
+    auto: bool = False
+
+
+class PinPadSim(LinkedDevice):
+    """A PIN pad with a DUKPT key (``scheme`` "aes" = format 4, "tdes" = format 0).
+
+    Args:
+        initial_key / initial_ksn: the IK or IPEK and its KSN, as ``emv.crypto.pin.derive_initial_key`` makes.
+        random_bytes: the format 4 random fill source (inject for deterministic tests).
+    """
+
+    name = "pinpad"
+
+    def __init__(self, *, scheme: Scheme = "aes", initial_key: bytes, initial_ksn: bytes,
+                 baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
+                 ack_timeout_s: float = 0.2, retries: int = 3,
+                 random_bytes: Callable[[int], bytes] = os.urandom) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries)
+        self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
+        self.auto_pin: str | None = None
+        self._idle = IDLE
+        self._entry: _Entry | None = None
+        self._session = 0
+        self.results: list[str] = []  # entry outcomes sent, oldest first (names only, never PINs)
+
+    @property
+    def display(self) -> tuple[str, str]:
+        """What the pad's two-line display shows now: the idle text, or amount and one ``*`` per digit."""
+        with self.lock:
+            entry = self._entry
+            if entry is None:
+                return self._idle
+            yuan, fen = divmod(entry.amount_minor, 100)
+            return f"CNY {yuan}.{fen:02d}", f"PIN / 密码: {'*' * len(entry.digits)}"
+
+    @property
+    def awaiting_pin(self) -> bool:
+        return self._entry is not None
+
+    def key_status(self) -> KeyStatus:
+        return KeyStatus(scheme=self._encryptor.scheme, ksn=self._encryptor.ksn,
+                         remaining=self._encryptor.remaining)
+
+    def press(self, key: str) -> None:
+        """The customer presses "0".."9", "ENTER", "CANCEL" or "CLEAR". Ignored when no PIN is asked for."""
+        if key not in KEYS:
+            raise ValueError(f"the PIN pad has no key {key!r}")
+        with self.lock:
+            entry = self._entry
+            if entry is None or not self.plugged:
+                return
+            if key.isdigit():
+                if len(entry.digits) < MAX_PIN:
+                    entry.digits += key
+            elif key == "CLEAR":
+                entry.digits = ""
+            elif key == "CANCEL":
+                self._finish(EntryStatus.CANCELLED)
+            elif not entry.digits:
+                self._finish(EntryStatus.BYPASSED)
+            elif len(entry.digits) >= MIN_PIN:
+                self._finish(EntryStatus.ENTERED)
+        self.notify("display")
+
+    # --- device side of the protocol ---
+
+    def handle(self, cmd: int, data: bytes) -> bytes:
+        if cmd == PinPadCmd.DISPLAY:
+            self._idle = decode_display(data)
+            self.notify("display")
+            return bytes([PinPadStatus.OK])
+        if cmd == PinPadCmd.KEY_STATUS:
+            return bytes([PinPadStatus.OK]) + encode_key_status(self.key_status())
+        if cmd == PinPadCmd.ABORT:
+            if self._entry is not None:
+                self._finish(EntryStatus.CANCELLED)
+                self.notify("display")
+            return bytes([PinPadStatus.OK])
+        if cmd != PinPadCmd.GET_ONLINE_PIN:
+            return bytes([PinPadStatus.UNKNOWN_COMMAND])
+        if self._entry is not None:
+            return bytes([PinPadStatus.BUSY])
+        if self._encryptor.remaining <= 0:
+            return bytes([PinPadStatus.NO_KEY])
+        pan, amount, timeout_s = decode_pin_request(data)
+        self._session = (self._session + 1) & 0xFF
+        self._entry = _Entry(session=self._session, pan=pan, amount_minor=amount,
+                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None)
+        self.notify("awaiting_pin")
+        return bytes([PinPadStatus.OK, self._session])
+
+    def tick(self, now: float) -> None:
+        entry = self._entry
+        if entry is None:
+            return
+        if entry.auto and self.auto_pin is not None:  # typed on the next tick, after the response went out
+            entry.digits = self.auto_pin
+            self._finish(EntryStatus.ENTERED if self.auto_pin else EntryStatus.BYPASSED)
+        elif now >= entry.deadline:
+            self._finish(EntryStatus.TIMEOUT)
+        else:
+            return
+        self.notify("display")
+
+    def on_replug(self) -> None:
+        self._entry = None  # a pad that lost power forgets the entry; the terminal times out
+
+    def _finish(self, status: EntryStatus) -> None:
+        """Send PIN_RESULT for the open entry (lock held). Encryption happens here and only here."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        block, ksn = b"", b""
+        if status is EntryStatus.ENTERED:
+            try:
+                block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
+            except PosError:  # exhausted key or a PAN the block format refuses: no PIN block at all
+                status = EntryStatus.FAILED
+        entry.digits = ""
+        self.results.append(status.name.lower())
+        self.send_event(PinPadEventCode.PIN_RESULT,
+                        encode_pin_result(entry.session, status, self._encryptor.block_format, ksn, block))
