@@ -190,6 +190,7 @@ class AgentCore:
 
     def _finalize(self, payload: bytes) -> tuple[Kind, bytes]:
         req = FINALIZE.parse(payload)
+        self.last_write_offset = None
         self._check_span(0, req.length)
         blob = self.flash.read(self.flash.geometry.slot_base(self.target), req.length)
         try:

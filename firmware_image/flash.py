@@ -6,7 +6,8 @@ as one *operation*; a test may cut the power at operation N: ``clean`` cuts befo
 it go half way (a write stores its first half; an erase erases the first half of the sector and leaves the rest).
 Then ``PowerCut`` is raised and the file holds exactly what the chip would. Reopen the file to "reboot".
 
-The device layout is fixed by the file size: two equal slots, then two sectors for the anti-rollback counter.
+The device layout is fixed by the file size (and ``FILE.chip.json``, the sector and write sizes): two equal
+slots, then two sectors for the anti-rollback counter.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "flash.bin")
@@ -17,6 +18,7 @@ b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\xff'
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +60,23 @@ class Geometry:
         return (2 * self.slot_sectors + COUNTER_SECTORS) * self.sector_size
 
 
+def _chip(path: Path) -> dict[str, int]:
+    """The chip's sector and write sizes, kept beside the flash file (a real device knows its chip)."""
+    try:
+        return dict(json.loads(Path(f"{path}.chip.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
 class SimFlash:
     """File-backed flash. ``cut_at`` (1-based operation number) and ``torn`` arm the power-cut hook."""
 
-    def __init__(self, path: str | Path, *, sector_size: int = SECTOR_SIZE, write_size: int = WRITE_SIZE,
+    def __init__(self, path: str | Path, *, sector_size: int | None = None, write_size: int | None = None,
                  cut_at: int | None = None, torn: bool = False) -> None:
         self.path = Path(path)
+        chip = _chip(self.path)
+        sector_size = sector_size or chip.get("sector_size", SECTOR_SIZE)
+        write_size = write_size or chip.get("write_size", WRITE_SIZE)
         size = self.path.stat().st_size
         slot_sectors, rest = divmod(size // sector_size - COUNTER_SECTORS, 2)
         if size % sector_size or rest or slot_sectors < 2:
@@ -82,6 +95,7 @@ class SimFlash:
                write_size: int = WRITE_SIZE) -> SimFlash:
         geometry = Geometry(sector_size, write_size, slot_sectors)
         Path(path).write_bytes(bytes([ERASED]) * geometry.total_size)
+        Path(f"{path}.chip.json").write_text(json.dumps({"sector_size": sector_size, "write_size": write_size}))
         return cls(path, sector_size=sector_size, write_size=write_size)
 
     def close(self) -> None:
