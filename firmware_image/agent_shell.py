@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import tty
 
 from firmware_image.agent import AgentCore, ChangeBaud, ResetRequested
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         core = AgentCore(flash, [load_key(k) for k in opts.key], opts.device_class, running)
         how = serve(link, core, idle_timeout=opts.idle_timeout)
     print(f"agent: {how}", flush=True)
+    time.sleep(0.3)  # a UART has sent its last bytes before the chip resets; a pty master must not close earlier
     link.close()
     return 0
 

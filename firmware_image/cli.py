@@ -192,7 +192,7 @@ def _cmd_flash(opts: argparse.Namespace) -> int:
         link.close()
     sys.stderr.write("\n")
     print(f"{report.message}; sent {report.blocks_sent}/{report.blocks_total} blocks, "
-          f"{report.wire_bytes_out} bytes on the wire for {report.image_size} ({report.bytes_ratio:.3f}), "
+          f"{report.wire_bytes_out} bytes on the wire for {report.image_size} (ratio {report.bytes_ratio:.3f}), "
           f"{report.seconds:.2f} s")
     return 0
 

@@ -209,7 +209,10 @@ class Flasher:
                                  Kind.DONE, self.timeout + len(image) / 20000)
             report.message = done.payload.decode(errors="replace")
             if reset:
-                self._request(Kind.RESET, b"", Kind.DONE)
+                try:
+                    self._request(Kind.RESET, b"", Kind.DONE)
+                except FlashProtocolError:  # the device may reset before its answer gets out: the image is in
+                    report.message += " (no answer to RESET: power-cycle the terminal)"
         except ConstructError as exc:
             raise FlashProtocolError(f"device sent a malformed answer: {exc}") from exc
         report.seconds = time.perf_counter() - started

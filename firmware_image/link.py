@@ -64,9 +64,13 @@ class SerialLink:
         self.port.write(data)
 
     def read(self, timeout: float) -> bytes:
-        self.port.timeout = timeout
-        first = self.port.read(1)
-        return first + self.port.read(self.port.in_waiting) if first else b""
+        try:
+            self.port.timeout = timeout
+            first = self.port.read(1)
+            return first + self.port.read(self.port.in_waiting) if first else b""
+        except serial.SerialException:  # the far end went away (a device resetting): a silent line
+            time.sleep(timeout)
+            return b""
 
     def set_baud(self, baud: int) -> None:
         self.port.baudrate = baud

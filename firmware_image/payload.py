@@ -46,7 +46,11 @@ def self_test():
                 importlib.import_module(info.name)
     return manifest
 
-manifest = self_test()
+try:
+    manifest = self_test()
+except Exception as exc:  # any failure means: do not confirm; the launcher reverts at the next boot
+    print("self-test FAILED: " + type(exc).__name__ + ": " + str(exc), file=sys.stderr, flush=True)
+    sys.exit(3)
 if os.environ.get("POS_FW_TRIAL") == "1":
     from firmware_image.slots import confirm
     confirm(os.environ["POS_FW_FLASH"])

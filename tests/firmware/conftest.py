@@ -10,7 +10,7 @@ import pytest
 from firmware_image.agent import AgentCore
 from firmware_image.boot import BootDecision, decide
 from firmware_image.flash import SimFlash
-from firmware_image.flasher import FlashReport, Flasher
+from firmware_image.flasher import Flasher, FlashReport
 from firmware_image.image import Version, make_image
 from firmware_image.keys import PrivateKey, generate
 from firmware_image.link import LoopLink
