@@ -208,8 +208,8 @@ def verify_image(data: bytes, keys: list[PrivateKey | PublicKey], *, device_clas
     if info.tlv(TLV_KEYHASH) in hashes:
         raise FirmwareImageError("image is tampered: the signature does not verify with the key it names",
                                  "tampered")
-    named = (info.tlv(TLV_KEYHASH) or b"").hex()[:16] or "none"
-    raise FirmwareImageError(f"image is signed with a key this device does not trust (key hash {named}…); "
+    shown = (info.tlv(TLV_KEYHASH) or b"").hex()[:16] or "none"
+    raise FirmwareImageError(f"image is signed with a key this device does not trust (key hash {shown}…); "
                              "sign it with the device's key", "wrong-key")
 
 

@@ -156,7 +156,7 @@ def read_counter(flash: SimFlash) -> int:
 def raise_counter(flash: SimFlash, value: int) -> None:
     """Make the stored security counter at least ``value``; never lowers it."""
     records = _counter_records(flash)
-    best = max((r for r in records if r[2] is not None), key=lambda r: r[2], default=None)
+    best = max((r for r in records if r[2] is not None), key=lambda r: r[2] or 0, default=None)
     if best is not None and best[2] is not None and best[2] >= value:
         return
     g = flash.geometry
