@@ -5,7 +5,7 @@
 3. HASHES: the device's truncated SHA-256 of every block of the target slot; blocks that already match are
    skipped, so a resumed or identical flash sends (almost) nothing.
 4. WRITE the rest, each block deflated when that makes it smaller, up to ``window`` blocks in flight; blocks not
-   acknowledged in time are sent again (go-back-N).
+   acknowledged in time are sent again (selective repeat).
 5. VERIFY: the device's SHA-256 of the whole slot range must equal the image's. 6. FINALIZE (the device checks
    signature, device class and rollback counter, then marks the slot pending). 7. RESET.
 
@@ -170,7 +170,7 @@ class Flasher:
                 self.link.write(frame)
             line_time = self.window * self.block_size * 10 / self.baud if self.baud else 0.0
             got = self._receive(self.timeout + 2 * line_time)
-            if got is None:  # lost frames: go back and send everything unacknowledged again
+            if got is None:  # lost frames: send everything still unacknowledged again
                 tries += 1
                 if tries > self.retries:
                     raise FlashProtocolError("device stopped acknowledging blocks; run pos-fw flash again "
@@ -182,8 +182,9 @@ class Flasher:
             if got.kind is not Kind.ACK:
                 continue
             acked = ACK.parse(got.payload).offset
-            if in_flight and in_flight[0][0] == acked:
-                in_flight.popleft()
+            position = next((i for i, (o, _) in enumerate(in_flight) if o == acked), None)
+            if position is not None:  # selective: a lost frame costs only itself on the retry
+                del in_flight[position]
                 tries = 0
                 done += self.block_size
                 if self.progress:
