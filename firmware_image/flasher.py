@@ -127,7 +127,7 @@ class Flasher:
         params = PARAMS.parse(frame.payload)
         self.block_size, self.window = params.block_size, params.window
         if params.baud:
-            time.sleep(0.02)  # let the device switch first
+            time.sleep(0.005)  # let the device switch first (a missed SYNC is simply repeated)
             self.link.set_baud(params.baud)
             self.sync()
 

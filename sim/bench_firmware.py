@@ -91,7 +91,7 @@ def _identical_reflash(workdir: Path, image: bytes, key: Any) -> float:
     return round(report.bytes_ratio, 4)
 
 
-def measure(bauds: tuple[int, ...] = (115200, 921600), incompressible_size: int = 64 * 1024) -> dict[str, Any]:
+def measure(bauds: tuple[int, ...] = (115200, 921600), incompressible_size: int = 128 * 1024) -> dict[str, Any]:
     key = generate()
     app = make_image(build_payload(ROOT, version="1.0.0"), version=Version(1), key=key, security_counter=1,
                      device_class=DEVICE)
