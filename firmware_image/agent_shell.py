@@ -7,13 +7,13 @@ simulator). ``--pace`` emulates the UART's line rate on the device's output.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 import tty
 
 from firmware_image.agent import AgentCore, ChangeBaud, ResetRequested
+from firmware_image.boot import device_parser
 from firmware_image.flash import SimFlash
 from firmware_image.keys import load_key
 from firmware_image.link import FdLink, Link, SerialLink
@@ -44,11 +44,8 @@ def serve(link: Link, core: AgentCore, *, idle_timeout: float | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m firmware_image.agent_shell",
-                                     description="Update agent on the terminal's maintenance serial port.")
-    parser.add_argument("--flash", required=True, help="simulated flash file")
-    parser.add_argument("--key", action="append", required=True, help="trusted public key PEM (repeatable)")
-    parser.add_argument("--device-class", required=True)
+    parser = device_parser("python -m firmware_image.agent_shell",
+                           "Update agent on the terminal's maintenance serial port.")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial device, e.g. /dev/ttyS2")
     where.add_argument("--pty", action="store_true", help="open a pty pair and print its slave path")

@@ -36,7 +36,7 @@ from firmware_image.slots import (
     read_trailer,
 )
 
-__all__ = ["BootDecision", "decide", "launch", "main"]
+__all__ = ["BootDecision", "decide", "launch", "main", "device_parser"]
 
 
 @dataclass
@@ -116,12 +116,17 @@ def launch(flash_path: str | Path, keys: list[PrivateKey | PublicKey], device_cl
     return decision, done.returncode
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m firmware_image.boot",
-                                     description="Boot launcher of the simulated terminal: one boot.")
+def device_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """What every device-side program needs: its flash file, the keys it trusts, its device class."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--flash", required=True, help="simulated flash file")
     parser.add_argument("--key", action="append", required=True, help="trusted public key PEM (repeatable)")
     parser.add_argument("--device-class", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = device_parser("python -m firmware_image.boot", "Boot launcher of the simulated terminal: one boot.")
     parser.add_argument("--self-test-only", action="store_true", help="stop the application after its self-test")
     opts = parser.parse_args(argv)
     env = {"POS_FW_SELFTEST_ONLY": "1"} if opts.self_test_only else {}
