@@ -3,7 +3,8 @@
 Rules (as MCUboot's simulator enforces them): sectors erase to 0xFF; writes are aligned to ``write_size`` in
 address and length; a write may only land on erased bytes (no rewrite without erase). Every erase and write counts
 as one *operation*; a test may cut the power at operation N: ``clean`` cuts before it does anything, ``torn`` lets
-it go half way (a write stores its first half; an erase erases the first half of the sector and leaves the rest).
+it go part way (``torn_fraction``, half by default: a write stores that share of its bytes, an erase erases that
+share of the sector and leaves the rest as it was).
 Then ``PowerCut`` is raised and the file holds exactly what the chip would. Reopen the file to "reboot".
 
 The device layout is fixed by the file size (and ``FILE.chip.json``, the sector and write sizes): two equal
@@ -69,10 +70,10 @@ def _chip(path: Path) -> dict[str, int]:
 
 
 class SimFlash:
-    """File-backed flash. ``cut_at`` (1-based operation number) and ``torn`` arm the power-cut hook."""
+    """File-backed flash. ``cut_at`` (1-based operation number), ``torn`` and ``torn_fraction`` arm the power cut."""
 
     def __init__(self, path: str | Path, *, sector_size: int | None = None, write_size: int | None = None,
-                 cut_at: int | None = None, torn: bool = False) -> None:
+                 cut_at: int | None = None, torn: bool = False, torn_fraction: float = 0.5) -> None:
         self.path = Path(path)
         chip = _chip(self.path)
         sector_size = sector_size or chip.get("sector_size", SECTOR_SIZE)
@@ -85,6 +86,7 @@ class SimFlash:
         self.geometry = Geometry(sector_size, write_size, slot_sectors)
         self.cut_at = cut_at
         self.torn = torn
+        self.torn_fraction = torn_fraction
         self.ops = 0
         self.erases = 0
         self.writes = 0
@@ -131,7 +133,7 @@ class SimFlash:
         self.erases += 1
         if self._operation():
             if self.torn:
-                os.pwrite(self._fd, bytes([ERASED]) * (size // 2), addr)
+                os.pwrite(self._fd, bytes([ERASED]) * int(size * self.torn_fraction), addr)
             raise PowerCut(f"power cut during erase of 0x{addr:x} (operation {self.ops})")
         os.pwrite(self._fd, bytes([ERASED]) * size, addr)
 
@@ -146,6 +148,6 @@ class SimFlash:
         self.writes += 1
         if self._operation():
             if self.torn:
-                os.pwrite(self._fd, data[:len(data) // 2], addr)
+                os.pwrite(self._fd, data[:int(len(data) * self.torn_fraction)], addr)
             raise PowerCut(f"power cut during write of 0x{addr:x}+{len(data)} (operation {self.ops})")
         os.pwrite(self._fd, data, addr)

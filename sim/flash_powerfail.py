@@ -12,7 +12,8 @@ half way) runs the sequence from the same starting flash, cuts the power at N, a
   one runs again and the counter never rose);
 * a cut during the download costs at most one block again: the repeat sends no block below the one being written.
 
-Random multi-cut sequences cut several times in a row before the repeat. ``survived / total`` is the result.
+Random multi-cut sequences cut several times in a row before the repeat, torn operations stopping at a random
+point. ``survived / total`` is the result.
 """
 
 from __future__ import annotations
@@ -91,15 +92,18 @@ class Campaign:
             self.sequence(flash, [], [])
             return flash.ops
 
-    def run(self, work: Path, cuts: list[tuple[int, bool]]) -> str | None:
-        """Apply ``cuts`` (operation number, torn) one after another, then repeat the update; None when all is well."""
+    def run(self, work: Path, cuts: list[tuple[int, float]]) -> str | None:
+        """Apply ``cuts`` one after another, then repeat the update; None when all is well.
+
+        A cut is (operation number, torn fraction): 0 cuts before the operation, 0 < f < 1 lets it do that share.
+        """
         shutil.copyfile(self.base, work)
         shutil.copyfile(f"{self.base}.chip.json", f"{work}.chip.json")
         download_cut_at: int | None = None
         for number, torn in cuts:
             cores: list[AgentCore] = []
             done: list[FlashReport] = []
-            with SimFlash(work, cut_at=number, torn=torn) as flash:
+            with SimFlash(work, cut_at=number, torn=torn > 0, torn_fraction=torn) as flash:
                 try:
                     self.sequence(flash, done, cores)
                 except PowerCut:
@@ -108,7 +112,7 @@ class Campaign:
                         download_cut_at = cores[-1].last_write_offset
             problem = self._after_reboot(work)
             if problem:
-                return f"after cut at op {number}{' (torn)' if torn else ''}: {problem}"
+                return f"after cut at op {number}{f' (torn at {torn:.2f})' if torn else ''}: {problem}"
         reports: list[FlashReport] = []
         with SimFlash(work) as flash:
             self.sequence(flash, reports, [])
@@ -140,18 +144,19 @@ class Campaign:
                 self._app_runs(flash, decision.info.payload)
         return None
 
-    def single_cuts(self, work: Path, result: CampaignResult, label: str, every: int = 1) -> None:
+    def single_cuts(self, work: Path, result: CampaignResult, label: str, every: int = 1,
+                    fractions: tuple[float, ...] = (0.0, 0.5)) -> None:
         total = self.count_operations(work)
         result.operations += total
         for number in range(1, total + 1, every):
-            for torn in (False, True):
-                result.add(f"{label} op {number}{' torn' if torn else ''}", self.run(work, [(number, torn)]))
+            for torn in fractions:
+                result.add(f"{label} op {number} torn {torn}", self.run(work, [(number, torn)]))
 
     def multi_cuts(self, work: Path, result: CampaignResult, label: str, runs: int, seed: int) -> None:
         total = self.count_operations(work)
         rng = random.Random(seed)
         for index in range(runs):
-            cuts = [(rng.randint(1, total), rng.random() < 0.5) for _ in range(rng.randint(2, 4))]
+            cuts = [(rng.randint(1, total), rng.choice((0.0, rng.random()))) for _ in range(rng.randint(2, 4))]
             result.add(f"{label} multi #{index} {cuts}", self.run(work, cuts))
 
 

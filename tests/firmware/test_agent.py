@@ -88,3 +88,16 @@ def test_hostile_frames_get_error_answers_and_never_touch_the_running_slot(tmp_p
             answers.append(frame.kind)
         assert len(answers) >= sum(1 for k, _ in frames if k.value < 0x80)  # every request is answered
         assert flash.read(0, 4096) == running
+
+
+def test_slots_and_reset_through_the_agent(tmp_path, key):
+    import json
+
+    from firmware_image.agent import ResetRequested
+    flash = new_flash(tmp_path / "f.bin")
+    flash_in_memory(flash, key, signed(key, app_payload(3000, 9), "3.2.1"))
+    core = AgentCore(flash, [key], DEVICE)
+    rows = json.loads(Flasher(LoopLink(core)).slots())
+    assert [(r["slot"], r["state"], r["version"]) for r in rows] == [(0, "pending", "3.2.1+0"), (1, "empty", None)]
+    Flasher(LoopLink(core)).reset()
+    assert isinstance(core.next_event(), ResetRequested)

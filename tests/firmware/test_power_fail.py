@@ -37,6 +37,6 @@ def test_soak_every_cut_point_larger_image_and_many_random_sequences(tmp_path, c
     for seed, counter_full in ((1, False), (2, True)):
         campaign = make_campaign(tmp_path, payload_size=48_000, sector_size=4096, new_passes_self_test=passes,
                                  counter_nearly_full=counter_full, seed=seed)
-        campaign.single_cuts(tmp_path / "work.bin", result, f"seed {seed}")
+        campaign.single_cuts(tmp_path / "work.bin", result, f"seed {seed}", fractions=(0.0, 0.125, 0.5, 0.875))
         campaign.multi_cuts(tmp_path / "work.bin", result, f"seed {seed}", runs=150, seed=seed)
     _report(capsys, f"soak ({'confirmed' if passes else 'reverted'})", result)
