@@ -106,19 +106,22 @@ class Flasher:
             raise DeviceRefused(f"device refused ({err.code}): {err.message.decode(errors='replace')}")
         return frame
 
-    def _request(self, kind: Kind, payload: bytes, answer: Kind, timeout: float | None = None) -> Frame:
-        for _ in range(self.retries):
+    def _request(self, kind: Kind, payload: bytes, answer: Kind, timeout: float | None = None,
+                 tries: int | None = None) -> Frame:
+        for _ in range(tries or self.retries):
             self._send(kind, payload)
             frame = self._receive(timeout or self.timeout)
             while frame is not None and frame.kind is not answer:  # late answers to earlier requests
                 frame = self._receive(timeout or self.timeout)
             if frame is not None:
                 return frame
-        raise FlashProtocolError(f"no {answer.name} answer to {kind.name} after {self.retries} tries: "
+        raise FlashProtocolError(f"no {answer.name} answer to {kind.name} after {tries or self.retries} tries: "
                                  "is the agent running on that port (and the baud rate right)?")
 
     def sync(self) -> object:
-        self.hello = HELLO.parse(self._request(Kind.SYNC, SYNC_MAGIC, Kind.HELLO, 0.5).payload)
+        # a device still booting may miss the first few: keep knocking for a while, like esptool's connect
+        answer = self._request(Kind.SYNC, SYNC_MAGIC, Kind.HELLO, min(0.5, self.timeout), 4 * self.retries)
+        self.hello = HELLO.parse(answer.payload)
         return self.hello
 
     def negotiate(self) -> None:

@@ -6,6 +6,8 @@ import hashlib
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_image.errors import FirmwareImageError
 from firmware_image.image import REASONS, Version, make_image, parse_image, verify_image
@@ -115,3 +117,15 @@ def test_version_text():
         Version.parse("v1")
     with pytest.raises(FirmwareImageError, match="out of range"):
         Version.parse("256.0.0")
+
+
+@settings(max_examples=40, deadline=None)
+@given(version=st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 65535), st.integers(0, 2**32 - 1)),
+       counter=st.integers(0, 2**32 - 1), device=st.text(min_size=1, max_size=20), payload=st.binary(max_size=300),
+       header_size=st.sampled_from([0x20, 0x80, 0x200]))
+def test_parse_of_make_is_identity(key, version, counter, device, payload, header_size):
+    blob = make_image(payload, version=Version(*version), key=key, security_counter=counter, device_class=device,
+                      header_size=header_size)
+    info = verify_image(blob, [key], device_class=device, min_counter=counter)
+    assert (info.version, info.security_counter, info.device_class, info.payload, info.header_size,
+            info.total_size) == (Version(*version), counter, device, payload, header_size, len(blob))
