@@ -24,7 +24,7 @@ from firmware_image.image import Version, make_image, parse_image, verify_image
 from firmware_image.keys import KEY_TYPES, c_array, generate, load_key, public_pem, save_private
 from firmware_image.link import SerialLink
 from firmware_image.payload import build_payload, read_manifest, tree_digest
-from firmware_image.slots import confirm, describe, revert, running_slot, set_pending
+from firmware_image.slots import confirm, describe, read_image, revert, running_slot, set_pending
 
 __all__ = ["main", "build_parser", "DEFAULT_DEVICE_CLASS"]
 
@@ -229,6 +229,9 @@ def _cmd_device(opts: argparse.Namespace) -> int:
         with SimFlash(opts.flash) as flash:
             running = running_slot(flash)
             target = 0 if running is None else 1 - running
+            if read_image(flash, target) is None:
+                raise FirmwareImageError(f"slot {target} holds no image to test: flash one with 'pos-fw flash'",
+                                         "usage")
             set_pending(flash, target)
         print(f"slot {target} will be test-booted at the next reset")
     else:

@@ -77,6 +77,8 @@ def test_info_and_local_slot_commands(tmp_path, capsys, keyfile):
     assert code == 2 and "nothing to revert" in err
     code, out, _ = _run(capsys, "confirm", "--flash", str(flash))
     assert code == 0 and "nothing on trial" in out
+    code, _, err = _run(capsys, "test", "--flash", str(flash))
+    assert code == 2 and "holds no image" in err
 
 
 def test_flash_to_a_missing_port_says_what_to_do(tmp_path, capsys, keyfile):

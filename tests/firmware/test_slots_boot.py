@@ -115,3 +115,17 @@ def test_describe_on_an_empty_device(tmp_path, key):
     with SimFlash(tmp_path / "f.bin", sector_size=1024) as flash:
         decision = boot(flash, key)
     assert not decision.bootable and "pos-fw flash" in decision.messages[-1]
+
+
+def test_pos_fw_test_marks_the_idle_slot_for_one_more_trial(device, key, capsys):
+    from firmware_image.cli import main
+    with SimFlash(device, sector_size=1024) as flash:
+        flash_in_memory(flash, key, signed(key, app_payload(5000, 8), "1.1.0", 1), running=0)
+        boot(flash, key)
+        boot(flash, key)  # not confirmed: reverted, slot 1 is idle
+    assert _states(device, key)[1][0] is SlotState.IDLE
+    assert main(["test", "--flash", str(device)]) == 0
+    assert "slot 1 will be test-booted" in capsys.readouterr().out
+    with SimFlash(device, sector_size=1024) as flash:
+        decision = boot(flash, key)
+    assert (decision.slot, decision.trial) == (1, True)
