@@ -241,8 +241,8 @@ class CardReader:
         """Open the port and learn whether a card is already in. Raises DeviceGone, DeviceTimeout."""
         self._link.open()
         state = decode_state(self._call(ReaderCmd.GET_STATUS))
-        with self._cond:
-            self._present = state.card_present
+        with self._cond:  # a new link session: a card powered before it must be powered again
+            self._present, self._insertions = state.card_present, self._insertions + 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -273,7 +273,8 @@ class CardReader:
         return self._wait(lambda: self._present, timeout_s, cancel)
 
     def card_present(self) -> bool:
-        return self._present
+        """What the reader last said; False while the link is down (an unplugged reader has no card)."""
+        return self._present and self._link.is_open
 
     def power_on(self) -> bytes:
         """Activate the card; returns the ATR (parsed into ``self.atr``). Raises CardRemoved, DeviceError."""

@@ -33,6 +33,7 @@ from drivers.pinpad import (
 )
 from emv.crypto.pin import DukptPinEncryptor, Scheme
 from emv.errors import PosError
+from sim.pty import LineFaults
 from sim.reader import LinkedDevice
 
 __all__ = ["PinPadSim", "KEYS"]
@@ -65,8 +66,8 @@ class PinPadSim(LinkedDevice):
     def __init__(self, *, scheme: Scheme = "aes", initial_key: bytes, initial_ksn: bytes,
                  baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
                  ack_timeout_s: float = 0.2, retries: int = 3,
-                 random_bytes: Callable[[int], bytes] = os.urandom) -> None:
-        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries)
+                 random_bytes: Callable[[int], bytes] = os.urandom, faults: LineFaults | None = None) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
         self.auto_pin: str | None = None
         self._idle = IDLE

@@ -35,7 +35,7 @@ from drivers.card_reader import (
 from drivers.link import FrameReceived, LinkCore, LinkStats
 from drivers.link.frames import response_cmd
 from emv.errors import PosError
-from sim.pty import DeviceThread, PtyPort
+from sim.pty import DeviceThread, LineFaults, PtyPort
 
 __all__ = ["Applet", "LinkedDevice", "ReaderSim"]
 
@@ -57,11 +57,11 @@ class LinkedDevice:
     name = "device"
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3) -> None:
+                 ack_timeout_s: float = 0.2, retries: int = 3, faults: LineFaults | None = None) -> None:
         self.lock = threading.RLock()
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
         self._byte_time_s = 10 / baud if baud else 0.0  # a paced pty takes that long per byte
-        self.port = PtyPort(baud=baud, corrupt=corrupt)
+        self.port = PtyPort(baud=baud, corrupt=corrupt, faults=faults)
         self.core = self._new_core()
         self._thread = DeviceThread(self.name, self.port, self._on_bytes, self._on_tick)
         self._listeners: list[Callable[[str], None]] = []
@@ -107,6 +107,24 @@ class LinkedDevice:
             self.on_replug()
             self._flush()
         self.notify("replugged")
+
+    def pull(self) -> None:
+        """Pull the cable: the pty closes under the terminal (its port fails) and the device loses power."""
+        with self.lock:
+            self._answering = False
+            self.port.unplug()
+        self.notify("pulled")
+
+    def plug(self) -> None:
+        """Plug the cable back: a new pty at the same path, then the device powers up as in ``replug``."""
+        with self.lock:
+            self.port.replug()
+        self.replug()
+
+    @property
+    def connected(self) -> bool:
+        """The cable is in (``pull`` takes it out); ``plugged`` is whether the device answers."""
+        return self.port.plugged
 
     def _new_core(self) -> LinkCore:
         return LinkCore(ack_timeout_s=self._ack_timeout_s, retries=self._retries, role="device",
@@ -191,8 +209,8 @@ class ReaderSim(LinkedDevice):
     INFO = ReaderInfo(model="SIM-RDR-100", firmware="1.4.2", serial="RDR0001")
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3) -> None:
-        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries)
+                 ack_timeout_s: float = 0.2, retries: int = 3, faults: LineFaults | None = None) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._applet: Applet | None = None
         self._powered = False
         self.apdus = 0  # C-APDUs passed to the card, for tests and the UI

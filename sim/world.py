@@ -24,6 +24,7 @@ from sim.cards import CATALOGUE
 from sim.carrier import CarrierSim
 from sim.pinpad import PinPadSim
 from sim.printer import PrinterSim
+from sim.pty import LineFaults, PtyPort
 from sim.reader import ReaderSim
 from terminal.app import TerminalApp
 from terminal.config import Settings
@@ -50,19 +51,24 @@ def _demo_hash(user_id: str, password: str) -> str:
 
 
 class SimWorld:
-    """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config."""
+    """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
+    ``faults`` is the line quality of every serial link (reader, PIN pad, printer)."""
+
+    DEVICES = ("reader", "pinpad", "printer")
 
     def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 faults: LineFaults | None = None) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
         self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
         self.cards = CATALOGUE
-        self.reader = ReaderSim(baud=baud)
+        self.reader = ReaderSim(baud=baud, faults=faults)
         initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
-        self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud)
-        self.printer = PrinterSim(baud=baud)
+        self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud,
+                                faults=faults)
+        self.printer = PrinterSim(baud=baud, faults=faults)
         self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes")
         self.carrier = CarrierSim()
         self.terminal: TerminalApp | None = None
@@ -100,6 +106,27 @@ class SimWorld:
 
     def remove_card(self) -> None:
         self.reader.remove()
+
+    def device(self, name: str) -> ReaderSim | PinPadSim | PrinterSim:
+        if name not in self.DEVICES:
+            raise ValueError(f"no device {name!r}; devices: {', '.join(self.DEVICES)}")
+        device: ReaderSim | PinPadSim | PrinterSim = getattr(self, name)
+        return device
+
+    def ports(self, name: str) -> list[PtyPort]:
+        """The serial lines named: one device, or ``all``."""
+        return [self.device(n).port for n in (self.DEVICES if name == "all" else (name,))]
+
+    def pull(self, name: str) -> None:
+        """Pull a device's cable out (the terminal's port fails); ``plug`` puts it back at the same path."""
+        self.device(name).pull()
+
+    def plug(self, name: str) -> None:
+        self.device(name).plug()
+
+    def set_faults(self, name: str, faults: LineFaults | None) -> None:
+        for port in self.ports(name):
+            port.set_faults(faults)
 
     @property
     def screen(self) -> Screen:

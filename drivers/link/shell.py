@@ -110,7 +110,7 @@ class SerialLink:
         except (serial.SerialException, OSError) as exc:
             if not self._closing.is_set():
                 log.warning("link %s lost: %s", self.url, exc)
-                self._shut(DeviceGone(f"{self.url} vanished: {exc}"))
+                self._shut(DeviceGone(f"{self.url} disconnected"))
 
     def _flush(self) -> None:
         with self._lock:
