@@ -268,7 +268,7 @@ class PrinterSim:
         self.baud = baud
         # ESC/POS has no integrity check: a damaged byte prints a wrong character on any real printer, so line
         # faults touch only the status replies (which the driver checks), never the receipt bytes.
-        self._port = PtyPort(baud, faults=faults, fault_input=False)
+        self._port = PtyPort(baud, faults=faults, fault_input=False, name="printer")
         self.paper_out = False
         self.paper_near_end = False
         self.cover_open = False

@@ -97,11 +97,12 @@ class PtyPort:
         baud: when set, ``write`` sleeps 10 bits per byte so output arrives at the line rate.
         corrupt: optional hook ``bytes -> bytes`` applied to everything written (tests' own fault shapes).
         faults: ``LineFaults`` for this line; ``fault_input`` says whether bytes from the terminal suffer too.
+        name: names the line in the fault generators' seeds, so two devices with one profile differ.
     """
 
     def __init__(self, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None, *,
-                 faults: LineFaults | None = None, fault_input: bool = True) -> None:
-        self.baud = baud
+                 faults: LineFaults | None = None, fault_input: bool = True, name: str = "line") -> None:
+        self.baud, self.name = baud, name
         self.corrupt = corrupt
         self._fault_input = fault_input
         self._dir = tempfile.mkdtemp(prefix="pos-sim-tty-")
@@ -118,8 +119,8 @@ class PtyPort:
     def set_faults(self, faults: LineFaults | None) -> None:
         """Replace this line's faults (fresh seeded generators; None = a clean line)."""
         self.faults = faults or LineFaults()
-        self.out_faults = FaultInjector(self.faults, "out")
-        self.in_faults = FaultInjector(self.faults if self._fault_input else LineFaults(), "in")
+        self.out_faults = FaultInjector(self.faults, f"{self.name}:out")  # each line its own random stream
+        self.in_faults = FaultInjector(self.faults if self._fault_input else LineFaults(), f"{self.name}:in")
 
     def silence(self, seconds: float) -> None:
         """Hold every write back for ``seconds`` from now (a device that goes quiet)."""

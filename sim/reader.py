@@ -61,7 +61,7 @@ class LinkedDevice:
         self.lock = threading.RLock()
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
         self._byte_time_s = 10 / baud if baud else 0.0  # a paced pty takes that long per byte
-        self.port = PtyPort(baud=baud, corrupt=corrupt, faults=faults)
+        self.port = PtyPort(baud=baud, corrupt=corrupt, faults=faults, name=self.name)
         self.core = self._new_core()
         self._thread = DeviceThread(self.name, self.port, self._on_bytes, self._on_tick)
         self._listeners: list[Callable[[str], None]] = []
