@@ -76,17 +76,18 @@ class FaultInjector:
             return data
         out = bytearray()
         rnd = self._rng.random
-        for byte in data:
+        for sent in data:
             if f.drop_rate and rnd() < f.drop_rate:
                 self.drops += 1
                 continue
+            received = sent
             if f.error_rate and rnd() < f.error_rate:
                 self.errors += 1
-                byte ^= self._rng.randrange(1, 256)  # at least one bit flipped
-            out.append(byte)
+                received ^= self._rng.randrange(1, 256)  # at least one bit flipped
+            out.append(received)
             if f.dup_rate and rnd() < f.dup_rate:
                 self.dups += 1
-                out.append(byte)
+                out.append(received)
         return bytes(out)
 
 

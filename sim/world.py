@@ -124,6 +124,12 @@ class SimWorld:
     def plug(self, name: str) -> None:
         self.device(name).plug()
 
+    def toggle_cable(self, name: str) -> bool:
+        """Pull the cable if it is in, else plug it back; returns whether it is in now."""
+        device = self.device(name)
+        (device.pull if device.connected else device.plug)()
+        return device.connected
+
     def set_faults(self, name: str, faults: LineFaults | None) -> None:
         for port in self.ports(name):
             port.set_faults(faults)
@@ -145,7 +151,9 @@ class SimWorld:
         approved = sum(1 for e in self.acquirer.ledger if e.response_code == "00" and not e.reversed)
         return [f"Host: {len(self.acquirer.ledger)} requests, {approved} approved",
                 f"Carrier: {len(self.carrier.ledger)} top-ups applied",
-                f"Printer: {len(self.printer.receipts)} receipts"]
+                f"Printer: {len(self.printer.receipts)} receipts",
+                "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
+                                       for n in self.DEVICES)]
 
     def stop(self) -> None:
         if self.terminal is not None:

@@ -101,6 +101,10 @@ class FakeWorld:
     def remove_card(self) -> None:
         self.calls.append(("remove",))
 
+    def toggle_cable(self, device: str) -> bool:
+        self.calls.append(("cable", device))
+        return sum(c == ("cable", device) for c in self.calls) % 2 == 0  # first toggle pulls, second plugs
+
     def status_lines(self) -> list[str]:
         return list(self.status)
 
