@@ -21,6 +21,7 @@ import serial
 
 from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import is_response, response_cmd
+from drivers.link.trace import FrameTracer, split_spy_url
 from emv.errors import DeviceError, DeviceGone, DeviceTimeout
 
 __all__ = ["SerialLink"]
@@ -37,8 +38,10 @@ class _Pending:
 
 
 class SerialLink:
-    """``url``: a device path or any ``serial.serial_for_url`` URL (``socket://``, ``spy://``, ``loop://``).
-    ``on_event`` gets unsolicited ``FrameReceived`` and ``PeerReset`` events, on the reader thread."""
+    """``url``: a device path or any ``serial.serial_for_url`` URL (``socket://``, ``loop://``). ``spy://PORT``
+    ``[?file=PATH]`` traces one masked line per frame (``drivers.link.trace``) to PATH or this module's log,
+    never raw bytes. ``on_event`` gets unsolicited ``FrameReceived`` and ``PeerReset`` events, on the reader
+    thread."""
 
     def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
                  on_event: Callable[[Event], None] | None = None,
@@ -52,6 +55,10 @@ class SerialLink:
         self._serial: serial.SerialBase | None = None
         self._pending: _Pending | None = None
         self._thread: threading.Thread | None = None
+        self._port_url, trace_file = split_spy_url(url)
+        self._tracer: FrameTracer | None = None
+        if trace_file is not None:
+            self._tracer = FrameTracer(functools.partial(_trace_line, trace_file, url))
 
     @property
     def is_open(self) -> bool:
@@ -62,7 +69,7 @@ class SerialLink:
         if self._serial is not None:
             return
         try:  # exclusive: flock() on POSIX, always so on Windows, ignored by socket:// and loop://
-            port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=_IDLE_POLL_S,
+            port = serial.serial_for_url(self._port_url, baudrate=self.baud, timeout=_IDLE_POLL_S,
                                          write_timeout=1.0, exclusive=True)  # open() flushes stale input
         except (serial.SerialException, OSError) as exc:
             raise DeviceGone(f"cannot open {self.url}: {exc}") from exc
@@ -102,6 +109,8 @@ class SerialLink:
                 wait = _IDLE_POLL_S if timer is None else timer - self._clock()
                 port.timeout = max(0.0, min(_IDLE_POLL_S, wait))
                 data = port.read(port.in_waiting or 1)
+                if data and self._tracer is not None:
+                    self._tracer.feed("D>T", data)
                 with self._lock:
                     events = core.pump(data, self._clock())
                 self._flush()
@@ -116,6 +125,8 @@ class SerialLink:
         with self._lock:
             out = self._core.data_to_send()
             if out and self._serial is not None:
+                if self._tracer is not None:
+                    self._tracer.feed("T>D", out)
                 try:
                     self._serial.write(out)
                 except (serial.SerialException, OSError):  # incl. write timeout: the device stopped reading
@@ -147,3 +158,11 @@ class SerialLink:
         if (pending := self._pending) is not None:
             pending.error = error
             pending.done.set()
+
+
+def _trace_line(path: str, url: str, line: str) -> None:
+    if not path:
+        log.info("trace %s %s", url, line)
+        return
+    with open(path, "a", encoding="utf-8") as trace:  # reopened per line: simple, and a trace is for debugging
+        trace.write(f"{time.strftime('%H:%M:%S')} {line}\n")

@@ -114,3 +114,25 @@ def test_reader_on_a_noisy_line_answers_every_apdu_right() -> None:
     finally:
         reader.close()
         sim.stop()
+
+
+def test_spy_url_traces_frames_with_the_pan_masked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pan_bcd, pan_text = bytes.fromhex("6212345678901234"), b"6212345678901234"
+    trace = tmp_path / "trace.txt"
+    sim = ReaderSim()
+    sim.insert(FakeApplet())
+    reader = CardReader(f"spy://{sim.start()}?file={trace}")
+    try:
+        reader.open()
+        reader.power_on()
+        record = bytes.fromhex("70 12 5A 08") + pan_bcd + bytes.fromhex("5F 24 03 30 12 31")
+        assert pan_bcd in reader.transmit(bytes.fromhex("00 B2 01 0C") + bytes([len(record)]) + record)
+        sim.swipe(b";" + pan_text + b"=3012220?")
+        time.sleep(0.3)
+    finally:
+        reader.close()
+        sim.stop()
+    text = trace.read_text()
+    assert "CMD 12 len 23: 00 B2 01 0C 12 … 12 31" in text and "CMD 92" in text and "CMD 42" in text and "ACK SEQ" in text
+    raw = text.replace(" ", "").lower()
+    assert pan_bcd.hex() not in raw and pan_text.decode() not in text and "12345678" not in raw
