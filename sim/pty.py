@@ -95,7 +95,8 @@ class PtyPort:
     """Master side of a pty pair, behind a stable symlink ``path``.
 
     Args:
-        baud: when set, ``write`` sleeps 10 bits per byte so output arrives at the line rate.
+        baud: when set, both directions take 10 bits per byte: ``write`` delivers its bytes after their line
+            time, ``read`` returns the terminal's bytes after theirs.
         corrupt: optional hook ``bytes -> bytes`` applied to everything written (tests' own fault shapes).
         faults: ``LineFaults`` for this line; ``fault_input`` says whether bytes from the terminal suffer too.
         name: names the line in the fault generators' seeds, so two devices with one profile differ.
@@ -174,6 +175,8 @@ class PtyPort:
                 data = os.read(master, 4096)
             except (BlockingIOError, OSError):
                 return b""
+        if self.baud:  # the terminal's bytes took their line time to arrive (a pty has no baud rate)
+            time.sleep(len(data) * 10 / self.baud)
         return self.in_faults.apply(data)
 
     def write(self, data: bytes) -> None:
@@ -186,12 +189,17 @@ class PtyPort:
             if pause > 0:
                 time.sleep(pause)
             view = memoryview(self.out_faults.apply(data))
+            started, sent = time.monotonic(), 0
             while view:
+                chunk = view
+                if self.baud:  # a chunk reaches the far end when its last bit has crossed the line
+                    chunk = view[:max(4, self.baud // 2000)]  # ~5 ms of line time: a leading ACK is not held back
+                    time.sleep(max(0.0, started + (sent + len(chunk)) * 10 / self.baud - time.monotonic()))
                 with self._fd_lock:
                     if self.master < 0:
                         return  # unplugged: the bytes go nowhere
                     try:
-                        n = os.write(self.master, view)
+                        n = os.write(self.master, chunk)
                     except BlockingIOError:
                         n = 0
                     except OSError:
@@ -199,9 +207,7 @@ class PtyPort:
                 if not n:
                     time.sleep(0.01)
                     continue
-                view = view[n:]
-                if self.baud:
-                    time.sleep(n * 10 / self.baud)
+                view, sent = view[n:], sent + n
 
     def close(self) -> None:
         if not self._closed:
