@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from functools import reduce
-from typing import Any
+from typing import Any, Literal
 
 from construct import ConstructError, FlagsEnum, GreedyBytes, Int8ub, Int16ub, PascalString, Prefixed, Struct
 
@@ -313,6 +313,7 @@ class CardReader:
         self._insertions = 0  # counts insertions: a card swapped since power_on is a removed card
         self._powered_insertion: int | None = None
         self._listeners: list[Callable[[ReaderEvent], None]] = []
+        self._swiped: CardSwiped | None = None  # the last swipe not yet taken
         self.atr: Atr | None = None
 
     def open(self) -> None:
@@ -349,6 +350,20 @@ class CardReader:
         """True once a card is in, False after ``timeout_s``. Raises Cancelled, DeviceGone, and DeviceTimeout
         when the reader stops answering (it is asked for its status every ``HEARTBEAT_S`` meanwhile)."""
         return self._wait(lambda: self._present, timeout_s, cancel)
+
+    def wait_for_card_or_swipe(self, timeout_s: float, cancel: CancelToken) -> Literal["card", "swipe"] | None:
+        """"card" once a card is in, "swipe" once a stripe was swiped (``take_stripe`` has it), None after
+        ``timeout_s``. Raises like ``wait_for_card``."""
+        if not self._wait(lambda: self._present or self._swiped is not None, timeout_s, cancel):
+            return None
+        return "card" if self._present else "swipe"
+
+    def take_stripe(self) -> Stripe | None:
+        """The last swipe, parsed, and forgotten (None when there was none). Raises RemoteProtocolError for a
+        track 2 the head misread: the customer swipes again."""
+        with self._cond:
+            swiped, self._swiped = self._swiped, None
+        return None if swiped is None else swiped.stripe()
 
     def card_present(self) -> bool:
         """What the reader last said; False while the link is down (an unplugged reader has no card)."""
@@ -485,9 +500,13 @@ class CardReader:
             reader_event = CardRemovedEvent()
         elif isinstance(event, FrameReceived) and event.cmd == ReaderEventCode.CARD_SWIPED:
             try:
-                reader_event = decode_swipe(event.data)
+                swipe = decode_swipe(event.data)
             except RemoteProtocolError:
                 log.warning("malformed swipe event dropped (%d bytes)", len(event.data))
+            else:
+                with self._cond:
+                    self._swiped = reader_event = swipe
+                    self._cond.notify_all()
         else:
             log.debug("unknown reader event 0x%02X", getattr(event, "cmd", 0))
         if reader_event is not None:

@@ -8,6 +8,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_text = "Approved"              the screen text contains it (waits up to timeout); list = all of them
     expect_error = "Unknown SIM"          the screen's error line contains it
     insert_card = "unionpay-debit"        put a test card in the reader; remove_card = true takes it out
+    swipe_card = "stripe-only"            swipe a test card's magnetic stripe (sim/stripes.py, or any chip card)
     pinpad = "1234 ENTER"                 the customer types on the PIN pad (waits until it asks for a PIN)
     expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests counts
@@ -130,6 +131,9 @@ class _Runner:
 
     def insert_card(self, key: str, timeout: float) -> None:
         self.w.insert_card(key)
+
+    def swipe_card(self, key: str, timeout: float) -> None:
+        self.w.swipe_card(key)
 
     def remove_card(self, _flag: bool, timeout: float) -> None:
         self.w.remove_card()

@@ -26,6 +26,7 @@ from sim.pinpad import PinPadSim
 from sim.printer import PrinterSim
 from sim.pty import LineFaults, PtyPort
 from sim.reader import ReaderSim
+from sim.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
 from terminal.app import TerminalApp
 from terminal.config import Settings
 from terminal.screens import Screen
@@ -63,13 +64,13 @@ class SimWorld:
         self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
-        self.cards = CATALOGUE
+        self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/stripes.py)
         self.reader = ReaderSim(baud=baud, faults=faults)
         initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
         self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud,
                                 faults=faults)
         self.printer = PrinterSim(baud=baud, faults=faults)
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes")
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards)
         self.carrier = CarrierSim()
         self.terminal: TerminalApp | None = None
         self.settings: Settings | None = None
@@ -102,7 +103,18 @@ class SimWorld:
     # --- what a person does -----------------------------------------------------------------------------
 
     def insert_card(self, key: str) -> None:
-        self.reader.insert(CardApplet(self.cards[key]))
+        if key in STRIPE_CARDS:
+            chip = STRIPE_CARDS[key].chip_applet()
+            if chip is None:
+                raise ValueError(f"{key} has no chip: swipe it")
+            self.reader.insert(chip)
+        else:
+            self.reader.insert(CardApplet(self.cards[key]))
+
+    def swipe_card(self, key: str) -> None:
+        """Swipe any test card's magnetic stripe (chip cards have one too, with a chip service code)."""
+        track1, track2 = tracks_of(self.cards[key])
+        self.reader.swipe(track2, track1)
 
     def remove_card(self) -> None:
         self.reader.remove()
