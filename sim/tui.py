@@ -87,6 +87,7 @@ class WorldView(Protocol):
     def cards(self) -> Mapping[str, Any]: ...
     def insert_card(self, key: str) -> None: ...
     def remove_card(self) -> None: ...
+    def swipe_card(self, key: str) -> None: ...
     def toggle_cable(self, device: str) -> bool: ...
     def status_lines(self) -> list[str]: ...
 
@@ -152,6 +153,7 @@ class PosSimApp(App[None]):
         Binding("right_square_bracket,down", "select_card(1)", "Card", show=False, priority=True),
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
+        Binding("s", "swipe_card", "Swipe", priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
@@ -318,6 +320,14 @@ class PosSimApp(App[None]):
         if self._guard(lambda: self.world.insert_card(key)):
             self._inserted = key
         self._refresh_cards()
+
+    def action_swipe_card(self) -> None:
+        """Swipe the chosen card's magnetic stripe (chip cards have one too: the terminal asks for the chip)."""
+        cards = self._card_list()
+        if cards:
+            key = cards[self.selected_card % len(cards)][0]
+            if self._guard(lambda: self.world.swipe_card(key)):
+                self.notify(f"Swiped / 已刷卡: {cards[self.selected_card % len(cards)][1]}")
 
     def action_remove_card(self) -> None:
         if self._guard(self.world.remove_card):

@@ -101,6 +101,9 @@ class FakeWorld:
     def remove_card(self) -> None:
         self.calls.append(("remove",))
 
+    def swipe_card(self, key: str) -> None:
+        self.calls.append(("swipe", key))
+
     def toggle_cable(self, device: str) -> bool:
         self.calls.append(("cable", device))
         return sum(c == ("cable", device) for c in self.calls) % 2 == 0  # first toggle pulls, second plugs

@@ -115,6 +115,14 @@ def test_u_pulls_and_plugs_the_reader_cable_and_shift_u_the_pin_pad(drive, world
     assert world.calls == [("cable", "reader"), ("cable", "reader"), ("cable", "pinpad")]
 
 
+def test_s_swipes_the_chosen_card(drive, world):
+    async def script(app, pilot):
+        await pilot.press("right_square_bracket", "s")
+        await until(pilot, lambda: ("swipe", "up_pin") in world.calls)
+
+    drive(script)
+
+
 def test_a_refused_insert_is_reported_and_the_ui_lives_on(drive, world):
     world.refuse_insert = True
 
