@@ -104,7 +104,7 @@ def _pay(tmp_path, script: list[object], *, codes: list[str | None] | None = Non
                         plan_name="p", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
     reader, host = Reader(deque(script)), Host(deque(codes or ["00"]))
     ports = CardPaymentPorts(reader, PinPad(deque(pins or ["entered"])), host, journal, Clock(),  # type: ignore[arg-type]
-                             lambda n: bytes(n))
+                             bytes)
     settings = CardPaymentSettings(TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001",
                                                   merchant_id="898440154110001"), "T0000001", "898440154110001",
                                    card_timeout_s=5.0)
