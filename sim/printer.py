@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sim.pty import DeviceThread, LineFaults, PtyPort
 
@@ -338,6 +339,15 @@ class PrinterSim:
         """Commands the decoder did not recognise (an encoder bug, or a command worth modelling)."""
         with self._cond:
             return list(self._unknown)
+
+    def save_png(self, path: str | Path, index: int = -1) -> Path:
+        """Draw receipt ``index`` (the last by default) as a PNG (needs Pillow: ``.[png]``)."""
+        from sim.receipt_image import render
+
+        receipts = self.styled_receipts
+        if not receipts:
+            raise ValueError("nothing was printed yet")
+        return render(receipts[index], path)
 
     def wait_for_receipts(self, count: int, timeout_s: float = 2.0) -> bool:
         with self._cond:

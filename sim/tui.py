@@ -88,6 +88,7 @@ class WorldView(Protocol):
     def insert_card(self, key: str) -> None: ...
     def remove_card(self) -> None: ...
     def swipe_card(self, key: str) -> None: ...
+    def save_receipt_png(self) -> str: ...
     def toggle_cable(self, device: str) -> bool: ...
     def status_lines(self) -> list[str]: ...
 
@@ -154,6 +155,7 @@ class PosSimApp(App[None]):
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
         Binding("s", "swipe_card", "Swipe", priority=True),
+        Binding("w", "save_receipt", "Receipt PNG", show=False, priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
@@ -328,6 +330,11 @@ class PosSimApp(App[None]):
             key = cards[self.selected_card % len(cards)][0]
             if self._guard(lambda: self.world.swipe_card(key)):
                 self.notify(f"Swiped / 已刷卡: {cards[self.selected_card % len(cards)][1]}")
+
+    def action_save_receipt(self) -> None:
+        saved: list[str] = []
+        if self._guard(lambda: saved.append(self.world.save_receipt_png())):
+            self.notify(f"Receipt saved / 小票已保存: {saved[0]}")
 
     def action_remove_card(self) -> None:
         if self._guard(self.world.remove_card):

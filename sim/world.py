@@ -119,6 +119,11 @@ class SimWorld:
     def remove_card(self) -> None:
         self.reader.remove()
 
+    def save_receipt_png(self) -> str:
+        """The last receipt as a PNG in the work directory (needs Pillow); returns its path."""
+        path = self.workdir / f"receipt-{len(self.printer.receipts)}.png"
+        return str(self.printer.save_png(path))
+
     def device(self, name: str) -> ReaderSim | PinPadSim | PrinterSim:
         if name not in self.DEVICES:
             raise ValueError(f"no device {name!r}; devices: {', '.join(self.DEVICES)}")

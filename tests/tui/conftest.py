@@ -104,6 +104,10 @@ class FakeWorld:
     def swipe_card(self, key: str) -> None:
         self.calls.append(("swipe", key))
 
+    def save_receipt_png(self) -> str:
+        self.calls.append(("png",))
+        return "/tmp/receipt-1.png"
+
     def toggle_cable(self, device: str) -> bool:
         self.calls.append(("cable", device))
         return sum(c == ("cable", device) for c in self.calls) % 2 == 0  # first toggle pulls, second plugs
