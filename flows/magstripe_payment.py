@@ -111,6 +111,7 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
     label = FALLBACK_LABEL if fallback else MAGSTRIPE_LABEL
     base = CardPaymentResult("failed", "", emv_receipt={"entry": label}, masked_pan=stripe.masked_pan)
     progress(Step.READING_CARD)
+    result = replace(base, message=f"No PIN attempt — {_NOTHING_CHARGED}")
     for attempt in range(settings.pin_tries):
         if attempt:
             progress(Step.WRONG_PIN)
@@ -139,9 +140,10 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
         if answer.approved:
             ports.journal.update(txn_id, "paid", reversal=None)  # no card to confirm: approved is final
             return replace(result, status="approved", message=RESPONSE_TEXT["00"])
-        if answer.response_code != "55":
-            return replace(result, status="declined", message=decline_text(answer.response_code))
-    return replace(result, status="declined", message=decline_text(answer.response_code))
+        result = replace(result, status="declined", message=decline_text(answer.response_code))
+        if answer.response_code != "55":  # 55 wrong PIN: ask again, up to pin_tries
+            break
+    return result
 
 
 def _tag57(track2: str) -> bytes:
