@@ -179,6 +179,7 @@ class _Attempt:
         self.request: AuthRequest | None = None
         self.answer: AuthResponse | None = None
         self.unknown_reason: str | None = None
+        self.pin_fault: str | None = None
 
     def run(self) -> CardPaymentResult:
         kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=self.ports.clock.now(),
@@ -207,7 +208,8 @@ class _Attempt:
         try:
             entry = self.ports.pinpad.request_online_pin(action.pan, action.amount_minor,
                                                          self.settings.pin_timeout_s)
-        except DeviceError:
+        except DeviceError as exc:  # the kernel hears "cancelled"; the cashier hears why
+            self.pin_fault = f"PIN pad: {exc} / 密码键盘故障"
             return "cancelled"
         if entry.status == "entered":
             self.pin_block, self.ksn = entry.pin_block, entry.ksn
@@ -244,6 +246,8 @@ class _Attempt:
             return result("reverse", "Card refused after bank approval — reversing / 卡片拒绝，正在冲正")
         if self.answer is None and self.request is not None:
             return result("failed", "Bank unreachable — nothing charged / 无法连接银行，未扣款")
+        if self.pin_fault is not None:
+            return result("failed", f"{self.pin_fault} — nothing charged / 未扣款")
         if self.cancel.cancelled or "cancel" in done.reason.lower():
             return result("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
         if done.outcome is Outcome.DECLINED:
