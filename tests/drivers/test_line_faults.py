@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import select
+import socket
+import threading
 import time
 
 import pytest
@@ -137,3 +140,48 @@ def test_spy_url_traces_frames_with_the_pan_masked(tmp_path) -> None:  # type: i
     assert "CMD 42" in text and "ACK SEQ" in text
     raw = text.replace(" ", "").lower()
     assert pan_bcd.hex() not in raw and pan_text.decode() not in text and "12345678" not in raw
+
+
+def _tcp_bridge(pty_path: str) -> tuple[int, threading.Event]:
+    """A serial-device server (as a Moxa/Lantronix box would be): one TCP client <-> the device's pty."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        tty = os.open(pty_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        conn.setblocking(False)
+        try:
+            while not stop.is_set():
+                ready, _, _ = select.select([conn, tty], [], [], 0.05)
+                if conn in ready:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    os.write(tty, data)
+                if tty in ready:
+                    conn.sendall(os.read(tty, 4096))
+        finally:
+            os.close(tty)
+            conn.close()
+            server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], stop
+
+
+def test_reader_over_a_socket_url() -> None:
+    sim = ReaderSim()
+    port, stop = _tcp_bridge(sim.start())
+    reader = CardReader(f"socket://127.0.0.1:{port}")
+    try:
+        reader.open()
+        assert reader.info() == ReaderSim.INFO
+        sim.insert(FakeApplet())
+        assert reader.wait_for_card(2.0, CancelToken())
+        reader.power_on()
+        assert reader.transmit(bytes.fromhex("00A4040002A000"))[-2:] == b"\x90\x00"
+    finally:
+        reader.close()
+        stop.set()
+        sim.stop()
