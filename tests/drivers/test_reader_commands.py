@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from drivers.card_reader import CardReader, CardSwiped, ContactlessCard, Led, ReaderState, decode_swipe, encode_swipe
+from drivers.card_reader import (
+    CardReader,
+    CardSwiped,
+    ContactlessCard,
+    Led,
+    ReaderCmd,
+    ReaderState,
+    decode_swipe,
+    encode_buzzer,
+    encode_cl_poll,
+    encode_led,
+    encode_swipe,
+)
+from drivers.link.frames import encode_data
 from emv.errors import RemoteProtocolError
 from flows.ports import CancelToken
 from sim.reader import ReaderSim
@@ -93,3 +107,14 @@ def test_malformed_swipe_payload_is_a_remote_protocol_error(payload: bytes) -> N
 def test_swipe_codec_round_trip() -> None:
     swipe = CardSwiped(track1=TRACK1, track2=TRACK2, track3=b"")
     assert decode_swipe(encode_swipe(swipe)) == swipe
+
+
+@pytest.mark.parametrize(("cmd", "data", "frame"), [
+    (ReaderCmd.LED,      encode_led(Led.GREEN, True), "02 00 04 03 13 04 01 DA 1C"),
+    (ReaderCmd.BUZZER,   encode_buzzer(150),          "02 00 04 03 14 00 96 60 16"),
+    (ReaderCmd.MAG_READ, b"",                         "02 00 02 03 20 9B 91"),
+    (ReaderCmd.CL_POLL,  encode_cl_poll(500),         "02 00 04 03 30 01 F4 45 C5"),
+])
+def test_documented_command_frames(cmd: ReaderCmd, data: bytes, frame: str) -> None:
+    assert encode_data(3, cmd, data).hex(" ").upper() == frame
+    assert frame in (Path(__file__).parents[2] / "docs" / "protocols" / "card-reader.md").read_text(encoding="utf-8")
