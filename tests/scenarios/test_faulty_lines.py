@@ -3,6 +3,8 @@
 The link layer's CRC, NAK and retransmission must hide the damage: same screens, same ledgers, same receipts.
 The printer's ESC/POS line has no integrity check, so there only the status replies suffer (see sim.printer).
 The full set is marked ``soak`` (``make soak``); ``make test`` runs a representative subset.
+Why not a harsher rate here: at 1e-2 a 100-byte frame is damaged 63 % of the time and four tries all fail 16 %
+of the time — a line that bad fails cleanly (DeviceTimeout, nothing charged) rather than passing.
 """
 
 from pathlib import Path
@@ -34,13 +36,9 @@ def _run(path: Path, faults: LineFaults = NOISY) -> int:
 @pytest.mark.scenario
 @pytest.mark.parametrize("path", [p for p in SCENARIOS if p.stem in SUBSET], ids=lambda p: p.stem)
 def test_scenario_on_noisy_lines(path: Path) -> None:
-    _run(path)
-
-
-@pytest.mark.scenario
-def test_happy_path_on_a_ten_times_worse_line() -> None:
-    worse = LineFaults(seed=7, error_rate=1e-2, drop_rate=2e-3, dup_rate=2e-3)
-    assert _run(SCENARIOS[[p.stem for p in SCENARIOS].index("happy_path")], worse) > 10  # damage really done
+    damage = _run(path)
+    if path.stem == "reader_pulled":  # three sales, ~6000 bytes: about 8 damaged bytes expected, P(none) ~ 3e-4
+        assert damage > 0, "the lines were never damaged: this run proved nothing"
 
 
 @pytest.mark.soak
@@ -58,3 +56,11 @@ def test_the_noise_really_reaches_the_wire() -> None:
     damaged = injector.apply(bytes(range(256)) * 200)
     assert injector.errors > 3 and injector.drops > 0 and injector.dups > 0
     assert damaged != bytes(range(256)) * 200
+
+
+def test_a_fault_step_with_a_typo_fails_the_scenario_clearly(tmp_path: Path) -> None:
+    scenario = tmp_path / "typo.toml"
+    scenario.write_text('name = "typo"\n[[steps]]\nwait = "login"\n[[steps]]\nfault = { error_rat = 0.1 }\n',
+                        encoding="utf-8")
+    result = run_scenario(load_scenario(scenario))
+    assert not result.passed and result.failed_step == 2 and "error_rat" in result.message
