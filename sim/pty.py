@@ -218,6 +218,12 @@ class PtyPort:
             except OSError:
                 pass
 
+    def __del__(self) -> None:  # a simulated device nobody stopped must not leave ptys and temp dirs behind
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown: best effort
+            pass
+
     def __enter__(self) -> PtyPort:
         return self
 

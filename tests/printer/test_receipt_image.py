@@ -41,5 +41,9 @@ def test_printed_receipt_saved_as_png(tmp_path) -> None:  # type: ignore[no-unty
 
 
 def test_nothing_printed_nothing_to_save(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="nothing was printed"):
-        PrinterSim().save_png(tmp_path / "x.png")
+    sim = PrinterSim()
+    try:
+        with pytest.raises(ValueError, match="nothing was printed"):
+            sim.save_png(tmp_path / "x.png")
+    finally:
+        sim.stop()
