@@ -150,5 +150,6 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from sim.bench_firmware import measure as firmware_measure
-    print(json.dumps({**main(), "firmware": firmware_measure()}, indent=2))
+    from sim import bench_firmware, bench_link
+
+    print(json.dumps({**main(), "card_link": bench_link.measure(), "firmware": bench_firmware.measure()}, indent=2))

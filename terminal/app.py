@@ -35,6 +35,11 @@ from terminal.views import Session, render
 
 __all__ = ["TerminalApp"]
 
+_SWIPE_MESSAGES = {  # magstripe and chip fallback, shown on the "insert or swipe" screen
+    Step.INSERT_CHIP: "Chip card — please insert it / 芯片卡请插卡",
+    Step.SWIPE_FALLBACK: "Chip unreadable — remove the card and swipe it / 芯片无法读取，请拔卡后刷卡",
+    Step.BAD_SWIPE: "Could not read the stripe — swipe again / 磁条读取失败，请重刷",
+}
 log = logging.getLogger("terminal.app")
 
 
@@ -377,6 +382,13 @@ class TerminalApp:
                    Step.AUTHORIZING: "authorizing"}.get(step)
         if step is Step.WRONG_PIN:
             s.error = "Wrong PIN — try again / 密码错误，请重试"
+        elif step in _SWIPE_MESSAGES:
+            s.error = _SWIPE_MESSAGES[step]
+            if self.may_trigger("card_again"):  # back to "insert or swipe" after a failed chip
+                self._fire("card_again")
+                return
+        elif step is Step.READING_CARD and s.error in _SWIPE_MESSAGES.values():
+            s.error = None  # the card is being read now: the earlier hint is over
         elif step is Step.TOPPING_UP:
             s.progress, s.error = "Paid. Topping up at the carrier / 已付款，正在充值", None
         elif step is Step.REVERSING:

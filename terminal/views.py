@@ -143,8 +143,8 @@ def _total(s: Session) -> str:
 
 
 def render_insert_card(s: Session) -> Screen:
-    return Screen(State.INSERT_CARD.value, t("Insert card", "请插卡"), (f"{t('TOTAL', '合计')}: {_total(s)}",),
-                  error=s.error, hint="CANCEL cancel / 取消")
+    return Screen(State.INSERT_CARD.value, t("Insert or swipe card", "请插卡或刷卡"),
+                  (f"{t('TOTAL', '合计')}: {_total(s)}",), error=s.error, hint="CANCEL cancel / 取消")
 
 
 def render_card_reading(s: Session) -> Screen:
