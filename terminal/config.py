@@ -19,8 +19,8 @@ from typing import Any
 from emv.errors import ConfigError
 from flows.pricing import ChannelLimits, FeeSchedule
 
-__all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection", "TimeoutsSection",
-           "EmvSection", "UserEntry", "load_settings"]
+__all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
+           "TimeoutsSection", "EmvSection", "UserEntry", "load_settings"]
 
 
 @dataclass(frozen=True)
