@@ -15,6 +15,10 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
                                           printer_paper_out, reader_unplugged
+    scan_code = {wallet = "wechat", outcome = "paid"}   show a fresh payment code to the scanner (sim.wallet
+                                          outcomes); scan_code = "raw text" shows exactly that text
+    phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
+    expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
     sleep = 0.5
 
 >>> parse_keys("01 ENTER")
@@ -177,6 +181,22 @@ class _Runner:
                 (self.w.reader.unplug if value else self.w.reader.replug)()
             else:
                 raise StepFailure(f"unknown switch {name!r}")
+
+    def scan_code(self, what: str | Mapping[str, str], timeout: float) -> None:
+        if isinstance(what, str):
+            self.w.scanner.show(what)
+        else:
+            self.w.show_code(what.get("wallet", "wechat"), what.get("outcome", "paid"))
+
+    def phone_pays(self, pay: bool, timeout: float) -> None:
+        _poll(lambda: None if self.w.screen.qr else f"no QR on the screen:\n{self._screen()}", timeout)
+        answer = self.w.phone_scan(bool(pay))
+        if answer not in ("paid", "failed"):
+            raise StepFailure(f"the phone could not pay: {answer}")
+
+    def expect_wallet(self, wanted: Mapping[str, int], timeout: float) -> None:
+        _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else
+              f"wallet orders {self.w.wallet.counts()} != expected {dict(wanted)}", timeout)
 
     def sleep(self, seconds: float, timeout: float) -> None:
         time.sleep(seconds)

@@ -19,14 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emv.errors import DeviceError, LinkError, PosError
+from emv.errors import Cancelled, DeviceError, LinkError, PosError
 from flows.card_payment import Step
+from flows.money import format_money
 from flows.ports import CancelToken
-from flows.pricing import CHANNEL_LABELS, quote
+from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS, quote
 from flows.receipt import receipt_to_json
 from flows.recovery import recover
 from flows.sim_number import check_sim_number
-from flows.topup import TopupOrder
+from flows.topup import TopupOrder, TopupOutcome
+from flows.wallet_payment import WalletProgress, WalletStep, classify_code
+from flows.wallet_recovery import recover_wallet
 from terminal.machine import State, build_machine
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
@@ -54,7 +57,7 @@ class _Done:
 @dataclass(frozen=True)
 class _Progress:
     generation: int
-    step: Step
+    step: Step | WalletProgress | str  # a str is a message for the cashier (e.g. "not a payment code")
 
 
 _STOP = object()
@@ -191,10 +194,18 @@ class TerminalApp:
         if not sv.journal.check_integrity():
             return False, ("Journal database is damaged — call a technician / 流水库损坏，请联系技术员",)
         lines = list(sv.self_test())
+        lines.extend(f"Recovery: {line}" for line in self._recover_all())
+        return True, tuple(lines)
+
+    def _recover_all(self) -> list[str]:
+        """Finish or undo every open card and wallet transaction; lines for the cashier."""
+        sv = self.services
         report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
                          merchant_id=self.settings.terminal.merchant_id)
-        lines.extend(f"Recovery: {line}" for line in report.lines)
-        return True, tuple(lines)
+        lines = list(report.lines)
+        if sv.wallet is not None and sv.wallet_topup is not None:
+            lines += recover_wallet(sv.journal, sv.wallet, sv.carrier, sv.wallet_topup.clock)[0]
+        return lines
 
     def _done_boot(self, result: tuple[bool, tuple[str, ...]] | None, error: BaseException | None) -> None:
         ok, lines = result if result else (False, (f"Self-test failed: {error}",))
@@ -334,14 +345,22 @@ class TerminalApp:
         if key is Key.CANCEL:
             self._fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
-            q = quote(s.quote.plan, channels[int(key.digit) - 1], self.settings.fees,
-                      self.settings.terminal.max_amount_minor)
+            channel = channels[int(key.digit) - 1]
+            spent = self.services.journal.spent_today(s.sim.iccid, channel) if s.sim else 0
+            q = quote(s.quote.plan, channel, self.settings.fees, self.settings.terminal.max_amount_minor,
+                      spent_today_minor=spent)
             if q.error:
                 s.error = q.error
                 self._refresh()
             else:
-                s.quote, s.error = q, None
+                s.quote, s.error, s.limits_line = q, None, self._limits_line(channel)
                 self._fire("channel_chosen")
+
+    def _limits_line(self, channel: str) -> str:
+        lim = self.settings.fees.limits_for(channel)
+        parts = [f"{label} {format_money(v)}" for label, v in (("min", lim.min_minor), ("max", lim.max_minor),
+                                                               ("per SIM per day", lim.daily_minor)) if v]
+        return f"Limits / 限额: {', '.join(parts)}" if parts else ""
 
     def _key_confirm(self, key: Key) -> None:
         s = self.session
@@ -350,6 +369,11 @@ class TerminalApp:
         elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             self._cancel = CancelToken()
+            if s.quote.channel in WALLET_CHANNELS:
+                self._fire("scan_code")
+                generation = self._generation + 1
+                self._spawn("payment", lambda: self._scan_work(order, generation))
+                return
             self._fire("confirmed")
             generation = self._generation + 1  # the one _spawn is about to hand out
             self._spawn("payment", lambda: self._payment_work(order, generation))
@@ -359,20 +383,26 @@ class TerminalApp:
     def _payment_work(self, order: TopupOrder, generation: int) -> Any:
         sv = self.services
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
-            recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
-                    merchant_id=self.settings.terminal.merchant_id)
+            self._recover_all()
         outcome = sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
                                     self._cancel)
+        return outcome, self._fresh_balance(order, outcome)
+
+    def _fresh_balance(self, order: TopupOrder, outcome: TopupOutcome) -> Any:
+        sv = self.services
         fresh = None
         if outcome.status == "completed":  # what the customer now has, straight from the carrier
             try:
                 fresh = sv.carrier.lookup_sim(order.iccid)
             except PosError as exc:
                 log.info("balance refresh failed: %s", exc)
-        return outcome, fresh
+        return fresh
 
-    def _on_progress(self, step: Step) -> None:
+    def _on_progress(self, step: Step | WalletProgress | str) -> None:
         s = self.session
+        if not isinstance(step, Step):
+            self._on_wallet_progress(step)
+            return
         trigger = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry",
                    Step.AUTHORIZING: "authorizing"}.get(step)
         if step is Step.WRONG_PIN:
@@ -406,6 +436,86 @@ class TerminalApp:
         if key is Key.CANCEL:
             self._cancel.cancel()
             self.services.pinpad.abort()
+
+    # --- wallet payment (scan the customer's code, or show the terminal's QR) --------------------------------
+
+    def _scan_work(self, order: TopupOrder, generation: int) -> Any:
+        """Scan until a payment code of the chosen wallet arrives, then pay with it. Runs in a worker."""
+        sv, cancel = self.services, self._cancel
+        post = lambda item: self._events.put(_Progress(generation, item))  # noqa: E731
+        if sv.scanner is None or sv.wallet_topup is None:
+            return TopupOutcome("failed", "No scanner or wallet configured / 未配置扫码器或钱包", 0, ""), None
+        if sv.journal.open_transactions():
+            self._recover_all()
+        try:
+            while True:
+                code = sv.scanner.scan(self.settings.wallet.scan_timeout_s, cancel)
+                if code is None:
+                    return TopupOutcome("cancelled", "No code scanned in time — nothing charged / "
+                                        "未扫到付款码，未扣款", 0, ""), None
+                kind = classify_code(code)
+                if kind.kind is None:
+                    post(kind.message)
+                elif kind.kind != order.quote.channel:
+                    post(f"That is a {CHANNEL_LABELS[kind.kind]} code; this payment is "
+                         f"{CHANNEL_LABELS[order.quote.channel]} — scan again or CANCEL / 付款码与所选支付方式不符")
+                else:
+                    break
+        except Cancelled:
+            return TopupOutcome("cancelled", "Cancelled — nothing charged / 已取消，未扣款", 0, ""), None
+        outcome = sv.wallet_topup.pay_with_code(order, code, post, cancel)
+        return outcome, self._fresh_balance(order, outcome)
+
+    def _qr_work(self, order: TopupOrder, generation: int) -> Any:
+        sv = self.services
+        assert sv.wallet_topup is not None  # noqa: S101 - F1 is offered only when wired
+        outcome = sv.wallet_topup.pay_by_qr(order, lambda p: self._events.put(_Progress(generation, p)),
+                                            self._cancel)
+        return outcome, self._fresh_balance(order, outcome)
+
+    def _on_wallet_progress(self, step: WalletProgress | str) -> None:
+        s = self.session
+        if isinstance(step, str):
+            s.error = step
+            self._refresh()
+            return
+        s.error = None
+        texts = {WalletStep.SUBMITTING: "Sending the code to the wallet / 正在提交付款码",
+                 WalletStep.WAITING: "Customer is confirming on the phone / 顾客正在手机上确认支付",
+                 WalletStep.CANCELLING: "Cancelling the order / 正在撤销订单",
+                 WalletStep.TOPPING_UP: "Paid. Topping up at the carrier / 已付款，正在充值"}
+        s.progress = texts.get(step.step, "")
+        if step.step in (WalletStep.SUBMITTING, WalletStep.TOPPING_UP):
+            s.wallet_busy = True
+        if step.step is WalletStep.SHOW_QR:
+            s.qr_payload, s.progress = step.detail, "Waiting for the customer to pay / 等待顾客支付"
+            self._fire("show_qr")
+        elif step.step is not WalletStep.CANCELLING and self.may_trigger("wallet_waiting"):
+            self._fire("wallet_waiting")
+        else:
+            self._refresh()
+
+    def _key_scan_code(self, key: Key) -> None:
+        s = self.session
+        if key is Key.CANCEL:
+            self._cancel.cancel()
+        elif key is Key.F1 and not s.wallet_busy and s.sim and s.quote and s.user \
+                and self.services.wallet_topup is not None:
+            self._cancel.cancel()  # stops the scan; its worker's answer is dropped by the generation
+            self._cancel = CancelToken()
+            s.wallet_busy, s.error = True, None
+            order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
+            generation = self._generation + 1
+            self._spawn("payment", lambda: self._qr_work(order, generation))
+
+    def _key_wallet_waiting(self, key: Key) -> None:
+        if key is Key.CANCEL and self.session.progress.startswith("Paid"):
+            self.session.error = "Please wait — the carrier is being asked / 请稍候，正在充值"
+            self._refresh()
+        elif key is Key.CANCEL:
+            self._cancel.cancel()
+
+    _key_show_qr = _key_wallet_waiting
 
     _key_insert_card = _cancel_payment
     _key_card_reading = _cancel_payment
