@@ -234,14 +234,16 @@ class Scanner:
                     if data:
                         self._core.receive_data(data, self._clock())
                     self._core.handle_timer(self._clock())
-                    events = list(iter(self._core.next_event, None))
+                    events: list[Event] = []
+                    while (event := self._core.next_event()) is not None:
+                        events.append(event)
                 self._flush()
-                for event in events:
-                    if isinstance(event, LineRejected):
+                for item in events:
+                    if isinstance(item, LineRejected):
                         self.rejected += 1
-                        log.info("scanner dropped a line (%d bytes): %s", event.length, event.reason)
+                        log.info("scanner dropped a line (%d bytes): %s", item.length, item.reason)
                     else:
-                        self._events.put(event)
+                        self._events.put(item)
         except (serial.SerialException, OSError) as exc:
             if not self._closing.is_set():
                 self._events.put(DeviceGone(f"scanner {self.url} vanished: {exc}"))

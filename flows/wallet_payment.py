@@ -154,13 +154,14 @@ class WalletTopupService:
     def _submitted(self, txn_id: int, order_id: str, order: TopupOrder, submit: Callable[[], WalletResult],
                    progress: Progress, cancel: CancelToken, *, deadline: float, show_qr: bool = False) -> TopupOutcome:
         try:
-            result: WalletResult | None = submit()
+            result = submit()
         except (LinkTimeout, RemoteProtocolError) as exc:  # sent, outcome unknown: ask before anything else
             self.journal.update(txn_id, "wallet_intended", message=f"wallet: {exc}")
-            result = self._query(order_id)
-            if result is None or result.status == "not_found":
+            queried = self._query(order_id)
+            if queried is None or queried.status == "not_found":
                 return self._cancel(txn_id, order_id, "The wallet platform did not answer — order cancelled / "
                                     "支付平台无应答，订单已撤销", progress)
+            result = queried
         except PosError as exc:  # not sent (unreachable, refused): nothing can have been taken
             self.journal.update(txn_id, "failed", message=f"wallet: {exc}")
             return TopupOutcome("failed", f"Wallet platform unavailable — try again or pay by card / "
