@@ -32,6 +32,7 @@ from enum import StrEnum
 
 from emv.errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 from emv.qr import build_mpm, parse_cpm
+from emv.tlv import Tlv, decode
 from flows.ports import (
     CancelToken,
     CarrierPort,
@@ -46,7 +47,7 @@ from flows.pricing import CHANNEL_LABELS
 from flows.topup import TopupOrder, TopupOutcome
 
 __all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings", "WalletTopupService",
-           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup"]
+           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm"]
 
 NOT_A_PAYMENT_CODE = "Not a payment code — ask for the payment code in the wallet app / 不是付款码，请出示付款码"
 _WECHAT = re.compile(r"1[0-5]\d{16}")
@@ -77,6 +78,33 @@ def classify_code(text: str) -> CodeClass:
     except PosError:
         return CodeClass(None, NOT_A_PAYMENT_CODE)
     return CodeClass("emvqr")
+
+
+def masked_code(code: str) -> str:
+    """What the journal and receipt may keep of a payment code: first 6 / last 4 of a wallet code, of the
+    application PAN (tag 5A) for an EMV consumer-presented code.
+
+    >>> masked_code("134567890123456789")
+    '134567********6789'
+    """
+    if code.isdigit():
+        return mask_pan(code)
+    try:
+        pan = next((o.value for o in flatten_cpm(parse_cpm(code)) if o.tag == 0x5A), b"")
+    except PosError:
+        pan = b""
+    digits = pan.hex().upper().rstrip("F")
+    return mask_pan(digits) if digits.isdigit() else "EMV QR"
+
+
+def flatten_cpm(objects: list[Tlv]) -> list[Tlv]:
+    """The objects of a consumer-presented code with the application templates (61, 62, 63, 64) opened."""
+    out: list[Tlv] = []
+    for obj in objects:
+        out.append(obj)
+        if obj.constructed:
+            out.extend(flatten_cpm(list(decode(obj.value))))
+    return out
 
 
 def wallet_message(result: WalletResult) -> str:
@@ -132,7 +160,7 @@ class WalletTopupService:
     def pay_with_code(self, order: TopupOrder, code: str, progress: Progress, cancel: CancelToken) -> TopupOutcome:
         """Customer-presented: charge ``code`` (already classified), then top up."""
         txn_id, order_id = self._begin(order)
-        self.journal.update(txn_id, "wallet_intended", masked_pan=mask_pan(code))
+        self.journal.update(txn_id, "wallet_intended", masked_pan=masked_code(code))
         progress(WalletProgress(WalletStep.SUBMITTING))
         label = CHANNEL_LABELS.get(order.quote.channel, order.quote.channel)
         return self._submitted(txn_id, order_id, order, lambda: self.wallet.micropay(
@@ -173,10 +201,13 @@ class WalletTopupService:
                                 merchant_name=self.settings.merchant_name, city=self.settings.city,
                                 bill_number=order_id, terminal_label=self.settings.terminal_id)
             progress(WalletProgress(WalletStep.SHOW_QR, payload))
+        waiting = False
         while result.status in ("user_paying", "waiting"):
-            self.journal.update(txn_id, "wallet_waiting")
-            if not show_qr:
-                progress(WalletProgress(WalletStep.WAITING, result.message))
+            if not waiting:  # journal and screen once; the polls below change nothing durable
+                waiting = True
+                self.journal.update(txn_id, "wallet_waiting")
+                if not show_qr:
+                    progress(WalletProgress(WalletStep.WAITING, result.message))
             if self.clock.monotonic() >= deadline:
                 return self._cancel(txn_id, order_id, "The customer did not pay in time — order cancelled / "
                                     "顾客未在规定时间内支付，订单已撤销", progress)

@@ -50,6 +50,7 @@ from urllib.parse import unquote, urlsplit
 
 from emv import qr, tlv
 from emv.errors import PosError
+from flows.wallet_payment import flatten_cpm
 from sim.carrier import _Handler, _json  # the same JSON-over-HTTP plumbing as the carrier
 
 __all__ = ["WalletSim", "OUTCOMES", "WalletOrder"]
@@ -90,19 +91,10 @@ def _ending(code: str) -> str:
     if code.isdigit():
         return code[-2:]
     try:
-        pan = tlv.flatten(tlv.find(_cpm_all(code), 0x5A))
+        pan = next((o.value for o in flatten_cpm(qr.parse_cpm(code)) if o.tag == 0x5A), b"")
     except PosError:
         return ""
-    return pan.get(0x5A, b"").hex()[-2:]
-
-
-def _cpm_all(code: str) -> list[tlv.Tlv]:
-    out: list[tlv.Tlv] = []
-    for obj in qr.parse_cpm(code):
-        out.append(obj)
-        if obj.constructed:
-            out.extend(tlv.decode(obj.value))
-    return out
+    return pan.hex()[-2:]
 
 
 def _wallet_of(code: str) -> str:
