@@ -150,4 +150,6 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from sim.bench_wallet import measure as measure_wallet
+
+    print(json.dumps({**main(), "wallet": measure_wallet()}, indent=2))
