@@ -463,6 +463,11 @@ class TerminalApp:
                     break
         except Cancelled:
             return TopupOutcome("cancelled", "Cancelled — nothing charged / 已取消，未扣款", 0, ""), None
+        except DeviceError as exc:  # the QR direction still works: F1 stays offered until CANCEL or timeout
+            post(f"Scanner not available ({exc}) — F1 shows a QR instead / 扫码器不可用，可按 F1 展示收款码")
+            cancel.wait(self.settings.wallet.scan_timeout_s)
+            return TopupOutcome("cancelled", "Scanner not available — nothing charged / 扫码器不可用，未扣款",
+                                0, ""), None
         outcome = sv.wallet_topup.pay_with_code(order, code, post, cancel)
         return outcome, self._fresh_balance(order, outcome)
 
