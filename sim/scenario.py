@@ -15,7 +15,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
                                           printer_paper_out, reader_unplugged, scanner_noise,
-                                          scanner_unplugged
+                                          scanner_unplugged, wallet_unreachable
     scan_code = {wallet = "wechat", outcome = "paid"}   show a fresh payment code to the scanner (sim.wallet
                                           outcomes); scan_code = "raw text" shows exactly that text
     phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
@@ -178,6 +178,8 @@ class _Runner:
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
+            elif name == "wallet_unreachable":
+                self.w.wallet.set_unreachable(bool(value))
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
                 self.w.scanner.noise(str(value).encode("latin-1"))
             elif name == "scanner_unplugged" and value:  # for good: the pty goes away

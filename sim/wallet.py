@@ -117,26 +117,43 @@ class WalletSim:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._port = 0
         self.requests = 0
         self.last_shown_qr: str | None = None
 
     # --- life cycle ------------------------------------------------------------------------------------------
 
     def start(self) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        """Serve on 127.0.0.1 and an ephemeral port; returns the base URL."""
+        self._stopping.clear()
+        self._listen()
+        return f"http://127.0.0.1:{self._port}"
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes a handler sleeping out "no answer"
+        self._close()
+
+    def set_unreachable(self, unreachable: bool) -> None:
+        """Close the listening socket (connection refused) or open it again on the same port."""
+        if unreachable:
+            self._close()
+        elif self._server is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
         server.daemon_threads = True
         server.sim = self  # type: ignore[attr-defined]
+        self._port = server.server_address[1]
         self._server = server
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-wallet",
                          daemon=True).start()
-        return f"http://127.0.0.1:{server.server_address[1]}"
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
     # --- what a person does ----------------------------------------------------------------------------------
 
