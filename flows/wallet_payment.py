@@ -181,6 +181,9 @@ class WalletTopupService:
 
     def _submitted(self, txn_id: int, order_id: str, order: TopupOrder, submit: Callable[[], WalletResult],
                    progress: Progress, cancel: CancelToken, *, deadline: float, show_qr: bool = False) -> TopupOutcome:
+        if cancel.cancelled:  # CANCEL (or F1: the other direction) came before the request left
+            self.journal.update(txn_id, "cancelled", message="cancelled before sending")
+            return TopupOutcome("cancelled", "Cancelled — nothing charged / 已取消，未扣款", txn_id, order_id)
         try:
             result = submit()
         except (LinkTimeout, RemoteProtocolError) as exc:  # sent, outcome unknown: ask before anything else
@@ -249,6 +252,8 @@ class WalletTopupService:
         except PosError as exc:
             self.journal.update(txn_id, "wallet_cancel_pending", message=f"{why}; cancel unanswered: {exc}")
             return TopupOutcome("reversal_pending", f"{why} (cancel queued / 撤销待完成)", txn_id, order_id)
+        if result.status == "refunded":  # the customer paid after all: the cancel reversed it
+            why = "The customer had paid; the payment was reversed / 顾客已付款，已撤销退款"
         state = "reversed" if result.status == "refunded" else "cancelled"
         self.journal.update(txn_id, state, reversal="cancel", response_code=result.reason or None, message=why)
         return TopupOutcome(state, why, txn_id, order_id)

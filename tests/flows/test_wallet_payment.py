@@ -196,3 +196,27 @@ def test_channel_limits_name_the_limit() -> None:
                                                      "reached (￥30.00 paid today) / 超过微信支付每卡每日限额 ￥60.00")
     assert quote(ok, "wechat", fees, 100_000, spent_today_minor=2979).error is None
     assert quote(ok, "card", fees, 100_000, spent_today_minor=10**6).error is None  # limits are per channel
+
+
+def test_cancel_before_sending_sends_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    service, wallet_sim, _, journal = world
+    cancel = CancelToken()
+    cancel.cancel()
+    result = service.pay_with_code(_order(), wallet_sim.make_code("wechat"), lambda _p: None, cancel)
+    assert result.status == "cancelled" and journal.get(result.txn_id).state == "cancelled"
+    assert wallet_sim.orders == {}
+
+
+def test_paid_during_the_cancel_is_reversed_and_said_so(world) -> None:  # type: ignore[no-untyped-def]
+    service, wallet_sim, carrier_sim, journal = world
+    cancel = CancelToken()
+    code = wallet_sim.make_code("wechat", "user_paying_then_paid")
+
+    def progress(p: WalletProgress) -> None:
+        if p.step is WalletStep.WAITING:  # the customer confirms just as the cashier presses CANCEL
+            wallet_sim.orders[next(iter(wallet_sim.orders))].status = "paid"
+            cancel.cancel()
+    result = service.pay_with_code(_order(), code, progress, cancel)
+    assert result.status == "reversed" and "reversed" in result.message
+    assert journal.get(result.txn_id).state == "reversed" and not carrier_sim.ledger
+    assert wallet_sim.counts()["refunded"] == 1
