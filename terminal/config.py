@@ -127,6 +127,8 @@ class Settings:
         if "aids" in emv:
             emv["aids"] = tuple((_need(a, "aid", "emv.aids"), a.get("label", "")) for a in emv["aids"])
         fees, limits = _fees(data.get("fees", {}))
+        if data.get("devices", {}).get("scanner_mode", "triggered") not in ("triggered", "continuous"):
+            raise ConfigError("devices.scanner_mode must be 'triggered' or 'continuous'")
         users = tuple(UserEntry(_need(u, "id", "users"), u.get("name", ""), u.get("role", "cashier"),
                                 _need(u, "password_hash", "users")) for u in data.get("users", []))
         return cls(
