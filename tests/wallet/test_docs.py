@@ -13,7 +13,7 @@ from sim.wallet import OUTCOMES
 
 DOCS = Path(__file__).parents[2] / "docs" / "protocols"
 MODULES = ["emv.qr", "drivers.scanner", "drivers.wallet", "sim.scanner", "sim.wallet", "flows.pricing",
-           "flows.wallet_payment", "flows.wallet_recovery"]
+           "flows.wallet_payment", "flows.wallet_recovery", "terminal.app_wallet"]
 
 
 @pytest.mark.parametrize("name", MODULES)
