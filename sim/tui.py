@@ -258,7 +258,9 @@ class PosSimApp(App[None]):
         if awaiting:
             mode.update(Text("⌨ keys → PIN pad (customer types the PIN) / 按键→密码键盘"))
         else:
-            mode.update(Text("⌨ keys → terminal keypad / 按键→终端键盘"))
+            wallet, outcome = self._wallet_choice()
+            mode.update(Text(f"⌨ keys → terminal keypad / 按键→终端键盘 · phone / 手机: {wallet}, {outcome} "
+                             "(w o s · p x)"))
         mode.set_class(awaiting, "-pin")
         self.query_one(Keypad).set_class(awaiting, "-pin")
         return awaiting
@@ -348,10 +350,12 @@ class PosSimApp(App[None]):
     def action_pick_wallet(self, step: int) -> None:
         self.wallet_idx += step
         self._announce_wallet()
+        self._refresh_pinpad()
 
     def action_pick_outcome(self, step: int) -> None:
         self.outcome_idx += step
         self._announce_wallet()
+        self._refresh_pinpad()
 
     def action_show_code(self) -> None:
         wallet, outcome = self._wallet_choice()

@@ -29,6 +29,8 @@ def test_show_a_chosen_code_and_answer_the_qr(drive, world):
     async def script(app, pilot):
         await pilot.press("s", "w", "o", "s", "w", "w", "s", "p", "x")
         await pilot.pause()
+        mode = str(app.query_one("#mode").content)
+        assert "phone / 手机: wechat, user_paying_then_paid" in mode
 
     drive(script)
     assert world.calls == [("show", "wechat", "paid"), ("show", "alipay", "user_paying_then_paid"),
