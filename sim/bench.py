@@ -150,6 +150,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from sim.bench_firmware import measure as firmware_measure
     from sim.bench_wallet import measure as measure_wallet
 
-    print(json.dumps({**main(), "wallet": measure_wallet()}, indent=2))
+    print(json.dumps({**main(), "firmware": firmware_measure(), "wallet": measure_wallet()}, indent=2))
