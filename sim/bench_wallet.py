@@ -106,7 +106,7 @@ def measure(topups: int = 20) -> dict[str, Any]:
         "wallet_topup_target_s": TOPUP_TARGET_S,
         "wallet_topup_ratio_to_target": round(wall / TOPUP_TARGET_S, 2),
         "wallet_topup_cpu_s_incl_simulators": round(cpu, 4),
-        "note": "link = wall time of a paced 880-char code / its wire time at 9600 8N1 (the simulated pty paces "
-                "after each write chunk, so a ratio near 1 means the driver adds nothing measurable); top-up = "
+        "note": "link = wall time of a paced 880-char code / its wire time at 9600 8N1 (the simulated scanner "
+                "writes 16-byte chunks and sleeps their wire time after each, so ≈ (n-16)/n is the floor); top-up = "
                 "WeChat code paid at once through real clients, loopback HTTP and SQLite (journal fsyncs included)",
     }

@@ -94,5 +94,8 @@ class ScannerSim:
             for i in range(len(wire)):
                 self.port.write(wire[i:i + 1])
                 time.sleep(0.0002)
+        elif self.port.baud:  # paced: small writes, so the last byte arrives about when the wire would carry it
+            for i in range(0, len(wire), 16):
+                self.port.write(wire[i:i + 16])
         else:
             self.port.write(wire)
