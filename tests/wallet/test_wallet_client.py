@@ -7,7 +7,7 @@ import pytest
 
 from drivers.wallet import WalletClient
 from emv import qr
-from emv.errors import LinkError, LinkTimeout, LocalProtocolError
+from emv.errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from sim.wallet import OUTCOMES, WalletSim
 
 
@@ -123,3 +123,17 @@ def test_local_checks_and_unreachable() -> None:
 
 def test_outcome_table_is_unique() -> None:
     assert len(set(OUTCOMES.values())) == len(OUTCOMES)
+
+
+@pytest.mark.parametrize("answer, wanted", [
+    ((200, b"<html>busy</html>", "text/html"), "without a JSON object; outcome unknown"),
+    ((200, b'{"order": {"order_id": "OTHER", "status": "paid"}}', "application/json"), "another"),
+    ((200, b'{"order": {"order_id": "G1", "status": "maybe"}}', "application/json"), "unknown order status"),
+    ((200, b'{"order": {"order_id": "G1", "status": 7}}', "application/json"), "must be strings"),
+    ((200, b'{"nothing": 1}', "application/json"), "'order' missing"),
+])
+def test_malformed_answers_are_remote_protocol_errors(world, monkeypatch, answer, wanted) -> None:  # type: ignore[no-untyped-def]
+    sim, client, _ = world
+    monkeypatch.setattr(sim, "handle", lambda *_a: answer)
+    with pytest.raises(RemoteProtocolError, match=wanted):
+        client.micropay("G1", "134567890123456789", 100, "x")
