@@ -33,6 +33,7 @@ CPM_VERSION = b"CPV01"
 _TEMPLATE_IDS = frozenset({*(f"{n:02d}" for n in range(26, 52)), "62", "64"})
 _CRC_ID = "63"
 _AMOUNT = re.compile(r"\d{1,10}(\.\d{1,2})?")
+_MAX_LENGTH = {"59": 25, "60": 15, "62.01": 25, "62.07": 25}  # EMVCo MPM v1.1 §4.6 (format ans ..n)
 
 
 def mpm_crc(text_before_crc_value: str) -> str:
@@ -72,6 +73,10 @@ class MpmPayload:
     @property
     def bill_number(self) -> str | None:
         return self.templates.get("62", {}).get("01")
+
+    @property
+    def terminal_label(self) -> str | None:
+        return self.templates.get("62", {}).get("07")
 
     @property
     def merchant_name(self) -> str | None:
@@ -141,7 +146,8 @@ def build_mpm(*, account_gui: str, merchant_id: str, mcc: str, amount_minor: int
               terminal_label: str = "") -> str:
     """A dynamic (point of initiation 12) merchant-presented payload with the CRC appended.
 
-    The amount is written in yuan with two decimals (``3018`` fen → ``30.18``). Raises LocalProtocolError.
+    The amount is written in yuan with two decimals (``3018`` fen → ``30.18``). Merchant name, bill number and
+    terminal label are at most 25 characters, the city 15 (§4.6). Raises LocalProtocolError.
     """
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
         raise LocalProtocolError(f"amount_minor must be a positive int, not {amount_minor!r}", tag="54")
@@ -149,6 +155,11 @@ def build_mpm(*, account_gui: str, merchant_id: str, mcc: str, amount_minor: int
         raise LocalProtocolError(f"MCC is four digits, not {mcc!r}", tag="52")
     if account_id not in _TEMPLATE_IDS or account_id in ("62", "64"):
         raise LocalProtocolError(f"merchant account information uses IDs 26–51, not {account_id!r}", tag=account_id)
+    for tag, what, value in (("59", "merchant name", merchant_name), ("60", "merchant city", city),
+                             ("62.01", "bill number", bill_number), ("62.07", "terminal label", terminal_label)):
+        if len(value) > _MAX_LENGTH[tag]:
+            raise LocalProtocolError(f"{what} is at most {_MAX_LENGTH[tag]} characters (MPM §4.6), "
+                                     f"not {len(value)}", tag=tag)
     additional = {"01": bill_number} | ({"07": terminal_label} if terminal_label else {})
     body = encode_objects({
         "00": "01", "01": "12",

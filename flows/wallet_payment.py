@@ -5,8 +5,8 @@ and EMV consumer-presented codes from anything else); the terminal submits it wi
 paying" (the customer confirms on the phone) it polls every ``poll_interval_s`` until paid, failed, the merchant
 timeout or CANCEL, then cancels (which reverses an order that got paid meanwhile).
 
-*Merchant-presented*: the terminal registers the order, shows a dynamic EMVCo QR whose bill number is the order
-id, polls until paid, refused, expired or CANCEL, and cancels what is left open.
+*Merchant-presented*: the terminal registers the order, shows a dynamic EMVCo QR that names the order (terminal
+label + bill number), polls until paid, refused, expired or CANCEL, and cancels what is left open.
 
 Journal states (each written before the step it names)::
 
@@ -47,7 +47,8 @@ from flows.pricing import CHANNEL_LABELS
 from flows.topup import TopupOrder, TopupOutcome
 
 __all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings", "WalletTopupService",
-           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm"]
+           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
+           "qr_bill_number"]
 
 NOT_A_PAYMENT_CODE = "Not a payment code — ask for the payment code in the wallet app / 不是付款码，请出示付款码"
 _WECHAT = re.compile(r"1[0-5]\d{16}")
@@ -105,6 +106,16 @@ def flatten_cpm(objects: list[Tlv]) -> list[Tlv]:
         if obj.constructed:
             out.extend(flatten_cpm(list(decode(obj.value))))
     return out
+
+
+def qr_bill_number(order_id: str, terminal_id: str) -> str:
+    """The QR's bill number (62.01, at most 25 characters): the order id without its terminal-id prefix, which
+    travels as the terminal label (62.07); the platform joins the two back into the order id.
+
+    >>> qr_bill_number("SIM00001261201101500000007", "SIM00001")
+    '261201101500000007'
+    """
+    return order_id[len(terminal_id):] if terminal_id and order_id.startswith(terminal_id) else order_id
 
 
 def wallet_message(result: WalletResult) -> str:
@@ -202,7 +213,8 @@ class WalletTopupService:
             payload = build_mpm(account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
                                 mcc=self.settings.mcc, amount_minor=q.total_minor,
                                 merchant_name=self.settings.merchant_name, city=self.settings.city,
-                                bill_number=order_id, terminal_label=self.settings.terminal_id)
+                                bill_number=qr_bill_number(order_id, self.settings.terminal_id),
+                                terminal_label=self.settings.terminal_id)
             progress(WalletProgress(WalletStep.SHOW_QR, payload))
         waiting = False
         while result.status in ("user_paying", "waiting"):

@@ -28,7 +28,8 @@ ending  outcome
 
 A code is good for ``code_ttl_s`` (60 s) from ``make_code`` and for one payment only. An amount whose fen part
 is ``.93`` is refused as insufficient balance on every channel. Merchant-presented orders are paid or refused
-by ``phone_scan(payload, pay)`` and expire after their ``expires_s``.
+by ``phone_scan(payload, pay)`` (the order id is the QR's terminal label 62.07 + bill number 62.01) and expire
+after their ``expires_s``.
 
 >>> sim = WalletSim()
 >>> sim.make_code("wechat", "paid")[:2] in {"10", "11", "12", "13", "14", "15"}
@@ -182,7 +183,7 @@ class WalletSim:
             return f"the phone cannot read this QR: {exc}"
         with self._lock:
             self._settle()
-            order = self.orders.get(mpm.bill_number or "")
+            order = self.orders.get((mpm.terminal_label or "") + (mpm.bill_number or ""))
             if order is None or order.kind != "qr":
                 return "unknown order"
             if order.status != "waiting":

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emv import qr
-from emv.errors import PosError, RemoteProtocolError
+from emv.errors import LocalProtocolError, PosError, RemoteProtocolError
 from emv.tlv import Tlv, encode
 
 # The example payload of EMVCo "EMV QR Code Specification for Payment Systems: Merchant-Presented Mode" v1.1,
@@ -90,12 +90,12 @@ def test_build_has_the_fields_the_issue_names() -> None:
     assert p.bill_number == "T1-0001"
 
 
-_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x9FFF, exclude_categories=("Cs",)),
-                min_size=1, max_size=25)
+_chars = st.characters(min_codepoint=0x20, max_codepoint=0x9FFF, exclude_categories=("Cs",))
+_text = st.text(_chars, min_size=1, max_size=25)
 
 
 @settings(max_examples=150, deadline=None)
-@given(amount=st.integers(1, 10**9), bill=_text, name=_text, city=_text)
+@given(amount=st.integers(1, 10**9), bill=_text, name=_text, city=st.text(_chars, min_size=1, max_size=15))
 def test_round_trip(amount: int, bill: str, name: str, city: str) -> None:
     p = qr.parse_mpm(_build(amount, bill, name, city))
     assert (p.amount_minor, p.bill_number, p.merchant_name, p.objects["60"]) == (amount, bill, name, city)
@@ -145,3 +145,13 @@ def test_cpm_decodes_with_the_tlv_codec() -> None:
 def test_cpm_rejections(text: str) -> None:
     with pytest.raises(RemoteProtocolError):
         qr.parse_cpm(text)
+
+
+@pytest.mark.parametrize("field, value", [("merchant_name", "N" * 26), ("city", "C" * 16), ("bill_number", "B" * 26),
+                                          ("terminal_label", "T" * 26)])
+def test_build_keeps_the_spec_lengths(field: str, value: str) -> None:
+    args = dict(account_gui="D156000000000", merchant_id="898440154110001", mcc="4814", amount_minor=1,
+                merchant_name="IOT", city="SZ", bill_number="B1")
+    args[field] = value
+    with pytest.raises(LocalProtocolError, match="at most"):
+        qr.build_mpm(**args)  # type: ignore[arg-type]
