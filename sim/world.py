@@ -138,7 +138,7 @@ class SimWorld:
         return [f"Host: {len(self.acquirer.ledger)} requests, {approved} approved",
                 f"Carrier: {len(self.carrier.ledger)} top-ups applied",
                 f"Printer: {len(self.printer.receipts)} receipts",
-                "Wallet: " + ", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v)]
+                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
 
     def stop(self) -> None:
         if self.terminal is not None:
