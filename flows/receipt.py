@@ -50,6 +50,8 @@ class ReceiptFacts:
     order_id: str
     channel_label: str = "Card / 银行卡"
     masked_pan: str | None = None
+    pan_label: str = "Card / 卡号"  # a wallet payment prints its masked code, its transaction id as the RRN
+    rrn_label: str = "RRN / 参考号"
     emv: Mapping[str, str] = field(default_factory=dict)
     auth_code: str | None = None
     rrn: str | None = None
@@ -88,7 +90,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         _pair("Paid by / 支付", f.channel_label),
     ]
     if f.masked_pan:
-        lines.append(_pair("Card / 卡号", f.masked_pan))
+        lines.append(_pair(f.pan_label, f.masked_pan))
     for key, label in (("entry", "Entry / 读卡"), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"), ("tvr", "TVR"),
                        ("tsi", "TSI")):
         if f.emv.get(key):
@@ -96,7 +98,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     if f.auth_code:
         lines.append(_pair("Auth code / 授权码", f.auth_code))
     if f.rrn:
-        lines.append(_pair("RRN / 参考号", f.rrn))
+        lines.append(_pair(f.rrn_label, f.rrn))
     if f.stan is not None:
         lines.append(_pair("Trace / 凭证号", f"{f.stan:06d}"))
     lines.append(ReceiptLine("Order / 订单号"))

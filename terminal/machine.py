@@ -38,10 +38,14 @@ class State(StrEnum):
     RESULT = "result"
     RECEIPT = "receipt"
     BALANCE = "balance"
+    SCAN_CODE = "scan_code"
+    SHOW_QR = "show_qr"
+    WALLET_WAITING = "wallet_waiting"
 
 
 S = State
 PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
+WALLET = [S.SCAN_CODE, S.SHOW_QR, S.WALLET_WAITING]
 
 # (trigger, source(s), destination)
 TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
@@ -63,6 +67,10 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("card_again", S.CARD_READING, S.INSERT_CARD),  # the chip failed: insert again or swipe (fallback)
     ("authorizing", [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY], S.PROCESSING),
     ("finished", PAYMENT, S.RESULT),
+    ("scan_code", S.CONFIRM, S.SCAN_CODE),
+    ("show_qr", [S.SCAN_CODE, S.WALLET_WAITING], S.SHOW_QR),
+    ("wallet_waiting", [S.SCAN_CODE, S.SHOW_QR], S.WALLET_WAITING),
+    ("finished", WALLET, S.RESULT),
     ("print_receipt", S.RESULT, S.RECEIPT),
     ("printed", S.RECEIPT, S.BALANCE),
     ("home", [S.RESULT, S.RECEIPT, S.BALANCE], S.HOME),
@@ -93,6 +101,9 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.RESULT: "home (the receipt can be reprinted later)",
     S.RECEIPT: "skips printing, home",
     S.BALANCE: "home",
+    S.SCAN_CODE: "ends the payment before any code is sent, nothing charged",
+    S.SHOW_QR: "cancels the order at the wallet (reversed if the customer paid meanwhile)",
+    S.WALLET_WAITING: "cancels the order at the wallet while the customer confirms; refused once paid",
 }
 
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from flows.ports import ReceiptLine, TxnRecord
-from flows.pricing import CHANNEL_LABELS
+from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
 from flows.receipt import ReceiptFacts, build_receipt
 from flows.topup import TopupOutcome
 from terminal.config import Settings
@@ -29,6 +29,8 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
         amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
         channel_label=CHANNEL_LABELS.get(record.channel, record.channel), masked_pan=record.masked_pan,
         emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,
+        **({"pan_label": "Code / 付款码", "rrn_label": "Wallet txn / 支付单号"} if record.channel in WALLET_CHANNELS
+           else {}),
         balance_after_minor=record.balance_after_minor)
 
 

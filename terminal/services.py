@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from emv.errors import PosError
-from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort
+from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort, ScannerPort, WalletPort
 from flows.topup import TopupService
+from flows.wallet_payment import WalletTopupService
 from terminal.config import Settings
 from terminal.journal import Journal
 from terminal.users import UserStore
@@ -48,6 +49,9 @@ class Services:
     printer: PrinterPort
     topup: TopupService
     closers: list[Callable[[], None]] = field(default_factory=list)
+    scanner: ScannerPort | None = None
+    wallet: WalletPort | None = None
+    wallet_topup: WalletTopupService | None = None
 
     def self_test(self) -> Iterable[str]:
         """One line per fault a cashier should know about (nothing when all is well)."""

@@ -41,10 +41,14 @@ class Session:
     error: str | None = None
     notice: tuple[str, ...] = ()
     progress: str = ""
+    qr_payload: str | None = None
+    wallet_busy: bool = False  # a code was sent: the scan screen's F1 and CANCEL no longer start over
+    limits_line: str = ""
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
+        self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
 
 
 def plan_label(plan: Plan) -> str:
@@ -121,7 +125,7 @@ def render_plan_select(s: Session) -> Screen:
 def render_channel_select(s: Session) -> Screen:
     menu = tuple(MenuItem(str(i + 1), label) for i, label in enumerate(CHANNEL_LABELS.values()))
     return Screen(State.CHANNEL_SELECT.value, t("Payment method", "支付方式"), (), menu=menu, error=s.error,
-                  hint="1 choose / 选择 · CANCEL back / 返回")
+                  hint=f"1-{len(menu)} choose / 选择 · CANCEL back / 返回")
 
 
 def render_confirm(s: Session) -> Screen:
@@ -133,7 +137,8 @@ def render_confirm(s: Session) -> Screen:
              f"{t('Amount', '金额')}: {format_money(q.amount_minor)}",
              f"{t('Fee', '手续费')}: {format_money(q.fee_minor)}",
              f"{t('TOTAL', '合计')}: {format_money(q.total_minor)}",
-             f"{t('Pay by', '支付')}: {CHANNEL_LABELS.get(q.channel, q.channel)}")
+             f"{t('Pay by', '支付')}: {CHANNEL_LABELS.get(q.channel, q.channel)}",
+             *((s.limits_line,) if s.limits_line else ()))
     return Screen(State.CONFIRM.value, t("Confirm", "确认"), lines, error=s.error,
                   hint="ENTER pay / 付款 · CANCEL back / 返回")
 
@@ -202,6 +207,25 @@ def render_balance(s: Session) -> Screen:
     return Screen(State.BALANCE.value, t("New balance", "新余额"), tuple(lines), hint="ENTER home / 返回主页")
 
 
+def render_scan_code(s: Session) -> Screen:
+    channel = CHANNEL_LABELS.get(s.quote.channel, "") if s.quote else ""
+    return Screen(State.SCAN_CODE.value, t("Scan the customer's payment code", "请扫描顾客付款码"),
+                  (f"{t('TOTAL', '合计')}: {_total(s)}", channel, s.progress), error=s.error,
+                  hint="F1 show QR to the customer / 展示收款码 · CANCEL cancel / 取消")
+
+
+def render_show_qr(s: Session) -> Screen:
+    return Screen(State.SHOW_QR.value, t("Customer: scan this QR and pay", "请顾客扫码支付"),
+                  (f"{t('TOTAL', '合计')}: {_total(s)}", s.progress), qr=s.qr_payload, error=s.error,
+                  hint="CANCEL cancel / 取消")
+
+
+def render_wallet_waiting(s: Session) -> Screen:
+    return Screen(State.WALLET_WAITING.value, t("Waiting for the wallet", "等待支付结果"),
+                  (f"{t('TOTAL', '合计')}: {_total(s)}", s.progress or "Sending / 正在提交"), busy=True,
+                  error=s.error, hint="" if s.wallet_busy else "CANCEL cancel / 取消")
+
+
 def _no_sim(state: State) -> Screen:
     return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
                   hint="CANCEL back / 返回")
@@ -214,7 +238,8 @@ RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.CHANNEL_SELECT: render_channel_select, State.CONFIRM: render_confirm,
     State.INSERT_CARD: render_insert_card, State.CARD_READING: render_card_reading,
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
-    State.RECEIPT: render_receipt, State.BALANCE: render_balance,
+    State.RECEIPT: render_receipt, State.BALANCE: render_balance, State.SCAN_CODE: render_scan_code,
+    State.SHOW_QR: render_show_qr, State.WALLET_WAITING: render_wallet_waiting,
 }
 
 
