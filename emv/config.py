@@ -8,13 +8,15 @@ product accepts.
 
 >>> cfg = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="M00000000000001")
 >>> cfg.aids[3].label, cfg.aids[3].tac_online.hex().upper(), cfg.capabilities.hex().upper()
-('Visa', 'DC4004F800', 'E06800')
+('Visa', 'DC4004F800', 'E068C8')
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from emv.capk import TEST_CAPKS, Capk
 from emv.errors import ConfigError
 
 __all__ = ["AidConfig", "TerminalConfig", "STANDARD_AIDS", "SCHEME_DEFAULTS", "ONLINE_CAPABLE_TERMINAL_TYPES"]
@@ -65,6 +67,13 @@ class AidConfig:
     tac_denial: bytes = b""
     tac_online: bytes = b""
     floor_limit_minor: int = 0
+    # Random transaction selection (Book 3 §10.6.2): below the floor limit, amounts under the threshold are
+    # sent online with target_percent probability, rising towards max_target_percent at the floor limit.
+    threshold_minor: int = 0
+    target_percent: int = 0
+    max_target_percent: int = 0
+    default_ddol: bytes = bytes.fromhex("9F3704")  # Book 3 §10.3: used when the card has no 9F49
+    default_tdol: bytes = b""
 
     def __post_init__(self) -> None:
         name = self.aid.hex().upper()
@@ -81,6 +90,11 @@ class AidConfig:
             raise ConfigError(f"app_versions of AID {name} must be 2-byte values")
         if self.floor_limit_minor < 0:
             raise ConfigError(f"floor_limit_minor of AID {name} cannot be negative")
+        if not 0 <= self.target_percent <= self.max_target_percent <= 99:
+            raise ConfigError(f"target_percent and max_target_percent of AID {name} must be 0 <= target <= max "
+                              "<= 99")
+        if not 0 <= self.threshold_minor <= max(self.floor_limit_minor - 1, 0):
+            raise ConfigError(f"threshold_minor of AID {name} must be below floor_limit_minor")
 
 
 @dataclass(frozen=True)
@@ -94,10 +108,13 @@ class TerminalConfig:
     currency_code: bytes = b"\x01\x56"
     currency_exponent: int = 2
     terminal_type: int = 0x22
-    capabilities: bytes = bytes.fromhex("E06800")  # IC, magstripe, manual; online PIN, signature, no CVM
+    capabilities: bytes = bytes.fromhex("E068C8")  # IC, mag, manual; online PIN, signature, no CVM; SDA, DDA, CDA
     additional_capabilities: bytes = bytes.fromhex("6000B0F001")  # goods, services; keys; print, display
     merchant_category_code: bytes = bytes.fromhex("4814")  # telecommunication services
     ifd_serial: str = "POS00001"
+    capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=lambda: TEST_CAPKS)
+    revoked: frozenset[tuple[bytes, int, bytes]] = frozenset()  # CRL: (RID, CA index, certificate serial)
+    exception_file: frozenset[str] = frozenset()  # PANs (with "-PSN" suffix to name one card) refused offline
 
     def __post_init__(self) -> None:
         if not self.aids:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from emv import apdu, dol, records, tlv
+from emv import apdu, dol, oda, records, tlv
 from emv.actions import (
     PIN_STATUSES,
     Action,
@@ -48,11 +48,13 @@ from emv.actions import (
     transmit,
 )
 from emv.apdu import CryptogramType
+from emv.authentication import FAILED_BIT, OdaContext, OdaMethod, OdaResult, StaticData, authenticate, choose_method
 from emv.config import AidConfig, TerminalConfig
 from emv.cvm import CvmContext, CvmOutcome, perform_cvm
-from emv.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from emv.errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtocolError
+from emv.risk import check_exception_file, manage_risk
 from emv.selection import Candidate, Fci, build_candidates, final_select
-from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_floor_limit, check_restrictions, decide
+from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_restrictions, decide
 
 __all__ = ["Transaction", "TerminalConfig", "AidConfig", "FIELD_55_TAGS", "APPROVAL_CODES"]
 
@@ -116,6 +118,10 @@ class Transaction:
         self._tsi: BitField[TsiBit] = BitField(TsiBit, 2)
         self._cvm: CvmOutcome | None = None
         self._host_approved = False
+        self._static = StaticData()
+        self._oda = OdaResult(OdaMethod.NONE)
+        self._dol_data: dict[int, bytes] = {}  # PDOL, CDOL1, CDOL2 values as sent: CDA hashes them
+        self._random_number = int.from_bytes(un, "big") % 99 + 1  # 1..99 for random selection (§10.6.2)
         self._steps: Generator[Action, object, Finished] = self._run()
         self._last: Action | None = None
 
@@ -218,13 +224,15 @@ class Transaction:
         if missing:
             raise Stop(Outcome.TERMINATED, f"mandatory card data missing: {', '.join(missing)}")
         pan = records.pan_digits(self._card[0x5A])
-        self._tvr.set(TvrBit.ODA_NOT_PERFORMED)  # Book 3 §10.3: ODA arrives with a later issue
+        yield from self._authenticate_offline(pan)
+        check_exception_file(pan, records.psn_digits(self._card.get(0x5F34)), self._config.exception_file,
+                             self._tvr)
         check_restrictions(self._card, today=self._today, app_versions=self._aid.app_versions,
                            country_code=self._config.country_code, tvr=self._tvr)
         yield from self._verify_cardholder(pan)
         if self._aip(AipBit.TERMINAL_RISK_MANAGEMENT_TO_BE_PERFORMED):
-            check_floor_limit(self._amount, self._aid.floor_limit_minor, self._tvr)
-            self._tsi.set(TsiBit.TERMINAL_RISK_MANAGEMENT_PERFORMED)
+            yield from manage_risk(self._amount, self._aid, self._card, self._random_number, self._tvr,
+                                   self._tsi)
         requested, why = decide(bytes(self._tvr), self._card, tac_denial=self._aid.tac_denial,
                                 tac_online=self._aid.tac_online, tac_default=self._aid.tac_default,
                                 online_capable=self._config.online_capable)
@@ -246,7 +254,8 @@ class Transaction:
             candidate, fci = yield from final_select(candidates)
             self._use_application(candidate, fci)
             pdol = dol.parse(fci.pdol) if fci.pdol else ()
-            command = apdu.get_processing_options(dol.build(pdol, self._values()))
+            self._dol_data[0x9F38] = dol.build(pdol, self._values())
+            command = apdu.get_processing_options(self._dol_data[0x9F38])
             response = yield from transmit(command, "GET PROCESSING OPTIONS")
             if response.ok:
                 return records.parse_gpo_response(response.data)
@@ -283,11 +292,20 @@ class Transaction:
                 response = yield from transmit(apdu.read_record(entry.sfi, number), where)
                 if not response.ok:
                     raise Stop(Outcome.TERMINATED, f"{where} failed: {response.sw:04X} {response.meaning}")
+                if number < entry.first + entry.oda_records:  # Book 3 §10.3: static data to authenticate
+                    self._static.add_record(entry.sfi, response.data)
                 for tag, value in records.parse_record(response.data, entry.sfi).items():
                     if tag in seen:
                         raise Stop(Outcome.TERMINATED, f"card data object {tag:X} appears in two records")
                     seen.add(tag)
                     self._card[tag] = value
+
+    def _authenticate_offline(self, pan: str) -> Step[None]:
+        """Book 3 §10.3: SDA, DDA, or the key recovery that CDA needs at GENERATE AC."""
+        method = choose_method(self._card.get(0x82, bytes(2)), self._config.capabilities)
+        ctx = OdaContext(self._config.capks, self._config.revoked, self._today, self._aid.default_ddol)
+        self._oda = yield from authenticate(method, ctx, self._card, self._terminal, self._static,
+                                            self._card[0x4F][:5], pan, self._tvr, self._tsi)
 
     def _verify_cardholder(self, pan: str) -> Step[None]:
         if not self._aip(AipBit.CARDHOLDER_VERIFICATION_SUPPORTED):
@@ -302,8 +320,11 @@ class Transaction:
 
     def _generate_ac(self, requested: CryptogramType, dol_tag: int, which: str) -> Step[CryptogramType]:
         data = dol.build(dol.parse(self._card[dol_tag]), self._values())
-        response = yield from transmit(apdu.generate_ac(requested, data), f"GENERATE AC ({which}, "
-                                                                           f"{requested.name})")
+        self._dol_data[dol_tag] = data
+        # Book 3 §10.8: CDA is requested for a TC or ARQC when CDA was selected and has not failed yet.
+        cda = self._oda.method is OdaMethod.CDA and not self._oda.failed and requested is not CryptogramType.AAC
+        response = yield from transmit(apdu.generate_ac(requested, data, cda=cda),
+                                       f"GENERATE AC ({which}, {requested.name}{', CDA' if cda else ''})")
         if not response.ok:
             raise Stop(Outcome.TERMINATED,
                        f"{which} GENERATE AC failed: {response.sw:04X} {response.meaning}")
@@ -313,7 +334,28 @@ class Transaction:
         if _RANK[returned] > _RANK[requested]:  # Book 3 §9.3: the card may only answer lower
             raise Stop(Outcome.TERMINATED,
                        f"card returned {returned.name} when {requested.name} was requested")
+        if cda and returned is not CryptogramType.AAC:
+            self._verify_cda(response.data, values, dol_tag)
         return returned
+
+    def _verify_cda(self, response: bytes, values: dict[int, bytes], dol_tag: int) -> None:
+        """Book 2 §6.6.2: the signature in the GENERATE AC answer; its cryptogram becomes 9F26. A failure
+        sets TVR 'CDA failed' and declines (Book 4 §6.3.2)."""
+        try:
+            if 0x9F4B not in values or self._oda.icc_key is None:
+                raise OdaError("the card did not sign its GENERATE AC answer")
+            objects = b"".join(bytes(t) for t in tlv.decode(response)[0].children if t.tag != 0x9F4B)
+            cdol2 = self._dol_data.get(0x8D) if dol_tag == 0x8D else None
+            digest = oda.transaction_data_hash(self._dol_data.get(0x9F38, b""), self._dol_data[0x8C], cdol2,
+                                               objects)
+            result = oda.verify_cda_signature(self._oda.icc_key, values[0x9F4B], self._terminal[0x9F37],
+                                              cid=values[0x9F27][0], transaction_hash=digest)
+        except (OdaError, RemoteProtocolError, IndexError) as exc:
+            self._tvr.set(FAILED_BIT[OdaMethod.CDA])
+            self._oda.failed = True
+            raise Stop(Outcome.DECLINED, f"declined: combined DDA/AC generation failed ({exc})") from exc
+        self._card[0x9F26] = result.cryptogram
+        self._card[0x9F4C] = result.icc_dynamic_number
 
     def _go_online(self, pan: str) -> GoOnline:
         values = self._values()

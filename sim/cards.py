@@ -81,7 +81,13 @@ class SimCardProfile:
     decline_first_ac: bool = False
     decline_second_ac: bool = False
     restricted_aid: bytes | None = None  # an extra application listed first that answers GPO with 6985
+    other_aid: bytes | None = None  # a second working application (label "UnionPay Credit")
+    other_priority: int = 1
     corrupt_record: bool = False
+    oda: str = ""  # "", "sda", "dda" or "cda" (sim.card_oda; keys from sim.pki)
+    oda_fault: str = ""  # "", "bad-issuer-cert", "expired-issuer-cert", "tampered-static"
+    offline_capable: bool = False  # card risk management lets a requested TC through at the first AC
+    cvm_list: bytes = b""  # 8E; empty: online PIN, then signature, then no CVM
 
 
 def _unionpay(key: str, label: str, pan: str, imk: str, **changes: object) -> SimCardProfile:
@@ -117,6 +123,35 @@ _CARDS = (
               "9999999999999999AAAAAAAAAAAAAAAA", priority=2, restricted_aid=UNIONPAY_CREDIT),
     _unionpay("corrupt-record", "Corrupted record / 记录损坏", "6217000044444442",
               "BBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCC", corrupt_record=True),
+)
+
+_NO_CVM_ONLY = bytes.fromhex("00000000" "00000000" "1F00")
+_SIGNATURE_FIRST = bytes.fromhex("00000000" "00000000" "5E03" "1F03")
+JCB = bytes.fromhex("A0000000651010")
+
+_CARDS += (
+    _unionpay("sda-good", "SDA card / SDA 卡", "6217001100000011", "0A0A0A0A0A0A0A0A0B0B0B0B0B0B0B0B",
+              oda="sda"),
+    _unionpay("dda-good", "DDA card / DDA 卡", "6217001100000029", "0C0C0C0C0C0C0C0C0D0D0D0D0D0D0D0D",
+              oda="dda"),
+    _unionpay("cda-good", "CDA card / CDA 卡", "6217001100000037", "0E0E0E0E0E0E0E0E0F0F0F0F0F0F0F0F",
+              oda="cda"),
+    _unionpay("sda-tampered", "SDA, static data changed / 静态数据被篡改", "6217001100000045",
+              "10101010101010101212121212121212", oda="sda", oda_fault="tampered-static"),
+    _unionpay("dda-expired-issuer-cert", "DDA, issuer certificate expired / 发卡行证书过期", "6217001100000052",
+              "13131313131313131414141414141414", oda="dda", oda_fault="expired-issuer-cert"),
+    _unionpay("cda-bad-issuer-cert", "CDA, corrupted issuer certificate / 发卡行证书损坏", "6217001100000060",
+              "15151515151515151616161616161616", oda="cda", oda_fault="bad-issuer-cert"),
+    _unionpay("offline-approve", "Approves offline under the floor limit / 脱机批准", "6217001100000078",
+              "17171717171717171818181818181818", oda="cda", offline_capable=True, cvm_list=_NO_CVM_ONLY),
+    _unionpay("not-yet-effective", "Not yet effective / 未生效卡", "6217001100000086",
+              "19191919191919191A1A1A1A1A1A1A1A", effective="490101", expiry="491231"),
+    _unionpay("signature", "Signature CVM / 签名验证", "6217001100000094", "1B1B1B1B1B1B1B1B1C1C1C1C1C1C1C1C",
+              cvm_list=_SIGNATURE_FIRST),
+    _unionpay("no-common-aid", "JCB only: no common application / 无共同应用", "3540001100000016",
+              "1D1D1D1D1D1D1D1D1E1E1E1E1E1E1E1E", aid=JCB, app_label="JCB Credit"),
+    _unionpay("two-apps", "Two applications, credit first by priority / 双应用", "6217001100000102",
+              "1F1F1F1F1F1F1F1F2020202020202020", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
 )
 
 CATALOGUE: dict[str, SimCardProfile] = {card.key: card for card in _CARDS}

@@ -27,6 +27,7 @@ __all__ = ["RsaKey", "make_key", "ca_key", "issuer_key", "icc_key", "sign", "iss
            "HASH_SHA1", "RSA"]
 
 from emv.capk import SIM_CA_INDEX  # the index the simulator CA uses under every RID it serves
+
 HASH_SHA1, RSA = 0x01, 0x01  # hash and public key algorithm indicators (Book 2 Annex B)
 CA_BITS, ISSUER_BITS, ICC_BITS = 1152, 1024, 768  # issuer and ICC keys longer than the space: remainders
 
