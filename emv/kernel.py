@@ -15,7 +15,7 @@ or random source of its own (``when`` and ``unpredictable_number`` are injected)
 Any unexpected status word or malformed card data ends the transaction as ``TERMINATED`` with a reason. Once
 the host has approved, every failure ends as ``DECLINED_AFTER_ONLINE_APPROVAL`` so the caller reverses the
 authorisation. The receipt mapping has the keys ``aid``, ``app_label``, ``pan`` (masked), ``tvr``, ``tsi``,
-``ac``, ``cid``, ``atc``, ``cvm`` when known. No PAN ever reaches an exception or a reason.
+``ac``, ``cid``, ``atc``, ``cvm``, ``cvm_results`` (9F34) when known, ``oda`` (method, "failed") and ``outcome``. No PAN ever reaches an exception or a reason.
 
 >>> import datetime as dt
 >>> from emv.config import STANDARD_AIDS
@@ -190,9 +190,9 @@ class Transaction:
         if self._host_approved and outcome not in (Outcome.APPROVED, Outcome.DECLINED_AFTER_ONLINE_APPROVAL):
             outcome = Outcome.DECLINED_AFTER_ONLINE_APPROVAL
             reason = f"host approved but the transaction failed at the card: {reason}"
-        return Finished(outcome, reason, self._receipt())
+        return Finished(outcome, reason, self._receipt(outcome))
 
-    def _receipt(self) -> dict[str, str]:
+    def _receipt(self, outcome: Outcome) -> dict[str, str]:
         values = self._values()
         receipt = {"tvr": values[0x95].hex().upper(), "tsi": values[0x9B].hex().upper()}
         if 0x84 in values:
@@ -208,6 +208,10 @@ class Transaction:
                 receipt[key] = values[tag].hex().upper()
         if self._cvm is not None:
             receipt["cvm"] = self._cvm.method
+        if 0x9F34 in values:
+            receipt["cvm_results"] = values[0x9F34].hex().upper()
+        receipt["oda"] = self._oda.method.value + (" failed" if self._oda.failed else "")
+        receipt["outcome"] = outcome.value
         return {k: v for k, v in receipt.items() if v}
 
     # --- the transaction ------------------------------------------------------------------------------------
