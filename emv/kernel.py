@@ -15,7 +15,8 @@ or random source of its own (``when`` and ``unpredictable_number`` are injected)
 Any unexpected status word or malformed card data ends the transaction as ``TERMINATED`` with a reason. Once
 the host has approved, every failure ends as ``DECLINED_AFTER_ONLINE_APPROVAL`` so the caller reverses the
 authorisation. The receipt mapping has the keys ``aid``, ``app_label``, ``pan`` (masked), ``tvr``, ``tsi``,
-``ac``, ``cid``, ``atc``, ``cvm``, ``cvm_results`` (9F34) when known, ``oda`` (method, "failed") and ``outcome``. No PAN ever reaches an exception or a reason.
+``ac``, ``cid``, ``atc``, ``cvm``, ``cvm_results`` (9F34), ``script_results`` (9F5B) when known, ``oda`` and
+``outcome``. No PAN ever reaches an exception or a reason.
 
 >>> import datetime as dt
 >>> from emv.config import STANDARD_AIDS
@@ -53,6 +54,7 @@ from emv.config import AidConfig, TerminalConfig
 from emv.cvm import CvmContext, CvmOutcome, perform_cvm
 from emv.errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtocolError
 from emv.risk import check_exception_file, manage_risk
+from emv.scripts import parse_scripts, run_scripts
 from emv.selection import Candidate, Fci, build_candidates, final_select
 from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_restrictions, decide
 
@@ -203,7 +205,7 @@ class Transaction:
             receipt["pan"] = _mask(records.pan_digits(values[0x5A])) if 0x5A in values else ""
         except RemoteProtocolError:
             receipt["pan"] = ""
-        for key, tag in (("ac", 0x9F26), ("cid", 0x9F27), ("atc", 0x9F36)):
+        for key, tag in (("ac", 0x9F26), ("cid", 0x9F27), ("atc", 0x9F36), ("script_results", 0x9F5B)):
             if tag in values:
                 receipt[key] = values[tag].hex().upper()
         if self._cvm is not None:
@@ -380,8 +382,10 @@ class Transaction:
         if code is not None and 0x91 in issuer:
             self._issuer[0x91] = issuer[0x91]
             yield from self._authenticate_issuer(issuer[0x91])
+        yield from self._scripts(answer.issuer_data, 0x71)  # Book 3 §10.10: before the final GENERATE AC
         requested = CryptogramType.TC if self._host_approved else CryptogramType.AAC
         returned = yield from self._generate_ac(requested, 0x8D, "second")
+        yield from self._scripts(answer.issuer_data, 0x72)  # ... and after it
         if returned is CryptogramType.TC:
             return self._finish(Outcome.APPROVED, f"approved online ({code})")
         if self._host_approved:
@@ -390,6 +394,12 @@ class Transaction:
         if code is None:
             return self._finish(Outcome.DECLINED, "unable to go online: declined offline (Z3)")
         return self._finish(Outcome.DECLINED, f"declined by the host ({code})")
+
+    def _scripts(self, issuer_data: bytes, template: int) -> Step[None]:
+        scripts = parse_scripts(issuer_data, template)
+        if scripts:
+            results = yield from run_scripts(scripts, template, self._tvr, self._tsi)
+            self._issuer[0x9F5B] = self._issuer.get(0x9F5B, b"") + results
 
     def _authenticate_issuer(self, issuer_authentication_data: bytes) -> Step[None]:
         """EXTERNAL AUTHENTICATE when the AIP asks for it and CDOL2 does not carry ``91`` (Book 3 §10.9)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from emv import apdu, dol
 from emv.crypto import arqc
+from emv.crypto.des import xor
 from emv.errors import PosError
 from emv.tlv import Tlv
 from sim.card_oda import ODA_AFL_ENTRY, CardOda
@@ -70,6 +71,7 @@ class CardApplet:
         self.atc = atc
         self.pin_tries = _PIN_TRIES
         self.last_online_atc = 0
+        self.stored: dict[int, bytes] = {}  # data written by issuer scripts (PUT DATA)
         self._random = random_bytes
         self._icc_mk = arqc.derive_icc_master_key(profile.issuer_master_key, profile.pan, profile.psn)
         self._apps = [_App(profile.aid, profile.app_label, profile.priority, False)]
@@ -143,7 +145,7 @@ class CardApplet:
             (0x80, 0xA8): self._gpo, (0x80, 0xAE): self._generate_ac,
             (0x00, 0x82): self._external_authenticate, (0x80, 0xCA): self._get_data,
             (0x00, 0x20): self._verify, (0x00, 0x84): self._get_challenge,
-            (0x00, 0x88): self._internal_authenticate,
+            (0x00, 0x88): self._internal_authenticate, (0x84, 0xDA): self._put_data,
         }
         handler = handlers.get((command.cla, command.ins))
         if handler is not None:
@@ -332,7 +334,15 @@ class CardApplet:
         return self._respond(values, cid + atc + cryptogram + iad)
 
     def _arpc_ok(self, issuer_authentication_data: bytes) -> bool:
-        if len(issuer_authentication_data) != 10 or not self._arqc:
+        if not self._arqc:
+            return False
+        if self.profile.arpc_method == 2:  # Book 2 §8.2.2: ARPC(4) || CSU(4) || proprietary data
+            if not 8 <= len(issuer_authentication_data) <= 16:
+                return False
+            arpc, csu, extra = (issuer_authentication_data[:4], issuer_authentication_data[4:8],
+                                issuer_authentication_data[8:])
+            return arqc.generate_arpc_method2(self._session_key(), self._arqc, csu, extra) == arpc
+        if len(issuer_authentication_data) != 10:
             return False
         arpc, arc = issuer_authentication_data[:8], issuer_authentication_data[8:]
         return arqc.generate_arpc(self._session_key(), self._arqc, arc) == arpc
@@ -373,6 +383,20 @@ class CardApplet:
 
     def _get_challenge(self, command: apdu.Command) -> bytes:
         return self._random(8) + OK
+
+    def _put_data(self, command: apdu.Command) -> bytes:
+        """Issuer script PUT DATA with secure messaging (Book 2 §9.2): the last 4 data bytes are the MAC."""
+        if not self._arqc or len(command.data) < 5:
+            return CONDITIONS
+        value, mac = command.data[:-4], command.data[-4:]
+        header = bytes([command.cla, command.ins, command.p1, command.p2, len(command.data)])
+        atc = self.atc.to_bytes(2, "big")
+        icc_mk = arqc.derive_icc_master_key(xor(self.profile.issuer_master_key, b"\xf0" * 16), self.profile.pan,
+                                            self.profile.psn)
+        if arqc.script_mac(arqc.derive_session_key(icc_mk, atc), header, atc, self._arqc, value) != mac:
+            return b"\x69\x88"  # incorrect secure messaging data objects
+        self.stored[(command.p1 << 8) | command.p2] = value
+        return OK
 
     def _internal_authenticate(self, command: apdu.Command) -> bytes:
         if self._oda is None or self.profile.oda == "sda":

@@ -88,6 +88,8 @@ class SimCardProfile:
     oda_fault: str = ""  # "", "bad-issuer-cert", "expired-issuer-cert", "tampered-static"
     offline_capable: bool = False  # card risk management lets a requested TC through at the first AC
     cvm_list: bytes = b""  # 8E; empty: online PIN, then signature, then no CVM
+    arpc_method: int = 1  # 2: ARPC method 2 with a Card Status Update (needs EXTERNAL AUTHENTICATE)
+    issuer_script: bool = False  # the issuer adds a 72 script (sim.issuer) to every approval
 
 
 def _unionpay(key: str, label: str, pan: str, imk: str, **changes: object) -> SimCardProfile:
@@ -150,6 +152,14 @@ _CARDS += (
               cvm_list=_SIGNATURE_FIRST),
     _unionpay("no-common-aid", "JCB only: no common application / 无共同应用", "3540001100000016",
               "1D1D1D1D1D1D1D1D1E1E1E1E1E1E1E1E", aid=JCB, app_label="JCB Credit"),
+    SimCardProfile(
+        key="arpc-method-2", label="Visa, ARPC method 2 / ARPC 方法 2", pan="4761739001010028", psn="00",
+        expiry="291130", effective="240101", pin="1234", aid=VISA, app_label="VISA DEBIT",
+        issuer_master_key=bytes.fromhex("2121212121212121222222222222222F"), app_version=b"\x00\x8c",
+        cardholder_name="VISA/METHOD2", pdol=b"", response_format=1, issuer_auth_by_external_authenticate=True,
+        arpc_method=2),
+    _unionpay("issuer-script", "Issuer script after approval / 发卡行脚本", "6217001100000110",
+              "23232323232323232424242424242424", issuer_script=True),
     _unionpay("two-apps", "Two applications, credit first by priority / 双应用", "6217001100000102",
               "1F1F1F1F1F1F1F1F2020202020202020", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
 )

@@ -13,6 +13,7 @@ from emv.crypto import arqc
 from emv.kernel import Transaction
 from sim.card import CardApplet
 from sim.cards import CATALOGUE, SimCardProfile
+from sim.issuer import response_icc_data
 
 WHEN = dt.datetime(2026, 5, 1, 12, 30, 15)
 UN = bytes.fromhex("A1B2C3D4")
@@ -42,11 +43,10 @@ def issuer(profile: SimCardProfile, code: str | None, *, tamper_arpc: bool = Fal
         if code is None:
             return None, b""
         values = tlv.flatten(tlv.decode(action.icc_data))
-        arc = code.encode("ascii")
-        arpc = arqc.generate_arpc(session_key(profile, values, action.pan_sequence), values[0x9F26], arc)
-        if tamper_arpc:
-            arpc = bytes([arpc[0] ^ 0x01]) + arpc[1:]
-        return code, bytes(tlv.Tlv(0x91, arpc + arc))
+        data = response_icc_data(profile, values[0x9F36], values[0x9F26], code, action.pan_sequence)
+        if tamper_arpc:  # data starts 91 len ARPC...: flip the first ARPC byte
+            data = data[:2] + bytes([data[2] ^ 0x01]) + data[3:]
+        return code, data
 
     return answer
 
