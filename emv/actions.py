@@ -28,8 +28,8 @@ from typing import TypeVar
 from emv.apdu import Response, get_response, split_response, with_le
 from emv.errors import LocalProtocolError
 
-__all__ = ["Action", "SendApdu", "RequestOnlinePin", "GoOnline", "Finished", "Outcome", "PIN_STATUSES",
-           "Stop", "Step", "transmit"]
+__all__ = ["Action", "SendApdu", "RequestOnlinePin", "VerifyOfflinePin", "OfflinePinAnswer", "GoOnline",
+           "Finished", "Outcome", "PIN_STATUSES", "Stop", "Step", "transmit"]
 
 PIN_STATUSES = ("entered", "bypassed", "cancelled", "timeout")  # answers to RequestOnlinePin
 
@@ -67,6 +67,29 @@ class RequestOnlinePin:
 
 
 @dataclass(frozen=True)
+class VerifyOfflinePin:
+    """Have the PIN pad collect the PIN and VERIFY it with the card itself (Book 3 §10.5.1, §6.5.12); call
+    ``on_offline_pin`` with the entry status and the card's status word. The clear PIN never reaches the
+    terminal: for ``enciphered`` the pad encrypts the block under the ICC key given here (Book 2 §7.2) with
+    the card's ``challenge`` (GET CHALLENGE)."""
+
+    enciphered: bool
+    amount_minor: int
+    tries_left: int | None = None  # from GET DATA 9F17, for the prompt ("2 tries left")
+    icc_modulus: bytes = field(default=b"", repr=False)
+    icc_exponent: bytes = b""
+    challenge: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class OfflinePinAnswer:
+    """What the PIN pad reports after ``VerifyOfflinePin``: the entry status and, if entered, the SW."""
+
+    status: str
+    sw: int | None = None
+
+
+@dataclass(frozen=True)
 class GoOnline:
     """Send an authorisation request; call ``on_online_result`` with the host's answer (Book 3 §10.9).
 
@@ -89,7 +112,7 @@ class Finished:
     receipt: Mapping[str, str] = field(default_factory=dict)
 
 
-Action = SendApdu | RequestOnlinePin | GoOnline | Finished
+Action = SendApdu | RequestOnlinePin | VerifyOfflinePin | GoOnline | Finished
 
 # --- the card exchange step ---------------------------------------------------------------------------------
 

@@ -41,11 +41,13 @@ from emv.actions import (
     Action,
     Finished,
     GoOnline,
+    OfflinePinAnswer,
     Outcome,
     RequestOnlinePin,
     SendApdu,
     Step,
     Stop,
+    VerifyOfflinePin,
     transmit,
 )
 from emv.apdu import CryptogramType
@@ -146,6 +148,16 @@ class Transaction:
         if status not in PIN_STATUSES:
             raise LocalProtocolError(f"PIN status must be one of {', '.join(PIN_STATUSES)}")
         return self._advance(status)
+
+    def on_offline_pin(self, status: str, sw: int | None = None) -> Action:
+        """Feed the PIN pad outcome after ``VerifyOfflinePin``: the entry status and, when entered, the status
+        word the card gave the pad's VERIFY."""
+        self._expect(VerifyOfflinePin)
+        if status not in PIN_STATUSES:
+            raise LocalProtocolError(f"PIN status must be one of {', '.join(PIN_STATUSES)}")
+        if status == "entered" and (sw is None or not 0 <= sw <= 0xFFFF):
+            raise LocalProtocolError("an entered offline PIN needs the card's status word")
+        return self._advance(OfflinePinAnswer(status, sw))
 
     def on_online_result(self, response_code: str | None, issuer_data: bytes = b"") -> Action:
         """Feed the host's answer after ``GoOnline``: the response code (None: could not go online) and the
@@ -320,7 +332,9 @@ class Transaction:
         ctx = CvmContext(
             amount_minor=self._amount, transaction_type=self._terminal[0x9C][0],
             in_application_currency=self._card.get(0x9F42) == self._config.currency_code,
-            capabilities=self._config.capabilities, unattended=self._config.terminal_type % 0x10 in (4, 5, 6))
+            capabilities=self._config.capabilities, unattended=self._config.terminal_type % 0x10 in (4, 5, 6),
+            icc_pin_key=None if self._oda.icc_key is None or self._oda.failed else (
+                self._oda.icc_key.modulus, self._oda.icc_key.exponent))
         self._cvm = yield from perform_cvm(self._card.get(0x8E), ctx, pan, self._tvr, self._tsi)
         self._terminal[0x9F34] = self._cvm.results
 

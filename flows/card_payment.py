@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
+from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 from emv.kernel import TerminalConfig, Transaction
 from flows.ports import (
@@ -27,6 +27,7 @@ from flows.ports import (
     Clock,
     HostPort,
     JournalPort,
+    OfflinePinRequest,
     PinPadPort,
     mask_pan,
 )
@@ -162,6 +163,8 @@ class _Attempt:
                 action = kernel.on_response(self.ports.reader.transmit(action.apdu))
             elif isinstance(action, RequestOnlinePin):
                 action = kernel.on_pin(self._pin(action))
+            elif isinstance(action, VerifyOfflinePin):
+                action = kernel.on_offline_pin(*self._offline_pin(action))
             elif isinstance(action, GoOnline) and self.cancel.cancelled:
                 action = kernel.on_online_result(None)  # cancelled before going online: nothing is sent
             elif isinstance(action, GoOnline):
@@ -184,6 +187,21 @@ class _Attempt:
         if entry.status == "entered":
             self.pin_block, self.ksn = entry.pin_block, entry.ksn
         return entry.status
+
+    def _offline_pin(self, action: VerifyOfflinePin) -> tuple[str, int | None]:
+        """The PIN pad collects the PIN and VERIFYs it with the card; only the status word comes back."""
+        self.progress(Step.PIN_ENTRY)
+        if self.cancel.cancelled:
+            return "cancelled", None
+        request = OfflinePinRequest(action.enciphered, action.amount_minor, action.tries_left, action.icc_modulus,
+                                    action.icc_exponent, action.challenge)
+        try:
+            result = self.ports.pinpad.verify_offline_pin(request, self.settings.pin_timeout_s)
+        except DeviceError:
+            return "cancelled", None
+        if result.status == "entered" and result.sw is not None and result.sw & 0xFFF0 == 0x63C0 and result.sw & 0xF:
+            self.progress(Step.WRONG_PIN)
+        return result.status, result.sw
 
     def _authorize(self, action: GoOnline) -> tuple[str | None, bytes]:
         self.progress(Step.AUTHORIZING)

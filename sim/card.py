@@ -69,8 +69,9 @@ class CardApplet:
                  atc: int = 0) -> None:
         self.profile = profile
         self.atc = atc
-        self.pin_tries = _PIN_TRIES
+        self.pin_tries = profile.pin_tries
         self.last_online_atc = 0
+        self._challenge = b""
         self.stored: dict[int, bytes] = {}  # data written by issuer scripts (PUT DATA)
         self._random = random_bytes
         self._icc_mk = arqc.derive_icc_master_key(profile.issuer_master_key, profile.pan, profile.psn)
@@ -227,7 +228,7 @@ class CardApplet:
                      Tlv(0x5F28, p.issuer_country), Tlv(0x9F07, b"\xff\x00"), Tlv(0x9F08, p.app_version),
                      Tlv(0x9F42, p.currency), Tlv(0x9F44, b"\x02"), Tlv(0x9F4A, b"\x82")],
             (2, 1): [Tlv(0x8C, CDOL1), Tlv(0x8D, cdol2), Tlv(0x8E, p.cvm_list or _CVM_LIST),
-                     Tlv(0x9F0D, _IAC_DEFAULT), Tlv(0x9F0E, _IAC_DENIAL), Tlv(0x9F0F, _IAC_ONLINE),
+                     Tlv(0x9F0D, _IAC_DEFAULT), Tlv(0x9F0E, p.iac_denial or _IAC_DENIAL), Tlv(0x9F0F, _IAC_ONLINE),
                      Tlv(0x5F30, bytes.fromhex("0" + p.service_code))],
             **(self._oda.records() if self._oda else {}),
         }
@@ -367,12 +368,19 @@ class CardApplet:
     def _verify(self, command: apdu.Command) -> bytes:
         if command.p1 != 0x00 or command.p2 not in (0x80, 0x88):
             return BAD_P1P2
-        if command.p2 == 0x88:
-            return b"\x6a\x81"  # no enciphered offline PIN on this card
         if self.pin_tries == 0:
             return b"\x69\x83"
-        block = command.data.hex().upper()
-        if len(command.data) != 8 or block[0] != "2":
+        data = command.data
+        if command.p2 == 0x88:  # Book 2 §7.2: 7F || PIN block || challenge || random, under the ICC key
+            if self._oda is None or self.profile.oda == "sda" or not self._challenge:
+                return b"\x6a\x81"
+            plain = self._oda.decipher(data)
+            challenge, self._challenge = self._challenge, b""
+            if plain is None or plain[0] != 0x7F or plain[9:17] != challenge:
+                return b"\x69\x88"
+            data = plain[1:9]
+        block = data.hex().upper()
+        if len(data) != 8 or block[0] != "2":
             return b"\x6a\x80"
         length = int(block[1], 16)
         if block[2:2 + length] == self.profile.pin:
@@ -382,7 +390,8 @@ class CardApplet:
         return bytes([0x63, 0xC0 | self.pin_tries])
 
     def _get_challenge(self, command: apdu.Command) -> bytes:
-        return self._random(8) + OK
+        self._challenge = self._random(8)
+        return self._challenge + OK
 
     def _put_data(self, command: apdu.Command) -> bytes:
         """Issuer script PUT DATA with secure messaging (Book 2 §9.2): the last 4 data bytes are the MAC."""

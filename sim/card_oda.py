@@ -67,6 +67,13 @@ class CardOda:
     def records(self) -> dict[tuple[int, int], list[Tlv]]:
         return {(3, 1): self._issuer_record, (3, 2): self._icc_record}
 
+    def decipher(self, data: bytes) -> bytes | None:
+        """The card's private RSA operation on an enciphered PIN block (Book 2 §7.2); None if malformed."""
+        value = int.from_bytes(data, "big")
+        if len(data) != self._icc.size or value >= self._icc.n:
+            return None
+        return pow(value, self._icc.d, self._icc.n).to_bytes(self._icc.size, "big")
+
     def internal_authenticate(self, ddol_data: bytes, icc_dynamic_number: bytes) -> bytes:
         """Signed Dynamic Application Data over the DDOL data (Book 2 §6.5.1)."""
         dynamic = bytes([len(icc_dynamic_number)]) + icc_dynamic_number

@@ -90,6 +90,8 @@ class SimCardProfile:
     cvm_list: bytes = b""  # 8E; empty: online PIN, then signature, then no CVM
     arpc_method: int = 1  # 2: ARPC method 2 with a Card Status Update (needs EXTERNAL AUTHENTICATE)
     issuer_script: bool = False  # the issuer adds a 72 script (sim.issuer) to every approval
+    pin_tries: int = 3  # PIN try counter 9F17 at insertion; 0 = offline PIN blocked
+    iac_denial: bytes = b""  # 9F0E; empty: 0060000000 (expired / not yet effective)
 
 
 def _unionpay(key: str, label: str, pan: str, imk: str, **changes: object) -> SimCardProfile:
@@ -127,6 +129,9 @@ _CARDS = (
               "BBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCC", corrupt_record=True),
 )
 
+_OFFLINE_PIN = bytes.fromhex("00000000" "00000000" "4103" "1F03")  # plaintext offline PIN, else no CVM
+_ENCIPHERED_PIN = bytes.fromhex("00000000" "00000000" "4403" "1F03")
+_PIN_OR_FAIL = bytes.fromhex("00000000" "00000000" "0103")  # offline PIN, no fallback
 _NO_CVM_ONLY = bytes.fromhex("00000000" "00000000" "1F00")
 _SIGNATURE_FIRST = bytes.fromhex("00000000" "00000000" "5E03" "1F03")
 JCB = bytes.fromhex("A0000000651010")
@@ -160,6 +165,13 @@ _CARDS += (
         arpc_method=2),
     _unionpay("issuer-script", "Issuer script after approval / 发卡行脚本", "6217001100000110",
               "23232323232323232424242424242424", issuer_script=True),
+    _unionpay("offline-pin", "Offline plaintext PIN (wrong, then right) / 脱机明文密码", "6217001100000128",
+              "25252525252525252626262626262626", cvm_list=_OFFLINE_PIN),
+    _unionpay("offline-enciphered-pin", "Offline enciphered PIN (DDA key) / 脱机密文密码", "6217001100000136",
+              "27272727272727272828282828282828", oda="dda", cvm_list=_ENCIPHERED_PIN),
+    _unionpay("pin-blocked", "Offline PIN blocked (try counter 0) / 密码已锁", "6217001100000144",
+              "29292929292929292A2A2A2A2A2A2A2A", cvm_list=_PIN_OR_FAIL, pin_tries=0,
+              iac_denial=bytes.fromhex("0060200000")),
     _unionpay("two-apps", "Two applications, credit first by priority / 双应用", "6217001100000102",
               "1F1F1F1F1F1F1F1F2020202020202020", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
 )

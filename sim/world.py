@@ -96,9 +96,12 @@ class SimWorld:
     # --- what a person does -----------------------------------------------------------------------------
 
     def insert_card(self, key: str) -> None:
-        self.reader.insert(CardApplet(self.cards[key]))
+        card = CardApplet(self.cards[key])
+        self.pinpad.card_channel = card.process  # offline PIN: the pad VERIFYs with the card in the reader
+        self.reader.insert(card)
 
     def remove_card(self) -> None:
+        self.pinpad.card_channel = None
         self.reader.remove()
 
     @property
