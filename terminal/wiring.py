@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient
 from drivers.host.client import HostClient
 from drivers.pinpad import PinPad
 from drivers.printer import EscPosPrinter
+from emv.config import terminal_config
 from emv.errors import DeviceError
-from emv.kernel import AidConfig, TerminalConfig
+from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
 from flows.topup import TopupService
 from terminal.config import Settings
@@ -32,13 +34,9 @@ log = logging.getLogger("terminal.wiring")
 
 
 def emv_config(settings: Settings) -> TerminalConfig:
-    e, term = settings.emv, settings.terminal
-    aids = tuple(AidConfig(aid=bytes.fromhex(aid), label=label, floor_limit_minor=e.floor_limit_minor)
-                 for aid, label in e.aids)
-    return TerminalConfig(aids=aids, terminal_type=int(e.terminal_type, 16),
-                          capabilities=bytes.fromhex(e.capabilities),
-                          additional_capabilities=bytes.fromhex(e.additional_capabilities),
-                          terminal_id=term.id, merchant_id=term.merchant_id, ifd_serial=term.id)
+    term = settings.terminal
+    return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
+                           ifd_serial=term.id)
 
 
 def build_services(settings: Settings) -> Services:
