@@ -14,7 +14,7 @@ Faults a test card can carry (``SimCardProfile.oda_fault``):
 
 >>> from sim.cards import CATALOGUE
 >>> oda = CardOda(CATALOGUE["dda-good"], aip=bytes.fromhex("3800"), static_data=b"\\x5a\\x01\\x00")
->>> sorted(f"{t:X}" for t in oda.records()[(3, 1)]), len(oda.internal_authenticate(bytes(4), b"\\x11" * 8))
+>>> sorted(f"{t.tag:X}" for t in oda.records()[(3, 1)]), len(oda.internal_authenticate(bytes(4), b"\\x11" * 8))
 (['8F', '90', '92', '9F32'], 96)
 """
 

@@ -11,12 +11,27 @@ key                                behaviour
 ``unionpay-debit``                 the happy card: PSE, PDOL, GPO format 2, online PIN, TC after approval
 ``visa-credit``                    no PDOL, GPO format 1, issuer authentication by EXTERNAL AUTHENTICATE
 ``mastercard-debit``               PIN 4321, talks T=0: ``61xx`` (GET RESPONSE) and ``6Cxx`` (re-send with Le)
+``arpc-method-2``                  Visa, ARPC method 2 (ARPC || CSU) by EXTERNAL AUTHENTICATE
 ``card-declines``                  AAC at the first GENERATE AC (card risk management says no)
 ``card-declines-after-approval``   ARQC, then AAC at the second GENERATE AC even after host approval
 ``expired``                        expired in June 2024: the TVR bit meets IAC-Denial, AAC at the first AC
+``not-yet-effective``              effective from 2049: the TVR bit meets IAC-Denial, AAC at the first AC
 ``no-pse``                         no ``1PAY.SYS.DDF01``: found only through the terminal's list of AIDs
 ``gpo-6985``                       a restricted credit application first; it answers GPO with ``6985``
 ``corrupt-record``                 record 1.2 is cut short: malformed TLV
+``no-common-aid``                  a JCB-only card: no application in common with the terminal
+``two-apps``                       debit (priority 2) and credit (priority 1): credit is selected
+``sda-good`` / ``dda-good`` /      offline data authentication that verifies (``sim.card_oda``, ``sim.pki``)
+``cda-good``
+``sda-tampered``                   static data changed after the issuer signed them: SDA fails
+``dda-expired-issuer-cert``        issuer certificate expired 12/23: DDA fails
+``cda-bad-issuer-cert``            issuer certificate corrupted: CDA fails
+``offline-approve``                CDA, no CVM, card lets a TC through: approves offline under the floor limit
+``signature``                      CVM list starts with signature
+``offline-pin``                    offline plaintext PIN (the PIN pad VERIFYs with the card)
+``offline-enciphered-pin``         offline enciphered PIN under the ICC key (DDA card)
+``pin-blocked``                    PIN try counter 0; IAC-Denial has "PIN try limit exceeded"
+``issuer-script``                  the issuer adds a ``72`` script (PUT DATA with MAC) to approvals
 =================================  ==========================================================================
 
 >>> CATALOGUE["unionpay-debit"].aid.hex().upper(), luhn_valid(CATALOGUE["visa-credit"].pan)
