@@ -117,6 +117,9 @@ class TerminalConfig:
     capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=lambda: TEST_CAPKS)
     revoked: frozenset[tuple[bytes, int, bytes]] = frozenset()  # CRL: (RID, CA index, certificate serial)
     exception_file: frozenset[str] = frozenset()  # PANs (with "-PSN" suffix to name one card) refused offline
+    # Unable to go online: follow the default action codes (TC possible, ARC Y3) — off by default, because this
+    # product has no advice/clearing path for such approvals; off means always AAC (Z3).
+    approve_offline_when_unable_online: bool = False
 
     def __post_init__(self) -> None:
         if not self.aids:

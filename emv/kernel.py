@@ -58,7 +58,7 @@ from emv.errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtoc
 from emv.risk import check_exception_file, manage_risk
 from emv.scripts import parse_scripts, run_scripts
 from emv.selection import Candidate, Fci, build_candidates, final_select
-from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_restrictions, decide
+from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_restrictions, decide, default_action
 
 __all__ = ["Transaction", "TerminalConfig", "AidConfig", "FIELD_55_TAGS", "APPROVAL_CODES"]
 
@@ -67,6 +67,7 @@ FIELD_55_TAGS: tuple[int, ...] = (0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 
                                   0x82, 0x9F1A, 0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41)
 APPROVAL_CODES = frozenset({"00", "10", "11"})  # ISO 8583 response codes that approve
 UNABLE_TO_GO_ONLINE_DECLINED = b"Z3"  # ARC the terminal sets itself (Book 4 Annex A6)
+UNABLE_TO_GO_ONLINE_APPROVED = b"Y3"
 _RANK = {CryptogramType.AAC: 0, CryptogramType.ARQC: 1, CryptogramType.TC: 2}  # a card may only go down
 
 
@@ -246,7 +247,10 @@ class Transaction:
         check_exception_file(pan, records.psn_digits(self._card.get(0x5F34)), self._config.exception_file,
                              self._tvr)
         check_restrictions(self._card, today=self._today, app_versions=self._aid.app_versions,
-                           country_code=self._config.country_code, tvr=self._tvr)
+                           country_code=self._config.country_code, tvr=self._tvr,
+                           transaction_type=self._terminal[0x9C][0],
+                           atm=self._config.terminal_type in (0x14, 0x15, 0x16)  # unattended, financial institution
+                           and bool(self._config.additional_capabilities[0] & 0x80))  # 9F40: cash
         yield from self._verify_cardholder(pan)
         if self._aip(AipBit.TERMINAL_RISK_MANAGEMENT_TO_BE_PERFORMED):
             yield from manage_risk(self._amount, self._aid, self._card, self._random_number, self._tvr,
@@ -354,6 +358,9 @@ class Transaction:
         if _RANK[returned] > _RANK[requested]:  # Book 3 §9.3: the card may only answer lower
             raise Stop(Outcome.TERMINATED,
                        f"card returned {returned.name} when {requested.name} was requested")
+        if values[0x9F27][0] & 0x07 == 0x01:  # Book 3 §10.8 / Book 4 §6.3.7: CID "service not allowed"
+            raise Stop(Outcome.DECLINED if not self._host_approved else Outcome.DECLINED_AFTER_ONLINE_APPROVAL,
+                       "card: service not allowed (CID reason code 1)")
         if cda and returned is not CryptogramType.AAC:
             self._verify_cda(response.data, values, dol_tag)
         return returned
@@ -398,9 +405,15 @@ class Transaction:
             yield from self._authenticate_issuer(issuer[0x91])
         yield from self._scripts(answer.issuer_data, 0x71)  # Book 3 §10.10: before the final GENERATE AC
         requested = CryptogramType.TC if self._host_approved else CryptogramType.AAC
+        if code is None and self._config.approve_offline_when_unable_online:
+            requested, _ = default_action(bytes(self._tvr), self._card, tac_default=self._aid.tac_default)
+            if requested is CryptogramType.TC:
+                self._issuer[0x8A] = UNABLE_TO_GO_ONLINE_APPROVED
         returned = yield from self._generate_ac(requested, 0x8D, "second")
         yield from self._scripts(answer.issuer_data, 0x72)  # ... and after it
         if returned is CryptogramType.TC:
+            if code is None:
+                return self._finish(Outcome.APPROVED, "unable to go online: approved offline by default action (Y3)")
             return self._finish(Outcome.APPROVED, f"approved online ({code})")
         if self._host_approved:
             return self._finish(Outcome.DECLINED_AFTER_ONLINE_APPROVAL,

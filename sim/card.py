@@ -313,7 +313,7 @@ class CardApplet:
         approve = requested is apdu.CryptogramType.TC and issuer_ok is not False \
             and not self.profile.decline_second_ac
         kind = apdu.CryptogramType.TC if approve else apdu.CryptogramType.AAC
-        if values.get(0x8A) != b"Z3":
+        if values.get(0x8A) not in (b"Z3", b"Y3"):  # offline decisions are not online transactions
             self.last_online_atc = self.atc
         cvr = bytes([_SECOND_AC[kind] | _FIRST_AC[apdu.CryptogramType.ARQC] | flags, 0x00, 0x00, 0x00, 0x00])
         merged = {**self._first_values, **{t: v for t, v in values.items() if t in (0x95, 0x9F37)}}
