@@ -28,7 +28,8 @@ from emv.capk import Capk
 from emv.errors import OdaError, RemoteProtocolError
 from emv.tvr import AipBit, BitField, TsiBit, TvrBit
 
-__all__ = ["OdaMethod", "OdaContext", "StaticData", "choose_method", "authenticate", "FAILED_BIT"]
+__all__ = ["OdaMethod", "OdaContext", "OdaResult", "StaticData", "choose_method", "authenticate", "pin_key",
+           "FAILED_BIT"]
 
 
 class OdaMethod(Enum):
@@ -99,6 +100,7 @@ class OdaResult:
     method: OdaMethod
     icc_key: oda.RecoveredKey | None = None  # kept for CDA at GENERATE AC
     failed: bool = False
+    issuer_key: oda.RecoveredKey | None = None  # kept for the ICC PIN encipherment key (9F2D)
 
 
 def authenticate(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], terminal: Mapping[int, bytes],
@@ -112,7 +114,7 @@ def authenticate(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], ter
     tsi.set(TsiBit.ODA_PERFORMED)
     result = OdaResult(method)
     try:
-        result.icc_key = yield from _perform(method, ctx, card, terminal, static, rid, pan, tvr)
+        result.icc_key = yield from _perform(method, ctx, card, terminal, static, rid, pan, tvr, result)
     except OdaError:
         result.failed = True
         tvr.set(FAILED_BIT[method])
@@ -120,7 +122,8 @@ def authenticate(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], ter
 
 
 def _perform(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], terminal: Mapping[int, bytes],
-             static: StaticData, rid: bytes, pan: str, tvr: BitField[TvrBit]) -> Step[oda.RecoveredKey | None]:
+             static: StaticData, rid: bytes, pan: str, tvr: BitField[TvrBit],
+             result: OdaResult) -> Step[oda.RecoveredKey | None]:
     needed = _ISSUER_TAGS + ((0x93,) if method is OdaMethod.SDA else _ICC_TAGS)
     if any(tag not in card for tag in needed):
         tvr.set(TvrBit.ICC_DATA_MISSING)
@@ -133,6 +136,7 @@ def _perform(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], termina
         raise OdaError("no usable CA public key for this RID and index")
     issuer = oda.recover_issuer_public_key(capk, card[0x90], card.get(0x92, b""), card[0x9F32], pan=pan,
                                            today=ctx.today, revoked=ctx.revoked)
+    result.issuer_key = issuer
     if method is OdaMethod.SDA:
         card[0x9F45] = oda.verify_signed_static_data(issuer, card[0x93], static_data)
         return None
@@ -159,3 +163,20 @@ def _perform(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], termina
     card[0x9F4B] = signed
     card[0x9F4C] = oda.verify_signed_dynamic_data(icc, signed, ddol_data)
     return icc
+
+
+def pin_key(result: OdaResult, card: Mapping[int, bytes], pan: str, today: dt.date) -> tuple[bytes, bytes] | None:
+    """The key for offline enciphered PIN (Book 2 §7.1): the ICC PIN Encipherment Public Key from ``9F2D``
+    (with ``9F2E``, ``9F2F``; format 04, hash without static data) when the card has one, else the ICC key.
+    None when neither can be recovered."""
+    if 0x9F2D in card and 0x9F2E in card and result.issuer_key is not None:
+        try:
+            key = oda.recover_icc_public_key(result.issuer_key, card[0x9F2D], card.get(0x9F2F, b""), card[0x9F2E],
+                                             b"", pan=pan, today=today)
+        except OdaError:
+            return None
+        return key.modulus, key.exponent
+    if result.icc_key is None or result.failed:
+        return None
+    return result.icc_key.modulus, result.icc_key.exponent
+

@@ -273,7 +273,8 @@ def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id
             currency_code=_hex_value(section.get("currency_code", "0156"), "emv.currency_code", 2),
             capks=capk_table(capks),
             revoked=frozenset(_revoked(r, f"emv.revoked[{i}]") for i, r in enumerate(section.get("revoked", ()))),
-            exception_file=frozenset(str(p) for p in section.get("exception_file", ())))
+            exception_file=frozenset(str(p) for p in section.get("exception_file", ())),
+            approve_offline_when_unable_online=bool(section.get("approve_offline_when_unable_online", False)))
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise

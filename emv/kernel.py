@@ -51,7 +51,16 @@ from emv.actions import (
     transmit,
 )
 from emv.apdu import CryptogramType
-from emv.authentication import FAILED_BIT, OdaContext, OdaMethod, OdaResult, StaticData, authenticate, choose_method
+from emv.authentication import (
+    FAILED_BIT,
+    OdaContext,
+    OdaMethod,
+    OdaResult,
+    StaticData,
+    authenticate,
+    choose_method,
+    pin_key,
+)
 from emv.config import AidConfig, TerminalConfig
 from emv.cvm import CvmContext, CvmOutcome, perform_cvm
 from emv.errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtocolError
@@ -337,8 +346,7 @@ class Transaction:
             amount_minor=self._amount, transaction_type=self._terminal[0x9C][0],
             in_application_currency=self._card.get(0x9F42) == self._config.currency_code,
             capabilities=self._config.capabilities, unattended=self._config.terminal_type % 0x10 in (4, 5, 6),
-            icc_pin_key=None if self._oda.icc_key is None or self._oda.failed else (
-                self._oda.icc_key.modulus, self._oda.icc_key.exponent))
+            icc_pin_key=pin_key(self._oda, self._card, pan, self._today))
         self._cvm = yield from perform_cvm(self._card.get(0x8E), ctx, pan, self._tvr, self._tsi)
         self._terminal[0x9F34] = self._cvm.results
 

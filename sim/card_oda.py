@@ -49,6 +49,7 @@ class CardOda:
                                Tlv(0x92, issuer_rem), Tlv(0x9F32, issuer.exponent_bytes)]
         signed = static_data + aip
         self._icc = pki.icc_key(profile.key)
+        self._pin = self._icc
         if self.method == "sda":
             dac = hashlib.sha1(profile.pan.encode()).digest()[:2]  # noqa: S324 - any 2 bytes will do
             self._icc_record = [Tlv(0x93, pki.signed_static_data(issuer, signed, dac))]
@@ -58,6 +59,14 @@ class CardOda:
                                                     serial=b"\x00\x00\x02", static_data=signed)
             self._icc_record = [Tlv(0x9F46, icc_cert), Tlv(0x9F47, self._icc.exponent_bytes),
                                 Tlv(0x9F48, icc_rem), Tlv(0x9F49, DDOL)]
+        self._pin = self._icc
+        if profile.pin_key:  # a separate ICC PIN encipherment key, certified without static data (Book 2 §7.1)
+            self._pin = pki.make_key(f"pin:{profile.key}", pki.ICC_BITS)
+            pin_cert, pin_rem = pki.icc_certificate(issuer, self._pin, pan=profile.pan,
+                                                    expiry_mmyy=profile.expiry[2:4] + profile.expiry[:2],
+                                                    serial=b"\x00\x00\x03", static_data=b"")
+            self._icc_record += [Tlv(0x9F2D, pin_cert), Tlv(0x9F2E, self._pin.exponent_bytes),
+                                 Tlv(0x9F2F, pin_rem)]
 
     @property
     def aip_bits(self) -> int:
@@ -69,10 +78,10 @@ class CardOda:
 
     def decipher(self, data: bytes) -> bytes | None:
         """The card's private RSA operation on an enciphered PIN block (Book 2 §7.2); None if malformed."""
-        value = int.from_bytes(data, "big")
-        if len(data) != self._icc.size or value >= self._icc.n:
+        value, key = int.from_bytes(data, "big"), self._pin
+        if len(data) != key.size or value >= key.n:
             return None
-        return pow(value, self._icc.d, self._icc.n).to_bytes(self._icc.size, "big")
+        return pow(value, key.d, key.n).to_bytes(key.size, "big")
 
     def internal_authenticate(self, ddol_data: bytes, icc_dynamic_number: bytes) -> bytes:
         """Signed Dynamic Application Data over the DDOL data (Book 2 §6.5.1)."""

@@ -107,6 +107,7 @@ class SimCardProfile:
     issuer_script: bool = False  # the issuer adds a 72 script (sim.issuer) to every approval
     pin_tries: int = 3  # PIN try counter 9F17 at insertion; 0 = offline PIN blocked
     iac_denial: bytes = b""  # 9F0E; empty: 0060000000 (expired / not yet effective)
+    pin_key: bool = False  # a separate ICC PIN encipherment key (9F2D/9F2E/9F2F) for enciphered offline PIN
 
 
 def _unionpay(key: str, label: str, pan: str, imk: str, **changes: object) -> SimCardProfile:

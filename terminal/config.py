@@ -86,6 +86,7 @@ class EmvSection:
     capks: tuple[Mapping[str, Any], ...] = ()
     revoked: tuple[str, ...] = ()
     exception_file: tuple[str, ...] = ()
+    approve_offline_when_unable_online: bool = False
 
 
 @dataclass(frozen=True)

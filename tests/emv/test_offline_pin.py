@@ -115,3 +115,15 @@ def test_offline_pin_through_the_pin_pad_pty_reports_only_the_status_word():
     finally:
         driver.close()
         sim.stop()
+
+
+def test_enciphered_pin_uses_the_icc_pin_encipherment_key_when_the_card_has_one():
+    from sim import pki
+
+    profile = dataclasses.replace(CATALOGUE["offline-enciphered-pin"], pin_key=True)
+    card = CardApplet(profile, random_bytes=lambda n: bytes(range(7, 7 + n)))
+    run = drive(transaction(OFFLINE_CAPABLE), card.process, host=issuer(profile, "00"), offline_pins=["1234"])
+    verify = [a for a in run.actions if isinstance(a, VerifyOfflinePin)][0]
+    assert verify.icc_modulus == pki.make_key(f"pin:{profile.key}", pki.ICC_BITS).modulus_bytes
+    assert verify.icc_modulus != pki.icc_key(profile.key).modulus_bytes
+    assert run.finished.receipt["cvm_results"] == "440302"
