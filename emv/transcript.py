@@ -7,7 +7,7 @@ A transcript is JSON: ``{"version": 1, "meta": {...}, "exchanges": [{"c": "00A4.
 the recorded response when the command is the recorded one, and ``6F00`` (recorded as a divergence)
 otherwise.
 
-Shared transcripts mask the PAN: ``mask_pan`` replaces the middle digits of every PAN occurrence (``5A`` and
+Shared transcripts mask the PAN: ``mask_transcript`` replaces the middle digits of every PAN occurrence (``5A`` and
 inside track 2 ``57``) with zeros, so the kernel still sees digits, and sets ``meta.masked``; a transcript
 that keeps the PAN carries ``meta.warning``. Offline data authentication of a masked transcript fails by
 design (the issuer signed the real PAN).
@@ -27,7 +27,7 @@ from typing import Any
 from emv import records, tlv
 from emv.errors import RemoteProtocolError
 
-__all__ = ["Transcript", "Recorder", "ReplayCard", "mask_pan", "find_pan"]
+__all__ = ["Transcript", "Recorder", "ReplayCard", "mask_transcript", "find_pan"]
 
 VERSION = 1
 
@@ -103,7 +103,7 @@ def find_pan(transcript: Transcript) -> str | None:
     return None
 
 
-def mask_pan(transcript: Transcript) -> Transcript:
+def mask_transcript(transcript: Transcript) -> Transcript:
     """A copy with every occurrence of the PAN (BCD, as in ``5A`` and ``57``) masked to first 6 / last 4."""
     pan = find_pan(transcript)
     if pan is None:

@@ -19,7 +19,7 @@ from emv import tlv
 from emv.actions import Finished, GoOnline, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.kernel import Transaction
-from emv.transcript import Recorder, Transcript, mask_pan
+from emv.transcript import Recorder, Transcript, mask_transcript
 from flows.ports import OfflinePinRequest
 from sim.card import CardApplet
 from sim.cards import CATALOGUE
@@ -65,7 +65,7 @@ def record(key: str, *, amount_minor: int = 3000, keep_pan: bool = False) -> Tra
     if keep_pan:
         transcript.meta["warning"] = "contains the full PAN: do not share"
         return transcript
-    return mask_pan(transcript)
+    return mask_transcript(transcript)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient
@@ -39,6 +41,21 @@ def emv_config(settings: Settings) -> TerminalConfig:
                            ifd_serial=term.id)
 
 
+def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
+    """Saves card-session transcripts (already PAN-masked) as DIR/NAME.json; a write failure is only logged."""
+    if not directory:
+        return None
+
+    def write(name: str, text: str) -> None:
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            (Path(directory) / f"{name}.json").write_text(text, encoding="utf-8")
+        except OSError as exc:
+            log.warning("transcript %s not saved: %s", name, exc)
+
+    return write
+
+
 def build_services(settings: Settings) -> Services:
     term, dev = settings.terminal, settings.devices
     journal = Journal(term.journal)
@@ -63,7 +80,8 @@ def build_services(settings: Settings) -> Services:
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
     card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
-                                        card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s)
+                                        card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
+                                        transcript_sink=_transcript_writer(settings.emv.transcripts_dir))
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
                          poll_interval_s=settings.carrier.poll_interval_s)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,

@@ -68,3 +68,24 @@ def test_cli_replay_warns_about_a_full_pan(capsys, tmp_path):
     captured = capsys.readouterr()
     assert "full PAN" in captured.err and "outcome: approved" in captured.out
     assert CATALOGUE["unionpay-debit"].pan not in captured.out + captured.err
+
+
+def test_a_live_terminal_session_is_recorded_masked_and_replays(tmp_path):
+    """Through the real reader and PIN pad ptys: [emv] transcripts_dir makes the terminal save the session."""
+    from pathlib import Path
+
+    from sim.scenario import load_scenario, run_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "cards" / "issuer_script.toml")
+    scenario = type(scenario)(scenario.name, scenario.path, {"emv": {"transcripts_dir": str(tmp_path)}},
+                              scenario.steps)
+    assert run_scenario(scenario).passed
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    text = files[0].read_text(encoding="utf-8")
+    assert CATALOGUE["issuer-script"].pan not in text
+    transcript = Transcript.from_json(text)
+    assert transcript.meta["masked"] and transcript.host["code"] == "00"
+    lines, finished = replay(transcript)
+    assert finished.outcome.value == "approved" and finished.receipt["script_results"] == "2000000001"
+    assert not any(line.startswith("!") for line in lines)
