@@ -152,4 +152,5 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from sim.bench_firmware import measure as firmware_measure
+    print(json.dumps({**main(), "firmware": firmware_measure()}, indent=2))
