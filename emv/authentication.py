@@ -7,8 +7,9 @@ included; a record of SFI 1–10 that is not template ``70`` makes ODA fail. If 
 present it may only name ``82``, whose value is appended.
 
 The method is the best one both sides support (Book 3 §10.3): CDA, then DDA, then SDA; none sets "ODA was
-not performed" (TVR B1b8). A failure sets the method's TVR bit (SDA B1b7, DDA B1b4, CDA B1b3), plus "ICC data
-missing" (B1b6) when a needed object is absent; TSI "ODA performed" (B1b8) is set whenever one is attempted.
+not performed" (TVR B1b8). SDA also sets "SDA selected" (B1b2). A failure sets the method's TVR bit (SDA
+B1b7, DDA B1b4, CDA B1b3), plus "ICC data missing" (B1b6) when a needed object is absent; TSI "ODA performed"
+(B1b8) is set whenever one is attempted.
 Failures are outcomes, not errors: terminal action analysis decides what they mean.
 
 >>> choose_method(bytes.fromhex("7900"), bytes.fromhex("E0F8C8")), choose_method(b"\\x40\\x00", bytes(3))
@@ -112,6 +113,8 @@ def authenticate(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], ter
         tvr.set(TvrBit.ODA_NOT_PERFORMED)
         return OdaResult(method)
     tsi.set(TsiBit.ODA_PERFORMED)
+    if method is OdaMethod.SDA:
+        tvr.set(TvrBit.SDA_SELECTED)  # Book 3 Annex C5 B1b2
     result = OdaResult(method)
     try:
         result.icc_key = yield from _perform(method, ctx, card, terminal, static, rid, pan, tvr, result)

@@ -42,6 +42,7 @@ class TvrBit(Enum):
     CARD_ON_EXCEPTION_FILE = (1, 0x10)
     DDA_FAILED = (1, 0x08)
     CDA_FAILED = (1, 0x04)
+    SDA_SELECTED = (1, 0x02)
     # byte 2: processing restrictions
     DIFFERENT_APPLICATION_VERSIONS = (2, 0x80)
     EXPIRED_APPLICATION = (2, 0x40)
