@@ -31,6 +31,7 @@ SendApdu(apdu=b'\\x00\\xa4\\x04\\x00\\x0e1PAY.SYS.DDF01\\x00', purpose='SELECT P
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -350,8 +351,22 @@ class Transaction:
         self._cvm = yield from perform_cvm(self._card.get(0x8E), ctx, pan, self._tvr, self._tsi)
         self._terminal[0x9F34] = self._cvm.results
 
+    def _tc_hash(self, entries: tuple[dol.DolEntry, ...]) -> None:
+        """TC Hash Value ``98`` when the CDOL asks for it: SHA-1 of the TDOL data, the card's ``97`` or the
+        terminal's default TDOL, which sets TVR "default TDOL used" (B5b8) (Book 3 §5.4, §9.2.2)."""
+        if not any(e.tag == 0x98 for e in entries):
+            return
+        tdol = self._card.get(0x97)
+        if tdol is None and self._aid.default_tdol:
+            tdol = self._aid.default_tdol
+            self._tvr.set(TvrBit.DEFAULT_TDOL_USED)
+        data = dol.build(dol.parse(tdol), self._values()) if tdol else b""
+        self._terminal[0x98] = hashlib.sha1(data).digest()  # noqa: S324 - Book 2 Annex B3 mandates SHA-1
+
     def _generate_ac(self, requested: CryptogramType, dol_tag: int, which: str) -> Step[CryptogramType]:
-        data = dol.build(dol.parse(self._card[dol_tag]), self._values())
+        entries = dol.parse(self._card[dol_tag])
+        self._tc_hash(entries)
+        data = dol.build(entries, self._values())
         self._dol_data[dol_tag] = data
         # Book 3 §10.8: CDA is requested for a TC or ARQC when CDA was selected and has not failed yet.
         cda = self._oda.method is OdaMethod.CDA and not self._oda.failed and requested is not CryptogramType.AAC

@@ -115,3 +115,30 @@ def test_static_data_rules():
     assert static.with_tag_list({0x9F4A: b"\x5a"}) is None  # only the AIP may be listed
     static.add_record(2, bytes.fromhex("7103" "5A0112"))
     assert static.broken  # SFI 1-10 record for ODA that is not template 70
+
+
+def test_tc_hash_with_the_default_tdol_sets_its_tvr_bit():
+    import hashlib
+
+    from emv import dol
+
+    profile = CATALOGUE["unionpay-debit"]
+    card = CardApplet(profile)
+
+    def with_98(apdu: bytes) -> bytes:  # a card whose CDOL1 also asks for the TC hash value 98
+        answer = card.process(apdu)
+        old = bytes.fromhex("8C1B")
+        if apdu[:2] == b"\x00\xb2" and old in answer:
+            cdol = answer[answer.index(old) + 2: answer.index(old) + 2 + 0x1B]
+            new = bytes.fromhex("8C1D") + cdol + bytes.fromhex("9814")
+            body = answer[2:-2].replace(old + cdol, new)
+            return bytes([0x70, len(body)]) + body + answer[-2:]
+        return answer
+
+    tdol = bytes.fromhex("9F0206")
+    config = dataclasses.replace(CONFIG, aids=tuple(dataclasses.replace(a, default_tdol=tdol) for a in CONFIG.aids))
+    tx = transaction(config)
+    run = drive(tx, with_98, host=issuer(profile, "00"))
+    assert "DEFAULT_TDOL_USED" in bits_set(TvrBit, bytes.fromhex(run.finished.receipt["tvr"]))
+    expected = hashlib.sha1(dol.build(dol.parse(tdol), {0x9F02: tx.data[0x9F02]})).digest()
+    assert run.apdus("GENERATE AC (first")[0][-21:-1] == expected  # last CDOL1 value, before Le
