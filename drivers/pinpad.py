@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from construct import ConstructError, GreedyBytes, Int8ub, Int16ub, Int32ub, PascalString, Prefixed, Struct
+from construct import (
+    ConstructError,
+    GreedyBytes,
+    Int8ub,
+    Int16ub,
+    Int32ub,
+    PascalString,
+    Prefixed,
+    PrefixedArray,
+    Struct,
+)
 
 from drivers.link import Event, FrameReceived, SerialLink
 from emv.errors import DeviceError, DeviceGone, DeviceTimeout, LocalProtocolError, RemoteProtocolError
@@ -45,6 +55,10 @@ __all__ = [
     "decode_offline_pin_request",
     "encode_offline_pin_result",
     "decode_offline_pin_result",
+    "encode_choose",
+    "decode_choose",
+    "encode_choice_result",
+    "decode_choice_result",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,11 +73,13 @@ class PinPadCmd(IntEnum):
     ABORT = 0x22
     KEY_STATUS = 0x23
     VERIFY_OFFLINE_PIN = 0x24  # EMV offline PIN: the pad itself sends VERIFY to the card (docs/emv.md)
+    CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
 
 
 class PinPadEventCode(IntEnum):
     PIN_RESULT = 0x50
     OFFLINE_PIN_RESULT = 0x51
+    CHOICE_RESULT = 0x52
 
 
 class PinPadStatus(IntEnum):
@@ -104,6 +120,8 @@ _OFFLINE_REQUEST = Struct("enciphered" / Int8ub, "amount" / Int32ub, "timeout_ms
                           "modulus" / Prefixed(Int8ub, GreedyBytes), "exponent" / Prefixed(Int8ub, GreedyBytes),
                           "challenge" / Prefixed(Int8ub, GreedyBytes))
 _OFFLINE_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "sw" / Int16ub)
+_CHOOSE = Struct("timeout_ms" / Int32ub, "labels" / PrefixedArray(Int8ub, PascalString(Int8ub, "utf8")))
+_CHOICE_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "index" / Int8ub)
 _KEY_STATUS = Struct("scheme" / Int8ub, "ksn" / Prefixed(Int8ub, GreedyBytes), "remaining" / Int32ub)
 
 
@@ -182,6 +200,25 @@ def decode_offline_pin_result(payload: bytes) -> tuple[int, OfflinePinResult]:
     return p.session, OfflinePinResult(name, p.sw if name == "entered" else None)
 
 
+def encode_choose(labels: tuple[str, ...], timeout_s: float) -> bytes:
+    return _CHOOSE.build({"timeout_ms": round(timeout_s * 1000), "labels": [lb[:MAX_LINE] for lb in labels]})
+
+
+def decode_choose(payload: bytes) -> tuple[tuple[str, ...], float]:
+    p = _parse(_CHOOSE, payload, "choose request")
+    return tuple(p.labels), p.timeout_ms / 1000
+
+
+def encode_choice_result(session: int, status: int, index: int) -> bytes:
+    return _CHOICE_RESULT.build({"session": session, "status": status, "index": index})
+
+
+def decode_choice_result(payload: bytes) -> tuple[int, int]:
+    """(session, chosen index); -1 when the customer cancelled or the pad timed out."""
+    p = _parse(_CHOICE_RESULT, payload, "choice result")
+    return p.session, p.index if p.status == EntryStatus.ENTERED else -1
+
+
 def encode_key_status(status: KeyStatus) -> bytes:
     code = {name: code for code, name in SCHEME_CODES.items()}[status.scheme]
     return _KEY_STATUS.build({"scheme": code, "ksn": status.ksn or b"", "remaining": status.remaining})
@@ -206,7 +243,7 @@ class PinPad:
                                 on_event=self._on_link_event)
         self._response_timeout_s = response_timeout_s
         self._cond = threading.Condition()
-        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError] = {}
+        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int] = {}
         self._waiting = False
         self._aborted = False
 
@@ -249,6 +286,13 @@ class PinPad:
         if isinstance(outcome, DeviceError):
             raise outcome
         return outcome if isinstance(outcome, OfflinePinResult) else OfflinePinResult("cancelled")
+
+    def choose_application(self, labels: tuple[str, ...], timeout_s: float) -> int | None:
+        """Numbered labels on the pad; the index the customer picks, None when cancelled or timed out."""
+        outcome = self._entry(PinPadCmd.CHOOSE, encode_choose(labels, timeout_s), timeout_s)
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome if isinstance(outcome, int) and not isinstance(outcome, bool) and outcome >= 0 else None
 
     def _entry(self, cmd: PinPadCmd, request: bytes, timeout_s: float) -> Any:
         with self._cond:
@@ -316,10 +360,12 @@ class PinPad:
         return self._check(cmd, *self._request(cmd, data))
 
     def _on_link_event(self, event: Event) -> None:
-        if not isinstance(event, FrameReceived) or event.cmd not in (PinPadEventCode.PIN_RESULT,
-                                                                      PinPadEventCode.OFFLINE_PIN_RESULT):
+        decoders: dict[int, Any] = {PinPadEventCode.PIN_RESULT: decode_pin_result,
+                                    PinPadEventCode.OFFLINE_PIN_RESULT: decode_offline_pin_result,
+                                    PinPadEventCode.CHOICE_RESULT: decode_choice_result}
+        if not isinstance(event, FrameReceived) or event.cmd not in decoders:
             return
-        decode = decode_pin_result if event.cmd == PinPadEventCode.PIN_RESULT else decode_offline_pin_result
+        decode = decoders[event.cmd]
         try:
             session, outcome = decode(event.data)
         except RemoteProtocolError as exc:

@@ -28,7 +28,8 @@ from typing import TypeVar
 from emv.apdu import Response, get_response, split_response, with_le
 from emv.errors import LocalProtocolError
 
-__all__ = ["Action", "SendApdu", "RequestOnlinePin", "VerifyOfflinePin", "OfflinePinAnswer", "GoOnline",
+__all__ = ["Action", "SendApdu", "ChooseApplication", "RequestOnlinePin", "VerifyOfflinePin", "OfflinePinAnswer",
+           "GoOnline",
            "Finished", "Outcome", "PIN_STATUSES", "Stop", "Step", "transmit"]
 
 PIN_STATUSES = ("entered", "bypassed", "cancelled", "timeout")  # answers to RequestOnlinePin
@@ -56,6 +57,14 @@ class SendApdu:
 
     apdu: bytes
     purpose: str
+
+
+@dataclass(frozen=True)
+class ChooseApplication:
+    """Offer the candidate applications to the cardholder (Book 1 §12.4), in priority order; call
+    ``on_application`` with the chosen index, or None when the cardholder cancels."""
+
+    labels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ class Finished:
     receipt: Mapping[str, str] = field(default_factory=dict)
 
 
-Action = SendApdu | RequestOnlinePin | VerifyOfflinePin | GoOnline | Finished
+Action = SendApdu | ChooseApplication | RequestOnlinePin | VerifyOfflinePin | GoOnline | Finished
 
 # --- the card exchange step ---------------------------------------------------------------------------------
 

@@ -120,6 +120,9 @@ class TerminalConfig:
     # Unable to go online: follow the default action codes (TC possible, ARC Y3) — off by default, because this
     # product has no advice/clearing path for such approvals; off means always AAC (Z3).
     approve_offline_when_unable_online: bool = False
+    # Book 1 §12.4: offer the candidates to the cardholder (on the PIN pad) when more than one, or when the only
+    # one asks for confirmation; off: the highest priority is taken, those needing confirmation are dropped.
+    cardholder_selection: bool = False
 
     def __post_init__(self) -> None:
         if not self.aids:
@@ -274,7 +277,8 @@ def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id
             capks=capk_table(capks),
             revoked=frozenset(_revoked(r, f"emv.revoked[{i}]") for i, r in enumerate(section.get("revoked", ()))),
             exception_file=frozenset(str(p) for p in section.get("exception_file", ())),
-            approve_offline_when_unable_online=bool(section.get("approve_offline_when_unable_online", False)))
+            approve_offline_when_unable_online=bool(section.get("approve_offline_when_unable_online", False)),
+            cardholder_selection=bool(section.get("cardholder_selection", False)))
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise

@@ -40,6 +40,7 @@ from emv import apdu, dol, oda, records, tlv
 from emv.actions import (
     PIN_STATUSES,
     Action,
+    ChooseApplication,
     Finished,
     GoOnline,
     OfflinePinAnswer,
@@ -134,6 +135,7 @@ class Transaction:
         self._cvm: CvmOutcome | None = None
         self._host_approved = False
         self._static = StaticData()
+        self._offered: tuple[str, ...] = ()
         self._oda = OdaResult(OdaMethod.NONE)
         self._dol_data: dict[int, bytes] = {}  # PDOL, CDOL1, CDOL2 values as sent: CDA hashes them
         self._random_number = int.from_bytes(un, "big") % 99 + 1  # 1..99 for random selection (§10.6.2)
@@ -152,6 +154,13 @@ class Transaction:
         """Feed the R-APDU (data + SW1 SW2) answering the last ``SendApdu``."""
         self._expect(SendApdu)
         return self._advance(bytes(rapdu))
+
+    def on_application(self, index: int | None) -> Action:
+        """Feed the cardholder's choice after ``ChooseApplication``: an index into its labels, None to cancel."""
+        self._expect(ChooseApplication)
+        if index is not None and not (isinstance(index, int) and 0 <= index < len(self._offered)):
+            raise LocalProtocolError(f"the choice must be 0..{len(self._offered) - 1} or None")
+        return self._advance(("choice", index))
 
     def on_pin(self, status: str) -> Action:
         """Feed the PIN pad outcome after ``RequestOnlinePin``: entered, bypassed, cancelled or timeout."""
@@ -245,6 +254,14 @@ class Transaction:
         candidates = yield from build_candidates(self._config)
         if not candidates:
             raise Stop(Outcome.TERMINATED, "no application on the card is supported by this terminal")
+        confirm = (candidates[0].priority or 0) & 0x80
+        if self._config.cardholder_selection and (len(candidates) > 1 or confirm):
+            self._offered = tuple(c.label for c in candidates)
+            answer = yield ChooseApplication(self._offered)  # Book 1 §12.4
+            index = answer[1] if isinstance(answer, tuple) else None
+            if index is None:
+                raise Stop(Outcome.TERMINATED, "the cardholder cancelled application selection")
+            candidates.insert(0, candidates.pop(index))
         gpo = yield from self._select_and_initiate(candidates)
         self._card.update(gpo)
         afl = records.parse_afl(gpo[0x94])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
+from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 from emv.kernel import TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
@@ -183,6 +183,8 @@ class _Attempt:
                 action = kernel.on_pin(self._pin(action))
             elif isinstance(action, VerifyOfflinePin):
                 action = kernel.on_offline_pin(*self._offline_pin(action))
+            elif isinstance(action, ChooseApplication):
+                action = kernel.on_application(self._choose(action))
             elif isinstance(action, GoOnline) and self.cancel.cancelled:
                 action = kernel.on_online_result(None)  # cancelled before going online: nothing is sent
             elif isinstance(action, GoOnline):
@@ -206,6 +208,15 @@ class _Attempt:
         if entry.status == "entered":
             self.pin_block, self.ksn = entry.pin_block, entry.ksn
         return entry.status
+
+    def _choose(self, action: ChooseApplication) -> int | None:
+        """The customer picks the application on the PIN pad (EMV Book 1 §12.4)."""
+        if self.cancel.cancelled:
+            return None
+        try:
+            return self.ports.pinpad.choose_application(action.labels, self.settings.pin_timeout_s)
+        except DeviceError:
+            return None
 
     def _offline_pin(self, action: VerifyOfflinePin) -> tuple[str, int | None]:
         """The PIN pad collects the PIN and VERIFYs it with the card; only the status word comes back."""

@@ -246,6 +246,9 @@ class PinPadPort(Protocol):
     def verify_offline_pin(self, request: OfflinePinRequest, timeout_s: float) -> OfflinePinResult:
         """Prompt, then the pad sends VERIFY (plain or enciphered) to the card and reports the SW."""
 
+    def choose_application(self, labels: tuple[str, ...], timeout_s: float) -> int | None:
+        """Show numbered application labels; the index the customer picks, or None (cancel or timeout)."""
+
     def abort(self) -> None:
         """From any thread: end a pending PIN entry as ``cancelled``."""
 

@@ -21,6 +21,7 @@ key                                behaviour
 ``corrupt-record``                 record 1.2 is cut short: malformed TLV
 ``no-common-aid``                  a JCB-only card: no application in common with the terminal
 ``two-apps``                       debit (priority 2) and credit (priority 1): credit is selected
+``two-apps-choice``                the same, offered to the customer on the PIN pad (cardholder selection)
 ``sda-good`` / ``dda-good`` /      offline data authentication that verifies (``sim.card_oda``, ``sim.pki``)
 ``cda-good``
 ``sda-tampered``                   static data changed after the issuer signed them: SDA fails
@@ -188,6 +189,8 @@ _CARDS += (
     _unionpay("pin-blocked", "Offline PIN blocked (try counter 0) / 密码已锁", "6217001100000144",
               "29292929292929292A2A2A2A2A2A2A2A", cvm_list=_PIN_OR_FAIL, pin_tries=0,
               iac_denial=bytes.fromhex("0060200000")),
+    _unionpay("two-apps-choice", "Two applications, the customer chooses / 持卡人选择应用", "6217001100000151",
+              "2B2B2B2B2B2B2B2B2C2C2C2C2C2C2C2C", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
     _unionpay("two-apps", "Two applications, credit first by priority / 双应用", "6217001100000102",
               "1F1F1F1F1F1F1F1F2020202020202020", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
 )

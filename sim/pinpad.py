@@ -26,9 +26,11 @@ from drivers.pinpad import (
     PinPadCmd,
     PinPadEventCode,
     PinPadStatus,
+    decode_choose,
     decode_display,
     decode_offline_pin_request,
     decode_pin_request,
+    encode_choice_result,
     encode_key_status,
     encode_offline_pin_result,
     encode_pin_result,
@@ -54,6 +56,7 @@ class _Entry:
     digits: str = field(default="", repr=False)  # the clear PIN while it is typed: never shown or logged
     auto: bool = False
     offline: OfflinePinRequest | None = None  # an EMV offline PIN: the pad VERIFYs it with the card
+    menu: tuple[str, ...] = ()  # a choice among numbered labels (EMV application selection)
 
 
 class PinPadSim(LinkedDevice):
@@ -88,6 +91,8 @@ class PinPadSim(LinkedDevice):
             entry = self._entry
             if entry is None:
                 return self._idle
+            if entry.menu:
+                return " ".join(f"{i}.{label}" for i, label in enumerate(entry.menu, 1))[:64], "1-9 / CANCEL"
             yuan, fen = divmod(entry.amount_minor, 100)
             return f"CNY {yuan}.{fen:02d}", f"PIN / 密码: {'*' * len(entry.digits)}"
 
@@ -107,7 +112,12 @@ class PinPadSim(LinkedDevice):
             entry = self._entry
             if entry is None or not self.plugged:
                 return
-            if key.isdigit():
+            if entry.menu and key.isdigit():
+                if 1 <= int(key) <= len(entry.menu):
+                    self._choose(int(key) - 1)
+            elif entry.menu and key == "CANCEL":
+                self._choose(-1)
+            elif key.isdigit():
                 if len(entry.digits) < MAX_PIN:
                     entry.digits += key
             elif key == "CLEAR":
@@ -134,10 +144,17 @@ class PinPadSim(LinkedDevice):
                 self._finish(EntryStatus.CANCELLED)
                 self.notify("display")
             return bytes([PinPadStatus.OK])
-        if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN):
+        if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE):
             return bytes([PinPadStatus.UNKNOWN_COMMAND])
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
+        if cmd == PinPadCmd.CHOOSE:
+            labels, timeout_s = decode_choose(data)
+            self._session = (self._session + 1) & 0xFF
+            self._entry = _Entry(session=self._session, pan="", amount_minor=0, menu=labels,
+                                 deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None)
+            self.notify("awaiting_pin")
+            return bytes([PinPadStatus.OK, self._session])
         offline: OfflinePinRequest | None = None
         if cmd == PinPadCmd.VERIFY_OFFLINE_PIN:
             offline, timeout_s = decode_offline_pin_request(data)
@@ -155,6 +172,10 @@ class PinPadSim(LinkedDevice):
     def tick(self, now: float) -> None:
         entry = self._entry
         if entry is None:
+            return
+        if entry.menu and (entry.auto or now >= entry.deadline):  # auto: the first option; else timed out
+            self._choose(0 if entry.auto and self.auto_pin is not None else -1)
+            self.notify("display")
             return
         if entry.auto and self.auto_pin is not None:  # typed on the next tick, after the response went out
             entry.digits = self.auto_pin
@@ -189,6 +210,15 @@ class PinPadSim(LinkedDevice):
         self.results.append(status.name.lower())
         self.send_event(PinPadEventCode.PIN_RESULT,
                         encode_pin_result(entry.session, status, self._encryptor.block_format, ksn, block))
+
+    def _choose(self, index: int) -> None:
+        """Send CHOICE_RESULT for the open menu (lock held); -1 = cancelled or timed out."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        status = EntryStatus.ENTERED if index >= 0 else EntryStatus.CANCELLED
+        self.results.append("chosen" if index >= 0 else "cancelled")
+        self.send_event(PinPadEventCode.CHOICE_RESULT, encode_choice_result(entry.session, status, max(index, 0)))
 
     def _verify_offline(self, entry: _Entry) -> int:
         """VERIFY with the card; the card's status word (6F00 without a card or a usable key)."""

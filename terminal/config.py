@@ -87,6 +87,7 @@ class EmvSection:
     revoked: tuple[str, ...] = ()
     exception_file: tuple[str, ...] = ()
     approve_offline_when_unable_online: bool = False
+    cardholder_selection: bool = False  # offer several applications to the customer on the PIN pad
     transcripts_dir: str = ""  # when set, every card session is saved there as a PAN-masked JSON transcript
 
 
