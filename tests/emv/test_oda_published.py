@@ -64,13 +64,13 @@ def test_issuer_key_recovered_from_published_visa_test_certificate() -> None:
     assert (key.hash_algorithm, key.key_algorithm, key.exponent) == (0x01, 0x01, b"\x03")
     assert len(key.modulus) == len(VISA_01.modulus) - 36 + len(SDA_ISSUER_REM)
     assert key.modulus.endswith(SDA_ISSUER_REM)
-    assert len(key.expiry) == 4 and key.expiry.isdigit() and len(key.serial) == 3
+    assert (key.expiry, key.serial.hex().upper()) == ("1209", "0042B3")  # fields of the published certificate
 
 
 def test_sda_over_published_static_data() -> None:
     key = oda.recover_issuer_public_key(VISA_01, SDA_ISSUER_CERT, SDA_ISSUER_REM, b"\x03", pan=SDA_PAN)
     dac = oda.verify_signed_static_data(key, SDA_SSAD, SDA_STATIC)
-    assert len(dac) == 2
+    assert dac.hex().upper() == "3132"  # the Data Authentication Code 9F45 inside the published SSAD
     with pytest.raises(OdaError, match="hash"):
         oda.verify_signed_static_data(key, SDA_SSAD, SDA_STATIC[:-1] + b"\x01")  # tampered static data
 
@@ -78,11 +78,13 @@ def test_sda_over_published_static_data() -> None:
 def test_dda_chain_from_published_mastercard_test_data() -> None:
     issuer = oda.recover_issuer_public_key(MC_05, DDA_ISSUER_CERT, DDA_ISSUER_REM, b"\x03", pan=DDA_PAN,
                                            today=TODAY)
-    assert issuer.identifier == "528588"
+    assert (issuer.identifier, issuer.expiry, issuer.serial.hex().upper(), len(issuer.modulus)) == (
+        "528588", "1221", "006EE2", 176)
     icc = oda.recover_icc_public_key(issuer, DDA_ICC_CERT, b"", b"\x03", DDA_STATIC, pan=DDA_PAN, today=TODAY)
     assert icc.identifier == DDA_PAN and icc.exponent == b"\x03"
+    assert (icc.expiry, len(icc.modulus)) == ("0615", 112)  # = 5F24 150630; 896 bits, BB-padded, no remainder
     idn = oda.verify_signed_dynamic_data(icc, DDA_SDAD, bytes(4))
-    assert 2 <= len(idn) <= 8
+    assert idn.hex().upper() == "7A33FB8C9546E1E7"  # the ICC Dynamic Number 9F4C inside the published SDAD
     with pytest.raises(OdaError, match="hash"):
         oda.verify_signed_dynamic_data(icc, DDA_SDAD, b"\x00\x00\x00\x01")  # other terminal data
 
