@@ -1,10 +1,10 @@
-"""Certificate recovery, SDA and DDA against PUBLISHED data with PUBLISHED test CA keys.
+"""Certificate recovery, SDA, DDA and CDA against PUBLISHED data with PUBLISHED test CA keys.
 
 Source: the ODA test vectors of emv-tools by Dmitry Eremin-Solenikov, as kept in RfidResearchGroup/proxmark3
 ``client/src/emv/test/sda_test.c`` (Visa test CAPK A000000003/01, issuer certificate, remainder, SSAD and the
 static data of a test card) and ``dda_test.c`` (Mastercard test CAPK A000000004/05, issuer and ICC
-certificates, SDAD over the DDOL data ``00000000``). The CAPKs come from ``emv.capk.TEST_CAPKS``, whose
-checksums are the published ones.
+certificates, SDAD over the DDOL data ``00000000``) and ``cda_test.c`` (a CDA-signed GENERATE AC answer).
+The CAPKs come from ``emv.capk.TEST_CAPKS``, whose checksums are the published ones.
 """
 
 from __future__ import annotations
@@ -124,3 +124,29 @@ def test_icc_certificate_refuses_other_static_data_and_pan() -> None:
 
 def test_errors_are_value_errors() -> None:
     assert issubclass(OdaError, ValueError)
+
+
+# CDA: proxmark3 client/src/emv/test/cda_test.c (same Mastercard test CAPK 05 and card certificates as DDA):
+# the signature of a GENERATE AC answer (TC, ATC 0010), over the unpredictable number 12345779, whose
+# transaction data hash covers the CDOL1 data and the answer's objects except 9F4B.
+CDA_SDAD = bytes.fromhex(
+    "1c009fc48679157dbff45f65d33ff78d4fcbf0cf5ea4208d107ae95aa38c546d0e5a18b87403a12bd447a8bbfc1e49ce"
+    "0b2e251389205703c9bb1a88cc79f1ddc2f9841eadf07ce07b62511ddc93df59f28f0e91f92332d29cdef2bccb100885"
+    "0500ef3e470a4cb18cd91aa5c1a108f3")
+CDA_UN = bytes.fromhex("12345779")
+CDA_CDOL1_DATA = bytes.fromhex("000000000000000000000000064300000000000643140925501234577923000000000000000000001e0300")
+CDA_RESPONSE_OBJECTS = bytes.fromhex("9f2701409f360200109f10120010904001220000000000000000000000ff")
+
+
+def test_cda_signature_from_published_mastercard_test_data():
+    issuer = oda.recover_issuer_public_key(MC_05, DDA_ISSUER_CERT, DDA_ISSUER_REM, b"\x03", pan=DDA_PAN)
+    icc = oda.recover_icc_public_key(issuer, DDA_ICC_CERT, b"", b"\x03", DDA_STATIC, pan=DDA_PAN)
+    digest = oda.transaction_data_hash(b"", CDA_CDOL1_DATA, None, CDA_RESPONSE_OBJECTS)
+    result = oda.verify_cda_signature(icc, CDA_SDAD, CDA_UN, cid=0x40, transaction_hash=digest)
+    assert result.cid == 0x40 and len(result.cryptogram) == 8 and len(result.icc_dynamic_number) == 8
+    with pytest.raises(OdaError, match="transaction data hash"):
+        oda.verify_cda_signature(icc, CDA_SDAD, CDA_UN, cid=0x40,
+                                 transaction_hash=oda.transaction_data_hash(b"", CDA_CDOL1_DATA[:-1] + b"\x01",
+                                                                            None, CDA_RESPONSE_OBJECTS))
+    with pytest.raises(OdaError, match="CID"):
+        oda.verify_cda_signature(icc, CDA_SDAD, CDA_UN, cid=0x80, transaction_hash=digest)
