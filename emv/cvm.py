@@ -65,6 +65,7 @@ _CAPABILITY_BITS: dict[int, int] = {FAIL_CVM: 0x00, ONLINE_PIN: 0x40, SIGNATURE:
                                     OFFLINE_ENCIPHERED_PIN: 0x10, ENCIPHERED_PIN_AND_SIGNATURE: 0x30}
 
 _CASH, _CASHBACK = 0x01, 0x09  # transaction types 9C
+_MAX_PIN_PROMPTS = 15  # the PIN Try Counter is at most 15 (one nibble of 63Cx)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit]) -> St
         return False
     if enciphered and ctx.icc_pin_key is None:
         return False  # Book 2 §7.1: no ICC key recovered, the method cannot be performed
-    while True:
+    for _ in range(_MAX_PIN_PROMPTS):
         challenge = b""
         if enciphered:
             response = yield from transmit(apdu.get_challenge(), "GET CHALLENGE")
@@ -234,9 +235,11 @@ def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit]) -> St
             raise Stop(Outcome.TERMINATED, f"PIN entry {answer.status}")
         if answer.sw == 0x9000:
             return True
-        if answer.sw & 0xFFF0 == 0x63C0 and answer.sw & 0x0F:
-            tries = answer.sw & 0x0F  # wrong PIN, tries left: ask again
+        left = answer.sw & 0x0F
+        if answer.sw & 0xFFF0 == 0x63C0 and left and (tries is None or left < tries):
+            tries = left  # wrong PIN, tries left: ask again
             continue
         if answer.sw in (0x63C0, 0x6983, 0x6984):
             tvr.set(TvrBit.PIN_TRY_LIMIT_EXCEEDED)
-        return False
+        return False  # includes a card whose counter does not go down
+    return False

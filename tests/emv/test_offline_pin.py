@@ -127,3 +127,15 @@ def test_enciphered_pin_uses_the_icc_pin_encipherment_key_when_the_card_has_one(
     assert verify.icc_modulus == pki.make_key(f"pin:{profile.key}", pki.ICC_BITS).modulus_bytes
     assert verify.icc_modulus != pki.icc_key(profile.key).modulus_bytes
     assert run.finished.receipt["cvm_results"] == "440302"
+
+
+def test_a_card_whose_try_counter_never_goes_down_cannot_loop_the_kernel():
+    profile = CATALOGUE["offline-pin"]
+    card = CardApplet(profile)
+
+    def stuck(apdu: bytes) -> bytes:
+        return b"\x63\xc2" if apdu[:2] == b"\x00\x20" else card.process(apdu)
+
+    run = drive(transaction(OFFLINE_CAPABLE), stuck, host=issuer(profile, "00"), offline_pins=["1234"] * 20)
+    assert len([a for a in run.actions if isinstance(a, VerifyOfflinePin)]) == 2
+    assert run.finished.receipt["cvm_results"] == "1F0302"  # the PIN rule failed; 'no CVM' took over

@@ -3,11 +3,13 @@ well-formed card answers always finishes and never approves without a cryptogram
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emv import apdu, cvm, dol, oda, records, selection, tlv
-from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
+from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.authentication import StaticData
 from emv.capk import TEST_CAPKS
 from emv.errors import PosError
@@ -55,13 +57,16 @@ _answer = st.one_of(
 )
 
 
+EVERYTHING_ON = dataclasses.replace(CONFIG, capabilities=bytes.fromhex("E0F8C8"), cardholder_selection=True)
+
+
 @given(st.sampled_from(sorted(CATALOGUE)), st.lists(_answer, min_size=1, max_size=30),
-       st.sampled_from(["00", "05", None]))
+       st.sampled_from(["00", "05", None]), st.sampled_from([0x9000, 0x63C1, 0x6983]))
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_kernel_on_well_formed_nonsense_finishes_and_never_approves_without_a_cryptogram(
-        key: str, script: list[bytes | None], code: str | None) -> None:
+        key: str, script: list[bytes | None], code: str | None, pin_sw: int) -> None:
     card = CardApplet(CATALOGUE[key])
-    tx = transaction(CONFIG)
+    tx = transaction(EVERYTHING_ON)
     action = tx.start()
     for step in range(300):
         if isinstance(action, Finished):
@@ -72,6 +77,10 @@ def test_kernel_on_well_formed_nonsense_finishes_and_never_approves_without_a_cr
             action = tx.on_response(real if fake is None else fake)
         elif isinstance(action, RequestOnlinePin):
             action = tx.on_pin("entered")
+        elif isinstance(action, VerifyOfflinePin):
+            action = tx.on_offline_pin("entered", pin_sw)
+        elif isinstance(action, ChooseApplication):
+            action = tx.on_application(len(action.labels) - 1)
         elif isinstance(action, GoOnline):
             action = tx.on_online_result(code, b"")
     assert isinstance(action, Finished), "the kernel did not finish"
