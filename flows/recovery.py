@@ -40,6 +40,7 @@ class RecoveryReport:
 
     lines: tuple[str, ...]
     still_open: int
+    reversals_open: int = 0  # payments the bank has not yet acknowledged giving back: no new sale until 0
 
     @property
     def clean(self) -> bool:
@@ -63,7 +64,7 @@ def _topup_status(carrier: CarrierPort, record: TxnRecord) -> TopupResult | None
 def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, terminal_id: str,
             merchant_id: str, attempts: int = 2) -> RecoveryReport:
     lines: list[str] = []
-    still_open = 0
+    still_open = reversals_open = 0
     for record in journal.open_transactions():
         money = format_money(record.total_minor)
         if record.state == "created":
@@ -75,6 +76,7 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                              f"已冲正 {money}（SIM {_sim_tail(record)}）")
             else:
                 still_open += 1
+                reversals_open += 1
                 lines.append(f"Reversal of {money} for SIM {_sim_tail(record)} still pending / 冲正待完成")
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
@@ -91,8 +93,12 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                                  f"充值失败，已冲正 {money}")
                 else:
                     still_open += 1
+                    reversals_open += 1
+                    lines.append(f"Top-up failed; reversal of {money} for SIM {_sim_tail(record)} still "
+                                 "pending / 充值失败，冲正待完成")
             else:
-                journal.update(record.txn_id, "topup_pending", topup_status="pending")
+                if record.state != "topup_pending":  # no fsync for "still pending" on every follow-up
+                    journal.update(record.txn_id, "topup_pending", topup_status="pending")
                 still_open += 1
                 lines.append(f"Top-up {record.order_id} for SIM {_sim_tail(record)} still pending / 充值处理中")
-    return RecoveryReport(tuple(lines), still_open)
+    return RecoveryReport(tuple(lines), still_open, reversals_open)

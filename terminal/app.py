@@ -11,6 +11,7 @@ after the cashier moved on (CANCEL) harmless. Every waiting screen has a deadlin
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -21,12 +22,13 @@ from typing import Any
 
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
+from flows.duplicate import describe, find_duplicate, window_start
 from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_to_json
-from flows.recovery import recover
+from flows.recovery import RecoveryReport, recover
 from flows.sim_number import check_sim_number
-from flows.topup import TopupOrder
+from flows.topup import TopupOrder, TopupOutcome
 from terminal.machine import State, build_machine
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
@@ -57,6 +59,13 @@ class _Progress:
     step: Step
 
 
+@dataclass(frozen=True)
+class _Notice:
+    """Lines from the background follow-up (recovery of pending rows) for the cashier."""
+
+    lines: tuple[str, ...]
+
+
 _STOP = object()
 
 
@@ -77,6 +86,11 @@ class TerminalApp:
         self._cancel = CancelToken()
         self._deadline: float | None = None
         self._thread = threading.Thread(target=self._loop, name="terminal-app", daemon=True)
+        # Held by a payment from its pre-sale recovery to its outcome, and by the background follow-up: recovery
+        # never touches a transaction that is still in flight.
+        self._money = threading.Lock()
+        self._stopping = threading.Event()
+        self._follow_up = threading.Thread(target=self._follow_up_loop, name="terminal-follow-up", daemon=True)
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
 
@@ -84,8 +98,10 @@ class TerminalApp:
 
     def start(self) -> None:
         self._thread.start()
+        self._follow_up.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self._cancel.cancel()
         self._events.put(_STOP)
         self._thread.join(timeout=5)
@@ -151,6 +167,31 @@ class TerminalApp:
             self._on_progress(event.step)
         elif isinstance(event, _Done) and event.generation == self._generation:
             getattr(self, f"_done_{event.kind}")(event.result, event.error)
+        elif isinstance(event, _Notice) and self.state in (State.LOGIN, State.HOME):
+            self.session.notice = tuple(f"Follow-up: {line}" for line in event.lines)
+            self._refresh()
+
+    def _follow_up_loop(self) -> None:
+        """Background: every ``follow_up_s`` finish pending top-ups and reversals while no payment runs."""
+        while not self._stopping.wait(self.settings.carrier.follow_up_s):
+            if self.state in (State.BOOT, State.OUT_OF_SERVICE) or not self.services.journal.open_transactions():
+                continue
+            if not self._money.acquire(blocking=False):
+                continue
+            try:
+                report = self._recover()
+            except PosError as exc:
+                log.warning("follow-up failed: %s", exc)
+                continue
+            finally:
+                self._money.release()
+            if report.lines:
+                self._events.put(_Notice(report.lines))
+
+    def _recover(self) -> RecoveryReport:
+        sv = self.services
+        return recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
+                       merchant_id=self.settings.terminal.merchant_id)
 
     def _spawn(self, kind: str, work: Callable[[], Any]) -> None:
         self._generation += 1
@@ -191,8 +232,8 @@ class TerminalApp:
         if not sv.journal.check_integrity():
             return False, ("Journal database is damaged — call a technician / 流水库损坏，请联系技术员",)
         lines = list(sv.self_test())
-        report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
-                         merchant_id=self.settings.terminal.merchant_id)
+        with self._money:
+            report = self._recover()
         lines.extend(f"Recovery: {line}" for line in report.lines)
         return True, tuple(lines)
 
@@ -348,6 +389,34 @@ class TerminalApp:
         if key is Key.CANCEL:
             self._fire("back")
         elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
+            if self._earlier_same_sale():
+                self._fire("duplicate")
+                return
+            self._start_payment()
+
+    def _earlier_same_sale(self) -> bool:
+        s = self.session
+        if s.sim is None or s.quote is None:
+            return False
+        now, window = dt.datetime.now(), self.settings.terminal.duplicate_window_s
+        recent = self.services.journal.query("iccid = ? AND created_at >= ?",
+                                             (s.sim.iccid, window_start(now, window)))
+        earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now,
+                                 window_s=window)
+        s.duplicate = describe(earlier, now) if earlier else ()
+        return earlier is not None
+
+    def _key_duplicate_warning(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self.session.duplicate = ()
+            self._fire("back")
+        elif key is Key.F1:  # deliberately not ENTER: a bounced ENTER must never pay twice
+            log.info("duplicate confirmed by %s", self.session.user.user_id if self.session.user else "?")
+            self._start_payment()
+
+    def _start_payment(self) -> None:
+        s = self.session
+        if s.sim is not None and s.quote is not None and s.user is not None:
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             self._cancel = CancelToken()
             self._fire("confirmed")
@@ -357,10 +426,15 @@ class TerminalApp:
     # --- payment --------------------------------------------------------------------------------------------
 
     def _payment_work(self, order: TopupOrder, generation: int) -> Any:
+        with self._money:
+            return self._pay(order, generation)
+
+    def _pay(self, order: TopupOrder, generation: int) -> Any:
         sv = self.services
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
-            recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
-                    merchant_id=self.settings.terminal.merchant_id)
+            if self._recover().reversals_open:
+                return TopupOutcome("failed", "A reversal is not yet acknowledged by the bank — no new sale "
+                                    "until it is; try again shortly / 冲正未完成，暂停交易", 0, ""), None
         outcome = sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
                                     self._cancel)
         fresh = None

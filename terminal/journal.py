@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
+from drivers import crashpoint
 from emv.errors import PosError
 from flows.ports import TxnRecord
 
@@ -96,6 +97,7 @@ class Journal:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise JournalError(f"journal write failed: {exc}") from exc
+            crashpoint.reached("commit")
 
     def _migrate(self) -> None:
         with self.transaction() as db:

@@ -38,6 +38,7 @@ class State(StrEnum):
     RESULT = "result"
     RECEIPT = "receipt"
     BALANCE = "balance"
+    DUPLICATE_WARNING = "duplicate_warning"
 
 
 S = State
@@ -71,6 +72,11 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("back", S.PLAN_SELECT, S.SIM_DETAILS),
     ("back", S.CHANNEL_SELECT, S.PLAN_SELECT),
     ("back", S.CONFIRM, S.CHANNEL_SELECT),
+    # duplicate guard: same SIM and amount within the window; F1 (never ENTER) takes the payment anyway
+    ("duplicate", S.CONFIRM, S.DUPLICATE_WARNING),
+    ("confirmed", S.DUPLICATE_WARNING, S.INSERT_CARD),
+    ("back", S.DUPLICATE_WARNING, S.CONFIRM),
+    ("logout", S.DUPLICATE_WARNING, S.LOGIN),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -92,6 +98,7 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.RESULT: "home (the receipt can be reprinted later)",
     S.RECEIPT: "skips printing, home",
     S.BALANCE: "home",
+    S.DUPLICATE_WARNING: "back to the confirmation; nothing charged",
 }
 
 

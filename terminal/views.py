@@ -41,10 +41,12 @@ class Session:
     error: str | None = None
     notice: tuple[str, ...] = ()
     progress: str = ""
+    duplicate: tuple[str, ...] = ()
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
+        self.duplicate = ()
 
 
 def plan_label(plan: Plan) -> str:
@@ -202,6 +204,12 @@ def render_balance(s: Session) -> Screen:
     return Screen(State.BALANCE.value, t("New balance", "新余额"), tuple(lines), hint="ENTER home / 返回主页")
 
 
+def render_duplicate_warning(s: Session) -> Screen:
+    return Screen(State.DUPLICATE_WARNING.value, t("Possible duplicate", "疑似重复交易"),
+                  (*s.duplicate, f"{t('TOTAL', '合计')}: {_total(s)}"), error=s.error,
+                  hint="F1 pay again / 再次付款 · CANCEL back / 返回")
+
+
 def _no_sim(state: State) -> Screen:
     return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
                   hint="CANCEL back / 返回")
@@ -215,6 +223,7 @@ RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.INSERT_CARD: render_insert_card, State.CARD_READING: render_card_reading,
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
     State.RECEIPT: render_receipt, State.BALANCE: render_balance,
+    State.DUPLICATE_WARNING: render_duplicate_warning,
 }
 
 

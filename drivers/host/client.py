@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from drivers import crashpoint
 from drivers.host.messages import (
     Fields,
     FrameDecoder,
@@ -158,6 +159,7 @@ class HostClient:
         sock = self._connect()
         try:
             self._send(sock, message)
+            crashpoint.reached("host.sent")
             return self._receive(sock, want, time.monotonic() + self.timeout_s)
         finally:
             sock.close()
