@@ -24,11 +24,15 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
 =========  ============================================================================================
  x.05       05 do not honour
  x.51       51 insufficient funds
+ x.54       54 expired card
  x.61       61 exceeds amount limit
  x.91       91 issuer unavailable
+ x.93       disconnect: the connection is closed as soon as the 0200 arrives, nothing decided or recorded
  x.96       garbled answer: the 0210 is cut short, so the terminal cannot decode it
  x.97       no answer: the issuer decided (usually approved, in the ledger) but the 0210 never leaves
  x.98       late answer: the 0210 leaves after ``late_reply_s`` (20 s; longer than the terminal waits)
+ x.99       host down: the 0200 is dropped undecided and the host refuses connections for ``down_s`` (5 s),
+            so the reversal cannot be delivered at once and is sent later (follow-up, before the next sale)
 =========  ============================================================================================
 
 Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90), mark it reversed
@@ -36,7 +40,7 @@ Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
 
 >>> sorted(MAGIC_AMOUNTS)
-[5, 51, 61, 91, 96, 97, 98]
+[5, 51, 54, 61, 91, 93, 96, 97, 98, 99]
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ __all__ = ["AcquirerSim", "LedgerEntry", "Magic", "MAGIC_AMOUNTS", "PIN_TRIES"]
 
 log = logging.getLogger(__name__)
 
-Delivery = Literal["normal", "none", "late", "garbled"]
+Delivery = Literal["normal", "none", "late", "garbled", "disconnect", "down"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,9 @@ class Magic:
 
 
 MAGIC_AMOUNTS: dict[int, Magic] = {  # amount_minor % 100 -> outcome; documented in the module docstring
-    5: Magic(code="05"), 51: Magic(code="51"), 61: Magic(code="61"), 91: Magic(code="91"),
-    96: Magic(delivery="garbled"), 97: Magic(delivery="none"), 98: Magic(delivery="late"),
+    5: Magic(code="05"), 51: Magic(code="51"), 54: Magic(code="54"), 61: Magic(code="61"), 91: Magic(code="91"),
+    93: Magic(delivery="disconnect"), 96: Magic(delivery="garbled"), 97: Magic(delivery="none"),
+    98: Magic(delivery="late"), 99: Magic(delivery="down"),
 }
 
 PIN_TRIES = 3
@@ -125,6 +130,8 @@ class AcquirerSim:
         self._rng = random.Random(seed)
         self.reply_delay_s = 0.0
         self.late_reply_s = 20.0
+        self.down_s = 5.0
+        self.wire_log: list[str] = []  # MTIs received and answered, in order (scenarios check the order)
         self._forced: str | None = None
         self._ledger: list[LedgerEntry] = []
         self._reversals: list[LedgerEntry] = []
@@ -270,7 +277,11 @@ class AcquirerSim:
     def _handle(self, raw: bytes) -> bytes | None:
         fields = m.unpack(raw)
         mti = fields["t"]
+        with self._lock:
+            self.wire_log.append(mti)
         delivery: Delivery = "normal"
+        if mti == "0200" and self._fault_before_deciding(fields):
+            return None
         if mti == "0200":
             answer, delivery = self._authorize(fields)
         elif mti in ("0400", "0401"):
@@ -288,7 +299,23 @@ class AcquirerSim:
         delay = self.late_reply_s if delivery == "late" else self.reply_delay_s
         if delay > 0 and self._stopping.wait(delay):
             return None
+        with self._lock:
+            self.wire_log.append(answer["t"])
         return m.frame(packed)
+
+    def _fault_before_deciding(self, fields: m.Fields) -> bool:
+        """Magic amounts that lose the 0200 before the issuer sees it: disconnect, host down."""
+        amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
+        delivery = MAGIC_AMOUNTS.get(amount % 100, Magic()).delivery
+        if delivery not in ("disconnect", "down"):
+            return False
+        log.info("acquirer: 0200 stan=%s amount=%d -> %s", fields.get("11"), amount, delivery)
+        if delivery == "down":
+            self.set_unreachable(True)
+            back = threading.Timer(self.down_s, lambda: self.set_unreachable(False))
+            back.daemon = True
+            back.start()
+        raise _Disconnect(f"magic amount: {delivery}")
 
     def _authorize(self, fields: m.Fields) -> tuple[m.Fields, Delivery]:
         try:
@@ -392,6 +419,10 @@ class AcquirerSim:
         log.info("acquirer: %s tid=%s stan=%06d reverses stan=%06d (%s)", fields["t"], tid, stan,
                  original.stan, "found" if target else "no such original, nothing to undo")
         return answer
+
+
+class _Disconnect(PosError):
+    """Drop the connection without an answer (a magic amount's fault)."""
 
 
 def _answer(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> m.Fields:

@@ -12,6 +12,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests counts
     expect_carrier = {applied = 1}        carrier ledger: applied top-ups
+    expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
                                           printer_paper_out, reader_unplugged
@@ -147,6 +148,13 @@ class _Runner:
                     "reversed": sum(bool(e.reversed) for e in ledger)}
         _poll(lambda: None if all(counts()[k] == v for k, v in wanted.items()) else
               f"host ledger {counts()} != expected {dict(wanted)}", timeout)
+
+    def expect_host_order(self, wanted: list[str], timeout: float) -> None:
+        def check() -> str | None:
+            log = iter(self.w.acquirer.wire_log)
+            return None if all(mti in log for mti in wanted) else \
+                f"host saw {self.w.acquirer.wire_log}, not {wanted} in that order"
+        _poll(check, timeout)
 
     def expect_carrier(self, wanted: Mapping[str, int], timeout: float) -> None:
         _poll(lambda: None if len(self.w.carrier.ledger) == wanted.get("applied", 0) else

@@ -167,7 +167,7 @@ class TerminalApp:
             self._on_progress(event.step)
         elif isinstance(event, _Done) and event.generation == self._generation:
             getattr(self, f"_done_{event.kind}")(event.result, event.error)
-        elif isinstance(event, _Notice) and self.state in (State.LOGIN, State.HOME):
+        elif isinstance(event, _Notice):  # shown on the login and home screens, now or when next there
             self.session.notice = tuple(f"Follow-up: {line}" for line in event.lines)
             self._refresh()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 from dataclasses import replace
 
 import pytest
@@ -110,8 +111,8 @@ def test_unknown_and_expired_cards(acquirer: AcquirerSim) -> None:
     assert c.authorize(request(2, 1000, None, card=EXPIRED)).response_code == "54"
 
 
-@pytest.mark.parametrize("amount, code", [(1005, "05"), (1051, "51"), (1061, "61"), (1091, "91"),
-                                          (1000, "00"), (99, "00")])
+@pytest.mark.parametrize("amount, code", [(1005, "05"), (1051, "51"), (1054, "54"), (1061, "61"),
+                                          (1091, "91"), (1000, "00"), (101, "00")])
 def test_magic_decline_amounts(acquirer: AcquirerSim, amount: int, code: str) -> None:
     assert client(acquirer).authorize(request(1, amount, None)).response_code == code
     assert acquirer.ledger[0].response_code == code
@@ -119,7 +120,30 @@ def test_magic_decline_amounts(acquirer: AcquirerSim, amount: int, code: str) ->
 
 def test_magic_table_is_complete() -> None:
     deliveries = {magic.delivery for magic in MAGIC_AMOUNTS.values()}
-    assert deliveries == {"normal", "none", "late", "garbled"}
+    assert deliveries == {"normal", "none", "late", "garbled", "disconnect", "down"}
+
+
+def test_disconnect_loses_the_request_undecided(acquirer: AcquirerSim) -> None:
+    with pytest.raises(LinkTimeout):
+        client(acquirer).authorize(request(1, 1093, None))
+    assert acquirer.ledger == [] and acquirer.wire_log == ["0200"]
+    assert client(acquirer).authorize(request(2, 1000, None)).response_code == "00"  # still serving
+
+
+def test_host_down_refuses_connections_for_a_while(acquirer: AcquirerSim) -> None:
+    acquirer.down_s = 0.5
+    req = request(1, 1099, None)
+    with pytest.raises(LinkTimeout):
+        client(acquirer).authorize(req)
+    with pytest.raises(LinkError) as refused:
+        client(acquirer).reverse(ReversalRequest(stan=2, original=req))
+    assert not isinstance(refused.value, LinkTimeout), "refused before sending: nothing reached the host"
+    deadline = time.monotonic() + 5
+    while not client(acquirer).echo():
+        assert time.monotonic() < deadline, "the host never came back"
+        time.sleep(0.05)
+    assert client(acquirer).reverse(ReversalRequest(stan=2, original=req)) == "00"
+    assert acquirer.ledger == [] and acquirer.wire_log[0] == "0200" and acquirer.wire_log[-2:] == ["0400", "0410"]
 
 
 def test_no_answer_then_reversal(acquirer: AcquirerSim) -> None:
