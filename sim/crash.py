@@ -74,11 +74,13 @@ class _Process:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, bufsize=1, env={**os.environ, **env})
         self.states: queue.Queue[str] = queue.Queue()
+        self.lines: list[str] = []  # everything the console display showed
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None  # noqa: S101
         for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
             if line.startswith("── "):
                 self.states.put(line.split()[1])
 

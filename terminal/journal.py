@@ -21,12 +21,12 @@ from pathlib import Path
 
 from drivers import crashpoint
 from emv.errors import PosError
+from flows import txn_state
 from flows.ports import TxnRecord
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION"]
 
-FINAL_STATES = frozenset({"completed", "declined", "reversed", "cancelled", "failed", "auth_failed",
-                          "abandoned"})
+FINAL_STATES = txn_state.FINAL
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -51,6 +51,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE users (
         user_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pw_hash TEXT NOT NULL,
         failed INTEGER NOT NULL DEFAULT 0, locked_until TEXT);
+    """,
+    # 3: each transaction remembers its settlement batch; closed batches with their totals; the
+    #    store-and-forward queue of advices (flows/saf.py)
+    """
+    ALTER TABLE txn ADD COLUMN batch INTEGER;
+    UPDATE txn SET batch = (SELECT value FROM counter WHERE name = 'batch');
+    CREATE TABLE batch (
+        batch INTEGER PRIMARY KEY, closed_at TEXT NOT NULL, sale_count INTEGER NOT NULL,
+        sale_minor INTEGER NOT NULL, void_count INTEGER NOT NULL, void_minor INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL, report TEXT NOT NULL);
+    CREATE TABLE saf (
+        saf_id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id INTEGER REFERENCES txn(txn_id), kind TEXT NOT NULL,
+        stan INTEGER NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'queued', last_error TEXT);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -125,6 +139,10 @@ class Journal:
     def next_stan(self) -> int:
         return self._bump("stan", wrap=999999)
 
+    def current_batch(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0])
+
     def next_order_id(self, terminal_id: str, now: dt.datetime) -> str:
         invoice = self._bump("invoice", wrap=999999)
         return f"{terminal_id}{now:%y%m%d%H%M%S}{invoice:06d}"
@@ -135,7 +153,8 @@ class Journal:
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO txn (state, order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor,"
-                " channel, cashier_id, created_at, updated_at) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?)",
+                " channel, cashier_id, created_at, updated_at, batch) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?,"
+                " (SELECT value FROM counter WHERE name = 'batch'))",
                 (order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor, channel, cashier_id,
                  now, now))
             txn_id = int(cur.lastrowid or 0)
@@ -151,10 +170,13 @@ class Journal:
         assignments = "".join(f", {name} = ?" for name in values)
         detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
         with self.transaction() as db:
-            cur = db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
-                             (state, now, *values.values(), txn_id))
-            if cur.rowcount != 1:
+            row = db.execute("SELECT state FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+            if row is None:
                 raise JournalError(f"no transaction {txn_id}")
+            if not txn_state.allowed(row[0], state):
+                raise JournalError(f"transaction {txn_id} cannot go from {row[0]} to {state}")
+            db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
+                       (state, now, *values.values(), txn_id))
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, state, detail))
 

@@ -5,6 +5,7 @@ authorisation) runs through real ``pos-terminal`` processes, ptys and sockets; `
 point of every scenario, ``make soak`` adds random SIGKILL timing.
 """
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -66,3 +67,32 @@ def test_cut_points_of_the_sale_survive(name):
 def test_every_cut_point_and_random_kills_survive():
     results = crash.run(kill_random=5, echo=lambda _line: None)
     assert [r for r in results if not r.survived] == []
+
+
+@pytest.mark.scenario
+def test_power_cut_after_approval_recovery_shows_the_cashier_what_it_did(tmp_path):
+    """The 0200 left and the host approved it; the power goes before the answer is read. At the next boot the
+    terminal reverses it and says so on the login screen, before anyone can sell."""
+    sc = next(s for s in crash.SCENARIOS if s.name == "card_approve")
+    kinds = crash.points_of(sc)
+    auth_sent = next(n for n, k in enumerate(kinds, 1) if n > 7 and k == "host.sent")
+    world, config = crash._world(tmp_path)
+    try:
+        world.insert_card(sc.card)
+        world.pinpad.auto_pin = "1234"
+        term = crash._Process(config, {"POS_CRASH_AT": str(auth_sent)})
+        assert crash._drive(term, sc) is False and term.stop() == crash.CRASH_EXIT
+        assert [(e.response_code, e.reversed) for e in world.acquirer.ledger] == [("00", False)], "charged"
+        again = crash._Process(config, {})
+        try:
+            assert again.wait("login", 30)
+            deadline = time.monotonic() + 5  # the screen's lines follow its header line
+            while "Recovery:" not in (screen := "\n".join(again.lines)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            again.stop()
+        assert "Recovery: Reversed 1 payment of ￥30.00 for SIM …0017" in screen
+        assert [(e.response_code, e.reversed) for e in world.acquirer.ledger] == [("00", True)]
+        assert world.carrier.ledger == []
+    finally:
+        world.stop()

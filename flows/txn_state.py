@@ -1,0 +1,83 @@
+"""The per-transaction state machine the journal enforces: which state may follow which.
+
+Each state is written **before** the external step it names (``*_intended``, ``reversal_pending``) or right after
+the answer (``approved``, ``completed`` …), so the row alone tells recovery what may have happened outside::
+
+    created ─► auth_intended ─► approved ─► paid ─► topup_intended ─► completed ─► voided
+       │            │  ▲            │                    ├─► topup_pending ─► completed / topup_failed
+       │            │  └ declined (wrong PIN: next try)  └─► topup_failed ─► reversal_pending ─► reversed
+       │            ├─► declined / auth_failed (nothing charged)                        └─► refund_pending ─► refunded
+       │            └─► auth_unknown ─► reversal_pending ─► reversed
+       └─► cancelled / failed / abandoned (no money moved)
+
+Writing the same state again (to add a message or the receipt) is always allowed. States this table does not
+know (a new payment channel's own) are allowed in and out, so channels can be added without editing it; the
+journal still refuses to move a known final state back to an open one.
+
+>>> allowed("completed", "reversal_pending"), allowed("auth_intended", "approved")
+(False, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["TRANSITIONS", "FINAL", "allowed", "path_to"]
+
+_NO_MONEY = ("cancelled", "failed", "abandoned")
+_REVERSE = ("reversal_pending",)
+
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "created": frozenset({"auth_intended", "declined", *_NO_MONEY}),
+    "auth_intended": frozenset({"approved", "declined", "auth_unknown", "auth_failed", *_REVERSE}),
+    "declined": frozenset({"auth_intended", "cancelled", "failed"}),  # a wrong PIN starts the next try
+    "auth_failed": frozenset({"failed", "cancelled", "declined"}),
+    "auth_unknown": frozenset({*_REVERSE, "failed"}),
+    "approved": frozenset({"paid", "card_declined_after_approval", "card_removed_after_approval", *_REVERSE}),
+    "card_declined_after_approval": frozenset(_REVERSE),
+    "card_removed_after_approval": frozenset(_REVERSE),
+    "paid": frozenset({"topup_intended", "completed", "topup_failed", "topup_pending"}),
+    "topup_intended": frozenset({"completed", "topup_failed", "topup_pending"}),
+    "topup_pending": frozenset({"completed", "topup_failed"}),
+    "topup_failed": frozenset({*_REVERSE, "refund_pending"}),
+    "reversal_pending": frozenset({"reversed"}),
+    "completed": frozenset({"void_pending"}),
+    "void_pending": frozenset({"voided", "completed"}),
+    "refund_pending": frozenset({"refunded"}),
+    "reversed": frozenset(),
+    "voided": frozenset(),
+    "refunded": frozenset(),
+    **{state: frozenset() for state in _NO_MONEY},
+}
+
+# Nothing left for recovery to do (declined and auth_failed may still move inside the running flow: PIN retry).
+FINAL = frozenset({"completed", "declined", "reversed", "cancelled", "failed", "auth_failed", "abandoned",
+                   "voided", "refunded"})
+
+
+def allowed(current: str, new: str) -> bool:
+    """May a row in ``current`` be written as ``new``?"""
+    if current == new or current not in TRANSITIONS or new not in TRANSITIONS:
+        return True
+    return new in TRANSITIONS[current]
+
+
+def path_to(state: str, start: str = "created") -> list[str]:
+    """The shortest legal sequence of states after ``start`` that ends in ``state`` (for tests and docs).
+
+    >>> path_to("topup_failed")
+    ['auth_intended', 'approved', 'paid', 'topup_failed']
+    """
+    paths: dict[str, list[str]] = {start: []}
+    frontier = [start]
+    while frontier and state not in paths:
+        nxt = []
+        for current in frontier:
+            for new in sorted(TRANSITIONS.get(current, ())):
+                if new not in paths:
+                    paths[new] = [*paths[current], new]
+                    nxt.append(new)
+        frontier = nxt
+    if state not in paths:
+        raise ValueError(f"{state!r} cannot be reached from {start!r}")
+    return paths[state]
