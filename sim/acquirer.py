@@ -35,6 +35,11 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
             so the reversal cannot be delivered at once and is sent later (follow-up, before the next sale)
 =========  ============================================================================================
 
+Settlement (0500) compares the terminal's field 63 sale totals with the approved, unreversed 0200s of that
+terminal and batch (field 60): ``00`` when equal, ``95`` when not (``forget_last_approval`` makes them differ).
+A batch upload (0320, one per sale) replaces the host's view of the batch; the following 0500 with processing
+code 960000 is compared with the upload. Every 0500 is kept in ``settlements``.
+
 Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90), mark it reversed
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
@@ -56,7 +61,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from drivers.host import messages as m
-from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, describe_response
+from drivers.host import settlement
+from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
 from emv.crypto import arqc, pin
 from emv.errors import PosError, RemoteProtocolError
@@ -104,6 +110,8 @@ class LedgerEntry:
     reversed: bool = False
     terminal_id: str = ""
     original_stan: int | None = None
+    batch: int = 0
+    lost: bool = False  # ``forget_last_approval``: the host lost it, so settlement totals differ
 
 
 class AcquirerSim:
@@ -132,6 +140,8 @@ class AcquirerSim:
         self.late_reply_s = 20.0
         self.down_s = 5.0
         self.wire_log: list[str] = []  # MTIs received and answered, in order (scenarios check the order)
+        self.settlements: list[tuple[str, int, str, str]] = []  # (tid, batch, processing code, answer)
+        self._uploads: dict[tuple[str, int], dict[int, int]] = {}  # (tid, batch) -> original STAN -> amount
         self._forced: str | None = None
         self._ledger: list[LedgerEntry] = []
         self._reversals: list[LedgerEntry] = []
@@ -286,6 +296,10 @@ class AcquirerSim:
             answer, delivery = self._authorize(fields)
         elif mti in ("0400", "0401"):
             answer = self._reverse(fields)
+        elif mti == "0500":
+            answer = self._settle(fields)
+        elif mti == "0320":
+            answer = self._batch_upload(fields)
         elif mti == "0800":
             answer = _answer(fields, "0810", ("7", "11", "41", "70"), "00")
         else:
@@ -335,7 +349,8 @@ class AcquirerSim:
             rrn = f"{today:%y}"[-1] + f"{today.timetuple().tm_yday:03d}" + f"{self._rrn_seq:08d}"
             auth_code = f"{self._rng.randrange(1_000_000):06d}" if code in APPROVED_CODES else ""
             self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), req.amount_minor, code,
-                                            auth_code, rrn, terminal_id=req.terminal_id))
+                                            auth_code, rrn, terminal_id=req.terminal_id,
+                                            batch=int(fields.get("60", "0") or 0)))
         log.info("acquirer: 0200 tid=%s stan=%06d pan=%s amount=%d -> %s (%s)%s", req.terminal_id, req.stan,
                  mask_pan(req.pan), req.amount_minor, code, describe_response(code),
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
@@ -398,6 +413,39 @@ class AcquirerSim:
             self._wrong_pins[req.pan] = wrong + 1
             return "75" if wrong + 1 >= PIN_TRIES else "55"
 
+    def forget_last_approval(self) -> None:
+        """Fault switch: the host loses its newest approved sale, so the next settlement's totals differ."""
+        with self._lock:
+            entry = next((e for e in reversed(self._ledger)
+                          if e.response_code in APPROVED_CODES and not e.reversed and not e.lost), None)
+            if entry is not None:
+                entry.lost = True
+
+    def _settle(self, fields: m.Fields) -> m.Fields:
+        """0500: compare the terminal's totals with ours for (terminal, batch); after an upload, with the upload."""
+        answer = _answer(fields, "0510", ("3", "7", "11", "41", "42", "60", "63"), "00")
+        tid, batch = fields.get("41", "").rstrip(), int(fields.get("60", "0") or 0)
+        theirs = settlement.parse_totals(fields.get("63", ""), batch=batch)
+        with self._lock:
+            if fields.get("3") == PROCESSING_SETTLE_AFTER_UPLOAD:
+                ours = _sale_totals(list(self._uploads.get((tid, batch), {}).values()))
+            else:
+                ours = _sale_totals([e.amount_minor for e in self._ledger if e.terminal_id == tid
+                                     and e.batch == batch and e.response_code in APPROVED_CODES
+                                     and not e.reversed and not e.lost])
+            answer["39"] = "00" if ours == (theirs.sale_count, theirs.sale_minor) else "95"
+            self.settlements.append((tid, batch, fields.get("3", ""), answer["39"]))
+        log.info("acquirer: 0500 tid=%s batch=%06d terminal %d/%d host %d/%d -> %s", tid, batch,
+                 theirs.sale_count, theirs.sale_minor, *ours, answer["39"])
+        return answer
+
+    def _batch_upload(self, fields: m.Fields) -> m.Fields:
+        item = settlement.parse_batch_upload(fields)
+        tid = fields.get("41", "").rstrip()
+        with self._lock:
+            self._uploads.setdefault((tid, item.batch), {})[item.original_stan] = item.amount_minor
+        return _answer(fields, "0330", ("3", "4", "11", "41", "42", "60", "62"), "00")
+
     def _reverse(self, fields: m.Fields) -> m.Fields:
         answer = _answer(fields, "0410", ("3", "4", "7", "11", "41", "42", "49", "90"), "00")
         try:
@@ -423,6 +471,10 @@ class AcquirerSim:
 
 class _Disconnect(PosError):
     """Drop the connection without an answer (a magic amount's fault)."""
+
+
+def _sale_totals(amounts: list[int]) -> tuple[int, int]:
+    return len(amounts), sum(amounts)
 
 
 def _answer(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> m.Fields:

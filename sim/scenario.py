@@ -15,7 +15,9 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
-                                          printer_paper_out, reader_unplugged
+                                          acquirer_forget_last (the host loses its newest approval: totals differ),
+                                          printer_paper_out, reader_unplugged, pinpad_auto ("1234": the customer
+                                          types that PIN whenever asked)
     sleep = 0.5
 
 >>> parse_keys("01 ENTER")
@@ -177,6 +179,10 @@ class _Runner:
                 self.w.acquirer.set_unreachable(bool(value))
             elif name == "acquirer_response":
                 self.w.acquirer.force_response(value or None)
+            elif name == "pinpad_auto":
+                self.w.pinpad.auto_pin = str(value) or None
+            elif name == "acquirer_forget_last":
+                self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "printer_paper_out":

@@ -22,7 +22,7 @@ from pathlib import Path
 from drivers import crashpoint
 from emv.errors import PosError
 from flows import txn_state
-from flows.ports import TxnRecord
+from flows.ports import BatchTotals, TxnRecord
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION"]
 
@@ -142,6 +142,22 @@ class Journal:
     def current_batch(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0])
+
+    def close_batch(self, totals: BatchTotals, *, uploaded: bool, report: str) -> int:
+        """Record ``totals.batch`` as closed and start the next batch in one commit; returns the new number."""
+        with self.transaction() as db:
+            current = db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0]
+            if current != totals.batch:
+                raise JournalError(f"batch {totals.batch} is not the open batch ({current})")
+            db.execute("INSERT INTO batch VALUES (?,?,?,?,?,?,?,?)",
+                       (totals.batch, _now(), totals.sale_count, totals.sale_minor, totals.void_count,
+                        totals.void_minor, int(uploaded), report))
+            new = current % 999999 + 1
+            db.execute("UPDATE counter SET value = ? WHERE name = 'batch'", (new,))
+        return int(new)
+
+    def batch_records(self, batch: int) -> list[TxnRecord]:
+        return self.query("batch = ?", (batch,))
 
     def next_order_id(self, terminal_id: str, now: dt.datetime) -> str:
         invoice = self._bump("invoice", wrap=999999)

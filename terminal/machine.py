@@ -39,6 +39,9 @@ class State(StrEnum):
     RECEIPT = "receipt"
     BALANCE = "balance"
     DUPLICATE_WARNING = "duplicate_warning"
+    SETTLEMENT = "settlement"
+    SETTLING = "settling"
+    SETTLED = "settled"
 
 
 S = State
@@ -77,6 +80,11 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("confirmed", S.DUPLICATE_WARNING, S.INSERT_CARD),
     ("back", S.DUPLICATE_WARNING, S.CONFIRM),
     ("logout", S.DUPLICATE_WARNING, S.LOGIN),
+    # end of day (supervisor): totals → 0500 (→ 0320 upload → 0500) → printed report → new batch
+    ("settlement", S.HOME, S.SETTLEMENT),
+    ("settle", S.SETTLEMENT, S.SETTLING),
+    ("settled", S.SETTLING, S.SETTLED),
+    ("home", [S.SETTLEMENT, S.SETTLED], S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -99,6 +107,9 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.RECEIPT: "skips printing, home",
     S.BALANCE: "home",
     S.DUPLICATE_WARNING: "back to the confirmation; nothing charged",
+    S.SETTLEMENT: "home; nothing sent to the host",
+    S.SETTLING: "ignored: the host is closing the batch",
+    S.SETTLED: "home",
 }
 
 

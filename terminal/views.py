@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flows.money import format_money
-from flows.ports import Plan, SimInfo
+from flows.ports import BatchTotals, Plan, SimInfo
 from flows.pricing import CHANNEL_LABELS, Quote
+from flows.settlement import SettlementResult
 from flows.sim_number import group_digits
 from flows.topup import TopupOutcome
 from terminal.machine import State
@@ -42,6 +43,8 @@ class Session:
     notice: tuple[str, ...] = ()
     progress: str = ""
     duplicate: tuple[str, ...] = ()
+    settle_totals: BatchTotals | None = None
+    settlement: SettlementResult | None = None
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -83,8 +86,11 @@ def render_login(s: Session) -> Screen:
 
 def render_home(s: Session) -> Screen:
     name = s.user.name if s.user else ""
+    supervisor = (MenuItem("8", t("Settlement (supervisor)", "结算（主管）")),) \
+        if s.user and s.user.role == "supervisor" else ()
     return Screen(State.HOME.value, t("Home", "主页"), (f"{t('Cashier', '收银员')}: {name}", *s.notice),
-                  menu=(MenuItem("1", t("Top up a SIM", "物联网卡充值")), MenuItem("9", t("Log out", "退出"))),
+                  menu=(MenuItem("1", t("Top up a SIM", "物联网卡充值")), *supervisor,
+                        MenuItem("9", t("Log out", "退出"))),
                   error=s.error, hint="CANCEL log out / 退出")
 
 
@@ -210,6 +216,31 @@ def render_duplicate_warning(s: Session) -> Screen:
                   hint="F1 pay again / 再次付款 · CANCEL back / 返回")
 
 
+def _totals_lines(totals: BatchTotals | None) -> tuple[str, ...]:
+    if totals is None:
+        return ()
+    return (f"{t('Batch', '批次')}: {totals.batch:06d}",
+            f"{t('Sales', '消费')}: {totals.sale_count} · {format_money(totals.sale_minor)}",
+            f"{t('Voids', '撤销')}: {totals.void_count} · {format_money(totals.void_minor)}")
+
+
+def render_settlement(s: Session) -> Screen:
+    return Screen(State.SETTLEMENT.value, t("Settlement", "结算"), _totals_lines(s.settle_totals), error=s.error,
+                  hint="ENTER close the batch / 结算 · CANCEL back / 返回")
+
+
+def render_settling(s: Session) -> Screen:
+    return Screen(State.SETTLING.value, t("Settling", "结算中"), ("Closing the batch with the bank / 正在与银行对账",),
+                  busy=True, error=s.error)
+
+
+def render_settled(s: Session) -> Screen:
+    r = s.settlement
+    lines = (r.message, *_totals_lines(r.totals)) if r else ()
+    return Screen(State.SETTLED.value, t("Settlement", "结算"), lines, error=s.error, hint="ENTER home / 返回主页",
+                  extra={"status": r.status if r else ""})
+
+
 def _no_sim(state: State) -> Screen:
     return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
                   hint="CANCEL back / 返回")
@@ -223,7 +254,8 @@ RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.INSERT_CARD: render_insert_card, State.CARD_READING: render_card_reading,
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
     State.RECEIPT: render_receipt, State.BALANCE: render_balance,
-    State.DUPLICATE_WARNING: render_duplicate_warning,
+    State.DUPLICATE_WARNING: render_duplicate_warning, State.SETTLEMENT: render_settlement,
+    State.SETTLING: render_settling, State.SETTLED: render_settled,
 }
 
 

@@ -240,3 +240,28 @@ def test_no_full_pan_in_ledger_or_logs(acquirer: AcquirerSim, pinpad: pin.DukptP
     for pan in (GOOD.pan, EXPIRED.pan):
         assert pan not in text and pan[6:] not in text
     assert BDK.hex() not in text.lower()
+
+
+def test_settlement_balanced_then_mismatch_upload_and_close_again(acquirer: AcquirerSim) -> None:
+    from flows.ports import BatchTotals, BatchUploadItem, SettlementRequest
+
+    c = client(acquirer)
+    c.batch_number = 3
+    assert c.authorize(request(1, 3000, None)).response_code == "00"
+    assert c.authorize(request(2, 1000, None)).response_code == "00"
+    reversed_req = request(3, 500, None)
+    assert c.authorize(reversed_req).response_code == "00"
+    assert c.reverse(ReversalRequest(stan=4, original=reversed_req)) == "00"
+    assert c.settle(SettlementRequest(5, BatchTotals(3, 2, 4000))) == "00"
+    assert c.settle(SettlementRequest(6, BatchTotals(3, 3, 4500))) == "95", "a reversed sale is not captured"
+    acquirer.forget_last_approval()  # the newest captured sale (1000; the 500 was reversed) is lost by the host
+    assert c.settle(SettlementRequest(7, BatchTotals(3, 2, 4000))) == "95"
+    assert c.settle(SettlementRequest(7, BatchTotals(3, 1, 3000))) == "00", "the host now has only the 3000"
+    for stan, (orig, amount) in enumerate([(1, 3000), (2, 1000)], start=8):
+        assert c.upload(BatchUploadItem(stan, orig, amount, "123456", "000000000001", 3)) == "00"
+    assert c.settle(SettlementRequest(10, BatchTotals(3, 2, 4000), after_upload=True)) == "00"
+    assert c.settle(SettlementRequest(11, BatchTotals(3, 1, 3000), after_upload=True)) == "95"
+    assert [(b, p, code) for _, b, p, code in acquirer.settlements] == [
+        (3, "920000", "00"), (3, "920000", "95"), (3, "920000", "95"), (3, "920000", "00"), (3, "960000", "00"),
+        (3, "960000", "95")]
+    assert acquirer.wire_log[-2:] == ["0500", "0510"]
