@@ -369,6 +369,7 @@ class TxnRecord:
     reversal_stan: int | None = None
     message: str | None = None
     receipt: str | None = None
+    batch: int | None = None
 
     @property
     def total_minor(self) -> int:

@@ -12,6 +12,7 @@ Each open row is read and the one safe next step is taken, by state:
     paid, topup_intended, topup_pending           ask the carrier for the order; applied → completed;
                                                   never arrived → send the same order id again;
                                                   failed → reverse; no answer → stays pending
+    void_pending                                  repeat the void (0401, reason 17) until acknowledged
     ============================================  ==========================================================
 
 >>> REVERSE_STATES >= {"auth_unknown", "reversal_pending"}
@@ -78,6 +79,15 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                 still_open += 1
                 reversals_open += 1
                 lines.append(f"Reversal of {money} for SIM {_sim_tail(record)} still pending / 冲正待完成")
+        elif record.state == "void_pending":
+            if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
+                               attempts=attempts, reason_code="17", pending_state="void_pending",
+                               final_state="voided"):
+                lines.append(f"Voided 1 payment of {money} for SIM {_sim_tail(record)} / 已撤销 {money}")
+            else:
+                still_open += 1
+                reversals_open += 1
+                lines.append(f"Void of {money} for SIM {_sim_tail(record)} still pending / 撤销待完成")
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
             if result is not None and result.status == "applied":

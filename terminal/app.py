@@ -18,22 +18,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
 from flows.duplicate import describe, find_duplicate, window_start
-from flows.ports import CancelToken, SettlementHostPort
+from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_to_json
 from flows.recovery import RecoveryReport, recover
-from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
 from flows.sim_number import check_sim_number
 from flows.topup import TopupOrder, TopupOutcome
 from terminal.machine import State, build_machine
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
 from terminal.services import Services
+from terminal.supervisor import SupervisorScreens
 from terminal.views import Session, render
 
 __all__ = ["TerminalApp"]
@@ -70,7 +70,7 @@ class _Notice:
 _STOP = object()
 
 
-class TerminalApp:
+class TerminalApp(SupervisorScreens):
     """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
 
     state: State  # set by the transitions machine, as are the two below
@@ -289,6 +289,8 @@ class TerminalApp:
             self._fire("logout")
         elif key is Key.D8:
             self._open_settlement()
+        elif key is Key.D7:
+            self._open_void()
 
     # --- SIM entry and lookup -------------------------------------------------------------------------------
 
@@ -492,59 +494,6 @@ class TerminalApp:
         if key is Key.CANCEL:
             self.session.error = "Please wait — the bank is being asked / 请稍候，正在处理"
             self._refresh()
-
-    # --- settlement (supervisor) ----------------------------------------------------------------------------
-
-    def _open_settlement(self) -> None:
-        s = self.session
-        if s.user is None or s.user.role != "supervisor":
-            s.error = "Settlement requires a supervisor login / 结算需主管登录"
-            self._refresh()
-            return
-        journal = self.services.journal
-        batch = journal.current_batch()
-        s.settle_totals, s.settlement, s.error = batch_totals(journal.batch_records(batch), batch), None, None
-        self._fire("settlement")
-
-    def _key_settlement(self, key: Key) -> None:
-        if key is Key.CANCEL:
-            self._fire("home")
-        elif key is Key.ENTER:
-            self._fire("settle")
-            self._spawn("settle", self._settle_work)
-
-    def _settle_work(self) -> tuple[SettlementResult, str | None]:
-        sv, term = self.services, self.settings.terminal
-        with self._money:
-            open_left = self._recover().still_open
-            batch = sv.journal.current_batch()
-            records = sv.journal.batch_records(batch)
-            if open_left:
-                return SettlementResult("failed", batch_totals(records, batch), False, None, None,
-                                        f"{open_left} transaction(s) still open — settle when they are finished / "
-                                        "有未完成交易，稍后结算"), None
-            result = settle_batch(cast(SettlementHostPort, sv.host), sv.journal, records, batch=batch)
-        host: Any = sv.host
-        if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
-            host.batch_number = result.new_batch
-        lines = report_lines(result, merchant_name=term.merchant_name, terminal_id=term.id,
-                             merchant_id=term.merchant_id, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
-        try:
-            sv.printer.print_receipt(lines)
-        except DeviceError as exc:
-            return result, f"Report not printed: {exc} / 结算单未打印"
-        return result, None
-
-    def _done_settle(self, done: tuple[SettlementResult, str | None] | None, error: BaseException | None) -> None:
-        s = self.session
-        result, problem = done if done is not None else (None, f"Settlement failed: {error}")
-        s.settlement, s.error = result, problem
-        self._fire("settled")
-
-    def _key_settled(self, key: Key) -> None:
-        if key in (Key.ENTER, Key.CANCEL):
-            self.session.settlement, self.session.settle_totals, self.session.error = None, None, None
-            self._fire("home")
 
     # --- result, receipt, balance ---------------------------------------------------------------------------
 

@@ -42,6 +42,10 @@ class State(StrEnum):
     SETTLEMENT = "settlement"
     SETTLING = "settling"
     SETTLED = "settled"
+    VOID_SELECT = "void_select"
+    VOID_CONFIRM = "void_confirm"
+    VOIDING = "voiding"
+    VOID_DONE = "void_done"
 
 
 S = State
@@ -85,6 +89,13 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("settle", S.SETTLEMENT, S.SETTLING),
     ("settled", S.SETTLING, S.SETTLED),
     ("home", [S.SETTLEMENT, S.SETTLED], S.HOME),
+    # void (supervisor): pick a completed payment of the open batch, F1 confirms, receipt printed
+    ("void", S.HOME, S.VOID_SELECT),
+    ("void_chosen", S.VOID_SELECT, S.VOID_CONFIRM),
+    ("back", S.VOID_CONFIRM, S.VOID_SELECT),
+    ("voiding", S.VOID_CONFIRM, S.VOIDING),
+    ("voided", S.VOIDING, S.VOID_DONE),
+    ("home", [S.VOID_SELECT, S.VOID_DONE], S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -110,6 +121,10 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.SETTLEMENT: "home; nothing sent to the host",
     S.SETTLING: "ignored: the host is closing the batch",
     S.SETTLED: "home",
+    S.VOID_SELECT: "home; nothing voided",
+    S.VOID_CONFIRM: "back to the list; nothing voided",
+    S.VOIDING: "ignored: the host is being asked",
+    S.VOID_DONE: "home",
 }
 
 

@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flows.money import format_money
-from flows.ports import BatchTotals, Plan, SimInfo
+from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
 from flows.pricing import CHANNEL_LABELS, Quote
 from flows.settlement import SettlementResult
 from flows.sim_number import group_digits
 from flows.topup import TopupOutcome
+from flows.void import VoidResult
 from terminal.machine import State
 from terminal.screens import MenuItem, Screen, t
 from terminal.users import User
@@ -45,6 +46,9 @@ class Session:
     duplicate: tuple[str, ...] = ()
     settle_totals: BatchTotals | None = None
     settlement: SettlementResult | None = None
+    void_list: list[TxnRecord] = field(default_factory=list)
+    void_pick: TxnRecord | None = None
+    void_result: VoidResult | None = None
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -86,7 +90,8 @@ def render_login(s: Session) -> Screen:
 
 def render_home(s: Session) -> Screen:
     name = s.user.name if s.user else ""
-    supervisor = (MenuItem("8", t("Settlement (supervisor)", "结算（主管）")),) \
+    supervisor = (MenuItem("7", t("Void a payment (supervisor)", "撤销交易（主管）")),
+                  MenuItem("8", t("Settlement (supervisor)", "结算（主管）"))) \
         if s.user and s.user.role == "supervisor" else ()
     return Screen(State.HOME.value, t("Home", "主页"), (f"{t('Cashier', '收银员')}: {name}", *s.notice),
                   menu=(MenuItem("1", t("Top up a SIM", "物联网卡充值")), *supervisor,
@@ -241,6 +246,36 @@ def render_settled(s: Session) -> Screen:
                   extra={"status": r.status if r else ""})
 
 
+def _void_label(r: TxnRecord) -> str:
+    return f"{r.created_at[11:16]} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} {r.masked_pan or ''}".rstrip()
+
+
+def render_void_select(s: Session) -> Screen:
+    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
+    lines = () if menu else ("No completed payment in this batch / 本批次无可撤销交易",)
+    return Screen(State.VOID_SELECT.value, t("Void which payment?", "撤销哪笔交易？"), lines, menu=menu,
+                  error=s.error, hint="1-9 choose / 选择 · CANCEL home / 返回")
+
+
+def render_void_confirm(s: Session) -> Screen:
+    r = s.void_pick
+    lines = () if r is None else (
+        _void_label(r), f"{t('Order', '订单号')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
+        "The money goes back to the card; the top-up stays on the SIM / 退款至卡，充值不退回")
+    return Screen(State.VOID_CONFIRM.value, t("Confirm void", "确认撤销"), lines, error=s.error,
+                  hint="F1 void / 撤销 · CANCEL back / 返回")
+
+
+def render_voiding(s: Session) -> Screen:
+    return Screen(State.VOIDING.value, t("Voiding", "撤销中"), ("Asking the bank / 正在连接银行",), busy=True)
+
+
+def render_void_done(s: Session) -> Screen:
+    r = s.void_result
+    return Screen(State.VOID_DONE.value, t("Void", "撤销"), (r.message,) if r else (), error=s.error,
+                  hint="ENTER home / 返回主页", extra={"status": r.status if r else ""})
+
+
 def _no_sim(state: State) -> Screen:
     return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
                   hint="CANCEL back / 返回")
@@ -255,7 +290,8 @@ RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
     State.RECEIPT: render_receipt, State.BALANCE: render_balance,
     State.DUPLICATE_WARNING: render_duplicate_warning, State.SETTLEMENT: render_settlement,
-    State.SETTLING: render_settling, State.SETTLED: render_settled,
+    State.SETTLING: render_settling, State.SETTLED: render_settled, State.VOID_SELECT: render_void_select,
+    State.VOID_CONFIRM: render_void_confirm, State.VOIDING: render_voiding, State.VOID_DONE: render_void_done,
 }
 
 
