@@ -29,8 +29,7 @@ from flows.ports import TxnRecord
 __all__ = ["DEFAULT_WINDOW_S", "NO_MONEY_STATES", "find_duplicate", "window_start", "describe"]
 
 DEFAULT_WINDOW_S = 600.0
-NO_MONEY_STATES = frozenset({"declined", "cancelled", "failed", "auth_failed", "abandoned", "reversed", "voided",
-                             "refunded"})
+NO_MONEY_STATES = frozenset({"declined", "cancelled", "failed", "auth_failed", "abandoned", "reversed", "voided"})
 
 
 def window_start(now: dt.datetime, window_s: float) -> str:

@@ -3,10 +3,11 @@
 Each state is written **before** the external step it names (``*_intended``, ``reversal_pending``) or right after
 the answer (``approved``, ``completed`` …), so the row alone tells recovery what may have happened outside::
 
-    created ─► auth_intended ─► approved ─► paid ─► topup_intended ─► completed ─► voided
+    created ─► auth_intended ─► approved ─► paid ─► topup_intended ─► completed ─► void_pending ─► voided
        │            │  ▲            │                    ├─► topup_pending ─► completed / topup_failed
        │            │  └ declined (wrong PIN: next try)  └─► topup_failed ─► reversal_pending ─► reversed
-       │            ├─► declined / auth_failed (nothing charged)                        └─► refund_pending ─► refunded
+       │            │               └─► card_declined_after_approval / card_removed_after_approval ─► reversal…
+       │            ├─► declined / auth_failed (nothing charged)
        │            └─► auth_unknown ─► reversal_pending ─► reversed
        └─► cancelled / failed / abandoned (no money moved)
 
@@ -39,26 +40,26 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "paid": frozenset({"topup_intended", "completed", "topup_failed", "topup_pending"}),
     "topup_intended": frozenset({"completed", "topup_failed", "topup_pending"}),
     "topup_pending": frozenset({"completed", "topup_failed"}),
-    "topup_failed": frozenset({*_REVERSE, "refund_pending"}),
+    "topup_failed": frozenset(_REVERSE),
     "reversal_pending": frozenset({"reversed"}),
     "completed": frozenset({"void_pending"}),
     "void_pending": frozenset({"voided", "completed"}),
-    "refund_pending": frozenset({"refunded"}),
     "reversed": frozenset(),
     "voided": frozenset(),
-    "refunded": frozenset(),
     **{state: frozenset() for state in _NO_MONEY},
 }
 
 # Nothing left for recovery to do (declined and auth_failed may still move inside the running flow: PIN retry).
 FINAL = frozenset({"completed", "declined", "reversed", "cancelled", "failed", "auth_failed", "abandoned",
-                   "voided", "refunded"})
+                   "voided"})
 
 
 def allowed(current: str, new: str) -> bool:
     """May a row in ``current`` be written as ``new``?"""
-    if current == new or current not in TRANSITIONS or new not in TRANSITIONS:
+    if current == new or current not in TRANSITIONS:
         return True
+    if new not in TRANSITIONS:  # another channel's own state: fine, but never out of a final one
+        return current not in FINAL
     return new in TRANSITIONS[current]
 
 

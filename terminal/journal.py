@@ -52,8 +52,7 @@ MIGRATIONS: tuple[str, ...] = (
         user_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pw_hash TEXT NOT NULL,
         failed INTEGER NOT NULL DEFAULT 0, locked_until TEXT);
     """,
-    # 3: each transaction remembers its settlement batch; closed batches with their totals; the
-    #    store-and-forward queue of advices (flows/saf.py)
+    # 3: each transaction remembers its settlement batch; closed batches with their totals
     """
     ALTER TABLE txn ADD COLUMN batch INTEGER;
     UPDATE txn SET batch = (SELECT value FROM counter WHERE name = 'batch');
@@ -61,10 +60,6 @@ MIGRATIONS: tuple[str, ...] = (
         batch INTEGER PRIMARY KEY, closed_at TEXT NOT NULL, sale_count INTEGER NOT NULL,
         sale_minor INTEGER NOT NULL, void_count INTEGER NOT NULL, void_minor INTEGER NOT NULL,
         uploaded INTEGER NOT NULL, report TEXT NOT NULL);
-    CREATE TABLE saf (
-        saf_id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id INTEGER REFERENCES txn(txn_id), kind TEXT NOT NULL,
-        stan INTEGER NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'queued', last_error TEXT);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,4 @@
-"""The journal enforces the per-transaction state machine and migrates version-2 databases to batches + SAF."""
+"""The journal enforces the per-transaction state machine and migrates version-2 databases to batches."""
 
 import sqlite3
 
@@ -34,6 +34,8 @@ def test_same_state_again_and_unknown_channel_states_are_allowed(tmp_path):
         j.update(txn, step)
     j.update(txn, "completed", receipt="[]")  # the receipt copy
     assert allowed("qr_intended", "qr_paid") and allowed("created", "qr_intended")
+    assert allowed("qr_paid", "completed") and not allowed("completed", "qr_intended")
+    assert not allowed("reversed", "qr_paid")
 
 
 def test_every_state_is_reachable_and_final_states_match_the_journal():
@@ -59,5 +61,5 @@ def test_migration_from_version_2_keeps_rows_and_stamps_the_batch(tmp_path):
     assert j.query()[0].order_id == "O9" and j.current_batch() == 4
     with j.transaction() as db:
         assert db.execute("SELECT batch FROM txn").fetchone()[0] == 4
-        assert db.execute("SELECT count(*) FROM saf").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM batch").fetchone()[0] == 0
     assert j.get(_begin(j, "O10")).state == "created"
