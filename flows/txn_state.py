@@ -29,7 +29,8 @@ _NO_MONEY = ("cancelled", "failed", "abandoned")
 _REVERSE = ("reversal_pending",)
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "created": frozenset({"auth_intended", "declined", *_NO_MONEY}),
+    # created → paid: the card approved offline (TC at the first GENERATE AC, under the floor limit)
+    "created": frozenset({"auth_intended", "declined", "paid", *_NO_MONEY}),
     "auth_intended": frozenset({"approved", "declined", "auth_unknown", "auth_failed", *_REVERSE}),
     "declined": frozenset({"auth_intended", "cancelled", "failed"}),  # a wrong PIN starts the next try
     "auth_failed": frozenset({"failed", "cancelled", "declined"}),
