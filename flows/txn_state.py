@@ -64,12 +64,17 @@ def allowed(current: str, new: str) -> bool:
     return new in TRANSITIONS[current]
 
 
-def path_to(state: str, start: str = "created") -> list[str]:
-    """The shortest legal sequence of states after ``start`` that ends in ``state`` (for tests and docs).
+def path_to(state: str, start: str = "created", through: str | None = None) -> list[str]:
+    """The shortest legal sequence of states after ``start`` that ends in ``state``, passing ``through`` if given
+    (for tests and docs).
 
     >>> path_to("topup_failed")
+    ['paid', 'topup_failed']
+    >>> path_to("topup_failed", through="auth_intended")
     ['auth_intended', 'approved', 'paid', 'topup_failed']
     """
+    if through is not None:
+        return path_to(through, start) + path_to(state, through)
     paths: dict[str, list[str]] = {start: []}
     frontier = [start]
     while frontier and state not in paths:

@@ -30,7 +30,7 @@ def journal(tmp_path):
                                          ("declined", 500), ("topup_pending", 2000)]):
         txn = j.begin(order_id=f"O{i}", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
                       plan_name="p", amount_minor=amount, fee_minor=0, channel="card", cashier_id="90")
-        for step in path_to(state):
+        for step in path_to(state, through="auth_intended"):
             j.update(txn, step, **({"stan": 10 + i, "auth_code": "123456", "rrn": "000000000001"}
                                    if step == "approved" else {}))
     return j

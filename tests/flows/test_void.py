@@ -30,7 +30,7 @@ def journal(tmp_path):
 def _sale(j, order, state="completed", stan=21):
     txn = j.begin(order_id=order, iccid="89860424000000000017", msisdn="1064900000001", plan_id="D10G-1M",
                   plan_name="10 GB", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
-    for step in path_to(state):
+    for step in path_to(state, through="auth_intended"):
         j.update(txn, step, **({"stan": stan, "auth_code": "654321", "masked_pan": "621234******1232",
                                 "auth_time": "2026-12-01T10:00:00"} if step == "auth_intended" else {}))
     return txn
