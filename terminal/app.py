@@ -291,6 +291,8 @@ class TerminalApp(SupervisorScreens):
             self._open_settlement()
         elif key is Key.D7:
             self._open_void()
+        elif key is Key.D6:
+            self._open_open_items()
 
     # --- SIM entry and lookup -------------------------------------------------------------------------------
 

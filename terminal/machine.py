@@ -46,6 +46,7 @@ class State(StrEnum):
     VOID_CONFIRM = "void_confirm"
     VOIDING = "voiding"
     VOID_DONE = "void_done"
+    OPEN_ITEMS = "open_items"
 
 
 S = State
@@ -96,6 +97,9 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("voiding", S.VOID_CONFIRM, S.VOIDING),
     ("voided", S.VOIDING, S.VOID_DONE),
     ("home", [S.VOID_SELECT, S.VOID_DONE], S.HOME),
+    # what is still being followed up (pending reversals, voids, top-ups); ENTER follows up now
+    ("open_items", S.HOME, S.OPEN_ITEMS),
+    ("home", S.OPEN_ITEMS, S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -125,6 +129,7 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.VOID_CONFIRM: "back to the list; nothing voided",
     S.VOIDING: "ignored: the host is being asked",
     S.VOID_DONE: "home",
+    S.OPEN_ITEMS: "home",
 }
 
 

@@ -104,6 +104,35 @@ class SupervisorScreens:
             s.void_list, s.void_pick, s.void_result, s.error = [], None, None, None
             self._fire("home")
 
+    # --- open items ---------------------------------------------------------------------------------------
+
+    def _open_open_items(self) -> None:
+        if not self._is_supervisor("Open items"):
+            return
+        s = self.session
+        s.open_items, s.notice, s.error = self.services.journal.open_transactions(), (), None
+        self._fire("open_items")
+
+    def _key_open_items(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self.session.open_items, self.session.notice = [], ()
+            self._fire("home")
+        elif key is Key.ENTER:
+            self.session.notice = ("Following up… / 处理中…",)
+            self._refresh()
+            self._spawn("open_items", self._follow_up_now)
+
+    def _follow_up_now(self) -> RecoveryReport:
+        with self._money:
+            return self._recover()
+
+    def _done_open_items(self, report: RecoveryReport | None, error: BaseException | None) -> None:
+        s = self.session
+        s.open_items = self.services.journal.open_transactions()
+        s.notice = report.lines if report is not None else ()
+        s.error = None if error is None else f"Follow-up failed: {error}"
+        self._refresh()
+
     # --- settlement -----------------------------------------------------------------------------------------
 
     def _open_settlement(self) -> None:

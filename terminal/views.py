@@ -49,6 +49,7 @@ class Session:
     void_list: list[TxnRecord] = field(default_factory=list)
     void_pick: TxnRecord | None = None
     void_result: VoidResult | None = None
+    open_items: list[TxnRecord] = field(default_factory=list)
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -90,7 +91,8 @@ def render_login(s: Session) -> Screen:
 
 def render_home(s: Session) -> Screen:
     name = s.user.name if s.user else ""
-    supervisor = (MenuItem("7", t("Void a payment (supervisor)", "撤销交易（主管）")),
+    supervisor = (MenuItem("6", t("Open items (supervisor)", "待处理交易（主管）")),
+                  MenuItem("7", t("Void a payment (supervisor)", "撤销交易（主管）")),
                   MenuItem("8", t("Settlement (supervisor)", "结算（主管）"))) \
         if s.user and s.user.role == "supervisor" else ()
     return Screen(State.HOME.value, t("Home", "主页"), (f"{t('Cashier', '收银员')}: {name}", *s.notice),
@@ -276,6 +278,14 @@ def render_void_done(s: Session) -> Screen:
                   hint="ENTER home / 返回主页", extra={"status": r.status if r else ""})
 
 
+def render_open_items(s: Session) -> Screen:
+    lines = tuple(f"{r.created_at[11:16]} {r.state} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} "
+                  f"{r.order_id}" for r in s.open_items[:9]) or ("Nothing open / 无待处理交易",)
+    more = (f"… {len(s.open_items) - 9} more / 更多",) if len(s.open_items) > 9 else ()
+    return Screen(State.OPEN_ITEMS.value, t("Open items", "待处理交易"), (*lines, *more, *s.notice),
+                  error=s.error, hint="ENTER follow up now / 立即处理 · CANCEL home / 返回")
+
+
 def _no_sim(state: State) -> Screen:
     return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
                   hint="CANCEL back / 返回")
@@ -292,6 +302,7 @@ RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.DUPLICATE_WARNING: render_duplicate_warning, State.SETTLEMENT: render_settlement,
     State.SETTLING: render_settling, State.SETTLED: render_settled, State.VOID_SELECT: render_void_select,
     State.VOID_CONFIRM: render_void_confirm, State.VOIDING: render_voiding, State.VOID_DONE: render_void_done,
+    State.OPEN_ITEMS: render_open_items,
 }
 
 
