@@ -175,19 +175,22 @@ class TerminalApp(SupervisorScreens):
     def _follow_up_loop(self) -> None:
         """Background: every ``follow_up_s`` finish pending top-ups and reversals while no payment runs."""
         while not self._stopping.wait(self.settings.carrier.follow_up_s):
-            if self.state in (State.BOOT, State.OUT_OF_SERVICE) or not self.services.journal.open_transactions():
-                continue
-            if not self._money.acquire(blocking=False):
-                continue
             try:
-                report = self._recover()
-            except PosError as exc:
-                log.warning("follow-up failed: %s", exc)
-                continue
-            finally:
-                self._money.release()
-            if report.lines:
-                self._events.put(_Notice(report.lines))
+                self._follow_up_once()
+            except Exception:  # a failed round must not end the follow-ups; the next round tries again
+                log.exception("follow-up failed")
+
+    def _follow_up_once(self) -> None:
+        if self.state in (State.BOOT, State.OUT_OF_SERVICE) or not self.services.journal.open_transactions():
+            return
+        if not self._money.acquire(blocking=False):  # a payment (or settlement, void) is running
+            return
+        try:
+            report = self._recover()
+        finally:
+            self._money.release()
+        if report.lines:
+            self._events.put(_Notice(report.lines))
 
     def _recover(self) -> RecoveryReport:
         sv = self.services

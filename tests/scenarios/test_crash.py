@@ -48,8 +48,14 @@ def test_invariants_catch_every_kind_of_lost_money(rows, host, carrier, wrong):
         assert any(wrong in p for p in problems), problems
 
 
+def _auth_sent(kinds):
+    """The point where the sale's 0200 left: the first host send after the SIM lookup (boot sends an echo)."""
+    lookup = kinds.index("carrier.sent") + 1
+    return next(n for n, k in enumerate(kinds, 1) if n > lookup and k == "host.sent")
+
+
 def _subset(kinds):
-    first_auth = next(n for n, k in enumerate(kinds, 1) if n > 7 and k == "host.sent")
+    first_auth = _auth_sent(kinds)
     return [first_auth - 1] + [n for n, k in enumerate(kinds, 1) if n >= first_auth and k != "commit"]
 
 
@@ -75,7 +81,7 @@ def test_power_cut_after_approval_recovery_shows_the_cashier_what_it_did(tmp_pat
     terminal reverses it and says so on the login screen, before anyone can sell."""
     sc = next(s for s in crash.SCENARIOS if s.name == "card_approve")
     kinds = crash.points_of(sc)
-    auth_sent = next(n for n, k in enumerate(kinds, 1) if n > 7 and k == "host.sent")
+    auth_sent = _auth_sent(kinds)
     world, config = crash._world(tmp_path)
     try:
         world.insert_card(sc.card)
