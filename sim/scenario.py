@@ -16,6 +16,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
                                           acquirer_forget_last (the host loses its newest approval: totals differ),
+                                          acquirer_down_s (how long the .99 "host down" lasts),
                                           printer_paper_out, reader_unplugged, pinpad_auto ("1234": the customer
                                           types that PIN whenever asked)
     sleep = 0.5
@@ -181,6 +182,8 @@ class _Runner:
                 self.w.acquirer.force_response(value or None)
             elif name == "pinpad_auto":
                 self.w.pinpad.auto_pin = str(value) or None
+            elif name == "acquirer_down_s":
+                self.w.acquirer.down_s = float(value)
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
