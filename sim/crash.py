@@ -126,7 +126,7 @@ def _drive(term: _Process, sc: CrashScenario) -> bool:
 
 def _world(workdir: Path) -> tuple[SimWorld, Path]:
     """A fresh world tuned for speed: short host timeout, short carrier pending time."""
-    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 1.0},
+    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
                                                              "follow_up_s": 0.5}})
     world.carrier = CarrierSim(pending_s=1.0)
