@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench soak fuzz image clean scenarios
+.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench
+
+crash-test: $(STAMP)
+	$(BIN)/python -m sim.crash
 
 DEV_KEY := build/dev-signing-key.pem
 

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from drivers import crashpoint
 from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
 
@@ -156,6 +157,7 @@ class CarrierClient:
                 raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
             try:
                 conn.request(method, self._prefix + path, body=data, headers=headers)
+                crashpoint.reached("carrier.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
                 declared = response.getheader("Content-Length", "")

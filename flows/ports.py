@@ -28,6 +28,10 @@ __all__ = [
     "AuthResponse",
     "ReversalRequest",
     "HostPort",
+    "BatchTotals",
+    "SettlementRequest",
+    "BatchUploadItem",
+    "SettlementHostPort",
     "PinEntry",
     "PinPadPort",
     "CardReaderPort",
@@ -207,6 +211,46 @@ class HostPort(Protocol):
         """0800 network management echo; True when the host answered."""
 
 
+@dataclass(frozen=True)
+class BatchTotals:
+    """What one settlement batch holds, as the terminal counts it (captured sales, and voids for the report)."""
+
+    batch: int
+    sale_count: int
+    sale_minor: int
+    void_count: int = 0
+    void_minor: int = 0
+
+
+@dataclass(frozen=True)
+class SettlementRequest:
+    """Close the batch (0500); ``after_upload`` marks the second close after a batch upload."""
+
+    stan: int
+    totals: BatchTotals
+    after_upload: bool = False
+
+
+@dataclass(frozen=True)
+class BatchUploadItem:
+    """One captured sale sent again in a batch upload (0320) after the totals did not match."""
+
+    stan: int
+    original_stan: int
+    amount_minor: int
+    auth_code: str
+    rrn: str
+    batch: int
+
+
+class SettlementHostPort(Protocol):
+    def settle(self, request: SettlementRequest) -> str:
+        """0500/0510: the host's response code ("00" balanced, "95" totals differ). Raises LinkError."""
+
+    def upload(self, item: BatchUploadItem) -> str:
+        """0320/0330: the host's response code. Raises LinkError."""
+
+
 # --- PIN pad -------------------------------------------------------------------------------------------------
 
 PinStatus = Literal["entered", "cancelled", "timeout", "bypassed"]
@@ -354,6 +398,7 @@ class TxnRecord:
     reversal_stan: int | None = None
     message: str | None = None
     receipt: str | None = None
+    batch: int | None = None
 
     @property
     def total_minor(self) -> int:

@@ -12,6 +12,7 @@ Each open row is read and the one safe next step is taken, by state:
     paid, topup_intended, topup_pending           ask the carrier for the order; applied → completed;
                                                   never arrived → send the same order id again;
                                                   failed → reverse; no answer → stays pending
+    void_pending                                  repeat the void (0401, reason 17) until acknowledged
     ============================================  ==========================================================
 
 >>> REVERSE_STATES >= {"auth_unknown", "reversal_pending"}
@@ -41,6 +42,7 @@ class RecoveryReport:
 
     lines: tuple[str, ...]
     still_open: int
+    reversals_open: int = 0  # payments the bank has not yet acknowledged giving back: no new sale until 0
 
     @property
     def clean(self) -> bool:
@@ -64,7 +66,7 @@ def _topup_status(carrier: CarrierPort, record: TxnRecord) -> TopupResult | None
 def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, terminal_id: str,
             merchant_id: str, attempts: int = 2) -> RecoveryReport:
     lines: list[str] = []
-    still_open = 0
+    still_open = reversals_open = 0
     for record in journal.open_transactions():
         if record.channel in WALLET_CHANNELS:  # wallet orders are undone at the wallet: flows.wallet_recovery
             continue
@@ -78,7 +80,17 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                              f"已冲正 {money}（SIM {_sim_tail(record)}）")
             else:
                 still_open += 1
+                reversals_open += 1
                 lines.append(f"Reversal of {money} for SIM {_sim_tail(record)} still pending / 冲正待完成")
+        elif record.state == "void_pending":
+            if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
+                               attempts=attempts, reason_code="17", pending_state="void_pending",
+                               final_state="voided"):
+                lines.append(f"Voided 1 payment of {money} for SIM {_sim_tail(record)} / 已撤销 {money}")
+            else:
+                still_open += 1
+                reversals_open += 1
+                lines.append(f"Void of {money} for SIM {_sim_tail(record)} still pending / 撤销待完成")
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
             if result is not None and result.status == "applied":
@@ -94,8 +106,12 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                                  f"充值失败，已冲正 {money}")
                 else:
                     still_open += 1
+                    reversals_open += 1
+                    lines.append(f"Top-up failed; reversal of {money} for SIM {_sim_tail(record)} still "
+                                 "pending / 充值失败，冲正待完成")
             else:
-                journal.update(record.txn_id, "topup_pending", topup_status="pending")
+                if record.state != "topup_pending":  # no fsync for "still pending" on every follow-up
+                    journal.update(record.txn_id, "topup_pending", topup_status="pending")
                 still_open += 1
                 lines.append(f"Top-up {record.order_id} for SIM {_sim_tail(record)} still pending / 充值处理中")
-    return RecoveryReport(tuple(lines), still_open)
+    return RecoveryReport(tuple(lines), still_open, reversals_open)

@@ -26,15 +26,17 @@ def original_from_record(record: TxnRecord, terminal_id: str, merchant_id: str) 
 
 
 def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, terminal_id: str,
-                    merchant_id: str, attempts: int = 3, reason_code: str = "68") -> bool:
+                    merchant_id: str, attempts: int = 3, reason_code: str = "68",
+                    pending_state: str = "reversal_pending", final_state: str = "reversed") -> bool:
     """Send the reversal for ``record`` until acknowledged or ``attempts`` run out.
 
-    Returns True when the host acknowledged it (state ``reversed``); False leaves the row in
-    ``reversal_pending`` for the next try (before the next sale, and at boot).
+    Returns True when the host acknowledged it (state ``final_state``, ``reversed`` by default); False leaves
+    the row in ``pending_state`` for the next try (before the next sale, and at boot). A void is the same
+    message with reason 17 (customer cancellation) and the states ``void_pending`` / ``voided``.
     """
     repeat = record.reversal_stan is not None
     stan = record.reversal_stan if record.reversal_stan is not None else journal.next_stan()
-    journal.update(record.txn_id, "reversal_pending", reversal="pending", reversal_stan=stan)
+    journal.update(record.txn_id, pending_state, reversal="pending", reversal_stan=stan)
     original = original_from_record(record, terminal_id, merchant_id)
     for _ in range(attempts):
         try:
@@ -42,8 +44,8 @@ def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, 
                                                 repeat=repeat))
         except (LinkError, RemoteProtocolError) as exc:
             repeat = True
-            journal.update(record.txn_id, "reversal_pending", message=f"reversal not acknowledged: {exc}")
+            journal.update(record.txn_id, pending_state, message=f"reversal not acknowledged: {exc}")
             continue
-        journal.update(record.txn_id, "reversed", reversal="done", message=f"reversal acknowledged ({code})")
+        journal.update(record.txn_id, final_state, reversal="done", message=f"reversal acknowledged ({code})")
         return True
     return False

@@ -24,19 +24,28 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
 =========  ============================================================================================
  x.05       05 do not honour
  x.51       51 insufficient funds
+ x.54       54 expired card
  x.61       61 exceeds amount limit
  x.91       91 issuer unavailable
+ x.93       disconnect: the connection is closed as soon as the 0200 arrives, nothing decided or recorded
  x.96       garbled answer: the 0210 is cut short, so the terminal cannot decode it
  x.97       no answer: the issuer decided (usually approved, in the ledger) but the 0210 never leaves
  x.98       late answer: the 0210 leaves after ``late_reply_s`` (20 s; longer than the terminal waits)
+ x.99       host down: the 0200 is dropped undecided and the host refuses connections for ``down_s`` (5 s),
+            so the reversal cannot be delivered at once and is sent later (follow-up, before the next sale)
 =========  ============================================================================================
+
+Settlement (0500) compares the terminal's field 63 sale totals with the approved, unreversed 0200s of that
+terminal and batch (field 60): ``00`` when equal, ``95`` when not (``forget_last_approval`` makes them differ).
+A batch upload (0320, one per sale) replaces the host's view of the batch; the following 0500 with processing
+code 960000 is compared with the upload. Every 0500 is kept in ``settlements``.
 
 Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90), mark it reversed
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
 
 >>> sorted(MAGIC_AMOUNTS)
-[5, 51, 61, 91, 96, 97, 98]
+[5, 51, 54, 61, 91, 93, 96, 97, 98, 99]
 """
 
 from __future__ import annotations
@@ -52,7 +61,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from drivers.host import messages as m
-from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, describe_response
+from drivers.host import settlement
+from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
 from emv.crypto import arqc, pin
 from emv.errors import PosError, RemoteProtocolError
@@ -64,7 +74,7 @@ __all__ = ["AcquirerSim", "LedgerEntry", "Magic", "MAGIC_AMOUNTS", "PIN_TRIES"]
 
 log = logging.getLogger(__name__)
 
-Delivery = Literal["normal", "none", "late", "garbled"]
+Delivery = Literal["normal", "none", "late", "garbled", "disconnect", "down"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,9 @@ class Magic:
 
 
 MAGIC_AMOUNTS: dict[int, Magic] = {  # amount_minor % 100 -> outcome; documented in the module docstring
-    5: Magic(code="05"), 51: Magic(code="51"), 61: Magic(code="61"), 91: Magic(code="91"),
-    96: Magic(delivery="garbled"), 97: Magic(delivery="none"), 98: Magic(delivery="late"),
+    5: Magic(code="05"), 51: Magic(code="51"), 54: Magic(code="54"), 61: Magic(code="61"), 91: Magic(code="91"),
+    93: Magic(delivery="disconnect"), 96: Magic(delivery="garbled"), 97: Magic(delivery="none"),
+    98: Magic(delivery="late"), 99: Magic(delivery="down"),
 }
 
 PIN_TRIES = 3
@@ -100,6 +111,8 @@ class LedgerEntry:
     reversed: bool = False
     terminal_id: str = ""
     original_stan: int | None = None
+    batch: int = 0
+    lost: bool = False  # ``forget_last_approval``: the host lost it, so settlement totals differ
 
 
 class AcquirerSim:
@@ -126,6 +139,10 @@ class AcquirerSim:
         self._rng = random.Random(seed)
         self.reply_delay_s = 0.0
         self.late_reply_s = 20.0
+        self.down_s = 5.0
+        self.wire_log: list[str] = []  # MTIs received and answered, in order (scenarios check the order)
+        self.settlements: list[tuple[str, int, str, str]] = []  # (tid, batch, processing code, answer)
+        self._uploads: dict[tuple[str, int], dict[int, int]] = {}  # (tid, batch) -> original STAN -> amount
         self._forced: str | None = None
         self._ledger: list[LedgerEntry] = []
         self._reversals: list[LedgerEntry] = []
@@ -271,11 +288,19 @@ class AcquirerSim:
     def _handle(self, raw: bytes) -> bytes | None:
         fields = m.unpack(raw)
         mti = fields["t"]
+        with self._lock:
+            self.wire_log.append(mti)
         delivery: Delivery = "normal"
+        if mti == "0200" and self._fault_before_deciding(fields):
+            return None
         if mti == "0200":
             answer, delivery = self._authorize(fields)
         elif mti in ("0400", "0401"):
             answer = self._reverse(fields)
+        elif mti == "0500":
+            answer = self._settle(fields)
+        elif mti == "0320":
+            answer = self._batch_upload(fields)
         elif mti == "0800":
             answer = _answer(fields, "0810", ("7", "11", "41", "70"), "00")
         else:
@@ -289,7 +314,23 @@ class AcquirerSim:
         delay = self.late_reply_s if delivery == "late" else self.reply_delay_s
         if delay > 0 and self._stopping.wait(delay):
             return None
+        with self._lock:
+            self.wire_log.append(answer["t"])
         return m.frame(packed)
+
+    def _fault_before_deciding(self, fields: m.Fields) -> bool:
+        """Magic amounts that lose the 0200 before the issuer sees it: disconnect, host down."""
+        amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
+        delivery = MAGIC_AMOUNTS.get(amount % 100, Magic()).delivery
+        if delivery not in ("disconnect", "down"):
+            return False
+        log.info("acquirer: 0200 stan=%s amount=%d -> %s", fields.get("11"), amount, delivery)
+        if delivery == "down":
+            self.set_unreachable(True)
+            back = threading.Timer(self.down_s, lambda: self.set_unreachable(False))
+            back.daemon = True
+            back.start()
+        raise _Disconnect(f"magic amount: {delivery}")
 
     def _authorize(self, fields: m.Fields) -> tuple[m.Fields, Delivery]:
         try:
@@ -309,7 +350,8 @@ class AcquirerSim:
             rrn = f"{today:%y}"[-1] + f"{today.timetuple().tm_yday:03d}" + f"{self._rrn_seq:08d}"
             auth_code = f"{self._rng.randrange(1_000_000):06d}" if code in APPROVED_CODES else ""
             self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), req.amount_minor, code,
-                                            auth_code, rrn, terminal_id=req.terminal_id))
+                                            auth_code, rrn, terminal_id=req.terminal_id,
+                                            batch=int(fields.get("60", "0") or 0)))
         log.info("acquirer: 0200 tid=%s stan=%06d pan=%s amount=%d -> %s (%s)%s", req.terminal_id, req.stan,
                  mask_pan(req.pan), req.amount_minor, code, describe_response(code),
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
@@ -371,6 +413,39 @@ class AcquirerSim:
             self._wrong_pins[req.pan] = wrong + 1
             return "75" if wrong + 1 >= PIN_TRIES else "55"
 
+    def forget_last_approval(self) -> None:
+        """Fault switch: the host loses its newest approved sale, so the next settlement's totals differ."""
+        with self._lock:
+            entry = next((e for e in reversed(self._ledger)
+                          if e.response_code in APPROVED_CODES and not e.reversed and not e.lost), None)
+            if entry is not None:
+                entry.lost = True
+
+    def _settle(self, fields: m.Fields) -> m.Fields:
+        """0500: compare the terminal's totals with ours for (terminal, batch); after an upload, with the upload."""
+        answer = _answer(fields, "0510", ("3", "7", "11", "41", "42", "60", "63"), "00")
+        tid, batch = fields.get("41", "").rstrip(), int(fields.get("60", "0") or 0)
+        theirs = settlement.parse_totals(fields.get("63", ""), batch=batch)
+        with self._lock:
+            if fields.get("3") == PROCESSING_SETTLE_AFTER_UPLOAD:
+                ours = _sale_totals(list(self._uploads.get((tid, batch), {}).values()))
+            else:
+                ours = _sale_totals([e.amount_minor for e in self._ledger if e.terminal_id == tid
+                                     and e.batch == batch and e.response_code in APPROVED_CODES
+                                     and not e.reversed and not e.lost])
+            answer["39"] = "00" if ours == (theirs.sale_count, theirs.sale_minor) else "95"
+            self.settlements.append((tid, batch, fields.get("3", ""), answer["39"]))
+        log.info("acquirer: 0500 tid=%s batch=%06d terminal %d/%d host %d/%d -> %s", tid, batch,
+                 theirs.sale_count, theirs.sale_minor, *ours, answer["39"])
+        return answer
+
+    def _batch_upload(self, fields: m.Fields) -> m.Fields:
+        item = settlement.parse_batch_upload(fields)
+        tid = fields.get("41", "").rstrip()
+        with self._lock:
+            self._uploads.setdefault((tid, item.batch), {})[item.original_stan] = item.amount_minor
+        return _answer(fields, "0330", ("3", "4", "11", "41", "42", "60", "62"), "00")
+
     def _reverse(self, fields: m.Fields) -> m.Fields:
         answer = _answer(fields, "0410", ("3", "4", "7", "11", "41", "42", "49", "90"), "00")
         try:
@@ -392,6 +467,14 @@ class AcquirerSim:
         log.info("acquirer: %s tid=%s stan=%06d reverses stan=%06d (%s)", fields["t"], tid, stan,
                  original.stan, "found" if target else "no such original, nothing to undo")
         return answer
+
+
+class _Disconnect(PosError):
+    """Drop the connection without an answer (a magic amount's fault)."""
+
+
+def _sale_totals(amounts: list[int]) -> tuple[int, int]:
+    return len(amounts), sum(amounts)
 
 
 def _answer(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> m.Fields:

@@ -35,8 +35,11 @@ ICCID                  MSISDN         behaviour
 89860424000000000199   1064900000019  lookup answers 503 {"error": "unavailable"}
 89860424000000000207   1064900000020  lookup hangs for ``hang_s`` (30 s): the client times out
 89860424000000000215   1064900000021  "bank test" SIM: its plans are priced on the acquirer's magic amounts
-                                      (￥10.05 → 05, ￥10.51 → 51, ￥10.91 → 91, ￥10.96 garbled, ￥10.97 no
-                                      answer, ￥10.98 late answer), so the bank's outcome is chosen by the plan
+                                      (￥10.05 → 05, ￥10.51 → 51, ￥10.54 → 54, ￥10.91 → 91, ￥10.93
+                                      disconnect, ￥10.96 garbled, ￥10.97 no answer, ￥10.98 late answer,
+                                      ￥10.99 host down), so the bank's outcome is chosen by the plan
+89860424000000000223   1064900000022  the first POST of each order answers 503 and stores nothing; the
+                                      terminal asks the order status (not_found), then sends it again
 =====================  =============  ========================================================================
 
 >>> sim = CarrierSim()
@@ -116,6 +119,9 @@ BANK_TEST_PLANS: tuple[_Plan, ...] = (
     _Plan("TEST-96", "Bank test: garbled answer", "测试：乱码应答", 1, 1096, data_mb=10),
     _Plan("TEST-97", "Bank test: no answer (reversal)", "测试：无应答（冲正）", 1, 1097, data_mb=10),
     _Plan("TEST-98", "Bank test: late answer (reversal)", "测试：迟到应答（冲正）", 1, 1098, data_mb=10),
+    _Plan("TEST-54", "Bank test: expired card (54)", "测试：卡已过期", 1, 1054, data_mb=10),
+    _Plan("TEST-93", "Bank test: disconnect (reversal)", "测试：断开连接（冲正）", 1, 1093, data_mb=10),
+    _Plan("TEST-99", "Bank test: host down for a while", "测试：主机宕机", 1, 1099, data_mb=10),
 )
 _PLAN_BY_ID: Mapping[str, _Plan] = {p.plan_id: p for p in PLANS + BANK_TEST_PLANS}
 
@@ -159,6 +165,7 @@ def _seed() -> dict[str, SimState]:
         ("89860424000000000199", "1064900000019", "active", "1GB 月包", 100, 10, "2027-02-28", "down"),
         ("89860424000000000207", "1064900000020", "active", "1GB 月包", 100, 10, "2027-02-28", "hang"),
         ("89860424000000000215", "1064900000021", "active", "1GB 月包", 100, 10, "2027-02-28", "bank_test"),
+        ("89860424000000000223", "1064900000022", "active", "1GB 月包", 100, 10, "2027-02-28", "topup_5xx"),
     ]
     sims = {}
     for iccid, msisdn, status, plan, balance, data, expiry, magic in rows:
@@ -230,6 +237,7 @@ class CarrierSim:
         self.sims: dict[str, SimState] = _seed()
         self._orders: dict[str, _Order] = {}
         self._ledger: list[LedgerEntry] = []
+        self._failed_once: set[str] = set()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -348,6 +356,10 @@ class CarrierSim:
         req = _order_request(body)
         with self._lock:
             self._settle()
+            sim = self.sims.get(req["iccid"])
+            if sim is not None and sim.magic == "topup_5xx" and req["order_id"] not in self._failed_once:
+                self._failed_once.add(req["order_id"])  # nothing stored: the order status says not_found
+                raise _Reply(503, "unavailable", "order service busy / 订单服务繁忙")
             known = self._orders.get(req["order_id"])
             if known is not None:
                 if (known.iccid, known.plan_id, known.amount_minor) != (req["iccid"], req["plan_id"],

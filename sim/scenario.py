@@ -13,8 +13,12 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests counts
     expect_carrier = {applied = 1}        carrier ledger: applied top-ups
+    expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
+                                          acquirer_forget_last (the host loses its newest approval: totals differ),
+                                          acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
+                                          the customer types that PIN whenever asked),
                                           carrier_unreachable, printer_paper_out, reader_unplugged (device
                                           stops answering), scanner_noise, scanner_unplugged, wallet_unreachable
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (sim.pty.LineFaults keys) on one device
@@ -170,6 +174,13 @@ class _Runner:
         _poll(lambda: None if all(counts()[k] == v for k, v in wanted.items()) else
               f"host ledger {counts()} != expected {dict(wanted)}", timeout)
 
+    def expect_host_order(self, wanted: list[str], timeout: float) -> None:
+        def check() -> str | None:
+            log = iter(self.w.acquirer.wire_log)
+            return None if all(mti in log for mti in wanted) else \
+                f"host saw {self.w.acquirer.wire_log}, not {wanted} in that order"
+        _poll(check, timeout)
+
     def expect_carrier(self, wanted: Mapping[str, int], timeout: float) -> None:
         _poll(lambda: None if len(self.w.carrier.ledger) == wanted.get("applied", 0) else
               f"carrier applied {len(self.w.carrier.ledger)} top-ups, expected {wanted.get('applied', 0)}",
@@ -204,6 +215,12 @@ class _Runner:
                 self.w.acquirer.force_response(value or None)
             elif name == "acquirer_delay_s":
                 self.w.acquirer.reply_delay_s = float(value)
+            elif name == "pinpad_auto":
+                self.w.pinpad.auto_pin = str(value) or None
+            elif name == "acquirer_down_s":
+                self.w.acquirer.down_s = float(value)
+            elif name == "acquirer_forget_last":
+                self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "printer_paper_out":

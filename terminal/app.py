@@ -11,20 +11,22 @@ after the cashier moved on (CANCEL) harmless. Every waiting screen has a deadlin
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
+from flows.duplicate import describe, find_duplicate, window_start
 from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS, quote
 from flows.receipt import receipt_to_json
-from flows.recovery import recover
+from flows.recovery import RecoveryReport, recover
 from flows.sim_number import check_sim_number
 from flows.topup import TopupOrder, TopupOutcome
 from flows.wallet_payment import WalletProgress
@@ -34,6 +36,7 @@ from terminal.machine import State, build_machine
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
 from terminal.services import Services
+from terminal.supervisor import SupervisorScreens
 from terminal.views import Session, render
 
 __all__ = ["TerminalApp"]
@@ -65,10 +68,17 @@ class _Progress:
     step: Step | WalletProgress | str  # a str is a message for the cashier (e.g. "not a payment code")
 
 
+@dataclass(frozen=True)
+class _Notice:
+    """Lines from the background follow-up (recovery of pending rows) for the cashier."""
+
+    lines: tuple[str, ...]
+
+
 _STOP = object()
 
 
-class TerminalApp(WalletScreens):
+class TerminalApp(WalletScreens, SupervisorScreens):
     """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
 
     state: State  # set by the transitions machine, as are the two below
@@ -85,6 +95,11 @@ class TerminalApp(WalletScreens):
         self._cancel = CancelToken()
         self._deadline: float | None = None
         self._thread = threading.Thread(target=self._loop, name="terminal-app", daemon=True)
+        # Held by a payment from its pre-sale recovery to its outcome, and by the background follow-up: recovery
+        # never touches a transaction that is still in flight.
+        self._money = threading.Lock()
+        self._stopping = threading.Event()
+        self._follow_up = threading.Thread(target=self._follow_up_loop, name="terminal-follow-up", daemon=True)
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
 
@@ -92,8 +107,10 @@ class TerminalApp(WalletScreens):
 
     def start(self) -> None:
         self._thread.start()
+        self._follow_up.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self._cancel.cancel()
         self._events.put(_STOP)
         self._thread.join(timeout=5)
@@ -159,6 +176,46 @@ class TerminalApp(WalletScreens):
             self._on_progress(event.step)
         elif isinstance(event, _Done) and event.generation == self._generation:
             getattr(self, f"_done_{event.kind}")(event.result, event.error)
+        elif isinstance(event, _Notice):  # shown on the login and home screens, now or when next there
+            self.session.notice = tuple(f"Follow-up: {line}" for line in event.lines)
+            self._refresh()
+
+    def _follow_up_loop(self) -> None:
+        """Background: every ``follow_up_s`` finish pending top-ups and reversals while no payment runs."""
+        while not self._stopping.wait(self.settings.carrier.follow_up_s):
+            try:
+                self._follow_up_once()
+            except Exception:  # a failed round must not end the follow-ups; the next round tries again
+                log.exception("follow-up failed")
+
+    def _follow_up_once(self) -> None:
+        if self.state in (State.BOOT, State.OUT_OF_SERVICE) or not self.services.journal.open_transactions():
+            return
+        if not self._money.acquire(blocking=False):  # a payment (or settlement, void) is running
+            return
+        try:
+            report = self._recover()
+        finally:
+            self._money.release()
+        if report.lines:
+            self._events.put(_Notice(report.lines))
+
+    def _recover(self) -> RecoveryReport:
+        """Finish or undo every open card and wallet transaction (the caller holds ``_money``)."""
+        sv = self.services
+        report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
+                         merchant_id=self.settings.terminal.merchant_id)
+        if sv.wallet is not None and sv.wallet_topup is not None:
+            lines, still_open = recover_wallet(sv.journal, sv.wallet, sv.carrier, sv.wallet_topup.clock)
+            report = replace(report, lines=(*report.lines, *lines), still_open=report.still_open + still_open)
+        return report
+
+    def _refuse_new_sale(self) -> TopupOutcome | None:
+        """Before taking new money: finish what is open; while the bank still owes a reversal, no new sale."""
+        if self._recover().reversals_open:
+            return TopupOutcome("failed", "A reversal is not yet acknowledged by the bank — no new sale until it "
+                                "is; try again shortly / 冲正未完成，暂停交易", 0, "")
+        return None
 
     def _spawn(self, kind: str, work: Callable[[], Any]) -> None:
         self._generation += 1
@@ -203,18 +260,10 @@ class TerminalApp(WalletScreens):
         if not sv.journal.check_integrity():
             return False, ("Journal database is damaged — call a technician / 流水库损坏，请联系技术员",)
         lines = list(sv.self_test())
-        lines.extend(f"Recovery: {line}" for line in self._recover_all())
+        with self._money:
+            report = self._recover()
+        lines.extend(f"Recovery: {line}" for line in report.lines)
         return True, tuple(lines)
-
-    def _recover_all(self) -> list[str]:
-        """Finish or undo every open card and wallet transaction; lines for the cashier."""
-        sv = self.services
-        report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
-                         merchant_id=self.settings.terminal.merchant_id)
-        lines = list(report.lines)
-        if sv.wallet is not None and sv.wallet_topup is not None:
-            lines += recover_wallet(sv.journal, sv.wallet, sv.carrier, sv.wallet_topup.clock)[0]
-        return lines
 
     def _done_boot(self, result: tuple[bool, tuple[str, ...]] | None, error: BaseException | None) -> None:
         ok, lines = result if result else (False, (f"Self-test failed: {error}",))
@@ -265,6 +314,12 @@ class TerminalApp(WalletScreens):
         elif key in (Key.D9, Key.CANCEL):
             self.session.user = None
             self._fire("logout")
+        elif key is Key.D8:
+            self._open_settlement()
+        elif key is Key.D7:
+            self._open_void()
+        elif key is Key.D6:
+            self._open_open_items()
 
     # --- SIM entry and lookup -------------------------------------------------------------------------------
 
@@ -370,12 +425,40 @@ class TerminalApp(WalletScreens):
         if key is Key.CANCEL:
             self._fire("back")
         elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
+            if self._earlier_same_sale():
+                self._fire("duplicate")
+                return
+            self._start_payment()
+
+    def _earlier_same_sale(self) -> bool:
+        s = self.session
+        if s.sim is None or s.quote is None:
+            return False
+        now, window = dt.datetime.now(), self.settings.terminal.duplicate_window_s
+        recent = self.services.journal.query("iccid = ? AND created_at >= ?",
+                                             (s.sim.iccid, window_start(now, window)))
+        earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now,
+                                 window_s=window)
+        s.duplicate = describe(earlier, now) if earlier else ()
+        return earlier is not None
+
+    def _key_duplicate_warning(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self.session.duplicate = ()
+            self._fire("back")
+        elif key is Key.F1:  # deliberately not ENTER: a bounced ENTER must never pay twice
+            log.info("duplicate confirmed by %s", self.session.user.user_id if self.session.user else "?")
+            self._start_payment()
+
+    def _start_payment(self) -> None:
+        s = self.session
+        if s.sim is not None and s.quote is not None and s.user is not None:
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             self._cancel = CancelToken()
             if s.quote.channel in WALLET_CHANNELS:
                 self._fire("scan_code")
                 generation = self._generation + 1
-                self._spawn("payment", lambda: self._scan_work(order, generation))
+                self._spawn("payment", lambda: self._locked(self._scan_work, order, generation))
                 return
             self._fire("confirmed")
             generation = self._generation + 1  # the one _spawn is about to hand out
@@ -384,9 +467,19 @@ class TerminalApp(WalletScreens):
     # --- payment --------------------------------------------------------------------------------------------
 
     def _payment_work(self, order: TopupOrder, generation: int) -> Any:
+        return self._locked(self._pay, order, generation)
+
+    def _locked(self, work: Callable[[TopupOrder, int], Any], order: TopupOrder, generation: int) -> Any:
+        """One money movement at a time: the background follow-up waits while a sale runs."""
+        with self._money:
+            return work(order, generation)
+
+    def _pay(self, order: TopupOrder, generation: int) -> Any:
         sv = self.services
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
-            self._recover_all()
+            refused = self._refuse_new_sale()
+            if refused is not None:
+                return refused, None
         outcome = sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
                                     self._cancel)
         return outcome, self._fresh_balance(order, outcome)

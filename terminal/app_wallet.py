@@ -45,7 +45,8 @@ class WalletScreens:
         def _fire(self, trigger: str) -> None: ...
         def _refresh(self) -> None: ...
         def _spawn(self, kind: str, work: Callable[[], Any]) -> None: ...
-        def _recover_all(self) -> list[str]: ...
+        def _refuse_new_sale(self) -> TopupOutcome | None: ...
+        def _locked(self, work: Callable[[TopupOrder, int], Any], order: TopupOrder, generation: int) -> Any: ...
         def _fresh_balance(self, order: TopupOrder, outcome: TopupOutcome) -> Any: ...
         def _progress_poster(self, generation: int) -> Callable[[Any], None]: ...
 
@@ -63,7 +64,9 @@ class WalletScreens:
         if sv.scanner is None or sv.wallet_topup is None:
             return TopupOutcome("failed", "No scanner or wallet configured / 未配置扫码器或钱包", 0, ""), None
         if sv.journal.open_transactions():
-            self._recover_all()
+            refused = self._refuse_new_sale()
+            if refused is not None:
+                return refused, None
         try:
             while True:
                 code = sv.scanner.scan(self.settings.wallet.scan_timeout_s, cancel)
@@ -127,7 +130,7 @@ class WalletScreens:
             s.wallet_busy, s.error = True, None
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             generation = self._generation + 1
-            self._spawn("payment", lambda: self._qr_work(order, generation))
+            self._spawn("payment", lambda: self._locked(self._qr_work, order, generation))
 
     def _key_wallet_waiting(self, key: Key) -> None:
         if key is Key.CANCEL and self.session.progress.startswith("Paid"):

@@ -31,6 +31,7 @@ class TerminalSection:
     merchant_name: str = "IoT SIM Top-up Shop / 物联网卡充值点"
     journal: str = "var/journal.db"
     max_amount_minor: int = 100_000
+    duplicate_window_s: float = 600.0  # same SIM + amount inside this window needs an explicit confirmation
     log_file: str = ""
 
 
@@ -61,6 +62,7 @@ class CarrierSection:
     timeout_s: float = 10.0
     status_polls: int = 3
     poll_interval_s: float = 1.0
+    follow_up_s: float = 5.0  # background follow-up of pending top-ups and reversals
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
+from drivers import crashpoint
 from emv.errors import PosError
-from flows.ports import TxnRecord
+from flows import txn_state
+from flows.ports import BatchTotals, TxnRecord
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION"]
 
-FINAL_STATES = frozenset({"completed", "declined", "reversed", "cancelled", "failed", "auth_failed",
-                          "abandoned"})
+FINAL_STATES = txn_state.FINAL
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -50,6 +51,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE users (
         user_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pw_hash TEXT NOT NULL,
         failed INTEGER NOT NULL DEFAULT 0, locked_until TEXT);
+    """,
+    # 3: each transaction remembers its settlement batch; closed batches with their totals
+    """
+    ALTER TABLE txn ADD COLUMN batch INTEGER;
+    UPDATE txn SET batch = (SELECT value FROM counter WHERE name = 'batch');
+    CREATE TABLE batch (
+        batch INTEGER PRIMARY KEY, closed_at TEXT NOT NULL, sale_count INTEGER NOT NULL,
+        sale_minor INTEGER NOT NULL, void_count INTEGER NOT NULL, void_minor INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL, report TEXT NOT NULL);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -96,6 +106,7 @@ class Journal:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise JournalError(f"journal write failed: {exc}") from exc
+            crashpoint.reached("commit")
 
     def _migrate(self) -> None:
         with self.transaction() as db:
@@ -123,6 +134,26 @@ class Journal:
     def next_stan(self) -> int:
         return self._bump("stan", wrap=999999)
 
+    def current_batch(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0])
+
+    def close_batch(self, totals: BatchTotals, *, uploaded: bool, report: str) -> int:
+        """Record ``totals.batch`` as closed and start the next batch in one commit; returns the new number."""
+        with self.transaction() as db:
+            current = db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0]
+            if current != totals.batch:
+                raise JournalError(f"batch {totals.batch} is not the open batch ({current})")
+            db.execute("INSERT INTO batch VALUES (?,?,?,?,?,?,?,?)",
+                       (totals.batch, _now(), totals.sale_count, totals.sale_minor, totals.void_count,
+                        totals.void_minor, int(uploaded), report))
+            new = current % 999999 + 1
+            db.execute("UPDATE counter SET value = ? WHERE name = 'batch'", (new,))
+        return int(new)
+
+    def batch_records(self, batch: int) -> list[TxnRecord]:
+        return self.query("batch = ?", (batch,))
+
     def next_order_id(self, terminal_id: str, now: dt.datetime) -> str:
         invoice = self._bump("invoice", wrap=999999)
         return f"{terminal_id}{now:%y%m%d%H%M%S}{invoice:06d}"
@@ -133,7 +164,8 @@ class Journal:
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO txn (state, order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor,"
-                " channel, cashier_id, created_at, updated_at) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?)",
+                " channel, cashier_id, created_at, updated_at, batch) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?,"
+                " (SELECT value FROM counter WHERE name = 'batch'))",
                 (order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor, channel, cashier_id,
                  now, now))
             txn_id = int(cur.lastrowid or 0)
@@ -149,10 +181,13 @@ class Journal:
         assignments = "".join(f", {name} = ?" for name in values)
         detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
         with self.transaction() as db:
-            cur = db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
-                             (state, now, *values.values(), txn_id))
-            if cur.rowcount != 1:
+            row = db.execute("SELECT state FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+            if row is None:
                 raise JournalError(f"no transaction {txn_id}")
+            if not txn_state.allowed(row[0], state):
+                raise JournalError(f"transaction {txn_id} cannot go from {row[0]} to {state}")
+            db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
+                       (state, now, *values.values(), txn_id))
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, state, detail))
 

@@ -41,6 +41,15 @@ class State(StrEnum):
     SCAN_CODE = "scan_code"
     SHOW_QR = "show_qr"
     WALLET_WAITING = "wallet_waiting"
+    DUPLICATE_WARNING = "duplicate_warning"
+    SETTLEMENT = "settlement"
+    SETTLING = "settling"
+    SETTLED = "settled"
+    VOID_SELECT = "void_select"
+    VOID_CONFIRM = "void_confirm"
+    VOIDING = "voiding"
+    VOID_DONE = "void_done"
+    OPEN_ITEMS = "open_items"
 
 
 S = State
@@ -67,7 +76,7 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("card_again", S.CARD_READING, S.INSERT_CARD),  # the chip failed: insert again or swipe (fallback)
     ("authorizing", [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY], S.PROCESSING),
     ("finished", PAYMENT, S.RESULT),
-    ("scan_code", S.CONFIRM, S.SCAN_CODE),
+    ("scan_code", [S.CONFIRM, S.DUPLICATE_WARNING], S.SCAN_CODE),
     ("show_qr", [S.SCAN_CODE, S.WALLET_WAITING], S.SHOW_QR),
     ("wallet_waiting", [S.SCAN_CODE, S.SHOW_QR], S.WALLET_WAITING),
     ("finished", WALLET, S.RESULT),
@@ -80,6 +89,26 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("back", S.PLAN_SELECT, S.SIM_DETAILS),
     ("back", S.CHANNEL_SELECT, S.PLAN_SELECT),
     ("back", S.CONFIRM, S.CHANNEL_SELECT),
+    # duplicate guard: same SIM and amount within the window; F1 (never ENTER) takes the payment anyway
+    ("duplicate", S.CONFIRM, S.DUPLICATE_WARNING),
+    ("confirmed", S.DUPLICATE_WARNING, S.INSERT_CARD),
+    ("back", S.DUPLICATE_WARNING, S.CONFIRM),
+    ("logout", S.DUPLICATE_WARNING, S.LOGIN),
+    # end of day (supervisor): totals → 0500 (→ 0320 upload → 0500) → printed report → new batch
+    ("settlement", S.HOME, S.SETTLEMENT),
+    ("settle", S.SETTLEMENT, S.SETTLING),
+    ("settled", S.SETTLING, S.SETTLED),
+    ("home", [S.SETTLEMENT, S.SETTLED], S.HOME),
+    # void (supervisor): pick a completed payment of the open batch, F1 confirms, receipt printed
+    ("void", S.HOME, S.VOID_SELECT),
+    ("void_chosen", S.VOID_SELECT, S.VOID_CONFIRM),
+    ("back", S.VOID_CONFIRM, S.VOID_SELECT),
+    ("voiding", S.VOID_CONFIRM, S.VOIDING),
+    ("voided", S.VOIDING, S.VOID_DONE),
+    ("home", [S.VOID_SELECT, S.VOID_DONE], S.HOME),
+    # what is still being followed up (pending reversals, voids, top-ups); ENTER follows up now
+    ("open_items", S.HOME, S.OPEN_ITEMS),
+    ("home", S.OPEN_ITEMS, S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -104,6 +133,15 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.SCAN_CODE: "ends the payment before any code is sent, nothing charged",
     S.SHOW_QR: "cancels the order at the wallet (reversed if the customer paid meanwhile)",
     S.WALLET_WAITING: "cancels the order at the wallet while the customer confirms; refused once paid",
+    S.DUPLICATE_WARNING: "back to the confirmation; nothing charged",
+    S.SETTLEMENT: "home; nothing sent to the host",
+    S.SETTLING: "ignored: the host is closing the batch",
+    S.SETTLED: "home",
+    S.VOID_SELECT: "home; nothing voided",
+    S.VOID_CONFIRM: "back to the list; nothing voided",
+    S.VOIDING: "ignored: the host is being asked",
+    S.VOID_DONE: "home",
+    S.OPEN_ITEMS: "home",
 }
 
 

@@ -10,10 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flows.money import format_money
-from flows.ports import Plan, SimInfo
+from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
 from flows.pricing import CHANNEL_LABELS, Quote
+from flows.settlement import SettlementResult
 from flows.sim_number import group_digits
 from flows.topup import TopupOutcome
+from flows.void import VoidResult
 from terminal.machine import State
 from terminal.screens import MenuItem, Screen, t
 from terminal.users import User
@@ -44,11 +46,19 @@ class Session:
     qr_payload: str | None = None
     wallet_busy: bool = False  # a code was sent: the scan screen's F1 and CANCEL no longer start over
     limits_line: str = ""
+    duplicate: tuple[str, ...] = ()
+    settle_totals: BatchTotals | None = None
+    settlement: SettlementResult | None = None
+    void_list: list[TxnRecord] = field(default_factory=list)
+    void_pick: TxnRecord | None = None
+    void_result: VoidResult | None = None
+    open_items: list[TxnRecord] = field(default_factory=list)
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
         self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
+        self.duplicate = ()
 
 
 def plan_label(plan: Plan) -> str:
@@ -85,8 +95,13 @@ def render_login(s: Session) -> Screen:
 
 def render_home(s: Session) -> Screen:
     name = s.user.name if s.user else ""
+    supervisor = (MenuItem("6", t("Open items (supervisor)", "待处理交易（主管）")),
+                  MenuItem("7", t("Void a payment (supervisor)", "撤销交易（主管）")),
+                  MenuItem("8", t("Settlement (supervisor)", "结算（主管）"))) \
+        if s.user and s.user.role == "supervisor" else ()
     return Screen(State.HOME.value, t("Home", "主页"), (f"{t('Cashier', '收银员')}: {name}", *s.notice),
-                  menu=(MenuItem("1", t("Top up a SIM", "物联网卡充值")), MenuItem("9", t("Log out", "退出"))),
+                  menu=(MenuItem("1", t("Top up a SIM", "物联网卡充值")), *supervisor,
+                        MenuItem("9", t("Log out", "退出"))),
                   error=s.error, hint="CANCEL log out / 退出")
 
 
@@ -226,6 +241,75 @@ def render_wallet_waiting(s: Session) -> Screen:
                   error=s.error, hint="" if s.wallet_busy else "CANCEL cancel / 取消")
 
 
+def render_duplicate_warning(s: Session) -> Screen:
+    return Screen(State.DUPLICATE_WARNING.value, t("Possible duplicate", "疑似重复交易"),
+                  (*s.duplicate, f"{t('TOTAL', '合计')}: {_total(s)}"), error=s.error,
+                  hint="F1 pay again / 再次付款 · CANCEL back / 返回")
+
+
+def _totals_lines(totals: BatchTotals | None) -> tuple[str, ...]:
+    if totals is None:
+        return ()
+    return (f"{t('Batch', '批次')}: {totals.batch:06d}",
+            f"{t('Sales', '消费')}: {totals.sale_count} · {format_money(totals.sale_minor)}",
+            f"{t('Voids', '撤销')}: {totals.void_count} · {format_money(totals.void_minor)}")
+
+
+def render_settlement(s: Session) -> Screen:
+    return Screen(State.SETTLEMENT.value, t("Settlement", "结算"), _totals_lines(s.settle_totals), error=s.error,
+                  hint="ENTER close the batch / 结算 · CANCEL back / 返回")
+
+
+def render_settling(s: Session) -> Screen:
+    return Screen(State.SETTLING.value, t("Settling", "结算中"), ("Closing the batch with the bank / 正在与银行对账",),
+                  busy=True, error=s.error)
+
+
+def render_settled(s: Session) -> Screen:
+    r = s.settlement
+    lines = (r.message, *_totals_lines(r.totals)) if r else ()
+    return Screen(State.SETTLED.value, t("Settlement", "结算"), lines, error=s.error, hint="ENTER home / 返回主页",
+                  extra={"status": r.status if r else ""})
+
+
+def _void_label(r: TxnRecord) -> str:
+    return f"{r.created_at[11:16]} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} {r.masked_pan or ''}".rstrip()
+
+
+def render_void_select(s: Session) -> Screen:
+    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
+    lines = () if menu else ("No completed payment in this batch / 本批次无可撤销交易",)
+    return Screen(State.VOID_SELECT.value, t("Void which payment?", "撤销哪笔交易？"), lines, menu=menu,
+                  error=s.error, hint="1-9 choose / 选择 · CANCEL home / 返回")
+
+
+def render_void_confirm(s: Session) -> Screen:
+    r = s.void_pick
+    lines = () if r is None else (
+        _void_label(r), f"{t('Order', '订单号')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
+        "The money goes back to the card; the top-up stays on the SIM / 退款至卡，充值不退回")
+    return Screen(State.VOID_CONFIRM.value, t("Confirm void", "确认撤销"), lines, error=s.error,
+                  hint="F1 void / 撤销 · CANCEL back / 返回")
+
+
+def render_voiding(s: Session) -> Screen:
+    return Screen(State.VOIDING.value, t("Voiding", "撤销中"), ("Asking the bank / 正在连接银行",), busy=True)
+
+
+def render_void_done(s: Session) -> Screen:
+    r = s.void_result
+    return Screen(State.VOID_DONE.value, t("Void", "撤销"), (r.message,) if r else (), error=s.error,
+                  hint="ENTER home / 返回主页", extra={"status": r.status if r else ""})
+
+
+def render_open_items(s: Session) -> Screen:
+    lines = tuple(f"{r.created_at[11:16]} {r.state} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} "
+                  f"{r.order_id}" for r in s.open_items[:9]) or ("Nothing open / 无待处理交易",)
+    more = (f"… {len(s.open_items) - 9} more / 更多",) if len(s.open_items) > 9 else ()
+    return Screen(State.OPEN_ITEMS.value, t("Open items", "待处理交易"), (*lines, *more, *s.notice),
+                  error=s.error, hint="ENTER follow up now / 立即处理 · CANCEL home / 返回")
+
+
 def _no_sim(state: State) -> Screen:
     return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
                   hint="CANCEL back / 返回")
@@ -240,6 +324,10 @@ RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
     State.RECEIPT: render_receipt, State.BALANCE: render_balance, State.SCAN_CODE: render_scan_code,
     State.SHOW_QR: render_show_qr, State.WALLET_WAITING: render_wallet_waiting,
+    State.DUPLICATE_WARNING: render_duplicate_warning, State.SETTLEMENT: render_settlement,
+    State.SETTLING: render_settling, State.SETTLED: render_settled, State.VOID_SELECT: render_void_select,
+    State.VOID_CONFIRM: render_void_confirm, State.VOIDING: render_voiding, State.VOID_DONE: render_void_done,
+    State.OPEN_ITEMS: render_open_items,
 }
 
 

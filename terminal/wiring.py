@@ -70,7 +70,8 @@ def build_services(settings: Settings) -> Services:
     carrier = CarrierClient(settings.carrier.url, timeout_s=settings.carrier.timeout_s, terminal_id=term.id)
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
-                      merchant_id=term.merchant_id, next_stan=journal.next_stan)
+                      merchant_id=term.merchant_id, next_stan=journal.next_stan,
+                      batch_number=journal.current_batch())
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)

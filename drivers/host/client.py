@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from drivers import crashpoint
 from drivers.host.messages import (
     Fields,
     FrameDecoder,
@@ -49,9 +50,10 @@ from drivers.host.messages import (
     response_code,
     unpack,
 )
+from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.spec import describe_response
 from emv.errors import ConfigError, LinkError, LinkTimeout, RemoteProtocolError
-from flows.ports import AuthRequest, AuthResponse, ReversalRequest
+from flows.ports import AuthRequest, AuthResponse, BatchUploadItem, ReversalRequest, SettlementRequest
 
 __all__ = ["HostClient"]
 
@@ -138,6 +140,24 @@ class HostClient:
         log.info("0410 stan=%06d rc=%s (%s)", request.stan, code, describe_response(code))
         return code
 
+    def settle(self, request: SettlementRequest) -> str:
+        """0500 → 0510: "00" when the host's totals for the batch equal ours, "95" when they differ."""
+        fields = build_settlement(request, transmitted_at=self._clock(), terminal_id=self.terminal_id,
+                                  merchant_id=self.merchant_id)
+        t = request.totals
+        log.info("0500 stan=%06d batch=%06d sales=%d/%d%s", request.stan, t.batch, t.sale_count, t.sale_minor,
+                 " (after upload)" if request.after_upload else "")
+        code = response_code(self._exchange(fields))
+        log.info("0510 stan=%06d rc=%s (%s)", request.stan, code, describe_response(code))
+        return code
+
+    def upload(self, item: BatchUploadItem) -> str:
+        """0320 → 0330: one captured sale of the batch, sent again after a totals mismatch."""
+        fields = build_batch_upload(item, transmitted_at=self._clock(), terminal_id=self.terminal_id,
+                                    merchant_id=self.merchant_id)
+        log.info("0320 stan=%06d original_stan=%06d amount=%d", item.stan, item.original_stan, item.amount_minor)
+        return response_code(self._exchange(fields))
+
     def echo(self) -> bool:
         """0800 echo test (field 70 = 301) → 0810. True when answered; never raises for link trouble."""
         stan = self._next_stan()
@@ -158,6 +178,7 @@ class HostClient:
         sock = self._connect()
         try:
             self._send(sock, message)
+            crashpoint.reached("host.sent")
             return self._receive(sock, want, time.monotonic() + self.timeout_s)
         finally:
             sock.close()

@@ -18,7 +18,10 @@ Deviations from the 1987 field table, on purpose:
                                   the PIN pad, 10 bytes (TDES, X9.24-1) or 12 bytes (AES, X9.24-3).
  55   ICC data                    not in 1987 (reserved ISO); ``LLL b ..255`` as in the 1993 edition.
  60   batch number                private use ``LLL ans``; we send the 6-digit batch number.
- 62   invoice number              private use ``LLL ans``; we send the 6-digit invoice number.
+ 62   invoice number              private use ``LLL ans``; we send the 6-digit invoice number (in a 0320:
+                                  the original STAN).
+ 63   settlement totals           private use ``LLL ans``, 30 digits: sale count (3), sale amount (12),
+                                  void count (3), void amount (12).
 ====  ==========================  ===================================================================
 
 Field 64 (MAC) is defined so a MAC-ing host can be decoded, but this dialect does not compute MACs.
@@ -48,6 +51,10 @@ __all__ = [
     "MTI_ECHO_RESPONSE",
     "PROCESSING_PURCHASE",
     "NMI_ECHO",
+    "MTI_SETTLEMENT",
+    "MTI_BATCH_UPLOAD",
+    "PROCESSING_SETTLE",
+    "PROCESSING_SETTLE_AFTER_UPLOAD",
 ]
 
 MTI_AUTH_REQUEST = "0200"
@@ -59,6 +66,10 @@ MTI_ECHO = "0800"
 MTI_ECHO_RESPONSE = "0810"
 PROCESSING_PURCHASE = "000000"
 NMI_ECHO = "301"  # field 70 network management information code: echo test
+MTI_SETTLEMENT = "0500"
+MTI_BATCH_UPLOAD = "0320"
+PROCESSING_SETTLE = "920000"  # close the batch
+PROCESSING_SETTLE_AFTER_UPLOAD = "960000"  # close the batch again after a batch upload
 
 
 def _fixed(max_len: int, desc: str, enc: str = "ascii") -> dict[str, Any]:
@@ -97,6 +108,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "55": _var(3, 255, "ICC Data (EMV BER-TLV)", enc="b"),
     "60": _var(3, 999, "Private: Batch Number"),
     "62": _var(3, 999, "Private: Invoice Number"),
+    "63": _var(3, 999, "Private: Settlement Totals"),
     "64": _fixed(8, "Message Authentication Code", enc="b"),
     "70": _fixed(3, "Network Management Information Code"),
     "90": _fixed(42, "Original Data Elements"),
@@ -132,6 +144,7 @@ RESPONSE_CODES: dict[str, str] = {
     "75": "Allowable number of PIN tries exceeded",
     "91": "Issuer or switch inoperative",
     "94": "Duplicate transmission",
+    "95": "Reconcile error (settlement totals differ)",
     "96": "System malfunction",
     "Q1": "Card authentication failed (ARQC did not verify)",
 }

@@ -31,6 +31,7 @@ GARBAGE = "89860424000000000181"
 DOWN = "89860424000000000199"
 HANG = "89860424000000000207"
 BANK_TEST = "89860424000000000215"
+TOPUP_5XX = "89860424000000000223"
 TODAY = dt.date(2026, 11, 25)
 
 
@@ -283,11 +284,20 @@ def test_lost_answer_is_applied(sim: CarrierSim) -> None:
     assert sim.applied_count("LOST1") == 1
 
 
+def test_topup_5xx_stores_nothing_so_status_then_resend_applies_once(sim: CarrierSim, client: CarrierClient) -> None:
+    with pytest.raises(LinkTimeout, match="503"):  # a 5xx after the POST left: outcome unknown to the client
+        client.create_topup("F5XX1", TOPUP_5XX, "D1G-1M", 1000)
+    assert client.order_status("F5XX1").status == "not_found"
+    assert client.create_topup("F5XX1", TOPUP_5XX, "D1G-1M", 1000).status == "applied"
+    assert client.create_topup("F5XX1", TOPUP_5XX, "D1G-1M", 1000).status == "applied"
+    assert sim.applied_count("F5XX1") == 1
+
+
 # --- the catalogue itself ---------------------------------------------------------------------------------
 
 def test_magic_sims_are_well_formed() -> None:
     numbers = [ACTIVE, EMPTY_BALANCE, SHORT_ICCID, UNKNOWN, INACTIVE, SUSPENDED, SLOW, REJECT, LOST, PENDING,
-               NO_PLANS, GARBAGE, DOWN, HANG, BANK_TEST]
+               NO_PLANS, GARBAGE, DOWN, HANG, BANK_TEST, TOPUP_5XX]
     assert all(n.startswith("8986") and len(n) in (19, 20) and luhn_ok(n) for n in numbers)
     sims = CarrierSim().sims
     assert UNKNOWN not in sims
@@ -299,5 +309,5 @@ def test_bank_test_sim_offers_plans_priced_on_the_acquirers_magic_amounts(client
     from sim.acquirer import MAGIC_AMOUNTS
 
     plans = client.list_plans(BANK_TEST)
-    assert [p.price_minor % 100 for p in plans] == [5, 51, 91, 96, 97, 98]
+    assert [p.price_minor % 100 for p in plans] == [5, 51, 91, 96, 97, 98, 54, 93, 99]
     assert all(p.price_minor % 100 in MAGIC_AMOUNTS for p in plans)

@@ -5,6 +5,7 @@ import pytest
 from emv.errors import LinkError, LinkTimeout
 from flows.ports import TopupResult
 from flows.recovery import recover
+from flows.txn_state import path_to
 from terminal.journal import Journal
 
 
@@ -42,6 +43,8 @@ def journal(tmp_path):
 def _txn(j, state, **fields):
     txn = j.begin(order_id=f"O{state}", iccid="89860112345678901237", msisdn="1064912345678", plan_id="P",
                   plan_name="p", amount_minor=5000, fee_minor=0, channel="card", cashier_id="01")
+    for step in path_to(state)[:-1]:  # a legal path: the journal refuses jumps its state machine forbids
+        j.update(txn, step)
     j.update(txn, state, **fields)
     return txn
 

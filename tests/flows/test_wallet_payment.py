@@ -15,6 +15,7 @@ from emv.tlv import Tlv, encode
 from flows.ports import CancelToken, Plan
 from flows.pricing import ChannelLimits, FeeSchedule, quote
 from flows.topup import TopupOrder
+from flows.txn_state import path_to
 from flows.wallet_payment import (
     NOT_A_PAYMENT_CODE,
     WalletProgress,
@@ -148,7 +149,8 @@ def test_merchant_presented_cancel(world) -> None:  # type: ignore[no-untyped-de
 def _row(journal: Journal, state: str, order_id: str, channel: str = "wechat", iccid: str = HAPPY_SIM) -> int:
     txn = journal.begin(order_id=order_id, iccid=iccid, msisdn="1064900000001", plan_id="D1G-1M",
                         plan_name="1 GB", amount_minor=1000, fee_minor=4, channel=channel, cashier_id="01")
-    journal.update(txn, state)
+    for step in path_to(state, through="wallet_intended") if state != "created" else ():
+        journal.update(txn, step)  # the journal refuses jumps: walk a legal path
     return txn
 
 

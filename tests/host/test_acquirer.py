@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 from dataclasses import replace
 
 import pytest
@@ -110,8 +111,8 @@ def test_unknown_and_expired_cards(acquirer: AcquirerSim) -> None:
     assert c.authorize(request(2, 1000, None, card=EXPIRED)).response_code == "54"
 
 
-@pytest.mark.parametrize("amount, code", [(1005, "05"), (1051, "51"), (1061, "61"), (1091, "91"),
-                                          (1000, "00"), (99, "00")])
+@pytest.mark.parametrize("amount, code", [(1005, "05"), (1051, "51"), (1054, "54"), (1061, "61"),
+                                          (1091, "91"), (1000, "00"), (101, "00")])
 def test_magic_decline_amounts(acquirer: AcquirerSim, amount: int, code: str) -> None:
     assert client(acquirer).authorize(request(1, amount, None)).response_code == code
     assert acquirer.ledger[0].response_code == code
@@ -119,7 +120,30 @@ def test_magic_decline_amounts(acquirer: AcquirerSim, amount: int, code: str) ->
 
 def test_magic_table_is_complete() -> None:
     deliveries = {magic.delivery for magic in MAGIC_AMOUNTS.values()}
-    assert deliveries == {"normal", "none", "late", "garbled"}
+    assert deliveries == {"normal", "none", "late", "garbled", "disconnect", "down"}
+
+
+def test_disconnect_loses_the_request_undecided(acquirer: AcquirerSim) -> None:
+    with pytest.raises(LinkTimeout):
+        client(acquirer).authorize(request(1, 1093, None))
+    assert acquirer.ledger == [] and acquirer.wire_log == ["0200"]
+    assert client(acquirer).authorize(request(2, 1000, None)).response_code == "00"  # still serving
+
+
+def test_host_down_refuses_connections_for_a_while(acquirer: AcquirerSim) -> None:
+    acquirer.down_s = 0.5
+    req = request(1, 1099, None)
+    with pytest.raises(LinkTimeout):
+        client(acquirer).authorize(req)
+    with pytest.raises(LinkError) as refused:
+        client(acquirer).reverse(ReversalRequest(stan=2, original=req))
+    assert not isinstance(refused.value, LinkTimeout), "refused before sending: nothing reached the host"
+    deadline = time.monotonic() + 5
+    while not client(acquirer).echo():
+        assert time.monotonic() < deadline, "the host never came back"
+        time.sleep(0.05)
+    assert client(acquirer).reverse(ReversalRequest(stan=2, original=req)) == "00"
+    assert acquirer.ledger == [] and acquirer.wire_log[0] == "0200" and acquirer.wire_log[-2:] == ["0400", "0410"]
 
 
 def test_no_answer_then_reversal(acquirer: AcquirerSim) -> None:
@@ -216,3 +240,28 @@ def test_no_full_pan_in_ledger_or_logs(acquirer: AcquirerSim, pinpad: pin.DukptP
     for pan in (GOOD.pan, EXPIRED.pan):
         assert pan not in text and pan[6:] not in text
     assert BDK.hex() not in text.lower()
+
+
+def test_settlement_balanced_then_mismatch_upload_and_close_again(acquirer: AcquirerSim) -> None:
+    from flows.ports import BatchTotals, BatchUploadItem, SettlementRequest
+
+    c = client(acquirer)
+    c.batch_number = 3
+    assert c.authorize(request(1, 3000, None)).response_code == "00"
+    assert c.authorize(request(2, 1000, None)).response_code == "00"
+    reversed_req = request(3, 500, None)
+    assert c.authorize(reversed_req).response_code == "00"
+    assert c.reverse(ReversalRequest(stan=4, original=reversed_req)) == "00"
+    assert c.settle(SettlementRequest(5, BatchTotals(3, 2, 4000))) == "00"
+    assert c.settle(SettlementRequest(6, BatchTotals(3, 3, 4500))) == "95", "a reversed sale is not captured"
+    acquirer.forget_last_approval()  # the newest captured sale (1000; the 500 was reversed) is lost by the host
+    assert c.settle(SettlementRequest(7, BatchTotals(3, 2, 4000))) == "95"
+    assert c.settle(SettlementRequest(7, BatchTotals(3, 1, 3000))) == "00", "the host now has only the 3000"
+    for stan, (orig, amount) in enumerate([(1, 3000), (2, 1000)], start=8):
+        assert c.upload(BatchUploadItem(stan, orig, amount, "123456", "000000000001", 3)) == "00"
+    assert c.settle(SettlementRequest(10, BatchTotals(3, 2, 4000), after_upload=True)) == "00"
+    assert c.settle(SettlementRequest(11, BatchTotals(3, 1, 3000), after_upload=True)) == "95"
+    assert [(b, p, code) for _, b, p, code in acquirer.settlements] == [
+        (3, "920000", "00"), (3, "920000", "95"), (3, "920000", "95"), (3, "920000", "00"), (3, "960000", "00"),
+        (3, "960000", "95")]
+    assert acquirer.wire_log[-2:] == ["0500", "0510"]

@@ -3,6 +3,7 @@ import sqlite3
 
 import pytest
 
+from flows.txn_state import path_to
 from terminal.journal import FINAL_STATES, SCHEMA_VERSION, Journal, JournalError
 
 
@@ -35,7 +36,9 @@ def test_state_changes_are_durable_across_reopen(tmp_path):
 def test_final_states_are_not_open(tmp_path):
     j = Journal(tmp_path / "j.db")
     for i, state in enumerate(sorted(FINAL_STATES)):
-        j.update(_begin(j, f"O{i}"), state)
+        txn = _begin(j, f"O{i}")
+        for step in path_to(state):
+            j.update(txn, step)
     assert j.open_transactions() == []
 
 

@@ -1,0 +1,56 @@
+"""Duplicate guard: the same SIM and the same amount again within a short window is probably a mistake.
+
+A customer who is unsure whether the first top-up went through asks for it again; a cashier who did not see the
+receipt keys it twice. Before a new payment the terminal looks for an earlier transaction on the same SIM for the
+same total, younger than the window (10 minutes by default, ``terminal.duplicate_window_s``), in which money moved
+or may still move. When one exists the cashier sees it and must confirm explicitly with a key that is not ENTER,
+so a bounced or repeated ENTER can never take a second payment.
+
+Transactions where no money moved (declined, cancelled, failed, abandoned) or that were given back (reversed)
+are not duplicates: trying again after them is what the cashier should do.
+
+>>> from flows.ports import TxnRecord
+>>> first = TxnRecord(1, "completed", "O1", "8986", "1064", "P", "p", 3000, 0, "card", "01",
+...                   "2026-12-01T10:00:00.000")
+>>> find_duplicate([first], iccid="8986", total_minor=3000, now=dt.datetime(2026, 12, 1, 10, 9), window_s=600)
+... # doctest: +ELLIPSIS
+TxnRecord(txn_id=1, state='completed', ...)
+>>> find_duplicate([first], iccid="8986", total_minor=3000, now=dt.datetime(2026, 12, 1, 10, 11), window_s=600)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from flows.money import format_money
+from flows.ports import TxnRecord
+
+__all__ = ["DEFAULT_WINDOW_S", "NO_MONEY_STATES", "find_duplicate", "window_start", "describe"]
+
+DEFAULT_WINDOW_S = 600.0
+NO_MONEY_STATES = frozenset({"declined", "cancelled", "failed", "auth_failed", "abandoned", "reversed", "voided"})
+
+
+def window_start(now: dt.datetime, window_s: float) -> str:
+    """The oldest ``created_at`` (journal ISO format) that still counts."""
+    return (now - dt.timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
+
+
+def find_duplicate(records: Iterable[TxnRecord], *, iccid: str, total_minor: int, now: dt.datetime,
+                   window_s: float) -> TxnRecord | None:
+    """The newest earlier transaction on ``iccid`` for ``total_minor`` inside the window, or None."""
+    oldest = window_start(now, window_s)
+    matches = [r for r in records if r.iccid == iccid and r.total_minor == total_minor
+               and r.created_at >= oldest and r.state not in NO_MONEY_STATES]
+    return max(matches, key=lambda r: r.txn_id, default=None)
+
+
+def describe(record: TxnRecord, now: dt.datetime) -> tuple[str, ...]:
+    """What the cashier reads on the warning screen."""
+    when = dt.datetime.fromisoformat(record.created_at)
+    minutes = max(0, int((now - when).total_seconds() // 60))
+    return (f"SIM …{record.iccid[-4:]} was already charged {format_money(record.total_minor)} "
+            f"{minutes} min ago / 该卡 {minutes} 分钟前已付款 {format_money(record.total_minor)}",
+            f"Order {record.order_id} · {record.state}",
+            "F1 = take another payment anyway / 仍要再次收款 · CANCEL = back / 返回")

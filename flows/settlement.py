@@ -1,0 +1,106 @@
+"""End-of-day settlement: close the batch with the host (0500), upload it when the totals differ (0320), close
+again, print the report, start a new batch.
+
+The terminal's totals come from the journal: every ``completed`` transaction of the batch is a captured sale,
+every ``voided`` one is listed as a void (the host already took it out). Open transactions must be finished
+first (recovery), so the totals cannot change while the batch closes. A power cut during settlement is harmless:
+the batch stays open in the journal until the host said ``00``, and closing the same batch again is idempotent at
+the host.
+
+>>> from flows.ports import TxnRecord
+>>> rows = [TxnRecord(1, "completed", "O1", "8986", "1064", "P", "p", 3000, 0, "card", "01", "t", stan=5),
+...         TxnRecord(2, "reversed", "O2", "8986", "1064", "P", "p", 1097, 0, "card", "01", "t", stan=6)]
+>>> batch_totals(rows, 1)
+BatchTotals(batch=1, sale_count=1, sale_minor=3000, void_count=0, void_minor=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from emv.errors import LinkError, RemoteProtocolError
+from flows.money import format_money
+from flows.ports import BatchTotals, BatchUploadItem, ReceiptLine, SettlementHostPort, SettlementRequest, TxnRecord
+
+__all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "report_lines"]
+
+BALANCED = "00"
+RECONCILE_ERROR = "95"
+
+
+class SettlementJournal(Protocol):
+    def next_stan(self) -> int: ...
+
+    def close_batch(self, totals: BatchTotals, *, uploaded: bool, report: str) -> int:
+        """Record the closed batch and start the next one, atomically; returns the new batch number."""
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    """``status``: closed | failed. ``uploaded``: a batch upload was needed (first totals differed)."""
+
+    status: str
+    totals: BatchTotals
+    uploaded: bool
+    response_code: str | None
+    new_batch: int | None
+    message: str
+
+    @property
+    def closed(self) -> bool:
+        return self.status == "closed"
+
+
+def batch_totals(records: Sequence[TxnRecord], batch: int) -> BatchTotals:
+    sales = [r.total_minor for r in records if r.state == "completed"]
+    voids = [r.total_minor for r in records if r.state == "voided"]
+    return BatchTotals(batch, len(sales), sum(sales), len(voids), sum(voids))
+
+
+def settle_batch(host: SettlementHostPort, journal: SettlementJournal, records: Sequence[TxnRecord], *,
+                 batch: int, report: str = "") -> SettlementResult:
+    """Close ``batch`` (``records`` are its journal rows). Never raises for a host problem: see the result."""
+    totals = batch_totals(records, batch)
+    uploaded = False
+    try:
+        code = host.settle(SettlementRequest(journal.next_stan(), totals))
+        if code == RECONCILE_ERROR:
+            uploaded = True
+            for r in records:
+                if r.state == "completed" and r.stan is not None:
+                    host.upload(BatchUploadItem(journal.next_stan(), r.stan, r.total_minor, r.auth_code or "",
+                                                r.rrn or "", batch))
+            code = host.settle(SettlementRequest(journal.next_stan(), totals, after_upload=True))
+    except (LinkError, RemoteProtocolError) as exc:
+        return SettlementResult("failed", totals, uploaded, None, None,
+                                f"Host not reachable, batch {batch} stays open: {exc} / 无法连接银行，批次未结")
+    if code != BALANCED:
+        return SettlementResult("failed", totals, uploaded, code, None,
+                                f"Host refused to close batch {batch} ({code}) / 银行拒绝结算")
+    new_batch = journal.close_batch(totals, uploaded=uploaded, report=report)
+    how = " after batch upload / 批上送后" if uploaded else ""
+    return SettlementResult("closed", totals, uploaded, code, new_batch,
+                            f"Batch {batch} closed{how}: {totals.sale_count} sales {format_money(totals.sale_minor)}"
+                            f" / 批次已结算")
+
+
+def report_lines(result: SettlementResult, *, merchant_name: str, terminal_id: str, merchant_id: str,
+                 when: str) -> tuple[ReceiptLine, ...]:
+    t = result.totals
+    status = ("BALANCED / 对账平" if result.closed and not result.uploaded else
+              "CLOSED AFTER BATCH UPLOAD / 批上送后结算" if result.closed else "NOT CLOSED / 未结算")
+    return (
+        ReceiptLine(merchant_name, align="center", bold=True),
+        ReceiptLine("SETTLEMENT REPORT / 结算单", align="center", bold=True, double=True),
+        ReceiptLine(f"TID {terminal_id}  MID {merchant_id}"),
+        ReceiptLine(f"BATCH {t.batch:06d}  {when}"),
+        ReceiptLine("-" * 32),
+        ReceiptLine(f"SALES / 消费    {t.sale_count:3d}  {format_money(t.sale_minor):>12}"),
+        ReceiptLine(f"VOIDS / 撤销    {t.void_count:3d}  {format_money(t.void_minor):>12}"),
+        ReceiptLine(f"NET / 净额           {format_money(t.sale_minor):>12}", bold=True),
+        ReceiptLine("-" * 32),
+        ReceiptLine(status, align="center", bold=True),
+        ReceiptLine(f"NEXT BATCH {result.new_batch:06d}" if result.new_batch else "", align="center"),
+    )

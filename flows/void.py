@@ -1,0 +1,79 @@
+"""Void: a supervisor takes back a completed payment of the still-open batch, with its own receipt and trail.
+
+A void travels as a reversal with reason code 17 (customer cancellation): the acquirer takes the original
+(terminal id + STAN in field 90) out of the batch, exactly like a reversal, and settlement later lists it as a
+void. Journal trail: ``completed ─► void_pending`` (written, with the void's own STAN, before the first 0400
+leaves) ``─► voided``; a void that is not acknowledged stays ``void_pending`` and recovery repeats it (0401) at
+boot, in the background and before the next sale. Only payments of the open batch can be voided (a closed
+batch is settled money: that needs a refund). The carrier has no way to take a top-up back, so a void returns
+the money and the top-up stays on the SIM; the receipt says so.
+
+>>> VoidResult("refused", "x", None).done
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flows.money import format_money
+from flows.ports import HostPort, JournalPort, ReceiptLine, TxnRecord
+from flows.reversal import reverse_payment
+
+__all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt"]
+
+VOID_REASON = "17"  # ISO 8583 message reason: customer cancellation
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    """``status``: voided | pending (not yet acknowledged: recovery repeats it) | refused (nothing sent)."""
+
+    status: str
+    message: str
+    record: TxnRecord | None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "voided"
+
+
+def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[TxnRecord]:
+    """Completed payments of ``batch``, newest first (the supervisor picks one by its number)."""
+    found = [r for r in records if r.state == "completed" and r.batch == batch and r.stan is not None]
+    return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]
+
+
+def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, batch: int, supervisor_id: str,
+                 terminal_id: str, merchant_id: str, attempts: int = 3) -> VoidResult:
+    if record.state != "completed" or record.batch != batch:
+        return VoidResult("refused", f"Only completed payments of the open batch {batch} can be voided / "
+                          "只能撤销本批次已完成交易", record)
+    journal.update(record.txn_id, "completed", message=f"void requested by supervisor {supervisor_id}")
+    ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
+                         merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
+                         pending_state="void_pending", final_state="voided")
+    money = format_money(record.total_minor)
+    if ok:
+        return VoidResult("voided", f"Voided {money} for SIM …{record.iccid[-4:]} / 已撤销 {money}",
+                          journal.get(record.txn_id))
+    return VoidResult("pending", f"Void of {money} sent, not yet acknowledged — it will be repeated / "
+                      "撤销已发送，待银行确认", journal.get(record.txn_id))
+
+
+def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str) -> tuple[ReceiptLine, ...]:
+    status = "VOIDED / 已撤销" if record.state == "voided" else "VOID PENDING / 撤销处理中"
+    return (
+        ReceiptLine(merchant_name, align="center", bold=True),
+        ReceiptLine("VOID / 撤销", align="center", bold=True, double=True),
+        ReceiptLine(f"TID {terminal_id}  {when}"),
+        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
+        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
+        ReceiptLine(f"VOID STAN {record.reversal_stan or 0:06d}  BATCH {record.batch or 0:06d}"),
+        ReceiptLine(f"ORDER {record.order_id}"),
+        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
+        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
+        ReceiptLine(status, align="center", bold=True),
+        ReceiptLine("Top-up stays on the SIM / 充值不退回", align="center"),
+    )

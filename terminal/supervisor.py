@@ -1,0 +1,185 @@
+"""Supervisor screens of the terminal app: void a payment of the open batch, and end-of-day settlement.
+
+A mixin of ``TerminalApp`` (same thread rules: key handlers run on the app thread, host work in ``_spawn``ed
+workers that hold the money lock, so recovery never runs beside them). Both are gated on the logged-in user's
+role: a cashier sees neither menu entry and gets a clear message if the key is pressed anyway.
+
+>>> SupervisorScreens.__name__
+'SupervisorScreens'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any, cast
+
+from emv.errors import DeviceError
+from flows.ports import SettlementHostPort
+from flows.recovery import RecoveryReport
+from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
+from flows.void import VoidResult, void_payment, void_receipt, voidable
+from terminal.screens import Key
+from terminal.services import Services
+from terminal.views import Session
+
+__all__ = ["SupervisorScreens", "SUPERVISOR_ROLE"]
+
+SUPERVISOR_ROLE = "supervisor"
+
+
+class SupervisorScreens:
+    """Void and settlement; needs the attributes and helpers ``TerminalApp`` provides."""
+
+    services: Services
+    session: Session
+    _money: threading.Lock
+    _fire: Callable[[str], None]
+    _spawn: Callable[[str, Callable[[], Any]], None]
+    _refresh: Callable[[], None]
+    _recover: Callable[[], RecoveryReport]
+
+    def _is_supervisor(self, what: str) -> bool:
+        s = self.session
+        if s.user is not None and s.user.role == SUPERVISOR_ROLE:
+            return True
+        s.error = f"{what} requires a supervisor login / 需主管登录"
+        self._refresh()
+        return False
+
+    # --- void -----------------------------------------------------------------------------------------------
+
+    def _open_void(self) -> None:
+        if not self._is_supervisor("Void"):
+            return
+        journal = self.services.journal
+        batch = journal.current_batch()
+        s = self.session
+        s.void_list, s.void_pick, s.void_result, s.error = voidable(journal.batch_records(batch), batch), None, \
+            None, None
+        self._fire("void")
+
+    def _key_void_select(self, key: Key) -> None:
+        s = self.session
+        if key is Key.CANCEL:
+            self._fire("home")
+        elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list):
+            s.void_pick, s.error = s.void_list[int(key.digit) - 1], None
+            self._fire("void_chosen")
+
+    def _key_void_confirm(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self._fire("back")
+        elif key is Key.F1 and self.session.void_pick is not None:  # not ENTER: a bounce must not void
+            record, supervisor = self.session.void_pick, self.session.user
+            self._fire("voiding")
+            self._spawn("void", lambda: self._void_work(record, supervisor.user_id if supervisor else "?"))
+
+    def _void_work(self, record: Any, supervisor_id: str) -> tuple[VoidResult, str | None]:
+        sv, term = self.services, self.services.settings.terminal
+        with self._money:
+            result = void_payment(sv.host, sv.journal, sv.journal.get(record.txn_id),
+                                  batch=sv.journal.current_batch(), supervisor_id=supervisor_id,
+                                  terminal_id=term.id, merchant_id=term.merchant_id)
+        if result.record is None or result.status == "refused":
+            return result, None
+        lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id,
+                             when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+        try:
+            sv.printer.print_receipt(lines)
+        except DeviceError as exc:
+            return result, f"Void receipt not printed: {exc} / 撤销凭条未打印"
+        return result, None
+
+    def _done_void(self, done: tuple[VoidResult, str | None] | None, error: BaseException | None) -> None:
+        s = self.session
+        result, problem = done if done is not None else (None, f"Void failed: {error}")
+        s.void_result, s.error = result, problem
+        self._fire("voided")
+
+    def _key_void_done(self, key: Key) -> None:
+        if key in (Key.ENTER, Key.CANCEL):
+            s = self.session
+            s.void_list, s.void_pick, s.void_result, s.error = [], None, None, None
+            self._fire("home")
+
+    # --- open items ---------------------------------------------------------------------------------------
+
+    def _open_open_items(self) -> None:
+        if not self._is_supervisor("Open items"):
+            return
+        s = self.session
+        s.open_items, s.notice, s.error = self.services.journal.open_transactions(), (), None
+        self._fire("open_items")
+
+    def _key_open_items(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self.session.open_items, self.session.notice = [], ()
+            self._fire("home")
+        elif key is Key.ENTER:
+            self.session.notice = ("Following up… / 处理中…",)
+            self._refresh()
+            self._spawn("open_items", self._follow_up_now)
+
+    def _follow_up_now(self) -> RecoveryReport:
+        with self._money:
+            return self._recover()
+
+    def _done_open_items(self, report: RecoveryReport | None, error: BaseException | None) -> None:
+        s = self.session
+        s.open_items = self.services.journal.open_transactions()
+        s.notice = report.lines if report is not None else ()
+        s.error = None if error is None else f"Follow-up failed: {error}"
+        self._refresh()
+
+    # --- settlement -----------------------------------------------------------------------------------------
+
+    def _open_settlement(self) -> None:
+        s = self.session
+        if not self._is_supervisor("Settlement"):
+            return
+        journal = self.services.journal
+        batch = journal.current_batch()
+        s.settle_totals, s.settlement, s.error = batch_totals(journal.batch_records(batch), batch), None, None
+        self._fire("settlement")
+
+    def _key_settlement(self, key: Key) -> None:
+        if key is Key.CANCEL:
+            self._fire("home")
+        elif key is Key.ENTER:
+            self._fire("settle")
+            self._spawn("settle", self._settle_work)
+
+    def _settle_work(self) -> tuple[SettlementResult, str | None]:
+        sv, term = self.services, self.services.settings.terminal
+        with self._money:
+            open_left = self._recover().still_open
+            batch = sv.journal.current_batch()
+            records = sv.journal.batch_records(batch)
+            if open_left:
+                return SettlementResult("failed", batch_totals(records, batch), False, None, None,
+                                        f"{open_left} transaction(s) still open — settle when they are finished / "
+                                        "有未完成交易，稍后结算"), None
+            result = settle_batch(cast(SettlementHostPort, sv.host), sv.journal, records, batch=batch)
+        host: Any = sv.host
+        if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
+            host.batch_number = result.new_batch
+        lines = report_lines(result, merchant_name=term.merchant_name, terminal_id=term.id,
+                             merchant_id=term.merchant_id, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+        try:
+            sv.printer.print_receipt(lines)
+        except DeviceError as exc:
+            return result, f"Report not printed: {exc} / 结算单未打印"
+        return result, None
+
+    def _done_settle(self, done: tuple[SettlementResult, str | None] | None, error: BaseException | None) -> None:
+        s = self.session
+        result, problem = done if done is not None else (None, f"Settlement failed: {error}")
+        s.settlement, s.error = result, problem
+        self._fire("settled")
+
+    def _key_settled(self, key: Key) -> None:
+        if key in (Key.ENTER, Key.CANCEL):
+            self.session.settlement, self.session.settle_totals, self.session.error = None, None, None
+            self._fire("home")

@@ -1,0 +1,73 @@
+"""Settlement against a real journal and a fake host that records the 0500/0320 it was sent."""
+
+import pytest
+
+from emv.errors import LinkError
+from flows.settlement import batch_totals, report_lines, settle_batch
+from flows.txn_state import path_to
+from terminal.journal import Journal, JournalError
+
+
+class Host:
+    def __init__(self, first="00", down=False):
+        self.first, self.down, self.sent = first, down, []
+
+    def settle(self, request):
+        if self.down:
+            raise LinkError("refused")
+        self.sent.append(("0500", request.totals, request.after_upload))
+        return "00" if request.after_upload or len(self.sent) > 1 else self.first
+
+    def upload(self, item):
+        self.sent.append(("0320", item.original_stan, item.amount_minor, item.batch))
+        return "00"
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    for i, (state, amount) in enumerate([("completed", 3000), ("reversed", 1097), ("completed", 1000),
+                                         ("declined", 500), ("topup_pending", 2000)]):
+        txn = j.begin(order_id=f"O{i}", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                      plan_name="p", amount_minor=amount, fee_minor=0, channel="card", cashier_id="90")
+        for step in path_to(state, through="auth_intended"):
+            j.update(txn, step, **({"stan": 10 + i, "auth_code": "123456", "rrn": "000000000001"}
+                                   if step == "approved" else {}))
+    return j
+
+
+def test_balanced_close_counts_only_completed_sales_and_opens_the_next_batch(journal):
+    host = Host("00")
+    result = settle_batch(host, journal, journal.batch_records(1), batch=1)
+    assert result.closed and not result.uploaded and result.new_batch == 2 and journal.current_batch() == 2
+    assert result.totals == batch_totals(journal.batch_records(1), 1)
+    assert (result.totals.sale_count, result.totals.sale_minor) == (2, 4000)
+    assert [s[0] for s in host.sent] == ["0500"]
+    later = journal.begin(order_id="O9", iccid="8986", msisdn="1064", plan_id="P", plan_name="p",
+                          amount_minor=1, fee_minor=0, channel="card", cashier_id="01")
+    assert journal.batch_records(2)[0].txn_id == later
+
+
+def test_mismatch_uploads_every_completed_sale_then_closes_again(journal):
+    host = Host("95")
+    result = settle_batch(host, journal, journal.batch_records(1), batch=1)
+    assert result.closed and result.uploaded and result.new_batch == 2
+    assert host.sent[1:] == [("0320", 10, 3000, 1), ("0320", 12, 1000, 1), ("0500", result.totals, True)]
+    text = "\n".join(line.text for line in report_lines(result, merchant_name="Shop", terminal_id="T1",
+                                                          merchant_id="M1", when="2026-12-01 18:00"))
+    assert "CLOSED AFTER BATCH UPLOAD" in text and "BATCH 000001" in text and "NEXT BATCH 000002" in text
+    assert "SALES / 消费      2        ￥40.00" in text
+
+
+def test_host_down_or_refusing_leaves_the_batch_open(journal):
+    down = settle_batch(Host(down=True), journal, journal.batch_records(1), batch=1)
+    assert down.status == "failed" and "stays open" in down.message and journal.current_batch() == 1
+    refused = settle_batch(Host("96"), journal, journal.batch_records(1), batch=1)
+    assert (refused.status, refused.response_code, refused.new_batch) == ("failed", "96", None)
+    assert journal.current_batch() == 1
+
+
+def test_closing_a_batch_that_is_not_open_is_refused(journal):
+    totals = batch_totals(journal.batch_records(1), 7)
+    with pytest.raises(JournalError, match="not the open batch"):
+        journal.close_batch(totals, uploaded=False, report="")

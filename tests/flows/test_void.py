@@ -1,0 +1,83 @@
+"""Void against a real journal and a fake host: reason 17, write-ahead void_pending, recovery repeats it."""
+
+import pytest
+
+from emv.errors import LinkTimeout
+from flows.recovery import recover
+from flows.txn_state import path_to
+from flows.void import void_payment, void_receipt, voidable
+from terminal.journal import Journal
+
+
+class Host:
+    def __init__(self, fail=0):
+        self.fail, self.sent = fail, []
+
+    def reverse(self, request):
+        self.sent.append((request.stan, request.original.stan, request.reason_code, request.repeat,
+                          request.original.pan))
+        if self.fail:
+            self.fail -= 1
+            raise LinkTimeout("silent")
+        return "00"
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return Journal(tmp_path / "j.db")
+
+
+def _sale(j, order, state="completed", stan=21):
+    txn = j.begin(order_id=order, iccid="89860424000000000017", msisdn="1064900000001", plan_id="D10G-1M",
+                  plan_name="10 GB", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
+    for step in path_to(state, through="auth_intended"):
+        j.update(txn, step, **({"stan": stan, "auth_code": "654321", "masked_pan": "621234******1232",
+                                "auth_time": "2026-12-01T10:00:00"} if step == "auth_intended" else {}))
+    return txn
+
+
+def test_voidable_lists_completed_payments_of_the_open_batch_newest_first(journal):
+    first, _, third = _sale(journal, "O1"), _sale(journal, "O2", "reversed"), _sale(journal, "O3")
+    assert [r.txn_id for r in voidable(journal.query(), 1)] == [third, first]
+    assert voidable(journal.query(), 2) == []
+
+
+def test_void_is_a_reason_17_reversal_without_pan_and_prints_its_own_receipt(journal):
+    txn = _sale(journal, "O1")
+    host = Host()
+    result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                          merchant_id="M1")
+    assert result.done and journal.get(txn).state == "voided"
+    [(void_stan, original, reason, repeat, pan)] = host.sent
+    assert (original, reason, repeat, pan) == (21, "17", False, "") and void_stan != 21
+    trail = [state for state, _ in journal.events(txn)]
+    assert trail[-3:] == ["completed", "void_pending", "voided"]
+    assert "supervisor 90" in journal.events(txn)[-3][1]
+    text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
+                                                         when="2026-12-01 10:05"))
+    assert "VOIDED" in text and "AMOUNT -￥30.00" in text and f"VOID STAN {void_stan:06d}" in text
+    assert "621234******1232" in text and "89860424000000000017" not in text
+
+
+def test_unacknowledged_void_stays_pending_and_recovery_repeats_it(journal):
+    txn = _sale(journal, "O1")
+    host = Host(fail=3)
+    result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                          merchant_id="M1")
+    assert result.status == "pending" and journal.get(txn).state == "void_pending"
+    report = recover(journal, host, None, terminal_id="T1", merchant_id="M1")
+    assert journal.get(txn).state == "voided" and report.reversals_open == 0
+    assert "Voided 1 payment of ￥30.00" in report.lines[0]
+    stans = {stan for stan, *_ in host.sent}
+    assert len(stans) == 1 and [s[3] for s in host.sent] == [False, True, True, True]
+
+
+def test_other_batch_or_state_is_refused_and_nothing_is_sent(journal):
+    txn = _sale(journal, "O1")
+    host = Host()
+    assert void_payment(host, journal, journal.get(txn), batch=2, supervisor_id="90", terminal_id="T1",
+                        merchant_id="M1").status == "refused"
+    pending = _sale(journal, "O2", "topup_pending", stan=22)
+    assert void_payment(host, journal, journal.get(pending), batch=1, supervisor_id="90", terminal_id="T1",
+                        merchant_id="M1").status == "refused"
+    assert host.sent == [] and journal.get(txn).state == "completed"
