@@ -99,7 +99,7 @@ def _topup(term: _Terminal) -> None:
     term.wait("channel_select")
     term.keys("1")
     term.wait("confirm")
-    term.keys("ENTER")
+    term.keys("0017 ENTER")  # the last four digits re-keyed
     term.wait("result")
     term.keys("ENTER")
     term.wait("balance")

@@ -21,17 +21,22 @@ from typing import Any
 
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
+from flows.messages import next_lang
 from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_to_json
 from flows.recovery import recover
 from flows.sim_number import check_sim_number
 from flows.topup import TopupOrder
-from terminal.machine import State, build_machine
+from terminal.audit import AuditLog
+from terminal.diagnostics import faults, run_checks
+from terminal.machine import IDLE_LOGOUT, State, build_machine
+from terminal.office import OfficeKeys
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
 from terminal.services import Services
-from terminal.views import Session, render
+from terminal.views import PRINTABLE, Session, keyed_kind
+from terminal.views_office import render
 
 __all__ = ["TerminalApp"]
 
@@ -60,7 +65,7 @@ class _Progress:
 _STOP = object()
 
 
-class TerminalApp:
+class TerminalApp(OfficeKeys):
     """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
 
     state: State  # set by the transitions machine, as are the two below
@@ -77,6 +82,9 @@ class TerminalApp:
         self._cancel = CancelToken()
         self._deadline: float | None = None
         self._thread = threading.Thread(target=self._loop, name="terminal-app", daemon=True)
+        self.audit = services.audit or AuditLog(services.journal)
+        self.device_check_lock = threading.Lock()  # a background device check and a payment never overlap
+        self._stopping = threading.Event()
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
 
@@ -84,14 +92,19 @@ class TerminalApp:
 
     def start(self) -> None:
         self._thread.start()
+        self.start_health_timer(self.settings.timeouts.health_s, self._stopping)
 
     def stop(self) -> None:
+        self._stopping.set()
         self._cancel.cancel()
         self._events.put(_STOP)
         self._thread.join(timeout=5)
 
     def press(self, key: Key | str) -> None:
         self._events.put(_KeyEvent(Key(key)))
+
+    def _post(self, event: object) -> None:
+        self._events.put(event)
 
     def add_listener(self, callback: Callable[[Screen], None]) -> None:
         self._listeners.append(callback)
@@ -106,9 +119,7 @@ class TerminalApp:
     def on_state_change(self) -> None:
         log.info("state %s", self.state.value)
         timeouts = self.settings.timeouts
-        idle = {State.HOME, State.SIM_ENTRY, State.SIM_DETAILS, State.PLAN_SELECT, State.CHANNEL_SELECT,
-                State.CONFIRM}
-        seconds = (timeouts.idle_s if self.state in idle else timeouts.lookup_s if self.state is State.SIM_LOOKUP
+        seconds = (timeouts.idle_s if self.state in IDLE_LOGOUT else timeouts.lookup_s if self.state is State.SIM_LOOKUP
                    else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)
         self._deadline = time.monotonic() + seconds if seconds else None
         self._refresh()
@@ -151,6 +162,8 @@ class TerminalApp:
             self._on_progress(event.step)
         elif isinstance(event, _Done) and event.generation == self._generation:
             getattr(self, f"_done_{event.kind}")(event.result, event.error)
+        else:
+            self.on_office_event(event)
 
     def _spawn(self, kind: str, work: Callable[[], Any]) -> None:
         self._generation += 1
@@ -171,14 +184,15 @@ class TerminalApp:
         s = self.session
         if self.state is State.SIM_LOOKUP:
             self._abandon_work()
-            s.error = "The carrier did not answer in time / 运营商无应答"
+            s.error = self._say("sim.timeout")
             self._fire("sim_problem")
         elif self.state in (State.RESULT, State.BALANCE):
             s.reset_sale()
             self._fire("home")
         elif self.state is not State.LOGIN and self.may_trigger("logout"):
             s.reset_sale()
-            s.user, s.notice = None, ("Logged out after inactivity / 长时间未操作，已退出",)
+            self._audit("logout", "idle")
+            s.user, s.notice, s.error = None, (self._say("login.idle_logout"),), None
             self._fire("logout")
 
     # --- boot -----------------------------------------------------------------------------------------------
@@ -189,20 +203,19 @@ class TerminalApp:
     def _boot_work(self) -> tuple[bool, tuple[str, ...]]:
         sv = self.services
         if not sv.journal.check_integrity():
-            return False, ("Journal database is damaged — call a technician / 流水库损坏，请联系技术员",)
-        lines = list(sv.self_test())
+            return False, (self._say("boot.journal_damaged"),)
+        self.session.health = tuple(faults(run_checks(sv)))  # shown on the home screen until fixed
         report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
                          merchant_id=self.settings.terminal.merchant_id)
-        lines.extend(f"Recovery: {line}" for line in report.lines)
-        return True, tuple(lines)
+        return True, tuple(self._say("boot.recovery", line=line) for line in report.lines)
 
     def _done_boot(self, result: tuple[bool, tuple[str, ...]] | None, error: BaseException | None) -> None:
-        ok, lines = result if result else (False, (f"Self-test failed: {error}",))
+        ok, lines = result if result else (False, (self._say("boot.failed", error=error),))
         self.session.notice = lines
         if ok:
             self._fire("booted")
         else:
-            self.session.error = lines[0] if lines else "Self-test failed"
+            self.session.error = lines[0] if lines else self._say("boot.failed", error="")
             self._fire("boot_failed")
 
     def _key_out_of_service(self, key: Key) -> None:
@@ -228,23 +241,18 @@ class TerminalApp:
             result = self.services.users.login(s.login_id, s.login_pw)
             s.login_pw, s.login_field = "", "pw" if result.user is None else "id"
             if result.user is None:
-                s.error = result.message
+                s.error = self._say(result.message, **result.args)
+                self._audit("lockout" if result.locked_now else "login_failed", result.message, s.login_id)
             else:
                 s.user, s.login_id, s.error, s.notice = result.user, "", None, ()
                 log.info("login %s", result.user.user_id)
+                self._audit("login", result.user.role)
                 self._fire("logged_in")
                 return
         self._refresh()
 
     def _key_home(self, key: Key) -> None:
-        self.session.error = None
-        if key is Key.D1:
-            self.session.reset_sale()
-            self.session.notice = ()
-            self._fire("start_topup")
-        elif key in (Key.D9, Key.CANCEL):
-            self.session.user = None
-            self._fire("logout")
+        self._home_menu(key)  # the role-checked menu (terminal.office)
 
     # --- SIM entry and lookup -------------------------------------------------------------------------------
 
@@ -277,23 +285,26 @@ class TerminalApp:
     def _lookup_work(self, number: str) -> tuple[Any, list[Any]]:
         carrier = self.services.carrier
         sim = carrier.lookup_sim(number)
-        if sim is None or sim.status != "active":
+        if sim is None or sim.status != "active" or self.session.purpose == "balance":
             return sim, []
         return sim, list(carrier.list_plans(sim.iccid))
 
     def _done_lookup(self, result: tuple[Any, list[Any]] | None, error: BaseException | None) -> None:
         s = self.session
         if error is not None or result is None:
-            s.error = (f"Carrier unreachable, try again / 无法连接运营商 ({error})"
-                       if isinstance(error, LinkError | PosError) else f"Lookup failed: {error}")
+            s.error = (self._say("sim.unreachable", error=error) if isinstance(error, LinkError | PosError)
+                       else self._say("sim.lookup_failed", error=error))
             self._fire("sim_problem")
             return
         sim, plans = result
         if sim is None:
-            s.error = "Unknown SIM number — check and re-enter / 未找到该 SIM 卡，请核对"
+            s.error = self._say("sim.unknown")
             self._fire("sim_problem")
+        elif s.purpose == "balance":  # the query shows any status, active or not
+            s.sim, s.sim_after, s.error = sim, sim, None
+            self._fire("status_found")
         elif sim.status != "active":
-            s.error = f"SIM is {sim.status.upper()} — it cannot be topped up / SIM 卡状态异常，无法充值"
+            s.error = self._say("sim.not_active", status=sim.status.upper())
             self._fire("sim_problem")
         else:
             s.sim, s.plans, s.error = sim, plans, None
@@ -318,15 +329,11 @@ class TerminalApp:
         if key is Key.CANCEL:
             s.error = None
             self._fire("back")
+        elif key is Key.D0 and s.plans:
+            s.office.advice, s.office.advice_field, s.error = None, 0, None
+            self._fire("advise")
         elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(s.plans)):
-            q = quote(s.plans[int(key.digit) - 1], "card", self.settings.fees,
-                      self.settings.terminal.max_amount_minor)
-            if q.error:
-                s.error = q.error
-                self._refresh()
-            else:
-                s.quote, s.error = q, None
-                self._fire("plan_chosen")
+            self._pick_plan(s.plans[int(key.digit) - 1])
 
     def _key_channel_select(self, key: Key) -> None:
         s = self.session
@@ -345,9 +352,21 @@ class TerminalApp:
 
     def _key_confirm(self, key: Key) -> None:
         s = self.session
-        if key is Key.CANCEL:
+        if key.digit is not None and len(s.confirm_digits) < 4:
+            s.confirm_digits, s.error = s.confirm_digits + key.digit, None
+            self._refresh()
+        elif key is Key.CLEAR:
+            s.confirm_digits = s.confirm_digits[:-1]
+            self._refresh()
+        elif key is Key.CANCEL:
+            s.confirm_digits, s.error = "", None
             self._fire("back")
         elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
+            keyed = s.sim.msisdn if keyed_kind(s) == "msisdn" else s.sim.iccid
+            if s.confirm_digits != keyed[-4:]:  # the cashier read the number back: a misdirected top-up stops here
+                s.confirm_digits, s.error = "", self._say("confirm.mismatch")
+                self._refresh()
+                return
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             self._cancel = CancelToken()
             self._fire("confirmed")
@@ -358,6 +377,8 @@ class TerminalApp:
 
     def _payment_work(self, order: TopupOrder, generation: int) -> Any:
         sv = self.services
+        with self.device_check_lock:  # let a background device check finish before the devices are used
+            pass
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
             recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
                     merchant_id=self.settings.terminal.merchant_id)
@@ -376,11 +397,11 @@ class TerminalApp:
         trigger = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry",
                    Step.AUTHORIZING: "authorizing"}.get(step)
         if step is Step.WRONG_PIN:
-            s.error = "Wrong PIN — try again / 密码错误，请重试"
+            s.error = self._say("pay.wrong_pin")
         elif step is Step.TOPPING_UP:
-            s.progress, s.error = "Paid. Topping up at the carrier / 已付款，正在充值", None
+            s.progress, s.error = self._say("pay.topping_up"), None
         elif step is Step.REVERSING:
-            s.progress = "Reversing the payment / 正在冲正"
+            s.progress = self._say("pay.reversing")
         elif step is Step.AUTHORIZING:
             s.error = None
         if trigger and self.may_trigger(trigger):
@@ -395,7 +416,7 @@ class TerminalApp:
             s.sim_after = fresh
         if error is not None:
             log.error("payment flow crashed: %s", type(error).__name__)
-            s.error = f"Terminal error — the journal will recover it / 终端错误，将自动恢复 ({type(error).__name__})"
+            s.error = self._say("pay.crashed", error=type(error).__name__)
         s.outcome = result
         s.progress = ""
         if result is not None and result.status in ("cancelled", "declined", "failed"):
@@ -413,15 +434,18 @@ class TerminalApp:
 
     def _key_processing(self, key: Key) -> None:
         if key is Key.CANCEL:
-            self.session.error = "Please wait — the bank is being asked / 请稍候，正在处理"
+            self.session.error = self._say("pay.wait")
             self._refresh()
 
     # --- result, receipt, balance ---------------------------------------------------------------------------
 
     def _key_result(self, key: Key) -> None:
         o = self.session.outcome
-        printable = o is not None and o.status in ("completed", "pending", "reversed", "reversal_pending")
-        if key is Key.ENTER and printable:
+        printable = o is not None and o.status in PRINTABLE
+        if key is Key.F1 and printable:  # this receipt's language, whatever the screen's
+            self.session.receipt_lang = next_lang(self.session.receipt_lang or self.session.lang)
+            self._refresh()
+        elif key is Key.ENTER and printable:
             self._fire("print_receipt")
             self._start_printing()
         elif key in (Key.ENTER, Key.CANCEL):
@@ -433,7 +457,7 @@ class TerminalApp:
         if s.outcome is None or s.sim is None:
             return
         record = self.services.journal.get(s.outcome.txn_id)
-        lines = print_lines(facts_for(self.settings, record, s.outcome))
+        lines = print_lines(facts_for(self.settings, record, s.outcome, lang=s.receipt_lang or s.lang))
         self.services.journal.update(record.txn_id, record.state, receipt=receipt_to_json(lines))
         self._spawn("print", lambda: self.services.printer.print_receipt(lines))
 
@@ -442,8 +466,8 @@ class TerminalApp:
             self.session.error = None
             self._fire("printed")
         else:
-            msg = str(error) if isinstance(error, DeviceError) else f"Printer error: {error}"
-            self.session.error = f"{msg} — fix it and press ENTER to reprint / 请处理后按确认重打"
+            msg = str(error) if isinstance(error, DeviceError) else repr(error)
+            self.session.error = self._say("receipt.printer_error", error=msg)
             self._refresh()
 
     def _key_receipt(self, key: Key) -> None:

@@ -19,7 +19,8 @@ _STATUS = {"completed": "applied", "pending": "pending", "reversed": "reversed",
            "reversal_pending": "reversed", "declined": "declined"}
 
 
-def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | None) -> ReceiptFacts:
+def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | None,
+              lang: str = "both") -> ReceiptFacts:
     emv = dict(outcome.payment.emv_receipt) if outcome and outcome.payment else {}
     status = _STATUS.get(outcome.status if outcome else record.state, record.state)
     return ReceiptFacts(
@@ -29,7 +30,7 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
         amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
         channel_label=CHANNEL_LABELS.get(record.channel, record.channel), masked_pan=record.masked_pan,
         emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,
-        balance_after_minor=record.balance_after_minor)
+        balance_after_minor=record.balance_after_minor, lang=lang)
 
 
 def print_lines(facts: ReceiptFacts) -> tuple[ReceiptLine, ...]:

@@ -21,6 +21,7 @@ from emv.errors import DeviceError
 from emv.kernel import AidConfig, TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
 from flows.topup import TopupService
+from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal
 from terminal.services import Services, SystemClock
@@ -44,7 +45,7 @@ def emv_config(settings: Settings) -> TerminalConfig:
 def build_services(settings: Settings) -> Services:
     term, dev = settings.terminal, settings.devices
     journal = Journal(term.journal)
-    users = UserStore(journal)
+    users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
         users.ensure(user.id, user.name, user.role, user.password_hash)
     clock = SystemClock()
@@ -69,4 +70,4 @@ def build_services(settings: Settings) -> Services:
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
                          poll_interval_s=settings.carrier.poll_interval_s)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
-                    pinpad=pinpad, printer=printer, topup=topup, closers=closers)
+                    pinpad=pinpad, printer=printer, topup=topup, closers=closers, audit=AuditLog(journal))
