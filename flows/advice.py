@@ -1,10 +1,10 @@
 """"Help me choose": the cheapest plan, or combination of plans and add-ons, that covers a customer's needs.
 
 The customer says what they expect to use per month (data, SMS, voice) and how many months they want covered.
-A purchase of a package adds its allowance to the SIM and extends its validity by the package's period (the
-carrier's rule, see ``sim/carrier.py``), so a basket covers the need when, summed over its items,
-``period >= months`` and each allowance (bonus data included) is at least the monthly need times the months.
-Balance-only recharges (period 0, no allowance) never help and are left out.
+A data package adds its allowance (bonus data included) to the SIM and keeps it in service for its period; an
+add-on (SMS or voice only) adds its allowance but is no plan of its own. So a basket covers the need when, summed
+over its items, the data packages' periods reach ``months`` and each allowance is at least the monthly need
+times the months. Balance-only recharges (no allowance) never help and are left out.
 
 The search is exact: a depth-first walk over how many of each item to buy, cheapest-bound pruned; catalogues
 are a dozen items, so it finishes in microseconds.
@@ -58,7 +58,9 @@ class Advice:
 
 
 def _gives(plan: Plan) -> tuple[int, int, int, int]:
-    return plan.period_months, plan.data_mb + plan.bonus_data_mb, plan.sms, plan.voice_min
+    """(months of service, data MB, SMS, voice minutes) one package adds."""
+    months = plan.period_months if plan.data_mb else 0  # add-ons ride on a data plan
+    return months, plan.data_mb + plan.bonus_data_mb, plan.sms, plan.voice_min
 
 
 def advise(plans: Sequence[Plan], need: Need) -> Advice | None:

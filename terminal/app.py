@@ -237,7 +237,7 @@ class TerminalApp(OfficeKeys):
             s.login_id, s.login_pw, s.login_field, s.error = "", "", "id", None
         elif key is Key.ENTER and s.login_field == "id" and s.login_id:
             s.login_field = "pw"
-        elif key is Key.ENTER and s.login_field == "pw":
+        elif key is Key.ENTER and s.login_field == "pw" and s.login_pw:  # an empty password is no attempt
             result = self.services.users.login(s.login_id, s.login_pw)
             s.login_pw, s.login_field = "", "pw" if result.user is None else "id"
             if result.user is None:
@@ -330,8 +330,7 @@ class TerminalApp(OfficeKeys):
             s.error = None
             self._fire("back")
         elif key is Key.D0 and s.plans:
-            s.office.advice, s.office.advice_field, s.error = None, 0, None
-            self._fire("advise")
+            self._open_advice()
         elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(s.plans)):
             self._pick_plan(s.plans[int(key.digit) - 1])
 

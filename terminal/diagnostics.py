@@ -41,9 +41,10 @@ class Check:
     detail: Msg | None = None
 
     def text(self, lang: str = "both") -> str:
+        if self.ok and self.detail:
+            return t("diag.ok_detail", lang, name=Msg(self.name), detail=self.detail)
         if self.ok:
-            line = t("diag.ok", lang, name=Msg(self.name))
-            return f"{line} ({self.detail.render(lang)})" if self.detail else line
+            return t("diag.ok", lang, name=Msg(self.name))
         return t("diag.fault", lang, name=Msg(self.name), problem=self.problem or Msg("fault.no_answer"),
                  action=self.action or Msg("fix.technician"))
 

@@ -161,6 +161,11 @@ class OfficeKeys:
             s.quote, s.error = q, None
             self._fire("plan_chosen")
 
+    def _open_advice(self) -> None:
+        o = self.session.office
+        o.advice, o.advice_field, o.advice_values, self.session.error = None, 0, ["", "", "", ""], None
+        self._fire("advise")
+
     def _key_advice(self, key: Key) -> None:
         s, o = self.session, self.session.office
         if o.advice is not None:
@@ -185,7 +190,8 @@ class OfficeKeys:
         elif key is Key.ENTER and o.advice_field < 3:
             o.advice_field += 1
         elif key is Key.ENTER:
-            data, sms, voice, months = (int(v or 0) for v in o.advice_values)
+            data, sms, voice = (int(v or 0) for v in o.advice_values[:3])
+            months = int(o.advice_values[3] or 1)
             if not 1 <= months <= MAX_MONTHS:
                 s.error = self._say("advice.bad_months")
             else:

@@ -22,7 +22,7 @@ class OfficeState:
     info: str | None = None  # a green "done" line (duplicate printed, password changed …)
     # help me choose
     advice_field: int = 0
-    advice_values: list[str] = field(default_factory=lambda: ["", "", "", "1"])
+    advice_values: list[str] = field(default_factory=lambda: ["", "", "", ""])  # months: empty = 1
     advice: Any = None  # flows.advice.Advice, or False when nothing covers the need
     # history and reprint
     history_field: int = 0
