@@ -164,6 +164,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "advice.combo_needed": ("No single plan covers it; this is the cheapest combination",
                             "单一套餐无法覆盖，此为最省组合"),
     "channel.title": ("Payment method", "支付方式"),
+    "channel.card": ("Chip card", "芯片卡"),
     "channel.hint": ("1 choose · CANCEL back", "选择 · 返回"),
     "confirm.title": ("Confirm", "确认"),
     "confirm.rekey": ("Re-key the last 4 digits of the {what} to pay", "请再次输入{what}后 4 位以确认付款"),

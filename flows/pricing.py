@@ -14,14 +14,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flows.messages import CATALOGUE, t
 from flows.money import format_money
 from flows.ports import Plan
 
-__all__ = ["FeeSchedule", "Quote", "quote", "CHANNEL_LABELS"]
+__all__ = ["FeeSchedule", "Quote", "quote", "CHANNEL_LABELS", "channel_label"]
 
 CHANNEL_LABELS: Mapping[str, str] = {
     "card": "Chip card / 芯片卡",
 }
+
+
+def channel_label(channel: str, lang: str = "both") -> str:
+    """The channel's name in ``lang`` from the catalogue (``channel.<name>``), else its bilingual label."""
+    key = f"channel.{channel}"
+    return t(key, lang) if key in CATALOGUE else CHANNEL_LABELS.get(channel, channel)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class WorldView(Protocol):
     def insert_card(self, key: str) -> None: ...
     def remove_card(self) -> None: ...
     def status_lines(self) -> list[str]: ...
+    def toggle_fault(self, name: str) -> bool: ...
 
 
 class TerminalScreenChanged(Message):
@@ -151,6 +152,8 @@ class PosSimApp(App[None]):
         Binding("right_square_bracket,down", "select_card(1)", "Card", show=False, priority=True),
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
+        Binding("u", "toggle_fault('pinpad_unplugged')", "Unplug PIN pad", key_display="u/p", priority=True),
+        Binding("p", "toggle_fault('printer_paper_out')", "Paper out", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
@@ -320,6 +323,12 @@ class PosSimApp(App[None]):
         if self._guard(self.world.remove_card):
             self._inserted = None
         self._refresh_cards()
+
+    def action_toggle_fault(self, name: str) -> None:
+        """``u`` unplugs/replugs the PIN pad, ``p`` empties/refills the printer (to see diagnostics react)."""
+        state: list[bool] = []
+        if self._guard(lambda: state.append(self.world.toggle_fault(name))):
+            self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")
 
     def action_scroll_receipt(self, direction: int) -> None:
         box = self.query_one("#printer-box", VerticalScroll)

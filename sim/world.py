@@ -120,6 +120,17 @@ class SimWorld:
                 f"Carrier: {len(self.carrier.ledger)} top-ups applied",
                 f"Printer: {len(self.printer.receipts)} receipts"]
 
+    def toggle_fault(self, name: str) -> bool:
+        """Flip one device fault a person can cause at the counter; returns whether it is now on."""
+        if name == "pinpad_unplugged":
+            on = self.pinpad.plugged
+            (self.pinpad.unplug if on else self.pinpad.replug)()
+            return on
+        if name == "printer_paper_out":
+            self.printer.paper_out = not self.printer.paper_out
+            return self.printer.paper_out
+        raise ValueError(f"unknown fault {name!r}")
+
     def stop(self) -> None:
         if self.terminal is not None:
             self.terminal.stop()

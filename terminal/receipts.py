@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from flows.ports import ReceiptLine, TxnRecord
-from flows.pricing import CHANNEL_LABELS
+from flows.pricing import channel_label
 from flows.receipt import ReceiptFacts, build_receipt
 from flows.topup import TopupOutcome
 from terminal.config import Settings
@@ -28,7 +28,7 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
         merchant_id=settings.terminal.merchant_id, when=record.created_at[:19].replace("T", " "),
         cashier_id=record.cashier_id, iccid=record.iccid, msisdn=record.msisdn, plan_name=record.plan_name,
         amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
-        channel_label=CHANNEL_LABELS.get(record.channel, record.channel), masked_pan=record.masked_pan,
+        channel_label=channel_label(record.channel, lang), masked_pan=record.masked_pan,
         emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,
         balance_after_minor=record.balance_after_minor, lang=lang)
 

@@ -17,7 +17,7 @@ from typing import Any
 from flows.messages import Msg, t
 from flows.money import format_money
 from flows.ports import Plan, SimInfo
-from flows.pricing import CHANNEL_LABELS, Quote
+from flows.pricing import CHANNEL_LABELS, Quote, channel_label
 from flows.sim_number import group_digits
 from flows.topup import TopupOutcome
 from terminal.machine import State
@@ -155,7 +155,7 @@ def render_plan_select(s: Session) -> Screen:
 
 
 def render_channel_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), label) for i, label in enumerate(CHANNEL_LABELS.values()))
+    menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
     return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), (), menu=menu, error=s.error,
                   hint=_t(s, "channel.hint"))
 
@@ -174,7 +174,7 @@ def render_confirm(s: Session) -> Screen:
              f"{_t(s, 'label.amount')}: {format_money(q.amount_minor)}",
              f"{_t(s, 'label.fee')}: {format_money(q.fee_minor)}",
              f"{_t(s, 'label.total')}: {format_money(q.total_minor)}",
-             f"{_t(s, 'label.pay_by')}: {CHANNEL_LABELS.get(q.channel, q.channel)}",
+             f"{_t(s, 'label.pay_by')}: {channel_label(q.channel, s.lang)}",
              _t(s, "confirm.rekey", what=Msg(f"confirm.{keyed_kind(s)}")))
     return Screen(State.CONFIRM.value, _t(s, "confirm.title"), lines, entry=s.confirm_digits, error=s.error,
                   hint=_t(s, "confirm.hint"))

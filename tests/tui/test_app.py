@@ -251,3 +251,14 @@ def test_q_and_ctrl_c_quit(drive, world):
         drive(script)
     assert codes == [0, 0]
     assert world.terminal.pressed == []
+
+
+def test_u_and_p_toggle_device_faults_for_diagnostics(drive, world):
+    async def script(app, pilot):
+        await pilot.press("u", "p", "u")
+        await until(pilot, lambda: len(world.calls) == 3)
+
+    drive(script)
+    assert world.calls == [("fault", "pinpad_unplugged"), ("fault", "printer_paper_out"),
+                           ("fault", "pinpad_unplugged")]
+    assert world.terminal.pressed == []  # fault keys never reach the keypad
