@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CATALOGUE", "LANGS", "Msg", "t", "next_lang"]
+__all__ = ["CATALOGUE", "LANGS", "Msg", "Text", "t", "say", "next_lang"]
 
 LANGS = ("both", "zh", "en")  # the order the language key cycles through
 
@@ -35,6 +35,14 @@ class Msg:
 
     def render(self, lang: str = "both") -> str:
         return t(self.key, lang, **self.args)
+
+
+Text = str | Msg  # what flows hand to screens: a Msg, or (from code not converted yet) a finished string
+
+
+def say(text: Text, lang: str = "both") -> str:
+    """A ``Msg`` rendered in ``lang``; a plain string as it is."""
+    return text.render(lang) if isinstance(text, Msg) else text
 
 
 def next_lang(lang: str) -> str:
@@ -215,6 +223,50 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "rcpt.keep": ("Keep this receipt; the top-up will be\nfollowed up automatically.",
                   "请保留凭条，\n充值结果将自动跟进。"),
     "rcpt.customer_copy": ("CUSTOMER COPY", "客户联"),
+    # --- flows: SIM number, price, card payment, top-up, recovery ---
+    "simno.empty": ("Enter the SIM number", "请输入 SIM 卡号"),
+    "simno.digits": ("Digits only", "只能输入数字"),
+    "simno.msisdn_1": ("A mobile number starts with 1", "手机号应以 1 开头"),
+    "simno.iccid_89": ("An ICCID starts with 89", "ICCID 应以 89 开头"),
+    "simno.check_digit": ("ICCID check digit does not match — ENTER to use anyway", "ICCID 校验位不符，按确认继续"),
+    "simno.length": ("{n} digits: ICCID has 19–20, mobile number 11 or 13",
+                     "位数不对（{n} 位）：ICCID 为 19–20 位，号码为 11 或 13 位"),
+    "price.none": ("This plan has no price; choose another", "套餐价格无效，请另选"),
+    "price.over_limit": ("{total} is above the limit of {limit}", "{total} 超过单笔限额 {limit}"),
+    "resp.00": ("Approved", "交易成功"),
+    "resp.05": ("Declined by the bank", "银行拒绝"),
+    "resp.14": ("Card not recognised", "无效卡号"),
+    "resp.51": ("Insufficient funds", "余额不足"),
+    "resp.54": ("Card expired", "卡已过期"),
+    "resp.55": ("Wrong PIN", "密码错误"),
+    "resp.75": ("PIN tries exceeded", "密码错误次数超限"),
+    "resp.91": ("Bank unavailable, try later", "发卡行不可用"),
+    "resp.other": ("Declined ({code})", "交易拒绝（{code}）"),
+    "pay.no_card": ("No card inserted in time", "等待插卡超时"),
+    "pay.cancelled": ("Cancelled — nothing charged", "已取消，未扣款"),
+    "pay.no_attempt": ("No attempt", "未交易"),
+    "pay.reader_error": ("Card reader: {error}", "读卡器故障：{error}"),
+    "pay.no_answer": ("No answer from the bank — payment is being reversed", "银行无应答，正在冲正"),
+    "pay.refused_after_approval": ("Card refused after bank approval — reversing", "卡片拒绝，正在冲正"),
+    "pay.bank_unreachable": ("Bank unreachable — nothing charged", "无法连接银行，未扣款"),
+    "pay.declined_by_card": ("Declined by the card", "卡片拒绝"),
+    "pay.card_error": ("Card error: {reason}", "卡片交易终止：{reason}"),
+    "pay.card_removed": ("Card removed too early", "卡片过早拔出"),
+    "pay.then_reversing": ("{what} — reversing", "{what}，正在冲正"),
+    "pay.then_nothing": ("{what} — nothing charged", "{what}，未扣款"),
+    "topup.applied": ("Top-up applied", "充值成功"),
+    "topup.refused": ("Carrier refused the top-up ({reason}) — payment reversed",
+                      "运营商拒绝充值（{reason}），已冲正"),
+    "topup.pending": ("Paid. Top-up PENDING, order {order} — will be followed up",
+                      "已付款，充值处理中，订单 {order}"),
+    "topup.reversal_queued": ("{what} (reversal queued)", "{what}（冲正待发送）"),
+    "recovery.reversed": ("Reversed 1 payment of {money} for SIM {sim}", "已冲正 {money}（SIM {sim}）"),
+    "recovery.reversal_pending": ("Reversal of {money} for SIM {sim} still pending",
+                                  "冲正待完成（{money}，SIM {sim}）"),
+    "recovery.confirmed": ("Top-up of {money} for SIM {sim} confirmed", "充值已确认（{money}，SIM {sim}）"),
+    "recovery.failed_reversed": ("Top-up failed; reversed {money} for SIM {sim}",
+                                 "充值失败，已冲正 {money}（SIM {sim}）"),
+    "recovery.pending": ("Top-up {order} for SIM {sim} still pending", "充值处理中（订单 {order}，SIM {sim}）"),
     # --- history, reprint, shift ---
     "history.title": ("History: search", "交易查询"),
     "history.field_tail": ("SIM number ends with", "卡号尾号"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flows.messages import CATALOGUE, t
+from flows.messages import CATALOGUE, Msg, t
 from flows.money import format_money
 from flows.ports import Plan
 
@@ -48,7 +48,7 @@ class Quote:
     channel: str
     amount_minor: int
     fee_minor: int
-    error: str | None = None
+    error: Msg | None = None
 
     @property
     def total_minor(self) -> int:
@@ -60,8 +60,8 @@ def quote(plan: Plan, channel: str, fees: FeeSchedule, max_amount_minor: int) ->
     fee = fees.fee(channel, amount)
     error = None
     if amount <= 0:
-        error = "This plan has no price; choose another / 套餐价格无效"
+        error = Msg("price.none")
     elif amount + fee > max_amount_minor:
-        error = (f"{format_money(amount + fee)} is above the limit of {format_money(max_amount_minor)} / "
-                 f"超过单笔限额 {format_money(max_amount_minor)}")
+        error = Msg("price.over_limit", {"total": format_money(amount + fee),
+                                         "limit": format_money(max_amount_minor)})
     return Quote(plan, channel, amount, fee, error)

@@ -21,7 +21,7 @@ from typing import Any
 
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
-from flows.messages import next_lang
+from flows.messages import next_lang, say
 from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_to_json
@@ -271,10 +271,10 @@ class TerminalApp(OfficeKeys):
                 return
         elif key is Key.ENTER:
             check = check_sim_number(s.entry)
-            if not check.ok:
-                s.error = check.error
+            if check.error is not None:
+                s.error = say(check.error, s.lang)
             elif check.warning and not s.warning_shown:
-                s.error, s.warning_shown = check.warning, True
+                s.error, s.warning_shown = say(check.warning, s.lang), True
             else:
                 s.error = None
                 self._fire("lookup")
@@ -343,7 +343,7 @@ class TerminalApp(OfficeKeys):
             q = quote(s.quote.plan, channels[int(key.digit) - 1], self.settings.fees,
                       self.settings.terminal.max_amount_minor)
             if q.error:
-                s.error = q.error
+                s.error = say(q.error, s.lang)
                 self._refresh()
             else:
                 s.quote, s.error = q, None

@@ -20,7 +20,7 @@ from typing import Any
 
 from emv.errors import DeviceError, PosError
 from flows.advice import MAX_MONTHS, Need, advise
-from flows.messages import Msg, next_lang, t
+from flows.messages import Msg, next_lang, say, t
 from flows.money import format_money
 from flows.ports import Plan, ReceiptLine
 from flows.pricing import CHANNEL_LABELS, quote
@@ -155,7 +155,7 @@ class OfficeKeys:
         s = self.session
         q = quote(plan, next(iter(CHANNEL_LABELS)), self.settings.fees, self.settings.terminal.max_amount_minor)
         if q.error:
-            s.error = q.error
+            s.error = say(q.error, s.lang)
             self._refresh()
         else:
             s.quote, s.error = q, None

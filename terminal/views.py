@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.messages import Msg, t
+from flows.messages import Msg, say, t
 from flows.money import format_money
 from flows.ports import Plan, SimInfo
 from flows.pricing import CHANNEL_LABELS, Quote, channel_label
@@ -213,7 +213,7 @@ def render_result(s: Session) -> Screen:
         return Screen(State.RESULT.value, _t(s, "result.title"), ())
     known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
     title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
-    lines = [o.message]
+    lines = [say(o.message, s.lang)]
     if o.payment and o.payment.masked_pan:
         lines.append(f"{_t(s, 'label.card')}: {o.payment.masked_pan}")
     if o.status in PRINTABLE:
