@@ -6,8 +6,8 @@ add-on (SMS or voice only) adds its allowance but is no plan of its own. So a ba
 over its items, the data packages' periods reach ``months`` and each allowance is at least the monthly need
 times the months. Balance-only recharges (no allowance) never help and are left out.
 
-The search is exact: a depth-first walk over how many of each item to buy, cheapest-bound pruned; catalogues
-are a dozen items, so it finishes in microseconds.
+The search is dynamic programming over the missing quantities (in units of their greatest common divisor), so
+even three years of heavy use is a table of some ten thousand cells.
 
 >>> from flows.ports import Plan
 >>> plans = [Plan("A", "1 GB", "1GB", 1, 1000, 1024), Plan("B", "5 GB", "5GB", 1, 2500, 5120)]
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import gcd
 
 from flows.ports import Plan
 
-__all__ = ["Need", "Advice", "advise", "MAX_MONTHS", "MAX_ITEMS"]
+__all__ = ["Need", "Advice", "advise", "MAX_MONTHS"]
 
 MAX_MONTHS = 36
-MAX_ITEMS = 24  # no basket a cashier would sell has more packages than this
 
 
 @dataclass(frozen=True)
@@ -63,38 +63,68 @@ def _gives(plan: Plan) -> tuple[int, int, int, int]:
     return months, plan.data_mb + plan.bonus_data_mb, plan.sms, plan.voice_min
 
 
+def _cheapest(items: list[tuple[Plan, int, int]], need_a: int, need_b: int) -> tuple[int, dict[Plan, int]] | None:
+    """Minimum-cost cover of two quantities by any number of items (plan, gives_a, gives_b): dynamic
+    programming over (a, b) in units of the greatest common divisor, ties to fewer packages. Returns
+    (cost, plan -> count), or None when the items cannot cover the need."""
+    unit_a = gcd(need_a, *(a for _, a, _ in items))
+    unit_b = gcd(need_b, *(b for _, _, b in items))
+    top_a, top_b = -(-need_a // unit_a) if need_a else 0, -(-need_b // unit_b) if need_b else 0
+    steps = [(plan, a // unit_a if unit_a else 0, b // unit_b if unit_b else 0) for plan, a, b in items]
+    # cell: (cost, packages, item index, previous a, previous b); None = cannot be covered
+    table: list[list[tuple[int, int, int, int, int] | None]] = [[None] * (top_b + 1) for _ in range(top_a + 1)]
+    table[0][0] = (0, 0, -1, 0, 0)
+    for i in range(top_a + 1):
+        for j in range(top_b + 1):
+            if not i and not j:
+                continue
+            best = None
+            for index, (plan, a, b) in enumerate(steps):
+                if not ((a and i) or (b and j)):
+                    continue  # gives nothing this cell still lacks
+                pi, pj = max(0, i - a), max(0, j - b)
+                prev = table[pi][pj]
+                if prev is not None:
+                    found = (prev[0] + plan.payable_minor, prev[1] + 1, index, pi, pj)
+                    best = found if best is None or found[:2] < best[:2] else best
+            table[i][j] = best
+    if table[top_a][top_b] is None:
+        return None
+    counts: dict[Plan, int] = {}
+    i, j = top_a, top_b
+    while i or j:
+        cell = table[i][j]
+        assert cell is not None  # noqa: S101 - every step back lands on a covered cell by construction
+        plan = steps[cell[2]][0]
+        counts[plan] = counts.get(plan, 0) + 1
+        i, j = cell[3], cell[4]
+    return table[top_a][top_b][0], counts  # type: ignore[index]
+
+
 def advise(plans: Sequence[Plan], need: Need) -> Advice | None:
     """The cheapest basket covering ``need``; ties go to fewer packages. None when nothing can cover it.
 
+    Two exact searches: data packages for months and data, then add-ons for what SMS and minutes are still
+    missing. Exact when SMS and minutes come only from add-ons (as in the simulator's catalogue); a data
+    package that bundles SMS or minutes counts towards them, but the search does not seek such bundles out.
     Raises ValueError for a negative need or months outside 1..MAX_MONTHS.
     """
     if min(need.data_mb, need.sms, need.voice_min) < 0 or not 1 <= need.months <= MAX_MONTHS:
         raise ValueError(f"need must be non-negative with 1..{MAX_MONTHS} months: {need}")
     usable = [p for p in plans if p.payable_minor > 0 and any(_gives(p))]
-    wanted = need.totals()
-    best: list[tuple[int, int, tuple[int, ...]]] = []  # (cost, items, counts)
-
-    def walk(index: int, counts: tuple[int, ...], have: tuple[int, ...], cost: int, items: int) -> None:
-        if best and (cost, items) >= best[0][:2]:
-            return
-        if all(h >= w for h, w in zip(have, wanted, strict=True)):
-            best[:] = [(cost, items, counts)]
-            return
-        if index == len(usable) or items >= MAX_ITEMS:
-            return
-        plan = usable[index]
-        gives = _gives(plan)
-        useful = [(w - h + g - 1) // g for h, w, g in zip(have, wanted, gives, strict=True) if g and w > h]
-        limit = min(max(useful, default=0), MAX_ITEMS - items)
-        for n in range(limit, -1, -1):  # more of the current item first finds a good bound early
-            walk(index + 1, (*counts, n), tuple(h + n * g for h, g in zip(have, gives, strict=True)),
-                 cost + n * plan.payable_minor, items + n)
-
-    walk(0, (), (0, 0, 0, 0), 0, 0)
-    if not best:
+    months, data, sms, voice = need.totals()
+    base = _cheapest([(p, _gives(p)[0], _gives(p)[1]) for p in usable if p.data_mb], months, data)
+    if base is None:
         return None
-    cost, _items, counts = best[0]
-    basket = tuple((p, n) for p, n in zip(usable, counts, strict=False) if n)
+    got_sms = sum(n * p.sms for p, n in base[1].items())
+    got_voice = sum(n * p.voice_min for p, n in base[1].items())
+    extra = _cheapest([(p, p.sms, p.voice_min) for p in usable if not p.data_mb], max(0, sms - got_sms),
+                      max(0, voice - got_voice))
+    if extra is None:
+        return None
+    counts = {**base[1], **extra[1]}
+    basket = tuple((p, counts[p]) for p in usable if p in counts)
+    cost = base[0] + extra[0]
     return Advice(basket, cost, *_reason(basket, usable, need, cost))
 
 

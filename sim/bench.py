@@ -150,4 +150,6 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from sim import bench_cashier
+
+    print(json.dumps({**main(), "cashier": bench_cashier.measure()}, indent=2))

@@ -158,6 +158,8 @@ class TerminalApp(OfficeKeys):
             handler = getattr(self, f"_key_{self.state.value}", None)
             if handler is not None:
                 handler(event.key)
+            if self.state in IDLE_LOGOUT:  # any key is activity: the idle logout counts from the last key
+                self._deadline = time.monotonic() + self.settings.timeouts.idle_s
         elif isinstance(event, _Progress) and event.generation == self._generation:
             self._on_progress(event.step)
         elif isinstance(event, _Done) and event.generation == self._generation:
