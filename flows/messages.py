@@ -357,5 +357,11 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "fix.network": ("check the network; card sales wait until it answers", "检查网络，恢复前无法刷卡"),
     "fix.disk": ("call a technician to free space", "请技术员清理空间"),
     "fix.clock": ("set the date and time", "校准日期时间"),
+    "printer.paper_out": ("Printer out of paper - load paper", "打印机缺纸，请装纸"),
+    "printer.cover_open": ("Printer cover open - close it", "打印机盖未关，请合上"),
+    "printer.error": ("Printer error - switch it off and on", "打印机故障，请重启打印机"),
+    "printer.offline": ("Printer offline", "打印机离线"),
+    "printer.no_answer": ("Printer not responding - check power and cable", "打印机无响应，请检查电源和连线"),
+    "printer.garbled": ("Printer answers garbage - check the baud rate", "打印机应答异常，请检查波特率"),
     "ok.pinpad": ("{scheme} key, {left} PINs left", "{scheme} 密钥，剩余 {left} 次"),
 }

@@ -467,7 +467,7 @@ class TerminalApp(OfficeKeys):
             self.session.error = None
             self._fire("printed")
         else:
-            msg = str(error) if isinstance(error, DeviceError) else repr(error)
+            msg = self.device_error_text(error) if isinstance(error, DeviceError) else repr(error)
             self.session.error = self._say("receipt.printer_error", error=msg)
             self._refresh()
 

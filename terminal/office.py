@@ -18,23 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.escpos import MESSAGES as PRINTER_MESSAGES
 from emv.errors import DeviceError, PosError
 from flows.advice import MAX_MONTHS, Need, advise
-from flows.messages import Msg, next_lang, say, t
+from flows.messages import next_lang, say
 from flows.money import format_money
 from flows.ports import Plan, ReceiptLine
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_from_json
-from terminal.audit import AuditLog
-from terminal.config import Settings
 from terminal.diagnostics import Check, faults, run_checks
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.machine import State
+from terminal.office_users import UserKeys
 from terminal.receipts import facts_for, print_lines
-from terminal.roles import HOME_MENU, Action, Role, allowed, roles_for
+from terminal.roles import HOME_MENU, Action, Role, allowed
 from terminal.screens import Key
-from terminal.services import Services
-from terminal.views import PRINTABLE, Session
+from terminal.views import PRINTABLE
 
 __all__ = ["OfficeKeys", "HealthDue", "HealthResult"]
 
@@ -42,7 +41,6 @@ log = logging.getLogger("terminal.office")
 
 _HOME_TRIGGERS = {"1": "start_topup", "2": "start_balance", "3": "open_history", "4": "open_shift",
                   "5": "open_users", "6": "open_audit", "7": "open_diagnostics", "8": "open_password"}
-_ROLE_KEYS = {"1": Role.CASHIER, "2": Role.SUPERVISOR, "3": Role.TECHNICIAN}
 
 
 @dataclass(frozen=True)
@@ -55,41 +53,18 @@ class HealthResult:
     checks: tuple[Check, ...]
 
 
-class OfficeKeys:
-    """Mixin: needs the app's session, services, ``_fire``, ``_refresh``, ``_spawn`` and ``_events``."""
+class OfficeKeys(UserKeys):
+    """Mixin: needs the app's session, services, ``_fire``, ``_refresh``, ``_spawn`` and ``_post``."""
 
-    session: Session
-    services: Services
-    settings: Settings
     state: State
-    audit: AuditLog
-    _fire: Callable[[str], None]
-    _refresh: Callable[[], None]
     _spawn: Callable[[str, Callable[[], Any]], None]
     _post: Callable[[object], None]
     device_check_lock: threading.Lock
 
-    # --- helpers --------------------------------------------------------------------------------------------
-
-    def _say(self, key: str, **args: Any) -> str:
-        return t(key, self.session.lang, **args)
-
-    def _audit(self, action: str, detail: str = "", user_id: str | None = None) -> None:
-        who = user_id or (self.session.user.user_id if self.session.user else "-")
-        self.audit.record(who, action, detail)
-
-    def _role(self) -> str:
-        return self.session.user.role if self.session.user else ""
-
-    def _permit(self, action: Action) -> bool:
-        """True when the logged-in user may; otherwise says who may, audits the refusal, returns False."""
-        if allowed(self._role(), action):
-            return True
-        who = "_".join(r.value for r in roles_for(action))
-        self.session.error = self._say("home.refused", role=Msg(f"role.{self._role()}"), allowed=Msg(f"role.{who}"))
-        self._audit("refused", action.value)
-        self._refresh()
-        return False
+    def device_error_text(self, error: BaseException) -> str:
+        """A device's error in the cashier's language (the printer driver's messages are in the catalogue)."""
+        key = next((f"printer.{k}" for k, text in PRINTER_MESSAGES.items() if text == str(error)), None)
+        return self._say(key) if key else str(error)
 
     # --- home -----------------------------------------------------------------------------------------------
 
@@ -140,13 +115,6 @@ class OfficeKeys:
     def _open_open_password(self) -> None:
         o = self.session.office
         o.password_field, o.password_values = 0, ["", "", ""]
-
-    def _uid(self) -> str:
-        return self.session.user.user_id if self.session.user else ""
-
-    def _go_home(self, _key: Key | None = None) -> None:
-        self.session.error = None
-        self._fire("home")
 
     # --- plan choice and advice -----------------------------------------------------------------------------
 
@@ -290,7 +258,7 @@ class OfficeKeys:
         if error is None:
             s.office.info = self._say("history.reprinted")
         else:
-            s.error = str(error) if isinstance(error, DeviceError) else self._say("boot.failed", error=error)
+            s.error = self.device_error_text(error) if isinstance(error, DeviceError) else repr(error)
         self._refresh()
 
     # --- shift summary --------------------------------------------------------------------------------------
@@ -308,80 +276,7 @@ class OfficeKeys:
         return [self._say("shift.line", cashier=r.cashier_id, count=r.sales, total=format_money(r.sales_minor),
                           reversed=r.reversed) for r in self.session.office.shift] or [self._say("shift.none")]
 
-    # --- users ----------------------------------------------------------------------------------------------
-
-    def _key_users(self, key: Key) -> None:
-        s, o = self.session, self.session.office
-        if o.adding:
-            self._adding_user(key)
-        elif key is Key.CANCEL:
-            self._go_home()
-            return
-        elif key is Key.F1:
-            o.adding, o.add_id, o.add_role, o.user_entry, o.info = "id", "", "", "", None
-        elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(o.users)):
-            o.user_pick, o.user_entry, o.info, s.error = o.users[int(key.digit) - 1].user_id, "", None, None
-            self._fire("open_user")
-            return
-        self._refresh()
-
-    def _adding_user(self, key: Key) -> None:
-        s, o = self.session, self.session.office
-        if key is Key.CANCEL:
-            o.adding, s.error = "", None
-        elif o.adding == "id" and key.digit is not None and len(o.add_id) < 6:
-            o.add_id += key.digit
-        elif o.adding == "id" and key is Key.ENTER and o.add_id:
-            o.adding = "role"
-        elif o.adding == "role" and key.value in _ROLE_KEYS:
-            o.add_role, o.adding = _ROLE_KEYS[key.value].value, "password"
-        elif o.adding == "password" and key.digit is not None and len(o.user_entry) < 12:
-            o.user_entry += key.digit
-        elif key is Key.CLEAR:
-            o.add_id, o.user_entry = (o.add_id[:-1], "") if o.adding == "id" else (o.add_id, o.user_entry[:-1])
-        elif o.adding == "password" and key is Key.ENTER:
-            done = self.services.users.add(o.add_id, o.add_role, o.user_entry)
-            o.user_entry = ""
-            if done.ok:
-                self._audit("user_add", f"{o.add_id} {o.add_role}")
-                o.adding, o.info, s.error = "", self._say(done.message, **done.args), None
-                o.users = self.services.users.list_users()
-            else:
-                s.error = self._say(done.message, **done.args)
-
-    def _key_user_edit(self, key: Key) -> None:
-        s, o = self.session, self.session.office
-        users = self.services.users
-        done = None
-        if key is Key.CANCEL:
-            o.users, s.error, o.info = users.list_users(), None, None
-            self._fire("back")
-            return
-        if key.digit is not None and len(o.user_entry) < 12:
-            o.user_entry += key.digit
-        elif key is Key.CLEAR:
-            o.user_entry = o.user_entry[:-1]
-        elif key is Key.ENTER and o.user_entry:
-            done, action = users.reset_password(o.user_pick, o.user_entry), "password_reset"
-            o.user_entry = ""
-        elif key is Key.F2:
-            done, action = users.unlock(o.user_pick), "unlock"
-        elif key is Key.F3 and o.user_pick != self._uid():  # nobody changes their own role
-            current = users.get(o.user_pick)
-            roles = list(Role)
-            role = roles[(roles.index(Role(current.role)) + 1) % len(roles)] if current else Role.CASHIER
-            done, action = users.set_role(o.user_pick, role.value), "role_change"
-        if done is not None:
-            if done.ok:
-                self._audit(action, f"{o.user_pick} {done.args.get('role', '')}".strip())
-                o.info, s.error = self._say(done.message, **{k: Msg(f"role.{v}") if k == "role" else v
-                                                             for k, v in done.args.items()}), None
-                o.users = users.list_users()
-            else:
-                s.error = self._say(done.message, **done.args)
-        self._refresh()
-
-    # --- audit, diagnostics, own password -------------------------------------------------------------------
+    # --- audit, diagnostics -------------------------------------------------------------------
 
     def _key_audit(self, key: Key) -> None:
         if key in (Key.CANCEL, Key.ENTER):
@@ -405,33 +300,6 @@ class OfficeKeys:
         if error is not None:
             self.session.error = self._say("boot.failed", error=type(error).__name__)
         self._audit("diagnostics", f"{sum(not c.ok for c in checks)} fault(s)")
-        self._refresh()
-
-    def _key_password(self, key: Key) -> None:
-        s, o = self.session, self.session.office
-        value = o.password_values[o.password_field]
-        if key is Key.CANCEL:
-            self._go_home()
-            return
-        if key.digit is not None and len(value) < 12:
-            o.password_values[o.password_field] = value + key.digit
-        elif key is Key.CLEAR:
-            o.password_values[o.password_field] = value[:-1]
-        elif key is Key.ENTER and o.password_field < 2:
-            o.password_field += 1
-        elif key is Key.ENTER:
-            old, new, again = o.password_values
-            o.password_field, o.password_values = 0, ["", "", ""]
-            if new != again:
-                s.error = self._say("password.mismatch")
-            else:
-                done = self.services.users.change_own_password(self._uid(), old, new)
-                if done.ok:
-                    self._audit("password_change")
-                    s.error, s.notice = None, (self._say("password.changed"),)
-                    self._fire("home")
-                    return
-                s.error = self._say(done.message, **done.args)
         self._refresh()
 
     # --- background health check ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.escpos import MESSAGES as PRINTER_MESSAGES
 from flows.messages import CATALOGUE, LANGS, Msg, next_lang, t
 from flows.pricing import CHANNEL_LABELS
 from terminal.machine import State
@@ -52,7 +53,7 @@ def test_every_key_the_code_uses_is_in_the_catalogue():
     assert sorted(used - set(CATALOGUE)) == []
     # keys built at run time
     dynamic = {f"role.{r.value}" for r in Role} | {f"lang.{lang}" for lang in LANGS} | {
-        f"channel.{c}" for c in CHANNEL_LABELS} | {
+        f"channel.{c}" for c in CHANNEL_LABELS} | {f"printer.{k}" for k in PRINTER_MESSAGES} | {
         f"result.{s}" for s in ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")}
     assert sorted(dynamic - set(CATALOGUE)) == []
 
