@@ -34,6 +34,18 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench
 
+DEV_KEY := build/dev-signing-key.pem
+
+image: $(STAMP)
+	@mkdir -p build
+	@test -f $(DEV_KEY) || $(BIN)/pos-fw keygen -k $(DEV_KEY)
+	@echo "################################################################################"
+	@echo "## WARNING: signed with the DEVELOPMENT key $(DEV_KEY)"
+	@echo "## Development keys are for development only: devices in the field must never trust it."
+	@echo "################################################################################"
+	$(BIN)/pos-fw build --key $(DEV_KEY) --output build/pos-terminal.img
+	$(BIN)/pos-fw verify --key $(DEV_KEY) build/pos-terminal.img
+
 soak fuzz: $(STAMP)
 	$(BIN)/python -m pytest tests -m "$@" -p no:randomly || test $$? -eq 5
 

@@ -14,6 +14,7 @@ other four-byte character becomes ``?``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -98,14 +99,18 @@ def text(value: str) -> bytes:
 
     Control characters are refused: inside text they would be taken as printer commands.
     """
-    out = bytearray()
-    for raw in value:
-        ch = _CHAR_SUBSTITUTES.get(raw, raw)
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
-            raise LocalProtocolError(f"control character U+{ord(ch):04X} in receipt text")
-        code = ch.encode("gb18030")
-        out += code if len(code) <= 2 else b"?"
-    return bytes(out)
+    if value.isascii() and value.isprintable():  # the common line: one C-speed encode
+        return value.encode("ascii")
+    return b"".join(_char_bytes(raw) for raw in value)
+
+
+@functools.cache
+def _char_bytes(raw: str) -> bytes:
+    ch = _CHAR_SUBSTITUTES.get(raw, raw)
+    if ord(ch) < 0x20 or ord(ch) == 0x7F:
+        raise LocalProtocolError(f"control character U+{ord(ch):04X} in receipt text")
+    code = ch.encode("gb18030")
+    return code if len(code) <= 2 else b"?"
 
 
 def _gs_k(fn: int, params: bytes) -> bytes:

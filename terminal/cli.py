@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(filename=settings.terminal.log_file or None, level=logging.INFO,
                         format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO: noise and CPU
     from terminal.app import TerminalApp
     from terminal.wiring import build_services
 

@@ -22,6 +22,7 @@ See docs/protocols/card-reader.md.
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -123,6 +124,7 @@ class ControlFrame:
 
 
 Frame = DataFrame | ControlFrame
+_GOOD_CONTROL: dict[bytes, ControlFrame] = {}  # bounded: 3 kinds x 256 sequence numbers
 
 
 def encode_data(seq: int, cmd: int, data: bytes = b"") -> bytes:
@@ -141,6 +143,7 @@ def encode_data(seq: int, cmd: int, data: bytes = b"") -> bytes:
         raise LocalProtocolError(f"cannot build frame: {exc}") from exc
 
 
+@functools.cache
 def encode_control(kind: Control, seq: int) -> bytes:
     """Build one ACK, NAK or SYN frame.
 
@@ -198,6 +201,8 @@ def decode_frame(raw: bytes) -> Frame:
             body = parsed.body.value
             consumed = len(parsed.body.data) + _DATA_OVERHEAD - 2
             frame: Frame = DataFrame(seq=body.seq, cmd=body.cmd, data=bytes(body.data))
+        elif raw in _GOOD_CONTROL:  # ACKs are half the traffic: parse each distinct one once
+            return _GOOD_CONTROL[raw]
         else:
             parsed = _CONTROL_FRAME.parse(raw)
             body = parsed.body.value
@@ -205,6 +210,8 @@ def decode_frame(raw: bytes) -> Frame:
             if body.kind not in _CONTROL_KINDS:
                 raise RemoteProtocolError(f"unknown control kind 0x{body.kind:02X}", offset=0, raw=header)
             frame = ControlFrame(kind=Control(body.kind), seq=body.seq)
+            if consumed == len(raw):
+                _GOOD_CONTROL[raw] = frame
     except ConstructError as exc:
         offset = max(len(raw) - 2, 0) if isinstance(exc, ChecksumError) else len(raw)
         raise RemoteProtocolError(f"malformed frame: {_first_line(exc)}", offset=offset, raw=header) from exc

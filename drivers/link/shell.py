@@ -27,6 +27,7 @@ __all__ = ["SerialLink"]
 
 log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.05  # longest read: bounds how late a timer started by another thread's send() is noticed
+_TIMEOUT_SLACK_S = 0.005  # a read may end this much past a timer: cheaper than re-tuning the port each loop
 
 
 class _Pending:
@@ -100,7 +101,9 @@ class SerialLink:
                 self._flush()
                 timer = core.get_timer()  # an empty read returns by then and pump() runs the timer
                 wait = _IDLE_POLL_S if timer is None else timer - self._clock()
-                port.timeout = max(0.0, min(_IDLE_POLL_S, wait))
+                wait = max(0.0, min(_IDLE_POLL_S, wait))
+                if port.timeout is None or abs(port.timeout - wait) > _TIMEOUT_SLACK_S:
+                    port.timeout = wait  # each change is a termios call in pyserial: only when it matters
                 data = port.read(port.in_waiting or 1)
                 with self._lock:
                     events = core.pump(data, self._clock())

@@ -1,0 +1,80 @@
+"""The update agent's I/O shell: serves ``AgentCore`` on the maintenance serial port until a RESET.
+
+``python -m firmware_image.agent_shell --flash F --key PUB.pem --device-class C --port /dev/ttyS2`` on a device;
+``--pty`` instead opens a pseudo-terminal pair, prints ``PORT /dev/pts/N`` and serves its master side (tests, the
+simulator). ``--pace`` emulates the UART's line rate on the device's output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import tty
+
+from firmware_image.agent import AgentCore, ChangeBaud, ResetRequested
+from firmware_image.boot import device_parser
+from firmware_image.flash import SimFlash
+from firmware_image.keys import load_key
+from firmware_image.link import FdLink, Link, SerialLink
+
+__all__ = ["serve", "main"]
+
+
+def serve(link: Link, core: AgentCore, *, idle_timeout: float | None = None) -> str:
+    """Pump bytes between ``link`` and ``core``; returns ``"reset"`` or ``"idle"``."""
+    idle = 0.0
+    while True:
+        data = link.read(0.25)
+        if data:
+            idle = 0.0
+            core.receive_data(data)
+        else:
+            idle += 0.25
+            if idle_timeout is not None and idle >= idle_timeout:
+                return "idle"
+        out = core.data_to_send()
+        if out:
+            link.write(out)
+        while (event := core.next_event()) is not None:
+            if isinstance(event, ChangeBaud):
+                link.set_baud(event.baud)
+            elif isinstance(event, ResetRequested):
+                return "reset"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = device_parser("python -m firmware_image.agent_shell",
+                           "Update agent on the terminal's maintenance serial port.")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial device, e.g. /dev/ttyS2")
+    where.add_argument("--pty", action="store_true", help="open a pty pair and print its slave path")
+    parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument("--pace", action="store_true", help="emulate the line rate on what the agent sends")
+    parser.add_argument("--running-slot", type=int, choices=(0, 1), default=None,
+                        help="slot the application runs from (default: from the trailers; the launcher sets "
+                             "POS_FW_SLOT)")
+    parser.add_argument("--idle-timeout", type=float, default=None, help="exit after this long without data")
+    opts = parser.parse_args(argv)
+    running = opts.running_slot
+    if running is None and os.environ.get("POS_FW_SLOT", "").isdigit():
+        running = int(os.environ["POS_FW_SLOT"])
+    link: Link
+    if opts.pty:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        link = FdLink(master, opts.baud if opts.pace else None)
+        print(f"PORT {os.ttyname(slave)}", flush=True)
+    else:
+        link = SerialLink(opts.port, opts.baud, pace=opts.pace)
+    with SimFlash(opts.flash) as flash:
+        core = AgentCore(flash, [load_key(k) for k in opts.key], opts.device_class, running)
+        how = serve(link, core, idle_timeout=opts.idle_timeout)
+    print(f"agent: {how}", flush=True)
+    time.sleep(0.3)  # a UART has sent its last bytes before the chip resets; a pty master must not close earlier
+    link.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
