@@ -321,9 +321,9 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "password.too_short": ("A password is at least {min} digits", "密码至少 {min} 位数字"),
     "password.mismatch": ("The two new passwords differ", "两次输入的新密码不一致"),
     "password.changed": ("Password changed", "密码已修改"),
-    "audit.title": ("Audit log (newest first)", "审计日志（最新在前）"),
+    "audit.title": ("Audit log, newest first ({page}/{pages})", "审计日志，最新在前（{page}/{pages}）"),
     "audit.empty": ("No entries", "无记录"),
-    "audit.hint": ("CANCEL home", "返回"),
+    "audit.hint": ("F1 older · F2 newer · CANCEL home", "F1 更早 · F2 更新 · 返回"),
     # --- diagnostics ---
     "diag.title": ("Diagnostics", "设备自检"),
     "diag.running": ("Checking every device…", "正在检查各设备…"),

@@ -29,6 +29,7 @@ from flows.receipt import receipt_from_json
 from terminal.diagnostics import Check, faults, run_checks
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.machine import State
+from terminal.office_state import AUDIT_PAGE
 from terminal.office_users import UserKeys
 from terminal.receipts import facts_for, print_lines
 from terminal.roles import HOME_MENU, Action, Role, allowed
@@ -106,7 +107,7 @@ class OfficeKeys(UserKeys):
         o.users, o.adding, o.user_entry = self.services.users.list_users(), "", ""
 
     def _open_open_audit(self) -> None:
-        self.session.office.audit = self.audit.recent()
+        self.session.office.audit, self.session.office.audit_page = self.audit.recent(limit=500), 0
 
     def _open_open_diagnostics(self) -> None:
         self.session.office.diagnostics = None
@@ -279,8 +280,15 @@ class OfficeKeys(UserKeys):
     # --- audit, diagnostics -------------------------------------------------------------------
 
     def _key_audit(self, key: Key) -> None:
+        o = self.session.office
         if key in (Key.CANCEL, Key.ENTER):
             self._go_home()
+        elif key is Key.F1 and len(o.audit) > (o.audit_page + 1) * AUDIT_PAGE:  # older
+            o.audit_page += 1
+            self._refresh()
+        elif key is Key.F2 and o.audit_page:  # newer
+            o.audit_page -= 1
+            self._refresh()
 
     def _check_devices(self) -> list[Check]:
         with self.device_check_lock:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OfficeState", "HISTORY_FIELDS", "ADVICE_FIELDS", "PASSWORD_FIELDS"]
+__all__ = ["OfficeState", "HISTORY_FIELDS", "ADVICE_FIELDS", "PASSWORD_FIELDS", "AUDIT_PAGE"]
 
 HISTORY_FIELDS = ("history.field_tail", "history.field_amount", "history.field_date", "history.field_channel")
 ADVICE_FIELDS = ("advice.field_data", "advice.field_sms", "advice.field_voice", "advice.field_months")
 PASSWORD_FIELDS = ("password.old", "password.new", "password.again")
+AUDIT_PAGE = 12  # audit rows per screen
 
 
 @dataclass
@@ -33,7 +34,8 @@ class OfficeState:
     # shift summary, audit, diagnostics
     shift_day: str = ""
     shift: list[Any] = field(default_factory=list)
-    audit: list[Any] = field(default_factory=list)
+    audit: list[Any] = field(default_factory=list)  # newest first
+    audit_page: int = 0
     diagnostics: list[Any] | None = None  # None while running
     # users
     users: list[Any] = field(default_factory=list)

@@ -16,7 +16,7 @@ from flows.money import format_money
 from flows.pricing import CHANNEL_LABELS
 from flows.sim_number import group_digits
 from terminal.machine import State
-from terminal.office_state import ADVICE_FIELDS, HISTORY_FIELDS, PASSWORD_FIELDS
+from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PASSWORD_FIELDS
 from terminal.screens import MenuItem, Screen
 from terminal.views import RENDERERS, Session
 
@@ -141,8 +141,12 @@ def render_user_edit(s: Session) -> Screen:
 
 
 def render_audit(s: Session) -> Screen:
-    lines = tuple(e.line() for e in s.office.audit[:12]) or (_t(s, "audit.empty"),)
-    return Screen(State.AUDIT.value, _t(s, "audit.title"), lines, error=s.error, hint=_t(s, "audit.hint"))
+    o = s.office
+    first = o.audit_page * AUDIT_PAGE
+    lines = tuple(e.line() for e in o.audit[first:first + AUDIT_PAGE]) or (_t(s, "audit.empty"),)
+    pages = max(1, -(-len(o.audit) // AUDIT_PAGE))
+    return Screen(State.AUDIT.value, _t(s, "audit.title", page=o.audit_page + 1, pages=pages), lines,
+                  error=s.error, hint=_t(s, "audit.hint"))
 
 
 def render_diagnostics(s: Session) -> Screen:
