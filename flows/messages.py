@@ -131,6 +131,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "home.password": ("Change my password", "修改密码"),
     "home.language": ("Language: {name}", "语言：{name}"),
     "home.logout": ("Log out", "退出"),
+    "home.settings": ("Settings", "设置"),
     "home.refused": ("Not allowed for {role} — {allowed} only", "{role}无此权限，仅限{allowed}"),
     "home.health": ("Device check found {count} problem(s):", "设备检查发现 {count} 个问题："),
     # --- SIM entry, lookup, details, balance ---
@@ -324,6 +325,15 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "audit.title": ("Audit log, newest first ({page}/{pages})", "审计日志，最新在前（{page}/{pages}）"),
     "audit.empty": ("No entries", "无记录"),
     "audit.hint": ("F1 older · F2 newer · CANCEL home", "F1 更早 · F2 更新 · 返回"),
+    # --- settings ---
+    "settings.title": ("Settings", "设置"),
+    "settings.idle_s": ("Log out after idle (s)", "空闲自动退出（秒）"),
+    "settings.lock_s": ("Lock after wrong passwords (s)", "密码错误锁定时长（秒）"),
+    "settings.max_failed": ("Wrong passwords before lock", "锁定前允许错误次数"),
+    "settings.hint": ("F1 next setting · digits new value · ENTER save · CANCEL home",
+                      "F1 切换 · 输入新值 · 保存 · 返回"),
+    "settings.range": ("{name} must be {low}–{high}", "{name} 须在 {low}–{high} 之间"),
+    "settings.saved": ("Saved: {name} = {value}", "已保存：{name} = {value}"),
     # --- diagnostics ---
     "diag.title": ("Diagnostics", "设备自检"),
     "diag.running": ("Checking every device…", "正在检查各设备…"),

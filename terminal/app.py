@@ -35,6 +35,7 @@ from terminal.office import OfficeKeys
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
 from terminal.services import Services
+from terminal.settings_store import SettingsStore
 from terminal.views import PRINTABLE, Session, keyed_kind
 from terminal.views_office import render
 
@@ -83,6 +84,8 @@ class TerminalApp(OfficeKeys):
         self._deadline: float | None = None
         self._thread = threading.Thread(target=self._loop, name="terminal-app", daemon=True)
         self.audit = services.audit or AuditLog(services.journal)
+        self.settings_store = SettingsStore(services.journal)
+        self._apply_settings(self.settings_store.apply(services.settings))  # a supervisor's changes win
         self.device_check_lock = threading.Lock()  # a background device check and a payment never overlap
         self._stopping = threading.Event()
         self.machine = build_machine(self)

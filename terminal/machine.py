@@ -49,13 +49,14 @@ class State(StrEnum):
     AUDIT = "audit"
     DIAGNOSTICS = "diagnostics"
     PASSWORD = "password"
+    SETTINGS = "settings"
 
 
 S = State
 PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
 # Screens opened from the home menu; CANCEL (trigger "home") returns there, inactivity logs out.
 OFFICE = [S.HISTORY, S.HISTORY_LIST, S.HISTORY_DETAIL, S.SHIFT, S.USERS, S.USER_EDIT, S.AUDIT, S.DIAGNOSTICS,
-          S.PASSWORD]
+          S.PASSWORD, S.SETTINGS]
 IDLE_LOGOUT = [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM, S.ADVICE, *OFFICE]
 
 # (trigger, source(s), destination)
@@ -106,7 +107,8 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("open_audit", S.HOME, S.AUDIT),
     ("open_diagnostics", S.HOME, S.DIAGNOSTICS),
     ("open_password", S.HOME, S.PASSWORD),
-    ("home", [S.HISTORY, S.SHIFT, S.USERS, S.AUDIT, S.DIAGNOSTICS, S.PASSWORD], S.HOME),
+    ("open_settings", S.HOME, S.SETTINGS),
+    ("home", [S.HISTORY, S.SHIFT, S.USERS, S.AUDIT, S.DIAGNOSTICS, S.PASSWORD, S.SETTINGS], S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -138,6 +140,7 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.AUDIT: "home",
     S.DIAGNOSTICS: "home",
     S.PASSWORD: "home; the password is unchanged",
+    S.SETTINGS: "clears the value being typed; otherwise home",
 }
 
 

@@ -21,11 +21,12 @@ from typing import Any
 from drivers.escpos import MESSAGES as PRINTER_MESSAGES
 from emv.errors import DeviceError, PosError
 from flows.advice import MAX_MONTHS, Need, advise
-from flows.messages import next_lang, say
+from flows.messages import Msg, next_lang, say
 from flows.money import format_money
 from flows.ports import Plan, ReceiptLine
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_from_json
+from terminal.config import Settings
 from terminal.diagnostics import Check, faults, run_checks
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.machine import State
@@ -34,6 +35,7 @@ from terminal.office_users import UserKeys
 from terminal.receipts import facts_for, print_lines
 from terminal.roles import HOME_MENU, Action, Role, allowed
 from terminal.screens import Key
+from terminal.settings_store import EDITABLE, SettingsStore
 from terminal.views import PRINTABLE
 
 __all__ = ["OfficeKeys", "HealthDue", "HealthResult"]
@@ -41,7 +43,8 @@ __all__ = ["OfficeKeys", "HealthDue", "HealthResult"]
 log = logging.getLogger("terminal.office")
 
 _HOME_TRIGGERS = {"1": "start_topup", "2": "start_balance", "3": "open_history", "4": "open_shift",
-                  "5": "open_users", "6": "open_audit", "7": "open_diagnostics", "8": "open_password"}
+                  "5": "open_users", "6": "open_audit", "7": "open_diagnostics", "8": "open_password",
+                  "F1": "open_settings"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class OfficeKeys(UserKeys):
     """Mixin: needs the app's session, services, ``_fire``, ``_refresh``, ``_spawn`` and ``_post``."""
 
     state: State
+    settings_store: SettingsStore
     _spawn: Callable[[str, Callable[[], Any]], None]
     _post: Callable[[object], None]
     device_check_lock: threading.Lock
@@ -276,6 +280,49 @@ class OfficeKeys(UserKeys):
     def _shift_lines(self) -> list[str]:
         return [self._say("shift.line", cashier=r.cashier_id, count=r.sales, total=format_money(r.sales_minor),
                           reversed=r.reversed) for r in self.session.office.shift] or [self._say("shift.none")]
+
+    # --- settings ---------------------------------------------------------------------------------------------
+
+    def _apply_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from now on (the stored overrides laid over the configuration)."""
+        self.settings = self.services.settings = settings
+        self.services.users.lock_s = settings.security.lock_s
+        self.services.users.max_failed = settings.security.max_failed
+
+    def _open_open_settings(self) -> None:
+        o = self.session.office
+        o.setting_pick, o.setting_entry, o.info = 0, "", None
+        o.setting_values = {name: SettingsStore.current(self.settings, name) for name in EDITABLE}
+
+    def _key_settings(self, key: Key) -> None:
+        s, o = self.session, self.session.office
+        names = list(EDITABLE)
+        if key is Key.CANCEL and o.setting_entry:
+            o.setting_entry = ""
+        elif key is Key.CANCEL:
+            self._go_home()
+            return
+        elif key is Key.F1:
+            o.setting_pick, o.setting_entry, o.info, s.error = (o.setting_pick + 1) % len(names), "", None, None
+        elif key.digit is not None and len(o.setting_entry) < 6:
+            o.setting_entry += key.digit
+        elif key is Key.CLEAR:
+            o.setting_entry = o.setting_entry[:-1]
+        elif key is Key.ENTER and o.setting_entry:
+            name, value = names[o.setting_pick], int(o.setting_entry)
+            label, low, high = EDITABLE[name]
+            old = SettingsStore.current(self.settings, name)
+            try:
+                self.settings_store.set(name, value)
+            except ValueError:
+                s.error = self._say("settings.range", name=Msg(label), low=low, high=high)
+            else:
+                self._apply_settings(self.settings_store.apply(self.settings))
+                self._audit("settings", f"{name} {old} -> {value}")
+                o.setting_values[name] = value
+                o.info, s.error = self._say("settings.saved", name=Msg(label), value=value), None
+            o.setting_entry = ""
+        self._refresh()
 
     # --- audit, diagnostics -------------------------------------------------------------------
 

@@ -44,6 +44,10 @@ class OfficeState:
     adding: str = ""  # "", "id", "role", "password"
     add_id: str = ""
     add_role: str = ""
+    # settings
+    setting_pick: int = 0
+    setting_entry: str = ""
+    setting_values: dict[str, int] = field(default_factory=dict)
     # own password
     password_field: int = 0
     password_values: list[str] = field(default_factory=lambda: ["", "", ""])

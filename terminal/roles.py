@@ -76,6 +76,7 @@ HOME_MENU: tuple[tuple[str, Action, str], ...] = (
     ("7", Action.DIAGNOSTICS, "home.diagnostics"),
     ("8", Action.OWN_PASSWORD, "home.password"),
     ("0", Action.LANGUAGE, "home.language"),
+    ("F1", Action.SETTINGS, "home.settings"),
 )
 
 

@@ -18,6 +18,7 @@ from flows.sim_number import group_digits
 from terminal.machine import State
 from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PASSWORD_FIELDS
 from terminal.screens import MenuItem, Screen
+from terminal.settings_store import EDITABLE
 from terminal.views import RENDERERS, Session
 
 __all__ = ["render", "OFFICE_RENDERERS", "channel_numbers"]
@@ -161,6 +162,19 @@ def render_diagnostics(s: Session) -> Screen:
                   hint=_t(s, "diag.hint"), extra={"faults": str(bad)})
 
 
+def render_settings(s: Session) -> Screen:
+    o = s.office
+    lines = []
+    for i, (name, (label, low, high)) in enumerate(EDITABLE.items()):
+        current = o.setting_values.get(name, "")
+        typed = f" → {o.setting_entry}_" if i == o.setting_pick else ""
+        lines.append(f"{'>' if i == o.setting_pick else ' '} {_t(s, label)}: {current} ({low}–{high}){typed}")
+    if o.info:
+        lines.append(o.info)
+    return Screen(State.SETTINGS.value, _t(s, "settings.title"), tuple(lines), error=s.error,
+                  hint=_t(s, "settings.hint"))
+
+
 def render_password(s: Session) -> Screen:
     o = s.office
     lines = _fields(s, PASSWORD_FIELDS, o.password_values, o.password_field, secret=True)
@@ -172,7 +186,7 @@ OFFICE_RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.ADVICE: render_advice, State.HISTORY: render_history, State.HISTORY_LIST: render_history_list,
     State.HISTORY_DETAIL: render_history_detail, State.SHIFT: render_shift, State.USERS: render_users,
     State.USER_EDIT: render_user_edit, State.AUDIT: render_audit, State.DIAGNOSTICS: render_diagnostics,
-    State.PASSWORD: render_password,
+    State.PASSWORD: render_password, State.SETTINGS: render_settings,
 }
 
 

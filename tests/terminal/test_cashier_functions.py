@@ -119,3 +119,22 @@ def test_duplicate_frames_the_receipt():
     lines = duplicate((ReceiptLine("TOTAL ￥30.00"),), "both")
     assert [ln.text for ln in lines] == ["*** DUPLICATE / 重印 ***", "TOTAL ￥30.00", "*** DUPLICATE / 重印 ***"]
     assert duplicate((), "zh")[0].text == "*** 重印 ***"
+
+
+def test_settings_store_overrides_the_configuration(tmp_path):
+    from terminal.config import Settings
+    from terminal.settings_store import SettingsStore
+
+    path = tmp_path / "j.db"
+    store = SettingsStore(Journal(path))
+    base = Settings.from_dict({"timeouts": {"idle_s": 300}, "security": {"max_failed": 5}})
+    assert store.apply(base) == base
+    store.set("timeouts.idle_s", 120)
+    store.set("security.max_failed", 3)
+    for key, value in (("timeouts.idle_s", 10), ("security.max_failed", 11), ("host.port", 1)):
+        with pytest.raises(ValueError):
+            store.set(key, value)
+    store.journal.close()
+    applied = SettingsStore(Journal(path)).apply(base)  # survives a restart
+    assert (applied.timeouts.idle_s, applied.security.max_failed) == (120.0, 3)
+    assert isinstance(applied.timeouts.idle_s, float) and applied.host == base.host
