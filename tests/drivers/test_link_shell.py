@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -95,8 +96,9 @@ def test_vanished_port(echo: tuple[EchoDevice, SerialLink, list[object]]) -> Non
     assert not link.is_open
     with pytest.raises(DeviceGone):
         link.request(0x01, b"", timeout_s=1.0)
-    with pytest.raises(DeviceGone):
-        link.open()  # the pty is gone for good
+    if not os.path.exists(link.url):  # a parallel process may since have been given the same /dev/pts number
+        with pytest.raises(DeviceGone):
+            link.open()  # the pty is gone for good
 
 
 def test_bytes_from_before_open_are_discarded() -> None:
