@@ -312,6 +312,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "users.password_reset": ("Password of {user} reset; account unlocked", "已重置 {user} 的密码并解锁"),
     "users.unlocked": ("User {user} unlocked", "已解锁 {user}"),
     "users.role_set": ("User {user} is now {role}", "用户 {user} 角色改为 {role}"),
+    "users.own_role": ("Nobody changes their own role", "不能修改自己的角色"),
     "password.title": ("Change my password", "修改密码"),
     "password.old": ("Current password", "当前密码"),
     "password.new": ("New password", "新密码"),

@@ -32,6 +32,7 @@ from terminal.audit import AuditLog
 from terminal.diagnostics import faults, run_checks
 from terminal.machine import IDLE_LOGOUT, State, build_machine
 from terminal.office import OfficeKeys
+from terminal.office_state import OfficeState
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
 from terminal.services import Services
@@ -197,7 +198,7 @@ class TerminalApp(OfficeKeys):
         elif self.state is not State.LOGIN and self.may_trigger("logout"):
             s.reset_sale()
             self._audit("logout", "idle")
-            s.user, s.notice, s.error = None, (self._say("login.idle_logout"),), None
+            s.user, s.notice, s.error, s.office = None, (self._say("login.idle_logout"),), None, OfficeState()
             self._fire("logout")
 
     # --- boot -----------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from terminal.config import Settings
 from terminal.diagnostics import Check, faults, run_checks
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.machine import State
-from terminal.office_state import AUDIT_PAGE
+from terminal.office_state import AUDIT_PAGE, OfficeState
 from terminal.office_users import UserKeys
 from terminal.receipts import facts_for, print_lines
 from terminal.roles import HOME_MENU, Action, Role, allowed
@@ -78,7 +78,7 @@ class OfficeKeys(UserKeys):
         s.error, s.office.info = None, None
         if key in (Key.D9, Key.CANCEL):
             self._audit("logout")
-            s.user = None
+            s.user, s.office = None, OfficeState()  # nothing typed or listed outlives the session
             self._fire("logout")
             return
         entry = next((e for e in HOME_MENU if e[0] == key.value), None)

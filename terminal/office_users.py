@@ -120,7 +120,9 @@ class UserKeys:
             o.user_entry = ""
         elif key is Key.F2:
             done, action = users.unlock(o.user_pick), "unlock"
-        elif key is Key.F3 and o.user_pick != self._uid():  # nobody changes their own role
+        elif key is Key.F3 and o.user_pick == self._uid():
+            s.error = self._say("users.own_role")
+        elif key is Key.F3:  # nobody changes their own role (a supervisor could lock everyone out)
             current = users.get(o.user_pick)
             roles = list(Role)
             role = roles[(roles.index(Role(current.role)) + 1) % len(roles)] if current else Role.CASHIER
