@@ -289,6 +289,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "shift.line": ("{cashier}: {count} sales {total}, {reversed} reversed",
                    "{cashier}：成功 {count} 笔 {total}，冲正 {reversed} 笔"),
     "shift.none": ("No transactions today", "今日无交易"),
+    "shift.printed": ("Summary printed", "汇总已打印"),
     "shift.hint": ("ENTER print · CANCEL home", "打印 · 返回"),
     # --- users, password, audit ---
     "users.title": ("Users", "用户管理"),

@@ -258,10 +258,10 @@ class OfficeKeys(UserKeys):
         lang = o.detail_lang or self.session.lang
         return duplicate(print_lines(facts_for(self.settings, rec, None, lang=lang)), lang)
 
-    def _done_reprint(self, _result: Any, error: BaseException | None) -> None:
+    def _done_reprint(self, _result: Any, error: BaseException | None, done: str = "history.reprinted") -> None:
         s = self.session
         if error is None:
-            s.office.info = self._say("history.reprinted")
+            s.office.info = self._say(done)
         else:
             s.error = self.device_error_text(error) if isinstance(error, DeviceError) else repr(error)
         self._refresh()
@@ -275,7 +275,10 @@ class OfficeKeys(UserKeys):
         elif key is Key.ENTER:
             lines = [ReceiptLine(self._say("shift.title", day=o.shift_day), bold=True)]
             lines += [ReceiptLine(line) for line in self._shift_lines()]
-            self._spawn("reprint", lambda: self.services.printer.print_receipt(lines))
+            self._spawn("shift_print", lambda: self.services.printer.print_receipt(lines))
+
+    def _done_shift_print(self, result: Any, error: BaseException | None) -> None:
+        self._done_reprint(result, error, "shift.printed")
 
     def _shift_lines(self) -> list[str]:
         return [self._say("shift.line", cashier=r.cashier_id, count=r.sales, total=format_money(r.sales_minor),
