@@ -65,10 +65,11 @@ def _gives(plan: Plan) -> tuple[int, int, int, int]:
 
 def _cheapest(items: list[tuple[Plan, int, int]], need_a: int, need_b: int) -> tuple[int, dict[Plan, int]] | None:
     """Minimum-cost cover of two quantities by any number of items (plan, gives_a, gives_b): dynamic
-    programming over (a, b) in units of the greatest common divisor, ties to fewer packages. Returns
+    programming over (a, b) in units of the items' greatest common divisor, ties to fewer packages. Returns
     (cost, plan -> count), or None when the items cannot cover the need."""
-    unit_a = gcd(need_a, *(a for _, a, _ in items))
-    unit_b = gcd(need_b, *(b for _, _, b in items))
+    # Sums of the items are multiples of these units, so covering ceil(need / unit) units is the same thing.
+    unit_a = gcd(*(a for _, a, _ in items)) or need_a
+    unit_b = gcd(*(b for _, _, b in items)) or need_b
     top_a, top_b = -(-need_a // unit_a) if need_a else 0, -(-need_b // unit_b) if need_b else 0
     steps = [(plan, a // unit_a if unit_a else 0, b // unit_b if unit_b else 0) for plan, a, b in items]
     # cell: (cost, packages, item index, previous a, previous b); None = cannot be covered
