@@ -16,15 +16,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from functools import reduce
-from typing import Any
+from typing import Any, Literal
 
-from construct import ConstructError, FlagsEnum, GreedyBytes, Int8ub, PascalString, Prefixed, Struct
+from construct import ConstructError, FlagsEnum, GreedyBytes, Int8ub, Int16ub, PascalString, Prefixed, Struct
 
 from drivers.link import Event, FrameReceived, PeerReset, SerialLink
 from emv.errors import Cancelled, CardRemoved, DeviceError, DeviceGone, RemoteProtocolError
 from flows.ports import CancelToken
+from flows.tracks import Stripe, parse_tracks
 
 __all__ = [
     "HEARTBEAT_S",
@@ -37,6 +38,8 @@ __all__ = [
     "CardInserted",
     "CardRemovedEvent",
     "CardSwiped",
+    "ContactlessCard",
+    "Led",
     "ReaderEvent",
     "CardReader",
     "parse_atr",
@@ -48,6 +51,14 @@ __all__ = [
     "decode_state",
     "encode_swipe",
     "decode_swipe",
+    "encode_led",
+    "decode_led",
+    "encode_buzzer",
+    "decode_buzzer",
+    "encode_cl_poll",
+    "decode_cl_poll",
+    "encode_cl_card",
+    "decode_cl_card",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,7 +69,20 @@ class ReaderCmd(IntEnum):
     GET_STATUS = 0x02
     POWER_ON = 0x10
     POWER_OFF = 0x11
-    TRANSMIT = 0x12
+    TRANSMIT = 0x12  # to the powered contact card, or to the activated contactless card
+    LED = 0x13
+    BUZZER = 0x14
+    MAG_READ = 0x20
+    CL_POLL = 0x30
+    CL_ACTIVATE = 0x31
+    CL_REMOVE = 0x32
+
+
+class Led(IntFlag):
+    BLUE = 0x01
+    YELLOW = 0x02
+    GREEN = 0x04
+    RED = 0x08
 
 
 class ReaderEventCode(IntEnum):
@@ -75,6 +99,7 @@ class ReaderStatus(IntEnum):
     UNKNOWN_COMMAND = 0x04
     BAD_REQUEST = 0x05
     BUSY = 0x06
+    NO_DATA = 0x08
 
 
 # Response status -> (exception, message for the cashier's log). A status outside the table is a DeviceError.
@@ -85,6 +110,7 @@ STATUS_ERRORS: dict[int, tuple[type[DeviceError], str]] = {
     ReaderStatus.UNKNOWN_COMMAND: (DeviceError, "the reader does not know this command"),
     ReaderStatus.BAD_REQUEST: (DeviceError, "the reader rejected the request"),
     ReaderStatus.BUSY: (DeviceError, "the reader is busy"),
+    ReaderStatus.NO_DATA: (DeviceError, "nothing to read"),
 }
 
 _INFO = Struct(
@@ -93,7 +119,12 @@ _INFO = Struct(
     "serial" / PascalString(Int8ub, "ascii"),
 )
 _STATE = Struct("flags" / FlagsEnum(Int8ub, card_present=0x01, powered=0x02))
-_SWIPE = Struct("track1" / Prefixed(Int8ub, GreedyBytes), "track2" / Prefixed(Int8ub, GreedyBytes))
+_SWIPE = Struct("track1" / Prefixed(Int8ub, GreedyBytes), "track2" / Prefixed(Int8ub, GreedyBytes),
+                "track3" / Prefixed(Int8ub, GreedyBytes))
+_LED = Struct("leds" / Int8ub, "on" / Int8ub)
+_BUZZER = Struct("duration_ms" / Int16ub)
+_CL_POLL = Struct("timeout_ms" / Int16ub)
+_CL_CARD = Struct("type" / PascalString(Int8ub, "ascii"), "uid" / Prefixed(Int8ub, GreedyBytes))
 _TS = {0x3B: "direct", 0x3F: "inverse"}
 HEARTBEAT_S = 1.0  # while waiting for a card: a reader that stopped answering is reported, not waited on
 _MAX_ATR = 33
@@ -138,10 +169,23 @@ class CardRemovedEvent:
 
 @dataclass(frozen=True)
 class CardSwiped:
-    """Magnetic stripe tracks as read. Kept out of ``repr`` (and so out of logs)."""
+    """Magnetic stripe tracks as read. Kept out of ``repr`` (and so out of logs); ``stripe()`` parses them."""
 
     track1: bytes = field(repr=False)
     track2: bytes = field(repr=False)
+    track3: bytes = field(default=b"", repr=False)
+
+    def stripe(self) -> Stripe:
+        """PAN, expiry, service code. Raises RemoteProtocolError for an unreadable track 2."""
+        return parse_tracks(track2=self.track2, track1=self.track1)
+
+
+@dataclass(frozen=True)
+class ContactlessCard:
+    """A card in the contactless field: ``type`` "A" or "B" (ISO/IEC 14443) and its UID / PUPI."""
+
+    type: str
+    uid: bytes
 
 
 ReaderEvent = CardInserted | CardRemovedEvent | CardSwiped
@@ -180,12 +224,46 @@ def decode_state(payload: bytes) -> ReaderState:
 
 
 def encode_swipe(swipe: CardSwiped) -> bytes:
-    return _SWIPE.build({"track1": swipe.track1, "track2": swipe.track2})
+    return _SWIPE.build({"track1": swipe.track1, "track2": swipe.track2, "track3": swipe.track3})
 
 
 def decode_swipe(payload: bytes) -> CardSwiped:
-    parsed = _parse(_SWIPE, payload, "swipe event")
-    return CardSwiped(track1=bytes(parsed.track1), track2=bytes(parsed.track2))
+    parsed = _parse(_SWIPE, payload, "swipe")
+    return CardSwiped(track1=bytes(parsed.track1), track2=bytes(parsed.track2), track3=bytes(parsed.track3))
+
+
+def encode_led(leds: Led, on: bool) -> bytes:
+    return _LED.build({"leds": int(leds), "on": int(on)})
+
+
+def decode_led(payload: bytes) -> tuple[Led, bool]:
+    parsed = _parse(_LED, payload, "LED request")
+    return Led(parsed.leds & 0x0F), bool(parsed.on)
+
+
+def encode_buzzer(duration_ms: int) -> bytes:
+    return _BUZZER.build({"duration_ms": duration_ms})
+
+
+def decode_buzzer(payload: bytes) -> int:
+    return int(_parse(_BUZZER, payload, "buzzer request").duration_ms)
+
+
+def encode_cl_poll(timeout_ms: int) -> bytes:
+    return _CL_POLL.build({"timeout_ms": timeout_ms})
+
+
+def decode_cl_poll(payload: bytes) -> int:
+    return int(_parse(_CL_POLL, payload, "contactless poll").timeout_ms)
+
+
+def encode_cl_card(card: ContactlessCard) -> bytes:
+    return _CL_CARD.build({"type": card.type, "uid": card.uid})
+
+
+def decode_cl_card(payload: bytes) -> ContactlessCard:
+    parsed = _parse(_CL_CARD, payload, "contactless card")
+    return ContactlessCard(type=parsed.type, uid=bytes(parsed.uid))
 
 
 def parse_atr(raw: bytes) -> Atr:
@@ -235,14 +313,15 @@ class CardReader:
         self._insertions = 0  # counts insertions: a card swapped since power_on is a removed card
         self._powered_insertion: int | None = None
         self._listeners: list[Callable[[ReaderEvent], None]] = []
+        self._swiped: CardSwiped | None = None  # the last swipe not yet taken
         self.atr: Atr | None = None
 
     def open(self) -> None:
         """Open the port and learn whether a card is already in. Raises DeviceGone, DeviceTimeout."""
         self._link.open()
         state = decode_state(self._call(ReaderCmd.GET_STATUS))
-        with self._cond:
-            self._present = state.card_present
+        with self._cond:  # a new link session: a card powered before it must be powered again
+            self._present, self._powered_insertion = state.card_present, None
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -272,8 +351,23 @@ class CardReader:
         when the reader stops answering (it is asked for its status every ``HEARTBEAT_S`` meanwhile)."""
         return self._wait(lambda: self._present, timeout_s, cancel)
 
+    def wait_for_card_or_swipe(self, timeout_s: float, cancel: CancelToken) -> Literal["card", "swipe"] | None:
+        """"card" once a card is in, "swipe" once a stripe was swiped (``take_stripe`` has it), None after
+        ``timeout_s``. Raises like ``wait_for_card``."""
+        if not self._wait(lambda: self._present or self._swiped is not None, timeout_s, cancel):
+            return None
+        return "card" if self._present else "swipe"
+
+    def take_stripe(self) -> Stripe | None:
+        """The last swipe, parsed, and forgotten (None when there was none). Raises RemoteProtocolError for a
+        track 2 the head misread: the customer swipes again."""
+        with self._cond:
+            swiped, self._swiped = self._swiped, None
+        return None if swiped is None else swiped.stripe()
+
     def card_present(self) -> bool:
-        return self._present
+        """What the reader last said; False while the link is down (an unplugged reader has no card)."""
+        return self._present and self._link.is_open
 
     def power_on(self) -> bytes:
         """Activate the card; returns the ATR (parsed into ``self.atr``). Raises CardRemoved, DeviceError."""
@@ -301,15 +395,64 @@ class CardReader:
         self._powered_insertion = None
         self._call(ReaderCmd.POWER_OFF)
 
+    # --- the rest of the command set ---
+
+    def led(self, leds: Led, on: bool = True) -> None:
+        self._call(ReaderCmd.LED, encode_led(leds, on))
+
+    def beep(self, duration_ms: int = 100) -> None:
+        if not 0 < duration_ms <= 5000:
+            raise ValueError("a beep lasts 1..5000 ms")
+        self._call(ReaderCmd.BUZZER, encode_buzzer(duration_ms))
+
+    def read_stripe(self) -> CardSwiped | None:
+        """The tracks of the last swipe not yet read (the reader forgets them once read), or None."""
+        status, payload = self._request(ReaderCmd.MAG_READ)
+        return None if status == ReaderStatus.NO_DATA else decode_swipe(self._check(ReaderCmd.MAG_READ, status,
+                                                                                   payload))
+
+    def poll_contactless(self, timeout_ms: int = 500) -> ContactlessCard | None:
+        """Switch the field on and look for a card for up to ``timeout_ms``; None when nothing answered."""
+        status, payload = self._request(ReaderCmd.CL_POLL, encode_cl_poll(timeout_ms), extra_s=timeout_ms / 1000)
+        if status == ReaderStatus.NO_CARD:
+            return None
+        return decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+
+    def activate_contactless(self) -> bytes:
+        """Activate the polled card (RATS); returns its ATS. ``transmit`` then reaches it."""
+        ats = self._call(ReaderCmd.CL_ACTIVATE)
+        with self._cond:
+            self._powered_insertion, self._present = self._insertions, True
+        return ats
+
+    def remove_contactless(self, timeout_s: float = 10.0) -> bool:
+        """Deactivate the card and wait for it to leave the field (EMV contactless "card removal"): the
+        reader answers BUSY while a card is still there. True once gone, False after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        self._card_gone()
+        while True:
+            status, payload = self._request(ReaderCmd.CL_REMOVE)
+            if status != ReaderStatus.BUSY:
+                self._check(ReaderCmd.CL_REMOVE, status, payload)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
     def wait_for_removal(self, timeout_s: float) -> bool:
         return self._wait(lambda: not self._present, timeout_s, None)
 
     # --- internals ---
 
-    def _call(self, cmd: ReaderCmd, data: bytes = b"") -> bytes:
+    def _request(self, cmd: ReaderCmd, data: bytes = b"", extra_s: float = 0.0) -> tuple[int, bytes]:
         if not self._link.is_open:
             self.open()  # reopen after an unplug (or a reader absent at start); DeviceGone if still away
-        status, payload = decode_response(self._link.request(cmd, data, self._response_timeout_s).data)
+        return decode_response(self._link.request(cmd, data, self._response_timeout_s + extra_s).data)
+
+    def _call(self, cmd: ReaderCmd, data: bytes = b"") -> bytes:
+        return self._check(cmd, *self._request(cmd, data))
+
+    def _check(self, cmd: ReaderCmd, status: int, payload: bytes) -> bytes:
         if status == ReaderStatus.OK:
             return payload
         error, message = STATUS_ERRORS.get(status, (DeviceError, f"reader status 0x{status:02X}"))
@@ -357,9 +500,13 @@ class CardReader:
             reader_event = CardRemovedEvent()
         elif isinstance(event, FrameReceived) and event.cmd == ReaderEventCode.CARD_SWIPED:
             try:
-                reader_event = decode_swipe(event.data)
+                swipe = decode_swipe(event.data)
             except RemoteProtocolError:
                 log.warning("malformed swipe event dropped (%d bytes)", len(event.data))
+            else:
+                with self._cond:
+                    self._swiped = reader_event = swipe
+                    self._cond.notify_all()
         else:
             log.debug("unknown reader event 0x%02X", getattr(event, "cmd", 0))
         if reader_event is not None:

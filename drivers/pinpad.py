@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from construct import ConstructError, GreedyBytes, Int8ub, Int32ub, PascalString, Prefixed, Struct
+from construct import Bytes, ConstructError, GreedyBytes, Int8ub, Int32ub, PascalString, Prefixed, Struct
 
 from drivers.link import Event, FrameReceived, SerialLink
 from emv.errors import DeviceError, DeviceGone, DeviceTimeout, LocalProtocolError, RemoteProtocolError
@@ -32,6 +32,9 @@ __all__ = [
     "ENTRY_STATUS_NAMES",
     "SCHEME_CODES",
     "KeyStatus",
+    "KeyLoad",
+    "encode_key_load",
+    "decode_key_load",
     "PinPad",
     "encode_display",
     "decode_display",
@@ -54,6 +57,7 @@ class PinPadCmd(IntEnum):
     GET_ONLINE_PIN = 0x21
     ABORT = 0x22
     KEY_STATUS = 0x23
+    LOAD_KEY = 0x24  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
 
 
 class PinPadEventCode(IntEnum):
@@ -66,6 +70,7 @@ class PinPadStatus(IntEnum):
     BAD_REQUEST = 0x05
     BUSY = 0x06
     NO_KEY = 0x07
+    KCV_MISMATCH = 0x09
 
 
 class EntryStatus(IntEnum):
@@ -88,12 +93,15 @@ STATUS_MESSAGES: dict[int, str] = {
     PinPadStatus.BAD_REQUEST: "the PIN pad rejected the request",
     PinPadStatus.BUSY: "the PIN pad is busy with another PIN entry",
     PinPadStatus.NO_KEY: "the PIN pad has no usable key",
+    PinPadStatus.KCV_MISMATCH: "the key check value does not match: the key was NOT loaded",
 }
 
 _DISPLAY = Struct("line1" / PascalString(Int8ub, "utf8"), "line2" / PascalString(Int8ub, "utf8"))
 _PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub, "timeout_ms" / Int32ub)
 _PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
                      "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
+_LOAD_KEY = Struct("scheme" / Int8ub, "enciphered_key" / Prefixed(Int8ub, GreedyBytes),
+                  "ksn" / Prefixed(Int8ub, GreedyBytes), "kcv" / Bytes(3))
 _KEY_STATUS = Struct("scheme" / Int8ub, "ksn" / Prefixed(Int8ub, GreedyBytes), "remaining" / Int32ub)
 
 
@@ -149,6 +157,32 @@ def decode_pin_result(payload: bytes) -> tuple[int, PinEntry | DeviceError]:
     return parsed.session, entry
 
 
+@dataclass(frozen=True)
+class KeyLoad:
+    """A new initial key for the pad: ``enciphered_key`` is the IK (aes) / IPEK (tdes) enciphered (ECB) under
+    the pad's key-loading key; ``kcv`` is the clear key's 3-byte check value (``emv.crypto.pin``)."""
+
+    scheme: str
+    enciphered_key: bytes = field(repr=False)
+    initial_ksn: bytes
+    kcv: bytes
+
+
+def encode_key_load(load: KeyLoad) -> bytes:
+    codes = {name: code for code, name in SCHEME_CODES.items()}
+    if load.scheme not in codes:
+        raise LocalProtocolError(f"unknown key scheme {load.scheme!r}; use aes or tdes")
+    return _LOAD_KEY.build({"scheme": codes[load.scheme], "enciphered_key": load.enciphered_key,
+                            "ksn": load.initial_ksn, "kcv": load.kcv})
+
+
+def decode_key_load(payload: bytes) -> KeyLoad:
+    parsed = _parse(_LOAD_KEY, payload, "key load")
+    if parsed.scheme not in SCHEME_CODES:
+        raise RemoteProtocolError(f"unknown key scheme code {parsed.scheme}", offset=0)
+    return KeyLoad(SCHEME_CODES[parsed.scheme], bytes(parsed.enciphered_key), bytes(parsed.ksn), bytes(parsed.kcv))
+
+
 def encode_key_status(status: KeyStatus) -> bytes:
     code = {name: code for code, name in SCHEME_CODES.items()}[status.scheme]
     return _KEY_STATUS.build({"scheme": code, "ksn": status.ksn or b"", "remaining": status.remaining})
@@ -192,6 +226,13 @@ class PinPad:
 
     def key_status(self) -> KeyStatus:
         return decode_key_status(self._call(PinPadCmd.KEY_STATUS))
+
+    def load_initial_key(self, load: KeyLoad) -> KeyStatus:
+        """Technician operation: install a new initial key. The pad deciphers it, checks it against the KCV
+        and only then replaces its key (KSN counter back to zero). Raises DeviceError (KCV mismatch: nothing
+        changed; busy with a PIN entry) and returns the new key status."""
+        self._call(PinPadCmd.LOAD_KEY, encode_key_load(load))
+        return self.key_status()
 
     # --- PinPadPort ---
 

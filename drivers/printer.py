@@ -95,7 +95,7 @@ class EscPosPrinter:
             DeviceGone: the port cannot be opened or vanished.
         """
         data = encode_receipt(lines)
-        status = self._query()
+        status = self._query_twice()
         if status is None:
             raise DeviceTimeout(MESSAGES["no_answer"])
         if not status.ready:
@@ -119,6 +119,16 @@ class EscPosPrinter:
         if self._port is None:  # open() either sets it or raises; this keeps the type checker honest
             raise DeviceGone(f"printer port {self.url} is closed")
         return self._port
+
+    def _query_twice(self) -> RealTimeStatus | None:
+        """A status byte damaged on the line, or lost, is asked for once more before the cashier hears of it."""
+        try:
+            status = self._query()
+        except DeviceGone:
+            raise
+        except DeviceError:
+            status = None
+        return status if status is not None else self._query()
 
     def _query(self) -> RealTimeStatus | None:
         """Send DLE EOT 1, 2, 4 one at a time; None when an answer does not come in time."""

@@ -29,10 +29,10 @@ from flows.ports import (
     HostPort,
     JournalPort,
     PinPadPort,
-    mask_pan,
 )
 
-__all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card"]
+__all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card",
+           "authorize_journaled", "RESPONSE_TEXT", "decline_text"]
 
 
 class Step(StrEnum):
@@ -45,6 +45,9 @@ class Step(StrEnum):
     AUTHORIZING = "authorizing"
     TOPPING_UP = "topping_up"
     REVERSING = "reversing"
+    INSERT_CHIP = "insert_chip"  # a chip card was swiped: the chip must be tried first
+    SWIPE_FALLBACK = "swipe_fallback"  # the chip failed: the customer may swipe this card now
+    BAD_SWIPE = "bad_swipe"  # the stripe could not be read: swipe again
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class CardPaymentResult:
     request: AuthRequest | None = field(default=None, repr=False)
     emv_receipt: Mapping[str, str] = field(default_factory=dict)
     masked_pan: str | None = None
+    chip_failed: bool = False  # the chip itself failed before the bank was asked: magstripe fallback allowed
 
     @property
     def approved(self) -> bool:
@@ -90,7 +94,7 @@ RESPONSE_TEXT: Mapping[str, Msg] = {code: Msg(f"resp.{code}") for code in ("00",
                                                                           "91")}
 
 
-def _decline_text(code: str | None) -> Msg:
+def decline_text(code: str | None) -> Msg:
     return RESPONSE_TEXT.get(code or "", Msg("resp.other", {"code": code}))
 
 
@@ -114,6 +118,28 @@ def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_i
     return result
 
 
+def authorize_journaled(ports: CardPaymentPorts, txn_id: int,
+                        request: AuthRequest) -> tuple[AuthResponse | None, str | None]:
+    """The one money-moving step, journal first: ``auth_intended`` with the reversal armed, then the answer.
+    Returns (answer, None), (None, why the outcome is unknown: reverse it) or (None, None) when nothing was sent."""
+    journal = ports.journal
+    # Write-ahead: if power fails from here on, recovery reverses this STAN.
+    journal.update(txn_id, "auth_intended", stan=request.stan, masked_pan=request.masked_pan,
+                   auth_time=request.local_time.isoformat(timespec="seconds"), reversal="armed")
+    try:
+        answer = ports.host.authorize(request)
+    except (LinkTimeout, RemoteProtocolError) as exc:
+        journal.update(txn_id, "auth_unknown", reversal="pending", message=str(exc))
+        return None, str(exc)
+    except LinkError as exc:  # refused before sending: nothing reached the host
+        journal.update(txn_id, "auth_failed", reversal=None, message=str(exc))
+        return None, None
+    approved = answer.approved
+    journal.update(txn_id, "approved" if approved else "declined", response_code=answer.response_code,
+                   auth_code=answer.auth_code, rrn=answer.rrn, reversal="armed" if approved else None)
+    return answer, None
+
+
 def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id: int, amount_minor: int,
                  progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
     progress(Step.READING_CARD)
@@ -124,7 +150,9 @@ def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id:
     except CardRemoved:
         return session.card_gone()
     except DeviceError as exc:
-        return session.card_gone(Msg("pay.reader_error", {"error": exc}))
+        result = session.card_gone(Msg("pay.reader_error", {"error": exc}))
+        # Plain DeviceError = the card's fault (mute, bad ATR); a silent or vanished reader is not the chip's.
+        return replace(result, chip_failed=type(exc) is DeviceError and session.request is None)
     finally:
         try:
             ports.reader.power_off()
@@ -144,6 +172,7 @@ class _Attempt:
         self.request: AuthRequest | None = None
         self.answer: AuthResponse | None = None
         self.unknown_reason: str | None = None
+        self.pin_fault: str | None = None
 
     def run(self) -> CardPaymentResult:
         kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=self.ports.clock.now(),
@@ -172,7 +201,8 @@ class _Attempt:
         try:
             entry = self.ports.pinpad.request_online_pin(action.pan, action.amount_minor,
                                                          self.settings.pin_timeout_s)
-        except DeviceError:
+        except DeviceError as exc:  # the kernel hears "cancelled"; the cashier hears why
+            self.pin_fault = f"PIN pad: {exc} / 密码键盘故障"
             return "cancelled"
         if entry.status == "entered":
             self.pin_block, self.ksn = entry.pin_block, entry.ksn
@@ -180,29 +210,15 @@ class _Attempt:
 
     def _authorize(self, action: GoOnline) -> tuple[str | None, bytes]:
         self.progress(Step.AUTHORIZING)
-        journal, stan = self.ports.journal, self.ports.journal.next_stan()
-        now = self.ports.clock.now()
+        stan = self.ports.journal.next_stan()
         self.request = AuthRequest(
-            stan=stan, amount_minor=self.amount_minor, local_time=now, pan=action.pan,
+            stan=stan, amount_minor=self.amount_minor, local_time=self.ports.clock.now(), pan=action.pan,
             expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence, track2=action.track2,
             icc_data=action.icc_data, pin_block=self.pin_block, ksn=self.ksn,
             terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
-        # Write-ahead: if power fails from here on, recovery reverses this STAN.
-        journal.update(self.txn_id, "auth_intended", stan=stan, masked_pan=mask_pan(action.pan),
-                       auth_time=now.isoformat(timespec="seconds"), reversal="armed")
-        try:
-            self.answer = self.ports.host.authorize(self.request)
-        except (LinkTimeout, RemoteProtocolError) as exc:
-            self.unknown_reason = str(exc)
-            journal.update(self.txn_id, "auth_unknown", reversal="pending", message=str(exc))
+        self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request)
+        if self.answer is None:
             return None, b""
-        except LinkError as exc:  # refused before sending: nothing reached the host
-            journal.update(self.txn_id, "auth_failed", reversal=None, message=str(exc))
-            return None, b""
-        approved = self.answer.approved
-        journal.update(self.txn_id, "approved" if approved else "declined",
-                       response_code=self.answer.response_code, auth_code=self.answer.auth_code,
-                       rrn=self.answer.rrn, reversal="armed" if approved else None)
         return self.answer.response_code, self.answer.icc_data
 
     def _finish(self, done: Finished) -> CardPaymentResult:
@@ -223,11 +239,14 @@ class _Attempt:
             return result("reverse", Msg("pay.refused_after_approval"))
         if self.answer is None and self.request is not None:
             return result("failed", Msg("pay.bank_unreachable"))
+        if self.pin_fault is not None:
+            return result("failed", Msg("pay.then_nothing", {"what": self.pin_fault}))
         if self.cancel.cancelled or "cancel" in done.reason.lower():
             return result("cancelled", Msg("pay.cancelled"))
         if done.outcome is Outcome.DECLINED:
-            return result("declined", _decline_text(code) if code else Msg("pay.declined_by_card"))
-        return result("failed", Msg("pay.card_error", {"reason": done.reason}))
+            return result("declined", decline_text(code) if code else Msg("pay.declined_by_card"))
+        return replace(result("failed", Msg("pay.card_error", {"reason": done.reason})),
+                       chip_failed=self.request is None)
 
     def card_gone(self, message: Msg = Msg("pay.card_removed")) -> CardPaymentResult:  # noqa: B008 - frozen
         if self.answer is not None and self.answer.approved:

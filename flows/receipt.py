@@ -99,7 +99,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     ]
     if f.masked_pan:
         lines.append(_pair(say("label.card"), f.masked_pan))
-    for key, label in (("app_label", "App"), ("aid", "AID"), ("ac", "TC"), ("tvr", "TVR"), ("tsi", "TSI")):
+    for key, label in (("entry", say("rcpt.entry")), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"),
+                       ("tvr", "TVR"), ("tsi", "TSI")):
         if f.emv.get(key):
             lines.append(_pair(label, f.emv[key]))
     if f.auth_code:

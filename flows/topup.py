@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emv.errors import LinkError, LinkTimeout, RemoteProtocolError
-from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step, pay_by_card
+from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
+from flows.magstripe_payment import pay_card_or_stripe
 from flows.messages import Msg, Text, say
 from flows.ports import CancelToken, CarrierPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import Quote
@@ -77,8 +78,8 @@ class TopupService:
         txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
                                     plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
                                     fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
-        paid = pay_by_card(self.card, self.settings, txn_id=txn_id, amount_minor=q.total_minor,
-                           progress=progress, cancel=cancel)
+        paid = pay_card_or_stripe(self.card, self.settings, txn_id=txn_id, amount_minor=q.total_minor,
+                                  progress=progress, cancel=cancel)
         if paid.status in ("unknown", "reverse"):
             progress(Step.REVERSING)
             return self._reverse(txn_id, order_id, paid, paid.message)

@@ -150,7 +150,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from sim import bench_cashier
-    from sim.bench_firmware import measure as firmware_measure
+    from sim import bench_cashier, bench_firmware, bench_link
 
-    print(json.dumps({**main(), "firmware": firmware_measure(), "cashier": bench_cashier.measure()}, indent=2))
+    print(json.dumps({**main(), "card_link": bench_link.measure(), "firmware": bench_firmware.measure(),
+                      "cashier": bench_cashier.measure()}, indent=2))

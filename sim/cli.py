@@ -3,6 +3,7 @@
     pos-sim                                     the terminal UI (Textual): log in, top up, insert cards, type PINs
     pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
     pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
+    pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.pty.LineFaults keys)
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.pty import LineFaults
 
 __all__ = ["main"]
 
@@ -23,18 +28,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML results here")
     parser.add_argument("--baud", type=int, default=None, help="pace simulated serial devices at this rate")
     parser.add_argument("--log", metavar="PATH", help="write the terminal's log here")
+    parser.add_argument("--faults", metavar="K=V,...", default="",
+                        help="line faults on every serial link: seed, error_rate, drop_rate, dup_rate, "
+                             "silence_rate, silence_s")
     args = parser.parse_args(argv)
+    from sim.pty import LineFaults
+
+    try:
+        faults = LineFaults.from_mapping(dict(item.split("=", 1) for item in args.faults.split(",") if item))
+    except ValueError as exc:
+        parser.error(f"--faults: {exc}")
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.INFO,
                             format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
     if args.headless:
         if not args.scenario:
             parser.error("--headless needs --scenario FILE...")
-        return _run_scenarios(args.scenario, args.junit)
+        return _run_scenarios(args.scenario, args.junit, faults if faults.active else None)
     from sim.tui import run_tui
     from sim.world import SimWorld
 
-    world = SimWorld(baud=args.baud).start()
+    world = SimWorld(baud=args.baud, faults=faults).start()
     try:
         run_tui(world)
     finally:
@@ -42,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_scenarios(files: list[str], junit: str | None) -> int:
+def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None) -> int:
     from sim.scenario import load_scenario, run_scenario, write_junit
 
     results = []
     for name in files:
         scenario = load_scenario(Path(name))
         print(f"scenario {scenario.name} ({name})", flush=True)
-        result = run_scenario(scenario)
+        result = run_scenario(scenario, faults=faults)
         results.append(result)
         verdict = "PASS" if result.passed else "FAIL"
         print(f"  {verdict} in {result.seconds:.2f}s" + (f"\n  {result.message}" if not result.passed else ""),

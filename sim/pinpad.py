@@ -27,19 +27,25 @@ from drivers.pinpad import (
     PinPadEventCode,
     PinPadStatus,
     decode_display,
+    decode_key_load,
     decode_pin_request,
     encode_key_status,
     encode_pin_result,
 )
-from emv.crypto.pin import DukptPinEncryptor, Scheme
+from emv.crypto.des import aes_ecb_decrypt, tdes_ecb_decrypt
+from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
 from emv.errors import PosError
+from sim.pty import LineFaults
 from sim.reader import LinkedDevice
 
-__all__ = ["PinPadSim", "KEYS"]
+__all__ = ["PinPadSim", "KEYS", "TEST_KLK"]
 
 KEYS = frozenset("0123456789") | {"ENTER", "CANCEL", "CLEAR"}
 MIN_PIN, MAX_PIN = 4, 12
 IDLE = ("WELCOME / 欢迎", "")
+# Test key-loading keys (as a key-injection facility would share with the pad); never production keys.
+TEST_KLK: dict[str, bytes] = {"aes": bytes.fromhex("00112233445566778899AABBCCDDEEFF"),
+                              "tdes": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")}
 
 
 @dataclass
@@ -65,9 +71,11 @@ class PinPadSim(LinkedDevice):
     def __init__(self, *, scheme: Scheme = "aes", initial_key: bytes, initial_ksn: bytes,
                  baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
                  ack_timeout_s: float = 0.2, retries: int = 3,
-                 random_bytes: Callable[[int], bytes] = os.urandom) -> None:
-        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries)
+                 random_bytes: Callable[[int], bytes] = os.urandom, faults: LineFaults | None = None) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
+        self._random_bytes = random_bytes
+        self.klk = dict(TEST_KLK)
         self.auto_pin: str | None = None
         self._idle = IDLE
         self._entry: _Entry | None = None
@@ -122,6 +130,8 @@ class PinPadSim(LinkedDevice):
             return bytes([PinPadStatus.OK])
         if cmd == PinPadCmd.KEY_STATUS:
             return bytes([PinPadStatus.OK]) + encode_key_status(self.key_status())
+        if cmd == PinPadCmd.LOAD_KEY:
+            return self._load_key(data)
         if cmd == PinPadCmd.ABORT:
             if self._entry is not None:
                 self._finish(EntryStatus.CANCELLED)
@@ -139,6 +149,19 @@ class PinPadSim(LinkedDevice):
                              deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None)
         self.notify("awaiting_pin")
         return bytes([PinPadStatus.OK, self._session])
+
+    def _load_key(self, data: bytes) -> bytes:
+        if self._entry is not None:
+            return bytes([PinPadStatus.BUSY])
+        load = decode_key_load(data)
+        scheme: Scheme = "aes" if load.scheme == "aes" else "tdes"
+        decipher = aes_ecb_decrypt if scheme == "aes" else tdes_ecb_decrypt
+        key = decipher(self.klk[scheme], load.enciphered_key)
+        if key_check_value(key, scheme) != load.kcv:
+            return bytes([PinPadStatus.KCV_MISMATCH])
+        self._encryptor = DukptPinEncryptor(scheme, key, load.initial_ksn, self._random_bytes)
+        self.notify("key loaded")
+        return bytes([PinPadStatus.OK])
 
     def tick(self, now: float) -> None:
         entry = self._entry

@@ -25,8 +25,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from sim.pty import DeviceThread, PtyPort
+from sim.pty import DeviceThread, LineFaults, PtyPort
 
 __all__ = ["PrintedLine", "Cut", "StatusAsked", "Unknown", "EscPosDecoder", "PrinterSim"]
 
@@ -263,8 +264,12 @@ class PrinterSim:
     unrecoverable error), ``silent`` (answers nothing, like a printer switched off).
     """
 
-    def __init__(self, *, baud: int | None = None, four_byte_font: bool = False) -> None:
+    def __init__(self, *, baud: int | None = None, four_byte_font: bool = False,
+                 faults: LineFaults | None = None) -> None:
         self.baud = baud
+        # ESC/POS has no integrity check: a damaged byte prints a wrong character on any real printer, so line
+        # faults touch only the status replies (which the driver checks), never the receipt bytes.
+        self._port = PtyPort(baud, faults=faults, fault_input=False, name="printer")
         self.paper_out = False
         self.paper_near_end = False
         self.cover_open = False
@@ -282,16 +287,33 @@ class PrinterSim:
 
     def start(self) -> str:
         """Open the pty and start decoding; returns the slave path for the terminal (also ``.path``)."""
-        port = PtyPort(self.baud)
-        self._thread = DeviceThread("printer", port, self._on_bytes)
-        self._thread.start()
-        self.path = port.path
-        return port.path
+        if self._thread is None:
+            self._thread = DeviceThread("printer", self._port, self._on_bytes)
+            self._thread.start()
+        self.path = self._port.path
+        return self.path
+
+    @property
+    def port(self) -> PtyPort:
+        return self._port
+
+    def pull(self) -> None:
+        """Pull the cable: the pty closes under the terminal."""
+        self._port.unplug()
+
+    def plug(self) -> None:
+        """Plug it back at the same path."""
+        self._port.replug()
+
+    @property
+    def connected(self) -> bool:
+        return self._port.plugged
 
     def stop(self) -> None:
         if self._thread is not None:
             self._thread.stop()
             self._thread = None
+        self._port.close()
 
     def add_listener(self, callback: Callable[[list[str]], None]) -> None:
         """``callback(lines)`` after every cut, from the device thread."""
@@ -317,6 +339,15 @@ class PrinterSim:
         """Commands the decoder did not recognise (an encoder bug, or a command worth modelling)."""
         with self._cond:
             return list(self._unknown)
+
+    def save_png(self, path: str | Path, index: int = -1) -> Path:
+        """Draw receipt ``index`` (the last by default) as a PNG (needs Pillow: ``.[png]``)."""
+        from sim.receipt_image import render
+
+        receipts = self.styled_receipts
+        if not receipts:
+            raise ValueError("nothing was printed yet")
+        return render(receipts[index], path)
 
     def wait_for_receipts(self, count: int, timeout_s: float = 2.0) -> bool:
         with self._cond:

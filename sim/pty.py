@@ -1,93 +1,245 @@
 """The simulator's end of a serial line: a pseudo-terminal pair whose slave path the terminal opens with pyserial.
 
 A simulated device owns the master side. ``PtyPort`` gives it raw, non-blocking reads with a timeout and writes
-that can be paced at a baud rate, so link efficiency is measurable, and fault hooks (drop or corrupt bytes,
-unplug) so robustness is. Bytes written before the terminal opens the slave wait in the kernel's buffer.
+paced at a baud rate (so link efficiency is measurable), and line faults (so robustness is): seeded byte errors,
+dropped and duplicated bytes, long silences (``LineFaults``), and a cable pulled and plugged back
+(``unplug``/``replug``). The terminal opens ``path``, a symlink that always names the current pty: unplugging
+closes the pty (the terminal's reads fail with EIO) and removes the link; replugging makes a new pty behind the
+same path, as a USB adapter re-enumerating at the same udev name would.
 
 >>> with PtyPort() as port:
-...     port.path.startswith("/dev/pts/")
+...     os.path.realpath(port.path).startswith("/dev/pts/")
 True
 """
 
 from __future__ import annotations
 
 import os
+import random
 import select
+import tempfile
 import termios
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
-__all__ = ["PtyPort", "DeviceThread"]
+__all__ = ["LineFaults", "FaultInjector", "PtyPort", "DeviceThread"]
+
+
+@dataclass(frozen=True)
+class LineFaults:
+    """What a bad line does, per byte (rates in 0..1) or per write (``silence_rate``); all draws come from
+    ``random.Random`` seeded with ``seed`` and the direction, so a run repeats exactly."""
+
+    seed: int = 0
+    error_rate: float = 0.0  # a byte arrives with some bits flipped
+    drop_rate: float = 0.0  # a byte never arrives
+    dup_rate: float = 0.0  # a byte arrives twice
+    silence_rate: float = 0.0  # a write is held back ``silence_s`` first (a device or adapter that stalls)
+    silence_s: float = 0.0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> LineFaults:
+        """From a config or scenario table; unknown keys are an error (a typo must not silently test nothing)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown line fault settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: (int(v) if k == "seed" else float(v)) for k, v in values.items()})
+
+    @property
+    def active(self) -> bool:
+        return any((self.error_rate, self.drop_rate, self.dup_rate, self.silence_rate and self.silence_s))
+
+
+class FaultInjector:
+    """Applies ``LineFaults`` to one direction of a line and counts what it did."""
+
+    def __init__(self, faults: LineFaults, direction: str) -> None:
+        self.faults = faults
+        self._rng = random.Random(f"{faults.seed}:{direction}")
+        self.errors = self.drops = self.dups = self.silences = 0
+
+    def pause_before_write(self) -> float:
+        f = self.faults
+        if f.silence_rate and f.silence_s and self._rng.random() < f.silence_rate:
+            self.silences += 1
+            return f.silence_s
+        return 0.0
+
+    def apply(self, data: bytes) -> bytes:
+        f = self.faults
+        if not (f.error_rate or f.drop_rate or f.dup_rate):
+            return data
+        out = bytearray()
+        rnd = self._rng.random
+        for sent in data:
+            if f.drop_rate and rnd() < f.drop_rate:
+                self.drops += 1
+                continue
+            received = sent
+            if f.error_rate and rnd() < f.error_rate:
+                self.errors += 1
+                received ^= self._rng.randrange(1, 256)  # at least one bit flipped
+            out.append(received)
+            if f.dup_rate and rnd() < f.dup_rate:
+                self.dups += 1
+                out.append(received)
+        return bytes(out)
 
 
 class PtyPort:
-    """Master side of a pty pair.
+    """Master side of a pty pair, behind a stable symlink ``path``.
 
     Args:
-        baud: when set, ``write`` sleeps 10 bits per byte so output arrives at the line rate.
-        corrupt: optional hook ``bytes -> bytes`` applied to everything written (fault injection).
+        baud: when set, both directions take 10 bits per byte: ``write`` delivers its bytes after their line
+            time, ``read`` returns the terminal's bytes after theirs.
+        corrupt: optional hook ``bytes -> bytes`` applied to everything written (tests' own fault shapes).
+        faults: ``LineFaults`` for this line; ``fault_input`` says whether bytes from the terminal suffer too.
+        name: names the line in the fault generators' seeds, so two devices with one profile differ.
     """
 
-    def __init__(self, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None) -> None:
-        self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        attrs = termios.tcgetattr(self._slave)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self._slave)
-        self.baud = baud
+    def __init__(self, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None, *,
+                 faults: LineFaults | None = None, fault_input: bool = True, name: str = "line") -> None:
+        self.baud, self.name = baud, name
         self.corrupt = corrupt
+        self._fault_input = fault_input
+        self._dir = tempfile.mkdtemp(prefix="pos-sim-tty-")
+        self.path = os.path.join(self._dir, "tty")
         self._closed = False
         self._write_lock = threading.Lock()
+        self._fd_lock = threading.Lock()  # an fd is never read or written while unplug() closes it
+        self._hold_until = 0.0
+        self.set_faults(faults)
+        self._open_pty()
 
-    def read(self, timeout_s: float) -> bytes:
-        """Up to 4096 bytes, or ``b""`` when nothing arrived within ``timeout_s``."""
-        if self._closed:
-            return b""
-        ready, _, _ = select.select([self.master], [], [], timeout_s)
-        if not ready:
-            return b""
-        try:
-            return os.read(self.master, 4096)
-        except (BlockingIOError, OSError):
-            return b""
+    # --- faults ---
 
-    def write(self, data: bytes) -> None:
-        if self._closed or not data:
-            return
-        if self.corrupt is not None:
-            data = self.corrupt(data)
-        with self._write_lock:
-            view = memoryview(data)
-            while view:
-                try:
-                    n = os.write(self.master, view)
-                except BlockingIOError:
-                    select.select([], [self.master], [], 0.05)
-                    continue
-                except OSError:
-                    return
-                view = view[n:]
-                if self.baud:
-                    time.sleep(n * 10 / self.baud)
+    def set_faults(self, faults: LineFaults | None) -> None:
+        """Replace this line's faults (fresh seeded generators; None = a clean line)."""
+        self.faults = faults or LineFaults()
+        self.out_faults = FaultInjector(self.faults, f"{self.name}:out")  # each line its own random stream
+        self.in_faults = FaultInjector(self.faults if self._fault_input else LineFaults(), f"{self.name}:in")
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+    def silence(self, seconds: float) -> None:
+        """Hold every write back for ``seconds`` from now (a device that goes quiet)."""
+        self._hold_until = time.monotonic() + seconds
+
+    @property
+    def plugged(self) -> bool:
+        return self.master >= 0
+
+    def unplug(self) -> None:
+        """Pull the cable: close the pty and remove ``path``. The terminal's open port starts failing (EIO)."""
+        with self._fd_lock:
+            if self.master < 0:
+                return
             for fd in (self.master, self._slave):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+            self.master = self._slave = -1
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def replug(self) -> None:
+        """Plug it back: a new pty behind the same ``path``."""
+        with self._fd_lock:
+            if self.master < 0 and not self._closed:
+                self._open_pty()
+
+    # --- I/O ---
+
+    def read(self, timeout_s: float) -> bytes:
+        """Up to 4096 bytes, or ``b""`` when nothing arrived within ``timeout_s``."""
+        master = self.master
+        if master < 0:
+            time.sleep(timeout_s)
+            return b""
+        try:
+            ready, _, _ = select.select([master], [], [], timeout_s)
+        except (OSError, ValueError):  # closed under us by unplug()
+            return b""
+        if not ready:
+            return b""
+        with self._fd_lock:
+            if self.master != master:
+                return b""
+            try:
+                data = os.read(master, 4096)
+            except (BlockingIOError, OSError):
+                return b""
+        if self.baud:  # the terminal's bytes took their line time to arrive (a pty has no baud rate)
+            time.sleep(len(data) * 10 / self.baud)
+        return self.in_faults.apply(data)
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.corrupt is not None:
+            data = self.corrupt(data)
+        with self._write_lock:
+            pause = max(self._hold_until - time.monotonic(), 0.0) + self.out_faults.pause_before_write()
+            if pause > 0:
+                time.sleep(pause)
+            view = memoryview(self.out_faults.apply(data))
+            started, sent = time.monotonic(), 0
+            while view:
+                chunk = view
+                if self.baud:  # a chunk reaches the far end when its last bit has crossed the line
+                    chunk = view[:max(4, self.baud // 2000)]  # ~5 ms of line time: a leading ACK is not held back
+                    time.sleep(max(0.0, started + (sent + len(chunk)) * 10 / self.baud - time.monotonic()))
+                with self._fd_lock:
+                    if self.master < 0:
+                        return  # unplugged: the bytes go nowhere
+                    try:
+                        n = os.write(self.master, chunk)
+                    except BlockingIOError:
+                        n = 0
+                    except OSError:
+                        return
+                if not n:
+                    time.sleep(0.01)
+                    continue
+                view, sent = view[n:], sent + n
+
+    def close(self) -> None:
+        if not self._closed:
+            self.unplug()
+            self._closed = True
+            try:
+                os.rmdir(self._dir)
+            except OSError:
+                pass
+
+    def __del__(self) -> None:  # a simulated device nobody stopped must not leave ptys and temp dirs behind
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown: best effort
+            pass
 
     def __enter__(self) -> PtyPort:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _open_pty(self) -> None:
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        attrs = termios.tcgetattr(self._slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
+        os.set_blocking(self.master, False)
+        staging = self.path + ".new"
+        os.symlink(os.ttyname(self._slave), staging)
+        os.replace(staging, self.path)  # atomic: the terminal never sees a half-made link
 
 
 class DeviceThread:

@@ -22,11 +22,17 @@ from typing import Protocol
 
 from drivers.card_reader import (
     CardSwiped,
+    ContactlessCard,
+    Led,
     ReaderCmd,
     ReaderEventCode,
     ReaderInfo,
     ReaderState,
     ReaderStatus,
+    decode_buzzer,
+    decode_cl_poll,
+    decode_led,
+    encode_cl_card,
     encode_info,
     encode_response,
     encode_state,
@@ -35,7 +41,7 @@ from drivers.card_reader import (
 from drivers.link import FrameReceived, LinkCore, LinkStats
 from drivers.link.frames import response_cmd
 from emv.errors import PosError
-from sim.pty import DeviceThread, PtyPort
+from sim.pty import DeviceThread, LineFaults, PtyPort
 
 __all__ = ["Applet", "LinkedDevice", "ReaderSim"]
 
@@ -57,11 +63,11 @@ class LinkedDevice:
     name = "device"
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3) -> None:
+                 ack_timeout_s: float = 0.2, retries: int = 3, faults: LineFaults | None = None) -> None:
         self.lock = threading.RLock()
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
         self._byte_time_s = 10 / baud if baud else 0.0  # a paced pty takes that long per byte
-        self.port = PtyPort(baud=baud, corrupt=corrupt)
+        self.port = PtyPort(baud=baud, corrupt=corrupt, faults=faults, name=self.name)
         self.core = self._new_core()
         self._thread = DeviceThread(self.name, self.port, self._on_bytes, self._on_tick)
         self._listeners: list[Callable[[str], None]] = []
@@ -107,6 +113,24 @@ class LinkedDevice:
             self.on_replug()
             self._flush()
         self.notify("replugged")
+
+    def pull(self) -> None:
+        """Pull the cable: the pty closes under the terminal (its port fails) and the device loses power."""
+        with self.lock:
+            self._answering = False
+            self.port.unplug()
+        self.notify("pulled")
+
+    def plug(self) -> None:
+        """Plug the cable back: a new pty at the same path, then the device powers up as in ``replug``."""
+        with self.lock:
+            self.port.replug()
+        self.replug()
+
+    @property
+    def connected(self) -> bool:
+        """The cable is in (``pull`` takes it out); ``plugged`` is whether the device answers."""
+        return self.port.plugged
 
     def _new_core(self) -> LinkCore:
         return LinkCore(ack_timeout_s=self._ack_timeout_s, retries=self._retries, role="device",
@@ -191,11 +215,16 @@ class ReaderSim(LinkedDevice):
     INFO = ReaderInfo(model="SIM-RDR-100", firmware="1.4.2", serial="RDR0001")
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3) -> None:
-        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries)
+                 ack_timeout_s: float = 0.2, retries: int = 3, faults: LineFaults | None = None) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._applet: Applet | None = None
         self._powered = False
         self.apdus = 0  # C-APDUs passed to the card, for tests and the UI
+        self._last_swipe: CardSwiped | None = None  # until MAG_READ collects it
+        self._field: tuple[Applet, ContactlessCard] | None = None  # a card held over the contactless antenna
+        self._cl_active = False
+        self.leds = Led(0)
+        self.beeps: list[int] = []  # durations in ms, oldest first
 
     @property
     def card_present(self) -> bool:
@@ -222,10 +251,25 @@ class ReaderSim(LinkedDevice):
         self.send_event(ReaderEventCode.CARD_REMOVED)
         self.notify("removed")
 
-    def swipe(self, track2: bytes, track1: bytes = b"") -> None:
-        """Pull a magnetic stripe card through the head (track data is sent, never logged)."""
-        self.send_event(ReaderEventCode.CARD_SWIPED, encode_swipe(CardSwiped(track1=track1, track2=track2)))
+    def swipe(self, track2: bytes, track1: bytes = b"", track3: bytes = b"") -> None:
+        """Pull a magnetic stripe card through the head (track data is sent, never logged). The tracks are also
+        kept until MAG_READ collects them."""
+        swipe = CardSwiped(track1=track1, track2=track2, track3=track3)
+        with self.lock:
+            self._last_swipe = swipe
+        self.send_event(ReaderEventCode.CARD_SWIPED, encode_swipe(swipe))
         self.notify("swiped")
+
+    def tap(self, applet: Applet, uid: bytes = bytes.fromhex("04A1B2C3"), card_type: str = "A") -> None:
+        """Hold a contactless card over the antenna (``applet.atr`` doubles as its ATS)."""
+        with self.lock:
+            self._field, self._cl_active = (applet, ContactlessCard(card_type, uid)), False
+        self.notify("tapped")
+
+    def take_away(self) -> None:
+        with self.lock:
+            self._field, self._cl_active = None, False
+        self.notify("taken away")
 
     def on_replug(self) -> None:
         self._powered = False
@@ -233,6 +277,11 @@ class ReaderSim(LinkedDevice):
             self.core.send(ReaderEventCode.CARD_INSERTED, b"", time.monotonic())
 
     def handle(self, cmd: int, data: bytes) -> bytes:
+        if cmd in self._PERIPHERALS:
+            return self._PERIPHERALS[cmd](self, data)
+        if cmd == ReaderCmd.TRANSMIT and self._cl_active and not self._powered and self._field is not None:
+            self.apdus += 1
+            return encode_response(ReaderStatus.OK, bytes(self._field[0].process(data)))
         if cmd == ReaderCmd.GET_INFO:
             return encode_response(ReaderStatus.OK, encode_info(self.INFO))
         if cmd == ReaderCmd.GET_STATUS:
@@ -255,3 +304,42 @@ class ReaderSim(LinkedDevice):
             return encode_response(ReaderStatus.BAD_REQUEST)
         self.apdus += 1
         return encode_response(ReaderStatus.OK, bytes(self._applet.process(data)))
+
+    # --- LED, buzzer, magstripe, contactless (answers never wait: a poll with no card says NO_CARD at once) ---
+
+    def _led(self, data: bytes) -> bytes:
+        leds, on = decode_led(data)
+        self.leds = (self.leds | leds) if on else (self.leds & ~leds)
+        self.notify("led")
+        return encode_response(ReaderStatus.OK)
+
+    def _buzzer(self, data: bytes) -> bytes:
+        self.beeps.append(decode_buzzer(data))
+        return encode_response(ReaderStatus.OK)
+
+    def _mag_read(self, _data: bytes) -> bytes:
+        swipe, self._last_swipe = self._last_swipe, None
+        if swipe is None:
+            return encode_response(ReaderStatus.NO_DATA)
+        return encode_response(ReaderStatus.OK, encode_swipe(swipe))
+
+    def _cl_poll(self, data: bytes) -> bytes:
+        decode_cl_poll(data)
+        if self._field is None:
+            return encode_response(ReaderStatus.NO_CARD)
+        return encode_response(ReaderStatus.OK, encode_cl_card(self._field[1]))
+
+    def _cl_activate(self, _data: bytes) -> bytes:
+        if self._field is None:
+            return encode_response(ReaderStatus.NO_CARD)
+        self._cl_active = True
+        return encode_response(ReaderStatus.OK, bytes(self._field[0].atr))
+
+    def _cl_remove(self, _data: bytes) -> bytes:
+        self._cl_active = False
+        return encode_response(ReaderStatus.BUSY if self._field is not None else ReaderStatus.OK)
+
+    _PERIPHERALS: dict[int, Callable[[ReaderSim, bytes], bytes]] = {
+        ReaderCmd.LED: _led, ReaderCmd.BUZZER: _buzzer, ReaderCmd.MAG_READ: _mag_read,
+        ReaderCmd.CL_POLL: _cl_poll, ReaderCmd.CL_ACTIVATE: _cl_activate, ReaderCmd.CL_REMOVE: _cl_remove,
+    }

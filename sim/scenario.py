@@ -8,19 +8,28 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_text = "Approved"              the screen text contains it (waits up to timeout); list = all of them
     expect_error = "Unknown SIM"          the screen's error line contains it
     insert_card = "unionpay-debit"        put a test card in the reader; remove_card = true takes it out
+    swipe_card = "stripe-only"            swipe a test card's magnetic stripe (sim/stripes.py, or any chip card)
     pinpad = "1234 ENTER"                 the customer types on the PIN pad (waits until it asks for a PIN)
     expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests counts
     expect_carrier = {applied = 1}        carrier ledger: applied top-ups
     expect_journal = {state = "completed"}  the newest journal row
-    set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, carrier_unreachable,
-                                          printer_paper_out, printer_cover_open, printer_silent (switched off),
-                                          reader_unplugged, pinpad_unplugged
+    set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
+                                          carrier_unreachable, printer_paper_out, printer_cover_open,
+                                          printer_silent (switched off), reader_unplugged, pinpad_unplugged
+                                          (device stops answering)
+    fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (sim.pty.LineFaults keys) on one device
+                                          or "all"; a table with only ``device`` cleans the line
+    silence = {device = "reader", seconds = 2}   the device's output is held back that long
+    unplug = "reader"                     pull the cable: the pty closes under the terminal
+    replug = "reader"                     plug it back at the same path
     expect_no_text = "Home"               the screen text does not contain it (checked once); list = none of them
     expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
     reset_key_count = true                start counting terminal key presses
     expect_key_count = 25                 exactly this many terminal keys pressed since the reset
     sleep = 0.5
+
+A top-level ``[faults]`` table (LineFaults keys) sets the line quality of every serial link for the whole run.
 
 >>> parse_keys("01 ENTER")
 ['0', '1', 'ENTER']
@@ -36,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from sim.pty import LineFaults
 from sim.world import SimWorld
 from terminal.screens import Key
 
@@ -53,6 +63,7 @@ class Scenario:
     path: str
     world: Mapping[str, Mapping[str, Any]]
     steps: tuple[Mapping[str, Any], ...]
+    faults: LineFaults | None = None
 
 
 @dataclass
@@ -81,7 +92,8 @@ def load_scenario(path: str | Path) -> Scenario:
     steps = tuple(data.get("steps", ()))
     if not steps:
         raise StepFailure(f"{path}: a scenario needs [[steps]]")
-    return Scenario(data.get("name", Path(path).stem), str(path), data.get("world", {}), steps)
+    faults = LineFaults.from_mapping(data["faults"]) if "faults" in data else None
+    return Scenario(data.get("name", Path(path).stem), str(path), data.get("world", {}), steps, faults)
 
 
 def _poll(check: Callable[[], str | None], timeout: float) -> None:
@@ -148,6 +160,9 @@ class _Runner:
     def insert_card(self, key: str, timeout: float) -> None:
         self.w.insert_card(key)
 
+    def swipe_card(self, key: str, timeout: float) -> None:
+        self.w.swipe_card(key)
+
     def remove_card(self, _flag: bool, timeout: float) -> None:
         self.w.remove_card()
 
@@ -197,6 +212,8 @@ class _Runner:
                 self.w.acquirer.set_unreachable(bool(value))
             elif name == "acquirer_response":
                 self.w.acquirer.force_response(value or None)
+            elif name == "acquirer_delay_s":
+                self.w.acquirer.reply_delay_s = float(value)
             elif name == "carrier_unreachable":
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "printer_paper_out":
@@ -210,15 +227,35 @@ class _Runner:
             else:
                 raise StepFailure(f"unknown switch {name!r}")
 
+    def fault(self, table: Mapping[str, Any], timeout: float) -> None:
+        settings = dict(table)
+        device = str(settings.pop("device", "all"))
+        try:
+            self.w.set_faults(device, LineFaults.from_mapping(settings))
+        except ValueError as exc:
+            raise StepFailure(str(exc)) from exc
+
+    def silence(self, table: Mapping[str, Any], timeout: float) -> None:
+        for port in self.w.ports(str(table.get("device", "all"))):
+            port.silence(float(table["seconds"]))
+
+    def unplug(self, device: str, timeout: float) -> None:
+        self.w.pull(device)
+
+    def replug(self, device: str, timeout: float) -> None:
+        self.w.plug(device)
+
     def sleep(self, seconds: float, timeout: float) -> None:
         time.sleep(seconds)
 
 
 def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None,
-                 inspect: Callable[[SimWorld], None] | None = None) -> ScenarioResult:
-    """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown."""
+                 inspect: Callable[[SimWorld], None] | None = None,
+                 faults: LineFaults | None = None) -> ScenarioResult:
+    """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown.
+    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``."""
     started = time.monotonic()
-    world = SimWorld(overrides=scenario.world)
+    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults)
     result = ScenarioResult(scenario, passed=True, seconds=0.0)
     try:
         world.start()

@@ -87,6 +87,9 @@ class WorldView(Protocol):
     def cards(self) -> Mapping[str, Any]: ...
     def insert_card(self, key: str) -> None: ...
     def remove_card(self) -> None: ...
+    def swipe_card(self, key: str) -> None: ...
+    def save_receipt_png(self) -> str: ...
+    def toggle_cable(self, device: str) -> bool: ...
     def status_lines(self) -> list[str]: ...
     def toggle_fault(self, name: str) -> bool: ...
 
@@ -152,8 +155,11 @@ class PosSimApp(App[None]):
         Binding("right_square_bracket,down", "select_card(1)", "Card", show=False, priority=True),
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
-        Binding("u", "toggle_fault('pinpad_unplugged')", "Unplug PIN pad", key_display="u/p", priority=True),
-        Binding("p", "toggle_fault('printer_paper_out')", "Paper out", show=False, priority=True),
+        Binding("s", "swipe_card", "Swipe", priority=True),
+        Binding("w", "save_receipt", "Receipt PNG", show=False, priority=True),
+        Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
+        Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
+        Binding("p", "toggle_fault('printer_paper_out')", "Paper out", key_display="p", priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
@@ -319,16 +325,37 @@ class PosSimApp(App[None]):
             self._inserted = key
         self._refresh_cards()
 
+    def action_swipe_card(self) -> None:
+        """Swipe the chosen card's magnetic stripe (chip cards have one too: the terminal asks for the chip)."""
+        cards = self._card_list()
+        if cards:
+            key = cards[self.selected_card % len(cards)][0]
+            if self._guard(lambda: self.world.swipe_card(key)):
+                self.notify(f"Swiped / 已刷卡: {cards[self.selected_card % len(cards)][1]}")
+
+    def action_save_receipt(self) -> None:
+        saved: list[str] = []
+        if self._guard(lambda: saved.append(self.world.save_receipt_png())):
+            self.notify(f"Receipt saved / 小票已保存: {saved[0]}")
+
     def action_remove_card(self) -> None:
         if self._guard(self.world.remove_card):
             self._inserted = None
         self._refresh_cards()
 
     def action_toggle_fault(self, name: str) -> None:
-        """``u`` unplugs/replugs the PIN pad, ``p`` empties/refills the printer (to see diagnostics react)."""
+        """``p`` empties/refills the printer's paper (to see diagnostics and the home screen react)."""
         state: list[bool] = []
         if self._guard(lambda: state.append(self.world.toggle_fault(name))):
             self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")
+
+    def action_toggle_cable(self, device: str) -> None:
+        """Pull a device's cable out, or plug it back (a new pty at the same path)."""
+        connected: list[bool] = []
+        if self._guard(lambda: connected.append(self.world.toggle_cable(device))):
+            state = "plugged back / 已重新连接" if connected[0] else "pulled out / 已拔出"
+            self.notify(f"{device} cable {state}", severity="information" if connected[0] else "warning")
+        self._refresh_status()
 
     def action_scroll_receipt(self, direction: int) -> None:
         box = self.query_one("#printer-box", VerticalScroll)

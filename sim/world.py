@@ -24,7 +24,9 @@ from sim.cards import CATALOGUE
 from sim.carrier import CarrierSim
 from sim.pinpad import PinPadSim
 from sim.printer import PrinterSim
+from sim.pty import LineFaults, PtyPort
 from sim.reader import ReaderSim
+from sim.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
 from terminal.app import TerminalApp
 from terminal.config import Settings
 from terminal.screens import Screen
@@ -50,20 +52,25 @@ def _demo_hash(user_id: str, password: str) -> str:
 
 
 class SimWorld:
-    """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config."""
+    """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
+    ``faults`` is the line quality of every serial link (reader, PIN pad, printer)."""
+
+    DEVICES = ("reader", "pinpad", "printer")
 
     def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 faults: LineFaults | None = None) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
         self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
-        self.cards = CATALOGUE
-        self.reader = ReaderSim(baud=baud)
+        self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/stripes.py)
+        self.reader = ReaderSim(baud=baud, faults=faults)
         initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
-        self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud)
-        self.printer = PrinterSim(baud=baud)
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes")
+        self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud,
+                                faults=faults)
+        self.printer = PrinterSim(baud=baud, faults=faults)
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards)
         self.carrier = CarrierSim()
         self.terminal: TerminalApp | None = None
         self.settings: Settings | None = None
@@ -96,10 +103,53 @@ class SimWorld:
     # --- what a person does -----------------------------------------------------------------------------
 
     def insert_card(self, key: str) -> None:
-        self.reader.insert(CardApplet(self.cards[key]))
+        if key in STRIPE_CARDS:
+            chip = STRIPE_CARDS[key].chip_applet()
+            if chip is None:
+                raise ValueError(f"{key} has no chip: swipe it")
+            self.reader.insert(chip)
+        else:
+            self.reader.insert(CardApplet(self.cards[key]))
+
+    def swipe_card(self, key: str) -> None:
+        """Swipe any test card's magnetic stripe (chip cards have one too, with a chip service code)."""
+        track1, track2 = tracks_of(self.cards[key])
+        self.reader.swipe(track2, track1)
 
     def remove_card(self) -> None:
         self.reader.remove()
+
+    def save_receipt_png(self) -> str:
+        """The last receipt as a PNG in the work directory (needs Pillow); returns its path."""
+        path = self.workdir / f"receipt-{len(self.printer.receipts)}.png"
+        return str(self.printer.save_png(path))
+
+    def device(self, name: str) -> ReaderSim | PinPadSim | PrinterSim:
+        if name not in self.DEVICES:
+            raise ValueError(f"no device {name!r}; devices: {', '.join(self.DEVICES)}")
+        device: ReaderSim | PinPadSim | PrinterSim = getattr(self, name)
+        return device
+
+    def ports(self, name: str) -> list[PtyPort]:
+        """The serial lines named: one device, or ``all``."""
+        return [self.device(n).port for n in (self.DEVICES if name == "all" else (name,))]
+
+    def pull(self, name: str) -> None:
+        """Pull a device's cable out (the terminal's port fails); ``plug`` puts it back at the same path."""
+        self.device(name).pull()
+
+    def plug(self, name: str) -> None:
+        self.device(name).plug()
+
+    def toggle_cable(self, name: str) -> bool:
+        """Pull the cable if it is in, else plug it back; returns whether it is in now."""
+        device = self.device(name)
+        (device.pull if device.connected else device.plug)()
+        return device.connected
+
+    def set_faults(self, name: str, faults: LineFaults | None) -> None:
+        for port in self.ports(name):
+            port.set_faults(faults)
 
     @property
     def screen(self) -> Screen:
@@ -118,14 +168,12 @@ class SimWorld:
         approved = sum(1 for e in self.acquirer.ledger if e.response_code == "00" and not e.reversed)
         return [f"Host: {len(self.acquirer.ledger)} requests, {approved} approved",
                 f"Carrier: {len(self.carrier.ledger)} top-ups applied",
-                f"Printer: {len(self.printer.receipts)} receipts"]
+                f"Printer: {len(self.printer.receipts)} receipts",
+                "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
+                                       for n in self.DEVICES)]
 
     def toggle_fault(self, name: str) -> bool:
         """Flip one device fault a person can cause at the counter; returns whether it is now on."""
-        if name == "pinpad_unplugged":
-            on = self.pinpad.plugged
-            (self.pinpad.unplug if on else self.pinpad.replug)()
-            return on
         if name == "printer_paper_out":
             self.printer.paper_out = not self.printer.paper_out
             return self.printer.paper_out

@@ -42,6 +42,11 @@ from terminal.views_office import render
 
 __all__ = ["TerminalApp"]
 
+_SWIPE_MESSAGES = {  # magstripe and chip fallback, shown on the "insert or swipe" screen (catalogue keys)
+    Step.INSERT_CHIP: "swipe.insert_chip",
+    Step.SWIPE_FALLBACK: "swipe.fallback",
+    Step.BAD_SWIPE: "swipe.bad",
+}
 log = logging.getLogger("terminal.app")
 
 
@@ -403,6 +408,13 @@ class TerminalApp(OfficeKeys):
                    Step.AUTHORIZING: "authorizing"}.get(step)
         if step is Step.WRONG_PIN:
             s.error = self._say("pay.wrong_pin")
+        elif step in _SWIPE_MESSAGES:
+            s.error = self._say(_SWIPE_MESSAGES[step])
+            if self.may_trigger("card_again"):  # back to "insert or swipe" after a failed chip
+                self._fire("card_again")
+                return
+        elif step is Step.READING_CARD and s.error in {self._say(k) for k in _SWIPE_MESSAGES.values()}:
+            s.error = None  # the card is being read now: the earlier hint is over
         elif step is Step.TOPPING_UP:
             s.progress, s.error = self._say("pay.topping_up"), None
         elif step is Step.REVERSING:

@@ -76,6 +76,7 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("confirmed", S.CONFIRM, S.INSERT_CARD),
     ("card_reading", [S.INSERT_CARD, S.PIN_ENTRY, S.PROCESSING], S.CARD_READING),
     ("pin_entry", [S.INSERT_CARD, S.CARD_READING], S.PIN_ENTRY),
+    ("card_again", S.CARD_READING, S.INSERT_CARD),  # the chip failed: insert again or swipe (fallback)
     ("authorizing", [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY], S.PROCESSING),
     ("finished", PAYMENT, S.RESULT),
     ("print_receipt", S.RESULT, S.RECEIPT),

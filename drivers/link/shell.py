@@ -21,6 +21,7 @@ import serial
 
 from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import is_response, response_cmd
+from drivers.link.trace import FrameTracer, split_spy_url
 from emv.errors import DeviceError, DeviceGone, DeviceTimeout
 
 __all__ = ["SerialLink"]
@@ -38,8 +39,10 @@ class _Pending:
 
 
 class SerialLink:
-    """``url``: a device path or any ``serial.serial_for_url`` URL (``socket://``, ``spy://``, ``loop://``).
-    ``on_event`` gets unsolicited ``FrameReceived`` and ``PeerReset`` events, on the reader thread."""
+    """``url``: a device path or any ``serial.serial_for_url`` URL (``socket://``, ``loop://``). ``spy://PORT``
+    ``[?file=PATH]`` traces one masked line per frame (``drivers.link.trace``) to PATH or this module's log,
+    never raw bytes. ``on_event`` gets unsolicited ``FrameReceived`` and ``PeerReset`` events, on the reader
+    thread."""
 
     def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
                  on_event: Callable[[Event], None] | None = None,
@@ -53,6 +56,10 @@ class SerialLink:
         self._serial: serial.SerialBase | None = None
         self._pending: _Pending | None = None
         self._thread: threading.Thread | None = None
+        self._port_url, trace_file = split_spy_url(url)
+        self._tracer: FrameTracer | None = None
+        if trace_file is not None:
+            self._tracer = FrameTracer(functools.partial(_trace_line, trace_file, url))
 
     @property
     def is_open(self) -> bool:
@@ -63,7 +70,7 @@ class SerialLink:
         if self._serial is not None:
             return
         try:  # exclusive: flock() on POSIX, always so on Windows, ignored by socket:// and loop://
-            port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=_IDLE_POLL_S,
+            port = serial.serial_for_url(self._port_url, baudrate=self.baud, timeout=_IDLE_POLL_S,
                                          write_timeout=1.0, exclusive=True)  # open() flushes stale input
         except (serial.SerialException, OSError) as exc:
             raise DeviceGone(f"cannot open {self.url}: {exc}") from exc
@@ -105,6 +112,8 @@ class SerialLink:
                 if port.timeout is None or abs(port.timeout - wait) > _TIMEOUT_SLACK_S:
                     port.timeout = wait  # each change is a termios call in pyserial: only when it matters
                 data = port.read(port.in_waiting or 1)
+                if data and self._tracer is not None:
+                    self._tracer.feed("D>T", data)
                 with self._lock:
                     events = core.pump(data, self._clock())
                 self._flush()
@@ -113,12 +122,14 @@ class SerialLink:
         except (serial.SerialException, OSError) as exc:
             if not self._closing.is_set():
                 log.warning("link %s lost: %s", self.url, exc)
-                self._shut(DeviceGone(f"{self.url} vanished: {exc}"))
+                self._shut(DeviceGone(f"{self.url} disconnected"))
 
     def _flush(self) -> None:
         with self._lock:
             out = self._core.data_to_send()
             if out and self._serial is not None:
+                if self._tracer is not None:
+                    self._tracer.feed("T>D", out)
                 try:
                     self._serial.write(out)
                 except (serial.SerialException, OSError):  # incl. write timeout: the device stopped reading
@@ -150,3 +161,11 @@ class SerialLink:
         if (pending := self._pending) is not None:
             pending.error = error
             pending.done.set()
+
+
+def _trace_line(path: str, url: str, line: str) -> None:
+    if not path:
+        log.info("trace %s %s", url, line)
+        return
+    with open(path, "a", encoding="utf-8") as trace:  # reopened per line: simple, and a trace is for debugging
+        trace.write(f"{time.strftime('%H:%M:%S')} {line}\n")

@@ -101,6 +101,17 @@ class FakeWorld:
     def remove_card(self) -> None:
         self.calls.append(("remove",))
 
+    def swipe_card(self, key: str) -> None:
+        self.calls.append(("swipe", key))
+
+    def save_receipt_png(self) -> str:
+        self.calls.append(("png",))
+        return "/tmp/receipt-1.png"
+
+    def toggle_cable(self, device: str) -> bool:
+        self.calls.append(("cable", device))
+        return sum(c == ("cable", device) for c in self.calls) % 2 == 0  # first toggle pulls, second plugs
+
     def status_lines(self) -> list[str]:
         return list(self.status)
 

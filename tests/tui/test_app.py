@@ -104,6 +104,34 @@ def test_choose_insert_and_remove_a_test_card(drive, world):
     drive(script)
 
 
+def test_u_pulls_and_plugs_the_reader_cable_and_shift_u_the_pin_pad(drive, world):
+    async def script(app, pilot):
+        await pilot.press("u")
+        await until(pilot, lambda: any("pulled out" in rendered(t) for t in app.screen.query("Toast")))
+        await pilot.press("u", "U")
+        await until(pilot, lambda: any("plugged back" in rendered(t) for t in app.screen.query("Toast")))
+
+    drive(script)
+    assert world.calls == [("cable", "reader"), ("cable", "reader"), ("cable", "pinpad")]
+
+
+def test_w_saves_the_receipt_as_png(drive, world):
+    async def script(app, pilot):
+        await pilot.press("w")
+        await until(pilot, lambda: any("receipt-1.png" in rendered(t) for t in app.screen.query("Toast")))
+
+    drive(script)
+    assert world.calls == [("png",)]
+
+
+def test_s_swipes_the_chosen_card(drive, world):
+    async def script(app, pilot):
+        await pilot.press("right_square_bracket", "s")
+        await until(pilot, lambda: ("swipe", "up_pin") in world.calls)
+
+    drive(script)
+
+
 def test_a_refused_insert_is_reported_and_the_ui_lives_on(drive, world):
     world.refuse_insert = True
 
@@ -253,12 +281,11 @@ def test_q_and_ctrl_c_quit(drive, world):
     assert world.terminal.pressed == []
 
 
-def test_u_and_p_toggle_device_faults_for_diagnostics(drive, world):
+def test_p_toggles_paper_out_for_diagnostics(drive, world):
     async def script(app, pilot):
-        await pilot.press("u", "p", "u")
-        await until(pilot, lambda: len(world.calls) == 3)
+        await pilot.press("p", "p")
+        await until(pilot, lambda: len([c for c in world.calls if c[0] == "fault"]) == 2)
 
     drive(script)
-    assert world.calls == [("fault", "pinpad_unplugged"), ("fault", "printer_paper_out"),
-                           ("fault", "pinpad_unplugged")]
+    assert [c for c in world.calls if c[0] == "fault"] == [("fault", "printer_paper_out")] * 2
     assert world.terminal.pressed == []  # fault keys never reach the keypad

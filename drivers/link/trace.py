@@ -1,0 +1,71 @@
+"""Frame tracer behind ``spy://`` URLs: one line per frame on the wire, with the DATA masked.
+
+pyserial's own ``spy://`` dumps every byte, which would put PANs and track data in a trace file. The link
+shell therefore strips ``spy://`` and traces through this class instead: frame kind, SEQ, CMD and length,
+and of the DATA at most its first 5 bytes (an APDU header, a status) and, for DATA longer than 12 bytes, its
+last 2 (SW1 SW2). Bytes between frames are counted, not shown.
+
+>>> lines = []
+>>> tracer = FrameTracer(lines.append)
+>>> tracer.feed("T>D", bytes.fromhex("02 00 07 02 12 00 A4 04 00 00 D2 0A"))
+>>> lines
+['T>D DATA SEQ 2 CMD 12 len 5: 00 A4 04 00 00']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
+from drivers.link.frames import ControlFrame, decode_frame, find_frame
+from emv.errors import RemoteProtocolError
+
+__all__ = ["FrameTracer", "split_spy_url"]
+
+_SHOWN_HEAD, _SHOWN_TAIL, _TAIL_FROM = 5, 2, 12
+
+
+def split_spy_url(url: str) -> tuple[str, str | None]:
+    """``spy://PORT?file=PATH`` -> (PORT, PATH or "" for the log); any other URL -> (url, None)."""
+    if not url.startswith("spy://"):
+        return url, None
+    port, _, query = url[len("spy://"):].partition("?")
+    return port, parse_qs(query).get("file", [""])[0]
+
+
+class FrameTracer:
+    """Feed each direction's bytes as they pass; ``write`` gets one masked line per complete frame."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+        self._buffers: dict[str, bytearray] = {}
+
+    def feed(self, direction: str, data: bytes) -> None:
+        buffer = self._buffers.setdefault(direction, bytearray())
+        buffer += data
+        while buffer:
+            start, end = find_frame(buffer)
+            if start:
+                self._write(f"{direction} ({start} bytes between frames)")
+                del buffer[:start]
+            if end is None:
+                return
+            raw = bytes(buffer[:end - start])
+            del buffer[:end - start]
+            self._write(f"{direction} {self._describe(raw)}")
+
+    @staticmethod
+    def _describe(raw: bytes) -> str:
+        try:
+            frame = decode_frame(raw)
+        except RemoteProtocolError:
+            return f"(damaged frame, {len(raw)} bytes)"
+        if isinstance(frame, ControlFrame):
+            return f"{frame.kind.name} SEQ {frame.seq}"
+        data = frame.data
+        shown = data[:_SHOWN_HEAD].hex(" ").upper()
+        if len(data) > _TAIL_FROM:
+            shown += " … " + data[-_SHOWN_TAIL:].hex(" ").upper()
+        elif len(data) > _SHOWN_HEAD:
+            shown += " …"
+        return f"DATA SEQ {frame.seq} CMD {frame.cmd:02X} len {len(data)}" + (f": {shown}" if data else "")

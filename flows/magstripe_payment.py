@@ -1,0 +1,152 @@
+"""Card payment where the customer may insert *or swipe*: magstripe with chip fallback.
+
+A swipe is parsed (``flows.tracks``); a service code that says "chip" (first digit 2 or 6) is refused with
+"insert the card" — unless the chip already failed in this sale (mute, bad ATR, a card error before the bank
+was asked), then the swipe is accepted as a **fallback**: POS entry mode ``801`` instead of ``901``
+(ISO 8583:1987 field 22: PAN entry 80 = chip card read by magstripe after a chip failure, 90 = full track 2;
+PIN capability 1), flagged on the receipt. Either way the customer enters the PIN on the PIN pad and the
+authorization goes through the same journal-first step as the chip flow (``authorize_journaled``), so the
+reversal and recovery rules apply unchanged. An inserted card goes to ``pay_by_card``.
+
+>>> entry_mode(fallback=True), entry_mode(fallback=False)
+('801', '901')
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Literal, Protocol, runtime_checkable
+
+from emv.errors import Cancelled, DeviceError, RemoteProtocolError
+from flows.card_payment import (
+    RESPONSE_TEXT,
+    CardPaymentPorts,
+    CardPaymentResult,
+    CardPaymentSettings,
+    Step,
+    authorize_journaled,
+    decline_text,
+    pay_by_card,
+)
+from flows.ports import AuthRequest, CancelToken
+from flows.tracks import Stripe
+
+__all__ = ["SwipeReaderPort", "pay_card_or_stripe", "entry_mode", "FALLBACK_LABEL", "MAGSTRIPE_LABEL"]
+
+FALLBACK_LABEL = "Magstripe fallback / 磁条降级"
+MAGSTRIPE_LABEL = "Magstripe / 磁条"
+_NOTHING_CHARGED = "nothing charged / 未扣款"
+
+
+@runtime_checkable
+class SwipeReaderPort(Protocol):
+    """A card reader that also has a magnetic stripe head."""
+
+    def wait_for_card_or_swipe(self, timeout_s: float, cancel: CancelToken) -> Literal["card", "swipe"] | None:
+        """"card" (inserted), "swipe" (``take_stripe`` has it) or None after the timeout; raises Cancelled."""
+
+    def take_stripe(self) -> Stripe | None:
+        """The last swipe, parsed, then forgotten. Raises RemoteProtocolError for an unreadable track."""
+
+
+def entry_mode(*, fallback: bool) -> str:
+    return "801" if fallback else "901"
+
+
+def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
+                       progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
+    """Like ``pay_by_card``, but a swipe is a way to pay too. A reader without a stripe head: chip only."""
+    reader = ports.reader
+    if not isinstance(reader, SwipeReaderPort):
+        return pay_by_card(ports, settings, txn_id=txn_id, amount_minor=amount_minor, progress=progress,
+                           cancel=cancel)
+    chip_failed: CardPaymentResult | None = None
+    deadline = time.monotonic() + settings.card_timeout_s
+    try:
+        reader.take_stripe()  # a swipe from before this sale is not this customer's
+    except RemoteProtocolError:
+        pass
+    progress(Step.WAIT_CARD)
+    while True:
+        try:
+            got = "card" if ports.reader.card_present() else reader.wait_for_card_or_swipe(
+                max(0.0, deadline - time.monotonic()), cancel)
+        except Cancelled:
+            return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+        except DeviceError as exc:
+            return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障 — {_NOTHING_CHARGED}")
+        if got is None:
+            return chip_failed or CardPaymentResult("cancelled", "No card inserted in time / 等待插卡超时")
+        if got == "card" and chip_failed is not None:  # the failed card is still in: out, then swipe it
+            if not ports.reader.wait_for_removal(max(0.0, deadline - time.monotonic())):
+                return chip_failed
+            continue
+        if got == "card":
+            result = pay_by_card(ports, settings, txn_id=txn_id, amount_minor=amount_minor, progress=progress,
+                                 cancel=cancel)
+            if not result.chip_failed:
+                return result
+            chip_failed = result  # the chip is unusable: this card may now be swiped
+            progress(Step.SWIPE_FALLBACK)
+            continue
+        try:
+            stripe = reader.take_stripe()
+        except RemoteProtocolError:
+            progress(Step.BAD_SWIPE)
+            continue
+        if stripe is None:
+            continue
+        if stripe.chip_card and chip_failed is None:
+            progress(Step.INSERT_CHIP)
+            continue
+        return _pay_by_stripe(ports, settings, txn_id, amount_minor, stripe,
+                              fallback=stripe.chip_card, progress=progress, cancel=cancel)
+
+
+def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id: int, amount_minor: int,
+                   stripe: Stripe, *, fallback: bool, progress: Callable[[Step], None],
+                   cancel: CancelToken) -> CardPaymentResult:
+    label = FALLBACK_LABEL if fallback else MAGSTRIPE_LABEL
+    base = CardPaymentResult("failed", "", emv_receipt={"entry": label}, masked_pan=stripe.masked_pan)
+    progress(Step.READING_CARD)
+    result = replace(base, message=f"No PIN attempt — {_NOTHING_CHARGED}")
+    for attempt in range(settings.pin_tries):
+        if attempt:
+            progress(Step.WRONG_PIN)
+        progress(Step.PIN_ENTRY)
+        if cancel.cancelled:
+            return replace(base, status="cancelled", message="Cancelled — nothing charged / 已取消，未扣款")
+        try:
+            entry = ports.pinpad.request_online_pin(stripe.pan, amount_minor, settings.pin_timeout_s)
+        except DeviceError as exc:
+            return replace(base, message=f"PIN pad: {exc} / 密码键盘故障 — {_NOTHING_CHARGED}")
+        if entry.status != "entered" or cancel.cancelled:
+            return replace(base, status="cancelled", message=f"PIN {entry.status} — {_NOTHING_CHARGED}")
+        progress(Step.AUTHORIZING)
+        request = AuthRequest(
+            stan=ports.journal.next_stan(), amount_minor=amount_minor, local_time=ports.clock.now(),
+            pan=stripe.pan, expiry_yymm=stripe.expiry_yymm, track2=_tag57(stripe.track2),
+            pos_entry_mode=entry_mode(fallback=fallback), pin_block=entry.pin_block, ksn=entry.ksn,
+            terminal_id=settings.terminal_id, merchant_id=settings.merchant_id)
+        answer, unknown = authorize_journaled(ports, txn_id, request)
+        result = replace(base, request=request, auth=answer, response_code=answer.response_code if answer else None)
+        if unknown is not None:
+            return replace(result, status="unknown",
+                           message="No answer from the bank — payment is being reversed / 银行无应答，正在冲正")
+        if answer is None:
+            return replace(result, message="Bank unreachable — nothing charged / 无法连接银行，未扣款")
+        if answer.approved:
+            ports.journal.update(txn_id, "paid", reversal=None)  # no card to confirm: approved is final
+            return replace(result, status="approved", message=RESPONSE_TEXT["00"])
+        result = replace(result, status="declined", message=decline_text(answer.response_code))
+        if answer.response_code != "55":  # 55 wrong PIN: ask again, up to pin_tries
+            break
+    return result
+
+
+def _tag57(track2: str) -> bytes:
+    """Track 2 text ``PAN=YYMMSSS…`` as EMV tag 57 bytes (``D`` separator, ``F`` pad), as the host codec takes it."""
+    nibbles = track2.replace("=", "D")
+    return bytes.fromhex(nibbles + "F" * (len(nibbles) % 2))
