@@ -37,6 +37,9 @@ __all__ = [
     "Clock",
     "TxnRecord",
     "JournalPort",
+    "ScannerPort",
+    "WalletResult",
+    "WalletPort",
     "mask_pan",
 ]
 
@@ -359,3 +362,47 @@ class JournalPort(Protocol):
 
     def open_transactions(self) -> list[TxnRecord]:
         """Rows that recovery must finish or undo (not completed, declined, reversed or cancelled)."""
+
+
+# --- QR scanner and wallet platform --------------------------------------------------------------------------
+
+
+class ScannerPort(Protocol):
+    def scan(self, timeout_s: float, cancel: CancelToken) -> str | None:
+        """Arm the scanner; the code read, or None when ``timeout_s`` passes. Raises Cancelled, DeviceError."""
+
+
+WalletStatus = Literal["paid", "user_paying", "waiting", "failed", "cancelled", "refunded", "expired", "not_found"]
+
+
+@dataclass(frozen=True)
+class WalletResult:
+    """The wallet platform's word on one order (the order id is the terminal's own).
+
+    ``reason`` is the platform's machine code for a failure (``insufficient_balance``, ``code_expired``,
+    ``user_cancelled`` …); ``message`` is for the cashier.
+    """
+
+    order_id: str
+    status: WalletStatus
+    reason: str = ""
+    message: str = ""
+    wallet: str = ""
+    transaction_id: str = ""
+
+
+class WalletPort(Protocol):
+    def micropay(self, order_id: str, code: str, amount_minor: int, subject: str) -> WalletResult:
+        """Charge the customer's payment code. LinkTimeout: outcome unknown, query the order."""
+
+    def create_qr_order(self, order_id: str, amount_minor: int, subject: str, expires_s: int) -> WalletResult:
+        """Register an order the customer pays by scanning the terminal's QR (status ``waiting``)."""
+
+    def query(self, order_id: str) -> WalletResult:
+        """Current status of an order (``not_found`` if it never arrived)."""
+
+    def cancel(self, order_id: str) -> WalletResult:
+        """Cancel an unpaid order, or reverse a paid one (``cancelled`` / ``refunded``)."""
+
+    def refund(self, order_id: str, amount_minor: int) -> WalletResult:
+        """Give a paid order's money back (``refunded``)."""

@@ -1,7 +1,9 @@
-"""What the customer pays for a plan on a channel: the plan's (promotional) price plus the channel's fee.
+"""What the customer pays for a plan on a channel, and whether that channel allows it.
 
-Fees are per channel, fixed in fen plus a rate in basis points, rounded half up; a configured per-transaction limit
-refuses a quote before any card is touched.
+Each channel (``card``, ``wechat``, ``alipay``, ``emvqr``) has a fee — fixed fen plus a rate in basis points of
+the amount, rounded half up to the fen — and limits: a minimum and maximum per payment and a daily limit per
+SIM (sum of today's payments for that SIM on that channel). A quote over a limit carries an error naming the
+limit; nothing is charged. Money is integer fen throughout.
 
 >>> from flows.ports import Plan
 >>> q = quote(Plan("P10", "10 GB", "10 GB", 1, 3000, 10240), "card", FeeSchedule({"card": (0, 60)}), 100000)
@@ -18,11 +20,24 @@ from flows.messages import CATALOGUE, Msg, t
 from flows.money import format_money
 from flows.ports import Plan
 
-__all__ = ["FeeSchedule", "Quote", "quote", "CHANNEL_LABELS", "channel_label"]
+__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label"]
 
 CHANNEL_LABELS: Mapping[str, str] = {
     "card": "Chip card / 芯片卡",
+    "wechat": "WeChat Pay / 微信支付",
+    "alipay": "Alipay / 支付宝",
+    "emvqr": "EMV QR (UnionPay) / 银联二维码",
 }
+WALLET_CHANNELS = frozenset({"wechat", "alipay", "emvqr"})
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    """Per-payment minimum and maximum and daily limit per SIM, in fen; None means no limit."""
+
+    min_minor: int | None = None
+    max_minor: int | None = None
+    daily_minor: int | None = None
 
 
 def channel_label(channel: str, lang: str = "both") -> str:
@@ -33,13 +48,22 @@ def channel_label(channel: str, lang: str = "both") -> str:
 
 @dataclass(frozen=True)
 class FeeSchedule:
-    """channel -> (fixed fee in fen, rate in basis points)."""
+    """channel -> (fixed fee in fen, rate in basis points); channel -> limits."""
 
     fees: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    limits: Mapping[str, ChannelLimits] = field(default_factory=dict)
 
     def fee(self, channel: str, amount_minor: int) -> int:
+        """Fixed part plus ``amount × bps / 10000`` rounded half up to the fen (integers only).
+
+        >>> FeeSchedule({"wechat": (10, 38)}).fee("wechat", 2500)  # 10 + 9.5 → 10 + 10
+        20
+        """
         fixed, bps = self.fees.get(channel, (0, 0))
         return fixed + (amount_minor * bps + 5000) // 10000
+
+    def limits_for(self, channel: str) -> ChannelLimits:
+        return self.limits.get(channel, ChannelLimits())
 
 
 @dataclass(frozen=True)
@@ -55,13 +79,30 @@ class Quote:
         return self.amount_minor + self.fee_minor
 
 
-def quote(plan: Plan, channel: str, fees: FeeSchedule, max_amount_minor: int) -> Quote:
+def quote(plan: Plan, channel: str, fees: FeeSchedule, max_amount_minor: int, *,
+          spent_today_minor: int = 0) -> Quote:
+    """Price ``plan`` on ``channel``. ``spent_today_minor``: what this SIM already paid today on the channel."""
     amount = plan.payable_minor
     fee = fees.fee(channel, amount)
-    error = None
+    return Quote(plan, channel, amount, fee, _limit_error(channel, amount, amount + fee, fees, max_amount_minor,
+                                                         spent_today_minor))
+
+
+def _limit_error(channel: str, amount: int, total: int, fees: FeeSchedule, terminal_max: int,
+                 spent_today: int) -> Msg | None:
+    name = Msg(f"channel.{channel}") if f"channel.{channel}" in CATALOGUE else CHANNEL_LABELS.get(channel, channel)
+    limits = fees.limits_for(channel)
     if amount <= 0:
-        error = Msg("price.none")
-    elif amount + fee > max_amount_minor:
-        error = Msg("price.over_limit", {"total": format_money(amount + fee),
-                                         "limit": format_money(max_amount_minor)})
-    return Quote(plan, channel, amount, fee, error)
+        return Msg("price.none")
+    if total > terminal_max:
+        return Msg("price.over_limit", {"total": format_money(total), "limit": format_money(terminal_max)})
+    if limits.min_minor is not None and total < limits.min_minor:
+        return Msg("price.below_min", {"total": format_money(total), "channel": name,
+                                       "limit": format_money(limits.min_minor)})
+    if limits.max_minor is not None and total > limits.max_minor:
+        return Msg("price.over_channel", {"total": format_money(total), "channel": name,
+                                          "limit": format_money(limits.max_minor)})
+    if limits.daily_minor is not None and spent_today + total > limits.daily_minor:
+        return Msg("price.daily", {"channel": name, "limit": format_money(limits.daily_minor),
+                                   "spent": format_money(spent_today)})
+    return None

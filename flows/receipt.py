@@ -51,6 +51,8 @@ class ReceiptFacts:
     order_id: str
     channel_label: str = "Card / 银行卡"
     masked_pan: str | None = None
+    pan_label: str = ""  # a wallet payment prints its masked code, its transaction id as the RRN; "" = card
+    rrn_label: str = ""
     emv: Mapping[str, str] = field(default_factory=dict)
     auth_code: str | None = None
     rrn: str | None = None
@@ -98,7 +100,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         _pair(say("label.pay_by"), f.channel_label),
     ]
     if f.masked_pan:
-        lines.append(_pair(say("label.card"), f.masked_pan))
+        lines.append(_pair(f.pan_label or say("label.card"), f.masked_pan))
     for key, label in (("entry", say("rcpt.entry")), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"),
                        ("tvr", "TVR"), ("tsi", "TSI")):
         if f.emv.get(key):
@@ -106,7 +108,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     if f.auth_code:
         lines.append(_pair(say("rcpt.auth_code"), f.auth_code))
     if f.rrn:
-        lines.append(_pair(say("rcpt.rrn"), f.rrn))
+        lines.append(_pair(f.rrn_label or say("rcpt.rrn"), f.rrn))
     if f.stan is not None:
         lines.append(_pair(say("rcpt.trace"), f"{f.stan:06d}"))
     lines.append(ReceiptLine(say("label.order")))

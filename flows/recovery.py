@@ -26,6 +26,7 @@ from emv.errors import LinkError, RemoteProtocolError
 from flows.messages import Msg
 from flows.money import format_money
 from flows.ports import CarrierPort, HostPort, JournalPort, TopupResult, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.reversal import reverse_payment
 
 __all__ = ["RecoveryReport", "recover", "REVERSE_STATES", "TOPUP_STATES"]
@@ -66,6 +67,8 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
     lines: list[Msg] = []
     still_open = 0
     for record in journal.open_transactions():
+        if record.channel in WALLET_CHANNELS:  # wallet orders are undone at the wallet: flows.wallet_recovery
+            continue
         money = format_money(record.total_minor)
         if record.state == "created":
             journal.update(record.txn_id, "abandoned", message="interrupted before payment")

@@ -150,7 +150,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from sim import bench_cashier, bench_firmware, bench_link
+    from sim import bench_cashier, bench_firmware, bench_link, bench_wallet
 
     print(json.dumps({**main(), "card_link": bench_link.measure(), "firmware": bench_firmware.measure(),
-                      "cashier": bench_cashier.measure()}, indent=2))
+                      "wallet": bench_wallet.measure(), "cashier": bench_cashier.measure()}, indent=2))

@@ -17,12 +17,17 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
                                           carrier_unreachable, printer_paper_out, printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
-                                          (device stops answering)
+                                          (device stops answering), scanner_noise, scanner_unplugged,
+                                          wallet_unreachable
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (sim.pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
     unplug = "reader"                     pull the cable: the pty closes under the terminal
     replug = "reader"                     plug it back at the same path
+    scan_code = {wallet = "wechat", outcome = "paid"}   show a fresh payment code to the scanner (sim.wallet
+                                          outcomes); scan_code = "raw text" shows exactly that text
+    phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
+    expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
     expect_no_text = "Home"               the screen text does not contain it (checked once); list = none of them
     expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
     reset_key_count = true                start counting terminal key presses
@@ -218,6 +223,12 @@ class _Runner:
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
+            elif name == "wallet_unreachable":
+                self.w.wallet.set_unreachable(bool(value))
+            elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
+                self.w.scanner.noise(str(value).encode("latin-1"))
+            elif name == "scanner_unplugged" and value:  # for good: the pty goes away
+                self.w.scanner.unplug()
             elif name == "reader_unplugged":
                 (self.w.reader.unplug if value else self.w.reader.replug)()
             elif name == "pinpad_unplugged":
@@ -244,6 +255,22 @@ class _Runner:
 
     def replug(self, device: str, timeout: float) -> None:
         self.w.plug(device)
+
+    def scan_code(self, what: str | Mapping[str, str], timeout: float) -> None:
+        if isinstance(what, str):
+            self.w.scanner.show(what)
+        else:
+            self.w.show_code(what.get("wallet", "wechat"), what.get("outcome", "paid"))
+
+    def phone_pays(self, pay: bool, timeout: float) -> None:
+        _poll(lambda: None if self.w.screen.qr else f"no QR on the screen:\n{self._screen()}", timeout)
+        answer = self.w.phone_scan(bool(pay))
+        if answer not in ("paid", "failed"):
+            raise StepFailure(f"the phone could not pay: {answer}")
+
+    def expect_wallet(self, wanted: Mapping[str, int], timeout: float) -> None:
+        _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else
+              f"wallet orders {self.w.wallet.counts()} != expected {dict(wanted)}", timeout)
 
     def sleep(self, seconds: float, timeout: float) -> None:
         time.sleep(seconds)

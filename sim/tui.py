@@ -8,6 +8,8 @@ reads the device's state.
 
 Keys: digits, Enter, Backspace and Escape go to the terminal keypad, except while the PIN pad is waiting for
 a PIN: then they go to the PIN pad (the customer is typing), as the mode line and the PIN pad panel show.
+The customer's phone: ``w`` / ``o`` pick a wallet and an outcome, ``s`` shows that payment code to the scanner;
+``p`` / ``x`` scan the QR on the terminal's screen and pay / refuse.
 
 >>> [b.key for b in PosSimApp.BINDINGS if b.action == "insert_card"]
 ['i']
@@ -39,6 +41,9 @@ from terminal.screens import Key, Screen
 
 __all__ = ["PosSimApp", "run_tui", "WorldView", "TerminalScreenChanged", "DeviceChanged"]
 
+WALLETS = ("wechat", "alipay", "emvqr")
+WALLET_OUTCOMES = ("paid", "user_paying_then_paid", "user_paying_then_cancelled", "insufficient_balance",
+                   "expired_code", "platform_error", "no_answer", "user_paying_forever")
 STATUS_POLL_S = 1.0  # the back ends have no listener; their counters are cheap to read
 
 # What the UI needs of ``sim.world.World`` (duck-typed; tests pass a fake).
@@ -91,6 +96,8 @@ class WorldView(Protocol):
     def save_receipt_png(self) -> str: ...
     def toggle_cable(self, device: str) -> bool: ...
     def status_lines(self) -> list[str]: ...
+    def show_code(self, wallet: str, outcome: str = "paid") -> str: ...
+    def phone_scan(self, pay: bool = True) -> str: ...
     def toggle_fault(self, name: str) -> bool: ...
 
 
@@ -155,15 +162,20 @@ class PosSimApp(App[None]):
         Binding("right_square_bracket,down", "select_card(1)", "Card", show=False, priority=True),
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
-        Binding("s", "swipe_card", "Swipe", priority=True),
-        Binding("w", "save_receipt", "Receipt PNG", show=False, priority=True),
+        Binding("m", "swipe_card", "Swipe", priority=True),
+        Binding("g", "save_receipt", "Receipt PNG", show=False, priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
-        Binding("p", "toggle_fault('printer_paper_out')", "Paper out", key_display="p", priority=True),
+        Binding("P", "toggle_fault('printer_paper_out')", "Paper out", key_display="P", priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
         Binding("end", "scroll_screen(1)", "Screen ↓", show=False, priority=True),
+        Binding("w", "pick_wallet(1)", "Wallet", key_display="w/o", priority=True),
+        Binding("o", "pick_outcome(1)", "Outcome", show=False, priority=True),
+        Binding("s", "show_code", "Show code", priority=True),
+        Binding("p", "phone(True)", "Phone pays", key_display="p/x", priority=True),
+        Binding("x", "phone(False)", "Phone refuses", show=False, priority=True),
         Binding("q", "quit", "Quit", priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -174,6 +186,8 @@ class PosSimApp(App[None]):
         self.selected_card = 0
         self._inserted: str | None = None  # which card *we* inserted; a scenario may insert one we don't know
         self._was_present = False
+        self.wallet_idx = 0
+        self.outcome_idx = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -253,7 +267,9 @@ class PosSimApp(App[None]):
         if awaiting:
             mode.update(Text("⌨ keys → PIN pad (customer types the PIN) / 按键→密码键盘"))
         else:
-            mode.update(Text("⌨ keys → terminal keypad / 按键→终端键盘"))
+            wallet, outcome = self._wallet_choice()
+            mode.update(Text(f"⌨ keys → terminal keypad / 按键→终端键盘 · phone / 手机: {wallet}, {outcome} "
+                             "(w o s · p x)"))
         mode.set_class(awaiting, "-pin")
         self.query_one(Keypad).set_class(awaiting, "-pin")
         return awaiting
@@ -344,7 +360,7 @@ class PosSimApp(App[None]):
         self._refresh_cards()
 
     def action_toggle_fault(self, name: str) -> None:
-        """``p`` empties/refills the printer's paper (to see diagnostics and the home screen react)."""
+        """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react)."""
         state: list[bool] = []
         if self._guard(lambda: state.append(self.world.toggle_fault(name))):
             self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")
@@ -356,6 +372,35 @@ class PosSimApp(App[None]):
             state = "plugged back / 已重新连接" if connected[0] else "pulled out / 已拔出"
             self.notify(f"{device} cable {state}", severity="information" if connected[0] else "warning")
         self._refresh_status()
+    # --- wallet: a customer's phone -------------------------------------------------------------------------
+
+    def _wallet_choice(self) -> tuple[str, str]:
+        return WALLETS[self.wallet_idx % len(WALLETS)], WALLET_OUTCOMES[self.outcome_idx % len(WALLET_OUTCOMES)]
+
+    def _announce_wallet(self) -> None:
+        wallet, outcome = self._wallet_choice()
+        self.notify(f"{wallet} code, outcome {outcome} — press s to show it to the scanner / 按 s 出示付款码",
+                    title="Customer's phone / 顾客手机")
+
+    def action_pick_wallet(self, step: int) -> None:
+        self.wallet_idx += step
+        self._announce_wallet()
+        self._refresh_pinpad()
+
+    def action_pick_outcome(self, step: int) -> None:
+        self.outcome_idx += step
+        self._announce_wallet()
+        self._refresh_pinpad()
+
+    def action_show_code(self) -> None:
+        wallet, outcome = self._wallet_choice()
+        if self._guard(lambda: self.world.show_code(wallet, outcome)):
+            self.notify(f"{wallet} code ({outcome}) shown to the scanner / 已出示付款码", title="Scanner / 扫码器")
+
+    def action_phone(self, pay: bool) -> None:
+        answers: list[str] = []
+        if self._guard(lambda: answers.append(self.world.phone_scan(pay))):
+            self.notify(f"Phone: {answers[0]}", title="Customer's phone / 顾客手机")
 
     def action_scroll_receipt(self, direction: int) -> None:
         box = self.query_one("#printer-box", VerticalScroll)

@@ -26,7 +26,9 @@ from sim.pinpad import PinPadSim
 from sim.printer import PrinterSim
 from sim.pty import LineFaults, PtyPort
 from sim.reader import ReaderSim
+from sim.scanner import ScannerSim
 from sim.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
+from sim.wallet import WalletSim
 from terminal.app import TerminalApp
 from terminal.config import Settings
 from terminal.screens import Screen
@@ -72,6 +74,8 @@ class SimWorld:
         self.printer = PrinterSim(baud=baud, faults=faults)
         self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards)
         self.carrier = CarrierSim()
+        self.scanner = ScannerSim(mode="triggered", baud=baud)
+        self.wallet = WalletSim()
         self.terminal: TerminalApp | None = None
         self.settings: Settings | None = None
 
@@ -79,10 +83,12 @@ class SimWorld:
         reader, pinpad, printer = self.reader.start(), self.pinpad.start(), self.printer.start()
         host, port = self.acquirer.start()
         url = self.carrier.start()
+        scanner, wallet_url = self.scanner.start(), self.wallet.start()
         data: dict[str, Any] = {
             "terminal": {"id": "SIM00001", "merchant_id": "898440154110001",
                          "journal": str(self.workdir / "journal.db")},
-            "devices": {"reader": reader, "pinpad": pinpad, "printer": printer},
+            "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
+            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
             "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
             "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3},
             "timeouts": {"card_s": 60.0, "pin_s": 60.0},
@@ -150,6 +156,18 @@ class SimWorld:
     def set_faults(self, name: str, faults: LineFaults | None) -> None:
         for port in self.ports(name):
             port.set_faults(faults)
+    def show_code(self, wallet: str, outcome: str = "paid") -> str:
+        """The customer holds a fresh payment code of ``wallet`` (wechat, alipay, emvqr) to the scanner."""
+        code = self.wallet.make_code(wallet, outcome)
+        self.scanner.show(code)
+        return code
+
+    def phone_scan(self, pay: bool = True) -> str:
+        """The customer scans the QR on the terminal's screen with a phone and pays (or refuses)."""
+        payload = self.screen.qr
+        if not payload:
+            return "no QR on the terminal's screen"
+        return self.wallet.phone_scan(payload, pay)
 
     @property
     def screen(self) -> Screen:
@@ -170,7 +188,8 @@ class SimWorld:
                 f"Carrier: {len(self.carrier.ledger)} top-ups applied",
                 f"Printer: {len(self.printer.receipts)} receipts",
                 "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
-                                       for n in self.DEVICES)]
+                                       for n in self.DEVICES),
+                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
 
     def toggle_fault(self, name: str) -> bool:
         """Flip one device fault a person can cause at the counter; returns whether it is now on."""
@@ -183,7 +202,7 @@ class SimWorld:
         if self.terminal is not None:
             self.terminal.stop()
             self.services.close()
-        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier):
+        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier, self.scanner, self.wallet):
             try:
                 part.stop()
             except Exception:  # noqa: BLE001, S110 - best effort teardown of simulated parts

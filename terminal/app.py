@@ -21,13 +21,16 @@ from typing import Any
 
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
-from flows.messages import next_lang, say
+from flows.messages import Text, next_lang, say
 from flows.ports import CancelToken
-from flows.pricing import CHANNEL_LABELS, quote
+from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS, quote
 from flows.receipt import receipt_to_json
 from flows.recovery import recover
 from flows.sim_number import check_sim_number
-from flows.topup import TopupOrder
+from flows.topup import TopupOrder, TopupOutcome
+from flows.wallet_payment import WalletProgress
+from flows.wallet_recovery import recover_wallet
+from terminal.app_wallet import WalletScreens
 from terminal.audit import AuditLog
 from terminal.diagnostics import faults, run_checks
 from terminal.machine import IDLE_LOGOUT, State, build_machine
@@ -66,13 +69,13 @@ class _Done:
 @dataclass(frozen=True)
 class _Progress:
     generation: int
-    step: Step
+    step: Step | WalletProgress | str  # a str is a message for the cashier (e.g. "not a payment code")
 
 
 _STOP = object()
 
 
-class TerminalApp(OfficeKeys):
+class TerminalApp(WalletScreens, OfficeKeys):
     """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
 
     state: State  # set by the transitions machine, as are the two below
@@ -188,6 +191,10 @@ class TerminalApp(OfficeKeys):
 
         threading.Thread(target=run, name=f"terminal-{kind}", daemon=True).start()
 
+    def _progress_poster(self, generation: int) -> Callable[[Any], None]:
+        """For a worker: post progress (a Step, a WalletProgress or a message) tagged with its generation."""
+        return lambda item: self._events.put(_Progress(generation, item))
+
     def _abandon_work(self) -> None:
         self._generation += 1
 
@@ -216,9 +223,17 @@ class TerminalApp(OfficeKeys):
         if not sv.journal.check_integrity():
             return False, (self._say("boot.journal_damaged"),)
         self.session.health = tuple(faults(run_checks(sv)))  # shown on the home screen until fixed
+        return True, tuple(self._say("boot.recovery", line=line) for line in self._recover_all())
+
+    def _recover_all(self) -> list[Text]:
+        """Finish or undo every open card and wallet transaction; lines for the cashier."""
+        sv = self.services
         report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
                          merchant_id=self.settings.terminal.merchant_id)
-        return True, tuple(self._say("boot.recovery", line=line) for line in report.lines)
+        lines: list[Text] = list(report.lines)
+        if sv.wallet is not None and sv.wallet_topup is not None:
+            lines += recover_wallet(sv.journal, sv.wallet, sv.carrier, sv.wallet_topup.clock)[0]
+        return lines
 
     def _done_boot(self, result: tuple[bool, tuple[str, ...]] | None, error: BaseException | None) -> None:
         ok, lines = result if result else (False, (self._say("boot.failed", error=error),))
@@ -351,13 +366,15 @@ class TerminalApp(OfficeKeys):
         if key is Key.CANCEL:
             self._fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
-            q = quote(s.quote.plan, channels[int(key.digit) - 1], self.settings.fees,
-                      self.settings.terminal.max_amount_minor)
+            channel = channels[int(key.digit) - 1]
+            spent = self.services.journal.spent_today(s.sim.iccid, channel) if s.sim else 0
+            q = quote(s.quote.plan, channel, self.settings.fees, self.settings.terminal.max_amount_minor,
+                      spent_today_minor=spent)
             if q.error:
                 s.error = say(q.error, s.lang)
                 self._refresh()
             else:
-                s.quote, s.error = q, None
+                s.quote, s.error, s.limits_line = q, None, self._limits_line(channel)
                 self._fire("channel_chosen")
 
     def _key_confirm(self, key: Key) -> None:
@@ -379,6 +396,11 @@ class TerminalApp(OfficeKeys):
                 return
             order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
             self._cancel = CancelToken()
+            if s.quote.channel in WALLET_CHANNELS:
+                self._fire("scan_code")
+                generation = self._generation + 1
+                self._spawn("payment", lambda: self._scan_work(order, generation))
+                return
             self._fire("confirmed")
             generation = self._generation + 1  # the one _spawn is about to hand out
             self._spawn("payment", lambda: self._payment_work(order, generation))
@@ -390,20 +412,26 @@ class TerminalApp(OfficeKeys):
         with self.device_check_lock:  # let a background device check finish before the devices are used
             pass
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
-            recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
-                    merchant_id=self.settings.terminal.merchant_id)
+            self._recover_all()
         outcome = sv.topup.run_card(order, lambda step: self._events.put(_Progress(generation, step)),
                                     self._cancel)
+        return outcome, self._fresh_balance(order, outcome)
+
+    def _fresh_balance(self, order: TopupOrder, outcome: TopupOutcome) -> Any:
+        sv = self.services
         fresh = None
         if outcome.status == "completed":  # what the customer now has, straight from the carrier
             try:
                 fresh = sv.carrier.lookup_sim(order.iccid)
             except PosError as exc:
                 log.info("balance refresh failed: %s", exc)
-        return outcome, fresh
+        return fresh
 
-    def _on_progress(self, step: Step) -> None:
+    def _on_progress(self, step: Step | WalletProgress | str) -> None:
         s = self.session
+        if not isinstance(step, Step):
+            self._on_wallet_progress(step)
+            return
         trigger = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry",
                    Step.AUTHORIZING: "authorizing"}.get(step)
         if step is Step.WRONG_PIN:

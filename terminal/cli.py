@@ -12,6 +12,8 @@ import logging
 import sys
 from dataclasses import asdict
 
+import segno
+
 from emv.errors import ConfigError, PosError
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
@@ -22,6 +24,9 @@ __all__ = ["main"]
 def _show(screen: Screen) -> None:
     rule = f"── {screen.state} " + "─" * max(0, 44 - len(screen.state))
     print(f"\n{rule}\n{screen.text()}\n" + "─" * 48, flush=True)
+    if screen.qr:  # the merchant-presented QR, drawn in the console for the customer's phone
+        segno.make_qr(screen.qr).terminal(compact=True)
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

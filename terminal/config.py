@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from emv.errors import ConfigError
-from flows.pricing import FeeSchedule
+from flows.pricing import ChannelLimits, FeeSchedule
 
-__all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "TimeoutsSection",
-           "EmvSection", "SecuritySection", "UserEntry", "load_settings"]
+__all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
+           "TimeoutsSection", "EmvSection", "SecuritySection", "UserEntry", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class DevicesSection:
     pinpad_baud: int = 115200
     printer: str = "/dev/ttyS3"
     printer_baud: int = 19200
+    scanner: str = "/dev/ttyS4"
+    scanner_baud: int = 9600
+    scanner_mode: str = "triggered"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,21 @@ class CarrierSection:
     timeout_s: float = 10.0
     status_polls: int = 3
     poll_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class WalletSection:
+    """Wallet platform (WeChat Pay / Alipay / EMV QR) and the waits of a QR payment."""
+
+    url: str = "http://127.0.0.1:8090"
+    timeout_s: float = 10.0
+    poll_interval_s: float = 3.0
+    merchant_timeout_s: float = 90.0
+    scan_timeout_s: float = 60.0
+    qr_expiry_s: int = 120
+    mcc: str = "4814"
+    account_gui: str = "D156000000000"
+    merchant_city: str = "SHENZHEN"
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,7 @@ class Settings:
     devices: DevicesSection = field(default_factory=DevicesSection)
     host: HostSection = field(default_factory=HostSection)
     carrier: CarrierSection = field(default_factory=CarrierSection)
+    wallet: WalletSection = field(default_factory=WalletSection)
     timeouts: TimeoutsSection = field(default_factory=TimeoutsSection)
     emv: EmvSection = field(default_factory=EmvSection)
     security: SecuritySection = field(default_factory=SecuritySection)
@@ -108,18 +127,16 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
-        known = {"terminal", "devices", "host", "carrier", "timeouts", "emv", "fees", "users", "security"}
+        known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
         emv = dict(data.get("emv", {}))
         if "aids" in emv:
             emv["aids"] = tuple((_need(a, "aid", "emv.aids"), a.get("label", "")) for a in emv["aids"])
-        fees = {}
-        for channel, value in data.get("fees", {}).items():
-            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
-                raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60]")
-            fees[channel] = (value[0], value[1])
+        fees, limits = _fees(data.get("fees", {}))
+        if data.get("devices", {}).get("scanner_mode", "triggered") not in ("triggered", "continuous"):
+            raise ConfigError("devices.scanner_mode must be 'triggered' or 'continuous'")
         users = tuple(UserEntry(_need(u, "id", "users"), u.get("name", ""), u.get("role", "cashier"),
                                 _need(u, "password_hash", "users")) for u in data.get("users", []))
         return cls(
@@ -127,12 +144,36 @@ class Settings:
             devices=_section(DevicesSection, data, "devices"),
             host=_section(HostSection, data, "host"),
             carrier=_section(CarrierSection, data, "carrier"),
+            wallet=_section(WalletSection, data, "wallet"),
             timeouts=_section(TimeoutsSection, data, "timeouts"),
             emv=_section(EmvSection, {"emv": emv}, "emv"),
             security=_section(SecuritySection, data, "security"),
-            fees=FeeSchedule(fees),
+            fees=FeeSchedule(fees, limits),
             users=users,
         )
+
+
+_LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")
+
+
+def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:
+    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps and the limits in fen."""
+    fees, limits = {}, {}
+    for channel, value in raw.items():
+        if isinstance(value, Mapping):
+            allowed = {"fixed_fen", "rate_bps", *_LIMIT_KEYS}
+            bad = [k for k, v in value.items() if k not in allowed or isinstance(v, bool) or not isinstance(v, int)
+                   or v < 0]
+            if bad:
+                raise ConfigError(f"fees.{channel}.{bad[0]}: keys are {', '.join(sorted(allowed))}, "
+                                  "each a whole number of fen (basis points for rate_bps) ≥ 0")
+            fees[channel] = (value.get("fixed_fen", 0), value.get("rate_bps", 0))
+            limits[channel] = ChannelLimits(*(value.get(k) for k in _LIMIT_KEYS))
+        elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            fees[channel] = (value[0], value[1])
+        else:
+            raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60], or a table")
+    return fees, limits
 
 
 def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:

@@ -27,7 +27,7 @@ __all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB"]
 
 KSN_LOW = 1000  # warn while this many PIN encryptions are left on the DUKPT key
 DISK_LOW_MB = 50
-_DEVICES = frozenset({"dev.reader", "dev.pinpad", "dev.printer"})
+_DEVICES = frozenset({"dev.reader", "dev.pinpad", "dev.printer", "dev.scanner"})
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,19 @@ def _carrier(sv: Services) -> Check:
                                                                          "fix.network")
 
 
+def _scanner(sv: Services) -> Check:
+    opener = getattr(sv.scanner, "open", None)
+    if opener is not None:
+        opener()  # idempotent; DeviceGone when the port is not there
+    return Check("dev.scanner", True)
+
+
+def _wallet(sv: Services) -> Check:
+    assert sv.wallet is not None  # noqa: S101 - only listed when configured
+    sv.wallet.query("DIAG0000")  # a read: any answer (even "not_found") proves the platform is there
+    return Check("dev.wallet", True)
+
+
 def _journal(sv: Services) -> Check:
     return Check("dev.journal", True) if sv.journal.check_integrity() else _fault("dev.journal", "fault.damaged",
                                                                                   "fix.technician")
@@ -122,6 +135,10 @@ def run_checks(sv: Services, now: dt.datetime | None = None) -> list[Check]:
         ("dev.carrier", lambda: _carrier(sv)), ("dev.journal", lambda: _journal(sv)),
         ("dev.disk", lambda: _disk(sv)), ("dev.clock", lambda: _clock(sv, now)),
     ]
+    if getattr(sv, "scanner", None) is not None:
+        checks.insert(3, ("dev.scanner", lambda: _scanner(sv)))
+    if getattr(sv, "wallet", None) is not None:
+        checks.insert(-3, ("dev.wallet", lambda: _wallet(sv)))
     results = []
     for name, check in checks:
         try:

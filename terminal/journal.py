@@ -180,6 +180,17 @@ class Journal:
         marks = ",".join("?" * len(FINAL_STATES))
         return self.query(f"state NOT IN ({marks})", tuple(sorted(FINAL_STATES)))
 
+    def spent_today(self, iccid: str, channel: str, day: dt.date | None = None) -> int:
+        """Sum of totals (amount + fee) this SIM paid or is paying today on ``channel``, in fen."""
+        no_money = ("created", "declined", "cancelled", "failed", "auth_failed", "abandoned", "reversed")
+        marks = ",".join("?" * len(no_money))
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT COALESCE(SUM(amount_minor + fee_minor), 0) FROM txn WHERE iccid = ? AND channel = ?"  # noqa: S608
+                f" AND substr(created_at, 1, 10) = ? AND state NOT IN ({marks})",
+                (iccid, channel, (day or dt.date.today()).isoformat(), *no_money)).fetchone()
+        return int(row[0])
+
     def events(self, txn_id: int) -> list[tuple[str, str]]:
         with self._lock:
             rows = self._db.execute("SELECT state, detail FROM txn_event WHERE txn_id = ? ORDER BY event_id",

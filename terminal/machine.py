@@ -50,6 +50,9 @@ class State(StrEnum):
     DIAGNOSTICS = "diagnostics"
     PASSWORD = "password"
     SETTINGS = "settings"
+    SCAN_CODE = "scan_code"
+    SHOW_QR = "show_qr"
+    WALLET_WAITING = "wallet_waiting"
 
 
 S = State
@@ -57,6 +60,7 @@ PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
 # Screens opened from the home menu; CANCEL (trigger "home") returns there, inactivity logs out.
 OFFICE = [S.HISTORY, S.HISTORY_LIST, S.HISTORY_DETAIL, S.SHIFT, S.USERS, S.USER_EDIT, S.AUDIT, S.DIAGNOSTICS,
           S.PASSWORD, S.SETTINGS]
+WALLET = [S.SCAN_CODE, S.SHOW_QR, S.WALLET_WAITING]
 IDLE_LOGOUT = [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM, S.ADVICE, *OFFICE]
 
 # (trigger, source(s), destination)
@@ -79,6 +83,10 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("card_again", S.CARD_READING, S.INSERT_CARD),  # the chip failed: insert again or swipe (fallback)
     ("authorizing", [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY], S.PROCESSING),
     ("finished", PAYMENT, S.RESULT),
+    ("scan_code", S.CONFIRM, S.SCAN_CODE),
+    ("show_qr", [S.SCAN_CODE, S.WALLET_WAITING], S.SHOW_QR),
+    ("wallet_waiting", [S.SCAN_CODE, S.SHOW_QR], S.WALLET_WAITING),
+    ("finished", WALLET, S.RESULT),
     ("print_receipt", S.RESULT, S.RECEIPT),
     ("printed", S.RECEIPT, S.BALANCE),
     ("home", [S.RESULT, S.RECEIPT, S.BALANCE], S.HOME),
@@ -142,6 +150,9 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.DIAGNOSTICS: "home",
     S.PASSWORD: "home; the password is unchanged",
     S.SETTINGS: "clears the value being typed; otherwise home",
+    S.SCAN_CODE: "ends the payment before any code is sent, nothing charged",
+    S.SHOW_QR: "cancels the order at the wallet (reversed if the customer paid meanwhile)",
+    S.WALLET_WAITING: "cancels the order at the wallet while the customer confirms; refused once paid",
 }
 
 

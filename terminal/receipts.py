@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+from flows.messages import t
 from flows.ports import ReceiptLine, TxnRecord
-from flows.pricing import channel_label
+from flows.pricing import WALLET_CHANNELS, channel_label
 from flows.receipt import ReceiptFacts, build_receipt
 from flows.topup import TopupOutcome
 from terminal.config import Settings
@@ -30,6 +31,8 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
         amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
         channel_label=channel_label(record.channel, lang), masked_pan=record.masked_pan,
         emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,
+        **({"pan_label": t("rcpt.wallet_code", lang), "rrn_label": t("rcpt.wallet_txn", lang)}
+           if record.channel in WALLET_CHANNELS else {}),
         balance_after_minor=record.balance_after_minor, lang=lang)
 
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emv.errors import PosError
-from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort
+from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort, ScannerPort, WalletPort
 from flows.topup import TopupService
+from flows.wallet_payment import WalletTopupService
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal
@@ -49,6 +50,9 @@ class Services:
     printer: PrinterPort
     topup: TopupService
     closers: list[Callable[[], None]] = field(default_factory=list)
+    scanner: ScannerPort | None = None
+    wallet: WalletPort | None = None
+    wallet_topup: WalletTopupService | None = None
     audit: AuditLog | None = None  # the app opens one on the journal when not wired
 
     def close(self) -> None:

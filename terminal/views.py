@@ -52,11 +52,15 @@ class Session:
     confirm_digits: str = ""  # the last four digits re-keyed on the confirm screen
     health: tuple[Any, ...] = ()  # faults of the last background check (terminal.diagnostics.Check)
     office: OfficeState = field(default_factory=OfficeState)
+    qr_payload: str | None = None
+    wallet_busy: bool = False  # a code was sent: the scan screen's F1 and CANCEL no longer start over
+    limits_line: str = ""
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
         self.receipt_lang, self.purpose, self.confirm_digits = "", "topup", ""
+        self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
 
 
 def _t(s: Session, key: str, **args: Any) -> str:
@@ -157,7 +161,7 @@ def render_plan_select(s: Session) -> Screen:
 def render_channel_select(s: Session) -> Screen:
     menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
     return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), (), menu=menu, error=s.error,
-                  hint=_t(s, "channel.hint"))
+                  hint=_t(s, "channel.hint", n=len(menu)))
 
 
 def keyed_kind(s: Session) -> str:
@@ -175,6 +179,7 @@ def render_confirm(s: Session) -> Screen:
              f"{_t(s, 'label.fee')}: {format_money(q.fee_minor)}",
              f"{_t(s, 'label.total')}: {format_money(q.total_minor)}",
              f"{_t(s, 'label.pay_by')}: {channel_label(q.channel, s.lang)}",
+             *((s.limits_line,) if s.limits_line else ()),
              _t(s, "confirm.rekey", what=Msg(f"confirm.{keyed_kind(s)}")))
     return Screen(State.CONFIRM.value, _t(s, "confirm.title"), lines, entry=s.confirm_digits, error=s.error,
                   hint=_t(s, "confirm.hint"))
@@ -244,6 +249,25 @@ def render_balance(s: Session) -> Screen:
     return Screen(State.BALANCE.value, title, tuple(lines), error=s.error, hint=_t(s, "nav.home"))
 
 
+def render_scan_code(s: Session) -> Screen:
+    channel = channel_label(s.quote.channel, s.lang) if s.quote else ""
+    return Screen(State.SCAN_CODE.value, _t(s, "wallet.scan_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", channel, s.progress), error=s.error,
+                  hint=_t(s, "wallet.scan_hint"))
+
+
+def render_show_qr(s: Session) -> Screen:
+    return Screen(State.SHOW_QR.value, _t(s, "wallet.qr_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", s.progress), qr=s.qr_payload, error=s.error,
+                  hint=_t(s, "nav.cancel"))
+
+
+def render_wallet_waiting(s: Session) -> Screen:
+    return Screen(State.WALLET_WAITING.value, _t(s, "wallet.waiting_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", s.progress or _t(s, "wallet.sending")), busy=True,
+                  error=s.error, hint="" if s.wallet_busy else _t(s, "nav.cancel"))
+
+
 def _no_sim(s: Session, state: State) -> Screen:
     return Screen(state.value, _t(s, "none.title"), error=_t(s, "none.no_sim"), hint=_t(s, "nav.back"))
 
@@ -255,7 +279,8 @@ RENDERERS: dict[State, Callable[[Session], Screen]] = {
     State.CHANNEL_SELECT: render_channel_select, State.CONFIRM: render_confirm,
     State.INSERT_CARD: render_insert_card, State.CARD_READING: render_card_reading,
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
-    State.RECEIPT: render_receipt, State.BALANCE: render_balance,
+    State.RECEIPT: render_receipt, State.BALANCE: render_balance, State.SCAN_CODE: render_scan_code,
+    State.SHOW_QR: render_show_qr, State.WALLET_WAITING: render_wallet_waiting,
 }
 
 

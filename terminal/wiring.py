@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Literal
 
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient
 from drivers.host.client import HostClient
 from drivers.pinpad import PinPad
 from drivers.printer import EscPosPrinter
-from emv.errors import DeviceError
+from drivers.scanner import Scanner
+from drivers.wallet import WalletClient
+from emv.errors import ConfigError, DeviceError
 from emv.kernel import AidConfig, TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
 from flows.topup import TopupService
+from flows.wallet_payment import WalletSettings, WalletTopupService
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal
@@ -56,8 +60,10 @@ def build_services(settings: Settings) -> Services:
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
+    scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = []
-    for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer)):
+    for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
+                         ("scanner", scanner)):
         try:
             device.open()
         except DeviceError as exc:  # the self-test and the first use report it to the cashier
@@ -69,5 +75,25 @@ def build_services(settings: Settings) -> Services:
                                         card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s)
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
                          poll_interval_s=settings.carrier.poll_interval_s)
+    w = settings.wallet
+    wallet = WalletClient(w.url, timeout_s=w.timeout_s, terminal_id=term.id)
+    wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
+                                     merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
+                                     account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
+                                     merchant_timeout_s=w.merchant_timeout_s, qr_expiry_s=w.qr_expiry_s)
+    wallet_topup = WalletTopupService(wallet, carrier, journal, clock, wallet_settings)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
-                    pinpad=pinpad, printer=printer, topup=topup, closers=closers, audit=AuditLog(journal))
+                    pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
+                    wallet_topup=wallet_topup, audit=AuditLog(journal))
+
+
+
+def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:
+    if mode not in ("triggered", "continuous"):
+        raise ConfigError(f"devices.scanner_mode must be 'triggered' or 'continuous', not {mode!r}")
+    return "triggered" if mode == "triggered" else "continuous"
+
+
+def _qr_name(merchant_name: str) -> str:
+    """The QR's merchant name (ID 59, up to 25 characters): the English part of the bilingual name."""
+    return merchant_name.split(" / ", maxsplit=1)[0][:25] or "MERCHANT"

@@ -115,18 +115,18 @@ def test_u_pulls_and_plugs_the_reader_cable_and_shift_u_the_pin_pad(drive, world
     assert world.calls == [("cable", "reader"), ("cable", "reader"), ("cable", "pinpad")]
 
 
-def test_w_saves_the_receipt_as_png(drive, world):
+def test_g_saves_the_receipt_as_png(drive, world):
     async def script(app, pilot):
-        await pilot.press("w")
+        await pilot.press("g")
         await until(pilot, lambda: any("receipt-1.png" in rendered(t) for t in app.screen.query("Toast")))
 
     drive(script)
     assert world.calls == [("png",)]
 
 
-def test_s_swipes_the_chosen_card(drive, world):
+def test_m_swipes_the_chosen_card(drive, world):
     async def script(app, pilot):
-        await pilot.press("right_square_bracket", "s")
+        await pilot.press("right_square_bracket", "m")
         await until(pilot, lambda: ("swipe", "up_pin") in world.calls)
 
     drive(script)
@@ -281,9 +281,9 @@ def test_q_and_ctrl_c_quit(drive, world):
     assert world.terminal.pressed == []
 
 
-def test_p_toggles_paper_out_for_diagnostics(drive, world):
+def test_shift_p_toggles_paper_out_for_diagnostics(drive, world):
     async def script(app, pilot):
-        await pilot.press("p", "p")
+        await pilot.press("P", "P")
         await until(pilot, lambda: len([c for c in world.calls if c[0] == "fault"]) == 2)
 
     drive(script)

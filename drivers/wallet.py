@@ -1,0 +1,168 @@
+"""HTTP/JSON client of the wallet platform: ``flows.ports.WalletPort`` over stdlib ``http.client``.
+
+The API is in ``docs/protocols/wallet-api.md``; the house pattern is ``drivers/carrier.py`` (one connection per
+call, no state, thread-safe). What the caller may conclude:
+
+====================  ============================================  ==========================================
+raised                when                                          did the platform act?
+====================  ============================================  ==========================================
+LocalProtocolError    malformed order id / amount, or a 400         no
+LinkError             refused, unreachable, 4xx, 5xx on a query     no
+LinkTimeout           no answer after sending a write (micropay,    UNKNOWN: query the order, then cancel
+                      cancel, refund); 5xx or lost connection       (cancel also reverses a paid order)
+RemoteProtocolError   the answer is not JSON or lacks fields        writes: UNKNOWN, as above
+====================  ============================================  ==========================================
+
+>>> WalletClient("http://127.0.0.1:1", timeout_s=0.5).query("O1")
+Traceback (most recent call last):
+...
+emv.errors.LinkError: wallet 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
+from flows.ports import WalletResult, WalletStatus
+
+__all__ = ["WalletClient"]
+
+MAX_ANSWER = 256 * 1024
+_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_STATUSES: frozenset[str] = frozenset({"paid", "user_paying", "waiting", "failed", "cancelled", "refunded",
+                                       "expired"})
+
+
+class WalletClient:
+    """``WalletPort`` for a platform at ``base_url`` (``http://host:port[/prefix]``)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "") -> None:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"wallet.url must be http(s)://host[:port][/prefix], not {base_url!r}")
+        self.base_url, self.timeout_s, self.terminal_id = base_url, timeout_s, terminal_id
+        self._https = url.scheme == "https"
+        self._host = url.hostname
+        self._port = url.port or (443 if self._https else 80)
+        self._prefix = url.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"WalletClient({self.base_url!r})"
+
+    # --- WalletPort ------------------------------------------------------------------------------------------
+
+    def micropay(self, order_id: str, code: str, amount_minor: int, subject: str) -> WalletResult:
+        _check(order_id, amount_minor)
+        if not code or len(code) > 1024:
+            raise LocalProtocolError("a payment code is 1-1024 characters")
+        body = {"order_id": order_id, "auth_code": code, "amount_minor": amount_minor, "subject": subject}
+        return self._order(self._write("/v1/micropay", body), order_id)
+
+    def create_qr_order(self, order_id: str, amount_minor: int, subject: str, expires_s: int) -> WalletResult:
+        _check(order_id, amount_minor)
+        body = {"order_id": order_id, "amount_minor": amount_minor, "subject": subject, "expires_s": expires_s}
+        return self._order(self._write("/v1/qr-orders", body), order_id)
+
+    def query(self, order_id: str) -> WalletResult:
+        _check(order_id)
+        status, body = self._call("GET", f"/v1/orders/{quote(order_id, safe='')}")
+        if status == 404 and isinstance(body, dict) and body.get("error") == "not_found":
+            return WalletResult(order_id, "not_found")
+        return self._order(self._expect(status, body), order_id)
+
+    def cancel(self, order_id: str) -> WalletResult:
+        _check(order_id)
+        return self._order(self._write(f"/v1/orders/{quote(order_id, safe='')}/cancel", {}), order_id)
+
+    def refund(self, order_id: str, amount_minor: int) -> WalletResult:
+        _check(order_id, amount_minor)
+        path = f"/v1/orders/{quote(order_id, safe='')}/refund"
+        return self._order(self._write(path, {"amount_minor": amount_minor}), order_id)
+
+    # --- one exchange ----------------------------------------------------------------------------------------
+
+    def _write(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        status, body = self._call("POST", path, payload, unknown=True)
+        try:
+            return self._expect(status, body)
+        except RemoteProtocolError as exc:
+            raise RemoteProtocolError(f"{exc}; outcome unknown") from exc
+
+    def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
+              unknown: bool = False) -> tuple[int, Any]:
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self.timeout_s)
+        where = f"wallet {self._host}:{self._port}"
+        failed: type[LinkError] = LinkTimeout if unknown else LinkError
+        headers = {"Accept": "application/json", "Connection": "close", "X-Terminal-Id": self.terminal_id}
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        if data is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        try:
+            try:
+                conn.connect()
+            except OSError as exc:  # TimeoutError included: nothing was sent
+                raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
+            try:
+                conn.request(method, self._prefix + path, body=data, headers=headers)
+                response = conn.getresponse()
+                raw = response.read(MAX_ANSWER + 1)
+            except TimeoutError as exc:
+                raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc
+            except (http.client.HTTPException, OSError) as exc:
+                raise failed(f"{where}: connection lost ({type(exc).__name__})"
+                             + ("; outcome unknown" if unknown else "")) from exc
+        finally:
+            conn.close()
+        try:
+            body: Any = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_ANSWER else raw
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = raw
+        if response.status >= 500:
+            text = body.get("message", "") if isinstance(body, dict) else response.reason
+            raise failed(f"{where}: platform error {response.status} {text}".rstrip()
+                         + ("; outcome unknown" if unknown else ""))
+        return response.status, body
+
+    @staticmethod
+    def _expect(status: int, body: Any) -> dict[str, Any]:
+        if 200 <= status < 300:
+            if not isinstance(body, dict):
+                raise RemoteProtocolError(f"wallet answered {status} without a JSON object")
+            return body
+        message = body.get("message", "") if isinstance(body, dict) else ""
+        if status in (400, 422):
+            raise LocalProtocolError(f"wallet refused the request ({status}): {message}")
+        raise LinkError(f"wallet answered {status}: {message}".rstrip(": "))
+
+    @staticmethod
+    def _order(body: Mapping[str, Any], order_id: str) -> WalletResult:
+        order = body.get("order")
+        if not isinstance(order, dict):
+            raise RemoteProtocolError("'order' missing or not an object", tag="order")
+        fields = {k: order.get(k, "") for k in ("order_id", "status", "reason", "message", "wallet",
+                                               "transaction_id")}
+        if not all(isinstance(v, str) for v in fields.values()):
+            raise RemoteProtocolError("order fields must be strings", tag="order")
+        if fields["order_id"] != order_id:
+            raise RemoteProtocolError(f"asked about order {order_id}, the wallet answered about another",
+                                      tag="order_id")
+        if fields["status"] not in _STATUSES:
+            raise RemoteProtocolError(f"unknown order status {fields['status']!r}", tag="status")
+        status: WalletStatus = fields["status"]  # type: ignore[assignment]
+        return WalletResult(order_id, status, fields["reason"], fields["message"], fields["wallet"],
+                            fields["transaction_id"])
+
+
+def _check(order_id: str, amount_minor: int | None = None) -> None:
+    if not isinstance(order_id, str) or not _ORDER_ID.fullmatch(order_id):
+        raise LocalProtocolError(f"order id must be 1-64 of A-Z a-z 0-9 _ -, not {order_id!r}")
+    if amount_minor is not None and (isinstance(amount_minor, bool) or not isinstance(amount_minor, int)
+                                     or amount_minor <= 0):
+        raise LocalProtocolError(f"amount_minor must be a positive int, not {amount_minor!r}")

@@ -1,0 +1,326 @@
+"""Wallet QR top-ups in both directions, with the same journal-first money safety as cards.
+
+*Customer-presented*: the cashier scans the customer's payment code (``classify_code`` tells WeChat Pay, Alipay
+and EMV consumer-presented codes from anything else); the terminal submits it with its own order id. On "user
+paying" (the customer confirms on the phone) it polls every ``poll_interval_s`` until paid, failed, the merchant
+timeout or CANCEL, then cancels (which reverses an order that got paid meanwhile).
+
+*Merchant-presented*: the terminal registers the order, shows a dynamic EMVCo QR that names the order (terminal
+label + bill number), polls until paid, refused, expired or CANCEL, and cancels what is left open.
+
+Journal states (each written before the step it names)::
+
+    created ─► wallet_intended ─► [wallet_waiting] ─► paid ─► topup_intended ─► completed
+                   │                  │                               ├─► topup_pending (followed up)
+                   │                  │                               └─► topup_failed ─► reversed (refund)
+                   ├─► declined (platform refused: nothing taken)     (refund unanswered: wallet_cancel_pending)
+                   └──────────────────┴─► cancelled | reversed (paid meanwhile) | wallet_cancel_pending
+
+The journal keeps the code masked (first 6 / last 4) in ``masked_pan``, the wallet's transaction id in ``rrn``
+and the platform's reason in ``response_code``.
+
+>>> classify_code("134567890123456789").kind, classify_code("2812345678901234").kind, classify_code("hi").kind
+('wechat', 'alipay', None)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from emv.errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
+from emv.qr import build_mpm, parse_cpm
+from emv.tlv import Tlv, decode
+from flows.ports import (
+    CancelToken,
+    CarrierPort,
+    Clock,
+    JournalPort,
+    TopupResult,
+    WalletPort,
+    WalletResult,
+    mask_pan,
+)
+from flows.pricing import CHANNEL_LABELS
+from flows.topup import TopupOrder, TopupOutcome
+
+__all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings", "WalletTopupService",
+           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
+           "qr_bill_number"]
+
+NOT_A_PAYMENT_CODE = "Not a payment code — ask for the payment code in the wallet app / 不是付款码，请出示付款码"
+_WECHAT = re.compile(r"1[0-5]\d{16}")
+_ALIPAY = re.compile(r"(2[5-9]|30)\d{14,22}")
+_REASONS = {
+    "insufficient_balance": "Insufficient balance in the wallet / 钱包余额不足",
+    "code_expired": "The payment code has expired — ask the customer to refresh it / 付款码已过期，请刷新后重试",
+    "user_cancelled": "The customer cancelled on the phone / 顾客已取消支付",
+    "order_expired": "The QR code expired before it was paid / 二维码已过期",
+}
+
+
+@dataclass(frozen=True)
+class CodeClass:
+    kind: str | None  # wechat | alipay | emvqr | None (not a payment code)
+    message: str = ""
+
+
+def classify_code(text: str) -> CodeClass:
+    """What kind of payment code the scanner read; ``kind`` None with a cashier message otherwise."""
+    text = text.strip()
+    if _WECHAT.fullmatch(text):
+        return CodeClass("wechat")
+    if _ALIPAY.fullmatch(text):
+        return CodeClass("alipay")
+    try:
+        parse_cpm(text)
+    except PosError:
+        return CodeClass(None, NOT_A_PAYMENT_CODE)
+    return CodeClass("emvqr")
+
+
+def masked_code(code: str) -> str:
+    """What the journal and receipt may keep of a payment code: first 6 / last 4 of a wallet code, of the
+    application PAN (tag 5A) for an EMV consumer-presented code.
+
+    >>> masked_code("134567890123456789")
+    '134567********6789'
+    """
+    if code.isdigit():
+        return mask_pan(code)
+    try:
+        pan = next((o.value for o in flatten_cpm(parse_cpm(code)) if o.tag == 0x5A), b"")
+    except PosError:
+        pan = b""
+    digits = pan.hex().upper().rstrip("F")
+    return mask_pan(digits) if digits.isdigit() else "EMV QR"
+
+
+def flatten_cpm(objects: list[Tlv]) -> list[Tlv]:
+    """The objects of a consumer-presented code with the application templates (61, 62, 63, 64) opened."""
+    out: list[Tlv] = []
+    for obj in objects:
+        out.append(obj)
+        if obj.constructed:
+            out.extend(flatten_cpm(list(decode(obj.value))))
+    return out
+
+
+def qr_bill_number(order_id: str, terminal_id: str) -> str:
+    """The QR's bill number (62.01, at most 25 characters): the order id without its terminal-id prefix, which
+    travels as the terminal label (62.07); the platform joins the two back into the order id.
+
+    >>> qr_bill_number("SIM00001261201101500000007", "SIM00001")
+    '261201101500000007'
+    """
+    return order_id[len(terminal_id):] if terminal_id and order_id.startswith(terminal_id) else order_id
+
+
+def wallet_message(result: WalletResult) -> str:
+    return _REASONS.get(result.reason) or result.message or f"Wallet payment {result.status} / 支付未完成"
+
+
+class WalletStep(StrEnum):
+    SUBMITTING = "submitting"
+    WAITING = "waiting"  # the customer confirms on the phone
+    SHOW_QR = "show_qr"  # ``detail`` carries the payload
+    CANCELLING = "cancelling"
+    TOPPING_UP = "topping_up"
+
+
+@dataclass(frozen=True)
+class WalletProgress:
+    step: WalletStep
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class WalletSettings:
+    terminal_id: str
+    merchant_id: str
+    merchant_name: str = "IOT SIM TOPUP"
+    city: str = "SHENZHEN"
+    mcc: str = "4814"
+    account_gui: str = "D156000000000"
+    poll_interval_s: float = 3.0
+    merchant_timeout_s: float = 90.0
+    qr_expiry_s: int = 120
+    status_polls: int = 3
+
+
+Progress = Callable[[WalletProgress], None]
+
+
+class WalletTopupService:
+    """Runs one wallet top-up end to end. Blocking; run it off the UI thread."""
+
+    def __init__(self, wallet: WalletPort, carrier: CarrierPort, journal: JournalPort, clock: Clock,
+                 settings: WalletSettings) -> None:
+        self.wallet, self.carrier, self.journal, self.clock, self.settings = wallet, carrier, journal, clock, settings
+
+    def _begin(self, order: TopupOrder) -> tuple[int, str]:
+        q = order.quote
+        order_id = self.journal.next_order_id(self.settings.terminal_id, self.clock.now())
+        txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
+                                    plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
+                                    fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
+        return txn_id, order_id
+
+    def pay_with_code(self, order: TopupOrder, code: str, progress: Progress, cancel: CancelToken) -> TopupOutcome:
+        """Customer-presented: charge ``code`` (already classified), then top up."""
+        txn_id, order_id = self._begin(order)
+        self.journal.update(txn_id, "wallet_intended", masked_pan=masked_code(code))
+        progress(WalletProgress(WalletStep.SUBMITTING))
+        label = CHANNEL_LABELS.get(order.quote.channel, order.quote.channel)
+        return self._submitted(txn_id, order_id, order, lambda: self.wallet.micropay(
+            order_id, code, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name} ({label})"),
+            progress, cancel, deadline=self.clock.monotonic() + self.settings.merchant_timeout_s)
+
+    def pay_by_qr(self, order: TopupOrder, progress: Progress, cancel: CancelToken) -> TopupOutcome:
+        """Merchant-presented: show a dynamic QR for the order, wait for the customer's phone, then top up."""
+        txn_id, order_id = self._begin(order)
+        self.journal.update(txn_id, "wallet_intended")
+        s = self.settings
+        expiry = min(float(s.qr_expiry_s), s.merchant_timeout_s)
+        return self._submitted(txn_id, order_id, order, lambda: self.wallet.create_qr_order(
+            order_id, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name}", s.qr_expiry_s),
+            progress, cancel, deadline=self.clock.monotonic() + expiry, show_qr=True)
+
+    # --- submit, wait, settle --------------------------------------------------------------------------------
+
+    def _submitted(self, txn_id: int, order_id: str, order: TopupOrder, submit: Callable[[], WalletResult],
+                   progress: Progress, cancel: CancelToken, *, deadline: float, show_qr: bool = False) -> TopupOutcome:
+        if cancel.cancelled:  # CANCEL (or F1: the other direction) came before the request left
+            self.journal.update(txn_id, "cancelled", message="cancelled before sending")
+            return TopupOutcome("cancelled", "Cancelled — nothing charged / 已取消，未扣款", txn_id, order_id)
+        try:
+            result = submit()
+        except (LinkTimeout, RemoteProtocolError) as exc:  # sent, outcome unknown: ask before anything else
+            self.journal.update(txn_id, "wallet_intended", message=f"wallet: {exc}")
+            queried = self._query(order_id)
+            if queried is None or queried.status == "not_found":
+                return self._cancel(txn_id, order_id, "The wallet platform did not answer — order cancelled / "
+                                    "支付平台无应答，订单已撤销", progress)
+            result = queried
+        except PosError as exc:  # not sent (unreachable, refused): nothing can have been taken
+            self.journal.update(txn_id, "failed", message=f"wallet: {exc}")
+            return TopupOutcome("failed", f"Wallet platform unavailable — try again or pay by card / "
+                                f"支付平台不可用 ({exc})", txn_id, order_id)
+        if show_qr and result.status == "waiting":
+            q = order.quote
+            payload = build_mpm(account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
+                                mcc=self.settings.mcc, amount_minor=q.total_minor,
+                                merchant_name=self.settings.merchant_name, city=self.settings.city,
+                                bill_number=qr_bill_number(order_id, self.settings.terminal_id),
+                                terminal_label=self.settings.terminal_id)
+            progress(WalletProgress(WalletStep.SHOW_QR, payload))
+        waiting = False
+        while result.status in ("user_paying", "waiting"):
+            if not waiting:  # journal and screen once; the polls below change nothing durable
+                waiting = True
+                self.journal.update(txn_id, "wallet_waiting")
+                if not show_qr:
+                    progress(WalletProgress(WalletStep.WAITING, result.message))
+            if self.clock.monotonic() >= deadline:
+                return self._cancel(txn_id, order_id, "The customer did not pay in time — order cancelled / "
+                                    "顾客未在规定时间内支付，订单已撤销", progress)
+            if cancel.wait(self.settings.poll_interval_s):
+                return self._cancel(txn_id, order_id, "Cancelled — nothing charged / 已取消，未扣款", progress)
+            result = self._query(order_id) or result
+        return self._settled(txn_id, order_id, order, result, progress)
+
+    def _settled(self, txn_id: int, order_id: str, order: TopupOrder, result: WalletResult,
+                 progress: Progress) -> TopupOutcome:
+        if result.status == "paid":
+            self.journal.update(txn_id, "paid", rrn=result.transaction_id or None)
+            progress(WalletProgress(WalletStep.TOPPING_UP))
+            return self._topup(txn_id, order_id, order, progress)
+        if result.status in ("cancelled", "refunded"):
+            state = "cancelled" if result.status == "cancelled" else "reversed"
+            self.journal.update(txn_id, state, response_code=result.reason or None, message=wallet_message(result))
+            return TopupOutcome(state, wallet_message(result), txn_id, order_id)
+        self.journal.update(txn_id, "declined", response_code=result.reason or result.status,
+                            message=wallet_message(result))
+        return TopupOutcome("declined", wallet_message(result), txn_id, order_id)
+
+    def _query(self, order_id: str) -> WalletResult | None:
+        for i in range(self.settings.status_polls):
+            if i:
+                self.clock.sleep(min(1.0, self.settings.poll_interval_s))
+            try:
+                return self.wallet.query(order_id)
+            except (LinkError, RemoteProtocolError):
+                continue
+        return None
+
+    def _cancel(self, txn_id: int, order_id: str, why: str, progress: Progress) -> TopupOutcome:
+        """Cancel the order (the platform reverses it if it got paid meanwhile). Journalled first."""
+        progress(WalletProgress(WalletStep.CANCELLING))
+        self.journal.update(txn_id, "wallet_cancel_pending", message=why)
+        try:
+            result = self.wallet.cancel(order_id)
+        except PosError as exc:
+            self.journal.update(txn_id, "wallet_cancel_pending", message=f"{why}; cancel unanswered: {exc}")
+            return TopupOutcome("reversal_pending", f"{why} (cancel queued / 撤销待完成)", txn_id, order_id)
+        if result.status == "refunded":  # the customer paid after all: the cancel reversed it
+            why = "The customer had paid; the payment was reversed / 顾客已付款，已撤销退款"
+        state = "reversed" if result.status == "refunded" else "cancelled"
+        self.journal.update(txn_id, state, reversal="cancel", response_code=result.reason or None, message=why)
+        return TopupOutcome(state, why, txn_id, order_id)
+
+    # --- top-up at the carrier -------------------------------------------------------------------------------
+
+    def _topup(self, txn_id: int, order_id: str, order: TopupOrder, progress: Progress) -> TopupOutcome:
+        q = order.quote
+        self.journal.update(txn_id, "topup_intended")
+        result = apply_topup(self.carrier, self.clock, order_id, order.iccid, q.plan.plan_id, q.amount_minor,
+                             polls=self.settings.status_polls)
+        if result is not None and result.status == "applied":
+            self.journal.update(txn_id, "completed", topup_status="applied", balance_after_minor=result.balance_minor)
+            return TopupOutcome("completed", "Top-up applied / 充值成功", txn_id, order_id, result.balance_minor)
+        if result is not None and result.status == "failed":
+            self.journal.update(txn_id, "topup_failed", topup_status="failed", message=result.message)
+            return self.refund(txn_id, order_id, q.total_minor,
+                               f"Carrier refused the top-up ({result.message}) — wallet payment refunded / "
+                               "运营商拒绝充值，已退款")
+        self.journal.update(txn_id, "topup_pending", topup_status="pending")
+        return TopupOutcome("pending", f"Paid. Top-up PENDING, order {order_id} — will be followed up / "
+                            f"已付款，充值处理中，订单 {order_id}", txn_id, order_id)
+
+    def refund(self, txn_id: int, order_id: str, amount_minor: int, why: str) -> TopupOutcome:
+        self.journal.update(txn_id, "wallet_cancel_pending", message=why)
+        try:
+            result = self.wallet.refund(order_id, amount_minor)
+        except PosError:
+            return TopupOutcome("reversal_pending", why + " (refund queued / 退款待完成)", txn_id, order_id)
+        if result.status != "refunded":
+            return TopupOutcome("reversal_pending", why + " (refund queued / 退款待完成)", txn_id, order_id)
+        self.journal.update(txn_id, "reversed", reversal="refund")
+        return TopupOutcome("reversed", why, txn_id, order_id)
+
+
+def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, plan_id: str, amount_minor: int,
+                *, polls: int = 3) -> TopupResult | None:
+    """Create the top-up; when the answer is lost ask the order's status, and resend only if it never arrived.
+    Returns the carrier's ``TopupResult`` or None when it never answered."""
+    try:
+        return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
+    except (LinkError, RemoteProtocolError):
+        pass
+    for i in range(polls):
+        if i:
+            clock.sleep(1.0)
+        try:
+            result = carrier.order_status(order_id)
+        except (LinkError, RemoteProtocolError):
+            continue
+        if result.status == "not_found":
+            try:
+                return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
+            except (LinkError, RemoteProtocolError):
+                continue
+        if result.status != "pending":
+            return result
+    return None
