@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 scenarios: $(STAMP)
-	$(BIN)/pos-sim --headless --scenario scenarios/*.toml
+	$(BIN)/pos-sim --headless --scenario scenarios/*.toml scenarios/cards/*.toml
 
 docs: $(STAMP)
 	$(BIN)/python -m terminal.diagram --readme README.md > docs/state-diagram.md

@@ -18,11 +18,22 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from construct import Bytes, ConstructError, GreedyBytes, Int8ub, Int32ub, PascalString, Prefixed, Struct
+from construct import (
+    Bytes,
+    ConstructError,
+    GreedyBytes,
+    Int8ub,
+    Int16ub,
+    Int32ub,
+    PascalString,
+    Prefixed,
+    PrefixedArray,
+    Struct,
+)
 
 from drivers.link import Event, FrameReceived, SerialLink
 from emv.errors import DeviceError, DeviceGone, DeviceTimeout, LocalProtocolError, RemoteProtocolError
-from flows.ports import PinEntry, PinStatus
+from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry, PinStatus
 
 __all__ = [
     "PinPadCmd",
@@ -44,6 +55,14 @@ __all__ = [
     "decode_pin_result",
     "encode_key_status",
     "decode_key_status",
+    "encode_offline_pin_request",
+    "decode_offline_pin_request",
+    "encode_offline_pin_result",
+    "decode_offline_pin_result",
+    "encode_choose",
+    "decode_choose",
+    "encode_choice_result",
+    "decode_choice_result",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,11 +76,15 @@ class PinPadCmd(IntEnum):
     GET_ONLINE_PIN = 0x21
     ABORT = 0x22
     KEY_STATUS = 0x23
-    LOAD_KEY = 0x24  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
+    VERIFY_OFFLINE_PIN = 0x24  # EMV offline PIN: the pad itself sends VERIFY to the card (docs/emv.md)
+    CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
+    LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
 
 
 class PinPadEventCode(IntEnum):
     PIN_RESULT = 0x50
+    OFFLINE_PIN_RESULT = 0x51
+    CHOICE_RESULT = 0x52
 
 
 class PinPadStatus(IntEnum):
@@ -102,6 +125,12 @@ _PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
                      "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
 _LOAD_KEY = Struct("scheme" / Int8ub, "enciphered_key" / Prefixed(Int8ub, GreedyBytes),
                   "ksn" / Prefixed(Int8ub, GreedyBytes), "kcv" / Bytes(3))
+_OFFLINE_REQUEST = Struct("enciphered" / Int8ub, "amount" / Int32ub, "timeout_ms" / Int32ub, "tries" / Int8ub,
+                          "modulus" / Prefixed(Int8ub, GreedyBytes), "exponent" / Prefixed(Int8ub, GreedyBytes),
+                          "challenge" / Prefixed(Int8ub, GreedyBytes))
+_OFFLINE_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "sw" / Int16ub)
+_CHOOSE = Struct("timeout_ms" / Int32ub, "labels" / PrefixedArray(Int8ub, PascalString(Int8ub, "utf8")))
+_CHOICE_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "index" / Int8ub)
 _KEY_STATUS = Struct("scheme" / Int8ub, "ksn" / Prefixed(Int8ub, GreedyBytes), "remaining" / Int32ub)
 
 
@@ -183,6 +212,48 @@ def decode_key_load(payload: bytes) -> KeyLoad:
     return KeyLoad(SCHEME_CODES[parsed.scheme], bytes(parsed.enciphered_key), bytes(parsed.ksn), bytes(parsed.kcv))
 
 
+def encode_offline_pin_request(request: OfflinePinRequest, timeout_s: float) -> bytes:
+    return _OFFLINE_REQUEST.build({
+        "enciphered": int(request.enciphered), "amount": request.amount_minor,
+        "timeout_ms": round(timeout_s * 1000), "tries": 0xFF if request.tries_left is None else request.tries_left,
+        "modulus": request.icc_modulus, "exponent": request.icc_exponent, "challenge": request.challenge})
+
+
+def decode_offline_pin_request(payload: bytes) -> tuple[OfflinePinRequest, float]:
+    p = _parse(_OFFLINE_REQUEST, payload, "offline PIN request")
+    return OfflinePinRequest(bool(p.enciphered), p.amount, None if p.tries == 0xFF else p.tries, bytes(p.modulus),
+                             bytes(p.exponent), bytes(p.challenge)), p.timeout_ms / 1000
+
+
+def encode_offline_pin_result(session: int, status: int, sw: int) -> bytes:
+    return _OFFLINE_RESULT.build({"session": session, "status": status, "sw": sw})
+
+
+def decode_offline_pin_result(payload: bytes) -> tuple[int, OfflinePinResult]:
+    p = _parse(_OFFLINE_RESULT, payload, "offline PIN result")
+    name = ENTRY_STATUS_NAMES.get(p.status, "cancelled")
+    return p.session, OfflinePinResult(name, p.sw if name == "entered" else None)
+
+
+def encode_choose(labels: tuple[str, ...], timeout_s: float) -> bytes:
+    return _CHOOSE.build({"timeout_ms": round(timeout_s * 1000), "labels": [lb[:MAX_LINE] for lb in labels]})
+
+
+def decode_choose(payload: bytes) -> tuple[tuple[str, ...], float]:
+    p = _parse(_CHOOSE, payload, "choose request")
+    return tuple(p.labels), p.timeout_ms / 1000
+
+
+def encode_choice_result(session: int, status: int, index: int) -> bytes:
+    return _CHOICE_RESULT.build({"session": session, "status": status, "index": index})
+
+
+def decode_choice_result(payload: bytes) -> tuple[int, int]:
+    """(session, chosen index); -1 when the customer cancelled or the pad timed out."""
+    p = _parse(_CHOICE_RESULT, payload, "choice result")
+    return p.session, p.index if p.status == EntryStatus.ENTERED else -1
+
+
 def encode_key_status(status: KeyStatus) -> bytes:
     code = {name: code for code, name in SCHEME_CODES.items()}[status.scheme]
     return _KEY_STATUS.build({"scheme": code, "ksn": status.ksn or b"", "remaining": status.remaining})
@@ -207,7 +278,7 @@ class PinPad:
                                 on_event=self._on_link_event)
         self._response_timeout_s = response_timeout_s
         self._cond = threading.Condition()
-        self._results: dict[int, PinEntry | DeviceError] = {}
+        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int] = {}
         self._waiting = False
         self._aborted = False
 
@@ -243,18 +314,40 @@ class PinPad:
         """Prompt on the pad; block until the customer enters, bypasses or cancels, the pad times out, or
         ``abort()`` is called (-> "cancelled"). Raises DeviceError if the pad cannot encrypt, DeviceTimeout if
         it never gives a verdict, DeviceGone, LocalProtocolError for a PAN that is not 12..19 digits."""
-        request = encode_pin_request(pan, amount_minor, timeout_s)
+        outcome = self._entry(PinPadCmd.GET_ONLINE_PIN, encode_pin_request(pan, amount_minor, timeout_s), timeout_s)
+        if outcome is None:
+            return PinEntry(status="cancelled")
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome  # type: ignore[return-value]
+
+    def verify_offline_pin(self, request: OfflinePinRequest, timeout_s: float) -> OfflinePinResult:
+        """Prompt for an offline PIN; the pad sends VERIFY to the card and reports only the status word."""
+        outcome = self._entry(PinPadCmd.VERIFY_OFFLINE_PIN, encode_offline_pin_request(request, timeout_s),
+                              timeout_s)
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome if isinstance(outcome, OfflinePinResult) else OfflinePinResult("cancelled")
+
+    def choose_application(self, labels: tuple[str, ...], timeout_s: float) -> int | None:
+        """Numbered labels on the pad; the index the customer picks, None when cancelled or timed out."""
+        outcome = self._entry(PinPadCmd.CHOOSE, encode_choose(labels, timeout_s), timeout_s)
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome if isinstance(outcome, int) and not isinstance(outcome, bool) and outcome >= 0 else None
+
+    def _entry(self, cmd: PinPadCmd, request: bytes, timeout_s: float) -> Any:
         with self._cond:
             self._waiting, self._aborted = True, False
             self._results.clear()
         try:
-            status, payload = self._request(PinPadCmd.GET_ONLINE_PIN, request)
+            status, payload = self._request(cmd, request)
             if status == PinPadStatus.BUSY:  # only we start entries: this one was abandoned earlier
                 self._abort_quietly()
-                status, payload = self._request(PinPadCmd.GET_ONLINE_PIN, request)
-            payload = self._check(PinPadCmd.GET_ONLINE_PIN, status, payload)
+                status, payload = self._request(cmd, request)
+            payload = self._check(cmd, status, payload)
             if len(payload) != 1:
-                raise RemoteProtocolError("GET_ONLINE_PIN answer lacks a session number", offset=0)
+                raise RemoteProtocolError(f"{cmd.name} answer lacks a session number", offset=0)
             outcome = self._await_result(payload[0], time.monotonic() + timeout_s + RESULT_GRACE_S)
         finally:
             with self._cond:
@@ -263,9 +356,6 @@ class PinPad:
             self._abort_quietly()
             if not self._aborted:
                 raise DeviceTimeout("the PIN pad gave no PIN entry result")
-            return PinEntry(status="cancelled")
-        if isinstance(outcome, DeviceError):
-            raise outcome
         return outcome
 
     def abort(self) -> None:
@@ -278,7 +368,7 @@ class PinPad:
 
     # --- internals ---
 
-    def _await_result(self, session: int, deadline: float) -> PinEntry | DeviceError | None:
+    def _await_result(self, session: int, deadline: float) -> Any:
         with self._cond:
             while session not in self._results and not self._aborted:
                 if not self._link.is_open:
@@ -312,10 +402,14 @@ class PinPad:
         return self._check(cmd, *self._request(cmd, data))
 
     def _on_link_event(self, event: Event) -> None:
-        if not (isinstance(event, FrameReceived) and event.cmd == PinPadEventCode.PIN_RESULT):
+        decoders: dict[int, Any] = {PinPadEventCode.PIN_RESULT: decode_pin_result,
+                                    PinPadEventCode.OFFLINE_PIN_RESULT: decode_offline_pin_result,
+                                    PinPadEventCode.CHOICE_RESULT: decode_choice_result}
+        if not isinstance(event, FrameReceived) or event.cmd not in decoders:
             return
+        decode = decoders[event.cmd]
         try:
-            session, outcome = decode_pin_result(event.data)
+            session, outcome = decode(event.data)
         except RemoteProtocolError as exc:
             log.warning("malformed PIN result dropped: %s", exc)
             return

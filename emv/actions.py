@@ -28,8 +28,9 @@ from typing import TypeVar
 from emv.apdu import Response, get_response, split_response, with_le
 from emv.errors import LocalProtocolError
 
-__all__ = ["Action", "SendApdu", "RequestOnlinePin", "GoOnline", "Finished", "Outcome", "PIN_STATUSES",
-           "Stop", "Step", "transmit"]
+__all__ = ["Action", "SendApdu", "ChooseApplication", "RequestOnlinePin", "VerifyOfflinePin", "OfflinePinAnswer",
+           "GoOnline",
+           "Finished", "Outcome", "PIN_STATUSES", "Stop", "Step", "transmit"]
 
 PIN_STATUSES = ("entered", "bypassed", "cancelled", "timeout")  # answers to RequestOnlinePin
 
@@ -59,11 +60,42 @@ class SendApdu:
 
 
 @dataclass(frozen=True)
+class ChooseApplication:
+    """Offer the candidate applications to the cardholder (Book 1 §12.4), in priority order; call
+    ``on_application`` with the chosen index, or None when the cardholder cancels."""
+
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RequestOnlinePin:
     """Ask the PIN pad for an online PIN block (Book 3 §10.5.5), then call ``on_pin`` with the status."""
 
     pan: str = field(repr=False)
     amount_minor: int
+
+
+@dataclass(frozen=True)
+class VerifyOfflinePin:
+    """Have the PIN pad collect the PIN and VERIFY it with the card itself (Book 3 §10.5.1, §6.5.12); call
+    ``on_offline_pin`` with the entry status and the card's status word. The clear PIN never reaches the
+    terminal: for ``enciphered`` the pad encrypts the block under the ICC key given here (Book 2 §7.2) with
+    the card's ``challenge`` (GET CHALLENGE)."""
+
+    enciphered: bool
+    amount_minor: int
+    tries_left: int | None = None  # from GET DATA 9F17, for the prompt ("2 tries left")
+    icc_modulus: bytes = field(default=b"", repr=False)
+    icc_exponent: bytes = b""
+    challenge: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class OfflinePinAnswer:
+    """What the PIN pad reports after ``VerifyOfflinePin``: the entry status and, if entered, the SW."""
+
+    status: str
+    sw: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +121,7 @@ class Finished:
     receipt: Mapping[str, str] = field(default_factory=dict)
 
 
-Action = SendApdu | RequestOnlinePin | GoOnline | Finished
+Action = SendApdu | ChooseApplication | RequestOnlinePin | VerifyOfflinePin | GoOnline | Finished
 
 # --- the card exchange step ---------------------------------------------------------------------------------
 

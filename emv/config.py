@@ -8,16 +8,20 @@ product accepts.
 
 >>> cfg = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="M00000000000001")
 >>> cfg.aids[3].label, cfg.aids[3].tac_online.hex().upper(), cfg.capabilities.hex().upper()
-('Visa', 'DC4004F800', 'E06800')
+('Visa', 'DC4004F800', 'E068C8')
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from emv.capk import TEST_CAPKS, Capk, capk_table
 from emv.errors import ConfigError
 
-__all__ = ["AidConfig", "TerminalConfig", "STANDARD_AIDS", "SCHEME_DEFAULTS", "ONLINE_CAPABLE_TERMINAL_TYPES"]
+__all__ = ["AidConfig", "TerminalConfig", "STANDARD_AIDS", "SCHEME_DEFAULTS", "ONLINE_CAPABLE_TERMINAL_TYPES",
+           "terminal_config"]
 
 # Terminal type 9F35 (Book 4 Annex A1): 1x financial institution, 2x merchant, 3x cardholder;
 # low digit 1 online only, 2 offline with online capability, 3 offline only (4-6 the same, unattended).
@@ -65,6 +69,13 @@ class AidConfig:
     tac_denial: bytes = b""
     tac_online: bytes = b""
     floor_limit_minor: int = 0
+    # Random transaction selection (Book 3 §10.6.2): below the floor limit, amounts under the threshold are
+    # sent online with target_percent probability, rising towards max_target_percent at the floor limit.
+    threshold_minor: int = 0
+    target_percent: int = 0
+    max_target_percent: int = 0
+    default_ddol: bytes = bytes.fromhex("9F3704")  # Book 3 §10.3: used when the card has no 9F49
+    default_tdol: bytes = b""
 
     def __post_init__(self) -> None:
         name = self.aid.hex().upper()
@@ -81,6 +92,11 @@ class AidConfig:
             raise ConfigError(f"app_versions of AID {name} must be 2-byte values")
         if self.floor_limit_minor < 0:
             raise ConfigError(f"floor_limit_minor of AID {name} cannot be negative")
+        if not 0 <= self.target_percent <= self.max_target_percent <= 99:
+            raise ConfigError(f"target_percent and max_target_percent of AID {name} must be 0 <= target <= max "
+                              "<= 99")
+        if not 0 <= self.threshold_minor <= max(self.floor_limit_minor - 1, 0):
+            raise ConfigError(f"threshold_minor of AID {name} must be below floor_limit_minor")
 
 
 @dataclass(frozen=True)
@@ -94,10 +110,19 @@ class TerminalConfig:
     currency_code: bytes = b"\x01\x56"
     currency_exponent: int = 2
     terminal_type: int = 0x22
-    capabilities: bytes = bytes.fromhex("E06800")  # IC, magstripe, manual; online PIN, signature, no CVM
+    capabilities: bytes = bytes.fromhex("E068C8")  # IC, mag, manual; online PIN, signature, no CVM; SDA, DDA, CDA
     additional_capabilities: bytes = bytes.fromhex("6000B0F001")  # goods, services; keys; print, display
     merchant_category_code: bytes = bytes.fromhex("4814")  # telecommunication services
     ifd_serial: str = "POS00001"
+    capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=lambda: TEST_CAPKS)
+    revoked: frozenset[tuple[bytes, int, bytes]] = frozenset()  # CRL: (RID, CA index, certificate serial)
+    exception_file: frozenset[str] = frozenset()  # PANs (with "-PSN" suffix to name one card) refused offline
+    # Unable to go online: follow the default action codes (TC possible, ARC Y3) — off by default, because this
+    # product has no advice/clearing path for such approvals; off means always AAC (Z3).
+    approve_offline_when_unable_online: bool = False
+    # Book 1 §12.4: offer the candidates to the cardholder (on the PIN pad) when more than one, or when the only
+    # one asks for confirmation; off: the highest priority is taken, those needing confirmation are dropped.
+    cardholder_selection: bool = False
 
     def __post_init__(self) -> None:
         if not self.aids:
@@ -131,3 +156,130 @@ STANDARD_AIDS: tuple[AidConfig, ...] = (
     AidConfig(bytes.fromhex("A0000000031010"), "Visa"),
     AidConfig(bytes.fromhex("A0000000041010"), "Mastercard"),
 )
+
+
+# --- from the terminal's TOML [emv] table ---------------------------------------------------------------------
+
+_AID_KEYS = {"aid", "label", "partial_selection", "app_versions", "tac_default", "tac_denial", "tac_online",
+             "floor_limit_minor", "threshold_minor", "target_percent", "max_target_percent", "default_ddol",
+             "default_tdol"}
+_CAPK_KEYS = {"rid", "index", "modulus", "exponent", "checksum", "expiry", "label"}
+
+
+def _hex_value(value: Any, where: str, length: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a hex string, not {value!r}")
+    try:
+        data = bytes.fromhex(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not hexadecimal: {value!r}") from exc
+    if length is not None and len(data) != length:
+        raise ConfigError(f"{where} must be {length} bytes ({2 * length} hex digits), not {len(data)}")
+    return data
+
+
+def _int_value(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where} must be an integer, not {value!r}")
+    return value
+
+
+def _aid_config(entry: Any, where: str, floor_limit: int) -> AidConfig:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where} must be a table like {{ aid = \"A0000000031010\", label = \"Visa\" }}")
+    unknown = set(entry) - _AID_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]} (known: {', '.join(sorted(_AID_KEYS))})")
+    if "aid" not in entry:
+        raise ConfigError(f"{where}.aid is required")
+    kwargs: dict[str, Any] = {"aid": _hex_value(entry["aid"], f"{where}.aid"),
+                              "label": str(entry.get("label", "")),
+                              "floor_limit_minor": _int_value(entry.get("floor_limit_minor", floor_limit),
+                                                              f"{where}.floor_limit_minor")}
+    for key in ("tac_default", "tac_denial", "tac_online"):
+        if key in entry:
+            kwargs[key] = _hex_value(entry[key], f"{where}.{key}", 5)
+    for key in ("default_ddol", "default_tdol"):
+        if key in entry:
+            kwargs[key] = _hex_value(entry[key], f"{where}.{key}")
+    for key in ("threshold_minor", "target_percent", "max_target_percent"):
+        if key in entry:
+            kwargs[key] = _int_value(entry[key], f"{where}.{key}")
+    if "app_versions" in entry:
+        versions = entry["app_versions"]
+        if not isinstance(versions, list | tuple):
+            raise ConfigError(f"{where}.app_versions must be a list like [\"0030\"]")
+        kwargs["app_versions"] = tuple(_hex_value(v, f"{where}.app_versions[{i}]", 2) for i, v in enumerate(versions))
+    if "partial_selection" in entry:
+        if not isinstance(entry["partial_selection"], bool):
+            raise ConfigError(f"{where}.partial_selection must be true or false")
+        kwargs["partial_selection"] = entry["partial_selection"]
+    try:
+        return AidConfig(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _capk(entry: Any, where: str) -> Capk:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where} must be a table with rid, index, modulus, exponent, checksum")
+    unknown = set(entry) - _CAPK_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]} (known: {', '.join(sorted(_CAPK_KEYS))})")
+    for key in ("rid", "index", "modulus"):
+        if key not in entry:
+            raise ConfigError(f"{where}.{key} is required")
+    try:
+        index = _hex_value(entry["index"], f"{where}.index", 1)[0]
+        return Capk(_hex_value(entry["rid"], f"{where}.rid", 5), index,
+                    _hex_value(entry["modulus"], f"{where}.modulus"),
+                    _hex_value(entry.get("exponent", "03"), f"{where}.exponent"),
+                    _hex_value(entry.get("checksum", ""), f"{where}.checksum"), str(entry.get("expiry", "491231")),
+                    str(entry.get("label", "")))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _revoked(entry: Any, where: str) -> tuple[bytes, int, bytes]:
+    parts = entry.split("/") if isinstance(entry, str) else []
+    if len(parts) != 3:
+        raise ConfigError(f"{where} must be \"RID/INDEX/SERIAL\", e.g. \"A000000003/92/000001\"")
+    return (_hex_value(parts[0], f"{where} RID", 5), _hex_value(parts[1], f"{where} index", 1)[0],
+            _hex_value(parts[2], f"{where} serial", 3))
+
+
+def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id: str,
+                    ifd_serial: str) -> TerminalConfig:
+    """Build and check the kernel configuration from the TOML ``[emv]`` table (already a mapping).
+
+    Keys: ``terminal_type``, ``capabilities`` (9F33), ``additional_capabilities`` (9F40), ``country_code``,
+    ``currency_code`` (n3 as 4 hex digits), ``floor_limit_minor`` (default for every AID), ``aids`` (tables,
+    see ``_AID_KEYS``), ``include_test_capks`` (default true), ``capks`` (extra CA keys), ``revoked``
+    (``"RID/INDEX/SERIAL"``), ``exception_file`` (PANs or ``PAN-PSN``). Raises ConfigError naming the key.
+    """
+    floor = _int_value(section.get("floor_limit_minor", 0), "emv.floor_limit_minor")
+    aids_raw = section.get("aids", ())
+    aids = tuple(_aid_config(a, f"emv.aids[{i}]", floor) for i, a in enumerate(aids_raw))
+    if not aids:
+        raise ConfigError("emv.aids: the terminal needs at least one application")
+    capks = [*(TEST_CAPKS.values() if section.get("include_test_capks", True) else ()),
+             *(_capk(c, f"emv.capks[{i}]") for i, c in enumerate(section.get("capks", ())))]
+    try:
+        terminal_type = int(str(section.get("terminal_type", "22")), 16)
+        return TerminalConfig(
+            aids=aids, terminal_id=terminal_id, merchant_id=merchant_id, ifd_serial=ifd_serial,
+            terminal_type=terminal_type,
+            capabilities=_hex_value(section.get("capabilities", "E0F8C8"), "emv.capabilities", 3),
+            additional_capabilities=_hex_value(section.get("additional_capabilities", "6000F0A001"),
+                                               "emv.additional_capabilities", 5),
+            country_code=_hex_value(section.get("country_code", "0156"), "emv.country_code", 2),
+            currency_code=_hex_value(section.get("currency_code", "0156"), "emv.currency_code", 2),
+            capks=capk_table(capks),
+            revoked=frozenset(_revoked(r, f"emv.revoked[{i}]") for i, r in enumerate(section.get("revoked", ()))),
+            exception_file=frozenset(str(p) for p in section.get("exception_file", ())),
+            approve_offline_when_unable_online=bool(section.get("approve_offline_when_unable_online", False)),
+            cardholder_selection=bool(section.get("cardholder_selection", False)))
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"emv.terminal_type must be two digits, e.g. \"22\": {exc}") from exc

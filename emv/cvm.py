@@ -3,8 +3,12 @@
 The CVM List is amount X (4 bytes), amount Y (4 bytes), then two-byte CV Rules: the CVM code (bit 7: apply the
 next rule if this one fails; bits 6–1: the method) and the condition code (Book 3 Annex C3). The terminal
 walks the rules in order; the first rule whose condition holds and whose method succeeds ends the walk. This
-kernel performs online enciphered PIN (via ``RequestOnlinePin``), signature, "No CVM required" and "Fail CVM
-processing"; offline PIN methods count as not supported until the offline-PIN issue lands.
+kernel performs online enciphered PIN (``RequestOnlinePin``), offline plaintext and enciphered PIN
+(``VerifyOfflinePin``: the PIN pad itself sends VERIFY; §10.5.1), their combinations with signature,
+signature, "No CVM required" and "Fail CVM processing". Offline PIN first reads the PIN Try Counter
+(GET DATA ``9F17``): zero sets "PIN try limit exceeded" (TVR B3b6) and fails the method without a prompt;
+``63Cx`` re-prompts while ``x`` > 0; ``6983``/``6984`` or ``63C0`` set B3b6. Enciphered PIN needs the ICC
+key recovered by ODA (Book 2 §7.1) and a GET CHALLENGE.
 
 >>> cvms = parse_cvm_list(bytes.fromhex("00000000" "00000000" "4203" "5E03" "1F00"))
 >>> [(METHOD_NAMES[r.method], CONDITION_NAMES[r.condition], r.apply_next_if_failed) for r in cvms.rules][:2]
@@ -16,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emv.actions import Outcome, RequestOnlinePin, Step, Stop
+from emv import apdu, tlv
+from emv.actions import OfflinePinAnswer, Outcome, RequestOnlinePin, Step, Stop, VerifyOfflinePin, transmit
 from emv.errors import RemoteProtocolError
 from emv.tvr import BitField, TsiBit, TvrBit
 
@@ -24,6 +29,9 @@ __all__ = ["CvRule", "CvmList", "CvmContext", "CvmOutcome", "METHOD_NAMES", "CON
            "parse_cvm_list", "condition_holds", "terminal_supports", "perform_cvm"]
 
 FAIL_CVM, OFFLINE_PLAIN_PIN, ONLINE_PIN, SIGNATURE, NO_CVM = 0x00, 0x01, 0x02, 0x1E, 0x1F
+PLAIN_PIN_AND_SIGNATURE, OFFLINE_ENCIPHERED_PIN, ENCIPHERED_PIN_AND_SIGNATURE = 0x03, 0x04, 0x05
+_OFFLINE = {OFFLINE_PLAIN_PIN: False, PLAIN_PIN_AND_SIGNATURE: False, OFFLINE_ENCIPHERED_PIN: True,
+            ENCIPHERED_PIN_AND_SIGNATURE: True}  # method -> enciphered
 NO_CVM_PERFORMED = 0x3F  # CVM Results byte 1 when no rule was performed
 RESULT_UNKNOWN, RESULT_FAILED, RESULT_SUCCESSFUL = 0x00, 0x01, 0x02  # CVM Results byte 3 (Book 4 Annex A4)
 
@@ -51,10 +59,13 @@ CONDITION_NAMES: dict[int, str] = {  # Book 3 Annex C3 Table 40
     0x09: "if transaction is in the application currency and is over Y value",
 }
 
-# 9F33 byte 2 bits a method needs (Book 4 Annex A2); only methods this kernel performs are listed.
-_CAPABILITY_BITS: dict[int, int] = {FAIL_CVM: 0x00, ONLINE_PIN: 0x40, SIGNATURE: 0x20, NO_CVM: 0x08}
+# 9F33 byte 2 bits a method needs (Book 4 Annex A2): all of them; only methods this kernel performs.
+_CAPABILITY_BITS: dict[int, int] = {FAIL_CVM: 0x00, ONLINE_PIN: 0x40, SIGNATURE: 0x20, NO_CVM: 0x08,
+                                    OFFLINE_PLAIN_PIN: 0x80, PLAIN_PIN_AND_SIGNATURE: 0xA0,
+                                    OFFLINE_ENCIPHERED_PIN: 0x10, ENCIPHERED_PIN_AND_SIGNATURE: 0x30}
 
 _CASH, _CASHBACK = 0x01, 0x09  # transaction types 9C
+_MAX_PIN_PROMPTS = 15  # the PIN Try Counter is at most 15 (one nibble of 63Cx)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class CvmContext:
     in_application_currency: bool
     capabilities: bytes
     unattended: bool = False
+    icc_pin_key: tuple[bytes, bytes] | None = None  # (modulus, exponent) for enciphered offline PIN
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ def parse_cvm_list(value: bytes) -> CvmList:
 def terminal_supports(method: int, capabilities: bytes) -> bool:
     """True when this kernel performs ``method`` and the terminal capabilities ``9F33`` claim it."""
     bit = _CAPABILITY_BITS.get(method)
-    return bit is not None and (bit == 0 or bool(capabilities[1] & bit))
+    return bit is not None and capabilities[1] & bit == bit
 
 
 def condition_holds(rule: CvRule, cvms: CvmList, ctx: CvmContext) -> bool | None:
@@ -145,9 +157,13 @@ def perform_cvm(cvm_list: bytes | None, ctx: CvmContext, pan: str, tvr: BitField
         last = rule
         succeeded, result = yield from _perform(rule, ctx, pan, tvr)
         if succeeded:
-            names = {ONLINE_PIN: "online PIN", SIGNATURE: "signature", NO_CVM: "no CVM"}
+            names = {ONLINE_PIN: "online PIN", SIGNATURE: "signature", NO_CVM: "no CVM",
+                     OFFLINE_PLAIN_PIN: "offline PIN", OFFLINE_ENCIPHERED_PIN: "offline enciphered PIN",
+                     PLAIN_PIN_AND_SIGNATURE: "offline PIN and signature",
+                     ENCIPHERED_PIN_AND_SIGNATURE: "offline enciphered PIN and signature"}
             return CvmOutcome(bytes([rule.code, rule.condition, result]), names[rule.method],
-                              signature_required=rule.method == SIGNATURE)
+                              signature_required=rule.method in (SIGNATURE, PLAIN_PIN_AND_SIGNATURE,
+                                                                 ENCIPHERED_PIN_AND_SIGNATURE))
         if not rule.apply_next_if_failed:
             break
     tvr.set(TvrBit.CARDHOLDER_VERIFICATION_NOT_SUCCESSFUL)
@@ -174,6 +190,56 @@ def _perform(rule: CvRule, ctx: CvmContext, pan: str, tvr: BitField[TvrBit]) -> 
             tvr.set(TvrBit.PIN_NOT_ENTERED)
             return False, RESULT_FAILED
         raise Stop(Outcome.TERMINATED, f"PIN entry {status}")
+    if rule.method in _OFFLINE:
+        ok = yield from _offline_pin(_OFFLINE[rule.method], ctx, tvr)
+        return ok, RESULT_SUCCESSFUL if ok else RESULT_FAILED
     if rule.method == SIGNATURE:
         return True, RESULT_UNKNOWN
     return True, RESULT_SUCCESSFUL  # no CVM required
+
+
+def _pin_try_counter() -> Step[int | None]:
+    response = yield from transmit(apdu.get_data(0x9F17), "GET DATA 9F17 (PIN try counter)")
+    if not response.ok:
+        return None
+    try:
+        value = tlv.first(tlv.decode(response.data), 0x9F17)
+    except RemoteProtocolError:
+        return None
+    return value[0] if value and len(value) == 1 else None
+
+
+def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit]) -> Step[bool]:
+    """Book 3 §10.5.1: offline PIN verified by the card, the PIN pad sending VERIFY itself."""
+    tries = yield from _pin_try_counter()
+    if tries == 0:
+        tvr.set(TvrBit.PIN_TRY_LIMIT_EXCEEDED)
+        return False
+    if enciphered and ctx.icc_pin_key is None:
+        return False  # Book 2 §7.1: no ICC key recovered, the method cannot be performed
+    for _ in range(_MAX_PIN_PROMPTS):
+        challenge = b""
+        if enciphered:
+            response = yield from transmit(apdu.get_challenge(), "GET CHALLENGE")
+            if not response.ok or len(response.data) != 8:
+                return False
+            challenge = response.data
+        modulus, exponent = ctx.icc_pin_key if enciphered and ctx.icc_pin_key else (b"", b"")
+        answer = yield VerifyOfflinePin(enciphered, ctx.amount_minor, tries, modulus, exponent, challenge)
+        if not isinstance(answer, OfflinePinAnswer):  # pragma: no cover - on_offline_pin guarantees it
+            raise Stop(Outcome.TERMINATED, "expected the PIN pad's offline PIN answer")
+        if answer.status == "bypassed":
+            tvr.set(TvrBit.PIN_NOT_ENTERED)
+            return False
+        if answer.status != "entered" or answer.sw is None:
+            raise Stop(Outcome.TERMINATED, f"PIN entry {answer.status}")
+        if answer.sw == 0x9000:
+            return True
+        left = answer.sw & 0x0F
+        if answer.sw & 0xFFF0 == 0x63C0 and left and (tries is None or left < tries):
+            tries = left  # wrong PIN, tries left: ask again
+            continue
+        if answer.sw in (0x63C0, 0x6983, 0x6984):
+            tvr.set(TvrBit.PIN_TRY_LIMIT_EXCEEDED)
+        return False  # includes a card whose counter does not go down
+    return False

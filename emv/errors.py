@@ -4,9 +4,10 @@ Business outcomes (a decline, a TVR bit, a failed signature check) are values, n
 that something could not be done at all::
 
     PosError
-    ├── ProtocolError                 bytes that do not follow a protocol (.offset, .tag, .raw)
+    ├── ProtocolError                 bytes that do not follow a protocol (.offset, .tag, .raw); a ValueError
     │   ├── LocalProtocolError        we were asked to build something invalid
     │   └── RemoteProtocolError       the peer (card, device, host) sent garbage
+    │       └── OdaError              a certificate or signature of the card does not verify (emv.oda)
     ├── CryptoError                   a key or cryptogram operation could not be done (bad key length, exhausted KSN)
     ├── DeviceError                   a peripheral failed (serial shells)
     │   ├── DeviceTimeout             no answer within the deadline, retransmissions exhausted
@@ -29,6 +30,7 @@ __all__ = [
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",
+    "OdaError",
     "CryptoError",
     "DeviceError",
     "DeviceTimeout",
@@ -46,8 +48,8 @@ class PosError(Exception):
     """Root of every error raised by product code."""
 
 
-class ProtocolError(PosError):
-    """Bytes that do not follow the protocol.
+class ProtocolError(PosError, ValueError):
+    """Bytes that do not follow the protocol (also a ``ValueError``: it is always about malformed input).
 
     Args:
         message: what is wrong, for a person.
@@ -70,6 +72,10 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol does not allow."""
+
+
+class OdaError(RemoteProtocolError):
+    """A certificate or signed data object of the card cannot be recovered or does not verify (Book 2)."""
 
 
 class CryptoError(PosError):

@@ -94,7 +94,8 @@ def parse_record(data: bytes, sfi: int) -> dict[int, bytes]:
 
 
 def parse_generate_ac_response(data: bytes) -> dict[int, bytes]:
-    """CID ``9F27``, ATC ``9F36``, AC ``9F26`` and optional IAD ``9F10`` (Book 3 §6.5.5.4)."""
+    """CID ``9F27``, ATC ``9F36``, AC ``9F26`` (or, with CDA, the signature ``9F4B``) and optional IAD ``9F10``
+    (Book 3 §6.5.5.4)."""
     obj = _single(data, (0x80, 0x77), "GENERATE AC response")
     if obj.tag == 0x80:
         value = obj.value
@@ -105,7 +106,8 @@ def parse_generate_ac_response(data: bytes) -> dict[int, bytes]:
             values[0x9F10] = value[11:]
         return values
     values = tlv.flatten(obj.children)
-    for tag, length in ((0x9F27, 1), (0x9F36, 2), (0x9F26, 8)):
+    signed = 0x9F4B in values  # CDA: the cryptogram travels inside the signature (Book 3 §6.5.5.4)
+    for tag, length in ((0x9F27, 1), (0x9F36, 2)) + (() if signed else ((0x9F26, 8),)):
         if len(values.get(tag, b"")) != length:
             raise RemoteProtocolError(f"GENERATE AC response lacks a {length}-byte {tag:X}", tag=f"{tag:X}")
     return values

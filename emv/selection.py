@@ -107,9 +107,9 @@ def match_aid(aids: tuple[AidConfig, ...], adf_name: bytes) -> AidConfig | None:
     return None
 
 
-def order_candidates(candidates: list[Candidate]) -> list[Candidate]:
-    """Drop those needing cardholder confirmation (this kernel offers none), then sort by priority 1..15."""
-    usable = [c for c in candidates if not (c.priority or 0) & _CONFIRMATION_REQUIRED]
+def order_candidates(candidates: list[Candidate], cardholder_selection: bool = False) -> list[Candidate]:
+    """Sort by priority 1..15; without cardholder selection, drop those needing cardholder confirmation."""
+    usable = [c for c in candidates if cardholder_selection or not (c.priority or 0) & _CONFIRMATION_REQUIRED]
     return sorted(usable, key=lambda c: (c.priority or 0) & 0x0F or 16)  # sorted() is stable
 
 
@@ -129,7 +129,7 @@ def build_candidates(config: TerminalConfig) -> Step[list[Candidate]]:
         found = yield from _read_directory(config, response.data)
     if not found:  # no PSE, blocked PSE, bad directory or nothing in common: Book 1 §12.3.2 step 5
         found = yield from _list_of_aids(config)
-    return order_candidates(found)
+    return order_candidates(found, config.cardholder_selection)
 
 
 def _read_directory(config: TerminalConfig, fci_data: bytes) -> Step[list[Candidate]]:

@@ -127,6 +127,12 @@ TAGS: dict[int, TagInfo] = {
     0x89: TagInfo("Authorisation Code", "ans", "Issuer"),
     0x91: TagInfo("Issuer Authentication Data", "b", "Issuer"),
     0x9F18: TagInfo("Issuer Script Identifier", "b", "Issuer"),
+    0x9F5B: TagInfo("Issuer Script Results", "b", "Terminal"),
+    # --- offline data authentication (Book 2, Book 3 §10.3) ---
+    0x9F48: TagInfo("ICC Public Key Remainder", "b", "ICC"),
+    0x9F4C: TagInfo("ICC Dynamic Number", "b", "ICC"),
+    0x9F45: TagInfo("Data Authentication Code", "b", "ICC"),
+    0x9F2D: TagInfo("ICC PIN Encipherment Public Key Certificate", "b", "ICC"),
 }
 
 

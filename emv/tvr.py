@@ -29,7 +29,7 @@ from emv.apdu import CryptogramType
 from emv.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["TvrBit", "TsiBit", "AipBit", "BitField", "bits_set", "parse_date", "check_restrictions",
-           "check_floor_limit", "decide", "AUC_BITS"]
+           "check_floor_limit", "decide", "default_action", "AUC_BITS"]
 
 
 class TvrBit(Enum):
@@ -42,6 +42,7 @@ class TvrBit(Enum):
     CARD_ON_EXCEPTION_FILE = (1, 0x10)
     DDA_FAILED = (1, 0x08)
     CDA_FAILED = (1, 0x04)
+    SDA_SELECTED = (1, 0x02)
     # byte 2: processing restrictions
     DIFFERENT_APPLICATION_VERSIONS = (2, 0x80)
     EXPIRED_APPLICATION = (2, 0x40)
@@ -159,23 +160,38 @@ def parse_date(value: bytes, tag: str) -> dt.date:
 
 
 def check_restrictions(card: Mapping[int, bytes], *, today: dt.date, app_versions: tuple[bytes, ...],
-                       country_code: bytes, tvr: BitField[TvrBit]) -> None:
-    """Book 3 §10.4: application version, usage control (purchase of goods/services) and dates."""
+                       country_code: bytes, tvr: BitField[TvrBit], transaction_type: int = 0x00,
+                       atm: bool = False) -> None:
+    """Book 3 §10.4: application version, usage control (AUC ``9F07`` vs transaction type, country and
+    terminal kind) and dates."""
     version = card.get(0x9F08)
     if version is not None and app_versions and version not in app_versions:  # §10.4.1
         tvr.set(TvrBit.DIFFERENT_APPLICATION_VERSIONS)
     auc = card.get(0x9F07)
-    if auc:  # §10.4.2, for a purchase at a terminal that is not an ATM
-        domestic = card.get(0x5F28) == country_code
-        wanted = (AUC_BITS["domestic goods"] | AUC_BITS["domestic services"] if domestic
-                  else AUC_BITS["international goods"] | AUC_BITS["international services"])
-        if not auc[0] & wanted or not auc[0] & AUC_BITS["terminals other than ATMs"]:
-            tvr.set(TvrBit.SERVICE_NOT_ALLOWED)
+    if auc and not _usage_allowed(auc, domestic=card.get(0x5F28) == country_code,
+                                  transaction_type=transaction_type, atm=atm):  # §10.4.2
+        tvr.set(TvrBit.SERVICE_NOT_ALLOWED)
     effective = card.get(0x5F25)
     if effective is not None and today < parse_date(effective, "5F25"):  # §10.4.3
         tvr.set(TvrBit.APPLICATION_NOT_YET_EFFECTIVE)
     if today > parse_date(card[0x5F24], "5F24"):
         tvr.set(TvrBit.EXPIRED_APPLICATION)
+
+
+def _usage_allowed(auc: bytes, *, domestic: bool, transaction_type: int, atm: bool) -> bool:
+    """AUC byte 1 (cash, goods, services, ATM / other terminals), byte 2 (cashback) — Book 3 Annex C2.
+    Without an Issuer Country Code the transaction counts as international only for the country checks."""
+    byte1 = auc[0]
+    byte2 = auc[1] if len(auc) > 1 else 0
+    if not byte1 & (AUC_BITS["ATMs"] if atm else AUC_BITS["terminals other than ATMs"]):
+        return False
+    where = "domestic" if domestic else "international"
+    if transaction_type == 0x01:  # cash
+        return bool(byte1 & AUC_BITS[f"{where} cash"])
+    if transaction_type == 0x09:  # purchase with cashback
+        return bool(byte2 & (0x80 if domestic else 0x40)) and bool(
+            byte1 & (AUC_BITS[f"{where} goods"] | AUC_BITS[f"{where} services"]))
+    return bool(byte1 & (AUC_BITS[f"{where} goods"] | AUC_BITS[f"{where} services"]))
 
 
 def check_floor_limit(amount_minor: int, floor_limit_minor: int, tvr: BitField[TvrBit]) -> None:
@@ -206,3 +222,15 @@ def decide(tvr: bytes, card: Mapping[int, bytes], *, tac_denial: bytes, tac_onli
     if _matches(tvr, iac_default) or _matches(tvr, tac_default):  # offline-only terminal
         return CryptogramType.AAC, "TVR matches IAC-Default/TAC-Default"
     return CryptogramType.TC, "no action code matches"
+
+
+def default_action(tvr: bytes, card: Mapping[int, bytes], *, tac_default: bytes) -> tuple[CryptogramType, str]:
+    """Unable to go online (Book 3 §10.7 "default action", Book 4 §6.3.8): IAC-Default or TAC-Default
+    matching the TVR → AAC (ARC ``Z3``), otherwise TC (``Y3``). An absent IAC-Default counts as all ones."""
+    iac_default = card.get(0x9F0D) or b"\xff" * 5
+    if len(iac_default) != 5:
+        raise RemoteProtocolError("an Issuer Action Code is 5 bytes", tag="9F0D")
+    if _matches(tvr, iac_default) or _matches(tvr, tac_default):
+        return CryptogramType.AAC, "TVR matches IAC-Default/TAC-Default"
+    return CryptogramType.TC, "no default action code matches"
+

@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
+from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 from emv.kernel import TerminalConfig, Transaction
+from emv.transcript import Recorder, mask_transcript
 from flows.messages import Msg, Text
 from flows.ports import (
     AuthRequest,
@@ -28,6 +29,7 @@ from flows.ports import (
     Clock,
     HostPort,
     JournalPort,
+    OfflinePinRequest,
     PinPadPort,
 )
 
@@ -87,6 +89,8 @@ class CardPaymentSettings:
     card_timeout_s: float = 60.0
     pin_timeout_s: float = 60.0
     pin_tries: int = 3
+    # Called with (name, JSON) for each card session, PAN masked (emv.transcript); None: not recorded.
+    transcript_sink: Callable[[str, str], None] | None = None
 
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
@@ -173,23 +177,43 @@ class _Attempt:
         self.answer: AuthResponse | None = None
         self.unknown_reason: str | None = None
         self.pin_fault: str | None = None
+        self.recorder: Recorder | None = None
+
+    def _save_transcript(self, done: Finished) -> None:
+        sink = self.settings.transcript_sink
+        if sink is None or self.recorder is None:
+            return
+        transcript = self.recorder.transcript
+        transcript.meta["outcome"] = done.outcome.value
+        sink(f"txn{self.txn_id:06d}-{len(transcript.exchanges):03d}", mask_transcript(transcript).to_json())
 
     def run(self) -> CardPaymentResult:
-        kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=self.ports.clock.now(),
-                             unpredictable_number=lambda: self.ports.random_bytes(4),
-                             sequence_counter=self.txn_id)
+        when, un = self.ports.clock.now(), self.ports.random_bytes(4)
+        kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=when,
+                             unpredictable_number=lambda: un, sequence_counter=self.txn_id)
+        transmit: Callable[[bytes], bytes] = self.ports.reader.transmit
+        if self.settings.transcript_sink is not None:
+            self.recorder = Recorder(transmit, {"amount_minor": self.amount_minor, "when": when.isoformat(),
+                                                "unpredictable_number": un.hex().upper(),
+                                                "sequence_counter": self.txn_id, "transaction_type": 0})
+            transmit = self.recorder.__call__
         action = kernel.start()
         while True:
             if isinstance(action, SendApdu):
-                action = kernel.on_response(self.ports.reader.transmit(action.apdu))
+                action = kernel.on_response(transmit(action.apdu))
             elif isinstance(action, RequestOnlinePin):
                 action = kernel.on_pin(self._pin(action))
+            elif isinstance(action, VerifyOfflinePin):
+                action = kernel.on_offline_pin(*self._offline_pin(action))
+            elif isinstance(action, ChooseApplication):
+                action = kernel.on_application(self._choose(action))
             elif isinstance(action, GoOnline) and self.cancel.cancelled:
                 action = kernel.on_online_result(None)  # cancelled before going online: nothing is sent
             elif isinstance(action, GoOnline):
                 code, issuer_data = self._authorize(action)
                 action = kernel.on_online_result(code, issuer_data)
             elif isinstance(action, Finished):
+                self._save_transcript(action)
                 return self._finish(action)
             else:  # a kernel action this flow does not know is a programming error, not a card problem
                 raise TypeError(f"unhandled kernel action {type(action).__name__}")
@@ -208,6 +232,32 @@ class _Attempt:
             self.pin_block, self.ksn = entry.pin_block, entry.ksn
         return entry.status
 
+    def _choose(self, action: ChooseApplication) -> int | None:
+        """The customer picks the application on the PIN pad (EMV Book 1 §12.4)."""
+        if self.cancel.cancelled:
+            return None
+        try:
+            return self.ports.pinpad.choose_application(action.labels, self.settings.pin_timeout_s)
+        except DeviceError:
+            return None
+
+    def _offline_pin(self, action: VerifyOfflinePin) -> tuple[str, int | None]:
+        """The PIN pad collects the PIN and VERIFYs it with the card; only the status word comes back."""
+        self.progress(Step.PIN_ENTRY)
+        if self.cancel.cancelled:
+            return "cancelled", None
+        request = OfflinePinRequest(action.enciphered, action.amount_minor, action.tries_left, action.icc_modulus,
+                                    action.icc_exponent, action.challenge)
+        try:
+            result = self.ports.pinpad.verify_offline_pin(request, self.settings.pin_timeout_s)
+        except DeviceError:
+            return "cancelled", None
+        if result.status == "entered" and result.sw is not None and result.sw & 0xFFF0 == 0x63C0 and result.sw & 0xF:
+            self.progress(Step.WRONG_PIN)
+        if self.recorder is not None:
+            self.recorder.transcript.pins.append({"status": result.status, "sw": f"{result.sw or 0:04X}"})
+        return result.status, result.sw
+
     def _authorize(self, action: GoOnline) -> tuple[str | None, bytes]:
         self.progress(Step.AUTHORIZING)
         stan = self.ports.journal.next_stan()
@@ -219,6 +269,9 @@ class _Attempt:
         self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request)
         if self.answer is None:
             return None, b""
+        if self.recorder is not None:
+            self.recorder.transcript.host = {"code": self.answer.response_code,
+                                             "issuer_data": self.answer.icc_data.hex().upper()}
         return self.answer.response_code, self.answer.icc_data
 
     def _finish(self, done: Finished) -> CardPaymentResult:

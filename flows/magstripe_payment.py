@@ -73,8 +73,8 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
         try:
             got = "card" if ports.reader.card_present() else reader.wait_for_card_or_swipe(
                 max(0.0, deadline - time.monotonic()), cancel)
-        except Cancelled:
-            return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+        except Cancelled:  # after a failed chip, its result (with the kernel's data) is the sale's outcome
+            return chip_failed or CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
         except DeviceError as exc:
             return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障 — {_NOTHING_CHARGED}")
         if got is None:

@@ -230,9 +230,35 @@ class PinEntry:
     block_format: int = 4
 
 
+@dataclass(frozen=True)
+class OfflinePinRequest:
+    """What the PIN pad needs to VERIFY an offline PIN with the card itself (EMV Book 3 §10.5.1)."""
+
+    enciphered: bool
+    amount_minor: int
+    tries_left: int | None = None
+    icc_modulus: bytes = field(default=b"", repr=False)
+    icc_exponent: bytes = b""
+    challenge: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class OfflinePinResult:
+    """The pad's verdict: entry status and, when entered, the card's status word to VERIFY (never the PIN)."""
+
+    status: PinStatus
+    sw: int | None = None
+
+
 class PinPadPort(Protocol):
     def request_online_pin(self, pan: str, amount_minor: int, timeout_s: float) -> PinEntry:
         """Prompt on the PIN pad and block until entered, cancelled (here or by ``abort``) or timed out."""
+
+    def verify_offline_pin(self, request: OfflinePinRequest, timeout_s: float) -> OfflinePinResult:
+        """Prompt, then the pad sends VERIFY (plain or enciphered) to the card and reports the SW."""
+
+    def choose_application(self, labels: tuple[str, ...], timeout_s: float) -> int | None:
+        """Show numbered application labels; the index the customer picks, or None (cancel or timeout)."""
 
     def abort(self) -> None:
         """From any thread: end a pending PIN entry as ``cancelled``."""

@@ -57,6 +57,7 @@ from emv import tlv
 from emv.crypto import arqc, pin
 from emv.errors import PosError, RemoteProtocolError
 from flows.ports import AuthRequest, mask_pan
+from sim import issuer
 from sim.cards import CATALOGUE, SimCardProfile
 
 __all__ = ["AcquirerSim", "LedgerEntry", "Magic", "MAGIC_AMOUNTS", "PIN_TRIES"]
@@ -316,11 +317,10 @@ class AcquirerSim:
         answer["37"] = rrn
         if auth_code:
             answer["38"] = auth_code
-        if session is not None:
-            key, cryptogram = session
-            arc = code.encode("ascii")
-            arpc = arqc.generate_arpc(key, cryptogram, arc)
-            answer["55"] = tlv.encode([tlv.Tlv(0x91, arpc + arc)]).hex().upper()
+        card = self._cards.get(req.pan)
+        if session is not None and card is not None:  # ARPC (method 1 or 2) and any issuer script: sim.issuer
+            atc = tlv.flatten(tlv.decode(req.icc_data)).get(0x9F36, b"")
+            answer["55"] = issuer.response_icc_data(card, atc, session[1], code, req.pan_sequence).hex().upper()
         return answer, magic.delivery
 
     def _decide(self, req: AuthRequest, processing_code: str) -> tuple[str, tuple[bytes, bytes] | None]:

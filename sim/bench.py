@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from sim import bench_emv
 from sim.world import SimWorld
 
 BOOT_TARGET_S = 0.400
@@ -146,6 +147,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
         "topups_per_second_headless": round(transactions / wall, 2),
         "transactions": transactions,
         "note": "boot = process start to login screen, median of runs; CPU from /proc (clock ticks)",
+        "emv": bench_emv.measure(),
     }
 
 

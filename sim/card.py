@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 from emv import apdu, dol
 from emv.crypto import arqc
+from emv.crypto.des import xor
 from emv.errors import PosError
 from emv.tlv import Tlv
+from sim.card_oda import ODA_AFL_ENTRY, CardOda
 from sim.cards import SimCardProfile
 
 __all__ = ["CardApplet", "CDOL1", "CDOL2_WITH_91", "CDOL2_WITHOUT_91", "AFL"]
@@ -67,16 +69,24 @@ class CardApplet:
                  atc: int = 0) -> None:
         self.profile = profile
         self.atc = atc
-        self.pin_tries = _PIN_TRIES
+        self.pin_tries = profile.pin_tries
         self.last_online_atc = 0
+        self._challenge = b""
+        self.stored: dict[int, bytes] = {}  # data written by issuer scripts (PUT DATA)
         self._random = random_bytes
         self._icc_mk = arqc.derive_icc_master_key(profile.issuer_master_key, profile.pan, profile.psn)
         self._apps = [_App(profile.aid, profile.app_label, profile.priority, False)]
         if profile.restricted_aid is not None:
             self._apps.insert(0, _App(profile.restricted_aid, "UnionPay Credit", 1, True))
+        if profile.other_aid is not None:
+            self._apps.append(_App(profile.other_aid, "UnionPay Credit", profile.other_priority, False))
         self._selected: _App | str | None = None  # an application, "PSE", or nothing
         self._reset()
         self._pending = b""  # T=0: answer waiting for GET RESPONSE
+        self._oda: CardOda | None = None
+        if profile.oda:
+            signed = b"".join(b"".join(bytes(t) for t in self._records(personalised=True)[(1, n)]) for n in (1, 2))
+            self._oda = CardOda(profile, aip=self._aip(), static_data=signed)
 
     @property
     def atr(self) -> bytes:
@@ -97,6 +107,8 @@ class CardApplet:
         self._arqc = b""
         self._finished = False
         self._external_auth: bool | None = None
+        self._pdol_data = b""
+        self._cdol1_data = b""
 
     # --- transport ------------------------------------------------------------------------------------------
 
@@ -134,13 +146,14 @@ class CardApplet:
             (0x80, 0xA8): self._gpo, (0x80, 0xAE): self._generate_ac,
             (0x00, 0x82): self._external_authenticate, (0x80, 0xCA): self._get_data,
             (0x00, 0x20): self._verify, (0x00, 0x84): self._get_challenge,
+            (0x00, 0x88): self._internal_authenticate, (0x84, 0xDA): self._put_data,
         }
         handler = handlers.get((command.cla, command.ins))
         if handler is not None:
             return handler(command)
         if any(ins == command.ins for _, ins in handlers):
             return NO_CLASS  # a known instruction under the wrong class byte
-        return NO_INS  # includes INTERNAL AUTHENTICATE: this card has no DDA
+        return NO_INS
 
     # --- selection and records ------------------------------------------------------------------------------
 
@@ -193,29 +206,39 @@ class CardApplet:
             data = data[:-3]  # the template's length now promises bytes that never come
         return data + OK
 
-    def _records(self) -> dict[tuple[int, int], list[Tlv]]:
+    @property
+    def afl(self) -> bytes:
+        return AFL[:3] + b"\x02" + AFL[4:] + ODA_AFL_ENTRY if self.profile.oda else AFL
+
+    def _records(self, personalised: bool = False) -> dict[tuple[int, int], list[Tlv]]:
+        """The records as served; ``personalised`` gives them as the issuer signed them (before tampering)."""
         p = self.profile
+        name = p.cardholder_name
+        if p.oda_fault == "tampered-static" and not personalised:
+            name = "TAMPERED/" + name
         track2 = f"{p.pan}D{p.expiry[:4]}{p.service_code}0000000000"
         track2 += "F" * (len(track2) % 2)
         pan = p.pan + "F" * (len(p.pan) % 2)
         cdol2 = CDOL2_WITHOUT_91 if p.issuer_auth_by_external_authenticate else CDOL2_WITH_91
         return {
-            (1, 1): [Tlv(0x57, bytes.fromhex(track2)), Tlv(0x5F20, p.cardholder_name.encode("ascii")),
+            (1, 1): [Tlv(0x57, bytes.fromhex(track2)), Tlv(0x5F20, name.encode("ascii")),
                      Tlv(0x9F1F, b"0000000000")],
             (1, 2): [Tlv(0x5A, bytes.fromhex(pan)), Tlv(0x5F24, bytes.fromhex(p.expiry)),
                      Tlv(0x5F25, bytes.fromhex(p.effective)), Tlv(0x5F34, bytes.fromhex(p.psn)),
                      Tlv(0x5F28, p.issuer_country), Tlv(0x9F07, b"\xff\x00"), Tlv(0x9F08, p.app_version),
-                     Tlv(0x9F42, p.currency), Tlv(0x9F44, b"\x02")],
-            (2, 1): [Tlv(0x8C, CDOL1), Tlv(0x8D, cdol2), Tlv(0x8E, _CVM_LIST), Tlv(0x9F0D, _IAC_DEFAULT),
-                     Tlv(0x9F0E, _IAC_DENIAL), Tlv(0x9F0F, _IAC_ONLINE),
+                     Tlv(0x9F42, p.currency), Tlv(0x9F44, b"\x02"), Tlv(0x9F4A, b"\x82")],
+            (2, 1): [Tlv(0x8C, CDOL1), Tlv(0x8D, cdol2), Tlv(0x8E, p.cvm_list or _CVM_LIST),
+                     Tlv(0x9F0D, _IAC_DEFAULT), Tlv(0x9F0E, p.iac_denial or _IAC_DENIAL), Tlv(0x9F0F, _IAC_ONLINE),
                      Tlv(0x5F30, bytes.fromhex("0" + p.service_code))],
+            **(self._oda.records() if self._oda else {}),
         }
 
     # --- transaction ----------------------------------------------------------------------------------------
 
     def _aip(self) -> bytes:
         # cardholder verification + terminal risk management; issuer authentication when done by EXT AUTH
-        return bytes([0x18 | (0x04 if self.profile.issuer_auth_by_external_authenticate else 0), 0x00])
+        oda = {"sda": 0x40, "dda": 0x20, "cda": 0x21}.get(self.profile.oda, 0)
+        return bytes([0x18 | oda | (0x04 if self.profile.issuer_auth_by_external_authenticate else 0), 0x00])
 
     def _respond(self, values: list[Tlv], format1: bytes) -> bytes:
         if self.profile.response_format == 1:
@@ -232,8 +255,9 @@ class CardApplet:
         if self._selected.restricted:
             return CONDITIONS  # e.g. not usable for this transaction type or currency
         self._gpo_done = True
+        self._pdol_data = command.data[2:]
         aip = self._aip()
-        return self._respond([Tlv(0x82, aip), Tlv(0x94, AFL)], aip + AFL)
+        return self._respond([Tlv(0x82, aip), Tlv(0x94, self.afl)], aip + self.afl)
 
     def _session_key(self) -> bytes:
         return arqc.derive_session_key(self._icc_mk, self.atc.to_bytes(2, "big"))
@@ -249,11 +273,12 @@ class CardApplet:
         requested = apdu.CryptogramType(command.p1 & 0xC0) if command.p1 & 0xC0 != 0xC0 else None
         if requested is None:
             return BAD_P1P2
+        cda = bool(command.p1 & 0x10) and self._oda is not None and self.profile.oda == "cda"
         if self._first_ac is None:
-            return self._first_generate_ac(requested, command.data)
-        return self._second_generate_ac(requested, command.data)
+            return self._first_generate_ac(requested, command.data, cda)
+        return self._second_generate_ac(requested, command.data, cda)
 
-    def _first_generate_ac(self, requested: apdu.CryptogramType, data: bytes) -> bytes:
+    def _first_generate_ac(self, requested: apdu.CryptogramType, data: bytes, cda: bool) -> bytes:
         try:
             values = dol.split(dol.parse(CDOL1), data)
         except PosError:
@@ -261,16 +286,19 @@ class CardApplet:
         if self.atc >= 0xFFFF:
             return CONDITIONS  # ATC exhausted: the card is dead
         self.atc += 1
-        # Card risk management: this card always wants to go online, or always declines.
+        # Card risk management: this card wants to go online (unless offline_capable), or always declines.
         declines = requested is apdu.CryptogramType.AAC or self.profile.decline_first_ac
-        kind = apdu.CryptogramType.AAC if declines else apdu.CryptogramType.ARQC
+        offline = requested is apdu.CryptogramType.TC and self.profile.offline_capable
+        kind = apdu.CryptogramType.AAC if declines else apdu.CryptogramType.TC if offline \
+            else apdu.CryptogramType.ARQC
         cvr = bytes([_SECOND_AC[None] | _FIRST_AC[kind], 0x00, 0x00, 0x00, 0x00])
         cryptogram, iad = self._cryptogram(values, cvr)
         self._first_ac, self._first_values, self._arqc = kind, values, cryptogram
-        self._finished = kind is apdu.CryptogramType.AAC
-        return self._answer_ac(kind, cryptogram, iad)
+        self._cdol1_data = data
+        self._finished = kind is not apdu.CryptogramType.ARQC
+        return self._answer_ac(kind, cryptogram, iad, cda, values.get(0x9F37, b""), data)
 
-    def _second_generate_ac(self, requested: apdu.CryptogramType, data: bytes) -> bytes:
+    def _second_generate_ac(self, requested: apdu.CryptogramType, data: bytes, cda: bool) -> bytes:
         cdol2 = CDOL2_WITHOUT_91 if self.profile.issuer_auth_by_external_authenticate else CDOL2_WITH_91
         try:
             values = dol.split(dol.parse(cdol2), data)
@@ -285,21 +313,37 @@ class CardApplet:
         approve = requested is apdu.CryptogramType.TC and issuer_ok is not False \
             and not self.profile.decline_second_ac
         kind = apdu.CryptogramType.TC if approve else apdu.CryptogramType.AAC
-        if values.get(0x8A) != b"Z3":
+        if values.get(0x8A) not in (b"Z3", b"Y3"):  # offline decisions are not online transactions
             self.last_online_atc = self.atc
         cvr = bytes([_SECOND_AC[kind] | _FIRST_AC[apdu.CryptogramType.ARQC] | flags, 0x00, 0x00, 0x00, 0x00])
         merged = {**self._first_values, **{t: v for t, v in values.items() if t in (0x95, 0x9F37)}}
         cryptogram, iad = self._cryptogram(merged, cvr)
         self._finished = True
-        return self._answer_ac(kind, cryptogram, iad)
+        return self._answer_ac(kind, cryptogram, iad, cda, values.get(0x9F37, b""), self._cdol1_data + data)
 
-    def _answer_ac(self, kind: apdu.CryptogramType, cryptogram: bytes, iad: bytes) -> bytes:
+    def _answer_ac(self, kind: apdu.CryptogramType, cryptogram: bytes, iad: bytes, cda: bool = False,
+                   unpredictable_number: bytes = b"", cdol_data: bytes = b"") -> bytes:
         cid, atc = bytes([int(kind)]), self.atc.to_bytes(2, "big")
+        if cda and self._oda is not None and kind is not apdu.CryptogramType.AAC:  # Book 2 §6.6.1
+            hashed = self._pdol_data + cdol_data + bytes(Tlv(0x9F27, cid)) + bytes(Tlv(0x9F36, atc)) \
+                + bytes(Tlv(0x9F10, iad))
+            signature = self._oda.cda_signature(self._random(8), int(kind), cryptogram, hashed,
+                                                unpredictable_number)
+            return bytes(Tlv.template(0x77, Tlv(0x9F27, cid), Tlv(0x9F36, atc), Tlv(0x9F4B, signature),
+                                      Tlv(0x9F10, iad))) + OK
         values = [Tlv(0x9F27, cid), Tlv(0x9F36, atc), Tlv(0x9F26, cryptogram), Tlv(0x9F10, iad)]
         return self._respond(values, cid + atc + cryptogram + iad)
 
     def _arpc_ok(self, issuer_authentication_data: bytes) -> bool:
-        if len(issuer_authentication_data) != 10 or not self._arqc:
+        if not self._arqc:
+            return False
+        if self.profile.arpc_method == 2:  # Book 2 §8.2.2: ARPC(4) || CSU(4) || proprietary data
+            if not 8 <= len(issuer_authentication_data) <= 16:
+                return False
+            arpc, csu, extra = (issuer_authentication_data[:4], issuer_authentication_data[4:8],
+                                issuer_authentication_data[8:])
+            return arqc.generate_arpc_method2(self._session_key(), self._arqc, csu, extra) == arpc
+        if len(issuer_authentication_data) != 10:
             return False
         arpc, arc = issuer_authentication_data[:8], issuer_authentication_data[8:]
         return arqc.generate_arpc(self._session_key(), self._arqc, arc) == arpc
@@ -324,12 +368,19 @@ class CardApplet:
     def _verify(self, command: apdu.Command) -> bytes:
         if command.p1 != 0x00 or command.p2 not in (0x80, 0x88):
             return BAD_P1P2
-        if command.p2 == 0x88:
-            return b"\x6a\x81"  # no enciphered offline PIN on this card
         if self.pin_tries == 0:
             return b"\x69\x83"
-        block = command.data.hex().upper()
-        if len(command.data) != 8 or block[0] != "2":
+        data = command.data
+        if command.p2 == 0x88:  # Book 2 §7.2: 7F || PIN block || challenge || random, under the ICC key
+            if self._oda is None or self.profile.oda == "sda" or not self._challenge:
+                return b"\x6a\x81"
+            plain = self._oda.decipher(data)
+            challenge, self._challenge = self._challenge, b""
+            if plain is None or plain[0] != 0x7F or plain[9:17] != challenge:
+                return b"\x69\x88"
+            data = plain[1:9]
+        block = data.hex().upper()
+        if len(data) != 8 or block[0] != "2":
             return b"\x6a\x80"
         length = int(block[1], 16)
         if block[2:2 + length] == self.profile.pin:
@@ -339,4 +390,26 @@ class CardApplet:
         return bytes([0x63, 0xC0 | self.pin_tries])
 
     def _get_challenge(self, command: apdu.Command) -> bytes:
-        return self._random(8) + OK
+        self._challenge = self._random(8)
+        return self._challenge + OK
+
+    def _put_data(self, command: apdu.Command) -> bytes:
+        """Issuer script PUT DATA with secure messaging (Book 2 §9.2): the last 4 data bytes are the MAC."""
+        if not self._arqc or len(command.data) < 5:
+            return CONDITIONS
+        value, mac = command.data[:-4], command.data[-4:]
+        header = bytes([command.cla, command.ins, command.p1, command.p2, len(command.data)])
+        atc = self.atc.to_bytes(2, "big")
+        icc_mk = arqc.derive_icc_master_key(xor(self.profile.issuer_master_key, b"\xf0" * 16), self.profile.pan,
+                                            self.profile.psn)
+        if arqc.script_mac(arqc.derive_session_key(icc_mk, atc), header, atc, self._arqc, value) != mac:
+            return b"\x69\x88"  # incorrect secure messaging data objects
+        self.stored[(command.p1 << 8) | command.p2] = value
+        return OK
+
+    def _internal_authenticate(self, command: apdu.Command) -> bytes:
+        if self._oda is None or self.profile.oda == "sda":
+            return NO_INS
+        if not self._gpo_done or len(command.data) != 4:
+            return CONDITIONS if not self._gpo_done else WRONG_LENGTH
+        return bytes(Tlv(0x80, self._oda.internal_authenticate(command.data, self._random(8)))) + OK

@@ -11,12 +11,28 @@ key                                behaviour
 ``unionpay-debit``                 the happy card: PSE, PDOL, GPO format 2, online PIN, TC after approval
 ``visa-credit``                    no PDOL, GPO format 1, issuer authentication by EXTERNAL AUTHENTICATE
 ``mastercard-debit``               PIN 4321, talks T=0: ``61xx`` (GET RESPONSE) and ``6Cxx`` (re-send with Le)
+``arpc-method-2``                  Visa, ARPC method 2 (ARPC || CSU) by EXTERNAL AUTHENTICATE
 ``card-declines``                  AAC at the first GENERATE AC (card risk management says no)
 ``card-declines-after-approval``   ARQC, then AAC at the second GENERATE AC even after host approval
 ``expired``                        expired in June 2024: the TVR bit meets IAC-Denial, AAC at the first AC
+``not-yet-effective``              effective from 2049: the TVR bit meets IAC-Denial, AAC at the first AC
 ``no-pse``                         no ``1PAY.SYS.DDF01``: found only through the terminal's list of AIDs
 ``gpo-6985``                       a restricted credit application first; it answers GPO with ``6985``
 ``corrupt-record``                 record 1.2 is cut short: malformed TLV
+``no-common-aid``                  a JCB-only card: no application in common with the terminal
+``two-apps``                       debit (priority 2) and credit (priority 1): credit is selected
+``two-apps-choice``                the same, offered to the customer on the PIN pad (cardholder selection)
+``sda-good`` / ``dda-good`` /      offline data authentication that verifies (``sim.card_oda``, ``sim.pki``)
+``cda-good``
+``sda-tampered``                   static data changed after the issuer signed them: SDA fails
+``dda-expired-issuer-cert``        issuer certificate expired 12/23: DDA fails
+``cda-bad-issuer-cert``            issuer certificate corrupted: CDA fails
+``offline-approve``                CDA, no CVM, card lets a TC through: approves offline under the floor limit
+``signature``                      CVM list starts with signature
+``offline-pin``                    offline plaintext PIN (the PIN pad VERIFYs with the card)
+``offline-enciphered-pin``         offline enciphered PIN under the ICC key (DDA card)
+``pin-blocked``                    PIN try counter 0; IAC-Denial has "PIN try limit exceeded"
+``issuer-script``                  the issuer adds a ``72`` script (PUT DATA with MAC) to approvals
 =================================  ==========================================================================
 
 >>> CATALOGUE["unionpay-debit"].aid.hex().upper(), luhn_valid(CATALOGUE["visa-credit"].pan)
@@ -81,7 +97,18 @@ class SimCardProfile:
     decline_first_ac: bool = False
     decline_second_ac: bool = False
     restricted_aid: bytes | None = None  # an extra application listed first that answers GPO with 6985
+    other_aid: bytes | None = None  # a second working application (label "UnionPay Credit")
+    other_priority: int = 1
     corrupt_record: bool = False
+    oda: str = ""  # "", "sda", "dda" or "cda" (sim.card_oda; keys from sim.pki)
+    oda_fault: str = ""  # "", "bad-issuer-cert", "expired-issuer-cert", "tampered-static"
+    offline_capable: bool = False  # card risk management lets a requested TC through at the first AC
+    cvm_list: bytes = b""  # 8E; empty: online PIN, then signature, then no CVM
+    arpc_method: int = 1  # 2: ARPC method 2 with a Card Status Update (needs EXTERNAL AUTHENTICATE)
+    issuer_script: bool = False  # the issuer adds a 72 script (sim.issuer) to every approval
+    pin_tries: int = 3  # PIN try counter 9F17 at insertion; 0 = offline PIN blocked
+    iac_denial: bytes = b""  # 9F0E; empty: 0060000000 (expired / not yet effective)
+    pin_key: bool = False  # a separate ICC PIN encipherment key (9F2D/9F2E/9F2F) for enciphered offline PIN
 
 
 def _unionpay(key: str, label: str, pan: str, imk: str, **changes: object) -> SimCardProfile:
@@ -117,6 +144,55 @@ _CARDS = (
               "9999999999999999AAAAAAAAAAAAAAAA", priority=2, restricted_aid=UNIONPAY_CREDIT),
     _unionpay("corrupt-record", "Corrupted record / 记录损坏", "6217000044444442",
               "BBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCC", corrupt_record=True),
+)
+
+_OFFLINE_PIN = bytes.fromhex("00000000" "00000000" "4103" "1F03")  # plaintext offline PIN, else no CVM
+_ENCIPHERED_PIN = bytes.fromhex("00000000" "00000000" "4403" "1F03")
+_PIN_OR_FAIL = bytes.fromhex("00000000" "00000000" "0103")  # offline PIN, no fallback
+_NO_CVM_ONLY = bytes.fromhex("00000000" "00000000" "1F00")
+_SIGNATURE_FIRST = bytes.fromhex("00000000" "00000000" "5E03" "1F03")
+JCB = bytes.fromhex("A0000000651010")
+
+_CARDS += (
+    _unionpay("sda-good", "SDA card / SDA 卡", "6217001100000011", "0A0A0A0A0A0A0A0A0B0B0B0B0B0B0B0B",
+              oda="sda"),
+    _unionpay("dda-good", "DDA card / DDA 卡", "6217001100000029", "0C0C0C0C0C0C0C0C0D0D0D0D0D0D0D0D",
+              oda="dda"),
+    _unionpay("cda-good", "CDA card / CDA 卡", "6217001100000037", "0E0E0E0E0E0E0E0E0F0F0F0F0F0F0F0F",
+              oda="cda"),
+    _unionpay("sda-tampered", "SDA, static data changed / 静态数据被篡改", "6217001100000045",
+              "10101010101010101212121212121212", oda="sda", oda_fault="tampered-static"),
+    _unionpay("dda-expired-issuer-cert", "DDA, issuer certificate expired / 发卡行证书过期", "6217001100000052",
+              "13131313131313131414141414141414", oda="dda", oda_fault="expired-issuer-cert"),
+    _unionpay("cda-bad-issuer-cert", "CDA, corrupted issuer certificate / 发卡行证书损坏", "6217001100000060",
+              "15151515151515151616161616161616", oda="cda", oda_fault="bad-issuer-cert"),
+    _unionpay("offline-approve", "Approves offline under the floor limit / 脱机批准", "6217001100000078",
+              "17171717171717171818181818181818", oda="cda", offline_capable=True, cvm_list=_NO_CVM_ONLY),
+    _unionpay("not-yet-effective", "Not yet effective / 未生效卡", "6217001100000086",
+              "19191919191919191A1A1A1A1A1A1A1A", effective="490101", expiry="491231"),
+    _unionpay("signature", "Signature CVM / 签名验证", "6217001100000094", "1B1B1B1B1B1B1B1B1C1C1C1C1C1C1C1C",
+              cvm_list=_SIGNATURE_FIRST),
+    _unionpay("no-common-aid", "JCB only: no common application / 无共同应用", "3540001100000016",
+              "1D1D1D1D1D1D1D1D1E1E1E1E1E1E1E1E", aid=JCB, app_label="JCB Credit"),
+    SimCardProfile(
+        key="arpc-method-2", label="Visa, ARPC method 2 / ARPC 方法 2", pan="4761739001010028", psn="00",
+        expiry="291130", effective="240101", pin="1234", aid=VISA, app_label="VISA DEBIT",
+        issuer_master_key=bytes.fromhex("2121212121212121222222222222222F"), app_version=b"\x00\x8c",
+        cardholder_name="VISA/METHOD2", pdol=b"", response_format=1, issuer_auth_by_external_authenticate=True,
+        arpc_method=2),
+    _unionpay("issuer-script", "Issuer script after approval / 发卡行脚本", "6217001100000110",
+              "23232323232323232424242424242424", issuer_script=True),
+    _unionpay("offline-pin", "Offline plaintext PIN (wrong, then right) / 脱机明文密码", "6217001100000128",
+              "25252525252525252626262626262626", cvm_list=_OFFLINE_PIN),
+    _unionpay("offline-enciphered-pin", "Offline enciphered PIN (DDA key) / 脱机密文密码", "6217001100000136",
+              "27272727272727272828282828282828", oda="dda", cvm_list=_ENCIPHERED_PIN),
+    _unionpay("pin-blocked", "Offline PIN blocked (try counter 0) / 密码已锁", "6217001100000144",
+              "29292929292929292A2A2A2A2A2A2A2A", cvm_list=_PIN_OR_FAIL, pin_tries=0,
+              iac_denial=bytes.fromhex("0060200000")),
+    _unionpay("two-apps-choice", "Two applications, the customer chooses / 持卡人选择应用", "6217001100000151",
+              "2B2B2B2B2B2B2B2B2C2C2C2C2C2C2C2C", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
+    _unionpay("two-apps", "Two applications, credit first by priority / 双应用", "6217001100000102",
+              "1F1F1F1F1F1F1F1F2020202020202020", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
 )
 
 CATALOGUE: dict[str, SimCardProfile] = {card.key: card for card in _CARDS}

@@ -26,19 +26,24 @@ from drivers.pinpad import (
     PinPadCmd,
     PinPadEventCode,
     PinPadStatus,
+    decode_choose,
     decode_display,
     decode_key_load,
+    decode_offline_pin_request,
     decode_pin_request,
+    encode_choice_result,
     encode_key_status,
+    encode_offline_pin_result,
     encode_pin_result,
 )
 from emv.crypto.des import aes_ecb_decrypt, tdes_ecb_decrypt
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
 from emv.errors import PosError
+from flows.ports import OfflinePinRequest
 from sim.pty import LineFaults
 from sim.reader import LinkedDevice
 
-__all__ = ["PinPadSim", "KEYS", "TEST_KLK"]
+__all__ = ["PinPadSim", "KEYS", "TEST_KLK", "offline_verify_apdu"]
 
 KEYS = frozenset("0123456789") | {"ENTER", "CANCEL", "CLEAR"}
 MIN_PIN, MAX_PIN = 4, 12
@@ -56,6 +61,8 @@ class _Entry:
     deadline: float
     digits: str = field(default="", repr=False)  # the clear PIN while it is typed: never shown or logged
     auto: bool = False
+    offline: OfflinePinRequest | None = None  # an EMV offline PIN: the pad VERIFYs it with the card
+    menu: tuple[str, ...] = ()  # a choice among numbered labels (EMV application selection)
 
 
 class PinPadSim(LinkedDevice):
@@ -81,6 +88,9 @@ class PinPadSim(LinkedDevice):
         self._entry: _Entry | None = None
         self._session = 0
         self.results: list[str] = []  # entry outcomes sent, oldest first (names only, never PINs)
+        # The card the pad can talk to for offline PIN (the world wires it to the card in the reader).
+        self.card_channel: Callable[[bytes], bytes] | None = None
+        self._random = random_bytes
 
     @property
     def display(self) -> tuple[str, str]:
@@ -89,6 +99,8 @@ class PinPadSim(LinkedDevice):
             entry = self._entry
             if entry is None:
                 return self._idle
+            if entry.menu:
+                return " ".join(f"{i}.{label}" for i, label in enumerate(entry.menu, 1))[:64], "1-9 / CANCEL"
             yuan, fen = divmod(entry.amount_minor, 100)
             return f"CNY {yuan}.{fen:02d}", f"PIN / 密码: {'*' * len(entry.digits)}"
 
@@ -108,7 +120,12 @@ class PinPadSim(LinkedDevice):
             entry = self._entry
             if entry is None or not self.plugged:
                 return
-            if key.isdigit():
+            if entry.menu and key.isdigit():
+                if 1 <= int(key) <= len(entry.menu):
+                    self._choose(int(key) - 1)
+            elif entry.menu and key == "CANCEL":
+                self._choose(-1)
+            elif key.isdigit():
                 if len(entry.digits) < MAX_PIN:
                     entry.digits += key
             elif key == "CLEAR":
@@ -137,16 +154,28 @@ class PinPadSim(LinkedDevice):
                 self._finish(EntryStatus.CANCELLED)
                 self.notify("display")
             return bytes([PinPadStatus.OK])
-        if cmd != PinPadCmd.GET_ONLINE_PIN:
+        if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE):
             return bytes([PinPadStatus.UNKNOWN_COMMAND])
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
-        if self._encryptor.remaining <= 0:
+        if cmd == PinPadCmd.CHOOSE:
+            labels, timeout_s = decode_choose(data)
+            self._session = (self._session + 1) & 0xFF
+            self._entry = _Entry(session=self._session, pan="", amount_minor=0, menu=labels,
+                                 deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None)
+            self.notify("awaiting_pin")
+            return bytes([PinPadStatus.OK, self._session])
+        offline: OfflinePinRequest | None = None
+        if cmd == PinPadCmd.VERIFY_OFFLINE_PIN:
+            offline, timeout_s = decode_offline_pin_request(data)
+            pan, amount = "", offline.amount_minor
+        elif self._encryptor.remaining <= 0:
             return bytes([PinPadStatus.NO_KEY])
-        pan, amount, timeout_s = decode_pin_request(data)
+        else:
+            pan, amount, timeout_s = decode_pin_request(data)
         self._session = (self._session + 1) & 0xFF
         self._entry = _Entry(session=self._session, pan=pan, amount_minor=amount,
-                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None)
+                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None, offline=offline)
         self.notify("awaiting_pin")
         return bytes([PinPadStatus.OK, self._session])
 
@@ -167,6 +196,10 @@ class PinPadSim(LinkedDevice):
         entry = self._entry
         if entry is None:
             return
+        if entry.menu and (entry.auto or now >= entry.deadline):  # auto: the first option; else timed out
+            self._choose(0 if entry.auto and self.auto_pin is not None else -1)
+            self.notify("display")
+            return
         if entry.auto and self.auto_pin is not None:  # typed on the next tick, after the response went out
             entry.digits = self.auto_pin
             self._finish(EntryStatus.ENTERED if self.auto_pin else EntryStatus.BYPASSED)
@@ -184,6 +217,12 @@ class PinPadSim(LinkedDevice):
         entry, self._entry = self._entry, None
         if entry is None:
             return
+        if entry.offline is not None:
+            sw = self._verify_offline(entry) if status is EntryStatus.ENTERED else 0
+            entry.digits = ""
+            self.results.append(status.name.lower())
+            self.send_event(PinPadEventCode.OFFLINE_PIN_RESULT, encode_offline_pin_result(entry.session, status, sw))
+            return
         block, ksn = b"", b""
         if status is EntryStatus.ENTERED:
             try:
@@ -194,3 +233,37 @@ class PinPadSim(LinkedDevice):
         self.results.append(status.name.lower())
         self.send_event(PinPadEventCode.PIN_RESULT,
                         encode_pin_result(entry.session, status, self._encryptor.block_format, ksn, block))
+
+    def _choose(self, index: int) -> None:
+        """Send CHOICE_RESULT for the open menu (lock held); -1 = cancelled or timed out."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        status = EntryStatus.ENTERED if index >= 0 else EntryStatus.CANCELLED
+        self.results.append("chosen" if index >= 0 else "cancelled")
+        self.send_event(PinPadEventCode.CHOICE_RESULT, encode_choice_result(entry.session, status, max(index, 0)))
+
+    def _verify_offline(self, entry: _Entry) -> int:
+        """VERIFY with the card; the card's status word (6F00 without a card or a usable key)."""
+        assert entry.offline is not None  # noqa: S101 - only called for offline entries
+        command = offline_verify_apdu(entry.offline, entry.digits, self._random)
+        if self.card_channel is None or command is None:
+            return 0x6F00
+        answer = self.card_channel(command)
+        return int.from_bytes(answer[-2:], "big") if len(answer) >= 2 else 0x6F00
+
+
+def offline_verify_apdu(request: OfflinePinRequest, digits: str, random_bytes: Callable[[int], bytes]) -> bytes | None:
+    """VERIFY (EMV Book 3 §6.5.12) with the plaintext PIN block ``2N PIN F..F``, or for enciphered PIN
+    ``7F || block || challenge || random`` under the ICC public key (Book 2 §7.2); None if the key is unusable."""
+    block = bytes.fromhex(f"2{len(digits):X}{digits}".ljust(16, "F"))
+    if not request.enciphered:
+        return bytes([0x00, 0x20, 0x00, 0x80, len(block)]) + block
+    size, n = len(request.icc_modulus), int.from_bytes(request.icc_modulus, "big")
+    if size < 17 + 8 or len(request.challenge) != 8:
+        return None
+    plain = b"\x7f" + block + request.challenge + random_bytes(size - 17)
+    if int.from_bytes(plain, "big") >= n:
+        plain = b"\x00" + plain[1:]  # never happens with a 7F lead and a full-length modulus
+    cipher = pow(int.from_bytes(plain, "big"), int.from_bytes(request.icc_exponent, "big"), n)
+    return bytes([0x00, 0x20, 0x00, 0x88, size]) + cipher.to_bytes(size, "big")

@@ -28,6 +28,9 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           outcomes); scan_code = "raw text" shows exactly that text
     phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
     expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
+    expect_emv = {outcome = "approved", tvr = "0000000000", tsi = "F800", cvm_results = "1F0002"}
+                                          the last card payment's EMV data (kernel receipt keys: outcome, tvr,
+                                          tsi, cvm, cvm_results, oda, aid, app_label, status = flow status)
     expect_no_text = "Home"               the screen text does not contain it (checked once); list = none of them
     expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
     reset_key_count = true                start counting terminal key presses
@@ -209,6 +212,17 @@ class _Runner:
             last = rows[-1]
             wrong = {k: getattr(last, k) for k, v in wanted.items() if getattr(last, k) != v}
             return f"journal row {last.txn_id} has {wrong}, expected {dict(wanted)}" if wrong else None
+        _poll(check, timeout)
+
+    def expect_emv(self, wanted: Mapping[str, str], timeout: float) -> None:
+        def check() -> str | None:
+            outcome = self.w.terminal.session.outcome if self.w.terminal is not None else None
+            payment = getattr(outcome, "payment", None)
+            if payment is None:
+                return "no card payment has finished yet"
+            seen = {**payment.emv_receipt, "status": payment.status}
+            wrong = {k: seen.get(k) for k, v in wanted.items() if seen.get(k) != v}
+            return f"EMV data {wrong} differ from expected {dict(wanted)}" if wrong else None
         _poll(check, timeout)
 
     def set(self, switches: Mapping[str, Any], timeout: float) -> None:

@@ -113,9 +113,11 @@ class SimWorld:
             chip = STRIPE_CARDS[key].chip_applet()
             if chip is None:
                 raise ValueError(f"{key} has no chip: swipe it")
-            self.reader.insert(chip)
+            card = chip
         else:
-            self.reader.insert(CardApplet(self.cards[key]))
+            card = CardApplet(self.cards[key])
+        self.pinpad.card_channel = card.process  # offline PIN: the pad VERIFYs with the card in the reader
+        self.reader.insert(card)
 
     def swipe_card(self, key: str) -> None:
         """Swipe any test card's magnetic stripe (chip cards have one too, with a chip service code)."""
@@ -123,6 +125,7 @@ class SimWorld:
         self.reader.swipe(track2, track1)
 
     def remove_card(self) -> None:
+        self.pinpad.card_channel = None
         self.reader.remove()
 
     def save_receipt_png(self) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from emv.config import terminal_config
 from emv.errors import ConfigError
 from flows.pricing import ChannelLimits, FeeSchedule
 
@@ -98,10 +99,21 @@ class EmvSection:
     terminal_type: str = "22"
     capabilities: str = "E0F8C8"
     additional_capabilities: str = "6000F0A001"
-    aids: tuple[tuple[str, str], ...] = (("A000000333010101", "UnionPay Debit"),
-                                         ("A000000333010102", "UnionPay Credit"),
-                                         ("A0000000031010", "Visa"), ("A0000000041010", "Mastercard"))
+    aids: tuple[Mapping[str, Any], ...] = ({"aid": "A000000333010101", "label": "UnionPay Debit"},
+                                           {"aid": "A000000333010102", "label": "UnionPay Credit"},
+                                           {"aid": "A0000000031010", "label": "Visa"},
+                                           {"aid": "A0000000041010", "label": "Mastercard"})
     floor_limit_minor: int = 0
+    # checked and turned into the kernel's configuration by emv.config.terminal_config (names the bad key)
+    country_code: str = "0156"
+    currency_code: str = "0156"
+    include_test_capks: bool = True
+    capks: tuple[Mapping[str, Any], ...] = ()
+    revoked: tuple[str, ...] = ()
+    exception_file: tuple[str, ...] = ()
+    approve_offline_when_unable_online: bool = False
+    cardholder_selection: bool = False  # offer several applications to the customer on the PIN pad
+    transcripts_dir: str = ""  # when set, every card session is saved there as a PAN-masked JSON transcript
 
 
 @dataclass(frozen=True)
@@ -132,14 +144,15 @@ class Settings:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
         emv = dict(data.get("emv", {}))
-        if "aids" in emv:
-            emv["aids"] = tuple((_need(a, "aid", "emv.aids"), a.get("label", "")) for a in emv["aids"])
+        for key in ("aids", "capks", "revoked", "exception_file"):
+            if isinstance(emv.get(key), list):
+                emv[key] = tuple(emv[key])
         fees, limits = _fees(data.get("fees", {}))
         if data.get("devices", {}).get("scanner_mode", "triggered") not in ("triggered", "continuous"):
             raise ConfigError("devices.scanner_mode must be 'triggered' or 'continuous'")
         users = tuple(UserEntry(_need(u, "id", "users"), u.get("name", ""), u.get("role", "cashier"),
                                 _need(u, "password_hash", "users")) for u in data.get("users", []))
-        return cls(
+        settings = cls(
             terminal=_section(TerminalSection, data, "terminal"),
             devices=_section(DevicesSection, data, "devices"),
             host=_section(HostSection, data, "host"),
@@ -151,6 +164,9 @@ class Settings:
             fees=FeeSchedule(fees, limits),
             users=users,
         )
+        terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
+                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
+        return settings
 
 
 _LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 from typing import Literal
 
 from drivers.card_reader import CardReader
@@ -20,8 +23,9 @@ from drivers.pinpad import PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
+from emv.config import terminal_config
 from emv.errors import ConfigError, DeviceError
-from emv.kernel import AidConfig, TerminalConfig
+from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
@@ -37,13 +41,24 @@ log = logging.getLogger("terminal.wiring")
 
 
 def emv_config(settings: Settings) -> TerminalConfig:
-    e, term = settings.emv, settings.terminal
-    aids = tuple(AidConfig(aid=bytes.fromhex(aid), label=label, floor_limit_minor=e.floor_limit_minor)
-                 for aid, label in e.aids)
-    return TerminalConfig(aids=aids, terminal_type=int(e.terminal_type, 16),
-                          capabilities=bytes.fromhex(e.capabilities),
-                          additional_capabilities=bytes.fromhex(e.additional_capabilities),
-                          terminal_id=term.id, merchant_id=term.merchant_id, ifd_serial=term.id)
+    term = settings.terminal
+    return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
+                           ifd_serial=term.id)
+
+
+def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
+    """Saves card-session transcripts (already PAN-masked) as DIR/NAME.json; a write failure is only logged."""
+    if not directory:
+        return None
+
+    def write(name: str, text: str) -> None:
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            (Path(directory) / f"{name}.json").write_text(text, encoding="utf-8")
+        except OSError as exc:
+            log.warning("transcript %s not saved: %s", name, exc)
+
+    return write
 
 
 def build_services(settings: Settings) -> Services:
@@ -72,7 +87,8 @@ def build_services(settings: Settings) -> Services:
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
     card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
-                                        card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s)
+                                        card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
+                                        transcript_sink=_transcript_writer(settings.emv.transcripts_dir))
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
                          poll_interval_s=settings.carrier.poll_interval_s)
     w = settings.wallet

@@ -29,6 +29,8 @@ __all__ = [
     "derive_session_key",
     "generate_ac",
     "generate_arpc",
+    "generate_arpc_method2",
+    "script_mac",
     "ac_input",
     "AC_INPUT_TAGS",
     "issuer_application_data",
@@ -108,6 +110,22 @@ def generate_arpc(session_key: bytes, arqc: bytes, arc: bytes) -> bytes:
     if len(arqc) != 8 or len(arc) != 2:
         raise CryptoError("ARPC method 1 takes an 8-byte ARQC and a 2-byte ARC")
     return tdes_ecb_encrypt(session_key, xor(arqc, arc + bytes(6)))
+
+
+def generate_arpc_method2(session_key: bytes, arqc: bytes, csu: bytes, proprietary: bytes = b"") -> bytes:
+    """ARPC method 2 (Book 2 §8.2.2): the 4 leftmost bytes of the MAC (Annex A1.2.1) over ARQC || CSU || PAD;
+    ``91`` then carries ARPC || CSU || PAD."""
+    if len(arqc) != 8 or len(csu) != 4 or len(proprietary) > 8:
+        raise CryptoError("ARPC method 2 takes an 8-byte ARQC, a 4-byte CSU and 0-8 bytes of proprietary data")
+    return generate_ac(session_key, arqc + csu + proprietary)[:4]
+
+
+def script_mac(session_key: bytes, header: bytes, atc: bytes, arqc: bytes, data: bytes) -> bytes:
+    """4-byte secure messaging MAC of an issuer script command (Book 2 §9.2.1, Annex A1.2.1) over
+    ``CLA INS P1 P2 Lc`` (Lc counting the MAC), ATC, the ARQC and the command data."""
+    if len(header) != 5 or len(atc) != 2 or len(arqc) != 8:
+        raise CryptoError("script MAC takes a 5-byte header, 2-byte ATC and 8-byte ARQC")
+    return generate_ac(session_key, header + atc + arqc + data)[:4]
 
 
 def issuer_application_data(cvr: bytes, dki: int = 1, counters: bytes = bytes(8)) -> bytes:

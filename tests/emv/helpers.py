@@ -7,12 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emv import tlv
-from emv.actions import Action, Finished, GoOnline, RequestOnlinePin, SendApdu
+from emv.actions import Action, Finished, GoOnline, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.config import STANDARD_AIDS, AidConfig, TerminalConfig
 from emv.crypto import arqc
 from emv.kernel import Transaction
+from flows.ports import OfflinePinRequest
 from sim.card import CardApplet
 from sim.cards import CATALOGUE, SimCardProfile
+from sim.issuer import response_icc_data
+from sim.pinpad import offline_verify_apdu
 
 WHEN = dt.datetime(2026, 5, 1, 12, 30, 15)
 UN = bytes.fromhex("A1B2C3D4")
@@ -42,11 +45,10 @@ def issuer(profile: SimCardProfile, code: str | None, *, tamper_arpc: bool = Fal
         if code is None:
             return None, b""
         values = tlv.flatten(tlv.decode(action.icc_data))
-        arc = code.encode("ascii")
-        arpc = arqc.generate_arpc(session_key(profile, values, action.pan_sequence), values[0x9F26], arc)
-        if tamper_arpc:
-            arpc = bytes([arpc[0] ^ 0x01]) + arpc[1:]
-        return code, bytes(tlv.Tlv(0x91, arpc + arc))
+        data = response_icc_data(profile, values[0x9F36], values[0x9F26], code, action.pan_sequence)
+        if tamper_arpc:  # data starts 91 len ARPC...: flip the first ARPC byte
+            data = data[:2] + bytes([data[2] ^ 0x01]) + data[3:]
+        return code, data
 
     return answer
 
@@ -67,7 +69,8 @@ class Run:
 
 
 def drive(tx: Transaction, card: Callable[[bytes], bytes], *, pin: str = "entered",
-          host: Callable[[GoOnline], tuple[str | None, bytes]] | None = None, max_steps: int = 200) -> Run:
+          host: Callable[[GoOnline], tuple[str | None, bytes]] | None = None, max_steps: int = 200,
+          offline_pins: list[str] | None = None) -> Run:
     """Run ``tx`` to Finished: ``card`` answers APDUs, ``pin`` every PIN request, ``host`` GoOnline."""
     action = tx.start()
     actions: list[Action] = []
@@ -80,6 +83,15 @@ def drive(tx: Transaction, card: Callable[[bytes], bytes], *, pin: str = "entere
             action = tx.on_response(answers[-1])
         elif isinstance(action, RequestOnlinePin):
             action = tx.on_pin(pin)
+        elif isinstance(action, VerifyOfflinePin):  # the PIN pad's part, as sim.pinpad does it
+            if not offline_pins:
+                action = tx.on_offline_pin(pin)
+                continue
+            request = OfflinePinRequest(action.enciphered, action.amount_minor, action.tries_left,
+                                        action.icc_modulus, action.icc_exponent, action.challenge)
+            command = offline_verify_apdu(request, offline_pins.pop(0), lambda n: b"\x55" * n)
+            answer = card(command) if command is not None else b"\x6f\x00"
+            action = tx.on_offline_pin("entered", int.from_bytes(answer[-2:], "big"))
         elif isinstance(action, GoOnline):
             online = action
             if host is None:

@@ -1,0 +1,24 @@
+"""Run the docstring examples of the EMV kernel modules and the simulated card PKI, so they cannot rot."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from emv import authentication, capk, cli, config, describe, oda, risk, scripts, transcript
+from sim import card_oda, cards, issuer, pki, transcripts
+
+MODULES = [authentication, capk, config, describe, oda, risk, scripts, transcript, card_oda, cards, issuer, pki,
+           transcripts]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
+def test_docstring_examples(module: ModuleType) -> None:
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_cli_module_imports() -> None:
+    assert callable(cli.main)
