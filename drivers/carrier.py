@@ -90,7 +90,8 @@ class CarrierClient:
         info = SimInfo(iccid=_str(sim, "iccid"), msisdn=_str(sim, "msisdn"), status=_str(sim, "status"),
                        plan_name=_str(sim, "plan_name"), balance_minor=_int(sim, "balance_minor"),
                        data_left_mb=_int(sim, "data_left_mb"), expiry=_str(sim, "expiry"),
-                       carrier=_str(sim, "carrier", "SIM-CARRIER"))
+                       carrier=_str(sim, "carrier", "SIM-CARRIER"), data_used_mb=_opt_int(sim, "data_used_mb") or 0,
+                       sms_left=_opt_int(sim, "sms_left") or 0, voice_left_min=_opt_int(sim, "voice_left_min") or 0)
         if wanted not in (info.iccid.upper(), info.msisdn):
             raise RemoteProtocolError(f"asked for {wanted}, the carrier answered about another SIM",
                                       tag="sim")
@@ -129,6 +130,11 @@ class CarrierClient:
         if status == 404 and _error(body) == "not_found":
             return TopupResult(order_id, "not_found", None, _message(body))
         return _order(self._expect(status, body, 200), order_id)
+
+    def health(self) -> bool:
+        """True when the platform answers ``GET /v1/health`` with 200 (diagnostics). Raises LinkError."""
+        status, _body = self._call("GET", "/v1/health")
+        return status == 200
 
     # --- one exchange --------------------------------------------------------------------------------------
 
@@ -253,7 +259,9 @@ def _plan(item: Any) -> Plan:
                 period_months=_int(item, "period_months"), price_minor=_int(item, "price_minor"),
                 data_mb=_int(item, "data_mb"), sms=_opt_int(item, "sms") or 0,
                 voice_min=_opt_int(item, "voice_min") or 0, promotion=promotion,
-                promo_price_minor=_opt_int(item, "promo_price_minor"))
+                promo_price_minor=_opt_int(item, "promo_price_minor"),
+                bonus_data_mb=_opt_int(item, "bonus_data_mb") or 0,
+                bonus_credit_minor=_opt_int(item, "bonus_credit_minor") or 0)
 
 
 def _order(body: Mapping[str, Any], order_id: str) -> TopupResult:

@@ -20,6 +20,7 @@ from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestO
 from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 from emv.kernel import TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
+from flows.messages import Msg, Text
 from flows.ports import (
     AuthRequest,
     AuthResponse,
@@ -57,7 +58,7 @@ class CardPaymentResult:
     reverse (host approved, card refused: reverse)."""
 
     status: str
-    message: str
+    message: Text  # a catalogue Msg; shown in the cashier's language
     response_code: str | None = None
     auth: AuthResponse | None = None
     request: AuthRequest | None = field(default=None, repr=False)
@@ -93,20 +94,12 @@ class CardPaymentSettings:
 
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
-RESPONSE_TEXT: Mapping[str, str] = {
-    "00": "Approved / 交易成功",
-    "05": "Declined by the bank / 银行拒绝",
-    "14": "Card not recognised / 无效卡号",
-    "51": "Insufficient funds / 余额不足",
-    "54": "Card expired / 卡已过期",
-    "55": "Wrong PIN / 密码错误",
-    "75": "PIN tries exceeded / 密码错误次数超限",
-    "91": "Bank unavailable, try later / 发卡行不可用",
-}
+RESPONSE_TEXT: Mapping[str, Msg] = {code: Msg(f"resp.{code}") for code in ("00", "05", "14", "51", "54", "55", "75",
+                                                                          "91")}
 
 
-def decline_text(code: str | None) -> str:
-    return RESPONSE_TEXT.get(code or "", f"Declined ({code}) / 交易拒绝 ({code})")
+def decline_text(code: str | None) -> Msg:
+    return RESPONSE_TEXT.get(code or "", Msg("resp.other", {"code": code}))
 
 
 def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
@@ -115,12 +108,12 @@ def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_i
     progress(Step.WAIT_CARD)
     try:
         if not ports.reader.card_present() and not ports.reader.wait_for_card(settings.card_timeout_s, cancel):
-            return CardPaymentResult("cancelled", "No card inserted in time / 等待插卡超时")
+            return CardPaymentResult("cancelled", Msg("pay.no_card"))
     except Cancelled:
-        return CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+        return CardPaymentResult("cancelled", Msg("pay.cancelled"))
     except DeviceError as exc:
-        return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障 — nothing charged / 未扣款")
-    result = CardPaymentResult("failed", "No attempt / 未交易")
+        return CardPaymentResult("failed", Msg("pay.then_nothing", {"what": Msg("pay.reader_error", {"error": exc})}))
+    result = CardPaymentResult("failed", Msg("pay.no_attempt"))
     for attempt in range(settings.pin_tries):
         result = _one_attempt(ports, settings, txn_id, amount_minor, progress, cancel)
         if result.response_code != "55" or attempt + 1 == settings.pin_tries:
@@ -161,7 +154,7 @@ def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id:
     except CardRemoved:
         return session.card_gone()
     except DeviceError as exc:
-        result = session.card_gone(f"Card reader: {exc} / 读卡器故障")
+        result = session.card_gone(Msg("pay.reader_error", {"error": exc}))
         # Plain DeviceError = the card's fault (mute, bad ATR); a silent or vanished reader is not the chip's.
         return replace(result, chip_failed=type(exc) is DeviceError and session.request is None)
     finally:
@@ -286,35 +279,35 @@ class _Attempt:
         masked = self.request.masked_pan if self.request else done.receipt.get("pan")
         base = CardPaymentResult("failed", "", code, self.answer, self.request, done.receipt, masked)
 
-        def result(status: str, message: str) -> CardPaymentResult:
+        def result(status: str, message: Text) -> CardPaymentResult:
             return replace(base, status=status, message=message)
 
         if self.unknown_reason is not None:
-            return result("unknown", "No answer from the bank — payment is being reversed / 银行无应答，正在冲正")
+            return result("unknown", Msg("pay.no_answer"))
         if done.outcome is Outcome.APPROVED:
             self.ports.journal.update(self.txn_id, "paid", reversal=None)
             return result("approved", RESPONSE_TEXT["00"])
         if done.outcome is Outcome.DECLINED_AFTER_ONLINE_APPROVAL:
             self.ports.journal.update(self.txn_id, "card_declined_after_approval", reversal="pending")
-            return result("reverse", "Card refused after bank approval — reversing / 卡片拒绝，正在冲正")
+            return result("reverse", Msg("pay.refused_after_approval"))
         if self.answer is None and self.request is not None:
-            return result("failed", "Bank unreachable — nothing charged / 无法连接银行，未扣款")
+            return result("failed", Msg("pay.bank_unreachable"))
         if self.pin_fault is not None:
-            return result("failed", f"{self.pin_fault} — nothing charged / 未扣款")
+            return result("failed", Msg("pay.then_nothing", {"what": self.pin_fault}))
         if self.cancel.cancelled or "cancel" in done.reason.lower():
-            return result("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+            return result("cancelled", Msg("pay.cancelled"))
         if done.outcome is Outcome.DECLINED:
-            return result("declined", decline_text(code) if code else "Declined by the card / 卡片拒绝")
-        return replace(result("failed", f"Card error: {done.reason} / 卡片交易终止"),
+            return result("declined", decline_text(code) if code else Msg("pay.declined_by_card"))
+        return replace(result("failed", Msg("pay.card_error", {"reason": done.reason})),
                        chip_failed=self.request is None)
 
-    def card_gone(self, message: str = "Card removed too early / 卡片过早拔出") -> CardPaymentResult:
+    def card_gone(self, message: Msg = Msg("pay.card_removed")) -> CardPaymentResult:  # noqa: B008 - frozen
         if self.answer is not None and self.answer.approved:
             # Host approved but the card never confirmed: the money must come back.
             self.ports.journal.update(self.txn_id, "card_removed_after_approval", reversal="pending")
-            return CardPaymentResult("reverse", message + " — reversing / 正在冲正", self.answer.response_code,
+            return CardPaymentResult("reverse", Msg("pay.then_reversing", {"what": message}), self.answer.response_code,
                                      self.answer, self.request, masked_pan=self.request.masked_pan
                                      if self.request else None)
         if self.unknown_reason is not None:
             return CardPaymentResult("unknown", message, request=self.request)
-        return CardPaymentResult("failed", message + " — nothing charged / 未扣款")
+        return CardPaymentResult("failed", Msg("pay.then_nothing", {"what": message}))

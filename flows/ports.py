@@ -96,6 +96,9 @@ class SimInfo:
     data_left_mb: int
     expiry: str
     carrier: str = "SIM-CARRIER"
+    data_used_mb: int = 0
+    sms_left: int = 0
+    voice_left_min: int = 0
 
     @property
     def masked_iccid(self) -> str:
@@ -116,6 +119,8 @@ class Plan:
     voice_min: int = 0
     promotion: str | None = None
     promo_price_minor: int | None = None
+    bonus_data_mb: int = 0  # promotion: extra data on top of data_mb
+    bonus_credit_minor: int = 0  # promotion: money added to the SIM's balance
 
     @property
     def payable_minor(self) -> int:
@@ -147,6 +152,9 @@ class CarrierPort(Protocol):
 
     def order_status(self, order_id: str) -> TopupResult:
         """Status of an order created earlier (``not_found`` if it never arrived)."""
+
+    def health(self) -> bool:
+        """True when the platform answers its health check (diagnostics). Raises LinkError."""
 
 
 # --- acquirer host -------------------------------------------------------------------------------------------

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flows.messages import CATALOGUE, Msg, t
 from flows.money import format_money
 from flows.ports import Plan
 
-__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS"]
+__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label"]
 
 CHANNEL_LABELS: Mapping[str, str] = {
     "card": "Chip card / 芯片卡",
@@ -37,6 +38,12 @@ class ChannelLimits:
     min_minor: int | None = None
     max_minor: int | None = None
     daily_minor: int | None = None
+
+
+def channel_label(channel: str, lang: str = "both") -> str:
+    """The channel's name in ``lang`` from the catalogue (``channel.<name>``), else its bilingual label."""
+    key = f"channel.{channel}"
+    return t(key, lang) if key in CATALOGUE else CHANNEL_LABELS.get(channel, channel)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class Quote:
     channel: str
     amount_minor: int
     fee_minor: int
-    error: str | None = None
+    error: Msg | None = None
 
     @property
     def total_minor(self) -> int:
@@ -82,22 +89,20 @@ def quote(plan: Plan, channel: str, fees: FeeSchedule, max_amount_minor: int, *,
 
 
 def _limit_error(channel: str, amount: int, total: int, fees: FeeSchedule, terminal_max: int,
-                 spent_today: int) -> str | None:
-    label, _, zh = CHANNEL_LABELS.get(channel, channel).partition(" / ")
-    zh = zh or label
+                 spent_today: int) -> Msg | None:
+    name = Msg(f"channel.{channel}") if f"channel.{channel}" in CATALOGUE else CHANNEL_LABELS.get(channel, channel)
     limits = fees.limits_for(channel)
     if amount <= 0:
-        return "This plan has no price; choose another / 套餐价格无效"
+        return Msg("price.none")
     if total > terminal_max:
-        return (f"{format_money(total)} is above the limit of {format_money(terminal_max)} / "
-                f"超过单笔限额 {format_money(terminal_max)}")
+        return Msg("price.over_limit", {"total": format_money(total), "limit": format_money(terminal_max)})
     if limits.min_minor is not None and total < limits.min_minor:
-        return (f"{format_money(total)} is below the {label} minimum of {format_money(limits.min_minor)} / "
-                f"低于{zh}单笔最低 {format_money(limits.min_minor)}")
+        return Msg("price.below_min", {"total": format_money(total), "channel": name,
+                                       "limit": format_money(limits.min_minor)})
     if limits.max_minor is not None and total > limits.max_minor:
-        return (f"{format_money(total)} is above the {label} limit of {format_money(limits.max_minor)} per "
-                f"payment / 超过{zh}单笔限额 {format_money(limits.max_minor)}")
+        return Msg("price.over_channel", {"total": format_money(total), "channel": name,
+                                          "limit": format_money(limits.max_minor)})
     if limits.daily_minor is not None and spent_today + total > limits.daily_minor:
-        return (f"Daily limit of {format_money(limits.daily_minor)} per SIM on {label} reached "
-                f"({format_money(spent_today)} paid today) / 超过{zh}每卡每日限额 {format_money(limits.daily_minor)}")
+        return Msg("price.daily", {"channel": name, "limit": format_money(limits.daily_minor),
+                                   "spent": format_money(spent_today)})
     return None

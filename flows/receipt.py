@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flows.messages import t
 from flows.money import format_money
 from flows.ports import ReceiptLine
 from flows.sim_number import group_digits
@@ -25,12 +26,12 @@ __all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_jso
 
 WIDTH = 32  # characters on a 58 mm roll in the normal font
 
-STATUS_TEXT: Mapping[str, str] = {
-    "applied": "TOP-UP APPLIED / 充值成功",
-    "pending": "TOP-UP PENDING / 充值处理中",
-    "failed": "TOP-UP FAILED / 充值失败",
-    "reversed": "PAYMENT REVERSED / 已冲正退款",
-    "declined": "DECLINED / 交易拒绝",
+STATUS_TEXT: Mapping[str, str] = {  # receipt status -> catalogue key
+    "applied": "rcpt.applied",
+    "pending": "rcpt.pending",
+    "failed": "rcpt.failed",
+    "reversed": "rcpt.reversed",
+    "declined": "rcpt.declined",
 }
 
 
@@ -50,14 +51,15 @@ class ReceiptFacts:
     order_id: str
     channel_label: str = "Card / 银行卡"
     masked_pan: str | None = None
-    pan_label: str = "Card / 卡号"  # a wallet payment prints its masked code, its transaction id as the RRN
-    rrn_label: str = "RRN / 参考号"
+    pan_label: str = ""  # a wallet payment prints its masked code, its transaction id as the RRN; "" = card
+    rrn_label: str = ""
     emv: Mapping[str, str] = field(default_factory=dict)
     auth_code: str | None = None
     rrn: str | None = None
     stan: int | None = None
     balance_after_minor: int | None = None
-    copy_label: str = "CUSTOMER COPY / 客户联"
+    copy_label: str = "rcpt.customer_copy"  # catalogue key
+    lang: str = "both"  # "en", "zh" or "both" (flows.messages)
 
 
 def _columns(text: str) -> int:
@@ -72,46 +74,54 @@ def _pair(left: str, right: str) -> ReceiptLine:
 
 def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     rule = ReceiptLine("-" * WIDTH)
+    lang = f.lang
+
+    def say(key: str, **args: object) -> str:
+        return t(key, lang, **args)
+
+    title = [ReceiptLine("IoT SIM TOP-UP", align="center", bold=True, double=True)] if lang != "zh" else []
+    title += [ReceiptLine("物联网卡充值", align="center", bold=True)] if lang != "en" else []
     lines: list[ReceiptLine] = [
-        ReceiptLine("IoT SIM TOP-UP", align="center", bold=True, double=True),
-        ReceiptLine("物联网卡充值", align="center", bold=True),
+        *title,
         ReceiptLine(f.merchant_name, align="center"),
         ReceiptLine(f"TID {f.terminal_id}  MID {f.merchant_id}"),
-        _pair(f.when, f"Cashier {f.cashier_id}"),
+        _pair(f.when, say("rcpt.cashier", cashier=f.cashier_id)),
         rule,
-        ReceiptLine("SIM ICCID / 卡号"),
+        ReceiptLine(say("rcpt.iccid")),
         ReceiptLine(group_digits(f.iccid), bold=True),
         _pair("MSISDN", group_digits(f.msisdn)),
-        ReceiptLine(f"Plan / 套餐: {f.plan_name}"),
-        _pair("Amount / 金额", format_money(f.amount_minor)),
-        _pair("Fee / 手续费", format_money(f.fee_minor)),
-        ReceiptLine(f"TOTAL {format_money(f.amount_minor + f.fee_minor)}", bold=True, double=True),
+        ReceiptLine(f"{say('label.plan')}: {f.plan_name}"),
+        _pair(say("label.amount"), format_money(f.amount_minor)),
+        _pair(say("label.fee"), format_money(f.fee_minor)),
+        # double width leaves 16 columns: one language only
+        ReceiptLine(f"{t('label.total', 'zh' if lang == 'zh' else 'en')} {format_money(f.amount_minor + f.fee_minor)}",
+                    bold=True, double=True),
         rule,
-        _pair("Paid by / 支付", f.channel_label),
+        _pair(say("label.pay_by"), f.channel_label),
     ]
     if f.masked_pan:
-        lines.append(_pair(f.pan_label, f.masked_pan))
-    for key, label in (("entry", "Entry / 读卡"), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"), ("tvr", "TVR"),
-                       ("tsi", "TSI")):
+        lines.append(_pair(f.pan_label or say("label.card"), f.masked_pan))
+    for key, label in (("entry", say("rcpt.entry")), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"),
+                       ("tvr", "TVR"), ("tsi", "TSI")):
         if f.emv.get(key):
             lines.append(_pair(label, f.emv[key]))
     if f.auth_code:
-        lines.append(_pair("Auth code / 授权码", f.auth_code))
+        lines.append(_pair(say("rcpt.auth_code"), f.auth_code))
     if f.rrn:
-        lines.append(_pair(f.rrn_label, f.rrn))
+        lines.append(_pair(f.rrn_label or say("rcpt.rrn"), f.rrn))
     if f.stan is not None:
-        lines.append(_pair("Trace / 凭证号", f"{f.stan:06d}"))
-    lines.append(ReceiptLine("Order / 订单号"))
+        lines.append(_pair(say("rcpt.trace"), f"{f.stan:06d}"))
+    lines.append(ReceiptLine(say("label.order")))
     lines.append(ReceiptLine(f.order_id))
     lines.append(rule)
-    lines.append(ReceiptLine(STATUS_TEXT.get(f.status, f.status.upper()), align="center", bold=True))
+    status = say(STATUS_TEXT[f.status]) if f.status in STATUS_TEXT else f.status.upper()
+    lines.append(ReceiptLine(status, align="center", bold=True))
     if f.balance_after_minor is not None:
-        lines.append(_pair("New balance / 新余额", format_money(f.balance_after_minor)))
+        lines.append(_pair(say("label.new_balance"), format_money(f.balance_after_minor)))
     if f.status == "pending":
-        lines.append(ReceiptLine("Keep this receipt; the top-up will be"))
-        lines.append(ReceiptLine("followed up automatically. 请保留凭条"))
+        lines.extend(ReceiptLine(part) for part in say("rcpt.keep").split("\n"))
     lines.append(rule)
-    lines.append(ReceiptLine(f.copy_label, align="center"))
+    lines.append(ReceiptLine(say(f.copy_label), align="center"))
     return tuple(lines)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emv.errors import LinkError, RemoteProtocolError
+from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import CarrierPort, HostPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import WALLET_CHANNELS
@@ -40,7 +41,7 @@ TOPUP_STATES = frozenset({"paid", "topup_intended", "topup_pending"})
 class RecoveryReport:
     """What recovery did, in lines the cashier can read, and how much is still open."""
 
-    lines: tuple[str, ...]
+    lines: tuple[Text, ...]  # Msg; wallet recovery still hands plain strings
     still_open: int
     reversals_open: int = 0  # payments the bank has not yet acknowledged giving back: no new sale until 0
 
@@ -65,7 +66,7 @@ def _topup_status(carrier: CarrierPort, record: TxnRecord) -> TopupResult | None
 
 def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, terminal_id: str,
             merchant_id: str, attempts: int = 2) -> RecoveryReport:
-    lines: list[str] = []
+    lines: list[Msg] = []
     still_open = reversals_open = 0
     for record in journal.open_transactions():
         if record.channel in WALLET_CHANNELS:  # wallet orders are undone at the wallet: flows.wallet_recovery
@@ -76,42 +77,39 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
         elif record.state in REVERSE_STATES:
             if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
                                attempts=attempts):
-                lines.append(f"Reversed 1 payment of {money} for SIM {_sim_tail(record)} / "
-                             f"已冲正 {money}（SIM {_sim_tail(record)}）")
+                lines.append(Msg("recovery.reversed", {"money": money, "sim": _sim_tail(record)}))
             else:
                 still_open += 1
                 reversals_open += 1
-                lines.append(f"Reversal of {money} for SIM {_sim_tail(record)} still pending / 冲正待完成")
+                lines.append(Msg("recovery.reversal_pending", {"money": money, "sim": _sim_tail(record)}))
         elif record.state == "void_pending":
             if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
                                attempts=attempts, reason_code="17", pending_state="void_pending",
                                final_state="voided"):
-                lines.append(f"Voided 1 payment of {money} for SIM {_sim_tail(record)} / 已撤销 {money}")
+                lines.append(Msg("recovery.voided", {"money": money, "sim": _sim_tail(record)}))
             else:
                 still_open += 1
                 reversals_open += 1
-                lines.append(f"Void of {money} for SIM {_sim_tail(record)} still pending / 撤销待完成")
+                lines.append(Msg("recovery.void_pending", {"money": money, "sim": _sim_tail(record)}))
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
             if result is not None and result.status == "applied":
                 journal.update(record.txn_id, "completed", topup_status="applied",
                                balance_after_minor=result.balance_minor)
-                lines.append(f"Top-up of {money} for SIM {_sim_tail(record)} confirmed / 充值已确认")
+                lines.append(Msg("recovery.confirmed", {"money": money, "sim": _sim_tail(record)}))
             elif result is not None and result.status == "failed":
                 journal.update(record.txn_id, "topup_failed", topup_status="failed", message=result.message)
                 again = journal.get(record.txn_id)
                 if reverse_payment(host, journal, again, terminal_id=terminal_id, merchant_id=merchant_id,
                                    attempts=attempts):
-                    lines.append(f"Top-up failed; reversed {money} for SIM {_sim_tail(record)} / "
-                                 f"充值失败，已冲正 {money}")
+                    lines.append(Msg("recovery.failed_reversed", {"money": money, "sim": _sim_tail(record)}))
                 else:
                     still_open += 1
                     reversals_open += 1
-                    lines.append(f"Top-up failed; reversal of {money} for SIM {_sim_tail(record)} still "
-                                 "pending / 充值失败，冲正待完成")
+                    lines.append(Msg("recovery.failed_reversal_pending", {"money": money, "sim": _sim_tail(record)}))
             else:
                 if record.state != "topup_pending":  # no fsync for "still pending" on every follow-up
                     journal.update(record.txn_id, "topup_pending", topup_status="pending")
                 still_open += 1
-                lines.append(f"Top-up {record.order_id} for SIM {_sim_tail(record)} still pending / 充值处理中")
+                lines.append(Msg("recovery.pending", {"order": record.order_id, "sim": _sim_tail(record)}))
     return RecoveryReport(tuple(lines), still_open, reversals_open)

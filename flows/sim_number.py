@@ -7,13 +7,15 @@ digit is a warning the cashier may override (some ICCIDs carry letters or vendor
 'iccid'
 >>> check_sim_number("1064912345678").kind
 'msisdn'
->>> check_sim_number("12ab").error
-'Digits only / 只能输入数字'
+>>> check_sim_number("12ab").error.render("en")
+'Digits only'
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from flows.messages import Msg
 
 __all__ = ["SimNumberCheck", "check_sim_number", "luhn_ok", "group_digits"]
 
@@ -24,8 +26,8 @@ class SimNumberCheck:
 
     number: str
     kind: str = ""
-    error: str | None = None
-    warning: str | None = None
+    error: Msg | None = None
+    warning: Msg | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,20 +57,17 @@ def group_digits(number: str, size: int = 4) -> str:
 def check_sim_number(raw: str) -> SimNumberCheck:
     number = raw.strip().replace(" ", "")
     if not number:
-        return SimNumberCheck(number, error="Enter the SIM number / 请输入 SIM 卡号")
+        return SimNumberCheck(number, error=Msg("simno.empty"))
     if not number.isdigit():
-        return SimNumberCheck(number, error="Digits only / 只能输入数字")
+        return SimNumberCheck(number, error=Msg("simno.digits"))
     if len(number) in (11, 13):
         if not number.startswith("1"):
-            return SimNumberCheck(number, error="A mobile number starts with 1 / 手机号应以 1 开头")
+            return SimNumberCheck(number, error=Msg("simno.msisdn_1"))
         return SimNumberCheck(number, kind="msisdn")
     if len(number) in (19, 20):
         if not number.startswith("89"):
-            return SimNumberCheck(number, error="An ICCID starts with 89 / ICCID 应以 89 开头")
+            return SimNumberCheck(number, error=Msg("simno.iccid_89"))
         if not luhn_ok(number):
-            return SimNumberCheck(number, kind="iccid",
-                                  warning="ICCID check digit does not match — ENTER to use anyway / "
-                                          "ICCID 校验位不符，按确认继续")
+            return SimNumberCheck(number, kind="iccid", warning=Msg("simno.check_digit"))
         return SimNumberCheck(number, kind="iccid")
-    return SimNumberCheck(number, error=f"{len(number)} digits: ICCID has 19–20, mobile number 11 or 13 / "
-                                        f"位数不对：ICCID 为 19–20 位，号码为 11 或 13 位")
+    return SimNumberCheck(number, error=Msg("simno.length", {"n": len(number)}))

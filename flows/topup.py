@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from emv.errors import LinkError, LinkTimeout, RemoteProtocolError
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
 from flows.magstripe_payment import pay_card_or_stripe
+from flows.messages import Msg, Text, say
 from flows.ports import CancelToken, CarrierPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import Quote
 from flows.reversal import reverse_payment
@@ -45,7 +46,7 @@ class TopupOutcome:
     """``status``: completed | pending | reversed | reversal_pending | declined | cancelled | failed."""
 
     status: str
-    message: str
+    message: Text  # a catalogue Msg; shown in the cashier's language
     txn_id: int
     order_id: str
     balance_minor: int | None = None
@@ -84,7 +85,7 @@ class TopupService:
             return self._reverse(txn_id, order_id, paid, paid.message)
         if not paid.approved:
             state = {"declined": "declined", "cancelled": "cancelled"}.get(paid.status, "failed")
-            self.journal.update(txn_id, state, response_code=paid.response_code, message=paid.message)
+            self.journal.update(txn_id, state, response_code=paid.response_code, message=say(paid.message))
             return TopupOutcome(state, paid.message, txn_id, order_id, payment=paid)
         progress(Step.TOPPING_UP)
         return self._apply(txn_id, order_id, order, paid)
@@ -128,22 +129,20 @@ class TopupService:
         if result is not None and result.status == "applied":
             self.journal.update(txn_id, "completed", topup_status="applied",
                                 balance_after_minor=result.balance_minor)
-            return TopupOutcome("completed", "Top-up applied / 充值成功", txn_id, order_id,
+            return TopupOutcome("completed", Msg("topup.applied"), txn_id, order_id,
                                 result.balance_minor, paid)
         if result is not None and result.status == "failed":
             self.journal.update(txn_id, "topup_failed", topup_status="failed", message=result.message)
             return self._reverse(txn_id, order_id, paid,
-                                 f"Carrier refused the top-up ({result.message}) — payment reversed / "
-                                 "运营商拒绝充值，已冲正")
+                                 Msg("topup.refused", {"reason": result.message}))
         self.journal.update(txn_id, "topup_pending", topup_status="pending")
-        return TopupOutcome("pending", f"Paid. Top-up PENDING, order {order_id} — will be followed up / "
-                            f"已付款，充值处理中，订单 {order_id}", txn_id, order_id, None, paid)
+        return TopupOutcome("pending", Msg("topup.pending", {"order": order_id}), txn_id, order_id, None, paid)
 
-    def _reverse(self, txn_id: int, order_id: str, paid: CardPaymentResult, message: str) -> TopupOutcome:
+    def _reverse(self, txn_id: int, order_id: str, paid: CardPaymentResult, message: Text) -> TopupOutcome:
         record: TxnRecord = self.journal.get(txn_id)
         ok = reverse_payment(self.card.host, self.journal, record, terminal_id=self.settings.terminal_id,
                              merchant_id=self.settings.merchant_id)
         if ok:
             return TopupOutcome("reversed", message, txn_id, order_id, payment=paid)
-        return TopupOutcome("reversal_pending", message + " (reversal queued / 冲正待发送)", txn_id, order_id,
+        return TopupOutcome("reversal_pending", Msg("topup.reversal_queued", {"what": message}), txn_id, order_id,
                             payment=paid)

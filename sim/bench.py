@@ -100,7 +100,7 @@ def _topup(term: _Terminal) -> None:
     term.wait("channel_select")
     term.keys("1")
     term.wait("confirm")
-    term.keys("ENTER")
+    term.keys("0017 ENTER")  # the last four digits re-keyed
     term.wait("result")
     term.keys("ENTER")
     term.wait("balance")
@@ -152,7 +152,8 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from sim import bench_firmware, bench_link, bench_money, bench_wallet
+    from sim import bench_cashier, bench_firmware, bench_link, bench_money, bench_wallet
 
     print(json.dumps({**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
-                      "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure()}, indent=2))
+                      "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
+                      "cashier": bench_cashier.measure()}, indent=2))

@@ -25,7 +25,7 @@ def _topup(world: SimWorld) -> None:
     term = world.terminal
     assert term is not None  # noqa: S101
     for keys, state in (("1", "sim_entry"), ("89860424000000000017E", "sim_details"), ("E", "plan_select"),
-                        ("3", "channel_select"), ("1", "confirm"), ("E", "result"), ("E", "balance"),
+                        ("3", "channel_select"), ("1", "confirm"), ("0017E", "result"), ("E", "balance"),
                         ("E", "home")):
         for key in keys:
             term.press("ENTER" if key == "E" else key)

@@ -86,6 +86,8 @@ class _Plan:
     promotion: str | None = None
     promo_price_minor: int | None = None
     credit_minor: int = 0
+    bonus_data_mb: int = 0
+    bonus_credit_minor: int = 0
 
     @property
     def payable_minor(self) -> int:
@@ -101,11 +103,12 @@ PLANS: tuple[_Plan, ...] = (
     _Plan("D1G-1M", "1 GB monthly data", "1GB 月包", 1, 1000, data_mb=1024),
     _Plan("D3G-1M", "3 GB monthly data", "3GB 月包", 1, 2000, data_mb=3072),
     _Plan("D10G-1M", "10 GB monthly data", "10GB 月包", 1, 3000, data_mb=10240),
-    _Plan("D5G-1M-BONUS", "5 GB monthly data + 2 GB bonus", "5GB 月包 加赠2GB", 1, 2500, data_mb=7168,
-          promotion="Bonus 2 GB / 加赠 2GB 流量"),
+    _Plan("D5G-1M-BONUS", "5 GB monthly data + 2 GB bonus", "5GB 月包 加赠2GB", 1, 2500, data_mb=5120,
+          promotion="Bonus 2 GB / 加赠 2GB 流量", bonus_data_mb=2048),
     _Plan("D3G-3M", "3 GB/month, quarterly", "3GB 季包", 3, 5400, data_mb=9216),
     _Plan("D1G-12M", "1 GB/month, annual", "1GB 年包", 12, 12000, data_mb=12288,
-          promotion="Annual special -17% / 年包特惠", promo_price_minor=9900),
+          promotion="Annual special -17% + ￥10 credit / 年包特惠 赠话费", promo_price_minor=9900,
+          bonus_credit_minor=1000),
     _Plan("SMS100-1M", "100 SMS pack", "短信包 100条", 1, 500, sms=100),
     _Plan("VOICE50-1M", "50 min voice pack", "语音包 50分钟", 1, 800, voice_min=50),
     _Plan("CREDIT-50", "Balance recharge 50 yuan", "话费充值 50元", 0, 5000, credit_minor=5000),
@@ -139,6 +142,7 @@ class SimState:
     expiry: str
     sms_left: int = 0
     voice_left_min: int = 0
+    data_used_mb: int = 0
     magic: str = ""
     plans: tuple[str, ...] = field(default_factory=lambda: tuple(p.plan_id for p in PLANS))
 
@@ -146,7 +150,7 @@ class SimState:
         return {"iccid": self.iccid, "msisdn": self.msisdn, "status": self.status,
                 "plan_name": self.plan_name, "balance_minor": self.balance_minor,
                 "data_left_mb": self.data_left_mb, "expiry": self.expiry, "sms_left": self.sms_left,
-                "voice_left_min": self.voice_left_min, "carrier": CARRIER}
+                "voice_left_min": self.voice_left_min, "data_used_mb": self.data_used_mb, "carrier": CARRIER}
 
 
 def _seed() -> dict[str, SimState]:
@@ -169,7 +173,8 @@ def _seed() -> dict[str, SimState]:
     ]
     sims = {}
     for iccid, msisdn, status, plan, balance, data, expiry, magic in rows:
-        sims[iccid] = SimState(iccid, msisdn, status, plan, balance, data, expiry, magic=magic)
+        sims[iccid] = SimState(iccid, msisdn, status, plan, balance, data, expiry, magic=magic,
+                               data_used_mb=724 if data else 0)
         if magic == "no_plans":
             sims[iccid].plans = ()
         elif magic == "bank_test":
@@ -311,6 +316,8 @@ class CarrierSim:
             self.requests += 1
         parts = [unquote(p) for p in urlsplit(path).path.strip("/").split("/")]
         try:
+            if method == "GET" and parts == ["v1", "health"]:
+                return _json(200, {"status": "ok"})
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "sims"]:
                 return self._lookup(parts[2])
             if method == "GET" and len(parts) == 4 and parts[:2] == ["v1", "sims"] and parts[3] == "plans":
@@ -399,8 +406,8 @@ class CarrierSim:
 
     def _apply(self, order: _Order) -> None:
         sim, plan = self.sims[order.iccid], _PLAN_BY_ID[order.plan_id]
-        sim.balance_minor += plan.credit_minor
-        sim.data_left_mb += plan.data_mb
+        sim.balance_minor += plan.credit_minor + plan.bonus_credit_minor
+        sim.data_left_mb += plan.data_mb + plan.bonus_data_mb
         sim.sms_left += plan.sms
         sim.voice_left_min += plan.voice_min
         if plan.period_months:

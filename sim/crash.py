@@ -114,7 +114,8 @@ class _Process:
 def _drive(term: _Process, sc: CrashScenario) -> bool:
     """The cashier's keys for one top-up; False as soon as the terminal is gone."""
     script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
-              ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), ("1", "confirm"), ("ENTER", "result"),
+              ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), ("1", "confirm"),
+              (f"{sc.iccid[-4:]} ENTER", "result"),
               ("ENTER", "balance"), ("ENTER", "home")]
     if not term.wait("login", 30):
         return False

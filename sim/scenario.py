@@ -19,8 +19,10 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           acquirer_forget_last (the host loses its newest approval: totals differ),
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
-                                          carrier_unreachable, printer_paper_out, reader_unplugged (device
-                                          stops answering), scanner_noise, scanner_unplugged, wallet_unreachable
+                                          carrier_unreachable, printer_paper_out, printer_cover_open,
+                                          printer_silent (switched off), reader_unplugged, pinpad_unplugged
+                                          (device stops answering), scanner_noise, scanner_unplugged,
+                                          wallet_unreachable
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (sim.pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -33,6 +35,10 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_emv = {outcome = "approved", tvr = "0000000000", tsi = "F800", cvm_results = "1F0002"}
                                           the last card payment's EMV data (kernel receipt keys: outcome, tvr,
                                           tsi, cvm, cvm_results, oda, aid, app_label, status = flow status)
+    expect_no_text = "Home"               the screen text does not contain it (checked once); list = none of them
+    expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
+    reset_key_count = true                start counting terminal key presses
+    expect_key_count = 25                 exactly this many terminal keys pressed since the reset
     sleep = 0.5
 
 A top-level ``[faults]`` table (LineFaults keys) sets the line quality of every serial link for the whole run.
@@ -117,6 +123,7 @@ def _poll(check: Callable[[], str | None], timeout: float) -> None:
 class _Runner:
     def __init__(self, world: SimWorld) -> None:
         self.w = world
+        self.pressed = 0
 
     def _screen(self) -> str:
         return self.w.screen.text()
@@ -129,7 +136,29 @@ class _Runner:
         assert self.w.terminal is not None  # noqa: S101
         for key in parse_keys(text):
             self.w.terminal.press(key)
+            self.pressed += 1
         time.sleep(0.05)
+
+    def reset_key_count(self, _flag: bool, timeout: float) -> None:
+        self.pressed = 0
+
+    def expect_key_count(self, wanted: int, timeout: float) -> None:
+        if self.pressed != wanted:
+            raise StepFailure(f"{self.pressed} terminal keys pressed, expected {wanted}")
+
+    def expect_no_text(self, unwanted: str | list[str], timeout: float) -> None:
+        items = [unwanted] if isinstance(unwanted, str) else unwanted
+        found = [u for u in items if u in self._screen()]
+        if found:
+            raise StepFailure(f"screen shows {found}:\n{self._screen()}")
+
+    def expect_audit(self, wanted: Mapping[str, Any], timeout: float) -> None:
+        def rows() -> list[Any]:
+            entries = self.w.terminal.audit.recent(limit=1000, action=wanted["action"]) if self.w.terminal else []
+            return [e for e in entries if "user" not in wanted or e.user_id == wanted["user"]]
+        _poll(lambda: None if len(rows()) == wanted.get("count", 1) else
+              f"audit has {len(rows())} {wanted['action']!r} rows, expected {wanted.get('count', 1)}: {rows()}",
+              timeout)
 
     def expect_text(self, wanted: str | list[str], timeout: float) -> None:
         items = [wanted] if isinstance(wanted, str) else wanted
@@ -233,6 +262,10 @@ class _Runner:
                 self.w.scanner.unplug()
             elif name == "reader_unplugged":
                 (self.w.reader.unplug if value else self.w.reader.replug)()
+            elif name == "pinpad_unplugged":
+                (self.w.pinpad.unplug if value else self.w.pinpad.replug)()
+            elif name in ("printer_cover_open", "printer_silent"):
+                setattr(self.w.printer, name.removeprefix("printer_"), bool(value))
             else:
                 raise StepFailure(f"unknown switch {name!r}")
 

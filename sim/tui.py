@@ -98,6 +98,7 @@ class WorldView(Protocol):
     def status_lines(self) -> list[str]: ...
     def show_code(self, wallet: str, outcome: str = "paid") -> str: ...
     def phone_scan(self, pay: bool = True) -> str: ...
+    def toggle_fault(self, name: str) -> bool: ...
 
 
 class TerminalScreenChanged(Message):
@@ -165,6 +166,7 @@ class PosSimApp(App[None]):
         Binding("g", "save_receipt", "Receipt PNG", show=False, priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
+        Binding("P", "toggle_fault('printer_paper_out')", "Paper out", key_display="P", priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
@@ -356,6 +358,12 @@ class PosSimApp(App[None]):
         if self._guard(self.world.remove_card):
             self._inserted = None
         self._refresh_cards()
+
+    def action_toggle_fault(self, name: str) -> None:
+        """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react)."""
+        state: list[bool] = []
+        if self._guard(lambda: state.append(self.world.toggle_fault(name))):
+            self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")
 
     def action_toggle_cable(self, device: str) -> None:
         """Pull a device's cable out, or plug it back (a new pty at the same path)."""

@@ -194,6 +194,13 @@ class SimWorld:
                                        for n in self.DEVICES),
                 "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
 
+    def toggle_fault(self, name: str) -> bool:
+        """Flip one device fault a person can cause at the counter; returns whether it is now on."""
+        if name == "printer_paper_out":
+            self.printer.paper_out = not self.printer.paper_out
+            return self.printer.paper_out
+        raise ValueError(f"unknown fault {name!r}")
+
     def stop(self) -> None:
         if self.terminal is not None:
             self.terminal.stop()

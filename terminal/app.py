@@ -11,6 +11,7 @@ after the cashier moved on (CANCEL) harmless. Every waiting screen has a deadlin
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
@@ -23,6 +24,7 @@ from typing import Any
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
 from flows.duplicate import describe, find_duplicate, window_start
+from flows.messages import Text, next_lang, say
 from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS, quote
 from flows.receipt import receipt_to_json
@@ -32,19 +34,25 @@ from flows.topup import TopupOrder, TopupOutcome
 from flows.wallet_payment import WalletProgress
 from flows.wallet_recovery import recover_wallet
 from terminal.app_wallet import WalletScreens
-from terminal.machine import State, build_machine
+from terminal.audit import AuditLog
+from terminal.diagnostics import faults, run_checks
+from terminal.machine import IDLE_LOGOUT, State, build_machine
+from terminal.office import OfficeKeys
+from terminal.office_state import OfficeState
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key, Screen
 from terminal.services import Services
+from terminal.settings_store import SettingsStore
 from terminal.supervisor import SupervisorScreens
-from terminal.views import Session, render
+from terminal.views import PRINTABLE, Session, keyed_kind
+from terminal.views_office import render
 
 __all__ = ["TerminalApp"]
 
-_SWIPE_MESSAGES = {  # magstripe and chip fallback, shown on the "insert or swipe" screen
-    Step.INSERT_CHIP: "Chip card — please insert it / 芯片卡请插卡",
-    Step.SWIPE_FALLBACK: "Chip unreadable — remove the card and swipe it / 芯片无法读取，请拔卡后刷卡",
-    Step.BAD_SWIPE: "Could not read the stripe — swipe again / 磁条读取失败，请重刷",
+_SWIPE_MESSAGES = {  # magstripe and chip fallback, shown on the "insert or swipe" screen (catalogue keys)
+    Step.INSERT_CHIP: "swipe.insert_chip",
+    Step.SWIPE_FALLBACK: "swipe.fallback",
+    Step.BAD_SWIPE: "swipe.bad",
 }
 log = logging.getLogger("terminal.app")
 
@@ -72,13 +80,13 @@ class _Progress:
 class _Notice:
     """Lines from the background follow-up (recovery of pending rows) for the cashier."""
 
-    lines: tuple[str, ...]
+    lines: tuple[Text, ...]
 
 
 _STOP = object()
 
 
-class TerminalApp(WalletScreens, SupervisorScreens):
+class TerminalApp(WalletScreens, OfficeKeys, SupervisorScreens):
     """Construct with wired ``Services``; ``start()`` boots in the background; ``press()`` from any thread."""
 
     state: State  # set by the transitions machine, as are the two below
@@ -98,8 +106,12 @@ class TerminalApp(WalletScreens, SupervisorScreens):
         # Held by a payment from its pre-sale recovery to its outcome, and by the background follow-up: recovery
         # never touches a transaction that is still in flight.
         self._money = threading.Lock()
-        self._stopping = threading.Event()
         self._follow_up = threading.Thread(target=self._follow_up_loop, name="terminal-follow-up", daemon=True)
+        self.audit = services.audit or AuditLog(services.journal)
+        self.settings_store = SettingsStore(services.journal)
+        self._apply_settings(self.settings_store.apply(services.settings))  # a supervisor's changes win
+        self.device_check_lock = threading.Lock()  # a background device check and a payment never overlap
+        self._stopping = threading.Event()
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
 
@@ -108,6 +120,7 @@ class TerminalApp(WalletScreens, SupervisorScreens):
     def start(self) -> None:
         self._thread.start()
         self._follow_up.start()
+        self.start_health_timer(self.settings.timeouts.health_s, self._stopping)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -117,6 +130,9 @@ class TerminalApp(WalletScreens, SupervisorScreens):
 
     def press(self, key: Key | str) -> None:
         self._events.put(_KeyEvent(Key(key)))
+
+    def _post(self, event: object) -> None:
+        self._events.put(event)
 
     def add_listener(self, callback: Callable[[Screen], None]) -> None:
         self._listeners.append(callback)
@@ -131,9 +147,7 @@ class TerminalApp(WalletScreens, SupervisorScreens):
     def on_state_change(self) -> None:
         log.info("state %s", self.state.value)
         timeouts = self.settings.timeouts
-        idle = {State.HOME, State.SIM_ENTRY, State.SIM_DETAILS, State.PLAN_SELECT, State.CHANNEL_SELECT,
-                State.CONFIRM}
-        seconds = (timeouts.idle_s if self.state in idle else timeouts.lookup_s if self.state is State.SIM_LOOKUP
+        seconds = (timeouts.idle_s if self.state in IDLE_LOGOUT else timeouts.lookup_s if self.state is State.SIM_LOOKUP
                    else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)
         self._deadline = time.monotonic() + seconds if seconds else None
         self._refresh()
@@ -166,19 +180,29 @@ class TerminalApp(WalletScreens, SupervisorScreens):
                 log.warning("step failed: %s", exc)
                 self.session.error = str(exc)
                 self._refresh()
+            except Exception:  # a bug must not freeze the till: log it whole, tell the cashier, keep going
+                log.exception("internal error in state %s", self.state.value)
+                self.session.error = "Internal error — logged; CANCEL and try again / 内部错误，已记录，请取消重试"
+                with contextlib.suppress(Exception):
+                    self._refresh()
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, _KeyEvent):
             handler = getattr(self, f"_key_{self.state.value}", None)
             if handler is not None:
                 handler(event.key)
+            if self.state in IDLE_LOGOUT:  # any key is activity: the idle logout counts from the last key
+                self._deadline = time.monotonic() + self.settings.timeouts.idle_s
         elif isinstance(event, _Progress) and event.generation == self._generation:
             self._on_progress(event.step)
         elif isinstance(event, _Done) and event.generation == self._generation:
             getattr(self, f"_done_{event.kind}")(event.result, event.error)
         elif isinstance(event, _Notice):  # shown on the login and home screens, now or when next there
-            self.session.notice = tuple(f"Follow-up: {line}" for line in event.lines)
+            self.session.notice = tuple(self._say("followup.line", line=line) for line in event.lines)
             self._refresh()
+
+        else:
+            self.on_office_event(event)
 
     def _follow_up_loop(self) -> None:
         """Background: every ``follow_up_s`` finish pending top-ups and reversals while no payment runs."""
@@ -240,14 +264,15 @@ class TerminalApp(WalletScreens, SupervisorScreens):
         s = self.session
         if self.state is State.SIM_LOOKUP:
             self._abandon_work()
-            s.error = "The carrier did not answer in time / 运营商无应答"
+            s.error = self._say("sim.timeout")
             self._fire("sim_problem")
         elif self.state in (State.RESULT, State.BALANCE):
             s.reset_sale()
             self._fire("home")
         elif self.state is not State.LOGIN and self.may_trigger("logout"):
             s.reset_sale()
-            s.user, s.notice = None, ("Logged out after inactivity / 长时间未操作，已退出",)
+            self._audit("logout", "idle")
+            s.user, s.notice, s.error, s.office = None, (self._say("login.idle_logout"),), None, OfficeState()
             self._fire("logout")
 
     # --- boot -----------------------------------------------------------------------------------------------
@@ -258,20 +283,19 @@ class TerminalApp(WalletScreens, SupervisorScreens):
     def _boot_work(self) -> tuple[bool, tuple[str, ...]]:
         sv = self.services
         if not sv.journal.check_integrity():
-            return False, ("Journal database is damaged — call a technician / 流水库损坏，请联系技术员",)
-        lines = list(sv.self_test())
+            return False, (self._say("boot.journal_damaged"),)
+        self.session.health = tuple(faults(run_checks(sv)))  # shown on the home screen until fixed
         with self._money:
             report = self._recover()
-        lines.extend(f"Recovery: {line}" for line in report.lines)
-        return True, tuple(lines)
+        return True, tuple(self._say("boot.recovery", line=line) for line in report.lines)
 
     def _done_boot(self, result: tuple[bool, tuple[str, ...]] | None, error: BaseException | None) -> None:
-        ok, lines = result if result else (False, (f"Self-test failed: {error}",))
+        ok, lines = result if result else (False, (self._say("boot.failed", error=error),))
         self.session.notice = lines
         if ok:
             self._fire("booted")
         else:
-            self.session.error = lines[0] if lines else "Self-test failed"
+            self.session.error = lines[0] if lines else self._say("boot.failed", error="")
             self._fire("boot_failed")
 
     def _key_out_of_service(self, key: Key) -> None:
@@ -293,33 +317,22 @@ class TerminalApp(WalletScreens, SupervisorScreens):
             s.login_id, s.login_pw, s.login_field, s.error = "", "", "id", None
         elif key is Key.ENTER and s.login_field == "id" and s.login_id:
             s.login_field = "pw"
-        elif key is Key.ENTER and s.login_field == "pw":
+        elif key is Key.ENTER and s.login_field == "pw" and s.login_pw:  # an empty password is no attempt
             result = self.services.users.login(s.login_id, s.login_pw)
             s.login_pw, s.login_field = "", "pw" if result.user is None else "id"
             if result.user is None:
-                s.error = result.message
+                s.error = self._say(result.message, **result.args)
+                self._audit("lockout" if result.locked_now else "login_failed", result.message, s.login_id)
             else:
                 s.user, s.login_id, s.error, s.notice = result.user, "", None, ()
                 log.info("login %s", result.user.user_id)
+                self._audit("login", result.user.role)
                 self._fire("logged_in")
                 return
         self._refresh()
 
     def _key_home(self, key: Key) -> None:
-        self.session.error = None
-        if key is Key.D1:
-            self.session.reset_sale()
-            self.session.notice = ()
-            self._fire("start_topup")
-        elif key in (Key.D9, Key.CANCEL):
-            self.session.user = None
-            self._fire("logout")
-        elif key is Key.D8:
-            self._open_settlement()
-        elif key is Key.D7:
-            self._open_void()
-        elif key is Key.D6:
-            self._open_open_items()
+        self._home_menu(key)  # the role-checked menu (terminal.office)
 
     # --- SIM entry and lookup -------------------------------------------------------------------------------
 
@@ -338,10 +351,10 @@ class TerminalApp(WalletScreens, SupervisorScreens):
                 return
         elif key is Key.ENTER:
             check = check_sim_number(s.entry)
-            if not check.ok:
-                s.error = check.error
+            if check.error is not None:
+                s.error = say(check.error, s.lang)
             elif check.warning and not s.warning_shown:
-                s.error, s.warning_shown = check.warning, True
+                s.error, s.warning_shown = say(check.warning, s.lang), True
             else:
                 s.error = None
                 self._fire("lookup")
@@ -352,23 +365,26 @@ class TerminalApp(WalletScreens, SupervisorScreens):
     def _lookup_work(self, number: str) -> tuple[Any, list[Any]]:
         carrier = self.services.carrier
         sim = carrier.lookup_sim(number)
-        if sim is None or sim.status != "active":
+        if sim is None or sim.status != "active" or self.session.purpose == "balance":
             return sim, []
         return sim, list(carrier.list_plans(sim.iccid))
 
     def _done_lookup(self, result: tuple[Any, list[Any]] | None, error: BaseException | None) -> None:
         s = self.session
         if error is not None or result is None:
-            s.error = (f"Carrier unreachable, try again / 无法连接运营商 ({error})"
-                       if isinstance(error, LinkError | PosError) else f"Lookup failed: {error}")
+            s.error = (self._say("sim.unreachable", error=error) if isinstance(error, LinkError | PosError)
+                       else self._say("sim.lookup_failed", error=error))
             self._fire("sim_problem")
             return
         sim, plans = result
         if sim is None:
-            s.error = "Unknown SIM number — check and re-enter / 未找到该 SIM 卡，请核对"
+            s.error = self._say("sim.unknown")
             self._fire("sim_problem")
+        elif s.purpose == "balance":  # the query shows any status, active or not
+            s.sim, s.sim_after, s.error = sim, sim, None
+            self._fire("status_found")
         elif sim.status != "active":
-            s.error = f"SIM is {sim.status.upper()} — it cannot be topped up / SIM 卡状态异常，无法充值"
+            s.error = self._say("sim.not_active", status=sim.status.upper())
             self._fire("sim_problem")
         else:
             s.sim, s.plans, s.error = sim, plans, None
@@ -393,15 +409,10 @@ class TerminalApp(WalletScreens, SupervisorScreens):
         if key is Key.CANCEL:
             s.error = None
             self._fire("back")
+        elif key is Key.D0 and s.plans:
+            self._open_advice()
         elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(s.plans)):
-            q = quote(s.plans[int(key.digit) - 1], "card", self.settings.fees,
-                      self.settings.terminal.max_amount_minor)
-            if q.error:
-                s.error = q.error
-                self._refresh()
-            else:
-                s.quote, s.error = q, None
-                self._fire("plan_chosen")
+            self._pick_plan(s.plans[int(key.digit) - 1])
 
     def _key_channel_select(self, key: Key) -> None:
         s = self.session
@@ -414,7 +425,7 @@ class TerminalApp(WalletScreens, SupervisorScreens):
             q = quote(s.quote.plan, channel, self.settings.fees, self.settings.terminal.max_amount_minor,
                       spent_today_minor=spent)
             if q.error:
-                s.error = q.error
+                s.error = say(q.error, s.lang)
                 self._refresh()
             else:
                 s.quote, s.error, s.limits_line = q, None, self._limits_line(channel)
@@ -422,9 +433,21 @@ class TerminalApp(WalletScreens, SupervisorScreens):
 
     def _key_confirm(self, key: Key) -> None:
         s = self.session
-        if key is Key.CANCEL:
+        if key.digit is not None and len(s.confirm_digits) < 4:
+            s.confirm_digits, s.error = s.confirm_digits + key.digit, None
+            self._refresh()
+        elif key is Key.CLEAR:
+            s.confirm_digits = s.confirm_digits[:-1]
+            self._refresh()
+        elif key is Key.CANCEL:
+            s.confirm_digits, s.error = "", None
             self._fire("back")
         elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
+            keyed = s.sim.msisdn if keyed_kind(s) == "msisdn" else s.sim.iccid
+            if s.confirm_digits != keyed[-4:]:  # the cashier read the number back: a misdirected top-up stops here
+                s.confirm_digits, s.error = "", self._say("confirm.mismatch")
+                self._refresh()
+                return
             if self._earlier_same_sale():
                 self._fire("duplicate")
                 return
@@ -476,6 +499,8 @@ class TerminalApp(WalletScreens, SupervisorScreens):
 
     def _pay(self, order: TopupOrder, generation: int) -> Any:
         sv = self.services
+        with self.device_check_lock:  # let a background device check finish before the devices are used
+            pass
         if sv.journal.open_transactions():  # finish or undo what is still open before taking new money
             refused = self._refuse_new_sale()
             if refused is not None:
@@ -502,18 +527,18 @@ class TerminalApp(WalletScreens, SupervisorScreens):
         trigger = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry",
                    Step.AUTHORIZING: "authorizing"}.get(step)
         if step is Step.WRONG_PIN:
-            s.error = "Wrong PIN — try again / 密码错误，请重试"
+            s.error = self._say("pay.wrong_pin")
         elif step in _SWIPE_MESSAGES:
-            s.error = _SWIPE_MESSAGES[step]
+            s.error = self._say(_SWIPE_MESSAGES[step])
             if self.may_trigger("card_again"):  # back to "insert or swipe" after a failed chip
                 self._fire("card_again")
                 return
-        elif step is Step.READING_CARD and s.error in _SWIPE_MESSAGES.values():
+        elif step is Step.READING_CARD and s.error in {self._say(k) for k in _SWIPE_MESSAGES.values()}:
             s.error = None  # the card is being read now: the earlier hint is over
         elif step is Step.TOPPING_UP:
-            s.progress, s.error = "Paid. Topping up at the carrier / 已付款，正在充值", None
+            s.progress, s.error = self._say("pay.topping_up"), None
         elif step is Step.REVERSING:
-            s.progress = "Reversing the payment / 正在冲正"
+            s.progress = self._say("pay.reversing")
         elif step is Step.AUTHORIZING:
             s.error = None
         if trigger and self.may_trigger(trigger):
@@ -528,7 +553,7 @@ class TerminalApp(WalletScreens, SupervisorScreens):
             s.sim_after = fresh
         if error is not None:
             log.error("payment flow crashed: %s", type(error).__name__)
-            s.error = f"Terminal error — the journal will recover it / 终端错误，将自动恢复 ({type(error).__name__})"
+            s.error = self._say("pay.crashed", error=type(error).__name__)
         s.outcome = result
         s.progress = ""
         if result is not None and result.status in ("cancelled", "declined", "failed"):
@@ -546,15 +571,18 @@ class TerminalApp(WalletScreens, SupervisorScreens):
 
     def _key_processing(self, key: Key) -> None:
         if key is Key.CANCEL:
-            self.session.error = "Please wait — the bank is being asked / 请稍候，正在处理"
+            self.session.error = self._say("pay.wait")
             self._refresh()
 
     # --- result, receipt, balance ---------------------------------------------------------------------------
 
     def _key_result(self, key: Key) -> None:
         o = self.session.outcome
-        printable = o is not None and o.status in ("completed", "pending", "reversed", "reversal_pending")
-        if key is Key.ENTER and printable:
+        printable = o is not None and o.status in PRINTABLE
+        if key is Key.F1 and printable:  # this receipt's language, whatever the screen's
+            self.session.receipt_lang = next_lang(self.session.receipt_lang or self.session.lang)
+            self._refresh()
+        elif key is Key.ENTER and printable:
             self._fire("print_receipt")
             self._start_printing()
         elif key in (Key.ENTER, Key.CANCEL):
@@ -566,7 +594,7 @@ class TerminalApp(WalletScreens, SupervisorScreens):
         if s.outcome is None or s.sim is None:
             return
         record = self.services.journal.get(s.outcome.txn_id)
-        lines = print_lines(facts_for(self.settings, record, s.outcome))
+        lines = print_lines(facts_for(self.settings, record, s.outcome, lang=s.receipt_lang or s.lang))
         self.services.journal.update(record.txn_id, record.state, receipt=receipt_to_json(lines))
         self._spawn("print", lambda: self.services.printer.print_receipt(lines))
 
@@ -575,8 +603,8 @@ class TerminalApp(WalletScreens, SupervisorScreens):
             self.session.error = None
             self._fire("printed")
         else:
-            msg = str(error) if isinstance(error, DeviceError) else f"Printer error: {error}"
-            self.session.error = f"{msg} — fix it and press ENTER to reprint / 请处理后按确认重打"
+            msg = self.device_error_text(error) if isinstance(error, DeviceError) else repr(error)
+            self.session.error = self._say("receipt.printer_error", error=msg)
             self._refresh()
 
     def _key_receipt(self, key: Key) -> None:

@@ -21,7 +21,7 @@ from emv.errors import ConfigError
 from flows.pricing import ChannelLimits, FeeSchedule
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
-           "TimeoutsSection", "EmvSection", "UserEntry", "load_settings"]
+           "TimeoutsSection", "EmvSection", "SecuritySection", "UserEntry", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,13 @@ class TimeoutsSection:
     card_s: float = 60.0
     pin_s: float = 60.0
     result_s: float = 60.0
+    health_s: float = 300.0  # background device check while idle; 0 = off
+
+
+@dataclass(frozen=True)
+class SecuritySection:
+    lock_s: float = 900.0  # how long too many wrong passwords lock an account
+    max_failed: int = 5  # wrong passwords in a row that lock it
 
 
 @dataclass(frozen=True)
@@ -128,12 +135,13 @@ class Settings:
     wallet: WalletSection = field(default_factory=WalletSection)
     timeouts: TimeoutsSection = field(default_factory=TimeoutsSection)
     emv: EmvSection = field(default_factory=EmvSection)
+    security: SecuritySection = field(default_factory=SecuritySection)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     users: tuple[UserEntry, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
-        known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users"}
+        known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -154,6 +162,7 @@ class Settings:
             wallet=_section(WalletSection, data, "wallet"),
             timeouts=_section(TimeoutsSection, data, "timeouts"),
             emv=_section(EmvSection, {"emv": emv}, "emv"),
+            security=_section(SecuritySection, data, "security"),
             fees=FeeSchedule(fees, limits),
             users=users,
         )

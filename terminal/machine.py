@@ -17,7 +17,7 @@ from typing import Any
 
 from transitions import Machine
 
-__all__ = ["State", "TRANSITIONS", "CANCEL_OUTCOME", "build_machine", "mermaid"]
+__all__ = ["State", "TRANSITIONS", "CANCEL_OUTCOME", "IDLE_LOGOUT", "build_machine", "mermaid"]
 
 
 class State(StrEnum):
@@ -38,6 +38,18 @@ class State(StrEnum):
     RESULT = "result"
     RECEIPT = "receipt"
     BALANCE = "balance"
+    # cashier and supervisor functions (issue 8)
+    ADVICE = "advice"
+    HISTORY = "history"
+    HISTORY_LIST = "history_list"
+    HISTORY_DETAIL = "history_detail"
+    SHIFT = "shift"
+    USERS = "users"
+    USER_EDIT = "user_edit"
+    AUDIT = "audit"
+    DIAGNOSTICS = "diagnostics"
+    PASSWORD = "password"
+    SETTINGS = "settings"
     SCAN_CODE = "scan_code"
     SHOW_QR = "show_qr"
     WALLET_WAITING = "wallet_waiting"
@@ -54,7 +66,11 @@ class State(StrEnum):
 
 S = State
 PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
+# Screens opened from the home menu; CANCEL (trigger "home") returns there, inactivity logs out.
+OFFICE = [S.HISTORY, S.HISTORY_LIST, S.HISTORY_DETAIL, S.SHIFT, S.USERS, S.USER_EDIT, S.AUDIT, S.DIAGNOSTICS,
+          S.PASSWORD, S.SETTINGS]
 WALLET = [S.SCAN_CODE, S.SHOW_QR, S.WALLET_WAITING]
+IDLE_LOGOUT = [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM, S.ADVICE, *OFFICE]
 
 # (trigger, source(s), destination)
 TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
@@ -62,7 +78,7 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("boot_failed", S.BOOT, S.OUT_OF_SERVICE),
     ("retry_boot", S.OUT_OF_SERVICE, S.BOOT),
     ("logged_in", S.LOGIN, S.HOME),
-    ("logout", [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM], S.LOGIN),
+    ("logout", IDLE_LOGOUT, S.LOGIN),
     ("start_topup", S.HOME, S.SIM_ENTRY),
     ("lookup", S.SIM_ENTRY, S.SIM_LOOKUP),
     ("sim_found", S.SIM_LOOKUP, S.SIM_DETAILS),
@@ -109,6 +125,28 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     # what is still being followed up (pending reversals, voids, top-ups); ENTER follows up now
     ("open_items", S.HOME, S.OPEN_ITEMS),
     ("home", S.OPEN_ITEMS, S.HOME),
+    # balance query without paying: SIM entry → lookup → the status screen
+    ("start_balance", S.HOME, S.SIM_ENTRY),
+    ("status_found", S.SIM_LOOKUP, S.BALANCE),
+    # plan advice
+    ("advise", S.PLAN_SELECT, S.ADVICE),
+    ("back", S.ADVICE, S.PLAN_SELECT),
+    ("plan_chosen", S.ADVICE, S.CHANNEL_SELECT),
+    # history, reprint, shift summary, users, audit, diagnostics, own password
+    ("open_history", S.HOME, S.HISTORY),
+    ("searched", S.HISTORY, S.HISTORY_LIST),
+    ("back", S.HISTORY_LIST, S.HISTORY),
+    ("open_detail", S.HISTORY_LIST, S.HISTORY_DETAIL),
+    ("back", S.HISTORY_DETAIL, S.HISTORY_LIST),
+    ("open_shift", S.HOME, S.SHIFT),
+    ("open_users", S.HOME, S.USERS),
+    ("open_user", S.USERS, S.USER_EDIT),
+    ("back", S.USER_EDIT, S.USERS),
+    ("open_audit", S.HOME, S.AUDIT),
+    ("open_diagnostics", S.HOME, S.DIAGNOSTICS),
+    ("open_password", S.HOME, S.PASSWORD),
+    ("open_settings", S.HOME, S.SETTINGS),
+    ("home", [S.HISTORY, S.SHIFT, S.USERS, S.AUDIT, S.DIAGNOSTICS, S.PASSWORD, S.SETTINGS], S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -130,6 +168,17 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.RESULT: "home (the receipt can be reprinted later)",
     S.RECEIPT: "skips printing, home",
     S.BALANCE: "home",
+    S.ADVICE: "clears the field being typed; on an empty field back to plan selection",
+    S.HISTORY: "clears the field being typed; on an empty field home",
+    S.HISTORY_LIST: "back to the search",
+    S.HISTORY_DETAIL: "back to the list",
+    S.SHIFT: "home",
+    S.USERS: "home (or ends adding a user)",
+    S.USER_EDIT: "back to the user list",
+    S.AUDIT: "home",
+    S.DIAGNOSTICS: "home",
+    S.PASSWORD: "home; the password is unchanged",
+    S.SETTINGS: "clears the value being typed; otherwise home",
     S.SCAN_CODE: "ends the payment before any code is sent, nothing charged",
     S.SHOW_QR: "cancels the order at the wallet (reversed if the customer paid meanwhile)",
     S.WALLET_WAITING: "cancels the order at the wallet while the customer confirms; refused once paid",

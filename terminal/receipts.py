@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+from flows.messages import t
 from flows.ports import ReceiptLine, TxnRecord
-from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
+from flows.pricing import WALLET_CHANNELS, channel_label
 from flows.receipt import ReceiptFacts, build_receipt
 from flows.topup import TopupOutcome
 from terminal.config import Settings
@@ -19,7 +20,8 @@ _STATUS = {"completed": "applied", "pending": "pending", "reversed": "reversed",
            "reversal_pending": "reversed", "declined": "declined"}
 
 
-def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | None) -> ReceiptFacts:
+def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | None,
+              lang: str = "both") -> ReceiptFacts:
     emv = dict(outcome.payment.emv_receipt) if outcome and outcome.payment else {}
     status = _STATUS.get(outcome.status if outcome else record.state, record.state)
     return ReceiptFacts(
@@ -27,11 +29,11 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
         merchant_id=settings.terminal.merchant_id, when=record.created_at[:19].replace("T", " "),
         cashier_id=record.cashier_id, iccid=record.iccid, msisdn=record.msisdn, plan_name=record.plan_name,
         amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
-        channel_label=CHANNEL_LABELS.get(record.channel, record.channel), masked_pan=record.masked_pan,
+        channel_label=channel_label(record.channel, lang), masked_pan=record.masked_pan,
         emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,
-        **({"pan_label": "Code / 付款码", "rrn_label": "Wallet txn / 支付单号"} if record.channel in WALLET_CHANNELS
-           else {}),
-        balance_after_minor=record.balance_after_minor)
+        **({"pan_label": t("rcpt.wallet_code", lang), "rrn_label": t("rcpt.wallet_txn", lang)}
+           if record.channel in WALLET_CHANNELS else {}),
+        balance_after_minor=record.balance_after_minor, lang=lang)
 
 
 def print_lines(facts: ReceiptFacts) -> tuple[ReceiptLine, ...]:

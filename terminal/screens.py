@@ -46,7 +46,8 @@ DIGIT_KEYS = frozenset(k for k in Key if k.digit is not None)
 
 
 def t(english: str, chinese: str) -> str:
-    """One bilingual label (English first, as the design card's screens show)."""
+    """One bilingual label (English first). Legacy, kept for screens not converted yet: new texts go into the
+    catalogue (``flows.messages.t(key, lang)``), which can show one language at a time."""
     return f"{english} / {chinese}"
 
 

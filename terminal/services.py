@@ -1,4 +1,4 @@
-"""The set of wired ports the terminal app works with, plus the boot self-test over them.
+"""The set of wired ports the terminal app works with (the self-test over them is ``terminal.diagnostics``).
 
 ``terminal.wiring`` fills it with real drivers; tests may fill it with fakes.
 
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emv.errors import PosError
 from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort, ScannerPort, WalletPort
 from flows.topup import TopupService
 from flows.wallet_payment import WalletTopupService
+from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal
 from terminal.users import UserStore
@@ -52,33 +53,7 @@ class Services:
     scanner: ScannerPort | None = None
     wallet: WalletPort | None = None
     wallet_topup: WalletTopupService | None = None
-
-    def self_test(self) -> Iterable[str]:
-        """One line per fault a cashier should know about (nothing when all is well)."""
-        checks: list[tuple[str, Callable[[], object]]] = [
-            ("Printer / 打印机", self._printer_ready),
-            ("Host / 银行主机", self._host_echo),
-        ]
-        for name, check in checks:
-            try:
-                problem = check()
-            except PosError as exc:
-                problem = str(exc)
-            if problem:
-                yield f"{name}: {problem}"
-
-    def _printer_ready(self) -> str | None:
-        status = self.printer.status()
-        if not status.online:
-            return "offline / 离线"
-        if status.paper_out:
-            return "paper out / 缺纸"
-        if status.cover_open:
-            return "cover open / 纸仓盖未关"
-        return None
-
-    def _host_echo(self) -> str | None:
-        return None if self.host.echo() else "not answering / 无应答"
+    audit: AuditLog | None = None  # the app opens one on the journal when not wired
 
     def close(self) -> None:
         for closer in reversed(self.closers):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from emv.errors import DeviceError
+from flows.messages import say
 from flows.ports import SettlementHostPort
 from flows.recovery import RecoveryReport
 from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
@@ -129,7 +130,7 @@ class SupervisorScreens:
     def _done_open_items(self, report: RecoveryReport | None, error: BaseException | None) -> None:
         s = self.session
         s.open_items = self.services.journal.open_transactions()
-        s.notice = report.lines if report is not None else ()
+        s.notice = tuple(say(line, s.lang) for line in report.lines) if report is not None else ()
         s.error = None if error is None else f"Follow-up failed: {error}"
         self._refresh()
 

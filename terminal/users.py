@@ -1,7 +1,10 @@
-"""Terminal users and their passwords, stored as scrypt hashes in the journal database.
+"""Terminal users, their roles and passwords (scrypt hashes in the journal database), lockout after wrong
+passwords, and the supervisor's user management.
 
-A hash is ``scrypt$n$r$p$salt_hex$hash_hex``; verification recomputes and compares in constant time. Five wrong
-passwords lock the account for ``lock_minutes``.
+A hash is ``scrypt$n$r$p$salt_hex$hash_hex``; verification recomputes and compares in constant time.
+``max_failed`` wrong passwords in a row lock the account for ``lock_s`` seconds (both from ``[security]`` in
+the configuration); a supervisor may unlock it or reset the password earlier. Results carry message keys of the
+catalogue (``flows.messages``), never text, so the screen shows them in the cashier's language.
 
 >>> h = hash_password("1234", salt=bytes(16), n=2**10)
 >>> verify_password("1234", h), verify_password("9999", h)
@@ -14,14 +17,19 @@ import datetime as dt
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from terminal.journal import Journal
+from terminal.roles import parse_role
 
-__all__ = ["hash_password", "verify_password", "User", "UserStore", "LoginResult"]
+__all__ = ["hash_password", "verify_password", "User", "UserStore", "LoginResult", "UserRow", "Outcome",
+           "MIN_PASSWORD"]
 
 SCRYPT_N = 2**14
 MAX_FAILED = 5
+MIN_PASSWORD = 4
 
 
 def hash_password(password: str, *, salt: bytes | None = None, n: int = SCRYPT_N, r: int = 8, p: int = 1) -> str:
@@ -51,14 +59,38 @@ class User:
 
 @dataclass(frozen=True)
 class LoginResult:
+    """``user`` when the password was right; else ``message`` (a catalogue key) and its ``args``.
+    ``locked_now`` is True on the attempt that locked the account (the caller audits the lockout)."""
+
     user: User | None
     message: str = ""
+    args: Mapping[str, Any] = field(default_factory=dict)
+    locked_now: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of a management action: ``ok`` or a catalogue key saying why not."""
+
+    ok: bool
+    message: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    user_id: str
+    name: str
+    role: str
+    failed: int
+    locked_until: str | None
 
 
 class UserStore:
-    def __init__(self, journal: Journal, lock_minutes: int = 15) -> None:
+    def __init__(self, journal: Journal, lock_s: float = 900.0, max_failed: int = MAX_FAILED) -> None:
         self.journal = journal
-        self.lock_minutes = lock_minutes
+        self.lock_s = lock_s
+        self.max_failed = max_failed
 
     def ensure(self, user_id: str, name: str, role: str, pw_hash: str) -> None:
         """Add a user from configuration unless one with that id exists already (passwords changed on the
@@ -73,20 +105,89 @@ class UserStore:
             row = db.execute("SELECT name, role, pw_hash, failed, locked_until FROM users WHERE user_id = ?",
                              (user_id,)).fetchone()
             if row is None:
-                return LoginResult(None, "Wrong user id or password / 工号或密码错误")
+                return LoginResult(None, "login.wrong")
             name, role, pw_hash, failed, locked_until = row
             if locked_until and dt.datetime.fromisoformat(locked_until) > now:
-                return LoginResult(None, f"Account locked until {locked_until[11:16]} / 账户已锁定")
+                return LoginResult(None, "login.locked", {"until": locked_until[11:19]})
             if verify_password(password, pw_hash):
                 db.execute("UPDATE users SET failed = 0, locked_until = NULL WHERE user_id = ?", (user_id,))
                 return LoginResult(User(user_id, name, role))
             failed += 1
-            lock = (now + dt.timedelta(minutes=self.lock_minutes)).isoformat(timespec="seconds") \
-                if failed >= MAX_FAILED else None
+            lock = (now + dt.timedelta(seconds=self.lock_s)).isoformat(timespec="seconds") \
+                if failed >= self.max_failed else None
             db.execute("UPDATE users SET failed = ?, locked_until = ? WHERE user_id = ?",
                        (0 if lock else failed, lock, user_id))
             if lock:
-                return LoginResult(None, f"Too many wrong passwords: locked for {self.lock_minutes} min / "
-                                         f"密码错误次数过多，锁定 {self.lock_minutes} 分钟")
-            return LoginResult(None, f"Wrong user id or password ({MAX_FAILED - failed} tries left) / "
-                                     f"工号或密码错误（还剩 {MAX_FAILED - failed} 次）")
+                return LoginResult(None, "login.locked_now", {"minutes": _minutes(self.lock_s)}, locked_now=True)
+            return LoginResult(None, "login.wrong_left", {"left": self.max_failed - failed})
+
+    # --- management -----------------------------------------------------------------------------------------
+
+    def list_users(self) -> list[UserRow]:
+        with self.journal.transaction() as db:
+            rows = db.execute("SELECT user_id, name, role, failed, locked_until FROM users ORDER BY user_id")
+            return [UserRow(*r) for r in rows.fetchall()]
+
+    def get(self, user_id: str) -> UserRow | None:
+        return next((u for u in self.list_users() if u.user_id == user_id), None)
+
+    def add(self, user_id: str, role: str, password: str, name: str = "") -> Outcome:
+        problem = _check_password(password) or (None if parse_role(role) else Outcome(False, "users.bad_role"))
+        if problem:
+            return problem
+        if not (user_id.isdigit() and 1 <= len(user_id) <= 6):
+            return Outcome(False, "users.bad_id")
+        with self.journal.transaction() as db:
+            if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
+                return Outcome(False, "users.exists", {"user": user_id})
+            db.execute("INSERT INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
+                       (user_id, name or f"{role} {user_id}", role, hash_password(password)))
+        return Outcome(True, "users.added", {"user": user_id})
+
+    def reset_password(self, user_id: str, password: str) -> Outcome:
+        """The supervisor sets a new password; this also unlocks the account."""
+        problem = _check_password(password)
+        if problem:
+            return problem
+        return self._set(user_id, "pw_hash = ?, failed = 0, locked_until = NULL", (hash_password(password),),
+                         "users.password_reset")
+
+    def change_own_password(self, user_id: str, old: str, new: str) -> Outcome:
+        with self.journal.transaction() as db:
+            row = db.execute("SELECT pw_hash FROM users WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None or not verify_password(old, row[0]):
+            return Outcome(False, "password.old_wrong")
+        if old == new:
+            return Outcome(False, "password.same")
+        return self.reset_password(user_id, new)
+
+    def unlock(self, user_id: str) -> Outcome:
+        return self._set(user_id, "failed = 0, locked_until = NULL", (), "users.unlocked")
+
+    def set_role(self, user_id: str, role: str) -> Outcome:
+        if parse_role(role) is None:
+            return Outcome(False, "users.bad_role")
+        return self._set(user_id, "role = ?", (role,), "users.role_set", role=role)
+
+    def is_locked(self, user_id: str, now: dt.datetime | None = None) -> bool:
+        row = self.get(user_id)
+        now = now or dt.datetime.now()
+        return bool(row and row.locked_until and dt.datetime.fromisoformat(row.locked_until) > now)
+
+    def _set(self, user_id: str, assignments: str, params: tuple[object, ...], message: str,
+             **args: Any) -> Outcome:
+        with self.journal.transaction() as db:
+            cur = db.execute(f"UPDATE users SET {assignments} WHERE user_id = ?", (*params, user_id))  # noqa: S608
+        if cur.rowcount != 1:
+            return Outcome(False, "users.unknown", {"user": user_id})
+        return Outcome(True, message, {"user": user_id, **args})
+
+
+def _check_password(password: str) -> Outcome | None:
+    if not password.isdigit() or len(password) < MIN_PASSWORD:
+        return Outcome(False, "password.too_short", {"min": MIN_PASSWORD})
+    return None
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g}"

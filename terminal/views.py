@@ -1,29 +1,34 @@
 """One function per state that turns the session into a ``Screen`` (view model). No I/O, no UI library.
 
+Every text comes from the message catalogue (``flows.messages``) in the session's language.
+
 >>> render_login(Session()).title
 'Log in / 登录'
+>>> render_login(Session(lang="zh")).title
+'登录'
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from flows.messages import Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
-from flows.pricing import CHANNEL_LABELS, Quote
+from flows.pricing import CHANNEL_LABELS, Quote, channel_label
 from flows.settlement import SettlementResult
 from flows.sim_number import group_digits
 from flows.topup import TopupOutcome
 from flows.void import VoidResult
 from terminal.machine import State
-from terminal.screens import MenuItem, Screen, t
+from terminal.office_state import OfficeState
+from terminal.roles import HOME_MENU, allowed
+from terminal.screens import MenuItem, Screen
 from terminal.users import User
 
-__all__ = ["Session", "render", "plan_label"]
-
-NAV = "ENTER confirm / 确认 · CANCEL back / 返回 · CLEAR delete / 删除"
-
+__all__ = ["Session", "render", "plan_label", "sim_lines", "RENDERERS"]
 
 @dataclass
 class Session:
@@ -43,6 +48,12 @@ class Session:
     error: str | None = None
     notice: tuple[str, ...] = ()
     progress: str = ""
+    lang: str = "both"  # the cashier's screen language (flows.messages.LANGS)
+    receipt_lang: str = ""  # this sale's receipt language; empty = the screen language
+    purpose: str = "topup"  # "topup" or "balance": what the SIM entry is for
+    confirm_digits: str = ""  # the last four digits re-keyed on the confirm screen
+    health: tuple[Any, ...] = ()  # faults of the last background check (terminal.diagnostics.Check)
+    office: OfficeState = field(default_factory=OfficeState)
     qr_payload: str | None = None
     wallet_busy: bool = False  # a code was sent: the scan screen's F1 and CANCEL no longer start over
     limits_line: str = ""
@@ -57,105 +68,131 @@ class Session:
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
+        self.receipt_lang, self.purpose, self.confirm_digits = "", "topup", ""
         self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
         self.duplicate = ()
 
 
-def plan_label(plan: Plan) -> str:
-    allowance = [f"{plan.data_mb // 1024} GB" if plan.data_mb >= 1024 else f"{plan.data_mb} MB"] \
-        if plan.data_mb else []
+def _t(s: Session, key: str, **args: Any) -> str:
+    return t(key, s.lang, **args)
+
+
+def _size(mb: int) -> str:
+    return f"{mb // 1024} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb} MB"
+
+
+def plan_label(plan: Plan, lang: str = "both") -> str:
+    """One menu line: name, period, allowances, price after promotion (and the list price), the promotion."""
+    allowance = [_size(plan.data_mb)] if plan.data_mb else []
     allowance += [f"{plan.sms} SMS"] if plan.sms else []
     allowance += [f"{plan.voice_min} min"] if plan.voice_min else []
-    period = f" · {plan.period_months} mo" if plan.period_months else ""
+    bonus = [t("label.bonus_data", lang, data=_size(plan.bonus_data_mb))] if plan.bonus_data_mb else []
+    bonus += [t("label.bonus_credit", lang, amount=format_money(plan.bonus_credit_minor))] \
+        if plan.bonus_credit_minor else []
+    period = f" · {t('label.period', lang, months=plan.period_months)}" if plan.period_months else ""
     price = format_money(plan.payable_minor)
     if plan.promo_price_minor is not None:
-        price = f"{price} (was {format_money(plan.price_minor)})"
+        price = f"{price} ({t('label.was', lang, price=format_money(plan.price_minor))})"
     promo = f" ★ {plan.promotion}" if plan.promotion else ""
-    what = f" · {'/'.join(allowance)}" if allowance else ""
-    return f"{plan.name} {plan.name_zh}{period}{what} · {price}{promo}"
+    what = f" · {'/'.join(allowance + bonus)}" if allowance or bonus else ""
+    name = {"en": plan.name, "zh": plan.name_zh}.get(lang, f"{plan.name} {plan.name_zh}")
+    return f"{name}{period}{what} · {price}{promo}"
 
 
 def render_boot(s: Session) -> Screen:
-    return Screen(State.BOOT.value, t("Starting", "启动中"), ("Self-test and recovery… / 自检与恢复…", *s.notice),
-                  busy=True)
+    return Screen(State.BOOT.value, _t(s, "boot.title"), (_t(s, "boot.body"), *s.notice), busy=True)
 
 
 def render_out_of_service(s: Session) -> Screen:
-    return Screen(State.OUT_OF_SERVICE.value, t("Out of service", "暂停服务"), s.notice, error=s.error,
-                  hint="ENTER retry self-test / 重新自检")
+    return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), s.notice, error=s.error, hint=_t(s, "oos.hint"))
 
 
 def render_login(s: Session) -> Screen:
     typing_pw = s.login_field == "pw"
-    lines = (f"{t('User id', '工号')}: {s.login_id}{'' if typing_pw else '_'}",
-             f"{t('Password', '密码')}: {'*' * len(s.login_pw)}{'_' if typing_pw else ''}", *s.notice)
-    return Screen(State.LOGIN.value, t("Log in", "登录"), lines, error=s.error,
-                  hint="ENTER next / 下一步 · CLEAR delete / 删除 · CANCEL clear / 清除")
+    lines = (f"{_t(s, 'label.user_id')}: {s.login_id}{'' if typing_pw else '_'}",
+             f"{_t(s, 'label.password')}: {'*' * len(s.login_pw)}{'_' if typing_pw else ''}", *s.notice)
+    return Screen(State.LOGIN.value, _t(s, "login.title"), lines, error=s.error, hint=_t(s, "login.hint"))
 
 
 def render_home(s: Session) -> Screen:
+    role = s.user.role if s.user else ""
     name = s.user.name if s.user else ""
-    supervisor = (MenuItem("6", t("Open items (supervisor)", "待处理交易（主管）")),
-                  MenuItem("7", t("Void a payment (supervisor)", "撤销交易（主管）")),
-                  MenuItem("8", t("Settlement (supervisor)", "结算（主管）"))) \
-        if s.user and s.user.role == "supervisor" else ()
-    return Screen(State.HOME.value, t("Home", "主页"), (f"{t('Cashier', '收银员')}: {name}", *s.notice),
-                  menu=(MenuItem("1", t("Top up a SIM", "物联网卡充值")), *supervisor,
-                        MenuItem("9", t("Log out", "退出"))),
-                  error=s.error, hint="CANCEL log out / 退出")
+    menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")), enabled=allowed(role, action))
+                 for key, action, label in HOME_MENU)
+    lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
+    if s.health:
+        lines.append(_t(s, "home.health", count=len(s.health)))
+        lines.extend(f"  {check.text(s.lang)}" for check in s.health)
+    return Screen(State.HOME.value, _t(s, "home.title"), tuple(lines),
+                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint"),
+                  extra={"health": str(len(s.health))})
 
 
 def render_sim_entry(s: Session) -> Screen:
-    return Screen(State.SIM_ENTRY.value, t("SIM number", "SIM 卡号"),
-                  ("ICCID (19–20 digits) or mobile number (11/13) / ICCID 或号码",), entry=group_digits(s.entry),
-                  error=s.error, hint=NAV)
+    title = _t(s, "sim.balance_title") if s.purpose == "balance" else _t(s, "sim.title")
+    return Screen(State.SIM_ENTRY.value, title, (_t(s, "sim.help"),), entry=group_digits(s.entry),
+                  error=s.error, hint=_t(s, "nav.edit"))
 
 
 def render_sim_lookup(s: Session) -> Screen:
-    return Screen(State.SIM_LOOKUP.value, t("Looking up SIM", "查询 SIM 卡"), (group_digits(s.entry),),
-                  busy=True, hint="CANCEL back / 返回")
+    return Screen(State.SIM_LOOKUP.value, _t(s, "sim.lookup_title"), (group_digits(s.entry),),
+                  busy=True, hint=_t(s, "nav.back"))
 
 
-def _sim_lines(sim: SimInfo) -> tuple[str, ...]:
-    return (f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_digits(sim.msisdn)}",
-            f"{t('Status', '状态')}: {sim.status.upper()}", f"{t('Plan', '套餐')}: {sim.plan_name}",
-            f"{t('Balance', '余额')}: {format_money(sim.balance_minor)}",
-            f"{t('Data left', '剩余流量')}: {sim.data_left_mb} MB", f"{t('Expires', '到期')}: {sim.expiry}")
+def sim_lines(sim: SimInfo, lang: str = "both") -> tuple[str, ...]:
+    """The carrier's view of one SIM: plan, data used and left, SMS/voice left, expiry, balance."""
+    lines = [f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_digits(sim.msisdn)}",
+             f"{t('label.status', lang)}: {sim.status.upper()}", f"{t('label.plan', lang)}: {sim.plan_name}",
+             f"{t('label.balance', lang)}: {format_money(sim.balance_minor)}",
+             f"{t('label.data_left', lang)}: {sim.data_left_mb} MB"]
+    if sim.data_used_mb:
+        lines.append(f"{t('label.data_used', lang)}: {sim.data_used_mb} MB")
+    if sim.sms_left or sim.voice_left_min:
+        lines.append(f"{t('label.sms_left', lang)}: {sim.sms_left} · {t('label.voice_left', lang)}: "
+                     f"{sim.voice_left_min} min")
+    lines.append(f"{t('label.expires', lang)}: {sim.expiry}")
+    return tuple(lines)
 
 
 def render_sim_details(s: Session) -> Screen:
     if s.sim is None:
-        return _no_sim(State.SIM_DETAILS)
-    error = s.error or (None if s.plans else "No plans available for this SIM / 该卡暂无可购套餐")
-    return Screen(State.SIM_DETAILS.value, t("SIM details", "SIM 卡信息"), _sim_lines(s.sim), error=error,
-                  hint="ENTER choose plan / 选择套餐 · CANCEL back / 返回")
+        return _no_sim(s, State.SIM_DETAILS)
+    error = s.error or (None if s.plans else _t(s, "sim.no_plans"))
+    return Screen(State.SIM_DETAILS.value, _t(s, "sim.details_title"), sim_lines(s.sim, s.lang), error=error,
+                  hint=_t(s, "sim.details_hint"))
 
 
 def render_plan_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), plan_label(p)) for i, p in enumerate(s.plans[:9]))
-    return Screen(State.PLAN_SELECT.value, t("Choose a plan", "选择套餐"), (), menu=menu, error=s.error,
-                  hint="1-9 choose / 选择 · CANCEL back / 返回")
+    menu = tuple(MenuItem(str(i + 1), plan_label(p, s.lang)) for i, p in enumerate(s.plans[:9]))
+    return Screen(State.PLAN_SELECT.value, _t(s, "plans.title"), (),
+                  menu=(*menu, MenuItem("0", _t(s, "advice.title"))), error=s.error, hint=_t(s, "plans.hint"))
 
 
 def render_channel_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), label) for i, label in enumerate(CHANNEL_LABELS.values()))
-    return Screen(State.CHANNEL_SELECT.value, t("Payment method", "支付方式"), (), menu=menu, error=s.error,
-                  hint=f"1-{len(menu)} choose / 选择 · CANCEL back / 返回")
+    menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
+    return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), (), menu=menu, error=s.error,
+                  hint=_t(s, "channel.hint", n=len(menu)))
+
+
+def keyed_kind(s: Session) -> str:
+    """What the cashier keyed: the last four digits to re-key are of that number."""
+    return "msisdn" if s.sim is not None and s.entry == s.sim.msisdn else "iccid"
 
 
 def render_confirm(s: Session) -> Screen:
     if s.sim is None or s.quote is None:
-        return _no_sim(State.CONFIRM)
+        return _no_sim(s, State.CONFIRM)
     q = s.quote
     lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_digits(s.sim.msisdn)}",
-             f"{t('Plan', '套餐')}: {q.plan.name} {q.plan.name_zh}",
-             f"{t('Amount', '金额')}: {format_money(q.amount_minor)}",
-             f"{t('Fee', '手续费')}: {format_money(q.fee_minor)}",
-             f"{t('TOTAL', '合计')}: {format_money(q.total_minor)}",
-             f"{t('Pay by', '支付')}: {CHANNEL_LABELS.get(q.channel, q.channel)}",
-             *((s.limits_line,) if s.limits_line else ()))
-    return Screen(State.CONFIRM.value, t("Confirm", "确认"), lines, error=s.error,
-                  hint="ENTER pay / 付款 · CANCEL back / 返回")
+             f"{_t(s, 'label.plan')}: {q.plan.name} {q.plan.name_zh}",
+             f"{_t(s, 'label.amount')}: {format_money(q.amount_minor)}",
+             f"{_t(s, 'label.fee')}: {format_money(q.fee_minor)}",
+             f"{_t(s, 'label.total')}: {format_money(q.total_minor)}",
+             f"{_t(s, 'label.pay_by')}: {channel_label(q.channel, s.lang)}",
+             *((s.limits_line,) if s.limits_line else ()),
+             _t(s, "confirm.rekey", what=Msg(f"confirm.{keyed_kind(s)}")))
+    return Screen(State.CONFIRM.value, _t(s, "confirm.title"), lines, entry=s.confirm_digits, error=s.error,
+                  hint=_t(s, "confirm.hint"))
 
 
 def _total(s: Session) -> str:
@@ -163,112 +200,111 @@ def _total(s: Session) -> str:
 
 
 def render_insert_card(s: Session) -> Screen:
-    return Screen(State.INSERT_CARD.value, t("Insert or swipe card", "请插卡或刷卡"),
-                  (f"{t('TOTAL', '合计')}: {_total(s)}",), error=s.error, hint="CANCEL cancel / 取消")
+    return Screen(State.INSERT_CARD.value, _t(s, "pay.insert_title"), (f"{_t(s, 'label.total')}: {_total(s)}",),
+                  error=s.error, hint=_t(s, "nav.cancel"))
 
 
 def render_card_reading(s: Session) -> Screen:
-    return Screen(State.CARD_READING.value, t("Reading card", "读卡中"),
-                  ("Do not remove the card / 请勿拔卡",), busy=True, error=s.error, hint="CANCEL cancel / 取消")
+    return Screen(State.CARD_READING.value, _t(s, "pay.reading_title"), (_t(s, "pay.keep_card"),), busy=True,
+                  error=s.error, hint=_t(s, "nav.cancel"))
 
 
 def render_pin_entry(s: Session) -> Screen:
-    return Screen(State.PIN_ENTRY.value, t("Enter PIN on the PIN pad", "请在密码键盘输入密码"),
-                  (f"{t('TOTAL', '合计')}: {_total(s)}",), error=s.error, hint="CANCEL cancel / 取消")
+    return Screen(State.PIN_ENTRY.value, _t(s, "pay.pin_title"), (f"{_t(s, 'label.total')}: {_total(s)}",),
+                  error=s.error, hint=_t(s, "nav.cancel"))
 
 
 def render_processing(s: Session) -> Screen:
-    return Screen(State.PROCESSING.value, t("Processing", "处理中"),
-                  (s.progress or "Contacting the bank / 正在连接银行", "Do not remove the card / 请勿拔卡"),
-                  busy=True, error=s.error)
+    return Screen(State.PROCESSING.value, _t(s, "pay.processing_title"),
+                  (s.progress or _t(s, "pay.contacting"), _t(s, "pay.keep_card")), busy=True, error=s.error)
+
+
+PRINTABLE = ("completed", "pending", "reversed", "reversal_pending")
 
 
 def render_result(s: Session) -> Screen:
     o = s.outcome
     if o is None:
-        return Screen(State.RESULT.value, t("Result", "结果"), ())
-    title = {"completed": t("Top-up done", "充值成功"), "pending": t("Paid — top-up pending", "已付款，充值处理中"),
-             "reversed": t("Payment reversed", "已冲正"), "reversal_pending": t("Reversal pending", "冲正处理中"),
-             "declined": t("Declined", "交易拒绝"), "cancelled": t("Cancelled", "已取消")}.get(
-        o.status, t("Not completed", "交易未完成"))
-    lines = [o.message]
+        return Screen(State.RESULT.value, _t(s, "result.title"), ())
+    known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
+    title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
+    lines = [say(o.message, s.lang)]
     if o.payment and o.payment.masked_pan:
-        lines.append(f"{t('Card', '卡号')}: {o.payment.masked_pan}")
-    if o.status in ("completed", "pending", "reversed", "reversal_pending"):
-        lines.append(f"{t('Order', '订单号')}: {o.order_id}")
-    printable = o.status in ("completed", "pending", "reversed", "reversal_pending")
-    hint = "ENTER print receipt / 打印凭条" if printable else "ENTER home / 返回主页"
-    return Screen(State.RESULT.value, title, tuple(lines), error=s.error, hint=hint,
-                  extra={"status": o.status})
+        lines.append(f"{_t(s, 'label.card')}: {o.payment.masked_pan}")
+    if o.status in PRINTABLE:
+        lines.append(f"{_t(s, 'label.order')}: {o.order_id}")
+    hint = _t(s, "result.hint_print", language=Msg(f"lang.{s.receipt_lang or s.lang}")) if o.status in PRINTABLE \
+        else _t(s, "nav.home")
+    return Screen(State.RESULT.value, title, tuple(lines), error=s.error, hint=hint, extra={"status": o.status})
 
 
 def render_receipt(s: Session) -> Screen:
-    return Screen(State.RECEIPT.value, t("Printing receipt", "打印凭条"), ("Take the receipt / 请取凭条",),
-                  busy=s.error is None, error=s.error,
-                  hint="ENTER reprint / 重新打印 · CANCEL skip / 跳过" if s.error else "")
+    return Screen(State.RECEIPT.value, _t(s, "receipt.title"), (_t(s, "receipt.take"),),
+                  busy=s.error is None, error=s.error, hint=_t(s, "receipt.hint_retry") if s.error else "")
 
 
 def render_balance(s: Session) -> Screen:
+    """After a top-up: the SIM as the carrier now sees it. From the home menu: the balance query (no payment)."""
     o = s.outcome
     lines: list[str] = []
     if s.sim_after is not None:
-        lines.extend(_sim_lines(s.sim_after))
+        lines.extend(sim_lines(s.sim_after, s.lang))
     elif s.sim:
         lines.append(f"ICCID {group_digits(s.sim.iccid)}")
     if s.sim_after is None and o is not None and o.balance_minor is not None:
-        lines.append(f"{t('New balance', '新余额')}: {format_money(o.balance_minor)}")
+        lines.append(f"{_t(s, 'label.new_balance')}: {format_money(o.balance_minor)}")
     elif s.sim_after is None:
-        lines.append("Balance updates when the top-up is applied / 充值完成后更新余额")
-    return Screen(State.BALANCE.value, t("New balance", "新余额"), tuple(lines), hint="ENTER home / 返回主页")
+        lines.append(_t(s, "status.updates_later"))
+    title = _t(s, "label.new_balance") if o is not None else _t(s, "status.title")
+    return Screen(State.BALANCE.value, title, tuple(lines), error=s.error, hint=_t(s, "nav.home"))
 
 
 def render_scan_code(s: Session) -> Screen:
-    channel = CHANNEL_LABELS.get(s.quote.channel, "") if s.quote else ""
-    return Screen(State.SCAN_CODE.value, t("Scan the customer's payment code", "请扫描顾客付款码"),
-                  (f"{t('TOTAL', '合计')}: {_total(s)}", channel, s.progress), error=s.error,
-                  hint="F1 show QR to the customer / 展示收款码 · CANCEL cancel / 取消")
+    channel = channel_label(s.quote.channel, s.lang) if s.quote else ""
+    return Screen(State.SCAN_CODE.value, _t(s, "wallet.scan_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", channel, s.progress), error=s.error,
+                  hint=_t(s, "wallet.scan_hint"))
 
 
 def render_show_qr(s: Session) -> Screen:
-    return Screen(State.SHOW_QR.value, t("Customer: scan this QR and pay", "请顾客扫码支付"),
-                  (f"{t('TOTAL', '合计')}: {_total(s)}", s.progress), qr=s.qr_payload, error=s.error,
-                  hint="CANCEL cancel / 取消")
+    return Screen(State.SHOW_QR.value, _t(s, "wallet.qr_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", s.progress), qr=s.qr_payload, error=s.error,
+                  hint=_t(s, "nav.cancel"))
 
 
 def render_wallet_waiting(s: Session) -> Screen:
-    return Screen(State.WALLET_WAITING.value, t("Waiting for the wallet", "等待支付结果"),
-                  (f"{t('TOTAL', '合计')}: {_total(s)}", s.progress or "Sending / 正在提交"), busy=True,
-                  error=s.error, hint="" if s.wallet_busy else "CANCEL cancel / 取消")
+    return Screen(State.WALLET_WAITING.value, _t(s, "wallet.waiting_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", s.progress or _t(s, "wallet.sending")), busy=True,
+                  error=s.error, hint="" if s.wallet_busy else _t(s, "nav.cancel"))
 
 
 def render_duplicate_warning(s: Session) -> Screen:
-    return Screen(State.DUPLICATE_WARNING.value, t("Possible duplicate", "疑似重复交易"),
-                  (*s.duplicate, f"{t('TOTAL', '合计')}: {_total(s)}"), error=s.error,
-                  hint="F1 pay again / 再次付款 · CANCEL back / 返回")
+    return Screen(State.DUPLICATE_WARNING.value, _t(s, "dup.title"),
+                  (*s.duplicate, f"{_t(s, 'label.total')}: {_total(s)}"), error=s.error, hint=_t(s, "dup.hint"))
 
 
-def _totals_lines(totals: BatchTotals | None) -> tuple[str, ...]:
+def _totals_lines(s: Session, totals: BatchTotals | None) -> tuple[str, ...]:
     if totals is None:
         return ()
-    return (f"{t('Batch', '批次')}: {totals.batch:06d}",
-            f"{t('Sales', '消费')}: {totals.sale_count} · {format_money(totals.sale_minor)}",
-            f"{t('Voids', '撤销')}: {totals.void_count} · {format_money(totals.void_minor)}")
+    return (f"{_t(s, 'settle.batch')}: {totals.batch:06d}",
+            f"{_t(s, 'settle.sales')}: {totals.sale_count} · {format_money(totals.sale_minor)}",
+            f"{_t(s, 'settle.voids')}: {totals.void_count} · {format_money(totals.void_minor)}")
 
 
 def render_settlement(s: Session) -> Screen:
-    return Screen(State.SETTLEMENT.value, t("Settlement", "结算"), _totals_lines(s.settle_totals), error=s.error,
-                  hint="ENTER close the batch / 结算 · CANCEL back / 返回")
+    return Screen(State.SETTLEMENT.value, _t(s, "settle.title"), _totals_lines(s, s.settle_totals), error=s.error,
+                  hint=_t(s, "settle.hint"))
 
 
 def render_settling(s: Session) -> Screen:
-    return Screen(State.SETTLING.value, t("Settling", "结算中"), ("Closing the batch with the bank / 正在与银行对账",),
-                  busy=True, error=s.error)
+    return Screen(State.SETTLING.value, _t(s, "settle.busy_title"), (_t(s, "settle.busy"),), busy=True,
+                  error=s.error)
 
 
 def render_settled(s: Session) -> Screen:
     r = s.settlement
-    lines = (r.message, *_totals_lines(r.totals)) if r else ()
-    return Screen(State.SETTLED.value, t("Settlement", "结算"), lines, error=s.error, hint="ENTER home / 返回主页",
+    lines = (r.message, *_totals_lines(s, r.totals)) if r else ()
+    return Screen(State.SETTLED.value, _t(s, "settle.title"), lines, error=s.error, hint=_t(s, "nav.home"),
                   extra={"status": r.status if r else ""})
 
 
@@ -278,44 +314,43 @@ def _void_label(r: TxnRecord) -> str:
 
 def render_void_select(s: Session) -> Screen:
     menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
-    lines = () if menu else ("No completed payment in this batch / 本批次无可撤销交易",)
-    return Screen(State.VOID_SELECT.value, t("Void which payment?", "撤销哪笔交易？"), lines, menu=menu,
-                  error=s.error, hint="1-9 choose / 选择 · CANCEL home / 返回")
+    lines = () if menu else (_t(s, "void.none"),)
+    return Screen(State.VOID_SELECT.value, _t(s, "void.select_title"), lines, menu=menu, error=s.error,
+                  hint=_t(s, "void.select_hint"))
 
 
 def render_void_confirm(s: Session) -> Screen:
     r = s.void_pick
     lines = () if r is None else (
-        _void_label(r), f"{t('Order', '订单号')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
-        "The money goes back to the card; the top-up stays on the SIM / 退款至卡，充值不退回")
-    return Screen(State.VOID_CONFIRM.value, t("Confirm void", "确认撤销"), lines, error=s.error,
-                  hint="F1 void / 撤销 · CANCEL back / 返回")
+        _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
+        _t(s, "void.effect"))
+    return Screen(State.VOID_CONFIRM.value, _t(s, "void.confirm_title"), lines, error=s.error,
+                  hint=_t(s, "void.confirm_hint"))
 
 
 def render_voiding(s: Session) -> Screen:
-    return Screen(State.VOIDING.value, t("Voiding", "撤销中"), ("Asking the bank / 正在连接银行",), busy=True)
+    return Screen(State.VOIDING.value, _t(s, "void.busy_title"), (_t(s, "void.busy"),), busy=True)
 
 
 def render_void_done(s: Session) -> Screen:
     r = s.void_result
-    return Screen(State.VOID_DONE.value, t("Void", "撤销"), (r.message,) if r else (), error=s.error,
-                  hint="ENTER home / 返回主页", extra={"status": r.status if r else ""})
+    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (r.message,) if r else (), error=s.error,
+                  hint=_t(s, "nav.home"), extra={"status": r.status if r else ""})
 
 
 def render_open_items(s: Session) -> Screen:
     lines = tuple(f"{r.created_at[11:16]} {r.state} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} "
-                  f"{r.order_id}" for r in s.open_items[:9]) or ("Nothing open / 无待处理交易",)
-    more = (f"… {len(s.open_items) - 9} more / 更多",) if len(s.open_items) > 9 else ()
-    return Screen(State.OPEN_ITEMS.value, t("Open items", "待处理交易"), (*lines, *more, *s.notice),
-                  error=s.error, hint="ENTER follow up now / 立即处理 · CANCEL home / 返回")
+                  f"{r.order_id}" for r in s.open_items[:9]) or (_t(s, "open.none"),)
+    more = (_t(s, "open.more", count=len(s.open_items) - 9),) if len(s.open_items) > 9 else ()
+    return Screen(State.OPEN_ITEMS.value, _t(s, "home.open_items"), (*lines, *more, *s.notice),
+                  error=s.error, hint=_t(s, "open.hint"))
 
 
-def _no_sim(state: State) -> Screen:
-    return Screen(state.value, t("Not available", "不可用"), error="No SIM selected / 未选择 SIM 卡",
-                  hint="CANCEL back / 返回")
+def _no_sim(s: Session, state: State) -> Screen:
+    return Screen(state.value, _t(s, "none.title"), error=_t(s, "none.no_sim"), hint=_t(s, "nav.back"))
 
 
-RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
+RENDERERS: dict[State, Callable[[Session], Screen]] = {
     State.BOOT: render_boot, State.OUT_OF_SERVICE: render_out_of_service, State.LOGIN: render_login,
     State.HOME: render_home, State.SIM_ENTRY: render_sim_entry, State.SIM_LOOKUP: render_sim_lookup,
     State.SIM_DETAILS: render_sim_details, State.PLAN_SELECT: render_plan_select,

@@ -29,6 +29,7 @@ from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
+from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal
 from terminal.services import Services, SystemClock
@@ -63,7 +64,7 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 def build_services(settings: Settings) -> Services:
     term, dev = settings.terminal, settings.devices
     journal = Journal(term.journal)
-    users = UserStore(journal)
+    users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
         users.ensure(user.id, user.name, user.role, user.password_hash)
     clock = SystemClock()
@@ -100,7 +101,8 @@ def build_services(settings: Settings) -> Services:
     wallet_topup = WalletTopupService(wallet, carrier, journal, clock, wallet_settings)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
                     pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
-                    wallet_topup=wallet_topup)
+                    wallet_topup=wallet_topup, audit=AuditLog(journal))
+
 
 
 def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:

@@ -63,7 +63,7 @@ def test_client_is_a_carrier_port(client: CarrierClient) -> None:
 def test_lookup_by_iccid_and_msisdn_give_the_same_sim(client: CarrierClient) -> None:
     by_iccid = client.lookup_sim(ACTIVE)
     assert by_iccid == SimInfo(ACTIVE, ACTIVE_MSISDN, "active", "1GB 月包", 1250, 300, "2027-01-31",
-                               "SIM-CARRIER")
+                               "SIM-CARRIER", data_used_mb=724)
     assert client.lookup_sim(ACTIVE_MSISDN) == by_iccid
     assert client.lookup_sim(" 8986 0424 0000 0000 0017 ") == by_iccid
 

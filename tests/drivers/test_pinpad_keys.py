@@ -99,3 +99,30 @@ def test_key_load_codec() -> None:
         encode_key_load(KeyLoad("rsa", b"", b"", b"\x00\x00\x00"))
     with pytest.raises(RemoteProtocolError):
         decode_key_load(b"\x07\x00\x00\x00\x00\x00")
+
+
+def test_key_load_with_the_journal_needs_a_technician_and_is_audited(pad, capsys, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from terminal.audit import AuditLog
+    from terminal.journal import Journal
+    from terminal.users import UserStore, hash_password
+
+    sim, driver = pad
+    driver.close()
+    time.sleep(0.1)
+    db = tmp_path / "journal.db"
+    users = UserStore(Journal(db))
+    users.ensure("80", "Zhao", "technician", hash_password("8888", n=2**10))
+    users.ensure("01", "Li", "cashier", hash_password("1111", n=2**10))
+    users.journal.close()
+    load = _load_for("aes", bytes.fromhex("00112233445566778899AABBCCDDEEFF"), AES_KSN)
+    base = ["--port", sim.port.path, "--key", load.enciphered_key.hex(), "--ksn", AES_KSN.hex(),
+            "--kcv", load.kcv.hex(), "--journal", str(db)]
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "1111")
+    assert load_pin_key([*base, "--user", "01"]) == 1  # a cashier may not
+    assert "may not load keys (not a technician)" in capsys.readouterr().err
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "8888")
+    assert load_pin_key([*base, "--user", "80"]) == 0
+    entries = [(e.user_id, e.action, e.detail) for e in AuditLog(Journal(db)).recent()]
+    assert entries == [("80", "key_load", f"loaded aes, KSN {AES_KSN.hex().upper()}"),
+                       ("01", "refused", "key_load: not a technician")]
+    assert load.enciphered_key.hex().upper() not in repr(entries)  # no key material in the audit log

@@ -12,6 +12,7 @@ from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.errors import DeviceError, LinkTimeout
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
 from flows.magstripe_payment import FALLBACK_LABEL, MAGSTRIPE_LABEL, pay_card_or_stripe
+from flows.messages import say
 from flows.ports import AuthRequest, AuthResponse, CancelToken, PinEntry
 from flows.tracks import Stripe, parse_track2
 from terminal.journal import Journal
@@ -138,7 +139,7 @@ def test_dead_chip_then_swipe_is_a_fallback_with_entry_mode_80(tmp_path) -> None
 
 def test_chip_failure_with_no_swipe_ends_as_the_chip_failure(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result, host, _, _, _, _ = _pay(tmp_path, ["card"])
-    assert result.status == "failed" and result.chip_failed and "nothing charged" in result.message
+    assert result.status == "failed" and result.chip_failed and "nothing charged" in say(result.message)
     assert not host.requests
 
 

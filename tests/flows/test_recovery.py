@@ -3,6 +3,7 @@
 import pytest
 
 from emv.errors import LinkError, LinkTimeout
+from flows.messages import say
 from flows.ports import TopupResult
 from flows.recovery import recover
 from flows.txn_state import path_to
@@ -58,7 +59,8 @@ def test_payment_states_are_reversed_without_a_pan(journal, state):
     assert journal.get(txn).state == "reversed"
     (rev_stan, orig_stan, repeat, pan), = host.reversals
     assert orig_stan == 41 and rev_stan != 41 and repeat is False and pan == ""
-    assert report.lines == ("Reversed 1 payment of ￥50.00 for SIM …1237 / 已冲正 ￥50.00（SIM …1237）",)
+    assert [say(line) for line in report.lines] == [
+        "Reversed 1 payment of ￥50.00 for SIM …1237 / 已冲正 ￥50.00（SIM …1237）"]
 
 
 def test_unacknowledged_reversal_stays_pending_and_repeats_as_0401_with_the_same_stan(journal):

@@ -12,6 +12,7 @@ from drivers.carrier import CarrierClient
 from drivers.wallet import WalletClient
 from emv import qr
 from emv.tlv import Tlv, encode
+from flows.messages import say
 from flows.ports import CancelToken, Plan
 from flows.pricing import ChannelLimits, FeeSchedule, quote
 from flows.topup import TopupOrder
@@ -189,13 +190,15 @@ def test_recovery_with_the_platform_down_keeps_rows_open(world) -> None:  # type
 def test_channel_limits_name_the_limit() -> None:
     fees = FeeSchedule({"wechat": (10, 38)}, {"wechat": ChannelLimits(min_minor=2000, max_minor=5000,
                                                                          daily_minor=6000)})
-    assert quote(PLAN, "wechat", fees, 100_000).error.startswith("￥10.14 is below the WeChat Pay minimum of ￥20.00")
+    assert say(quote(PLAN, "wechat", fees, 100_000).error).startswith(
+        "￥10.14 is below the WeChat Pay minimum of ￥20.00")
     big = Plan("B", "b", "b", 1, 6000, 0)
-    assert "WeChat Pay limit of ￥50.00 per payment" in quote(big, "wechat", fees, 100_000).error
+    assert "WeChat Pay limit of ￥50.00 per payment" in say(quote(big, "wechat", fees, 100_000).error)
     ok = Plan("O", "o", "o", 1, 3000, 0)
     q = quote(ok, "wechat", fees, 100_000, spent_today_minor=3000)
-    assert (q.fee_minor, q.total_minor, q.error) == (21, 3021, "Daily limit of ￥60.00 per SIM on WeChat Pay "
-                                                     "reached (￥30.00 paid today) / 超过微信支付每卡每日限额 ￥60.00")
+    assert (q.fee_minor, q.total_minor, say(q.error)) == (21, 3021, "Daily limit of ￥60.00 per SIM on WeChat Pay "
+                                                          "reached (￥30.00 paid today) / 超过微信支付每卡每日限额 "
+                                                          "￥60.00（今日已付 ￥30.00）")
     assert quote(ok, "wechat", fees, 100_000, spent_today_minor=2979).error is None
     assert quote(ok, "card", fees, 100_000, spent_today_minor=10**6).error is None  # limits are per channel
 

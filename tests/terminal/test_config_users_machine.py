@@ -37,13 +37,16 @@ def test_missing_and_broken_files(tmp_path):
 
 
 def test_login_lockout_after_five_wrong_passwords(tmp_path):
-    users = UserStore(Journal(tmp_path / "j.db"), lock_minutes=15)
+    users = UserStore(Journal(tmp_path / "j.db"), lock_s=15 * 60)
     users.ensure("01", "Li", "cashier", hash_password("1111", n=2**10))
     now = dt.datetime(2026, 11, 25, 9, 0)
     assert users.login("01", "1111", now).user is not None
-    for _ in range(4):
-        assert "tries left" in users.login("01", "0000", now).message
-    assert "locked" in users.login("01", "0000", now).message
+    for left in (4, 3, 2, 1):
+        result = users.login("01", "0000", now)
+        assert (result.message, result.args, result.locked_now) == ("login.wrong_left", {"left": left}, False)
+    locking = users.login("01", "0000", now)
+    assert (locking.message, locking.locked_now) == ("login.locked_now", True)
+    assert users.login("01", "1111", now).message == "login.locked"
     assert users.login("01", "1111", now).user is None  # locked even with the right password
     assert users.login("01", "1111", now + dt.timedelta(minutes=16)).user is not None
     assert users.login("02", "1111", now).user is None

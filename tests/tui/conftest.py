@@ -115,6 +115,10 @@ class FakeWorld:
     def status_lines(self) -> list[str]:
         return list(self.status)
 
+    def toggle_fault(self, name: str) -> bool:
+        self.calls.append(("fault", name))
+        return sum(c == ("fault", name) for c in self.calls) % 2 == 1
+
 
 def fire_from_thread(fire: Callable[..., None], *args: Any) -> None:
     """Call a device's listeners from another thread, as the real world does, and wait for it."""

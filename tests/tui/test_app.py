@@ -279,3 +279,13 @@ def test_q_and_ctrl_c_quit(drive, world):
         drive(script)
     assert codes == [0, 0]
     assert world.terminal.pressed == []
+
+
+def test_shift_p_toggles_paper_out_for_diagnostics(drive, world):
+    async def script(app, pilot):
+        await pilot.press("P", "P")
+        await until(pilot, lambda: len([c for c in world.calls if c[0] == "fault"]) == 2)
+
+    drive(script)
+    assert [c for c in world.calls if c[0] == "fault"] == [("fault", "printer_paper_out")] * 2
+    assert world.terminal.pressed == []  # fault keys never reach the keypad

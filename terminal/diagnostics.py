@@ -1,0 +1,152 @@
+"""The self-test: every device and back end the terminal depends on, one line each, OK or a fault the cashier
+can act on ("Printer: paper out → load a new paper roll").
+
+Run at boot, on demand from the Diagnostics screen, and in the background while the terminal is idle so the
+home screen warns before a customer is kept waiting. Checks only ask (status, echo, key state); they never
+print, charge or change anything.
+
+>>> Check("dev.printer", True).text("en")
+'Printer: OK'
+>>> Check("dev.printer", False, Msg("fault.paper_out"), Msg("fix.paper")).text("en")
+'Printer: paper out → load a new paper roll'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from emv.errors import PosError
+from flows.messages import Msg, t
+from terminal.services import Services
+
+__all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB"]
+
+KSN_LOW = 1000  # warn while this many PIN encryptions are left on the DUKPT key
+DISK_LOW_MB = 50
+_DEVICES = frozenset({"dev.reader", "dev.pinpad", "dev.printer", "dev.scanner"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the self-test: ``name`` is a catalogue key, ``problem``/``action`` are set when not ok."""
+
+    name: str
+    ok: bool
+    problem: Msg | None = None
+    action: Msg | None = None
+    detail: Msg | None = None
+
+    def text(self, lang: str = "both") -> str:
+        if self.ok and self.detail:
+            return t("diag.ok_detail", lang, name=Msg(self.name), detail=self.detail)
+        if self.ok:
+            return t("diag.ok", lang, name=Msg(self.name))
+        return t("diag.fault", lang, name=Msg(self.name), problem=self.problem or Msg("fault.no_answer"),
+                 action=self.action or Msg("fix.technician"))
+
+
+def _fault(name: str, problem: str, action: str, **args: object) -> Check:
+    return Check(name, False, Msg(problem, args), Msg(action))
+
+
+def _reader(sv: Services) -> Check:
+    status = getattr(sv.reader, "status", None)
+    if status is not None:
+        status()
+    return Check("dev.reader", True)
+
+
+def _pinpad(sv: Services) -> Check:
+    key_status = getattr(sv.pinpad, "key_status", None)
+    if key_status is None:
+        return Check("dev.pinpad", True)
+    keys = key_status()
+    if keys.ksn is None:
+        return _fault("dev.pinpad", "fault.no_key", "fix.technician")
+    if keys.remaining < KSN_LOW:
+        return _fault("dev.pinpad", "fault.ksn_low", "fix.technician", left=keys.remaining)
+    return Check("dev.pinpad", True, detail=Msg("ok.pinpad", {"scheme": keys.scheme.upper(), "left": keys.remaining}))
+
+
+def _printer(sv: Services) -> Check:
+    status = sv.printer.status()
+    if not status.online and not (status.paper_out or status.cover_open):
+        return _fault("dev.printer", "fault.offline", "fix.cable")
+    if status.cover_open:
+        return _fault("dev.printer", "fault.cover_open", "fix.cover")
+    if status.paper_out:
+        return _fault("dev.printer", "fault.paper_out", "fix.paper")
+    return Check("dev.printer", True)
+
+
+def _host(sv: Services) -> Check:
+    return Check("dev.host", True) if sv.host.echo() else _fault("dev.host", "fault.no_answer", "fix.network")
+
+
+def _carrier(sv: Services) -> Check:
+    return Check("dev.carrier", True) if sv.carrier.health() else _fault("dev.carrier", "fault.no_answer",
+                                                                         "fix.network")
+
+
+def _scanner(sv: Services) -> Check:
+    opener = getattr(sv.scanner, "open", None)
+    if opener is not None:
+        opener()  # idempotent; DeviceGone when the port is not there
+    return Check("dev.scanner", True)
+
+
+def _wallet(sv: Services) -> Check:
+    assert sv.wallet is not None  # noqa: S101 - only listed when configured
+    sv.wallet.query("DIAG0000")  # a read: any answer (even "not_found") proves the platform is there
+    return Check("dev.wallet", True)
+
+
+def _journal(sv: Services) -> Check:
+    return Check("dev.journal", True) if sv.journal.check_integrity() else _fault("dev.journal", "fault.damaged",
+                                                                                  "fix.technician")
+
+
+def _disk(sv: Services) -> Check:
+    if sv.journal.path == ":memory:":
+        return Check("dev.disk", True)
+    free_mb = shutil.disk_usage(Path(sv.journal.path).parent).free // 2**20
+    return Check("dev.disk", True) if free_mb >= DISK_LOW_MB else _fault("dev.disk", "fault.disk_low", "fix.disk",
+                                                                         mb=free_mb)
+
+
+def _clock(sv: Services, now: dt.datetime) -> Check:
+    rows = sv.journal.query("txn_id = (SELECT MAX(txn_id) FROM txn)")
+    last = dt.datetime.fromisoformat(rows[0].created_at) if rows else dt.datetime(2025, 1, 1)
+    if now + dt.timedelta(minutes=5) < last:
+        return _fault("dev.clock", "fault.clock", "fix.clock", now=now.isoformat(sep=" ", timespec="minutes"))
+    return Check("dev.clock", True)
+
+
+def run_checks(sv: Services, now: dt.datetime | None = None) -> list[Check]:
+    """Every check, in a fixed order; a check that raises one of our errors is a fault, never a crash."""
+    now = now or dt.datetime.now()
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        ("dev.reader", lambda: _reader(sv)), ("dev.pinpad", lambda: _pinpad(sv)),
+        ("dev.printer", lambda: _printer(sv)), ("dev.host", lambda: _host(sv)),
+        ("dev.carrier", lambda: _carrier(sv)), ("dev.journal", lambda: _journal(sv)),
+        ("dev.disk", lambda: _disk(sv)), ("dev.clock", lambda: _clock(sv, now)),
+    ]
+    if getattr(sv, "scanner", None) is not None:
+        checks.insert(3, ("dev.scanner", lambda: _scanner(sv)))
+    if getattr(sv, "wallet", None) is not None:
+        checks.insert(-3, ("dev.wallet", lambda: _wallet(sv)))
+    results = []
+    for name, check in checks:
+        try:
+            results.append(check())
+        except PosError:
+            results.append(_fault(name, "fault.no_answer", "fix.cable" if name in _DEVICES else "fix.network"))
+    return results
+
+
+def faults(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok]

@@ -1,0 +1,104 @@
+"""Who may do what: the three roles and the permission table every sensitive screen consults.
+
+Actions are facts about the product (``Action.VOID``), roles are the people (``Role.SUPERVISOR``); the table
+is data, so the README and the tests read the same thing the terminal enforces.
+
+>>> allowed("cashier", Action.TOPUP), allowed("cashier", Action.VOID), allowed("technician", Action.KEY_LOAD)
+(True, False, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+__all__ = ["Role", "Action", "PERMISSIONS", "HOME_MENU", "allowed", "roles_for", "parse_role"]
+
+
+class Role(StrEnum):
+    CASHIER = "cashier"
+    SUPERVISOR = "supervisor"
+    TECHNICIAN = "technician"
+
+
+class Action(StrEnum):
+    TOPUP = "topup"
+    BALANCE = "balance"
+    HISTORY = "history"
+    REPRINT = "reprint"
+    OWN_PASSWORD = "own_password"
+    LANGUAGE = "language"
+    VOID = "void"
+    REFUND = "refund"
+    SETTLEMENT = "settlement"
+    SETTINGS = "settings"
+    USERS = "users"
+    AUDIT = "audit"
+    SHIFT_ALL = "shift_all"  # end-of-shift summary of every cashier (each cashier sees their own)
+    FLASH = "flash"
+    KEY_LOAD = "key_load"
+    DIAGNOSTICS = "diagnostics"
+    OPEN_ITEMS = "open_items"  # what recovery is still following up (reversals, voids, pending top-ups)
+
+
+_EVERYONE = frozenset(Role)
+_SELLERS = frozenset({Role.CASHIER, Role.SUPERVISOR})
+_SUPERVISOR = frozenset({Role.SUPERVISOR})
+_TECHNICIAN = frozenset({Role.TECHNICIAN})
+
+PERMISSIONS: Mapping[Action, frozenset[Role]] = {
+    Action.TOPUP: _SELLERS,
+    Action.BALANCE: _SELLERS,
+    Action.HISTORY: _SELLERS,
+    Action.REPRINT: _SELLERS,
+    Action.OWN_PASSWORD: _EVERYONE,
+    Action.LANGUAGE: _EVERYONE,
+    Action.VOID: _SUPERVISOR,
+    Action.REFUND: _SUPERVISOR,
+    Action.SETTLEMENT: _SUPERVISOR,
+    Action.SETTINGS: _SUPERVISOR,
+    Action.USERS: _SUPERVISOR,
+    Action.AUDIT: _SUPERVISOR,
+    Action.SHIFT_ALL: _SUPERVISOR,
+    Action.FLASH: _TECHNICIAN,
+    Action.KEY_LOAD: _TECHNICIAN,
+    Action.DIAGNOSTICS: _TECHNICIAN,
+    Action.OPEN_ITEMS: _SUPERVISOR,
+}
+
+# The home screen: (key, action, catalogue key of the label). Items the role may not use are hidden; pressing
+# their key anyway says who may (and is audited as "refused"). Key 9 logs out.
+HOME_MENU: tuple[tuple[str, Action, str], ...] = (
+    ("1", Action.TOPUP, "home.topup"),
+    ("2", Action.BALANCE, "home.balance"),
+    ("3", Action.HISTORY, "home.history"),
+    ("4", Action.HISTORY, "home.shift"),
+    ("5", Action.USERS, "home.users"),
+    ("6", Action.AUDIT, "home.audit"),
+    ("7", Action.DIAGNOSTICS, "home.diagnostics"),
+    ("8", Action.OWN_PASSWORD, "home.password"),
+    ("0", Action.LANGUAGE, "home.language"),
+    ("F1", Action.SETTINGS, "home.settings"),
+    ("F2", Action.VOID, "home.void"),
+    ("F3", Action.SETTLEMENT, "home.settlement"),
+    ("F4", Action.OPEN_ITEMS, "home.open_items"),
+)
+
+
+def parse_role(text: str) -> Role | None:
+    """The role named ``text``, or None for an unknown name (an unknown role may do nothing)."""
+    try:
+        return Role(text)
+    except ValueError:
+        return None
+
+
+def allowed(role: str, action: Action) -> bool:
+    """True when ``role`` may do ``action``; unknown roles may do nothing."""
+    known = parse_role(role)
+    return known is not None and known in PERMISSIONS[action]
+
+
+def roles_for(action: Action) -> tuple[Role, ...]:
+    """The roles allowed to do ``action``, in table order (for "supervisor only" messages)."""
+    return tuple(r for r in Role if r in PERMISSIONS[action])
