@@ -3,6 +3,7 @@
 import pytest
 
 from emv.errors import LinkTimeout
+from flows.messages import say
 from flows.recovery import recover
 from flows.txn_state import path_to
 from flows.void import void_payment, void_receipt, voidable
@@ -67,7 +68,7 @@ def test_unacknowledged_void_stays_pending_and_recovery_repeats_it(journal):
     assert result.status == "pending" and journal.get(txn).state == "void_pending"
     report = recover(journal, host, None, terminal_id="T1", merchant_id="M1")
     assert journal.get(txn).state == "voided" and report.reversals_open == 0
-    assert "Voided 1 payment of ￥30.00" in report.lines[0]
+    assert "Voided 1 payment of ￥30.00" in say(report.lines[0], "en")
     stans = {stan for stan, *_ in host.sent}
     assert len(stans) == 1 and [s[3] for s in host.sent] == [False, True, True, True]
 
