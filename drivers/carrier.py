@@ -45,7 +45,7 @@ MAX_ANSWER = 1024 * 1024
 _NUMBER = re.compile(r"[0-9A-Z]{19,20}|\d{11}|\d{13}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ORDER_STATUSES: Mapping[str, TopupStatus] = {"applied": "applied", "pending": "pending", "failed": "failed"}
-CONFLICT_MESSAGE = "order id already used for a different top-up (409) / 订单号已被其他充值占用"
+CONFLICT_MESSAGE = "order id already used for a different top-up (409)"  # technical: shown inside topup.refused
 
 
 def normalise_number(number: str) -> str:

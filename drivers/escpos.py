@@ -57,14 +57,15 @@ _QR_EC: Mapping[str, int] = {"L": 48, "M": 49, "Q": 50, "H": 51}
 _QR_MAX_DATA = 7089  # GS ( k <fn 180>: (pL + pH*256) - 3 <= 7089
 _CHAR_SUBSTITUTES: Mapping[str, str] = {"\u00a5": "\uffe5", "\t": " "}
 
-# Cashier-readable, Chinese first (the cashier's language), then English.
+# Technical English; the terminal shows the catalogue text ``printer.<kind>`` in the cashier's language instead.
 MESSAGES: Mapping[str, str] = {
-    "paper_out": "打印机缺纸，请装纸 / Printer out of paper - load paper",
-    "cover_open": "打印机盖未关，请合上 / Printer cover open - close it",
-    "error": "打印机故障，请重启打印机 / Printer error - switch it off and on",
-    "offline": "打印机离线 / Printer offline",
-    "no_answer": "打印机无响应，请检查电源和连线 / Printer not responding - check power and cable",
-    "garbled": "打印机应答异常，请检查波特率 / Printer answers garbage - check the baud rate",
+    "paper_out": "Printer out of paper - load paper",
+    "cover_open": "Printer cover open - close it",
+    "error": "Printer error - switch it off and on",
+    "offline": "Printer offline",
+    "no_answer": "Printer not responding - check power and cable",
+    "garbled": "Printer answers garbage - check the baud rate",
+    "port": "Printer port cannot be opened",
 }
 
 
@@ -231,8 +232,8 @@ def decode_status(replies: bytes) -> RealTimeStatus:
     n=1 bit 3 offline; n=2 bit 2 cover open, bit 3 feed button, bit 5 paper-end stop, bit 6 error;
     n=4 bits 2-3 roll near end, bits 5-6 roll end (paper out).
 
-    >>> decode_status(bytes((0x1A, 0x32, 0x7E))).message[:5]
-    '打印机缺纸'
+    >>> decode_status(bytes((0x1A, 0x32, 0x7E))).message
+    'Printer out of paper - load paper'
     """
     if len(replies) != len(STATUS_QUERIES):
         raise RemoteProtocolError(f"{len(replies)} status bytes, expected {len(STATUS_QUERIES)}", raw=replies)

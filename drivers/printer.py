@@ -58,7 +58,7 @@ class EscPosPrinter:
             self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=self.status_timeout_s,
                                                write_timeout=self.status_timeout_s)
         except (*_PORT_ERRORS, ValueError) as exc:
-            raise DeviceGone(f"打印机端口无法打开 / Printer port cannot be opened: {self.url}") from exc
+            raise DeviceGone(f"{MESSAGES['port']}: {self.url}") from exc
 
     def close(self) -> None:
         port, self._port = self._port, None

@@ -34,7 +34,7 @@ from flows.ports import (
 )
 
 __all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card",
-           "authorize_journaled", "RESPONSE_TEXT", "decline_text"]
+           "authorize_journaled", "RESPONSE_TEXT", "decline_text", "KERNEL_REASONS", "kernel_reason"]
 
 
 class Step(StrEnum):
@@ -100,6 +100,28 @@ RESPONSE_TEXT: Mapping[str, Msg] = {code: Msg(f"resp.{code}") for code in ("00",
 
 def decline_text(code: str | None) -> Msg:
     return RESPONSE_TEXT.get(code or "", Msg("resp.other", {"code": code}))
+
+
+# The kernel's reasons are technical English (journal, transcript); the cashier reads one of these instead.
+# First match wins: (words in the kernel's reason, catalogue key).
+KERNEL_REASONS: tuple[tuple[str, str], ...] = (
+    ("no application", "kernel.no_app"),
+    ("no candidate application", "kernel.no_app"),
+    ("card blocked", "kernel.blocked"),
+    ("PIN entry", "kernel.pin"),
+    ("cancelled", "kernel.cancelled"),
+    ("mandatory card data missing", "kernel.card_data"),
+    ("malformed data", "kernel.card_data"),
+    ("appears in two records", "kernel.card_data"),
+)
+
+
+def kernel_reason(done: Finished) -> Msg:
+    """What the cashier reads for a kernel outcome that is neither approval nor decline."""
+    if done.outcome is Outcome.NOT_ACCEPTED:
+        return Msg("kernel.not_accepted")
+    key = next((key for words, key in KERNEL_REASONS if words in done.reason), "kernel.card_failed")
+    return Msg(key)
 
 
 def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
@@ -176,7 +198,7 @@ class _Attempt:
         self.request: AuthRequest | None = None
         self.answer: AuthResponse | None = None
         self.unknown_reason: str | None = None
-        self.pin_fault: str | None = None
+        self.pin_fault: Msg | None = None
         self.recorder: Recorder | None = None
 
     def _save_transcript(self, done: Finished) -> None:
@@ -226,7 +248,7 @@ class _Attempt:
             entry = self.ports.pinpad.request_online_pin(action.pan, action.amount_minor,
                                                          self.settings.pin_timeout_s)
         except DeviceError as exc:  # the kernel hears "cancelled"; the cashier hears why
-            self.pin_fault = f"PIN pad: {exc} / 密码键盘故障"
+            self.pin_fault = Msg("pay.pinpad_fault", {"error": exc})
             return "cancelled"
         if entry.status == "entered":
             self.pin_block, self.ksn = entry.pin_block, entry.ksn
@@ -298,7 +320,7 @@ class _Attempt:
             return result("cancelled", Msg("pay.cancelled"))
         if done.outcome is Outcome.DECLINED:
             return result("declined", decline_text(code) if code else Msg("pay.declined_by_card"))
-        return replace(result("failed", Msg("pay.card_error", {"reason": done.reason})),
+        return replace(result("failed", Msg("pay.card_error", {"reason": kernel_reason(done)})),
                        chip_failed=self.request is None)
 
     def card_gone(self, message: Msg = Msg("pay.card_removed")) -> CardPaymentResult:  # noqa: B008 - frozen

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from flows.messages import Msg, state_label
 from flows.money import format_money
 from flows.ports import TxnRecord
 
@@ -46,11 +47,11 @@ def find_duplicate(records: Iterable[TxnRecord], *, iccid: str, total_minor: int
     return max(matches, key=lambda r: r.txn_id, default=None)
 
 
-def describe(record: TxnRecord, now: dt.datetime) -> tuple[str, ...]:
-    """What the cashier reads on the warning screen."""
+def describe(record: TxnRecord, now: dt.datetime) -> tuple[Msg, ...]:
+    """What the cashier reads on the warning screen (catalogue texts, rendered in the screen's language)."""
     when = dt.datetime.fromisoformat(record.created_at)
     minutes = max(0, int((now - when).total_seconds() // 60))
-    return (f"SIM …{record.iccid[-4:]} was already charged {format_money(record.total_minor)} "
-            f"{minutes} min ago / 该卡 {minutes} 分钟前已付款 {format_money(record.total_minor)}",
-            f"Order {record.order_id} · {record.state}",
-            "F1 = take another payment anyway / 仍要再次收款 · CANCEL = back / 返回")
+    return (Msg("dup.charged", {"sim": f"…{record.iccid[-4:]}", "money": format_money(record.total_minor),
+                                "minutes": minutes}),
+            Msg("dup.order", {"order": record.order_id, "state": state_label(record.state)}),
+            Msg("dup.choice"))

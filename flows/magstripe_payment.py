@@ -30,14 +30,14 @@ from flows.card_payment import (
     decline_text,
     pay_by_card,
 )
+from flows.messages import Msg
 from flows.ports import AuthRequest, CancelToken
 from flows.tracks import Stripe
 
 __all__ = ["SwipeReaderPort", "pay_card_or_stripe", "entry_mode", "FALLBACK_LABEL", "MAGSTRIPE_LABEL"]
 
-FALLBACK_LABEL = "Magstripe fallback / 磁条降级"
-MAGSTRIPE_LABEL = "Magstripe / 磁条"
-_NOTHING_CHARGED = "nothing charged / 未扣款"
+FALLBACK_LABEL = "entry.fallback"  # catalogue keys: the receipt prints them in its own language
+MAGSTRIPE_LABEL = "entry.magstripe"
 
 
 @runtime_checkable
@@ -74,11 +74,11 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             got = "card" if ports.reader.card_present() else reader.wait_for_card_or_swipe(
                 max(0.0, deadline - time.monotonic()), cancel)
         except Cancelled:  # after a failed chip, its result (with the kernel's data) is the sale's outcome
-            return chip_failed or CardPaymentResult("cancelled", "Cancelled — nothing charged / 已取消，未扣款")
+            return chip_failed or CardPaymentResult("cancelled", Msg("pay.cancelled"))
         except DeviceError as exc:
-            return CardPaymentResult("failed", f"Card reader: {exc} / 读卡器故障 — {_NOTHING_CHARGED}")
+            return CardPaymentResult("failed", _nothing_charged(Msg("pay.reader_error", {"error": exc})))
         if got is None:
-            return chip_failed or CardPaymentResult("cancelled", "No card inserted in time / 等待插卡超时")
+            return chip_failed or CardPaymentResult("cancelled", Msg("pay.no_card"))
         if got == "card" and chip_failed is not None:  # the failed card is still in: out, then swipe it
             if not ports.reader.wait_for_removal(max(0.0, deadline - time.monotonic())):
                 return chip_failed
@@ -111,19 +111,19 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
     label = FALLBACK_LABEL if fallback else MAGSTRIPE_LABEL
     base = CardPaymentResult("failed", "", emv_receipt={"entry": label}, masked_pan=stripe.masked_pan)
     progress(Step.READING_CARD)
-    result = replace(base, message=f"No PIN attempt — {_NOTHING_CHARGED}")
+    result = replace(base, message=_nothing_charged(Msg("pay.no_pin_attempt")))
     for attempt in range(settings.pin_tries):
         if attempt:
             progress(Step.WRONG_PIN)
         progress(Step.PIN_ENTRY)
         if cancel.cancelled:
-            return replace(base, status="cancelled", message="Cancelled — nothing charged / 已取消，未扣款")
+            return replace(base, status="cancelled", message=Msg("pay.cancelled"))
         try:
             entry = ports.pinpad.request_online_pin(stripe.pan, amount_minor, settings.pin_timeout_s)
         except DeviceError as exc:
-            return replace(base, message=f"PIN pad: {exc} / 密码键盘故障 — {_NOTHING_CHARGED}")
+            return replace(base, message=_nothing_charged(Msg("pay.pinpad_fault", {"error": exc})))
         if entry.status != "entered" or cancel.cancelled:
-            return replace(base, status="cancelled", message=f"PIN {entry.status} — {_NOTHING_CHARGED}")
+            return replace(base, status="cancelled", message=_nothing_charged(Msg(f"pin.{entry.status}")))
         progress(Step.AUTHORIZING)
         request = AuthRequest(
             stan=ports.journal.next_stan(), amount_minor=amount_minor, local_time=ports.clock.now(),
@@ -134,9 +134,9 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
         result = replace(base, request=request, auth=answer, response_code=answer.response_code if answer else None)
         if unknown is not None:
             return replace(result, status="unknown",
-                           message="No answer from the bank — payment is being reversed / 银行无应答，正在冲正")
+                           message=Msg("pay.no_answer"))
         if answer is None:
-            return replace(result, message="Bank unreachable — nothing charged / 无法连接银行，未扣款")
+            return replace(result, message=Msg("pay.bank_unreachable"))
         if answer.approved:
             ports.journal.update(txn_id, "paid", reversal=None)  # no card to confirm: approved is final
             return replace(result, status="approved", message=RESPONSE_TEXT["00"])
@@ -144,6 +144,10 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
         if answer.response_code != "55":  # 55 wrong PIN: ask again, up to pin_tries
             break
     return result
+
+
+def _nothing_charged(what: Msg) -> Msg:
+    return Msg("pay.then_nothing", {"what": what})
 
 
 def _tag57(track2: str) -> bytes:

@@ -22,12 +22,7 @@ from flows.ports import Plan
 
 __all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label"]
 
-CHANNEL_LABELS: Mapping[str, str] = {
-    "card": "Chip card / 芯片卡",
-    "wechat": "WeChat Pay / 微信支付",
-    "alipay": "Alipay / 支付宝",
-    "emvqr": "EMV QR (UnionPay) / 银联二维码",
-}
+CHANNEL_LABELS: Mapping[str, str] = {c: t(f"channel.{c}") for c in ("card", "wechat", "alipay", "emvqr")}
 WALLET_CHANNELS = frozenset({"wechat", "alipay", "emvqr"})
 
 

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flows.messages import t
+from flows.messages import CATALOGUE, t
 from flows.money import format_money
 from flows.ports import ReceiptLine
 from flows.sim_number import group_digits
@@ -49,7 +49,7 @@ class ReceiptFacts:
     fee_minor: int
     status: str
     order_id: str
-    channel_label: str = "Card / 银行卡"
+    channel_label: str = ""  # "" = the card channel, in the receipt's language
     masked_pan: str | None = None
     pan_label: str = ""  # a wallet payment prints its masked code, its transaction id as the RRN; "" = card
     rrn_label: str = ""
@@ -79,8 +79,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     def say(key: str, **args: object) -> str:
         return t(key, lang, **args)
 
-    title = [ReceiptLine("IoT SIM TOP-UP", align="center", bold=True, double=True)] if lang != "zh" else []
-    title += [ReceiptLine("物联网卡充值", align="center", bold=True)] if lang != "en" else []
+    title = [ReceiptLine(t("rcpt.title", "en"), align="center", bold=True, double=True)] if lang != "zh" else []
+    title += [ReceiptLine(t("rcpt.title", "zh"), align="center", bold=True)] if lang != "en" else []
     lines: list[ReceiptLine] = [
         *title,
         ReceiptLine(f.merchant_name, align="center"),
@@ -97,14 +97,14 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         ReceiptLine(f"{t('label.total', 'zh' if lang == 'zh' else 'en')} {format_money(f.amount_minor + f.fee_minor)}",
                     bold=True, double=True),
         rule,
-        _pair(say("label.pay_by"), f.channel_label),
+        _pair(say("label.pay_by"), f.channel_label or say("channel.card")),
     ]
     if f.masked_pan:
         lines.append(_pair(f.pan_label or say("label.card"), f.masked_pan))
     for key, label in (("entry", say("rcpt.entry")), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"),
                        ("tvr", "TVR"), ("tsi", "TSI")):
-        if f.emv.get(key):
-            lines.append(_pair(label, f.emv[key]))
+        if f.emv.get(key):  # the entry mode may be a catalogue key (magstripe), printed in the receipt's language
+            lines.append(_pair(label, say(f.emv[key]) if f.emv[key] in CATALOGUE else f.emv[key]))
     if f.auth_code:
         lines.append(_pair(say("rcpt.auth_code"), f.auth_code))
     if f.rrn:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from emv.errors import LinkError, RemoteProtocolError
+from flows.messages import Msg, Text
+from flows.messages import t as _t
 from flows.money import format_money
 from flows.ports import BatchTotals, BatchUploadItem, ReceiptLine, SettlementHostPort, SettlementRequest, TxnRecord
 
@@ -46,7 +48,7 @@ class SettlementResult:
     uploaded: bool
     response_code: str | None
     new_batch: int | None
-    message: str
+    message: Text  # a catalogue Msg, shown in the screen's language
 
     @property
     def closed(self) -> bool:
@@ -75,31 +77,30 @@ def settle_batch(host: SettlementHostPort, journal: SettlementJournal, records: 
             code = host.settle(SettlementRequest(journal.next_stan(), totals, after_upload=True))
     except (LinkError, RemoteProtocolError) as exc:
         return SettlementResult("failed", totals, uploaded, None, None,
-                                f"Host not reachable, batch {batch} stays open: {exc} / 无法连接银行，批次未结")
+                                Msg("settle.unreachable", {"batch": batch, "error": exc}))
     if code != BALANCED:
         return SettlementResult("failed", totals, uploaded, code, None,
-                                f"Host refused to close batch {batch} ({code}) / 银行拒绝结算")
+                                Msg("settle.refused", {"batch": batch, "code": code}))
     new_batch = journal.close_batch(totals, uploaded=uploaded, report=report)
-    how = " after batch upload / 批上送后" if uploaded else ""
     return SettlementResult("closed", totals, uploaded, code, new_batch,
-                            f"Batch {batch} closed{how}: {totals.sale_count} sales {format_money(totals.sale_minor)}"
-                            f" / 批次已结算")
+                            Msg("settle.closed_upload" if uploaded else "settle.closed",
+                                {"batch": batch, "count": totals.sale_count, "money": format_money(totals.sale_minor)}))
 
 
 def report_lines(result: SettlementResult, *, merchant_name: str, terminal_id: str, merchant_id: str,
-                 when: str) -> tuple[ReceiptLine, ...]:
+                 when: str, lang: str = "both") -> tuple[ReceiptLine, ...]:
     t = result.totals
-    status = ("BALANCED / 对账平" if result.closed and not result.uploaded else
-              "CLOSED AFTER BATCH UPLOAD / 批上送后结算" if result.closed else "NOT CLOSED / 未结算")
+    status = _t("srpt.balanced" if result.closed and not result.uploaded else
+                "srpt.after_upload" if result.closed else "srpt.not_closed", lang)
     return (
         ReceiptLine(merchant_name, align="center", bold=True),
-        ReceiptLine("SETTLEMENT REPORT / 结算单", align="center", bold=True, double=True),
+        ReceiptLine(_t("srpt.title", lang), align="center", bold=True, double=True),
         ReceiptLine(f"TID {terminal_id}  MID {merchant_id}"),
         ReceiptLine(f"BATCH {t.batch:06d}  {when}"),
         ReceiptLine("-" * 32),
-        ReceiptLine(f"SALES / 消费    {t.sale_count:3d}  {format_money(t.sale_minor):>12}"),
-        ReceiptLine(f"VOIDS / 撤销    {t.void_count:3d}  {format_money(t.void_minor):>12}"),
-        ReceiptLine(f"NET / 净额           {format_money(t.sale_minor):>12}", bold=True),
+        ReceiptLine(f"{_t('srpt.sales', lang):<14}{t.sale_count:3d}  {format_money(t.sale_minor):>12}"),
+        ReceiptLine(f"{_t('srpt.voids', lang):<14}{t.void_count:3d}  {format_money(t.void_minor):>12}"),
+        ReceiptLine(f"{_t('srpt.net', lang):<19}{format_money(t.sale_minor):>12}", bold=True),
         ReceiptLine("-" * 32),
         ReceiptLine(status, align="center", bold=True),
         ReceiptLine(f"NEXT BATCH {result.new_batch:06d}" if result.new_batch else "", align="center"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flows.messages import Msg, Text, t
 from flows.money import format_money
 from flows.ports import HostPort, JournalPort, ReceiptLine, TxnRecord
 from flows.reversal import reverse_payment
@@ -31,7 +32,7 @@ class VoidResult:
     """``status``: voided | pending (not yet acknowledged: recovery repeats it) | refused (nothing sent)."""
 
     status: str
-    message: str
+    message: Text  # a catalogue Msg, shown in the screen's language
     record: TxnRecord | None
 
     @property
@@ -48,25 +49,24 @@ def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[T
 def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, batch: int, supervisor_id: str,
                  terminal_id: str, merchant_id: str, attempts: int = 3) -> VoidResult:
     if record.state != "completed" or record.batch != batch:
-        return VoidResult("refused", f"Only completed payments of the open batch {batch} can be voided / "
-                          "只能撤销本批次已完成交易", record)
+        return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
     journal.update(record.txn_id, "completed", message=f"void requested by supervisor {supervisor_id}")
     ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
                          pending_state="void_pending", final_state="voided")
     money = format_money(record.total_minor)
     if ok:
-        return VoidResult("voided", f"Voided {money} for SIM …{record.iccid[-4:]} / 已撤销 {money}",
+        return VoidResult("voided", Msg("void.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
                           journal.get(record.txn_id))
-    return VoidResult("pending", f"Void of {money} sent, not yet acknowledged — it will be repeated / "
-                      "撤销已发送，待银行确认", journal.get(record.txn_id))
+    return VoidResult("pending", Msg("void.pending", {"money": money}), journal.get(record.txn_id))
 
 
-def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str) -> tuple[ReceiptLine, ...]:
-    status = "VOIDED / 已撤销" if record.state == "voided" else "VOID PENDING / 撤销处理中"
+def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
+                 lang: str = "both") -> tuple[ReceiptLine, ...]:
+    status = t("vrcpt.voided" if record.state == "voided" else "vrcpt.pending", lang)
     return (
         ReceiptLine(merchant_name, align="center", bold=True),
-        ReceiptLine("VOID / 撤销", align="center", bold=True, double=True),
+        ReceiptLine(t("vrcpt.title", lang), align="center", bold=True, double=True),
         ReceiptLine(f"TID {terminal_id}  {when}"),
         ReceiptLine(f"CARD {record.masked_pan or '-'}"),
         ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
@@ -75,5 +75,5 @@ def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, whe
         ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
         ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
         ReceiptLine(status, align="center", bold=True),
-        ReceiptLine("Top-up stays on the SIM / 充值不退回", align="center"),
+        ReceiptLine(t("vrcpt.topup_stays", lang), align="center"),
     )

@@ -33,6 +33,7 @@ from enum import StrEnum
 from emv.errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 from emv.qr import build_mpm, parse_cpm
 from emv.tlv import Tlv, decode
+from flows.messages import Msg, Text, say
 from flows.ports import (
     CancelToken,
     CarrierPort,
@@ -50,21 +51,17 @@ __all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "Wallet
            "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
            "qr_bill_number"]
 
-NOT_A_PAYMENT_CODE = "Not a payment code — ask for the payment code in the wallet app / 不是付款码，请出示付款码"
+NOT_A_PAYMENT_CODE = Msg("wallet.not_a_code")
 _WECHAT = re.compile(r"1[0-5]\d{16}")
 _ALIPAY = re.compile(r"(2[5-9]|30)\d{14,22}")
-_REASONS = {
-    "insufficient_balance": "Insufficient balance in the wallet / 钱包余额不足",
-    "code_expired": "The payment code has expired — ask the customer to refresh it / 付款码已过期，请刷新后重试",
-    "user_cancelled": "The customer cancelled on the phone / 顾客已取消支付",
-    "order_expired": "The QR code expired before it was paid / 二维码已过期",
-}
+_REASONS = {reason: Msg(f"wallet.reason.{reason}")  # the platform's reasons the cashier can act on
+            for reason in ("insufficient_balance", "code_expired", "user_cancelled", "order_expired")}
 
 
 @dataclass(frozen=True)
 class CodeClass:
     kind: str | None  # wechat | alipay | emvqr | None (not a payment code)
-    message: str = ""
+    message: Text = ""
 
 
 def classify_code(text: str) -> CodeClass:
@@ -118,8 +115,12 @@ def qr_bill_number(order_id: str, terminal_id: str) -> str:
     return order_id[len(terminal_id):] if terminal_id and order_id.startswith(terminal_id) else order_id
 
 
-def wallet_message(result: WalletResult) -> str:
-    return _REASONS.get(result.reason) or result.message or f"Wallet payment {result.status} / 支付未完成"
+def wallet_message(result: WalletResult) -> Msg:
+    """The cashier's text for a refused wallet payment: a known reason, else the platform's own words."""
+    if result.reason in _REASONS:
+        return _REASONS[result.reason]
+    return Msg("wallet.platform_said", {"text": result.message}) if result.message else \
+        Msg("wallet.not_completed", {"status": result.status})
 
 
 class WalletStep(StrEnum):
@@ -194,20 +195,18 @@ class WalletTopupService:
                    progress: Progress, cancel: CancelToken, *, deadline: float, show_qr: bool = False) -> TopupOutcome:
         if cancel.cancelled:  # CANCEL (or F1: the other direction) came before the request left
             self.journal.update(txn_id, "cancelled", message="cancelled before sending")
-            return TopupOutcome("cancelled", "Cancelled — nothing charged / 已取消，未扣款", txn_id, order_id)
+            return TopupOutcome("cancelled", Msg("pay.cancelled"), txn_id, order_id)
         try:
             result = submit()
         except (LinkTimeout, RemoteProtocolError) as exc:  # sent, outcome unknown: ask before anything else
             self.journal.update(txn_id, "wallet_intended", message=f"wallet: {exc}")
             queried = self._query(order_id)
             if queried is None or queried.status == "not_found":
-                return self._cancel(txn_id, order_id, "The wallet platform did not answer — order cancelled / "
-                                    "支付平台无应答，订单已撤销", progress)
+                return self._cancel(txn_id, order_id, Msg("wallet.no_answer"), progress)
             result = queried
         except PosError as exc:  # not sent (unreachable, refused): nothing can have been taken
             self.journal.update(txn_id, "failed", message=f"wallet: {exc}")
-            return TopupOutcome("failed", f"Wallet platform unavailable — try again or pay by card / "
-                                f"支付平台不可用 ({exc})", txn_id, order_id)
+            return TopupOutcome("failed", Msg("wallet.unavailable", {"error": exc}), txn_id, order_id)
         if show_qr and result.status == "waiting":
             q = order.quote
             payload = build_mpm(account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
@@ -224,10 +223,9 @@ class WalletTopupService:
                 if not show_qr:
                     progress(WalletProgress(WalletStep.WAITING, result.message))
             if self.clock.monotonic() >= deadline:
-                return self._cancel(txn_id, order_id, "The customer did not pay in time — order cancelled / "
-                                    "顾客未在规定时间内支付，订单已撤销", progress)
+                return self._cancel(txn_id, order_id, Msg("wallet.not_paid_in_time"), progress)
             if cancel.wait(self.settings.poll_interval_s):
-                return self._cancel(txn_id, order_id, "Cancelled — nothing charged / 已取消，未扣款", progress)
+                return self._cancel(txn_id, order_id, Msg("pay.cancelled"), progress)
             result = self._query(order_id) or result
         return self._settled(txn_id, order_id, order, result, progress)
 
@@ -239,10 +237,10 @@ class WalletTopupService:
             return self._topup(txn_id, order_id, order, progress)
         if result.status in ("cancelled", "refunded"):
             state = "cancelled" if result.status == "cancelled" else "reversed"
-            self.journal.update(txn_id, state, response_code=result.reason or None, message=wallet_message(result))
+            self.journal.update(txn_id, state, response_code=result.reason or None, message=say(wallet_message(result)))
             return TopupOutcome(state, wallet_message(result), txn_id, order_id)
         self.journal.update(txn_id, "declined", response_code=result.reason or result.status,
-                            message=wallet_message(result))
+                            message=say(wallet_message(result)))
         return TopupOutcome("declined", wallet_message(result), txn_id, order_id)
 
     def _query(self, order_id: str) -> WalletResult | None:
@@ -255,19 +253,19 @@ class WalletTopupService:
                 continue
         return None
 
-    def _cancel(self, txn_id: int, order_id: str, why: str, progress: Progress) -> TopupOutcome:
+    def _cancel(self, txn_id: int, order_id: str, why: Msg, progress: Progress) -> TopupOutcome:
         """Cancel the order (the platform reverses it if it got paid meanwhile). Journalled first."""
         progress(WalletProgress(WalletStep.CANCELLING))
-        self.journal.update(txn_id, "wallet_cancel_pending", message=why)
+        self.journal.update(txn_id, "wallet_cancel_pending", message=say(why))
         try:
             result = self.wallet.cancel(order_id)
         except PosError as exc:
-            self.journal.update(txn_id, "wallet_cancel_pending", message=f"{why}; cancel unanswered: {exc}")
-            return TopupOutcome("reversal_pending", f"{why} (cancel queued / 撤销待完成)", txn_id, order_id)
+            self.journal.update(txn_id, "wallet_cancel_pending", message=f"{say(why)}; cancel unanswered: {exc}")
+            return TopupOutcome("reversal_pending", Msg("wallet.cancel_queued", {"what": why}), txn_id, order_id)
         if result.status == "refunded":  # the customer paid after all: the cancel reversed it
-            why = "The customer had paid; the payment was reversed / 顾客已付款，已撤销退款"
+            why = Msg("wallet.paid_then_reversed")
         state = "reversed" if result.status == "refunded" else "cancelled"
-        self.journal.update(txn_id, state, reversal="cancel", response_code=result.reason or None, message=why)
+        self.journal.update(txn_id, state, reversal="cancel", response_code=result.reason or None, message=say(why))
         return TopupOutcome(state, why, txn_id, order_id)
 
     # --- top-up at the carrier -------------------------------------------------------------------------------
@@ -279,24 +277,22 @@ class WalletTopupService:
                              polls=self.settings.status_polls)
         if result is not None and result.status == "applied":
             self.journal.update(txn_id, "completed", topup_status="applied", balance_after_minor=result.balance_minor)
-            return TopupOutcome("completed", "Top-up applied / 充值成功", txn_id, order_id, result.balance_minor)
+            return TopupOutcome("completed", Msg("topup.applied"), txn_id, order_id, result.balance_minor)
         if result is not None and result.status == "failed":
             self.journal.update(txn_id, "topup_failed", topup_status="failed", message=result.message)
             return self.refund(txn_id, order_id, q.total_minor,
-                               f"Carrier refused the top-up ({result.message}) — wallet payment refunded / "
-                               "运营商拒绝充值，已退款")
+                               Msg("wallet.topup_refused", {"reason": result.message}))
         self.journal.update(txn_id, "topup_pending", topup_status="pending")
-        return TopupOutcome("pending", f"Paid. Top-up PENDING, order {order_id} — will be followed up / "
-                            f"已付款，充值处理中，订单 {order_id}", txn_id, order_id)
+        return TopupOutcome("pending", Msg("topup.pending", {"order": order_id}), txn_id, order_id)
 
-    def refund(self, txn_id: int, order_id: str, amount_minor: int, why: str) -> TopupOutcome:
-        self.journal.update(txn_id, "wallet_cancel_pending", message=why)
+    def refund(self, txn_id: int, order_id: str, amount_minor: int, why: Msg) -> TopupOutcome:
+        self.journal.update(txn_id, "wallet_cancel_pending", message=say(why))
         try:
             result = self.wallet.refund(order_id, amount_minor)
         except PosError:
-            return TopupOutcome("reversal_pending", why + " (refund queued / 退款待完成)", txn_id, order_id)
+            return TopupOutcome("reversal_pending", Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
         if result.status != "refunded":
-            return TopupOutcome("reversal_pending", why + " (refund queued / 退款待完成)", txn_id, order_id)
+            return TopupOutcome("reversal_pending", Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
         self.journal.update(txn_id, "reversed", reversal="refund")
         return TopupOutcome("reversed", why, txn_id, order_id)
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from emv.errors import LinkError, PosError, RemoteProtocolError
+from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CarrierPort, Clock, JournalPort, TxnRecord, WalletPort
 from flows.pricing import WALLET_CHANNELS
@@ -29,44 +30,46 @@ __all__ = ["recover_wallet", "WAITING_STATES"]
 WAITING_STATES = frozenset({"wallet_intended", "wallet_waiting"})
 _TOPUP_STATES = frozenset({"paid", "topup_intended", "topup_pending"})
 _UNDO_STATES = frozenset({"topup_failed", "wallet_cancel_pending"})
+_STILL_OPEN = frozenset({"wrecovery.silent", "wrecovery.topup_pending", "wrecovery.cancel_pending",
+                         "wrecovery.other"})  # lines whose row stays open
 
 
 def recover_wallet(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort, clock: Clock) -> tuple[
-        list[str], int]:
+        list[Msg], int]:
     """Finish or undo every open wallet row. Returns (lines for the cashier, rows still open)."""
-    lines: list[str] = []
+    lines: list[Msg] = []
     still_open = 0
     for record in journal.open_transactions():
         if record.channel not in WALLET_CHANNELS:
             continue
         line = _recover_one(journal, wallet, carrier, clock, record)
-        if line.endswith("pending / 待处理"):
+        if line.key in _STILL_OPEN:
             still_open += 1
         lines.append(line)
     return lines, still_open
 
 
 def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort, clock: Clock,
-                 record: TxnRecord) -> str:
+                 record: TxnRecord) -> Msg:
     money, sim = format_money(record.total_minor), f"…{record.iccid[-4:]}"
     if record.state == "created":
         journal.update(record.txn_id, "abandoned", message="interrupted before the wallet was asked")
-        return f"Wallet order {record.order_id} abandoned (never sent) / 订单未发送，已作废"
+        return Msg("wrecovery.abandoned", {"order": record.order_id})
     if record.state in WAITING_STATES:
         try:
             result = wallet.query(record.order_id)
         except (LinkError, RemoteProtocolError):
-            return f"Wallet order {record.order_id} for SIM {sim}: platform silent, pending / 待处理"
+            return Msg("wrecovery.silent", {"order": record.order_id, "sim": sim})
         if result.status == "paid":
             journal.update(record.txn_id, "paid", rrn=result.transaction_id or None)
             record = journal.get(record.txn_id)
         elif result.status in ("failed", "expired"):
             journal.update(record.txn_id, "declined", response_code=result.reason or result.status,
-                           message=wallet_message(result))
-            return f"Wallet order {record.order_id} was not paid / 订单未支付"
+                           message=say(wallet_message(result)))
+            return Msg("wrecovery.not_paid", {"order": record.order_id})
         elif result.status == "cancelled":
             journal.update(record.txn_id, "cancelled", message="cancelled at the platform")
-            return f"Wallet order {record.order_id} was cancelled / 订单已撤销"
+            return Msg("wrecovery.cancelled", {"order": record.order_id})
         else:
             return _undo(journal, wallet, record, money, sim)
     if record.state in _TOPUP_STATES:
@@ -75,25 +78,25 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
         if result_t is not None and result_t.status == "applied":
             journal.update(record.txn_id, "completed", topup_status="applied",
                            balance_after_minor=result_t.balance_minor)
-            return f"Wallet top-up of {money} for SIM {sim} completed / 充值已完成"
+            return Msg("wrecovery.completed", {"money": money, "sim": sim})
         if result_t is not None and result_t.status == "failed":
             journal.update(record.txn_id, "topup_failed", topup_status="failed", message=result_t.message)
             return _undo(journal, wallet, journal.get(record.txn_id), money, sim)
         journal.update(record.txn_id, "topup_pending", topup_status="pending")
-        return f"Top-up {record.order_id} for SIM {sim} still pending / 待处理"
+        return Msg("wrecovery.topup_pending", {"order": record.order_id, "sim": sim})
     if record.state in _UNDO_STATES:
         return _undo(journal, wallet, record, money, sim)
-    return f"Wallet order {record.order_id} in state {record.state}: pending / 待处理"
+    return Msg("wrecovery.other", {"order": record.order_id, "state": record.state})
 
 
-def _undo(journal: JournalPort, wallet: WalletPort, record: TxnRecord, money: str, sim: str) -> str:
+def _undo(journal: JournalPort, wallet: WalletPort, record: TxnRecord, money: str, sim: str) -> Msg:
     """Cancel the order at the platform; for a paid order that is its reversal (refund)."""
     journal.update(record.txn_id, "wallet_cancel_pending")
     try:
         result = wallet.cancel(record.order_id)
     except PosError:
-        return f"Cancelling wallet order {record.order_id} ({money}) still pending / 待处理"
+        return Msg("wrecovery.cancel_pending", {"order": record.order_id, "money": money})
     state = "reversed" if result.status == "refunded" else "cancelled"
     journal.update(record.txn_id, state, reversal="cancel")
-    verb = "Refunded" if state == "reversed" else "Cancelled"
-    return f"{verb} wallet order of {money} for SIM {sim} / 钱包订单已{'退款' if state == 'reversed' else '撤销'}"
+    key = "wrecovery.refunded" if state == "reversed" else "wrecovery.cancelled_order"
+    return Msg(key, {"money": money, "sim": sim})

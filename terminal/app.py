@@ -24,7 +24,7 @@ from typing import Any
 from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
 from flows.duplicate import describe, find_duplicate, window_start
-from flows.messages import Text, next_lang, say
+from flows.messages import Msg, Text, next_lang, say
 from flows.ports import CancelToken
 from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS, quote
 from flows.receipt import receipt_to_json
@@ -182,7 +182,7 @@ class TerminalApp(WalletScreens, OfficeKeys, SupervisorScreens):
                 self._refresh()
             except Exception:  # a bug must not freeze the till: log it whole, tell the cashier, keep going
                 log.exception("internal error in state %s", self.state.value)
-                self.session.error = "Internal error — logged; CANCEL and try again / 内部错误，已记录，请取消重试"
+                self.session.error = self._say("app.internal_error")
                 with contextlib.suppress(Exception):
                     self._refresh()
 
@@ -237,8 +237,7 @@ class TerminalApp(WalletScreens, OfficeKeys, SupervisorScreens):
     def _refuse_new_sale(self) -> TopupOutcome | None:
         """Before taking new money: finish what is open; while the bank still owes a reversal, no new sale."""
         if self._recover().reversals_open:
-            return TopupOutcome("failed", "A reversal is not yet acknowledged by the bank — no new sale until it "
-                                "is; try again shortly / 冲正未完成，暂停交易", 0, "")
+            return TopupOutcome("failed", Msg("pay.reversal_open"), 0, "")
         return None
 
     def _spawn(self, kind: str, work: Callable[[], Any]) -> None:
@@ -462,7 +461,7 @@ class TerminalApp(WalletScreens, OfficeKeys, SupervisorScreens):
                                              (s.sim.iccid, window_start(now, window)))
         earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now,
                                  window_s=window)
-        s.duplicate = describe(earlier, now) if earlier else ()
+        s.duplicate = tuple(say(line, s.lang) for line in describe(earlier, now)) if earlier else ()
         return earlier is not None
 
     def _key_duplicate_warning(self, key: Key) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emv.errors import Cancelled, DeviceError
+from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CancelToken
-from flows.pricing import CHANNEL_LABELS
 from flows.topup import TopupOrder, TopupOutcome
 from flows.wallet_payment import WalletProgress, WalletStep, classify_code
 from terminal.screens import Key
@@ -49,12 +49,15 @@ class WalletScreens:
         def _locked(self, work: Callable[[TopupOrder, int], Any], order: TopupOrder, generation: int) -> Any: ...
         def _fresh_balance(self, order: TopupOrder, outcome: TopupOutcome) -> Any: ...
         def _progress_poster(self, generation: int) -> Callable[[Any], None]: ...
+        def _say(self, key: str, **args: Any) -> str: ...
 
     def _limits_line(self, channel: str) -> str:
         lim = self.settings.fees.limits_for(channel)
-        parts = [f"{label} {format_money(v)}" for label, v in (("min", lim.min_minor), ("max", lim.max_minor),
-                                                               ("per SIM per day", lim.daily_minor)) if v]
-        return f"Limits / 限额: {', '.join(parts)}" if parts else ""
+        parts = [Msg(key, {"money": format_money(v)}) for key, v in (
+            ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
+            ("wallet.limit_daily", lim.daily_minor)) if v]
+        lang = self.session.lang
+        return self._say("wallet.limits", parts=", ".join(say(p, lang) for p in parts)) if parts else ""
 
 
     def _scan_work(self, order: TopupOrder, generation: int) -> Any:
@@ -62,7 +65,7 @@ class WalletScreens:
         sv, cancel = self.services, self._cancel
         post = self._progress_poster(generation)
         if sv.scanner is None or sv.wallet_topup is None:
-            return TopupOutcome("failed", "No scanner or wallet configured / 未配置扫码器或钱包", 0, ""), None
+            return TopupOutcome("failed", Msg("wallet.not_configured"), 0, ""), None
         if sv.journal.open_transactions():
             refused = self._refuse_new_sale()
             if refused is not None:
@@ -71,23 +74,21 @@ class WalletScreens:
             while True:
                 code = sv.scanner.scan(self.settings.wallet.scan_timeout_s, cancel)
                 if code is None:
-                    return TopupOutcome("cancelled", "No code scanned in time — nothing charged / "
-                                        "未扫到付款码，未扣款", 0, ""), None
+                    return TopupOutcome("cancelled", Msg("wallet.no_code"), 0, ""), None
                 kind = classify_code(code)
                 if kind.kind is None:
                     post(kind.message)
                 elif kind.kind != order.quote.channel:
-                    post(f"That is a {CHANNEL_LABELS[kind.kind]} code; this payment is "
-                         f"{CHANNEL_LABELS[order.quote.channel]} — scan again or CANCEL / 付款码与所选支付方式不符")
+                    post(Msg("wallet.wrong_kind", {"got": Msg(f"channel.{kind.kind}"),
+                                                   "want": Msg(f"channel.{order.quote.channel}")}))
                 else:
                     break
         except Cancelled:
-            return TopupOutcome("cancelled", "Cancelled — nothing charged / 已取消，未扣款", 0, ""), None
+            return TopupOutcome("cancelled", Msg("pay.cancelled"), 0, ""), None
         except DeviceError as exc:  # the QR direction still works: F1 stays offered until CANCEL or timeout
-            post(f"Scanner not available ({exc}) — F1 shows a QR instead / 扫码器不可用，可按 F1 展示收款码")
+            post(Msg("wallet.scanner_down", {"error": exc}))
             cancel.wait(self.settings.wallet.scan_timeout_s)
-            return TopupOutcome("cancelled", "Scanner not available — nothing charged / 扫码器不可用，未扣款",
-                                0, ""), None
+            return TopupOutcome("cancelled", Msg("wallet.scanner_down_end"), 0, ""), None
         outcome = sv.wallet_topup.pay_with_code(order, code, post, cancel)
         return outcome, self._fresh_balance(order, outcome)
 
@@ -97,22 +98,20 @@ class WalletScreens:
         outcome = sv.wallet_topup.pay_by_qr(order, self._progress_poster(generation), self._cancel)
         return outcome, self._fresh_balance(order, outcome)
 
-    def _on_wallet_progress(self, step: WalletProgress | str) -> None:
+    def _on_wallet_progress(self, step: WalletProgress | Msg | str) -> None:
         s = self.session
-        if isinstance(step, str):
-            s.error = step
+        if not isinstance(step, WalletProgress):
+            s.error = say(step, s.lang)
             self._refresh()
             return
         s.error = None
-        texts = {WalletStep.SUBMITTING: "Sending the code to the wallet / 正在提交付款码",
-                 WalletStep.WAITING: "Customer is confirming on the phone / 顾客正在手机上确认支付",
-                 WalletStep.CANCELLING: "Cancelling the order / 正在撤销订单",
-                 WalletStep.TOPPING_UP: "Paid. Topping up at the carrier / 已付款，正在充值"}
-        s.progress = texts.get(step.step, "")
+        texts = {WalletStep.SUBMITTING: "wallet.step_submitting", WalletStep.WAITING: "wallet.step_waiting",
+                 WalletStep.CANCELLING: "wallet.step_cancelling", WalletStep.TOPPING_UP: "pay.topping_up"}
+        s.progress = self._say(texts[step.step]) if step.step in texts else ""
         if step.step in (WalletStep.SUBMITTING, WalletStep.TOPPING_UP):
             s.wallet_busy = True
         if step.step is WalletStep.SHOW_QR:
-            s.qr_payload, s.progress = step.detail, "Waiting for the customer to pay / 等待顾客支付"
+            s.qr_payload, s.progress = step.detail, self._say("wallet.step_qr")
             self._fire("show_qr")
         elif step.step is not WalletStep.CANCELLING and self.may_trigger("wallet_waiting"):
             self._fire("wallet_waiting")
@@ -133,8 +132,8 @@ class WalletScreens:
             self._spawn("payment", lambda: self._locked(self._qr_work, order, generation))
 
     def _key_wallet_waiting(self, key: Key) -> None:
-        if key is Key.CANCEL and self.session.progress.startswith("Paid"):
-            self.session.error = "Please wait — the carrier is being asked / 请稍候，正在充值"
+        if key is Key.CANCEL and self.session.progress == self._say("pay.topping_up"):
+            self.session.error = self._say("wallet.wait_carrier")
             self._refresh()
         elif key is Key.CANCEL:
             self._cancel.cancel()

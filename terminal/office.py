@@ -68,8 +68,8 @@ class OfficeKeys(UserKeys):
     device_check_lock: threading.Lock
 
     def device_error_text(self, error: BaseException) -> str:
-        """A device's error in the cashier's language (the printer driver's messages are in the catalogue)."""
-        key = next((f"printer.{k}" for k, text in PRINTER_MESSAGES.items() if text == str(error)), None)
+        """A device's error in the cashier's language: the printer driver's technical texts map to catalogue keys."""
+        key = next((f"printer.{k}" for k, text in PRINTER_MESSAGES.items() if str(error).startswith(text)), None)
         return self._say(key) if key else str(error)
 
     # --- home -----------------------------------------------------------------------------------------------

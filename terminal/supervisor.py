@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from emv.errors import DeviceError
-from flows.messages import say
+from flows.messages import CATALOGUE, Msg, Text, say, t
 from flows.ports import SettlementHostPort
 from flows.recovery import RecoveryReport
 from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
@@ -45,14 +45,14 @@ class SupervisorScreens:
         s = self.session
         if s.user is not None and s.user.role == SUPERVISOR_ROLE:
             return True
-        s.error = f"{what} requires a supervisor login / 需主管登录"
+        s.error = t("super.required", s.lang, what=Msg(what) if what in CATALOGUE else what)
         self._refresh()
         return False
 
     # --- void -----------------------------------------------------------------------------------------------
 
     def _open_void(self) -> None:
-        if not self._is_supervisor("Void"):
+        if not self._is_supervisor("home.void"):
             return
         journal = self.services.journal
         batch = journal.current_batch()
@@ -77,7 +77,7 @@ class SupervisorScreens:
             self._fire("voiding")
             self._spawn("void", lambda: self._void_work(record, supervisor.user_id if supervisor else "?"))
 
-    def _void_work(self, record: Any, supervisor_id: str) -> tuple[VoidResult, str | None]:
+    def _void_work(self, record: Any, supervisor_id: str) -> tuple[VoidResult, Text | None]:
         sv, term = self.services, self.services.settings.terminal
         with self._money:
             result = void_payment(sv.host, sv.journal, sv.journal.get(record.txn_id),
@@ -90,13 +90,13 @@ class SupervisorScreens:
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
-            return result, f"Void receipt not printed: {exc} / 撤销凭条未打印"
+            return result, Msg("void.not_printed", {"error": exc})
         return result, None
 
-    def _done_void(self, done: tuple[VoidResult, str | None] | None, error: BaseException | None) -> None:
+    def _done_void(self, done: tuple[VoidResult, Text | None] | None, error: BaseException | None) -> None:
         s = self.session
-        result, problem = done if done is not None else (None, f"Void failed: {error}")
-        s.void_result, s.error = result, problem
+        result, problem = done if done is not None else (None, Msg("void.failed", {"error": error}))
+        s.void_result, s.error = result, say(problem, s.lang) if problem else None
         self._fire("voided")
 
     def _key_void_done(self, key: Key) -> None:
@@ -108,7 +108,7 @@ class SupervisorScreens:
     # --- open items ---------------------------------------------------------------------------------------
 
     def _open_open_items(self) -> None:
-        if not self._is_supervisor("Open items"):
+        if not self._is_supervisor("home.open_items"):
             return
         s = self.session
         s.open_items, s.notice, s.error = self.services.journal.open_transactions(), (), None
@@ -119,7 +119,7 @@ class SupervisorScreens:
             self.session.open_items, self.session.notice = [], ()
             self._fire("home")
         elif key is Key.ENTER:
-            self.session.notice = ("Following up… / 处理中…",)
+            self.session.notice = (t("open.following_up", self.session.lang),)
             self._refresh()
             self._spawn("open_items", self._follow_up_now)
 
@@ -131,14 +131,14 @@ class SupervisorScreens:
         s = self.session
         s.open_items = self.services.journal.open_transactions()
         s.notice = tuple(say(line, s.lang) for line in report.lines) if report is not None else ()
-        s.error = None if error is None else f"Follow-up failed: {error}"
+        s.error = None if error is None else t("open.failed", s.lang, error=error)
         self._refresh()
 
     # --- settlement -----------------------------------------------------------------------------------------
 
     def _open_settlement(self) -> None:
         s = self.session
-        if not self._is_supervisor("Settlement"):
+        if not self._is_supervisor("home.settlement"):
             return
         journal = self.services.journal
         batch = journal.current_batch()
@@ -152,7 +152,7 @@ class SupervisorScreens:
             self._fire("settle")
             self._spawn("settle", self._settle_work)
 
-    def _settle_work(self) -> tuple[SettlementResult, str | None]:
+    def _settle_work(self) -> tuple[SettlementResult, Text | None]:
         sv, term = self.services, self.services.settings.terminal
         with self._money:
             open_left = self._recover().still_open
@@ -160,8 +160,7 @@ class SupervisorScreens:
             records = sv.journal.batch_records(batch)
             if open_left:
                 return SettlementResult("failed", batch_totals(records, batch), False, None, None,
-                                        f"{open_left} transaction(s) still open — settle when they are finished / "
-                                        "有未完成交易，稍后结算"), None
+                                        Msg("settle.open_left", {"count": open_left})), None
             result = settle_batch(cast(SettlementHostPort, sv.host), sv.journal, records, batch=batch)
         host: Any = sv.host
         if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
@@ -171,13 +170,13 @@ class SupervisorScreens:
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
-            return result, f"Report not printed: {exc} / 结算单未打印"
+            return result, Msg("settle.not_printed", {"error": exc})
         return result, None
 
-    def _done_settle(self, done: tuple[SettlementResult, str | None] | None, error: BaseException | None) -> None:
+    def _done_settle(self, done: tuple[SettlementResult, Text | None] | None, error: BaseException | None) -> None:
         s = self.session
-        result, problem = done if done is not None else (None, f"Settlement failed: {error}")
-        s.settlement, s.error = result, problem
+        result, problem = done if done is not None else (None, Msg("settle.failed", {"error": error}))
+        s.settlement, s.error = result, say(problem, s.lang) if problem else None
         self._fire("settled")
 
     def _key_settled(self, key: Key) -> None:

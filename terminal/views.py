@@ -303,7 +303,7 @@ def render_settling(s: Session) -> Screen:
 
 def render_settled(s: Session) -> Screen:
     r = s.settlement
-    lines = (r.message, *_totals_lines(s, r.totals)) if r else ()
+    lines = (say(r.message, s.lang), *_totals_lines(s, r.totals)) if r else ()
     return Screen(State.SETTLED.value, _t(s, "settle.title"), lines, error=s.error, hint=_t(s, "nav.home"),
                   extra={"status": r.status if r else ""})
 
@@ -334,7 +334,7 @@ def render_voiding(s: Session) -> Screen:
 
 def render_void_done(s: Session) -> Screen:
     r = s.void_result
-    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (r.message,) if r else (), error=s.error,
+    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (say(r.message, s.lang),) if r else (), error=s.error,
                   hint=_t(s, "nav.home"), extra={"status": r.status if r else ""})
 
 

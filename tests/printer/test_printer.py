@@ -79,9 +79,9 @@ def test_status_follows_the_device(sim: PrinterSim, printer: EscPosPrinter) -> N
 
 
 @pytest.mark.parametrize(("fault", "words"), [
-    ("paper_out", ("缺纸", "out of paper")),
-    ("cover_open", ("盖", "cover open")),
-    ("error", ("故障", "error")),
+    ("paper_out", ("Printer", "out of paper")),  # technical English; the screen shows the catalogue's printer.*
+    ("cover_open", ("Printer", "cover open")),
+    ("error", ("Printer", "error")),
 ])
 def test_not_ready_raises_and_prints_nothing(sim: PrinterSim, printer: EscPosPrinter, fault: str,
                                              words: tuple[str, str]) -> None:

@@ -1,6 +1,7 @@
 """The message catalogue: every key in both languages, the same placeholders, every key the code uses exists,
 and every screen renders in each language without the other's words."""
 
+import ast
 import re
 import string
 from pathlib import Path
@@ -8,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from drivers.escpos import MESSAGES as PRINTER_MESSAGES
-from flows.messages import CATALOGUE, LANGS, Msg, next_lang, t
+from emv.actions import Finished, Outcome
+from flows.card_payment import kernel_reason
+from flows.messages import CATALOGUE, LANGS, Msg, next_lang, say, state_label, t
 from flows.pricing import CHANNEL_LABELS
+from flows.txn_state import TRANSITIONS
 from terminal.machine import State
 from terminal.roles import Role
 from terminal.users import User
@@ -47,6 +51,28 @@ def _keys_used_in_code():
     return used
 
 
+def _key_like_literals():
+    """Every whole string literal in terminal/ and flows/ shaped like a catalogue key (``prefix.name``) with a
+    prefix the catalogue uses: keys handed around as plain strings (tables, defaults), not only ``t(...)`` calls."""
+    prefixes = {key.split(".")[0] for key in CATALOGUE}
+    shape = re.compile(r"^[a-z_]+\.[a-z_0-9.]+$")
+    found = set()
+    for folder in ("terminal", "flows"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            in_fstrings = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+            found |= {(path.relative_to(ROOT).as_posix(), node.value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_fstrings
+                      and shape.match(node.value) and node.value.split(".")[0] in prefixes}
+    return found
+
+
+def test_every_key_shaped_literal_is_in_the_catalogue():
+    found = _key_like_literals()
+    assert len(found) > 100, "the scan found too few keys to prove anything"
+    assert sorted(f"{path}: {key}" for path, key in found if key not in CATALOGUE) == []
+
+
 def test_every_key_the_code_uses_is_in_the_catalogue():
     used = _keys_used_in_code()
     assert len(used) > 100, "the scan found too few keys to prove anything"
@@ -54,7 +80,9 @@ def test_every_key_the_code_uses_is_in_the_catalogue():
     # keys built at run time
     dynamic = {f"role.{r.value}" for r in Role} | {f"lang.{lang}" for lang in LANGS} | {
         f"channel.{c}" for c in CHANNEL_LABELS} | {f"printer.{k}" for k in PRINTER_MESSAGES} | {
-        f"result.{s}" for s in ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")}
+        f"result.{s}" for s in ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")} | {
+        f"txnstate.{s}" for s in TRANSITIONS} | {f"pin.{s}" for s in ("entered", "cancelled", "timeout", "bypassed")} | {
+        f"wallet.reason.{r}" for r in ("insufficient_balance", "code_expired", "user_cancelled", "order_expired")}
     assert sorted(dynamic - set(CATALOGUE)) == []
 
 
@@ -75,3 +103,65 @@ def test_every_screen_speaks_one_language_at_a_time(state):
     assert not CJK.search(english.replace("中文", "")), english
     assert CJK.search(chinese), chinese
     assert english != chinese
+
+
+# --- no cashier text outside the catalogue -------------------------------------------------------------------------
+
+PRODUCT = ("terminal", "flows", "drivers", "emv", "firmware_image")
+# Documented exceptions: (file, the literal's text). Anything else with Chinese in product code fails the test.
+CJK_ALLOWED = {
+    # configuration data, not a UI text: the merchant's own name as printed on receipts (config/*.toml sets it)
+    ("terminal/config.py", "IoT SIM Top-up Shop / 物联网卡充值点"),
+}
+
+
+def cjk_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string literal with Chinese in ``source`` that is not a docstring (docstrings and
+    their doctests are documentation: they may quote a catalogue text)."""
+    tree = ast.parse(source)
+    docstrings = {id(body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                  and (body := node.body) and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+            and CJK.search(node.value)]
+
+
+def test_the_scan_finds_chinese_in_literals_and_f_strings_but_not_in_docstrings():
+    source = '"""Doc: 登录."""\nA = "Log in / 登录"\ndef f(x):\n    """又一个."""\n    return f"{x} 元"\n'
+    assert cjk_literals(source) == [(2, "Log in / 登录"), (5, " 元")]
+
+
+def test_no_chinese_literal_in_product_code_outside_the_catalogue():
+    found = []
+    for folder in PRODUCT:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            if name == "flows/messages.py":
+                continue
+            found += [f"{name}:{line}: {text!r}" for line, text in cjk_literals(path.read_text(encoding="utf-8"))
+                      if (name, text) not in CJK_ALLOWED]
+    assert found == [], "cashier texts belong in flows/messages.py (t / Msg): " + "\n".join(found)
+
+
+@pytest.mark.parametrize("state", sorted(TRANSITIONS))
+def test_every_journal_state_has_a_label_in_both_languages(state):
+    label = state_label(state)
+    assert isinstance(label, Msg) and CJK.search(say(label, "zh")) and not CJK.search(say(label, "en"))
+    assert state_label("a_state_nobody_made") == "a_state_nobody_made"  # shown as it is, never a KeyError
+
+
+@pytest.mark.parametrize(("outcome", "reason", "key"), [
+    (Outcome.TERMINATED, "no application on the card is supported by this terminal", "kernel.no_app"),
+    (Outcome.TERMINATED, "no candidate application could be selected", "kernel.no_app"),
+    (Outcome.TERMINATED, "card blocked or SELECT not supported (6A81)", "kernel.blocked"),
+    (Outcome.TERMINATED, "PIN entry timeout", "kernel.pin"),
+    (Outcome.TERMINATED, "the cardholder cancelled application selection", "kernel.cancelled"),
+    (Outcome.TERMINATED, "mandatory card data missing: 5A", "kernel.card_data"),
+    (Outcome.TERMINATED, "malformed data from the card: bad TLV", "kernel.card_data"),
+    (Outcome.TERMINATED, "card kept answering 6100 to READ RECORD", "kernel.card_failed"),
+    (Outcome.NOT_ACCEPTED, "card refused the transaction (6985) in every application", "kernel.not_accepted"),
+])
+def test_kernel_reasons_reach_the_cashier_as_catalogue_texts(outcome, reason, key):
+    msg = kernel_reason(Finished(outcome, reason))
+    assert msg.key == key and reason not in say(msg, "en")
