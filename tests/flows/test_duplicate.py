@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from flows.duplicate import NO_MONEY_STATES, describe, find_duplicate, window_start
+from flows.messages import say
 from flows.ports import TxnRecord
 
 NOW = dt.datetime(2026, 12, 1, 10, 30, 0)
@@ -51,6 +52,6 @@ def test_money_moved_or_may_move_is_a_duplicate(state):
 
 def test_window_start_matches_the_journal_format_and_describe_masks_the_sim():
     assert window_start(NOW, 600) == "2026-12-01T10:20:00.000"
-    lines = describe(_rec(7, minutes_ago=3), NOW)
+    lines = [say(line) for line in describe(_rec(7, minutes_ago=3), NOW)]
     assert "…0017" in lines[0] and "3 min ago" in lines[0] and "￥30.00" in lines[0] and "O7" in lines[1]
     assert "89860424000000000017" not in " ".join(lines)

@@ -3,6 +3,7 @@
 import pytest
 
 from emv.errors import LinkError
+from flows.messages import say
 from flows.settlement import batch_totals, report_lines, settle_batch
 from flows.txn_state import path_to
 from terminal.journal import Journal, JournalError
@@ -61,7 +62,7 @@ def test_mismatch_uploads_every_completed_sale_then_closes_again(journal):
 
 def test_host_down_or_refusing_leaves_the_batch_open(journal):
     down = settle_batch(Host(down=True), journal, journal.batch_records(1), batch=1)
-    assert down.status == "failed" and "stays open" in down.message and journal.current_batch() == 1
+    assert down.status == "failed" and "stays open" in say(down.message) and journal.current_batch() == 1
     refused = settle_batch(Host("96"), journal, journal.batch_records(1), batch=1)
     assert (refused.status, refused.response_code, refused.new_batch) == ("failed", "96", None)
     assert journal.current_batch() == 1

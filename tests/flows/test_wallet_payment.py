@@ -97,7 +97,7 @@ def test_customer_presented_outcomes(world, outcome, status, state, wallet_statu
     assert row.masked_pan == code[:6] + "********" + code[-4:] and code not in str(journal.events(row.txn_id))
     assert [e[0] for e in journal.events(row.txn_id)][:2] == ["created", "wallet_intended"]  # journal first
     if outcome == "expired_code":
-        assert "expired" in result.message
+        assert "expired" in say(result.message, "en") and "过期" in say(result.message, "zh")
 
 
 def test_cancel_while_user_paying(world) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +106,7 @@ def test_cancel_while_user_paying(world) -> None:  # type: ignore[no-untyped-def
     threading.Timer(0.15, cancel.cancel).start()
     result = service.pay_with_code(_order("alipay"), wallet_sim.make_code("alipay", "user_paying_forever"),
                                    lambda _p: None, cancel)
-    assert result.status == "cancelled" and "nothing charged" in result.message
+    assert result.status == "cancelled" and "nothing charged" in say(result.message)
     assert wallet_sim.counts()["cancelled"] == 1
 
 
@@ -222,6 +222,6 @@ def test_paid_during_the_cancel_is_reversed_and_said_so(world) -> None:  # type:
             wallet_sim.orders[next(iter(wallet_sim.orders))].status = "paid"
             cancel.cancel()
     result = service.pay_with_code(_order(), code, progress, cancel)
-    assert result.status == "reversed" and "reversed" in result.message
+    assert result.status == "reversed" and "reversed" in say(result.message)
     assert journal.get(result.txn_id).state == "reversed" and not carrier_sim.ledger
     assert wallet_sim.counts()["refunded"] == 1

@@ -60,7 +60,8 @@ def _key_like_literals():
     for folder in ("terminal", "flows"):
         for path in (ROOT / folder).rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            in_fstrings = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+            in_fstrings = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+                           for part in node.values}
             found |= {(path.relative_to(ROOT).as_posix(), node.value) for node in ast.walk(tree)
                       if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_fstrings
                       and shape.match(node.value) and node.value.split(".")[0] in prefixes}
@@ -81,8 +82,9 @@ def test_every_key_the_code_uses_is_in_the_catalogue():
     dynamic = {f"role.{r.value}" for r in Role} | {f"lang.{lang}" for lang in LANGS} | {
         f"channel.{c}" for c in CHANNEL_LABELS} | {f"printer.{k}" for k in PRINTER_MESSAGES} | {
         f"result.{s}" for s in ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")} | {
-        f"txnstate.{s}" for s in TRANSITIONS} | {f"pin.{s}" for s in ("entered", "cancelled", "timeout", "bypassed")} | {
-        f"wallet.reason.{r}" for r in ("insufficient_balance", "code_expired", "user_cancelled", "order_expired")}
+        f"txnstate.{s}" for s in TRANSITIONS} | {f"pin.{s}" for s in ("entered", "cancelled", "timeout", "bypassed")
+                                                  } | {f"wallet.reason.{r}" for r in (
+        "insufficient_balance", "code_expired", "user_cancelled", "order_expired")}
     assert sorted(dynamic - set(CATALOGUE)) == []
 
 
