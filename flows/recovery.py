@@ -41,7 +41,7 @@ TOPUP_STATES = frozenset({"paid", "topup_intended", "topup_pending"})
 class RecoveryReport:
     """What recovery did, in lines the cashier can read, and how much is still open."""
 
-    lines: tuple[Text, ...]  # Msg; wallet recovery still hands plain strings
+    lines: tuple[Text, ...]  # catalogue Msgs (card and wallet recovery)
     still_open: int
     reversals_open: int = 0  # payments the bank has not yet acknowledged giving back: no new sale until 0
 
