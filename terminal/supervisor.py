@@ -86,7 +86,7 @@ class SupervisorScreens:
         if result.record is None or result.status == "refused":
             return result, None
         lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id,
-                             when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+                             when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"), lang=self.session.lang)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
@@ -166,7 +166,8 @@ class SupervisorScreens:
         if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
             host.batch_number = result.new_batch
         lines = report_lines(result, merchant_name=term.merchant_name, terminal_id=term.id,
-                             merchant_id=term.merchant_id, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+                             merchant_id=term.merchant_id, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                             lang=self.session.lang)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:

@@ -72,3 +72,12 @@ def test_closing_a_batch_that_is_not_open_is_refused(journal):
     totals = batch_totals(journal.batch_records(1), 7)
     with pytest.raises(JournalError, match="not the open batch"):
         journal.close_batch(totals, uploaded=False, report="")
+
+
+def test_the_report_prints_in_the_cashiers_language(journal):
+    result = settle_batch(Host("95"), journal, journal.batch_records(1), batch=1)
+    zh = "\n".join(line.text for line in report_lines(result, merchant_name="Shop", terminal_id="T1",
+                                                        merchant_id="M1", when="2026-12-01 18:00", lang="zh"))
+    assert "结算单" in zh and "批上送后结算" in zh and "消费" in zh
+    assert "SETTLEMENT" not in zh and "SALES" not in zh and "CLOSED" not in zh
+    assert "批次" in say(result.message, "zh") and "Batch 1 closed after batch upload" in say(result.message, "en")

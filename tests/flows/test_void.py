@@ -58,6 +58,11 @@ def test_void_is_a_reason_17_reversal_without_pan_and_prints_its_own_receipt(jou
                                                          when="2026-12-01 10:05"))
     assert "VOIDED" in text and "AMOUNT -￥30.00" in text and f"VOID STAN {void_stan:06d}" in text
     assert "621234******1232" in text and "89860424000000000017" not in text
+    zh = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
+                                                       when="2026-12-01 10:05", lang="zh"))
+    assert "已撤销" in zh and "充值不退回" in zh and "VOIDED" not in zh and "Top-up stays" not in zh
+    assert say(result.message, "en") == "Voided ￥30.00 for SIM …0017"
+    assert say(result.message, "zh") == "已撤销 ￥30.00（SIM …0017）"
 
 
 def test_unacknowledged_void_stays_pending_and_recovery_repeats_it(journal):
