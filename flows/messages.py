@@ -3,7 +3,8 @@
 ``t(key, lang, **args)`` looks a text up and fills its ``{placeholders}``. ``lang`` is ``"en"``, ``"zh"`` or
 ``"both"`` (the default: ``"English / 中文"``, as the terminal has always shown). An argument may itself be a
 ``Msg`` (a key with its own args); it is translated into the same language, so a role name or a channel label
-inside a sentence never mixes languages. It lives in ``flows`` because receipts and pure flows speak to the
+inside a sentence never mixes languages. A tuple argument is a list: each item rendered so, joined by
+``", "``. It lives in ``flows`` because receipts and pure flows speak to the
 cashier too, and ``flows`` may not import ``terminal``.
 
 To add a text: add one key with both languages below; ``tests/terminal/test_messages.py`` fails if either
@@ -69,7 +70,15 @@ def t(key: str, lang: str = "both", **args: Any) -> str:
 def _fill(text: str, lang: str, args: Mapping[str, Any]) -> str:
     if not args:
         return text
-    return text.format(**{k: v.render(lang) if isinstance(v, Msg) else v for k, v in args.items()})
+    return text.format(**{k: _arg(v, lang) for k, v in args.items()})
+
+
+def _arg(value: Any, lang: str) -> Any:
+    if isinstance(value, Msg):
+        return value.render(lang)
+    if isinstance(value, tuple):
+        return ", ".join(str(_arg(item, lang)) for item in value)
+    return value
 
 
 CATALOGUE: Mapping[str, tuple[str, str]] = {
@@ -434,6 +443,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "history.field_amount": ("Total in fen (3000 = ￥30.00)", "合计金额（分）"),
     "history.field_date": ("Date YYYYMMDD", "日期 年月日"),
     "history.field_channel": ("Channel number ({channels})", "支付方式编号（{channels}）"),
+    "history.channel_no": ("{n}={channel}", "{n}={channel}"),
     "history.hint": ("F1 next field · digits · ENTER search · CANCEL home", "F1 切换 · 输入 · 搜索 · 返回"),
     "history.list_title": ("History: {count} found", "查询结果：{count} 笔"),
     "history.none": ("Nothing found", "未找到交易"),

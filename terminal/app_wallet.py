@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emv.errors import Cancelled, DeviceError
-from flows.messages import Msg, say, t
+from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CancelToken
 from flows.topup import TopupOrder, TopupOutcome
@@ -56,11 +56,7 @@ class WalletScreens:
         parts = [Msg(key, {"money": format_money(v)}) for key, v in (
             ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
             ("wallet.limit_daily", lim.daily_minor)) if v]
-        if not parts:
-            return ""
-        lines = [t("wallet.limits", lang, parts=", ".join(say(p, lang) for p in parts))
-                 for lang in (("en", "zh") if self.session.lang == "both" else (self.session.lang,))]
-        return " / ".join(lines)  # each language whole, as t() does for "both"
+        return self._say("wallet.limits", parts=tuple(parts)) if parts else ""
 
 
     def _scan_work(self, order: TopupOrder, generation: int) -> Any:

@@ -37,6 +37,7 @@ from terminal.roles import HOME_MENU, Action, Role, allowed
 from terminal.screens import Key
 from terminal.settings_store import EDITABLE, SettingsStore
 from terminal.views import PRINTABLE
+from terminal.views_office import channel_numbers
 
 __all__ = ["OfficeKeys", "HealthDue", "HealthResult"]
 
@@ -214,7 +215,7 @@ class OfficeKeys(UserKeys):
                 return None
         channels = list(CHANNEL_LABELS)
         if channel and not 1 <= int(channel) <= len(channels):
-            s.error = self._say("history.field_channel", channels=", ".join(channels))
+            s.error = self._say("history.field_channel", channels=channel_numbers())
             return None
         mine = "" if self._role() == Role.SUPERVISOR else self._uid()
         return search(self.services.journal, HistoryFilter(

@@ -28,9 +28,10 @@ def _t(s: Session, key: str, **args: Any) -> str:
     return t(key, s.lang, **args)
 
 
-def channel_numbers() -> str:
-    """``1=card`` … for the history search by channel."""
-    return ", ".join(f"{i}={name}" for i, name in enumerate(CHANNEL_LABELS, 1))
+def channel_numbers() -> tuple[Msg, ...]:
+    """``1=Chip card`` … for the history search by channel (a tuple: rendered in the screen's language)."""
+    return tuple(Msg("history.channel_no", {"n": i, "channel": Msg(f"channel.{c}")})
+                 for i, c in enumerate(CHANNEL_LABELS, 1))
 
 
 def _fields(s: Session, keys: tuple[str, ...], values: list[str], current: int, secret: bool = False,

@@ -23,7 +23,7 @@ from terminal.views_office import render
 ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Keys whose Chinese text may legitimately equal the English one (names, identifiers, layout only).
-SAME_IN_BOTH = {"lang.both", "lang.zh", "lang.en", "confirm.iccid", "users.row", "diag.fault"}
+SAME_IN_BOTH = {"lang.both", "lang.zh", "lang.en", "confirm.iccid", "users.row", "diag.fault", "history.channel_no"}
 
 
 def _fields(text):
@@ -93,6 +93,8 @@ def test_languages_and_nested_messages():
     nested = t("home.refused", "zh", role=Msg("role.technician"), allowed=Msg("role.supervisor"))
     assert nested == "技术员无此权限，仅限主管"
     assert [next_lang(x) for x in LANGS] == ["zh", "en", "both"]
+    listed = (Msg("channel.card"), Msg("channel.wechat"))  # a tuple argument: a list, each item in the language
+    assert t("wallet.limits", parts=listed) == "Limits: Chip card, WeChat Pay / 限额：芯片卡, 微信支付"
     with pytest.raises(KeyError):
         t("no.such.key")
 
