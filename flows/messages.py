@@ -459,6 +459,8 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
                            "另一分区没有已确认的固件，无法回退，请刷写固件"),
     "fw.err_rollback": ("The other slot's image is below the rollback counter: the terminal would refuse it",
                         "另一分区的固件低于防回滚计数，终端将拒绝启动它"),
+    "fw.err_untrusted": ("The other slot's image would be refused at start (signature or device) — flash a build",
+                         "另一分区的固件启动时会被拒绝（签名或设备类型），请刷写固件"),
     "fw.err_flash": ("Firmware flash unreadable or changed — call a technician",
                      "固件存储无法读取或已变化，请联系技术员"),
     "fw.err_key": ("Firmware key file unreadable — check firmware.public_key", "固件公钥文件无法读取，请检查配置"),

@@ -59,7 +59,8 @@ def _running(slots: Sequence[SlotInfo]) -> SlotInfo | None:
 
 
 def revert_problem(slots: Sequence[SlotInfo], counter: int) -> str | None:
-    """Why a revert cannot happen (a catalogue key), or None; the same checks ``slots.revert`` makes."""
+    """Why a revert cannot happen (a catalogue key), or None: the checks ``slots.revert`` makes, plus (when a
+    public key is configured) that the launcher would accept the other slot's image at all."""
     running = _running(slots)
     if running is None:
         return "fw.err_nothing_running"
@@ -68,6 +69,8 @@ def revert_problem(slots: Sequence[SlotInfo], counter: int) -> str | None:
         return "fw.err_no_fallback"
     if (other.security_counter or 0) < counter:
         return "fw.err_rollback"
+    if other.problem:  # signature, key or device class: the launcher would refuse it and nothing would boot
+        return "fw.err_untrusted"
     return None
 
 

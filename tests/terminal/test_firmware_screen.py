@@ -109,6 +109,15 @@ def test_revert_precheck_agrees_with_the_slot_api(tmp_path):
         revert(higher.flash)
     assert revert_problem([], 0) == "fw.err_nothing_running"
 
+    (tmp_path / "c").mkdir()
+    trusted = _flash_with(tmp_path / "c", (1, 1), key)
+    stranger = tmp_path / "c" / "stranger.pub"
+    stranger.write_bytes(public_pem(generate("ed25519")))
+    untrusted = FirmwareSection(trusted.flash, str(stranger), DEMO_DEVICE_CLASS)
+    # slots.revert would go ahead, but the launcher would refuse the image it goes back to: refused before asking
+    assert revert_problem(*read_slots(untrusted)) == "fw.err_untrusted"
+    assert revert_problem(*read_slots(trusted)) is None
+
 
 def test_unreadable_key_or_flash_are_errors_the_screen_can_name(tmp_path):
     flash, _ = demo_flash(tmp_path)
