@@ -94,7 +94,7 @@ class CardPaymentSettings:
     transcript_sink: Callable[[str, str], None] | None = None
     # Offline approval (TC at the first GENERATE AC): called with (txn_id, the advice's request) to queue the
     # 0220 and mark the row paid in one commit (flows.saf); None: only the row is marked paid.
-    offline_approved: Callable[[int, AuthRequest], None] | None = None
+    offline_approved: Callable[[int, AuthRequest], object] | None = None
 
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
