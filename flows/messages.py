@@ -441,6 +441,9 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "refund.hint": ("F2 refund the newest refused reversal", "F2 退款（最近一笔冲正被拒交易）"),
     "refund.none": ("Nothing to refund", "无可退款交易"),
     "refund.busy": ("Refunding…", "退款中…"),
+    "topup.reversal_refused": ("{what} (the bank refused the reversal: a supervisor will refund it)",
+                               "{what}（银行拒绝冲正，由主管退款）"),
+    "rcpt.refund_due": ("TOP-UP FAILED - REFUND DUE", "充值失败 - 待退款"),
     "refund.not_printed": ("Refund receipt not printed: {error}", "退款凭条未打印：{error}"),
     # --- firmware slots (issue 7 item 3; supervisor and technician) ---
     "home.firmware": ("Firmware", "固件"),
