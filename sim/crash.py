@@ -16,7 +16,8 @@ It prints ``cut points survived / total`` per scenario and overall and exits non
 
 Scenarios: card approve, host timeout (the acquirer's magic ``.97``: no answer), decline after approval (the
 ``card-declines-after-approval`` test card: host approves, card answers AAC), top-up pending (carrier magic SIM
-``…0165``: pending, then applied).
+``…0165``: pending, then applied), offline approval (``offline-approve`` under the floor limit: the host learns
+of the payment only from the 0220 advice of the store-and-forward queue, which must arrive exactly once).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class CrashScenario:
     plan_key: str
     card: str
     expect_result: str  # what the clean run ends with on the result screen (sanity check of the scenario)
+    floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
 
 
 SCENARIOS: tuple[CrashScenario, ...] = (
@@ -63,6 +65,8 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("decline_after_approval", "89860424000000000017", "3", "card-declines-after-approval",
                   "reversed"),
     CrashScenario("topup_pending", "89860424000000000165", "3", "visa-credit", "completed"),
+    CrashScenario("offline_approve", "89860424000000000017", "3", "offline-approve", "completed",
+                  floor_limit_minor=100000),
 )
 
 
@@ -125,11 +129,12 @@ def _drive(term: _Process, sc: CrashScenario) -> bool:
     return True
 
 
-def _world(workdir: Path) -> tuple[SimWorld, Path]:
+def _world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Path]:
     """A fresh world tuned for speed: short host timeout, short carrier pending time."""
     world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
-                                                             "follow_up_s": 0.5}})
+                                                             "follow_up_s": 0.5},
+                                                 "emv": {"floor_limit_minor": floor_limit_minor}})
     world.carrier = CarrierSim(pending_s=1.0)
     world.acquirer.late_reply_s = 2.0
     config = workdir / "terminal.toml"
@@ -138,9 +143,11 @@ def _world(workdir: Path) -> tuple[SimWorld, Path]:
 
 
 def _open_rows(journal: Path) -> list[tuple[int, str]]:
+    """Open transactions, and transactions whose advice (store-and-forward) has not yet reached the host."""
     marks = ",".join("?" * len(FINAL_STATES))
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5) as db:
-        return db.execute(f"SELECT txn_id, state FROM txn WHERE state NOT IN ({marks})",  # noqa: S608
+        return db.execute(f"SELECT txn_id, state FROM txn WHERE state NOT IN ({marks})"  # noqa: S608
+                          " UNION ALL SELECT txn_id, 'advice queued' FROM saf WHERE status = 'queued'",
                           tuple(FINAL_STATES)).fetchall()
 
 
@@ -191,7 +198,7 @@ def points_of(sc: CrashScenario) -> list[str]:
     """Run ``sc`` cleanly once; the kinds of its durability points, in order (index 0 is point 1)."""
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         trace = Path(tmp) / "trace.txt"
-        world, config = _world(Path(tmp))
+        world, config = _world(Path(tmp), sc.floor_limit_minor)
         try:
             world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
@@ -236,7 +243,7 @@ def run_cut(sc: CrashScenario, point: int | None, kind: str, *, kill_after_s: fl
 def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: float | None) -> CutResult | None:
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         journal, trace = Path(tmp) / "journal.db", Path(tmp) / "trace.txt"
-        world, config = _world(Path(tmp))
+        world, config = _world(Path(tmp), sc.floor_limit_minor)
         problems: list[str] = []
         try:
             world.insert_card(sc.card)

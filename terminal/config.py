@@ -56,6 +56,8 @@ class HostSection:
     port: int = 8583
     timeout_s: float = 15.0
     connect_timeout_s: float = 3.0
+    saf_max_attempts: int = 10  # store-and-forward: tries per advice before it stops (supervisor sees it)
+    saf_expiry_s: float = 604800.0  # an advice not delivered within a week stops as expired
 
 
 @dataclass(frozen=True)
