@@ -1,8 +1,16 @@
-"""Suite-wide options: ``--port`` points the hardware tests at a real device (they are skipped without it)."""
+"""Suite-wide options: ``--port`` points the hardware tests at a real device (they are skipped without it).
+
+Hypothesis runs without its per-example deadline: on a shared 2-core runner with 4 test workers an example's
+wall time says nothing about the code, and a timing failure there is noise. Speed is measured by ``make bench``.
+"""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
