@@ -32,18 +32,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from drivers.crashpoint import CRASH_EXIT
+from flows.pricing import WALLET_CHANNELS
 from sim.acquirer import AcquirerSim
 from sim.bench import _toml
 from sim.carrier import CarrierSim
+from sim.wallet import WalletSim
 from sim.world import SimWorld
 from terminal.journal import FINAL_STATES
 
-__all__ = ["CrashScenario", "SCENARIOS", "CutResult", "check_invariants", "points_of", "run_cut", "main"]
+__all__ = ["CrashScenario", "SCENARIOS", "CutResult", "check_invariants", "wallet_ledger", "points_of", "run_cut",
+           "main"]
 
 APPROVED = ("00", "10", "11")
 
@@ -53,8 +57,10 @@ class CrashScenario:
     name: str
     iccid: str
     plan_key: str
-    card: str
+    card: str  # the chip card lying in the reader before the sale ("" for none)
     expect_result: str  # what the clean run ends with on the result screen (sanity check of the scenario)
+    channel_key: str = "1"  # 1 card, 2 WeChat Pay, 3 Alipay, 4 EMV QR
+    customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
 
 
 SCENARIOS: tuple[CrashScenario, ...] = (
@@ -63,8 +69,16 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("decline_after_approval", "89860424000000000017", "3", "card-declines-after-approval",
                   "reversed"),
     CrashScenario("topup_pending", "89860424000000000165", "3", "visa-credit", "completed"),
+    CrashScenario("wallet_code_paid", "89860424000000000017", "1", "", "completed", "2", ("code", "wechat", "paid")),
+    CrashScenario("wallet_user_paying", "89860424000000000017", "1", "", "completed", "3",
+                  ("code", "alipay", "user_paying_then_paid")),
+    CrashScenario("wallet_topup_refused", "89860424000000000140", "1", "", "reversed", "2",
+                  ("code", "wechat", "paid")),
+    CrashScenario("wallet_qr_paid", "89860424000000000017", "1", "", "completed", "2", ("phone",)),
+    CrashScenario("magstripe_sale", "89860424000000000017", "1", "", "completed", "1", ("swipe", "stripe-only")),
+    CrashScenario("chip_fallback", "89860424000000000017", "1", "", "completed", "1",
+                  ("fallback", "stripe-dead-chip")),
 )
-
 
 class _Process:
     """One ``pos-terminal`` child driven through its console; knows when it died."""
@@ -96,6 +110,18 @@ class _Process:
                     return False
         raise TimeoutError(f"terminal never showed {state}")
 
+    def wait_line(self, text: str, timeout: float = 20.0) -> str | None:
+        """The first console line containing ``text``; None when the process exited first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in list(self.lines) if text in line), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.05)
+        raise TimeoutError(f"terminal never showed {text!r}")
+
     def keys(self, text: str) -> bool:
         assert self.proc.stdin is not None  # noqa: S101
         try:
@@ -111,17 +137,43 @@ class _Process:
         return self.proc.wait(timeout=10)
 
 
-def _drive(term: _Process, sc: CrashScenario) -> bool:
-    """The cashier's keys for one top-up; False as soon as the terminal is gone."""
+def _drive(term: _Process, sc: CrashScenario, world: SimWorld) -> bool:
+    """The cashier's keys and the customer's part of one top-up; False as soon as the terminal is gone."""
+    paying = {"code": "scan_code", "phone": "scan_code", "swipe": "insert_card", "fallback": "insert_card"}
     script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
-              ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), ("1", "confirm"),
-              (f"{sc.iccid[-4:]} ENTER", "result"),
-              ("ENTER", "balance"), ("ENTER", "home")]
+              ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), (sc.channel_key, "confirm"),
+              (f"{sc.iccid[-4:]} ENTER", paying.get(sc.customer[0], "result") if sc.customer else "result")]
     if not term.wait("login", 30):
         return False
     for keys, state in script:
         if not term.keys(keys) or not term.wait(state, 30):
             return False
+    if sc.customer and not (_customer(term, sc.customer, world) and term.wait("result", 30)):
+        return False
+    return term.keys("ENTER") and term.wait("balance", 30) and term.keys("ENTER") and term.wait("home", 30)
+
+
+def _customer(term: _Process, action: tuple[str, ...], world: SimWorld) -> bool:
+    """The customer's part, through the simulated devices and platforms the terminal process talks to."""
+    kind, *args = action
+    if kind == "code":  # shows a payment code to the scanner (pty)
+        world.show_code(args[0], args[1])
+    elif kind == "phone":  # reads the terminal's QR off its display, pays at the wallet platform (HTTP)
+        if not term.keys("F1") or not term.wait("show_qr", 30) or (line := term.wait_line("QR payload: ")) is None:
+            return False
+        answer = world.wallet.phone_scan(line.split("QR payload: ", 1)[1], True)
+        if answer != "paid" and term.proc.poll() is None:
+            raise RuntimeError(f"the phone could not pay: {answer}")
+    elif kind == "swipe":  # once the sale waits for it: a swipe from before the sale is dropped (not this customer's)
+        if not term.wait("insert_card", 10):  # drawn again when the worker starts waiting
+            return False
+        world.swipe_card(args[0])
+    elif kind == "fallback":  # a dead chip first; the terminal then accepts a swipe of the same card
+        world.insert_card(args[0])
+        if term.wait_line("Chip unreadable") is None:
+            return False
+        world.remove_card()
+        world.swipe_card(args[0])
     return True
 
 
@@ -129,8 +181,10 @@ def _world(workdir: Path) -> tuple[SimWorld, Path]:
     """A fresh world tuned for speed: short host timeout, short carrier pending time."""
     world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
-                                                             "follow_up_s": 0.5}})
+                                                             "follow_up_s": 0.5},
+                                                 "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.3}})
     world.carrier = CarrierSim(pending_s=1.0)
+    world.wallet = WalletSim(user_paying_s=1.0)
     world.acquirer.late_reply_s = 2.0
     config = workdir / "terminal.toml"
     config.write_text(_toml(world.config()), encoding="utf-8")
@@ -150,32 +204,48 @@ def _rows(journal: Path) -> list[dict[str, object]]:
         return [dict(r) for r in db.execute("SELECT * FROM txn ORDER BY txn_id")]
 
 
-def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: CarrierSim,
-                     terminal_id: str) -> list[str]:
-    """Every approved payment ends with exactly one applied top-up or a reversal; no top-up without an approved
-    payment; no double charge; the journal agrees with both ledgers. Returns what is wrong (empty: all good)."""
+def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: CarrierSim, terminal_id: str,
+                     wallet_orders: Mapping[str, str] | None = None) -> list[str]:
+    """Every approved payment (host ledger for cards, the wallet platform's orders by id → status for wallets)
+    ends with exactly one applied top-up or a reversal/refund/cancel; no top-up without a payment; no double
+    charge; no wallet order the customer could still pay; the journal agrees with every ledger. Returns what is
+    wrong (empty: all good)."""
     wrong: list[str] = []
+    wallet_orders = wallet_orders or {}
     charged = {e.stan: e for e in host.ledger
                if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed}
-    applied: dict[str, int] = {}
-    for entry in carrier.ledger:
-        applied[entry.order_id] = applied.get(entry.order_id, 0) + 1
+    applied = Counter(str(entry.order_id) for entry in carrier.ledger)
     by_order = {str(r["order_id"]): r for r in rows}
     for row in rows:
         txn, state, order = row["txn_id"], row["state"], str(row["order_id"])
         if state not in FINAL_STATES:
             wrong.append(f"txn {txn} left open in {state}")
-        paid = row["stan"] in charged
+        if row.get("channel") in WALLET_CHANNELS:
+            status = wallet_orders.get(order, "absent")
+            paid, payer = status == "paid", f"wallet order {status}"
+        else:
+            paid = row["stan"] in charged
+            payer = f"host charged={paid}"
         count = applied.get(order, 0)
         if state == "completed" and not (paid and count == 1):
-            wrong.append(f"txn {txn} completed but host charged={paid}, carrier applied {count}x")
+            wrong.append(f"txn {txn} completed but {payer}, carrier applied {count}x")
         if state != "completed" and (paid or count):
-            wrong.append(f"txn {txn} is {state} but host charged={paid}, carrier applied {count}x")
+            wrong.append(f"txn {txn} is {state} but {payer}, carrier applied {count}x")
     stans = {row["stan"] for row in rows}
     wrong.extend(f"host charged stan {s} the journal does not know" for s in charged if s not in stans)
+    wrong.extend(f"wallet order {o} is {s}: the customer can still pay it" for o, s in wallet_orders.items()
+                 if s in ("waiting", "user_paying"))
+    wrong.extend(f"wallet took order {o} the journal does not know" for o, s in wallet_orders.items()
+                 if s == "paid" and o not in by_order)
     wrong.extend(f"carrier applied order {o} {n}x without a completed payment" for o, n in applied.items()
                  if n != 1 or by_order.get(o, {}).get("state") != "completed")
     return wrong
+
+
+def wallet_ledger(wallet: WalletSim) -> dict[str, str]:
+    """The wallet platform's orders as it sees them now (user-paying and QR orders settled first)."""
+    wallet.counts()
+    return {order_id: order.status for order_id, order in dict(wallet.orders).items()}
 
 
 @dataclass(frozen=True)
@@ -193,11 +263,12 @@ def points_of(sc: CrashScenario) -> list[str]:
         trace = Path(tmp) / "trace.txt"
         world, config = _world(Path(tmp))
         try:
-            world.insert_card(sc.card)
+            if sc.card:
+                world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
             term = _Process(config, {"POS_CRASH_TRACE": str(trace)})
             try:
-                if not _drive(term, sc):
+                if not _drive(term, sc, world):
                     raise RuntimeError(f"{sc.name}: the clean run did not finish")
                 _settle(Path(tmp) / "journal.db")
                 states = [str(r["state"]) for r in _rows(Path(tmp) / "journal.db")]
@@ -239,13 +310,14 @@ def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: flo
         world, config = _world(Path(tmp))
         problems: list[str] = []
         try:
-            world.insert_card(sc.card)
+            if sc.card:
+                world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
             env = {"POS_CRASH_AT": str(point), "POS_CRASH_TRACE": str(trace)} if point else {}
             term = _Process(config, env)
             if kill_after_s is not None:
                 threading.Timer(kill_after_s, lambda: _kill(term)).start()
-            if _drive(term, sc):  # the cut may still come from the background follow-up
+            if _drive(term, sc, world):  # the cut may still come from the background follow-up
                 _settle(journal, until=lambda: term.proc.poll() is not None)
             if point and term.proc.poll() is None:
                 term.stop()
@@ -262,7 +334,8 @@ def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: flo
                 problems.extend(f"txn {t} still {s} after recovery" for t, s in _settle(journal))
             finally:
                 again.stop()
-            problems.extend(check_invariants(_rows(journal), world.acquirer, world.carrier, "SIM00001"))
+            problems.extend(check_invariants(_rows(journal), world.acquirer, world.carrier, "SIM00001",
+                                             wallet_ledger(world.wallet)))
         finally:
             world.stop()
     return CutResult(sc.name, point or 0, kind, not problems, tuple(dict.fromkeys(problems)))
