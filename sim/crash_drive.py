@@ -6,7 +6,7 @@ payment code shown to the scanner pty, a phone paying the QR payload the console
 platform, loopback HTTP), a swipe or a dead chip on the card reader pty, a PIN on the PIN pad pty.
 
 >>> [s.name for s in SCENARIOS if s.customer[:1] == ("code",)]
-['wallet_code_paid', 'wallet_user_paying', 'wallet_topup_refused']
+['wallet_code_paid', 'wallet_user_paying', 'wallet_never_confirmed', 'wallet_topup_refused']
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("wallet_code_paid", "89860424000000000017", "1", "", "completed", "2", ("code", "wechat", "paid")),
     CrashScenario("wallet_user_paying", "89860424000000000017", "1", "", "completed", "3",
                   ("code", "alipay", "user_paying_then_paid")),
+    CrashScenario("wallet_never_confirmed", "89860424000000000017", "1", "", "cancelled", "2",
+                  ("code", "wechat", "user_paying_forever")),
     CrashScenario("wallet_topup_refused", "89860424000000000140", "1", "", "reversed", "2",
                   ("code", "wechat", "paid")),
     CrashScenario("wallet_qr_paid", "89860424000000000017", "1", "", "completed", "2", ("phone",)),
@@ -76,15 +78,19 @@ class TerminalProcess:
 
     def wait(self, state: str, timeout: float = 20.0) -> bool:
         """True when the screen showed ``state``; False when the process exited first."""
+        return self.wait_first((state,), timeout) is not None
+
+    def wait_first(self, states: tuple[str, ...], timeout: float = 20.0) -> str | None:
+        """The first of ``states`` the screen showed; None when the process exited first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if self.states.get(timeout=0.05) == state:
-                    return True
+                if (state := self.states.get(timeout=0.05)) in states:
+                    return state
             except queue.Empty:
                 if self.proc.poll() is not None:
-                    return False
-        raise TimeoutError(f"terminal never showed {state}")
+                    return None
+        raise TimeoutError(f"terminal never showed {' or '.join(states)}")
 
     def wait_line(self, text: str, timeout: float = 20.0) -> str | None:
         """The first console line containing ``text``; None when the process exited first."""
@@ -126,7 +132,9 @@ def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
             return False
     if sc.customer and not (_customer(term, sc.customer, world) and term.wait("result", 30)):
         return False
-    return term.keys("ENTER") and term.wait("balance", 30) and term.keys("ENTER") and term.wait("home", 30)
+    if not term.keys("ENTER") or (after := term.wait_first(("balance", "home"), 30)) is None:
+        return False  # a top-up shows the SIM's new balance next; a cancelled sale goes home
+    return after == "home" or (term.keys("ENTER") and term.wait("home", 30))
 
 
 def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -> bool:
@@ -158,7 +166,8 @@ def crash_world(workdir: Path) -> tuple[SimWorld, Path]:
     world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
                                                              "follow_up_s": 0.5},
-                                                 "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.3}})
+                                                 "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.5,
+                                                            "merchant_timeout_s": 5.0}})
     world.carrier = CarrierSim(pending_s=1.0)
     world.wallet = WalletSim(user_paying_s=1.0)
     world.acquirer.late_reply_s = 2.0
