@@ -21,7 +21,8 @@ It prints ``cut points survived / total`` per scenario and overall and exits non
 Scenarios: card approve, host timeout (the acquirer's magic ``.97``: no answer), decline after approval (the
 ``card-declines-after-approval`` test card: host approves, card answers AAC), top-up pending (carrier magic SIM
 ``…0165``: pending, then applied); wallet: a customer-presented WeChat Pay code paid at once, an Alipay code the
-customer confirms on the phone (``…91``) then paid, a paid code whose top-up the carrier refuses (SIM ``…0140``:
+customer confirms on the phone (``…91``) then paid, a code never confirmed (``…97``: the merchant timeout cancels
+it), a paid code whose top-up the carrier refuses (SIM ``…0140``:
 refunded), the terminal's merchant-presented QR paid by the phone; magstripe: a stripe-only card swiped, and a
 chip card whose dead chip lets it be swiped (fallback).
 """
