@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from emv import records, tlv
 from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
-from emv.kernel import TerminalConfig, Transaction
+from emv.kernel import FIELD_55_TAGS, TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
 from flows.messages import Msg, Text
 from flows.ports import (
@@ -91,6 +92,9 @@ class CardPaymentSettings:
     pin_tries: int = 3
     # Called with (name, JSON) for each card session, PAN masked (emv.transcript); None: not recorded.
     transcript_sink: Callable[[str, str], None] | None = None
+    # Offline approval (TC at the first GENERATE AC): called with (txn_id, the advice's request) to queue the
+    # 0220 and mark the row paid in one commit (flows.saf); None: only the row is marked paid.
+    offline_approved: Callable[[int, AuthRequest], object] | None = None
 
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
@@ -178,6 +182,7 @@ class _Attempt:
         self.unknown_reason: str | None = None
         self.pin_fault: str | None = None
         self.recorder: Recorder | None = None
+        self.kernel: Transaction | None = None
 
     def _save_transcript(self, done: Finished) -> None:
         sink = self.settings.transcript_sink
@@ -191,6 +196,7 @@ class _Attempt:
         when, un = self.ports.clock.now(), self.ports.random_bytes(4)
         kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=when,
                              unpredictable_number=lambda: un, sequence_counter=self.txn_id)
+        self.kernel = kernel
         transmit: Callable[[bytes], bytes] = self.ports.reader.transmit
         if self.settings.transcript_sink is not None:
             self.recorder = Recorder(transmit, {"amount_minor": self.amount_minor, "when": when.isoformat(),
@@ -284,6 +290,10 @@ class _Attempt:
 
         if self.unknown_reason is not None:
             return result("unknown", Msg("pay.no_answer"))
+        if done.outcome is Outcome.APPROVED and self.request is None and self.settings.offline_approved:
+            advice = self._offline_advice()
+            self.settings.offline_approved(self.txn_id, advice)
+            return result("approved", RESPONSE_TEXT["00"])
         if done.outcome is Outcome.APPROVED:
             self.ports.journal.update(self.txn_id, "paid", reversal=None)
             return result("approved", RESPONSE_TEXT["00"])
@@ -300,6 +310,17 @@ class _Attempt:
             return result("declined", decline_text(code) if code else Msg("pay.declined_by_card"))
         return replace(result("failed", Msg("pay.card_error", {"reason": done.reason})),
                        chip_failed=self.request is None)
+
+    def _offline_advice(self) -> AuthRequest:
+        """What the 0220 will carry: the card's data and field 55 with the TC, a STAN of its own."""
+        assert self.kernel is not None  # noqa: S101 - set in run() before any Finished
+        data = self.kernel.data
+        icc = tlv.encode(tlv.Tlv(tag, data[tag]) for tag in FIELD_55_TAGS if tag in data)
+        return AuthRequest(stan=self.ports.journal.next_stan(), amount_minor=self.amount_minor,
+                           local_time=self.ports.clock.now(), pan=records.pan_digits(data[0x5A]),
+                           expiry_yymm=data[0x5F24].hex()[:4], pan_sequence=records.psn_digits(data.get(0x5F34)),
+                           icc_data=icc, terminal_id=self.settings.terminal_id,
+                           merchant_id=self.settings.merchant_id)
 
     def card_gone(self, message: Msg = Msg("pay.card_removed")) -> CardPaymentResult:  # noqa: B008 - frozen
         if self.answer is not None and self.answer.approved:

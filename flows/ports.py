@@ -219,6 +219,39 @@ class HostPort(Protocol):
         """0800 network management echo; True when the host answered."""
 
 
+# --- store-and-forward advices and refunds (flows.saf, flows.refund) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdviceRequest:
+    """A payment the card approved offline, told to the host afterwards (0220; ``repeat`` makes it 0221)."""
+
+    auth: AuthRequest
+    auth_code: str
+    repeat: bool = False
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """Give back a captured payment (0200, processing code 200000) by reference: field 90 names the original
+    (terminal id + STAN), so no PAN is needed."""
+
+    stan: int
+    original: AuthRequest
+    rrn: str = ""
+    auth_code: str = ""
+
+
+class AdviceHostPort(Protocol):
+    def advise(self, request: AdviceRequest) -> str:
+        """Returns the 0230's response code; raises LinkError/RemoteProtocolError when not acknowledged."""
+
+
+class RefundHostPort(Protocol):
+    def refund(self, request: RefundRequest) -> AuthResponse:
+        """Raises LinkTimeout/RemoteProtocolError (outcome unknown: repeat) or LinkError (never sent)."""
+
+
 @dataclass(frozen=True)
 class BatchTotals:
     """What one settlement batch holds, as the terminal counts it (captured sales, and voids for the report)."""
@@ -407,6 +440,7 @@ class TxnRecord:
     message: str | None = None
     receipt: str | None = None
     batch: int | None = None
+    refund_stan: int | None = None
 
     @property
     def total_minor(self) -> int:

@@ -32,6 +32,7 @@ STATUS_TEXT: Mapping[str, str] = {  # receipt status -> catalogue key
     "failed": "rcpt.failed",
     "reversed": "rcpt.reversed",
     "declined": "rcpt.declined",
+    "refund_due": "rcpt.refund_due",  # the host refused the reversal: money still taken until refunded
 }
 
 

@@ -13,6 +13,8 @@ Each open row is read and the one safe next step is taken, by state:
                                                   never arrived → send the same order id again;
                                                   failed → reverse; no answer → stays pending
     void_pending                                  repeat the void (0401, reason 17) until acknowledged
+    refund_pending                                repeat the refund (same STAN: the host refunds once)
+    reversal_refused                              nothing: the host said no; a supervisor refunds it
     ============================================  ==========================================================
 
 >>> REVERSE_STATES >= {"auth_unknown", "reversal_pending"}
@@ -28,7 +30,8 @@ from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import CarrierPort, HostPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import WALLET_CHANNELS
-from flows.reversal import reverse_payment
+from flows.refund import refund_payment
+from flows.reversal import REVERSAL_REFUSED, reverse_payment
 
 __all__ = ["RecoveryReport", "recover", "REVERSE_STATES", "TOPUP_STATES"]
 
@@ -78,6 +81,8 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
             if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
                                attempts=attempts):
                 lines.append(Msg("recovery.reversed", {"money": money, "sim": _sim_tail(record)}))
+            elif journal.get(record.txn_id).state == REVERSAL_REFUSED:
+                lines.append(Msg("recovery.reversal_refused", {"money": money, "sim": _sim_tail(record)}))
             else:
                 still_open += 1
                 reversals_open += 1
@@ -85,12 +90,19 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
         elif record.state == "void_pending":
             if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
                                attempts=attempts, reason_code="17", pending_state="void_pending",
-                               final_state="voided"):
+                               final_state="voided", refused_state="completed"):
                 lines.append(Msg("recovery.voided", {"money": money, "sim": _sim_tail(record)}))
             else:
                 still_open += 1
                 reversals_open += 1
                 lines.append(Msg("recovery.void_pending", {"money": money, "sim": _sim_tail(record)}))
+        elif record.state == "refund_pending" and hasattr(host, "refund"):
+            done = refund_payment(host, journal, record, terminal_id=terminal_id,  # type: ignore[arg-type]
+                                  merchant_id=merchant_id, supervisor_id="recovery", attempts=attempts)
+            if done.status == "pending":
+                still_open += 1
+            key = "recovery.refunded" if done.done else "recovery.refund_pending"
+            lines.append(Msg(key, {"money": money, "sim": _sim_tail(record)}))
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
             if result is not None and result.status == "applied":

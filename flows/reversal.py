@@ -15,7 +15,10 @@ import datetime as dt
 from emv.errors import LinkError, RemoteProtocolError
 from flows.ports import AuthRequest, HostPort, JournalPort, ReversalRequest, TxnRecord
 
-__all__ = ["original_from_record", "reverse_payment"]
+__all__ = ["original_from_record", "reverse_payment", "REVERSAL_REFUSED"]
+
+REVERSAL_REFUSED = "reversal_refused"
+_TAKEN = ("00", "25")  # done, or no such original (nothing to undo): either way the reversal has ended
 
 
 def original_from_record(record: TxnRecord, terminal_id: str, merchant_id: str) -> AuthRequest:
@@ -27,12 +30,15 @@ def original_from_record(record: TxnRecord, terminal_id: str, merchant_id: str) 
 
 def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, terminal_id: str,
                     merchant_id: str, attempts: int = 3, reason_code: str = "68",
-                    pending_state: str = "reversal_pending", final_state: str = "reversed") -> bool:
+                    pending_state: str = "reversal_pending", final_state: str = "reversed",
+                    refused_state: str = REVERSAL_REFUSED) -> bool:
     """Send the reversal for ``record`` until acknowledged or ``attempts`` run out.
 
     Returns True when the host acknowledged it (state ``final_state``, ``reversed`` by default); False leaves
-    the row in ``pending_state`` for the next try (before the next sale, and at boot). A void is the same
-    message with reason 17 (customer cancellation) and the states ``void_pending`` / ``voided``.
+    the row in ``pending_state`` for the next try (before the next sale, and at boot), or in ``refused_state``
+    when the host answered but refused it (repeating cannot help: a supervisor refunds it, ``flows.refund``).
+    A void is the same message with reason 17 (customer cancellation) and the states ``void_pending`` /
+    ``voided``.
     """
     repeat = record.reversal_stan is not None
     stan = record.reversal_stan if record.reversal_stan is not None else journal.next_stan()
@@ -46,6 +52,9 @@ def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, 
             repeat = True
             journal.update(record.txn_id, pending_state, message=f"reversal not acknowledged: {exc}")
             continue
+        if code not in _TAKEN:
+            journal.update(record.txn_id, refused_state, reversal="refused", message=f"reversal refused ({code})")
+            return False
         journal.update(record.txn_id, final_state, reversal="done", message=f"reversal acknowledged ({code})")
         return True
     return False

@@ -24,7 +24,11 @@ from emv.errors import LinkError, RemoteProtocolError
 from flows.money import format_money
 from flows.ports import BatchTotals, BatchUploadItem, ReceiptLine, SettlementHostPort, SettlementRequest, TxnRecord
 
-__all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "report_lines"]
+__all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "report_lines", "SALE_STATES"]
+
+# Captured at the host: completed sales (online or advised offline approvals), and sales whose reversal the host
+# refused (still captured; a refund is its own message and does not change the sale totals).
+SALE_STATES = frozenset({"completed", "reversal_refused", "refund_pending", "refunded"})
 
 BALANCED = "00"
 RECONCILE_ERROR = "95"
@@ -54,7 +58,7 @@ class SettlementResult:
 
 
 def batch_totals(records: Sequence[TxnRecord], batch: int) -> BatchTotals:
-    sales = [r.total_minor for r in records if r.state == "completed"]
+    sales = [r.total_minor for r in records if r.state in SALE_STATES]
     voids = [r.total_minor for r in records if r.state == "voided"]
     return BatchTotals(batch, len(sales), sum(sales), len(voids), sum(voids))
 
@@ -69,7 +73,7 @@ def settle_batch(host: SettlementHostPort, journal: SettlementJournal, records: 
         if code == RECONCILE_ERROR:
             uploaded = True
             for r in records:
-                if r.state == "completed" and r.stan is not None:
+                if r.state in SALE_STATES and r.stan is not None:
                     host.upload(BatchUploadItem(journal.next_stan(), r.stan, r.total_minor, r.auth_code or "",
                                                 r.rrn or "", batch))
             code = host.settle(SettlementRequest(journal.next_stan(), totals, after_upload=True))

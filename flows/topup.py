@@ -144,5 +144,6 @@ class TopupService:
                              merchant_id=self.settings.merchant_id)
         if ok:
             return TopupOutcome("reversed", message, txn_id, order_id, payment=paid)
-        return TopupOutcome("reversal_pending", Msg("topup.reversal_queued", {"what": message}), txn_id, order_id,
-                            payment=paid)
+        refused = self.journal.get(txn_id).state == "reversal_refused"  # the host said no: a supervisor refunds
+        key = "topup.reversal_refused" if refused else "topup.reversal_queued"
+        return TopupOutcome("reversal_pending", Msg(key, {"what": message}), txn_id, order_id, payment=paid)

@@ -10,6 +10,7 @@ the answer (``approved``, ``completed`` …), so the row alone tells recovery wh
        │            ├─► declined / auth_failed (nothing charged)
        │            └─► auth_unknown ─► reversal_pending ─► reversed
        └─► cancelled / failed / abandoned (no money moved)
+    reversal_pending ─► reversal_refused (host said no) ─► refund_pending ─► refunded (supervisor refund)
 
 Writing the same state again (to add a message or the receipt) is always allowed. States this table does not
 know (a new payment channel's own) are allowed in and out, so channels can be added without editing it; the
@@ -42,7 +43,11 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "topup_intended": frozenset({"completed", "topup_failed", "topup_pending"}),
     "topup_pending": frozenset({"completed", "topup_failed"}),
     "topup_failed": frozenset({*_REVERSE, "wallet_cancel_pending"}),  # a wallet refunds instead of reversing
-    "reversal_pending": frozenset({"reversed"}),
+    "reversal_pending": frozenset({"reversed", "reversal_refused"}),
+    # the host refused the reversal: the money stays taken until a supervisor refunds it (flows.refund)
+    "reversal_refused": frozenset({"refund_pending"}),
+    "refund_pending": frozenset({"refunded", "reversal_refused"}),
+    "refunded": frozenset(),
     "completed": frozenset({"void_pending"}),
     "void_pending": frozenset({"voided", "completed"}),
     # wallet QR (flows.wallet_payment): the order is journalled before the code or QR order is sent
@@ -56,7 +61,7 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 
 # Nothing left for recovery to do (declined and auth_failed may still move inside the running flow: PIN retry).
 FINAL = frozenset({"completed", "declined", "reversed", "cancelled", "failed", "auth_failed", "abandoned",
-                   "voided"})
+                   "voided", "refunded"})
 
 
 def allowed(current: str, new: str) -> bool:

@@ -53,7 +53,8 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
     journal.update(record.txn_id, "completed", message=f"void requested by supervisor {supervisor_id}")
     ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
-                         pending_state="void_pending", final_state="voided")
+                         pending_state="void_pending", final_state="voided",
+                         refused_state="completed")
     money = format_money(record.total_minor)
     if ok:
         return VoidResult("voided", f"Voided {money} for SIM …{record.iccid[-4:]} / 已撤销 {money}",

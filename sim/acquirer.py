@@ -31,9 +31,17 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
  x.96       garbled answer: the 0210 is cut short, so the terminal cannot decode it
  x.97       no answer: the issuer decided (usually approved, in the ledger) but the 0210 never leaves
  x.98       late answer: the 0210 leaves after ``late_reply_s`` (20 s; longer than the terminal waits)
+ x.94       approved normally, but a reversal (reason 68) of it is refused with 12: the money stays taken,
+            the terminal's supervisor refunds it (``refuse_reversals = True`` does the same for any amount)
  x.99       host down: the 0200 is dropped undecided and the host refuses connections for ``down_s`` (5 s),
             so the reversal cannot be delivered at once and is sent later (follow-up, before the next sale)
 =========  ============================================================================================
+
+Advices (0220, repeats 0221) of offline approvals are checked like a 0200 (card, expiry, the TC in field 55
+verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat changes nothing),
+count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
+finds its original by terminal id + STAN in field 90: a captured, unreversed sale → 00 (once per refund STAN,
+kept in ``refunds``), otherwise 25. Refunds do not change the sale totals.
 
 Settlement (0500) compares the terminal's field 63 sale totals with the approved, unreversed 0200s of that
 terminal and batch (field 60): ``00`` when equal, ``95`` when not (``forget_last_approval`` makes them differ).
@@ -45,7 +53,7 @@ Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
 
 >>> sorted(MAGIC_AMOUNTS)
-[5, 51, 54, 61, 91, 93, 96, 97, 98, 99]
+[5, 51, 54, 61, 91, 93, 94, 96, 97, 98, 99]
 """
 
 from __future__ import annotations
@@ -83,12 +91,13 @@ class Magic:
 
     code: str | None = None
     delivery: Delivery = "normal"
+    reversal_code: str = "00"  # what a reversal (reason 68) of this amount is answered with
 
 
 MAGIC_AMOUNTS: dict[int, Magic] = {  # amount_minor % 100 -> outcome; documented in the module docstring
     5: Magic(code="05"), 51: Magic(code="51"), 54: Magic(code="54"), 61: Magic(code="61"), 91: Magic(code="91"),
     93: Magic(delivery="disconnect"), 96: Magic(delivery="garbled"), 97: Magic(delivery="none"),
-    98: Magic(delivery="late"), 99: Magic(delivery="down"),
+    98: Magic(delivery="late"), 94: Magic(reversal_code="12"), 99: Magic(delivery="down"),
 }
 
 PIN_TRIES = 3
@@ -146,6 +155,8 @@ class AcquirerSim:
         self._forced: str | None = None
         self._ledger: list[LedgerEntry] = []
         self._reversals: list[LedgerEntry] = []
+        self._refunds: list[LedgerEntry] = []
+        self.refuse_reversals = False  # scenario switch: every reversal (reason 68) is answered 12
         self._wrong_pins: dict[str, int] = {}
         self._rrn_seq = 0
         self._lock = threading.Lock()
@@ -213,6 +224,12 @@ class AcquirerSim:
         """A snapshot of the reversal messages (0400/0401) received, found or not, oldest first."""
         with self._lock:
             return [replace(e) for e in self._reversals]
+
+    @property
+    def refunds(self) -> list[LedgerEntry]:
+        """A snapshot of the refunds accepted (``original_stan`` = the refunded sale), oldest first."""
+        with self._lock:
+            return [replace(e) for e in self._refunds]
 
     def approved_total_minor(self) -> int:
         """Sum of approved, not reversed 0200 amounts: what the merchant would be paid."""
@@ -291,9 +308,13 @@ class AcquirerSim:
         with self._lock:
             self.wire_log.append(mti)
         delivery: Delivery = "normal"
-        if mti == "0200" and self._fault_before_deciding(fields):
+        if mti == "0200" and fields.get("3", "").startswith("20"):
+            answer = self._refund(fields)
+        elif mti == "0200" and self._fault_before_deciding(fields):
             return None
-        if mti == "0200":
+        elif mti in ("0220", "0221"):
+            answer = self._advice(fields)
+        elif mti == "0200":
             answer, delivery = self._authorize(fields)
         elif mti in ("0400", "0401"):
             answer = self._reverse(fields)
@@ -459,13 +480,61 @@ class AcquirerSim:
         with self._lock:
             target = next((e for e in reversed(self._ledger)
                            if e.stan == original.stan and e.terminal_id == tid), None)
-            if target is not None:
-                target.reversed = True
             amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
+            refused = fields.get("39") == "68" and (
+                self.refuse_reversals or MAGIC_AMOUNTS.get(amount % 100, Magic()).reversal_code != "00")
+            if refused:
+                answer["39"] = "12" if self.refuse_reversals else MAGIC_AMOUNTS[amount % 100].reversal_code
+            elif target is not None:
+                target.reversed = True
             self._reversals.append(LedgerEntry(stan, fields["t"], target.masked_pan if target else "", amount,
-                                               "00", terminal_id=tid, original_stan=original.stan))
+                                               answer["39"], terminal_id=tid, original_stan=original.stan))
         log.info("acquirer: %s tid=%s stan=%06d reverses stan=%06d (%s)", fields["t"], tid, stan,
                  original.stan, "found" if target else "no such original, nothing to undo")
+        return answer
+
+
+    def _advice(self, fields: m.Fields) -> m.Fields:
+        """0220/0221: record an offline approval once; a repeat of the same STAN changes nothing."""
+        try:
+            req = m.parse_auth_request(fields, year=self._today().year)
+        except RemoteProtocolError as exc:
+            log.warning("acquirer: %s format error: %s", fields["t"], exc)
+            return _answer(fields, "0230", _ECHOED_0210, "30")
+        with self._lock:
+            known = any(e.mti == "0220" and e.stan == req.stan and e.terminal_id == req.terminal_id
+                        for e in self._ledger)
+        if not known:
+            code, _session = self._decide(req, fields.get("3", ""))
+            with self._lock:
+                self._ledger.append(LedgerEntry(req.stan, "0220", mask_pan(req.pan), req.amount_minor, code,
+                                                fields.get("38", "").strip(), terminal_id=req.terminal_id,
+                                                batch=int(fields.get("60", "0") or 0)))
+            log.info("acquirer: %s tid=%s stan=%06d pan=%s amount=%d -> %s", fields["t"], req.terminal_id,
+                     req.stan, mask_pan(req.pan), req.amount_minor, code)
+        return _answer(fields, "0230", _ECHOED_0210, "00")
+
+    def _refund(self, fields: m.Fields) -> m.Fields:
+        """0200 processing 200000: refund a captured sale named by field 90; idempotent per refund STAN."""
+        answer = _answer(fields, "0210", _ECHOED_0210, "00")
+        try:
+            original = m.parse_original_data(fields.get("90", ""))
+            stan = int(fields["11"])
+        except (RemoteProtocolError, KeyError, ValueError):
+            answer["39"] = "30"
+            return answer
+        tid = fields.get("41", "").rstrip()
+        with self._lock:
+            if any(e.stan == stan and e.terminal_id == tid for e in self._refunds):
+                return answer  # a repeat: already refunded
+            target = next((e for e in reversed(self._ledger) if e.stan == original.stan and e.terminal_id == tid
+                           and e.response_code in APPROVED_CODES and not e.reversed), None)
+            if target is None:
+                answer["39"] = "25"
+            else:
+                self._refunds.append(LedgerEntry(stan, "0200", target.masked_pan, int(fields.get("4", "0")), "00",
+                                                 terminal_id=tid, original_stan=original.stan))
+        log.info("acquirer: refund tid=%s stan=%06d of stan=%06d -> %s", tid, stan, original.stan, answer["39"])
         return answer
 
 

@@ -152,8 +152,8 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from sim import bench_cashier, bench_firmware, bench_link, bench_money, bench_wallet
+    from sim import bench_cashier, bench_firmware, bench_link, bench_money, bench_saf, bench_wallet
 
     print(json.dumps({**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
                       "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
-                      "cashier": bench_cashier.measure()}, indent=2))
+                      "cashier": bench_cashier.measure(), "saf": bench_saf.measure()}, indent=2))

@@ -20,11 +20,12 @@ It prints ``cut points survived / total`` per scenario and overall and exits non
 
 Scenarios: card approve, host timeout (the acquirer's magic ``.97``: no answer), decline after approval (the
 ``card-declines-after-approval`` test card: host approves, card answers AAC), top-up pending (carrier magic SIM
-``…0165``: pending, then applied); wallet: a customer-presented WeChat Pay code paid at once, an Alipay code the
-customer confirms on the phone (``…91``) then paid, a code never confirmed (``…97``: the merchant timeout cancels
-it), a paid code whose top-up the carrier refuses (SIM ``…0140``:
-refunded), the terminal's merchant-presented QR paid by the phone; magstripe: a stripe-only card swiped, and a
-chip card whose dead chip lets it be swiped (fallback).
+``…0165``: pending, then applied), offline approval (``offline-approve`` under the floor limit: the host learns
+of the payment only from the 0220 advice of the store-and-forward queue, which must arrive exactly once); wallet:
+a customer-presented WeChat Pay code paid at once, an Alipay code the customer confirms on the phone (``…91``)
+then paid, a code never confirmed (``…97``: the merchant timeout cancels it), a paid code whose top-up the
+carrier refuses (SIM ``…0140``: refunded), the terminal's merchant-presented QR paid by the phone; magstripe: a
+stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback).
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ APPROVED = ("00", "10", "11")
 
 
 def _open_rows(journal: Path) -> list[tuple[int, str]]:
+    """Open transactions, and transactions whose advice (store-and-forward) has not yet reached the host."""
     marks = ",".join("?" * len(FINAL_STATES))
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5) as db:
-        return db.execute(f"SELECT txn_id, state FROM txn WHERE state NOT IN ({marks})",  # noqa: S608
+        return db.execute(f"SELECT txn_id, state FROM txn WHERE state NOT IN ({marks})"  # noqa: S608
+                          " UNION ALL SELECT txn_id, 'advice queued' FROM saf WHERE status = 'queued'",
                           tuple(FINAL_STATES)).fetchall()
 
 
@@ -126,7 +129,7 @@ def points_of(sc: CrashScenario) -> list[str]:
     """Run ``sc`` cleanly once; the kinds of its durability points, in order (index 0 is point 1)."""
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         trace = Path(tmp) / "trace.txt"
-        world, config = crash_world(Path(tmp))
+        world, config = crash_world(Path(tmp), sc.floor_limit_minor)
         try:
             if sc.card:
                 world.insert_card(sc.card)
@@ -172,7 +175,7 @@ def run_cut(sc: CrashScenario, point: int | None, kind: str, *, kill_after_s: fl
 def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: float | None) -> CutResult | None:
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         journal, trace = Path(tmp) / "journal.db", Path(tmp) / "trace.txt"
-        world, config = crash_world(Path(tmp))
+        world, config = crash_world(Path(tmp), sc.floor_limit_minor)
         problems: list[str] = []
         try:
             if sc.card:

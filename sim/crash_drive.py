@@ -37,6 +37,7 @@ class CrashScenario:
     expect_result: str  # what the clean run ends with on the result screen (sanity check of the scenario)
     channel_key: str = "1"  # 1 card, 2 WeChat Pay, 3 Alipay, 4 EMV QR
     customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
+    floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
 
 
 SCENARIOS: tuple[CrashScenario, ...] = (
@@ -45,6 +46,8 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("decline_after_approval", "89860424000000000017", "3", "card-declines-after-approval",
                   "reversed"),
     CrashScenario("topup_pending", "89860424000000000165", "3", "visa-credit", "completed"),
+    CrashScenario("offline_approve", "89860424000000000017", "3", "offline-approve", "completed",
+                  floor_limit_minor=100000),
     CrashScenario("wallet_code_paid", "89860424000000000017", "1", "", "completed", "2", ("code", "wechat", "paid")),
     CrashScenario("wallet_user_paying", "89860424000000000017", "1", "", "completed", "3",
                   ("code", "alipay", "user_paying_then_paid")),
@@ -161,13 +164,14 @@ def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -
     return True
 
 
-def crash_world(workdir: Path) -> tuple[SimWorld, Path]:
+def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Path]:
     """A fresh world tuned for speed: short host timeout, short carrier pending time."""
     world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
                                                              "follow_up_s": 0.5},
                                                  "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.5,
-                                                            "merchant_timeout_s": 5.0}})
+                                                            "merchant_timeout_s": 5.0},
+                                                 "emv": {"floor_limit_minor": floor_limit_minor}})
     world.carrier = CarrierSim(pending_s=1.0)
     world.wallet = WalletSim(user_paying_s=1.0)
     world.acquirer.late_reply_s = 2.0

@@ -11,12 +11,15 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     swipe_card = "stripe-only"            swipe a test card's magnetic stripe (sim/stripes.py, or any chip card)
     pinpad = "1234 ENTER"                 the customer types on the PIN pad (waits until it asks for a PIN)
     expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
-    expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests counts
+    expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests (0200s) /
+                                          advices (0220s recorded) / refunds counts
+    expect_saf = {queued = 1, sent = 0}   the terminal's advice queue (journal) by status
     expect_carrier = {applied = 1}        carrier ledger: applied top-ups
     expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
                                           acquirer_forget_last (the host loses its newest approval: totals differ),
+                                          acquirer_refuse_reversals (every reversal answered 12),
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
                                           carrier_unreachable, printer_paper_out, printer_cover_open,
@@ -195,13 +198,20 @@ class _Runner:
 
     def expect_host(self, wanted: Mapping[str, int], timeout: float) -> None:
         def counts() -> dict[str, int]:
-            ledger = [e for e in self.w.acquirer.ledger if e.mti.startswith("02")]
-            return {"requests": len(ledger),
+            ledger = [e for e in self.w.acquirer.ledger if e.mti == "0200"]
+            return {"requests": len(ledger), "refunds": len(self.w.acquirer.refunds),
+                    "advices": sum(e.mti == "0220" for e in self.w.acquirer.ledger),
                     "approved": sum(e.response_code == "00" and not e.reversed for e in ledger),
                     "declined": sum(e.response_code != "00" for e in ledger),
                     "reversed": sum(bool(e.reversed) for e in ledger)}
         _poll(lambda: None if all(counts()[k] == v for k, v in wanted.items()) else
               f"host ledger {counts()} != expected {dict(wanted)}", timeout)
+
+    def expect_saf(self, wanted: Mapping[str, int], timeout: float) -> None:
+        def counts() -> dict[str, int]:
+            rows = self.w.services.journal.saf_items(("queued", "sent", "failed", "expired", "cancelled"))
+            return {status: sum(r.status == status for r in rows) for status in wanted}
+        _poll(lambda: None if counts() == dict(wanted) else f"advice queue {counts()} != {dict(wanted)}", timeout)
 
     def expect_host_order(self, wanted: list[str], timeout: float) -> None:
         def check() -> str | None:
@@ -248,6 +258,8 @@ class _Runner:
                 self.w.pinpad.auto_pin = str(value) or None
             elif name == "acquirer_down_s":
                 self.w.acquirer.down_s = float(value)
+            elif name == "acquirer_refuse_reversals":
+                self.w.acquirer.refuse_reversals = bool(value)
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from emv.crypto.pin import derive_initial_key
+from firmware_image.flash import SimFlash
+from firmware_image.image import Version, make_image
+from firmware_image.keys import generate, public_pem, save_private
+from firmware_image.slots import mark_tried, set_pending
 from sim.acquirer import AcquirerSim
 from sim.card import CardApplet
 from sim.cards import CATALOGUE
@@ -35,7 +39,7 @@ from terminal.screens import Screen
 from terminal.users import hash_password
 from terminal.wiring import build_services
 
-__all__ = ["SimWorld", "DEMO_USERS", "DEMO_BDK", "DEMO_KSN"]
+__all__ = ["SimWorld", "DEMO_USERS", "DEMO_BDK", "DEMO_KSN", "DEMO_DEVICE_CLASS", "demo_flash"]
 
 # (id, name, role, password) — the simulator's built-in accounts, documented in the README.
 DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
@@ -46,6 +50,32 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
 # Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
 DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 DEMO_KSN = bytes.fromhex("123456789012345600000000")
+
+
+DEMO_DEVICE_CLASS = "iotsim-pos-1"
+
+
+def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
+    """A flash file with a confirmed 1.0.0 in slot 0 and (``trial``) a 1.1.0 on its test boot in slot 1, signed
+    with a development key made here; returns (flash, public key PEM). Both images carry security counter 1, so
+    the supervisor can revert even after confirming 1.1.0 (a higher counter would make 1.0.0 a refused downgrade).
+    """
+    key = generate("ed25519")  # DEVELOPMENT key, lives only in the world's temp dir
+    save_private(key, directory / "fw-dev-key.pem")
+    public = directory / "fw-dev-key.pub"
+    public.write_bytes(public_pem(key))
+    path = directory / "flash.bin"
+    with SimFlash.create(path, slot_sectors=4, sector_size=1024) as flash:
+        for slot, version in enumerate(("1.0.0", "1.1.0")[:2 if trial else 1]):
+            payload = f"pos-terminal {version} (simulator demo image)\n".encode() * 16
+            image = make_image(payload, version=Version.parse(version), key=key, security_counter=1,
+                               device_class=DEMO_DEVICE_CLASS)
+            image += bytes([0xFF]) * (-len(image) % flash.geometry.write_size)
+            flash.write(flash.geometry.slot_base(slot), image)
+            set_pending(flash, slot, permanent=slot == 0)
+            if slot == 1:
+                mark_tried(flash, slot)  # the launcher started its one trial boot: it runs now, unconfirmed
+    return path, public
 
 
 def _demo_hash(user_id: str, password: str) -> str:
@@ -95,6 +125,9 @@ class SimWorld:
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],
         }
+        if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
+            flash, public = demo_flash(self.workdir)
+            data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
         for section, values in self.overrides.items():
             data.setdefault(section, {}).update(values)
         return data

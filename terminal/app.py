@@ -213,7 +213,9 @@ class TerminalApp(WalletScreens, OfficeKeys, SupervisorScreens):
                 log.exception("follow-up failed")
 
     def _follow_up_once(self) -> None:
-        if self.state in (State.BOOT, State.OUT_OF_SERVICE) or not self.services.journal.open_transactions():
+        journal = self.services.journal
+        if self.state in (State.BOOT, State.OUT_OF_SERVICE) or not (journal.open_transactions()
+                                                                     or journal.saf_items()):
             return
         if not self._money.acquire(blocking=False):  # a payment (or settlement, void) is running
             return
@@ -229,6 +231,7 @@ class TerminalApp(WalletScreens, OfficeKeys, SupervisorScreens):
         sv = self.services
         report = recover(sv.journal, sv.host, sv.carrier, terminal_id=self.settings.terminal.id,
                          merchant_id=self.settings.terminal.merchant_id)
+        report = replace(report, lines=(*report.lines, *self._drain_saf()))  # after reversals: see flows.saf
         if sv.wallet is not None and sv.wallet_topup is not None:
             lines, still_open = recover_wallet(sv.journal, sv.wallet, sv.carrier, sv.wallet_topup.clock)
             report = replace(report, lines=(*report.lines, *lines), still_open=report.still_open + still_open)

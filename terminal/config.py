@@ -10,6 +10,7 @@ the simulator builds the same structure for its ptys and loopback ports.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -21,7 +22,8 @@ from emv.errors import ConfigError
 from flows.pricing import ChannelLimits, FeeSchedule
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
-           "TimeoutsSection", "EmvSection", "SecuritySection", "UserEntry", "load_settings"]
+           "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
+           "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class HostSection:
     port: int = 8583
     timeout_s: float = 15.0
     connect_timeout_s: float = 3.0
+    saf_max_attempts: int = 10  # store-and-forward: tries per advice before it stops (supervisor sees it)
+    saf_expiry_s: float = 604800.0  # an advice not delivered within a week stops as expired
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,30 @@ class SecuritySection:
 
 
 @dataclass(frozen=True)
+class FirmwareSection:
+    """The A/B flash the supervisor's Firmware screen shows; empty ``flash``: no slots configured."""
+
+    flash: str = ""  # the flash file (simulated NOR flash, see docs/firmware.md)
+    public_key: str = ""  # PEM the launcher trusts; when set the screen says why it would refuse an image
+    device_class: str = "iotsim-pos-1"
+
+    def check(self) -> None:
+        """Raises ConfigError naming the bad key."""
+        if not _DEVICE_CLASS.fullmatch(self.device_class):
+            raise ConfigError(f"firmware.device_class must be 1-64 letters, digits, '.', '_' or '-', "
+                              f"not {self.device_class!r}")
+        for key in ("flash", "public_key"):
+            value = getattr(self, key)
+            if value != value.strip() or "\0" in value:
+                raise ConfigError(f"firmware.{key} must be a file path, not {value!r}")
+        if self.public_key and not self.flash:
+            raise ConfigError("firmware.public_key is set but firmware.flash is not: name the flash file too")
+
+
+_DEVICE_CLASS = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
 class EmvSection:
     terminal_type: str = "22"
     capabilities: str = "E0F8C8"
@@ -136,12 +164,14 @@ class Settings:
     timeouts: TimeoutsSection = field(default_factory=TimeoutsSection)
     emv: EmvSection = field(default_factory=EmvSection)
     security: SecuritySection = field(default_factory=SecuritySection)
+    firmware: FirmwareSection = field(default_factory=FirmwareSection)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     users: tuple[UserEntry, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
-        known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security"}
+        known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
+                 "firmware"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -163,9 +193,11 @@ class Settings:
             timeouts=_section(TimeoutsSection, data, "timeouts"),
             emv=_section(EmvSection, {"emv": emv}, "emv"),
             security=_section(SecuritySection, data, "security"),
+            firmware=_section(FirmwareSection, data, "firmware"),
             fees=FeeSchedule(fees, limits),
             users=users,
         )
+        settings.firmware.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
                         merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
         return settings

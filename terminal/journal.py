@@ -12,6 +12,7 @@ advance in the same way, so a power cut never reuses a trace number. Only masked
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ from drivers import crashpoint
 from emv.errors import PosError
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
+from flows.saf import SafRow
 
-__all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION"]
+__all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
 
 FINAL_STATES = txn_state.FINAL
 
@@ -61,6 +63,19 @@ MIGRATIONS: tuple[str, ...] = (
         sale_minor INTEGER NOT NULL, void_count INTEGER NOT NULL, void_minor INTEGER NOT NULL,
         uploaded INTEGER NOT NULL, report TEXT NOT NULL);
     """,
+    # 4: store-and-forward queue of advices (flows.saf); the PAN only sealed (AES-GCM), never in clear.
+    #    Refunds remember their own STAN on the original row.
+    """
+    CREATE TABLE saf (
+        saf_id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id INTEGER NOT NULL REFERENCES txn(txn_id),
+        kind TEXT NOT NULL, stan INTEGER NOT NULL, amount_minor INTEGER NOT NULL, masked_pan TEXT NOT NULL,
+        pan_sealed BLOB NOT NULL, expiry TEXT NOT NULL, pan_sequence TEXT, icc_data BLOB NOT NULL,
+        local_time TEXT NOT NULL, auth_code TEXT NOT NULL, batch INTEGER NOT NULL, status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, last_try_at TEXT, response_code TEXT,
+        message TEXT);
+    CREATE INDEX saf_status ON saf(status);
+    ALTER TABLE txn ADD COLUMN refund_stan INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -73,6 +88,21 @@ class JournalError(PosError):
 
 def _now() -> str:
     return dt.datetime.now().isoformat(timespec="milliseconds")
+
+
+def _load_or_make_secret(path: Path | None) -> bytes:
+    if path is None:
+        return os.urandom(32)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        secret = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(secret)
+            out.flush()
+            os.fsync(out.fileno())
+        return secret
 
 
 class Journal:
@@ -231,6 +261,56 @@ class Journal:
             rows = self._db.execute("SELECT state, detail FROM txn_event WHERE txn_id = ? ORDER BY event_id",
                                     (txn_id,)).fetchall()
         return [(r[0], r[1]) for r in rows]
+
+    # --- store-and-forward queue (flows.saf) -------------------------------------------------------------------
+
+    def saf_key(self) -> bytes:
+        """This terminal's secret for sealing PANs in the queue: a 0600 file beside the journal, made once
+        (an in-memory journal gets a fresh one). A copied journal alone reveals no PAN."""
+        with self._lock:
+            if getattr(self, "_saf_secret", None) is None:
+                self._saf_secret = _load_or_make_secret(None if self.path == ":memory:" else
+                                                        Path(self.path + ".safkey"))
+            return self._saf_secret
+
+    def saf_offline_approved(self, txn_id: int, row: SafRow) -> int:
+        """One commit: the advice is queued and the transaction becomes ``paid`` with the advice's STAN."""
+        now = _now()
+        with self.transaction() as db:
+            state = db.execute("SELECT state FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+            if state is None or not txn_state.allowed(state[0], "paid"):
+                raise JournalError(f"transaction {txn_id} cannot be paid offline from {state}")
+            cur = db.execute(
+                "INSERT INTO saf (txn_id, kind, stan, amount_minor, masked_pan, pan_sealed, expiry, pan_sequence,"
+                " icc_data, local_time, auth_code, batch, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,"
+                " (SELECT value FROM counter WHERE name = 'batch'),'queued',?)",
+                (txn_id, row.kind, row.stan, row.amount_minor, row.masked_pan, row.pan_sealed, row.expiry,
+                 row.pan_sequence, row.icc_data, row.local_time, row.auth_code, now))
+            db.execute("UPDATE txn SET state = 'paid', updated_at = ?, stan = ?, masked_pan = ?, auth_code = ?,"
+                       " auth_time = ?, response_code = 'Y1', reversal = NULL WHERE txn_id = ?",
+                       (now, row.stan, row.masked_pan, row.auth_code, row.local_time, txn_id))
+            db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
+                       (txn_id, now, "paid", f"approved offline, advice stan={row.stan} queued"))
+            return int(cur.lastrowid or 0)
+
+    def saf_items(self, statuses: tuple[str, ...] = ("queued",)) -> list[SafRow]:
+        marks = ",".join("?" * len(statuses))
+        with self._lock:
+            self._db.row_factory = sqlite3.Row
+            rows = self._db.execute(f"SELECT * FROM saf WHERE status IN ({marks}) ORDER BY saf_id",  # noqa: S608
+                                    statuses).fetchall()
+            self._db.row_factory = None
+        names = [f.name for f in fields(SafRow)]
+        return [SafRow(**{name: row[name] for name in names}) for row in rows]
+
+    def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
+                   message: str | None = None) -> None:
+        """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
+        with self.transaction() as db:
+            db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
+                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message)"
+                       " WHERE saf_id = ?",
+                       (status, tries, _now() if tries > 0 else None, response_code, message, saf_id))
 
     def check_integrity(self) -> bool:
         with self._lock:

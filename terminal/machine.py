@@ -62,13 +62,16 @@ class State(StrEnum):
     VOIDING = "voiding"
     VOID_DONE = "void_done"
     OPEN_ITEMS = "open_items"
+    # firmware slots (issue 7 item 3): supervisor and technician
+    FIRMWARE = "firmware"
+    FIRMWARE_REVERT = "firmware_revert"
 
 
 S = State
 PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
 # Screens opened from the home menu; CANCEL (trigger "home") returns there, inactivity logs out.
 OFFICE = [S.HISTORY, S.HISTORY_LIST, S.HISTORY_DETAIL, S.SHIFT, S.USERS, S.USER_EDIT, S.AUDIT, S.DIAGNOSTICS,
-          S.PASSWORD, S.SETTINGS]
+          S.PASSWORD, S.SETTINGS, S.FIRMWARE, S.FIRMWARE_REVERT]
 WALLET = [S.SCAN_CODE, S.SHOW_QR, S.WALLET_WAITING]
 IDLE_LOGOUT = [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM, S.ADVICE, *OFFICE]
 
@@ -147,6 +150,11 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("open_password", S.HOME, S.PASSWORD),
     ("open_settings", S.HOME, S.SETTINGS),
     ("home", [S.HISTORY, S.SHIFT, S.USERS, S.AUDIT, S.DIAGNOSTICS, S.PASSWORD, S.SETTINGS], S.HOME),
+    # firmware slots: F1 confirms the test image; F2 asks before a revert, F1 there reverts
+    ("open_firmware", S.HOME, S.FIRMWARE),
+    ("ask_revert", S.FIRMWARE, S.FIRMWARE_REVERT),
+    ("back", S.FIRMWARE_REVERT, S.FIRMWARE),
+    ("home", S.FIRMWARE, S.HOME),
 )
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
@@ -191,6 +199,8 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.VOIDING: "ignored: the host is being asked",
     S.VOID_DONE: "home",
     S.OPEN_ITEMS: "home",
+    S.FIRMWARE: "home",
+    S.FIRMWARE_REVERT: "back to the slot list; nothing reverted",
 }
 
 

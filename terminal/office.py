@@ -28,12 +28,12 @@ from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_from_json
 from terminal.config import Settings
 from terminal.diagnostics import Check, faults, run_checks
+from terminal.firmware_screen import FirmwareKeys
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.machine import State
 from terminal.office_state import AUDIT_PAGE, OfficeState
-from terminal.office_users import UserKeys
 from terminal.receipts import facts_for, print_lines
-from terminal.roles import HOME_MENU, Action, Role, allowed
+from terminal.roles import Action, Role, allowed, menu_entry
 from terminal.screens import Key
 from terminal.settings_store import EDITABLE, SettingsStore
 from terminal.views import PRINTABLE
@@ -58,7 +58,7 @@ class HealthResult:
     checks: tuple[Check, ...]
 
 
-class OfficeKeys(UserKeys):
+class OfficeKeys(FirmwareKeys):
     """Mixin: needs the app's session, services, ``_fire``, ``_refresh``, ``_spawn`` and ``_post``."""
 
     state: State
@@ -82,8 +82,12 @@ class OfficeKeys(UserKeys):
             s.user, s.office = None, OfficeState()  # nothing typed or listed outlives the session
             self._fire("logout")
             return
-        entry = next((e for e in HOME_MENU if e[0] == key.value), None)
+        entry = menu_entry(self._role(), key.value)
         if entry is None or not self._permit(entry[1]):
+            return
+        if entry[1] is Action.FIRMWARE:
+            s.notice = ()
+            self._open_firmware()
             return
         if key is Key.D0:
             s.lang = next_lang(s.lang)

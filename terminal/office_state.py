@@ -48,6 +48,10 @@ class OfficeState:
     setting_pick: int = 0
     setting_entry: str = ""
     setting_values: dict[str, int] = field(default_factory=dict)
+    # firmware slots (terminal.firmware_screen)
+    firmware_configured: bool = False
+    firmware: list[Any] = field(default_factory=list)  # firmware_image.slots.SlotInfo, slot 0 then 1
+    firmware_counter: int = 0  # the stored anti-rollback counter
     # own password
     password_field: int = 0
     password_values: list[str] = field(default_factory=lambda: ["", "", ""])

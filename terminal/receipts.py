@@ -24,6 +24,8 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
               lang: str = "both") -> ReceiptFacts:
     emv = dict(outcome.payment.emv_receipt) if outcome and outcome.payment else {}
     status = _STATUS.get(outcome.status if outcome else record.state, record.state)
+    if record.state == "reversal_refused":  # never "reversed" on paper when the bank refused it
+        status = "refund_due"
     return ReceiptFacts(
         merchant_name=settings.terminal.merchant_name, terminal_id=settings.terminal.id,
         merchant_id=settings.terminal.merchant_id, when=record.created_at[:19].replace("T", " "),

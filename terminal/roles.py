@@ -5,6 +5,8 @@ is data, so the README and the tests read the same thing the terminal enforces.
 
 >>> allowed("cashier", Action.TOPUP), allowed("cashier", Action.VOID), allowed("technician", Action.KEY_LOAD)
 (True, False, True)
+>>> [(k, a.value) for k, a, _ in home_menu("technician") if allowed("technician", a)]
+[('6', 'firmware'), ('7', 'diagnostics'), ('8', 'own_password'), ('0', 'language')]
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-__all__ = ["Role", "Action", "PERMISSIONS", "HOME_MENU", "allowed", "roles_for", "parse_role"]
+__all__ = ["Role", "Action", "PERMISSIONS", "HOME_MENU", "allowed", "roles_for", "parse_role", "home_menu",
+           "menu_entry"]
 
 
 class Role(StrEnum):
@@ -35,7 +38,8 @@ class Action(StrEnum):
     USERS = "users"
     AUDIT = "audit"
     SHIFT_ALL = "shift_all"  # end-of-shift summary of every cashier (each cashier sees their own)
-    FLASH = "flash"
+    FLASH = "flash"  # write a new build into a slot (pos-fw over the maintenance port): technicians only
+    FIRMWARE = "firmware"  # see both slots, confirm the running test image, revert to the other slot
     KEY_LOAD = "key_load"
     DIAGNOSTICS = "diagnostics"
     OPEN_ITEMS = "open_items"  # what recovery is still following up (reversals, voids, pending top-ups)
@@ -45,6 +49,7 @@ _EVERYONE = frozenset(Role)
 _SELLERS = frozenset({Role.CASHIER, Role.SUPERVISOR})
 _SUPERVISOR = frozenset({Role.SUPERVISOR})
 _TECHNICIAN = frozenset({Role.TECHNICIAN})
+_SUPERVISOR_TECHNICIAN = frozenset({Role.SUPERVISOR, Role.TECHNICIAN})
 
 PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.TOPUP: _SELLERS,
@@ -61,13 +66,16 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.AUDIT: _SUPERVISOR,
     Action.SHIFT_ALL: _SUPERVISOR,
     Action.FLASH: _TECHNICIAN,
+    Action.FIRMWARE: _SUPERVISOR_TECHNICIAN,
     Action.KEY_LOAD: _TECHNICIAN,
     Action.DIAGNOSTICS: _TECHNICIAN,
     Action.OPEN_ITEMS: _SUPERVISOR,
 }
 
 # The home screen: (key, action, catalogue key of the label). Items the role may not use are hidden; pressing
-# their key anyway says who may (and is audited as "refused"). Key 9 logs out.
+# their key anyway says who may (and is audited as "refused"). Key 9 logs out. A key may carry two items for
+# different roles (the keypad has no free key left): each role gets the first item on it that it may use, so
+# Firmware is 7 for a supervisor (who has no Diagnostics) and 6 for a technician (who has no Audit log).
 HOME_MENU: tuple[tuple[str, Action, str], ...] = (
     ("1", Action.TOPUP, "home.topup"),
     ("2", Action.BALANCE, "home.balance"),
@@ -75,7 +83,9 @@ HOME_MENU: tuple[tuple[str, Action, str], ...] = (
     ("4", Action.HISTORY, "home.shift"),
     ("5", Action.USERS, "home.users"),
     ("6", Action.AUDIT, "home.audit"),
+    ("6", Action.FIRMWARE, "home.firmware"),
     ("7", Action.DIAGNOSTICS, "home.diagnostics"),
+    ("7", Action.FIRMWARE, "home.firmware"),
     ("8", Action.OWN_PASSWORD, "home.password"),
     ("0", Action.LANGUAGE, "home.language"),
     ("F1", Action.SETTINGS, "home.settings"),
@@ -102,3 +112,17 @@ def allowed(role: str, action: Action) -> bool:
 def roles_for(action: Action) -> tuple[Role, ...]:
     """The roles allowed to do ``action``, in table order (for "supervisor only" messages)."""
     return tuple(r for r in Role if r in PERMISSIONS[action])
+
+
+def menu_entry(role: str, key: str) -> tuple[str, Action, str] | None:
+    """The home-menu item ``key`` opens for ``role``: the first one on that key the role may use, else the first
+    one (whose refusal then says who may); None when no item uses the key."""
+    items = [e for e in HOME_MENU if e[0] == key]
+    return next((e for e in items if allowed(role, e[1])), items[0] if items else None)
+
+
+def home_menu(role: str) -> list[tuple[str, Action, str]]:
+    """One item per key, in table order: the one ``menu_entry`` picks for ``role`` (check ``allowed`` to grey out
+    the items it may not use)."""
+    keys = dict.fromkeys(e[0] for e in HOME_MENU)
+    return [entry for key in keys if (entry := menu_entry(role, key)) is not None]

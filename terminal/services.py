@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from emv.errors import PosError
 from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort, ScannerPort, WalletPort
+from flows.saf import PanSealer
 from flows.topup import TopupService
 from flows.wallet_payment import WalletTopupService
 from terminal.audit import AuditLog
@@ -54,6 +55,7 @@ class Services:
     wallet: WalletPort | None = None
     wallet_topup: WalletTopupService | None = None
     audit: AuditLog | None = None  # the app opens one on the journal when not wired
+    saf_sealer: PanSealer | None = None  # seals/opens PANs of queued advices (flows.saf); None: no offline SAF
 
     def close(self) -> None:
         for closer in reversed(self.closers):

@@ -24,7 +24,7 @@ from flows.topup import TopupOutcome
 from flows.void import VoidResult
 from terminal.machine import State
 from terminal.office_state import OfficeState
-from terminal.roles import HOME_MENU, allowed
+from terminal.roles import allowed, home_menu
 from terminal.screens import MenuItem, Screen
 from terminal.users import User
 
@@ -118,7 +118,7 @@ def render_home(s: Session) -> Screen:
     role = s.user.role if s.user else ""
     name = s.user.name if s.user else ""
     menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")), enabled=allowed(role, action))
-                 for key, action, label in HOME_MENU)
+                 for key, action, label in home_menu(role))
     lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
     if s.health:
         lines.append(_t(s, "home.health", count=len(s.health)))

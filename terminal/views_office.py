@@ -15,6 +15,7 @@ from flows.messages import Msg, t
 from flows.money import format_money
 from flows.pricing import CHANNEL_LABELS
 from flows.sim_number import group_digits
+from terminal.firmware_screen import FIRMWARE_RENDERERS
 from terminal.machine import State
 from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PASSWORD_FIELDS
 from terminal.screens import MenuItem, Screen
@@ -186,7 +187,7 @@ OFFICE_RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
     State.ADVICE: render_advice, State.HISTORY: render_history, State.HISTORY_LIST: render_history_list,
     State.HISTORY_DETAIL: render_history_detail, State.SHIFT: render_shift, State.USERS: render_users,
     State.USER_EDIT: render_user_edit, State.AUDIT: render_audit, State.DIAGNOSTICS: render_diagnostics,
-    State.PASSWORD: render_password, State.SETTINGS: render_settings,
+    State.PASSWORD: render_password, State.SETTINGS: render_settings, **FIRMWARE_RENDERERS,
 }
 
 

@@ -27,6 +27,7 @@ from emv.config import terminal_config
 from emv.errors import ConfigError, DeviceError
 from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
+from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
 from terminal.audit import AuditLog
@@ -87,9 +88,12 @@ def build_services(settings: Settings) -> Services:
         closers.append(device.close)
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
+    sealer = PanSealer(journal.saf_key(), term.id)
     card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
                                         card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
-                                        transcript_sink=_transcript_writer(settings.emv.transcripts_dir))
+                                        transcript_sink=_transcript_writer(settings.emv.transcripts_dir),
+                                        offline_approved=lambda txn_id, advice: journal.saf_offline_approved(
+                                            txn_id, offline_row(advice, sealer)))
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
                          poll_interval_s=settings.carrier.poll_interval_s)
     w = settings.wallet
@@ -101,7 +105,7 @@ def build_services(settings: Settings) -> Services:
     wallet_topup = WalletTopupService(wallet, carrier, journal, clock, wallet_settings)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
                     pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
-                    wallet_topup=wallet_topup, audit=AuditLog(journal))
+                    wallet_topup=wallet_topup, audit=AuditLog(journal), saf_sealer=sealer)
 
 
 

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 
 from drivers import crashpoint
+from drivers.host.advice import build_advice, build_refund
 from drivers.host.messages import (
     Fields,
     FrameDecoder,
@@ -53,7 +54,15 @@ from drivers.host.messages import (
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.spec import describe_response
 from emv.errors import ConfigError, LinkError, LinkTimeout, RemoteProtocolError
-from flows.ports import AuthRequest, AuthResponse, BatchUploadItem, ReversalRequest, SettlementRequest
+from flows.ports import (
+    AdviceRequest,
+    AuthRequest,
+    AuthResponse,
+    BatchUploadItem,
+    RefundRequest,
+    ReversalRequest,
+    SettlementRequest,
+)
 
 __all__ = ["HostClient"]
 
@@ -157,6 +166,27 @@ class HostClient:
                                     merchant_id=self.merchant_id)
         log.info("0320 stan=%06d original_stan=%06d amount=%d", item.stan, item.original_stan, item.amount_minor)
         return response_code(self._exchange(fields))
+
+    def advise(self, request: AdviceRequest) -> str:
+        """0220 (0221 when ``request.repeat``) → 0230: a payment the card approved offline; returns field 39.
+        Not acknowledged (LinkError, RemoteProtocolError): it stays queued and is repeated as 0221."""
+        fields = build_advice(request, terminal_id=self.terminal_id, merchant_id=self.merchant_id,
+                              batch_number=self.batch_number)
+        log.info("%s stan=%06d pan=%s amount=%d", fields["t"], request.auth.stan, request.auth.masked_pan,
+                 request.auth.amount_minor)
+        code = response_code(self._exchange(fields))
+        log.info("0230 stan=%06d rc=%s", request.auth.stan, code)
+        return code
+
+    def refund(self, request: RefundRequest) -> AuthResponse:
+        """0200 with processing code 200000 → 0210, by reference to the original (no PAN)."""
+        fields = build_refund(request, transmitted_at=self._clock(), terminal_id=self.terminal_id,
+                              merchant_id=self.merchant_id, batch_number=self.batch_number)
+        log.info("0200 refund stan=%06d original_stan=%06d amount=%d", request.stan, request.original.stan,
+                 request.original.amount_minor)
+        response = parse_auth_response(self._exchange(fields))
+        log.info("0210 refund stan=%06d rc=%s", request.stan, response.response_code)
+        return response
 
     def echo(self) -> bool:
         """0800 echo test (field 70 = 301) → 0810. True when answered; never raises for link trouble."""

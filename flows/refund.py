@@ -1,0 +1,104 @@
+"""Refund (supervisor): give back a payment whose top-up failed and whose reversal the host refused.
+
+Normally a payment whose top-up definitely failed is reversed automatically. When the host refuses the reversal
+(it answered, but not 00: e.g. the batch was already closed at the host — simulated by the acquirer's ``.94``
+magic amount or the ``acquirer_refuse_reversals`` switch), the row stays ``reversal_refused``: the money is
+still taken and the top-up never happened. A supervisor then refunds it: a 0200 with processing code 200000
+that names the original by terminal id + STAN (field 90), RRN (37) and approval code (38) — by reference, so
+no PAN is needed and the journal still never holds one. Journal trail, each written before the step it names::
+
+    reversal_refused ─► refund_pending (refund STAN) ─► refunded
+                              └─► reversal_refused (host declined the refund: nothing changed, may retry)
+
+A refund that was sent but not answered stays ``refund_pending``; recovery repeats it with the **same** STAN,
+which the acquirer treats as the same refund (never two credits).
+
+>>> REFUNDABLE
+frozenset({'reversal_refused', 'refund_pending'})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from emv.errors import LinkError, RemoteProtocolError
+from flows.money import format_money
+from flows.ports import ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
+from flows.reversal import original_from_record
+
+__all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt"]
+
+REFUNDABLE = frozenset({"reversal_refused", "refund_pending"})
+
+
+class RefundJournal(Protocol):
+    def next_stan(self) -> int: ...
+
+    def update(self, txn_id: int, state: str, **fields: object) -> None: ...
+
+    def get(self, txn_id: int) -> TxnRecord: ...
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """``status``: refunded | pending (sent, not answered: repeated later) | declined | refused (not sent)."""
+
+    status: str
+    message: str
+    record: TxnRecord | None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "refunded"
+
+
+def refundable(records: Sequence[TxnRecord], limit: int = 9) -> list[TxnRecord]:
+    """Payments waiting for a refund, newest first."""
+    return sorted((r for r in records if r.state in REFUNDABLE), key=lambda r: r.txn_id, reverse=True)[:limit]
+
+
+def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnRecord, *, terminal_id: str,
+                   merchant_id: str, supervisor_id: str, attempts: int = 2) -> RefundResult:
+    if record.state not in REFUNDABLE:
+        return RefundResult("refused", f"Only a payment whose reversal was refused can be refunded ({record.state})"
+                            " / 该交易不可退款", record)
+    stan = record.refund_stan if record.refund_stan is not None else journal.next_stan()
+    journal.update(record.txn_id, "refund_pending", refund_stan=stan,
+                   message=f"refund stan={stan} by supervisor {supervisor_id}")
+    request = RefundRequest(stan, original_from_record(record, terminal_id, merchant_id), record.rrn or "",
+                            record.auth_code or "")
+    money = format_money(record.total_minor)
+    for _ in range(attempts):
+        try:
+            answer = host.refund(request)
+        except (LinkError, RemoteProtocolError) as exc:
+            journal.update(record.txn_id, "refund_pending", message=f"refund not answered: {exc}")
+            continue
+        if answer.approved:
+            journal.update(record.txn_id, "refunded", message=f"refund approved ({answer.response_code})")
+            return RefundResult("refunded", f"Refunded {money} for SIM …{record.iccid[-4:]} / 已退款 {money}",
+                                journal.get(record.txn_id))
+        journal.update(record.txn_id, "reversal_refused", message=f"refund declined ({answer.response_code})")
+        return RefundResult("declined", f"Refund declined by the bank ({answer.response_code}) / 银行拒绝退款",
+                            journal.get(record.txn_id))
+    return RefundResult("pending", f"Refund of {money} sent, not yet answered — it will be repeated / "
+                        "退款已发送，待银行确认", journal.get(record.txn_id))
+
+
+def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str) -> tuple[ReceiptLine, ...]:
+    status = "REFUNDED / 已退款" if record.state == "refunded" else "REFUND PENDING / 退款处理中"
+    return (
+        ReceiptLine(merchant_name, align="center", bold=True),
+        ReceiptLine("REFUND / 退款", align="center", bold=True, double=True),
+        ReceiptLine(f"TID {terminal_id}  {when}"),
+        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
+        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
+        ReceiptLine(f"REFUND STAN {record.refund_stan or 0:06d}"),
+        ReceiptLine(f"ORDER {record.order_id}"),
+        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
+        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
+        ReceiptLine(status, align="center", bold=True),
+        ReceiptLine("Top-up failed: money returned to the card / 充值失败，款项退回", align="center"),
+    )

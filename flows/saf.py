@@ -1,0 +1,169 @@
+"""Store-and-forward: advices (0220, repeats 0221) of payments the host has not yet heard of, in a persistent queue.
+
+A card that approves offline (TC at the first GENERATE AC, under the floor limit) has charged the cardholder
+without the host knowing; the acquirer pays the merchant only once it receives the advice. So the advice is
+queued **in the same commit** that makes the transaction ``paid`` (``Journal.saf_offline_approved``), and
+drained in the background, at boot and before settlement, until the host answers 0230.
+
+What the queue keeps: the masked PAN (first 6 / last 4), expiry, PAN sequence, field 55 (with the TC) and the
+original time, plus the full PAN **sealed** with AES-256-GCM under a key derived (HKDF-SHA256) from a per-terminal
+secret kept beside the journal (``Journal.saf_key``), with the queue row's STAN as associated data. The advice
+needs the PAN (the acquirer routes and finds the card by it); storing it sealed means a copied journal file
+reveals nothing, and the clear PAN exists only in memory while an advice is built. The track-2 equivalent is
+not kept: field 55 already carries what the issuer checks (TC, ATC, TVR).
+
+Each try counts first (write-ahead: after a power cut the next send is a 0221 repeat; a connection refused
+before anything left is taken back, so a host that is down for hours uses up no tries); ``max_attempts`` tries
+or ``expiry_s`` after queuing, an advice stops (``failed`` / ``expired``) and stays on the supervisor's Open
+items screen; settlement then goes through batch upload. An advice whose payment was reversed or voided
+before it left is ``cancelled`` (the host never charged it).
+
+>>> sealer = PanSealer(b"k" * 32, "T0000001")
+>>> sealer.open(sealer.seal("6212345678901234", 7), 7)
+'6212345678901234'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from emv.errors import LinkError, PosError, RemoteProtocolError
+from flows.ports import AdviceHostPort, AdviceRequest, AuthRequest, TxnRecord, mask_pan
+
+__all__ = ["SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain", "OFFLINE_AUTH",
+           "STOPPED", "CANCEL_STATES"]
+
+OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
+STOPPED = ("failed", "expired")
+CANCEL_STATES = frozenset({"reversal_pending", "reversed", "void_pending", "voided"})
+
+
+class SafError(PosError):
+    """A sealed PAN does not open: wrong terminal key or a tampered queue row."""
+
+
+@dataclass(frozen=True)
+class SafRow:
+    """One queued advice, as the journal's ``saf`` table holds it (``pan_sealed`` is never the clear PAN)."""
+
+    saf_id: int
+    txn_id: int
+    kind: str
+    stan: int
+    amount_minor: int
+    masked_pan: str
+    pan_sealed: bytes
+    expiry: str
+    pan_sequence: str | None
+    icc_data: bytes
+    local_time: str
+    auth_code: str
+    batch: int = 0
+    status: str = "queued"
+    attempts: int = 0
+    created_at: str = ""
+    last_try_at: str | None = None
+    response_code: str | None = None
+    message: str | None = None
+
+
+class PanSealer:
+    """AES-256-GCM under HKDF-SHA256(terminal secret, info = "saf-pan" + terminal id)."""
+
+    def __init__(self, secret: bytes, terminal_id: str) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"saf-pan|" + terminal_id.encode()).derive(secret)
+        self._aead = AESGCM(key)
+
+    def seal(self, pan: str, stan: int) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, pan.encode("ascii"), f"{stan:06d}".encode())
+
+    def open(self, sealed: bytes, stan: int) -> str:
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], f"{stan:06d}".encode()).decode("ascii")
+        except (InvalidTag, ValueError) as exc:
+            raise SafError(f"sealed PAN of advice stan={stan:06d} does not open") from exc
+
+
+class SafJournal(Protocol):
+    def saf_items(self, statuses: tuple[str, ...] = ("queued",)) -> list[SafRow]: ...
+
+    def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
+                   message: str | None = None) -> None: ...
+
+    def get(self, txn_id: int) -> TxnRecord: ...
+
+
+def offline_row(request: AuthRequest, sealer: PanSealer) -> SafRow:
+    """The queue row for an offline approval (``saf_id``/``txn_id`` are set by the journal)."""
+    return SafRow(0, 0, "offline", request.stan, request.amount_minor, mask_pan(request.pan),
+                  sealer.seal(request.pan, request.stan), request.expiry_yymm, request.pan_sequence,
+                  request.icc_data, request.local_time.isoformat(timespec="seconds"), OFFLINE_AUTH)
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    sent: int
+    queued: int  # still waiting (host not reachable)
+    stopped: tuple[SafRow, ...]  # newly failed, expired or cancelled this round
+
+
+def _advice(row: SafRow, sealer: PanSealer, terminal_id: str, merchant_id: str) -> AdviceRequest:
+    auth = AuthRequest(stan=row.stan, amount_minor=row.amount_minor,
+                       local_time=dt.datetime.fromisoformat(row.local_time), pan=sealer.open(row.pan_sealed, row.stan),
+                       expiry_yymm=row.expiry, pan_sequence=row.pan_sequence, icc_data=row.icc_data,
+                       terminal_id=terminal_id, merchant_id=merchant_id)
+    return AdviceRequest(auth, row.auth_code, repeat=row.attempts > 0)
+
+
+def _age_s(row: SafRow, now: dt.datetime) -> float:
+    return (now - dt.datetime.fromisoformat(row.created_at)).total_seconds()
+
+
+def drain(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, *, terminal_id: str, merchant_id: str,
+          max_attempts: int = 10, expiry_s: float = 7 * 86400, now: dt.datetime | None = None) -> DrainReport:
+    """Send every queued advice, oldest first, until the host stops answering. Never raises for link trouble."""
+    now = now or dt.datetime.now()
+    sent, stopped = 0, []
+    rows: Sequence[SafRow] = journal.saf_items()
+    for index, row in enumerate(rows):
+        if journal.get(row.txn_id).state in CANCEL_STATES:
+            journal.saf_update(row.saf_id, "cancelled", message="payment reversed before the advice left")
+            stopped.append(row)
+            continue
+        if _age_s(row, now) > expiry_s:
+            journal.saf_update(row.saf_id, "expired", message=f"not delivered within {expiry_s:g} s")
+            stopped.append(row)
+            continue
+        if row.attempts >= max_attempts:
+            journal.saf_update(row.saf_id, "failed", message=f"{row.attempts} tries")
+            stopped.append(row)
+            continue
+        request = _advice(row, sealer, terminal_id, merchant_id)
+        journal.saf_update(row.saf_id, "queued", tries=1)  # before it leaves: a repeat after a power cut
+        try:
+            code = host.advise(request)
+        except (LinkError, RemoteProtocolError) as exc:
+            if type(exc) is LinkError:  # refused before sending: the host never saw it, so it was no try
+                journal.saf_update(row.saf_id, "queued", tries=-1, message=f"host not reachable: {exc}")
+                return DrainReport(sent, len(rows) - index, tuple(stopped))
+            if row.attempts + 1 >= max_attempts:
+                journal.saf_update(row.saf_id, "failed", message=f"{max_attempts} tries, last: {exc}")
+                stopped.append(row)
+            else:
+                journal.saf_update(row.saf_id, "queued", message=f"not acknowledged: {exc}")
+            return DrainReport(sent, len(rows) - index - (1 if row.attempts + 1 >= max_attempts else 0),
+                               tuple(stopped))
+        journal.saf_update(row.saf_id, "sent", response_code=code, message=f"acknowledged ({code})")
+        sent += 1
+    return DrainReport(sent, 0, tuple(stopped))

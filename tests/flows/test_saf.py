@@ -1,0 +1,123 @@
+"""The store-and-forward queue against a real SQLite journal and a fake host: one commit with the payment,
+retry limit, expiry, restart persistence, cancellation after a reversal, and no clear PAN anywhere on disk."""
+
+import datetime as dt
+
+import pytest
+
+from emv.errors import LinkError, LinkTimeout
+from flows.ports import AuthRequest
+from flows.saf import PanSealer, SafError, drain, offline_row
+from flows.txn_state import path_to
+from terminal.journal import Journal
+
+PAN = "6217000000000078"
+TID, MID = "T0000001", "M00000000000001"
+
+
+class Host:
+    def __init__(self, fail: int = 0, error: type[Exception] = LinkTimeout):
+        self.fail, self.error, self.sent = fail, error, []
+
+    def advise(self, request):
+        self.sent.append((request.auth.stan, request.repeat, request.auth.pan, request.auth_code))
+        if self.fail:
+            self.fail -= 1
+            raise self.error("silent")
+        return "00"
+
+
+def _offline_sale(j: Journal, sealer: PanSealer, order: str = "O1") -> tuple[int, int]:
+    txn = j.begin(order_id=order, iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                  plan_name="10 GB", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
+    stan = j.next_stan()
+    req = AuthRequest(stan, 3000, dt.datetime(2026, 12, 1, 10, 0, 0), pan=PAN, expiry_yymm="3012",
+                      pan_sequence="01", icc_data=bytes.fromhex("9F2608AABBCCDDEEFF0011"))
+    j.saf_offline_approved(txn, offline_row(req, sealer))
+    return txn, stan
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return Journal(tmp_path / "j.db")
+
+
+@pytest.fixture
+def sealer(journal):
+    return PanSealer(journal.saf_key(), TID)
+
+
+def test_offline_approval_is_paid_and_queued_in_one_commit_without_a_clear_pan(journal, sealer, tmp_path):
+    txn, stan = _offline_sale(journal, sealer)
+    record = journal.get(txn)
+    assert (record.state, record.stan, record.auth_code, record.masked_pan) == ("paid", stan, "Y1", "621700******0078")
+    [row] = journal.saf_items()
+    assert (row.status, row.stan, row.masked_pan, row.attempts) == ("queued", stan, "621700******0078", 0)
+    assert PAN.encode() not in (tmp_path / "j.db").read_bytes() + (tmp_path / "j.db-wal").read_bytes()
+    assert sealer.open(row.pan_sealed, stan) == PAN
+    with pytest.raises(SafError):  # another terminal's key, or the row's STAN changed: it does not open
+        PanSealer(journal.saf_key(), "T0000002").open(row.pan_sealed, stan)
+    with pytest.raises(SafError):
+        sealer.open(row.pan_sealed, stan + 1)
+
+
+def test_drain_sends_the_advice_once_and_marks_it_sent(journal, sealer):
+    _txn, stan = _offline_sale(journal, sealer)
+    host = Host()
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert (report.sent, report.queued) == (1, 0)
+    assert host.sent == [(stan, False, PAN, "Y1")]
+    assert journal.saf_items() == [] and journal.saf_items(("sent",))[0].response_code == "00"
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 0 and len(host.sent) == 1
+
+
+def test_an_unanswered_advice_is_repeated_as_0221_and_stops_at_the_retry_limit(journal, sealer):
+    _offline_sale(journal, sealer)
+    host = Host(fail=99)
+    for expected_tries in (1, 2):
+        report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=3)
+        assert report.queued == 1 and journal.saf_items()[0].attempts == expected_tries
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=3)
+    assert [r.status for r in journal.saf_items(("failed",))] == ["failed"] and len(report.stopped) == 1
+    assert [repeat for _s, repeat, _p, _a in host.sent] == [False, True, True]
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=3).sent == 0
+    assert len(host.sent) == 3  # a stopped advice is never sent again
+
+
+def test_a_refused_connection_uses_up_no_try(journal, sealer):
+    _offline_sale(journal, sealer)
+    host = Host(fail=5, error=LinkError)
+    for _ in range(5):
+        assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=2).queued == 1
+    assert journal.saf_items()[0].attempts == 0
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=2).sent == 1
+
+
+def test_an_advice_older_than_the_expiry_stops_unsent(journal, sealer):
+    _offline_sale(journal, sealer)
+    host = Host()
+    later = dt.datetime.now() + dt.timedelta(seconds=3601)
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, expiry_s=3600, now=later)
+    assert report.sent == 0 and host.sent == [] and journal.saf_items(("expired",))[0].status == "expired"
+
+
+def test_the_queue_survives_a_restart_and_the_next_send_is_a_repeat(tmp_path):
+    first = Journal(tmp_path / "j.db")
+    sealer = PanSealer(first.saf_key(), TID)
+    _txn, stan = _offline_sale(first, sealer)
+    drain(Host(fail=1), first, sealer, terminal_id=TID, merchant_id=MID)  # sent, no answer
+    first.close()
+    again = Journal(tmp_path / "j.db")  # a new process: the same key file, the same queue
+    host = Host()
+    assert drain(host, again, PanSealer(again.saf_key(), TID), terminal_id=TID, merchant_id=MID).sent == 1
+    assert host.sent == [(stan, True, PAN, "Y1")]
+
+
+def test_an_advice_of_a_reversed_payment_is_cancelled_not_sent(journal, sealer):
+    txn, _stan = _offline_sale(journal, sealer)
+    for state in path_to("reversed", start="paid"):
+        journal.update(txn, state)
+    host = Host()
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert host.sent == [] and [r.status for r in journal.saf_items(("cancelled",))] == ["cancelled"]
+    assert len(report.stopped) == 1
