@@ -1,8 +1,8 @@
 """Numbered durability points: where a power cut is simulated by the crash harness, and what ``make bench`` counts.
 
-Every journal commit and every request sent to the acquirer or the carrier calls ``reached(kind)``. Points are
-numbered 1, 2, 3 … in the order one process reaches them, so a scenario replayed from a fresh world reaches the
-same point N at the same step. The cut is placed where it hurts most:
+Every journal commit and every request sent to the acquirer, the carrier or the wallet platform calls
+``reached(kind)``. Points are numbered 1, 2, 3 … in the order one process reaches them, so a scenario replayed from
+a fresh world reaches the same point N at the same step. The cut is placed where it hurts most:
 
 =================  =====================================================================================
 kind               the process stops
@@ -10,6 +10,8 @@ kind               the process stops
 ``commit``         right **after** the journal's COMMIT: the row is durable, the step it announces never ran
 ``host.sent``      right after the whole ISO 8583 request left: the host acts, the answer is lost
 ``carrier.sent``   right after the HTTP request left: the carrier acts, the answer is lost
+``wallet.sent``    right after the HTTP request left: the wallet platform acts (pays, cancels, refunds),
+                   the answer is lost; queries count too (the cut falls between two polls)
 =================  =====================================================================================
 
 "Before commit N" is the same cut as "after point N-1", so every boundary is covered. Environment:

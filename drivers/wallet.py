@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from drivers import crashpoint
 from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import WalletResult, WalletStatus
 
@@ -111,6 +112,7 @@ class WalletClient:
                 raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
             try:
                 conn.request(method, self._prefix + path, body=data, headers=headers)
+                crashpoint.reached("wallet.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
             except TimeoutError as exc:

@@ -1,14 +1,18 @@
 """``make crash-test``: cut the power at every durability point of a top-up and prove no money is lost.
 
 For each scenario the harness first runs it once cleanly with ``POS_CRASH_TRACE`` to learn its numbered
-durability points (``drivers.crashpoint``: every journal commit, every request sent to the host or carrier).
-Then, once per point N, on a fresh simulated world (ptys, acquirer and carrier on loopback, a new journal):
+durability points (``drivers.crashpoint``: every journal commit, every request sent to the host, the carrier or
+the wallet platform). Then, once per point N, on a fresh simulated world (ptys, acquirer, carrier and wallet
+platform on loopback, a new journal):
 
 1. start ``pos-terminal`` as its own process with ``POS_CRASH_AT=N`` and drive the scenario through its console
-   keypad until the process hard-exits at point N (``os._exit``: no cleanup, no flush — a power cut);
+   keypad, the customer's part through the simulated devices (a code shown to the scanner pty, a phone paying the
+   QR the console printed, a swipe on the reader pty), until the process hard-exits at point N (``os._exit``: no
+   cleanup, no flush — a power cut);
 2. start ``pos-terminal`` again (recovery runs at boot, the background follow-up after it) and wait until the
    journal has no open transaction;
-3. check the invariants against the simulated host's and carrier's own ledgers (``check_invariants``).
+3. check the invariants against the simulated host's, carrier's and wallet platform's own ledgers
+   (``check_invariants``).
 
 It prints ``cut points survived / total`` per scenario and overall and exits non-zero when any cut lost money.
 ``--every K`` tries every K-th point only (the subset ``make test`` runs); ``--kill-random R`` adds R runs that
@@ -17,129 +21,40 @@ It prints ``cut points survived / total`` per scenario and overall and exits non
 Scenarios: card approve, host timeout (the acquirer's magic ``.97``: no answer), decline after approval (the
 ``card-declines-after-approval`` test card: host approves, card answers AAC), top-up pending (carrier magic SIM
 ``…0165``: pending, then applied), offline approval (``offline-approve`` under the floor limit: the host learns
-of the payment only from the 0220 advice of the store-and-forward queue, which must arrive exactly once).
+of the payment only from the 0220 advice of the store-and-forward queue, which must arrive exactly once); wallet:
+a customer-presented WeChat Pay code paid at once, an Alipay code the customer confirms on the phone (``…91``)
+then paid, a code never confirmed (``…97``: the merchant timeout cancels it), a paid code whose top-up the
+carrier refuses (SIM ``…0140``: refunded), the terminal's merchant-presented QR paid by the phone; magstripe: a
+stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import queue
 import random
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from drivers.crashpoint import CRASH_EXIT
+from flows.pricing import WALLET_CHANNELS
 from sim.acquirer import AcquirerSim
-from sim.bench import _toml
 from sim.carrier import CarrierSim
-from sim.world import SimWorld
+from sim.crash_drive import SCENARIOS, CrashScenario, TerminalProcess, crash_world, drive
+from sim.wallet import WalletSim
 from terminal.journal import FINAL_STATES
 
-__all__ = ["CrashScenario", "SCENARIOS", "CutResult", "check_invariants", "points_of", "run_cut", "main"]
+__all__ = ["CrashScenario", "SCENARIOS", "CutResult", "check_invariants", "wallet_ledger", "points_of", "run_cut",
+           "main"]
 
 APPROVED = ("00", "10", "11")
-
-
-@dataclass(frozen=True)
-class CrashScenario:
-    name: str
-    iccid: str
-    plan_key: str
-    card: str
-    expect_result: str  # what the clean run ends with on the result screen (sanity check of the scenario)
-    floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
-
-
-SCENARIOS: tuple[CrashScenario, ...] = (
-    CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
-    CrashScenario("host_timeout", "89860424000000000215", "5", "visa-credit", "reversed"),
-    CrashScenario("decline_after_approval", "89860424000000000017", "3", "card-declines-after-approval",
-                  "reversed"),
-    CrashScenario("topup_pending", "89860424000000000165", "3", "visa-credit", "completed"),
-    CrashScenario("offline_approve", "89860424000000000017", "3", "offline-approve", "completed",
-                  floor_limit_minor=100000),
-)
-
-
-class _Process:
-    """One ``pos-terminal`` child driven through its console; knows when it died."""
-
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "--config", str(config)],  # noqa: S603
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, bufsize=1, env={**os.environ, **env})
-        self.states: queue.Queue[str] = queue.Queue()
-        self.lines: list[str] = []  # everything the console display showed
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None  # noqa: S101
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("── "):
-                self.states.put(line.split()[1])
-
-    def wait(self, state: str, timeout: float = 20.0) -> bool:
-        """True when the screen showed ``state``; False when the process exited first."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.states.get(timeout=0.05) == state:
-                    return True
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    return False
-        raise TimeoutError(f"terminal never showed {state}")
-
-    def keys(self, text: str) -> bool:
-        assert self.proc.stdin is not None  # noqa: S101
-        try:
-            self.proc.stdin.write(text + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return False
-        return True
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(timeout=10)
-
-
-def _drive(term: _Process, sc: CrashScenario) -> bool:
-    """The cashier's keys for one top-up; False as soon as the terminal is gone."""
-    script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
-              ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), ("1", "confirm"),
-              (f"{sc.iccid[-4:]} ENTER", "result"),
-              ("ENTER", "balance"), ("ENTER", "home")]
-    if not term.wait("login", 30):
-        return False
-    for keys, state in script:
-        if not term.keys(keys) or not term.wait(state, 30):
-            return False
-    return True
-
-
-def _world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Path]:
-    """A fresh world tuned for speed: short host timeout, short carrier pending time."""
-    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
-                                                 "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
-                                                             "follow_up_s": 0.5},
-                                                 "emv": {"floor_limit_minor": floor_limit_minor}})
-    world.carrier = CarrierSim(pending_s=1.0)
-    world.acquirer.late_reply_s = 2.0
-    config = workdir / "terminal.toml"
-    config.write_text(_toml(world.config()), encoding="utf-8")
-    return world, config
 
 
 def _open_rows(journal: Path) -> list[tuple[int, str]]:
@@ -157,32 +72,48 @@ def _rows(journal: Path) -> list[dict[str, object]]:
         return [dict(r) for r in db.execute("SELECT * FROM txn ORDER BY txn_id")]
 
 
-def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: CarrierSim,
-                     terminal_id: str) -> list[str]:
-    """Every approved payment ends with exactly one applied top-up or a reversal; no top-up without an approved
-    payment; no double charge; the journal agrees with both ledgers. Returns what is wrong (empty: all good)."""
+def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: CarrierSim, terminal_id: str,
+                     wallet_orders: Mapping[str, str] | None = None) -> list[str]:
+    """Every approved payment (host ledger for cards, the wallet platform's orders by id → status for wallets)
+    ends with exactly one applied top-up or a reversal/refund/cancel; no top-up without a payment; no double
+    charge; no wallet order the customer could still pay; the journal agrees with every ledger. Returns what is
+    wrong (empty: all good)."""
     wrong: list[str] = []
+    wallet_orders = wallet_orders or {}
     charged = {e.stan: e for e in host.ledger
                if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed}
-    applied: dict[str, int] = {}
-    for entry in carrier.ledger:
-        applied[entry.order_id] = applied.get(entry.order_id, 0) + 1
+    applied = Counter(str(entry.order_id) for entry in carrier.ledger)
     by_order = {str(r["order_id"]): r for r in rows}
     for row in rows:
         txn, state, order = row["txn_id"], row["state"], str(row["order_id"])
         if state not in FINAL_STATES:
             wrong.append(f"txn {txn} left open in {state}")
-        paid = row["stan"] in charged
+        if row.get("channel") in WALLET_CHANNELS:
+            status = wallet_orders.get(order, "absent")
+            paid, payer = status == "paid", f"wallet order {status}"
+        else:
+            paid = row["stan"] in charged
+            payer = f"host charged={paid}"
         count = applied.get(order, 0)
         if state == "completed" and not (paid and count == 1):
-            wrong.append(f"txn {txn} completed but host charged={paid}, carrier applied {count}x")
+            wrong.append(f"txn {txn} completed but {payer}, carrier applied {count}x")
         if state != "completed" and (paid or count):
-            wrong.append(f"txn {txn} is {state} but host charged={paid}, carrier applied {count}x")
+            wrong.append(f"txn {txn} is {state} but {payer}, carrier applied {count}x")
     stans = {row["stan"] for row in rows}
     wrong.extend(f"host charged stan {s} the journal does not know" for s in charged if s not in stans)
+    wrong.extend(f"wallet order {o} is {s}: the customer can still pay it" for o, s in wallet_orders.items()
+                 if s in ("waiting", "user_paying"))
+    wrong.extend(f"wallet took order {o} the journal does not know" for o, s in wallet_orders.items()
+                 if s == "paid" and o not in by_order)
     wrong.extend(f"carrier applied order {o} {n}x without a completed payment" for o, n in applied.items()
                  if n != 1 or by_order.get(o, {}).get("state") != "completed")
     return wrong
+
+
+def wallet_ledger(wallet: WalletSim) -> dict[str, str]:
+    """The wallet platform's orders as it sees them now (user-paying and QR orders settled first)."""
+    wallet.counts()
+    return {order_id: order.status for order_id, order in dict(wallet.orders).items()}
 
 
 @dataclass(frozen=True)
@@ -198,13 +129,14 @@ def points_of(sc: CrashScenario) -> list[str]:
     """Run ``sc`` cleanly once; the kinds of its durability points, in order (index 0 is point 1)."""
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         trace = Path(tmp) / "trace.txt"
-        world, config = _world(Path(tmp), sc.floor_limit_minor)
+        world, config = crash_world(Path(tmp), sc.floor_limit_minor)
         try:
-            world.insert_card(sc.card)
+            if sc.card:
+                world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
-            term = _Process(config, {"POS_CRASH_TRACE": str(trace)})
+            term = TerminalProcess(config, {"POS_CRASH_TRACE": str(trace)})
             try:
-                if not _drive(term, sc):
+                if not drive(term, sc, world):
                     raise RuntimeError(f"{sc.name}: the clean run did not finish")
                 _settle(Path(tmp) / "journal.db")
                 states = [str(r["state"]) for r in _rows(Path(tmp) / "journal.db")]
@@ -243,16 +175,17 @@ def run_cut(sc: CrashScenario, point: int | None, kind: str, *, kill_after_s: fl
 def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: float | None) -> CutResult | None:
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         journal, trace = Path(tmp) / "journal.db", Path(tmp) / "trace.txt"
-        world, config = _world(Path(tmp), sc.floor_limit_minor)
+        world, config = crash_world(Path(tmp), sc.floor_limit_minor)
         problems: list[str] = []
         try:
-            world.insert_card(sc.card)
+            if sc.card:
+                world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
             env = {"POS_CRASH_AT": str(point), "POS_CRASH_TRACE": str(trace)} if point else {}
-            term = _Process(config, env)
+            term = TerminalProcess(config, env)
             if kill_after_s is not None:
                 threading.Timer(kill_after_s, lambda: _kill(term)).start()
-            if _drive(term, sc):  # the cut may still come from the background follow-up
+            if drive(term, sc, world):  # the cut may still come from the background follow-up
                 _settle(journal, until=lambda: term.proc.poll() is not None)
             if point and term.proc.poll() is None:
                 term.stop()
@@ -262,14 +195,15 @@ def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: flo
                 kind = _kind_at(trace, point)
                 if status != CRASH_EXIT:
                     problems.append(f"expected a cut at point {point}, process ended {status}")
-            again = _Process(config, {})
+            again = TerminalProcess(config, {})
             try:
                 if not again.wait("login", 30):
                     problems.append("the terminal did not boot after the cut")
                 problems.extend(f"txn {t} still {s} after recovery" for t, s in _settle(journal))
             finally:
                 again.stop()
-            problems.extend(check_invariants(_rows(journal), world.acquirer, world.carrier, "SIM00001"))
+            problems.extend(check_invariants(_rows(journal), world.acquirer, world.carrier, "SIM00001",
+                                             wallet_ledger(world.wallet)))
         finally:
             world.stop()
     return CutResult(sc.name, point or 0, kind, not problems, tuple(dict.fromkeys(problems)))
@@ -283,7 +217,7 @@ def _kind_at(trace: Path, point: int) -> str:
     return "?"
 
 
-def _kill(term: _Process) -> None:
+def _kill(term: TerminalProcess) -> None:
     if term.proc.poll() is None:
         term.proc.send_signal(signal.SIGKILL)
 
