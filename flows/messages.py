@@ -18,6 +18,7 @@ language is missing, if the placeholders differ, or if code uses a key that is n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,17 @@ def next_lang(lang: str) -> str:
 
 def t(key: str, lang: str = "both", **args: Any) -> str:
     """The text of ``key`` in ``lang`` with ``args`` filled in. Raises KeyError for an unknown key."""
+    if not args:  # labels and hints: every screen refresh asks for dozens of them
+        return _plain(key, lang)
+    return _render(key, lang, args)
+
+
+@functools.cache
+def _plain(key: str, lang: str) -> str:
+    return _render(key, lang, {})
+
+
+def _render(key: str, lang: str, args: Mapping[str, Any]) -> str:
     english, chinese = CATALOGUE[key]
     if lang == "en":
         return _fill(english, "en", args)
