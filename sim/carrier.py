@@ -58,9 +58,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from sim.loopback_http import LoopbackHttp
 
 __all__ = ["CarrierSim", "SimState", "LedgerEntry", "PLANS", "BANK_TEST_PLANS"]
 
@@ -223,8 +225,8 @@ class _Reply(Exception):
         self.status, self.error, self.message = status, error, message
 
 
-class CarrierSim:
-    """The platform on ``127.0.0.1`` and an ephemeral port (or ``port``).
+class CarrierSim(LoopbackHttp):
+    """The platform on ``127.0.0.1`` and an ephemeral port (or ``port``); life cycle from ``LoopbackHttp``.
 
     Args:
         slow_s: delay of the slow lookup. hang_s: delay of the hanging lookup. lost_answer_s: delay of the
@@ -238,58 +240,13 @@ class CarrierSim:
         self.slow_s, self.hang_s = slow_s, hang_s
         self.lost_answer_s, self.pending_s = lost_answer_s, pending_s
         self._today = today
-        self._port = port
+        self._init_http(port)
         self.sims: dict[str, SimState] = _seed()
         self._orders: dict[str, _Order] = {}
         self._ledger: list[LedgerEntry] = []
         self._failed_once: set[str] = set()
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.requests = 0
-
-    # --- life cycle ----------------------------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Start serving; returns the base URL (``http://127.0.0.1:<port>``)."""
-        self._stopping.clear()
-        self._listen()
-        return self.base_url
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes handlers that are sleeping out a delay
-        self._close()
-
-    def set_unreachable(self, unreachable: bool) -> None:
-        """Close the listening socket (clients get connection refused) or open it again on the same port."""
-        if unreachable:
-            self._close()
-        elif self._server is None:
-            self._listen()
-
-    def _listen(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        server.daemon_threads = True
-        server.sim = self  # type: ignore[attr-defined]
-        self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sim-carrier", daemon=True)
-        self._thread.start()
-
-    def _close(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
 
     # --- inspection ----------------------------------------------------------------------------------------
 
@@ -492,3 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         pass  # keep test output clean
+
+
+CarrierSim.handler_class = _Handler  # defined below the simulator it serves
+CarrierSim.thread_name = "sim-carrier"

@@ -45,7 +45,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -53,6 +52,7 @@ from emv import qr, tlv
 from emv.errors import PosError
 from flows.wallet_payment import flatten_cpm
 from sim.carrier import _Handler, _json  # the same JSON-over-HTTP plumbing as the carrier
+from sim.loopback_http import LoopbackHttp
 
 __all__ = ["WalletSim", "OUTCOMES", "WalletOrder"]
 
@@ -104,8 +104,11 @@ def _wallet_of(code: str) -> str:
     return "emvqr"
 
 
-class WalletSim:
+class WalletSim(LoopbackHttp):
     """Start with ``start()`` (returns the base URL); ``stop()``. Inspect ``orders`` and ``counts()``."""
+
+    handler_class = _Handler
+    thread_name = "sim-wallet"
 
     def __init__(self, *, user_paying_s: float = 3.0, hang_s: float = 30.0, code_ttl_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, seed: int = 1) -> None:
@@ -116,45 +119,9 @@ class WalletSim:
         self._issued: dict[str, float] = {}
         self._used: set[str] = set()
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._port = 0
+        self._init_http()
         self.requests = 0
         self.last_shown_qr: str | None = None
-
-    # --- life cycle ------------------------------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Serve on 127.0.0.1 and an ephemeral port; returns the base URL."""
-        self._stopping.clear()
-        self._listen()
-        return f"http://127.0.0.1:{self._port}"
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes a handler sleeping out "no answer"
-        self._close()
-
-    def set_unreachable(self, unreachable: bool) -> None:
-        """Close the listening socket (connection refused) or open it again on the same port."""
-        if unreachable:
-            self._close()
-        elif self._server is None:
-            self._listen()
-
-    def _listen(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        server.daemon_threads = True
-        server.sim = self  # type: ignore[attr-defined]
-        self._port = server.server_address[1]
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-wallet",
-                         daemon=True).start()
-
-    def _close(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
 
     # --- what a person does ----------------------------------------------------------------------------------
 

@@ -1,0 +1,64 @@
+"""Life cycle shared by the simulated HTTP back ends (carrier, wallet): serve on 127.0.0.1, stop, and play
+"unreachable" by closing the listening socket and reopening it later on the same port.
+
+A subclass sets ``handler_class`` (its request handler reaches the simulator as ``self.server.sim``) and
+``thread_name``, and calls ``_init_http(port)`` in its ``__init__``.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["LoopbackHttp"]
+
+
+class LoopbackHttp:
+    handler_class: type[BaseHTTPRequestHandler]
+    thread_name = "sim-http"
+
+    def _init_http(self, port: int = 0) -> None:
+        self._port = port
+        self._stopping = threading.Event()  # set on stop(): wakes handlers sleeping out a delay or "no answer"
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def start(self) -> str:
+        """Serve on 127.0.0.1 (an ephemeral port unless one was given); returns the base URL."""
+        self._stopping.clear()
+        self._listen()
+        return self.base_url
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._close()
+
+    def set_unreachable(self, unreachable: bool) -> None:
+        """Close the listening socket (clients get connection refused) or open it again on the same port."""
+        if unreachable:
+            self._close()
+        elif self._server is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), self.handler_class)
+        server.daemon_threads = True
+        server.sim = self  # type: ignore[attr-defined]
+        self._port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
