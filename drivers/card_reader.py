@@ -23,9 +23,9 @@ from typing import Any, Literal
 from construct import ConstructError, FlagsEnum, GreedyBytes, Int8ub, Int16ub, PascalString, Prefixed, Struct
 
 from drivers.link import Event, FrameReceived, PeerReset, SerialLink
-from emv.errors import Cancelled, CardRemoved, DeviceError, DeviceGone, RemoteProtocolError
+from emv.tracks import Stripe, parse_tracks
 from flows.ports import CancelToken
-from flows.tracks import Stripe, parse_tracks
+from pos_errors import Cancelled, CardRemoved, DeviceError, DeviceGone, RemoteProtocolError
 
 __all__ = [
     "HEARTBEAT_S",

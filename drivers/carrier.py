@@ -23,7 +23,7 @@ request applied nothing. ``LinkTimeout`` is a ``LinkError``, so catch it first.
 >>> client.lookup_sim("1064900000001")
 Traceback (most recent call last):
 ...
-emv.errors.LinkError: carrier 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
+pos_errors.LinkError: carrier 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers import crashpoint
-from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
+from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["CarrierClient", "normalise_number"]
 

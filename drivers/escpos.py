@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from flows.ports import PrinterStatus, ReceiptLine
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "INIT",

@@ -32,8 +32,8 @@ from construct import (
 )
 
 from drivers.link import Event, FrameReceived, SerialLink
-from emv.errors import DeviceError, DeviceGone, DeviceTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry, PinStatus
+from pos_errors import DeviceError, DeviceGone, DeviceTimeout, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "PinPadCmd",

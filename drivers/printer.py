@@ -27,8 +27,8 @@ from drivers.escpos import (
     encode_receipt,
     status_request,
 )
-from emv.errors import DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
 from flows.ports import PrinterStatus, ReceiptLine
+from pos_errors import DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
 
 __all__ = ["EscPosPrinter"]
 

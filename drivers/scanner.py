@@ -34,8 +34,8 @@ from typing import Literal
 
 import serial
 
-from emv.errors import Cancelled, ConfigError, DeviceError, DeviceGone
 from flows.ports import CancelToken
+from pos_errors import Cancelled, ConfigError, DeviceError, DeviceGone
 
 __all__ = ["ScannerCore", "Scanner", "CodeRead", "LineRejected", "ScanTimedOut", "TRIGGER", "UNTRIGGER",
            "MAX_CODE"]

@@ -16,7 +16,7 @@ RemoteProtocolError   the answer is not JSON or lacks fields        writes: UNKN
 >>> WalletClient("http://127.0.0.1:1", timeout_s=0.5).query("O1")
 Traceback (most recent call last):
 ...
-emv.errors.LinkError: wallet 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
+pos_errors.LinkError: wallet 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers import crashpoint
-from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import WalletResult, WalletStatus
+from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["WalletClient"]
 

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import TypeVar
 
 from emv.apdu import Response, get_response, split_response, with_le
-from emv.errors import LocalProtocolError
+from pos_errors import LocalProtocolError
 
 __all__ = ["Action", "SendApdu", "ChooseApplication", "RequestOnlinePin", "VerifyOfflinePin", "OfflinePinAnswer",
            "GoOnline",

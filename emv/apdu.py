@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from emv.errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "CryptogramType",

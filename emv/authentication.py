@@ -26,8 +26,8 @@ from enum import Enum
 from emv import apdu, dol, oda, tlv
 from emv.actions import Step, transmit
 from emv.capk import Capk
-from emv.errors import OdaError, RemoteProtocolError
 from emv.tvr import AipBit, BitField, TsiBit, TvrBit
+from pos_errors import OdaError, RemoteProtocolError
 
 __all__ = ["OdaMethod", "OdaContext", "OdaResult", "StaticData", "choose_method", "authenticate", "pin_key",
            "FAILED_BIT"]

@@ -27,7 +27,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from emv.errors import ConfigError
+from pos_errors import ConfigError
 
 __all__ = ["Capk", "TEST_CAPKS", "SIM_CA_INDEX", "capk_table"]
 

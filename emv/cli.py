@@ -20,9 +20,9 @@ from emv import tlv
 from emv.actions import Finished, GoOnline, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.describe import describe, tree
-from emv.errors import PosError
 from emv.kernel import Transaction
 from emv.transcript import ReplayCard, Transcript, find_pan
+from pos_errors import PosError
 
 __all__ = ["main", "replay"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emv.capk import TEST_CAPKS, Capk, capk_table
-from emv.errors import ConfigError
+from pos_errors import ConfigError
 
 __all__ = ["AidConfig", "TerminalConfig", "STANDARD_AIDS", "SCHEME_DEFAULTS", "ONLINE_CAPABLE_TERMINAL_TYPES",
            "terminal_config"]

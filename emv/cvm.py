@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from emv import apdu, tlv
 from emv.actions import OfflinePinAnswer, Outcome, RequestOnlinePin, Step, Stop, VerifyOfflinePin, transmit
-from emv.errors import RemoteProtocolError
 from emv.tvr import BitField, TsiBit, TvrBit
+from pos_errors import RemoteProtocolError
 
 __all__ = ["CvRule", "CvmList", "CvmContext", "CvmOutcome", "METHOD_NAMES", "CONDITION_NAMES",
            "parse_cvm_list", "condition_holds", "terminal_supports", "perform_cvm"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from emv import cvm, tags, tlv
-from emv.errors import RemoteProtocolError
 from emv.tvr import AUC_BITS, AipBit, TsiBit, TvrBit, bits_set
+from pos_errors import RemoteProtocolError
 
 __all__ = ["describe", "tree"]
 

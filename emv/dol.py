@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emv import tags
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 __all__ = ["DolEntry", "parse", "build", "split", "fit"]
 

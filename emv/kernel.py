@@ -65,11 +65,11 @@ from emv.authentication import (
 )
 from emv.config import AidConfig, TerminalConfig
 from emv.cvm import CvmContext, CvmOutcome, perform_cvm
-from emv.errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtocolError
 from emv.risk import check_exception_file, manage_risk
 from emv.scripts import parse_scripts, run_scripts
 from emv.selection import Candidate, Fci, build_candidates, final_select
 from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_restrictions, decide, default_action
+from pos_errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtocolError
 
 __all__ = ["Transaction", "TerminalConfig", "AidConfig", "FIELD_55_TAGS", "APPROVAL_CODES"]
 

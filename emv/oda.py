@@ -21,7 +21,7 @@ the kernel turns it into the TVR bit of the method (Book 3 §10.3).
 >>> recover_issuer_public_key(Capk(b"\\xa0\\x00\\x00\\x00\\x03", 1, b"\\x99" * 64), b"\\x00" * 63, b"", b"\\x03")
 Traceback (most recent call last):
 ...
-emv.errors.OdaError: the issuer public key certificate is 63 bytes, the CA key 64
+pos_errors.OdaError: the issuer public key certificate is 63 bytes, the CA key 64
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from emv.capk import Capk
-from emv.errors import OdaError
+from pos_errors import OdaError
 
 __all__ = ["RecoveredKey", "CdaResult", "recover_issuer_public_key", "recover_icc_public_key",
            "verify_signed_static_data", "verify_signed_dynamic_data", "verify_cda_signature",

@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from emv.tlv import Tlv, decode
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["MpmPayload", "build_mpm", "parse_mpm", "parse_cpm", "mpm_crc", "encode_objects", "CPM_VERSION"]
 

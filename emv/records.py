@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emv import tlv
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 __all__ = ["AflEntry", "parse_gpo_response", "parse_afl", "parse_record", "parse_generate_ac_response",
            "pan_digits", "psn_digits", "MANDATORY_RECORD_TAGS"]

@@ -23,8 +23,8 @@ from collections.abc import Collection, Mapping
 from emv import apdu, tlv
 from emv.actions import Step, transmit
 from emv.config import AidConfig
-from emv.errors import RemoteProtocolError
 from emv.tvr import BitField, TsiBit, TvrBit
+from pos_errors import RemoteProtocolError
 
 __all__ = ["manage_risk", "random_selection", "check_exception_file"]
 

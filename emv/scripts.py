@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from emv import tlv
 from emv.actions import Step, transmit
-from emv.errors import RemoteProtocolError
 from emv.tvr import BitField, TsiBit, TvrBit
+from pos_errors import RemoteProtocolError
 
 __all__ = ["IssuerScript", "parse_scripts", "run_scripts", "MAX_SCRIPT_BYTES"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from emv import apdu, tlv
 from emv.actions import Outcome, Step, Stop, transmit
 from emv.config import AidConfig, TerminalConfig
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 __all__ = ["Fci", "Candidate", "parse_fci", "parse_directory_record", "match_aid", "order_candidates",
            "build_candidates", "final_select"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from emv.errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "Tlv",

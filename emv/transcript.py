@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emv import records, tlv
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 __all__ = ["Transcript", "Recorder", "ReplayCard", "mask_transcript", "find_pan"]
 

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 from emv.apdu import CryptogramType
-from emv.errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["TvrBit", "TsiBit", "AipBit", "BitField", "bits_set", "parse_date", "check_restrictions",
            "check_floor_limit", "decide", "default_action", "AUC_BITS"]

@@ -1,4 +1,4 @@
-"""Errors of the firmware package, which stands alone (it may not import ``emv.errors``, see ``.importlinter``).
+"""Errors of the firmware package, which stands alone (it may not import ``pos_errors``, see ``.importlinter``).
 
 The tree mirrors the product's: ``FirmwareImageError`` is a ``ValueError`` (malformed or untrusted input)::
 

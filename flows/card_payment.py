@@ -18,7 +18,6 @@ from enum import StrEnum
 
 from emv import records, tlv
 from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
-from emv.errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 from emv.kernel import FIELD_55_TAGS, TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
 from flows.messages import Msg, Text
@@ -33,6 +32,7 @@ from flows.ports import (
     OfflinePinRequest,
     PinPadPort,
 )
+from pos_errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 
 __all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card",
            "authorize_journaled", "RESPONSE_TEXT", "decline_text", "KERNEL_REASONS", "kernel_reason"]

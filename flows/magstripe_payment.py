@@ -1,6 +1,6 @@
 """Card payment where the customer may insert *or swipe*: magstripe with chip fallback.
 
-A swipe is parsed (``flows.tracks``); a service code that says "chip" (first digit 2 or 6) is refused with
+A swipe is parsed (``emv.tracks``); a service code that says "chip" (first digit 2 or 6) is refused with
 "insert the card" — unless the chip already failed in this sale (mute, bad ATR, a card error before the bank
 was asked), then the swipe is accepted as a **fallback**: POS entry mode ``801`` instead of ``901``
 (ISO 8583:1987 field 22: PAN entry 80 = chip card read by magstripe after a chip failure, 90 = full track 2;
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal, Protocol, runtime_checkable
 
-from emv.errors import Cancelled, DeviceError, RemoteProtocolError
+from emv.tracks import Stripe
 from flows.card_payment import (
     RESPONSE_TEXT,
     CardPaymentPorts,
@@ -32,7 +32,7 @@ from flows.card_payment import (
 )
 from flows.messages import Msg
 from flows.ports import AuthRequest, CancelToken
-from flows.tracks import Stripe
+from pos_errors import Cancelled, DeviceError, RemoteProtocolError
 
 __all__ = ["SwipeReaderPort", "pay_card_or_stripe", "entry_mode", "FALLBACK_LABEL", "MAGSTRIPE_LABEL"]
 

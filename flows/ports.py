@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from emv.pan import mask_pan
+
 __all__ = [
     "CancelToken",
     "SimInfo",
@@ -48,17 +50,6 @@ __all__ = [
 ]
 
 CURRENCY_CNY = "156"
-
-
-def mask_pan(pan: str) -> str:
-    """First 6 and last 4 digits, the rest as ``*`` (PCI DSS display rule).
-
-    >>> mask_pan("6212345678901234")
-    '621234******1234'
-    """
-    if len(pan) <= 10:
-        return "*" * len(pan)
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
 class CancelToken:

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emv.errors import LinkError, RemoteProtocolError
 from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import CarrierPort, HostPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import WALLET_CHANNELS
 from flows.refund import refund_payment
 from flows.reversal import REVERSAL_REFUSED, reverse_payment
+from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["RecoveryReport", "recover", "REVERSE_STATES", "TOPUP_STATES"]
 

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emv.errors import LinkError, RemoteProtocolError
 from flows.messages import Msg, Text, t
 from flows.money import format_money
 from flows.ports import ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
 from flows.reversal import original_from_record
+from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt"]
 

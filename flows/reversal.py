@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from emv.errors import LinkError, RemoteProtocolError
 from flows.ports import AuthRequest, HostPort, JournalPort, ReversalRequest, TxnRecord
+from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["original_from_record", "reverse_payment", "REVERSAL_REFUSED"]
 

@@ -26,18 +26,14 @@ before it left is ``cancelled`` (the host never charged it).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from emv.errors import LinkError, PosError, RemoteProtocolError
+from emv.crypto.sealer import PanSealer
+from emv.crypto.sealer import SealedPanError as SafError
 from flows.ports import AdviceHostPort, AdviceRequest, AuthRequest, TxnRecord, mask_pan
+from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain", "OFFLINE_AUTH",
            "STOPPED", "CANCEL_STATES"]
@@ -45,10 +41,6 @@ __all__ = ["SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offl
 OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
 STOPPED = ("failed", "expired")
 CANCEL_STATES = frozenset({"reversal_pending", "reversed", "void_pending", "voided"})
-
-
-class SafError(PosError):
-    """A sealed PAN does not open: wrong terminal key or a tampered queue row."""
 
 
 @dataclass(frozen=True)
@@ -74,25 +66,6 @@ class SafRow:
     last_try_at: str | None = None
     response_code: str | None = None
     message: str | None = None
-
-
-class PanSealer:
-    """AES-256-GCM under HKDF-SHA256(terminal secret, info = "saf-pan" + terminal id)."""
-
-    def __init__(self, secret: bytes, terminal_id: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"saf-pan|" + terminal_id.encode()).derive(secret)
-        self._aead = AESGCM(key)
-
-    def seal(self, pan: str, stan: int) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, pan.encode("ascii"), f"{stan:06d}".encode())
-
-    def open(self, sealed: bytes, stan: int) -> str:
-        try:
-            return self._aead.decrypt(sealed[:12], sealed[12:], f"{stan:06d}".encode()).decode("ascii")
-        except (InvalidTag, ValueError) as exc:
-            raise SafError(f"sealed PAN of advice stan={stan:06d} does not open") from exc
 
 
 class SafJournal(Protocol):

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emv.errors import LinkError, RemoteProtocolError
 from flows.messages import Msg, Text
 from flows.messages import t as _t
 from flows.money import format_money
 from flows.ports import BatchTotals, BatchUploadItem, ReceiptLine, SettlementHostPort, SettlementRequest, TxnRecord
+from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "report_lines", "SALE_STATES"]
 

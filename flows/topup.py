@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emv.errors import LinkError, LinkTimeout, RemoteProtocolError
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
 from flows.magstripe_payment import pay_card_or_stripe
 from flows.messages import Msg, Text, say
 from flows.ports import CancelToken, CarrierPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import Quote
 from flows.reversal import reverse_payment
+from pos_errors import LinkError, LinkTimeout, RemoteProtocolError
 
 __all__ = ["TopupOrder", "TopupOutcome", "TopupService", "Step"]
 

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from emv.errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 from emv.qr import build_mpm, parse_cpm
 from emv.tlv import Tlv, decode
 from flows.messages import Msg, Text, say
@@ -46,6 +45,7 @@ from flows.ports import (
 )
 from flows.pricing import CHANNEL_LABELS
 from flows.topup import TopupOrder, TopupOutcome
+from pos_errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 
 __all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings", "WalletTopupService",
            "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",

@@ -18,12 +18,12 @@
 
 from __future__ import annotations
 
-from emv.errors import LinkError, PosError, RemoteProtocolError
 from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CarrierPort, Clock, JournalPort, TxnRecord, WalletPort
 from flows.pricing import WALLET_CHANNELS
 from flows.wallet_payment import apply_topup, wallet_message
+from pos_errors import LinkError, PosError, RemoteProtocolError
 
 __all__ = ["recover_wallet", "WAITING_STATES"]
 

@@ -73,8 +73,8 @@ from drivers.host import settlement
 from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
 from emv.crypto import arqc, pin
-from emv.errors import PosError, RemoteProtocolError
 from flows.ports import AuthRequest, mask_pan
+from pos_errors import PosError, RemoteProtocolError
 from sim import issuer
 from sim.cards import CATALOGUE, SimCardProfile
 

@@ -23,9 +23,9 @@ from typing import Any
 from drivers.card_reader import CardReader
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.config import STANDARD_AIDS, TerminalConfig
-from emv.errors import PosError
 from emv.kernel import Transaction
 from flows.ports import CancelToken
+from pos_errors import PosError
 from sim.card import CardApplet
 from sim.cards import CATALOGUE
 from sim.pty import LineFaults

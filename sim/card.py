@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from emv import apdu, dol
 from emv.crypto import arqc
 from emv.crypto.des import xor
-from emv.errors import PosError
 from emv.tlv import Tlv
+from pos_errors import PosError
 from sim.card_oda import ODA_AFL_ENTRY, CardOda
 from sim.cards import SimCardProfile
 

@@ -38,8 +38,8 @@ from drivers.pinpad import (
 )
 from emv.crypto.des import aes_ecb_decrypt, tdes_ecb_decrypt
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
-from emv.errors import PosError
 from flows.ports import OfflinePinRequest
+from pos_errors import PosError
 from sim.pty import LineFaults
 from sim.reader import LinkedDevice
 

@@ -40,7 +40,7 @@ from drivers.card_reader import (
 )
 from drivers.link import FrameReceived, LinkCore, LinkStats
 from drivers.link.frames import response_cmd
-from emv.errors import PosError
+from pos_errors import PosError
 from sim.pty import DeviceThread, LineFaults, PtyPort
 
 __all__ = ["Applet", "LinkedDevice", "ReaderSim"]

@@ -49,8 +49,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from emv import qr, tlv
-from emv.errors import PosError
 from flows.wallet_payment import flatten_cpm
+from pos_errors import PosError
 from sim.carrier import _Handler, _json  # the same JSON-over-HTTP plumbing as the carrier
 from sim.loopback_http import LoopbackHttp
 

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from emv.errors import DeviceError, LinkError, PosError
 from flows.card_payment import Step
 from flows.duplicate import describe, find_duplicate, window_start
 from flows.messages import Msg, Text, next_lang, say
@@ -33,6 +32,7 @@ from flows.sim_number import check_sim_number
 from flows.topup import TopupOrder, TopupOutcome
 from flows.wallet_payment import WalletProgress
 from flows.wallet_recovery import recover_wallet
+from pos_errors import DeviceError, LinkError, PosError
 from terminal.app_wallet import WalletScreens
 from terminal.audit import AuditLog
 from terminal.diagnostics import faults, run_checks

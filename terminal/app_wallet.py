@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from emv.errors import Cancelled, DeviceError
 from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CancelToken
 from flows.topup import TopupOrder, TopupOutcome
 from flows.wallet_payment import WalletProgress, WalletStep, classify_code
+from pos_errors import Cancelled, DeviceError
 from terminal.screens import Key
 
 if TYPE_CHECKING:

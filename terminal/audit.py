@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emv.errors import PosError
+from pos_errors import PosError
 from terminal.journal import Journal
 
 __all__ = ["AuditLog", "AuditEntry", "AuditError", "AUDITED_ACTIONS"]

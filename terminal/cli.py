@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 import segno
 
-from emv.errors import ConfigError, PosError
+from pos_errors import ConfigError, PosError
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from emv.config import terminal_config
-from emv.errors import ConfigError
 from flows.pricing import ChannelLimits, FeeSchedule
+from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from emv.errors import PosError
 from flows.messages import Msg, t
+from pos_errors import PosError
 from terminal.services import Services
 
 __all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB"]

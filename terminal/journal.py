@@ -21,10 +21,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from drivers import crashpoint
-from emv.errors import PosError
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
+from pos_errors import PosError
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
 

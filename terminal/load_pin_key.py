@@ -19,7 +19,7 @@ import getpass
 import sys
 
 from drivers.pinpad import KeyLoad, PinPad
-from emv.errors import PosError
+from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.journal import Journal
 from terminal.roles import Action, allowed

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.escpos import MESSAGES as PRINTER_MESSAGES
-from emv.errors import DeviceError, PosError
 from flows.advice import MAX_MONTHS, Need, advise
 from flows.messages import Msg, next_lang, say
 from flows.money import format_money
 from flows.ports import Plan, ReceiptLine
 from flows.pricing import CHANNEL_LABELS, quote
 from flows.receipt import receipt_from_json
+from pos_errors import DeviceError, PosError
 from terminal.config import Settings
 from terminal.diagnostics import Check, faults, run_checks
 from terminal.firmware_screen import FirmwareKeys

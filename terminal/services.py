@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emv.errors import PosError
 from flows.ports import CardReaderPort, CarrierPort, HostPort, PinPadPort, PrinterPort, ScannerPort, WalletPort
 from flows.saf import PanSealer
 from flows.topup import TopupService
 from flows.wallet_payment import WalletTopupService
+from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, cast
 
-from emv.errors import DeviceError
 from flows.messages import CATALOGUE, Msg, Text, say, t
 from flows.money import format_money
 from flows.ports import AdviceHostPort, RefundHostPort, SettlementHostPort
@@ -26,6 +25,7 @@ from flows.refund import RefundResult, refund_payment, refund_receipt, refundabl
 from flows.saf import STOPPED, drain
 from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
 from flows.void import VoidResult, void_payment, void_receipt, voidable
+from pos_errors import DeviceError
 from terminal.roles import Action, allowed
 from terminal.screens import Key
 from terminal.services import Services

@@ -24,12 +24,12 @@ from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
 from emv.config import terminal_config
-from emv.errors import ConfigError, DeviceError
 from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
+from pos_errors import ConfigError, DeviceError
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal

@@ -53,7 +53,6 @@ from drivers.host.messages import (
 )
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.spec import describe_response
-from emv.errors import ConfigError, LinkError, LinkTimeout, RemoteProtocolError
 from flows.ports import (
     AdviceRequest,
     AuthRequest,
@@ -63,6 +62,7 @@ from flows.ports import (
     ReversalRequest,
     SettlementRequest,
 )
+from pos_errors import ConfigError, LinkError, LinkTimeout, RemoteProtocolError
 
 __all__ = ["HostClient"]
 

@@ -41,8 +41,8 @@ from drivers.host.spec import (
     PROCESSING_PURCHASE,
     SPEC,
 )
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from flows.ports import AuthRequest, AuthResponse, ReversalRequest
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "Fields",

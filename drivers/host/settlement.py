@@ -26,8 +26,8 @@ from drivers.host.spec import (
     PROCESSING_SETTLE,
     PROCESSING_SETTLE_AFTER_UPLOAD,
 )
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from flows.ports import BatchTotals, BatchUploadItem, SettlementRequest
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["totals_field", "parse_totals", "build_settlement", "build_batch_upload", "parse_batch_upload"]
 

@@ -45,7 +45,7 @@ from drivers.link.frames import (
     encode_data,
     find_frame,
 )
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 __all__ = [
     "FrameReceived",

@@ -42,7 +42,7 @@ from construct import (
     this,
 )
 
-from emv.errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "STX",

@@ -22,7 +22,7 @@ import serial
 from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import is_response, response_cmd
 from drivers.link.trace import FrameTracer, split_spy_url
-from emv.errors import DeviceError, DeviceGone, DeviceTimeout
+from pos_errors import DeviceError, DeviceGone, DeviceTimeout
 
 __all__ = ["SerialLink"]
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from drivers.link.frames import ControlFrame, decode_frame, find_frame
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 __all__ = ["FrameTracer", "split_spy_url"]
 

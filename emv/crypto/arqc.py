@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from emv.crypto.des import odd_parity, tdes_cbc_encrypt, tdes_ecb_encrypt, xor
-from emv.errors import CryptoError, LocalProtocolError
+from pos_errors import CryptoError, LocalProtocolError
 
 __all__ = [
     "derive_icc_master_key",

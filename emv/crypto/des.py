@@ -12,7 +12,7 @@ from __future__ import annotations
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 __all__ = [
     "tdes_ecb_encrypt",

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from math import comb
 
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 __all__ = ["CounterRule", "TDES_COUNTER", "AES_COUNTER", "Step", "derive_along_counter", "FutureKeys"]
 

@@ -27,7 +27,7 @@ from enum import Enum, IntEnum
 
 from emv.crypto.des import aes_ecb_encrypt
 from emv.crypto.dukpt import AES_COUNTER, FutureKeys, Step, derive_along_counter
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 __all__ = [
     "KSN_LENGTH",

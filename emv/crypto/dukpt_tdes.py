@@ -21,7 +21,7 @@ from enum import Enum
 
 from emv.crypto.des import des_ecb_encrypt, tdes_ecb_encrypt, xor
 from emv.crypto.dukpt import TDES_COUNTER, FutureKeys, Step, derive_along_counter
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 __all__ = [
     "KSN_LENGTH",

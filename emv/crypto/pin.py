@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.cmac import CMAC
 
 from emv.crypto import dukpt_aes, dukpt_tdes, pinblock
 from emv.crypto.des import tdes_ecb_encrypt
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 __all__ = [
     "Scheme",

@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 
 from emv.crypto.des import aes_ecb_decrypt, aes_ecb_encrypt, tdes_ecb_decrypt, tdes_ecb_encrypt, xor
-from emv.errors import CryptoError, LocalProtocolError
+from pos_errors import CryptoError, LocalProtocolError
 
 __all__ = [
     "PIN_MIN_LENGTH",

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from drivers.carrier import CONFLICT_MESSAGE, CarrierClient
-from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import CarrierPort, SimInfo
 from flows.sim_number import luhn_ok
+from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from sim.carrier import PLANS, CarrierSim
 
 ACTIVE = "89860424000000000017"

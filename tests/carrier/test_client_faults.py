@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from drivers.carrier import CarrierClient
-from emv.errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
+from pos_errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 ICCID = "89860424000000000017"
 

@@ -30,7 +30,7 @@ from emv.crypto.dukpt_aes import (
     split_ksn,
     working_key,
 )
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 BDK128 = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 BDK256 = BDK128 * 2

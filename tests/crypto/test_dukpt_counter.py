@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from emv.crypto.dukpt import AES_COUNTER, TDES_COUNTER, CounterRule, FutureKeys, derive_along_counter
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 SMALL = CounterRule(width=8, max_ones=3)
 

@@ -25,7 +25,7 @@ from emv.crypto.dukpt_tdes import (
     transaction_key,
     working_key,
 )
-from emv.errors import CryptoError
+from pos_errors import CryptoError
 
 BDK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 INITIAL_KSN = bytes.fromhex("FFFF9876543210E00000")

@@ -25,7 +25,7 @@ from emv.crypto.pin import (
     derive_initial_key,
     key_check_value,
 )
-from emv.errors import CryptoError, LocalProtocolError
+from pos_errors import CryptoError, LocalProtocolError
 
 TDES_BDK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 TDES_KSN = bytes.fromhex("FFFF9876543210E00000")

@@ -34,7 +34,7 @@ from emv.crypto.pinblock import (
     pin_field_format0,
     pin_field_format4,
 )
-from emv.errors import CryptoError, LocalProtocolError
+from pos_errors import CryptoError, LocalProtocolError
 
 X924_3_FILL = bytes.fromhex("2F69ADDE2E9E7ACE")
 X924_3_PIN_KEY = bytes.fromhex("AF8CB133A78F8DC2D1359F18527593FB")

@@ -29,8 +29,8 @@ from drivers.card_reader import (
     parse_atr,
 )
 from drivers.link.frames import encode_data
-from emv.errors import Cancelled, CardRemoved, DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
 from flows.ports import CancelToken, CardReaderPort
+from pos_errors import Cancelled, CardRemoved, DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
 from sim.reader import ReaderSim
 from tests.drivers.conftest import T0_ATR, T1_ATR, EveryNth, FakeApplet, Wire
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from drivers import card_reader, escpos, pinpad
 from drivers.link.trace import FrameTracer
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 DECODERS: list[Callable[[bytes], object]] = [
     card_reader.decode_response, card_reader.decode_info, card_reader.decode_state, card_reader.decode_swipe,

@@ -12,8 +12,8 @@ import pytest
 import serial
 
 from drivers.card_reader import CardReader
-from emv.errors import DeviceGone
 from flows.ports import CancelToken
+from pos_errors import DeviceGone
 from sim.pty import FaultInjector, LineFaults, PtyPort
 from sim.reader import ReaderSim
 from tests.drivers.conftest import FakeApplet

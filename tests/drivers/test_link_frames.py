@@ -17,7 +17,7 @@ from drivers.link.frames import (
     encode_data,
     find_frame,
 )
-from emv.errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 # (seq, cmd, data) -> frame, as in the protocol document
 DATA_VECTORS = [

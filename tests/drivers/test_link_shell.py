@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from drivers.link import FrameReceived, LinkCore, PeerReset, SerialLink, encode_data
-from emv.errors import DeviceGone, DeviceTimeout
+from pos_errors import DeviceGone, DeviceTimeout
 from sim.reader import LinkedDevice
 
 

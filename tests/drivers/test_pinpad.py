@@ -26,8 +26,8 @@ from drivers.pinpad import (
     encode_pin_result,
 )
 from emv.crypto.pin import decrypt_pin_block, derive_initial_key
-from emv.errors import DeviceError, DeviceGone, LocalProtocolError, RemoteProtocolError
 from flows.ports import PinEntry, PinPadPort
+from pos_errors import DeviceError, DeviceGone, LocalProtocolError, RemoteProtocolError
 from sim.pinpad import PinPadSim
 
 BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")

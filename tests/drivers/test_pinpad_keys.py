@@ -9,7 +9,7 @@ import pytest
 from drivers.pinpad import KeyLoad, PinPad, decode_key_load, encode_key_load
 from emv.crypto.des import aes_ecb_encrypt, tdes_ecb_encrypt
 from emv.crypto.pin import decrypt_pin_block, derive_initial_key, key_check_value
-from emv.errors import DeviceError, LocalProtocolError, RemoteProtocolError
+from pos_errors import DeviceError, LocalProtocolError, RemoteProtocolError
 from sim.pinpad import TEST_KLK, PinPadSim
 from terminal.load_pin_key import main as load_pin_key
 

@@ -22,8 +22,8 @@ from drivers.card_reader import (
     encode_swipe,
 )
 from drivers.link.frames import encode_data
-from emv.errors import RemoteProtocolError
 from flows.ports import CancelToken
+from pos_errors import RemoteProtocolError
 from sim.reader import ReaderSim
 from tests.drivers.conftest import T1_ATR, FakeApplet
 

@@ -20,8 +20,8 @@ from drivers.scanner import (
     ScannerCore,
     ScanTimedOut,
 )
-from emv.errors import Cancelled, ConfigError
 from flows.ports import CancelToken
+from pos_errors import Cancelled, ConfigError
 from sim.scanner import ScannerSim
 
 WECHAT = "134567890123456789"

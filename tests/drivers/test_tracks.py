@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emv.errors import RemoteProtocolError
-from flows.tracks import parse_track1, parse_track2, parse_tracks
+from emv.tracks import parse_track1, parse_track2, parse_tracks
+from pos_errors import RemoteProtocolError
 
 PAN = "6212345678901234"  # made-up test account
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from emv import apdu
 from emv.apdu import CryptogramType
-from emv.errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 # Expected bytes follow the command codings of EMV 4.4 Book 1 §11 and Book 3 §6.5; the SELECT PSE, READ
 # RECORD 1.1 and empty-PDOL GPO lines are the ones printed in countless published card traces.

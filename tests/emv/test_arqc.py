@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from emv.crypto import arqc
 from emv.crypto.des import odd_parity, tdes_ecb_encrypt
-from emv.errors import CryptoError, LocalProtocolError
+from pos_errors import CryptoError, LocalProtocolError
 
 IMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from emv.actions import ChooseApplication, Finished
-from emv.errors import LocalProtocolError
+from pos_errors import LocalProtocolError
 from sim.card import CardApplet
 from sim.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, issuer, transaction

@@ -9,7 +9,7 @@ import pytest
 
 from emv.capk import TEST_CAPKS
 from emv.config import terminal_config
-from emv.errors import ConfigError
+from pos_errors import ConfigError
 from terminal.config import Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "terminal.example.toml"

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emv import dol, tags
-from emv.errors import RemoteProtocolError
+from pos_errors import RemoteProtocolError
 
 # Book 3 §5.4 rules, one row each: tag (its format), requested length, value held, bytes sent.
 # fmt: off

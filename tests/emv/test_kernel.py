@@ -11,9 +11,9 @@ from emv import apdu, tlv
 from emv.actions import Finished, GoOnline, Outcome, SendApdu
 from emv.config import AidConfig
 from emv.crypto import arqc
-from emv.errors import LocalProtocolError
 from emv.kernel import FIELD_55_TAGS, Transaction
 from emv.tvr import TvrBit, bits_set
+from pos_errors import LocalProtocolError
 from sim.card import CardApplet
 from sim.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, UN, WHEN, config_with, drive, run_card, session_key, transaction

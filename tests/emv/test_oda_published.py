@@ -15,7 +15,7 @@ import pytest
 
 from emv import oda
 from emv.capk import TEST_CAPKS
-from emv.errors import OdaError
+from pos_errors import OdaError
 
 VISA_01 = TEST_CAPKS[(bytes.fromhex("A000000003"), 0x01)]
 MC_05 = TEST_CAPKS[(bytes.fromhex("A000000004"), 0x05)]

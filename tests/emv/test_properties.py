@@ -12,7 +12,7 @@ from emv import apdu, cvm, dol, oda, records, selection, tlv
 from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
 from emv.authentication import StaticData
 from emv.capk import TEST_CAPKS
-from emv.errors import PosError
+from pos_errors import PosError
 from sim.card import CardApplet
 from sim.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, transaction

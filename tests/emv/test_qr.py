@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emv import qr
-from emv.errors import LocalProtocolError, PosError, RemoteProtocolError
 from emv.tlv import Tlv, encode
+from pos_errors import LocalProtocolError, PosError, RemoteProtocolError
 
 # The example payload of EMVCo "EMV QR Code Specification for Payment Systems: Merchant-Presented Mode" v1.1,
 # Appendix (example with a language template in Chinese), as reproduced verbatim in mvallim/emv-qrcode

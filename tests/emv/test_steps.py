@@ -12,7 +12,6 @@ from emv import cvm, selection
 from emv.actions import RequestOnlinePin, Stop
 from emv.apdu import CryptogramType
 from emv.config import STANDARD_AIDS, AidConfig, TerminalConfig
-from emv.errors import ConfigError, RemoteProtocolError
 from emv.tlv import Tlv
 from emv.tvr import (
     BitField,
@@ -24,6 +23,7 @@ from emv.tvr import (
     decide,
     parse_date,
 )
+from pos_errors import ConfigError, RemoteProtocolError
 
 # --- selection (Book 1 §12) ---------------------------------------------------------------------------------
 

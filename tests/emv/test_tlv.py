@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emv import tlv
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from emv.tlv import Tlv
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 # Vectors from knovichikhin/pyemv tests/test_tlv.py (test_decode_tag, test_encode): hex -> (tag, value).
 # pyemv also accepts the indefinite length '80'; EMV forbids it (Book 3 Annex B2), so those rows are left out.

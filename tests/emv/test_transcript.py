@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emv.cli import main, replay
-from emv.errors import RemoteProtocolError
 from emv.transcript import ReplayCard, Transcript
+from pos_errors import RemoteProtocolError
 from sim.cards import CATALOGUE
 from sim.transcripts import record
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from emv.config import STANDARD_AIDS, TerminalConfig
-from emv.errors import DeviceError, LinkTimeout
+from emv.tracks import Stripe, parse_track2
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
 from flows.magstripe_payment import FALLBACK_LABEL, MAGSTRIPE_LABEL, pay_card_or_stripe
 from flows.messages import say
 from flows.ports import AuthRequest, AuthResponse, CancelToken, PinEntry
-from flows.tracks import Stripe, parse_track2
+from pos_errors import DeviceError, LinkTimeout
 from terminal.journal import Journal
 
 NO_CHIP = b";6229000011112226=3012101000001?"

@@ -2,11 +2,11 @@
 
 import pytest
 
-from emv.errors import LinkError, LinkTimeout
 from flows.messages import say
 from flows.ports import TopupResult
 from flows.recovery import recover
 from flows.txn_state import path_to
+from pos_errors import LinkError, LinkTimeout
 from terminal.journal import Journal
 
 

@@ -5,10 +5,10 @@ import datetime as dt
 
 import pytest
 
-from emv.errors import LinkError, LinkTimeout
 from flows.ports import AuthRequest
 from flows.saf import PanSealer, SafError, drain, offline_row
 from flows.txn_state import path_to
+from pos_errors import LinkError, LinkTimeout
 from terminal.journal import Journal
 
 PAN = "6217000000000078"

@@ -2,10 +2,10 @@
 
 import pytest
 
-from emv.errors import LinkError
 from flows.messages import say
 from flows.settlement import batch_totals, report_lines, settle_batch
 from flows.txn_state import path_to
+from pos_errors import LinkError
 from terminal.journal import Journal, JournalError
 
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from emv.errors import LinkTimeout
 from flows.messages import say
 from flows.recovery import recover
 from flows.txn_state import path_to
 from flows.void import void_payment, void_receipt, voidable
+from pos_errors import LinkTimeout
 from terminal.journal import Journal
 
 

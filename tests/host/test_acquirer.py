@@ -15,8 +15,8 @@ from drivers.host import HostClient
 from drivers.host import messages as m
 from emv import tlv
 from emv.crypto import arqc, pin
-from emv.errors import LinkError, LinkTimeout, RemoteProtocolError
 from flows.ports import AuthRequest, ReversalRequest, mask_pan
+from pos_errors import LinkError, LinkTimeout, RemoteProtocolError
 from sim.acquirer import MAGIC_AMOUNTS, AcquirerSim
 from sim.cards import SimCardProfile
 from tests.host.conftest import (

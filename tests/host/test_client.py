@@ -13,8 +13,8 @@ import pytest
 
 from drivers.host import HostClient
 from drivers.host import messages as m
-from emv.errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from flows.ports import AuthRequest, ReversalRequest
+from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 PAN = "6212345678901234"
 REQUEST = AuthRequest(stan=42, amount_minor=1250, local_time=dt.datetime(2025, 1, 15, 10, 30, 45), pan=PAN,

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.host import messages as m
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from flows.ports import AuthRequest, ReversalRequest
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 MESSAGES = [b"0800" + bytes(range(20)), b"0210", b"\x00\x01" * 300]
 STREAM = b"".join(m.frame(msg) for msg in MESSAGES)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from drivers import escpos
 from drivers.escpos import MESSAGES, StatusQuery, decode_status, encode_receipt
-from emv.errors import LocalProtocolError, RemoteProtocolError
 from flows.ports import ReceiptLine
+from pos_errors import LocalProtocolError, RemoteProtocolError
 
 
 def h(text: str) -> bytes:

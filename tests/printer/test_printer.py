@@ -10,8 +10,8 @@ import serial
 
 from drivers.escpos import encode_receipt
 from drivers.printer import EscPosPrinter
-from emv.errors import DeviceError, DeviceGone, DeviceTimeout
 from flows.ports import PrinterPort, PrinterStatus, ReceiptLine
+from pos_errors import DeviceError, DeviceGone, DeviceTimeout
 from sim.printer import PrinterSim
 
 STATUS_QUERIES = bytes.fromhex("10 04 01 10 04 02 10 04 04")  # DLE EOT 1, 2, 4

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from emv.errors import ConfigError
+from pos_errors import ConfigError
 from terminal.config import Settings, load_settings
 from terminal.journal import Journal
 from terminal.machine import CANCEL_OUTCOME, TRANSITIONS, State, mermaid

@@ -4,8 +4,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from drivers.pinpad import KeyStatus
-from emv.errors import DeviceGone, DeviceTimeout, LinkError
 from flows.ports import PrinterStatus
+from pos_errors import DeviceGone, DeviceTimeout, LinkError
 from terminal.diagnostics import KSN_LOW, faults, run_checks
 from terminal.journal import Journal
 

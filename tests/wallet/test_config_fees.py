@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emv.errors import ConfigError
 from flows.pricing import ChannelLimits
+from pos_errors import ConfigError
 from terminal.config import Settings
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from drivers.wallet import WalletClient
 from emv import qr
-from emv.errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
+from pos_errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 from sim.wallet import OUTCOMES, WalletSim
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from emv.errors import RemoteProtocolError
-from flows.ports import mask_pan
+from emv.pan import mask_pan
+from pos_errors import RemoteProtocolError
 
 __all__ = ["Stripe", "parse_tracks", "parse_track2", "parse_track1"]
 

@@ -1,4 +1,4 @@
-"""The product's exception tree, kept in the lowest layer so every layer can catch without importing upwards.
+"""The product's exception tree, in one neutral package below every layer so each can catch without importing up.
 
 Business outcomes (a decline, a TVR bit, a failed signature check) are values, never exceptions. Exceptions mean
 that something could not be done at all::
@@ -16,8 +16,7 @@ that something could not be done at all::
     ├── LinkError                     a network peer failed (acquirer host, carrier, wallet)
     │   └── LinkTimeout               no answer within the deadline: outcome UNKNOWN
     ├── Cancelled                     the cashier or customer cancelled a wait
-    ├── ConfigError                   the configuration file is wrong (says which key)
-    └── FirmwareImageError            an image is malformed or fails verification
+    └── ConfigError                   the configuration file is wrong (says which key)
 
 >>> issubclass(DeviceTimeout, PosError)
 True
@@ -40,7 +39,6 @@ __all__ = [
     "LinkTimeout",
     "Cancelled",
     "ConfigError",
-    "FirmwareImageError",
 ]
 
 
@@ -113,6 +111,3 @@ class Cancelled(PosError):
 class ConfigError(PosError):
     """The configuration is invalid; the message names the key."""
 
-
-class FirmwareImageError(PosError):
-    """A firmware image is malformed or fails verification."""
