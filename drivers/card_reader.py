@@ -2,7 +2,7 @@
 
 The reader passes APDUs through, so the EMV kernel runs in the terminal. Commands, responses and unsolicited
 events (CARD_INSERTED, CARD_REMOVED, CARD_SWIPED) are listed in docs/protocols/card-reader.md; the payload
-codecs below serve both ends of the wire (``sim.reader`` answers with them). The ATR is parsed per
+codecs below serve both ends of the wire (``sim.devices.reader`` answers with them). The ATR is parsed per
 ISO/IEC 7816-3 §8 to learn the offered protocols (T=0, T=1). Track data from a swipe is never logged.
 
 >>> parse_atr(bytes.fromhex("3B 80 80 01 01")).protocols

@@ -10,7 +10,7 @@ the first card. ``TEST_CAPKS`` ships only TEST keys, with their sources:
   merlokk/PCSCEMV ``EMVkeys.pas``; every checksum matches the published one.
 * Visa test key 01 (1024 bits) and Mastercard test key 05 (1408 bits), with the published checksums, as used
   by the emv-tools / proxmark3 ODA test vectors (``client/src/emv/test/sda_test.c``, ``dda_test.c``).
-* The simulator's own CA (index ``E0`` under the UnionPay, Visa and Mastercard RIDs; ``sim.pki`` makes it
+* The simulator's own CA (index ``E0`` under the UnionPay, Visa and Mastercard RIDs; ``sim.backends.pki`` makes it
   deterministically and a test checks that the modulus below is its modulus).
 
 A deployment replaces or extends the table from the terminal's TOML (``[[emv.capks]]``). Expiry dates are
@@ -112,7 +112,7 @@ _PUBLISHED: tuple[Capk, ...] = (
 )
 
 _SIMULATOR: tuple[Capk, ...] = tuple(
-    Capk(bytes.fromhex(rid), SIM_CA_INDEX, bytes.fromhex(_SIM_CA_MODULUS), label="simulator CA (sim.pki)")
+    Capk(bytes.fromhex(rid), SIM_CA_INDEX, bytes.fromhex(_SIM_CA_MODULUS), label="simulator CA (sim.backends.pki)")
     for rid in (_UNIONPAY, _VISA, _MASTERCARD))
 
 

@@ -3,7 +3,7 @@
     pos-sim                                     the terminal UI (Textual): log in, top up, insert cards, type PINs
     pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
     pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
-    pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.pty.LineFaults keys)
+    pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.devices.pty.LineFaults keys)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim.pty import LineFaults
+    from sim.devices.pty import LineFaults
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="line faults on every serial link: seed, error_rate, drop_rate, dup_rate, "
                              "silence_rate, silence_s")
     args = parser.parse_args(argv)
-    from sim.pty import LineFaults
+    from sim.devices.pty import LineFaults
 
     try:
         faults = LineFaults.from_mapping(dict(item.split("=", 1) for item in args.faults.split(",") if item))
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.scenario:
             parser.error("--headless needs --scenario FILE...")
         return _run_scenarios(args.scenario, args.junit, faults if faults.active else None)
-    from sim.tui import run_tui
-    from sim.world import SimWorld
+    from sim.runner.world import SimWorld
+    from sim.tui.app import run_tui
 
     world = SimWorld(baud=args.baud, faults=faults).start()
     try:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None) -> int:
-    from sim.scenario import load_scenario, run_scenario, write_junit
+    from sim.runner.scenario import load_scenario, run_scenario, write_junit
 
     results = []
     for name in files:

@@ -26,7 +26,7 @@ def _show(screen: Screen) -> None:
     print(f"\n{rule}\n{screen.text()}\n" + "─" * 48, flush=True)
     if screen.qr:  # the merchant-presented QR, drawn in the console for the customer's phone
         segno.make_qr(screen.qr).terminal(compact=True)
-        print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash.py) reads it
+        print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash/harness.py) reads it
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from drivers.carrier import CONFLICT_MESSAGE, CarrierClient
 from flows.ports import CarrierPort, SimInfo
 from flows.sim_number import luhn_ok
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
-from sim.carrier import PLANS, CarrierSim
+from sim.backends.carrier import PLANS, CarrierSim
 
 ACTIVE = "89860424000000000017"
 ACTIVE_MSISDN = "1064900000001"
@@ -306,7 +306,7 @@ def test_magic_sims_are_well_formed() -> None:
 
 
 def test_bank_test_sim_offers_plans_priced_on_the_acquirers_magic_amounts(client: CarrierClient) -> None:
-    from sim.acquirer import MAGIC_AMOUNTS
+    from sim.backends.acquirer import MAGIC_AMOUNTS
 
     plans = client.list_plans(BANK_TEST)
     assert [p.price_minor % 100 for p in plans] == [5, 51, 91, 96, 97, 98, 54, 93, 99]

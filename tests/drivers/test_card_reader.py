@@ -31,7 +31,7 @@ from drivers.card_reader import (
 from drivers.link.frames import encode_data
 from flows.ports import CancelToken, CardReaderPort
 from pos_errors import Cancelled, CardRemoved, DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
-from sim.reader import ReaderSim
+from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import T0_ATR, T1_ATR, EveryNth, FakeApplet, Wire
 
 SELECT_PSE = bytes.fromhex("00 A4 04 00 0E 31 50 41 59 2E 53 59 53 2E 44 44 46 30 31 00")

@@ -1,4 +1,4 @@
-"""The simulator's line faults (sim.pty) and what the drivers make of them: pulled cables, noisy lines, silence."""
+"""The simulator's line faults (sim.devices.pty) and what the drivers make of them: pulled cables, noise, silence."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import serial
 from drivers.card_reader import CardReader
 from flows.ports import CancelToken
 from pos_errors import DeviceGone
-from sim.pty import FaultInjector, LineFaults, PtyPort
-from sim.reader import ReaderSim
+from sim.devices.pty import FaultInjector, LineFaults, PtyPort
+from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import FakeApplet
 
 DATA = bytes(range(256)) * 64  # 16 KiB

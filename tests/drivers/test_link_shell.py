@@ -12,7 +12,7 @@ import pytest
 
 from drivers.link import FrameReceived, LinkCore, PeerReset, SerialLink, encode_data
 from pos_errors import DeviceGone, DeviceTimeout
-from sim.reader import LinkedDevice
+from sim.devices.reader import LinkedDevice
 
 
 class EchoDevice(LinkedDevice):

@@ -28,7 +28,7 @@ from drivers.pinpad import (
 from emv.crypto.pin import decrypt_pin_block, derive_initial_key
 from flows.ports import PinEntry, PinPadPort
 from pos_errors import DeviceError, DeviceGone, LocalProtocolError, RemoteProtocolError
-from sim.pinpad import PinPadSim
+from sim.devices.pinpad import PinPadSim
 
 BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 AES_KSN = bytes.fromhex("123456789012345600000000")

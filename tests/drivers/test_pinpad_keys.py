@@ -10,7 +10,7 @@ from drivers.pinpad import KeyLoad, PinPad, decode_key_load, encode_key_load
 from emv.crypto.des import aes_ecb_encrypt, tdes_ecb_encrypt
 from emv.crypto.pin import decrypt_pin_block, derive_initial_key, key_check_value
 from pos_errors import DeviceError, LocalProtocolError, RemoteProtocolError
-from sim.pinpad import TEST_KLK, PinPadSim
+from sim.devices.pinpad import TEST_KLK, PinPadSim
 from terminal.load_pin_key import main as load_pin_key
 
 PAN = "6212345678901232"

@@ -24,7 +24,7 @@ from drivers.card_reader import (
 from drivers.link.frames import encode_data
 from flows.ports import CancelToken
 from pos_errors import RemoteProtocolError
-from sim.reader import ReaderSim
+from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
 # A made-up UnionPay-style test account; never a real card number.

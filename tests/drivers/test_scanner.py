@@ -22,7 +22,7 @@ from drivers.scanner import (
 )
 from flows.ports import CancelToken
 from pos_errors import Cancelled, ConfigError
-from sim.scanner import ScannerSim
+from sim.devices.scanner import ScannerSim
 
 WECHAT = "134567890123456789"
 CPM = "hQVDUFYwMWEaTwegAAADMwEBUAhVbmlvblBheZ82AgAB" * 20  # 880 characters of base64

@@ -22,7 +22,7 @@ from drivers.pinpad import (
     encode_pin_result,
 )
 from emv.crypto.pin import DukptPinEncryptor, derive_initial_key
-from sim.reader import ReaderSim
+from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
 _NAMES = {int(c): c.name for c in (*ReaderCmd, *ReaderEventCode, *PinPadCmd, *PinPadEventCode)}

@@ -12,10 +12,10 @@ from emv.config import STANDARD_AIDS, AidConfig, TerminalConfig
 from emv.crypto import arqc
 from emv.kernel import Transaction
 from flows.ports import OfflinePinRequest
-from sim.card import CardApplet
-from sim.cards import CATALOGUE, SimCardProfile
-from sim.issuer import response_icc_data
-from sim.pinpad import offline_verify_apdu
+from sim.backends.issuer import response_icc_data
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE, SimCardProfile
+from sim.devices.pinpad import offline_verify_apdu
 
 WHEN = dt.datetime(2026, 5, 1, 12, 30, 15)
 UN = bytes.fromhex("A1B2C3D4")
@@ -83,7 +83,7 @@ def drive(tx: Transaction, card: Callable[[bytes], bytes], *, pin: str = "entere
             action = tx.on_response(answers[-1])
         elif isinstance(action, RequestOnlinePin):
             action = tx.on_pin(pin)
-        elif isinstance(action, VerifyOfflinePin):  # the PIN pad's part, as sim.pinpad does it
+        elif isinstance(action, VerifyOfflinePin):  # the PIN pad's part, as sim.devices.pinpad does it
             if not offline_pins:
                 action = tx.on_offline_pin(pin)
                 continue

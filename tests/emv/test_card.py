@@ -8,8 +8,8 @@ import pytest
 from emv import apdu, tlv
 from emv.apdu import CryptogramType
 from emv.crypto import arqc
-from sim.card import CardApplet
-from sim.cards import BY_PAN, CATALOGUE, DEFAULT_CARD, luhn_valid
+from sim.devices.card import CardApplet
+from sim.devices.cards import BY_PAN, CATALOGUE, DEFAULT_CARD, luhn_valid
 
 
 def sw(answer: bytes) -> str:

@@ -1,13 +1,13 @@
 """Every catalogue card as a headless scenario through the real reader pty, PIN pad pty, acquirer socket and
 SQLite journal; each ends in its documented outcome with the documented TVR, TSI and CVM results
-(``expect_emv`` step). The catalogue is documented in sim/cards.py and README ("Test cards")."""
+(``expect_emv`` step). The catalogue is documented in sim/devices/cards.py and README ("Test cards")."""
 
 from pathlib import Path
 
 import pytest
 
-from sim.cards import CATALOGUE
-from sim.scenario import load_scenario, run_scenario
+from sim.devices.cards import CATALOGUE
+from sim.runner.scenario import load_scenario, run_scenario
 
 CARD_SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios", "cards").glob("*.toml"))
 

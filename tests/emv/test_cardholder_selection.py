@@ -10,8 +10,8 @@ import pytest
 
 from emv.actions import ChooseApplication, Finished
 from pos_errors import LocalProtocolError
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, issuer, transaction
 
 CHOOSING = dataclasses.replace(CONFIG, cardholder_selection=True)
@@ -64,7 +64,7 @@ def test_single_application_or_selection_off_is_not_offered():
 def test_choice_through_the_pin_pad_pty():
     from drivers.pinpad import PinPad, decode_choose, encode_choose
     from emv.crypto.pin import derive_initial_key
-    from sim.pinpad import PinPadSim
+    from sim.devices.pinpad import PinPadSim
 
     assert decode_choose(encode_choose(("A", "B"), 2.0)) == (("A", "B"), 2.0)
     ksn = bytes.fromhex("123456789012345600000000")

@@ -8,7 +8,9 @@ from types import ModuleType
 import pytest
 
 from emv import authentication, capk, cli, config, describe, oda, risk, scripts, transcript
-from sim import card_oda, cards, issuer, pki, transcripts
+from sim.backends import issuer, pki
+from sim.devices import card_oda, cards
+from sim.runner import transcripts
 
 MODULES = [authentication, capk, config, describe, oda, risk, scripts, transcript, card_oda, cards, issuer, pki,
            transcripts]

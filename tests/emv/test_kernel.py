@@ -14,8 +14,8 @@ from emv.crypto import arqc
 from emv.kernel import FIELD_55_TAGS, Transaction
 from emv.tvr import TvrBit, bits_set
 from pos_errors import LocalProtocolError
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, UN, WHEN, config_with, drive, run_card, session_key, transaction
 
 APPROVING = ["unionpay-debit", "visa-credit", "mastercard-debit", "no-pse", "gpo-6985"]

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from emv import tlv
 from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import drive, issuer, transaction
 
 Card = Callable[[bytes], bytes]

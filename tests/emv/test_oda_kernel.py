@@ -1,5 +1,5 @@
 """Offline data authentication and terminal risk management inside the kernel, against simulated cards that
-sign with their own PKI (sim.pki: CA → issuer → ICC), plus the simulator CA's place in the CAPK table."""
+sign with their own PKI (sim.backends.pki: CA → issuer → ICC), plus the simulator CA's place in the CAPK table."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from emv import tlv
 from emv.capk import SIM_CA_INDEX, TEST_CAPKS
 from emv.config import STANDARD_AIDS
 from emv.tvr import TsiBit, TvrBit, bits_set
-from sim import pki
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.backends import pki
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, UN, drive, issuer, transaction
 
 

@@ -7,8 +7,8 @@ import dataclasses
 from emv.actions import VerifyOfflinePin
 from emv.config import TerminalConfig
 from emv.tvr import TvrBit, bits_set
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, drive, issuer, transaction
 
 OFFLINE_CAPABLE = dataclasses.replace(CONFIG, capabilities=bytes.fromhex("E0F8C8"))
@@ -83,7 +83,7 @@ def test_offline_pin_through_the_pin_pad_pty_reports_only_the_status_word():
     from drivers.pinpad import PinPad, decode_offline_pin_request, encode_offline_pin_request
     from emv.crypto.pin import derive_initial_key
     from flows.ports import OfflinePinRequest
-    from sim.pinpad import PinPadSim
+    from sim.devices.pinpad import PinPadSim
 
     ksn = bytes.fromhex("123456789012345600000000")
     sim = PinPadSim(initial_key=derive_initial_key("aes", bytes(16), ksn), initial_ksn=ksn)
@@ -118,7 +118,7 @@ def test_offline_pin_through_the_pin_pad_pty_reports_only_the_status_word():
 
 
 def test_enciphered_pin_uses_the_icc_pin_encipherment_key_when_the_card_has_one():
-    from sim import pki
+    from sim.backends import pki
 
     profile = dataclasses.replace(CATALOGUE["offline-enciphered-pin"], pin_key=True)
     card = CardApplet(profile, random_bytes=lambda n: bytes(range(7, 7 + n)))

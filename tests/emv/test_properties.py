@@ -13,8 +13,8 @@ from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestO
 from emv.authentication import StaticData
 from emv.capk import TEST_CAPKS
 from pos_errors import PosError
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, transaction
 
 CAPK = TEST_CAPKS[(bytes.fromhex("A000000003"), 0x95)]

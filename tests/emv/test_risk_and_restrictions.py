@@ -14,8 +14,8 @@ from emv.config import AidConfig
 from emv.risk import manage_risk
 from emv.tlv import Tlv
 from emv.tvr import BitField, TsiBit, TvrBit, bits_set, check_restrictions
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, drive, issuer, transaction
 
 AID = AidConfig(bytes.fromhex("A0000000031010"), "Visa", floor_limit_minor=10_000)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from emv import tlv
 from emv.scripts import parse_scripts
 from emv.tvr import TvrBit, bits_set
-from sim import issuer as sim_issuer
-from sim.card import CardApplet
-from sim.cards import CATALOGUE
+from sim.backends import issuer as sim_issuer
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, drive, issuer, transaction
 
 

@@ -7,8 +7,8 @@ import pytest
 from emv.cli import main, replay
 from emv.transcript import ReplayCard, Transcript
 from pos_errors import RemoteProtocolError
-from sim.cards import CATALOGUE
-from sim.transcripts import record
+from sim.devices.cards import CATALOGUE
+from sim.runner.transcripts import record
 
 
 @pytest.mark.parametrize("key", ["unionpay-debit", "visa-credit", "mastercard-debit", "card-declines",
@@ -74,7 +74,7 @@ def test_a_live_terminal_session_is_recorded_masked_and_replays(tmp_path):
     """Through the real reader and PIN pad ptys: [emv] transcripts_dir makes the terminal save the session."""
     from pathlib import Path
 
-    from sim.scenario import load_scenario, run_scenario
+    from sim.runner.scenario import load_scenario, run_scenario
 
     scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "cards" / "issuer_script.toml")
     scenario = type(scenario)(scenario.name, scenario.path, {"emv": {"transcripts_dir": str(tmp_path)}},

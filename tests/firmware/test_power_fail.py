@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.flash_powerfail import CampaignResult, make_campaign
+from sim.crash.flash_powerfail import CampaignResult, make_campaign
 
 
 def _report(capsys, name: str, result: CampaignResult) -> None:

@@ -26,8 +26,8 @@ from flows.wallet_payment import (
     classify_code,
 )
 from flows.wallet_recovery import recover_wallet
-from sim.carrier import CarrierSim
-from sim.wallet import WalletSim
+from sim.backends.carrier import CarrierSim
+from sim.backends.wallet import WalletSim
 from terminal.journal import Journal
 from terminal.services import SystemClock
 

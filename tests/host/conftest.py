@@ -10,8 +10,8 @@ import pytest
 
 from emv import tlv
 from emv.crypto import arqc, pin
-from sim.acquirer import AcquirerSim
-from sim.cards import CATALOGUE, SimCardProfile
+from sim.backends.acquirer import AcquirerSim
+from sim.devices.cards import CATALOGUE, SimCardProfile
 
 TODAY = dt.date(2025, 1, 15)
 BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")

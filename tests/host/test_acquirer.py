@@ -17,8 +17,8 @@ from emv import tlv
 from emv.crypto import arqc, pin
 from flows.ports import AuthRequest, ReversalRequest, mask_pan
 from pos_errors import LinkError, LinkTimeout, RemoteProtocolError
-from sim.acquirer import MAGIC_AMOUNTS, AcquirerSim
-from sim.cards import SimCardProfile
+from sim.backends.acquirer import MAGIC_AMOUNTS, AcquirerSim
+from sim.devices.cards import SimCardProfile
 from tests.host.conftest import (
     BDK,
     EXPIRED,

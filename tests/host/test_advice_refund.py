@@ -11,7 +11,7 @@ from flows.recovery import recover
 from flows.refund import refund_payment, refundable
 from flows.reversal import reverse_payment
 from flows.txn_state import path_to
-from sim.acquirer import AcquirerSim
+from sim.backends.acquirer import AcquirerSim
 from terminal.journal import Journal
 
 from .conftest import GOOD, icc_data

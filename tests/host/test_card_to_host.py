@@ -12,9 +12,9 @@ from drivers.host import HostClient
 from emv import apdu, dol, tlv
 from emv.crypto import pin
 from flows.ports import AuthRequest
-from sim.acquirer import AcquirerSim
-from sim.card import CDOL1, CDOL2_WITH_91, CardApplet
-from sim.cards import CATALOGUE, SimCardProfile
+from sim.backends.acquirer import AcquirerSim
+from sim.devices.card import CDOL1, CDOL2_WITH_91, CardApplet
+from sim.devices.cards import CATALOGUE, SimCardProfile
 from tests.host.conftest import TODAY
 
 TERMINAL = {0x9F03: bytes(6), 0x9F1A: b"\x01\x56", 0x95: bytes(5), 0x5F2A: b"\x01\x56",

@@ -144,7 +144,7 @@ def test_response_table() -> None:
 
 
 @pytest.mark.parametrize("module", ["drivers.host", "drivers.host.spec", "drivers.host.messages",
-                                    "drivers.host.client", "sim.acquirer"])
+                                    "drivers.host.client", "sim.backends.acquirer"])
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

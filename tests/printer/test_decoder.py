@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from drivers.escpos import encode_receipt
 from flows.ports import ReceiptLine
-from sim.printer import Cut, EscPosDecoder, PrintedLine, StatusAsked, Unknown
+from sim.devices.printer import Cut, EscPosDecoder, PrintedLine, StatusAsked, Unknown
 
 RECEIPT = [
     ReceiptLine("物联网卡充值", align="center", bold=True, double=True),

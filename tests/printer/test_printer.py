@@ -12,7 +12,7 @@ from drivers.escpos import encode_receipt
 from drivers.printer import EscPosPrinter
 from flows.ports import PrinterPort, PrinterStatus, ReceiptLine
 from pos_errors import DeviceError, DeviceGone, DeviceTimeout
-from sim.printer import PrinterSim
+from sim.devices.printer import PrinterSim
 
 STATUS_QUERIES = bytes.fromhex("10 04 01 10 04 02 10 04 04")  # DLE EOT 1, 2, 4
 LINES = [

@@ -7,8 +7,8 @@ import segno
 
 from drivers.printer import EscPosPrinter
 from flows.ports import ReceiptLine
-from sim.printer import PrintedLine, PrinterSim
-from sim.receipt_image import _MARGIN, _QR_MODULE, WIDTH_DOTS, render
+from sim.devices.printer import PrintedLine, PrinterSim
+from sim.devices.receipt_image import _MARGIN, _QR_MODULE, WIDTH_DOTS, render
 
 Image = pytest.importorskip("PIL.Image")
 

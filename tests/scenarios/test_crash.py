@@ -12,8 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from sim import crash, crash_drive
-from sim.wallet import WalletSim
+from sim.backends.wallet import WalletSim
+from sim.crash import drive as crash_drive
+from sim.crash import harness as crash
 
 TID = "SIM00001"
 

@@ -1,7 +1,7 @@
 """Every scenario again with 1e-3 byte errors (plus drops and duplicates) on every serial link.
 
 The link layer's CRC, NAK and retransmission must hide the damage: same screens, same ledgers, same receipts.
-The printer's ESC/POS line has no integrity check, so there only the status replies suffer (see sim.printer).
+The printer's ESC/POS line has no integrity check, so there only the status replies suffer (see sim.devices.printer).
 The full set is marked ``soak`` (``make soak``); ``make test`` runs a representative subset.
 Why not a harsher rate here: at 1e-2 a 100-byte frame is damaged 63 % of the time and four tries all fail 16 %
 of the time — a line that bad fails cleanly (DeviceTimeout, nothing charged) rather than passing.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.pty import LineFaults
-from sim.scenario import load_scenario, run_scenario
-from sim.world import SimWorld
+from sim.devices.pty import LineFaults
+from sim.runner.scenario import load_scenario, run_scenario
+from sim.runner.world import SimWorld
 
 SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios").glob("*.toml"))
 SUBSET = {"happy_path", "wrong_pin_then_right", "reader_pulled"}
@@ -50,7 +50,7 @@ def test_every_scenario_on_noisy_lines(path: Path) -> None:
 
 def test_the_noise_really_reaches_the_wire() -> None:
     """Guards the tests above against a profile that silently injects nothing."""
-    from sim.pty import FaultInjector
+    from sim.devices.pty import FaultInjector
 
     injector = FaultInjector(NOISY, "out")
     damaged = injector.apply(bytes(range(256)) * 200)

@@ -10,8 +10,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from sim.cards import CATALOGUE
-from sim.scenario import Scenario, load_scenario, run_scenario
+from sim.devices.cards import CATALOGUE
+from sim.runner.scenario import Scenario, load_scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG_PIN = "94726158"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario import load_scenario, run_scenario
-from sim.stripes import STRIPE_CARDS, tracks_of
-from sim.world import SimWorld
+from sim.devices.stripes import STRIPE_CARDS, tracks_of
+from sim.runner.scenario import load_scenario, run_scenario
+from sim.runner.world import SimWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 

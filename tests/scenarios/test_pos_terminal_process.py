@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 from flows.ports import mask_pan
-from sim.bench import _Terminal, _toml, _topup
-from sim.cards import CATALOGUE
-from sim.world import SimWorld
+from sim.bench.suite import _Terminal, _toml, _topup
+from sim.devices.cards import CATALOGUE
+from sim.runner.world import SimWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from firmware_image.keys import generate, public_pem
 from firmware_image.slots import SlotState, confirm, mark_tried, revert, set_pending
 from flows.messages import CATALOGUE
 from pos_errors import ConfigError
-from sim.world import DEMO_DEVICE_CLASS, demo_flash
+from sim.runner.world import DEMO_DEVICE_CLASS, demo_flash
 from terminal.config import FirmwareSection, Settings, load_settings
 from terminal.firmware_screen import FirmwareKeyError, read_slots, render_firmware, revert_problem
 from terminal.machine import State

@@ -3,8 +3,8 @@ the top-up of a paid order, cancels an unpaid one — through the real wallet cl
 
 from __future__ import annotations
 
-from sim.wallet import WalletOrder
-from sim.world import SimWorld
+from sim.backends.wallet import WalletOrder
+from sim.runner.world import SimWorld
 from terminal.journal import Journal
 
 

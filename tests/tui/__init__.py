@@ -1,1 +1,1 @@
-"""Headless tests of the simulator's Textual UI (``sim.tui``), driven by Pilot against a fake world."""
+"""Headless tests of the simulator's Textual UI (``sim.tui.app``), driven by Pilot against a fake world."""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from sim.tui import PosSimApp
+from sim.tui.app import PosSimApp
 from terminal.screens import Key, MenuItem, Screen, t
 
 HOME = Screen(state="home", title=t("Home", "主页"), menu=(MenuItem("1", t("Top up", "充值")),))

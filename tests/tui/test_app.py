@@ -6,7 +6,7 @@ import segno
 from textual.geometry import Region
 from textual.widget import Widget
 
-from sim.tui_widgets import CardSlotPanel, PinPadPanel, PrinterView, ScreenView, StatusPanel, qr_lines
+from sim.tui.widgets import CardSlotPanel, PinPadPanel, PrinterView, ScreenView, StatusPanel, qr_lines
 from terminal.screens import Key, MenuItem, Screen, t
 from tests.tui.conftest import fire_from_thread, until
 
@@ -209,7 +209,7 @@ def test_a_printed_receipt_appears_in_the_printer_panel(drive, world):
         await pilot.pause()
         assert "CARD 622202******1234" in rendered(printer)
         world.printer.receipts.append(["VOID / 撤销", "AMOUNT ¥50.00"])
-        fire_from_thread(world.printer.fire, world.printer.receipts[-1])  # sim.printer passes the lines
+        fire_from_thread(world.printer.fire, world.printer.receipts[-1])  # sim.devices.printer passes the lines
         await until(pilot, lambda: "VOID / 撤销" in plain(printer))
         assert "¥30.00" not in plain(printer) and "receipt 2 of 2" in plain(printer)
 

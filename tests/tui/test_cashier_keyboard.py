@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sim.tui import PosSimApp, ScreenView
-from sim.world import SimWorld
+from sim.runner.world import SimWorld
+from sim.tui.app import PosSimApp, ScreenView
 from tests.tui.conftest import until
 
 

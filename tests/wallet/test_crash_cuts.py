@@ -23,8 +23,8 @@ from flows.pricing import FeeSchedule, quote
 from flows.topup import TopupOrder
 from flows.wallet_payment import WalletProgress, WalletSettings, WalletStep, WalletTopupService
 from flows.wallet_recovery import recover_wallet
-from sim.carrier import CarrierSim
-from sim.wallet import WalletSim
+from sim.backends.carrier import CarrierSim
+from sim.backends.wallet import WalletSim
 from terminal.journal import Journal
 from terminal.services import SystemClock
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from drivers.scanner import TRIGGER, UNTRIGGER
-from sim.wallet import OUTCOMES
+from sim.backends.wallet import OUTCOMES
 
 DOCS = Path(__file__).parents[2] / "docs" / "protocols"
-MODULES = ["emv.qr", "drivers.scanner", "drivers.wallet", "sim.scanner", "sim.wallet", "flows.pricing",
+MODULES = ["emv.qr", "drivers.scanner", "drivers.wallet", "sim.devices.scanner", "sim.backends.wallet", "flows.pricing",
            "flows.wallet_payment", "flows.wallet_recovery", "terminal.app_wallet"]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from emv.qr import parse_cpm
 from flows.wallet_payment import flatten_cpm, masked_code
-from sim.scenario import load_scenario, run_scenario
+from sim.runner.scenario import load_scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import pytest
 from drivers.wallet import WalletClient
 from emv import qr
 from pos_errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
-from sim.wallet import OUTCOMES, WalletSim
+from sim.backends.wallet import OUTCOMES, WalletSim
 
 
 class FakeClock:

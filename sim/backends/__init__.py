@@ -1,0 +1,1 @@
+"""Simulated back ends on loopback: acquirer host (with the card issuer), carrier platform, wallet platform."""

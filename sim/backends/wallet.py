@@ -1,0 +1,277 @@
+"""Simulated wallet platform (WeChat Pay / Alipay / EMV QR acquirer) on loopback HTTP/JSON.
+
+The API is in ``docs/protocols/wallet-api.md``::
+
+    POST /v1/micropay           {"order_id", "auth_code", "amount_minor", "subject"}  customer-presented code
+    POST /v1/qr-orders          {"order_id", "amount_minor", "subject", "expires_s"}  terminal shows a QR
+    GET  /v1/orders/{id}        200 {"order": ORDER}, 404 not_found
+    POST /v1/orders/{id}/cancel an unpaid order is cancelled, a paid one refunded ("cancel or reverse")
+    POST /v1/orders/{id}/refund {"amount_minor"}
+
+ORDER is ``{"order_id", "status", "reason", "message", "wallet", "transaction_id", "amount_minor"}`` with status
+``paid``, ``user_paying``, ``waiting``, ``failed``, ``cancelled``, ``refunded`` or ``expired``.
+
+Outcomes are data: the **last two digits** of a customer's code (of the application PAN, tag 5A, for an EMV
+consumer-presented code) choose what happens; any other ending pays at once.
+
+======  ========================================================================================
+ending  outcome
+======  ========================================================================================
+91      user paying (customer enters a password), then paid after ``user_paying_s`` (3 s)
+92      user paying, then the customer cancels (``failed``, ``user_cancelled``) after 3 s
+93      insufficient balance (``failed``, ``insufficient_balance``)
+94      code expired (``failed``, ``code_expired``)
+95      platform error: HTTP 503 ``platform_error``
+96      no answer: the request hangs for ``hang_s`` (30 s), the client times out
+97      user paying for ever: the terminal's merchant timeout cancels the order
+======  ========================================================================================
+
+A code is good for ``code_ttl_s`` (60 s) from ``make_code`` and for one payment only. An amount whose fen part
+is ``.93`` is refused as insufficient balance on every channel. Merchant-presented orders are paid or refused
+by ``phone_scan(payload, pay)`` (the order id is the QR's terminal label 62.07 + bill number 62.01) and expire
+after their ``expires_s``.
+
+>>> sim = WalletSim()
+>>> sim.make_code("wechat", "paid")[:2] in {"10", "11", "12", "13", "14", "15"}
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from emv import qr, tlv
+from flows.wallet_payment import flatten_cpm
+from pos_errors import PosError
+from sim.backends.carrier import _Handler, _json  # the same JSON-over-HTTP plumbing as the carrier
+from sim.backends.loopback_http import LoopbackHttp
+
+__all__ = ["WalletSim", "OUTCOMES", "WalletOrder"]
+
+OUTCOMES = {"paid": "00", "user_paying_then_paid": "91", "user_paying_then_cancelled": "92",
+            "insufficient_balance": "93", "expired_code": "94", "platform_error": "95", "no_answer": "96",
+            "user_paying_forever": "97"}
+_PREFIX = {"wechat": "13", "alipay": "28"}
+_LENGTH = {"wechat": 18, "alipay": 18}
+
+
+@dataclass
+class WalletOrder:
+    order_id: str
+    amount_minor: int
+    status: str
+    wallet: str = ""
+    reason: str = ""
+    message: str = ""
+    transaction_id: str = ""
+    kind: str = "micropay"
+    due: float | None = None  # monotonic time a user_paying order settles
+    settle_to: str = ""
+    expires_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        keys = ("order_id", "amount_minor", "status", "wallet", "reason", "message", "transaction_id")
+        return {k: v for k, v in asdict(self).items() if k in keys}
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def _ending(code: str) -> str:
+    if code.isdigit():
+        return code[-2:]
+    try:
+        pan = next((o.value for o in flatten_cpm(qr.parse_cpm(code)) if o.tag == 0x5A), b"")
+    except PosError:
+        return ""
+    return pan.hex()[-2:]
+
+
+def _wallet_of(code: str) -> str:
+    if code.isdigit():
+        return "wechat" if code[:2] in {"10", "11", "12", "13", "14", "15"} else "alipay"
+    return "emvqr"
+
+
+class WalletSim(LoopbackHttp):
+    """Start with ``start()`` (returns the base URL); ``stop()``. Inspect ``orders`` and ``counts()``."""
+
+    handler_class = _Handler
+    thread_name = "sim-wallet"
+
+    def __init__(self, *, user_paying_s: float = 3.0, hang_s: float = 30.0, code_ttl_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, seed: int = 1) -> None:
+        self.user_paying_s, self.hang_s, self.code_ttl_s = user_paying_s, hang_s, code_ttl_s
+        self._clock = clock
+        self._random = random.Random(seed)
+        self.orders: dict[str, WalletOrder] = {}
+        self._issued: dict[str, float] = {}
+        self._used: set[str] = set()
+        self._lock = threading.RLock()
+        self._init_http()
+        self.requests = 0
+        self.last_shown_qr: str | None = None
+
+    # --- what a person does ----------------------------------------------------------------------------------
+
+    def make_code(self, wallet: str, outcome: str = "paid") -> str:
+        """A fresh payment code as the customer's phone shows it (wechat, alipay or emvqr)."""
+        ending = OUTCOMES[outcome]
+        if wallet == "emvqr":
+            pan = f"621234{self._random.randrange(10**8):08d}{ending}"
+            app = tlv.Tlv.template(0x61, tlv.Tlv(0x4F, bytes.fromhex("A000000333010101")),
+                                   tlv.Tlv(0x50, b"UnionPay"), tlv.Tlv(0x5A, bytes.fromhex(pan)),
+                                   tlv.Tlv(0x9F36, self._random.randbytes(2)),
+                                   tlv.Tlv(0x9F26, self._random.randbytes(8)))
+            code = base64.b64encode(tlv.encode([tlv.Tlv(0x85, qr.CPM_VERSION), app])).decode()
+        else:
+            middle = _LENGTH[wallet] - 4
+            code = f"{_PREFIX[wallet]}{self._random.randrange(10**middle):0{middle}d}{ending}"
+        with self._lock:
+            self._issued[code] = self._clock()
+        return code
+
+    def phone_scan(self, payload: str, pay: bool = True) -> str:
+        """A customer scans the terminal's QR with a phone and pays (or refuses). Returns what happened."""
+        try:
+            mpm = qr.parse_mpm(payload)
+        except PosError as exc:
+            return f"the phone cannot read this QR: {exc}"
+        with self._lock:
+            self._settle()
+            order = self.orders.get((mpm.terminal_label or "") + (mpm.bill_number or ""))
+            if order is None or order.kind != "qr":
+                return "unknown order"
+            if order.status != "waiting":
+                return f"order is {order.status}"
+            if mpm.amount_minor != order.amount_minor:
+                return "amount differs from the order"
+            if pay:
+                order.status, order.wallet, order.transaction_id = "paid", "emvqr", self._txn_id()
+            else:
+                order.status, order.reason, order.message = "failed", "user_cancelled", "customer refused"
+            return order.status
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            self._settle()
+            statuses = [o.status for o in self.orders.values()]
+        return {s: statuses.count(s) for s in ("paid", "refunded", "cancelled", "failed", "expired", "waiting",
+                                               "user_paying")}
+
+    # --- routes ----------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, body: bytes, _terminal_id: str) -> tuple[int, bytes, str]:
+        with self._lock:
+            self.requests += 1
+        parts = [unquote(p) for p in urlsplit(path).path.strip("/").split("/")]
+        try:
+            if method == "POST" and parts == ["v1", "micropay"]:
+                return self._micropay(_body(body))
+            if method == "POST" and parts == ["v1", "qr-orders"]:
+                return self._qr_order(_body(body))
+            if len(parts) >= 3 and parts[:2] == ["v1", "orders"]:
+                with self._lock:
+                    self._settle()
+                    order = self.orders.get(parts[2])
+                    if order is None and method == "POST" and parts[3:] == ["cancel"]:
+                        # cancelling an order that never arrived closes its id: a late request is refused
+                        order = self.orders[parts[2]] = WalletOrder(parts[2], 0, "cancelled", reason="closed")
+                    if order is None:
+                        raise _Reply(404, "not_found", f"no order {parts[2]}")
+                    if method == "GET" and len(parts) == 3:
+                        return _json(200, {"order": order.to_json()})
+                    if method == "POST" and parts[3:] == ["cancel"]:
+                        return _json(200, {"order": self._cancel(order).to_json()})
+                    if method == "POST" and parts[3:] == ["refund"]:
+                        if order.status in ("paid", "refunded"):
+                            order.status = "refunded"
+                        return _json(200, {"order": order.to_json()})
+            raise _Reply(404, "no_route", f"no route {method} {path}")
+        except _Reply as reply:
+            return _json(reply.status, {"error": reply.error, "message": reply.message})
+
+    def _micropay(self, req: dict[str, Any]) -> tuple[int, bytes, str]:
+        order_id, code, amount = req.get("order_id"), req.get("auth_code"), req.get("amount_minor")
+        if not (isinstance(order_id, str) and isinstance(code, str) and isinstance(amount, int) and amount > 0):
+            raise _Reply(400, "bad_request", "order_id, auth_code and a positive amount_minor are required")
+        ending = _ending(code)
+        if ending == OUTCOMES["platform_error"]:
+            raise _Reply(503, "platform_error", "wallet platform error / 支付平台错误")
+        if ending == OUTCOMES["no_answer"]:
+            self._stopping.wait(self.hang_s)
+        with self._lock:
+            if order_id in self.orders:
+                return _json(200, {"order": self.orders[order_id].to_json()})
+            order = WalletOrder(order_id, amount, "paid", wallet=_wallet_of(code))
+            issued = self._issued.setdefault(code, self._clock())
+            if code in self._used or self._clock() - issued > self.code_ttl_s or ending == OUTCOMES["expired_code"]:
+                order.status, order.reason = "failed", "code_expired"
+                order.message = "payment code expired — ask for a fresh code / 付款码已过期，请刷新"
+            elif ending == OUTCOMES["insufficient_balance"] or amount % 100 == 93:
+                order.status, order.reason = "failed", "insufficient_balance"
+                order.message = "insufficient balance / 余额不足"
+            elif ending in (OUTCOMES["user_paying_then_paid"], OUTCOMES["user_paying_then_cancelled"],
+                            OUTCOMES["user_paying_forever"]):
+                order.status = "user_paying"
+                order.message = "waiting for the customer's password / 等待用户输入密码"
+                order.settle_to = {"91": "paid", "92": "failed"}.get(ending, "")
+                order.due = self._clock() + self.user_paying_s
+            else:
+                order.transaction_id = self._txn_id()
+            self._used.add(code)
+            self.orders[order_id] = order
+            return _json(200, {"order": order.to_json()})
+
+    def _qr_order(self, req: dict[str, Any]) -> tuple[int, bytes, str]:
+        order_id, amount, expires = req.get("order_id"), req.get("amount_minor"), req.get("expires_s", 120)
+        if not (isinstance(order_id, str) and isinstance(amount, int) and amount > 0 and isinstance(expires, int)):
+            raise _Reply(400, "bad_request", "order_id, a positive amount_minor and expires_s are required")
+        with self._lock:
+            if order_id not in self.orders:
+                self.orders[order_id] = WalletOrder(order_id, amount, "waiting", kind="qr",
+                                                    expires_at=self._clock() + expires)
+            return _json(201, {"order": self.orders[order_id].to_json()})
+
+    def _cancel(self, order: WalletOrder) -> WalletOrder:
+        if order.status == "paid":
+            order.status, order.message = "refunded", "reversed / 已撤销"
+        elif order.status in ("user_paying", "waiting"):
+            order.status, order.reason, order.message = "cancelled", "merchant_cancelled", "cancelled / 已撤销"
+        return order
+
+    def _settle(self) -> None:
+        now = self._clock()
+        for order in self.orders.values():
+            if order.status == "user_paying" and order.settle_to and order.due is not None and now >= order.due:
+                if order.settle_to == "paid":
+                    order.status, order.transaction_id, order.message = "paid", self._txn_id(), ""
+                else:
+                    order.status, order.reason = "failed", "user_cancelled"
+                    order.message = "the customer cancelled on the phone / 用户取消支付"
+            if order.status == "waiting" and order.expires_at is not None and now >= order.expires_at:
+                order.status, order.reason, order.message = "expired", "order_expired", "QR expired / 二维码已过期"
+
+    def _txn_id(self) -> str:
+        return f"W{self._random.randrange(10**12):012d}"
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Reply(400, "bad_request", "body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise _Reply(400, "bad_request", "body is not a JSON object")
+    return data

@@ -1,0 +1,165 @@
+"""``make bench``: how fast the terminal boots and how little CPU a top-up costs, printed as JSON.
+
+The terminal runs as its own process (``pos-terminal`` with a generated config) against zero-delay simulated
+devices and back ends in this process, so "terminal CPU" is exactly that process's user+system time from
+``/proc/PID/stat``. Measured, never asserted: the targets (boot ≤ 400 ms, ≤ 15 ms CPU per top-up) are reported
+as ratios next to the measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sim.bench import emv as bench_emv
+from sim.runner.world import SimWorld
+
+BOOT_TARGET_S = 0.400
+CPU_TARGET_S = 0.015
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _toml(data: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return repr(v)
+    out = []
+    for section, table in data.items():
+        if section == "users":
+            for user in table:
+                out.append("[[users]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in user.items()))
+        else:
+            out.append(f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in table.items()))
+    text = "\n".join(out)
+    tomllib.loads(text)  # what we write must read back
+    return text
+
+
+class _Terminal:
+    """A pos-terminal child process, driven through its console keypad and read through its console display."""
+
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "--config", str(config)],  # noqa: S603
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, bufsize=1)
+        self.states: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None  # noqa: S101
+        for line in self.proc.stdout:
+            if line.startswith("── "):
+                self.states.put(line.split()[1])
+
+    def wait(self, state: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"terminal never showed {state}")
+            try:
+                if self.states.get(timeout=remaining) == state:
+                    return
+            except queue.Empty:
+                continue
+
+    def keys(self, text: str) -> None:
+        assert self.proc.stdin is not None  # noqa: S101
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def _topup(term: _Terminal) -> None:
+    term.keys("1")
+    term.wait("sim_entry")
+    term.keys("89860424000000000017 ENTER")
+    term.wait("sim_details")
+    term.keys("ENTER")
+    term.wait("plan_select")
+    term.keys("3")
+    term.wait("channel_select")
+    term.keys("1")
+    term.wait("confirm")
+    term.keys("0017 ENTER")  # the last four digits re-keyed
+    term.wait("result")
+    term.keys("ENTER")
+    term.wait("balance")
+    term.keys("ENTER")
+    term.wait("home")
+
+
+def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pos-bench-") as tmp:
+        world = SimWorld(workdir=tmp, overrides={"terminal": {"duplicate_window_s": 0.0}})  # same sale 30 times
+        config = Path(tmp) / "terminal.toml"
+        config.write_text(_toml(world.config()), encoding="utf-8")
+        boot_times = []
+        try:
+            for _ in range(boots):
+                started = time.perf_counter()
+                term = _Terminal(config)
+                term.wait("login")
+                boot_times.append(time.perf_counter() - started)
+                term.stop()
+            term = _Terminal(config)
+            term.wait("login")
+            term.keys("01 ENTER 1111 ENTER")
+            term.wait("home")
+            world.insert_card("unionpay-debit")
+            world.pinpad.auto_pin = "1234"
+            _topup(term)  # warm-up: first-use imports and connections
+            cpu_before, wall_before = term.cpu_s(), time.perf_counter()
+            for _ in range(transactions):
+                _topup(term)
+            cpu = (term.cpu_s() - cpu_before) / transactions
+            wall = time.perf_counter() - wall_before
+            term.stop()
+        finally:
+            world.stop()
+    boot = sorted(boot_times)[len(boot_times) // 2]
+    return {
+        "boot_to_login_s": round(boot, 4),
+        "boot_target_s": BOOT_TARGET_S,
+        "boot_ratio_to_target": round(boot / BOOT_TARGET_S, 2),
+        "terminal_cpu_per_topup_s": round(cpu, 4),
+        "cpu_target_s": CPU_TARGET_S,
+        "cpu_ratio_to_target": round(cpu / CPU_TARGET_S, 2),
+        "topups_per_second_headless": round(transactions / wall, 2),
+        "transactions": transactions,
+        "note": "boot = process start to login screen, median of runs; CPU from /proc (clock ticks)",
+        "emv": bench_emv.measure(),
+    }
+
+
+def run_all() -> None:
+    """Every benchmark, printed as one JSON report (python -m sim.bench)."""
+    from sim.bench import cashier as bench_cashier
+    from sim.bench import firmware as bench_firmware
+    from sim.bench import link as bench_link
+    from sim.bench import money as bench_money
+    from sim.bench import saf as bench_saf
+    from sim.bench import wallet as bench_wallet
+
+    print(json.dumps({**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
+                      "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
+                      "cashier": bench_cashier.measure(), "saf": bench_saf.measure()}, indent=2))

@@ -1,0 +1,180 @@
+"""The crash harness's scenarios and how it plays them on a separate ``pos-terminal`` process.
+
+The cashier's part goes in through the process's console keypad (stdin) and the screens come back on its stdout
+(``── state`` header lines); the customer's part goes through the simulated world the process is wired to: a
+payment code shown to the scanner pty, a phone paying the QR payload the console printed (at the wallet
+platform, loopback HTTP), a swipe or a dead chip on the card reader pty, a PIN on the PIN pad pty.
+
+>>> [s.name for s in SCENARIOS if s.customer[:1] == ("code",)]
+['wallet_code_paid', 'wallet_user_paying', 'wallet_never_confirmed', 'wallet_topup_refused']
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.backends.carrier import CarrierSim
+from sim.backends.wallet import WalletSim
+from sim.bench.suite import _toml
+from sim.runner.world import SimWorld
+
+__all__ = ["CrashScenario", "SCENARIOS", "TerminalProcess", "drive", "crash_world"]
+
+
+@dataclass(frozen=True)
+class CrashScenario:
+    name: str
+    iccid: str
+    plan_key: str
+    card: str  # the chip card lying in the reader before the sale ("" for none)
+    expect_result: str  # what the clean run ends with on the result screen (sanity check of the scenario)
+    channel_key: str = "1"  # 1 card, 2 WeChat Pay, 3 Alipay, 4 EMV QR
+    customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
+    floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
+
+
+SCENARIOS: tuple[CrashScenario, ...] = (
+    CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
+    CrashScenario("host_timeout", "89860424000000000215", "5", "visa-credit", "reversed"),
+    CrashScenario("decline_after_approval", "89860424000000000017", "3", "card-declines-after-approval",
+                  "reversed"),
+    CrashScenario("topup_pending", "89860424000000000165", "3", "visa-credit", "completed"),
+    CrashScenario("offline_approve", "89860424000000000017", "3", "offline-approve", "completed",
+                  floor_limit_minor=100000),
+    CrashScenario("wallet_code_paid", "89860424000000000017", "1", "", "completed", "2", ("code", "wechat", "paid")),
+    CrashScenario("wallet_user_paying", "89860424000000000017", "1", "", "completed", "3",
+                  ("code", "alipay", "user_paying_then_paid")),
+    CrashScenario("wallet_never_confirmed", "89860424000000000017", "1", "", "cancelled", "2",
+                  ("code", "wechat", "user_paying_forever")),
+    CrashScenario("wallet_topup_refused", "89860424000000000140", "1", "", "reversed", "2",
+                  ("code", "wechat", "paid")),
+    CrashScenario("wallet_qr_paid", "89860424000000000017", "1", "", "completed", "2", ("phone",)),
+    CrashScenario("magstripe_sale", "89860424000000000017", "1", "", "completed", "1", ("swipe", "stripe-only")),
+    CrashScenario("chip_fallback", "89860424000000000017", "1", "", "completed", "1",
+                  ("fallback", "stripe-dead-chip")),
+)
+
+class TerminalProcess:
+    """One ``pos-terminal`` child driven through its console; knows when it died."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "--config", str(config)],  # noqa: S603
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, bufsize=1, env={**os.environ, **env})
+        self.states: queue.Queue[str] = queue.Queue()
+        self.lines: list[str] = []  # everything the console display showed
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None  # noqa: S101
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("── "):
+                self.states.put(line.split()[1])
+
+    def wait(self, state: str, timeout: float = 20.0) -> bool:
+        """True when the screen showed ``state``; False when the process exited first."""
+        return self.wait_first((state,), timeout) is not None
+
+    def wait_first(self, states: tuple[str, ...], timeout: float = 20.0) -> str | None:
+        """The first of ``states`` the screen showed; None when the process exited first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if (state := self.states.get(timeout=0.05)) in states:
+                    return state
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    return None
+        raise TimeoutError(f"terminal never showed {' or '.join(states)}")
+
+    def wait_line(self, text: str, timeout: float = 20.0) -> str | None:
+        """The first console line containing ``text``; None when the process exited first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in list(self.lines) if text in line), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.05)
+        raise TimeoutError(f"terminal never showed {text!r}")
+
+    def keys(self, text: str) -> bool:
+        assert self.proc.stdin is not None  # noqa: S101
+        try:
+            self.proc.stdin.write(text + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=10)
+
+
+def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
+    """The cashier's keys and the customer's part of one top-up; False as soon as the terminal is gone."""
+    paying = {"code": "scan_code", "phone": "scan_code", "swipe": "insert_card", "fallback": "insert_card"}
+    script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
+              ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), (sc.channel_key, "confirm"),
+              (f"{sc.iccid[-4:]} ENTER", paying.get(sc.customer[0], "result") if sc.customer else "result")]
+    if not term.wait("login", 30):
+        return False
+    for keys, state in script:
+        if not term.keys(keys) or not term.wait(state, 30):
+            return False
+    if sc.customer and not (_customer(term, sc.customer, world) and term.wait("result", 30)):
+        return False
+    if not term.keys("ENTER") or (after := term.wait_first(("balance", "home"), 30)) is None:
+        return False  # a top-up shows the SIM's new balance next; a cancelled sale goes home
+    return after == "home" or (term.keys("ENTER") and term.wait("home", 30))
+
+
+def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -> bool:
+    """The customer's part, through the simulated devices and platforms the terminal process talks to."""
+    kind, *args = action
+    if kind == "code":  # shows a payment code to the scanner (pty)
+        world.show_code(args[0], args[1])
+    elif kind == "phone":  # reads the terminal's QR off its display, pays at the wallet platform (HTTP)
+        if not term.keys("F1") or not term.wait("show_qr", 30) or (line := term.wait_line("QR payload: ")) is None:
+            return False
+        answer = world.wallet.phone_scan(line.split("QR payload: ", 1)[1], True)
+        if answer != "paid" and term.proc.poll() is None:
+            raise RuntimeError(f"the phone could not pay: {answer}")
+    elif kind == "swipe":  # once the sale waits for it: a swipe from before the sale is dropped (not this customer's)
+        if not term.wait("insert_card", 10):  # drawn again when the worker starts waiting
+            return False
+        world.swipe_card(args[0])
+    elif kind == "fallback":  # a dead chip first; the terminal then accepts a swipe of the same card
+        world.insert_card(args[0])
+        if term.wait_line("Chip unreadable") is None:
+            return False
+        world.remove_card()
+        world.swipe_card(args[0])
+    return True
+
+
+def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Path]:
+    """A fresh world tuned for speed: short host timeout, short carrier pending time."""
+    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
+                                                 "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
+                                                             "follow_up_s": 0.5},
+                                                 "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.5,
+                                                            "merchant_timeout_s": 5.0},
+                                                 "emv": {"floor_limit_minor": floor_limit_minor}})
+    world.carrier = CarrierSim(pending_s=1.0)
+    world.wallet = WalletSim(user_paying_s=1.0)
+    world.acquirer.late_reply_s = 2.0
+    config = workdir / "terminal.toml"
+    config.write_text(_toml(world.config()), encoding="utf-8")
+    return world, config

@@ -1,0 +1,269 @@
+"""Simulated PIN pad on a pty: the device end of ``drivers.pinpad``'s protocol, with real DUKPT encryption.
+
+The clear PIN exists only here, between the customer's key presses (``press``) and
+``DukptPinEncryptor.encrypt_pin``; the terminal receives the encrypted block and KSN in a PIN_RESULT frame.
+ENTER with no digits is a PIN bypass, CANCEL cancels, CLEAR starts again; 1..3 digits and ENTER is ignored
+(a real pad beeps). ``auto_pin`` answers a request as if the customer typed it (headless scenarios).
+
+>>> from emv.crypto.pin import derive_initial_key
+>>> ksn = bytes.fromhex("123456789012345600000000")
+>>> pad = PinPadSim(initial_key=derive_initial_key("aes", bytes(16), ksn), initial_ksn=ksn)
+>>> pad.display, pad.awaiting_pin
+(('WELCOME / 欢迎', ''), False)
+>>> pad.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from drivers.pinpad import (
+    EntryStatus,
+    KeyStatus,
+    PinPadCmd,
+    PinPadEventCode,
+    PinPadStatus,
+    decode_choose,
+    decode_display,
+    decode_key_load,
+    decode_offline_pin_request,
+    decode_pin_request,
+    encode_choice_result,
+    encode_key_status,
+    encode_offline_pin_result,
+    encode_pin_result,
+)
+from emv.crypto.des import aes_ecb_decrypt, tdes_ecb_decrypt
+from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
+from flows.ports import OfflinePinRequest
+from pos_errors import PosError
+from sim.devices.pty import LineFaults
+from sim.devices.reader import LinkedDevice
+
+__all__ = ["PinPadSim", "KEYS", "TEST_KLK", "offline_verify_apdu"]
+
+KEYS = frozenset("0123456789") | {"ENTER", "CANCEL", "CLEAR"}
+MIN_PIN, MAX_PIN = 4, 12
+IDLE = ("WELCOME / 欢迎", "")
+# Test key-loading keys (as a key-injection facility would share with the pad); never production keys.
+TEST_KLK: dict[str, bytes] = {"aes": bytes.fromhex("00112233445566778899AABBCCDDEEFF"),
+                              "tdes": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")}
+
+
+@dataclass
+class _Entry:
+    session: int
+    pan: str = field(repr=False)
+    amount_minor: int
+    deadline: float
+    digits: str = field(default="", repr=False)  # the clear PIN while it is typed: never shown or logged
+    auto: bool = False
+    offline: OfflinePinRequest | None = None  # an EMV offline PIN: the pad VERIFYs it with the card
+    menu: tuple[str, ...] = ()  # a choice among numbered labels (EMV application selection)
+
+
+class PinPadSim(LinkedDevice):
+    """A PIN pad with a DUKPT key (``scheme`` "aes" = format 4, "tdes" = format 0).
+
+    Args:
+        initial_key / initial_ksn: the IK or IPEK and its KSN, as ``emv.crypto.pin.derive_initial_key`` makes.
+        random_bytes: the format 4 random fill source (inject for deterministic tests).
+    """
+
+    name = "pinpad"
+
+    def __init__(self, *, scheme: Scheme = "aes", initial_key: bytes, initial_ksn: bytes,
+                 baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
+                 ack_timeout_s: float = 0.2, retries: int = 3,
+                 random_bytes: Callable[[int], bytes] = os.urandom, faults: LineFaults | None = None) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
+        self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
+        self._random_bytes = random_bytes
+        self.klk = dict(TEST_KLK)
+        self.auto_pin: str | None = None
+        self._idle = IDLE
+        self._entry: _Entry | None = None
+        self._session = 0
+        self.results: list[str] = []  # entry outcomes sent, oldest first (names only, never PINs)
+        # The card the pad can talk to for offline PIN (the world wires it to the card in the reader).
+        self.card_channel: Callable[[bytes], bytes] | None = None
+        self._random = random_bytes
+
+    @property
+    def display(self) -> tuple[str, str]:
+        """What the pad's two-line display shows now: the idle text, or amount and one ``*`` per digit."""
+        with self.lock:
+            entry = self._entry
+            if entry is None:
+                return self._idle
+            if entry.menu:
+                return " ".join(f"{i}.{label}" for i, label in enumerate(entry.menu, 1))[:64], "1-9 / CANCEL"
+            yuan, fen = divmod(entry.amount_minor, 100)
+            return f"CNY {yuan}.{fen:02d}", f"PIN / 密码: {'*' * len(entry.digits)}"
+
+    @property
+    def awaiting_pin(self) -> bool:
+        return self._entry is not None
+
+    def key_status(self) -> KeyStatus:
+        return KeyStatus(scheme=self._encryptor.scheme, ksn=self._encryptor.ksn,
+                         remaining=self._encryptor.remaining)
+
+    def press(self, key: str) -> None:
+        """The customer presses "0".."9", "ENTER", "CANCEL" or "CLEAR". Ignored when no PIN is asked for."""
+        if key not in KEYS:
+            raise ValueError(f"the PIN pad has no key {key!r}")
+        with self.lock:
+            entry = self._entry
+            if entry is None or not self.plugged:
+                return
+            if entry.menu and key.isdigit():
+                if 1 <= int(key) <= len(entry.menu):
+                    self._choose(int(key) - 1)
+            elif entry.menu and key == "CANCEL":
+                self._choose(-1)
+            elif key.isdigit():
+                if len(entry.digits) < MAX_PIN:
+                    entry.digits += key
+            elif key == "CLEAR":
+                entry.digits = ""
+            elif key == "CANCEL":
+                self._finish(EntryStatus.CANCELLED)
+            elif not entry.digits:
+                self._finish(EntryStatus.BYPASSED)
+            elif len(entry.digits) >= MIN_PIN:
+                self._finish(EntryStatus.ENTERED)
+        self.notify("display")
+
+    # --- device side of the protocol ---
+
+    def handle(self, cmd: int, data: bytes) -> bytes:
+        if cmd == PinPadCmd.DISPLAY:
+            self._idle = decode_display(data)
+            self.notify("display")
+            return bytes([PinPadStatus.OK])
+        if cmd == PinPadCmd.KEY_STATUS:
+            return bytes([PinPadStatus.OK]) + encode_key_status(self.key_status())
+        if cmd == PinPadCmd.LOAD_KEY:
+            return self._load_key(data)
+        if cmd == PinPadCmd.ABORT:
+            if self._entry is not None:
+                self._finish(EntryStatus.CANCELLED)
+                self.notify("display")
+            return bytes([PinPadStatus.OK])
+        if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE):
+            return bytes([PinPadStatus.UNKNOWN_COMMAND])
+        if self._entry is not None:
+            return bytes([PinPadStatus.BUSY])
+        if cmd == PinPadCmd.CHOOSE:
+            labels, timeout_s = decode_choose(data)
+            self._session = (self._session + 1) & 0xFF
+            self._entry = _Entry(session=self._session, pan="", amount_minor=0, menu=labels,
+                                 deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None)
+            self.notify("awaiting_pin")
+            return bytes([PinPadStatus.OK, self._session])
+        offline: OfflinePinRequest | None = None
+        if cmd == PinPadCmd.VERIFY_OFFLINE_PIN:
+            offline, timeout_s = decode_offline_pin_request(data)
+            pan, amount = "", offline.amount_minor
+        elif self._encryptor.remaining <= 0:
+            return bytes([PinPadStatus.NO_KEY])
+        else:
+            pan, amount, timeout_s = decode_pin_request(data)
+        self._session = (self._session + 1) & 0xFF
+        self._entry = _Entry(session=self._session, pan=pan, amount_minor=amount,
+                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None, offline=offline)
+        self.notify("awaiting_pin")
+        return bytes([PinPadStatus.OK, self._session])
+
+    def _load_key(self, data: bytes) -> bytes:
+        if self._entry is not None:
+            return bytes([PinPadStatus.BUSY])
+        load = decode_key_load(data)
+        scheme: Scheme = "aes" if load.scheme == "aes" else "tdes"
+        decipher = aes_ecb_decrypt if scheme == "aes" else tdes_ecb_decrypt
+        key = decipher(self.klk[scheme], load.enciphered_key)
+        if key_check_value(key, scheme) != load.kcv:
+            return bytes([PinPadStatus.KCV_MISMATCH])
+        self._encryptor = DukptPinEncryptor(scheme, key, load.initial_ksn, self._random_bytes)
+        self.notify("key loaded")
+        return bytes([PinPadStatus.OK])
+
+    def tick(self, now: float) -> None:
+        entry = self._entry
+        if entry is None:
+            return
+        if entry.menu and (entry.auto or now >= entry.deadline):  # auto: the first option; else timed out
+            self._choose(0 if entry.auto and self.auto_pin is not None else -1)
+            self.notify("display")
+            return
+        if entry.auto and self.auto_pin is not None:  # typed on the next tick, after the response went out
+            entry.digits = self.auto_pin
+            self._finish(EntryStatus.ENTERED if self.auto_pin else EntryStatus.BYPASSED)
+        elif now >= entry.deadline:
+            self._finish(EntryStatus.TIMEOUT)
+        else:
+            return
+        self.notify("display")
+
+    def on_replug(self) -> None:
+        self._entry = None  # a pad that lost power forgets the entry; the terminal times out
+
+    def _finish(self, status: EntryStatus) -> None:
+        """Send PIN_RESULT for the open entry (lock held). Encryption happens here and only here."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        if entry.offline is not None:
+            sw = self._verify_offline(entry) if status is EntryStatus.ENTERED else 0
+            entry.digits = ""
+            self.results.append(status.name.lower())
+            self.send_event(PinPadEventCode.OFFLINE_PIN_RESULT, encode_offline_pin_result(entry.session, status, sw))
+            return
+        block, ksn = b"", b""
+        if status is EntryStatus.ENTERED:
+            try:
+                block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
+            except PosError:  # exhausted key or a PAN the block format refuses: no PIN block at all
+                status = EntryStatus.FAILED
+        entry.digits = ""
+        self.results.append(status.name.lower())
+        self.send_event(PinPadEventCode.PIN_RESULT,
+                        encode_pin_result(entry.session, status, self._encryptor.block_format, ksn, block))
+
+    def _choose(self, index: int) -> None:
+        """Send CHOICE_RESULT for the open menu (lock held); -1 = cancelled or timed out."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        status = EntryStatus.ENTERED if index >= 0 else EntryStatus.CANCELLED
+        self.results.append("chosen" if index >= 0 else "cancelled")
+        self.send_event(PinPadEventCode.CHOICE_RESULT, encode_choice_result(entry.session, status, max(index, 0)))
+
+    def _verify_offline(self, entry: _Entry) -> int:
+        """VERIFY with the card; the card's status word (6F00 without a card or a usable key)."""
+        assert entry.offline is not None  # noqa: S101 - only called for offline entries
+        command = offline_verify_apdu(entry.offline, entry.digits, self._random)
+        if self.card_channel is None or command is None:
+            return 0x6F00
+        answer = self.card_channel(command)
+        return int.from_bytes(answer[-2:], "big") if len(answer) >= 2 else 0x6F00
+
+
+def offline_verify_apdu(request: OfflinePinRequest, digits: str, random_bytes: Callable[[int], bytes]) -> bytes | None:
+    """VERIFY (EMV Book 3 §6.5.12) with the plaintext PIN block ``2N PIN F..F``, or for enciphered PIN
+    ``7F || block || challenge || random`` under the ICC public key (Book 2 §7.2); None if the key is unusable."""
+    block = bytes.fromhex(f"2{len(digits):X}{digits}".ljust(16, "F"))
+    if not request.enciphered:
+        return bytes([0x00, 0x20, 0x00, 0x80, len(block)]) + block
+    size, n = len(request.icc_modulus), int.from_bytes(request.icc_modulus, "big")
+    if size < 17 + 8 or len(request.challenge) != 8:
+        return None
+    plain = b"\x7f" + block + request.challenge + random_bytes(size - 17)
+    if int.from_bytes(plain, "big") >= n:
+        plain = b"\x00" + plain[1:]  # never happens with a 7F lead and a full-length modulus
+    cipher = pow(int.from_bytes(plain, "big"), int.from_bytes(request.icc_exponent, "big"), n)
+    return bytes([0x00, 0x20, 0x00, 0x88, size]) + cipher.to_bytes(size, "big")

@@ -1,0 +1,1 @@
+"""The simulated world and the headless scenario runner with its transcripts."""

@@ -1,0 +1,247 @@
+"""The simulated world around one terminal: card reader, PIN pad and printer on ptys, acquirer and carrier on
+loopback, and the real terminal application wired to them exactly as ``pos-terminal`` would be to hardware.
+
+Nothing here reaches into the terminal: keys go in through ``terminal.press`` (the keypad is the terminal's own
+hardware), everything else crosses a pty or a socket.
+
+>>> DEMO_USERS[0][:3]
+('01', 'Cashier Li / 李收银', 'cashier')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from emv.crypto.pin import derive_initial_key
+from firmware_image.flash import SimFlash
+from firmware_image.image import Version, make_image
+from firmware_image.keys import generate, public_pem, save_private
+from firmware_image.slots import mark_tried, set_pending
+from sim.backends.acquirer import AcquirerSim
+from sim.backends.carrier import CarrierSim
+from sim.backends.wallet import WalletSim
+from sim.devices.card import CardApplet
+from sim.devices.cards import CATALOGUE
+from sim.devices.pinpad import PinPadSim
+from sim.devices.printer import PrinterSim
+from sim.devices.pty import LineFaults, PtyPort
+from sim.devices.reader import ReaderSim
+from sim.devices.scanner import ScannerSim
+from sim.devices.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
+from terminal.app import TerminalApp
+from terminal.config import Settings
+from terminal.screens import Screen
+from terminal.users import hash_password
+from terminal.wiring import build_services
+
+__all__ = ["SimWorld", "DEMO_USERS", "DEMO_BDK", "DEMO_KSN", "DEMO_DEVICE_CLASS", "demo_flash"]
+
+# (id, name, role, password) — the simulator's built-in accounts, documented in the README.
+DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("01", "Cashier Li / 李收银", "cashier", "1111"),
+    ("90", "Supervisor Wang / 王主管", "supervisor", "9999"),
+    ("80", "Technician Zhao / 赵技术", "technician", "8888"),
+)
+# Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
+DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+DEMO_KSN = bytes.fromhex("123456789012345600000000")
+
+
+DEMO_DEVICE_CLASS = "iotsim-pos-1"
+
+
+def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
+    """A flash file with a confirmed 1.0.0 in slot 0 and (``trial``) a 1.1.0 on its test boot in slot 1, signed
+    with a development key made here; returns (flash, public key PEM). Both images carry security counter 1, so
+    the supervisor can revert even after confirming 1.1.0 (a higher counter would make 1.0.0 a refused downgrade).
+    """
+    key = generate("ed25519")  # DEVELOPMENT key, lives only in the world's temp dir
+    save_private(key, directory / "fw-dev-key.pem")
+    public = directory / "fw-dev-key.pub"
+    public.write_bytes(public_pem(key))
+    path = directory / "flash.bin"
+    with SimFlash.create(path, slot_sectors=4, sector_size=1024) as flash:
+        for slot, version in enumerate(("1.0.0", "1.1.0")[:2 if trial else 1]):
+            payload = f"pos-terminal {version} (simulator demo image)\n".encode() * 16
+            image = make_image(payload, version=Version.parse(version), key=key, security_counter=1,
+                               device_class=DEMO_DEVICE_CLASS)
+            image += bytes([0xFF]) * (-len(image) % flash.geometry.write_size)
+            flash.write(flash.geometry.slot_base(slot), image)
+            set_pending(flash, slot, permanent=slot == 0)
+            if slot == 1:
+                mark_tried(flash, slot)  # the launcher started its one trial boot: it runs now, unconfirmed
+    return path, public
+
+
+def _demo_hash(user_id: str, password: str) -> str:
+    # Deterministic salt so a simulator start costs one scrypt per user, with no secret to protect.
+    return hash_password(password, salt=hashlib.sha256(user_id.encode()).digest()[:16])
+
+
+class SimWorld:
+    """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
+    ``faults`` is the line quality of every serial link (reader, PIN pad, printer)."""
+
+    DEVICES = ("reader", "pinpad", "printer")
+
+    def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 faults: LineFaults | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
+        self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.baud = baud
+        self.overrides = overrides or {}
+        self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/devices/stripes.py)
+        self.reader = ReaderSim(baud=baud, faults=faults)
+        initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
+        self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud,
+                                faults=faults)
+        self.printer = PrinterSim(baud=baud, faults=faults)
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards)
+        self.carrier = CarrierSim()
+        self.scanner = ScannerSim(mode="triggered", baud=baud)
+        self.wallet = WalletSim()
+        self.terminal: TerminalApp | None = None
+        self.settings: Settings | None = None
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        reader, pinpad, printer = self.reader.start(), self.pinpad.start(), self.printer.start()
+        host, port = self.acquirer.start()
+        url = self.carrier.start()
+        scanner, wallet_url = self.scanner.start(), self.wallet.start()
+        data: dict[str, Any] = {
+            "terminal": {"id": "SIM00001", "merchant_id": "898440154110001",
+                         "journal": str(self.workdir / "journal.db")},
+            "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
+            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
+            "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
+            "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3},
+            "timeouts": {"card_s": 60.0, "pin_s": 60.0},
+            "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
+                      for u, n, r, p in DEMO_USERS],
+        }
+        if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
+            flash, public = demo_flash(self.workdir)
+            data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
+        for section, values in self.overrides.items():
+            data.setdefault(section, {}).update(values)
+        return data
+
+    def start(self) -> SimWorld:
+        self.settings = Settings.from_dict(self.config())
+        self.services = build_services(self.settings)
+        self.terminal = TerminalApp(self.services)
+        self.terminal.start()
+        return self
+
+    # --- what a person does -----------------------------------------------------------------------------
+
+    def insert_card(self, key: str) -> None:
+        if key in STRIPE_CARDS:
+            chip = STRIPE_CARDS[key].chip_applet()
+            if chip is None:
+                raise ValueError(f"{key} has no chip: swipe it")
+            card = chip
+        else:
+            card = CardApplet(self.cards[key])
+        self.pinpad.card_channel = card.process  # offline PIN: the pad VERIFYs with the card in the reader
+        self.reader.insert(card)
+
+    def swipe_card(self, key: str) -> None:
+        """Swipe any test card's magnetic stripe (chip cards have one too, with a chip service code)."""
+        track1, track2 = tracks_of(self.cards[key])
+        self.reader.swipe(track2, track1)
+
+    def remove_card(self) -> None:
+        self.pinpad.card_channel = None
+        self.reader.remove()
+
+    def save_receipt_png(self) -> str:
+        """The last receipt as a PNG in the work directory (needs Pillow); returns its path."""
+        path = self.workdir / f"receipt-{len(self.printer.receipts)}.png"
+        return str(self.printer.save_png(path))
+
+    def device(self, name: str) -> ReaderSim | PinPadSim | PrinterSim:
+        if name not in self.DEVICES:
+            raise ValueError(f"no device {name!r}; devices: {', '.join(self.DEVICES)}")
+        device: ReaderSim | PinPadSim | PrinterSim = getattr(self, name)
+        return device
+
+    def ports(self, name: str) -> list[PtyPort]:
+        """The serial lines named: one device, or ``all``."""
+        return [self.device(n).port for n in (self.DEVICES if name == "all" else (name,))]
+
+    def pull(self, name: str) -> None:
+        """Pull a device's cable out (the terminal's port fails); ``plug`` puts it back at the same path."""
+        self.device(name).pull()
+
+    def plug(self, name: str) -> None:
+        self.device(name).plug()
+
+    def toggle_cable(self, name: str) -> bool:
+        """Pull the cable if it is in, else plug it back; returns whether it is in now."""
+        device = self.device(name)
+        (device.pull if device.connected else device.plug)()
+        return device.connected
+
+    def set_faults(self, name: str, faults: LineFaults | None) -> None:
+        for port in self.ports(name):
+            port.set_faults(faults)
+    def show_code(self, wallet: str, outcome: str = "paid") -> str:
+        """The customer holds a fresh payment code of ``wallet`` (wechat, alipay, emvqr) to the scanner."""
+        code = self.wallet.make_code(wallet, outcome)
+        self.scanner.show(code)
+        return code
+
+    def phone_scan(self, pay: bool = True) -> str:
+        """The customer scans the QR on the terminal's screen with a phone and pays (or refuses)."""
+        payload = self.screen.qr
+        if not payload:
+            return "no QR on the terminal's screen"
+        return self.wallet.phone_scan(payload, pay)
+
+    @property
+    def screen(self) -> Screen:
+        assert self.terminal is not None  # noqa: S101 - start() first
+        return self.terminal.screen
+
+    def wait_for(self, state: str, timeout_s: float = 10.0) -> Screen:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.screen.state == state:
+                return self.screen
+            time.sleep(0.01)
+        raise TimeoutError(f"expected screen '{state}', still on '{self.screen.state}':\n{self.screen.text()}")
+
+    def status_lines(self) -> list[str]:
+        approved = sum(1 for e in self.acquirer.ledger if e.response_code == "00" and not e.reversed)
+        return [f"Host: {len(self.acquirer.ledger)} requests, {approved} approved",
+                f"Carrier: {len(self.carrier.ledger)} top-ups applied",
+                f"Printer: {len(self.printer.receipts)} receipts",
+                "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
+                                       for n in self.DEVICES),
+                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
+
+    def toggle_fault(self, name: str) -> bool:
+        """Flip one device fault a person can cause at the counter; returns whether it is now on."""
+        if name == "printer_paper_out":
+            self.printer.paper_out = not self.printer.paper_out
+            return self.printer.paper_out
+        raise ValueError(f"unknown fault {name!r}")
+
+    def stop(self) -> None:
+        if self.terminal is not None:
+            self.terminal.stop()
+            self.services.close()
+        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier, self.scanner, self.wallet):
+            try:
+                part.stop()
+            except Exception:  # noqa: BLE001, S110 - best effort teardown of simulated parts
+                pass
+        if self._tmp is not None:
+            self._tmp.cleanup()
