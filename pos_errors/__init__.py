@@ -24,6 +24,8 @@ True
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 __all__ = [
     "PosError",
     "ProtocolError",
@@ -31,6 +33,7 @@ __all__ = [
     "RemoteProtocolError",
     "OdaError",
     "CryptoError",
+    "DeviceFault",
     "DeviceError",
     "DeviceTimeout",
     "DeviceGone",
@@ -80,20 +83,46 @@ class CryptoError(PosError):
     """A cryptographic operation could not be performed."""
 
 
+class DeviceFault(StrEnum):
+    """What went wrong with a peripheral, as a code: callers choose the cashier's message by it, never by text."""
+
+    PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    PRINTER_ERROR = "error"
+    OFFLINE = "offline"
+    NO_ANSWER = "no_answer"
+    GARBLED = "garbled"
+    PORT = "port"
+    CARD_REMOVED = "card_removed"
+    OTHER = "other"
+
+
 class DeviceError(PosError):
-    """A serial peripheral failed."""
+    """A serial peripheral failed; ``fault`` says how (the message is for logs and engineers)."""
+
+    default_fault = DeviceFault.OTHER
+
+    def __init__(self, message: str = "", fault: DeviceFault | None = None) -> None:
+        super().__init__(message)
+        self.fault = fault or self.default_fault
 
 
 class DeviceTimeout(DeviceError):
     """The device did not answer in time, after all retransmissions."""
 
+    default_fault = DeviceFault.NO_ANSWER
+
 
 class DeviceGone(DeviceError):
     """The device's port vanished or could not be opened."""
 
+    default_fault = DeviceFault.PORT
+
 
 class CardRemoved(DeviceError):
     """The card was removed (or lost power) while the transaction still needed it."""
+
+    default_fault = DeviceFault.CARD_REMOVED
 
 
 class LinkError(PosError):
