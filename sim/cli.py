@@ -4,6 +4,7 @@
     pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
     pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
     pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.devices.pty.LineFaults keys)
+    pos-sim --serve [--workdir DIR]             devices and back ends only, for a real pos-terminal: prints JSON
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", metavar="K=V,...", default="",
                         help="line faults on every serial link: seed, error_rate, drop_rate, dup_rate, "
                              "silence_rate, silence_s")
+    parser.add_argument("--serve", action="store_true",
+                        help="run every simulated device and back end for a real pos-terminal; print them as JSON")
+    parser.add_argument("--workdir", metavar="DIR", help="--serve: keep the config, journal and flash here")
     args = parser.parse_args(argv)
+    if args.serve:
+        from sim.serve import serve
+
+        return serve(args.workdir, args.baud)
     from sim.devices.pty import LineFaults
 
     try:

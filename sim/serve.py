@@ -1,0 +1,132 @@
+"""``pos-sim --serve``: every simulated device and back end, without the terminal, for a real ``pos-terminal``.
+
+It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier and wallet
+platform on loopback, writes the terminal configuration that points at them (``terminal.toml`` in the work
+directory), prints one JSON object on stdout — endpoints, ptys, the config path, the demo accounts and the test
+key material — and runs until interrupted (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
+customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
+``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+
+>>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
+('"a\\\\"b"', '1.5', 'true')
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
+
+__all__ = ["serve", "to_toml", "describe"]
+
+_HELP = "commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | quit"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def to_toml(config: Mapping[str, Any]) -> str:
+    """The terminal configuration as TOML: tables first, arrays of tables (``users``) after."""
+    lines: list[str] = []
+    for section, values in config.items():
+        if isinstance(values, list):
+            for item in values:
+                lines += [f"[[{section}]]", *(f"{k} = {_toml_value(v)}" for k, v in item.items()), ""]
+        else:
+            lines += [f"[{section}]", *(f"{k} = {_toml_value(v)}" for k, v in values.items()), ""]
+    return "\n".join(lines)
+
+
+def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> dict[str, Any]:
+    """What a technician needs to point a terminal at this world (test credentials only)."""
+    host = config["host"]
+    return {
+        "config": str(config_path),
+        "endpoints": {
+            "acquirer": {"scheme": "tcp", "host": host["address"], "port": host["port"]},
+            "carrier": {"url": config["carrier"]["url"]},
+            "wallet": {"url": config["wallet"]["url"]},
+        },
+        "devices": {name: path for name, path in config["devices"].items() if isinstance(path, str)},
+        "firmware": config.get("firmware", {}),
+        "users": [{"id": u, "name": n, "role": r, "password": p} for u, n, r, p in DEMO_USERS],
+        "test_keys": {"pin_bdk_aes128": DEMO_BDK.hex().upper(), "pin_initial_ksn": DEMO_KSN.hex().upper()},
+        "cards": sorted(world.cards),
+        "stdin": _HELP,
+    }
+
+
+def _command(world: SimWorld, line: str) -> str:
+    words = line.split()
+    if not words:
+        return ""
+    verb, args = words[0].lower(), words[1:]
+    try:
+        if verb == "insert" and args:
+            world.insert_card(args[0])
+        elif verb == "swipe" and args:
+            world.swipe_card(args[0])
+        elif verb == "remove":
+            world.remove_card()
+        elif verb == "pin" and args:
+            for key in args:
+                for k in list(key) if key.isdigit() else [key.upper()]:
+                    world.pinpad.press(k)
+        elif verb == "receipt":
+            return "\n".join(world.printer.receipts[-1]) if world.printer.receipts else "no receipt yet"
+        elif verb == "code" and args:
+            return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
+        elif verb == "cards":
+            return " ".join(sorted(world.cards))
+        else:
+            return _HELP
+    except (KeyError, ValueError) as exc:
+        return f"cannot {verb}: {exc}"
+    return "ok"
+
+
+def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO = sys.stdin,
+          stdout: TextIO = sys.stdout) -> int:
+    world = SimWorld(workdir=workdir, baud=baud)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        config = world.config()
+        path = world.workdir / "terminal.toml"
+        path.write_text(to_toml(config), encoding="utf-8")
+        path.chmod(0o600)  # it carries password hashes
+        print(json.dumps(describe(world, config, path), ensure_ascii=False), file=stdout, flush=True)
+        reader = threading.Thread(target=_read_commands, args=(world, stdin, stdout, stop), daemon=True)
+        reader.start()
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        world.stop()
+    return 0
+
+
+def _read_commands(world: SimWorld, stdin: TextIO, stdout: TextIO, stop: threading.Event) -> None:
+    for line in stdin:
+        if line.strip().lower() not in {"quit", "exit"}:
+            answer = _command(world, line)
+            if answer:
+                print(answer, file=stdout, flush=True)
+            continue
+        stop.set()  # quit; a closed stdin (started with </dev/null) keeps serving until a signal
+        return
