@@ -15,12 +15,11 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
-from drivers import crashpoint
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
@@ -105,11 +104,18 @@ def _load_or_make_secret(path: Path | None) -> bytes:
         return secret
 
 
+def _no_crash_point(name: str) -> None:
+    """The default crash-point hook: nothing happens."""
+
+
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None) -> None:
+        """``crash_point("commit")`` runs right after every COMMIT; the composition root passes the crash
+        harness's hook, the default does nothing."""
         self.path = str(path)
+        self._crash_point = crash_point or _no_crash_point
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -136,7 +142,7 @@ class Journal:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise JournalError(f"journal write failed: {exc}") from exc
-            crashpoint.reached("commit")
+            self._crash_point("commit")
 
     def _migrate(self) -> None:
         with self.transaction() as db:
