@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.card_reader import (
+from drivers.card_reader import CardReader
+from drivers.card_reader_codec import (
     CardInserted,
-    CardReader,
     CardRemovedEvent,
     CardSwiped,
     ReaderCmd,
