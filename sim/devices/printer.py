@@ -261,7 +261,9 @@ class PrinterSim:
     """The printer on a pty. Open ``start()``'s path with pyserial (or ``EscPosPrinter``).
 
     Settable any time: ``paper_out``, ``paper_near_end``, ``cover_open``, ``error`` (printer offline with an
-    unrecoverable error), ``silent`` (answers nothing, like a printer switched off).
+    unrecoverable error), ``offline`` (offline with no cause given, e.g. while a button is held), ``silent``
+    (answers nothing, like a printer switched off), ``garbled`` (answers bytes that are not status bytes, like
+    a printer at another baud rate).
     """
 
     def __init__(self, *, baud: int | None = None, four_byte_font: bool = False,
@@ -274,7 +276,9 @@ class PrinterSim:
         self.paper_near_end = False
         self.cover_open = False
         self.error = False
+        self.offline = False
         self.silent = False
+        self.garbled = False
         self._decoder = EscPosDecoder(four_byte_font=four_byte_font)
         self._raw = bytearray()
         self._receipts: list[list[PrintedLine]] = []
@@ -359,7 +363,7 @@ class PrinterSim:
 
     @property
     def _offline(self) -> bool:
-        return self.paper_out or self.cover_open or self.error
+        return self.paper_out or self.cover_open or self.error or self.offline
 
     def status_byte(self, n: int) -> int | None:
         """This printer's answer to DLE EOT n; None for an n it does not define."""
@@ -384,7 +388,7 @@ class PrinterSim:
                 if isinstance(event, StatusAsked):
                     answer = self.status_byte(event.n)
                     if answer is not None and not self.silent and self._thread is not None:
-                        self._thread.port.write(bytes((answer,)))
+                        self._thread.port.write(b"\xff" if self.garbled else bytes((answer,)))
                 elif isinstance(event, Unknown):
                     self._unknown.append(event.data)
                 elif self._offline:
