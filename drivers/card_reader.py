@@ -17,30 +17,8 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Literal
 
-from drivers.card_reader_codec import (
-    HEARTBEAT_S,
-    STATUS_ERRORS,
-    Atr,
-    CardInserted,
-    CardRemovedEvent,
-    CardSwiped,
-    ContactlessCard,
-    Led,
-    ReaderCmd,
-    ReaderEvent,
-    ReaderEventCode,
-    ReaderInfo,
-    ReaderState,
-    ReaderStatus,
-    decode_cl_card,
-    decode_info,
-    decode_state,
-    decode_swipe,
-    encode_buzzer,
-    encode_cl_poll,
-    encode_led,
-    parse_atr,
-)
+from drivers import card_reader_codec as codec
+from drivers.card_reader_codec import HEARTBEAT_S, ReaderCmd, ReaderEventCode, ReaderStatus
 from drivers.link import Event, FrameReceived, PeerReset
 from drivers.link.device import LinkDevice
 from emv.tracks import Stripe
@@ -53,35 +31,32 @@ log = logging.getLogger(__name__)
 
 
 class CardReader(LinkDevice):
-    """``flows.ports.CardReaderPort`` on a serial card reader. Listeners get ``ReaderEvent``s."""
+    """``flows.ports.CardReaderPort`` on a serial card reader. Listeners get ``codec.ReaderEvent``s."""
 
     name = "card reader"
-    status_errors = STATUS_ERRORS
+    status_errors = codec.STATUS_ERRORS
 
-    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
-                 response_timeout_s: float = 5.0) -> None:
-        super().__init__(url, baud=baud, ack_timeout_s=ack_timeout_s, retries=retries,
-                         response_timeout_s=response_timeout_s)
+    def _setup(self) -> None:
         self._cond = threading.Condition()
         self._present = False
         self._insertions = 0  # counts insertions: a card swapped since power_on is a removed card
         self._powered_insertion: int | None = None
-        self._swiped: CardSwiped | None = None  # the last swipe not yet taken
-        self.atr: Atr | None = None
+        self._swiped: codec.CardSwiped | None = None  # the last swipe not yet taken
+        self.atr: codec.Atr | None = None
 
     def open(self) -> None:
         """Open the port and learn whether a card is already in. Raises DeviceGone, DeviceTimeout."""
         super().open()
-        state = decode_state(self._call(ReaderCmd.GET_STATUS))
+        state = codec.decode_state(self._call(ReaderCmd.GET_STATUS))
         with self._cond:  # a new link session: a card powered before it must be powered again
             self._present, self._powered_insertion = state.card_present, None
             self._cond.notify_all()
 
-    def info(self) -> ReaderInfo:
-        return decode_info(self._call(ReaderCmd.GET_INFO))
+    def info(self) -> codec.ReaderInfo:
+        return codec.decode_info(self._call(ReaderCmd.GET_INFO))
 
-    def status(self) -> ReaderState:
-        return decode_state(self._call(ReaderCmd.GET_STATUS))
+    def status(self) -> codec.ReaderState:
+        return codec.decode_state(self._call(ReaderCmd.GET_STATUS))
 
     # --- CardReaderPort ---
 
@@ -115,7 +90,7 @@ class CardReader(LinkDevice):
             insertion = self._insertions
         raw = self._call(ReaderCmd.POWER_ON)
         try:
-            self.atr = parse_atr(raw)
+            self.atr = codec.parse_atr(raw)
         except RemoteProtocolError as exc:
             raise DeviceError(f"the card answered a malformed ATR: {exc}", fault=DeviceFault.GARBLED) from exc
         self._powered_insertion = insertion
@@ -137,27 +112,27 @@ class CardReader(LinkDevice):
 
     # --- the rest of the command set ---
 
-    def led(self, leds: Led, on: bool = True) -> None:
-        self._call(ReaderCmd.LED, encode_led(leds, on))
+    def led(self, leds: codec.Led, on: bool = True) -> None:
+        self._call(ReaderCmd.LED, codec.encode_led(leds, on))
 
     def beep(self, duration_ms: int = 100) -> None:
         if not 0 < duration_ms <= 5000:
             raise ValueError("a beep lasts 1..5000 ms")
-        self._call(ReaderCmd.BUZZER, encode_buzzer(duration_ms))
+        self._call(ReaderCmd.BUZZER, codec.encode_buzzer(duration_ms))
 
-    def read_stripe(self) -> CardSwiped | None:
+    def read_stripe(self) -> codec.CardSwiped | None:
         """The tracks of the last swipe not yet read (the reader forgets them once read), or None."""
         status, payload = self._request(ReaderCmd.MAG_READ)
         if status == ReaderStatus.NO_DATA:
             return None
-        return decode_swipe(self._check(ReaderCmd.MAG_READ, status, payload))
+        return codec.decode_swipe(self._check(ReaderCmd.MAG_READ, status, payload))
 
-    def poll_contactless(self, timeout_ms: int = 500) -> ContactlessCard | None:
+    def poll_contactless(self, timeout_ms: int = 500) -> codec.ContactlessCard | None:
         """Switch the field on and look for a card for up to ``timeout_ms``; None when nothing answered."""
-        status, payload = self._request(ReaderCmd.CL_POLL, encode_cl_poll(timeout_ms), extra_s=timeout_ms / 1000)
+        status, payload = self._request(ReaderCmd.CL_POLL, codec.encode_cl_poll(timeout_ms), extra_s=timeout_ms / 1000)
         if status == ReaderStatus.NO_CARD:
             return None
-        return decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+        return codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
 
     def activate_contactless(self) -> bytes:
         """Activate the polled card (RATS); returns its ATS. ``transmit`` then reaches it."""
@@ -217,7 +192,7 @@ class CardReader(LinkDevice):
             self._cond.notify_all()
 
     def _on_link_event(self, event: Event) -> None:
-        reader_event: ReaderEvent | None = None
+        reader_event: codec.ReaderEvent | None = None
         code = event.cmd if isinstance(event, FrameReceived) else None
         if isinstance(event, PeerReset):  # the reader restarted: it re-announces a card that is still in
             self._card_gone()
@@ -225,13 +200,13 @@ class CardReader(LinkDevice):
             with self._cond:
                 self._present, self._insertions = True, self._insertions + 1
                 self._cond.notify_all()
-            reader_event = CardInserted()
+            reader_event = codec.CardInserted()
         elif code == ReaderEventCode.CARD_REMOVED:
             self._card_gone()
-            reader_event = CardRemovedEvent()
+            reader_event = codec.CardRemovedEvent()
         elif code == ReaderEventCode.CARD_SWIPED and isinstance(event, FrameReceived):
             try:
-                swipe = decode_swipe(event.data)
+                swipe = codec.decode_swipe(event.data)
             except RemoteProtocolError:
                 log.warning("malformed swipe event dropped (%d bytes)", len(event.data))
             else:

@@ -54,10 +54,7 @@ class PinPad(LinkDevice):
     name = "PIN pad"
     status_errors = STATUS_ERRORS
 
-    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
-                 response_timeout_s: float = 5.0) -> None:
-        super().__init__(url, baud=baud, ack_timeout_s=ack_timeout_s, retries=retries,
-                         response_timeout_s=response_timeout_s)
+    def _setup(self) -> None:
         self._cond = threading.Condition()
         self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int] = {}
         self._waiting = False

@@ -35,7 +35,8 @@ class LinkDevice:
     """Base of the link device clients. Methods raise DeviceGone (port vanished or cannot be opened) or
     DeviceTimeout (no answer after the link's retries); a closed link is reopened on the next use.
 
-    Subclasses set ``name`` (for messages), ``status_errors`` and override ``_on_link_event``.
+    Subclasses set ``name`` (for messages), ``status_errors``, set up their own state in ``_setup`` (called at
+    the end of ``__init__``, before any event can arrive) and override ``_on_link_event``.
     """
 
     name: ClassVar[str] = "device"
@@ -48,6 +49,7 @@ class LinkDevice:
                                 on_event=self._on_link_event)
         self._response_timeout_s = response_timeout_s
         self._listeners: list[Callable[[Any], None]] = []
+        self._setup()
 
     @property
     def is_open(self) -> bool:
@@ -72,6 +74,9 @@ class LinkDevice:
         self._listeners.append(callback)
 
     # --- for subclasses ---
+
+    def _setup(self) -> None:
+        """The subclass's own state (its events arrive on the link's reader thread once open)."""
 
     def _request(self, cmd: IntEnum, data: bytes = b"", extra_s: float = 0.0) -> tuple[int, bytes]:
         """Send ``cmd``; (STATUS, payload) of its response. Reopens a closed link first."""
