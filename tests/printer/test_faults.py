@@ -3,8 +3,6 @@ cashier's message by code, never by the English text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from drivers.printer import EscPosPrinter
@@ -13,20 +11,6 @@ from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout
 from sim.devices.printer import PrinterSim
 
 LINES = [ReceiptLine("物联网卡充值 IoT TOP-UP")]
-
-
-@pytest.fixture
-def sim() -> Iterator[PrinterSim]:
-    printer_sim = PrinterSim()
-    printer_sim.start()
-    yield printer_sim
-    printer_sim.stop()
-
-
-@pytest.fixture
-def printer(sim: PrinterSim) -> Iterator[EscPosPrinter]:
-    with EscPosPrinter(sim.path, status_timeout_s=0.3) as driver:
-        yield driver
 
 
 @pytest.mark.parametrize(("knobs", "error", "fault"), [
