@@ -104,18 +104,12 @@ def _load_or_make_secret(path: Path | None) -> bytes:
         return secret
 
 
-def _no_crash_point(name: str) -> None:
-    """The default crash-point hook: nothing happens."""
-
-
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
     def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None) -> None:
-        """``crash_point("commit")`` runs right after every COMMIT; the composition root passes the crash
-        harness's hook, the default does nothing."""
         self.path = str(path)
-        self._crash_point = crash_point or _no_crash_point
+        self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
