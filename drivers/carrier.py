@@ -31,11 +31,10 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from drivers import crashpoint
 from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
@@ -60,10 +59,18 @@ def normalise_number(number: str) -> str:
     return cleaned
 
 
+def _no_crash_point(name: str) -> None:
+    """The default crash-point hook: nothing happens."""
+
+
 class CarrierClient:
     """``CarrierPort`` for a platform at ``base_url`` (``http://host:port[/prefix]``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "") -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "",
+                 crash_point: Callable[[str], None] | None = None) -> None:
+        """``crash_point(name)`` is called right after each request left (``"carrier.sent"``); the composition
+        root passes the crash harness's hook, the default does nothing."""
+        self._crash_point = crash_point or _no_crash_point
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"carrier.base_url must be http(s)://host[:port][/prefix], not {base_url!r}")
@@ -163,7 +170,7 @@ class CarrierClient:
                 raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
             try:
                 conn.request(method, self._prefix + path, body=data, headers=headers)
-                crashpoint.reached("carrier.sent")
+                self._crash_point("carrier.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
                 declared = response.getheader("Content-Length", "")

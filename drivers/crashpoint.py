@@ -14,7 +14,11 @@ kind               the process stops
                    the answer is lost; queries count too (the cut falls between two polls)
 =================  =====================================================================================
 
-"Before commit N" is the same cut as "after point N-1", so every boundary is covered. Environment:
+"Before commit N" is the same cut as "after point N-1", so every boundary is covered.
+
+The hook is passed in, never imported: the journal and the host, carrier and wallet clients take a
+``crash_point`` callable (default: do nothing) and only the composition root (``terminal.wiring``) hands them
+``reached``; an import-linter contract keeps every other module away from this one. Environment:
 
 * ``POS_CRASH_AT=N`` hard-exits the process (``os._exit(CRASH_EXIT)``, no cleanup, no flush) at point N.
 * ``POS_CRASH_TRACE=FILE`` appends ``N kind`` per point reached (the harness learns the points of a clean run).

@@ -21,7 +21,7 @@ from enum import IntEnum
 from typing import Literal
 
 from flows.ports import PrinterStatus, ReceiptLine
-from pos_errors import LocalProtocolError, RemoteProtocolError
+from pos_errors import DeviceFault, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "INIT",
@@ -57,15 +57,16 @@ _QR_EC: Mapping[str, int] = {"L": 48, "M": 49, "Q": 50, "H": 51}
 _QR_MAX_DATA = 7089  # GS ( k <fn 180>: (pL + pH*256) - 3 <= 7089
 _CHAR_SUBSTITUTES: Mapping[str, str] = {"\u00a5": "\uffe5", "\t": " "}
 
-# Technical English; the terminal shows the catalogue text ``printer.<kind>`` in the cashier's language instead.
+# Technical English for logs, keyed by the fault code every printer error carries (``DeviceError.fault``); the
+# terminal chooses the cashier's text by that code (catalogue ``printer.<fault>``), never by these strings.
 MESSAGES: Mapping[str, str] = {
-    "paper_out": "Printer out of paper - load paper",
-    "cover_open": "Printer cover open - close it",
-    "error": "Printer error - switch it off and on",
-    "offline": "Printer offline",
-    "no_answer": "Printer not responding - check power and cable",
-    "garbled": "Printer answers garbage - check the baud rate",
-    "port": "Printer port cannot be opened",
+    DeviceFault.PAPER_OUT: "Printer out of paper - load paper",
+    DeviceFault.COVER_OPEN: "Printer cover open - close it",
+    DeviceFault.PRINTER_ERROR: "Printer error - switch it off and on",
+    DeviceFault.OFFLINE: "Printer offline",
+    DeviceFault.NO_ANSWER: "Printer not responding - check power and cable",
+    DeviceFault.GARBLED: "Printer answers garbage - check the baud rate",
+    DeviceFault.PORT: "Printer port cannot be opened",
 }
 
 
@@ -206,17 +207,26 @@ class RealTimeStatus:
                              self.paper_end_stop, cover_open=self.cover_open)
 
     @property
-    def message(self) -> str:
-        """What to tell the cashier, most specific cause first; ``""`` when ready."""
+    def fault(self) -> DeviceFault | None:
+        """Why the printer cannot print, most specific cause first; None when ready.
+
+        >>> RealTimeStatus(offline=True, cover_open=True).fault
+        <DeviceFault.COVER_OPEN: 'cover_open'>
+        """
         if self.paper_out or self.paper_end_stop:
-            return MESSAGES["paper_out"]
+            return DeviceFault.PAPER_OUT
         if self.cover_open:
-            return MESSAGES["cover_open"]
+            return DeviceFault.COVER_OPEN
         if self.error:
-            return MESSAGES["error"]
+            return DeviceFault.PRINTER_ERROR
         if self.offline:
-            return MESSAGES["offline"]
-        return ""
+            return DeviceFault.OFFLINE
+        return None
+
+    @property
+    def message(self) -> str:
+        """The log text of ``fault``; ``""`` when ready."""
+        return "" if self.fault is None else MESSAGES[self.fault]
 
 
 def _check_fixed_bits(query: StatusQuery, value: int) -> None:

@@ -1,7 +1,9 @@
 """Serial ESC/POS receipt printer: the thin pyserial shell around ``drivers.escpos``, a ``PrinterPort``.
 
 Before every job the printer is asked for its real-time status (DLE EOT 1, 2, 4); a printer that is out of
-paper, open or offline gets nothing, and the cashier gets a bilingual message instead. ``url`` is a device
+paper, open or offline gets nothing. Every error carries its ``DeviceFault`` code (``PAPER_OUT``, ``COVER_OPEN``,
+``PRINTER_ERROR``, ``OFFLINE``, ``NO_ANSWER``, ``GARBLED``, ``PORT``): the terminal picks the cashier's message
+by it. ``url`` is a device
 path (``/dev/ttyS1``) or any pyserial URL (``spy://…``, ``loop://``).
 
 >>> EscPosPrinter("loop://").url
@@ -28,7 +30,7 @@ from drivers.escpos import (
     status_request,
 )
 from flows.ports import PrinterStatus, ReceiptLine
-from pos_errors import DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
+from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
 
 __all__ = ["EscPosPrinter"]
 
@@ -58,7 +60,7 @@ class EscPosPrinter:
             self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=self.status_timeout_s,
                                                write_timeout=self.status_timeout_s)
         except (*_PORT_ERRORS, ValueError) as exc:
-            raise DeviceGone(f"{MESSAGES['port']}: {self.url}") from exc
+            raise DeviceGone(f"{MESSAGES[DeviceFault.PORT]}: {self.url}", fault=DeviceFault.PORT) from exc
 
     def close(self) -> None:
         port, self._port = self._port, None
@@ -97,9 +99,9 @@ class EscPosPrinter:
         data = encode_receipt(lines)
         status = self._query_twice()
         if status is None:
-            raise DeviceTimeout(MESSAGES["no_answer"])
-        if not status.ready:
-            raise DeviceError(status.message)
+            raise DeviceTimeout(MESSAGES[DeviceFault.NO_ANSWER], fault=DeviceFault.NO_ANSWER)
+        if status.fault is not None:
+            raise DeviceError(status.message, fault=status.fault)
         port = self._require()
         # 10 bits a byte at the line rate, plus slack for the printer's flow control.
         port.write_timeout = self.status_timeout_s + len(data) * 10 / self.baud
@@ -107,17 +109,17 @@ class EscPosPrinter:
             port.write(data)
             port.flush()
         except serial.SerialTimeoutException as exc:
-            raise DeviceTimeout(MESSAGES["no_answer"]) from exc
-        except _PORT_ERRORS as exc:
+            raise DeviceTimeout(MESSAGES[DeviceFault.NO_ANSWER], fault=DeviceFault.NO_ANSWER) from exc
+        except _PORT_ERRORS as exc:  # the cable was pulled mid-job: to the cashier, the printer stopped answering
             self.close()
-            raise DeviceGone(MESSAGES["no_answer"]) from exc
+            raise DeviceGone(MESSAGES[DeviceFault.NO_ANSWER], fault=DeviceFault.NO_ANSWER) from exc
 
     # --- helpers --------------------------------------------------------------------------------------------
 
     def _require(self) -> serial.SerialBase:
         self.open()
         if self._port is None:  # open() either sets it or raises; this keeps the type checker honest
-            raise DeviceGone(f"printer port {self.url} is closed")
+            raise DeviceGone(f"printer port {self.url} is closed", fault=DeviceFault.PORT)
         return self._port
 
     def _query_twice(self) -> RealTimeStatus | None:
@@ -146,8 +148,8 @@ class EscPosPrinter:
             return None
         except _PORT_ERRORS as exc:
             self.close()
-            raise DeviceGone(MESSAGES["no_answer"]) from exc
+            raise DeviceGone(MESSAGES[DeviceFault.NO_ANSWER], fault=DeviceFault.NO_ANSWER) from exc
         try:
             return decode_status(bytes(replies))
         except RemoteProtocolError as exc:
-            raise DeviceError(MESSAGES["garbled"]) from exc
+            raise DeviceError(MESSAGES[DeviceFault.GARBLED], fault=DeviceFault.GARBLED) from exc

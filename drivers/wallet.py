@@ -24,11 +24,10 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from drivers import crashpoint
 from flows.ports import WalletResult, WalletStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
@@ -40,10 +39,18 @@ _STATUSES: frozenset[str] = frozenset({"paid", "user_paying", "waiting", "failed
                                        "expired"})
 
 
+def _no_crash_point(name: str) -> None:
+    """The default crash-point hook: nothing happens."""
+
+
 class WalletClient:
     """``WalletPort`` for a platform at ``base_url`` (``http://host:port[/prefix]``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "") -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "",
+                 crash_point: Callable[[str], None] | None = None) -> None:
+        """``crash_point(name)`` is called right after each request left (``"wallet.sent"``); the composition
+        root passes the crash harness's hook, the default does nothing."""
+        self._crash_point = crash_point or _no_crash_point
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"wallet.url must be http(s)://host[:port][/prefix], not {base_url!r}")
@@ -112,7 +119,7 @@ class WalletClient:
                 raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
             try:
                 conn.request(method, self._prefix + path, body=data, headers=headers)
-                crashpoint.reached("wallet.sent")
+                self._crash_point("wallet.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
             except TimeoutError as exc:

@@ -16,7 +16,7 @@ from firmware_image.agent import AgentCore, ChangeBaud, ResetRequested
 from firmware_image.boot import device_parser
 from firmware_image.flash import SimFlash
 from firmware_image.keys import load_key
-from firmware_image.link import FdLink, Link, SerialLink
+from firmware_image.link import FdLink, Link, SerialFlashLink
 
 __all__ = ["serve", "main"]
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         link = FdLink(master, opts.baud if opts.pace else None)
         print(f"PORT {os.ttyname(slave)}", flush=True)
     else:
-        link = SerialLink(opts.port, opts.baud, pace=opts.pace)
+        link = SerialFlashLink(opts.port, opts.baud, pace=opts.pace)
     with SimFlash(opts.flash) as flash:
         core = AgentCore(flash, [load_key(k) for k in opts.key], opts.device_class, running)
         how = serve(link, core, idle_timeout=opts.idle_timeout)

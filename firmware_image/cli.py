@@ -22,7 +22,7 @@ from firmware_image.flash import SimFlash
 from firmware_image.flasher import Flasher
 from firmware_image.image import Version, make_image, parse_image, verify_image
 from firmware_image.keys import KEY_TYPES, c_array, generate, load_key, public_pem, save_private
-from firmware_image.link import SerialLink
+from firmware_image.link import SerialFlashLink
 from firmware_image.payload import build_payload, read_manifest, tree_digest
 from firmware_image.slots import confirm, describe, read_image, revert, running_slot, set_pending
 
@@ -181,7 +181,7 @@ def _cmd_info(opts: argparse.Namespace) -> int:
 def _cmd_flash(opts: argparse.Namespace) -> int:
     image = Path(opts.image).read_bytes()
     parse_image(image)
-    link = SerialLink(opts.port, opts.initial_baud, pace=opts.pace)
+    link = SerialFlashLink(opts.port, opts.initial_baud, pace=opts.pace)
     started = [time.perf_counter()]
     try:
         flasher = Flasher(link, baud=opts.baud if opts.baud != opts.initial_baud else 0,
@@ -199,7 +199,7 @@ def _cmd_flash(opts: argparse.Namespace) -> int:
 
 def _cmd_device(opts: argparse.Namespace) -> int:
     if getattr(opts, "port", None):
-        link = SerialLink(opts.port, opts.baud)
+        link = SerialFlashLink(opts.port, opts.baud)
         try:
             flasher = Flasher(link)
             if opts.command == "reset":

@@ -19,7 +19,7 @@ import serial
 
 from firmware_image.errors import FlashProtocolError
 
-__all__ = ["Link", "Pacer", "SerialLink", "FdLink", "LoopLink"]
+__all__ = ["Link", "Pacer", "SerialFlashLink", "FdLink", "LoopLink"]
 
 
 class Link(Protocol):
@@ -49,8 +49,9 @@ class Pacer:
             time.sleep(wait)
 
 
-class SerialLink:
-    """A real (or pty slave) serial port opened with pyserial."""
+class SerialFlashLink:
+    """The flashing line (POSFW1 / SMP) on a real (or pty slave) serial port, opened with pyserial. Not the card
+    reader and PIN pad link of ``drivers.link``: no frames, no ARQ, just bytes the flashing protocol frames."""
 
     def __init__(self, path: str, baud: int = 115200, *, pace: bool = False) -> None:
         try:

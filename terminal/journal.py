@@ -15,12 +15,11 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
-from drivers import crashpoint
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
@@ -108,8 +107,9 @@ def _load_or_make_secret(path: Path | None) -> bytes:
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None) -> None:
         self.path = str(path)
+        self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -136,7 +136,7 @@ class Journal:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise JournalError(f"journal write failed: {exc}") from exc
-            crashpoint.reached("commit")
+            self._crash_point("commit")
 
     def _migrate(self) -> None:
         with self.transaction() as db:

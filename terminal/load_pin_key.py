@@ -18,7 +18,8 @@ import argparse
 import getpass
 import sys
 
-from drivers.pinpad import KeyLoad, PinPad
+from drivers.pinpad import PinPad
+from drivers.pinpad_codec import KeyLoad
 from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.journal import Journal

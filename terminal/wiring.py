@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
+from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient
 from drivers.host.client import HostClient
@@ -64,16 +65,17 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
 def build_services(settings: Settings) -> Services:
     term, dev = settings.terminal, settings.devices
-    journal = Journal(term.journal)
+    journal = Journal(term.journal, crash_point=crashpoint.reached)
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
         users.ensure(user.id, user.name, user.role, user.password_hash)
     clock = SystemClock()
-    carrier = CarrierClient(settings.carrier.url, timeout_s=settings.carrier.timeout_s, terminal_id=term.id)
+    carrier = CarrierClient(settings.carrier.url, timeout_s=settings.carrier.timeout_s, terminal_id=term.id,
+                            crash_point=crashpoint.reached)
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
-                      batch_number=journal.current_batch())
+                      batch_number=journal.current_batch(), crash_point=crashpoint.reached)
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
@@ -97,7 +99,7 @@ def build_services(settings: Settings) -> Services:
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
                          poll_interval_s=settings.carrier.poll_interval_s)
     w = settings.wallet
-    wallet = WalletClient(w.url, timeout_s=w.timeout_s, terminal_id=term.id)
+    wallet = WalletClient(w.url, timeout_s=w.timeout_s, terminal_id=term.id, crash_point=crashpoint.reached)
     wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,

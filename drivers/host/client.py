@@ -35,7 +35,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from drivers import crashpoint
 from drivers.host.advice import build_advice, build_refund
 from drivers.host.messages import (
     Fields,
@@ -75,6 +74,10 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _no_crash_point(name: str) -> None:
+    """The default crash-point hook: nothing happens."""
+
+
 class HostClient:
     """``HostPort`` implementation for one acquirer endpoint.
 
@@ -87,6 +90,8 @@ class HostClient:
         batch_number: field 60; the settlement flow may change the attribute between batches.
         clock: current time for field 7 of reversals and echoes (UTC by default).
         next_stan: STAN source for echoes (the journal's, ideally); a private counter otherwise.
+        crash_point: called as ``crash_point("host.sent")`` right after each request left; the composition root
+            passes the crash harness's hook (``drivers.crashpoint.reached``), the default does nothing.
 
     Raises:
         ConfigError: a parameter that can never work (empty terminal id, non-positive timeout).
@@ -95,7 +100,8 @@ class HostClient:
     def __init__(self, host: str, port: int, *, timeout_s: float = 15.0, connect_timeout_s: float = 3.0,
                  terminal_id: str, merchant_id: str, batch_number: int = 1,
                  clock: Callable[[], dt.datetime] = _utc_now,
-                 next_stan: Callable[[], int] | None = None) -> None:
+                 next_stan: Callable[[], int] | None = None,
+                 crash_point: Callable[[str], None] | None = None) -> None:
         if not 0 < len(terminal_id) <= 8:
             raise ConfigError("host.terminal_id must be 1..8 characters")
         if not 0 < len(merchant_id) <= 15:
@@ -110,6 +116,7 @@ class HostClient:
         self.merchant_id = merchant_id
         self.batch_number = batch_number
         self._clock = clock
+        self._crash_point = crash_point or _no_crash_point
         self._next_stan = next_stan if next_stan is not None else self._private_stan
         self._stan_counter = itertools.count(1)
         self._stan_lock = threading.Lock()
@@ -208,7 +215,7 @@ class HostClient:
         sock = self._connect()
         try:
             self._send(sock, message)
-            crashpoint.reached("host.sent")
+            self._crash_point("host.sent")
             return self._receive(sock, want, time.monotonic() + self.timeout_s)
         finally:
             sock.close()

@@ -1,5 +1,6 @@
 """Our serial link protocol: ``frames`` (construct codecs, CRC, scanner), ``core`` (sans-I/O ARQ), ``shell``
-(pyserial). The card reader and PIN pad command sets ride on it; see docs/protocols/card-reader.md.
+(pyserial), ``payload`` (status-byte responses, payload parsing) and ``device`` (``LinkDevice``, the client base).
+The card reader and PIN pad command sets ride on it; see docs/protocols/card-reader.md.
 
 >>> from drivers.link import LinkCore
 >>> LinkCore(role="device").data_to_send().hex(" ")  # a fresh link announces itself with SYN

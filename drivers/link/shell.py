@@ -22,7 +22,7 @@ import serial
 from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import is_response, response_cmd
 from drivers.link.trace import FrameTracer, split_spy_url
-from pos_errors import DeviceError, DeviceGone, DeviceTimeout
+from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout
 
 __all__ = ["SerialLink"]
 
@@ -73,7 +73,7 @@ class SerialLink:
             port = serial.serial_for_url(self._port_url, baudrate=self.baud, timeout=_IDLE_POLL_S,
                                          write_timeout=1.0, exclusive=True)  # open() flushes stale input
         except (serial.SerialException, OSError) as exc:
-            raise DeviceGone(f"cannot open {self.url}: {exc}") from exc
+            raise DeviceGone(f"cannot open {self.url}: {exc}", fault=DeviceFault.PORT) from exc
         self._core, self._serial = self._new_core(), port
         self._closing.clear()
         self._thread = threading.Thread(target=self._run, args=(port, self._core), daemon=True)
@@ -83,7 +83,7 @@ class SerialLink:
         self._closing.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
-        self._shut(DeviceGone(f"{self.url} closed"))
+        self._shut(DeviceGone(f"{self.url} closed", fault=DeviceFault.PORT))
 
     def request(self, cmd: int, data: bytes, timeout_s: float) -> FrameReceived:
         """Send ``cmd``, block for its response (returned without the echoed SEQ byte in front of ``data``).
@@ -92,14 +92,15 @@ class SerialLink:
             pending = _Pending(cmd)
             with self._lock:
                 if self._serial is None:
-                    raise DeviceGone(f"{self.url} is not open")
+                    raise DeviceGone(f"{self.url} is not open", fault=DeviceFault.PORT)
                 pending.seq = self._core.send(cmd, data, self._clock())
                 self._pending = pending
             self._flush()
             pending.done.wait(timeout_s)
             self._pending = None
             if pending.response is None:  # no error either: nothing came back in time
-                raise pending.error or DeviceTimeout(f"no response to command 0x{cmd:02X} in {timeout_s} s")
+                raise pending.error or DeviceTimeout(f"no response to command 0x{cmd:02X} in {timeout_s} s",
+                                                     fault=DeviceFault.NO_ANSWER)
             return pending.response
 
     def _run(self, port: serial.SerialBase, core: LinkCore) -> None:
@@ -122,7 +123,7 @@ class SerialLink:
         except (serial.SerialException, OSError) as exc:
             if not self._closing.is_set():
                 log.warning("link %s lost: %s", self.url, exc)
-                self._shut(DeviceGone(f"{self.url} disconnected"))
+                self._shut(DeviceGone(f"{self.url} disconnected", fault=DeviceFault.PORT))
 
     def _flush(self) -> None:
         with self._lock:
@@ -138,7 +139,8 @@ class SerialLink:
     def _dispatch(self, event: Event) -> None:
         pending = self._pending
         if isinstance(event, LinkFailed) and pending is not None and event.seq == pending.seq:
-            pending.error = DeviceTimeout(f"not answering ({event.reason}, command 0x{event.cmd:02X})")
+            pending.error = DeviceTimeout(f"not answering ({event.reason}, command 0x{event.cmd:02X})",
+                                          fault=DeviceFault.NO_ANSWER)
             pending.done.set()
         elif isinstance(event, FrameReceived) and is_response(event.cmd):
             if pending is not None and (event.cmd, event.data[:1]) == (response_cmd(pending.cmd),

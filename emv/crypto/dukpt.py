@@ -24,7 +24,7 @@ from math import comb
 
 from pos_errors import CryptoError
 
-__all__ = ["CounterRule", "TDES_COUNTER", "AES_COUNTER", "Step", "derive_along_counter", "FutureKeys"]
+__all__ = ["CounterRule", "TDES_COUNTER", "AES_COUNTER", "Step", "derive_along_counter", "FutureKeys", "DukptDevice"]
 
 Step = Callable[[bytes, int], bytes]
 """One derivation step: ``step(key, counter)`` derives the key for ``counter`` from the key of its parent."""
@@ -172,3 +172,46 @@ class FutureKeys:
     def __repr__(self) -> str:  # never the keys
         counter = "exhausted" if self._counter is None else f"{self._counter:#x}"
         return f"FutureKeys(counter={counter}, remaining={self.remaining})"
+
+
+class DukptDevice:
+    """The originating side (a PIN pad) after "Load Initial Key", for either variant: its key registers and
+    how a counter is written into a KSN. ``TdesDukptDevice`` and ``AesDukptDevice`` only say how to build them.
+
+    Args:
+        keys: the device's registers, already positioned at the next transaction's counter.
+        ksn_for: the KSN that carries a counter (initial key ID / KSI + counter).
+    """
+
+    def __init__(self, keys: FutureKeys, ksn_for: Callable[[int], bytes]) -> None:
+        self._keys, self._ksn_for = keys, ksn_for
+
+    @property
+    def ksn(self) -> bytes | None:
+        """The KSN the next transaction will use; None once exhausted."""
+        counter = self._keys.counter
+        return None if counter is None else self._ksn_for(counter)
+
+    @property
+    def remaining(self) -> int:
+        """Transactions left before exhaustion."""
+        return self._keys.remaining
+
+    @property
+    def registers(self) -> tuple[bytes | None, ...]:
+        """The key registers by counter bit, lowest first. For tests and diagnostics only."""
+        return self._keys.registers
+
+    def next_transaction_key(self) -> tuple[bytes, bytes]:
+        """The KSN and key for the next transaction (TDES: the transaction key; AES: the intermediate
+        derivation key, for ``working_key``); advances the counter.
+
+        Raises:
+            CryptoError: the counter is exhausted; the device is unchanged and stays exhausted.
+        """
+        counter, key = self._keys.next_key()
+        return self._ksn_for(counter), key
+
+    def __repr__(self) -> str:  # never the keys
+        ksn = self.ksn
+        return f"{type(self).__name__}(ksn={ksn.hex().upper() if ksn else 'exhausted'}, remaining={self.remaining})"

@@ -23,10 +23,11 @@ vectors; the vectors themselves are in Annex B and the supplement.
 
 from __future__ import annotations
 
+import functools
 from enum import Enum, IntEnum
 
 from emv.crypto.des import aes_ecb_encrypt
-from emv.crypto.dukpt import AES_COUNTER, FutureKeys, Step, derive_along_counter
+from emv.crypto.dukpt import AES_COUNTER, DukptDevice, FutureKeys, Step, derive_along_counter
 from pos_errors import CryptoError
 
 __all__ = [
@@ -181,8 +182,8 @@ def host_working_key(bdk: bytes, ksn: bytes, usage: KeyUsage, key_type: KeyType)
     return working_key(derivation_key(initial_key(bdk, ksn), ksn), ksn, usage, key_type)
 
 
-class AesDukptDevice:
-    """The originating side (a PIN pad) after "Load Initial Key".
+class AesDukptDevice(DukptDevice):
+    """The originating side (a PIN pad) after "Load Initial Key" (X9.24-3-2017 §6).
 
     Args:
         ik: the initial key injected into the device (AES-128, -192 or -256).
@@ -194,35 +195,6 @@ class AesDukptDevice:
     """
 
     def __init__(self, ik: bytes, ksn: bytes) -> None:
-        self._initial_key_id, counter = split_ksn(ksn)
-        step = _derivation_step(KeyType.aes_for(ik), self._initial_key_id)
-        self._keys = FutureKeys(AES_COUNTER, step, ik, counter or 1)
-
-    @property
-    def ksn(self) -> bytes | None:
-        """The KSN the next transaction will use; None once exhausted."""
-        counter = self._keys.counter
-        return None if counter is None else make_ksn(self._initial_key_id, counter)
-
-    @property
-    def remaining(self) -> int:
-        """Transactions left before exhaustion."""
-        return self._keys.remaining
-
-    @property
-    def registers(self) -> tuple[bytes | None, ...]:
-        """Intermediate derivation key registers by counter bit, lowest first. For tests and diagnostics."""
-        return self._keys.registers
-
-    def next_transaction_key(self) -> tuple[bytes, bytes]:
-        """The KSN and derivation key for the next transaction (feed both to :func:`working_key`); advances.
-
-        Raises:
-            CryptoError: the counter is exhausted; the device is unchanged and stays exhausted.
-        """
-        counter, key = self._keys.next_key()
-        return make_ksn(self._initial_key_id, counter), key
-
-    def __repr__(self) -> str:  # never the keys
-        ksn = self.ksn
-        return f"AesDukptDevice(ksn={ksn.hex().upper() if ksn else 'exhausted'}, remaining={self.remaining})"
+        initial_key_id, counter = split_ksn(ksn)
+        step = _derivation_step(KeyType.aes_for(ik), initial_key_id)
+        super().__init__(FutureKeys(AES_COUNTER, step, ik, counter or 1), functools.partial(make_ksn, initial_key_id))

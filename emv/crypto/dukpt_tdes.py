@@ -17,10 +17,11 @@ Routine names are those of the Annex A pseudo-code; its test data (A.4) are what
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 
 from emv.crypto.des import des_ecb_encrypt, tdes_ecb_encrypt, xor
-from emv.crypto.dukpt import TDES_COUNTER, FutureKeys, Step, derive_along_counter
+from emv.crypto.dukpt import TDES_COUNTER, DukptDevice, FutureKeys, Step, derive_along_counter
 from pos_errors import CryptoError
 
 __all__ = [
@@ -147,8 +148,8 @@ def working_key(transaction_key: bytes, usage: TdesUsage) -> bytes:
     return variant
 
 
-class TdesDukptDevice:
-    """The originating side (a PIN pad) after "Load Initial Key".
+class TdesDukptDevice(DukptDevice):
+    """The originating side (a PIN pad) after "Load Initial Key" (X9.24-1:2009 Annex A).
 
     Args:
         ipek: the initial key injected into the device.
@@ -162,34 +163,5 @@ class TdesDukptDevice:
     def __init__(self, ipek: bytes, ksn: bytes) -> None:
         _check_key(ipek, "IPEK")
         counter = ksn_counter(ksn)
-        self._ksn = ksn_with_counter(ksn, 0)
-        self._keys = FutureKeys(TDES_COUNTER, _nrkgp_step(ksn), ipek, counter or 1)
-
-    @property
-    def ksn(self) -> bytes | None:
-        """The KSN the next transaction will use; None once exhausted."""
-        counter = self._keys.counter
-        return None if counter is None else ksn_with_counter(self._ksn, counter)
-
-    @property
-    def remaining(self) -> int:
-        """Transactions left before exhaustion."""
-        return self._keys.remaining
-
-    @property
-    def registers(self) -> tuple[bytes | None, ...]:
-        """Future key registers, by counter bit, lowest first. For tests and diagnostics only."""
-        return self._keys.registers
-
-    def next_transaction_key(self) -> tuple[bytes, bytes]:
-        """The KSN and transaction key for the next transaction; advances the counter.
-
-        Raises:
-            CryptoError: the counter is exhausted; the device is unchanged and stays exhausted.
-        """
-        counter, key = self._keys.next_key()
-        return ksn_with_counter(self._ksn, counter), key
-
-    def __repr__(self) -> str:  # never the keys
-        ksn = self.ksn
-        return f"TdesDukptDevice(ksn={ksn.hex().upper() if ksn else 'exhausted'}, remaining={self.remaining})"
+        super().__init__(FutureKeys(TDES_COUNTER, _nrkgp_step(ksn), ipek, counter or 1),
+                         functools.partial(ksn_with_counter, ksn_with_counter(ksn, 0)))

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.cmac import CMAC
 
 from emv.crypto import dukpt_aes, dukpt_tdes, pinblock
 from emv.crypto.des import tdes_ecb_encrypt
+from emv.crypto.dukpt import DukptDevice
 from pos_errors import CryptoError
 
 __all__ = [
@@ -93,7 +94,7 @@ class DukptPinEncryptor:
         _check_scheme(scheme)
         self._scheme: Scheme = scheme
         self._random_bytes = random_bytes
-        self._device: dukpt_aes.AesDukptDevice | dukpt_tdes.TdesDukptDevice
+        self._device: DukptDevice
         if scheme == "aes":
             self._device = dukpt_aes.AesDukptDevice(initial_key, initial_ksn)
         else:

@@ -27,7 +27,7 @@ from firmware_image.flash import SimFlash
 from firmware_image.flasher import Flasher
 from firmware_image.image import Version, make_image
 from firmware_image.keys import generate
-from firmware_image.link import FdLink, LoopLink, SerialLink
+from firmware_image.link import FdLink, LoopLink, SerialFlashLink
 from firmware_image.payload import build_payload
 from firmware_image.slots import confirm_flash
 from sim.crash.flash_powerfail import CampaignResult, make_campaign
@@ -48,7 +48,7 @@ def _paced_flash(workdir: Path, image: bytes, baud: int, key: Any) -> dict[str, 
     core = AgentCore(flash, [key], DEVICE)
     agent = threading.Thread(target=serve, args=(device_link, core), kwargs={"idle_timeout": 30}, daemon=True)
     agent.start()
-    host_link = SerialLink(os.ttyname(slave), 115200, pace=True)
+    host_link = SerialFlashLink(os.ttyname(slave), 115200, pace=True)
     try:
         report = Flasher(host_link, baud=baud if baud != 115200 else 0, window=4).flash(image)
     finally:

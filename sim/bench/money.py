@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from drivers import crashpoint
 from sim.runner.world import SimWorld
 
-__all__ = ["measure", "DESIGN_MINIMUM_COMMITS"]
+__all__ = ["measure", "DESIGN_MINIMUM_COMMITS", "cashier_at_home", "points_per_topup"]
 
 DESIGN_MINIMUM_COMMITS = 4
 
@@ -32,25 +34,37 @@ def _topup(world: SimWorld) -> None:
         world.wait_for(state, 20)
 
 
-def measure(transactions: int = 5) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="pos-bench-money-") as tmp:
-        world = SimWorld(workdir=tmp, overrides={"terminal": {"duplicate_window_s": 0.0}}).start()
+@contextmanager
+def cashier_at_home(prefix: str, overrides: dict[str, Any], card: str) -> Iterator[SimWorld]:
+    """A simulated world with the cashier logged in, on the home screen, ``card`` in the reader."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        world = SimWorld(workdir=tmp, overrides={"terminal": {"duplicate_window_s": 0.0}, **overrides}).start()
         try:
             world.wait_for("login", 20)
             assert world.terminal is not None  # noqa: S101
             for key in "01E1111E":
                 world.terminal.press("ENTER" if key == "E" else key)
             world.wait_for("home", 20)
-            world.insert_card("unionpay-debit")
-            world.pinpad.auto_pin = "1234"
-            before = crashpoint.counts()
-            for _ in range(transactions):
-                _topup(world)
-            after = crashpoint.counts()
-            completed = sum(r.state == "completed" for r in world.services.journal.query())
+            world.insert_card(card)
+            yield world
         finally:
             world.stop()
-    per = {kind: (after.get(kind, 0) - before.get(kind, 0)) / transactions for kind in after}
+
+
+def points_per_topup(before: dict[str, int], after: dict[str, int], transactions: int) -> dict[str, float]:
+    """Durability points (``drivers.crashpoint.counts()``) reached per top-up between two readings, by kind."""
+    return {kind: (after.get(kind, 0) - before.get(kind, 0)) / transactions for kind in after}
+
+
+def measure(transactions: int = 5) -> dict[str, Any]:
+    with cashier_at_home("pos-bench-money-", {}, "unionpay-debit") as world:
+        world.pinpad.auto_pin = "1234"
+        before = crashpoint.counts()
+        for _ in range(transactions):
+            _topup(world)
+        after = crashpoint.counts()
+        completed = sum(r.state == "completed" for r in world.services.journal.query())
+    per = points_per_topup(before, after, transactions)
     commits = per.get("commit", 0.0)
     return {
         "journal_commits_per_topup": round(commits, 2),

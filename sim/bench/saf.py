@@ -9,13 +9,11 @@ before the carrier call and one after it, one before the advice leaves (its try 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any
 
 from drivers import crashpoint
-from sim.bench.money import _topup
-from sim.runner.world import SimWorld
+from sim.bench.money import _topup, cashier_at_home, points_per_topup
 
 __all__ = ["measure", "DESIGN_MINIMUM_COMMITS"]
 
@@ -23,31 +21,20 @@ DESIGN_MINIMUM_COMMITS = 5
 
 
 def measure(transactions: int = 3) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="pos-bench-saf-") as tmp:
-        world = SimWorld(workdir=tmp, overrides={"terminal": {"duplicate_window_s": 0.0},
-                                                 "carrier": {"follow_up_s": 0.2},
-                                                 "emv": {"floor_limit_minor": 100000}}).start()
-        try:
-            world.wait_for("login", 20)
-            assert world.terminal is not None  # noqa: S101
-            for key in "01E1111E":
-                world.terminal.press("ENTER" if key == "E" else key)
-            world.wait_for("home", 20)
-            world.insert_card("offline-approve")
-            before = crashpoint.counts()
-            started = time.monotonic()
-            for _ in range(transactions):
-                _topup(world)
-            journal = world.services.journal
-            deadline = time.monotonic() + 20
-            while journal.saf_items() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            drained_s = time.monotonic() - started
-            after = crashpoint.counts()
-            sent = len(journal.saf_items(("sent",)))
-        finally:
-            world.stop()
-    per = {kind: (after.get(kind, 0) - before.get(kind, 0)) / transactions for kind in after}
+    overrides = {"carrier": {"follow_up_s": 0.2}, "emv": {"floor_limit_minor": 100000}}
+    with cashier_at_home("pos-bench-saf-", overrides, "offline-approve") as world:
+        before = crashpoint.counts()
+        started = time.monotonic()
+        for _ in range(transactions):
+            _topup(world)
+        journal = world.services.journal
+        deadline = time.monotonic() + 20
+        while journal.saf_items() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        drained_s = time.monotonic() - started
+        after = crashpoint.counts()
+        sent = len(journal.saf_items(("sent",)))
+    per = points_per_topup(before, after, transactions)
     commits = per.get("commit", 0.0)
     return {
         "journal_commits_per_offline_topup": round(commits, 2),

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.carrier import CarrierClient
-from drivers.scanner import Scanner, ScannerCore
+from drivers.scanner import Scanner
+from drivers.scanner_codec import ScannerCore
 from drivers.wallet import WalletClient
 from flows.ports import CancelToken, Plan
 from flows.pricing import FeeSchedule, quote

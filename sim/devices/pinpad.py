@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.pinpad import (
+from drivers.pinpad_codec import (
     EntryStatus,
     KeyStatus,
     PinPadCmd,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from drivers.card_reader import (
+from drivers.card_reader_codec import (
     CardSwiped,
     ContactlessCard,
     Led,

@@ -19,12 +19,11 @@ from __future__ import annotations
 import threading
 import time
 
+from drivers.scanner_codec import TRIGGER, UNTRIGGER
 from sim.devices.pty import DeviceThread, PtyPort
 
 __all__ = ["ScannerSim"]
 
-_TRIGGER = b"\x16T\r"
-_UNTRIGGER = b"\x16U\r"
 
 
 class ScannerSim:
@@ -71,7 +70,7 @@ class ScannerSim:
         with self._lock:
             self._inbox += data
             while True:
-                trig, untrig = self._inbox.find(_TRIGGER), self._inbox.find(_UNTRIGGER)
+                trig, untrig = self._inbox.find(TRIGGER), self._inbox.find(UNTRIGGER)
                 hits = [i for i in (trig, untrig) if i >= 0]
                 if not hits:
                     del self._inbox[:-2]  # keep a possible partial command

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.card_reader import (
+from drivers.card_reader import CardReader
+from drivers.card_reader_codec import (
     CardInserted,
-    CardReader,
     CardRemovedEvent,
     CardSwiped,
     ReaderCmd,
@@ -30,7 +30,7 @@ from drivers.card_reader import (
 )
 from drivers.link.frames import encode_data
 from flows.ports import CancelToken, CardReaderPort
-from pos_errors import Cancelled, CardRemoved, DeviceError, DeviceGone, DeviceTimeout, RemoteProtocolError
+from pos_errors import Cancelled, CardRemoved, DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
 from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import T0_ATR, T1_ATR, EveryNth, FakeApplet, Wire
 
@@ -180,8 +180,9 @@ def test_full_card_session_over_pty(started: tuple[ReaderSim, CardReader]) -> No
     assert applet.apdus == [SELECT_PSE, bytes.fromhex("80 CA 9F 36 00")]  # each APDU reached the card once
     sim.remove()
     assert reader.wait_for_removal(2.0)
-    with pytest.raises(CardRemoved):
+    with pytest.raises(CardRemoved) as caught:
         reader.transmit(SELECT_PSE)
+    assert caught.value.fault is DeviceFault.CARD_REMOVED
     assert seen == [CardInserted(), CardRemovedEvent()]
 
 
@@ -192,14 +193,16 @@ def test_card_swapped_after_power_on_counts_as_removed(started: tuple[ReaderSim,
     reader.power_on()
     sim.insert(FakeApplet())  # out and in again: not the card the kernel was talking to
     _until(lambda: reader._insertions == 2)
-    with pytest.raises(CardRemoved):
+    with pytest.raises(CardRemoved) as caught:
         reader.transmit(SELECT_PSE)
+    assert caught.value.fault is DeviceFault.CARD_REMOVED
 
 
 def test_device_says_no_card(started: tuple[ReaderSim, CardReader]) -> None:
     _, reader = started
-    with pytest.raises(CardRemoved):
+    with pytest.raises(CardRemoved) as caught:
         reader.power_on()
+    assert caught.value.fault is DeviceFault.CARD_REMOVED  # the reader's NO_CARD status, by code
 
 
 def test_wait_for_card_timeout_and_cancel(started: tuple[ReaderSim, CardReader]) -> None:
@@ -272,8 +275,9 @@ def test_silent_reader_times_out_after_the_retries() -> None:
         reader.open()
         _until(lambda: sim.core.idle)  # the ACK of the last answer has arrived
         sim.unplug()
-        with pytest.raises(DeviceTimeout):
+        with pytest.raises(DeviceTimeout) as caught:
             reader.info()
+        assert caught.value.fault is DeviceFault.NO_ANSWER
         assert sim.ignored_bytes == 3 * len(encode_data(0, ReaderCmd.GET_INFO))  # first try + 2 retries
         sim.replug()
         assert reader.info() == ReaderSim.INFO
@@ -322,10 +326,12 @@ def test_vanished_port_is_device_gone() -> None:
     try:
         reader.open()
         sim.stop()
-        with pytest.raises(DeviceGone):
+        with pytest.raises(DeviceGone) as caught:
             reader.info()
-        with pytest.raises(DeviceGone):
+        assert caught.value.fault is DeviceFault.PORT
+        with pytest.raises(DeviceGone) as caught:
             reader.wait_for_card(1.0, CancelToken())
+        assert caught.value.fault is DeviceFault.PORT
     finally:
         reader.close()
 

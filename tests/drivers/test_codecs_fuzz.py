@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers import card_reader, escpos, pinpad
+from drivers import card_reader_codec as card_reader
+from drivers import escpos
+from drivers import pinpad_codec as pinpad
 from drivers.link.trace import FrameTracer
 from pos_errors import RemoteProtocolError
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.card_reader import CardReader, Led
+from drivers.card_reader import CardReader
+from drivers.card_reader_codec import Led
 from flows.ports import CancelToken
 
 pytestmark = pytest.mark.hardware

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.pinpad import (
+from drivers.pinpad import PinPad
+from drivers.pinpad_codec import (
     EntryStatus,
     KeyStatus,
-    PinPad,
     PinPadCmd,
     decode_display,
     decode_key_status,

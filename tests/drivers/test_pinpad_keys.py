@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from drivers.pinpad import KeyLoad, PinPad, decode_key_load, encode_key_load
+from drivers.pinpad import PinPad
+from drivers.pinpad_codec import KeyLoad, decode_key_load, encode_key_load
 from emv.crypto.des import aes_ecb_encrypt, tdes_ecb_encrypt
 from emv.crypto.pin import decrypt_pin_block, derive_initial_key, key_check_value
 from pos_errors import DeviceError, LocalProtocolError, RemoteProtocolError

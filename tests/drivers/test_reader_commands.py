@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.card_reader import (
-    CardReader,
+from drivers.card_reader import CardReader
+from drivers.card_reader_codec import (
     CardSwiped,
     ContactlessCard,
     Led,

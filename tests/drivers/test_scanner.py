@@ -10,16 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.scanner import (
-    MAX_CODE,
-    TRIGGER,
-    UNTRIGGER,
-    CodeRead,
-    LineRejected,
-    Scanner,
-    ScannerCore,
-    ScanTimedOut,
-)
+from drivers.scanner import Scanner
+from drivers.scanner_codec import MAX_CODE, TRIGGER, UNTRIGGER, CodeRead, LineRejected, ScannerCore, ScanTimedOut
 from flows.ports import CancelToken
 from pos_errors import Cancelled, ConfigError
 from sim.devices.scanner import ScannerSim

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drivers.card_reader import ReaderCmd, ReaderEventCode
+from drivers.card_reader_codec import ReaderCmd, ReaderEventCode
 from drivers.link.core import FrameReceived, LinkCore
 from drivers.link.frames import STX, ControlFrame, DataFrame, decode_frame, find_frame
-from drivers.pinpad import (
+from drivers.pinpad_codec import (
     EntryStatus,
     KeyStatus,
     PinPadCmd,

@@ -62,7 +62,8 @@ def test_single_application_or_selection_off_is_not_offered():
 
 
 def test_choice_through_the_pin_pad_pty():
-    from drivers.pinpad import PinPad, decode_choose, encode_choose
+    from drivers.pinpad import PinPad
+    from drivers.pinpad_codec import decode_choose, encode_choose
     from emv.crypto.pin import derive_initial_key
     from sim.devices.pinpad import PinPadSim
 

@@ -80,7 +80,8 @@ def test_offline_pin_through_the_pin_pad_pty_reports_only_the_status_word():
     import threading
     import time
 
-    from drivers.pinpad import PinPad, decode_offline_pin_request, encode_offline_pin_request
+    from drivers.pinpad import PinPad
+    from drivers.pinpad_codec import decode_offline_pin_request, encode_offline_pin_request
     from emv.crypto.pin import derive_initial_key
     from flows.ports import OfflinePinRequest
     from sim.devices.pinpad import PinPadSim

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import serial
@@ -24,20 +23,6 @@ LINES = [
 ]
 TEXT = ["物联网卡充值 IoT TOP-UP", "MSISDN 1064 9123 4567 8", "3 GB 月包 ￥20.00", "查询 / check",
         "[QR] https://iot.example.cn/o/T1-7", "谢谢惠顾"]
-
-
-@pytest.fixture
-def sim() -> Iterator[PrinterSim]:
-    printer_sim = PrinterSim()
-    printer_sim.start()
-    yield printer_sim
-    printer_sim.stop()
-
-
-@pytest.fixture
-def printer(sim: PrinterSim) -> Iterator[EscPosPrinter]:
-    with EscPosPrinter(sim.path, status_timeout_s=0.3) as driver:
-        yield driver
 
 
 def test_implements_the_port(printer: EscPosPrinter) -> None:

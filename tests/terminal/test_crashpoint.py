@@ -10,8 +10,9 @@ from drivers.crashpoint import CRASH_EXIT
 
 SCRIPT = textwrap.dedent("""
     import sys
+    from drivers import crashpoint
     from terminal.journal import Journal
-    j = Journal(sys.argv[1])          # migrations: one commit
+    j = Journal(sys.argv[1], crash_point=crashpoint.reached)  # as the composition root wires it; migrations: one commit
     for _ in range(5):
         print(j.next_stan(), flush=True)
 """)

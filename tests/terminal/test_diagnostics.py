@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass, field
 
-from drivers.pinpad import KeyStatus
+from drivers.pinpad_codec import KeyStatus
 from flows.ports import PrinterStatus
 from pos_errors import DeviceGone, DeviceTimeout, LinkError
 from terminal.diagnostics import KSN_LOW, faults, run_checks

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.scanner import TRIGGER, UNTRIGGER
+from drivers.scanner_codec import TRIGGER, UNTRIGGER
 from sim.backends.wallet import OUTCOMES
 
 DOCS = Path(__file__).parents[2] / "docs" / "protocols"

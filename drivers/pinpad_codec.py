@@ -1,0 +1,251 @@
+"""PIN pad command set: commands, statuses, entry outcomes and payload codecs. Pure: no I/O.
+
+Both ends of the wire use it: the terminal's ``drivers.pinpad.PinPad`` and the simulated pad
+``sim.devices.pinpad``. GET_ONLINE_PIN is answered at once (the pad opened an entry session); the outcome
+comes later as an unsolicited PIN_RESULT frame carrying the session number, the entry status, the PIN block
+format, the KSN and the encrypted PIN block. The PAN travels to the pad because ISO 9564 formats 0 and 4 bind
+the block to it; it is never logged nor put in an error. See docs/protocols/pinpad.md.
+
+>>> decode_pin_result(encode_pin_result(7, EntryStatus.CANCELLED, 4, b"", b""))
+(7, PinEntry(status='cancelled', ksn=None, block_format=4))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from construct import Bytes, GreedyBytes, Int8ub, Int16ub, Int32ub, PascalString, Prefixed, PrefixedArray, Struct
+
+from drivers.link.payload import parse_payload
+from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry, PinStatus
+from pos_errors import DeviceError, DeviceFault, LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "MAX_LINE",
+    "RESULT_GRACE_S",
+    "PinPadCmd",
+    "PinPadEventCode",
+    "PinPadStatus",
+    "EntryStatus",
+    "ENTRY_STATUS_NAMES",
+    "SCHEME_CODES",
+    "STATUS_ERRORS",
+    "KeyStatus",
+    "KeyLoad",
+    "encode_key_load",
+    "decode_key_load",
+    "encode_display",
+    "decode_display",
+    "encode_pin_request",
+    "decode_pin_request",
+    "encode_pin_result",
+    "decode_pin_result",
+    "encode_key_status",
+    "decode_key_status",
+    "encode_offline_pin_request",
+    "decode_offline_pin_request",
+    "encode_offline_pin_result",
+    "decode_offline_pin_result",
+    "encode_choose",
+    "decode_choose",
+    "encode_choice_result",
+    "decode_choice_result",
+]
+
+MAX_LINE = 32  # characters per display line; longer text is cut, as a real pad's LCD would
+RESULT_GRACE_S = 2.0  # beyond the entry timeout, how long the terminal waits for the pad's own verdict
+
+
+class PinPadCmd(IntEnum):
+    DISPLAY = 0x20
+    GET_ONLINE_PIN = 0x21
+    ABORT = 0x22
+    KEY_STATUS = 0x23
+    VERIFY_OFFLINE_PIN = 0x24  # EMV offline PIN: the pad itself sends VERIFY to the card (docs/emv.md)
+    CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
+    LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
+
+
+class PinPadEventCode(IntEnum):
+    PIN_RESULT = 0x50
+    OFFLINE_PIN_RESULT = 0x51
+    CHOICE_RESULT = 0x52
+
+
+class PinPadStatus(IntEnum):
+    OK = 0x00
+    UNKNOWN_COMMAND = 0x04
+    BAD_REQUEST = 0x05
+    BUSY = 0x06
+    NO_KEY = 0x07
+    KCV_MISMATCH = 0x09
+
+
+class EntryStatus(IntEnum):
+    ENTERED = 0x00
+    CANCELLED = 0x01
+    TIMEOUT = 0x02
+    BYPASSED = 0x03
+    FAILED = 0x7F  # the pad could not encrypt (keys exhausted): the terminal raises DeviceError
+
+
+ENTRY_STATUS_NAMES: dict[int, PinStatus] = {
+    EntryStatus.ENTERED: "entered",
+    EntryStatus.CANCELLED: "cancelled",
+    EntryStatus.TIMEOUT: "timeout",
+    EntryStatus.BYPASSED: "bypassed",
+}
+SCHEME_CODES: dict[int, str] = {0x01: "tdes", 0x02: "aes"}
+# Response status -> (exception, fault code, message for the log). A status outside the table is a DeviceError.
+STATUS_ERRORS: dict[int, tuple[type[DeviceError], DeviceFault, str]] = {
+    PinPadStatus.UNKNOWN_COMMAND: (DeviceError, DeviceFault.OTHER, "the PIN pad does not know this command"),
+    PinPadStatus.BAD_REQUEST: (DeviceError, DeviceFault.OTHER, "the PIN pad rejected the request"),
+    PinPadStatus.BUSY: (DeviceError, DeviceFault.OTHER, "the PIN pad is busy with another PIN entry"),
+    PinPadStatus.NO_KEY: (DeviceError, DeviceFault.OTHER, "the PIN pad has no usable key"),
+    PinPadStatus.KCV_MISMATCH: (DeviceError, DeviceFault.OTHER,
+                                "the key check value does not match: the key was NOT loaded"),
+}
+
+_DISPLAY = Struct("line1" / PascalString(Int8ub, "utf8"), "line2" / PascalString(Int8ub, "utf8"))
+_PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub, "timeout_ms" / Int32ub)
+_PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
+                     "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
+_LOAD_KEY = Struct("scheme" / Int8ub, "enciphered_key" / Prefixed(Int8ub, GreedyBytes),
+                  "ksn" / Prefixed(Int8ub, GreedyBytes), "kcv" / Bytes(3))
+_OFFLINE_REQUEST = Struct("enciphered" / Int8ub, "amount" / Int32ub, "timeout_ms" / Int32ub, "tries" / Int8ub,
+                          "modulus" / Prefixed(Int8ub, GreedyBytes), "exponent" / Prefixed(Int8ub, GreedyBytes),
+                          "challenge" / Prefixed(Int8ub, GreedyBytes))
+_OFFLINE_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "sw" / Int16ub)
+_CHOOSE = Struct("timeout_ms" / Int32ub, "labels" / PrefixedArray(Int8ub, PascalString(Int8ub, "utf8")))
+_CHOICE_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "index" / Int8ub)
+_KEY_STATUS = Struct("scheme" / Int8ub, "ksn" / Prefixed(Int8ub, GreedyBytes), "remaining" / Int32ub)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    scheme: str
+    ksn: bytes | None
+    remaining: int
+
+
+def encode_display(line1: str, line2: str) -> bytes:
+    return _DISPLAY.build({"line1": line1[:MAX_LINE], "line2": line2[:MAX_LINE]})
+
+
+def decode_display(payload: bytes) -> tuple[str, str]:
+    parsed = parse_payload(_DISPLAY, payload, "display request")
+    return parsed.line1, parsed.line2
+
+
+def encode_pin_request(pan: str, amount_minor: int, timeout_s: float) -> bytes:
+    """Raises LocalProtocolError for a PAN that is not 12..19 digits, or an amount or timeout out of range."""
+    if not (pan.isascii() and pan.isdigit() and 12 <= len(pan) <= 19):
+        raise LocalProtocolError("the PAN must be 12 to 19 digits")  # never echo the PAN itself
+    if not 0 <= amount_minor <= 0xFFFFFFFF or not 0 < timeout_s <= 3600:
+        raise LocalProtocolError(f"amount {amount_minor} or timeout {timeout_s} s out of range")
+    return _PIN_REQUEST.build({"pan": pan, "amount": amount_minor, "timeout_ms": round(timeout_s * 1000)})
+
+
+def decode_pin_request(payload: bytes) -> tuple[str, int, float]:
+    """(PAN, amount in minor units, timeout in seconds)."""
+    parsed = parse_payload(_PIN_REQUEST, payload, "PIN request")
+    return parsed.pan, parsed.amount, parsed.timeout_ms / 1000
+
+
+def encode_pin_result(session: int, status: int, block_format: int, ksn: bytes, pin_block: bytes) -> bytes:
+    return _PIN_RESULT.build({"session": session, "status": status, "format": block_format, "ksn": ksn,
+                              "pin_block": pin_block})
+
+
+def decode_pin_result(payload: bytes) -> tuple[int, PinEntry | DeviceError]:
+    """(session, outcome): a ``PinEntry``, or the DeviceError to raise when the pad could not encrypt."""
+    parsed = parse_payload(_PIN_RESULT, payload, "PIN result")
+    name = ENTRY_STATUS_NAMES.get(parsed.status)
+    if name is None:
+        return parsed.session, DeviceError(f"the PIN pad could not make a PIN block (0x{parsed.status:02X})",
+                                           fault=DeviceFault.OTHER)
+    if name == "entered" and not (parsed.pin_block and parsed.ksn):
+        raise RemoteProtocolError("PIN entered but no PIN block or KSN", offset=3)
+    entry = PinEntry(status=name, pin_block=bytes(parsed.pin_block) or None,
+                     ksn=bytes(parsed.ksn) or None, block_format=parsed.format)
+    return parsed.session, entry
+
+
+@dataclass(frozen=True)
+class KeyLoad:
+    """A new initial key for the pad: ``enciphered_key`` is the IK (aes) / IPEK (tdes) enciphered (ECB) under
+    the pad's key-loading key; ``kcv`` is the clear key's 3-byte check value (``emv.crypto.pin``)."""
+
+    scheme: str
+    enciphered_key: bytes = field(repr=False)
+    initial_ksn: bytes
+    kcv: bytes
+
+
+def encode_key_load(load: KeyLoad) -> bytes:
+    codes = {name: code for code, name in SCHEME_CODES.items()}
+    if load.scheme not in codes:
+        raise LocalProtocolError(f"unknown key scheme {load.scheme!r}; use aes or tdes")
+    return _LOAD_KEY.build({"scheme": codes[load.scheme], "enciphered_key": load.enciphered_key,
+                            "ksn": load.initial_ksn, "kcv": load.kcv})
+
+
+def decode_key_load(payload: bytes) -> KeyLoad:
+    parsed = parse_payload(_LOAD_KEY, payload, "key load")
+    if parsed.scheme not in SCHEME_CODES:
+        raise RemoteProtocolError(f"unknown key scheme code {parsed.scheme}", offset=0)
+    return KeyLoad(SCHEME_CODES[parsed.scheme], bytes(parsed.enciphered_key), bytes(parsed.ksn), bytes(parsed.kcv))
+
+
+def encode_offline_pin_request(request: OfflinePinRequest, timeout_s: float) -> bytes:
+    return _OFFLINE_REQUEST.build({
+        "enciphered": int(request.enciphered), "amount": request.amount_minor,
+        "timeout_ms": round(timeout_s * 1000), "tries": 0xFF if request.tries_left is None else request.tries_left,
+        "modulus": request.icc_modulus, "exponent": request.icc_exponent, "challenge": request.challenge})
+
+
+def decode_offline_pin_request(payload: bytes) -> tuple[OfflinePinRequest, float]:
+    p = parse_payload(_OFFLINE_REQUEST, payload, "offline PIN request")
+    return OfflinePinRequest(bool(p.enciphered), p.amount, None if p.tries == 0xFF else p.tries, bytes(p.modulus),
+                             bytes(p.exponent), bytes(p.challenge)), p.timeout_ms / 1000
+
+
+def encode_offline_pin_result(session: int, status: int, sw: int) -> bytes:
+    return _OFFLINE_RESULT.build({"session": session, "status": status, "sw": sw})
+
+
+def decode_offline_pin_result(payload: bytes) -> tuple[int, OfflinePinResult]:
+    p = parse_payload(_OFFLINE_RESULT, payload, "offline PIN result")
+    name = ENTRY_STATUS_NAMES.get(p.status, "cancelled")
+    return p.session, OfflinePinResult(name, p.sw if name == "entered" else None)
+
+
+def encode_choose(labels: tuple[str, ...], timeout_s: float) -> bytes:
+    return _CHOOSE.build({"timeout_ms": round(timeout_s * 1000), "labels": [lb[:MAX_LINE] for lb in labels]})
+
+
+def decode_choose(payload: bytes) -> tuple[tuple[str, ...], float]:
+    p = parse_payload(_CHOOSE, payload, "choose request")
+    return tuple(p.labels), p.timeout_ms / 1000
+
+
+def encode_choice_result(session: int, status: int, index: int) -> bytes:
+    return _CHOICE_RESULT.build({"session": session, "status": status, "index": index})
+
+
+def decode_choice_result(payload: bytes) -> tuple[int, int]:
+    """(session, chosen index); -1 when the customer cancelled or the pad timed out."""
+    p = parse_payload(_CHOICE_RESULT, payload, "choice result")
+    return p.session, p.index if p.status == EntryStatus.ENTERED else -1
+
+
+def encode_key_status(status: KeyStatus) -> bytes:
+    code = {name: code for code, name in SCHEME_CODES.items()}[status.scheme]
+    return _KEY_STATUS.build({"scheme": code, "ksn": status.ksn or b"", "remaining": status.remaining})
+
+
+def decode_key_status(payload: bytes) -> KeyStatus:
+    parsed = parse_payload(_KEY_STATUS, payload, "key status")
+    scheme = SCHEME_CODES.get(parsed.scheme, f"unknown 0x{parsed.scheme:02X}")
+    return KeyStatus(scheme=scheme, ksn=bytes(parsed.ksn) or None, remaining=parsed.remaining)
