@@ -16,6 +16,7 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal, Protocol
 
 from emv.pan import mask_pan
@@ -25,6 +26,8 @@ __all__ = [
     "SimInfo",
     "Plan",
     "TopupResult",
+    "TopupStatus",
+    "CarrierStatus",
     "CarrierPort",
     "AuthRequest",
     "AuthResponse",
@@ -45,6 +48,9 @@ __all__ = [
     "JournalPort",
     "ScannerPort",
     "WalletResult",
+    "WalletStatus",
+    "WalletOrderStatus",
+    "WalletReason",
     "WalletPort",
     "mask_pan",
 ]
@@ -118,17 +124,30 @@ class Plan:
         return self.promo_price_minor if self.promo_price_minor is not None else self.price_minor
 
 
-TopupStatus = Literal["applied", "pending", "failed", "not_found"]
+TopupStatus = Literal["applied", "pending", "failed", "not_found"]  # as the carrier's JSON spells them
+
+
+class CarrierStatus(StrEnum):
+    """The carrier's word on one order; ``TopupResult.status`` is always one of these."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"  # the order never arrived: sending it again is safe
 
 
 @dataclass(frozen=True)
 class TopupResult:
-    """The carrier's word on one top-up order (the order id is the terminal's own)."""
+    """The carrier's word on one top-up order (the order id is the terminal's own). A client may pass the
+    status as the wire string; it is stored as a ``CarrierStatus`` (ValueError for any other string)."""
 
     order_id: str
-    status: TopupStatus
+    status: CarrierStatus | TopupStatus
     balance_minor: int | None = None
     message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", CarrierStatus(self.status))
 
 
 class CarrierPort(Protocol):
@@ -471,6 +490,29 @@ class ScannerPort(Protocol):
 WalletStatus = Literal["paid", "user_paying", "waiting", "failed", "cancelled", "refunded", "expired", "not_found"]
 
 
+class WalletOrderStatus(StrEnum):
+    """The wallet platform's word on one order; ``WalletResult.status`` is always one of these."""
+
+    PAID = "paid"
+    USER_PAYING = "user_paying"  # the customer confirms on the phone: ask again
+    WAITING = "waiting"  # a QR order nobody has paid yet
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+    NOT_FOUND = "not_found"
+
+
+class WalletReason(StrEnum):
+    """The platform's machine codes for a refused payment that the cashier can act on (``WalletResult.reason``
+    may carry others: they are shown as the platform's own words)."""
+
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    CODE_EXPIRED = "code_expired"
+    USER_CANCELLED = "user_cancelled"
+    ORDER_EXPIRED = "order_expired"
+
+
 @dataclass(frozen=True)
 class WalletResult:
     """The wallet platform's word on one order (the order id is the terminal's own).
@@ -480,11 +522,14 @@ class WalletResult:
     """
 
     order_id: str
-    status: WalletStatus
+    status: WalletOrderStatus | WalletStatus
     reason: str = ""
     message: str = ""
     wallet: str = ""
     transaction_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", WalletOrderStatus(self.status))
 
 
 class WalletPort(Protocol):

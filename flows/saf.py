@@ -33,6 +33,7 @@ from typing import Protocol
 from emv.crypto.sealer import PanSealer
 from emv.crypto.sealer import SealedPanError as SafError
 from flows.ports import AdviceHostPort, AdviceRequest, AuthRequest, TxnRecord, mask_pan
+from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain", "OFFLINE_AUTH",
@@ -40,7 +41,7 @@ __all__ = ["SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offl
 
 OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
 STOPPED = ("failed", "expired")
-CANCEL_STATES = frozenset({"reversal_pending", "reversed", "void_pending", "voided"})
+CANCEL_STATES = frozenset({TxnState.REVERSAL_PENDING, TxnState.REVERSED, TxnState.VOID_PENDING, TxnState.VOIDED})
 
 
 @dataclass(frozen=True)
