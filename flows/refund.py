@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from flows.messages import Msg, Text, t
+from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
+from flows.receipt import REFUND, money_back_receipt
 from flows.reversal import original_from_record
 from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
@@ -89,17 +90,5 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
 
 def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
                    lang: str = "both") -> tuple[ReceiptLine, ...]:
-    status = t("rfrcpt.refunded" if record.state == TxnState.REFUNDED else "rfrcpt.pending", lang)
-    return (
-        ReceiptLine(merchant_name, align="center", bold=True),
-        ReceiptLine(t("rfrcpt.title", lang), align="center", bold=True, double=True),
-        ReceiptLine(f"TID {terminal_id}  {when}"),
-        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
-        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
-        ReceiptLine(f"REFUND STAN {record.refund_stan or 0:06d}"),
-        ReceiptLine(f"ORDER {record.order_id}"),
-        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
-        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
-        ReceiptLine(status, align="center", bold=True),
-        ReceiptLine(t("rfrcpt.returned", lang), align="center"),
-    )
+    return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
+                              lang=lang)

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flows.messages import Msg, Text, t
+from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import HostPort, JournalPort, ReceiptLine, TxnRecord
+from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
 from flows.txn_state import TxnState
 
@@ -65,17 +66,5 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
                  lang: str = "both") -> tuple[ReceiptLine, ...]:
-    status = t("vrcpt.voided" if record.state == TxnState.VOIDED else "vrcpt.pending", lang)
-    return (
-        ReceiptLine(merchant_name, align="center", bold=True),
-        ReceiptLine(t("vrcpt.title", lang), align="center", bold=True, double=True),
-        ReceiptLine(f"TID {terminal_id}  {when}"),
-        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
-        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
-        ReceiptLine(f"VOID STAN {record.reversal_stan or 0:06d}  BATCH {record.batch or 0:06d}"),
-        ReceiptLine(f"ORDER {record.order_id}"),
-        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
-        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
-        ReceiptLine(status, align="center", bold=True),
-        ReceiptLine(t("vrcpt.topup_stays", lang), align="center"),
-    )
+    return money_back_receipt(VOID, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
+                              lang=lang)
