@@ -141,11 +141,11 @@ def test_no_chinese_literal_in_product_code_outside_the_catalogue():
     for folder in PRODUCT:
         for path in sorted((ROOT / folder).rglob("*.py")):
             name = path.relative_to(ROOT).as_posix()
-            if name == "flows/messages.py":
+            if name == "flows/messages.py" or name.startswith("flows/catalogue/"):
                 continue
             found += [f"{name}:{line}: {text!r}" for line, text in cjk_literals(path.read_text(encoding="utf-8"))
                       if (name, text) not in CJK_ALLOWED]
-    assert found == [], "cashier texts belong in flows/messages.py (t / Msg): " + "\n".join(found)
+    assert found == [], "cashier texts belong in flows/messages.py or flows/catalogue/: " + "\n".join(found)
 
 
 @pytest.mark.parametrize("state", sorted(TRANSITIONS))
