@@ -12,7 +12,7 @@
     topup_failed, wallet_cancel_pending         cancel / refund at the wallet until acknowledged
     ==========================================  ==============================================================
 
->>> sorted(WAITING_STATES)
+>>> sorted(map(str, WAITING_STATES))
 ['wallet_intended', 'wallet_waiting']
 """
 
