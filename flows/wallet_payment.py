@@ -19,8 +19,8 @@ Journal states (each written before the step it names)::
 The journal keeps the code masked (first 6 / last 4) in ``masked_pan``, the wallet's transaction id in ``rrn``
 and the platform's reason in ``response_code``.
 
->>> classify_code("134567890123456789").kind, classify_code("2812345678901234").kind, classify_code("hi").kind
-('wechat', 'alipay', None)
+>>> [str(classify_code(c).kind) for c in ("134567890123456789", "2812345678901234", "hi")]
+['wechat', 'alipay', 'None']
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ from flows.topup import TopupEnd, TopupOrder, TopupOutcome
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 
-__all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings", "WalletTopupService",
-           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
+__all__ = ["classify_code", "WalletKind", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings",
+           "WalletTopupService", "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
            "qr_bill_number"]
 
 NOT_A_PAYMENT_CODE = Msg("wallet.not_a_code")
@@ -61,9 +61,17 @@ _ALIPAY = re.compile(r"(2[5-9]|30)\d{14,22}")
 _REASONS: Mapping[str, Msg] = {reason: Msg(f"wallet.reason.{reason.value}") for reason in WalletReason}
 
 
+class WalletKind(StrEnum):
+    """What kind of payment code the customer showed; the values are the matching payment channels."""
+
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    EMVQR = "emvqr"  # an EMV consumer-presented QR (EMVCo CPM)
+
+
 @dataclass(frozen=True)
 class CodeClass:
-    kind: str | None  # wechat | alipay | emvqr | None (not a payment code)
+    kind: WalletKind | None  # None: not a payment code (``message`` says so)
     message: Text = ""
 
 
@@ -71,14 +79,14 @@ def classify_code(text: str) -> CodeClass:
     """What kind of payment code the scanner read; ``kind`` None with a cashier message otherwise."""
     text = text.strip()
     if _WECHAT.fullmatch(text):
-        return CodeClass("wechat")
+        return CodeClass(WalletKind.WECHAT)
     if _ALIPAY.fullmatch(text):
-        return CodeClass("alipay")
+        return CodeClass(WalletKind.ALIPAY)
     try:
         parse_cpm(text)
     except PosError:
         return CodeClass(None, NOT_A_PAYMENT_CODE)
-    return CodeClass("emvqr")
+    return CodeClass(WalletKind.EMVQR)
 
 
 def masked_code(code: str) -> str:
