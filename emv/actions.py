@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TypeVar
 
 from emv.apdu import Response, get_response, split_response, with_le
@@ -30,7 +30,7 @@ from pos_errors import LocalProtocolError
 
 __all__ = ["Action", "SendApdu", "ChooseApplication", "RequestOnlinePin", "VerifyOfflinePin", "OfflinePinAnswer",
            "GoOnline",
-           "Finished", "Outcome", "PIN_STATUSES", "Stop", "Step", "transmit"]
+           "Finished", "Outcome", "KernelReason", "PIN_STATUSES", "Stop", "Step", "transmit"]
 
 PIN_STATUSES = ("entered", "bypassed", "cancelled", "timeout")  # answers to RequestOnlinePin
 
@@ -49,6 +49,52 @@ class Outcome(Enum):
     NOT_ACCEPTED = "not_accepted"
     """Every candidate application refused GET PROCESSING OPTIONS with 6985 (Book 1 §12.4, message 'Not
     Accepted'); the card may still be used another way (for example magstripe fallback by scheme rules)."""
+
+
+class KernelReason(StrEnum):
+    """Why the transaction ended, as a code the caller may act on; ``Finished.reason`` keeps the English
+    detail for the transcript and the journal. Values travel in transcripts (JSON)."""
+
+    APPROVED_OFFLINE = "approved_offline"
+    """TC at the first GENERATE AC (Book 3 §10.8)."""
+    APPROVED_ONLINE = "approved_online"
+    """The host approved and the card returned a TC at the second GENERATE AC."""
+    APPROVED_UNABLE_ONLINE = "approved_unable_online"
+    """Host unreachable, approved offline by the default action (Y3, Book 3 §10.7)."""
+    DECLINED_OFFLINE = "declined_offline"
+    """AAC at the first GENERATE AC (terminal action analysis or card risk management)."""
+    DECLINED_BY_HOST = "declined_by_host"
+    """The host declined; the card returned an AAC at the second GENERATE AC."""
+    DECLINED_UNABLE_ONLINE = "declined_unable_online"
+    """Host unreachable, declined offline (Z3)."""
+    CARD_DECLINED_AFTER_APPROVAL = "card_declined_after_approval"
+    """The host approved but the card answered an AAC at the second GENERATE AC: reverse it."""
+    SERVICE_NOT_ALLOWED = "service_not_allowed"
+    """The card's CID said "service not allowed" (Book 3 §10.8)."""
+    CDA_FAILED = "cda_failed"
+    """The signature on the GENERATE AC answer did not verify (Book 2 §6.6.2)."""
+    NO_APPLICATION = "no_application"
+    """No application on the card is supported, or none could be selected (Book 1 §12.4)."""
+    CARD_BLOCKED = "card_blocked"
+    """SELECT answered 6A81."""
+    NOT_ACCEPTED = "not_accepted"
+    """Every application refused GET PROCESSING OPTIONS with 6985."""
+    SELECTION_CANCELLED = "selection_cancelled"
+    """The cardholder cancelled application selection."""
+    PIN_CANCELLED = "pin_cancelled"
+    """The cardholder (or the cashier) cancelled PIN entry."""
+    PIN_NOT_ENTERED = "pin_not_entered"
+    """PIN entry timed out or ended without a PIN."""
+    CARD_DATA_MISSING = "card_data_missing"
+    """A mandatory data object is missing from the records (Book 3 §7.2)."""
+    CARD_DATA_MALFORMED = "card_data_malformed"
+    """The card sent data that does not parse, or that cannot go into a command."""
+    CARD_DATA_DUPLICATED = "card_data_duplicated"
+    """A data object appears in two records (Book 3 §10.2)."""
+    CARD_ERROR = "card_error"
+    """An unexpected status word or cryptogram from the card."""
+    PIN_PAD_ERROR = "pin_pad_error"
+    """The PIN pad's answer was not the one the kernel waited for."""
 
 
 @dataclass(frozen=True)
@@ -114,10 +160,12 @@ class GoOnline:
 
 @dataclass(frozen=True)
 class Finished:
-    """The transaction is over. ``receipt`` holds the EMV lines of the receipt (no full PAN)."""
+    """The transaction is over: ``code`` says why (callers act on it), ``reason`` in English for transcripts and
+    the journal. ``receipt`` holds the EMV lines of the receipt (no full PAN)."""
 
     outcome: Outcome
     reason: str
+    code: KernelReason
     receipt: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -133,11 +181,12 @@ _MAX_TRANSPORT_ROUNDS = 16  # a card that keeps answering 61xx/6Cxx forever is b
 
 
 class Stop(Exception):  # a control-flow signal inside the kernel, not an error: never leaves it
-    """End the transaction with ``outcome`` and a person-readable ``reason``."""
+    """End the transaction with ``outcome``, a ``code`` and a person-readable ``reason``."""
 
-    def __init__(self, outcome: Outcome, reason: str) -> None:
+    def __init__(self, outcome: Outcome, code: KernelReason, reason: str) -> None:
         super().__init__(reason)
         self.outcome = outcome
+        self.code = code
         self.reason = reason
 
 
@@ -158,7 +207,7 @@ def transmit(apdu: bytes, purpose: str) -> Step[Response]:
         else:
             return Response(collected + response.data, response.sw)
         response = split_response(_rapdu(answer))
-    raise Stop(Outcome.TERMINATED, f"card kept answering {response.sw:04X} to {purpose}")
+    raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR, f"card kept answering {response.sw:04X} to {purpose}")
 
 
 def _rapdu(answer: object) -> bytes:

@@ -21,7 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emv import apdu, tlv
-from emv.actions import OfflinePinAnswer, Outcome, RequestOnlinePin, Step, Stop, VerifyOfflinePin, transmit
+from emv.actions import (
+    KernelReason,
+    OfflinePinAnswer,
+    Outcome,
+    RequestOnlinePin,
+    Step,
+    Stop,
+    VerifyOfflinePin,
+    transmit,
+)
 from emv.tvr import BitField, TsiBit, TvrBit
 from pos_errors import RemoteProtocolError
 
@@ -189,13 +198,17 @@ def _perform(rule: CvRule, ctx: CvmContext, pan: str, tvr: BitField[TvrBit]) -> 
         if status == "bypassed":  # Book 3 §10.5.5: PIN entry bypassed, this CVM fails
             tvr.set(TvrBit.PIN_NOT_ENTERED)
             return False, RESULT_FAILED
-        raise Stop(Outcome.TERMINATED, f"PIN entry {status}")
+        raise Stop(Outcome.TERMINATED, _pin_code(status), f"PIN entry {status}")
     if rule.method in _OFFLINE:
         ok = yield from _offline_pin(_OFFLINE[rule.method], ctx, tvr)
         return ok, RESULT_SUCCESSFUL if ok else RESULT_FAILED
     if rule.method == SIGNATURE:
         return True, RESULT_UNKNOWN
     return True, RESULT_SUCCESSFUL  # no CVM required
+
+
+def _pin_code(status: object) -> KernelReason:
+    return KernelReason.PIN_CANCELLED if status == "cancelled" else KernelReason.PIN_NOT_ENTERED
 
 
 def _pin_try_counter() -> Step[int | None]:
@@ -227,12 +240,12 @@ def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit]) -> St
         modulus, exponent = ctx.icc_pin_key if enciphered and ctx.icc_pin_key else (b"", b"")
         answer = yield VerifyOfflinePin(enciphered, ctx.amount_minor, tries, modulus, exponent, challenge)
         if not isinstance(answer, OfflinePinAnswer):  # pragma: no cover - on_offline_pin guarantees it
-            raise Stop(Outcome.TERMINATED, "expected the PIN pad's offline PIN answer")
+            raise Stop(Outcome.TERMINATED, KernelReason.PIN_PAD_ERROR, "expected the PIN pad's offline PIN answer")
         if answer.status == "bypassed":
             tvr.set(TvrBit.PIN_NOT_ENTERED)
             return False
         if answer.status != "entered" or answer.sw is None:
-            raise Stop(Outcome.TERMINATED, f"PIN entry {answer.status}")
+            raise Stop(Outcome.TERMINATED, _pin_code(answer.status), f"PIN entry {answer.status}")
         if answer.sw == 0x9000:
             return True
         left = answer.sw & 0x0F

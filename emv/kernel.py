@@ -43,6 +43,7 @@ from emv.actions import (
     ChooseApplication,
     Finished,
     GoOnline,
+    KernelReason,
     OfflinePinAnswer,
     Outcome,
     RequestOnlinePin,
@@ -216,15 +217,16 @@ class Transaction:
         try:
             return (yield from self._process())
         except Stop as stop:
-            return self._finish(stop.outcome, stop.reason)
+            return self._finish(stop.outcome, stop.code, stop.reason)
         except ProtocolError as exc:  # remote: card garbage; local: card data we cannot put in a command
-            return self._finish(Outcome.TERMINATED, f"malformed data from the card: {exc}")
+            return self._finish(Outcome.TERMINATED, KernelReason.CARD_DATA_MALFORMED,
+                                f"malformed data from the card: {exc}")
 
-    def _finish(self, outcome: Outcome, reason: str) -> Finished:
+    def _finish(self, outcome: Outcome, code: KernelReason, reason: str) -> Finished:
         if self._host_approved and outcome not in (Outcome.APPROVED, Outcome.DECLINED_AFTER_ONLINE_APPROVAL):
             outcome = Outcome.DECLINED_AFTER_ONLINE_APPROVAL
             reason = f"host approved but the transaction failed at the card: {reason}"
-        return Finished(outcome, reason, self._receipt(outcome))
+        return Finished(outcome, reason, code, self._receipt(outcome))
 
     def _receipt(self, outcome: Outcome) -> dict[str, str]:
         values = self._values()
@@ -253,14 +255,16 @@ class Transaction:
     def _process(self) -> Step[Finished]:
         candidates = yield from build_candidates(self._config)
         if not candidates:
-            raise Stop(Outcome.TERMINATED, "no application on the card is supported by this terminal")
+            raise Stop(Outcome.TERMINATED, KernelReason.NO_APPLICATION,
+                       "no application on the card is supported by this terminal")
         confirm = (candidates[0].priority or 0) & 0x80
         if self._config.cardholder_selection and (len(candidates) > 1 or confirm):
             self._offered = tuple(c.label for c in candidates)
             answer = yield ChooseApplication(self._offered)  # Book 1 §12.4
             index = answer[1] if isinstance(answer, tuple) else None
             if index is None:
-                raise Stop(Outcome.TERMINATED, "the cardholder cancelled application selection")
+                raise Stop(Outcome.TERMINATED, KernelReason.SELECTION_CANCELLED,
+                           "the cardholder cancelled application selection")
             candidates.insert(0, candidates.pop(index))
         gpo = yield from self._select_and_initiate(candidates)
         self._card.update(gpo)
@@ -268,7 +272,8 @@ class Transaction:
         yield from self._read_records(afl)
         missing = [f"{t:X}" for t in records.MANDATORY_RECORD_TAGS if t not in self._card]
         if missing:
-            raise Stop(Outcome.TERMINATED, f"mandatory card data missing: {', '.join(missing)}")
+            raise Stop(Outcome.TERMINATED, KernelReason.CARD_DATA_MISSING,
+                       f"mandatory card data missing: {', '.join(missing)}")
         pan = records.pan_digits(self._card[0x5A])
         yield from self._authenticate_offline(pan)
         check_exception_file(pan, records.psn_digits(self._card.get(0x5F34)), self._config.exception_file,
@@ -289,9 +294,11 @@ class Transaction:
         self._tsi.set(TsiBit.CARD_RISK_MANAGEMENT_PERFORMED)
         if returned is CryptogramType.AAC:
             who = "terminal asked for it" if requested is CryptogramType.AAC else "card risk management"
-            return self._finish(Outcome.DECLINED, f"declined: AAC at first GENERATE AC ({why}; {who})")
+            return self._finish(Outcome.DECLINED, KernelReason.DECLINED_OFFLINE,
+                                f"declined: AAC at first GENERATE AC ({why}; {who})")
         if returned is CryptogramType.TC:
-            return self._finish(Outcome.APPROVED, "approved offline: TC at first GENERATE AC")
+            return self._finish(Outcome.APPROVED, KernelReason.APPROVED_OFFLINE,
+                                "approved offline: TC at first GENERATE AC")
         answer = yield self._go_online(pan)
         if not isinstance(answer, _HostAnswer):  # pragma: no cover - on_online_result guarantees it
             raise LocalProtocolError("expected the host answer")
@@ -309,12 +316,13 @@ class Transaction:
             if response.ok:
                 return records.parse_gpo_response(response.data)
             if response.sw != 0x6985:
-                raise Stop(Outcome.TERMINATED, f"GET PROCESSING OPTIONS failed: {response.sw:04X} "
-                                               f"{response.meaning}")
+                raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
+                           f"GET PROCESSING OPTIONS failed: {response.sw:04X} {response.meaning}")
             candidates.pop(0)
             self._card.clear()
             if not candidates:
-                raise Stop(Outcome.NOT_ACCEPTED, "card refused the transaction (6985) in every application")
+                raise Stop(Outcome.NOT_ACCEPTED, KernelReason.NOT_ACCEPTED,
+                           "card refused the transaction (6985) in every application")
 
     def _use_application(self, candidate: Candidate, fci: Fci) -> None:
         self._aid = candidate.config
@@ -340,12 +348,14 @@ class Transaction:
                 where = f"READ RECORD {entry.sfi}.{number}"
                 response = yield from transmit(apdu.read_record(entry.sfi, number), where)
                 if not response.ok:
-                    raise Stop(Outcome.TERMINATED, f"{where} failed: {response.sw:04X} {response.meaning}")
+                    raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
+                               f"{where} failed: {response.sw:04X} {response.meaning}")
                 if number < entry.first + entry.oda_records:  # Book 3 §10.3: static data to authenticate
                     self._static.add_record(entry.sfi, response.data)
                 for tag, value in records.parse_record(response.data, entry.sfi).items():
                     if tag in seen:
-                        raise Stop(Outcome.TERMINATED, f"card data object {tag:X} appears in two records")
+                        raise Stop(Outcome.TERMINATED, KernelReason.CARD_DATA_DUPLICATED,
+                                   f"card data object {tag:X} appears in two records")
                     seen.add(tag)
                     self._card[tag] = value
 
@@ -390,17 +400,17 @@ class Transaction:
         response = yield from transmit(apdu.generate_ac(requested, data, cda=cda),
                                        f"GENERATE AC ({which}, {requested.name}{', CDA' if cda else ''})")
         if not response.ok:
-            raise Stop(Outcome.TERMINATED,
+            raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
                        f"{which} GENERATE AC failed: {response.sw:04X} {response.meaning}")
         values = records.parse_generate_ac_response(response.data)
         self._card.update(values)
         returned = CryptogramType.from_cid(values[0x9F27][0])
         if _RANK[returned] > _RANK[requested]:  # Book 3 §9.3: the card may only answer lower
-            raise Stop(Outcome.TERMINATED,
+            raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
                        f"card returned {returned.name} when {requested.name} was requested")
         if values[0x9F27][0] & 0x07 == 0x01:  # Book 3 §10.8 / Book 4 §6.3.7: CID "service not allowed"
             raise Stop(Outcome.DECLINED if not self._host_approved else Outcome.DECLINED_AFTER_ONLINE_APPROVAL,
-                       "card: service not allowed (CID reason code 1)")
+                       KernelReason.SERVICE_NOT_ALLOWED, "card: service not allowed (CID reason code 1)")
         if cda and returned is not CryptogramType.AAC:
             self._verify_cda(response.data, values, dol_tag)
         return returned
@@ -420,7 +430,8 @@ class Transaction:
         except (OdaError, RemoteProtocolError, IndexError) as exc:
             self._tvr.set(FAILED_BIT[OdaMethod.CDA])
             self._oda.failed = True
-            raise Stop(Outcome.DECLINED, f"declined: combined DDA/AC generation failed ({exc})") from exc
+            raise Stop(Outcome.DECLINED, KernelReason.CDA_FAILED,
+                       f"declined: combined DDA/AC generation failed ({exc})") from exc
         self._card[0x9F26] = result.cryptogram
         self._card[0x9F4C] = result.icc_dynamic_number
 
@@ -453,14 +464,16 @@ class Transaction:
         yield from self._scripts(answer.issuer_data, 0x72)  # ... and after it
         if returned is CryptogramType.TC:
             if code is None:
-                return self._finish(Outcome.APPROVED, "unable to go online: approved offline by default action (Y3)")
-            return self._finish(Outcome.APPROVED, f"approved online ({code})")
+                return self._finish(Outcome.APPROVED, KernelReason.APPROVED_UNABLE_ONLINE,
+                                    "unable to go online: approved offline by default action (Y3)")
+            return self._finish(Outcome.APPROVED, KernelReason.APPROVED_ONLINE, f"approved online ({code})")
         if self._host_approved:
-            return self._finish(Outcome.DECLINED_AFTER_ONLINE_APPROVAL,
+            return self._finish(Outcome.DECLINED_AFTER_ONLINE_APPROVAL, KernelReason.CARD_DECLINED_AFTER_APPROVAL,
                                 f"host approved ({code}) but the card declined (AAC at second GENERATE AC)")
         if code is None:
-            return self._finish(Outcome.DECLINED, "unable to go online: declined offline (Z3)")
-        return self._finish(Outcome.DECLINED, f"declined by the host ({code})")
+            return self._finish(Outcome.DECLINED, KernelReason.DECLINED_UNABLE_ONLINE,
+                                "unable to go online: declined offline (Z3)")
+        return self._finish(Outcome.DECLINED, KernelReason.DECLINED_BY_HOST, f"declined by the host ({code})")
 
     def _scripts(self, issuer_data: bytes, template: int) -> Step[None]:
         scripts = parse_scripts(issuer_data, template)

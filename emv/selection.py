@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from emv import apdu, tlv
-from emv.actions import Outcome, Step, Stop, transmit
+from emv.actions import KernelReason, Outcome, Step, Stop, transmit
 from emv.config import AidConfig, TerminalConfig
 from pos_errors import RemoteProtocolError
 
@@ -123,7 +123,7 @@ def build_candidates(config: TerminalConfig) -> Step[list[Candidate]]:
     """The ordered candidate list, by PSE when the card has one, else by the list of AIDs."""
     response = yield from transmit(apdu.select(apdu.PSE), "SELECT PSE")
     if response.sw == 0x6A81:
-        raise Stop(Outcome.TERMINATED, "card blocked or SELECT not supported (6A81)")
+        raise Stop(Outcome.TERMINATED, KernelReason.CARD_BLOCKED, "card blocked or SELECT not supported (6A81)")
     found: list[Candidate] = []
     if response.ok:
         found = yield from _read_directory(config, response.data)
@@ -165,7 +165,7 @@ def _list_of_aids(config: TerminalConfig) -> Step[list[Candidate]]:
             command = apdu.select(aid_config.aid, next_occurrence=next_occurrence)
             response = yield from transmit(command, f"SELECT {aid_config.aid.hex().upper()}")
             if response.sw == 0x6A81:
-                raise Stop(Outcome.TERMINATED, "card blocked or SELECT not supported (6A81)")
+                raise Stop(Outcome.TERMINATED, KernelReason.CARD_BLOCKED, "card blocked or SELECT not supported (6A81)")
             if response.sw not in (0x9000, 0x6283):
                 break
             try:
@@ -189,7 +189,7 @@ def final_select(candidates: list[Candidate]) -> Step[tuple[Candidate, Fci]]:
         name = candidate.adf_name.hex().upper()
         response = yield from transmit(apdu.select(candidate.adf_name), f"SELECT {name} (final)")
         if response.sw == 0x6A81:
-            raise Stop(Outcome.TERMINATED, "card blocked or SELECT not supported (6A81)")
+            raise Stop(Outcome.TERMINATED, KernelReason.CARD_BLOCKED, "card blocked or SELECT not supported (6A81)")
         if response.ok:
             try:
                 fci = parse_fci(response.data)
@@ -198,4 +198,4 @@ def final_select(candidates: list[Candidate]) -> Step[tuple[Candidate, Fci]]:
             if fci is not None and fci.df_name == candidate.adf_name:
                 return candidate, fci
         candidates.pop(0)
-    raise Stop(Outcome.TERMINATED, "no candidate application could be selected")
+    raise Stop(Outcome.TERMINATED, KernelReason.NO_APPLICATION, "no candidate application could be selected")

@@ -6,7 +6,7 @@ before the request leaves, and the host's answer after. A host that does not ans
 garbage leaves the outcome unknown, so the reversal stays armed and is sent by the caller. A wrong PIN (55)
 closes the card's transaction with an AAC and starts a fresh one on the same card, up to ``pin_tries``.
 
->>> CardPaymentResult("cancelled", "x").approved
+>>> CardPaymentResult(PaymentStatus.CANCELLED, "x").approved
 False
 """
 
@@ -17,7 +17,16 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from emv import records, tlv
-from emv.actions import ChooseApplication, Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu, VerifyOfflinePin
+from emv.actions import (
+    ChooseApplication,
+    Finished,
+    GoOnline,
+    KernelReason,
+    Outcome,
+    RequestOnlinePin,
+    SendApdu,
+    VerifyOfflinePin,
+)
 from emv.kernel import FIELD_55_TAGS, TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
 from flows.messages import Msg, Text
@@ -32,9 +41,10 @@ from flows.ports import (
     OfflinePinRequest,
     PinPadPort,
 )
+from flows.txn_state import TxnState
 from pos_errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
 
-__all__ = ["Step", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card",
+__all__ = ["Step", "PaymentStatus", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card",
            "authorize_journaled", "RESPONSE_TEXT", "decline_text", "KERNEL_REASONS", "kernel_reason"]
 
 
@@ -53,12 +63,22 @@ class Step(StrEnum):
     BAD_SWIPE = "bad_swipe"  # the stripe could not be read: swipe again
 
 
+class PaymentStatus(StrEnum):
+    """How a card (chip or stripe) payment ended."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # nothing charged
+    UNKNOWN = "unknown"  # the host was silent or answered garbage: reverse it
+    REVERSE = "reverse"  # the host approved, the card refused or went away: reverse it
+
+
 @dataclass(frozen=True)
 class CardPaymentResult:
-    """``status``: approved | declined | cancelled | failed | unknown (host silent: reverse) |
-    reverse (host approved, card refused: reverse)."""
+    """``status`` says how it ended; ``message`` is what the cashier reads."""
 
-    status: str
+    status: PaymentStatus
     message: Text  # a catalogue Msg; shown in the cashier's language
     response_code: str | None = None
     auth: AuthResponse | None = None
@@ -69,7 +89,7 @@ class CardPaymentResult:
 
     @property
     def approved(self) -> bool:
-        return self.status == "approved"
+        return self.status is PaymentStatus.APPROVED
 
 
 @dataclass(frozen=True)
@@ -106,26 +126,26 @@ def decline_text(code: str | None) -> Msg:
     return RESPONSE_TEXT.get(code or "", Msg("resp.other", {"code": code}))
 
 
-# The kernel's reasons are technical English (journal, transcript); the cashier reads one of these instead.
-# First match wins: (words in the kernel's reason, catalogue key).
-KERNEL_REASONS: tuple[tuple[str, str], ...] = (
-    ("no application", "kernel.no_app"),
-    ("no candidate application", "kernel.no_app"),
-    ("card blocked", "kernel.blocked"),
-    ("PIN entry", "kernel.pin"),
-    ("cancelled", "kernel.cancelled"),
-    ("mandatory card data missing", "kernel.card_data"),
-    ("malformed data", "kernel.card_data"),
-    ("appears in two records", "kernel.card_data"),
-)
+# The kernel's reasons are technical English (journal, transcript); the cashier reads the text for its code.
+KERNEL_REASONS: Mapping[KernelReason, str] = {
+    KernelReason.NO_APPLICATION: "kernel.no_app",
+    KernelReason.CARD_BLOCKED: "kernel.blocked",
+    KernelReason.PIN_NOT_ENTERED: "kernel.pin",
+    KernelReason.PIN_CANCELLED: "kernel.pin",
+    KernelReason.SELECTION_CANCELLED: "kernel.cancelled",
+    KernelReason.CARD_DATA_MISSING: "kernel.card_data",
+    KernelReason.CARD_DATA_MALFORMED: "kernel.card_data",
+    KernelReason.CARD_DATA_DUPLICATED: "kernel.card_data",
+    KernelReason.NOT_ACCEPTED: "kernel.not_accepted",
+}
+CANCEL_CODES = frozenset({KernelReason.PIN_CANCELLED, KernelReason.SELECTION_CANCELLED})  # the customer said no
 
 
 def kernel_reason(done: Finished) -> Msg:
     """What the cashier reads for a kernel outcome that is neither approval nor decline."""
     if done.outcome is Outcome.NOT_ACCEPTED:
         return Msg("kernel.not_accepted")
-    key = next((key for words, key in KERNEL_REASONS if words in done.reason), "kernel.card_failed")
-    return Msg(key)
+    return Msg(KERNEL_REASONS.get(done.code, "kernel.card_failed"))
 
 
 def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
@@ -134,12 +154,13 @@ def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_i
     progress(Step.WAIT_CARD)
     try:
         if not ports.reader.card_present() and not ports.reader.wait_for_card(settings.card_timeout_s, cancel):
-            return CardPaymentResult("cancelled", Msg("pay.no_card"))
+            return CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.no_card"))
     except Cancelled:
-        return CardPaymentResult("cancelled", Msg("pay.cancelled"))
+        return CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
     except DeviceError as exc:
-        return CardPaymentResult("failed", Msg("pay.then_nothing", {"what": Msg("pay.reader_error", {"error": exc})}))
-    result = CardPaymentResult("failed", Msg("pay.no_attempt"))
+        return CardPaymentResult(PaymentStatus.FAILED,
+                                 Msg("pay.then_nothing", {"what": Msg("pay.reader_error", {"error": exc})}))
+    result = CardPaymentResult(PaymentStatus.FAILED, Msg("pay.no_attempt"))
     for attempt in range(settings.pin_tries):
         result = _one_attempt(ports, settings, txn_id, amount_minor, progress, cancel)
         if result.response_code != "55" or attempt + 1 == settings.pin_tries:
@@ -154,18 +175,18 @@ def authorize_journaled(ports: CardPaymentPorts, txn_id: int,
     Returns (answer, None), (None, why the outcome is unknown: reverse it) or (None, None) when nothing was sent."""
     journal = ports.journal
     # Write-ahead: if power fails from here on, recovery reverses this STAN.
-    journal.update(txn_id, "auth_intended", stan=request.stan, masked_pan=request.masked_pan,
+    journal.update(txn_id, TxnState.AUTH_INTENDED, stan=request.stan, masked_pan=request.masked_pan,
                    auth_time=request.local_time.isoformat(timespec="seconds"), reversal="armed")
     try:
         answer = ports.host.authorize(request)
     except (LinkTimeout, RemoteProtocolError) as exc:
-        journal.update(txn_id, "auth_unknown", reversal="pending", message=str(exc))
+        journal.update(txn_id, TxnState.AUTH_UNKNOWN, reversal="pending", message=str(exc))
         return None, str(exc)
     except LinkError as exc:  # refused before sending: nothing reached the host
-        journal.update(txn_id, "auth_failed", reversal=None, message=str(exc))
+        journal.update(txn_id, TxnState.AUTH_FAILED, reversal=None, message=str(exc))
         return None, None
     approved = answer.approved
-    journal.update(txn_id, "approved" if approved else "declined", response_code=answer.response_code,
+    journal.update(txn_id, TxnState.APPROVED if approved else "declined", response_code=answer.response_code,
                    auth_code=answer.auth_code, rrn=answer.rrn, reversal="armed" if approved else None)
     return answer, None
 
@@ -305,32 +326,32 @@ class _Attempt:
     def _finish(self, done: Finished) -> CardPaymentResult:
         code = self.answer.response_code if self.answer else None
         masked = self.request.masked_pan if self.request else done.receipt.get("pan")
-        base = CardPaymentResult("failed", "", code, self.answer, self.request, done.receipt, masked)
+        base = CardPaymentResult(PaymentStatus.FAILED, "", code, self.answer, self.request, done.receipt, masked)
 
-        def result(status: str, message: Text) -> CardPaymentResult:
+        def result(status: PaymentStatus, message: Text) -> CardPaymentResult:
             return replace(base, status=status, message=message)
 
         if self.unknown_reason is not None:
-            return result("unknown", Msg("pay.no_answer"))
+            return result(PaymentStatus.UNKNOWN, Msg("pay.no_answer"))
         if done.outcome is Outcome.APPROVED and self.request is None and self.settings.offline_approved:
             advice = self._offline_advice()
             self.settings.offline_approved(self.txn_id, advice)
-            return result("approved", RESPONSE_TEXT["00"])
+            return result(PaymentStatus.APPROVED, RESPONSE_TEXT["00"])
         if done.outcome is Outcome.APPROVED:
-            self.ports.journal.update(self.txn_id, "paid", reversal=None)
-            return result("approved", RESPONSE_TEXT["00"])
+            self.ports.journal.update(self.txn_id, TxnState.PAID, reversal=None)
+            return result(PaymentStatus.APPROVED, RESPONSE_TEXT["00"])
         if done.outcome is Outcome.DECLINED_AFTER_ONLINE_APPROVAL:
-            self.ports.journal.update(self.txn_id, "card_declined_after_approval", reversal="pending")
-            return result("reverse", Msg("pay.refused_after_approval"))
+            self.ports.journal.update(self.txn_id, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")
+            return result(PaymentStatus.REVERSE, Msg("pay.refused_after_approval"))
         if self.answer is None and self.request is not None:
-            return result("failed", Msg("pay.bank_unreachable"))
+            return result(PaymentStatus.FAILED, Msg("pay.bank_unreachable"))
         if self.pin_fault is not None:
-            return result("failed", Msg("pay.then_nothing", {"what": self.pin_fault}))
-        if self.cancel.cancelled or "cancel" in done.reason.lower():
-            return result("cancelled", Msg("pay.cancelled"))
+            return result(PaymentStatus.FAILED, Msg("pay.then_nothing", {"what": self.pin_fault}))
+        if self.cancel.cancelled or done.code in CANCEL_CODES:
+            return result(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
         if done.outcome is Outcome.DECLINED:
-            return result("declined", decline_text(code) if code else Msg("pay.declined_by_card"))
-        return replace(result("failed", Msg("pay.card_error", {"reason": kernel_reason(done)})),
+            return result(PaymentStatus.DECLINED, decline_text(code) if code else Msg("pay.declined_by_card"))
+        return replace(result(PaymentStatus.FAILED, Msg("pay.card_error", {"reason": kernel_reason(done)})),
                        chip_failed=self.request is None)
 
     def _offline_advice(self) -> AuthRequest:
@@ -347,10 +368,10 @@ class _Attempt:
     def card_gone(self, message: Msg = Msg("pay.card_removed")) -> CardPaymentResult:  # noqa: B008 - frozen
         if self.answer is not None and self.answer.approved:
             # Host approved but the card never confirmed: the money must come back.
-            self.ports.journal.update(self.txn_id, "card_removed_after_approval", reversal="pending")
-            return CardPaymentResult("reverse", Msg("pay.then_reversing", {"what": message}), self.answer.response_code,
-                                     self.answer, self.request, masked_pan=self.request.masked_pan
-                                     if self.request else None)
+            self.ports.journal.update(self.txn_id, TxnState.CARD_REMOVED_AFTER_APPROVAL, reversal="pending")
+            return CardPaymentResult(PaymentStatus.REVERSE, Msg("pay.then_reversing", {"what": message}),
+                                     self.answer.response_code, self.answer, self.request,
+                                     masked_pan=self.request.masked_pan if self.request else None)
         if self.unknown_reason is not None:
-            return CardPaymentResult("unknown", message, request=self.request)
-        return CardPaymentResult("failed", Msg("pay.then_nothing", {"what": message}))
+            return CardPaymentResult(PaymentStatus.UNKNOWN, message, request=self.request)
+        return CardPaymentResult(PaymentStatus.FAILED, Msg("pay.then_nothing", {"what": message}))

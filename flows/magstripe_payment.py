@@ -25,6 +25,7 @@ from flows.card_payment import (
     CardPaymentPorts,
     CardPaymentResult,
     CardPaymentSettings,
+    PaymentStatus,
     Step,
     authorize_journaled,
     decline_text,
@@ -32,6 +33,7 @@ from flows.card_payment import (
 )
 from flows.messages import Msg
 from flows.ports import AuthRequest, CancelToken
+from flows.txn_state import TxnState
 from pos_errors import Cancelled, DeviceError, RemoteProtocolError
 
 __all__ = ["SwipeReaderPort", "pay_card_or_stripe", "entry_mode", "FALLBACK_LABEL", "MAGSTRIPE_LABEL"]
@@ -74,11 +76,11 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             got = "card" if ports.reader.card_present() else reader.wait_for_card_or_swipe(
                 max(0.0, deadline - time.monotonic()), cancel)
         except Cancelled:  # after a failed chip, its result (with the kernel's data) is the sale's outcome
-            return chip_failed or CardPaymentResult("cancelled", Msg("pay.cancelled"))
+            return chip_failed or CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
         except DeviceError as exc:
-            return CardPaymentResult("failed", _nothing_charged(Msg("pay.reader_error", {"error": exc})))
+            return CardPaymentResult(PaymentStatus.FAILED, _nothing_charged(Msg("pay.reader_error", {"error": exc})))
         if got is None:
-            return chip_failed or CardPaymentResult("cancelled", Msg("pay.no_card"))
+            return chip_failed or CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.no_card"))
         if got == "card" and chip_failed is not None:  # the failed card is still in: out, then swipe it
             if not ports.reader.wait_for_removal(max(0.0, deadline - time.monotonic())):
                 return chip_failed
@@ -109,7 +111,7 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
                    stripe: Stripe, *, fallback: bool, progress: Callable[[Step], None],
                    cancel: CancelToken) -> CardPaymentResult:
     label = FALLBACK_LABEL if fallback else MAGSTRIPE_LABEL
-    base = CardPaymentResult("failed", "", emv_receipt={"entry": label}, masked_pan=stripe.masked_pan)
+    base = CardPaymentResult(PaymentStatus.FAILED, "", emv_receipt={"entry": label}, masked_pan=stripe.masked_pan)
     progress(Step.READING_CARD)
     result = replace(base, message=_nothing_charged(Msg("pay.no_pin_attempt")))
     for attempt in range(settings.pin_tries):
@@ -117,13 +119,13 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
             progress(Step.WRONG_PIN)
         progress(Step.PIN_ENTRY)
         if cancel.cancelled:
-            return replace(base, status="cancelled", message=Msg("pay.cancelled"))
+            return replace(base, status=PaymentStatus.CANCELLED, message=Msg("pay.cancelled"))
         try:
             entry = ports.pinpad.request_online_pin(stripe.pan, amount_minor, settings.pin_timeout_s)
         except DeviceError as exc:
             return replace(base, message=_nothing_charged(Msg("pay.pinpad_fault", {"error": exc})))
         if entry.status != "entered" or cancel.cancelled:
-            return replace(base, status="cancelled", message=_nothing_charged(Msg(f"pin.{entry.status}")))
+            return replace(base, status=PaymentStatus.CANCELLED, message=_nothing_charged(Msg(f"pin.{entry.status}")))
         progress(Step.AUTHORIZING)
         request = AuthRequest(
             stan=ports.journal.next_stan(), amount_minor=amount_minor, local_time=ports.clock.now(),
@@ -133,14 +135,14 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
         answer, unknown = authorize_journaled(ports, txn_id, request)
         result = replace(base, request=request, auth=answer, response_code=answer.response_code if answer else None)
         if unknown is not None:
-            return replace(result, status="unknown",
+            return replace(result, status=PaymentStatus.UNKNOWN,
                            message=Msg("pay.no_answer"))
         if answer is None:
             return replace(result, message=Msg("pay.bank_unreachable"))
         if answer.approved:
-            ports.journal.update(txn_id, "paid", reversal=None)  # no card to confirm: approved is final
-            return replace(result, status="approved", message=RESPONSE_TEXT["00"])
-        result = replace(result, status="declined", message=decline_text(answer.response_code))
+            ports.journal.update(txn_id, TxnState.PAID, reversal=None)  # no card to confirm: approved is final
+            return replace(result, status=PaymentStatus.APPROVED, message=RESPONSE_TEXT["00"])
+        result = replace(result, status=PaymentStatus.DECLINED, message=decline_text(answer.response_code))
         if answer.response_code != "55":  # 55 wrong PIN: ask again, up to pin_tries
             break
     return result

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flows.messages import CATALOGUE, t
 from flows.money import format_money
-from flows.ports import ReceiptLine
+from flows.ports import ReceiptLine, TxnRecord
 from flows.sim_number import group_digits
+from flows.txn_state import TxnState
 
-__all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH"]
+__all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH", "MoneyBack",
+           "VOID", "REFUND", "money_back_receipt"]
 
 WIDTH = 32  # characters on a 58 mm roll in the normal font
 
@@ -124,6 +126,43 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     lines.append(rule)
     lines.append(ReceiptLine(say(f.copy_label), align="center"))
     return tuple(lines)
+
+
+@dataclass(frozen=True)
+class MoneyBack:
+    """What tells a void receipt from a refund receipt: both give a captured payment back, line for line alike."""
+
+    title: str  # catalogue keys
+    done: str
+    pending: str
+    footer: str
+    done_state: TxnState
+    stan_line: Callable[[TxnRecord], str]  # the money-back message's own trace number (and batch)
+
+
+VOID = MoneyBack("vrcpt.title", "vrcpt.voided", "vrcpt.pending", "vrcpt.topup_stays", TxnState.VOIDED,
+                 lambda r: f"VOID STAN {r.reversal_stan or 0:06d}  BATCH {r.batch or 0:06d}")
+REFUND = MoneyBack("rfrcpt.title", "rfrcpt.refunded", "rfrcpt.pending", "rfrcpt.returned", TxnState.REFUNDED,
+                   lambda r: f"REFUND STAN {r.refund_stan or 0:06d}")
+
+
+def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
+                       lang: str = "both") -> tuple[ReceiptLine, ...]:
+    """The receipt of a void or a refund of ``record``: done, or still pending (repeated by recovery)."""
+    status = t(kind.done if record.state == kind.done_state else kind.pending, lang)
+    return (
+        ReceiptLine(merchant_name, align="center", bold=True),
+        ReceiptLine(t(kind.title, lang), align="center", bold=True, double=True),
+        ReceiptLine(f"TID {terminal_id}  {when}"),
+        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
+        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
+        ReceiptLine(kind.stan_line(record)),
+        ReceiptLine(f"ORDER {record.order_id}"),
+        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
+        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
+        ReceiptLine(status, align="center", bold=True),
+        ReceiptLine(t(kind.footer, lang), align="center"),
+    )
 
 
 def receipt_to_json(lines: Sequence[ReceiptLine]) -> str:

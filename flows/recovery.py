@@ -27,17 +27,19 @@ from dataclasses import dataclass
 
 from flows.messages import Msg, Text
 from flows.money import format_money
-from flows.ports import CarrierPort, HostPort, JournalPort, TopupResult, TxnRecord
+from flows.ports import CarrierPort, CarrierStatus, HostPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import WALLET_CHANNELS
 from flows.refund import refund_payment
 from flows.reversal import REVERSAL_REFUSED, reverse_payment
+from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["RecoveryReport", "recover", "REVERSE_STATES", "TOPUP_STATES"]
 
-REVERSE_STATES = frozenset({"auth_intended", "approved", "auth_unknown", "card_declined_after_approval",
-                            "card_removed_after_approval", "reversal_pending", "topup_failed"})
-TOPUP_STATES = frozenset({"paid", "topup_intended", "topup_pending"})
+REVERSE_STATES = frozenset({TxnState.AUTH_INTENDED, TxnState.APPROVED, TxnState.AUTH_UNKNOWN,
+                            TxnState.CARD_DECLINED_AFTER_APPROVAL, TxnState.CARD_REMOVED_AFTER_APPROVAL,
+                            TxnState.REVERSAL_PENDING, TxnState.TOPUP_FAILED})
+TOPUP_STATES = frozenset({TxnState.PAID, TxnState.TOPUP_INTENDED, TxnState.TOPUP_PENDING})
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def _sim_tail(record: TxnRecord) -> str:
 def _topup_status(carrier: CarrierPort, record: TxnRecord) -> TopupResult | None:
     try:
         result = carrier.order_status(record.order_id)
-        if result.status == "not_found":
+        if result.status == CarrierStatus.NOT_FOUND:
             result = carrier.create_topup(record.order_id, record.iccid, record.plan_id, record.amount_minor)
         return result
     except (LinkError, RemoteProtocolError):
@@ -75,8 +77,8 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
         if record.channel in WALLET_CHANNELS:  # wallet orders are undone at the wallet: flows.wallet_recovery
             continue
         money = format_money(record.total_minor)
-        if record.state == "created":
-            journal.update(record.txn_id, "abandoned", message="interrupted before payment")
+        if record.state == TxnState.CREATED:
+            journal.update(record.txn_id, TxnState.ABANDONED, message="interrupted before payment")
         elif record.state in REVERSE_STATES:
             if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
                                attempts=attempts):
@@ -87,16 +89,16 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                 still_open += 1
                 reversals_open += 1
                 lines.append(Msg("recovery.reversal_pending", {"money": money, "sim": _sim_tail(record)}))
-        elif record.state == "void_pending":
+        elif record.state == TxnState.VOID_PENDING:
             if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
-                               attempts=attempts, reason_code="17", pending_state="void_pending",
-                               final_state="voided", refused_state="completed"):
+                               attempts=attempts, reason_code="17", pending_state=TxnState.VOID_PENDING,
+                               final_state=TxnState.VOIDED, refused_state=TxnState.COMPLETED):
                 lines.append(Msg("recovery.voided", {"money": money, "sim": _sim_tail(record)}))
             else:
                 still_open += 1
                 reversals_open += 1
                 lines.append(Msg("recovery.void_pending", {"money": money, "sim": _sim_tail(record)}))
-        elif record.state == "refund_pending" and hasattr(host, "refund"):
+        elif record.state == TxnState.REFUND_PENDING and hasattr(host, "refund"):
             done = refund_payment(host, journal, record, terminal_id=terminal_id,  # type: ignore[arg-type]
                                   merchant_id=merchant_id, supervisor_id="recovery", attempts=attempts)
             if done.status == "pending":
@@ -105,12 +107,13 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
             lines.append(Msg(key, {"money": money, "sim": _sim_tail(record)}))
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
-            if result is not None and result.status == "applied":
-                journal.update(record.txn_id, "completed", topup_status="applied",
+            if result is not None and result.status == CarrierStatus.APPLIED:
+                journal.update(record.txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                                balance_after_minor=result.balance_minor)
                 lines.append(Msg("recovery.confirmed", {"money": money, "sim": _sim_tail(record)}))
-            elif result is not None and result.status == "failed":
-                journal.update(record.txn_id, "topup_failed", topup_status="failed", message=result.message)
+            elif result is not None and result.status == CarrierStatus.FAILED:
+                journal.update(record.txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
+                               message=result.message)
                 again = journal.get(record.txn_id)
                 if reverse_payment(host, journal, again, terminal_id=terminal_id, merchant_id=merchant_id,
                                    attempts=attempts):
@@ -120,8 +123,8 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                     reversals_open += 1
                     lines.append(Msg("recovery.failed_reversal_pending", {"money": money, "sim": _sim_tail(record)}))
             else:
-                if record.state != "topup_pending":  # no fsync for "still pending" on every follow-up
-                    journal.update(record.txn_id, "topup_pending", topup_status="pending")
+                if record.state != TxnState.TOPUP_PENDING:  # no fsync for "still pending" on every follow-up
+                    journal.update(record.txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
                 still_open += 1
                 lines.append(Msg("recovery.pending", {"order": record.order_id, "sim": _sim_tail(record)}))
     return RecoveryReport(tuple(lines), still_open, reversals_open)

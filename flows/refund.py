@@ -13,8 +13,8 @@ no PAN is needed and the journal still never holds one. Journal trail, each writ
 A refund that was sent but not answered stays ``refund_pending``; recovery repeats it with the **same** STAN,
 which the acquirer treats as the same refund (never two credits).
 
->>> REFUNDABLE
-frozenset({'reversal_refused', 'refund_pending'})
+>>> sorted(map(str, REFUNDABLE))
+['refund_pending', 'reversal_refused']
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from flows.messages import Msg, Text, t
+from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
+from flows.receipt import REFUND, money_back_receipt
 from flows.reversal import original_from_record
+from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt"]
 
-REFUNDABLE = frozenset({"reversal_refused", "refund_pending"})
+REFUNDABLE = frozenset({TxnState.REVERSAL_REFUSED, TxnState.REFUND_PENDING})
 
 
 class RefundJournal(Protocol):
@@ -65,7 +67,7 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
     if record.state not in REFUNDABLE:
         return RefundResult("refused", Msg("refund.refused", {"state": record.state}), record)
     stan = record.refund_stan if record.refund_stan is not None else journal.next_stan()
-    journal.update(record.txn_id, "refund_pending", refund_stan=stan,
+    journal.update(record.txn_id, TxnState.REFUND_PENDING, refund_stan=stan,
                    message=f"refund stan={stan} by supervisor {supervisor_id}")
     request = RefundRequest(stan, original_from_record(record, terminal_id, merchant_id), record.rrn or "",
                             record.auth_code or "")
@@ -74,13 +76,13 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
         try:
             answer = host.refund(request)
         except (LinkError, RemoteProtocolError) as exc:
-            journal.update(record.txn_id, "refund_pending", message=f"refund not answered: {exc}")
+            journal.update(record.txn_id, TxnState.REFUND_PENDING, message=f"refund not answered: {exc}")
             continue
         if answer.approved:
-            journal.update(record.txn_id, "refunded", message=f"refund approved ({answer.response_code})")
+            journal.update(record.txn_id, TxnState.REFUNDED, message=f"refund approved ({answer.response_code})")
             return RefundResult("refunded", Msg("refund.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
                                 journal.get(record.txn_id))
-        journal.update(record.txn_id, "reversal_refused", message=f"refund declined ({answer.response_code})")
+        journal.update(record.txn_id, TxnState.REVERSAL_REFUSED, message=f"refund declined ({answer.response_code})")
         return RefundResult("declined", Msg("refund.declined", {"code": answer.response_code}),
                             journal.get(record.txn_id))
     return RefundResult("pending", Msg("refund.pending", {"money": money}), journal.get(record.txn_id))
@@ -88,17 +90,5 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
 
 def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
                    lang: str = "both") -> tuple[ReceiptLine, ...]:
-    status = t("rfrcpt.refunded" if record.state == "refunded" else "rfrcpt.pending", lang)
-    return (
-        ReceiptLine(merchant_name, align="center", bold=True),
-        ReceiptLine(t("rfrcpt.title", lang), align="center", bold=True, double=True),
-        ReceiptLine(f"TID {terminal_id}  {when}"),
-        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
-        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
-        ReceiptLine(f"REFUND STAN {record.refund_stan or 0:06d}"),
-        ReceiptLine(f"ORDER {record.order_id}"),
-        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
-        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
-        ReceiptLine(status, align="center", bold=True),
-        ReceiptLine(t("rfrcpt.returned", lang), align="center"),
-    )
+    return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
+                              lang=lang)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 
 from flows.ports import AuthRequest, HostPort, JournalPort, ReversalRequest, TxnRecord
+from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["original_from_record", "reverse_payment", "REVERSAL_REFUSED"]
 
-REVERSAL_REFUSED = "reversal_refused"
+REVERSAL_REFUSED = TxnState.REVERSAL_REFUSED
 _TAKEN = ("00", "25")  # done, or no such original (nothing to undo): either way the reversal has ended
 
 
@@ -30,7 +31,7 @@ def original_from_record(record: TxnRecord, terminal_id: str, merchant_id: str) 
 
 def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, terminal_id: str,
                     merchant_id: str, attempts: int = 3, reason_code: str = "68",
-                    pending_state: str = "reversal_pending", final_state: str = "reversed",
+                    pending_state: str = TxnState.REVERSAL_PENDING, final_state: str = TxnState.REVERSED,
                     refused_state: str = REVERSAL_REFUSED) -> bool:
     """Send the reversal for ``record`` until acknowledged or ``attempts`` run out.
 

@@ -28,19 +28,31 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from emv.crypto.sealer import PanSealer
 from emv.crypto.sealer import SealedPanError as SafError
 from flows.ports import AdviceHostPort, AdviceRequest, AuthRequest, TxnRecord, mask_pan
+from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
-__all__ = ["SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain", "OFFLINE_AUTH",
-           "STOPPED", "CANCEL_STATES"]
+__all__ = ["SafStatus", "SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain",
+           "OFFLINE_AUTH", "STOPPED", "CANCEL_STATES"]
 
 OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
-STOPPED = ("failed", "expired")
-CANCEL_STATES = frozenset({"reversal_pending", "reversed", "void_pending", "voided"})
+class SafStatus(StrEnum):
+    """Where one queued advice stands (``saf.status`` in the journal)."""
+
+    QUEUED = "queued"  # waiting, or being sent (attempts counts the sends)
+    SENT = "sent"  # the host acknowledged it
+    FAILED = "failed"  # too many tries: a supervisor looks at it
+    EXPIRED = "expired"  # not delivered in time
+    CANCELLED = "cancelled"  # the payment was reversed or voided before the advice left
+
+
+STOPPED = (SafStatus.FAILED, SafStatus.EXPIRED)
+CANCEL_STATES = frozenset({TxnState.REVERSAL_PENDING, TxnState.REVERSED, TxnState.VOID_PENDING, TxnState.VOIDED})
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class SafRow:
     local_time: str
     auth_code: str
     batch: int = 0
-    status: str = "queued"
+    status: str = SafStatus.QUEUED
     attempts: int = 0
     created_at: str = ""
     last_try_at: str | None = None
@@ -69,7 +81,7 @@ class SafRow:
 
 
 class SafJournal(Protocol):
-    def saf_items(self, statuses: tuple[str, ...] = ("queued",)) -> list[SafRow]: ...
+    def saf_items(self, statuses: tuple[str, ...] = (SafStatus.QUEUED,)) -> list[SafRow]: ...
 
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
                    message: str | None = None) -> None: ...
@@ -111,32 +123,32 @@ def drain(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, *, termi
     rows: Sequence[SafRow] = journal.saf_items()
     for index, row in enumerate(rows):
         if journal.get(row.txn_id).state in CANCEL_STATES:
-            journal.saf_update(row.saf_id, "cancelled", message="payment reversed before the advice left")
+            journal.saf_update(row.saf_id, SafStatus.CANCELLED, message="payment reversed before the advice left")
             stopped.append(row)
             continue
         if _age_s(row, now) > expiry_s:
-            journal.saf_update(row.saf_id, "expired", message=f"not delivered within {expiry_s:g} s")
+            journal.saf_update(row.saf_id, SafStatus.EXPIRED, message=f"not delivered within {expiry_s:g} s")
             stopped.append(row)
             continue
         if row.attempts >= max_attempts:
-            journal.saf_update(row.saf_id, "failed", message=f"{row.attempts} tries")
+            journal.saf_update(row.saf_id, SafStatus.FAILED, message=f"{row.attempts} tries")
             stopped.append(row)
             continue
         request = _advice(row, sealer, terminal_id, merchant_id)
-        journal.saf_update(row.saf_id, "queued", tries=1)  # before it leaves: a repeat after a power cut
+        journal.saf_update(row.saf_id, SafStatus.QUEUED, tries=1)  # before it leaves: a repeat after a power cut
         try:
             code = host.advise(request)
         except (LinkError, RemoteProtocolError) as exc:
             if type(exc) is LinkError:  # refused before sending: the host never saw it, so it was no try
-                journal.saf_update(row.saf_id, "queued", tries=-1, message=f"host not reachable: {exc}")
+                journal.saf_update(row.saf_id, SafStatus.QUEUED, tries=-1, message=f"host not reachable: {exc}")
                 return DrainReport(sent, len(rows) - index, tuple(stopped))
             if row.attempts + 1 >= max_attempts:
-                journal.saf_update(row.saf_id, "failed", message=f"{max_attempts} tries, last: {exc}")
+                journal.saf_update(row.saf_id, SafStatus.FAILED, message=f"{max_attempts} tries, last: {exc}")
                 stopped.append(row)
             else:
-                journal.saf_update(row.saf_id, "queued", message=f"not acknowledged: {exc}")
+                journal.saf_update(row.saf_id, SafStatus.QUEUED, message=f"not acknowledged: {exc}")
             return DrainReport(sent, len(rows) - index - (1 if row.attempts + 1 >= max_attempts else 0),
                                tuple(stopped))
-        journal.saf_update(row.saf_id, "sent", response_code=code, message=f"acknowledged ({code})")
+        journal.saf_update(row.saf_id, SafStatus.SENT, response_code=code, message=f"acknowledged ({code})")
         sent += 1
     return DrainReport(sent, 0, tuple(stopped))

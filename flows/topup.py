@@ -13,7 +13,7 @@ Journal states of one row (each written before the external step it names, and a
 The carrier has no idempotency of its own, so the order id is the terminal's, stored at ``created``; before any
 retry the order's status is asked first.
 
->>> TopupOutcome("cancelled", "x", 1, "O1").money_moved
+>>> TopupOutcome(TopupEnd.CANCELLED, "x", 1, "O1").money_moved
 False
 """
 
@@ -21,16 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
 
-from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
+from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, PaymentStatus, Step
 from flows.magstripe_payment import pay_card_or_stripe
 from flows.messages import Msg, Text, say
-from flows.ports import CancelToken, CarrierPort, JournalPort, TopupResult, TxnRecord
+from flows.ports import CancelToken, CarrierPort, CarrierStatus, JournalPort, TopupResult, TxnRecord
 from flows.pricing import Quote
 from flows.reversal import reverse_payment
+from flows.txn_state import TxnState
 from pos_errors import LinkError, LinkTimeout, RemoteProtocolError
 
-__all__ = ["TopupOrder", "TopupOutcome", "TopupService", "Step"]
+__all__ = ["TopupOrder", "TopupEnd", "TopupOutcome", "TopupService", "Step"]
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,45 @@ class TopupOrder:
     cashier_id: str
 
 
+class TopupEnd(StrEnum):
+    """How a top-up (card or wallet) ended, as the result screen and the receipt name it."""
+
+    COMPLETED = "completed"  # paid and applied at the carrier
+    PENDING = "pending"  # paid; the carrier has not confirmed yet (followed up)
+    REVERSED = "reversed"  # paid, then given back
+    REVERSAL_PENDING = "reversal_pending"  # paid; giving it back is queued (or waits for a supervisor)
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # nothing was charged
+
+
+MONEY_MOVED = frozenset({TopupEnd.COMPLETED, TopupEnd.PENDING, TopupEnd.REVERSAL_PENDING})
+
+
+TopupEndName = Literal["completed", "pending", "reversed", "reversal_pending", "declined", "cancelled", "failed"]
+
+
 @dataclass(frozen=True)
 class TopupOutcome:
-    """``status``: completed | pending | reversed | reversal_pending | declined | cancelled | failed."""
+    """``status`` says how it ended (a ``TopupEnd``; its value is accepted and stored as the member);
+    ``message`` is what the cashier reads."""
 
-    status: str
+    status: TopupEnd | TopupEndName
     message: Text  # a catalogue Msg; shown in the cashier's language
     txn_id: int
     order_id: str
     balance_minor: int | None = None
     payment: CardPaymentResult | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", TopupEnd(self.status))
+
     @property
     def money_moved(self) -> bool:
-        return self.status in ("completed", "pending", "reversal_pending")
+        return self.status in MONEY_MOVED
+
+
+_NOT_PAID = {PaymentStatus.DECLINED: TopupEnd.DECLINED, PaymentStatus.CANCELLED: TopupEnd.CANCELLED}
 
 
 class TopupService:
@@ -80,26 +108,26 @@ class TopupService:
                                     fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
         paid = pay_card_or_stripe(self.card, self.settings, txn_id=txn_id, amount_minor=q.total_minor,
                                   progress=progress, cancel=cancel)
-        if paid.status in ("unknown", "reverse"):
+        if paid.status in (PaymentStatus.UNKNOWN, PaymentStatus.REVERSE):
             progress(Step.REVERSING)
             return self._reverse(txn_id, order_id, paid, paid.message)
         if not paid.approved:
-            state = {"declined": "declined", "cancelled": "cancelled"}.get(paid.status, "failed")
-            self.journal.update(txn_id, state, response_code=paid.response_code, message=say(paid.message))
-            return TopupOutcome(state, paid.message, txn_id, order_id, payment=paid)
+            end = _NOT_PAID.get(paid.status, TopupEnd.FAILED)
+            self.journal.update(txn_id, TxnState(end), response_code=paid.response_code, message=say(paid.message))
+            return TopupOutcome(end, paid.message, txn_id, order_id, payment=paid)
         progress(Step.TOPPING_UP)
         return self._apply(txn_id, order_id, order, paid)
 
     def _apply(self, txn_id: int, order_id: str, order: TopupOrder, paid: CardPaymentResult) -> TopupOutcome:
         q = order.quote
-        self.journal.update(txn_id, "topup_intended")
+        self.journal.update(txn_id, TxnState.TOPUP_INTENDED)
         try:
             result: TopupResult | None = self.carrier.create_topup(order_id, order.iccid, q.plan.plan_id,
                                                                    q.amount_minor)
         except (LinkTimeout, RemoteProtocolError, LinkError) as exc:
-            self.journal.update(txn_id, "topup_intended", message=f"carrier: {exc}")
+            self.journal.update(txn_id, TxnState.TOPUP_INTENDED, message=f"carrier: {exc}")
             result = self.follow_up(order_id)
-            if result is not None and result.status == "not_found":
+            if result is not None and result.status == CarrierStatus.NOT_FOUND:
                 result = self._resend(order_id, order)
         return self._settle(txn_id, order_id, result, paid)
 
@@ -120,30 +148,31 @@ class TopupService:
                 result = self.carrier.order_status(order_id)
             except (LinkError, RemoteProtocolError):
                 continue
-            if result.status != "pending":
+            if result.status != CarrierStatus.PENDING:
                 return result
         return None
 
     def _settle(self, txn_id: int, order_id: str, result: TopupResult | None,
                 paid: CardPaymentResult) -> TopupOutcome:
-        if result is not None and result.status == "applied":
-            self.journal.update(txn_id, "completed", topup_status="applied",
+        if result is not None and result.status == CarrierStatus.APPLIED:
+            self.journal.update(txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                                 balance_after_minor=result.balance_minor)
-            return TopupOutcome("completed", Msg("topup.applied"), txn_id, order_id,
+            return TopupOutcome(TopupEnd.COMPLETED, Msg("topup.applied"), txn_id, order_id,
                                 result.balance_minor, paid)
-        if result is not None and result.status == "failed":
-            self.journal.update(txn_id, "topup_failed", topup_status="failed", message=result.message)
+        if result is not None and result.status == CarrierStatus.FAILED:
+            self.journal.update(txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
+                                message=result.message)
             return self._reverse(txn_id, order_id, paid,
                                  Msg("topup.refused", {"reason": result.message}))
-        self.journal.update(txn_id, "topup_pending", topup_status="pending")
-        return TopupOutcome("pending", Msg("topup.pending", {"order": order_id}), txn_id, order_id, None, paid)
+        self.journal.update(txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
+        return TopupOutcome(TopupEnd.PENDING, Msg("topup.pending", {"order": order_id}), txn_id, order_id, None, paid)
 
     def _reverse(self, txn_id: int, order_id: str, paid: CardPaymentResult, message: Text) -> TopupOutcome:
         record: TxnRecord = self.journal.get(txn_id)
         ok = reverse_payment(self.card.host, self.journal, record, terminal_id=self.settings.terminal_id,
                              merchant_id=self.settings.merchant_id)
         if ok:
-            return TopupOutcome("reversed", message, txn_id, order_id, payment=paid)
-        refused = self.journal.get(txn_id).state == "reversal_refused"  # the host said no: a supervisor refunds
+            return TopupOutcome(TopupEnd.REVERSED, message, txn_id, order_id, payment=paid)
+        refused = self.journal.get(txn_id).state == TxnState.REVERSAL_REFUSED  # the host said no: a supervisor refunds
         key = "topup.reversal_refused" if refused else "topup.reversal_queued"
-        return TopupOutcome("reversal_pending", Msg(key, {"what": message}), txn_id, order_id, payment=paid)
+        return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg(key, {"what": message}), txn_id, order_id, payment=paid)

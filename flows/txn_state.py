@@ -12,88 +12,151 @@ the answer (``approved``, ``completed`` …), so the row alone tells recovery wh
        └─► cancelled / failed / abandoned (no money moved)
     reversal_pending ─► reversal_refused (host said no) ─► refund_pending ─► refunded (supervisor refund)
 
-Writing the same state again (to add a message or the receipt) is always allowed. States this table does not
-know (a new payment channel's own) are allowed in and out, so channels can be added without editing it; the
-journal still refuses to move a known final state back to an open one.
+Every state any channel writes (chip card, magstripe, wallet QR, store-and-forward, void, refund, recovery) is a
+``TxnState`` and has a row in ``TRANSITIONS``. Writing the same state again (to add a message or the receipt) is
+always allowed; an unknown state or a move the table does not list raises ``IllegalTransition``. ``TxnState``
+is a ``StrEnum``, so a journal row's plain string compares equal to its member.
 
->>> allowed("completed", "reversal_pending"), allowed("auth_intended", "approved")
+>>> allowed(TxnState.COMPLETED, TxnState.REVERSAL_PENDING), allowed("auth_intended", "approved")
 (False, True)
+>>> check("completed", "qr_paid")
+Traceback (most recent call last):
+...
+flows.txn_state.IllegalTransition: unknown transaction state 'qr_paid'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 
-__all__ = ["TRANSITIONS", "FINAL", "allowed", "path_to"]
+from pos_errors import LocalProtocolError
 
-_NO_MONEY = ("cancelled", "failed", "abandoned")
-_REVERSE = ("reversal_pending",)
+__all__ = ["TxnState", "TRANSITIONS", "FINAL", "NO_MONEY", "IllegalTransition", "allowed", "check", "parse",
+           "path_to"]
 
-TRANSITIONS: Mapping[str, frozenset[str]] = {
+
+class TxnState(StrEnum):
+    """One journal row's state (``txn.state``). Values are what the SQLite journal stores."""
+
+    CREATED = "created"
+    AUTH_INTENDED = "auth_intended"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    AUTH_FAILED = "auth_failed"
+    AUTH_UNKNOWN = "auth_unknown"
+    CARD_DECLINED_AFTER_APPROVAL = "card_declined_after_approval"
+    CARD_REMOVED_AFTER_APPROVAL = "card_removed_after_approval"
+    PAID = "paid"
+    TOPUP_INTENDED = "topup_intended"
+    TOPUP_PENDING = "topup_pending"
+    TOPUP_FAILED = "topup_failed"
+    COMPLETED = "completed"
+    REVERSAL_PENDING = "reversal_pending"
+    REVERSED = "reversed"
+    REVERSAL_REFUSED = "reversal_refused"
+    REFUND_PENDING = "refund_pending"
+    REFUNDED = "refunded"
+    VOID_PENDING = "void_pending"
+    VOIDED = "voided"
+    WALLET_INTENDED = "wallet_intended"
+    WALLET_WAITING = "wallet_waiting"
+    WALLET_CANCEL_PENDING = "wallet_cancel_pending"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+class IllegalTransition(LocalProtocolError):
+    """A state this table does not know, or a move it does not allow: a programming error, nothing written."""
+
+
+S = TxnState
+NO_MONEY = frozenset({S.CANCELLED, S.FAILED, S.ABANDONED})  # ended before any money moved
+_REVERSE = frozenset({S.REVERSAL_PENDING})
+
+TRANSITIONS: Mapping[TxnState, frozenset[TxnState]] = {
     # created → paid: the card approved offline (TC at the first GENERATE AC, under the floor limit)
-    "created": frozenset({"auth_intended", "wallet_intended", "declined", "paid", *_NO_MONEY}),
-    "auth_intended": frozenset({"approved", "declined", "auth_unknown", "auth_failed", *_REVERSE}),
-    "declined": frozenset({"auth_intended", "cancelled", "failed"}),  # a wrong PIN starts the next try
-    "auth_failed": frozenset({"failed", "cancelled", "declined"}),
-    "auth_unknown": frozenset({*_REVERSE, "failed"}),
-    "approved": frozenset({"paid", "card_declined_after_approval", "card_removed_after_approval", *_REVERSE}),
-    "card_declined_after_approval": frozenset(_REVERSE),
-    "card_removed_after_approval": frozenset(_REVERSE),
-    "paid": frozenset({"topup_intended", "completed", "topup_failed", "topup_pending"}),
-    "topup_intended": frozenset({"completed", "topup_failed", "topup_pending"}),
-    "topup_pending": frozenset({"completed", "topup_failed"}),
-    "topup_failed": frozenset({*_REVERSE, "wallet_cancel_pending"}),  # a wallet refunds instead of reversing
-    "reversal_pending": frozenset({"reversed", "reversal_refused"}),
+    S.CREATED: frozenset({S.AUTH_INTENDED, S.WALLET_INTENDED, S.DECLINED, S.PAID, *NO_MONEY}),
+    S.AUTH_INTENDED: frozenset({S.APPROVED, S.DECLINED, S.AUTH_UNKNOWN, S.AUTH_FAILED, *_REVERSE}),
+    S.DECLINED: frozenset({S.AUTH_INTENDED, S.CANCELLED, S.FAILED}),  # a wrong PIN starts the next try
+    S.AUTH_FAILED: frozenset({S.FAILED, S.CANCELLED, S.DECLINED}),
+    S.AUTH_UNKNOWN: frozenset({*_REVERSE, S.FAILED}),
+    S.APPROVED: frozenset({S.PAID, S.CARD_DECLINED_AFTER_APPROVAL, S.CARD_REMOVED_AFTER_APPROVAL, *_REVERSE}),
+    S.CARD_DECLINED_AFTER_APPROVAL: _REVERSE,
+    S.CARD_REMOVED_AFTER_APPROVAL: _REVERSE,
+    S.PAID: frozenset({S.TOPUP_INTENDED, S.COMPLETED, S.TOPUP_FAILED, S.TOPUP_PENDING}),
+    S.TOPUP_INTENDED: frozenset({S.COMPLETED, S.TOPUP_FAILED, S.TOPUP_PENDING}),
+    S.TOPUP_PENDING: frozenset({S.COMPLETED, S.TOPUP_FAILED}),
+    S.TOPUP_FAILED: frozenset({*_REVERSE, S.WALLET_CANCEL_PENDING}),  # a wallet refunds instead of reversing
+    S.REVERSAL_PENDING: frozenset({S.REVERSED, S.REVERSAL_REFUSED}),
     # the host refused the reversal: the money stays taken until a supervisor refunds it (flows.refund)
-    "reversal_refused": frozenset({"refund_pending"}),
-    "refund_pending": frozenset({"refunded", "reversal_refused"}),
-    "refunded": frozenset(),
-    "completed": frozenset({"void_pending"}),
-    "void_pending": frozenset({"voided", "completed"}),
+    S.REVERSAL_REFUSED: frozenset({S.REFUND_PENDING}),
+    S.REFUND_PENDING: frozenset({S.REFUNDED, S.REVERSAL_REFUSED}),
+    S.REFUNDED: frozenset(),
+    S.COMPLETED: frozenset({S.VOID_PENDING}),
+    S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED}),
     # wallet QR (flows.wallet_payment): the order is journalled before the code or QR order is sent
-    "wallet_intended": frozenset({"wallet_waiting", "paid", "declined", "wallet_cancel_pending", *_NO_MONEY}),
-    "wallet_waiting": frozenset({"paid", "declined", "wallet_cancel_pending", *_NO_MONEY}),
-    "wallet_cancel_pending": frozenset({"cancelled", "reversed", "paid", "failed"}),
-    "reversed": frozenset(),
-    "voided": frozenset(),
-    **{state: frozenset() for state in _NO_MONEY},
+    S.WALLET_INTENDED: frozenset({S.WALLET_WAITING, S.PAID, S.DECLINED, S.WALLET_CANCEL_PENDING, *NO_MONEY}),
+    S.WALLET_WAITING: frozenset({S.PAID, S.DECLINED, S.WALLET_CANCEL_PENDING, *NO_MONEY}),
+    S.WALLET_CANCEL_PENDING: frozenset({S.CANCELLED, S.REVERSED, S.PAID, S.FAILED}),
+    S.REVERSED: frozenset(),
+    S.VOIDED: frozenset(),
+    **{state: frozenset() for state in NO_MONEY},
 }
 
 # Nothing left for recovery to do (declined and auth_failed may still move inside the running flow: PIN retry).
-FINAL = frozenset({"completed", "declined", "reversed", "cancelled", "failed", "auth_failed", "abandoned",
-                   "voided", "refunded"})
+FINAL: frozenset[TxnState] = frozenset({S.COMPLETED, S.DECLINED, S.REVERSED, S.CANCELLED, S.FAILED, S.AUTH_FAILED,
+                                        S.ABANDONED, S.VOIDED, S.REFUNDED})
+
+
+def parse(state: str) -> TxnState:
+    """The member for a stored state; ``IllegalTransition`` for a string no channel may write."""
+    try:
+        return TxnState(state)
+    except ValueError:
+        raise IllegalTransition(f"unknown transaction state {state!r}") from None
+
+
+def check(current: str, new: str) -> TxnState:
+    """The new state as a member when a row in ``current`` may be written as ``new``; raises otherwise."""
+    old, nxt = parse(current), parse(new)
+    if old is not nxt and nxt not in TRANSITIONS[old]:
+        raise IllegalTransition(f"cannot go from {old} to {nxt}")
+    return nxt
 
 
 def allowed(current: str, new: str) -> bool:
-    """May a row in ``current`` be written as ``new``?"""
-    if current == new or current not in TRANSITIONS:
-        return True
-    if new not in TRANSITIONS:  # another channel's own state: fine, but never out of a final one
-        return current not in FINAL
-    return new in TRANSITIONS[current]
+    """May a row in ``current`` be written as ``new``? Unknown states never may."""
+    try:
+        check(current, new)
+    except IllegalTransition:
+        return False
+    return True
 
 
-def path_to(state: str, start: str = "created", through: str | None = None) -> list[str]:
+def path_to(state: str, start: str = S.CREATED, through: str | None = None) -> list[TxnState]:
     """The shortest legal sequence of states after ``start`` that ends in ``state``, passing ``through`` if given
     (for tests and docs).
 
-    >>> path_to("topup_failed")
+    >>> [str(s) for s in path_to("topup_failed")]
     ['paid', 'topup_failed']
-    >>> path_to("topup_failed", through="auth_intended")
+    >>> [str(s) for s in path_to("topup_failed", through="auth_intended")]
     ['auth_intended', 'approved', 'paid', 'topup_failed']
     """
     if through is not None:
         return path_to(through, start) + path_to(state, through)
-    paths: dict[str, list[str]] = {start: []}
-    frontier = [start]
-    while frontier and state not in paths:
+    goal, first = parse(state), parse(start)
+    paths: dict[TxnState, list[TxnState]] = {first: []}
+    frontier = [first]
+    while frontier and goal not in paths:
         nxt = []
         for current in frontier:
-            for new in sorted(TRANSITIONS.get(current, ())):
+            for new in sorted(TRANSITIONS[current]):
                 if new not in paths:
                     paths[new] = [*paths[current], new]
                     nxt.append(new)
         frontier = nxt
-    if state not in paths:
+    if goal not in paths:
         raise ValueError(f"{state!r} cannot be reached from {start!r}")
-    return paths[state]
+    return paths[goal]

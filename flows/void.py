@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flows.messages import Msg, Text, t
+from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import HostPort, JournalPort, ReceiptLine, TxnRecord
+from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
+from flows.txn_state import TxnState
 
 __all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt"]
 
@@ -42,19 +44,19 @@ class VoidResult:
 
 def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[TxnRecord]:
     """Completed payments of ``batch``, newest first (the supervisor picks one by its number)."""
-    found = [r for r in records if r.state == "completed" and r.batch == batch and r.stan is not None]
+    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch == batch and r.stan is not None]
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]
 
 
 def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, batch: int, supervisor_id: str,
                  terminal_id: str, merchant_id: str, attempts: int = 3) -> VoidResult:
-    if record.state != "completed" or record.batch != batch:
+    if record.state != TxnState.COMPLETED or record.batch != batch:
         return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
-    journal.update(record.txn_id, "completed", message=f"void requested by supervisor {supervisor_id}")
+    journal.update(record.txn_id, TxnState.COMPLETED, message=f"void requested by supervisor {supervisor_id}")
     ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
-                         pending_state="void_pending", final_state="voided",
-                         refused_state="completed")
+                         pending_state=TxnState.VOID_PENDING, final_state=TxnState.VOIDED,
+                         refused_state=TxnState.COMPLETED)
     money = format_money(record.total_minor)
     if ok:
         return VoidResult("voided", Msg("void.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
@@ -64,17 +66,5 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
                  lang: str = "both") -> tuple[ReceiptLine, ...]:
-    status = t("vrcpt.voided" if record.state == "voided" else "vrcpt.pending", lang)
-    return (
-        ReceiptLine(merchant_name, align="center", bold=True),
-        ReceiptLine(t("vrcpt.title", lang), align="center", bold=True, double=True),
-        ReceiptLine(f"TID {terminal_id}  {when}"),
-        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
-        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
-        ReceiptLine(f"VOID STAN {record.reversal_stan or 0:06d}  BATCH {record.batch or 0:06d}"),
-        ReceiptLine(f"ORDER {record.order_id}"),
-        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
-        ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
-        ReceiptLine(status, align="center", bold=True),
-        ReceiptLine(t("vrcpt.topup_stays", lang), align="center"),
-    )
+    return money_back_receipt(VOID, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
+                              lang=lang)

@@ -19,14 +19,14 @@ Journal states (each written before the step it names)::
 The journal keeps the code masked (first 6 / last 4) in ``masked_pan``, the wallet's transaction id in ``rrn``
 and the platform's reason in ``response_code``.
 
->>> classify_code("134567890123456789").kind, classify_code("2812345678901234").kind, classify_code("hi").kind
-('wechat', 'alipay', None)
+>>> [str(classify_code(c).kind) for c in ("134567890123456789", "2812345678901234", "hi")]
+['wechat', 'alipay', 'None']
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,31 +36,42 @@ from flows.messages import Msg, Text, say
 from flows.ports import (
     CancelToken,
     CarrierPort,
+    CarrierStatus,
     Clock,
     JournalPort,
     TopupResult,
+    WalletOrderStatus,
     WalletPort,
+    WalletReason,
     WalletResult,
     mask_pan,
 )
 from flows.pricing import CHANNEL_LABELS
-from flows.topup import TopupOrder, TopupOutcome
+from flows.topup import TopupEnd, TopupOrder, TopupOutcome
+from flows.txn_state import TxnState
 from pos_errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 
-__all__ = ["classify_code", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings", "WalletTopupService",
-           "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
+__all__ = ["classify_code", "WalletKind", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings",
+           "WalletTopupService", "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
            "qr_bill_number"]
 
 NOT_A_PAYMENT_CODE = Msg("wallet.not_a_code")
 _WECHAT = re.compile(r"1[0-5]\d{16}")
 _ALIPAY = re.compile(r"(2[5-9]|30)\d{14,22}")
-_REASONS = {reason: Msg(f"wallet.reason.{reason}")  # the platform's reasons the cashier can act on
-            for reason in ("insufficient_balance", "code_expired", "user_cancelled", "order_expired")}
+_REASONS: Mapping[str, Msg] = {reason: Msg(f"wallet.reason.{reason.value}") for reason in WalletReason}
+
+
+class WalletKind(StrEnum):
+    """What kind of payment code the customer showed; the values are the matching payment channels."""
+
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    EMVQR = "emvqr"  # an EMV consumer-presented QR (EMVCo CPM)
 
 
 @dataclass(frozen=True)
 class CodeClass:
-    kind: str | None  # wechat | alipay | emvqr | None (not a payment code)
+    kind: WalletKind | None  # None: not a payment code (``message`` says so)
     message: Text = ""
 
 
@@ -68,14 +79,14 @@ def classify_code(text: str) -> CodeClass:
     """What kind of payment code the scanner read; ``kind`` None with a cashier message otherwise."""
     text = text.strip()
     if _WECHAT.fullmatch(text):
-        return CodeClass("wechat")
+        return CodeClass(WalletKind.WECHAT)
     if _ALIPAY.fullmatch(text):
-        return CodeClass("alipay")
+        return CodeClass(WalletKind.ALIPAY)
     try:
         parse_cpm(text)
     except PosError:
         return CodeClass(None, NOT_A_PAYMENT_CODE)
-    return CodeClass("emvqr")
+    return CodeClass(WalletKind.EMVQR)
 
 
 def masked_code(code: str) -> str:
@@ -172,7 +183,7 @@ class WalletTopupService:
     def pay_with_code(self, order: TopupOrder, code: str, progress: Progress, cancel: CancelToken) -> TopupOutcome:
         """Customer-presented: charge ``code`` (already classified), then top up."""
         txn_id, order_id = self._begin(order)
-        self.journal.update(txn_id, "wallet_intended", masked_pan=masked_code(code))
+        self.journal.update(txn_id, TxnState.WALLET_INTENDED, masked_pan=masked_code(code))
         progress(WalletProgress(WalletStep.SUBMITTING))
         label = CHANNEL_LABELS.get(order.quote.channel, order.quote.channel)
         return self._submitted(txn_id, order_id, order, lambda: self.wallet.micropay(
@@ -182,7 +193,7 @@ class WalletTopupService:
     def pay_by_qr(self, order: TopupOrder, progress: Progress, cancel: CancelToken) -> TopupOutcome:
         """Merchant-presented: show a dynamic QR for the order, wait for the customer's phone, then top up."""
         txn_id, order_id = self._begin(order)
-        self.journal.update(txn_id, "wallet_intended")
+        self.journal.update(txn_id, TxnState.WALLET_INTENDED)
         s = self.settings
         expiry = min(float(s.qr_expiry_s), s.merchant_timeout_s)
         return self._submitted(txn_id, order_id, order, lambda: self.wallet.create_qr_order(
@@ -194,20 +205,20 @@ class WalletTopupService:
     def _submitted(self, txn_id: int, order_id: str, order: TopupOrder, submit: Callable[[], WalletResult],
                    progress: Progress, cancel: CancelToken, *, deadline: float, show_qr: bool = False) -> TopupOutcome:
         if cancel.cancelled:  # CANCEL (or F1: the other direction) came before the request left
-            self.journal.update(txn_id, "cancelled", message="cancelled before sending")
-            return TopupOutcome("cancelled", Msg("pay.cancelled"), txn_id, order_id)
+            self.journal.update(txn_id, TxnState.CANCELLED, message="cancelled before sending")
+            return TopupOutcome(TopupEnd.CANCELLED, Msg("pay.cancelled"), txn_id, order_id)
         try:
             result = submit()
         except (LinkTimeout, RemoteProtocolError) as exc:  # sent, outcome unknown: ask before anything else
-            self.journal.update(txn_id, "wallet_intended", message=f"wallet: {exc}")
+            self.journal.update(txn_id, TxnState.WALLET_INTENDED, message=f"wallet: {exc}")
             queried = self._query(order_id)
-            if queried is None or queried.status == "not_found":
+            if queried is None or queried.status == WalletOrderStatus.NOT_FOUND:
                 return self._cancel(txn_id, order_id, Msg("wallet.no_answer"), progress)
             result = queried
         except PosError as exc:  # not sent (unreachable, refused): nothing can have been taken
-            self.journal.update(txn_id, "failed", message=f"wallet: {exc}")
-            return TopupOutcome("failed", Msg("wallet.unavailable", {"error": exc}), txn_id, order_id)
-        if show_qr and result.status == "waiting":
+            self.journal.update(txn_id, TxnState.FAILED, message=f"wallet: {exc}")
+            return TopupOutcome(TopupEnd.FAILED, Msg("wallet.unavailable", {"error": exc}), txn_id, order_id)
+        if show_qr and result.status == WalletOrderStatus.WAITING:
             q = order.quote
             payload = build_mpm(account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
                                 mcc=self.settings.mcc, amount_minor=q.total_minor,
@@ -216,10 +227,10 @@ class WalletTopupService:
                                 terminal_label=self.settings.terminal_id)
             progress(WalletProgress(WalletStep.SHOW_QR, payload))
         waiting = False
-        while result.status in ("user_paying", "waiting"):
+        while result.status in (WalletOrderStatus.USER_PAYING, WalletOrderStatus.WAITING):
             if not waiting:  # journal and screen once; the polls below change nothing durable
                 waiting = True
-                self.journal.update(txn_id, "wallet_waiting")
+                self.journal.update(txn_id, TxnState.WALLET_WAITING)
                 if not show_qr:
                     progress(WalletProgress(WalletStep.WAITING, result.message))
             if self.clock.monotonic() >= deadline:
@@ -231,17 +242,18 @@ class WalletTopupService:
 
     def _settled(self, txn_id: int, order_id: str, order: TopupOrder, result: WalletResult,
                  progress: Progress) -> TopupOutcome:
-        if result.status == "paid":
-            self.journal.update(txn_id, "paid", rrn=result.transaction_id or None)
+        if result.status == WalletOrderStatus.PAID:
+            self.journal.update(txn_id, TxnState.PAID, rrn=result.transaction_id or None)
             progress(WalletProgress(WalletStep.TOPPING_UP))
             return self._topup(txn_id, order_id, order, progress)
-        if result.status in ("cancelled", "refunded"):
-            state = "cancelled" if result.status == "cancelled" else "reversed"
-            self.journal.update(txn_id, state, response_code=result.reason or None, message=say(wallet_message(result)))
-            return TopupOutcome(state, wallet_message(result), txn_id, order_id)
-        self.journal.update(txn_id, "declined", response_code=result.reason or result.status,
+        if result.status in (WalletOrderStatus.CANCELLED, WalletOrderStatus.REFUNDED):
+            end = TopupEnd.CANCELLED if result.status == WalletOrderStatus.CANCELLED else TopupEnd.REVERSED
+            self.journal.update(txn_id, TxnState(end), response_code=result.reason or None,
+                                message=say(wallet_message(result)))
+            return TopupOutcome(end, wallet_message(result), txn_id, order_id)
+        self.journal.update(txn_id, TxnState.DECLINED, response_code=result.reason or result.status,
                             message=say(wallet_message(result)))
-        return TopupOutcome("declined", wallet_message(result), txn_id, order_id)
+        return TopupOutcome(TopupEnd.DECLINED, wallet_message(result), txn_id, order_id)
 
     def _query(self, order_id: str) -> WalletResult | None:
         for i in range(self.settings.status_polls):
@@ -256,45 +268,48 @@ class WalletTopupService:
     def _cancel(self, txn_id: int, order_id: str, why: Msg, progress: Progress) -> TopupOutcome:
         """Cancel the order (the platform reverses it if it got paid meanwhile). Journalled first."""
         progress(WalletProgress(WalletStep.CANCELLING))
-        self.journal.update(txn_id, "wallet_cancel_pending", message=say(why))
+        self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=say(why))
         try:
             result = self.wallet.cancel(order_id)
         except PosError as exc:
-            self.journal.update(txn_id, "wallet_cancel_pending", message=f"{say(why)}; cancel unanswered: {exc}")
-            return TopupOutcome("reversal_pending", Msg("wallet.cancel_queued", {"what": why}), txn_id, order_id)
-        if result.status == "refunded":  # the customer paid after all: the cancel reversed it
+            self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=f"{say(why)}; cancel unanswered: {exc}")
+            return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.cancel_queued", {"what": why}), txn_id, order_id)
+        if result.status == WalletOrderStatus.REFUNDED:  # the customer paid after all: the cancel reversed it
             why = Msg("wallet.paid_then_reversed")
-        state = "reversed" if result.status == "refunded" else "cancelled"
-        self.journal.update(txn_id, state, reversal="cancel", response_code=result.reason or None, message=say(why))
-        return TopupOutcome(state, why, txn_id, order_id)
+        end = TopupEnd.REVERSED if result.status == WalletOrderStatus.REFUNDED else TopupEnd.CANCELLED
+        self.journal.update(txn_id, TxnState(end), reversal="cancel", response_code=result.reason or None,
+                            message=say(why))
+        return TopupOutcome(end, why, txn_id, order_id)
 
     # --- top-up at the carrier -------------------------------------------------------------------------------
 
     def _topup(self, txn_id: int, order_id: str, order: TopupOrder, progress: Progress) -> TopupOutcome:
         q = order.quote
-        self.journal.update(txn_id, "topup_intended")
+        self.journal.update(txn_id, TxnState.TOPUP_INTENDED)
         result = apply_topup(self.carrier, self.clock, order_id, order.iccid, q.plan.plan_id, q.amount_minor,
                              polls=self.settings.status_polls)
-        if result is not None and result.status == "applied":
-            self.journal.update(txn_id, "completed", topup_status="applied", balance_after_minor=result.balance_minor)
-            return TopupOutcome("completed", Msg("topup.applied"), txn_id, order_id, result.balance_minor)
-        if result is not None and result.status == "failed":
-            self.journal.update(txn_id, "topup_failed", topup_status="failed", message=result.message)
+        if result is not None and result.status == CarrierStatus.APPLIED:
+            self.journal.update(txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
+                                balance_after_minor=result.balance_minor)
+            return TopupOutcome(TopupEnd.COMPLETED, Msg("topup.applied"), txn_id, order_id, result.balance_minor)
+        if result is not None and result.status == CarrierStatus.FAILED:
+            self.journal.update(txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
+                                message=result.message)
             return self.refund(txn_id, order_id, q.total_minor,
                                Msg("wallet.topup_refused", {"reason": result.message}))
-        self.journal.update(txn_id, "topup_pending", topup_status="pending")
-        return TopupOutcome("pending", Msg("topup.pending", {"order": order_id}), txn_id, order_id)
+        self.journal.update(txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
+        return TopupOutcome(TopupEnd.PENDING, Msg("topup.pending", {"order": order_id}), txn_id, order_id)
 
     def refund(self, txn_id: int, order_id: str, amount_minor: int, why: Msg) -> TopupOutcome:
-        self.journal.update(txn_id, "wallet_cancel_pending", message=say(why))
+        self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=say(why))
         try:
             result = self.wallet.refund(order_id, amount_minor)
         except PosError:
-            return TopupOutcome("reversal_pending", Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
-        if result.status != "refunded":
-            return TopupOutcome("reversal_pending", Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
-        self.journal.update(txn_id, "reversed", reversal="refund")
-        return TopupOutcome("reversed", why, txn_id, order_id)
+            return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
+        if result.status != WalletOrderStatus.REFUNDED:
+            return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
+        self.journal.update(txn_id, TxnState.REVERSED, reversal="refund")
+        return TopupOutcome(TopupEnd.REVERSED, why, txn_id, order_id)
 
 
 def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, plan_id: str, amount_minor: int,
@@ -312,11 +327,11 @@ def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, p
             result = carrier.order_status(order_id)
         except (LinkError, RemoteProtocolError):
             continue
-        if result.status == "not_found":
+        if result.status == CarrierStatus.NOT_FOUND:
             try:
                 return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
             except (LinkError, RemoteProtocolError):
                 continue
-        if result.status != "pending":
+        if result.status != CarrierStatus.PENDING:
             return result
     return None

@@ -12,7 +12,7 @@
     topup_failed, wallet_cancel_pending         cancel / refund at the wallet until acknowledged
     ==========================================  ==============================================================
 
->>> sorted(WAITING_STATES)
+>>> sorted(map(str, WAITING_STATES))
 ['wallet_intended', 'wallet_waiting']
 """
 
@@ -20,16 +20,17 @@ from __future__ import annotations
 
 from flows.messages import Msg, say
 from flows.money import format_money
-from flows.ports import CarrierPort, Clock, JournalPort, TxnRecord, WalletPort
+from flows.ports import CarrierPort, CarrierStatus, Clock, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
 from flows.pricing import WALLET_CHANNELS
+from flows.txn_state import TxnState
 from flows.wallet_payment import apply_topup, wallet_message
 from pos_errors import LinkError, PosError, RemoteProtocolError
 
 __all__ = ["recover_wallet", "WAITING_STATES"]
 
-WAITING_STATES = frozenset({"wallet_intended", "wallet_waiting"})
-_TOPUP_STATES = frozenset({"paid", "topup_intended", "topup_pending"})
-_UNDO_STATES = frozenset({"topup_failed", "wallet_cancel_pending"})
+WAITING_STATES = frozenset({TxnState.WALLET_INTENDED, TxnState.WALLET_WAITING})
+_TOPUP_STATES = frozenset({TxnState.PAID, TxnState.TOPUP_INTENDED, TxnState.TOPUP_PENDING})
+_UNDO_STATES = frozenset({TxnState.TOPUP_FAILED, TxnState.WALLET_CANCEL_PENDING})
 _STILL_OPEN = frozenset({"wrecovery.silent", "wrecovery.topup_pending", "wrecovery.cancel_pending",
                          "wrecovery.other"})  # lines whose row stays open
 
@@ -52,37 +53,38 @@ def recover_wallet(journal: JournalPort, wallet: WalletPort, carrier: CarrierPor
 def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort, clock: Clock,
                  record: TxnRecord) -> Msg:
     money, sim = format_money(record.total_minor), f"…{record.iccid[-4:]}"
-    if record.state == "created":
-        journal.update(record.txn_id, "abandoned", message="interrupted before the wallet was asked")
+    if record.state == TxnState.CREATED:
+        journal.update(record.txn_id, TxnState.ABANDONED, message="interrupted before the wallet was asked")
         return Msg("wrecovery.abandoned", {"order": record.order_id})
     if record.state in WAITING_STATES:
         try:
             result = wallet.query(record.order_id)
         except (LinkError, RemoteProtocolError):
             return Msg("wrecovery.silent", {"order": record.order_id, "sim": sim})
-        if result.status == "paid":
-            journal.update(record.txn_id, "paid", rrn=result.transaction_id or None)
+        if result.status == WalletOrderStatus.PAID:
+            journal.update(record.txn_id, TxnState.PAID, rrn=result.transaction_id or None)
             record = journal.get(record.txn_id)
-        elif result.status in ("failed", "expired"):
-            journal.update(record.txn_id, "declined", response_code=result.reason or result.status,
+        elif result.status in (WalletOrderStatus.FAILED, WalletOrderStatus.EXPIRED):
+            journal.update(record.txn_id, TxnState.DECLINED, response_code=result.reason or result.status,
                            message=say(wallet_message(result)))
             return Msg("wrecovery.not_paid", {"order": record.order_id})
-        elif result.status == "cancelled":
-            journal.update(record.txn_id, "cancelled", message="cancelled at the platform")
+        elif result.status == WalletOrderStatus.CANCELLED:
+            journal.update(record.txn_id, TxnState.CANCELLED, message="cancelled at the platform")
             return Msg("wrecovery.cancelled", {"order": record.order_id})
         else:
             return _undo(journal, wallet, record, money, sim)
     if record.state in _TOPUP_STATES:
         result_t = apply_topup(carrier, clock, record.order_id, record.iccid, record.plan_id, record.amount_minor,
                                polls=1)
-        if result_t is not None and result_t.status == "applied":
-            journal.update(record.txn_id, "completed", topup_status="applied",
+        if result_t is not None and result_t.status == CarrierStatus.APPLIED:
+            journal.update(record.txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                            balance_after_minor=result_t.balance_minor)
             return Msg("wrecovery.completed", {"money": money, "sim": sim})
-        if result_t is not None and result_t.status == "failed":
-            journal.update(record.txn_id, "topup_failed", topup_status="failed", message=result_t.message)
+        if result_t is not None and result_t.status == CarrierStatus.FAILED:
+            journal.update(record.txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
+                           message=result_t.message)
             return _undo(journal, wallet, journal.get(record.txn_id), money, sim)
-        journal.update(record.txn_id, "topup_pending", topup_status="pending")
+        journal.update(record.txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
         return Msg("wrecovery.topup_pending", {"order": record.order_id, "sim": sim})
     if record.state in _UNDO_STATES:
         return _undo(journal, wallet, record, money, sim)
@@ -91,12 +93,12 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
 
 def _undo(journal: JournalPort, wallet: WalletPort, record: TxnRecord, money: str, sim: str) -> Msg:
     """Cancel the order at the platform; for a paid order that is its reversal (refund)."""
-    journal.update(record.txn_id, "wallet_cancel_pending")
+    journal.update(record.txn_id, TxnState.WALLET_CANCEL_PENDING)
     try:
         result = wallet.cancel(record.order_id)
     except PosError:
         return Msg("wrecovery.cancel_pending", {"order": record.order_id, "money": money})
-    state = "reversed" if result.status == "refunded" else "cancelled"
+    state = TxnState.REVERSED if result.status == WalletOrderStatus.REFUNDED else TxnState.CANCELLED
     journal.update(record.txn_id, state, reversal="cancel")
-    key = "wrecovery.refunded" if state == "reversed" else "wrecovery.cancelled_order"
+    key = "wrecovery.refunded" if state is TxnState.REVERSED else "wrecovery.cancelled_order"
     return Msg(key, {"money": money, "sim": sim})

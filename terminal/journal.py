@@ -214,8 +214,10 @@ class Journal:
             row = db.execute("SELECT state FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
             if row is None:
                 raise JournalError(f"no transaction {txn_id}")
-            if not txn_state.allowed(row[0], state):
-                raise JournalError(f"transaction {txn_id} cannot go from {row[0]} to {state}")
+            try:
+                state = txn_state.check(row[0], state)
+            except txn_state.IllegalTransition as exc:
+                raise JournalError(f"transaction {txn_id}: {exc}") from exc
             db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
                        (state, now, *values.values(), txn_id))
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from emv import apdu, tlv
-from emv.actions import Finished, GoOnline, Outcome, SendApdu
+from emv.actions import Finished, GoOnline, KernelReason, Outcome, SendApdu
 from emv.config import AidConfig
 from emv.crypto import arqc
 from emv.kernel import FIELD_55_TAGS, Transaction
@@ -68,7 +68,7 @@ def test_happy_path_command_sequence() -> None:
 def test_host_decline_requests_an_aac() -> None:
     run = run_card("unionpay-debit", "05")
     assert run.finished.outcome is Outcome.DECLINED
-    assert run.finished.reason == "declined by the host (05)"
+    assert run.finished.reason == "declined by the host (05)" and run.finished.code is KernelReason.DECLINED_BY_HOST
     second = apdu.parse_command(run.apdus("GENERATE AC (second")[0])
     assert second.p1 == 0x00 and second.data[:2] == b"05"
     assert run.finished.receipt["cid"] == "00"
@@ -142,6 +142,7 @@ def test_no_common_application_terminates() -> None:
     run = run_card("unionpay-debit", "00", config=mastercard_only)
     assert run.finished.outcome is Outcome.TERMINATED
     assert run.finished.reason == "no application on the card is supported by this terminal"
+    assert run.finished.code is KernelReason.NO_APPLICATION
 
 
 def test_corrupted_record_terminates() -> None:
@@ -156,6 +157,8 @@ def test_pin_cancelled_or_timed_out_terminates(status: str) -> None:
     run = run_card("unionpay-debit", "00", pin=status)
     assert run.finished.outcome is Outcome.TERMINATED
     assert run.finished.reason == f"PIN entry {status}"
+    codes = {"cancelled": KernelReason.PIN_CANCELLED, "timeout": KernelReason.PIN_NOT_ENTERED}
+    assert run.finished.code is codes[status]
     assert run.online is None
 
 

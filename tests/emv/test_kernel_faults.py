@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emv import tlv
-from emv.actions import Finished, GoOnline, Outcome, RequestOnlinePin, SendApdu
+from emv.actions import Finished, GoOnline, KernelReason, Outcome, RequestOnlinePin, SendApdu
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import drive, issuer, transaction
@@ -51,15 +51,16 @@ def without(tag: int) -> Callable[[bytes], bytes]:
     return answer
 
 
-@pytest.mark.parametrize(("header", "nth", "sw", "reason"), [
-    ("00A40400", 1, "6A81", "card blocked or SELECT not supported (6A81)"),
-    ("80A8", 1, "6D00", "GET PROCESSING OPTIONS failed: 6D00 instruction code not supported or invalid"),
-    ("00B2011400", 1, "6A83", "READ RECORD 2.1 failed: 6A83 record not found"),
-    ("80AE", 1, "6F00", "first GENERATE AC failed: 6F00 no precise diagnosis"),
+@pytest.mark.parametrize(("header", "nth", "sw", "code", "reason"), [
+    ("00A40400", 1, "6A81", KernelReason.CARD_BLOCKED, "card blocked or SELECT not supported (6A81)"),
+    ("80A8", 1, "6D00", KernelReason.CARD_ERROR,
+     "GET PROCESSING OPTIONS failed: 6D00 instruction code not supported or invalid"),
+    ("00B2011400", 1, "6A83", KernelReason.CARD_ERROR, "READ RECORD 2.1 failed: 6A83 record not found"),
+    ("80AE", 1, "6F00", KernelReason.CARD_ERROR, "first GENERATE AC failed: 6F00 no precise diagnosis"),
 ])
-def test_unexpected_status_words_terminate(header: str, nth: int, sw: str, reason: str) -> None:
+def test_unexpected_status_words_terminate(header: str, nth: int, sw: str, code: KernelReason, reason: str) -> None:
     done = run(intercept(applet(), header, lambda _: bytes.fromhex(sw), nth=nth))
-    assert (done.outcome, done.reason) == (Outcome.TERMINATED, reason)
+    assert (done.outcome, done.code, done.reason) == (Outcome.TERMINATED, code, reason)
 
 
 @pytest.mark.parametrize(("record", "tag"), [("00B2020C", 0x5A), ("00B2020C", 0x5F24), ("00B20114", 0x8C),
@@ -67,7 +68,7 @@ def test_unexpected_status_words_terminate(header: str, nth: int, sw: str, reaso
 def test_missing_mandatory_data_terminates(record: str, tag: int) -> None:
     nth = 2 if tag in (0x5A, 0x5F24) else 1  # 1.2 is asked twice: PSE directory (6A83) first, then the app
     done = run(intercept(applet(), record, without(tag), nth=nth))
-    assert done.outcome is Outcome.TERMINATED
+    assert (done.outcome, done.code) == (Outcome.TERMINATED, KernelReason.CARD_DATA_MISSING)
     assert done.reason == f"mandatory card data missing: {tag:X}"
 
 
@@ -79,6 +80,7 @@ def test_data_object_in_two_records_terminates() -> None:
 
     done = run(intercept(applet(), "00B20114", add_pan_again))
     assert (done.outcome, done.reason) == (Outcome.TERMINATED, "card data object 5A appears in two records")
+    assert done.code is KernelReason.CARD_DATA_DUPLICATED
     assert PAN not in repr(done)
 
 
@@ -88,6 +90,7 @@ def test_card_answering_above_the_request_terminates() -> None:
 
     done = run(intercept(applet(), "80AE80", tc_instead_of_arqc))
     assert (done.outcome, done.reason) == (Outcome.TERMINATED, "card returned TC when ARQC was requested")
+    assert done.code is KernelReason.CARD_ERROR
 
 
 @pytest.mark.parametrize("broken", [bytes.fromhex("6F00"), bytes.fromhex("7702"), bytes.fromhex("9000"),
@@ -122,12 +125,13 @@ def test_a_pdol_too_long_for_a_command_terminates() -> None:
     done = run(intercept(applet(), "00A4040008", huge_pdol))
     assert done.outcome is Outcome.TERMINATED
     assert done.reason == "malformed data from the card: PDOL data does not fit a short APDU"
+    assert done.code is KernelReason.CARD_DATA_MALFORMED
 
 
 def test_endless_61xx_terminates() -> None:
     done = run(lambda command: bytes.fromhex("6101"))
     assert done.outcome is Outcome.TERMINATED
-    assert done.reason == "card kept answering 6101 to SELECT PSE"
+    assert done.reason == "card kept answering 6101 to SELECT PSE" and done.code is KernelReason.CARD_ERROR
 
 
 def test_garbage_host_issuer_data_is_ignored() -> None:

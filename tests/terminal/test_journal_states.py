@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from flows.txn_state import FINAL, TRANSITIONS, allowed, path_to
+from flows.txn_state import FINAL, TRANSITIONS, IllegalTransition, TxnState, allowed, check, path_to
 from terminal.journal import FINAL_STATES, MIGRATIONS, SCHEMA_VERSION, Journal, JournalError
 
 
@@ -27,22 +27,28 @@ def test_illegal_transitions_are_refused_and_change_nothing(tmp_path, current, n
     assert j.get(txn).state == current and j.get(txn).message is None and j.events(txn) == events
 
 
-def test_same_state_again_and_unknown_channel_states_are_allowed(tmp_path):
+def test_same_state_again_is_allowed_and_unknown_states_are_refused(tmp_path):
     j = Journal(tmp_path / "j.db")
     txn = _begin(j)
     for step in path_to("completed"):
         j.update(txn, step)
     j.update(txn, "completed", receipt="[]")  # the receipt copy
-    assert allowed("qr_intended", "qr_paid") and allowed("created", "qr_intended")
-    assert allowed("qr_paid", "completed") and not allowed("completed", "qr_intended")
-    assert not allowed("reversed", "qr_paid")
+    assert j.get(txn).receipt == "[]"
+    assert not allowed("qr_intended", "qr_paid") and not allowed("created", "qr_intended")
+    assert not allowed("qr_paid", "completed") and not allowed("completed", "qr_intended")
+    with pytest.raises(IllegalTransition, match="unknown transaction state 'qr_paid'"):
+        check("completed", "qr_paid")
+    events = j.events(txn)
+    with pytest.raises(JournalError, match="unknown transaction state 'void_requested'"):
+        j.update(txn, "void_requested")
+    assert j.get(txn).state == TxnState.COMPLETED and j.events(txn) == events
 
 
 def test_every_state_is_reachable_and_final_states_match_the_journal():
     for state in TRANSITIONS:
         if state != "created":
             assert path_to(state)[-1] == state
-    assert FINAL_STATES == FINAL and FINAL <= set(TRANSITIONS)
+    assert FINAL_STATES == FINAL and FINAL <= set(TRANSITIONS) and set(TRANSITIONS) == set(TxnState)
     assert all(not TRANSITIONS[s] for s in FINAL - {"completed", "declined", "auth_failed"})
 
 

@@ -1,0 +1,118 @@
+"""The device ports: PIN pad, card reader, receipt printer and QR scanner.
+
+>>> PrinterStatus(paper_out=True).ready
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from flows.ports.base import CancelToken
+
+__all__ = ["PinStatus", "PinEntry", "OfflinePinRequest", "OfflinePinResult", "PinPadPort", "CardReaderPort",
+           "ReceiptLine", "PrinterStatus", "PrinterPort", "ScannerPort"]
+
+
+PinStatus = Literal["entered", "cancelled", "timeout", "bypassed"]
+
+
+@dataclass(frozen=True)
+class PinEntry:
+    """Outcome of PIN entry. The clear PIN never leaves the PIN pad; only the encrypted block does."""
+
+    status: PinStatus
+    pin_block: bytes | None = field(default=None, repr=False)
+    ksn: bytes | None = None
+    block_format: int = 4
+
+
+@dataclass(frozen=True)
+class OfflinePinRequest:
+    """What the PIN pad needs to VERIFY an offline PIN with the card itself (EMV Book 3 §10.5.1)."""
+
+    enciphered: bool
+    amount_minor: int
+    tries_left: int | None = None
+    icc_modulus: bytes = field(default=b"", repr=False)
+    icc_exponent: bytes = b""
+    challenge: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class OfflinePinResult:
+    """The pad's verdict: entry status and, when entered, the card's status word to VERIFY (never the PIN)."""
+
+    status: PinStatus
+    sw: int | None = None
+
+
+class PinPadPort(Protocol):
+    def request_online_pin(self, pan: str, amount_minor: int, timeout_s: float) -> PinEntry:
+        """Prompt on the PIN pad and block until entered, cancelled (here or by ``abort``) or timed out."""
+
+    def verify_offline_pin(self, request: OfflinePinRequest, timeout_s: float) -> OfflinePinResult:
+        """Prompt, then the pad sends VERIFY (plain or enciphered) to the card and reports the SW."""
+
+    def choose_application(self, labels: tuple[str, ...], timeout_s: float) -> int | None:
+        """Show numbered application labels; the index the customer picks, or None (cancel or timeout)."""
+
+    def abort(self) -> None:
+        """From any thread: end a pending PIN entry as ``cancelled``."""
+
+    def display(self, line1: str, line2: str = "") -> None:
+        """Show an idle message on the PIN pad's own display."""
+
+
+class CardReaderPort(Protocol):
+    def wait_for_card(self, timeout_s: float, cancel: CancelToken) -> bool:
+        """Block until a chip card is inserted (True), the timeout passes (False), or ``cancel`` (Cancelled)."""
+
+    def card_present(self) -> bool: ...
+
+    def power_on(self) -> bytes:
+        """Activate the card; returns the ATR. Raises CardRemoved, DeviceError."""
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Send one C-APDU, return the R-APDU including SW1 SW2. Raises CardRemoved, DeviceError."""
+
+    def power_off(self) -> None: ...
+
+    def wait_for_removal(self, timeout_s: float) -> bool:
+        """Block until the card is taken out (True) or the timeout passes (False)."""
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """One line of a receipt; the printer driver turns it into ESC/POS bytes."""
+
+    text: str = ""
+    align: Literal["left", "center", "right"] = "left"
+    bold: bool = False
+    double: bool = False
+    qr: str | None = None
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    online: bool = True
+    paper_out: bool = False
+    cover_open: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.online and not self.paper_out and not self.cover_open
+
+
+class PrinterPort(Protocol):
+    def print_receipt(self, lines: Sequence[ReceiptLine]) -> None:
+        """Print and cut. Raises DeviceError (with a cashier-readable message) when it cannot."""
+
+    def status(self) -> PrinterStatus: ...
+
+
+class ScannerPort(Protocol):
+    def scan(self, timeout_s: float, cancel: CancelToken) -> str | None:
+        """Arm the scanner; the code read, or None when ``timeout_s`` passes. Raises Cancelled, DeviceError."""
