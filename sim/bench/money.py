@@ -47,7 +47,7 @@ def measure(transactions: int = 5) -> dict[str, Any]:
             for _ in range(transactions):
                 _topup(world)
             after = crashpoint.counts()
-            completed = sum(r.state == "completed" for r in world.services.journal.query())
+            completed = sum(r.state == "completed" for r in world.services.journal.all_transactions())
         finally:
             world.stop()
     per = {kind: (after.get(kind, 0) - before.get(kind, 0)) / transactions for kind in after}
