@@ -255,6 +255,10 @@ class Journal:
         """This SIM's transactions created at or after ``since`` (ISO time), oldest first (the duplicate guard)."""
         return self._select("iccid = ? AND created_at >= ?", (iccid, since))
 
+    def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:
+        """This SIM's transactions created on ``day`` (``YYYY-MM-DD``), oldest first (the daily spending check)."""
+        return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
+
     def last_transaction(self) -> TxnRecord | None:
         """The newest transaction, if any (the clock check: time must not run backwards past it)."""
         rows = self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")
@@ -282,17 +286,6 @@ class Journal:
             where.append("cashier_id = ?")
             params.append(cashier_id)
         return self._select(" AND ".join(where), tuple(params))
-
-    def spent_today(self, iccid: str, channel: str, day: dt.date | None = None) -> int:
-        """Sum of totals (amount + fee) this SIM paid or is paying today on ``channel``, in fen."""
-        no_money = ("created", "declined", "cancelled", "failed", "auth_failed", "abandoned", "reversed")
-        marks = ",".join("?" * len(no_money))
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT COALESCE(SUM(amount_minor + fee_minor), 0) FROM txn WHERE iccid = ? AND channel = ?"  # noqa: S608
-                f" AND substr(created_at, 1, 10) = ? AND state NOT IN ({marks})",
-                (iccid, channel, (day or dt.date.today()).isoformat(), *no_money)).fetchone()
-        return int(row[0])
 
     def events(self, txn_id: int) -> list[tuple[str, str]]:
         with self._lock:

@@ -14,7 +14,8 @@ import logging
 from flows.duplicate import describe, find_duplicate, window_start
 from flows.messages import Msg, say
 from flows.money import format_money
-from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS, quote
+from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
+from flows.sale_checks import channel_quote
 from flows.topup import TopupOrder
 from terminal.core import TerminalCore
 from terminal.handlers import card, wallet
@@ -79,8 +80,9 @@ class ChannelSelect:
             core.fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
             channel = channels[int(key.digit) - 1]
-            spent = core.services.journal.spent_today(s.sim.iccid, channel) if s.sim else 0
-            q = quote(s.quote.plan, channel, cfg.fees, cfg.terminal.max_amount_minor, spent_today_minor=spent)
+            today = core.wall_clock().date()
+            rows = core.services.journal.for_sim_on(s.sim.iccid, today.isoformat()) if s.sim else []
+            q = channel_quote(s.quote.plan, channel, cfg.fees, cfg.terminal.max_amount_minor, rows, today)
             if q.error:
                 s.error = say(q.error, s.lang)
                 core.refresh()

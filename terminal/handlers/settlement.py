@@ -14,6 +14,7 @@ from typing import Any, cast
 from flows.messages import Msg, Text, say
 from flows.money import format_money
 from flows.ports import SettlementHostPort
+from flows.sale_checks import settlement_blocker
 from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
@@ -40,13 +41,9 @@ def _settle_work(lang: str, clock: Any) -> Any:
             open_left = recover_all(sv).still_open  # drains the advice queue too
             batch = sv.journal.current_batch()
             records = sv.journal.batch_records(batch)
-            advices_left = len(sv.journal.saf_items())
-            if advices_left:
-                return SettlementResult("failed", batch_totals(records, batch), False, None, None,
-                                        say(Msg("saf.not_drained", {"count": advices_left}))), None
-            if open_left:
-                return SettlementResult("failed", batch_totals(records, batch), False, None, None,
-                                        Msg("settle.open_left", {"count": open_left})), None
+            blocker = settlement_blocker(open_left=open_left, advices_left=len(sv.journal.saf_items()))
+            if blocker is not None:
+                return SettlementResult("failed", batch_totals(records, batch), False, None, None, blocker), None
             result = settle_batch(cast(SettlementHostPort, sv.host), sv.journal, records, batch=batch)
         host: Any = sv.host
         if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
