@@ -171,3 +171,16 @@ def test_no_handler_is_found_by_building_a_name_and_no_class_is_built_from_mixin
         assert not re.search(r"getattr\(self, f[\"']", text), path
         assert not re.search(r"_key_\{|_done_\{|_open_\{", text), path
         assert len(text.splitlines()) < 400, path
+
+
+def test_printer_errors_are_chosen_by_fault_code_never_by_the_driver_text():
+    from flows.messages import t
+    from pos_errors import DeviceError, DeviceFault
+    from terminal.handlers.result import device_error_text
+
+    core: Any = SimpleNamespace(say=lambda key, **args: t(key, "zh", **args))
+    assert device_error_text(core, DeviceError("whatever the driver says", DeviceFault.PAPER_OUT)) == \
+        t("printer.paper_out", "zh")
+    assert device_error_text(core, DeviceError("Printer out of paper - load paper")) == \
+        "Printer out of paper - load paper"  # no code: the engineer's text as it is, never matched
+    assert device_error_text(core, RuntimeError("bug")) == "RuntimeError('bug')"
