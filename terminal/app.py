@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from flows.ports import CancelToken
 from terminal.core import (
@@ -40,6 +40,7 @@ from terminal.handlers import HANDLERS, settings
 from terminal.machine import State
 from terminal.screens import Key, Screen
 from terminal.services import Services
+from terminal.views import Session
 from terminal.work import WorkContext, recover_all
 
 __all__ = ["TerminalApp"]
@@ -76,7 +77,7 @@ class TerminalApp:
         return self.core.state
 
     @property
-    def session(self) -> Any:
+    def session(self) -> Session:
         return self.core.session
 
     def start(self) -> None:

@@ -9,6 +9,10 @@ Commands: ``Render`` (show this screen), ``StartWork`` (run this on a worker, an
 ``CancelWork`` (the running work's cancel token, and the PIN pad), ``Audit`` (write this audit row),
 ``ArmDeadline`` (feed me a ``Tick`` at this time, or never).
 
+What the core does reach directly are the terminal's own local stores, through their ports and in a few
+milliseconds: the journal's named queries, the user store, the stored settings, the firmware slot file. Everything
+that waits on a device or the network (carrier, host, wallet, printer, PIN pad, scanner) is a ``StartWork``.
+
 Keys go to the handler registered for the current state (``terminal.handlers.HANDLERS``); finished work goes to
 the callback the handler named when it asked for the work. A result that comes back after the cashier moved on
 (its generation is old) is dropped.
