@@ -119,8 +119,8 @@ def _disk(sv: Services) -> Check:
 
 
 def _clock(sv: Services, now: dt.datetime) -> Check:
-    rows = sv.journal.query("txn_id = (SELECT MAX(txn_id) FROM txn)")
-    last = dt.datetime.fromisoformat(rows[0].created_at) if rows else dt.datetime(2025, 1, 1)
+    newest = sv.journal.last_transaction()
+    last = dt.datetime.fromisoformat(newest.created_at) if newest else dt.datetime(2025, 1, 1)
     if now + dt.timedelta(minutes=5) < last:
         return _fault("dev.clock", "fault.clock", "fix.clock", now=now.isoformat(sep=" ", timespec="minutes"))
     return Check("dev.clock", True)

@@ -4,7 +4,7 @@ per cashier; the duplicate receipt.
 A reprint is the stored receipt word for word (the journal keeps the printed lines), framed top and bottom by
 ``DUPLICATE / 重印`` so nobody takes it for a second sale.
 
->>> from terminal.journal import Journal
+>>> from terminal.journal_port import TerminalJournal
 >>> j = Journal(":memory:")
 >>> search(j, HistoryFilter(sim_tail="0017"))
 []
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flows.messages import t
 from flows.ports import ReceiptLine, TxnRecord
-from terminal.journal import Journal
+from terminal.journal_port import TerminalJournal
 
 __all__ = ["HistoryFilter", "search", "ShiftTotals", "shift_summary", "duplicate", "SALE_STATES"]
 
@@ -39,26 +39,10 @@ class HistoryFilter:
     cashier_id: str = ""
 
 
-def search(journal: Journal, f: HistoryFilter, limit: int = 50) -> list[TxnRecord]:
+def search(journal: TerminalJournal, f: HistoryFilter, limit: int = 50) -> list[TxnRecord]:
     """Matching transactions, newest first."""
-    where: list[str] = ["1=1"]
-    params: list[object] = []
-    if f.sim_tail:
-        where.append("(iccid LIKE ? OR msisdn LIKE ?)")
-        params += [f"%{f.sim_tail}", f"%{f.sim_tail}"]
-    if f.amount_minor is not None:
-        where.append("(amount_minor + fee_minor = ? OR amount_minor = ?)")
-        params += [f.amount_minor, f.amount_minor]
-    if f.day:
-        where.append("substr(created_at, 1, 10) = ?")
-        params.append(f.day)
-    if f.channel:
-        where.append("channel = ?")
-        params.append(f.channel)
-    if f.cashier_id:
-        where.append("cashier_id = ?")
-        params.append(f.cashier_id)
-    rows = journal.query(" AND ".join(where), tuple(params))
+    rows = journal.search(sim_tail=f.sim_tail, amount_minor=f.amount_minor, day=f.day, channel=f.channel,
+                          cashier_id=f.cashier_id)
     return list(reversed(rows))[:limit]
 
 
@@ -72,7 +56,7 @@ class ShiftTotals:
     other: int
 
 
-def shift_summary(journal: Journal, day: str, cashier_id: str = "") -> list[ShiftTotals]:
+def shift_summary(journal: TerminalJournal, day: str, cashier_id: str = "") -> list[ShiftTotals]:
     """Per cashier, for ``day`` (``YYYY-MM-DD``): sales (completed or top-up pending) and their total paid,
     reversals, and everything else (declined, cancelled …). One cashier when ``cashier_id`` is given."""
     totals: dict[str, list[int]] = {}

@@ -182,7 +182,7 @@ class Journal:
         return int(new)
 
     def batch_records(self, batch: int) -> list[TxnRecord]:
-        return self.query("batch = ?", (batch,))
+        return self._select("batch = ?", (batch,))
 
     def next_order_id(self, terminal_id: str, now: dt.datetime) -> str:
         invoice = self._bump("invoice", wrap=999999)
@@ -236,27 +236,58 @@ class Journal:
             raise JournalError(f"no transaction {txn_id}")
         return self._record(row)
 
-    def query(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
+    def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         with self._lock:
             self._db.row_factory = sqlite3.Row
             rows = self._db.execute(f"SELECT * FROM txn WHERE {where} ORDER BY txn_id", params).fetchall()  # noqa: S608
             self._db.row_factory = None
         return [self._record(r) for r in rows]
 
+    # --- named queries (the only ways to read transactions; no SQL from outside this module) -------------------
+
+    def all_transactions(self) -> list[TxnRecord]:
+        """Every transaction, oldest first (tests, the simulator, benches)."""
+        return self._select()
+
     def open_transactions(self) -> list[TxnRecord]:
         marks = ",".join("?" * len(FINAL_STATES))
-        return self.query(f"state NOT IN ({marks})", tuple(sorted(FINAL_STATES)))
+        return self._select(f"state NOT IN ({marks})", tuple(sorted(FINAL_STATES)))
 
-    def spent_today(self, iccid: str, channel: str, day: dt.date | None = None) -> int:
-        """Sum of totals (amount + fee) this SIM paid or is paying today on ``channel``, in fen."""
-        no_money = ("created", "declined", "cancelled", "failed", "auth_failed", "abandoned", "reversed")
-        marks = ",".join("?" * len(no_money))
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT COALESCE(SUM(amount_minor + fee_minor), 0) FROM txn WHERE iccid = ? AND channel = ?"  # noqa: S608
-                f" AND substr(created_at, 1, 10) = ? AND state NOT IN ({marks})",
-                (iccid, channel, (day or dt.date.today()).isoformat(), *no_money)).fetchone()
-        return int(row[0])
+    def for_sim_since(self, iccid: str, since: str) -> list[TxnRecord]:
+        """This SIM's transactions created at or after ``since`` (ISO time), oldest first (the duplicate guard)."""
+        return self._select("iccid = ? AND created_at >= ?", (iccid, since))
+
+    def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:
+        """This SIM's transactions created on ``day`` (``YYYY-MM-DD``), oldest first (the daily spending check)."""
+        return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
+
+    def last_transaction(self) -> TxnRecord | None:
+        """The newest transaction, if any (the clock check: time must not run backwards past it)."""
+        rows = self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")
+        return rows[0] if rows else None
+
+    def search(self, *, sim_tail: str = "", amount_minor: int | None = None, day: str = "", channel: str = "",
+               cashier_id: str = "") -> list[TxnRecord]:
+        """History search, oldest first; every given field narrows it. ``amount_minor`` matches the total paid
+        (amount + fee) or the plan amount; ``day`` is ``YYYY-MM-DD``."""
+        where: list[str] = ["1=1"]
+        params: list[object] = []
+        if sim_tail:
+            where.append("(iccid LIKE ? OR msisdn LIKE ?)")
+            params += [f"%{sim_tail}", f"%{sim_tail}"]
+        if amount_minor is not None:
+            where.append("(amount_minor + fee_minor = ? OR amount_minor = ?)")
+            params += [amount_minor, amount_minor]
+        if day:
+            where.append("substr(created_at, 1, 10) = ?")
+            params.append(day)
+        if channel:
+            where.append("channel = ?")
+            params.append(channel)
+        if cashier_id:
+            where.append("cashier_id = ?")
+            params.append(cashier_id)
+        return self._select(" AND ".join(where), tuple(params))
 
     def events(self, txn_id: int) -> list[tuple[str, str]]:
         with self._lock:

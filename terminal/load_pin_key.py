@@ -18,13 +18,12 @@ import argparse
 import getpass
 import sys
 
-from drivers.pinpad import PinPad
-from drivers.pinpad_codec import KeyLoad
 from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.journal import Journal
 from terminal.roles import Action, allowed
 from terminal.users import UserStore
+from terminal.wiring import KeyLoadRequest, load_initial_key
 
 __all__ = ["main"]
 
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", help="technician's user id (with --journal); the password is asked for")
     args = parser.parse_args(argv)
     try:
-        load = KeyLoad(args.scheme, bytes.fromhex(args.key), bytes.fromhex(args.ksn), bytes.fromhex(args.kcv))
+        load = KeyLoadRequest(args.scheme, bytes.fromhex(args.key), bytes.fromhex(args.ksn), bytes.fromhex(args.kcv))
     except ValueError as exc:
         parser.error(f"hex values only: {exc}")
     if len(load.kcv) != 3:
@@ -53,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.journal and audit is None:
         return 1
     try:
-        with PinPad(args.port) as pad:
-            status = pad.load_initial_key(load)
+        status = load_initial_key(args.port, load)
     except PosError as exc:
         print(f"NOT loaded: {exc}", file=sys.stderr)
         if audit:

@@ -21,6 +21,8 @@ from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.journal import Journal
+from terminal.journal_port import TerminalJournal
+from terminal.settings_store import SettingsStore
 from terminal.users import UserStore
 
 __all__ = ["Services", "SystemClock"]
@@ -42,7 +44,7 @@ class SystemClock:
 @dataclass
 class Services:
     settings: Settings
-    journal: Journal
+    journal: TerminalJournal
     users: UserStore
     carrier: CarrierPort
     host: HostPort
@@ -54,8 +56,14 @@ class Services:
     scanner: ScannerPort | None = None
     wallet: WalletPort | None = None
     wallet_topup: WalletTopupService | None = None
-    audit: AuditLog | None = None  # the app opens one on the journal when not wired
+    audit: AuditLog | None = None  # opened on the journal when not wired
     saf_sealer: PanSealer | None = None  # seals/opens PANs of queued advices (flows.saf); None: no offline SAF
+    settings_store: SettingsStore | None = None  # a supervisor's stored settings; opened on the journal when not wired
+
+    def __post_init__(self) -> None:
+        if isinstance(self.journal, Journal):  # the audit log and stored settings live in the same database
+            self.audit = self.audit or AuditLog(self.journal)
+            self.settings_store = self.settings_store or SettingsStore(self.journal)
 
     def close(self) -> None:
         for closer in reversed(self.closers):

@@ -64,13 +64,15 @@ class Session:
     void_pick: TxnRecord | None = None
     void_result: VoidResult | None = None
     open_items: list[TxnRecord] = field(default_factory=list)
+    hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
+    topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
         self.receipt_lang, self.purpose, self.confirm_digits = "", "topup", ""
         self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
-        self.duplicate = ()
+        self.duplicate, self.hint_code, self.topping_up = (), None, False
 
 
 def _t(s: Session, key: str, **args: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +20,7 @@ from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient
 from drivers.host.client import HostClient
-from drivers.pinpad import PinPad
+from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
@@ -37,7 +37,7 @@ from terminal.journal import Journal
 from terminal.services import Services, SystemClock
 from terminal.users import UserStore
 
-__all__ = ["build_services", "emv_config"]
+__all__ = ["build_services", "emv_config", "KeyLoadRequest", "load_initial_key"]
 
 log = logging.getLogger("terminal.wiring")
 
@@ -120,3 +120,20 @@ def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:
 def _qr_name(merchant_name: str) -> str:
     """The QR's merchant name (ID 59, up to 25 characters): the English part of the bilingual name."""
     return merchant_name.split(" / ", maxsplit=1)[0][:25] or "MERCHANT"
+
+
+@dataclass(frozen=True)
+class KeyLoadRequest:
+    """A new initial PIN key for the pad (``terminal.load_pin_key``): enciphered under the pad's key-loading key."""
+
+    scheme: str
+    enciphered_key: bytes = field(repr=False)
+    initial_ksn: bytes
+    kcv: bytes
+
+
+def load_initial_key(port: str, request: KeyLoadRequest) -> KeyStatus:
+    """Open the PIN pad at ``port`` and load ``request`` (the pad checks the KCV). Raises PosError on failure."""
+    load = KeyLoad(request.scheme, request.enciphered_key, request.initial_ksn, request.kcv)
+    with PinPad(port) as pad:
+        return pad.load_initial_key(load)

@@ -63,7 +63,7 @@ def measure(transactions: int = 5) -> dict[str, Any]:
         for _ in range(transactions):
             _topup(world)
         after = crashpoint.counts()
-        completed = sum(r.state == "completed" for r in world.services.journal.query())
+        completed = sum(r.state == "completed" for r in world.services.journal.all_transactions())
     per = points_per_topup(before, after, transactions)
     commits = per.get("commit", 0.0)
     return {

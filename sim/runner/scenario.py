@@ -157,7 +157,8 @@ class _Runner:
 
     def expect_audit(self, wanted: Mapping[str, Any], timeout: float) -> None:
         def rows() -> list[Any]:
-            entries = self.w.terminal.audit.recent(limit=1000, action=wanted["action"]) if self.w.terminal else []
+            audit = self.w.services.audit
+            entries = audit.recent(limit=1000, action=wanted["action"]) if audit is not None else []
             return [e for e in entries if "user" not in wanted or e.user_id == wanted["user"]]
         _poll(lambda: None if len(rows()) == wanted.get("count", 1) else
               f"audit has {len(rows())} {wanted['action']!r} rows, expected {wanted.get('count', 1)}: {rows()}",
@@ -227,7 +228,7 @@ class _Runner:
 
     def expect_journal(self, wanted: Mapping[str, Any], timeout: float) -> None:
         def check() -> str | None:
-            rows = self.w.services.journal.query()
+            rows = self.w.services.journal.all_transactions()
             if not rows:
                 return "the journal is empty"
             last = rows[-1]

@@ -39,8 +39,8 @@ def _sale(j, order, state="completed", stan=21):
 
 def test_voidable_lists_completed_payments_of_the_open_batch_newest_first(journal):
     first, _, third = _sale(journal, "O1"), _sale(journal, "O2", "reversed"), _sale(journal, "O3")
-    assert [r.txn_id for r in voidable(journal.query(), 1)] == [third, first]
-    assert voidable(journal.query(), 2) == []
+    assert [r.txn_id for r in voidable(journal.all_transactions(), 1)] == [third, first]
+    assert voidable(journal.all_transactions(), 2) == []
 
 
 def test_void_is_a_reason_17_reversal_without_pan_and_prints_its_own_receipt(journal):

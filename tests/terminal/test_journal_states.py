@@ -64,7 +64,7 @@ def test_migration_from_version_2_keeps_rows_and_stamps_the_batch(tmp_path):
         db.execute("PRAGMA user_version = 2")
     j = Journal(path)
     assert j.schema_version() == SCHEMA_VERSION >= 3
-    assert j.query()[0].order_id == "O9" and j.current_batch() == 4
+    assert j.all_transactions()[0].order_id == "O9" and j.current_batch() == 4
     with j.transaction() as db:
         assert db.execute("SELECT batch FROM txn").fetchone()[0] == 4
         assert db.execute("SELECT count(*) FROM batch").fetchone()[0] == 0

@@ -108,7 +108,7 @@ def _run(tmp: Path, at: int, scenario: str, platforms: Any) -> bool:
         kept = wallet_order.status == "paid"
         assert applied == (1 if kept else 0), (at, scenario, order_id, wallet_order.status, applied)
         assert wallet_order.status in ("paid", "refunded", "cancelled", "failed"), wallet_order.status
-    for row in rebooted.query():
+    for row in rebooted.all_transactions():
         assert row.state in ("completed", "reversed", "cancelled", "declined", "abandoned"), row.state
     rebooted.close()
     return finished

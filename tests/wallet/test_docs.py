@@ -13,7 +13,7 @@ from sim.backends.wallet import OUTCOMES
 
 DOCS = Path(__file__).parents[2] / "docs" / "protocols"
 MODULES = ["emv.qr", "drivers.scanner", "drivers.wallet", "sim.devices.scanner", "sim.backends.wallet", "flows.pricing",
-           "flows.wallet_payment", "flows.wallet_recovery", "terminal.app_wallet"]
+           "flows.wallet_payment", "flows.wallet_recovery", "terminal.handlers.wallet"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,69 @@
+"""The card payment screens: insert / swipe, card reading, PIN entry, processing. Progress from the payment flow
+(``flows.card_payment.Step``) moves between them; CANCEL stops the payment while nothing has gone online.
+
+>>> sorted(SWIPE_MESSAGES.values())[0]
+'swipe.bad'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.card_payment import Step
+from flows.topup import TopupOrder
+from terminal.core import TerminalCore
+from terminal.handlers.result import payment_done
+from terminal.screens import Key
+from terminal.work import pay_card
+
+__all__ = ["CardPayment", "Processing", "start_card", "SWIPE_MESSAGES"]
+
+SWIPE_MESSAGES = {  # magstripe and chip fallback, shown on the "insert or swipe" screen (catalogue keys)
+    Step.INSERT_CHIP: "swipe.insert_chip",
+    Step.SWIPE_FALLBACK: "swipe.fallback",
+    Step.BAD_SWIPE: "swipe.bad",
+}
+_TRIGGERS = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry", Step.AUTHORIZING: "authorizing"}
+
+
+def start_card(core: TerminalCore, order: TopupOrder) -> None:
+    core.start("payment", pay_card(order), payment_done, on_card_progress)
+
+
+def on_card_progress(core: TerminalCore, step: Any) -> None:
+    s = core.session
+    trigger = _TRIGGERS.get(step)
+    if step is Step.WRONG_PIN:
+        s.error, s.hint_code = core.say("pay.wrong_pin"), None
+    elif step in SWIPE_MESSAGES:
+        s.error, s.hint_code = core.say(SWIPE_MESSAGES[step]), step
+        if core.may_trigger("card_again"):  # back to "insert or swipe" after a failed chip
+            core.fire("card_again")
+            return
+    elif step is Step.READING_CARD and s.hint_code is not None:
+        s.error, s.hint_code = None, None  # the card is being read now: the earlier hint is over
+    elif step is Step.TOPPING_UP:
+        s.progress, s.error, s.hint_code = core.say("pay.topping_up"), None, None
+    elif step is Step.REVERSING:
+        s.progress = core.say("pay.reversing")
+    elif step is Step.AUTHORIZING:
+        s.error, s.hint_code = None, None
+    if trigger and core.may_trigger(trigger):
+        core.fire(trigger)
+    else:
+        core.refresh()
+
+
+class CardPayment:
+    """Insert card, card reading and PIN entry: CANCEL ends the payment (and the PIN pad's entry)."""
+
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        if key is Key.CANCEL:
+            core.cancel_work(abort_pinpad=True)
+
+
+class Processing:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        if key is Key.CANCEL:
+            core.session.error = core.say("pay.wait")
+            core.refresh()

@@ -1,0 +1,70 @@
+"""The home menu: role-checked entries, each opening its screen through the opener of that screen's module.
+
+>>> sorted(OPENERS)[:3]
+['home.audit', 'home.balance', 'home.diagnostics']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flows.messages import next_lang
+from terminal.core import TerminalCore
+from terminal.handlers import diagnostics, firmware, history, open_items, settings, settlement, users, void
+from terminal.office_state import OfficeState
+from terminal.roles import Action, menu_entry
+from terminal.screens import Key
+
+__all__ = ["Home", "OPENERS"]
+
+
+def _fire(trigger: str) -> Callable[[TerminalCore], None]:
+    return lambda core: core.fire(trigger)
+
+
+def _start_sim_entry(purpose: str, trigger: str) -> Callable[[TerminalCore], None]:
+    def open_(core: TerminalCore) -> None:
+        core.session.purpose = purpose
+        core.fire(trigger)
+    return open_
+
+
+# The home-menu item (its catalogue label, terminal.roles.HOME_MENU) → what opens its screen.
+OPENERS: dict[str, Callable[[TerminalCore], None]] = {
+    "home.topup": _start_sim_entry("topup", "start_topup"),
+    "home.balance": _start_sim_entry("balance", "start_balance"),
+    "home.history": history.open_history,
+    "home.shift": history.open_shift,
+    "home.users": users.open_users,
+    "home.audit": diagnostics.open_audit,
+    "home.diagnostics": diagnostics.open_diagnostics,
+    "home.password": users.open_password,
+    "home.settings": settings.open_settings,
+    "home.void": void.open_void,
+    "home.settlement": settlement.open_settlement,
+    "home.open_items": open_items.open_open_items,
+}
+
+
+class Home:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        s = core.session
+        s.error, s.office.info = None, None
+        if key in (Key.D9, Key.CANCEL):
+            core.audit("logout")
+            s.user, s.office = None, OfficeState()  # nothing typed or listed outlives the session
+            core.fire("logout")
+            return
+        entry = menu_entry(core.role(), key.value)
+        if entry is None or not core.permit(entry[1]):
+            return
+        if entry[1] is Action.FIRMWARE:
+            s.notice = ()
+            firmware.open_firmware(core)
+        elif entry[1] is Action.LANGUAGE:
+            s.lang = next_lang(s.lang)
+            core.refresh()
+        else:
+            s.reset_sale()
+            s.notice = ()
+            OPENERS[entry[2]](core)

@@ -1,0 +1,124 @@
+"""Plan choice, payment channel, the read-back confirmation and the duplicate warning; then the payment starts.
+
+The rules live in ``flows``: pricing and the spending limits (``flows.pricing.quote``), the duplicate guard
+(``flows.duplicate``). This module types, asks them and moves between screens.
+
+>>> Confirm().__class__.__name__
+'Confirm'
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flows.duplicate import describe, find_duplicate, window_start
+from flows.messages import Msg, say
+from flows.money import format_money
+from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
+from flows.sale_checks import channel_quote
+from flows.topup import TopupOrder
+from terminal.core import TerminalCore
+from terminal.handlers import card, wallet
+from terminal.handlers.advice import open_advice, pick_plan
+from terminal.screens import Key
+from terminal.views import keyed_kind
+
+__all__ = ["PlanSelect", "ChannelSelect", "Confirm", "DuplicateWarning", "pick_plan", "start_payment"]
+
+log = logging.getLogger("terminal.sale")
+
+
+def _limits_line(core: TerminalCore, channel: str) -> str:
+    lim = core.settings.fees.limits_for(channel)
+    parts = [Msg(key, {"money": format_money(v)}) for key, v in (
+        ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
+        ("wallet.limit_daily", lim.daily_minor)) if v]
+    return core.say("wallet.limits", parts=tuple(parts)) if parts else ""
+
+
+def start_payment(core: TerminalCore) -> None:
+    s = core.session
+    if s.sim is None or s.quote is None or s.user is None:
+        return
+    order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
+    if s.quote.channel in WALLET_CHANNELS:
+        core.fire("scan_code")
+        wallet.start_scan(core, order)
+    else:
+        core.fire("confirmed")
+        card.start_card(core, order)
+
+
+def _earlier_same_sale(core: TerminalCore) -> bool:
+    s = core.session
+    if s.sim is None or s.quote is None:
+        return False
+    now, window = core.wall_clock(), core.settings.terminal.duplicate_window_s
+    recent = core.services.journal.for_sim_since(s.sim.iccid, window_start(now, window))
+    earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now, window_s=window)
+    s.duplicate = tuple(say(line, s.lang) for line in describe(earlier, now)) if earlier else ()
+    return earlier is not None
+
+
+class PlanSelect:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        s = core.session
+        if key is Key.CANCEL:
+            s.error = None
+            core.fire("back")
+        elif key is Key.D0 and s.plans:
+            open_advice(core)
+        elif key.digit is not None and 1 <= int(key.digit) <= min(9, len(s.plans)):
+            pick_plan(core, s.plans[int(key.digit) - 1])
+
+
+class ChannelSelect:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        s, cfg = core.session, core.settings
+        channels = list(CHANNEL_LABELS)
+        if key is Key.CANCEL:
+            core.fire("back")
+        elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
+            channel = channels[int(key.digit) - 1]
+            today = core.wall_clock().date()
+            rows = core.services.journal.for_sim_on(s.sim.iccid, today.isoformat()) if s.sim else []
+            q = channel_quote(s.quote.plan, channel, cfg.fees, cfg.terminal.max_amount_minor, rows, today)
+            if q.error:
+                s.error = say(q.error, s.lang)
+                core.refresh()
+            else:
+                s.quote, s.error, s.limits_line = q, None, _limits_line(core, channel)
+                core.fire("channel_chosen")
+
+
+class Confirm:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        s = core.session
+        if key.digit is not None and len(s.confirm_digits) < 4:
+            s.confirm_digits, s.error = s.confirm_digits + key.digit, None
+            core.refresh()
+        elif key is Key.CLEAR:
+            s.confirm_digits = s.confirm_digits[:-1]
+            core.refresh()
+        elif key is Key.CANCEL:
+            s.confirm_digits, s.error = "", None
+            core.fire("back")
+        elif key is Key.ENTER and s.sim is not None and s.quote is not None and s.user is not None:
+            keyed = s.sim.msisdn if keyed_kind(s) == "msisdn" else s.sim.iccid
+            if s.confirm_digits != keyed[-4:]:  # the cashier read the number back: a misdirected top-up stops here
+                s.confirm_digits, s.error = "", core.say("confirm.mismatch")
+                core.refresh()
+            elif _earlier_same_sale(core):
+                core.fire("duplicate")
+            else:
+                start_payment(core)
+
+
+class DuplicateWarning:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        if key is Key.CANCEL:
+            core.session.duplicate = ()
+            core.fire("back")
+        elif key is Key.F1:  # deliberately not ENTER: a bounced ENTER must never pay twice
+            log.info("duplicate confirmed by %s", core.uid() or "?")
+            start_payment(core)

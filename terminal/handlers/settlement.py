@@ -1,0 +1,85 @@
+"""End of day (supervisor): batch totals → 0500 (→ 0320 upload → 0500) → printed report → new batch.
+
+The totals and the settlement exchange are ``flows.settlement``; recovery and the advice queue are finished first
+(``terminal.work.recover_all``) and a batch with open items or unsent advices is not settled.
+
+>>> Settlement().__class__.__name__
+'Settlement'
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flows.messages import Msg, Text, say
+from flows.money import format_money
+from flows.ports import SettlementHostPort
+from flows.sale_checks import settlement_blocker
+from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
+from pos_errors import DeviceError
+from terminal.core import TerminalCore
+from terminal.handlers.gate import is_supervisor
+from terminal.screens import Key
+from terminal.work import WorkContext, recover_all
+
+__all__ = ["Settlement", "Settled", "open_settlement"]
+
+
+def open_settlement(core: TerminalCore) -> None:
+    if not is_supervisor(core, "home.settlement"):
+        return
+    s, journal = core.session, core.services.journal
+    batch = journal.current_batch()
+    s.settle_totals, s.settlement, s.error = batch_totals(journal.batch_records(batch), batch), None, None
+    core.fire("settlement")
+
+
+def _settle_work(lang: str, clock: Any) -> Any:
+    def run(ctx: WorkContext) -> tuple[SettlementResult, Text | None]:
+        sv, term = ctx.services, ctx.services.settings.terminal
+        with ctx.money:
+            open_left = recover_all(sv).still_open  # drains the advice queue too
+            batch = sv.journal.current_batch()
+            records = sv.journal.batch_records(batch)
+            blocker = settlement_blocker(open_left=open_left, advices_left=len(sv.journal.saf_items()))
+            if blocker is not None:
+                return SettlementResult("failed", batch_totals(records, batch), False, None, None, blocker), None
+            result = settle_batch(cast(SettlementHostPort, sv.host), sv.journal, records, batch=batch)
+        host: Any = sv.host
+        if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
+            host.batch_number = result.new_batch
+        lines = report_lines(result, merchant_name=term.merchant_name, terminal_id=term.id,
+                             merchant_id=term.merchant_id, when=clock().strftime("%Y-%m-%d %H:%M"), lang=lang)
+        try:
+            sv.printer.print_receipt(lines)
+        except DeviceError as exc:
+            return result, Msg("settle.not_printed", {"error": exc})
+        return result, None
+    return run
+
+
+def _settled(core: TerminalCore, done: Any, error: BaseException | None) -> None:
+    s = core.session
+    result, problem = done if done is not None else (None, Msg("settle.failed", {"error": error}))
+    s.settlement, s.error = result, say(problem, s.lang) if problem else None
+    tot = result.totals if result else None
+    core.audit("settlement", f"batch {tot.batch:06d} {result.status if result else ''} sales {tot.sale_count} "
+               f"{format_money(tot.sale_minor)} voids {tot.void_count}" if tot else f"error {error}")
+    core.fire("settled")
+
+
+class Settlement:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        if key is Key.CANCEL:
+            core.fire("home")
+        elif key is Key.ENTER:
+            core.fire("settle")
+            core.start("settle", _settle_work(core.session.lang, core.wall_clock), _settled)
+
+
+class Settled:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        if key in (Key.ENTER, Key.CANCEL):
+            s = core.session
+            s.settlement, s.settle_totals, s.error = None, None, None
+            core.fire("home")

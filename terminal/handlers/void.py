@@ -1,0 +1,86 @@
+"""Void (supervisor): pick a completed payment of the open batch, F1 confirms, the host is asked, a receipt printed.
+
+Which payments may be voided is ``flows.void.voidable``; the void itself is ``flows.void.void_payment``.
+
+>>> VoidSelect().__class__.__name__
+'VoidSelect'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.messages import Msg, Text, say
+from flows.void import VoidResult, void_payment, void_receipt, voidable
+from pos_errors import DeviceError
+from terminal.core import TerminalCore
+from terminal.handlers.gate import audit_what, is_supervisor
+from terminal.screens import Key
+from terminal.work import WorkContext
+
+__all__ = ["VoidSelect", "VoidConfirm", "VoidDone", "open_void"]
+
+
+def open_void(core: TerminalCore) -> None:
+    if not is_supervisor(core, "home.void"):
+        return
+    journal, s = core.services.journal, core.session
+    batch = journal.current_batch()
+    s.void_list, s.void_pick, s.void_result, s.error = voidable(journal.batch_records(batch), batch), None, None, None
+    core.fire("void")
+
+
+def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str) -> Any:
+    def run(ctx: WorkContext) -> tuple[VoidResult, Text | None]:
+        sv, term = ctx.services, ctx.services.settings.terminal
+        with ctx.money:
+            result = void_payment(sv.host, sv.journal, sv.journal.get(txn_id), batch=sv.journal.current_batch(),
+                                  supervisor_id=supervisor_id, terminal_id=term.id, merchant_id=term.merchant_id)
+        if result.record is None or result.status == "refused":
+            return result, None
+        lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
+                             lang=lang)
+        try:
+            sv.printer.print_receipt(lines)
+        except DeviceError as exc:
+            return result, Msg("void.not_printed", {"error": exc})
+        return result, None
+    return run
+
+
+def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
+    s = core.session
+    result, problem = done if done is not None else (None, Msg("void.failed", {"error": error}))
+    s.void_result, s.error = result, say(problem, s.lang) if problem else None
+    core.audit("void", audit_what(result.record, result.status) if result and result.record else f"error {error}")
+    core.fire("voided")
+
+
+class VoidSelect:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        s = core.session
+        if key is Key.CANCEL:
+            core.fire("home")
+        elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list):
+            s.void_pick, s.error = s.void_list[int(key.digit) - 1], None
+            core.fire("void_chosen")
+
+
+class VoidConfirm:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        s = core.session
+        if key is Key.CANCEL:
+            core.fire("back")
+        elif key is Key.F1 and s.void_pick is not None:  # not ENTER: a bounce must not void
+            when = core.wall_clock().strftime("%Y-%m-%d %H:%M")
+            work = _void_work(s.void_pick.txn_id, core.uid() or "?", s.lang, when)
+            core.fire("voiding")
+            core.start("void", work, _voided)
+
+
+class VoidDone:
+    def on_key(self, core: TerminalCore, key: Key) -> None:
+        if key in (Key.ENTER, Key.CANCEL):
+            s = core.session
+            s.void_list, s.void_pick, s.void_result, s.error = [], None, None, None
+            core.fire("home")

@@ -1,0 +1,156 @@
+"""The work the core asks for (``StartWork``): functions that run on a worker thread and may block on the world.
+
+Each takes a ``WorkContext`` from the shell (progress poster, cancel token, the money lock, the device-check lock)
+and returns a value the asking handler receives in its done callback. None of them touches the ``Session``: what
+they need from it is captured by the handler when it asks.
+
+The money lock: one money movement at a time (payment, void, refund, settlement, recovery); recovery never touches
+a transaction that is still in flight.
+
+>>> WorkContext.__name__
+'WorkContext'
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from flows.messages import Msg
+from flows.money import format_money
+from flows.ports import AdviceHostPort, CancelToken, SimInfo
+from flows.recovery import RecoveryReport, recover
+from flows.saf import drain
+from flows.topup import TopupOrder, TopupOutcome
+from flows.wallet_payment import classify_code
+from flows.wallet_recovery import recover_wallet
+from pos_errors import Cancelled, DeviceError, PosError
+from terminal.diagnostics import Check, run_checks
+from terminal.services import Services
+
+__all__ = ["WorkContext", "recover_all", "drain_saf", "refuse_new_sale", "pay_card", "scan_and_pay", "pay_by_qr",
+           "check_devices", "fresh_balance"]
+
+log = logging.getLogger("terminal.work")
+
+
+@dataclass
+class WorkContext:
+    services: Services
+    progress: Callable[[Any], None]
+    cancel: CancelToken
+    money: threading.Lock
+    device_check: threading.Lock
+
+
+def drain_saf(sv: Services) -> list[Msg]:
+    """Send queued advices (the caller holds the money lock); what was sent or stopped, for the cashier."""
+    term, host_cfg = sv.settings.terminal, sv.settings.host
+    if sv.saf_sealer is None or not hasattr(sv.host, "advise") or not sv.journal.saf_items():
+        return []
+    report = drain(cast(AdviceHostPort, sv.host), sv.journal, sv.saf_sealer, terminal_id=term.id,
+                   merchant_id=term.merchant_id, max_attempts=host_cfg.saf_max_attempts,
+                   expiry_s=host_cfg.saf_expiry_s)
+    lines = [Msg("saf.sent", {"count": report.sent})] if report.sent else []
+    return lines + [Msg("saf.stopped", {"stan": f"{r.stan:06d}", "money": format_money(r.amount_minor),
+                                        "status": r.status}) for r in report.stopped]
+
+
+def recover_all(sv: Services) -> RecoveryReport:
+    """Finish or undo every open card and wallet transaction, then drain SAF (the caller holds the money lock)."""
+    report = recover(sv.journal, sv.host, sv.carrier, terminal_id=sv.settings.terminal.id,
+                     merchant_id=sv.settings.terminal.merchant_id)
+    report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
+    if sv.wallet is not None and sv.wallet_topup is not None:
+        lines, still_open = recover_wallet(sv.journal, sv.wallet, sv.carrier, sv.wallet_topup.clock)
+        report = replace(report, lines=(*report.lines, *lines), still_open=report.still_open + still_open)
+    return report
+
+
+def refuse_new_sale(sv: Services) -> TopupOutcome | None:
+    """Before taking new money: finish what is open; while the bank still owes a reversal, no new sale."""
+    if sv.journal.open_transactions() and recover_all(sv).reversals_open:
+        return TopupOutcome("failed", Msg("pay.reversal_open"), 0, "")
+    return None
+
+
+def fresh_balance(sv: Services, order: TopupOrder, outcome: TopupOutcome) -> SimInfo | None:
+    if outcome.status != "completed":
+        return None
+    try:  # what the customer now has, straight from the carrier
+        return sv.carrier.lookup_sim(order.iccid)
+    except PosError as exc:
+        log.info("balance refresh failed: %s", exc)
+        return None
+
+
+def pay_card(order: TopupOrder) -> Callable[[WorkContext], tuple[TopupOutcome, SimInfo | None]]:
+    def run(ctx: WorkContext) -> tuple[TopupOutcome, SimInfo | None]:
+        sv = ctx.services
+        with ctx.money:
+            with ctx.device_check:  # let a background device check finish before the devices are used
+                pass
+            refused = refuse_new_sale(sv)
+            if refused is not None:
+                return refused, None
+            outcome = sv.topup.run_card(order, ctx.progress, ctx.cancel)
+            return outcome, fresh_balance(sv, order, outcome)
+    return run
+
+
+def scan_and_pay(order: TopupOrder) -> Callable[[WorkContext], tuple[TopupOutcome, SimInfo | None]]:
+    """Scan until a payment code of the chosen wallet arrives, then pay with it."""
+    def run(ctx: WorkContext) -> tuple[TopupOutcome, SimInfo | None]:
+        with ctx.money:
+            return _scan_and_pay(ctx, order)
+    return run
+
+
+def _scan_and_pay(ctx: WorkContext, order: TopupOrder) -> tuple[TopupOutcome, SimInfo | None]:
+    sv, cancel, post = ctx.services, ctx.cancel, ctx.progress
+    if sv.scanner is None or sv.wallet_topup is None:
+        return TopupOutcome("failed", Msg("wallet.not_configured"), 0, ""), None
+    refused = refuse_new_sale(sv)
+    if refused is not None:
+        return refused, None
+    scan_timeout = sv.settings.wallet.scan_timeout_s
+    try:
+        while True:
+            code = sv.scanner.scan(scan_timeout, cancel)
+            if code is None:
+                return TopupOutcome("cancelled", Msg("wallet.no_code"), 0, ""), None
+            kind = classify_code(code)
+            if kind.kind is None:
+                post(kind.message)
+            elif kind.kind != order.quote.channel:
+                post(Msg("wallet.wrong_kind", {"got": Msg(f"channel.{kind.kind}"),
+                                               "want": Msg(f"channel.{order.quote.channel}")}))
+            else:
+                break
+    except Cancelled:
+        return TopupOutcome("cancelled", Msg("pay.cancelled"), 0, ""), None
+    except DeviceError as exc:  # the QR direction still works: F1 stays offered until CANCEL or timeout
+        post(Msg("wallet.scanner_down", {"error": exc}))
+        cancel.wait(scan_timeout)
+        return TopupOutcome("cancelled", Msg("wallet.scanner_down_end"), 0, ""), None
+    outcome = sv.wallet_topup.pay_with_code(order, code, post, cancel)
+    return outcome, fresh_balance(sv, order, outcome)
+
+
+def pay_by_qr(order: TopupOrder) -> Callable[[WorkContext], tuple[TopupOutcome, SimInfo | None]]:
+    def run(ctx: WorkContext) -> tuple[TopupOutcome, SimInfo | None]:
+        sv = ctx.services
+        with ctx.money:
+            if sv.wallet_topup is None:
+                return TopupOutcome("failed", Msg("wallet.not_configured"), 0, ""), None
+            outcome = sv.wallet_topup.pay_by_qr(order, ctx.progress, ctx.cancel)
+            return outcome, fresh_balance(sv, order, outcome)
+    return run
+
+
+def check_devices(ctx: WorkContext) -> list[Check]:
+    with ctx.device_check:
+        return run_checks(ctx.services)
