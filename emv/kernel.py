@@ -10,7 +10,8 @@ or random source of its own (``when`` and ``unpredictable_number`` are injected)
 5. processing restrictions (§10.4), cardholder verification (§10.5), terminal risk management: floor limit
    (§10.6), terminal action analysis (§10.7) — ``emv.tvr``, ``emv.cvm``;
 6. first GENERATE AC with CDOL1 (§9.2); an ARQC goes online (``GoOnline``); after the host, issuer
-   authentication (EXTERNAL AUTHENTICATE or ``91`` in CDOL2) and the second GENERATE AC with CDOL2 (§10.9).
+   authentication (EXTERNAL AUTHENTICATE or ``91`` in CDOL2), issuer scripts and the second GENERATE AC with
+   CDOL2 (§10.9–§10.11) — ``emv.completion``, which also builds the receipt mapping.
 
 Any unexpected status word or malformed card data ends the transaction as ``TERMINATED`` with a reason. Once
 the host has approved, every failure ends as ``DECLINED_AFTER_ONLINE_APPROVAL`` so the caller reverses the
@@ -31,12 +32,10 @@ SendApdu(apdu=b'\\x00\\xa4\\x04\\x00\\x0e1PAY.SYS.DDF01\\x00', purpose='SELECT P
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
-from emv import apdu, dol, oda, records, tlv
+from emv import apdu, dol, records, tlv
 from emv.actions import (
     PIN_STATUSES,
     Action,
@@ -54,47 +53,33 @@ from emv.actions import (
     transmit,
 )
 from emv.apdu import CryptogramType
-from emv.authentication import (
-    FAILED_BIT,
-    OdaContext,
-    OdaMethod,
-    OdaResult,
-    StaticData,
-    authenticate,
-    choose_method,
-    pin_key,
+from emv.authentication import OdaContext, OdaMethod, OdaResult, StaticData, authenticate, choose_method, pin_key
+from emv.completion import (
+    APPROVAL_CODES,
+    FIELD_55_TAGS,
+    UNABLE_TO_GO_ONLINE_APPROVED,
+    UNABLE_TO_GO_ONLINE_DECLINED,
+    AcContext,
+    HostAnswer,
+    authenticate_issuer,
+    completion_outcome,
+    generate_ac,
+    issuer_scripts,
+    online_request,
+    receipt,
 )
 from emv.config import AidConfig, TerminalConfig
 from emv.cvm import CvmContext, CvmOutcome, perform_cvm
 from emv.risk import check_exception_file, manage_risk
-from emv.scripts import parse_scripts, run_scripts
 from emv.selection import Candidate, Fci, build_candidates, final_select
 from emv.tvr import AipBit, BitField, TsiBit, TvrBit, check_restrictions, decide, default_action
-from pos_errors import LocalProtocolError, OdaError, ProtocolError, RemoteProtocolError
+from pos_errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 __all__ = ["Transaction", "TerminalConfig", "AidConfig", "FIELD_55_TAGS", "APPROVAL_CODES"]
-
-# Field 55 of the authorisation request: what the issuer needs to verify the ARQC (and the acquirer's checks).
-FIELD_55_TAGS: tuple[int, ...] = (0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A,
-                                  0x82, 0x9F1A, 0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41)
-APPROVAL_CODES = frozenset({"00", "10", "11"})  # ISO 8583 response codes that approve
-UNABLE_TO_GO_ONLINE_DECLINED = b"Z3"  # ARC the terminal sets itself (Book 4 Annex A6)
-UNABLE_TO_GO_ONLINE_APPROVED = b"Y3"
-_RANK = {CryptogramType.AAC: 0, CryptogramType.ARQC: 1, CryptogramType.TC: 2}  # a card may only go down
-
-
-@dataclass(frozen=True)
-class _HostAnswer:
-    response_code: str | None
-    issuer_data: bytes
 
 
 def _bcd(number: int, digits: int) -> bytes:
     return bytes.fromhex(f"{number:0{digits}d}")
-
-
-def _mask(pan: str) -> str:
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
 class Transaction:
@@ -186,7 +171,7 @@ class Transaction:
         self._expect(GoOnline)
         if response_code is not None and (len(response_code) != 2 or not response_code.isascii()):
             raise LocalProtocolError("the response code is two characters")
-        return self._advance(_HostAnswer(response_code, bytes(issuer_data)))
+        return self._advance(HostAnswer(response_code, bytes(issuer_data)))
 
     @property
     def data(self) -> Mapping[int, bytes]:
@@ -226,29 +211,7 @@ class Transaction:
         if self._host_approved and outcome not in (Outcome.APPROVED, Outcome.DECLINED_AFTER_ONLINE_APPROVAL):
             outcome = Outcome.DECLINED_AFTER_ONLINE_APPROVAL
             reason = f"host approved but the transaction failed at the card: {reason}"
-        return Finished(outcome, reason, code, self._receipt(outcome))
-
-    def _receipt(self, outcome: Outcome) -> dict[str, str]:
-        values = self._values()
-        receipt = {"tvr": values[0x95].hex().upper(), "tsi": values[0x9B].hex().upper()}
-        if 0x84 in values:
-            receipt["aid"] = values[0x84].hex().upper()
-        if 0x50 in values:
-            receipt["app_label"] = values[0x50].decode("latin-1").strip()
-        try:
-            receipt["pan"] = _mask(records.pan_digits(values[0x5A])) if 0x5A in values else ""
-        except RemoteProtocolError:
-            receipt["pan"] = ""
-        for key, tag in (("ac", 0x9F26), ("cid", 0x9F27), ("atc", 0x9F36), ("script_results", 0x9F5B)):
-            if tag in values:
-                receipt[key] = values[tag].hex().upper()
-        if self._cvm is not None:
-            receipt["cvm"] = self._cvm.method
-        if 0x9F34 in values:
-            receipt["cvm_results"] = values[0x9F34].hex().upper()
-        receipt["oda"] = self._oda.method.value + (" failed" if self._oda.failed else "")
-        receipt["outcome"] = outcome.value
-        return {k: v for k, v in receipt.items() if v}
+        return Finished(outcome, reason, code, receipt(self._values(), outcome, cvm=self._cvm, oda_result=self._oda))
 
     # --- the transaction ------------------------------------------------------------------------------------
 
@@ -290,7 +253,7 @@ class Transaction:
         requested, why = decide(bytes(self._tvr), self._card, tac_denial=self._aid.tac_denial,
                                 tac_online=self._aid.tac_online, tac_default=self._aid.tac_default,
                                 online_capable=self._config.online_capable)
-        returned = yield from self._generate_ac(requested, 0x8C, "first")
+        returned = yield from generate_ac(self._ac_context(), requested, 0x8C, "first")
         self._tsi.set(TsiBit.CARD_RISK_MANAGEMENT_PERFORMED)
         if returned is CryptogramType.AAC:
             who = "terminal asked for it" if requested is CryptogramType.AAC else "card risk management"
@@ -299,8 +262,8 @@ class Transaction:
         if returned is CryptogramType.TC:
             return self._finish(Outcome.APPROVED, KernelReason.APPROVED_OFFLINE,
                                 "approved offline: TC at first GENERATE AC")
-        answer = yield self._go_online(pan)
-        if not isinstance(answer, _HostAnswer):  # pragma: no cover - on_online_result guarantees it
+        answer = yield online_request(self._values(), self._card, pan)
+        if not isinstance(answer, HostAnswer):  # pragma: no cover - on_online_result guarantees it
             raise LocalProtocolError("expected the host answer")
         return (yield from self._complete(answer))
 
@@ -378,72 +341,13 @@ class Transaction:
         self._cvm = yield from perform_cvm(self._card.get(0x8E), ctx, pan, self._tvr, self._tsi)
         self._terminal[0x9F34] = self._cvm.results
 
-    def _tc_hash(self, entries: tuple[dol.DolEntry, ...]) -> None:
-        """TC Hash Value ``98`` when the CDOL asks for it: SHA-1 of the TDOL data, the card's ``97`` or the
-        terminal's default TDOL, which sets TVR "default TDOL used" (B5b8) (Book 3 §5.4, §9.2.2)."""
-        if not any(e.tag == 0x98 for e in entries):
-            return
-        tdol = self._card.get(0x97)
-        if tdol is None and self._aid.default_tdol:
-            tdol = self._aid.default_tdol
-            self._tvr.set(TvrBit.DEFAULT_TDOL_USED)
-        data = dol.build(dol.parse(tdol), self._values()) if tdol else b""
-        self._terminal[0x98] = hashlib.sha1(data).digest()  # noqa: S324 - Book 2 Annex B3 mandates SHA-1
+    def _ac_context(self) -> AcContext:
+        return AcContext(self._card, self._terminal, self._dol_data, self._values, self._tvr, self._oda,
+                         self._aid.default_tdol, self._host_approved)
 
-    def _generate_ac(self, requested: CryptogramType, dol_tag: int, which: str) -> Step[CryptogramType]:
-        entries = dol.parse(self._card[dol_tag])
-        self._tc_hash(entries)
-        data = dol.build(entries, self._values())
-        self._dol_data[dol_tag] = data
-        # Book 3 §10.8: CDA is requested for a TC or ARQC when CDA was selected and has not failed yet.
-        cda = self._oda.method is OdaMethod.CDA and not self._oda.failed and requested is not CryptogramType.AAC
-        response = yield from transmit(apdu.generate_ac(requested, data, cda=cda),
-                                       f"GENERATE AC ({which}, {requested.name}{', CDA' if cda else ''})")
-        if not response.ok:
-            raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
-                       f"{which} GENERATE AC failed: {response.sw:04X} {response.meaning}")
-        values = records.parse_generate_ac_response(response.data)
-        self._card.update(values)
-        returned = CryptogramType.from_cid(values[0x9F27][0])
-        if _RANK[returned] > _RANK[requested]:  # Book 3 §9.3: the card may only answer lower
-            raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
-                       f"card returned {returned.name} when {requested.name} was requested")
-        if values[0x9F27][0] & 0x07 == 0x01:  # Book 3 §10.8 / Book 4 §6.3.7: CID "service not allowed"
-            raise Stop(Outcome.DECLINED if not self._host_approved else Outcome.DECLINED_AFTER_ONLINE_APPROVAL,
-                       KernelReason.SERVICE_NOT_ALLOWED, "card: service not allowed (CID reason code 1)")
-        if cda and returned is not CryptogramType.AAC:
-            self._verify_cda(response.data, values, dol_tag)
-        return returned
-
-    def _verify_cda(self, response: bytes, values: dict[int, bytes], dol_tag: int) -> None:
-        """Book 2 §6.6.2: the signature in the GENERATE AC answer; its cryptogram becomes 9F26. A failure
-        sets TVR 'CDA failed' and declines (Book 4 §6.3.2)."""
-        try:
-            if 0x9F4B not in values or self._oda.icc_key is None:
-                raise OdaError("the card did not sign its GENERATE AC answer")
-            objects = b"".join(bytes(t) for t in tlv.decode(response)[0].children if t.tag != 0x9F4B)
-            cdol2 = self._dol_data.get(0x8D) if dol_tag == 0x8D else None
-            digest = oda.transaction_data_hash(self._dol_data.get(0x9F38, b""), self._dol_data[0x8C], cdol2,
-                                               objects)
-            result = oda.verify_cda_signature(self._oda.icc_key, values[0x9F4B], self._terminal[0x9F37],
-                                              cid=values[0x9F27][0], transaction_hash=digest)
-        except (OdaError, RemoteProtocolError, IndexError) as exc:
-            self._tvr.set(FAILED_BIT[OdaMethod.CDA])
-            self._oda.failed = True
-            raise Stop(Outcome.DECLINED, KernelReason.CDA_FAILED,
-                       f"declined: combined DDA/AC generation failed ({exc})") from exc
-        self._card[0x9F26] = result.cryptogram
-        self._card[0x9F4C] = result.icc_dynamic_number
-
-    def _go_online(self, pan: str) -> GoOnline:
-        values = self._values()
-        icc_data = tlv.encode(tlv.Tlv(tag, values[tag]) for tag in FIELD_55_TAGS if tag in values)
-        track2 = self._card.get(0x57)
-        return GoOnline(icc_data=icc_data, pan=pan, pan_sequence=records.psn_digits(self._card.get(0x5F34)),
-                        expiry_yymm=self._card[0x5F24].hex()[:4], track2=track2)
-
-    def _complete(self, answer: _HostAnswer) -> Step[Finished]:
-        """Issuer authentication and the second GENERATE AC (Book 3 §10.9, §9.2)."""
+    def _complete(self, answer: HostAnswer) -> Step[Finished]:
+        """Online processing and completion (Book 3 §10.9–§10.11): issuer authentication, issuer scripts around
+        the second GENERATE AC with CDOL2 (§9.2), the outcome — each step in ``emv.completion``."""
         code = answer.response_code
         self._host_approved = code in APPROVAL_CODES
         self._issuer[0x8A] = UNABLE_TO_GO_ONLINE_DECLINED if code is None else code.encode("ascii")
@@ -453,45 +357,14 @@ class Transaction:
             issuer = {}  # garbage from the host: continue without issuer authentication data
         if code is not None and 0x91 in issuer:
             self._issuer[0x91] = issuer[0x91]
-            yield from self._authenticate_issuer(issuer[0x91])
-        yield from self._scripts(answer.issuer_data, 0x71)  # Book 3 §10.10: before the final GENERATE AC
+            yield from authenticate_issuer(issuer[0x91], self._card, self._tvr, self._tsi)
+        # Book 3 §10.10: 71 before the final GENERATE AC ...
+        yield from issuer_scripts(answer.issuer_data, 0x71, self._issuer, self._tvr, self._tsi)
         requested = CryptogramType.TC if self._host_approved else CryptogramType.AAC
         if code is None and self._config.approve_offline_when_unable_online:
             requested, _ = default_action(bytes(self._tvr), self._card, tac_default=self._aid.tac_default)
             if requested is CryptogramType.TC:
                 self._issuer[0x8A] = UNABLE_TO_GO_ONLINE_APPROVED
-        returned = yield from self._generate_ac(requested, 0x8D, "second")
-        yield from self._scripts(answer.issuer_data, 0x72)  # ... and after it
-        if returned is CryptogramType.TC:
-            if code is None:
-                return self._finish(Outcome.APPROVED, KernelReason.APPROVED_UNABLE_ONLINE,
-                                    "unable to go online: approved offline by default action (Y3)")
-            return self._finish(Outcome.APPROVED, KernelReason.APPROVED_ONLINE, f"approved online ({code})")
-        if self._host_approved:
-            return self._finish(Outcome.DECLINED_AFTER_ONLINE_APPROVAL, KernelReason.CARD_DECLINED_AFTER_APPROVAL,
-                                f"host approved ({code}) but the card declined (AAC at second GENERATE AC)")
-        if code is None:
-            return self._finish(Outcome.DECLINED, KernelReason.DECLINED_UNABLE_ONLINE,
-                                "unable to go online: declined offline (Z3)")
-        return self._finish(Outcome.DECLINED, KernelReason.DECLINED_BY_HOST, f"declined by the host ({code})")
-
-    def _scripts(self, issuer_data: bytes, template: int) -> Step[None]:
-        scripts = parse_scripts(issuer_data, template)
-        if scripts:
-            results = yield from run_scripts(scripts, template, self._tvr, self._tsi)
-            self._issuer[0x9F5B] = self._issuer.get(0x9F5B, b"") + results
-
-    def _authenticate_issuer(self, issuer_authentication_data: bytes) -> Step[None]:
-        """EXTERNAL AUTHENTICATE when the AIP asks for it and CDOL2 does not carry ``91`` (Book 3 §10.9)."""
-        in_cdol2 = any(e.tag == 0x91 for e in dol.parse(self._card[0x8D]))
-        if not in_cdol2 and self._aip(AipBit.ISSUER_AUTHENTICATION_SUPPORTED):
-            if 8 <= len(issuer_authentication_data) <= 16:
-                command = apdu.external_authenticate(issuer_authentication_data)
-                response = yield from transmit(command, "EXTERNAL AUTHENTICATE")
-                if not response.ok:
-                    self._tvr.set(TvrBit.ISSUER_AUTHENTICATION_FAILED)
-            else:
-                self._tvr.set(TvrBit.ISSUER_AUTHENTICATION_FAILED)
-            self._tsi.set(TsiBit.ISSUER_AUTHENTICATION_PERFORMED)
-        elif in_cdol2:
-            self._tsi.set(TsiBit.ISSUER_AUTHENTICATION_PERFORMED)
+        returned = yield from generate_ac(self._ac_context(), requested, 0x8D, "second")
+        yield from issuer_scripts(answer.issuer_data, 0x72, self._issuer, self._tvr, self._tsi)  # ... 72 after it
+        return self._finish(*completion_outcome(returned, code, host_approved=self._host_approved))

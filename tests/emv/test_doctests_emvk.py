@@ -7,13 +7,13 @@ from types import ModuleType
 
 import pytest
 
-from emv import authentication, capk, cli, config, describe, oda, risk, scripts, transcript
+from emv import authentication, capk, cli, completion, config, describe, kernel, oda, risk, scripts, transcript
 from sim.backends import issuer, pki
 from sim.devices import card_oda, cards
 from sim.runner import transcripts
 
-MODULES = [authentication, capk, config, describe, oda, risk, scripts, transcript, card_oda, cards, issuer, pki,
-           transcripts]
+MODULES = [authentication, capk, completion, config, describe, kernel, oda, risk, scripts, transcript, card_oda, cards,
+           issuer, pki, transcripts]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
