@@ -23,16 +23,19 @@ End Application; only misuse of the API raises (``LocalProtocolError``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from emv import apdu, tlv
-from emv.actions import GoOnline, RequestOnlinePin, SendApdu, Step, Stop, transmit
+from emv.actions import Action, GoOnline, RequestOnlinePin, SendApdu, Step, Stop, transmit
+from emv.capk import Capk
 from emv.contactless import (
     PPSE,
     Candidate,
     Combination,
     Cvm,
+    DirectoryEntry,
     Message,
     Outcome,
     Status,
@@ -87,7 +90,9 @@ class ContactlessFinished:
     ui_requests: tuple[UiRequest, ...] = field(default_factory=tuple)
 
 
-ContactlessAction = PollCards | ShowUi | FieldOff | SendApdu | RequestOnlinePin | GoOnline | ContactlessFinished
+# The kernels' card exchanges are emv.actions steps, so the union includes every Action type; Entry Point and
+# kernel 3 only ever yield SendApdu, RequestOnlinePin and GoOnline of them.
+ContactlessAction = PollCards | ShowUi | FieldOff | Action | ContactlessFinished
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,8 @@ class KernelContext:
     candidate: Candidate
     amount_minor: int
     terminal: Mapping[int, bytes] = field(repr=False)
-    capks: Mapping[tuple[bytes, int], object] = field(default_factory=dict, repr=False)
-    today: object = None  # datetime.date; ``object`` so the context stays free of a clock
+    capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=dict, repr=False)
+    today: dt.date | None = None  # injected: the core has no clock; None skips expiry checks
 
 
 Kernel = Callable[[KernelContext], Step[Outcome]]
@@ -119,7 +124,7 @@ class EntryPoint:
 
     def __init__(self, combinations: Sequence[Combination], *, amount_minor: int, kernels: Mapping[int, Kernel],
                  terminal: Mapping[int, bytes] | None = None, currency_exponent: int = 2,
-                 capks: Mapping[tuple[bytes, int], object] | None = None, today: object = None) -> None:
+                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None) -> None:
         self._combos = tuple(combinations)
         self._amount = amount_minor
         self._kernels = dict(kernels)
@@ -219,7 +224,7 @@ class EntryPoint:
             if isinstance(count, int) and count > 1:
                 yield ShowUi(UiRequest(Message.PRESENT_ONE_CARD_ONLY, UiStatus.PROCESSING_ERROR))
 
-    def _ppse(self) -> Generator[ContactlessAction, object, tuple]:
+    def _ppse(self) -> Generator[ContactlessAction, object, tuple[DirectoryEntry, ...]]:
         """Book B §3.3.2: SELECT PPSE; a card without one has no candidates."""
         response = yield from transmit(apdu.select(PPSE), "SELECT PPSE")
         if not response.ok:

@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from emv import apdu, dol, oda, records, tlv
 from emv.actions import Step, transmit
 from emv.authentication import StaticData
-from emv.capk import Capk
 from emv.contactless import (
     TTQ_CVM_REQUIRED,
     TTQ_ONLINE_CRYPTOGRAM,
@@ -237,13 +236,13 @@ def _fdda(ctx: KernelContext, terminal: Mapping[int, bytes], card: dict[int, byt
     if absent:
         return f"missing {', '.join(absent)}"
     capk = ctx.capks.get((ctx.fci.df_name[:5], card[0x8F][0]))
-    if not isinstance(capk, Capk):
+    if capk is None:
         return f"no CA key {card[0x8F].hex().upper()}"
     static_data = static.with_tag_list(card)
     if static.broken or static_data is None:
         return "static data to be authenticated are malformed"
     pan = card[0x5A].hex().upper().rstrip("F")
-    today = ctx.today if isinstance(ctx.today, dt.date) else None
+    today = ctx.today
     cad = card.get(0x9F69, b"")
     dynamic = terminal[0x9F37]
     if cad[:1] == b"\x01":  # fDDA version 01
@@ -259,9 +258,9 @@ def _fdda(ctx: KernelContext, terminal: Mapping[int, bytes], card: dict[int, byt
     return None
 
 
-def _expired(card: Mapping[int, bytes], today: object) -> bool:
+def _expired(card: Mapping[int, bytes], today: dt.date | None) -> bool:
     expiry = card.get(0x5F24)
-    if expiry is None or not isinstance(today, dt.date):
+    if expiry is None or today is None:
         return False
     return expiry.hex() < today.strftime("%y%m%d")
 
