@@ -162,6 +162,14 @@ def test_broken_fdda_declines_offline() -> None:
     assert "fDDA failed" in done.result.outcome.reason
 
 
+def test_expired_card_declines_its_own_offline_approval() -> None:
+    profile = CARDS["paywave-offline"]
+    expired = replace(profile, card=replace(profile.card, expiry="251231"))
+    done = tap(expired, 2000)
+    assert done.result.outcome.status is Status.DECLINED
+    assert "expired" in done.result.outcome.reason
+
+
 def test_card_refusing_contactless_tries_another_interface() -> None:
     done = tap(CARDS["quickpass-refuses"], 1000)
     assert done.result.outcome.status is Status.TRY_ANOTHER_INTERFACE
