@@ -235,6 +235,8 @@ def _fdda(ctx: KernelContext, terminal: Mapping[int, bytes], card: dict[int, byt
     absent = [f"{t:X}" for t in needed if t not in card]
     if absent:
         return f"missing {', '.join(absent)}"
+    if len(card[0x8F]) != 1:
+        return "CA public key index 8F is not 1 byte"
     capk = ctx.capks.get((ctx.fci.df_name[:5], card[0x8F][0]))
     if capk is None:
         return f"no CA key {card[0x8F].hex().upper()}"

@@ -282,3 +282,65 @@ def test_ppse_random_directory_entries_raise_only_our_errors(inner: bytes) -> No
             cl.requested_kernel_id(entry)
     except RemoteProtocolError:
         pass
+
+
+class _Garbage:
+    """A real card for selection, then ``gpo`` (and ``record``) as the card's answers, with 9000."""
+
+    def __init__(self, gpo: bytes, record: bytes) -> None:
+        self._card = ContactlessCard(CARDS["quickpass-debit"])
+        self._gpo, self._record = gpo, record
+
+    def process(self, command: bytes) -> bytes:
+        if command[:2] == b"\x80\xa8":
+            return self._gpo + b"\x90\x00"
+        if command[:2] == b"\x00\xb2":
+            return self._record + b"\x90\x00"
+        return self._card.process(command)
+
+
+def _run_against(card: _Garbage, amount: int = 2000) -> ContactlessFinished:
+    terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
+    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
+                    today=TODAY)
+    action = ep.start()
+    for _ in range(100):
+        if isinstance(action, ContactlessFinished):
+            return action
+        if isinstance(action, PollCards):
+            action = ep.on_cards(1)
+        elif isinstance(action, SendApdu):
+            action = ep.on_response(card.process(action.apdu))
+        elif isinstance(action, RequestOnlinePin):
+            action = ep.on_pin("entered")
+        elif isinstance(action, GoOnline):
+            action = ep.on_online_result("05")
+        else:
+            action = ep.on_ack()
+    raise AssertionError("did not finish")
+
+
+_objects = st.lists(st.tuples(st.sampled_from([0x82, 0x94, 0x9F27, 0x9F26, 0x9F36, 0x9F10, 0x57, 0x5A, 0x9F6C,
+                                               0x9F69, 0x8F, 0x90, 0x9F32, 0x9F46, 0x9F47, 0x9F4B, 0x5F24]),
+                              st.binary(max_size=12)), max_size=12)
+
+
+@given(_objects, st.binary(max_size=40))
+def test_kernel_on_garbage_card_data_always_finishes(objects: list[tuple[int, bytes]], record: bytes) -> None:
+    gpo = bytes(tlv.Tlv.template(0x77, *(tlv.Tlv(t, v) for t, v in objects)))
+    done = _run_against(_Garbage(gpo, record))
+    assert isinstance(done.outcome.status, Status)
+
+
+@given(st.binary(max_size=60))
+def test_kernel_on_random_gpo_bytes_always_finishes(gpo: bytes) -> None:
+    assert isinstance(_run_against(_Garbage(gpo, b"")).outcome.status, Status)
+
+
+def test_offline_answer_with_empty_ca_index_declines_not_crashes() -> None:
+    objects = [(0x82, "2040"), (0x9F27, "40"), (0x9F26, "0102030405060708"), (0x9F36, "0001"), (0x9F10, "00"),
+               (0x5A, "6212345678901232"), (0x8F, ""), (0x90, "00"), (0x9F32, "03"), (0x9F46, "00"),
+               (0x9F47, "03"), (0x9F4B, "00")]
+    gpo = bytes(tlv.Tlv.template(0x77, *(tlv.Tlv(t, bytes.fromhex(v)) for t, v in objects)))
+    done = _run_against(_Garbage(gpo, b""))
+    assert done.outcome.status is Status.DECLINED and "8F" in done.outcome.reason
