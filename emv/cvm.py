@@ -6,7 +6,8 @@ walks the rules in order; the first rule whose condition holds and whose method 
 kernel performs online enciphered PIN (``RequestOnlinePin``), offline plaintext and enciphered PIN
 (``VerifyOfflinePin``: the PIN pad itself sends VERIFY; §10.5.1), their combinations with signature,
 signature, "No CVM required" and "Fail CVM processing". Offline PIN first reads the PIN Try Counter
-(GET DATA ``9F17``, once per transaction: a plaintext rule after a failed enciphered one reuses it): zero sets "PIN try limit exceeded" (TVR B3b6) and fails the method without a prompt;
+(GET DATA ``9F17``, once per transaction: a plaintext rule after a failed enciphered one reuses it): zero
+sets "PIN try limit exceeded" (TVR B3b6) and fails the method without a prompt;
 ``63Cx`` re-prompts while ``x`` > 0; ``6983``/``6984`` or ``63C0`` set B3b6. Enciphered PIN needs the ICC
 key recovered by ODA (Book 2 §7.1) and a GET CHALLENGE.
 
