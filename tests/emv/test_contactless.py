@@ -299,7 +299,7 @@ class _Garbage:
         return self._card.process(command)
 
 
-def _run_against(card: _Garbage, amount: int = 2000) -> ContactlessFinished:
+def _run_against(card: _Garbage | _TwoApps, amount: int = 2000) -> ContactlessFinished:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
     ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
                     today=TODAY)
@@ -344,3 +344,43 @@ def test_offline_answer_with_empty_ca_index_declines_not_crashes() -> None:
     gpo = bytes(tlv.Tlv.template(0x77, *(tlv.Tlv(t, bytes.fromhex(v)) for t, v in objects)))
     done = _run_against(_Garbage(gpo, b""))
     assert done.outcome.status is Status.DECLINED and "8F" in done.outcome.reason
+
+
+class _TwoApps:
+    """The QuickPass debit card plus a credit application listed first (priority 1) that refuses GPO (6985)."""
+
+    CREDIT = bytes.fromhex("A000000333010102")
+
+    def __init__(self) -> None:
+        self._card = ContactlessCard(CARDS["quickpass-debit"])
+        self._credit = False
+        self.refused = 0
+
+    def process(self, command: bytes) -> bytes:
+        if command[:4] == bytes.fromhex("00A40400"):
+            name = command[5:5 + command[4]]
+            self._credit = name == self.CREDIT
+            if name == b"2PAY.SYS.DDF01":
+                entry = tlv.Tlv.template(0x61, tlv.Tlv(0x4F, self.CREDIT), tlv.Tlv(0x87, b"\x01"),
+                                         tlv.Tlv(0x9F2A, b"\x07"))
+                real = tlv.decode(self._card.process(command)[:-2])[0]  # 6F { 84, A5 { BF0C } }
+                bf0c = tlv.decode(real.children[1].value)[0]
+                both = tlv.Tlv.template(0xBF0C, entry, *bf0c.children)
+                fci = tlv.Tlv.template(0x6F, tlv.Tlv(0x84, name), tlv.Tlv.template(0xA5, both))
+                return bytes(fci) + b"\x90\x00"
+            if self._credit:
+                fci = tlv.Tlv.template(0x6F, tlv.Tlv(0x84, self.CREDIT), tlv.Tlv.template(
+                    0xA5, tlv.Tlv(0x9F38, bytes.fromhex("9F6604"))))
+                return bytes(fci) + b"\x90\x00"
+        if command[:2] == b"\x80\xa8" and self._credit:
+            self.refused += 1
+            return b"\x69\x85"
+        return self._card.process(command)
+
+
+def test_select_next_takes_the_next_candidate() -> None:
+    card = _TwoApps()
+    done = _run_against(card, amount=10000)
+    assert done.aid == bytes.fromhex("A000000333010101")  # credit refused GPO, debit went online
+    assert done.outcome.status is Status.DECLINED and done.host_response_code == "05"
+    assert card.refused == 1  # the credit application was tried first (priority 1), then dropped
