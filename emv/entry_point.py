@@ -171,7 +171,8 @@ class EntryPoint:
         return self._step(answer)
 
     def _step(self, answer: object) -> ContactlessAction:
-        assert self._gen is not None  # noqa: S101 - internal invariant, set by start()
+        if self._gen is None:
+            raise LocalProtocolError("start() the transaction first")
         try:
             action = self._gen.send(answer)
         except StopIteration as stop:

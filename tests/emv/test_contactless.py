@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emv import contactless as cl
-from emv import kernel_c3, tlv
+from emv import kernel_c3, tags, tlv
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, Cvm, Message, ReaderLimits, Status
@@ -99,6 +99,8 @@ def test_quickpass_debit_online_no_cvm() -> None:
     assert 0x5A not in field55 and 0x57 not in field55  # PAN and track 2 travel outside field 55
     assert done.online[0].pan == CARDS["quickpass-debit"].card.pan
     assert [a[:4].hex().upper() for a in done.apdus[:3]] == ["00A40400", "00A40400", "80A80000"]
+    record = done.result.outcome.data_record
+    assert [f"{t:X}" for t, v in record.items() if t not in tags.TAGS or not tags.check_length(t, v)] == []
 
 
 def test_paywave_offline_approval_with_fdda() -> None:
