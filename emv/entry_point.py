@@ -118,7 +118,7 @@ class EntryPoint:
     Args:
         combinations: the reader's {AID, kernel} combinations with their limits, in reader order.
         amount_minor: Amount, Authorised.
-        kernels: kernel ID → kernel generator (``emv.kernel_c3.run`` for 3 and 7).
+        kernels: kernel ID → kernel generator (``emv.kernel_c3.run`` for 3 and 7, ``emv.kernel_c2.run`` for 2).
         terminal: the terminal's data elements for the kernels (``emv.kernel_c3.terminal_data``).
     """
 

@@ -22,10 +22,12 @@ from emv import apdu, dol
 from emv.crypto import arqc
 from emv.tlv import Tlv
 from pos_errors import PosError
+from sim.devices.card import CardApplet
 from sim.devices.card_oda import CardOda
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
-__all__ = ["ContactlessProfile", "ContactlessCard", "CONTACTLESS_CATALOGUE", "C3_PDOL", "C3_AFL"]
+__all__ = ["ContactlessProfile", "ContactlessCard", "EmvModeTapCard", "CONTACTLESS_CATALOGUE", "MASTERCARD_TAP",
+           "C3_PDOL", "C3_AFL"]
 
 C3_PDOL = bytes.fromhex("9F6604 9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704")
 C3_AFL = bytes.fromhex("08010101" "18010200")  # SFI 1 record 1 (signed), SFI 3 records 1-2 (certificates)
@@ -168,3 +170,32 @@ CONTACTLESS_CATALOGUE: dict[str, ContactlessProfile] = dict((
         online_only=False, fdda_fault=True),
     _c3("quickpass-refuses", "Card refuses contactless (6984) / 拒绝非接", "unionpay-debit", gpo_sw=b"\x69\x84"),
 ))
+
+
+class EmvModeTapCard:
+    """A kernel 2 (Mastercard EMV mode) tap card: the contact applet with CDA behind a PPSE (``9F2A`` = 02).
+
+    Everything but SELECT PPSE goes to ``sim.devices.card.CardApplet``, so GENERATE AC, the cryptogram and
+    the CDA signature are the contact card's own.
+    """
+
+    def __init__(self, profile: SimCardProfile) -> None:
+        self.profile = profile
+        self.applet = CardApplet(profile, random_bytes=lambda n: bytes(range(1, n + 1)))
+
+    def process(self, command_apdu: bytes) -> bytes:
+        if command_apdu[:4] == b"\x00\xa4\x04\x00" and command_apdu[5:5 + command_apdu[4]] == _PPSE:
+            entry = Tlv.template(0x61, Tlv(0x4F, self.profile.aid), Tlv(0x87, bytes([self.profile.priority])),
+                                 Tlv(0x9F2A, b"\x02"))
+            fci = Tlv.template(0x6F, Tlv(0x84, _PPSE), Tlv.template(0xA5, Tlv.template(0xBF0C, entry)))
+            return bytes(fci) + _OK
+        return self.applet.process(command_apdu)
+
+
+MASTERCARD_TAP: dict[str, SimCardProfile] = {
+    "mastercard-cda": replace(CATALOGUE["mastercard-debit"], key="cl-mastercard-cda", t0=False, response_format=2,
+                              oda="cda", offline_capable=True),
+    "mastercard-cda-broken": replace(CATALOGUE["mastercard-debit"], key="cl-mastercard-cda-broken", t0=False,
+                                     response_format=2, oda="cda", offline_capable=True,
+                                     oda_fault="bad-issuer-cert"),
+}

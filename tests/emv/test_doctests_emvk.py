@@ -16,6 +16,7 @@ from emv import (
     cvm,
     describe,
     entry_point,
+    kernel_c2,
     kernel_c3,
     oda,
     risk,
@@ -28,7 +29,7 @@ from sim.devices import card_oda, cards, contactless_cards
 from sim.runner import transcripts
 
 MODULES = [authentication, capk, config, describe, oda, risk, scripts, transcript, card_oda, cards, issuer, pki,
-           transcripts, tags, cvm, contactless, entry_point, kernel_c3, contactless_cards]
+           transcripts, tags, cvm, contactless, entry_point, kernel_c2, kernel_c3, contactless_cards]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
