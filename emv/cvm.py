@@ -6,7 +6,8 @@ walks the rules in order; the first rule whose condition holds and whose method 
 kernel performs online enciphered PIN (``RequestOnlinePin``), offline plaintext and enciphered PIN
 (``VerifyOfflinePin``: the PIN pad itself sends VERIFY; §10.5.1), their combinations with signature,
 signature, "No CVM required" and "Fail CVM processing". Offline PIN first reads the PIN Try Counter
-(GET DATA ``9F17``): zero sets "PIN try limit exceeded" (TVR B3b6) and fails the method without a prompt;
+(GET DATA ``9F17``, once per transaction: a plaintext rule after a failed enciphered one reuses it): zero
+sets "PIN try limit exceeded" (TVR B3b6) and fails the method without a prompt;
 ``63Cx`` re-prompts while ``x`` > 0; ``6983``/``6984`` or ``63C0`` set B3b6. Enciphered PIN needs the ICC
 key recovered by ODA (Book 2 §7.1) and a GET CHALLENGE.
 
@@ -160,11 +161,12 @@ def perform_cvm(cvm_list: bytes | None, ctx: CvmContext, pan: str, tvr: BitField
         return CvmOutcome(bytes([NO_CVM_PERFORMED, 0, RESULT_UNKNOWN]), "no CVM")
     cvms = parse_cvm_list(cvm_list)
     last: CvRule | None = None
+    counter = _TryCounter()
     for rule in cvms.rules:
         if not condition_holds(rule, cvms, ctx):
             continue
         last = rule
-        succeeded, result = yield from _perform(rule, ctx, pan, tvr)
+        succeeded, result = yield from _perform(rule, ctx, pan, tvr, counter)
         if succeeded:
             names = {ONLINE_PIN: "online PIN", SIGNATURE: "signature", NO_CVM: "no CVM",
                      OFFLINE_PLAIN_PIN: "offline PIN", OFFLINE_ENCIPHERED_PIN: "offline enciphered PIN",
@@ -181,7 +183,16 @@ def perform_cvm(cvm_list: bytes | None, ctx: CvmContext, pan: str, tvr: BitField
     return CvmOutcome(bytes([last.code, last.condition, RESULT_FAILED]), "failed")
 
 
-def _perform(rule: CvRule, ctx: CvmContext, pan: str, tvr: BitField[TvrBit]) -> Step[tuple[bool, int]]:
+@dataclass
+class _TryCounter:
+    """The PIN Try Counter as last known in this transaction: read by GET DATA at most once."""
+
+    read: bool = False
+    value: int | None = None
+
+
+def _perform(rule: CvRule, ctx: CvmContext, pan: str, tvr: BitField[TvrBit],
+             counter: _TryCounter) -> Step[tuple[bool, int]]:
     """(succeeded, CVM Results byte 3) for one rule whose condition holds."""
     if rule.method not in METHOD_NAMES:
         tvr.set(TvrBit.UNRECOGNISED_CVM)
@@ -200,7 +211,7 @@ def _perform(rule: CvRule, ctx: CvmContext, pan: str, tvr: BitField[TvrBit]) -> 
             return False, RESULT_FAILED
         raise Stop(Outcome.TERMINATED, _pin_code(status), f"PIN entry {status}")
     if rule.method in _OFFLINE:
-        ok = yield from _offline_pin(_OFFLINE[rule.method], ctx, tvr)
+        ok = yield from _offline_pin(_OFFLINE[rule.method], ctx, tvr, counter)
         return ok, RESULT_SUCCESSFUL if ok else RESULT_FAILED
     if rule.method == SIGNATURE:
         return True, RESULT_UNKNOWN
@@ -222,9 +233,12 @@ def _pin_try_counter() -> Step[int | None]:
     return value[0] if value and len(value) == 1 else None
 
 
-def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit]) -> Step[bool]:
+def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit], counter: _TryCounter) -> Step[bool]:
     """Book 3 §10.5.1: offline PIN verified by the card, the PIN pad sending VERIFY itself."""
-    tries = yield from _pin_try_counter()
+    if not counter.read:
+        counter.value = yield from _pin_try_counter()
+        counter.read = True
+    tries = counter.value
     if tries == 0:
         tvr.set(TvrBit.PIN_TRY_LIMIT_EXCEEDED)
         return False
@@ -250,9 +264,10 @@ def _offline_pin(enciphered: bool, ctx: CvmContext, tvr: BitField[TvrBit]) -> St
             return True
         left = answer.sw & 0x0F
         if answer.sw & 0xFFF0 == 0x63C0 and left and (tries is None or left < tries):
-            tries = left  # wrong PIN, tries left: ask again
+            tries = counter.value = left  # wrong PIN, tries left: ask again
             continue
         if answer.sw in (0x63C0, 0x6983, 0x6984):
+            counter.value = 0
             tvr.set(TvrBit.PIN_TRY_LIMIT_EXCEEDED)
         return False  # includes a card whose counter does not go down
     return False

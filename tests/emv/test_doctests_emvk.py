@@ -7,13 +7,31 @@ from types import ModuleType
 
 import pytest
 
-from emv import authentication, capk, cli, completion, config, describe, kernel, oda, risk, scripts, transcript
+from emv import (
+    authentication,
+    capk,
+    cli,
+    completion,
+    config,
+    contactless,
+    cvm,
+    describe,
+    entry_point,
+    kernel,
+    kernel_c2,
+    kernel_c3,
+    oda,
+    risk,
+    scripts,
+    tags,
+    transcript,
+)
 from sim.backends import issuer, pki
-from sim.devices import card_oda, cards
+from sim.devices import card_oda, cards, contactless_cards
 from sim.runner import transcripts
 
 MODULES = [authentication, capk, completion, config, describe, kernel, oda, risk, scripts, transcript, card_oda, cards,
-           issuer, pki, transcripts]
+           issuer, pki, transcripts, tags, cvm, contactless, entry_point, kernel_c2, kernel_c3, contactless_cards]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

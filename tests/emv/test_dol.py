@@ -28,6 +28,14 @@ RULES = [
     # an / ans: pad right with 00 (Book 3 §5.4), truncate on the right
     (0x9F1C, 10, "5430303030303031",  "54303030303030310000"),
     (0x9F16, 3,  "4D3030303030",      "4D3030"),
+    # tags the dictionary gained (EMV 4.4 Annex A1, contactless books)
+    (0x9F20, 8, "12345678901234",     "12345678901234FF"), # cn Track 2 discretionary: FF
+    (0x9F20, 2, "12345678",           "1234"),             # cn cut on the right
+    (0x9F19, 6, "1234567890",         "001234567890"),     # n11 token requestor ID right-justified
+    (0x9F19, 3, "001234567890",       "567890"),           # n cut from the left
+    (0x9F5D, 6, "5000",               "000000005000"),     # n12 available offline spending amount
+    (0x9F66, 4, "3600",               "36000000"),         # b TTQ
+    (0x9F1E, 8, "3132333435",         "3132333435000000"), # an IFD serial: 00, not spaces (§5.4 d)
     # unknown tag: treated as binary
     (0x9F7A, 3, "01",                 "010000"),
 ]
@@ -99,3 +107,28 @@ def test_tag_dictionary_covers_every_tag_the_kernel_and_card_use() -> None:
     assert missing == []
     assert (tags.fmt(0x9F02), tags.fmt(0x5A), tags.fmt(0x9F16), tags.fmt(0x9F7A)) == ("n", "cn", "ans", "b")
     assert tags.name(0x9F26) == "Application Cryptogram"
+
+
+# fmt: off
+LENGTHS = [
+    # tag       value                  within Annex A length?
+    (0x9F66, "36000000",               True),    # TTQ b 4
+    (0x9F66, "360000",                 False),
+    (0x9F6C, "0080",                   True),    # CTQ b 2
+    (0x9F27, "8080",                   False),   # CID b 1
+    (0x9F02, "000000001000",           True),    # n 12
+    (0xDF8129, "1010000000000000",     True),    # Outcome Parameter Set b 8
+    (0x9F7A, "0102030405",             True),    # unknown: any length
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("tag", "value", "ok"), LENGTHS)
+def test_length_rules_from_the_dictionary(tag: int, value: str, ok: bool) -> None:
+    assert tags.check_length(tag, bytes.fromhex(value)) is ok
+
+
+def test_every_fixed_numeric_length_is_consistent() -> None:
+    for tag, info in tags.TAGS.items():
+        low, high = info.length
+        assert 0 <= low <= high <= 255, f"{tag:X}"

@@ -140,3 +140,14 @@ def test_a_card_whose_try_counter_never_goes_down_cannot_loop_the_kernel():
     run = drive(transaction(OFFLINE_CAPABLE), stuck, host=issuer(profile, "00"), offline_pins=["1234"] * 20)
     assert len([a for a in run.actions if isinstance(a, VerifyOfflinePin)]) == 2
     assert run.finished.receipt["cvm_results"] == "1F0302"  # the PIN rule failed; 'no CVM' took over
+
+
+def test_pin_try_counter_is_read_once_when_enciphered_falls_back_to_plaintext():
+    # Issue 20: replayed cards showed GET DATA 9F17 twice. Enciphered offline PIN (apply next) fails for want of
+    # an ICC key (no ODA on this card), then plaintext offline PIN: one GET DATA for both rules.
+    profile = dataclasses.replace(CATALOGUE["offline-pin"], cvm_list=bytes.fromhex("00000000" "00000000"
+                                                                                   "4403" "4103" "1F03"))
+    card = CardApplet(profile, random_bytes=lambda n: bytes(range(7, 7 + n)))
+    run = drive(transaction(OFFLINE_CAPABLE), card.process, host=issuer(profile, "00"), offline_pins=["1234"])
+    assert len(run.apdus("GET DATA 9F17")) == 1
+    assert run.finished.receipt["cvm_results"] == "410302"

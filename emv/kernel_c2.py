@@ -1,0 +1,137 @@
+"""Kernel 2 (Mastercard, EMV Contactless Book C-2 v2.x), EMV mode only, a SUBSET: enough for a card that does
+CDA over GENERATE AC. Run by Entry Point as ``emv.entry_point.Kernel``.
+
+Done (Book C-2 §6, Book 3, Book 2 §6.6):
+
+1. GET PROCESSING OPTIONS with the PDOL data; ``6985`` → Select Next, other errors → End Application.
+2. READ RECORD over the AFL, static data for ODA; ICC key recovered up front when the card supports CDA
+   (``emv.authentication``, method CDA).
+3. CVM (C-2 §7.5, simplified): under the Reader CVM Required Limit "no CVM"; at or over it, on-device CVM if
+   the AIP says the card supports it (byte 1 b2), else the first CVM List ``8E`` rule among online PIN,
+   signature and no CVM.
+4. GENERATE AC (C-2 §7.6, simplified terminal action analysis): AAC when expired; ARQC over the floor limit,
+   for a status check, a zero amount, or when the ICC key could not be recovered; TC otherwise. CDA is asked
+   for whenever the ICC key is known, and the signature is verified with the transaction data hash
+   (Book 2 §6.6.2); a failure declines.
+5. Outcome: TC → Approved, ARQC → Online Request (field 55), AAC → Declined.
+
+Not done: relay resistance (EXCHANGE RELAY RESISTANCE DATA), torn transaction recovery, mag-stripe mode, data
+exchange (DEK/DET), the full TVR/TAC/IAC terminal action analysis, Outcome Parameter Set bytes ``DF8129``.
+
+>>> cvm_for(bytes.fromhex("1800"), None, over_limit=False).value
+'no_cvm'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from emv import apdu, dol, oda, records, tlv
+from emv.actions import Step, transmit
+from emv.authentication import OdaContext, OdaMethod, StaticData, authenticate
+from emv.contactless import Cvm, Message, Outcome, Start, Status, UiRequest, UiStatus
+from emv.cvm import parse_cvm_list
+from emv.entry_point import KernelContext
+from emv.kernel_c3 import CVM_RESULTS, FIELD_55_TAGS
+from emv.tvr import BitField, TsiBit, TvrBit
+from pos_errors import OdaError, RemoteProtocolError
+
+__all__ = ["run", "cvm_for"]
+
+_CDA, _ON_DEVICE_CVM = 0x01, 0x02  # AIP byte 1
+_DECLINED = UiRequest(Message.NOT_AUTHORISED, UiStatus.NOT_READY)
+_END = UiRequest(Message.TRY_ANOTHER_CARD, UiStatus.PROCESSING_ERROR)
+_CVM_CODES = {0x02: Cvm.ONLINE_PIN, 0x1E: Cvm.SIGNATURE, 0x1F: Cvm.NO_CVM}
+
+
+def cvm_for(aip: bytes, cvm_list: bytes | None, *, over_limit: bool) -> Cvm:
+    """Book C-2 §7.5 (simplified): the CVM for this amount."""
+    if not over_limit:
+        return Cvm.NO_CVM
+    if aip[0] & _ON_DEVICE_CVM:
+        return Cvm.CONFIRMATION_CODE_VERIFIED
+    if cvm_list:
+        try:
+            rules = parse_cvm_list(cvm_list).rules
+        except RemoteProtocolError:
+            rules = ()
+        for rule in rules:
+            if rule.method in _CVM_CODES:
+                return _CVM_CODES[rule.method]
+    return Cvm.NO_CVM
+
+
+def run(ctx: KernelContext) -> Step[Outcome]:
+    """One C-2 EMV-mode transaction (subset) from the SELECT AID answer to its Outcome."""
+    terminal = dict(ctx.terminal)
+    pdol_data = dol.build(dol.parse(ctx.fci.pdol or b""), terminal)
+    response = yield from transmit(apdu.get_processing_options(pdol_data), "GET PROCESSING OPTIONS")
+    if response.sw == 0x6985:
+        return Outcome(Status.SELECT_NEXT, "the card refuses this transaction (6985)", start=Start.C)
+    if not response.ok:
+        return Outcome(Status.END_APPLICATION, f"GET PROCESSING OPTIONS answered {response.sw:04X}", ui=_END)
+    card = records.parse_gpo_response(response.data)
+    static = StaticData()
+    for entry in records.parse_afl(card[0x94]):
+        for number in range(entry.first, entry.last + 1):
+            rec = yield from transmit(apdu.read_record(entry.sfi, number), "READ RECORD")
+            if not rec.ok:
+                return Outcome(Status.END_APPLICATION, f"READ RECORD answered {rec.sw:04X}", ui=_END)
+            for tag, value in records.parse_record(rec.data, entry.sfi).items():
+                card.setdefault(tag, value)
+            if number - entry.first < entry.oda_records:
+                static.add_record(entry.sfi, rec.data)
+    if 0x5A not in card or 0x8C not in card:
+        return Outcome(Status.END_APPLICATION, "card data missing: 5A or 8C", ui=_END)
+    pan = records.pan_digits(card[0x5A])
+    icc_key = None
+    if card[0x82][0] & _CDA and ctx.today is not None:
+        tvr, tsi = BitField(TvrBit, 5), BitField(TsiBit, 2)
+        oda_ctx = OdaContext(ctx.capks, (), ctx.today, bytes.fromhex("9F3704"))
+        result = yield from authenticate(OdaMethod.CDA, oda_ctx, card, terminal, static, ctx.fci.df_name[:5], pan,
+                                         tvr, tsi)
+        icc_key = result.icc_key
+    ind = ctx.candidate.indicators
+    cvm = cvm_for(card[0x82], card.get(0x8E), over_limit=ind.cvm_limit_exceeded)
+    terminal[0x9F34] = CVM_RESULTS[cvm]
+    expired = ctx.today is not None and card.get(0x5F24, b"\x99").hex() < ctx.today.strftime("%y%m%d")
+    wants_online = ind.floor_limit_exceeded or ind.status_check_requested or ind.zero_amount or icc_key is None
+    kind = apdu.CryptogramType.AAC if expired else apdu.CryptogramType.ARQC if wants_online \
+        else apdu.CryptogramType.TC
+    cdol1_data = dol.build(dol.parse(card[0x8C]), {**card, **terminal})
+    cda = icc_key is not None and kind is not apdu.CryptogramType.AAC
+    answer = yield from transmit(apdu.generate_ac(kind, cdol1_data, cda=cda), "GENERATE AC")
+    if not answer.ok:
+        return Outcome(Status.END_APPLICATION, f"GENERATE AC answered {answer.sw:04X}", ui=_END)
+    ac = records.parse_generate_ac_response(answer.data)
+    card.update(ac)
+    cid = ac[0x9F27][0] & 0xC0
+    if 0x9F4B in ac:
+        if icc_key is None:
+            return Outcome(Status.DECLINED, "a CDA signature without a recovered ICC key", ui=_DECLINED)
+        objects = b"".join(bytes(o) for o in tlv.decode(answer.data)[0].children if o.tag != 0x9F4B)
+        try:
+            result_cda = oda.verify_cda_signature(
+                icc_key, ac[0x9F4B], terminal[0x9F37], cid=ac[0x9F27][0],
+                transaction_hash=oda.transaction_data_hash(pdol_data, cdol1_data, None, objects))
+        except OdaError as exc:
+            return Outcome(Status.DECLINED, f"CDA failed: {exc}", ui=_DECLINED)
+        card[0x9F26] = result_cda.cryptogram
+    elif cda and cid != apdu.CryptogramType.AAC:
+        return Outcome(Status.DECLINED, "CDA was asked for and the card did not sign", ui=_DECLINED)
+    record = _record(terminal, card)
+    if cid == apdu.CryptogramType.TC:
+        return Outcome(Status.APPROVED, "approved offline by the card (TC, CDA verified)", cvm=cvm, receipt=True,
+                       ui=UiRequest(Message.APPROVED, UiStatus.CARD_READ_SUCCESSFULLY), field_off_ms=0,
+                       data_record=record)
+    if cid == apdu.CryptogramType.ARQC:
+        return Outcome(Status.ONLINE_REQUEST, f"the card asks to go online (CVM {cvm.value})", cvm=cvm,
+                       ui=UiRequest(Message.AUTHORISING, UiStatus.NOT_READY), field_off_ms=0, data_record=record)
+    return Outcome(Status.DECLINED, "the card declined (AAC)", ui=_DECLINED, field_off_ms=0, data_record=record)
+
+
+def _record(terminal: Mapping[int, bytes], card: Mapping[int, bytes]) -> dict[int, bytes]:
+    values = {**terminal, **card}
+    out: dict[int, bytes] = {t: values[t] for t in (0x5A, 0x57, 0x5F24, 0x5F34) if t in values}
+    out.update({t: values[t] for t in FIELD_55_TAGS if t in values})
+    return out
