@@ -250,7 +250,7 @@ class CarrierClient:
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
                 declared = response.getheader("Content-Length", "")
-                if declared.isdigit() and len(raw) < int(declared):  # read(amt) returns short, never raises
+                if len(raw) <= MAX_ANSWER and declared.isdigit() and len(raw) < int(declared):  # short read
                     raise http.client.IncompleteRead(raw, int(declared) - len(raw))
             except TimeoutError as exc:
                 raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc

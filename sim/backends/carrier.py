@@ -523,26 +523,34 @@ def _json(status: int, payload: Mapping[str, Any]) -> tuple[int, bytes, str]:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """JSON over HTTP for a simulator with ``handle(method, path, body, terminal_id)`` (the wallet uses it too)."""
+
     protocol_version = "HTTP/1.1"
     server_version = "SimCarrier/1.0"
 
-    def _serve(self, method: str) -> None:
-        sim: CarrierSim = self.server.sim  # type: ignore[attr-defined]
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when it is over MAX_BODY or its length is not a number."""
         declared = self.headers.get("Content-Length") or "0"
         length = int(declared) if declared.isdigit() and len(declared) < 10 else -1
         if length < 0 or length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _answer(self, method: str, body_in: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        status, body, ctype = self.server.sim.handle(  # type: ignore[attr-defined]
+            method, self.path, body_in, self.headers.get("X-Terminal-Id", ""))
+        return status, body, ctype, {}
+
+    def _serve(self, method: str) -> None:
+        body_in = self._read_body()
+        extra: dict[str, str] = {}
+        if body_in is None:
             status, body, ctype = _json(413, {"error": "too_large", "message": f"body over {MAX_BODY} bytes"})
         else:
-            body_in = self.rfile.read(length) if length else b""
-            headers = {k: self.headers.get(k, "") for k in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature",
-                                                            "X-Terminal-Id")}
-            status, body, ctype = sim.handle(method, self.path, body_in, headers)
-        signature = sim.sign_answer(status, body, self.headers.get("X-Nonce", ""))
-        if sim.tamper is not None:
-            status, body = sim.tamper(method, self.path, status, body)
+            status, body, ctype, extra = self._answer(method, body_in)
         try:
             self.send_response(status)
-            for name, value in signature.items():
+            for name, value in extra.items():
                 self.send_header(name, value)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -563,5 +571,19 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
 
-CarrierSim.handler_class = _Handler  # defined below the simulator it serves
+class _CarrierHandler(_Handler):
+    """The carrier's: the signature headers reach ``CarrierSim.handle``; every answer it routes is signed (a 413 for an oversized body is not)."""
+
+    def _answer(self, method: str, body_in: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        sim: CarrierSim = self.server.sim  # type: ignore[attr-defined]
+        headers = {k: self.headers.get(k, "") for k in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature",
+                                                        "X-Terminal-Id")}
+        status, body, ctype = sim.handle(method, self.path, body_in, headers)
+        signature = sim.sign_answer(status, body, headers["X-Nonce"])
+        if sim.tamper is not None:
+            status, body = sim.tamper(method, self.path, status, body)
+        return status, body, ctype, signature
+
+
+CarrierSim.handler_class = _CarrierHandler  # defined below the simulator it serves
 CarrierSim.thread_name = "sim-carrier"
