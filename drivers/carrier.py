@@ -418,8 +418,8 @@ def _order(body: Mapping[str, Any], order_id: str) -> TopupResult:
                                   tag="order_id")
     status = _ORDER_STATUSES.get(_str(order, "status"))
     if status is None:
-        raise RemoteProtocolError(f"carrier answer: order status {order['status']!r:.40} is not one of {list(_ORDER_STATUSES)}",
-                                  tag="status")
+        raise RemoteProtocolError(f"carrier answer: order status {order['status']!r:.40} is not one of "
+                                  f"{list(_ORDER_STATUSES)}", tag="status")
     message = order.get("message")
     return TopupResult(order_id, status, _opt_int(order, "balance_minor"),
                        message if isinstance(message, str) else "")

@@ -4,7 +4,7 @@ Pure functions (no clock, no randomness): the caller passes the timestamp and th
 ``X-App-Id``, ``X-Timestamp`` (Unix seconds), ``X-Nonce`` and ``X-Signature``; the signature is the lower-case hex
 HMAC-SHA256, keyed with the app secret, of the canonical string::
 
-    IOTSIM-HMAC-SHA256\\n<METHOD>\\n<path as sent, with query>\\n<timestamp>\\n<nonce>\\n<app id>\\n<hex SHA-256 of body>
+    IOTSIM-HMAC-SHA256\\n<METHOD>\\n<path as sent>\\n<timestamp>\\n<nonce>\\n<app id>\\n<hex SHA-256 of body>
 
 Every answer carries ``X-Timestamp``, ``X-Nonce`` and ``X-Signature`` over::
 

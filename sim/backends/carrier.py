@@ -572,7 +572,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _CarrierHandler(_Handler):
-    """The carrier's: the signature headers reach ``CarrierSim.handle``; every answer it routes is signed (a 413 for an oversized body is not)."""
+    """The carrier's: the signature headers reach ``CarrierSim.handle``; every answer it routes is signed (a 413
+    for an oversized body is not)."""
 
     def _answer(self, method: str, body_in: bytes) -> tuple[int, bytes, str, dict[str, str]]:
         sim: CarrierSim = self.server.sim  # type: ignore[attr-defined]

@@ -67,7 +67,7 @@ def _read_request(conn: socket.socket) -> bytes:
 def http_answer(status: str, body: bytes, content_type: str = "application/json", *, signed: bool = True,
                 secret: bytes = SECRET) -> bytes:
     """A complete HTTP answer, signed as the platform signs (bound to NONCE) unless ``signed`` is False."""
-    code = int(status.split()[0])
+    code = int(status.split(maxsplit=1)[0])
     signature = ""
     if signed:
         signature = (f"X-Timestamp: 1764000000\r\nX-Nonce: peer-nonce-000001\r\nX-Signature: "
