@@ -357,12 +357,13 @@ def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _error(body: Any) -> str | None:
     value = body.get("error") if isinstance(body, dict) else None
-    return value if isinstance(value, str) else None
+    return value[:64] if isinstance(value, str) else None
 
 
 def _message(body: Any) -> str:
+    """The platform's text for a person, cut to 200 characters (it ends up in logs and on the screen)."""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
+        return str(body["message"])[:200]
     return ""
 
 

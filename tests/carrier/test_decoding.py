@@ -157,3 +157,10 @@ def test_signed_request_shape(peer: ScriptedPeer, client: CarrierClient) -> None
     assert json.loads(body)["funding_ref"] == "612510301234"
     for header in (b"X-App-Id: APP9", f"X-Nonce: {NONCE}".encode(), b"X-Timestamp: ", b"X-Signature: "):
         assert header in head
+
+
+def test_a_huge_error_message_is_cut(peer: ScriptedPeer, client: CarrierClient) -> None:
+    peer.answer = http_answer("400 Bad Request", json.dumps({"error": "e" * 5000, "message": "m" * 100_000}).encode())
+    with pytest.raises(PosError) as caught:
+        client.create_topup("O1", ICCID, "D1G-1M", 1000)
+    assert len(str(caught.value)) < 400
