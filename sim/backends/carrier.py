@@ -293,6 +293,10 @@ class CarrierSim(LoopbackHttp):
         return {"app_id": self.app_id, "app_secret": self.app_secret, "ca_file": self.ca_file,
                 "insecure_plaintext": self.test_ca is None}
 
+    def forge_order_answers(self, on: bool) -> None:
+        """Play a man in the middle who rewrites every order answer to ``applied`` (the signature then fails)."""
+        self.tamper = _forge_applied if on else None
+
     def write_secret(self, path: str) -> str:
         """Write the app secret to ``path`` with mode 0600 (as a technician would); returns the path."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -505,6 +509,17 @@ def _order_request(body: bytes) -> dict[str, Any]:
     if not isinstance(funding, str) or len(funding) > 64:
         raise _Reply(400, "bad_request", "funding_ref must be a string of up to 64 characters")
     return req
+
+
+def _forge_applied(method: str, path: str, status: int, body: bytes) -> tuple[int, bytes]:
+    if "/v1/orders" not in path or status >= 300:
+        return status, body
+    try:
+        answer = json.loads(body)
+        answer["order"].update(status="applied", message="applied / 充值成功")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return status, body
+    return status, json.dumps(answer, ensure_ascii=False).encode()
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
