@@ -23,7 +23,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
                                           carrier_unreachable, carrier_forge_answers (a man in the middle makes
-                                          every order answer "applied"; its signature fails), printer_paper_out, printer_cover_open,
+                                          every order answer "applied"; its signature fails), printer_paper_out,
+                                          printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
                                           wallet_unreachable
