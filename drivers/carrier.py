@@ -12,14 +12,21 @@ LinkError             refused, unreachable, connect timed out, 4xx         no (r
 LinkError             5xx on a read; connection lost during a read         a read changes nothing
 LinkTimeout           no answer within ``timeout_s`` after sending;        UNKNOWN: query ``order_status``
                       create_topup: 5xx or connection lost after sending   before any retry
-RemoteProtocolError   the answer is not JSON, lacks fields, or names       create_topup: UNKNOWN, as above
-                      another SIM / order
+RemoteProtocolError   the answer is not JSON, lacks fields, names another  create_topup: UNKNOWN, as above
+                      SIM / order, is too deep / too big, or its
+                      signature is missing or wrong (``X-Signature``)
 ====================  ===================================================  ===================================
+
+Every request is signed (``drivers.carrier_sign``: app id, timestamp, nonce, SHA-256 of the body, HMAC-SHA256
+with the app secret) and every answer below HTTP 500 must carry a valid signature bound to the request's nonce;
+an unsigned or wrongly signed answer is never believed. ``https`` verifies the platform's certificate against
+``ca_file`` (or the system's trust store); plain ``http`` only with ``insecure_plaintext=True`` (tests).
 
 A 409 conflict (the order id is already used for a different top-up) comes back as a ``failed`` result: this
 request applied nothing. ``LinkTimeout`` is a ``LinkError``, so catch it first.
 
->>> client = CarrierClient("http://127.0.0.1:1", timeout_s=0.5)
+>>> client = CarrierClient("http://127.0.0.1:1", app_id="A1", app_secret=b"s", insecure_plaintext=True,
+...                        timeout_s=0.5)
 >>> client.lookup_sim("1064900000001")
 Traceback (most recent call last):
 ...
@@ -30,17 +37,26 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import secrets
+import ssl
+import stat
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from drivers.carrier_sign import answer_string, sign_request, verify
 from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["CarrierClient", "normalise_number"]
+__all__ = ["CarrierClient", "normalise_number", "read_app_secret"]
 
-MAX_ANSWER = 1024 * 1024
+MAX_ANSWER = 256 * 1024
+MAX_DEPTH = 16  # the deepest real answer is 3 levels; deeper is a wrong answer, not a RecursionError
+MAX_INT_DIGITS = 18  # money and counters fit in 64 bits; a 4000-digit number is a wrong answer
+_APP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NUMBER = re.compile(r"[0-9A-Z]{19,20}|\d{11}|\d{13}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ORDER_STATUSES: Mapping[str, TopupStatus] = {"applied": "applied", "pending": "pending", "failed": "failed"}
@@ -59,21 +75,65 @@ def normalise_number(number: str) -> str:
     return cleaned
 
 
+def read_app_secret(path: str) -> bytes:
+    """The carrier app secret from ``path`` (read at boot): the file must be a regular file of mode 0600 (or
+    0400) owned by us, holding the secret on one line (at least 16 characters). Raises ConfigError."""
+    if not path:
+        raise ConfigError("carrier.app_secret_file is not set: name the file holding the carrier app secret")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ConfigError(f"carrier.app_secret_file {path}: cannot open: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"carrier.app_secret_file {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise ConfigError(f"carrier.app_secret_file {path} has mode {stat.S_IMODE(info.st_mode):04o}: "
+                              "it must be 0600 (chmod 600), readable by the terminal's user only")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise ConfigError(f"carrier.app_secret_file {path} is not owned by the terminal's user")
+        secret = fh.read(4097).strip()
+    if len(secret) < 16 or len(secret) > 4096 or b"\n" in secret:
+        raise ConfigError(f"carrier.app_secret_file {path} must hold one secret of 16-4096 characters")
+    return secret
+
+
 def _no_crash_point(name: str) -> None:
     """The default crash-point hook: nothing happens."""
 
 
 class CarrierClient:
-    """``CarrierPort`` for a platform at ``base_url`` (``http://host:port[/prefix]``)."""
+    """``CarrierPort`` for a platform at ``base_url`` (``https://host:port[/prefix]``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "",
-                 crash_point: Callable[[str], None] | None = None) -> None:
+    def __init__(self, base_url: str, *, app_id: str, app_secret: bytes, ca_file: str = "",
+                 insecure_plaintext: bool = False, timeout_s: float = 10.0, terminal_id: str = "",
+                 crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
+                 nonce: Callable[[], str] | None = None) -> None:
         """``crash_point(name)`` is called right after each request left (``"carrier.sent"``); the composition
-        root passes the crash harness's hook, the default does nothing."""
+        root passes the crash harness's hook, the default does nothing. ``clock`` (Unix seconds) and ``nonce``
+        exist for tests (stale and replayed requests)."""
         self._crash_point = crash_point or _no_crash_point
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise ConfigError(f"carrier.base_url must be http(s)://host[:port][/prefix], not {base_url!r}")
+            raise ConfigError(f"carrier.url must be https://host[:port][/prefix], not {base_url!r}")
+        if url.scheme == "http" and not insecure_plaintext:
+            raise ConfigError(f"carrier.url {base_url} is plain http: use https (set carrier.ca_file), or "
+                              "insecure_plaintext = true on a test bench only")
+        if not isinstance(app_id, str) or not _APP_ID.fullmatch(app_id):
+            raise ConfigError(f"carrier.app_id must be 1-64 of A-Z a-z 0-9 . _ -, not {app_id!r}")
+        if not app_secret:
+            raise ConfigError("carrier app secret is empty (carrier.app_secret_file)")
+        self.app_id = app_id
+        self._secret = app_secret
+        self._clock = clock
+        self._nonce = nonce or (lambda: secrets.token_hex(16))
+        self._tls: ssl.SSLContext | None = None
+        if url.scheme == "https":
+            try:
+                self._tls = ssl.create_default_context(cafile=ca_file or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"carrier.ca_file {ca_file}: not a readable PEM CA file ({exc})") from exc
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.terminal_id = terminal_id
@@ -83,7 +143,7 @@ class CarrierClient:
         self._prefix = url.path.rstrip("/")
 
     def __repr__(self) -> str:
-        return f"CarrierClient({self.base_url!r}, terminal_id={self.terminal_id!r})"
+        return f"CarrierClient({self.base_url!r}, app_id={self.app_id!r}, terminal_id={self.terminal_id!r})"
 
     # --- CarrierPort ---------------------------------------------------------------------------------------
 
@@ -112,19 +172,25 @@ class CarrierClient:
             return []
         plans = self._expect(status, body, 200).get("plans")
         if not isinstance(plans, list):
-            raise RemoteProtocolError("plans missing or not a list", tag="plans")
+            raise RemoteProtocolError("carrier answer: plans missing or not a list", tag="plans")
         return [_plan(item) for item in plans]
 
-    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int) -> TopupResult:
+    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int, *,
+                     funding_ref: str = "") -> TopupResult:
         """POST the order. Sending the same order again is safe: the platform never applies it twice.
+        ``funding_ref`` names the payment that funds it (acquirer RRN or wallet transaction id).
 
         Raises LinkTimeout or RemoteProtocolError when the outcome is unknown (see the module table).
         """
         _check_order_id(order_id)
         if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
             raise LocalProtocolError(f"amount_minor must be a positive int, not {amount_minor!r}")
-        payload = {"order_id": order_id, "iccid": normalise_number(iccid), "plan_id": plan_id,
-                   "amount_minor": amount_minor}
+        if not isinstance(funding_ref, str) or len(funding_ref) > 64 or not funding_ref.isprintable():
+            raise LocalProtocolError(f"funding_ref must be up to 64 printable characters, not {funding_ref!r}")
+        payload: dict[str, Any] = {"order_id": order_id, "iccid": normalise_number(iccid), "plan_id": plan_id,
+                                   "amount_minor": amount_minor}
+        if funding_ref:
+            payload["funding_ref"] = funding_ref
         status, body = self._call("POST", "/v1/orders", payload, outcome_unknown_after_send=True)
         if status == 409:
             return TopupResult(order_id, "failed", None, CONFLICT_MESSAGE)
@@ -148,8 +214,11 @@ class CarrierClient:
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
               outcome_unknown_after_send: bool = False) -> tuple[int, Any]:
         """Send one request; returns (HTTP status, decoded JSON or the raw bytes when not JSON)."""
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.timeout_s)
+        conn: http.client.HTTPConnection
+        if self._tls is not None:
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
         where = f"carrier {self._host}:{self._port}"
         # After the request left, a write (POST) may have been applied: report it as outcome unknown.
         failed: type[LinkError] = LinkTimeout if outcome_unknown_after_send else LinkError
@@ -161,20 +230,27 @@ class CarrierClient:
         if payload is not None:
             data = json.dumps(payload).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
+        target = self._prefix + path
+        timestamp, nonce = str(int(self._clock())), self._nonce()
+        headers.update({"X-App-Id": self.app_id, "X-Timestamp": timestamp, "X-Nonce": nonce,
+                        "X-Signature": sign_request(self._secret, method, target, timestamp, nonce, self.app_id,
+                                                    data or b"")})
         try:
             try:
                 conn.connect()
+            except ssl.SSLError as exc:  # certificate not trusted, wrong host name, not TLS at all
+                raise LinkError(f"{where}: TLS handshake failed (not sent): {exc}") from exc
             except TimeoutError as exc:
                 raise LinkError(f"{where}: connect timed out after {self.timeout_s} s (not sent)") from exc
             except OSError as exc:
                 raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
             try:
-                conn.request(method, self._prefix + path, body=data, headers=headers)
+                conn.request(method, target, body=data, headers=headers)
                 self._crash_point("carrier.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
                 declared = response.getheader("Content-Length", "")
-                if declared.isdigit() and len(raw) < int(declared):  # read(amt) returns short, never raises
+                if len(raw) <= MAX_ANSWER and declared.isdigit() and len(raw) < int(declared):  # short read
                     raise http.client.IncompleteRead(raw, int(declared) - len(raw))
             except TimeoutError as exc:
                 raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc
@@ -186,10 +262,25 @@ class CarrierClient:
             conn.close()
         if len(raw) > MAX_ANSWER:
             raise RemoteProtocolError(f"{where}: answer over {MAX_ANSWER} bytes", raw=raw[:64])
-        if response.status >= 500:
-            text = _message(_decode(raw)) or response.reason
+        body = _decode(raw)
+        if response.status >= 500:  # never believed either way: a read failed, a write's outcome is unknown
+            text = _message(body) or response.reason
             raise failed(f"{where}: platform error {response.status}: {text}{tail}")
-        return response.status, _decode(raw)
+        if not self._answer_signed(response, raw, nonce):
+            if response.status in (401, 403):
+                raise LinkError(f"{where} refused the request ({response.status} {_error(body) or ''}, "
+                                f"answer unsigned): {_message(body)}")
+            raise RemoteProtocolError(f"{where}: answer {response.status} unsigned or wrongly signed{tail}",
+                                      tag="X-Signature")
+        return response.status, body
+
+    def _answer_signed(self, response: http.client.HTTPResponse, raw: bytes, request_nonce: str) -> bool:
+        timestamp = response.getheader("X-Timestamp", "")
+        nonce = response.getheader("X-Nonce", "")
+        signature = response.getheader("X-Signature", "")
+        if not (timestamp.isdigit() and nonce and signature) or len(signature) > 128:
+            return False
+        return verify(self._secret, answer_string(response.status, timestamp, nonce, request_nonce, raw), signature)
 
     def _expect(self, status: int, body: Any, *ok: int, unknown: bool = False) -> dict[str, Any]:
         """The JSON object of a 2xx answer; maps 4xx to our errors."""
@@ -209,20 +300,70 @@ class CarrierClient:
 
 
 def _decode(raw: bytes) -> Any:
+    """JSON, or the raw bytes when it is not JSON we accept (callers decide whether JSON was required).
+
+    Refused as "not JSON": nesting deeper than MAX_DEPTH (checked before parsing, so no RecursionError),
+    integers longer than MAX_INT_DIGITS, NaN / Infinity, and duplicate keys."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return raw  # callers decide whether JSON was required
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+    if _too_deep(text):
+        return raw
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_constant=_no_constant, object_pairs_hook=_no_dupes)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so are _parse_int's refusals
+        return raw
+
+
+def _too_deep(text: str) -> bool:
+    """Brackets nested deeper than MAX_DEPTH, outside strings (a cheap scan, before the recursive parser)."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer of {len(digits)} digits")
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
 
 
 def _error(body: Any) -> str | None:
     value = body.get("error") if isinstance(body, dict) else None
-    return value if isinstance(value, str) else None
+    return value[:64] if isinstance(value, str) else None
 
 
 def _message(body: Any) -> str:
+    """The platform's text for a person, cut to 200 characters (it ends up in logs and on the screen)."""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
+        return str(body["message"])[:200]
     return ""
 
 
@@ -234,21 +375,21 @@ def _check_order_id(order_id: str) -> None:
 def _object(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = body.get(key)
     if not isinstance(value, dict):
-        raise RemoteProtocolError(f"{key!r} missing or not an object", tag=key)
+        raise RemoteProtocolError(f"carrier answer: {key!r} missing or not an object", tag=key)
     return value
 
 
 def _str(obj: Mapping[str, Any], key: str, default: str | None = None) -> str:
     value = obj.get(key, default)
     if not isinstance(value, str):
-        raise RemoteProtocolError(f"{key!r} missing or not a string", tag=key)
+        raise RemoteProtocolError(f"carrier answer: {key!r} missing or not a string", tag=key)
     return value
 
 
 def _int(obj: Mapping[str, Any], key: str) -> int:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RemoteProtocolError(f"{key!r} missing or not an integer", tag=key)
+        raise RemoteProtocolError(f"carrier answer: {key!r} missing or not an integer", tag=key)
     return value
 
 
@@ -258,10 +399,10 @@ def _opt_int(obj: Mapping[str, Any], key: str) -> int | None:
 
 def _plan(item: Any) -> Plan:
     if not isinstance(item, dict):
-        raise RemoteProtocolError("a plan is not an object", tag="plans")
+        raise RemoteProtocolError("carrier answer: a plan is not an object", tag="plans")
     promotion = item.get("promotion")
     if promotion is not None and not isinstance(promotion, str):
-        raise RemoteProtocolError("'promotion' not a string", tag="promotion")
+        raise RemoteProtocolError("carrier answer: 'promotion' not a string", tag="promotion")
     return Plan(plan_id=_str(item, "plan_id"), name=_str(item, "name"), name_zh=_str(item, "name_zh"),
                 period_months=_int(item, "period_months"), price_minor=_int(item, "price_minor"),
                 data_mb=_int(item, "data_mb"), sms=_opt_int(item, "sms") or 0,
@@ -278,8 +419,8 @@ def _order(body: Mapping[str, Any], order_id: str) -> TopupResult:
                                   tag="order_id")
     status = _ORDER_STATUSES.get(_str(order, "status"))
     if status is None:
-        raise RemoteProtocolError(f"order status {order['status']!r} is not one of {list(_ORDER_STATUSES)}",
-                                  tag="status")
+        raise RemoteProtocolError(f"carrier answer: order status {order['status']!r:.40} is not one of "
+                                  f"{list(_ORDER_STATUSES)}", tag="status")
     message = order.get("message")
     return TopupResult(order_id, status, _opt_int(order, "balance_minor"),
                        message if isinstance(message, str) else "")

@@ -122,8 +122,9 @@ class TopupService:
         q = order.quote
         self.journal.update(txn_id, TxnState.TOPUP_INTENDED)
         try:
+            rrn = paid.auth.rrn if paid.auth else ""  # names the payment that funds it
             result: TopupResult | None = self.carrier.create_topup(order_id, order.iccid, q.plan.plan_id,
-                                                                   q.amount_minor)
+                                                                   q.amount_minor, funding_ref=rrn)
         except (LinkTimeout, RemoteProtocolError, LinkError) as exc:
             self.journal.update(txn_id, TxnState.TOPUP_INTENDED, message=f"carrier: {exc}")
             result = self.follow_up(order_id)

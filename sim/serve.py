@@ -57,7 +57,9 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         "config": str(config_path),
         "endpoints": {
             "acquirer": {"scheme": "tcp", "host": host["address"], "port": host["port"]},
-            "carrier": {"url": config["carrier"]["url"]},
+            "carrier": {"url": config["carrier"]["url"], "ca_file": config["carrier"]["ca_file"],
+                        "app_id": config["carrier"]["app_id"],
+                        "app_secret_file": config["carrier"]["app_secret_file"]},
             "wallet": {"url": config["wallet"]["url"]},
         },
         "devices": {name: path for name, path in config["devices"].items() if isinstance(path, str)},

@@ -62,7 +62,13 @@ class HostSection:
 
 @dataclass(frozen=True)
 class CarrierSection:
-    url: str = "http://127.0.0.1:8080"
+    """The carrier platform (docs/protocols/carrier-api.md): every request signed with the app secret, HTTPS."""
+
+    url: str = "https://127.0.0.1:8443"
+    app_id: str = ""  # issued by the carrier with the app secret
+    app_secret_file: str = ""  # file holding the app secret, mode 0600; read at boot
+    ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
+    insecure_plaintext: bool = False  # allow http:// (test benches only)
     timeout_s: float = 10.0
     status_polls: int = 3
     poll_interval_s: float = 1.0

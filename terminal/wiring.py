@@ -18,7 +18,7 @@ from typing import Literal
 
 from drivers import crashpoint
 from drivers.card_reader import CardReader
-from drivers.carrier import CarrierClient
+from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
 from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
@@ -70,7 +70,9 @@ def build_services(settings: Settings) -> Services:
     for user in settings.users:
         users.ensure(user.id, user.name, user.role, user.password_hash)
     clock = SystemClock()
-    carrier = CarrierClient(settings.carrier.url, timeout_s=settings.carrier.timeout_s, terminal_id=term.id,
+    c = settings.carrier
+    carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
+                            insecure_plaintext=c.insecure_plaintext, timeout_s=c.timeout_s, terminal_id=term.id,
                             crash_point=crashpoint.reached)
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,

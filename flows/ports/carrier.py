@@ -93,8 +93,10 @@ class CarrierPort(Protocol):
     def list_plans(self, iccid: str) -> Sequence[Plan]:
         """Plans this SIM may buy. Raises LinkError/LinkTimeout."""
 
-    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int) -> TopupResult:
-        """Apply a top-up. Same order id twice never applies twice. LinkTimeout means outcome unknown."""
+    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int, *,
+                     funding_ref: str = "") -> TopupResult:
+        """Apply a top-up. Same order id twice never applies twice. LinkTimeout means outcome unknown.
+        ``funding_ref``: the payment that funds it (acquirer RRN or wallet transaction id), recorded by the carrier."""
 
     def order_status(self, order_id: str) -> TopupResult:
         """Status of an order created earlier (``not_found`` if it never arrived)."""

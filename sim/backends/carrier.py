@@ -10,6 +10,13 @@ The full API is in ``docs/protocols/carrier-api.md``. In short (JSON bodies, UTF
           "amount_minor"}
     GET  /v1/orders/{order_id}     200 {"order": {...}}                404 not_found
 
+Every request must be signed (app id, timestamp within ±5 minutes, a nonce never seen before, HMAC-SHA256 over
+method, path, timestamp, nonce, app id and the body's SHA-256; ``drivers.carrier_sign`` documents the canonical
+string, checked here independently); anything else is ``401`` with ``unsigned``, ``unknown_app``,
+``stale_timestamp``, ``bad_signature`` or ``replayed_nonce`` and changes nothing. Every answer is signed with the
+same secret, bound to the request's nonce. HTTPS with a per-simulator test CA (``sim.backends.http_tls``) unless
+``tls=False``. ``tamper`` (tests) rewrites an answer after it was signed, as a man in the middle would.
+
 Errors are ``{"error": code, "message": text}``. Orders have status ``applied``, ``pending`` or ``failed``; a
 rejected top-up is a ``failed`` order (stored, so asking again gives the same answer), not an HTTP error.
 The order id is the terminal's: the platform has no idempotency key of its own.
@@ -44,16 +51,21 @@ ICCID                  MSISDN         behaviour
 
 >>> sim = CarrierSim()
 >>> url = sim.start()
->>> url.startswith("http://127.0.0.1:")
-True
+>>> url.startswith("https://127.0.0.1:"), sim.ca_file.endswith("carrier-ca.pem")
+(True, True)
 >>> sim.stop()
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import os
 import re
+import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -62,12 +74,16 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from sim.backends.http_tls import LoopbackCa
 from sim.backends.loopback_http import LoopbackHttp
 
 __all__ = ["CarrierSim", "SimState", "LedgerEntry", "PLANS", "BANK_TEST_PLANS"]
 
 CARRIER = "SIM-CARRIER"
 MAX_BODY = 64 * 1024
+SKEW_S = 300  # ±5 minutes
+DEFAULT_APP_ID = "POSSIM-APP-0001"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _ICCID = re.compile(r"89[0-9A-Z]{17,18}")
 _MSISDN = re.compile(r"1\d{10}|1\d{12}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -193,6 +209,7 @@ class LedgerEntry:
     plan_id: str
     amount_minor: int
     time: dt.datetime
+    funding_ref: str = ""  # the payment that funds it (acquirer RRN or wallet transaction id)
 
 
 @dataclass
@@ -208,10 +225,12 @@ class _Order:
     due: float | None = None  # monotonic time a pending order becomes applied
     balance_minor: int | None = None
     applied_at: dt.datetime | None = None
+    funding_ref: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"order_id": self.order_id, "iccid": self.iccid, "plan_id": self.plan_id,
                 "amount_minor": self.amount_minor, "terminal_id": self.terminal_id,
+                "funding_ref": self.funding_ref,
                 "status": self.status, "message": self.message,
                 "balance_minor": self.balance_minor, "created_at": self.created_at.isoformat(),
                 "applied_at": self.applied_at.isoformat() if self.applied_at else None}
@@ -232,11 +251,27 @@ class CarrierSim(LoopbackHttp):
         slow_s: delay of the slow lookup. hang_s: delay of the hanging lookup. lost_answer_s: delay of the
             lost top-up answer. pending_s: how long a pending top-up stays pending.
         today: the platform's date (expiry of packages is extended from it).
+        app_id, app_secret: the one terminal application it knows (a fresh random secret unless given).
+        tls: serve HTTPS with a fresh test CA written to ``workdir`` (a temporary directory unless given).
+        clock: Unix seconds, for the ±5 min check.
     """
 
     def __init__(self, *, port: int = 0, slow_s: float = 2.0, hang_s: float = 30.0,
                  lost_answer_s: float = 15.0, pending_s: float = 3.0,
-                 today: Callable[[], dt.date] = dt.date.today) -> None:
+                 today: Callable[[], dt.date] = dt.date.today, app_id: str = DEFAULT_APP_ID,
+                 app_secret: bytes | None = None, tls: bool = True, workdir: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.app_id = app_id
+        self.app_secret = app_secret or secrets.token_hex(32).encode()
+        self._clock = clock
+        self._nonces: dict[str, float] = {}
+        self.refused: list[str] = []  # the error code of every request refused with 401
+        self.tamper: Callable[[str, str, int, bytes], tuple[int, bytes]] | None = None
+        self._tmp = None if workdir or not tls else tempfile.TemporaryDirectory(prefix="carrier-tls-")
+        self.test_ca: LoopbackCa | None = None
+        if tls:
+            self.test_ca = LoopbackCa.create(workdir or self._tmp.name)  # type: ignore[union-attr]
+            self.tls = self.test_ca.server_context()
         self.slow_s, self.hang_s = slow_s, hang_s
         self.lost_answer_s, self.pending_s = lost_answer_s, pending_s
         self._today = today
@@ -247,6 +282,28 @@ class CarrierSim(LoopbackHttp):
         self._failed_once: set[str] = set()
         self._lock = threading.RLock()
         self.requests = 0
+
+    @property
+    def ca_file(self) -> str:
+        """The test CA a client must trust ("" when serving plain http)."""
+        return self.test_ca.ca_file if self.test_ca else ""
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``drivers.carrier.CarrierClient`` (besides the URL) that this platform accepts."""
+        return {"app_id": self.app_id, "app_secret": self.app_secret, "ca_file": self.ca_file,
+                "insecure_plaintext": self.test_ca is None}
+
+    def forge_order_answers(self, on: bool) -> None:
+        """Play a man in the middle who rewrites every order answer to ``applied`` (the signature then fails)."""
+        self.tamper = _forge_applied if on else None
+
+    def write_secret(self, path: str) -> str:
+        """Write the app secret to ``path`` with mode 0600 (as a technician would); returns the path."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(self.app_secret + b"\n")
+        os.chmod(path, 0o600)
+        return path
 
     # --- inspection ----------------------------------------------------------------------------------------
 
@@ -267,12 +324,14 @@ class CarrierSim(LoopbackHttp):
 
     # --- routes (called from handler threads) --------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: bytes, terminal_id: str) -> tuple[int, bytes, str]:
+    def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, str]:
         """One request -> (status, body, content type). Delays happen here, outside the lock."""
         with self._lock:
             self.requests += 1
+        terminal_id = headers.get("X-Terminal-Id", "")
         parts = [unquote(p) for p in urlsplit(path).path.strip("/").split("/")]
         try:
+            self._authenticate(method, path, body, headers)
             if method == "GET" and parts == ["v1", "health"]:
                 return _json(200, {"status": "ok"})
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "sims"]:
@@ -289,6 +348,53 @@ class CarrierSim(LoopbackHttp):
             raise _Reply(404, "no_route", f"no route {method} {path}")
         except _Reply as reply:
             return _json(reply.status, {"error": reply.error, "message": reply.message})
+
+    def _authenticate(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """Refuse (401, nothing changed) what the real platform refuses; remember the nonce of what it accepts."""
+        app_id, timestamp = headers.get("X-App-Id", ""), headers.get("X-Timestamp", "")
+        nonce, signature = headers.get("X-Nonce", ""), headers.get("X-Signature", "")
+        if not (app_id and timestamp and nonce and signature):
+            self._refuse("unsigned", "X-App-Id, X-Timestamp, X-Nonce and X-Signature are required")
+        if app_id != self.app_id:
+            self._refuse("unknown_app", f"unknown app id {app_id[:64]!r}")
+        now = self._clock()
+        if not timestamp.isdigit() or len(timestamp) > 12 or abs(int(timestamp) - now) > SKEW_S:
+            self._refuse("stale_timestamp", f"timestamp {timestamp[:16]!r} is not within ±{SKEW_S} s of "
+                                            f"{int(now)}")
+        if not _NONCE.fullmatch(nonce):
+            self._refuse("unsigned", "X-Nonce must be 16-64 of A-Z a-z 0-9 _ -")
+        # Independent of drivers.carrier_sign on purpose: the canonical string as docs/protocols/carrier-api.md says.
+        canonical = "\n".join(["IOTSIM-HMAC-SHA256", method, path, timestamp, nonce, app_id,
+                               hashlib.sha256(body).hexdigest()]).encode()
+        expected = hmac.new(self.app_secret, canonical, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            self._refuse("bad_signature", "signature does not verify")
+        with self._lock:
+            for old, seen in list(self._nonces.items()):
+                if seen < now - 2 * SKEW_S:
+                    del self._nonces[old]
+            if nonce in self._nonces:
+                self._refuse("replayed_nonce", "this nonce was used already")
+            self._nonces[nonce] = now
+
+    def _refuse(self, code: str, message: str) -> None:
+        with self._lock:
+            self.refused.append(code)
+        raise _Reply(401, code, message)
+
+    def sign_answer(self, status: int, body: bytes, request_nonce: str) -> dict[str, str]:
+        """The signature headers of an answer."""
+        timestamp, nonce = str(int(self._clock())), secrets.token_hex(16)
+        canonical = "\n".join(["IOTSIM-HMAC-SHA256-ANSWER", str(status), timestamp, nonce, request_nonce,
+                               hashlib.sha256(body).hexdigest()]).encode()
+        return {"X-Timestamp": timestamp, "X-Nonce": nonce,
+                "X-Signature": hmac.new(self.app_secret, canonical, hashlib.sha256).hexdigest()}
+
+    def stop(self) -> None:
+        super().stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def _find(self, number: str) -> SimState | None:
         number = number.strip().upper()
@@ -340,7 +446,7 @@ class CarrierSim(LoopbackHttp):
 
     def _new_order(self, req: dict[str, Any], terminal_id: str) -> _Order:
         order = _Order(req["order_id"], req["iccid"], req["plan_id"], req["amount_minor"], terminal_id,
-                       "failed", "", dt.datetime.now().astimezone())
+                       "failed", "", dt.datetime.now().astimezone(), funding_ref=req["funding_ref"])
         sim = self.sims.get(req["iccid"])
         plan = _PLAN_BY_ID.get(req["plan_id"])
         if sim is None:
@@ -375,7 +481,7 @@ class CarrierSim(LoopbackHttp):
         order.status, order.message, order.balance_minor = "applied", "applied / 充值成功", sim.balance_minor
         order.applied_at = dt.datetime.now().astimezone()
         self._ledger.append(LedgerEntry(order.order_id, order.iccid, order.plan_id, order.amount_minor,
-                                        order.applied_at))
+                                        order.applied_at, order.funding_ref))
 
     def _settle(self) -> None:
         """Apply pending orders whose time has come (lazily: on every look at the state)."""
@@ -399,7 +505,21 @@ def _order_request(body: bytes) -> dict[str, Any]:
         raise _Reply(400, "bad_request", "order_id must be 1-64 of A-Z a-z 0-9 _ -")
     if req["amount_minor"] <= 0:
         raise _Reply(400, "bad_request", "amount_minor must be positive")
+    funding = req.setdefault("funding_ref", "")
+    if not isinstance(funding, str) or len(funding) > 64:
+        raise _Reply(400, "bad_request", "funding_ref must be a string of up to 64 characters")
     return req
+
+
+def _forge_applied(method: str, path: str, status: int, body: bytes) -> tuple[int, bytes]:
+    if "/v1/orders" not in path or status >= 300:
+        return status, body
+    try:
+        answer = json.loads(body)
+        answer["order"].update(status="applied", message="applied / 充值成功")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return status, body
+    return status, json.dumps(answer, ensure_ascii=False).encode()
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
@@ -418,20 +538,35 @@ def _json(status: int, payload: Mapping[str, Any]) -> tuple[int, bytes, str]:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """JSON over HTTP for a simulator with ``handle(method, path, body, terminal_id)`` (the wallet uses it too)."""
+
     protocol_version = "HTTP/1.1"
     server_version = "SimCarrier/1.0"
 
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when it is over MAX_BODY or its length is not a number."""
+        declared = self.headers.get("Content-Length") or "0"
+        length = int(declared) if declared.isdigit() and len(declared) < 10 else -1
+        if length < 0 or length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _answer(self, method: str, body_in: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        status, body, ctype = self.server.sim.handle(  # type: ignore[attr-defined]
+            method, self.path, body_in, self.headers.get("X-Terminal-Id", ""))
+        return status, body, ctype, {}
+
     def _serve(self, method: str) -> None:
-        sim: CarrierSim = self.server.sim  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        body_in = self._read_body()
+        extra: dict[str, str] = {}
+        if body_in is None:
             status, body, ctype = _json(413, {"error": "too_large", "message": f"body over {MAX_BODY} bytes"})
         else:
-            body_in = self.rfile.read(length) if length else b""
-            terminal_id = self.headers.get("X-Terminal-Id", "")
-            status, body, ctype = sim.handle(method, self.path, body_in, terminal_id)
+            status, body, ctype, extra = self._answer(method, body_in)
         try:
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
@@ -451,5 +586,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
 
-CarrierSim.handler_class = _Handler  # defined below the simulator it serves
+class _CarrierHandler(_Handler):
+    """The carrier's: the signature headers reach ``CarrierSim.handle``; every answer it routes is signed (a 413
+    for an oversized body is not)."""
+
+    def _answer(self, method: str, body_in: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        sim: CarrierSim = self.server.sim  # type: ignore[attr-defined]
+        headers = {k: self.headers.get(k, "") for k in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature",
+                                                        "X-Terminal-Id")}
+        status, body, ctype = sim.handle(method, self.path, body_in, headers)
+        signature = sim.sign_answer(status, body, headers["X-Nonce"])
+        if sim.tamper is not None:
+            status, body = sim.tamper(method, self.path, status, body)
+        return status, body, ctype, signature
+
+
+CarrierSim.handler_class = _CarrierHandler  # defined below the simulator it serves
 CarrierSim.thread_name = "sim-carrier"

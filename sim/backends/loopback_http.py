@@ -2,20 +2,31 @@
 "unreachable" by closing the listening socket and reopening it later on the same port.
 
 A subclass sets ``handler_class`` (its request handler reaches the simulator as ``self.server.sim``) and
-``thread_name``, and calls ``_init_http(port)`` in its ``__init__``.
+``thread_name``, and calls ``_init_http(port)`` in its ``__init__``; setting ``tls`` (a server ``SSLContext``)
+before ``start()`` serves HTTPS (the handshake happens in the handler thread, so a silent client blocks nobody).
 """
 
 from __future__ import annotations
 
+import ssl
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["LoopbackHttp"]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            return  # a client that does not trust our test CA (a test of exactly that): nothing to report
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class LoopbackHttp:
     handler_class: type[BaseHTTPRequestHandler]
     thread_name = "sim-http"
+    tls: ssl.SSLContext | None = None
 
     def _init_http(self, port: int = 0) -> None:
         self._port = port
@@ -25,7 +36,7 @@ class LoopbackHttp:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self._port}"
 
     def start(self) -> str:
         """Serve on 127.0.0.1 (an ephemeral port unless one was given); returns the base URL."""
@@ -45,8 +56,10 @@ class LoopbackHttp:
             self._listen()
 
     def _listen(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), self.handler_class)
+        server = _Server(("127.0.0.1", self._port), self.handler_class)
         server.daemon_threads = True
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         server.sim = self  # type: ignore[attr-defined]
         self._port = server.server_address[1]
         self._server = server

@@ -72,7 +72,8 @@ def _wallet_topups(count: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="pos-bench-wallet-") as tmp:
         journal = Journal(Path(tmp) / "j.db")
         try:
-            service = WalletTopupService(WalletClient(wallet_sim.start()), CarrierClient(carrier_sim.start()),
+            service = WalletTopupService(WalletClient(wallet_sim.start()), CarrierClient(carrier_sim.start(),
+                                                                                      **carrier_sim.client_options()),
                                          journal, SystemClock(), WalletSettings("BENCH001", "898440154110001"))
             plan = Plan("D1G-1M", "1 GB monthly data", "1GB 月包", 1, 1000, 1024)
             order = TopupOrder("89860424000000000017", "1064900000001", quote(plan, "wechat", FeeSchedule(),

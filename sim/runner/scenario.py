@@ -22,7 +22,9 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           acquirer_refuse_reversals (every reversal answered 12),
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
-                                          carrier_unreachable, printer_paper_out, printer_cover_open,
+                                          carrier_unreachable, carrier_forge_answers (a man in the middle makes
+                                          every order answer "applied"; its signature fails), printer_paper_out,
+                                          printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
                                           wallet_unreachable
@@ -265,6 +267,8 @@ class _Runner:
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
                 self.w.carrier.set_unreachable(bool(value))
+            elif name == "carrier_forge_answers":
+                self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
             elif name == "wallet_unreachable":

@@ -120,7 +120,9 @@ class SimWorld:
             "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
             "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
             "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
-            "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3},
+            "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3, "app_id": self.carrier.app_id,
+                        "app_secret_file": self.carrier.write_secret(str(self.workdir / "carrier-app-secret")),
+                        "ca_file": self.carrier.ca_file, "insecure_plaintext": not self.carrier.ca_file},
             "timeouts": {"card_s": 60.0, "pin_s": 60.0},
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],

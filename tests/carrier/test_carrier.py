@@ -45,7 +45,7 @@ def sim() -> Iterator[CarrierSim]:
 
 @pytest.fixture
 def client(sim: CarrierSim) -> CarrierClient:
-    return CarrierClient(sim.base_url, timeout_s=5.0, terminal_id="T0000001")
+    return CarrierClient(sim.base_url, timeout_s=5.0, terminal_id="T0000001", **sim.client_options())
 
 
 def price(plan_id: str) -> int:
@@ -105,7 +105,7 @@ def test_slow_lookup_answers_late(client: CarrierClient) -> None:
 @pytest.mark.parametrize("number", [SLOW, HANG])
 def test_slow_lookup_times_out_with_a_short_timeout(sim: CarrierSim, number: str) -> None:
     with pytest.raises(LinkTimeout):
-        CarrierClient(sim.base_url, timeout_s=0.3).lookup_sim(number)
+        CarrierClient(sim.base_url, timeout_s=0.3, **sim.client_options()).lookup_sim(number)
 
 
 def test_garbage_answer_is_remote_protocol_error(client: CarrierClient) -> None:
@@ -135,7 +135,7 @@ def test_unreachable_then_back(sim: CarrierSim, client: CarrierClient) -> None:
 
 def test_bad_base_url() -> None:
     with pytest.raises(ConfigError):
-        CarrierClient("ftp://carrier")
+        CarrierClient("ftp://carrier", app_id="A", app_secret=b"s")
 
 
 # --- plans ------------------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_pending_then_applied(sim: CarrierSim, client: CarrierClient) -> None:
 
 
 def test_lost_answer_is_applied(sim: CarrierSim) -> None:
-    impatient = CarrierClient(sim.base_url, timeout_s=0.3)
+    impatient = CarrierClient(sim.base_url, timeout_s=0.3, **sim.client_options())
     with pytest.raises(LinkTimeout):
         impatient.create_topup("LOST1", LOST, "D1G-1M", 1000)
     assert impatient.order_status("LOST1").status == "applied"

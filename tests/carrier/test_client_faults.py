@@ -10,9 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from drivers.carrier import CarrierClient
+from drivers.carrier_sign import sign_answer
 from pos_errors import LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 ICCID = "89860424000000000017"
+SECRET = b"scripted-peer-secret-0123456789"
+NONCE = "n" * 16  # the client under test always sends this nonce, so a scripted answer can be signed ahead
 
 
 class ScriptedPeer:
@@ -61,9 +64,16 @@ def _read_request(conn: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def http_answer(status: str, body: bytes, content_type: str = "application/json") -> bytes:
+def http_answer(status: str, body: bytes, content_type: str = "application/json", *, signed: bool = True,
+                secret: bytes = SECRET) -> bytes:
+    """A complete HTTP answer, signed as the platform signs (bound to NONCE) unless ``signed`` is False."""
+    code = int(status.split(maxsplit=1)[0])
+    signature = ""
+    if signed:
+        signature = (f"X-Timestamp: 1764000000\r\nX-Nonce: peer-nonce-000001\r\nX-Signature: "
+                     f"{sign_answer(secret, code, '1764000000', 'peer-nonce-000001', NONCE, body)}\r\n")
     return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: close\r\n\r\n").encode() + body
+            f"{signature}Connection: close\r\n\r\n").encode() + body
 
 
 def js(obj: object) -> bytes:
@@ -83,7 +93,8 @@ def peer() -> Iterator[ScriptedPeer]:
 
 @pytest.fixture
 def client(peer: ScriptedPeer) -> CarrierClient:
-    return CarrierClient(peer.url + "/api/", timeout_s=1.0, terminal_id="T9")
+    return CarrierClient(peer.url + "/api/", timeout_s=1.0, terminal_id="T9", app_id="APP9", app_secret=SECRET,
+                         insecure_plaintext=True, nonce=lambda: NONCE)
 
 
 def test_request_shape(peer: ScriptedPeer, client: CarrierClient) -> None:
@@ -207,7 +218,8 @@ def test_connect_timeout_is_not_sent() -> None:
             s.connect_ex(blocker.getsockname())
             fillers.append(s)
         try:
-            client = CarrierClient(f"http://127.0.0.1:{blocker.getsockname()[1]}", timeout_s=0.2)
+            client = CarrierClient(f"http://127.0.0.1:{blocker.getsockname()[1]}", timeout_s=0.2, app_id="A",
+                                   app_secret=SECRET, insecure_plaintext=True)
             with pytest.raises(LinkError, match="not sent") as caught:
                 client.create_topup("O1", ICCID, "D1G-1M", 1000)
             assert not isinstance(caught.value, LinkTimeout)

@@ -146,6 +146,7 @@ class FakeCarrier:
     create: deque[Answer] = field(default_factory=deque)
     status: deque[Answer] = field(default_factory=deque)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    funding_refs: list[str] = field(default_factory=list)
 
     def lookup_sim(self, number: str) -> None:
         raise AssertionError("not used by the top-up flow")
@@ -153,8 +154,10 @@ class FakeCarrier:
     def list_plans(self, iccid: str) -> list[object]:
         raise AssertionError("not used by the top-up flow")
 
-    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int) -> TopupResult:
+    def create_topup(self, order_id: str, iccid: str, plan_id: str, amount_minor: int, *,
+                     funding_ref: str = "") -> TopupResult:
         self.calls.append(("create_topup", order_id))
+        self.funding_refs.append(funding_ref)
         result = _play(self.create, "create_topup")
         assert isinstance(result, TopupResult)
         return result

@@ -31,7 +31,7 @@ class Carrier:
             raise LinkError("down")
         return TopupResult(order_id, self.status, 900 if self.status == "applied" else None)
 
-    def create_topup(self, order_id, iccid, plan_id, amount_minor):
+    def create_topup(self, order_id, iccid, plan_id, amount_minor, *, funding_ref=""):
         self.created.append(order_id)
         return TopupResult(order_id, "applied", 900)
 

@@ -64,6 +64,7 @@ def test_approved_payment_applies_the_top_up_once() -> None:
     assert (record.stan, record.response_code, record.topup_status, record.reversal) == (41, "00", "applied", None)
     assert record.masked_pan is not None and CARD.pan not in record.masked_pan  # only ever masked
     assert world.carrier.calls == [("create_topup", outcome.order_id)]
+    assert world.carrier.funding_refs == ["000000000001"]  # the acquirer's RRN names the payment that funds it
     assert [r.stan for r in world.host.authorized] == [41] and world.host.reversed_ == []
     assert world.pinpad.calls == ["online_pin 1000"] and world.reader.calls[0] == "power_on"
     assert world.steps == [Step.WAIT_CARD, Step.READING_CARD, Step.PIN_ENTRY, Step.AUTHORIZING, Step.TOPPING_UP]
