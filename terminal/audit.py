@@ -28,17 +28,6 @@ AUDITED_ACTIONS = ("login", "login_failed", "lockout", "logout", "refused", "voi
                    "settings", "key_load", "firmware_confirm", "firmware_revert", "user_add", "password_reset",
                    "password_change", "unlock", "role_change", "reprint")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    audit_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user_id TEXT NOT NULL,
-    action TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-"""
-
-
 class AuditError(PosError):
     """The audit log refused a change (UPDATE/DELETE) or could not be written."""
 
@@ -61,23 +50,12 @@ class AuditLog:
     def __init__(self, journal: Journal, clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.journal = journal
         self._clock = clock
-        with journal.transaction() as db:
-            for statement in _SCHEMA.split(";\n"):
-                if statement.strip():
-                    db.execute(statement)
 
     def record(self, user_id: str, action: str, detail: str = "") -> int:
         """Append one entry; returns its id. Never pass secrets: details are shown on screen."""
         at = self._clock().isoformat(timespec="seconds")
-        with self.journal.transaction() as db:
-            cur = db.execute("INSERT INTO audit (at, user_id, action, detail) VALUES (?,?,?,?)",
-                             (at, user_id, action, detail))
-            return int(cur.lastrowid or 0)
+        return self.journal.audit_append(at, user_id, action, detail)
 
     def recent(self, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
         """Newest first."""
-        where, params = ("WHERE action = ?", (action,)) if action else ("", ())
-        with self.journal.transaction() as db:
-            rows = db.execute(f"SELECT audit_id, at, user_id, action, detail FROM audit {where} "  # noqa: S608
-                              "ORDER BY audit_id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [AuditEntry(*row) for row in rows]
+        return [AuditEntry(*row) for row in self.journal.audit_rows(limit, action)]

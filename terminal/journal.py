@@ -12,7 +12,6 @@ advance in the same way, so a power cut never reuses a trace number. Only masked
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from pos_errors import PosError
+from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
 
@@ -75,6 +75,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX saf_status ON saf(status);
     ALTER TABLE txn ADD COLUMN refund_stan INTEGER;
     """,
+    # 5: the append-only audit log (triggers refuse UPDATE and DELETE) and supervisor-changed settings
+    """
+    CREATE TABLE IF NOT EXISTS audit (
+        audit_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user_id TEXT NOT NULL,
+        action TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    CREATE TABLE IF NOT EXISTS terminal_setting (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -85,23 +96,19 @@ class JournalError(PosError):
     """The journal cannot be opened or written; the terminal must not sell."""
 
 
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements; a trigger's ``BEGIN … END`` holds semicolons of its own."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 def _now() -> str:
     return dt.datetime.now().isoformat(timespec="milliseconds")
-
-
-def _load_or_make_secret(path: Path | None) -> bytes:
-    if path is None:
-        return os.urandom(32)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        secret = os.urandom(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(secret)
-            out.flush()
-            os.fsync(out.fileno())
-        return secret
 
 
 class Journal:
@@ -144,9 +151,8 @@ class Journal:
             if version > SCHEMA_VERSION:
                 raise JournalError(f"journal schema {version} is newer than this build ({SCHEMA_VERSION})")
             for number in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def schema_version(self) -> int:
@@ -223,25 +229,19 @@ class Journal:
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, state, detail))
 
-    def _record(self, row: sqlite3.Row) -> TxnRecord:
-        names = [f.name for f in fields(TxnRecord)]
-        return TxnRecord(**{name: row[name] for name in names})
-
     def get(self, txn_id: int) -> TxnRecord:
-        with self._lock:
-            self._db.row_factory = sqlite3.Row
-            row = self._db.execute("SELECT * FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
-            self._db.row_factory = None
-        if row is None:
+        rows = self._select("txn_id = ?", (txn_id,))
+        if not rows:
             raise JournalError(f"no transaction {txn_id}")
-        return self._record(row)
+        return rows[0]
 
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         with self._lock:
             self._db.row_factory = sqlite3.Row
             rows = self._db.execute(f"SELECT * FROM txn WHERE {where} ORDER BY txn_id", params).fetchall()  # noqa: S608
             self._db.row_factory = None
-        return [self._record(r) for r in rows]
+        names = [f.name for f in fields(TxnRecord)]
+        return [TxnRecord(**{name: row[name] for name in names}) for row in rows]
 
     # --- named queries (the only ways to read transactions; no SQL from outside this module) -------------------
 
@@ -270,23 +270,13 @@ class Journal:
                cashier_id: str = "") -> list[TxnRecord]:
         """History search, oldest first; every given field narrows it. ``amount_minor`` matches the total paid
         (amount + fee) or the plan amount; ``day`` is ``YYYY-MM-DD``."""
-        where: list[str] = ["1=1"]
-        params: list[object] = []
-        if sim_tail:
-            where.append("(iccid LIKE ? OR msisdn LIKE ?)")
-            params += [f"%{sim_tail}", f"%{sim_tail}"]
-        if amount_minor is not None:
-            where.append("(amount_minor + fee_minor = ? OR amount_minor = ?)")
-            params += [amount_minor, amount_minor]
-        if day:
-            where.append("substr(created_at, 1, 10) = ?")
-            params.append(day)
-        if channel:
-            where.append("channel = ?")
-            params.append(channel)
-        if cashier_id:
-            where.append("cashier_id = ?")
-            params.append(cashier_id)
+        conditions = (("(iccid LIKE ? OR msisdn LIKE ?)", (f"%{sim_tail}",) * 2, sim_tail),
+                      ("(amount_minor + fee_minor = ? OR amount_minor = ?)", (amount_minor,) * 2,
+                       amount_minor is not None),
+                      ("substr(created_at, 1, 10) = ?", (day,), day), ("channel = ?", (channel,), channel),
+                      ("cashier_id = ?", (cashier_id,), cashier_id))
+        where = ["1=1", *(sql for sql, _, given in conditions if given)]
+        params = [value for _, values, given in conditions if given for value in values]
         return self._select(" AND ".join(where), tuple(params))
 
     def events(self, txn_id: int) -> list[tuple[str, str]]:
@@ -302,7 +292,7 @@ class Journal:
         (an in-memory journal gets a fresh one). A copied journal alone reveals no PAN."""
         with self._lock:
             if getattr(self, "_saf_secret", None) is None:
-                self._saf_secret = _load_or_make_secret(None if self.path == ":memory:" else
+                self._saf_secret = load_or_make_secret(None if self.path == ":memory:" else
                                                         Path(self.path + ".safkey"))
             return self._saf_secret
 
@@ -344,6 +334,55 @@ class Journal:
                        " response_code = COALESCE(?, response_code), message = COALESCE(?, message)"
                        " WHERE saf_id = ?",
                        (status, tries, _now() if tries > 0 else None, response_code, message, saf_id))
+
+    # --- users, audit log and settings (their rules live in terminal/users.py, audit.py, settings_store.py) -----
+
+    def user_add(self, user_id: str, name: str, role: str, pw_hash: str) -> bool:
+        """Add a user; False (and nothing changed) when the id exists."""
+        with self.transaction() as db:
+            cur = db.execute("INSERT OR IGNORE INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
+                             (user_id, name, role, pw_hash))
+            return cur.rowcount == 1
+
+    def user_rows(self, user_id: str | None = None) -> list[tuple[str, str, str, str, int, str | None]]:
+        """(user_id, name, role, pw_hash, failed, locked_until) of one user or of all, by id."""
+        where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
+        with self._lock:
+            return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
+                                    f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
+
+    def user_update(self, user_id: str, **values: object) -> bool:
+        """Set some of ``name, role, pw_hash, failed, locked_until``; False when there is no such user."""
+        unknown = set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}
+        if unknown or not values:
+            raise JournalError(f"users have no column(s) {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self.transaction() as db:
+            cur = db.execute(f"UPDATE users SET {assignments} WHERE user_id = ?",  # noqa: S608
+                             (*values.values(), user_id))
+            return cur.rowcount == 1
+
+    def audit_append(self, at: str, user_id: str, action: str, detail: str) -> int:
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO audit (at, user_id, action, detail) VALUES (?,?,?,?)",
+                             (at, user_id, action, detail))
+            return int(cur.lastrowid or 0)
+
+    def audit_rows(self, limit: int, action: str | None = None) -> list[tuple[int, str, str, str, str]]:
+        """(audit_id, at, user_id, action, detail), newest first."""
+        where, params = ("WHERE action = ?", (action,)) if action else ("", ())
+        with self._lock:
+            return self._db.execute(f"SELECT audit_id, at, user_id, action, detail FROM audit {where} "  # noqa: S608
+                                    "ORDER BY audit_id DESC LIMIT ?", (*params, limit)).fetchall()
+
+    def settings(self) -> dict[str, int]:
+        with self._lock:
+            return {key: int(value) for key, value in
+                    self._db.execute("SELECT key, value FROM terminal_setting").fetchall()}
+
+    def setting_put(self, key: str, value: int) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO terminal_setting (key, value) VALUES (?, ?)", (key, value))
 
     def check_integrity(self) -> bool:
         with self._lock:

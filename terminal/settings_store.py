@@ -28,13 +28,9 @@ EDITABLE: dict[str, tuple[str, int, int]] = {
 class SettingsStore:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        with journal.transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS terminal_setting (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
 
     def overrides(self) -> dict[str, int]:
-        with self.journal.transaction() as db:
-            rows = db.execute("SELECT key, value FROM terminal_setting").fetchall()
-        return {key: int(value) for key, value in rows if key in EDITABLE}
+        return {key: value for key, value in self.journal.settings().items() if key in EDITABLE}
 
     def set(self, key: str, value: int) -> None:
         """Store one value. Raises ValueError for a key not in ``EDITABLE`` or a value out of its range."""
@@ -43,8 +39,7 @@ class SettingsStore:
         _label, low, high = EDITABLE[key]
         if not low <= value <= high:
             raise ValueError(f"{key} must be {low}..{high}, not {value}")
-        with self.journal.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO terminal_setting (key, value) VALUES (?, ?)", (key, value))
+        self.journal.setting_put(key, value)
 
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with the stored values laid over it."""

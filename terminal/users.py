@@ -95,38 +95,32 @@ class UserStore:
     def ensure(self, user_id: str, name: str, role: str, pw_hash: str) -> None:
         """Add a user from configuration unless one with that id exists already (passwords changed on the
         terminal win over the configuration file)."""
-        with self.journal.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
-                       (user_id, name, role, pw_hash))
+        self.journal.user_add(user_id, name, role, pw_hash)
 
     def login(self, user_id: str, password: str, now: dt.datetime | None = None) -> LoginResult:
         now = now or dt.datetime.now()
-        with self.journal.transaction() as db:
-            row = db.execute("SELECT name, role, pw_hash, failed, locked_until FROM users WHERE user_id = ?",
-                             (user_id,)).fetchone()
-            if row is None:
-                return LoginResult(None, "login.wrong")
-            name, role, pw_hash, failed, locked_until = row
-            if locked_until and dt.datetime.fromisoformat(locked_until) > now:
-                return LoginResult(None, "login.locked", {"until": locked_until[11:19]})
-            if verify_password(password, pw_hash):
-                db.execute("UPDATE users SET failed = 0, locked_until = NULL WHERE user_id = ?", (user_id,))
-                return LoginResult(User(user_id, name, role))
-            failed += 1
-            lock = (now + dt.timedelta(seconds=self.lock_s)).isoformat(timespec="seconds") \
-                if failed >= self.max_failed else None
-            db.execute("UPDATE users SET failed = ?, locked_until = ? WHERE user_id = ?",
-                       (0 if lock else failed, lock, user_id))
-            if lock:
-                return LoginResult(None, "login.locked_now", {"minutes": _minutes(self.lock_s)}, locked_now=True)
-            return LoginResult(None, "login.wrong_left", {"left": self.max_failed - failed})
+        rows = self.journal.user_rows(user_id)
+        if not rows:
+            return LoginResult(None, "login.wrong")
+        _id, name, role, pw_hash, failed, locked_until = rows[0]
+        if locked_until and dt.datetime.fromisoformat(locked_until) > now:
+            return LoginResult(None, "login.locked", {"until": locked_until[11:19]})
+        if verify_password(password, pw_hash):
+            self.journal.user_update(user_id, failed=0, locked_until=None)
+            return LoginResult(User(user_id, name, role))
+        failed += 1
+        lock = (now + dt.timedelta(seconds=self.lock_s)).isoformat(timespec="seconds") \
+            if failed >= self.max_failed else None
+        self.journal.user_update(user_id, failed=0 if lock else failed, locked_until=lock)
+        if lock:
+            return LoginResult(None, "login.locked_now", {"minutes": _minutes(self.lock_s)}, locked_now=True)
+        return LoginResult(None, "login.wrong_left", {"left": self.max_failed - failed})
 
     # --- management -----------------------------------------------------------------------------------------
 
     def list_users(self) -> list[UserRow]:
-        with self.journal.transaction() as db:
-            rows = db.execute("SELECT user_id, name, role, failed, locked_until FROM users ORDER BY user_id")
-            return [UserRow(*r) for r in rows.fetchall()]
+        return [UserRow(user_id, name, role, failed, locked)
+                for user_id, name, role, _hash, failed, locked in self.journal.user_rows()]
 
     def get(self, user_id: str) -> UserRow | None:
         return next((u for u in self.list_users() if u.user_id == user_id), None)
@@ -137,11 +131,8 @@ class UserStore:
             return problem
         if not (user_id.isdigit() and 1 <= len(user_id) <= 6):
             return Outcome(False, "users.bad_id")
-        with self.journal.transaction() as db:
-            if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
-                return Outcome(False, "users.exists", {"user": user_id})
-            db.execute("INSERT INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
-                       (user_id, name or f"{role} {user_id}", role, hash_password(password)))
+        if not self.journal.user_add(user_id, name or f"{role} {user_id}", role, hash_password(password)):
+            return Outcome(False, "users.exists", {"user": user_id})
         return Outcome(True, "users.added", {"user": user_id})
 
     def reset_password(self, user_id: str, password: str) -> Outcome:
@@ -149,38 +140,35 @@ class UserStore:
         problem = _check_password(password)
         if problem:
             return problem
-        return self._set(user_id, "pw_hash = ?, failed = 0, locked_until = NULL", (hash_password(password),),
-                         "users.password_reset")
+        return self._set(user_id, "users.password_reset", pw_hash=hash_password(password), failed=0,
+                         locked_until=None)
 
     def change_own_password(self, user_id: str, old: str, new: str) -> Outcome:
-        with self.journal.transaction() as db:
-            row = db.execute("SELECT pw_hash FROM users WHERE user_id = ?", (user_id,)).fetchone()
-        if row is None or not verify_password(old, row[0]):
+        rows = self.journal.user_rows(user_id)
+        if not rows or not verify_password(old, rows[0][3]):
             return Outcome(False, "password.old_wrong")
         if old == new:
             return Outcome(False, "password.same")
         return self.reset_password(user_id, new)
 
     def unlock(self, user_id: str) -> Outcome:
-        return self._set(user_id, "failed = 0, locked_until = NULL", (), "users.unlocked")
+        return self._set(user_id, "users.unlocked", failed=0, locked_until=None)
 
     def set_role(self, user_id: str, role: str) -> Outcome:
         if parse_role(role) is None:
             return Outcome(False, "users.bad_role")
-        return self._set(user_id, "role = ?", (role,), "users.role_set", role=role)
+        return self._set(user_id, "users.role_set", role=role)
 
     def is_locked(self, user_id: str, now: dt.datetime | None = None) -> bool:
         row = self.get(user_id)
         now = now or dt.datetime.now()
         return bool(row and row.locked_until and dt.datetime.fromisoformat(row.locked_until) > now)
 
-    def _set(self, user_id: str, assignments: str, params: tuple[object, ...], message: str,
-             **args: Any) -> Outcome:
-        with self.journal.transaction() as db:
-            cur = db.execute(f"UPDATE users SET {assignments} WHERE user_id = ?", (*params, user_id))  # noqa: S608
-        if cur.rowcount != 1:
+    def _set(self, user_id: str, message: str, **values: Any) -> Outcome:
+        if not self.journal.user_update(user_id, **values):
             return Outcome(False, "users.unknown", {"user": user_id})
-        return Outcome(True, message, {"user": user_id, **args})
+        shown = {"role": values["role"]} if "role" in values else {}
+        return Outcome(True, message, {"user": user_id, **shown})
 
 
 def _check_password(password: str) -> Outcome | None:
