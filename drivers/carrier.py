@@ -48,14 +48,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
+from drivers.strict_json import decode as _decode
 from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["CarrierClient", "normalise_number", "read_app_secret"]
 
 MAX_ANSWER = 256 * 1024
-MAX_DEPTH = 16  # the deepest real answer is 3 levels; deeper is a wrong answer, not a RecursionError
-MAX_INT_DIGITS = 18  # money and counters fit in 64 bits; a 4000-digit number is a wrong answer
 _APP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NUMBER = re.compile(r"[0-9A-Z]{19,20}|\d{11}|\d{13}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -297,62 +296,6 @@ class CarrierClient:
             raise LinkError(f"carrier answered {status} {_error(body) or ''}: {_message(body)}".rstrip(": "))
         raise RemoteProtocolError(f"carrier answered unexpected HTTP {status}"
                                   + ("; outcome unknown" if unknown else ""))
-
-
-def _decode(raw: bytes) -> Any:
-    """JSON, or the raw bytes when it is not JSON we accept (callers decide whether JSON was required).
-
-    Refused as "not JSON": nesting deeper than MAX_DEPTH (checked before parsing, so no RecursionError),
-    integers longer than MAX_INT_DIGITS, NaN / Infinity, and duplicate keys."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw
-    if _too_deep(text):
-        return raw
-    try:
-        return json.loads(text, parse_int=_parse_int, parse_constant=_no_constant, object_pairs_hook=_no_dupes)
-    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so are _parse_int's refusals
-        return raw
-
-
-def _too_deep(text: str) -> bool:
-    """Brackets nested deeper than MAX_DEPTH, outside strings (a cheap scan, before the recursive parser)."""
-    depth, in_string, escaped = 0, False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif ch in "]}":
-            depth -= 1
-    return False
-
-
-def _parse_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"integer of {len(digits)} digits")
-    return int(digits)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key")
-    return result
 
 
 def _error(body: Any) -> str | None:
