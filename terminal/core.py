@@ -244,6 +244,8 @@ class TerminalCore:
 
     def on_state_change(self) -> None:
         log.info("state %s", self.state.value)
+        if self.state is not State.HOME:  # the "log out?" question never outlives the home screen
+            self.session.logout_asked = False
         timeouts = self.settings.timeouts
         seconds = (timeouts.idle_s if self.state in IDLE_LOGOUT else timeouts.lookup_s if self.state is State.SIM_LOOKUP
                    else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)

@@ -162,7 +162,7 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.BOOT: "ignored: recovery must finish before the first sale",
     S.OUT_OF_SERVICE: "ignored; ENTER retries the self-test",
     S.LOGIN: "clears what was typed",
-    S.HOME: "logs the cashier out",
+    S.HOME: "stays on home (9 asks \"log out?\", ENTER logs out)",
     S.SIM_ENTRY: "clears the number; on an empty number returns home",
     S.SIM_LOOKUP: "abandons the lookup, back to SIM entry",
     S.SIM_DETAILS: "back to SIM entry",

@@ -66,6 +66,7 @@ class Session:
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
+    logout_asked: bool = False  # 9 on home asked "log out?": ENTER (or 9) logs out, any other key stays
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -119,14 +120,17 @@ def render_login(s: Session) -> Screen:
 def render_home(s: Session) -> Screen:
     role = s.user.role if s.user else ""
     name = s.user.name if s.user else ""
-    menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")), enabled=allowed(role, action))
-                 for key, action, label in home_menu(role))
+    # only what this role may use is listed (issue 14 item 6); a hidden item's key still says who may
+    menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")))
+                 for key, action, label in home_menu(role) if allowed(role, action))
     lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
+    if s.logout_asked:
+        lines.append(_t(s, "home.logout_ask"))
     if s.health:
         lines.append(_t(s, "home.health", count=len(s.health)))
         lines.extend(f"  {check.text(s.lang)}" for check in s.health)
     return Screen(State.HOME.value, _t(s, "home.title"), tuple(lines),
-                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint"),
+                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint_logout"),
                   extra={"health": str(len(s.health))})
 
 

@@ -1,0 +1,14 @@
+"""A cashier's whole day (issue 14): logout confirmation, retry, card in slot, settlement per channel, void/refund
+on every channel, failures in the cashier's words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["TEXTS"]
+
+TEXTS: Mapping[str, tuple[str, str]] = {
+    # --- home: menus by role, logout with a confirmation ---
+    "home.hint_logout": ("9 log out", "9 退出"),
+    "home.logout_ask": ("Log out? ENTER yes · CANCEL stay", "确认退出？确认键退出 · 取消键留下"),
+}

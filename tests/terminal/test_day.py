@@ -1,0 +1,57 @@
+"""Issue 14 (a cashier's whole day), driven through the sans-I/O core: menus by role, logout with a question."""
+
+import pytest
+
+from terminal.core import Audit
+from terminal.machine import State
+from terminal.roles import Role, allowed, home_menu
+from terminal.users import User
+from terminal.views import Session, render_home
+from tests.terminal.test_core import Driver
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_roles_home_menu_lists_only_what_it_may_use(role):
+    screen = render_home(Session(user=User("07", "X", role.value)))
+    keys = {m.key for m in screen.menu}
+    may = {key for key, action, _ in home_menu(role.value) if allowed(role.value, action)}
+    assert keys == may | {"9"}
+    assert all(m.enabled for m in screen.menu)
+
+
+def test_cashier_home_hides_supervisor_and_technician_items():
+    text = render_home(Session(user=User("01", "Li", "cashier"), lang="en")).text()
+    for item in ("Users", "Audit log", "Diagnostics", "Settings", "Void", "Settlement", "Open items", "Firmware"):
+        assert item not in text
+
+
+def test_cancel_on_home_stays_and_9_asks_before_logging_out():
+    d = Driver()
+    d.logged_in()
+    d.keys("CANCEL")
+    assert d.core.state is State.HOME
+    d.keys("9")
+    assert d.core.state is State.HOME and "Log out?" in d.core.screen.text()
+    d.keys("CANCEL")
+    assert d.core.state is State.HOME and "Log out?" not in d.core.screen.text()
+    d.keys("9 9")  # a bounced 9 is not a yes
+    assert d.core.state is State.HOME
+    d.keys("9 ENTER")
+    assert d.core.state is State.LOGIN
+    assert Audit("01", "logout", "") in d.commands
+
+
+def test_the_logout_question_does_not_survive_leaving_home():
+    d = Driver()
+    d.logged_in()
+    d.keys("9")
+    d.core.fire("start_topup")
+    d.keys("CANCEL")
+    assert d.core.state is State.HOME and not d.core.session.logout_asked
+
+
+def test_a_hidden_items_key_is_still_refused_with_who_may():
+    d = Driver()
+    d.logged_in()
+    d.keys("F2")
+    assert d.core.state is State.HOME and "supervisor only" in (d.core.screen.error or "")
