@@ -102,6 +102,7 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("print_receipt", S.RESULT, S.RECEIPT),
     ("printed", S.RECEIPT, S.BALANCE),
     ("home", [S.RESULT, S.RECEIPT, S.BALANCE], S.HOME),
+    ("retry", S.RESULT, S.CHANNEL_SELECT),  # nothing charged: another channel, SIM, plan and amount kept
     ("back", S.SIM_ENTRY, S.HOME),
     ("back", S.SIM_LOOKUP, S.SIM_ENTRY),
     ("back", S.SIM_DETAILS, S.SIM_ENTRY),
@@ -173,7 +174,7 @@ CANCEL_OUTCOME: Mapping[State, str] = {
     S.CARD_READING: "ends the payment before it goes online, nothing charged",
     S.PIN_ENTRY: "aborts PIN entry on the PIN pad, nothing charged",
     S.PROCESSING: "refused with a message: the bank or carrier is being asked; the outcome is never lost",
-    S.RESULT: "home (the receipt can be reprinted later)",
+    S.RESULT: "home (the receipt can be reprinted later); after a decline or cancel F2 picks another channel",
     S.RECEIPT: "skips printing, home",
     S.BALANCE: "home",
     S.ADVICE: "clears the field being typed; on an empty field back to plan selection",

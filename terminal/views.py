@@ -68,6 +68,12 @@ class Session:
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
     logout_asked: bool = False  # 9 on home asked "log out?": ENTER (or 9) logs out, any other key stays
 
+    def keep_for_retry(self) -> None:
+        """Nothing was charged: forget the payment, keep SIM, plans, plan and amount (and the read-back digits)."""
+        self.outcome, self.error, self.progress, self.receipt_lang = None, None, "", ""
+        self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
+        self.duplicate, self.hint_code, self.topping_up = (), None, False
+
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
         self.quote, self.outcome, self.error, self.progress = None, None, None, ""
@@ -176,7 +182,9 @@ def render_plan_select(s: Session) -> Screen:
 
 def render_channel_select(s: Session) -> Screen:
     menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
-    return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), (), menu=menu, error=s.error,
+    kept = () if s.sim is None or s.quote is None else (
+        _t(s, "retry.kept", sim=f"…{s.sim.iccid[-4:]}", plan=plan_label(s.quote.plan, s.lang)),)
+    return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), kept, menu=menu, error=s.error,
                   hint=_t(s, "channel.hint", n=len(menu)))
 
 
@@ -226,6 +234,11 @@ def render_processing(s: Session) -> Screen:
 
 
 PRINTABLE = ("completed", "pending", "reversed", "reversal_pending")
+RETRIABLE = ("declined", "cancelled", "failed")  # nothing charged: another channel may be tried at once
+
+
+def retriable(s: Session) -> bool:
+    return s.outcome is not None and s.outcome.status in RETRIABLE and s.sim is not None and s.quote is not None
 
 
 def render_result(s: Session) -> Screen:
@@ -240,7 +253,7 @@ def render_result(s: Session) -> Screen:
     if o.status in PRINTABLE:
         lines.append(f"{_t(s, 'label.order')}: {o.order_id}")
     hint = _t(s, "result.hint_print", language=Msg(f"lang.{s.receipt_lang or s.lang}")) if o.status in PRINTABLE \
-        else _t(s, "nav.home")
+        else _t(s, "result.hint_retry") if retriable(s) else _t(s, "nav.home")
     return Screen(State.RESULT.value, title, tuple(lines), error=s.error, hint=hint, extra={"status": o.status})
 
 

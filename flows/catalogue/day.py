@@ -11,4 +11,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     # --- home: menus by role, logout with a confirmation ---
     "home.hint_logout": ("9 log out", "9 退出"),
     "home.logout_ask": ("Log out? ENTER yes · CANCEL stay", "确认退出？确认键退出 · 取消键留下"),
+    # --- retry without re-keying (item 4) ---
+    "result.hint_retry": ("F2 another channel (SIM and plan kept) · ENTER home",
+                          "F2 换支付方式（保留卡号和套餐） · 确认键回主页"),
+    "retry.kept": ("SIM {sim} · {plan}: choose how to pay", "SIM {sim} · {plan}：请选择支付方式"),
 }

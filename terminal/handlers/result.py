@@ -15,7 +15,7 @@ from pos_errors import DeviceError, DeviceFault
 from terminal.core import TerminalCore
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key
-from terminal.views import PRINTABLE
+from terminal.views import PRINTABLE, retriable
 
 __all__ = ["Result", "Receipt", "payment_done", "device_error_text", "FAULT_MESSAGES"]
 
@@ -80,6 +80,10 @@ class Result:
         elif key is Key.ENTER and printable:
             core.fire("print_receipt")
             _start_printing(core)
+        elif key is Key.F2 and retriable(s):  # declined / cancelled / failed: SIM, plan, amount kept
+            core.audit("retry", f"{s.outcome.order_id if s.outcome else ''}")
+            s.keep_for_retry()
+            core.fire("retry")
         elif key in (Key.ENTER, Key.CANCEL):
             s.reset_sale()
             core.fire("home")

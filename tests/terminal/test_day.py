@@ -55,3 +55,20 @@ def test_a_hidden_items_key_is_still_refused_with_who_may():
     d.logged_in()
     d.keys("F2")
     assert d.core.state is State.HOME and "supervisor only" in (d.core.screen.error or "")
+
+
+@pytest.mark.parametrize(("status", "offered"), [
+    ("declined", True), ("cancelled", True), ("failed", True),
+    ("completed", False), ("pending", False), ("reversed", False), ("reversal_pending", False),
+])
+def test_retry_is_offered_only_when_nothing_was_charged(status, offered):
+    from flows.ports import Plan, SimInfo
+    from flows.pricing import Quote
+    from flows.topup import TopupOutcome
+    from terminal.views import render_result, retriable
+
+    plan = Plan("P1", "Monthly 1 GB", "包月 1 GB", 1, 3000, 1024)
+    s = Session(lang="en", sim=SimInfo("89860424000000000017", "1064800000017", "active", "IoT", 0, 0, ""),
+                quote=Quote(plan, "card", 3000, 0), outcome=TopupOutcome(status, "x", 1, "O1"))
+    assert retriable(s) is offered
+    assert ("F2 another channel" in render_result(s).text()) is offered
