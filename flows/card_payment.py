@@ -61,6 +61,8 @@ class Step(StrEnum):
     INSERT_CHIP = "insert_chip"  # a chip card was swiped: the chip must be tried first
     SWIPE_FALLBACK = "swipe_fallback"  # the chip failed: the customer may swipe this card now
     BAD_SWIPE = "bad_swipe"  # the stripe could not be read: swipe again
+    REMOVE_AND_INSERT = "remove_and_insert"  # a card was in the slot before the sale: out, then in again
+    REMOVE_CARD = "remove_card"  # the card transaction is over: take the card out (the reader beeps)
 
 
 class PaymentStatus(StrEnum):

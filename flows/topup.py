@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from flows import card_slot
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, PaymentStatus, Step
 from flows.magstripe_payment import pay_card_or_stripe
 from flows.messages import Msg, Text, say
@@ -42,6 +43,7 @@ class TopupOrder:
     msisdn: str
     quote: Quote
     cashier_id: str
+    started_at: float | None = None  # the terminal's monotonic time at confirmation: a card in before is refused
 
 
 class TopupEnd(StrEnum):
@@ -101,13 +103,21 @@ class TopupService:
         return self.card.journal
 
     def run_card(self, order: TopupOrder, progress: Callable[[Step], None], cancel: CancelToken) -> TopupOutcome:
+        """Pay by card and apply the top-up; then, whatever the outcome, a card still in the slot is asked out."""
+        outcome = self._run_card(order, progress, cancel)
+        if self.card.reader.card_present():
+            progress(Step.REMOVE_CARD)
+            card_slot.beep(self.card.reader)
+        return outcome
+
+    def _run_card(self, order: TopupOrder, progress: Callable[[Step], None], cancel: CancelToken) -> TopupOutcome:
         q = order.quote
         order_id = self.journal.next_order_id(self.settings.terminal_id, self.card.clock.now())
         txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
                                     plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
                                     fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
         paid = pay_card_or_stripe(self.card, self.settings, txn_id=txn_id, amount_minor=q.total_minor,
-                                  progress=progress, cancel=cancel)
+                                  progress=progress, cancel=cancel, started_at=order.started_at)
         if paid.status in (PaymentStatus.UNKNOWN, PaymentStatus.REVERSE):
             progress(Step.REVERSING)
             return self._reverse(txn_id, order_id, paid, paid.message)

@@ -179,6 +179,11 @@ class TerminalCore:
         self.screen: Screen = render(State.BOOT, self.session)
 
     @property
+    def now(self) -> float:
+        """The monotonic time of the event being handled (from the shell)."""
+        return self._now
+
+    @property
     def settings(self) -> Settings:
         return self.services.settings
 

@@ -66,13 +66,15 @@ class Session:
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
-    logout_asked: bool = False  # 9 on home asked "log out?": ENTER (or 9) logs out, any other key stays
+    remove_card: bool = False  # the card transaction is over and the card was still in the slot
+    logout_asked: bool = False  # 9 on home asked "log out?": ENTER logs out, any other key stays
 
     def keep_for_retry(self) -> None:
         """Nothing was charged: forget the payment, keep SIM, plans, plan and amount (and the read-back digits)."""
         self.outcome, self.error, self.progress, self.receipt_lang = None, None, "", ""
         self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
         self.duplicate, self.hint_code, self.topping_up = (), None, False
+        self.remove_card = False
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -80,6 +82,7 @@ class Session:
         self.receipt_lang, self.purpose, self.confirm_digits = "", "topup", ""
         self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
         self.duplicate, self.hint_code, self.topping_up = (), None, False
+        self.remove_card = False
 
 
 def _t(s: Session, key: str, **args: Any) -> str:
@@ -229,8 +232,9 @@ def render_pin_entry(s: Session) -> Screen:
 
 
 def render_processing(s: Session) -> Screen:
+    card = _t(s, "slot.remove_card") if s.remove_card else _t(s, "pay.keep_card")
     return Screen(State.PROCESSING.value, _t(s, "pay.processing_title"),
-                  (s.progress or _t(s, "pay.contacting"), _t(s, "pay.keep_card")), busy=True, error=s.error)
+                  (s.progress or _t(s, "pay.contacting"), card), busy=True, error=s.error)
 
 
 PRINTABLE = ("completed", "pending", "reversed", "reversal_pending")
@@ -248,6 +252,8 @@ def render_result(s: Session) -> Screen:
     known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
     title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
     lines = [say(o.message, s.lang)]
+    if s.remove_card:
+        lines.insert(0, _t(s, "slot.remove_card"))
     if o.payment and o.payment.masked_pan:
         lines.append(f"{_t(s, 'label.card')}: {o.payment.masked_pan}")
     if o.status in PRINTABLE:

@@ -44,6 +44,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
     reset_key_count = true                start counting terminal key presses
     expect_key_count = 25                 exactly this many terminal keys pressed since the reset
+    expect_beeps = 2                      the card reader's buzzer sounded exactly this many times so far
     sleep = 0.5
 
 A top-level ``[faults]`` table (LineFaults keys) sets the line quality of every serial link for the whole run.
@@ -319,6 +320,10 @@ class _Runner:
     def expect_wallet(self, wanted: Mapping[str, int], timeout: float) -> None:
         _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else
               f"wallet orders {self.w.wallet.counts()} != expected {dict(wanted)}", timeout)
+
+    def expect_beeps(self, wanted: int, timeout: float) -> None:
+        _poll(lambda: None if len(self.w.reader.beeps) == wanted else
+              f"the reader beeped {len(self.w.reader.beeps)} times, expected {wanted}", timeout)
 
     def sleep(self, seconds: float, timeout: float) -> None:
         time.sleep(seconds)

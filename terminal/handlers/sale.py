@@ -40,7 +40,8 @@ def start_payment(core: TerminalCore) -> None:
     s = core.session
     if s.sim is None or s.quote is None or s.user is None:
         return
-    order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
+    s.remove_card = False
+    order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id, started_at=core.now)
     if s.quote.channel in WALLET_CHANNELS:
         core.fire("scan_code")
         wallet.start_scan(core, order)
