@@ -59,6 +59,7 @@ class Session:
     limits_line: str = ""
     duplicate: tuple[str, ...] = ()
     settle_totals: BatchTotals | None = None
+    settle_channels: tuple[Any, ...] = ()  # flows.reconcile.ChannelTotals of the open batch, card and wallets
     settlement: SettlementResult | None = None
     void_list: list[TxnRecord] = field(default_factory=list)
     void_pick: TxnRecord | None = None
@@ -308,69 +309,6 @@ def render_duplicate_warning(s: Session) -> Screen:
                   (*s.duplicate, f"{_t(s, 'label.total')}: {_total(s)}"), error=s.error, hint=_t(s, "dup.hint"))
 
 
-def _totals_lines(s: Session, totals: BatchTotals | None) -> tuple[str, ...]:
-    if totals is None:
-        return ()
-    return (f"{_t(s, 'settle.batch')}: {totals.batch:06d}",
-            f"{_t(s, 'settle.sales')}: {totals.sale_count} · {format_money(totals.sale_minor)}",
-            f"{_t(s, 'settle.voids')}: {totals.void_count} · {format_money(totals.void_minor)}")
-
-
-def render_settlement(s: Session) -> Screen:
-    return Screen(State.SETTLEMENT.value, _t(s, "settle.title"), _totals_lines(s, s.settle_totals), error=s.error,
-                  hint=_t(s, "settle.hint"))
-
-
-def render_settling(s: Session) -> Screen:
-    return Screen(State.SETTLING.value, _t(s, "settle.busy_title"), (_t(s, "settle.busy"),), busy=True,
-                  error=s.error)
-
-
-def render_settled(s: Session) -> Screen:
-    r = s.settlement
-    lines = (say(r.message, s.lang), *_totals_lines(s, r.totals)) if r else ()
-    return Screen(State.SETTLED.value, _t(s, "settle.title"), lines, error=s.error, hint=_t(s, "nav.home"),
-                  extra={"status": r.status if r else ""})
-
-
-def _void_label(r: TxnRecord) -> str:
-    return f"{r.created_at[11:16]} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} {r.masked_pan or ''}".rstrip()
-
-
-def render_void_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
-    lines = () if menu else (_t(s, "void.none"),)
-    return Screen(State.VOID_SELECT.value, _t(s, "void.select_title"), lines, menu=menu, error=s.error,
-                  hint=_t(s, "void.select_hint"))
-
-
-def render_void_confirm(s: Session) -> Screen:
-    r = s.void_pick
-    lines = () if r is None else (
-        _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
-        _t(s, "void.effect"))
-    return Screen(State.VOID_CONFIRM.value, _t(s, "void.confirm_title"), lines, error=s.error,
-                  hint=_t(s, "void.confirm_hint"))
-
-
-def render_voiding(s: Session) -> Screen:
-    return Screen(State.VOIDING.value, _t(s, "void.busy_title"), (_t(s, "void.busy"),), busy=True)
-
-
-def render_void_done(s: Session) -> Screen:
-    r = s.void_result
-    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (say(r.message, s.lang),) if r else (), error=s.error,
-                  hint=_t(s, "nav.home"), extra={"status": r.status if r else ""})
-
-
-def render_open_items(s: Session) -> Screen:
-    lines = tuple(f"{r.created_at[11:16]} {r.state} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} "
-                  f"{r.order_id}" for r in s.open_items[:9]) or (_t(s, "open.none"),)
-    more = (_t(s, "open.more", count=len(s.open_items) - 9),) if len(s.open_items) > 9 else ()
-    return Screen(State.OPEN_ITEMS.value, _t(s, "home.open_items"), (*lines, *more, *s.notice),
-                  error=s.error, hint=_t(s, "open.hint"))
-
-
 def _no_sim(s: Session, state: State) -> Screen:
     return Screen(state.value, _t(s, "none.title"), error=_t(s, "none.no_sim"), hint=_t(s, "nav.back"))
 
@@ -384,10 +322,7 @@ RENDERERS: dict[State, Callable[[Session], Screen]] = {
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
     State.RECEIPT: render_receipt, State.BALANCE: render_balance, State.SCAN_CODE: render_scan_code,
     State.SHOW_QR: render_show_qr, State.WALLET_WAITING: render_wallet_waiting,
-    State.DUPLICATE_WARNING: render_duplicate_warning, State.SETTLEMENT: render_settlement,
-    State.SETTLING: render_settling, State.SETTLED: render_settled, State.VOID_SELECT: render_void_select,
-    State.VOID_CONFIRM: render_void_confirm, State.VOIDING: render_voiding, State.VOID_DONE: render_void_done,
-    State.OPEN_ITEMS: render_open_items,
+    State.DUPLICATE_WARNING: render_duplicate_warning,
 }
 
 

@@ -21,6 +21,7 @@ from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PAS
 from terminal.screens import MenuItem, Screen
 from terminal.settings_store import EDITABLE
 from terminal.views import RENDERERS, Session
+from terminal.views_day import DAY_RENDERERS
 
 __all__ = ["render", "OFFICE_RENDERERS", "channel_numbers"]
 
@@ -194,5 +195,5 @@ OFFICE_RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
 
 
 def render(state: State, session: Session) -> Screen:
-    renderer = OFFICE_RENDERERS.get(state) or RENDERERS[state]
+    renderer = OFFICE_RENDERERS.get(state) or DAY_RENDERERS.get(state) or RENDERERS[state]
     return renderer(session)

@@ -27,7 +27,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
-                                          wallet_unreachable
+                                          wallet_unreachable, wallet_refund_newest (the platform refunds
+                                          the newest paid order behind the terminal's back)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -272,6 +273,11 @@ class _Runner:
                 self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
+            elif name == "wallet_refund_newest" and value:  # the merchant's back office refunds it at the platform
+                paid = [o for o in self.w.wallet.orders.values() if o.status == "paid"]
+                if not paid:
+                    raise StepFailure("no paid wallet order to refund")
+                paid[-1].status = "refunded"
             elif name == "wallet_unreachable":
                 self.w.wallet.set_unreachable(bool(value))
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
