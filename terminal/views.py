@@ -19,7 +19,7 @@ from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
 from flows.pricing import CHANNEL_LABELS, Quote, channel_label
 from flows.settlement import SettlementResult
-from flows.sim_number import group_digits
+from flows.sim_number import group_digits, group_msisdn
 from flows.topup import TopupOutcome
 from flows.void import VoidResult
 from terminal.machine import State
@@ -157,7 +157,7 @@ def render_sim_lookup(s: Session) -> Screen:
 
 def sim_lines(sim: SimInfo, lang: str = "both") -> tuple[str, ...]:
     """The carrier's view of one SIM: plan, data used and left, SMS/voice left, expiry, balance."""
-    lines = [f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_digits(sim.msisdn)}",
+    lines = [f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_msisdn(sim.msisdn)}",
              f"{t('label.status', lang)}: {sim.status.upper()}", f"{t('label.plan', lang)}: {sim.plan_name}",
              f"{t('label.balance', lang)}: {format_money(sim.balance_minor)}",
              f"{t('label.data_left', lang)}: {sim.data_left_mb} MB"]
@@ -201,7 +201,7 @@ def render_confirm(s: Session) -> Screen:
     if s.sim is None or s.quote is None:
         return _no_sim(s, State.CONFIRM)
     q = s.quote
-    lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_digits(s.sim.msisdn)}",
+    lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_msisdn(s.sim.msisdn)}",
              f"{_t(s, 'label.plan')}: {q.plan.name} {q.plan.name_zh}",
              f"{_t(s, 'label.amount')}: {format_money(q.amount_minor)}",
              f"{_t(s, 'label.fee')}: {format_money(q.fee_minor)}",

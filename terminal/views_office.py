@@ -14,7 +14,7 @@ from typing import Any
 from flows.messages import Msg, say, state_label, t
 from flows.money import format_money
 from flows.pricing import CHANNEL_LABELS, channel_label
-from flows.sim_number import group_digits
+from flows.sim_number import group_digits, group_msisdn
 from terminal.firmware_screen import FIRMWARE_RENDERERS
 from terminal.machine import State
 from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PASSWORD_FIELDS
@@ -69,7 +69,7 @@ def render_history(s: Session) -> Screen:
     if s.user is not None and s.user.role != "supervisor":
         lines.append(_t(s, "history.own_only"))
     return Screen(State.HISTORY.value, _t(s, "history.title"), tuple(lines), error=s.error,
-                  hint=_t(s, "history.hint"))
+                  hint=_t(s, "history.hint_yuan"))
 
 
 def _txn_line(s: Session, rec: Any) -> str:
@@ -93,7 +93,7 @@ def render_history_detail(s: Session) -> Screen:
         return Screen(State.HISTORY_DETAIL.value, _t(s, "history.none"), hint=_t(s, "nav.back"))
     rec = o.history_results[o.history_pick]
     lines = (f"{rec.created_at[:19].replace('T', ' ')} · {_t(s, 'label.cashier')} {rec.cashier_id}",
-             f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_digits(rec.msisdn)}",
+             f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_msisdn(rec.msisdn)}",
              f"{_t(s, 'label.plan')}: {rec.plan_name}",
              f"{_t(s, 'label.total')}: {format_money(rec.total_minor)} ({channel_label(rec.channel, s.lang)})",
              f"{_t(s, 'label.status')}: {say(state_label(rec.state), s.lang)}",

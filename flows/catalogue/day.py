@@ -44,5 +44,11 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "wstatus.expired": ("expired", "已过期"),
     "wstatus.not_found": ("unknown to the platform", "平台无此订单"),
     "wstatus.unreachable": ("not reachable", "无法连接"),
+    # --- small truths (item 9) ---
+    "history.field_yuan": ("Total in yuan (F2 = decimal point)", "合计金额（元，F2 为小数点）"),
+    "history.hint_yuan": ("F1 next field · F2 decimal point · ENTER search · CANCEL home",
+                          "F1 切换 · F2 小数点 · 搜索 · 返回"),
+    "history.bad_amount": ("Amount: yuan with at most two decimals (30 or 30.50)",
+                           "金额：元，最多两位小数（如 30 或 30.50）"),
     "retry.kept": ("SIM {sim} · {plan}: choose how to pay", "SIM {sim} · {plan}：请选择支付方式"),
 }
