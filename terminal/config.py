@@ -185,7 +185,7 @@ class Settings:
         for key in ("aids", "capks", "revoked", "exception_file"):
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
-        fees, limits = _fees(data.get("fees", {}))
+        fees, limits, min_fees = _fees(data.get("fees", {}))
         if data.get("devices", {}).get("scanner_mode", "triggered") not in ("triggered", "continuous"):
             raise ConfigError("devices.scanner_mode must be 'triggered' or 'continuous'")
         users = tuple(UserEntry(_need(u, "id", "users"), u.get("name", ""), u.get("role", "cashier"),
@@ -200,7 +200,7 @@ class Settings:
             emv=_section(EmvSection, {"emv": emv}, "emv"),
             security=_section(SecuritySection, data, "security"),
             firmware=_section(FirmwareSection, data, "firmware"),
-            fees=FeeSchedule(fees, limits),
+            fees=FeeSchedule(fees, limits, min_fees),
             users=users,
         )
         settings.firmware.check()
@@ -212,12 +212,13 @@ class Settings:
 _LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")
 
 
-def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:
-    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps and the limits in fen."""
-    fees, limits = {}, {}
+def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits], dict[str, int]]:
+    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps, min_fee_fen and the limits
+    in fen."""
+    fees, limits, min_fees = {}, {}, {}
     for channel, value in raw.items():
         if isinstance(value, Mapping):
-            allowed = {"fixed_fen", "rate_bps", *_LIMIT_KEYS}
+            allowed = {"fixed_fen", "rate_bps", "min_fee_fen", *_LIMIT_KEYS}
             bad = [k for k, v in value.items() if k not in allowed or isinstance(v, bool) or not isinstance(v, int)
                    or v < 0]
             if bad:
@@ -225,11 +226,13 @@ def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str,
                                   "each a whole number of fen (basis points for rate_bps) ≥ 0")
             fees[channel] = (value.get("fixed_fen", 0), value.get("rate_bps", 0))
             limits[channel] = ChannelLimits(*(value.get(k) for k in _LIMIT_KEYS))
+            if value.get("min_fee_fen"):
+                min_fees[channel] = value["min_fee_fen"]
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
             fees[channel] = (value[0], value[1])
         else:
             raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60], or a table")
-    return fees, limits
+    return fees, limits, min_fees
 
 
 def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:

@@ -175,6 +175,7 @@ class TerminalCore:
         self.generation = 0
         self._now = 0.0
         self._deadline: float | None = None
+        self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
 

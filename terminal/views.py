@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.messages import Msg, say, t
+from flows.messages import CATALOGUE, Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
-from flows.pricing import CHANNEL_LABELS, Quote, channel_label
+from flows.pricing import CHANNEL_LABELS, FeeSchedule, Quote, channel_label
 from flows.settlement import SettlementResult
 from flows.sim_number import group_digits, group_msisdn
 from flows.topup import TopupOutcome
@@ -68,6 +68,7 @@ class Session:
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
     remove_card: bool = False  # the card transaction is over and the card was still in the slot
+    fees: FeeSchedule | None = None  # the configured fees and limits (set by the core): the channel list shows them
     logout_asked: bool = False  # 9 on home asked "log out?": ENTER logs out, any other key stays
 
     def keep_for_retry(self) -> None:
@@ -184,10 +185,30 @@ def render_plan_select(s: Session) -> Screen:
                   menu=(*menu, MenuItem("0", _t(s, "advice.title"))), error=s.error, hint=_t(s, "plans.hint"))
 
 
+def limits_parts(fees: FeeSchedule, channel: str) -> tuple[Msg, ...]:
+    lim = fees.limits_for(channel)
+    return tuple(Msg(key, {"money": format_money(v)}) for key, v in (
+        ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
+        ("wallet.limit_daily", lim.daily_minor)) if v)
+
+
+def channel_line(s: Session, channel: str) -> str:
+    """One channel on the list: its name, fee rule, what this plan costs on it, and its limits."""
+    if s.fees is None or s.quote is None:
+        return channel_label(channel, s.lang)
+    amount = s.quote.plan.payable_minor
+    rule = s.fees.describe(channel)
+    parts = limits_parts(s.fees, channel)
+    name = Msg(f"channel.{channel}") if f"channel.{channel}" in CATALOGUE else channel_label(channel, s.lang)
+    args = {"channel": name, "fee": rule or Msg("fee.free"),
+            "total": format_money(amount + s.fees.fee(channel, amount))}
+    return _t(s, "channel.line_limits", limits=parts, **args) if parts else _t(s, "channel.line", **args)
+
+
 def render_channel_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
+    menu = tuple(MenuItem(str(i + 1), channel_line(s, c)) for i, c in enumerate(CHANNEL_LABELS))
     kept = () if s.sim is None or s.quote is None else (
-        _t(s, "retry.kept", sim=f"…{s.sim.iccid[-4:]}", plan=plan_label(s.quote.plan, s.lang)),)
+        f"SIM …{s.sim.iccid[-4:]} · {plan_label(s.quote.plan, s.lang)}",)
     return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), kept, menu=menu, error=s.error,
                   hint=_t(s, "channel.hint", n=len(menu)))
 
@@ -252,7 +273,10 @@ def render_result(s: Session) -> Screen:
         return Screen(State.RESULT.value, _t(s, "result.title"), ())
     known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
     title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
-    lines = [say(o.message, s.lang)]
+    # one success line: the title says "Top-up done"; the body says what was paid and the fee in it
+    lines = [say(o.message, s.lang)] if o.status != "completed" or s.quote is None else [
+        _t(s, "result.paid", total=format_money(s.quote.total_minor), amount=format_money(s.quote.amount_minor),
+           fee=format_money(s.quote.fee_minor))]
     if s.remove_card:
         lines.insert(0, _t(s, "slot.remove_card"))
     if o.payment and o.payment.masked_pan:

@@ -50,5 +50,12 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                           "F1 切换 · F2 小数点 · 搜索 · 返回"),
     "history.bad_amount": ("Amount: yuan with at most two decimals (30 or 30.50)",
                            "金额：元，最多两位小数（如 30 或 30.50）"),
-    "retry.kept": ("SIM {sim} · {plan}: choose how to pay", "SIM {sim} · {plan}：请选择支付方式"),
+    # --- fees and limits visible (item 7) ---
+    "fee.rule": ("fee {rule}", "手续费 {rule}"),
+    "fee.rule_min": ("fee {rule}, min {least}", "手续费 {rule}，最低 {least}"),
+    "fee.free": ("no fee", "免手续费"),
+    "channel.line": ("{channel} · {fee} · pay {total}", "{channel} · {fee} · 应付 {total}"),
+    "channel.line_limits": ("{channel} · {fee} · pay {total} · {limits}",
+                            "{channel} · {fee} · 应付 {total} · {limits}"),
+    "result.paid": ("Paid {total} (plan {amount} + fee {fee})", "已付 {total}（套餐 {amount} + 手续费 {fee}）"),
 }

@@ -34,6 +34,8 @@ def _toml(data: dict[str, Any]) -> str:
             return json.dumps(v, ensure_ascii=False)
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, dict):  # an inline table ([fees] channel = { rate_bps = 60, … })
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return repr(v)
     out = []
     for section, table in data.items():

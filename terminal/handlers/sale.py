@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 
 from flows.duplicate import describe, find_duplicate, window_start
-from flows.messages import Msg, say
-from flows.money import format_money
+from flows.messages import say
 from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
 from flows.sale_checks import channel_quote
 from flows.topup import TopupOrder
@@ -21,7 +20,7 @@ from terminal.core import TerminalCore
 from terminal.handlers import card, wallet
 from terminal.handlers.advice import open_advice, pick_plan
 from terminal.screens import Key
-from terminal.views import keyed_kind
+from terminal.views import keyed_kind, limits_parts
 
 __all__ = ["PlanSelect", "ChannelSelect", "Confirm", "DuplicateWarning", "pick_plan", "start_payment"]
 
@@ -29,11 +28,8 @@ log = logging.getLogger("terminal.sale")
 
 
 def _limits_line(core: TerminalCore, channel: str) -> str:
-    lim = core.settings.fees.limits_for(channel)
-    parts = [Msg(key, {"money": format_money(v)}) for key, v in (
-        ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
-        ("wallet.limit_daily", lim.daily_minor)) if v]
-    return core.say("wallet.limits", parts=tuple(parts)) if parts else ""
+    parts = limits_parts(core.settings.fees, channel)
+    return core.say("wallet.limits", parts=parts) if parts else ""
 
 
 def start_payment(core: TerminalCore) -> None:
@@ -56,7 +52,8 @@ def _earlier_same_sale(core: TerminalCore) -> bool:
         return False
     now, window = core.wall_clock(), core.settings.terminal.duplicate_window_s
     recent = core.services.journal.for_sim_since(s.sim.iccid, window_start(now, window))
-    earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now, window_s=window)
+    earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now, window_s=window,
+                             amount_minor=s.quote.amount_minor)
     s.duplicate = tuple(say(line, s.lang) for line in describe(earlier, now)) if earlier else ()
     return earlier is not None
 

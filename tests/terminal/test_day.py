@@ -72,3 +72,16 @@ def test_retry_is_offered_only_when_nothing_was_charged(status, offered):
                 quote=Quote(plan, "card", 3000, 0), outcome=TopupOutcome(status, "x", 1, "O1"))
     assert retriable(s) is offered
     assert ("F2 another channel" in render_result(s).text()) is offered
+
+
+def test_a_card_fee_percentage_with_a_minimum_from_the_config():
+    from flows.messages import say
+    from terminal.config import ConfigError, Settings
+
+    fees = Settings.from_dict({"terminal": {"id": "T0000001"},
+                               "fees": {"card": {"rate_bps": 60, "min_fee_fen": 50}}}).fees
+    assert (fees.fee("card", 3000), fees.fee("card", 20000)) == (50, 120)
+    assert say(fees.describe("card"), "en") == "fee 0.60 %, min ￥0.50"
+    assert fees.describe("wechat") is None
+    with pytest.raises(ConfigError):
+        Settings.from_dict({"terminal": {"id": "T0000001"}, "fees": {"card": {"min_fee_fen": -1}}})
