@@ -90,6 +90,10 @@ def _fill(text: str, lang: str, args: Mapping[str, Any]) -> str:
 def _arg(value: Any, lang: str) -> Any:
     if isinstance(value, Msg):
         return value.render(lang)
+    if isinstance(value, BaseException):  # never an exception's text on a screen: its kind, in people's words
+        from flows.for_people import explain_key  # imports this module
+
+        return _plain(explain_key(value), lang)
     if isinstance(value, tuple):
         return ", ".join(str(_arg(item, lang)) for item in value)
     return value

@@ -26,6 +26,7 @@ from typing import Literal
 
 from flows import card_slot
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, PaymentStatus, Step
+from flows.for_people import pair
 from flows.magstripe_payment import pay_card_or_stripe
 from flows.messages import Msg, Text, say
 from flows.ports import CancelToken, CarrierPort, CarrierStatus, JournalPort, TopupResult, TxnRecord
@@ -174,7 +175,7 @@ class TopupService:
             self.journal.update(txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
                                 message=result.message)
             return self._reverse(txn_id, order_id, paid,
-                                 Msg("topup.refused", {"reason": result.message}))
+                                 Msg("topup.refused", {"reason": pair(result.message)}))
         self.journal.update(txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
         return TopupOutcome(TopupEnd.PENDING, Msg("topup.pending", {"order": order_id}), txn_id, order_id, None, paid)
 

@@ -32,7 +32,8 @@ from enum import StrEnum
 
 from emv.qr import build_mpm, parse_cpm
 from emv.tlv import Tlv, decode
-from flows.messages import Msg, Text, say
+from flows.for_people import pair
+from flows.messages import CATALOGUE, Msg, Text, say
 from flows.ports import (
     CancelToken,
     CarrierPort,
@@ -130,8 +131,9 @@ def wallet_message(result: WalletResult) -> Msg:
     """The cashier's text for a refused wallet payment: a known reason, else the platform's own words."""
     if result.reason in _REASONS:
         return _REASONS[result.reason]
-    return Msg("wallet.platform_said", {"text": result.message}) if result.message else \
-        Msg("wallet.not_completed", {"status": result.status})
+    status = f"wstatus.{result.status}"
+    return Msg("wallet.platform_said", {"text": pair(result.message)}) if result.message else \
+        Msg("wallet.not_completed", {"status": Msg(status) if status in CATALOGUE else str(result.status)})
 
 
 class WalletStep(StrEnum):

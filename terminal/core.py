@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from flows.for_people import explain_key
 from flows.messages import Msg, t
 from pos_errors import PosError
 from terminal.machine import IDLE_LOGOUT, State, build_machine
@@ -196,8 +197,8 @@ class TerminalCore:
         try:
             self._dispatch(event)
         except PosError as exc:  # a fault in one step shows on the screen; the terminal carries on
-            log.warning("step failed: %s", exc)
-            self.session.error = str(exc)
+            log.warning("step failed: %s", exc)  # the detail for the technician; the cashier reads its kind
+            self.session.error = self.say(explain_key(exc))
             self.refresh()
         except Exception:  # a bug must not freeze the till: log it whole, tell the cashier, keep going
             log.exception("internal error in state %s", self.state.value)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.for_people import pair
 from flows.messages import CATALOGUE, Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
@@ -95,11 +96,21 @@ def _size(mb: int) -> str:
     return f"{mb // 1024} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb} MB"
 
 
+def plan_name(plan: Plan, lang: str = "both") -> str:
+    return {"en": plan.name, "zh": plan.name_zh}.get(lang, f"{plan.name} {plan.name_zh}")
+
+
+def status_text(status: str, lang: str = "both") -> str:
+    """A SIM status as the carrier names it, in the reader's language (an unknown one in capitals)."""
+    key = f"simstatus.{status}"
+    return t(key, lang) if key in CATALOGUE else status.upper()
+
+
 def plan_label(plan: Plan, lang: str = "both") -> str:
     """One menu line: name, period, allowances, price after promotion (and the list price), the promotion."""
     allowance = [_size(plan.data_mb)] if plan.data_mb else []
-    allowance += [f"{plan.sms} SMS"] if plan.sms else []
-    allowance += [f"{plan.voice_min} min"] if plan.voice_min else []
+    allowance += [t("label.sms", lang, n=plan.sms)] if plan.sms else []
+    allowance += [t("label.minutes", lang, n=plan.voice_min)] if plan.voice_min else []
     bonus = [t("label.bonus_data", lang, data=_size(plan.bonus_data_mb))] if plan.bonus_data_mb else []
     bonus += [t("label.bonus_credit", lang, amount=format_money(plan.bonus_credit_minor))] \
         if plan.bonus_credit_minor else []
@@ -107,9 +118,9 @@ def plan_label(plan: Plan, lang: str = "both") -> str:
     price = format_money(plan.payable_minor)
     if plan.promo_price_minor is not None:
         price = f"{price} ({t('label.was', lang, price=format_money(plan.price_minor))})"
-    promo = f" ★ {plan.promotion}" if plan.promotion else ""
+    promo = f" ★ {say(pair(plan.promotion), lang)}" if plan.promotion else ""
     what = f" · {'/'.join(allowance + bonus)}" if allowance or bonus else ""
-    name = {"en": plan.name, "zh": plan.name_zh}.get(lang, f"{plan.name} {plan.name_zh}")
+    name = plan_name(plan, lang)
     return f"{name}{period}{what} · {price}{promo}"
 
 
@@ -130,7 +141,7 @@ def render_login(s: Session) -> Screen:
 
 def render_home(s: Session) -> Screen:
     role = s.user.role if s.user else ""
-    name = s.user.name if s.user else ""
+    name = say(pair(s.user.name), s.lang) if s.user else ""
     # only what this role may use is listed (issue 14 item 6); a hidden item's key still says who may
     menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")))
                  for key, action, label in home_menu(role) if allowed(role, action))
@@ -159,14 +170,14 @@ def render_sim_lookup(s: Session) -> Screen:
 def sim_lines(sim: SimInfo, lang: str = "both") -> tuple[str, ...]:
     """The carrier's view of one SIM: plan, data used and left, SMS/voice left, expiry, balance."""
     lines = [f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_msisdn(sim.msisdn)}",
-             f"{t('label.status', lang)}: {sim.status.upper()}", f"{t('label.plan', lang)}: {sim.plan_name}",
+             f"{t('label.status', lang)}: {status_text(sim.status, lang)}", f"{t('label.plan', lang)}: {sim.plan_name}",
              f"{t('label.balance', lang)}: {format_money(sim.balance_minor)}",
              f"{t('label.data_left', lang)}: {sim.data_left_mb} MB"]
     if sim.data_used_mb:
         lines.append(f"{t('label.data_used', lang)}: {sim.data_used_mb} MB")
     if sim.sms_left or sim.voice_left_min:
         lines.append(f"{t('label.sms_left', lang)}: {sim.sms_left} · {t('label.voice_left', lang)}: "
-                     f"{sim.voice_left_min} min")
+                     f"{t('label.minutes', lang, n=sim.voice_left_min)}")
     lines.append(f"{t('label.expires', lang)}: {sim.expiry}")
     return tuple(lines)
 
@@ -223,7 +234,7 @@ def render_confirm(s: Session) -> Screen:
         return _no_sim(s, State.CONFIRM)
     q = s.quote
     lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_msisdn(s.sim.msisdn)}",
-             f"{_t(s, 'label.plan')}: {q.plan.name} {q.plan.name_zh}",
+             f"{_t(s, 'label.plan')}: {plan_name(q.plan, s.lang)}",
              f"{_t(s, 'label.amount')}: {format_money(q.amount_minor)}",
              f"{_t(s, 'label.fee')}: {format_money(q.fee_minor)}",
              f"{_t(s, 'label.total')}: {format_money(q.total_minor)}",

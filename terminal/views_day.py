@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flows.messages import say, t
+from flows.messages import say, state_label, t
 from flows.money import format_money
 from flows.ports import BatchTotals, TxnRecord
 from flows.pricing import channel_label
@@ -85,7 +85,8 @@ def render_void_select(s: Session) -> Screen:
 def render_void_confirm(s: Session) -> Screen:
     r = s.void_pick
     lines = () if r is None else (
-        _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
+        _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}",
+        f"STAN {r.stan or 0:06d} · {_t(s, 'label.auth')} {r.auth_code or '-'}",
         _t(s, "void.effect"))
     return Screen(State.VOID_CONFIRM.value, _t(s, "void.confirm_title"), lines, error=s.error,
                   hint=_t(s, "void.confirm_hint"))
@@ -102,8 +103,8 @@ def render_void_done(s: Session) -> Screen:
 
 
 def render_open_items(s: Session) -> Screen:
-    lines = tuple(f"{r.created_at[11:16]} {r.state} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} "
-                  f"{r.order_id}" for r in s.open_items[:9]) or (_t(s, "open.none"),)
+    lines = tuple(f"{r.created_at[11:16]} {say(state_label(r.state), s.lang)} SIM …{r.iccid[-4:]} "
+                  f"{format_money(r.total_minor)} {r.order_id}" for r in s.open_items[:9]) or (_t(s, "open.none"),)
     more = (_t(s, "open.more", count=len(s.open_items) - 9),) if len(s.open_items) > 9 else ()
     return Screen(State.OPEN_ITEMS.value, _t(s, "home.open_items"), (*lines, *more, *s.notice),
                   error=s.error, hint=_t(s, "open.hint"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flows.messages import Msg, say, state_label, t
+from flows.messages import CATALOGUE, Msg, say, state_label, t
 from flows.money import format_money
 from flows.pricing import CHANNEL_LABELS, channel_label
 from flows.sim_number import group_digits, group_msisdn
@@ -94,7 +94,8 @@ def render_history_detail(s: Session) -> Screen:
     rec = o.history_results[o.history_pick]
     lines = (f"{rec.created_at[:19].replace('T', ' ')} · {_t(s, 'label.cashier')} {rec.cashier_id}",
              f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_msisdn(rec.msisdn)}",
-             f"{_t(s, 'label.plan')}: {rec.plan_name}",
+             # the journal keeps the plan's English name; a Chinese screen shows the carrier's plan id instead
+             f"{_t(s, 'label.plan')}: {rec.plan_id if s.lang == 'zh' else rec.plan_name}",
              f"{_t(s, 'label.total')}: {format_money(rec.total_minor)} ({channel_label(rec.channel, s.lang)})",
              f"{_t(s, 'label.status')}: {say(state_label(rec.state), s.lang)}",
              f"{_t(s, 'label.order')}: {rec.order_id}",
@@ -145,10 +146,26 @@ def render_user_edit(s: Session) -> Screen:
                   error=s.error, hint=_t(s, "users.edit_hint"))
 
 
+def _audit_word(token: str, lang: str) -> str:
+    for key in (f"word.{token}", f"role.{token}", token):
+        if key in CATALOGUE:
+            text = CATALOGUE[key][0 if lang == "en" else 1] if lang in ("en", "zh") else t(key, "en")
+            return text.split("{")[0].rstrip(" (（：:") or token  # a sentence with blanks: its opening words
+    return token
+
+
+def audit_line(e: Any, lang: str) -> str:
+    """One audit row in the reader's language: time, user, the action and its detail's words translated."""
+    if lang not in ("en", "zh"):
+        return str(e.line())
+    words = " ".join(_audit_word(w, lang) for w in e.detail.split())
+    return f"{e.at[5:16].replace('T', ' ')} {e.user_id} {_audit_word(e.action, lang)} {words}".rstrip()
+
+
 def render_audit(s: Session) -> Screen:
     o = s.office
     first = o.audit_page * AUDIT_PAGE
-    lines = tuple(e.line() for e in o.audit[first:first + AUDIT_PAGE]) or (_t(s, "audit.empty"),)
+    lines = tuple(audit_line(e, s.lang) for e in o.audit[first:first + AUDIT_PAGE]) or (_t(s, "audit.empty"),)
     pages = max(1, -(-len(o.audit) // AUDIT_PAGE))
     return Screen(State.AUDIT.value, _t(s, "audit.title", page=o.audit_page + 1, pages=pages), lines,
                   error=s.error, hint=_t(s, "audit.hint"))

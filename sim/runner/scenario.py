@@ -337,7 +337,8 @@ class _Runner:
 
 def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None,
                  inspect: Callable[[SimWorld], None] | None = None,
-                 faults: LineFaults | None = None) -> ScenarioResult:
+                 faults: LineFaults | None = None,
+                 on_start: Callable[[SimWorld], None] | None = None) -> ScenarioResult:
     """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown.
     ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``."""
     started = time.monotonic()
@@ -345,6 +346,8 @@ def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = Non
     result = ScenarioResult(scenario, passed=True, seconds=0.0)
     try:
         world.start()
+        if on_start is not None:  # e.g. a display listener that records every screen
+            on_start(world)
         runner = _Runner(world)
         for index, step in enumerate(scenario.steps, 1):
             timeout = float(step.get("timeout", 10))

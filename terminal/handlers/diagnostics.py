@@ -43,7 +43,7 @@ def _checked(core: TerminalCore, result: list[Check] | None, error: BaseExceptio
     core.session.office.diagnostics = checks
     core.session.health = tuple(faults(checks))
     if error is not None:
-        core.session.error = core.say("boot.failed", error=type(error).__name__)
+        core.session.error = core.say("boot.failed", error=error)
     core.audit("diagnostics", f"{sum(not c.ok for c in checks)} fault(s)")
     core.refresh()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flows.for_people import explain_key
 from flows.messages import next_lang
 from flows.receipt import receipt_to_json
 from pos_errors import DeviceError, DeviceFault
@@ -32,7 +33,8 @@ def device_error_text(core: TerminalCore, error: BaseException) -> str:
     fault = getattr(error, "fault", None)
     if isinstance(error, DeviceError) and fault in FAULT_MESSAGES:
         return core.say(FAULT_MESSAGES[fault])
-    return str(error) if isinstance(error, DeviceError) else repr(error)
+    log.info("shown as %s: %r", explain_key(error), error)
+    return core.say(explain_key(error))
 
 
 def payment_done(core: TerminalCore, done: Any, error: BaseException | None) -> None:
@@ -43,7 +45,7 @@ def payment_done(core: TerminalCore, done: Any, error: BaseException | None) -> 
         s.sim_after = fresh
     if error is not None:
         log.error("payment flow crashed: %s", type(error).__name__)
-        s.error = core.say("pay.crashed", error=type(error).__name__)
+        s.error = core.say("pay.crashed", error=error)
     s.outcome = result
     s.progress = ""
     if result is not None and result.status in ("cancelled", "declined", "failed"):

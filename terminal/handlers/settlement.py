@@ -84,7 +84,7 @@ def _reconciled(core: TerminalCore, done: Any, error: BaseException | None) -> N
     if done is not None and s.settlement is not None:
         s.settlement = replace(s.settlement, wallets=done)
         core.audit("reconcile", f"batch {s.settlement.totals.batch:06d} differ {len(done.mismatches)}")
-    s.error = None if error is None else core.say("settle.failed", error=type(error).__name__)
+    s.error = None if error is None else core.say("settle.failed", error=error)
     s.progress = ""
     core.refresh()
 
