@@ -56,6 +56,10 @@ __all__ = [
     "decode_cl_poll",
     "encode_cl_card",
     "decode_cl_card",
+    "encode_cl_collision",
+    "decode_cl_collision",
+    "encode_field_off",
+    "decode_field_off",
 ]
 
 
@@ -71,6 +75,7 @@ class ReaderCmd(IntEnum):
     CL_POLL = 0x30
     CL_ACTIVATE = 0x31
     CL_REMOVE = 0x32
+    CL_FIELD_OFF = 0x33  # RF field off for u16 ms (0 = until the next CL_POLL): EMV Book A §6.2.10 field off
 
 
 class Led(IntFlag):
@@ -95,6 +100,7 @@ class ReaderStatus(IntEnum):
     BAD_REQUEST = 0x05
     BUSY = 0x06
     NO_DATA = 0x08
+    COLLISION = 0x09  # CL_POLL: more than one card answered (payload: u8 how many); EMV Book D collision
 
 
 # Response status -> (exception, fault code, message for the log). A status outside the table is a DeviceError.
@@ -106,6 +112,7 @@ STATUS_ERRORS: dict[int, tuple[type[DeviceError], DeviceFault, str]] = {
     ReaderStatus.BAD_REQUEST: (DeviceError, DeviceFault.OTHER, "the reader rejected the request"),
     ReaderStatus.BUSY: (DeviceError, DeviceFault.OTHER, "the reader is busy"),
     ReaderStatus.NO_DATA: (DeviceError, DeviceFault.OTHER, "nothing to read"),
+    ReaderStatus.COLLISION: (DeviceError, DeviceFault.OTHER, "more than one card in the field"),
 }
 
 _INFO = Struct(
@@ -119,6 +126,8 @@ _SWIPE = Struct("track1" / Prefixed(Int8ub, GreedyBytes), "track2" / Prefixed(In
 _LED = Struct("leds" / Int8ub, "on" / Int8ub)
 _BUZZER = Struct("duration_ms" / Int16ub)
 _CL_POLL = Struct("timeout_ms" / Int16ub)
+_CL_COLLISION = Struct("cards" / Int8ub)
+_FIELD_OFF = Struct("hold_ms" / Int16ub)
 _CL_CARD = Struct("type" / PascalString(Int8ub, "ascii"), "uid" / Prefixed(Int8ub, GreedyBytes))
 _TS = {0x3B: "direct", 0x3F: "inverse"}
 HEARTBEAT_S = 1.0  # while waiting for a card: a reader that stopped answering is reported, not waited on
@@ -248,6 +257,26 @@ def encode_cl_card(card: ContactlessCard) -> bytes:
 def decode_cl_card(payload: bytes) -> ContactlessCard:
     parsed = parse_payload(_CL_CARD, payload, "contactless card")
     return ContactlessCard(type=parsed.type, uid=bytes(parsed.uid))
+
+
+def encode_cl_collision(cards: int) -> bytes:
+    return _CL_COLLISION.build({"cards": cards})
+
+
+def decode_cl_collision(payload: bytes) -> int:
+    """How many cards answered the poll (a collision payload saying fewer than two is malformed)."""
+    cards = int(parse_payload(_CL_COLLISION, payload, "contactless collision").cards)
+    if cards < 2:
+        raise RemoteProtocolError(f"a collision of {cards} card(s)", offset=0, raw=payload)
+    return cards
+
+
+def encode_field_off(hold_ms: int) -> bytes:
+    return _FIELD_OFF.build({"hold_ms": hold_ms})
+
+
+def decode_field_off(payload: bytes) -> int:
+    return int(parse_payload(_FIELD_OFF, payload, "field off").hold_ms)
 
 
 def parse_atr(raw: bytes) -> Atr:

@@ -23,6 +23,7 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
+           "ContactlessSection",
            "load_settings"]
 
 
@@ -153,6 +154,27 @@ class EmvSection:
 
 
 @dataclass(frozen=True)
+class ContactlessSection:
+    """The reader's contactless side (EMV Book B §3.1.1 limits, the same for every combination); -1 = absent."""
+
+    enabled: bool = True  # offer "Tap / 闪付": the reader has an antenna
+    limit_minor: int = 100_000  # Reader Contactless Transaction Limit: at or above, insert the card instead
+    floor_limit_minor: int = 0  # Reader Contactless Floor Limit: above it the card must go online
+    cvm_required_limit_minor: int = 100_000  # Reader CVM Required Limit: at or above, PIN / CDCVM / signature
+    status_check: bool = False
+    tap_timeout_s: float = 30.0
+    presentations: int = 3  # a card pulled away too early may be presented this many times
+
+    def check(self) -> None:
+        """Raises ConfigError naming the bad key."""
+        for key in ("limit_minor", "floor_limit_minor", "cvm_required_limit_minor"):
+            if getattr(self, key) < -1:
+                raise ConfigError(f"contactless.{key} must be a whole number of fen ≥ 0, or -1 for none")
+        if not 1 <= self.presentations <= 10 or self.tap_timeout_s <= 0:
+            raise ConfigError("contactless.presentations must be 1..10 and contactless.tap_timeout_s above 0")
+
+
+@dataclass(frozen=True)
 class UserEntry:
     id: str
     name: str
@@ -173,11 +195,12 @@ class Settings:
     firmware: FirmwareSection = field(default_factory=FirmwareSection)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     users: tuple[UserEntry, ...] = ()
+    contactless: ContactlessSection = field(default_factory=ContactlessSection)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
-                 "firmware"}
+                 "firmware", "contactless"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -202,8 +225,10 @@ class Settings:
             firmware=_section(FirmwareSection, data, "firmware"),
             fees=FeeSchedule(fees, limits),
             users=users,
+            contactless=_section(ContactlessSection, data, "contactless"),
         )
         settings.firmware.check()
+        settings.contactless.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
                         merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
         return settings

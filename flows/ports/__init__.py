@@ -21,6 +21,7 @@ from flows.ports.base import CURRENCY_CNY, CancelToken, Clock
 from flows.ports.carrier import CarrierPort, CarrierStatus, Plan, SimInfo, SimStatus, TopupResult, TopupStatus
 from flows.ports.devices import (
     CardReaderPort,
+    ContactlessReaderPort,
     OfflinePinRequest,
     OfflinePinResult,
     PinEntry,
@@ -49,7 +50,8 @@ from flows.ports.journal import JournalPort, TxnRecord
 from flows.ports.wallet import WalletOrderStatus, WalletPort, WalletReason, WalletResult, WalletStatus
 
 __all__ = ["AdviceHostPort", "AdviceRequest", "AuthRequest", "AuthResponse", "BatchTotals", "BatchUploadItem",
-           "CURRENCY_CNY", "CancelToken", "CardReaderPort", "CarrierPort", "CarrierStatus", "Clock", "HostPort",
+           "CURRENCY_CNY", "CancelToken", "CardReaderPort", "ContactlessReaderPort", "CarrierPort", "CarrierStatus",
+           "Clock", "HostPort",
            "JournalPort", "OfflinePinRequest", "OfflinePinResult", "PinEntry", "PinPadPort", "PinStatus", "Plan",
            "PrinterPort", "PrinterStatus", "ReceiptLine", "RefundHostPort", "RefundRequest", "ReversalRequest",
            "ScannerPort", "SettlementHostPort", "SettlementRequest", "SimInfo", "SimStatus", "TopupResult",

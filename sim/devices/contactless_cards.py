@@ -27,6 +27,7 @@ from sim.devices.card_oda import CardOda
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
 __all__ = ["ContactlessProfile", "ContactlessCard", "EmvModeTapCard", "CONTACTLESS_CATALOGUE", "MASTERCARD_TAP",
+           "tap_applet", "TAP_KEYS", "ATS",
            "C3_PDOL", "C3_AFL"]
 
 C3_PDOL = bytes.fromhex("9F6604 9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704")
@@ -34,6 +35,7 @@ C3_AFL = bytes.fromhex("08010101" "18010200")  # SFI 1 record 1 (signed), SFI 3 
 _OK, _NOT_FOUND, _CONDITIONS, _WRONG = b"\x90\x00", b"\x6a\x82", b"\x69\x85", b"\x67\x00"
 _RECORD_NOT_FOUND, _NO_INS = b"\x6a\x83", b"\x6d\x00"
 _PPSE = b"2PAY.SYS.DDF01"
+ATS = bytes.fromhex("0578807002")  # ISO/IEC 14443-4 answer to RATS: FSCI 8, TA/TB/TC present
 _FIRST_AC_CVR = {apdu.CryptogramType.AAC: 0x80, apdu.CryptogramType.TC: 0x90, apdu.CryptogramType.ARQC: 0xA0}
 
 
@@ -55,6 +57,8 @@ class ContactlessProfile:
 
 class ContactlessCard:
     """The card's side of a tap: one instance per card, the ATC counts up at each GPO."""
+
+    atr = ATS  # the reader simulator hands it out as the card's ATS
 
     def __init__(self, profile: ContactlessProfile, *, atc: int = 0x0010) -> None:
         self.profile = profile
@@ -169,7 +173,14 @@ CONTACTLESS_CATALOGUE: dict[str, ContactlessProfile] = dict((
     _c3("paywave-bad-fdda", "Visa payWave, fDDA signature broken / fDDA 失败", "visa-credit", kernel_id=3,
         online_only=False, fdda_fault=True),
     _c3("quickpass-refuses", "Card refuses contactless (6984) / 拒绝非接", "unionpay-debit", gpo_sw=b"\x69\x84"),
+    _c3("quickpass-credit", "UnionPay QuickPass credit, offline under the floor limit / 银联闪付信用卡",
+        "offline-approve", online_only=False),
+    _c3("quickpass-expired", "QuickPass, expired / 闪付 过期卡", "expired", online_only=False),
 ))
+CONTACTLESS_CATALOGUE["quickpass-credit"] = replace(
+    CONTACTLESS_CATALOGUE["quickpass-credit"],
+    card=replace(CONTACTLESS_CATALOGUE["quickpass-credit"].card, aid=bytes.fromhex("A000000333010102"),
+                 app_label="UnionPay Credit"))
 
 
 class EmvModeTapCard:
@@ -178,6 +189,8 @@ class EmvModeTapCard:
     Everything but SELECT PPSE goes to ``sim.devices.card.CardApplet``, so GENERATE AC, the cryptogram and
     the CDA signature are the contact card's own.
     """
+
+    atr = ATS
 
     def __init__(self, profile: SimCardProfile) -> None:
         self.profile = profile
@@ -199,3 +212,13 @@ MASTERCARD_TAP: dict[str, SimCardProfile] = {
                                      response_format=2, oda="cda", offline_capable=True,
                                      oda_fault="bad-issuer-cert"),
 }
+
+
+def tap_applet(key: str) -> ContactlessCard | EmvModeTapCard:
+    """A fresh card or phone to tap: a key of ``CONTACTLESS_CATALOGUE`` or of ``MASTERCARD_TAP``."""
+    if key in MASTERCARD_TAP:
+        return EmvModeTapCard(MASTERCARD_TAP[key])
+    return ContactlessCard(CONTACTLESS_CATALOGUE[key])
+
+
+TAP_KEYS = (*CONTACTLESS_CATALOGUE, *MASTERCARD_TAP)

@@ -27,6 +27,7 @@ from sim.backends.carrier import CarrierSim
 from sim.backends.wallet import WalletSim
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
+from sim.devices.contactless_cards import tap_applet
 from sim.devices.pinpad import PinPadSim
 from sim.devices.printer import PrinterSim
 from sim.devices.pty import LineFaults, PtyPort
@@ -158,6 +159,12 @@ class SimWorld:
         """Swipe any test card's magnetic stripe (chip cards have one too, with a chip service code)."""
         track1, track2 = tracks_of(self.cards[key])
         self.reader.swipe(track2, track1)
+
+    def tap_card(self, key: str, *, collide_with: str | None = None, leave_after: int | None = None) -> None:
+        """Hold a contactless card or phone (``sim.devices.contactless_cards.TAP_KEYS``) over the reader;
+        ``collide_with``: a second card held with it; ``leave_after``: pulled away after that many APDUs."""
+        self.reader.tap(tap_applet(key), also=tap_applet(collide_with) if collide_with else None,
+                        leave_after=leave_after)
 
     def remove_card(self) -> None:
         self.pinpad.card_channel = None
