@@ -86,11 +86,12 @@ def run(ctx: KernelContext) -> Step[Outcome]:
     pan = records.pan_digits(card[0x5A])
     icc_key = None
     if card[0x82][0] & _CDA and ctx.today is not None:
-        tvr, tsi = BitField(TvrBit, 5), BitField(TsiBit, 2)
+        tvr, tsi = BitField(TvrBit, 5, terminal.get(0x95)), BitField(TsiBit, 2)
         oda_ctx = OdaContext(ctx.capks, (), ctx.today, bytes.fromhex("9F3704"))
         result = yield from authenticate(OdaMethod.CDA, oda_ctx, card, terminal, static, ctx.fci.df_name[:5], pan,
                                          tvr, tsi)
         icc_key = result.icc_key
+        terminal[0x95] = bytes(tvr)  # what ODA found (Book 3 Annex C5) travels in field 55
     ind = ctx.candidate.indicators
     cvm = cvm_for(card[0x82], card.get(0x8E), over_limit=ind.cvm_limit_exceeded)
     terminal[0x9F34] = CVM_RESULTS[cvm]

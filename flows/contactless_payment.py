@@ -137,14 +137,18 @@ class _Tap:
         ep = EntryPoint(self.tap.combinations, amount_minor=self.amount, kernels=self.tap.kernels,
                         terminal=terminal, capks=self.tap.capks, today=when.date())
         action = ep.start()
-        reading = False
+        reading, collision = False, False
         while not isinstance(action, ContactlessFinished):
             if isinstance(action, PollCards):
-                _indicate(self.reader, action.ui.status)
+                if collision:  # "one card only" stays lit while the customer sorts the cards out (Book D)
+                    self.cancel.wait(self.tap.poll_ms / 1000)
+                else:
+                    _indicate(self.reader, action.ui.status)
                 count = self._poll()
                 if count is None:
                     return self.failed(Msg("pay.cancelled") if self.cancelled else Msg("tap.no_card"),
                                        PaymentStatus.CANCELLED)
+                collision = count > 1
                 if count == 1:
                     self.reader.activate_contactless()
                 action = ep.on_cards(count)

@@ -205,8 +205,9 @@ def _total(s: Session) -> str:
 
 def render_insert_card(s: Session) -> Screen:
     tap = s.quote is not None and s.quote.channel == TAP_CHANNEL and s.hint_code != Step.TAP_INSERT
+    limits = (s.limits_line,) if s.quote is not None and s.quote.channel == TAP_CHANNEL and s.limits_line else ()
     return Screen(State.INSERT_CARD.value, _t(s, "tap.title" if tap else "pay.insert_title"),
-                  (f"{_t(s, 'label.total')}: {_total(s)}",),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", *limits),
                   error=s.error, hint=_t(s, "nav.cancel"))
 
 

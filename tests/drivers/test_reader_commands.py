@@ -15,15 +15,17 @@ from drivers.card_reader_codec import (
     Led,
     ReaderCmd,
     ReaderState,
+    decode_cl_collision,
     decode_swipe,
     encode_buzzer,
     encode_cl_poll,
+    encode_field_off,
     encode_led,
     encode_swipe,
 )
 from drivers.link.frames import encode_data
 from flows.ports import CancelToken
-from pos_errors import RemoteProtocolError
+from pos_errors import CardRemoved, RemoteProtocolError
 from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
@@ -114,7 +116,41 @@ def test_swipe_codec_round_trip() -> None:
     (ReaderCmd.BUZZER,   encode_buzzer(150),          "02 00 04 03 14 00 96 60 16"),
     (ReaderCmd.MAG_READ, b"",                         "02 00 02 03 20 9B 91"),
     (ReaderCmd.CL_POLL,  encode_cl_poll(500),         "02 00 04 03 30 01 F4 45 C5"),
+    (ReaderCmd.CL_FIELD_OFF, encode_field_off(100),   "02 00 04 03 33 00 64 AC 1D"),
 ])
 def test_documented_command_frames(cmd: ReaderCmd, data: bytes, frame: str) -> None:
     assert encode_data(3, cmd, data).hex(" ").upper() == frame
     assert frame in (Path(__file__).parents[2] / "docs" / "protocols" / "card-reader.md").read_text(encoding="utf-8")
+
+
+def test_collision_field_off_and_lights_through_the_pty(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    assert reader.poll_cards(50) == 0
+    sim.tap(FakeApplet(atr=bytes.fromhex("0578807002")), also=FakeApplet(atr=bytes.fromhex("0578807002")))
+    assert reader.poll_cards(50) == 2  # two cards answered: a collision, nothing activated
+    sim.take_one_away()
+    assert reader.poll_cards(50) == 1
+    reader.activate_contactless()
+    reader.field_off(100)
+    assert sim.field_offs == [100]
+    reader.indicate(0x07, 150)  # card read: blue + yellow + green and the success tone
+    assert sim.leds == Led.BLUE | Led.YELLOW | Led.GREEN and sim.beeps == [150]
+    reader.indicate(0x08)  # processing error: red only, the others go off
+    assert sim.leds == Led.RED
+
+
+def test_card_leaving_the_field_mid_exchange_is_card_removed(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    sim.tap(FakeApplet(atr=bytes.fromhex("0578807002")), leave_after=1)
+    assert reader.poll_cards(50) == 1
+    reader.activate_contactless()
+    select = bytes.fromhex("00A404000E325041592E5359532E444446303100")
+    assert reader.transmit(select)[-2:] == b"\x90\x00"
+    with pytest.raises(CardRemoved):
+        reader.transmit(select)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x01", b"\x00"])
+def test_a_collision_of_fewer_than_two_cards_is_malformed(payload: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_cl_collision(payload)
