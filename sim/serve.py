@@ -4,8 +4,8 @@ It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and 
 platform on loopback, writes the terminal configuration that points at them (``terminal.toml`` in the work
 directory), prints one JSON object on stdout — endpoints, ptys, the config path, the demo accounts and the test
 key material — and runs until interrupted (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
-customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
-``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+customer: ``insert CARD``, ``swipe CARD``, ``tap CARD`` (contactless), ``remove``, ``pin 1234 ENTER`` (keys on
+the PIN pad), ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
 
 >>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
 ('"a\\\\"b"', '1.5', 'true')
@@ -25,7 +25,8 @@ from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
-_HELP = "commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | quit"
+_HELP = ("commands: insert CARD | swipe CARD | tap CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | "
+         "cards | quit")
 
 
 def _toml_value(value: Any) -> str:
@@ -81,8 +82,11 @@ def _command(world: SimWorld, line: str) -> str:
             world.insert_card(args[0])
         elif verb == "swipe" and args:
             world.swipe_card(args[0])
+        elif verb == "tap" and args:  # a contactless card or phone held over the reader (TAP_KEYS)
+            world.tap_card(args[0])
         elif verb == "remove":
             world.remove_card()
+            world.reader.take_away()
         elif verb == "pin" and args:
             for key in args:
                 for k in list(key) if key.isdigit() else [key.upper()]:
