@@ -43,7 +43,7 @@ from flows.card_payment import (
     decline_text,
 )
 from flows.messages import Msg
-from flows.ports import AuthRequest, AuthResponse, CancelToken, ContactlessReaderPort
+from flows.ports import AuthRequest, AuthResponse, CancelToken, ContactlessReaderPort, mask_pan
 from flows.txn_state import TxnState
 from pos_errors import CardRemoved, DeviceError
 
@@ -150,7 +150,10 @@ class _Tap:
                                        PaymentStatus.CANCELLED)
                 collision = count > 1
                 if count == 1:
-                    self.reader.activate_contactless()
+                    try:
+                        self.reader.activate_contactless()
+                    except CardRemoved as exc:  # gone between the poll and the activation
+                        raise _TapAgain from exc
                 action = ep.on_cards(count)
             elif isinstance(action, SendApdu):
                 if not reading:
@@ -230,7 +233,7 @@ class _Tap:
         outcome, record = done.outcome, done.outcome.data_record
         code = self.answer.response_code if self.answer else None
         pan = records.pan_digits(record[0x5A]) if 0x5A in record else None
-        masked = self.request.masked_pan if self.request else (f"{pan[:6]}…{pan[-4:]}" if pan else None)
+        masked = self.request.masked_pan if self.request else (mask_pan(pan) if pan else None)
         receipt = _receipt(done)
         base = CardPaymentResult(PaymentStatus.FAILED, "", code, self.answer, self.request, receipt, masked)
 
