@@ -150,6 +150,17 @@ class CardReader(LinkDevice):
         codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
         return 1
 
+    def transmit_timed(self, apdu: bytes) -> tuple[bytes, int]:
+        """One C-APDU to the activated contactless card, timed by the reader: (R-APDU, µs). Raises CardRemoved,
+        DeviceError (GARBLED) for a malformed answer."""
+        with self._cond:
+            if not self._present or self._powered_insertion != self._insertions:
+                raise CardRemoved("the card was removed", fault=DeviceFault.CARD_REMOVED)
+        try:
+            return codec.decode_timed(self._call(ReaderCmd.CL_TIMED_TRANSMIT, apdu))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader sent a malformed timed answer: {exc}", fault=DeviceFault.GARBLED) from exc
+
     def field_off(self, hold_ms: int = 0) -> None:
         """Switch the RF field off (EMV Book A §6.2.10); the next poll switches it on again."""
         self._card_gone()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from functools import reduce
 
-from construct import FlagsEnum, GreedyBytes, Int8ub, Int16ub, PascalString, Prefixed, Struct
+from construct import FlagsEnum, GreedyBytes, Int8ub, Int16ub, Int32ub, PascalString, Prefixed, Struct
 
 from drivers.link.payload import decode_response, encode_response, parse_payload
 from emv.tracks import Stripe, parse_tracks
@@ -59,6 +59,8 @@ __all__ = [
     "encode_cl_collision",
     "decode_cl_collision",
     "encode_field_off",
+    "encode_timed",
+    "decode_timed",
     "decode_field_off",
 ]
 
@@ -75,6 +77,7 @@ class ReaderCmd(IntEnum):
     CL_POLL = 0x30
     CL_ACTIVATE = 0x31
     CL_REMOVE = 0x32
+    CL_TIMED_TRANSMIT = 0x34  # TRANSMIT to the contactless card, timed by the reader (relay resistance, Book C-2)
     CL_FIELD_OFF = 0x33  # RF field off for u16 ms (0 = until the next CL_POLL): EMV Book A §6.2.10 field off
 
 
@@ -128,6 +131,7 @@ _BUZZER = Struct("duration_ms" / Int16ub)
 _CL_POLL = Struct("timeout_ms" / Int16ub)
 _CL_COLLISION = Struct("cards" / Int8ub)
 _FIELD_OFF = Struct("hold_ms" / Int16ub)
+_TIMED = Struct("elapsed_us" / Int32ub, "rapdu" / GreedyBytes)
 _CL_CARD = Struct("type" / PascalString(Int8ub, "ascii"), "uid" / Prefixed(Int8ub, GreedyBytes))
 _TS = {0x3B: "direct", 0x3F: "inverse"}
 HEARTBEAT_S = 1.0  # while waiting for a card: a reader that stopped answering is reported, not waited on
@@ -277,6 +281,18 @@ def encode_field_off(hold_ms: int) -> bytes:
 
 def decode_field_off(payload: bytes) -> int:
     return int(parse_payload(_FIELD_OFF, payload, "field off").hold_ms)
+
+
+def encode_timed(elapsed_us: int, rapdu: bytes) -> bytes:
+    return _TIMED.build({"elapsed_us": elapsed_us, "rapdu": rapdu})
+
+
+def decode_timed(payload: bytes) -> tuple[bytes, int]:
+    """(R-APDU, µs the reader measured from the end of the C-APDU to the start of the R-APDU)."""
+    parsed = parse_payload(_TIMED, payload, "timed R-APDU")
+    if len(parsed.rapdu) < 2:
+        raise RemoteProtocolError("timed R-APDU shorter than SW1 SW2", offset=len(payload))
+    return bytes(parsed.rapdu), int(parsed.elapsed_us)
 
 
 def parse_atr(raw: bytes) -> Atr:

@@ -46,6 +46,7 @@ from emv.contactless import (
     parse_ppse,
     preprocess,
 )
+from emv.relay_resistance import Timed
 from emv.selection import Fci, parse_fci
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
@@ -135,6 +136,7 @@ class EntryPoint:
         self._ui: list[UiRequest] = []
         self._gen: Generator[ContactlessAction, object, ContactlessFinished] | None = None
         self._waiting: type | None = None
+        self._pending: object = None
         self.finished: ContactlessFinished | None = None
 
     # --- the caller's API --------------------------------------------------------------------------------
@@ -148,7 +150,10 @@ class EntryPoint:
     def on_cards(self, count: int) -> ContactlessAction:
         return self._answer(PollCards, count)
 
-    def on_response(self, rapdu: bytes) -> ContactlessAction:
+    def on_response(self, rapdu: bytes, elapsed_us: int | None = None) -> ContactlessAction:
+        """The card's answer; for a ``SendApdu(timed=True)`` also the microseconds the reader measured."""
+        if isinstance(self._pending, SendApdu) and self._pending.timed:
+            return self._answer(SendApdu, Timed(rapdu, elapsed_us))
         return self._answer(SendApdu, rapdu)
 
     def on_ack(self) -> ContactlessAction:
@@ -181,7 +186,7 @@ class EntryPoint:
             return finished
         if isinstance(action, ShowUi):
             self._ui.append(action.request)
-        self._waiting = type(action)
+        self._waiting, self._pending = type(action), action
         return action
 
     def _done(self, outcome: Outcome, candidate: Candidate | None = None,

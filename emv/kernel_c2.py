@@ -15,7 +15,11 @@ Done (Book C-2 §6, Book 3, Book 2 §6.6):
    (Book 2 §6.6.2); a failure declines.
 5. Outcome: TC → Approved, ARQC → Online Request (field 55), AAC → Declined.
 
-Not done: relay resistance (EXCHANGE RELAY RESISTANCE DATA), torn transaction recovery, mag-stripe mode, data
+Relay resistance (``emv.relay_resistance``): when the AIP says the card supports it, EXCHANGE RELAY RESISTANCE
+DATA after GPO, timed by the reader; TVR byte 5 records it; "time limits exceeded" → AAC (our TAC-Denial),
+"threshold exceeded" → ARQC (our TAC-Online); a card answering faster than its own minimum → End Application.
+
+Not done: torn transaction recovery, mag-stripe mode, data
 exchange (DEK/DET), the full TVR/TAC/IAC terminal action analysis, Outcome Parameter Set bytes ``DF8129``.
 
 >>> cvm_for(bytes.fromhex("1800"), None, over_limit=False).value
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from emv import apdu, dol, oda, records, tlv
+from emv import apdu, dol, oda, records, relay_resistance, tlv
 from emv.actions import Step, transmit
 from emv.authentication import OdaContext, OdaMethod, StaticData, authenticate
 from emv.contactless import Cvm, Message, Outcome, Start, Status, UiRequest, UiStatus
@@ -39,6 +43,7 @@ from pos_errors import OdaError, RemoteProtocolError
 __all__ = ["run", "cvm_for"]
 
 _CDA, _ON_DEVICE_CVM = 0x01, 0x02  # AIP byte 1
+_RRP = 0x01  # AIP byte 2 b1: relay resistance protocol supported
 _DECLINED = UiRequest(Message.NOT_AUTHORISED, UiStatus.NOT_READY)
 _END = UiRequest(Message.TRY_ANOTHER_CARD, UiStatus.PROCESSING_ERROR)
 _CVM_CODES = {0x02: Cvm.ONLINE_PIN, 0x1E: Cvm.SIGNATURE, 0x1F: Cvm.NO_CVM}
@@ -71,6 +76,13 @@ def run(ctx: KernelContext) -> Step[Outcome]:
     if not response.ok:
         return Outcome(Status.END_APPLICATION, f"GET PROCESSING OPTIONS answered {response.sw:04X}", ui=_END)
     card = records.parse_gpo_response(response.data)
+    rrp_bits = relay_resistance.TVR_NOT_PERFORMED
+    if len(card.get(0x82, b"")) == 2 and card[0x82][1] & _RRP:  # C-2: after GPO, before the records
+        rrp = yield from relay_resistance.exchange(terminal)
+        if rrp.end is not None:
+            return Outcome(Status.END_APPLICATION, rrp.end, ui=_END)
+        rrp_bits = rrp.tvr_bits
+    terminal[0x95] = _with_tvr5(terminal.get(0x95), rrp_bits)
     static = StaticData()
     for entry in records.parse_afl(card[0x94]):
         for number in range(entry.first, entry.last + 1):
@@ -96,8 +108,10 @@ def run(ctx: KernelContext) -> Step[Outcome]:
     cvm = cvm_for(card[0x82], card.get(0x8E), over_limit=ind.cvm_limit_exceeded)
     terminal[0x9F34] = CVM_RESULTS[cvm]
     expired = ctx.today is not None and card.get(0x5F24, b"\x99").hex() < ctx.today.strftime("%y%m%d")
-    wants_online = ind.floor_limit_exceeded or ind.status_check_requested or ind.zero_amount or icc_key is None
-    kind = apdu.CryptogramType.AAC if expired else apdu.CryptogramType.ARQC if wants_online \
+    wants_online = ind.floor_limit_exceeded or ind.status_check_requested or ind.zero_amount or icc_key is None \
+        or bool(rrp_bits & relay_resistance.TVR_THRESHOLD)  # our TAC-Online
+    relayed = bool(rrp_bits & relay_resistance.TVR_TIME_LIMITS)  # our TAC-Denial: too slow is a relay
+    kind = apdu.CryptogramType.AAC if expired or relayed else apdu.CryptogramType.ARQC if wants_online \
         else apdu.CryptogramType.TC
     cdol1_data = dol.build(dol.parse(card[0x8C]), {**card, **terminal})
     cda = icc_key is not None and kind is not apdu.CryptogramType.AAC
@@ -129,6 +143,12 @@ def run(ctx: KernelContext) -> Step[Outcome]:
         return Outcome(Status.ONLINE_REQUEST, f"the card asks to go online (CVM {cvm.value})", cvm=cvm,
                        ui=UiRequest(Message.AUTHORISING, UiStatus.NOT_READY), field_off_ms=0, data_record=record)
     return Outcome(Status.DECLINED, "the card declined (AAC)", ui=_DECLINED, field_off_ms=0, data_record=record)
+
+
+def _with_tvr5(tvr: bytes | None, bits: int) -> bytes:
+    value = bytearray((tvr or bytes(5)).ljust(5, b"\x00"))
+    value[4] |= bits
+    return bytes(value)
 
 
 def _record(terminal: Mapping[int, bytes], card: Mapping[int, bytes]) -> dict[int, bytes]:

@@ -161,7 +161,11 @@ class _Tap:
                     self.progress(Step.READING_CARD)
                     _indicate(self.reader, UiStatus.PROCESSING)
                 try:
-                    action = ep.on_response(self.reader.transmit(action.apdu))
+                    if action.timed:  # relay resistance: the reader times the exchange on the air
+                        rapdu, elapsed_us = self.reader.transmit_timed(action.apdu)
+                        action = ep.on_response(rapdu, elapsed_us)
+                    else:
+                        action = ep.on_response(self.reader.transmit(action.apdu))
                 except CardRemoved as exc:
                     raise _TapAgain from exc
             elif isinstance(action, ShowUi):

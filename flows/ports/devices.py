@@ -97,6 +97,9 @@ class ContactlessReaderPort(Protocol):
     def transmit(self, apdu: bytes) -> bytes:
         """One C-APDU to the activated card; raises CardRemoved when it left the field."""
 
+    def transmit_timed(self, apdu: bytes) -> tuple[bytes, int]:
+        """One C-APDU, timed by the reader on the air: (R-APDU, µs). Relay resistance (Book C-2)."""
+
     def field_off(self, hold_ms: int) -> None:
         """Switch the RF field off (Book A §6.2.10)."""
 

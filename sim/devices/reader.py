@@ -39,15 +39,22 @@ from drivers.card_reader_codec import (
     encode_response,
     encode_state,
     encode_swipe,
+    encode_timed,
 )
 from drivers.link import FrameReceived, LinkCore, LinkStats
 from drivers.link.frames import response_cmd
 from pos_errors import PosError
 from sim.devices.pty import DeviceThread, LineFaults, PtyPort
 
-__all__ = ["Applet", "LinkedDevice", "ReaderSim"]
+__all__ = ["Applet", "LinkedDevice", "ReaderSim", "air_us"]
 
 log = logging.getLogger(__name__)
+
+
+def air_us(length: int) -> int:
+    """Microseconds a frame of ``length`` bytes takes on the air at 106 kbit/s (ISO/IEC 14443: 10 bits a byte
+    with framing, plus ~0.3 ms of frame overhead)."""
+    return 300 + length * 10 * 1_000_000 // 106_000
 
 
 class Applet(Protocol):
@@ -298,6 +305,8 @@ class ReaderSim(LinkedDevice):
     def handle(self, cmd: int, data: bytes) -> bytes:
         if cmd in self._PERIPHERALS:
             return self._PERIPHERALS[cmd](self, data)
+        if cmd == ReaderCmd.CL_TIMED_TRANSMIT:
+            return self._timed(data)
         if cmd == ReaderCmd.TRANSMIT and self._cl_active and not self._powered and self._field is not None:
             self.apdus += 1
             answer = bytes(self._field[0].process(data))
@@ -365,6 +374,19 @@ class ReaderSim(LinkedDevice):
     def _cl_remove(self, _data: bytes) -> bytes:
         self._cl_active = False
         return encode_response(ReaderStatus.BUSY if self._field is not None else ReaderStatus.OK)
+
+    def _timed(self, data: bytes) -> bytes:
+        """CL_TIMED_TRANSMIT: the time on the air is modelled, not measured in Python (which would measure the
+        host's load): C-APDU and R-APDU at 106 kbit/s (``air_us``), the card's own processing time
+        (``applet.processing_us``) and any relay between reader and card (``applet.relay_delay_us``)."""
+        if not self._cl_active or self._field is None:
+            return encode_response(ReaderStatus.NO_CARD)
+        applet = self._field[0]
+        rapdu = bytes(applet.process(data))
+        self.apdus += 1
+        elapsed = air_us(len(data)) + int(getattr(applet, "processing_us", 1000)) + air_us(len(rapdu)) \
+            + int(getattr(applet, "relay_delay_us", 0))
+        return encode_response(ReaderStatus.OK, encode_timed(elapsed, rapdu))
 
     def _field_off(self, data: bytes) -> bytes:
         self.field_offs.append(decode_field_off(data))

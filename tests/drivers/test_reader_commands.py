@@ -17,6 +17,7 @@ from drivers.card_reader_codec import (
     ReaderState,
     decode_cl_collision,
     decode_swipe,
+    decode_timed,
     encode_buzzer,
     encode_cl_poll,
     encode_field_off,
@@ -26,7 +27,7 @@ from drivers.card_reader_codec import (
 from drivers.link.frames import encode_data
 from flows.ports import CancelToken
 from pos_errors import CardRemoved, RemoteProtocolError
-from sim.devices.reader import ReaderSim
+from sim.devices.reader import ReaderSim, air_us
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
 # A made-up UnionPay-style test account; never a real card number.
@@ -154,3 +155,24 @@ def test_card_leaving_the_field_mid_exchange_is_card_removed(pair: tuple[ReaderS
 def test_a_collision_of_fewer_than_two_cards_is_malformed(payload: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         decode_cl_collision(payload)
+
+
+def test_timed_transmit_reports_the_modelled_air_time(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    card = FakeApplet(atr=bytes.fromhex("0578807002"))
+    card.processing_us, card.relay_delay_us = 1000, 250  # type: ignore[attr-defined]
+    sim.tap(card)
+    assert reader.poll_cards(50) == 1
+    reader.activate_contactless()
+    apdu = bytes.fromhex("80EA000004A1B2C3D400")
+    rapdu, elapsed = reader.transmit_timed(apdu)
+    assert elapsed == air_us(len(apdu)) + 1000 + air_us(len(rapdu)) + 250
+    sim.take_away()
+    with pytest.raises(CardRemoved):
+        reader.transmit_timed(apdu)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00\x00\x00\x01", b"\x00\x00\x00\x01\x90"])
+def test_a_timed_answer_without_its_status_word_is_malformed(payload: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_timed(payload)
