@@ -48,6 +48,7 @@ from emv.contactless import (
 )
 from emv.relay_resistance import Timed
 from emv.selection import Fci, parse_fci
+from emv.torn import TornLog
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["EntryPoint", "KernelContext", "Kernel", "PollCards", "ShowUi", "FieldOff", "ContactlessFinished",
@@ -108,6 +109,7 @@ class KernelContext:
     terminal: Mapping[int, bytes] = field(repr=False)
     capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=dict, repr=False)
     today: dt.date | None = None  # injected: the core has no clock; None skips expiry checks
+    torn: TornLog | None = field(default=None, repr=False)  # kernel 2's torn transaction log (emv.torn)
 
 
 Kernel = Callable[[KernelContext], Step[Outcome]]
@@ -125,7 +127,9 @@ class EntryPoint:
 
     def __init__(self, combinations: Sequence[Combination], *, amount_minor: int, kernels: Mapping[int, Kernel],
                  terminal: Mapping[int, bytes] | None = None, currency_exponent: int = 2,
-                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None) -> None:
+                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None,
+                 torn: TornLog | None = None) -> None:
+        self._torn = torn
         self._combos = tuple(combinations)
         self._amount = amount_minor
         self._kernels = dict(kernels)
@@ -250,7 +254,8 @@ class EntryPoint:
             if kernel is None:
                 continue
             context = KernelContext(fci, chosen, self._amount, {**self._terminal, 0x9F66: chosen.indicators.ttq,
-                                                                  0x84: fci.df_name}, self._capks, self._today)
+                                                                  0x84: fci.df_name}, self._capks, self._today,
+                                    self._torn)
             outcome = yield from kernel(context)
             if outcome.status is Status.SELECT_NEXT:  # Book B §3.5.1.2: Start C without this candidate
                 continue

@@ -19,7 +19,10 @@ Relay resistance (``emv.relay_resistance``): when the AIP says the card supports
 DATA after GPO, timed by the reader; TVR byte 5 records it; "time limits exceeded" → AAC (our TAC-Denial),
 "threshold exceeded" → ARQC (our TAC-Online); a card answering faster than its own minimum → End Application.
 
-Not done: torn transaction recovery, mag-stripe mode, data
+Torn transaction recovery (``emv.torn``): a record written before GENERATE AC and dropped after its answer; the
+same card tapped again for the same amount gets RECOVER AC and the torn tap completes on its own data.
+
+Not done: mag-stripe mode, data
 exchange (DEK/DET), the full TVR/TAC/IAC terminal action analysis, Outcome Parameter Set bytes ``DF8129``.
 
 >>> cvm_for(bytes.fromhex("1800"), None, over_limit=False).value
@@ -37,6 +40,7 @@ from emv.contactless import Cvm, Message, Outcome, Start, Status, UiRequest, UiS
 from emv.cvm import parse_cvm_list
 from emv.entry_point import KernelContext
 from emv.kernel_c3 import CVM_RESULTS, FIELD_55_TAGS
+from emv.torn import TornRecord, recover_ac
 from emv.tvr import BitField, TsiBit, TvrBit
 from pos_errors import OdaError, RemoteProtocolError
 
@@ -115,7 +119,20 @@ def run(ctx: KernelContext) -> Step[Outcome]:
         else apdu.CryptogramType.TC
     cdol1_data = dol.build(dol.parse(card[0x8C]), {**card, **terminal})
     cda = icc_key is not None and kind is not apdu.CryptogramType.AAC
-    answer = yield from transmit(apdu.generate_ac(kind, cdol1_data, cda=cda), "GENERATE AC")
+    psn = records.psn_digits(card.get(0x5F34)) or ""
+    answer = None
+    torn = ctx.torn.take(pan, psn) if ctx.torn is not None else None
+    if torn is not None and torn.terminal.get(0x9F02) == terminal.get(0x9F02):  # same card, same sale: recover
+        recovered = yield from transmit(recover_ac(torn.cdol1_data), "RECOVER AC")
+        if recovered.ok:  # the card had finished the torn GENERATE AC: complete that one, on its own data
+            answer, terminal, pdol_data, cdol1_data, cda = recovered, dict(torn.terminal), torn.pdol_data, \
+                torn.cdol1_data, torn.cda
+    if answer is None:
+        if ctx.torn is not None:  # write-ahead: a card taken away during GENERATE AC leaves this behind
+            ctx.torn.put(TornRecord(pan, psn, dict(terminal), pdol_data, cdol1_data, cda))
+        answer = yield from transmit(apdu.generate_ac(kind, cdol1_data, cda=cda), "GENERATE AC")
+        if ctx.torn is not None:
+            ctx.torn.discard(pan, psn)
     if not answer.ok:
         return Outcome(Status.END_APPLICATION, f"GENERATE AC answered {answer.sw:04X}", ui=_END)
     ac = records.parse_generate_ac_response(answer.data)

@@ -32,6 +32,7 @@ from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.capk import Capk
 from emv.contactless import Combination, Cvm, Message, Status, UiStatus
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
+from emv.torn import TornLog
 from flows.card_payment import (
     RESPONSE_TEXT,
     CardPaymentPorts,
@@ -77,6 +78,7 @@ class TapSettings:
     country: bytes = b"\x01\x56"
     currency: bytes = b"\x01\x56"
     kernels: Mapping[int, Kernel] = field(default_factory=lambda: dict(KERNELS), repr=False)
+    torn: TornLog = field(default_factory=TornLog, repr=False)  # kernel 2's torn transactions, kept between taps
 
 
 class _TapAgain(Exception):
@@ -135,7 +137,7 @@ class _Tap:
                                            today=when.date(), country=self.tap.country, currency=self.tap.currency,
                                            ifd_serial=self.settings.terminal_id.encode("ascii")[:8].ljust(8))
         ep = EntryPoint(self.tap.combinations, amount_minor=self.amount, kernels=self.tap.kernels,
-                        terminal=terminal, capks=self.tap.capks, today=when.date())
+                        terminal=terminal, capks=self.tap.capks, today=when.date(), torn=self.tap.torn)
         action = ep.start()
         reading, collision = False, False
         while not isinstance(action, ContactlessFinished):

@@ -200,10 +200,20 @@ class EmvModeTapCard:
         applet_type = _RrpApplet if relay_resistance else CardApplet
         self.applet = applet_type(profile, random_bytes=lambda n: bytes(range(1, n + 1)))
         self._exchanges = 0
+        self._last_generate_ac: tuple[bytes, bytes] | None = None  # (CDOL1 data, the answer) for RECOVER AC
 
     def process(self, command_apdu: bytes) -> bytes:
         if self.relay_resistance and command_apdu[:2] == b"\x80\xea":
             return self._exchange_relay_resistance_data(command_apdu)
+        if command_apdu[:2] == b"\x80\xd0":  # RECOVER AC (Book C-2): the answer of a torn GENERATE AC
+            data = command_apdu[5:5 + command_apdu[4]] if len(command_apdu) > 5 else b""
+            if self._last_generate_ac is None or self._last_generate_ac[0] != data:
+                return b"\x6a\x88"  # referenced data not found
+            return self._last_generate_ac[1]
+        if command_apdu[:2] == b"\x80\xae":
+            answer = self.applet.process(command_apdu)
+            self._last_generate_ac = (command_apdu[5:5 + command_apdu[4]], answer)
+            return answer
         if command_apdu[:4] == b"\x00\xa4\x04\x00" and command_apdu[5:5 + command_apdu[4]] == _PPSE:
             entry = Tlv.template(0x61, Tlv(0x4F, self.profile.aid), Tlv(0x87, bytes([self.profile.priority])),
                                  Tlv(0x9F2A, b"\x02"))

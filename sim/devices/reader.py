@@ -234,6 +234,7 @@ class ReaderSim(LinkedDevice):
         self._cl_active = False
         self._second: Applet | None = None  # a second card in the field: polls answer COLLISION
         self._leave_after: int | None = None  # the tapped card leaves the field after this many more APDUs
+        self._tear_on: int | None = None  # the card leaves while answering this INS (torn transaction)
         self.field_offs: list[int] = []  # CL_FIELD_OFF hold times, oldest first
         self.leds = Led(0)
         self.beeps: list[int] = []  # durations in ms, oldest first
@@ -273,13 +274,14 @@ class ReaderSim(LinkedDevice):
         self.notify("swiped")
 
     def tap(self, applet: Applet, uid: bytes = bytes.fromhex("04A1B2C3"), card_type: str = "A", *,
-            also: Applet | None = None, leave_after: int | None = None) -> None:
+            also: Applet | None = None, leave_after: int | None = None, tear_on_ins: int | None = None) -> None:
         """Hold a contactless card over the antenna (``applet.atr`` doubles as its ATS). ``also``: a second card
         held with it (a collision until ``take_one_away``); ``leave_after``: the card is pulled away after that
-        many APDUs (a card removed too early)."""
+        many APDUs (a card removed too early); ``tear_on_ins``: the card is pulled away while it answers the first
+        command with that INS (it processed it, the answer is lost: a torn transaction)."""
         with self.lock:
             self._field, self._cl_active = (applet, ContactlessCard(card_type, uid)), False
-            self._second, self._leave_after = also, leave_after
+            self._second, self._leave_after, self._tear_on = also, leave_after, tear_on_ins
         self.notify("tapped")
 
     def take_one_away(self) -> None:
@@ -291,6 +293,7 @@ class ReaderSim(LinkedDevice):
     def take_away(self) -> None:
         with self.lock:
             self._field, self._cl_active, self._second, self._leave_after = None, False, None, None
+            self._tear_on = None
         self.notify("taken away")
 
     @property
@@ -310,6 +313,10 @@ class ReaderSim(LinkedDevice):
         if cmd == ReaderCmd.TRANSMIT and self._cl_active and not self._powered and self._field is not None:
             self.apdus += 1
             answer = bytes(self._field[0].process(data))
+            if self._tear_on is not None and len(data) > 1 and data[1] == self._tear_on:
+                self._field, self._cl_active, self._tear_on = None, False, None
+                self.notify("taken away")
+                return encode_response(ReaderStatus.NO_CARD)  # the card answered into an empty field
             if self._leave_after is not None:
                 self._leave_after -= 1
                 if self._leave_after <= 0:  # the customer pulls the card away: the next APDU finds no card

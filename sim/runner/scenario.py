@@ -47,7 +47,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     sleep = 0.5
     tap = "quickpass-debit"               hold a contactless card or phone over the reader (sim/devices/
                                           contactless_cards.py TAP_KEYS); a table adds collide_with = "<key>"
-                                          (a second card: collision) or leave_after = 2 (pulled away after 2 APDUs)
+                                          (a second card: collision), leave_after = 2 (pulled away after 2 APDUs)
+                                          or tear_on = "AE" (pulled away while answering GENERATE AC: torn)
     take_one_away = true                  of two cards in the field, take one away
     take_away = true                      take the tapped card away
     expect_reader = {leds = "red", beeps = 1, field_off = true}  the reader's lights now (blue, yellow, green,
@@ -195,9 +196,10 @@ class _Runner:
         if isinstance(what, str):
             self.w.tap_card(what)
         else:
-            leave = what.get("leave_after")
+            leave, tear = what.get("leave_after"), what.get("tear_on")
             self.w.tap_card(str(what["card"]), collide_with=what.get("collide_with"),
-                            leave_after=int(leave) if leave is not None else None)
+                            leave_after=int(leave) if leave is not None else None,
+                            tear_on_ins=int(str(tear), 16) if tear is not None else None)
 
     def take_one_away(self, _flag: bool, timeout: float) -> None:
         self.w.reader.take_one_away()

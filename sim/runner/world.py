@@ -31,7 +31,7 @@ from sim.devices.contactless_cards import tap_applet
 from sim.devices.pinpad import PinPadSim
 from sim.devices.printer import PrinterSim
 from sim.devices.pty import LineFaults, PtyPort
-from sim.devices.reader import ReaderSim
+from sim.devices.reader import Applet, ReaderSim
 from sim.devices.scanner import ScannerSim
 from sim.devices.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
 from terminal.app import TerminalApp
@@ -108,6 +108,7 @@ class SimWorld:
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
         self.terminal: TerminalApp | None = None
+        self._tap_cards: dict[str, Applet] = {}  # contactless cards tapped so far, by key: one card each
         self.settings: Settings | None = None
 
     def config(self) -> dict[str, dict[str, Any]]:
@@ -160,11 +161,17 @@ class SimWorld:
         track1, track2 = tracks_of(self.cards[key])
         self.reader.swipe(track2, track1)
 
-    def tap_card(self, key: str, *, collide_with: str | None = None, leave_after: int | None = None) -> None:
+    def tap_card(self, key: str, *, collide_with: str | None = None, leave_after: int | None = None,
+                 tear_on_ins: int | None = None) -> None:
         """Hold a contactless card or phone (``sim.devices.contactless_cards.TAP_KEYS``) over the reader;
-        ``collide_with``: a second card held with it; ``leave_after``: pulled away after that many APDUs."""
-        self.reader.tap(tap_applet(key), also=tap_applet(collide_with) if collide_with else None,
-                        leave_after=leave_after)
+        ``collide_with``: a second card held with it; ``leave_after``: pulled away after that many APDUs;
+        ``tear_on_ins``: pulled away while answering that command. The same key is the same card all along (its
+        ATC and memory go on between taps)."""
+        if key not in self._tap_cards:
+            self._tap_cards[key] = tap_applet(key)
+        card = self._tap_cards[key]
+        self.reader.tap(card, also=tap_applet(collide_with) if collide_with else None, leave_after=leave_after,
+                        tear_on_ins=tear_on_ins)
 
     def remove_card(self) -> None:
         self.pinpad.card_channel = None
