@@ -65,11 +65,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None) -> int:
-    from sim.runner.scenario import load_scenario, run_scenario, write_junit
+    from sim.runner.scenario import Scenario, ScenarioResult, StepFailure, load_scenario, run_scenario, write_junit
 
     results = []
     for name in files:
-        scenario = load_scenario(Path(name))
+        try:
+            scenario = load_scenario(Path(name))
+        except (OSError, ValueError, KeyError, TypeError, StepFailure) as exc:  # tomllib's errors are ValueErrors
+            problem = f"cannot load scenario {name}: {exc.strerror if isinstance(exc, OSError) else exc}"
+            print(f"scenario {name}\n  FAIL {problem}", flush=True)
+            results.append(ScenarioResult(Scenario(Path(name).stem, name, {}, ()), False, 0.0, message=problem))
+            continue
         print(f"scenario {scenario.name} ({name})", flush=True)
         result = run_scenario(scenario, faults=faults)
         results.append(result)
