@@ -54,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--headless needs --scenario FILE...")
         return _run_scenarios(args.scenario, args.junit, faults if faults.active else None)
     from sim.runner.world import SimWorld
-    from sim.tui.app import run_tui
+
+    try:
+        from sim.tui.app import run_tui
+    except ImportError as exc:
+        print(f"pos-sim: the terminal UI needs the simulator extra ({exc.name} is missing): "
+              "pip install 'iotsim-pos[sim]'", file=sys.stderr)
+        return 2
 
     world = SimWorld(baud=args.baud, faults=faults).start()
     try:

@@ -15,10 +15,13 @@ from dataclasses import asdict
 import segno
 
 from pos_errors import ConfigError, PosError
+from terminal import log_setup
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
 
 __all__ = ["main"]
+
+log = logging.getLogger("terminal.cli")
 
 
 def _show(screen: Screen) -> None:
@@ -46,15 +49,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
         return 0
-    logging.basicConfig(filename=settings.terminal.log_file or None, level=logging.INFO,
-                        format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO: noise and CPU
+    log_setup.configure(settings.terminal.log_file, terminal_id=settings.terminal.id,
+                        max_bytes=settings.terminal.log_max_bytes, backups=settings.terminal.log_backups)
     from terminal.app import TerminalApp
     from terminal.wiring import build_services
 
+    log.info("pos-terminal starting, config %s", args.config)
     try:
         services = build_services(settings)
     except PosError as exc:
+        log.error("cannot start: %s", exc)
         print(f"pos-terminal: cannot start: {exc}", file=sys.stderr)
         return 1
     app = TerminalApp(services)
