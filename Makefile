@@ -30,6 +30,7 @@ scenarios: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m terminal.diagram --readme README.md > docs/state-diagram.md
+	$(BIN)/python -m sim.docs_pictures docs/pictures
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench
