@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from dataclasses import asdict
+from importlib import resources
 
 import segno
 
@@ -35,9 +36,16 @@ def _show(screen: Screen) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="TOML file, see config/terminal.example.toml")
+    parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
+    parser.add_argument("--example-config", action="store_true",
+                        help="print the example configuration (every key, with its default) and exit")
     args = parser.parse_args(argv)
+    if args.example_config:
+        print(resources.files("terminal").joinpath("example_config.toml").read_text(encoding="utf-8"), end="")
+        return 0
+    if not args.config:
+        parser.error("--config FILE is needed (pos-terminal --example-config prints one to start from)")
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
