@@ -16,7 +16,7 @@ from importlib import resources
 import segno
 
 from pos_errors import ConfigError, PosError
-from terminal import log_setup
+from terminal import log_setup, status
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
 
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
     parser.add_argument("--example-config", action="store_true",
                         help="print the example configuration (every key, with its default) and exit")
+    parser.add_argument("--status", action="store_true",
+                        help="the last boot's self-test, journal health (open transactions, advice queue, last "
+                             "settlement) and versions; changes nothing")
+    parser.add_argument("--json", action="store_true", help="--status as JSON")
     args = parser.parse_args(argv)
     if args.example_config:
         print(resources.files("terminal").joinpath("example_config.toml").read_text(encoding="utf-8"), end="")
@@ -51,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pos-terminal: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.status:
+        print(status.render(status.collect(settings), as_json=args.json))
+        return 0
     if args.check_config:
         for section, values in asdict(settings).items():
             if section != "users":

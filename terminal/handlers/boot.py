@@ -36,6 +36,8 @@ def start(core: TerminalCore) -> None:
 def _booted(core: TerminalCore, result: Any, error: BaseException | None) -> None:
     ok, lines, health = result if result else (False, (core.say("boot.failed", error=error),), ())
     core.session.notice, core.session.health = lines, health or core.session.health
+    found = [check.text("en") for check in health] if ok else list(lines)
+    core.audit("self_test", "; ".join(found) or "ok")  # pos-terminal --status shows the last one
     if ok:
         core.fire("booted")
     else:
