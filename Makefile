@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test lock
+.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test lock bench-compare
 
 LOCK := requirements/dev.lock
 LOCK_OPTS := --generate-hashes --python-version 3.11 --universal -q
@@ -44,7 +44,12 @@ docs: $(STAMP)
 	$(BIN)/python -m sim.docs_pictures docs/pictures
 
 bench: $(STAMP)
-	$(BIN)/python -m sim.bench
+	$(BIN)/python -m sim.bench --out build/bench.json
+
+# Ratios of the last make bench (build/bench.json, or NEW=…) against a saved run: make bench-compare BASE=old.json
+bench-compare: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=saved-bench.json [NEW=build/bench.json]"; exit 2; }
+	$(BIN)/python -m sim.bench.record $(BASE) $(or $(NEW),build/bench.json)
 
 crash-test: $(STAMP)
 	$(BIN)/python -m sim.crash
