@@ -13,10 +13,8 @@ import sys
 from dataclasses import asdict
 from importlib import resources
 
-import segno
-
 from pos_errors import ConfigError, PosError
-from terminal import log_setup, status
+from terminal import log_setup
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
 
@@ -29,6 +27,8 @@ def _show(screen: Screen) -> None:
     rule = f"── {screen.state} " + "─" * max(0, 44 - len(screen.state))
     print(f"\n{rule}\n{screen.text()}\n" + "─" * 48, flush=True)
     if screen.qr:  # the merchant-presented QR, drawn in the console for the customer's phone
+        import segno  # only when a QR shows: keeps it out of the boot path
+
         segno.make_qr(screen.qr).terminal(compact=True)
         print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash/harness.py) reads it
 
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pos-terminal: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.status:
+        from terminal import status
+
         print(status.render(status.collect(settings), as_json=args.json))
         return 0
     if args.check_config:
