@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
@@ -68,6 +69,7 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         "users": [{"id": u, "name": n, "role": r, "password": p} for u, n, r, p in DEMO_USERS],
         "test_keys": {"pin_bdk_aes128": DEMO_BDK.hex().upper(), "pin_initial_ksn": DEMO_KSN.hex().upper()},
         "cards": sorted(world.cards),
+        "tap_cards": list(TAP_KEYS),
         "stdin": _HELP,
     }
 
@@ -96,7 +98,7 @@ def _command(world: SimWorld, line: str) -> str:
         elif verb == "code" and args:
             return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
         elif verb == "cards":
-            return " ".join(sorted(world.cards))
+            return " ".join(sorted(world.cards)) + " | tap: " + " ".join(TAP_KEYS)
         else:
             return _HELP
     except (KeyError, ValueError) as exc:
