@@ -137,6 +137,8 @@ class TopupService:
                               progress=progress, cancel=cancel)
             if not paid.try_contact:
                 return paid
+            # Try Another Interface: nothing was charged; the same sale goes on in the slot, recorded as a chip sale
+            self.journal.update(txn_id, TxnState.CREATED, channel="card")
             progress(Step.TAP_INSERT)
         return pay_card_or_stripe(self.card, self.settings, txn_id=txn_id, amount_minor=amount_minor,
                                   progress=progress, cancel=cancel)
