@@ -147,7 +147,10 @@ class CardReader(LinkDevice):
             except RemoteProtocolError as exc:
                 raise DeviceError(f"the reader reported a malformed collision: {exc}",
                                   fault=DeviceFault.GARBLED) from exc
-        codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+        try:
+            codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader reported a malformed card: {exc}", fault=DeviceFault.GARBLED) from exc
         return 1
 
     def transmit_timed(self, apdu: bytes) -> tuple[bytes, int]:

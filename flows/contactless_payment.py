@@ -46,7 +46,7 @@ from flows.card_payment import (
 from flows.messages import Msg
 from flows.ports import AuthRequest, AuthResponse, CancelToken, ContactlessReaderPort, mask_pan
 from flows.txn_state import TxnState
-from pos_errors import CardRemoved, DeviceError
+from pos_errors import CardRemoved, DeviceError, RemoteProtocolError
 
 __all__ = ["TapSettings", "pay_by_tap", "LIGHTS", "KERNELS", "ENTRY_MODE", "KERNEL_NAMES"]
 
@@ -97,7 +97,7 @@ def pay_by_tap(ports: CardPaymentPorts, reader: ContactlessReaderPort, settings:
         except _TapAgain:
             _indicate(reader, UiStatus.PROCESSING_ERROR)
             progress(Step.TAP_AGAIN)
-        except DeviceError as exc:
+        except (DeviceError, RemoteProtocolError) as exc:  # the reader failed or sent garbage: nothing charged
             return attempt.failed(Msg("pay.reader_error", {"error": exc}))
         finally:
             try:

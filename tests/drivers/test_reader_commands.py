@@ -25,8 +25,9 @@ from drivers.card_reader_codec import (
     encode_swipe,
 )
 from drivers.link.frames import encode_data
+from drivers.link.payload import encode_response
 from flows.ports import CancelToken
-from pos_errors import CardRemoved, RemoteProtocolError
+from pos_errors import CardRemoved, DeviceError, DeviceFault, RemoteProtocolError
 from sim.devices.reader import ReaderSim, air_us
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
@@ -176,3 +177,13 @@ def test_timed_transmit_reports_the_modelled_air_time(pair: tuple[ReaderSim, Car
 def test_a_timed_answer_without_its_status_word_is_malformed(payload: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         decode_timed(payload)
+
+
+def test_a_garbled_poll_answer_is_a_device_error_not_a_crash(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    sim.tap(FakeApplet(atr=bytes.fromhex("0578807002")), uid=b"")
+    sim._PERIPHERALS = {**sim._PERIPHERALS,  # type: ignore[misc]
+                        ReaderCmd.CL_POLL: lambda self, data: encode_response(0, b"\x05AB")}
+    with pytest.raises(DeviceError) as caught:
+        reader.poll_cards(50)
+    assert caught.value.fault is DeviceFault.GARBLED
