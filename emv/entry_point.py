@@ -110,6 +110,7 @@ class KernelContext:
     capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=dict, repr=False)
     today: dt.date | None = None  # injected: the core has no clock; None skips expiry checks
     torn: TornLog | None = field(default=None, repr=False)  # kernel 2's torn transaction log (emv.torn)
+    random_bytes: Callable[[int], bytes] | None = field(default=None, repr=False)  # fresh UNs (relay resistance)
 
 
 Kernel = Callable[[KernelContext], Step[Outcome]]
@@ -128,8 +129,8 @@ class EntryPoint:
     def __init__(self, combinations: Sequence[Combination], *, amount_minor: int, kernels: Mapping[int, Kernel],
                  terminal: Mapping[int, bytes] | None = None, currency_exponent: int = 2,
                  capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None,
-                 torn: TornLog | None = None) -> None:
-        self._torn = torn
+                 torn: TornLog | None = None, random_bytes: Callable[[int], bytes] | None = None) -> None:
+        self._torn, self._random_bytes = torn, random_bytes
         self._combos = tuple(combinations)
         self._amount = amount_minor
         self._kernels = dict(kernels)
@@ -255,7 +256,7 @@ class EntryPoint:
                 continue
             context = KernelContext(fci, chosen, self._amount, {**self._terminal, 0x9F66: chosen.indicators.ttq,
                                                                   0x84: fci.df_name}, self._capks, self._today,
-                                    self._torn)
+                                    self._torn, self._random_bytes)
             outcome = yield from kernel(context)
             if outcome.status is Status.SELECT_NEXT:  # Book B §3.5.1.2: Start C without this candidate
                 continue

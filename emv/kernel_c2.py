@@ -82,7 +82,7 @@ def run(ctx: KernelContext) -> Step[Outcome]:
     card = records.parse_gpo_response(response.data)
     rrp_bits = relay_resistance.TVR_NOT_PERFORMED
     if len(card.get(0x82, b"")) == 2 and card[0x82][1] & _RRP:  # C-2: after GPO, before the records
-        rrp = yield from relay_resistance.exchange(terminal)
+        rrp = yield from relay_resistance.exchange(terminal, ctx.random_bytes)
         if rrp.end is not None:
             return Outcome(Status.END_APPLICATION, rrp.end, ui=_END)
         rrp_bits = rrp.tvr_bits

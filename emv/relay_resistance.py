@@ -16,8 +16,9 @@ All times are in units of 100 µs::
     done                                             → TVR byte 5 b2-b1 = 10 "RRP performed"
 
 The terminal's settings are tags ``DF8132``–``DF8137`` in the terminal data; absent ones take ``DEFAULTS`` (the
-values commonly configured for Mastercard test sets). Deviation: each retry should use a fresh unpredictable
-number; the core has no random source, so the retry entropy is ``9F37`` with its last byte stepped.
+values commonly configured for Mastercard test sets). The entropy is the Unpredictable Number ``9F37``; each
+retry draws a fresh one from the injected ``random_bytes`` and it becomes ``9F37`` for the rest of the
+transaction (without a random source — in-memory tests — the last byte is stepped instead).
 
 >>> assess(RrpCard(b"\\0" * 4, 10, 50, 24), elapsed_us=4300).tvr_bits
 2
@@ -25,7 +26,7 @@ number; the core has no random source, so the retry entropy is ``9F37`` with its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from emv import tlv
@@ -119,12 +120,17 @@ def assess(card: RrpCard, *, elapsed_us: int | None, terminal: Mapping[int, byte
     return RrpResult(bits, measured)
 
 
-def exchange(terminal: dict[int, bytes]) -> Step[RrpResult]:
-    """Run the protocol (with its retries); sets ``DF8301`` / ``DF8302`` / ``DF8303`` / ``DF8304`` /
-    ``DF8305`` / ``DF8306`` in ``terminal``. Raises RemoteProtocolError for a malformed or refused answer."""
+def exchange(terminal: dict[int, bytes],
+             random_bytes: Callable[[int], bytes] | None = None) -> Step[RrpResult]:
+    """Run the protocol (with its retries); sets ``9F37`` (a fresh one per retry), ``DF8301`` … ``DF8306`` in
+    ``terminal``. Raises RemoteProtocolError for a malformed or refused answer."""
     un = terminal.get(0x9F37, bytes(4))
     for attempt in range(MAX_RETRIES + 1):
-        entropy = un[:-1] + bytes([(un[-1] + attempt) & 0xFF])
+        if attempt and random_bytes is not None:
+            entropy = random_bytes(4)
+        else:
+            entropy = un[:-1] + bytes([(un[-1] + attempt) & 0xFF])
+        terminal[0x9F37] = entropy
         answer = yield SendApdu(command(entropy), "EXCHANGE RELAY RESISTANCE DATA", timed=True)
         if isinstance(answer, Timed):
             timed = answer

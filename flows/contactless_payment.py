@@ -137,7 +137,8 @@ class _Tap:
                                            today=when.date(), country=self.tap.country, currency=self.tap.currency,
                                            ifd_serial=self.settings.terminal_id.encode("ascii")[:8].ljust(8))
         ep = EntryPoint(self.tap.combinations, amount_minor=self.amount, kernels=self.tap.kernels,
-                        terminal=terminal, capks=self.tap.capks, today=when.date(), torn=self.tap.torn)
+                        terminal=terminal, capks=self.tap.capks, today=when.date(), torn=self.tap.torn,
+                        random_bytes=self.ports.random_bytes)
         action = ep.start()
         reading, collision = False, False
         while not isinstance(action, ContactlessFinished):

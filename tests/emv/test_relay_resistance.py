@@ -124,3 +124,18 @@ def test_a_relayed_card_is_declined_after_two_retries() -> None:
 def test_a_card_without_relay_resistance_says_not_performed() -> None:
     done, exchanges = _tap("mastercard-cda")
     assert exchanges == 0 and done.outcome.data_record[0x95].hex() == "0000000001"
+
+
+def test_each_retry_draws_a_fresh_unpredictable_number_that_becomes_9f37() -> None:
+    fresh = iter([bytes.fromhex("11111111"), bytes.fromhex("22222222")])
+    terminal = {0x9F37: bytes.fromhex("A1B2C3D4")}
+    step = exchange(terminal, lambda n: next(fresh))
+    sent = [step.send(None)]
+    answer = bytes.fromhex("800A" "D00D0001" "000A" "0032" "0010" "9000")
+    try:
+        while True:
+            sent.append(step.send(Timed(answer, 60_000)))
+    except StopIteration:
+        pass
+    assert [a.apdu[5:9].hex() for a in sent] == ["a1b2c3d4", "11111111", "22222222"]
+    assert terminal[0x9F37].hex() == "22222222"  # the cryptogram and CDA use the last one
