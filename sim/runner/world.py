@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from drivers.card_reader_codec import Led
 from emv.crypto.pin import derive_initial_key
 from firmware_image.flash import SimFlash
 from firmware_image.image import Version, make_image
@@ -241,7 +242,16 @@ class SimWorld:
                 f"Printer: {len(self.printer.receipts)} receipts",
                 "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
                                        for n in self.DEVICES),
-                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
+                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders"),
+                self.reader_lights()]
+
+    def reader_lights(self) -> str:
+        """The contactless reader's four lights, beeps and field, as a person at the counter sees them."""
+        r = self.reader
+        lights = " ".join(("●" if r.leds & led else "○") + name for led, name in (
+            (Led.BLUE, "blue"), (Led.YELLOW, "yellow"), (Led.GREEN, "green"), (Led.RED, "red")))
+        field = "card in the field" if r.card_in_field else "field empty"
+        return f"Tap: {lights} · {len(r.beeps)} beeps · {field}"
 
     def toggle_fault(self, name: str) -> bool:
         """Flip one device fault a person can cause at the counter; returns whether it is now on."""
