@@ -33,6 +33,7 @@ from emv.capk import Capk
 from emv.contactless import Combination, Cvm, Message, Status, UiStatus
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
 from emv.torn import TornLog
+from emv.transcript import Transcript, mask_transcript
 from flows.card_payment import (
     RESPONSE_TEXT,
     CardPaymentPorts,
@@ -130,6 +131,16 @@ class _Tap:
         self.answer: AuthResponse | None = None
         self.unknown_reason: str | None = None
         self.cancelled = False
+        self.transcript = Transcript(meta={"interface": "contactless", "amount_minor": amount_minor})
+
+    def save_transcript(self, outcome: str) -> None:
+        """The tap's APDUs as a PAN-masked transcript (``CardPaymentSettings.transcript_sink``), like a chip's."""
+        sink = self.settings.transcript_sink
+        if sink is None or not self.transcript.exchanges:
+            return
+        self.transcript.meta["outcome"] = outcome
+        name = f"txn{self.txn_id:06d}-tap-{len(self.transcript.exchanges):03d}"
+        sink(name, mask_transcript(self.transcript).to_json())
 
     def run(self) -> CardPaymentResult:
         when = self.ports.clock.now()
@@ -163,14 +174,17 @@ class _Tap:
                     reading = True
                     self.progress(Step.READING_CARD)
                     _indicate(self.reader, UiStatus.PROCESSING)
+                command, elapsed_us = action.apdu, None
                 try:
                     if action.timed:  # relay resistance: the reader times the exchange on the air
-                        rapdu, elapsed_us = self.reader.transmit_timed(action.apdu)
-                        action = ep.on_response(rapdu, elapsed_us)
+                        rapdu, elapsed_us = self.reader.transmit_timed(command)
                     else:
-                        action = ep.on_response(self.reader.transmit(action.apdu))
+                        rapdu = self.reader.transmit(command)
                 except CardRemoved as exc:
+                    self.save_transcript("card removed")
                     raise _TapAgain from exc
+                self.transcript.exchanges.append((command, rapdu))
+                action = ep.on_response(rapdu, elapsed_us)
             elif isinstance(action, ShowUi):
                 self._show(action.request.message, action.request.status)
                 action = ep.on_ack()
@@ -185,6 +199,8 @@ class _Tap:
                 raise TypeError(f"unhandled Entry Point action {type(action).__name__}")
         for request in action.ui_requests[-1:]:
             _indicate(self.reader, request.status)
+        self.transcript.meta["kernel"] = action.kernel_id
+        self.save_transcript(action.outcome.status.value)
         return self._finish(action)
 
     def _poll(self) -> int | None:
