@@ -155,6 +155,9 @@ class EmvSection:
     transcripts_dir: str = ""  # when set, every card session is saved there as a PAN-masked JSON transcript
 
 
+_CL_LIMITS = ("limit_minor", "floor_limit_minor", "cvm_required_limit_minor")
+
+
 @dataclass(frozen=True)
 class ContactlessSection:
     """The reader's contactless side (EMV Book B §3.1.1 limits, the same for every combination); -1 = absent."""
@@ -166,12 +169,24 @@ class ContactlessSection:
     status_check: bool = False
     tap_timeout_s: float = 30.0
     presentations: int = 3  # a card pulled away too early may be presented this many times
+    # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
+    per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raises ConfigError naming the bad key."""
-        for key in ("limit_minor", "floor_limit_minor", "cvm_required_limit_minor"):
+        for key in _CL_LIMITS:
             if getattr(self, key) < -1:
                 raise ConfigError(f"contactless.{key} must be a whole number of fen ≥ 0, or -1 for none")
+        for rid, table in self.per_aid.items():
+            where = f"contactless.per_aid.{rid}"
+            if not re.fullmatch(r"[0-9A-Fa-f]{10}", rid) or not isinstance(table, Mapping):
+                raise ConfigError(f"{where}: name a RID of 10 hex digits and give it a table")
+            for key, value in table.items():
+                ok = (isinstance(value, bool) if key == "status_check" else
+                      key in _CL_LIMITS and isinstance(value, int) and not isinstance(value, bool) and value >= -1)
+                if not ok:
+                    raise ConfigError(f"{where}.{key}: keys are {', '.join(_CL_LIMITS)} (fen ≥ 0 or -1) and "
+                                      "status_check (true/false)")
         if not 1 <= self.presentations <= 10 or self.tap_timeout_s <= 0:
             raise ConfigError("contactless.presentations must be 1..10 and contactless.tap_timeout_s above 0")
 

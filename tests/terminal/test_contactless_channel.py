@@ -53,3 +53,23 @@ def test_limits_reach_every_combination_and_minus_one_means_absent() -> None:
     assert {(c.limits.contactless_limit, c.limits.floor_limit, c.limits.cvm_required_limit)
             for c in tap.combinations} == {(20000, None, 5000)}
     assert tap.currency == b"\x01\x56" and tap.capks is TEST_CAPKS
+
+
+def test_per_aid_limits_override_only_their_combination() -> None:
+    settings = Settings.from_dict({"contactless": {"cvm_required_limit_minor": 30000, "per_aid": {
+        "a000000003": {"cvm_required_limit_minor": 5000, "status_check": True}}}})
+    by_rid = {c.aid.hex().upper(): c.limits for c in tap_settings(settings, TEST_CAPKS).combinations}
+    assert (by_rid["A000000003"].cvm_required_limit, by_rid["A000000003"].status_check) == (5000, True)
+    assert (by_rid["A000000333"].cvm_required_limit, by_rid["A000000333"].status_check) == (30000, False)
+
+
+@pytest.mark.parametrize("per_aid", [
+    {"A0000003": {"limit_minor": 1}},  # not a RID
+    {"A000000003": {"limit": 1}},  # unknown key
+    {"A000000003": {"limit_minor": -5}},
+    {"A000000003": {"status_check": 1}},
+    {"A000000003": 5},
+])
+def test_bad_per_aid_limits_are_refused(per_aid: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match=r"contactless\.per_aid\.A0"):
+        Settings.from_dict({"contactless": {"per_aid": per_aid}})
