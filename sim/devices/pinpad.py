@@ -77,7 +77,7 @@ class PinPadSim(LinkedDevice):
 
     def __init__(self, *, scheme: Scheme = "aes", initial_key: bytes, initial_ksn: bytes,
                  baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3,
+                 ack_timeout_s: float = 0.2, retries: int = 8,
                  random_bytes: Callable[[int], bytes] = os.urandom, faults: LineFaults | None = None) -> None:
         super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
