@@ -28,15 +28,17 @@ from drivers.pinpad_codec import (
     PinPadStatus,
     decode_choice_result,
     decode_key_status,
+    decode_numeric_result,
     decode_offline_pin_result,
     decode_pin_result,
     encode_choose,
     encode_display,
     encode_key_load,
+    encode_numeric_request,
     encode_offline_pin_request,
     encode_pin_request,
 )
-from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry
+from flows.ports import OfflinePinRequest, OfflinePinResult, PadPrompt, PinEntry
 from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
 
 __all__ = ["PinPad"]
@@ -45,7 +47,8 @@ log = logging.getLogger(__name__)
 
 _RESULT_DECODERS: dict[int, Any] = {PinPadEventCode.PIN_RESULT: decode_pin_result,
                                     PinPadEventCode.OFFLINE_PIN_RESULT: decode_offline_pin_result,
-                                    PinPadEventCode.CHOICE_RESULT: decode_choice_result}
+                                    PinPadEventCode.CHOICE_RESULT: decode_choice_result,
+                                    PinPadEventCode.NUMERIC_RESULT: decode_numeric_result}
 
 
 class PinPad(LinkDevice):
@@ -56,7 +59,7 @@ class PinPad(LinkDevice):
 
     def _setup(self) -> None:
         self._cond = threading.Condition()
-        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int] = {}
+        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int | str] = {}
         self._waiting = False
         self._aborted = False
 
@@ -72,8 +75,19 @@ class PinPad(LinkDevice):
 
     # --- PinPadPort ---
 
-    def display(self, line1: str, line2: str = "") -> None:
-        self._call(PinPadCmd.DISPLAY, encode_display(line1, line2))
+    def display(self, prompt: PadPrompt, amount_minor: int = 0, currency: int = 156) -> None:
+        """One of the pad's display-only prompts; DeviceError when the pad refuses it (not in its table)."""
+        self._call(PinPadCmd.DISPLAY, encode_display(prompt, amount_minor, currency))
+
+    def enter_number(self, prompt: PadPrompt, min_digits: int, max_digits: int, timeout_s: float) -> str | None:
+        """The customer keys a number that is not a PIN (phone number, ICCID) under one of the pad's
+        ``NUMERIC_PROMPTS``: the digits, in clear; None when cancelled or timed out. LocalProtocolError for any
+        other prompt; the pad refuses one too (PROMPT_REFUSED)."""
+        outcome = self._entry(PinPadCmd.NUMERIC_ENTRY,
+                              encode_numeric_request(prompt, min_digits, max_digits, timeout_s), timeout_s)
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome if isinstance(outcome, str) and outcome else None
 
     def request_online_pin(self, pan: str, amount_minor: int, timeout_s: float) -> PinEntry:
         """Prompt on the pad; block until the customer enters, bypasses or cancels, the pad times out, or

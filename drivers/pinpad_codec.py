@@ -6,6 +6,11 @@ comes later as an unsolicited PIN_RESULT frame carrying the session number, the 
 format, the KSN and the encrypted PIN block. The PAN travels to the pad because ISO 9564 formats 0 and 4 bind
 the block to it; it is never logged nor put in an error. See docs/protocols/pinpad.md.
 
+Prompt control (PCI PTS POI): the pad owns its prompt table. DISPLAY carries a prompt id, an amount and a
+currency, never text; NUMERIC_ENTRY, the only command whose digits come back in clear (NUMERIC_RESULT), takes
+only a prompt id from ``NUMERIC_PROMPTS``, none of which asks for a PIN; PIN entry answers only with an
+encrypted PIN block.
+
 >>> decode_pin_result(encode_pin_result(7, EntryStatus.CANCELLED, 4, b"", b""))
 (7, PinEntry(status='cancelled', ksn=None, block_format=4))
 """
@@ -15,10 +20,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from construct import Bytes, GreedyBytes, Int8ub, Int16ub, Int32ub, PascalString, Prefixed, PrefixedArray, Struct
+from construct import (
+    Bytes,
+    GreedyBytes,
+    Int8ub,
+    Int16ub,
+    Int32ub,
+    PascalString,
+    Prefixed,
+    PrefixedArray,
+    Struct,
+    Terminated,
+)
 
 from drivers.link.payload import parse_payload
-from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry, PinStatus
+from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, OfflinePinResult, PadPrompt, PinEntry, PinStatus
 from pos_errors import DeviceError, DeviceFault, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -37,6 +53,10 @@ __all__ = [
     "decode_key_load",
     "encode_display",
     "decode_display",
+    "encode_numeric_request",
+    "decode_numeric_request",
+    "encode_numeric_result",
+    "decode_numeric_result",
     "encode_pin_request",
     "decode_pin_request",
     "encode_pin_result",
@@ -53,7 +73,8 @@ __all__ = [
     "decode_choice_result",
 ]
 
-MAX_LINE = 32  # characters per display line; longer text is cut, as a real pad's LCD would
+MAX_LINE = 32  # characters per CHOOSE label; longer text is cut, as a real pad's LCD would
+MAX_NUMBER = 20  # digits of one NUMERIC_ENTRY (an ICCID has 19 or 20)
 RESULT_GRACE_S = 2.0  # beyond the entry timeout, how long the terminal waits for the pad's own verdict
 
 
@@ -65,12 +86,14 @@ class PinPadCmd(IntEnum):
     VERIFY_OFFLINE_PIN = 0x24  # EMV offline PIN: the pad itself sends VERIFY to the card (docs/emv.md)
     CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
     LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
+    NUMERIC_ENTRY = 0x27  # the customer keys a number (not a PIN) under one of the pad's NUMERIC_PROMPTS
 
 
 class PinPadEventCode(IntEnum):
     PIN_RESULT = 0x50
     OFFLINE_PIN_RESULT = 0x51
     CHOICE_RESULT = 0x52
+    NUMERIC_RESULT = 0x53
 
 
 class PinPadStatus(IntEnum):
@@ -80,6 +103,7 @@ class PinPadStatus(IntEnum):
     BUSY = 0x06
     NO_KEY = 0x07
     KCV_MISMATCH = 0x09
+    PROMPT_REFUSED = 0x0A  # not one of the pad's prompts (free text, unknown id, a PIN prompt for clear digits)
 
 
 class EntryStatus(IntEnum):
@@ -105,9 +129,14 @@ STATUS_ERRORS: dict[int, tuple[type[DeviceError], DeviceFault, str]] = {
     PinPadStatus.NO_KEY: (DeviceError, DeviceFault.OTHER, "the PIN pad has no usable key"),
     PinPadStatus.KCV_MISMATCH: (DeviceError, DeviceFault.OTHER,
                                 "the key check value does not match: the key was NOT loaded"),
+    PinPadStatus.PROMPT_REFUSED: (DeviceError, DeviceFault.OTHER,
+                                  "the PIN pad refused the prompt: it shows only its own prompt table"),
 }
 
-_DISPLAY = Struct("line1" / PascalString(Int8ub, "utf8"), "line2" / PascalString(Int8ub, "utf8"))
+_DISPLAY = Struct("prompt" / Int8ub, "amount" / Int32ub, "currency" / Int16ub, Terminated)
+_NUMERIC_REQUEST = Struct("prompt" / Int8ub, "min" / Int8ub, "max" / Int8ub, "timeout_ms" / Int32ub, Terminated)
+_NUMERIC_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "digits" / PascalString(Int8ub, "ascii"),
+                         Terminated)
 _PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub, "timeout_ms" / Int32ub)
 _PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
                      "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
@@ -129,13 +158,51 @@ class KeyStatus:
     remaining: int
 
 
-def encode_display(line1: str, line2: str) -> bytes:
-    return _DISPLAY.build({"line1": line1[:MAX_LINE], "line2": line2[:MAX_LINE]})
+def encode_display(prompt: PadPrompt, amount_minor: int = 0, currency: int = 156) -> bytes:
+    """DISPLAY: a display-only prompt of the pad's table. LocalProtocolError for a numeric-entry prompt or an
+    amount / currency out of range."""
+    if not isinstance(prompt, PadPrompt) or prompt in NUMERIC_PROMPTS:
+        raise LocalProtocolError(f"prompt {prompt!r} is not a display prompt of the PIN pad")
+    if not 0 <= amount_minor <= 0xFFFFFFFF or not 0 < currency <= 999:
+        raise LocalProtocolError(f"amount {amount_minor} or currency {currency} out of range")
+    return _DISPLAY.build({"prompt": prompt, "amount": amount_minor, "currency": currency})
 
 
-def decode_display(payload: bytes) -> tuple[str, str]:
+def decode_display(payload: bytes) -> tuple[int, int, int]:
+    """(prompt id, amount, ISO 4217 numeric currency): the id is checked against the table by the pad.
+    RemoteProtocolError for anything else, such as the two lines of free text of the old DISPLAY."""
     parsed = parse_payload(_DISPLAY, payload, "display request")
-    return parsed.line1, parsed.line2
+    return parsed.prompt, parsed.amount, parsed.currency
+
+
+def encode_numeric_request(prompt: PadPrompt, min_digits: int, max_digits: int, timeout_s: float) -> bytes:
+    """NUMERIC_ENTRY under one of ``NUMERIC_PROMPTS``; LocalProtocolError for any other prompt or bad limits."""
+    if prompt not in NUMERIC_PROMPTS:
+        raise LocalProtocolError(f"prompt {prompt!r} is not a numeric-entry prompt of the PIN pad")
+    if not 1 <= min_digits <= max_digits <= MAX_NUMBER or not 0 < timeout_s <= 3600:
+        raise LocalProtocolError(f"digits {min_digits}..{max_digits} or timeout {timeout_s} s out of range")
+    return _NUMERIC_REQUEST.build({"prompt": prompt, "min": min_digits, "max": max_digits,
+                                   "timeout_ms": round(timeout_s * 1000)})
+
+
+def decode_numeric_request(payload: bytes) -> tuple[int, int, int, float]:
+    """(prompt id, min digits, max digits, timeout in seconds); the pad checks the id and the limits."""
+    p = parse_payload(_NUMERIC_REQUEST, payload, "numeric entry request")
+    return p.prompt, p.min, p.max, p.timeout_ms / 1000
+
+
+def encode_numeric_result(session: int, status: int, digits: str) -> bytes:
+    return _NUMERIC_RESULT.build({"session": session, "status": status, "digits": digits})
+
+
+def decode_numeric_result(payload: bytes) -> tuple[int, str]:
+    """(session, the digits keyed); "" when cancelled or timed out. RemoteProtocolError for non-digits."""
+    p = parse_payload(_NUMERIC_RESULT, payload, "numeric entry result")
+    if p.status != EntryStatus.ENTERED:
+        return p.session, ""
+    if not (p.digits.isdigit() and len(p.digits) <= MAX_NUMBER):
+        raise RemoteProtocolError("numeric entry result holds something else than 1..20 digits", offset=3)
+    return p.session, p.digits
 
 
 def encode_pin_request(pan: str, amount_minor: int, timeout_s: float) -> bytes:
