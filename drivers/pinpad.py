@@ -27,6 +27,7 @@ from drivers.pinpad_codec import (
     PinPadEventCode,
     PinPadStatus,
     decode_choice_result,
+    decode_key_loaded,
     decode_key_status,
     decode_numeric_result,
     decode_offline_pin_result,
@@ -66,12 +67,13 @@ class PinPad(LinkDevice):
     def key_status(self) -> KeyStatus:
         return decode_key_status(self._call(PinPadCmd.KEY_STATUS))
 
-    def load_initial_key(self, load: KeyLoad) -> KeyStatus:
-        """Technician operation: install a new initial key. The pad deciphers it, checks it against the KCV
-        and only then replaces its key (KSN counter back to zero). Raises DeviceError (KCV mismatch: nothing
-        changed; busy with a PIN entry) and returns the new key status."""
-        self._call(PinPadCmd.LOAD_KEY, encode_key_load(load))
-        return self.key_status()
+    def load_initial_key(self, load: KeyLoad) -> tuple[KeyStatus, bytes]:
+        """Technician operation: install a new initial DUKPT key from a TR-31 key block. The pad unwraps it under
+        its KBPK, checks usage, KCV and that the KSN does not go back, and only then replaces its key. Raises
+        DeviceError (block refused, KCV mismatch, KSN replay, busy: nothing changed); returns the new key
+        status and the loaded key's check value."""
+        kcv = decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(load)))
+        return self.key_status(), kcv
 
     # --- PinPadPort ---
 

@@ -17,11 +17,10 @@ encrypted PIN block.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 from construct import (
-    Bytes,
     GreedyBytes,
     Int8ub,
     Int16ub,
@@ -51,6 +50,7 @@ __all__ = [
     "KeyLoad",
     "encode_key_load",
     "decode_key_load",
+    "decode_key_loaded",
     "encode_display",
     "decode_display",
     "encode_numeric_request",
@@ -85,7 +85,7 @@ class PinPadCmd(IntEnum):
     KEY_STATUS = 0x23
     VERIFY_OFFLINE_PIN = 0x24  # EMV offline PIN: the pad itself sends VERIFY to the card (docs/emv.md)
     CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
-    LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
+    LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent as a TR-31 key block
     NUMERIC_ENTRY = 0x27  # the customer keys a number (not a PIN) under one of the pad's NUMERIC_PROMPTS
 
 
@@ -104,6 +104,8 @@ class PinPadStatus(IntEnum):
     NO_KEY = 0x07
     KCV_MISMATCH = 0x09
     PROMPT_REFUSED = 0x0A  # not one of the pad's prompts (free text, unknown id, a PIN prompt for clear digits)
+    KSN_REPLAY = 0x0B  # LOAD_KEY: the key's initial KSN is lower than the pad's current one (a replayed load)
+    KEY_BLOCK_REFUSED = 0x0C  # LOAD_KEY: the TR-31 block does not verify, or is not an initial DUKPT key
 
 
 class EntryStatus(IntEnum):
@@ -131,6 +133,10 @@ STATUS_ERRORS: dict[int, tuple[type[DeviceError], DeviceFault, str]] = {
                                 "the key check value does not match: the key was NOT loaded"),
     PinPadStatus.PROMPT_REFUSED: (DeviceError, DeviceFault.OTHER,
                                   "the PIN pad refused the prompt: it shows only its own prompt table"),
+    PinPadStatus.KSN_REPLAY: (DeviceError, DeviceFault.OTHER, "the key's KSN is lower than the PIN pad's current "
+                              "KSN (a replayed key load): the key was NOT loaded"),
+    PinPadStatus.KEY_BLOCK_REFUSED: (DeviceError, DeviceFault.OTHER, "the PIN pad refused the key block (its MAC "
+                                     "does not verify, or it is not an initial DUKPT key): the key was NOT loaded"),
 }
 
 _DISPLAY = Struct("prompt" / Int8ub, "amount" / Int32ub, "currency" / Int16ub, Terminated)
@@ -140,8 +146,7 @@ _NUMERIC_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "digits" / Pasca
 _PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub, "timeout_ms" / Int32ub)
 _PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
                      "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
-_LOAD_KEY = Struct("scheme" / Int8ub, "enciphered_key" / Prefixed(Int8ub, GreedyBytes),
-                  "ksn" / Prefixed(Int8ub, GreedyBytes), "kcv" / Bytes(3))
+_LOAD_KEY = Struct("key_block" / PascalString(Int16ub, "ascii"), "kcv" / Prefixed(Int8ub, GreedyBytes), Terminated)
 _OFFLINE_REQUEST = Struct("enciphered" / Int8ub, "amount" / Int32ub, "timeout_ms" / Int32ub, "tries" / Int8ub,
                           "modulus" / Prefixed(Int8ub, GreedyBytes), "exponent" / Prefixed(Int8ub, GreedyBytes),
                           "challenge" / Prefixed(Int8ub, GreedyBytes))
@@ -241,28 +246,35 @@ def decode_pin_result(payload: bytes) -> tuple[int, PinEntry | DeviceError]:
 
 @dataclass(frozen=True)
 class KeyLoad:
-    """A new initial key for the pad: ``enciphered_key`` is the IK (aes) / IPEK (tdes) enciphered (ECB) under
-    the pad's key-loading key; ``kcv`` is the clear key's 3-byte check value (``emv.crypto.pin``)."""
+    """A new initial DUKPT key for the pad as a TR-31 key block (``emv.crypto.tr31``): key usage B1, version D
+    (AES, IK optional block) or B (TDES, KS optional block), wrapped under the pad's key block protection key.
+    ``kcv``: the check value the key custodian's form gives (3 bytes), or empty to rely on the block's KC block."""
 
-    scheme: str
-    enciphered_key: bytes = field(repr=False)
-    initial_ksn: bytes
-    kcv: bytes
+    key_block: str
+    kcv: bytes = b""
 
 
 def encode_key_load(load: KeyLoad) -> bytes:
-    codes = {name: code for code, name in SCHEME_CODES.items()}
-    if load.scheme not in codes:
-        raise LocalProtocolError(f"unknown key scheme {load.scheme!r}; use aes or tdes")
-    return _LOAD_KEY.build({"scheme": codes[load.scheme], "enciphered_key": load.enciphered_key,
-                            "ksn": load.initial_ksn, "kcv": load.kcv})
+    """LocalProtocolError for a key block that is not printable ASCII or too long, or a KCV not of 0 or 3 bytes."""
+    if not (load.key_block.isascii() and load.key_block.isprintable() and 16 <= len(load.key_block) <= 9999):
+        raise LocalProtocolError("a TR-31 key block is 16..9999 printable ASCII characters")
+    if len(load.kcv) not in (0, 3):
+        raise LocalProtocolError("the key check value is 3 bytes")
+    return _LOAD_KEY.build({"key_block": load.key_block, "kcv": load.kcv})
 
 
 def decode_key_load(payload: bytes) -> KeyLoad:
     parsed = parse_payload(_LOAD_KEY, payload, "key load")
-    if parsed.scheme not in SCHEME_CODES:
-        raise RemoteProtocolError(f"unknown key scheme code {parsed.scheme}", offset=0)
-    return KeyLoad(SCHEME_CODES[parsed.scheme], bytes(parsed.enciphered_key), bytes(parsed.ksn), bytes(parsed.kcv))
+    if len(parsed.kcv) not in (0, 3):
+        raise RemoteProtocolError("the key check value is 3 bytes", offset=len(payload) - len(parsed.kcv))
+    return KeyLoad(parsed.key_block, bytes(parsed.kcv))
+
+
+def decode_key_loaded(payload: bytes) -> bytes:
+    """The LOAD_KEY answer: the check value of the key the pad now holds (3 bytes)."""
+    if len(payload) != 3:
+        raise RemoteProtocolError("the LOAD_KEY answer is the 3-byte check value", offset=0)
+    return payload
 
 
 def encode_offline_pin_request(request: OfflinePinRequest, timeout_s: float) -> bytes:

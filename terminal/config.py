@@ -104,6 +104,7 @@ class TimeoutsSection:
 class SecuritySection:
     lock_s: float = 900.0  # how long too many wrong passwords lock an account
     max_failed: int = 5  # wrong passwords in a row that lock it
+    key_load_dual: int = 0  # 1: loading a PIN key needs a second person (dual control, terminal.load_pin_key)
 
 
 @dataclass(frozen=True)

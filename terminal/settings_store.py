@@ -22,6 +22,7 @@ EDITABLE: dict[str, tuple[str, int, int]] = {
     "timeouts.idle_s": ("settings.idle_s", 30, 3600),
     "security.lock_s": ("settings.lock_s", 60, 86400),
     "security.max_failed": ("settings.max_failed", 3, 10),
+    "security.key_load_dual": ("settings.key_load_dual", 0, 1),
 }
 
 

@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.cmac import CMAC
 
 from pos_errors import CryptoError
 
-__all__ = ["KeyBlockError", "KeyBlockHeader", "UnwrappedKey", "parse_header", "derive_keys", "unwrap"]
+__all__ = ["KeyBlockError", "KeyBlockHeader", "UnwrappedKey", "parse_header", "derive_keys", "unwrap",
+           "dukpt_initial_ksn", "INITIAL_DUKPT_KEY"]
 
 HEADER_LEN = 16
 _MAC_LEN = {"B": 8, "D": 16}
@@ -44,6 +45,7 @@ _KBPK_LENGTHS = {"B": (16, 24), "D": (16, 24, 32)}
 _DERIVATION_ALGORITHM = {("B", 16): 0x0000, ("B", 24): 0x0001,
                          ("D", 16): 0x0002, ("D", 24): 0x0003, ("D", 32): 0x0004}
 _ENCRYPTION, _AUTHENTICATION = 0x0000, 0x0001
+INITIAL_DUKPT_KEY = "B1"  # key usage of an initial DUKPT key (IK / IPEK)
 
 
 class KeyBlockError(CryptoError):
@@ -126,6 +128,18 @@ def unwrap(kbpk: bytes, block: str) -> UnwrappedKey:
     if bits == 0 or bits % 8 or bits // 8 > len(clear) - 2:
         raise KeyBlockError("the key length inside the key block is not usable")
     return UnwrappedKey(header=header, key=clear[2:2 + bits // 8])
+
+
+def dukpt_initial_ksn(header: KeyBlockHeader) -> bytes:
+    """The initial KSN of an initial DUKPT key block: for AES (algorithm A) the optional block IK, the 8-byte
+    initial key ID, followed by a zero 4-byte counter (X9.24-3); for TDES (T) the optional block KS, the 10-byte
+    KSN with a zero counter (X9.24-1). Raises KeyBlockError when it is missing or malformed."""
+    ident, size = {"A": ("IK", 8), "T": ("KS", 10)}.get(header.algorithm, ("", 0))
+    data = header.block(ident) if ident else None
+    if data is None or len(data) != 2 * size or not _is_hex(data):
+        raise KeyBlockError(f"an initial DUKPT key block of algorithm {header.algorithm!r} needs optional block "
+                            f"{ident or 'IK or KS'} of {2 * size or '16 or 20'} hex digits")
+    return bytes.fromhex(data) + (bytes(4) if ident == "IK" else b"")
 
 
 # --- helpers ---

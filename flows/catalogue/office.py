@@ -157,6 +157,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "settings.idle_s": ("Log out after idle (s)", "空闲自动退出（秒）"),
     "settings.lock_s": ("Lock after wrong passwords (s)", "密码错误锁定时长（秒）"),
     "settings.max_failed": ("Wrong passwords before lock", "锁定前允许错误次数"),
+    "settings.key_load_dual": ("Key loading needs 2 people (1=yes)", "密钥加载需双人（1=是）"),
     "settings.hint": ("F1 next setting · digits new value · ENTER save · CANCEL home",
                       "F1 切换 · 输入新值 · 保存 · 返回"),
     "settings.range": ("{name} must be {low}–{high}", "{name} 须在 {low}–{high} 之间"),

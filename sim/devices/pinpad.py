@@ -42,14 +42,14 @@ from drivers.pinpad_codec import (
     encode_offline_pin_result,
     encode_pin_result,
 )
-from emv.crypto.des import aes_ecb_decrypt, tdes_ecb_decrypt
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
+from emv.crypto.tr31 import INITIAL_DUKPT_KEY, KeyBlockError, dukpt_initial_ksn, unwrap
 from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, PadPrompt
 from pos_errors import PosError, RemoteProtocolError
 from sim.devices.pty import LineFaults
 from sim.devices.reader import LinkedDevice
 
-__all__ = ["PinPadSim", "KEYS", "TEST_KLK", "PROMPTS", "NUMERIC_TEXT", "offline_verify_apdu"]
+__all__ = ["PinPadSim", "KEYS", "TEST_KBPK", "PROMPTS", "NUMERIC_TEXT", "offline_verify_apdu"]
 
 KEYS = frozenset("0123456789") | {"ENTER", "CANCEL", "CLEAR"}
 MIN_PIN, MAX_PIN = 4, 12
@@ -69,9 +69,11 @@ PROMPTS: dict[int, tuple[str, str]] = {
 NUMERIC_TEXT: dict[int, str] = {PadPrompt.ENTER_PHONE: "PHONE NO. / 手机号",
                                 PadPrompt.ENTER_ICCID: "SIM ICCID / SIM卡号"}
 CURRENCIES = {156: "CNY", 344: "HKD", 840: "USD", 978: "EUR"}  # ISO 4217 numeric -> the code the pad shows
-# Test key-loading keys (as a key-injection facility would share with the pad); never production keys.
-TEST_KLK: dict[str, bytes] = {"aes": bytes.fromhex("00112233445566778899AABBCCDDEEFF"),
-                              "tdes": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")}
+# Test key block protection keys (as a key-injection facility would share with the pad), by TR-31 version:
+# D = AES-256, B = double-length TDES. Never production keys.
+TEST_KBPK: dict[str, bytes] = {"D": bytes.fromhex("00112233445566778899AABBCCDDEEFF" * 2),
+                               "B": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")}
+_SCHEMES: dict[str, Scheme] = {"A": "aes", "T": "tdes"}  # TR-31 algorithm -> DUKPT scheme
 
 
 @dataclass
@@ -104,7 +106,9 @@ class PinPadSim(LinkedDevice):
         super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
         self._random_bytes = random_bytes
-        self.klk = dict(TEST_KLK)
+        self.kbpk = dict(TEST_KBPK)
+        # the highest KSN each scheme has reached: a key load below it is a replay (the counter would restart)
+        self._ksn_floor: dict[str, bytes] = {scheme: initial_ksn}
         self.auto_pin: str | None = None
         self.auto_number: str | None = None  # answers a NUMERIC_ENTRY as if the customer keyed it
         self._idle = IDLE
@@ -259,17 +263,36 @@ class PinPadSim(LinkedDevice):
         self.send_event(PinPadEventCode.NUMERIC_RESULT, encode_numeric_result(entry.session, status, digits))
 
     def _load_key(self, data: bytes) -> bytes:
+        """LOAD_KEY: unwrap the TR-31 block under the pad's KBPK, check it is an initial DUKPT key, its KCV and
+        that its KSN does not go back; only then replace the key. Answers the new key's check value."""
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
         load = decode_key_load(data)
-        scheme: Scheme = "aes" if load.scheme == "aes" else "tdes"
-        decipher = aes_ecb_decrypt if scheme == "aes" else tdes_ecb_decrypt
-        key = decipher(self.klk[scheme], load.enciphered_key)
-        if key_check_value(key, scheme) != load.kcv:
+        try:
+            block = unwrap(self.kbpk.get(load.key_block[:1], b""), load.key_block)
+            scheme = _SCHEMES[block.header.algorithm]
+            ksn = dukpt_initial_ksn(block.header)
+        except (KeyBlockError, KeyError):
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        if block.header.key_usage != INITIAL_DUKPT_KEY or len(block.key) != 16:
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        kcv = key_check_value(block.key, scheme)
+        stated = block.header.block("KC")  # TR-31 KC: "00" legacy or "01" CMAC method, then the check value
+        if (load.kcv and load.kcv != kcv) or (stated is not None and stated[2:8].upper() != kcv.hex().upper()):
             return bytes([PinPadStatus.KCV_MISMATCH])
-        self._encryptor = DukptPinEncryptor(scheme, key, load.initial_ksn, self._random_bytes)
+        self._raise_floor()
+        floor = self._ksn_floor.get(scheme)
+        if floor is not None and len(floor) == len(ksn) and ksn < floor:
+            return bytes([PinPadStatus.KSN_REPLAY])
+        self._encryptor = DukptPinEncryptor(scheme, block.key, ksn, self._random_bytes)
+        self._raise_floor()
         self.notify("key loaded")
-        return bytes([PinPadStatus.OK])
+        return bytes([PinPadStatus.OK]) + kcv
+
+    def _raise_floor(self) -> None:
+        scheme, ksn = self._encryptor.scheme, self._encryptor.ksn
+        if ksn is not None and (scheme not in self._ksn_floor or ksn > self._ksn_floor[scheme]):
+            self._ksn_floor[scheme] = ksn
 
     def tick(self, now: float) -> None:
         entry = self._entry

@@ -49,7 +49,7 @@ _TDES_KBPK = st.sampled_from([16, 24]).flatmap(lambda n: st.binary(min_size=n, m
 _AES_KBPK = st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n))
 _FIELDS = st.tuples(st.sampled_from(["B1", "P0", "K0", "B0"]), st.sampled_from("EXN"),
                     st.from_regex(r"\A[0-9]{2}\Z"), st.sampled_from("ENS"))
-_OPTIONAL = st.sampled_from(["", "IK10" + "0123456789ABCDEF", "KS18" + "00604B120F9292800000"])
+_OPTIONAL = st.sampled_from(["", "IK14" + "0123456789ABCDEF", "KS18" + "00604B120F9292800000"])
 
 
 @settings(max_examples=60, deadline=None)
