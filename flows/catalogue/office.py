@@ -158,6 +158,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "settings.lock_s": ("Lock after wrong passwords (s)", "密码错误锁定时长（秒）"),
     "settings.max_failed": ("Wrong passwords before lock", "锁定前允许错误次数"),
     "settings.key_load_dual": ("Key loading needs 2 people (1=yes)", "密钥加载需双人（1=是）"),
+    "login.change_password": ("Your password is too short: change it now (key 8, at least {min} digits)",
+                              "密码过短：请立即修改（按 8，至少 {min} 位数字）"),
     "settings.hint": ("F1 next setting · digits new value · ENTER save · CANCEL home",
                       "F1 切换 · 输入新值 · 保存 · 返回"),
     "settings.range": ("{name} must be {low}–{high}", "{name} 须在 {low}–{high} 之间"),
