@@ -125,3 +125,15 @@ def test_short_existing_password_is_told_to_change_and_new_ones_need_six_digits(
     assert d.services.users.add("05", "cashier", "12345").message == "password.too_short"
     assert d.services.users.add("05", "cashier", "123456").ok
     assert d.services.users.login("05", "123456").weak_password is False
+
+
+def test_duplicate_warning_left_open_logs_out() -> None:
+    d = Driver()
+    d.logged_in()
+    d.core.fire("start_topup")
+    for trigger in ("lookup", "sim_found", "choose_plan", "plan_chosen", "channel_chosen", "duplicate"):
+        d.core.fire(trigger)
+    assert d.core.state is State.DUPLICATE_WARNING
+    d.now += d.services.settings.timeouts.idle_s + 1
+    d.feed(Tick())
+    assert d.core.state is State.LOGIN and Audit("01", "logout", "idle") in d.commands
