@@ -102,3 +102,26 @@ def test_any_changed_character_is_refused(which: int, at: int, new: str) -> None
 def test_malformed_blocks_are_refused_clearly(kbpk: str, block: str, why: str) -> None:
     with pytest.raises(KeyBlockError, match=why):
         unwrap(bytes.fromhex(kbpk), block)
+
+
+def _with_length(version: str, rest: str) -> str:
+    """A block whose length field is right, so the parser goes on to the optional blocks, the MAC, the key."""
+    return f"{version}{len(rest) + 5:04d}{rest}"
+
+
+_BLOCKISH = st.one_of(
+    st.text(max_size=120),
+    st.builds(_with_length, st.sampled_from("BDAC"),
+              st.builds(lambda head, tail: head + tail, st.sampled_from(["P0AE00E00", "B1AX00N01", "B1TX00N02"]),
+                        st.text(alphabet="0123456789ABCDEFKSIPB", max_size=120))),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=_BLOCKISH)
+def test_anything_else_raises_only_key_block_error(block: str) -> None:
+    for call in (lambda: parse_header(block), lambda: unwrap(bytes(32), block)):
+        try:
+            call()
+        except KeyBlockError:
+            pass
