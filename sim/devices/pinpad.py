@@ -338,6 +338,7 @@ class PinPadSim(LinkedDevice):
         block, ksn = b"", b""
         if status is EntryStatus.ENTERED:
             try:
+                self._raise_floor()  # the KSN about to be used: never loadable again
                 block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
             except PosError:  # exhausted key or a PAN the block format refuses: no PIN block at all
                 status = EntryStatus.FAILED
