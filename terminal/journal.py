@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
-from pos_errors import PosError
 from terminal.journal_chain import Chain, Damage
 from terminal.journal_files import JournalFiles
-from terminal.journal_rows import decode_all, statements
+from terminal.journal_rows import JournalError, JournalTooNew, decode_all, statements
+from terminal.journal_rows import lenient_text as _text
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from terminal.secret_file import load_or_make_secret
@@ -38,18 +38,6 @@ R = TypeVar("R")
 
 SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting")  # chained tables
 _COLUMNS = frozenset(f.name for f in fields(TxnRecord)) - {"txn_id", "state"}
-
-
-class JournalError(PosError):
-    """The journal cannot be opened or written; the terminal must not sell."""
-
-
-class JournalTooNew(JournalError):
-    """The journal was written by a newer build: never "repaired", the build is refused."""
-
-
-def _text(data: bytes) -> str:  # all reads but sealing and decoding: a damaged byte never raises
-    return data.decode("utf-8", "replace")
 
 
 class Journal:
@@ -85,9 +73,8 @@ class Journal:
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.text_factory = _text
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+                self._db.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
@@ -192,21 +179,14 @@ class Journal:
             return dict(self._db.execute("SELECT name, value FROM counter").fetchall())
 
     def advance_counters(self, **at_least: int) -> None:
-        """Counters continue from at least these values (``stan=``, ``invoice=``, ``batch=``): the seam for the
-        host's own view of the last STAN (sign-on, echo). One commit; a counter never goes backwards."""
+        """Counters go on from at least these (``stan=`` …): the seam for the host's view of its last STAN."""
         with self.transaction() as db:
             for name, value in at_least.items():
                 db.execute("UPDATE counter SET value = MAX(value, ?) WHERE name = ?", (value, name))
 
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
     def _bump(self, name: str, wrap: int | None = None) -> int:
         with self.transaction() as db:
-            value = db.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()[0] + 1
-            if wrap is not None and value > wrap:
-                value = 1
+            value = db.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()[0] % (wrap or 2**62) + 1
             db.execute("UPDATE counter SET value = ? WHERE name = ?", (value, name))
             return int(value)
 
@@ -254,8 +234,7 @@ class Journal:
         return txn_id
 
     def update(self, txn_id: int, state: str, **values: object) -> None:
-        unknown = set(values) - _COLUMNS
-        if unknown:
+        if unknown := set(values) - _COLUMNS:
             raise JournalError(f"journal has no column(s) {sorted(unknown)}")
         now = _now()
         assignments = "".join(f", {name} = ?" for name in values)
@@ -377,8 +356,7 @@ class Journal:
 
     def user_update(self, user_id: str, **values: object) -> bool:
         """Set some of ``name, role, pw_hash, failed, locked_until``; False when there is no such user."""
-        unknown = set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}
-        if unknown or not values:
+        if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self.transaction() as db:

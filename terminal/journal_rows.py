@@ -30,10 +30,18 @@ from typing import Any, TypeVar
 from flows import txn_state
 from pos_errors import PosError
 
-__all__ = ["RowDamaged", "decode", "decode_all", "statements", "now"]
+__all__ = ["JournalError", "JournalTooNew", "RowDamaged", "decode", "decode_all", "statements", "now", "lenient_text"]
 
 T = TypeVar("T")
 log = logging.getLogger("terminal.journal")
+
+
+class JournalError(PosError):
+    """The journal cannot be opened or written; the terminal must not sell (``terminal.journal`` re-exports it)."""
+
+
+class JournalTooNew(JournalError):
+    """The journal was written by a newer build: never "repaired"; this build refuses to start on it."""
 
 
 class RowDamaged(PosError):
@@ -113,3 +121,8 @@ def decode_all(cls: type[T], names: Sequence[str], rows: Sequence[Sequence[Any]]
                 log.warning("journal row skipped (quarantined): %s", exc)
             quarantined[exc.row] = exc.column
     return good
+
+
+def lenient_text(data: bytes) -> str:
+    """How the journal reads text except when it seals or decodes rows: a damaged byte never raises."""
+    return data.decode("utf-8", "replace")

@@ -43,6 +43,7 @@ class Action(StrEnum):
     KEY_LOAD = "key_load"
     DIAGNOSTICS = "diagnostics"
     OPEN_ITEMS = "open_items"  # what recovery is still following up (reversals, voids, pending top-ups)
+    JOURNAL_RECOVERY = "journal_recovery"  # accept a damaged journal as it now stands (out-of-service screen)
 
 
 _EVERYONE = frozenset(Role)
@@ -69,6 +70,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.FIRMWARE: _SUPERVISOR_TECHNICIAN,
     Action.KEY_LOAD: _TECHNICIAN,
     Action.DIAGNOSTICS: _TECHNICIAN,
+    Action.JOURNAL_RECOVERY: _TECHNICIAN,
     Action.OPEN_ITEMS: _SUPERVISOR,
 }
 
