@@ -47,7 +47,7 @@ class Opening:
     def lost(self) -> Damage | None:
         """The database is gone or empty while a record says it held something."""
         where = self.record.position if self.record else "unreadable"
-        return Damage(self.state, f"journal {self.state}, high-water record at {where}") \
+        return Damage("missing" if self.state == "absent" else "empty", f"journal {self.state}, record at {where}") \
             if self.state != "present" and self.recorded else None
 
     @property
