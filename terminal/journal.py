@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,8 +54,8 @@ class Journal:
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted
         opening = self.files.opening(self.chain.key)
-        self._connect()
         try:
+            self._connect()  # a malformed file fails here already (WAL mode reads the header)
             found = opening.lost
             if found is None:
                 self._migrate()
@@ -123,8 +123,8 @@ class Journal:
             last = db.execute("SELECT generation, seq, mac FROM chain ORDER BY generation DESC, seq DESC LIMIT 1")
             self.chain.resume(*(last.fetchone() or (1, 0, self.chain.head)))
             self._chained = version >= 6
-            if version < SCHEMA_VERSION:
-                self._reseal()
+            for table in SEALED if version < SCHEMA_VERSION else ():
+                self._seal(table)
 
     def _rows(self, table: str, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[Any]:
         self._db.text_factory = bytes  # as stored: a damaged row still has its digest
@@ -137,26 +137,30 @@ class Journal:
         for row in self._rows(table, where, params):
             self._db.execute("INSERT INTO chain VALUES (?,?,?,?,?,?)", self.chain.entry(table, row[0], row[1:]))
 
-    def _reseal(self) -> None:
-        for table in SEALED:
-            self._seal(table)
-
     def _take_damage(self, found: Damage, best: tuple[int, ...], generation: int) -> None:
-        """Keep the damaged files; go on (readable) or start anew, counters at their highest, next generation."""
-        readable = found.kind in ("older", "broken", "record")
-        if readable:  # the counters it still holds (the record may lag one commit after a power cut)
-            best = tuple(max(b, self.counters().get(n, 0)) for b, n in zip(best, ("stan", "invoice", "batch")))  # noqa: B905
-        self._db.close()
-        self.damage = replace(found, kept=self.files.keep_damaged(move=not readable), at=_now())
-        self.files.put_hold(self.damage)  # first: a cut from here on still finds the terminal out of service
+        """Keep the damaged files; go on in place when readable, else (or if that fails) start anew; counters at
+        their highest (the record may lag one commit after a power cut); the next generation seals every row."""
+        for move in (False, True) if found.kind in ("older", "broken", "record") else (True,):
+            try:
+                if not move:
+                    best = tuple(max(b, self.counters()[n]) for b, n in zip(best, ("stan", "invoice", "batch")))  # noqa: B905
+                with suppress(sqlite3.Error, AttributeError):  # AttributeError: it could not even be connected
+                    self._db.close()
+                self.damage = replace(found, kept=self.files.keep_damaged(move=move), at=_now())
+                self.files.put_hold(self.damage)  # first: a cut from here on still finds the terminal out of service
+                self._connect()
+                self._migrate()
+                self.chain.restart(max(self.chain.generation, generation) + 1)
+                with self.transaction():
+                    for table in SEALED:
+                        self._seal(table)
+                break
+            except (sqlite3.Error, JournalError):
+                if move:
+                    raise
         log.error("journal damaged: %s", self.damage)
-        self._connect()
-        self._migrate()
-        self.chain.restart(max(self.chain.generation, generation) + 1)
-        with self.transaction():
-            self._reseal()
         self.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
-        self.audit_append(self.damage.at, "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
+        self.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
 
     def verify(self, tables: tuple[str, ...] = SEALED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
@@ -255,7 +259,7 @@ class Journal:
     def get(self, txn_id: int) -> TxnRecord:
         for row in self._select("txn_id = ?", (txn_id,)):
             return row
-        raise JournalError(f"no transaction {txn_id} (or it cannot be decoded)")
+        raise JournalError(f"no transaction {txn_id} (or it cannot be decoded: {self.quarantined})")
 
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         return self._decoded(TxnRecord, "txn", where, params)
@@ -279,8 +283,7 @@ class Journal:
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
 
     def last_transaction(self) -> TxnRecord | None:  # the clock check: time must not run backwards past it
-        rows = self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")
-        return rows[0] if rows else None
+        return next(iter(self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")), None)
 
     def search(self, *, sim_tail: str = "", amount_minor: int | None = None, day: str = "", channel: str = "",
                cashier_id: str = "") -> list[TxnRecord]:
@@ -290,9 +293,8 @@ class Journal:
                        amount_minor is not None),
                       ("substr(created_at, 1, 10) = ?", (day,), day), ("channel = ?", (channel,), channel),
                       ("cashier_id = ?", (cashier_id,), cashier_id))
-        where = ["1=1", *(sql for sql, _, given in conditions if given)]
-        params = [value for _, values, given in conditions if given for value in values]
-        return self._select(" AND ".join(where), tuple(params))
+        return self._select(" AND ".join(["1=1", *(sql for sql, _, given in conditions if given)]),
+                            tuple(value for _, values, given in conditions if given for value in values))
 
     def events(self, txn_id: int) -> list[tuple[str, str]]:
         with self._lock:
@@ -336,16 +338,14 @@ class Journal:
         """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
         with self.transaction() as db:
             db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
-                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message)"
-                       " WHERE saf_id = ?",
+                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message) WHERE saf_id = ?",
                        (status, tries, _now() if tries > 0 else None, response_code, message, saf_id))
 
     def user_add(self, user_id: str, name: str, role: str, pw_hash: str) -> bool:
         """Add a user; False (and nothing changed) when the id exists."""
         with self.transaction() as db:
-            cur = db.execute("INSERT OR IGNORE INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
-                             (user_id, name, role, pw_hash))
-            return cur.rowcount == 1
+            return db.execute("INSERT OR IGNORE INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
+                              (user_id, name, role, pw_hash)).rowcount == 1
 
     def user_rows(self, user_id: str | None = None) -> list[tuple[str, str, str, str, int, str | None]]:
         """(user_id, name, role, pw_hash, failed, locked_until) of one user or of all, by id."""
@@ -358,17 +358,14 @@ class Journal:
         """Set some of ``name, role, pw_hash, failed, locked_until``; False when there is no such user."""
         if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
-        assignments = ", ".join(f"{name} = ?" for name in values)
         with self.transaction() as db:
-            cur = db.execute(f"UPDATE users SET {assignments} WHERE user_id = ?",  # noqa: S608
-                             (*values.values(), user_id))
-            return cur.rowcount == 1
+            return db.execute(f"UPDATE users SET {', '.join(f'{n} = ?' for n in values)} WHERE user_id = ?",  # noqa: S608
+                              (*values.values(), user_id)).rowcount == 1
 
     def audit_append(self, at: str, user_id: str, action: str, detail: str) -> int:
         with self.transaction() as db:
-            cur = db.execute("INSERT INTO audit (at, user_id, action, detail) VALUES (?,?,?,?)",
-                             (at, user_id, action, detail))
-            return int(cur.lastrowid or 0)
+            return int(db.execute("INSERT INTO audit (at, user_id, action, detail) VALUES (?,?,?,?)",
+                                  (at, user_id, action, detail)).lastrowid or 0)
 
     def audit_rows(self, limit: int, action: str | None = None) -> list[tuple[int, str, str, str, str]]:
         """(audit_id, at, user_id, action, detail), newest first."""
