@@ -1,10 +1,8 @@
-"""The transaction journal: SQLite in WAL mode with ``synchronous=FULL``, schema versioned by migrations; every row
-written is sealed in a keyed hash chain in its own commit and checked against the high-water record when opened
-(``terminal.journal_chain``, ``terminal.journal_files``: damage, kept files, counters that never go backwards).
+"""The transaction journal: SQLite (WAL, ``synchronous=FULL``), every row sealed in a keyed hash chain in its own
+commit and checked when opened against the high-water record (``terminal.journal_chain``, ``journal_files``).
 
->>> j = Journal(":memory:")
->>> j.next_stan(), j.next_stan(), j.damage, j.verify()
-(1, 2, None, None)
+>>> Journal(":memory:").next_stan(), Journal(":memory:").verify()
+(1, None)
 """
 
 from __future__ import annotations
@@ -15,36 +13,32 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
 from terminal.journal_files import JournalFiles
-from terminal.journal_rows import JournalError, JournalTooNew, decode_all, statements
-from terminal.journal_rows import lenient_text as _text
+from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
+from terminal.journal_rows import lenient_text as _text  # noqa: I001
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION
+from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION, SEALED
 from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
 
 log = logging.getLogger("terminal.journal")
 FINAL_STATES = txn_state.FINAL
-R = TypeVar("R")
-
-SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting")  # chained tables
-_COLUMNS = frozenset(f.name for f in fields(TxnRecord)) - {"txn_id", "state"}
 
 
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
     def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None,
-                 chain_key: bytes | None = None) -> None:
+                 chain_key: bytes | None = None, read_only: bool = False) -> None:  # read_only: --status
         self.path = str(path)
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
@@ -53,6 +47,11 @@ class Journal:
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted
+        if read_only:
+            self._connect(read_only=True)
+            with suppress(sqlite3.Error):  # a journal from before the chain has none
+                self._resume()
+            return
         opening = self.files.opening(self.chain.key)
         try:
             self._connect()  # a malformed file fails here already (WAL mode reads the header)
@@ -69,11 +68,12 @@ class Journal:
             self._take_damage(found, opening.counters, opening.generation)
         self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
 
-    def _connect(self) -> None:
+    def _connect(self, *, read_only: bool = False) -> None:
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
+                                       uri=read_only, check_same_thread=False, isolation_level=None)
             self._db.text_factory = _text
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
                 self._db.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
@@ -90,13 +90,12 @@ class Journal:
                     for table, rowid in self._db.execute("SELECT tbl, ref FROM temp.written GROUP BY tbl, ref"
                                                          " ORDER BY MIN(rowid)").fetchall():
                         self._seal(table, "rowid = ?", (rowid,))
+                    self._db.execute("DELETE FROM temp.written")  # a rollback takes back its notes too
                     self._db.execute("COMMIT")
                 except BaseException:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
-                finally:
-                    self._db.execute("DELETE FROM temp.written")
             except sqlite3.Error as exc:  # disk full, I/O error: nothing of this unit was written
                 self.write_error = str(exc)
                 raise JournalError(f"journal write failed: {exc}") from exc
@@ -120,11 +119,14 @@ class Journal:
                 for op in ("INSERT", "UPDATE"):
                     db.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS seal_{table}_{op} AFTER {op} ON main.{table}"
                                f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
-            last = db.execute("SELECT generation, seq, mac FROM chain ORDER BY generation DESC, seq DESC LIMIT 1")
-            self.chain.resume(*(last.fetchone() or (1, 0, self.chain.head)))
+            self._resume()
             self._chained = version >= 6
             for table in SEALED if version < SCHEMA_VERSION else ():
                 self._seal(table)
+
+    def _resume(self) -> None:
+        last = self._db.execute("SELECT generation, seq, mac FROM chain ORDER BY generation DESC, seq DESC LIMIT 1")
+        self.chain.resume(*(last.fetchone() or (1, 0, self.chain.head)))
 
     def _rows(self, table: str, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[Any]:
         self._db.text_factory = bytes  # as stored: a damaged row still has its digest
@@ -138,8 +140,7 @@ class Journal:
             self._db.execute("INSERT INTO chain VALUES (?,?,?,?,?,?)", self.chain.entry(table, row[0], row[1:]))
 
     def _take_damage(self, found: Damage, best: tuple[int, ...], generation: int) -> None:
-        """Keep the damaged files; go on in place when readable, else (or if that fails) start anew; counters at
-        their highest (the record may lag one commit after a power cut); the next generation seals every row."""
+        """Keep the damaged files; go on in place (readable) or anew; counters at their highest; next generation."""
         for move in (False, True) if found.kind in ("older", "broken", "record") else (True,):
             try:
                 if not move:
@@ -176,7 +177,10 @@ class Journal:
         if (d := self.damage) is not None:
             self.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
             self.files.clear_hold()
-            self.damage = None
+        self.damage = None
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def counters(self) -> dict[str, int]:
         with self._lock:
@@ -201,7 +205,6 @@ class Journal:
         return self.counters()["batch"]
 
     def close_batch(self, totals: BatchTotals, *, uploaded: bool, report: str) -> int:
-        """Record ``totals.batch`` as closed and start the next batch in one commit; returns the new number."""
         with self.transaction() as db:
             current = db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0]
             if current != totals.batch:
@@ -212,6 +215,11 @@ class Journal:
             new = current % 999999 + 1
             db.execute("UPDATE counter SET value = ? WHERE name = 'batch'", (new,))
         return int(new)
+
+    def last_closed_batch(self) -> tuple[int, str, int, int, bool] | None:  # (batch, closed_at, count, minor, uploaded)
+        row = self._db.execute("SELECT batch, closed_at, sale_count, sale_minor, uploaded FROM batch"
+                               " ORDER BY closed_at DESC, batch DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]))
 
     def batch_records(self, batch: int) -> list[TxnRecord]:
         return self._select("batch = ?", (batch,))
@@ -238,7 +246,7 @@ class Journal:
         return txn_id
 
     def update(self, txn_id: int, state: str, **values: object) -> None:
-        if unknown := set(values) - _COLUMNS:
+        if unknown := set(values) - TXN_COLUMNS:
             raise JournalError(f"journal has no column(s) {sorted(unknown)}")
         now = _now()
         assignments = "".join(f", {name} = ?" for name in values)
@@ -264,8 +272,7 @@ class Journal:
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         return self._decoded(TxnRecord, "txn", where, params)
 
-    def _decoded(self, cls: type[R], table: str, where: str, params: tuple[Any, ...]) -> list[R]:
-        """Rows as ``cls``; one that cannot be decoded is skipped, logged and named in ``quarantined``."""
+    def _decoded(self, cls: Any, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
         with self._lock:
             names = [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
             return decode_all(cls, names, self._rows(table, where, params), table, self.quarantined)
@@ -287,7 +294,6 @@ class Journal:
 
     def search(self, *, sim_tail: str = "", amount_minor: int | None = None, day: str = "", channel: str = "",
                cashier_id: str = "") -> list[TxnRecord]:
-        """History search; every given field narrows it. ``amount_minor``: the total paid or the plan amount."""
         conditions = (("(iccid LIKE ? OR msisdn LIKE ?)", (f"%{sim_tail}",) * 2, sim_tail),
                       ("(amount_minor + fee_minor = ? OR amount_minor = ?)", (amount_minor,) * 2,
                        amount_minor is not None),
@@ -348,14 +354,12 @@ class Journal:
                               (user_id, name, role, pw_hash)).rowcount == 1
 
     def user_rows(self, user_id: str | None = None) -> list[tuple[str, str, str, str, int, str | None]]:
-        """(user_id, name, role, pw_hash, failed, locked_until) of one user or of all, by id."""
         where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
         with self._lock:
             return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
                                     f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
 
     def user_update(self, user_id: str, **values: object) -> bool:
-        """Set some of ``name, role, pw_hash, failed, locked_until``; False when there is no such user."""
         if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
         with self.transaction() as db:

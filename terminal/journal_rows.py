@@ -28,11 +28,14 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from flows import txn_state
+from flows.ports import TxnRecord
 from pos_errors import PosError
 
-__all__ = ["JournalError", "JournalTooNew", "RowDamaged", "decode", "decode_all", "statements", "now", "lenient_text"]
+__all__ = ["TXN_COLUMNS", "JournalError", "JournalTooNew", "RowDamaged", "decode", "decode_all", "statements", "now",
+           "lenient_text"]
 
 T = TypeVar("T")
+TXN_COLUMNS = frozenset(f.name for f in fields(TxnRecord)) - {"txn_id", "state"}  # what ``update`` may set
 log = logging.getLogger("terminal.journal")
 
 

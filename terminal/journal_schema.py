@@ -11,7 +11,7 @@ no statement is executed outside ``terminal/journal.py``. Migration 6 adds the i
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -59,3 +59,5 @@ MIGRATIONS: tuple[str, ...] = (
         ref INTEGER NOT NULL, digest BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (generation, seq));""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order
+SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting")

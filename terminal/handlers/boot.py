@@ -1,5 +1,5 @@
-"""Boot and out-of-service: the journal check, the first device check and recovery before the first sale; the
-technician's recovery of a damaged journal.
+"""Boot and out-of-service: the journal check and recovery before the first sale (the device self-test runs
+right after the login screen shows); the technician's recovery of a damaged journal.
 
 A journal found damaged when it was opened (``terminal.journal``: missing, empty, rolled back, broken) keeps the
 terminal out of service with what was found, in the cashier's language, and where the damaged file was kept. F4
@@ -18,10 +18,11 @@ from typing import Any
 
 from flows.messages import t
 from terminal.core import TerminalCore
-from terminal.diagnostics import faults, run_checks
+from terminal.diagnostics import faults
+from terminal.machine import State
 from terminal.roles import Action, allowed
 from terminal.screens import Key
-from terminal.work import WorkContext, recover_all
+from terminal.work import WorkContext, check_devices, recover_all
 
 __all__ = ["start", "OutOfService", "damage_lines"]
 
@@ -39,13 +40,12 @@ def damage_lines(damage: Any, lang: str) -> tuple[str, ...]:
 def _boot_work(lang: str) -> Any:
     def run(ctx: WorkContext) -> tuple[bool, tuple[str, ...], tuple[Any, ...]]:
         sv = ctx.services
-        damage = getattr(sv.journal, "damage", None)
+        damage = getattr(sv.journal, "damage", None)  # the whole journal was checked when it was opened
         if damage is not None:
             return False, damage_lines(damage, lang), ()
-        health = tuple(faults(run_checks(sv)))  # shown on the home screen until fixed
         with ctx.money:
             report = recover_all(sv)
-        return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), health
+        return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), ()
     return run
 
 
@@ -61,10 +61,22 @@ def _booted(core: TerminalCore, result: Any, error: BaseException | None) -> Non
     core.session.notice, core.session.health = lines, health or core.session.health
     if ok:
         core.fire("booted")
+        # the device self-test runs after the login screen shows: boot stays short, warnings follow in a moment
+        core.start("self_test", check_devices, _self_tested, background=True)
     else:
+        core.audit("self_test", "; ".join(lines) or "failed")
         core.session.journal_hold = getattr(core.services.journal, "damage", None) is not None
         core.session.error = None if core.session.journal_hold else lines[0]
         core.fire("boot_failed")
+
+
+def _self_tested(core: TerminalCore, result: Any, error: BaseException | None) -> None:
+    checks = list(result or ())
+    core.session.health = tuple(faults(checks))  # shown on the home screen until fixed
+    found = [check.text("en") for check in core.session.health]
+    core.audit("self_test", "; ".join(found) or ("ok" if error is None else f"not run: {type(error).__name__}"))
+    if core.state in (State.HOME, State.LOGIN):  # pos-terminal --status shows the last self_test entry
+        core.refresh()
 
 
 class OutOfService:
