@@ -3,8 +3,8 @@
 No SQL here (``terminal.journal`` holds all of it). Paths, for a journal ``var/journal.db``:
 
 ==============================  ===============================================================================
-``journal.db.hw0`` / ``.hw1``   the high-water record (``HighWater``), written in turn after every commit by an
-                                atomic rename, not fsync'd: it only has to outlive a killed process (the page
+``journal.db.hw0`` / ``.hw1``   the high-water record (``HighWater``), written in turn after every commit in
+                                place (a torn slot leaves the other), not fsync'd: it only has to outlive a killed process (the page
                                 cache does); after a power cut it may lag one commit behind the fsync'd
                                 journal, which the check allows (the journal may be *ahead* of it, never behind)
 ``journal.db.hold``             the out-of-service notice (``Damage`` as JSON) until a technician accepts it
@@ -30,7 +30,9 @@ from pathlib import Path
 
 from terminal.journal_chain import Chain, Damage, HighWater, against, newest
 
-__all__ = ["JournalFiles", "Opening"]
+__all__ = ["JournalFiles", "Opening", "RECORD_SIZE"]
+
+RECORD_SIZE = 320  # a high-water slot's fixed size: every record fits, padded with spaces
 
 log = logging.getLogger("terminal.journal")
 
@@ -122,13 +124,17 @@ class JournalFiles:
         return record, bool(slots)
 
     def write_high_water(self, record: HighWater, key: bytes) -> None:
-        """Write the record to the older slot by rename; a failure is logged (the journal itself is durable)."""
+        """Overwrite the older slot in place (one write of a fixed size: no rename, no fsync). A write torn by a
+        power cut spoils only that slot; the other still holds the record before it. A failure is logged: the
+        journal itself is durable, and a record that lags behind it is allowed."""
         if self.memory:
             return
-        target, tmp = self._p(f".hw{self._slot}"), self._p(f".hw{self._slot}.tmp")
         try:
-            tmp.write_bytes(record.encode(key))
-            os.replace(tmp, target)
+            fd = os.open(self._p(f".hw{self._slot}"), os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(fd, record.encode(key).ljust(RECORD_SIZE, b" "), 0)
+            finally:
+                os.close(fd)
             self._slot = 1 - self._slot
         except OSError as exc:
             log.warning("high-water record not written: %s", exc)
