@@ -16,7 +16,8 @@ files are copied, one fault is applied, and ``terminal.journal.Journal`` opens t
   service).
 
 Fault classes: ``truncate-db``, ``flip-db`` (clean reference), ``flip-wal``, ``truncate-wal``, ``delete``
-(database or WAL), ``old-copy`` (a copy from an earlier sale put back), and ``enospc``: writes refused at each
+(database or WAL), ``old-copy`` (a copy from an earlier sale put back), ``flip-record`` (one or both slots of
+the high-water record), and ``enospc``: writes refused at each
 commit of a top-up (a real full tmpfs inside ``unshare -r -m`` when the kernel allows it, otherwise the write
 hook ``PRAGMA query_only``), where the write must fail cleanly, leave no half-written step, keep the terminal from
 selling until a write succeeds, and show a result screen that is never blank.
@@ -193,6 +194,8 @@ def _cases(killed: Reference, clean: Reference, count: int,
     for name in ("journal.db", "journal.db-wal"):
         yield "delete", killed, lambda d, n=name: (d / n).unlink()
     yield "old-copy", clean, _put_back_old
+    for slots in ((".hw0",), (".hw1",), (".hw0", ".hw1")):  # one torn slot is survived; both gone is noticed
+        yield "flip-record", killed, lambda d, names=slots: [_flip(d / f"journal.db{n}", 40) for n in names]
 
 
 def _truncate(path: Path, length: int) -> None:

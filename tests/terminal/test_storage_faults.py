@@ -25,6 +25,7 @@ def _check(report: Report) -> None:
     enospc = [f for f in report.tried if f.startswith("enospc")]
     assert len(enospc) == 1 and report.outcome[enospc[0]]["detected"] == report.tried[enospc[0]] == 9
     assert report.outcome["flip-db"]["detected"] > 0  # flips in free space are harmless; the rest are caught
+    assert (report.outcome["flip-record"]["harmless"], report.outcome["flip-record"]["detected"]) == (2, 1)
 
 
 def test_every_storage_fault_is_detected_or_harmless() -> None:
