@@ -4,9 +4,10 @@ No SQL here (``terminal.journal`` holds all of it). Paths, for a journal ``var/j
 
 ==============================  ===============================================================================
 ``journal.db.hw0`` / ``.hw1``   the high-water record (``HighWater``), written in turn after every commit in
-                                place (a torn slot leaves the other), not fsync'd: it only has to outlive a killed process (the page
-                                cache does); after a power cut it may lag one commit behind the fsync'd
-                                journal, which the check allows (the journal may be *ahead* of it, never behind)
+                                place (a torn slot leaves the other), not fsync'd: it only has to outlive a
+                                killed process (the page cache does); after a power cut it may lag one commit
+                                behind the fsync'd journal, which the check allows (the journal may be *ahead*
+                                of it, never behind)
 ``journal.db.hold``             the out-of-service notice (``Damage`` as JSON) until a technician accepts it
 ``journal.db.damaged-STAMP*``   the damaged database, WAL and the WAL as found at boot, kept for the technician
 ``journal.db-wal.boot``         a copy of the WAL an unclean stop left, taken before SQLite replays it (SQLite
