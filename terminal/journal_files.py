@@ -70,6 +70,12 @@ class Opening:
                        chained=chained)
 
 
+def _copy_private(src: str | Path, dst: str | Path) -> None:
+    """Copy readable by the terminal's user only (0600), as the journal itself."""
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o600)
+
+
 class JournalFiles:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -104,7 +110,7 @@ class JournalFiles:
         wal = self._p("-wal")
         if not self.memory and wal.exists() and wal.stat().st_size > 0:
             try:
-                shutil.copyfile(wal, self._p("-wal.boot"))
+                _copy_private(wal, self._p("-wal.boot"))
             except OSError as exc:
                 log.warning("could not keep a copy of the WAL: %s", exc)
 
@@ -165,7 +171,7 @@ class JournalFiles:
         for suffix, src in (("", self.path), ("-wal", self.path + "-wal"), ("-wal.boot", self.path + "-wal.boot")):
             if not Path(src).exists():
                 continue
-            (os.replace if move or suffix == "-wal.boot" else shutil.copyfile)(src, kept + suffix)
+            (os.replace if move or suffix == "-wal.boot" else _copy_private)(src, kept + suffix)
         if move:
             self._p("-shm").unlink(missing_ok=True)
         return kept if Path(kept).exists() else ""

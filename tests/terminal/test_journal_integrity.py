@@ -105,6 +105,8 @@ def test_a_flipped_byte_in_the_wal_after_kill_9_is_detected_and_no_stan_is_reuse
     assert len(j.all_transactions()) < 3  # the sales really are gone from the database ...
     assert j.next_stan() > max(issued)  # ... but their STANs are never handed out again
     assert Path(f"{j.damage.kept}-wal.boot").read_bytes() == bytes(data)  # the WAL as found, for the technician
+    kept = [p for p in tmp_path.iterdir() if p.name not in ("journal.db", "journal.db-wal", "journal.db-shm")]
+    assert all(p.stat().st_mode & 0o077 == 0 for p in kept), [(p.name, oct(p.stat().st_mode)) for p in kept]
 
 
 def test_an_older_copy_put_back_is_noticed(tmp_path):
