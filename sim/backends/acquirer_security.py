@@ -19,7 +19,8 @@ What every request meets, in order (``screen``):
                                         (duplicate transmission), never approved a second time
 =====================================  ===========================================================
 
-Fault switches (scenarios): ``bad_mac_answers`` (answers carry a wrong MAC), ``expire_keys`` (the host forgets
+Fault switches (scenarios): ``bad_mac_answers`` (every 0210 — approvals included — carries a wrong MAC, as a
+forger's would; other answers stay good, so the reversal that follows gets through), ``expire_keys`` (the host forgets
 the terminal's keys: its next request gets A0), ``bad_kcv`` (sign-on answers with a wrong MAK check value),
 ``tls_fault`` = ``expired`` / ``wrong_host`` / ``unknown_ca`` (the host presents a broken certificate). Magic
 amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a re-sign-on once per STAN (A0).
@@ -193,7 +194,7 @@ class AcquirerSecurity:
             return m.pack(self._key_error(request))
         packed = bytearray(pack_with_mac(answer, keys.mak))
         amount = int(request["4"]) if request.get("4", "").isdigit() else 0
-        if self.bad_mac_answers or (request["t"] == "0200" and amount % 100 == MAGIC_BAD_MAC):
+        if answer["t"] == "0210" and (self.bad_mac_answers or amount % 100 == MAGIC_BAD_MAC):
             packed[-1] ^= 0x01
         return bytes(packed)
 
