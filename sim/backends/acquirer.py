@@ -316,6 +316,7 @@ class AcquirerSim:
         """Mutual TLS: refuse (close) a client without a certificate from the world's CA."""
         assert self.security is not None  # noqa: S101 - only called with security
         conn.settimeout(5.0)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # handshake flights: no Nagle/delayed-ACK stall
         try:
             tls = self.security.server_context().wrap_socket(conn, server_side=True)
         except (ssl.SSLError, OSError) as exc:

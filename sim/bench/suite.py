@@ -153,6 +153,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 
 def run_all() -> None:
     """Every benchmark, printed as one JSON report (python -m sim.bench)."""
+    from sim.bench import acquirer as bench_acquirer
     from sim.bench import cashier as bench_cashier
     from sim.bench import firmware as bench_firmware
     from sim.bench import link as bench_link
@@ -162,4 +163,5 @@ def run_all() -> None:
 
     print(json.dumps({**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
                       "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
-                      "cashier": bench_cashier.measure(), "saf": bench_saf.measure()}, indent=2))
+                      "cashier": bench_cashier.measure(), "saf": bench_saf.measure(),
+                      "acquirer_link": bench_acquirer.measure()}, indent=2))
