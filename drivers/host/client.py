@@ -66,7 +66,7 @@ from drivers.host.signon import (
     verify_mac,
 )
 from drivers.host.spec import describe_response
-from drivers.host.tls import fault_of, refusal_of
+from drivers.host.tls import handshake, refused_after_send
 from flows.ports import (
     AdviceRequest,
     AuthRequest,
@@ -147,6 +147,7 @@ class HostClient:
         self.server_name = server_name or host
         self._tmk = tmk
         self._keys: SessionKeys | None = None
+        self._signed_on_day: dt.date | None = None
         self._keys_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -273,7 +274,7 @@ class HostClient:
         except RemoteProtocolError as exc:
             raise LinkSecurityError(f"sign-on answer: {exc}", LinkFault.SIGN_ON) from exc
         with self._keys_lock:
-            self._keys = keys
+            self._keys, self._signed_on_day = keys, self._clock().date()
         log.info("0810 stan=%06d signed on: working keys verified", stan)
 
     def sign_off(self) -> None:
@@ -289,7 +290,7 @@ class HostClient:
 
     def _session(self) -> SessionKeys:
         keys = self._keys
-        if keys is None:
+        if keys is None or self._signed_on_day != self._clock().date():  # and at the start of each business day
             self.sign_on()
             keys = self._keys
         if keys is None:  # pragma: no cover - sign_on either sets the keys or raises
@@ -337,17 +338,7 @@ class HostClient:
         except OSError as exc:  # refused, reset, unreachable, DNS, connect timeout: nothing was sent
             raise LinkError(f"cannot connect to acquirer {self.host}:{self.port}: {_reason(exc)}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._tls is None:
-            return sock
-        try:  # the handshake runs inside wrap_socket, bounded by the connect timeout
-            return self._tls.wrap_socket(sock, server_hostname=self.server_name)
-        except ssl.SSLError as exc:
-            sock.close()
-            raise LinkSecurityError(f"TLS handshake with acquirer {self.host}:{self.port} failed: "
-                                    f"{exc.reason or type(exc).__name__}", fault_of(exc)) from exc
-        except OSError as exc:
-            sock.close()
-            raise LinkError(f"TLS handshake with acquirer {self.host}:{self.port} failed: {_reason(exc)}") from exc
+        return sock if self._tls is None else handshake(self._tls, sock, self.server_name, f"{self.host}:{self.port}")
 
     def _send(self, sock: socket.socket, message: bytes) -> None:
         try:
@@ -370,10 +361,9 @@ class HostClient:
                 raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
                                   "outcome unknown") from exc
             except ssl.SSLError as exc:
-                fault = refusal_of(exc)  # TLS 1.3: the host refuses our certificate after we sent
-                if fault is not None:  # it aborted the handshake, so it never read the request
-                    raise LinkSecurityError(f"acquirer {self.host}:{self.port} refused our client certificate: "
-                                            f"{exc.reason or type(exc).__name__}", fault) from exc
+                refused = refused_after_send(exc, f"{self.host}:{self.port}")  # TLS 1.3: checked after we sent
+                if refused is not None:
+                    raise refused from exc
                 raise LinkTimeout(f"TLS connection to {self.host}:{self.port} failed after sending: "
                                   f"{exc.reason or type(exc).__name__}; outcome unknown") from exc
             except OSError as exc:

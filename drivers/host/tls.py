@@ -26,11 +26,12 @@ server aborted before reading application data, the request was never processed.
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 
-from pos_errors import ConfigError, LinkFault
+from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError
 
-__all__ = ["client_context", "fault_of", "refusal_of"]
+__all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_after_send"]
 
 _EXPIRED = {10}
 _WRONG_HOST = {62}
@@ -78,3 +79,26 @@ def refusal_of(exc: ssl.SSLError) -> LinkFault | None:
     if "ALERT" in text and any(word in text for word in ("CERTIFICATE", "UNKNOWN_CA", "ACCESS_DENIED")):
         return LinkFault.CLIENT_REFUSED
     return None
+
+
+def handshake(context: ssl.SSLContext, sock: socket.socket, server_name: str, peer: str) -> ssl.SSLSocket:
+    """TLS over a connected socket (bounded by its timeout). Raises LinkSecurityError (a refused handshake, with
+    its fault) or LinkError; either way ``sock`` is closed and nothing was sent."""
+    try:
+        return context.wrap_socket(sock, server_hostname=server_name)
+    except ssl.SSLError as exc:
+        sock.close()
+        raise LinkSecurityError(f"TLS handshake with acquirer {peer} failed: {exc.reason or type(exc).__name__}",
+                                fault_of(exc)) from exc
+    except OSError as exc:
+        sock.close()
+        raise LinkError(f"TLS handshake with acquirer {peer} failed: {exc.strerror or type(exc).__name__}") from exc
+
+
+def refused_after_send(exc: ssl.SSLError, peer: str) -> LinkSecurityError | None:
+    """The error to raise when a read fails because the host refused our certificate (TLS 1.3), else None."""
+    fault = refusal_of(exc)
+    if fault is None:
+        return None
+    return LinkSecurityError(f"acquirer {peer} refused our client certificate: {exc.reason or type(exc).__name__}",
+                             fault)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,13 +41,14 @@ def acquirer(security: AcquirerSecurity) -> Iterator[AcquirerSim]:
 
 
 def client(sim: AcquirerSim, sec: AcquirerSecurity, *, tls: ssl.SSLContext | None = None,
-           server_name: str = "localhost") -> HostClient:
+           server_name: str = "localhost", clock: Callable[[], dt.datetime] | None = None) -> HostClient:
     host, port = sim.address
     context = tls or client_context(sec.ca.ca_file, sec.client_cert, sec.client_key)
     stans = iter(range(900001, 999999))
     return HostClient(host, port, timeout_s=2.0, connect_timeout_s=1.0, terminal_id=TID,
                       merchant_id="M00000000000001", tls=context, server_name=server_name,
-                      tmk=load_tmk(sec.tmk_file), next_stan=lambda: next(stans))
+                      tmk=load_tmk(sec.tmk_file), next_stan=lambda: next(stans),
+                      clock=clock or (lambda: dt.datetime.now(dt.UTC)))
 
 
 def request(stan: int, amount: int = 1250) -> AuthRequest:
@@ -231,3 +232,13 @@ def test_tmk_file_must_be_private(security: AcquirerSecurity) -> None:
     with pytest.raises(ConfigError, match="0600"):
         load_tmk(security.tmk_file)
 
+
+
+def test_signs_on_again_at_the_start_of_each_business_day(acquirer: AcquirerSim,
+                                                          security: AcquirerSecurity) -> None:
+    now = [dt.datetime(2025, 1, 15, 23, 59, tzinfo=dt.UTC)]
+    c = client(acquirer, security, clock=lambda: now[0])  # moved past midnight below
+    assert c.authorize(request(13)).approved
+    now[0] += dt.timedelta(minutes=2)
+    assert c.authorize(request(14)).approved
+    assert mtis(acquirer) == ["0800", "0810", "0200", "0210", "0800", "0810", "0200", "0210"]
