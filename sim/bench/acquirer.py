@@ -80,7 +80,7 @@ def _exchanges(secure: bool, count: int) -> tuple[float, float]:
             sim.stop()
 
 
-def measure(transactions: int = 10, exchanges: int = 100) -> dict[str, Any]:
+def measure(transactions: int = 20, exchanges: int = 100) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, run, n in (("topup", _topups, transactions), ("exchange", _exchanges, exchanges)):
         plain_cpu, plain_wall = run(False, n)
