@@ -93,6 +93,13 @@ def _host(sv: Services) -> Check:
         except LinkSecurityError as exc:
             return _fault("dev.host", f"link.{exc.fault}", "fix.link")
     if not sv.host.echo():
+        if secured:  # why? a refused handshake (expired certificate…) is named, not "no answer"
+            try:
+                sv.host.sign_on()  # type: ignore[attr-defined]
+            except LinkSecurityError as exc:
+                return _fault("dev.host", f"link.{exc.fault}", "fix.link")
+            except PosError:
+                pass
         return _fault("dev.host", "fault.no_answer", "fix.network")
     return Check("dev.host", True, detail=Msg("ok.signed_on") if secured else None)
 

@@ -1,0 +1,62 @@
+"""Boot against a real (simulated) acquirer over mutual TLS: the sign-on happens before the first sale, and a
+refused link is named on the home screen in the cashier's languages — never a stack trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.runner.world import SimWorld
+
+
+def _login(world: SimWorld) -> str:
+    world.wait_for("login", 20)
+    assert world.terminal is not None
+    for key in "01E1111E":
+        world.terminal.press("ENTER" if key == "E" else key)
+    return world.wait_for("home", 20).text()
+
+
+@pytest.mark.scenario
+def test_boot_signs_on_before_the_first_sale(tmp_path: Path) -> None:
+    world = SimWorld(workdir=tmp_path).start()
+    try:
+        text = _login(world)
+        assert world.acquirer.wire_log[:2] == ["0800", "0810"]
+        assert world.host_security is not None and world.host_security.keys_of("SIM00001") is not None
+        assert "certificate" not in text and "签到" not in text  # no link warning on a good link
+    finally:
+        world.stop()
+
+
+@pytest.mark.scenario
+@pytest.mark.parametrize(("fault", "english", "chinese"), [
+    ("expired", "the bank's certificate has expired", "银行证书已过期"),
+    ("unknown_ca", "the bank's certificate is not from the trusted CA", "银行证书不受信任"),
+])
+def test_refused_link_is_named_on_the_home_screen(tmp_path: Path, fault: str, english: str, chinese: str) -> None:
+    world = SimWorld(workdir=tmp_path)
+    assert world.host_security is not None
+    world.host_security.tls_fault = fault
+    world.start()
+    try:
+        text = _login(world)
+        assert english in text and chinese in text, text
+        assert "Traceback" not in text and "SSL" not in text
+        assert world.acquirer.wire_log == [], "nothing reached the host"
+    finally:
+        world.stop()
+
+
+@pytest.mark.scenario
+def test_wrong_check_value_at_boot_is_named(tmp_path: Path) -> None:
+    world = SimWorld(workdir=tmp_path)
+    assert world.host_security is not None
+    world.host_security.bad_kcv = True
+    world.start()
+    try:
+        text = _login(world)
+        assert "sign-on keys failed their check value" in text and "签到密钥校验值错误" in text, text
+    finally:
+        world.stop()
