@@ -66,7 +66,7 @@ from drivers.host.signon import (
     verify_mac,
 )
 from drivers.host.spec import describe_response
-from drivers.host.tls import handshake, refused_after_send
+from drivers.host.tls import handshake, refused_after_send, refused_before_send
 from flows.ports import (
     AdviceRequest,
     AuthRequest,
@@ -345,7 +345,8 @@ class HostClient:
             sock.settimeout(self.connect_timeout_s)
             sock.sendall(message)
         except OSError as exc:  # sendall raises before the last byte is handed over: no complete frame
-            raise LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
+            refused = refused_before_send(sock, exc, f"{self.host}:{self.port}")
+            raise refused or LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
 
     def _receive(self, sock: socket.socket, want: tuple[str, str, str], deadline: float) -> tuple[Fields, bytes]:
         decoder = FrameDecoder()

@@ -16,8 +16,9 @@ anything else in the handshake              ``TLS_OTHER``
 ==========================================  =======================
 
 Under TLS 1.3 the server checks the client certificate after the client considers the handshake done, so
-its refusal arrives as an alert on the first read; ``refusal_of`` recognises it there too, and because the
-server aborted before reading application data, the request was never processed.
+its refusal arrives as an alert on the first read, or — when the server has already closed — as an EOF or reset
+on the first write; ``refused_after_send`` / ``refused_before_send`` recognise both. Either way the server
+aborted before reading application data: the request was never processed.
 
 >>> refusal_of(ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required"))
 <LinkFault.CLIENT_REFUSED: 'client_refused'>
@@ -31,7 +32,7 @@ import ssl
 
 from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError
 
-__all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_after_send"]
+__all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_after_send", "refused_before_send"]
 
 _EXPIRED = {10}
 _WRONG_HOST = {62}
@@ -102,3 +103,24 @@ def refused_after_send(exc: ssl.SSLError, peer: str) -> LinkSecurityError | None
         return None
     return LinkSecurityError(f"acquirer {peer} refused our client certificate: {exc.reason or type(exc).__name__}",
                              fault)
+
+
+def refused_before_send(sock: object, exc: OSError, peer: str) -> LinkSecurityError | None:
+    """The error to raise when the first write on a fresh TLS 1.3 connection fails because the host already
+    refused our certificate and closed: its alert is read if it is still there; an EOF or reset on the first
+    write after a TLS 1.3 handshake has no other cause a host gives, so it counts as the refusal too."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    try:
+        sock.settimeout(0.2)
+        sock.recv(1)
+    except ssl.SSLError as pending:
+        refused = refused_after_send(pending, peer)
+        if refused is not None:
+            return refused
+    except OSError:
+        pass
+    if sock.version() == "TLSv1.3" and isinstance(exc, (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError)):
+        return LinkSecurityError(f"acquirer {peer} closed the connection right after the TLS handshake: it "
+                                 "refused our client certificate", LinkFault.CLIENT_REFUSED)
+    return None

@@ -324,6 +324,7 @@ class AcquirerSim:
             with self._lock:
                 self.tls_refusals.append(str(reason))
             log.info("acquirer: TLS handshake refused: %s", reason)
+            _linger(conn)  # the alert is on its way: close without a reset, as a TLS server does
             raise _Disconnect(f"TLS refused: {reason}") from exc
         tls.settimeout(None)
         with self._lock:
@@ -573,6 +574,15 @@ class AcquirerSim:
                                                  terminal_id=tid, original_stan=original.stan))
         log.info("acquirer: refund tid=%s stan=%06d of stan=%06d -> %s", tid, stan, original.stan, answer["39"])
         return answer
+
+
+def _linger(conn: socket.socket) -> None:
+    """Half-close and drain briefly, so the peer reads our alert instead of a connection reset."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.5)
+        while conn.recv(4096):
+            pass
 
 
 class _Disconnect(PosError):

@@ -3,6 +3,7 @@ refused link is named on the home screen in the cashier's languages — never a 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,26 @@ def _login(world: SimWorld) -> str:
     return world.wait_for("home", 20).text()
 
 
+def _home_text_with(world: SimWorld, *needles: str, timeout: float = 10.0) -> str:
+    """The home screen once it shows every needle (the self-test runs after the login screen, so its warnings
+    follow a moment later); the last text seen otherwise."""
+    deadline = time.monotonic() + timeout
+    text = world.screen.text()
+    while time.monotonic() < deadline and not all(n in text for n in needles):
+        time.sleep(0.05)
+        text = world.screen.text()
+    return text
+
+
 @pytest.mark.scenario
 def test_boot_signs_on_before_the_first_sale(tmp_path: Path) -> None:
     world = SimWorld(workdir=tmp_path).start()
     try:
-        text = _login(world)
+        _login(world)
+        deadline = time.monotonic() + 10
+        while len(world.acquirer.wire_log) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = world.screen.text()
         assert world.acquirer.wire_log[:2] == ["0800", "0810"]
         assert world.host_security is not None and world.host_security.keys_of("SIM00001") is not None
         assert "certificate" not in text and "签到" not in text  # no link warning on a good link
@@ -41,7 +57,8 @@ def test_refused_link_is_named_on_the_home_screen(tmp_path: Path, fault: str, en
     world.host_security.tls_fault = fault
     world.start()
     try:
-        text = _login(world)
+        _login(world)
+        text = _home_text_with(world, english, chinese)
         assert english in text and chinese in text, text
         assert "Traceback" not in text and "SSL" not in text
         assert world.acquirer.wire_log == [], "nothing reached the host"
@@ -56,7 +73,8 @@ def test_wrong_check_value_at_boot_is_named(tmp_path: Path) -> None:
     world.host_security.bad_kcv = True
     world.start()
     try:
-        text = _login(world)
+        _login(world)
+        text = _home_text_with(world, "sign-on keys failed their check value")
         assert "sign-on keys failed their check value" in text and "签到密钥校验值错误" in text, text
     finally:
         world.stop()
