@@ -149,6 +149,7 @@ class HostClient:
         self._keys: SessionKeys | None = None
         self._signed_on_day: dt.date | None = None
         self._keys_lock = threading.Lock()
+        self._sign_on_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HostClient({self.host}:{self.port}, tid={self.terminal_id})"
@@ -291,7 +292,9 @@ class HostClient:
     def _session(self) -> SessionKeys:
         keys = self._keys
         if keys is None or self._signed_on_day != self._clock().date():  # and at the start of each business day
-            self.sign_on()
+            with self._sign_on_lock:  # one sign-on at a time: a second thread uses the keys the first one got
+                if self._keys is keys:
+                    self.sign_on()
             keys = self._keys
         if keys is None:  # pragma: no cover - sign_on either sets the keys or raises
             raise LinkSecurityError("not signed on", LinkFault.SIGN_ON)

@@ -339,8 +339,9 @@ class AcquirerSim:
         mti = fields["t"]
         with self._lock:
             self.wire_log.append(mti)
+        keys = None
         if self.security is not None:
-            early = self.security.screen(fields, raw, peer, self._today())
+            early, keys = self.security.screen(fields, raw, peer, self._today())
             if early is not None:
                 with self._lock:
                     self.wire_log.append(m.unpack(early)["t"])
@@ -365,7 +366,7 @@ class AcquirerSim:
         else:
             log.warning("acquirer: ignoring MTI %s", mti)
             return None
-        packed = m.pack(answer) if self.security is None else self.security.seal(answer, fields)
+        packed = m.pack(answer) if self.security is None or keys is None else self.security.seal(answer, fields, keys)
         if delivery == "none":
             return None
         if delivery == "garbled":

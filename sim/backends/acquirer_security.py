@@ -153,25 +153,27 @@ class AcquirerSecurity:
 
     # --- every request ----------------------------------------------------------------------------------
 
-    def screen(self, fields: m.Fields, raw: bytes, peer: str, today: dt.date) -> bytes | None:
-        """Check one request. Returns the whole answer (already packed) when the host answers here (sign-on,
-        key error, duplicate), or None when the request is good and goes on to be decided. Raises
-        IdentityMismatch when the certificate names another terminal."""
+    def screen(self, fields: m.Fields, raw: bytes, peer: str,
+               today: dt.date) -> tuple[bytes | None, SessionKeys | None]:
+        """Check one request. Returns (the whole answer, already packed, None) when the host answers here
+        (sign-on, key error, duplicate), or (None, the keys its MAC verified under) when the request is good and
+        goes on to be decided — its answer is MACed under the same keys (``seal``), even if the terminal signs
+        on again meanwhile. Raises IdentityMismatch when the certificate names another terminal."""
         tid = fields.get("41", "").rstrip()
         if peer != tid:
             raise IdentityMismatch(f"client certificate of {peer!r} sent a message of terminal {tid!r}")
         if fields["t"] == "0800" and fields.get("70") == NMI_SIGN_ON:
-            return self._sign_on(fields, tid)
+            return self._sign_on(fields, tid), None
         keys = self.keys_of(tid)
         try:
             if keys is None:
                 raise RemoteProtocolError("not signed on")
             verify_mac(raw, keys.mak)
         except RemoteProtocolError:
-            return m.pack(self._key_error(fields))
+            return m.pack(self._key_error(fields)), None
         if fields["t"] == "0800" and fields.get("70") == NMI_SIGN_OFF:
             self.expire_keys(tid)
-            return pack_with_mac(_echo(fields, "0810", "00"), keys.mak)
+            return pack_with_mac(_echo(fields, "0810", "00"), keys.mak), None
         if fields["t"] == "0200" and fields.get("3") == PROCESSING_PURCHASE:
             stan = fields.get("11", "")
             amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
@@ -179,19 +181,15 @@ class AcquirerSecurity:
                 if amount % 100 == MAGIC_RESIGN and (tid, stan) not in self._resign_demanded:
                     self._resign_demanded.add((tid, stan))
                     self._keys.pop(tid, None)
-                    return m.pack(self._key_error(fields))
+                    return m.pack(self._key_error(fields)), None
                 if (tid, today, stan) in self._stans:
-                    return pack_with_mac(_echo(fields, "0210", "94"), keys.mak)
+                    return pack_with_mac(_echo(fields, "0210", "94"), keys.mak), None
                 self._stans.add((tid, today, stan))
-        return None
+        return None, keys
 
-    def seal(self, answer: m.Fields, request: m.Fields) -> bytes:
-        """Pack a decided answer with its MAC under the terminal's MAK (a wrong one under ``bad_mac_answers``
-        or the magic amount .81)."""
-        tid = request.get("41", "").rstrip()
-        keys = self.keys_of(tid)
-        if keys is None:  # keys expired while deciding: the terminal cannot check it anyway
-            return m.pack(self._key_error(request))
+    def seal(self, answer: m.Fields, request: m.Fields, keys: SessionKeys) -> bytes:
+        """Pack a decided answer with its MAC under the MAK its request was verified with (a wrong MAC under
+        ``bad_mac_answers`` or the magic amount .81)."""
         packed = bytearray(pack_with_mac(answer, keys.mak))
         amount = int(request["4"]) if request.get("4", "").isdigit() else 0
         if answer["t"] == "0210" and (self.bad_mac_answers or amount % 100 == MAGIC_BAD_MAC):

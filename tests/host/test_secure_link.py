@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -246,3 +247,18 @@ def test_signs_on_again_at_the_start_of_each_business_day(acquirer: AcquirerSim,
     now[0] += dt.timedelta(minutes=2)
     assert c.authorize(request(14)).approved
     assert mtis(acquirer) == ["0800", "0810", "0200", "0210", "0800", "0810", "0200", "0210"]
+
+
+def test_sign_on_during_an_exchange_does_not_spoil_its_answer(acquirer: AcquirerSim,
+                                                              security: AcquirerSecurity) -> None:
+    c = client(acquirer, security)
+    c.sign_on()
+    acquirer.reply_delay_s = 0.4  # the 0200 is verified under the old keys, then waits; a sign-on happens meanwhile
+    results: list[bool] = []
+    sale = threading.Thread(target=lambda: results.append(c.authorize(request(15)).approved))
+    sale.start()
+    time.sleep(0.15)
+    c.sign_on()
+    sale.join(5)
+    assert results == [True], "the answer is MACed under the keys its request was verified with"
+    assert mtis(acquirer).count("0800") == 2 and [e.response_code for e in acquirer.ledger] == ["00"]
