@@ -85,7 +85,7 @@ def build_services(settings: Settings) -> Services:
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
-    closers = []
+    closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
     for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
                          ("scanner", scanner)):
         try:

@@ -31,7 +31,7 @@ def _home_text_with(world: SimWorld, *needles: str, timeout: float = 10.0) -> st
 
 
 @pytest.mark.scenario
-def test_boot_signs_on_before_the_first_sale(tmp_path: Path) -> None:
+def test_boot_signs_on_before_the_first_sale_and_shutdown_signs_off(tmp_path: Path) -> None:
     world = SimWorld(workdir=tmp_path).start()
     try:
         _login(world)
@@ -44,6 +44,8 @@ def test_boot_signs_on_before_the_first_sale(tmp_path: Path) -> None:
         assert "certificate" not in text and "签到" not in text  # no link warning on a good link
     finally:
         world.stop()
+    assert world.acquirer.wire_log[-2:] == ["0800", "0810"], "signed off (签退) at shutdown"
+    assert world.host_security.keys_of("SIM00001") is None
 
 
 @pytest.mark.scenario
