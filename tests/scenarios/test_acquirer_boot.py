@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sim.backends.http_tls import LoopbackCa
 from sim.runner.world import SimWorld
 
 
@@ -52,6 +53,7 @@ def test_boot_signs_on_before_the_first_sale_and_shutdown_signs_off(tmp_path: Pa
 @pytest.mark.parametrize(("fault", "english", "chinese"), [
     ("expired", "the bank's certificate has expired", "银行证书已过期"),
     ("unknown_ca", "the bank's certificate is not from the trusted CA", "银行证书不受信任"),
+    ("wrong_host", "the bank's certificate names another host", "银行证书与主机名不符"),
 ])
 def test_refused_link_is_named_on_the_home_screen(tmp_path: Path, fault: str, english: str, chinese: str) -> None:
     world = SimWorld(workdir=tmp_path)
@@ -78,5 +80,20 @@ def test_wrong_check_value_at_boot_is_named(tmp_path: Path) -> None:
         _login(world)
         text = _home_text_with(world, "sign-on keys failed their check value")
         assert "sign-on keys failed their check value" in text and "签到密钥校验值错误" in text, text
+    finally:
+        world.stop()
+
+
+@pytest.mark.scenario
+def test_terminal_certificate_the_bank_does_not_know_is_named(tmp_path: Path) -> None:
+    rogue = LoopbackCa.create(tmp_path / "rogue", "rogue")  # a certificate the acquirer's CA never issued
+    cert, key = rogue.issue("terminal", "SIM00001", client=True)
+    world = SimWorld(workdir=tmp_path / "world", overrides={"host": {"client_cert": cert, "client_key": key}})
+    world.start()
+    try:
+        _login(world)
+        text = _home_text_with(world, "the bank refused this terminal's certificate", "银行拒绝本终端证书")
+        assert "the bank refused this terminal's certificate" in text and "银行拒绝本终端证书" in text, text
+        assert world.acquirer.wire_log == [] and world.acquirer.tls_refusals
     finally:
         world.stop()
