@@ -10,6 +10,7 @@ import pytest
 
 from sim.backends.http_tls import LoopbackCa
 from sim.runner.world import SimWorld
+from terminal.diagnostics import run_checks
 
 
 def _login(world: SimWorld) -> str:
@@ -43,6 +44,8 @@ def test_boot_signs_on_before_the_first_sale_and_shutdown_signs_off(tmp_path: Pa
         assert world.acquirer.wire_log[:2] == ["0800", "0810"]
         assert world.host_security is not None and world.host_security.keys_of("SIM00001") is not None
         assert "certificate" not in text and "签到" not in text  # no link warning on a good link
+        [host] = [c for c in run_checks(world.services) if c.name == "dev.host"]
+        assert host.ok and host.text("en") == "Bank host: OK (signed on)", host.text("en")
     finally:
         world.stop()
     assert world.acquirer.wire_log[-2:] == ["0800", "0810"], "signed off (签退) at shutdown"
