@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import re
 from pathlib import Path
+
+import pytest
 
 from drivers.host import messages as m
 from drivers.host.signon import SessionKeys, pack_with_mac, unwrap_keys, verify_mac, wrap_keys
@@ -34,3 +38,10 @@ def test_worked_example_byte_for_byte() -> None:
     assert packed[-8:] == ex["MAC"] == retail_mac(keys.mak, packed[:-8])
     assert verify_mac(packed, keys.mak)["4"] == "000000003000"
     assert m.unpack(packed)["64"] == ex["MAC"].hex().upper()
+
+
+@pytest.mark.parametrize("name", ["drivers.host.signon", "drivers.host.tls", "drivers.host.tmk",
+                                  "sim.backends.acquirer_security", "sim.backends.http_tls"])
+def test_doctests(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
