@@ -22,7 +22,8 @@ RemoteProtocolError  an answer arrived but cannot be decoded, or    unknown, exa
 sign-on) is a ``LinkError``: nothing was processed. An answer whose MAC is missing or wrong is a
 ``RemoteProtocolError``, like garbage: the caller reverses. A 0210 with 94 (duplicate transmission) says the
 host already has this STAN, so it is outcome unknown too. Its only state between calls is the working keys of
-the last sign-on (one sign-on at a time); it may be used from several threads. It logs MTI, STAN, masked PAN and response code only; never the PAN, track or PIN block.
+the last sign-on (one sign-on at a time); it may be used from several threads. It logs MTI, STAN, masked PAN
+and response code only; never the PAN, track, PIN block or a key.
 
 >>> client = HostClient("127.0.0.1", 1, terminal_id="T0000001", merchant_id="M001", connect_timeout_s=0.5)
 >>> client.echo()  # nothing listens on port 1
