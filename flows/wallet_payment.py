@@ -53,7 +53,7 @@ from pos_errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 
 __all__ = ["classify_code", "WalletKind", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings",
            "WalletTopupService", "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
-           "qr_bill_number"]
+           "qr_bill_number", "believable"]
 
 NOT_A_PAYMENT_CODE = Msg("wallet.not_a_code")
 _WECHAT = re.compile(r"1[0-5]\d{16}")
@@ -168,9 +168,21 @@ Progress = Callable[[WalletProgress], None]
 class WalletTopupService:
     """Runs one wallet top-up end to end. Blocking; run it off the UI thread."""
 
-    def __init__(self, wallet: WalletPort, carrier: CarrierPort, journal: JournalPort, clock: Clock,
-                 settings: WalletSettings) -> None:
-        self.wallet, self.carrier, self.journal, self.clock, self.settings = wallet, carrier, journal, clock, settings
+    def __init__(self, wallet: WalletPort | Mapping[str, WalletPort], carrier: CarrierPort, journal: JournalPort,
+                 clock: Clock, settings: WalletSettings) -> None:
+        """``wallet``: one platform for every channel, or one per channel (``wechat``, ``alipay``, ``emvqr``)."""
+        self.wallets: Mapping[str, WalletPort] | None = wallet if isinstance(wallet, Mapping) else None
+        self.wallet: WalletPort = next(iter(wallet.values())) if isinstance(wallet, Mapping) else wallet
+        self.carrier, self.journal, self.clock, self.settings = carrier, journal, clock, settings
+        self._active: dict[str, WalletPort] = {}  # order id → the platform of the sale in progress
+
+    def port(self, channel: str) -> WalletPort:
+        """The platform that serves ``channel`` (raises LinkError when none is configured for it)."""
+        if self.wallets is None:
+            return self.wallet
+        if channel not in self.wallets:
+            raise LinkError(f"no wallet platform configured for {channel}")
+        return self.wallets[channel]
 
     def _begin(self, order: TopupOrder) -> tuple[int, str]:
         q = order.quote
@@ -186,9 +198,13 @@ class WalletTopupService:
         self.journal.update(txn_id, TxnState.WALLET_INTENDED, masked_pan=masked_code(code))
         progress(WalletProgress(WalletStep.SUBMITTING))
         label = CHANNEL_LABELS.get(order.quote.channel, order.quote.channel)
-        return self._submitted(txn_id, order_id, order, lambda: self.wallet.micropay(
-            order_id, code, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name} ({label})"),
-            progress, cancel, deadline=self.clock.monotonic() + self.settings.merchant_timeout_s)
+        wallet = self._active[order_id] = self.port(order.quote.channel)
+        try:
+            return self._submitted(txn_id, order_id, order, lambda: wallet.micropay(
+                order_id, code, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name} ({label})"),
+                progress, cancel, deadline=self.clock.monotonic() + self.settings.merchant_timeout_s)
+        finally:
+            self._active.pop(order_id, None)
 
     def pay_by_qr(self, order: TopupOrder, progress: Progress, cancel: CancelToken) -> TopupOutcome:
         """Merchant-presented: show a dynamic QR for the order, wait for the customer's phone, then top up."""
@@ -196,9 +212,13 @@ class WalletTopupService:
         self.journal.update(txn_id, TxnState.WALLET_INTENDED)
         s = self.settings
         expiry = min(float(s.qr_expiry_s), s.merchant_timeout_s)
-        return self._submitted(txn_id, order_id, order, lambda: self.wallet.create_qr_order(
-            order_id, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name}", s.qr_expiry_s),
-            progress, cancel, deadline=self.clock.monotonic() + expiry, show_qr=True)
+        wallet = self._active[order_id] = self.port(order.quote.channel)
+        try:
+            return self._submitted(txn_id, order_id, order, lambda: wallet.create_qr_order(
+                order_id, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name}", s.qr_expiry_s),
+                progress, cancel, deadline=self.clock.monotonic() + expiry, show_qr=True)
+        finally:
+            self._active.pop(order_id, None)
 
     # --- submit, wait, settle --------------------------------------------------------------------------------
 
@@ -220,7 +240,8 @@ class WalletTopupService:
             return TopupOutcome(TopupEnd.FAILED, Msg("wallet.unavailable", {"error": exc}), txn_id, order_id)
         if show_qr and result.status == WalletOrderStatus.WAITING:
             q = order.quote
-            payload = build_mpm(account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
+            payload = result.qr_code or build_mpm(
+                                account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
                                 mcc=self.settings.mcc, amount_minor=q.total_minor,
                                 merchant_name=self.settings.merchant_name, city=self.settings.city,
                                 bill_number=qr_bill_number(order_id, self.settings.terminal_id),
@@ -242,6 +263,15 @@ class WalletTopupService:
 
     def _settled(self, txn_id: int, order_id: str, order: TopupOrder, result: WalletResult,
                  progress: Progress) -> TopupOutcome:
+        if result.status == WalletOrderStatus.PAID and not believable(result, order.quote.total_minor):
+            wrong = Msg("wallet.wrong_answer", {"platform": result.wallet or order.quote.channel,
+                                                "amount": result.amount_minor, "currency": result.currency})
+            self.journal.update(txn_id, self.journal.get(txn_id).state, message=say(wrong))
+            again = self._query(order_id)  # a wrong "paid" is never believed: ask, and undo what is still wrong
+            total = order.quote.total_minor
+            if again is None or again.status == WalletOrderStatus.PAID and not believable(again, total):
+                return self._cancel(txn_id, order_id, wrong, progress)
+            result = again
         if result.status == WalletOrderStatus.PAID:
             self.journal.update(txn_id, TxnState.PAID, rrn=result.transaction_id or None)
             progress(WalletProgress(WalletStep.TOPPING_UP))
@@ -255,12 +285,15 @@ class WalletTopupService:
                             message=say(wallet_message(result)))
         return TopupOutcome(TopupEnd.DECLINED, wallet_message(result), txn_id, order_id)
 
+    def _wallet(self, order_id: str) -> WalletPort:
+        return self._active.get(order_id, self.wallet)
+
     def _query(self, order_id: str) -> WalletResult | None:
         for i in range(self.settings.status_polls):
             if i:
                 self.clock.sleep(min(1.0, self.settings.poll_interval_s))
             try:
-                return self.wallet.query(order_id)
+                return self._wallet(order_id).query(order_id)
             except (LinkError, RemoteProtocolError):
                 continue
         return None
@@ -270,11 +303,11 @@ class WalletTopupService:
         progress(WalletProgress(WalletStep.CANCELLING))
         self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=say(why))
         try:
-            result = self.wallet.cancel(order_id)
+            result = self._wallet(order_id).cancel(order_id)
         except PosError as exc:
             self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=f"{say(why)}; cancel unanswered: {exc}")
             return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.cancel_queued", {"what": why}), txn_id, order_id)
-        if result.status == WalletOrderStatus.REFUNDED:  # the customer paid after all: the cancel reversed it
+        if result.status == WalletOrderStatus.REFUNDED and why.key != "wallet.wrong_answer":  # paid after all
             why = Msg("wallet.paid_then_reversed")
         end = TopupEnd.REVERSED if result.status == WalletOrderStatus.REFUNDED else TopupEnd.CANCELLED
         self.journal.update(txn_id, TxnState(end), reversal="cancel", response_code=result.reason or None,
@@ -303,13 +336,19 @@ class WalletTopupService:
     def refund(self, txn_id: int, order_id: str, amount_minor: int, why: Msg) -> TopupOutcome:
         self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=say(why))
         try:
-            result = self.wallet.refund(order_id, amount_minor)
+            result = self._wallet(order_id).refund(order_id, amount_minor)
         except PosError:
             return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
         if result.status != WalletOrderStatus.REFUNDED:
             return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
         self.journal.update(txn_id, TxnState.REVERSED, reversal="refund")
         return TopupOutcome(TopupEnd.REVERSED, why, txn_id, order_id)
+
+
+def believable(result: WalletResult, total_minor: int) -> bool:
+    """A "paid" counts only for exactly the amount the terminal asked, in CNY (the adapters have already checked
+    the signature, the merchant and the order id)."""
+    return result.amount_minor == total_minor and result.currency == "CNY"
 
 
 def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, plan_id: str, amount_minor: int,

@@ -53,7 +53,9 @@ class World:
         return [p.step for p in self.progress]
 
 
-def _w(status: str, **kw: str) -> WalletResult:
+def _w(status: str, **kw: object) -> WalletResult:
+    if status == "paid":  # a "paid" states what it is for: the order's total (￥10.00 + 0.38 % fee), in CNY
+        kw = {"amount_minor": 1004, "currency": "CNY", **kw}
     return WalletResult("ignored", status, **kw)  # type: ignore[arg-type]
 
 
@@ -137,3 +139,22 @@ def test_lost_answer_is_queried_before_anything_else() -> None:
 def test_wallet_statuses_from_the_wire_become_enum_members() -> None:
     assert _w("user_paying").status is WalletOrderStatus.USER_PAYING
     assert TopupResult("O", "not_found").status == "not_found"
+
+
+def test_paid_for_another_amount_is_queried_and_undone_never_topped_up() -> None:
+    wrong = _w("paid", transaction_id="4200009", amount_minor=1)
+    world = World(wrong, query=(wrong,), cancel=(_w("refunded"),))
+    outcome = world.pay()
+    assert outcome.status is TopupEnd.REVERSED and world.carrier.calls == []
+    assert world.wallet.calls == [("micropay", world.order_id), ("query", world.order_id),
+                                  ("cancel", world.order_id)]
+    assert world.journal.states(1)[-2:] == [S.WALLET_CANCEL_PENDING, S.REVERSED]
+    assert outcome.message.key == "wallet.wrong_answer" and "amount" in world.journal.get(1).message
+
+
+def test_paid_in_another_currency_is_not_believed_but_a_right_answer_on_query_is() -> None:
+    world = World(_w("paid", transaction_id="4200010", currency="USD"),
+                  query=(_w("paid", transaction_id="4200010"),), create=(APPLIED,))
+    outcome = world.pay()
+    assert outcome.status is TopupEnd.COMPLETED
+    assert world.wallet.calls == [("micropay", world.order_id), ("query", world.order_id)]
