@@ -43,7 +43,8 @@ APPID = "wx8888888888888888"
 MCH_ID = "1900000109"
 _TRADE_STATE = {"paid": "SUCCESS", "user_paying": "USERPAYING", "waiting": "NOTPAY", "failed": "PAYERROR",
                 "cancelled": "REVOKED", "refunded": "REFUND", "expired": "CLOSED"}
-_ERR = {"insufficient_balance": ("NOTENOUGH", "余额不足"), "code_expired": ("AUTHCODEEXPIRE", "二维码已过期，请用户在微信上刷新后再试")}
+_ERR = {"insufficient_balance": ("NOTENOUGH", "余额不足"),
+        "code_expired": ("AUTHCODEEXPIRE", "二维码已过期，请用户在微信上刷新后再试")}
 
 
 def platform_sign(fields: Mapping[str, str], key: bytes) -> str:
@@ -102,7 +103,7 @@ class WeChatPaySim(LoopbackHttp):
     # --- the wire --------------------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, body: bytes, _terminal_id: str) -> tuple[int, bytes, str]:
-        api = path.split("?")[0]
+        api = path.split("?", 1)[0]
         try:
             request = self._authenticate(method, body)
             fields = self._route(api, request)
