@@ -155,7 +155,7 @@ class AlipayClient:
             if answer.get("code") == "10000" and answer.get("retry_flag") != "Y":
                 refunded = answer.get("action") == "refund"
                 return WalletResult(order_id, WalletOrderStatus.REFUNDED if refunded else WalletOrderStatus.CANCELLED,
-                                    "" if refunded else "merchant_cancelled", "cancelled / 已撤销", "alipay")
+                                    "" if refunded else "merchant_cancelled", "", "alipay")
             if answer.get("retry_flag") != "Y":
                 break
         raise LinkError(f"{_PLATFORM} trade.cancel {answer.get('code')} {answer.get('sub_code', '')}: "
@@ -167,7 +167,7 @@ class AlipayClient:
                                                     "out_request_no": f"R{order_id}"}, write=True)
         if answer.get("code") == "10000":
             self._same_order(answer, order_id)
-            return WalletResult(order_id, WalletOrderStatus.REFUNDED, "", "refunded / 已退款", "alipay",
+            return WalletResult(order_id, WalletOrderStatus.REFUNDED, "", "", "alipay",
                                 str(answer.get("trade_no", ""))[:64])
         if answer.get("code") == "20000":
             raise LinkTimeout(f"{_PLATFORM} trade.refund 20000; outcome unknown")

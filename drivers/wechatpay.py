@@ -147,7 +147,7 @@ class WeChatPayClient:
             if fields.get("result_code") == "SUCCESS":
                 paid = current is not None and current.status == WalletOrderStatus.PAID
                 return WalletResult(order_id, WalletOrderStatus.REFUNDED if paid else WalletOrderStatus.CANCELLED,
-                                    "" if paid else "merchant_cancelled", "reversed / 已撤销", "wechat")
+                                    "" if paid else "merchant_cancelled", "", "wechat")
             if fields.get("recall") != "Y":
                 break
         raise LinkError(f"{_PLATFORM} reverse {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -175,7 +175,7 @@ class WeChatPayClient:
         self._same_order(fields, order_id)
         status = fields.get("refund_status_0", "")
         if status in ("SUCCESS", "PROCESSING"):
-            return WalletResult(order_id, WalletOrderStatus.REFUNDED, "", "refunded / 已退款", "wechat",
+            return WalletResult(order_id, WalletOrderStatus.REFUNDED, "", "", "wechat",
                                 fields.get("refund_id_0", "")[:64])
         return WalletResult(order_id, WalletOrderStatus.FAILED, status.lower()[:32], "refund not done", "wechat")
 

@@ -24,6 +24,7 @@ ending  outcome
 95      platform error: HTTP 503 ``platform_error``
 96      no answer: the request hangs for ``hang_s`` (30 s), the client times out
 97      user paying for ever: the terminal's merchant timeout cancels the order
+98      paid at once, but for 1 fen: a "paid" for another amount (the terminal must not believe it)
 ======  ========================================================================================
 
 A code is good for ``code_ttl_s`` (60 s) from ``make_code`` and for one payment only. An amount whose fen part

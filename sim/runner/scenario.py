@@ -27,7 +27,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
-                                          wallet_unreachable
+                                          wallet_unreachable, wallet_forge_paid (a man in the middle makes every
+                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -271,8 +272,12 @@ class _Runner:
                 self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
-            elif name == "wallet_unreachable":
-                self.w.wallet.set_unreachable(bool(value))
+            elif name == "wallet_unreachable":  # the wallet platform and the WeChat Pay / Alipay gateways
+                for platform in (self.w.wallet, self.w.wechatpay, self.w.alipay):
+                    platform.set_unreachable(bool(value))
+            elif name == "wallet_forge_paid":  # a man in the middle turns every code payment answer into "paid"
+                self.w.wechatpay.forge_paid(bool(value))
+                self.w.alipay.forge_paid(bool(value))
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
                 self.w.scanner.noise(str(value).encode("latin-1"))
             elif name == "scanner_unplugged" and value:  # for good: the pty goes away
