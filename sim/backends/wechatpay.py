@@ -64,7 +64,7 @@ class WeChatPaySim(LoopbackHttp):
         self.engine, self.appid, self.mch_id = engine, APPID, MCH_ID
         self.api_key = api_key or secrets.token_hex(16).encode()
         self.refused: list[str] = []
-        self.calls: list[str] = []
+        self.calls: list[str] = []  # the API path of every request accepted, in order
         self.tamper: Callable[[str, dict[str, str]], dict[str, str]] | None = None
         self._nonces: set[str] = set()
         self._lock = threading.Lock()
@@ -106,6 +106,8 @@ class WeChatPaySim(LoopbackHttp):
         api = path.split("?", 1)[0]
         try:
             request = self._authenticate(method, body)
+            with self._lock:
+                self.calls.append(api)
             fields = self._route(api, request)
             answer = {"return_code": "SUCCESS", "return_msg": "OK", "appid": self.appid, "mch_id": self.mch_id,
                       "nonce_str": secrets.token_hex(16), **fields}
@@ -142,7 +144,6 @@ class WeChatPaySim(LoopbackHttp):
             if request["nonce_str"] in self._nonces:
                 raise _Refused("replayed_nonce", "nonce_str重复，请求已处理过")
             self._nonces.add(request["nonce_str"])
-            self.calls.append(request.get("out_trade_no", ""))
         return request
 
     def _route(self, api: str, req: dict[str, str]) -> dict[str, str]:

@@ -38,6 +38,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           outcomes); scan_code = "raw text" shows exactly that text
     phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
     expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
+    expect_platform_calls = {wechatpay = ["/pay/micropay", "/pay/orderquery"]}   the last calls a platform
+                                          accepted (wechatpay: API paths; alipay: method names), in order
     expect_emv = {outcome = "approved", tvr = "0000000000", tsi = "F800", cvm_results = "1F0002"}
                                           the last card payment's EMV data (kernel receipt keys: outcome, tvr,
                                           tsi, cvm, cvm_results, oda, aid, app_label, status = flow status)
@@ -320,6 +322,16 @@ class _Runner:
         answer = self.w.phone_scan(bool(pay))
         if answer not in ("paid", "failed"):
             raise StepFailure(f"the phone could not pay: {answer}")
+
+    def expect_platform_calls(self, wanted: Mapping[str, list[str]], timeout: float) -> None:
+        """The last calls a platform accepted (``wechatpay``: API paths, ``alipay``: method names), in order."""
+        def check() -> str | None:
+            for name, calls in wanted.items():
+                seen = list(getattr(self.w, name).calls)
+                if seen[-len(calls):] != list(calls):
+                    return f"{name} calls end {seen[-len(calls):]}, expected {list(calls)}"
+            return None
+        _poll(check, timeout)
 
     def expect_wallet(self, wanted: Mapping[str, int], timeout: float) -> None:
         _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else
