@@ -48,7 +48,7 @@ __all__ = ["AlipayClient", "yuan", "fen"]
 _PLATFORM = "Alipay"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_AMOUNT = re.compile(r"(\d{1,10})(?:\.(\d{1,2}))?")
+_AMOUNT = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,2}))?")
 _FAILED: Mapping[str, str] = {"ACQ.PAYMENT_AUTH_CODE_INVALID": "code_expired",
                               "ACQ.BUYER_BALANCE_NOT_ENOUGH": "insufficient_balance",
                               "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH": "insufficient_balance"}
@@ -78,7 +78,7 @@ class AlipayClient:
                  alipay_public_key: rsa.RSAPublicKey, ca_file: str = "", insecure_plaintext: bool = False,
                  timeout_s: float = 10.0, terminal_id: str = "", crash_point: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        if not re.fullmatch(r"\d{16}", app_id or ""):
+        if not re.fullmatch(r"[0-9]{16}", app_id or ""):
             raise ConfigError(f"alipay.app_id must be the 16-digit APPID of the merchant's app, not {app_id!r}")
         self.app_id, self.terminal_id = app_id, terminal_id
         self._key, self._alipay_key, self._clock = app_private_key, alipay_public_key, clock
@@ -92,7 +92,7 @@ class AlipayClient:
 
     def micropay(self, order_id: str, code: str, amount_minor: int, subject: str) -> WalletResult:
         _check(order_id, amount_minor)
-        if not re.fullmatch(r"(2[5-9]|30)\d{14,22}", code):
+        if not re.fullmatch(r"(2[5-9]|30)[0-9]{14,22}", code):
             raise LocalProtocolError("an Alipay payment code is 16-24 digits starting 25-30")
         answer = self._call("alipay.trade.pay", {
             "out_trade_no": order_id, "scene": "bar_code", "auth_code": code, "product_code": "FACE_TO_FACE_PAYMENT",

@@ -44,7 +44,7 @@ UNKNOWN_OUTCOME = frozenset({"SYSTEMERROR", "BANKERROR"})  # micropay: query, th
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 _PLATFORM = "WeChat Pay"
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # out_trade_no: at most 32 characters
-_FEE = re.compile(r"[1-9]\d{0,11}")
+_FEE = re.compile(r"[1-9][0-9]{0,11}")
 _FAILED: Mapping[str, str] = {"NOTENOUGH": "insufficient_balance", "AUTHCODEEXPIRE": "code_expired",
                               "AUTH_CODE_INVALID": "code_expired", "AUTH_CODE_ERROR": "code_expired"}
 _STATES: Mapping[str, WalletOrderStatus] = {
@@ -62,7 +62,7 @@ class WeChatPayClient:
                  spbill_create_ip: str = "127.0.0.1", notify_url: str = "https://127.0.0.1/wechatpay/notify",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
                  nonce: Callable[[], str] | None = None) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", appid or "") or not re.fullmatch(r"\d{1,32}", mch_id or ""):
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", appid or "") or not re.fullmatch(r"[0-9]{1,32}", mch_id or ""):
             raise ConfigError(f"wechatpay.appid / mch_id not set or malformed ({appid!r}, {mch_id!r})")
         if len(api_key) != 32:
             raise ConfigError("wechatpay API key must be the 32 characters set in the merchant platform")
@@ -82,7 +82,7 @@ class WeChatPayClient:
 
     def micropay(self, order_id: str, code: str, amount_minor: int, subject: str) -> WalletResult:
         _check(order_id, amount_minor)
-        if not re.fullmatch(r"1[0-5]\d{16}", code):
+        if not re.fullmatch(r"1[0-5][0-9]{16}", code):
             raise LocalProtocolError("a WeChat Pay payment code is 18 digits starting 10-15")
         fields = self._call("/pay/micropay", {"body": _cut(subject), "out_trade_no": order_id,
                                               "total_fee": str(amount_minor), "fee_type": "CNY",

@@ -242,7 +242,8 @@ def _yuan(amount: int) -> str:
 
 def _fen(text: Any) -> int:
     yuan, _, cents = str(text).partition(".")
-    if not yuan.isdigit() or len(cents) > 2 or (cents and not cents.isdigit()):
+    digits = yuan + cents
+    if not (yuan and digits.isascii() and digits.isdigit()) or len(cents) > 2:
         raise ValueError("total_amount")
     return int(yuan) * 100 + int(cents.ljust(2, "0") or 0)
 

@@ -219,7 +219,7 @@ def _fail(err_code: str, text: str) -> dict[str, str]:
 
 
 def _fen(text: str) -> int:
-    if not text.isdigit() or len(text) > 12 or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) <= 0:
         raise _Refused("param", "total_fee 必须是正整数（分）")
     return int(text)
 
