@@ -61,8 +61,8 @@ class AlipaySim(LoopbackHttp):
     def __init__(self, engine: WalletSim, *, port: int = 0, tls: bool = True, workdir: str | None = None,
                  skew_s: float = 300.0, clock: Callable[[], float] = time.time) -> None:
         self.engine, self.app_id, self.skew_s, self._clock = engine, APP_ID, skew_s, clock
-        self.platform_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.app_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the merchant's (test)
+        # TEST keys, made once per process (RSA 2048 costs ~50 ms each): the platform's and the merchant app's
+        self.platform_key, self.app_key = _test_keys()
         self.refused: list[str] = []
         self.calls: list[str] = []
         self.tamper: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
@@ -224,6 +224,17 @@ class AlipaySim(LoopbackHttp):
         if order.transaction_id:
             answer["trade_no"] = f"2026{order.transaction_id[1:]}"
         return answer
+
+
+_KEYS: list[rsa.RSAPrivateKey] = []
+_KEYS_LOCK = threading.Lock()
+
+
+def _test_keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]:
+    with _KEYS_LOCK:
+        if not _KEYS:
+            _KEYS.extend(rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+        return _KEYS[0], _KEYS[1]
 
 
 class _Refused(Exception):
