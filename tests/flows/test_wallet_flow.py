@@ -158,3 +158,19 @@ def test_paid_in_another_currency_is_not_believed_but_a_right_answer_on_query_is
     outcome = world.pay()
     assert outcome.status is TopupEnd.COMPLETED
     assert world.wallet.calls == [("micropay", world.order_id), ("query", world.order_id)]
+
+
+def test_boot_recovery_never_tops_up_a_paid_for_another_amount_and_asks_the_sales_own_platform() -> None:
+    from flows.wallet_recovery import recover_wallet
+    world = World()
+    txn = world.journal.begin(order_id="O-CUT", iccid="89860424000000000017", msisdn="1064900000001",
+                              plan_id="D1G-1M", plan_name="1 GB", amount_minor=1000, fee_minor=4, channel="alipay",
+                              cashier_id="01")
+    world.journal.update(txn, S.WALLET_INTENDED)
+    alipay = FakeWallet(deque(), deque([_w("paid", transaction_id="2026X", amount_minor=1)]),
+                        deque([_w("refunded")]))
+    lines, still_open = recover_wallet(world.journal, {"wechat": world.wallet, "alipay": alipay}, world.carrier,
+                                       world.clock)
+    assert world.journal.get(txn).state == S.REVERSED and still_open == 0
+    assert alipay.calls == [("query", "O-CUT"), ("cancel", "O-CUT")] and world.wallet.calls == []
+    assert world.carrier.calls == [] and lines[0].key == "wrecovery.refunded"
