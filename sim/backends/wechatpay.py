@@ -19,17 +19,25 @@ platform does) with the platform's wording and changes nothing; each refusal is 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
 import secrets
+import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeTree
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from defusedxml import DefusedXmlException
 
 from sim.backends.carrier import _Handler
@@ -60,7 +68,9 @@ class WeChatPaySim(LoopbackHttp):
     thread_name = "sim-wechatpay"
 
     def __init__(self, engine: WalletSim, *, port: int = 0, api_key: bytes | None = None, tls: bool = True,
-                 workdir: str | None = None) -> None:
+                 workdir: str | None = None, require_client_cert: bool = True) -> None:
+        """``require_client_cert``: ``/secapi/`` calls (reverse, refund) need the merchant API certificate
+        (``client_cert``, made here with its own test CA), as on the real platform (HTTPS only)."""
         self.engine, self.appid, self.mch_id = engine, APPID, MCH_ID
         self.api_key = api_key or secrets.token_hex(16).encode()
         self.refused: list[str] = []
@@ -70,9 +80,16 @@ class WeChatPaySim(LoopbackHttp):
         self._lock = threading.Lock()
         self._tmp = None if workdir or not tls else tempfile.TemporaryDirectory(prefix="wechatpay-tls-")
         self.test_ca: LoopbackCa | None = None
+        self.client_cert: tuple[str, str] | None = None
+        self.require_client_cert = require_client_cert and tls
         if tls:
-            self.test_ca = LoopbackCa.create(workdir or self._tmp.name, "wechatpay")  # type: ignore[union-attr]
+            folder = workdir or self._tmp.name  # type: ignore[union-attr]
+            self.test_ca = LoopbackCa.create(folder, "wechatpay")
             self.tls = self.test_ca.server_context()
+            merchant_ca, *pair = _merchant_certificate(Path(folder), self.mch_id)
+            self.client_cert = (pair[0], pair[1])
+            self.tls.verify_mode = ssl.CERT_OPTIONAL  # asked for; required on /secapi/ only
+            self.tls.load_verify_locations(merchant_ca)
         self._init_http(port)
 
     @property
@@ -81,7 +98,7 @@ class WeChatPaySim(LoopbackHttp):
 
     def client_options(self) -> dict[str, Any]:
         return {"appid": self.appid, "mch_id": self.mch_id, "api_key": self.api_key, "ca_file": self.ca_file,
-                "insecure_plaintext": self.test_ca is None}
+                "insecure_plaintext": self.test_ca is None, "client_cert": self.client_cert}
 
     def write_key(self, path: str) -> str:
         """The merchant API key in a 0600 file, as a technician installs it; returns the path."""
@@ -102,9 +119,12 @@ class WeChatPaySim(LoopbackHttp):
 
     # --- the wire --------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: bytes, _terminal_id: str) -> tuple[int, bytes, str]:
+    def handle(self, method: str, path: str, body: bytes, _terminal_id: str,
+               client_cert: bool = False) -> tuple[int, bytes, str]:
         api = path.split("?", 1)[0]
         try:
+            if api.startswith("/secapi/") and self.require_client_cert and not client_cert:
+                raise _Refused("no_client_cert", "请求需要商户API证书 (no client certificate)")
             request = self._authenticate(method, body)
             with self._lock:
                 self.calls.append(api)
@@ -156,7 +176,8 @@ class WeChatPaySim(LoopbackHttp):
         if api == "/pay/unifiedorder":
             if req.get("trade_type") != "NATIVE" or not req.get("notify_url") or not req.get("product_id"):
                 return _fail("PARAM_ERROR", "trade_type=NATIVE 需要 notify_url 和 product_id")
-            order = self.engine.create_qr(order_id, _fen(req.get("total_fee", "")), 120, "wechat")
+            order = self.engine.create_qr(order_id, _fen(req.get("total_fee", "")),
+                                          _seconds_until(req.get("time_expire", "")), "wechat")
             return {"result_code": "SUCCESS", "trade_type": "NATIVE", "prepay_id": f"wx{order.qr_token}",
                     "code_url": WECHAT_QR_PREFIX + order.qr_token}
         order = self.engine.find(order_id)
@@ -206,6 +227,53 @@ class WeChatPaySim(LoopbackHttp):
             answer.update({"transaction_id": f"42{order.transaction_id[1:]}", "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
                            "bank_type": "CMC", "cash_fee": str(order.amount_minor)})
         return answer
+
+
+class _WeChatHandler(_Handler):
+    """Tells the platform whether the client presented a merchant API certificate (its CA verified it)."""
+
+    def _answer(self, method: str, body_in: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        has_cert = bool(getpeercert()) if getpeercert is not None else False
+        sim: WeChatPaySim = self.server.sim  # type: ignore[attr-defined]
+        status, body, ctype = sim.handle(method, self.path, body_in, "", client_cert=has_cert)
+        return status, body, ctype, {}
+
+
+WeChatPaySim.handler_class = _WeChatHandler
+
+
+def _merchant_certificate(folder: Path, mch_id: str) -> tuple[str, str, str]:
+    """A TEST stand-in for WeChat Pay's merchant API certificate: (CA PEM, client cert PEM, client key PEM 0600)."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pos-sim WeChat Pay merchant TEST CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, mch_id)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = (folder / "wechatpay-merchant-ca.pem", folder / "apiclient_cert.pem", folder / "apiclient_key.pem")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(paths[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return str(paths[0]), str(paths[1]), str(paths[2])
+
+
+def _seconds_until(time_expire: str) -> int:
+    """Seconds from now to a ``time_expire`` (yyyyMMddHHmmss, Beijing time); 120 when absent or malformed."""
+    try:
+        until = dt.datetime.strptime(time_expire, "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    except ValueError:
+        return 120
+    return max(1, int(until.timestamp() - time.time()))
 
 
 class _Refused(Exception):

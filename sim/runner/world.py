@@ -146,7 +146,9 @@ class SimWorld:
         private, public = self.alipay.write_keys(str(self.workdir))
         return {"wechatpay": {"url": wx_url, "appid": self.wechatpay.appid, "mch_id": self.wechatpay.mch_id,
                               "api_key_file": self.wechatpay.write_key(str(self.workdir / "wechatpay-api-key")),
-                              "ca_file": self.wechatpay.ca_file, "timeout_s": 3.0},
+                              "ca_file": self.wechatpay.ca_file, "timeout_s": 3.0,
+                              **dict(zip(("client_cert_file", "client_key_file"), self.wechatpay.client_cert or (),
+                                          strict=False))},
                 "alipay": {"url": ali_url, "app_id": self.alipay.app_id, "app_private_key_file": private,
                            "alipay_public_key_file": public, "ca_file": self.alipay.ca_file, "timeout_s": 3.0}}
 

@@ -33,8 +33,9 @@ GARBAGE = {
 class Garbled(WeChatPaySim):
     garbage: bytes | None = None
 
-    def handle(self, method: str, path: str, body: bytes, terminal_id: str) -> tuple[int, bytes, str]:
-        status, answer, ctype = super().handle(method, path, body, terminal_id)  # the platform acts on it
+    def handle(self, method: str, path: str, body: bytes, terminal_id: str,
+               client_cert: bool = False) -> tuple[int, bytes, str]:
+        status, answer, ctype = super().handle(method, path, body, terminal_id, client_cert)  # the platform acts
         if self.garbage is not None and path.startswith("/pay/micropay"):
             return 200, self.garbage, "text/xml"
         return status, answer, ctype

@@ -34,11 +34,12 @@ class Recording(WeChatPaySim):
         self.bodies: list[bytes] = []
         self.replace_answer: bytes | None = None
 
-    def handle(self, method: str, path: str, body: bytes, terminal_id: str) -> tuple[int, bytes, str]:
+    def handle(self, method: str, path: str, body: bytes, terminal_id: str,
+               client_cert: bool = False) -> tuple[int, bytes, str]:
         self.bodies.append(body)
         if self.replace_answer is not None:
             return 200, self.replace_answer, "text/xml"
-        return super().handle(method, path, body, terminal_id)
+        return super().handle(method, path, body, terminal_id, client_cert)
 
 
 @pytest.fixture
@@ -169,3 +170,16 @@ def test_an_entity_answer_on_the_wire_is_outcome_unknown_never_a_crash(platform)
     sim.replace_answer = BOMB
     with pytest.raises(RemoteProtocolError, match="outcome unknown"):
         client.micropay("T1BOMB", engine.make_code("wechat"), 1004, "x")
+
+
+def test_reverse_and_refund_need_the_merchant_api_certificate(platform) -> None:
+    sim, engine, client = platform
+    assert client.micropay("T1CERT", engine.make_code("wechat"), 1004, "x").status == "paid"
+    options = {**sim.client_options(), "client_cert": None}
+    no_cert = WeChatPayClient(sim.base_url, **options, timeout_s=3.0)
+    with pytest.raises(RemoteProtocolError, match="outcome unknown"):
+        no_cert.cancel("T1CERT")
+    with pytest.raises(RemoteProtocolError, match="outcome unknown"):
+        no_cert.refund("T1CERT", 1004)
+    assert sim.refused == ["no_client_cert", "no_client_cert"] and engine.orders["T1CERT"].status == "paid"
+    assert client.cancel("T1CERT").status == "refunded"  # with the certificate
