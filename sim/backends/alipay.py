@@ -187,7 +187,12 @@ class AlipaySim(LoopbackHttp):
                 raise ValueError("scene")
             return self._pay_answer(self.engine.pay_code(order_id, biz["auth_code"], _fen(biz["total_amount"])))
         if method == "alipay.trade.precreate":
-            order = self.engine.create_qr(order_id, _fen(biz["total_amount"]), 120, "alipay")
+            express = str(biz.get("timeout_express", "2m"))  # "Nm" minutes ("Nh", "Nd" exist too)
+            minutes = int(express[:-1]) * {"m": 1, "h": 60, "d": 1440}.get(express[-1:], 0) \
+                if express[:-1].isascii() and express[:-1].isdigit() else 0
+            if not 1 <= minutes <= 21600:
+                raise ValueError("timeout_express")
+            order = self.engine.create_qr(order_id, _fen(biz["total_amount"]), minutes * 60, "alipay")
             return {**_ok(), "out_trade_no": order_id, "qr_code": ALIPAY_QR_PREFIX + order.qr_token}
         if method == "alipay.trade.cancel":
             before = self.engine.find(order_id)
