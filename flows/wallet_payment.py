@@ -17,7 +17,9 @@ Journal states (each written before the step it names)::
                    └──────────────────┴─► cancelled | reversed (paid meanwhile) | wallet_cancel_pending
 
 The journal keeps the code masked (first 6 / last 4) in ``masked_pan``, the wallet's transaction id in ``rrn``
-and the platform's reason in ``response_code``.
+and the platform's reason in ``response_code``. A ``paid`` counts only for exactly the order's total in CNY
+(``believable``; the adapters have checked signature, merchant and order id): anything else is queried, and
+cancelled (reversed) when still wrong — never topped up.
 
 >>> [str(classify_code(c).kind) for c in ("134567890123456789", "2812345678901234", "hi")]
 ['wechat', 'alipay', 'None']
@@ -320,7 +322,7 @@ class WalletTopupService:
         q = order.quote
         self.journal.update(txn_id, TxnState.TOPUP_INTENDED)
         result = apply_topup(self.carrier, self.clock, order_id, order.iccid, q.plan.plan_id, q.amount_minor,
-                             polls=self.settings.status_polls)
+                             polls=self.settings.status_polls, funding_ref=self.journal.get(txn_id).rrn or "")
         if result is not None and result.status == CarrierStatus.APPLIED:
             self.journal.update(txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                                 balance_after_minor=result.balance_minor)
@@ -352,11 +354,12 @@ def believable(result: WalletResult, total_minor: int) -> bool:
 
 
 def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, plan_id: str, amount_minor: int,
-                *, polls: int = 3) -> TopupResult | None:
-    """Create the top-up; when the answer is lost ask the order's status, and resend only if it never arrived.
-    Returns the carrier's ``TopupResult`` or None when it never answered."""
+                *, polls: int = 3, funding_ref: str = "") -> TopupResult | None:
+    """Create the top-up (``funding_ref``: the wallet's transaction id that pays it); when the answer is lost ask
+    the order's status, and resend only if it never arrived. Returns the carrier's ``TopupResult`` or None when it
+    never answered."""
     try:
-        return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
+        return carrier.create_topup(order_id, iccid, plan_id, amount_minor, funding_ref=funding_ref)
     except (LinkError, RemoteProtocolError):
         pass
     for i in range(polls):
@@ -368,7 +371,7 @@ def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, p
             continue
         if result.status == CarrierStatus.NOT_FOUND:
             try:
-                return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
+                return carrier.create_topup(order_id, iccid, plan_id, amount_minor, funding_ref=funding_ref)
             except (LinkError, RemoteProtocolError):
                 continue
         if result.status != CarrierStatus.PENDING:

@@ -84,7 +84,7 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
             return _undo(journal, wallet, record, money, sim)
     if record.state in _TOPUP_STATES:
         result_t = apply_topup(carrier, clock, record.order_id, record.iccid, record.plan_id, record.amount_minor,
-                               polls=1)
+                               polls=1, funding_ref=record.rrn or "")
         if result_t is not None and result_t.status == CarrierStatus.APPLIED:
             journal.update(record.txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                            balance_after_minor=result_t.balance_minor)

@@ -69,6 +69,7 @@ def test_paid_at_once_tops_up_and_keeps_only_the_masked_code() -> None:
     assert world.journal.states(1) == [S.CREATED, S.WALLET_INTENDED, S.PAID, S.TOPUP_INTENDED, S.COMPLETED]
     assert world.wallet.calls == [("micropay", world.order_id)]
     assert world.carrier.calls == [("create_topup", world.order_id)]
+    assert world.carrier.funding_refs == ["4200001"]  # the top-up names the wallet payment that funds it
     record = world.journal.get(1)
     assert record.rrn == "4200001" and record.masked_pan == "134567********6789" and CODE not in str(record)
     assert world.steps == [WalletStep.SUBMITTING, WalletStep.TOPPING_UP]

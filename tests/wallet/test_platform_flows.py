@@ -89,6 +89,9 @@ def test_a_malformed_micropay_answer_is_queried_and_the_platforms_word_decides(g
         end = TopupEnd.CANCELLED  # Alipay's query says TRADE_CLOSED for the refused trade
     assert result.status is end, (result, truth)
     assert len(carrier.calls) == (1 if truth == "paid" else 0)
+    if truth == "paid":  # the platform's own transaction id is journalled and names the payment to the carrier
+        rrn = journal.get(1).rrn
+        assert rrn and rrn.endswith(engine.orders[result.order_id].transaction_id[1:]) and carrier.funding_refs == [rrn]
     assert "wallet:" in journal.get(1).message or journal.get(1).state != "completed"
     wanted = "/pay/orderquery" if channel == "wechat" else "alipay.trade.query"
     assert wanted in sims[channel].calls[-3:]
