@@ -58,8 +58,11 @@ _STATES: Mapping[str, WalletOrderStatus] = {
 
 
 def yuan(amount_minor: int) -> str:
-    """>>> yuan(1004)
-    '10.04'"""
+    """An amount in fen as Alipay writes yuan.
+
+    >>> yuan(1004)
+    '10.04'
+    """
     return f"{amount_minor // 100}.{amount_minor % 100:02d}"
 
 
