@@ -224,6 +224,9 @@ class AlipayClient:
             raise LinkError(message)
         if not alipay_sign.verify(text, signature, self._alipay_key):
             raise RemoteProtocolError(f"{_PLATFORM} answer to {method}: signature missing or wrong{tail}", tag="sign")
+        code = answer.get("code")
+        if not isinstance(code, str) or code not in ("10000", "10003", "20000") and not code.startswith("400"):
+            raise RemoteProtocolError(f"{_PLATFORM} answer to {method}: code {code!r:.12} unknown{tail}", tag="code")
         return answer
 
 

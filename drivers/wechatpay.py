@@ -244,6 +244,9 @@ class WeChatPayClient:
             raise RemoteProtocolError(f"{_PLATFORM} answer to {api}: signature missing or wrong{tail}", tag="sign")
         if fields.get("appid") != self.appid or fields.get("mch_id") != self.mch_id:
             raise RemoteProtocolError(f"{_PLATFORM} answer to {api} is for another merchant{tail}", tag="mch_id")
+        if fields.get("result_code") not in ("SUCCESS", "FAIL"):
+            raise RemoteProtocolError(f"{_PLATFORM} answer to {api}: result_code missing or unknown{tail}",
+                                      tag="result_code")
         return fields
 
 

@@ -185,3 +185,13 @@ def test_yuan_to_fen(text: str, minor: int) -> None:
 def test_amounts_of_the_wrong_shape_are_refused(bad: object) -> None:
     with pytest.raises(RemoteProtocolError, match="total_amount"):
         fen(bad, "total_amount")
+
+
+@pytest.mark.parametrize("code", ['10000', '"1000"', '"99999"', "null"])
+def test_a_signed_answer_with_a_code_of_the_wrong_type_is_outcome_unknown(gateway, code: str) -> None:
+    sim, engine, client = gateway
+    text = '{"code":' + code + ',"msg":"Success","out_trade_no":"T1TYPE"}'
+    sim.replace_answer = ('{"alipay_trade_pay_response":' + text + ',"sign":"'
+                          + alipay_sign.sign_text(text, sim.platform_key) + '"}').encode()
+    with pytest.raises(RemoteProtocolError, match="outcome unknown"):
+        client.micropay("T1TYPE", engine.make_code("alipay"), 1004, "x")

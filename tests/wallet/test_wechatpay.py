@@ -183,3 +183,13 @@ def test_reverse_and_refund_need_the_merchant_api_certificate(platform) -> None:
         no_cert.refund("T1CERT", 1004)
     assert sim.refused == ["no_client_cert", "no_client_cert"] and engine.orders["T1CERT"].status == "paid"
     assert client.cancel("T1CERT").status == "refunded"  # with the certificate
+
+
+@pytest.mark.parametrize("result_code", ["", "OK", "success"])
+def test_a_signed_answer_without_a_known_result_code_is_outcome_unknown(platform, result_code: str) -> None:
+    sim, _engine, client = platform
+    answer = {"return_code": "SUCCESS", "result_code": result_code, "appid": sim.appid, "mch_id": sim.mch_id,
+              "nonce_str": "n3"}
+    sim.replace_answer = dict_to_xml(answer, codec.sign(answer, sim.api_key)).encode()
+    with pytest.raises(RemoteProtocolError, match="outcome unknown"):
+        client.micropay("T1RC", "134567890123456789", 1004, "x")
