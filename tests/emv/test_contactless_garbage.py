@@ -10,12 +10,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.card_reader_codec import decode_cl_card, decode_cl_collision, decode_cl_poll, decode_field_off
+from drivers.card_reader_codec import (
+    decode_cl_card,
+    decode_cl_collision,
+    decode_cl_poll,
+    decode_field_off,
+    decode_timed,
+)
 from emv import kernel_c2, kernel_c3
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, ReaderLimits, Status
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
+from emv.relay_resistance import parse_answer
 from pos_errors import RemoteProtocolError
 from sim.devices.contactless_cards import MASTERCARD_TAP, EmvModeTapCard
 
@@ -68,7 +75,8 @@ def test_kernel_2_on_a_lying_card_always_ends_with_an_outcome(step: str, data: b
 
 @given(st.binary(max_size=12))
 def test_reader_contactless_payloads_raise_only_our_error(payload: bytes) -> None:
-    for decode in (decode_cl_card, decode_cl_collision, decode_cl_poll, decode_field_off):
+    for decode in (decode_cl_card, decode_cl_collision, decode_cl_poll, decode_field_off, decode_timed,
+                   parse_answer):
         try:
             decode(payload)
         except RemoteProtocolError:
