@@ -24,7 +24,7 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
-           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S"]
+           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,36 @@ class EmvSection:
 
 
 @dataclass(frozen=True)
+class WeChatPaySection:
+    """WeChat Pay merchant API v2 (docs/protocols/wallet-api.md); empty ``appid``: WeChat Pay goes to [wallet]."""
+
+    url: str = "https://api.mch.weixin.qq.com"
+    appid: str = ""  # the APPID bound to the merchant account (wx…)
+    mch_id: str = ""  # 商户号
+    api_key_file: str = ""  # the 32-character API key (商户平台 → API安全), mode 0600; read at boot
+    client_cert_file: str = ""  # apiclient_cert.pem for /secapi/ (reverse, refund); "" = none
+    client_key_file: str = ""  # apiclient_key.pem, mode 0600
+    ca_file: str = ""  # "" = the system's trust store
+    insecure_plaintext: bool = False
+    timeout_s: float = 10.0
+    spbill_create_ip: str = "127.0.0.1"  # the terminal's public IP as WeChat Pay sees it
+    notify_url: str = "https://127.0.0.1/wechatpay/notify"  # required by unifiedorder; the POS polls instead
+
+
+@dataclass(frozen=True)
+class AlipaySection:
+    """Alipay open platform (RSA2); empty ``app_id``: Alipay goes to [wallet]."""
+
+    url: str = "https://openapi.alipay.com/gateway.do"
+    app_id: str = ""  # the 16-digit APPID of the merchant's app
+    app_private_key_file: str = ""  # the app's RSA private key (PEM), mode 0600
+    alipay_public_key_file: str = ""  # 支付宝公钥 (PEM or the base64 the open platform shows)
+    ca_file: str = ""
+    insecure_plaintext: bool = False
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class UserEntry:
     id: str
     name: str
@@ -200,11 +230,13 @@ class Settings:
     firmware: FirmwareSection = field(default_factory=FirmwareSection)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     users: tuple[UserEntry, ...] = ()
+    wechatpay: WeChatPaySection = field(default_factory=WeChatPaySection)
+    alipay: AlipaySection = field(default_factory=AlipaySection)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
-                 "firmware"}
+                 "firmware", "wechatpay", "alipay"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -232,6 +264,8 @@ class Settings:
             firmware=_section(FirmwareSection, data, "firmware"),
             fees=FeeSchedule(fees, limits),
             users=users,
+            wechatpay=_section(WeChatPaySection, data, "wechatpay"),
+            alipay=_section(AlipaySection, data, "alipay"),
         )
         settings.firmware.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot

@@ -22,6 +22,7 @@ from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
+from drivers.merchant_keys import alipay_client, wechatpay_client
 from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
@@ -29,6 +30,7 @@ from drivers.wallet import WalletClient
 from emv.config import terminal_config
 from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
+from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
@@ -109,7 +111,8 @@ def build_services(settings: Settings) -> Services:
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
                                      merchant_timeout_s=w.merchant_timeout_s, qr_expiry_s=w.qr_expiry_s)
-    wallet_topup = WalletTopupService(wallet, carrier, journal, clock, wallet_settings)
+    wallets = _wallet_platforms(settings, wallet)
+    wallet_topup = WalletTopupService(wallets, carrier, journal, clock, wallet_settings)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
                     pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
                     wallet_topup=wallet_topup, audit=AuditLog(journal), saf_sealer=sealer)
@@ -160,3 +163,23 @@ def load_initial_key(port: str, request: KeyLoadRequest,
         if check is not None:
             check(pad.key_status())
         return pad.load_initial_key(KeyLoad(request.key_block, request.kcv))
+
+
+def _wallet_platforms(settings: Settings, fallback: WalletPort) -> dict[str, WalletPort]:
+    """Channel → platform: WeChat Pay and Alipay on their own merchant APIs when configured ([wechatpay] appid,
+    [alipay] app_id), else (and EMV QR always) the [wallet] platform."""
+    ports: dict[str, WalletPort] = {"wechat": fallback, "alipay": fallback, "emvqr": fallback}
+    wx, ali, term = settings.wechatpay, settings.alipay, settings.terminal
+    if wx.appid:
+        ports["wechat"] = wechatpay_client(
+            url=wx.url, appid=wx.appid, mch_id=wx.mch_id, api_key_file=wx.api_key_file,
+            client_cert_file=wx.client_cert_file, client_key_file=wx.client_key_file, ca_file=wx.ca_file,
+            insecure_plaintext=wx.insecure_plaintext, timeout_s=wx.timeout_s, spbill_create_ip=wx.spbill_create_ip,
+            notify_url=wx.notify_url, terminal_id=term.id, crash_point=crashpoint.reached)
+    if ali.app_id:
+        ports["alipay"] = alipay_client(
+            url=ali.url, app_id=ali.app_id, app_private_key_file=ali.app_private_key_file,
+            alipay_public_key_file=ali.alipay_public_key_file, ca_file=ali.ca_file,
+            insecure_plaintext=ali.insecure_plaintext, timeout_s=ali.timeout_s, terminal_id=term.id,
+            crash_point=crashpoint.reached)
+    return ports

@@ -24,8 +24,10 @@ from firmware_image.keys import generate, public_pem, save_private
 from firmware_image.slots import mark_tried, set_pending
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
+from sim.backends.alipay import AlipaySim
 from sim.backends.carrier import CarrierSim
 from sim.backends.wallet import WalletSim
+from sim.backends.wechatpay import WeChatPaySim
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from sim.devices.pinpad import PinPadSim
@@ -110,6 +112,9 @@ class SimWorld:
         self.carrier = CarrierSim()
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
+        # WeChat Pay and Alipay on their real merchant APIs, keeping their books in the shared wallet platform
+        self.wechatpay = WeChatPaySim(self.wallet, workdir=str(self.workdir))
+        self.alipay = AlipaySim(self.wallet, workdir=str(self.workdir))
         self.terminal: TerminalApp | None = None
         self.settings: Settings | None = None
 
@@ -138,9 +143,22 @@ class SimWorld:
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
+        data.update(self._platform_config())
         for section, values in self.overrides.items():
             data.setdefault(section, {}).update(values)
         return data
+
+    def _platform_config(self) -> dict[str, dict[str, Any]]:
+        """The [wechatpay] and [alipay] sections a technician would write, with this world's test credentials."""
+        wx_url, ali_url = self.wechatpay.start(), self.alipay.start()
+        private, public = self.alipay.write_keys(str(self.workdir))
+        return {"wechatpay": {"url": wx_url, "appid": self.wechatpay.appid, "mch_id": self.wechatpay.mch_id,
+                              "api_key_file": self.wechatpay.write_key(str(self.workdir / "wechatpay-api-key")),
+                              "ca_file": self.wechatpay.ca_file, "timeout_s": 3.0,
+                              **dict(zip(("client_cert_file", "client_key_file"), self.wechatpay.client_cert or (),
+                                          strict=False))},
+                "alipay": {"url": ali_url, "app_id": self.alipay.app_id, "app_private_key_file": private,
+                           "alipay_public_key_file": public, "ca_file": self.alipay.ca_file, "timeout_s": 3.0}}
 
     def start(self) -> SimWorld:
         self.settings = Settings.from_dict(self.config())
@@ -255,7 +273,8 @@ class SimWorld:
         if self.terminal is not None:
             self.terminal.stop()
             self.services.close()
-        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier, self.scanner, self.wallet):
+        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier, self.scanner, self.wallet,
+                     self.wechatpay, self.alipay):
             try:
                 part.stop()
             except Exception:  # noqa: BLE001, S110 - best effort teardown of simulated parts
