@@ -284,6 +284,13 @@ class SimWorld:
         if name == "printer_paper_out":
             self.printer.paper_out = not self.printer.paper_out
             return self.printer.paper_out
+        sec = self.host_security
+        if name == "acquirer_tls_expired" and sec is not None:  # the bank's certificate expires (or is renewed)
+            sec.tls_fault = None if sec.tls_fault == "expired" else "expired"
+            return sec.tls_fault == "expired"
+        if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
+            sec.bad_mac_answers = not sec.bad_mac_answers
+            return sec.bad_mac_answers
         raise ValueError(f"unknown fault {name!r}")
 
     def stop(self) -> None:

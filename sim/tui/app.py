@@ -10,7 +10,7 @@ Keys: digits, Enter, Backspace and Escape go to the terminal keypad, except whil
 a PIN: then they go to the PIN pad (the customer is typing), as the mode line and the PIN pad panel show.
 The customer's phone: ``w`` / ``o`` pick a wallet and an outcome, ``s`` shows that payment code to the scanner;
 ``p`` / ``x`` scan the QR on the terminal's screen and pay / refuse. Contactless: ``y`` picks a tap card or phone
-(``sim.devices.contactless_cards.TAP_KEYS``), ``t`` holds it over the reader, ``T`` takes it away.
+(``sim.devices.contactless_cards.TAP_KEYS``), ``t`` holds it over the reader, ``Y`` takes it away.
 
 >>> [b.key for b in PosSimApp.BINDINGS if b.action == "insert_card"]
 ['i']
@@ -167,13 +167,15 @@ class PosSimApp(App[None]):
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
         Binding("m", "swipe_card", "Swipe", priority=True),
-        Binding("y", "pick_tap_card(1)", "Tap card", key_display="y/t/T", priority=True),
+        Binding("y", "pick_tap_card(1)", "Tap card", key_display="y/t/Y", priority=True),
         Binding("t", "tap_card", "Tap", show=False, priority=True),
-        Binding("T", "take_away", "Take away", show=False, priority=True),
+        Binding("Y", "take_away", "Take away", show=False, priority=True),
         Binding("g", "save_receipt", "Receipt PNG", show=False, priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
         Binding("P", "toggle_fault('printer_paper_out')", "Paper out", key_display="P", priority=True),
+        Binding("T", "toggle_fault('acquirer_tls_expired')", "Bank cert expired", show=False, priority=True),
+        Binding("M", "toggle_fault('acquirer_bad_mac')", "Bank bad MAC", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
@@ -362,7 +364,7 @@ class PosSimApp(App[None]):
         self.notify(f"Tap card / 闪付卡: {TAP_KEYS[self.tap_idx]} (t = tap / 挥卡)")
 
     def action_tap_card(self) -> None:
-        """Hold the picked contactless card or phone over the reader until ``T`` takes it away."""
+        """Hold the picked contactless card or phone over the reader until ``Y`` takes it away."""
         key = TAP_KEYS[self.tap_idx % len(TAP_KEYS)]
         if self._guard(lambda: self.world.tap_card(key)):
             self.notify(f"Tapped / 已挥卡: {key}")
@@ -382,7 +384,8 @@ class PosSimApp(App[None]):
         self._refresh_cards()
 
     def action_toggle_fault(self, name: str) -> None:
-        """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react)."""
+        """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react); ``T`` makes the
+        acquirer present an expired certificate, ``M`` sends its approvals with a wrong MAC (and back)."""
         state: list[bool] = []
         if self._guard(lambda: state.append(self.world.toggle_fault(name))):
             self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")
