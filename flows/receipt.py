@@ -124,6 +124,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         lines.append(_pair(say("label.new_balance"), format_money(f.balance_after_minor)))
     if f.status == "pending":
         lines.extend(ReceiptLine(part) for part in say("rcpt.keep").split("\n"))
+    if f.emv.get("cvm") == "signature" and f.status in ("applied", "pending"):  # the CVM was the signature
+        lines += [rule, ReceiptLine(say("rcpt.signature")), ReceiptLine(""), ReceiptLine("_" * (WIDTH - 2))]
     lines.append(rule)
     lines.append(ReceiptLine(say(f.copy_label), align="center"))
     return tuple(lines)

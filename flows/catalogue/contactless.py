@@ -34,4 +34,5 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "tap.cvm.online_pin": ("Online PIN", "联机密码"),
     "tap.cvm.signature": ("Signature", "签名"),
     "tap.cvm.confirmation_code_verified": ("Verified on the phone (CDCVM)", "手机端已验证"),
+    "rcpt.signature": ("Cardholder signature", "持卡人签名"),
 }

@@ -176,6 +176,8 @@ CONTACTLESS_CATALOGUE: dict[str, ContactlessProfile] = dict((
     _c3("quickpass-credit", "UnionPay QuickPass credit, offline under the floor limit / 银联闪付信用卡",
         "offline-approve", online_only=False),
     _c3("quickpass-expired", "QuickPass, expired / 闪付 过期卡", "expired", online_only=False),
+    _c3("paywave-signature", "Visa payWave, signature over the CVM limit / Visa 闪付 签名", "visa-credit",
+        kernel_id=3, ctq=bytes.fromhex("4000"), pin_over_cvm_limit=False),
 ))
 CONTACTLESS_CATALOGUE["quickpass-credit"] = replace(
     CONTACTLESS_CATALOGUE["quickpass-credit"],
