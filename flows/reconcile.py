@@ -20,14 +20,14 @@ named; nothing here changes money — the supervisor follows them up (open items
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flows.ports import TxnRecord, WalletPort
 from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
 from pos_errors import LinkError, RemoteProtocolError
 
-__all__ = ["ChannelTotals", "WalletMismatch", "Reconciliation", "channel_totals", "expected_status",
+__all__ = ["WalletPorts", "ChannelTotals", "WalletMismatch", "Reconciliation", "channel_totals", "expected_status",
            "reconcile_wallets", "CAPTURED_STATES"]
 
 # Money taken and kept (the top-up applied, pending, or its give-back still owed): the platform says "paid".
@@ -98,9 +98,13 @@ def expected_status(state: str) -> frozenset[str]:
     return frozenset()
 
 
-def reconcile_wallets(wallet: WalletPort | None, records: Sequence[TxnRecord]) -> Reconciliation:
-    """Ask the platform about every wallet order of the batch that reached it; never raises for a link problem
-    (the order is then listed as ``unreachable``)."""
+WalletPorts = WalletPort | Callable[[str], WalletPort] | None  # one platform, or channel → its platform
+
+
+def reconcile_wallets(wallet: WalletPorts, records: Sequence[TxnRecord]) -> Reconciliation:
+    """Ask the platform (``wallet``, or ``wallet(channel)`` — WeChat Pay and Alipay on their own APIs) about every
+    wallet order of the batch that reached it; never raises for a link problem (the order is then listed as
+    ``unreachable``)."""
     rows = [r for r in records if r.channel in WALLET_CHANNELS]
     totals = channel_totals(rows)
     mismatches: list[WalletMismatch] = []
@@ -113,7 +117,8 @@ def reconcile_wallets(wallet: WalletPort | None, records: Sequence[TxnRecord]) -
             mismatches.append(WalletMismatch(r.order_id, r.channel, r.total_minor, r.state, "unreachable"))
             continue
         try:
-            theirs = str(wallet.query(r.order_id).status)
+            port = wallet(r.channel) if callable(wallet) else wallet
+            theirs = str(port.query(r.order_id).status)
         except (LinkError, RemoteProtocolError):
             theirs = "unreachable"
         checked += 1

@@ -30,10 +30,16 @@ from flows.ports import (
     SettlementHostPort,
     SettlementRequest,
     TxnRecord,
-    WalletPort,
 )
 from flows.pricing import WALLET_CHANNELS, channel_label
-from flows.reconcile import ChannelTotals, Reconciliation, WalletMismatch, channel_totals, reconcile_wallets
+from flows.reconcile import (
+    ChannelTotals,
+    Reconciliation,
+    WalletMismatch,
+    WalletPorts,
+    channel_totals,
+    reconcile_wallets,
+)
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "settle_day", "report_lines",
@@ -106,7 +112,7 @@ def settle_batch(host: SettlementHostPort, journal: SettlementJournal, records: 
                                 {"batch": batch, "count": totals.sale_count, "money": format_money(totals.sale_minor)}))
 
 
-def settle_day(host: SettlementHostPort, wallet: WalletPort | None, journal: SettlementJournal,
+def settle_day(host: SettlementHostPort, wallet: WalletPorts, journal: SettlementJournal,
                records: Sequence[TxnRecord], *, batch: int, report: str = "") -> SettlementResult:
     """The whole end of day: the wallet orders reconciled with their platform first (while the batch is open),
     then the card batch closed with the acquirer. A wallet difference never keeps the card batch open: it is

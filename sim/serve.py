@@ -1,11 +1,12 @@
 """``pos-sim --serve``: every simulated device and back end, without the terminal, for a real ``pos-terminal``.
 
-It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier and wallet
-platform on loopback, writes the terminal configuration that points at them (``terminal.toml`` in the work
-directory), prints one JSON object on stdout — endpoints, ptys, the config path, the demo accounts and the test
-key material — and runs until interrupted (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
-customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
-``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier, wallet
+platform and the WeChat Pay / Alipay gateways (HTTPS, signed both ways) on loopback, writes the terminal
+configuration that points at them (``terminal.toml`` in the work directory), prints one JSON object on stdout —
+endpoints, ptys, the config path, the demo accounts and the test key material — and runs until interrupted
+(Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
+customer: ``insert CARD``, ``swipe CARD``, ``tap CARD`` (contactless), ``remove``, ``pin 1234 ENTER`` (keys on
+the PIN pad), ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
 
 >>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
 ('"a\\\\"b"', '1.5', 'true')
@@ -21,11 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
-_HELP = "commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | quit"
+_HELP = ("commands: insert CARD | swipe CARD | tap CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | "
+         "cards | quit")
 
 
 def _toml_value(value: Any) -> str:
@@ -58,17 +61,23 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
     return {
         "config": str(config_path),
         "endpoints": {
-            "acquirer": {"scheme": "tcp", "host": host["address"], "port": host["port"]},
+            "acquirer": {"scheme": "tls" if not host.get("insecure_plaintext") else "tcp", "host": host["address"],
+                         "port": host["port"], "server_name": host.get("server_name", ""),
+                         "ca_file": host.get("ca_file", ""), "client_cert": host.get("client_cert", ""),
+                         "client_key": host.get("client_key", ""), "tmk_file": host.get("tmk_file", ""),
+                         "key_scheme": host.get("key_scheme", "master_session")},
             "carrier": {"url": config["carrier"]["url"], "ca_file": config["carrier"]["ca_file"],
                         "app_id": config["carrier"]["app_id"],
                         "app_secret_file": config["carrier"]["app_secret_file"]},
             "wallet": {"url": config["wallet"]["url"]},
+            **{name: dict(config[name]) for name in ("wechatpay", "alipay") if name in config},
         },
         "devices": {name: path for name, path in config["devices"].items() if isinstance(path, str)},
         "firmware": config.get("firmware", {}),
         "users": [{"id": u, "name": n, "role": r, "password": p} for u, n, r, p in DEMO_USERS],
         "test_keys": {"pin_bdk_aes128": DEMO_BDK.hex().upper(), "pin_initial_ksn": DEMO_KSN.hex().upper()},
         "cards": sorted(world.cards),
+        "tap_cards": list(TAP_KEYS),
         "stdin": _HELP,
     }
 
@@ -83,8 +92,11 @@ def _command(world: SimWorld, line: str) -> str:
             world.insert_card(args[0])
         elif verb == "swipe" and args:
             world.swipe_card(args[0])
+        elif verb == "tap" and args:  # a contactless card or phone held over the reader (TAP_KEYS)
+            world.tap_card(args[0])
         elif verb == "remove":
             world.remove_card()
+            world.reader.take_away()
         elif verb == "pin" and args:
             for key in args:
                 for k in list(key) if key.isdigit() else [key.upper()]:
@@ -94,7 +106,7 @@ def _command(world: SimWorld, line: str) -> str:
         elif verb == "code" and args:
             return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
         elif verb == "cards":
-            return " ".join(sorted(world.cards))
+            return " ".join(sorted(world.cards)) + " | tap: " + " ".join(TAP_KEYS)
         else:
             return _HELP
     except (KeyError, ValueError) as exc:
@@ -106,7 +118,8 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
           stdout: TextIO = sys.stdout) -> int:
     world = SimWorld(workdir=workdir, baud=baud)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM (CI stopping it) and SIGHUP (the terminal window it ran in closed) stop it cleanly
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         config = world.config()
         path = world.workdir / "terminal.toml"
@@ -120,7 +133,8 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         world.stop()
     return 0
 

@@ -23,6 +23,7 @@ the callback the handler named when it asked for the work. A result that comes b
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flows.for_people import explain_key
 from flows.messages import Msg, t
+from flows.pricing import offered_channels
 from pos_errors import PosError
 from terminal.machine import IDLE_LOGOUT, State, build_machine
 from terminal.roles import Action, allowed, roles_for
@@ -168,6 +170,7 @@ class TerminalCore:
                  wall_clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.services = services
         self.session = Session()
+        self.session.channels = offered_channels(getattr(getattr(services, "topup", None), "tap", None) is not None)
         self.handlers = handlers
         self.wall_clock = wall_clock  # injected: the core never reads a clock of its own
         self._out: list[Command] = []
@@ -302,6 +305,15 @@ class TerminalCore:
     def go_home(self) -> None:
         self.session.error = None
         self.fire("home")
+
+    def permit_now(self, action: Action) -> bool:
+        """``permit`` at a money-moving commit (void, refund, settlement, firmware), with the role as the user store
+        holds it now: a user whose role a supervisor changed since the screen opened may no longer commit."""
+        user = self.session.user
+        row = self.services.users.get(user.user_id) if user is not None else None
+        if user is not None and (row is None or row.role != user.role):
+            self.session.user = dataclasses.replace(user, role=row.role if row else "")
+        return self.permit(action)
 
     def permit(self, action: Action) -> bool:
         """True when the logged-in user may; otherwise says who may, audits the refusal, returns False."""

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.card_payment import Step
 from flows.for_people import pair
 from flows.messages import CATALOGUE, Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
-from flows.pricing import CHANNEL_LABELS, FeeSchedule, Quote, channel_label
+from flows.pricing import TAP_CHANNEL, FeeSchedule, Quote, channel_label, offered_channels
 from flows.settlement import SettlementResult
 from flows.sim_number import group_digits, group_msisdn
 from flows.topup import TopupOutcome
@@ -71,6 +72,8 @@ class Session:
     remove_card: bool = False  # the card transaction is over and the card was still in the slot
     fees: FeeSchedule | None = None  # the configured fees and limits (set by the core): the channel list shows them
     logout_asked: bool = False  # 9 on home asked "log out?": ENTER logs out, any other key stays
+    journal_hold: bool = False  # out of service because the journal was found damaged (F4: technician recovery)
+    channels: tuple[str, ...] = offered_channels(False)  # the channel menu; "tap" where the reader has contactless
 
     def keep_for_retry(self) -> None:
         """Nothing was charged: forget the payment, keep SIM, plans, plan and amount (and the read-back digits)."""
@@ -128,8 +131,18 @@ def render_boot(s: Session) -> Screen:
     return Screen(State.BOOT.value, _t(s, "boot.title"), (_t(s, "boot.body"), *s.notice), busy=True)
 
 
+_RECOVERY_PROMPTS = {"tech_id": "journal.tech_id", "tech_pw": "journal.tech_pw", "tech_ok": "journal.confirm"}
+
+
 def render_out_of_service(s: Session) -> Screen:
-    return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), s.notice, error=s.error, hint=_t(s, "oos.hint"))
+    """The boot check's findings; during a technician's journal recovery (F4) its prompt and what is typed."""
+    prompt = _RECOVERY_PROMPTS.get(s.login_field)
+    if prompt is None:
+        return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), s.notice, error=s.error,
+                      hint=_t(s, "oos.hint_recovery" if s.journal_hold else "oos.hint"))
+    entry = s.login_id if s.login_field == "tech_id" else "*" * len(s.login_pw) if s.login_field == "tech_pw" else None
+    return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), (*s.notice, _t(s, prompt)), entry=entry,
+                  error=s.error, hint=_t(s, "oos.hint_recovery"))
 
 
 def render_login(s: Session) -> Screen:
@@ -210,14 +223,13 @@ def channel_line(s: Session, channel: str) -> str:
     amount = s.quote.plan.payable_minor
     rule = s.fees.describe(channel)
     parts = limits_parts(s.fees, channel)
-    name = Msg(f"channel.{channel}") if f"channel.{channel}" in CATALOGUE else channel_label(channel, s.lang)
-    args = {"channel": name, "fee": rule or Msg("fee.free"),
-            "total": format_money(amount + s.fees.fee(channel, amount))}
-    return _t(s, "channel.line_limits", limits=parts, **args) if parts else _t(s, "channel.line", **args)
+    args = {"fee": rule or Msg("fee.free"), "total": format_money(amount + s.fees.fee(channel, amount))}
+    details = _t(s, "channel.line_limits", limits=parts, **args) if parts else _t(s, "channel.line", **args)
+    return f"{channel_label(channel, s.lang)} · {details}"  # the name first, as on every other screen
 
 
 def render_channel_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), channel_line(s, c)) for i, c in enumerate(CHANNEL_LABELS))
+    menu = tuple(MenuItem(str(i + 1), channel_line(s, c)) for i, c in enumerate(s.channels))
     kept = () if s.sim is None or s.quote is None else (
         f"SIM …{s.sim.iccid[-4:]} · {plan_label(s.quote.plan, s.lang)}",)
     return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), kept, menu=menu, error=s.error,
@@ -250,7 +262,10 @@ def _total(s: Session) -> str:
 
 
 def render_insert_card(s: Session) -> Screen:
-    return Screen(State.INSERT_CARD.value, _t(s, "pay.insert_title"), (f"{_t(s, 'label.total')}: {_total(s)}",),
+    tap = s.quote is not None and s.quote.channel == TAP_CHANNEL and s.hint_code != Step.TAP_INSERT
+    limits = (s.limits_line,) if s.quote is not None and s.quote.channel == TAP_CHANNEL and s.limits_line else ()
+    return Screen(State.INSERT_CARD.value, _t(s, "tap.title" if tap else "pay.insert_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", *limits),
                   error=s.error, hint=_t(s, "nav.cancel"))
 
 
@@ -280,8 +295,9 @@ def retriable(s: Session) -> bool:
 
 def render_result(s: Session) -> Screen:
     o = s.outcome
-    if o is None:
-        return Screen(State.RESULT.value, _t(s, "result.title"), ())
+    if o is None:  # never blank: the outcome is missing, say so and what to do
+        return Screen(State.RESULT.value, _t(s, "result.title"), (_t(s, "result.no_outcome", error="-"),),
+                      error=s.error, hint=_t(s, "nav.home"))
     known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
     title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
     # one success line: the title says "Top-up done"; the body says what was paid and the fee in it

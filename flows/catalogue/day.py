@@ -130,8 +130,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "fee.rule": ("fee {rule}", "手续费 {rule}"),
     "fee.rule_min": ("fee {rule}, min {least}", "手续费 {rule}，最低 {least}"),
     "fee.free": ("no fee", "免手续费"),
-    "channel.line": ("{channel} · {fee} · pay {total}", "{channel} · {fee} · 应付 {total}"),
-    "channel.line_limits": ("{channel} · {fee} · pay {total} · {limits}",
-                            "{channel} · {fee} · 应付 {total} · {limits}"),
+    "channel.line": ("{fee} · pay {total}", "{fee} · 应付 {total}"),
+    "channel.line_limits": ("{fee} · pay {total} · {limits}", "{fee} · 应付 {total} · {limits}"),
     "result.paid": ("Paid {total} (plan {amount} + fee {fee})", "已付 {total}（套餐 {amount} + 手续费 {fee}）"),
 }

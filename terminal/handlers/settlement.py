@@ -21,6 +21,8 @@ from flows.settlement import SettlementResult, batch_totals, report_lines, settl
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import is_supervisor
+from terminal.history import skipped_rows
+from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext, recover_all
 
@@ -35,6 +37,8 @@ def open_settlement(core: TerminalCore) -> None:
     records = journal.batch_records(batch)
     s.settle_totals, s.settlement, s.error = batch_totals(records, batch), None, None
     s.settle_channels = channel_totals(records)
+    if rows := skipped_rows(journal):  # rows that cannot be decoded are left out of the totals: say which
+        s.error = core.say("journal.rows_skipped", rows=rows)
     core.fire("settlement")
 
 
@@ -48,7 +52,7 @@ def _settle_work(lang: str, clock: Any) -> Any:
             blocker = settlement_blocker(open_left=open_left, advices_left=len(sv.journal.saf_items()))
             if blocker is not None:
                 return SettlementResult("failed", batch_totals(records, batch), False, None, None, blocker), None
-            result = settle_day(cast(SettlementHostPort, sv.host), sv.wallet, sv.journal, records, batch=batch)
+            result = settle_day(cast(SettlementHostPort, sv.host), _wallets(sv), sv.journal, records, batch=batch)
         host: Any = sv.host
         if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
             host.batch_number = result.new_batch
@@ -72,10 +76,15 @@ def _settled(core: TerminalCore, done: Any, error: BaseException | None) -> None
     core.fire("settled")
 
 
+def _wallets(sv: Any) -> Any:
+    """Each wallet channel's own platform (WeChat Pay, Alipay on their APIs), else the one [wallet] platform."""
+    return sv.wallet_topup.port if sv.wallet_topup is not None else sv.wallet
+
+
 def _reconcile_work(batch: int) -> Any:
     def run(ctx: WorkContext) -> Any:
         sv = ctx.services
-        return reconcile_wallets(sv.wallet, sv.journal.batch_records(batch))
+        return reconcile_wallets(_wallets(sv), sv.journal.batch_records(batch))
     return run
 
 
@@ -94,6 +103,8 @@ class Settlement:
         if key is Key.CANCEL:
             core.fire("home")
         elif key is Key.ENTER:
+            if not core.permit_now(Action.SETTLEMENT):  # the role as it is now
+                return
             core.fire("settle")
             core.start("settle", _settle_work(core.session.lang, core.wall_clock), _settled)
 

@@ -43,11 +43,34 @@ def test_serve_prints_endpoints_writes_a_loadable_config_and_obeys_stdin(tmp_pat
         proc.stdin.write("insert no-such-card\n")
         proc.stdin.flush()
         assert proc.stdout.readline().startswith("cannot insert")
+        assert "quickpass-debit" in info["tap_cards"]
+        proc.stdin.write("tap no-such-card\ntap quickpass-debit\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("cannot tap")
+        assert proc.stdout.readline().strip() == "ok"
         proc.stdin.write("insert unionpay-debit\nreceipt\nquit\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "ok"
         assert proc.stdout.readline().strip() == "no receipt yet"
         assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.scenario
+def test_serve_stops_cleanly_when_its_terminal_window_closes(tmp_path: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "--serve", "--workdir", str(tmp_path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        assert proc.stdout is not None
+        reader = json.loads(proc.stdout.readline())["devices"]["reader"]
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=10) == 0  # stopped by its own handler (the default would be -SIGHUP)
+        assert not os.path.exists(reader)  # the devices' pty links were taken down
     finally:
         if proc.poll() is None:
             proc.kill()
