@@ -164,6 +164,7 @@ def render_home(s: Session) -> Screen:
     if s.health:
         lines.append(_t(s, "home.health", count=len(s.health)))
         lines.extend(f"  {check.text(s.lang)}" for check in s.health)
+        lines.append(s.office.info or _t(s, "home.recheck"))
     return Screen(State.HOME.value, _t(s, "home.title"), tuple(lines),
                   menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint_logout"),
                   extra={"health": str(len(s.health))})

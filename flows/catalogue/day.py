@@ -120,6 +120,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "word.sent": ("sent", "已发送"),
     "word.expired": ("expired", "已过期"),
     "word.cancelled": ("cancelled", "已取消"),
+    # --- technician and diagnostics (item 8) ---
+    "ok.pinpad_pct": ("{scheme} key: {pct} % of its PINs left ({left})", "{scheme} 密钥：剩余 {pct} %（{left} 次）"),
+    "home.recheck": ("ENTER checks the devices again", "按确认键重新检查设备"),
+    "home.rechecking": ("Checking the devices…", "正在检查设备…"),
     # --- small truths (item 9) ---
     "history.field_yuan": ("Total in yuan (F2 = decimal point)", "合计金额（元，F2 为小数点）"),
     "history.hint_yuan": ("F1 next field · F2 decimal point · ENTER search · CANCEL home",

@@ -66,6 +66,9 @@ class Home:
         if key is Key.CANCEL:
             core.refresh()
             return
+        if key is Key.ENTER and s.health:  # the device warning: check again (anyone; nothing intrusive)
+            diagnostics.recheck(core)
+            return
         entry = menu_entry(core.role(), key.value)
         if entry is None or not core.permit(entry[1]):
             return

@@ -85,3 +85,19 @@ def test_a_card_fee_percentage_with_a_minimum_from_the_config():
     assert fees.describe("wechat") is None
     with pytest.raises(ConfigError):
         Settings.from_dict({"terminal": {"id": "T0000001"}, "fees": {"card": {"min_fee_fen": -1}}})
+
+
+def test_enter_on_home_rechecks_the_devices_and_a_passing_check_clears_the_warning():
+    from terminal.core import StartWork, WorkDone
+    from terminal.diagnostics import Check
+
+    d = Driver()
+    d.logged_in()
+    d.core.session.health = (Check("dev.printer", False),)
+    d.core.refresh()
+    assert "ENTER checks the devices again" in d.core.screen.text()
+    d.keys("ENTER")  # a cashier, who may not open Diagnostics
+    work = [c for c in d.commands if isinstance(c, StartWork) and c.kind == "health"][-1]
+    assert "Checking the devices" in d.core.screen.text() and d.core.state is State.HOME
+    d.feed(WorkDone(work.ticket, []))  # every check passed
+    assert d.core.session.health == () and "Device check found" not in d.core.screen.text()
