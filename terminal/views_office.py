@@ -154,11 +154,19 @@ def _audit_word(token: str, lang: str) -> str:
     return token
 
 
+def _audit_detail(detail: str, lang: str) -> str:
+    for key, (english, _) in CATALOGUE.items():  # a whole phrase first (``auditdetail.*``), at its end
+        if key.startswith("auditdetail.") and detail.endswith(english):
+            head = detail[:-len(english)].split()
+            return " ".join([*(_audit_word(w, lang) for w in head), t(key, lang)])
+    return " ".join(_audit_word(w, lang) for w in detail.split())
+
+
 def audit_line(e: Any, lang: str) -> str:
     """One audit row in the reader's language: time, user, the action and its detail's words translated."""
     if lang not in ("en", "zh"):
         return str(e.line())
-    words = " ".join(_audit_word(w, lang) for w in e.detail.split())
+    words = _audit_detail(e.detail, lang)
     return f"{e.at[5:16].replace('T', ' ')} {e.user_id} {_audit_word(e.action, lang)} {words}".rstrip()
 
 

@@ -13,7 +13,7 @@ ENGLISH_ALLOWED = frozenset({
     "SIM", "ICCID", "MSISDN", "PIN", "QR", "EMV", "GB", "MB", "KB", "SMS", "F1", "F2", "F3", "F4", "ENTER",
     "CANCEL", "CLEAR", "ID", "IoT", "TID", "MID", "STAN", "RRN", "AID", "TC", "ARQC", "OK",
     "WeChat", "Alipay", "UnionPay", "Visa", "Mastercard", "VISA", "MASTERCARD", "UNIONPAY", "DEBIT", "CREDIT",
-    "English", "AES", "TDES", "DUKPT", "KSN", "OTA", "SMP", "POSFW1",
+    "English", "CNY", "AES", "TDES", "DUKPT", "KSN", "OTA", "SMP", "POSFW1",
 })
 
 TEXTS: Mapping[str, tuple[str, str]] = {
@@ -120,6 +120,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "word.sent": ("sent", "已发送"),
     "word.expired": ("expired", "已过期"),
     "word.cancelled": ("cancelled", "已取消"),
+    "word.self_test": ("self-test", "开机自检"),
+    "word.ok": ("ok", "正常"),
+    "auditdetail.weak_password": ("(password too short: told to change)", "（密码过短：已提示修改）"),
     # --- technician and diagnostics (item 8) ---
     "ok.pinpad_pct": ("{scheme} key: {pct} % of its PINs left ({left})", "{scheme} 密钥：剩余 {pct} %（{left} 次）"),
     "home.recheck": ("ENTER checks the devices again", "按确认键重新检查设备"),
