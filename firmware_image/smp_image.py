@@ -232,13 +232,18 @@ class ImageGroup:
 
     def _finish(self, session: _Upload) -> dict[str, Any]:
         self._upload = None
-        blob = self.flash.read(self.flash.geometry.slot_base(session.target), session.length)
-        if session.sha is not None and hashlib.sha256(blob).digest() != session.sha:
-            return {"off": session.off, "match": False}
-        info = self._verify(session.target)
-        if info.total_size != session.length:
-            raise SmpRefused(IMG_MGMT_ERR.INVALID_IMAGE_HEADER,
-                             f"the image is {info.total_size} bytes, the upload announced {session.length}")
+        base = self.flash.geometry.slot_base(session.target)
+        blob = self.flash.read(base, session.length)
+        try:
+            if session.sha is not None and hashlib.sha256(blob).digest() != session.sha:
+                raise SmpRefused(IMG_MGMT_ERR.INVALID_HASH, "the bytes received differ from the announced sha")
+            info = self._verify(session.target)
+            if info.total_size != session.length:
+                raise SmpRefused(IMG_MGMT_ERR.INVALID_IMAGE_HEADER,
+                                 f"the image is {info.total_size} bytes, the upload announced {session.length}")
+        except SmpRefused:
+            self._guarded(lambda: self.flash.erase(base))  # a refused image leaves no header to list or test
+            raise
         self._guarded(lambda: set_pending(self.flash, session.target))
         return {"off": session.off, **({"match": True} if session.sha is not None else {})}
 

@@ -1,0 +1,118 @@
+"""A simulated terminal's maintenance side: flash, boot launcher and update agent behind one pty that stays.
+
+The device boots (``firmware_image.boot.launch``: revert an unconfirmed trial, test-boot a pending image, run
+the application's self-test, which confirms a trial that passes), then serves POSFW1 and SMP on its maintenance
+port until a reset request, and boots again — the pty path stays the same across resets, as a UART does. A trial
+image whose application fails makes the device reset at once (the watchdog), so the launcher reverts it.
+
+``python -m sim.devices.update_device --flash F --key PUB.pem --device-class C`` prints ``PORT /dev/pts/N`` and
+serves until killed; ``pos-sim --serve`` runs one in-process.
+
+>>> UpdateDevice.__name__
+'UpdateDevice'
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware_image.agent_shell import maintenance_port, serve
+from firmware_image.boot import BootDecision, launch
+from firmware_image.flash import SimFlash
+from firmware_image.keys import PrivateKey, PublicKey, load_key
+from firmware_image.link import FdLink
+
+__all__ = ["UpdateDevice", "main"]
+
+
+class UpdateDevice:
+    """Boot, serve the maintenance port until reset, boot again; ``path`` is the pty the technician opens."""
+
+    def __init__(self, flash: str | Path, keys: list[PrivateKey | PublicKey], device_class: str, *,
+                 pace_baud: int | None = None, app_env: dict[str, str] | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.flash = Path(flash)
+        self.keys = keys
+        self.device_class = device_class
+        self.app_env = {"POS_FW_SELFTEST_ONLY": "1"} if app_env is None else app_env
+        self._log = log or (lambda line: None)
+        self.boots: list[BootDecision] = []
+        self.resets = 0
+        self._stop = threading.Event()
+        self._master, slave = os.openpty()
+        tty.setraw(slave)
+        self._slave = slave
+        self.path = os.ttyname(slave)
+        self._link = FdLink(self._master, pace_baud)
+        self._thread = threading.Thread(target=self._run, name="update-device", daemon=True)
+
+    def start(self) -> UpdateDevice:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _boot(self) -> BootDecision:
+        decision, code = launch(self.flash, self.keys, self.device_class, env=self.app_env, timeout=120)
+        for line in decision.messages:
+            self._log(f"boot: {line}")
+        if decision.trial and code != 0:  # the trial application died: the watchdog resets, the launcher reverts
+            self._log(f"boot: application exited with {code}: reset")
+            self.boots.append(decision)
+            decision, code = launch(self.flash, self.keys, self.device_class, env=self.app_env, timeout=120)
+            for line in decision.messages:
+                self._log(f"boot: {line}")
+        self.boots.append(decision)
+        return decision
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            decision = self._boot()
+            with SimFlash(self.flash) as flash:
+                core = maintenance_port(flash, self.keys, self.device_class, decision.slot)
+                while not self._stop.is_set():
+                    if serve(self._link, core, idle_timeout=0.5) == "reset":
+                        self.resets += 1
+                        self._stop.wait(0.2)  # the answer leaves the UART before the chip resets
+                        break
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.devices.update_device", description=__doc__.split("\n")[0])
+    parser.add_argument("--flash", required=True)
+    parser.add_argument("--key", action="append", required=True, help="trusted public key PEM (repeatable)")
+    parser.add_argument("--device-class", required=True)
+    parser.add_argument("--pace", type=int, default=None, metavar="BAUD", help="pace the device's output")
+    opts = parser.parse_args(argv)
+    if not Path(opts.flash).is_file():
+        print(f"no flash file {opts.flash}: make one with 'pos-fw slots --flash {opts.flash} --create 320'",
+              file=sys.stderr)
+        return 2
+    device = UpdateDevice(opts.flash, [load_key(k) for k in opts.key], opts.device_class, pace_baud=opts.pace,
+                          log=lambda line: print(line, flush=True))
+    print(f"PORT {device.path}", flush=True)
+    device.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
