@@ -56,6 +56,9 @@ def serve(link: Link, core: Core, *, idle_timeout: float | None = None) -> str:
             core.receive_data(data)
         else:
             idle += 0.25
+            line_idle = getattr(core, "line_idle", None)
+            if line_idle is not None:
+                line_idle()
             if idle_timeout is not None and idle >= idle_timeout:
                 return "idle"
         out = core.data_to_send()

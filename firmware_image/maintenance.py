@@ -4,7 +4,9 @@ POSFW1 frames are SLIP (``C0 … C0``, ``firmware_image.protocol``); SMP packets
 ``06 09`` or ``04 14`` and ending ``\\n`` (``firmware_image.smp_serial``). Between frames the port looks at the
 next byte: ``C0`` opens a POSFW1 frame, ``06 09`` / ``04 14`` an SMP line, anything else is line noise and is
 skipped (counted in ``noise``). Inside a frame every byte belongs to that protocol, so a ``0A`` or ``06 09``
-inside a POSFW1 block is data, never a line. An SMP line longer than the SMP buffer allows is dropped.
+inside a POSFW1 block is data, never a line. An SMP line longer than the SMP buffer allows is dropped. A quiet
+line (the shell's read timed out: ``line_idle``) ends any frame in progress, as a Modbus RTU framer uses the
+inter-frame silence: a stray ``C0`` in line noise cannot make the port take the next SMP request for POSFW1.
 
 The shell (``firmware_image.agent_shell``) pumps bytes exactly as it does for ``AgentCore`` alone.
 
@@ -84,6 +86,12 @@ class MaintenancePort:
                 self.noise += 1
                 i += 1
         self._collect()
+
+    def line_idle(self) -> None:
+        """The line has been quiet for a read timeout: no frame spans that, so look for a new one."""
+        self._state, self._held = _In.IDLE, b""
+        self._line.clear()
+        self._discarding = False
 
     def _take_line(self, data: bytes, i: int) -> int:
         end = data.find(b"\n", i)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -223,3 +226,27 @@ def test_missing_flash_file_is_explained(tmp_path, capsys):
     missing = str(Path(tmp_path) / "none.bin")
     assert update_device_main(["--flash", missing, "--key", "k.pem", "--device-class", DEVICE]) == 2
     assert f"pos-fw slots --flash {missing} --create" in capsys.readouterr().err
+
+
+def _smpmgr(port: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smpmgr", "--port", port, "--timeout", "10", *args],  # noqa: S603
+                          capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ, COLUMNS="200"))
+
+
+def test_smpmgr_state_read_and_upgrade_as_a_technician_types_them(device, key, tmp_path):
+    _wait_boots(device, 1)
+    listed = _smpmgr(device.path, "image", "state-read")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "slot=0" in listed.stdout and "version='1.0.0'" in listed.stdout and "active=True" in listed.stdout
+    v2 = tmp_path / "v2.img"
+    v2.write_bytes(image(key, "1.1.0", app(size=12000)))
+    upgraded = _smpmgr(device.path, "upgrade", str(v2))
+    assert upgraded.returncode == 0 and "Upgrade complete." in upgraded.stdout, upgraded.stdout + upgraded.stderr
+    _wait_boots(device, 2)
+    assert (device.boots[-1].slot, device.boots[-1].trial) == (1, True)  # uploaded, marked for test, reset
+    listed = _smpmgr(device.path, "image", "state-read")
+    assert "slot=1" in listed.stdout and "version='1.1.0'" in listed.stdout, listed.stdout
+    confirmed = _smpmgr(device.path, "image", "state-write", "--confirm")
+    assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
+    with SimFlash(device.flash) as flash:
+        assert read_trailer(flash, 1).state is SlotState.CONFIRMED
