@@ -7,6 +7,9 @@ key material — and runs until interrupted (Ctrl-C, SIGTERM, or ``quit`` on std
 customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
 ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
 
+The terminal's maintenance port runs too: the update agent (POSFW1 and SMP) with its own flash file
+``device-flash.bin``, booting what is flashed; its pty is key ``maintenance`` of the JSON.
+
 >>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
 ('"a\\\\"b"', '1.5', 'true')
 """
@@ -21,7 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
+from sim.devices.update_device import UpdateDevice, device_for_serve
+from sim.runner.world import DEMO_BDK, DEMO_DEVICE_CLASS, DEMO_KSN, DEMO_USERS, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
@@ -103,6 +107,7 @@ def _command(world: SimWorld, line: str) -> str:
 def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO = sys.stdin,
           stdout: TextIO = sys.stdout) -> int:
     world = SimWorld(workdir=workdir, baud=baud)
+    device: UpdateDevice | None = None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -110,7 +115,10 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
         path = world.workdir / "terminal.toml"
         path.write_text(to_toml(config), encoding="utf-8")
         path.chmod(0o600)  # it carries password hashes
-        print(json.dumps(describe(world, config, path), ensure_ascii=False), file=stdout, flush=True)
+        info = describe(world, config, path)
+        device, info["maintenance"] = _maintenance(world, config)
+        print(json.dumps(info, ensure_ascii=False), file=stdout, flush=True)
+        device.start()
         reader = threading.Thread(target=_read_commands, args=(world, stdin, stdout, stop), daemon=True)
         reader.start()
         while not stop.wait(0.2):
@@ -119,8 +127,16 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if device is not None:
+            device.stop()
         world.stop()
     return 0
+
+
+def _maintenance(world: SimWorld, config: Mapping[str, Any]) -> tuple[UpdateDevice, dict[str, object]]:
+    """The terminal's maintenance port (update agent: POSFW1 + SMP) with its own flash file."""
+    public = config.get("firmware", {}).get("public_key")
+    return device_for_serve(world.workdir, DEMO_DEVICE_CLASS, Path(public) if public else None)
 
 
 def _read_commands(world: SimWorld, stdin: TextIO, stdout: TextIO, stop: threading.Event) -> None:

@@ -66,13 +66,15 @@ class UpdateDevice:
                 pass
 
     def _boot(self) -> BootDecision:
-        decision, code = launch(self.flash, self.keys, self.device_class, env=self.app_env, timeout=120)
+        decision, code = launch(self.flash, self.keys, self.device_class, env=self.app_env, timeout=120,
+                                capture=True)
         for line in decision.messages:
             self._log(f"boot: {line}")
         if decision.trial and code != 0:  # the trial application died: the watchdog resets, the launcher reverts
             self._log(f"boot: application exited with {code}: reset")
             self.boots.append(decision)
-            decision, code = launch(self.flash, self.keys, self.device_class, env=self.app_env, timeout=120)
+            decision, code = launch(self.flash, self.keys, self.device_class, env=self.app_env, timeout=120,
+                                    capture=True)
             for line in decision.messages:
                 self._log(f"boot: {line}")
         self.boots.append(decision)
@@ -116,3 +118,31 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+SERVE_SLOT_SECTORS = 320  # 1.25 MiB slots of 4 KiB sectors: room for the application image (about 1 MB)
+DEV_SIGNING_KEY = Path("build/dev-signing-key.pem")  # what 'make image' signs with
+
+
+def device_for_serve(workdir: Path, device_class: str, world_public_key: Path | None = None) -> tuple[
+        UpdateDevice, dict[str, object]]:
+    """The maintenance side ``pos-sim --serve`` runs: its own flash file in ``workdir`` (made empty the first
+    time), trusting the development key of ``make image`` (when it exists) and the world's demo key."""
+    flash = workdir / "device-flash.bin"
+    if not flash.is_file():
+        SimFlash.create(flash, slot_sectors=SERVE_SLOT_SECTORS).close()
+    key_files = [p for p in (DEV_SIGNING_KEY, world_public_key) if p is not None and p.is_file()]
+    keys = [load_key(p) for p in key_files]
+    device = UpdateDevice(flash, keys, device_class,
+                          log=lambda line: print(f"device: {line}", file=sys.stderr, flush=True))
+    info: dict[str, object] = {
+        "port": device.path, "flash": str(flash), "device_class": device_class,
+        "trusted_keys": [str(p.resolve()) for p in key_files],
+        "protocols": ["POSFW1", "SMP"],
+        "try": [f"pos-fw slots --port {device.path}", f"smpmgr --port {device.path} image state-read",
+                f"smpmgr --port {device.path} upgrade build/pos-terminal.img",
+                f"pos-fw flash --port {device.path} build/pos-terminal.img"],
+    }
+    if not DEV_SIGNING_KEY.is_file():
+        info["note"] = f"no {DEV_SIGNING_KEY} here: run 'make image' first, then restart pos-sim --serve"
+    return device, info
