@@ -50,7 +50,7 @@ def test_serve_prints_the_maintenance_pty_and_smpmgr_upgrades_through_it(tmp_pat
         upgraded = _tool(tmp_path, "-m", "smpmgr", "--port", port, "upgrade", str(image))
         assert "Upgrade complete." in upgraded.stdout, upgraded.stdout + upgraded.stderr
         for _ in range(100):  # the device resets, test-boots the image, and serves again
-            slots = _tool(tmp_path, "-m", "firmware_image.cli", "slots", "--port", port)
+            slots = _tool(tmp_path, "-m", "firmware_image.cli", "slots", "--json", "--port", port)
             if slots.returncode == 0 and '"trial"' in slots.stdout:
                 break
             time.sleep(0.1)
