@@ -158,8 +158,10 @@ def run_all() -> None:
     from sim.bench import link as bench_link
     from sim.bench import money as bench_money
     from sim.bench import saf as bench_saf
+    from sim.bench import smp as bench_smp
     from sim.bench import wallet as bench_wallet
 
     print(json.dumps({**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
                       "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
-                      "cashier": bench_cashier.measure(), "saf": bench_saf.measure()}, indent=2))
+                      "cashier": bench_cashier.measure(), "saf": bench_saf.measure(),
+                      "smp_vs_posfw": bench_smp.measure()}, indent=2))
