@@ -144,7 +144,7 @@ class SmpServer:
         running = self._images().states() if self.images is not None else []
         version = next((s["version"] for s in running if s.get("active")), "none")
         values = {"s": "pos-fw-agent", "n": self.device_class, "r": version, "v": version,
-                  "b": "-", "m": platform.machine() or "unknown", "p": platform.processor() or "unknown",
+                  "b": "-", "m": platform.machine() or "unknown", "p": platform.machine() or "unknown",
                   "i": "pos-sim", "o": "POSFW1+SMP"}
         chosen = _INFO_ORDER if "a" in letters else [c for c in _INFO_ORDER if c in letters]
         return {"output": " ".join(values[c] for c in chosen)}

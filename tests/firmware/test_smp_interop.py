@@ -250,3 +250,12 @@ def test_smpmgr_state_read_and_upgrade_as_a_technician_types_them(device, key, t
     assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
     with SimFlash(device.flash) as flash:
         assert read_trailer(flash, 1).state is SlotState.CONFIRMED
+
+
+def test_the_agent_alone_explains_a_missing_flash_file(tmp_path, capsys):
+    from firmware_image.agent_shell import main as agent_main
+
+    missing = str(tmp_path / "none.bin")
+    assert agent_main(["--pty", "--flash", missing, "--key", "k.pem", "--device-class", DEVICE]) == 2
+    err = capsys.readouterr().err
+    assert f"pos-fw slots --flash {missing} --create" in err and "Traceback" not in err
