@@ -29,9 +29,11 @@ from smpclient.transport.serial import SMPSerialTransport
 
 from firmware_image.flash import SimFlash
 from firmware_image.image import Version, make_image, parse_image
+from firmware_image.payload import build_payload, runtime_dependencies
 from firmware_image.slots import SlotState, read_counter, read_trailer, set_pending
 from sim.devices.update_device import UpdateDevice
 from sim.devices.update_device import main as update_device_main
+from tests.firmware.conftest import ROOT
 
 DEVICE = "iotsim-pos-test"
 pytestmark = pytest.mark.scenario
@@ -125,20 +127,39 @@ def test_upload_state_test_reset_then_confirm_after_the_test_boot(device, key):
         assert read_counter(flash) == 2  # raised on confirm
 
 
-def test_a_new_image_whose_application_fails_is_reverted(device, key):
-    bad = image(key, "1.2.0", app(exit_code=3, size=8000))
+@pytest.fixture
+def big_device(tmp_path, key):
+    """Slots large enough for a real build of this tree; the launcher runs each image's self-test only."""
+    path = tmp_path / "flash.bin"
+    with SimFlash.create(path, slot_sectors=300, sector_size=4096) as flash:
+        v1 = image(key, "1.0.0", app(size=20000))
+        flash.write(0, v1 + b"\xff" * (-len(v1) % 8))
+        set_pending(flash, 0, permanent=True)
+    dev = UpdateDevice(path, [key], DEVICE, app_env={"POS_FW_SELFTEST_ONLY": "1"}).start()
+    yield dev
+    dev.stop()
+
+
+def test_a_new_build_that_fails_its_self_test_is_reverted(big_device, key):
+    device = big_device
+    needs_more = runtime_dependencies(ROOT) + [{"name": "no-such-runtime-lib", "spec": ">=1", "version": "1.0",
+                                                 "import": "no_such_runtime_lib"}]
+    bad = image(key, "1.2.0", build_payload(ROOT, version="1.2.0", dependencies=needs_more))
     _wait_boots(device, 1)
 
     async def upload_and_reset() -> None:
         client = await _client(device)
         await _upload(client, bad)
+        assert _states(await client.request(ImageStatesRead()))[1] == (1, "1.2.0", False, True, False)
         assert success(await client.request(ResetWrite()))
         await client.disconnect()
 
     asyncio.run(upload_and_reset())
-    _wait_boots(device, 3)  # the trial boot (application exits 3), the watchdog's reset, the reverting boot
-    assert [(b.slot, b.trial) for b in device.boots[-2:]] == [(1, True), (0, False)]
-    assert any("trial boot was not confirmed: reverted" in m for m in device.boots[-1].messages)
+    _wait_boots(device, 3)  # the trial boot (self-test fails), the watchdog's reset, the reverting boot
+    trial, after = device.boots[-2:]
+    assert [(trial.slot, trial.trial), (after.slot, after.trial)] == [(1, True), (0, False)]
+    assert any("self-test FAILED: dependency no-such-runtime-lib >=1 is not installed" in m for m in trial.messages)
+    assert "slot 1: trial boot was not confirmed: reverted" in after.messages
 
     async def read() -> list:
         client = await _client(device)
