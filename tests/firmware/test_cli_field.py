@@ -17,6 +17,7 @@ import zipfile
 import imgtool.keys
 import pytest
 from cryptography.hazmat.primitives import serialization
+from serial import rfc2217
 
 from emv.cli import main as emv_main
 from firmware_image.agent_shell import maintenance_port, serve
@@ -105,6 +106,57 @@ def test_flash_and_slots_through_a_socket_url_with_plain_progress_lines(tmp_path
     code, out, err = _run(capsys, "slots", "--json", "--port", f"socket://127.0.0.1:{port}")
     assert code == 0, err
     assert [(r["slot"], r["state"]) for r in json.loads(out)] == [(0, "confirmed"), (1, "pending")]
+    thread.join(timeout=10)
+    server.close()
+
+
+class _ModemLines:
+    """The serial side pyserial's RFC 2217 server (``PortManager``) manages: settings kept, lines idle."""
+
+    baudrate, bytesize, parity, stopbits = 115200, 8, "N", 1
+    rtscts = xonxoff = break_condition = cts = dsr = ri = cd = False
+    dtr = rts = True
+
+    def reset_input_buffer(self) -> None:
+        pass
+
+    def reset_output_buffer(self) -> None:
+        pass
+
+
+class _Rfc2217Link(_SocketLink):
+    """A terminal behind an RFC 2217 (telnet COM-port) server: pyserial's own server side filters the stream."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        super().__init__(conn)
+        telnet = type("Telnet", (), {"write": staticmethod(conn.sendall)})()  # control replies go out unescaped
+        self.manager = rfc2217.PortManager(_ModemLines(), telnet)
+
+    def read(self, timeout: float) -> bytes:
+        return b"".join(self.manager.filter(super().read(timeout)))
+
+    def write(self, data: bytes) -> None:
+        self.conn.sendall(b"".join(self.manager.escape(data)))
+
+
+def test_slots_through_an_rfc2217_url(tmp_path, capsys, keyfile):
+    key = load_key(keyfile)
+    flash_path = _flash_file(tmp_path, key)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def device() -> None:
+        conn, _ = server.accept()
+        with SimFlash(flash_path) as flash:
+            serve(_Rfc2217Link(conn), maintenance_port(flash, [key], DEVICE), idle_timeout=5.0)
+        conn.close()
+
+    thread = threading.Thread(target=device, daemon=True)
+    thread.start()
+    code, out, err = _run(capsys, "slots", "--json", "--port", f"rfc2217://127.0.0.1:{port}")
+    assert code == 0, err
+    assert [(r["slot"], r["state"], r["version"]) for r in json.loads(out)] == [(0, "confirmed", "1.0.0+0"),
+                                                                                 (1, "empty", None)]
     thread.join(timeout=10)
     server.close()
 
