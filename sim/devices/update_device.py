@@ -15,18 +15,24 @@ serves until killed; ``pos-sim --serve`` runs one in-process.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import threading
 import tty
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
 from firmware_image.agent_shell import maintenance_port, serve
 from firmware_image.boot import BootDecision, launch
-from firmware_image.flash import SimFlash
+from firmware_image.flash import ERASED, SimFlash
+from firmware_image.image import Version, make_image
 from firmware_image.keys import PrivateKey, PublicKey, load_key
 from firmware_image.link import FdLink
+from firmware_image.slots import set_pending
 
 __all__ = ["UpdateDevice", "main"]
 
@@ -124,13 +130,31 @@ SERVE_SLOT_SECTORS = 320  # 1.25 MiB slots of 4 KiB sectors: room for the applic
 DEV_SIGNING_KEY = Path("build/dev-signing-key.pem")  # what 'make image' signs with
 
 
+def _factory_image(world_private_key: Path, device_class: str) -> bytes:
+    """What the simulated terminal left the factory with: a confirmed 1.0.0 whose application only says so."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as app:
+        app.writestr("__main__.py", "print('factory image 1.0.0: flash the application with smpmgr upgrade "
+                                    "or pos-fw flash')\n")
+    key = load_key(world_private_key)
+    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{world_private_key} is not a private key")
+    return make_image(buffer.getvalue(), version=Version(1), key=key, security_counter=1, device_class=device_class)
+
+
 def device_for_serve(workdir: Path, device_class: str, world_public_key: Path | None = None) -> tuple[
         UpdateDevice, dict[str, object]]:
-    """The maintenance side ``pos-sim --serve`` runs: its own flash file in ``workdir`` (made empty the first
-    time), trusting the development key of ``make image`` (when it exists) and the world's demo key."""
+    """The maintenance side ``pos-sim --serve`` runs: its own flash file in ``workdir`` (made the first time,
+    slot 0 a confirmed factory 1.0.0 signed with the world's demo key), trusting the development key of
+    ``make image`` (when it exists) and the world's demo key."""
     flash = workdir / "device-flash.bin"
     if not flash.is_file():
-        SimFlash.create(flash, slot_sectors=SERVE_SLOT_SECTORS).close()
+        with SimFlash.create(flash, slot_sectors=SERVE_SLOT_SECTORS) as chip:
+            private = world_public_key.with_suffix(".pem") if world_public_key else None
+            if private is not None and private.is_file():
+                image = _factory_image(private, device_class)
+                chip.write(0, image + bytes([ERASED]) * (-len(image) % chip.geometry.write_size))
+                set_pending(chip, 0, permanent=True)
     key_files = [p for p in (DEV_SIGNING_KEY, world_public_key) if p is not None and p.is_file()]
     keys = [load_key(p) for p in key_files]
     device = UpdateDevice(flash, keys, device_class,

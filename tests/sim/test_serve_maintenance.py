@@ -45,8 +45,9 @@ def test_serve_prints_the_maintenance_pty_and_smpmgr_upgrades_through_it(tmp_pat
         port = maintenance["port"]
         assert os.path.exists(port) and Path(maintenance["flash"]).is_file()
         assert str((tmp_path / "build" / "dev-signing-key.pem").resolve()) in maintenance["trusted_keys"]
-        empty = _tool(tmp_path, "-m", "smpmgr", "--port", port, "image", "state-read")
-        assert empty.returncode == 0 and "No images on device!" in empty.stdout, empty.stdout + empty.stderr
+        factory = _tool(tmp_path, "-m", "smpmgr", "--port", port, "image", "state-read")
+        assert factory.returncode == 0 and "version='1.0.0'" in factory.stdout, factory.stdout + factory.stderr
+        assert "slot=1" not in factory.stdout
         upgraded = _tool(tmp_path, "-m", "smpmgr", "--port", port, "upgrade", str(image))
         assert "Upgrade complete." in upgraded.stdout, upgraded.stdout + upgraded.stderr
         for _ in range(100):  # the device resets, test-boots the image, and serves again
@@ -56,7 +57,9 @@ def test_serve_prints_the_maintenance_pty_and_smpmgr_upgrades_through_it(tmp_pat
             time.sleep(0.1)
         rows = json.loads(slots.stdout)
         assert [(r["slot"], r["state"], r["version"], r["running"]) for r in rows] == [
-            (0, "trial", "2.1.0+0", True), (1, "empty", None, False)]
+            (0, "confirmed", "1.0.0+0", False), (1, "trial", "2.1.0+0", True)]
+        listed = _tool(tmp_path, "-m", "smpmgr", "--port", port, "image", "state-read")
+        assert "slot=0" in listed.stdout and "slot=1" in listed.stdout and "version='2.1.0'" in listed.stdout
         proc.stdin.write("quit\n")
         proc.stdin.flush()
         assert proc.wait(timeout=15) == 0
