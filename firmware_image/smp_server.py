@@ -32,6 +32,7 @@ from smp import header as smphdr
 from smp import image_management as smpimg
 from smp import os_management as smpos
 from smp.error import MGMT_ERR
+from smp.exceptions import SMPException
 from smp.message import Request, Response
 
 from firmware_image.agent import ResetRequested
@@ -108,8 +109,8 @@ class SmpServer:
             if length != len(message) - smphdr.Header.SIZE or not isinstance(body, dict):
                 raise ValueError(f"header length {length}, body {len(message) - smphdr.Header.SIZE} bytes")
             known = {k: v for k, v in body.items() if k in request_cls.model_fields}  # unknown keys: ignored
-            request = request_cls.load(smphdr.Header.loads(raw), known)
-        except (ValueError, TypeError, ValidationError, cbor2.CBORDecodeError, RecursionError) as exc:
+            request = request_cls(header=smphdr.Header.loads(raw), smp_data=message, **known)
+        except (ValueError, TypeError, ValidationError, cbor2.CBORDecodeError, RecursionError, SMPException) as exc:
             self.notes.append(f"smp: group {group} command {command}: bad request: {exc}")
             return reply.error(MGMT_ERR.EINVAL, "malformed request")
         try:
