@@ -109,7 +109,8 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
     world = SimWorld(workdir=workdir, baud=baud)
     device: UpdateDevice | None = None
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM (CI stopping it) and SIGHUP (the terminal window it ran in closed) stop it cleanly
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         config = world.config()
         path = world.workdir / "terminal.toml"
@@ -126,7 +127,8 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if device is not None:
             device.stop()
         world.stop()

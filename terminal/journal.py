@@ -23,6 +23,8 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from pos_errors import PosError
+from terminal.journal_support import now as _now
+from terminal.journal_support import statements as _statements
 from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
@@ -96,21 +98,6 @@ class JournalError(PosError):
     """The journal cannot be opened or written; the terminal must not sell."""
 
 
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements; a trigger's ``BEGIN … END`` holds semicolons of its own."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                yield pending
-            pending = ""
-
-
-def _now() -> str:
-    return dt.datetime.now().isoformat(timespec="milliseconds")
-
-
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
@@ -128,6 +115,18 @@ class Journal:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._migrate()
+
+    @classmethod
+    def read_only(cls, path: str | Path) -> Journal:
+        """An existing journal opened for reading only (``pos-terminal --status``): no migration, no write."""
+        journal = cls.__new__(cls)
+        journal.path, journal._crash_point, journal._lock = str(path), (lambda _name: None), threading.RLock()
+        try:
+            journal._db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                          check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        return journal
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -186,6 +185,13 @@ class Journal:
             new = current % 999999 + 1
             db.execute("UPDATE counter SET value = ? WHERE name = 'batch'", (new,))
         return int(new)
+
+    def last_closed_batch(self) -> tuple[int, str, int, int, bool] | None:
+        """(batch, closed_at, sale_count, sale_minor, uploaded) of the newest closed batch."""
+        with self._lock:
+            row = self._db.execute("SELECT batch, closed_at, sale_count, sale_minor, uploaded FROM batch"
+                                   " ORDER BY closed_at DESC, batch DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]))
 
     def batch_records(self, batch: int) -> list[TxnRecord]:
         return self._select("batch = ?", (batch,))
