@@ -62,10 +62,7 @@ class MaintenancePort:
         while i < len(data):
             if self._state is _In.SMP:
                 i = self._take_line(data, i)
-            elif self._state is _In.SLIP:
-                if self._slip_body == 0 and data[i] in _SMP_FIRST and data[i:i + 2] in (START, CONTINUE):
-                    self._state = _In.SMP  # a C0 that was a stray frame end, then an SMP line
-                    continue
+            elif self._state is _In.SLIP:  # a frame's first bytes may be 06 09 (FINALIZE of a length 0x…09)
                 end = data.find(_SLIP_END, i)
                 stop = len(data) if end < 0 else end + 1
                 self.posfw.receive_data(data[i:stop])

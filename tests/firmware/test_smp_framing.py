@@ -14,7 +14,7 @@ from smp.os_management import EchoWriteRequest, EchoWriteResponse
 
 from firmware_image.agent import AgentCore
 from firmware_image.maintenance import MaintenancePort
-from firmware_image.protocol import HELLO, SYNC_MAGIC, Kind, SlipDecoder, encode_frame
+from firmware_image.protocol import FINALIZE, HELLO, SYNC_MAGIC, Kind, SlipDecoder, encode_frame
 from firmware_image.smp_serial import SmpLineDecoder
 from firmware_image.smp_server import SmpServer
 from tests.firmware.conftest import DEVICE, new_flash
@@ -147,6 +147,17 @@ def test_a_stray_c0_in_noise_does_not_swallow_the_next_smp_request_after_a_quiet
     port.line_idle()  # the shell's read timed out
     port.receive_data(b"".join(smppacket.encode(EchoWriteRequest(d="after", sequence=9).BYTES)))
     assert _answers(port.data_to_send())[1] == ["after"]
+
+
+def test_a_posfw1_frame_that_starts_like_an_smp_line_stays_posfw1(port):
+    finalize = encode_frame(Kind.FINALIZE, FINALIZE.build(dict(length=0x0A09, permanent=0)))
+    assert finalize[1:3] == b"\x06\x09"  # kind FINALIZE, then the length's low byte
+    port.receive_data(finalize)
+    slip = SlipDecoder()
+    slip.feed(port.data_to_send())
+    frame = slip.next_frame()
+    assert frame is not None and frame.kind is Kind.ERROR  # POSFW1 answered it (no image there to finalize)
+    assert port.smp_dropped == 0
 
 
 def test_hello_fields_survive_the_demux(port):
