@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import subprocess
 import sys
 import threading
 import tty
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from firmware_image.agent_shell import maintenance_port, serve
 from firmware_image.boot import BootDecision, launch
+from firmware_image.errors import FirmwareError
 from firmware_image.flash import ERASED, SimFlash
 from firmware_image.image import Version, make_image
 from firmware_image.keys import PrivateKey, PublicKey, load_key
@@ -88,7 +90,11 @@ class UpdateDevice:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            decision = self._boot()
+            try:
+                decision = self._boot()
+            except (FirmwareError, OSError, subprocess.TimeoutExpired) as exc:  # the agent still serves: reflash
+                self._log(f"boot: failed ({exc}): serving the maintenance port without an application")
+                decision = BootDecision(None, False)
             with SimFlash(self.flash) as flash:
                 core = maintenance_port(flash, self.keys, self.device_class, decision.slot)
                 while not self._stop.is_set():
