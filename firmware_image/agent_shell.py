@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if running is None and os.environ.get("POS_FW_SLOT", "").isdigit():
         running = int(os.environ["POS_FW_SLOT"])
     if not Path(opts.flash).is_file():
-        print(f"agent: no flash file {opts.flash}: make one with 'pos-fw slots --flash {opts.flash} --create 320' "
-              "(slots of 320 sectors of 4 KiB), then flash an image with 'pos-fw flash' or 'smpmgr upgrade'",
+        print(f"agent: no flash file {opts.flash}: make one with 'pos-fw slots --flash {opts.flash} --create 768' "
+              "(slots of 768 sectors of 4 KiB, 3 MiB), then flash an image with 'pos-fw flash' or 'smpmgr upgrade'",
               file=sys.stderr, flush=True)
         return 2
     try:

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", type=int, default=None, metavar="BAUD", help="pace the device's output")
     opts = parser.parse_args(argv)
     if not Path(opts.flash).is_file():
-        print(f"no flash file {opts.flash}: make one with 'pos-fw slots --flash {opts.flash} --create 320'",
+        print(f"no flash file {opts.flash}: make one with 'pos-fw slots --flash {opts.flash} --create 768'",
               file=sys.stderr)
         return 2
     device = UpdateDevice(opts.flash, [load_key(k) for k in opts.key], opts.device_class, pace_baud=opts.pace,
@@ -132,7 +132,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-SERVE_SLOT_SECTORS = 320  # 1.25 MiB slots of 4 KiB sectors: room for the application image (about 1 MB)
+SERVE_SLOT_SECTORS = 768  # 3 MiB slots of 4 KiB sectors: room for the application image (about 1.3 MB) to grow
 DEV_SIGNING_KEY = Path("build/dev-signing-key.pem")  # what 'make image' signs with
 
 

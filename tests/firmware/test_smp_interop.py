@@ -131,7 +131,7 @@ def test_upload_state_test_reset_then_confirm_after_the_test_boot(device, key):
 def big_device(tmp_path, key):
     """Slots large enough for a real build of this tree; the launcher runs each image's self-test only."""
     path = tmp_path / "flash.bin"
-    with SimFlash.create(path, slot_sectors=300, sector_size=4096) as flash:
+    with SimFlash.create(path, slot_sectors=768, sector_size=4096) as flash:
         v1 = image(key, "1.0.0", app(size=20000))
         flash.write(0, v1 + b"\xff" * (-len(v1) % 8))
         set_pending(flash, 0, permanent=True)
