@@ -6,7 +6,7 @@ configuration that points at them (``terminal.toml`` in the work directory), pri
 endpoints, ptys, the config path, the demo accounts and the test key material — and runs until interrupted
 (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
 customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
-``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+``code wechat|alipay|emvqr [OUTCOME]``, ``phone QR_PAYLOAD [refuse]``, ``receipt`` (the last one printed), ``cards``.
 
 >>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
 ('"a\\\\"b"', '1.5', 'true')
@@ -26,7 +26,8 @@ from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
-_HELP = "commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | quit"
+_HELP = ("commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | "
+         "phone QR_PAYLOAD [refuse] | quit")
 
 
 def _toml_value(value: Any) -> str:
@@ -93,6 +94,8 @@ def _command(world: SimWorld, line: str) -> str:
             return "\n".join(world.printer.receipts[-1]) if world.printer.receipts else "no receipt yet"
         elif verb == "code" and args:
             return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
+        elif verb == "phone" and args:  # the customer's phone scans the QR the terminal shows (its payload)
+            return world.wallet.phone_scan(args[0], not (len(args) > 1 and args[1].lower() == "refuse"))
         elif verb == "cards":
             return " ".join(sorted(world.cards))
         else:
