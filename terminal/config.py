@@ -66,6 +66,14 @@ class HostSection:
     connect_timeout_s: float = 3.0
     saf_max_attempts: int = 10  # store-and-forward: tries per advice before it stops (supervisor sees it)
     saf_expiry_s: float = 604800.0  # an advice not delivered within a week stops as expired
+    # --- mutual TLS and message MACs (docs/protocols/acquirer.md) ---
+    ca_file: str = ""  # PEM CA the acquirer's certificate must chain to (only this CA is trusted)
+    server_name: str = ""  # the name the acquirer's certificate must carry; "" = address
+    client_cert: str = ""  # this terminal's client certificate (PEM), issued by the acquirer
+    client_key: str = ""  # its private key (PEM, 0600)
+    insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
+    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
+    tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class Action(StrEnum):
     KEY_LOAD_WITNESS = "key_load_witness"  # dual control: the second person who confirms a key load
     DIAGNOSTICS = "diagnostics"
     OPEN_ITEMS = "open_items"  # what recovery is still following up (reversals, voids, pending top-ups)
+    JOURNAL_RECOVERY = "journal_recovery"  # accept a damaged journal as it now stands (out-of-service screen)
 
 
 _EVERYONE = frozenset(Role)
@@ -71,6 +72,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.KEY_LOAD: _TECHNICIAN,
     Action.KEY_LOAD_WITNESS: _SUPERVISOR_TECHNICIAN,
     Action.DIAGNOSTICS: _TECHNICIAN,
+    Action.JOURNAL_RECOVERY: _TECHNICIAN,
     Action.OPEN_ITEMS: _SUPERVISOR,
 }
 

@@ -14,12 +14,14 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
+from drivers.host.tls import client_context
+from drivers.host.tmk import load_tmk
 from drivers.merchant_keys import alipay_client, wechatpay_client
 from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
@@ -79,12 +81,13 @@ def build_services(settings: Settings) -> Services:
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
-                      batch_number=journal.current_batch(), crash_point=crashpoint.reached)
+                      batch_number=journal.current_batch(), crash_point=crashpoint.reached,
+                      **_host_security(settings))
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
-    closers = []
+    closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
     for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
                          ("scanner", scanner)):
         try:
@@ -114,6 +117,22 @@ def build_services(settings: Settings) -> Services:
                     pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
                     wallet_topup=wallet_topup, audit=AuditLog(journal), saf_sealer=sealer)
 
+
+
+def _host_security(settings: Settings) -> dict[str, Any]:
+    """TLS context, server name and TMK of the acquirer link (``[host]``); ConfigError names a wrong key."""
+    h = settings.host
+    if h.key_scheme not in ("master_session", "none"):
+        raise ConfigError(f"host.key_scheme must be 'master_session' or 'none', not {h.key_scheme!r}")
+    if h.insecure_plaintext:
+        log.warning("host.insecure_plaintext = true: the acquirer link is PLAIN TCP — test benches only")
+        tls = None
+    else:
+        tls = client_context(h.ca_file, h.client_cert, h.client_key)
+    if h.key_scheme == "none":
+        log.warning("host.key_scheme = none: acquirer messages carry no MAC — test benches only")
+    tmk = load_tmk(h.tmk_file) if h.key_scheme == "master_session" else None
+    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk}
 
 
 def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:

@@ -27,7 +27,11 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
-                                          wallet_unreachable, wallet_forge_paid (a man in the middle makes every
+                                          wallet_unreachable, acquirer_tls_fault ("expired" / "wrong_host" /
+                                          "unknown_ca" / "": the host's certificate), acquirer_bad_mac (answers
+                                          carry a wrong MAC), acquirer_expire_keys (the host forgets the working
+                                          keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
+                                          wallet_forge_paid (a man in the middle makes every
                                           WeChat Pay / Alipay code payment answer "paid"; its signature fails)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
@@ -65,6 +69,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
 from sim.runner.world import SimWorld
 from terminal.screens import Key
@@ -290,8 +295,28 @@ class _Runner:
                 (self.w.pinpad.unplug if value else self.w.pinpad.replug)()
             elif name in ("printer_cover_open", "printer_silent"):
                 setattr(self.w.printer, name.removeprefix("printer_"), bool(value))
+            elif name.startswith("acquirer_") and self._security_switch(name, value):
+                pass
             else:
                 raise StepFailure(f"unknown switch {name!r}")
+
+    def _security_switch(self, name: str, value: Any) -> bool:
+        sec = self.w.host_security
+        if sec is None:
+            raise StepFailure(f"{name}: this world's acquirer runs without TLS and MACs")
+        if name == "acquirer_tls_fault":
+            if value and value not in TLS_FAULTS:
+                raise StepFailure(f"acquirer_tls_fault is one of {', '.join(TLS_FAULTS)} or \"\", not {value!r}")
+            sec.tls_fault = str(value) or None
+        elif name == "acquirer_bad_mac":
+            sec.bad_mac_answers = bool(value)
+        elif name == "acquirer_expire_keys" and value:
+            sec.expire_keys()
+        elif name == "acquirer_bad_kcv":
+            sec.bad_kcv = bool(value)
+        else:
+            return False
+        return True
 
     def fault(self, table: Mapping[str, Any], timeout: float) -> None:
         settings = dict(table)

@@ -23,6 +23,7 @@ from firmware_image.image import Version, make_image
 from firmware_image.keys import generate, public_pem, save_private
 from firmware_image.slots import mark_tried, set_pending
 from sim.backends.acquirer import AcquirerSim
+from sim.backends.acquirer_security import AcquirerSecurity
 from sim.backends.alipay import AlipaySim
 from sim.backends.carrier import CarrierSim
 from sim.backends.wallet import WalletSim
@@ -87,13 +88,14 @@ def _demo_hash(user_id: str, password: str) -> str:
 
 class SimWorld:
     """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
-    ``faults`` is the line quality of every serial link (reader, PIN pad, printer)."""
+    ``faults`` is the line quality of every serial link (reader, PIN pad, printer). The acquirer link is mutual TLS
+    with MACs (``sim.backends.acquirer_security``) unless ``secure_host=False`` (the bench's plaintext baseline)."""
 
     DEVICES = ("reader", "pinpad", "printer")
 
     def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 faults: LineFaults | None = None) -> None:
+                 faults: LineFaults | None = None, secure_host: bool = True) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
         self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.baud = baud
@@ -104,7 +106,9 @@ class SimWorld:
         self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud,
                                 faults=faults)
         self.printer = PrinterSim(baud=baud, faults=faults)
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards)
+        tid = str(self.overrides.get("terminal", {}).get("id", "SIM00001"))
+        self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
         self.carrier = CarrierSim()
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
@@ -132,6 +136,10 @@ class SimWorld:
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],
         }
+        sec = self.host_security
+        data["host"].update({"ca_file": sec.ca.ca_file, "server_name": "localhost", "client_cert": sec.client_cert,
+                             "client_key": sec.client_key, "tmk_file": sec.tmk_file} if sec is not None else
+                            {"insecure_plaintext": True, "key_scheme": "none"})
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
