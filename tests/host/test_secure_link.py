@@ -262,3 +262,15 @@ def test_sign_on_during_an_exchange_does_not_spoil_its_answer(acquirer: Acquirer
     sale.join(5)
     assert results == [True], "the answer is MACed under the keys its request was verified with"
     assert mtis(acquirer).count("0800") == 2 and [e.response_code for e in acquirer.ledger] == ["00"]
+
+
+def test_world_fault_toggles_reach_the_host(tmp_path: Path) -> None:
+    from sim.runner.world import SimWorld  # a world that is never started: only its parts are built
+
+    world = SimWorld(workdir=tmp_path)
+    sec = world.host_security
+    assert sec is not None
+    assert world.toggle_fault("acquirer_tls_expired") and sec.tls_fault == "expired"
+    assert not world.toggle_fault("acquirer_tls_expired") and sec.tls_fault is None
+    assert world.toggle_fault("acquirer_bad_mac") and sec.bad_mac_answers
+    world.stop()
