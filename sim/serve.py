@@ -6,7 +6,8 @@ configuration that points at them (``terminal.toml`` in the work directory), pri
 endpoints, ptys, the config path, the demo accounts and the test key material — and runs until interrupted
 (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
 customer: ``insert CARD``, ``swipe CARD``, ``tap CARD`` (contactless), ``remove``, ``pin 1234 ENTER`` (keys on
-the PIN pad), ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+the PIN pad), ``code wechat|alipay|emvqr [OUTCOME]``, ``phone QR_PAYLOAD [refuse]``, ``receipt`` (the last one
+printed), ``cards``.
 
 The terminal's maintenance port runs too: the update agent (POSFW1 and SMP) with its own flash file
 ``device-flash.bin``, booting what is flashed; its pty is key ``maintenance`` of the JSON.
@@ -32,7 +33,7 @@ from sim.runner.world import DEMO_BDK, DEMO_DEVICE_CLASS, DEMO_KSN, DEMO_USERS, 
 __all__ = ["serve", "to_toml", "describe"]
 
 _HELP = ("commands: insert CARD | swipe CARD | tap CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | "
-         "cards | quit")
+         "cards | phone QR_PAYLOAD [refuse] | quit")
 
 
 def _toml_value(value: Any) -> str:
@@ -107,6 +108,8 @@ def _command(world: SimWorld, line: str) -> str:
             return "\n".join(world.printer.receipts[-1]) if world.printer.receipts else "no receipt yet"
         elif verb == "code" and args:
             return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
+        elif verb == "phone" and args:  # the customer's phone scans the QR the terminal shows (its payload)
+            return world.wallet.phone_scan(args[0], not (len(args) > 1 and args[1].lower() == "refuse"))
         elif verb == "cards":
             return " ".join(sorted(world.cards)) + " | tap: " + " ".join(TAP_KEYS)
         else:
