@@ -35,6 +35,7 @@ class TerminalSection:
     max_amount_minor: int = 100_000
     duplicate_window_s: float = 600.0  # same SIM + amount inside this window needs an explicit confirmation
     log_file: str = ""
+    profile: str = "production"  # "production": live trust anchors only; "test": test keys allowed (simulator)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class EmvSection:
     # checked and turned into the kernel's configuration by emv.config.terminal_config (names the bad key)
     country_code: str = "0156"
     currency_code: str = "0156"
-    include_test_capks: bool = True
+    include_test_capks: bool = False  # the schemes' test CA keys: profile "test" only
     capks: tuple[Mapping[str, Any], ...] = ()
     revoked: tuple[str, ...] = ()
     exception_file: tuple[str, ...] = ()
@@ -205,11 +206,26 @@ class Settings:
         )
         settings.firmware.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
-                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
+                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id,
+                        profile=settings.terminal.profile)
+        if settings.terminal.profile == "production":
+            _refuse_test_settings(data)
         return settings
 
 
 _LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")
+_TEST_ONLY_KEYS = ("insecure_plaintext",)  # by name in every section, so keys other sections add are covered
+
+
+def _refuse_test_settings(data: Mapping[str, Any]) -> None:
+    """A production terminal refuses to boot with a test-bench setting switched on, and names it."""
+    for section, values in data.items():
+        if not isinstance(values, Mapping):
+            continue
+        for key in _TEST_ONLY_KEYS:
+            if values.get(key) is True:
+                raise ConfigError(f"{section}.{key} = true is for test benches: a terminal with [terminal] "
+                                  "profile = \"production\" refuses it")
 
 
 def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:

@@ -45,7 +45,7 @@ log = logging.getLogger("terminal.wiring")
 def emv_config(settings: Settings) -> TerminalConfig:
     term = settings.terminal
     return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
-                           ifd_serial=term.id)
+                           ifd_serial=term.id, profile=term.profile)
 
 
 def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:

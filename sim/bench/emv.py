@@ -17,13 +17,14 @@ from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.kernel import Transaction
 from sim.backends import pki
 from sim.backends.issuer import response_icc_data
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 
 __all__ = ["measure"]
 
 KERNEL_TARGET_MS = 15.0
-_CONFIG = TerminalConfig(aids=STANDARD_AIDS)
+_CONFIG = TerminalConfig(aids=STANDARD_AIDS, capks=SIM_TRUST)
 
 
 def _kernel_seconds(key: str, runs: int) -> float:

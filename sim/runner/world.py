@@ -24,6 +24,7 @@ from firmware_image.keys import generate, public_pem, save_private
 from firmware_image.slots import mark_tried, set_pending
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.carrier import CarrierSim
+from sim.backends.pki import capk_entries
 from sim.backends.wallet import WalletSim
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
@@ -116,7 +117,8 @@ class SimWorld:
         scanner, wallet_url = self.scanner.start(), self.wallet.start()
         data: dict[str, Any] = {
             "terminal": {"id": "SIM00001", "merchant_id": "898440154110001",
-                         "journal": str(self.workdir / "journal.db")},
+                         "journal": str(self.workdir / "journal.db"), "profile": "test"},
+            "emv": {"capks": capk_entries()},  # the simulator's CA: a test key, trusted by profile "test" only
             "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
             "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
             "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from flows.messages import t
+from pos_errors import PosError
 from terminal.core import TerminalCore
 from terminal.diagnostics import faults, run_checks
+from terminal.profile import pin_test_key_id
 from terminal.screens import Key
 from terminal.work import WorkContext, recover_all
 
@@ -22,11 +24,25 @@ def _boot_work(lang: str) -> Any:
         sv = ctx.services
         if not sv.journal.check_integrity():
             return False, (t("boot.journal_damaged", lang),), ()
+        test_key = _test_pin_key(sv)
+        if test_key:
+            return False, (t("boot.test_pin_key", lang, key_id=test_key),), ()
         health = tuple(faults(run_checks(sv)))  # shown on the home screen until fixed
         with ctx.money:
             report = recover_all(sv)
         return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), health
     return run
+
+
+def _test_pin_key(sv: Any) -> str | None:
+    """A production terminal refuses a PIN pad holding a published test key (``terminal.profile``)."""
+    key_status = getattr(sv.pinpad, "key_status", None)
+    if key_status is None or sv.settings.terminal.profile != "production":
+        return None
+    try:
+        return pin_test_key_id(sv.settings.terminal.profile, key_status().ksn)
+    except PosError:
+        return None  # an unreachable pad is the device check's finding
 
 
 def start(core: TerminalCore) -> None:
