@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -39,7 +40,10 @@ def generate(kind: str = "ed25519") -> PrivateKey:
 def save_private(key: PrivateKey, path: str | Path) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    Path(path).write_bytes(pem)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a private key: owner only
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+    os.chmod(path, 0o600)
 
 
 def load_key(path: str | Path) -> PrivateKey | PublicKey:

@@ -14,6 +14,7 @@ customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
+from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SIM_DEVICE_SECRET_ENV, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
@@ -68,6 +69,8 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         "firmware": config.get("firmware", {}),
         "users": [{"id": u, "name": n, "role": r, "password": p} for u, n, r, p in DEMO_USERS],
         "test_keys": {"pin_bdk_aes128": DEMO_BDK.hex().upper(), "pin_initial_ksn": DEMO_KSN.hex().upper()},
+        # the terminal's device secret (test bench): export it before starting pos-terminal with this config
+        "environment": {SIM_DEVICE_SECRET_ENV: os.environ.get(SIM_DEVICE_SECRET_ENV, "")},
         "cards": sorted(world.cards),
         "stdin": _HELP,
     }

@@ -11,12 +11,14 @@ import argparse
 import logging
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import segno
 
 from pos_errors import ConfigError, PosError
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
+from terminal.secret_file import create_private
 
 __all__ = ["main"]
 
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
         return 0
+    if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
+        create_private(Path(settings.terminal.log_file))
     logging.basicConfig(filename=settings.terminal.log_file or None, level=logging.INFO,
                         format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO: noise and CPU

@@ -105,6 +105,8 @@ class TimeoutsSection:
 class SecuritySection:
     lock_s: float = 900.0  # how long too many wrong passwords lock an account
     max_failed: int = 5  # wrong passwords in a row that lock it
+    device_secret_file: str = ""  # 0600 file holding the device secret (not beside the journal); PAN sealing key
+    device_secret_env: str = ""  # test benches only: environment variable holding the secret as hex (simulator)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,9 @@ class Settings:
                         profile=settings.terminal.profile)
         if settings.terminal.profile == "production":
             _refuse_test_settings(data)
+            if settings.security.device_secret_env:
+                raise ConfigError("security.device_secret_env is for test benches: a production terminal reads "
+                                  "its device secret from security.device_secret_file")
         return settings
 
 

@@ -23,7 +23,7 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from pos_errors import PosError
-from terminal.secret_file import load_or_make_secret
+from terminal.secret_file import create_private, load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
 
@@ -107,6 +107,9 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+_SAF_DONE = ("sent", "cancelled", "expired")  # SafStatus values after which the sealed PAN is erased
+
+
 def _now() -> str:
     return dt.datetime.now().isoformat(timespec="milliseconds")
 
@@ -118,12 +121,13 @@ class Journal:
         self.path = str(path)
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(self.path))  # 0600 in a 0700 directory; the -wal and -shm files take its mode
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA secure_delete=ON")  # overwritten content is zeroed, not left in free pages
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
         self._lock = threading.RLock()
@@ -288,12 +292,10 @@ class Journal:
     # --- store-and-forward queue (flows.saf) -------------------------------------------------------------------
 
     def saf_key(self) -> bytes:
-        """This terminal's secret for sealing PANs in the queue: a 0600 file beside the journal, made once
-        (an in-memory journal gets a fresh one). A copied journal alone reveals no PAN."""
+        """A key for this process only (tests, tools); the terminal seals with ``terminal.device_secret``'s key."""
         with self._lock:
             if getattr(self, "_saf_secret", None) is None:
-                self._saf_secret = load_or_make_secret(None if self.path == ":memory:" else
-                                                        Path(self.path + ".safkey"))
+                self._saf_secret = load_or_make_secret(None)
             return self._saf_secret
 
     def saf_offline_approved(self, txn_id: int, row: SafRow) -> int:
@@ -331,9 +333,13 @@ class Journal:
         """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
         with self.transaction() as db:
             db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
-                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message)"
-                       " WHERE saf_id = ?",
-                       (status, tries, _now() if tries > 0 else None, response_code, message, saf_id))
+                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
+                       " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
+                       (status, tries, _now() if tries > 0 else None, response_code, message, status in _SAF_DONE,
+                        saf_id))
+        if status in _SAF_DONE and self.path != ":memory:":  # the PAN is erased: no old page keeps it in the WAL
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- users, audit log and settings (their rules live in terminal/users.py, audit.py, settings_store.py) -----
 

@@ -11,6 +11,7 @@ hardware), everything else crosses a pty or a socket.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from sim.devices.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
 from terminal.app import TerminalApp
 from terminal.config import Settings
 from terminal.screens import Screen
+from terminal.secret_file import private_dir
 from terminal.users import hash_password
 from terminal.wiring import build_services
 
@@ -51,6 +53,9 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
 # Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
 DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 DEMO_KSN = bytes.fromhex("123456789012345600000000")
+# The terminal's device secret on the test bench: an environment variable (one random value per process, which
+# child processes such as pos-terminal inherit), never a file in the world's work directory beside the journal.
+SIM_DEVICE_SECRET_ENV = "POS_SIM_DEVICE_SECRET"
 
 
 DEMO_DEVICE_CLASS = "iotsim-pos-1"
@@ -94,7 +99,7 @@ class SimWorld:
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  faults: LineFaults | None = None) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
-        self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.workdir = private_dir(Path(workdir) if workdir else Path(self._tmp.name))  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
         self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/devices/stripes.py)
@@ -111,6 +116,7 @@ class SimWorld:
         self.settings: Settings | None = None
 
     def config(self) -> dict[str, dict[str, Any]]:
+        os.environ.setdefault(SIM_DEVICE_SECRET_ENV, os.urandom(32).hex())
         reader, pinpad, printer = self.reader.start(), self.pinpad.start(), self.printer.start()
         host, port = self.acquirer.start()
         url = self.carrier.start()
@@ -126,6 +132,7 @@ class SimWorld:
                         "app_secret_file": self.carrier.write_secret(str(self.workdir / "carrier-app-secret")),
                         "ca_file": self.carrier.ca_file, "insecure_plaintext": not self.carrier.ca_file},
             "timeouts": {"card_s": 60.0, "pin_s": 60.0},
+            "security": {"device_secret_env": SIM_DEVICE_SECRET_ENV},  # a test-bench secret, not in the workdir
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],
         }

@@ -9,6 +9,7 @@ from flows.ports import AuthRequest
 from flows.saf import PanSealer, SafError, drain, offline_row
 from flows.txn_state import path_to
 from pos_errors import LinkError, LinkTimeout
+from terminal.device_secret import sealing_key
 from terminal.journal import Journal
 
 PAN = "6217000000000078"
@@ -103,14 +104,31 @@ def test_an_advice_older_than_the_expiry_stops_unsent(journal, sealer):
 
 def test_the_queue_survives_a_restart_and_the_next_send_is_a_repeat(tmp_path):
     first = Journal(tmp_path / "j.db")
-    sealer = PanSealer(first.saf_key(), TID)
+    key = sealing_key(bytes(range(32)), TID)  # from the device secret (terminal.device_secret), not a file here
+    sealer = PanSealer(key, TID)
     _txn, stan = _offline_sale(first, sealer)
     drain(Host(fail=1), first, sealer, terminal_id=TID, merchant_id=MID)  # sent, no answer
     first.close()
-    again = Journal(tmp_path / "j.db")  # a new process: the same key file, the same queue
+    again = Journal(tmp_path / "j.db")  # a new process: the same device secret, the same queue
     host = Host()
-    assert drain(host, again, PanSealer(again.saf_key(), TID), terminal_id=TID, merchant_id=MID).sent == 1
+    assert drain(host, again, PanSealer(key, TID), terminal_id=TID, merchant_id=MID).sent == 1
     assert host.sent == [(stan, True, PAN, "Y1")]
+    assert {p.name for p in tmp_path.iterdir()} <= {"j.db", "j.db-wal", "j.db-shm"}  # no key beside the journal
+
+
+@pytest.mark.parametrize("outcome", ["sent", "expired", "cancelled"])
+def test_the_sealed_pan_is_erased_once_the_advice_is_done(journal, sealer, tmp_path, outcome):
+    txn, _stan = _offline_sale(journal, sealer)
+    [queued] = journal.saf_items()
+    later = dt.datetime.now() + dt.timedelta(seconds=3601 if outcome == "expired" else 0)
+    if outcome == "cancelled":
+        for state in path_to("reversed", start="paid"):
+            journal.update(txn, state)
+    drain(Host(), journal, sealer, terminal_id=TID, merchant_id=MID, expiry_s=3600, now=later)
+    [row] = journal.saf_items((outcome,))
+    assert row.pan_sealed == b"" and queued.pan_sealed
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("j.db"))
+    assert queued.pan_sealed not in on_disk  # nor in a free page or an old WAL frame
 
 
 def test_an_advice_of_a_reversed_payment_is_cancelled_not_sent(journal, sealer):
