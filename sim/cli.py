@@ -3,6 +3,7 @@
     pos-sim                                     the terminal UI (Textual): log in, top up, insert cards, type PINs
     pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
     pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
+    pos-sim --headless --trace-dir DIR --scenario F...   keep each run's journal, masked traces, log, receipts
     pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.devices.pty.LineFaults keys)
     pos-sim --serve [--workdir DIR]             devices and back ends only, for a real pos-terminal: prints JSON
 """
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true",
                         help="run every simulated device and back end for a real pos-terminal; print them as JSON")
     parser.add_argument("--workdir", metavar="DIR", help="--serve: keep the config, journal and flash here")
+    parser.add_argument("--trace-dir", metavar="DIR", help="--headless: keep every scenario's journal, masked "
+                        "device traces, transcripts, log and receipts in DIR/<scenario>/")
     args = parser.parse_args(argv)
     if args.serve:
         from sim.serve import serve
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         if not args.scenario:
             parser.error("--headless needs --scenario FILE...")
-        return _run_scenarios(args.scenario, args.junit, faults if faults.active else None)
+        return _run_scenarios(args.scenario, args.junit, faults if faults.active else None,
+                              Path(args.trace_dir) if args.trace_dir else None)
     from sim.runner.world import SimWorld
     from sim.tui.app import run_tui
 
@@ -64,14 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None) -> int:
+def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None,
+                   trace_dir: Path | None = None) -> int:
     from sim.runner.scenario import load_scenario, run_scenario, write_junit
 
     results = []
     for name in files:
         scenario = load_scenario(Path(name))
         print(f"scenario {scenario.name} ({name})", flush=True)
-        result = run_scenario(scenario, faults=faults)
+        result = run_scenario(scenario, faults=faults, trace_dir=trace_dir)
         results.append(result)
         verdict = "PASS" if result.passed else "FAIL"
         print(f"  {verdict} in {result.seconds:.2f}s" + (f"\n  {result.message}" if not result.passed else ""),

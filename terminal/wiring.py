@@ -35,6 +35,7 @@ from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.device_secret import read_device_secret, sealing_key
 from terminal.journal import Journal
+from terminal.secret_file import create_private
 from terminal.services import Services, SystemClock
 from terminal.users import UserStore
 
@@ -56,8 +57,8 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
     def write(name: str, text: str) -> None:
         try:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            (Path(directory) / f"{name}.json").write_text(text, encoding="utf-8")
+            path = create_private(Path(directory) / f"{name}.json")  # 0600 in a 0700 directory
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
             log.warning("transcript %s not saved: %s", name, exc)
 

@@ -44,6 +44,8 @@ from terminal.wiring import build_services
 
 __all__ = ["SimWorld", "DEMO_USERS", "DEMO_BDK", "DEMO_KSN", "DEMO_DEVICE_CLASS", "demo_flash"]
 
+_TRACED = ("reader", "pinpad", "printer", "scanner")
+
 # (id, name, role, password) — the simulator's built-in accounts, documented in the README.
 DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("01", "Cashier Li / 李收银", "cashier", "1111"),
@@ -69,6 +71,7 @@ def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
     key = generate("ed25519")  # DEVELOPMENT key, lives only in the world's temp dir
     save_private(key, directory / "fw-dev-key.pem")
     public = directory / "fw-dev-key.pub"
+    public.touch(mode=0o600)  # nothing in a world's work directory is readable by others
     public.write_bytes(public_pem(key))
     path = directory / "flash.bin"
     with SimFlash.create(path, slot_sectors=4, sector_size=1024) as flash:
@@ -97,7 +100,8 @@ class SimWorld:
 
     def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 faults: LineFaults | None = None) -> None:
+                 faults: LineFaults | None = None, trace: bool = False) -> None:
+        self.trace = trace  # keep every serial trace (spy://, masked) and card transcript in the work directory
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
         self.workdir = private_dir(Path(workdir) if workdir else Path(self._tmp.name))  # type: ignore[union-attr]
         self.baud = baud
@@ -141,6 +145,10 @@ class SimWorld:
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
         for section, values in self.overrides.items():
             data.setdefault(section, {}).update(values)
+        if self.trace:
+            data["devices"].update({name: f"spy://{path}?file={self.workdir / f'trace-{name}.txt'}"
+                                    for name, path in data["devices"].items() if name in _TRACED})
+            data.setdefault("emv", {})["transcripts_dir"] = str(self.workdir / "transcripts")
         return data
 
     def start(self) -> SimWorld:

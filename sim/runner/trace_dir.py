@@ -1,0 +1,58 @@
+"""``pos-sim --headless --trace-dir DIR``: every scenario's artefacts kept in ``DIR/<scenario>/``.
+
+Kept: the world's work directory itself (journal with -wal/-shm, carrier secret, flash, keys, TLS files), the
+masked serial traces of reader, PIN pad, printer and scanner (``trace-<device>.txt``: ``spy://`` on every
+device), the card-session transcripts (``transcripts/``), the log of the run (``terminal.log``, every logger at
+DEBUG) and the printed receipts (``receipts.txt``). ``tests/scenarios/test_leak_scan.py`` scans such a directory
+for PANs, track data and PIN blocks, and for files others could read.
+
+>>> scenario_dir(Path("/tmp/t"), Path("scenarios/cards/sda_good.toml")).as_posix()
+'/tmp/t/cards-sda_good'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from terminal.secret_file import create_private, private_dir
+
+__all__ = ["scenario_dir", "run_log", "keep_receipts"]
+
+
+def scenario_dir(trace_dir: Path, scenario_path: Path) -> Path:
+    """``DIR/<parent>-<stem>`` for scenarios in a sub-folder (cards/…), ``DIR/<stem>`` otherwise."""
+    parent = scenario_path.parent.name
+    name = scenario_path.stem if parent in ("scenarios", "") else f"{parent}-{scenario_path.stem}"
+    return private_dir(private_dir(trace_dir) / name)
+
+
+@contextlib.contextmanager
+def run_log(workdir: Path | None) -> Iterator[None]:
+    """While a scenario runs, every log record (DEBUG and up) also goes to ``workdir/terminal.log`` (0600)."""
+    if workdir is None:
+        yield
+        return
+    handler = logging.FileHandler(create_private(workdir / "terminal.log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def keep_receipts(world: Any, workdir: Path | None) -> None:
+    """The printed receipts of the run, as the printer decoded them, in ``workdir/receipts.txt`` (0600)."""
+    if workdir is None:
+        return
+    path = create_private(workdir / "receipts.txt")
+    path.write_text("\n\n".join("\n".join(r) for r in world.printer.receipts), encoding="utf-8")
