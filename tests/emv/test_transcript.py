@@ -37,6 +37,14 @@ def test_oda_needs_the_real_pan_so_only_an_unmasked_transcript_replays_cda():
     assert masked.receipt["oda"] == "CDA failed"
 
 
+def test_a_record_too_damaged_to_decode_still_has_its_pan_masked():
+    """Found by the leak scan (tests/scenarios/test_leak_scan.py): the corrupt-record card's transcript kept the
+    PAN and track 2 in clear, because the PAN was looked for only in records that decode."""
+    text = record("corrupt-record").to_json()
+    pan = CATALOGUE["corrupt-record"].pan
+    assert pan not in text and pan.lower() not in text and pan[:6] in text
+
+
 def test_replay_card_reports_a_divergence():
     card = ReplayCard(Transcript(exchanges=[(b"\x00\xa4", b"\x90\x00")]))
     assert card.process(b"\x00\xb2") == b"\x6f\x00" and card.divergences == [1]
