@@ -222,15 +222,15 @@ _LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")
 _TEST_ONLY_KEYS = ("insecure_plaintext",)  # by name in every section, so keys other sections add are covered
 
 
-def _refuse_test_settings(data: Mapping[str, Any]) -> None:
-    """A production terminal refuses to boot with a test-bench setting switched on, and names it."""
-    for section, values in data.items():
-        if not isinstance(values, Mapping):
-            continue
-        for key in _TEST_ONLY_KEYS:
-            if values.get(key) is True:
-                raise ConfigError(f"{section}.{key} = true is for test benches: a terminal with [terminal] "
-                                  "profile = \"production\" refuses it")
+def _refuse_test_settings(data: Mapping[str, Any], where: str = "") -> None:
+    """A production terminal refuses to boot with a test-bench setting switched on (in any table, at any
+    depth), and names it."""
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _refuse_test_settings(value, f"{where}{key}.")
+        elif key in _TEST_ONLY_KEYS and value is True:
+            raise ConfigError(f"{where}{key} = true is for test benches: a terminal with [terminal] "
+                              "profile = \"production\" refuses it")
 
 
 def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:

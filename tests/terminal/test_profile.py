@@ -67,6 +67,8 @@ def test_insecure_plaintext_is_found_by_name_in_any_section():
 
     with pytest.raises(ConfigError, match="host.insecure_plaintext"):
         _refuse_test_settings({"host": {"insecure_plaintext": True}})
+    with pytest.raises(ConfigError, match="wallet.alipay.insecure_plaintext"):
+        _refuse_test_settings({"wallet": {"alipay": {"insecure_plaintext": True}}})
     _refuse_test_settings({"host": {"insecure_plaintext": False}, "carrier": {}})
 
 
