@@ -4,13 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test
+.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test lock bench-compare
 
-$(STAMP): pyproject.toml
+LOCK := requirements/dev.lock
+LOCK_OPTS := --generate-hashes --python-version 3.11 --universal -q
+
+# Pinned with hashes: a build next month installs exactly today's versions (make lock refreshes them).
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	@$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
+
+# After changing a dependency in pyproject.toml: re-resolve both lock files (uv is only needed here).
+lock:
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_OPTS) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_OPTS) -o requirements/device.lock
 
 run: $(STAMP)
 	$(BIN)/pos-sim
@@ -30,9 +41,15 @@ scenarios: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m terminal.diagram --readme README.md > docs/state-diagram.md
+	$(BIN)/python -m sim.docs_pictures docs/pictures
 
 bench: $(STAMP)
-	$(BIN)/python -m sim.bench
+	$(BIN)/python -m sim.bench --out build/bench.json
+
+# Ratios of the last make bench (build/bench.json, or NEW=…) against a saved run: make bench-compare BASE=old.json
+bench-compare: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=saved-bench.json [NEW=build/bench.json]"; exit 2; }
+	$(BIN)/python -m sim.bench.record $(BASE) $(or $(NEW),build/bench.json)
 
 crash-test: $(STAMP)
 	$(BIN)/python -m sim.crash

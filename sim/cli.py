@@ -2,6 +2,7 @@
 
     pos-sim                                     the terminal UI (Textual): log in, top up, insert cards, type PINs
     pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
+    pos-sim --list-scenarios                    the scenarios that come with pos-sim; --scenario takes their names
     pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
     pos-sim --headless --trace-dir DIR --scenario F...   keep each run's journal, masked traces, log, receipts
     pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.devices.pty.LineFaults keys)
@@ -36,9 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true",
                         help="run every simulated device and back end for a real pos-terminal; print them as JSON")
     parser.add_argument("--workdir", metavar="DIR", help="--serve: keep the config, journal and flash here")
+    parser.add_argument("--list-scenarios", action="store_true",
+                        help="list the scenarios that come with pos-sim (--scenario takes these names)")
     parser.add_argument("--trace-dir", metavar="DIR", help="--headless: keep every scenario's journal, masked "
                         "device traces, transcripts, log and receipts in DIR/<scenario>/")
     args = parser.parse_args(argv)
+    if args.list_scenarios:
+        for name in sorted(packaged_scenarios()):
+            print(name)
+        return 0
     if args.serve:
         from sim.serve import serve
 
@@ -58,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         return _run_scenarios(args.scenario, args.junit, faults if faults.active else None,
                               Path(args.trace_dir) if args.trace_dir else None)
     from sim.runner.world import SimWorld
-    from sim.tui.app import run_tui
+
+    try:
+        from sim.tui.app import run_tui
+    except ImportError as exc:
+        print(f"pos-sim: the terminal UI needs the simulator extra (cannot import {exc.name}): "
+              "pip install 'iotsim-pos[sim]'", file=sys.stderr)
+        return 2
 
     world = SimWorld(baud=args.baud, faults=faults).start()
     try:
@@ -68,13 +81,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def packaged_scenarios() -> dict[str, Path]:
+    """The scenarios installed with the package, by name (``happy_path``, ``cards/expired``)."""
+    root = Path(__file__).resolve().parent / "scenarios"
+    return {path.relative_to(root).with_suffix("").as_posix(): path for path in sorted(root.rglob("*.toml"))}
+
+
+def _scenario_path(name: str) -> Path:
+    """A file path as given, or else the packaged scenario of that name (so a wheel user needs no checkout)."""
+    path = Path(name)
+    if path.exists() or path.suffix == ".toml":
+        return path
+    return packaged_scenarios().get(name, path)
+
+
 def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None,
                    trace_dir: Path | None = None) -> int:
-    from sim.runner.scenario import load_scenario, run_scenario, write_junit
+    from sim.runner.scenario import Scenario, ScenarioResult, StepFailure, load_scenario, run_scenario, write_junit
 
     results = []
     for name in files:
-        scenario = load_scenario(Path(name))
+        try:
+            scenario = load_scenario(_scenario_path(name))
+        except (OSError, ValueError, KeyError, TypeError, StepFailure) as exc:  # tomllib's errors are ValueErrors
+            problem = f"cannot load scenario {name}: {exc.strerror if isinstance(exc, OSError) else exc}"
+            print(f"scenario {name}\n  FAIL {problem}", flush=True)
+            results.append(ScenarioResult(Scenario(Path(name).stem, name, {}, ()), False, 0.0, message=problem))
+            continue
         print(f"scenario {scenario.name} ({name})", flush=True)
         result = run_scenario(scenario, faults=faults, trace_dir=trace_dir)
         results.append(result)

@@ -109,7 +109,8 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
           stdout: TextIO = sys.stdout) -> int:
     world = SimWorld(workdir=workdir, baud=baud)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM (CI stopping it) and SIGHUP (the terminal window it ran in closed) stop it cleanly
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         config = world.config()
         path = world.workdir / "terminal.toml"
@@ -123,7 +124,8 @@ def serve(workdir: str | None = None, baud: int | None = None, *, stdin: TextIO 
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         world.stop()
     return 0
 

@@ -11,22 +11,26 @@ import argparse
 import logging
 import sys
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 
-import segno
-
 from pos_errors import ConfigError, PosError
+from terminal import log_setup
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
 from terminal.secret_file import create_private
 
 __all__ = ["main"]
 
+log = logging.getLogger("terminal.cli")
+
 
 def _show(screen: Screen) -> None:
     rule = f"── {screen.state} " + "─" * max(0, 44 - len(screen.state))
     print(f"\n{rule}\n{screen.text()}\n" + "─" * 48, flush=True)
     if screen.qr:  # the merchant-presented QR, drawn in the console for the customer's phone
+        import segno  # only when a QR shows: keeps it out of the boot path
+
         segno.make_qr(screen.qr).terminal(compact=True)
         print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash/harness.py) reads it
 
@@ -34,14 +38,30 @@ def _show(screen: Screen) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="TOML file, see config/terminal.example.toml")
+    parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
+    parser.add_argument("--example-config", action="store_true",
+                        help="print the example configuration (every key, with its default) and exit")
+    parser.add_argument("--status", action="store_true",
+                        help="the last boot's self-test, journal health (open transactions, advice queue, last "
+                             "settlement) and versions; changes nothing")
+    parser.add_argument("--json", action="store_true", help="--status as JSON")
     args = parser.parse_args(argv)
+    if args.example_config:
+        print(resources.files("terminal").joinpath("example_config.toml").read_text(encoding="utf-8"), end="")
+        return 0
+    if not args.config:
+        parser.error("--config FILE is needed (pos-terminal --example-config prints one to start from)")
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"pos-terminal: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.status:
+        from terminal import status
+
+        print(status.render(status.collect(settings), as_json=args.json))
+        return 0
     if args.check_config:
         for section, values in asdict(settings).items():
             if section != "users":
@@ -50,15 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
         create_private(Path(settings.terminal.log_file))
-    logging.basicConfig(filename=settings.terminal.log_file or None, level=logging.INFO,
-                        format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO: noise and CPU
+    log_setup.configure(settings.terminal.log_file, terminal_id=settings.terminal.id,
+                        max_bytes=settings.terminal.log_max_bytes, backups=settings.terminal.log_backups)
     from terminal.app import TerminalApp
     from terminal.wiring import build_services
 
+    log.info("pos-terminal starting, config %s", args.config)
     try:
         services = build_services(settings)
     except PosError as exc:
+        log.error("cannot start: %s", exc)
         print(f"pos-terminal: cannot start: {exc}", file=sys.stderr)
         return 1
     app = TerminalApp(services)

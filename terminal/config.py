@@ -35,6 +35,8 @@ class TerminalSection:
     max_amount_minor: int = 100_000
     duplicate_window_s: float = 600.0  # same SIM + amount inside this window needs an explicit confirmation
     log_file: str = ""
+    log_max_bytes: int = 5_000_000  # the log rotates at this size ...
+    log_backups: int = 5  # ... keeping this many old files
     profile: str = "production"  # "production": live trust anchors only; "test": test keys allowed (simulator)
 
 
@@ -189,6 +191,9 @@ class Settings:
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
         fees, limits = _fees(data.get("fees", {}))
+        log_size = data.get("terminal", {}).get("log_max_bytes", 5_000_000)
+        if isinstance(log_size, int) and not 10_000 <= log_size <= 1_000_000_000:
+            raise ConfigError(f"terminal.log_max_bytes must be 10000..1000000000, not {log_size}")
         if data.get("devices", {}).get("scanner_mode", "triggered") not in ("triggered", "continuous"):
             raise ConfigError("devices.scanner_mode must be 'triggered' or 'continuous'")
         users = tuple(UserEntry(_need(u, "id", "users"), u.get("name", ""), u.get("role", "cashier"),

@@ -23,7 +23,9 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from pos_errors import PosError
-from terminal.secret_file import create_private, load_or_make_secret
+from terminal.journal_support import now as _now
+from terminal.journal_support import statements as _statements
+from terminal.secret_file import create_private
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
 
@@ -96,24 +98,6 @@ class JournalError(PosError):
     """The journal cannot be opened or written; the terminal must not sell."""
 
 
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements; a trigger's ``BEGIN … END`` holds semicolons of its own."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                yield pending
-            pending = ""
-
-
-_SAF_DONE = ("sent", "cancelled", "expired")  # SafStatus values after which the sealed PAN is erased
-
-
-def _now() -> str:
-    return dt.datetime.now().isoformat(timespec="milliseconds")
-
-
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
@@ -132,6 +116,18 @@ class Journal:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._migrate()
+
+    @classmethod
+    def read_only(cls, path: str | Path) -> Journal:
+        """An existing journal opened for reading only (``pos-terminal --status``): no migration, no write."""
+        journal = cls.__new__(cls)
+        journal.path, journal._crash_point, journal._lock = str(path), (lambda _name: None), threading.RLock()
+        try:
+            journal._db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                          check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        return journal
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -190,6 +186,13 @@ class Journal:
             new = current % 999999 + 1
             db.execute("UPDATE counter SET value = ? WHERE name = 'batch'", (new,))
         return int(new)
+
+    def last_closed_batch(self) -> tuple[int, str, int, int, bool] | None:
+        """(batch, closed_at, sale_count, sale_minor, uploaded) of the newest closed batch."""
+        with self._lock:
+            row = self._db.execute("SELECT batch, closed_at, sale_count, sale_minor, uploaded FROM batch"
+                                   " ORDER BY closed_at DESC, batch DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]))
 
     def batch_records(self, batch: int) -> list[TxnRecord]:
         return self._select("batch = ?", (batch,))
@@ -291,13 +294,6 @@ class Journal:
 
     # --- store-and-forward queue (flows.saf) -------------------------------------------------------------------
 
-    def saf_key(self) -> bytes:
-        """A key for this process only (tests, tools); the terminal seals with ``terminal.device_secret``'s key."""
-        with self._lock:
-            if getattr(self, "_saf_secret", None) is None:
-                self._saf_secret = load_or_make_secret(None)
-            return self._saf_secret
-
     def saf_offline_approved(self, txn_id: int, row: SafRow) -> int:
         """One commit: the advice is queued and the transaction becomes ``paid`` with the advice's STAN."""
         now = _now()
@@ -331,13 +327,13 @@ class Journal:
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
                    message: str | None = None) -> None:
         """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
+        done = status in ("sent", "cancelled", "expired")  # the sealed PAN is never needed again: erased
         with self.transaction() as db:
             db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
                        " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
                        " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
-                       (status, tries, _now() if tries > 0 else None, response_code, message, status in _SAF_DONE,
-                        saf_id))
-        if status in _SAF_DONE and self.path != ":memory:":  # the PAN is erased: no old page keeps it in the WAL
+                       (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
+        if done and self.path != ":memory:":  # the PAN is erased: no old page keeps it in the WAL
             with self._lock:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

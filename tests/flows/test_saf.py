@@ -45,7 +45,7 @@ def journal(tmp_path):
 
 @pytest.fixture
 def sealer(journal):
-    return PanSealer(journal.saf_key(), TID)
+    return PanSealer(sealing_key(b"device secret of the test" * 2, TID), TID)
 
 
 def test_offline_approval_is_paid_and_queued_in_one_commit_without_a_clear_pan(journal, sealer, tmp_path):
@@ -57,7 +57,7 @@ def test_offline_approval_is_paid_and_queued_in_one_commit_without_a_clear_pan(j
     assert PAN.encode() not in (tmp_path / "j.db").read_bytes() + (tmp_path / "j.db-wal").read_bytes()
     assert sealer.open(row.pan_sealed, stan) == PAN
     with pytest.raises(SafError):  # another terminal's key, or the row's STAN changed: it does not open
-        PanSealer(journal.saf_key(), "T0000002").open(row.pan_sealed, stan)
+        PanSealer(sealing_key(b"device secret of the test" * 2, "T0000002"), "T0000002").open(row.pan_sealed, stan)
     with pytest.raises(SafError):
         sealer.open(row.pan_sealed, stan + 1)
 

@@ -52,3 +52,21 @@ def test_serve_prints_endpoints_writes_a_loadable_config_and_obeys_stdin(tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.scenario
+def test_serve_stops_cleanly_when_its_terminal_window_closes(tmp_path: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "--serve", "--workdir", str(tmp_path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        assert proc.stdout is not None
+        reader = json.loads(proc.stdout.readline())["devices"]["reader"]
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=10) == 0  # stopped by its own handler (the default would be -SIGHUP)
+        assert not os.path.exists(reader)  # the devices' pty links were taken down
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

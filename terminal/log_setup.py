@@ -1,0 +1,65 @@
+"""The terminal's log: one line per event, each naming the terminal, in files of capped size.
+
+A terminal runs for months on a small eMMC; an ever-growing log fills it, and a full disk stops sales (the journal
+cannot commit). ``RotatingFileHandler`` keeps ``backups`` old files of at most ``max_bytes`` each.
+
+>>> import io
+>>> stream = io.StringIO()
+>>> handler = make_handler("", terminal_id="T0000001", stream=stream)
+>>> logger = logging.getLogger("doctest.log_setup")
+>>> logger.addHandler(handler); logger.setLevel(logging.INFO); logger.propagate = False
+>>> logger.info("txn 7 order T1 stage paid")
+>>> stream.getvalue().split(" ", 2)[2]
+'T0000001 MainThread doctest.log_setup INFO txn 7 order T1 stage paid\\n'
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.handlers
+import os
+from typing import TextIO
+
+__all__ = ["configure", "make_handler", "FORMAT"]
+
+FORMAT = "%(asctime)s %(terminal_id)s %(threadName)s %(name)s %(levelname)s %(message)s"
+
+
+class _TerminalId(logging.Filter):
+    def __init__(self, terminal_id: str) -> None:
+        super().__init__()
+        self.terminal_id = terminal_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.terminal_id = self.terminal_id
+        return True
+
+
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """Every file of the rotation is created 0600: the log names transactions and cashiers."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, "a", encoding=self.encoding)  # noqa: SIM115 - the handler owns and closes it
+
+
+def make_handler(path: str, *, terminal_id: str, max_bytes: int = 5_000_000, backups: int = 5,
+                 stream: TextIO | None = None) -> logging.Handler:
+    """A size-capped rotating file at ``path`` (created 0600), or ``stream`` / stderr when ``path`` is empty."""
+    handler: logging.Handler
+    if path:
+        handler = _PrivateRotatingFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(_TerminalId(terminal_id))
+    return handler
+
+
+def configure(path: str, *, terminal_id: str, max_bytes: int, backups: int) -> None:
+    """The root logger at INFO through one handler; ``transitions`` only from WARNING (it logs every callback)."""
+    root = logging.getLogger()
+    root.handlers[:] = [make_handler(path, terminal_id=terminal_id, max_bytes=max_bytes, backups=backups)]
+    root.setLevel(logging.INFO)
+    logging.getLogger("transitions").setLevel(logging.WARNING)

@@ -1,0 +1,76 @@
+"""``pos-terminal --config FILE --status [--json]``: what a technician asks a terminal before touching it.
+
+The last boot's self-test (from the audit log), the journal's health — open transactions, the advice (SAF)
+queue, the last settlement, schema version, integrity — and the versions of this build. It reads the journal the
+running terminal uses (SQLite in WAL mode lets it read beside the writer) and changes nothing in it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from flows.money import format_money as yuan
+from flows.saf import SafStatus
+from terminal.config import Settings
+from terminal.journal import Journal
+
+__all__ = ["collect", "render"]
+
+
+def collect(settings: Settings) -> dict[str, Any]:
+    versions = {"iotsim-pos": _version("iotsim-pos"), "python": platform.python_version(),
+                "sqlite": __import__("sqlite3").sqlite_version}
+    path = Path(settings.terminal.journal)
+    status: dict[str, Any] = {"terminal_id": settings.terminal.id, "journal": str(path), "versions": versions}
+    if not path.is_file() or path.stat().st_size == 0:
+        status["problem"] = f"no journal at {path}: this terminal has not run yet, or its journal is gone"
+        return status
+    journal = Journal.read_only(path)
+    try:
+        open_items = journal.open_transactions()
+        queue = journal.saf_items((SafStatus.QUEUED,))
+        batch = journal.last_closed_batch()
+        boots = journal.audit_rows(1, "self_test")
+        status.update(
+            schema_version=journal.schema_version(), integrity_ok=journal.check_integrity(),
+            open_transactions=[{"txn_id": r.txn_id, "state": r.state, "order_id": r.order_id,
+                                "amount": yuan(r.amount_minor + r.fee_minor)} for r in open_items],
+            saf_queue_depth=len(queue), open_batch=journal.current_batch(),
+            last_settlement=None if batch is None else {"batch": batch[0], "closed_at": batch[1],
+                                                        "sales": batch[2], "amount": yuan(batch[3]),
+                                                        "uploaded": batch[4]},
+            last_self_test=None if not boots else {"at": boots[0][1], "result": boots[0][4]})
+    finally:
+        journal.close()
+    return status
+
+
+def render(status: dict[str, Any], as_json: bool = False) -> str:
+    if as_json:
+        return json.dumps(status, ensure_ascii=False, indent=2)
+    lines = [f"terminal {status['terminal_id']}  journal {status['journal']}",
+             "versions: " + ", ".join(f"{k} {v}" for k, v in status["versions"].items())]
+    if "problem" in status:
+        return "\n".join([*lines, status["problem"]])
+    test = status["last_self_test"]
+    batch = status["last_settlement"]
+    lines += [f"last self-test: {'none recorded' if test is None else test['at'] + '  ' + test['result']}",
+              f"journal: schema {status['schema_version']}, integrity {'ok' if status['integrity_ok'] else 'BROKEN'}",
+              f"open transactions: {len(status['open_transactions'])}"]
+    lines += [f"  #{t['txn_id']} {t['state']} {t['order_id']} {t['amount']}" for t in status["open_transactions"]]
+    lines += [f"advice queue (SAF): {status['saf_queue_depth']}", f"open batch: {status['open_batch']}",
+              "last settlement: none" if batch is None else
+              f"last settlement: batch {batch['batch']} at {batch['closed_at']}, {batch['sales']} sale(s) "
+              f"{batch['amount']}, {'uploaded' if batch['uploaded'] else 'NOT uploaded'}"]
+    return "\n".join(lines)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -1,0 +1,53 @@
+"""Issue 18: the terminal's log rotates at a configured size, names the terminal on every line, is 0600."""
+
+from __future__ import annotations
+
+import logging
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pos_errors import ConfigError
+from terminal.config import Settings
+from terminal.log_setup import make_handler
+
+
+def test_the_log_rotates_at_its_cap_and_keeps_the_configured_backups(tmp_path: Path) -> None:
+    path = tmp_path / "terminal.log"
+    logger = logging.getLogger("test.log_setup.rotate")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = make_handler(str(path), terminal_id="T0000042", max_bytes=10_000, backups=2)
+    logger.addHandler(handler)
+    try:
+        for n in range(1000):
+            logger.info("event %04d %s", n, "x" * 40)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["terminal.log", "terminal.log.1", "terminal.log.2"]
+    assert all((tmp_path / name).stat().st_size <= 10_000 for name in files)
+    last = path.read_text(encoding="utf-8").splitlines()[-1]
+    assert " T0000042 MainThread test.log_setup.rotate INFO event 0999 " in last
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_log_cap_out_of_range_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="terminal.log_max_bytes must be 10000..1000000000, not 10"):
+        Settings.from_dict({"terminal": {"log_max_bytes": 10}})
+
+
+def test_pos_terminal_logs_to_the_configured_file(tmp_path: Path) -> None:
+    config = tmp_path / "t.toml"
+    log = tmp_path / "t.log"
+    config.write_text(f'[terminal]\nid = "T0000077"\njournal = "{tmp_path / "j.db"}"\nlog_file = "{log}"\n'
+                      '[devices]\nreader = "/nonexistent/reader"\n', encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(config)], input="", text=True,
+                         capture_output=True, timeout=60, check=False)
+    assert run.returncode in (0, 1)  # no devices here: it may refuse to start, but it logs first
+    text = log.read_text(encoding="utf-8")
+    assert " T0000077 " in text.splitlines()[0]

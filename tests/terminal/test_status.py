@@ -1,0 +1,58 @@
+"""Issue 18: ``pos-terminal --status`` tells a technician the terminal's state without changing it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from flows.ports import BatchTotals
+from terminal.audit import AuditLog
+from terminal.journal import Journal
+
+
+def _status(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(config), "--status", *extra],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def _config(tmp_path: Path, journal: Path) -> Path:
+    config = tmp_path / "t.toml"
+    config.write_text(f'[terminal]\nid = "T0000042"\njournal = "{journal}"\n', encoding="utf-8")
+    return config
+
+
+def test_status_reports_open_items_queue_settlement_and_the_last_self_test(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    txn = journal.begin(order_id="O1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="Plan", amount_minor=3000, fee_minor=18, channel="card", cashier_id="01")
+    journal.update(txn, "auth_intended")
+    journal.close_batch(BatchTotals(batch=1, sale_count=2, sale_minor=6000, void_count=0, void_minor=0),
+                        uploaded=True, report="r")
+    AuditLog(journal).record("-", "self_test", "Printer: paper out → load a new paper roll")
+    journal.close()
+    before = path.read_bytes()
+
+    run = _status(_config(tmp_path, path), "--json")
+    assert run.returncode == 0, run.stderr
+    status = json.loads(run.stdout)
+    assert status["terminal_id"] == "T0000042" and status["integrity_ok"] is True
+    assert status["open_transactions"] == [{"txn_id": txn, "state": "auth_intended", "order_id": "O1",
+                                            "amount": "￥30.18"}]
+    assert status["saf_queue_depth"] == 0 and status["open_batch"] == 2
+    assert status["last_settlement"]["batch"] == 1 and status["last_settlement"]["amount"] == "￥60.00"
+    assert status["last_self_test"]["result"] == "Printer: paper out → load a new paper roll"
+    assert set(status["versions"]) == {"iotsim-pos", "python", "sqlite"}
+    text = _status(_config(tmp_path, path)).stdout
+    assert "open transactions: 1" in text and "last settlement: batch 1" in text and "uploaded" in text
+    assert path.read_bytes() == before  # nothing written
+
+
+def test_status_without_a_journal_says_so_and_creates_none(tmp_path: Path) -> None:
+    missing = tmp_path / "var" / "journal.db"
+    run = _status(_config(tmp_path, missing))
+    assert run.returncode == 0
+    assert f"no journal at {missing}" in run.stdout
+    assert not missing.exists()
