@@ -94,3 +94,21 @@ def test_production_boot_refuses_a_pin_pad_with_a_test_key():
     assert _test_pin_key(production) == "1234567890123456"
     bench = SimpleNamespace(pinpad=pad, settings=Settings.from_dict({"terminal": {"profile": "test"}}))
     assert _test_pin_key(bench) is None
+
+
+@pytest.mark.scenario
+def test_a_production_terminal_with_the_simulators_test_pin_key_stays_out_of_service(tmp_path):
+    """Through the real PIN pad pty: the simulator's pad holds the X9.24-3 test key, so a production terminal
+    (live CA keys only, a device secret file) says so at boot and never reaches the login screen."""
+    from sim.runner.scenario import Scenario, run_scenario
+
+    secret = tmp_path / "secret" / "device.key"
+    secret.parent.mkdir(mode=0o700)
+    secret.write_bytes(bytes(range(32)))
+    secret.chmod(0o600)
+    world = {"terminal": {"profile": "production"}, "emv": {"capks": []},
+             "security": {"device_secret_env": "", "device_secret_file": str(secret)}}
+    steps = ({"wait": "out_of_service"}, {"expect_text": "PIN pad holds a TEST key (1234567890123456)"},
+             {"expect_no_text": "Log in"})
+    result = run_scenario(Scenario("production with a test PIN key", str(tmp_path / "x.toml"), world, steps))
+    assert result.passed, result.message
