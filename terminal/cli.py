@@ -14,6 +14,7 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
+from emv.pan import mask_pan
 from pos_errors import ConfigError, PosError
 from terminal import log_setup
 from terminal.config import load_settings
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check_config:
         for section, values in asdict(settings).items():
+            if section == "emv":  # exception-file PANs are shown first 6 / last 4, like everywhere else
+                values["exception_file"] = tuple(mask_pan(p.split("-")[0]) for p in values["exception_file"])
             if section != "users":
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")

@@ -112,3 +112,16 @@ def test_a_production_terminal_with_the_simulators_test_pin_key_stays_out_of_ser
              {"expect_no_text": "Log in"})
     result = run_scenario(Scenario("production with a test PIN key", str(tmp_path / "x.toml"), world, steps))
     assert result.passed, result.message
+
+
+def test_check_config_shows_exception_file_pans_masked(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "t.toml"
+    config.write_text('[emv]\nexception_file = ["6212345678901232", "6212345678901240-01"]\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(config), "--check-config"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "6212345678901232" not in done.stdout and "621234******1232" in done.stdout
+    assert "6212345678901240" not in done.stdout and "621234******1240" in done.stdout
