@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable
 from typing import cast
 
+from flows.messages import Msg
 from flows.ports import CancelToken
+from pos_errors import PosError
 from terminal.core import (
     ArmDeadline,
     Audit,
@@ -41,7 +43,7 @@ from terminal.machine import State
 from terminal.screens import Key, Screen
 from terminal.services import Services
 from terminal.views import Session
-from terminal.work import WorkContext, recover_all
+from terminal.work import WorkContext, journal_writable, recover_all
 
 __all__ = ["TerminalApp"]
 
@@ -133,7 +135,10 @@ class TerminalApp:
                 if command.abort_pinpad:
                     self.services.pinpad.abort()
             elif isinstance(command, Audit) and self.services.audit is not None:
-                self.services.audit.record(command.user_id, command.action, command.detail)
+                try:
+                    self.services.audit.record(command.user_id, command.action, command.detail)
+                except PosError as exc:  # the journal cannot be written (disk full): the till carries on
+                    log.error("audit row not written (%s %s): %s", command.action, command.detail, exc)
 
     def _start_work(self, command: StartWork) -> None:
         if command.kind != "health":  # every new work gets its own cancel token; the health check never cancels
@@ -166,8 +171,13 @@ class TerminalApp:
 
     def _follow_up_once(self) -> None:
         journal = self.services.journal
-        if self.core.state in (State.BOOT, State.OUT_OF_SERVICE) or not (journal.open_transactions()
-                                                                          or journal.saf_items()):
+        if self.core.state in (State.BOOT, State.OUT_OF_SERVICE):
+            return
+        if getattr(journal, "write_error", None):  # disk full or faulty: nothing can be recorded until it works
+            if not journal_writable(self.services):
+                return
+            self._feed(Notice((Msg("journal.resumed"),)))
+        if not (journal.open_transactions() or journal.saf_items()):
             return
         if not self._money.acquire(blocking=False):  # a payment (or settlement, void) is running
             return

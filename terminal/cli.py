@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
+    parser.add_argument("--verify-audit", action="store_true",
+                        help="check the journal's seal chain and the audit log; name the first broken or missing row")
     parser.add_argument("--example-config", action="store_true",
                         help="print the example configuration (every key, with its default) and exit")
     parser.add_argument("--status", action="store_true",
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
         return 0
+    if args.verify_audit:
+        return _verify_audit(settings.terminal.journal)
     if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
         create_private(Path(settings.terminal.log_file))
     log_setup.configure(settings.terminal.log_file, terminal_id=settings.terminal.id,
@@ -103,6 +107,30 @@ def main(argv: list[str] | None = None) -> int:
         app.stop()
         services.close()
     return 0
+
+
+def _verify_audit(path: str) -> int:
+    """Exit 0 when every audit row matches its seal and none is missing; 1 with the first broken or missing row.
+    A journal found damaged as it is opened is also taken out of service, exactly as at boot."""
+    from terminal.journal import Journal
+
+    try:
+        journal = Journal(path)
+    except PosError as exc:
+        print(f"pos-terminal: cannot open the journal: {exc}", file=sys.stderr)
+        return 1
+    try:
+        damage = journal.damage or journal.verify(("audit",))
+        rows = len(journal.audit_rows(10**9))
+    finally:
+        journal.close()
+    if damage is None:
+        print(f"audit log: {rows} rows, every one sealed and in order")
+        return 0
+    print(f"audit log: first broken or missing row: {damage.row or '?'} ({damage.kind}: {damage.detail})")
+    if damage.kept:
+        print(f"damaged journal kept at {damage.kept}; the terminal stays out of service until a technician accepts")
+    return 1
 
 
 if __name__ == "__main__":

@@ -14,19 +14,24 @@ print, charge or change anything.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from flows.messages import Msg, t
 from pos_errors import PosError
 from terminal.services import Services
 
-__all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB"]
+__all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB", "DISK_STOP_MB", "free_mb"]
+
+log = logging.getLogger("terminal.diagnostics")
 
 KSN_LOW = 1000  # warn while this many PIN encryptions are left on the DUKPT key
-DISK_LOW_MB = 50
+DISK_LOW_MB = 50  # the self-test and the home screen warn below this
+DISK_STOP_MB = 5  # no new sale below this (terminal.work.refuse_new_sale): a sale must be recordable to the end
 _DEVICES = frozenset({"dev.reader", "dev.pinpad", "dev.printer", "dev.scanner"})
 
 
@@ -105,17 +110,40 @@ def _wallet(sv: Services) -> Check:
     return Check("dev.wallet", True)
 
 
+def free_mb(journal_path: str) -> int | None:
+    """Free space (MB) where the journal lives; None for an in-memory journal or when it cannot be read."""
+    try:
+        return None if journal_path == ":memory:" else shutil.disk_usage(Path(journal_path).parent).free // 2**20
+    except OSError:
+        return None
+
+
 def _journal(sv: Services) -> Check:
-    return Check("dev.journal", True) if sv.journal.check_integrity() else _fault("dev.journal", "fault.damaged",
-                                                                                  "fix.technician")
+    """Failing writes, standing damage, then SQLite's own check and the whole seal chain (first problem named)."""
+    journal: Any = sv.journal
+    if getattr(journal, "write_error", None):
+        return _fault("dev.journal", "fault.write_failed", "fix.disk", error=journal.write_error)
+    if not hasattr(journal, "verify"):
+        return Check("dev.journal", True) if journal.check_integrity() else _fault("dev.journal", "fault.damaged",
+                                                                                   "fix.technician")
+    damage = journal.damage or journal.verify()
+    return Check("dev.journal", True) if damage is None else _fault("dev.journal", "fault.chain", "fix.technician",
+                                                                    row=damage.row or damage.kind)
+
+
+def _audit(sv: Services) -> Check:
+    """The audit log's rows against their seals: the first broken or missing row (issue 19)."""
+    damage = cast(Any, sv.journal).verify(("audit",))
+    return Check("dev.audit", True) if damage is None else _fault("dev.audit", "fault.chain", "fix.technician",
+                                                                  row=damage.row or damage.kind)
 
 
 def _disk(sv: Services) -> Check:
-    if sv.journal.path == ":memory:":
+    free = free_mb(sv.journal.path)
+    if free is None:
         return Check("dev.disk", True)
-    free_mb = shutil.disk_usage(Path(sv.journal.path).parent).free // 2**20
-    return Check("dev.disk", True) if free_mb >= DISK_LOW_MB else _fault("dev.disk", "fault.disk_low", "fix.disk",
-                                                                         mb=free_mb)
+    return Check("dev.disk", True, detail=Msg("ok.disk", {"mb": free})) if free >= DISK_LOW_MB else \
+        _fault("dev.disk", "fault.disk_low", "fix.disk", mb=free)
 
 
 def _clock(sv: Services, now: dt.datetime) -> Check:
@@ -139,12 +167,17 @@ def run_checks(sv: Services, now: dt.datetime | None = None) -> list[Check]:
         checks.insert(3, ("dev.scanner", lambda: _scanner(sv)))
     if getattr(sv, "wallet", None) is not None:
         checks.insert(-3, ("dev.wallet", lambda: _wallet(sv)))
+    if hasattr(sv.journal, "verify"):
+        checks.append(("dev.audit", lambda: _audit(sv)))
     results = []
     for name, check in checks:
         try:
             results.append(check())
         except PosError:
             results.append(_fault(name, "fault.no_answer", "fix.cable" if name in _DEVICES else "fix.network"))
+        except Exception:  # a damaged journal may raise anything: a fault line, never a Python error text
+            log.exception("self-test %s failed", name)
+            results.append(_fault(name, "fault.damaged", "fix.technician"))
     return results
 
 

@@ -19,7 +19,7 @@ from flows.messages import t
 from flows.ports import ReceiptLine, TxnRecord
 from terminal.journal_port import TerminalJournal
 
-__all__ = ["HistoryFilter", "search", "ShiftTotals", "shift_summary", "duplicate", "SALE_STATES"]
+__all__ = ["HistoryFilter", "search", "ShiftTotals", "shift_summary", "duplicate", "SALE_STATES", "skipped_rows"]
 
 SALE_STATES = ("completed", "topup_pending")  # money taken and the top-up applied or on its way
 REVERSED_STATES = ("reversed", "reversal_pending")
@@ -77,3 +77,8 @@ def duplicate(lines: Sequence[ReceiptLine], lang: str = "both") -> tuple[Receipt
     """The receipt framed as a duplicate."""
     mark = ReceiptLine(f"*** {t('receipt.duplicate', lang)} ***", align="center", bold=True)
     return (mark, *lines, mark)
+
+
+def skipped_rows(journal: TerminalJournal) -> str:
+    """The journal rows that could not be decoded and were left out (``"txn 7, txn 9"``; empty when none)."""
+    return ", ".join(sorted(getattr(journal, "quarantined", {})))

@@ -1,169 +1,202 @@
-"""The transaction journal: SQLite in WAL mode with ``synchronous=FULL``, schema versioned by migrations.
+"""The transaction journal: SQLite (WAL, ``synchronous=FULL``), every row sealed in a keyed hash chain in its own
+commit and checked when opened against the high-water record (``terminal.journal_chain``, ``journal_files``).
 
-Every state change of a transaction is one SQL transaction that updates the row and appends an event, so the
-journal is durable before the external step it announces. Counters (STAN, invoice) live in the same database and
-advance in the same way, so a power cut never reuses a trace number. Only masked PANs are ever written.
-
->>> j = Journal(":memory:")
->>> j.next_stan(), j.next_stan()
-(1, 2)
+>>> Journal(":memory:").next_stan(), Journal(":memory:").verify()
+(1, None)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import fields
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
-from pos_errors import PosError
-from terminal.journal_support import now as _now
-from terminal.journal_support import statements as _statements
-from terminal.secret_file import create_private
+from terminal.journal_chain import Chain, Damage
+from terminal.journal_files import JournalFiles
+from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
+from terminal.journal_rows import lenient_text as _text  # noqa: I001
+from terminal.journal_rows import now as _now
+from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.secret_file import load_or_make_secret
 
-__all__ = ["Journal", "JournalError", "FINAL_STATES", "SCHEMA_VERSION", "SafRow"]
+__all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
 
+log = logging.getLogger("terminal.journal")
 FINAL_STATES = txn_state.FINAL
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: transactions, their event history, persistent counters
-    """
-    CREATE TABLE txn (
-        txn_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        state TEXT NOT NULL, order_id TEXT NOT NULL UNIQUE, iccid TEXT NOT NULL, msisdn TEXT NOT NULL,
-        plan_id TEXT NOT NULL, plan_name TEXT NOT NULL, amount_minor INTEGER NOT NULL,
-        fee_minor INTEGER NOT NULL, channel TEXT NOT NULL, cashier_id TEXT NOT NULL, created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL, stan INTEGER, masked_pan TEXT, response_code TEXT, auth_code TEXT, rrn TEXT,
-        auth_time TEXT, topup_status TEXT, balance_after_minor INTEGER, reversal TEXT, reversal_stan INTEGER,
-        message TEXT, receipt TEXT);
-    CREATE TABLE txn_event (
-        event_id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id INTEGER NOT NULL REFERENCES txn(txn_id),
-        at TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL);
-    CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    INSERT INTO counter VALUES ('stan', 0), ('invoice', 0), ('batch', 1);
-    CREATE INDEX txn_state ON txn(state);
-    """,
-    # 2: cashiers and their scrypt password hashes
-    """
-    CREATE TABLE users (
-        user_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pw_hash TEXT NOT NULL,
-        failed INTEGER NOT NULL DEFAULT 0, locked_until TEXT);
-    """,
-    # 3: each transaction remembers its settlement batch; closed batches with their totals
-    """
-    ALTER TABLE txn ADD COLUMN batch INTEGER;
-    UPDATE txn SET batch = (SELECT value FROM counter WHERE name = 'batch');
-    CREATE TABLE batch (
-        batch INTEGER PRIMARY KEY, closed_at TEXT NOT NULL, sale_count INTEGER NOT NULL,
-        sale_minor INTEGER NOT NULL, void_count INTEGER NOT NULL, void_minor INTEGER NOT NULL,
-        uploaded INTEGER NOT NULL, report TEXT NOT NULL);
-    """,
-    # 4: store-and-forward queue of advices (flows.saf); the PAN only sealed (AES-GCM), never in clear.
-    #    Refunds remember their own STAN on the original row.
-    """
-    CREATE TABLE saf (
-        saf_id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id INTEGER NOT NULL REFERENCES txn(txn_id),
-        kind TEXT NOT NULL, stan INTEGER NOT NULL, amount_minor INTEGER NOT NULL, masked_pan TEXT NOT NULL,
-        pan_sealed BLOB NOT NULL, expiry TEXT NOT NULL, pan_sequence TEXT, icc_data BLOB NOT NULL,
-        local_time TEXT NOT NULL, auth_code TEXT NOT NULL, batch INTEGER NOT NULL, status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, last_try_at TEXT, response_code TEXT,
-        message TEXT);
-    CREATE INDEX saf_status ON saf(status);
-    ALTER TABLE txn ADD COLUMN refund_stan INTEGER;
-    """,
-    # 5: the append-only audit log (triggers refuse UPDATE and DELETE) and supervisor-changed settings
-    """
-    CREATE TABLE IF NOT EXISTS audit (
-        audit_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user_id TEXT NOT NULL,
-        action TEXT NOT NULL, detail TEXT NOT NULL);
-    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-    CREATE TABLE IF NOT EXISTS terminal_setting (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_COLUMNS = frozenset(f.name for f in fields(TxnRecord)) - {"txn_id", "state"}
-
-
-class JournalError(PosError):
-    """The journal cannot be opened or written; the terminal must not sell."""
 
 
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
 
-    def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None) -> None:
+    def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None,
+                 chain_key: bytes | None = None, read_only: bool = False) -> None:  # read_only: --status
         self.path = str(path)
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
-        if self.path != ":memory:":
-            create_private(Path(self.path))  # 0600 in a 0700 directory; the -wal and -shm files take its mode
+        self.files = JournalFiles(self.path)
+        self._lock = threading.RLock()
+        self.chain = Chain(chain_key or load_or_make_secret(self.files.key_path()))
+        self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
+        self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
+        self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted
+        if read_only:
+            self._connect(read_only=True)
+            with suppress(sqlite3.Error):  # a journal from before the chain has none
+                self._resume()
+            return
+        opening = self.files.opening(self.chain.key)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA secure_delete=ON")  # overwritten content is zeroed, not left in free pages
+            self._connect()  # a malformed file fails here already (WAL mode reads the header)
+            found = opening.lost
+            if found is None:
+                self._migrate()
+                there = self._rows("chain", "generation = ? AND seq = ?", (self.chain.generation, opening.seq))
+                found = self.verify() or opening.against(self.chain, there[0][-1] if there else None, self._chained)
+        except JournalTooNew:
+            raise
+        except (sqlite3.Error, JournalError) as exc:
+            found = Damage("unreadable", f"{type(exc).__name__}: {exc}")
+        if found is not None:
+            self._take_damage(found, opening.counters, opening.generation)
+        self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
+
+    def _connect(self, *, read_only: bool = False) -> None:
+        try:
+            self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
+                                       uri=read_only, check_same_thread=False, isolation_level=None)
+            self._db.text_factory = _text
+            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                                                "secure_delete=ON"):  # overwritten content is zeroed
+                self._db.execute(f"PRAGMA {pragma}")
+            self.files.make_private(read_only)  # 0600 (with -wal, -shm) in a 0700 directory
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
-        self._migrate()
-
-    @classmethod
-    def read_only(cls, path: str | Path) -> Journal:
-        """An existing journal opened for reading only (``pos-terminal --status``): no migration, no write."""
-        journal = cls.__new__(cls)
-        journal.path, journal._crash_point, journal._lock = str(path), (lambda _name: None), threading.RLock()
-        try:
-            journal._db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                                          check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open journal {path}: {exc}") from exc
-        return journal
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable unit of work (BEGIN IMMEDIATE … COMMIT)."""
+        """One atomic, durable unit of work (BEGIN IMMEDIATE … COMMIT); every row it wrote is sealed in it."""
         with self._lock:
+            self.chain.begin()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    for table, rowid in self._db.execute("SELECT tbl, ref FROM temp.written GROUP BY tbl, ref"
+                                                         " ORDER BY MIN(rowid)").fetchall():
+                        self._seal(table, "rowid = ?", (rowid,))
+                    self._db.execute("DELETE FROM temp.written")  # a rollback takes back its notes too
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except sqlite3.Error as exc:  # disk full, I/O error: nothing of this unit was written
+                self.write_error = str(exc)
                 raise JournalError(f"journal write failed: {exc}") from exc
+            self.chain.commit()
+            self.write_error = None
+            self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
             self._crash_point("commit")
 
     def _migrate(self) -> None:
+        """Run the missing migrations (then seal every row); note whether the journal was chained before."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS written (tbl TEXT NOT NULL, ref INTEGER NOT NULL)")
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise JournalError(f"journal schema {version} is newer than this build ({SCHEMA_VERSION})")
+                raise JournalTooNew(f"journal schema {version} is newer than this build ({SCHEMA_VERSION})")
             for number in range(version, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in statements(MIGRATIONS[number]):
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            for table in SEALED:  # note every row this connection writes; the commit seals them
+                for op in ("INSERT", "UPDATE"):
+                    db.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS seal_{table}_{op} AFTER {op} ON main.{table}"
+                               f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
+            self._resume()
+            self._chained = version >= 6
+            for table in SEALED if version < SCHEMA_VERSION else ():
+                self._seal(table)
+
+    def _resume(self) -> None:
+        last = self._db.execute("SELECT generation, seq, mac FROM chain ORDER BY generation DESC, seq DESC LIMIT 1")
+        self.chain.resume(*(last.fetchone() or (1, 0, self.chain.head)))
+
+    def _rows(self, table: str, where: str = "1=1", params: tuple[Any, ...] = ()) -> list[Any]:
+        self._db.text_factory = bytes  # as stored: a damaged row still has its digest
+        try:
+            return self._db.execute(f"SELECT rowid, * FROM {table} WHERE {where} ORDER BY rowid", params).fetchall()  # noqa: S608
+        finally:
+            self._db.text_factory = _text
+
+    def _seal(self, table: str, where: str = "1=1", params: tuple[Any, ...] = ()) -> None:
+        for row in self._rows(table, where, params):
+            self._db.execute("INSERT INTO chain VALUES (?,?,?,?,?,?)", self.chain.entry(table, row[0], row[1:]))
+
+    def _take_damage(self, found: Damage, best: tuple[int, ...], generation: int) -> None:
+        """Keep the damaged files; go on in place (readable) or anew; counters at their highest; next generation."""
+        for move in (False, True) if found.kind in ("older", "broken", "record") else (True,):
+            try:
+                if not move:
+                    best = tuple(max(b, self.counters()[n]) for b, n in zip(best, ("stan", "invoice", "batch")))  # noqa: B905
+                with suppress(sqlite3.Error, AttributeError):  # AttributeError: it could not even be connected
+                    self._db.close()
+                self.damage = replace(found, kept=self.files.keep_damaged(move=move), at=_now())
+                self.files.put_hold(self.damage)  # first: a cut from here on still finds the terminal out of service
+                self._connect()
+                self._migrate()
+                self.chain.restart(max(self.chain.generation, generation) + 1)
+                with self.transaction():
+                    for table in SEALED:
+                        self._seal(table)
+                break
+            except (sqlite3.Error, JournalError):
+                if move:
+                    raise
+        log.error("journal damaged: %s", self.damage)
+        self.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
+        self.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
+
+    def verify(self, tables: tuple[str, ...] = SEALED) -> Damage | None:
+        """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
+        with self._lock:
+            if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                return Damage("broken", "SQLite integrity_check failed")
+            entries = self._db.execute("SELECT seq, tbl, ref, digest, mac FROM chain WHERE generation = ?"
+                                       " ORDER BY seq", (self.chain.generation,)).fetchall()
+            return self.chain.check(entries, {table: self._rows(table) for table in tables})
+
+    def accept_damage(self, user_id: str) -> None:
+        """A technician accepts the journal as it now stands (audited); new sales may start again."""
+        if (d := self.damage) is not None:
+            self.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
+            self.files.clear_hold()
+        self.damage = None
 
     def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def counters(self) -> dict[str, int]:
         with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            return dict(self._db.execute("SELECT name, value FROM counter").fetchall())
+
+    def advance_counters(self, **at_least: int) -> None:
+        """Counters go on from at least these (``stan=`` …): the seam for the host's view of its last STAN."""
+        with self.transaction() as db:
+            for name, value in at_least.items():
+                db.execute("UPDATE counter SET value = MAX(value, ?) WHERE name = ?", (value, name))
 
     def _bump(self, name: str, wrap: int | None = None) -> int:
         with self.transaction() as db:
-            value = db.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()[0] + 1
-            if wrap is not None and value > wrap:
-                value = 1
+            value = db.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()[0] % (wrap or 2**62) + 1
             db.execute("UPDATE counter SET value = ? WHERE name = ?", (value, name))
             return int(value)
 
@@ -171,11 +204,9 @@ class Journal:
         return self._bump("stan", wrap=999999)
 
     def current_batch(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0])
+        return self.counters()["batch"]
 
     def close_batch(self, totals: BatchTotals, *, uploaded: bool, report: str) -> int:
-        """Record ``totals.batch`` as closed and start the next batch in one commit; returns the new number."""
         with self.transaction() as db:
             current = db.execute("SELECT value FROM counter WHERE name = 'batch'").fetchone()[0]
             if current != totals.batch:
@@ -187,11 +218,9 @@ class Journal:
             db.execute("UPDATE counter SET value = ? WHERE name = 'batch'", (new,))
         return int(new)
 
-    def last_closed_batch(self) -> tuple[int, str, int, int, bool] | None:
-        """(batch, closed_at, sale_count, sale_minor, uploaded) of the newest closed batch."""
-        with self._lock:
-            row = self._db.execute("SELECT batch, closed_at, sale_count, sale_minor, uploaded FROM batch"
-                                   " ORDER BY closed_at DESC, batch DESC LIMIT 1").fetchone()
+    def last_closed_batch(self) -> tuple[int, str, int, int, bool] | None:  # (batch, closed_at, count, minor, uploaded)
+        row = self._db.execute("SELECT batch, closed_at, sale_count, sale_minor, uploaded FROM batch"
+                               " ORDER BY closed_at DESC, batch DESC LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]))
 
     def batch_records(self, batch: int) -> list[TxnRecord]:
@@ -203,6 +232,8 @@ class Journal:
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
               amount_minor: int, fee_minor: int, channel: str, cashier_id: str) -> int:
+        if self.damage is not None:
+            raise JournalError(f"journal out of service ({self.damage.kind}): no new sale")
         now = _now()
         with self.transaction() as db:
             cur = db.execute(
@@ -217,8 +248,7 @@ class Journal:
         return txn_id
 
     def update(self, txn_id: int, state: str, **values: object) -> None:
-        unknown = set(values) - _COLUMNS
-        if unknown:
+        if unknown := set(values) - TXN_COLUMNS:
             raise JournalError(f"journal has no column(s) {sorted(unknown)}")
         now = _now()
         assignments = "".join(f", {name} = ?" for name in values)
@@ -237,62 +267,47 @@ class Journal:
                        (txn_id, now, state, detail))
 
     def get(self, txn_id: int) -> TxnRecord:
-        rows = self._select("txn_id = ?", (txn_id,))
-        if not rows:
-            raise JournalError(f"no transaction {txn_id}")
-        return rows[0]
+        for row in self._select("txn_id = ?", (txn_id,)):
+            return row
+        raise JournalError(f"no transaction {txn_id} (or it cannot be decoded: {self.quarantined})")
 
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
+        return self._decoded(TxnRecord, "txn", where, params)
+
+    def _decoded(self, cls: Any, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
         with self._lock:
-            self._db.row_factory = sqlite3.Row
-            rows = self._db.execute(f"SELECT * FROM txn WHERE {where} ORDER BY txn_id", params).fetchall()  # noqa: S608
-            self._db.row_factory = None
-        names = [f.name for f in fields(TxnRecord)]
-        return [TxnRecord(**{name: row[name] for name in names}) for row in rows]
+            names = [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
+            return decode_all(cls, names, self._rows(table, where, params), table, self.quarantined)
 
-    # --- named queries (the only ways to read transactions; no SQL from outside this module) -------------------
-
-    def all_transactions(self) -> list[TxnRecord]:
-        """Every transaction, oldest first (tests, the simulator, benches)."""
+    def all_transactions(self) -> list[TxnRecord]:  # oldest first, as every query (tests, simulator, benches)
         return self._select()
 
     def open_transactions(self) -> list[TxnRecord]:
-        marks = ",".join("?" * len(FINAL_STATES))
-        return self._select(f"state NOT IN ({marks})", tuple(sorted(FINAL_STATES)))
+        return self._select(f"state NOT IN ({','.join('?' * len(FINAL_STATES))})", tuple(sorted(FINAL_STATES)))
 
-    def for_sim_since(self, iccid: str, since: str) -> list[TxnRecord]:
-        """This SIM's transactions created at or after ``since`` (ISO time), oldest first (the duplicate guard)."""
+    def for_sim_since(self, iccid: str, since: str) -> list[TxnRecord]:  # the duplicate guard
         return self._select("iccid = ? AND created_at >= ?", (iccid, since))
 
-    def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:
-        """This SIM's transactions created on ``day`` (``YYYY-MM-DD``), oldest first (the daily spending check)."""
+    def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:  # ``YYYY-MM-DD``: the daily spending check
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
 
-    def last_transaction(self) -> TxnRecord | None:
-        """The newest transaction, if any (the clock check: time must not run backwards past it)."""
-        rows = self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")
-        return rows[0] if rows else None
+    def last_transaction(self) -> TxnRecord | None:  # the clock check: time must not run backwards past it
+        return next(iter(self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")), None)
 
     def search(self, *, sim_tail: str = "", amount_minor: int | None = None, day: str = "", channel: str = "",
                cashier_id: str = "") -> list[TxnRecord]:
-        """History search, oldest first; every given field narrows it. ``amount_minor`` matches the total paid
-        (amount + fee) or the plan amount; ``day`` is ``YYYY-MM-DD``."""
         conditions = (("(iccid LIKE ? OR msisdn LIKE ?)", (f"%{sim_tail}",) * 2, sim_tail),
                       ("(amount_minor + fee_minor = ? OR amount_minor = ?)", (amount_minor,) * 2,
                        amount_minor is not None),
                       ("substr(created_at, 1, 10) = ?", (day,), day), ("channel = ?", (channel,), channel),
                       ("cashier_id = ?", (cashier_id,), cashier_id))
-        where = ["1=1", *(sql for sql, _, given in conditions if given)]
-        params = [value for _, values, given in conditions if given for value in values]
-        return self._select(" AND ".join(where), tuple(params))
+        return self._select(" AND ".join(["1=1", *(sql for sql, _, given in conditions if given)]),
+                            tuple(value for _, values, given in conditions if given for value in values))
 
     def events(self, txn_id: int) -> list[tuple[str, str]]:
         with self._lock:
-            rows = self._db.execute("SELECT state, detail FROM txn_event WHERE txn_id = ? ORDER BY event_id",
+            return self._db.execute("SELECT state, detail FROM txn_event WHERE txn_id = ? ORDER BY event_id",
                                     (txn_id,)).fetchall()
-        return [(r[0], r[1]) for r in rows]
-
-    # --- store-and-forward queue (flows.saf) -------------------------------------------------------------------
 
     def saf_offline_approved(self, txn_id: int, row: SafRow) -> int:
         """One commit: the advice is queued and the transaction becomes ``paid`` with the advice's STAN."""
@@ -315,14 +330,7 @@ class Journal:
             return int(cur.lastrowid or 0)
 
     def saf_items(self, statuses: tuple[str, ...] = ("queued",)) -> list[SafRow]:
-        marks = ",".join("?" * len(statuses))
-        with self._lock:
-            self._db.row_factory = sqlite3.Row
-            rows = self._db.execute(f"SELECT * FROM saf WHERE status IN ({marks}) ORDER BY saf_id",  # noqa: S608
-                                    statuses).fetchall()
-            self._db.row_factory = None
-        names = [f.name for f in fields(SafRow)]
-        return [SafRow(**{name: row[name] for name in names}) for row in rows]
+        return self._decoded(SafRow, "saf", f"status IN ({','.join('?' * len(statuses))})", statuses)
 
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
                    message: str | None = None) -> None:
@@ -333,42 +341,33 @@ class Journal:
                        " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
                        " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
                        (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
-        if done and self.path != ":memory:":  # the PAN is erased: no old page keeps it in the WAL
+        if done and not self.files.memory:  # the PAN is erased: no old page keeps it in the WAL
             with self._lock:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    # --- users, audit log and settings (their rules live in terminal/users.py, audit.py, settings_store.py) -----
 
     def user_add(self, user_id: str, name: str, role: str, pw_hash: str) -> bool:
         """Add a user; False (and nothing changed) when the id exists."""
         with self.transaction() as db:
-            cur = db.execute("INSERT OR IGNORE INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
-                             (user_id, name, role, pw_hash))
-            return cur.rowcount == 1
+            return db.execute("INSERT OR IGNORE INTO users (user_id, name, role, pw_hash) VALUES (?,?,?,?)",
+                              (user_id, name, role, pw_hash)).rowcount == 1
 
     def user_rows(self, user_id: str | None = None) -> list[tuple[str, str, str, str, int, str | None]]:
-        """(user_id, name, role, pw_hash, failed, locked_until) of one user or of all, by id."""
         where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
         with self._lock:
             return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
                                     f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
 
     def user_update(self, user_id: str, **values: object) -> bool:
-        """Set some of ``name, role, pw_hash, failed, locked_until``; False when there is no such user."""
-        unknown = set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}
-        if unknown or not values:
+        if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
-        assignments = ", ".join(f"{name} = ?" for name in values)
         with self.transaction() as db:
-            cur = db.execute(f"UPDATE users SET {assignments} WHERE user_id = ?",  # noqa: S608
-                             (*values.values(), user_id))
-            return cur.rowcount == 1
+            return db.execute(f"UPDATE users SET {', '.join(f'{n} = ?' for n in values)} WHERE user_id = ?",  # noqa: S608
+                              (*values.values(), user_id)).rowcount == 1
 
     def audit_append(self, at: str, user_id: str, action: str, detail: str) -> int:
         with self.transaction() as db:
-            cur = db.execute("INSERT INTO audit (at, user_id, action, detail) VALUES (?,?,?,?)",
-                             (at, user_id, action, detail))
-            return int(cur.lastrowid or 0)
+            return int(db.execute("INSERT INTO audit (at, user_id, action, detail) VALUES (?,?,?,?)",
+                                  (at, user_id, action, detail)).lastrowid or 0)
 
     def audit_rows(self, limit: int, action: str | None = None) -> list[tuple[int, str, str, str, str]]:
         """(audit_id, at, user_id, action, detail), newest first."""
@@ -379,16 +378,18 @@ class Journal:
 
     def settings(self) -> dict[str, int]:
         with self._lock:
-            return {key: int(value) for key, value in
-                    self._db.execute("SELECT key, value FROM terminal_setting").fetchall()}
+            return {key: int(value) for key, value in self._db.execute("SELECT key, value FROM terminal_setting")}
 
     def setting_put(self, key: str, value: int) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO terminal_setting (key, value) VALUES (?, ?)", (key, value))
 
     def check_integrity(self) -> bool:
-        with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        """No standing damage, and SQLite's own check and the whole chain agree (boot, diagnostics)."""
+        try:
+            return self.damage is None and self.verify() is None
+        except sqlite3.Error:
+            return False
 
     def close(self) -> None:
         with self._lock:

@@ -29,7 +29,7 @@ def collect(settings: Settings) -> dict[str, Any]:
     if not path.is_file() or path.stat().st_size == 0:
         status["problem"] = f"no journal at {path}: this terminal has not run yet, or its journal is gone"
         return status
-    journal = Journal.read_only(path)
+    journal = Journal(path, read_only=True)
     try:
         open_items = journal.open_transactions()
         queue = journal.saf_items((SafStatus.QUEUED,))

@@ -66,6 +66,7 @@ class Session:
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
+    journal_hold: bool = False  # out of service because the journal was found damaged (F4: technician recovery)
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -105,8 +106,18 @@ def render_boot(s: Session) -> Screen:
     return Screen(State.BOOT.value, _t(s, "boot.title"), (_t(s, "boot.body"), *s.notice), busy=True)
 
 
+_RECOVERY_PROMPTS = {"tech_id": "journal.tech_id", "tech_pw": "journal.tech_pw", "tech_ok": "journal.confirm"}
+
+
 def render_out_of_service(s: Session) -> Screen:
-    return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), s.notice, error=s.error, hint=_t(s, "oos.hint"))
+    """The boot check's findings; during a technician's journal recovery (F4) its prompt and what is typed."""
+    prompt = _RECOVERY_PROMPTS.get(s.login_field)
+    if prompt is None:
+        return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), s.notice, error=s.error,
+                      hint=_t(s, "oos.hint_recovery" if s.journal_hold else "oos.hint"))
+    entry = s.login_id if s.login_field == "tech_id" else "*" * len(s.login_pw) if s.login_field == "tech_pw" else None
+    return Screen(State.OUT_OF_SERVICE.value, _t(s, "oos.title"), (*s.notice, _t(s, prompt)), entry=entry,
+                  error=s.error, hint=_t(s, "oos.hint_recovery"))
 
 
 def render_login(s: Session) -> Screen:
@@ -226,8 +237,9 @@ PRINTABLE = ("completed", "pending", "reversed", "reversal_pending")
 
 def render_result(s: Session) -> Screen:
     o = s.outcome
-    if o is None:
-        return Screen(State.RESULT.value, _t(s, "result.title"), ())
+    if o is None:  # never blank: the outcome is missing, say so and what to do
+        return Screen(State.RESULT.value, _t(s, "result.title"), (_t(s, "result.no_outcome", error="-"),),
+                      error=s.error, hint=_t(s, "nav.home"))
     known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
     title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
     lines = [say(o.message, s.lang)]

@@ -28,11 +28,11 @@ from flows.topup import TopupOrder, TopupOutcome
 from flows.wallet_payment import classify_code
 from flows.wallet_recovery import recover_wallet
 from pos_errors import Cancelled, DeviceError, PosError
-from terminal.diagnostics import Check, run_checks
+from terminal.diagnostics import DISK_STOP_MB, Check, free_mb, run_checks
 from terminal.services import Services
 
 __all__ = ["WorkContext", "recover_all", "drain_saf", "refuse_new_sale", "pay_card", "scan_and_pay", "pay_by_qr",
-           "check_devices", "fresh_balance"]
+           "check_devices", "fresh_balance", "journal_writable"]
 
 log = logging.getLogger("terminal.work")
 
@@ -70,8 +70,27 @@ def recover_all(sv: Services) -> RecoveryReport:
     return report
 
 
+def journal_writable(sv: Services) -> bool:
+    """True unless the last journal write failed and a small real write (the batch counter written again as it
+    is: one commit, only after a failure) still fails. The background follow-up and every new sale ask."""
+    journal = sv.journal
+    if not getattr(journal, "write_error", None):
+        return True
+    try:
+        journal.advance_counters(batch=journal.current_batch())  # type: ignore[attr-defined]
+    except PosError as exc:
+        log.warning("journal still not writable: %s", exc)
+        return False
+    return True
+
+
 def refuse_new_sale(sv: Services) -> TopupOutcome | None:
-    """Before taking new money: finish what is open; while the bank still owes a reversal, no new sale."""
+    """Before taking new money: the journal must be writable with room to spare (a sale it cannot record is
+    never started); finish what is open; while the bank still owes a reversal, no new sale."""
+    if not journal_writable(sv):
+        return TopupOutcome("failed", Msg("journal.write_failed"), 0, "")
+    if (free := free_mb(sv.journal.path)) is not None and free < DISK_STOP_MB:
+        return TopupOutcome("failed", Msg("pay.disk_low", {"mb": free}), 0, "")
     if sv.journal.open_transactions() and recover_all(sv).reversals_open:
         return TopupOutcome("failed", Msg("pay.reversal_open"), 0, "")
     return None
@@ -146,6 +165,9 @@ def pay_by_qr(order: TopupOrder) -> Callable[[WorkContext], tuple[TopupOutcome, 
         with ctx.money:
             if sv.wallet_topup is None:
                 return TopupOutcome("failed", Msg("wallet.not_configured"), 0, ""), None
+            refused = refuse_new_sale(sv)
+            if refused is not None:
+                return refused, None
             outcome = sv.wallet_topup.pay_by_qr(order, ctx.progress, ctx.cancel)
             return outcome, fresh_balance(sv, order, outcome)
     return run

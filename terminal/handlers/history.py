@@ -16,7 +16,7 @@ from flows.pricing import CHANNEL_LABELS
 from flows.receipt import receipt_from_json
 from terminal.core import TerminalCore
 from terminal.handlers.result import device_error_text
-from terminal.history import HistoryFilter, duplicate, search, shift_summary
+from terminal.history import HistoryFilter, duplicate, search, shift_summary, skipped_rows
 from terminal.receipts import facts_for, print_lines
 from terminal.roles import Action, Role, allowed
 from terminal.screens import Key
@@ -41,7 +41,14 @@ def open_shift(core: TerminalCore) -> None:
     o.shift_day = core.wall_clock().date().isoformat()
     mine = "" if allowed(core.role(), Action.SHIFT_ALL) else core.uid()
     o.shift = shift_summary(core.services.journal, o.shift_day, mine)
+    _warn_skipped(core)
     core.fire("open_shift")
+
+
+def _warn_skipped(core: TerminalCore) -> None:
+    """Rows that cannot be decoded were left out: say which (instead of "Internal error")."""
+    if rows := skipped_rows(core.services.journal):
+        core.session.error = core.say("journal.rows_skipped", rows=rows)
 
 
 def printed_done(done: str) -> Any:
@@ -94,6 +101,7 @@ class History:
             found = _search(core)
             if found is not None:
                 o.history_results, s.error = found, None
+                _warn_skipped(core)
                 core.fire("searched")
                 return
         core.refresh()

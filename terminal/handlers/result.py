@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flows.messages import next_lang
+from flows.messages import Msg, next_lang
 from flows.receipt import receipt_to_json
-from pos_errors import DeviceError, DeviceFault
+from flows.topup import TopupOutcome
+from pos_errors import DeviceError, DeviceFault, PosError
 from terminal.core import TerminalCore
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key
@@ -41,13 +42,15 @@ def payment_done(core: TerminalCore, done: Any, error: BaseException | None) -> 
     result, fresh = done if done is not None else (None, None)
     if fresh is not None:
         s.sim_after = fresh
-    if error is not None:
-        log.error("payment flow crashed: %s", type(error).__name__)
-        s.error = core.say("pay.crashed", error=type(error).__name__)
-    s.outcome = result
-    s.progress = ""
+    s.outcome, s.progress = result, ""
     if result is not None and result.status in ("cancelled", "declined", "failed"):
         s.error = None
+    if error is not None:  # never a blank result: what happened, and what to do
+        log.error("payment flow crashed: %s", type(error).__name__)
+        storage = getattr(core.services.journal, "write_error", None) is not None
+        s.outcome = TopupOutcome("failed", Msg("journal.write_failed") if storage else Msg(
+            "result.no_outcome", {"error": type(error).__name__}), 0, "")
+        s.error = core.say("journal.write_action" if storage else "pay.crashed", error=type(error).__name__)
     core.fire("finished")
 
 
@@ -57,7 +60,10 @@ def _start_printing(core: TerminalCore) -> None:
         return
     record = journal.get(s.outcome.txn_id)
     lines = print_lines(facts_for(core.settings, record, s.outcome, lang=s.receipt_lang or s.lang))
-    journal.update(record.txn_id, record.state, receipt=receipt_to_json(lines))
+    try:
+        journal.update(record.txn_id, record.state, receipt=receipt_to_json(lines))
+    except PosError as exc:  # the journal cannot take the copy (disk full): the customer still gets the receipt
+        log.warning("receipt copy not journalled: %s", exc)
     core.start("print", lambda ctx: ctx.services.printer.print_receipt(lines), _printed)
 
 

@@ -19,6 +19,8 @@ from flows.settlement import SettlementResult, batch_totals, report_lines, settl
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import is_supervisor
+from terminal.history import skipped_rows
+from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext, recover_all
 
@@ -31,6 +33,8 @@ def open_settlement(core: TerminalCore) -> None:
     s, journal = core.session, core.services.journal
     batch = journal.current_batch()
     s.settle_totals, s.settlement, s.error = batch_totals(journal.batch_records(batch), batch), None, None
+    if rows := skipped_rows(journal):  # rows that cannot be decoded are left out of the totals: say which
+        s.error = core.say("journal.rows_skipped", rows=rows)
     core.fire("settlement")
 
 
@@ -73,6 +77,8 @@ class Settlement:
         if key is Key.CANCEL:
             core.fire("home")
         elif key is Key.ENTER:
+            if not core.permit_now(Action.SETTLEMENT):  # the role as it is now
+                return
             core.fire("settle")
             core.start("settle", _settle_work(core.session.lang, core.wall_clock), _settled)
 

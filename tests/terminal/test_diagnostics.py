@@ -1,6 +1,7 @@
 """terminal.diagnostics against fake devices: every fault becomes a line with what to do, never a crash."""
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from drivers.pinpad_codec import KeyStatus
@@ -48,8 +49,9 @@ def _lines(devices, tmp_path, now=None, lang="en"):
 
 def test_all_healthy(tmp_path):
     lines, checks = _lines(FakeDevices(), tmp_path)
-    assert not faults(checks) and len(checks) == 8
+    assert not faults(checks) and len(checks) == 9  # + the audit log's seal chain (issue 19)
     assert lines[1] == "PIN pad: OK (AES key, 50000 PINs left)"
+    assert lines[-1] == "Audit log: OK" and re.fullmatch(r"Free disk: OK \(\d+ MB free\)", lines[-3])
 
 
 def test_each_fault_says_what_to_do(tmp_path):

@@ -16,7 +16,7 @@ def test_wal_and_full_sync(tmp_path):
     j = Journal(tmp_path / "j.db")
     assert j._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert j.schema_version() == SCHEMA_VERSION
+    assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_state_changes_are_durable_across_reopen(tmp_path):

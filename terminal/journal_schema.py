@@ -1,0 +1,63 @@
+"""The journal's schema as data: its migrations, in order (DDL text only; ``terminal.journal`` runs them).
+
+This module executes nothing: it is the journal's schema kept apart so that ``terminal/journal.py`` (the one module
+that talks to SQLite) stays readable. ``tests/lint/test_sql_only_in_journal.py`` allows DDL here and checks that
+no statement is executed outside ``terminal/journal.py``. Migration 6 adds the integrity chain
+(``terminal.journal_chain``): one entry per row written, in the row's own commit.
+
+>>> len(MIGRATIONS)
+6
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: transactions, their event history, persistent counters
+    """CREATE TABLE txn (
+        txn_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        state TEXT NOT NULL, order_id TEXT NOT NULL UNIQUE, iccid TEXT NOT NULL, msisdn TEXT NOT NULL,
+        plan_id TEXT NOT NULL, plan_name TEXT NOT NULL, amount_minor INTEGER NOT NULL,
+        fee_minor INTEGER NOT NULL, channel TEXT NOT NULL, cashier_id TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, stan INTEGER, masked_pan TEXT, response_code TEXT, auth_code TEXT, rrn TEXT,
+        auth_time TEXT, topup_status TEXT, balance_after_minor INTEGER, reversal TEXT, reversal_stan INTEGER,
+        message TEXT, receipt TEXT);
+    CREATE TABLE txn_event (event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        txn_id INTEGER NOT NULL REFERENCES txn(txn_id), at TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counter VALUES ('stan', 0), ('invoice', 0), ('batch', 1);
+    CREATE INDEX txn_state ON txn(state);""",
+    # 2: cashiers and their scrypt password hashes
+    """CREATE TABLE users (user_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pw_hash TEXT NOT NULL,
+        failed INTEGER NOT NULL DEFAULT 0, locked_until TEXT);""",
+    # 3: each transaction remembers its settlement batch; closed batches with their totals
+    """ALTER TABLE txn ADD COLUMN batch INTEGER;
+    UPDATE txn SET batch = (SELECT value FROM counter WHERE name = 'batch');
+    CREATE TABLE batch (batch INTEGER PRIMARY KEY, closed_at TEXT NOT NULL, sale_count INTEGER NOT NULL,
+        sale_minor INTEGER NOT NULL, void_count INTEGER NOT NULL, void_minor INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL, report TEXT NOT NULL);""",
+    # 4: store-and-forward queue of advices (flows.saf; the PAN only sealed, never in clear); refund STANs
+    """CREATE TABLE saf (saf_id INTEGER PRIMARY KEY AUTOINCREMENT, txn_id INTEGER NOT NULL REFERENCES txn(txn_id),
+        kind TEXT NOT NULL, stan INTEGER NOT NULL, amount_minor INTEGER NOT NULL, masked_pan TEXT NOT NULL,
+        pan_sealed BLOB NOT NULL, expiry TEXT NOT NULL, pan_sequence TEXT, icc_data BLOB NOT NULL,
+        local_time TEXT NOT NULL, auth_code TEXT NOT NULL, batch INTEGER NOT NULL, status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, last_try_at TEXT, response_code TEXT,
+        message TEXT);
+    CREATE INDEX saf_status ON saf(status);
+    ALTER TABLE txn ADD COLUMN refund_stan INTEGER;""",
+    # 5: the append-only audit log (triggers refuse UPDATE and DELETE) and supervisor-changed settings
+    """CREATE TABLE IF NOT EXISTS audit (audit_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+        user_id TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    CREATE TABLE IF NOT EXISTS terminal_setting (key TEXT PRIMARY KEY, value INTEGER NOT NULL);""",
+    # 6: the integrity chain (terminal.journal_chain): one entry per row written, in the row's own commit
+    """CREATE TABLE chain (generation INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL,
+        ref INTEGER NOT NULL, digest BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (generation, seq));""",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+# the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order
+SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting")
