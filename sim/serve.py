@@ -1,11 +1,12 @@
 """``pos-sim --serve``: every simulated device and back end, without the terminal, for a real ``pos-terminal``.
 
-It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier and wallet
-platform on loopback, writes the terminal configuration that points at them (``terminal.toml`` in the work
-directory), prints one JSON object on stdout — endpoints, ptys, the config path, the demo accounts and the test
-key material — and runs until interrupted (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
-customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
-``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier, wallet
+platform and the WeChat Pay / Alipay gateways (HTTPS, signed both ways) on loopback, writes the terminal
+configuration that points at them (``terminal.toml`` in the work directory), prints one JSON object on stdout —
+endpoints, ptys, the config path, the demo accounts and the test key material — and runs until interrupted
+(Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
+customer: ``insert CARD``, ``swipe CARD``, ``tap CARD`` (contactless), ``remove``, ``pin 1234 ENTER`` (keys on
+the PIN pad), ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
 
 >>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
 ('"a\\\\"b"', '1.5', 'true')
@@ -22,11 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SIM_DEVICE_SECRET_ENV, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
-_HELP = "commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | quit"
+_HELP = ("commands: insert CARD | swipe CARD | tap CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | "
+         "cards | quit")
 
 
 def _toml_value(value: Any) -> str:
@@ -59,11 +62,16 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
     return {
         "config": str(config_path),
         "endpoints": {
-            "acquirer": {"scheme": "tcp", "host": host["address"], "port": host["port"]},
+            "acquirer": {"scheme": "tls" if not host.get("insecure_plaintext") else "tcp", "host": host["address"],
+                         "port": host["port"], "server_name": host.get("server_name", ""),
+                         "ca_file": host.get("ca_file", ""), "client_cert": host.get("client_cert", ""),
+                         "client_key": host.get("client_key", ""), "tmk_file": host.get("tmk_file", ""),
+                         "key_scheme": host.get("key_scheme", "master_session")},
             "carrier": {"url": config["carrier"]["url"], "ca_file": config["carrier"]["ca_file"],
                         "app_id": config["carrier"]["app_id"],
                         "app_secret_file": config["carrier"]["app_secret_file"]},
             "wallet": {"url": config["wallet"]["url"]},
+            **{name: dict(config[name]) for name in ("wechatpay", "alipay") if name in config},
         },
         "devices": {name: path for name, path in config["devices"].items() if isinstance(path, str)},
         "firmware": config.get("firmware", {}),
@@ -72,6 +80,7 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         # the terminal's device secret (test bench): export it before starting pos-terminal with this config
         "environment": {SIM_DEVICE_SECRET_ENV: os.environ.get(SIM_DEVICE_SECRET_ENV, "")},
         "cards": sorted(world.cards),
+        "tap_cards": list(TAP_KEYS),
         "stdin": _HELP,
     }
 
@@ -86,8 +95,11 @@ def _command(world: SimWorld, line: str) -> str:
             world.insert_card(args[0])
         elif verb == "swipe" and args:
             world.swipe_card(args[0])
+        elif verb == "tap" and args:  # a contactless card or phone held over the reader (TAP_KEYS)
+            world.tap_card(args[0])
         elif verb == "remove":
             world.remove_card()
+            world.reader.take_away()
         elif verb == "pin" and args:
             for key in args:
                 for k in list(key) if key.isdigit() else [key.upper()]:
@@ -97,7 +109,7 @@ def _command(world: SimWorld, line: str) -> str:
         elif verb == "code" and args:
             return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
         elif verb == "cards":
-            return " ".join(sorted(world.cards))
+            return " ".join(sorted(world.cards)) + " | tap: " + " ".join(TAP_KEYS)
         else:
             return _HELP
     except (KeyError, ValueError) as exc:

@@ -24,7 +24,7 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
-           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S"]
+           "load_settings", "ContactlessSection", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,14 @@ class HostSection:
     connect_timeout_s: float = 3.0
     saf_max_attempts: int = 10  # store-and-forward: tries per advice before it stops (supervisor sees it)
     saf_expiry_s: float = 604800.0  # an advice not delivered within a week stops as expired
+    # --- mutual TLS and message MACs (docs/protocols/acquirer.md) ---
+    ca_file: str = ""  # PEM CA the acquirer's certificate must chain to (only this CA is trusted)
+    server_name: str = ""  # the name the acquirer's certificate must carry; "" = address
+    client_cert: str = ""  # this terminal's client certificate (PEM), issued by the acquirer
+    client_key: str = ""  # its private key (PEM, 0600)
+    insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
+    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
+    tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,72 @@ class EmvSection:
     transcripts_dir: str = ""  # when set, every card session is saved there as a PAN-masked JSON transcript
 
 
+_CL_LIMITS = ("limit_minor", "floor_limit_minor", "cvm_required_limit_minor")
+
+
+@dataclass(frozen=True)
+class ContactlessSection:
+    """The reader's contactless side (EMV Book B §3.1.1 limits, the same for every combination); -1 = absent."""
+
+    enabled: bool = True  # offer "Tap / 闪付": the reader has an antenna
+    limit_minor: int = 100_000  # Reader Contactless Transaction Limit: at or above, insert the card instead
+    floor_limit_minor: int = 0  # Reader Contactless Floor Limit: above it the card must go online
+    cvm_required_limit_minor: int = 100_000  # Reader CVM Required Limit: at or above, PIN / CDCVM / signature
+    status_check: bool = False
+    tap_timeout_s: float = 30.0
+    presentations: int = 3  # a card pulled away too early may be presented this many times
+    # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
+    per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raises ConfigError naming the bad key."""
+        for key in _CL_LIMITS:
+            if getattr(self, key) < -1:
+                raise ConfigError(f"contactless.{key} must be a whole number of fen ≥ 0, or -1 for none")
+        for rid, table in self.per_aid.items():
+            where = f"contactless.per_aid.{rid}"
+            if not re.fullmatch(r"[0-9A-Fa-f]{10}", rid) or not isinstance(table, Mapping):
+                raise ConfigError(f"{where}: name a RID of 10 hex digits and give it a table")
+            for key, value in table.items():
+                ok = (isinstance(value, bool) if key == "status_check" else
+                      key in _CL_LIMITS and isinstance(value, int) and not isinstance(value, bool) and value >= -1)
+                if not ok:
+                    raise ConfigError(f"{where}.{key}: keys are {', '.join(_CL_LIMITS)} (fen ≥ 0 or -1) and "
+                                      "status_check (true/false)")
+        if not 1 <= self.presentations <= 10 or self.tap_timeout_s <= 0:
+            raise ConfigError("contactless.presentations must be 1..10 and contactless.tap_timeout_s above 0")
+
+
+@dataclass(frozen=True)
+class WeChatPaySection:
+    """WeChat Pay merchant API v2 (docs/protocols/wallet-api.md); empty ``appid``: WeChat Pay goes to [wallet]."""
+
+    url: str = "https://api.mch.weixin.qq.com"
+    appid: str = ""  # the APPID bound to the merchant account (wx…)
+    mch_id: str = ""  # 商户号
+    api_key_file: str = ""  # the 32-character API key (商户平台 → API安全), mode 0600; read at boot
+    client_cert_file: str = ""  # apiclient_cert.pem for /secapi/ (reverse, refund); "" = none
+    client_key_file: str = ""  # apiclient_key.pem, mode 0600
+    ca_file: str = ""  # "" = the system's trust store
+    insecure_plaintext: bool = False
+    timeout_s: float = 10.0
+    spbill_create_ip: str = "127.0.0.1"  # the terminal's public IP as WeChat Pay sees it
+    notify_url: str = "https://127.0.0.1/wechatpay/notify"  # required by unifiedorder; the POS polls instead
+
+
+@dataclass(frozen=True)
+class AlipaySection:
+    """Alipay open platform (RSA2); empty ``app_id``: Alipay goes to [wallet]."""
+
+    url: str = "https://openapi.alipay.com/gateway.do"
+    app_id: str = ""  # the 16-digit APPID of the merchant's app
+    app_private_key_file: str = ""  # the app's RSA private key (PEM), mode 0600
+    alipay_public_key_file: str = ""  # 支付宝公钥 (PEM or the base64 the open platform shows)
+    ca_file: str = ""
+    insecure_plaintext: bool = False
+    timeout_s: float = 10.0
+
+
 @dataclass(frozen=True)
 class UserEntry:
     id: str
@@ -195,11 +269,14 @@ class Settings:
     firmware: FirmwareSection = field(default_factory=FirmwareSection)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     users: tuple[UserEntry, ...] = ()
+    wechatpay: WeChatPaySection = field(default_factory=WeChatPaySection)
+    alipay: AlipaySection = field(default_factory=AlipaySection)
+    contactless: ContactlessSection = field(default_factory=ContactlessSection)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
-                 "firmware"}
+                 "firmware", "wechatpay", "alipay", "contactless"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -227,8 +304,12 @@ class Settings:
             firmware=_section(FirmwareSection, data, "firmware"),
             fees=FeeSchedule(fees, limits),
             users=users,
+            wechatpay=_section(WeChatPaySection, data, "wechatpay"),
+            alipay=_section(AlipaySection, data, "alipay"),
+            contactless=_section(ContactlessSection, data, "contactless"),
         )
         settings.firmware.check()
+        settings.contactless.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
                         merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id,
                         profile=settings.terminal.profile)

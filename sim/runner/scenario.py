@@ -27,7 +27,12 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
-                                          wallet_unreachable
+                                          wallet_unreachable, acquirer_tls_fault ("expired" / "wrong_host" /
+                                          "unknown_ca" / "": the host's certificate), acquirer_bad_mac (answers
+                                          carry a wrong MAC), acquirer_expire_keys (the host forgets the working
+                                          keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
+                                          wallet_forge_paid (a man in the middle makes every
+                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -37,6 +42,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           outcomes); scan_code = "raw text" shows exactly that text
     phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
     expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
+    expect_platform_calls = {wechatpay = ["/pay/micropay", "/pay/orderquery"]}   the last calls a platform
+                                          accepted (wechatpay: API paths; alipay: method names), in order
     expect_emv = {outcome = "approved", tvr = "0000000000", tsi = "F800", cvm_results = "1F0002"}
                                           the last card payment's EMV data (kernel receipt keys: outcome, tvr,
                                           tsi, cvm, cvm_results, oda, aid, app_label, status = flow status)
@@ -45,6 +52,16 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     reset_key_count = true                start counting terminal key presses
     expect_key_count = 25                 exactly this many terminal keys pressed since the reset
     sleep = 0.5
+    tap = "quickpass-debit"               hold a contactless card or phone over the reader (sim/devices/
+                                          contactless_cards.py TAP_KEYS); a table adds collide_with = "<key>"
+                                          (a second card: collision), leave_after = 2 (pulled away after 2 APDUs)
+                                          or tear_on = "AE" (pulled away while answering GENERATE AC: torn)
+    take_one_away = true                  of two cards in the field, take one away
+    take_away = true                      take the tapped card away
+    expect_reader = {leds = "red", beeps = 1, field_off = true}  the reader's lights now (blue, yellow, green,
+                                          red joined by "+", or "off"), beeps so far at least, a field-off seen
+    expect_acquirer = {entry_mode = "071", pin = true, icc = {"9F34" = "020002"}}   the newest 0200 (or 0220
+                                          with mti = "0220") as the acquirer received it; icc_has = ["9F66"]
 
 A top-level ``[faults]`` table (LineFaults keys) sets the line quality of every serial link for the whole run.
 
@@ -62,6 +79,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from drivers.card_reader_codec import Led
+from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
 from sim.runner.trace_dir import keep_receipts, run_log, scenario_dir
 from sim.runner.world import SimWorld
@@ -182,6 +201,46 @@ class _Runner:
     def swipe_card(self, key: str, timeout: float) -> None:
         self.w.swipe_card(key)
 
+    def tap(self, what: str | Mapping[str, Any], timeout: float) -> None:
+        if isinstance(what, str):
+            self.w.tap_card(what)
+        else:
+            leave, tear = what.get("leave_after"), what.get("tear_on")
+            self.w.tap_card(str(what["card"]), collide_with=what.get("collide_with"),
+                            leave_after=int(leave) if leave is not None else None,
+                            tear_on_ins=int(str(tear), 16) if tear is not None else None)
+
+    def take_one_away(self, _flag: bool, timeout: float) -> None:
+        self.w.reader.take_one_away()
+
+    def take_away(self, _flag: bool, timeout: float) -> None:
+        self.w.reader.take_away()
+
+    def expect_reader(self, wanted: Mapping[str, Any], timeout: float) -> None:
+        def check() -> str | None:
+            r = self.w.reader
+            leds = "+".join(n.lower() for n in ("BLUE", "YELLOW", "GREEN", "RED") if r.leds & Led[n]) or "off"
+            seen = {"leds": leds, "beeps": len(r.beeps), "field_off": bool(r.field_offs)}
+            wrong = {k: seen[k] for k, v in wanted.items()
+                     if (seen[k] < v if k == "beeps" else seen[k] != v)}
+            return f"reader shows {seen}, expected {dict(wanted)}" if wrong else None
+        _poll(check, timeout)
+
+    def expect_acquirer(self, wanted: Mapping[str, Any], timeout: float) -> None:
+        mti = str(wanted.get("mti", "0200"))
+
+        def check() -> str | None:
+            entries = [e for e in self.w.acquirer.ledger if e.mti == mti]
+            if not entries:
+                return f"the acquirer received no {mti}"
+            e = entries[-1]
+            problems = [f"entry mode {e.entry_mode}" for v in [wanted.get("entry_mode")] if v and e.entry_mode != v]
+            problems += [f"pin {e.pin}" for v in [wanted.get("pin")] if v is not None and e.pin != v]
+            problems += [f"{t}={e.icc.get(t)}" for t, v in dict(wanted.get("icc", {})).items() if e.icc.get(t) != v]
+            problems += [f"no {t}" for t in wanted.get("icc_has", ()) if t not in e.icc]
+            return f"{mti} received with {problems}, expected {dict(wanted)}" if problems else None
+        _poll(check, timeout)
+
     def remove_card(self, _flag: bool, timeout: float) -> None:
         self.w.remove_card()
 
@@ -272,8 +331,12 @@ class _Runner:
                 self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
-            elif name == "wallet_unreachable":
-                self.w.wallet.set_unreachable(bool(value))
+            elif name == "wallet_unreachable":  # the wallet platform and the WeChat Pay / Alipay gateways
+                for platform in (self.w.wallet, self.w.wechatpay, self.w.alipay):
+                    platform.set_unreachable(bool(value))
+            elif name == "wallet_forge_paid":  # a man in the middle turns every code payment answer into "paid"
+                self.w.wechatpay.forge_paid(bool(value))
+                self.w.alipay.forge_paid(bool(value))
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
                 self.w.scanner.noise(str(value).encode("latin-1"))
             elif name == "scanner_unplugged" and value:  # for good: the pty goes away
@@ -284,8 +347,28 @@ class _Runner:
                 (self.w.pinpad.unplug if value else self.w.pinpad.replug)()
             elif name in ("printer_cover_open", "printer_silent"):
                 setattr(self.w.printer, name.removeprefix("printer_"), bool(value))
+            elif name.startswith("acquirer_") and self._security_switch(name, value):
+                pass
             else:
                 raise StepFailure(f"unknown switch {name!r}")
+
+    def _security_switch(self, name: str, value: Any) -> bool:
+        sec = self.w.host_security
+        if sec is None:
+            raise StepFailure(f"{name}: this world's acquirer runs without TLS and MACs")
+        if name == "acquirer_tls_fault":
+            if value and value not in TLS_FAULTS:
+                raise StepFailure(f"acquirer_tls_fault is one of {', '.join(TLS_FAULTS)} or \"\", not {value!r}")
+            sec.tls_fault = str(value) or None
+        elif name == "acquirer_bad_mac":
+            sec.bad_mac_answers = bool(value)
+        elif name == "acquirer_expire_keys" and value:
+            sec.expire_keys()
+        elif name == "acquirer_bad_kcv":
+            sec.bad_kcv = bool(value)
+        else:
+            return False
+        return True
 
     def fault(self, table: Mapping[str, Any], timeout: float) -> None:
         settings = dict(table)
@@ -316,6 +399,16 @@ class _Runner:
         answer = self.w.phone_scan(bool(pay))
         if answer not in ("paid", "failed"):
             raise StepFailure(f"the phone could not pay: {answer}")
+
+    def expect_platform_calls(self, wanted: Mapping[str, list[str]], timeout: float) -> None:
+        """The last calls a platform accepted (``wechatpay``: API paths, ``alipay``: method names), in order."""
+        def check() -> str | None:
+            for name, calls in wanted.items():
+                seen = list(getattr(self.w, name).calls)
+                if seen[-len(calls):] != list(calls):
+                    return f"{name} calls end {seen[-len(calls):]}, expected {list(calls)}"
+            return None
+        _poll(check, timeout)
 
     def expect_wallet(self, wanted: Mapping[str, int], timeout: float) -> None:
         _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else

@@ -20,7 +20,7 @@ from typing import Any
 
 from terminal.secret_file import create_private, private_dir
 
-__all__ = ["scenario_dir", "run_log", "keep_receipts"]
+__all__ = ["scenario_dir", "run_log", "keep_receipts", "private_tree"]
 
 
 def scenario_dir(trace_dir: Path, scenario_path: Path) -> Path:
@@ -56,3 +56,11 @@ def keep_receipts(world: Any, workdir: Path | None) -> None:
         return
     path = create_private(workdir / "receipts.txt")
     path.write_text("\n\n".join("\n".join(r) for r in world.printer.receipts), encoding="utf-8")
+
+
+def private_tree(root: Path) -> None:
+    """The simulator's own files in a world's work directory (test CAs, certificates, public keys) made owner-only
+    before the terminal starts, so a scan of the directory judges the terminal's files by what the terminal did."""
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)

@@ -53,6 +53,7 @@ def test_a_forged_simulator_signed_card_fails_oda_on_a_production_terminal():
     ({"emv": {"capks": [{"rid": "A000000003", "index": "92", "modulus": VISA_92.modulus.hex()}]}},
      "emv.capks[0]"),  # a scheme test key not marked as one
     ({"carrier": {"insecure_plaintext": True}}, "carrier.insecure_plaintext"),
+    ({"host": {"insecure_plaintext": True, "key_scheme": "none"}}, "host.insecure_plaintext"),
     ({"terminal": {"profile": "staging"}}, "terminal.profile"),
 ])
 def test_production_refuses_test_settings_naming_them(data, named):
