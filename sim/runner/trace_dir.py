@@ -6,14 +6,17 @@ device), the card-session transcripts (``transcripts/``), the log of the run (``
 DEBUG) and the printed receipts (``receipts.txt``). ``tests/scenarios/test_leak_scan.py`` scans such a directory
 for PANs, track data and PIN blocks, and for files others could read.
 
->>> scenario_dir(Path("/tmp/t"), Path("scenarios/cards/sda_good.toml")).as_posix()
-'/tmp/t/cards-sda_good'
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     scenario_dir(Path(tmp), Path("scenarios/cards/sda_good.toml")).name
+'cards-sda_good'
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,13 @@ __all__ = ["scenario_dir", "run_log", "keep_receipts", "private_tree"]
 
 
 def scenario_dir(trace_dir: Path, scenario_path: Path) -> Path:
-    """``DIR/<parent>-<stem>`` for scenarios in a sub-folder (cards/…), ``DIR/<stem>`` otherwise."""
+    """``DIR/<parent>-<stem>`` for scenarios in a sub-folder (cards/…), ``DIR/<stem>`` otherwise; emptied first,
+    so a run starts from a fresh world even when DIR was used before."""
     parent = scenario_path.parent.name
     name = scenario_path.stem if parent in ("scenarios", "") else f"{parent}-{scenario_path.stem}"
-    return private_dir(private_dir(trace_dir) / name)
+    folder = private_dir(trace_dir) / name
+    shutil.rmtree(folder, ignore_errors=True)
+    return private_dir(folder)
 
 
 @contextlib.contextmanager

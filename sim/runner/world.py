@@ -75,6 +75,7 @@ def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
     the supervisor can revert even after confirming 1.1.0 (a higher counter would make 1.0.0 a refused downgrade).
     """
     key = generate("ed25519")  # DEVELOPMENT key, lives only in the world's temp dir
+    (directory / "fw-dev-key.pem").unlink(missing_ok=True)  # a work directory used again (--trace-dir, --workdir)
     save_private(key, directory / "fw-dev-key.pem")
     public = directory / "fw-dev-key.pub"
     public.touch(mode=0o600)  # nothing in a world's work directory is readable by others
