@@ -73,8 +73,10 @@ class Journal:
             self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
                                        uri=read_only, check_same_thread=False, isolation_level=None)
             self._db.text_factory = _text
-            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                                                "secure_delete=ON"):  # overwritten content is zeroed
                 self._db.execute(f"PRAGMA {pragma}")
+            self.files.make_private(read_only)  # 0600 (with -wal, -shm) in a 0700 directory
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
@@ -307,15 +309,6 @@ class Journal:
             return self._db.execute("SELECT state, detail FROM txn_event WHERE txn_id = ? ORDER BY event_id",
                                     (txn_id,)).fetchall()
 
-    def saf_key(self) -> bytes:
-        """This terminal's secret for sealing PANs in the queue: a 0600 file beside the journal, made once
-        (an in-memory journal gets a fresh one). A copied journal alone reveals no PAN."""
-        with self._lock:
-            if getattr(self, "_saf_secret", None) is None:
-                self._saf_secret = load_or_make_secret(None if self.path == ":memory:" else
-                                                        Path(self.path + ".safkey"))
-            return self._saf_secret
-
     def saf_offline_approved(self, txn_id: int, row: SafRow) -> int:
         """One commit: the advice is queued and the transaction becomes ``paid`` with the advice's STAN."""
         now = _now()
@@ -342,10 +335,15 @@ class Journal:
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
                    message: str | None = None) -> None:
         """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
+        done = status in ("sent", "cancelled", "expired")  # the sealed PAN is never needed again: erased
         with self.transaction() as db:
             db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
-                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message) WHERE saf_id = ?",
-                       (status, tries, _now() if tries > 0 else None, response_code, message, saf_id))
+                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
+                       " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
+                       (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
+        if done and not self.files.memory:  # the PAN is erased: no old page keeps it in the WAL
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def user_add(self, user_id: str, name: str, role: str, pw_hash: str) -> bool:
         """Add a user; False (and nothing changed) when the id exists."""

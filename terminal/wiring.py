@@ -40,7 +40,9 @@ from flows.wallet_payment import WalletSettings, WalletTopupService
 from pos_errors import ConfigError, DeviceError
 from terminal.audit import AuditLog
 from terminal.config import Settings
+from terminal.device_secret import read_device_secret, sealing_key
 from terminal.journal import Journal
+from terminal.secret_file import create_private
 from terminal.services import Services, SystemClock
 from terminal.users import UserStore
 
@@ -52,7 +54,7 @@ log = logging.getLogger("terminal.wiring")
 def emv_config(settings: Settings) -> TerminalConfig:
     term = settings.terminal
     return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
-                           ifd_serial=term.id)
+                           ifd_serial=term.id, profile=term.profile)
 
 
 def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
@@ -62,8 +64,8 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
     def write(name: str, text: str) -> None:
         try:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            (Path(directory) / f"{name}.json").write_text(text, encoding="utf-8")
+            path = create_private(Path(directory) / f"{name}.json")  # 0600 in a 0700 directory
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
             log.warning("transcript %s not saved: %s", name, exc)
 
@@ -71,7 +73,10 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
 
 def build_services(settings: Settings) -> Services:
-    term, dev = settings.terminal, settings.devices
+    term, dev, sec = settings.terminal, settings.devices, settings.security
+    # the SAF sealing key comes from the device secret (refused before anything opens), never from beside the journal
+    seal_key = sealing_key(read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal),
+                           term.id)
     journal = Journal(term.journal, crash_point=crashpoint.reached)
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
@@ -100,7 +105,7 @@ def build_services(settings: Settings) -> Services:
         closers.append(device.close)
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
-    sealer = PanSealer(journal.saf_key(), term.id)
+    sealer = PanSealer(seal_key, term.id)
     card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
                                         card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
                                         transcript_sink=_transcript_writer(settings.emv.transcripts_dir),
