@@ -184,11 +184,11 @@ def test_a_torn_high_water_slot_is_survived_and_a_foreign_record_refused(tmp_pat
     path = tmp_path / "journal.db"
     j = Journal(path)
     _sale(j, "O1")
+    key = j.chain.key
     j.close()
     slots = sorted(tmp_path.glob("journal.db.hw?"))
     assert len(slots) == 2
-    newest = max(slots, key=lambda p: HighWater.decode(p.read_bytes(), (tmp_path / "journal.db.chainkey")
-                                                       .read_bytes()).seq)
+    newest = max(slots, key=lambda p: HighWater.decode(p.read_bytes(), key).seq)
     newest.write_bytes(newest.read_bytes()[:10])  # a power cut tore the slot being written: the other is kept
     assert Journal(path).damage is None
     for slot in slots:
