@@ -27,16 +27,19 @@ from drivers.pinpad_codec import (
     PinPadEventCode,
     PinPadStatus,
     decode_choice_result,
+    decode_key_loaded,
     decode_key_status,
+    decode_numeric_result,
     decode_offline_pin_result,
     decode_pin_result,
     encode_choose,
     encode_display,
     encode_key_load,
+    encode_numeric_request,
     encode_offline_pin_request,
     encode_pin_request,
 )
-from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry
+from flows.ports import OfflinePinRequest, OfflinePinResult, PadPrompt, PinEntry
 from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
 
 __all__ = ["PinPad"]
@@ -45,7 +48,8 @@ log = logging.getLogger(__name__)
 
 _RESULT_DECODERS: dict[int, Any] = {PinPadEventCode.PIN_RESULT: decode_pin_result,
                                     PinPadEventCode.OFFLINE_PIN_RESULT: decode_offline_pin_result,
-                                    PinPadEventCode.CHOICE_RESULT: decode_choice_result}
+                                    PinPadEventCode.CHOICE_RESULT: decode_choice_result,
+                                    PinPadEventCode.NUMERIC_RESULT: decode_numeric_result}
 
 
 class PinPad(LinkDevice):
@@ -56,24 +60,36 @@ class PinPad(LinkDevice):
 
     def _setup(self) -> None:
         self._cond = threading.Condition()
-        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int] = {}
+        self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int | str] = {}
         self._waiting = False
         self._aborted = False
 
     def key_status(self) -> KeyStatus:
         return decode_key_status(self._call(PinPadCmd.KEY_STATUS))
 
-    def load_initial_key(self, load: KeyLoad) -> KeyStatus:
-        """Technician operation: install a new initial key. The pad deciphers it, checks it against the KCV
-        and only then replaces its key (KSN counter back to zero). Raises DeviceError (KCV mismatch: nothing
-        changed; busy with a PIN entry) and returns the new key status."""
-        self._call(PinPadCmd.LOAD_KEY, encode_key_load(load))
-        return self.key_status()
+    def load_initial_key(self, load: KeyLoad) -> tuple[KeyStatus, bytes]:
+        """Technician operation: install a new initial DUKPT key from a TR-31 key block. The pad unwraps it under
+        its KBPK, checks usage, KCV and that the KSN does not go back, and only then replaces its key. Raises
+        DeviceError (block refused, KCV mismatch, KSN replay, busy: nothing changed); returns the new key
+        status and the loaded key's check value."""
+        kcv = decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(load)))
+        return self.key_status(), kcv
 
     # --- PinPadPort ---
 
-    def display(self, line1: str, line2: str = "") -> None:
-        self._call(PinPadCmd.DISPLAY, encode_display(line1, line2))
+    def display(self, prompt: PadPrompt, amount_minor: int = 0, currency: int = 156) -> None:
+        """One of the pad's display-only prompts; DeviceError when the pad refuses it (not in its table)."""
+        self._call(PinPadCmd.DISPLAY, encode_display(prompt, amount_minor, currency))
+
+    def enter_number(self, prompt: PadPrompt, min_digits: int, max_digits: int, timeout_s: float) -> str | None:
+        """The customer keys a number that is not a PIN (phone number, ICCID) under one of the pad's
+        ``NUMERIC_PROMPTS``: the digits, in clear; None when cancelled or timed out. LocalProtocolError for any
+        other prompt; the pad refuses one too (PROMPT_REFUSED)."""
+        outcome = self._entry(PinPadCmd.NUMERIC_ENTRY,
+                              encode_numeric_request(prompt, min_digits, max_digits, timeout_s), timeout_s)
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome if isinstance(outcome, str) and outcome else None
 
     def request_online_pin(self, pan: str, amount_minor: int, timeout_s: float) -> PinEntry:
         """Prompt on the pad; block until the customer enters, bypasses or cancels, the pad times out, or

@@ -6,19 +6,34 @@ comes later as an unsolicited PIN_RESULT frame carrying the session number, the 
 format, the KSN and the encrypted PIN block. The PAN travels to the pad because ISO 9564 formats 0 and 4 bind
 the block to it; it is never logged nor put in an error. See docs/protocols/pinpad.md.
 
+Prompt control (PCI PTS POI): the pad owns its prompt table. DISPLAY carries a prompt id, an amount and a
+currency, never text; NUMERIC_ENTRY, the only command whose digits come back in clear (NUMERIC_RESULT), takes
+only a prompt id from ``NUMERIC_PROMPTS``, none of which asks for a PIN; PIN entry answers only with an
+encrypted PIN block.
+
 >>> decode_pin_result(encode_pin_result(7, EntryStatus.CANCELLED, 4, b"", b""))
 (7, PinEntry(status='cancelled', ksn=None, block_format=4))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
-from construct import Bytes, GreedyBytes, Int8ub, Int16ub, Int32ub, PascalString, Prefixed, PrefixedArray, Struct
+from construct import (
+    GreedyBytes,
+    Int8ub,
+    Int16ub,
+    Int32ub,
+    PascalString,
+    Prefixed,
+    PrefixedArray,
+    Struct,
+    Terminated,
+)
 
 from drivers.link.payload import parse_payload
-from flows.ports import OfflinePinRequest, OfflinePinResult, PinEntry, PinStatus
+from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, OfflinePinResult, PadPrompt, PinEntry, PinStatus
 from pos_errors import DeviceError, DeviceFault, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -35,8 +50,13 @@ __all__ = [
     "KeyLoad",
     "encode_key_load",
     "decode_key_load",
+    "decode_key_loaded",
     "encode_display",
     "decode_display",
+    "encode_numeric_request",
+    "decode_numeric_request",
+    "encode_numeric_result",
+    "decode_numeric_result",
     "encode_pin_request",
     "decode_pin_request",
     "encode_pin_result",
@@ -53,7 +73,8 @@ __all__ = [
     "decode_choice_result",
 ]
 
-MAX_LINE = 32  # characters per display line; longer text is cut, as a real pad's LCD would
+MAX_LINE = 32  # characters per CHOOSE label; longer text is cut, as a real pad's LCD would
+MAX_NUMBER = 20  # digits of one NUMERIC_ENTRY (an ICCID has 19 or 20)
 RESULT_GRACE_S = 2.0  # beyond the entry timeout, how long the terminal waits for the pad's own verdict
 
 
@@ -64,13 +85,15 @@ class PinPadCmd(IntEnum):
     KEY_STATUS = 0x23
     VERIFY_OFFLINE_PIN = 0x24  # EMV offline PIN: the pad itself sends VERIFY to the card (docs/emv.md)
     CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
-    LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent enciphered under the key-loading key
+    LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent as a TR-31 key block
+    NUMERIC_ENTRY = 0x27  # the customer keys a number (not a PIN) under one of the pad's NUMERIC_PROMPTS
 
 
 class PinPadEventCode(IntEnum):
     PIN_RESULT = 0x50
     OFFLINE_PIN_RESULT = 0x51
     CHOICE_RESULT = 0x52
+    NUMERIC_RESULT = 0x53
 
 
 class PinPadStatus(IntEnum):
@@ -80,6 +103,9 @@ class PinPadStatus(IntEnum):
     BUSY = 0x06
     NO_KEY = 0x07
     KCV_MISMATCH = 0x09
+    PROMPT_REFUSED = 0x0A  # not one of the pad's prompts (free text, unknown id, a PIN prompt for clear digits)
+    KSN_REPLAY = 0x0B  # LOAD_KEY: the key's initial KSN is lower than the pad's current one (a replayed load)
+    KEY_BLOCK_REFUSED = 0x0C  # LOAD_KEY: the TR-31 block does not verify, or is not an initial DUKPT key
 
 
 class EntryStatus(IntEnum):
@@ -105,14 +131,22 @@ STATUS_ERRORS: dict[int, tuple[type[DeviceError], DeviceFault, str]] = {
     PinPadStatus.NO_KEY: (DeviceError, DeviceFault.OTHER, "the PIN pad has no usable key"),
     PinPadStatus.KCV_MISMATCH: (DeviceError, DeviceFault.OTHER,
                                 "the key check value does not match: the key was NOT loaded"),
+    PinPadStatus.PROMPT_REFUSED: (DeviceError, DeviceFault.OTHER,
+                                  "the PIN pad refused the prompt: it shows only its own prompt table"),
+    PinPadStatus.KSN_REPLAY: (DeviceError, DeviceFault.OTHER, "the key's KSN is lower than the PIN pad's current "
+                              "KSN (a replayed key load): the key was NOT loaded"),
+    PinPadStatus.KEY_BLOCK_REFUSED: (DeviceError, DeviceFault.OTHER, "the PIN pad refused the key block (its MAC "
+                                     "does not verify, or it is not an initial DUKPT key): the key was NOT loaded"),
 }
 
-_DISPLAY = Struct("line1" / PascalString(Int8ub, "utf8"), "line2" / PascalString(Int8ub, "utf8"))
+_DISPLAY = Struct("prompt" / Int8ub, "amount" / Int32ub, "currency" / Int16ub, Terminated)
+_NUMERIC_REQUEST = Struct("prompt" / Int8ub, "min" / Int8ub, "max" / Int8ub, "timeout_ms" / Int32ub, Terminated)
+_NUMERIC_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "digits" / PascalString(Int8ub, "ascii"),
+                         Terminated)
 _PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub, "timeout_ms" / Int32ub)
 _PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
                      "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
-_LOAD_KEY = Struct("scheme" / Int8ub, "enciphered_key" / Prefixed(Int8ub, GreedyBytes),
-                  "ksn" / Prefixed(Int8ub, GreedyBytes), "kcv" / Bytes(3))
+_LOAD_KEY = Struct("key_block" / PascalString(Int16ub, "ascii"), "kcv" / Prefixed(Int8ub, GreedyBytes), Terminated)
 _OFFLINE_REQUEST = Struct("enciphered" / Int8ub, "amount" / Int32ub, "timeout_ms" / Int32ub, "tries" / Int8ub,
                           "modulus" / Prefixed(Int8ub, GreedyBytes), "exponent" / Prefixed(Int8ub, GreedyBytes),
                           "challenge" / Prefixed(Int8ub, GreedyBytes))
@@ -129,13 +163,51 @@ class KeyStatus:
     remaining: int
 
 
-def encode_display(line1: str, line2: str) -> bytes:
-    return _DISPLAY.build({"line1": line1[:MAX_LINE], "line2": line2[:MAX_LINE]})
+def encode_display(prompt: PadPrompt, amount_minor: int = 0, currency: int = 156) -> bytes:
+    """DISPLAY: a display-only prompt of the pad's table. LocalProtocolError for a numeric-entry prompt or an
+    amount / currency out of range."""
+    if not isinstance(prompt, PadPrompt) or prompt in NUMERIC_PROMPTS:
+        raise LocalProtocolError(f"prompt {prompt!r} is not a display prompt of the PIN pad")
+    if not 0 <= amount_minor <= 0xFFFFFFFF or not 0 < currency <= 999:
+        raise LocalProtocolError(f"amount {amount_minor} or currency {currency} out of range")
+    return _DISPLAY.build({"prompt": prompt, "amount": amount_minor, "currency": currency})
 
 
-def decode_display(payload: bytes) -> tuple[str, str]:
+def decode_display(payload: bytes) -> tuple[int, int, int]:
+    """(prompt id, amount, ISO 4217 numeric currency): the id is checked against the table by the pad.
+    RemoteProtocolError for anything else, such as the two lines of free text of the old DISPLAY."""
     parsed = parse_payload(_DISPLAY, payload, "display request")
-    return parsed.line1, parsed.line2
+    return parsed.prompt, parsed.amount, parsed.currency
+
+
+def encode_numeric_request(prompt: PadPrompt, min_digits: int, max_digits: int, timeout_s: float) -> bytes:
+    """NUMERIC_ENTRY under one of ``NUMERIC_PROMPTS``; LocalProtocolError for any other prompt or bad limits."""
+    if prompt not in NUMERIC_PROMPTS:
+        raise LocalProtocolError(f"prompt {prompt!r} is not a numeric-entry prompt of the PIN pad")
+    if not 1 <= min_digits <= max_digits <= MAX_NUMBER or not 0 < timeout_s <= 3600:
+        raise LocalProtocolError(f"digits {min_digits}..{max_digits} or timeout {timeout_s} s out of range")
+    return _NUMERIC_REQUEST.build({"prompt": prompt, "min": min_digits, "max": max_digits,
+                                   "timeout_ms": round(timeout_s * 1000)})
+
+
+def decode_numeric_request(payload: bytes) -> tuple[int, int, int, float]:
+    """(prompt id, min digits, max digits, timeout in seconds); the pad checks the id and the limits."""
+    p = parse_payload(_NUMERIC_REQUEST, payload, "numeric entry request")
+    return p.prompt, p.min, p.max, p.timeout_ms / 1000
+
+
+def encode_numeric_result(session: int, status: int, digits: str) -> bytes:
+    return _NUMERIC_RESULT.build({"session": session, "status": status, "digits": digits})
+
+
+def decode_numeric_result(payload: bytes) -> tuple[int, str]:
+    """(session, the digits keyed); "" when cancelled or timed out. RemoteProtocolError for non-digits."""
+    p = parse_payload(_NUMERIC_RESULT, payload, "numeric entry result")
+    if p.status != EntryStatus.ENTERED:
+        return p.session, ""
+    if not (p.digits.isdigit() and len(p.digits) <= MAX_NUMBER):
+        raise RemoteProtocolError("numeric entry result holds something else than 1..20 digits", offset=3)
+    return p.session, p.digits
 
 
 def encode_pin_request(pan: str, amount_minor: int, timeout_s: float) -> bytes:
@@ -174,28 +246,35 @@ def decode_pin_result(payload: bytes) -> tuple[int, PinEntry | DeviceError]:
 
 @dataclass(frozen=True)
 class KeyLoad:
-    """A new initial key for the pad: ``enciphered_key`` is the IK (aes) / IPEK (tdes) enciphered (ECB) under
-    the pad's key-loading key; ``kcv`` is the clear key's 3-byte check value (``emv.crypto.pin``)."""
+    """A new initial DUKPT key for the pad as a TR-31 key block (``emv.crypto.tr31``): key usage B1, version D
+    (AES, IK optional block) or B (TDES, KS optional block), wrapped under the pad's key block protection key.
+    ``kcv``: the check value the key custodian's form gives (3 bytes), or empty to rely on the block's KC block."""
 
-    scheme: str
-    enciphered_key: bytes = field(repr=False)
-    initial_ksn: bytes
-    kcv: bytes
+    key_block: str
+    kcv: bytes = b""
 
 
 def encode_key_load(load: KeyLoad) -> bytes:
-    codes = {name: code for code, name in SCHEME_CODES.items()}
-    if load.scheme not in codes:
-        raise LocalProtocolError(f"unknown key scheme {load.scheme!r}; use aes or tdes")
-    return _LOAD_KEY.build({"scheme": codes[load.scheme], "enciphered_key": load.enciphered_key,
-                            "ksn": load.initial_ksn, "kcv": load.kcv})
+    """LocalProtocolError for a key block that is not printable ASCII or too long, or a KCV not of 0 or 3 bytes."""
+    if not (load.key_block.isascii() and load.key_block.isprintable() and 16 <= len(load.key_block) <= 9999):
+        raise LocalProtocolError("a TR-31 key block is 16..9999 printable ASCII characters")
+    if len(load.kcv) not in (0, 3):
+        raise LocalProtocolError("the key check value is 3 bytes")
+    return _LOAD_KEY.build({"key_block": load.key_block, "kcv": load.kcv})
 
 
 def decode_key_load(payload: bytes) -> KeyLoad:
     parsed = parse_payload(_LOAD_KEY, payload, "key load")
-    if parsed.scheme not in SCHEME_CODES:
-        raise RemoteProtocolError(f"unknown key scheme code {parsed.scheme}", offset=0)
-    return KeyLoad(SCHEME_CODES[parsed.scheme], bytes(parsed.enciphered_key), bytes(parsed.ksn), bytes(parsed.kcv))
+    if len(parsed.kcv) not in (0, 3):
+        raise RemoteProtocolError("the key check value is 3 bytes", offset=len(payload) - len(parsed.kcv))
+    return KeyLoad(parsed.key_block, bytes(parsed.kcv))
+
+
+def decode_key_loaded(payload: bytes) -> bytes:
+    """The LOAD_KEY answer: the check value of the key the pad now holds (3 bytes)."""
+    if len(payload) != 3:
+        raise RemoteProtocolError("the LOAD_KEY answer is the 3-byte check value", offset=0)
+    return payload
 
 
 def encode_offline_pin_request(request: OfflinePinRequest, timeout_s: float) -> bytes:

@@ -10,6 +10,7 @@ the simulator builds the same structure for its ptys and loopback ports.
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Mapping
@@ -23,7 +24,12 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
-           "load_settings"]
+           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S"]
+
+log = logging.getLogger(__name__)
+
+MAX_IDLE_S = 900.0  # idle logout is capped at 15 minutes (issue 19)
+MIN_LOCK_S = 900.0  # a lockout lasts at least 15 minutes (issue 19)
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,22 @@ class TimeoutsSection:
     result_s: float = 60.0
     health_s: float = 300.0  # background device check while idle; 0 = off
 
+    def __post_init__(self) -> None:  # issue 19: an unattended session logs out within 15 minutes
+        if not 0 < self.idle_s <= MAX_IDLE_S:
+            log.warning("timeouts.idle_s %s clamped to %s s", self.idle_s, MAX_IDLE_S)
+            object.__setattr__(self, "idle_s", MAX_IDLE_S)
+
 
 @dataclass(frozen=True)
 class SecuritySection:
     lock_s: float = 900.0  # how long too many wrong passwords lock an account
     max_failed: int = 5  # wrong passwords in a row that lock it
+    key_load_dual: int = 0  # 1: loading a PIN key needs a second person (dual control, terminal.load_pin_key)
+
+    def __post_init__(self) -> None:  # issue 19: a lockout lasts at least 15 minutes
+        if self.lock_s < MIN_LOCK_S:
+            log.warning("security.lock_s %s raised to %s s", self.lock_s, MIN_LOCK_S)
+            object.__setattr__(self, "lock_s", MIN_LOCK_S)
 
 
 @dataclass(frozen=True)

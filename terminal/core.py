@@ -23,6 +23,7 @@ the callback the handler named when it asked for the work. A result that comes b
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -293,6 +294,15 @@ class TerminalCore:
     def go_home(self) -> None:
         self.session.error = None
         self.fire("home")
+
+    def permit_now(self, action: Action) -> bool:
+        """``permit`` at a money-moving commit (void, refund, settlement, firmware), with the role as the user store
+        holds it now: a user whose role a supervisor changed since the screen opened may no longer commit."""
+        user = self.session.user
+        row = self.services.users.get(user.user_id) if user is not None else None
+        if user is not None and (row is None or row.role != user.role):
+            self.session.user = dataclasses.replace(user, role=row.role if row else "")
+        return self.permit(action)
 
     def permit(self, action: Action) -> bool:
         """True when the logged-in user may; otherwise says who may, audits the refusal, returns False."""

@@ -73,7 +73,10 @@ PAYMENT = [S.INSERT_CARD, S.CARD_READING, S.PIN_ENTRY, S.PROCESSING]
 OFFICE = [S.HISTORY, S.HISTORY_LIST, S.HISTORY_DETAIL, S.SHIFT, S.USERS, S.USER_EDIT, S.AUDIT, S.DIAGNOSTICS,
           S.PASSWORD, S.SETTINGS, S.FIRMWARE, S.FIRMWARE_REVERT]
 WALLET = [S.SCAN_CODE, S.SHOW_QR, S.WALLET_WAITING]
-IDLE_LOGOUT = [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM, S.ADVICE, *OFFICE]
+# Supervisor money screens log out on idle too (issue 19): a void screen left open must not void on F1.
+SUPERVISOR_SCREENS = [S.VOID_SELECT, S.VOID_CONFIRM, S.VOID_DONE, S.SETTLEMENT, S.SETTLED, S.OPEN_ITEMS]
+IDLE_LOGOUT = [S.HOME, S.SIM_ENTRY, S.SIM_DETAILS, S.PLAN_SELECT, S.CHANNEL_SELECT, S.CONFIRM, S.ADVICE, *OFFICE,
+               *SUPERVISOR_SCREENS, S.DUPLICATE_WARNING]  # the duplicate warning's F1 takes a payment: it logs out too
 
 # (trigger, source(s), destination)
 TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
@@ -112,7 +115,6 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("duplicate", S.CONFIRM, S.DUPLICATE_WARNING),
     ("confirmed", S.DUPLICATE_WARNING, S.INSERT_CARD),
     ("back", S.DUPLICATE_WARNING, S.CONFIRM),
-    ("logout", S.DUPLICATE_WARNING, S.LOGIN),
     # end of day (supervisor): totals → 0500 (→ 0320 upload → 0500) → printed report → new batch
     ("settlement", S.HOME, S.SETTLEMENT),
     ("settle", S.SETTLEMENT, S.SETTLING),

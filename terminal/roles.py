@@ -41,6 +41,7 @@ class Action(StrEnum):
     FLASH = "flash"  # write a new build into a slot (pos-fw over the maintenance port): technicians only
     FIRMWARE = "firmware"  # see both slots, confirm the running test image, revert to the other slot
     KEY_LOAD = "key_load"
+    KEY_LOAD_WITNESS = "key_load_witness"  # dual control: the second person who confirms a key load
     DIAGNOSTICS = "diagnostics"
     OPEN_ITEMS = "open_items"  # what recovery is still following up (reversals, voids, pending top-ups)
     JOURNAL_RECOVERY = "journal_recovery"  # accept a damaged journal as it now stands (out-of-service screen)
@@ -69,6 +70,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.FLASH: _TECHNICIAN,
     Action.FIRMWARE: _SUPERVISOR_TECHNICIAN,
     Action.KEY_LOAD: _TECHNICIAN,
+    Action.KEY_LOAD_WITNESS: _SUPERVISOR_TECHNICIAN,
     Action.DIAGNOSTICS: _TECHNICIAN,
     Action.JOURNAL_RECOVERY: _TECHNICIAN,
     Action.OPEN_ITEMS: _SUPERVISOR,

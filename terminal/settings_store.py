@@ -19,9 +19,10 @@ __all__ = ["SettingsStore", "EDITABLE"]
 
 # key -> (catalogue key of its label, lowest, highest); values are whole numbers typed on the keypad
 EDITABLE: dict[str, tuple[str, int, int]] = {
-    "timeouts.idle_s": ("settings.idle_s", 30, 3600),
-    "security.lock_s": ("settings.lock_s", 60, 86400),
+    "timeouts.idle_s": ("settings.idle_s", 30, 900),  # capped at 15 minutes (issue 19)
+    "security.lock_s": ("settings.lock_s", 900, 86400),  # at least 15 minutes (issue 19)
     "security.max_failed": ("settings.max_failed", 3, 10),
+    "security.key_load_dual": ("settings.key_load_dual", 0, 1),
 }
 
 

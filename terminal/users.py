@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from terminal.config import MIN_LOCK_S
 from terminal.journal import Journal
 from terminal.roles import parse_role
 
@@ -29,7 +30,7 @@ __all__ = ["hash_password", "verify_password", "User", "UserStore", "LoginResult
 
 SCRYPT_N = 2**14
 MAX_FAILED = 5
-MIN_PASSWORD = 4
+MIN_PASSWORD = 6  # digits, for every new password (issue 19); older, shorter ones are told to change at login
 
 
 def hash_password(password: str, *, salt: bytes | None = None, n: int = SCRYPT_N, r: int = 8, p: int = 1) -> str:
@@ -60,12 +61,17 @@ class User:
 @dataclass(frozen=True)
 class LoginResult:
     """``user`` when the password was right; else ``message`` (a catalogue key) and its ``args``.
-    ``locked_now`` is True on the attempt that locked the account (the caller audits the lockout)."""
+    ``locked_now`` is True on the attempt that locked the account (the caller audits the lockout).
+    ``known_id`` is the stored id of the account tried (None for an unknown id: the audit never records what
+    was typed, which may be a password typed in the wrong field). ``weak_password``: right, but shorter than
+    ``MIN_PASSWORD`` — the user is told to change it."""
 
     user: User | None
     message: str = ""
     args: Mapping[str, Any] = field(default_factory=dict)
     locked_now: bool = False
+    known_id: str | None = None
+    weak_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,9 @@ class UserRow:
 class UserStore:
     def __init__(self, journal: Journal, lock_s: float = 900.0, max_failed: int = MAX_FAILED) -> None:
         self.journal = journal
-        self.lock_s = lock_s
+        self.lock_s = max(lock_s, MIN_LOCK_S)  # at least 15 minutes, whatever the caller asks (issue 19)
         self.max_failed = max_failed
+        self._dummy: tuple[str, str] | None = None  # (cost parameters, a hash of nothing) for unknown ids
 
     def ensure(self, user_id: str, name: str, role: str, pw_hash: str) -> None:
         """Add a user from configuration unless one with that id exists already (passwords changed on the
@@ -99,22 +106,37 @@ class UserStore:
 
     def login(self, user_id: str, password: str, now: dt.datetime | None = None) -> LoginResult:
         now = now or dt.datetime.now()
+        """Every answer costs one scrypt: an unknown id is checked against a dummy hash of the same cost as the
+        stored ones, so it answers in the same time and with the same message as a wrong password."""
         rows = self.journal.user_rows(user_id)
         if not rows:
+            verify_password(password, self._dummy_hash())
             return LoginResult(None, "login.wrong")
         _id, name, role, pw_hash, failed, locked_until = rows[0]
+        right = verify_password(password, pw_hash)
         if locked_until and dt.datetime.fromisoformat(locked_until) > now:
-            return LoginResult(None, "login.locked", {"until": locked_until[11:19]})
-        if verify_password(password, pw_hash):
+            return LoginResult(None, "login.locked", {"until": locked_until[11:19]}, known_id=_id)
+        if right:
             self.journal.user_update(user_id, failed=0, locked_until=None)
-            return LoginResult(User(user_id, name, role))
+            return LoginResult(User(user_id, name, role), weak_password=len(password) < MIN_PASSWORD)
         failed += 1
         lock = (now + dt.timedelta(seconds=self.lock_s)).isoformat(timespec="seconds") \
             if failed >= self.max_failed else None
         self.journal.user_update(user_id, failed=0 if lock else failed, locked_until=lock)
         if lock:
-            return LoginResult(None, "login.locked_now", {"minutes": _minutes(self.lock_s)}, locked_now=True)
-        return LoginResult(None, "login.wrong_left", {"left": self.max_failed - failed})
+            return LoginResult(None, "login.locked_now", {"minutes": _minutes(self.lock_s)}, locked_now=True,
+                               known_id=_id)
+        return LoginResult(None, "login.wrong", known_id=_id)
+
+    def _dummy_hash(self) -> str:
+        """A hash of a random password with the highest cost among the stored hashes (the default cost when
+        there are none), made once per cost."""
+        costs = [h.split("$")[1:4] for *_, h, _f, _l in self.journal.user_rows() if h.startswith("scrypt$")]
+        n, r, p = max(costs, key=lambda c: int(c[0]), default=[str(SCRYPT_N), "8", "1"])
+        key = f"{n}${r}${p}"
+        if self._dummy is None or self._dummy[0] != key:
+            self._dummy = (key, hash_password(os.urandom(16).hex(), n=int(n), r=int(r), p=int(p)))
+        return self._dummy[1]
 
     # --- management -----------------------------------------------------------------------------------------
 

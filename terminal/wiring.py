@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +37,7 @@ from terminal.journal import Journal
 from terminal.services import Services, SystemClock
 from terminal.users import UserStore
 
-__all__ = ["build_services", "emv_config", "KeyLoadRequest", "load_initial_key"]
+__all__ = ["build_services", "emv_config", "KeyLoadRequest", "KeyStatus", "load_initial_key"]
 
 log = logging.getLogger("terminal.wiring")
 
@@ -126,16 +126,18 @@ def _qr_name(merchant_name: str) -> str:
 
 @dataclass(frozen=True)
 class KeyLoadRequest:
-    """A new initial PIN key for the pad (``terminal.load_pin_key``): enciphered under the pad's key-loading key."""
+    """A new initial PIN key for the pad (``terminal.load_pin_key``): a TR-31 key block wrapped under the pad's
+    key block protection key, and the check value from the key custodian's form (3 bytes, or empty)."""
 
-    scheme: str
-    enciphered_key: bytes = field(repr=False)
-    initial_ksn: bytes
-    kcv: bytes
+    key_block: str
+    kcv: bytes = b""
 
 
-def load_initial_key(port: str, request: KeyLoadRequest) -> KeyStatus:
-    """Open the PIN pad at ``port`` and load ``request`` (the pad checks the KCV). Raises PosError on failure."""
-    load = KeyLoad(request.scheme, request.enciphered_key, request.initial_ksn, request.kcv)
+def load_initial_key(port: str, request: KeyLoadRequest,
+                     check: Callable[[KeyStatus], None] | None = None) -> tuple[KeyStatus, bytes]:
+    """Open the PIN pad at ``port``; ``check`` sees its key status first and may raise to send nothing; then
+    load ``request`` (the pad unwraps and checks it). (new key status, its check value); PosError on failure."""
     with PinPad(port) as pad:
-        return pad.load_initial_key(load)
+        if check is not None:
+            check(pad.key_status())
+        return pad.load_initial_key(KeyLoad(request.key_block, request.kcv))

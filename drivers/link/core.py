@@ -21,6 +21,13 @@ Rules, per direction (each side numbers its own data frames, SEQ 0..255 wrapping
   garbage STX with a plausible LEN cannot hold the line until the peer's retries run out.
 * A fresh core first sends SYN: the peer forgets the last SEQ it delivered, so a reopened link whose first SEQ
   happens to equal the old last SEQ is not mistaken for a retransmission.
+* Short frames on a noisy line: once this end has seen the line damage a frame (a retransmission, a NAK, a bad
+  or duplicate frame), it sends the next ``NOISY_FRAMES`` messages longer than ``fragment_size`` bytes as
+  several frames: leading pieces with CMD ``FRAGMENT`` (0x7F, DATA = the real CMD + the piece), the last piece
+  as a normal frame with the real CMD. A 250-byte frame survives a 1e-2 byte error rate one time in thirteen, a
+  64-byte piece one time in two. The receiver joins consecutive pieces and delivers one message with the SEQ
+  of its last frame; a piece that never gets through fails the whole message, and its remaining pieces are
+  not sent. A clean line keeps whole frames (fewer turnarounds).
 
 >>> t, d = LinkCore(role="terminal"), LinkCore(role="device")
 >>> seq = t.send(0x01, b"", now=0.0)
@@ -35,6 +42,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from drivers.link.frames import (
+    FRAGMENT,
     STX,
     Control,
     ControlFrame,
@@ -116,6 +124,10 @@ class _Outgoing:
     raw: bytes = field(repr=False)
     attempts: int = 0
     deadline: float = 0.0
+    message_seq: int = -1  # SEQ of the message's last frame (its own SEQ for a one-frame message)
+
+
+NOISY_FRAMES = 64  # how long one sign of line damage keeps long messages in short frames
 
 
 # --- the core -----------------------------------------------------------------------------------------------
@@ -132,10 +144,16 @@ class LinkCore:
         initial_seq: SEQ of the first data frame (tests pick it to provoke collisions).
     """
 
-    def __init__(self, *, ack_timeout_s: float = 0.2, retries: int = 3, role: str = "terminal",
-                 initial_seq: int = 0, byte_time_s: float = 0.0) -> None:
-        if ack_timeout_s <= 0 or retries < 0 or byte_time_s < 0 or not 0 <= initial_seq <= 0xFF:
-            raise ValueError("ack_timeout_s > 0, retries >= 0, byte_time_s >= 0, initial_seq 0..255")
+    def __init__(self, *, ack_timeout_s: float = 0.2, retries: int = 8, role: str = "terminal",
+                 initial_seq: int = 0, byte_time_s: float = 0.0, fragment_size: int = 64) -> None:
+        if ack_timeout_s <= 0 or retries < 0 or byte_time_s < 0 or not 0 <= initial_seq <= 0xFF \
+                or fragment_size < 8:
+            raise ValueError("ack_timeout_s > 0, retries >= 0, byte_time_s >= 0, initial_seq 0..255, "
+                             "fragment_size >= 8")
+        self.fragment_size = fragment_size
+        self._noisy = 0  # messages still to send in short frames since the line last damaged a frame
+        self._pieces: list[bytes] = []  # pieces of an incoming message so far
+        self._pieces_cmd, self._pieces_seq = -1, -1
         self.byte_time_s = byte_time_s
         self.role = role
         self.ack_timeout_s = ack_timeout_s
@@ -157,13 +175,22 @@ class LinkCore:
     # --- sending ---
 
     def send(self, cmd: int, data: bytes, now: float) -> int:
-        """Queue one data frame; returns its SEQ. Raises LocalProtocolError if it cannot be framed."""
-        raw = encode_data(self._next_seq, cmd, data)
-        outgoing = _Outgoing(seq=self._next_seq, cmd=cmd, raw=raw)
-        self._next_seq = (self._next_seq + 1) & 0xFF
-        self._queue.append(outgoing)
+        """Queue one message; returns the SEQ it is delivered (and answered) under: its last frame's. Raises
+        LocalProtocolError if it cannot be framed."""
+        size = self.fragment_size
+        pieces = [data[i:i + size] for i in range(0, len(data), size)] if self._noisy and len(data) > size \
+            else [data]
+        self._noisy = max(0, self._noisy - 1)
+        first = self._next_seq
+        message_seq = (first + len(pieces) - 1) & 0xFF
+        frames = [encode_data((first + i) & 0xFF, FRAGMENT, bytes([cmd]) + piece)
+                  for i, piece in enumerate(pieces[:-1])]
+        frames.append(encode_data(message_seq, cmd, pieces[-1]))
+        for i, raw in enumerate(frames):
+            self._queue.append(_Outgoing(seq=(first + i) & 0xFF, cmd=cmd, raw=raw, message_seq=message_seq))
+        self._next_seq = (message_seq + 1) & 0xFF
         self._start_next(now)
-        return outgoing.seq
+        return message_seq
 
     def data_to_send(self) -> bytes:
         """Bytes the shell must write now (frames, retransmissions, ACK/NAK); empties the buffer."""
@@ -237,6 +264,7 @@ class LinkCore:
         outgoing.deadline = now + self.ack_timeout_s + len(outgoing.raw) * self.byte_time_s
 
     def _retransmit(self, outgoing: _Outgoing, now: float, why: str) -> None:
+        self._noisy = NOISY_FRAMES
         if outgoing.attempts > self.retries:
             self._inflight = None
             self._fail(outgoing, f"{why} after {outgoing.attempts} attempts")
@@ -246,8 +274,10 @@ class LinkCore:
         self._transmit(outgoing, now)
 
     def _fail(self, outgoing: _Outgoing, reason: str) -> None:
+        """The message of ``outgoing`` failed: its pieces still queued are never sent."""
         self.stats.failures += 1
-        self._events.append(LinkFailed(seq=outgoing.seq, cmd=outgoing.cmd, reason=reason))
+        self._queue = deque(o for o in self._queue if o.message_seq != outgoing.message_seq)
+        self._events.append(LinkFailed(seq=outgoing.message_seq, cmd=outgoing.cmd, reason=reason))
 
     def _drop(self, count: int) -> None:
         del self._rx[:count]
@@ -265,6 +295,7 @@ class LinkCore:
                 frame = decode_frame(bytes(self._rx[:end]))
             except RemoteProtocolError:
                 self.stats.bad_frames += 1
+                self._noisy = NOISY_FRAMES
                 if self._rx[0] == STX:  # a damaged data frame: ask for it again without waiting for a timeout
                     self._out += encode_control(Control.NAK, self._rx[3])
                     self.stats.naks_sent += 1
@@ -280,17 +311,37 @@ class LinkCore:
             self._out += encode_control(Control.ACK, frame.seq)
             if frame.seq == self._last_rx_seq:
                 self.stats.duplicates += 1
+                self._noisy = NOISY_FRAMES  # our ACK was lost: the line is damaging frames
                 return
             self._last_rx_seq = frame.seq
             self.stats.frames_received += 1
-            self._events.append(FrameReceived(cmd=frame.cmd, data=frame.data, seq=frame.seq))
+            self._deliver(frame)
             return
         self._handle_control(frame, now)
+
+    def _deliver(self, frame: DataFrame) -> None:
+        """Join pieces (see the module docstring); a piece that does not follow its predecessor starts over."""
+        follows = bool(self._pieces) and frame.seq == (self._pieces_seq + 1) & 0xFF
+        if frame.cmd == FRAGMENT:
+            if not frame.data or (follows and frame.data[0] != self._pieces_cmd):
+                follows = False  # a damaged piece with a good CRC cannot happen; a stale one can be dropped
+            if not follows:
+                self._pieces = []
+            if frame.data:
+                self._pieces.append(frame.data[1:])
+                self._pieces_cmd, self._pieces_seq = frame.data[0], frame.seq
+            return
+        pieces, self._pieces = self._pieces, []
+        if pieces and not (follows and frame.cmd == self._pieces_cmd):
+            self.stats.bad_frames += 1  # the rest of an earlier message never came: that message is lost
+            pieces = []
+        self._events.append(FrameReceived(cmd=frame.cmd, data=b"".join(pieces) + frame.data, seq=frame.seq))
 
     def _handle_control(self, frame: ControlFrame, now: float) -> None:
         inflight = self._inflight
         if frame.kind is Control.SYN:
             self._last_rx_seq = None
+            self._pieces = []
             self._events.append(PeerReset())
         elif inflight is None or frame.seq != inflight.seq:
             return  # a late or stray ACK/NAK: nothing of ours is waiting for it

@@ -43,7 +43,7 @@ class LinkDevice:
     status_errors: ClassVar[Mapping[int, StatusError]] = {}
     STATUS_OK: ClassVar[int] = 0x00
 
-    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
+    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 8,
                  response_timeout_s: float = 5.0) -> None:
         self._link = SerialLink(url, baud=baud, ack_timeout_s=ack_timeout_s, retries=retries,
                                 on_event=self._on_link_event)

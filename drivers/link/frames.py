@@ -48,6 +48,7 @@ __all__ = [
     "STX",
     "MAX_DATA",
     "RESPONSE_BIT",
+    "FRAGMENT",
     "Control",
     "DataFrame",
     "ControlFrame",
@@ -64,6 +65,7 @@ __all__ = [
 STX = 0x02
 MAX_DATA = 1024  # longest DATA field; an APDU is at most 261 bytes, so this leaves room and bounds a bad LEN
 RESPONSE_BIT = 0x80  # CMD of a response = CMD of its request | 0x80; DATA[0] echoes the request's SEQ
+FRAGMENT = 0x7F  # CMD of a leading piece of a long message on a noisy line: DATA = real CMD + piece (core.py)
 _MIN_LEN = 2  # SEQ + CMD
 _DATA_OVERHEAD = 5  # STX + LEN(2) + CRC(2), around the LEN-covered part
 _CONTROL_SIZE = 4

@@ -44,7 +44,7 @@ class SerialLink:
     never raw bytes. ``on_event`` gets unsolicited ``FrameReceived`` and ``PeerReset`` events, on the reader
     thread."""
 
-    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 3,
+    def __init__(self, url: str, *, baud: int = 115200, ack_timeout_s: float = 0.2, retries: int = 8,
                  on_event: Callable[[Event], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.url, self.baud, self._on_event, self._clock = url, baud, on_event, clock

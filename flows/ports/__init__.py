@@ -20,9 +20,11 @@ from emv.pan import mask_pan
 from flows.ports.base import CURRENCY_CNY, CancelToken, Clock
 from flows.ports.carrier import CarrierPort, CarrierStatus, Plan, SimInfo, SimStatus, TopupResult, TopupStatus
 from flows.ports.devices import (
+    NUMERIC_PROMPTS,
     CardReaderPort,
     OfflinePinRequest,
     OfflinePinResult,
+    PadPrompt,
     PinEntry,
     PinPadPort,
     PinStatus,
@@ -50,7 +52,8 @@ from flows.ports.wallet import WalletOrderStatus, WalletPort, WalletReason, Wall
 
 __all__ = ["AdviceHostPort", "AdviceRequest", "AuthRequest", "AuthResponse", "BatchTotals", "BatchUploadItem",
            "CURRENCY_CNY", "CancelToken", "CardReaderPort", "CarrierPort", "CarrierStatus", "Clock", "HostPort",
-           "JournalPort", "OfflinePinRequest", "OfflinePinResult", "PinEntry", "PinPadPort", "PinStatus", "Plan",
+           "JournalPort", "NUMERIC_PROMPTS", "OfflinePinRequest", "OfflinePinResult", "PadPrompt", "PinEntry",
+           "PinPadPort", "PinStatus", "Plan",
            "PrinterPort", "PrinterStatus", "ReceiptLine", "RefundHostPort", "RefundRequest", "ReversalRequest",
            "ScannerPort", "SettlementHostPort", "SettlementRequest", "SimInfo", "SimStatus", "TopupResult",
            "TopupStatus", "TxnRecord", "WalletOrderStatus", "WalletPort", "WalletReason", "WalletResult",

@@ -8,15 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Literal, Protocol
 
 from flows.ports.base import CancelToken
 
-__all__ = ["PinStatus", "PinEntry", "OfflinePinRequest", "OfflinePinResult", "PinPadPort", "CardReaderPort",
+__all__ = ["PadPrompt", "NUMERIC_PROMPTS",
+           "PinStatus", "PinEntry", "OfflinePinRequest", "OfflinePinResult", "PinPadPort", "CardReaderPort",
            "ReceiptLine", "PrinterStatus", "PrinterPort", "ScannerPort"]
 
 
 PinStatus = Literal["entered", "cancelled", "timeout", "bypassed"]
+
+
+class PadPrompt(IntEnum):
+    """The PIN pad's own prompt table (PCI PTS POI): the terminal selects a prompt by id, with an amount and a
+    currency as its only parameters, and never sends prompt text. The texts (en + zh) live in the pad.
+    The PIN prompt is not here: only GET_ONLINE_PIN / VERIFY_OFFLINE_PIN show it (docs/protocols/pinpad.md)."""
+
+    WELCOME = 0x01
+    INSERT_CARD = 0x02
+    PLEASE_WAIT = 0x03
+    AMOUNT = 0x04  # the amount to pay, nothing asked
+    APPROVED = 0x05
+    DECLINED = 0x06
+    REMOVE_CARD = 0x07
+    THANK_YOU = 0x08
+    ENTER_PHONE = 0x40  # numeric entry: the customer keys the SIM's phone number (MSISDN), returned in clear
+    ENTER_ICCID = 0x41  # numeric entry: the SIM's ICCID, returned in clear
+
+
+# The only prompts under which digits come back in clear (NUMERIC_ENTRY); none of them may ask for a PIN.
+NUMERIC_PROMPTS = frozenset({PadPrompt.ENTER_PHONE, PadPrompt.ENTER_ICCID})
 
 
 @dataclass(frozen=True)
@@ -62,8 +85,8 @@ class PinPadPort(Protocol):
     def abort(self) -> None:
         """From any thread: end a pending PIN entry as ``cancelled``."""
 
-    def display(self, line1: str, line2: str = "") -> None:
-        """Show an idle message on the PIN pad's own display."""
+    def display(self, prompt: PadPrompt, amount_minor: int = 0, currency: int = 156) -> None:
+        """Show one of the pad's own display-only prompts (``PadPrompt``), with an amount (ISO 4217 currency)."""
 
 
 class CardReaderPort(Protocol):

@@ -5,6 +5,10 @@ The clear PIN exists only here, between the customer's key presses (``press``) a
 ENTER with no digits is a PIN bypass, CANCEL cancels, CLEAR starts again; 1..3 digits and ENTER is ignored
 (a real pad beeps). ``auto_pin`` answers a request as if the customer typed it (headless scenarios).
 
+Prompt control (PCI PTS POI): the pad shows only its own ``PROMPTS`` (DISPLAY selects one by id, with an amount
+and a currency) and returns digits in clear only under its ``NUMERIC_TEXT`` prompts (NUMERIC_ENTRY), none of
+which asks for a PIN; anything else is answered PROMPT_REFUSED and changes nothing.
+
 >>> from emv.crypto.pin import derive_initial_key
 >>> ksn = bytes.fromhex("123456789012345600000000")
 >>> pad = PinPadSim(initial_key=derive_initial_key("aes", bytes(16), ksn), initial_ksn=ksn)
@@ -29,28 +33,47 @@ from drivers.pinpad_codec import (
     decode_choose,
     decode_display,
     decode_key_load,
+    decode_numeric_request,
     decode_offline_pin_request,
     decode_pin_request,
     encode_choice_result,
     encode_key_status,
+    encode_numeric_result,
     encode_offline_pin_result,
     encode_pin_result,
 )
-from emv.crypto.des import aes_ecb_decrypt, tdes_ecb_decrypt
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
-from flows.ports import OfflinePinRequest
-from pos_errors import PosError
+from emv.crypto.tr31 import INITIAL_DUKPT_KEY, KeyBlockError, dukpt_initial_ksn, unwrap
+from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, PadPrompt
+from pos_errors import PosError, RemoteProtocolError
 from sim.devices.pty import LineFaults
 from sim.devices.reader import LinkedDevice
 
-__all__ = ["PinPadSim", "KEYS", "TEST_KLK", "offline_verify_apdu"]
+__all__ = ["PinPadSim", "KEYS", "TEST_KBPK", "PROMPTS", "NUMERIC_TEXT", "offline_verify_apdu"]
 
 KEYS = frozenset("0123456789") | {"ENTER", "CANCEL", "CLEAR"}
 MIN_PIN, MAX_PIN = 4, 12
 IDLE = ("WELCOME / 欢迎", "")
-# Test key-loading keys (as a key-injection facility would share with the pad); never production keys.
-TEST_KLK: dict[str, bytes] = {"aes": bytes.fromhex("00112233445566778899AABBCCDDEEFF"),
-                              "tdes": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")}
+# The pad's own prompt table: the terminal picks a line pair by id; "{amount}" is the amount it sent.
+PROMPTS: dict[int, tuple[str, str]] = {
+    PadPrompt.WELCOME: IDLE,
+    PadPrompt.INSERT_CARD: ("INSERT CARD", "请插卡"),
+    PadPrompt.PLEASE_WAIT: ("PLEASE WAIT", "请稍候"),
+    PadPrompt.AMOUNT: ("{amount}", "AMOUNT / 金额"),
+    PadPrompt.APPROVED: ("{amount}", "APPROVED / 成功"),
+    PadPrompt.DECLINED: ("DECLINED", "交易失败"),
+    PadPrompt.REMOVE_CARD: ("REMOVE CARD", "请取卡"),
+    PadPrompt.THANK_YOU: ("THANK YOU", "谢谢"),
+}
+# The only prompts whose digits the pad returns in clear: none of them asks for a PIN.
+NUMERIC_TEXT: dict[int, str] = {PadPrompt.ENTER_PHONE: "PHONE NO. / 手机号",
+                                PadPrompt.ENTER_ICCID: "SIM ICCID / SIM卡号"}
+CURRENCIES = {156: "CNY", 344: "HKD", 840: "USD", 978: "EUR"}  # ISO 4217 numeric -> the code the pad shows
+# Test key block protection keys (as a key-injection facility would share with the pad), by TR-31 version:
+# D = AES-256, B = double-length TDES. Never production keys.
+TEST_KBPK: dict[str, bytes] = {"D": bytes.fromhex("00112233445566778899AABBCCDDEEFF" * 2),
+                               "B": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")}
+_SCHEMES: dict[str, Scheme] = {"A": "aes", "T": "tdes"}  # TR-31 algorithm -> DUKPT scheme
 
 
 @dataclass
@@ -63,6 +86,7 @@ class _Entry:
     auto: bool = False
     offline: OfflinePinRequest | None = None  # an EMV offline PIN: the pad VERIFYs it with the card
     menu: tuple[str, ...] = ()  # a choice among numbered labels (EMV application selection)
+    numeric: tuple[int, int, int] | None = None  # NUMERIC_ENTRY: (prompt id, min digits, max digits)
 
 
 class PinPadSim(LinkedDevice):
@@ -77,13 +101,16 @@ class PinPadSim(LinkedDevice):
 
     def __init__(self, *, scheme: Scheme = "aes", initial_key: bytes, initial_ksn: bytes,
                  baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3,
+                 ack_timeout_s: float = 0.2, retries: int = 8,
                  random_bytes: Callable[[int], bytes] = os.urandom, faults: LineFaults | None = None) -> None:
         super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
         self._random_bytes = random_bytes
-        self.klk = dict(TEST_KLK)
+        self.kbpk = dict(TEST_KBPK)
+        # the highest KSN each scheme has reached: a key load below it is a replay (the counter would restart)
+        self._ksn_floor: dict[str, bytes] = {scheme: initial_ksn}
         self.auto_pin: str | None = None
+        self.auto_number: str | None = None  # answers a NUMERIC_ENTRY as if the customer keyed it
         self._idle = IDLE
         self._entry: _Entry | None = None
         self._session = 0
@@ -99,6 +126,8 @@ class PinPadSim(LinkedDevice):
             entry = self._entry
             if entry is None:
                 return self._idle
+            if entry.numeric is not None:
+                return NUMERIC_TEXT[entry.numeric[0]], entry.digits  # not a PIN: shown as keyed
             if entry.menu:
                 return " ".join(f"{i}.{label}" for i, label in enumerate(entry.menu, 1))[:64], "1-9 / CANCEL"
             yuan, fen = divmod(entry.amount_minor, 100)
@@ -125,6 +154,8 @@ class PinPadSim(LinkedDevice):
                     self._choose(int(key) - 1)
             elif entry.menu and key == "CANCEL":
                 self._choose(-1)
+            elif entry.numeric is not None:
+                self._numeric_key(entry, key)
             elif key.isdigit():
                 if len(entry.digits) < MAX_PIN:
                     entry.digits += key
@@ -142,9 +173,7 @@ class PinPadSim(LinkedDevice):
 
     def handle(self, cmd: int, data: bytes) -> bytes:
         if cmd == PinPadCmd.DISPLAY:
-            self._idle = decode_display(data)
-            self.notify("display")
-            return bytes([PinPadStatus.OK])
+            return self._show(data)
         if cmd == PinPadCmd.KEY_STATUS:
             return bytes([PinPadStatus.OK]) + encode_key_status(self.key_status())
         if cmd == PinPadCmd.LOAD_KEY:
@@ -154,10 +183,13 @@ class PinPadSim(LinkedDevice):
                 self._finish(EntryStatus.CANCELLED)
                 self.notify("display")
             return bytes([PinPadStatus.OK])
-        if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE):
+        if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE,
+                       PinPadCmd.NUMERIC_ENTRY):
             return bytes([PinPadStatus.UNKNOWN_COMMAND])
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
+        if cmd == PinPadCmd.NUMERIC_ENTRY:
+            return self._start_numeric(data)
         if cmd == PinPadCmd.CHOOSE:
             labels, timeout_s = decode_choose(data)
             self._session = (self._session + 1) & 0xFF
@@ -179,22 +211,102 @@ class PinPadSim(LinkedDevice):
         self.notify("awaiting_pin")
         return bytes([PinPadStatus.OK, self._session])
 
+    def _show(self, data: bytes) -> bytes:
+        """DISPLAY: a prompt of the table by id; free text, an unknown id or currency is refused."""
+        try:
+            prompt, amount, currency = decode_display(data)
+        except RemoteProtocolError:
+            return bytes([PinPadStatus.PROMPT_REFUSED])
+        if prompt not in PROMPTS or currency not in CURRENCIES:
+            return bytes([PinPadStatus.PROMPT_REFUSED])
+        yuan, cents = divmod(amount, 100)
+        shown = f"{CURRENCIES[currency]} {yuan}.{cents:02d}"
+        line1, line2 = PROMPTS[prompt]
+        self._idle = (line1.replace("{amount}", shown), line2)
+        self.notify("display")
+        return bytes([PinPadStatus.OK])
+
+    def _start_numeric(self, data: bytes) -> bytes:
+        """NUMERIC_ENTRY: only under a prompt of ``NUMERIC_TEXT``; the digits come back in clear."""
+        try:
+            prompt, low, high, timeout_s = decode_numeric_request(data)
+        except RemoteProtocolError:
+            return bytes([PinPadStatus.PROMPT_REFUSED])
+        if prompt not in NUMERIC_TEXT or prompt not in NUMERIC_PROMPTS:
+            return bytes([PinPadStatus.PROMPT_REFUSED])
+        if not 1 <= low <= high <= 20:
+            return bytes([PinPadStatus.BAD_REQUEST])
+        self._session = (self._session + 1) & 0xFF
+        self._entry = _Entry(session=self._session, pan="", amount_minor=0, numeric=(prompt, low, high),
+                             deadline=time.monotonic() + timeout_s, auto=self.auto_number is not None)
+        self.notify("awaiting_pin")
+        return bytes([PinPadStatus.OK, self._session])
+
+    def _numeric_key(self, entry: _Entry, key: str) -> None:
+        assert entry.numeric is not None  # noqa: S101 - only called for numeric entries
+        _, low, high = entry.numeric
+        if key.isdigit() and len(entry.digits) < high:
+            entry.digits += key
+        elif key == "CLEAR":
+            entry.digits = ""
+        elif key == "CANCEL":
+            self._finish_numeric(EntryStatus.CANCELLED)
+        elif key == "ENTER" and low <= len(entry.digits) <= high:
+            self._finish_numeric(EntryStatus.ENTERED)
+
+    def _finish_numeric(self, status: EntryStatus) -> None:
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        digits = entry.digits if status is EntryStatus.ENTERED else ""
+        self.results.append(status.name.lower())
+        self.send_event(PinPadEventCode.NUMERIC_RESULT, encode_numeric_result(entry.session, status, digits))
+
     def _load_key(self, data: bytes) -> bytes:
+        """LOAD_KEY: unwrap the TR-31 block under the pad's KBPK, check it is an initial DUKPT key, its KCV and
+        that its KSN does not go back; only then replace the key. Answers the new key's check value."""
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
         load = decode_key_load(data)
-        scheme: Scheme = "aes" if load.scheme == "aes" else "tdes"
-        decipher = aes_ecb_decrypt if scheme == "aes" else tdes_ecb_decrypt
-        key = decipher(self.klk[scheme], load.enciphered_key)
-        if key_check_value(key, scheme) != load.kcv:
+        try:
+            block = unwrap(self.kbpk.get(load.key_block[:1], b""), load.key_block)
+            scheme = _SCHEMES[block.header.algorithm]
+            ksn = dukpt_initial_ksn(block.header)
+        except (KeyBlockError, KeyError):
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        if block.header.key_usage != INITIAL_DUKPT_KEY or len(block.key) != 16:
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        kcv = key_check_value(block.key, scheme)
+        stated = block.header.block("KC")  # TR-31 KC: "00" legacy or "01" CMAC method, then the check value
+        if (load.kcv and load.kcv != kcv) or (stated is not None and stated[2:8].upper() != kcv.hex().upper()):
             return bytes([PinPadStatus.KCV_MISMATCH])
-        self._encryptor = DukptPinEncryptor(scheme, key, load.initial_ksn, self._random_bytes)
+        self._raise_floor()
+        floor = self._ksn_floor.get(scheme)
+        if floor is not None and len(floor) == len(ksn) and ksn < floor:
+            return bytes([PinPadStatus.KSN_REPLAY])
+        self._encryptor = DukptPinEncryptor(scheme, block.key, ksn, self._random_bytes)
+        self._raise_floor()
         self.notify("key loaded")
-        return bytes([PinPadStatus.OK])
+        return bytes([PinPadStatus.OK]) + kcv
+
+    def _raise_floor(self) -> None:
+        scheme, ksn = self._encryptor.scheme, self._encryptor.ksn
+        if ksn is not None and (scheme not in self._ksn_floor or ksn > self._ksn_floor[scheme]):
+            self._ksn_floor[scheme] = ksn
 
     def tick(self, now: float) -> None:
         entry = self._entry
         if entry is None:
+            return
+        if entry.numeric is not None:
+            if entry.auto and self.auto_number is not None:
+                entry.digits = self.auto_number
+                self._finish_numeric(EntryStatus.ENTERED)
+            elif now >= entry.deadline:
+                self._finish_numeric(EntryStatus.TIMEOUT)
+            else:
+                return
+            self.notify("display")
             return
         if entry.menu and (entry.auto or now >= entry.deadline):  # auto: the first option; else timed out
             self._choose(0 if entry.auto and self.auto_pin is not None else -1)
@@ -226,6 +338,7 @@ class PinPadSim(LinkedDevice):
         block, ksn = b"", b""
         if status is EntryStatus.ENTERED:
             try:
+                self._raise_floor()  # the KSN about to be used: never loadable again
                 block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
             except PosError:  # exhausted key or a PAN the block format refuses: no PIN block at all
                 status = EntryStatus.FAILED

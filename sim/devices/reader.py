@@ -63,7 +63,7 @@ class LinkedDevice:
     name = "device"
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3, faults: LineFaults | None = None) -> None:
+                 ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None) -> None:
         self.lock = threading.RLock()
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
         self._byte_time_s = 10 / baud if baud else 0.0  # a paced pty takes that long per byte
@@ -215,7 +215,7 @@ class ReaderSim(LinkedDevice):
     INFO = ReaderInfo(model="SIM-RDR-100", firmware="1.4.2", serial="RDR0001")
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 3, faults: LineFaults | None = None) -> None:
+                 ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None) -> None:
         super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
         self._applet: Applet | None = None
         self._powered = False

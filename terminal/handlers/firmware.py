@@ -15,6 +15,7 @@ from firmware_image.errors import FirmwareError
 from firmware_image.slots import SlotState, confirm, revert
 from terminal.core import TerminalCore
 from terminal.firmware_screen import FirmwareKeyError, read_slots, revert_problem, running_slot
+from terminal.roles import Action
 from terminal.screens import Key
 
 __all__ = ["Firmware", "FirmwareRevert", "open_firmware"]
@@ -78,7 +79,7 @@ class Firmware:
         s.error, o.info = None, None
         if key is Key.ENTER:
             _load_slots(core)
-        elif key is Key.F1 and _load_slots(core):
+        elif key is Key.F1 and core.permit_now(Action.FIRMWARE) and _load_slots(core):
             _confirm_trial(core)
         elif key is Key.F2 and _load_slots(core):
             problem = revert_problem(o.firmware, o.firmware_counter)
@@ -95,7 +96,7 @@ class FirmwareRevert:
         if key is Key.CANCEL:
             s.error = None
             core.fire("back")
-        elif key is Key.F1:  # not ENTER: a bounced ENTER must not revert
+        elif key is Key.F1 and core.permit_now(Action.FIRMWARE):  # not ENTER: a bounce must not revert
             running = running_slot(o.firmware)
             target = o.firmware[1 - running.slot] if running else None
             what = (f"slot {running.slot} {running.version} -> slot {target.slot} {target.version}"

@@ -10,6 +10,7 @@ import logging
 
 from terminal.core import TerminalCore
 from terminal.screens import Key
+from terminal.users import MIN_PASSWORD
 
 __all__ = ["Login"]
 
@@ -46,10 +47,14 @@ class Login:
         s.login_pw, s.login_field = "", "pw" if result.user is None else "id"
         if result.user is None:
             s.error = core.say(result.message, **result.args)
-            core.audit("lockout" if result.locked_now else "login_failed", result.message, s.login_id)
+            # the stored id of an existing account, never what was typed (it may be a password in the wrong field)
+            core.audit("lockout" if result.locked_now else "login_failed", result.message, result.known_id or "?")
             core.refresh()
             return
         s.user, s.login_id, s.error, s.notice = result.user, "", None, ()
+        if result.weak_password:  # an account from before 6-digit passwords: told to change it (home key 8)
+            s.notice = (core.say("login.change_password", min=MIN_PASSWORD),)
         log.info("login %s", result.user.user_id)
-        core.audit("login", result.user.role)
+        core.audit("login", result.user.role + (" (password too short: told to change)"
+                                                if result.weak_password else ""))
         core.fire("logged_in")

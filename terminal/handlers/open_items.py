@@ -18,7 +18,7 @@ from flows.saf import STOPPED
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
-from terminal.roles import Action, allowed
+from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext, recover_all
 
@@ -88,9 +88,7 @@ def _refunded(core: TerminalCore, done: Any, error: BaseException | None) -> Non
 
 def _start_refund(core: TerminalCore) -> None:
     s = core.session
-    if s.user is None or not allowed(s.user.role, Action.REFUND):
-        s.error = core.say("super.required", what=Msg("refund.action"))
-        core.refresh()
+    if not core.permit_now(Action.REFUND) or s.user is None:  # the role as it is now
         return
     todo = refundable(core.services.journal.open_transactions())
     if not todo:

@@ -20,6 +20,7 @@ from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import is_supervisor
 from terminal.history import skipped_rows
+from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext, recover_all
 
@@ -76,6 +77,8 @@ class Settlement:
         if key is Key.CANCEL:
             core.fire("home")
         elif key is Key.ENTER:
+            if not core.permit_now(Action.SETTLEMENT):  # the role as it is now
+                return
             core.fire("settle")
             core.start("settle", _settle_work(core.session.lang, core.wall_clock), _settled)
 

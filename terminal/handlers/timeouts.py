@@ -26,4 +26,6 @@ def on_timeout(core: TerminalCore) -> None:
         s.reset_sale()
         core.audit("logout", "idle")
         s.user, s.notice, s.error, s.office = None, (core.say("login.idle_logout"),), None, OfficeState()
+        s.void_list, s.void_pick, s.void_result, s.open_items = [], None, None, []  # nothing left to commit
+        s.settle_totals, s.settlement = None, None
         core.fire("logout")

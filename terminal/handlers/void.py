@@ -15,6 +15,7 @@ from flows.void import VoidResult, void_payment, void_receipt, voidable
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
+from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext
 
@@ -72,6 +73,8 @@ class VoidConfirm:
         if key is Key.CANCEL:
             core.fire("back")
         elif key is Key.F1 and s.void_pick is not None:  # not ENTER: a bounce must not void
+            if not core.permit_now(Action.VOID):  # the role as it is now, not as it was when the screen opened
+                return
             when = core.wall_clock().strftime("%Y-%m-%d %H:%M")
             work = _void_work(s.void_pick.txn_id, core.uid() or "?", s.lang, when)
             core.fire("voiding")

@@ -19,7 +19,8 @@ DECODERS: list[Callable[[bytes], object]] = [
     card_reader.decode_response, card_reader.decode_info, card_reader.decode_state, card_reader.decode_swipe,
     card_reader.decode_led, card_reader.decode_buzzer, card_reader.decode_cl_poll, card_reader.decode_cl_card,
     card_reader.parse_atr, pinpad.decode_display, pinpad.decode_pin_request, pinpad.decode_pin_result,
-    pinpad.decode_key_status, pinpad.decode_key_load, escpos.decode_status,
+    pinpad.decode_key_status, pinpad.decode_key_load, pinpad.decode_key_loaded, pinpad.decode_numeric_request,
+    pinpad.decode_numeric_result, escpos.decode_status,
 ]
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.link.core import FrameAcked, FrameReceived, LinkCore, LinkFailed, PeerReset
-from drivers.link.frames import Control, encode_control, encode_data
+from drivers.link.frames import FRAGMENT, Control, DataFrame, decode_frame, encode_control, encode_data, find_frame
 from tests.drivers.conftest import EveryNth, Wire
 
 SYN = encode_control(Control.SYN, 0)
@@ -261,7 +261,7 @@ def test_silent_peer_fails_after_retries() -> None:
     wire.terminal.send(0x01, b"", wire.now)
     wire.run()
     assert [type(e) for e in wire.terminal_events] == [PeerReset, LinkFailed]
-    assert wire.now == pytest.approx(0.8)  # 4 attempts x 0.2 s
+    assert wire.now == pytest.approx(1.8)  # 9 attempts (8 retries) x 0.2 s
 
 
 _faults = st.lists(st.tuples(st.sampled_from(["ok", "flip", "drop", "garbage"]), st.integers(0, 255)),
@@ -296,3 +296,88 @@ def test_any_line_faults_never_duplicate_or_reorder(t2d: list, d2t: list, count:
     failed = {e.seq for e in wire.terminal_events if isinstance(e, LinkFailed)}
     assert delivered == sorted(set(delivered))  # no duplicates, no reordering
     assert set(range(count)) - set(delivered) <= failed
+
+
+# --- short frames on a noisy line (issue 15: survive a 1e-2 byte error rate) ----------------------------------
+
+
+def _frames(raw: bytes) -> list[tuple[int, int, int]]:
+    """(seq, cmd, data length) of each data frame in ``raw`` (control frames skipped)."""
+    out, buffer = [], bytearray(raw)
+    while buffer:
+        start, end = find_frame(buffer)
+        del buffer[:start]
+        if end is None:
+            break
+        frame = decode_frame(bytes(buffer[:end - start]))
+        del buffer[:end - start]
+        if isinstance(frame, DataFrame):
+            out.append((frame.seq, frame.cmd, len(frame.data)))
+    return out
+
+
+def test_a_clean_line_keeps_long_messages_in_one_frame() -> None:
+    core = LinkCore()
+    core.data_to_send()  # the SYN
+    assert core.send(0x12, bytes(200), now=0.0) == 0
+    assert _frames(core.data_to_send()) == [(0, 0x12, 200)]
+
+
+def test_after_line_damage_a_long_message_goes_in_pieces_and_arrives_whole_once() -> None:
+    wire = Wire()
+    wire.terminal.receive_data(b"\x02\x00\x03\x00\x01\x00\x00\x00", now=0.0)  # a damaged frame: the line is noisy
+    wire.terminal.data_to_send()  # its NAK
+    message = bytes(range(200))
+    sent: list[bytes] = []
+    wire.t2d = lambda data: sent.append(data) or data
+    assert wire.terminal.send(0x12, message, wire.now) == 3  # delivered under its last frame's SEQ
+    wire.run()
+    pieces = [f for chunk in sent for f in _frames(chunk)]
+    assert pieces == [(0, FRAGMENT, 65), (1, FRAGMENT, 65), (2, FRAGMENT, 65), (3, 0x12, 8)]
+    assert [(f.cmd, f.data, f.seq) for f in wire.received("device")] == [(0x12, message, 3)]
+
+
+def test_a_piece_that_never_gets_through_fails_the_message_and_its_rest_is_not_sent() -> None:
+    sent: list[bytes] = []
+    seen = {"frames": 0}
+
+    def second_piece_lost(data: bytes) -> bytes:
+        sent.append(data)
+        if any(seq == 1 for seq, _cmd, _n in _frames(data)):
+            return b""
+        seen["frames"] += 1
+        return data
+
+    wire = Wire(t2d=second_piece_lost)
+    wire.terminal._noisy = 5  # as after line damage
+    wire.terminal.send(0x12, bytes(200), wire.now)
+    wire.terminal.send(0x13, b"\x01", wire.now)
+    wire.run()
+    failed = [e for e in wire.terminal_events if isinstance(e, LinkFailed)]
+    assert [(e.seq, e.cmd) for e in failed] == [(3, 0x12)]
+    assert not any(seq in (2, 3) for chunk in sent for seq, _cmd, _n in _frames(chunk))  # the rest never left
+    assert [(f.cmd, f.data) for f in wire.received("device")] == [(0x13, b"\x01")]  # no partial 0x12
+
+
+@settings(max_examples=60, deadline=None)
+@given(t2d=_faults, sizes=st.lists(st.integers(0, 300), min_size=1, max_size=5))
+def test_long_messages_on_any_damaged_line_arrive_whole_once_or_are_reported(t2d: list, sizes: list) -> None:
+    state = iter(t2d * 50)
+
+    def damage(data: bytes) -> bytes:
+        kind, value = next(state, ("ok", 0))
+        if kind == "flip":
+            index = value % len(data)
+            return data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1:]
+        return data[: value % len(data)] if kind == "drop" else data
+
+    wire = Wire(t2d=damage)
+    wire.terminal._noisy = 5
+    messages = {wire.terminal.send(0x12, bytes([i]) * size, wire.now): bytes([i]) * size
+                for i, size in enumerate(sizes)}
+    wire.run(max_time=600)
+    failed = {e.seq for e in wire.terminal_events if isinstance(e, LinkFailed)}
+    delivered = {f.seq: f.data for f in wire.received("device")}
+    assert all(messages[seq] == data for seq, data in delivered.items())  # whole, under the right SEQ
+    assert len(wire.received("device")) == len(delivered)  # once
+    assert set(messages) == set(delivered) | failed

@@ -26,7 +26,7 @@ from drivers.pinpad_codec import (
     encode_pin_result,
 )
 from emv.crypto.pin import decrypt_pin_block, derive_initial_key
-from flows.ports import PinEntry, PinPadPort
+from flows.ports import PadPrompt, PinEntry, PinPadPort
 from pos_errors import DeviceError, DeviceGone, LocalProtocolError, RemoteProtocolError
 from sim.devices.pinpad import PinPadSim
 
@@ -42,7 +42,7 @@ PAN = "6212345678901234"
 def test_payload_vectors() -> None:
     assert encode_pin_request(PAN, 1250, 30).hex(" ").upper() == (
         "10 36 32 31 32 33 34 35 36 37 38 39 30 31 32 33 34 00 00 04 E2 00 00 75 30")
-    assert encode_display("Hi", "你好").hex(" ").upper() == "02 48 69 06 E4 BD A0 E5 A5 BD"
+    assert encode_display(PadPrompt.AMOUNT, 1250, 156).hex(" ").upper() == "04 00 00 04 E2 00 9C"
     assert encode_pin_result(1, EntryStatus.TIMEOUT, 4, b"", b"").hex(" ") == "01 02 04 00 00"
 
 
@@ -55,8 +55,12 @@ def test_pin_request_refuses_bad_pan_without_echoing_it(pan: str) -> None:
     assert pan == "" or pan not in str(info.value)
 
 
-def test_display_lines_are_cut_to_the_lcd() -> None:
-    assert decode_display(encode_display("x" * 50, "")) == ("x" * 32, "")
+def test_display_carries_a_prompt_id_never_text() -> None:
+    assert decode_display(encode_display(PadPrompt.THANK_YOU)) == (PadPrompt.THANK_YOU, 0, 156)
+    with pytest.raises(LocalProtocolError):
+        encode_display(PadPrompt.ENTER_PHONE)  # a numeric-entry prompt is not a display prompt
+    with pytest.raises(RemoteProtocolError):
+        decode_display(bytes([9]) + b"ENTER PIN" + bytes([0]))  # the old free-text DISPLAY
 
 
 @given(pan=st.from_regex(r"\A[0-9]{12,19}\Z"), amount=st.integers(0, 2**32 - 1),
@@ -187,8 +191,8 @@ def test_stale_entry_on_the_pad_is_cleared(pad: tuple[PinPadSim, PinPad]) -> Non
 
 def test_display_and_key_status(pad: tuple[PinPadSim, PinPad]) -> None:
     sim, driver = pad
-    driver.display("Insert card", "请插卡")
-    assert sim.display == ("Insert card", "请插卡")
+    driver.display(PadPrompt.INSERT_CARD)
+    assert sim.display == ("INSERT CARD", "请插卡")
     status = driver.key_status()
     assert status.scheme == "aes" and status.ksn == bytes.fromhex("123456789012345600000001")
     sim.auto_pin = "0000"

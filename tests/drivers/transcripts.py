@@ -22,6 +22,7 @@ from drivers.pinpad_codec import (
     encode_pin_result,
 )
 from emv.crypto.pin import DukptPinEncryptor, derive_initial_key
+from flows.ports import PadPrompt
 from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
@@ -110,7 +111,7 @@ def pinpad_session() -> str:
     block, used = encryptor.encrypt_pin("1234", "6212345678901234")  # the customer typed 1234 ENTER
     rec.device.send(PinPadEventCode.PIN_RESULT, encode_pin_result(1, EntryStatus.ENTERED, 4, used, block), 0.0)
     rec.run()
-    rec.terminal.send(PinPadCmd.DISPLAY, encode_display("Thank you", "谢谢"), 0.0)
+    rec.terminal.send(PinPadCmd.DISPLAY, encode_display(PadPrompt.THANK_YOU), 0.0)
     rec.run(lambda cmd, data: b"\x00")
     return "\n".join(rec.lines)
 

@@ -18,6 +18,7 @@ from flows.ports import (
     CancelToken,
     OfflinePinRequest,
     OfflinePinResult,
+    PadPrompt,
     PinEntry,
     ReversalRequest,
     TopupResult,
@@ -106,7 +107,7 @@ class FakePinPad:
     def abort(self) -> None:
         self.calls.append("abort")
 
-    def display(self, line1: str, line2: str = "") -> None:
+    def display(self, prompt: PadPrompt, amount_minor: int = 0, currency: int = 156) -> None:
         pass
 
 

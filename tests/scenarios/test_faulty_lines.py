@@ -3,8 +3,9 @@
 The link layer's CRC, NAK and retransmission must hide the damage: same screens, same ledgers, same receipts.
 The printer's ESC/POS line has no integrity check, so there only the status replies suffer (see sim.devices.printer).
 The full set is marked ``soak`` (``make soak``); ``make test`` runs a representative subset.
-Why not a harsher rate here: at 1e-2 a 100-byte frame is damaged 63 % of the time and four tries all fail 16 %
-of the time — a line that bad fails cleanly (DeviceTimeout, nothing charged) rather than passing.
+At 1e-2 (issue 15) the card scenarios must still complete: the link then sends long messages in short frames
+and retries up to eight times (docs/protocols/card-reader.md, rule 9); a subset runs in ``make test``, every
+card scenario in ``make soak``.
 """
 
 from pathlib import Path
@@ -16,6 +17,9 @@ from sim.runner.scenario import load_scenario, run_scenario
 from sim.runner.world import SimWorld
 
 SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios").glob("*.toml"))
+CARDS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios", "cards").glob("*.toml"))
+HARSH = LineFaults(seed=2027, error_rate=1e-2)
+HARSH_SUBSET = {"dda_good", "offline_enciphered_pin", "unionpay_debit"}  # longest records, PIN pad, online
 SUBSET = {"happy_path", "wrong_pin_then_right", "reader_pulled"}
 NOISY = LineFaults(seed=2026, error_rate=1e-3, drop_rate=2e-4, dup_rate=2e-4)
 
@@ -46,6 +50,19 @@ def test_scenario_on_noisy_lines(path: Path) -> None:
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_every_scenario_on_noisy_lines(path: Path) -> None:
     _run(path)
+
+
+@pytest.mark.scenario
+@pytest.mark.parametrize("path", [p for p in CARDS if p.stem in HARSH_SUBSET], ids=lambda p: p.stem)
+def test_card_scenarios_complete_at_a_1e_2_byte_error_rate(path: Path) -> None:
+    assert _run(path, HARSH) > 5, "a 1e-2 line damages a byte in every hundred: this run proved nothing"
+
+
+@pytest.mark.soak
+@pytest.mark.scenario
+@pytest.mark.parametrize("path", CARDS, ids=lambda p: p.stem)
+def test_every_card_scenario_completes_at_a_1e_2_byte_error_rate(path: Path) -> None:
+    _run(path, HARSH)
 
 
 def test_the_noise_really_reaches_the_wire() -> None:

@@ -105,7 +105,7 @@ def test_login_is_audited_as_a_command_and_the_idle_deadline_is_armed():
     d = Driver()
     d.logged_in()
     assert d.core.state is State.HOME
-    assert Audit("01", "login", "cashier") in d.commands
+    assert Audit("01", "login", "cashier (password too short: told to change)") in d.commands  # 4 digits: old
     armed = [c for c in d.commands if isinstance(c, ArmDeadline)][-1]
     assert armed.at == d.now + d.services.settings.timeouts.idle_s
 
