@@ -22,7 +22,7 @@ from terminal.diagnostics import faults
 from terminal.machine import State
 from terminal.roles import Action, allowed
 from terminal.screens import Key
-from terminal.work import WorkContext, check_devices, recover_all
+from terminal.work import WorkContext, check_devices, journal_writable, recover_all
 
 __all__ = ["start", "OutOfService", "damage_lines"]
 
@@ -43,6 +43,8 @@ def _boot_work(lang: str) -> Any:
         damage = getattr(sv.journal, "damage", None)  # the whole journal was checked when it was opened
         if damage is not None:
             return False, damage_lines(damage, lang), ()
+        if not journal_writable(sv):  # storage full or failing: nothing could be recorded
+            return False, (t("journal.write_failed", lang), t("journal.write_action", lang)), ()
         with ctx.money:
             report = recover_all(sv)
         return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), ()
