@@ -165,8 +165,11 @@ class WalletClient:
         if fields["status"] not in _STATUSES:
             raise RemoteProtocolError(f"unknown order status {fields['status']!r}", tag="status")
         status: WalletStatus = fields["status"]  # type: ignore[assignment]
+        amount = order.get("amount_minor")
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            raise RemoteProtocolError("order amount_minor must be an integer", tag="amount_minor")
         return WalletResult(order_id, status, fields["reason"], fields["message"], fields["wallet"],
-                            fields["transaction_id"])
+                            fields["transaction_id"], amount, "CNY")  # this platform settles in CNY only
 
 
 def _check(order_id: str, amount_minor: int | None = None) -> None:

@@ -25,7 +25,7 @@ from firmware_image.errors import FirmwareImageError
 __all__ = ["APP_PACKAGES", "PLATFORM_PACKAGES", "MANIFEST_NAME", "build_payload", "read_manifest",
            "tree_digest", "MAIN_PY"]
 
-APP_PACKAGES = ("terminal", "drivers", "flows", "emv", "firmware_image")
+APP_PACKAGES = ("terminal", "drivers", "flows", "emv", "firmware_image", "pos_errors")  # every product package
 # Compiled or heavy libraries the terminal's Python must already have; the self-test refuses to run without them.
 PLATFORM_PACKAGES = ("serial", "construct", "cryptography", "transitions", "iso8583")
 MANIFEST_NAME = "pos_manifest.json"

@@ -169,10 +169,12 @@ def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_i
     return result
 
 
-def authorize_journaled(ports: CardPaymentPorts, txn_id: int,
-                        request: AuthRequest) -> tuple[AuthResponse | None, str | None]:
+def authorize_journaled(ports: CardPaymentPorts, txn_id: int, request: AuthRequest,
+                        on_refused: Callable[[LinkError], None] | None = None,
+                        ) -> tuple[AuthResponse | None, str | None]:
     """The one money-moving step, journal first: ``auth_intended`` with the reversal armed, then the answer.
-    Returns (answer, None), (None, why the outcome is unknown: reverse it) or (None, None) when nothing was sent."""
+    Returns (answer, None), (None, why the outcome is unknown: reverse it) or (None, None) when nothing was sent;
+    then ``on_refused`` (if given) is told why, so the cashier can be shown a refused TLS handshake or sign-on."""
     journal = ports.journal
     # Write-ahead: if power fails from here on, recovery reverses this STAN.
     journal.update(txn_id, TxnState.AUTH_INTENDED, stan=request.stan, masked_pan=request.masked_pan,
@@ -184,6 +186,8 @@ def authorize_journaled(ports: CardPaymentPorts, txn_id: int,
         return None, str(exc)
     except LinkError as exc:  # refused before sending: nothing reached the host
         journal.update(txn_id, TxnState.AUTH_FAILED, reversal=None, message=str(exc))
+        if on_refused is not None:
+            on_refused(exc)
         return None, None
     approved = answer.approved
     journal.update(txn_id, TxnState.APPROVED if approved else "declined", response_code=answer.response_code,
@@ -226,6 +230,10 @@ class _Attempt:
         self.pin_fault: Msg | None = None
         self.recorder: Recorder | None = None
         self.kernel: Transaction | None = None
+        self.link_fault: str | None = None  # a LinkFault code when TLS or sign-on refused the link
+
+    def _refused(self, exc: LinkError) -> None:
+        self.link_fault = getattr(exc, "fault", None)
 
     def _save_transcript(self, done: Finished) -> None:
         sink = self.settings.transcript_sink
@@ -315,7 +323,8 @@ class _Attempt:
             expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence, track2=action.track2,
             icc_data=action.icc_data, pin_block=self.pin_block, ksn=self.ksn,
             terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
-        self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request)
+        self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request,
+                                                               on_refused=self._refused)
         if self.answer is None:
             return None, b""
         if self.recorder is not None:
@@ -343,6 +352,8 @@ class _Attempt:
         if done.outcome is Outcome.DECLINED_AFTER_ONLINE_APPROVAL:
             self.ports.journal.update(self.txn_id, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")
             return result(PaymentStatus.REVERSE, Msg("pay.refused_after_approval"))
+        if self.answer is None and self.request is not None and self.link_fault is not None:
+            return result(PaymentStatus.FAILED, Msg("pay.bank_refused", {"why": Msg(f"link.{self.link_fault}")}))
         if self.answer is None and self.request is not None:
             return result(PaymentStatus.FAILED, Msg("pay.bank_unreachable"))
         if self.pin_fault is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Literal, Protocol, runtime_checkable
 
 from emv.tracks import Stripe
@@ -34,7 +35,7 @@ from flows.card_payment import (
 from flows.messages import Msg
 from flows.ports import AuthRequest, CancelToken
 from flows.txn_state import TxnState
-from pos_errors import Cancelled, DeviceError, RemoteProtocolError
+from pos_errors import Cancelled, DeviceError, LinkError, RemoteProtocolError
 
 __all__ = ["SwipeReaderPort", "pay_card_or_stripe", "entry_mode", "FALLBACK_LABEL", "MAGSTRIPE_LABEL"]
 
@@ -132,11 +133,14 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
             pan=stripe.pan, expiry_yymm=stripe.expiry_yymm, track2=_tag57(stripe.track2),
             pos_entry_mode=entry_mode(fallback=fallback), pin_block=entry.pin_block, ksn=entry.ksn,
             terminal_id=settings.terminal_id, merchant_id=settings.merchant_id)
-        answer, unknown = authorize_journaled(ports, txn_id, request)
+        refused: list[str] = []  # a LinkFault code when TLS or sign-on refused the link (nothing sent)
+        answer, unknown = authorize_journaled(ports, txn_id, request, on_refused=partial(_note_fault, refused))
         result = replace(base, request=request, auth=answer, response_code=answer.response_code if answer else None)
         if unknown is not None:
             return replace(result, status=PaymentStatus.UNKNOWN,
                            message=Msg("pay.no_answer"))
+        if answer is None and refused and refused[0]:
+            return replace(result, message=Msg("pay.bank_refused", {"why": Msg(f"link.{refused[0]}")}))
         if answer is None:
             return replace(result, message=Msg("pay.bank_unreachable"))
         if answer.approved:
@@ -146,6 +150,10 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
         if answer.response_code != "55":  # 55 wrong PIN: ask again, up to pin_tries
             break
     return result
+
+
+def _note_fault(into: list[str], exc: LinkError) -> None:
+    into.append(str(getattr(exc, "fault", "")))
 
 
 def _nothing_charged(what: Msg) -> Msg:

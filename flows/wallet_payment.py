@@ -17,7 +17,9 @@ Journal states (each written before the step it names)::
                    └──────────────────┴─► cancelled | reversed (paid meanwhile) | wallet_cancel_pending
 
 The journal keeps the code masked (first 6 / last 4) in ``masked_pan``, the wallet's transaction id in ``rrn``
-and the platform's reason in ``response_code``.
+and the platform's reason in ``response_code``. A ``paid`` counts only for exactly the order's total in CNY
+(``believable``; the adapters have checked signature, merchant and order id): anything else is queried, and
+cancelled (reversed) when still wrong — never topped up.
 
 >>> [str(classify_code(c).kind) for c in ("134567890123456789", "2812345678901234", "hi")]
 ['wechat', 'alipay', 'None']
@@ -53,7 +55,7 @@ from pos_errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 
 __all__ = ["classify_code", "WalletKind", "CodeClass", "WalletStep", "WalletProgress", "WalletSettings",
            "WalletTopupService", "NOT_A_PAYMENT_CODE", "wallet_message", "apply_topup", "masked_code", "flatten_cpm",
-           "qr_bill_number"]
+           "qr_bill_number", "believable"]
 
 NOT_A_PAYMENT_CODE = Msg("wallet.not_a_code")
 _WECHAT = re.compile(r"1[0-5]\d{16}")
@@ -168,9 +170,21 @@ Progress = Callable[[WalletProgress], None]
 class WalletTopupService:
     """Runs one wallet top-up end to end. Blocking; run it off the UI thread."""
 
-    def __init__(self, wallet: WalletPort, carrier: CarrierPort, journal: JournalPort, clock: Clock,
-                 settings: WalletSettings) -> None:
-        self.wallet, self.carrier, self.journal, self.clock, self.settings = wallet, carrier, journal, clock, settings
+    def __init__(self, wallet: WalletPort | Mapping[str, WalletPort], carrier: CarrierPort, journal: JournalPort,
+                 clock: Clock, settings: WalletSettings) -> None:
+        """``wallet``: one platform for every channel, or one per channel (``wechat``, ``alipay``, ``emvqr``)."""
+        self.wallets: Mapping[str, WalletPort] | None = wallet if isinstance(wallet, Mapping) else None
+        self.wallet: WalletPort = next(iter(wallet.values())) if isinstance(wallet, Mapping) else wallet
+        self.carrier, self.journal, self.clock, self.settings = carrier, journal, clock, settings
+        self._active: dict[str, WalletPort] = {}  # order id → the platform of the sale in progress
+
+    def port(self, channel: str) -> WalletPort:
+        """The platform that serves ``channel`` (raises LinkError when none is configured for it)."""
+        if self.wallets is None:
+            return self.wallet
+        if channel not in self.wallets:
+            raise LinkError(f"no wallet platform configured for {channel}")
+        return self.wallets[channel]
 
     def _begin(self, order: TopupOrder) -> tuple[int, str]:
         q = order.quote
@@ -186,9 +200,13 @@ class WalletTopupService:
         self.journal.update(txn_id, TxnState.WALLET_INTENDED, masked_pan=masked_code(code))
         progress(WalletProgress(WalletStep.SUBMITTING))
         label = CHANNEL_LABELS.get(order.quote.channel, order.quote.channel)
-        return self._submitted(txn_id, order_id, order, lambda: self.wallet.micropay(
-            order_id, code, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name} ({label})"),
-            progress, cancel, deadline=self.clock.monotonic() + self.settings.merchant_timeout_s)
+        wallet = self._active[order_id] = self.port(order.quote.channel)
+        try:
+            return self._submitted(txn_id, order_id, order, lambda: wallet.micropay(
+                order_id, code, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name} ({label})"),
+                progress, cancel, deadline=self.clock.monotonic() + self.settings.merchant_timeout_s)
+        finally:
+            self._active.pop(order_id, None)
 
     def pay_by_qr(self, order: TopupOrder, progress: Progress, cancel: CancelToken) -> TopupOutcome:
         """Merchant-presented: show a dynamic QR for the order, wait for the customer's phone, then top up."""
@@ -196,9 +214,13 @@ class WalletTopupService:
         self.journal.update(txn_id, TxnState.WALLET_INTENDED)
         s = self.settings
         expiry = min(float(s.qr_expiry_s), s.merchant_timeout_s)
-        return self._submitted(txn_id, order_id, order, lambda: self.wallet.create_qr_order(
-            order_id, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name}", s.qr_expiry_s),
-            progress, cancel, deadline=self.clock.monotonic() + expiry, show_qr=True)
+        wallet = self._active[order_id] = self.port(order.quote.channel)
+        try:
+            return self._submitted(txn_id, order_id, order, lambda: wallet.create_qr_order(
+                order_id, order.quote.total_minor, f"IoT SIM top-up {order.quote.plan.name}", s.qr_expiry_s),
+                progress, cancel, deadline=self.clock.monotonic() + expiry, show_qr=True)
+        finally:
+            self._active.pop(order_id, None)
 
     # --- submit, wait, settle --------------------------------------------------------------------------------
 
@@ -220,7 +242,8 @@ class WalletTopupService:
             return TopupOutcome(TopupEnd.FAILED, Msg("wallet.unavailable", {"error": exc}), txn_id, order_id)
         if show_qr and result.status == WalletOrderStatus.WAITING:
             q = order.quote
-            payload = build_mpm(account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
+            payload = result.qr_code or build_mpm(
+                                account_gui=self.settings.account_gui, merchant_id=self.settings.merchant_id,
                                 mcc=self.settings.mcc, amount_minor=q.total_minor,
                                 merchant_name=self.settings.merchant_name, city=self.settings.city,
                                 bill_number=qr_bill_number(order_id, self.settings.terminal_id),
@@ -242,6 +265,15 @@ class WalletTopupService:
 
     def _settled(self, txn_id: int, order_id: str, order: TopupOrder, result: WalletResult,
                  progress: Progress) -> TopupOutcome:
+        if result.status == WalletOrderStatus.PAID and not believable(result, order.quote.total_minor):
+            wrong = Msg("wallet.wrong_answer", {"platform": result.wallet or order.quote.channel,
+                                                "amount": result.amount_minor, "currency": result.currency})
+            self.journal.update(txn_id, self.journal.get(txn_id).state, message=say(wrong))
+            again = self._query(order_id)  # a wrong "paid" is never believed: ask, and undo what is still wrong
+            total = order.quote.total_minor
+            if again is None or again.status == WalletOrderStatus.PAID and not believable(again, total):
+                return self._cancel(txn_id, order_id, wrong, progress)
+            result = again
         if result.status == WalletOrderStatus.PAID:
             self.journal.update(txn_id, TxnState.PAID, rrn=result.transaction_id or None)
             progress(WalletProgress(WalletStep.TOPPING_UP))
@@ -255,12 +287,15 @@ class WalletTopupService:
                             message=say(wallet_message(result)))
         return TopupOutcome(TopupEnd.DECLINED, wallet_message(result), txn_id, order_id)
 
+    def _wallet(self, order_id: str) -> WalletPort:
+        return self._active.get(order_id, self.wallet)
+
     def _query(self, order_id: str) -> WalletResult | None:
         for i in range(self.settings.status_polls):
             if i:
                 self.clock.sleep(min(1.0, self.settings.poll_interval_s))
             try:
-                return self.wallet.query(order_id)
+                return self._wallet(order_id).query(order_id)
             except (LinkError, RemoteProtocolError):
                 continue
         return None
@@ -270,11 +305,11 @@ class WalletTopupService:
         progress(WalletProgress(WalletStep.CANCELLING))
         self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=say(why))
         try:
-            result = self.wallet.cancel(order_id)
+            result = self._wallet(order_id).cancel(order_id)
         except PosError as exc:
             self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=f"{say(why)}; cancel unanswered: {exc}")
             return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.cancel_queued", {"what": why}), txn_id, order_id)
-        if result.status == WalletOrderStatus.REFUNDED:  # the customer paid after all: the cancel reversed it
+        if result.status == WalletOrderStatus.REFUNDED and why.key != "wallet.wrong_answer":  # paid after all
             why = Msg("wallet.paid_then_reversed")
         end = TopupEnd.REVERSED if result.status == WalletOrderStatus.REFUNDED else TopupEnd.CANCELLED
         self.journal.update(txn_id, TxnState(end), reversal="cancel", response_code=result.reason or None,
@@ -287,7 +322,7 @@ class WalletTopupService:
         q = order.quote
         self.journal.update(txn_id, TxnState.TOPUP_INTENDED)
         result = apply_topup(self.carrier, self.clock, order_id, order.iccid, q.plan.plan_id, q.amount_minor,
-                             polls=self.settings.status_polls)
+                             polls=self.settings.status_polls, funding_ref=self.journal.get(txn_id).rrn or "")
         if result is not None and result.status == CarrierStatus.APPLIED:
             self.journal.update(txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                                 balance_after_minor=result.balance_minor)
@@ -303,7 +338,7 @@ class WalletTopupService:
     def refund(self, txn_id: int, order_id: str, amount_minor: int, why: Msg) -> TopupOutcome:
         self.journal.update(txn_id, TxnState.WALLET_CANCEL_PENDING, message=say(why))
         try:
-            result = self.wallet.refund(order_id, amount_minor)
+            result = self._wallet(order_id).refund(order_id, amount_minor)
         except PosError:
             return TopupOutcome(TopupEnd.REVERSAL_PENDING, Msg("wallet.refund_queued", {"what": why}), txn_id, order_id)
         if result.status != WalletOrderStatus.REFUNDED:
@@ -312,12 +347,19 @@ class WalletTopupService:
         return TopupOutcome(TopupEnd.REVERSED, why, txn_id, order_id)
 
 
+def believable(result: WalletResult, total_minor: int) -> bool:
+    """A "paid" counts only for exactly the amount the terminal asked, in CNY (the adapters have already checked
+    the signature, the merchant and the order id)."""
+    return result.amount_minor == total_minor and result.currency == "CNY"
+
+
 def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, plan_id: str, amount_minor: int,
-                *, polls: int = 3) -> TopupResult | None:
-    """Create the top-up; when the answer is lost ask the order's status, and resend only if it never arrived.
-    Returns the carrier's ``TopupResult`` or None when it never answered."""
+                *, polls: int = 3, funding_ref: str = "") -> TopupResult | None:
+    """Create the top-up (``funding_ref``: the wallet's transaction id that pays it); when the answer is lost ask
+    the order's status, and resend only if it never arrived. Returns the carrier's ``TopupResult`` or None when it
+    never answered."""
     try:
-        return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
+        return carrier.create_topup(order_id, iccid, plan_id, amount_minor, funding_ref=funding_ref)
     except (LinkError, RemoteProtocolError):
         pass
     for i in range(polls):
@@ -329,7 +371,7 @@ def apply_topup(carrier: CarrierPort, clock: Clock, order_id: str, iccid: str, p
             continue
         if result.status == CarrierStatus.NOT_FOUND:
             try:
-                return carrier.create_topup(order_id, iccid, plan_id, amount_minor)
+                return carrier.create_topup(order_id, iccid, plan_id, amount_minor, funding_ref=funding_ref)
             except (LinkError, RemoteProtocolError):
                 continue
         if result.status != CarrierStatus.PENDING:

@@ -18,12 +18,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CarrierPort, CarrierStatus, Clock, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
 from flows.pricing import WALLET_CHANNELS
 from flows.txn_state import TxnState
-from flows.wallet_payment import apply_topup, wallet_message
+from flows.wallet_payment import apply_topup, believable, wallet_message
 from pos_errors import LinkError, PosError, RemoteProtocolError
 
 __all__ = ["recover_wallet", "WAITING_STATES"]
@@ -35,15 +37,20 @@ _STILL_OPEN = frozenset({"wrecovery.silent", "wrecovery.topup_pending", "wrecove
                          "wrecovery.other"})  # lines whose row stays open
 
 
-def recover_wallet(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort, clock: Clock) -> tuple[
-        list[Msg], int]:
-    """Finish or undo every open wallet row. Returns (lines for the cashier, rows still open)."""
+def recover_wallet(journal: JournalPort, wallet: WalletPort | Mapping[str, WalletPort], carrier: CarrierPort,
+                   clock: Clock) -> tuple[list[Msg], int]:
+    """Finish or undo every open wallet row (``wallet``: one platform, or one per channel). Returns (lines for
+    the cashier, rows still open)."""
     lines: list[Msg] = []
     still_open = 0
     for record in journal.open_transactions():
         if record.channel not in WALLET_CHANNELS:
             continue
-        line = _recover_one(journal, wallet, carrier, clock, record)
+        port = wallet.get(record.channel) if isinstance(wallet, Mapping) else wallet
+        if port is None:
+            line = Msg("wrecovery.other", {"order": record.order_id, "state": record.state})
+        else:
+            line = _recover_one(journal, port, carrier, clock, record)
         if line.key in _STILL_OPEN:
             still_open += 1
         lines.append(line)
@@ -61,6 +68,8 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
             result = wallet.query(record.order_id)
         except (LinkError, RemoteProtocolError):
             return Msg("wrecovery.silent", {"order": record.order_id, "sim": sim})
+        if result.status == WalletOrderStatus.PAID and not believable(result, record.total_minor):
+            return _undo(journal, wallet, record, money, sim)  # "paid" for another amount: never topped up
         if result.status == WalletOrderStatus.PAID:
             journal.update(record.txn_id, TxnState.PAID, rrn=result.transaction_id or None)
             record = journal.get(record.txn_id)
@@ -75,7 +84,7 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
             return _undo(journal, wallet, record, money, sim)
     if record.state in _TOPUP_STATES:
         result_t = apply_topup(carrier, clock, record.order_id, record.iccid, record.plan_id, record.amount_minor,
-                               polls=1)
+                               polls=1, funding_ref=record.rrn or "")
         if result_t is not None and result_t.status == CarrierStatus.APPLIED:
             journal.update(record.txn_id, TxnState.COMPLETED, topup_status=CarrierStatus.APPLIED,
                            balance_after_minor=result_t.balance_minor)

@@ -14,7 +14,8 @@ that something could not be done at all::
     │   ├── DeviceGone                port vanished (unplugged) or could not be opened
     │   └── CardRemoved               the card left the reader during a transaction
     ├── LinkError                     a network peer failed (acquirer host, carrier, wallet)
-    │   └── LinkTimeout               no answer within the deadline: outcome UNKNOWN
+    │   ├── LinkTimeout               no answer within the deadline: outcome UNKNOWN
+    │   └── LinkSecurityError         TLS handshake or sign-on refused (``fault``: a LinkFault): nothing was sent
     ├── Cancelled                     the cashier or customer cancelled a wait
     └── ConfigError                   the configuration file is wrong (says which key)
 
@@ -40,6 +41,8 @@ __all__ = [
     "CardRemoved",
     "LinkError",
     "LinkTimeout",
+    "LinkFault",
+    "LinkSecurityError",
     "Cancelled",
     "ConfigError",
 ]
@@ -131,6 +134,26 @@ class LinkError(PosError):
 
 class LinkTimeout(LinkError):
     """No answer in time: whether the request took effect is unknown."""
+
+
+class LinkFault(StrEnum):
+    """Why a secured link was refused, as a code: the cashier's message is chosen by it, never by text."""
+
+    CERT_EXPIRED = "cert_expired"  # the host's certificate is outside its validity period
+    WRONG_HOST = "wrong_host"  # the host's certificate does not name the configured host
+    UNKNOWN_CA = "unknown_ca"  # the host's certificate does not chain to the configured CA
+    CLIENT_REFUSED = "client_refused"  # the host refused our client certificate
+    TLS_OTHER = "tls_other"  # any other handshake failure (protocol version, cipher, reset mid-handshake)
+    KEY_CHECK = "key_check"  # sign-on: a working key's check value does not match (keys refused)
+    SIGN_ON = "sign_on"  # sign-on refused or unusable (no keys, bad answer)
+
+
+class LinkSecurityError(LinkError):
+    """A secured link could not be set up (TLS handshake, sign-on); no request was sent. ``fault`` says why."""
+
+    def __init__(self, message: str, fault: LinkFault) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 class Cancelled(PosError):

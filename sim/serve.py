@@ -1,9 +1,10 @@
 """``pos-sim --serve``: every simulated device and back end, without the terminal, for a real ``pos-terminal``.
 
-It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier and wallet
-platform on loopback, writes the terminal configuration that points at them (``terminal.toml`` in the work
-directory), prints one JSON object on stdout — endpoints, ptys, the config path, the demo accounts and the test
-key material — and runs until interrupted (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
+It starts the card reader, PIN pad, printer and scanner on pseudo-terminals and the acquirer, carrier, wallet
+platform and the WeChat Pay / Alipay gateways (HTTPS, signed both ways) on loopback, writes the terminal
+configuration that points at them (``terminal.toml`` in the work directory), prints one JSON object on stdout —
+endpoints, ptys, the config path, the demo accounts and the test key material — and runs until interrupted
+(Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
 customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
 ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
 
@@ -56,11 +57,16 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
     return {
         "config": str(config_path),
         "endpoints": {
-            "acquirer": {"scheme": "tcp", "host": host["address"], "port": host["port"]},
+            "acquirer": {"scheme": "tls" if not host.get("insecure_plaintext") else "tcp", "host": host["address"],
+                         "port": host["port"], "server_name": host.get("server_name", ""),
+                         "ca_file": host.get("ca_file", ""), "client_cert": host.get("client_cert", ""),
+                         "client_key": host.get("client_key", ""), "tmk_file": host.get("tmk_file", ""),
+                         "key_scheme": host.get("key_scheme", "master_session")},
             "carrier": {"url": config["carrier"]["url"], "ca_file": config["carrier"]["ca_file"],
                         "app_id": config["carrier"]["app_id"],
                         "app_secret_file": config["carrier"]["app_secret_file"]},
             "wallet": {"url": config["wallet"]["url"]},
+            **{name: dict(config[name]) for name in ("wechatpay", "alipay") if name in config},
         },
         "devices": {name: path for name, path in config["devices"].items() if isinstance(path, str)},
         "firmware": config.get("firmware", {}),

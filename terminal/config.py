@@ -24,7 +24,7 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
-           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S"]
+           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,14 @@ class HostSection:
     connect_timeout_s: float = 3.0
     saf_max_attempts: int = 10  # store-and-forward: tries per advice before it stops (supervisor sees it)
     saf_expiry_s: float = 604800.0  # an advice not delivered within a week stops as expired
+    # --- mutual TLS and message MACs (docs/protocols/acquirer.md) ---
+    ca_file: str = ""  # PEM CA the acquirer's certificate must chain to (only this CA is trusted)
+    server_name: str = ""  # the name the acquirer's certificate must carry; "" = address
+    client_cert: str = ""  # this terminal's client certificate (PEM), issued by the acquirer
+    client_key: str = ""  # its private key (PEM, 0600)
+    insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
+    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
+    tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,36 @@ class EmvSection:
 
 
 @dataclass(frozen=True)
+class WeChatPaySection:
+    """WeChat Pay merchant API v2 (docs/protocols/wallet-api.md); empty ``appid``: WeChat Pay goes to [wallet]."""
+
+    url: str = "https://api.mch.weixin.qq.com"
+    appid: str = ""  # the APPID bound to the merchant account (wx…)
+    mch_id: str = ""  # 商户号
+    api_key_file: str = ""  # the 32-character API key (商户平台 → API安全), mode 0600; read at boot
+    client_cert_file: str = ""  # apiclient_cert.pem for /secapi/ (reverse, refund); "" = none
+    client_key_file: str = ""  # apiclient_key.pem, mode 0600
+    ca_file: str = ""  # "" = the system's trust store
+    insecure_plaintext: bool = False
+    timeout_s: float = 10.0
+    spbill_create_ip: str = "127.0.0.1"  # the terminal's public IP as WeChat Pay sees it
+    notify_url: str = "https://127.0.0.1/wechatpay/notify"  # required by unifiedorder; the POS polls instead
+
+
+@dataclass(frozen=True)
+class AlipaySection:
+    """Alipay open platform (RSA2); empty ``app_id``: Alipay goes to [wallet]."""
+
+    url: str = "https://openapi.alipay.com/gateway.do"
+    app_id: str = ""  # the 16-digit APPID of the merchant's app
+    app_private_key_file: str = ""  # the app's RSA private key (PEM), mode 0600
+    alipay_public_key_file: str = ""  # 支付宝公钥 (PEM or the base64 the open platform shows)
+    ca_file: str = ""
+    insecure_plaintext: bool = False
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class UserEntry:
     id: str
     name: str
@@ -192,11 +230,13 @@ class Settings:
     firmware: FirmwareSection = field(default_factory=FirmwareSection)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     users: tuple[UserEntry, ...] = ()
+    wechatpay: WeChatPaySection = field(default_factory=WeChatPaySection)
+    alipay: AlipaySection = field(default_factory=AlipaySection)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
-                 "firmware"}
+                 "firmware", "wechatpay", "alipay"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -224,6 +264,8 @@ class Settings:
             firmware=_section(FirmwareSection, data, "firmware"),
             fees=FeeSchedule(fees, limits),
             users=users,
+            wechatpay=_section(WeChatPaySection, data, "wechatpay"),
+            alipay=_section(AlipaySection, data, "alipay"),
         )
         settings.firmware.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from flows.messages import Msg, t
-from pos_errors import PosError
+from pos_errors import LinkSecurityError, PosError
 from terminal.services import Services
 
 __all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB", "DISK_STOP_MB", "free_mb"]
@@ -89,7 +89,24 @@ def _printer(sv: Services) -> Check:
 
 
 def _host(sv: Services) -> Check:
-    return Check("dev.host", True) if sv.host.echo() else _fault("dev.host", "fault.no_answer", "fix.network")
+    """Sign on first when the link uses master/session keys and has none (at boot, after a key error): a refused
+    TLS handshake or sign-on is named (``link.*``), then the echo."""
+    secured = getattr(sv.host, "secured", False)
+    if secured and not getattr(sv.host, "signed_on", True):
+        try:
+            sv.host.sign_on()  # type: ignore[attr-defined]
+        except LinkSecurityError as exc:
+            return _fault("dev.host", f"link.{exc.fault}", "fix.link")
+    if not sv.host.echo():
+        if secured:  # why? a refused handshake (expired certificate…) is named, not "no answer"
+            try:
+                sv.host.sign_on()  # type: ignore[attr-defined]
+            except LinkSecurityError as exc:
+                return _fault("dev.host", f"link.{exc.fault}", "fix.link")
+            except PosError:
+                pass
+        return _fault("dev.host", "fault.no_answer", "fix.network")
+    return Check("dev.host", True, detail=Msg("ok.signed_on") if secured else None)
 
 
 def _carrier(sv: Services) -> Check:

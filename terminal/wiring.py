@@ -14,12 +14,15 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
+from drivers.host.tls import client_context
+from drivers.host.tmk import load_tmk
+from drivers.merchant_keys import alipay_client, wechatpay_client
 from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
@@ -27,6 +30,7 @@ from drivers.wallet import WalletClient
 from emv.config import terminal_config
 from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
+from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
@@ -80,12 +84,13 @@ def build_services(settings: Settings) -> Services:
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
-                      batch_number=journal.current_batch(), crash_point=crashpoint.reached)
+                      batch_number=journal.current_batch(), crash_point=crashpoint.reached,
+                      **_host_security(settings))
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
-    closers = []
+    closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
     for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
                          ("scanner", scanner)):
         try:
@@ -109,11 +114,28 @@ def build_services(settings: Settings) -> Services:
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
                                      merchant_timeout_s=w.merchant_timeout_s, qr_expiry_s=w.qr_expiry_s)
-    wallet_topup = WalletTopupService(wallet, carrier, journal, clock, wallet_settings)
+    wallets = _wallet_platforms(settings, wallet)
+    wallet_topup = WalletTopupService(wallets, carrier, journal, clock, wallet_settings)
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
                     pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
                     wallet_topup=wallet_topup, audit=AuditLog(journal), saf_sealer=sealer)
 
+
+
+def _host_security(settings: Settings) -> dict[str, Any]:
+    """TLS context, server name and TMK of the acquirer link (``[host]``); ConfigError names a wrong key."""
+    h = settings.host
+    if h.key_scheme not in ("master_session", "none"):
+        raise ConfigError(f"host.key_scheme must be 'master_session' or 'none', not {h.key_scheme!r}")
+    if h.insecure_plaintext:
+        log.warning("host.insecure_plaintext = true: the acquirer link is PLAIN TCP — test benches only")
+        tls = None
+    else:
+        tls = client_context(h.ca_file, h.client_cert, h.client_key)
+    if h.key_scheme == "none":
+        log.warning("host.key_scheme = none: acquirer messages carry no MAC — test benches only")
+    tmk = load_tmk(h.tmk_file) if h.key_scheme == "master_session" else None
+    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk}
 
 
 def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:
@@ -144,3 +166,23 @@ def load_initial_key(port: str, request: KeyLoadRequest,
         if check is not None:
             check(pad.key_status())
         return pad.load_initial_key(KeyLoad(request.key_block, request.kcv))
+
+
+def _wallet_platforms(settings: Settings, fallback: WalletPort) -> dict[str, WalletPort]:
+    """Channel → platform: WeChat Pay and Alipay on their own merchant APIs when configured ([wechatpay] appid,
+    [alipay] app_id), else (and EMV QR always) the [wallet] platform."""
+    ports: dict[str, WalletPort] = {"wechat": fallback, "alipay": fallback, "emvqr": fallback}
+    wx, ali, term = settings.wechatpay, settings.alipay, settings.terminal
+    if wx.appid:
+        ports["wechat"] = wechatpay_client(
+            url=wx.url, appid=wx.appid, mch_id=wx.mch_id, api_key_file=wx.api_key_file,
+            client_cert_file=wx.client_cert_file, client_key_file=wx.client_key_file, ca_file=wx.ca_file,
+            insecure_plaintext=wx.insecure_plaintext, timeout_s=wx.timeout_s, spbill_create_ip=wx.spbill_create_ip,
+            notify_url=wx.notify_url, terminal_id=term.id, crash_point=crashpoint.reached)
+    if ali.app_id:
+        ports["alipay"] = alipay_client(
+            url=ali.url, app_id=ali.app_id, app_private_key_file=ali.app_private_key_file,
+            alipay_public_key_file=ali.alipay_public_key_file, ca_file=ali.ca_file,
+            insecure_plaintext=ali.insecure_plaintext, timeout_s=ali.timeout_s, terminal_id=term.id,
+            crash_point=crashpoint.reached)
+    return ports

@@ -1,4 +1,5 @@
-"""TCP client of the acquirer host: ``flows.ports.HostPort`` over ISO 8583 with a 2-byte length prefix.
+"""Client of the acquirer host: ``flows.ports.HostPort`` over ISO 8583 with a 2-byte length prefix, over mutual
+TLS (``drivers.host.tls``) with every message MACed under the working keys of a sign-on (``drivers.host.signon``).
 
 One connection per exchange: connect, send one frame, read frames until the answer whose (MTI, STAN, TID)
 matches the request, close. Frames that decode but do not match (a late answer to an earlier STAN) are logged
@@ -17,8 +18,12 @@ RemoteProtocolError  an answer arrived but cannot be decoded, or    unknown, exa
                      it lacks a valid field 39                      host got something; reverse
 ===================  =============================================  =========================================
 
-``LinkTimeout`` is a ``LinkError``, so catch it first. The client keeps no state between calls and may be used
-from several threads. It logs MTI, STAN, masked PAN and response code only; never the PAN, track or PIN block.
+``LinkTimeout`` is a ``LinkError``, so catch it first. ``LinkSecurityError`` (a refused TLS handshake or
+sign-on) is a ``LinkError``: nothing was processed. An answer whose MAC is missing or wrong is a
+``RemoteProtocolError``, like garbage: the caller reverses. A 0210 with 94 (duplicate transmission) says the
+host already has this STAN, so it is outcome unknown too. Its only state between calls is the working keys of
+the last sign-on (one sign-on at a time); it may be used from several threads. It logs MTI, STAN, masked PAN
+and response code only; never the PAN, track, PIN block or a key.
 
 >>> client = HostClient("127.0.0.1", 1, terminal_id="T0000001", merchant_id="M001", connect_timeout_s=0.5)
 >>> client.echo()  # nothing listens on port 1
@@ -31,6 +36,7 @@ import datetime as dt
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +57,17 @@ from drivers.host.messages import (
     unpack,
 )
 from drivers.host.settlement import build_batch_upload, build_settlement
+from drivers.host.signon import (
+    KEY_ERROR_CODE,
+    SessionKeys,
+    build_sign_off,
+    build_sign_on,
+    pack_with_mac,
+    unwrap_keys,
+    verify_mac,
+)
 from drivers.host.spec import describe_response
+from drivers.host.tls import handshake, refused_after_send, refused_before_send
 from flows.ports import (
     AdviceRequest,
     AuthRequest,
@@ -61,7 +77,7 @@ from flows.ports import (
     ReversalRequest,
     SettlementRequest,
 )
-from pos_errors import ConfigError, LinkError, LinkTimeout, RemoteProtocolError
+from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, LinkTimeout, RemoteProtocolError
 
 __all__ = ["HostClient"]
 
@@ -92,6 +108,11 @@ class HostClient:
         next_stan: STAN source for echoes (the journal's, ideally); a private counter otherwise.
         crash_point: called as ``crash_point("host.sent")`` right after each request left; the composition root
             passes the crash harness's hook (``drivers.crashpoint.reached``), the default does nothing.
+        tls: the mutual-TLS client context (``drivers.host.tls.client_context``); None = plain TCP (test benches
+            only, the composition root refuses it unless ``insecure_plaintext``).
+        server_name: the host name the host's certificate must name (defaults to ``host``).
+        tmk: the terminal master key (16 bytes): every message is MACed under the MAK of a sign-on
+            (``drivers.host.signon``); None = no MACs (the codec's own tests).
 
     Raises:
         ConfigError: a parameter that can never work (empty terminal id, non-positive timeout).
@@ -101,7 +122,8 @@ class HostClient:
                  terminal_id: str, merchant_id: str, batch_number: int = 1,
                  clock: Callable[[], dt.datetime] = _utc_now,
                  next_stan: Callable[[], int] | None = None,
-                 crash_point: Callable[[str], None] | None = None) -> None:
+                 crash_point: Callable[[str], None] | None = None, tls: ssl.SSLContext | None = None,
+                 server_name: str | None = None, tmk: bytes | None = None) -> None:
         if not 0 < len(terminal_id) <= 8:
             raise ConfigError("host.terminal_id must be 1..8 characters")
         if not 0 < len(merchant_id) <= 15:
@@ -120,6 +142,15 @@ class HostClient:
         self._next_stan = next_stan if next_stan is not None else self._private_stan
         self._stan_counter = itertools.count(1)
         self._stan_lock = threading.Lock()
+        if tmk is not None and len(tmk) != 16:
+            raise ConfigError("the terminal master key must be 16 bytes (double-length TDES)")
+        self._tls = tls
+        self.server_name = server_name or host
+        self._tmk = tmk
+        self._keys: SessionKeys | None = None
+        self._signed_on_day: dt.date | None = None
+        self._keys_lock = threading.Lock()
+        self._sign_on_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HostClient({self.host}:{self.port}, tid={self.terminal_id})"
@@ -138,6 +169,9 @@ class HostClient:
                                     batch_number=self.batch_number)
         log.info("0200 stan=%06d pan=%s amount=%d", request.stan, request.masked_pan, request.amount_minor)
         response = parse_auth_response(self._exchange(fields))
+        if response.response_code == "94":
+            raise RemoteProtocolError("0210 duplicate transmission: the host already has this STAN; outcome unknown",
+                                      tag="39")
         log.info("0210 stan=%06d rc=%s (%s) auth=%s rrn=%s", request.stan, response.response_code,
                  describe_response(response.response_code), response.auth_code, response.rrn)
         return response
@@ -207,11 +241,93 @@ class HostClient:
         log.info("0810 stan=%06d rc=%s", stan, answer.get("39", "--"))
         return True
 
+    # --- sign-on (master/session keys) ---------------------------------------------------------------------
+
+    @property
+    def secured(self) -> bool:
+        """True when messages are MACed under sign-on keys (a TMK is configured)."""
+        return self._tmk is not None
+
+    @property
+    def signed_on(self) -> bool:
+        """True while working keys from a sign-on are held (always False without a TMK)."""
+        return self._keys is not None
+
+    def sign_on(self) -> None:
+        """0800 sign-on (签到) → 0810 with PIK and MAK under the TMK; both check values and the answer's MAC
+        under the new MAK are verified before the keys replace the old ones.
+
+        Raises:
+            LinkSecurityError: TLS refused, sign-on refused (``SIGN_ON``) or a check value wrong (``KEY_CHECK``).
+            LinkError, RemoteProtocolError: no usable answer.
+        """
+        if self._tmk is None:
+            raise ConfigError("sign-on needs a terminal master key (host.tmk_file)")
+        stan = self._next_stan()
+        fields = build_sign_on(stan, transmitted_at=self._clock(), terminal_id=self.terminal_id,
+                               batch_number=self.batch_number)
+        answer, raw = self._round_trip(frame(pack(fields)), expected_key(fields))
+        code = answer.get("39", "")
+        if code != "00" or "62" not in answer:
+            raise LinkSecurityError(f"sign-on refused by the acquirer (code {code or '--'})", LinkFault.SIGN_ON)
+        keys = unwrap_keys(answer["62"], self._tmk)
+        try:
+            verify_mac(raw, keys.mak)
+        except RemoteProtocolError as exc:
+            raise LinkSecurityError(f"sign-on answer: {exc}", LinkFault.SIGN_ON) from exc
+        with self._keys_lock:
+            self._keys, self._signed_on_day = keys, self._clock().date()
+        log.info("0810 stan=%06d signed on: working keys verified", stan)
+
+    def sign_off(self) -> None:
+        """0800 sign-off (MACed) → 0810; the keys are forgotten whatever the answer. No-op when not signed on."""
+        keys, self._keys = self._keys, None
+        if keys is None:
+            return
+        stan = self._next_stan()
+        fields = build_sign_off(stan, transmitted_at=self._clock(), terminal_id=self.terminal_id,
+                                batch_number=self.batch_number)
+        self._secured(fields, keys)
+        log.info("0810 stan=%06d signed off", stan)
+
+    def _session(self) -> SessionKeys:
+        keys = self._keys
+        if keys is None or self._signed_on_day != self._clock().date():  # and at the start of each business day
+            with self._sign_on_lock:  # one sign-on at a time: a second thread uses the keys the first one got
+                if self._keys is keys:
+                    self.sign_on()
+            keys = self._keys
+        if keys is None:  # pragma: no cover - sign_on either sets the keys or raises
+            raise LinkSecurityError("not signed on", LinkFault.SIGN_ON)
+        return keys
+
     # --- one exchange ---------------------------------------------------------------------------------------
 
     def _exchange(self, fields: Fields) -> Fields:
-        message = frame(pack(fields))  # encode first: an invalid request never touches the network
-        want = expected_key(fields)
+        if self._tmk is None:
+            return self._round_trip(frame(pack(fields)), expected_key(fields))[0]
+        answer = self._secured(fields, self._session())
+        if answer.get("39") != KEY_ERROR_CODE:
+            return answer
+        # The host could not verify our MAC (its keys changed): sign on again and send the message once more.
+        log.warning("%s stan=%s: acquirer reports a key error (A0): signing on again", fields["t"],
+                    fields.get("11"))
+        self._keys = None
+        answer = self._secured(fields, self._session())
+        if answer.get("39") == KEY_ERROR_CODE:
+            raise RemoteProtocolError("acquirer reports a key error again after a new sign-on", tag="39")
+        return answer
+
+    def _secured(self, fields: Fields, keys: SessionKeys) -> Fields:
+        """One MACed exchange. An answer whose MAC is missing or wrong is no answer: RemoteProtocolError
+        (outcome unknown, the caller reverses). Only a key-error answer (A0) is taken without a MAC: the
+        host could not MAC it, and it never approves anything."""
+        answer, raw = self._round_trip(frame(pack_with_mac(fields, keys.mak)), expected_key(fields))
+        if answer.get("39") == KEY_ERROR_CODE:
+            return answer
+        return verify_mac(raw, keys.mak)
+
+    def _round_trip(self, message: bytes, want: tuple[str, str, str]) -> tuple[Fields, bytes]:
         sock = self._connect()
         try:
             self._send(sock, message)
@@ -226,16 +342,17 @@ class HostClient:
         except OSError as exc:  # refused, reset, unreachable, DNS, connect timeout: nothing was sent
             raise LinkError(f"cannot connect to acquirer {self.host}:{self.port}: {_reason(exc)}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        return sock if self._tls is None else handshake(self._tls, sock, self.server_name, f"{self.host}:{self.port}")
 
     def _send(self, sock: socket.socket, message: bytes) -> None:
         try:
             sock.settimeout(self.connect_timeout_s)
             sock.sendall(message)
         except OSError as exc:  # sendall raises before the last byte is handed over: no complete frame
-            raise LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
+            refused = refused_before_send(sock, exc, f"{self.host}:{self.port}")
+            raise refused or LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
 
-    def _receive(self, sock: socket.socket, want: tuple[str, str, str], deadline: float) -> Fields:
+    def _receive(self, sock: socket.socket, want: tuple[str, str, str], deadline: float) -> tuple[Fields, bytes]:
         decoder = FrameDecoder()
         while True:
             remaining = deadline - time.monotonic()
@@ -248,6 +365,12 @@ class HostClient:
             except TimeoutError as exc:
                 raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
                                   "outcome unknown") from exc
+            except ssl.SSLError as exc:
+                refused = refused_after_send(exc, f"{self.host}:{self.port}")  # TLS 1.3: checked after we sent
+                if refused is not None:
+                    raise refused from exc
+                raise LinkTimeout(f"TLS connection to {self.host}:{self.port} failed after sending: "
+                                  f"{exc.reason or type(exc).__name__}; outcome unknown") from exc
             except OSError as exc:
                 raise LinkTimeout(f"connection to {self.host}:{self.port} lost after sending: "
                                   f"{_reason(exc)}; outcome unknown") from exc
@@ -258,7 +381,7 @@ class HostClient:
             while (raw := decoder.next_frame()) is not None:
                 answer = unpack(raw)
                 if exchange_key(answer) == want:
-                    return answer
+                    return answer, raw
                 mti, stan, tid = exchange_key(answer)
                 log.warning("discarding stale answer %s stan=%s tid=%s (waiting for %s stan=%s)",
                             mti, stan, tid, want[0], want[1])

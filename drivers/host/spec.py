@@ -24,7 +24,8 @@ Deviations from the 1987 field table, on purpose:
                                   void count (3), void amount (12).
 ====  ==========================  ===================================================================
 
-Field 64 (MAC) is defined so a MAC-ing host can be decoded, but this dialect does not compute MACs.
+Fields 64 and 128 carry the MAC (field 64 with a primary bitmap only, 128 with a secondary one); what is MACed and
+how is in ``drivers.host.signon`` and docs/protocols/acquirer.md.
 
 >>> import iso8583
 >>> raw, _ = iso8583.encode({"t": "0800", "11": "000007", "70": "301"}, SPEC)
@@ -112,6 +113,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "64": _fixed(8, "Message Authentication Code", enc="b"),
     "70": _fixed(3, "Network Management Information Code"),
     "90": _fixed(42, "Original Data Elements"),
+    "128": _fixed(8, "Message Authentication Code (with a secondary bitmap)", enc="b"),
 }
 
 FIELDS_USED: tuple[int, ...] = tuple(sorted(int(k) for k in SPEC if k.isdigit() and k != "1"))

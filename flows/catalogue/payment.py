@@ -130,4 +130,15 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                                          "充值失败，冲正待完成（{money}，SIM {sim}）"),
     "recovery.voided": ("Voided 1 payment of {money} for SIM {sim}", "已撤销 {money}（SIM {sim}）"),
     "recovery.void_pending": ("Void of {money} for SIM {sim} still pending", "撤销待完成（{money}，SIM {sim}）"),
+    # --- the acquirer link: why a secured connection or sign-on was refused (pos_errors.LinkFault) ---
+    "pay.bank_refused": ("Bank link refused: {why} — nothing charged", "银行连接被拒绝：{why}，未扣款"),
+    "link.cert_expired": ("the bank's certificate has expired", "银行证书已过期"),
+    "link.wrong_host": ("the bank's certificate names another host", "银行证书与主机名不符"),
+    "link.unknown_ca": ("the bank's certificate is not from the trusted CA", "银行证书不受信任"),
+    "link.client_refused": ("the bank refused this terminal's certificate", "银行拒绝本终端证书"),
+    "link.tls_other": ("secure connection failed", "安全连接失败"),
+    "link.key_check": ("sign-on keys failed their check value", "签到密钥校验值错误"),
+    "link.sign_on": ("sign-on refused by the bank", "银行拒绝签到"),
+    "fix.link": ("call a technician (certificates and keys)", "请联系技术员（证书和密钥）"),
+    "ok.signed_on": ("signed on", "已签到"),
 }

@@ -112,4 +112,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "confirm.hint": ("last 4 digits + ENTER pay · CANCEL back", "后4位+确认付款 · 返回"),
     "confirm.mismatch": ("Last 4 digits do not match the SIM — check the number with the customer",
                          "后 4 位不符，请与客户核对卡号"),
+    "wallet.wrong_answer": ("{platform} answered \"paid\" for another amount or currency ({amount} {currency}): "
+                            "not believed, order undone", "{platform} 应答的金额或币种不符（{amount} {currency}），"
+                            "不予采信，订单已撤销"),
 }

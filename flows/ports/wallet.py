@@ -44,7 +44,10 @@ class WalletResult:
     """The wallet platform's word on one order (the order id is the terminal's own).
 
     ``reason`` is the platform's machine code for a failure (``insufficient_balance``, ``code_expired``,
-    ``user_cancelled`` …); ``message`` is for the cashier.
+    ``user_cancelled`` …); ``message`` is for the cashier. ``amount_minor`` and ``currency`` are what the
+    platform says the order is for (None / "" when the answer does not say): a ``paid`` counts only when they
+    equal what the terminal asked (``flows.wallet_payment``). ``qr_code`` is the platform's own QR content of a
+    merchant-presented order (WeChat Pay ``code_url``, Alipay ``qr_code``), "" when the terminal builds one.
     """
 
     order_id: str
@@ -53,6 +56,9 @@ class WalletResult:
     message: str = ""
     wallet: str = ""
     transaction_id: str = ""
+    amount_minor: int | None = None
+    currency: str = ""
+    qr_code: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", WalletOrderStatus(self.status))

@@ -52,6 +52,10 @@ Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
 
+With ``security`` (``sim.backends.acquirer_security``, what every simulated world uses) it serves mutual TLS
+only and checks the client certificate, sign-on keys, the MAC of every request and STAN replays before any of
+the above, and MACs every answer; without it, it is the plain-TCP bench of the ISO 8583 codec's own tests.
+
 >>> sorted(MAGIC_AMOUNTS)
 [5, 51, 54, 61, 91, 93, 94, 96, 97, 98, 99]
 """
@@ -63,6 +67,7 @@ import datetime as dt
 import logging
 import random
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -76,6 +81,7 @@ from emv.crypto import arqc, pin
 from flows.ports import AuthRequest, mask_pan
 from pos_errors import PosError, RemoteProtocolError
 from sim.backends import issuer
+from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
 __all__ = ["AcquirerSim", "LedgerEntry", "Magic", "MAGIC_AMOUNTS", "PIN_TRIES"]
@@ -138,7 +144,8 @@ class AcquirerSim:
 
     def __init__(self, *, bdk: bytes, pin_scheme: pin.Scheme = "aes",
                  cards: Mapping[str, SimCardProfile] | None = None,
-                 today: Callable[[], dt.date] = dt.date.today, seed: int = 0) -> None:
+                 today: Callable[[], dt.date] = dt.date.today, seed: int = 0,
+                 security: AcquirerSecurity | None = None) -> None:
         if pin_scheme not in ("aes", "tdes"):
             raise ValueError(f"pin_scheme is 'aes' or 'tdes', not {pin_scheme!r}")
         self._bdk = bdk
@@ -165,6 +172,8 @@ class AcquirerSim:
         self._accept_thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
         self._address: tuple[str, int] = ("127.0.0.1", 0)
+        self.security = security
+        self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -281,14 +290,17 @@ class AcquirerSim:
 
     def _serve(self, conn: socket.socket) -> None:
         decoder = m.FrameDecoder()
+        peer = ""
         try:
+            if self.security is not None:
+                conn, peer = self._handshake(conn)
             while not self._stopping.is_set():
                 chunk = conn.recv(4096)
                 if not chunk:
                     return
                 decoder.receive_data(chunk)
                 while (raw := decoder.next_frame()) is not None:
-                    reply = self._handle(raw)
+                    reply = self._handle(raw, peer)
                     if reply is not None:
                         conn.sendall(reply)
         except PosError as exc:  # garbage in (or an answer we cannot build): drop the connection
@@ -300,13 +312,40 @@ class AcquirerSim:
                 self._conns.discard(conn)
             conn.close()
 
+    def _handshake(self, conn: socket.socket) -> tuple[socket.socket, str]:
+        """Mutual TLS: refuse (close) a client without a certificate from the world's CA."""
+        assert self.security is not None  # noqa: S101 - only called with security
+        conn.settimeout(5.0)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # handshake flights: no Nagle/delayed-ACK stall
+        try:
+            tls = self.security.server_context().wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            with self._lock:
+                self.tls_refusals.append(str(reason))
+            log.info("acquirer: TLS handshake refused: %s", reason)
+            _linger(conn)  # the alert is on its way: close without a reset, as a TLS server does
+            raise _Disconnect(f"TLS refused: {reason}") from exc
+        tls.settimeout(None)
+        with self._lock:
+            self._conns.discard(conn)
+            self._conns.add(tls)
+        return tls, self.security.peer_name(tls)
+
     # --- messages -------------------------------------------------------------------------------------------
 
-    def _handle(self, raw: bytes) -> bytes | None:
+    def _handle(self, raw: bytes, peer: str = "") -> bytes | None:
         fields = m.unpack(raw)
         mti = fields["t"]
         with self._lock:
             self.wire_log.append(mti)
+        keys = None
+        if self.security is not None:
+            early, keys = self.security.screen(fields, raw, peer, self._today())
+            if early is not None:
+                with self._lock:
+                    self.wire_log.append(m.unpack(early)["t"])
+                return m.frame(early)
         delivery: Delivery = "normal"
         if mti == "0200" and fields.get("3", "").startswith("20"):
             answer = self._refund(fields)
@@ -327,7 +366,7 @@ class AcquirerSim:
         else:
             log.warning("acquirer: ignoring MTI %s", mti)
             return None
-        packed = m.pack(answer)
+        packed = m.pack(answer) if self.security is None or keys is None else self.security.seal(answer, fields, keys)
         if delivery == "none":
             return None
         if delivery == "garbled":
@@ -536,6 +575,15 @@ class AcquirerSim:
                                                  terminal_id=tid, original_stan=original.stan))
         log.info("acquirer: refund tid=%s stan=%06d of stan=%06d -> %s", tid, stan, original.stan, answer["39"])
         return answer
+
+
+def _linger(conn: socket.socket) -> None:
+    """Half-close and drain briefly, so the peer reads our alert instead of a connection reset."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.5)
+        while conn.recv(4096):
+            pass
 
 
 class _Disconnect(PosError):

@@ -24,6 +24,7 @@ ending  outcome
 95      platform error: HTTP 503 ``platform_error``
 96      no answer: the request hangs for ``hang_s`` (30 s), the client times out
 97      user paying for ever: the terminal's merchant timeout cancels the order
+98      paid at once, but for 1 fen: a "paid" for another amount (the terminal must not believe it)
 ======  ========================================================================================
 
 A code is good for ``code_ttl_s`` (60 s) from ``make_code`` and for one payment only. An amount whose fen part
@@ -58,8 +59,10 @@ __all__ = ["WalletSim", "OUTCOMES", "WalletOrder"]
 
 OUTCOMES = {"paid": "00", "user_paying_then_paid": "91", "user_paying_then_cancelled": "92",
             "insufficient_balance": "93", "expired_code": "94", "platform_error": "95", "no_answer": "96",
-            "user_paying_forever": "97"}
+            "user_paying_forever": "97", "paid_other_amount": "98"}
 _PREFIX = {"wechat": "13", "alipay": "28"}
+WECHAT_QR_PREFIX = "weixin://wxpay/bizpayurl?pr="
+ALIPAY_QR_PREFIX = "https://qr.alipay.com/bax"
 _LENGTH = {"wechat": 18, "alipay": 18}
 
 
@@ -76,6 +79,7 @@ class WalletOrder:
     due: float | None = None  # monotonic time a user_paying order settles
     settle_to: str = ""
     expires_at: float | None = None
+    qr_token: str = ""  # a WeChat Pay / Alipay merchant-presented order: the token in its code_url / qr_code
 
     def to_json(self) -> dict[str, Any]:
         keys = ("order_id", "amount_minor", "status", "wallet", "reason", "message", "transaction_id")
@@ -144,6 +148,12 @@ class WalletSim(LoopbackHttp):
 
     def phone_scan(self, payload: str, pay: bool = True) -> str:
         """A customer scans the terminal's QR with a phone and pays (or refuses). Returns what happened."""
+        token = _platform_token(payload)
+        if token is not None:
+            with self._lock:
+                self._settle()
+                order = next((o for o in self.orders.values() if o.qr_token and o.qr_token == token), None)
+                return self._phone_pays(order, pay, order.wallet if order else "")
         try:
             mpm = qr.parse_mpm(payload)
         except PosError as exc:
@@ -151,17 +161,20 @@ class WalletSim(LoopbackHttp):
         with self._lock:
             self._settle()
             order = self.orders.get((mpm.terminal_label or "") + (mpm.bill_number or ""))
-            if order is None or order.kind != "qr":
-                return "unknown order"
-            if order.status != "waiting":
-                return f"order is {order.status}"
-            if mpm.amount_minor != order.amount_minor:
+            if order is not None and mpm.amount_minor != order.amount_minor:
                 return "amount differs from the order"
-            if pay:
-                order.status, order.wallet, order.transaction_id = "paid", "emvqr", self._txn_id()
-            else:
-                order.status, order.reason, order.message = "failed", "user_cancelled", "customer refused"
-            return order.status
+            return self._phone_pays(order, pay, "emvqr")
+
+    def _phone_pays(self, order: WalletOrder | None, pay: bool, wallet: str) -> str:
+        if order is None or order.kind != "qr":
+            return "unknown order"
+        if order.status != "waiting":
+            return f"order is {order.status}"
+        if pay:
+            order.status, order.wallet, order.transaction_id = "paid", wallet, self._txn_id()
+        else:
+            order.status, order.reason, order.message = "failed", "user_cancelled", "customer refused"
+        return order.status
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -206,6 +219,12 @@ class WalletSim(LoopbackHttp):
         order_id, code, amount = req.get("order_id"), req.get("auth_code"), req.get("amount_minor")
         if not (isinstance(order_id, str) and isinstance(code, str) and isinstance(amount, int) and amount > 0):
             raise _Reply(400, "bad_request", "order_id, auth_code and a positive amount_minor are required")
+        return _json(200, {"order": self.pay_code(order_id, code, amount).to_json()})
+
+    # --- the platform's books, shared by its JSON, WeChat Pay and Alipay fronts ------------------------------
+
+    def pay_code(self, order_id: str, code: str, amount: int) -> WalletOrder:
+        """Charge a customer's code (magic endings above). Raises ``PlatformError`` for ending 95; hangs for 96."""
         ending = _ending(code)
         if ending == OUTCOMES["platform_error"]:
             raise _Reply(503, "platform_error", "wallet platform error / 支付平台错误")
@@ -213,7 +232,7 @@ class WalletSim(LoopbackHttp):
             self._stopping.wait(self.hang_s)
         with self._lock:
             if order_id in self.orders:
-                return _json(200, {"order": self.orders[order_id].to_json()})
+                return self.orders[order_id]
             order = WalletOrder(order_id, amount, "paid", wallet=_wallet_of(code))
             issued = self._issued.setdefault(code, self._clock())
             if code in self._used or self._clock() - issued > self.code_ttl_s or ending == OUTCOMES["expired_code"]:
@@ -230,9 +249,42 @@ class WalletSim(LoopbackHttp):
                 order.due = self._clock() + self.user_paying_s
             else:
                 order.transaction_id = self._txn_id()
+                if ending == OUTCOMES["paid_other_amount"]:  # a platform that charged 1 fen, not what was asked
+                    order.amount_minor = 1
             self._used.add(code)
             self.orders[order_id] = order
-            return _json(200, {"order": order.to_json()})
+            return order
+
+    def create_qr(self, order_id: str, amount: int, expires_s: int, wallet: str) -> WalletOrder:
+        """A merchant-presented order of a platform (``wechat`` / ``alipay``): paid by ``phone_scan(qr_url)``."""
+        with self._lock:
+            if order_id not in self.orders:
+                self.orders[order_id] = WalletOrder(order_id, amount, "waiting", wallet=wallet, kind="qr",
+                                                    expires_at=self._clock() + expires_s,
+                                                    qr_token=f"{self._random.randrange(10**16):016d}")
+            return self.orders[order_id]
+
+    def find(self, order_id: str) -> WalletOrder | None:
+        with self._lock:
+            self._settle()
+            return self.orders.get(order_id)
+
+    def cancel_order(self, order_id: str) -> WalletOrder:
+        """Cancel (撤销): an unpaid order closed, a paid one reversed; an id never seen is closed for good."""
+        with self._lock:
+            self._settle()
+            order = self.orders.get(order_id)
+            if order is None:
+                order = self.orders[order_id] = WalletOrder(order_id, 0, "cancelled", reason="closed")
+            return self._cancel(order)
+
+    def refund_order(self, order_id: str) -> WalletOrder | None:
+        with self._lock:
+            self._settle()
+            order = self.orders.get(order_id)
+            if order is not None and order.status in ("paid", "refunded"):
+                order.status = "refunded"
+            return order
 
     def _qr_order(self, req: dict[str, Any]) -> tuple[int, bytes, str]:
         order_id, amount, expires = req.get("order_id"), req.get("amount_minor"), req.get("expires_s", 120)
@@ -265,6 +317,14 @@ class WalletSim(LoopbackHttp):
 
     def _txn_id(self) -> str:
         return f"W{self._random.randrange(10**12):012d}"
+
+
+def _platform_token(payload: str) -> str | None:
+    """The order token of a WeChat Pay ``code_url`` or an Alipay ``qr_code``; None for anything else."""
+    for prefix in (WECHAT_QR_PREFIX, ALIPAY_QR_PREFIX):
+        if payload.startswith(prefix):
+            return payload[len(prefix):]
+    return None
 
 
 def _body(raw: bytes) -> dict[str, Any]:

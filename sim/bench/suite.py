@@ -155,6 +155,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
 def run_all(out: str | None = None) -> None:
     """Every benchmark, printed as one JSON report (python -m sim.bench [--out FILE]), with a ``summary`` of the
     targeted figures (``sim.bench.record``); ``out`` keeps a copy for ``make bench-compare``."""
+    from sim.bench import acquirer as bench_acquirer
     from sim.bench import cashier as bench_cashier
     from sim.bench import firmware as bench_firmware
     from sim.bench import link as bench_link
@@ -164,7 +165,8 @@ def run_all(out: str | None = None) -> None:
 
     report = {**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
               "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
-              "cashier": bench_cashier.measure(), "saf": bench_saf.measure()}
+              "cashier": bench_cashier.measure(), "saf": bench_saf.measure(),
+              "acquirer_link": bench_acquirer.measure()}
     report["summary"] = summarise(report)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)

@@ -15,16 +15,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drivers.alipay import AlipayClient
 from drivers.carrier import CarrierClient
 from drivers.scanner import Scanner
 from drivers.scanner_codec import ScannerCore
 from drivers.wallet import WalletClient
-from flows.ports import CancelToken, Plan
+from drivers.wechatpay import WeChatPayClient
+from flows.ports import CancelToken, Plan, WalletPort
 from flows.pricing import FeeSchedule, quote
 from flows.topup import TopupOrder
 from flows.wallet_payment import WalletSettings, WalletTopupService
+from sim.backends.alipay import AlipaySim
 from sim.backends.carrier import CarrierSim
 from sim.backends.wallet import WalletSim
+from sim.backends.wechatpay import WeChatPaySim
 from sim.devices.scanner import ScannerSim
 from terminal.journal import Journal
 from terminal.services import SystemClock
@@ -67,21 +71,31 @@ def _core_rate(code: str, count: int = 200) -> float:
     return count / (time.perf_counter() - started)
 
 
-def _wallet_topups(count: int) -> tuple[float, float]:
+def _wallet_topups(count: int, platform: str = "") -> tuple[float, float]:
+    """Median wall and CPU per top-up; ``platform`` "wechatpay" / "alipay": through that gateway (HTTPS, signed)."""
     wallet_sim, carrier_sim = WalletSim(), CarrierSim()
+    gateway: WeChatPaySim | AlipaySim | None = None
     with tempfile.TemporaryDirectory(prefix="pos-bench-wallet-") as tmp:
         journal = Journal(Path(tmp) / "j.db")
         try:
-            service = WalletTopupService(WalletClient(wallet_sim.start()), CarrierClient(carrier_sim.start(),
+            wallet: WalletPort = WalletClient(wallet_sim.start())
+            if platform == "wechatpay":
+                gateway = WeChatPaySim(wallet_sim, workdir=tmp)
+                wallet = WeChatPayClient(gateway.start(), **gateway.client_options())
+            elif platform == "alipay":
+                gateway = AlipaySim(wallet_sim, workdir=tmp)
+                wallet = AlipayClient(gateway.start(), **gateway.client_options())
+            channel = "alipay" if platform == "alipay" else "wechat"
+            service = WalletTopupService(wallet, CarrierClient(carrier_sim.start(),
                                                                                       **carrier_sim.client_options()),
                                          journal, SystemClock(), WalletSettings("BENCH001", "898440154110001"))
             plan = Plan("D1G-1M", "1 GB monthly data", "1GB 月包", 1, 1000, 1024)
-            order = TopupOrder("89860424000000000017", "1064900000001", quote(plan, "wechat", FeeSchedule(),
+            order = TopupOrder("89860424000000000017", "1064900000001", quote(plan, channel, FeeSchedule(),
                                                                               100_000), "01")
             walls, cpu_before = [], time.process_time()
             for _ in range(count):
                 started = time.perf_counter()
-                outcome = service.pay_with_code(order, wallet_sim.make_code("wechat"), lambda _p: None,
+                outcome = service.pay_with_code(order, wallet_sim.make_code(channel), lambda _p: None,
                                                 CancelToken())
                 if outcome.status != "completed":
                     raise RuntimeError(outcome.message)
@@ -91,6 +105,8 @@ def _wallet_topups(count: int) -> tuple[float, float]:
             journal.close()
             wallet_sim.stop()
             carrier_sim.stop()
+            if gateway is not None:
+                gateway.stop()
     return sorted(walls)[len(walls) // 2], cpu
 
 
@@ -99,6 +115,7 @@ def measure(topups: int = 20) -> dict[str, Any]:
     code = code[:880]
     link = _scanner_link(code)
     wall, cpu = _wallet_topups(topups)
+    platforms = {name: _wallet_topups(topups, name) for name in ("wechatpay", "alipay")}
     return {
         "scanner_link_efficiency_9600": round(link, 3),
         "scanner_link_target": LINK_TARGET,
@@ -108,6 +125,8 @@ def measure(topups: int = 20) -> dict[str, Any]:
         "wallet_topup_target_s": TOPUP_TARGET_S,
         "wallet_topup_ratio_to_target": round(wall / TOPUP_TARGET_S, 2),
         "wallet_topup_cpu_s_incl_simulators": round(cpu, 4),
+        **{f"{name}_topup_wall_s_median": round(w, 4) for name, (w, _c) in platforms.items()},
+        **{f"{name}_topup_cpu_s_incl_simulators": round(c, 4) for name, (_w, c) in platforms.items()},
         "note": "link = wall time of a paced 880-char code / its wire time at 9600 8N1 (the simulated scanner "
                 "writes 16-byte chunks and sleeps their wire time after each, so ≈ (n-16)/n is the floor); top-up = "
                 "WeChat code paid at once through real clients, loopback HTTP and SQLite (journal fsyncs included)",

@@ -174,6 +174,7 @@ def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Pa
                                                  "emv": {"floor_limit_minor": floor_limit_minor}})
     world.carrier = CarrierSim(pending_s=1.0)
     world.wallet = WalletSim(user_paying_s=1.0)
+    world.wechatpay.engine = world.alipay.engine = world.wallet  # the gateways keep their books there
     world.acquirer.late_reply_s = 2.0
     config = workdir / "terminal.toml"
     config.write_text(_toml(world.config()), encoding="utf-8")

@@ -27,7 +27,12 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
-                                          wallet_unreachable
+                                          wallet_unreachable, acquirer_tls_fault ("expired" / "wrong_host" /
+                                          "unknown_ca" / "": the host's certificate), acquirer_bad_mac (answers
+                                          carry a wrong MAC), acquirer_expire_keys (the host forgets the working
+                                          keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
+                                          wallet_forge_paid (a man in the middle makes every
+                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -37,6 +42,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           outcomes); scan_code = "raw text" shows exactly that text
     phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
     expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
+    expect_platform_calls = {wechatpay = ["/pay/micropay", "/pay/orderquery"]}   the last calls a platform
+                                          accepted (wechatpay: API paths; alipay: method names), in order
     expect_emv = {outcome = "approved", tvr = "0000000000", tsi = "F800", cvm_results = "1F0002"}
                                           the last card payment's EMV data (kernel receipt keys: outcome, tvr,
                                           tsi, cvm, cvm_results, oda, aid, app_label, status = flow status)
@@ -62,6 +69,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
 from sim.runner.world import SimWorld
 from terminal.screens import Key
@@ -271,8 +279,12 @@ class _Runner:
                 self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
-            elif name == "wallet_unreachable":
-                self.w.wallet.set_unreachable(bool(value))
+            elif name == "wallet_unreachable":  # the wallet platform and the WeChat Pay / Alipay gateways
+                for platform in (self.w.wallet, self.w.wechatpay, self.w.alipay):
+                    platform.set_unreachable(bool(value))
+            elif name == "wallet_forge_paid":  # a man in the middle turns every code payment answer into "paid"
+                self.w.wechatpay.forge_paid(bool(value))
+                self.w.alipay.forge_paid(bool(value))
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
                 self.w.scanner.noise(str(value).encode("latin-1"))
             elif name == "scanner_unplugged" and value:  # for good: the pty goes away
@@ -283,8 +295,28 @@ class _Runner:
                 (self.w.pinpad.unplug if value else self.w.pinpad.replug)()
             elif name in ("printer_cover_open", "printer_silent"):
                 setattr(self.w.printer, name.removeprefix("printer_"), bool(value))
+            elif name.startswith("acquirer_") and self._security_switch(name, value):
+                pass
             else:
                 raise StepFailure(f"unknown switch {name!r}")
+
+    def _security_switch(self, name: str, value: Any) -> bool:
+        sec = self.w.host_security
+        if sec is None:
+            raise StepFailure(f"{name}: this world's acquirer runs without TLS and MACs")
+        if name == "acquirer_tls_fault":
+            if value and value not in TLS_FAULTS:
+                raise StepFailure(f"acquirer_tls_fault is one of {', '.join(TLS_FAULTS)} or \"\", not {value!r}")
+            sec.tls_fault = str(value) or None
+        elif name == "acquirer_bad_mac":
+            sec.bad_mac_answers = bool(value)
+        elif name == "acquirer_expire_keys" and value:
+            sec.expire_keys()
+        elif name == "acquirer_bad_kcv":
+            sec.bad_kcv = bool(value)
+        else:
+            return False
+        return True
 
     def fault(self, table: Mapping[str, Any], timeout: float) -> None:
         settings = dict(table)
@@ -315,6 +347,16 @@ class _Runner:
         answer = self.w.phone_scan(bool(pay))
         if answer not in ("paid", "failed"):
             raise StepFailure(f"the phone could not pay: {answer}")
+
+    def expect_platform_calls(self, wanted: Mapping[str, list[str]], timeout: float) -> None:
+        """The last calls a platform accepted (``wechatpay``: API paths, ``alipay``: method names), in order."""
+        def check() -> str | None:
+            for name, calls in wanted.items():
+                seen = list(getattr(self.w, name).calls)
+                if seen[-len(calls):] != list(calls):
+                    return f"{name} calls end {seen[-len(calls):]}, expected {list(calls)}"
+            return None
+        _poll(check, timeout)
 
     def expect_wallet(self, wanted: Mapping[str, int], timeout: float) -> None:
         _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else

@@ -23,8 +23,11 @@ from firmware_image.image import Version, make_image
 from firmware_image.keys import generate, public_pem, save_private
 from firmware_image.slots import mark_tried, set_pending
 from sim.backends.acquirer import AcquirerSim
+from sim.backends.acquirer_security import AcquirerSecurity
+from sim.backends.alipay import AlipaySim
 from sim.backends.carrier import CarrierSim
 from sim.backends.wallet import WalletSim
+from sim.backends.wechatpay import WeChatPaySim
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from sim.devices.pinpad import PinPadSim
@@ -85,13 +88,14 @@ def _demo_hash(user_id: str, password: str) -> str:
 
 class SimWorld:
     """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
-    ``faults`` is the line quality of every serial link (reader, PIN pad, printer)."""
+    ``faults`` is the line quality of every serial link (reader, PIN pad, printer). The acquirer link is mutual TLS
+    with MACs (``sim.backends.acquirer_security``) unless ``secure_host=False`` (the bench's plaintext baseline)."""
 
     DEVICES = ("reader", "pinpad", "printer")
 
     def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 faults: LineFaults | None = None) -> None:
+                 faults: LineFaults | None = None, secure_host: bool = True) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
         self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.baud = baud
@@ -102,10 +106,15 @@ class SimWorld:
         self.pinpad = PinPadSim(scheme="aes", initial_key=initial_key, initial_ksn=DEMO_KSN, baud=baud,
                                 faults=faults)
         self.printer = PrinterSim(baud=baud, faults=faults)
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards)
+        tid = str(self.overrides.get("terminal", {}).get("id", "SIM00001"))
+        self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
         self.carrier = CarrierSim()
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
+        # WeChat Pay and Alipay on their real merchant APIs, keeping their books in the shared wallet platform
+        self.wechatpay = WeChatPaySim(self.wallet, workdir=str(self.workdir))
+        self.alipay = AlipaySim(self.wallet, workdir=str(self.workdir))
         self.terminal: TerminalApp | None = None
         self.settings: Settings | None = None
 
@@ -127,12 +136,29 @@ class SimWorld:
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],
         }
+        sec = self.host_security
+        data["host"].update({"ca_file": sec.ca.ca_file, "server_name": "localhost", "client_cert": sec.client_cert,
+                             "client_key": sec.client_key, "tmk_file": sec.tmk_file} if sec is not None else
+                            {"insecure_plaintext": True, "key_scheme": "none"})
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
+        data.update(self._platform_config())
         for section, values in self.overrides.items():
             data.setdefault(section, {}).update(values)
         return data
+
+    def _platform_config(self) -> dict[str, dict[str, Any]]:
+        """The [wechatpay] and [alipay] sections a technician would write, with this world's test credentials."""
+        wx_url, ali_url = self.wechatpay.start(), self.alipay.start()
+        private, public = self.alipay.write_keys(str(self.workdir))
+        return {"wechatpay": {"url": wx_url, "appid": self.wechatpay.appid, "mch_id": self.wechatpay.mch_id,
+                              "api_key_file": self.wechatpay.write_key(str(self.workdir / "wechatpay-api-key")),
+                              "ca_file": self.wechatpay.ca_file, "timeout_s": 3.0,
+                              **dict(zip(("client_cert_file", "client_key_file"), self.wechatpay.client_cert or (),
+                                          strict=False))},
+                "alipay": {"url": ali_url, "app_id": self.alipay.app_id, "app_private_key_file": private,
+                           "alipay_public_key_file": public, "ca_file": self.alipay.ca_file, "timeout_s": 3.0}}
 
     def start(self) -> SimWorld:
         self.settings = Settings.from_dict(self.config())
@@ -234,13 +260,21 @@ class SimWorld:
         if name == "printer_paper_out":
             self.printer.paper_out = not self.printer.paper_out
             return self.printer.paper_out
+        sec = self.host_security
+        if name == "acquirer_tls_expired" and sec is not None:  # the bank's certificate expires (or is renewed)
+            sec.tls_fault = None if sec.tls_fault == "expired" else "expired"
+            return sec.tls_fault == "expired"
+        if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
+            sec.bad_mac_answers = not sec.bad_mac_answers
+            return sec.bad_mac_answers
         raise ValueError(f"unknown fault {name!r}")
 
     def stop(self) -> None:
         if self.terminal is not None:
             self.terminal.stop()
             self.services.close()
-        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier, self.scanner, self.wallet):
+        for part in (self.reader, self.pinpad, self.printer, self.acquirer, self.carrier, self.scanner, self.wallet,
+                     self.wechatpay, self.alipay):
             try:
                 part.stop()
             except Exception:  # noqa: BLE001, S110 - best effort teardown of simulated parts

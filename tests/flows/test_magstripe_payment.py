@@ -12,9 +12,9 @@ from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.tracks import Stripe, parse_track2
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, Step
 from flows.magstripe_payment import FALLBACK_LABEL, MAGSTRIPE_LABEL, pay_card_or_stripe
-from flows.messages import say
+from flows.messages import Msg, say
 from flows.ports import AuthRequest, AuthResponse, CancelToken, PinEntry
-from pos_errors import DeviceError, LinkTimeout
+from pos_errors import DeviceError, LinkFault, LinkSecurityError, LinkTimeout
 from terminal.journal import Journal
 
 NO_CHIP = b";6229000011112226=3012101000001?"
@@ -90,6 +90,8 @@ class Host:
         code = self.codes.popleft() if self.codes else "00"
         if code is None:
             raise LinkTimeout("no answer")
+        if code == "tls-expired":
+            raise LinkSecurityError("TLS handshake failed", LinkFault.CERT_EXPIRED)
         return AuthResponse(code, "123456" if code == "00" else "", "000000000001")
 
 
@@ -164,3 +166,10 @@ def test_no_pin_no_authorization(tmp_path, status: str) -> None:  # type: ignore
 def test_unreadable_swipe_asks_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result, _, _, _, steps, _ = _pay(tmp_path, [b";12345?", NO_CHIP])
     assert Step.BAD_SWIPE in steps and result.approved
+
+
+def test_refused_tls_link_is_named_and_nothing_is_charged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result, host, journal, txn, _, _ = _pay(tmp_path, [NO_CHIP], codes=["tls-expired"])
+    assert not result.approved and len(host.requests) == 1
+    assert result.message == Msg("pay.bank_refused", {"why": Msg("link.cert_expired")})
+    assert journal.get(txn).state == "auth_failed" and journal.get(txn).reversal is None  # nothing to undo

@@ -53,7 +53,9 @@ class World:
         return [p.step for p in self.progress]
 
 
-def _w(status: str, **kw: str) -> WalletResult:
+def _w(status: str, **kw: object) -> WalletResult:
+    if status == "paid":  # a "paid" states what it is for: the order's total (￥10.00 + 0.38 % fee), in CNY
+        kw = {"amount_minor": 1004, "currency": "CNY", **kw}
     return WalletResult("ignored", status, **kw)  # type: ignore[arg-type]
 
 
@@ -67,6 +69,7 @@ def test_paid_at_once_tops_up_and_keeps_only_the_masked_code() -> None:
     assert world.journal.states(1) == [S.CREATED, S.WALLET_INTENDED, S.PAID, S.TOPUP_INTENDED, S.COMPLETED]
     assert world.wallet.calls == [("micropay", world.order_id)]
     assert world.carrier.calls == [("create_topup", world.order_id)]
+    assert world.carrier.funding_refs == ["4200001"]  # the top-up names the wallet payment that funds it
     record = world.journal.get(1)
     assert record.rrn == "4200001" and record.masked_pan == "134567********6789" and CODE not in str(record)
     assert world.steps == [WalletStep.SUBMITTING, WalletStep.TOPPING_UP]
@@ -137,3 +140,38 @@ def test_lost_answer_is_queried_before_anything_else() -> None:
 def test_wallet_statuses_from_the_wire_become_enum_members() -> None:
     assert _w("user_paying").status is WalletOrderStatus.USER_PAYING
     assert TopupResult("O", "not_found").status == "not_found"
+
+
+def test_paid_for_another_amount_is_queried_and_undone_never_topped_up() -> None:
+    wrong = _w("paid", transaction_id="4200009", amount_minor=1)
+    world = World(wrong, query=(wrong,), cancel=(_w("refunded"),))
+    outcome = world.pay()
+    assert outcome.status is TopupEnd.REVERSED and world.carrier.calls == []
+    assert world.wallet.calls == [("micropay", world.order_id), ("query", world.order_id),
+                                  ("cancel", world.order_id)]
+    assert world.journal.states(1)[-2:] == [S.WALLET_CANCEL_PENDING, S.REVERSED]
+    assert outcome.message.key == "wallet.wrong_answer" and "amount" in world.journal.get(1).message
+
+
+def test_paid_in_another_currency_is_not_believed_but_a_right_answer_on_query_is() -> None:
+    world = World(_w("paid", transaction_id="4200010", currency="USD"),
+                  query=(_w("paid", transaction_id="4200010"),), create=(APPLIED,))
+    outcome = world.pay()
+    assert outcome.status is TopupEnd.COMPLETED
+    assert world.wallet.calls == [("micropay", world.order_id), ("query", world.order_id)]
+
+
+def test_boot_recovery_never_tops_up_a_paid_for_another_amount_and_asks_the_sales_own_platform() -> None:
+    from flows.wallet_recovery import recover_wallet
+    world = World()
+    txn = world.journal.begin(order_id="O-CUT", iccid="89860424000000000017", msisdn="1064900000001",
+                              plan_id="D1G-1M", plan_name="1 GB", amount_minor=1000, fee_minor=4, channel="alipay",
+                              cashier_id="01")
+    world.journal.update(txn, S.WALLET_INTENDED)
+    alipay = FakeWallet(deque(), deque([_w("paid", transaction_id="2026X", amount_minor=1)]),
+                        deque([_w("refunded")]))
+    lines, still_open = recover_wallet(world.journal, {"wechat": world.wallet, "alipay": alipay}, world.carrier,
+                                       world.clock)
+    assert world.journal.get(txn).state == S.REVERSED and still_open == 0
+    assert alipay.calls == [("query", "O-CUT"), ("cancel", "O-CUT")] and world.wallet.calls == []
+    assert world.carrier.calls == [] and lines[0].key == "wrecovery.refunded"

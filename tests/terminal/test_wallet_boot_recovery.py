@@ -30,7 +30,8 @@ def test_boot_completes_a_paid_order_and_cancels_a_waiting_one(tmp_path):
         world.start()
         screen = world.wait_for("login", timeout_s=20)
         j = world.services.journal
-        assert (j.get(paid).state, j.get(paid).rrn) == ("completed", "W1")
+        # the journal keeps the platform's own transaction id: Alipay's trade_no for the platform's order W1
+        assert (j.get(paid).state, j.get(paid).rrn) == ("completed", "20261")
         assert j.get(waiting).state == "cancelled"
         assert [e.order_id for e in world.carrier.ledger] == ["CUT-PAID"]
         assert world.wallet.orders["CUT-WAIT"].status == "cancelled"

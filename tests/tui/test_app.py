@@ -289,3 +289,14 @@ def test_shift_p_toggles_paper_out_for_diagnostics(drive, world):
     drive(script)
     assert [c for c in world.calls if c[0] == "fault"] == [("fault", "printer_paper_out")] * 2
     assert world.terminal.pressed == []  # fault keys never reach the keypad
+
+
+def test_shift_t_and_shift_m_toggle_the_acquirer_faults(drive, world):
+    async def script(app, pilot):
+        await pilot.press("T", "M")
+        await until(pilot, lambda: len([c for c in world.calls if c[0] == "fault"]) == 2)
+
+    drive(script)
+    assert [c for c in world.calls if c[0] == "fault"] == [("fault", "acquirer_tls_expired"),
+                                                            ("fault", "acquirer_bad_mac")]
+    assert world.terminal.pressed == []

@@ -13,7 +13,9 @@ from sim.backends.wallet import OUTCOMES
 
 DOCS = Path(__file__).parents[2] / "docs" / "protocols"
 MODULES = ["emv.qr", "drivers.scanner", "drivers.wallet", "sim.devices.scanner", "sim.backends.wallet", "flows.pricing",
-           "flows.wallet_payment", "flows.wallet_recovery", "terminal.handlers.wallet"]
+           "flows.wallet_payment", "flows.wallet_recovery", "terminal.handlers.wallet", "drivers.wechatpay_codec",
+           "drivers.wechatpay", "drivers.alipay", "drivers.alipay_sign", "drivers.platform_http",
+           "drivers.merchant_keys", "sim.backends.wechatpay", "sim.backends.alipay"]
 
 
 @pytest.mark.parametrize("name", MODULES)

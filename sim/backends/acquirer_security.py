@@ -1,0 +1,219 @@
+"""The simulated acquirer's security, as strict as a real host's: mutual TLS, sign-on, MACs, STAN replay.
+
+Per world it makes (in the world's directory, TEST material only): a TLS CA (``sim.backends.http_tls``, the
+same loopback CA code the carrier uses), the host's server certificate for ``127.0.0.1``/``localhost``, a
+client certificate whose common name is the terminal id, and the terminal master key (TMK) file (0600, hex).
+
+What every request meets, in order (``screen``):
+
+=====================================  ===========================================================
+ TLS client certificate                 required and signed by the world's CA (handshake refused
+                                        otherwise); its common name must be the field 41 of every
+                                        message on the connection, else the connection is dropped
+ 0800 sign-on (70 = 001)                new PIK and MAK (random, odd parity) under the terminal's TMK
+                                        with 4-byte check values in field 62; the 0810 is MACed
+                                        under the new MAK
+ MAC (field 64 / 128)                   missing, wrong or no keys for the terminal: answered A0
+                                        ("key error, sign on again"), never processed or approved
+ STAN of a purchase 0200                once per terminal and day: a replay is answered 94
+                                        (duplicate transmission), never approved a second time
+=====================================  ===========================================================
+
+Fault switches (scenarios): ``bad_mac_answers`` (every 0210 — approvals included — carries a wrong MAC, as a
+forger's would; other answers stay good, so the reversal that follows gets through), ``expire_keys`` (the host forgets
+the terminal's keys: its next request gets A0), ``bad_kcv`` (sign-on answers with a wrong MAK check value),
+``tls_fault`` = ``expired`` / ``wrong_host`` / ``unknown_ca`` (the host presents a broken certificate). Magic
+amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a re-sign-on once per STAN (A0).
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as d:
+...     sec = AcquirerSecurity.create(d, "SIM00001")
+...     len(bytes.fromhex(open(sec.tmk_file).read())), sec.client_cert.endswith("-cert.pem")
+(16, True)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drivers.host import messages as m
+from drivers.host.signon import (
+    KEY_ERROR_CODE,
+    NMI_SIGN_OFF,
+    NMI_SIGN_ON,
+    SessionKeys,
+    pack_with_mac,
+    verify_mac,
+    wrap_keys,
+)
+from drivers.host.spec import PROCESSING_PURCHASE
+from emv.crypto.des import odd_parity
+from pos_errors import PosError, RemoteProtocolError
+from sim.backends.http_tls import LoopbackCa
+
+__all__ = ["AcquirerSecurity", "TLS_FAULTS", "IdentityMismatch"]
+
+TLS_FAULTS = ("expired", "wrong_host", "unknown_ca")
+MAGIC_BAD_MAC = 81
+MAGIC_RESIGN = 82
+
+
+class IdentityMismatch(PosError):
+    """The TLS client certificate names another terminal than the message: drop the connection."""
+
+
+def _new_key() -> bytes:
+    while True:
+        key = odd_parity(secrets.token_bytes(16))
+        if key[:8] != key[8:]:
+            return key
+
+
+@dataclass
+class AcquirerSecurity:
+    """Test CA, certificates, TMKs and the host's key and STAN state. Build with ``create``."""
+
+    ca: LoopbackCa
+    client_cert: str
+    client_key: str
+    tmk_file: str
+    tmks: dict[str, bytes]
+    bad_mac_answers: bool = False
+    bad_kcv: bool = False
+    tls_fault: str | None = None
+    _keys: dict[str, SessionKeys] = field(default_factory=dict)
+    _stans: set[tuple[str, dt.date, str]] = field(default_factory=set)
+    _resign_demanded: set[tuple[str, str]] = field(default_factory=set)
+    _contexts: dict[str | None, ssl.SSLContext] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, directory: str | Path, terminal_id: str) -> AcquirerSecurity:
+        folder = Path(directory)
+        ca = LoopbackCa.create(folder, "acquirer")
+        cert, key = ca.issue(f"terminal-{terminal_id}", terminal_id, client=True)
+        tmk = _new_key()
+        tmk_file = folder / f"tmk-{terminal_id}.hex"
+        tmk_file.write_text(tmk.hex().upper() + "\n", encoding="ascii")
+        os.chmod(tmk_file, 0o600)
+        return cls(ca, cert, key, str(tmk_file), {terminal_id: tmk})
+
+    # --- TLS ------------------------------------------------------------------------------------------------
+
+    def server_context(self) -> ssl.SSLContext:
+        """The context for the next connection: the good certificate, or the broken one ``tls_fault`` names."""
+        fault = self.tls_fault
+        with self._lock:
+            if fault not in self._contexts:
+                self._contexts[fault] = self._make_context(fault)
+            return self._contexts[fault]
+
+    def _make_context(self, fault: str | None) -> ssl.SSLContext:
+        if fault is None:
+            return self.ca.mutual_server_context()
+        if fault == "expired":
+            cert, key = self.ca.issue("acquirer-expired", "127.0.0.1", expired=True)
+        elif fault == "wrong_host":
+            cert, key = self.ca.issue("acquirer-wrong-host", "acquirer.example", hosts=("acquirer.example",))
+        elif fault == "unknown_ca":
+            rogue = LoopbackCa.create(Path(self.ca.ca_file).parent / "rogue", "rogue")
+            cert, key = rogue.cert_file, rogue.key_file
+        else:
+            raise ValueError(f"tls_fault is one of {', '.join(TLS_FAULTS)}, not {fault!r}")
+        return self.ca.mutual_server_context(cert, key)
+
+    @staticmethod
+    def peer_name(conn: ssl.SSLSocket) -> str:
+        cert = conn.getpeercert() or {}
+        for rdn in cert.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    return str(value)
+        return ""
+
+    # --- keys -------------------------------------------------------------------------------------------
+
+    def expire_keys(self, terminal_id: str | None = None) -> None:
+        """The host forgets the working keys of one terminal (all when None): its next MAC fails (A0)."""
+        with self._lock:
+            if terminal_id is None:
+                self._keys.clear()
+            else:
+                self._keys.pop(terminal_id, None)
+
+    def keys_of(self, terminal_id: str) -> SessionKeys | None:
+        with self._lock:
+            return self._keys.get(terminal_id)
+
+    # --- every request ----------------------------------------------------------------------------------
+
+    def screen(self, fields: m.Fields, raw: bytes, peer: str,
+               today: dt.date) -> tuple[bytes | None, SessionKeys | None]:
+        """Check one request. Returns (the whole answer, already packed, None) when the host answers here
+        (sign-on, key error, duplicate), or (None, the keys its MAC verified under) when the request is good and
+        goes on to be decided — its answer is MACed under the same keys (``seal``), even if the terminal signs
+        on again meanwhile. Raises IdentityMismatch when the certificate names another terminal."""
+        tid = fields.get("41", "").rstrip()
+        if peer != tid:
+            raise IdentityMismatch(f"client certificate of {peer!r} sent a message of terminal {tid!r}")
+        if fields["t"] == "0800" and fields.get("70") == NMI_SIGN_ON:
+            return self._sign_on(fields, tid), None
+        keys = self.keys_of(tid)
+        try:
+            if keys is None:
+                raise RemoteProtocolError("not signed on")
+            verify_mac(raw, keys.mak)
+        except RemoteProtocolError:
+            return m.pack(self._key_error(fields)), None
+        if fields["t"] == "0800" and fields.get("70") == NMI_SIGN_OFF:
+            self.expire_keys(tid)
+            return pack_with_mac(_echo(fields, "0810", "00"), keys.mak), None
+        if fields["t"] == "0200" and fields.get("3") == PROCESSING_PURCHASE:
+            stan = fields.get("11", "")
+            amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
+            with self._lock:
+                if amount % 100 == MAGIC_RESIGN and (tid, stan) not in self._resign_demanded:
+                    self._resign_demanded.add((tid, stan))
+                    self._keys.pop(tid, None)
+                    return m.pack(self._key_error(fields)), None
+                if (tid, today, stan) in self._stans:
+                    return pack_with_mac(_echo(fields, "0210", "94"), keys.mak), None
+                self._stans.add((tid, today, stan))
+        return None, keys
+
+    def seal(self, answer: m.Fields, request: m.Fields, keys: SessionKeys) -> bytes:
+        """Pack a decided answer with its MAC under the MAK its request was verified with (a wrong MAC under
+        ``bad_mac_answers`` or the magic amount .81)."""
+        packed = bytearray(pack_with_mac(answer, keys.mak))
+        amount = int(request["4"]) if request.get("4", "").isdigit() else 0
+        if answer["t"] == "0210" and (self.bad_mac_answers or amount % 100 == MAGIC_BAD_MAC):
+            packed[-1] ^= 0x01
+        return bytes(packed)
+
+    def _sign_on(self, fields: m.Fields, tid: str) -> bytes:
+        tmk = self.tmks.get(tid)
+        if tmk is None:
+            return m.pack(_echo(fields, "0810", "03"))  # unknown terminal: invalid merchant
+        keys = SessionKeys(pik=_new_key(), mak=_new_key())
+        with self._lock:
+            self._keys[tid] = keys
+        answer = _echo(fields, "0810", "00")
+        answer["62"] = wrap_keys(tmk, keys, corrupt_kcv=self.bad_kcv)
+        return pack_with_mac(answer, keys.mak)
+
+    @staticmethod
+    def _key_error(fields: m.Fields) -> m.Fields:
+        return _echo(fields, m.response_mti(fields["t"]), KEY_ERROR_CODE)
+
+
+def _echo(request: m.Fields, mti: str, code: str) -> m.Fields:
+    kept = ("3", "4", "7", "11", "12", "13", "41", "42", "49", "60", "70", "90")
+    answer = {k: request[k] for k in kept if k in request}
+    answer.update({"t": mti, "39": code})
+    return answer

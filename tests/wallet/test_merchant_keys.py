@@ -1,0 +1,83 @@
+"""Merchant credentials of WeChat Pay and Alipay: secret files must be 0600 and ours, keys of the right kind, or the
+terminal does not start (a ConfigError naming the TOML key)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from drivers.merchant_keys import alipay_client, read_secret, wechatpay_client
+from pos_errors import ConfigError
+from terminal.config import Settings
+
+
+def _file(path: Path, data: bytes, mode: int) -> str:
+    path.write_bytes(data)
+    os.chmod(path, mode)
+    return str(path)
+
+
+def test_a_world_readable_api_key_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = _file(tmp_path / "k", b"a" * 32, 0o644)
+    with pytest.raises(ConfigError, match=r"wechatpay.api_key_file .* mode 0644.*0600"):
+        wechatpay_client(url="https://127.0.0.1:1", appid="wx1", mch_id="1", api_key_file=path)
+
+
+@pytest.mark.parametrize(("content", "error"), [(b"short", "32 characters"), (b"", "empty")])
+def test_an_api_key_of_the_wrong_length_is_refused(tmp_path: Path, content: bytes, error: str) -> None:
+    path = _file(tmp_path / "k", content, 0o600)
+    with pytest.raises(ConfigError, match=error):
+        wechatpay_client(url="https://127.0.0.1:1", appid="wx1", mch_id="1", api_key_file=path)
+
+
+def test_a_symlinked_secret_is_refused(tmp_path: Path) -> None:
+    target = _file(tmp_path / "real", b"a" * 32, 0o600)
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(ConfigError, match="cannot open"):
+        read_secret(str(tmp_path / "link"), "wechatpay.api_key_file")
+
+
+def test_plain_http_is_refused_outside_a_test_bench(tmp_path: Path) -> None:
+    path = _file(tmp_path / "k", b"a" * 32, 0o600)
+    with pytest.raises(ConfigError, match="plain http"):
+        wechatpay_client(url="http://api.example", appid="wx1", mch_id="1", api_key_file=path)
+
+
+def _pem(key) -> bytes:  # type: ignore[no-untyped-def]
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def test_alipay_keys_must_be_rsa_2048_and_the_private_one_0600(tmp_path: Path) -> None:
+    app = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = app.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    import base64
+    public_file = _file(tmp_path / "pub", base64.b64encode(public), 0o644)  # the bare base64 the console shows
+    good = _file(tmp_path / "app.pem", _pem(app), 0o600)
+    client = alipay_client(url="https://127.0.0.1:1/gateway.do", app_id="2021000000000001",
+                           app_private_key_file=good, alipay_public_key_file=public_file)
+    assert client.app_id == "2021000000000001"
+    loose = _file(tmp_path / "loose.pem", _pem(app), 0o640)
+    with pytest.raises(ConfigError, match="alipay.app_private_key_file"):
+        alipay_client(url="https://127.0.0.1:1/gateway.do", app_id="2021000000000001",
+                      app_private_key_file=loose, alipay_public_key_file=public_file)
+    ecdsa = _file(tmp_path / "ec.pem", _pem(ec.generate_private_key(ec.SECP256R1())), 0o600)
+    with pytest.raises(ConfigError, match="RSA"):
+        alipay_client(url="https://127.0.0.1:1/gateway.do", app_id="2021000000000001",
+                      app_private_key_file=ecdsa, alipay_public_key_file=public_file)
+    with pytest.raises(ConfigError, match="16-digit"):
+        alipay_client(url="https://127.0.0.1:1/gateway.do", app_id="２０２１", app_private_key_file=good,
+                      alipay_public_key_file=public_file)
+
+
+def test_the_config_sections_read_and_default_to_the_wallet_platform() -> None:
+    settings = Settings.from_dict({"wechatpay": {"appid": "wx1", "mch_id": "1900000109"},
+                                   "alipay": {"app_id": "2021000000000001"}})
+    assert settings.wechatpay.url == "https://api.mch.weixin.qq.com" and settings.wechatpay.mch_id == "1900000109"
+    assert settings.alipay.url.endswith("/gateway.do") and Settings().wechatpay.appid == ""
+    with pytest.raises(ConfigError, match="wechatpay"):
+        Settings.from_dict({"wechatpay": {"api_key": "inline secrets are not a key"}})
