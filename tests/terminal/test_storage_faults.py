@@ -10,6 +10,7 @@ the cashier told in both languages) or provably harmless; none silent. The repor
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,11 +56,12 @@ def _tmpfs_run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_real_terminal_with_its_disk_filling_during_the_sale_says_so_and_loses_nothing() -> None:
-    # two points of the sale (a journal commit, and the 0200 on its way to the host); make soak runs every point
+    # every 9th durability point from the 9th: during the sale (make soak runs every point)
     run = _tmpfs_run("--first", "9", "--every", "9")
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
-    assert "disk full points survived 2 / 2 (writes refused at 2)" in run.stdout
+    found = re.search(r"disk full points survived (\d+) / (\d+) \(writes refused at (\d+)\)", run.stdout)
+    assert found and found[1] == found[2] and int(found[2]) >= 2 and int(found[3]) >= 2, run.stdout
 
 
 @pytest.mark.soak
