@@ -5,8 +5,8 @@ platform and the WeChat Pay / Alipay gateways (HTTPS, signed both ways) on loopb
 configuration that points at them (``terminal.toml`` in the work directory), prints one JSON object on stdout —
 endpoints, ptys, the config path, the demo accounts and the test key material — and runs until interrupted
 (Ctrl-C, SIGTERM, or ``quit`` on stdin). Lines on stdin act as the
-customer: ``insert CARD``, ``swipe CARD``, ``remove``, ``pin 1234 ENTER`` (keys on the PIN pad),
-``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
+customer: ``insert CARD``, ``swipe CARD``, ``tap CARD`` (contactless), ``remove``, ``pin 1234 ENTER`` (keys on
+the PIN pad), ``code wechat|alipay|emvqr [OUTCOME]``, ``receipt`` (the last one printed), ``cards``.
 
 >>> _toml_value("a\\"b"), _toml_value(1.5), _toml_value(True)
 ('"a\\\\"b"', '1.5', 'true')
@@ -22,11 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.runner.world import DEMO_BDK, DEMO_KSN, DEMO_USERS, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
-_HELP = "commands: insert CARD | swipe CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | cards | quit"
+_HELP = ("commands: insert CARD | swipe CARD | tap CARD | remove | pin KEYS | code WALLET [OUTCOME] | receipt | "
+         "cards | quit")
 
 
 def _toml_value(value: Any) -> str:
@@ -73,6 +75,7 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         "users": [{"id": u, "name": n, "role": r, "password": p} for u, n, r, p in DEMO_USERS],
         "test_keys": {"pin_bdk_aes128": DEMO_BDK.hex().upper(), "pin_initial_ksn": DEMO_KSN.hex().upper()},
         "cards": sorted(world.cards),
+        "tap_cards": list(TAP_KEYS),
         "stdin": _HELP,
     }
 
@@ -87,8 +90,11 @@ def _command(world: SimWorld, line: str) -> str:
             world.insert_card(args[0])
         elif verb == "swipe" and args:
             world.swipe_card(args[0])
+        elif verb == "tap" and args:  # a contactless card or phone held over the reader (TAP_KEYS)
+            world.tap_card(args[0])
         elif verb == "remove":
             world.remove_card()
+            world.reader.take_away()
         elif verb == "pin" and args:
             for key in args:
                 for k in list(key) if key.isdigit() else [key.upper()]:
@@ -98,7 +104,7 @@ def _command(world: SimWorld, line: str) -> str:
         elif verb == "code" and args:
             return "showed " + world.show_code(args[0], args[1] if len(args) > 1 else "paid")
         elif verb == "cards":
-            return " ".join(sorted(world.cards))
+            return " ".join(sorted(world.cards)) + " | tap: " + " ".join(TAP_KEYS)
         else:
             return _HELP
     except (KeyError, ValueError) as exc:
