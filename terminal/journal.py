@@ -25,7 +25,7 @@ from terminal.journal_files import JournalFiles
 from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
 from terminal.journal_rows import lenient_text as _text  # noqa: I001
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.journal_schema import CHECKED, MIGRATIONS, SCHEMA_VERSION, SEALED
 from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
@@ -121,7 +121,7 @@ class Journal:
                                f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
             self._resume()
             self._chained = version >= 6
-            for table in SEALED if version < SCHEMA_VERSION else ():
+            for table in CHECKED if version < SCHEMA_VERSION else ():
                 self._seal(table)
 
     def _resume(self) -> None:
@@ -153,7 +153,7 @@ class Journal:
                 self._migrate()
                 self.chain.restart(max(self.chain.generation, generation) + 1)
                 with self.transaction():
-                    for table in SEALED:
+                    for table in CHECKED:
                         self._seal(table)
                 break
             except (sqlite3.Error, JournalError):
@@ -163,7 +163,7 @@ class Journal:
         self.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
         self.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
 
-    def verify(self, tables: tuple[str, ...] = SEALED) -> Damage | None:
+    def verify(self, tables: tuple[str, ...] = CHECKED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
         with self._lock:
             if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
