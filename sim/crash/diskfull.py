@@ -96,7 +96,7 @@ def run_point(workdir: Path, sc: CrashScenario, point: int, kind: str) -> PointR
             filler.unlink(missing_ok=True)  # space comes back
             if not started and not (term.keys("ENTER") and _shows(term, "login")):
                 problems.append("still out of service after space came back")
-            still = _settle(journal, 30)
+            still = _settle(journal, 60)
             problems += [f"txn {txn} still {state} after space came back" for txn, state in still]
             problems += [f"blank result screen: {b!r}" for b in _blank_results(term.lines)]
             refused = any(said in line for line in term.lines for said in SAID_SO)

@@ -61,7 +61,7 @@ def test_a_real_terminal_with_its_disk_filling_during_the_sale_says_so_and_loses
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
     found = re.search(r"disk full points survived (\d+) / (\d+) \(writes refused at (\d+)\)", run.stdout)
-    assert found and found[1] == found[2] and int(found[2]) >= 2 and int(found[3]) >= 2, run.stdout
+    assert found and found[1] == found[2] and int(found[2]) >= 2 and int(found[3]) >= 1, run.stdout
 
 
 @pytest.mark.soak
