@@ -20,12 +20,12 @@ from typing import Any
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
-from terminal.journal_chain import Chain, Damage
+from terminal.journal_chain import Chain, Damage, derive_key
 from terminal.journal_files import JournalFiles
 from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
 from terminal.journal_rows import lenient_text as _text  # noqa: I001
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.journal_schema import CHECKED, MIGRATIONS, SCHEMA_VERSION, SEALED
 from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
@@ -43,7 +43,7 @@ class Journal:
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
         self._lock = threading.RLock()
-        self.chain = Chain(chain_key or load_or_make_secret(self.files.key_path()))
+        self.chain = Chain(chain_key or derive_key(self.saf_key()))  # keyed by the device secret
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted
@@ -123,7 +123,7 @@ class Journal:
                                f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
             self._resume()
             self._chained = version >= 6
-            for table in SEALED if version < SCHEMA_VERSION else ():
+            for table in CHECKED if version < SCHEMA_VERSION else ():
                 self._seal(table)
 
     def _resume(self) -> None:
@@ -155,7 +155,7 @@ class Journal:
                 self._migrate()
                 self.chain.restart(max(self.chain.generation, generation) + 1)
                 with self.transaction():
-                    for table in SEALED:
+                    for table in CHECKED:
                         self._seal(table)
                 break
             except (sqlite3.Error, JournalError):
@@ -165,7 +165,7 @@ class Journal:
         self.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
         self.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
 
-    def verify(self, tables: tuple[str, ...] = SEALED) -> Damage | None:
+    def verify(self, tables: tuple[str, ...] = CHECKED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
         with self._lock:
             if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":

@@ -105,10 +105,6 @@ class JournalFiles:
         except FileNotFoundError:
             return "absent"
 
-    def key_path(self) -> Path | None:
-        """The chain key's file (0600, made once); the sec work may point it at the device secret instead."""
-        return None if self.memory else self._p(".chainkey")
-
     def opening(self, key: bytes) -> Opening:
         """Read the record and the database's state, and keep a copy of a WAL left by an unclean stop."""
         record, recorded = self.high_water(key)

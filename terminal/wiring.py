@@ -37,7 +37,7 @@ from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
-from pos_errors import ConfigError, DeviceError
+from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.device_secret import read_device_secret, sealing_key
@@ -80,7 +80,10 @@ def build_services(settings: Settings) -> Services:
     journal = Journal(term.journal, crash_point=crashpoint.reached)
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
-        users.ensure(user.id, user.name, user.role, user.password_hash)
+        try:
+            users.ensure(user.id, user.name, user.role, user.password_hash)
+        except PosError as exc:  # storage full or failing: the terminal still starts, out of service, and says so
+            log.error("user %s not stored: %s", user.id, exc)
     clock = SystemClock()
     c = settings.carrier
     carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,

@@ -24,7 +24,7 @@ from terminal.machine import State
 from terminal.profile import pin_test_key_id
 from terminal.roles import Action, allowed
 from terminal.screens import Key
-from terminal.work import WorkContext, check_devices, recover_all
+from terminal.work import WorkContext, check_devices, journal_writable, recover_all
 
 __all__ = ["start", "OutOfService", "damage_lines"]
 
@@ -48,6 +48,8 @@ def _boot_work(lang: str) -> Any:
         test_key = _test_pin_key(sv)  # a production terminal with a test PIN key never reaches a sale
         if test_key:
             return False, (t("boot.test_pin_key", lang, key_id=test_key),), ()
+        if not journal_writable(sv):  # storage full or failing: nothing could be recorded
+            return False, (t("journal.write_failed", lang), t("journal.write_action", lang)), ()
         with ctx.money:
             report = recover_all(sv)
         return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), ()
@@ -136,7 +138,7 @@ class OutOfService:
         s.login_pw = ""
         if result.user is None:
             s.error = core.say(result.message, **result.args)
-            core.audit("lockout" if result.locked_now else "login_failed", result.message, s.login_id)
+            core.audit("lockout" if result.locked_now else "login_failed", result.message, result.known_id or "?")
         elif not allowed(result.user.role, Action.JOURNAL_RECOVERY):
             s.error, s.login_field = core.say("journal.tech_only"), "tech_id"
             core.audit("refused", Action.JOURNAL_RECOVERY.value, result.user.user_id)
