@@ -44,7 +44,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):  # an inline table, e.g. the simulator CA in [emv] capks
+    if isinstance(value, Mapping):  # an inline table ([emv] capks, [fees] channel = { rate_bps = 60, … })
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
 

@@ -284,7 +284,7 @@ class Settings:
         for key in ("aids", "capks", "revoked", "exception_file"):
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
-        fees, limits = _fees(data.get("fees", {}))
+        fees, limits, min_fees = _fees(data.get("fees", {}))
         log_size = data.get("terminal", {}).get("log_max_bytes", 5_000_000)
         if isinstance(log_size, int) and not 10_000 <= log_size <= 1_000_000_000:
             raise ConfigError(f"terminal.log_max_bytes must be 10000..1000000000, not {log_size}")
@@ -302,7 +302,7 @@ class Settings:
             emv=_section(EmvSection, {"emv": emv}, "emv"),
             security=_section(SecuritySection, data, "security"),
             firmware=_section(FirmwareSection, data, "firmware"),
-            fees=FeeSchedule(fees, limits),
+            fees=FeeSchedule(fees, limits, min_fees),
             users=users,
             wechatpay=_section(WeChatPaySection, data, "wechatpay"),
             alipay=_section(AlipaySection, data, "alipay"),
@@ -336,12 +336,13 @@ def _refuse_test_settings(data: Mapping[str, Any], where: str = "") -> None:
                               "profile = \"production\" refuses it")
 
 
-def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:
-    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps and the limits in fen."""
-    fees, limits = {}, {}
+def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits], dict[str, int]]:
+    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps, min_fee_fen and the limits
+    in fen."""
+    fees, limits, min_fees = {}, {}, {}
     for channel, value in raw.items():
         if isinstance(value, Mapping):
-            allowed = {"fixed_fen", "rate_bps", *_LIMIT_KEYS}
+            allowed = {"fixed_fen", "rate_bps", "min_fee_fen", *_LIMIT_KEYS}
             bad = [k for k, v in value.items() if k not in allowed or isinstance(v, bool) or not isinstance(v, int)
                    or v < 0]
             if bad:
@@ -349,11 +350,13 @@ def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str,
                                   "each a whole number of fen (basis points for rate_bps) ≥ 0")
             fees[channel] = (value.get("fixed_fen", 0), value.get("rate_bps", 0))
             limits[channel] = ChannelLimits(*(value.get(k) for k in _LIMIT_KEYS))
+            if value.get("min_fee_fen"):
+                min_fees[channel] = value["min_fee_fen"]
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
             fees[channel] = (value[0], value[1])
         else:
             raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60], or a table")
-    return fees, limits
+    return fees, limits, min_fees
 
 
 def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
-from terminal.journal_chain import Chain, Damage, derive_key
+from terminal.journal_chain import Chain, Damage
 from terminal.journal_files import JournalFiles
 from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
 from terminal.journal_rows import lenient_text as _text  # noqa: I001
@@ -43,7 +43,7 @@ class Journal:
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
         self._lock = threading.RLock()
-        self.chain = Chain(chain_key or derive_key(self.saf_key()))  # keyed by the device secret
+        self.chain = Chain(chain_key or load_or_make_secret(self.files.key_path()))  # 0600, made once
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted

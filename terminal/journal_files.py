@@ -105,6 +105,11 @@ class JournalFiles:
         except FileNotFoundError:
             return "absent"
 
+    def key_path(self) -> Path | None:
+        """The chain key's file (0600, made once). The chain detects damage and roll-back; keying it by the
+        device secret instead (so a copy of the journal's folder cannot re-seal rows) is left open."""
+        return None if self.memory else self._p(".chainkey")
+
     def opening(self, key: bytes) -> Opening:
         """Read the record and the database's state, and keep a copy of a WAL left by an unclean stop."""
         record, recorded = self.high_water(key)

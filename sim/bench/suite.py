@@ -116,6 +116,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
             term.wait("home")
             world.insert_card("unionpay-debit")
             world.pinpad.auto_pin = "1234"
+            world.reader.reinsert_on_beep = True
             _topup(term)  # warm-up: first-use imports and connections
             cpu_before, wall_before = term.cpu_s(), time.perf_counter()
             for _ in range(transactions):

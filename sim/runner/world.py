@@ -99,6 +99,18 @@ def _demo_hash(user_id: str, password: str) -> str:
     return hash_password(password, salt=hashlib.sha256(user_id.encode()).digest()[:16])
 
 
+# The simulator's default fees and limits (a scenario's [world.fees.<channel>] replaces a channel's entry). Wallets
+# charge the platforms' usual 0.6 % (at least ￥0.10), at most ￥500 a payment and ￥200 per SIM per day; the
+# UnionPay QR 0.38 %, at most ￥100 a payment (small amounts without PIN). Cards carry no customer fee here: the
+# acquirer's magic amounts (decline codes, timeouts) must reach the host unchanged; ``min_fee_fen`` with a rate
+# is the card-fee shape a real deployment would configure (config/terminal.example.toml).
+SIM_FEES: dict[str, dict[str, int]] = {
+    "wechat": {"rate_bps": 60, "min_fee_fen": 10, "max_minor": 50000, "daily_minor": 20000},
+    "alipay": {"rate_bps": 60, "min_fee_fen": 10, "max_minor": 50000, "daily_minor": 20000},
+    "emvqr": {"rate_bps": 38, "max_minor": 10000},
+}
+
+
 class SimWorld:
     """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
     ``faults`` is the line quality of every serial link (reader, PIN pad, printer). The acquirer link is mutual TLS
@@ -154,6 +166,7 @@ class SimWorld:
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],
         }
+        data["fees"] = dict(SIM_FEES)  # realistic defaults, visible on the channel list (issue 14 item 7)
         sec = self.host_security
         data["host"].update({"ca_file": sec.ca.ca_file, "server_name": "localhost", "client_cert": sec.client_cert,
                              "client_key": sec.client_key, "tmk_file": sec.tmk_file} if sec is not None else

@@ -69,7 +69,8 @@ def test_approved_payment_applies_the_top_up_once() -> None:
     assert world.carrier.funding_refs == ["000000000001"]  # the acquirer's RRN names the payment that funds it
     assert [r.stan for r in world.host.authorized] == [41] and world.host.reversed_ == []
     assert world.pinpad.calls == ["online_pin 1000"] and world.reader.calls[0] == "power_on"
-    assert world.steps == [Step.WAIT_CARD, Step.READING_CARD, Step.PIN_ENTRY, Step.AUTHORIZING, Step.TOPPING_UP]
+    assert world.steps == [Step.WAIT_CARD, Step.READING_CARD, Step.PIN_ENTRY, Step.AUTHORIZING, Step.TOPPING_UP,
+                           Step.REMOVE_CARD]  # the card is still in: asked out
 
 
 def test_declined_payment_never_reaches_the_carrier() -> None:
@@ -91,7 +92,7 @@ def test_host_timeout_is_reversed_with_the_same_stan_and_no_top_up() -> None:
     assert [r.original.stan for r in world.host.reversed_] == [41]
     assert world.host.reversed_[0].stan != 41  # the reversal has a trace number of its own
     assert world.journal.get(1).reversal == "done" and world.carrier.calls == []
-    assert world.steps[-1] is Step.REVERSING
+    assert world.steps[-2:] == [Step.REVERSING, Step.REMOVE_CARD]
 
 
 def test_lost_carrier_answer_is_followed_by_a_status_query_not_a_second_order() -> None:
