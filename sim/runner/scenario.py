@@ -85,6 +85,7 @@ from xml.etree import ElementTree as ET
 from drivers.card_reader_codec import Led
 from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
+from sim.runner.trace_dir import keep_receipts, run_log, scenario_dir
 from sim.runner.world import SimWorld
 from terminal.screens import Key
 
@@ -432,13 +433,18 @@ class _Runner:
 
 def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None,
                  inspect: Callable[[SimWorld], None] | None = None,
-                 faults: LineFaults | None = None,
+                 faults: LineFaults | None = None, trace_dir: Path | None = None,
                  on_start: Callable[[SimWorld], None] | None = None) -> ScenarioResult:
     """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown.
-    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``."""
+    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``. ``trace_dir``: keep the
+    world, its traces, log and receipts in ``trace_dir/<scenario>/`` (``sim.runner.trace_dir``)."""
     started = time.monotonic()
-    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults)
+    workdir = scenario_dir(trace_dir, Path(scenario.path)) if trace_dir is not None else None
+    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults, workdir=workdir,
+                     trace=workdir is not None)
     result = ScenarioResult(scenario, passed=True, seconds=0.0)
+    logged = run_log(workdir)
+    logged.__enter__()
     try:
         world.start()
         if on_start is not None:  # e.g. a display listener that records every screen
@@ -467,6 +473,8 @@ def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = Non
                 inspect(world)
         finally:
             world.stop()
+            keep_receipts(world, workdir)
+            logged.__exit__(None, None, None)
         result.seconds = time.monotonic() - started
     return result
 

@@ -17,6 +17,7 @@ from flows.testing import FakeJournal
 from flows.topup import TopupEnd, TopupOrder, TopupService
 from flows.txn_state import TxnState as S
 from pos_errors import LinkTimeout
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from tests.flows.fakes import FakeCarrier, FakeClock, FakeHost, FakePinPad, FakeReader
@@ -36,7 +37,8 @@ class World:
         self.reader, self.pinpad, self.clock = FakeReader(CardApplet(CARD)), FakePinPad(), FakeClock()
         ports = CardPaymentPorts(self.reader, self.pinpad, self.host, self.journal, self.clock,
                                  lambda n: b"\x5a" * n)
-        emv = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001")
+        emv = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001",
+                             capks=SIM_TRUST)
         settings = CardPaymentSettings(emv, terminal_id="T0000001", merchant_id="898440154110001")
         self.service = TopupService(self.carrier, ports, settings, status_polls=2, poll_interval_s=0.5)
         self.steps: list[Step] = []
