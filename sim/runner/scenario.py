@@ -23,7 +23,9 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
                                           carrier_unreachable, carrier_forge_answers (a man in the middle makes
-                                          every order answer "applied"; its signature fails), printer_paper_out,
+                                          every order answer "applied"; its signature fails),
+                                          carrier_use_topup (true: the newest applied top-up is used, the carrier
+                                          refuses to reverse it; or an order id), printer_paper_out,
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
@@ -332,6 +334,11 @@ class _Runner:
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "carrier_forge_answers":
                 self.w.carrier.forge_order_answers(bool(value))
+            elif name == "carrier_use_topup" and value:  # the SIM spends its newest top-up: no reversal any more
+                try:
+                    self.w.carrier.use_topup("" if value is True else str(value))
+                except KeyError as exc:
+                    raise StepFailure(str(exc)) from exc
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
             elif name == "wallet_refund_newest" and value:  # the merchant's back office refunds it at the platform

@@ -126,6 +126,10 @@ class SimWorld:
         self.workdir = private_dir(Path(workdir) if workdir else Path(self._tmp.name))  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
+        carrier = dict(self.overrides.get("carrier", {}))  # [world.carrier] reverse_window_s: the simulator's, not
+        window = carrier.pop("reverse_window_s", None)     # the terminal's
+        if window is not None:
+            self.overrides = {**self.overrides, "carrier": carrier}
         self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/devices/stripes.py)
         self.reader = ReaderSim(baud=baud, faults=faults)
         initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
@@ -135,7 +139,7 @@ class SimWorld:
         tid = str(self.overrides.get("terminal", {}).get("id", "SIM00001"))
         self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
         self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
-        self.carrier = CarrierSim()
+        self.carrier = CarrierSim() if window is None else CarrierSim(reverse_window_s=float(window))
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
         # WeChat Pay and Alipay on their real merchant APIs, keeping their books in the shared wallet platform
