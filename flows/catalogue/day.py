@@ -140,4 +140,17 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "channel.line": ("{fee} · pay {total}", "{fee} · 应付 {total}"),
     "channel.line_limits": ("{fee} · pay {total} · {limits}", "{fee} · 应付 {total} · {limits}"),
     "result.paid": ("Paid {total} (plan {amount} + fee {fee})", "已付 {total}（套餐 {amount} + 手续费 {fee}）"),
+    # --- void / refund: the carrier first (item 3) ---
+    "reverse.refused": ("The carrier did not take the top-up back: {reason}", "运营商未撤回充值：{reason}"),
+    "reverse.used": ("the SIM has already used it", "该卡已使用此充值"),
+    "reverse.window_passed": ("too long since the top-up", "已超过可撤回时限"),
+    "reverse.not_applied": ("the top-up was never applied", "充值未成功"),
+    "reverse.not_found": ("the carrier does not know this order", "运营商无此订单"),
+    "reverse.unreachable": ("the carrier could not be asked — try again later", "无法联系运营商，请稍后重试"),
+    "reverse.other": ("the carrier refused", "运营商拒绝"),
+    "reverse.anyway_hint": ("F1 give the money back anyway (top-up NOT reversed) · CANCEL keep the sale",
+                            "F1 仍然退款（充值不撤回） · 取消键保留交易"),
+    "reverse.busy": ("Asking the carrier, then the bank", "正在联系运营商和银行"),
+    "vrcpt.topup_reversed": ("Top-up taken back from the SIM", "充值已从SIM卡撤回"),
+    "vrcpt.topup_not_reversed": ("Top-up NOT reversed: it stays on the SIM", "充值未撤回，保留在SIM卡上"),
 }

@@ -14,7 +14,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests (0200s) /
                                           advices (0220s recorded) / refunds counts
     expect_saf = {queued = 1, sent = 0}   the terminal's advice queue (journal) by status
-    expect_carrier = {applied = 1}        carrier ledger: applied top-ups
+    expect_carrier = {applied = 1}        carrier ledger: applied top-ups (and reversed = N: top-ups taken back)
     expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
@@ -292,6 +292,10 @@ class _Runner:
         _poll(lambda: None if len(self.w.carrier.ledger) == wanted.get("applied", 0) else
               f"carrier applied {len(self.w.carrier.ledger)} top-ups, expected {wanted.get('applied', 0)}",
               timeout)
+        if "reversed" in wanted:  # top-ups taken back (POST /v1/topups/{order_id}/reverse)
+            _poll(lambda: None if len(self.w.carrier.reversals) == wanted["reversed"] else
+                  f"carrier reversed {len(self.w.carrier.reversals)} top-ups, expected {wanted['reversed']}",
+                  timeout)
 
     def expect_journal(self, wanted: Mapping[str, Any], timeout: float) -> None:
         def check() -> str | None:
