@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt", "reverse_topup_first"]
+__all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt", "reverse_topup_first",
+           "reason_msg"]
 
 VOID_REASON = "17"  # ISO 8583 message reason: customer cancellation
 
@@ -53,7 +55,8 @@ class VoidResult:
 
 def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[TxnRecord]:
     """Completed payments of ``batch``, newest first (the supervisor picks one by its number)."""
-    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch == batch and r.stan is not None]
+    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch == batch
+             and (r.stan is not None or r.channel in WALLET_CHANNELS)]  # wallet sales: flows.void_wallet
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]
 
 
@@ -72,13 +75,13 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
                  anyway: bool = False) -> VoidResult:
     """``carrier``: asked first to reverse the top-up. ``anyway``: the
     supervisor chose to give the money back although the carrier kept the top-up."""
-    if record.state != TxnState.COMPLETED or record.batch != batch:
+    if record.state != TxnState.COMPLETED or record.batch != batch or record.channel in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
     reason = reverse_topup_first(carrier, record.order_id, "void")
     if reason and not anyway:
         journal.update(record.txn_id, TxnState.COMPLETED,
                        message=f"void: carrier kept the top-up ({reason}); nothing sent to the host")
-        return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": Msg(f"reverse.{_known(reason)}")}),
+        return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}),
                           record, topup_reversed=False, carrier_reason=reason)
     trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to void anyway" if reason
              else "top-up reversed by the carrier")
@@ -96,8 +99,10 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
                       topup_reversed=kept, carrier_reason=reason)
 
 
-def _known(reason: str) -> str:
-    return reason if reason in ("used", "window_passed", "not_applied", "not_found", "unreachable") else "other"
+def reason_msg(reason: str) -> Msg:
+    """The carrier's reason for keeping a top-up, in the supervisor's words."""
+    known = ("used", "window_passed", "not_applied", "not_found", "unreachable")
+    return Msg(f"reverse.{reason if reason in known else 'other'}")
 
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,

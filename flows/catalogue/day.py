@@ -151,6 +151,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "reverse.anyway_hint": ("F1 give the money back anyway (top-up NOT reversed) · CANCEL keep the sale",
                             "F1 仍然退款（充值不撤回） · 取消键保留交易"),
     "reverse.busy": ("Asking the carrier, then the bank", "正在联系运营商和银行"),
+    "wvoid.done": ("Refunded {money} to the customer's wallet for SIM {sim}", "已退款 {money} 至顾客钱包（SIM {sim}）"),
+    "wvoid.not_answered": ("The wallet platform did not answer the refund of {money} — try again",
+                           "钱包平台未应答 {money} 的退款，请重试"),
+    "wvoid.declined": ("The wallet platform refused the refund ({status})", "钱包平台拒绝退款（{status}）"),
     "vrcpt.topup_reversed": ("Top-up taken back from the SIM", "充值已从SIM卡撤回"),
     "vrcpt.topup_not_reversed": ("Top-up NOT reversed: it stays on the SIM", "充值未撤回，保留在SIM卡上"),
 }

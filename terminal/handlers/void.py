@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from flows.messages import Msg, Text, say
+from flows.pricing import WALLET_CHANNELS
 from flows.void import VoidResult, void_payment, void_receipt, voidable
+from flows.void_wallet import void_wallet_payment
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
@@ -37,11 +39,20 @@ def open_void(core: TerminalCore) -> None:
 def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bool) -> Any:
     def run(ctx: WorkContext) -> tuple[VoidResult, Text | None]:
         sv, term = ctx.services, ctx.services.settings.terminal
+        record = sv.journal.get(txn_id)
         with ctx.money:
-            result = void_payment(sv.host, sv.journal, sv.journal.get(txn_id), batch=sv.journal.current_batch(),
-                                  supervisor_id=supervisor_id, terminal_id=term.id, merchant_id=term.merchant_id,
-                                  carrier=sv.carrier, anyway=anyway)
-        if result.record is None or result.status in ("refused", "carrier_refused"):
+            if record.channel in WALLET_CHANNELS:  # WeChat Pay / Alipay / EMV QR: the platform refunds it
+                wallets = sv.wallet_topup
+                if wallets is None:
+                    return VoidResult("refused", Msg("void.failed", {"error": Msg("wallet.not_configured")}),
+                                      record), None
+                result = void_wallet_payment(wallets.port, sv.journal, sv.carrier, record,
+                                             supervisor_id=supervisor_id, anyway=anyway)
+            else:
+                result = void_payment(sv.host, sv.journal, record, batch=sv.journal.current_batch(),
+                                      supervisor_id=supervisor_id, terminal_id=term.id,
+                                      merchant_id=term.merchant_id, carrier=sv.carrier, anyway=anyway)
+        if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
             return result, None
         lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
                              lang=lang, topup_reversed=result.topup_reversed)
