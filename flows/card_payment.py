@@ -67,6 +67,7 @@ class Step(StrEnum):
     TAP_SEE_PHONE = "tap_see_phone"  # the phone asks for its own CVM: see phone, then tap again
     TAP_READ_OK = "tap_read_ok"  # card read: it may be taken away
     TAP_INSERT = "tap_insert"  # Try Another Interface: insert the card in the slot
+    TAP_UPDATE = "tap_update"  # after the host's answer: present the card again for the issuer's update
 
 
 class PaymentStatus(StrEnum):

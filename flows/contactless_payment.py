@@ -31,7 +31,7 @@ from emv import kernel_c2, kernel_c3, records, tlv
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.capk import Capk
 from emv.contactless import Combination, Cvm, Message, Status, UiStatus
-from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
+from emv.entry_point import ContactlessAction, ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
 from emv.torn import TornLog
 from emv.transcript import Transcript, mask_transcript
 from flows.card_payment import (
@@ -62,7 +62,7 @@ LIGHTS: Mapping[UiStatus, tuple[int, int]] = {
 }
 # UI request messages the terminal's screen shows too (flows.card_payment.Step; the texts are in the catalogue).
 _SCREEN_STEPS: Mapping[Message, Step] = {
-    Message.PRESENT_ONE_CARD_ONLY: Step.TAP_ONE_CARD, Message.PRESENT_CARD_AGAIN: Step.TAP_AGAIN,
+    Message.PRESENT_ONE_CARD_ONLY: Step.TAP_ONE_CARD, Message.PRESENT_CARD_AGAIN: Step.TAP_UPDATE,
     Message.SEE_PHONE: Step.TAP_SEE_PHONE, Message.CARD_READ_OK: Step.TAP_READ_OK,
 }
 
@@ -80,6 +80,7 @@ class TapSettings:
     currency: bytes = b"\x01\x56"
     kernels: Mapping[int, Kernel] = field(default_factory=lambda: dict(KERNELS), repr=False)
     torn: TornLog = field(default_factory=TornLog, repr=False)  # kernel 2's torn transactions, kept between taps
+    update_timeout_s: float = 15.0  # issuer update: how long the card may take to be presented again
 
 
 class _TapAgain(Exception):
@@ -153,7 +154,9 @@ class _Tap:
         action = ep.start()
         reading, collision = False, False
         while not isinstance(action, ContactlessFinished):
-            if isinstance(action, PollCards):
+            if isinstance(action, PollCards) and action.again:
+                action = self._poll_again(ep, action)
+            elif isinstance(action, PollCards):
                 if collision:  # "one card only" stays lit while the customer sorts the cards out (Book D)
                     self.cancel.wait(self.tap.poll_ms / 1000)
                 else:
@@ -175,6 +178,9 @@ class _Tap:
                     self.progress(Step.READING_CARD)
                     _indicate(self.reader, UiStatus.PROCESSING)
                 command, elapsed_us = action.apdu, None
+                if self.answer is not None:  # the host has answered: this is the issuer update's second tap
+                    action = self._update_apdu(ep, command)
+                    continue
                 try:
                     if action.timed:  # relay resistance: the reader times the exchange on the air
                         rapdu, elapsed_us = self.reader.transmit_timed(command)
@@ -189,12 +195,17 @@ class _Tap:
                 self._show(action.request.message, action.request.status)
                 action = ep.on_ack()
             elif isinstance(action, FieldOff):
-                self.reader.field_off(action.hold_ms)
+                try:
+                    self.reader.field_off(action.hold_ms)
+                except DeviceError:
+                    if self.answer is None:  # before the host: nothing charged, the caller reports it
+                        raise
                 action = ep.on_ack()
             elif isinstance(action, RequestOnlinePin):
                 action = ep.on_pin(self._pin(action))
             elif isinstance(action, GoOnline):
-                action = ep.on_online_result(self._authorize(action))
+                code = self._authorize(action)
+                action = ep.on_online_result(code, self.answer.icc_data if self.answer is not None else b"")
             else:  # an action this flow does not know is a programming error, not a card problem
                 raise TypeError(f"unhandled Entry Point action {type(action).__name__}")
         for request in action.ui_requests[-1:]:
@@ -202,6 +213,30 @@ class _Tap:
         self.transcript.meta["kernel"] = action.kernel_id
         self.save_transcript(action.outcome.status.value)
         return self._finish(action)
+
+    def _poll_again(self, ep: EntryPoint, action: PollCards) -> ContactlessAction:
+        """The issuer update's second presentation: a missing card or a failing reader ends it, never the
+        payment (the host has decided)."""
+        _indicate(self.reader, action.ui.status)
+        deadline = self.ports.clock.monotonic() + self.tap.update_timeout_s
+        try:
+            while self.ports.clock.monotonic() < deadline and not self.cancel.cancelled:
+                count = self.reader.poll_cards(self.tap.poll_ms)
+                if count == 1:
+                    self.reader.activate_contactless()
+                    return ep.on_cards(1)
+                self.cancel.wait(self.tap.poll_ms / 1000)
+        except (DeviceError, RemoteProtocolError):
+            return ep.on_card_lost()
+        return ep.on_cards(0)
+
+    def _update_apdu(self, ep: EntryPoint, command: bytes) -> ContactlessAction:
+        try:
+            rapdu = self.reader.transmit(command)
+        except (DeviceError, RemoteProtocolError):  # CardRemoved is a DeviceError: the update stops there
+            return ep.on_card_lost()
+        self.transcript.exchanges.append((command, rapdu))
+        return ep.on_response(rapdu)
 
     def _poll(self) -> int | None:
         """Poll until a card answers; None after the timeout or on cancel."""
@@ -311,7 +346,8 @@ def _receipt(done: ContactlessFinished) -> dict[str, str]:
         facts["kernel"] = KERNEL_NAMES.get(done.kernel_id, f"kernel {done.kernel_id}")
     if done.aid:
         facts["aid"] = done.aid.hex().upper()
-    for key, tag in (("tvr", 0x95), ("cvm_results", 0x9F34), ("ac", 0x9F26), ("ctq", 0x9F6C), ("ttq", 0x9F66)):
+    for key, tag in (("tvr", 0x95), ("cvm_results", 0x9F34), ("ac", 0x9F26), ("ctq", 0x9F6C), ("ttq", 0x9F66),
+                     ("tsi", 0x9B), ("script_results", 0x9F5B)):
         if tag in record:
             facts[key] = record[tag].hex().upper()
     return facts

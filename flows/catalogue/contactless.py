@@ -35,4 +35,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "tap.cvm.signature": ("Signature", "签名"),
     "tap.cvm.confirmation_code_verified": ("Verified on the phone (CDCVM)", "手机端已验证"),
     "rcpt.signature": ("Cardholder signature", "持卡人签名"),
+    "tap.update": ("Present the card again for the bank's update", "请再次挥卡，完成发卡行更新"),
+    "rcpt.issuer_update": ("Issuer update", "发卡行更新"),
 }
