@@ -196,6 +196,13 @@ class ContactlessSection:
     # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
     per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def limits_for(self, rid: str) -> dict[str, Any]:
+        """The limits and status check that apply to the combination of ``rid``: its ``per_aid`` table over
+        the section's own values (keys of ``_CL_LIMITS`` and ``status_check``)."""
+        own = {k.upper(): v for k, v in self.per_aid.items()}.get(rid.upper(), {})
+        base: dict[str, Any] = {key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}
+        return {**base, **own}
+
     def check(self) -> None:
         """Raises ConfigError naming the bad key."""
         for key in _CL_LIMITS:
