@@ -32,6 +32,7 @@ from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.capk import Capk
 from emv.contactless import Combination, Cvm, Message, Status, UiStatus
 from emv.entry_point import ContactlessAction, ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
+from emv.tap_replay import tap_meta
 from emv.torn import TornLog
 from emv.transcript import Transcript, mask_transcript
 from flows.card_payment import (
@@ -133,24 +134,35 @@ class _Tap:
         self.unknown_reason: str | None = None
         self.cancelled = False
         self.transcript = Transcript(meta={"interface": "contactless", "amount_minor": amount_minor})
+        self.drawn: list[bytes] = []  # every random value of this run, for replay (emv.tap_replay)
+        self.timings: list[int | None] = []
+
+    def random_bytes(self, n: int) -> bytes:
+        value = self.ports.random_bytes(n)
+        self.drawn.append(value)
+        return value
 
     def save_transcript(self, outcome: str) -> None:
         """The tap's APDUs as a PAN-masked transcript (``CardPaymentSettings.transcript_sink``), like a chip's."""
         sink = self.settings.transcript_sink
         if sink is None or not self.transcript.exchanges:
             return
+        self.transcript.meta.update(tap_meta(
+            amount_minor=self.amount, date=self.ports.clock.now().date().isoformat(), country=self.tap.country,
+            currency=self.tap.currency, ifd_serial=self._ifd_serial(), random=self.drawn, timings=self.timings,
+            combinations=self.tap.combinations))
         self.transcript.meta["outcome"] = outcome
         name = f"txn{self.txn_id:06d}-tap-{len(self.transcript.exchanges):03d}"
         sink(name, mask_transcript(self.transcript).to_json())
 
     def run(self) -> CardPaymentResult:
         when = self.ports.clock.now()
-        terminal = kernel_c3.terminal_data(amount_minor=self.amount, unpredictable_number=self.ports.random_bytes(4),
+        terminal = kernel_c3.terminal_data(amount_minor=self.amount, unpredictable_number=self.random_bytes(4),
                                            today=when.date(), country=self.tap.country, currency=self.tap.currency,
-                                           ifd_serial=self.settings.terminal_id.encode("ascii")[:8].ljust(8))
+                                           ifd_serial=self._ifd_serial())
         ep = EntryPoint(self.tap.combinations, amount_minor=self.amount, kernels=self.tap.kernels,
                         terminal=terminal, capks=self.tap.capks, today=when.date(), torn=self.tap.torn,
-                        random_bytes=self.ports.random_bytes)
+                        random_bytes=self.random_bytes)
         action = ep.start()
         reading, collision = False, False
         while not isinstance(action, ContactlessFinished):
@@ -184,6 +196,7 @@ class _Tap:
                 try:
                     if action.timed:  # relay resistance: the reader times the exchange on the air
                         rapdu, elapsed_us = self.reader.transmit_timed(command)
+                        self.timings.append(elapsed_us)
                     else:
                         rapdu = self.reader.transmit(command)
                 except CardRemoved as exc:
@@ -213,6 +226,9 @@ class _Tap:
         self.transcript.meta["kernel"] = action.kernel_id
         self.save_transcript(action.outcome.status.value)
         return self._finish(action)
+
+    def _ifd_serial(self) -> bytes:
+        return self.settings.terminal_id.encode("ascii")[:8].ljust(8)
 
     def _poll_again(self, ep: EntryPoint, action: PollCards) -> ContactlessAction:
         """The issuer update's second presentation: a missing card or a failing reader ends it, never the
@@ -281,6 +297,9 @@ class _Tap:
             track2=action.track2, pos_entry_mode=ENTRY_MODE, icc_data=action.icc_data, pin_block=self.pin_block,
             ksn=self.ksn, terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
         self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request)
+        if self.answer is not None:
+            self.transcript.host = {"code": self.answer.response_code,
+                                    "issuer_data": self.answer.icc_data.hex().upper()}
         return self.answer.response_code if self.answer is not None else None
 
     def failed(self, message: Msg, status: PaymentStatus = PaymentStatus.FAILED) -> CardPaymentResult:
