@@ -118,7 +118,7 @@ def test_a_card_next_to_the_reader_passes_and_goes_online() -> None:
 def test_a_relayed_card_is_declined_after_two_retries() -> None:
     done, exchanges = _tap("mastercard-relay")
     assert exchanges == 3 and done.outcome.status is Status.DECLINED and done.host_response_code is None
-    assert done.outcome.data_record[0x95].hex() == "000000800e"  # floor limit; RRP performed, time limits + threshold exceeded
+    assert done.outcome.data_record[0x95].hex() == "000000800e"  # floor limit; RRP: performed, limits + threshold
 
 
 def test_a_card_without_relay_resistance_says_not_performed() -> None:
