@@ -335,10 +335,10 @@ class _Tap:
             return replace(result(PaymentStatus.FAILED, Msg("tap.insert_card")), try_contact=True)
         if self.pin_fault is not None:
             return result(PaymentStatus.FAILED, Msg("pay.then_nothing", {"what": self.pin_fault}))
+        if outcome.status is Status.DECLINED and code:  # the host's word, even if CANCEL skipped the second tap
+            return result(PaymentStatus.DECLINED, decline_text(code))
         if self.cancel.cancelled:
             return result(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
-        if outcome.status is Status.DECLINED and code:
-            return result(PaymentStatus.DECLINED, decline_text(code))
         if outcome.status is Status.DECLINED and outcome.cvm is Cvm.ONLINE_PIN:
             return result(PaymentStatus.CANCELLED, Msg("pay.cancelled"))  # the customer did not enter the PIN
         if outcome.status is Status.DECLINED:
