@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emv import issuer_update, kernel_c3, tlv
 from emv.actions import GoOnline, SendApdu
@@ -162,3 +164,21 @@ def test_card_lost_outside_the_second_presentation_is_misuse() -> None:
     ep.start()
     with pytest.raises(LocalProtocolError):
         ep.on_card_lost()
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=150, deadline=None)
+def test_any_host_field_55_ends_with_a_tvr_and_tsi_never_an_exception(data: bytes) -> None:
+    """A forged or garbled 0210 field 55: the update sends what parses, the card answers 9000 or 6A88."""
+    sent: list[bytes] = []
+    step = issuer_update.run(data, {0x95: bytes(5)})
+    try:
+        action = next(step)
+        while True:
+            assert isinstance(action, SendApdu)
+            sent.append(action.apdu)
+            action = step.send(b"\x90\x00" if len(sent) % 2 else b"\x6a\x88")
+    except StopIteration as stop:
+        out = stop.value
+    assert len(out[0x95]) == 5 and len(out[0x9B]) == 2
+    assert issuer_update.wanted(data) or not sent
