@@ -214,12 +214,10 @@ def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id:
         return session.run()
     except CardRemoved:
         return session.card_gone()
-    except DeviceError as exc:
+    except (DeviceError, RemoteProtocolError) as exc:  # RemoteProtocolError: an R-APDU shorter than SW1 SW2
         result = session.card_gone(Msg("pay.reader_error", {"error": exc}))
         # Plain DeviceError = the card's fault (mute, bad ATR); a silent or vanished reader is not the chip's.
         return replace(result, chip_failed=type(exc) is DeviceError and session.request is None)
-    except RemoteProtocolError as exc:  # the reader's answer is malformed (R-APDU shorter than SW1 SW2)
-        return session.card_gone(Msg("pay.reader_error", {"error": exc}))
     finally:
         try:
             ports.reader.power_off()

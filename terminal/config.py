@@ -200,11 +200,9 @@ class ContactlessSection:
     per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def limits_for(self, rid: str) -> dict[str, Any]:
-        """The limits and status check that apply to the combination of ``rid``: its ``per_aid`` table over
-        the section's own values (keys of ``_CL_LIMITS`` and ``status_check``)."""
+        """The limits and status check of ``rid``'s combination: its ``per_aid`` table over the section's."""
         own = {k.upper(): v for k, v in self.per_aid.items()}.get(rid.upper(), {})
-        base: dict[str, Any] = {key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}
-        return {**base, **own}
+        return {**{key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}, **own}
 
     def check(self) -> None:
         """Raises ConfigError naming the bad key."""

@@ -71,7 +71,7 @@ def test_short_answer_before_the_host_charges_nothing(tmp_path: Path, reader: tu
     assert host.authorized == [] and host.reversed_ == []
     assert journal.get(txn).state == "created" and journal.get(txn).reversal is None
     assert "nothing charged" in say(result.message, "en") and "未扣款" in say(result.message, "zh")
-    assert "R-APDU shorter than SW1 SW2" in say(result.message, "en")
+    assert "Card reader" in say(result.message, "en") and "读卡器" in say(result.message, "zh")
 
 
 def test_short_answer_after_approval_reverses(tmp_path: Path, reader: tuple[ReaderSim, CardReader]) -> None:
