@@ -199,6 +199,11 @@ class ContactlessSection:
     # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
     per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def limits_for(self, rid: str) -> dict[str, Any]:
+        """The limits and status check of ``rid``'s combination: its ``per_aid`` table over the section's."""
+        own = {k.upper(): v for k, v in self.per_aid.items()}.get(rid.upper(), {})
+        return {**{key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}, **own}
+
     def check(self) -> None:
         """Raises ConfigError naming the bad key."""
         for key in _CL_LIMITS:

@@ -206,11 +206,10 @@ def tap_settings(settings: Settings, capks: Mapping[tuple[bytes, int], Capk]) ->
         return None if value < 0 else value
 
     def limits(rid: str) -> ReaderLimits:
-        own = {k.upper(): v for k, v in cl.per_aid.items()}.get(rid, {})
-        return ReaderLimits(contactless_limit=limit(own.get("limit_minor", cl.limit_minor)),
-                            floor_limit=limit(own.get("floor_limit_minor", cl.floor_limit_minor)),
-                            cvm_required_limit=limit(own.get("cvm_required_limit_minor", cl.cvm_required_limit_minor)),
-                            status_check=own.get("status_check", cl.status_check))
+        own = cl.limits_for(rid)
+        return ReaderLimits(contactless_limit=limit(own["limit_minor"]), floor_limit=limit(own["floor_limit_minor"]),
+                            cvm_required_limit=limit(own["cvm_required_limit_minor"]),
+                            status_check=own["status_check"])
 
     combos = tuple(Combination(bytes.fromhex(aid), kernel, limits(aid)) for aid, kernel in TAP_COMBINATIONS)
     return TapSettings(combos, capks, tap_timeout_s=cl.tap_timeout_s, presentations=cl.presentations,
