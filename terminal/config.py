@@ -74,6 +74,7 @@ class HostSection:
     insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
     key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
     tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
+    tmk_kbpk_file: str = ""  # KBPK the TR-31 TMK block in tmk_file is wrapped under (hex, 0600, another directory)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,9 @@ def _host_security(settings: Settings) -> dict[str, Any]:
         tls = client_context(h.ca_file, h.client_cert, h.client_key)
     if h.key_scheme == "none":
         log.warning("host.key_scheme = none: acquirer messages carry no MAC — test benches only")
-    tmk = load_tmk(h.tmk_file) if h.key_scheme == "master_session" else None
+    allow_clear = getattr(settings.terminal, "profile", "production") == "test"  # a clear TMK: test benches only
+    tmk = (load_tmk(h.tmk_file, h.tmk_kbpk_file, allow_clear=allow_clear) if h.key_scheme == "master_session"
+           else None)
     return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk}
 
 

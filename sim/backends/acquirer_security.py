@@ -2,7 +2,9 @@
 
 Per world it makes (in the world's directory, TEST material only): a TLS CA (``sim.backends.http_tls``, the
 same loopback CA code the carrier uses), the host's server certificate for ``127.0.0.1``/``localhost``, a
-client certificate whose common name is the terminal id, and the terminal master key (TMK) file (0600, hex).
+client certificate whose common name is the terminal id, and the terminal master key (TMK) as the technician
+loads it: a TR-31 key block (version D, usage K0) in one 0600 file and, in another directory, the AES-256 key
+block protection key it is wrapped under (0600, hex).
 
 What every request meets, in order (``screen``):
 
@@ -28,8 +30,8 @@ amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
 ...     sec = AcquirerSecurity.create(d, "SIM00001")
-...     len(bytes.fromhex(open(sec.tmk_file).read())), sec.client_cert.endswith("-cert.pem")
-(16, True)
+...     open(sec.tmk_file).read()[:16], sec.client_cert.endswith("-cert.pem")
+('D0112K0TB00N0000', True)
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from drivers.host.signon import (
 )
 from drivers.host.spec import PROCESSING_PURCHASE
 from emv.crypto.des import odd_parity
+from emv.crypto.tr31 import wrap
 from pos_errors import PosError, RemoteProtocolError
 from sim.backends.http_tls import LoopbackCa
 
@@ -66,6 +69,12 @@ MAGIC_RESIGN = 82
 
 class IdentityMismatch(PosError):
     """The TLS client certificate names another terminal than the message: drop the connection."""
+
+
+def _private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(text + "\n")
 
 
 def _new_key() -> bytes:
@@ -84,6 +93,7 @@ class AcquirerSecurity:
     client_key: str
     tmk_file: str
     tmks: dict[str, bytes]
+    tmk_kbpk_file: str = ""
     bad_mac_answers: bool = False
     bad_kcv: bool = False
     tls_fault: str | None = None
@@ -98,11 +108,14 @@ class AcquirerSecurity:
         folder = Path(directory)
         ca = LoopbackCa.create(folder, "acquirer")
         cert, key = ca.issue(f"terminal-{terminal_id}", terminal_id, client=True)
-        tmk = _new_key()
-        tmk_file = folder / f"tmk-{terminal_id}.hex"
-        tmk_file.write_text(tmk.hex().upper() + "\n", encoding="ascii")
-        os.chmod(tmk_file, 0o600)
-        return cls(ca, cert, key, str(tmk_file), {terminal_id: tmk})
+        tmk, kbpk = _new_key(), secrets.token_bytes(32)
+        tmk_file = folder / f"tmk-{terminal_id}.tr31"
+        _private(tmk_file, wrap(kbpk, "D0000K0TB00N0000", tmk))
+        key_loading = folder / "key-loading"  # the KBPK never beside the block it protects
+        key_loading.mkdir(mode=0o700, exist_ok=True)
+        kbpk_file = key_loading / "tmk-kbpk.hex"
+        _private(kbpk_file, kbpk.hex().upper())
+        return cls(ca, cert, key, str(tmk_file), {terminal_id: tmk}, tmk_kbpk_file=str(kbpk_file))
 
     # --- TLS ------------------------------------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class SimWorld:
         }
         sec = self.host_security
         data["host"].update({"ca_file": sec.ca.ca_file, "server_name": "localhost", "client_cert": sec.client_cert,
-                             "client_key": sec.client_key, "tmk_file": sec.tmk_file} if sec is not None else
+                             "client_key": sec.client_key, "tmk_file": sec.tmk_file,
+                             "tmk_kbpk_file": sec.tmk_kbpk_file} if sec is not None else
                             {"insecure_plaintext": True, "key_scheme": "none"})
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
