@@ -35,26 +35,21 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable
 
 from drivers.host.advice import build_advice, build_refund
 from drivers.host.messages import (
     Fields,
-    FrameDecoder,
     build_auth_request,
     build_echo,
     build_reversal,
-    exchange_key,
     expected_key,
     frame,
     pack,
     parse_auth_response,
     response_code,
-    unpack,
 )
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.signon import (
@@ -67,7 +62,7 @@ from drivers.host.signon import (
     verify_mac,
 )
 from drivers.host.spec import describe_response
-from drivers.host.tls import handshake, refused_after_send, refused_before_send
+from drivers.host.transport import Transport
 from flows.ports import (
     AdviceRequest,
     AuthRequest,
@@ -77,21 +72,15 @@ from flows.ports import (
     ReversalRequest,
     SettlementRequest,
 )
-from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, LinkTimeout, RemoteProtocolError
+from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, RemoteProtocolError
 
 __all__ = ["HostClient"]
 
 log = logging.getLogger(__name__)
 
-_RECV_CHUNK = 4096
-
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _no_crash_point(name: str) -> None:
-    """The default crash-point hook: nothing happens."""
 
 
 class HostClient:
@@ -138,14 +127,14 @@ class HostClient:
         self.merchant_id = merchant_id
         self.batch_number = batch_number
         self._clock = clock
-        self._crash_point = crash_point or _no_crash_point
         self._next_stan = next_stan if next_stan is not None else self._private_stan
         self._stan_counter = itertools.count(1)
         self._stan_lock = threading.Lock()
         if tmk is not None and len(tmk) != 16:
             raise ConfigError("the terminal master key must be 16 bytes (double-length TDES)")
-        self._tls = tls
         self.server_name = server_name or host
+        self._transport = Transport(host, port, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, tls=tls,
+                                    server_name=server_name, crash_point=crash_point)
         self._tmk = tmk
         self._keys: SessionKeys | None = None
         self._signed_on_day: dt.date | None = None
@@ -328,68 +317,8 @@ class HostClient:
         return verify_mac(raw, keys.mak)
 
     def _round_trip(self, message: bytes, want: tuple[str, str, str]) -> tuple[Fields, bytes]:
-        sock = self._connect()
-        try:
-            self._send(sock, message)
-            self._crash_point("host.sent")
-            return self._receive(sock, want, time.monotonic() + self.timeout_s)
-        finally:
-            sock.close()
-
-    def _connect(self) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
-        except OSError as exc:  # refused, reset, unreachable, DNS, connect timeout: nothing was sent
-            raise LinkError(f"cannot connect to acquirer {self.host}:{self.port}: {_reason(exc)}") from exc
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock if self._tls is None else handshake(self._tls, sock, self.server_name, f"{self.host}:{self.port}")
-
-    def _send(self, sock: socket.socket, message: bytes) -> None:
-        try:
-            sock.settimeout(self.connect_timeout_s)
-            sock.sendall(message)
-        except OSError as exc:  # sendall raises before the last byte is handed over: no complete frame
-            refused = refused_before_send(sock, exc, f"{self.host}:{self.port}")
-            raise refused or LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
-
-    def _receive(self, sock: socket.socket, want: tuple[str, str, str], deadline: float) -> tuple[Fields, bytes]:
-        decoder = FrameDecoder()
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
-                                  "outcome unknown")
-            sock.settimeout(remaining)
-            try:
-                chunk = sock.recv(_RECV_CHUNK)
-            except TimeoutError as exc:
-                raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
-                                  "outcome unknown") from exc
-            except ssl.SSLError as exc:
-                refused = refused_after_send(exc, f"{self.host}:{self.port}")  # TLS 1.3: checked after we sent
-                if refused is not None:
-                    raise refused from exc
-                raise LinkTimeout(f"TLS connection to {self.host}:{self.port} failed after sending: "
-                                  f"{exc.reason or type(exc).__name__}; outcome unknown") from exc
-            except OSError as exc:
-                raise LinkTimeout(f"connection to {self.host}:{self.port} lost after sending: "
-                                  f"{_reason(exc)}; outcome unknown") from exc
-            if not chunk:
-                raise LinkTimeout(f"{self.host}:{self.port} closed the connection without answering: "
-                                  "outcome unknown")
-            decoder.receive_data(chunk)
-            while (raw := decoder.next_frame()) is not None:
-                answer = unpack(raw)
-                if exchange_key(answer) == want:
-                    return answer, raw
-                mti, stan, tid = exchange_key(answer)
-                log.warning("discarding stale answer %s stan=%s tid=%s (waiting for %s stan=%s)",
-                            mti, stan, tid, want[0], want[1])
+        return self._transport.round_trip(message, want)
 
     def _private_stan(self) -> int:
         with self._stan_lock:
             return (next(self._stan_counter) - 1) % 999999 + 1
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
