@@ -75,6 +75,7 @@ class HostSection:
     key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
     tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
     tmk_kbpk_file: str = ""  # KBPK the TR-31 TMK block in tmk_file is wrapped under (hex, 0600, another directory)
+    pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
 
 
 @dataclass(frozen=True)

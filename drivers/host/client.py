@@ -54,11 +54,11 @@ from drivers.host.messages import (
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.signon import (
     KEY_ERROR_CODE,
-    SessionKeys,
+    TerminalKeys,
+    accept_keys,
     build_sign_off,
     build_sign_on,
     pack_with_mac,
-    unwrap_keys,
     verify_mac,
 )
 from drivers.host.spec import describe_response
@@ -136,7 +136,7 @@ class HostClient:
         self._transport = Transport(host, port, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, tls=tls,
                                     server_name=server_name, crash_point=crash_point)
         self._tmk = tmk
-        self._keys: SessionKeys | None = None
+        self._keys: TerminalKeys | None = None
         self._signed_on_day: dt.date | None = None
         self._keys_lock = threading.Lock()
         self._sign_on_lock = threading.Lock()
@@ -259,7 +259,7 @@ class HostClient:
         code = answer.get("39", "")
         if code != "00" or "62" not in answer:
             raise LinkSecurityError(f"sign-on refused by the acquirer (code {code or '--'})", LinkFault.SIGN_ON)
-        keys = unwrap_keys(answer["62"], self._tmk)
+        keys = accept_keys(answer["62"], self._tmk)
         try:
             verify_mac(raw, keys.mak)
         except RemoteProtocolError as exc:
@@ -279,7 +279,13 @@ class HostClient:
         self._secured(fields, keys)
         log.info("0810 stan=%06d signed off", stan)
 
-    def _session(self) -> SessionKeys:
+    def pin_key(self) -> tuple[bytes, bytes]:
+        """The PIK of the current sign-on as the host delivered it (under the TMK) and its check value, for the
+        PIN pad (signs on first when needed; errors as ``sign_on``). The terminal never holds the PIK in clear."""
+        keys = self._session()
+        return keys.pik_under_tmk, keys.pik_kcv
+
+    def _session(self) -> TerminalKeys:
         keys = self._keys
         if keys is None or self._signed_on_day != self._clock().date():  # and at the start of each business day
             with self._sign_on_lock:  # one sign-on at a time: a second thread uses the keys the first one got
@@ -302,12 +308,15 @@ class HostClient:
         log.warning("%s stan=%s: acquirer reports a key error (A0): signing on again", fields["t"],
                     fields.get("11"))
         self._keys = None
+        if "52" in fields and "53" not in fields:  # its PIN block is under the PIK the host dropped: not resent
+            self._session()
+            return answer
         answer = self._secured(fields, self._session())
         if answer.get("39") == KEY_ERROR_CODE:
             raise RemoteProtocolError("acquirer reports a key error again after a new sign-on", tag="39")
         return answer
 
-    def _secured(self, fields: Fields, keys: SessionKeys) -> Fields:
+    def _secured(self, fields: Fields, keys: TerminalKeys) -> Fields:
         """One MACed exchange. An answer whose MAC is missing or wrong is no answer: RemoteProtocolError
         (outcome unknown, the caller reverses). Only a key-error answer (A0) is taken without a MAC: the
         host could not MAC it, and it never approves anything."""

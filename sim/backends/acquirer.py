@@ -10,7 +10,8 @@ number of exchanges per connection. A 0200 is decided in this order, the first f
  Q1   ARQC in field 55 does not verify (ICC master key option A → session key → AC, ``emv.crypto.arqc``);
       private code, kept apart from 05 so a scenario can tell "bad cryptogram" from "issuer said no". A chip
       entry mode (05x/07x) without field 55 is also Q1. Magstripe (90x) without field 55 skips this check
- 63   PIN block present but cannot be decrypted with the BDK and KSN (``emv.crypto.pin``)
+ 63   PIN block present but cannot be decrypted with the BDK and KSN (``emv.crypto.pin``), or — a block
+      without a KSN — as ISO 9564 format 0 under the PIK of the terminal's current sign-on
  55   wrong PIN; the 3rd wrong PIN in a row answers 75 and the card stays PIN-blocked (75) until
       ``reset_pin_tries``. A right PIN below the limit clears the count
  ..   ``force_response(code)`` replaces the code (scenario override) until ``force_response(None)``
@@ -78,8 +79,9 @@ from drivers.host import settlement
 from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
 from emv.crypto import arqc, pin
+from emv.crypto.pinblock import decipher_format0
 from flows.ports import AuthRequest, mask_pan
-from pos_errors import PosError, RemoteProtocolError
+from pos_errors import CryptoError, PosError, RemoteProtocolError
 from sim.backends import issuer
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.cards import CATALOGUE, SimCardProfile
@@ -458,8 +460,13 @@ class AcquirerSim:
 
     def _check_pin(self, card: SimCardProfile, req: AuthRequest) -> str:
         try:
-            entered = pin.decrypt_pin_block(self.pin_scheme, self._bdk, req.ksn or b"", req.pin_block or b"",
-                                            req.pan)
+            if req.ksn is None:  # master/session: ISO 9564 format 0 under the PIK of this terminal's sign-on
+                keys = self.security.keys_of(req.terminal_id) if self.security is not None else None
+                if keys is None:
+                    raise CryptoError("no PIK for this terminal")
+                entered = decipher_format0(keys.pik, req.pin_block or b"", req.pan)
+            else:
+                entered = pin.decrypt_pin_block(self.pin_scheme, self._bdk, req.ksn, req.pin_block or b"", req.pan)
         except (PosError, ValueError) as exc:
             log.info("acquirer: stan=%06d PIN block not decryptable: %s", req.stan, type(exc).__name__)
             return "63"

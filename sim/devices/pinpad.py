@@ -36,13 +36,17 @@ from drivers.pinpad_codec import (
     decode_numeric_request,
     decode_offline_pin_request,
     decode_pin_request,
+    decode_working_key,
     encode_choice_result,
     encode_key_status,
     encode_numeric_result,
     encode_offline_pin_result,
     encode_pin_result,
 )
+from emv.crypto.des import tdes_ecb_decrypt
+from emv.crypto.mac import kcv_tdes, mac_matches
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
+from emv.crypto.pinblock import encipher_format0
 from emv.crypto.tr31 import INITIAL_DUKPT_KEY, KeyBlockError, dukpt_initial_ksn, unwrap
 from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, PadPrompt
 from pos_errors import PosError, RemoteProtocolError
@@ -87,6 +91,7 @@ class _Entry:
     offline: OfflinePinRequest | None = None  # an EMV offline PIN: the pad VERIFYs it with the card
     menu: tuple[str, ...] = ()  # a choice among numbered labels (EMV application selection)
     numeric: tuple[int, int, int] | None = None  # NUMERIC_ENTRY: (prompt id, min digits, max digits)
+    working_key: bool = False  # GET_ONLINE_PIN_WK: format 0 under the PIK, not DUKPT
 
 
 class PinPadSim(LinkedDevice):
@@ -107,6 +112,8 @@ class PinPadSim(LinkedDevice):
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
         self._random_bytes = random_bytes
         self.kbpk = dict(TEST_KBPK)
+        self.tmk: bytes | None = None  # master/session: the terminal master key (the world sets the acquirer's)
+        self._pik: bytes | None = None  # the working PIN key of the last LOAD_WORKING_KEY (clear only in here)
         # the highest KSN each scheme has reached: a key load below it is a replay (the counter would restart)
         self._ksn_floor: dict[str, bytes] = {scheme: initial_ksn}
         self.auto_pin: str | None = None
@@ -178,13 +185,15 @@ class PinPadSim(LinkedDevice):
             return bytes([PinPadStatus.OK]) + encode_key_status(self.key_status())
         if cmd == PinPadCmd.LOAD_KEY:
             return self._load_key(data)
+        if cmd == PinPadCmd.LOAD_WORKING_KEY:
+            return self._load_working_key(data)
         if cmd == PinPadCmd.ABORT:
             if self._entry is not None:
                 self._finish(EntryStatus.CANCELLED)
                 self.notify("display")
             return bytes([PinPadStatus.OK])
         if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE,
-                       PinPadCmd.NUMERIC_ENTRY):
+                       PinPadCmd.NUMERIC_ENTRY, PinPadCmd.GET_ONLINE_PIN_WK):
             return bytes([PinPadStatus.UNKNOWN_COMMAND])
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
@@ -201,13 +210,14 @@ class PinPadSim(LinkedDevice):
         if cmd == PinPadCmd.VERIFY_OFFLINE_PIN:
             offline, timeout_s = decode_offline_pin_request(data)
             pan, amount = "", offline.amount_minor
-        elif self._encryptor.remaining <= 0:
+        elif (self._pik is None if cmd == PinPadCmd.GET_ONLINE_PIN_WK else self._encryptor.remaining <= 0):
             return bytes([PinPadStatus.NO_KEY])
         else:
             pan, amount, timeout_s = decode_pin_request(data)
         self._session = (self._session + 1) & 0xFF
         self._entry = _Entry(session=self._session, pan=pan, amount_minor=amount,
-                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None, offline=offline)
+                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None, offline=offline,
+                             working_key=cmd == PinPadCmd.GET_ONLINE_PIN_WK)
         self.notify("awaiting_pin")
         return bytes([PinPadStatus.OK, self._session])
 
@@ -289,6 +299,21 @@ class PinPadSim(LinkedDevice):
         self.notify("key loaded")
         return bytes([PinPadStatus.OK]) + kcv
 
+    def _load_working_key(self, data: bytes) -> bytes:
+        """LOAD_WORKING_KEY: decipher the PIK under the pad's TMK, check its check value and length; only then
+        replace the working key (a refused one leaves none: a PIN must not go under a key the host lacks)."""
+        if self._entry is not None:
+            return bytes([PinPadStatus.BUSY])
+        load = decode_working_key(data)
+        if self.tmk is None:
+            return bytes([PinPadStatus.NO_KEY])
+        key = tdes_ecb_decrypt(self.tmk, load.key_under_tmk)
+        if not mac_matches(kcv_tdes(key, 4), load.kcv) or key[:8] == key[8:]:
+            self._pik = None
+            return bytes([PinPadStatus.KCV_MISMATCH])
+        self._pik = key
+        return bytes([PinPadStatus.OK])
+
     def _raise_floor(self) -> None:
         scheme, ksn = self._encryptor.scheme, self._encryptor.ksn
         if ksn is not None and (scheme not in self._ksn_floor or ksn > self._ksn_floor[scheme]):
@@ -335,8 +360,13 @@ class PinPadSim(LinkedDevice):
             self.results.append(status.name.lower())
             self.send_event(PinPadEventCode.OFFLINE_PIN_RESULT, encode_offline_pin_result(entry.session, status, sw))
             return
-        block, ksn = b"", b""
-        if status is EntryStatus.ENTERED:
+        block, ksn, block_format = b"", b"", 0 if entry.working_key else self._encryptor.block_format
+        if status is EntryStatus.ENTERED and entry.working_key:
+            try:
+                block = encipher_format0(self._pik or b"", entry.digits, entry.pan)
+            except PosError:
+                status = EntryStatus.FAILED
+        elif status is EntryStatus.ENTERED:
             try:
                 self._raise_floor()  # the KSN about to be used: never loadable again
                 block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
@@ -345,7 +375,7 @@ class PinPadSim(LinkedDevice):
         entry.digits = ""
         self.results.append(status.name.lower())
         self.send_event(PinPadEventCode.PIN_RESULT,
-                        encode_pin_result(entry.session, status, self._encryptor.block_format, ksn, block))
+                        encode_pin_result(entry.session, status, block_format, ksn, block))
 
     def _choose(self, index: int) -> None:
         """Send CHOICE_RESULT for the open menu (lock held); -1 = cancelled or timed out."""

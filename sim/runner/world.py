@@ -108,6 +108,8 @@ class SimWorld:
         self.printer = PrinterSim(baud=baud, faults=faults)
         tid = str(self.overrides.get("terminal", {}).get("id", "SIM00001"))
         self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
+        if self.host_security is not None:  # the technician loaded the same TMK into the PIN pad (pin_key = "pik")
+            self.pinpad.tmk = self.host_security.tmks[tid]
         self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
         self.carrier = CarrierSim()
         self.scanner = ScannerSim(mode="triggered", baud=baud)

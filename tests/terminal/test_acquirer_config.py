@@ -68,3 +68,12 @@ def test_clear_tmk_only_for_a_test_profile(tmp_path: Path) -> None:
     clear.chmod(0o600)
     with pytest.raises(ConfigError, match="holds a clear key: only a terminal with \\[terminal\\] profile"):
         _host_security(_settings(insecure_plaintext=True, tmk_file=str(clear)))
+
+
+@pytest.mark.parametrize(("host", "why"), [
+    ({"pin_key": "pik", "key_scheme": "none", "insecure_plaintext": True}, "'pik' with host.key_scheme"),
+    ({"pin_key": "clear", "insecure_plaintext": True, "key_scheme": "none"}, "not 'clear'"),
+])
+def test_pin_key_is_dukpt_or_pik_with_master_session(host: dict[str, object], why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        _host_security(_settings(**host))
