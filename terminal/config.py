@@ -76,6 +76,8 @@ class HostSection:
     tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
     tmk_kbpk_file: str = ""  # KBPK the TR-31 TMK block in tmk_file is wrapped under (hex, 0600, another directory)
     pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
+    tpdu: str = ""  # dialect header: 5-byte TPDU in hex, "60" + acquirer NII + terminal address; "" = none
+    app_header: str = ""  # 6-byte application header after the TPDU, hex (e.g. 603100310701); "" = none
 
 
 @dataclass(frozen=True)

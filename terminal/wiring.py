@@ -20,6 +20,7 @@ from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
+from drivers.host.header import FrameHeader
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from drivers.merchant_keys import alipay_client, wechatpay_client
@@ -139,7 +140,8 @@ def _host_security(settings: Settings) -> dict[str, Any]:
     allow_clear = getattr(settings.terminal, "profile", "production") == "test"  # a clear TMK: test benches only
     tmk = (load_tmk(h.tmk_file, h.tmk_kbpk_file, allow_clear=allow_clear) if h.key_scheme == "master_session"
            else None)
-    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk}
+    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk,
+            "header": FrameHeader.from_config(h.tpdu, h.app_header)}
 
 
 def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:

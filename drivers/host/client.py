@@ -40,13 +40,13 @@ import threading
 from collections.abc import Callable
 
 from drivers.host.advice import build_advice, build_refund
+from drivers.host.header import FrameHeader
 from drivers.host.messages import (
     Fields,
     build_auth_request,
     build_echo,
     build_reversal,
     expected_key,
-    frame,
     pack,
     parse_auth_response,
     response_code,
@@ -102,6 +102,7 @@ class HostClient:
         server_name: the host name the host's certificate must name (defaults to ``host``).
         tmk: the terminal master key (16 bytes): every message is MACed under the MAK of a sign-on
             (``drivers.host.signon``); None = no MACs (the codec's own tests).
+        header: the dialect's TPDU and application header around every message (``drivers.host.header``).
 
     Raises:
         ConfigError: a parameter that can never work (empty terminal id, non-positive timeout).
@@ -112,7 +113,8 @@ class HostClient:
                  clock: Callable[[], dt.datetime] = _utc_now,
                  next_stan: Callable[[], int] | None = None,
                  crash_point: Callable[[str], None] | None = None, tls: ssl.SSLContext | None = None,
-                 server_name: str | None = None, tmk: bytes | None = None) -> None:
+                 server_name: str | None = None, tmk: bytes | None = None,
+                 header: FrameHeader | None = None) -> None:
         if not 0 < len(terminal_id) <= 8:
             raise ConfigError("host.terminal_id must be 1..8 characters")
         if not 0 < len(merchant_id) <= 15:
@@ -134,7 +136,7 @@ class HostClient:
             raise ConfigError("the terminal master key must be 16 bytes (double-length TDES)")
         self.server_name = server_name or host
         self._transport = Transport(host, port, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, tls=tls,
-                                    server_name=server_name, crash_point=crash_point)
+                                    server_name=server_name, crash_point=crash_point, header=header)
         self._tmk = tmk
         self._keys: TerminalKeys | None = None
         self._signed_on_day: dt.date | None = None
@@ -255,7 +257,7 @@ class HostClient:
         stan = self._next_stan()
         fields = build_sign_on(stan, transmitted_at=self._clock(), terminal_id=self.terminal_id,
                                batch_number=self.batch_number)
-        answer, raw = self._round_trip(frame(pack(fields)), expected_key(fields))
+        answer, raw = self._round_trip(pack(fields), expected_key(fields))
         code = answer.get("39", "")
         if code != "00" or "62" not in answer:
             raise LinkSecurityError(f"sign-on refused by the acquirer (code {code or '--'})", LinkFault.SIGN_ON)
@@ -300,7 +302,7 @@ class HostClient:
 
     def _exchange(self, fields: Fields) -> Fields:
         if self._tmk is None:
-            return self._round_trip(frame(pack(fields)), expected_key(fields))[0]
+            return self._round_trip(pack(fields), expected_key(fields))[0]
         answer = self._secured(fields, self._session())
         if answer.get("39") != KEY_ERROR_CODE:
             return answer
@@ -320,7 +322,7 @@ class HostClient:
         """One MACed exchange. An answer whose MAC is missing or wrong is no answer: RemoteProtocolError
         (outcome unknown, the caller reverses). Only a key-error answer (A0) is taken without a MAC: the
         host could not MAC it, and it never approves anything."""
-        answer, raw = self._round_trip(frame(pack_with_mac(fields, keys.mak)), expected_key(fields))
+        answer, raw = self._round_trip(pack_with_mac(fields, keys.mak), expected_key(fields))
         if answer.get("39") == KEY_ERROR_CODE:
             return answer
         return verify_mac(raw, keys.mak)

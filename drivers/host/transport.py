@@ -14,7 +14,8 @@ import ssl
 import time
 from collections.abc import Callable
 
-from drivers.host.messages import Fields, FrameDecoder, exchange_key, unpack
+from drivers.host.header import FrameHeader
+from drivers.host.messages import Fields, FrameDecoder, exchange_key, frame, unpack
 from drivers.host.tls import handshake, refused_after_send, refused_before_send
 from pos_errors import LinkError, LinkTimeout
 
@@ -34,7 +35,7 @@ class Transport:
 
     def __init__(self, host: str, port: int, *, timeout_s: float, connect_timeout_s: float,
                  tls: ssl.SSLContext | None = None, server_name: str | None = None,
-                 crash_point: Callable[[str], None] | None = None) -> None:
+                 crash_point: Callable[[str], None] | None = None, header: FrameHeader | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
@@ -42,13 +43,15 @@ class Transport:
         self.server_name = server_name or host
         self._tls = tls
         self._crash_point = crash_point or _no_crash_point
+        self.header = header
 
     def round_trip(self, message: bytes, want: tuple[str, str, str]) -> tuple[Fields, bytes]:
-        """Connect, send ``message`` (a whole frame), return the first answer whose exchange key is ``want``
-        (decoded, and its raw bytes for the MAC check); close. Errors as in ``drivers.host.client``."""
+        """Connect, send ``message`` (an ISO 8583 message: framed here, behind the TPDU and header when the
+        dialect has them), return the first answer whose exchange key is ``want`` (decoded, and its raw ISO
+        8583 bytes for the MAC check); close. Errors as in ``drivers.host.client``."""
         sock = self._connect()
         try:
-            self._send(sock, message)
+            self._send(sock, frame(self.header.request(message) if self.header is not None else message))
             self._crash_point("host.sent")
             return self._receive(sock, want, time.monotonic() + self.timeout_s)
         finally:
@@ -97,6 +100,8 @@ class Transport:
                                   "outcome unknown")
             decoder.receive_data(chunk)
             while (raw := decoder.next_frame()) is not None:
+                if self.header is not None:
+                    raw = self.header.split_answer(raw)  # a wrong TPDU or header is no answer
                 answer = unpack(raw)
                 if exchange_key(answer) == want:
                     return answer, raw

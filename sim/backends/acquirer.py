@@ -56,6 +56,9 @@ end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs
 With ``security`` (``sim.backends.acquirer_security``, what every simulated world uses) it serves mutual TLS
 only and checks the client certificate, sign-on keys, the MAC of every request and STAN replays before any of
 the above, and MACs every answer; without it, it is the plain-TCP bench of the ISO 8583 codec's own tests.
+With ``header`` (``drivers.host.header.FrameHeader``: the NII it serves and the application type and version it
+speaks) every request must carry that TPDU and application header — otherwise the connection is dropped without
+an answer (``header_refusals`` counts them) — and every answer carries the swapped TPDU and the header back.
 
 >>> sorted(MAGIC_AMOUNTS)
 [5, 51, 54, 61, 91, 93, 94, 96, 97, 98, 99]
@@ -76,6 +79,7 @@ from typing import Literal
 
 from drivers.host import messages as m
 from drivers.host import settlement
+from drivers.host.header import FrameHeader
 from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
 from emv.crypto import arqc, pin
@@ -147,7 +151,7 @@ class AcquirerSim:
     def __init__(self, *, bdk: bytes, pin_scheme: pin.Scheme = "aes",
                  cards: Mapping[str, SimCardProfile] | None = None,
                  today: Callable[[], dt.date] = dt.date.today, seed: int = 0,
-                 security: AcquirerSecurity | None = None) -> None:
+                 security: AcquirerSecurity | None = None, header: FrameHeader | None = None) -> None:
         if pin_scheme not in ("aes", "tdes"):
             raise ValueError(f"pin_scheme is 'aes' or 'tdes', not {pin_scheme!r}")
         self._bdk = bdk
@@ -175,6 +179,8 @@ class AcquirerSim:
         self._conns: set[socket.socket] = set()
         self._address: tuple[str, int] = ("127.0.0.1", 0)
         self.security = security
+        self.header = header  # the dialect's TPDU + application header: required on every request when set
+        self.header_refusals = 0  # requests dropped for a wrong TPDU or header
         self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -302,8 +308,18 @@ class AcquirerSim:
                     return
                 decoder.receive_data(chunk)
                 while (raw := decoder.next_frame()) is not None:
+                    head = b""
+                    if self.header is not None:
+                        try:
+                            head, raw = self.header.split_request(raw)
+                        except RemoteProtocolError:  # routed by TPDU: a request for another NII gets nothing
+                            with self._lock:
+                                self.header_refusals += 1
+                            raise
                     reply = self._handle(raw, peer)
                     if reply is not None:
+                        if self.header is not None:
+                            reply = m.frame(self.header.answer(head, reply[2:]))
                         conn.sendall(reply)
         except PosError as exc:  # garbage in (or an answer we cannot build): drop the connection
             log.warning("acquirer: dropping connection: %s", exc)

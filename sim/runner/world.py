@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from drivers.host.header import FrameHeader
 from emv.crypto.pin import derive_initial_key
 from firmware_image.flash import SimFlash
 from firmware_image.image import Version, make_image
@@ -53,6 +54,7 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
 # Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
 DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 DEMO_KSN = bytes.fromhex("123456789012345600000000")
+DEMO_HEADER = {"tpdu": "6000030000", "app_header": "603100310701"}  # UnionPay-style: NII 0003, POS type 60 v31
 
 
 DEMO_DEVICE_CLASS = "iotsim-pos-1"
@@ -110,7 +112,9 @@ class SimWorld:
         self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
         if self.host_security is not None:  # the technician loaded the same TMK into the PIN pad (pin_key = "pik")
             self.pinpad.tmk = self.host_security.tmks[tid]
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
+        self.header = {**DEMO_HEADER, **{k: v for k, v in self.overrides.get("host", {}).items() if k in DEMO_HEADER}}
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security,
+                                    header=FrameHeader.from_config(self.header["tpdu"], self.header["app_header"]))
         self.carrier = CarrierSim()
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
@@ -143,6 +147,7 @@ class SimWorld:
                              "client_key": sec.client_key, "tmk_file": sec.tmk_file,
                              "tmk_kbpk_file": sec.tmk_kbpk_file} if sec is not None else
                             {"insecure_plaintext": True, "key_scheme": "none"})
+        data["host"].update(self.header)  # the dialect's TPDU + application header (docs/protocols/acquirer.md)
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}

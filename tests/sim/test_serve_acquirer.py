@@ -17,6 +17,7 @@ import pytest
 
 from drivers.host import HostClient
 from drivers.host import messages as m
+from drivers.host.header import FrameHeader
 from drivers.host.signon import build_sign_on
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
@@ -65,7 +66,8 @@ def test_serve_acquirer_is_mutual_tls_only(tmp_path: Path) -> None:
                                                                                acq["tmk_file"])
         client = HostClient(acq["host"], acq["port"], terminal_id="SIM00001", merchant_id="898440154110001",
                             tls=client_context(acq["ca_file"], acq["client_cert"], acq["client_key"]),
-                            server_name=acq["server_name"], tmk=load_tmk(acq["tmk_file"], acq["tmk_kbpk_file"]))
+                            server_name=acq["server_name"], tmk=load_tmk(acq["tmk_file"], acq["tmk_kbpk_file"]),
+                            header=FrameHeader.from_config(acq["tpdu"], acq["app_header"]))
         client.sign_on()
         assert client.signed_on and client.echo()
         proc.stdin.write("quit\n")
