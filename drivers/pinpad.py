@@ -79,6 +79,12 @@ class PinPad(LinkDevice):
         kcv = decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(load)))
         return self.key_status(), kcv
 
+    def load_master_key(self, key_block: str, kcv: bytes = b"") -> bytes:
+        """Technician operation (master/session): install the terminal master key from a TR-31 block of usage K0
+        (TDES, mode B or D) wrapped under the pad's KBPK, through LOAD_KEY. Returns its 3-byte check value;
+        DeviceError (KEY_BLOCK_REFUSED, KCV_MISMATCH): nothing changed."""
+        return decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(KeyLoad(key_block, kcv))))
+
     def load_working_key(self, key_under_tmk: bytes, kcv: bytes) -> None:
         """Master/session: hand the pad the sign-on PIK as delivered (under the TMK, which the pad holds); the
         pad deciphers it and checks ``kcv``. DeviceError: no TMK in the pad (NO_KEY), check value wrong

@@ -47,7 +47,14 @@ from emv.crypto.des import tdes_ecb_decrypt
 from emv.crypto.mac import kcv_tdes, mac_matches
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
 from emv.crypto.pinblock import encipher_format0
-from emv.crypto.tr31 import INITIAL_DUKPT_KEY, KeyBlockError, dukpt_initial_ksn, unwrap
+from emv.crypto.tr31 import (
+    INITIAL_DUKPT_KEY,
+    KEY_ENCRYPTION,
+    KeyBlockError,
+    UnwrappedKey,
+    dukpt_initial_ksn,
+    unwrap,
+)
 from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, PadPrompt
 from pos_errors import PosError, RemoteProtocolError
 from sim.devices.pty import LineFaults
@@ -274,12 +281,18 @@ class PinPadSim(LinkedDevice):
 
     def _load_key(self, data: bytes) -> bytes:
         """LOAD_KEY: unwrap the TR-31 block under the pad's KBPK, check it is an initial DUKPT key, its KCV and
-        that its KSN does not go back; only then replace the key. Answers the new key's check value."""
+        that its KSN does not go back; only then replace the key. Answers the new key's check value. A K0 block
+        is the master/session TMK instead (``_load_master_key``)."""
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
         load = decode_key_load(data)
         try:
             block = unwrap(self.kbpk.get(load.key_block[:1], b""), load.key_block)
+        except KeyBlockError:
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        if block.header.key_usage == KEY_ENCRYPTION:
+            return self._load_master_key(block, load.kcv)
+        try:
             scheme = _SCHEMES[block.header.algorithm]
             ksn = dukpt_initial_ksn(block.header)
         except (KeyBlockError, KeyError):
@@ -298,6 +311,20 @@ class PinPadSim(LinkedDevice):
         self._raise_floor()
         self.notify("key loaded")
         return bytes([PinPadStatus.OK]) + kcv
+
+    def _load_master_key(self, block: UnwrappedKey, kcv: bytes) -> bytes:
+        """LOAD_KEY of a K0 block: the terminal master key of the master/session scheme (a double-length TDES
+        key, mode of use B or D), checked against ``kcv`` / the block's KC; replaces the TMK and drops the PIK."""
+        key, header = block.key, block.header
+        if header.algorithm != "T" or header.mode_of_use not in "BD" or len(key) != 16 or key[:8] == key[8:]:
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        check = kcv_tdes(key, 3)
+        stated = header.block("KC")
+        if (kcv and kcv != check) or (stated is not None and stated[2:8].upper() != check.hex().upper()):
+            return bytes([PinPadStatus.KCV_MISMATCH])
+        self.tmk, self._pik = key, None
+        self.notify("key loaded")
+        return bytes([PinPadStatus.OK]) + check
 
     def _load_working_key(self, data: bytes) -> bytes:
         """LOAD_WORKING_KEY: decipher the PIK under the pad's TMK, check its check value and length; only then

@@ -20,7 +20,7 @@ from flows.ports import AuthRequest
 from pos_errors import DeviceError, LinkError
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
-from sim.devices.pinpad import PinPadSim
+from sim.devices.pinpad import TEST_KBPK, PinPadSim
 from tests.host.conftest import BDK, GOOD, TODAY
 from tests.host.test_secure_link import TID, client, request
 
@@ -149,3 +149,33 @@ def test_the_terminal_keeps_the_pik_only_enciphered(acquirer: AcquirerSim, secur
     assert kcv == kcv_tdes(pik, 4)
     held = vars(host._keys)  # noqa: SLF001 - what the client object holds
     assert pik not in held.values() and pik.hex() not in repr(host._keys).lower()  # noqa: SLF001
+
+
+psec_tr31 = pytest.importorskip("psec.tr31")
+
+
+def test_tmk_loaded_into_the_pad_as_a_k0_key_block(pad: tuple[PinPadSim, PinPad]) -> None:
+    sim, driver = pad
+    sim.tmk = None
+    tmk = TMK_FOR_PAD
+    block = psec_tr31.wrap(TEST_KBPK["D"], "D0000K0TB00N0000", tmk)
+    assert driver.load_master_key(block) == kcv_tdes(tmk, 3) and sim.tmk == tmk
+    pik = bytes.fromhex("1C1C1C1C1C1C1C1C0E0E0E0E0E0E0E0E")
+    driver.load_working_key(tdes_ecb_encrypt(tmk, pik), kcv_tdes(pik, 4))  # usable at once
+
+
+TMK_FOR_PAD = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+
+
+@pytest.mark.parametrize(("header", "kcv", "why"), [
+    ("D0000K0AB00N0000", b"", "refused the key block"),  # an AES key is no TMK of this scheme
+    ("D0000K0TE00N0000", b"", "refused the key block"),  # encrypt-only
+    ("D0000K0TB00N0000", b"\x00\x00\x00", "check value does not match"),
+])
+def test_pad_refuses_an_unusable_tmk_block(pad: tuple[PinPadSim, PinPad], header: str, kcv: bytes,
+                                           why: str) -> None:
+    sim, driver = pad
+    before = sim.tmk
+    with pytest.raises(DeviceError, match=why):
+        driver.load_master_key(psec_tr31.wrap(TEST_KBPK["D"], header, TMK_FOR_PAD), kcv)
+    assert sim.tmk == before
