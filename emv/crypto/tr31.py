@@ -1,4 +1,4 @@
-"""TR-31 / ANSI X9.143 key blocks: parse the header and unwrap versions B and D. Pure functions.
+"""TR-31 / ANSI X9.143 key blocks: parse the header and unwrap versions B and D (and wrap them). Pure functions.
 
 A key block carries one key enciphered and MACed under a key block protection key (KBPK), with a clear header
 (version, key usage, algorithm, mode of use, key version, exportability, optional blocks) that the MAC binds to
@@ -11,8 +11,9 @@ binding methods are accepted:
 Versions A and C (the variant binding method) are refused. In both accepted versions the IV of the key data is
 the MAC, the MAC is computed over the ASCII header and the clear key data (2-byte key length in bits, key,
 padding), and the derivation data is counter || usage (0000 encryption, 0001 MAC) || 00 || algorithm || length
-in bits (ANSI X9.143-2022 §7.3, TR-31:2018 §5.3.2). Used by the PIN pad to load initial DUKPT keys and, later,
-by the acquirer link for a terminal master key. Key material never appears in an error or a ``repr``.
+in bits (ANSI X9.143-2022 §7.3, TR-31:2018 §5.3.2). Used by the PIN pad to load initial DUKPT keys and the
+terminal master key, and by the acquirer link for its terminal master key (usage K0, ``drivers.host.tmk``).
+Key material never appears in an error or a ``repr``.
 
 >>> block = ("D0112P0AE00E0000B82679114F470F540165EDFBF7E250FCEA43F810D215F8D2"
 ...          "07E2E417C07156A27E8E31DA05F7425509593D03A457DC34")

@@ -16,6 +16,7 @@ from drivers.pinpad import PinPad
 from emv.crypto.des import tdes_ecb_decrypt, tdes_ecb_encrypt
 from emv.crypto.mac import kcv_tdes
 from emv.crypto.pin import derive_initial_key
+from flows.card_payment import decline_text
 from flows.ports import AuthRequest
 from pos_errors import DeviceError, LinkError
 from sim.backends.acquirer import AcquirerSim
@@ -104,6 +105,7 @@ def test_key_error_with_a_pik_block_signs_on_but_does_not_resend(acquirer: Acqui
     entry = driver.request_online_pin(GOOD.pan, 1282, 5.0)  # magic .82: the host drops the keys, answers A0
     answer = host.authorize(_with_pin(request(14, amount=1282), entry.pin_block))
     assert answer.response_code == "A0" and not answer.approved
+    assert decline_text(answer.response_code).key == "resp.A0"  # the cashier reads "try again", not a code
     assert acquirer.wire_log == ["0800", "0810", "0200", "0210", "0800", "0810"]  # signed on, not resent
     assert [e.response_code for e in acquirer.ledger] == []
 
