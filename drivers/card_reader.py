@@ -134,6 +134,51 @@ class CardReader(LinkDevice):
             return None
         return codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
 
+    def poll_cards(self, timeout_ms: int = 500) -> int:
+        """``ContactlessReaderPort``: field on, poll; how many cards answered (0, 1, or the collision count).
+        Raises DeviceError for a malformed collision report."""
+        status, payload = self._request(ReaderCmd.CL_POLL, codec.encode_cl_poll(timeout_ms),
+                                        extra_s=timeout_ms / 1000)
+        if status == ReaderStatus.NO_CARD:
+            return 0
+        if status == ReaderStatus.COLLISION:
+            try:
+                return codec.decode_cl_collision(payload)
+            except RemoteProtocolError as exc:
+                raise DeviceError(f"the reader reported a malformed collision: {exc}",
+                                  fault=DeviceFault.GARBLED) from exc
+        try:
+            codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader reported a malformed card: {exc}", fault=DeviceFault.GARBLED) from exc
+        return 1
+
+    def transmit_timed(self, apdu: bytes) -> tuple[bytes, int]:
+        """One C-APDU to the activated contactless card, timed by the reader: (R-APDU, µs). Raises CardRemoved,
+        DeviceError (GARBLED) for a malformed answer."""
+        with self._cond:
+            if not self._present or self._powered_insertion != self._insertions:
+                raise CardRemoved("the card was removed", fault=DeviceFault.CARD_REMOVED)
+        try:
+            return codec.decode_timed(self._call(ReaderCmd.CL_TIMED_TRANSMIT, apdu))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader sent a malformed timed answer: {exc}", fault=DeviceFault.GARBLED) from exc
+
+    def field_off(self, hold_ms: int = 0) -> None:
+        """Switch the RF field off (EMV Book A §6.2.10); the next poll switches it on again."""
+        self._card_gone()
+        self._call(ReaderCmd.CL_FIELD_OFF, codec.encode_field_off(hold_ms))
+
+    def indicate(self, lights: int, beep_ms: int = 0) -> None:
+        """Show exactly ``lights`` (bit 0 blue, 1 yellow, 2 green, 3 red: Book A §9.2's four lights), then
+        beep for ``beep_ms`` when not 0."""
+        wanted = codec.Led(lights & 0x0F)
+        self.led(~wanted & codec.Led(0x0F), False)
+        if wanted:
+            self.led(wanted, True)
+        if beep_ms:
+            self.beep(beep_ms)
+
     def activate_contactless(self) -> bytes:
         """Activate the polled card (RATS); returns its ATS. ``transmit`` then reaches it."""
         ats = self._call(ReaderCmd.CL_ACTIVATE)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -91,8 +92,16 @@ def replay(transcript: Transcript, config: TerminalConfig | None = None) -> tupl
     return lines, action
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("iotsim-pos")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-emv", description="Decode EMV data; replay card transcripts.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_decode = sub.add_parser("decode", help="TLV tree with names; TVR/TSI/CVM/AIP/AUC/CID in words")
     p_decode.add_argument("hex", nargs="+", help="hex bytes (spaces allowed)")

@@ -46,7 +46,9 @@ from emv.contactless import (
     parse_ppse,
     preprocess,
 )
+from emv.relay_resistance import Timed
 from emv.selection import Fci, parse_fci
+from emv.torn import TornLog
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["EntryPoint", "KernelContext", "Kernel", "PollCards", "ShowUi", "FieldOff", "ContactlessFinished",
@@ -107,6 +109,8 @@ class KernelContext:
     terminal: Mapping[int, bytes] = field(repr=False)
     capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=dict, repr=False)
     today: dt.date | None = None  # injected: the core has no clock; None skips expiry checks
+    torn: TornLog | None = field(default=None, repr=False)  # kernel 2's torn transaction log (emv.torn)
+    random_bytes: Callable[[int], bytes] | None = field(default=None, repr=False)  # fresh UNs (relay resistance)
 
 
 Kernel = Callable[[KernelContext], Step[Outcome]]
@@ -124,7 +128,9 @@ class EntryPoint:
 
     def __init__(self, combinations: Sequence[Combination], *, amount_minor: int, kernels: Mapping[int, Kernel],
                  terminal: Mapping[int, bytes] | None = None, currency_exponent: int = 2,
-                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None) -> None:
+                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None,
+                 torn: TornLog | None = None, random_bytes: Callable[[int], bytes] | None = None) -> None:
+        self._torn, self._random_bytes = torn, random_bytes
         self._combos = tuple(combinations)
         self._amount = amount_minor
         self._kernels = dict(kernels)
@@ -135,6 +141,7 @@ class EntryPoint:
         self._ui: list[UiRequest] = []
         self._gen: Generator[ContactlessAction, object, ContactlessFinished] | None = None
         self._waiting: type | None = None
+        self._pending: object = None
         self.finished: ContactlessFinished | None = None
 
     # --- the caller's API --------------------------------------------------------------------------------
@@ -148,7 +155,10 @@ class EntryPoint:
     def on_cards(self, count: int) -> ContactlessAction:
         return self._answer(PollCards, count)
 
-    def on_response(self, rapdu: bytes) -> ContactlessAction:
+    def on_response(self, rapdu: bytes, elapsed_us: int | None = None) -> ContactlessAction:
+        """The card's answer; for a ``SendApdu(timed=True)`` also the microseconds the reader measured."""
+        if isinstance(self._pending, SendApdu) and self._pending.timed:
+            return self._answer(SendApdu, Timed(rapdu, elapsed_us))
         return self._answer(SendApdu, rapdu)
 
     def on_ack(self) -> ContactlessAction:
@@ -181,7 +191,7 @@ class EntryPoint:
             return finished
         if isinstance(action, ShowUi):
             self._ui.append(action.request)
-        self._waiting = type(action)
+        self._waiting, self._pending = type(action), action
         return action
 
     def _done(self, outcome: Outcome, candidate: Candidate | None = None,
@@ -245,7 +255,8 @@ class EntryPoint:
             if kernel is None:
                 continue
             context = KernelContext(fci, chosen, self._amount, {**self._terminal, 0x9F66: chosen.indicators.ttq,
-                                                                  0x84: fci.df_name}, self._capks, self._today)
+                                                                  0x84: fci.df_name}, self._capks, self._today,
+                                    self._torn, self._random_bytes)
             outcome = yield from kernel(context)
             if outcome.status is Status.SELECT_NEXT:  # Book B §3.5.1.2: Start C without this candidate
                 continue

@@ -139,6 +139,7 @@ def _decide(ctx: KernelContext, terminal: dict[int, bytes], card: dict[int, byte
             return Outcome(Status.DECLINED, "the card approved offline although the reader asked for an online "
                            "cryptogram", ui=_DECLINED, data_record=_record(terminal, card, Cvm.NA))
         if _expired(card, ctx.today):
+            _tvr(terminal, 1, 0x40)  # Book 3 Annex C5: byte 2 b7 expired application
             if not _ctq(card, 0) & _CTQ_ONLINE_IF_EXPIRED or ttq[0] & _TTQ_OFFLINE_ONLY:
                 return Outcome(Status.DECLINED, "the application has expired", ui=_DECLINED,
                                data_record=_record(terminal, card, Cvm.NA))
@@ -146,6 +147,7 @@ def _decide(ctx: KernelContext, terminal: dict[int, bytes], card: dict[int, byte
         else:
             failure = _fdda(ctx, terminal, card, static)
             if failure is not None:
+                _tvr(terminal, 0, 0x08)  # byte 1 b4: DDA failed (fDDA is DDA's contactless form)
                 if _ctq(card, 0) & _CTQ_ONLINE_IF_ODA_FAILS and not ttq[0] & _TTQ_OFFLINE_ONLY:
                     online = True
                 elif _ctq(card, 0) & _CTQ_SWITCH_IF_ODA_FAILS:
@@ -258,6 +260,12 @@ def _fdda(ctx: KernelContext, terminal: Mapping[int, bytes], card: dict[int, byt
     except OdaError as exc:
         return str(exc)
     return None
+
+
+def _tvr(terminal: dict[int, bytes], index: int, mask: int) -> None:
+    tvr = bytearray(terminal.get(0x95, bytes(5)).ljust(5, b"\x00"))
+    tvr[index] |= mask
+    terminal[0x95] = bytes(tvr)
 
 
 def _expired(card: Mapping[int, bytes], today: dt.date | None) -> bool:

@@ -61,6 +61,12 @@ class Step(StrEnum):
     INSERT_CHIP = "insert_chip"  # a chip card was swiped: the chip must be tried first
     SWIPE_FALLBACK = "swipe_fallback"  # the chip failed: the customer may swipe this card now
     BAD_SWIPE = "bad_swipe"  # the stripe could not be read: swipe again
+    TAP_CARD = "tap_card"  # contactless: present the card or phone (flows.contactless_payment)
+    TAP_ONE_CARD = "tap_one_card"  # two cards in the field: present one card only
+    TAP_AGAIN = "tap_again"  # the card left the field too early: present it again
+    TAP_SEE_PHONE = "tap_see_phone"  # the phone asks for its own CVM: see phone, then tap again
+    TAP_READ_OK = "tap_read_ok"  # card read: it may be taken away
+    TAP_INSERT = "tap_insert"  # Try Another Interface: insert the card in the slot
 
 
 class PaymentStatus(StrEnum):
@@ -86,6 +92,7 @@ class CardPaymentResult:
     emv_receipt: Mapping[str, str] = field(default_factory=dict)
     masked_pan: str | None = None
     chip_failed: bool = False  # the chip itself failed before the bank was asked: magstripe fallback allowed
+    try_contact: bool = False  # contactless Try Another Interface: insert the card in the slot instead
 
     @property
     def approved(self) -> bool:

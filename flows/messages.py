@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.catalogue import integrity, office, payment, screens
+from flows.catalogue import contactless, integrity, office, payment, screens
 
 __all__ = ["CATALOGUE", "LANGS", "Msg", "Text", "t", "say", "next_lang", "state_label"]
 
@@ -178,4 +178,4 @@ def _join(*parts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
 # Every text, by key. Add a text to the area module it belongs to (flows/catalogue/) or, for common labels and
 # the boot / login / home screens, here.
 CATALOGUE: Mapping[str, tuple[str, str]] = _join(_COMMON, screens.TEXTS, payment.TEXTS, office.TEXTS,
-                                                 integrity.TEXTS)
+                                                 integrity.TEXTS, contactless.TEXTS)

@@ -20,10 +20,21 @@ from flows.messages import CATALOGUE, Msg, t
 from flows.money import format_money
 from flows.ports import Plan
 
-__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label"]
+__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label",
+           "TAP_CHANNEL", "offered_channels"]
 
-CHANNEL_LABELS: Mapping[str, str] = {c: t(f"channel.{c}") for c in ("card", "wechat", "alipay", "emvqr")}
+CHANNEL_LABELS: Mapping[str, str] = {c: t(f"channel.{c}") for c in ("card", "wechat", "alipay", "emvqr", "tap")}
 WALLET_CHANNELS = frozenset({"wechat", "alipay", "emvqr"})
+TAP_CHANNEL = "tap"  # contactless (flows.contactless_payment): offered only where the reader has an antenna
+
+
+def offered_channels(tap: bool) -> tuple[str, ...]:
+    """The channel menu, in order; ``tap`` last and only when the reader supports contactless.
+
+    >>> offered_channels(False)[-1], offered_channels(True)[-1]
+    ('emvqr', 'tap')
+    """
+    return tuple(c for c in CHANNEL_LABELS if tap or c != TAP_CHANNEL)
 
 
 @dataclass(frozen=True)

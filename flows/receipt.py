@@ -105,7 +105,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     if f.masked_pan:
         lines.append(_pair(f.pan_label or say("label.card"), f.masked_pan))
     for key, label in (("entry", say("rcpt.entry")), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"),
-                       ("tvr", "TVR"), ("tsi", "TSI")):
+                       ("tvr", "TVR"), ("tsi", "TSI"), ("kernel", say("rcpt.kernel")),
+                       ("tap_outcome", say("rcpt.tap_outcome")), ("tap_cvm", say("rcpt.cvm"))):
         if f.emv.get(key):  # the entry mode may be a catalogue key (magstripe), printed in the receipt's language
             lines.append(_pair(label, say(f.emv[key]) if f.emv[key] in CATALOGUE else f.emv[key]))
     if f.auth_code:
@@ -123,6 +124,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         lines.append(_pair(say("label.new_balance"), format_money(f.balance_after_minor)))
     if f.status == "pending":
         lines.extend(ReceiptLine(part) for part in say("rcpt.keep").split("\n"))
+    if f.emv.get("cvm") == "signature" and f.status in ("applied", "pending"):  # the CVM was the signature
+        lines += [rule, ReceiptLine(say("rcpt.signature")), ReceiptLine(""), ReceiptLine("_" * (WIDTH - 2))]
     lines.append(rule)
     lines.append(ReceiptLine(say(f.copy_label), align="center"))
     return tuple(lines)

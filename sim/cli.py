@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from pathlib import Path
@@ -22,9 +23,17 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("iotsim-pos")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-sim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--headless", action="store_true", help="no UI; run --scenario files")
     parser.add_argument("--scenario", nargs="+", default=[], metavar="FILE", help="scenario TOML files")
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML results here")

@@ -8,10 +8,14 @@ prints the effective settings without touching any device.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import json
 import logging
 import sys
+import zipfile
 from dataclasses import asdict
 from importlib import resources
+from pathlib import Path
 
 from pos_errors import ConfigError, PosError
 from terminal import log_setup
@@ -33,9 +37,23 @@ def _show(screen: Screen) -> None:
         print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash/harness.py) reads it
 
 
+def _version() -> str:
+    """The installed project's version; run from a firmware image, the image's (its manifest)."""
+    try:
+        return importlib.metadata.version("iotsim-pos")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        with zipfile.ZipFile(Path(__file__).resolve().parents[1]) as image:
+            return f"{json.loads(image.read('pos_manifest.json'))['version']} (firmware image)"
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
     parser.add_argument("--verify-audit", action="store_true",

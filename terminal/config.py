@@ -24,7 +24,7 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
-           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
+           "load_settings", "ContactlessSection", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,42 @@ class EmvSection:
     transcripts_dir: str = ""  # when set, every card session is saved there as a PAN-masked JSON transcript
 
 
+_CL_LIMITS = ("limit_minor", "floor_limit_minor", "cvm_required_limit_minor")
+
+
+@dataclass(frozen=True)
+class ContactlessSection:
+    """The reader's contactless side (EMV Book B §3.1.1 limits, the same for every combination); -1 = absent."""
+
+    enabled: bool = True  # offer "Tap / 闪付": the reader has an antenna
+    limit_minor: int = 100_000  # Reader Contactless Transaction Limit: at or above, insert the card instead
+    floor_limit_minor: int = 0  # Reader Contactless Floor Limit: above it the card must go online
+    cvm_required_limit_minor: int = 100_000  # Reader CVM Required Limit: at or above, PIN / CDCVM / signature
+    status_check: bool = False
+    tap_timeout_s: float = 30.0
+    presentations: int = 3  # a card pulled away too early may be presented this many times
+    # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
+    per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raises ConfigError naming the bad key."""
+        for key in _CL_LIMITS:
+            if getattr(self, key) < -1:
+                raise ConfigError(f"contactless.{key} must be a whole number of fen ≥ 0, or -1 for none")
+        for rid, table in self.per_aid.items():
+            where = f"contactless.per_aid.{rid}"
+            if not re.fullmatch(r"[0-9A-Fa-f]{10}", rid) or not isinstance(table, Mapping):
+                raise ConfigError(f"{where}: name a RID of 10 hex digits and give it a table")
+            for key, value in table.items():
+                ok = (isinstance(value, bool) if key == "status_check" else
+                      key in _CL_LIMITS and isinstance(value, int) and not isinstance(value, bool) and value >= -1)
+                if not ok:
+                    raise ConfigError(f"{where}.{key}: keys are {', '.join(_CL_LIMITS)} (fen ≥ 0 or -1) and "
+                                      "status_check (true/false)")
+        if not 1 <= self.presentations <= 10 or self.tap_timeout_s <= 0:
+            raise ConfigError("contactless.presentations must be 1..10 and contactless.tap_timeout_s above 0")
+
+
 @dataclass(frozen=True)
 class WeChatPaySection:
     """WeChat Pay merchant API v2 (docs/protocols/wallet-api.md); empty ``appid``: WeChat Pay goes to [wallet]."""
@@ -236,11 +272,12 @@ class Settings:
     users: tuple[UserEntry, ...] = ()
     wechatpay: WeChatPaySection = field(default_factory=WeChatPaySection)
     alipay: AlipaySection = field(default_factory=AlipaySection)
+    contactless: ContactlessSection = field(default_factory=ContactlessSection)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
-                 "firmware", "wechatpay", "alipay"}
+                 "firmware", "wechatpay", "alipay", "contactless"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -270,8 +307,10 @@ class Settings:
             users=users,
             wechatpay=_section(WeChatPaySection, data, "wechatpay"),
             alipay=_section(AlipaySection, data, "alipay"),
+            contactless=_section(ContactlessSection, data, "contactless"),
         )
         settings.firmware.check()
+        settings.contactless.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
                         merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
         return settings

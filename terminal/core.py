@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flows.messages import Msg, t
+from flows.pricing import offered_channels
 from pos_errors import PosError
 from terminal.machine import IDLE_LOGOUT, State, build_machine
 from terminal.roles import Action, allowed, roles_for
@@ -168,6 +169,7 @@ class TerminalCore:
                  wall_clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.services = services
         self.session = Session()
+        self.session.channels = offered_channels(getattr(getattr(services, "topup", None), "tap", None) is not None)
         self.handlers = handlers
         self.wall_clock = wall_clock  # injected: the core never reads a clock of its own
         self._out: list[Command] = []

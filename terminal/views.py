@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.card_payment import Step
 from flows.messages import Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
-from flows.pricing import CHANNEL_LABELS, Quote, channel_label
+from flows.pricing import TAP_CHANNEL, Quote, channel_label, offered_channels
 from flows.settlement import SettlementResult
 from flows.sim_number import group_digits
 from flows.topup import TopupOutcome
@@ -67,6 +68,7 @@ class Session:
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
     journal_hold: bool = False  # out of service because the journal was found damaged (F4: technician recovery)
+    channels: tuple[str, ...] = offered_channels(False)  # the channel menu; "tap" where the reader has contactless
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -182,7 +184,7 @@ def render_plan_select(s: Session) -> Screen:
 
 
 def render_channel_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
+    menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(s.channels))
     return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), (), menu=menu, error=s.error,
                   hint=_t(s, "channel.hint", n=len(menu)))
 
@@ -213,7 +215,10 @@ def _total(s: Session) -> str:
 
 
 def render_insert_card(s: Session) -> Screen:
-    return Screen(State.INSERT_CARD.value, _t(s, "pay.insert_title"), (f"{_t(s, 'label.total')}: {_total(s)}",),
+    tap = s.quote is not None and s.quote.channel == TAP_CHANNEL and s.hint_code != Step.TAP_INSERT
+    limits = (s.limits_line,) if s.quote is not None and s.quote.channel == TAP_CHANNEL and s.limits_line else ()
+    return Screen(State.INSERT_CARD.value, _t(s, "tap.title" if tap else "pay.insert_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", *limits),
                   error=s.error, hint=_t(s, "nav.cancel"))
 
 

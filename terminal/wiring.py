@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +28,12 @@ from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
+from emv.capk import Capk
 from emv.config import terminal_config
+from emv.contactless import Combination, ReaderLimits
 from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
+from flows.contactless_payment import TapSettings
 from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
@@ -107,7 +110,9 @@ def build_services(settings: Settings) -> Services:
                                         offline_approved=lambda txn_id, advice: journal.saf_offline_approved(
                                             txn_id, offline_row(advice, sealer)))
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
-                         poll_interval_s=settings.carrier.poll_interval_s)
+                         poll_interval_s=settings.carrier.poll_interval_s,
+                         tap=(reader, tap_settings(settings, card_settings.emv.capks))
+                         if settings.contactless.enabled else None)
     w = settings.wallet
     wallet = WalletClient(w.url, timeout_s=w.timeout_s, terminal_id=term.id, crash_point=crashpoint.reached)
     wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
@@ -192,3 +197,26 @@ def _wallet_platforms(settings: Settings, fallback: WalletPort) -> dict[str, Wal
             insecure_plaintext=ali.insecure_plaintext, timeout_s=ali.timeout_s, terminal_id=term.id,
             crash_point=crashpoint.reached)
     return ports
+
+
+def tap_settings(settings: Settings, capks: Mapping[tuple[bytes, int], Capk]) -> TapSettings:
+    """The reader's {AID, kernel} combinations (Book B §3.1.1) with the ``[contactless]`` limits."""
+    cl = settings.contactless
+
+    def limit(value: int) -> int | None:
+        return None if value < 0 else value
+
+    def limits(rid: str) -> ReaderLimits:
+        own = {k.upper(): v for k, v in cl.per_aid.items()}.get(rid, {})
+        return ReaderLimits(contactless_limit=limit(own.get("limit_minor", cl.limit_minor)),
+                            floor_limit=limit(own.get("floor_limit_minor", cl.floor_limit_minor)),
+                            cvm_required_limit=limit(own.get("cvm_required_limit_minor", cl.cvm_required_limit_minor)),
+                            status_check=own.get("status_check", cl.status_check))
+
+    combos = tuple(Combination(bytes.fromhex(aid), kernel, limits(aid)) for aid, kernel in TAP_COMBINATIONS)
+    return TapSettings(combos, capks, tap_timeout_s=cl.tap_timeout_s, presentations=cl.presentations,
+                       country=bytes.fromhex(settings.emv.country_code),
+                       currency=bytes.fromhex(settings.emv.currency_code))
+
+
+TAP_COMBINATIONS = (("A000000333", 7), ("A000000003", 3), ("A000000004", 2))  # UnionPay, Visa, Mastercard

@@ -74,8 +74,8 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from drivers.host import messages as m
 from drivers.host import settlement
@@ -134,6 +134,9 @@ class LedgerEntry:
     original_stan: int | None = None
     batch: int = 0
     lost: bool = False  # ``forget_last_approval``: the host lost it, so settlement totals differ
+    entry_mode: str = ""  # field 22 as received (071 = contactless chip)
+    icc: Mapping[str, str] = field(default_factory=dict)  # field 55 as received: tag hex -> value hex
+    pin: bool = False  # an encrypted PIN block came with it
 
 
 class AcquirerSim:
@@ -429,7 +432,7 @@ class AcquirerSim:
             auth_code = f"{self._rng.randrange(1_000_000):06d}" if code in APPROVED_CODES else ""
             self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), req.amount_minor, code,
                                             auth_code, rrn, terminal_id=req.terminal_id,
-                                            batch=int(fields.get("60", "0") or 0)))
+                                            batch=int(fields.get("60", "0") or 0), **_received(req)))
         log.info("acquirer: 0200 tid=%s stan=%06d pan=%s amount=%d -> %s (%s)%s", req.terminal_id, req.stan,
                  mask_pan(req.pan), req.amount_minor, code, describe_response(code),
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
@@ -571,7 +574,7 @@ class AcquirerSim:
             with self._lock:
                 self._ledger.append(LedgerEntry(req.stan, "0220", mask_pan(req.pan), req.amount_minor, code,
                                                 fields.get("38", "").strip(), terminal_id=req.terminal_id,
-                                                batch=int(fields.get("60", "0") or 0)))
+                                                batch=int(fields.get("60", "0") or 0), **_received(req)))
             log.info("acquirer: %s tid=%s stan=%06d pan=%s amount=%d -> %s", fields["t"], req.terminal_id,
                      req.stan, mask_pan(req.pan), req.amount_minor, code)
         return _answer(fields, "0230", _ECHOED_0210, "00")
@@ -621,3 +624,12 @@ def _answer(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> 
     fields = {key: request[key] for key in echoed if key in request}
     fields.update({"t": mti, "39": code})
     return fields
+
+
+def _received(req: AuthRequest) -> dict[str, Any]:
+    """What the scenarios check the acquirer received: entry mode, field 55 (no PAN in it), PIN or not."""
+    try:
+        icc = {f"{t:X}": v.hex().upper() for t, v in tlv.flatten(tlv.decode(req.icc_data)).items()}
+    except PosError:
+        icc = {}
+    return {"entry_mode": req.pos_entry_mode, "icc": icc, "pin": req.pin_block is not None}

@@ -161,12 +161,13 @@ def run_all(out: str | None = None) -> None:
     from sim.bench import link as bench_link
     from sim.bench import money as bench_money
     from sim.bench import saf as bench_saf
+    from sim.bench import smp as bench_smp
     from sim.bench import wallet as bench_wallet
 
     report = {**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
               "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
               "cashier": bench_cashier.measure(), "saf": bench_saf.measure(),
-              "acquirer_link": bench_acquirer.measure()}
+              "acquirer_link": bench_acquirer.measure(), "smp_vs_posfw": bench_smp.measure()}
     report["summary"] = summarise(report)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)

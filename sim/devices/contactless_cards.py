@@ -27,6 +27,7 @@ from sim.devices.card_oda import CardOda
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
 __all__ = ["ContactlessProfile", "ContactlessCard", "EmvModeTapCard", "CONTACTLESS_CATALOGUE", "MASTERCARD_TAP",
+           "tap_applet", "TAP_KEYS", "ATS", "RELAY_RESISTANCE_TAP",
            "C3_PDOL", "C3_AFL"]
 
 C3_PDOL = bytes.fromhex("9F6604 9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704")
@@ -34,6 +35,7 @@ C3_AFL = bytes.fromhex("08010101" "18010200")  # SFI 1 record 1 (signed), SFI 3 
 _OK, _NOT_FOUND, _CONDITIONS, _WRONG = b"\x90\x00", b"\x6a\x82", b"\x69\x85", b"\x67\x00"
 _RECORD_NOT_FOUND, _NO_INS = b"\x6a\x83", b"\x6d\x00"
 _PPSE = b"2PAY.SYS.DDF01"
+ATS = bytes.fromhex("0578807002")  # ISO/IEC 14443-4 answer to RATS: FSCI 8, TA/TB/TC present
 _FIRST_AC_CVR = {apdu.CryptogramType.AAC: 0x80, apdu.CryptogramType.TC: 0x90, apdu.CryptogramType.ARQC: 0xA0}
 
 
@@ -55,6 +57,8 @@ class ContactlessProfile:
 
 class ContactlessCard:
     """The card's side of a tap: one instance per card, the ATC counts up at each GPO."""
+
+    atr = ATS  # the reader simulator hands it out as the card's ATS
 
     def __init__(self, profile: ContactlessProfile, *, atc: int = 0x0010) -> None:
         self.profile = profile
@@ -169,7 +173,16 @@ CONTACTLESS_CATALOGUE: dict[str, ContactlessProfile] = dict((
     _c3("paywave-bad-fdda", "Visa payWave, fDDA signature broken / fDDA 失败", "visa-credit", kernel_id=3,
         online_only=False, fdda_fault=True),
     _c3("quickpass-refuses", "Card refuses contactless (6984) / 拒绝非接", "unionpay-debit", gpo_sw=b"\x69\x84"),
+    _c3("quickpass-credit", "UnionPay QuickPass credit, offline under the floor limit / 银联闪付信用卡",
+        "offline-approve", online_only=False),
+    _c3("quickpass-expired", "QuickPass, expired / 闪付 过期卡", "expired", online_only=False),
+    _c3("paywave-signature", "Visa payWave, signature over the CVM limit / Visa 闪付 签名", "visa-credit",
+        kernel_id=3, ctq=bytes.fromhex("4000"), pin_over_cvm_limit=False),
 ))
+CONTACTLESS_CATALOGUE["quickpass-credit"] = replace(
+    CONTACTLESS_CATALOGUE["quickpass-credit"],
+    card=replace(CONTACTLESS_CATALOGUE["quickpass-credit"].card, aid=bytes.fromhex("A000000333010102"),
+                 app_label="UnionPay Credit"))
 
 
 class EmvModeTapCard:
@@ -179,11 +192,30 @@ class EmvModeTapCard:
     the CDA signature are the contact card's own.
     """
 
-    def __init__(self, profile: SimCardProfile) -> None:
+    atr = ATS
+
+    def __init__(self, profile: SimCardProfile, *, relay_resistance: bool = False, relay_delay_us: int = 0) -> None:
         self.profile = profile
-        self.applet = CardApplet(profile, random_bytes=lambda n: bytes(range(1, n + 1)))
+        self.relay_resistance = relay_resistance
+        self.relay_delay_us = relay_delay_us  # a relay between reader and card: the reader's timer sees it
+        self.processing_us = 1000  # this card's own time for EXCHANGE RELAY RESISTANCE DATA
+        applet_type = _RrpApplet if relay_resistance else CardApplet
+        self.applet = applet_type(profile, random_bytes=lambda n: bytes(range(1, n + 1)))
+        self._exchanges = 0
+        self._last_generate_ac: tuple[bytes, bytes] | None = None  # (CDOL1 data, the answer) for RECOVER AC
 
     def process(self, command_apdu: bytes) -> bytes:
+        if self.relay_resistance and command_apdu[:2] == b"\x80\xea":
+            return self._exchange_relay_resistance_data(command_apdu)
+        if command_apdu[:2] == b"\x80\xd0":  # RECOVER AC (Book C-2): the answer of a torn GENERATE AC
+            data = command_apdu[5:5 + command_apdu[4]] if len(command_apdu) > 5 else b""
+            if self._last_generate_ac is None or self._last_generate_ac[0] != data:
+                return b"\x6a\x88"  # referenced data not found
+            return self._last_generate_ac[1]
+        if command_apdu[:2] == b"\x80\xae":
+            answer = self.applet.process(command_apdu)
+            self._last_generate_ac = (command_apdu[5:5 + command_apdu[4]], answer)
+            return answer
         if command_apdu[:4] == b"\x00\xa4\x04\x00" and command_apdu[5:5 + command_apdu[4]] == _PPSE:
             entry = Tlv.template(0x61, Tlv(0x4F, self.profile.aid), Tlv(0x87, bytes([self.profile.priority])),
                                  Tlv(0x9F2A, b"\x02"))
@@ -192,6 +224,28 @@ class EmvModeTapCard:
         return self.applet.process(command_apdu)
 
 
+    def _exchange_relay_resistance_data(self, command_apdu: bytes) -> bytes:
+        """Book C-2: 80 EA 00 00 04 <terminal entropy> 00 → template 80: device entropy, min / max processing
+        time (1 ms / 5 ms) and the R-APDU's estimated time on the air (1.6 ms), in units of 100 µs."""
+        if len(command_apdu) not in (9, 10) or command_apdu[4] != 4:
+            return _WRONG
+        self._exchanges += 1
+        entropy = bytes([0xD0, 0x0D, 0x00, self._exchanges & 0xFF])
+        return bytes(Tlv(0x80, entropy + bytes.fromhex("000A" "0032" "0010"))) + _OK
+
+
+class _RrpApplet(CardApplet):
+    """The contact applet with AIP byte 2 b1 set: the card supports the relay resistance protocol (signed in its
+    static data like the rest of the AIP)."""
+
+    def _aip(self) -> bytes:
+        aip = super()._aip()
+        return bytes([aip[0], aip[1] | 0x01])
+
+
+# Kernel 2 tap cards that support relay resistance: key -> the relay's delay in µs (0: no relay).
+RELAY_RESISTANCE_TAP: dict[str, int] = {"mastercard-rrp": 0, "mastercard-relay": 60_000}
+
 MASTERCARD_TAP: dict[str, SimCardProfile] = {
     "mastercard-cda": replace(CATALOGUE["mastercard-debit"], key="cl-mastercard-cda", t0=False, response_format=2,
                               oda="cda", offline_capable=True),
@@ -199,3 +253,16 @@ MASTERCARD_TAP: dict[str, SimCardProfile] = {
                                      response_format=2, oda="cda", offline_capable=True,
                                      oda_fault="bad-issuer-cert"),
 }
+
+
+def tap_applet(key: str) -> ContactlessCard | EmvModeTapCard:
+    """A fresh card or phone to tap: a key of ``CONTACTLESS_CATALOGUE`` or of ``MASTERCARD_TAP``."""
+    if key in RELAY_RESISTANCE_TAP:
+        return EmvModeTapCard(MASTERCARD_TAP["mastercard-cda"], relay_resistance=True,
+                              relay_delay_us=RELAY_RESISTANCE_TAP[key])
+    if key in MASTERCARD_TAP:
+        return EmvModeTapCard(MASTERCARD_TAP[key])
+    return ContactlessCard(CONTACTLESS_CATALOGUE[key])
+
+
+TAP_KEYS = (*CONTACTLESS_CATALOGUE, *MASTERCARD_TAP, *RELAY_RESISTANCE_TAP)

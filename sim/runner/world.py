@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from drivers.card_reader_codec import Led
 from drivers.host.header import FrameHeader
 from emv.crypto.pin import derive_initial_key
 from firmware_image.flash import SimFlash
@@ -31,10 +32,11 @@ from sim.backends.wallet import WalletSim
 from sim.backends.wechatpay import WeChatPaySim
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
+from sim.devices.contactless_cards import tap_applet
 from sim.devices.pinpad import PinPadSim
 from sim.devices.printer import PrinterSim
 from sim.devices.pty import LineFaults, PtyPort
-from sim.devices.reader import ReaderSim
+from sim.devices.reader import Applet, ReaderSim
 from sim.devices.scanner import ScannerSim
 from sim.devices.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
 from terminal.app import TerminalApp
@@ -122,6 +124,7 @@ class SimWorld:
         self.wechatpay = WeChatPaySim(self.wallet, workdir=str(self.workdir))
         self.alipay = AlipaySim(self.wallet, workdir=str(self.workdir))
         self.terminal: TerminalApp | None = None
+        self._tap_cards: dict[str, Applet] = {}  # contactless cards tapped so far, by key: one card each
         self.settings: Settings | None = None
 
     def config(self) -> dict[str, dict[str, Any]]:
@@ -193,6 +196,18 @@ class SimWorld:
         track1, track2 = tracks_of(self.cards[key])
         self.reader.swipe(track2, track1)
 
+    def tap_card(self, key: str, *, collide_with: str | None = None, leave_after: int | None = None,
+                 tear_on_ins: int | None = None) -> None:
+        """Hold a contactless card or phone (``sim.devices.contactless_cards.TAP_KEYS``) over the reader;
+        ``collide_with``: a second card held with it; ``leave_after``: pulled away after that many APDUs;
+        ``tear_on_ins``: pulled away while answering that command. The same key is the same card all along (its
+        ATC and memory go on between taps)."""
+        if key not in self._tap_cards:
+            self._tap_cards[key] = tap_applet(key)
+        card = self._tap_cards[key]
+        self.reader.tap(card, also=tap_applet(collide_with) if collide_with else None, leave_after=leave_after,
+                        tear_on_ins=tear_on_ins)
+
     def remove_card(self) -> None:
         self.pinpad.card_channel = None
         self.reader.remove()
@@ -261,7 +276,16 @@ class SimWorld:
                 f"Printer: {len(self.printer.receipts)} receipts",
                 "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
                                        for n in self.DEVICES),
-                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
+                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders"),
+                self.reader_lights()]
+
+    def reader_lights(self) -> str:
+        """The contactless reader's four lights, beeps and field, as a person at the counter sees them."""
+        r = self.reader
+        lights = " ".join(("●" if r.leds & led else "○") + name for led, name in (
+            (Led.BLUE, "blue"), (Led.YELLOW, "yellow"), (Led.GREEN, "green"), (Led.RED, "red")))
+        field = "card in the field" if r.card_in_field else "field empty"
+        return f"Tap: {lights} · {len(r.beeps)} beeps · {field}"
 
     def toggle_fault(self, name: str) -> bool:
         """Flip one device fault a person can cause at the counter; returns whether it is now on."""

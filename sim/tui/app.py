@@ -9,7 +9,8 @@ reads the device's state.
 Keys: digits, Enter, Backspace and Escape go to the terminal keypad, except while the PIN pad is waiting for
 a PIN: then they go to the PIN pad (the customer is typing), as the mode line and the PIN pad panel show.
 The customer's phone: ``w`` / ``o`` pick a wallet and an outcome, ``s`` shows that payment code to the scanner;
-``p`` / ``x`` scan the QR on the terminal's screen and pay / refuse.
+``p`` / ``x`` scan the QR on the terminal's screen and pay / refuse. Contactless: ``y`` picks a tap card or phone
+(``sim.devices.contactless_cards.TAP_KEYS``), ``t`` holds it over the reader, ``Y`` takes it away.
 
 >>> [b.key for b in PosSimApp.BINDINGS if b.action == "insert_card"]
 ['i']
@@ -28,6 +29,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.tui.widgets import (
     CardSlotPanel,
     KeyCap,
@@ -69,6 +71,7 @@ class _Reader(Protocol):
     @property
     def card_present(self) -> bool: ...
     def add_listener(self, cb: Callable[..., None]) -> None: ...
+    def take_away(self) -> None: ...
 
 
 class _Printer(Protocol):
@@ -93,6 +96,7 @@ class WorldView(Protocol):
     def insert_card(self, key: str) -> None: ...
     def remove_card(self) -> None: ...
     def swipe_card(self, key: str) -> None: ...
+    def tap_card(self, key: str) -> None: ...
     def save_receipt_png(self) -> str: ...
     def toggle_cable(self, device: str) -> bool: ...
     def status_lines(self) -> list[str]: ...
@@ -163,6 +167,9 @@ class PosSimApp(App[None]):
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
         Binding("m", "swipe_card", "Swipe", priority=True),
+        Binding("y", "pick_tap_card(1)", "Tap card", key_display="y/t/Y", priority=True),
+        Binding("t", "tap_card", "Tap", show=False, priority=True),
+        Binding("Y", "take_away", "Take away", show=False, priority=True),
         Binding("g", "save_receipt", "Receipt PNG", show=False, priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
@@ -190,6 +197,7 @@ class PosSimApp(App[None]):
         self._was_present = False
         self.wallet_idx = 0
         self.outcome_idx = 0
+        self.tap_idx = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -350,6 +358,20 @@ class PosSimApp(App[None]):
             key = cards[self.selected_card % len(cards)][0]
             if self._guard(lambda: self.world.swipe_card(key)):
                 self.notify(f"Swiped / 已刷卡: {cards[self.selected_card % len(cards)][1]}")
+
+    def action_pick_tap_card(self, step: int) -> None:
+        self.tap_idx = (self.tap_idx + step) % len(TAP_KEYS)
+        self.notify(f"Tap card / 闪付卡: {TAP_KEYS[self.tap_idx]} (t = tap / 挥卡)")
+
+    def action_tap_card(self) -> None:
+        """Hold the picked contactless card or phone over the reader until ``Y`` takes it away."""
+        key = TAP_KEYS[self.tap_idx % len(TAP_KEYS)]
+        if self._guard(lambda: self.world.tap_card(key)):
+            self.notify(f"Tapped / 已挥卡: {key}")
+
+    def action_take_away(self) -> None:
+        if self._guard(self.world.reader.take_away):
+            self.notify("Card taken away / 已移开")
 
     def action_save_receipt(self) -> None:
         saved: list[str] = []

@@ -14,7 +14,7 @@ import logging
 from flows.duplicate import describe, find_duplicate, window_start
 from flows.messages import Msg, say
 from flows.money import format_money
-from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
+from flows.pricing import TAP_CHANNEL, WALLET_CHANNELS
 from flows.sale_checks import channel_quote
 from flows.topup import TopupOrder
 from terminal.core import TerminalCore
@@ -33,7 +33,10 @@ def _limits_line(core: TerminalCore, channel: str) -> str:
     parts = [Msg(key, {"money": format_money(v)}) for key, v in (
         ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
         ("wallet.limit_daily", lim.daily_minor)) if v]
-    return core.say("wallet.limits", parts=tuple(parts)) if parts else ""
+    line = core.say("wallet.limits", parts=tuple(parts)) if parts else ""
+    if channel == TAP_CHANNEL:  # the contactless limits (Book B §3.1.1), in the cashier's language
+        line = " · ".join(filter(None, (line, card.tap_limits_line(core))))
+    return line
 
 
 def start_payment(core: TerminalCore) -> None:
@@ -75,7 +78,7 @@ class PlanSelect:
 class ChannelSelect:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s, cfg = core.session, core.settings
-        channels = list(CHANNEL_LABELS)
+        channels = list(s.channels)
         if key is Key.CANCEL:
             core.fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:

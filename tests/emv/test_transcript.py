@@ -89,3 +89,23 @@ def test_a_live_terminal_session_is_recorded_masked_and_replays(tmp_path):
     lines, finished = replay(transcript)
     assert finished.outcome.value == "approved" and finished.receipt["script_results"] == "2000000001"
     assert not any(line.startswith("!") for line in lines)
+
+
+def test_a_tap_is_recorded_masked_including_the_try_again(tmp_path):
+    """A tap pulled away too early, then tapped again: two PAN-masked transcripts through the real reader pty."""
+    from pathlib import Path
+
+    from sim.runner.scenario import load_scenario, run_scenario
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "contactless" / "removed_too_early.toml"
+    scenario = load_scenario(path)
+    scenario = type(scenario)(scenario.name, scenario.path, {"emv": {"transcripts_dir": str(tmp_path)}},
+                              scenario.steps)
+    result = run_scenario(scenario)
+    assert result.passed, result.message
+    files = sorted(tmp_path.glob("*-tap-*.json"))
+    assert len(files) == 2
+    first, second = (Transcript.from_json(f.read_text(encoding="utf-8")) for f in files)
+    assert (first.meta["outcome"], len(first.exchanges)) == ("card removed", 2)
+    assert second.meta["outcome"] == "approved" and second.meta["kernel"] == 7
+    assert second.meta["masked"] and all(CATALOGUE["unionpay-debit"].pan not in f.read_text() for f in files)
