@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.host import HostClient
 from drivers.host import messages as m
@@ -128,3 +130,21 @@ def test_an_answer_with_a_forged_tpdu_is_no_answer(caplog: pytest.LogCaptureFixt
     assert c.echo() is False
     assert "answer TPDU 6000030000 is not 6000000003" in caplog.text
     listener.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_random_bytes_raise_only_our_error(body: bytes) -> None:
+    assert HEADER is not None
+    for split in (HEADER.split_answer, HEADER.split_request):
+        try:
+            split(body)
+        except RemoteProtocolError:
+            pass
+
+
+@given(st.binary(min_size=4, max_size=60))
+def test_request_and_answer_round_trip(message: bytes) -> None:
+    assert HEADER is not None
+    head, got = HEADER.split_request(HEADER.request(message))
+    assert got == message and HEADER.split_answer(HEADER.answer(head, message)) == message

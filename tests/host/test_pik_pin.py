@@ -11,14 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.pinpad import PinPad
+from drivers.pinpad_codec import WorkingKeyLoad, decode_working_key, encode_working_key
 from emv.crypto.des import tdes_ecb_decrypt, tdes_ecb_encrypt
 from emv.crypto.mac import kcv_tdes
 from emv.crypto.pin import derive_initial_key
 from flows.card_payment import decline_text
 from flows.ports import AuthRequest
-from pos_errors import DeviceError, LinkError
+from pos_errors import DeviceError, LinkError, LocalProtocolError, RemoteProtocolError
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.pinpad import TEST_KBPK, PinPadSim
@@ -181,3 +184,17 @@ def test_pad_refuses_an_unusable_tmk_block(pad: tuple[PinPadSim, PinPad], header
     with pytest.raises(DeviceError, match=why):
         driver.load_master_key(psec_tr31.wrap(TEST_KBPK["D"], header, TMK_FOR_PAD), kcv)
     assert sim.tmk == before
+
+
+@given(st.binary(max_size=40))
+def test_working_key_payload_decoder_raises_only_our_error(raw: bytes) -> None:
+    try:
+        load = decode_working_key(raw)
+    except RemoteProtocolError:
+        return
+    assert encode_working_key(load) == raw  # whatever decodes is exactly one well-formed payload
+
+
+def test_working_key_payload_is_checked_before_sending() -> None:
+    with pytest.raises(LocalProtocolError):
+        encode_working_key(WorkingKeyLoad(bytes(8), bytes(4)))  # a single-length key is not a PIK
