@@ -304,6 +304,10 @@ class HostClient:
         if self._tmk is None:
             return self._round_trip(pack(fields), expected_key(fields))[0]
         answer = self._secured(fields, self._session())
+        if self._transport.sign_on_requested:  # the answer's header asks for a new sign-on: before the next message
+            self._transport.sign_on_requested = False
+            log.info("%s stan=%s: the acquirer asks for a new sign-on", fields["t"], fields.get("11"))
+            self._keys = None
         if answer.get("39") != KEY_ERROR_CODE:
             return answer
         # The host could not verify our MAC (its keys changed): sign on again and send the message once more.

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 
 from pos_errors import ConfigError, RemoteProtocolError
 
-__all__ = ["FrameHeader", "TPDU_ID", "TPDU_LEN", "APP_HEADER_LEN"]
+__all__ = ["FrameHeader", "TPDU_ID", "TPDU_LEN", "APP_HEADER_LEN", "REQUIRE_SIGN_ON"]
 
 TPDU_ID = 0x60
 TPDU_LEN = 5
 APP_HEADER_LEN = 6
+REQUIRE_SIGN_ON = 3  # processing requirement of an answer header: "sign on again" (银联: 重新签到)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ class FrameHeader:
             raise RemoteProtocolError(f"answer application type {body[TPDU_LEN]:02X} is not "
                                       f"{self.app_header[0]:02X}", offset=TPDU_LEN)
         return body[self.size:]
+
+    def requirement(self, body: bytes) -> int:
+        """The processing requirement (low nibble of the application header's third byte) of an answer whose
+        header ``split_answer`` accepted; 0 without an application header."""
+        return body[TPDU_LEN + 2] & 0x0F if self.app_header else 0
 
     def split_request(self, body: bytes) -> tuple[bytes, bytes]:
         """Host side: (TPDU + header, ISO 8583 message) of a request, after checking the TPDU ID, that the

@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import Callable
 
-from drivers.host.header import FrameHeader
+from drivers.host.header import REQUIRE_SIGN_ON, FrameHeader
 from drivers.host.messages import Fields, FrameDecoder, exchange_key, frame, unpack
 from drivers.host.tls import handshake, refused_after_send, refused_before_send
 from pos_errors import LinkError, LinkTimeout
@@ -44,6 +44,7 @@ class Transport:
         self._tls = tls
         self._crash_point = crash_point or _no_crash_point
         self.header = header
+        self.sign_on_requested = False  # an answer's header asked for a new sign-on (processing requirement 3)
 
     def round_trip(self, message: bytes, want: tuple[str, str, str]) -> tuple[Fields, bytes]:
         """Connect, send ``message`` (an ISO 8583 message: framed here, behind the TPDU and header when the
@@ -101,7 +102,9 @@ class Transport:
             decoder.receive_data(chunk)
             while (raw := decoder.next_frame()) is not None:
                 if self.header is not None:
-                    raw = self.header.split_answer(raw)  # a wrong TPDU or header is no answer
+                    body, raw = raw, self.header.split_answer(raw)  # a wrong TPDU or header is no answer
+                    if self.header.requirement(body) == REQUIRE_SIGN_ON:
+                        self.sign_on_requested = True
                 answer = unpack(raw)
                 if exchange_key(answer) == want:
                     return answer, raw

@@ -184,6 +184,7 @@ class AcquirerSim:
         self.security = security
         self.header = header  # the dialect's TPDU + application header: required on every request when set
         self.header_refusals = 0  # requests dropped for a wrong TPDU or header
+        self.header_requirement = 0  # processing requirement put in every answer header (3: "sign on again")
         self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ class AcquirerSim:
                     reply = self._handle(raw, peer)
                     if reply is not None:
                         if self.header is not None:
-                            reply = m.frame(self.header.answer(head, reply[2:]))
+                            reply = m.frame(self.header.answer(head, reply[2:], self.header_requirement))
                         conn.sendall(reply)
         except PosError as exc:  # garbage in (or an answer we cannot build): drop the connection
             log.warning("acquirer: dropping connection: %s", exc)

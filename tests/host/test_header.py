@@ -148,3 +148,15 @@ def test_request_and_answer_round_trip(message: bytes) -> None:
     assert HEADER is not None
     head, got = HEADER.split_request(HEADER.request(message))
     assert got == message and HEADER.split_answer(HEADER.answer(head, message)) == message
+
+
+def test_answer_header_asking_for_sign_on_makes_the_terminal_sign_on(acquirer: AcquirerSim,
+                                                                     security: AcquirerSecurity) -> None:
+    c = _with_header(client(acquirer, security), HEADER)
+    assert c.authorize(request(1)).approved
+    acquirer.header_requirement = 3  # "重新签到" in the answer's application header
+    assert c.echo()
+    acquirer.header_requirement = 0
+    assert c.authorize(request(2)).approved
+    assert acquirer.wire_log == ["0800", "0810", "0200", "0210", "0800", "0810", "0800", "0810", "0200", "0210"]
+    assert c.authorize(request(3)).approved and acquirer.wire_log[-2:] == ["0200", "0210"]  # once only
