@@ -24,6 +24,7 @@ from drivers.pinpad_codec import (
     STATUS_ERRORS,
     KeyLoad,
     KeyStatus,
+    MacRequest,
     PinPadCmd,
     PinPadEventCode,
     PinPadStatus,
@@ -37,6 +38,7 @@ from drivers.pinpad_codec import (
     encode_choose,
     encode_display,
     encode_key_load,
+    encode_mac_request,
     encode_numeric_request,
     encode_offline_pin_request,
     encode_pin_request,
@@ -84,6 +86,29 @@ class PinPad(LinkDevice):
         (TDES, mode B or D) wrapped under the pad's KBPK, through LOAD_KEY. Returns its 3-byte check value;
         DeviceError (KEY_BLOCK_REFUSED, KCV_MISMATCH): nothing changed."""
         return decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(KeyLoad(key_block, kcv))))
+
+    # --- DUKPT message MACs (``[host] key_scheme = "dukpt"``: ``drivers.host.client.DukptMacer``) ---
+
+    def next_ksn(self) -> bytes:
+        """The KSN of the pad's next DUKPT transaction. DeviceError when the key is exhausted."""
+        ksn = self.key_status().ksn
+        if not ksn:
+            raise DeviceError("the PIN pad has no usable DUKPT key", fault=DeviceFault.OTHER)
+        return ksn
+
+    def mac_request(self, ksn: bytes, data: bytes) -> bytes:
+        """The 8-byte MAC of ``data`` under the request MAC key of transaction ``ksn`` (computed in the pad)."""
+        answer = self._call(PinPadCmd.DUKPT_MAC, encode_mac_request(MacRequest(ksn, data)))
+        if len(answer) != 8:
+            raise RemoteProtocolError("the DUKPT MAC answer is 8 bytes", offset=0)
+        return answer
+
+    def verify_response(self, ksn: bytes, data: bytes, mac: bytes) -> bool:
+        """Whether ``mac`` is the MAC of an answer's ``data`` under the response MAC key of transaction ``ksn``."""
+        answer = self._call(PinPadCmd.DUKPT_MAC, encode_mac_request(MacRequest(ksn, data, True, mac)))
+        if answer not in (b"\x00", b"\x01"):
+            raise RemoteProtocolError("the DUKPT MAC check answer is one byte 00 or 01", offset=0)
+        return answer == b"\x01"
 
     def load_working_key(self, key_under_tmk: bytes, kcv: bytes) -> None:
         """Master/session: hand the pad the sign-on PIK as delivered (under the TMK, which the pad holds); the

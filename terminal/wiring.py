@@ -91,6 +91,8 @@ def build_services(settings: Settings) -> Services:
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
         pinpad.use_working_key(host.pin_key)
+    if settings.host.key_scheme == "dukpt":  # MACs under the PIN pad's DUKPT transaction keys, no sign-on
+        host.use_dukpt_mac(pinpad)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
@@ -130,8 +132,8 @@ def build_services(settings: Settings) -> Services:
 def _host_security(settings: Settings) -> dict[str, Any]:
     """TLS context, server name and TMK of the acquirer link (``[host]``); ConfigError names a wrong key."""
     h = settings.host
-    if h.key_scheme not in ("master_session", "none"):
-        raise ConfigError(f"host.key_scheme must be 'master_session' or 'none', not {h.key_scheme!r}")
+    if h.key_scheme not in ("master_session", "none", "dukpt"):
+        raise ConfigError(f"host.key_scheme must be 'master_session', 'dukpt' or 'none', not {h.key_scheme!r}")
     if h.pin_key not in ("dukpt", "pik") or (h.pin_key == "pik" and h.key_scheme != "master_session"):
         raise ConfigError(f"host.pin_key must be 'dukpt', or 'pik' with host.key_scheme = 'master_session', "
                           f"not {h.pin_key!r}")

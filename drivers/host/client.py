@@ -40,6 +40,7 @@ import threading
 from collections.abc import Callable
 
 from drivers.host.advice import build_advice, build_refund
+from drivers.host.dukpt_link import DukptMacer, dukpt_exchange
 from drivers.host.header import FrameHeader
 from drivers.host.messages import (
     Fields,
@@ -139,6 +140,7 @@ class HostClient:
                                     server_name=server_name, crash_point=crash_point, header=header)
         self._tmk = tmk
         self._keys: TerminalKeys | None = None
+        self._dukpt: DukptMacer | None = None
         self._signed_on_day: dt.date | None = None
         self._keys_lock = threading.Lock()
         self._sign_on_lock = threading.Lock()
@@ -300,7 +302,14 @@ class HostClient:
 
     # --- one exchange ---------------------------------------------------------------------------------------
 
+    def use_dukpt_mac(self, macer: DukptMacer) -> None:
+        """``key_scheme = "dukpt"``: from now on every message is MACed by ``macer`` (the PIN pad, which holds
+        the DUKPT key) with field 53 = the transaction's KSN (``drivers.host.dukpt_link``); no sign-on."""
+        self._dukpt = macer
+
     def _exchange(self, fields: Fields) -> Fields:
+        if self._dukpt is not None:
+            return dukpt_exchange(fields, self._dukpt, self._round_trip)
         if self._tmk is None:
             return self._round_trip(pack(fields), expected_key(fields))[0]
         answer = self._secured(fields, self._session())

@@ -33,6 +33,7 @@ from drivers.pinpad_codec import (
     decode_choose,
     decode_display,
     decode_key_load,
+    decode_mac_request,
     decode_numeric_request,
     decode_offline_pin_request,
     decode_pin_request,
@@ -43,6 +44,7 @@ from drivers.pinpad_codec import (
     encode_offline_pin_result,
     encode_pin_result,
 )
+from emv.crypto import dukpt_mac
 from emv.crypto.des import tdes_ecb_decrypt
 from emv.crypto.mac import kcv_tdes, mac_matches
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
@@ -121,6 +123,7 @@ class PinPadSim(LinkedDevice):
         self.kbpk = dict(TEST_KBPK)
         self.tmk: bytes | None = None  # master/session: the terminal master key (the world sets the acquirer's)
         self._pik: bytes | None = None  # the working PIN key of the last LOAD_WORKING_KEY (clear only in here)
+        self._mac_keys: dict[bytes, bytes] = {}  # KSN -> key of the last few DUKPT transactions (their MACs)
         # the highest KSN each scheme has reached: a key load below it is a replay (the counter would restart)
         self._ksn_floor: dict[str, bytes] = {scheme: initial_ksn}
         self.auto_pin: str | None = None
@@ -194,6 +197,8 @@ class PinPadSim(LinkedDevice):
             return self._load_key(data)
         if cmd == PinPadCmd.LOAD_WORKING_KEY:
             return self._load_working_key(data)
+        if cmd == PinPadCmd.DUKPT_MAC:
+            return self._dukpt_mac(data)
         if cmd == PinPadCmd.ABORT:
             if self._entry is not None:
                 self._finish(EntryStatus.CANCELLED)
@@ -308,6 +313,7 @@ class PinPadSim(LinkedDevice):
         if floor is not None and len(floor) == len(ksn) and ksn < floor:
             return bytes([PinPadStatus.KSN_REPLAY])
         self._encryptor = DukptPinEncryptor(scheme, block.key, ksn, self._random_bytes)
+        self._mac_keys.clear()
         self._raise_floor()
         self.notify("key loaded")
         return bytes([PinPadStatus.OK]) + kcv
@@ -325,6 +331,36 @@ class PinPadSim(LinkedDevice):
         self.tmk, self._pik = key, None
         self.notify("key loaded")
         return bytes([PinPadStatus.OK]) + check
+
+    def _dukpt_mac(self, data: bytes) -> bytes:
+        """DUKPT_MAC: the request MAC under the transaction key of ``ksn`` — the next one (used up now) or one
+        of the last few transactions (a PIN block's) — or the check of an answer's MAC under its response key."""
+        request = decode_mac_request(data)
+        key = self._mac_keys.get(request.ksn)
+        if key is None and not request.verify and request.ksn == self._encryptor.ksn:
+            try:
+                self._raise_floor()
+                self._encryptor.next_key()
+            except PosError:
+                return bytes([PinPadStatus.NO_KEY])
+            key = self._remember()
+        if key is None:
+            return bytes([PinPadStatus.NO_KEY])
+        scheme = self._encryptor.scheme
+        if not request.verify:
+            return bytes([PinPadStatus.OK]) + dukpt_mac.mac(scheme, key, request.ksn, request.data, "request")
+        good = mac_matches(dukpt_mac.mac(scheme, key, request.ksn, request.data, "response"), request.mac)
+        return bytes([PinPadStatus.OK, int(good)])
+
+    def _remember(self) -> bytes | None:
+        """Keep the key of the transaction just served for its MACs (the last eight transactions)."""
+        last = self._encryptor.last_key
+        if last is None:
+            return None
+        self._mac_keys[last[0]] = last[1]
+        while len(self._mac_keys) > 8:
+            del self._mac_keys[next(iter(self._mac_keys))]
+        return last[1]
 
     def _load_working_key(self, data: bytes) -> bytes:
         """LOAD_WORKING_KEY: decipher the PIK under the pad's TMK, check its check value and length; only then
@@ -397,6 +433,7 @@ class PinPadSim(LinkedDevice):
             try:
                 self._raise_floor()  # the KSN about to be used: never loadable again
                 block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
+                self._remember()
             except PosError:  # exhausted key or a PAN the block format refuses: no PIN block at all
                 status = EntryStatus.FAILED
         entry.digits = ""

@@ -114,6 +114,8 @@ class SimWorld:
         self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
         if self.host_security is not None:  # the technician loaded the same TMK into the PIN pad (pin_key = "pik")
             self.pinpad.tmk = self.host_security.tmks[tid]
+            if self.overrides.get("host", {}).get("key_scheme") == "dukpt":  # MACs under the pad's DUKPT keys
+                self.host_security.dukpt = ("aes", DEMO_BDK)
         self.header = {**DEMO_HEADER, **{k: v for k, v in self.overrides.get("host", {}).items() if k in DEMO_HEADER}}
         self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security,
                                     header=FrameHeader.from_config(self.header["tpdu"], self.header["app_header"]))
