@@ -77,3 +77,10 @@ def test_clear_tmk_only_for_a_test_profile(tmp_path: Path) -> None:
 def test_pin_key_is_dukpt_or_pik_with_master_session(host: dict[str, object], why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         _host_security(_settings(**host))
+
+
+def test_dukpt_scheme_needs_no_tmk_and_keeps_dukpt_pins() -> None:
+    made = _host_security(_settings(insecure_plaintext=True, key_scheme="dukpt"))
+    assert made["tmk"] is None
+    with pytest.raises(ConfigError, match="'pik' with host.key_scheme = 'master_session'"):
+        _host_security(_settings(insecure_plaintext=True, key_scheme="dukpt", pin_key="pik"))
