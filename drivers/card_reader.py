@@ -40,6 +40,7 @@ class CardReader(LinkDevice):
         self._cond = threading.Condition()
         self._present = False
         self._insertions = 0  # counts insertions: a card swapped since power_on is a removed card
+        self._inserted_at: float | None = None  # monotonic time the card in the slot went in (or was first seen)
         self._powered_insertion: int | None = None
         self._swiped: codec.CardSwiped | None = None  # the last swipe not yet taken
         self.atr: codec.Atr | None = None
@@ -50,6 +51,9 @@ class CardReader(LinkDevice):
         state = codec.decode_state(self._call(ReaderCmd.GET_STATUS))
         with self._cond:  # a new link session: a card powered before it must be powered again
             self._present, self._powered_insertion = state.card_present, None
+            # a new link session cannot know when the card went in (it may have been swapped while the link
+            # was down): it counts from now, so a card found at start-up is older than any sale
+            self._inserted_at = time.monotonic() if state.card_present else None
             self._cond.notify_all()
 
     def info(self) -> codec.ReaderInfo:
@@ -82,6 +86,12 @@ class CardReader(LinkDevice):
     def card_present(self) -> bool:
         """What the reader last said; False while the link is down (an unplugged reader has no card)."""
         return self._present and self._link.is_open
+
+    @property
+    def inserted_at(self) -> float | None:
+        """When (``time.monotonic()``) the card now in the slot went in; None when the slot is empty."""
+        with self._cond:
+            return self._inserted_at if self._present else None
 
     def power_on(self) -> bytes:
         """Activate the card; returns the ATR (parsed into ``self.atr``). Raises CardRemoved, DeviceError
@@ -233,7 +243,7 @@ class CardReader(LinkDevice):
 
     def _card_gone(self) -> None:
         with self._cond:
-            self._present = False
+            self._present, self._inserted_at = False, None
             self._cond.notify_all()
 
     def _on_link_event(self, event: Event) -> None:
@@ -244,6 +254,7 @@ class CardReader(LinkDevice):
         elif code == ReaderEventCode.CARD_INSERTED:
             with self._cond:
                 self._present, self._insertions = True, self._insertions + 1
+                self._inserted_at = time.monotonic()
                 self._cond.notify_all()
             reader_event = codec.CardInserted()
         elif code == ReaderEventCode.CARD_REMOVED:

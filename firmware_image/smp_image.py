@@ -134,7 +134,11 @@ class ImageGroup:
         if confirm and (digest is None or (running_info and digest == running_info.sha256)):
             if self.running is None:
                 raise SmpRefused(IMG_MGMT_ERR.NO_IMAGE, "no image is running: nothing to confirm")
-            confirm_flash(self.flash)  # confirms the image on trial (raises the rollback counter); else no-op
+            try:  # confirms the image on trial and raises the rollback counter from it, once verified; else no-op
+                confirm_flash(self.flash, self.keys, self.device_class)
+            except FirmwareImageError as exc:
+                raise SmpRefused(REFUSAL_CODES.get(exc.reason, IMG_MGMT_ERR.UNKNOWN),
+                                 f"the image on trial is refused ({exc.reason}): {exc}") from exc
             return
         if digest is None:
             raise SmpRefused(IMG_MGMT_ERR.INVALID_HASH, "test needs the image's hash (see image state-read)")

@@ -61,6 +61,8 @@ class Step(StrEnum):
     INSERT_CHIP = "insert_chip"  # a chip card was swiped: the chip must be tried first
     SWIPE_FALLBACK = "swipe_fallback"  # the chip failed: the customer may swipe this card now
     BAD_SWIPE = "bad_swipe"  # the stripe could not be read: swipe again
+    REMOVE_AND_INSERT = "remove_and_insert"  # a card was in the slot before the sale: out, then in again
+    REMOVE_CARD = "remove_card"  # the card transaction is over: take the card out (the reader beeps)
     TAP_CARD = "tap_card"  # contactless: present the card or phone (flows.contactless_payment)
     TAP_ONE_CARD = "tap_one_card"  # two cards in the field: present one card only
     TAP_AGAIN = "tap_again"  # the card left the field too early: present it again

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from flows.messages import CATALOGUE, t
 from flows.money import format_money
 from flows.ports import ReceiptLine, TxnRecord
-from flows.sim_number import group_digits
+from flows.sim_number import group_digits, group_msisdn
 from flows.txn_state import TxnState
 
 __all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH", "MoneyBack",
@@ -92,7 +92,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         rule,
         ReceiptLine(say("rcpt.iccid")),
         ReceiptLine(group_digits(f.iccid), bold=True),
-        _pair("MSISDN", group_digits(f.msisdn)),
+        _pair("MSISDN", group_msisdn(f.msisdn)),
         ReceiptLine(f"{say('label.plan')}: {f.plan_name}"),
         _pair(say("label.amount"), format_money(f.amount_minor)),
         _pair(say("label.fee"), format_money(f.fee_minor)),

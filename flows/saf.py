@@ -6,9 +6,9 @@ queued **in the same commit** that makes the transaction ``paid`` (``Journal.saf
 drained in the background, at boot and before settlement, until the host answers 0230.
 
 What the queue keeps: the masked PAN (first 6 / last 4), expiry, PAN sequence, field 55 (with the TC) and the
-original time, plus the full PAN **sealed** with AES-256-GCM under a key derived (HKDF-SHA256) from a per-terminal
-secret kept beside the journal (``Journal.saf_key``), with the queue row's STAN as associated data. The advice
-needs the PAN (the acquirer routes and finds the card by it); storing it sealed means a copied journal file
+original time, plus the full PAN **sealed** with AES-256-GCM under a key derived (HKDF-SHA256) from the device
+secret, never kept beside the journal (``terminal.device_secret``), with the queue row's STAN as associated data.
+The advice needs the PAN (the acquirer routes and finds the card by it); storing it sealed means a copied journal file
 reveals nothing, and the clear PAN exists only in memory while an advice is built. The track-2 equivalent is
 not kept: field 55 already carries what the issuer checks (TC, ATC, TVR).
 

@@ -19,6 +19,7 @@ The terminal's maintenance port runs too: the update agent (POSFW1 and SMP) with
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -28,7 +29,7 @@ from typing import Any, TextIO
 
 from sim.devices.contactless_cards import TAP_KEYS
 from sim.devices.update_device import UpdateDevice, device_for_serve
-from sim.runner.world import DEMO_BDK, DEMO_DEVICE_CLASS, DEMO_KSN, DEMO_USERS, SimWorld
+from sim.runner.world import DEMO_BDK, DEMO_DEVICE_CLASS, DEMO_KSN, DEMO_USERS, SIM_DEVICE_SECRET_ENV, SimWorld
 
 __all__ = ["serve", "to_toml", "describe"]
 
@@ -43,6 +44,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # an inline table ([emv] capks, [fees] channel = { rate_bps = 60, … })
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
@@ -81,6 +84,8 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         "firmware": config.get("firmware", {}),
         "users": [{"id": u, "name": n, "role": r, "password": p} for u, n, r, p in DEMO_USERS],
         "test_keys": {"pin_bdk_aes128": DEMO_BDK.hex().upper(), "pin_initial_ksn": DEMO_KSN.hex().upper()},
+        # the terminal's device secret (test bench): export it before starting pos-terminal with this config
+        "environment": {SIM_DEVICE_SECRET_ENV: os.environ.get(SIM_DEVICE_SECRET_ENV, "")},
         "cards": sorted(world.cards),
         "tap_cards": list(TAP_KEYS),
         "stdin": _HELP,

@@ -17,10 +17,12 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
+from emv.pan import mask_pan
 from pos_errors import ConfigError, PosError
 from terminal import log_setup
 from terminal.config import load_settings
 from terminal.screens import Key, Screen
+from terminal.secret_file import create_private
 
 __all__ = ["main"]
 
@@ -82,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check_config:
         for section, values in asdict(settings).items():
+            if section == "emv":  # exception-file PANs are shown first 6 / last 4, like everywhere else
+                values["exception_file"] = tuple(mask_pan(p.split("-")[0]) for p in values["exception_file"])
             if section != "users":
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
         return 0
     if args.verify_audit:
         return _verify_audit(settings.terminal.journal)
+    if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
+        create_private(Path(settings.terminal.log_file))
     log_setup.configure(settings.terminal.log_file, terminal_id=settings.terminal.id,
                         max_bytes=settings.terminal.log_max_bytes, backups=settings.terminal.log_backups)
     from terminal.app import TerminalApp

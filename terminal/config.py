@@ -43,6 +43,7 @@ class TerminalSection:
     log_file: str = ""
     log_max_bytes: int = 5_000_000  # the log rotates at this size ...
     log_backups: int = 5  # ... keeping this many old files
+    profile: str = "production"  # "production": live trust anchors only; "test": test keys allowed (simulator)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class SecuritySection:
     lock_s: float = 900.0  # how long too many wrong passwords lock an account
     max_failed: int = 5  # wrong passwords in a row that lock it
     key_load_dual: int = 0  # 1: loading a PIN key needs a second person (dual control, terminal.load_pin_key)
+    device_secret_file: str = ""  # 0600 file holding the device secret (not beside the journal); PAN sealing key
+    device_secret_env: str = ""  # test benches only: environment variable holding the secret as hex (simulator)
 
     def __post_init__(self) -> None:  # issue 19: a lockout lasts at least 15 minutes
         if self.lock_s < MIN_LOCK_S:
@@ -174,7 +177,7 @@ class EmvSection:
     # checked and turned into the kernel's configuration by emv.config.terminal_config (names the bad key)
     country_code: str = "0156"
     currency_code: str = "0156"
-    include_test_capks: bool = True
+    include_test_capks: bool = False  # the schemes' test CA keys: profile "test" only
     capks: tuple[Mapping[str, Any], ...] = ()
     revoked: tuple[str, ...] = ()
     exception_file: tuple[str, ...] = ()
@@ -285,7 +288,7 @@ class Settings:
         for key in ("aids", "capks", "revoked", "exception_file"):
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
-        fees, limits = _fees(data.get("fees", {}))
+        fees, limits, min_fees = _fees(data.get("fees", {}))
         log_size = data.get("terminal", {}).get("log_max_bytes", 5_000_000)
         if isinstance(log_size, int) and not 10_000 <= log_size <= 1_000_000_000:
             raise ConfigError(f"terminal.log_max_bytes must be 10000..1000000000, not {log_size}")
@@ -303,7 +306,7 @@ class Settings:
             emv=_section(EmvSection, {"emv": emv}, "emv"),
             security=_section(SecuritySection, data, "security"),
             firmware=_section(FirmwareSection, data, "firmware"),
-            fees=FeeSchedule(fees, limits),
+            fees=FeeSchedule(fees, limits, min_fees),
             users=users,
             wechatpay=_section(WeChatPaySection, data, "wechatpay"),
             alipay=_section(AlipaySection, data, "alipay"),
@@ -312,19 +315,38 @@ class Settings:
         settings.firmware.check()
         settings.contactless.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
-                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
+                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id,
+                        profile=settings.terminal.profile)
+        if settings.terminal.profile == "production":
+            _refuse_test_settings(data)
+            if settings.security.device_secret_env:
+                raise ConfigError("security.device_secret_env is for test benches: a production terminal reads "
+                                  "its device secret from security.device_secret_file")
         return settings
 
 
 _LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")
+_TEST_ONLY_KEYS = ("insecure_plaintext",)  # by name in every section, so keys other sections add are covered
 
 
-def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:
-    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps and the limits in fen."""
-    fees, limits = {}, {}
+def _refuse_test_settings(data: Mapping[str, Any], where: str = "") -> None:
+    """A production terminal refuses to boot with a test-bench setting switched on (in any table, at any
+    depth), and names it."""
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _refuse_test_settings(value, f"{where}{key}.")
+        elif key in _TEST_ONLY_KEYS and value is True:
+            raise ConfigError(f"{where}{key} = true is for test benches: a terminal with [terminal] "
+                              "profile = \"production\" refuses it")
+
+
+def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits], dict[str, int]]:
+    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps, min_fee_fen and the limits
+    in fen."""
+    fees, limits, min_fees = {}, {}, {}
     for channel, value in raw.items():
         if isinstance(value, Mapping):
-            allowed = {"fixed_fen", "rate_bps", *_LIMIT_KEYS}
+            allowed = {"fixed_fen", "rate_bps", "min_fee_fen", *_LIMIT_KEYS}
             bad = [k for k, v in value.items() if k not in allowed or isinstance(v, bool) or not isinstance(v, int)
                    or v < 0]
             if bad:
@@ -332,11 +354,13 @@ def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str,
                                   "each a whole number of fen (basis points for rate_bps) ≥ 0")
             fees[channel] = (value.get("fixed_fen", 0), value.get("rate_bps", 0))
             limits[channel] = ChannelLimits(*(value.get(k) for k in _LIMIT_KEYS))
+            if value.get("min_fee_fen"):
+                min_fees[channel] = value["min_fee_fen"]
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
             fees[channel] = (value[0], value[1])
         else:
             raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60], or a table")
-    return fees, limits
+    return fees, limits, min_fees
 
 
 def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:

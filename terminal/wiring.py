@@ -38,10 +38,12 @@ from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
-from pos_errors import ConfigError, DeviceError
+from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
+from terminal.device_secret import read_device_secret, sealing_key
 from terminal.journal import Journal
+from terminal.secret_file import create_private
 from terminal.services import Services, SystemClock
 from terminal.users import UserStore
 
@@ -53,7 +55,7 @@ log = logging.getLogger("terminal.wiring")
 def emv_config(settings: Settings) -> TerminalConfig:
     term = settings.terminal
     return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
-                           ifd_serial=term.id)
+                           ifd_serial=term.id, profile=term.profile)
 
 
 def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
@@ -63,8 +65,8 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
     def write(name: str, text: str) -> None:
         try:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            (Path(directory) / f"{name}.json").write_text(text, encoding="utf-8")
+            path = create_private(Path(directory) / f"{name}.json")  # 0600 in a 0700 directory
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
             log.warning("transcript %s not saved: %s", name, exc)
 
@@ -72,11 +74,17 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
 
 def build_services(settings: Settings) -> Services:
-    term, dev = settings.terminal, settings.devices
+    term, dev, sec = settings.terminal, settings.devices, settings.security
+    # the SAF sealing key comes from the device secret (refused before anything opens), never from beside the journal
+    seal_key = sealing_key(read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal),
+                           term.id)
     journal = Journal(term.journal, crash_point=crashpoint.reached)
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
-        users.ensure(user.id, user.name, user.role, user.password_hash)
+        try:
+            users.ensure(user.id, user.name, user.role, user.password_hash)
+        except PosError as exc:  # storage full or failing: the terminal still starts, out of service, and says so
+            log.error("user %s not stored: %s", user.id, exc)
     clock = SystemClock()
     c = settings.carrier
     carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
@@ -105,7 +113,7 @@ def build_services(settings: Settings) -> Services:
         closers.append(device.close)
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
-    sealer = PanSealer(journal.saf_key(), term.id)
+    sealer = PanSealer(seal_key, term.id)
     card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
                                         card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
                                         transcript_sink=_transcript_writer(settings.emv.transcripts_dir),
@@ -144,7 +152,7 @@ def _host_security(settings: Settings) -> dict[str, Any]:
         tls = client_context(h.ca_file, h.client_cert, h.client_key)
     if h.key_scheme == "none":
         log.warning("host.key_scheme = none: acquirer messages carry no MAC — test benches only")
-    allow_clear = getattr(settings.terminal, "profile", "production") == "test"  # a clear TMK: test benches only
+    allow_clear = settings.terminal.profile == "test"  # a clear TMK: test benches only
     tmk = (load_tmk(h.tmk_file, h.tmk_kbpk_file, allow_clear=allow_clear) if h.key_scheme == "master_session"
            else None)
     return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk,

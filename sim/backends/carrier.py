@@ -473,7 +473,7 @@ class CarrierSim(LoopbackHttp):
         sim.data_left_mb += plan.data_mb + plan.bonus_data_mb
         sim.sms_left += plan.sms
         sim.voice_left_min += plan.voice_min
-        if plan.period_months:
+        if plan.period_months and plan.data_mb:  # a data package moves the expiry; add-ons (SMS, voice) do not
             start = max(self._today(), dt.date.fromisoformat(sim.expiry))
             sim.expiry = _add_months(start, plan.period_months).isoformat()
         if plan.data_mb:

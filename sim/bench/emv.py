@@ -15,7 +15,6 @@ from typing import Any
 
 from emv import kernel_c3, tlv
 from emv.actions import Finished, GoOnline, RequestOnlinePin, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.contactless import Combination, ReaderLimits, Status
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
@@ -23,6 +22,7 @@ from emv.kernel import Transaction
 from flows.contactless_payment import KERNELS
 from sim.backends import pki
 from sim.backends.issuer import response_icc_data
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from sim.devices.contactless_cards import tap_applet
@@ -34,7 +34,7 @@ TAP_BUDGET_MS = 50.0  # a tap's terminal-side CPU budget (issue 20): Entry Point
 _TAP_LIMITS = ReaderLimits(contactless_limit=100000, floor_limit=5000, cvm_required_limit=100000)
 _TAP_COMBOS = tuple(Combination(bytes.fromhex(aid), kernel, _TAP_LIMITS)
                     for aid, kernel in (("A000000333", 7), ("A000000003", 3), ("A000000004", 2)))
-_CONFIG = TerminalConfig(aids=STANDARD_AIDS)
+_CONFIG = TerminalConfig(aids=STANDARD_AIDS, capks=SIM_TRUST)
 
 
 def _kernel_seconds(key: str, runs: int) -> float:
@@ -75,7 +75,7 @@ def _tap_seconds(key: str, amount: int, runs: int) -> float:
         started = time.process_time()
         terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=b"\x12\x34\x56\x78",
                                            today=today)
-        ep = EntryPoint(_TAP_COMBOS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
+        ep = EntryPoint(_TAP_COMBOS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=SIM_TRUST,
                         today=today)
         action = ep.start()
         while not isinstance(action, ContactlessFinished):

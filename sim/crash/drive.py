@@ -183,6 +183,7 @@ def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Pa
     world.wallet = WalletSim(user_paying_s=1.0)
     world.wechatpay.engine = world.alipay.engine = world.wallet  # the gateways keep their books there
     world.acquirer.late_reply_s = 2.0
+    world.reader.reinsert_on_beep = True  # a card put in before the sale: the customer re-inserts it when asked
     config = workdir / "terminal.toml"
     config.write_text(_toml(world.config()), encoding="utf-8")
     return world, config

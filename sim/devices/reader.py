@@ -238,6 +238,9 @@ class ReaderSim(LinkedDevice):
         self.field_offs: list[int] = []  # CL_FIELD_OFF hold times, oldest first
         self.leds = Led(0)
         self.beeps: list[int] = []  # durations in ms, oldest first
+        # A customer who does what the beep asks (benches, crash runs, pos-terminal process tests): at each
+        # beep a card in the slot is taken out and, a moment later, put in again (a "new" insertion).
+        self.reinsert_on_beep = False
 
     @property
     def card_present(self) -> bool:
@@ -356,7 +359,16 @@ class ReaderSim(LinkedDevice):
 
     def _buzzer(self, data: bytes) -> bytes:
         self.beeps.append(decode_buzzer(data))
+        applet = self._applet
+        if self.reinsert_on_beep and applet is not None:
+            threading.Timer(0.05, self._take_out_and_in, (applet,)).start()
         return encode_response(ReaderStatus.OK)
+
+    def _take_out_and_in(self, applet: Applet) -> None:
+        if self._applet is applet:
+            self.remove()
+            time.sleep(0.05)
+            self.insert(applet)
 
     def _mag_read(self, _data: bytes) -> bytes:
         swipe, self._last_swipe = self._last_swipe, None

@@ -32,7 +32,9 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           carry a wrong MAC), acquirer_expire_keys (the host forgets the working
                                           keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
                                           wallet_forge_paid (a man in the middle makes every
-                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails)
+                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails),
+                                          wallet_refund_newest (the platform refunds the newest paid order
+                                          behind the terminal's back)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -51,6 +53,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
     reset_key_count = true                start counting terminal key presses
     expect_key_count = 25                 exactly this many terminal keys pressed since the reset
+    expect_beeps = 2                      the card reader's buzzer sounded exactly this many times so far
     sleep = 0.5
     tap = "quickpass-debit"               hold a contactless card or phone over the reader (sim/devices/
                                           contactless_cards.py TAP_KEYS); a table adds collide_with = "<key>"
@@ -82,6 +85,7 @@ from xml.etree import ElementTree as ET
 from drivers.card_reader_codec import Led
 from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
+from sim.runner.trace_dir import keep_receipts, run_log, scenario_dir
 from sim.runner.world import SimWorld
 from terminal.screens import Key
 
@@ -330,6 +334,11 @@ class _Runner:
                 self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
+            elif name == "wallet_refund_newest" and value:  # the merchant's back office refunds it at the platform
+                paid = [o for o in self.w.wallet.orders.values() if o.status == "paid"]
+                if not paid:
+                    raise StepFailure("no paid wallet order to refund")
+                paid[-1].status = "refunded"
             elif name == "wallet_unreachable":  # the wallet platform and the WeChat Pay / Alipay gateways
                 for platform in (self.w.wallet, self.w.wechatpay, self.w.alipay):
                     platform.set_unreachable(bool(value))
@@ -414,20 +423,32 @@ class _Runner:
         _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else
               f"wallet orders {self.w.wallet.counts()} != expected {dict(wanted)}", timeout)
 
+    def expect_beeps(self, wanted: int, timeout: float) -> None:
+        _poll(lambda: None if len(self.w.reader.beeps) == wanted else
+              f"the reader beeped {len(self.w.reader.beeps)} times, expected {wanted}", timeout)
+
     def sleep(self, seconds: float, timeout: float) -> None:
         time.sleep(seconds)
 
 
 def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None,
                  inspect: Callable[[SimWorld], None] | None = None,
-                 faults: LineFaults | None = None) -> ScenarioResult:
+                 faults: LineFaults | None = None, trace_dir: Path | None = None,
+                 on_start: Callable[[SimWorld], None] | None = None) -> ScenarioResult:
     """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown.
-    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``."""
+    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``. ``trace_dir``: keep the
+    world, its traces, log and receipts in ``trace_dir/<scenario>/`` (``sim.runner.trace_dir``)."""
     started = time.monotonic()
-    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults)
+    workdir = scenario_dir(trace_dir, Path(scenario.path)) if trace_dir is not None else None
+    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults, workdir=workdir,
+                     trace=workdir is not None)
     result = ScenarioResult(scenario, passed=True, seconds=0.0)
+    logged = run_log(workdir)
+    logged.__enter__()
     try:
         world.start()
+        if on_start is not None:  # e.g. a display listener that records every screen
+            on_start(world)
         runner = _Runner(world)
         for index, step in enumerate(scenario.steps, 1):
             timeout = float(step.get("timeout", 10))
@@ -452,6 +473,8 @@ def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = Non
                 inspect(world)
         finally:
             world.stop()
+            keep_receipts(world, workdir)
+            logged.__exit__(None, None, None)
         result.seconds = time.monotonic() - started
     return result
 

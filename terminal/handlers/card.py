@@ -23,6 +23,7 @@ SWIPE_MESSAGES = {  # magstripe and chip fallback, shown on the "insert or swipe
     Step.INSERT_CHIP: "swipe.insert_chip",
     Step.SWIPE_FALLBACK: "swipe.fallback",
     Step.BAD_SWIPE: "swipe.bad",
+    Step.REMOVE_AND_INSERT: "slot.remove_and_insert",
 }
 TAP_MESSAGES = {  # contactless prompts (Entry Point UI requests), shown on the "tap" screen's error line
     Step.TAP_ONE_CARD: "tap.one_card",
@@ -56,6 +57,8 @@ def on_card_progress(core: TerminalCore, step: Any) -> None:
         if core.may_trigger("card_again"):  # back to "insert or swipe" after a failed chip
             core.fire("card_again")
             return
+    elif step is Step.REMOVE_CARD:  # the transaction is over: the result screen asks for the card too
+        s.remove_card = True
     elif step is Step.READING_CARD and s.hint_code is not None:
         s.error, s.hint_code = None, None  # the card is being read now: the earlier hint is over
     elif step is Step.TOPPING_UP:

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from emv import contactless as cl
 from emv import kernel_c3, tags, tlv
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, Cvm, Message, ReaderLimits, Status
 from emv.crypto import arqc
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
 from pos_errors import LocalProtocolError, RemoteProtocolError
 from sim.backends.issuer import ac_session_key
+from sim.backends.pki import SIM_TRUST
 from sim.devices.contactless_cards import CONTACTLESS_CATALOGUE, ContactlessCard, ContactlessProfile
 
 TODAY = dt.date(2026, 5, 1)
@@ -47,7 +47,7 @@ def tap(profile: ContactlessProfile, amount: int, *, pin: str = "entered", cards
         host_code: str | None = None) -> Tap:
     card = ContactlessCard(profile)
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
-    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY)
     polls = list(cards_in_field)
     seen: list[bytes] = []
@@ -303,7 +303,7 @@ class _Garbage:
 
 def _run_against(card: _Garbage | _TwoApps, amount: int = 2000) -> ContactlessFinished:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
-    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY)
     action = ep.start()
     for _ in range(100):

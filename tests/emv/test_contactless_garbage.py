@@ -19,11 +19,11 @@ from drivers.card_reader_codec import (
 )
 from emv import kernel_c2, kernel_c3
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, ReaderLimits, Status
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
 from emv.relay_resistance import parse_answer
 from pos_errors import RemoteProtocolError
+from sim.backends.pki import SIM_TRUST
 from sim.devices.contactless_cards import MASTERCARD_TAP, EmvModeTapCard
 
 TODAY = dt.date(2026, 5, 1)
@@ -44,7 +44,7 @@ class _Liar:
 
 def _run(card: _Liar, amount: int) -> ContactlessFinished:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=b"\x01\x02\x03\x04", today=TODAY)
-    ep = EntryPoint(COMBOS, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(COMBOS, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY)
     action = ep.start()
     for _ in range(200):

@@ -9,7 +9,6 @@ import pytest
 
 from emv import kernel_c2, kernel_c3
 from emv.actions import GoOnline, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, ReaderLimits, Status
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
 from emv.relay_resistance import (
@@ -25,6 +24,7 @@ from emv.relay_resistance import (
     parse_answer,
 )
 from pos_errors import RemoteProtocolError
+from sim.backends.pki import SIM_TRUST
 from sim.devices.contactless_cards import tap_applet
 from sim.devices.reader import air_us
 
@@ -89,7 +89,7 @@ def _tap(key: str, amount: int = 10000) -> tuple[ContactlessFinished, int]:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=b"\x01\x02\x03\x04",
                                        today=dt.date(2026, 5, 1))
     combos = (Combination(bytes.fromhex("A000000004"), 2, ReaderLimits(floor_limit=5000)),)
-    ep = EntryPoint(combos, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(combos, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=SIM_TRUST,
                     today=dt.date(2026, 5, 1))
     action, exchanges = ep.start(), 0
     while not isinstance(action, ContactlessFinished):

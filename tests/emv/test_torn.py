@@ -7,10 +7,10 @@ import datetime as dt
 
 from emv import kernel_c2, kernel_c3, tlv
 from emv.actions import GoOnline, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, ReaderLimits, Status
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
 from emv.torn import TornLog
+from sim.backends.pki import SIM_TRUST
 from sim.devices.contactless_cards import tap_applet
 
 TODAY = dt.date(2026, 5, 1)
@@ -24,7 +24,7 @@ class _Pulled(Exception):
 def _tap(card: object, torn: TornLog | None, *, amount: int = 10000, un: bytes = b"\x01\x02\x03\x04",
          tear: bool = False) -> tuple[ContactlessFinished, list[str], GoOnline | None]:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=un, today=TODAY)
-    ep = EntryPoint(COMBOS, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(COMBOS, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY, torn=torn)
     action, sent, online = ep.start(), [], None
     while not isinstance(action, ContactlessFinished):

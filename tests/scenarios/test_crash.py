@@ -156,6 +156,7 @@ def test_power_cut_after_approval_recovery_shows_the_cashier_what_it_did(tmp_pat
     try:
         world.insert_card(sc.card)
         world.pinpad.auto_pin = "1234"
+        world.reader.reinsert_on_beep = True
         term = crash.TerminalProcess(config, {"POS_CRASH_AT": str(auth_sent)})
         assert crash.drive(term, sc, world) is False and term.stop() == crash.CRASH_EXIT
         assert [(e.response_code, e.reversed) for e in world.acquirer.ledger] == [("00", False)], "charged"

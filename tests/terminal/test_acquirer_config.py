@@ -14,7 +14,7 @@ from terminal.wiring import _host_security
 
 
 def _settings(**host: object) -> Settings:
-    return Settings.from_dict({"host": host})
+    return Settings.from_dict({"host": host, "terminal": {"profile": "test"}})  # production refuses plaintext
 
 
 @pytest.fixture
