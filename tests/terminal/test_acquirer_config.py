@@ -62,12 +62,16 @@ def test_tmk_file_with_garbage_is_refused(tmp_path: Path, sec: AcquirerSecurity)
         _host_security(_settings(insecure_plaintext=True, tmk_file=str(bad), tmk_kbpk_file=sec.tmk_kbpk_file))
 
 
-def test_clear_tmk_only_for_a_test_profile(tmp_path: Path) -> None:
+def test_clear_tmk_only_for_a_test_profile(tmp_path: Path, sec: AcquirerSecurity) -> None:
     clear = tmp_path / "tmk.hex"
     clear.write_text("0123456789ABCDEFFEDCBA9876543210\n")
     clear.chmod(0o600)
+    host = {"ca_file": sec.ca.ca_file, "client_cert": sec.client_cert, "client_key": sec.client_key,
+            "tmk_file": str(clear)}
+    production = Settings.from_dict({"host": host, "terminal": {"profile": "production"}})
     with pytest.raises(ConfigError, match="holds a clear key: only a terminal with \\[terminal\\] profile"):
-        _host_security(_settings(insecure_plaintext=True, tmk_file=str(clear)))
+        _host_security(production)
+    assert _host_security(_settings(**host))["tmk"] == bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 
 
 @pytest.mark.parametrize(("host", "why"), [
