@@ -245,6 +245,7 @@ class Journal:
             txn_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, "created", f"order {order_id}"))
+        log.info("txn %d order %s stage created %s %s fen", txn_id, order_id, channel, amount_minor + fee_minor)
         return txn_id
 
     def update(self, txn_id: int, state: str, **values: object) -> None:
@@ -254,7 +255,7 @@ class Journal:
         assignments = "".join(f", {name} = ?" for name in values)
         detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
         with self.transaction() as db:
-            row = db.execute("SELECT state FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+            row = db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
             if row is None:
                 raise JournalError(f"no transaction {txn_id}")
             try:
@@ -265,6 +266,7 @@ class Journal:
                        (state, now, *values.values(), txn_id))
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, state, detail))
+        log.info("txn %d order %s stage %s %s", txn_id, row[1], state, detail)  # one line per event, after commit
 
     def get(self, txn_id: int) -> TxnRecord:
         for row in self._select("txn_id = ?", (txn_id,)):

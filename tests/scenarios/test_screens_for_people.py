@@ -16,7 +16,7 @@ from sim.runner.scenario import Scenario, load_scenario, run_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 # one scenario per area in `make test`; every scenario under `make soak`
-SUBSET = ["happy_path", "host_decline", "host_unreachable", "wallet_customer_refusals", "settlement_per_channel",
+SUBSET = ["happy_path", "host_decline", "host_unreachable", "wallet_customer_presented", "settlement_per_channel",
           "void", "carrier_pending", "card_in_slot", "unknown_sim", "printer_problems", "refund", "open_items"]
 ENGLISH_STEPS = {"expect_text", "expect_no_text", "expect_error", "expect_receipt"}
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
