@@ -129,7 +129,7 @@ class CardPaymentSettings:
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
 RESPONSE_TEXT: Mapping[str, Msg] = {code: Msg(f"resp.{code}") for code in ("00", "05", "14", "51", "54", "55", "75",
-                                                                          "91")}
+                                                                          "91", "A0")}
 
 
 def decline_text(code: str | None) -> Msg:
