@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -43,7 +44,7 @@ class Journal:
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
         self._lock = threading.RLock()
-        self.chain = Chain(chain_key or load_or_make_secret(self.files.key_path()))  # 0600, made once
+        self.chain = Chain(chain_key or (os.urandom(32) if read_only else load_or_make_secret(self.files.key_path())))
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted

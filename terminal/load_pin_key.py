@@ -29,6 +29,7 @@ from emv.crypto.tr31 import KEY_ENCRYPTION, KeyBlockError, dukpt_initial_ksn, pa
 from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings, load_settings
+from terminal.device_secret import journal_chain_key
 from terminal.journal import Journal
 from terminal.roles import Action, allowed
 from terminal.settings_store import SettingsStore
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(kcv) not in (0, 3):
         parser.error("--kcv is 3 bytes (6 hex digits)")
     settings = load_settings(args.config) if args.config else Settings()
-    journal = Journal(args.journal)
+    journal = Journal(args.journal, chain_key=journal_chain_key(settings))
     settings = SettingsStore(journal).apply(settings)
     audit = AuditLog(journal)
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)

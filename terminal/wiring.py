@@ -41,7 +41,7 @@ from flows.wallet_payment import WalletSettings, WalletTopupService
 from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
-from terminal.device_secret import read_device_secret, sealing_key
+from terminal.device_secret import chain_key, read_device_secret, sealing_key
 from terminal.journal import Journal
 from terminal.secret_file import create_private
 from terminal.services import Services, SystemClock
@@ -76,9 +76,10 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 def build_services(settings: Settings) -> Services:
     term, dev, sec = settings.terminal, settings.devices, settings.security
     # the SAF sealing key comes from the device secret (refused before anything opens), never from beside the journal
-    seal_key = sealing_key(read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal),
-                           term.id)
-    journal = Journal(term.journal, crash_point=crashpoint.reached)
+    secret = read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal)
+    seal_key = sealing_key(secret, term.id)
+    # the seal chain's key too: a key never sits beside the data it protects
+    journal = Journal(term.journal, crash_point=crashpoint.reached, chain_key=chain_key(secret, term.id))
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
         try:
