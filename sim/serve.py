@@ -71,6 +71,8 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
                          "port": host["port"], "server_name": host.get("server_name", ""),
                          "ca_file": host.get("ca_file", ""), "client_cert": host.get("client_cert", ""),
                          "client_key": host.get("client_key", ""), "tmk_file": host.get("tmk_file", ""),
+                         "tmk_kbpk_file": host.get("tmk_kbpk_file", ""),
+                         "tpdu": host.get("tpdu", ""), "app_header": host.get("app_header", ""),
                          "key_scheme": host.get("key_scheme", "master_session")},
             "carrier": {"url": config["carrier"]["url"], "ca_file": config["carrier"]["ca_file"],
                         "app_id": config["carrier"]["app_id"],

@@ -73,8 +73,12 @@ class HostSection:
     client_cert: str = ""  # this terminal's client certificate (PEM), issued by the acquirer
     client_key: str = ""  # its private key (PEM, 0600)
     insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
-    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
-    tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
+    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK), "dukpt" or "none"
+    tmk_file: str = ""  # terminal master key: TR-31 key block, usage K0, mode 0600 (drivers/host/tmk.py)
+    tmk_kbpk_file: str = ""  # KBPK the TR-31 TMK block in tmk_file is wrapped under (hex, 0600, another directory)
+    pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
+    tpdu: str = ""  # dialect header: 5-byte TPDU in hex, "60" + acquirer NII + terminal address; "" = none
+    app_header: str = ""  # 6-byte application header after the TPDU, hex (e.g. 603100310701); "" = none
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,11 @@ class ContactlessSection:
     presentations: int = 3  # a card pulled away too early may be presented this many times
     # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
     per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def limits_for(self, rid: str) -> dict[str, Any]:
+        """The limits and status check of ``rid``'s combination: its ``per_aid`` table over the section's."""
+        own = {k.upper(): v for k, v in self.per_aid.items()}.get(rid.upper(), {})
+        return {**{key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}, **own}
 
     def check(self) -> None:
         """Raises ConfigError naming the bad key."""

@@ -20,6 +20,7 @@ from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
+from drivers.host.header import FrameHeader
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from drivers.merchant_keys import alipay_client, wechatpay_client
@@ -96,6 +97,10 @@ def build_services(settings: Settings) -> Services:
                       **_host_security(settings))
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
+    if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
+        pinpad.use_working_key(host.pin_key)
+    if settings.host.key_scheme == "dukpt":  # MACs under the PIN pad's DUKPT transaction keys, no sign-on
+        host.use_dukpt_mac(pinpad)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
@@ -138,8 +143,11 @@ def build_services(settings: Settings) -> Services:
 def _host_security(settings: Settings) -> dict[str, Any]:
     """TLS context, server name and TMK of the acquirer link (``[host]``); ConfigError names a wrong key."""
     h = settings.host
-    if h.key_scheme not in ("master_session", "none"):
-        raise ConfigError(f"host.key_scheme must be 'master_session' or 'none', not {h.key_scheme!r}")
+    if h.key_scheme not in ("master_session", "none", "dukpt"):
+        raise ConfigError(f"host.key_scheme must be 'master_session', 'dukpt' or 'none', not {h.key_scheme!r}")
+    if h.pin_key not in ("dukpt", "pik") or (h.pin_key == "pik" and h.key_scheme != "master_session"):
+        raise ConfigError(f"host.pin_key must be 'dukpt', or 'pik' with host.key_scheme = 'master_session', "
+                          f"not {h.pin_key!r}")
     if h.insecure_plaintext:
         log.warning("host.insecure_plaintext = true: the acquirer link is PLAIN TCP — test benches only")
         tls = None
@@ -147,8 +155,11 @@ def _host_security(settings: Settings) -> dict[str, Any]:
         tls = client_context(h.ca_file, h.client_cert, h.client_key)
     if h.key_scheme == "none":
         log.warning("host.key_scheme = none: acquirer messages carry no MAC — test benches only")
-    tmk = load_tmk(h.tmk_file) if h.key_scheme == "master_session" else None
-    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk}
+    allow_clear = settings.terminal.profile == "test"  # a clear TMK: test benches only
+    tmk = (load_tmk(h.tmk_file, h.tmk_kbpk_file, allow_clear=allow_clear) if h.key_scheme == "master_session"
+           else None)
+    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk,
+            "header": FrameHeader.from_config(h.tpdu, h.app_header)}
 
 
 def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:
@@ -209,11 +220,10 @@ def tap_settings(settings: Settings, capks: Mapping[tuple[bytes, int], Capk]) ->
         return None if value < 0 else value
 
     def limits(rid: str) -> ReaderLimits:
-        own = {k.upper(): v for k, v in cl.per_aid.items()}.get(rid, {})
-        return ReaderLimits(contactless_limit=limit(own.get("limit_minor", cl.limit_minor)),
-                            floor_limit=limit(own.get("floor_limit_minor", cl.floor_limit_minor)),
-                            cvm_required_limit=limit(own.get("cvm_required_limit_minor", cl.cvm_required_limit_minor)),
-                            status_check=own.get("status_check", cl.status_check))
+        own = cl.limits_for(rid)
+        return ReaderLimits(contactless_limit=limit(own["limit_minor"]), floor_limit=limit(own["floor_limit_minor"]),
+                            cvm_required_limit=limit(own["cvm_required_limit_minor"]),
+                            status_check=own["status_check"])
 
     combos = tuple(Combination(bytes.fromhex(aid), kernel, limits(aid)) for aid, kernel in TAP_COMBINATIONS)
     return TapSettings(combos, capks, tap_timeout_s=cl.tap_timeout_s, presentations=cl.presentations,
