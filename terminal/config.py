@@ -100,7 +100,7 @@ class CarrierSection:
 class WalletSection:
     """Wallet platform (WeChat Pay / Alipay / EMV QR) and the waits of a QR payment."""
 
-    url: str = "http://127.0.0.1:8090"
+    url: str = "https://127.0.0.1:8090"
     timeout_s: float = 10.0
     poll_interval_s: float = 3.0
     merchant_timeout_s: float = 90.0
@@ -109,6 +109,10 @@ class WalletSection:
     mcc: str = "4814"
     account_gui: str = "D156000000000"
     merchant_city: str = "SHENZHEN"
+    app_id: str = ""  # issued by the wallet platform with the app secret (requests signed as the carrier's)
+    app_secret_file: str = ""  # file holding the app secret, mode 0600; read at boot
+    ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
+    insecure_plaintext: bool = False  # allow http:// (test benches only)
 
 
 @dataclass(frozen=True)

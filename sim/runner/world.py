@@ -164,7 +164,10 @@ class SimWorld:
                          "journal": str(self.workdir / "journal.db"), "profile": "test"},
             "emv": {"capks": capk_entries()},  # the simulator's CA: a test key, trusted by profile "test" only
             "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
-            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
+            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0,
+                       "app_id": self.wallet.app_id, "ca_file": self.wallet.ca_file,
+                       "app_secret_file": self.wallet.write_secret(str(self.workdir / "wallet-app-secret")),
+                       "insecure_plaintext": not self.wallet.ca_file},
             "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
             "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3, "app_id": self.carrier.app_id,
                         "app_secret_file": self.carrier.write_secret(str(self.workdir / "carrier-app-secret")),
