@@ -74,10 +74,11 @@ def normalise_number(number: str) -> str:
     return cleaned
 
 
-def read_app_secret(path: str, key: str = "carrier.app_secret_file") -> bytes:
-    """The app secret from ``path`` (read at boot; ``key`` names the setting in messages, e.g.
-    ``wallet.app_secret_file``): the file must be a regular file of mode 0600 (or 0400) owned by us, holding the
-    secret on one line (at least 16 characters). Raises ConfigError."""
+def read_app_secret(path: str, section: str = "carrier") -> bytes:
+    """The app secret from ``path`` (read at boot; messages name the setting ``<section>.app_secret_file``):
+    the file must be a regular file of mode 0600 (or 0400) owned by us, holding the secret on one line (at least
+    16 characters). Raises ConfigError."""
+    key = f"{section}.app_secret_file"
     if not path:
         raise ConfigError(f"{key} is not set: name the file holding the app secret")
     try:

@@ -125,7 +125,7 @@ def build_services(settings: Settings) -> Services:
                          tap=(reader, tap_settings(settings, card_settings.emv.capks))
                          if settings.contactless.enabled else None)
     w = settings.wallet
-    wallet_secret = read_app_secret(w.app_secret_file, "wallet.app_secret_file")
+    wallet_secret = read_app_secret(w.app_secret_file, "wallet")
     wallet = WalletClient(w.url, app_id=w.app_id, app_secret=wallet_secret, ca_file=w.ca_file,
                           insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
                           terminal_id=term.id, crash_point=crashpoint.reached)

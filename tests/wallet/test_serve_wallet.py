@@ -40,7 +40,7 @@ def test_serve_prints_an_https_wallet_platform_that_refuses_unsigned_requests(tm
         assert (settings.url, settings.ca_file, settings.app_id, settings.insecure_plaintext) == (
             wallet["url"], wallet["ca_file"], wallet["app_id"], False)
         client = WalletClient(settings.url, app_id=wallet["app_id"], ca_file=wallet["ca_file"],
-                              app_secret=read_app_secret(wallet["app_secret_file"], "wallet.app_secret_file"))
+                              app_secret=read_app_secret(wallet["app_secret_file"], "wallet"))
         assert client.query("X1").status == "not_found"  # the unsigned cancel did not close the id
         proc.stdin.write("quit\n")
         proc.stdin.flush()
