@@ -69,6 +69,7 @@ class Step(StrEnum):
     TAP_SEE_PHONE = "tap_see_phone"  # the phone asks for its own CVM: see phone, then tap again
     TAP_READ_OK = "tap_read_ok"  # card read: it may be taken away
     TAP_INSERT = "tap_insert"  # Try Another Interface: insert the card in the slot
+    TAP_UPDATE = "tap_update"  # after the host's answer: present the card again for the issuer's update
 
 
 class PaymentStatus(StrEnum):
@@ -128,7 +129,7 @@ class CardPaymentSettings:
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
 RESPONSE_TEXT: Mapping[str, Msg] = {code: Msg(f"resp.{code}") for code in ("00", "05", "14", "51", "54", "55", "75",
-                                                                          "91")}
+                                                                          "91", "A0")}
 
 
 def decline_text(code: str | None) -> Msg:
@@ -213,7 +214,7 @@ def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id:
         return session.run()
     except CardRemoved:
         return session.card_gone()
-    except DeviceError as exc:
+    except (DeviceError, RemoteProtocolError) as exc:  # RemoteProtocolError: an R-APDU shorter than SW1 SW2
         result = session.card_gone(Msg("pay.reader_error", {"error": exc}))
         # Plain DeviceError = the card's fault (mute, bad ATR); a silent or vanished reader is not the chip's.
         return replace(result, chip_failed=type(exc) is DeviceError and session.request is None)

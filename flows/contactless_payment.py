@@ -31,7 +31,8 @@ from emv import kernel_c2, kernel_c3, records, tlv
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
 from emv.capk import Capk
 from emv.contactless import Combination, Cvm, Message, Status, UiStatus
-from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
+from emv.entry_point import ContactlessAction, ContactlessFinished, EntryPoint, FieldOff, Kernel, PollCards, ShowUi
+from emv.tap_replay import tap_meta
 from emv.torn import TornLog
 from emv.transcript import Transcript, mask_transcript
 from flows.card_payment import (
@@ -62,7 +63,7 @@ LIGHTS: Mapping[UiStatus, tuple[int, int]] = {
 }
 # UI request messages the terminal's screen shows too (flows.card_payment.Step; the texts are in the catalogue).
 _SCREEN_STEPS: Mapping[Message, Step] = {
-    Message.PRESENT_ONE_CARD_ONLY: Step.TAP_ONE_CARD, Message.PRESENT_CARD_AGAIN: Step.TAP_AGAIN,
+    Message.PRESENT_ONE_CARD_ONLY: Step.TAP_ONE_CARD, Message.PRESENT_CARD_AGAIN: Step.TAP_UPDATE,
     Message.SEE_PHONE: Step.TAP_SEE_PHONE, Message.CARD_READ_OK: Step.TAP_READ_OK,
 }
 
@@ -80,6 +81,7 @@ class TapSettings:
     currency: bytes = b"\x01\x56"
     kernels: Mapping[int, Kernel] = field(default_factory=lambda: dict(KERNELS), repr=False)
     torn: TornLog = field(default_factory=TornLog, repr=False)  # kernel 2's torn transactions, kept between taps
+    update_timeout_s: float = 15.0  # issuer update: how long the card may take to be presented again
 
 
 class _TapAgain(Exception):
@@ -132,28 +134,41 @@ class _Tap:
         self.unknown_reason: str | None = None
         self.cancelled = False
         self.transcript = Transcript(meta={"interface": "contactless", "amount_minor": amount_minor})
+        self.drawn: list[bytes] = []  # every random value of this run, for replay (emv.tap_replay)
+        self.timings: list[int | None] = []
+
+    def random_bytes(self, n: int) -> bytes:
+        value = self.ports.random_bytes(n)
+        self.drawn.append(value)
+        return value
 
     def save_transcript(self, outcome: str) -> None:
         """The tap's APDUs as a PAN-masked transcript (``CardPaymentSettings.transcript_sink``), like a chip's."""
         sink = self.settings.transcript_sink
         if sink is None or not self.transcript.exchanges:
             return
+        self.transcript.meta.update(tap_meta(
+            amount_minor=self.amount, date=self.ports.clock.now().date().isoformat(), country=self.tap.country,
+            currency=self.tap.currency, ifd_serial=self._ifd_serial(), random=self.drawn, timings=self.timings,
+            combinations=self.tap.combinations))
         self.transcript.meta["outcome"] = outcome
         name = f"txn{self.txn_id:06d}-tap-{len(self.transcript.exchanges):03d}"
         sink(name, mask_transcript(self.transcript).to_json())
 
     def run(self) -> CardPaymentResult:
         when = self.ports.clock.now()
-        terminal = kernel_c3.terminal_data(amount_minor=self.amount, unpredictable_number=self.ports.random_bytes(4),
+        terminal = kernel_c3.terminal_data(amount_minor=self.amount, unpredictable_number=self.random_bytes(4),
                                            today=when.date(), country=self.tap.country, currency=self.tap.currency,
-                                           ifd_serial=self.settings.terminal_id.encode("ascii")[:8].ljust(8))
+                                           ifd_serial=self._ifd_serial())
         ep = EntryPoint(self.tap.combinations, amount_minor=self.amount, kernels=self.tap.kernels,
                         terminal=terminal, capks=self.tap.capks, today=when.date(), torn=self.tap.torn,
-                        random_bytes=self.ports.random_bytes)
+                        random_bytes=self.random_bytes)
         action = ep.start()
         reading, collision = False, False
         while not isinstance(action, ContactlessFinished):
-            if isinstance(action, PollCards):
+            if isinstance(action, PollCards) and action.again:
+                action = self._poll_again(ep, action)
+            elif isinstance(action, PollCards):
                 if collision:  # "one card only" stays lit while the customer sorts the cards out (Book D)
                     self.cancel.wait(self.tap.poll_ms / 1000)
                 else:
@@ -175,9 +190,13 @@ class _Tap:
                     self.progress(Step.READING_CARD)
                     _indicate(self.reader, UiStatus.PROCESSING)
                 command, elapsed_us = action.apdu, None
+                if self.answer is not None:  # the host has answered: this is the issuer update's second tap
+                    action = self._update_apdu(ep, command)
+                    continue
                 try:
                     if action.timed:  # relay resistance: the reader times the exchange on the air
                         rapdu, elapsed_us = self.reader.transmit_timed(command)
+                        self.timings.append(elapsed_us)
                     else:
                         rapdu = self.reader.transmit(command)
                 except CardRemoved as exc:
@@ -189,12 +208,17 @@ class _Tap:
                 self._show(action.request.message, action.request.status)
                 action = ep.on_ack()
             elif isinstance(action, FieldOff):
-                self.reader.field_off(action.hold_ms)
+                try:
+                    self.reader.field_off(action.hold_ms)
+                except DeviceError:
+                    if self.answer is None:  # before the host: nothing charged, the caller reports it
+                        raise
                 action = ep.on_ack()
             elif isinstance(action, RequestOnlinePin):
                 action = ep.on_pin(self._pin(action))
             elif isinstance(action, GoOnline):
-                action = ep.on_online_result(self._authorize(action))
+                code = self._authorize(action)
+                action = ep.on_online_result(code, self.answer.icc_data if self.answer is not None else b"")
             else:  # an action this flow does not know is a programming error, not a card problem
                 raise TypeError(f"unhandled Entry Point action {type(action).__name__}")
         for request in action.ui_requests[-1:]:
@@ -202,6 +226,33 @@ class _Tap:
         self.transcript.meta["kernel"] = action.kernel_id
         self.save_transcript(action.outcome.status.value)
         return self._finish(action)
+
+    def _ifd_serial(self) -> bytes:
+        return self.settings.terminal_id.encode("ascii")[:8].ljust(8)
+
+    def _poll_again(self, ep: EntryPoint, action: PollCards) -> ContactlessAction:
+        """The issuer update's second presentation: a missing card or a failing reader ends it, never the
+        payment (the host has decided)."""
+        _indicate(self.reader, action.ui.status)
+        deadline = self.ports.clock.monotonic() + self.tap.update_timeout_s
+        try:
+            while self.ports.clock.monotonic() < deadline and not self.cancel.cancelled:
+                count = self.reader.poll_cards(self.tap.poll_ms)
+                if count == 1:
+                    self.reader.activate_contactless()
+                    return ep.on_cards(1)
+                self.cancel.wait(self.tap.poll_ms / 1000)
+        except (DeviceError, RemoteProtocolError):
+            return ep.on_card_lost()
+        return ep.on_cards(0)
+
+    def _update_apdu(self, ep: EntryPoint, command: bytes) -> ContactlessAction:
+        try:
+            rapdu = self.reader.transmit(command)
+        except (DeviceError, RemoteProtocolError):  # CardRemoved is a DeviceError: the update stops there
+            return ep.on_card_lost()
+        self.transcript.exchanges.append((command, rapdu))
+        return ep.on_response(rapdu)
 
     def _poll(self) -> int | None:
         """Poll until a card answers; None after the timeout or on cancel."""
@@ -246,6 +297,9 @@ class _Tap:
             track2=action.track2, pos_entry_mode=ENTRY_MODE, icc_data=action.icc_data, pin_block=self.pin_block,
             ksn=self.ksn, terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
         self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request)
+        if self.answer is not None:
+            self.transcript.host = {"code": self.answer.response_code,
+                                    "issuer_data": self.answer.icc_data.hex().upper()}
         return self.answer.response_code if self.answer is not None else None
 
     def failed(self, message: Msg, status: PaymentStatus = PaymentStatus.FAILED) -> CardPaymentResult:
@@ -281,10 +335,10 @@ class _Tap:
             return replace(result(PaymentStatus.FAILED, Msg("tap.insert_card")), try_contact=True)
         if self.pin_fault is not None:
             return result(PaymentStatus.FAILED, Msg("pay.then_nothing", {"what": self.pin_fault}))
+        if outcome.status is Status.DECLINED and code:  # the host's word, even if CANCEL skipped the second tap
+            return result(PaymentStatus.DECLINED, decline_text(code))
         if self.cancel.cancelled:
             return result(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
-        if outcome.status is Status.DECLINED and code:
-            return result(PaymentStatus.DECLINED, decline_text(code))
         if outcome.status is Status.DECLINED and outcome.cvm is Cvm.ONLINE_PIN:
             return result(PaymentStatus.CANCELLED, Msg("pay.cancelled"))  # the customer did not enter the PIN
         if outcome.status is Status.DECLINED:
@@ -311,7 +365,8 @@ def _receipt(done: ContactlessFinished) -> dict[str, str]:
         facts["kernel"] = KERNEL_NAMES.get(done.kernel_id, f"kernel {done.kernel_id}")
     if done.aid:
         facts["aid"] = done.aid.hex().upper()
-    for key, tag in (("tvr", 0x95), ("cvm_results", 0x9F34), ("ac", 0x9F26), ("ctq", 0x9F6C), ("ttq", 0x9F66)):
+    for key, tag in (("tvr", 0x95), ("cvm_results", 0x9F34), ("ac", 0x9F26), ("ctq", 0x9F6C), ("ttq", 0x9F66),
+                     ("tsi", 0x9B), ("script_results", 0x9F5B)):
         if tag in record:
             facts[key] = record[tag].hex().upper()
     return facts

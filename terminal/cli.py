@@ -20,7 +20,7 @@ from pathlib import Path
 from emv.pan import mask_pan
 from pos_errors import ConfigError, PosError
 from terminal import log_setup
-from terminal.config import load_settings
+from terminal.config import Settings, load_settings
 from terminal.screens import Key, Screen
 from terminal.secret_file import create_private
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
         return 0
     if args.verify_audit:
-        return _verify_audit(settings.terminal.journal)
+        return _verify_audit(settings)
     if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
         create_private(Path(settings.terminal.log_file))
     log_setup.configure(settings.terminal.log_file, terminal_id=settings.terminal.id,
@@ -126,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _verify_audit(path: str) -> int:
+def _verify_audit(settings: Settings) -> int:
     """Exit 0 when every audit row matches its seal and none is missing; 1 with the first broken or missing row.
     A journal found damaged as it is opened is also taken out of service, exactly as at boot."""
+    from terminal.device_secret import journal_chain_key
     from terminal.journal import Journal
 
     try:
-        journal = Journal(path)
+        journal = Journal(settings.terminal.journal, chain_key=journal_chain_key(settings))
     except PosError as exc:
         print(f"pos-terminal: cannot open the journal: {exc}", file=sys.stderr)
         return 1

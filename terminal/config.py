@@ -21,6 +21,7 @@ from typing import Any
 from emv.config import terminal_config
 from flows.pricing import ChannelLimits, FeeSchedule
 from pos_errors import ConfigError
+from terminal.config_wallets import AlipaySection, WeChatPaySection
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
@@ -73,8 +74,12 @@ class HostSection:
     client_cert: str = ""  # this terminal's client certificate (PEM), issued by the acquirer
     client_key: str = ""  # its private key (PEM, 0600)
     insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
-    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
-    tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
+    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK), "dukpt" or "none"
+    tmk_file: str = ""  # terminal master key: TR-31 key block, usage K0, mode 0600 (drivers/host/tmk.py)
+    tmk_kbpk_file: str = ""  # KBPK the TR-31 TMK block in tmk_file is wrapped under (hex, 0600, another directory)
+    pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
+    tpdu: str = ""  # dialect header: 5-byte TPDU in hex, "60" + acquirer NII + terminal address; "" = none
+    app_header: str = ""  # 6-byte application header after the TPDU, hex (e.g. 603100310701); "" = none
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ class CarrierSection:
 class WalletSection:
     """Wallet platform (WeChat Pay / Alipay / EMV QR) and the waits of a QR payment."""
 
-    url: str = "http://127.0.0.1:8090"
+    url: str = "https://127.0.0.1:8090"
     timeout_s: float = 10.0
     poll_interval_s: float = 3.0
     merchant_timeout_s: float = 90.0
@@ -105,6 +110,10 @@ class WalletSection:
     mcc: str = "4814"
     account_gui: str = "D156000000000"
     merchant_city: str = "SHENZHEN"
+    app_id: str = ""  # issued by the wallet platform with the app secret (requests signed as the carrier's)
+    app_secret_file: str = ""  # file holding the app secret, mode 0600; read at boot
+    ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
+    insecure_plaintext: bool = False  # allow http:// (test benches only)
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,11 @@ class ContactlessSection:
     # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
     per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def limits_for(self, rid: str) -> dict[str, Any]:
+        """The limits and status check of ``rid``'s combination: its ``per_aid`` table over the section's."""
+        own = {k.upper(): v for k, v in self.per_aid.items()}.get(rid.upper(), {})
+        return {**{key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}, **own}
+
     def check(self) -> None:
         """Raises ConfigError naming the bad key."""
         for key in _CL_LIMITS:
@@ -216,36 +230,6 @@ class ContactlessSection:
                                       "status_check (true/false)")
         if not 1 <= self.presentations <= 10 or self.tap_timeout_s <= 0:
             raise ConfigError("contactless.presentations must be 1..10 and contactless.tap_timeout_s above 0")
-
-
-@dataclass(frozen=True)
-class WeChatPaySection:
-    """WeChat Pay merchant API v2 (docs/protocols/wallet-api.md); empty ``appid``: WeChat Pay goes to [wallet]."""
-
-    url: str = "https://api.mch.weixin.qq.com"
-    appid: str = ""  # the APPID bound to the merchant account (wx…)
-    mch_id: str = ""  # 商户号
-    api_key_file: str = ""  # the 32-character API key (商户平台 → API安全), mode 0600; read at boot
-    client_cert_file: str = ""  # apiclient_cert.pem for /secapi/ (reverse, refund); "" = none
-    client_key_file: str = ""  # apiclient_key.pem, mode 0600
-    ca_file: str = ""  # "" = the system's trust store
-    insecure_plaintext: bool = False
-    timeout_s: float = 10.0
-    spbill_create_ip: str = "127.0.0.1"  # the terminal's public IP as WeChat Pay sees it
-    notify_url: str = "https://127.0.0.1/wechatpay/notify"  # required by unifiedorder; the POS polls instead
-
-
-@dataclass(frozen=True)
-class AlipaySection:
-    """Alipay open platform (RSA2); empty ``app_id``: Alipay goes to [wallet]."""
-
-    url: str = "https://openapi.alipay.com/gateway.do"
-    app_id: str = ""  # the 16-digit APPID of the merchant's app
-    app_private_key_file: str = ""  # the app's RSA private key (PEM), mode 0600
-    alipay_public_key_file: str = ""  # 支付宝公钥 (PEM or the base64 the open platform shows)
-    ca_file: str = ""
-    insecure_plaintext: bool = False
-    timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,18 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pos_errors import ConfigError
 
-__all__ = ["read_device_secret", "sealing_key", "MIN_SECRET"]
+__all__ = ["read_device_secret", "sealing_key", "chain_key", "journal_chain_key", "MIN_SECRET"]
 
 MIN_SECRET = 16  # bytes
 _SAF_INFO = b"iotsim-pos saf pan sealing v1|"
+_CHAIN_INFO = b"iotsim-pos journal seal chain v1|"
 
 
 def read_device_secret(file: str, env: str, *, journal: str = "",
@@ -60,6 +62,23 @@ def read_device_secret(file: str, env: str, *, journal: str = "",
     return secret
 
 
+def chain_key(secret: bytes, terminal_id: str) -> bytes:
+    """The key of the journal's seal chain (``terminal.journal_chain``): whoever can write the journal's folder
+    still cannot re-seal a changed row, because the key is not there."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=_CHAIN_INFO + terminal_id.encode()).derive(secret)
+
+
 def sealing_key(secret: bytes, terminal_id: str) -> bytes:
     """The AES-256 key of the SAF queue's PAN sealing (``emv.crypto.sealer.PanSealer``)."""
     return HKDF(hashes.SHA256(), 32, salt=None, info=_SAF_INFO + terminal_id.encode()).derive(secret)
+
+
+def journal_chain_key(settings: Any) -> bytes | None:
+    """The chain key of the terminal these settings describe, or None when they name no device secret (a test
+    bench's journal then keeps its key in a 0600 file of its own). Raises ConfigError for a secret set but
+    unreadable."""
+    sec, term = settings.security, settings.terminal
+    if not (sec.device_secret_file or sec.device_secret_env):
+        return None
+    return chain_key(read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal), term.id)
+

@@ -26,7 +26,6 @@ from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, deco
 from terminal.journal_rows import lenient_text as _text  # noqa: I001
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED, MIGRATIONS, SCHEMA_VERSION, SEALED
-from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
 
@@ -43,7 +42,7 @@ class Journal:
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
         self._lock = threading.RLock()
-        self.chain = Chain(chain_key or load_or_make_secret(self.files.key_path()))  # 0600, made once
+        self.chain = Chain(chain_key or self.files.own_chain_key(read_only))  # a bench journal's own 0600 file
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from terminal.journal_chain import Chain, Damage, HighWater, against, newest
-from terminal.secret_file import private_dir
+from terminal.secret_file import load_or_make_secret, private_dir
 
 __all__ = ["JournalFiles", "Opening", "RECORD_SIZE"]
 
@@ -109,6 +109,14 @@ class JournalFiles:
         """The chain key's file (0600, made once). The chain detects damage and roll-back; keying it by the
         device secret instead (so a copy of the journal's folder cannot re-seal rows) is left open."""
         return None if self.memory else self._p(".chainkey")
+
+    def own_chain_key(self, read_only: bool) -> bytes:
+        """The chain key of a journal whose terminal names no device secret (test benches, tools): its own 0600
+        file, made once; a read-only opener makes none (and, without one, can check nothing)."""
+        path = self.key_path()
+        if not read_only:
+            return load_or_make_secret(path)
+        return path.read_bytes() if path is not None and path.exists() else os.urandom(32)
 
     def opening(self, key: bytes) -> Opening:
         """Read the record and the database's state, and keep a copy of a WAL left by an unclean stop."""

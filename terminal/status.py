@@ -16,6 +16,7 @@ from typing import Any
 from flows.money import format_money as yuan
 from flows.saf import SafStatus
 from terminal.config import Settings
+from terminal.device_secret import journal_chain_key
 from terminal.journal import Journal
 
 __all__ = ["collect", "render"]
@@ -29,7 +30,7 @@ def collect(settings: Settings) -> dict[str, Any]:
     if not path.is_file() or path.stat().st_size == 0:
         status["problem"] = f"no journal at {path}: this terminal has not run yet, or its journal is gone"
         return status
-    journal = Journal(path, read_only=True)
+    journal = Journal(path, read_only=True, chain_key=journal_chain_key(settings))
     try:
         open_items = journal.open_transactions()
         queue = journal.saf_items((SafStatus.QUEUED,))

@@ -35,4 +35,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "tap.cvm.signature": ("Signature", "签名"),
     "tap.cvm.confirmation_code_verified": ("Verified on the phone (CDCVM)", "手机端已验证"),
     "rcpt.signature": ("Cardholder signature", "持卡人签名"),
+    "tap.update": ("Present the card again for the bank's update", "请再次挥卡，完成发卡行更新"),
+    "tap.limits_scheme": ("{scheme} cards: {limits}", "{scheme}卡：{limits}"),
+    "tap.scheme.A000000333": ("UnionPay", "银联"),
+    "tap.scheme.A000000003": ("Visa", "维萨"),
+    "tap.scheme.A000000004": ("Mastercard", "万事达"),
 }

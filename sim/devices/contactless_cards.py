@@ -2,12 +2,14 @@
 cryptograms and fDDA signatures (EMV Contactless Book B §3.3, Book C-3 §5).
 
 ``ContactlessCard.process`` takes a C-APDU and returns data + SW1 SW2. It answers SELECT of the PPSE
-``2PAY.SYS.DDF01`` (directory entry ``61`` with ``4F``, ``50``, ``87``, ``9F2A``), SELECT of its AID (FCI with
-a PDOL asking for the TTQ), GET PROCESSING OPTIONS and READ RECORD. At GPO the card decides, as qVSDC cards do:
-AAC when personalised to decline, ARQC when the reader asks for an online cryptogram (TTQ byte 2 b8) or the
-card is online-only, else TC with the Signed Dynamic Application Data ``9F4B`` (fDDA version 01, over
-``9F37 9F02 5F2A 9F69``). The cryptogram is the contact card's (``emv.crypto.arqc``, CCD format A ``9F10``),
-so ``sim.backends.issuer`` verifies it; certificates come from ``sim.devices.card_oda`` (simulator PKI).
+``2PAY.SYS.DDF01`` (directory entry ``61`` with ``4F``, ``50``, ``87``, ``9F2A``), SELECT of its AID (FCI with a
+PDOL asking for the TTQ), GET PROCESSING OPTIONS and READ RECORD; a card with ``issuer_update`` also EXTERNAL
+AUTHENTICATE (ARPC method 1 over its last ARQC) and secure-messaging PUT DATA on the second presentation after an
+online tap (Book C-3 §5.9; CTQ byte 2 b7 when the reader's TTQ byte 3 b8 says it can). At GPO the card decides, as
+qVSDC cards do: AAC when personalised to decline, ARQC when the reader asks for an online cryptogram (TTQ byte 2 b8)
+or the card is online-only, else TC with the Signed Dynamic Application Data ``9F4B`` (fDDA version 01, over ``9F37
+9F02 5F2A 9F69``). The cryptogram is the contact card's (``emv.crypto.arqc``, CCD format A ``9F10``), so
+``sim.backends.issuer`` verifies it; certificates come from ``sim.devices.card_oda`` (simulator PKI).
 
 >>> card = ContactlessCard(CONTACTLESS_CATALOGUE["quickpass-debit"])
 >>> card.process(bytes.fromhex("00A404000E325041592E5359532E444446303100"))[-2:].hex().upper()
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from emv import apdu, dol
 from emv.crypto import arqc
+from emv.crypto.des import xor
 from emv.tlv import Tlv
 from pos_errors import PosError
 from sim.devices.card import CardApplet
@@ -52,6 +55,7 @@ class ContactlessProfile:
     phone: bool = False  # consumer device CVM done on the phone (CTQ byte 2 b8), FFI says "mobile phone"
     gpo_sw: bytes = b""  # e.g. 6984 (contactless refused), 6986 (see phone)
     fdda_fault: bool = False  # one byte of 9F4B flipped after signing
+    issuer_update: bool = False  # takes the host's 91 and scripts on a second tap (CTQ byte 2 b7)
     label: str = ""
 
 
@@ -72,6 +76,9 @@ class ContactlessCard:
         static = b"".join(bytes(t) for t in self._record1)
         self._oda = CardOda(replace(card, oda="dda"), aip=self._aip, static_data=static)
         self._selected: bytes | None = None
+        self._last_arqc: tuple[bytes, bytes] | None = None  # (ATC, ARQC) of the last online tap, for the update
+        self.issuer_authenticated: bool | None = None  # the last EXTERNAL AUTHENTICATE's verdict
+        self.stored: dict[int, bytes] = {}  # data written by issuer scripts (PUT DATA)
 
     def process(self, command_apdu: bytes) -> bytes:
         """The R-APDU (data + SW) for ``command_apdu``."""
@@ -85,6 +92,10 @@ class ContactlessCard:
             return self._gpo(command.data)
         if (command.cla, command.ins) == (0x00, 0xB2):
             return self._read_record(command.p2 >> 3, command.p1)
+        if self.profile.issuer_update and (command.cla, command.ins) == (0x00, 0x82):
+            return self._external_authenticate(command.data)
+        if self.profile.issuer_update and (command.cla, command.ins) == (0x84, 0xDA):
+            return self._put_data(command)
         return _NO_INS
 
     def _select(self, name: bytes) -> bytes:
@@ -125,6 +136,8 @@ class ContactlessCard:
             ctq[0] |= 0x80
         if self.profile.phone:
             ctq[1] |= 0x80
+        if self.profile.issuer_update and ttq[2] & 0x80:
+            ctq[1] |= 0x40
         atc = self.atc.to_bytes(2, "big")
         iad = arqc.issuer_application_data(bytes([_FIRST_AC_CVR[kind], 0, 0, 0, 0]))
         session = arqc.derive_session_key(self._icc_mk, atc)
@@ -138,6 +151,8 @@ class ContactlessCard:
                    Tlv(0x9F27, bytes([kind])), Tlv(0x9F10, iad), Tlv(0x57, track2),
                    Tlv(0x5F34, bytes.fromhex(card.psn)), Tlv(0x9F6C, bytes(ctq)), Tlv(0x9F6E, ffi),
                    Tlv(0x9F69, cad)]
+        self._last_arqc = (atc, cryptogram) if kind is apdu.CryptogramType.ARQC else None
+        self.issuer_authenticated = None
         if kind is apdu.CryptogramType.TC:
             terminal_dynamic = values[0x9F37] + values[0x9F02] + values[0x5F2A] + cad
             sdad = self._oda.internal_authenticate(terminal_dynamic, atc + cryptogram[:6])
@@ -145,6 +160,29 @@ class ContactlessCard:
                 sdad = sdad[:10] + bytes([sdad[10] ^ 0x01]) + sdad[11:]
             objects.append(Tlv(0x9F4B, sdad))
         return bytes(Tlv.template(0x77, *objects)) + _OK
+
+    def _external_authenticate(self, data: bytes) -> bytes:
+        """ARPC method 1 (Book 2 §8.2.1) over the last ARQC: ``91`` = ARPC (8) + ARC (2)."""
+        if self._selected is None or self._last_arqc is None or self.issuer_authenticated is not None:
+            return _CONDITIONS
+        atc, cryptogram = self._last_arqc
+        key = arqc.derive_session_key(self._icc_mk, atc)
+        self.issuer_authenticated = len(data) == 10 and arqc.generate_arpc(key, cryptogram, data[8:]) == data[:8]
+        return _OK if self.issuer_authenticated else b"\x63\x00"
+
+    def _put_data(self, command: apdu.Command) -> bytes:
+        """Issuer script PUT DATA with secure messaging (Book 2 §9.2), MAC as ``sim.backends.issuer`` makes it."""
+        if self._selected is None or self._last_arqc is None or len(command.data) < 5:
+            return _CONDITIONS
+        card = self.profile.card
+        atc, cryptogram = self._last_arqc
+        value, mac = command.data[:-4], command.data[-4:]
+        header = bytes([command.cla, command.ins, command.p1, command.p2, len(command.data)])
+        icc_mk = arqc.derive_icc_master_key(xor(card.issuer_master_key, b"\xf0" * 16), card.pan, card.psn)
+        if arqc.script_mac(arqc.derive_session_key(icc_mk, atc), header, atc, cryptogram, value) != mac:
+            return b"\x69\x88"
+        self.stored[(command.p1 << 8) | command.p2] = value
+        return _OK
 
     def _read_record(self, sfi: int, number: int) -> bytes:
         records = {(1, 1): self._record1, **self._oda.records()}
@@ -176,6 +214,8 @@ CONTACTLESS_CATALOGUE: dict[str, ContactlessProfile] = dict((
     _c3("quickpass-credit", "UnionPay QuickPass credit, offline under the floor limit / 银联闪付信用卡",
         "offline-approve", online_only=False),
     _c3("quickpass-expired", "QuickPass, expired / 闪付 过期卡", "expired", online_only=False),
+    _c3("quickpass-update", "QuickPass, issuer update on a second tap (ARPC + script) / 闪付 发卡行更新",
+        "issuer-script", issuer_update=True),
     _c3("paywave-signature", "Visa payWave, signature over the CVM limit / Visa 闪付 签名", "visa-credit",
         kernel_id=3, ctq=bytes.fromhex("4000"), pin_over_cvm_limit=False),
 ))

@@ -34,7 +34,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           carry a wrong MAC), acquirer_expire_keys (the host forgets the working
                                           keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
                                           wallet_forge_paid (a man in the middle makes every
-                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails),
+                                          WeChat Pay / Alipay / EMV QR code payment answer "paid"; its
+                                          signature fails),
                                           wallet_refund_newest (the platform refunds the newest paid order
                                           behind the terminal's back)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
@@ -356,6 +357,7 @@ class _Runner:
             elif name == "wallet_forge_paid":  # a man in the middle turns every code payment answer into "paid"
                 self.w.wechatpay.forge_paid(bool(value))
                 self.w.alipay.forge_paid(bool(value))
+                self.w.wallet.forge_paid_answers(bool(value))  # the EMV QR platform link too
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
                 self.w.scanner.noise(str(value).encode("latin-1"))
             elif name == "scanner_unplugged" and value:  # for good: the pty goes away

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.card_reader_codec import Led
+from drivers.host.header import FrameHeader
 from emv.crypto.pin import derive_initial_key
 from firmware_image.flash import SimFlash
 from firmware_image.image import Version, make_image
@@ -61,6 +62,7 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
 # Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
 DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 DEMO_KSN = bytes.fromhex("123456789012345600000000")
+DEMO_HEADER = {"tpdu": "6000030000", "app_header": "603100310701"}  # UnionPay-style: NII 0003, POS type 60 v31
 # The terminal's device secret on the test bench: an environment variable (one random value per process, which
 # child processes such as pos-terminal inherit), never a file in the world's work directory beside the journal.
 SIM_DEVICE_SECRET_ENV = "POS_SIM_DEVICE_SECRET"
@@ -138,7 +140,13 @@ class SimWorld:
         self.printer = PrinterSim(baud=baud, faults=faults)
         tid = str(self.overrides.get("terminal", {}).get("id", "SIM00001"))
         self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
+        if self.host_security is not None:  # the technician loaded the same TMK into the PIN pad (pin_key = "pik")
+            self.pinpad.tmk = self.host_security.tmks[tid]
+            if self.overrides.get("host", {}).get("key_scheme") == "dukpt":  # MACs under the pad's DUKPT keys
+                self.host_security.dukpt = ("aes", DEMO_BDK)
+        self.header = {**DEMO_HEADER, **{k: v for k, v in self.overrides.get("host", {}).items() if k in DEMO_HEADER}}
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security,
+                                    header=FrameHeader.from_config(self.header["tpdu"], self.header["app_header"]))
         self.carrier = CarrierSim() if window is None else CarrierSim(reverse_window_s=float(window))
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
@@ -160,7 +168,10 @@ class SimWorld:
                          "journal": str(self.workdir / "journal.db"), "profile": "test"},
             "emv": {"capks": capk_entries()},  # the simulator's CA: a test key, trusted by profile "test" only
             "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
-            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
+            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0,
+                       "app_id": self.wallet.app_id, "ca_file": self.wallet.ca_file,
+                       "app_secret_file": self.wallet.write_secret(str(self.workdir / "wallet-app-secret")),
+                       "insecure_plaintext": not self.wallet.ca_file},
             "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
             "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3, "app_id": self.carrier.app_id,
                         "app_secret_file": self.carrier.write_secret(str(self.workdir / "carrier-app-secret")),
@@ -173,8 +184,10 @@ class SimWorld:
         data["fees"] = dict(SIM_FEES)  # realistic defaults, visible on the channel list (issue 14 item 7)
         sec = self.host_security
         data["host"].update({"ca_file": sec.ca.ca_file, "server_name": "localhost", "client_cert": sec.client_cert,
-                             "client_key": sec.client_key, "tmk_file": sec.tmk_file} if sec is not None else
+                             "client_key": sec.client_key, "tmk_file": sec.tmk_file,
+                             "tmk_kbpk_file": sec.tmk_kbpk_file} if sec is not None else
                             {"insecure_plaintext": True, "key_scheme": "none"})
+        data["host"].update(self.header)  # the dialect's TPDU + application header (docs/protocols/acquirer.md)
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.card_payment import Step
+from flows.messages import CATALOGUE
 from flows.money import format_money
 from flows.topup import TopupOrder
 from terminal.core import TerminalCore
@@ -30,17 +31,31 @@ TAP_MESSAGES = {  # contactless prompts (Entry Point UI requests), shown on the 
     Step.TAP_AGAIN: "tap.again",
     Step.TAP_SEE_PHONE: "tap.see_phone",
     Step.TAP_INSERT: "tap.insert_card",
+    Step.TAP_UPDATE: "tap.update",
 }
 _TRIGGERS = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry", Step.AUTHORIZING: "authorizing"}
 
 
 def tap_limits_line(core: TerminalCore) -> str:
-    """The contactless limits of ``[contactless]``: over the tap limit the card is inserted instead; from the
-    CVM required limit on, the customer verifies (PIN on the PIN pad, or on the phone)."""
+    """The contactless limits that apply: ``[contactless]``'s, then each scheme whose ``per_aid`` table makes
+    them differ (its name from the catalogue, ``tap.scheme.<RID>``). Over the tap limit the card is inserted
+    instead; from the CVM required limit on, the customer verifies (PIN on the PIN pad, or on the phone)."""
     cl = core.settings.contactless
     none = core.say("tap.cvm.n/a")
-    return core.say("tap.limits", limit=format_money(cl.limit_minor) if cl.limit_minor >= 0 else none,
-                    cvm=format_money(cl.cvm_required_limit_minor) if cl.cvm_required_limit_minor >= 0 else none)
+
+    def line(limits: dict[str, Any]) -> str:
+        limit, cvm = limits["limit_minor"], limits["cvm_required_limit_minor"]
+        return core.say("tap.limits", limit=format_money(limit) if limit >= 0 else none,
+                        cvm=format_money(cvm) if cvm >= 0 else none)
+
+    common = line(cl.limits_for(""))
+    parts = [common]
+    for rid in sorted({k.upper() for k in cl.per_aid}):
+        own = line(cl.limits_for(rid))
+        if own != common:
+            scheme = core.say(f"tap.scheme.{rid}") if f"tap.scheme.{rid}" in CATALOGUE else rid
+            parts.append(core.say("tap.limits_scheme", scheme=scheme, limits=own))
+    return " · ".join(parts)
 
 
 def start_card(core: TerminalCore, order: TopupOrder) -> None:

@@ -112,18 +112,18 @@ def _tap(key: str, amount: int = 10000) -> tuple[ContactlessFinished, int]:
 def test_a_card_next_to_the_reader_passes_and_goes_online() -> None:
     done, exchanges = _tap("mastercard-rrp")
     assert exchanges == 1 and done.outcome.status is Status.APPROVED
-    assert done.outcome.data_record[0x95].hex() == "0000000002"  # RRP performed
+    assert done.outcome.data_record[0x95].hex() == "0000008002"  # over the floor limit (byte 4), RRP performed
 
 
 def test_a_relayed_card_is_declined_after_two_retries() -> None:
     done, exchanges = _tap("mastercard-relay")
     assert exchanges == 3 and done.outcome.status is Status.DECLINED and done.host_response_code is None
-    assert done.outcome.data_record[0x95].hex() == "000000000e"  # performed, time limits and threshold exceeded
+    assert done.outcome.data_record[0x95].hex() == "000000800e"  # floor limit; RRP: performed, limits + threshold
 
 
 def test_a_card_without_relay_resistance_says_not_performed() -> None:
     done, exchanges = _tap("mastercard-cda")
-    assert exchanges == 0 and done.outcome.data_record[0x95].hex() == "0000000001"
+    assert exchanges == 0 and done.outcome.data_record[0x95].hex() == "0000008001"
 
 
 def test_each_retry_draws_a_fresh_unpredictable_number_that_becomes_9f37() -> None:

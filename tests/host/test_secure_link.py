@@ -49,7 +49,7 @@ def client(sim: AcquirerSim, sec: AcquirerSecurity, *, tls: ssl.SSLContext | Non
     stans = iter(range(900001, 999999))
     return HostClient(host, port, timeout_s=2.0, connect_timeout_s=1.0, terminal_id=TID,
                       merchant_id="M00000000000001", tls=context, server_name=server_name,
-                      tmk=load_tmk(sec.tmk_file), next_stan=lambda: next(stans),
+                      tmk=load_tmk(sec.tmk_file, sec.tmk_kbpk_file), next_stan=lambda: next(stans),
                       clock=clock or (lambda: dt.datetime.now(dt.UTC)))
 
 
@@ -235,7 +235,7 @@ def test_missing_tls_files_are_config_errors(security: AcquirerSecurity, key: st
 def test_tmk_file_must_be_private(security: AcquirerSecurity) -> None:
     Path(security.tmk_file).chmod(0o644)
     with pytest.raises(ConfigError, match="0600"):
-        load_tmk(security.tmk_file)
+        load_tmk(security.tmk_file, security.tmk_kbpk_file)
 
 
 

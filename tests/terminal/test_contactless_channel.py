@@ -73,3 +73,27 @@ def test_per_aid_limits_override_only_their_combination() -> None:
 def test_bad_per_aid_limits_are_refused(per_aid: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match=r"contactless\.per_aid\.A0"):
         Settings.from_dict({"contactless": {"per_aid": per_aid}})
+
+
+def _core_with(settings: Settings, lang: str) -> TerminalCore:
+    services = SimpleNamespace(settings=settings, topup=SimpleNamespace(tap=object()))
+    core = TerminalCore(services, HANDLERS)  # type: ignore[arg-type]
+    core.session.lang = lang
+    return core
+
+
+def test_confirm_line_shows_the_per_scheme_limits_that_apply() -> None:
+    from terminal.handlers.card import tap_limits_line
+
+    plain = Settings.from_dict({"contactless": {"limit_minor": 100000, "cvm_required_limit_minor": 30000}})
+    assert tap_limits_line(_core_with(plain, "en")) == "Tap limit ￥1000.00 · no PIN up to ￥300.00"
+    settings = Settings.from_dict({"contactless": {"limit_minor": 100000, "cvm_required_limit_minor": 30000,
+                                                   "per_aid": {"a000000003": {"cvm_required_limit_minor": 5000},
+                                                               "A000000004": {"status_check": True}}}})
+    # Visa's own CVM limit is shown; Mastercard's table changes nothing the customer sees, so it is not repeated
+    assert tap_limits_line(_core_with(settings, "en")) == (
+        "Tap limit ￥1000.00 · no PIN up to ￥300.00 · Visa cards: Tap limit ￥1000.00 · no PIN up to ￥50.00")
+    assert "维萨卡：闪付限额 ￥1000.00 · ￥50.00 以下免密" in tap_limits_line(_core_with(settings, "zh"))
+    # what is shown is what the Entry Point applies
+    by_rid = {c.aid.hex().upper(): c.limits for c in tap_settings(settings, TEST_CAPKS).combinations}
+    assert (by_rid["A000000003"].cvm_required_limit, by_rid["A000000333"].cvm_required_limit) == (5000, 30000)

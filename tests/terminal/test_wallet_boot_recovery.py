@@ -3,8 +3,12 @@ the top-up of a paid order, cancels an unpaid one — through the real wallet cl
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sim.backends.wallet import WalletOrder
-from sim.runner.world import SimWorld
+from sim.runner.world import SIM_DEVICE_SECRET_ENV, SimWorld
+from terminal.device_secret import chain_key
 from terminal.journal import Journal
 
 
@@ -17,8 +21,14 @@ def _open_row(journal: Journal, order_id: str, state: str) -> int:
     return txn
 
 
+def _terminal_journal(path: Path) -> Journal:
+    """The journal as the simulated terminal keeps it: sealed under the key derived from its device secret."""
+    secret = bytes.fromhex(os.environ.setdefault(SIM_DEVICE_SECRET_ENV, os.urandom(32).hex()))
+    return Journal(path, chain_key=chain_key(secret, "SIM00001"))
+
+
 def test_boot_completes_a_paid_order_and_cancels_a_waiting_one(tmp_path):
-    journal = Journal(tmp_path / "journal.db")
+    journal = _terminal_journal(tmp_path / "journal.db")
     paid = _open_row(journal, "CUT-PAID", "wallet_waiting")
     waiting = _open_row(journal, "CUT-WAIT", "wallet_waiting")
     journal.close()
