@@ -10,10 +10,12 @@ Which payments may be voided is ``flows.void.voidable``; the void itself is ``fl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flows.messages import Msg, Text, say
+from flows.ports import RefundHostPort
 from flows.pricing import WALLET_CHANNELS
+from flows.refund import RefundResult, refund_payment, refund_receipt, settled_sales
 from flows.void import VoidResult, void_payment, void_receipt, voidable
 from flows.void_wallet import void_wallet_payment
 from pos_errors import DeviceError
@@ -31,7 +33,9 @@ def open_void(core: TerminalCore) -> None:
         return
     journal, s = core.services.journal, core.session
     batch = journal.current_batch()
-    s.void_list, s.void_pick, s.void_result, s.error = voidable(journal.batch_records(batch), batch), None, None, None
+    # the open batch's sales (void) first, then the card sales of the batch settled last (refund)
+    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.batch_records(batch - 1))
+    s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
     s.void_refusal = ""
     core.fire("void")
 
@@ -48,6 +52,12 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
                                       record), None
                 result = void_wallet_payment(wallets.port, sv.journal, sv.carrier, record,
                                              supervisor_id=supervisor_id, anyway=anyway)
+            elif record.batch is not None and record.batch < sv.journal.current_batch():  # settled: refund
+                refund = refund_payment(cast(RefundHostPort, sv.host), sv.journal, record, terminal_id=term.id,
+                                        merchant_id=term.merchant_id, supervisor_id=supervisor_id,
+                                        carrier=sv.carrier, settled_batch=sv.journal.current_batch(),
+                                        anyway=anyway)
+                return _refund_printed(ctx, refund, when, lang)
             else:
                 result = void_payment(sv.host, sv.journal, record, batch=sv.journal.current_batch(),
                                       supervisor_id=supervisor_id, terminal_id=term.id,
@@ -64,6 +74,19 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
     return run
 
 
+def _refund_printed(ctx: WorkContext, result: RefundResult, when: str, lang: str) -> tuple[Any, Text | None]:
+    sv, term = ctx.services, ctx.services.settings.terminal
+    if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
+        return result, None
+    lines = refund_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
+                           lang=lang, topup_reversed=result.topup_reversed)
+    try:
+        sv.printer.print_receipt(lines)
+    except DeviceError as exc:
+        return result, Msg("refund.not_printed", {"error": exc})
+    return result, None
+
+
 def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
     s = core.session
     result, problem = done if done is not None else (None, Msg("void.failed", {"error": error}))
@@ -72,8 +95,9 @@ def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
     if result is not None and result.carrier_reason:
         what += (f"; top-up NOT reversed ({result.carrier_reason})" if result.status != "carrier_refused"
                  else f"; carrier kept the top-up ({result.carrier_reason})")
-    core.audit("void_anyway" if result and result.carrier_reason and result.status != "carrier_refused"
-               else "void", what)
+    kind = "refund" if isinstance(result, RefundResult) else "void"  # a settled sale is refunded
+    core.audit(f"{kind}_anyway" if result and result.carrier_reason and result.status != "carrier_refused"
+               else kind, what)
     if result is not None and result.status == "carrier_refused":
         s.void_refusal, s.error = result.carrier_reason, say(result.message, s.lang)
         core.fire("carrier_refused")
