@@ -3,7 +3,8 @@
 import pytest
 
 from flows.messages import say
-from flows.ports import ReverseResult
+from flows.ports import AuthResponse, ReverseResult
+from flows.refund import refund_payment, refund_receipt
 from flows.recovery import recover
 from flows.txn_state import path_to
 from flows.void import void_payment, void_receipt, voidable
@@ -114,3 +115,32 @@ def test_carrier_keeps_the_topup_nothing_goes_to_the_host_unless_anyway(journal,
     text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
                                                          when="2026-12-01 10:05", lang="en"))
     assert "Top-up NOT reversed" in text
+
+
+class RefundHost:
+    def __init__(self, codes):
+        self.codes, self.sent = list(codes), []
+
+    def refund(self, request):
+        self.sent.append(request)
+        return AuthResponse(self.codes.pop(0), "", "000000000002", b"")
+
+
+def test_refund_of_a_settled_sale_asks_the_carrier_first_and_a_decline_keeps_the_sale(journal):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "completed", topup_status="applied")
+    carrier, host = FakeCarrier(), RefundHost(["05", "00"])
+    carrier.reverse.append(ReverseResult("O1", False, "window_passed"))
+    args = {"terminal_id": "T1", "merchant_id": "M1", "supervisor_id": "90", "carrier": carrier}
+    open_batch = refund_payment(host, journal, journal.get(txn), settled_batch=1, **args)
+    assert open_batch.status == "refused" and carrier.calls == []  # its batch is still open: a void, not a refund
+    kept = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
+    assert (kept.status, kept.carrier_reason, host.sent) == ("carrier_refused", "window_passed", [])
+    declined = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)  # carrier reverses now
+    assert declined.status == "declined" and journal.get(txn).state == "completed"
+    done = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
+    assert done.done and done.topup_reversed and journal.get(txn).state == "refunded"
+    assert host.sent[0].stan == host.sent[1].stan  # the same refund, asked again
+    text = "\n".join(ln.text for ln in refund_receipt(done.record, merchant_name="S", terminal_id="T1", when="x",
+                                                       lang="en", topup_reversed=done.topup_reversed))
+    assert "REFUNDED" in text and "Top-up taken back from the SIM" in text
