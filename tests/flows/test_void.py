@@ -4,8 +4,8 @@ import pytest
 
 from flows.messages import say
 from flows.ports import AuthResponse, ReverseResult
-from flows.refund import refund_payment, refund_receipt
 from flows.recovery import recover
+from flows.refund import refund_payment, refund_receipt
 from flows.txn_state import path_to
 from flows.void import void_payment, void_receipt, voidable
 from pos_errors import LinkTimeout
