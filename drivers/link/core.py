@@ -89,7 +89,7 @@ class LinkCore:
         self.fragment_size = fragment_size
         self._noisy = 0  # messages still to send in short frames since the line last damaged a frame
         self._pieces: list[bytes] = []  # pieces of an incoming message so far
-        self._pieces_cmd, self._pieces_seq = -1, -1
+        self._pieces_cmd, self._pieces_seq, self._pieces_ack = -1, -1, -1  # _ack: what an answer's pieces carry
         self.byte_time_s, self.role = byte_time_s, role
         self.ack_timeout_s = ack_timeout_s
         self.retries = retries
@@ -101,7 +101,7 @@ class LinkCore:
         self._ack_due: int | None = None  # v2: SEQ (mod 8) of the peer's frame still to acknowledge
         self._ack_deadline: float | None = None
         self._answerable: tuple[int, int] | None = None  # (SEQ, CMD) of the peer's last message, unanswered
-        self._last_acked: tuple[int, int] | None = None  # (SEQ, CMD) of our last message the peer acknowledged
+        self._last_acked: dict[int, tuple[int, int]] = {}  # (SEQ, CMD) of our messages acknowledged, by SEQ & 3
         self._rx = bytearray()
         self._rx_deadline: float | None = None
         self._naked = False  # a NAK went out for the damaged bytes being skipped
@@ -222,8 +222,7 @@ class LinkCore:
     def _send_ack(self) -> None:
         due = self._take_ack()
         if due is not None:
-            self._out += encode_v2_control(Control.ACK, due)
-            self.stats.acks_sent += 1
+            self._out, self.stats.acks_sent = self._out + encode_v2_control(Control.ACK, due), self.stats.acks_sent + 1
 
     def _transmit(self, outgoing: _Outgoing, now: float) -> None:
         self._out += outgoing.raw
@@ -249,8 +248,8 @@ class LinkCore:
     def _acked(self, now: float) -> None:
         inflight, self._inflight = self._inflight, None
         assert inflight is not None
-        if inflight.last:
-            self._last_acked = (inflight.message_seq, inflight.cmd)
+        if inflight.last:  # by SEQ mod 4: an answer may come after later commands were acknowledged
+            self._last_acked[inflight.message_seq & 3] = (inflight.message_seq, inflight.cmd)
         self._events.append(FrameAcked(seq=inflight.seq, cmd=inflight.cmd))
         self._start_next(now)
 
@@ -351,11 +350,12 @@ class LinkCore:
         self._complete(frame.cmd, b"".join(pieces) + frame.data, frame.seq)
 
     def _deliver_v2(self, frame: V2Frame, seq: int) -> None:
-        """As ``_deliver`` for v2 pieces (M flag); an answer (R) gets the CMD and echo of what it answers."""
         cmd, echo = frame.cmd, b""
-        if cmd is None:
-            ref = self._last_acked
-            if ref is None or ref[0] & 3 != frame.ack:
+        if cmd is None and self._pieces and seq == (self._pieces_seq + 1) & 0xFF and self._pieces_ack == frame.ack:
+            cmd = self._pieces_cmd  # the rest of an answer: it still refers to the message its first piece did
+        elif cmd is None:
+            ref = self._last_acked.get(-1 if frame.ack is None else frame.ack)
+            if ref is None:
                 self.stats.bad_frames += 1  # an answer to nothing this end sent: acknowledged, not delivered
                 self._pieces = []
                 return
@@ -366,7 +366,7 @@ class LinkCore:
         data = frame.data if self._pieces else echo + frame.data
         if frame.more:
             self._pieces.append(data)
-            self._pieces_cmd, self._pieces_seq = cmd, seq
+            self._pieces_cmd, self._pieces_seq, self._pieces_ack = cmd, seq, -1 if frame.ack is None else frame.ack
             return
         pieces, self._pieces = self._pieces, []
         self._complete(cmd, b"".join(pieces) + data, seq)
