@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 scenarios: $(STAMP)
-	$(BIN)/pos-sim --headless --scenario scenarios/*.toml scenarios/cards/*.toml
+	$(BIN)/pos-sim --headless --scenario scenarios/*.toml scenarios/cards/*.toml scenarios/contactless/*.toml
 
 docs: $(STAMP)
 	$(BIN)/python -m terminal.diagram --readme README.md > docs/state-diagram.md

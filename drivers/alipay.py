@@ -189,11 +189,12 @@ class AlipayClient:
                             amount_minor=fen(answer.get("total_amount"), "total_amount"),
                             currency=currency if isinstance(currency, str) else "?")
 
-    @staticmethod
-    def _same_order(answer: Mapping[str, Any], order_id: str) -> None:
+    def _same_order(self, answer: Mapping[str, Any], order_id: str) -> None:
         if answer.get("out_trade_no") != order_id:
             raise RemoteProtocolError(f"{_PLATFORM}: asked about order {order_id}, the answer is about another",
                                       tag="out_trade_no")
+        if "terminal_id" in answer and self.terminal_id and answer["terminal_id"] != self.terminal_id:
+            raise RemoteProtocolError(f"{_PLATFORM}: the answer names another terminal", tag="terminal_id")
 
     def _call(self, method: str, biz: Mapping[str, str], *, write: bool) -> dict[str, Any]:
         """Sign, send, verify. Returns the ``<method>_response`` object of a signed answer."""

@@ -40,6 +40,7 @@ class CardReader(LinkDevice):
         self._cond = threading.Condition()
         self._present = False
         self._insertions = 0  # counts insertions: a card swapped since power_on is a removed card
+        self._inserted_at: float | None = None  # monotonic time the card in the slot went in (or was first seen)
         self._powered_insertion: int | None = None
         self._swiped: codec.CardSwiped | None = None  # the last swipe not yet taken
         self.atr: codec.Atr | None = None
@@ -50,6 +51,9 @@ class CardReader(LinkDevice):
         state = codec.decode_state(self._call(ReaderCmd.GET_STATUS))
         with self._cond:  # a new link session: a card powered before it must be powered again
             self._present, self._powered_insertion = state.card_present, None
+            # a new link session cannot know when the card went in (it may have been swapped while the link
+            # was down): it counts from now, so a card found at start-up is older than any sale
+            self._inserted_at = time.monotonic() if state.card_present else None
             self._cond.notify_all()
 
     def info(self) -> codec.ReaderInfo:
@@ -82,6 +86,12 @@ class CardReader(LinkDevice):
     def card_present(self) -> bool:
         """What the reader last said; False while the link is down (an unplugged reader has no card)."""
         return self._present and self._link.is_open
+
+    @property
+    def inserted_at(self) -> float | None:
+        """When (``time.monotonic()``) the card now in the slot went in; None when the slot is empty."""
+        with self._cond:
+            return self._inserted_at if self._present else None
 
     def power_on(self) -> bytes:
         """Activate the card; returns the ATR (parsed into ``self.atr``). Raises CardRemoved, DeviceError
@@ -133,6 +143,51 @@ class CardReader(LinkDevice):
         if status == ReaderStatus.NO_CARD:
             return None
         return codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+
+    def poll_cards(self, timeout_ms: int = 500) -> int:
+        """``ContactlessReaderPort``: field on, poll; how many cards answered (0, 1, or the collision count).
+        Raises DeviceError for a malformed collision report."""
+        status, payload = self._request(ReaderCmd.CL_POLL, codec.encode_cl_poll(timeout_ms),
+                                        extra_s=timeout_ms / 1000)
+        if status == ReaderStatus.NO_CARD:
+            return 0
+        if status == ReaderStatus.COLLISION:
+            try:
+                return codec.decode_cl_collision(payload)
+            except RemoteProtocolError as exc:
+                raise DeviceError(f"the reader reported a malformed collision: {exc}",
+                                  fault=DeviceFault.GARBLED) from exc
+        try:
+            codec.decode_cl_card(self._check(ReaderCmd.CL_POLL, status, payload))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader reported a malformed card: {exc}", fault=DeviceFault.GARBLED) from exc
+        return 1
+
+    def transmit_timed(self, apdu: bytes) -> tuple[bytes, int]:
+        """One C-APDU to the activated contactless card, timed by the reader: (R-APDU, µs). Raises CardRemoved,
+        DeviceError (GARBLED) for a malformed answer."""
+        with self._cond:
+            if not self._present or self._powered_insertion != self._insertions:
+                raise CardRemoved("the card was removed", fault=DeviceFault.CARD_REMOVED)
+        try:
+            return codec.decode_timed(self._call(ReaderCmd.CL_TIMED_TRANSMIT, apdu))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader sent a malformed timed answer: {exc}", fault=DeviceFault.GARBLED) from exc
+
+    def field_off(self, hold_ms: int = 0) -> None:
+        """Switch the RF field off (EMV Book A §6.2.10); the next poll switches it on again."""
+        self._card_gone()
+        self._call(ReaderCmd.CL_FIELD_OFF, codec.encode_field_off(hold_ms))
+
+    def indicate(self, lights: int, beep_ms: int = 0) -> None:
+        """Show exactly ``lights`` (bit 0 blue, 1 yellow, 2 green, 3 red: Book A §9.2's four lights), then
+        beep for ``beep_ms`` when not 0."""
+        wanted = codec.Led(lights & 0x0F)
+        self.led(~wanted & codec.Led(0x0F), False)
+        if wanted:
+            self.led(wanted, True)
+        if beep_ms:
+            self.beep(beep_ms)
 
     def activate_contactless(self) -> bytes:
         """Activate the polled card (RATS); returns its ATS. ``transmit`` then reaches it."""
@@ -188,7 +243,7 @@ class CardReader(LinkDevice):
 
     def _card_gone(self) -> None:
         with self._cond:
-            self._present = False
+            self._present, self._inserted_at = False, None
             self._cond.notify_all()
 
     def _on_link_event(self, event: Event) -> None:
@@ -199,6 +254,7 @@ class CardReader(LinkDevice):
         elif code == ReaderEventCode.CARD_INSERTED:
             with self._cond:
                 self._present, self._insertions = True, self._insertions + 1
+                self._inserted_at = time.monotonic()
                 self._cond.notify_all()
             reader_event = codec.CardInserted()
         elif code == ReaderEventCode.CARD_REMOVED:

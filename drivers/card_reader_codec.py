@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from functools import reduce
 
-from construct import FlagsEnum, GreedyBytes, Int8ub, Int16ub, PascalString, Prefixed, Struct
+from construct import FlagsEnum, GreedyBytes, Int8ub, Int16ub, Int32ub, PascalString, Prefixed, Struct
 
 from drivers.link.payload import decode_response, encode_response, parse_payload
 from emv.tracks import Stripe, parse_tracks
@@ -56,6 +56,12 @@ __all__ = [
     "decode_cl_poll",
     "encode_cl_card",
     "decode_cl_card",
+    "encode_cl_collision",
+    "decode_cl_collision",
+    "encode_field_off",
+    "encode_timed",
+    "decode_timed",
+    "decode_field_off",
 ]
 
 
@@ -71,6 +77,8 @@ class ReaderCmd(IntEnum):
     CL_POLL = 0x30
     CL_ACTIVATE = 0x31
     CL_REMOVE = 0x32
+    CL_TIMED_TRANSMIT = 0x34  # TRANSMIT to the contactless card, timed by the reader (relay resistance, Book C-2)
+    CL_FIELD_OFF = 0x33  # RF field off for u16 ms (0 = until the next CL_POLL): EMV Book A §6.2.10 field off
 
 
 class Led(IntFlag):
@@ -95,6 +103,7 @@ class ReaderStatus(IntEnum):
     BAD_REQUEST = 0x05
     BUSY = 0x06
     NO_DATA = 0x08
+    COLLISION = 0x09  # CL_POLL: more than one card answered (payload: u8 how many); EMV Book D collision
 
 
 # Response status -> (exception, fault code, message for the log). A status outside the table is a DeviceError.
@@ -106,6 +115,7 @@ STATUS_ERRORS: dict[int, tuple[type[DeviceError], DeviceFault, str]] = {
     ReaderStatus.BAD_REQUEST: (DeviceError, DeviceFault.OTHER, "the reader rejected the request"),
     ReaderStatus.BUSY: (DeviceError, DeviceFault.OTHER, "the reader is busy"),
     ReaderStatus.NO_DATA: (DeviceError, DeviceFault.OTHER, "nothing to read"),
+    ReaderStatus.COLLISION: (DeviceError, DeviceFault.OTHER, "more than one card in the field"),
 }
 
 _INFO = Struct(
@@ -119,6 +129,9 @@ _SWIPE = Struct("track1" / Prefixed(Int8ub, GreedyBytes), "track2" / Prefixed(In
 _LED = Struct("leds" / Int8ub, "on" / Int8ub)
 _BUZZER = Struct("duration_ms" / Int16ub)
 _CL_POLL = Struct("timeout_ms" / Int16ub)
+_CL_COLLISION = Struct("cards" / Int8ub)
+_FIELD_OFF = Struct("hold_ms" / Int16ub)
+_TIMED = Struct("elapsed_us" / Int32ub, "rapdu" / GreedyBytes)
 _CL_CARD = Struct("type" / PascalString(Int8ub, "ascii"), "uid" / Prefixed(Int8ub, GreedyBytes))
 _TS = {0x3B: "direct", 0x3F: "inverse"}
 HEARTBEAT_S = 1.0  # while waiting for a card: a reader that stopped answering is reported, not waited on
@@ -248,6 +261,38 @@ def encode_cl_card(card: ContactlessCard) -> bytes:
 def decode_cl_card(payload: bytes) -> ContactlessCard:
     parsed = parse_payload(_CL_CARD, payload, "contactless card")
     return ContactlessCard(type=parsed.type, uid=bytes(parsed.uid))
+
+
+def encode_cl_collision(cards: int) -> bytes:
+    return _CL_COLLISION.build({"cards": cards})
+
+
+def decode_cl_collision(payload: bytes) -> int:
+    """How many cards answered the poll (a collision payload saying fewer than two is malformed)."""
+    cards = int(parse_payload(_CL_COLLISION, payload, "contactless collision").cards)
+    if cards < 2:
+        raise RemoteProtocolError(f"a collision of {cards} card(s)", offset=0, raw=payload)
+    return cards
+
+
+def encode_field_off(hold_ms: int) -> bytes:
+    return _FIELD_OFF.build({"hold_ms": hold_ms})
+
+
+def decode_field_off(payload: bytes) -> int:
+    return int(parse_payload(_FIELD_OFF, payload, "field off").hold_ms)
+
+
+def encode_timed(elapsed_us: int, rapdu: bytes) -> bytes:
+    return _TIMED.build({"elapsed_us": elapsed_us, "rapdu": rapdu})
+
+
+def decode_timed(payload: bytes) -> tuple[bytes, int]:
+    """(R-APDU, µs the reader measured from the end of the C-APDU to the start of the R-APDU)."""
+    parsed = parse_payload(_TIMED, payload, "timed R-APDU")
+    if len(parsed.rapdu) < 2:
+        raise RemoteProtocolError("timed R-APDU shorter than SW1 SW2", offset=len(payload))
+    return bytes(parsed.rapdu), int(parsed.elapsed_us)
 
 
 def parse_atr(raw: bytes) -> Atr:

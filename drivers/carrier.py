@@ -74,27 +74,28 @@ def normalise_number(number: str) -> str:
     return cleaned
 
 
-def read_app_secret(path: str) -> bytes:
-    """The carrier app secret from ``path`` (read at boot): the file must be a regular file of mode 0600 (or
-    0400) owned by us, holding the secret on one line (at least 16 characters). Raises ConfigError."""
+def read_app_secret(path: str, key: str = "carrier.app_secret_file") -> bytes:
+    """The app secret from ``path`` (read at boot; ``key`` names the setting in messages, e.g.
+    ``wallet.app_secret_file``): the file must be a regular file of mode 0600 (or 0400) owned by us, holding the
+    secret on one line (at least 16 characters). Raises ConfigError."""
     if not path:
-        raise ConfigError("carrier.app_secret_file is not set: name the file holding the carrier app secret")
+        raise ConfigError(f"{key} is not set: name the file holding the app secret")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        raise ConfigError(f"carrier.app_secret_file {path}: cannot open: {exc.strerror}") from exc
+        raise ConfigError(f"{key} {path}: cannot open: {exc.strerror}") from exc
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"carrier.app_secret_file {path} is not a regular file")
+            raise ConfigError(f"{key} {path} is not a regular file")
         if info.st_mode & 0o077:
-            raise ConfigError(f"carrier.app_secret_file {path} has mode {stat.S_IMODE(info.st_mode):04o}: "
+            raise ConfigError(f"{key} {path} has mode {stat.S_IMODE(info.st_mode):04o}: "
                               "it must be 0600 (chmod 600), readable by the terminal's user only")
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise ConfigError(f"carrier.app_secret_file {path} is not owned by the terminal's user")
+            raise ConfigError(f"{key} {path} is not owned by the terminal's user")
         secret = fh.read(4097).strip()
     if len(secret) < 16 or len(secret) > 4096 or b"\n" in secret:
-        raise ConfigError(f"carrier.app_secret_file {path} must hold one secret of 16-4096 characters")
+        raise ConfigError(f"{key} {path} must hold one secret of 16-4096 characters")
     return secret
 
 

@@ -22,6 +22,8 @@ The hook is passed in, never imported: the journal and the host, carrier and wal
 
 * ``POS_CRASH_AT=N`` hard-exits the process (``os._exit(CRASH_EXIT)``, no cleanup, no flush) at point N.
 * ``POS_CRASH_TRACE=FILE`` appends ``N kind`` per point reached (the harness learns the points of a clean run).
+* ``POS_FILL_AT=N`` with ``POS_FILL_FILE=PATH``: at point N, fill the file system PATH lives on (a small tmpfs
+  the disk-full harness ``sim.crash.diskfull`` mounts) until the kernel answers ENOSPC; the process goes on.
 
 Unset, ``reached`` only counts (``counts()``), which costs a dictionary increment.
 
@@ -45,6 +47,8 @@ _number = 0
 _counts: dict[str, int] = {}
 _crash_at = int(os.environ.get("POS_CRASH_AT", "0") or 0)
 _trace = os.environ.get("POS_CRASH_TRACE", "")
+_fill_at = int(os.environ.get("POS_FILL_AT", "0") or 0)
+_fill_file = os.environ.get("POS_FILL_FILE", "")
 
 
 def reached(kind: str) -> None:
@@ -59,6 +63,19 @@ def reached(kind: str) -> None:
                 fh.write(f"{number} {kind}\n")
     if number == _crash_at:
         os._exit(CRASH_EXIT)
+    if number == _fill_at and _fill_file:
+        _fill(_fill_file)
+
+
+def _fill(path: str) -> None:
+    """Write zeros to ``path`` until the file system is full (the disk-full harness removes it later)."""
+    with open(path, "ab", buffering=0) as out:
+        for chunk in (1 << 16, 1 << 12, 1 << 9, 1):
+            try:
+                while True:
+                    out.write(bytes(chunk))
+            except OSError:
+                continue
 
 
 def counts() -> dict[str, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from drivers.link import Event, FrameReceived
@@ -23,9 +24,11 @@ from drivers.pinpad_codec import (
     STATUS_ERRORS,
     KeyLoad,
     KeyStatus,
+    MacRequest,
     PinPadCmd,
     PinPadEventCode,
     PinPadStatus,
+    WorkingKeyLoad,
     decode_choice_result,
     decode_key_loaded,
     decode_key_status,
@@ -35,12 +38,14 @@ from drivers.pinpad_codec import (
     encode_choose,
     encode_display,
     encode_key_load,
+    encode_mac_request,
     encode_numeric_request,
     encode_offline_pin_request,
     encode_pin_request,
+    encode_working_key,
 )
 from flows.ports import OfflinePinRequest, OfflinePinResult, PadPrompt, PinEntry
-from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
+from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, PosError, RemoteProtocolError
 
 __all__ = ["PinPad"]
 
@@ -63,6 +68,7 @@ class PinPad(LinkDevice):
         self._results: dict[int, PinEntry | OfflinePinResult | DeviceError | int | str] = {}
         self._waiting = False
         self._aborted = False
+        self._working_key: Callable[[], tuple[bytes, bytes]] | None = None
 
     def key_status(self) -> KeyStatus:
         return decode_key_status(self._call(PinPadCmd.KEY_STATUS))
@@ -74,6 +80,47 @@ class PinPad(LinkDevice):
         status and the loaded key's check value."""
         kcv = decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(load)))
         return self.key_status(), kcv
+
+    def load_master_key(self, key_block: str, kcv: bytes = b"") -> bytes:
+        """Technician operation (master/session): install the terminal master key from a TR-31 block of usage K0
+        (TDES, mode B or D) wrapped under the pad's KBPK, through LOAD_KEY. Returns its 3-byte check value;
+        DeviceError (KEY_BLOCK_REFUSED, KCV_MISMATCH): nothing changed."""
+        return decode_key_loaded(self._call(PinPadCmd.LOAD_KEY, encode_key_load(KeyLoad(key_block, kcv))))
+
+    # --- DUKPT message MACs (``[host] key_scheme = "dukpt"``: ``drivers.host.client.DukptMacer``) ---
+
+    def next_ksn(self) -> bytes:
+        """The KSN of the pad's next DUKPT transaction. DeviceError when the key is exhausted."""
+        ksn = self.key_status().ksn
+        if not ksn:
+            raise DeviceError("the PIN pad has no usable DUKPT key", fault=DeviceFault.OTHER)
+        return ksn
+
+    def mac_request(self, ksn: bytes, data: bytes) -> bytes:
+        """The 8-byte MAC of ``data`` under the request MAC key of transaction ``ksn`` (computed in the pad)."""
+        answer = self._call(PinPadCmd.DUKPT_MAC, encode_mac_request(MacRequest(ksn, data)))
+        if len(answer) != 8:
+            raise RemoteProtocolError("the DUKPT MAC answer is 8 bytes", offset=0)
+        return answer
+
+    def verify_response(self, ksn: bytes, data: bytes, mac: bytes) -> bool:
+        """Whether ``mac`` is the MAC of an answer's ``data`` under the response MAC key of transaction ``ksn``."""
+        answer = self._call(PinPadCmd.DUKPT_MAC, encode_mac_request(MacRequest(ksn, data, True, mac)))
+        if answer not in (b"\x00", b"\x01"):
+            raise RemoteProtocolError("the DUKPT MAC check answer is one byte 00 or 01", offset=0)
+        return answer == b"\x01"
+
+    def load_working_key(self, key_under_tmk: bytes, kcv: bytes) -> None:
+        """Master/session: hand the pad the sign-on PIK as delivered (under the TMK, which the pad holds); the
+        pad deciphers it and checks ``kcv``. DeviceError: no TMK in the pad (NO_KEY), check value wrong
+        (KCV_MISMATCH) — the pad keeps no working key then."""
+        self._call(PinPadCmd.LOAD_WORKING_KEY, encode_working_key(WorkingKeyLoad(key_under_tmk, kcv)))
+
+    def use_working_key(self, pin_key: Callable[[], tuple[bytes, bytes]]) -> None:
+        """From now on every online PIN is ISO 9564 format 0 under the acquirer's PIK, not DUKPT: before each
+        entry the pad is given ``pin_key()`` (``HostClient.pin_key``: the PIK under the TMK and its check value)
+        — the current sign-on's PIK, so the block matches the key the host holds."""
+        self._working_key = pin_key
 
     # --- PinPadPort ---
 
@@ -95,11 +142,21 @@ class PinPad(LinkDevice):
         """Prompt on the pad; block until the customer enters, bypasses or cancels, the pad times out, or
         ``abort()`` is called (-> "cancelled"). Raises DeviceError if the pad cannot encrypt, DeviceTimeout if
         it never gives a verdict, DeviceGone, LocalProtocolError for a PAN that is not 12..19 digits."""
-        outcome = self._entry(PinPadCmd.GET_ONLINE_PIN, encode_pin_request(pan, amount_minor, timeout_s), timeout_s)
+        cmd = PinPadCmd.GET_ONLINE_PIN
+        if self._working_key is not None:
+            try:
+                key_under_tmk, kcv = self._working_key()
+            except PosError as exc:  # no sign-on, so no PIK: nothing can be charged with a PIN now
+                raise DeviceError(f"no PIN key from the acquirer: {exc}", fault=DeviceFault.OTHER) from exc
+            self.load_working_key(key_under_tmk, kcv)
+            cmd = PinPadCmd.GET_ONLINE_PIN_WK
+        outcome = self._entry(cmd, encode_pin_request(pan, amount_minor, timeout_s), timeout_s)
         if outcome is None:
             return PinEntry(status="cancelled")
         if isinstance(outcome, DeviceError):
             raise outcome
+        if outcome.status == "entered" and (outcome.ksn is None) != (cmd == PinPadCmd.GET_ONLINE_PIN_WK):
+            raise RemoteProtocolError("the PIN pad answered with a PIN block of the other key scheme", offset=3)
         return outcome  # type: ignore[no-any-return]
 
     def verify_offline_pin(self, request: OfflinePinRequest, timeout_s: float) -> OfflinePinResult:

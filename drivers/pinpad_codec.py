@@ -17,7 +17,7 @@ encrypted PIN block.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from construct import (
@@ -49,6 +49,12 @@ __all__ = [
     "KeyStatus",
     "KeyLoad",
     "encode_key_load",
+    "WorkingKeyLoad",
+    "MacRequest",
+    "encode_mac_request",
+    "decode_mac_request",
+    "encode_working_key",
+    "decode_working_key",
     "decode_key_load",
     "decode_key_loaded",
     "encode_display",
@@ -87,6 +93,9 @@ class PinPadCmd(IntEnum):
     CHOOSE = 0x25  # the customer picks one of a few numbered labels (EMV application selection)
     LOAD_KEY = 0x26  # technician: install a new initial DUKPT key, sent as a TR-31 key block
     NUMERIC_ENTRY = 0x27  # the customer keys a number (not a PIN) under one of the pad's NUMERIC_PROMPTS
+    LOAD_WORKING_KEY = 0x28  # master/session: the sign-on PIK, enciphered under the TMK the pad holds, + KCV
+    GET_ONLINE_PIN_WK = 0x29  # as GET_ONLINE_PIN, the block ISO 9564 format 0 under that PIK (no KSN)
+    DUKPT_MAC = 0x2A  # a message MAC under the MAC key of a DUKPT transaction key (request) or its check (answer)
 
 
 class PinPadEventCode(IntEnum):
@@ -147,6 +156,9 @@ _PIN_REQUEST = Struct("pan" / PascalString(Int8ub, "ascii"), "amount" / Int32ub,
 _PIN_RESULT = Struct("session" / Int8ub, "status" / Int8ub, "format" / Int8ub,
                      "ksn" / Prefixed(Int8ub, GreedyBytes), "pin_block" / Prefixed(Int8ub, GreedyBytes))
 _LOAD_KEY = Struct("key_block" / PascalString(Int16ub, "ascii"), "kcv" / Prefixed(Int8ub, GreedyBytes), Terminated)
+_MAC_REQUEST = Struct("verify" / Int8ub, "ksn" / Prefixed(Int8ub, GreedyBytes),
+                      "data" / Prefixed(Int16ub, GreedyBytes), "mac" / Prefixed(Int8ub, GreedyBytes), Terminated)
+_WORKING_KEY = Struct("key" / Prefixed(Int8ub, GreedyBytes), "kcv" / Prefixed(Int8ub, GreedyBytes), Terminated)
 _OFFLINE_REQUEST = Struct("enciphered" / Int8ub, "amount" / Int32ub, "timeout_ms" / Int32ub, "tries" / Int8ub,
                           "modulus" / Prefixed(Int8ub, GreedyBytes), "exponent" / Prefixed(Int8ub, GreedyBytes),
                           "challenge" / Prefixed(Int8ub, GreedyBytes))
@@ -237,8 +249,8 @@ def decode_pin_result(payload: bytes) -> tuple[int, PinEntry | DeviceError]:
     if name is None:
         return parsed.session, DeviceError(f"the PIN pad could not make a PIN block (0x{parsed.status:02X})",
                                            fault=DeviceFault.OTHER)
-    if name == "entered" and not (parsed.pin_block and parsed.ksn):
-        raise RemoteProtocolError("PIN entered but no PIN block or KSN", offset=3)
+    if name == "entered" and not parsed.pin_block:  # the KSN is empty for a block under a working key (PIK)
+        raise RemoteProtocolError("PIN entered but no PIN block", offset=3)
     entry = PinEntry(status=name, pin_block=bytes(parsed.pin_block) or None,
                      ksn=bytes(parsed.ksn) or None, block_format=parsed.format)
     return parsed.session, entry
@@ -275,6 +287,59 @@ def decode_key_loaded(payload: bytes) -> bytes:
     if len(payload) != 3:
         raise RemoteProtocolError("the LOAD_KEY answer is the 3-byte check value", offset=0)
     return payload
+
+
+@dataclass(frozen=True)
+class WorkingKeyLoad:
+    """LOAD_WORKING_KEY: the PIK of a sign-on as the host sent it — a double-length TDES key enciphered
+    (TDES-ECB) under the terminal master key the pad holds — and its 4-byte check value, which the pad checks
+    after deciphering. Nothing in clear."""
+
+    key_under_tmk: bytes = field(repr=False)
+    kcv: bytes
+
+
+def encode_working_key(load: WorkingKeyLoad) -> bytes:
+    """LocalProtocolError unless the key is 16 bytes and the check value 4."""
+    if len(load.key_under_tmk) != 16 or len(load.kcv) != 4:
+        raise LocalProtocolError("a working key is 16 enciphered bytes with a 4-byte check value")
+    return _WORKING_KEY.build({"key": load.key_under_tmk, "kcv": load.kcv})
+
+
+def decode_working_key(payload: bytes) -> WorkingKeyLoad:
+    parsed = parse_payload(_WORKING_KEY, payload, "working key")
+    if len(parsed.key) != 16 or len(parsed.kcv) != 4:
+        raise RemoteProtocolError("a working key is 16 bytes with a 4-byte check value", offset=0)
+    return WorkingKeyLoad(bytes(parsed.key), bytes(parsed.kcv))
+
+
+@dataclass(frozen=True)
+class MacRequest:
+    """DUKPT_MAC: ``verify`` False — the MAC of ``data`` under the request MAC key of the transaction ``ksn``
+    (the pad's next KSN, which it then uses up, or the one of the transaction it just served: a PIN block's);
+    True — whether ``mac`` is the MAC of ``data`` under that transaction's response MAC key. The answer is the
+    8-byte MAC, or one byte 01 (matches) / 00; NO_KEY when the pad holds no key for ``ksn``."""
+
+    ksn: bytes
+    data: bytes = field(repr=False)
+    verify: bool = False
+    mac: bytes = b""
+
+
+def encode_mac_request(request: MacRequest) -> bytes:
+    """LocalProtocolError for a KSN that is not 10 or 12 bytes, data above 4096 bytes or a MAC not of 8."""
+    if len(request.ksn) not in (10, 12) or len(request.data) > 4096 or len(request.mac) != (8 if request.verify
+                                                                                          else 0):
+        raise LocalProtocolError("a DUKPT MAC request is a 10/12-byte KSN, at most 4096 bytes, and 8 to verify")
+    return _MAC_REQUEST.build({"verify": int(request.verify), "ksn": request.ksn, "data": request.data,
+                               "mac": request.mac})
+
+
+def decode_mac_request(payload: bytes) -> MacRequest:
+    parsed = parse_payload(_MAC_REQUEST, payload, "MAC request")
+    if parsed.verify not in (0, 1) or len(parsed.ksn) not in (10, 12) or len(parsed.mac) != 8 * parsed.verify:
+        raise RemoteProtocolError("malformed DUKPT MAC request", offset=0)
+    return MacRequest(bytes(parsed.ksn), bytes(parsed.data), bool(parsed.verify), bytes(parsed.mac))
 
 
 def encode_offline_pin_request(request: OfflinePinRequest, timeout_s: float) -> bytes:

@@ -12,6 +12,8 @@ path (``/dev/ttyS1``) or any pyserial URL (``spy://…``, ``loop://``).
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 
 import serial
@@ -29,8 +31,11 @@ from drivers.escpos import (
     encode_receipt,
     status_request,
 )
+from drivers.link.trace import ByteCountTrace, split_spy_url, trace_line
 from flows.ports import PrinterStatus, ReceiptLine
 from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EscPosPrinter"]
 
@@ -57,8 +62,11 @@ class EscPosPrinter:
         if self._port is not None:
             return
         try:
-            self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=self.status_timeout_s,
-                                               write_timeout=self.status_timeout_s)
+            port_url, trace_file = split_spy_url(self.url)  # spy://: lengths only, never the receipt's bytes
+            port = serial.serial_for_url(port_url, baudrate=self.baud, timeout=self.status_timeout_s,
+                                         write_timeout=self.status_timeout_s)
+            self._port = port if trace_file is None else ByteCountTrace(
+                port, functools.partial(trace_line, trace_file, self.url, log=log.info))
         except (*_PORT_ERRORS, ValueError) as exc:
             raise DeviceGone(f"{MESSAGES[DeviceFault.PORT]}: {self.url}", fault=DeviceFault.PORT) from exc
 

@@ -10,6 +10,7 @@ this shell owns the port and the reader thread. See docs/protocols/scanner.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 import serial
 
+from drivers.link.trace import ByteCountTrace, split_spy_url, trace_line
 from drivers.scanner_codec import CodeRead, Event, LineRejected, Mode, ScannerCore, ScanTimedOut
 from flows.ports import CancelToken
 from pos_errors import Cancelled, DeviceError, DeviceFault, DeviceGone
@@ -46,8 +48,11 @@ class Scanner:
         if self._serial is not None:
             return
         try:
-            self._serial = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0.05, write_timeout=1.0,
-                                                 exclusive=True)
+            port_url, trace_file = split_spy_url(self.url)  # spy://: lengths only, a code may hold a PAN
+            port = serial.serial_for_url(port_url, baudrate=self.baud, timeout=0.05, write_timeout=1.0,
+                                         exclusive=True)
+            self._serial = port if trace_file is None else ByteCountTrace(
+                port, functools.partial(trace_line, trace_file, self.url, log=log.info))
         except (serial.SerialException, OSError) as exc:
             raise DeviceGone(f"cannot open scanner {self.url}: {exc}", fault=DeviceFault.PORT) from exc
         self._closing.clear()

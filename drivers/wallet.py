@@ -1,4 +1,4 @@
-"""HTTP/JSON client of the wallet platform: ``flows.ports.WalletPort`` over stdlib ``http.client``.
+"""HTTPS/JSON client of the wallet platform: ``flows.ports.WalletPort`` over stdlib ``http.client``.
 
 The API is in ``docs/protocols/wallet-api.md``; the house pattern is ``drivers/carrier.py`` (one connection per
 call, no state, thread-safe). What the caller may conclude:
@@ -10,10 +10,17 @@ LocalProtocolError    malformed order id / amount, or a 400         no
 LinkError             refused, unreachable, 4xx, 5xx on a query     no
 LinkTimeout           no answer after sending a write (micropay,    UNKNOWN: query the order, then cancel
                       cancel, refund); 5xx or lost connection       (cancel also reverses a paid order)
-RemoteProtocolError   the answer is not JSON or lacks fields        writes: UNKNOWN, as above
+RemoteProtocolError   the answer is not JSON, lacks fields, or is   writes: UNKNOWN, as above
+                      unsigned / wrongly signed
 ====================  ============================================  ==========================================
 
->>> WalletClient("http://127.0.0.1:1", timeout_s=0.5).query("O1")
+Every request is signed and every answer below HTTP 500 must carry a valid signature bound to the request's nonce
+(``drivers.carrier_sign``, the same scheme as the carrier's, with the wallet platform's app id and secret): an
+unsigned or forged "paid" is a wrong answer, never believed. ``https`` verifies the platform's certificate against
+``ca_file`` (or the system's trust store); plain ``http`` only with ``insecure_plaintext=True`` (test benches).
+
+>>> WalletClient("http://127.0.0.1:1", app_id="A1", app_secret=b"s", insecure_plaintext=True,
+...              timeout_s=0.5).query("O1")
 Traceback (most recent call last):
 ...
 pos_errors.LinkError: wallet 127.0.0.1:1 unreachable (not sent): [Errno 111] Connection refused
@@ -24,10 +31,15 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import secrets
+import ssl
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from drivers.carrier_sign import answer_string, sign_request, verify
+from drivers.strict_json import decode as _decode
 from flows.ports import WalletResult, WalletStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
@@ -35,6 +47,7 @@ __all__ = ["WalletClient"]
 
 MAX_ANSWER = 256 * 1024
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_APP_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _STATUSES: frozenset[str] = frozenset({"paid", "user_paying", "waiting", "failed", "cancelled", "refunded",
                                        "expired"})
 
@@ -46,18 +59,35 @@ def _no_crash_point(name: str) -> None:
 class WalletClient:
     """``WalletPort`` for a platform at ``base_url`` (``http://host:port[/prefix]``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, terminal_id: str = "",
-                 crash_point: Callable[[str], None] | None = None) -> None:
+    def __init__(self, base_url: str, *, app_id: str, app_secret: bytes, ca_file: str = "",
+                 insecure_plaintext: bool = False, timeout_s: float = 10.0, terminal_id: str = "",
+                 crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
+                 nonce: Callable[[], str] | None = None) -> None:
         """``crash_point(name)`` is called right after each request left (``"wallet.sent"``); the composition
-        root passes the crash harness's hook, the default does nothing."""
+        root passes the crash harness's hook, the default does nothing. ``clock`` (Unix seconds) and ``nonce``
+        exist for tests (stale and replayed requests)."""
         self._crash_point = crash_point or _no_crash_point
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise ConfigError(f"wallet.url must be http(s)://host[:port][/prefix], not {base_url!r}")
+            raise ConfigError(f"wallet.url must be https://host[:port][/prefix], not {base_url!r}")
+        if url.scheme == "http" and not insecure_plaintext:
+            raise ConfigError(f"wallet.url {base_url} is plain http: use https (set wallet.ca_file), or "
+                              "insecure_plaintext = true on a test bench only")
+        if not isinstance(app_id, str) or not _APP_ID.fullmatch(app_id):
+            raise ConfigError(f"wallet.app_id must be 1-64 of A-Z a-z 0-9 . _ -, not {app_id!r}")
+        if not app_secret:
+            raise ConfigError("wallet app secret is empty (wallet.app_secret_file)")
+        self.app_id, self._secret, self._clock = app_id, app_secret, clock
+        self._nonce = nonce or (lambda: secrets.token_hex(16))
+        self._tls: ssl.SSLContext | None = None
+        if url.scheme == "https":
+            try:
+                self._tls = ssl.create_default_context(cafile=ca_file or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"wallet.ca_file {ca_file}: not a readable PEM CA file ({exc})") from exc
         self.base_url, self.timeout_s, self.terminal_id = base_url, timeout_s, terminal_id
-        self._https = url.scheme == "https"
         self._host = url.hostname
-        self._port = url.port or (443 if self._https else 80)
+        self._port = url.port or (443 if self._tls else 80)
         self._prefix = url.path.rstrip("/")
 
     def __repr__(self) -> str:
@@ -104,40 +134,62 @@ class WalletClient:
 
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
               unknown: bool = False) -> tuple[int, Any]:
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.timeout_s)
+        conn: http.client.HTTPConnection
+        if self._tls is not None:
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
         where = f"wallet {self._host}:{self._port}"
         failed: type[LinkError] = LinkTimeout if unknown else LinkError
+        tail = "; outcome unknown" if unknown else ""
         headers = {"Accept": "application/json", "Connection": "close", "X-Terminal-Id": self.terminal_id}
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         if data is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
+        target = self._prefix + path
+        timestamp, nonce = str(int(self._clock())), self._nonce()
+        headers.update({"X-App-Id": self.app_id, "X-Timestamp": timestamp, "X-Nonce": nonce,
+                        "X-Signature": sign_request(self._secret, method, target, timestamp, nonce, self.app_id,
+                                                    data or b"")})
         try:
             try:
                 conn.connect()
+            except ssl.SSLError as exc:  # certificate not trusted, wrong host name, not TLS at all
+                raise LinkError(f"{where}: TLS handshake failed (not sent): {exc}") from exc
             except OSError as exc:  # TimeoutError included: nothing was sent
                 raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
             try:
-                conn.request(method, self._prefix + path, body=data, headers=headers)
+                conn.request(method, target, body=data, headers=headers)
                 self._crash_point("wallet.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
             except TimeoutError as exc:
                 raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc
             except (http.client.HTTPException, OSError) as exc:
-                raise failed(f"{where}: connection lost ({type(exc).__name__})"
-                             + ("; outcome unknown" if unknown else "")) from exc
+                raise failed(f"{where}: connection lost ({type(exc).__name__}){tail}") from exc
         finally:
             conn.close()
-        try:
-            body: Any = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_ANSWER else raw
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            body = raw
+        if len(raw) > MAX_ANSWER:
+            raise RemoteProtocolError(f"{where}: answer over {MAX_ANSWER} bytes{tail}", raw=raw[:64])
+        body: Any = _decode(raw)
         if response.status >= 500:
             text = body.get("message", "") if isinstance(body, dict) else response.reason
-            raise failed(f"{where}: platform error {response.status} {text}".rstrip()
-                         + ("; outcome unknown" if unknown else ""))
+            raise failed(f"{where}: platform error {response.status} {text}".rstrip() + tail)
+        if not self._answer_signed(response, raw, nonce):
+            if response.status in (401, 403):
+                error = body.get("error", "") if isinstance(body, dict) else ""
+                raise LinkError(f"{where} refused the request ({response.status} {error}, answer unsigned)")
+            raise RemoteProtocolError(f"{where}: answer {response.status} unsigned or wrongly signed{tail}",
+                                      tag="X-Signature")
         return response.status, body
+
+    def _answer_signed(self, response: http.client.HTTPResponse, raw: bytes, request_nonce: str) -> bool:
+        timestamp = response.getheader("X-Timestamp", "")
+        nonce = response.getheader("X-Nonce", "")
+        signature = response.getheader("X-Signature", "")
+        if not (timestamp.isdigit() and nonce and signature) or len(signature) > 128:
+            return False
+        return verify(self._secret, answer_string(response.status, timestamp, nonce, request_nonce, raw), signature)
 
     @staticmethod
     def _expect(status: int, body: Any) -> dict[str, Any]:
@@ -148,6 +200,9 @@ class WalletClient:
         message = body.get("message", "") if isinstance(body, dict) else ""
         if status in (400, 422):
             raise LocalProtocolError(f"wallet refused the request ({status}): {message}")
+        error = body.get("error", "") if isinstance(body, dict) else ""
+        if status in (401, 403):  # the platform refused our credentials: nothing was done
+            raise LinkError(f"wallet refused the request ({status} {error}): {message}")
         raise LinkError(f"wallet answered {status}: {message}".rstrip(": "))
 
     @staticmethod

@@ -99,10 +99,12 @@ class KernelReason(StrEnum):
 
 @dataclass(frozen=True)
 class SendApdu:
-    """Send ``apdu`` to the card and call ``on_response`` with the R-APDU (data + SW1 SW2)."""
+    """Send ``apdu`` to the card and call ``on_response`` with the R-APDU (data + SW1 SW2). ``timed``: the
+    reader measures the exchange (relay resistance, ``emv.relay_resistance``) and the caller passes the time."""
 
     apdu: bytes
     purpose: str
+    timed: bool = field(default=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -3,22 +3,23 @@
 A CAPK is found by RID (first 5 bytes of the AID) and CA Public Key Index ``8F`` (EMV 4.4 Book 2 §5.1,
 Book 3 §10.3). Each entry carries the checksum ``SHA-1(RID || index || modulus || exponent)`` the schemes
 publish with it; ``Capk.__post_init__`` recomputes it, so a mistyped modulus is refused at start-up, never at
-the first card. ``TEST_CAPKS`` ships only TEST keys, with their sources:
+the first card. Every shipped key says where it comes from (``source``), whether it is a scheme **test** key
+(``test``) and when it expires (``expiry``, YYMMDD; an expired CAPK is not used):
 
-* Visa VSDC CA public **test** keys 92 (1408 bits), 94 (1984 bits), 95 (1152 bits): Visa Smart Debit/Credit
-  "VSDC CA Public Test Keys" tables 2-1..2-3 (technologypartner.visa.com), as reproduced in
-  merlokk/PCSCEMV ``EMVkeys.pas``; every checksum matches the published one.
-* Visa test key 01 (1024 bits) and Mastercard test key 05 (1408 bits), with the published checksums, as used
-  by the emv-tools / proxmark3 ODA test vectors (``client/src/emv/test/sda_test.c``, ``dda_test.c``).
-* The simulator's own CA (index ``E0`` under the UnionPay, Visa and Mastercard RIDs; ``sim.backends.pki`` makes it
-  deterministically and a test checks that the modulus below is its modulus).
+* ``LIVE_CAPKS``: Visa A000000003/01 (1024 bits) and Mastercard A000000004/05 (1408 bits), listed as *live*
+  keys by emv-utils (``src/emv_capk_static_data.h``) and used by the emv-tools / proxmark3 ODA vectors
+  (``client/src/emv/test/sda_test.c``, ``dda_test.c``), which are real cards' data.
+* ``TEST_CAPKS``: Visa VSDC CA public **test** keys 92 (1408 bits), 94 (1984 bits), 95 (1152 bits): Visa Smart
+  Debit/Credit "VSDC CA Public Test Keys" tables 2-1..2-3, as reproduced in merlokk/PCSCEMV ``EMVkeys.pas`` and
+  emv-utils; every checksum matches the published one. Trusted only by a terminal whose profile is ``test``.
 
-A deployment replaces or extends the table from the terminal's TOML (``[[emv.capks]]``). Expiry dates are
-YYMMDD; an expired CAPK is not used.
+The simulator's own CA is not here: it is test data of the simulator (``sim.backends.pki``), handed to a
+``test`` terminal through its configuration. A deployment adds its scheme keys from the TOML
+(``[[emv.capks]]``); ``emv.config.terminal_config`` decides what a profile may trust.
 
 >>> capk = TEST_CAPKS[(bytes.fromhex("A000000003"), 0x92)]
->>> len(capk.modulus) * 8, capk.checksum.hex().upper()
-(1408, '429C954A3859CEF91295F663C963E582ED6EB253')
+>>> len(capk.modulus) * 8, capk.checksum.hex().upper(), capk.test
+(1408, '429C954A3859CEF91295F663C963E582ED6EB253', True)
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pos_errors import ConfigError
 
-__all__ = ["Capk", "TEST_CAPKS", "SIM_CA_INDEX", "capk_table"]
-
-SIM_CA_INDEX = 0xE0
+__all__ = ["Capk", "LIVE_CAPKS", "TEST_CAPKS", "SHIPPED_CAPKS", "capk_table"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Capk:
     checksum: bytes = b""
     expiry: str = "491231"  # YYMMDD
     label: str = ""
+    source: str = ""  # where the key was published (or "operator" for keys the configuration adds)
+    test: bool = False  # a scheme or simulator TEST key: trusted only by a terminal with profile "test"
 
     def __post_init__(self) -> None:
         name = f"CAPK {self.rid.hex().upper()}/{self.index:02X}"
@@ -66,25 +68,26 @@ class Capk:
         return self.rid, self.index
 
 
-def _capk(rid: str, index: int, modulus: str, checksum: str, label: str, expiry: str = "491231") -> Capk:
+def _capk(rid: str, index: int, modulus: str, checksum: str, label: str, *, expiry: str, source: str,
+          test: bool) -> Capk:
     return Capk(bytes.fromhex(rid), index, bytes.fromhex(modulus), b"\x03", bytes.fromhex(checksum), expiry,
-                label)
+                label, source, test)
 
 
-_VISA, _MASTERCARD, _UNIONPAY = "A000000003", "A000000004", "A000000333"
+_VISA, _MASTERCARD = "A000000003", "A000000004"
 
-_SIM_CA_MODULUS = (
-    "9E84268613D28103899C011A9765CE3D2F258E1B3254D77F805E7F77B3FCB9BAC44BF301B67006F6346BBFB76AED44AF2628EC79"
-    "03FE44C5A33A536754F3076C8CC46EFB44C488EBB8CE1C081858F7B1267699A786158BC8C3E86D78E7C7935BBEE5ECB9CC2C0C8F"
-    "531DEC882E80CBE2F9903F66EC50F15683DE46E6AE9A5D8C6066D9C82C52318634D1E03414857BEB")
+_LIVE_SOURCE = "emv-utils emv_capk_static_data.h ('live'); emv-tools ODA vectors (proxmark3 client/src/emv/test)"
+# test keys have no published expiry: the far date only keeps them usable on a test bench
+_TEST_KEY: dict[str, Any] = {"expiry": "491231", "test": True,
+                             "source": "Visa VSDC CA Public Test Keys (PCSCEMV EMVkeys.pas; emv-utils 'test')"}
 
-_PUBLISHED: tuple[Capk, ...] = (
+_TEST: tuple[Capk, ...] = (
     _capk(_VISA, 0x92,
           "996AF56F569187D09293C14810450ED8EE3357397B18A2458EFAA92DA3B6DF6514EC060195318FD43BE9B8F0CC669E3F"
           "844057CBDDF8BDA191BB64473BC8DC9A730DB8F6B4EDE3924186FFD9B8C7735789C23A36BA0B8AF65372EB57EA5D89E7"
           "D14E9C7B6B557460F10885DA16AC923F15AF3758F0F03EBD3C5C2C949CBA306DB44E6A2C076C5F67E281D7EF56785DC4"
           "D75945E491F01918800A9E2DC66F60080566CE0DAF8D17EAD46AD8E30A247C9F",
-          "429C954A3859CEF91295F663C963E582ED6EB253", "Visa VSDC test 1408"),
+          "429C954A3859CEF91295F663C963E582ED6EB253", "Visa VSDC test 1408", **_TEST_KEY),
     _capk(_VISA, 0x94,
           "ACD2B12302EE644F3F835ABD1FC7A6F62CCE48FFEC622AA8EF062BEF6FB8BA8BC68BBF6AB5870EED579BC3973E121303"
           "D34841A796D6DCBC41DBF9E52C4609795C0CCF7EE86FA1D5CB041071ED2C51D2202F63F1156C58A92D38BC60BDF424E1"
@@ -92,28 +95,29 @@ _PUBLISHED: tuple[Capk, ...] = (
           "301914311EA462C19F771F31B3B57336000DFF732D3B83DE07052D730354D297BEC72871DCCF0E193F171ABA27EE464C"
           "6A97690943D59BDABB2A27EB71CEEBDAFA1176046478FD62FEC452D5CA393296530AA3F41927ADFE434A2DF2AE3054F8"
           "840657A26E0FC617",
-          "C4A3C43CCF87327D136B804160E47D43B60E6E0F", "Visa VSDC test 1984"),
+          "C4A3C43CCF87327D136B804160E47D43B60E6E0F", "Visa VSDC test 1984", **_TEST_KEY),
     _capk(_VISA, 0x95,
           "BE9E1FA5E9A803852999C4AB432DB28600DCD9DAB76DFAAA47355A0FE37B1508AC6BF38860D3C6C2E5B12A3CAAF2A700"
           "5A7241EBAA7771112C74CF9A0634652FBCA0E5980C54A64761EA101A114E0F0B5572ADD57D010B7C9C887E104CA4EE12"
           "72DA66D997B9A90B5A6D624AB6C57E73C8F919000EB5F684898EF8C3DBEFB330C62660BED88EA78E909AFF05F6DA627B",
-          "EE1511CEC71020A9B90443B37B1D5F6E703030F6", "Visa VSDC test 1152"),
+          "EE1511CEC71020A9B90443B37B1D5F6E703030F6", "Visa VSDC test 1152", **_TEST_KEY),
+)
+
+_LIVE: tuple[Capk, ...] = (
     _capk(_VISA, 0x01,
           "C696034213D7D8546984579D1D0F0EA519CFF8DEFFC429354CF3A871A6F7183F1228DA5C7470C055387100CB935A712C"
           "4E2864DF5D64BA93FE7E63E71F25B1E5F5298575EBE1C63AA617706917911DC2A75AC28B251C7EF40F2365912490B939"
           "BCA2124A30A28F54402C34AECA331AB67E1E79B285DD5771B5D9FF79EA630B75",
-          "D34A6A776011C7E7CE3AEC5F03AD2F8CFC5503CC", "Visa test 1024 (emv-tools vectors)"),
+          "D34A6A776011C7E7CE3AEC5F03AD2F8CFC5503CC", "Visa live 1024",
+          expiry="091231", source=_LIVE_SOURCE + "; 1024-bit keys expired 31 Dec 2009 (EMVCo)", test=False),
     _capk(_MASTERCARD, 0x05,
           "B8048ABC30C90D976336543E3FD7091C8FE4800DF820ED55E7E94813ED00555B573FECA3D84AF6131A651D66CFF4284F"
           "B13B635EDD0EE40176D8BF04B7FD1C7BACF9AC7327DFAA8AA72D10DB3B8E70B2DDD811CB4196525EA386ACC33C0D9D45"
           "75916469C4E4F53E8E1C912CC618CB22DDE7C3568E90022E6BBA770202E4522A2DD623D180E215BD1D1507FE3DC90CA3"
           "10D27B3EFCCD8F83DE3052CAD1E48938C68D095AAC91B5F37E28BB49EC7ED597",
-          "EBFA0D5D06D8CE702DA3EAE890701D45E274C845", "Mastercard test 1408 (emv-tools vectors)"),
+          "EBFA0D5D06D8CE702DA3EAE890701D45E274C845", "Mastercard live 1408",
+          expiry="241231", source=_LIVE_SOURCE + "; 1408-bit keys expire 31 Dec 2024 (EMVCo)", test=False),
 )
-
-_SIMULATOR: tuple[Capk, ...] = tuple(
-    Capk(bytes.fromhex(rid), SIM_CA_INDEX, bytes.fromhex(_SIM_CA_MODULUS), label="simulator CA (sim.backends.pki)")
-    for rid in (_UNIONPAY, _VISA, _MASTERCARD))
 
 
 def capk_table(capks: Iterable[Capk]) -> Mapping[tuple[bytes, int], Capk]:
@@ -126,4 +130,6 @@ def capk_table(capks: Iterable[Capk]) -> Mapping[tuple[bytes, int], Capk]:
     return table
 
 
-TEST_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_PUBLISHED + _SIMULATOR)
+LIVE_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_LIVE)
+TEST_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_TEST)
+SHIPPED_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_LIVE + _TEST)

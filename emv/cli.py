@@ -3,8 +3,9 @@
 * ``pos-emv decode HEX`` — the TLV tree with tag names; TVR, TSI, CVM List, CVM Results, AIP, AUC and CID in
   words. ``pos-emv decode --tag 95 8000048000`` explains one raw value.
 * ``pos-emv replay FILE`` — runs the kernel on a recorded transcript (``emv.transcript``) and prints a
-  readable trace, the outcome and the TVR/TSI in words. A transcript that keeps the full PAN is replayed with
-  a warning and the PAN is never printed in full.
+  readable trace, the outcome and the TVR/TSI in words; a tap transcript (``meta.interface`` = ``contactless``)
+  runs through Entry Point and its kernels instead (``emv.tap_replay``). A transcript that keeps the full PAN
+  is replayed with a warning and the PAN is never printed in full.
 
 Exit status 0 on success, 2 when the input is malformed.
 """
@@ -13,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
 from emv import tlv
 from emv.actions import Finished, GoOnline, RequestOnlinePin, SendApdu, VerifyOfflinePin
+from emv.capk import TEST_CAPKS
 from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.describe import describe, tree
 from emv.kernel import Transaction
+from emv.tap_replay import is_tap, replay_tap
 from emv.transcript import ReplayCard, Transcript, find_pan
 from pos_errors import PosError
 
@@ -91,8 +95,27 @@ def replay(transcript: Transcript, config: TerminalConfig | None = None) -> tupl
     return lines, action
 
 
+def _replay_any(transcript: Transcript) -> list[str]:
+    """The trace of a chip or a tap transcript, the full PAN never printed."""
+    if not is_tap(transcript):
+        return replay(transcript)[0]
+    lines, _ = replay_tap(transcript, TEST_CAPKS)
+    pan = find_pan(transcript)
+    if pan is not None:
+        lines = [line.replace(pan, pan[:6] + "*" * (len(pan) - 10) + pan[-4:]) for line in lines]
+    return lines
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("iotsim-pos")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-emv", description="Decode EMV data; replay card transcripts.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_decode = sub.add_parser("decode", help="TLV tree with names; TVR/TSI/CVM/AIP/AUC/CID in words")
     p_decode.add_argument("hex", nargs="+", help="hex bytes (spaces allowed)")
@@ -108,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             transcript = Transcript.from_json(fh.read())
         if not transcript.meta.get("masked") and find_pan(transcript):
             print("warning: this transcript keeps the full PAN; share only masked transcripts", file=sys.stderr)
-        lines, _ = replay(transcript)
+        lines = _replay_any(transcript)
         print("\n".join(lines))
         return 0
     except (PosError, OSError) as exc:

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emv.capk import TEST_CAPKS, Capk, capk_table
+from emv.capk import LIVE_CAPKS, TEST_CAPKS, Capk, capk_table
+from emv.exception_file import ExceptionFile
 from pos_errors import ConfigError
 
 __all__ = ["AidConfig", "TerminalConfig", "STANDARD_AIDS", "SCHEME_DEFAULTS", "ONLINE_CAPABLE_TERMINAL_TYPES",
-           "terminal_config"]
+           "terminal_config", "trusted_capks", "PROFILES"]
 
 # Terminal type 9F35 (Book 4 Annex A1): 1x financial institution, 2x merchant, 3x cardholder;
 # low digit 1 online only, 2 offline with online capability, 3 offline only (4-6 the same, unattended).
@@ -114,9 +115,11 @@ class TerminalConfig:
     additional_capabilities: bytes = bytes.fromhex("6000B0F001")  # goods, services; keys; print, display
     merchant_category_code: bytes = bytes.fromhex("4814")  # telecommunication services
     ifd_serial: str = "POS00001"
-    capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=lambda: TEST_CAPKS)
+    capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=lambda: LIVE_CAPKS)  # profile "production"
     revoked: frozenset[tuple[bytes, int, bytes]] = frozenset()  # CRL: (RID, CA index, certificate serial)
-    exception_file: frozenset[str] = frozenset()  # PANs (with "-PSN" suffix to name one card) refused offline
+    # PANs (with "-PSN" suffix to name one card) refused offline, held as keyed hashes (emv.exception_file);
+    # a plain set of strings given here is hashed at once
+    exception_file: ExceptionFile | frozenset[str] = field(default_factory=ExceptionFile, repr=False)
     # Unable to go online: follow the default action codes (TC possible, ARC Y3) — off by default, because this
     # product has no advice/clearing path for such approvals; off means always AAC (Z3).
     approve_offline_when_unable_online: bool = False
@@ -142,6 +145,8 @@ class TerminalConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if not isinstance(self.exception_file, ExceptionFile):
+            object.__setattr__(self, "exception_file", ExceptionFile.of(self.exception_file))
 
     @property
     def online_capable(self) -> bool:
@@ -163,7 +168,7 @@ STANDARD_AIDS: tuple[AidConfig, ...] = (
 _AID_KEYS = {"aid", "label", "partial_selection", "app_versions", "tac_default", "tac_denial", "tac_online",
              "floor_limit_minor", "threshold_minor", "target_percent", "max_target_percent", "default_ddol",
              "default_tdol"}
-_CAPK_KEYS = {"rid", "index", "modulus", "exponent", "checksum", "expiry", "label"}
+_CAPK_KEYS = {"rid", "index", "modulus", "exponent", "checksum", "expiry", "label", "source", "test"}
 
 
 def _hex_value(value: Any, where: str, length: int | None = None) -> bytes:
@@ -235,7 +240,7 @@ def _capk(entry: Any, where: str) -> Capk:
                     _hex_value(entry["modulus"], f"{where}.modulus"),
                     _hex_value(entry.get("exponent", "03"), f"{where}.exponent"),
                     _hex_value(entry.get("checksum", ""), f"{where}.checksum"), str(entry.get("expiry", "491231")),
-                    str(entry.get("label", "")))
+                    str(entry.get("label", "")), str(entry.get("source", "operator")), _test_flag(entry, where))
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
@@ -248,13 +253,45 @@ def _revoked(entry: Any, where: str) -> tuple[bytes, int, bytes]:
             _hex_value(parts[2], f"{where} serial", 3))
 
 
+def _test_flag(entry: Mapping[str, Any], where: str) -> bool:
+    value = entry.get("test", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.test must be true or false")
+    return value
+
+
+PROFILES = ("production", "test")
+
+
+def trusted_capks(section: Mapping[str, Any], profile: str) -> list[Capk]:
+    """The CA keys a terminal of ``profile`` trusts: the live keys, the configured ones, and (profile "test"
+    only) the schemes' test keys. A production terminal given a test key refuses it, naming the setting."""
+    if profile not in PROFILES:
+        raise ConfigError(f"terminal.profile must be \"production\" or \"test\", not {profile!r}")
+    include_test = section.get("include_test_capks", profile == "test")
+    if not isinstance(include_test, bool):
+        raise ConfigError("emv.include_test_capks must be true or false")
+    configured = [_capk(c, f"emv.capks[{i}]") for i, c in enumerate(section.get("capks", ()))]
+    if profile == "production":
+        if include_test:
+            raise ConfigError("emv.include_test_capks = true: the schemes' test CA keys are trusted only with "
+                              "[terminal] profile = \"test\"")
+        known_test = {c.checksum for c in TEST_CAPKS.values()}
+        for i, capk in enumerate(configured):
+            if capk.test or capk.checksum in known_test:
+                raise ConfigError(f"emv.capks[{i}] ({capk.rid.hex().upper()}/{capk.index:02X}) is a test CA key: "
+                                  "trusted only with [terminal] profile = \"test\"")
+    return [*LIVE_CAPKS.values(), *(TEST_CAPKS.values() if include_test else ()), *configured]
+
+
 def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id: str,
-                    ifd_serial: str) -> TerminalConfig:
+                    ifd_serial: str, profile: str = "production") -> TerminalConfig:
     """Build and check the kernel configuration from the TOML ``[emv]`` table (already a mapping).
 
     Keys: ``terminal_type``, ``capabilities`` (9F33), ``additional_capabilities`` (9F40), ``country_code``,
     ``currency_code`` (n3 as 4 hex digits), ``floor_limit_minor`` (default for every AID), ``aids`` (tables,
-    see ``_AID_KEYS``), ``include_test_capks`` (default true), ``capks`` (extra CA keys), ``revoked``
+    see ``_AID_KEYS``), ``include_test_capks`` (default: true for profile "test" only), ``capks`` (extra CA
+    keys; ``test = true`` marks a test key, refused in production: ``trusted_capks``), ``revoked``
     (``"RID/INDEX/SERIAL"``), ``exception_file`` (PANs or ``PAN-PSN``). Raises ConfigError naming the key.
     """
     floor = _int_value(section.get("floor_limit_minor", 0), "emv.floor_limit_minor")
@@ -262,8 +299,7 @@ def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id
     aids = tuple(_aid_config(a, f"emv.aids[{i}]", floor) for i, a in enumerate(aids_raw))
     if not aids:
         raise ConfigError("emv.aids: the terminal needs at least one application")
-    capks = [*(TEST_CAPKS.values() if section.get("include_test_capks", True) else ()),
-             *(_capk(c, f"emv.capks[{i}]") for i, c in enumerate(section.get("capks", ())))]
+    capks = trusted_capks(section, profile)
     try:
         terminal_type = int(str(section.get("terminal_type", "22")), 16)
         return TerminalConfig(
@@ -276,7 +312,7 @@ def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id
             currency_code=_hex_value(section.get("currency_code", "0156"), "emv.currency_code", 2),
             capks=capk_table(capks),
             revoked=frozenset(_revoked(r, f"emv.revoked[{i}]") for i, r in enumerate(section.get("revoked", ()))),
-            exception_file=frozenset(str(p) for p in section.get("exception_file", ())),
+            exception_file=ExceptionFile.of(str(p) for p in section.get("exception_file", ())),
             approve_offline_when_unable_online=bool(section.get("approve_offline_when_unable_online", False)),
             cardholder_selection=bool(section.get("cardholder_selection", False)))
     except ValueError as exc:

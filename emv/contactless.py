@@ -14,7 +14,7 @@ Limits are in the currency's minor unit; ``None`` is "absent" in the Book B sens
 >>> combo = Combination(bytes.fromhex("A0000003330101"), 7, ReaderLimits(contactless_limit=50000, floor_limit=10000))
 >>> ind = preprocess((combo,), 60000, currency_exponent=2)[0]
 >>> ind.not_allowed, ind.ttq.hex().upper()
-(True, '36804000')
+(True, '3680C000')
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ __all__ = ["ReaderLimits", "Combination", "Indicators", "preprocess", "Directory
            "TTQ_CVM_REQUIRED", "DEFAULT_TTQ"]
 
 PPSE = b"2PAY.SYS.DDF01"  # Book B §3.3.2.2
-# TTQ 9F66 (Book C-3 Annex A): byte 1 b6 qVSDC, b3 online PIN, b2 signature; byte 3 b7 consumer device CVM.
-DEFAULT_TTQ = bytes.fromhex("36004000")  # qVSDC, contact chip, online PIN, signature; CDCVM
+# TTQ 9F66 (Book C-3 Annex A): byte 1 b6 qVSDC, b3 online PIN, b2 signature; byte 3 b8 issuer update processing,
+# b7 consumer device CVM.
+DEFAULT_TTQ = bytes.fromhex("3600C000")  # qVSDC, contact chip, online PIN, signature; issuer update; CDCVM
 TTQ_ONLINE_CRYPTOGRAM = (1, 0x80)  # byte 2 b8 "Online cryptogram required" (index, mask)
 TTQ_CVM_REQUIRED = (1, 0x40)  # byte 2 b7 "CVM required"
 # Book B Table 3-6: the kernel a directory entry without 9F2A asks for, by RID.

@@ -8,10 +8,14 @@ Flow (Book B Figure 3-1)::
     Start C  combination selection (§3.3) SELECT PPSE → candidates → highest priority → SELECT AID
     Start D  kernel activation (§3.4)    the kernel of the combination runs until it gives an Outcome
              outcome processing (§3.5)   Select Next → C; Try Again → B; Online Request → PIN? → GoOnline
+             issuer update (C-3 §5.9)     Online Request with Start B and a host answer with 91/71/72 →
+                                          "present card again", PollCards(again=True), SELECT AID,
+                                          ``emv.issuer_update.run``; the host's decision stands either way
 
 The caller performs each action and feeds the answer back: ``PollCards`` → ``on_cards(n)``, ``SendApdu`` →
 ``on_response``, ``ShowUi`` / ``FieldOff`` → ``on_ack``, ``RequestOnlinePin`` → ``on_pin``, ``GoOnline`` →
-``on_online_result``. ``ContactlessFinished`` ends the transaction. A card that sends garbage ends it with
+``on_online_result`` (with the host's field 55); a card lost during the second presentation → ``on_card_lost``.
+``ContactlessFinished`` ends the transaction. A card that sends garbage ends it with
 End Application; only misuse of the API raises (``LocalProtocolError``).
 
 >>> from emv.contactless import Combination, ReaderLimits
@@ -27,7 +31,7 @@ import datetime as dt
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from emv import apdu, tlv
+from emv import apdu, issuer_update, tlv
 from emv.actions import Action, GoOnline, RequestOnlinePin, SendApdu, Step, Stop, transmit
 from emv.capk import Capk
 from emv.contactless import (
@@ -38,6 +42,7 @@ from emv.contactless import (
     DirectoryEntry,
     Message,
     Outcome,
+    Start,
     Status,
     UiRequest,
     UiStatus,
@@ -46,7 +51,9 @@ from emv.contactless import (
     parse_ppse,
     preprocess,
 )
+from emv.relay_resistance import Timed
 from emv.selection import Fci, parse_fci
+from emv.torn import TornLog
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["EntryPoint", "KernelContext", "Kernel", "PollCards", "ShowUi", "FieldOff", "ContactlessFinished",
@@ -60,9 +67,16 @@ _END = UiRequest(Message.TRY_ANOTHER_CARD, UiStatus.PROCESSING_ERROR)
 
 @dataclass(frozen=True)
 class PollCards:
-    """Protocol activation (Book B §3.2, Book D): field on, poll; call ``on_cards`` with how many answered."""
+    """Protocol activation (Book B §3.2, Book D): field on, poll; call ``on_cards`` with how many answered.
+    ``again``: the second presentation for issuer update, after the host answered: 0 (not presented in time)
+    finishes with the host's decision, never fails the payment."""
 
     ui: UiRequest = UiRequest(Message.PRESENT_CARD, UiStatus.READY_TO_READ)
+    again: bool = False
+
+
+class _CardLost(Exception):
+    """The card left the field (or the reader failed) during the second presentation."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,8 @@ class KernelContext:
     terminal: Mapping[int, bytes] = field(repr=False)
     capks: Mapping[tuple[bytes, int], Capk] = field(default_factory=dict, repr=False)
     today: dt.date | None = None  # injected: the core has no clock; None skips expiry checks
+    torn: TornLog | None = field(default=None, repr=False)  # kernel 2's torn transaction log (emv.torn)
+    random_bytes: Callable[[int], bytes] | None = field(default=None, repr=False)  # fresh UNs (relay resistance)
 
 
 Kernel = Callable[[KernelContext], Step[Outcome]]
@@ -124,7 +140,9 @@ class EntryPoint:
 
     def __init__(self, combinations: Sequence[Combination], *, amount_minor: int, kernels: Mapping[int, Kernel],
                  terminal: Mapping[int, bytes] | None = None, currency_exponent: int = 2,
-                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None) -> None:
+                 capks: Mapping[tuple[bytes, int], Capk] | None = None, today: dt.date | None = None,
+                 torn: TornLog | None = None, random_bytes: Callable[[int], bytes] | None = None) -> None:
+        self._torn, self._random_bytes = torn, random_bytes
         self._combos = tuple(combinations)
         self._amount = amount_minor
         self._kernels = dict(kernels)
@@ -135,6 +153,8 @@ class EntryPoint:
         self._ui: list[UiRequest] = []
         self._gen: Generator[ContactlessAction, object, ContactlessFinished] | None = None
         self._waiting: type | None = None
+        self._pending: object = None
+        self._again = False  # in the second presentation (issuer update)
         self.finished: ContactlessFinished | None = None
 
     # --- the caller's API --------------------------------------------------------------------------------
@@ -148,7 +168,10 @@ class EntryPoint:
     def on_cards(self, count: int) -> ContactlessAction:
         return self._answer(PollCards, count)
 
-    def on_response(self, rapdu: bytes) -> ContactlessAction:
+    def on_response(self, rapdu: bytes, elapsed_us: int | None = None) -> ContactlessAction:
+        """The card's answer; for a ``SendApdu(timed=True)`` also the microseconds the reader measured."""
+        if isinstance(self._pending, SendApdu) and self._pending.timed:
+            return self._answer(SendApdu, Timed(rapdu, elapsed_us))
         return self._answer(SendApdu, rapdu)
 
     def on_ack(self) -> ContactlessAction:
@@ -159,8 +182,15 @@ class EntryPoint:
     def on_pin(self, status: str) -> ContactlessAction:
         return self._answer(RequestOnlinePin, status)
 
-    def on_online_result(self, response_code: str | None) -> ContactlessAction:
-        return self._answer(GoOnline, response_code)
+    def on_online_result(self, response_code: str | None, issuer_data: bytes = b"") -> ContactlessAction:
+        """The host's response code (None: no answer) and its field 55 (``91``, ``71``, ``72``)."""
+        return self._answer(GoOnline, (response_code, bytes(issuer_data)))
+
+    def on_card_lost(self) -> ContactlessAction:
+        """The card left the field or the reader failed while presented again for issuer update."""
+        if self._gen is None or not isinstance(self._pending, (SendApdu, PollCards)) or not self._again:
+            raise LocalProtocolError("on_card_lost is only for the second presentation")
+        return self._step(None, _CardLost())
 
     # --- driving the generator ---------------------------------------------------------------------------
 
@@ -170,18 +200,18 @@ class EntryPoint:
             raise LocalProtocolError(f"answer to {kind.__name__} given while waiting for {waiting}")
         return self._step(answer)
 
-    def _step(self, answer: object) -> ContactlessAction:
+    def _step(self, answer: object, error: Exception | None = None) -> ContactlessAction:
         if self._gen is None:
             raise LocalProtocolError("start() the transaction first")
         try:
-            action = self._gen.send(answer)
+            action = self._gen.send(answer) if error is None else self._gen.throw(error)
         except StopIteration as stop:
             finished: ContactlessFinished = stop.value
             self.finished, self._waiting = finished, None
             return finished
         if isinstance(action, ShowUi):
             self._ui.append(action.request)
-        self._waiting = type(action)
+        self._waiting, self._pending = type(action), action
         return action
 
     def _done(self, outcome: Outcome, candidate: Candidate | None = None,
@@ -245,7 +275,8 @@ class EntryPoint:
             if kernel is None:
                 continue
             context = KernelContext(fci, chosen, self._amount, {**self._terminal, 0x9F66: chosen.indicators.ttq,
-                                                                  0x84: fci.df_name}, self._capks, self._today)
+                                                                  0x84: fci.df_name}, self._capks, self._today,
+                                    self._torn, self._random_bytes)
             outcome = yield from kernel(context)
             if outcome.status is Status.SELECT_NEXT:  # Book B §3.5.1.2: Start C without this candidate
                 continue
@@ -270,15 +301,39 @@ class EntryPoint:
                                           ui=UiRequest(Message.NOT_AUTHORISED, UiStatus.NOT_READY)), chosen)
         expiry = record.get(0x5F24, b"").hex()[:4]
         icc_data = tlv.encode(tlv.Tlv(t, v) for t, v in record.items() if t not in (0x5A, 0x57, 0x5F24))
-        code = yield GoOnline(icc_data, pan=pan, pan_sequence=_psn(record.get(0x5F34)), expiry_yymm=expiry,
-                              track2=record.get(0x57))
+        answer = yield GoOnline(icc_data, pan=pan, pan_sequence=_psn(record.get(0x5F34)), expiry_yymm=expiry,
+                                track2=record.get(0x57))
+        code, issuer_data = answer if isinstance(answer, tuple) else (None, b"")
+        note = ""
+        if code is not None and outcome.start is Start.B and chosen is not None and issuer_update.wanted(issuer_data):
+            record, note = yield from self._issuer_update(chosen, issuer_data, record)
         approved = isinstance(code, str) and code in APPROVAL_CODES
         message = (Message.APPROVED_PLEASE_SIGN if outcome.cvm is Cvm.SIGNATURE else Message.APPROVED) \
             if approved else Message.NOT_AUTHORISED
         final = Outcome(Status.APPROVED if approved else Status.DECLINED,
-                        f"host answered {code}" if code else "host unreachable", cvm=outcome.cvm,
+                        (f"host answered {code}" if code else "host unreachable") + note, cvm=outcome.cvm,
                         ui=UiRequest(message, UiStatus.NOT_READY), receipt=True, data_record=record)
         return self._done(final, chosen, code if isinstance(code, str) else None)
+
+    def _issuer_update(self, chosen: Candidate, issuer_data: bytes, record: Mapping[int, bytes]) -> Generator[
+            ContactlessAction, object, tuple[Mapping[int, bytes], str]]:
+        """Book C-3 §5.9: "present card again", the same application, ``emv.issuer_update.run``."""
+        yield ShowUi(UiRequest(Message.PRESENT_CARD_AGAIN, UiStatus.READY_TO_READ))
+        self._again = True
+        try:
+            count = yield PollCards(again=True)
+            if count != 1:
+                return record, "; issuer update not done: the card was not presented again"
+            response = yield from transmit(apdu.select(chosen.select_name()), "SELECT AID (issuer update)")
+            if not response.ok or parse_fci(response.data).df_name != chosen.entry.adf_name:
+                return record, "; issuer update not done: the application was not selected again"
+            update = yield from issuer_update.run(issuer_data, record)
+        except (_CardLost, RemoteProtocolError, Stop):
+            return record, "; issuer update interrupted: the card left or answered garbage"
+        finally:
+            self._again = False
+        yield FieldOff(0)
+        return {**record, **update}, "; issuer update done"
 
 
 def _digits(cn: bytes) -> str:

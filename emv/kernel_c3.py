@@ -20,7 +20,10 @@ Steps:
    CTQ copy in ``9F69``), signature; when the reader requires a CVM and the card names none: online PIN if
    going online, else signature, else Try Another Interface.
 
-Not done: issuer update processing (a second tap for scripts), MSD, the qVSDC "offline spending amount"
+6. Issuer update (Book C-3 §5.9, ``emv.issuer_update``): an Online Request says ``Start: B`` when card (CTQ byte 2
+   b7) and reader (TTQ byte 3 b8) support it; Entry Point asks for the card again after the host's answer.
+
+Not done: MSD, the qVSDC "offline spending amount"
 display. ``9F5D`` is passed to the host.
 
 >>> from emv.selection import Fci
@@ -33,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from emv import apdu, dol, oda, records, tlv
+from emv import apdu, dol, issuer_update, oda, records, tlv
 from emv.actions import Step, transmit
 from emv.authentication import StaticData
 from emv.contactless import (
@@ -139,6 +142,7 @@ def _decide(ctx: KernelContext, terminal: dict[int, bytes], card: dict[int, byte
             return Outcome(Status.DECLINED, "the card approved offline although the reader asked for an online "
                            "cryptogram", ui=_DECLINED, data_record=_record(terminal, card, Cvm.NA))
         if _expired(card, ctx.today):
+            _tvr(terminal, 1, 0x40)  # Book 3 Annex C5: byte 2 b7 expired application
             if not _ctq(card, 0) & _CTQ_ONLINE_IF_EXPIRED or ttq[0] & _TTQ_OFFLINE_ONLY:
                 return Outcome(Status.DECLINED, "the application has expired", ui=_DECLINED,
                                data_record=_record(terminal, card, Cvm.NA))
@@ -146,6 +150,7 @@ def _decide(ctx: KernelContext, terminal: dict[int, bytes], card: dict[int, byte
         else:
             failure = _fdda(ctx, terminal, card, static)
             if failure is not None:
+                _tvr(terminal, 0, 0x08)  # byte 1 b4: DDA failed (fDDA is DDA's contactless form)
                 if _ctq(card, 0) & _CTQ_ONLINE_IF_ODA_FAILS and not ttq[0] & _TTQ_OFFLINE_ONLY:
                     online = True
                 elif _ctq(card, 0) & _CTQ_SWITCH_IF_ODA_FAILS:
@@ -163,7 +168,8 @@ def _decide(ctx: KernelContext, terminal: dict[int, bytes], card: dict[int, byte
     if online:
         return Outcome(Status.ONLINE_REQUEST, f"the card asks to go online (CVM {cvm.value})", cvm=cvm,
                        ui=UiRequest(Message.AUTHORISING, UiStatus.NOT_READY), field_off_ms=0,
-                       data_record=record, start=Start.NA)
+                       data_record=record,
+                       start=Start.B if issuer_update.supported(ttq, card.get(0x9F6C, b"")) else Start.NA)
     if cvm is Cvm.ONLINE_PIN:
         return Outcome(Status.DECLINED, "online PIN required but the card approved offline", ui=_DECLINED,
                        data_record=record)
@@ -258,6 +264,12 @@ def _fdda(ctx: KernelContext, terminal: Mapping[int, bytes], card: dict[int, byt
     except OdaError as exc:
         return str(exc)
     return None
+
+
+def _tvr(terminal: dict[int, bytes], index: int, mask: int) -> None:
+    tvr = bytearray(terminal.get(0x95, bytes(5)).ljust(5, b"\x00"))
+    tvr[index] |= mask
+    terminal[0x95] = bytes(tvr)
 
 
 def _expired(card: Mapping[int, bytes], today: dt.date | None) -> bool:

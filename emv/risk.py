@@ -18,7 +18,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Container, Mapping
 
 from emv import apdu, tlv
 from emv.actions import Step, transmit
@@ -41,7 +41,7 @@ def random_selection(amount: int, *, floor_limit: int, threshold: int, target: i
     return random_number <= percent
 
 
-def check_exception_file(pan: str, psn: str | None, exception_file: Collection[str],
+def check_exception_file(pan: str, psn: str | None, exception_file: Container[str],
                          tvr: BitField[TvrBit]) -> None:
     if pan in exception_file or (psn is not None and f"{pan}-{psn}" in exception_file):
         tvr.set(TvrBit.CARD_ON_EXCEPTION_FILE)

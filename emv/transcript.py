@@ -91,7 +91,9 @@ class ReplayCard:
 
 
 def find_pan(transcript: Transcript) -> str | None:
-    """The PAN (``5A``) in the recorded records, if any."""
+    """The PAN (``5A``) in the recorded records, if any; a record too damaged to decode is searched byte-wise
+    (``5A`` with a length of 6-10, or the PAN before ``D`` in track 2 ``57``), so a corrupt record never keeps
+    its PAN out of the mask."""
     for _, response in transcript.exchanges:
         try:
             for obj in tlv.decode(response[:-2]):
@@ -100,6 +102,25 @@ def find_pan(transcript: Transcript) -> str | None:
                     return records.pan_digits(value)
         except RemoteProtocolError:
             continue
+    for _, response in transcript.exchanges:
+        found = _raw_pan(response)
+        if found:
+            return found
+    return None
+
+
+def _raw_pan(data: bytes) -> str | None:
+    for at in range(len(data) - 2):
+        tag, length = data[at], data[at + 1]
+        if tag == 0x5A and 6 <= length <= 10:
+            try:
+                return records.pan_digits(data[at + 2:at + 2 + length])
+            except RemoteProtocolError:
+                continue
+        if tag == 0x57 and 8 <= length <= 19:
+            digits = data[at + 2:at + 2 + length].hex().upper().partition("D")[0]
+            if digits.isdigit() and 12 <= len(digits) <= 19:
+                return digits
     return None
 
 

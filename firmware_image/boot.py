@@ -96,10 +96,13 @@ def decide(flash: SimFlash, keys: list[PrivateKey | PublicKey], device_class: st
 
 def launch(flash_path: str | Path, keys: list[PrivateKey | PublicKey], device_class: str, *,
            env: dict[str, str] | None = None, args: list[str] | None = None,
-           timeout: float | None = None) -> tuple[BootDecision, int | None]:
+           timeout: float | None = None, capture: bool = False,
+           python: str | None = None) -> tuple[BootDecision, int | None]:
     """One boot: decide, copy the slot's payload next to the flash file ("load to RAM"), run it with Python.
 
-    Returns the decision and the application's exit code (None when nothing was bootable).
+    Returns the decision and the application's exit code (None when nothing was bootable). With ``capture``
+    the application's output lines are appended to the decision's messages (``app: …``) instead of printed.
+    ``python`` is the device's interpreter (default: this one).
     """
     with SimFlash(flash_path) as flash:
         decision = decide(flash, keys, device_class)
@@ -111,8 +114,10 @@ def launch(flash_path: str | Path, keys: list[PrivateKey | PublicKey], device_cl
     child_env.update(POS_FW_FLASH=str(flash_path), POS_FW_SLOT=str(decision.slot),
                      POS_FW_TRIAL="1" if decision.trial else "0")
     child_env.pop("PYTHONPATH", None)  # the image brings its own packages
-    done = subprocess.run([sys.executable, str(app), *(args or [])], env=child_env,  # noqa: S603
-                          timeout=timeout, check=False)
+    done = subprocess.run([python or sys.executable, str(app), *(args or [])], env=child_env,  # noqa: S603
+                          timeout=timeout, check=False, capture_output=capture, text=capture)
+    if capture:
+        decision.messages += [f"app: {line}" for line in (done.stdout + done.stderr).splitlines()]
     return decision, done.returncode
 
 

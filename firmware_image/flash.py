@@ -96,8 +96,9 @@ class SimFlash:
     def create(cls, path: str | Path, *, slot_sectors: int, sector_size: int = SECTOR_SIZE,
                write_size: int = WRITE_SIZE) -> SimFlash:
         geometry = Geometry(sector_size, write_size, slot_sectors)
-        Path(path).write_bytes(bytes([ERASED]) * geometry.total_size)
-        Path(f"{path}.chip.json").write_text(json.dumps({"sector_size": sector_size, "write_size": write_size}))
+        _write_private(Path(path), bytes([ERASED]) * geometry.total_size)  # the device's storage: owner only
+        _write_private(Path(f"{path}.chip.json"),
+                       json.dumps({"sector_size": sector_size, "write_size": write_size}).encode())
         return cls(path, sector_size=sector_size, write_size=write_size)
 
     def close(self) -> None:
@@ -151,3 +152,9 @@ class SimFlash:
                 os.pwrite(self._fd, data[:int(len(data) * self.torn_fraction)], addr)
             raise PowerCut(f"power cut during write of 0x{addr:x}+{len(data)} (operation {self.ops})")
         os.pwrite(self._fd, data, addr)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)

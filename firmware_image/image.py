@@ -3,6 +3,12 @@
 Verification says *why* an image is refused, with one reason per failure class: ``malformed``, ``tampered``,
 ``unsigned``, ``wrong-key``, ``downgrade``, ``wrong-device-class``.
 
+Policy comes from signed bytes only, as MCUboot does it (``bootutil_img_validate`` with
+``MCUBOOT_USE_TLV_ALLOW_LIST`` and ``MCUBOOT_HW_ROLLBACK_PROT``): the security counter, device class and build
+information are read from the *protected* TLV area alone; the unprotected area may hold only the hash, the key
+(hash) and the signature; a TLV type may appear once; no byte may follow the TLV area; and a verifier given a
+minimum counter or a device class requires that TLV (a counter is exactly 4 bytes).
+
 >>> from firmware_image.keys import generate
 >>> key = generate()
 >>> blob = make_image(b"app", version=Version.parse("1.2.3+4"), key=key, security_counter=7,
@@ -50,6 +56,7 @@ _VERSION = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\+(\d+))?$")
 _TLV_NAMES = {TLV_KEYHASH: "KEYHASH", TLV_PUBKEY: "PUBKEY", TLV_SHA256: "SHA256", TLV_ECDSA_SIG: "ECDSASIG",
               TLV_ED25519: "ED25519", TLV_SEC_CNT: "SEC_CNT", TLV_DEVICE_CLASS: "DEVICE_CLASS",
               TLV_BUILD_INFO: "BUILD_INFO"}
+_UNPROTECTED_ALLOWED = frozenset({TLV_KEYHASH, TLV_PUBKEY, TLV_SHA256, TLV_ECDSA_SIG, TLV_ED25519})
 
 
 @dataclass(frozen=True, order=True)
@@ -89,21 +96,32 @@ class ImageInfo:
     total_size: int = 0
 
     def tlv(self, kind: int) -> bytes | None:
-        return next((v for t, v in self.protected + self.unprotected if t == kind), None)
+        """A TLV of the unprotected area (hash, key hash, signature), else of the protected one."""
+        return next((v for t, v in self.unprotected + self.protected if t == kind), None)
+
+    def protected_tlv(self, kind: int) -> bytes | None:
+        """A TLV of the protected (signed) area only: the one source of policy."""
+        return next((v for t, v in self.protected if t == kind), None)
 
     @property
     def security_counter(self) -> int:
-        raw = self.tlv(TLV_SEC_CNT)
+        """The protected security counter; 0 when absent (``has_counter`` says which)."""
+        raw = self.protected_tlv(TLV_SEC_CNT)
         return int.from_bytes(raw, "little") if raw and len(raw) == 4 else 0
 
     @property
+    def has_counter(self) -> bool:
+        raw = self.protected_tlv(TLV_SEC_CNT)
+        return raw is not None and len(raw) == 4
+
+    @property
     def device_class(self) -> str | None:
-        raw = self.tlv(TLV_DEVICE_CLASS)
+        raw = self.protected_tlv(TLV_DEVICE_CLASS)
         return raw.decode("utf-8", "replace") if raw is not None else None
 
     @property
     def build_info(self) -> dict[str, Any]:
-        raw = self.tlv(TLV_BUILD_INFO)
+        raw = self.protected_tlv(TLV_BUILD_INFO)
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
@@ -115,8 +133,8 @@ class ImageInfo:
 
     def tlv_names(self) -> list[tuple[str, str, int]]:
         """(area, name, length) rows for ``pos-fw info``."""
-        return ([("protected", _TLV_NAMES.get(t, f"0x{t:04x}"), len(v)) for t, v in self.protected]
-                + [("unprotected", _TLV_NAMES.get(t, f"0x{t:04x}"), len(v)) for t, v in self.unprotected])
+        return ([("protected", _name(t), len(v)) for t, v in self.protected]
+                + [("unprotected", _name(t), len(v)) for t, v in self.unprotected])
 
 
 def _tlv_area(magic: int, entries: list[tuple[int, bytes]]) -> bytes:
@@ -170,6 +188,10 @@ def parse_image(data: bytes) -> ImageInfo:
             if offset - body_end != hdr.protect_tlv_size:
                 raise FirmwareImageError("protected TLV size in the header disagrees with the TLV area")
         unprotected, end = _parse_area(data, offset, TLV_INFO_MAGIC)
+        if end != len(data):
+            raise FirmwareImageError(f"{len(data) - end} bytes follow the TLV area at 0x{end:x}: an image ends "
+                                     "with its TLVs (strip the padding or the appended data)")
+        _refuse_duplicates(protected + unprotected)
     except ConstructError as exc:
         raise FirmwareImageError(f"image structure unreadable: {exc}") from exc
     except FirmwareImageError:
@@ -187,6 +209,10 @@ def verify_image(data: bytes, keys: list[PrivateKey | PublicKey], *, device_clas
         FirmwareImageError: with ``.reason`` one of ``REASONS`` and a message saying what to do.
     """
     info = parse_image(data)
+    stray = [t for t, _ in info.unprotected if t not in _UNPROTECTED_ALLOWED]
+    if stray:
+        raise FirmwareImageError(f"image is tampered: {_name(stray[0])} TLV in the unprotected area, which only "
+                                 "the hash, key and signature may use (it was added after signing)", "tampered")
     if info.sha256 is None:
         raise FirmwareImageError("image has no SHA-256 TLV: it was damaged or not made by imgtool/pos-fw")
     if hashlib.sha256(info.hashed_region).digest() != info.sha256:
@@ -213,7 +239,28 @@ def verify_image(data: bytes, keys: list[PrivateKey | PublicKey], *, device_clas
                              "sign it with the device's key", "wrong-key")
 
 
+def _name(kind: int) -> str:
+    return _TLV_NAMES.get(kind, f"0x{kind:04x}")
+
+
+def _refuse_duplicates(entries: list[tuple[int, bytes]]) -> None:
+    seen: set[int] = set()
+    for kind, _ in entries:
+        if kind in seen:
+            raise FirmwareImageError(f"TLV {_name(kind)} appears twice: an image carries each TLV once")
+        seen.add(kind)
+
+
 def _check_policy(info: ImageInfo, device_class: str | None, min_counter: int | None) -> ImageInfo:
+    raw = info.protected_tlv(TLV_SEC_CNT)
+    if raw is not None and len(raw) != 4:
+        raise FirmwareImageError(f"security counter TLV is {len(raw)} bytes, not 4", "malformed")
+    if min_counter is not None and not info.has_counter:
+        raise FirmwareImageError("image has no security counter in its protected TLVs: this device checks "
+                                 "rollback; sign it with --security-counter", "downgrade")
+    if device_class is not None and info.device_class is None:
+        raise FirmwareImageError(f"image names no device class in its protected TLVs: build it with "
+                                 f"--device-class {device_class}", "wrong-device-class")
     if device_class is not None and info.device_class != device_class:
         raise FirmwareImageError(f"image is for device class {info.device_class!r}, this device is "
                                  f"{device_class!r}: build it with --device-class {device_class}",

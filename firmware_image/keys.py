@@ -10,7 +10,10 @@ True
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import os
+import sys
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -21,11 +24,13 @@ from firmware_image.errors import KeyFileError
 from firmware_image.layout import TLV_ECDSA_SIG, TLV_ED25519
 
 __all__ = ["PrivateKey", "PublicKey", "KEY_TYPES", "generate", "load_key", "save_private", "public_pem",
-           "public_of", "public_der", "key_hash", "sign", "verify_signature", "signature_tlv", "c_array"]
+           "public_of", "public_der", "key_hash", "sign", "verify_signature", "signature_tlv", "c_array", "rust_array",
+           "PASSWORD_ENV"]
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 KEY_TYPES = ("ed25519", "ecdsa-p256")
+PASSWORD_ENV = "POS_FW_KEY_PASSWORD"  # the passphrase of an encrypted key, for scripts (else it is asked for)
 
 
 def generate(kind: str = "ed25519") -> PrivateKey:
@@ -36,23 +41,41 @@ def generate(kind: str = "ed25519") -> PrivateKey:
     raise KeyFileError(f"unknown key type {kind!r}: use one of {', '.join(KEY_TYPES)}")
 
 
-def save_private(key: PrivateKey, path: str | Path) -> None:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    Path(path).write_bytes(pem)
+def save_private(key: PrivateKey, path: str | Path, *, password: bytes | None = None) -> None:
+    """PKCS#8 PEM, mode 0600, never over an existing file; encrypted with ``password`` as ``imgtool keygen -p``."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create key file {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+
+
+def _password(path: str | Path) -> bytes:
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV].encode()
+    if not sys.stdin.isatty():
+        raise KeyFileError(f"{path} is encrypted: set {PASSWORD_ENV} or run on a terminal to be asked")
+    return getpass.getpass(f"Passphrase for {path}: ").encode()
 
 
 def load_key(path: str | Path) -> PrivateKey | PublicKey:
-    """A private or a public key from a PEM file (unencrypted, as ``imgtool keygen`` writes it)."""
+    """A private or a public key from a PEM file (as ``imgtool keygen`` writes it; an encrypted one asks for its
+    passphrase, or takes it from ``POS_FW_KEY_PASSWORD``)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from exc
     try:
+        password = _password(path) if b"ENCRYPTED" in data else None
         key: object = (serialization.load_pem_public_key(data) if b"PUBLIC KEY" in data
-                       else serialization.load_pem_private_key(data, password=None))
+                       else serialization.load_pem_private_key(data, password=password))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFileError(f"{path} is not an unencrypted PEM key ({exc}); make one with 'pos-fw keygen'") from exc
+        hint = "wrong passphrase?" if b"ENCRYPTED" in data else "make one with 'pos-fw keygen'"
+        raise KeyFileError(f"{path} is not a usable PEM key ({exc}); {hint}") from exc
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, ec.SECP256R1):
             raise KeyFileError(f"{path}: ECDSA keys must be on P-256, not {key.curve.name}")
@@ -113,3 +136,11 @@ def c_array(key: PrivateKey | PublicKey, name: str = "pos_pub_key") -> str:
     rows = [", ".join(f"0x{b:02x}" for b in der[i:i + 8]) for i in range(0, len(der), 8)]
     body = ",\n    ".join(rows)
     return f"const unsigned char {name}[] = {{\n    {body},\n}};\nconst unsigned int {name}_len = {len(der)};\n"
+
+
+def rust_array(key: PrivateKey | PublicKey) -> str:
+    """The public key as a Rust array, like ``imgtool getpub -e lang-rust``."""
+    der = public_der(key)
+    kind = "ED25519" if isinstance(public_of(key), ed25519.Ed25519PublicKey) else "ECDSA"
+    rows = ",\n    ".join(", ".join(f"0x{b:02x}" for b in der[i:i + 8]) for i in range(0, len(der), 8))
+    return f"static {kind}_PUB_KEY: &[u8] = &[\n    {rows},\n];\n"

@@ -55,8 +55,8 @@ class SerialFlashLink:
 
     def __init__(self, path: str, baud: int = 115200, *, pace: bool = False) -> None:
         try:
-            self.port = serial.Serial(path, baud, timeout=0)
-        except serial.SerialException as exc:
+            self.port = serial.serial_for_url(path, baud, timeout=0)  # a path, socket://, rfc2217://, spy://
+        except (serial.SerialException, ValueError) as exc:
             raise FlashProtocolError(f"cannot open {path}: {exc}; check the cable and --port") from exc
         self.pacer = Pacer(baud if pace else None)
 

@@ -2,8 +2,10 @@
 
 Members are sorted, dated 1980-01-01, mode 0644 and stored uncompressed: the same tree gives the same bytes, and
 the flashing link's per-block deflate compresses the sources far better than a zip of separately deflated files.
-``__main__.py`` runs the self-test (the manifest's required platform packages are importable, every packaged
-module imports), confirms the running slot when the launcher says it is on trial, then starts the terminal.
+``__main__.py`` runs the self-test (``firmware_image.selftest``: every runtime dependency of ``pyproject.toml``
+is installed in a version its requirement allows, every entry point and packaged module imports), confirms the
+running slot when the launcher says it is on trial, then starts the terminal. The manifest lists those
+dependencies with the versions the build was made with, and the entry points (``[project.scripts]``).
 
 >>> blob = build_payload(Path(__file__).resolve().parent.parent, version="1.0.0", packages=("firmware_image",))
 >>> read_manifest(blob)["version"]
@@ -13,8 +15,11 @@ module imports), confirms the running slot when the launcher says it is on trial
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import json
+import re
+import tomllib
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,41 +28,19 @@ from typing import Any
 from firmware_image.errors import FirmwareImageError
 
 __all__ = ["APP_PACKAGES", "PLATFORM_PACKAGES", "MANIFEST_NAME", "build_payload", "read_manifest",
-           "tree_digest", "MAIN_PY"]
+           "tree_digest", "MAIN_PY", "runtime_dependencies", "entry_points"]
 
-APP_PACKAGES = ("terminal", "drivers", "flows", "emv", "firmware_image")
+APP_PACKAGES = ("terminal", "drivers", "flows", "emv", "firmware_image", "pos_errors")  # every product package
 # Compiled or heavy libraries the terminal's Python must already have; the self-test refuses to run without them.
 PLATFORM_PACKAGES = ("serial", "construct", "cryptography", "transitions", "iso8583")
 MANIFEST_NAME = "pos_manifest.json"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _SKIP_PARTS = {"__pycache__"}
 
-MAIN_PY = '''"""Entry point of a pos-fw image: self-test, confirm when on trial, then run the terminal."""
-import importlib, json, os, pkgutil, sys, zipfile
-
-def self_test():
-    manifest = json.loads(zipfile.ZipFile(os.path.dirname(__file__)).read("pos_manifest.json"))
-    for name in manifest["requires"]:
-        importlib.import_module(name)
-    for package in manifest["packages"]:
-        module = importlib.import_module(package)
-        for info in pkgutil.walk_packages(module.__path__, package + "."):
-            if not info.name.endswith(("__main__", ".cli", ".tui")):
-                importlib.import_module(info.name)
-    return manifest
-
-try:
-    manifest = self_test()
-except Exception as exc:  # any failure means: do not confirm; the launcher reverts at the next boot
-    print("self-test FAILED: " + type(exc).__name__ + ": " + str(exc), file=sys.stderr, flush=True)
-    sys.exit(3)
-if os.environ.get("POS_FW_TRIAL") == "1":
-    from firmware_image.slots import confirm
-    confirm(os.environ["POS_FW_FLASH"])
-    print("self-test passed: image " + manifest["version"] + " confirmed", flush=True)
-if os.environ.get("POS_FW_SELFTEST_ONLY") != "1":
-    from terminal.cli import main
-    sys.exit(main())
+MAIN_PY = '''"""Entry point of a pos-fw image: self-test (firmware_image.selftest), confirm when on trial, run."""
+import sys
+from firmware_image.selftest import main
+sys.exit(main())
 '''
 
 
@@ -82,6 +65,54 @@ def tree_digest(root: Path, packages: Iterable[str] = APP_PACKAGES) -> str:
     return digest.hexdigest()
 
 
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*)")
+
+
+def _pyproject(root: Path) -> dict[str, Any]:
+    try:
+        return dict(tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {}))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise FirmwareImageError(f"cannot read {root / 'pyproject.toml'}: {exc}; run pos-fw build from the tree",
+                                 "usage") from exc
+
+
+def _import_name(dist: importlib.metadata.Distribution, name: str) -> str:
+    top = [line.strip() for line in (dist.read_text("top_level.txt") or "").splitlines()
+           if line.strip() and not line.startswith("_")]
+    if top:
+        return top[0]
+    roots = sorted({f.parts[0] for f in dist.files or [] if f.parts and f.parts[-1] == "__init__.py"
+                    and len(f.parts) == 2 and not f.parts[0].startswith("_")})
+    return roots[0] if roots else name.replace("-", "_")
+
+
+def runtime_dependencies(root: Path) -> list[dict[str, str]]:
+    """``[project] dependencies`` of ``root/pyproject.toml``: name, requirement, import name, installed version.
+
+    Raises:
+        FirmwareImageError: a dependency is not installed where the build runs (its version would be unknown).
+    """
+    out = []
+    for requirement in _pyproject(root).get("dependencies", []):
+        match = _REQUIREMENT.match(requirement)
+        if not match:
+            raise FirmwareImageError(f"dependency {requirement!r} in pyproject.toml is not understood", "usage")
+        name, spec = match.group(1), match.group(2).strip()
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise FirmwareImageError(f"dependency {name} is not installed here: install the project "
+                                     "(pip install -e .) before building", "usage") from exc
+        out.append({"name": name, "spec": spec, "version": dist.version, "import": _import_name(dist, name)})
+    return out
+
+
+def entry_points(root: Path, packages: Iterable[str]) -> list[str]:
+    """The ``[project.scripts]`` targets inside the packaged packages (``terminal.cli:main``, …)."""
+    packaged = set(packages)
+    return sorted(t for t in _pyproject(root).get("scripts", {}).values() if t.split(".")[0] in packaged)
+
+
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
     info.external_attr = 0o644 << 16
@@ -90,13 +121,18 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 
 
 def build_payload(root: Path, *, version: str, packages: Iterable[str] = APP_PACKAGES,
-                  requires: Iterable[str] = PLATFORM_PACKAGES, extra: dict[str, bytes] | None = None) -> bytes:
-    """The zipapp bytes: ``__main__.py``, the manifest, then every package file in name order."""
+                  requires: Iterable[str] = PLATFORM_PACKAGES, extra: dict[str, bytes] | None = None,
+                  dependencies: list[dict[str, str]] | None = None) -> bytes:
+    """The zipapp bytes: ``__main__.py``, the manifest, then every package file in name order.
+
+    ``dependencies`` defaults to ``runtime_dependencies(root)`` (tests pass their own)."""
     packages = tuple(packages)
     files = _files(root, packages)
     manifest: dict[str, Any] = {"format": 1, "version": version, "packages": list(packages),
                                 "requires": list(requires), "entry": "terminal.cli:main",
-                                "tree_sha256": tree_digest(root, packages), "files": len(files)}
+                                "tree_sha256": tree_digest(root, packages), "files": len(files),
+                                "dependencies": runtime_dependencies(root) if dependencies is None else dependencies,
+                                "entry_points": entry_points(root, packages)}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         _add(archive, "__main__.py", MAIN_PY.encode())

@@ -217,23 +217,33 @@ def _parse_or_none(blob: bytes | None) -> ImageInfo | None:
         return None
 
 
-def confirm(flash_path: str | Path) -> bool:
+def confirm(flash_path: str | Path, keys: list[PrivateKey | PublicKey] | None = None,
+            device_class: str | None = None) -> bool:
     """Confirm the image on trial (the running application calls this after its self-test).
 
-    Returns False when nothing was on trial (already confirmed). Raises the rollback counter to the image's.
+    Returns False when nothing was on trial (already confirmed). The rollback counter rises only from verified
+    data: here when ``keys`` are given (the image must then verify under them and ``device_class``, or nothing
+    changes and ``FirmwareImageError`` says why), otherwise at the next boot, when the launcher has verified the
+    confirmed image (MCUboot raises it from the validated image too).
     """
     with SimFlash(flash_path) as flash:
-        return confirm_flash(flash)
+        return confirm_flash(flash, keys, device_class)
 
 
-def confirm_flash(flash: SimFlash) -> bool:
+def confirm_flash(flash: SimFlash, keys: list[PrivateKey | PublicKey] | None = None,
+                  device_class: str | None = None) -> bool:
     trial = [s for s in (0, 1) if read_trailer(flash, s).state is SlotState.TRIAL]
     if not trial:
         return False
+    verified: ImageInfo | None = None
+    if keys:
+        blob = read_image(flash, trial[0])
+        if blob is None:
+            raise FirmwareImageError(f"slot {trial[0]} holds no image to confirm")
+        verified = verify_image(blob, keys, device_class=device_class, min_counter=read_counter(flash))
     mark_confirmed(flash, trial[0])
-    info = _parse_or_none(read_image(flash, trial[0]))
-    if info is not None:
-        raise_counter(flash, info.security_counter)
+    if verified is not None:
+        raise_counter(flash, verified.security_counter)
     return True
 
 

@@ -61,6 +61,15 @@ class Step(StrEnum):
     INSERT_CHIP = "insert_chip"  # a chip card was swiped: the chip must be tried first
     SWIPE_FALLBACK = "swipe_fallback"  # the chip failed: the customer may swipe this card now
     BAD_SWIPE = "bad_swipe"  # the stripe could not be read: swipe again
+    REMOVE_AND_INSERT = "remove_and_insert"  # a card was in the slot before the sale: out, then in again
+    REMOVE_CARD = "remove_card"  # the card transaction is over: take the card out (the reader beeps)
+    TAP_CARD = "tap_card"  # contactless: present the card or phone (flows.contactless_payment)
+    TAP_ONE_CARD = "tap_one_card"  # two cards in the field: present one card only
+    TAP_AGAIN = "tap_again"  # the card left the field too early: present it again
+    TAP_SEE_PHONE = "tap_see_phone"  # the phone asks for its own CVM: see phone, then tap again
+    TAP_READ_OK = "tap_read_ok"  # card read: it may be taken away
+    TAP_INSERT = "tap_insert"  # Try Another Interface: insert the card in the slot
+    TAP_UPDATE = "tap_update"  # after the host's answer: present the card again for the issuer's update
 
 
 class PaymentStatus(StrEnum):
@@ -86,6 +95,7 @@ class CardPaymentResult:
     emv_receipt: Mapping[str, str] = field(default_factory=dict)
     masked_pan: str | None = None
     chip_failed: bool = False  # the chip itself failed before the bank was asked: magstripe fallback allowed
+    try_contact: bool = False  # contactless Try Another Interface: insert the card in the slot instead
 
     @property
     def approved(self) -> bool:
@@ -119,7 +129,7 @@ class CardPaymentSettings:
 
 # Host response codes the cashier sees in words (ISO 8583:1987 field 39).
 RESPONSE_TEXT: Mapping[str, Msg] = {code: Msg(f"resp.{code}") for code in ("00", "05", "14", "51", "54", "55", "75",
-                                                                          "91")}
+                                                                          "91", "A0")}
 
 
 def decline_text(code: str | None) -> Msg:
@@ -204,7 +214,7 @@ def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id:
         return session.run()
     except CardRemoved:
         return session.card_gone()
-    except DeviceError as exc:
+    except (DeviceError, RemoteProtocolError) as exc:  # RemoteProtocolError: an R-APDU shorter than SW1 SW2
         result = session.card_gone(Msg("pay.reader_error", {"error": exc}))
         # Plain DeviceError = the card's fault (mute, bad ATR); a silent or vanished reader is not the chip's.
         return replace(result, chip_failed=type(exc) is DeviceError and session.request is None)

@@ -39,10 +39,12 @@ def window_start(now: dt.datetime, window_s: float) -> str:
 
 
 def find_duplicate(records: Iterable[TxnRecord], *, iccid: str, total_minor: int, now: dt.datetime,
-                   window_s: float) -> TxnRecord | None:
-    """The newest earlier transaction on ``iccid`` for ``total_minor`` inside the window, or None."""
+                   window_s: float, amount_minor: int | None = None) -> TxnRecord | None:
+    """The newest earlier transaction on ``iccid`` for ``total_minor`` inside the window, or None. With
+    ``amount_minor`` (the plan's price) the same top-up paid on another channel, with another fee, matches too."""
     oldest = window_start(now, window_s)
-    matches = [r for r in records if r.iccid == iccid and r.total_minor == total_minor
+    matches = [r for r in records if r.iccid == iccid
+               and (r.total_minor == total_minor or (amount_minor is not None and r.amount_minor == amount_minor))
                and r.created_at >= oldest and r.state not in NO_MONEY_STATES]
     return max(matches, key=lambda r: r.txn_id, default=None)
 

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Literal, Protocol, runtime_checkable
 
 from emv.tracks import Stripe
+from flows import card_slot
 from flows.card_payment import (
     RESPONSE_TEXT,
     CardPaymentPorts,
@@ -59,9 +60,14 @@ def entry_mode(*, fallback: bool) -> str:
 
 
 def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
-                       progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
-    """Like ``pay_by_card``, but a swipe is a way to pay too. A reader without a stripe head: chip only."""
+                       progress: Callable[[Step], None], cancel: CancelToken,
+                       started_at: float | None = None) -> CardPaymentResult:
+    """Like ``pay_by_card``, but a swipe is a way to pay too. A reader without a stripe head: chip only.
+    A card already in the slot when the sale started (``started_at``) is refused: out, and in again."""
     reader = ports.reader
+    refused = _refuse_card_from_before(ports, settings, progress, cancel, started_at)
+    if refused is not None:
+        return refused
     if not isinstance(reader, SwipeReaderPort):
         return pay_by_card(ports, settings, txn_id=txn_id, amount_minor=amount_minor, progress=progress,
                            cancel=cancel)
@@ -106,6 +112,26 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             continue
         return _pay_by_stripe(ports, settings, txn_id, amount_minor, stripe,
                               fallback=stripe.chip_card, progress=progress, cancel=cancel)
+
+
+def _refuse_card_from_before(ports: CardPaymentPorts, settings: CardPaymentSettings,
+                             progress: Callable[[Step], None], cancel: CancelToken,
+                             started_at: float | None) -> CardPaymentResult | None:
+    """None when the slot is clear (or the card went in after the sale started); else waits for the card to be
+    taken out (asking with the screen and the buzzer), returning a result only when it never was."""
+    if not card_slot.from_before(ports.reader, started_at):
+        return None
+    progress(Step.REMOVE_AND_INSERT)
+    card_slot.beep(ports.reader)
+    try:
+        if card_slot.wait_removed(ports.reader, settings.card_timeout_s, cancel):
+            progress(Step.WAIT_CARD)
+            return None
+    except Cancelled:
+        return CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
+    except DeviceError as exc:
+        return CardPaymentResult(PaymentStatus.FAILED, _nothing_charged(Msg("pay.reader_error", {"error": exc})))
+    return CardPaymentResult(PaymentStatus.CANCELLED, Msg("slot.never_removed"))
 
 
 def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id: int, amount_minor: int,

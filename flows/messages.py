@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.catalogue import integrity, office, payment, screens
+from flows.catalogue import contactless, day, integrity, office, payment, screens
 
 __all__ = ["CATALOGUE", "LANGS", "Msg", "Text", "t", "say", "next_lang", "state_label"]
 
@@ -90,6 +90,10 @@ def _fill(text: str, lang: str, args: Mapping[str, Any]) -> str:
 def _arg(value: Any, lang: str) -> Any:
     if isinstance(value, Msg):
         return value.render(lang)
+    if isinstance(value, BaseException):  # never an exception's text on a screen: its kind, in people's words
+        from flows.for_people import explain_key  # imports this module
+
+        return _plain(explain_key(value), lang)
     if isinstance(value, tuple):
         return ", ".join(str(_arg(item, lang)) for item in value)
     return value
@@ -178,4 +182,4 @@ def _join(*parts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
 # Every text, by key. Add a text to the area module it belongs to (flows/catalogue/) or, for common labels and
 # the boot / login / home screens, here.
 CATALOGUE: Mapping[str, tuple[str, str]] = _join(_COMMON, screens.TEXTS, payment.TEXTS, office.TEXTS,
-                                                 integrity.TEXTS)
+                                                 integrity.TEXTS, contactless.TEXTS, day.TEXTS)

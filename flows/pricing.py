@@ -20,10 +20,21 @@ from flows.messages import CATALOGUE, Msg, t
 from flows.money import format_money
 from flows.ports import Plan
 
-__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label"]
+__all__ = ["FeeSchedule", "ChannelLimits", "Quote", "quote", "CHANNEL_LABELS", "WALLET_CHANNELS", "channel_label",
+           "TAP_CHANNEL", "offered_channels"]
 
-CHANNEL_LABELS: Mapping[str, str] = {c: t(f"channel.{c}") for c in ("card", "wechat", "alipay", "emvqr")}
+CHANNEL_LABELS: Mapping[str, str] = {c: t(f"channel.{c}") for c in ("card", "wechat", "alipay", "emvqr", "tap")}
 WALLET_CHANNELS = frozenset({"wechat", "alipay", "emvqr"})
+TAP_CHANNEL = "tap"  # contactless (flows.contactless_payment): offered only where the reader has an antenna
+
+
+def offered_channels(tap: bool) -> tuple[str, ...]:
+    """The channel menu, in order; ``tap`` last and only when the reader supports contactless.
+
+    >>> offered_channels(False)[-1], offered_channels(True)[-1]
+    ('emvqr', 'tap')
+    """
+    return tuple(c for c in CHANNEL_LABELS if tap or c != TAP_CHANNEL)
 
 
 @dataclass(frozen=True)
@@ -47,15 +58,29 @@ class FeeSchedule:
 
     fees: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     limits: Mapping[str, ChannelLimits] = field(default_factory=dict)
+    min_fees: Mapping[str, int] = field(default_factory=dict)  # channel -> the least fee of one payment, in fen
 
     def fee(self, channel: str, amount_minor: int) -> int:
-        """Fixed part plus ``amount × bps / 10000`` rounded half up to the fen (integers only).
+        """Fixed part plus ``amount × bps / 10000`` rounded half up to the fen (integers only), at least the
+        channel's minimum fee.
 
         >>> FeeSchedule({"wechat": (10, 38)}).fee("wechat", 2500)  # 10 + 9.5 → 10 + 10
         20
+        >>> FeeSchedule({"card": (0, 60)}, min_fees={"card": 50}).fee("card", 3000)  # 18 → at least 50
+        50
         """
         fixed, bps = self.fees.get(channel, (0, 0))
-        return fixed + (amount_minor * bps + 5000) // 10000
+        return max(fixed + (amount_minor * bps + 5000) // 10000, self.min_fees.get(channel, 0))
+
+    def describe(self, channel: str) -> Msg | None:
+        """The channel's fee rule for the channel list (``0.60 %, min ￥0.50``), or None when it is free."""
+        fixed, bps = self.fees.get(channel, (0, 0))
+        least = self.min_fees.get(channel, 0)
+        if not (fixed or bps or least):
+            return None
+        parts = ([f"{bps // 100}.{bps % 100:02d} %"] if bps else []) + ([f"+{format_money(fixed)}"] if fixed else [])
+        return Msg("fee.rule_min" if least else "fee.rule", {"rule": " ".join(parts) or format_money(0),
+                                                             "least": format_money(least)})
 
     def limits_for(self, channel: str) -> ChannelLimits:
         return self.limits.get(channel, ChannelLimits())

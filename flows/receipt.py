@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from flows.messages import CATALOGUE, t
 from flows.money import format_money
 from flows.ports import ReceiptLine, TxnRecord
-from flows.sim_number import group_digits
+from flows.sim_number import group_digits, group_msisdn
 from flows.txn_state import TxnState
 
 __all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH", "MoneyBack",
@@ -92,7 +92,7 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         rule,
         ReceiptLine(say("rcpt.iccid")),
         ReceiptLine(group_digits(f.iccid), bold=True),
-        _pair("MSISDN", group_digits(f.msisdn)),
+        _pair("MSISDN", group_msisdn(f.msisdn)),
         ReceiptLine(f"{say('label.plan')}: {f.plan_name}"),
         _pair(say("label.amount"), format_money(f.amount_minor)),
         _pair(say("label.fee"), format_money(f.fee_minor)),
@@ -105,7 +105,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
     if f.masked_pan:
         lines.append(_pair(f.pan_label or say("label.card"), f.masked_pan))
     for key, label in (("entry", say("rcpt.entry")), ("app_label", "App"), ("aid", "AID"), ("ac", "TC"),
-                       ("tvr", "TVR"), ("tsi", "TSI")):
+                       ("tvr", "TVR"), ("tsi", "TSI"), ("kernel", say("rcpt.kernel")),
+                       ("tap_outcome", say("rcpt.tap_outcome")), ("tap_cvm", say("rcpt.cvm"))):
         if f.emv.get(key):  # the entry mode may be a catalogue key (magstripe), printed in the receipt's language
             lines.append(_pair(label, say(f.emv[key]) if f.emv[key] in CATALOGUE else f.emv[key]))
     if f.auth_code:
@@ -123,6 +124,8 @@ def build_receipt(f: ReceiptFacts) -> tuple[ReceiptLine, ...]:
         lines.append(_pair(say("label.new_balance"), format_money(f.balance_after_minor)))
     if f.status == "pending":
         lines.extend(ReceiptLine(part) for part in say("rcpt.keep").split("\n"))
+    if f.emv.get("cvm") == "signature" and f.status in ("applied", "pending"):  # the CVM was the signature
+        lines += [rule, ReceiptLine(say("rcpt.signature")), ReceiptLine(""), ReceiptLine("_" * (WIDTH - 2))]
     lines.append(rule)
     lines.append(ReceiptLine(say(f.copy_label), align="center"))
     return tuple(lines)

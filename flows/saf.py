@@ -6,9 +6,9 @@ queued **in the same commit** that makes the transaction ``paid`` (``Journal.saf
 drained in the background, at boot and before settlement, until the host answers 0230.
 
 What the queue keeps: the masked PAN (first 6 / last 4), expiry, PAN sequence, field 55 (with the TC) and the
-original time, plus the full PAN **sealed** with AES-256-GCM under a key derived (HKDF-SHA256) from a per-terminal
-secret kept beside the journal (``Journal.saf_key``), with the queue row's STAN as associated data. The advice
-needs the PAN (the acquirer routes and finds the card by it); storing it sealed means a copied journal file
+original time, plus the full PAN **sealed** with AES-256-GCM under a key derived (HKDF-SHA256) from the device
+secret, never kept beside the journal (``terminal.device_secret``), with the queue row's STAN as associated data.
+The advice needs the PAN (the acquirer routes and finds the card by it); storing it sealed means a copied journal file
 reveals nothing, and the clear PAN exists only in memory while an advice is built. The track-2 equivalent is
 not kept: field 55 already carries what the issuer checks (TC, ATC, TVR).
 
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from emv import tlv
 from emv.crypto.sealer import PanSealer
 from emv.crypto.sealer import SealedPanError as SafError
 from flows.ports import AdviceHostPort, AdviceRequest, AuthRequest, TxnRecord, mask_pan
@@ -107,8 +108,22 @@ def _advice(row: SafRow, sealer: PanSealer, terminal_id: str, merchant_id: str) 
     auth = AuthRequest(stan=row.stan, amount_minor=row.amount_minor,
                        local_time=dt.datetime.fromisoformat(row.local_time), pan=sealer.open(row.pan_sealed, row.stan),
                        expiry_yymm=row.expiry, pan_sequence=row.pan_sequence, icc_data=row.icc_data,
-                       terminal_id=terminal_id, merchant_id=merchant_id)
+                       pos_entry_mode=entry_mode_of(row.icc_data), terminal_id=terminal_id, merchant_id=merchant_id)
     return AdviceRequest(auth, row.auth_code, repeat=row.attempts > 0)
+
+
+def entry_mode_of(icc_data: bytes) -> str:
+    """The advice's POS entry mode (field 22) from its field 55: a tap's carries the reader's TTQ ``9F66``, a
+    contactless-only data element (EMV Book C-3 / Book B), so ``071``; otherwise chip ``051``.
+
+    >>> entry_mode_of(bytes.fromhex("9F660436804000")), entry_mode_of(bytes.fromhex("9F270180"))
+    ('071', '051')
+    """
+    try:
+        tags = tlv.flatten(tlv.decode(icc_data))
+    except RemoteProtocolError:
+        return "051"
+    return "071" if 0x9F66 in tags else "051"
 
 
 def _age_s(row: SafRow, now: dt.datetime) -> float:

@@ -17,16 +17,33 @@ BatchTotals(batch=1, sale_count=1, sale_minor=3000, void_count=0, void_minor=0)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from flows.messages import Msg, Text
+from flows.messages import CATALOGUE, Msg, Text, say, state_label
 from flows.messages import t as _t
 from flows.money import format_money
-from flows.ports import BatchTotals, BatchUploadItem, ReceiptLine, SettlementHostPort, SettlementRequest, TxnRecord
+from flows.ports import (
+    BatchTotals,
+    BatchUploadItem,
+    ReceiptLine,
+    SettlementHostPort,
+    SettlementRequest,
+    TxnRecord,
+)
+from flows.pricing import WALLET_CHANNELS, channel_label
+from flows.reconcile import (
+    ChannelTotals,
+    Reconciliation,
+    WalletMismatch,
+    WalletPorts,
+    channel_totals,
+    reconcile_wallets,
+)
 from pos_errors import LinkError, RemoteProtocolError
 
-__all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "report_lines", "SALE_STATES"]
+__all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "settle_day", "report_lines",
+           "mismatch_line", "SALE_STATES"]
 
 # Captured at the host: completed sales (online or advised offline approvals), and sales whose reversal the host
 # refused (still captured; a refund is its own message and does not change the sale totals).
@@ -53,6 +70,8 @@ class SettlementResult:
     response_code: str | None
     new_batch: int | None
     message: Text  # a catalogue Msg, shown in the screen's language
+    channels: tuple[ChannelTotals, ...] = ()  # every channel's captured sales (card and wallets)
+    wallets: Reconciliation | None = None  # the wallet platforms' word on each wallet order (None: not asked)
 
     @property
     def closed(self) -> bool:
@@ -60,8 +79,10 @@ class SettlementResult:
 
 
 def batch_totals(records: Sequence[TxnRecord], batch: int) -> BatchTotals:
-    sales = [r.total_minor for r in records if r.state in SALE_STATES]
-    voids = [r.total_minor for r in records if r.state == "voided"]
+    """The acquirer's batch: card sales only (wallet sales are reconciled with their platforms, ``settle_day``)."""
+    cards = [r for r in records if r.channel not in WALLET_CHANNELS]
+    sales = [r.total_minor for r in cards if r.state in SALE_STATES]
+    voids = [r.total_minor for r in cards if r.state == "voided"]
     return BatchTotals(batch, len(sales), sum(sales), len(voids), sum(voids))
 
 
@@ -75,7 +96,7 @@ def settle_batch(host: SettlementHostPort, journal: SettlementJournal, records: 
         if code == RECONCILE_ERROR:
             uploaded = True
             for r in records:
-                if r.state in SALE_STATES and r.stan is not None:
+                if r.state in SALE_STATES and r.stan is not None and r.channel not in WALLET_CHANNELS:
                     host.upload(BatchUploadItem(journal.next_stan(), r.stan, r.total_minor, r.auth_code or "",
                                                 r.rrn or "", batch))
             code = host.settle(SettlementRequest(journal.next_stan(), totals, after_upload=True))
@@ -89,6 +110,40 @@ def settle_batch(host: SettlementHostPort, journal: SettlementJournal, records: 
     return SettlementResult("closed", totals, uploaded, code, new_batch,
                             Msg("settle.closed_upload" if uploaded else "settle.closed",
                                 {"batch": batch, "count": totals.sale_count, "money": format_money(totals.sale_minor)}))
+
+
+def settle_day(host: SettlementHostPort, wallet: WalletPorts, journal: SettlementJournal,
+               records: Sequence[TxnRecord], *, batch: int, report: str = "") -> SettlementResult:
+    """The whole end of day: the wallet orders reconciled with their platform first (while the batch is open),
+    then the card batch closed with the acquirer. A wallet difference never keeps the card batch open: it is
+    named on the screen and the report, and ``reconcile_wallets`` may be asked again later."""
+    wallets = reconcile_wallets(wallet, records)
+    result = settle_batch(host, journal, records, batch=batch, report=report)
+    return replace(result, channels=channel_totals(records), wallets=wallets)
+
+
+def _channel_lines(result: SettlementResult, lang: str) -> list[ReceiptLine]:
+    lines: list[ReceiptLine] = []
+    for c in result.channels:
+        label = channel_label(c.channel, lang)
+        if len(label) > 14:  # a long (bilingual) name on its own line, the figures under it
+            lines.append(ReceiptLine(label))
+            label = ""
+        lines.append(ReceiptLine(f"{label:<14}{c.count:3d}  {format_money(c.amount_minor):>12}"))
+    w = result.wallets
+    if w is None or not any(c.channel in WALLET_CHANNELS for c in result.channels) and w.ok:
+        return lines
+    lines.append(ReceiptLine(_t("srpt.wallets_ok" if w.ok else "srpt.wallets_differ", lang), bold=True))
+    lines.extend(ReceiptLine(say(mismatch_line(m), lang)) for m in w.mismatches)
+    return lines
+
+
+def mismatch_line(m: WalletMismatch) -> Msg:
+    """One differing wallet order, for the screen and the report (states in the reader's language)."""
+    theirs = f"wstatus.{m.theirs}"
+    return Msg("settle.mismatch_line", {"order": m.order_id, "channel": Msg(f"channel.{m.channel}"),
+                                        "money": format_money(m.total_minor), "ours": state_label(m.ours),
+                                        "theirs": Msg(theirs) if theirs in CATALOGUE else m.theirs})
 
 
 def report_lines(result: SettlementResult, *, merchant_name: str, terminal_id: str, merchant_id: str,
@@ -106,6 +161,8 @@ def report_lines(result: SettlementResult, *, merchant_name: str, terminal_id: s
         ReceiptLine(f"{_t('srpt.voids', lang):<14}{t.void_count:3d}  {format_money(t.void_minor):>12}"),
         ReceiptLine(f"{_t('srpt.net', lang):<19}{format_money(t.sale_minor):>12}", bold=True),
         ReceiptLine("-" * 32),
+        *_channel_lines(result, lang),
+        *((ReceiptLine("-" * 32),) if result.channels else ()),
         ReceiptLine(status, align="center", bold=True),
         ReceiptLine(f"NEXT BATCH {result.new_batch:06d}" if result.new_batch else "", align="center"),
     )

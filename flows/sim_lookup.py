@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.messages import Msg
+from flows.messages import CATALOGUE, Msg
 from flows.ports import SimInfo
 from pos_errors import LinkError, PosError
 
@@ -54,5 +54,7 @@ def decide(sim: SimInfo | None, error: BaseException | None, *, purpose: str) ->
     if purpose == "balance":  # the query shows any status, active or not
         return LookupDecision(LookupOutcome.STATUS)
     if sim.status != ACTIVE:
-        return LookupDecision(LookupOutcome.NOT_ACTIVE, Msg("sim.not_active", {"status": sim.status.upper()}))
+        key = f"simstatus.{sim.status}"
+        status = Msg(key) if key in CATALOGUE else sim.status.upper()
+        return LookupDecision(LookupOutcome.NOT_ACTIVE, Msg("sim.not_active", {"status": status}))
     return LookupDecision(LookupOutcome.FOUND)

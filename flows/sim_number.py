@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flows.messages import Msg
 
-__all__ = ["SimNumberCheck", "check_sim_number", "luhn_ok", "group_digits"]
+__all__ = ["SimNumberCheck", "check_sim_number", "luhn_ok", "group_digits", "group_msisdn"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,20 @@ def group_digits(number: str, size: int = 4) -> str:
     '1064 9123 4567 8'
     """
     return " ".join(number[i:i + size] for i in range(0, len(number), size))
+
+
+def group_msisdn(number: str) -> str:
+    """A mobile number whole, grouped from its end so that its last four digits (which the confirm step asks to
+    re-key) are one group: 3-4-4 for 11 digits, 5-4-4 for the 13-digit IoT numbers.
+
+    >>> group_msisdn("1064900000001"), group_msisdn("13800138000")
+    ('10649 0000 0001', '138 0013 8000')
+    """
+    head = len(number) % 4
+    head = head + 4 if head == 1 and len(number) > 4 else head
+    rest = number[head:]
+    groups = ([number[:head]] if head else []) + [rest[i:i + 4] for i in range(0, len(rest), 4)]
+    return " ".join(groups)
 
 
 def check_sim_number(raw: str) -> SimNumberCheck:

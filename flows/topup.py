@@ -24,10 +24,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from flows import card_slot
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, PaymentStatus, Step
+from flows.contactless_payment import TapSettings, pay_by_tap
+from flows.for_people import pair
 from flows.magstripe_payment import pay_card_or_stripe
 from flows.messages import Msg, Text, say
-from flows.ports import CancelToken, CarrierPort, CarrierStatus, JournalPort, TopupResult, TxnRecord
+from flows.ports import (
+    CancelToken,
+    CarrierPort,
+    CarrierStatus,
+    ContactlessReaderPort,
+    JournalPort,
+    TopupResult,
+    TxnRecord,
+)
 from flows.pricing import Quote
 from flows.reversal import reverse_payment
 from flows.txn_state import TxnState
@@ -42,6 +53,7 @@ class TopupOrder:
     msisdn: str
     quote: Quote
     cashier_id: str
+    started_at: float | None = None  # the terminal's monotonic time at confirmation: a card in before is refused
 
 
 class TopupEnd(StrEnum):
@@ -89,8 +101,10 @@ class TopupService:
     """Runs one card top-up end to end. Blocking; run it off the UI thread."""
 
     def __init__(self, carrier: CarrierPort, card: CardPaymentPorts, settings: CardPaymentSettings, *,
-                 status_polls: int = 3, poll_interval_s: float = 1.0) -> None:
+                 status_polls: int = 3, poll_interval_s: float = 1.0,
+                 tap: tuple[ContactlessReaderPort, TapSettings] | None = None) -> None:
         self.carrier = carrier
+        self.tap = tap  # the reader's contactless side and its settings; None: the reader has none
         self.card = card
         self.settings = settings
         self.status_polls = status_polls
@@ -101,13 +115,20 @@ class TopupService:
         return self.card.journal
 
     def run_card(self, order: TopupOrder, progress: Callable[[Step], None], cancel: CancelToken) -> TopupOutcome:
+        """Pay by card and apply the top-up; then, whatever the outcome, a card still in the slot is asked out."""
+        outcome = self._run_card(order, progress, cancel)
+        if self.card.reader.card_present():
+            progress(Step.REMOVE_CARD)
+            card_slot.beep(self.card.reader)
+        return outcome
+
+    def _run_card(self, order: TopupOrder, progress: Callable[[Step], None], cancel: CancelToken) -> TopupOutcome:
         q = order.quote
         order_id = self.journal.next_order_id(self.settings.terminal_id, self.card.clock.now())
         txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
                                     plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
                                     fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
-        paid = pay_card_or_stripe(self.card, self.settings, txn_id=txn_id, amount_minor=q.total_minor,
-                                  progress=progress, cancel=cancel)
+        paid = self._pay(txn_id, q.channel, q.total_minor, progress, cancel, order.started_at)
         if paid.status in (PaymentStatus.UNKNOWN, PaymentStatus.REVERSE):
             progress(Step.REVERSING)
             return self._reverse(txn_id, order_id, paid, paid.message)
@@ -117,6 +138,21 @@ class TopupService:
             return TopupOutcome(end, paid.message, txn_id, order_id, payment=paid)
         progress(Step.TOPPING_UP)
         return self._apply(txn_id, order_id, order, paid)
+
+    def _pay(self, txn_id: int, channel: str, amount_minor: int, progress: Callable[[Step], None],
+             cancel: CancelToken, started_at: float | None = None) -> CardPaymentResult:
+        """Tap when the channel is ``tap`` (Try Another Interface: the card goes in the slot), else chip/stripe."""
+        if channel == "tap" and self.tap is not None:
+            reader, tap = self.tap
+            paid = pay_by_tap(self.card, reader, self.settings, tap, txn_id=txn_id, amount_minor=amount_minor,
+                              progress=progress, cancel=cancel)
+            if not paid.try_contact:
+                return paid
+            # Try Another Interface: nothing was charged; the same sale goes on in the slot, recorded as a chip sale
+            self.journal.update(txn_id, TxnState.CREATED, channel="card")
+            progress(Step.TAP_INSERT)
+        return pay_card_or_stripe(self.card, self.settings, txn_id=txn_id, amount_minor=amount_minor,
+                                  progress=progress, cancel=cancel, started_at=started_at)
 
     def _apply(self, txn_id: int, order_id: str, order: TopupOrder, paid: CardPaymentResult) -> TopupOutcome:
         q = order.quote
@@ -164,7 +200,7 @@ class TopupService:
             self.journal.update(txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
                                 message=result.message)
             return self._reverse(txn_id, order_id, paid,
-                                 Msg("topup.refused", {"reason": result.message}))
+                                 Msg("topup.refused", {"reason": pair(result.message)}))
         self.journal.update(txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
         return TopupOutcome(TopupEnd.PENDING, Msg("topup.pending", {"order": order_id}), txn_id, order_id, None, paid)
 

@@ -34,7 +34,8 @@ from enum import StrEnum
 
 from emv.qr import build_mpm, parse_cpm
 from emv.tlv import Tlv, decode
-from flows.messages import Msg, Text, say
+from flows.for_people import pair
+from flows.messages import CATALOGUE, Msg, Text, say
 from flows.ports import (
     CancelToken,
     CarrierPort,
@@ -132,8 +133,9 @@ def wallet_message(result: WalletResult) -> Msg:
     """The cashier's text for a refused wallet payment: a known reason, else the platform's own words."""
     if result.reason in _REASONS:
         return _REASONS[result.reason]
-    return Msg("wallet.platform_said", {"text": result.message}) if result.message else \
-        Msg("wallet.not_completed", {"status": result.status})
+    status = f"wstatus.{result.status}"
+    return Msg("wallet.platform_said", {"text": pair(result.message)}) if result.message else \
+        Msg("wallet.not_completed", {"status": Msg(status) if status in CATALOGUE else str(result.status)})
 
 
 class WalletStep(StrEnum):
@@ -266,7 +268,9 @@ class WalletTopupService:
     def _settled(self, txn_id: int, order_id: str, order: TopupOrder, result: WalletResult,
                  progress: Progress) -> TopupOutcome:
         if result.status == WalletOrderStatus.PAID and not believable(result, order.quote.total_minor):
-            wrong = Msg("wallet.wrong_answer", {"platform": result.wallet or order.quote.channel,
+            platform = result.wallet or order.quote.channel
+            wrong = Msg("wallet.wrong_answer", {"platform": Msg(f"channel.{platform}") if f"channel.{platform}"
+                                                in CATALOGUE else platform,
                                                 "amount": result.amount_minor, "currency": result.currency})
             self.journal.update(txn_id, self.journal.get(txn_id).state, message=say(wrong))
             again = self._query(order_id)  # a wrong "paid" is never believed: ask, and undo what is still wrong
@@ -331,7 +335,7 @@ class WalletTopupService:
             self.journal.update(txn_id, TxnState.TOPUP_FAILED, topup_status=CarrierStatus.FAILED,
                                 message=result.message)
             return self.refund(txn_id, order_id, q.total_minor,
-                               Msg("wallet.topup_refused", {"reason": result.message}))
+                               Msg("wallet.topup_refused", {"reason": pair(result.message)}))
         self.journal.update(txn_id, TxnState.TOPUP_PENDING, topup_status=CarrierStatus.PENDING)
         return TopupOutcome(TopupEnd.PENDING, Msg("topup.pending", {"order": order_id}), txn_id, order_id)
 

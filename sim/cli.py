@@ -4,6 +4,7 @@
     pos-sim --headless --scenario FILE...       run scenarios through the real ptys and sockets, exit 1 on failure
     pos-sim --list-scenarios                    the scenarios that come with pos-sim; --scenario takes their names
     pos-sim --headless --scenario F --junit X   also write JUnit XML for CI
+    pos-sim --headless --trace-dir DIR --scenario F...   keep each run's journal, masked traces, log, receipts
     pos-sim --faults error_rate=1e-3,seed=7     every serial line damaged so (sim.devices.pty.LineFaults keys)
     pos-sim --serve [--workdir DIR]             devices and back ends only, for a real pos-terminal: prints JSON
 """
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from pathlib import Path
@@ -22,9 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("iotsim-pos")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-sim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--headless", action="store_true", help="no UI; run --scenario files")
     parser.add_argument("--scenario", nargs="+", default=[], metavar="FILE", help="scenario TOML files")
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML results here")
@@ -38,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", metavar="DIR", help="--serve: keep the config, journal and flash here")
     parser.add_argument("--list-scenarios", action="store_true",
                         help="list the scenarios that come with pos-sim (--scenario takes these names)")
+    parser.add_argument("--trace-dir", metavar="DIR", help="--headless: keep every scenario's journal, masked "
+                        "device traces, transcripts, log and receipts in DIR/<scenario>/")
     args = parser.parse_args(argv)
     if args.list_scenarios:
         for name in sorted(packaged_scenarios()):
@@ -59,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         if not args.scenario:
             parser.error("--headless needs --scenario FILE...")
-        return _run_scenarios(args.scenario, args.junit, faults if faults.active else None)
+        return _run_scenarios(args.scenario, args.junit, faults if faults.active else None,
+                              Path(args.trace_dir) if args.trace_dir else None)
     from sim.runner.world import SimWorld
 
     try:
@@ -91,7 +104,8 @@ def _scenario_path(name: str) -> Path:
     return packaged_scenarios().get(name, path)
 
 
-def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None) -> int:
+def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | None,
+                   trace_dir: Path | None = None) -> int:
     from sim.runner.scenario import Scenario, ScenarioResult, StepFailure, load_scenario, run_scenario, write_junit
 
     results = []
@@ -104,7 +118,7 @@ def _run_scenarios(files: list[str], junit: str | None, faults: LineFaults | Non
             results.append(ScenarioResult(Scenario(Path(name).stem, name, {}, ()), False, 0.0, message=problem))
             continue
         print(f"scenario {scenario.name} ({name})", flush=True)
-        result = run_scenario(scenario, faults=faults)
+        result = run_scenario(scenario, faults=faults, trace_dir=trace_dir)
         results.append(result)
         verdict = "PASS" if result.passed else "FAIL"
         print(f"  {verdict} in {result.seconds:.2f}s" + (f"\n  {result.message}" if not result.passed else ""),

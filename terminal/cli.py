@@ -8,15 +8,21 @@ prints the effective settings without touching any device.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import json
 import logging
 import sys
+import zipfile
 from dataclasses import asdict
 from importlib import resources
+from pathlib import Path
 
+from emv.pan import mask_pan
 from pos_errors import ConfigError, PosError
 from terminal import log_setup
-from terminal.config import load_settings
+from terminal.config import Settings, load_settings
 from terminal.screens import Key, Screen
+from terminal.secret_file import create_private
 
 __all__ = ["main"]
 
@@ -33,9 +39,23 @@ def _show(screen: Screen) -> None:
         print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash/harness.py) reads it
 
 
+def _version() -> str:
+    """The installed project's version; run from a firmware image, the image's (its manifest)."""
+    try:
+        return importlib.metadata.version("iotsim-pos")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        with zipfile.ZipFile(Path(__file__).resolve().parents[1]) as image:
+            return f"{json.loads(image.read('pos_manifest.json'))['version']} (firmware image)"
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
     parser.add_argument("--verify-audit", action="store_true",
@@ -64,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check_config:
         for section, values in asdict(settings).items():
+            if section == "emv":  # exception-file PANs are shown first 6 / last 4, like everywhere else
+                values["exception_file"] = tuple(mask_pan(p.split("-")[0]) for p in values["exception_file"])
             if section != "users":
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
         return 0
     if args.verify_audit:
-        return _verify_audit(settings.terminal.journal)
+        return _verify_audit(settings)
+    if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
+        create_private(Path(settings.terminal.log_file))
     log_setup.configure(settings.terminal.log_file, terminal_id=settings.terminal.id,
                         max_bytes=settings.terminal.log_max_bytes, backups=settings.terminal.log_backups)
     from terminal.app import TerminalApp
@@ -102,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _verify_audit(path: str) -> int:
+def _verify_audit(settings: Settings) -> int:
     """Exit 0 when every audit row matches its seal and none is missing; 1 with the first broken or missing row.
     A journal found damaged as it is opened is also taken out of service, exactly as at boot."""
+    from terminal.device_secret import journal_chain_key
     from terminal.journal import Journal
 
     try:
-        journal = Journal(path)
+        journal = Journal(settings.terminal.journal, chain_key=journal_chain_key(settings))
     except PosError as exc:
         print(f"pos-terminal: cannot open the journal: {exc}", file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ from pos_errors import ConfigError
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
-           "load_settings", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
+           "load_settings", "ContactlessSection", "MAX_IDLE_S", "MIN_LOCK_S", "WeChatPaySection", "AlipaySection"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class TerminalSection:
     log_file: str = ""
     log_max_bytes: int = 5_000_000  # the log rotates at this size ...
     log_backups: int = 5  # ... keeping this many old files
+    profile: str = "production"  # "production": live trust anchors only; "test": test keys allowed (simulator)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,12 @@ class HostSection:
     client_cert: str = ""  # this terminal's client certificate (PEM), issued by the acquirer
     client_key: str = ""  # its private key (PEM, 0600)
     insecure_plaintext: bool = False  # plain TCP, no TLS (test benches only; warned at boot)
-    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK) or "none"
-    tmk_file: str = ""  # terminal master key, 32 hex digits, mode 0600 (drivers/host/tmk.py)
+    key_scheme: str = "master_session"  # "master_session" (TMK, sign-on, MAC under the MAK), "dukpt" or "none"
+    tmk_file: str = ""  # terminal master key: TR-31 key block, usage K0, mode 0600 (drivers/host/tmk.py)
+    tmk_kbpk_file: str = ""  # KBPK the TR-31 TMK block in tmk_file is wrapped under (hex, 0600, another directory)
+    pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
+    tpdu: str = ""  # dialect header: 5-byte TPDU in hex, "60" + acquirer NII + terminal address; "" = none
+    app_header: str = ""  # 6-byte application header after the TPDU, hex (e.g. 603100310701); "" = none
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class CarrierSection:
 class WalletSection:
     """Wallet platform (WeChat Pay / Alipay / EMV QR) and the waits of a QR payment."""
 
-    url: str = "http://127.0.0.1:8090"
+    url: str = "https://127.0.0.1:8090"
     timeout_s: float = 10.0
     poll_interval_s: float = 3.0
     merchant_timeout_s: float = 90.0
@@ -104,6 +109,10 @@ class WalletSection:
     mcc: str = "4814"
     account_gui: str = "D156000000000"
     merchant_city: str = "SHENZHEN"
+    app_id: str = ""  # issued by the wallet platform with the app secret (requests signed as the carrier's)
+    app_secret_file: str = ""  # file holding the app secret, mode 0600; read at boot
+    ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
+    insecure_plaintext: bool = False  # allow http:// (test benches only)
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,8 @@ class SecuritySection:
     lock_s: float = 900.0  # how long too many wrong passwords lock an account
     max_failed: int = 5  # wrong passwords in a row that lock it
     key_load_dual: int = 0  # 1: loading a PIN key needs a second person (dual control, terminal.load_pin_key)
+    device_secret_file: str = ""  # 0600 file holding the device secret (not beside the journal); PAN sealing key
+    device_secret_env: str = ""  # test benches only: environment variable holding the secret as hex (simulator)
 
     def __post_init__(self) -> None:  # issue 19: a lockout lasts at least 15 minutes
         if self.lock_s < MIN_LOCK_S:
@@ -170,13 +181,54 @@ class EmvSection:
     # checked and turned into the kernel's configuration by emv.config.terminal_config (names the bad key)
     country_code: str = "0156"
     currency_code: str = "0156"
-    include_test_capks: bool = True
+    include_test_capks: bool = False  # the schemes' test CA keys: profile "test" only
     capks: tuple[Mapping[str, Any], ...] = ()
     revoked: tuple[str, ...] = ()
     exception_file: tuple[str, ...] = ()
     approve_offline_when_unable_online: bool = False
     cardholder_selection: bool = False  # offer several applications to the customer on the PIN pad
     transcripts_dir: str = ""  # when set, every card session is saved there as a PAN-masked JSON transcript
+
+
+_CL_LIMITS = ("limit_minor", "floor_limit_minor", "cvm_required_limit_minor")
+
+
+@dataclass(frozen=True)
+class ContactlessSection:
+    """The reader's contactless side (EMV Book B §3.1.1 limits, the same for every combination); -1 = absent."""
+
+    enabled: bool = True  # offer "Tap / 闪付": the reader has an antenna
+    limit_minor: int = 100_000  # Reader Contactless Transaction Limit: at or above, insert the card instead
+    floor_limit_minor: int = 0  # Reader Contactless Floor Limit: above it the card must go online
+    cvm_required_limit_minor: int = 100_000  # Reader CVM Required Limit: at or above, PIN / CDCVM / signature
+    status_check: bool = False
+    tap_timeout_s: float = 30.0
+    presentations: int = 3  # a card pulled away too early may be presented this many times
+    # per combination: RID (10 hex digits) -> any of the three limits and status_check, over the ones above
+    per_aid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def limits_for(self, rid: str) -> dict[str, Any]:
+        """The limits and status check of ``rid``'s combination: its ``per_aid`` table over the section's."""
+        own = {k.upper(): v for k, v in self.per_aid.items()}.get(rid.upper(), {})
+        return {**{key: getattr(self, key) for key in (*_CL_LIMITS, "status_check")}, **own}
+
+    def check(self) -> None:
+        """Raises ConfigError naming the bad key."""
+        for key in _CL_LIMITS:
+            if getattr(self, key) < -1:
+                raise ConfigError(f"contactless.{key} must be a whole number of fen ≥ 0, or -1 for none")
+        for rid, table in self.per_aid.items():
+            where = f"contactless.per_aid.{rid}"
+            if not re.fullmatch(r"[0-9A-Fa-f]{10}", rid) or not isinstance(table, Mapping):
+                raise ConfigError(f"{where}: name a RID of 10 hex digits and give it a table")
+            for key, value in table.items():
+                ok = (isinstance(value, bool) if key == "status_check" else
+                      key in _CL_LIMITS and isinstance(value, int) and not isinstance(value, bool) and value >= -1)
+                if not ok:
+                    raise ConfigError(f"{where}.{key}: keys are {', '.join(_CL_LIMITS)} (fen ≥ 0 or -1) and "
+                                      "status_check (true/false)")
+        if not 1 <= self.presentations <= 10 or self.tap_timeout_s <= 0:
+            raise ConfigError("contactless.presentations must be 1..10 and contactless.tap_timeout_s above 0")
 
 
 @dataclass(frozen=True)
@@ -232,11 +284,12 @@ class Settings:
     users: tuple[UserEntry, ...] = ()
     wechatpay: WeChatPaySection = field(default_factory=WeChatPaySection)
     alipay: AlipaySection = field(default_factory=AlipaySection)
+    contactless: ContactlessSection = field(default_factory=ContactlessSection)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         known = {"terminal", "devices", "host", "carrier", "wallet", "timeouts", "emv", "fees", "users", "security",
-                 "firmware", "wechatpay", "alipay"}
+                 "firmware", "wechatpay", "alipay", "contactless"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -244,7 +297,7 @@ class Settings:
         for key in ("aids", "capks", "revoked", "exception_file"):
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
-        fees, limits = _fees(data.get("fees", {}))
+        fees, limits, min_fees = _fees(data.get("fees", {}))
         log_size = data.get("terminal", {}).get("log_max_bytes", 5_000_000)
         if isinstance(log_size, int) and not 10_000 <= log_size <= 1_000_000_000:
             raise ConfigError(f"terminal.log_max_bytes must be 10000..1000000000, not {log_size}")
@@ -262,26 +315,47 @@ class Settings:
             emv=_section(EmvSection, {"emv": emv}, "emv"),
             security=_section(SecuritySection, data, "security"),
             firmware=_section(FirmwareSection, data, "firmware"),
-            fees=FeeSchedule(fees, limits),
+            fees=FeeSchedule(fees, limits, min_fees),
             users=users,
             wechatpay=_section(WeChatPaySection, data, "wechatpay"),
             alipay=_section(AlipaySection, data, "alipay"),
+            contactless=_section(ContactlessSection, data, "contactless"),
         )
         settings.firmware.check()
+        settings.contactless.check()
         terminal_config(asdict(settings.emv), terminal_id=settings.terminal.id,  # refuse bad [emv] at boot
-                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id)
+                        merchant_id=settings.terminal.merchant_id, ifd_serial=settings.terminal.id,
+                        profile=settings.terminal.profile)
+        if settings.terminal.profile == "production":
+            _refuse_test_settings(data)
+            if settings.security.device_secret_env:
+                raise ConfigError("security.device_secret_env is for test benches: a production terminal reads "
+                                  "its device secret from security.device_secret_file")
         return settings
 
 
 _LIMIT_KEYS = ("min_minor", "max_minor", "daily_minor")
+_TEST_ONLY_KEYS = ("insecure_plaintext",)  # by name in every section, so keys other sections add are covered
 
 
-def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits]]:
-    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps and the limits in fen."""
-    fees, limits = {}, {}
+def _refuse_test_settings(data: Mapping[str, Any], where: str = "") -> None:
+    """A production terminal refuses to boot with a test-bench setting switched on (in any table, at any
+    depth), and names it."""
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _refuse_test_settings(value, f"{where}{key}.")
+        elif key in _TEST_ONLY_KEYS and value is True:
+            raise ConfigError(f"{where}{key} = true is for test benches: a terminal with [terminal] "
+                              "profile = \"production\" refuses it")
+
+
+def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits], dict[str, int]]:
+    """``channel = [fixed_fen, basis_points]`` or a table with fixed_fen, rate_bps, min_fee_fen and the limits
+    in fen."""
+    fees, limits, min_fees = {}, {}, {}
     for channel, value in raw.items():
         if isinstance(value, Mapping):
-            allowed = {"fixed_fen", "rate_bps", *_LIMIT_KEYS}
+            allowed = {"fixed_fen", "rate_bps", "min_fee_fen", *_LIMIT_KEYS}
             bad = [k for k, v in value.items() if k not in allowed or isinstance(v, bool) or not isinstance(v, int)
                    or v < 0]
             if bad:
@@ -289,11 +363,13 @@ def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str,
                                   "each a whole number of fen (basis points for rate_bps) ≥ 0")
             fees[channel] = (value.get("fixed_fen", 0), value.get("rate_bps", 0))
             limits[channel] = ChannelLimits(*(value.get(k) for k in _LIMIT_KEYS))
+            if value.get("min_fee_fen"):
+                min_fees[channel] = value["min_fee_fen"]
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
             fees[channel] = (value[0], value[1])
         else:
             raise ConfigError(f"fees.{channel} must be [fixed_fen, basis_points], e.g. [0, 60], or a table")
-    return fees, limits
+    return fees, limits, min_fees
 
 
 def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:

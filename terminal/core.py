@@ -30,7 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from flows.for_people import explain_key
 from flows.messages import Msg, t
+from flows.pricing import offered_channels
 from pos_errors import PosError
 from terminal.machine import IDLE_LOGOUT, State, build_machine
 from terminal.roles import Action, allowed, roles_for
@@ -168,6 +170,7 @@ class TerminalCore:
                  wall_clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.services = services
         self.session = Session()
+        self.session.channels = offered_channels(getattr(getattr(services, "topup", None), "tap", None) is not None)
         self.handlers = handlers
         self.wall_clock = wall_clock  # injected: the core never reads a clock of its own
         self._out: list[Command] = []
@@ -176,8 +179,14 @@ class TerminalCore:
         self.generation = 0
         self._now = 0.0
         self._deadline: float | None = None
+        self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
+
+    @property
+    def now(self) -> float:
+        """The monotonic time of the event being handled (from the shell)."""
+        return self._now
 
     @property
     def settings(self) -> Settings:
@@ -191,8 +200,8 @@ class TerminalCore:
         try:
             self._dispatch(event)
         except PosError as exc:  # a fault in one step shows on the screen; the terminal carries on
-            log.warning("step failed: %s", exc)
-            self.session.error = str(exc)
+            log.warning("step failed: %s", exc)  # the detail for the technician; the cashier reads its kind
+            self.session.error = self.say(explain_key(exc))
             self.refresh()
         except Exception:  # a bug must not freeze the till: log it whole, tell the cashier, keep going
             log.exception("internal error in state %s", self.state.value)
@@ -245,6 +254,8 @@ class TerminalCore:
 
     def on_state_change(self) -> None:
         log.info("state %s", self.state.value)
+        if self.state is not State.HOME:  # the "log out?" question never outlives the home screen
+            self.session.logout_asked = False
         timeouts = self.settings.timeouts
         seconds = (timeouts.idle_s if self.state in IDLE_LOGOUT else timeouts.lookup_s if self.state is State.SIM_LOOKUP
                    else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from emv.crypto.dukpt import AES_COUNTER, TDES_COUNTER
 from flows.messages import Msg, t
 from pos_errors import LinkSecurityError, PosError
 from terminal.services import Services
@@ -74,7 +75,23 @@ def _pinpad(sv: Services) -> Check:
         return _fault("dev.pinpad", "fault.no_key", "fix.technician")
     if keys.remaining < KSN_LOW:
         return _fault("dev.pinpad", "fault.ksn_low", "fix.technician", left=keys.remaining)
-    return Check("dev.pinpad", True, detail=Msg("ok.pinpad", {"scheme": keys.scheme.upper(), "left": keys.remaining}))
+    return Check("dev.pinpad", True, detail=Msg("ok.pinpad_pct", {"scheme": keys.scheme.upper(),
+                                                               "pct": key_space_left(keys.scheme, keys.remaining),
+                                                               "left": keys.remaining}))
+
+
+def key_space_left(scheme: str, remaining: int) -> str:
+    """The share of the DUKPT key's PIN encryptions still to come, as a percentage (``99.9``); ``?`` for a scheme
+    this terminal does not know.
+
+    >>> key_space_left("aes", 2448023835), key_space_left("tdes", 524288), key_space_left("x", 1)
+    ('100.0', '50.0', '?')
+    """
+    rule = {"aes": AES_COUNTER, "tdes": TDES_COUNTER}.get(scheme.lower())
+    if rule is None:
+        return "?"
+    total = rule.remaining(1)  # every valid counter from the first
+    return f"{min(100.0, 100.0 * remaining / total):.1f}"
 
 
 def _printer(sv: Services) -> Check:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from terminal.journal_files import JournalFiles
 from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
 from terminal.journal_rows import lenient_text as _text  # noqa: I001
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.journal_schema import CHECKED, MIGRATIONS, SCHEMA_VERSION, SEALED
 from terminal.secret_file import load_or_make_secret
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
@@ -43,7 +44,7 @@ class Journal:
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
         self._lock = threading.RLock()
-        self.chain = Chain(chain_key or load_or_make_secret(self.files.key_path()))
+        self.chain = Chain(chain_key or (os.urandom(32) if read_only else load_or_make_secret(self.files.key_path())))
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
         self.damage: Damage | None = self.files.hold()  # a standing out-of-service notice: no sale until accepted
@@ -73,8 +74,10 @@ class Journal:
             self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
                                        uri=read_only, check_same_thread=False, isolation_level=None)
             self._db.text_factory = _text
-            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                                                "secure_delete=ON"):  # overwritten content is zeroed
                 self._db.execute(f"PRAGMA {pragma}")
+            self.files.make_private(read_only)  # 0600 (with -wal, -shm) in a 0700 directory
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
@@ -121,7 +124,7 @@ class Journal:
                                f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
             self._resume()
             self._chained = version >= 6
-            for table in SEALED if version < SCHEMA_VERSION else ():
+            for table in CHECKED if version < SCHEMA_VERSION else ():
                 self._seal(table)
 
     def _resume(self) -> None:
@@ -153,7 +156,7 @@ class Journal:
                 self._migrate()
                 self.chain.restart(max(self.chain.generation, generation) + 1)
                 with self.transaction():
-                    for table in SEALED:
+                    for table in CHECKED:
                         self._seal(table)
                 break
             except (sqlite3.Error, JournalError):
@@ -163,7 +166,7 @@ class Journal:
         self.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
         self.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
 
-    def verify(self, tables: tuple[str, ...] = SEALED) -> Damage | None:
+    def verify(self, tables: tuple[str, ...] = CHECKED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
         with self._lock:
             if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
@@ -243,6 +246,7 @@ class Journal:
             txn_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, "created", f"order {order_id}"))
+        log.info("txn %d order %s stage created %s %s fen", txn_id, order_id, channel, amount_minor + fee_minor)
         return txn_id
 
     def update(self, txn_id: int, state: str, **values: object) -> None:
@@ -252,7 +256,7 @@ class Journal:
         assignments = "".join(f", {name} = ?" for name in values)
         detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
         with self.transaction() as db:
-            row = db.execute("SELECT state FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+            row = db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
             if row is None:
                 raise JournalError(f"no transaction {txn_id}")
             try:
@@ -263,6 +267,7 @@ class Journal:
                        (state, now, *values.values(), txn_id))
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, state, detail))
+        log.info("txn %d order %s stage %s %s", txn_id, row[1], state, detail)  # one line per event, after commit
 
     def get(self, txn_id: int) -> TxnRecord:
         for row in self._select("txn_id = ?", (txn_id,)):
@@ -307,15 +312,6 @@ class Journal:
             return self._db.execute("SELECT state, detail FROM txn_event WHERE txn_id = ? ORDER BY event_id",
                                     (txn_id,)).fetchall()
 
-    def saf_key(self) -> bytes:
-        """This terminal's secret for sealing PANs in the queue: a 0600 file beside the journal, made once
-        (an in-memory journal gets a fresh one). A copied journal alone reveals no PAN."""
-        with self._lock:
-            if getattr(self, "_saf_secret", None) is None:
-                self._saf_secret = load_or_make_secret(None if self.path == ":memory:" else
-                                                        Path(self.path + ".safkey"))
-            return self._saf_secret
-
     def saf_offline_approved(self, txn_id: int, row: SafRow) -> int:
         """One commit: the advice is queued and the transaction becomes ``paid`` with the advice's STAN."""
         now = _now()
@@ -342,10 +338,15 @@ class Journal:
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
                    message: str | None = None) -> None:
         """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
+        done = status in ("sent", "cancelled", "expired")  # the sealed PAN is never needed again: erased
         with self.transaction() as db:
             db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
-                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message) WHERE saf_id = ?",
-                       (status, tries, _now() if tries > 0 else None, response_code, message, saf_id))
+                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
+                       " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
+                       (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
+        if done and not self.files.memory:  # the PAN is erased: no old page keeps it in the WAL
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def user_add(self, user_id: str, name: str, role: str, pw_hash: str) -> bool:
         """Add a user; False (and nothing changed) when the id exists."""

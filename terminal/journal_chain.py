@@ -29,11 +29,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["GENESIS", "DAMAGE_KINDS", "row_digest", "link", "HighWater", "Damage", "newest", "check_rows", "against",
-           "Chain"]
+           "Chain", "derive_key"]
 
 GENESIS = bytes(32)
 # what the terminal found at boot (each has a catalogue key ``journal.damage.<kind>``)
 DAMAGE_KINDS = ("missing", "empty", "older", "broken", "unreadable", "record")
+
+
+def derive_key(device_secret: bytes) -> bytes:
+    """The chain's HMAC key, derived from the device's secret (domain-separated: never the secret itself)."""
+    return hmac.new(device_secret, b"iotsim-pos journal seal chain v1", hashlib.sha256).digest()
 
 
 def _canonical(values: Sequence[object]) -> bytes:

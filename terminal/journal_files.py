@@ -22,6 +22,7 @@ No SQL here (``terminal.journal`` holds all of it). Paths, for a journal ``var/j
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from terminal.journal_chain import Chain, Damage, HighWater, against, newest
+from terminal.secret_file import private_dir
 
 __all__ = ["JournalFiles", "Opening", "RECORD_SIZE"]
 
@@ -85,6 +87,15 @@ class JournalFiles:
     def _p(self, suffix: str) -> Path:
         return Path(self.path + suffix)
 
+    def make_private(self, read_only: bool = False) -> None:
+        """The database and its -wal and -shm files 0600 in a 0700 directory (issue 19: secrets at rest)."""
+        if not self.memory and not read_only:
+            private_dir(Path(self.path).parent)
+            for path in (self._p(""), self._p("-wal"), self._p("-shm")):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_uid == os.getuid():
+                        os.chmod(path, 0o600)
+
     def database_state(self) -> str:
         """``absent``, ``empty`` (0 bytes: SQLite would start a new database in it) or ``present``."""
         if self.memory:
@@ -95,7 +106,8 @@ class JournalFiles:
             return "absent"
 
     def key_path(self) -> Path | None:
-        """The chain key's file (0600, made once); the sec work may point it at the device secret instead."""
+        """The chain key's file (0600, made once). The chain detects damage and roll-back; keying it by the
+        device secret instead (so a copy of the journal's folder cannot re-seal rows) is left open."""
         return None if self.memory else self._p(".chainkey")
 
     def opening(self, key: bytes) -> Opening:

@@ -11,7 +11,7 @@ no statement is executed outside ``terminal/journal.py``. Migration 6 adds the i
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -61,3 +61,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 # the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order
 SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting")
+# ... and what the seals are checked over: those rows and the schema itself (a flipped byte in a column's name in
+# sqlite_master leaves every row intact and every row unreadable). The schema changes only in migrations, which
+# seal it anew.
+CHECKED = (*SEALED, "sqlite_master")

@@ -4,7 +4,9 @@
         --key-block D0144B1AX00N0200IK10...  [--kcv 3-byte hex] [--second-user 90] [--config terminal.toml]
 
 The key arrives as a TR-31 key block (version D: AES KBPK, or B: TDES KBPK; key usage B1; the initial KSN in
-optional block IK for AES DUKPT or KS for TDES DUKPT; docs/protocols/pinpad.md says how to prepare one). The
+optional block IK for AES DUKPT or KS for TDES DUKPT; docs/protocols/pinpad.md says how to prepare one) — or,
+for an acquirer whose PIN blocks go under the sign-on PIK (``[host] pin_key = "pik"``), the terminal master key
+as a block of usage K0 (TDES, mode B or D), the same TMK as ``[host] tmk_file`` (docs/protocols/acquirer.md). The
 clear key never passes through the terminal: the pad unwraps the block under its key block protection key,
 checks the usage, the check value (``--kcv`` and/or the block's KC) and that the KSN does not go back, and only
 then replaces its key.
@@ -23,10 +25,11 @@ import argparse
 import getpass
 import sys
 
-from emv.crypto.tr31 import KeyBlockError, dukpt_initial_ksn, parse_header
+from emv.crypto.tr31 import KEY_ENCRYPTION, KeyBlockError, dukpt_initial_ksn, parse_header
 from pos_errors import PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings, load_settings
+from terminal.device_secret import journal_chain_key
 from terminal.journal import Journal
 from terminal.roles import Action, allowed
 from terminal.settings_store import SettingsStore
@@ -57,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kcv = bytes.fromhex(args.kcv)
         header = parse_header(args.key_block)
-        scheme, ksn = _SCHEMES.get(header.algorithm, ""), dukpt_initial_ksn(header)
+        tmk = header.key_usage == KEY_ENCRYPTION  # the master/session TMK (usage K0): no KSN, no counter
+        scheme, ksn = ("tmk", b"") if tmk else (_SCHEMES.get(header.algorithm, ""), dukpt_initial_ksn(header))
     except (ValueError, KeyBlockError) as exc:
         parser.error(f"not a usable key block or KCV: {exc}")
     if len(kcv) not in (0, 3):
         parser.error("--kcv is 3 bytes (6 hex digits)")
     settings = load_settings(args.config) if args.config else Settings()
-    journal = Journal(args.journal)
+    journal = Journal(args.journal, chain_key=journal_chain_key(settings))
     settings = SettingsStore(journal).apply(settings)
     audit = AuditLog(journal)
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
@@ -79,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         second = _login(users, audit, args.second_user, Action.KEY_LOAD_WITNESS, "not a technician or supervisor")
         if second is None:
             return 1
-    what = f"{scheme}, KSN {ksn.hex().upper()}" + (f", second person {second.user_id}" if second else "")
+    what = ("terminal master key" if tmk else f"{scheme}, KSN {ksn.hex().upper()}") + (
+        f", second person {second.user_id}" if second else "")
 
     def refuse_replay(status: KeyStatus) -> None:
         if status.scheme == scheme and status.ksn is not None and len(status.ksn) == len(ksn) and ksn < status.ksn:
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NOT loaded: {exc}", file=sys.stderr)
         return 1
     audit.record(operator.user_id, "key_load", f"loaded {what}, KCV {loaded_kcv.hex().upper()}")
+    if tmk:
+        print(f"loaded: terminal master key, KCV {loaded_kcv.hex().upper()}")
+        return 0
     print(f"loaded: scheme {status.scheme}, KCV {loaded_kcv.hex().upper()}, KSN "
           f"{status.ksn.hex().upper() if status.ksn else '-'}, {status.remaining} PINs before the key is exhausted")
     return 0

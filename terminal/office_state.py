@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["OfficeState", "HISTORY_FIELDS", "ADVICE_FIELDS", "PASSWORD_FIELDS", "AUDIT_PAGE"]
 
-HISTORY_FIELDS = ("history.field_tail", "history.field_amount", "history.field_date", "history.field_channel")
+HISTORY_FIELDS = ("history.field_tail", "history.field_yuan", "history.field_date", "history.field_channel")
 ADVICE_FIELDS = ("advice.field_data", "advice.field_sms", "advice.field_voice", "advice.field_months")
 PASSWORD_FIELDS = ("password.old", "password.new", "password.again")
 AUDIT_PAGE = 12  # audit rows per screen

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.messages import Msg, say, t
+from flows.card_payment import Step
+from flows.for_people import pair
+from flows.messages import CATALOGUE, Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
-from flows.pricing import CHANNEL_LABELS, Quote, channel_label
+from flows.pricing import TAP_CHANNEL, FeeSchedule, Quote, channel_label, offered_channels
 from flows.settlement import SettlementResult
-from flows.sim_number import group_digits
+from flows.sim_number import group_digits, group_msisdn
 from flows.topup import TopupOutcome
 from flows.void import VoidResult
 from terminal.machine import State
@@ -59,6 +61,7 @@ class Session:
     limits_line: str = ""
     duplicate: tuple[str, ...] = ()
     settle_totals: BatchTotals | None = None
+    settle_channels: tuple[Any, ...] = ()  # flows.reconcile.ChannelTotals of the open batch, card and wallets
     settlement: SettlementResult | None = None
     void_list: list[TxnRecord] = field(default_factory=list)
     void_pick: TxnRecord | None = None
@@ -66,7 +69,18 @@ class Session:
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
+    remove_card: bool = False  # the card transaction is over and the card was still in the slot
+    fees: FeeSchedule | None = None  # the configured fees and limits (set by the core): the channel list shows them
+    logout_asked: bool = False  # 9 on home asked "log out?": ENTER logs out, any other key stays
     journal_hold: bool = False  # out of service because the journal was found damaged (F4: technician recovery)
+    channels: tuple[str, ...] = offered_channels(False)  # the channel menu; "tap" where the reader has contactless
+
+    def keep_for_retry(self) -> None:
+        """Nothing was charged: forget the payment, keep SIM, plans, plan and amount (and the read-back digits)."""
+        self.outcome, self.error, self.progress, self.receipt_lang = None, None, "", ""
+        self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
+        self.duplicate, self.hint_code, self.topping_up = (), None, False
+        self.remove_card = False
 
     def reset_sale(self) -> None:
         self.entry, self.warning_shown, self.sim, self.sim_after, self.plans = "", False, None, None, []
@@ -74,6 +88,7 @@ class Session:
         self.receipt_lang, self.purpose, self.confirm_digits = "", "topup", ""
         self.qr_payload, self.wallet_busy, self.limits_line = None, False, ""
         self.duplicate, self.hint_code, self.topping_up = (), None, False
+        self.remove_card = False
 
 
 def _t(s: Session, key: str, **args: Any) -> str:
@@ -84,11 +99,21 @@ def _size(mb: int) -> str:
     return f"{mb // 1024} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb} MB"
 
 
+def plan_name(plan: Plan, lang: str = "both") -> str:
+    return {"en": plan.name, "zh": plan.name_zh}.get(lang, f"{plan.name} {plan.name_zh}")
+
+
+def status_text(status: str, lang: str = "both") -> str:
+    """A SIM status as the carrier names it, in the reader's language (an unknown one in capitals)."""
+    key = f"simstatus.{status}"
+    return t(key, lang) if key in CATALOGUE else status.upper()
+
+
 def plan_label(plan: Plan, lang: str = "both") -> str:
     """One menu line: name, period, allowances, price after promotion (and the list price), the promotion."""
     allowance = [_size(plan.data_mb)] if plan.data_mb else []
-    allowance += [f"{plan.sms} SMS"] if plan.sms else []
-    allowance += [f"{plan.voice_min} min"] if plan.voice_min else []
+    allowance += [t("label.sms", lang, n=plan.sms)] if plan.sms else []
+    allowance += [t("label.minutes", lang, n=plan.voice_min)] if plan.voice_min else []
     bonus = [t("label.bonus_data", lang, data=_size(plan.bonus_data_mb))] if plan.bonus_data_mb else []
     bonus += [t("label.bonus_credit", lang, amount=format_money(plan.bonus_credit_minor))] \
         if plan.bonus_credit_minor else []
@@ -96,9 +121,9 @@ def plan_label(plan: Plan, lang: str = "both") -> str:
     price = format_money(plan.payable_minor)
     if plan.promo_price_minor is not None:
         price = f"{price} ({t('label.was', lang, price=format_money(plan.price_minor))})"
-    promo = f" ★ {plan.promotion}" if plan.promotion else ""
+    promo = f" ★ {say(pair(plan.promotion), lang)}" if plan.promotion else ""
     what = f" · {'/'.join(allowance + bonus)}" if allowance or bonus else ""
-    name = {"en": plan.name, "zh": plan.name_zh}.get(lang, f"{plan.name} {plan.name_zh}")
+    name = plan_name(plan, lang)
     return f"{name}{period}{what} · {price}{promo}"
 
 
@@ -129,15 +154,19 @@ def render_login(s: Session) -> Screen:
 
 def render_home(s: Session) -> Screen:
     role = s.user.role if s.user else ""
-    name = s.user.name if s.user else ""
-    menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")), enabled=allowed(role, action))
-                 for key, action, label in home_menu(role))
+    name = say(pair(s.user.name), s.lang) if s.user else ""
+    # only what this role may use is listed (issue 14 item 6); a hidden item's key still says who may
+    menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")))
+                 for key, action, label in home_menu(role) if allowed(role, action))
     lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
+    if s.logout_asked:
+        lines.append(_t(s, "home.logout_ask"))
     if s.health:
         lines.append(_t(s, "home.health", count=len(s.health)))
         lines.extend(f"  {check.text(s.lang)}" for check in s.health)
+        lines.append(s.office.info or _t(s, "home.recheck"))
     return Screen(State.HOME.value, _t(s, "home.title"), tuple(lines),
-                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint"),
+                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint_logout"),
                   extra={"health": str(len(s.health))})
 
 
@@ -154,15 +183,15 @@ def render_sim_lookup(s: Session) -> Screen:
 
 def sim_lines(sim: SimInfo, lang: str = "both") -> tuple[str, ...]:
     """The carrier's view of one SIM: plan, data used and left, SMS/voice left, expiry, balance."""
-    lines = [f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_digits(sim.msisdn)}",
-             f"{t('label.status', lang)}: {sim.status.upper()}", f"{t('label.plan', lang)}: {sim.plan_name}",
+    lines = [f"ICCID  {group_digits(sim.iccid)}", f"MSISDN {group_msisdn(sim.msisdn)}",
+             f"{t('label.status', lang)}: {status_text(sim.status, lang)}", f"{t('label.plan', lang)}: {sim.plan_name}",
              f"{t('label.balance', lang)}: {format_money(sim.balance_minor)}",
              f"{t('label.data_left', lang)}: {sim.data_left_mb} MB"]
     if sim.data_used_mb:
         lines.append(f"{t('label.data_used', lang)}: {sim.data_used_mb} MB")
     if sim.sms_left or sim.voice_left_min:
         lines.append(f"{t('label.sms_left', lang)}: {sim.sms_left} · {t('label.voice_left', lang)}: "
-                     f"{sim.voice_left_min} min")
+                     f"{t('label.minutes', lang, n=sim.voice_left_min)}")
     lines.append(f"{t('label.expires', lang)}: {sim.expiry}")
     return tuple(lines)
 
@@ -181,9 +210,30 @@ def render_plan_select(s: Session) -> Screen:
                   menu=(*menu, MenuItem("0", _t(s, "advice.title"))), error=s.error, hint=_t(s, "plans.hint"))
 
 
+def limits_parts(fees: FeeSchedule, channel: str) -> tuple[Msg, ...]:
+    lim = fees.limits_for(channel)
+    return tuple(Msg(key, {"money": format_money(v)}) for key, v in (
+        ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
+        ("wallet.limit_daily", lim.daily_minor)) if v)
+
+
+def channel_line(s: Session, channel: str) -> str:
+    """One channel on the list: its name, fee rule, what this plan costs on it, and its limits."""
+    if s.fees is None or s.quote is None:
+        return channel_label(channel, s.lang)
+    amount = s.quote.plan.payable_minor
+    rule = s.fees.describe(channel)
+    parts = limits_parts(s.fees, channel)
+    args = {"fee": rule or Msg("fee.free"), "total": format_money(amount + s.fees.fee(channel, amount))}
+    details = _t(s, "channel.line_limits", limits=parts, **args) if parts else _t(s, "channel.line", **args)
+    return f"{channel_label(channel, s.lang)} · {details}"  # the name first, as on every other screen
+
+
 def render_channel_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), channel_label(c, s.lang)) for i, c in enumerate(CHANNEL_LABELS))
-    return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), (), menu=menu, error=s.error,
+    menu = tuple(MenuItem(str(i + 1), channel_line(s, c)) for i, c in enumerate(s.channels))
+    kept = () if s.sim is None or s.quote is None else (
+        f"SIM …{s.sim.iccid[-4:]} · {plan_label(s.quote.plan, s.lang)}",)
+    return Screen(State.CHANNEL_SELECT.value, _t(s, "channel.title"), kept, menu=menu, error=s.error,
                   hint=_t(s, "channel.hint", n=len(menu)))
 
 
@@ -196,8 +246,8 @@ def render_confirm(s: Session) -> Screen:
     if s.sim is None or s.quote is None:
         return _no_sim(s, State.CONFIRM)
     q = s.quote
-    lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_digits(s.sim.msisdn)}",
-             f"{_t(s, 'label.plan')}: {q.plan.name} {q.plan.name_zh}",
+    lines = (f"SIM    {group_digits(s.sim.iccid)}", f"MSISDN {group_msisdn(s.sim.msisdn)}",
+             f"{_t(s, 'label.plan')}: {plan_name(q.plan, s.lang)}",
              f"{_t(s, 'label.amount')}: {format_money(q.amount_minor)}",
              f"{_t(s, 'label.fee')}: {format_money(q.fee_minor)}",
              f"{_t(s, 'label.total')}: {format_money(q.total_minor)}",
@@ -213,7 +263,10 @@ def _total(s: Session) -> str:
 
 
 def render_insert_card(s: Session) -> Screen:
-    return Screen(State.INSERT_CARD.value, _t(s, "pay.insert_title"), (f"{_t(s, 'label.total')}: {_total(s)}",),
+    tap = s.quote is not None and s.quote.channel == TAP_CHANNEL and s.hint_code != Step.TAP_INSERT
+    limits = (s.limits_line,) if s.quote is not None and s.quote.channel == TAP_CHANNEL and s.limits_line else ()
+    return Screen(State.INSERT_CARD.value, _t(s, "tap.title" if tap else "pay.insert_title"),
+                  (f"{_t(s, 'label.total')}: {_total(s)}", *limits),
                   error=s.error, hint=_t(s, "nav.cancel"))
 
 
@@ -228,11 +281,17 @@ def render_pin_entry(s: Session) -> Screen:
 
 
 def render_processing(s: Session) -> Screen:
+    card = _t(s, "slot.remove_card") if s.remove_card else _t(s, "pay.keep_card")
     return Screen(State.PROCESSING.value, _t(s, "pay.processing_title"),
-                  (s.progress or _t(s, "pay.contacting"), _t(s, "pay.keep_card")), busy=True, error=s.error)
+                  (s.progress or _t(s, "pay.contacting"), card), busy=True, error=s.error)
 
 
 PRINTABLE = ("completed", "pending", "reversed", "reversal_pending")
+RETRIABLE = ("declined", "cancelled", "failed")  # nothing charged: another channel may be tried at once
+
+
+def retriable(s: Session) -> bool:
+    return s.outcome is not None and s.outcome.status in RETRIABLE and s.sim is not None and s.quote is not None
 
 
 def render_result(s: Session) -> Screen:
@@ -242,13 +301,18 @@ def render_result(s: Session) -> Screen:
                       error=s.error, hint=_t(s, "nav.home"))
     known = ("completed", "pending", "reversed", "reversal_pending", "declined", "cancelled")
     title = _t(s, f"result.{o.status}" if o.status in known else "result.other")
-    lines = [say(o.message, s.lang)]
+    # one success line: the title says "Top-up done"; the body says what was paid and the fee in it
+    lines = [say(o.message, s.lang)] if o.status != "completed" or s.quote is None else [
+        _t(s, "result.paid", total=format_money(s.quote.total_minor), amount=format_money(s.quote.amount_minor),
+           fee=format_money(s.quote.fee_minor))]
+    if s.remove_card:
+        lines.insert(0, _t(s, "slot.remove_card"))
     if o.payment and o.payment.masked_pan:
         lines.append(f"{_t(s, 'label.card')}: {o.payment.masked_pan}")
     if o.status in PRINTABLE:
         lines.append(f"{_t(s, 'label.order')}: {o.order_id}")
     hint = _t(s, "result.hint_print", language=Msg(f"lang.{s.receipt_lang or s.lang}")) if o.status in PRINTABLE \
-        else _t(s, "nav.home")
+        else _t(s, "result.hint_retry") if retriable(s) else _t(s, "nav.home")
     return Screen(State.RESULT.value, title, tuple(lines), error=s.error, hint=hint, extra={"status": o.status})
 
 
@@ -297,69 +361,6 @@ def render_duplicate_warning(s: Session) -> Screen:
                   (*s.duplicate, f"{_t(s, 'label.total')}: {_total(s)}"), error=s.error, hint=_t(s, "dup.hint"))
 
 
-def _totals_lines(s: Session, totals: BatchTotals | None) -> tuple[str, ...]:
-    if totals is None:
-        return ()
-    return (f"{_t(s, 'settle.batch')}: {totals.batch:06d}",
-            f"{_t(s, 'settle.sales')}: {totals.sale_count} · {format_money(totals.sale_minor)}",
-            f"{_t(s, 'settle.voids')}: {totals.void_count} · {format_money(totals.void_minor)}")
-
-
-def render_settlement(s: Session) -> Screen:
-    return Screen(State.SETTLEMENT.value, _t(s, "settle.title"), _totals_lines(s, s.settle_totals), error=s.error,
-                  hint=_t(s, "settle.hint"))
-
-
-def render_settling(s: Session) -> Screen:
-    return Screen(State.SETTLING.value, _t(s, "settle.busy_title"), (_t(s, "settle.busy"),), busy=True,
-                  error=s.error)
-
-
-def render_settled(s: Session) -> Screen:
-    r = s.settlement
-    lines = (say(r.message, s.lang), *_totals_lines(s, r.totals)) if r else ()
-    return Screen(State.SETTLED.value, _t(s, "settle.title"), lines, error=s.error, hint=_t(s, "nav.home"),
-                  extra={"status": r.status if r else ""})
-
-
-def _void_label(r: TxnRecord) -> str:
-    return f"{r.created_at[11:16]} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} {r.masked_pan or ''}".rstrip()
-
-
-def render_void_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
-    lines = () if menu else (_t(s, "void.none"),)
-    return Screen(State.VOID_SELECT.value, _t(s, "void.select_title"), lines, menu=menu, error=s.error,
-                  hint=_t(s, "void.select_hint"))
-
-
-def render_void_confirm(s: Session) -> Screen:
-    r = s.void_pick
-    lines = () if r is None else (
-        _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}", f"STAN {r.stan or 0:06d} · AUTH {r.auth_code or '-'}",
-        _t(s, "void.effect"))
-    return Screen(State.VOID_CONFIRM.value, _t(s, "void.confirm_title"), lines, error=s.error,
-                  hint=_t(s, "void.confirm_hint"))
-
-
-def render_voiding(s: Session) -> Screen:
-    return Screen(State.VOIDING.value, _t(s, "void.busy_title"), (_t(s, "void.busy"),), busy=True)
-
-
-def render_void_done(s: Session) -> Screen:
-    r = s.void_result
-    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (say(r.message, s.lang),) if r else (), error=s.error,
-                  hint=_t(s, "nav.home"), extra={"status": r.status if r else ""})
-
-
-def render_open_items(s: Session) -> Screen:
-    lines = tuple(f"{r.created_at[11:16]} {r.state} SIM …{r.iccid[-4:]} {format_money(r.total_minor)} "
-                  f"{r.order_id}" for r in s.open_items[:9]) or (_t(s, "open.none"),)
-    more = (_t(s, "open.more", count=len(s.open_items) - 9),) if len(s.open_items) > 9 else ()
-    return Screen(State.OPEN_ITEMS.value, _t(s, "home.open_items"), (*lines, *more, *s.notice),
-                  error=s.error, hint=_t(s, "open.hint"))
-
-
 def _no_sim(s: Session, state: State) -> Screen:
     return Screen(state.value, _t(s, "none.title"), error=_t(s, "none.no_sim"), hint=_t(s, "nav.back"))
 
@@ -373,10 +374,7 @@ RENDERERS: dict[State, Callable[[Session], Screen]] = {
     State.PIN_ENTRY: render_pin_entry, State.PROCESSING: render_processing, State.RESULT: render_result,
     State.RECEIPT: render_receipt, State.BALANCE: render_balance, State.SCAN_CODE: render_scan_code,
     State.SHOW_QR: render_show_qr, State.WALLET_WAITING: render_wallet_waiting,
-    State.DUPLICATE_WARNING: render_duplicate_warning, State.SETTLEMENT: render_settlement,
-    State.SETTLING: render_settling, State.SETTLED: render_settled, State.VOID_SELECT: render_void_select,
-    State.VOID_CONFIRM: render_void_confirm, State.VOIDING: render_voiding, State.VOID_DONE: render_void_done,
-    State.OPEN_ITEMS: render_open_items,
+    State.DUPLICATE_WARNING: render_duplicate_warning,
 }
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flows.messages import Msg, say, state_label, t
+from flows.messages import CATALOGUE, Msg, say, state_label, t
 from flows.money import format_money
 from flows.pricing import CHANNEL_LABELS, channel_label
-from flows.sim_number import group_digits
+from flows.sim_number import group_digits, group_msisdn
 from terminal.firmware_screen import FIRMWARE_RENDERERS
 from terminal.machine import State
 from terminal.office_state import ADVICE_FIELDS, AUDIT_PAGE, HISTORY_FIELDS, PASSWORD_FIELDS
 from terminal.screens import MenuItem, Screen
 from terminal.settings_store import EDITABLE
 from terminal.views import RENDERERS, Session
+from terminal.views_day import DAY_RENDERERS
 
 __all__ = ["render", "OFFICE_RENDERERS", "channel_numbers"]
 
@@ -68,7 +69,7 @@ def render_history(s: Session) -> Screen:
     if s.user is not None and s.user.role != "supervisor":
         lines.append(_t(s, "history.own_only"))
     return Screen(State.HISTORY.value, _t(s, "history.title"), tuple(lines), error=s.error,
-                  hint=_t(s, "history.hint"))
+                  hint=_t(s, "history.hint_yuan"))
 
 
 def _txn_line(s: Session, rec: Any) -> str:
@@ -92,8 +93,9 @@ def render_history_detail(s: Session) -> Screen:
         return Screen(State.HISTORY_DETAIL.value, _t(s, "history.none"), hint=_t(s, "nav.back"))
     rec = o.history_results[o.history_pick]
     lines = (f"{rec.created_at[:19].replace('T', ' ')} · {_t(s, 'label.cashier')} {rec.cashier_id}",
-             f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_digits(rec.msisdn)}",
-             f"{_t(s, 'label.plan')}: {rec.plan_name}",
+             f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_msisdn(rec.msisdn)}",
+             # the journal keeps the plan's English name; a Chinese screen shows the carrier's plan id instead
+             f"{_t(s, 'label.plan')}: {rec.plan_id if s.lang == 'zh' else rec.plan_name}",
              f"{_t(s, 'label.total')}: {format_money(rec.total_minor)} ({channel_label(rec.channel, s.lang)})",
              f"{_t(s, 'label.status')}: {say(state_label(rec.state), s.lang)}",
              f"{_t(s, 'label.order')}: {rec.order_id}",
@@ -144,10 +146,34 @@ def render_user_edit(s: Session) -> Screen:
                   error=s.error, hint=_t(s, "users.edit_hint"))
 
 
+def _audit_word(token: str, lang: str) -> str:
+    for key in (f"word.{token}", f"role.{token}", token):
+        if key in CATALOGUE:
+            text = CATALOGUE[key][0 if lang == "en" else 1] if lang in ("en", "zh") else t(key, "en")
+            return text.split("{")[0].rstrip(" (（：:") or token  # a sentence with blanks: its opening words
+    return token
+
+
+def _audit_detail(detail: str, lang: str) -> str:
+    for key, (english, _) in CATALOGUE.items():  # a whole phrase first (``auditdetail.*``), at its end
+        if key.startswith("auditdetail.") and detail.endswith(english):
+            head = detail[:-len(english)].split()
+            return " ".join([*(_audit_word(w, lang) for w in head), t(key, lang)])
+    return " ".join(_audit_word(w, lang) for w in detail.split())
+
+
+def audit_line(e: Any, lang: str) -> str:
+    """One audit row in the reader's language: time, user, the action and its detail's words translated."""
+    if lang not in ("en", "zh"):
+        return str(e.line())
+    words = _audit_detail(e.detail, lang)
+    return f"{e.at[5:16].replace('T', ' ')} {e.user_id} {_audit_word(e.action, lang)} {words}".rstrip()
+
+
 def render_audit(s: Session) -> Screen:
     o = s.office
     first = o.audit_page * AUDIT_PAGE
-    lines = tuple(e.line() for e in o.audit[first:first + AUDIT_PAGE]) or (_t(s, "audit.empty"),)
+    lines = tuple(audit_line(e, s.lang) for e in o.audit[first:first + AUDIT_PAGE]) or (_t(s, "audit.empty"),)
     pages = max(1, -(-len(o.audit) // AUDIT_PAGE))
     return Screen(State.AUDIT.value, _t(s, "audit.title", page=o.audit_page + 1, pages=pages), lines,
                   error=s.error, hint=_t(s, "audit.hint"))
@@ -194,5 +220,5 @@ OFFICE_RENDERERS: Mapping[State, Callable[[Session], Screen]] = {
 
 
 def render(state: State, session: Session) -> Screen:
-    renderer = OFFICE_RENDERERS.get(state) or RENDERERS[state]
+    renderer = OFFICE_RENDERERS.get(state) or DAY_RENDERERS.get(state) or RENDERERS[state]
     return renderer(session)

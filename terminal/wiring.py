@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
+from drivers.host.header import FrameHeader
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from drivers.merchant_keys import alipay_client, wechatpay_client
@@ -27,17 +28,22 @@ from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
+from emv.capk import Capk
 from emv.config import terminal_config
+from emv.contactless import Combination, ReaderLimits
 from emv.kernel import TerminalConfig
 from flows.card_payment import CardPaymentPorts, CardPaymentSettings
+from flows.contactless_payment import TapSettings
 from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
-from pos_errors import ConfigError, DeviceError
+from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
+from terminal.device_secret import chain_key, read_device_secret, sealing_key
 from terminal.journal import Journal
+from terminal.secret_file import create_private
 from terminal.services import Services, SystemClock
 from terminal.users import UserStore
 
@@ -49,7 +55,7 @@ log = logging.getLogger("terminal.wiring")
 def emv_config(settings: Settings) -> TerminalConfig:
     term = settings.terminal
     return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
-                           ifd_serial=term.id)
+                           ifd_serial=term.id, profile=term.profile)
 
 
 def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
@@ -59,8 +65,8 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
     def write(name: str, text: str) -> None:
         try:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-            (Path(directory) / f"{name}.json").write_text(text, encoding="utf-8")
+            path = create_private(Path(directory) / f"{name}.json")  # 0600 in a 0700 directory
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
             log.warning("transcript %s not saved: %s", name, exc)
 
@@ -68,11 +74,18 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
 
 def build_services(settings: Settings) -> Services:
-    term, dev = settings.terminal, settings.devices
-    journal = Journal(term.journal, crash_point=crashpoint.reached)
+    term, dev, sec = settings.terminal, settings.devices, settings.security
+    # the SAF sealing key comes from the device secret (refused before anything opens), never from beside the journal
+    secret = read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal)
+    seal_key = sealing_key(secret, term.id)
+    # the seal chain's key too: a key never sits beside the data it protects
+    journal = Journal(term.journal, crash_point=crashpoint.reached, chain_key=chain_key(secret, term.id))
     users = UserStore(journal, lock_s=settings.security.lock_s, max_failed=settings.security.max_failed)
     for user in settings.users:
-        users.ensure(user.id, user.name, user.role, user.password_hash)
+        try:
+            users.ensure(user.id, user.name, user.role, user.password_hash)
+        except PosError as exc:  # storage full or failing: the terminal still starts, out of service, and says so
+            log.error("user %s not stored: %s", user.id, exc)
     clock = SystemClock()
     c = settings.carrier
     carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
@@ -85,6 +98,10 @@ def build_services(settings: Settings) -> Services:
                       **_host_security(settings))
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
+    if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
+        pinpad.use_working_key(host.pin_key)
+    if settings.host.key_scheme == "dukpt":  # MACs under the PIN pad's DUKPT transaction keys, no sign-on
+        host.use_dukpt_mac(pinpad)
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
@@ -97,16 +114,21 @@ def build_services(settings: Settings) -> Services:
         closers.append(device.close)
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
-    sealer = PanSealer(journal.saf_key(), term.id)
+    sealer = PanSealer(seal_key, term.id)
     card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
                                         card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
                                         transcript_sink=_transcript_writer(settings.emv.transcripts_dir),
                                         offline_approved=lambda txn_id, advice: journal.saf_offline_approved(
                                             txn_id, offline_row(advice, sealer)))
     topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
-                         poll_interval_s=settings.carrier.poll_interval_s)
+                         poll_interval_s=settings.carrier.poll_interval_s,
+                         tap=(reader, tap_settings(settings, card_settings.emv.capks))
+                         if settings.contactless.enabled else None)
     w = settings.wallet
-    wallet = WalletClient(w.url, timeout_s=w.timeout_s, terminal_id=term.id, crash_point=crashpoint.reached)
+    wallet_secret = read_app_secret(w.app_secret_file, "wallet.app_secret_file")
+    wallet = WalletClient(w.url, app_id=w.app_id, app_secret=wallet_secret, ca_file=w.ca_file,
+                          insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
+                          terminal_id=term.id, crash_point=crashpoint.reached)
     wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
@@ -122,8 +144,11 @@ def build_services(settings: Settings) -> Services:
 def _host_security(settings: Settings) -> dict[str, Any]:
     """TLS context, server name and TMK of the acquirer link (``[host]``); ConfigError names a wrong key."""
     h = settings.host
-    if h.key_scheme not in ("master_session", "none"):
-        raise ConfigError(f"host.key_scheme must be 'master_session' or 'none', not {h.key_scheme!r}")
+    if h.key_scheme not in ("master_session", "none", "dukpt"):
+        raise ConfigError(f"host.key_scheme must be 'master_session', 'dukpt' or 'none', not {h.key_scheme!r}")
+    if h.pin_key not in ("dukpt", "pik") or (h.pin_key == "pik" and h.key_scheme != "master_session"):
+        raise ConfigError(f"host.pin_key must be 'dukpt', or 'pik' with host.key_scheme = 'master_session', "
+                          f"not {h.pin_key!r}")
     if h.insecure_plaintext:
         log.warning("host.insecure_plaintext = true: the acquirer link is PLAIN TCP — test benches only")
         tls = None
@@ -131,8 +156,11 @@ def _host_security(settings: Settings) -> dict[str, Any]:
         tls = client_context(h.ca_file, h.client_cert, h.client_key)
     if h.key_scheme == "none":
         log.warning("host.key_scheme = none: acquirer messages carry no MAC — test benches only")
-    tmk = load_tmk(h.tmk_file) if h.key_scheme == "master_session" else None
-    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk}
+    allow_clear = settings.terminal.profile == "test"  # a clear TMK: test benches only
+    tmk = (load_tmk(h.tmk_file, h.tmk_kbpk_file, allow_clear=allow_clear) if h.key_scheme == "master_session"
+           else None)
+    return {"tls": tls, "server_name": h.server_name or None, "tmk": tmk,
+            "header": FrameHeader.from_config(h.tpdu, h.app_header)}
 
 
 def _scanner_mode(mode: str) -> Literal["triggered", "continuous"]:
@@ -183,3 +211,25 @@ def _wallet_platforms(settings: Settings, fallback: WalletPort) -> dict[str, Wal
             insecure_plaintext=ali.insecure_plaintext, timeout_s=ali.timeout_s, terminal_id=term.id,
             crash_point=crashpoint.reached)
     return ports
+
+
+def tap_settings(settings: Settings, capks: Mapping[tuple[bytes, int], Capk]) -> TapSettings:
+    """The reader's {AID, kernel} combinations (Book B §3.1.1) with the ``[contactless]`` limits."""
+    cl = settings.contactless
+
+    def limit(value: int) -> int | None:
+        return None if value < 0 else value
+
+    def limits(rid: str) -> ReaderLimits:
+        own = cl.limits_for(rid)
+        return ReaderLimits(contactless_limit=limit(own["limit_minor"]), floor_limit=limit(own["floor_limit_minor"]),
+                            cvm_required_limit=limit(own["cvm_required_limit_minor"]),
+                            status_check=own["status_check"])
+
+    combos = tuple(Combination(bytes.fromhex(aid), kernel, limits(aid)) for aid, kernel in TAP_COMBINATIONS)
+    return TapSettings(combos, capks, tap_timeout_s=cl.tap_timeout_s, presentations=cl.presentations,
+                       country=bytes.fromhex(settings.emv.country_code),
+                       currency=bytes.fromhex(settings.emv.currency_code))
+
+
+TAP_COMBINATIONS = (("A000000333", 7), ("A000000003", 3), ("A000000004", 2))  # UnionPay, Visa, Mastercard

@@ -35,39 +35,35 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable
 
 from drivers.host.advice import build_advice, build_refund
+from drivers.host.dukpt_link import DukptMacer, dukpt_exchange
+from drivers.host.header import FrameHeader
 from drivers.host.messages import (
     Fields,
-    FrameDecoder,
     build_auth_request,
     build_echo,
     build_reversal,
-    exchange_key,
     expected_key,
-    frame,
     pack,
     parse_auth_response,
     response_code,
-    unpack,
 )
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.signon import (
     KEY_ERROR_CODE,
-    SessionKeys,
+    TerminalKeys,
+    accept_keys,
     build_sign_off,
     build_sign_on,
     pack_with_mac,
-    unwrap_keys,
     verify_mac,
 )
 from drivers.host.spec import describe_response
-from drivers.host.tls import handshake, refused_after_send, refused_before_send
+from drivers.host.transport import Transport
 from flows.ports import (
     AdviceRequest,
     AuthRequest,
@@ -77,21 +73,15 @@ from flows.ports import (
     ReversalRequest,
     SettlementRequest,
 )
-from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, LinkTimeout, RemoteProtocolError
+from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, RemoteProtocolError
 
 __all__ = ["HostClient"]
 
 log = logging.getLogger(__name__)
 
-_RECV_CHUNK = 4096
-
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _no_crash_point(name: str) -> None:
-    """The default crash-point hook: nothing happens."""
 
 
 class HostClient:
@@ -113,6 +103,7 @@ class HostClient:
         server_name: the host name the host's certificate must name (defaults to ``host``).
         tmk: the terminal master key (16 bytes): every message is MACed under the MAK of a sign-on
             (``drivers.host.signon``); None = no MACs (the codec's own tests).
+        header: the dialect's TPDU and application header around every message (``drivers.host.header``).
 
     Raises:
         ConfigError: a parameter that can never work (empty terminal id, non-positive timeout).
@@ -123,7 +114,8 @@ class HostClient:
                  clock: Callable[[], dt.datetime] = _utc_now,
                  next_stan: Callable[[], int] | None = None,
                  crash_point: Callable[[str], None] | None = None, tls: ssl.SSLContext | None = None,
-                 server_name: str | None = None, tmk: bytes | None = None) -> None:
+                 server_name: str | None = None, tmk: bytes | None = None,
+                 header: FrameHeader | None = None) -> None:
         if not 0 < len(terminal_id) <= 8:
             raise ConfigError("host.terminal_id must be 1..8 characters")
         if not 0 < len(merchant_id) <= 15:
@@ -138,16 +130,17 @@ class HostClient:
         self.merchant_id = merchant_id
         self.batch_number = batch_number
         self._clock = clock
-        self._crash_point = crash_point or _no_crash_point
         self._next_stan = next_stan if next_stan is not None else self._private_stan
         self._stan_counter = itertools.count(1)
         self._stan_lock = threading.Lock()
         if tmk is not None and len(tmk) != 16:
             raise ConfigError("the terminal master key must be 16 bytes (double-length TDES)")
-        self._tls = tls
         self.server_name = server_name or host
+        self._transport = Transport(host, port, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, tls=tls,
+                                    server_name=server_name, crash_point=crash_point, header=header)
         self._tmk = tmk
-        self._keys: SessionKeys | None = None
+        self._keys: TerminalKeys | None = None
+        self._dukpt: DukptMacer | None = None
         self._signed_on_day: dt.date | None = None
         self._keys_lock = threading.Lock()
         self._sign_on_lock = threading.Lock()
@@ -266,11 +259,11 @@ class HostClient:
         stan = self._next_stan()
         fields = build_sign_on(stan, transmitted_at=self._clock(), terminal_id=self.terminal_id,
                                batch_number=self.batch_number)
-        answer, raw = self._round_trip(frame(pack(fields)), expected_key(fields))
+        answer, raw = self._round_trip(pack(fields), expected_key(fields))
         code = answer.get("39", "")
         if code != "00" or "62" not in answer:
             raise LinkSecurityError(f"sign-on refused by the acquirer (code {code or '--'})", LinkFault.SIGN_ON)
-        keys = unwrap_keys(answer["62"], self._tmk)
+        keys = accept_keys(answer["62"], self._tmk)
         try:
             verify_mac(raw, keys.mak)
         except RemoteProtocolError as exc:
@@ -290,7 +283,13 @@ class HostClient:
         self._secured(fields, keys)
         log.info("0810 stan=%06d signed off", stan)
 
-    def _session(self) -> SessionKeys:
+    def pin_key(self) -> tuple[bytes, bytes]:
+        """The PIK of the current sign-on as the host delivered it (under the TMK) and its check value, for the
+        PIN pad (signs on first when needed; errors as ``sign_on``). The terminal never holds the PIK in clear."""
+        keys = self._session()
+        return keys.pik_under_tmk, keys.pik_kcv
+
+    def _session(self) -> TerminalKeys:
         keys = self._keys
         if keys is None or self._signed_on_day != self._clock().date():  # and at the start of each business day
             with self._sign_on_lock:  # one sign-on at a time: a second thread uses the keys the first one got
@@ -303,93 +302,47 @@ class HostClient:
 
     # --- one exchange ---------------------------------------------------------------------------------------
 
+    def use_dukpt_mac(self, macer: DukptMacer) -> None:
+        """``key_scheme = "dukpt"``: from now on every message is MACed by ``macer`` (the PIN pad, which holds
+        the DUKPT key) with field 53 = the transaction's KSN (``drivers.host.dukpt_link``); no sign-on."""
+        self._dukpt = macer
+
     def _exchange(self, fields: Fields) -> Fields:
+        if self._dukpt is not None:
+            return dukpt_exchange(fields, self._dukpt, self._round_trip)
         if self._tmk is None:
-            return self._round_trip(frame(pack(fields)), expected_key(fields))[0]
+            return self._round_trip(pack(fields), expected_key(fields))[0]
         answer = self._secured(fields, self._session())
+        if self._transport.sign_on_requested:  # the answer's header asks for a new sign-on: before the next message
+            self._transport.sign_on_requested = False
+            log.info("%s stan=%s: the acquirer asks for a new sign-on", fields["t"], fields.get("11"))
+            self._keys = None
         if answer.get("39") != KEY_ERROR_CODE:
             return answer
         # The host could not verify our MAC (its keys changed): sign on again and send the message once more.
         log.warning("%s stan=%s: acquirer reports a key error (A0): signing on again", fields["t"],
                     fields.get("11"))
         self._keys = None
+        if "52" in fields and "53" not in fields:  # its PIN block is under the PIK the host dropped: not resent
+            self._session()
+            return answer
         answer = self._secured(fields, self._session())
         if answer.get("39") == KEY_ERROR_CODE:
             raise RemoteProtocolError("acquirer reports a key error again after a new sign-on", tag="39")
         return answer
 
-    def _secured(self, fields: Fields, keys: SessionKeys) -> Fields:
+    def _secured(self, fields: Fields, keys: TerminalKeys) -> Fields:
         """One MACed exchange. An answer whose MAC is missing or wrong is no answer: RemoteProtocolError
         (outcome unknown, the caller reverses). Only a key-error answer (A0) is taken without a MAC: the
         host could not MAC it, and it never approves anything."""
-        answer, raw = self._round_trip(frame(pack_with_mac(fields, keys.mak)), expected_key(fields))
+        answer, raw = self._round_trip(pack_with_mac(fields, keys.mak), expected_key(fields))
         if answer.get("39") == KEY_ERROR_CODE:
             return answer
         return verify_mac(raw, keys.mak)
 
     def _round_trip(self, message: bytes, want: tuple[str, str, str]) -> tuple[Fields, bytes]:
-        sock = self._connect()
-        try:
-            self._send(sock, message)
-            self._crash_point("host.sent")
-            return self._receive(sock, want, time.monotonic() + self.timeout_s)
-        finally:
-            sock.close()
-
-    def _connect(self) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
-        except OSError as exc:  # refused, reset, unreachable, DNS, connect timeout: nothing was sent
-            raise LinkError(f"cannot connect to acquirer {self.host}:{self.port}: {_reason(exc)}") from exc
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock if self._tls is None else handshake(self._tls, sock, self.server_name, f"{self.host}:{self.port}")
-
-    def _send(self, sock: socket.socket, message: bytes) -> None:
-        try:
-            sock.settimeout(self.connect_timeout_s)
-            sock.sendall(message)
-        except OSError as exc:  # sendall raises before the last byte is handed over: no complete frame
-            refused = refused_before_send(sock, exc, f"{self.host}:{self.port}")
-            raise refused or LinkError(f"request not sent to {self.host}:{self.port}: {_reason(exc)}") from exc
-
-    def _receive(self, sock: socket.socket, want: tuple[str, str, str], deadline: float) -> tuple[Fields, bytes]:
-        decoder = FrameDecoder()
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
-                                  "outcome unknown")
-            sock.settimeout(remaining)
-            try:
-                chunk = sock.recv(_RECV_CHUNK)
-            except TimeoutError as exc:
-                raise LinkTimeout(f"no answer from {self.host}:{self.port} within {self.timeout_s:g} s: "
-                                  "outcome unknown") from exc
-            except ssl.SSLError as exc:
-                refused = refused_after_send(exc, f"{self.host}:{self.port}")  # TLS 1.3: checked after we sent
-                if refused is not None:
-                    raise refused from exc
-                raise LinkTimeout(f"TLS connection to {self.host}:{self.port} failed after sending: "
-                                  f"{exc.reason or type(exc).__name__}; outcome unknown") from exc
-            except OSError as exc:
-                raise LinkTimeout(f"connection to {self.host}:{self.port} lost after sending: "
-                                  f"{_reason(exc)}; outcome unknown") from exc
-            if not chunk:
-                raise LinkTimeout(f"{self.host}:{self.port} closed the connection without answering: "
-                                  "outcome unknown")
-            decoder.receive_data(chunk)
-            while (raw := decoder.next_frame()) is not None:
-                answer = unpack(raw)
-                if exchange_key(answer) == want:
-                    return answer, raw
-                mti, stan, tid = exchange_key(answer)
-                log.warning("discarding stale answer %s stan=%s tid=%s (waiting for %s stan=%s)",
-                            mti, stan, tid, want[0], want[1])
+        return self._transport.round_trip(message, want)
 
     def _private_stan(self) -> int:
         with self._stan_lock:
             return (next(self._stan_counter) - 1) % 999999 + 1
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__

@@ -201,10 +201,13 @@ def build_auth_request(req: AuthRequest, *, terminal_id: str, merchant_id: str, 
     if req.pin_block is not None:
         if len(req.pin_block) not in (8, 16):
             raise LocalProtocolError(f"PIN block of {len(req.pin_block)} bytes (8 or 16)", tag="52")
-        if req.ksn is None or len(req.ksn) not in (10, 12):
-            raise LocalProtocolError("a PIN block needs a 10- or 12-byte KSN", tag="53")
+        if req.ksn is None and len(req.pin_block) != 8:  # no KSN: ISO 9564 format 0 under the sign-on PIK
+            raise LocalProtocolError("a PIN block under the PIK is 8 bytes (format 0)", tag="52")
+        if req.ksn is not None and len(req.ksn) not in (10, 12):
+            raise LocalProtocolError("a DUKPT PIN block needs a 10- or 12-byte KSN", tag="53")
         fields["52"] = req.pin_block.hex().upper()
-        fields["53"] = req.ksn.hex().upper()
+        if req.ksn is not None:
+            fields["53"] = req.ksn.hex().upper()
     if req.icc_data:
         if len(req.icc_data) > 255:
             raise LocalProtocolError(f"ICC data of {len(req.icc_data)} bytes (max 255)", tag="55")

@@ -37,7 +37,8 @@ from emv.crypto.des import tdes_ecb_decrypt, tdes_ecb_encrypt
 from emv.crypto.mac import kcv_tdes, mac_matches, retail_mac
 from pos_errors import CryptoError, LinkFault, LinkSecurityError, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["SessionKeys", "MAC_LEN", "KCV_LEN", "NMI_SIGN_ON", "NMI_SIGN_OFF", "mac_field", "pack_with_mac",
+__all__ = ["SessionKeys", "TerminalKeys", "accept_keys",
+           "MAC_LEN", "KCV_LEN", "NMI_SIGN_ON", "NMI_SIGN_OFF", "mac_field", "pack_with_mac",
            "mac_of", "verify_mac", "wrap_keys", "unwrap_keys", "build_sign_on", "build_sign_off",
            "KEY_ERROR_CODE"]
 
@@ -56,6 +57,16 @@ class SessionKeys:
 
     pik: bytes = field(repr=False)
     mak: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TerminalKeys:
+    """What the terminal keeps of a sign-on: the MAK in clear (the terminal MACs), the PIK only as delivered —
+    enciphered under the TMK, with its check value — for the PIN pad, which alone deciphers and checks it."""
+
+    mak: bytes = field(repr=False)
+    pik_under_tmk: bytes = field(repr=False)
+    pik_kcv: bytes
 
 
 def mac_field(fields: Mapping[str, str]) -> str:
@@ -123,6 +134,26 @@ def unwrap_keys(value: str, tmk: bytes) -> SessionKeys:
             raise LinkSecurityError(f"sign-on: the {name} is a single-length key: refused", LinkFault.KEY_CHECK)
         clear.append(key)
     return SessionKeys(pik=clear[0], mak=clear[1])
+
+
+def accept_keys(value: str, tmk: bytes) -> TerminalKeys:
+    """The terminal side of ``unwrap_keys``: only the MAK is deciphered and checked here; the PIK stays
+    enciphered under the TMK for the PIN pad (``drivers.pinpad.PinPad.load_working_key``), whose LOAD_WORKING_KEY
+    checks its check value. Raises LinkSecurityError(SIGN_ON or KEY_CHECK) for the MAK or a malformed field."""
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = b""
+    if len(value) != _FIELD_62_LEN or len(raw) != _FIELD_62_LEN // 2:
+        raise LinkSecurityError("sign-on answer: field 62 is not 40 bytes of keys and check values",
+                                LinkFault.SIGN_ON)
+    at = _KEY_LEN + KCV_LEN
+    mak = tdes_ecb_decrypt(tmk, raw[at:at + _KEY_LEN])
+    if not mac_matches(kcv_tdes(mak, KCV_LEN), raw[at + _KEY_LEN:]):
+        raise LinkSecurityError("sign-on: the MAK check value does not match: keys refused", LinkFault.KEY_CHECK)
+    if mak[:8] == mak[8:]:
+        raise LinkSecurityError("sign-on: the MAK is a single-length key: refused", LinkFault.KEY_CHECK)
+    return TerminalKeys(mak=mak, pik_under_tmk=raw[:_KEY_LEN], pik_kcv=raw[_KEY_LEN:at])
 
 
 def _network(nmi: str, stan: int, transmitted_at: dt.datetime, terminal_id: str, batch_number: int) -> Fields:

@@ -149,6 +149,7 @@ RESPONSE_CODES: dict[str, str] = {
     "95": "Reconcile error (settlement totals differ)",
     "96": "System malfunction",
     "Q1": "Card authentication failed (ARQC did not verify)",
+    "A0": "MAC or key error: sign on again (never an approval)",
 }
 
 APPROVED_CODES: frozenset[str] = frozenset({"00", "10", "11"})

@@ -21,7 +21,7 @@ import serial
 
 from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import is_response, response_cmd
-from drivers.link.trace import FrameTracer, split_spy_url
+from drivers.link.trace import FrameTracer, split_spy_url, trace_line
 from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout
 
 __all__ = ["SerialLink"]
@@ -166,8 +166,4 @@ class SerialLink:
 
 
 def _trace_line(path: str, url: str, line: str) -> None:
-    if not path:
-        log.info("trace %s %s", url, line)
-        return
-    with open(path, "a", encoding="utf-8") as trace:  # reopened per line: simple, and a trace is for debugging
-        trace.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+    trace_line(path, url, line, log.info)

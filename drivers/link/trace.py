@@ -1,9 +1,11 @@
 """Frame tracer behind ``spy://`` URLs: one line per frame on the wire, with the DATA masked.
 
-pyserial's own ``spy://`` dumps every byte, which would put PANs and track data in a trace file. The link
-shell therefore strips ``spy://`` and traces through this class instead: frame kind, SEQ, CMD and length,
-and of the DATA at most its first 5 bytes (an APDU header, a status) and, for DATA longer than 12 bytes, its
-last 2 (SW1 SW2). Bytes between frames are counted, not shown.
+pyserial's own ``spy://`` dumps every byte, which would put PANs and track data in a trace file. No device
+hands ``spy://`` to pyserial: the link shell (reader, PIN pad) strips it and traces through ``FrameTracer``:
+frame kind, SEQ, CMD and length, and of the DATA at most its first 5 bytes (an APDU header, a status) and, for
+DATA longer than 12 bytes, its last 2 (SW1 SW2); bytes between frames are counted, not shown. The printer and
+the scanner, which have no frames of ours (a scanned line may be an EMV QR code holding a PAN), trace through
+``ByteCountTrace``: direction and length only. Trace files are created 0600.
 
 >>> lines = []
 >>> tracer = FrameTracer(lines.append)
@@ -14,13 +16,16 @@ last 2 (SW1 SW2). Bytes between frames are counted, not shown.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from drivers.link.frames import ControlFrame, DataFrame, decode_frame, find_frame
 from pos_errors import RemoteProtocolError
 
-__all__ = ["FrameTracer", "split_spy_url"]
+__all__ = ["FrameTracer", "ByteCountTrace", "split_spy_url", "trace_line"]
 
 _SHOWN_HEAD, _SHOWN_TAIL, _TAIL_FROM = 5, 2, 12
 
@@ -72,3 +77,48 @@ class FrameTracer:
         elif len(data) > _SHOWN_HEAD:
             shown += " …"
         return f"{kind} SEQ {frame.seq} {cmd} len {len(data)}" + (f": {shown}" if data else "")
+
+
+def trace_line(path: str, url: str, line: str, log: Callable[[str], None] | None = None) -> None:
+    """Append one line to the trace file (0600, created on first use); ``path`` "": to ``log`` instead."""
+    if not path:
+        if log is not None:
+            log(f"trace {url} {line}")
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # reopened per line: a trace is for debugging
+    with os.fdopen(fd, "a", encoding="utf-8") as trace:
+        trace.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+
+class ByteCountTrace:
+    """A pyserial port as it is, tracing each read and write as direction and length, never the bytes.
+
+    >>> class Port:
+    ...     def write(self, data): return len(data)
+    ...     def read(self, size=1): return b"hQ00020101021226..."
+    >>> lines = []
+    >>> traced = ByteCountTrace(Port(), lines.append)
+    >>> traced.write(b"\x1b@"), len(traced.read(64)), lines
+    (2, 19, ['T>D 2 bytes', 'D>T 19 bytes'])
+    """
+
+    def __init__(self, port: Any, write: Callable[[str], None]) -> None:
+        object.__setattr__(self, "_port", port)
+        object.__setattr__(self, "_line", write)
+
+    def write(self, data: bytes) -> int | None:
+        written = self._port.write(data)
+        self._line(f"T>D {len(data)} bytes")
+        return written  # type: ignore[no-any-return]
+
+    def read(self, size: int = 1) -> bytes:
+        data = self._port.read(size)
+        if data:
+            self._line(f"D>T {len(data)} bytes")
+        return data  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._port, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # e.g. write_timeout: the port's own setting
+        setattr(self._port, name, value)

@@ -99,6 +99,7 @@ class DukptPinEncryptor:
             self._device = dukpt_aes.AesDukptDevice(initial_key, initial_ksn)
         else:
             self._device = dukpt_tdes.TdesDukptDevice(initial_key, initial_ksn)
+        self.last_key: tuple[bytes, bytes] | None = None  # (KSN, key) of the last transaction: its MACs reuse it
 
     @property
     def scheme(self) -> Scheme:
@@ -137,11 +138,19 @@ class DukptPinEncryptor:
                 raise CryptoError("the random fill source must return 8 bytes")
             ksn, derivation_key = self._device.next_transaction_key()
             block = pinblock.encipher_format4(_aes_pin_key(derivation_key, ksn), pin, pan, lambda _n: fill)
+            self.last_key = (ksn, derivation_key)
         else:
             ksn, transaction_key = self._device.next_transaction_key()
             pin_key = dukpt_tdes.working_key(transaction_key, dukpt_tdes.TdesUsage.PIN)
             block = pinblock.encipher_format0(pin_key, pin, pan)
+            self.last_key = (ksn, transaction_key)
         return block, ksn
+
+    def next_key(self) -> tuple[bytes, bytes]:
+        """(KSN, key) of the next transaction, for its MAC (``emv.crypto.dukpt_mac``): the TDES transaction key
+        or the AES derivation key. The counter advances. CryptoError when exhausted."""
+        self.last_key = self._device.next_transaction_key()
+        return self.last_key
 
     def __repr__(self) -> str:  # never keys, PINs or PANs
         ksn = self.ksn

@@ -1,4 +1,4 @@
-"""TR-31 / ANSI X9.143 key blocks: parse the header and unwrap versions B and D. Pure functions.
+"""TR-31 / ANSI X9.143 key blocks: parse the header and unwrap versions B and D (and wrap them). Pure functions.
 
 A key block carries one key enciphered and MACed under a key block protection key (KBPK), with a clear header
 (version, key usage, algorithm, mode of use, key version, exportability, optional blocks) that the MAC binds to
@@ -11,8 +11,9 @@ binding methods are accepted:
 Versions A and C (the variant binding method) are refused. In both accepted versions the IV of the key data is
 the MAC, the MAC is computed over the ASCII header and the clear key data (2-byte key length in bits, key,
 padding), and the derivation data is counter || usage (0000 encryption, 0001 MAC) || 00 || algorithm || length
-in bits (ANSI X9.143-2022 §7.3, TR-31:2018 §5.3.2). Used by the PIN pad to load initial DUKPT keys and, later,
-by the acquirer link for a terminal master key. Key material never appears in an error or a ``repr``.
+in bits (ANSI X9.143-2022 §7.3, TR-31:2018 §5.3.2). Used by the PIN pad to load initial DUKPT keys and the
+terminal master key, and by the acquirer link for its terminal master key (usage K0, ``drivers.host.tmk``).
+Key material never appears in an error or a ``repr``.
 
 >>> block = ("D0112P0AE00E0000B82679114F470F540165EDFBF7E250FCEA43F810D215F8D2"
 ...          "07E2E417C07156A27E8E31DA05F7425509593D03A457DC34")
@@ -26,6 +27,7 @@ by the acquirer link for a terminal master key. Key material never appears in an
 from __future__ import annotations
 
 import hmac
+import os
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -35,7 +37,7 @@ from cryptography.hazmat.primitives.cmac import CMAC
 from pos_errors import CryptoError
 
 __all__ = ["KeyBlockError", "KeyBlockHeader", "UnwrappedKey", "parse_header", "derive_keys", "unwrap",
-           "dukpt_initial_ksn", "INITIAL_DUKPT_KEY"]
+           "dukpt_initial_ksn", "INITIAL_DUKPT_KEY", "KEY_ENCRYPTION", "wrap"]
 
 HEADER_LEN = 16
 _MAC_LEN = {"B": 8, "D": 16}
@@ -46,6 +48,7 @@ _DERIVATION_ALGORITHM = {("B", 16): 0x0000, ("B", 24): 0x0001,
                          ("D", 16): 0x0002, ("D", 24): 0x0003, ("D", 32): 0x0004}
 _ENCRYPTION, _AUTHENTICATION = 0x0000, 0x0001
 INITIAL_DUKPT_KEY = "B1"  # key usage of an initial DUKPT key (IK / IPEK)
+KEY_ENCRYPTION = "K0"  # key usage of a key encryption / wrapping key (a terminal master key)
 
 
 class KeyBlockError(CryptoError):
@@ -128,6 +131,30 @@ def unwrap(kbpk: bytes, block: str) -> UnwrappedKey:
     if bits == 0 or bits % 8 or bits // 8 > len(clear) - 2:
         raise KeyBlockError("the key length inside the key block is not usable")
     return UnwrappedKey(header=header, key=clear[2:2 + bits // 8])
+
+
+def wrap(kbpk: bytes, header: str, key: bytes, *, padding: bytes | None = None) -> str:
+    """``key`` wrapped under ``kbpk`` as a version B or D key block with ``header`` (its length field is filled
+    in). The key data is padded with ``padding`` (random when None) to a whole number of cipher blocks; the MAC
+    is the IV, as ``unwrap`` expects. Used by the simulator to make test key blocks; psec is the oracle."""
+    version = header[:1]
+    if version not in _MAC_LEN or not 0 < len(key) < 4096:
+        raise KeyBlockError("wrap makes version B or D key blocks of a non-empty key")
+    size = _BLOCK_SIZE[version]
+    clear = (8 * len(key)).to_bytes(2, "big") + key
+    missing = -len(clear) % size
+    pad = os.urandom(missing) if padding is None else padding
+    if len(pad) != missing:
+        raise KeyBlockError(f"this key needs {missing} padding bytes, not {len(pad)}")
+    clear += pad
+    total = len(header) + 2 * len(clear) + 2 * _MAC_LEN[version]
+    text = f"{version}{total:04d}{header[5:]}"
+    if parse_header(text + "0" * (total - len(text))).text != text:
+        raise KeyBlockError("the header's optional blocks do not end where the header does")
+    kbek, kbak = derive_keys(version, kbpk)
+    mac = _cmac(version, kbak, text.encode("ascii") + clear)
+    encryptor = Cipher(_algorithm(version, kbek), modes.CBC(mac)).encryptor()
+    return text + (encryptor.update(clear) + encryptor.finalize()).hex().upper() + mac.hex().upper()
 
 
 def dukpt_initial_ksn(header: KeyBlockHeader) -> bytes:

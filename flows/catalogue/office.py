@@ -277,4 +277,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "fw.err_flash": ("Firmware flash unreadable or changed — call a technician",
                      "固件存储无法读取或已变化，请联系技术员"),
     "fw.err_key": ("Firmware key file unreadable — check firmware.public_key", "固件公钥文件无法读取，请检查配置"),
+    "boot.test_pin_key": ("PIN pad holds a TEST key ({key_id}): production terminal refuses it — load a live key",
+                          "密码键盘装有测试密钥（{key_id}），生产终端拒绝启动，请装载正式密钥"),
 }

@@ -83,6 +83,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "resp.75": ("PIN tries exceeded", "密码错误次数超限"),
     "resp.91": ("Bank unavailable, try later", "发卡行不可用"),
     "resp.other": ("Declined ({code})", "交易拒绝（{code}）"),
+    "resp.A0": ("Bank keys renewed, nothing charged: please try again", "银行密钥已更新，未扣款，请重新交易"),
     "pay.no_card": ("No card inserted in time", "等待插卡超时"),
     "pay.cancelled": ("Cancelled — nothing charged", "已取消，未扣款"),
     "pay.no_attempt": ("No attempt", "未交易"),

@@ -22,6 +22,7 @@ from flows.ports.carrier import CarrierPort, CarrierStatus, Plan, SimInfo, SimSt
 from flows.ports.devices import (
     NUMERIC_PROMPTS,
     CardReaderPort,
+    ContactlessReaderPort,
     OfflinePinRequest,
     OfflinePinResult,
     PadPrompt,
@@ -51,9 +52,9 @@ from flows.ports.journal import JournalPort, TxnRecord
 from flows.ports.wallet import WalletOrderStatus, WalletPort, WalletReason, WalletResult, WalletStatus
 
 __all__ = ["AdviceHostPort", "AdviceRequest", "AuthRequest", "AuthResponse", "BatchTotals", "BatchUploadItem",
-           "CURRENCY_CNY", "CancelToken", "CardReaderPort", "CarrierPort", "CarrierStatus", "Clock", "HostPort",
-           "JournalPort", "NUMERIC_PROMPTS", "OfflinePinRequest", "OfflinePinResult", "PadPrompt", "PinEntry",
-           "PinPadPort", "PinStatus", "Plan",
+           "CURRENCY_CNY", "CancelToken", "CardReaderPort", "ContactlessReaderPort", "CarrierPort", "CarrierStatus",
+           "Clock", "HostPort", "JournalPort", "NUMERIC_PROMPTS", "OfflinePinRequest", "OfflinePinResult", "PadPrompt",
+           "PinEntry", "PinPadPort", "PinStatus", "Plan",
            "PrinterPort", "PrinterStatus", "ReceiptLine", "RefundHostPort", "RefundRequest", "ReversalRequest",
            "ScannerPort", "SettlementHostPort", "SettlementRequest", "SimInfo", "SimStatus", "TopupResult",
            "TopupStatus", "TxnRecord", "WalletOrderStatus", "WalletPort", "WalletReason", "WalletResult",

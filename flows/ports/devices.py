@@ -15,6 +15,7 @@ from flows.ports.base import CancelToken
 
 __all__ = ["PadPrompt", "NUMERIC_PROMPTS",
            "PinStatus", "PinEntry", "OfflinePinRequest", "OfflinePinResult", "PinPadPort", "CardReaderPort",
+           "ContactlessReaderPort",
            "ReceiptLine", "PrinterStatus", "PrinterPort", "ScannerPort"]
 
 
@@ -105,6 +106,28 @@ class CardReaderPort(Protocol):
 
     def wait_for_removal(self, timeout_s: float) -> bool:
         """Block until the card is taken out (True) or the timeout passes (False)."""
+
+
+class ContactlessReaderPort(Protocol):
+    """The reader's contactless side (EMV Contactless Book A/B, Book D protocol activation)."""
+
+    def poll_cards(self, timeout_ms: int) -> int:
+        """Field on, poll: how many cards answered (0, 1, or more: a collision)."""
+
+    def activate_contactless(self) -> bytes:
+        """Activate the polled card; ``transmit`` then reaches it. Raises CardRemoved."""
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """One C-APDU to the activated card; raises CardRemoved when it left the field."""
+
+    def transmit_timed(self, apdu: bytes) -> tuple[bytes, int]:
+        """One C-APDU, timed by the reader on the air: (R-APDU, µs). Relay resistance (Book C-2)."""
+
+    def field_off(self, hold_ms: int) -> None:
+        """Switch the RF field off (Book A §6.2.10)."""
+
+    def indicate(self, lights: int, beep_ms: int = 0) -> None:
+        """Show exactly these lights (bit 0 blue, 1 yellow, 2 green, 3 red: Book A §9.2) and beep."""
 
 
 @dataclass(frozen=True)

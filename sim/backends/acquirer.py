@@ -10,7 +10,8 @@ number of exchanges per connection. A 0200 is decided in this order, the first f
  Q1   ARQC in field 55 does not verify (ICC master key option A → session key → AC, ``emv.crypto.arqc``);
       private code, kept apart from 05 so a scenario can tell "bad cryptogram" from "issuer said no". A chip
       entry mode (05x/07x) without field 55 is also Q1. Magstripe (90x) without field 55 skips this check
- 63   PIN block present but cannot be decrypted with the BDK and KSN (``emv.crypto.pin``)
+ 63   PIN block present but cannot be decrypted with the BDK and KSN (``emv.crypto.pin``), or — a block
+      without a KSN — as ISO 9564 format 0 under the PIK of the terminal's current sign-on
  55   wrong PIN; the 3rd wrong PIN in a row answers 75 and the card stays PIN-blocked (75) until
       ``reset_pin_tries``. A right PIN below the limit clears the count
  ..   ``force_response(code)`` replaces the code (scenario override) until ``force_response(None)``
@@ -55,6 +56,9 @@ end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs
 With ``security`` (``sim.backends.acquirer_security``, what every simulated world uses) it serves mutual TLS
 only and checks the client certificate, sign-on keys, the MAC of every request and STAN replays before any of
 the above, and MACs every answer; without it, it is the plain-TCP bench of the ISO 8583 codec's own tests.
+With ``header`` (``drivers.host.header.FrameHeader``: the NII it serves and the application type and version it
+speaks) every request must carry that TPDU and application header — otherwise the connection is dropped without
+an answer (``header_refusals`` counts them) — and every answer carries the swapped TPDU and the header back.
 
 >>> sorted(MAGIC_AMOUNTS)
 [5, 51, 54, 61, 91, 93, 94, 96, 97, 98, 99]
@@ -70,16 +74,18 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from drivers.host import messages as m
 from drivers.host import settlement
+from drivers.host.header import FrameHeader
 from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
 from emv.crypto import arqc, pin
+from emv.crypto.pinblock import decipher_format0
 from flows.ports import AuthRequest, mask_pan
-from pos_errors import PosError, RemoteProtocolError
+from pos_errors import CryptoError, PosError, RemoteProtocolError
 from sim.backends import issuer
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.cards import CATALOGUE, SimCardProfile
@@ -128,6 +134,9 @@ class LedgerEntry:
     original_stan: int | None = None
     batch: int = 0
     lost: bool = False  # ``forget_last_approval``: the host lost it, so settlement totals differ
+    entry_mode: str = ""  # field 22 as received (071 = contactless chip)
+    icc: Mapping[str, str] = field(default_factory=dict)  # field 55 as received: tag hex -> value hex
+    pin: bool = False  # an encrypted PIN block came with it
 
 
 class AcquirerSim:
@@ -145,7 +154,7 @@ class AcquirerSim:
     def __init__(self, *, bdk: bytes, pin_scheme: pin.Scheme = "aes",
                  cards: Mapping[str, SimCardProfile] | None = None,
                  today: Callable[[], dt.date] = dt.date.today, seed: int = 0,
-                 security: AcquirerSecurity | None = None) -> None:
+                 security: AcquirerSecurity | None = None, header: FrameHeader | None = None) -> None:
         if pin_scheme not in ("aes", "tdes"):
             raise ValueError(f"pin_scheme is 'aes' or 'tdes', not {pin_scheme!r}")
         self._bdk = bdk
@@ -173,6 +182,9 @@ class AcquirerSim:
         self._conns: set[socket.socket] = set()
         self._address: tuple[str, int] = ("127.0.0.1", 0)
         self.security = security
+        self.header = header  # the dialect's TPDU + application header: required on every request when set
+        self.header_refusals = 0  # requests dropped for a wrong TPDU or header
+        self.header_requirement = 0  # processing requirement put in every answer header (3: "sign on again")
         self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -300,8 +312,18 @@ class AcquirerSim:
                     return
                 decoder.receive_data(chunk)
                 while (raw := decoder.next_frame()) is not None:
+                    head = b""
+                    if self.header is not None:
+                        try:
+                            head, raw = self.header.split_request(raw)
+                        except RemoteProtocolError:  # routed by TPDU: a request for another NII gets nothing
+                            with self._lock:
+                                self.header_refusals += 1
+                            raise
                     reply = self._handle(raw, peer)
                     if reply is not None:
+                        if self.header is not None:
+                            reply = m.frame(self.header.answer(head, reply[2:], self.header_requirement))
                         conn.sendall(reply)
         except PosError as exc:  # garbage in (or an answer we cannot build): drop the connection
             log.warning("acquirer: dropping connection: %s", exc)
@@ -411,7 +433,7 @@ class AcquirerSim:
             auth_code = f"{self._rng.randrange(1_000_000):06d}" if code in APPROVED_CODES else ""
             self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), req.amount_minor, code,
                                             auth_code, rrn, terminal_id=req.terminal_id,
-                                            batch=int(fields.get("60", "0") or 0)))
+                                            batch=int(fields.get("60", "0") or 0), **_received(req)))
         log.info("acquirer: 0200 tid=%s stan=%06d pan=%s amount=%d -> %s (%s)%s", req.terminal_id, req.stan,
                  mask_pan(req.pan), req.amount_minor, code, describe_response(code),
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
@@ -458,8 +480,13 @@ class AcquirerSim:
 
     def _check_pin(self, card: SimCardProfile, req: AuthRequest) -> str:
         try:
-            entered = pin.decrypt_pin_block(self.pin_scheme, self._bdk, req.ksn or b"", req.pin_block or b"",
-                                            req.pan)
+            if req.ksn is None:  # master/session: ISO 9564 format 0 under the PIK of this terminal's sign-on
+                keys = self.security.keys_of(req.terminal_id) if self.security is not None else None
+                if keys is None:
+                    raise CryptoError("no PIK for this terminal")
+                entered = decipher_format0(keys.pik, req.pin_block or b"", req.pan)
+            else:
+                entered = pin.decrypt_pin_block(self.pin_scheme, self._bdk, req.ksn, req.pin_block or b"", req.pan)
         except (PosError, ValueError) as exc:
             log.info("acquirer: stan=%06d PIN block not decryptable: %s", req.stan, type(exc).__name__)
             return "63"
@@ -548,7 +575,7 @@ class AcquirerSim:
             with self._lock:
                 self._ledger.append(LedgerEntry(req.stan, "0220", mask_pan(req.pan), req.amount_minor, code,
                                                 fields.get("38", "").strip(), terminal_id=req.terminal_id,
-                                                batch=int(fields.get("60", "0") or 0)))
+                                                batch=int(fields.get("60", "0") or 0), **_received(req)))
             log.info("acquirer: %s tid=%s stan=%06d pan=%s amount=%d -> %s", fields["t"], req.terminal_id,
                      req.stan, mask_pan(req.pan), req.amount_minor, code)
         return _answer(fields, "0230", _ECHOED_0210, "00")
@@ -598,3 +625,12 @@ def _answer(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> 
     fields = {key: request[key] for key in echoed if key in request}
     fields.update({"t": mti, "39": code})
     return fields
+
+
+def _received(req: AuthRequest) -> dict[str, Any]:
+    """What the scenarios check the acquirer received: entry mode, field 55 (no PAN in it), PIN or not."""
+    try:
+        icc = {f"{t:X}": v.hex().upper() for t, v in tlv.flatten(tlv.decode(req.icc_data)).items()}
+    except PosError:
+        icc = {}
+    return {"entry_mode": req.pos_entry_mode, "icc": icc, "pin": req.pin_block is not None}

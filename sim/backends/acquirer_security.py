@@ -2,7 +2,9 @@
 
 Per world it makes (in the world's directory, TEST material only): a TLS CA (``sim.backends.http_tls``, the
 same loopback CA code the carrier uses), the host's server certificate for ``127.0.0.1``/``localhost``, a
-client certificate whose common name is the terminal id, and the terminal master key (TMK) file (0600, hex).
+client certificate whose common name is the terminal id, and the terminal master key (TMK) as the technician
+loads it: a TR-31 key block (version D, usage K0) in one 0600 file and, in another directory, the AES-256 key
+block protection key it is wrapped under (0600, hex).
 
 What every request meets, in order (``screen``):
 
@@ -28,8 +30,8 @@ amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
 ...     sec = AcquirerSecurity.create(d, "SIM00001")
-...     len(bytes.fromhex(open(sec.tmk_file).read())), sec.client_cert.endswith("-cert.pem")
-(16, True)
+...     open(sec.tmk_file).read()[:16], sec.client_cert.endswith("-cert.pem")
+('D0112K0TB00N0000', True)
 """
 
 from __future__ import annotations
@@ -45,16 +47,21 @@ from pathlib import Path
 from drivers.host import messages as m
 from drivers.host.signon import (
     KEY_ERROR_CODE,
+    MAC_LEN,
     NMI_SIGN_OFF,
     NMI_SIGN_ON,
     SessionKeys,
+    mac_field,
     pack_with_mac,
     verify_mac,
     wrap_keys,
 )
 from drivers.host.spec import PROCESSING_PURCHASE
+from emv.crypto import dukpt_mac
 from emv.crypto.des import odd_parity
-from pos_errors import PosError, RemoteProtocolError
+from emv.crypto.mac import mac_matches
+from emv.crypto.tr31 import wrap
+from pos_errors import CryptoError, PosError, RemoteProtocolError
 from sim.backends.http_tls import LoopbackCa
 
 __all__ = ["AcquirerSecurity", "TLS_FAULTS", "IdentityMismatch"]
@@ -66,6 +73,15 @@ MAGIC_RESIGN = 82
 
 class IdentityMismatch(PosError):
     """The TLS client certificate names another terminal than the message: drop the connection."""
+
+
+_DUKPT_KEYS = SessionKeys(pik=b"", mak=b"")  # "verified" marker of the dukpt scheme: its keys come per KSN
+
+
+def _private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(text + "\n")
 
 
 def _new_key() -> bytes:
@@ -84,6 +100,8 @@ class AcquirerSecurity:
     client_key: str
     tmk_file: str
     tmks: dict[str, bytes]
+    tmk_kbpk_file: str = ""
+    dukpt: tuple[str, bytes] | None = None  # key scheme "dukpt": (DUKPT scheme, BDK); MACs from field 53's KSN
     bad_mac_answers: bool = False
     bad_kcv: bool = False
     tls_fault: str | None = None
@@ -98,11 +116,14 @@ class AcquirerSecurity:
         folder = Path(directory)
         ca = LoopbackCa.create(folder, "acquirer")
         cert, key = ca.issue(f"terminal-{terminal_id}", terminal_id, client=True)
-        tmk = _new_key()
-        tmk_file = folder / f"tmk-{terminal_id}.hex"
-        tmk_file.write_text(tmk.hex().upper() + "\n", encoding="ascii")
-        os.chmod(tmk_file, 0o600)
-        return cls(ca, cert, key, str(tmk_file), {terminal_id: tmk})
+        tmk, kbpk = _new_key(), secrets.token_bytes(32)
+        tmk_file = folder / f"tmk-{terminal_id}.tr31"
+        _private(tmk_file, wrap(kbpk, "D0000K0TB00N0000", tmk))
+        key_loading = folder / "key-loading"  # the KBPK never beside the block it protects
+        key_loading.mkdir(mode=0o700, exist_ok=True)
+        kbpk_file = key_loading / "tmk-kbpk.hex"
+        _private(kbpk_file, kbpk.hex().upper())
+        return cls(ca, cert, key, str(tmk_file), {terminal_id: tmk}, tmk_kbpk_file=str(kbpk_file))
 
     # --- TLS ------------------------------------------------------------------------------------------------
 
@@ -162,23 +183,26 @@ class AcquirerSecurity:
         tid = fields.get("41", "").rstrip()
         if peer != tid:
             raise IdentityMismatch(f"client certificate of {peer!r} sent a message of terminal {tid!r}")
-        if fields["t"] == "0800" and fields.get("70") == NMI_SIGN_ON:
+        if self.dukpt is None and fields["t"] == "0800" and fields.get("70") == NMI_SIGN_ON:
             return self._sign_on(fields, tid), None
-        keys = self.keys_of(tid)
+        keys = self.keys_of(tid) if self.dukpt is None else _DUKPT_KEYS
         try:
             if keys is None:
                 raise RemoteProtocolError("not signed on")
-            verify_mac(raw, keys.mak)
-        except RemoteProtocolError:
+            if self.dukpt is None:
+                verify_mac(raw, keys.mak)
+            else:
+                self._verify_dukpt(fields, raw)
+        except (RemoteProtocolError, CryptoError):
             return m.pack(self._key_error(fields)), None
-        if fields["t"] == "0800" and fields.get("70") == NMI_SIGN_OFF:
+        if self.dukpt is None and fields["t"] == "0800" and fields.get("70") == NMI_SIGN_OFF:
             self.expire_keys(tid)
             return pack_with_mac(_echo(fields, "0810", "00"), keys.mak), None
         if fields["t"] == "0200" and fields.get("3") == PROCESSING_PURCHASE:
             stan = fields.get("11", "")
             amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
             with self._lock:
-                if amount % 100 == MAGIC_RESIGN and (tid, stan) not in self._resign_demanded:
+                if amount % 100 == MAGIC_RESIGN and (tid, stan) not in self._resign_demanded and self.dukpt is None:
                     self._resign_demanded.add((tid, stan))
                     self._keys.pop(tid, None)
                     return m.pack(self._key_error(fields)), None
@@ -190,11 +214,33 @@ class AcquirerSecurity:
     def seal(self, answer: m.Fields, request: m.Fields, keys: SessionKeys) -> bytes:
         """Pack a decided answer with its MAC under the MAK its request was verified with (a wrong MAC under
         ``bad_mac_answers`` or the magic amount .81)."""
-        packed = bytearray(pack_with_mac(answer, keys.mak))
+        packed = bytearray(pack_with_mac(answer, keys.mak) if self.dukpt is None else self._dukpt_seal(answer, request))
         amount = int(request["4"]) if request.get("4", "").isdigit() else 0
         if answer["t"] == "0210" and (self.bad_mac_answers or amount % 100 == MAGIC_BAD_MAC):
             packed[-1] ^= 0x01
         return bytes(packed)
+
+    def _verify_dukpt(self, fields: m.Fields, raw: bytes) -> None:
+        """Key scheme "dukpt": the request MAC under the MAC request key of the KSN in field 53."""
+        assert self.dukpt is not None  # noqa: S101 - only called in the dukpt scheme
+        key = mac_field(fields)
+        numbered = [int(k) for k in fields if k.isdigit()]
+        if key not in fields or max(numbered) != int(key) or "53" not in fields:
+            raise RemoteProtocolError("no KSN in field 53 or no MAC last", tag=key)
+        scheme, bdk = self.dukpt
+        expected = dukpt_mac.host_mac(scheme, bdk, bytes.fromhex(fields["53"]), raw[:-MAC_LEN], "request")
+        if not mac_matches(expected, raw[-MAC_LEN:]):
+            raise RemoteProtocolError("wrong DUKPT MAC", tag=key)
+
+    def _dukpt_seal(self, answer: m.Fields, request: m.Fields) -> bytes:
+        """The answer with its MAC under the response key of the request's transaction (field 53's KSN)."""
+        assert self.dukpt is not None  # noqa: S101 - only called in the dukpt scheme
+        body = {k: v for k, v in answer.items() if k not in ("64", "128")}
+        body[mac_field(body)] = "00" * MAC_LEN
+        raw = m.pack(body)
+        scheme, bdk = self.dukpt
+        return raw[:-MAC_LEN] + dukpt_mac.host_mac(scheme, bdk, bytes.fromhex(request["53"]), raw[:-MAC_LEN],
+                                                   "response")
 
     def _sign_on(self, fields: m.Fields, tid: str) -> bytes:
         tmk = self.tmks.get(tid)

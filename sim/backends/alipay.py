@@ -182,6 +182,8 @@ class AlipaySim(LoopbackHttp):
         order_id = biz["out_trade_no"]
         if not isinstance(order_id, str) or not order_id:
             raise ValueError("out_trade_no")
+        if method in ("alipay.trade.pay", "alipay.trade.precreate") and not biz.get("subject"):
+            raise ValueError("subject")  # required by both: 40004 ACQ.INVALID_PARAMETER
         if method == "alipay.trade.pay":
             if biz.get("scene") != "bar_code" or not isinstance(biz.get("auth_code"), str):
                 raise ValueError("scene")

@@ -12,7 +12,8 @@ The full API is in ``docs/protocols/carrier-api.md``. In short (JSON bodies, UTF
 
 Every request must be signed (app id, timestamp within ±5 minutes, a nonce never seen before, HMAC-SHA256 over
 method, path, timestamp, nonce, app id and the body's SHA-256; ``drivers.carrier_sign`` documents the canonical
-string, checked here independently); anything else is ``401`` with ``unsigned``, ``unknown_app``,
+string, checked independently in ``sim.backends.signed_api``, shared with the wallet platform); anything else is
+``401`` with ``unsigned``, ``unknown_app``,
 ``stale_timestamp``, ``bad_signature`` or ``replayed_nonce`` and changes nothing. Every answer is signed with the
 same secret, bound to the request's nonce. HTTPS with a per-simulator test CA (``sim.backends.http_tls``) unless
 ``tls=False``. ``tamper`` (tests) rewrites an answer after it was signed, as a man in the middle would.
@@ -59,13 +60,8 @@ ICCID                  MSISDN         behaviour
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
-import os
 import re
-import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -74,16 +70,14 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sim.backends.http_tls import LoopbackCa
 from sim.backends.loopback_http import LoopbackHttp
+from sim.backends.signed_api import SignedApi, Unauthorized
 
 __all__ = ["CarrierSim", "SimState", "LedgerEntry", "PLANS", "BANK_TEST_PLANS"]
 
 CARRIER = "SIM-CARRIER"
 MAX_BODY = 64 * 1024
-SKEW_S = 300  # ±5 minutes
 DEFAULT_APP_ID = "POSSIM-APP-0001"
-_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _ICCID = re.compile(r"89[0-9A-Z]{17,18}")
 _MSISDN = re.compile(r"1\d{10}|1\d{12}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -244,7 +238,7 @@ class _Reply(Exception):
         self.status, self.error, self.message = status, error, message
 
 
-class CarrierSim(LoopbackHttp):
+class CarrierSim(SignedApi, LoopbackHttp):
     """The platform on ``127.0.0.1`` and an ephemeral port (or ``port``); life cycle from ``LoopbackHttp``.
 
     Args:
@@ -261,17 +255,8 @@ class CarrierSim(LoopbackHttp):
                  today: Callable[[], dt.date] = dt.date.today, app_id: str = DEFAULT_APP_ID,
                  app_secret: bytes | None = None, tls: bool = True, workdir: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.app_id = app_id
-        self.app_secret = app_secret or secrets.token_hex(32).encode()
-        self._clock = clock
-        self._nonces: dict[str, float] = {}
-        self.refused: list[str] = []  # the error code of every request refused with 401
-        self.tamper: Callable[[str, str, int, bytes], tuple[int, bytes]] | None = None
-        self._tmp = None if workdir or not tls else tempfile.TemporaryDirectory(prefix="carrier-tls-")
-        self.test_ca: LoopbackCa | None = None
-        if tls:
-            self.test_ca = LoopbackCa.create(workdir or self._tmp.name)  # type: ignore[union-attr]
-            self.tls = self.test_ca.server_context()
+        self._init_signing(app_id=app_id, app_secret=app_secret, tls=tls, workdir=workdir, clock=clock,
+                           name="carrier")
         self.slow_s, self.hang_s = slow_s, hang_s
         self.lost_answer_s, self.pending_s = lost_answer_s, pending_s
         self._today = today
@@ -283,27 +268,9 @@ class CarrierSim(LoopbackHttp):
         self._lock = threading.RLock()
         self.requests = 0
 
-    @property
-    def ca_file(self) -> str:
-        """The test CA a client must trust ("" when serving plain http)."""
-        return self.test_ca.ca_file if self.test_ca else ""
-
-    def client_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``drivers.carrier.CarrierClient`` (besides the URL) that this platform accepts."""
-        return {"app_id": self.app_id, "app_secret": self.app_secret, "ca_file": self.ca_file,
-                "insecure_plaintext": self.test_ca is None}
-
     def forge_order_answers(self, on: bool) -> None:
         """Play a man in the middle who rewrites every order answer to ``applied`` (the signature then fails)."""
         self.tamper = _forge_applied if on else None
-
-    def write_secret(self, path: str) -> str:
-        """Write the app secret to ``path`` with mode 0600 (as a technician would); returns the path."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(self.app_secret + b"\n")
-        os.chmod(path, 0o600)
-        return path
 
     # --- inspection ----------------------------------------------------------------------------------------
 
@@ -331,7 +298,10 @@ class CarrierSim(LoopbackHttp):
         terminal_id = headers.get("X-Terminal-Id", "")
         parts = [unquote(p) for p in urlsplit(path).path.strip("/").split("/")]
         try:
-            self._authenticate(method, path, body, headers)
+            try:
+                self.authenticate(method, path, body, headers)  # sim.backends.signed_api: 401 before acting
+            except Unauthorized as exc:
+                raise _Reply(exc.status, exc.error, exc.message) from exc
             if method == "GET" and parts == ["v1", "health"]:
                 return _json(200, {"status": "ok"})
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "sims"]:
@@ -349,52 +319,9 @@ class CarrierSim(LoopbackHttp):
         except _Reply as reply:
             return _json(reply.status, {"error": reply.error, "message": reply.message})
 
-    def _authenticate(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> None:
-        """Refuse (401, nothing changed) what the real platform refuses; remember the nonce of what it accepts."""
-        app_id, timestamp = headers.get("X-App-Id", ""), headers.get("X-Timestamp", "")
-        nonce, signature = headers.get("X-Nonce", ""), headers.get("X-Signature", "")
-        if not (app_id and timestamp and nonce and signature):
-            self._refuse("unsigned", "X-App-Id, X-Timestamp, X-Nonce and X-Signature are required")
-        if app_id != self.app_id:
-            self._refuse("unknown_app", f"unknown app id {app_id[:64]!r}")
-        now = self._clock()
-        if not timestamp.isdigit() or len(timestamp) > 12 or abs(int(timestamp) - now) > SKEW_S:
-            self._refuse("stale_timestamp", f"timestamp {timestamp[:16]!r} is not within ±{SKEW_S} s of "
-                                            f"{int(now)}")
-        if not _NONCE.fullmatch(nonce):
-            self._refuse("unsigned", "X-Nonce must be 16-64 of A-Z a-z 0-9 _ -")
-        # Independent of drivers.carrier_sign on purpose: the canonical string as docs/protocols/carrier-api.md says.
-        canonical = "\n".join(["IOTSIM-HMAC-SHA256", method, path, timestamp, nonce, app_id,
-                               hashlib.sha256(body).hexdigest()]).encode()
-        expected = hmac.new(self.app_secret, canonical, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
-            self._refuse("bad_signature", "signature does not verify")
-        with self._lock:
-            for old, seen in list(self._nonces.items()):
-                if seen < now - 2 * SKEW_S:
-                    del self._nonces[old]
-            if nonce in self._nonces:
-                self._refuse("replayed_nonce", "this nonce was used already")
-            self._nonces[nonce] = now
-
-    def _refuse(self, code: str, message: str) -> None:
-        with self._lock:
-            self.refused.append(code)
-        raise _Reply(401, code, message)
-
-    def sign_answer(self, status: int, body: bytes, request_nonce: str) -> dict[str, str]:
-        """The signature headers of an answer."""
-        timestamp, nonce = str(int(self._clock())), secrets.token_hex(16)
-        canonical = "\n".join(["IOTSIM-HMAC-SHA256-ANSWER", str(status), timestamp, nonce, request_nonce,
-                               hashlib.sha256(body).hexdigest()]).encode()
-        return {"X-Timestamp": timestamp, "X-Nonce": nonce,
-                "X-Signature": hmac.new(self.app_secret, canonical, hashlib.sha256).hexdigest()}
-
     def stop(self) -> None:
         super().stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        self._stop_signing()
 
     def _find(self, number: str) -> SimState | None:
         number = number.strip().upper()
@@ -473,7 +400,7 @@ class CarrierSim(LoopbackHttp):
         sim.data_left_mb += plan.data_mb + plan.bonus_data_mb
         sim.sms_left += plan.sms
         sim.voice_left_min += plan.voice_min
-        if plan.period_months:
+        if plan.period_months and plan.data_mb:  # a data package moves the expiry; add-ons (SMS, voice) do not
             start = max(self._today(), dt.date.fromisoformat(sim.expiry))
             sim.expiry = _add_months(start, plan.period_months).isoformat()
         if plan.data_mb:

@@ -46,7 +46,7 @@ class LoopbackCa:
     @classmethod
     def create(cls, directory: str | Path, name: str = "carrier") -> LoopbackCa:
         folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # nothing of a world is readable by others
         now = dt.datetime.now(dt.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = _name(f"pos-sim {name} TEST CA")
@@ -63,6 +63,7 @@ class LoopbackCa:
         pem = serialization.Encoding.PEM
         ca_file, ca_key_file = folder / f"{name}-ca.pem", folder / f"{name}-ca-key.pem"
         ca_file.write_bytes(ca.public_bytes(pem))
+        os.chmod(ca_file, 0o600)
         _write_key(ca_key_file, ca_key)
         cert_file, key_file = _issue(ca, ca_key, folder / f"{name}-cert.pem", folder / f"{name}-key.pem",
                                      "127.0.0.1", hosts=("localhost", "127.0.0.1"), client=False, expired=False)
@@ -131,5 +132,6 @@ def _issue(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cert_path: 
                 names.append(x509.DNSName(host))
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    os.chmod(cert_path, 0o600)
     _write_key(key_path, key)
     return cert_path, key_path

@@ -9,9 +9,11 @@ Table 6), the ICC public key certificate ``9F46`` (§6.3, Table 14), signed stat
 
 These are TEST keys of a simulator: the private exponents are computable by anyone with this file.
 
->>> from emv.capk import TEST_CAPKS
+The CA's public key is a TEST key: a terminal trusts it only with ``[terminal] profile = "test"``, through the
+``[[emv.capks]]`` entries ``capk_entries()`` gives the simulated terminal's configuration (``test = true``).
+
 >>> ca = ca_key()
->>> TEST_CAPKS[(bytes.fromhex("A000000333"), SIM_CA_INDEX)].modulus == ca.modulus_bytes, ca.bits
+>>> SIM_CAPKS[(bytes.fromhex("A000000333"), SIM_CA_INDEX)].modulus == ca.modulus_bytes, ca.bits
 (True, 1152)
 """
 
@@ -20,13 +22,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["RsaKey", "make_key", "ca_key", "issuer_key", "icc_key", "sign", "issuer_certificate",
-           "icc_certificate", "signed_static_data", "signed_dynamic_data", "SIM_CA_INDEX",
+           "icc_certificate", "signed_static_data", "signed_dynamic_data", "SIM_CA_INDEX", "SIM_RIDS",
+           "SIM_CAPKS", "SIM_TRUST", "capk_entries",
            "HASH_SHA1", "RSA"]
 
-from emv.capk import SIM_CA_INDEX  # the index the simulator CA uses under every RID it serves
+from emv.capk import SHIPPED_CAPKS, Capk, capk_table
+
+SIM_CA_INDEX = 0xE0  # the index the simulator CA uses under every RID it serves
+SIM_RIDS = ("A000000333", "A000000003", "A000000004")  # UnionPay, Visa, Mastercard
 
 HASH_SHA1, RSA = 0x01, 0x01  # hash and public key algorithm indicators (Book 2 Annex B)
 CA_BITS, ISSUER_BITS, ICC_BITS = 1152, 1024, 768  # issuer and ICC keys longer than the space: remainders
@@ -166,3 +174,22 @@ def signed_dynamic_data(icc: RsaKey, icc_dynamic_data: bytes, terminal_dynamic_d
     body = b"\x05" + bytes([HASH_SHA1, len(icc_dynamic_data)]) + icc_dynamic_data
     body += b"\xbb" * (icc.size - 22 - len(body))
     return _wrap(icc, body, terminal_dynamic_data)
+
+
+def _sim_capks() -> tuple[Capk, ...]:
+    ca = ca_key()
+    return tuple(Capk(bytes.fromhex(rid), SIM_CA_INDEX, ca.modulus_bytes, ca.exponent_bytes,
+                      label="simulator CA", source="sim.backends.pki (private key computable: TEST)", test=True)
+                 for rid in SIM_RIDS)
+
+
+SIM_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_sim_capks())
+# what a test-profile kernel trusts in the simulator: the shipped live and test keys plus the simulator CA
+SIM_TRUST: Mapping[tuple[bytes, int], Capk] = capk_table((*SHIPPED_CAPKS.values(), *SIM_CAPKS.values()))
+
+
+def capk_entries() -> list[dict[str, Any]]:
+    """The simulator CA as ``[[emv.capks]]`` entries of a test terminal's configuration."""
+    return [{"rid": c.rid.hex().upper(), "index": f"{c.index:02X}", "modulus": c.modulus.hex().upper(),
+             "exponent": c.exponent.hex().upper(), "checksum": c.checksum.hex().upper(), "label": c.label,
+             "source": c.source, "test": True} for c in SIM_CAPKS.values()]

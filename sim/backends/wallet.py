@@ -1,4 +1,4 @@
-"""Simulated wallet platform (WeChat Pay / Alipay / EMV QR acquirer) on loopback HTTP/JSON.
+"""Simulated wallet platform (WeChat Pay / Alipay / EMV QR acquirer) on loopback HTTPS/JSON, signed both ways.
 
 The API is in ``docs/protocols/wallet-api.md``::
 
@@ -10,6 +10,11 @@ The API is in ``docs/protocols/wallet-api.md``::
 
 ORDER is ``{"order_id", "status", "reason", "message", "wallet", "transaction_id", "amount_minor"}`` with status
 ``paid``, ``user_paying``, ``waiting``, ``failed``, ``cancelled``, ``refunded`` or ``expired``.
+
+Every request must be signed and every answer is signed (``sim.backends.signed_api``: app id, timestamp within
+±5 minutes, fresh nonce, HMAC-SHA256 over method, path, timestamp, nonce, app id and the body's SHA-256); an
+unsigned, stale, wrongly signed or replayed request is refused with ``401`` before the platform acts. HTTPS with a
+per-simulator test CA unless ``tls=False``. ``forge_paid_answers`` (tests) plays a man in the middle.
 
 Outcomes are data: the **last two digits** of a customer's code (of the application PAN, tag 5A, for an EMV
 consumer-presented code) choose what happens; any other ending pays at once.
@@ -44,7 +49,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -52,10 +57,13 @@ from urllib.parse import unquote, urlsplit
 from emv import qr, tlv
 from flows.wallet_payment import flatten_cpm
 from pos_errors import PosError
-from sim.backends.carrier import _Handler, _json  # the same JSON-over-HTTP plumbing as the carrier
+from sim.backends.carrier import _CarrierHandler, _json  # the same signed JSON-over-HTTP plumbing as the carrier
 from sim.backends.loopback_http import LoopbackHttp
+from sim.backends.signed_api import SignedApi, Unauthorized, forge_field
 
-__all__ = ["WalletSim", "OUTCOMES", "WalletOrder"]
+__all__ = ["WalletSim", "OUTCOMES", "WalletOrder", "DEFAULT_APP_ID"]
+
+DEFAULT_APP_ID = "POSSIM-WALLET-0001"
 
 OUTCOMES = {"paid": "00", "user_paying_then_paid": "91", "user_paying_then_cancelled": "92",
             "insufficient_balance": "93", "expired_code": "94", "platform_error": "95", "no_answer": "96",
@@ -108,14 +116,22 @@ def _wallet_of(code: str) -> str:
     return "emvqr"
 
 
-class WalletSim(LoopbackHttp):
-    """Start with ``start()`` (returns the base URL); ``stop()``. Inspect ``orders`` and ``counts()``."""
+class WalletSim(SignedApi, LoopbackHttp):
+    """Start with ``start()`` (returns the base URL); ``stop()``. Inspect ``orders``, ``counts()``, ``refused``.
 
-    handler_class = _Handler
+    ``app_id``/``app_secret``: the one terminal application it knows (a fresh random secret unless given);
+    ``tls``: serve HTTPS with a fresh test CA in ``workdir`` (a temporary directory unless given); ``wall_clock``:
+    Unix seconds for the ±5 min check (``clock`` is the monotonic clock of the orders)."""
+
+    handler_class = _CarrierHandler
     thread_name = "sim-wallet"
 
     def __init__(self, *, user_paying_s: float = 3.0, hang_s: float = 30.0, code_ttl_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, seed: int = 1) -> None:
+                 clock: Callable[[], float] = time.monotonic, seed: int = 1, app_id: str = DEFAULT_APP_ID,
+                 app_secret: bytes | None = None, tls: bool = True, workdir: str | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self._init_signing(app_id=app_id, app_secret=app_secret, tls=tls, workdir=workdir, clock=wall_clock,
+                           name="wallet")
         self.user_paying_s, self.hang_s, self.code_ttl_s = user_paying_s, hang_s, code_ttl_s
         self._clock = clock
         self._random = random.Random(seed)
@@ -185,11 +201,23 @@ class WalletSim(LoopbackHttp):
 
     # --- routes ----------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: bytes, _terminal_id: str) -> tuple[int, bytes, str]:
+    def forge_paid_answers(self, on: bool) -> None:
+        """Play a man in the middle who rewrites every code payment answer to ``paid`` (the signature then fails)."""
+        self.tamper = _forge_paid if on else None
+
+    def stop(self) -> None:
+        super().stop()
+        self._stop_signing()
+
+    def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, str]:
         with self._lock:
             self.requests += 1
         parts = [unquote(p) for p in urlsplit(path).path.strip("/").split("/")]
         try:
+            try:
+                self.authenticate(method, path, body, headers)
+            except Unauthorized as exc:
+                raise _Reply(exc.status, exc.error, exc.message) from exc
             if method == "POST" and parts == ["v1", "micropay"]:
                 return self._micropay(_body(body))
             if method == "POST" and parts == ["v1", "qr-orders"]:
@@ -325,6 +353,13 @@ def _platform_token(payload: str) -> str | None:
         if payload.startswith(prefix):
             return payload[len(prefix):]
     return None
+
+
+def _forge_paid(method: str, path: str, status: int, body: bytes) -> tuple[int, bytes]:
+    """Every code payment answer rewritten to ``paid`` (queries pass untouched, as in the WeChat Pay fake)."""
+    if method == "POST" and urlsplit(path).path.endswith("/v1/micropay") and status == 200:
+        return status, forge_field(body, "order", "status", "paid")
+    return status, body
 
 
 def _body(raw: bytes) -> dict[str, Any]:

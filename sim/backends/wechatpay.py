@@ -49,6 +49,9 @@ __all__ = ["WeChatPaySim", "platform_sign"]
 
 APPID = "wx8888888888888888"
 MCH_ID = "1900000109"
+_REQUIRED = {"/pay/micropay": ("body", "total_fee", "spbill_create_ip", "auth_code"),
+             "/pay/unifiedorder": ("body", "total_fee", "spbill_create_ip", "notify_url", "trade_type"),
+             "/secapi/pay/refund": ("out_refund_no", "total_fee", "refund_fee")}
 _TRADE_STATE = {"paid": "SUCCESS", "user_paying": "USERPAYING", "waiting": "NOTPAY", "failed": "PAYERROR",
                 "cancelled": "REVOKED", "refunded": "REFUND", "expired": "CLOSED"}
 _ERR = {"insufficient_balance": ("NOTENOUGH", "余额不足"),
@@ -167,9 +170,10 @@ class WeChatPaySim(LoopbackHttp):
         return request
 
     def _route(self, api: str, req: dict[str, str]) -> dict[str, str]:
-        order_id = req.get("out_trade_no", "")
-        if not order_id:
-            raise _Refused("param", "缺少参数out_trade_no")
+        missing = next((name for name in (*_REQUIRED.get(api, ()), "out_trade_no") if not req.get(name)), None)
+        if missing:
+            raise _Refused("param", f"缺少参数{missing}")
+        order_id = req["out_trade_no"]
         if api == "/pay/micropay":
             amount = _fen(req.get("total_fee", ""))
             return self._pay_answer(self.engine.pay_code(order_id, req.get("auth_code", ""), amount))

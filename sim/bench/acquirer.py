@@ -65,7 +65,7 @@ def _exchanges(secure: bool, count: int) -> tuple[float, float]:
         extra: dict[str, Any] = {}
         if security is not None:
             extra = {"tls": client_context(security.ca.ca_file, security.client_cert, security.client_key),
-                     "server_name": "localhost", "tmk": load_tmk(security.tmk_file)}
+                     "server_name": "localhost", "tmk": load_tmk(security.tmk_file, security.tmk_kbpk_file)}
         client = HostClient(host, port, terminal_id="T0000001", merchant_id="M00000000000001", **extra)
         now = dt.datetime.now()
         requests = [AuthRequest(stan=i + 1, amount_minor=1000, local_time=now, pan=card.pan,

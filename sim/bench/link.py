@@ -26,6 +26,7 @@ from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.kernel import Transaction
 from flows.ports import CancelToken
 from pos_errors import PosError
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from sim.devices.pty import LineFaults
@@ -35,7 +36,8 @@ __all__ = ["measure"]
 
 EFFICIENCY_TARGET = 1.15
 NOISE = LineFaults(seed=1, error_rate=1e-3, drop_rate=1e-4, dup_rate=1e-4)
-_CONFIG = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001")
+_CONFIG = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001",
+                         capks=SIM_TRUST)
 
 
 class _RecordingCard:

@@ -46,6 +46,7 @@ def cashier_at_home(prefix: str, overrides: dict[str, Any], card: str) -> Iterat
                 world.terminal.press("ENTER" if key == "E" else key)
             world.wait_for("home", 20)
             world.insert_card(card)
+            world.reader.reinsert_on_beep = True  # the card is refused until re-inserted after the sale starts
             yield world
         finally:
             world.stop()

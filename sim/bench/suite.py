@@ -23,6 +23,7 @@ from typing import Any
 from sim.bench import emv as bench_emv
 from sim.bench.record import summarise
 from sim.runner.world import SimWorld
+from sim.serve import to_toml
 
 BOOT_TARGET_S = 0.300
 CPU_TARGET_S = 0.010
@@ -30,20 +31,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _toml(data: dict[str, Any]) -> str:
-    def value(v: Any) -> str:
-        if isinstance(v, str):
-            return json.dumps(v, ensure_ascii=False)
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return repr(v)
-    out = []
-    for section, table in data.items():
-        if section == "users":
-            for user in table:
-                out.append("[[users]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in user.items()))
-        else:
-            out.append(f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in table.items()))
-    text = "\n".join(out)
+    text = to_toml(data)  # the same writer as pos-sim --serve (inline tables for [emv] capks)
     tomllib.loads(text)  # what we write must read back
     return text
 
@@ -128,6 +116,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
             term.wait("home")
             world.insert_card("unionpay-debit")
             world.pinpad.auto_pin = "1234"
+            world.reader.reinsert_on_beep = True
             _topup(term)  # warm-up: first-use imports and connections
             cpu_before, wall_before = term.cpu_s(), time.perf_counter()
             for _ in range(transactions):
@@ -161,12 +150,13 @@ def run_all(out: str | None = None) -> None:
     from sim.bench import link as bench_link
     from sim.bench import money as bench_money
     from sim.bench import saf as bench_saf
+    from sim.bench import smp as bench_smp
     from sim.bench import wallet as bench_wallet
 
     report = {**main(), "money": bench_money.measure(), "card_link": bench_link.measure(),
               "firmware": bench_firmware.measure(), "wallet": bench_wallet.measure(),
               "cashier": bench_cashier.measure(), "saf": bench_saf.measure(),
-              "acquirer_link": bench_acquirer.measure()}
+              "acquirer_link": bench_acquirer.measure(), "smp_vs_posfw": bench_smp.measure()}
     report["summary"] = summarise(report)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)

@@ -78,7 +78,7 @@ def _wallet_topups(count: int, platform: str = "") -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="pos-bench-wallet-") as tmp:
         journal = Journal(Path(tmp) / "j.db")
         try:
-            wallet: WalletPort = WalletClient(wallet_sim.start())
+            wallet: WalletPort = WalletClient(wallet_sim.start(), **wallet_sim.client_options())
             if platform == "wechatpay":
                 gateway = WeChatPaySim(wallet_sim, workdir=tmp)
                 wallet = WeChatPayClient(gateway.start(), **gateway.client_options())

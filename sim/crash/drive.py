@@ -35,7 +35,7 @@ class CrashScenario:
     plan_key: str
     card: str  # the chip card lying in the reader before the sale ("" for none)
     expect_result: str  # what the clean run ends with on the result screen (sanity check of the scenario)
-    channel_key: str = "1"  # 1 card, 2 WeChat Pay, 3 Alipay, 4 EMV QR
+    channel_key: str = "1"  # 1 card, 2 WeChat Pay, 3 Alipay, 4 EMV QR, 5 tap
     customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
     floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
 
@@ -59,6 +59,8 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("magstripe_sale", "89860424000000000017", "1", "", "completed", "1", ("swipe", "stripe-only")),
     CrashScenario("chip_fallback", "89860424000000000017", "1", "", "completed", "1",
                   ("fallback", "stripe-dead-chip")),
+    CrashScenario("tap_approve", "89860424000000000017", "3", "", "completed", "5", ("tap", "quickpass-debit")),
+    CrashScenario("tap_host_timeout", "89860424000000000215", "5", "", "reversed", "5", ("tap", "quickpass-debit")),
 )
 
 class TerminalProcess:
@@ -124,7 +126,8 @@ class TerminalProcess:
 
 def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
     """The cashier's keys and the customer's part of one top-up; False as soon as the terminal is gone."""
-    paying = {"code": "scan_code", "phone": "scan_code", "swipe": "insert_card", "fallback": "insert_card"}
+    paying = {"code": "scan_code", "phone": "scan_code", "swipe": "insert_card", "fallback": "insert_card",
+              "tap": "insert_card"}
     script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
               ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), (sc.channel_key, "confirm"),
               (f"{sc.iccid[-4:]} ENTER", paying.get(sc.customer[0], "result") if sc.customer else "result")]
@@ -155,6 +158,10 @@ def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -
         if not term.wait("insert_card", 10):  # drawn again when the worker starts waiting
             return False
         world.swipe_card(args[0])
+    elif kind == "tap":  # a contactless card held over the reader once the terminal polls for it
+        if not term.wait("insert_card", 10):
+            return False
+        world.tap_card(args[0])
     elif kind == "fallback":  # a dead chip first; the terminal then accepts a swipe of the same card
         world.insert_card(args[0])
         if term.wait_line("Chip unreadable") is None:
@@ -176,6 +183,7 @@ def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Pa
     world.wallet = WalletSim(user_paying_s=1.0)
     world.wechatpay.engine = world.alipay.engine = world.wallet  # the gateways keep their books there
     world.acquirer.late_reply_s = 2.0
+    world.reader.reinsert_on_beep = True  # a card put in before the sale: the customer re-inserts it when asked
     config = workdir / "terminal.toml"
     config.write_text(_toml(world.config()), encoding="utf-8")
     return world, config

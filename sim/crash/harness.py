@@ -134,6 +134,7 @@ def points_of(sc: CrashScenario) -> list[str]:
             if sc.card:
                 world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
+            world.reader.reinsert_on_beep = True  # a card in before the sale: out and in again when asked
             term = TerminalProcess(config, {"POS_CRASH_TRACE": str(trace)})
             try:
                 if not drive(term, sc, world):
@@ -181,6 +182,7 @@ def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: flo
             if sc.card:
                 world.insert_card(sc.card)
             world.pinpad.auto_pin = "1234"
+            world.reader.reinsert_on_beep = True  # a card in before the sale: out and in again when asked
             env = {"POS_CRASH_AT": str(point), "POS_CRASH_TRACE": str(trace)} if point else {}
             term = TerminalProcess(config, env)
             if kill_after_s is not None:

@@ -33,17 +33,30 @@ from drivers.pinpad_codec import (
     decode_choose,
     decode_display,
     decode_key_load,
+    decode_mac_request,
     decode_numeric_request,
     decode_offline_pin_request,
     decode_pin_request,
+    decode_working_key,
     encode_choice_result,
     encode_key_status,
     encode_numeric_result,
     encode_offline_pin_result,
     encode_pin_result,
 )
+from emv.crypto import dukpt_mac
+from emv.crypto.des import tdes_ecb_decrypt
+from emv.crypto.mac import kcv_tdes, mac_matches
 from emv.crypto.pin import DukptPinEncryptor, Scheme, key_check_value
-from emv.crypto.tr31 import INITIAL_DUKPT_KEY, KeyBlockError, dukpt_initial_ksn, unwrap
+from emv.crypto.pinblock import encipher_format0
+from emv.crypto.tr31 import (
+    INITIAL_DUKPT_KEY,
+    KEY_ENCRYPTION,
+    KeyBlockError,
+    UnwrappedKey,
+    dukpt_initial_ksn,
+    unwrap,
+)
 from flows.ports import NUMERIC_PROMPTS, OfflinePinRequest, PadPrompt
 from pos_errors import PosError, RemoteProtocolError
 from sim.devices.pty import LineFaults
@@ -87,6 +100,7 @@ class _Entry:
     offline: OfflinePinRequest | None = None  # an EMV offline PIN: the pad VERIFYs it with the card
     menu: tuple[str, ...] = ()  # a choice among numbered labels (EMV application selection)
     numeric: tuple[int, int, int] | None = None  # NUMERIC_ENTRY: (prompt id, min digits, max digits)
+    working_key: bool = False  # GET_ONLINE_PIN_WK: format 0 under the PIK, not DUKPT
 
 
 class PinPadSim(LinkedDevice):
@@ -107,6 +121,9 @@ class PinPadSim(LinkedDevice):
         self._encryptor = DukptPinEncryptor(scheme, initial_key, initial_ksn, random_bytes)
         self._random_bytes = random_bytes
         self.kbpk = dict(TEST_KBPK)
+        self.tmk: bytes | None = None  # master/session: the terminal master key (the world sets the acquirer's)
+        self._pik: bytes | None = None  # the working PIN key of the last LOAD_WORKING_KEY (clear only in here)
+        self._mac_keys: dict[bytes, bytes] = {}  # KSN -> key of the last few DUKPT transactions (their MACs)
         # the highest KSN each scheme has reached: a key load below it is a replay (the counter would restart)
         self._ksn_floor: dict[str, bytes] = {scheme: initial_ksn}
         self.auto_pin: str | None = None
@@ -178,13 +195,17 @@ class PinPadSim(LinkedDevice):
             return bytes([PinPadStatus.OK]) + encode_key_status(self.key_status())
         if cmd == PinPadCmd.LOAD_KEY:
             return self._load_key(data)
+        if cmd == PinPadCmd.LOAD_WORKING_KEY:
+            return self._load_working_key(data)
+        if cmd == PinPadCmd.DUKPT_MAC:
+            return self._dukpt_mac(data)
         if cmd == PinPadCmd.ABORT:
             if self._entry is not None:
                 self._finish(EntryStatus.CANCELLED)
                 self.notify("display")
             return bytes([PinPadStatus.OK])
         if cmd not in (PinPadCmd.GET_ONLINE_PIN, PinPadCmd.VERIFY_OFFLINE_PIN, PinPadCmd.CHOOSE,
-                       PinPadCmd.NUMERIC_ENTRY):
+                       PinPadCmd.NUMERIC_ENTRY, PinPadCmd.GET_ONLINE_PIN_WK):
             return bytes([PinPadStatus.UNKNOWN_COMMAND])
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
@@ -201,13 +222,14 @@ class PinPadSim(LinkedDevice):
         if cmd == PinPadCmd.VERIFY_OFFLINE_PIN:
             offline, timeout_s = decode_offline_pin_request(data)
             pan, amount = "", offline.amount_minor
-        elif self._encryptor.remaining <= 0:
+        elif (self._pik is None if cmd == PinPadCmd.GET_ONLINE_PIN_WK else self._encryptor.remaining <= 0):
             return bytes([PinPadStatus.NO_KEY])
         else:
             pan, amount, timeout_s = decode_pin_request(data)
         self._session = (self._session + 1) & 0xFF
         self._entry = _Entry(session=self._session, pan=pan, amount_minor=amount,
-                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None, offline=offline)
+                             deadline=time.monotonic() + timeout_s, auto=self.auto_pin is not None, offline=offline,
+                             working_key=cmd == PinPadCmd.GET_ONLINE_PIN_WK)
         self.notify("awaiting_pin")
         return bytes([PinPadStatus.OK, self._session])
 
@@ -264,12 +286,18 @@ class PinPadSim(LinkedDevice):
 
     def _load_key(self, data: bytes) -> bytes:
         """LOAD_KEY: unwrap the TR-31 block under the pad's KBPK, check it is an initial DUKPT key, its KCV and
-        that its KSN does not go back; only then replace the key. Answers the new key's check value."""
+        that its KSN does not go back; only then replace the key. Answers the new key's check value. A K0 block
+        is the master/session TMK instead (``_load_master_key``)."""
         if self._entry is not None:
             return bytes([PinPadStatus.BUSY])
         load = decode_key_load(data)
         try:
             block = unwrap(self.kbpk.get(load.key_block[:1], b""), load.key_block)
+        except KeyBlockError:
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        if block.header.key_usage == KEY_ENCRYPTION:
+            return self._load_master_key(block, load.kcv)
+        try:
             scheme = _SCHEMES[block.header.algorithm]
             ksn = dukpt_initial_ksn(block.header)
         except (KeyBlockError, KeyError):
@@ -285,9 +313,69 @@ class PinPadSim(LinkedDevice):
         if floor is not None and len(floor) == len(ksn) and ksn < floor:
             return bytes([PinPadStatus.KSN_REPLAY])
         self._encryptor = DukptPinEncryptor(scheme, block.key, ksn, self._random_bytes)
+        self._mac_keys.clear()
         self._raise_floor()
         self.notify("key loaded")
         return bytes([PinPadStatus.OK]) + kcv
+
+    def _load_master_key(self, block: UnwrappedKey, kcv: bytes) -> bytes:
+        """LOAD_KEY of a K0 block: the terminal master key of the master/session scheme (a double-length TDES
+        key, mode of use B or D), checked against ``kcv`` / the block's KC; replaces the TMK and drops the PIK."""
+        key, header = block.key, block.header
+        if header.algorithm != "T" or header.mode_of_use not in "BD" or len(key) != 16 or key[:8] == key[8:]:
+            return bytes([PinPadStatus.KEY_BLOCK_REFUSED])
+        check = kcv_tdes(key, 3)
+        stated = header.block("KC")
+        if (kcv and kcv != check) or (stated is not None and stated[2:8].upper() != check.hex().upper()):
+            return bytes([PinPadStatus.KCV_MISMATCH])
+        self.tmk, self._pik = key, None
+        self.notify("key loaded")
+        return bytes([PinPadStatus.OK]) + check
+
+    def _dukpt_mac(self, data: bytes) -> bytes:
+        """DUKPT_MAC: the request MAC under the transaction key of ``ksn`` — the next one (used up now) or one
+        of the last few transactions (a PIN block's) — or the check of an answer's MAC under its response key."""
+        request = decode_mac_request(data)
+        key = self._mac_keys.get(request.ksn)
+        if key is None and not request.verify and request.ksn == self._encryptor.ksn:
+            try:
+                self._raise_floor()
+                self._encryptor.next_key()
+            except PosError:
+                return bytes([PinPadStatus.NO_KEY])
+            key = self._remember()
+        if key is None:
+            return bytes([PinPadStatus.NO_KEY])
+        scheme = self._encryptor.scheme
+        if not request.verify:
+            return bytes([PinPadStatus.OK]) + dukpt_mac.mac(scheme, key, request.ksn, request.data, "request")
+        good = mac_matches(dukpt_mac.mac(scheme, key, request.ksn, request.data, "response"), request.mac)
+        return bytes([PinPadStatus.OK, int(good)])
+
+    def _remember(self) -> bytes | None:
+        """Keep the key of the transaction just served for its MACs (the last eight transactions)."""
+        last = self._encryptor.last_key
+        if last is None:
+            return None
+        self._mac_keys[last[0]] = last[1]
+        while len(self._mac_keys) > 8:
+            del self._mac_keys[next(iter(self._mac_keys))]
+        return last[1]
+
+    def _load_working_key(self, data: bytes) -> bytes:
+        """LOAD_WORKING_KEY: decipher the PIK under the pad's TMK, check its check value and length; only then
+        replace the working key (a refused one leaves none: a PIN must not go under a key the host lacks)."""
+        if self._entry is not None:
+            return bytes([PinPadStatus.BUSY])
+        load = decode_working_key(data)
+        if self.tmk is None:
+            return bytes([PinPadStatus.NO_KEY])
+        key = tdes_ecb_decrypt(self.tmk, load.key_under_tmk)
+        if not mac_matches(kcv_tdes(key, 4), load.kcv) or key[:8] == key[8:]:
+            self._pik = None
+            return bytes([PinPadStatus.KCV_MISMATCH])
+        self._pik = key
+        return bytes([PinPadStatus.OK])
 
     def _raise_floor(self) -> None:
         scheme, ksn = self._encryptor.scheme, self._encryptor.ksn
@@ -335,17 +423,23 @@ class PinPadSim(LinkedDevice):
             self.results.append(status.name.lower())
             self.send_event(PinPadEventCode.OFFLINE_PIN_RESULT, encode_offline_pin_result(entry.session, status, sw))
             return
-        block, ksn = b"", b""
-        if status is EntryStatus.ENTERED:
+        block, ksn, block_format = b"", b"", 0 if entry.working_key else self._encryptor.block_format
+        if status is EntryStatus.ENTERED and entry.working_key:
+            try:
+                block = encipher_format0(self._pik or b"", entry.digits, entry.pan)
+            except PosError:
+                status = EntryStatus.FAILED
+        elif status is EntryStatus.ENTERED:
             try:
                 self._raise_floor()  # the KSN about to be used: never loadable again
                 block, ksn = self._encryptor.encrypt_pin(entry.digits, entry.pan)
+                self._remember()
             except PosError:  # exhausted key or a PAN the block format refuses: no PIN block at all
                 status = EntryStatus.FAILED
         entry.digits = ""
         self.results.append(status.name.lower())
         self.send_event(PinPadEventCode.PIN_RESULT,
-                        encode_pin_result(entry.session, status, self._encryptor.block_format, ksn, block))
+                        encode_pin_result(entry.session, status, block_format, ksn, block))
 
     def _choose(self, index: int) -> None:
         """Send CHOICE_RESULT for the open menu (lock held); -1 = cancelled or timed out."""

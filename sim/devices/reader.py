@@ -31,21 +31,30 @@ from drivers.card_reader_codec import (
     ReaderStatus,
     decode_buzzer,
     decode_cl_poll,
+    decode_field_off,
     decode_led,
     encode_cl_card,
+    encode_cl_collision,
     encode_info,
     encode_response,
     encode_state,
     encode_swipe,
+    encode_timed,
 )
 from drivers.link import FrameReceived, LinkCore, LinkStats
 from drivers.link.frames import response_cmd
 from pos_errors import PosError
 from sim.devices.pty import DeviceThread, LineFaults, PtyPort
 
-__all__ = ["Applet", "LinkedDevice", "ReaderSim"]
+__all__ = ["Applet", "LinkedDevice", "ReaderSim", "air_us"]
 
 log = logging.getLogger(__name__)
+
+
+def air_us(length: int) -> int:
+    """Microseconds a frame of ``length`` bytes takes on the air at 106 kbit/s (ISO/IEC 14443: 10 bits a byte
+    with framing, plus ~0.3 ms of frame overhead)."""
+    return 300 + length * 10 * 1_000_000 // 106_000
 
 
 class Applet(Protocol):
@@ -223,8 +232,15 @@ class ReaderSim(LinkedDevice):
         self._last_swipe: CardSwiped | None = None  # until MAG_READ collects it
         self._field: tuple[Applet, ContactlessCard] | None = None  # a card held over the contactless antenna
         self._cl_active = False
+        self._second: Applet | None = None  # a second card in the field: polls answer COLLISION
+        self._leave_after: int | None = None  # the tapped card leaves the field after this many more APDUs
+        self._tear_on: int | None = None  # the card leaves while answering this INS (torn transaction)
+        self.field_offs: list[int] = []  # CL_FIELD_OFF hold times, oldest first
         self.leds = Led(0)
         self.beeps: list[int] = []  # durations in ms, oldest first
+        # A customer who does what the beep asks (benches, crash runs, pos-terminal process tests): at each
+        # beep a card in the slot is taken out and, a moment later, put in again (a "new" insertion).
+        self.reinsert_on_beep = False
 
     @property
     def card_present(self) -> bool:
@@ -260,16 +276,32 @@ class ReaderSim(LinkedDevice):
         self.send_event(ReaderEventCode.CARD_SWIPED, encode_swipe(swipe))
         self.notify("swiped")
 
-    def tap(self, applet: Applet, uid: bytes = bytes.fromhex("04A1B2C3"), card_type: str = "A") -> None:
-        """Hold a contactless card over the antenna (``applet.atr`` doubles as its ATS)."""
+    def tap(self, applet: Applet, uid: bytes = bytes.fromhex("04A1B2C3"), card_type: str = "A", *,
+            also: Applet | None = None, leave_after: int | None = None, tear_on_ins: int | None = None) -> None:
+        """Hold a contactless card over the antenna (``applet.atr`` doubles as its ATS). ``also``: a second card
+        held with it (a collision until ``take_one_away``); ``leave_after``: the card is pulled away after that
+        many APDUs (a card removed too early); ``tear_on_ins``: the card is pulled away while it answers the first
+        command with that INS (it processed it, the answer is lost: a torn transaction)."""
         with self.lock:
             self._field, self._cl_active = (applet, ContactlessCard(card_type, uid)), False
+            self._second, self._leave_after, self._tear_on = also, leave_after, tear_on_ins
         self.notify("tapped")
+
+    def take_one_away(self) -> None:
+        """Of two cards in the field, take the second away."""
+        with self.lock:
+            self._second = None
+        self.notify("one taken away")
 
     def take_away(self) -> None:
         with self.lock:
-            self._field, self._cl_active = None, False
+            self._field, self._cl_active, self._second, self._leave_after = None, False, None, None
+            self._tear_on = None
         self.notify("taken away")
+
+    @property
+    def card_in_field(self) -> bool:
+        return self._field is not None
 
     def on_replug(self) -> None:
         self._powered = False
@@ -279,9 +311,21 @@ class ReaderSim(LinkedDevice):
     def handle(self, cmd: int, data: bytes) -> bytes:
         if cmd in self._PERIPHERALS:
             return self._PERIPHERALS[cmd](self, data)
+        if cmd == ReaderCmd.CL_TIMED_TRANSMIT:
+            return self._timed(data)
         if cmd == ReaderCmd.TRANSMIT and self._cl_active and not self._powered and self._field is not None:
             self.apdus += 1
-            return encode_response(ReaderStatus.OK, bytes(self._field[0].process(data)))
+            answer = bytes(self._field[0].process(data))
+            if self._tear_on is not None and len(data) > 1 and data[1] == self._tear_on:
+                self._field, self._cl_active, self._tear_on = None, False, None
+                self.notify("taken away")
+                return encode_response(ReaderStatus.NO_CARD)  # the card answered into an empty field
+            if self._leave_after is not None:
+                self._leave_after -= 1
+                if self._leave_after <= 0:  # the customer pulls the card away: the next APDU finds no card
+                    self._field, self._cl_active, self._leave_after = None, False, None
+                    self.notify("taken away")
+            return encode_response(ReaderStatus.OK, answer)
         if cmd == ReaderCmd.GET_INFO:
             return encode_response(ReaderStatus.OK, encode_info(self.INFO))
         if cmd == ReaderCmd.GET_STATUS:
@@ -315,7 +359,16 @@ class ReaderSim(LinkedDevice):
 
     def _buzzer(self, data: bytes) -> bytes:
         self.beeps.append(decode_buzzer(data))
+        applet = self._applet
+        if self.reinsert_on_beep and applet is not None:
+            threading.Timer(0.05, self._take_out_and_in, (applet,)).start()
         return encode_response(ReaderStatus.OK)
+
+    def _take_out_and_in(self, applet: Applet) -> None:
+        if self._applet is applet:
+            self.remove()
+            time.sleep(0.05)
+            self.insert(applet)
 
     def _mag_read(self, _data: bytes) -> bytes:
         swipe, self._last_swipe = self._last_swipe, None
@@ -327,6 +380,8 @@ class ReaderSim(LinkedDevice):
         decode_cl_poll(data)
         if self._field is None:
             return encode_response(ReaderStatus.NO_CARD)
+        if self._second is not None:
+            return encode_response(ReaderStatus.COLLISION, encode_cl_collision(2))
         return encode_response(ReaderStatus.OK, encode_cl_card(self._field[1]))
 
     def _cl_activate(self, _data: bytes) -> bytes:
@@ -339,7 +394,27 @@ class ReaderSim(LinkedDevice):
         self._cl_active = False
         return encode_response(ReaderStatus.BUSY if self._field is not None else ReaderStatus.OK)
 
+    def _timed(self, data: bytes) -> bytes:
+        """CL_TIMED_TRANSMIT: the time on the air is modelled, not measured in Python (which would measure the
+        host's load): C-APDU and R-APDU at 106 kbit/s (``air_us``), the card's own processing time
+        (``applet.processing_us``) and any relay between reader and card (``applet.relay_delay_us``)."""
+        if not self._cl_active or self._field is None:
+            return encode_response(ReaderStatus.NO_CARD)
+        applet = self._field[0]
+        rapdu = bytes(applet.process(data))
+        self.apdus += 1
+        elapsed = air_us(len(data)) + int(getattr(applet, "processing_us", 1000)) + air_us(len(rapdu)) \
+            + int(getattr(applet, "relay_delay_us", 0))
+        return encode_response(ReaderStatus.OK, encode_timed(elapsed, rapdu))
+
+    def _field_off(self, data: bytes) -> bytes:
+        self.field_offs.append(decode_field_off(data))
+        self._cl_active = False
+        self.notify("field off")
+        return encode_response(ReaderStatus.OK)
+
     _PERIPHERALS: dict[int, Callable[[ReaderSim, bytes], bytes]] = {
         ReaderCmd.LED: _led, ReaderCmd.BUZZER: _buzzer, ReaderCmd.MAG_READ: _mag_read,
         ReaderCmd.CL_POLL: _cl_poll, ReaderCmd.CL_ACTIVATE: _cl_activate, ReaderCmd.CL_REMOVE: _cl_remove,
+        ReaderCmd.CL_FIELD_OFF: _field_off,
     }

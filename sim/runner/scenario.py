@@ -32,7 +32,10 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           carry a wrong MAC), acquirer_expire_keys (the host forgets the working
                                           keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
                                           wallet_forge_paid (a man in the middle makes every
-                                          WeChat Pay / Alipay code payment answer "paid"; its signature fails)
+                                          WeChat Pay / Alipay / EMV QR code payment answer "paid"; its
+                                          signature fails),
+                                          wallet_refund_newest (the platform refunds the newest paid order
+                                          behind the terminal's back)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -42,8 +45,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           outcomes); scan_code = "raw text" shows exactly that text
     phone_pays = true                     the customer scans the terminal's QR with a phone: pay (false: refuse)
     expect_wallet = {paid = 1}            wallet platform orders by status: paid, refunded, cancelled, failed…
-    expect_platform_calls = {wechatpay = ["/pay/micropay", "/pay/orderquery"]}   the last calls a platform
-                                          accepted (wechatpay: API paths; alipay: method names), in order
+    expect_platform_calls = {wechatpay = ["/pay/micropay", "/pay/orderquery"]}   calls a platform accepted one
+                                          right after the other (wechatpay: API paths; alipay: method names)
     expect_emv = {outcome = "approved", tvr = "0000000000", tsi = "F800", cvm_results = "1F0002"}
                                           the last card payment's EMV data (kernel receipt keys: outcome, tvr,
                                           tsi, cvm, cvm_results, oda, aid, app_label, status = flow status)
@@ -51,7 +54,18 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_audit = {action = "lockout", user = "01", count = 1}   audit log rows with that action (and user)
     reset_key_count = true                start counting terminal key presses
     expect_key_count = 25                 exactly this many terminal keys pressed since the reset
+    expect_beeps = 2                      the card reader's buzzer sounded exactly this many times so far
     sleep = 0.5
+    tap = "quickpass-debit"               hold a contactless card or phone over the reader (sim/devices/
+                                          contactless_cards.py TAP_KEYS); a table adds collide_with = "<key>"
+                                          (a second card: collision), leave_after = 2 (pulled away after 2 APDUs)
+                                          or tear_on = "AE" (pulled away while answering GENERATE AC: torn)
+    take_one_away = true                  of two cards in the field, take one away
+    take_away = true                      take the tapped card away
+    expect_reader = {leds = "red", beeps = 1, field_off = true}  the reader's lights now (blue, yellow, green,
+                                          red joined by "+", or "off"), beeps so far at least, a field-off seen
+    expect_acquirer = {entry_mode = "071", pin = true, icc = {"9F34" = "020002"}}   the newest 0200 (or 0220
+                                          with mti = "0220") as the acquirer received it; icc_has = ["9F66"]
 
 A top-level ``[faults]`` table (LineFaults keys) sets the line quality of every serial link for the whole run.
 
@@ -69,8 +83,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from drivers.card_reader_codec import Led
 from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
+from sim.runner.trace_dir import keep_receipts, run_log, scenario_dir
 from sim.runner.world import SimWorld
 from terminal.screens import Key
 
@@ -189,6 +205,46 @@ class _Runner:
     def swipe_card(self, key: str, timeout: float) -> None:
         self.w.swipe_card(key)
 
+    def tap(self, what: str | Mapping[str, Any], timeout: float) -> None:
+        if isinstance(what, str):
+            self.w.tap_card(what)
+        else:
+            leave, tear = what.get("leave_after"), what.get("tear_on")
+            self.w.tap_card(str(what["card"]), collide_with=what.get("collide_with"),
+                            leave_after=int(leave) if leave is not None else None,
+                            tear_on_ins=int(str(tear), 16) if tear is not None else None)
+
+    def take_one_away(self, _flag: bool, timeout: float) -> None:
+        self.w.reader.take_one_away()
+
+    def take_away(self, _flag: bool, timeout: float) -> None:
+        self.w.reader.take_away()
+
+    def expect_reader(self, wanted: Mapping[str, Any], timeout: float) -> None:
+        def check() -> str | None:
+            r = self.w.reader
+            leds = "+".join(n.lower() for n in ("BLUE", "YELLOW", "GREEN", "RED") if r.leds & Led[n]) or "off"
+            seen = {"leds": leds, "beeps": len(r.beeps), "field_off": bool(r.field_offs)}
+            wrong = {k: seen[k] for k, v in wanted.items()
+                     if (seen[k] < v if k == "beeps" else seen[k] != v)}
+            return f"reader shows {seen}, expected {dict(wanted)}" if wrong else None
+        _poll(check, timeout)
+
+    def expect_acquirer(self, wanted: Mapping[str, Any], timeout: float) -> None:
+        mti = str(wanted.get("mti", "0200"))
+
+        def check() -> str | None:
+            entries = [e for e in self.w.acquirer.ledger if e.mti == mti]
+            if not entries:
+                return f"the acquirer received no {mti}"
+            e = entries[-1]
+            problems = [f"entry mode {e.entry_mode}" for v in [wanted.get("entry_mode")] if v and e.entry_mode != v]
+            problems += [f"pin {e.pin}" for v in [wanted.get("pin")] if v is not None and e.pin != v]
+            problems += [f"{t}={e.icc.get(t)}" for t, v in dict(wanted.get("icc", {})).items() if e.icc.get(t) != v]
+            problems += [f"no {t}" for t in wanted.get("icc_has", ()) if t not in e.icc]
+            return f"{mti} received with {problems}, expected {dict(wanted)}" if problems else None
+        _poll(check, timeout)
+
     def remove_card(self, _flag: bool, timeout: float) -> None:
         self.w.remove_card()
 
@@ -279,12 +335,18 @@ class _Runner:
                 self.w.carrier.forge_order_answers(bool(value))
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
+            elif name == "wallet_refund_newest" and value:  # the merchant's back office refunds it at the platform
+                paid = [o for o in self.w.wallet.orders.values() if o.status == "paid"]
+                if not paid:
+                    raise StepFailure("no paid wallet order to refund")
+                paid[-1].status = "refunded"
             elif name == "wallet_unreachable":  # the wallet platform and the WeChat Pay / Alipay gateways
                 for platform in (self.w.wallet, self.w.wechatpay, self.w.alipay):
                     platform.set_unreachable(bool(value))
             elif name == "wallet_forge_paid":  # a man in the middle turns every code payment answer into "paid"
                 self.w.wechatpay.forge_paid(bool(value))
                 self.w.alipay.forge_paid(bool(value))
+                self.w.wallet.forge_paid_answers(bool(value))  # the EMV QR platform link too
             elif name == "scanner_noise":  # raw bytes on the scanner line (text, \u escapes for control bytes)
                 self.w.scanner.noise(str(value).encode("latin-1"))
             elif name == "scanner_unplugged" and value:  # for good: the pty goes away
@@ -349,12 +411,13 @@ class _Runner:
             raise StepFailure(f"the phone could not pay: {answer}")
 
     def expect_platform_calls(self, wanted: Mapping[str, list[str]], timeout: float) -> None:
-        """The last calls a platform accepted (``wechatpay``: API paths, ``alipay``: method names), in order."""
+        """A platform accepted these calls one right after the other (``wechatpay``: API paths, ``alipay``: method
+        names) at some point of the scenario (polls going on meanwhile cannot make the check racy)."""
         def check() -> str | None:
             for name, calls in wanted.items():
-                seen = list(getattr(self.w, name).calls)
-                if seen[-len(calls):] != list(calls):
-                    return f"{name} calls end {seen[-len(calls):]}, expected {list(calls)}"
+                seen, run = list(getattr(self.w, name).calls), list(calls)
+                if not any(seen[i:i + len(run)] == run for i in range(len(seen) - len(run) + 1)):
+                    return f"{name} calls {seen[-12:]} lack the run {run}"
             return None
         _poll(check, timeout)
 
@@ -362,20 +425,32 @@ class _Runner:
         _poll(lambda: None if all(self.w.wallet.counts().get(k, 0) == v for k, v in wanted.items()) else
               f"wallet orders {self.w.wallet.counts()} != expected {dict(wanted)}", timeout)
 
+    def expect_beeps(self, wanted: int, timeout: float) -> None:
+        _poll(lambda: None if len(self.w.reader.beeps) == wanted else
+              f"the reader beeped {len(self.w.reader.beeps)} times, expected {wanted}", timeout)
+
     def sleep(self, seconds: float, timeout: float) -> None:
         time.sleep(seconds)
 
 
 def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = None,
                  inspect: Callable[[SimWorld], None] | None = None,
-                 faults: LineFaults | None = None) -> ScenarioResult:
+                 faults: LineFaults | None = None, trace_dir: Path | None = None,
+                 on_start: Callable[[SimWorld], None] | None = None) -> ScenarioResult:
     """Run on a fresh world; ``inspect(world)`` sees the world (journal, ledgers, receipts) before teardown.
-    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``."""
+    ``faults`` (e.g. a CI fault profile) replaces the scenario's own ``[faults]``. ``trace_dir``: keep the
+    world, its traces, log and receipts in ``trace_dir/<scenario>/`` (``sim.runner.trace_dir``)."""
     started = time.monotonic()
-    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults)
+    workdir = scenario_dir(trace_dir, Path(scenario.path)) if trace_dir is not None else None
+    world = SimWorld(overrides=scenario.world, faults=faults or scenario.faults, workdir=workdir,
+                     trace=workdir is not None)
     result = ScenarioResult(scenario, passed=True, seconds=0.0)
+    logged = run_log(workdir)
+    logged.__enter__()
     try:
         world.start()
+        if on_start is not None:  # e.g. a display listener that records every screen
+            on_start(world)
         runner = _Runner(world)
         for index, step in enumerate(scenario.steps, 1):
             timeout = float(step.get("timeout", 10))
@@ -400,6 +475,8 @@ def run_scenario(scenario: Scenario, *, echo: Callable[[str], None] | None = Non
                 inspect(world)
         finally:
             world.stop()
+            keep_receipts(world, workdir)
+            logged.__exit__(None, None, None)
         result.seconds = time.monotonic() - started
     return result
 

@@ -22,6 +22,7 @@ from emv.kernel import Transaction
 from emv.transcript import Recorder, Transcript, mask_transcript
 from flows.ports import OfflinePinRequest
 from sim.backends.issuer import response_icc_data
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from sim.devices.pinpad import offline_verify_apdu
@@ -38,7 +39,7 @@ def record(key: str, *, amount_minor: int = 3000, keep_pan: bool = False) -> Tra
     meta = {"card": key, "amount_minor": amount_minor, "when": WHEN.isoformat(), "unpredictable_number": UN,
             "sequence_counter": 1, "transaction_type": 0}
     recorder = Recorder(card.process, meta)
-    config = TerminalConfig(aids=STANDARD_AIDS, capabilities=bytes.fromhex("E0F8C8"))
+    config = TerminalConfig(aids=STANDARD_AIDS, capabilities=bytes.fromhex("E0F8C8"), capks=SIM_TRUST)
     tx = Transaction(config, amount_minor=amount_minor, when=WHEN, sequence_counter=1,
                      unpredictable_number=lambda: bytes.fromhex(UN))
     action = tx.start()

@@ -11,12 +11,15 @@ hardware), everything else crosses a pty or a socket.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from drivers.card_reader_codec import Led
+from drivers.host.header import FrameHeader
 from emv.crypto.pin import derive_initial_key
 from firmware_image.flash import SimFlash
 from firmware_image.image import Version, make_image
@@ -26,23 +29,29 @@ from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.backends.alipay import AlipaySim
 from sim.backends.carrier import CarrierSim
+from sim.backends.pki import capk_entries
 from sim.backends.wallet import WalletSim
 from sim.backends.wechatpay import WeChatPaySim
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
+from sim.devices.contactless_cards import tap_applet
 from sim.devices.pinpad import PinPadSim
 from sim.devices.printer import PrinterSim
 from sim.devices.pty import LineFaults, PtyPort
-from sim.devices.reader import ReaderSim
+from sim.devices.reader import Applet, ReaderSim
 from sim.devices.scanner import ScannerSim
 from sim.devices.stripes import STRIPE_CARDS, STRIPE_PROFILES, tracks_of
+from sim.runner.trace_dir import private_tree
 from terminal.app import TerminalApp
 from terminal.config import Settings
 from terminal.screens import Screen
+from terminal.secret_file import private_dir
 from terminal.users import hash_password
 from terminal.wiring import build_services
 
 __all__ = ["SimWorld", "DEMO_USERS", "DEMO_BDK", "DEMO_KSN", "DEMO_DEVICE_CLASS", "demo_flash"]
+
+_TRACED = ("reader", "pinpad", "printer", "scanner")
 
 # (id, name, role, password) — the simulator's built-in accounts, documented in the README.
 DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
@@ -53,6 +62,10 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
 # Test keys only: the AES-128 BDK and initial KSN the simulated PIN pad and acquirer share.
 DEMO_BDK = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
 DEMO_KSN = bytes.fromhex("123456789012345600000000")
+DEMO_HEADER = {"tpdu": "6000030000", "app_header": "603100310701"}  # UnionPay-style: NII 0003, POS type 60 v31
+# The terminal's device secret on the test bench: an environment variable (one random value per process, which
+# child processes such as pos-terminal inherit), never a file in the world's work directory beside the journal.
+SIM_DEVICE_SECRET_ENV = "POS_SIM_DEVICE_SECRET"
 
 
 DEMO_DEVICE_CLASS = "iotsim-pos-1"
@@ -64,8 +77,10 @@ def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
     the supervisor can revert even after confirming 1.1.0 (a higher counter would make 1.0.0 a refused downgrade).
     """
     key = generate("ed25519")  # DEVELOPMENT key, lives only in the world's temp dir
+    (directory / "fw-dev-key.pem").unlink(missing_ok=True)  # a work directory used again (--trace-dir, --workdir)
     save_private(key, directory / "fw-dev-key.pem")
     public = directory / "fw-dev-key.pub"
+    public.touch(mode=0o600)  # nothing in a world's work directory is readable by others
     public.write_bytes(public_pem(key))
     path = directory / "flash.bin"
     with SimFlash.create(path, slot_sectors=4, sector_size=1024) as flash:
@@ -86,6 +101,18 @@ def _demo_hash(user_id: str, password: str) -> str:
     return hash_password(password, salt=hashlib.sha256(user_id.encode()).digest()[:16])
 
 
+# The simulator's default fees and limits (a scenario's [world.fees.<channel>] replaces a channel's entry). Wallets
+# charge the platforms' usual 0.6 % (at least ￥0.10), at most ￥500 a payment and ￥200 per SIM per day; the
+# UnionPay QR 0.38 %, at most ￥100 a payment (small amounts without PIN). Cards carry no customer fee here: the
+# acquirer's magic amounts (decline codes, timeouts) must reach the host unchanged; ``min_fee_fen`` with a rate
+# is the card-fee shape a real deployment would configure (config/terminal.example.toml).
+SIM_FEES: dict[str, dict[str, int]] = {
+    "wechat": {"rate_bps": 60, "min_fee_fen": 10, "max_minor": 50000, "daily_minor": 20000},
+    "alipay": {"rate_bps": 60, "min_fee_fen": 10, "max_minor": 50000, "daily_minor": 20000},
+    "emvqr": {"rate_bps": 38, "max_minor": 10000},
+}
+
+
 class SimWorld:
     """Start with ``start()``; ``stop()`` tears everything down. ``overrides`` patch the generated config;
     ``faults`` is the line quality of every serial link (reader, PIN pad, printer). The acquirer link is mutual TLS
@@ -95,9 +122,10 @@ class SimWorld:
 
     def __init__(self, *, workdir: str | Path | None = None, baud: int | None = None,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 faults: LineFaults | None = None, secure_host: bool = True) -> None:
+                 faults: LineFaults | None = None, secure_host: bool = True, trace: bool = False) -> None:
+        self.trace = trace  # keep every serial trace (spy://, masked) and card transcript in the work directory
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="pos-sim-")
-        self.workdir = Path(workdir) if workdir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.workdir = private_dir(Path(workdir) if workdir else Path(self._tmp.name))  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
         self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/devices/stripes.py)
@@ -108,7 +136,13 @@ class SimWorld:
         self.printer = PrinterSim(baud=baud, faults=faults)
         tid = str(self.overrides.get("terminal", {}).get("id", "SIM00001"))
         self.host_security = AcquirerSecurity.create(self.workdir / "acquirer-tls", tid) if secure_host else None
-        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security)
+        if self.host_security is not None:  # the technician loaded the same TMK into the PIN pad (pin_key = "pik")
+            self.pinpad.tmk = self.host_security.tmks[tid]
+            if self.overrides.get("host", {}).get("key_scheme") == "dukpt":  # MACs under the pad's DUKPT keys
+                self.host_security.dukpt = ("aes", DEMO_BDK)
+        self.header = {**DEMO_HEADER, **{k: v for k, v in self.overrides.get("host", {}).items() if k in DEMO_HEADER}}
+        self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security,
+                                    header=FrameHeader.from_config(self.header["tpdu"], self.header["app_header"]))
         self.carrier = CarrierSim()
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
@@ -116,36 +150,50 @@ class SimWorld:
         self.wechatpay = WeChatPaySim(self.wallet, workdir=str(self.workdir))
         self.alipay = AlipaySim(self.wallet, workdir=str(self.workdir))
         self.terminal: TerminalApp | None = None
+        self._tap_cards: dict[str, Applet] = {}  # contactless cards tapped so far, by key: one card each
         self.settings: Settings | None = None
 
     def config(self) -> dict[str, dict[str, Any]]:
+        os.environ.setdefault(SIM_DEVICE_SECRET_ENV, os.urandom(32).hex())
         reader, pinpad, printer = self.reader.start(), self.pinpad.start(), self.printer.start()
         host, port = self.acquirer.start()
         url = self.carrier.start()
         scanner, wallet_url = self.scanner.start(), self.wallet.start()
         data: dict[str, Any] = {
             "terminal": {"id": "SIM00001", "merchant_id": "898440154110001",
-                         "journal": str(self.workdir / "journal.db")},
+                         "journal": str(self.workdir / "journal.db"), "profile": "test"},
+            "emv": {"capks": capk_entries()},  # the simulator's CA: a test key, trusted by profile "test" only
             "devices": {"reader": reader, "pinpad": pinpad, "printer": printer, "scanner": scanner},
-            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0},
+            "wallet": {"url": wallet_url, "timeout_s": 3.0, "poll_interval_s": 0.5, "merchant_timeout_s": 20.0,
+                       "app_id": self.wallet.app_id, "ca_file": self.wallet.ca_file,
+                       "app_secret_file": self.wallet.write_secret(str(self.workdir / "wallet-app-secret")),
+                       "insecure_plaintext": not self.wallet.ca_file},
             "host": {"address": host, "port": port, "timeout_s": 3.0, "connect_timeout_s": 1.0},
             "carrier": {"url": url, "timeout_s": 3.0, "poll_interval_s": 0.3, "app_id": self.carrier.app_id,
                         "app_secret_file": self.carrier.write_secret(str(self.workdir / "carrier-app-secret")),
                         "ca_file": self.carrier.ca_file, "insecure_plaintext": not self.carrier.ca_file},
             "timeouts": {"card_s": 60.0, "pin_s": 60.0},
+            "security": {"device_secret_env": SIM_DEVICE_SECRET_ENV},  # a test-bench secret, not in the workdir
             "users": [{"id": u, "name": n, "role": r, "password_hash": _demo_hash(u, p)}
                       for u, n, r, p in DEMO_USERS],
         }
+        data["fees"] = dict(SIM_FEES)  # realistic defaults, visible on the channel list (issue 14 item 7)
         sec = self.host_security
         data["host"].update({"ca_file": sec.ca.ca_file, "server_name": "localhost", "client_cert": sec.client_cert,
-                             "client_key": sec.client_key, "tmk_file": sec.tmk_file} if sec is not None else
+                             "client_key": sec.client_key, "tmk_file": sec.tmk_file,
+                             "tmk_kbpk_file": sec.tmk_kbpk_file} if sec is not None else
                             {"insecure_plaintext": True, "key_scheme": "none"})
+        data["host"].update(self.header)  # the dialect's TPDU + application header (docs/protocols/acquirer.md)
         if "flash" not in self.overrides.get("firmware", {}):  # flash = "" in a scenario: no slots configured
             flash, public = demo_flash(self.workdir)
             data["firmware"] = {"flash": str(flash), "public_key": str(public), "device_class": DEMO_DEVICE_CLASS}
         data.update(self._platform_config())
         for section, values in self.overrides.items():
             data.setdefault(section, {}).update(values)
+        if self.trace:
+            data["devices"].update({name: f"spy://{path}?file={self.workdir / f'trace-{name}.txt'}"
+                                    for name, path in data["devices"].items() if name in _TRACED})
+            data.setdefault("emv", {})["transcripts_dir"] = str(self.workdir / "transcripts")
         return data
 
     def _platform_config(self) -> dict[str, dict[str, Any]]:
@@ -162,6 +210,8 @@ class SimWorld:
 
     def start(self) -> SimWorld:
         self.settings = Settings.from_dict(self.config())
+        if self.trace:  # the simulator's own files (test CAs, certificates) owner-only, like the terminal's
+            private_tree(self.workdir)
         self.services = build_services(self.settings)
         self.terminal = TerminalApp(self.services)
         self.terminal.start()
@@ -184,6 +234,18 @@ class SimWorld:
         """Swipe any test card's magnetic stripe (chip cards have one too, with a chip service code)."""
         track1, track2 = tracks_of(self.cards[key])
         self.reader.swipe(track2, track1)
+
+    def tap_card(self, key: str, *, collide_with: str | None = None, leave_after: int | None = None,
+                 tear_on_ins: int | None = None) -> None:
+        """Hold a contactless card or phone (``sim.devices.contactless_cards.TAP_KEYS``) over the reader;
+        ``collide_with``: a second card held with it; ``leave_after``: pulled away after that many APDUs;
+        ``tear_on_ins``: pulled away while answering that command. The same key is the same card all along (its
+        ATC and memory go on between taps)."""
+        if key not in self._tap_cards:
+            self._tap_cards[key] = tap_applet(key)
+        card = self._tap_cards[key]
+        self.reader.tap(card, also=tap_applet(collide_with) if collide_with else None, leave_after=leave_after,
+                        tear_on_ins=tear_on_ins)
 
     def remove_card(self) -> None:
         self.pinpad.card_channel = None
@@ -253,13 +315,29 @@ class SimWorld:
                 f"Printer: {len(self.printer.receipts)} receipts",
                 "Cables: " + "  ".join(f"{n} {'✓' if self.device(n).connected else '✗ pulled'}"
                                        for n in self.DEVICES),
-                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders")]
+                "Wallet: " + (", ".join(f"{k} {v}" for k, v in self.wallet.counts().items() if v) or "no orders"),
+                self.reader_lights()]
+
+    def reader_lights(self) -> str:
+        """The contactless reader's four lights, beeps and field, as a person at the counter sees them."""
+        r = self.reader
+        lights = " ".join(("●" if r.leds & led else "○") + name for led, name in (
+            (Led.BLUE, "blue"), (Led.YELLOW, "yellow"), (Led.GREEN, "green"), (Led.RED, "red")))
+        field = "card in the field" if r.card_in_field else "field empty"
+        return f"Tap: {lights} · {len(r.beeps)} beeps · {field}"
 
     def toggle_fault(self, name: str) -> bool:
         """Flip one device fault a person can cause at the counter; returns whether it is now on."""
         if name == "printer_paper_out":
             self.printer.paper_out = not self.printer.paper_out
             return self.printer.paper_out
+        sec = self.host_security
+        if name == "acquirer_tls_expired" and sec is not None:  # the bank's certificate expires (or is renewed)
+            sec.tls_fault = None if sec.tls_fault == "expired" else "expired"
+            return sec.tls_fault == "expired"
+        if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
+            sec.bad_mac_answers = not sec.bad_mac_answers
+            return sec.bad_mac_answers
         raise ValueError(f"unknown fault {name!r}")
 
     def stop(self) -> None:

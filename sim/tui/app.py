@@ -9,7 +9,8 @@ reads the device's state.
 Keys: digits, Enter, Backspace and Escape go to the terminal keypad, except while the PIN pad is waiting for
 a PIN: then they go to the PIN pad (the customer is typing), as the mode line and the PIN pad panel show.
 The customer's phone: ``w`` / ``o`` pick a wallet and an outcome, ``s`` shows that payment code to the scanner;
-``p`` / ``x`` scan the QR on the terminal's screen and pay / refuse.
+``p`` / ``x`` scan the QR on the terminal's screen and pay / refuse. Contactless: ``y`` picks a tap card or phone
+(``sim.devices.contactless_cards.TAP_KEYS``), ``t`` holds it over the reader, ``Y`` takes it away.
 
 >>> [b.key for b in PosSimApp.BINDINGS if b.action == "insert_card"]
 ['i']
@@ -28,6 +29,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.tui.widgets import (
     CardSlotPanel,
     KeyCap,
@@ -69,6 +71,7 @@ class _Reader(Protocol):
     @property
     def card_present(self) -> bool: ...
     def add_listener(self, cb: Callable[..., None]) -> None: ...
+    def take_away(self) -> None: ...
 
 
 class _Printer(Protocol):
@@ -93,6 +96,7 @@ class WorldView(Protocol):
     def insert_card(self, key: str) -> None: ...
     def remove_card(self) -> None: ...
     def swipe_card(self, key: str) -> None: ...
+    def tap_card(self, key: str) -> None: ...
     def save_receipt_png(self) -> str: ...
     def toggle_cable(self, device: str) -> bool: ...
     def status_lines(self) -> list[str]: ...
@@ -163,10 +167,15 @@ class PosSimApp(App[None]):
         Binding("i", "insert_card", "Insert", priority=True),
         Binding("r", "remove_card", "Remove", priority=True),
         Binding("m", "swipe_card", "Swipe", priority=True),
+        Binding("y", "pick_tap_card(1)", "Tap card", key_display="y/t/Y", priority=True),
+        Binding("t", "tap_card", "Tap", show=False, priority=True),
+        Binding("Y", "take_away", "Take away", show=False, priority=True),
         Binding("g", "save_receipt", "Receipt PNG", show=False, priority=True),
         Binding("u", "toggle_cable('reader')", "Reader cable", key_display="u/U", priority=True),
         Binding("U", "toggle_cable('pinpad')", "PIN pad cable", show=False, priority=True),
         Binding("P", "toggle_fault('printer_paper_out')", "Paper out", key_display="P", priority=True),
+        Binding("T", "toggle_fault('acquirer_tls_expired')", "Bank cert expired", show=False, priority=True),
+        Binding("M", "toggle_fault('acquirer_bad_mac')", "Bank bad MAC", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
@@ -188,6 +197,7 @@ class PosSimApp(App[None]):
         self._was_present = False
         self.wallet_idx = 0
         self.outcome_idx = 0
+        self.tap_idx = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -349,6 +359,20 @@ class PosSimApp(App[None]):
             if self._guard(lambda: self.world.swipe_card(key)):
                 self.notify(f"Swiped / 已刷卡: {cards[self.selected_card % len(cards)][1]}")
 
+    def action_pick_tap_card(self, step: int) -> None:
+        self.tap_idx = (self.tap_idx + step) % len(TAP_KEYS)
+        self.notify(f"Tap card / 闪付卡: {TAP_KEYS[self.tap_idx]} (t = tap / 挥卡)")
+
+    def action_tap_card(self) -> None:
+        """Hold the picked contactless card or phone over the reader until ``Y`` takes it away."""
+        key = TAP_KEYS[self.tap_idx % len(TAP_KEYS)]
+        if self._guard(lambda: self.world.tap_card(key)):
+            self.notify(f"Tapped / 已挥卡: {key}")
+
+    def action_take_away(self) -> None:
+        if self._guard(self.world.reader.take_away):
+            self.notify("Card taken away / 已移开")
+
     def action_save_receipt(self) -> None:
         saved: list[str] = []
         if self._guard(lambda: saved.append(self.world.save_receipt_png())):
@@ -360,7 +384,8 @@ class PosSimApp(App[None]):
         self._refresh_cards()
 
     def action_toggle_fault(self, name: str) -> None:
-        """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react)."""
+        """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react); ``T`` makes the
+        acquirer present an expired certificate, ``M`` sends its approvals with a wrong MAC (and back)."""
         state: list[bool] = []
         if self._guard(lambda: state.append(self.world.toggle_fault(name))):
             self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")

@@ -17,12 +17,14 @@ import logging
 from typing import Any
 
 from flows.messages import t
+from pos_errors import PosError
 from terminal.core import TerminalCore
 from terminal.diagnostics import faults
 from terminal.machine import State
+from terminal.profile import pin_test_key_id
 from terminal.roles import Action, allowed
 from terminal.screens import Key
-from terminal.work import WorkContext, check_devices, recover_all
+from terminal.work import WorkContext, check_devices, journal_writable, recover_all
 
 __all__ = ["start", "OutOfService", "damage_lines"]
 
@@ -43,10 +45,26 @@ def _boot_work(lang: str) -> Any:
         damage = getattr(sv.journal, "damage", None)  # the whole journal was checked when it was opened
         if damage is not None:
             return False, damage_lines(damage, lang), ()
+        test_key = _test_pin_key(sv)  # a production terminal with a test PIN key never reaches a sale
+        if test_key:
+            return False, (t("boot.test_pin_key", lang, key_id=test_key),), ()
+        if not journal_writable(sv):  # storage full or failing: nothing could be recorded
+            return False, (t("journal.write_failed", lang), t("journal.write_action", lang)), ()
         with ctx.money:
             report = recover_all(sv)
         return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), ()
     return run
+
+
+def _test_pin_key(sv: Any) -> str | None:
+    """A production terminal refuses a PIN pad holding a published test key (``terminal.profile``)."""
+    key_status = getattr(sv.pinpad, "key_status", None)
+    if key_status is None or sv.settings.terminal.profile != "production":
+        return None
+    try:
+        return pin_test_key_id(sv.settings.terminal.profile, key_status().ksn)
+    except PosError:
+        return None  # an unreachable pad is the device check's finding
 
 
 def start(core: TerminalCore) -> None:
@@ -120,7 +138,7 @@ class OutOfService:
         s.login_pw = ""
         if result.user is None:
             s.error = core.say(result.message, **result.args)
-            core.audit("lockout" if result.locked_now else "login_failed", result.message, s.login_id)
+            core.audit("lockout" if result.locked_now else "login_failed", result.message, result.known_id or "?")
         elif not allowed(result.user.role, Action.JOURNAL_RECOVERY):
             s.error, s.login_field = core.say("journal.tech_only"), "tech_id"
             core.audit("refused", Action.JOURNAL_RECOVERY.value, result.user.user_id)

@@ -43,7 +43,7 @@ def _checked(core: TerminalCore, result: list[Check] | None, error: BaseExceptio
     core.session.office.diagnostics = checks
     core.session.health = tuple(faults(checks))
     if error is not None:
-        core.session.error = core.say("boot.failed", error=type(error).__name__)
+        core.session.error = core.say("boot.failed", error=error)
     core.audit("diagnostics", f"{sum(not c.ok for c in checks)} fault(s)")
     core.refresh()
 
@@ -54,9 +54,20 @@ def health_due(core: TerminalCore) -> None:
         core.start("health", check_devices, _health_checked, background=True)
 
 
+def recheck(core: TerminalCore) -> None:
+    """Anyone on the home screen may run the non-intrusive checks again (status queries only, nothing printed):
+    a warning goes away as soon as a check passes."""
+    if not core.work_running(_health_checked):
+        core.session.office.info = core.say("home.rechecking")
+        core.start("health", check_devices, _health_checked, background=True)
+    core.refresh()
+
+
 def _health_checked(core: TerminalCore, result: Any, error: BaseException | None) -> None:
+    core.session.office.info = None
     if error is not None:  # run_checks turns ours into lines; anything else is logged
         log.warning("background check failed: %s", error)
+        core.refresh()
         return
     before = core.session.health
     core.session.health = tuple(faults(list(result)))

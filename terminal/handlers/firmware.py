@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from firmware_image.errors import FirmwareError
+from firmware_image.keys import load_key
 from firmware_image.slots import SlotState, confirm, revert
 from terminal.core import TerminalCore
 from terminal.firmware_screen import FirmwareKeyError, read_slots, revert_problem, running_slot
@@ -56,7 +57,9 @@ def _confirm_trial(core: TerminalCore) -> None:
         return
     what = f"slot {trial.slot} {trial.version} counter {trial.security_counter}"
     try:
-        done = confirm(core.settings.firmware.flash)
+        section = core.settings.firmware  # with a public key the counter rises now, from the verified image
+        keys = [load_key(section.public_key)] if section.public_key else None
+        done = confirm(section.flash, keys, section.device_class)
     except (FirmwareError, OSError) as exc:
         core.audit("firmware_confirm", f"{what} failed: {exc}")
         s.error = core.say("fw.err_flash")

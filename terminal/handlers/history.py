@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from flows.messages import next_lang
-from flows.money import format_money
+from flows.money import format_money, parse_yuan
 from flows.ports import ReceiptLine
 from flows.pricing import CHANNEL_LABELS
 from flows.receipt import receipt_from_json
@@ -25,7 +25,7 @@ from terminal.views_office import channel_numbers
 
 __all__ = ["History", "HistoryList", "HistoryDetail", "Shift", "open_history", "open_shift", "printed_done"]
 
-_LIMITS = (8, 7, 8, 1)  # digits per search field: SIM tail, amount, date, channel
+_LIMITS = (8, 8, 8, 1)  # characters per search field: SIM tail, amount in yuan ("99999.99"), date, channel
 _REPRINT_STATUS = {"completed": "completed", "topup_pending": "pending", "reversed": "reversed",
                    "reversal_pending": "reversal_pending"}
 
@@ -72,13 +72,17 @@ def _search(core: TerminalCore) -> list[Any] | None:
         except ValueError:
             s.error = core.say("history.field_date")
             return None
+    amount_minor = parse_yuan(amount) if amount else None
+    if amount and amount_minor is None:
+        s.error = core.say("history.bad_amount")
+        return None
     channels = list(CHANNEL_LABELS)
     if channel and not 1 <= int(channel) <= len(channels):
         s.error = core.say("history.field_channel", channels=channel_numbers())
         return None
     mine = "" if core.role() == Role.SUPERVISOR else core.uid()
     return search(core.services.journal, HistoryFilter(
-        sim_tail=tail, amount_minor=int(amount) if amount else None, day=day,
+        sim_tail=tail, amount_minor=amount_minor, day=day,
         channel=channels[int(channel) - 1] if channel else "", cashier_id=mine))
 
 
@@ -88,6 +92,8 @@ class History:
         value = o.history_values[o.history_field]
         if key.digit is not None and len(value) < _LIMITS[o.history_field]:
             o.history_values[o.history_field] = value + key.digit
+        elif key is Key.F2 and o.history_field == 1 and "." not in value and len(value) < _LIMITS[1]:
+            o.history_values[1] = value + "."  # the amount is keyed in yuan: F2 is the decimal point
         elif key is Key.CLEAR:
             o.history_values[o.history_field] = value[:-1]
         elif key is Key.F1:

@@ -50,10 +50,24 @@ class Home:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s = core.session
         s.error, s.office.info = None, None
-        if key in (Key.D9, Key.CANCEL):
-            core.audit("logout")
-            s.user, s.office = None, OfficeState()  # nothing typed or listed outlives the session
-            core.fire("logout")
+        if s.logout_asked:  # "log out?": ENTER logs out; any other key stays logged in
+            s.logout_asked = False
+            if key is Key.ENTER:
+                core.audit("logout")
+                s.user, s.office = None, OfficeState()  # nothing typed or listed outlives the session
+                core.fire("logout")
+            else:
+                core.refresh()
+            return
+        if key is Key.D9:  # the dedicated logout key asks first; CANCEL (Esc) on home never logs out
+            s.logout_asked = True
+            core.refresh()
+            return
+        if key is Key.CANCEL:
+            core.refresh()
+            return
+        if key is Key.ENTER and s.health:  # the device warning: check again (anyone; nothing intrusive)
+            diagnostics.recheck(core)
             return
         entry = menu_entry(core.role(), key.value)
         if entry is None or not core.permit(entry[1]):

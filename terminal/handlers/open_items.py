@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flows.messages import Msg, say
+from flows.messages import CATALOGUE, Msg, say
 from flows.money import format_money
 from flows.ports import RefundHostPort
 from flows.recovery import RecoveryReport
@@ -25,11 +25,16 @@ from terminal.work import WorkContext, recover_all
 __all__ = ["OpenItems", "open_open_items"]
 
 
+def word(text: str) -> Msg | str:
+    """A status word in the reader's language when the catalogue has it (``word.<text>``)."""
+    return Msg(f"word.{text}") if f"word.{text}" in CATALOGUE else text
+
+
 def _saf_lines(core: TerminalCore) -> tuple[str, ...]:
     """The supervisor's view of the advice queue: waiting and stopped advices, then the refund hint."""
     s, journal = core.session, core.services.journal
     lines = tuple(say(Msg("saf.queued", {"stan": f"{r.stan:06d}", "money": format_money(r.amount_minor),
-                                         "pan": r.masked_pan, "status": r.status, "tries": r.attempts}), s.lang)
+                                         "pan": r.masked_pan, "status": word(r.status), "tries": r.attempts}), s.lang)
                   for r in journal.saf_items(("queued", *STOPPED)))
     if refundable(journal.open_transactions()):
         lines = (*lines, say(Msg("refund.hint"), s.lang))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flows.for_people import explain_key
 from flows.messages import Msg, next_lang
 from flows.receipt import receipt_to_json
 from flows.topup import TopupOutcome
@@ -16,7 +17,7 @@ from pos_errors import DeviceError, DeviceFault, PosError
 from terminal.core import TerminalCore
 from terminal.receipts import facts_for, print_lines
 from terminal.screens import Key
-from terminal.views import PRINTABLE
+from terminal.views import PRINTABLE, retriable
 
 __all__ = ["Result", "Receipt", "payment_done", "device_error_text", "FAULT_MESSAGES"]
 
@@ -33,7 +34,8 @@ def device_error_text(core: TerminalCore, error: BaseException) -> str:
     fault = getattr(error, "fault", None)
     if isinstance(error, DeviceError) and fault in FAULT_MESSAGES:
         return core.say(FAULT_MESSAGES[fault])
-    return str(error) if isinstance(error, DeviceError) else repr(error)
+    log.info("shown as %s: %r", explain_key(error), error)
+    return core.say(explain_key(error))
 
 
 def payment_done(core: TerminalCore, done: Any, error: BaseException | None) -> None:
@@ -49,8 +51,8 @@ def payment_done(core: TerminalCore, done: Any, error: BaseException | None) -> 
         log.error("payment flow crashed: %s", type(error).__name__)
         storage = getattr(core.services.journal, "write_error", None) is not None
         s.outcome = TopupOutcome("failed", Msg("journal.write_failed") if storage else Msg(
-            "result.no_outcome", {"error": type(error).__name__}), 0, "")
-        s.error = core.say("journal.write_action" if storage else "pay.crashed", error=type(error).__name__)
+            "result.no_outcome", {"error": error}), 0, "")
+        s.error = core.say("journal.write_action" if storage else "pay.crashed", error=error)
     core.fire("finished")
 
 
@@ -86,6 +88,10 @@ class Result:
         elif key is Key.ENTER and printable:
             core.fire("print_receipt")
             _start_printing(core)
+        elif key is Key.F2 and retriable(s):  # declined / cancelled / failed: SIM, plan, amount kept
+            core.audit("retry", f"{s.outcome.order_id if s.outcome else ''}")
+            s.keep_for_retry()
+            core.fire("retry")
         elif key in (Key.ENTER, Key.CANCEL):
             s.reset_sale()
             core.fire("home")

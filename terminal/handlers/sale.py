@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 
 from flows.duplicate import describe, find_duplicate, window_start
-from flows.messages import Msg, say
-from flows.money import format_money
-from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
+from flows.messages import say
+from flows.pricing import TAP_CHANNEL, WALLET_CHANNELS
 from flows.sale_checks import channel_quote
 from flows.topup import TopupOrder
 from terminal.core import TerminalCore
 from terminal.handlers import card, wallet
 from terminal.handlers.advice import open_advice, pick_plan
 from terminal.screens import Key
-from terminal.views import keyed_kind
+from terminal.views import keyed_kind, limits_parts
 
 __all__ = ["PlanSelect", "ChannelSelect", "Confirm", "DuplicateWarning", "pick_plan", "start_payment"]
 
@@ -29,18 +28,19 @@ log = logging.getLogger("terminal.sale")
 
 
 def _limits_line(core: TerminalCore, channel: str) -> str:
-    lim = core.settings.fees.limits_for(channel)
-    parts = [Msg(key, {"money": format_money(v)}) for key, v in (
-        ("wallet.limit_min", lim.min_minor), ("wallet.limit_max", lim.max_minor),
-        ("wallet.limit_daily", lim.daily_minor)) if v]
-    return core.say("wallet.limits", parts=tuple(parts)) if parts else ""
+    parts = limits_parts(core.settings.fees, channel)
+    line = core.say("wallet.limits", parts=parts) if parts else ""
+    if channel == TAP_CHANNEL:  # the contactless limits (Book B §3.1.1), in the cashier's language
+        line = " · ".join(filter(None, (line, card.tap_limits_line(core))))
+    return line
 
 
 def start_payment(core: TerminalCore) -> None:
     s = core.session
     if s.sim is None or s.quote is None or s.user is None:
         return
-    order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id)
+    s.remove_card = False
+    order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id, started_at=core.now)
     if s.quote.channel in WALLET_CHANNELS:
         core.fire("scan_code")
         wallet.start_scan(core, order)
@@ -55,7 +55,8 @@ def _earlier_same_sale(core: TerminalCore) -> bool:
         return False
     now, window = core.wall_clock(), core.settings.terminal.duplicate_window_s
     recent = core.services.journal.for_sim_since(s.sim.iccid, window_start(now, window))
-    earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now, window_s=window)
+    earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now, window_s=window,
+                             amount_minor=s.quote.amount_minor)
     s.duplicate = tuple(say(line, s.lang) for line in describe(earlier, now)) if earlier else ()
     return earlier is not None
 
@@ -75,7 +76,7 @@ class PlanSelect:
 class ChannelSelect:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s, cfg = core.session, core.settings
-        channels = list(CHANNEL_LABELS)
+        channels = list(s.channels)
         if key is Key.CANCEL:
             core.fire("back")
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:

@@ -9,13 +9,15 @@ The totals and the settlement exchange are ``flows.settlement``; recovery and th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from flows.messages import Msg, Text, say
 from flows.money import format_money
 from flows.ports import SettlementHostPort
+from flows.reconcile import channel_totals, reconcile_wallets
 from flows.sale_checks import settlement_blocker
-from flows.settlement import SettlementResult, batch_totals, report_lines, settle_batch
+from flows.settlement import SettlementResult, batch_totals, report_lines, settle_day
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import is_supervisor
@@ -32,7 +34,9 @@ def open_settlement(core: TerminalCore) -> None:
         return
     s, journal = core.session, core.services.journal
     batch = journal.current_batch()
-    s.settle_totals, s.settlement, s.error = batch_totals(journal.batch_records(batch), batch), None, None
+    records = journal.batch_records(batch)
+    s.settle_totals, s.settlement, s.error = batch_totals(records, batch), None, None
+    s.settle_channels = channel_totals(records)
     if rows := skipped_rows(journal):  # rows that cannot be decoded are left out of the totals: say which
         s.error = core.say("journal.rows_skipped", rows=rows)
     core.fire("settlement")
@@ -48,7 +52,7 @@ def _settle_work(lang: str, clock: Any) -> Any:
             blocker = settlement_blocker(open_left=open_left, advices_left=len(sv.journal.saf_items()))
             if blocker is not None:
                 return SettlementResult("failed", batch_totals(records, batch), False, None, None, blocker), None
-            result = settle_batch(cast(SettlementHostPort, sv.host), sv.journal, records, batch=batch)
+            result = settle_day(cast(SettlementHostPort, sv.host), _wallets(sv), sv.journal, records, batch=batch)
         host: Any = sv.host
         if result.new_batch is not None and hasattr(host, "batch_number"):  # the next 0200s carry the new batch
             host.batch_number = result.new_batch
@@ -72,6 +76,28 @@ def _settled(core: TerminalCore, done: Any, error: BaseException | None) -> None
     core.fire("settled")
 
 
+def _wallets(sv: Any) -> Any:
+    """Each wallet channel's own platform (WeChat Pay, Alipay on their APIs), else the one [wallet] platform."""
+    return sv.wallet_topup.port if sv.wallet_topup is not None else sv.wallet
+
+
+def _reconcile_work(batch: int) -> Any:
+    def run(ctx: WorkContext) -> Any:
+        sv = ctx.services
+        return reconcile_wallets(_wallets(sv), sv.journal.batch_records(batch))
+    return run
+
+
+def _reconciled(core: TerminalCore, done: Any, error: BaseException | None) -> None:
+    s = core.session
+    if done is not None and s.settlement is not None:
+        s.settlement = replace(s.settlement, wallets=done)
+        core.audit("reconcile", f"batch {s.settlement.totals.batch:06d} differ {len(done.mismatches)}")
+    s.error = None if error is None else core.say("settle.failed", error=error)
+    s.progress = ""
+    core.refresh()
+
+
 class Settlement:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         if key is Key.CANCEL:
@@ -84,8 +110,19 @@ class Settlement:
 
 
 class Settled:
+    """The outcome. Never a dead end: F1 tries a batch that did not close again, or asks the wallet platforms
+    again about orders that differed (after the supervisor followed them up)."""
+
     def on_key(self, core: TerminalCore, key: Key) -> None:
-        if key in (Key.ENTER, Key.CANCEL):
+        s = core.session
+        r = s.settlement
+        if key is Key.F1 and r is not None and not r.closed:
+            open_settlement(core)
+        elif key is Key.F1 and r is not None and r.wallets is not None and not r.wallets.ok:
+            s.progress = core.say("settle.reconciling")
+            core.refresh()
+            core.start("reconcile", _reconcile_work(r.totals.batch), _reconciled)
+        elif key in (Key.ENTER, Key.CANCEL):
             s = core.session
             s.settlement, s.settle_totals, s.error = None, None, None
             core.fire("home")

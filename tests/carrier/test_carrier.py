@@ -190,6 +190,7 @@ def test_recharge_and_add_on_packs(sim: CarrierSim, client: CarrierClient) -> No
     state = sim.sims[EMPTY_BALANCE]
     assert (state.balance_minor, state.sms_left, state.voice_left_min, state.plan_name) == (5000, 100, 50,
                                                                                            "3GB 月包")
+    assert state.expiry == "2026-12-31", "recharges and add-ons add no months (docs/cashier.md)"
     info = client.lookup_sim(EMPTY_BALANCE)
     assert info is not None and info.balance_minor == 5000
 

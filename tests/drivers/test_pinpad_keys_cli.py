@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from emv.crypto.mac import kcv_tdes
 from emv.crypto.pin import derive_initial_key, key_check_value
-from sim.devices.pinpad import PinPadSim
+from sim.devices.pinpad import TEST_KBPK, PinPadSim
 from terminal.audit import AuditLog
 from terminal.journal import Journal
 from terminal.load_pin_key import main as load_pin_key
@@ -19,6 +20,7 @@ from terminal.users import UserStore, hash_password
 from tests.drivers.test_pinpad_keys import AES_KSN, NEW_BDK, NEW_KSN, OLD_BDK, key_block
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+psec_tr31 = pytest.importorskip("psec.tr31")
 PASSWORDS = {"80": "888888", "81": "818181", "90": "999999", "01": "111111"}
 
 
@@ -99,3 +101,19 @@ def test_a_block_that_does_not_parse_is_refused_clearly(world: tuple[PinPadSim, 
     with pytest.raises(SystemExit):
         load_pin_key([*_args(sim, db, "C0016B1AX00N0000"), "--user", "80"])
     assert "only B (TDES) and D (AES)" in capsys.readouterr().err
+
+
+def test_technician_loads_the_terminal_master_key(world: tuple[PinPadSim, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    sim, db = world
+    tmk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    block = str(psec_tr31.wrap(TEST_KBPK["D"], "D0000K0TB00N0000", tmk))
+    before = sim.key_status()
+    assert load_pin_key([*_args(sim, db, block), "--user", "80"]) == 0
+    kcv = kcv_tdes(tmk, 3).hex().upper()
+    assert f"loaded: terminal master key, KCV {kcv}" in capsys.readouterr().out
+    assert sim.tmk == tmk and sim.key_status() == before  # the DUKPT key is untouched
+    assert _audit(db)[-1] == ("80", "key_load", f"loaded terminal master key, KCV {kcv}")
+    wrong = str(psec_tr31.wrap(bytes(32), "D0000K0TB00N0000", bytes(reversed(tmk))))  # not under the pad's KBPK
+    assert load_pin_key([*_args(sim, db, wrong), "--user", "80"]) == 1
+    assert "refused the key block" in capsys.readouterr().err and sim.tmk == tmk

@@ -15,16 +15,20 @@ from drivers.card_reader_codec import (
     Led,
     ReaderCmd,
     ReaderState,
+    decode_cl_collision,
     decode_swipe,
+    decode_timed,
     encode_buzzer,
     encode_cl_poll,
+    encode_field_off,
     encode_led,
     encode_swipe,
 )
 from drivers.link.frames import encode_data
+from drivers.link.payload import encode_response
 from flows.ports import CancelToken
-from pos_errors import RemoteProtocolError
-from sim.devices.reader import ReaderSim
+from pos_errors import CardRemoved, DeviceError, DeviceFault, RemoteProtocolError
+from sim.devices.reader import ReaderSim, air_us
 from tests.drivers.conftest import T1_ATR, FakeApplet
 
 # A made-up UnionPay-style test account; never a real card number.
@@ -114,7 +118,72 @@ def test_swipe_codec_round_trip() -> None:
     (ReaderCmd.BUZZER,   encode_buzzer(150),          "02 00 04 03 14 00 96 60 16"),
     (ReaderCmd.MAG_READ, b"",                         "02 00 02 03 20 9B 91"),
     (ReaderCmd.CL_POLL,  encode_cl_poll(500),         "02 00 04 03 30 01 F4 45 C5"),
+    (ReaderCmd.CL_FIELD_OFF, encode_field_off(100),   "02 00 04 03 33 00 64 AC 1D"),
 ])
 def test_documented_command_frames(cmd: ReaderCmd, data: bytes, frame: str) -> None:
     assert encode_data(3, cmd, data).hex(" ").upper() == frame
     assert frame in (Path(__file__).parents[2] / "docs" / "protocols" / "card-reader.md").read_text(encoding="utf-8")
+
+
+def test_collision_field_off_and_lights_through_the_pty(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    assert reader.poll_cards(50) == 0
+    sim.tap(FakeApplet(atr=bytes.fromhex("0578807002")), also=FakeApplet(atr=bytes.fromhex("0578807002")))
+    assert reader.poll_cards(50) == 2  # two cards answered: a collision, nothing activated
+    sim.take_one_away()
+    assert reader.poll_cards(50) == 1
+    reader.activate_contactless()
+    reader.field_off(100)
+    assert sim.field_offs == [100]
+    reader.indicate(0x07, 150)  # card read: blue + yellow + green and the success tone
+    assert sim.leds == Led.BLUE | Led.YELLOW | Led.GREEN and sim.beeps == [150]
+    reader.indicate(0x08)  # processing error: red only, the others go off
+    assert sim.leds == Led.RED
+
+
+def test_card_leaving_the_field_mid_exchange_is_card_removed(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    sim.tap(FakeApplet(atr=bytes.fromhex("0578807002")), leave_after=1)
+    assert reader.poll_cards(50) == 1
+    reader.activate_contactless()
+    select = bytes.fromhex("00A404000E325041592E5359532E444446303100")
+    assert reader.transmit(select)[-2:] == b"\x90\x00"
+    with pytest.raises(CardRemoved):
+        reader.transmit(select)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x01", b"\x00"])
+def test_a_collision_of_fewer_than_two_cards_is_malformed(payload: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_cl_collision(payload)
+
+
+def test_timed_transmit_reports_the_modelled_air_time(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    card = FakeApplet(atr=bytes.fromhex("0578807002"))
+    card.processing_us, card.relay_delay_us = 1000, 250  # type: ignore[attr-defined]
+    sim.tap(card)
+    assert reader.poll_cards(50) == 1
+    reader.activate_contactless()
+    apdu = bytes.fromhex("80EA000004A1B2C3D400")
+    rapdu, elapsed = reader.transmit_timed(apdu)
+    assert elapsed == air_us(len(apdu)) + 1000 + air_us(len(rapdu)) + 250
+    sim.take_away()
+    with pytest.raises(CardRemoved):
+        reader.transmit_timed(apdu)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00\x00\x00\x01", b"\x00\x00\x00\x01\x90"])
+def test_a_timed_answer_without_its_status_word_is_malformed(payload: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_timed(payload)
+
+
+def test_a_garbled_poll_answer_is_a_device_error_not_a_crash(pair: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = pair
+    sim.tap(FakeApplet(atr=bytes.fromhex("0578807002")), uid=b"")
+    sim._PERIPHERALS = {**sim._PERIPHERALS,  # type: ignore[misc]
+                        ReaderCmd.CL_POLL: lambda self, data: encode_response(0, b"\x05AB")}
+    with pytest.raises(DeviceError) as caught:
+        reader.poll_cards(50)
+    assert caught.value.fault is DeviceFault.GARBLED

@@ -13,13 +13,15 @@ from emv.crypto import arqc
 from emv.kernel import Transaction
 from flows.ports import OfflinePinRequest
 from sim.backends.issuer import response_icc_data
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE, SimCardProfile
 from sim.devices.pinpad import offline_verify_apdu
 
 WHEN = dt.datetime(2026, 5, 1, 12, 30, 15)
 UN = bytes.fromhex("A1B2C3D4")
-CONFIG = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001")
+CONFIG = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001",
+                        capks=SIM_TRUST)
 
 
 def transaction(config: TerminalConfig = CONFIG, amount_minor: int = 12345) -> Transaction:
@@ -28,7 +30,7 @@ def transaction(config: TerminalConfig = CONFIG, amount_minor: int = 12345) -> T
 
 
 def config_with(*aids: AidConfig) -> TerminalConfig:
-    return TerminalConfig(aids=aids, terminal_id="T0000001", merchant_id="898440154110001")
+    return TerminalConfig(aids=aids, terminal_id="T0000001", merchant_id="898440154110001", capks=SIM_TRUST)
 
 
 def session_key(profile: SimCardProfile, values: dict[int, bytes], psn: str | None) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emv.capk import TEST_CAPKS
+from emv.capk import LIVE_CAPKS, TEST_CAPKS
 from emv.config import terminal_config
 from pos_errors import ConfigError
 from terminal.config import Settings, load_settings
@@ -22,7 +22,9 @@ def test_the_example_config_loads_and_builds_the_kernel_config():
     from terminal.wiring import emv_config
     config = emv_config(settings)
     assert config.aids[0].app_versions == (bytes.fromhex("0030"), bytes.fromhex("0020"))
-    assert config.capabilities == bytes.fromhex("E0F8C8") and (VISA_92.rid, 0x92) in config.capks
+    assert config.capabilities == bytes.fromhex("E0F8C8") and settings.terminal.profile == "production"
+    assert (VISA_92.rid, 0x92) not in config.capks and all(not c.test for c in config.capks.values())
+    assert set(config.capks) == set(LIVE_CAPKS)
 
 
 def test_every_key_reaches_the_kernel():
@@ -53,14 +55,15 @@ index = "92"
 modulus = "{VISA_92.modulus.hex()}"
 checksum = "429C954A3859CEF91295F663C963E582ED6EB253"
 """
-    config = terminal_config(tomllib.loads(text), **IDS)
+    config = terminal_config(tomllib.loads(text), **IDS, profile="test")
     aid = config.aids[0]
     assert (aid.tac_online, aid.floor_limit_minor, aid.threshold_minor, aid.target_percent,
             aid.max_target_percent, aid.default_ddol, aid.app_versions, aid.partial_selection) == (
         b"\xff" * 5, 5000, 1000, 10, 50, bytes.fromhex("9F37049F0206"), (bytes.fromhex("0096"),), False)
-    assert list(config.capks) == [(VISA_92.rid, 0x92)]
+    assert list(config.capks) == [*LIVE_CAPKS, (VISA_92.rid, 0x92)]
     assert config.revoked == {(VISA_92.rid, 0x92, b"\x00\x00\x01")}
-    assert config.exception_file == {"6212345678901232"} and config.country_code == b"\x03\x44"
+    assert "6212345678901232" in config.exception_file and len(config.exception_file) == 1
+    assert "6212345678901232" not in repr(config) and config.country_code == b"\x03\x44"
 
 
 @pytest.mark.parametrize(("emv", "named"), [

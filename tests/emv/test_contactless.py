@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from emv import contactless as cl
 from emv import kernel_c3, tags, tlv
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, Cvm, Message, ReaderLimits, Status
 from emv.crypto import arqc
 from emv.entry_point import ContactlessFinished, EntryPoint, FieldOff, PollCards, ShowUi
 from pos_errors import LocalProtocolError, RemoteProtocolError
 from sim.backends.issuer import ac_session_key
+from sim.backends.pki import SIM_TRUST
 from sim.devices.contactless_cards import CONTACTLESS_CATALOGUE, ContactlessCard, ContactlessProfile
 
 TODAY = dt.date(2026, 5, 1)
@@ -47,7 +47,7 @@ def tap(profile: ContactlessProfile, amount: int, *, pin: str = "entered", cards
         host_code: str | None = None) -> Tap:
     card = ContactlessCard(profile)
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
-    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY)
     polls = list(cards_in_field)
     seen: list[bytes] = []
@@ -94,7 +94,7 @@ def test_quickpass_debit_online_no_cvm() -> None:
     assert done.result.outcome.cvm is Cvm.NO_CVM and not done.pin_asked
     field55 = tlv.flatten(tlv.decode(done.online[0].icc_data))
     assert field55[0x9F27] == b"\x80"  # ARQC
-    assert field55[0x9F66].hex().upper() == "36804000"  # online cryptogram required, no CVM required
+    assert field55[0x9F66].hex().upper() == "3680C000"  # online cryptogram required, no CVM required
     assert field55[0x9F34].hex().upper() == "1F0002"
     assert 0x5A not in field55 and 0x57 not in field55  # PAN and track 2 travel outside field 55
     assert done.online[0].pan == CARDS["quickpass-debit"].card.pan
@@ -124,7 +124,7 @@ def test_over_the_cvm_required_limit_asks_for_online_pin() -> None:
     assert done.pin_asked and done.result.outcome.cvm is Cvm.ONLINE_PIN
     assert done.result.outcome.status is Status.APPROVED
     field55 = tlv.flatten(tlv.decode(done.online[0].icc_data))
-    assert field55[0x9F66].hex().upper() == "36C04000"  # online cryptogram and CVM required
+    assert field55[0x9F66].hex().upper() == "36C0C000"  # online cryptogram and CVM required
     assert field55[0x9F6C][0] & 0x80 and field55[0x9F34].hex().upper() == "020002"
 
 
@@ -202,13 +202,13 @@ def test_answers_out_of_turn_are_local_errors() -> None:
 # fmt: off
 PREPROCESSING = [
     # amount  limits (cl, floor, cvm, status, zero ok)   not allowed  floor  cvm    TTQ out
-    (2000,    (100000, 5000, 30000, False, True),        False,       False, False, "36004000"),
-    (5001,    (100000, 5000, 30000, False, True),        False,       True,  False, "36804000"),
-    (30000,   (100000, 5000, 30000, False, True),        False,       True,  True,  "36C04000"),
-    (100000,  (100000, 5000, 30000, False, True),        True,        True,  True,  "36C04000"),
-    (100,     (None,   None, None,  True,  True),        False,       False, False, "36804000"),  # status check
-    (0,       (None,   None, None,  False, True),        False,       False, False, "36804000"),  # zero: online
-    (0,       (None,   None, None,  False, False),       True,        False, False, "36004000"),  # zero refused
+    (2000,    (100000, 5000, 30000, False, True),        False,       False, False, "3600C000"),
+    (5001,    (100000, 5000, 30000, False, True),        False,       True,  False, "3680C000"),
+    (30000,   (100000, 5000, 30000, False, True),        False,       True,  True,  "36C0C000"),
+    (100000,  (100000, 5000, 30000, False, True),        True,        True,  True,  "36C0C000"),
+    (100,     (None,   None, None,  True,  True),        False,       False, False, "3680C000"),  # status check
+    (0,       (None,   None, None,  False, True),        False,       False, False, "3680C000"),  # zero: online
+    (0,       (None,   None, None,  False, False),       True,        False, False, "3600C000"),  # zero refused
 ]
 # fmt: on
 
@@ -217,7 +217,7 @@ PREPROCESSING = [
 def test_preprocessing(amount: int, limits: tuple, not_allowed: bool, floor: bool, cvm: bool, ttq: str) -> None:
     cl_limit, floor_limit, cvm_limit, status, zero_ok = limits
     reader = ReaderLimits(contactless_limit=cl_limit, floor_limit=floor_limit, cvm_required_limit=cvm_limit,
-                          status_check=status, zero_amount_allowed=zero_ok, ttq=bytes.fromhex("36C04000"))
+                          status_check=status, zero_amount_allowed=zero_ok, ttq=bytes.fromhex("36C0C000"))
     ind = cl.preprocess((Combination(b"\xa0\x00\x00\x03\x33", 7, reader),), amount)[0]
     assert (ind.not_allowed, ind.floor_limit_exceeded, ind.cvm_limit_exceeded) == (not_allowed, floor, cvm)
     assert ind.ttq.hex().upper() == ttq  # byte 2 b8-b7 reset first (§3.1.1.2)
@@ -303,7 +303,7 @@ class _Garbage:
 
 def _run_against(card: _Garbage | _TwoApps, amount: int = 2000) -> ContactlessFinished:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
-    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=TEST_CAPKS,
+    ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels=KERNELS, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY)
     action = ep.start()
     for _ in range(100):

@@ -9,11 +9,11 @@ import pytest
 
 from emv import kernel_c2, kernel_c3, tlv
 from emv.actions import GoOnline, RequestOnlinePin, SendApdu
-from emv.capk import TEST_CAPKS
 from emv.contactless import Combination, Cvm, ReaderLimits, Status
 from emv.crypto import arqc
 from emv.entry_point import ContactlessFinished, EntryPoint, PollCards
 from sim.backends.issuer import ac_session_key
+from sim.backends.pki import SIM_TRUST
 from sim.devices.cards import SimCardProfile
 from sim.devices.contactless_cards import MASTERCARD_TAP, EmvModeTapCard
 
@@ -27,7 +27,7 @@ def tap(profile: SimCardProfile, amount: int) -> tuple[ContactlessFinished, list
     card = EmvModeTapCard(profile)
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=UN, today=TODAY)
     ep = EntryPoint(COMBINATIONS, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal,
-                    capks=TEST_CAPKS, today=TODAY)
+                    capks=SIM_TRUST, today=TODAY)
     online: list[GoOnline] = []
     apdus: list[bytes] = []
     pin = False

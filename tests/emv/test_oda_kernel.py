@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 
 from emv import tlv
-from emv.capk import SIM_CA_INDEX, TEST_CAPKS
 from emv.config import STANDARD_AIDS
 from emv.tvr import TsiBit, TvrBit, bits_set
 from sim.backends import pki
+from sim.backends.pki import SIM_CA_INDEX, SIM_CAPKS, SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from tests.emv.helpers import CONFIG, UN, drive, issuer, transaction
@@ -24,9 +24,10 @@ def run(key: str, config=CONFIG, amount: int = 12345, card_filter=None):
     return drive(transaction(config, amount), process, host=issuer(profile, "00"))
 
 
-def test_the_simulator_ca_is_in_the_capk_table_under_every_rid():
+def test_the_simulator_ca_is_a_test_key_under_every_rid():
     for rid in ("A000000333", "A000000003", "A000000004"):
-        assert TEST_CAPKS[(bytes.fromhex(rid), SIM_CA_INDEX)].modulus == pki.ca_key().modulus_bytes
+        capk = SIM_CAPKS[(bytes.fromhex(rid), SIM_CA_INDEX)]
+        assert capk.modulus == pki.ca_key().modulus_bytes and capk.test
 
 
 @pytest.mark.parametrize(("key", "method"), [("sda-good", "SDA"), ("dda-good", "DDA"), ("cda-good", "CDA")])
@@ -75,7 +76,7 @@ def test_a_forged_cda_signature_declines():
 
 
 def test_unknown_ca_key_or_revoked_issuer_certificate_fails_oda():
-    no_sim_ca = dataclasses.replace(CONFIG, capks={k: v for k, v in TEST_CAPKS.items() if k[1] != SIM_CA_INDEX})
+    no_sim_ca = dataclasses.replace(CONFIG, capks={k: v for k, v in SIM_TRUST.items() if k[1] != SIM_CA_INDEX})
     assert "SDA_FAILED" in bits_set(TvrBit, bytes.fromhex(run("sda-good", no_sim_ca).finished.receipt["tvr"]))
     revoked = dataclasses.replace(CONFIG, revoked=frozenset({(bytes.fromhex("A000000333"), SIM_CA_INDEX,
                                                               b"\x00\x00\x01")}))

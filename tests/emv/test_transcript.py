@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from emv.cli import main, replay
+from emv.config import STANDARD_AIDS, TerminalConfig
 from emv.transcript import ReplayCard, Transcript
 from pos_errors import RemoteProtocolError
+from sim.backends.pki import SIM_TRUST
 from sim.devices.cards import CATALOGUE
 from sim.runner.transcripts import record
+
+SIM_CONFIG = TerminalConfig(aids=STANDARD_AIDS, capabilities=bytes.fromhex("E0F8C8"), capks=SIM_TRUST)
 
 
 @pytest.mark.parametrize("key", ["unionpay-debit", "visa-credit", "mastercard-debit", "card-declines",
@@ -26,10 +30,19 @@ def test_masked_transcript_replays_to_the_recorded_outcome(key):
 def test_oda_needs_the_real_pan_so_only_an_unmasked_transcript_replays_cda():
     kept = record("cda-good", keep_pan=True)
     assert "warning" in kept.meta
-    _, finished = replay(kept)
+    _, finished = replay(kept, SIM_CONFIG)  # the simulator CA is a test key: trusted only when given
     assert finished.receipt["oda"] == "CDA"
-    _, masked = replay(record("cda-good"))
+    assert replay(kept)[1].receipt["oda"] == "CDA failed"  # the default trusts live keys only
+    _, masked = replay(record("cda-good"), SIM_CONFIG)
     assert masked.receipt["oda"] == "CDA failed"
+
+
+def test_a_record_too_damaged_to_decode_still_has_its_pan_masked():
+    """Found by the leak scan (tests/scenarios/test_leak_scan.py): the corrupt-record card's transcript kept the
+    PAN and track 2 in clear, because the PAN was looked for only in records that decode."""
+    text = record("corrupt-record").to_json()
+    pan = CATALOGUE["corrupt-record"].pan
+    assert pan not in text and pan.lower() not in text and pan[:6] in text
 
 
 def test_replay_card_reports_a_divergence():
@@ -89,3 +102,23 @@ def test_a_live_terminal_session_is_recorded_masked_and_replays(tmp_path):
     lines, finished = replay(transcript)
     assert finished.outcome.value == "approved" and finished.receipt["script_results"] == "2000000001"
     assert not any(line.startswith("!") for line in lines)
+
+
+def test_a_tap_is_recorded_masked_including_the_try_again(tmp_path):
+    """A tap pulled away too early, then tapped again: two PAN-masked transcripts through the real reader pty."""
+    from pathlib import Path
+
+    from sim.runner.scenario import load_scenario, run_scenario
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "contactless" / "removed_too_early.toml"
+    scenario = load_scenario(path)
+    scenario = type(scenario)(scenario.name, scenario.path, {"emv": {"transcripts_dir": str(tmp_path)}},
+                              scenario.steps)
+    result = run_scenario(scenario)
+    assert result.passed, result.message
+    files = sorted(tmp_path.glob("*-tap-*.json"))
+    assert len(files) == 2
+    first, second = (Transcript.from_json(f.read_text(encoding="utf-8")) for f in files)
+    assert (first.meta["outcome"], len(first.exchanges)) == ("card removed", 2)
+    assert second.meta["outcome"] == "approved" and second.meta["kernel"] == 7
+    assert second.meta["masked"] and all(CATALOGUE["unionpay-debit"].pan not in f.read_text() for f in files)

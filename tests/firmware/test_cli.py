@@ -29,7 +29,7 @@ def test_keygen_never_overwrites_and_getpub_prints_pem_or_c(tmp_path, capsys, ke
     assert code == 2 and "never overwritten" in err
     code, pem, _ = _run(capsys, "getpub", "-k", str(keyfile))
     assert code == 0 and pem.startswith("-----BEGIN PUBLIC KEY-----")
-    code, c_src, _ = _run(capsys, "getpub", "-k", str(keyfile), "-e", "c")
+    code, c_src, _ = _run(capsys, "getpub", "-k", str(keyfile), "-e", "lang-c")
     assert "const unsigned char pos_pub_key[]" in c_src and "pos_pub_key_len = 44" in c_src  # Ed25519 SPKI DER
 
 

@@ -13,7 +13,10 @@ from firmware_image.protocol import ACK, FINALIZE, PARAMS, SYNC_MAGIC, VERIFY, W
 DOC = Path(__file__).parents[2] / "docs" / "protocols" / "flashing.md"
 MODULES = ["firmware_image.layout", "firmware_image.keys", "firmware_image.image", "firmware_image.payload",
            "firmware_image.flash", "firmware_image.protocol", "firmware_image.errors", "firmware_image.link",
-           "firmware_image.flasher", "firmware_image.boot", "firmware_image.cli", "firmware_image.agent"]
+           "firmware_image.flasher", "firmware_image.boot", "firmware_image.cli", "firmware_image.agent",
+           "firmware_image.smp_serial", "firmware_image.smp_server", "firmware_image.smp_image",
+           "firmware_image.smp_client", "firmware_image.maintenance", "firmware_image.selftest",
+           "firmware_image.cli_device"]
 
 VECTORS = [
     encode_frame(Kind.SYNC, SYNC_MAGIC),
@@ -36,3 +39,22 @@ def test_documented_frame_bytes(frame):
 def test_doctests(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.failed == 0
+
+
+SMP_DOC = Path(__file__).parents[2] / "docs" / "protocols" / "smp.md"
+
+
+def test_documented_smp_echo_bytes():
+    from smp.os_management import EchoWriteRequest
+
+    from firmware_image.smp_serial import encode_frame as smp_lines
+    from firmware_image.smp_server import SmpServer
+
+    request = EchoWriteRequest(d="hi", sequence=1).BYTES
+    answer = SmpServer(None, "demo").handle(request)
+    assert answer is not None
+    text = SMP_DOC.read_text(encoding="utf-8")
+    for message in (request, answer):
+        assert f"`{message.hex(' ').upper()}`" in text
+        (line,) = smp_lines(message)
+        assert f"`06 09` `{line[2:-1].decode()}` `0A`" in text

@@ -15,6 +15,7 @@ from flows.magstripe_payment import FALLBACK_LABEL, MAGSTRIPE_LABEL, pay_card_or
 from flows.messages import Msg, say
 from flows.ports import AuthRequest, AuthResponse, CancelToken, PinEntry
 from pos_errors import DeviceError, LinkFault, LinkSecurityError, LinkTimeout
+from sim.backends.pki import SIM_TRUST
 from terminal.journal import Journal
 
 NO_CHIP = b";6229000011112226=3012101000001?"
@@ -108,9 +109,9 @@ def _pay(tmp_path, script: list[object], *, codes: list[str | None] | None = Non
     reader, host = Reader(deque(script)), Host(deque(codes or ["00"]))
     ports = CardPaymentPorts(reader, PinPad(deque(pins or ["entered"])), host, journal, Clock(),  # type: ignore[arg-type]
                              bytes)
-    settings = CardPaymentSettings(TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001",
-                                                  merchant_id="898440154110001"), "T0000001", "898440154110001",
-                                   card_timeout_s=5.0)
+    emv = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001",
+                         capks=SIM_TRUST)
+    settings = CardPaymentSettings(emv, "T0000001", "898440154110001", card_timeout_s=5.0)
     steps: list[Step] = []
     result = pay_card_or_stripe(ports, settings, txn_id=txn, amount_minor=3000, progress=steps.append,
                                 cancel=CancelToken())

@@ -9,6 +9,7 @@ from flows.ports import AuthRequest
 from flows.saf import PanSealer, SafError, drain, offline_row
 from flows.txn_state import path_to
 from pos_errors import LinkError, LinkTimeout
+from terminal.device_secret import sealing_key
 from terminal.journal import Journal
 
 PAN = "6217000000000078"
@@ -44,7 +45,7 @@ def journal(tmp_path):
 
 @pytest.fixture
 def sealer(journal):
-    return PanSealer(journal.saf_key(), TID)
+    return PanSealer(sealing_key(b"device secret of the test" * 2, TID), TID)
 
 
 def test_offline_approval_is_paid_and_queued_in_one_commit_without_a_clear_pan(journal, sealer, tmp_path):
@@ -56,7 +57,7 @@ def test_offline_approval_is_paid_and_queued_in_one_commit_without_a_clear_pan(j
     assert PAN.encode() not in (tmp_path / "j.db").read_bytes() + (tmp_path / "j.db-wal").read_bytes()
     assert sealer.open(row.pan_sealed, stan) == PAN
     with pytest.raises(SafError):  # another terminal's key, or the row's STAN changed: it does not open
-        PanSealer(journal.saf_key(), "T0000002").open(row.pan_sealed, stan)
+        PanSealer(sealing_key(b"device secret of the test" * 2, "T0000002"), "T0000002").open(row.pan_sealed, stan)
     with pytest.raises(SafError):
         sealer.open(row.pan_sealed, stan + 1)
 
@@ -103,14 +104,31 @@ def test_an_advice_older_than_the_expiry_stops_unsent(journal, sealer):
 
 def test_the_queue_survives_a_restart_and_the_next_send_is_a_repeat(tmp_path):
     first = Journal(tmp_path / "j.db")
-    sealer = PanSealer(first.saf_key(), TID)
+    key = sealing_key(bytes(range(32)), TID)  # from the device secret (terminal.device_secret), not a file here
+    sealer = PanSealer(key, TID)
     _txn, stan = _offline_sale(first, sealer)
     drain(Host(fail=1), first, sealer, terminal_id=TID, merchant_id=MID)  # sent, no answer
     first.close()
-    again = Journal(tmp_path / "j.db")  # a new process: the same key file, the same queue
+    again = Journal(tmp_path / "j.db")  # a new process: the same device secret, the same queue
     host = Host()
-    assert drain(host, again, PanSealer(again.saf_key(), TID), terminal_id=TID, merchant_id=MID).sent == 1
+    assert drain(host, again, PanSealer(key, TID), terminal_id=TID, merchant_id=MID).sent == 1
     assert host.sent == [(stan, True, PAN, "Y1")]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".safkey")]  # no sealing key beside it
+
+
+@pytest.mark.parametrize("outcome", ["sent", "expired", "cancelled"])
+def test_the_sealed_pan_is_erased_once_the_advice_is_done(journal, sealer, tmp_path, outcome):
+    txn, _stan = _offline_sale(journal, sealer)
+    [queued] = journal.saf_items()
+    later = dt.datetime.now() + dt.timedelta(seconds=3601 if outcome == "expired" else 0)
+    if outcome == "cancelled":
+        for state in path_to("reversed", start="paid"):
+            journal.update(txn, state)
+    drain(Host(), journal, sealer, terminal_id=TID, merchant_id=MID, expiry_s=3600, now=later)
+    [row] = journal.saf_items((outcome,))
+    assert row.pan_sealed == b"" and queued.pan_sealed
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("j.db"))
+    assert queued.pan_sealed not in on_disk  # nor in a free page or an old WAL frame
 
 
 def test_an_advice_of_a_reversed_payment_is_cancelled_not_sent(journal, sealer):

@@ -35,8 +35,10 @@ def test_lookup_decision_table(sim, error, purpose, outcome, key):
     assert (decision.message.key if decision.message else None) == key
 
 
-def test_not_active_names_the_status_in_capitals():
-    assert decide(_sim("suspended"), None, purpose="topup").message == Msg("sim.not_active", {"status": "SUSPENDED"})
+def test_not_active_names_the_status_in_the_readers_language():
+    assert decide(_sim("suspended"), None, purpose="topup").message == \
+        Msg("sim.not_active", {"status": Msg("simstatus.suspended")})
+    assert decide(_sim("barred"), None, purpose="topup").message == Msg("sim.not_active", {"status": "BARRED"})
 
 
 def test_plans_are_asked_for_only_for_an_active_sim_being_topped_up():

@@ -17,6 +17,7 @@ from flows.testing import FakeJournal
 from flows.topup import TopupEnd, TopupOrder, TopupService
 from flows.txn_state import TxnState as S
 from pos_errors import LinkTimeout
+from sim.backends.pki import SIM_TRUST
 from sim.devices.card import CardApplet
 from sim.devices.cards import CATALOGUE
 from tests.flows.fakes import FakeCarrier, FakeClock, FakeHost, FakePinPad, FakeReader
@@ -36,7 +37,8 @@ class World:
         self.reader, self.pinpad, self.clock = FakeReader(CardApplet(CARD)), FakePinPad(), FakeClock()
         ports = CardPaymentPorts(self.reader, self.pinpad, self.host, self.journal, self.clock,
                                  lambda n: b"\x5a" * n)
-        emv = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001")
+        emv = TerminalConfig(aids=STANDARD_AIDS, terminal_id="T0000001", merchant_id="898440154110001",
+                             capks=SIM_TRUST)
         settings = CardPaymentSettings(emv, terminal_id="T0000001", merchant_id="898440154110001")
         self.service = TopupService(self.carrier, ports, settings, status_polls=2, poll_interval_s=0.5)
         self.steps: list[Step] = []
@@ -67,7 +69,8 @@ def test_approved_payment_applies_the_top_up_once() -> None:
     assert world.carrier.funding_refs == ["000000000001"]  # the acquirer's RRN names the payment that funds it
     assert [r.stan for r in world.host.authorized] == [41] and world.host.reversed_ == []
     assert world.pinpad.calls == ["online_pin 1000"] and world.reader.calls[0] == "power_on"
-    assert world.steps == [Step.WAIT_CARD, Step.READING_CARD, Step.PIN_ENTRY, Step.AUTHORIZING, Step.TOPPING_UP]
+    assert world.steps == [Step.WAIT_CARD, Step.READING_CARD, Step.PIN_ENTRY, Step.AUTHORIZING, Step.TOPPING_UP,
+                           Step.REMOVE_CARD]  # the card is still in: asked out
 
 
 def test_declined_payment_never_reaches_the_carrier() -> None:
@@ -89,7 +92,7 @@ def test_host_timeout_is_reversed_with_the_same_stan_and_no_top_up() -> None:
     assert [r.original.stan for r in world.host.reversed_] == [41]
     assert world.host.reversed_[0].stan != 41  # the reversal has a trace number of its own
     assert world.journal.get(1).reversal == "done" and world.carrier.calls == []
-    assert world.steps[-1] is Step.REVERSING
+    assert world.steps[-2:] == [Step.REVERSING, Step.REMOVE_CARD]
 
 
 def test_lost_carrier_answer_is_followed_by_a_status_query_not_a_second_order() -> None:

@@ -59,7 +59,7 @@ def test_classify(text: str, kind: str | None) -> None:
 @pytest.fixture()
 def world(tmp_path):  # type: ignore[no-untyped-def]
     wallet_sim, carrier_sim = WalletSim(user_paying_s=0.3, hang_s=1.0), CarrierSim()
-    wallet = WalletClient(wallet_sim.start(), timeout_s=0.5)
+    wallet = WalletClient(wallet_sim.start(), timeout_s=0.5, **wallet_sim.client_options())
     carrier = CarrierClient(carrier_sim.start(), timeout_s=2.0, **carrier_sim.client_options())
     journal = Journal(tmp_path / "j.db")
     settings = WalletSettings(terminal_id="T1", merchant_id="898440154110001", poll_interval_s=0.05,

@@ -41,6 +41,7 @@ def test_worked_example_byte_for_byte() -> None:
 
 
 @pytest.mark.parametrize("name", ["drivers.host.signon", "drivers.host.tls", "drivers.host.tmk",
+                                  "drivers.host.transport", "drivers.host.header", "drivers.host.dukpt_link",
                                   "sim.backends.acquirer_security", "sim.backends.http_tls"])
 def test_doctests(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))

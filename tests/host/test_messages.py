@@ -144,9 +144,18 @@ def test_truncated_message_is_a_remote_error(req: AuthRequest, data: st.DataObje
         m.unpack(raw[:cut])
 
 
+def test_pin_block_under_the_pik_goes_without_a_ksn() -> None:  # master/session: format 0, field 52 only
+    req = AuthRequest(stan=1, amount_minor=1, local_time=dt.datetime(2025, 1, 1), pan="6212345678901234",
+                      expiry_yymm="2712", pin_block=bytes.fromhex("0123456789ABCDEF"))
+    fields = m.build_auth_request(req, terminal_id="T", merchant_id="M")
+    assert fields["52"] == "0123456789ABCDEF" and "53" not in fields
+    parsed = m.parse_auth_request(m.unpack(m.pack(fields)), year=2025)
+    assert parsed.pin_block == req.pin_block and parsed.ksn is None
+
+
 @pytest.mark.parametrize("change", [
     {"pan": "12345"}, {"pan": "62123456789012345x"}, {"stan": 1_000_000}, {"amount_minor": -1},
-    {"expiry_yymm": "271"}, {"pin_block": bytes(9), "ksn": bytes(10)}, {"pin_block": bytes(8), "ksn": None},
+    {"expiry_yymm": "271"}, {"pin_block": bytes(9), "ksn": bytes(10)}, {"pin_block": bytes(16), "ksn": None},
     {"icc_data": bytes(256)}, {"track2": b"\x62\x12"}, {"terminal_id": "TOOLONG01"},
 ])
 def test_invalid_requests_are_local_errors_without_the_pan(change: dict[str, object]) -> None:

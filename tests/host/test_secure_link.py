@@ -49,7 +49,7 @@ def client(sim: AcquirerSim, sec: AcquirerSecurity, *, tls: ssl.SSLContext | Non
     stans = iter(range(900001, 999999))
     return HostClient(host, port, timeout_s=2.0, connect_timeout_s=1.0, terminal_id=TID,
                       merchant_id="M00000000000001", tls=context, server_name=server_name,
-                      tmk=load_tmk(sec.tmk_file), next_stan=lambda: next(stans),
+                      tmk=load_tmk(sec.tmk_file, sec.tmk_kbpk_file), next_stan=lambda: next(stans),
                       clock=clock or (lambda: dt.datetime.now(dt.UTC)))
 
 
@@ -235,7 +235,7 @@ def test_missing_tls_files_are_config_errors(security: AcquirerSecurity, key: st
 def test_tmk_file_must_be_private(security: AcquirerSecurity) -> None:
     Path(security.tmk_file).chmod(0o644)
     with pytest.raises(ConfigError, match="0600"):
-        load_tmk(security.tmk_file)
+        load_tmk(security.tmk_file, security.tmk_kbpk_file)
 
 
 
@@ -262,3 +262,15 @@ def test_sign_on_during_an_exchange_does_not_spoil_its_answer(acquirer: Acquirer
     sale.join(5)
     assert results == [True], "the answer is MACed under the keys its request was verified with"
     assert mtis(acquirer).count("0800") == 2 and [e.response_code for e in acquirer.ledger] == ["00"]
+
+
+def test_world_fault_toggles_reach_the_host(tmp_path: Path) -> None:
+    from sim.runner.world import SimWorld  # a world that is never started: only its parts are built
+
+    world = SimWorld(workdir=tmp_path)
+    sec = world.host_security
+    assert sec is not None
+    assert world.toggle_fault("acquirer_tls_expired") and sec.tls_fault == "expired"
+    assert not world.toggle_fault("acquirer_tls_expired") and sec.tls_fault is None
+    assert world.toggle_fault("acquirer_bad_mac") and sec.bad_mac_answers
+    world.stop()

@@ -14,6 +14,7 @@ import sys
 import tarfile
 import venv
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,8 @@ def test_the_built_wheel_installs_alone_and_runs_the_packaged_happy_path(tmp_pat
     _run(bin_dir / "python", "-m", "pip", "install", "-q", wheel, cwd=tmp_path)
     installed = _run(bin_dir / "python", "-m", "pip", "list", "--format=freeze", cwd=tmp_path).stdout.lower()
     assert "textual" not in installed and "pillow" not in installed  # the device install has only the product
+    version = _run(bin_dir / "pos-terminal", "--version", cwd=tmp_path).stdout
+    assert version.split()[-1] == metadata.version("iotsim-pos")
     example = _run(bin_dir / "pos-terminal", "--example-config", cwd=tmp_path).stdout
     assert "[terminal]" in example and "journal" in example
     (tmp_path / "terminal.toml").write_text(example, encoding="utf-8")

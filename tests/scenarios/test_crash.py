@@ -156,6 +156,7 @@ def test_power_cut_after_approval_recovery_shows_the_cashier_what_it_did(tmp_pat
     try:
         world.insert_card(sc.card)
         world.pinpad.auto_pin = "1234"
+        world.reader.reinsert_on_beep = True
         term = crash.TerminalProcess(config, {"POS_CRASH_AT": str(auth_sent)})
         assert crash.drive(term, sc, world) is False and term.stop() == crash.CRASH_EXIT
         assert [(e.response_code, e.reversed) for e in world.acquirer.ledger] == [("00", False)], "charged"
@@ -176,3 +177,13 @@ def test_power_cut_after_approval_recovery_shows_the_cashier_what_it_did(tmp_pat
 
 def test_the_scenario_modules_doctests_hold():
     assert doctest.testmod(crash_drive).failed == 0
+
+
+@pytest.mark.scenario
+def test_a_tap_sale_cut_when_its_0200_left_is_reversed_or_completed_never_lost():
+    """A ``pos-terminal`` killed right after a tap's authorisation request left: recovery at the next boot
+    settles it (the same journal-first step as a chip sale), and the money invariants hold."""
+    sc = next(s for s in crash.SCENARIOS if s.name == "tap_approve")
+    kinds = crash.points_of(sc)
+    result = crash.run_cut(sc, _auth_sent(kinds), "host.sent")
+    assert result.survived, result.problems

@@ -34,6 +34,7 @@ def test_a_top_up_through_the_pos_terminal_process(tmp_path):
         term.wait("home")
         world.insert_card("visa-credit")
         world.pinpad.auto_pin = "1234"
+        world.reader.reinsert_on_beep = True  # in before the sale: refused, so the customer re-inserts it
         _topup(term)
     finally:
         term.stop()

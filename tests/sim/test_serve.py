@@ -43,6 +43,11 @@ def test_serve_prints_endpoints_writes_a_loadable_config_and_obeys_stdin(tmp_pat
         proc.stdin.write("insert no-such-card\n")
         proc.stdin.flush()
         assert proc.stdout.readline().startswith("cannot insert")
+        assert "quickpass-debit" in info["tap_cards"]
+        proc.stdin.write("tap no-such-card\ntap quickpass-debit\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("cannot tap")
+        assert proc.stdout.readline().strip() == "ok"
         proc.stdin.write("insert unionpay-debit\nreceipt\nquit\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "ok"

@@ -17,6 +17,7 @@ import pytest
 
 from drivers.host import HostClient
 from drivers.host import messages as m
+from drivers.host.header import FrameHeader
 from drivers.host.signon import build_sign_on
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
@@ -41,9 +42,9 @@ def test_serve_acquirer_is_mutual_tls_only(tmp_path: Path) -> None:
         assert proc.stdout is not None and proc.stdin is not None
         acq = json.loads(proc.stdout.readline())["endpoints"]["acquirer"]
         assert acq["scheme"] == "tls" and acq["key_scheme"] == "master_session"
-        for key in ("ca_file", "client_cert", "client_key", "tmk_file"):
+        for key in ("ca_file", "client_cert", "client_key", "tmk_file", "tmk_kbpk_file"):
             assert os.path.isfile(acq[key]), key
-        for key in ("client_key", "tmk_file"):
+        for key in ("client_key", "tmk_file", "tmk_kbpk_file"):
             assert stat.S_IMODE(os.stat(acq[key]).st_mode) == 0o600, key
         address = (acq["host"], acq["port"])
         sign_on = m.frame(m.pack(build_sign_on(1, transmitted_at=dt.datetime.now(dt.UTC), terminal_id="SIM00001")))
@@ -65,7 +66,8 @@ def test_serve_acquirer_is_mutual_tls_only(tmp_path: Path) -> None:
                                                                                acq["tmk_file"])
         client = HostClient(acq["host"], acq["port"], terminal_id="SIM00001", merchant_id="898440154110001",
                             tls=client_context(acq["ca_file"], acq["client_cert"], acq["client_key"]),
-                            server_name=acq["server_name"], tmk=load_tmk(acq["tmk_file"]))
+                            server_name=acq["server_name"], tmk=load_tmk(acq["tmk_file"], acq["tmk_kbpk_file"]),
+                            header=FrameHeader.from_config(acq["tpdu"], acq["app_header"]))
         client.sign_on()
         assert client.signed_on and client.echo()
         proc.stdin.write("quit\n")

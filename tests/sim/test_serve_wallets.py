@@ -51,6 +51,12 @@ def test_serve_lists_the_gateways_and_they_refuse_unsigned_requests(tmp_path: Pa
         assert alipay_client(**{k: ali[k] for k in ("url", "app_id", "app_private_key_file",
                                                      "alipay_public_key_file", "ca_file")}) \
             .query("SERVE1").status == "not_found"
+        # a merchant-presented order: the customer's phone pays the QR content the terminal would show
+        qr = wechatpay_client(**{k: wx[k] for k in ("url", "appid", "mch_id", "api_key_file", "ca_file")}) \
+            .create_qr_order("SERVE2", 1004, "x", 120).qr_code
+        proc.stdin.write(f"phone {qr}\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "paid"
         proc.stdin.write("quit\n")
         proc.stdin.flush()
         assert proc.wait(timeout=10) == 0

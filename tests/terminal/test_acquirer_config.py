@@ -14,7 +14,7 @@ from terminal.wiring import _host_security
 
 
 def _settings(**host: object) -> Settings:
-    return Settings.from_dict({"host": host})
+    return Settings.from_dict({"host": host, "terminal": {"profile": "test"}})  # production refuses plaintext
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ def sec(tmp_path: Path) -> AcquirerSecurity:
 
 def test_full_configuration_gives_tls_and_tmk(sec: AcquirerSecurity) -> None:
     made = _host_security(_settings(ca_file=sec.ca.ca_file, client_cert=sec.client_cert, client_key=sec.client_key,
-                                    tmk_file=sec.tmk_file, server_name="localhost"))
+                                    tmk_file=sec.tmk_file, tmk_kbpk_file=sec.tmk_kbpk_file,
+                                    server_name="localhost"))
     assert made["tls"] is not None and made["server_name"] == "localhost" and len(made["tmk"]) == 16
 
 
@@ -55,5 +56,35 @@ def test_tmk_file_with_garbage_is_refused(tmp_path: Path, sec: AcquirerSecurity)
     bad = tmp_path / "tmk.hex"
     bad.write_text("not a key\n")
     bad.chmod(0o600)
-    with pytest.raises(ConfigError, match="32 hex digits"):
+    with pytest.raises(ConfigError, match="host.tmk_kbpk_file is not set"):
         _host_security(_settings(insecure_plaintext=True, tmk_file=str(bad)))
+    with pytest.raises(ConfigError, match="does not unwrap under host.tmk_kbpk_file"):
+        _host_security(_settings(insecure_plaintext=True, tmk_file=str(bad), tmk_kbpk_file=sec.tmk_kbpk_file))
+
+
+def test_clear_tmk_only_for_a_test_profile(tmp_path: Path, sec: AcquirerSecurity) -> None:
+    clear = tmp_path / "tmk.hex"
+    clear.write_text("0123456789ABCDEFFEDCBA9876543210\n")
+    clear.chmod(0o600)
+    host = {"ca_file": sec.ca.ca_file, "client_cert": sec.client_cert, "client_key": sec.client_key,
+            "tmk_file": str(clear)}
+    production = Settings.from_dict({"host": host, "terminal": {"profile": "production"}})
+    with pytest.raises(ConfigError, match="holds a clear key: only a terminal with \\[terminal\\] profile"):
+        _host_security(production)
+    assert _host_security(_settings(**host))["tmk"] == bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+
+
+@pytest.mark.parametrize(("host", "why"), [
+    ({"pin_key": "pik", "key_scheme": "none", "insecure_plaintext": True}, "'pik' with host.key_scheme"),
+    ({"pin_key": "clear", "insecure_plaintext": True, "key_scheme": "none"}, "not 'clear'"),
+])
+def test_pin_key_is_dukpt_or_pik_with_master_session(host: dict[str, object], why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        _host_security(_settings(**host))
+
+
+def test_dukpt_scheme_needs_no_tmk_and_keeps_dukpt_pins() -> None:
+    made = _host_security(_settings(insecure_plaintext=True, key_scheme="dukpt"))
+    assert made["tmk"] is None
+    with pytest.raises(ConfigError, match="'pik' with host.key_scheme = 'master_session'"):
+        _host_security(_settings(insecure_plaintext=True, key_scheme="dukpt", pin_key="pik"))

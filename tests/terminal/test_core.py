@@ -182,5 +182,5 @@ def test_printer_errors_are_chosen_by_fault_code_never_by_the_driver_text():
     assert device_error_text(core, DeviceError("whatever the driver says", DeviceFault.PAPER_OUT)) == \
         t("printer.paper_out", "zh")
     assert device_error_text(core, DeviceError("Printer out of paper - load paper")) == \
-        "Printer out of paper - load paper"  # no code: the engineer's text as it is, never matched
-    assert device_error_text(core, RuntimeError("bug")) == "RuntimeError('bug')"
+        t("err.device", "zh")  # no code: its kind in the cashier's words, never the engineer's text
+    assert device_error_text(core, RuntimeError("bug")) == t("err.other", "zh")  # never a repr

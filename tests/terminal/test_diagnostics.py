@@ -50,7 +50,7 @@ def _lines(devices, tmp_path, now=None, lang="en"):
 def test_all_healthy(tmp_path):
     lines, checks = _lines(FakeDevices(), tmp_path)
     assert not faults(checks) and len(checks) == 9  # + the audit log's seal chain (issue 19)
-    assert lines[1] == "PIN pad: OK (AES key, 50000 PINs left)"
+    assert lines[1] == "PIN pad: OK (AES key: 0.0 % of its PINs left (50000))"  # of 2.4e9
     assert lines[-1] == "Audit log: OK" and re.fullmatch(r"Free disk: OK \(\d+ MB free\)", lines[-3])
 
 

@@ -10,7 +10,7 @@ import pytest
 from firmware_image.errors import FirmwareError, FlashError
 from firmware_image.flash import SimFlash
 from firmware_image.image import Version, make_image
-from firmware_image.keys import generate, public_pem
+from firmware_image.keys import generate, load_key, public_pem
 from firmware_image.slots import SlotState, confirm, mark_tried, revert, set_pending
 from flows.messages import CATALOGUE
 from pos_errors import ConfigError
@@ -103,7 +103,8 @@ def test_revert_precheck_agrees_with_the_slot_api(tmp_path):
 
     (tmp_path / "b").mkdir()
     higher = _flash_with(tmp_path / "b", (1, 2), key)
-    assert confirm(higher.flash) is True  # the counter rises to 2: 1.0.0 is now a downgrade
+    keys = [load_key(higher.public_key)]
+    assert confirm(higher.flash, keys, higher.device_class) is True  # verified: the counter rises to 2
     assert revert_problem(*read_slots(higher)) == "fw.err_rollback"
     with pytest.raises(FlashError, match="rollback counter"):
         revert(higher.flash)

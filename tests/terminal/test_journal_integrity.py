@@ -184,11 +184,11 @@ def test_a_torn_high_water_slot_is_survived_and_a_foreign_record_refused(tmp_pat
     path = tmp_path / "journal.db"
     j = Journal(path)
     _sale(j, "O1")
+    key = j.chain.key
     j.close()
     slots = sorted(tmp_path.glob("journal.db.hw?"))
     assert len(slots) == 2
-    newest = max(slots, key=lambda p: HighWater.decode(p.read_bytes(), (tmp_path / "journal.db.chainkey")
-                                                       .read_bytes()).seq)
+    newest = max(slots, key=lambda p: HighWater.decode(p.read_bytes(), key).seq)
     newest.write_bytes(newest.read_bytes()[:10])  # a power cut tore the slot being written: the other is kept
     assert Journal(path).damage is None
     for slot in slots:
@@ -215,3 +215,17 @@ def test_writes_that_fail_leave_nothing_half_done_and_resume(tmp_path):
     j._db.execute("PRAGMA query_only = OFF")
     j.update(txn, "approved")
     assert j.write_error is None and j.get(txn).state == "approved" and j.verify() is None
+
+
+def test_a_column_renamed_in_the_schema_is_damage_not_a_silently_empty_history(tmp_path):
+    # found by the storage-fault harness: one flipped byte in sqlite_master renames a column; every row still
+    # matches its seal, yet none can be read back any more
+    path = tmp_path / "journal.db"
+    j = Journal(path)
+    _sale(j, "O1")
+    j.close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA writable_schema = ON")
+        db.execute("UPDATE sqlite_master SET sql = replace(sql, 'created_at', 'c2eated_at') WHERE name = 'txn'")
+    again = Journal(path)
+    assert again.damage is not None and again.damage.row.startswith("sqlite_master ")

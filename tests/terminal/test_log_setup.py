@@ -51,3 +51,26 @@ def test_pos_terminal_logs_to_the_configured_file(tmp_path: Path) -> None:
     assert run.returncode in (0, 1)  # no devices here: it may refuse to start, but it logs first
     text = log.read_text(encoding="utf-8")
     assert " T0000077 " in text.splitlines()[0]
+
+
+def test_each_journal_event_is_one_log_line_with_the_transaction_and_its_stage(tmp_path: Path) -> None:
+    from terminal.journal import Journal
+
+    path = tmp_path / "t.log"
+    handler = make_handler(str(path), terminal_id="T0000042")
+    journal_log = logging.getLogger("terminal.journal")
+    journal_log.addHandler(handler)
+    journal_log.setLevel(logging.INFO)
+    try:
+        journal = Journal(tmp_path / "j.db")
+        txn = journal.begin(order_id="O7", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                            plan_name="Plan", amount_minor=3000, fee_minor=18, channel="card", cashier_id="01")
+        journal.update(txn, "auth_intended", stan=12)
+        journal.close()
+    finally:
+        journal_log.removeHandler(handler)
+        handler.close()
+    lines = [line.split(" INFO ", 1) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(head.split()[2], tail) for head, tail in lines if "txn" in tail] == [
+        ("T0000042", f"txn {txn} order O7 stage created card 3018 fen"),
+        ("T0000042", f"txn {txn} order O7 stage auth_intended stan=12")]

@@ -109,7 +109,7 @@ def test_unknown_id_costs_the_same_scrypt_as_a_wrong_password(monkeypatch: pytes
 
 def test_failed_login_audit_holds_neither_the_password_nor_the_id_as_typed() -> None:
     d = _supervisor(sale=False)
-    d.keys("9")  # log out
+    d.keys("9 ENTER")  # log out (9 asks first)
     d.keys("853147 ENTER 246810 ENTER")  # a password typed into the id field, then another guess
     d.keys("CANCEL 90 ENTER 777777 ENTER")  # a real id, a wrong password
     failed = [c for c in d.commands if isinstance(c, Audit) and c.action == "login_failed"]

@@ -9,6 +9,12 @@ the cashier told in both languages) or provably harmless; none silent. The repor
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 from sim.crash.storage import Report, enospc_cases, run_faults
@@ -36,3 +42,30 @@ def test_every_storage_fault_is_detected_or_harmless() -> None:
 @pytest.mark.parametrize("seed", [2, 3])
 def test_every_storage_fault_is_detected_or_harmless_at_hundreds_of_offsets(seed: int) -> None:
     _check(enospc_cases(run_faults(count=300, seed=seed, sales=6)))
+
+
+def _tmpfs_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m sim.crash.diskfull`` on a small tmpfs of its own, inside ``unshare -r -m``."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True,
+                                                         check=False).returncode != 0:
+        pytest.skip("no user and mount namespaces here (unshare -r -m): the journal-level ENOSPC cases cover it")
+    script = 'D=$(mktemp -d) && mount -t tmpfs -o size=64m tmpfs "$D" && exec "$@" "$D"'
+    return subprocess.run(["unshare", "-r", "-m", "sh", "-c", script, "sh", sys.executable, "-m",
+                           "sim.crash.diskfull", *args], capture_output=True, text=True, timeout=1800, check=False,
+                          env=dict(os.environ))
+
+
+def test_a_real_terminal_with_its_disk_filling_during_the_sale_says_so_and_loses_nothing() -> None:
+    # every 9th durability point from the 9th: during the sale (make soak runs every point)
+    run = _tmpfs_run("--first", "9", "--every", "9")
+    print(run.stdout)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    found = re.search(r"disk full points survived (\d+) / (\d+) \(writes refused at (\d+)\)", run.stdout)
+    assert found and found[1] == found[2] and int(found[2]) >= 2 and int(found[3]) >= 1, run.stdout
+
+
+@pytest.mark.soak
+def test_a_real_terminal_with_its_disk_filling_at_every_point_says_so_and_loses_nothing() -> None:
+    run = _tmpfs_run()
+    print(run.stdout)
+    assert run.returncode == 0 and "LOST" not in run.stdout, run.stdout + run.stderr[-2000:]

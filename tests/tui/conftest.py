@@ -68,6 +68,10 @@ class FakeReader(_Listeners):
     def __init__(self) -> None:
         super().__init__()
         self.card_present = False
+        self.taken_away = 0
+
+    def take_away(self) -> None:
+        self.taken_away += 1
 
 
 class FakePrinter(_Listeners):
@@ -103,6 +107,9 @@ class FakeWorld:
 
     def swipe_card(self, key: str) -> None:
         self.calls.append(("swipe", key))
+
+    def tap_card(self, key: str) -> None:
+        self.calls.append(("tap", key))
 
     def save_receipt_png(self) -> str:
         self.calls.append(("png",))

@@ -6,6 +6,7 @@ import segno
 from textual.geometry import Region
 from textual.widget import Widget
 
+from sim.devices.contactless_cards import TAP_KEYS
 from sim.tui.widgets import CardSlotPanel, PinPadPanel, PrinterView, ScreenView, StatusPanel, qr_lines
 from terminal.screens import Key, MenuItem, Screen, t
 from tests.tui.conftest import fire_from_thread, until
@@ -128,6 +129,16 @@ def test_m_swipes_the_chosen_card(drive, world):
     async def script(app, pilot):
         await pilot.press("right_square_bracket", "m")
         await until(pilot, lambda: ("swipe", "up_pin") in world.calls)
+
+    drive(script)
+
+
+def test_y_picks_a_tap_card_t_taps_it_and_shift_y_takes_it_away(drive, world):
+    async def script(app, pilot):
+        await pilot.press("y", "t")
+        await until(pilot, lambda: ("tap", TAP_KEYS[1]) in world.calls)
+        await pilot.press("Y")
+        await until(pilot, lambda: world.reader.taken_away == 1)
 
     drive(script)
 
@@ -289,3 +300,14 @@ def test_shift_p_toggles_paper_out_for_diagnostics(drive, world):
     drive(script)
     assert [c for c in world.calls if c[0] == "fault"] == [("fault", "printer_paper_out")] * 2
     assert world.terminal.pressed == []  # fault keys never reach the keypad
+
+
+def test_shift_t_and_shift_m_toggle_the_acquirer_faults(drive, world):
+    async def script(app, pilot):
+        await pilot.press("T", "M")
+        await until(pilot, lambda: len([c for c in world.calls if c[0] == "fault"]) == 2)
+
+    drive(script)
+    assert [c for c in world.calls if c[0] == "fault"] == [("fault", "acquirer_tls_expired"),
+                                                            ("fault", "acquirer_bad_mac")]
+    assert world.terminal.pressed == []

@@ -39,7 +39,7 @@ def test_supervisor_and_technician_functions_by_keyboard():
             await keys("6")
             await on("audit")
             seen["audit"] = world.screen.text()
-            await keys("escape", "9")
+            await keys("escape", "9", "enter")
             await on("login")
             await keys("U")  # pull the PIN pad's cable
             await keys(*"80", "enter", *"8888", "enter")

@@ -77,8 +77,8 @@ def _run(tmp: Path, at: int, scenario: str, platforms: Any) -> bool:
     terminal_id = f"{scenario[:4].upper()}{at:04d}"  # order ids of this run are its own on the shared platforms
     fuse = Fuse(at)
     journal = Journal(db)
-    wallet, carrier = WalletClient(wallet_url, timeout_s=1.0), CarrierClient(carrier_url, timeout_s=1.0,
-                                                                                      **carrier_sim.client_options())
+    wallet = WalletClient(wallet_url, timeout_s=1.0, **wallet_sim.client_options())
+    carrier = CarrierClient(carrier_url, timeout_s=1.0, **carrier_sim.client_options())
     settings = WalletSettings(terminal_id, "898440154110001", poll_interval_s=0.02, merchant_timeout_s=2.0)
     service = WalletTopupService(Cut(wallet, fuse, {"micropay", "create_qr_order", "query", "cancel", "refund"}),
                                  Cut(carrier, fuse, {"create_topup", "order_status"}),

@@ -24,7 +24,7 @@ def world():  # type: ignore[no-untyped-def]
     clock = FakeClock()
     sim = WalletSim(clock=clock, hang_s=1.0)
     url = sim.start()
-    yield sim, WalletClient(url, timeout_s=0.5, terminal_id="T1"), clock
+    yield sim, WalletClient(url, timeout_s=0.5, terminal_id="T1", **sim.client_options()), clock
     sim.stop()
 
 
@@ -112,7 +112,8 @@ def test_merchant_presented_paid_refused_expired(world) -> None:  # type: ignore
 
 
 def test_local_checks_and_unreachable() -> None:
-    client = WalletClient("http://127.0.0.1:1", timeout_s=0.2)
+    client = WalletClient("http://127.0.0.1:1", app_id="A1", app_secret=b"s" * 16, insecure_plaintext=True,
+                          timeout_s=0.2)
     with pytest.raises(LocalProtocolError):
         client.micropay("bad id!", "1", 100, "x")
     with pytest.raises(LocalProtocolError):

@@ -193,3 +193,13 @@ def test_a_signed_answer_without_a_known_result_code_is_outcome_unknown(platform
     sim.replace_answer = dict_to_xml(answer, codec.sign(answer, sim.api_key)).encode()
     with pytest.raises(RemoteProtocolError, match="outcome unknown"):
         client.micropay("T1RC", "134567890123456789", 1004, "x")
+
+
+def test_a_micropay_without_a_required_parameter_is_refused(platform) -> None:
+    sim, engine, _client = platform
+    request = {"appid": sim.appid, "mch_id": sim.mch_id, "nonce_str": "abc123abc123abc9", "sign_type": "HMAC-SHA256",
+               "out_trade_no": "T1P", "total_fee": "1004", "auth_code": engine.make_code("wechat"), "body": "x"}
+    request["sign"] = codec.sign(request, sim.api_key)  # correctly signed, but spbill_create_ip is missing
+    answer = codec.decode(sim.handle("POST", "/pay/micropay", codec.encode(request), "")[1])
+    assert answer["return_code"] == "FAIL" and "spbill_create_ip" in answer["return_msg"]
+    assert sim.refused == ["param"] and engine.orders == {}
