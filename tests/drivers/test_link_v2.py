@@ -178,3 +178,13 @@ def _check_properties(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
     answers = [f for f in wire.received("terminal") if f.cmd == 0x92]
     assert all(sent[f.data[0]] == f.data[2:] for f in answers)  # an answer belongs to its command
     assert len({f.data[0] for f in answers}) == len(answers)
+
+
+def test_the_protocol_document_shows_these_vectors() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocols" / "card-reader.md").read_text("utf-8")
+    for *_, frame in V2_VECTORS:
+        assert f"`{frame}`" in doc
+    for frame in ("03 88 00 8F 3E", "03 05 00 E2 FA", SYN_V2, SYN_REPLY):
+        assert frame in doc
