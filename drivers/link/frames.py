@@ -10,6 +10,14 @@ Control frame (ACK, NAK, SYN), four bytes::
     KIND (1) | SEQ (1) | CRC-16 over KIND, SEQ (2)
 
 The CRC of a control frame covers its kind byte so that one flipped bit cannot turn an ACK into a NAK.
+
+Version 2 frame (negotiated at open, docs/protocols/card-reader.md "Link v2")::
+
+    STX2 0x03 | HDR (1) | LEN (1, or 2 with bit 7 set) | [CMD (1)] | DATA | CRC-16 over HDR..DATA (2)
+    HDR = A (bit 7: acknowledges the peer's frame ACK) | R (6: answer, no CMD) | M (5: more pieces follow)
+          | ACK (4-3: acknowledged SEQ mod 4) | SEQ (2-0: own SEQ mod 8)
+
+LEN counts CMD + DATA; LEN 0 is a v2 ACK (A set) or NAK (A clear, SEQ = the damaged frame's).
 Receiving is two steps, as in pymodbus' RTU framer: ``find_frame`` hunts for a start byte and says when a
 complete candidate is buffered (cheap, no parsing), then ``decode_frame`` parses and checks it with
 ``construct``. On a bad candidate the caller drops one byte and hunts again.
@@ -17,6 +25,8 @@ See docs/protocols/card-reader.md.
 
 >>> encode_data(seq=0, cmd=0x01).hex(" ")
 '02 00 02 00 01 fa 81'
+>>> encode_v2(seq=0, cmd=0x01).hex(" ")
+'03 00 01 01 ef 8c'
 """
 
 from __future__ import annotations
@@ -53,6 +63,10 @@ __all__ = [
     "DataFrame",
     "ControlFrame",
     "Frame",
+    "STX2",
+    "V2Frame",
+    "encode_v2",
+    "encode_v2_control",
     "crc16_ccitt_false",
     "encode_data",
     "encode_control",
@@ -69,6 +83,9 @@ FRAGMENT = 0x7F  # CMD of a leading piece of a long message on a noisy line: DAT
 _MIN_LEN = 2  # SEQ + CMD
 _DATA_OVERHEAD = 5  # STX + LEN(2) + CRC(2), around the LEN-covered part
 _CONTROL_SIZE = 4
+STX2 = 0x03  # start of a version 2 frame
+V2_ACK, V2_ANSWER, V2_MORE = 0x80, 0x40, 0x20  # HDR flags; bits 4-3 the acknowledged SEQ, 2-0 the own SEQ
+_V2_LONG = 0x80  # first LEN byte with bit 7 set: LEN is 15 bits over two bytes (for 128 bytes and more)
 
 
 class Control(IntEnum):
@@ -79,7 +96,7 @@ class Control(IntEnum):
     SYN = 0x16  # the sender's link just started: forget the SEQ you last delivered from me
 
 
-_START_BYTES = re.compile(b"[\x02\x06\x15\x16]")  # C-speed hunt for the next possible frame start
+_START_BYTES = re.compile(b"[\x02\x03\x06\x15\x16]")  # C-speed hunt for the next possible frame start
 
 
 def crc16_ccitt_false(data: bytes) -> int:
@@ -121,11 +138,26 @@ class DataFrame:
 
 @dataclass(frozen=True)
 class ControlFrame:
+    """``version`` 2: a 5-byte v2 ACK (``seq`` = acknowledged SEQ mod 4) or NAK (``seq`` mod 8)."""
+
     kind: Control
     seq: int
+    version: int = 1
 
 
-Frame = DataFrame | ControlFrame
+@dataclass(frozen=True)
+class V2Frame:
+    """A version 2 data frame. ``cmd`` is None for an answer (R): its CMD and echoed SEQ are implied by the
+    frame it acknowledges. ``ack`` is the acknowledged SEQ mod 4, or None. ``data`` is not in ``repr``."""
+
+    seq: int
+    cmd: int | None
+    data: bytes = field(default=b"", repr=False)
+    ack: int | None = None
+    more: bool = False
+
+
+Frame = DataFrame | ControlFrame | V2Frame
 _GOOD_CONTROL: dict[bytes, ControlFrame] = {}  # bounded: 3 kinds x 256 sequence numbers
 
 
@@ -157,6 +189,76 @@ def encode_control(kind: Control, seq: int) -> bytes:
     return _CONTROL_FRAME.build({"body": {"value": {"kind": int(kind), "seq": seq}}})
 
 
+def encode_v2(seq: int, cmd: int | None, data: bytes = b"", *, ack: int | None = None,
+              more: bool = False) -> bytes:
+    """Build one version 2 data frame; ``cmd`` None is an answer and needs ``ack``.
+
+    Raises:
+        LocalProtocolError: an answer without ``ack``, an empty answer, DATA longer than ``MAX_DATA``.
+    """
+    if cmd is None and (ack is None or not data):
+        raise LocalProtocolError("a v2 answer acknowledges a frame and carries at least one byte")
+    if len(data) > MAX_DATA or not (cmd is None or 0 <= cmd <= 0xFF):
+        raise LocalProtocolError(f"DATA of {len(data)} bytes exceeds {MAX_DATA} or CMD out of range")
+    hdr = (seq & 7) | (0 if ack is None else V2_ACK | (ack & 3) << 3) | (V2_ANSWER if cmd is None else 0) \
+        | (V2_MORE if more else 0)
+    body = data if cmd is None else bytes([cmd]) + data
+    return _v2_frame(hdr, body)
+
+
+@functools.cache
+def encode_v2_control(kind: Control, seq: int) -> bytes:
+    """A v2 ACK (``seq`` = the acknowledged SEQ, mod 4) or NAK (``seq`` mod 8): five bytes.
+
+    >>> encode_v2_control(Control.ACK, 1).hex(" ")
+    '03 88 00 8f 3e'
+    """
+    if kind is Control.SYN:
+        raise LocalProtocolError("SYN is a version 1 control frame in both versions")
+    return _v2_frame(V2_ACK | (seq & 3) << 3 if kind is Control.ACK else seq & 7, b"")
+
+
+def _v2_frame(hdr: int, body: bytes) -> bytes:
+    size = len(body)
+    length = bytes([size]) if size < _V2_LONG else bytes([_V2_LONG | size >> 8, size & 0xFF])
+    covered = bytes([hdr]) + length + body
+    return bytes([STX2]) + covered + crc16_ccitt_false(covered).to_bytes(2, "big")
+
+
+def _v2_end(buffer: bytes | bytearray, start: int) -> int | None:
+    """End of the v2 candidate at ``start``; -1 if its LEN is impossible, None while LEN is incomplete."""
+    size = len(buffer)
+    if size - start < 3:
+        return None
+    first = buffer[start + 2]
+    if first < _V2_LONG:
+        return start + 3 + first + 2
+    if size - start < 4:
+        return None
+    length = (first & 0x7F) << 8 | buffer[start + 3]
+    return start + 4 + length + 2 if _V2_LONG <= length <= MAX_DATA + 1 else -1
+
+
+def _decode_v2(raw: bytes) -> Frame:
+    header = raw[:4]
+    end = _v2_end(raw, 0)
+    if end is None or end < 0 or end != len(raw):
+        raise RemoteProtocolError("malformed v2 frame: bad length", offset=min(len(raw), 2), raw=header)
+    if crc16_ccitt_false(raw[1:-2]) != int.from_bytes(raw[-2:], "big"):
+        raise RemoteProtocolError("malformed v2 frame: bad CRC", offset=len(raw) - 2, raw=header)
+    hdr, body = raw[1], raw[4 if raw[2] & _V2_LONG else 3:-2]
+    ack = (hdr >> 3) & 3 if hdr & V2_ACK else None
+    if not body:
+        if hdr & (V2_ANSWER | V2_MORE) or (ack is None and hdr & 0x18):
+            raise RemoteProtocolError(f"malformed v2 control frame 0x{hdr:02X}", offset=1, raw=header)
+        return ControlFrame(Control.NAK if ack is None else Control.ACK, hdr & 7 if ack is None else ack, 2)
+    if hdr & V2_ANSWER:
+        if ack is None:
+            raise RemoteProtocolError("v2 answer without an acknowledgement", offset=1, raw=header)
+        return V2Frame(seq=hdr & 7, cmd=None, data=body, ack=ack, more=bool(hdr & V2_MORE))
+    return V2Frame(seq=hdr & 7, cmd=body[0], data=body[1:], ack=ack, more=bool(hdr & V2_MORE))
+
+
 def find_frame(buffer: bytes | bytearray) -> tuple[int, int | None]:
     """Locate the first complete frame candidate without parsing it.
 
@@ -174,6 +276,12 @@ def find_frame(buffer: bytes | bytearray) -> tuple[int, int | None]:
         if match is None:
             return size, None
         start = match.start()
+        if buffer[start] == STX2:
+            end = _v2_end(buffer, start)
+            if end is not None and end < 0:
+                pos = start + 1
+                continue
+            return (start, end) if end is not None and size >= end else (start, None)
         if buffer[start] != STX:
             return (start, start + _CONTROL_SIZE) if size - start >= _CONTROL_SIZE else (start, None)
         if size - start < 3:
@@ -197,6 +305,8 @@ def decode_frame(raw: bytes) -> Frame:
     header = raw[:5]
     if not raw:
         raise RemoteProtocolError("empty frame", offset=0, raw=header)
+    if raw[0] == STX2:
+        return _decode_v2(raw)
     try:
         if raw[0] == STX:
             parsed = _DATA_FRAME.parse(raw)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from drivers.link.frames import ControlFrame, decode_frame, find_frame
+from drivers.link.frames import ControlFrame, DataFrame, decode_frame, find_frame
 from pos_errors import RemoteProtocolError
 
 __all__ = ["FrameTracer", "ByteCountTrace", "split_spy_url", "trace_line"]
@@ -66,14 +66,17 @@ class FrameTracer:
         except RemoteProtocolError:
             return f"(damaged frame, {len(raw)} bytes)"
         if isinstance(frame, ControlFrame):
-            return f"{frame.kind.name} SEQ {frame.seq}"
+            return f"{frame.kind.name}{'' if frame.version == 1 else ' v2'} SEQ {frame.seq}"
         data = frame.data
+        kind = "DATA" if isinstance(frame, DataFrame) else "V2" + (" ACK " + str(frame.ack) if frame.ack is not None
+                                                                   else "")
+        cmd = "answer" if frame.cmd is None else f"CMD {frame.cmd:02X}"
         shown = data[:_SHOWN_HEAD].hex(" ").upper()
         if len(data) > _TAIL_FROM:
             shown += " … " + data[-_SHOWN_TAIL:].hex(" ").upper()
         elif len(data) > _SHOWN_HEAD:
             shown += " …"
-        return f"DATA SEQ {frame.seq} CMD {frame.cmd:02X} len {len(data)}" + (f": {shown}" if data else "")
+        return f"{kind} SEQ {frame.seq} {cmd} len {len(data)}" + (f": {shown}" if data else "")
 
 
 def trace_line(path: str, url: str, line: str, log: Callable[[str], None] | None = None) -> None:

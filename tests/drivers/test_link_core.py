@@ -14,7 +14,8 @@ SYN = encode_control(Control.SYN, 0)
 
 
 def fresh(**kwargs: object) -> LinkCore:
-    core = LinkCore(**kwargs)  # type: ignore[arg-type]
+    """A core that speaks only version 1 (the rules of v1 stay the contract with v1-only readers)."""
+    core = LinkCore(**{"version": 1, **kwargs})  # type: ignore[arg-type]
     assert core.data_to_send() == SYN  # every fresh core first announces itself
     return core
 
@@ -323,8 +324,14 @@ def test_a_clean_line_keeps_long_messages_in_one_frame() -> None:
     assert _frames(core.data_to_send()) == [(0, 0x12, 200)]
 
 
+def v1_wire(**kwargs: object) -> Wire:
+    """Two cores that speak only version 1."""
+    return Wire(terminal=LinkCore(role="terminal", version=1), device=LinkCore(role="device", version=1),
+                **kwargs)  # type: ignore[arg-type]
+
+
 def test_after_line_damage_a_long_message_goes_in_pieces_and_arrives_whole_once() -> None:
-    wire = Wire()
+    wire = v1_wire()
     wire.terminal.receive_data(b"\x02\x00\x03\x00\x01\x00\x00\x00", now=0.0)  # a damaged frame: the line is noisy
     wire.terminal.data_to_send()  # its NAK
     message = bytes(range(200))
@@ -348,7 +355,7 @@ def test_a_piece_that_never_gets_through_fails_the_message_and_its_rest_is_not_s
         seen["frames"] += 1
         return data
 
-    wire = Wire(t2d=second_piece_lost)
+    wire = v1_wire(t2d=second_piece_lost)
     wire.terminal._noisy = 5  # as after line damage
     wire.terminal.send(0x12, bytes(200), wire.now)
     wire.terminal.send(0x13, b"\x01", wire.now)
