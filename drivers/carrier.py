@@ -49,7 +49,7 @@ from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
 from drivers.strict_json import decode as _decode
-from flows.ports import Plan, SimInfo, TopupResult, TopupStatus
+from flows.ports import Plan, ReverseResult, SimInfo, TopupResult, TopupStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["CarrierClient", "normalise_number", "read_app_secret"]
@@ -204,6 +204,31 @@ class CarrierClient:
         if status == 404 and _error(body) == "not_found":
             return TopupResult(order_id, "not_found", None, _message(body))
         return _order(self._expect(status, body, 200), order_id)
+
+    def reverse_topup(self, order_id: str, reason: str = "") -> ReverseResult:
+        """``POST /v1/topups/{order_id}/reverse``: take an applied top-up back off the SIM. 200 ``reversed``
+        (also when it was reversed before); 409 ``not_reversible`` with the carrier's reason (``used``,
+        ``window_passed``, ``not_applied``); 404 ``not_found``. Raises LinkTimeout when the outcome is unknown."""
+        _check_order_id(order_id)
+        if not isinstance(reason, str) or len(reason) > 64 or not reason.isprintable():
+            raise LocalProtocolError(f"reason must be up to 64 printable characters, not {reason!r}")
+        status, body = self._call("POST", f"/v1/topups/{quote(order_id, safe='')}/reverse", {"reason": reason},
+                                  outcome_unknown_after_send=True)
+        if status == 404 and _error(body) == "not_found":
+            return ReverseResult(order_id, False, "not_found", _message(body))
+        if status == 409 and _error(body) == "not_reversible":
+            why = body.get("reason") if isinstance(body, dict) else None
+            return ReverseResult(order_id, False, why[:32] if isinstance(why, str) and why else "refused",
+                                 _message(body))
+        answer = _object(self._expect(status, body, 200, unknown=True), "reversal")
+        if _str(answer, "order_id") != order_id:
+            raise RemoteProtocolError(f"asked to reverse order {order_id}, the carrier answered about another",
+                                      tag="order_id")
+        if _str(answer, "status") != "reversed":
+            raise RemoteProtocolError(f"carrier answer: reversal status {answer['status']!r:.40} is not "
+                                      "'reversed'; outcome unknown", tag="status")
+        message = answer.get("message")
+        return ReverseResult(order_id, True, "", message[:200] if isinstance(message, str) else "")
 
     def health(self) -> bool:
         """True when the platform answers ``GET /v1/health`` with 200 (diagnostics). Raises LinkError."""

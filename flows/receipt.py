@@ -150,8 +150,9 @@ REFUND = MoneyBack("rfrcpt.title", "rfrcpt.refunded", "rfrcpt.pending", "rfrcpt.
 
 
 def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                       lang: str = "both") -> tuple[ReceiptLine, ...]:
-    """The receipt of a void or a refund of ``record``: done, or still pending (repeated by recovery)."""
+                       lang: str = "both", footer: str = "") -> tuple[ReceiptLine, ...]:
+    """The receipt of a void or a refund of ``record``: done, or still pending (repeated by recovery).
+    ``footer``: a catalogue key replacing the kind's own last line (what became of the top-up)."""
     status = t(kind.done if record.state == kind.done_state else kind.pending, lang)
     return (
         ReceiptLine(merchant_name, align="center", bold=True),
@@ -164,7 +165,7 @@ def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str
         ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
         ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
         ReceiptLine(status, align="center", bold=True),
-        ReceiptLine(t(kind.footer, lang), align="center"),
+        ReceiptLine(t(footer or kind.footer, lang), align="center", bold=bool(footer)),
     )
 
 

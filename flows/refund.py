@@ -13,6 +13,10 @@ no PAN is needed and the journal still never holds one. Journal trail, each writ
 A refund that was sent but not answered stays ``refund_pending``; recovery repeats it with the **same** STAN,
 which the acquirer treats as the same refund (never two credits).
 
+A completed card sale of a **settled** batch (no void possible any more) is refunded the same way, the carrier
+first (``flows.void.reverse_topup_first``: when it keeps the top-up nothing is sent unless the supervisor chose
+"anyway"); ``completed ─► refund_pending ─► refunded``, and a declined refund goes back to ``completed``.
+
 >>> sorted(map(str, REFUNDABLE))
 ['refund_pending', 'reversal_refused']
 """
@@ -25,13 +29,16 @@ from typing import Protocol
 
 from flows.messages import Msg, Text
 from flows.money import format_money
-from flows.ports import ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
+from flows.ports import CarrierPort, ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.receipt import REFUND, money_back_receipt
 from flows.reversal import original_from_record
 from flows.txn_state import TxnState
+from flows.void import reason_msg, reverse_topup_first
 from pos_errors import LinkError, RemoteProtocolError
 
-__all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt"]
+__all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt",
+           "settled_sales"]
 
 REFUNDABLE = frozenset({TxnState.REVERSAL_REFUSED, TxnState.REFUND_PENDING})
 
@@ -51,6 +58,8 @@ class RefundResult:
     status: str
     message: Text  # a catalogue Msg, shown in the screen's language
     record: TxnRecord | None
+    topup_reversed: bool = False  # a settled sale's refund: the carrier took the top-up back
+    carrier_reason: str = ""  # carrier_refused: why it kept the top-up
 
     @property
     def done(self) -> bool:
@@ -63,12 +72,25 @@ def refundable(records: Sequence[TxnRecord], limit: int = 9) -> list[TxnRecord]:
 
 
 def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnRecord, *, terminal_id: str,
-                   merchant_id: str, supervisor_id: str, attempts: int = 2) -> RefundResult:
-    if record.state not in REFUNDABLE:
+                   merchant_id: str, supervisor_id: str, attempts: int = 2, carrier: CarrierPort | None = None,
+                   settled_batch: int = 0, anyway: bool = False) -> RefundResult:
+    """``carrier`` and ``settled_batch`` (the open batch: the sale's must be older) for a completed sale."""
+    settled_sale = (record.state == TxnState.COMPLETED and carrier is not None and record.stan is not None
+                    and record.batch is not None and record.batch < settled_batch)
+    if record.state not in REFUNDABLE and not settled_sale:
         return RefundResult("refused", Msg("refund.refused", {"state": record.state}), record)
+    trail = reason = ""
+    if settled_sale and carrier is not None:
+        reason = reverse_topup_first(carrier, record.order_id, "refund")
+        if reason and not anyway:
+            return RefundResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}), record,
+                                topup_reversed=False, carrier_reason=reason)
+        trail = (f"; top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
+                 else "; top-up reversed by the carrier")
     stan = record.refund_stan if record.refund_stan is not None else journal.next_stan()
     journal.update(record.txn_id, TxnState.REFUND_PENDING, refund_stan=stan,
-                   message=f"refund stan={stan} by supervisor {supervisor_id}")
+                   message=f"refund stan={stan} by supervisor {supervisor_id}{trail}")
+    kept = not trail.startswith("; top-up NOT")
     request = RefundRequest(stan, original_from_record(record, terminal_id, merchant_id), record.rrn or "",
                             record.auth_code or "")
     money = format_money(record.total_minor)
@@ -81,14 +103,26 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
         if answer.approved:
             journal.update(record.txn_id, TxnState.REFUNDED, message=f"refund approved ({answer.response_code})")
             return RefundResult("refunded", Msg("refund.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
-                                journal.get(record.txn_id))
-        journal.update(record.txn_id, TxnState.REVERSAL_REFUSED, message=f"refund declined ({answer.response_code})")
+                                journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
+        back = TxnState.COMPLETED if record.topup_status == "applied" else TxnState.REVERSAL_REFUSED
+        journal.update(record.txn_id, back, message=f"refund declined ({answer.response_code})")
         return RefundResult("declined", Msg("refund.declined", {"code": answer.response_code}),
-                            journal.get(record.txn_id))
-    return RefundResult("pending", Msg("refund.pending", {"money": money}), journal.get(record.txn_id))
+                            journal.get(record.txn_id), carrier_reason=reason)
+    return RefundResult("pending", Msg("refund.pending", {"money": money}), journal.get(record.txn_id),
+                        topup_reversed=kept, carrier_reason=reason)
 
 
 def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                   lang: str = "both") -> tuple[ReceiptLine, ...]:
+                   lang: str = "both", topup_reversed: bool | None = None) -> tuple[ReceiptLine, ...]:
+    """``topup_reversed``: a settled sale's refund says what became of its top-up (None: the top-up failed)."""
+    footer = "" if topup_reversed is None else ("vrcpt.topup_reversed" if topup_reversed
+                                                else "vrcpt.topup_not_reversed")
     return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
-                              lang=lang)
+                              lang=lang, footer=footer)
+
+
+def settled_sales(records: Sequence[TxnRecord], limit: int = 9) -> list[TxnRecord]:
+    """Completed card sales of a settled batch (refunded, not voided), newest first."""
+    found = [r for r in records if r.state == TxnState.COMPLETED and r.stan is not None
+             and r.channel not in WALLET_CHANNELS]
+    return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]

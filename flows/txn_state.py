@@ -92,9 +92,9 @@ TRANSITIONS: Mapping[TxnState, frozenset[TxnState]] = {
     S.REVERSAL_PENDING: frozenset({S.REVERSED, S.REVERSAL_REFUSED}),
     # the host refused the reversal: the money stays taken until a supervisor refunds it (flows.refund)
     S.REVERSAL_REFUSED: frozenset({S.REFUND_PENDING}),
-    S.REFUND_PENDING: frozenset({S.REFUNDED, S.REVERSAL_REFUSED}),
+    S.REFUND_PENDING: frozenset({S.REFUNDED, S.REVERSAL_REFUSED, S.COMPLETED}),  # a settled sale's refund declined
     S.REFUNDED: frozenset(),
-    S.COMPLETED: frozenset({S.VOID_PENDING}),
+    S.COMPLETED: frozenset({S.VOID_PENDING, S.REFUND_PENDING}),  # refund: a sale of a settled batch (flows.refund)
     S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED}),
     # wallet QR (flows.wallet_payment): the order is journalled before the code or QR order is sent
     S.WALLET_INTENDED: frozenset({S.WALLET_WAITING, S.PAID, S.DECLINED, S.WALLET_CANCEL_PENDING, *NO_MONEY}),

@@ -5,8 +5,13 @@ A void travels as a reversal with reason code 17 (customer cancellation): the ac
 void. Journal trail: ``completed ─► void_pending`` (written, with the void's own STAN, before the first 0400
 leaves) ``─► voided``; a void that is not acknowledged stays ``void_pending`` and recovery repeats it (0401) at
 boot, in the background and before the next sale. Only payments of the open batch can be voided (a closed
-batch is settled money: that needs a refund). The carrier has no way to take a top-up back, so a void returns
-the money and the top-up stays on the SIM; the receipt says so.
+batch is settled money: that needs a refund).
+
+Carrier first: before any 0400 leaves, the carrier is asked to take the top-up back off the SIM
+(``CarrierPort.reverse_topup``). When it refuses (the top-up is used, the reversal window has passed) or cannot
+be asked, nothing is sent to the host and the result is ``carrier_refused`` with the reason; the supervisor may
+then void anyway only by an explicit choice (``anyway=True``), which the journal records and the receipt prints
+("top-up NOT reversed").
 
 >>> VoidResult("refused", "x", None).done
 False
@@ -19,23 +24,29 @@ from dataclasses import dataclass
 
 from flows.messages import Msg, Text
 from flows.money import format_money
-from flows.ports import HostPort, JournalPort, ReceiptLine, TxnRecord
+from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
 from flows.txn_state import TxnState
+from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt"]
+__all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt", "reverse_topup_first",
+           "reason_msg"]
 
 VOID_REASON = "17"  # ISO 8583 message reason: customer cancellation
 
 
 @dataclass(frozen=True)
 class VoidResult:
-    """``status``: voided | pending (not yet acknowledged: recovery repeats it) | refused (nothing sent)."""
+    """``status``: voided | pending (not yet acknowledged: recovery repeats it) | refused (nothing sent) |
+    carrier_refused (the carrier kept the top-up; nothing sent to the host: ``carrier_reason`` says why)."""
 
     status: str
     message: Text  # a catalogue Msg, shown in the screen's language
     record: TxnRecord | None
+    topup_reversed: bool = True  # False: given back "anyway", the top-up stays on the SIM
+    carrier_reason: str = ""
 
     @property
     def done(self) -> bool:
@@ -44,27 +55,58 @@ class VoidResult:
 
 def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[TxnRecord]:
     """Completed payments of ``batch``, newest first (the supervisor picks one by its number)."""
-    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch == batch and r.stan is not None]
+    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch == batch
+             and (r.stan is not None or r.channel in WALLET_CHANNELS)]  # wallet sales: flows.void_wallet
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]
 
 
+def reverse_topup_first(carrier: CarrierPort, order_id: str, why: str) -> str:
+    """Ask the carrier to take the top-up back: "" when it did, else the reason (the carrier's code, or
+    ``unreachable`` when it could not be asked or its answer was lost or not believed)."""
+    try:
+        answer = carrier.reverse_topup(order_id, why)
+    except (LinkError, RemoteProtocolError, LocalProtocolError):
+        return "unreachable"
+    return "" if answer.reversed else (answer.reason or "refused")
+
+
 def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, batch: int, supervisor_id: str,
-                 terminal_id: str, merchant_id: str, attempts: int = 3) -> VoidResult:
-    if record.state != TxnState.COMPLETED or record.batch != batch:
+                 terminal_id: str, merchant_id: str, carrier: CarrierPort, attempts: int = 3,
+                 anyway: bool = False) -> VoidResult:
+    """``carrier``: asked first to reverse the top-up. ``anyway``: the
+    supervisor chose to give the money back although the carrier kept the top-up."""
+    if record.state != TxnState.COMPLETED or record.batch != batch or record.channel in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
-    journal.update(record.txn_id, TxnState.COMPLETED, message=f"void requested by supervisor {supervisor_id}")
+    reason = reverse_topup_first(carrier, record.order_id, "void")
+    if reason and not anyway:
+        journal.update(record.txn_id, TxnState.COMPLETED,
+                       message=f"void: carrier kept the top-up ({reason}); nothing sent to the host")
+        return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}),
+                          record, topup_reversed=False, carrier_reason=reason)
+    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to void anyway" if reason
+             else "top-up reversed by the carrier")
+    journal.update(record.txn_id, TxnState.COMPLETED, message=f"void requested by supervisor {supervisor_id}; {trail}")
     ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
                          pending_state=TxnState.VOID_PENDING, final_state=TxnState.VOIDED,
                          refused_state=TxnState.COMPLETED)
     money = format_money(record.total_minor)
+    kept = not reason
     if ok:
         return VoidResult("voided", Msg("void.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
-                          journal.get(record.txn_id))
-    return VoidResult("pending", Msg("void.pending", {"money": money}), journal.get(record.txn_id))
+                          journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
+    return VoidResult("pending", Msg("void.pending", {"money": money}), journal.get(record.txn_id),
+                      topup_reversed=kept, carrier_reason=reason)
+
+
+def reason_msg(reason: str) -> Msg:
+    """The carrier's reason for keeping a top-up, in the supervisor's words."""
+    known = ("used", "window_passed", "not_applied", "not_found", "unreachable")
+    return Msg(f"reverse.{reason if reason in known else 'other'}")
 
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                 lang: str = "both") -> tuple[ReceiptLine, ...]:
+                 lang: str = "both", topup_reversed: bool = False) -> tuple[ReceiptLine, ...]:
+    footer = "vrcpt.topup_reversed" if topup_reversed else "vrcpt.topup_not_reversed"
     return money_back_receipt(VOID, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
-                              lang=lang)
+                              lang=lang, footer=footer)

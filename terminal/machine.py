@@ -127,6 +127,7 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("back", S.VOID_CONFIRM, S.VOID_SELECT),
     ("voiding", S.VOID_CONFIRM, S.VOIDING),
     ("voided", S.VOIDING, S.VOID_DONE),
+    ("carrier_refused", S.VOIDING, S.VOID_CONFIRM),  # the carrier kept the top-up: refuse, or F1 anyway
     ("home", [S.VOID_SELECT, S.VOID_DONE], S.HOME),
     # what is still being followed up (pending reversals, voids, top-ups); ENTER follows up now
     ("open_items", S.HOME, S.OPEN_ITEMS),

@@ -65,6 +65,7 @@ class Session:
     settlement: SettlementResult | None = None
     void_list: list[TxnRecord] = field(default_factory=list)
     void_pick: TxnRecord | None = None
+    void_refusal: str = ""  # the carrier's reason for keeping the top-up: F1 on the confirm screen is "anyway"
     void_result: VoidResult | None = None
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows

@@ -89,11 +89,11 @@ def render_void_confirm(s: Session) -> Screen:
         f"STAN {r.stan or 0:06d} · {_t(s, 'label.auth')} {r.auth_code or '-'}",
         _t(s, "void.effect"))
     return Screen(State.VOID_CONFIRM.value, _t(s, "void.confirm_title"), lines, error=s.error,
-                  hint=_t(s, "void.confirm_hint"))
+                  hint=_t(s, "reverse.anyway_hint" if s.void_refusal else "void.confirm_hint"))
 
 
 def render_voiding(s: Session) -> Screen:
-    return Screen(State.VOIDING.value, _t(s, "void.busy_title"), (_t(s, "void.busy"),), busy=True)
+    return Screen(State.VOIDING.value, _t(s, "void.busy_title"), (_t(s, "reverse.busy"),), busy=True)
 
 
 def render_void_done(s: Session) -> Screen:

@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from emv.pan import mask_pan
 from flows.ports.base import CURRENCY_CNY, CancelToken, Clock
-from flows.ports.carrier import CarrierPort, CarrierStatus, Plan, SimInfo, SimStatus, TopupResult, TopupStatus
+from flows.ports.carrier import (
+    CarrierPort,
+    CarrierStatus,
+    Plan,
+    ReverseResult,
+    SimInfo,
+    SimStatus,
+    TopupResult,
+    TopupStatus,
+)
 from flows.ports.devices import (
     NUMERIC_PROMPTS,
     CardReaderPort,
@@ -56,6 +65,7 @@ __all__ = ["AdviceHostPort", "AdviceRequest", "AuthRequest", "AuthResponse", "Ba
            "Clock", "HostPort", "JournalPort", "NUMERIC_PROMPTS", "OfflinePinRequest", "OfflinePinResult", "PadPrompt",
            "PinEntry", "PinPadPort", "PinStatus", "Plan",
            "PrinterPort", "PrinterStatus", "ReceiptLine", "RefundHostPort", "RefundRequest", "ReversalRequest",
+           "ReverseResult",
            "ScannerPort", "SettlementHostPort", "SettlementRequest", "SimInfo", "SimStatus", "TopupResult",
            "TopupStatus", "TxnRecord", "WalletOrderStatus", "WalletPort", "WalletReason", "WalletResult",
            "WalletStatus", "mask_pan"]

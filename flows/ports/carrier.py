@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
 
-__all__ = ["SimStatus", "SimInfo", "Plan", "TopupStatus", "CarrierStatus", "TopupResult", "CarrierPort"]
+__all__ = ["SimStatus", "SimInfo", "Plan", "TopupStatus", "CarrierStatus", "TopupResult", "ReverseResult",
+           "CarrierPort"]
 
 
 SimStatus = Literal["active", "inactive", "suspended", "terminated"]
@@ -86,6 +87,22 @@ class TopupResult:
         object.__setattr__(self, "status", CarrierStatus(self.status))
 
 
+@dataclass(frozen=True)
+class ReverseResult:
+    """The carrier's word on a request to take a top-up back (``reverse_topup``).
+
+    ``reversed`` is True when the top-up is off the SIM (now, or by an earlier request: asking twice is safe).
+    Otherwise ``reason`` is the carrier's machine code: ``used`` (the SIM has used the top-up),
+    ``window_passed`` (too long after it was applied), ``not_applied`` (failed or still pending) or
+    ``not_found`` (no such order); ``message`` is the carrier's own words (technical: log and audit only).
+    """
+
+    order_id: str
+    reversed: bool
+    reason: str = ""
+    message: str = ""
+
+
 class CarrierPort(Protocol):
     def lookup_sim(self, number: str) -> SimInfo | None:
         """ICCID or MSISDN -> SimInfo, None if the carrier does not know it. Raises LinkError/LinkTimeout."""
@@ -100,6 +117,10 @@ class CarrierPort(Protocol):
 
     def order_status(self, order_id: str) -> TopupResult:
         """Status of an order created earlier (``not_found`` if it never arrived)."""
+
+    def reverse_topup(self, order_id: str, reason: str = "") -> ReverseResult:
+        """Ask the carrier to take an applied top-up back off the SIM (before a void or refund gives the money
+        back). Safe to repeat. Raises LinkError (LinkTimeout: outcome unknown, ask again)."""
 
     def health(self) -> bool:
         """True when the platform answers its health check (diagnostics). Raises LinkError."""

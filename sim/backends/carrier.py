@@ -9,6 +9,12 @@ The full API is in ``docs/protocols/carrier-api.md``. In short (JSON bodies, UTF
           "plan_id",               body differs; 400 bad_request
           "amount_minor"}
     GET  /v1/orders/{order_id}     200 {"order": {...}}                404 not_found
+    POST /v1/topups/{order_id}/reverse  200 {"reversal": {...}} (again: the same answer); 409 not_reversible
+         {"reason": text}          with "reason" used / window_passed / not_applied; 404 not_found
+
+A top-up may be reversed while it is unused (``use_topup`` marks one used, as the SIM's traffic would) and within
+``reverse_window_s`` of being applied; a reversal takes back what the top-up added (data, SMS, minutes, credit,
+the expiry it moved, the plan name it set).
 
 Every request must be signed (app id, timestamp within ±5 minutes, a nonce never seen before, HMAC-SHA256 over
 method, path, timestamp, nonce, app id and the body's SHA-256; ``drivers.carrier_sign`` documents the canonical
@@ -220,6 +226,10 @@ class _Order:
     balance_minor: int | None = None
     applied_at: dt.datetime | None = None
     funding_ref: str = ""
+    applied_mono: float | None = None  # monotonic time it was applied (the reversal window)
+    before: tuple[str, str] | None = None  # the SIM's expiry and plan name before it was applied
+    used: bool = False
+    reversed_at: dt.datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"order_id": self.order_id, "iccid": self.iccid, "plan_id": self.plan_id,
@@ -227,7 +237,8 @@ class _Order:
                 "funding_ref": self.funding_ref,
                 "status": self.status, "message": self.message,
                 "balance_minor": self.balance_minor, "created_at": self.created_at.isoformat(),
-                "applied_at": self.applied_at.isoformat() if self.applied_at else None}
+                "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+                "reversed_at": self.reversed_at.isoformat() if self.reversed_at else None}
 
 
 class _Reply(Exception):
@@ -251,7 +262,7 @@ class CarrierSim(SignedApi, LoopbackHttp):
     """
 
     def __init__(self, *, port: int = 0, slow_s: float = 2.0, hang_s: float = 30.0,
-                 lost_answer_s: float = 15.0, pending_s: float = 3.0,
+                 lost_answer_s: float = 15.0, pending_s: float = 3.0, reverse_window_s: float = 1800.0,
                  today: Callable[[], dt.date] = dt.date.today, app_id: str = DEFAULT_APP_ID,
                  app_secret: bytes | None = None, tls: bool = True, workdir: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -259,6 +270,8 @@ class CarrierSim(SignedApi, LoopbackHttp):
                            name="carrier")
         self.slow_s, self.hang_s = slow_s, hang_s
         self.lost_answer_s, self.pending_s = lost_answer_s, pending_s
+        self.reverse_window_s = reverse_window_s
+        self.reversals: list[str] = []  # order ids reversed, in order
         self._today = today
         self._init_http(port)
         self.sims: dict[str, SimState] = _seed()
@@ -279,6 +292,18 @@ class CarrierSim(SignedApi, LoopbackHttp):
         with self._lock:
             self._settle()
             return list(self._ledger)
+
+    def use_topup(self, order_id: str = "") -> str:
+        """Mark an applied top-up used (the SIM spent some of it): it can no longer be reversed. ``order_id`` ""
+        means the newest applied one. Returns its order id; KeyError when there is none."""
+        with self._lock:
+            self._settle()
+            applied = [o for o in self._orders.values() if o.status == "applied" and o.reversed_at is None]
+            found = self._orders.get(order_id) if order_id else (applied[-1] if applied else None)
+            if found is None or found.status != "applied":
+                raise KeyError(f"no applied top-up {order_id or '(newest)'}")
+            found.used = True
+            return found.order_id
 
     def applied_count(self, order_id: str) -> int:
         return sum(1 for entry in self.ledger if entry.order_id == order_id)
@@ -310,6 +335,8 @@ class CarrierSim(SignedApi, LoopbackHttp):
                 return _json(200, self._plans(parts[2]))
             if method == "POST" and parts == ["v1", "orders"]:
                 return self._create(body, terminal_id)
+            if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "topups"] and parts[3] == "reverse":
+                return self._reverse(parts[2], body)
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "orders"]:
                 found = self.order(parts[2])
                 if found is None:
@@ -394,8 +421,53 @@ class CarrierSim(SignedApi, LoopbackHttp):
             self._apply(order)
         return order
 
+    def _reverse(self, order_id: str, body: bytes) -> tuple[int, bytes, str]:
+        try:
+            req = json.loads(body.decode("utf-8")) if body else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _Reply(400, "bad_request", f"body is not JSON: {exc}") from exc
+        if not isinstance(req, dict) or not isinstance(req.get("reason", ""), str) or len(req.get("reason", "")) > 64:
+            raise _Reply(400, "bad_request", "body must be {\"reason\": up to 64 characters}")
+        with self._lock:
+            self._settle()
+            order = self._orders.get(order_id)
+            if order is None:
+                raise _Reply(404, "not_found", f"no order {order_id[:64]}")
+            if order.reversed_at is None:
+                why = self._not_reversible(order)
+                if why:
+                    reason, text = why
+                    return _json(409, {"error": "not_reversible", "reason": reason, "message": text})
+                self._take_back(order)
+            return _json(200, {"reversal": {"order_id": order.order_id, "status": "reversed",
+                                            "message": "top-up reversed / 充值已撤销",
+                                            "reversed_at": order.reversed_at.isoformat() if order.reversed_at
+                                            else None}})
+
+    def _not_reversible(self, order: _Order) -> tuple[str, str] | None:
+        if order.status != "applied" or order.applied_mono is None:
+            return "not_applied", f"order is {order.status}: nothing to reverse / 订单未充值成功"
+        if order.used:
+            return "used", "top-up already used on the SIM / 充值已被使用，无法撤销"
+        if time.monotonic() - order.applied_mono > self.reverse_window_s:
+            return "window_passed", (f"more than {self.reverse_window_s:g} s since the top-up / "
+                                     "已超过可撤销时限")
+        return None
+
+    def _take_back(self, order: _Order) -> None:
+        sim, plan = self.sims[order.iccid], _PLAN_BY_ID[order.plan_id]
+        sim.balance_minor -= plan.credit_minor + plan.bonus_credit_minor
+        sim.data_left_mb = max(0, sim.data_left_mb - plan.data_mb - plan.bonus_data_mb)
+        sim.sms_left = max(0, sim.sms_left - plan.sms)
+        sim.voice_left_min = max(0, sim.voice_left_min - plan.voice_min)
+        if order.before is not None:
+            sim.expiry, sim.plan_name = order.before
+        order.reversed_at = dt.datetime.now().astimezone()
+        self.reversals.append(order.order_id)
+
     def _apply(self, order: _Order) -> None:
         sim, plan = self.sims[order.iccid], _PLAN_BY_ID[order.plan_id]
+        order.before, order.applied_mono = (sim.expiry, sim.plan_name), time.monotonic()
         sim.balance_minor += plan.credit_minor + plan.bonus_credit_minor
         sim.data_left_mb += plan.data_mb + plan.bonus_data_mb
         sim.sms_left += plan.sms

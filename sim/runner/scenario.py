@@ -14,7 +14,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests (0200s) /
                                           advices (0220s recorded) / refunds counts
     expect_saf = {queued = 1, sent = 0}   the terminal's advice queue (journal) by status
-    expect_carrier = {applied = 1}        carrier ledger: applied top-ups
+    expect_carrier = {applied = 1}        carrier ledger: applied top-ups (and reversed = N: top-ups taken back)
     expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
     expect_journal = {state = "completed"}  the newest journal row
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
@@ -23,7 +23,9 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
                                           carrier_unreachable, carrier_forge_answers (a man in the middle makes
-                                          every order answer "applied"; its signature fails), printer_paper_out,
+                                          every order answer "applied"; its signature fails),
+                                          carrier_use_topup (true: the newest applied top-up is used, the carrier
+                                          refuses to reverse it; or an order id), printer_paper_out,
                                           printer_cover_open,
                                           printer_silent (switched off), reader_unplugged, pinpad_unplugged
                                           (device stops answering), scanner_noise, scanner_unplugged,
@@ -291,6 +293,10 @@ class _Runner:
         _poll(lambda: None if len(self.w.carrier.ledger) == wanted.get("applied", 0) else
               f"carrier applied {len(self.w.carrier.ledger)} top-ups, expected {wanted.get('applied', 0)}",
               timeout)
+        if "reversed" in wanted:  # top-ups taken back (POST /v1/topups/{order_id}/reverse)
+            _poll(lambda: None if len(self.w.carrier.reversals) == wanted["reversed"] else
+                  f"carrier reversed {len(self.w.carrier.reversals)} top-ups, expected {wanted['reversed']}",
+                  timeout)
 
     def expect_journal(self, wanted: Mapping[str, Any], timeout: float) -> None:
         def check() -> str | None:
@@ -333,6 +339,11 @@ class _Runner:
                 self.w.carrier.set_unreachable(bool(value))
             elif name == "carrier_forge_answers":
                 self.w.carrier.forge_order_answers(bool(value))
+            elif name == "carrier_use_topup" and value:  # the SIM spends its newest top-up: no reversal any more
+                try:
+                    self.w.carrier.use_topup("" if value is True else str(value))
+                except KeyError as exc:
+                    raise StepFailure(str(exc)) from exc
             elif name == "printer_paper_out":
                 self.w.printer.paper_out = bool(value)
             elif name == "wallet_refund_newest" and value:  # the merchant's back office refunds it at the platform

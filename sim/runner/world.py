@@ -128,6 +128,10 @@ class SimWorld:
         self.workdir = private_dir(Path(workdir) if workdir else Path(self._tmp.name))  # type: ignore[union-attr]
         self.baud = baud
         self.overrides = overrides or {}
+        carrier = dict(self.overrides.get("carrier", {}))  # [world.carrier] reverse_window_s: the simulator's, not
+        window = carrier.pop("reverse_window_s", None)     # the terminal's
+        if window is not None:
+            self.overrides = {**self.overrides, "carrier": carrier}
         self.cards = {**CATALOGUE, **STRIPE_PROFILES}  # chip cards, then magstripe test cards (sim/devices/stripes.py)
         self.reader = ReaderSim(baud=baud, faults=faults)
         initial_key = derive_initial_key("aes", DEMO_BDK, DEMO_KSN)
@@ -143,7 +147,7 @@ class SimWorld:
         self.header = {**DEMO_HEADER, **{k: v for k, v in self.overrides.get("host", {}).items() if k in DEMO_HEADER}}
         self.acquirer = AcquirerSim(bdk=DEMO_BDK, pin_scheme="aes", cards=self.cards, security=self.host_security,
                                     header=FrameHeader.from_config(self.header["tpdu"], self.header["app_header"]))
-        self.carrier = CarrierSim()
+        self.carrier = CarrierSim() if window is None else CarrierSim(reverse_window_s=float(window))
         self.scanner = ScannerSim(mode="triggered", baud=baud)
         self.wallet = WalletSim()
         # WeChat Pay and Alipay on their real merchant APIs, keeping their books in the shared wallet platform

@@ -1,4 +1,6 @@
-"""Void (supervisor): pick a completed payment of the open batch, F1 confirms, the host is asked, a receipt printed.
+"""Void (supervisor): pick a completed payment of the open batch, F1 confirms, the carrier is asked to take the
+top-up back, then the host, and a receipt printed. When the carrier keeps the top-up the confirm screen comes back
+with its reason: CANCEL keeps the sale, F1 gives the money back anyway (audited; "top-up NOT reversed" printed).
 
 Which payments may be voided is ``flows.void.voidable``; the void itself is ``flows.void.void_payment``.
 
@@ -8,10 +10,14 @@ Which payments may be voided is ``flows.void.voidable``; the void itself is ``fl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flows.messages import Msg, Text, say
+from flows.ports import RefundHostPort
+from flows.pricing import WALLET_CHANNELS
+from flows.refund import RefundResult, refund_payment, refund_receipt, settled_sales
 from flows.void import VoidResult, void_payment, void_receipt, voidable
+from flows.void_wallet import void_wallet_payment
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
@@ -27,20 +33,39 @@ def open_void(core: TerminalCore) -> None:
         return
     journal, s = core.services.journal, core.session
     batch = journal.current_batch()
-    s.void_list, s.void_pick, s.void_result, s.error = voidable(journal.batch_records(batch), batch), None, None, None
+    # the open batch's sales (void) first, then the card sales of the batch settled last (refund)
+    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.batch_records(batch - 1))
+    s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
+    s.void_refusal = ""
     core.fire("void")
 
 
-def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str) -> Any:
+def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bool) -> Any:
     def run(ctx: WorkContext) -> tuple[VoidResult, Text | None]:
         sv, term = ctx.services, ctx.services.settings.terminal
+        record = sv.journal.get(txn_id)
         with ctx.money:
-            result = void_payment(sv.host, sv.journal, sv.journal.get(txn_id), batch=sv.journal.current_batch(),
-                                  supervisor_id=supervisor_id, terminal_id=term.id, merchant_id=term.merchant_id)
-        if result.record is None or result.status == "refused":
+            if record.channel in WALLET_CHANNELS:  # WeChat Pay / Alipay / EMV QR: the platform refunds it
+                wallets = sv.wallet_topup
+                if wallets is None:
+                    return VoidResult("refused", Msg("void.failed", {"error": Msg("wallet.not_configured")}),
+                                      record), None
+                result = void_wallet_payment(wallets.port, sv.journal, sv.carrier, record,
+                                             supervisor_id=supervisor_id, anyway=anyway)
+            elif record.batch is not None and record.batch < sv.journal.current_batch():  # settled: refund
+                refund = refund_payment(cast(RefundHostPort, sv.host), sv.journal, record, terminal_id=term.id,
+                                        merchant_id=term.merchant_id, supervisor_id=supervisor_id,
+                                        carrier=sv.carrier, settled_batch=sv.journal.current_batch(),
+                                        anyway=anyway)
+                return _refund_printed(ctx, refund, when, lang)
+            else:
+                result = void_payment(sv.host, sv.journal, record, batch=sv.journal.current_batch(),
+                                      supervisor_id=supervisor_id, terminal_id=term.id,
+                                      merchant_id=term.merchant_id, carrier=sv.carrier, anyway=anyway)
+        if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
             return result, None
         lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                             lang=lang)
+                             lang=lang, topup_reversed=result.topup_reversed)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
@@ -49,11 +74,34 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str) -> Any:
     return run
 
 
+def _refund_printed(ctx: WorkContext, result: RefundResult, when: str, lang: str) -> tuple[Any, Text | None]:
+    sv, term = ctx.services, ctx.services.settings.terminal
+    if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
+        return result, None
+    lines = refund_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
+                           lang=lang, topup_reversed=result.topup_reversed)
+    try:
+        sv.printer.print_receipt(lines)
+    except DeviceError as exc:
+        return result, Msg("refund.not_printed", {"error": exc})
+    return result, None
+
+
 def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
     s = core.session
     result, problem = done if done is not None else (None, Msg("void.failed", {"error": error}))
     s.void_result, s.error = result, say(problem, s.lang) if problem else None
-    core.audit("void", audit_what(result.record, result.status) if result and result.record else f"error {error}")
+    what = audit_what(result.record, result.status) if result and result.record else f"error {error}"
+    if result is not None and result.carrier_reason:
+        what += (f"; top-up NOT reversed ({result.carrier_reason})" if result.status != "carrier_refused"
+                 else f"; carrier kept the top-up ({result.carrier_reason})")
+    kind = "refund" if isinstance(result, RefundResult) else "void"  # a settled sale is refunded
+    core.audit(f"{kind}_anyway" if result and result.carrier_reason and result.status != "carrier_refused"
+               else kind, what)
+    if result is not None and result.status == "carrier_refused":
+        s.void_refusal, s.error = result.carrier_reason, say(result.message, s.lang)
+        core.fire("carrier_refused")
+        return
     core.fire("voided")
 
 
@@ -71,12 +119,14 @@ class VoidConfirm:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s = core.session
         if key is Key.CANCEL:
+            s.void_refusal, s.error = "", None  # the sale is kept; choosing it again asks the carrier again
             core.fire("back")
         elif key is Key.F1 and s.void_pick is not None:  # not ENTER: a bounce must not void
             if not core.permit_now(Action.VOID):  # the role as it is now, not as it was when the screen opened
                 return
             when = core.wall_clock().strftime("%Y-%m-%d %H:%M")
-            work = _void_work(s.void_pick.txn_id, core.uid() or "?", s.lang, when)
+            anyway, s.void_refusal = bool(s.void_refusal), ""  # F1 after the carrier's refusal: the explicit choice
+            work = _void_work(s.void_pick.txn_id, core.uid() or "?", s.lang, when, anyway)
             core.fire("voiding")
             core.start("void", work, _voided)
 

@@ -21,6 +21,7 @@ from flows.ports import (
     PadPrompt,
     PinEntry,
     ReversalRequest,
+    ReverseResult,
     TopupResult,
     WalletResult,
 )
@@ -146,6 +147,7 @@ class FakeCarrier:
 
     create: deque[Answer] = field(default_factory=deque)
     status: deque[Answer] = field(default_factory=deque)
+    reverse: deque[Answer] = field(default_factory=deque)  # reverse_topup answers; empty: reversed
     calls: list[tuple[str, str]] = field(default_factory=list)
     funding_refs: list[str] = field(default_factory=list)
 
@@ -167,6 +169,14 @@ class FakeCarrier:
         self.calls.append(("order_status", order_id))
         result = _play(self.status, "order_status")
         assert isinstance(result, TopupResult)
+        return result
+
+    def reverse_topup(self, order_id: str, reason: str = "") -> ReverseResult:
+        self.calls.append(("reverse_topup", order_id))
+        if not self.reverse:
+            return ReverseResult(order_id, True)
+        result = _play(self.reverse, "reverse_topup")
+        assert isinstance(result, ReverseResult)
         return result
 
     def health(self) -> bool:

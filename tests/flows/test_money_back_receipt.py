@@ -16,7 +16,7 @@ RECORD = TxnRecord(7, TxnState.COMPLETED, "T1261202100000000007", "8986042400000
                    masked_pan="621234******1232", auth_code="654321", reversal_stan=42, batch=3, refund_stan=43)
 
 
-VOID_END = "Top-up stays on the SIM"
+VOID_END = "Top-up NOT reversed: it stays on the SIM"  # a void receipt says what became of the top-up
 REFUND_END = "Top-up failed: money returned to the card"
 
 

@@ -3,11 +3,14 @@
 import pytest
 
 from flows.messages import say
+from flows.ports import AuthResponse, ReverseResult
 from flows.recovery import recover
+from flows.refund import refund_payment, refund_receipt
 from flows.txn_state import path_to
 from flows.void import void_payment, void_receipt, voidable
 from pos_errors import LinkTimeout
 from terminal.journal import Journal
+from tests.flows.fakes import FakeCarrier
 
 
 class Host:
@@ -47,20 +50,22 @@ def test_void_is_a_reason_17_reversal_without_pan_and_prints_its_own_receipt(jou
     txn = _sale(journal, "O1")
     host = Host()
     result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
-                          merchant_id="M1")
+                          merchant_id="M1", carrier=FakeCarrier())
     assert result.done and journal.get(txn).state == "voided"
     [(void_stan, original, reason, repeat, pan)] = host.sent
     assert (original, reason, repeat, pan) == (21, "17", False, "") and void_stan != 21
     trail = [state for state, _ in journal.events(txn)]
     assert trail[-3:] == ["completed", "void_pending", "voided"]
     assert "supervisor 90" in journal.events(txn)[-3][1]
+    assert result.topup_reversed and "top-up reversed by the carrier" in journal.events(txn)[-3][1]
     text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
-                                                         when="2026-12-01 10:05"))
+                                                         when="2026-12-01 10:05", topup_reversed=True))
     assert "VOIDED" in text and "AMOUNT -￥30.00" in text and f"VOID STAN {void_stan:06d}" in text
     assert "621234******1232" in text and "89860424000000000017" not in text
     zh = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
-                                                       when="2026-12-01 10:05", lang="zh"))
-    assert "已撤销" in zh and "充值不退回" in zh and "VOIDED" not in zh and "Top-up stays" not in zh
+                                                       when="2026-12-01 10:05", lang="zh", topup_reversed=True))
+    assert "已撤销" in zh and "充值已从SIM卡撤回" in zh and "VOIDED" not in zh and "Top-up" not in zh
+    assert "Top-up taken back from the SIM" in text
     assert say(result.message, "en") == "Voided ￥30.00 for SIM …0017"
     assert say(result.message, "zh") == "已撤销 ￥30.00（SIM …0017）"
 
@@ -69,7 +74,7 @@ def test_unacknowledged_void_stays_pending_and_recovery_repeats_it(journal):
     txn = _sale(journal, "O1")
     host = Host(fail=3)
     result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
-                          merchant_id="M1")
+                          merchant_id="M1", carrier=FakeCarrier())
     assert result.status == "pending" and journal.get(txn).state == "void_pending"
     report = recover(journal, host, None, terminal_id="T1", merchant_id="M1")
     assert journal.get(txn).state == "voided" and report.reversals_open == 0
@@ -82,8 +87,60 @@ def test_other_batch_or_state_is_refused_and_nothing_is_sent(journal):
     txn = _sale(journal, "O1")
     host = Host()
     assert void_payment(host, journal, journal.get(txn), batch=2, supervisor_id="90", terminal_id="T1",
-                        merchant_id="M1").status == "refused"
+                        merchant_id="M1", carrier=FakeCarrier()).status == "refused"
     pending = _sale(journal, "O2", "topup_pending", stan=22)
     assert void_payment(host, journal, journal.get(pending), batch=1, supervisor_id="90", terminal_id="T1",
-                        merchant_id="M1").status == "refused"
+                        merchant_id="M1", carrier=FakeCarrier()).status == "refused"
     assert host.sent == [] and journal.get(txn).state == "completed"
+
+
+@pytest.mark.parametrize("answer, reason", [(ReverseResult("O1", False, "used", "used"), "used"),
+                                            (ReverseResult("O1", False, "window_passed"), "window_passed"),
+                                            (LinkTimeout("lost"), "unreachable")])
+def test_carrier_keeps_the_topup_nothing_goes_to_the_host_unless_anyway(journal, answer, reason):
+    txn = _sale(journal, "O1")
+    host, carrier = Host(), FakeCarrier()
+    carrier.reverse.append(answer)
+    refused = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                           merchant_id="M1", carrier=carrier)
+    assert (refused.status, refused.carrier_reason, refused.done) == ("carrier_refused", reason, False)
+    assert host.sent == [] and journal.get(txn).state == "completed"
+    assert carrier.calls == [("reverse_topup", "O1")]
+    assert say(refused.message, "zh").startswith("运营商未撤回充值：")
+    carrier.reverse.append(answer)  # the supervisor presses F1 "anyway": asked again, still kept
+    result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                          merchant_id="M1", carrier=carrier, anyway=True)
+    assert result.done and not result.topup_reversed and journal.get(txn).state == "voided"
+    assert f"top-up NOT reversed ({reason}): supervisor 90 chose to void anyway" in journal.events(txn)[-3][1]
+    text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
+                                                         when="2026-12-01 10:05", lang="en"))
+    assert "Top-up NOT reversed" in text
+
+
+class RefundHost:
+    def __init__(self, codes):
+        self.codes, self.sent = list(codes), []
+
+    def refund(self, request):
+        self.sent.append(request)
+        return AuthResponse(self.codes.pop(0), "", "000000000002", b"")
+
+
+def test_refund_of_a_settled_sale_asks_the_carrier_first_and_a_decline_keeps_the_sale(journal):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "completed", topup_status="applied")
+    carrier, host = FakeCarrier(), RefundHost(["05", "00"])
+    carrier.reverse.append(ReverseResult("O1", False, "window_passed"))
+    args = {"terminal_id": "T1", "merchant_id": "M1", "supervisor_id": "90", "carrier": carrier}
+    open_batch = refund_payment(host, journal, journal.get(txn), settled_batch=1, **args)
+    assert open_batch.status == "refused" and carrier.calls == []  # its batch is still open: a void, not a refund
+    kept = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
+    assert (kept.status, kept.carrier_reason, host.sent) == ("carrier_refused", "window_passed", [])
+    declined = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)  # carrier reverses now
+    assert declined.status == "declined" and journal.get(txn).state == "completed"
+    done = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
+    assert done.done and done.topup_reversed and journal.get(txn).state == "refunded"
+    assert host.sent[0].stan == host.sent[1].stan  # the same refund, asked again
+    text = "\n".join(ln.text for ln in refund_receipt(done.record, merchant_name="S", terminal_id="T1", when="x",
+                                                       lang="en", topup_reversed=done.topup_reversed))
+    assert "REFUNDED" in text and "Top-up taken back from the SIM" in text

@@ -1,0 +1,63 @@
+"""Void of a wallet sale (WeChat Pay, Alipay, EMV QR): the carrier first, then the platform gives the money back.
+
+Same supervisor screens and the same carrier-first rule as a card void (``flows.void``): the carrier is asked
+to take the top-up back; when it keeps it nothing is sent to the platform unless the supervisor chose "anyway".
+Then the wallet platform refunds the whole order (``WalletPort.refund``, which the WeChat Pay and Alipay adapters
+send as their refund APIs with the order id as the refund's own idempotency key). Journal trail::
+
+    completed ─► void_pending (refund sent) ─► voided          (the platform answered "refunded")
+                        └─► completed (not answered, or refused: nothing changed here; asking again is safe,
+                                       the platform refunds an order once)
+
+>>> WALLET_VOIDABLE
+frozenset({'completed'})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flows.messages import Msg
+from flows.money import format_money
+from flows.ports import CarrierPort, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
+from flows.pricing import WALLET_CHANNELS
+from flows.txn_state import TxnState
+from flows.void import VoidResult, reason_msg, reverse_topup_first
+from pos_errors import PosError
+
+__all__ = ["WALLET_VOIDABLE", "void_wallet_payment"]
+
+WALLET_VOIDABLE = frozenset({str(TxnState.COMPLETED)})
+
+
+def void_wallet_payment(wallet_for: Callable[[str], WalletPort], journal: JournalPort, carrier: CarrierPort,
+                        record: TxnRecord, *, supervisor_id: str, anyway: bool = False) -> VoidResult:
+    """``wallet_for(channel)``: the platform serving the sale's channel (raises LinkError when none is)."""
+    if record.state != TxnState.COMPLETED or record.channel not in WALLET_CHANNELS:
+        return VoidResult("refused", Msg("void.refused", {"batch": record.batch or 0}), record)
+    reason = reverse_topup_first(carrier, record.order_id, "wallet refund")
+    if reason and not anyway:
+        journal.update(record.txn_id, TxnState.COMPLETED,
+                       message=f"wallet void: carrier kept the top-up ({reason}); nothing sent to the platform")
+        return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}), record,
+                          topup_reversed=False, carrier_reason=reason)
+    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
+             else "top-up reversed by the carrier")
+    journal.update(record.txn_id, TxnState.VOID_PENDING,
+                   message=f"wallet refund requested by supervisor {supervisor_id}; {trail}")
+    money = format_money(record.total_minor)
+    try:
+        answer = wallet_for(record.channel).refund(record.order_id, record.total_minor)
+    except PosError as exc:
+        journal.update(record.txn_id, TxnState.COMPLETED, message=f"wallet refund not answered: {exc}")
+        return VoidResult("declined", Msg("wvoid.not_answered", {"money": money}), journal.get(record.txn_id),
+                          topup_reversed=not reason, carrier_reason=reason)
+    if answer.status != WalletOrderStatus.REFUNDED or answer.order_id != record.order_id:
+        journal.update(record.txn_id, TxnState.COMPLETED,
+                       message=f"wallet refund refused: {answer.status} {answer.reason}".strip())
+        return VoidResult("declined", Msg("wvoid.declined", {"status": answer.reason or str(answer.status)}),
+                          journal.get(record.txn_id), topup_reversed=not reason, carrier_reason=reason)
+    journal.update(record.txn_id, TxnState.VOIDED, reversal="wallet refund",
+                   message=f"wallet refunded {answer.transaction_id}".strip())
+    return VoidResult("voided", Msg("wvoid.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
+                      journal.get(record.txn_id), topup_reversed=not reason, carrier_reason=reason)

@@ -1,0 +1,70 @@
+"""Wallet void against a real journal, a fake carrier and a fake platform: carrier first, then the refund."""
+
+import pytest
+
+from flows.messages import say
+from flows.ports import ReverseResult, WalletResult
+from flows.txn_state import path_to
+from flows.void_wallet import void_wallet_payment
+from pos_errors import LinkTimeout
+from terminal.journal import Journal
+from tests.flows.fakes import FakeCarrier, FakeWallet
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return Journal(tmp_path / "j.db")
+
+
+def _wallet_sale(j, order="W1", channel="wechat", state="completed"):
+    txn = j.begin(order_id=order, iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
+                  plan_name="1 GB", amount_minor=1000, fee_minor=10, channel=channel, cashier_id="01")
+    for step in path_to(state, through="wallet_intended"):
+        j.update(txn, step)
+    return txn
+
+
+def _void(journal, txn, wallet, carrier, anyway=False):
+    return void_wallet_payment(lambda channel: wallet, journal, carrier, journal.get(txn), supervisor_id="90",
+                               anyway=anyway)
+
+
+def test_carrier_first_then_the_platform_refunds_the_whole_order(journal):
+    txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    wallet.refund_.append(WalletResult("W1", "refunded", transaction_id="4200001"))
+    result = _void(journal, txn, wallet, carrier)
+    assert result.done and result.topup_reversed and journal.get(txn).state == "voided"
+    assert carrier.calls == [("reverse_topup", "W1")] and wallet.calls == [("refund", "W1")]
+    assert [s for s, _ in journal.events(txn)][-2:] == ["void_pending", "voided"]
+    assert say(result.message, "en") == "Refunded ￥10.10 to the customer's wallet for SIM …0017"
+
+
+def test_carrier_keeps_the_topup_nothing_goes_to_the_platform_unless_anyway(journal):
+    txn, wallet, carrier = _wallet_sale(journal, channel="alipay"), FakeWallet(), FakeCarrier()
+    carrier.reverse.extend([ReverseResult("W1", False, "used"), ReverseResult("W1", False, "used")])
+    refused = _void(journal, txn, wallet, carrier)
+    assert (refused.status, refused.carrier_reason) == ("carrier_refused", "used")
+    assert wallet.calls == [] and journal.get(txn).state == "completed"
+    wallet.refund_.append(WalletResult("W1", "refunded"))
+    result = _void(journal, txn, wallet, carrier, anyway=True)
+    assert result.done and not result.topup_reversed
+    assert "top-up NOT reversed (used): supervisor 90 chose to refund anyway" in journal.events(txn)[-2][1]
+
+
+@pytest.mark.parametrize("answer", [LinkTimeout("silent"), WalletResult("W1", "failed", reason="order_closed"),
+                                    WalletResult("OTHER", "refunded")])
+def test_unanswered_or_refused_refund_changes_nothing_and_may_be_asked_again(journal, answer):
+    txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    wallet.refund_.append(answer)
+    result = _void(journal, txn, wallet, carrier)
+    assert result.status == "declined" and journal.get(txn).state == "completed"
+
+
+def test_card_sales_and_unfinished_orders_are_refused(journal):
+    card = journal.begin(order_id="C1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
+                         plan_name="1 GB", amount_minor=1000, fee_minor=0, channel="card", cashier_id="01")
+    waiting = _wallet_sale(journal, "W2", state="wallet_waiting")
+    wallet, carrier = FakeWallet(), FakeCarrier()
+    assert _void(journal, card, wallet, carrier).status == "refused"
+    assert _void(journal, waiting, wallet, carrier).status == "refused"
+    assert carrier.calls == [] and wallet.calls == []
