@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test lock bench-compare
+.PHONY: run test lint docs bench soak fuzz image clean scenarios crash-test lock bench-compare release-check
 
 LOCK := requirements/dev.lock
 LOCK_OPTS := --generate-hashes --python-version 3.11 --universal -q
@@ -29,7 +29,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 4
+	$(BIN)/python -m pytest -n 8
+
+# What a packager does (sdist + wheel in isolation, installed into a fresh venv, packaged scenario run); CI runs it
+release-check: $(STAMP)
+	$(BIN)/python -m pytest tests/release -m release -p no:randomly
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

@@ -17,6 +17,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +30,7 @@ def _run(*args: str | Path, cwd: Path, timeout: float = 240) -> subprocess.Compl
     return run
 
 
+@pytest.mark.release
 def test_the_built_wheel_installs_alone_and_runs_the_packaged_happy_path(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     _run(sys.executable, "-m", "build", "--outdir", dist, ROOT, cwd=tmp_path)
@@ -55,6 +58,7 @@ def test_the_built_wheel_installs_alone_and_runs_the_packaged_happy_path(tmp_pat
     assert "1 passed, 0 failed" in result.stdout
 
 
+@pytest.mark.release
 def test_pip_wheel_builds_from_the_checkout(tmp_path: Path) -> None:
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT, cwd=tmp_path)
     assert len(list(tmp_path.glob("iotsim_pos-*.whl"))) == 1
