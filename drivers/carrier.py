@@ -37,17 +37,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import secrets
 import ssl
-import stat
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
+from drivers.secret_file import read_private
 from drivers.strict_json import decode as _decode
 from flows.ports import Plan, ReverseResult, SimInfo, TopupResult, TopupStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
@@ -79,22 +78,7 @@ def read_app_secret(path: str, section: str = "carrier") -> bytes:
     the file must be a regular file of mode 0600 (or 0400) owned by us, holding the secret on one line (at least
     16 characters). Raises ConfigError."""
     key = f"{section}.app_secret_file"
-    if not path:
-        raise ConfigError(f"{key} is not set: name the file holding the app secret")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ConfigError(f"{key} {path}: cannot open: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{key} {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise ConfigError(f"{key} {path} has mode {stat.S_IMODE(info.st_mode):04o}: "
-                              "it must be 0600 (chmod 600), readable by the terminal's user only")
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise ConfigError(f"{key} {path} is not owned by the terminal's user")
-        secret = fh.read(4097).strip()
+    secret = read_private(path, key, 4096)
     if len(secret) < 16 or len(secret) > 4096 or b"\n" in secret:
         raise ConfigError(f"{key} {path} must hold one secret of 16-4096 characters")
     return secret

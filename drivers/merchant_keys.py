@@ -12,14 +12,13 @@ pos_errors.ConfigError: wechatpay.api_key_file is not set: name the file holding
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from drivers.alipay import AlipayClient
 from drivers.alipay_sign import load_private_key, load_public_key
+from drivers.secret_file import read_private
 from drivers.wechatpay import WeChatPayClient
 from pos_errors import ConfigError
 
@@ -30,25 +29,10 @@ MAX_FILE = 16 * 1024
 
 def read_secret(path: str, key: str) -> bytes:
     """The content of a 0600 secret file (stripped). Raises ConfigError naming ``key``."""
-    if not path:
-        raise ConfigError(f"{key} is not set: name the file holding the secret")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ConfigError(f"{key} {path}: cannot open: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{key} {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise ConfigError(f"{key} {path} has mode {stat.S_IMODE(info.st_mode):04o}: it must be 0600 "
-                              "(chmod 600), readable by the terminal's user only")
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise ConfigError(f"{key} {path} is not owned by the terminal's user")
-        data = fh.read(MAX_FILE + 1)
-    if not data.strip() or len(data) > MAX_FILE:
+    data = read_private(path, key, MAX_FILE)
+    if not data or len(data) > MAX_FILE:
         raise ConfigError(f"{key} {path} is empty or too large")
-    return data.strip()
+    return data
 
 
 def read_public(path: str, key: str) -> bytes:

@@ -1,0 +1,33 @@
+"""Reading a secret file the terminal's configuration names: a regular file (no symlink followed), mode 0600 or
+0400, owned by the terminal's user. Every failure is a ConfigError naming the setting, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from pos_errors import ConfigError
+
+__all__ = ["read_private"]
+
+
+def read_private(path: str, key: str, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the file (so a caller can tell "too large"), stripped. ``key`` is the
+    setting's name in messages."""
+    if not path:
+        raise ConfigError(f"{key} is not set: name the file holding the secret")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ConfigError(f"{key} {path}: cannot open: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{key} {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise ConfigError(f"{key} {path} has mode {stat.S_IMODE(info.st_mode):04o}: it must be 0600 "
+                              "(chmod 600), readable by the terminal's user only")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise ConfigError(f"{key} {path} is not owned by the terminal's user")
+        return fh.read(limit + 1).strip()
