@@ -26,10 +26,14 @@ lock:
 run: $(STAMP)
 	$(BIN)/pos-sim
 
+# pytest on 8 workers: the suite waits on ptys, sockets and child processes more than it computes. The workers take
+# one test at a time (--maxschedchunk 1), longest first (tests/conftest.py), so they finish together. Bytecode
+# caching stays on even in a shell that sets PYTHONDONTWRITEBYTECODE: without it every pos-terminal, pos-sim and
+# pos-fw child process and every xdist worker compiles the tree again (about 40 s of CPU per run).
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 8
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 8 --dist load --maxschedchunk 1
 
 # What a packager does (sdist + wheel in isolation, installed into a fresh venv, packaged scenario run); CI runs it
 release-check: $(STAMP)

@@ -18,7 +18,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="serial port (or pyserial URL) of a real card reader for tests marked 'hardware'")
 
 
+def _start_first(item: pytest.Item) -> int:
+    """0 for the tests that take many seconds (``slow``), 1 for the end-to-end ones (``scenario``), 2 for the rest."""
+    return 0 if "slow" in item.keywords else 1 if "scenario" in item.keywords else 2
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Longest first (a stable sort: the order within each group stays the collection order). With
+    # ``make test``'s ``--dist load --maxschedchunk 1`` each worker takes the next test when it is free, so the
+    # long tests spread over the workers at the start and the short ones fill the gaps at the end, instead of one
+    # worker starting a 30-second test while the others have already finished.
+    items.sort(key=_start_first)
     if config.getoption("--port"):
         return
     skip = pytest.mark.skip(reason="needs a real device: pytest --port /dev/ttyUSB0 -m hardware")

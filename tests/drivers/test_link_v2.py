@@ -4,7 +4,7 @@ peers, no ACK frame on the happy path, idempotent replay, and the ARQ properties
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from drivers.link.core import FrameReceived, LinkCore, LinkFailed
@@ -156,7 +156,10 @@ def test_v2_known_defect_answers_with_queued_commands_on_a_damaged_line() -> Non
 
 
 @pytest.mark.xfail(strict=False, reason="the same known defect, searched for by Hypothesis (issue 17)")
-@settings(max_examples=80, deadline=None)
+# No shrink phase while this is an expected failure: shrinking the example Hypothesis finds took ~30 s of CPU in
+# every fresh run and changes nothing for an xfail (the minimal case is the strict xfail above). Put it back
+# (drop ``phases``) when the defect is fixed and this becomes a plain property test.
+@settings(max_examples=80, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))
 @given(t2d=_faults, d2t=_faults, sizes=st.lists(st.integers(0, 300), min_size=1, max_size=6), noisy=st.booleans())
 def test_v2_never_duplicates_reorders_or_loses_silently(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
     _check_properties(t2d, d2t, sizes, noisy)

@@ -21,7 +21,7 @@ from firmware_image.slots import SlotState, describe, read_counter
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "iotsim-pos-1"
-pytestmark = pytest.mark.scenario
+pytestmark = [pytest.mark.scenario, pytest.mark.slow]
 
 
 def _py(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,8 @@ from firmware_image.image import verify_image
 from firmware_image.keys import load_key
 
 IMGTOOL = shutil.which("imgtool", path=str(Path(sys.executable).parent)) or shutil.which("imgtool")
-pytestmark = pytest.mark.skipif(IMGTOOL is None, reason="imgtool is in the dev extra: pip install -e '.[dev]'")
+pytestmark = [pytest.mark.skipif(IMGTOOL is None, reason="imgtool is in the dev extra: pip install -e '.[dev]'"),
+              pytest.mark.slow]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -68,6 +68,7 @@ def _pos_fw(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60, check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(IMGTOOL is None, reason="imgtool is in the dev extra: pip install -e '.[dev]'")
 def test_imgtool_image_with_a_counter_appended_after_signing_is_refused(tmp_path):
     key, payload, image = tmp_path / "k.pem", tmp_path / "app.bin", tmp_path / "app.img"

@@ -254,6 +254,7 @@ def _smpmgr(port: str, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ, COLUMNS="200"))
 
 
+@pytest.mark.slow
 def test_smpmgr_state_read_and_upgrade_as_a_technician_types_them(device, key, tmp_path):
     _wait_boots(device, 1)
     listed = _smpmgr(device.path, "image", "state-read")

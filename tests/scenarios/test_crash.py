@@ -93,6 +93,7 @@ def _subset(kinds):
     return [first_auth - 1] + [n for n, k in enumerate(kinds, 1) if n >= first_auth and k != "commit"]
 
 
+@pytest.mark.slow
 @pytest.mark.scenario
 @pytest.mark.parametrize("name", ["card_approve", "host_timeout"])
 def test_cut_points_of_the_sale_survive(name):
@@ -115,6 +116,7 @@ def _wallet_subset(kinds):
     return sorted({micropay - 1, topup, *range(micropay, len(kinds) + 1, 3)})
 
 
+@pytest.mark.slow
 @pytest.mark.scenario
 def test_cut_points_of_a_wallet_sale_the_customer_confirms_on_the_phone_survive():
     sc = next(s for s in crash.SCENARIOS if s.name == "wallet_user_paying")

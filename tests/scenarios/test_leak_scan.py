@@ -148,6 +148,7 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
         _scan(base)
 
 
+@pytest.mark.slow
 @pytest.mark.scenario
 def test_a_traced_run_leaves_no_pan_track_or_pin_and_nothing_readable_by_others(tmp_path):
     _run(tmp_path / "trace", SUBSET)

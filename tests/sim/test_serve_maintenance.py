@@ -25,6 +25,7 @@ def _tool(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           check=False, env=dict(os.environ, COLUMNS="200"))
 
 
+@pytest.mark.slow
 def test_serve_prints_the_maintenance_pty_and_smpmgr_upgrades_through_it(tmp_path: Path) -> None:
     (tmp_path / "build").mkdir()
     (tmp_path / "w").mkdir()

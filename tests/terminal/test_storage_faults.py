@@ -55,6 +55,7 @@ def _tmpfs_run(*args: str) -> subprocess.CompletedProcess[str]:
                           env=dict(os.environ))
 
 
+@pytest.mark.slow
 def test_a_real_terminal_with_its_disk_filling_during_the_sale_says_so_and_loses_nothing() -> None:
     # every 9th durability point from the 9th: during the sale (make soak runs every point)
     run = _tmpfs_run("--first", "9", "--every", "9")

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sim.runner.world import SimWorld
 from sim.tui.app import PosSimApp, ScreenView
 from tests.tui.conftest import until
 
 
+@pytest.mark.slow
 def test_supervisor_and_technician_functions_by_keyboard():
     world = SimWorld().start()
     seen: dict[str, str] = {}

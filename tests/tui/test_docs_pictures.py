@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sim.docs_pictures import make_pictures
 
 
+@pytest.mark.slow
 def test_the_pictures_show_a_finished_sale(tmp_path: Path) -> None:
     svg, png = make_pictures(tmp_path)
     assert (svg.name, png.name) == ("simulator.svg", "receipt.png")
