@@ -10,6 +10,7 @@ hardware), everything else crosses a pty or a socket.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -96,8 +97,10 @@ def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
     return path, public
 
 
+@functools.lru_cache(maxsize=None)
 def _demo_hash(user_id: str, password: str) -> str:
-    # Deterministic salt so a simulator start costs one scrypt per user, with no secret to protect.
+    # Deterministic salt so a simulator start costs one scrypt per user, with no secret to protect; remembered per
+    # process (50 ms of CPU each: a test process starts hundreds of worlds).
     return hash_password(password, salt=hashlib.sha256(user_id.encode()).digest()[:16])
 
 
