@@ -176,6 +176,7 @@ class AcquirerSim:
         self._wrong_pins: dict[str, int] = {}
         self._rrn_seq = 0
         self._lock = threading.Lock()
+        self._handled = threading.Condition()  # notified after every message handled (``wait_until``)
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -260,6 +261,12 @@ class AcquirerSim:
 
     # --- sockets --------------------------------------------------------------------------------------------
 
+    def wait_until(self, condition: Callable[[AcquirerSim], bool], timeout_s: float) -> bool:
+        """Block until ``condition(self)`` holds, checked again after every message the acquirer has handled
+        (a test waits for the host's side of a request the terminal sent just before it died); False on timeout."""
+        with self._handled:
+            return self._handled.wait_for(lambda: condition(self), timeout_s)
+
     def _listen(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -320,7 +327,11 @@ class AcquirerSim:
                             with self._lock:
                                 self.header_refusals += 1
                             raise
-                    reply = self._handle(raw, peer)
+                    try:
+                        reply = self._handle(raw, peer)
+                    finally:
+                        with self._handled:
+                            self._handled.notify_all()
                     if reply is not None:
                         if self.header is not None:
                             reply = m.frame(self.header.answer(head, reply[2:], self.header_requirement))
