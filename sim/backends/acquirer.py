@@ -261,9 +261,16 @@ class AcquirerSim:
 
     # --- sockets --------------------------------------------------------------------------------------------
 
+    @property
+    def connections(self) -> int:
+        """Terminal connections open now (each one's requests are all handled before it counts as closed)."""
+        with self._lock:
+            return len(self._conns)
+
     def wait_until(self, condition: Callable[[AcquirerSim], bool], timeout_s: float) -> bool:
-        """Block until ``condition(self)`` holds, checked again after every message the acquirer has handled
-        (a test waits for the host's side of a request the terminal sent just before it died); False on timeout."""
+        """Block until ``condition(self)`` holds, checked again after every message handled and every connection
+        closed (a test waits for the host's side of a request the terminal sent just before it died); False on
+        timeout."""
         with self._handled:
             return self._handled.wait_for(lambda: condition(self), timeout_s)
 
@@ -344,6 +351,8 @@ class AcquirerSim:
             with self._lock:
                 self._conns.discard(conn)
             conn.close()
+            with self._handled:
+                self._handled.notify_all()
 
     def _handshake(self, conn: socket.socket) -> tuple[socket.socket, str]:
         """Mutual TLS: refuse (close) a client without a certificate from the world's CA."""

@@ -193,6 +193,9 @@ def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: flo
                 term.stop()
                 return None
             status = term.stop()
+            # A real host may read the dead terminal's last request late; here it must have read it before the
+            # restarted terminal's recovery asks about it, or a reversal could overtake its own original.
+            world.acquirer.wait_until(lambda host: host.connections == 0, 10)
             if point:
                 kind = _kind_at(trace, point)
                 if status != CRASH_EXIT:

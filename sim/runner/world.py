@@ -97,7 +97,7 @@ def demo_flash(directory: Path, *, trial: bool = True) -> tuple[Path, Path]:
     return path, public
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _demo_hash(user_id: str, password: str) -> str:
     # Deterministic salt so a simulator start costs one scrypt per user, with no secret to protect; remembered per
     # process (50 ms of CPU each: a test process starts hundreds of worlds).
