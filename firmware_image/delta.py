@@ -10,7 +10,7 @@ image or would make the block longer than announced, before it touches flash.
 
 Op encoding (little-endian): ``01 source u32 length u32`` (copy) | ``02 length u32 data`` (literal).
 
->>> ops = encode_ops([(0, 4, 2), (None, 0, b"hi")])  # copy 2 bytes from running offset 4, then "hi"
+>>> ops = encode_ops([(4, 0, 2), (None, 2, b"hi")])  # (source, offset in block, length or bytes)
 >>> ops.hex(" ")
 '01 04 00 00 00 02 00 00 00 02 02 00 00 00 68 69'
 >>> apply_ops(ops, 4, lambda at, n: b"abcdefgh"[at:at + n], 8)
