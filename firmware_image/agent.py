@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from construct import ConstructError
 
-from firmware_image.delta import DeltaError, apply_ops, chunk_sums
+from firmware_image.delta import MAX_SUMS, SUM_LEN, DeltaError, apply_ops, chunk_sums
 from firmware_image.errors import FirmwareImageError, FlashError
 from firmware_image.flash import ERASED, SimFlash
 from firmware_image.image import verify_image
@@ -222,6 +222,9 @@ class AgentCore:
         if not MIN_CHUNK <= chunk <= MAX_BLOCK:
             raise _Refused("bad_request", f"chunk size {chunk} is not between {MIN_CHUNK} and {MAX_BLOCK}")
         size = self._running_image_size()
+        if size // chunk * SUM_LEN > MAX_SUMS:
+            raise _Refused("bad_request", f"{chunk}-byte chunks of a {size}-byte image give more than {MAX_SUMS} "
+                                          "bytes of sums: ask for bigger chunks")
         image = self._read_running(0, size, size)
         return Kind.CHUNK_LIST, CHUNK_LIST.build(dict(chunk_size=chunk, length=size, sums=chunk_sums(image, chunk)))
 

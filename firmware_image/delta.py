@@ -27,12 +27,13 @@ from itertools import accumulate
 
 from firmware_image.errors import FirmwareError
 
-__all__ = ["DeltaError", "OP_COPY", "OP_LITERAL", "SUM_LEN", "chunk_sums", "weak_sum", "find_matches",
+__all__ = ["DeltaError", "OP_COPY", "OP_LITERAL", "SUM_LEN", "MAX_SUMS", "chunk_sums", "weak_sum", "find_matches",
            "block_ops", "encode_ops", "apply_ops", "parse_sums"]
 
 OP_COPY = 0x01
 OP_LITERAL = 0x02
 SUM_LEN = 12  # weak u32 + truncated SHA-256 (8 bytes)
+MAX_SUMS = 48 * 1024  # bytes of sums in one CHUNK_LIST: well inside a frame (64 KiB)
 STRONG_LEN = 8
 _COPY = struct.Struct("<BII")
 _LIT = struct.Struct("<BI")

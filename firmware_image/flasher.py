@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from construct import ConstructError
 
-from firmware_image.delta import block_ops, encode_ops, find_matches, parse_sums
+from firmware_image.delta import MAX_SUMS, SUM_LEN, block_ops, encode_ops, find_matches, parse_sums
 from firmware_image.errors import DeviceRefused, FlashProtocolError
 from firmware_image.link import Link
 from firmware_image.protocol import (
@@ -154,14 +154,19 @@ class Flasher:
 
     def running_chunks(self) -> list[tuple[int, bytes]]:
         """The running image's chunk sums, or [] when the device has no running image or no delta support."""
+        slot_size = self.hello.slot_size  # type: ignore[attr-defined]
+        chunk = self.chunk_size
+        while slot_size // chunk * SUM_LEN > MAX_SUMS and chunk < 16 * 1024:  # the list must fit one frame
+            chunk *= 2
         try:
-            frame = self._request(Kind.CHUNKS, CHUNKS.build(dict(chunk_size=self.chunk_size)), Kind.CHUNK_LIST,
-                                  self.timeout + self.hello.slot_size / 20000)  # type: ignore[attr-defined]
+            frame = self._request(Kind.CHUNKS, CHUNKS.build(dict(chunk_size=chunk)), Kind.CHUNK_LIST,
+                                  self.timeout + slot_size / 20000)
         except DeviceRefused:
             return []
         answer = CHUNK_LIST.parse(frame.payload)
-        if answer.chunk_size != self.chunk_size:
-            raise FlashProtocolError(f"device answered chunk size {answer.chunk_size}, asked {self.chunk_size}")
+        if answer.chunk_size != chunk:
+            raise FlashProtocolError(f"device answered chunk size {answer.chunk_size}, asked {chunk}")
+        self.chunk_size = chunk
         return parse_sums(answer.sums)
 
     def _block_frame(self, image: bytes, offset: int) -> bytes:
@@ -232,7 +237,8 @@ class Flasher:
             theirs = self.device_hashes(len(image))
             todo = self.plan(image, theirs)
             if self.chunk_size and hello.running_slot != 0xFF and set(todo) - self._copyable:  # type: ignore[attr-defined]
-                self._spans = find_matches(image, self.running_chunks(), self.chunk_size)
+                sums = self.running_chunks()  # may raise the chunk size so that the list fits one frame
+                self._spans = find_matches(image, sums, self.chunk_size)
             report = FlashReport(len(image), -(-len(image) // self.block_size), len(todo),
                                  target_slot=hello.target_slot, sent_offsets=todo,  # type: ignore[attr-defined]
                                  copied=len(self._copyable.intersection(todo)))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_image.agent import AgentCore
+from firmware_image.agent import AgentCore, _Refused
 from firmware_image.delta import (
     DeltaError,
     apply_ops,
@@ -29,6 +29,7 @@ from firmware_image.protocol import CHUNKS, ERROR, FLAG_DEFLATE, FLAG_DELTA, WRI
 from firmware_image.slots import SlotState, describe
 
 from .conftest import DEVICE, app_payload, boot, flash_in_memory, new_flash, signed
+from .test_agent import FlakyLink
 
 SOURCE = bytes(range(256)) * 4  # a 1 KiB "running image"
 
@@ -158,3 +159,27 @@ def test_chunks_are_refused_without_a_running_image_or_with_a_silly_size(tmp_pat
     assert kind is Kind.ERROR and b"no running slot" in ERROR.parse(answer).message
     kind, answer = _send(AgentCore(flash, [key], DEVICE, 0), Kind.CHUNKS, CHUNKS.build(dict(chunk_size=16)))
     assert kind is Kind.ERROR and b"chunk size 16 is not between 256 and 16384" in ERROR.parse(answer).message
+
+
+def test_delta_writes_survive_a_noisy_line(tmp_path, key):
+    """Delta blocks read only the running slot, never the target being written: a re-sent one is idempotent."""
+    flash, newer = _device(tmp_path, key)
+    core = AgentCore(flash, [key], DEVICE, 0)
+    report = Flasher(FlakyLink(core, every=4), block_size=1024, chunk_size=256, timeout=0.2).flash(newer)
+    assert report.delta > 10 and report.resent > 0
+    assert describe(flash.path, [key], DEVICE)[1].version == "1.0.1+0"
+
+
+class AgentWithoutDelta(AgentCore):
+    """An agent from before delta flashing: it does not know CHUNKS."""
+
+    def _chunks(self, payload: bytes) -> tuple[Kind, bytes]:
+        raise _Refused("bad_request", "the device does not take CHUNKS frames")
+
+
+def test_a_device_without_delta_gets_whole_blocks(tmp_path, key):
+    flash, newer = _device(tmp_path, key)
+    report = Flasher(LoopLink(AgentWithoutDelta(flash, [key], DEVICE, 0)), block_size=1024,
+                     chunk_size=256).flash(newer)
+    assert report.delta == 0 and report.bytes_ratio > 0.9
+    assert describe(flash.path, [key], DEVICE)[1].version == "1.0.1+0"
