@@ -46,13 +46,15 @@ DEVICE = "iotsim-pos-bench"
 TARGETS = {"incompressible": 0.90, "application": 1.5}
 
 
-def _paced_flash(workdir: Path, image: bytes, baud: int, key: Any) -> dict[str, float]:
-    path = workdir / f"flash-{baud}-{len(image)}.bin"
-    flash = SimFlash.create(path, slot_sectors=len(image) // 4096 + 4)
+def _paced_flash(workdir: Path, image: bytes, baud: int, key: Any, running: bytes | None = None) -> dict[str, float]:
+    path = workdir / f"flash-{baud}-{len(image)}-{running is not None}.bin"
+    flash = SimFlash.create(path, slot_sectors=max(len(image), len(running or b"")) // 4096 + 4)
+    if running is not None:  # installed at the factory (in memory): the device runs it from slot 0
+        Flasher(LoopLink(AgentCore(flash, [key], DEVICE))).flash(running, permanent=True)
     master, slave = os.openpty()
     tty.setraw(slave)
     device_link = FdLink(master, 115200)
-    core = AgentCore(flash, [key], DEVICE)
+    core = AgentCore(flash, [key], DEVICE, 0 if running is not None else None)
     agent = threading.Thread(target=serve, args=(device_link, core), kwargs={"idle_timeout": 30}, daemon=True)
     agent.start()
     host_link = SerialFlashLink(os.ttyname(slave), 115200, pace=True)
@@ -134,7 +136,12 @@ def delta_cases(workdir: Path, key: Any) -> dict[str, Any]:
     unrelated = image(build_payload(ROOT, version="1.0.1", packages=("sim",), dependencies=deps), "1.0.1")
     cases = {"identical": base, "one_line_change": one_line, "dependency_upgrade": dependency,
              "unrelated_image": unrelated}
-    return {name: dict(_delta(workdir, base, new, key), image_bytes=len(new)) for name, new in cases.items()}
+    out: dict[str, Any] = {name: dict(_delta(workdir, base, new, key), image_bytes=len(new))
+                           for name, new in cases.items()}
+    paced = _paced_flash(workdir, one_line, 115200, key, running=base)  # the whole session over a paced pty
+    out["one_line_change"]["seconds_115200"] = paced["seconds"]
+    out["one_line_change"]["wire_bytes_per_image_byte_115200"] = paced["wire_bytes_per_image_byte"]
+    return out
 
 
 def measure(bauds: tuple[int, ...] = (115200, 921600), incompressible_size: int = 128 * 1024) -> dict[str, Any]:
