@@ -183,3 +183,13 @@ def test_a_device_without_delta_gets_whole_blocks(tmp_path, key):
                      chunk_size=256).flash(newer)
     assert report.delta == 0 and report.bytes_ratio > 0.9
     assert describe(flash.path, [key], DEVICE)[1].version == "1.0.1+0"
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.binary(max_size=64), raw_len=st.integers(0, 64))
+def test_random_instructions_raise_only_delta_errors(ops, raw_len):
+    try:
+        block = apply_ops(ops, raw_len, _read, len(SOURCE))
+    except DeltaError:
+        return
+    assert len(block) == raw_len
