@@ -2,7 +2,9 @@
 
 It downloads only into the inactive slot, erases each sector just before writing it (and only when it is not
 already erased), checks the finished image (hash, signature, device class, rollback counter) before it sets it
-pending, and never touches the running slot. Bytes go in through ``receive_data``; answers come out of
+pending, and never touches the running slot. A WRITE may rebuild its block from the running image (COPY at the
+same offset, or DELTA instructions: ``firmware_image.delta``); the block is assembled in RAM and every copy and
+length is bounds-checked before the target slot is touched. Bytes go in through ``receive_data``; answers come out of
 ``data_to_send``; ``next_event`` reports what the shell must do (change the baud rate, reset).
 
 >>> AgentCore.__name__
