@@ -2,7 +2,9 @@
 
 It downloads only into the inactive slot, erases each sector just before writing it (and only when it is not
 already erased), checks the finished image (hash, signature, device class, rollback counter) before it sets it
-pending, and never touches the running slot. Bytes go in through ``receive_data``; answers come out of
+pending, and never touches the running slot. A WRITE may rebuild its block from the running image (COPY at the
+same offset, or DELTA instructions: ``firmware_image.delta``); the block is assembled in RAM and every copy and
+length is bounds-checked before the target slot is touched. Bytes go in through ``receive_data``; answers come out of
 ``data_to_send``; ``next_event`` reports what the shell must do (change the baud rate, reset).
 
 >>> AgentCore.__name__
@@ -19,16 +21,20 @@ from dataclasses import asdict, dataclass
 
 from construct import ConstructError
 
+from firmware_image.delta import MAX_SUMS, SUM_LEN, DeltaError, apply_ops, chunk_sums
 from firmware_image.errors import FirmwareImageError, FlashError
 from firmware_image.flash import ERASED, SimFlash
 from firmware_image.image import verify_image
 from firmware_image.keys import PrivateKey, PublicKey
 from firmware_image.protocol import (
     ACK,
+    CHUNK_LIST,
+    CHUNKS,
     ERROR,
     FINALIZE,
     FLAG_COPY,
     FLAG_DEFLATE,
+    FLAG_DELTA,
     HASH_LEN,
     HELLO,
     PARAMS,
@@ -41,12 +47,21 @@ from firmware_image.protocol import (
     SlipDecoder,
     encode_frame,
 )
-from firmware_image.slots import describe_flash, invalidate, read_counter, read_trailer, running_slot, set_pending
+from firmware_image.slots import (
+    describe_flash,
+    invalidate,
+    read_counter,
+    read_image,
+    read_trailer,
+    running_slot,
+    set_pending,
+)
 
 __all__ = ["AgentCore", "ChangeBaud", "ResetRequested", "MAX_WINDOW", "MAX_BLOCK"]
 
 MAX_WINDOW = 8
 MAX_BLOCK = 16 * 1024
+MIN_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class AgentCore:
         self._events: deque[ChangeBaud | ResetRequested] = deque()
         self._trailer_cleared = False
         self.last_write_offset: int | None = None  # block being (or last) written: power-cut tests read it
+        self._running_size: int | None = None
 
     @property
     def dropped(self) -> int:
@@ -108,7 +124,7 @@ class AgentCore:
     def _handle(self, frame: Frame) -> tuple[Kind, bytes]:
         handler = {Kind.SYNC: self._sync, Kind.PARAMS: self._params, Kind.HASHES: self._hashes,
                    Kind.WRITE: self._write, Kind.VERIFY: self._verify, Kind.FINALIZE: self._finalize,
-                   Kind.RESET: self._reset, Kind.SLOTS: self._slots}.get(frame.kind)
+                   Kind.RESET: self._reset, Kind.SLOTS: self._slots, Kind.CHUNKS: self._chunks}.get(frame.kind)
         if handler is None:
             raise _Refused("bad_request", f"the device does not take {frame.kind.name} frames")
         return handler(frame.payload)
@@ -153,16 +169,23 @@ class AgentCore:
         req = WRITE.parse(payload)
         g = self.flash.geometry
         data = bytes(req.data)
+        if req.raw_len > MAX_BLOCK:
+            raise _Refused("bad_request", f"block at 0x{req.offset:x} announces {req.raw_len} bytes, "
+                                          f"more than the {MAX_BLOCK}-byte maximum")
+        self._check_span(req.offset, req.raw_len)
         if req.flags & FLAG_COPY:
-            if self.running is None:
-                raise _Refused("bad_request", "no running slot to copy from")
             self._check_span(req.offset, req.raw_len)
-            data = self.flash.read(g.slot_base(self.running) + req.offset, req.raw_len)
-        elif req.flags & FLAG_DEFLATE:
-            try:
-                data = zlib.decompress(data, wbits=-15, bufsize=req.raw_len)
-            except zlib.error as exc:
-                raise _Refused("bad_request", f"block at 0x{req.offset:x} does not inflate: {exc}") from exc
+            self._running_image_size()  # refuses when nothing runs; the same-offset copy may span the whole slot
+            data = self._read_running(req.offset, req.raw_len, self.flash.geometry.image_capacity)
+        else:
+            if req.flags & FLAG_DEFLATE:  # bounded: a deflate bomb cannot make the device allocate more
+                data = _inflate(data, req.offset, 2 * MAX_BLOCK + 64 if req.flags & FLAG_DELTA else req.raw_len)
+            if req.flags & FLAG_DELTA:
+                size = self._running_image_size()
+                try:
+                    data = apply_ops(data, req.raw_len, lambda at, n: self._read_running(at, n, size), size)
+                except DeltaError as exc:
+                    raise _Refused("refused", f"block at 0x{req.offset:x}: {exc}") from exc
         if len(data) != req.raw_len or req.offset % g.sector_size or req.raw_len > MAX_BLOCK:
             raise _Refused("bad_request", f"block at 0x{req.offset:x} is misaligned, too long or the wrong size")
         self._check_span(req.offset, len(data))
@@ -181,6 +204,31 @@ class AgentCore:
         except FlashError as exc:
             raise _Refused("flash", str(exc)) from exc
         return Kind.ACK, ACK.build(dict(offset=req.offset, written=len(data)))
+
+    def _running_image_size(self) -> int:
+        if self.running is None:
+            raise _Refused("bad_request", "no running slot to copy from")
+        if self._running_size is None:
+            blob = read_image(self.flash, self.running)
+            self._running_size = len(blob) if blob else self.flash.geometry.image_capacity
+        return self._running_size
+
+    def _read_running(self, offset: int, length: int, size: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > size:
+            raise _Refused("refused", f"copy from 0x{offset:x}+{length} is outside the running image ({size} bytes)")
+        assert self.running is not None  # noqa: S101 - _running_image_size refused already
+        return self.flash.read(self.flash.geometry.slot_base(self.running) + offset, length)
+
+    def _chunks(self, payload: bytes) -> tuple[Kind, bytes]:
+        chunk = CHUNKS.parse(payload).chunk_size
+        if not MIN_CHUNK <= chunk <= MAX_BLOCK:
+            raise _Refused("bad_request", f"chunk size {chunk} is not between {MIN_CHUNK} and {MAX_BLOCK}")
+        size = self._running_image_size()
+        if size // chunk * SUM_LEN > MAX_SUMS:
+            raise _Refused("bad_request", f"{chunk}-byte chunks of a {size}-byte image give more than {MAX_SUMS} "
+                                          "bytes of sums: ask for bigger chunks")
+        image = self._read_running(0, size, size)
+        return Kind.CHUNK_LIST, CHUNK_LIST.build(dict(chunk_size=chunk, length=size, sums=chunk_sums(image, chunk)))
 
     def _verify(self, payload: bytes) -> tuple[Kind, bytes]:
         length = VERIFY.parse(payload).length
@@ -212,3 +260,14 @@ class AgentCore:
     def _slots(self, _payload: bytes) -> tuple[Kind, bytes]:
         rows = [asdict(s) for s in describe_flash(self.flash, self.keys, self.device_class)]
         return Kind.SLOT_LIST, json.dumps(rows).encode()
+
+
+def _inflate(data: bytes, offset: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=-15)
+    try:
+        out = inflater.decompress(data, limit)
+    except zlib.error as exc:
+        raise _Refused("bad_request", f"block at 0x{offset:x} does not inflate: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise _Refused("bad_request", f"block at 0x{offset:x} inflates to more than {limit} bytes")
+    return out

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int_in(1, 8, "blocks"), default=4, help="blocks in flight, 1..8")
     p.add_argument("--confirm", action="store_true", help="mark the image confirmed at once (no test boot)")
     p.add_argument("--no-reset", action="store_true", help="leave the device running after the download")
+    p.add_argument("--no-delta", action="store_true", help="send changed blocks whole (deflated), without "
+                   "copying pieces of the running image (delta)")
     p.add_argument("image")
     add_device_commands(sub, DEFAULT_DEVICE_CLASS)
     return parser
@@ -231,7 +233,7 @@ def _cmd_flash(opts: argparse.Namespace) -> int:
     started, shown = [time.perf_counter()], [-1]
     try:
         flasher = Flasher(link, baud=opts.baud if opts.baud != opts.initial_baud else 0,
-                          block_size=opts.block_size, window=opts.window,
+                          block_size=opts.block_size, window=opts.window, chunk_size=0 if opts.no_delta else 2048,
                           progress=lambda d, t: _progress(d, t, started, shown))
         report = flasher.flash(image, permanent=opts.confirm, reset=not opts.no_reset)
     finally:
@@ -240,7 +242,8 @@ def _cmd_flash(opts: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     print(f"{report.message}; sent {report.blocks_sent}/{report.blocks_total} blocks, "
           f"{report.wire_bytes_out} bytes on the wire for {report.image_size} (ratio {report.bytes_ratio:.3f}), "
-          f"{report.seconds:.2f} s")
+          f"{report.seconds:.2f} s; {report.copied} blocks copied and {report.delta} rebuilt from the running "
+          f"image (delta), {report.wire_bytes_in} bytes back")
     return 0
 
 

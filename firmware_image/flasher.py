@@ -6,6 +6,9 @@
    skipped, so a resumed or identical flash sends (almost) nothing.
 4. WRITE the rest, each block deflated when that makes it smaller, up to ``window`` blocks in flight; blocks not
    acknowledged in time are sent again (selective repeat).
+   Delta: when the running slot holds another image, CHUNKS fetches its rolling + strong sums per 2 KiB chunk;
+   blocks whose content is found anywhere in it (even shifted) go as DELTA writes: copy instructions for the
+   device plus the new bytes, deflated (``firmware_image/delta.py``).
 5. VERIFY: the device's SHA-256 of the whole slot range must equal the image's. 6. FINALIZE (the device checks
    signature, device class and rollback counter, then marks the slot pending). 7. RESET.
 
@@ -24,14 +27,18 @@ from dataclasses import dataclass, field
 
 from construct import ConstructError
 
+from firmware_image.delta import MAX_SUMS, SUM_LEN, block_ops, encode_ops, find_matches, parse_sums
 from firmware_image.errors import DeviceRefused, FlashProtocolError
 from firmware_image.link import Link
 from firmware_image.protocol import (
     ACK,
+    CHUNK_LIST,
+    CHUNKS,
     ERROR,
     FINALIZE,
     FLAG_COPY,
     FLAG_DEFLATE,
+    FLAG_DELTA,
     HASH_LEN,
     HELLO,
     PARAMS,
@@ -58,6 +65,7 @@ class FlashReport:
     wire_bytes_in: int = 0
     resent: int = 0
     copied: int = 0  # blocks the device copied from its running slot instead of receiving them
+    delta: int = 0  # blocks sent as delta instructions (copies from anywhere in the running image + new bytes)
     seconds: float = 0.0
     target_slot: int = -1
     message: str = ""
@@ -73,7 +81,8 @@ class Flasher:
     """Drives one flashing session over ``link``."""
 
     def __init__(self, link: Link, *, baud: int = 0, block_size: int = 4096, window: int = 4,
-                 timeout: float = 2.0, retries: int = 5, progress: Progress | None = None) -> None:
+                 timeout: float = 2.0, retries: int = 5, progress: Progress | None = None,
+                 chunk_size: int = 2048) -> None:
         self.link = link
         self.baud = baud
         self.block_size = block_size
@@ -86,6 +95,9 @@ class Flasher:
         self._out = 0
         self._in = 0
         self._copyable: set[int] = set()
+        self.chunk_size = chunk_size  # 0: no delta (send changed blocks whole, deflated)
+        self._spans: list[tuple[int, int, int]] = []
+        self._delta_blocks: set[int] = set()
 
     def _send(self, kind: Kind, payload: bytes = b"") -> None:
         frame = encode_frame(kind, payload)
@@ -140,14 +152,37 @@ class Flasher:
         raw = frame.payload
         return [raw[i:i + HASH_LEN] for i in range(0, len(raw), HASH_LEN)]
 
+    def running_chunks(self) -> list[tuple[int, bytes]]:
+        """The running image's chunk sums, or [] when the device has no running image or no delta support."""
+        slot_size = self.hello.slot_size  # type: ignore[attr-defined]
+        chunk = self.chunk_size
+        while slot_size // chunk * SUM_LEN > MAX_SUMS and chunk < 16 * 1024:  # the list must fit one frame
+            chunk *= 2
+        try:
+            frame = self._request(Kind.CHUNKS, CHUNKS.build(dict(chunk_size=chunk)), Kind.CHUNK_LIST,
+                                  self.timeout + slot_size / 20000)
+        except DeviceRefused:
+            return []
+        answer = CHUNK_LIST.parse(frame.payload)
+        if answer.chunk_size != chunk:
+            raise FlashProtocolError(f"device answered chunk size {answer.chunk_size}, asked {chunk}")
+        self.chunk_size = chunk
+        return parse_sums(answer.sums)
+
     def _block_frame(self, image: bytes, offset: int) -> bytes:
         raw = image[offset:offset + self.block_size]
         if offset in self._copyable:
             return encode_frame(Kind.WRITE, WRITE.build(dict(offset=offset, flags=FLAG_COPY, raw_len=len(raw),
                                                              data=b"")))
-        packed = zlib.compressobj(6, zlib.DEFLATED, -15)
-        deflated = packed.compress(raw) + packed.flush()
-        flags, data = (FLAG_DEFLATE, deflated) if len(deflated) < len(raw) else (0, raw)
+        flags, data = _smaller(raw, 0)
+        if self._spans:
+            ops = block_ops(image, self._spans, offset, len(raw))
+            if any(source is not None for source, _at, _what in ops):
+                delta_flags, delta = _smaller(encode_ops(ops), FLAG_DELTA)
+                if len(delta) < len(data):
+                    flags, data = delta_flags, delta
+        if flags & FLAG_DELTA:
+            self._delta_blocks.add(offset)
         return encode_frame(Kind.WRITE, WRITE.build(dict(offset=offset, flags=flags, raw_len=len(raw), data=data)))
 
     def plan(self, image: bytes, hashes: list[bytes]) -> list[int]:
@@ -201,10 +236,14 @@ class Flasher:
             self.negotiate()
             theirs = self.device_hashes(len(image))
             todo = self.plan(image, theirs)
+            if self.chunk_size and hello.running_slot != 0xFF and set(todo) - self._copyable:  # type: ignore[attr-defined]
+                sums = self.running_chunks()  # may raise the chunk size so that the list fits one frame
+                self._spans = find_matches(image, sums, self.chunk_size)
             report = FlashReport(len(image), -(-len(image) // self.block_size), len(todo),
                                  target_slot=hello.target_slot, sent_offsets=todo,  # type: ignore[attr-defined]
                                  copied=len(self._copyable.intersection(todo)))
             self._stream(image, todo, report)
+            report.delta = len(self._delta_blocks)
             digest = self._request(Kind.VERIFY, VERIFY.build(dict(length=len(image))), Kind.DIGEST,
                                    self.timeout + len(image) / 20000).payload
             if digest != hashlib.sha256(image).digest():
@@ -230,3 +269,10 @@ class Flasher:
     def reset(self) -> None:
         self.sync()
         self._request(Kind.RESET, b"", Kind.DONE)
+
+
+def _smaller(raw: bytes, flags: int) -> tuple[int, bytes]:
+    """``raw`` deflated (with ``FLAG_DEFLATE`` added to ``flags``) when that is shorter, else as is."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = packer.compress(raw) + packer.flush()
+    return (flags | FLAG_DEFLATE, deflated) if len(deflated) < len(raw) else (flags, raw)

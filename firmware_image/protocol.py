@@ -35,7 +35,7 @@ from construct import (
 
 __all__ = ["Kind", "Frame", "encode_frame", "SlipDecoder", "SYNC_MAGIC", "PROTOCOL_VERSION", "HELLO", "PARAMS",
            "WRITE", "ACK", "VERIFY", "FINALIZE", "ERROR", "HASH_LEN", "slip_escape", "FLAG_DEFLATE",
-           "FLAG_COPY"]
+           "FLAG_COPY", "FLAG_DELTA", "CHUNKS", "CHUNK_LIST"]
 
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 SYNC_MAGIC = b"POSFW1"
@@ -43,6 +43,7 @@ PROTOCOL_VERSION = 1
 HASH_LEN = 8  # truncated SHA-256 per block: picks blocks to skip; the full read-back SHA-256 decides
 FLAG_DEFLATE = 0x01
 FLAG_COPY = 0x02  # no data: copy the block from the running slot, which already holds these bytes
+FLAG_DELTA = 0x04  # data (inflated first when DEFLATE is set) is delta instructions: firmware_image/delta.py
 MAX_FRAME = 64 * 1024
 
 
@@ -55,6 +56,7 @@ class Kind(IntEnum):
     FINALIZE = 0x06
     RESET = 0x07
     SLOTS = 0x08
+    CHUNKS = 0x09  # the running image's rolling + strong sums per chunk (delta flashing)
     HELLO = 0x81  # answers SYNC
     PARAMS_OK = 0x82
     HASH_LIST = 0x83
@@ -62,6 +64,7 @@ class Kind(IntEnum):
     DIGEST = 0x85
     DONE = 0x86  # answers FINALIZE, RESET
     SLOT_LIST = 0x88
+    CHUNK_LIST = 0x89
     ERROR = 0xFF
 
 
@@ -79,6 +82,8 @@ WRITE = Struct("offset" / Int32ul, "flags" / Int8ul, "raw_len" / Int32ul, "data"
 ACK = Struct("offset" / Int32ul, "written" / Int32ul)
 VERIFY = Struct("length" / Int32ul)
 FINALIZE = Struct("length" / Int32ul, "permanent" / Int8ul)
+CHUNKS = Struct("chunk_size" / Int32ul)
+CHUNK_LIST = Struct("chunk_size" / Int32ul, "length" / Int32ul, "sums" / GreedyBytes)  # 12 bytes per chunk
 ERROR = Struct("code" / CEnum(Int8ul, bad_request=1, refused=2, flash=3, unexpected=4), "message" / GreedyBytes)
 
 

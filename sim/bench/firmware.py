@@ -6,6 +6,12 @@ whole session (sync, negotiation from 115200, hashes, blocks, read-back hash, fi
 ≥ 0.90 of the line rate for an incompressible image, ≥ 1.5 for the real application image, ≤ 1 block re-sent
 after a cut mid-transfer, ≤ 0.02 bytes sent per image byte when re-flashing an identical image. Measured, never
 asserted.
+
+Delta flashing (issue 17): bytes the host sends / image size when the device runs build 1.0.0 of this tree and the
+new image is the same build, the tree with one module edited by one line, the tree after a dependency upgrade
+(the manifest's version and requirement of one dependency change: platform packages are not inside the image),
+or an unrelated image (the simulator's own package). Bytes coming back (the running image's chunk sums) are
+reported beside. Target for the one-line change: ≤ 0.05.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import tempfile
 import threading
 import tty
@@ -28,24 +35,26 @@ from firmware_image.flasher import Flasher
 from firmware_image.image import Version, make_image
 from firmware_image.keys import generate
 from firmware_image.link import FdLink, LoopLink, SerialFlashLink
-from firmware_image.payload import build_payload
+from firmware_image.payload import APP_PACKAGES, build_payload, runtime_dependencies
 from firmware_image.slots import confirm_flash
 from sim.crash.flash_powerfail import CampaignResult, make_campaign
 
 __all__ = ["measure"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the source tree (this file moved into sim/bench/)
 DEVICE = "iotsim-pos-bench"
 TARGETS = {"incompressible": 0.90, "application": 1.5}
 
 
-def _paced_flash(workdir: Path, image: bytes, baud: int, key: Any) -> dict[str, float]:
-    path = workdir / f"flash-{baud}-{len(image)}.bin"
-    flash = SimFlash.create(path, slot_sectors=len(image) // 4096 + 4)
+def _paced_flash(workdir: Path, image: bytes, baud: int, key: Any, running: bytes | None = None) -> dict[str, float]:
+    path = workdir / f"flash-{baud}-{len(image)}-{running is not None}.bin"
+    flash = SimFlash.create(path, slot_sectors=max(len(image), len(running or b"")) // 4096 + 4)
+    if running is not None:  # installed at the factory (in memory): the device runs it from slot 0
+        Flasher(LoopLink(AgentCore(flash, [key], DEVICE))).flash(running, permanent=True)
     master, slave = os.openpty()
     tty.setraw(slave)
     device_link = FdLink(master, 115200)
-    core = AgentCore(flash, [key], DEVICE)
+    core = AgentCore(flash, [key], DEVICE, 0 if running is not None else None)
     agent = threading.Thread(target=serve, args=(device_link, core), kwargs={"idle_timeout": 30}, daemon=True)
     agent.start()
     host_link = SerialFlashLink(os.ttyname(slave), 115200, pace=True)
@@ -91,6 +100,50 @@ def _identical_reflash(workdir: Path, image: bytes, key: Any) -> float:
     return round(report.bytes_ratio, 4)
 
 
+def _delta(workdir: Path, old: bytes, new: bytes, key: Any) -> dict[str, float]:
+    with SimFlash.create(workdir / "delta.bin", slot_sectors=max(len(old), len(new)) // 4096 + 4) as flash:
+        Flasher(LoopLink(AgentCore(flash, [key], DEVICE))).flash(old, permanent=True)
+        report = Flasher(LoopLink(AgentCore(flash, [key], DEVICE, 0))).flash(new)
+    return {"bytes_sent_ratio": round(report.bytes_ratio, 4),
+            "bytes_back_ratio": round(report.wire_bytes_in / report.image_size, 4),
+            "blocks_copied": report.copied, "blocks_delta": report.delta, "blocks_total": report.blocks_total}
+
+
+def _edited_tree(workdir: Path) -> Path:
+    tree = workdir / "tree"
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir()
+    for name in APP_PACKAGES:
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    return tree
+
+
+def delta_cases(workdir: Path, key: Any) -> dict[str, Any]:
+    deps = runtime_dependencies(ROOT)
+
+    def image(payload: bytes, version: str) -> bytes:
+        return make_image(payload, version=Version.parse(version), key=key, security_counter=1,
+                          device_class=DEVICE)
+
+    base = image(build_payload(ROOT, version="1.0.0", dependencies=deps), "1.0.0")
+    tree = _edited_tree(workdir)
+    module = tree / "flows" / "topup.py"  # in the middle of the zipapp: everything after it shifts
+    module.write_text(module.read_text(encoding="utf-8") + "# one line more\n", encoding="utf-8")
+    one_line = image(build_payload(tree, version="1.0.1", dependencies=deps), "1.0.1")
+    upgraded = [dict(d, version=d["version"] + ".post1") if i == 0 else d for i, d in enumerate(deps)]
+    dependency = image(build_payload(ROOT, version="1.0.1", dependencies=upgraded), "1.0.1")
+    unrelated = image(build_payload(ROOT, version="1.0.1", packages=("sim",), dependencies=deps), "1.0.1")
+    cases = {"identical": base, "one_line_change": one_line, "dependency_upgrade": dependency,
+             "unrelated_image": unrelated}
+    out: dict[str, Any] = {name: dict(_delta(workdir, base, new, key), image_bytes=len(new))
+                           for name, new in cases.items()}
+    paced = _paced_flash(workdir, one_line, 115200, key, running=base)  # the whole session over a paced pty
+    out["one_line_change"]["seconds_115200"] = paced["seconds"]
+    out["one_line_change"]["wire_bytes_per_image_byte_115200"] = paced["wire_bytes_per_image_byte"]
+    return out
+
+
 def measure(bauds: tuple[int, ...] = (115200, 921600), incompressible_size: int = 128 * 1024) -> dict[str, Any]:
     key = generate()
     app = make_image(build_payload(ROOT, version="1.0.0"), version=Version(1), key=key, security_counter=1,
@@ -110,6 +163,9 @@ def measure(bauds: tuple[int, ...] = (115200, 921600), incompressible_size: int 
         ratio = _identical_reflash(work, app, key)
         out["identical_reflash_bytes_ratio"] = {"value": ratio, "target": 0.02,
                                                 "ratio_to_target": round(ratio / 0.02, 2)}
+        delta = delta_cases(work, key)
+        out["delta"] = delta
+        out["delta_one_line_change_ratio"] = delta["one_line_change"]["bytes_sent_ratio"]
         result = CampaignResult()
         for passes in (True, False):
             campaign = make_campaign(work, payload_size=5000, sector_size=1024, new_passes_self_test=passes)

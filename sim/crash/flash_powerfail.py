@@ -66,6 +66,7 @@ class Campaign:
     block_size: int
     new_counter: int
     old_counter: int
+    chunk_size: int = 2048  # delta flashing's chunk (the shifted campaign uses small ones: many DELTA writes)
 
     def _payloads(self) -> tuple[bytes, bytes]:
         return self.old[32:64], self.new[32:64]  # a payload prefix tells the images apart
@@ -79,7 +80,8 @@ class Campaign:
         running = decide(flash, [self.key], DEVICE)
         core = AgentCore(flash, [self.key], DEVICE, running.slot)
         cores.append(core)
-        reports.append(Flasher(LoopLink(core), block_size=self.block_size, window=4).flash(self.new))
+        reports.append(Flasher(LoopLink(core), block_size=self.block_size, window=4,
+                               chunk_size=self.chunk_size).flash(self.new))
         trial = decide(flash, [self.key], DEVICE)
         if trial.trial and trial.info is not None:
             self._app_runs(flash, trial.info.payload)
@@ -161,14 +163,19 @@ class Campaign:
 
 
 def make_campaign(workdir: Path, *, payload_size: int, sector_size: int, new_passes_self_test: bool,
-                  counter_nearly_full: bool = False, seed: int = 1) -> Campaign:
-    """A device whose slots hold an older image and the running one (1.0.0, counter 1); the new one is 1.1.0."""
+                  counter_nearly_full: bool = False, seed: int = 1, shifted: bool = False) -> Campaign:
+    """A device whose slots hold an older image and the running one (1.0.0, counter 1); the new one is 1.1.0.
+
+    ``shifted``: the new payload is the running one with 37 bytes put in front, so everything moves and the
+    download goes as DELTA writes (copies from the running slot) rather than same-offset copies."""
     key = generate("ed25519")
     rng = random.Random(seed)
     images = [make_image(rng.randbytes(payload_size), version=Version(0, 9 + i), key=key, security_counter=1,
                          device_class=DEVICE) for i in range(2)]
-    new = make_image(rng.randbytes(payload_size // 2) + images[1][32 + payload_size // 2:32 + payload_size],
-                     version=Version(1, 1), key=key, security_counter=2, device_class=DEVICE)
+    running_payload = images[1][32:32 + payload_size]
+    payload = (rng.randbytes(37) + running_payload if shifted else
+               rng.randbytes(payload_size // 2) + running_payload[payload_size // 2:])
+    new = make_image(payload, version=Version(1, 1), key=key, security_counter=2, device_class=DEVICE)
     base = workdir / "base.bin"
     slot_sectors = (len(new) + sector_size - 1) // sector_size + 2
     with SimFlash.create(base, slot_sectors=slot_sectors, sector_size=sector_size) as flash:
@@ -181,4 +188,4 @@ def make_campaign(workdir: Path, *, payload_size: int, sector_size: int, new_pas
             base_addr = flash.geometry.counter_base
             for index in range(1, sector_size // 8):
                 flash.write(base_addr + index * 8, struct.pack("<II", 1, 1 ^ 0xFFFFFFFF))
-    return Campaign(base, key, images[1], new, new_passes_self_test, sector_size, 2, 1)
+    return Campaign(base, key, images[1], new, new_passes_self_test, sector_size, 2, 1, 256 if shifted else 2048)

@@ -8,7 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from firmware_image.protocol import ACK, FINALIZE, PARAMS, SYNC_MAGIC, VERIFY, WRITE, Kind, encode_frame
+from firmware_image.delta import chunk_sums, encode_ops
+from firmware_image.protocol import (
+    ACK,
+    CHUNK_LIST,
+    CHUNKS,
+    FINALIZE,
+    FLAG_DELTA,
+    PARAMS,
+    SYNC_MAGIC,
+    VERIFY,
+    WRITE,
+    Kind,
+    encode_frame,
+)
 
 DOC = Path(__file__).parents[2] / "docs" / "protocols" / "flashing.md"
 MODULES = ["firmware_image.layout", "firmware_image.keys", "firmware_image.image", "firmware_image.payload",
@@ -16,7 +29,7 @@ MODULES = ["firmware_image.layout", "firmware_image.keys", "firmware_image.image
            "firmware_image.flasher", "firmware_image.boot", "firmware_image.cli", "firmware_image.agent",
            "firmware_image.smp_serial", "firmware_image.smp_server", "firmware_image.smp_image",
            "firmware_image.smp_client", "firmware_image.maintenance", "firmware_image.selftest",
-           "firmware_image.cli_device"]
+           "firmware_image.cli_device", "firmware_image.delta"]
 
 VECTORS = [
     encode_frame(Kind.SYNC, SYNC_MAGIC),
@@ -27,6 +40,11 @@ VECTORS = [
     encode_frame(Kind.ACK, ACK.build(dict(offset=4096, written=8))),
     encode_frame(Kind.FINALIZE, FINALIZE.build(dict(length=8192, permanent=0))),
     encode_frame(Kind.RESET),
+    encode_frame(Kind.CHUNKS, CHUNKS.build(dict(chunk_size=2048))),
+    encode_frame(Kind.CHUNK_LIST, CHUNK_LIST.build(dict(
+        chunk_size=1024, length=2052, sums=chunk_sums(bytes(range(256)) * 4 + bytes(1024) + b"tail", 1024)))),
+    encode_frame(Kind.WRITE, WRITE.build(dict(offset=4096, flags=FLAG_DELTA, raw_len=6,
+                                              data=encode_ops([(0x10, 0, 4), (None, 4, b"AB")])))),
 ]
 
 

@@ -5,6 +5,7 @@ after its self-test; a build whose self-test fails is reverted automatically at 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,29 @@ def test_a_build_that_fails_its_self_test_is_reverted_automatically(device):
     assert [(s.state, s.running) for s in slots] == [(SlotState.CONFIRMED, True), (SlotState.IDLE, False)]
     with SimFlash(flash_path) as flash:
         assert read_counter(flash) == 1 << 24  # still 1.0.0's: the unconfirmed 1.2.0 never raised it
+
+
+def test_a_one_line_change_is_flashed_as_a_delta_over_a_pty_and_boots(device):
+    """The running 1.0.0 plus one edited module: the host sends copies of what moved and the changed bytes only;
+    the device assembles, checks hash and signature, and the build test-boots and confirms itself."""
+    tmp_path, key, pub, flash_path = device
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("pyproject.toml", "terminal", "drivers", "flows", "emv", "firmware_image", "pos_errors"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tree / name)
+    module = tree / "flows" / "__init__.py"  # an early member: everything after it in the zipapp shifts
+    module.write_text(module.read_text(encoding="utf-8") + "# one more line\n", encoding="utf-8")
+    v2 = tmp_path / "v2.img"
+    built = _pos_fw("build", "--key", str(key), "-v", "1.0.1", "--root", str(tree), "--output", str(v2))
+    assert built.returncode == 0, built.stderr
+    out = _flash_over_pty(tmp_path, key, pub, flash_path, v2)
+    assert "slot 1: 1.0.1+0 pending" in out
+    ratio = float(re.search(r"\(ratio ([0-9.]+)\)", out).group(1))
+    rebuilt = int(re.search(r"(\d+) rebuilt from the running image", out).group(1))
+    assert ratio < 0.05 and rebuilt > 10, out
+    first = _boot(flash_path, pub)
+    assert "self-test passed: image 1.0.1+0 confirmed" in first.stdout, first.stdout + first.stderr
