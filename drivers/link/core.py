@@ -375,9 +375,14 @@ class LinkCore:
             self._last_rx_seq = self._ack_due = self._ack_deadline = self._answerable = None
             self._pieces.reset()
             self._unanswered.clear()  # the peer restarted: its answers to come are gone
+            self._noisy = 0  # frames unanswered until now met an absent peer, not a damaged line
             self.peer_version = 2 if self.version >= 2 and frame.seq >= 2 else 1
             if self.peer_version >= 2:
                 self._out += encode_control(Control.SYN, SYN_REPLY | 2)
+            if inflight is not None:  # the peer just started and may have missed it: again now, not in 0.2 s
+                inflight.raw = self._encode(inflight)
+                self._transmit(inflight, now)
+                inflight.attempts -= 1  # not an attempt on this peer: a silent one still fails after 9
             self._events.append(PeerReset())
         elif inflight is None:
             pass  # a late or stray ACK/NAK: nothing of ours is waiting for it
