@@ -7,9 +7,10 @@ method that can start a timer takes ``now`` (any monotonic seconds), so tests dr
 class runs at both ends of the wire: the terminal's drivers and the simulated devices.
 
 The rules (stop and wait per direction, ACK/NAK, bounded retransmission with the frame's line time added,
-duplicates, resync by one byte, stall, SYN, short frames on a noisy line, and the v2 framing negotiated by
-``version=2``: piggybacked acknowledgements, implied answer CMD/echo, delayed 5-byte ACKs, idempotent replay of
-an answer to a repeated command) are docs/protocols/card-reader.md, link rules 1-10.
+duplicates, resync by one byte, stall, SYN, short frames on a noisy line, and the v2 framing negotiated at
+open when both ends speak it (``version=1`` is a v1-only end): piggybacked acknowledgements, implied answer
+CMD/echo kept unambiguous by ``outbox.Unanswered``, delayed 5-byte ACKs, idempotent replay of an answer to a
+repeated command) are docs/protocols/card-reader.md, link rules 1-10.
 
 >>> t, d = LinkCore(role="terminal"), LinkCore(role="device")
 >>> seq = t.send(0x01, b"", now=0.0)
