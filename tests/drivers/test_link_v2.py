@@ -3,9 +3,11 @@ peers, no ACK frame on the happy path, idempotent replay, and the ARQ properties
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from drivers.card_reader import CardReader
 from drivers.link.core import FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import (
     Control,
@@ -17,8 +19,10 @@ from drivers.link.frames import (
     encode_v2_control,
     find_frame,
 )
+from flows.ports import CancelToken
 from pos_errors import RemoteProtocolError
-from tests.drivers.conftest import EveryNth, Wire
+from sim.devices.reader import ReaderSim
+from tests.drivers.conftest import EveryNth, FakeApplet, Wire
 
 V2_VECTORS = [  # (seq, cmd, data, ack, more) -> frame
     (0, 0x01, "", None, False, "03 00 01 01 EF 8C"),
@@ -228,3 +232,21 @@ def test_the_protocol_document_shows_these_vectors() -> None:
         assert f"`{frame}`" in doc
     for frame in ("03 88 00 8F 3E", "03 05 00 E2 FA", SYN_V2, SYN_REPLY):
         assert frame in doc
+
+
+@pytest.mark.parametrize("reader_version", [1, 2])
+def test_through_a_real_pty_v2_is_spoken_only_when_the_reader_speaks_it(reader_version: int) -> None:
+    sim = ReaderSim(link_version=reader_version)
+    sim.insert(FakeApplet())
+    reader = CardReader(sim.start())
+    try:
+        reader.open()
+        assert reader.wait_for_card(2.0, CancelToken())
+        reader.power_on()
+        for i in range(3):
+            assert reader.transmit(bytes.fromhex("00 B2 01 0C 02") + bytes([i, i])) == bytes([i, i, i + 1]) + \
+                b"\x90\x00"
+        assert reader._link._core.peer_version == sim.core.peer_version == reader_version
+    finally:
+        reader.close()
+        sim.stop()
