@@ -80,6 +80,7 @@ class HostSection:
     pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
     tpdu: str = ""  # dialect header: 5-byte TPDU in hex, "60" + acquirer NII + terminal address; "" = none
     app_header: str = ""  # 6-byte application header after the TPDU, hex (e.g. 603100310701); "" = none
+    keep_alive_s: float = 60.0  # an idle acquirer connection is kept this long for the next message; 0 = one each
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def build_services(settings: Settings) -> Services:
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
                       batch_number=journal.current_batch(), crash_point=crashpoint.reached,
-                      **_host_security(settings))
+                      keep_alive_s=settings.host.keep_alive_s, **_host_security(settings))
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
