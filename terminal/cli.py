@@ -8,7 +8,6 @@ prints the effective settings without touching any device.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import logging
 import sys
@@ -41,6 +40,8 @@ def _show(screen: Screen) -> None:
 
 def _version() -> str:
     """The installed project's version; run from a firmware image, the image's (its manifest)."""
+    import importlib.metadata  # only for --version: importing it costs tens of ms of every boot
+
     try:
         return importlib.metadata.version("iotsim-pos")
     except importlib.metadata.PackageNotFoundError:
@@ -52,10 +53,19 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
     parser.add_argument("--verify-audit", action="store_true",
