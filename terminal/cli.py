@@ -13,7 +13,6 @@ import logging
 import sys
 import zipfile
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 from emv.pan import mask_pan
@@ -78,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="--status as JSON")
     args = parser.parse_args(argv)
     if args.example_config:
+        from importlib import resources  # only here: importing it costs tens of ms of every boot
+
         print(resources.files("terminal").joinpath("example_config.toml").read_text(encoding="utf-8"), end="")
         return 0
     if not args.config:
