@@ -96,6 +96,7 @@ class CarrierSection:
     status_polls: int = 3
     poll_interval_s: float = 1.0
     follow_up_s: float = 5.0  # background follow-up of pending top-ups and reversals
+    keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def build_services(settings: Settings) -> Services:
     c = settings.carrier
     carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
                             insecure_plaintext=c.insecure_plaintext, timeout_s=c.timeout_s, terminal_id=term.id,
-                            crash_point=crashpoint.reached)
+                            crash_point=crashpoint.reached, keep_alive_s=c.keep_alive_s)
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
