@@ -105,6 +105,7 @@ def build_services(settings: Settings) -> Services:
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
+    closers[:0] = [host.close, carrier.close]  # then the kept connections (issue 17)
     for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
                          ("scanner", scanner)):
         try:
