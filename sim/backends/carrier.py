@@ -542,6 +542,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "SimCarrier/1.0"
     timeout = 30.0  # an idle kept connection is closed after this long
+    disable_nagle_algorithm = True  # headers and body are two writes: without this a kept connection waits out
+    # the client's delayed ACK (40 ms) on every answer, as any keep-alive server would (nginx: tcp_nodelay on)
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over MAX_BODY or its length is not a number."""
