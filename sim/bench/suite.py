@@ -129,10 +129,13 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
             world.reader.reinsert_on_beep = True
             _topup(term)  # warm-up: first-use imports and connections
             cpu_before, wall_before = term.cpu_s(), time.perf_counter()
+            handshakes, carrier_conns = world.acquirer.handshakes, world.carrier.connections_accepted
             for _ in range(transactions):
                 _topup(term)
             cpu = (term.cpu_s() - cpu_before) / transactions
             wall = time.perf_counter() - wall_before
+            handshakes = world.acquirer.handshakes - handshakes
+            carrier_conns = world.carrier.connections_accepted - carrier_conns
             term.stop()
         finally:
             world.stop()
@@ -147,6 +150,8 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
         "cpu_target_s": CPU_TARGET_S,
         "cpu_ratio_to_target": round(cpu / CPU_TARGET_S, 2),
         "topups_per_second_headless": round(transactions / wall, 2),
+        "acquirer_handshakes_per_topup": round(handshakes / transactions, 2),  # kept connection: 0
+        "carrier_connections_per_topup": round(carrier_conns / transactions, 2),
         "transactions": transactions,
         "note": "boot = process start to login screen, median of runs from compiled bytecode (the first, compiling "
                 "boot apart as boot_uncached_s); CPU from /proc (clock ticks)",
