@@ -116,6 +116,7 @@ class WalletSection:
     app_secret_file: str = ""  # file holding the app secret, mode 0600; read at boot
     ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
     insecure_plaintext: bool = False  # allow http:// (test benches only)
+    keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,8 @@ def build_services(settings: Settings) -> Services:
     wallet_secret = read_app_secret(w.app_secret_file, "wallet")
     wallet = WalletClient(w.url, app_id=w.app_id, app_secret=wallet_secret, ca_file=w.ca_file,
                           insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
-                          terminal_id=term.id, crash_point=crashpoint.reached)
+                          terminal_id=term.id, crash_point=crashpoint.reached, keep_alive_s=w.keep_alive_s)
+    closers.append(wallet.close)
     wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,

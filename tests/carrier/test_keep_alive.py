@@ -94,3 +94,4 @@ def test_idle_connection_older_than_keep_alive_is_not_reused(sim: CarrierSim) ->
 def test_keep_alive_out_of_range_is_refused(sim: CarrierSim, bad: float) -> None:
     with pytest.raises(ConfigError, match="keep_alive_s"):
         client(sim, keep_alive_s=bad)
+
