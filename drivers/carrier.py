@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
+from drivers.http_keep import ConnectionKeeper
 from drivers.secret_file import read_private
 from drivers.strict_json import decode as _decode
 from flows.ports import Plan, ReverseResult, SimInfo, TopupResult, TopupStatus
@@ -94,10 +95,11 @@ class CarrierClient:
     def __init__(self, base_url: str, *, app_id: str, app_secret: bytes, ca_file: str = "",
                  insecure_plaintext: bool = False, timeout_s: float = 10.0, terminal_id: str = "",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 nonce: Callable[[], str] | None = None) -> None:
+                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 0.0) -> None:
         """``crash_point(name)`` is called right after each request left (``"carrier.sent"``); the composition
         root passes the crash harness's hook, the default does nothing. ``clock`` (Unix seconds) and ``nonce``
-        exist for tests (stale and replayed requests)."""
+        exist for tests (stale and replayed requests). ``keep_alive_s``: how long the last connection is kept
+        for the next request (HTTP/1.1 keep-alive, ``drivers.http_keep``); 0 = a new connection each."""
         self._crash_point = crash_point or _no_crash_point
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -126,6 +128,14 @@ class CarrierClient:
         self._host = url.hostname
         self._port = url.port or (443 if self._https else 80)
         self._prefix = url.path.rstrip("/")
+        if not 0 <= keep_alive_s <= 3600:
+            raise ConfigError("carrier.keep_alive_s must be 0..3600 seconds (0 = a new connection per request)")
+        self.connections = ConnectionKeeper(self._host, self._port, tls=self._tls, timeout_s=timeout_s,
+                                            keep_alive_s=keep_alive_s)
+
+    def close(self) -> None:
+        """Close the kept connection, if any (the client stays usable)."""
+        self.connections.close()
 
     def __repr__(self) -> str:
         return f"CarrierClient({self.base_url!r}, app_id={self.app_id!r}, terminal_id={self.terminal_id!r})"
@@ -223,17 +233,17 @@ class CarrierClient:
 
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
               outcome_unknown_after_send: bool = False) -> tuple[int, Any]:
-        """Send one request; returns (HTTP status, decoded JSON or the raw bytes when not JSON)."""
-        conn: http.client.HTTPConnection
-        if self._tls is not None:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s, context=self._tls)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
+        """Send one request; returns (HTTP status, decoded JSON or the raw bytes when not JSON). On a kept
+        connection a failed *send* is repeated once on a new one (the platform never had the whole request);
+        nothing is repeated once it was sent."""
+        conn, reused = self.connections.take()
         where = f"carrier {self._host}:{self._port}"
         # After the request left, a write (POST) may have been applied: report it as outcome unknown.
         failed: type[LinkError] = LinkTimeout if outcome_unknown_after_send else LinkError
         tail = "; outcome unknown" if outcome_unknown_after_send else ""
-        headers = {"Accept": "application/json", "Connection": "close", "User-Agent": "iotsim-pos/0.1"}
+        headers = {"Accept": "application/json", "User-Agent": "iotsim-pos/0.1"}
+        if self.connections.keep_alive_s <= 0:
+            headers["Connection"] = "close"
         if self.terminal_id:
             headers["X-Terminal-Id"] = self.terminal_id
         data = None
@@ -245,17 +255,20 @@ class CarrierClient:
         headers.update({"X-App-Id": self.app_id, "X-Timestamp": timestamp, "X-Nonce": nonce,
                         "X-Signature": sign_request(self._secret, method, target, timestamp, nonce, self.app_id,
                                                     data or b"")})
+        kept = False
         try:
+            if not reused:
+                self.connections.connect(conn, where)
             try:
-                conn.connect()
-            except ssl.SSLError as exc:  # certificate not trusted, wrong host name, not TLS at all
-                raise LinkError(f"{where}: TLS handshake failed (not sent): {exc}") from exc
-            except TimeoutError as exc:
-                raise LinkError(f"{where}: connect timed out after {self.timeout_s} s (not sent)") from exc
-            except OSError as exc:
-                raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
-            try:
-                conn.request(method, target, body=data, headers=headers)
+                try:
+                    conn.request(method, target, body=data, headers=headers)
+                except OSError:
+                    if not reused:
+                        raise
+                    conn.close()  # the kept connection failed before the whole request left: once more, new
+                    conn = self.connections.new()
+                    self.connections.connect(conn, where)
+                    conn.request(method, target, body=data, headers=headers)
                 self._crash_point("carrier.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
@@ -268,8 +281,12 @@ class CarrierClient:
                 raise failed(f"{where}: connection lost ({exc!r}){tail}") from exc
             except http.client.HTTPException as exc:
                 raise RemoteProtocolError(f"{where} did not answer HTTP: {exc!r}") from exc
+            kept = len(raw) <= MAX_ANSWER
         finally:
-            conn.close()
+            if kept:
+                self.connections.give(conn, response)
+            else:
+                conn.close()
         if len(raw) > MAX_ANSWER:
             raise RemoteProtocolError(f"{where}: answer over {MAX_ANSWER} bytes", raw=raw[:64])
         body = _decode(raw)

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
+from drivers.http_keep import ConnectionKeeper
 from drivers.strict_json import decode as _decode
 from flows.ports import WalletResult, WalletStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
@@ -62,10 +63,11 @@ class WalletClient:
     def __init__(self, base_url: str, *, app_id: str, app_secret: bytes, ca_file: str = "",
                  insecure_plaintext: bool = False, timeout_s: float = 10.0, terminal_id: str = "",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 nonce: Callable[[], str] | None = None) -> None:
+                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 0.0) -> None:
         """``crash_point(name)`` is called right after each request left (``"wallet.sent"``); the composition
         root passes the crash harness's hook, the default does nothing. ``clock`` (Unix seconds) and ``nonce``
-        exist for tests (stale and replayed requests)."""
+        exist for tests (stale and replayed requests). ``keep_alive_s``: how long the last connection is kept
+        for the next request (a QR payment's polls); 0 = a new connection each."""
         self._crash_point = crash_point or _no_crash_point
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -89,6 +91,14 @@ class WalletClient:
         self._host = url.hostname
         self._port = url.port or (443 if self._tls else 80)
         self._prefix = url.path.rstrip("/")
+        if not 0 <= keep_alive_s <= 3600:
+            raise ConfigError("wallet.keep_alive_s must be 0..3600 seconds (0 = a new connection per request)")
+        self.connections = ConnectionKeeper(self._host, self._port, tls=self._tls, timeout_s=timeout_s,
+                                            keep_alive_s=keep_alive_s)
+
+    def close(self) -> None:
+        """Close the kept connection, if any (the client stays usable)."""
+        self.connections.close()
 
     def __repr__(self) -> str:
         return f"WalletClient({self.base_url!r})"
@@ -134,15 +144,13 @@ class WalletClient:
 
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
               unknown: bool = False) -> tuple[int, Any]:
-        conn: http.client.HTTPConnection
-        if self._tls is not None:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s, context=self._tls)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
+        conn, reused = self.connections.take()  # kept connections: as the carrier's (drivers/http_keep.py)
         where = f"wallet {self._host}:{self._port}"
         failed: type[LinkError] = LinkTimeout if unknown else LinkError
         tail = "; outcome unknown" if unknown else ""
-        headers = {"Accept": "application/json", "Connection": "close", "X-Terminal-Id": self.terminal_id}
+        headers = {"Accept": "application/json", "X-Terminal-Id": self.terminal_id}
+        if self.connections.keep_alive_s <= 0:
+            headers["Connection"] = "close"
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         if data is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
@@ -151,15 +159,20 @@ class WalletClient:
         headers.update({"X-App-Id": self.app_id, "X-Timestamp": timestamp, "X-Nonce": nonce,
                         "X-Signature": sign_request(self._secret, method, target, timestamp, nonce, self.app_id,
                                                     data or b"")})
+        kept = False
         try:
+            if not reused:
+                self.connections.connect(conn, where)
             try:
-                conn.connect()
-            except ssl.SSLError as exc:  # certificate not trusted, wrong host name, not TLS at all
-                raise LinkError(f"{where}: TLS handshake failed (not sent): {exc}") from exc
-            except OSError as exc:  # TimeoutError included: nothing was sent
-                raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
-            try:
-                conn.request(method, target, body=data, headers=headers)
+                try:
+                    conn.request(method, target, body=data, headers=headers)
+                except OSError:
+                    if not reused:
+                        raise
+                    conn.close()  # the kept connection failed before the whole request left: once more, new
+                    conn = self.connections.new()
+                    self.connections.connect(conn, where)
+                    conn.request(method, target, body=data, headers=headers)
                 self._crash_point("wallet.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
@@ -167,8 +180,12 @@ class WalletClient:
                 raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc
             except (http.client.HTTPException, OSError) as exc:
                 raise failed(f"{where}: connection lost ({type(exc).__name__}){tail}") from exc
+            kept = len(raw) <= MAX_ANSWER
         finally:
-            conn.close()
+            if kept:
+                self.connections.give(conn, response)
+            else:
+                conn.close()
         if len(raw) > MAX_ANSWER:
             raise RemoteProtocolError(f"{where}: answer over {MAX_ANSWER} bytes{tail}", raw=raw[:64])
         body: Any = _decode(raw)

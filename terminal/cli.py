@@ -8,13 +8,11 @@ prints the effective settings without touching any device.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import logging
 import sys
 import zipfile
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 from emv.pan import mask_pan
@@ -41,6 +39,8 @@ def _show(screen: Screen) -> None:
 
 def _version() -> str:
     """The installed project's version; run from a firmware image, the image's (its manifest)."""
+    import importlib.metadata  # only for --version: importing it costs tens of ms of every boot
+
     try:
         return importlib.metadata.version("iotsim-pos")
     except importlib.metadata.PackageNotFoundError:
@@ -52,10 +52,19 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pos-terminal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
     parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
     parser.add_argument("--verify-audit", action="store_true",
@@ -68,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="--status as JSON")
     args = parser.parse_args(argv)
     if args.example_config:
+        from importlib import resources  # only here: importing it costs tens of ms of every boot
+
         print(resources.files("terminal").joinpath("example_config.toml").read_text(encoding="utf-8"), end="")
         return 0
     if not args.config:

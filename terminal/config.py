@@ -80,6 +80,7 @@ class HostSection:
     pin_key: str = "dukpt"  # online PIN blocks: "dukpt" (PIN pad's DUKPT key, KSN in 53) or "pik" (format 0, PIK)
     tpdu: str = ""  # dialect header: 5-byte TPDU in hex, "60" + acquirer NII + terminal address; "" = none
     app_header: str = ""  # 6-byte application header after the TPDU, hex (e.g. 603100310701); "" = none
+    keep_alive_s: float = 60.0  # an idle acquirer connection is kept this long for the next message; 0 = one each
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class CarrierSection:
     status_polls: int = 3
     poll_interval_s: float = 1.0
     follow_up_s: float = 5.0  # background follow-up of pending top-ups and reversals
+    keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class WalletSection:
     app_secret_file: str = ""  # file holding the app secret, mode 0600; read at boot
     ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
     insecure_plaintext: bool = False  # allow http:// (test benches only)
+    keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
 
 
 @dataclass(frozen=True)

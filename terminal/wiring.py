@@ -90,12 +90,12 @@ def build_services(settings: Settings) -> Services:
     c = settings.carrier
     carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
                             insecure_plaintext=c.insecure_plaintext, timeout_s=c.timeout_s, terminal_id=term.id,
-                            crash_point=crashpoint.reached)
+                            crash_point=crashpoint.reached, keep_alive_s=c.keep_alive_s)
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
                       batch_number=journal.current_batch(), crash_point=crashpoint.reached,
-                      **_host_security(settings))
+                      keep_alive_s=settings.host.keep_alive_s, **_host_security(settings))
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
@@ -105,6 +105,7 @@ def build_services(settings: Settings) -> Services:
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
+    closers[:0] = [host.close, carrier.close]  # then the kept connections (issue 17)
     for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
                          ("scanner", scanner)):
         try:
@@ -128,7 +129,8 @@ def build_services(settings: Settings) -> Services:
     wallet_secret = read_app_secret(w.app_secret_file, "wallet")
     wallet = WalletClient(w.url, app_id=w.app_id, app_secret=wallet_secret, ca_file=w.ca_file,
                           insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
-                          terminal_id=term.id, crash_point=crashpoint.reached)
+                          terminal_id=term.id, crash_point=crashpoint.reached, keep_alive_s=w.keep_alive_s)
+    closers.append(wallet.close)
     wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,

@@ -1,9 +1,11 @@
 """Client of the acquirer host: ``flows.ports.HostPort`` over ISO 8583 with a 2-byte length prefix, over mutual
 TLS (``drivers.host.tls``) with every message MACed under the working keys of a sign-on (``drivers.host.signon``).
 
-One connection per exchange: connect, send one frame, read frames until the answer whose (MTI, STAN, TID)
-matches the request, close. Frames that decode but do not match (a late answer to an earlier STAN) are logged
-and discarded. What the caller may conclude from each outcome:
+Each exchange sends one frame and reads frames until the answer whose (MTI, STAN, TID) matches the request;
+frames that decode but do not match (a late answer to an earlier STAN) are logged and discarded. The connection
+stays open for the next exchange for up to ``keep_alive_s`` (``drivers.host.transport`` says when it is reused,
+when it is replaced, and why nothing is ever sent twice); 0 = a new connection per exchange. What the caller
+may conclude from each outcome:
 
 ===================  =============================================  =========================================
 raised               when                                           did the host get the request?
@@ -104,6 +106,7 @@ class HostClient:
         tmk: the terminal master key (16 bytes): every message is MACed under the MAK of a sign-on
             (``drivers.host.signon``); None = no MACs (the codec's own tests).
         header: the dialect's TPDU and application header around every message (``drivers.host.header``).
+        keep_alive_s: how long an idle connection is kept for the next exchange (0: one per exchange).
 
     Raises:
         ConfigError: a parameter that can never work (empty terminal id, non-positive timeout).
@@ -115,13 +118,15 @@ class HostClient:
                  next_stan: Callable[[], int] | None = None,
                  crash_point: Callable[[str], None] | None = None, tls: ssl.SSLContext | None = None,
                  server_name: str | None = None, tmk: bytes | None = None,
-                 header: FrameHeader | None = None) -> None:
+                 header: FrameHeader | None = None, keep_alive_s: float = 0.0) -> None:
         if not 0 < len(terminal_id) <= 8:
             raise ConfigError("host.terminal_id must be 1..8 characters")
         if not 0 < len(merchant_id) <= 15:
             raise ConfigError("host.merchant_id must be 1..15 characters")
         if timeout_s <= 0 or connect_timeout_s <= 0:
             raise ConfigError("host.timeout_s and host.connect_timeout_s must be positive")
+        if not 0 <= keep_alive_s <= 3600:
+            raise ConfigError("host.keep_alive_s must be 0..3600 seconds (0 = a new connection per message)")
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
@@ -137,7 +142,8 @@ class HostClient:
             raise ConfigError("the terminal master key must be 16 bytes (double-length TDES)")
         self.server_name = server_name or host
         self._transport = Transport(host, port, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, tls=tls,
-                                    server_name=server_name, crash_point=crash_point, header=header)
+                                    server_name=server_name, crash_point=crash_point, header=header,
+                                    keep_alive_s=keep_alive_s)
         self._tmk = tmk
         self._keys: TerminalKeys | None = None
         self._dukpt: DukptMacer | None = None
@@ -147,6 +153,15 @@ class HostClient:
 
     def __repr__(self) -> str:
         return f"HostClient({self.host}:{self.port}, tid={self.terminal_id})"
+
+    def close(self) -> None:
+        """Close the kept connection, if any (the client stays usable: the next exchange opens a new one)."""
+        self._transport.close()
+
+    @property
+    def connections(self) -> tuple[int, int]:
+        """(connections opened, of which resumed a TLS session) since the client was made."""
+        return self._transport.connections, self._transport.resumed
 
     # --- HostPort -------------------------------------------------------------------------------------------
 

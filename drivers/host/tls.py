@@ -82,11 +82,13 @@ def refusal_of(exc: ssl.SSLError) -> LinkFault | None:
     return None
 
 
-def handshake(context: ssl.SSLContext, sock: socket.socket, server_name: str, peer: str) -> ssl.SSLSocket:
-    """TLS over a connected socket (bounded by its timeout). Raises LinkSecurityError (a refused handshake, with
-    its fault) or LinkError; either way ``sock`` is closed and nothing was sent."""
+def handshake(context: ssl.SSLContext, sock: socket.socket, server_name: str, peer: str,
+              session: ssl.SSLSession | None = None) -> ssl.SSLSocket:
+    """TLS over a connected socket (bounded by its timeout), offering to resume ``session`` (a session of this
+    context with the same host; the host may refuse and do a full handshake). Raises LinkSecurityError (a
+    refused handshake, with its fault) or LinkError; either way ``sock`` is closed and nothing was sent."""
     try:
-        return context.wrap_socket(sock, server_hostname=server_name)
+        return context.wrap_socket(sock, server_hostname=server_name, session=session)
     except ssl.SSLError as exc:
         sock.close()
         raise LinkSecurityError(f"TLS handshake with acquirer {peer} failed: {exc.reason or type(exc).__name__}",

@@ -187,6 +187,8 @@ class AcquirerSim:
         self.header_refusals = 0  # requests dropped for a wrong TPDU or header
         self.header_requirement = 0  # processing requirement put in every answer header (3: "sign on again")
         self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
+        self.handshakes = 0  # TLS handshakes completed (tests and the bench count connection reuse)
+        self.resumptions = 0  # ... of which resumed a session (ticket) instead of a full handshake
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -224,6 +226,19 @@ class AcquirerSim:
             self._drop_connections()
         elif self._listener is None and not self._stopping.is_set():
             self._listen()
+
+    def hang_up(self) -> None:
+        """Close every open connection (as a host does with idle ones or when it restarts); keep listening."""
+        self._drop_connections()
+
+    def set_tls_fault(self, fault: str | None) -> None:
+        """Present the broken certificate ``fault`` names (None: the good one) from the next handshake on. Open
+        connections are closed: a host changes its certificate by restarting its TLS endpoint, and a terminal
+        must not keep talking over a session of the old certificate."""
+        if self.security is None:
+            raise ValueError("this acquirer runs without TLS")
+        self.security.tls_fault = fault
+        self._drop_connections()
 
     def force_response(self, code: str | None) -> None:
         """Answer every following 0200 with ``code`` (after the checks, with ARPC); None ends it."""
@@ -372,6 +387,8 @@ class AcquirerSim:
         with self._lock:
             self._conns.discard(conn)
             self._conns.add(tls)
+            self.handshakes += 1
+            self.resumptions += tls.session_reused
         return tls, self.security.peer_name(tls)
 
     # --- messages -------------------------------------------------------------------------------------------

@@ -541,6 +541,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "SimCarrier/1.0"
+    timeout = 30.0  # an idle kept connection is closed after this long
+    disable_nagle_algorithm = True  # headers and body are two writes: without this a kept connection waits out
+    # the client's delayed ACK (40 ms) on every answer, as any keep-alive server would (nginx: tcp_nodelay on)
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over MAX_BODY or its length is not a number."""
@@ -556,9 +559,13 @@ class _Handler(BaseHTTPRequestHandler):
         return status, body, ctype, {}
 
     def _serve(self, method: str) -> None:
+        # HTTP/1.1 keep-alive unless the client asks to close (or the body could not be read): the connection
+        # then waits for the next request, at most ``timeout`` seconds, as a real front end's keepalive_timeout
+        close = self.headers.get("Connection", "").lower() == "close"
         body_in = self._read_body()
         extra: dict[str, str] = {}
         if body_in is None:
+            close = True  # the unread body would be taken for the next request
             status, body, ctype = _json(413, {"error": "too_large", "message": f"body over {MAX_BODY} bytes"})
         else:
             status, body, ctype, extra = self._answer(method, body_in)
@@ -568,12 +575,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
+            self.send_header("Connection", "close" if close else "keep-alive")
             self.end_headers()
             self.wfile.write(body)
         except OSError:
-            pass  # the client gave up waiting (timeout tests): nothing to tell it
-        self.close_connection = True
+            close = True  # the client gave up waiting (timeout tests): nothing to tell it
+        self.close_connection = close
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._serve("GET")

@@ -8,6 +8,7 @@ before ``start()`` serves HTTPS (the handshake happens in the handler thread, so
 
 from __future__ import annotations
 
+import socket
 import ssl
 import sys
 import threading
@@ -17,6 +18,36 @@ __all__ = ["LoopbackHttp"]
 
 
 class _Server(ThreadingHTTPServer):
+    """Counts the connections it accepts and, when closed, closes the kept-alive ones still open (a server that
+    stops or becomes unreachable answers nothing more, not even on a connection a client kept)."""
+
+    def server_activate(self) -> None:
+        self.accepted = 0
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().server_activate()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._open_lock:
+            self._open.add(request)
+            self.accepted += 1
+        super().process_request(request, client_address)  # type: ignore[arg-type]
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)  # type: ignore[arg-type]
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._open_lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:  # the handler thread reading it sees the end of the stream and finishes
+            try:
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)  # under the TLS layer: no close_notify from here
+            except OSError:
+                pass
+
     def handle_error(self, request: object, client_address: object) -> None:
         if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
             return  # a client that does not trust our test CA (a test of exactly that): nothing to report
@@ -47,6 +78,11 @@ class LoopbackHttp:
     def stop(self) -> None:
         self._stopping.set()
         self._close()
+
+    @property
+    def connections_accepted(self) -> int:
+        """Connections accepted since the server last started listening (tests count keep-alive reuse)."""
+        return self._server.accepted if self._server is not None else 0
 
     def set_unreachable(self, unreachable: bool) -> None:
         """Close the listening socket (clients get connection refused) or open it again on the same port."""

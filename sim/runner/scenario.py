@@ -380,7 +380,7 @@ class _Runner:
         if name == "acquirer_tls_fault":
             if value and value not in TLS_FAULTS:
                 raise StepFailure(f"acquirer_tls_fault is one of {', '.join(TLS_FAULTS)} or \"\", not {value!r}")
-            sec.tls_fault = str(value) or None
+            self.w.acquirer.set_tls_fault(str(value) or None)
         elif name == "acquirer_bad_mac":
             sec.bad_mac_answers = bool(value)
         elif name == "acquirer_expire_keys" and value:

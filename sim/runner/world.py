@@ -340,7 +340,7 @@ class SimWorld:
             return self.printer.paper_out
         sec = self.host_security
         if name == "acquirer_tls_expired" and sec is not None:  # the bank's certificate expires (or is renewed)
-            sec.tls_fault = None if sec.tls_fault == "expired" else "expired"
+            self.acquirer.set_tls_fault(None if sec.tls_fault == "expired" else "expired")
             return sec.tls_fault == "expired"
         if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
             sec.bad_mac_answers = not sec.bad_mac_answers

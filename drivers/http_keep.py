@@ -1,0 +1,102 @@
+"""One kept HTTP(S) connection for a platform client (HTTP/1.1 keep-alive), so consecutive requests of a top-up
+(lookup, order, status, balance) pay for one TLS handshake instead of one each.
+
+A pool of at most one idle connection: ``take`` hands out the idle connection when it is still clean — not idle
+longer than ``keep_alive_s`` and nothing readable on its socket (a readable idle socket means the server closed
+it or sent something unasked: it is never read into the next request) — or else a new, unconnected one;
+``give`` puts a connection back only after an answer that was read to its end and did not ask to close; anything
+else is closed with ``discard``. Two requests at once simply get two connections. What a failure on a reused
+connection means for the request stays the caller's decision (``drivers.carrier``).
+
+>>> keeper = ConnectionKeeper("127.0.0.1", 1, tls=None, timeout_s=1.0, keep_alive_s=0.0)
+>>> keeper.take()[1]  # nothing kept: a new connection
+False
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import ssl
+import threading
+import time
+
+from pos_errors import LinkError
+
+__all__ = ["ConnectionKeeper"]
+
+
+class ConnectionKeeper:
+    """Keeps the last connection to ``host:port`` (HTTPS with ``tls``, else HTTP) open for ``keep_alive_s``
+    seconds (0: never)."""
+
+    def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None, timeout_s: float,
+                 keep_alive_s: float) -> None:
+        self._host, self._port, self._tls, self._timeout_s = host, port, tls, timeout_s
+        self.keep_alive_s = keep_alive_s
+        self.opened = 0  # connections handed out new (tests and the bench count reuse)
+        self._idle: http.client.HTTPConnection | None = None
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[http.client.HTTPConnection, bool]:
+        """(connection, reused): the clean idle connection (connected) or a new one (not connected yet)."""
+        with self._lock:
+            conn, self._idle = self._idle, None
+            until = self._until
+        if conn is not None:
+            if time.monotonic() < until and _clean(conn):
+                return conn, True
+            conn.close()
+        return self.new(), False
+
+    def new(self) -> http.client.HTTPConnection:
+        """A new connection, not connected yet."""
+        self.opened += 1
+        if self._tls is not None:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+
+    def connect(self, conn: http.client.HTTPConnection, where: str) -> None:
+        """Connect ``conn`` (TCP and TLS). Raises LinkError (nothing was sent), the reason in ``where``'s words."""
+        try:
+            conn.connect()
+        except ssl.SSLError as exc:  # certificate not trusted, wrong host name, not TLS at all
+            raise LinkError(f"{where}: TLS handshake failed (not sent): {exc}") from exc
+        except TimeoutError as exc:
+            raise LinkError(f"{where}: connect timed out after {self._timeout_s} s (not sent)") from exc
+        except OSError as exc:
+            raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
+
+    def give(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+        """Keep ``conn`` for the next request when its answer was read to the end and did not ask to close."""
+        if self.keep_alive_s <= 0 or response.will_close or not response.isclosed() or conn.sock is None:
+            conn.close()
+            return
+        with self._lock:
+            old, self._idle, self._until = self._idle, conn, time.monotonic() + self.keep_alive_s
+        if old is not None:
+            old.close()
+
+    @staticmethod
+    def discard(conn: http.client.HTTPConnection) -> None:
+        conn.close()
+
+    def close(self) -> None:
+        """Close the idle connection, if any."""
+        with self._lock:
+            conn, self._idle = self._idle, None
+        if conn is not None:
+            conn.close()
+
+
+def _clean(conn: http.client.HTTPConnection) -> bool:
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    pending = getattr(sock, "pending", None)
+    return not readable and not (pending is not None and pending())
