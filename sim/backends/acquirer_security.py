@@ -225,6 +225,17 @@ class AcquirerSecurity:
         with self._lock:
             return self._views.get(terminal_id)
 
+    def already_seen(self, terminal_id: str, last_stan: int, today: dt.date) -> None:
+        """Scenarios: the host already has this terminal's purchases 1..``last_stan`` of ``today`` (as after the
+        terminal's journal came back from an old backup): those STANs are answered 94, its view says so."""
+        if not 0 < last_stan < 999999:
+            raise ValueError(f"last_stan is 1..999998, not {last_stan!r}")
+        with self._lock:
+            self._stans.update((terminal_id, today, f"{n:06d}") for n in range(1, last_stan + 1))
+            old = self._views.get(terminal_id, HostView())
+            self._views[terminal_id] = HostView(stan=newer(old.stan, last_stan), batch=old.batch,
+                                                invoice=newer(old.invoice, last_stan))
+
     def _note(self, tid: str, fields: m.Fields) -> None:
         """Advance the terminal's view with an authenticated request; an older number (a replay) changes nothing."""
         def number(key: str) -> int:
