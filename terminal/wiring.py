@@ -98,13 +98,13 @@ def build_services(settings: Settings) -> Services:
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
                       batch_number=journal.current_batch(), crash_point=crashpoint.reached,
                       **_host_security(settings))
-    host.on_host_view = partial(follow_host_view, journal)
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
         pinpad.use_working_key(host.pin_key)
     if settings.host.key_scheme == "dukpt":  # MACs under the PIN pad's DUKPT transaction keys, no sign-on
         host.use_dukpt_mac(pinpad)
+    host.on_host_view = partial(follow_host_view, journal)  # sign-on and echo answers carry the host's counters
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
