@@ -215,8 +215,10 @@ class AcquirerSecurity:
                     self._resign_demanded.add((tid, stan))
                     self._keys.pop(tid, None)
                     return m.pack(self._key_error(fields)), None
-                if (tid, today, stan) in self._stans:
-                    return pack_with_mac(_echo(fields, "0210", "94"), keys.mak), None
+                if (tid, today, stan) in self._stans:  # MACed as any answer (dukpt: under the request's KSN)
+                    duplicate = _echo(fields, "0210", "94")
+                    return (pack_with_mac(duplicate, keys.mak) if self.dukpt is None
+                            else self._dukpt_seal(duplicate, fields)), None
                 self._stans.add((tid, today, stan))
         return None, keys
 
