@@ -29,6 +29,7 @@ from emv.actions import (
 )
 from emv.kernel import FIELD_55_TAGS, TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
+from flows.authorize import authorize_journaled
 from flows.messages import Msg, Text
 from flows.ports import (
     AuthRequest,
@@ -42,7 +43,7 @@ from flows.ports import (
     PinPadPort,
 )
 from flows.txn_state import TxnState
-from pos_errors import Cancelled, CardRemoved, DeviceError, LinkError, LinkTimeout, RemoteProtocolError
+from pos_errors import Cancelled, CardRemoved, DeviceError, LinkError, RemoteProtocolError
 
 __all__ = ["Step", "PaymentStatus", "CardPaymentResult", "CardPaymentPorts", "CardPaymentSettings", "pay_by_card",
            "authorize_journaled", "RESPONSE_TEXT", "decline_text", "KERNEL_REASONS", "kernel_reason"]
@@ -179,32 +180,6 @@ def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_i
     return result
 
 
-def authorize_journaled(ports: CardPaymentPorts, txn_id: int, request: AuthRequest,
-                        on_refused: Callable[[LinkError], None] | None = None,
-                        ) -> tuple[AuthResponse | None, str | None]:
-    """The one money-moving step, journal first: ``auth_intended`` with the reversal armed, then the answer.
-    Returns (answer, None), (None, why the outcome is unknown: reverse it) or (None, None) when nothing was sent;
-    then ``on_refused`` (if given) is told why, so the cashier can be shown a refused TLS handshake or sign-on."""
-    journal = ports.journal
-    # Write-ahead: if power fails from here on, recovery reverses this STAN.
-    journal.update(txn_id, TxnState.AUTH_INTENDED, stan=request.stan, masked_pan=request.masked_pan,
-                   auth_time=request.local_time.isoformat(timespec="seconds"), reversal="armed")
-    try:
-        answer = ports.host.authorize(request)
-    except (LinkTimeout, RemoteProtocolError) as exc:
-        journal.update(txn_id, TxnState.AUTH_UNKNOWN, reversal="pending", message=str(exc))
-        return None, str(exc)
-    except LinkError as exc:  # refused before sending: nothing reached the host
-        journal.update(txn_id, TxnState.AUTH_FAILED, reversal=None, message=str(exc))
-        if on_refused is not None:
-            on_refused(exc)
-        return None, None
-    approved = answer.approved
-    journal.update(txn_id, TxnState.APPROVED if approved else "declined", response_code=answer.response_code,
-                   auth_code=answer.auth_code, rrn=answer.rrn, reversal="armed" if approved else None)
-    return answer, None
-
-
 def _one_attempt(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_id: int, amount_minor: int,
                  progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
     progress(Step.READING_CARD)
@@ -333,8 +308,8 @@ class _Attempt:
             expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence, track2=action.track2,
             icc_data=action.icc_data, pin_block=self.pin_block, ksn=self.ksn,
             terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
-        self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request,
-                                                               on_refused=self._refused)
+        self.request, self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request,
+                                                                             on_refused=self._refused)
         if self.answer is None:
             return None, b""
         if self.recorder is not None:

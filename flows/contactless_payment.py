@@ -296,7 +296,8 @@ class _Tap:
             pan=action.pan, expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence,
             track2=action.track2, pos_entry_mode=ENTRY_MODE, icc_data=action.icc_data, pin_block=self.pin_block,
             ksn=self.ksn, terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
-        self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id, self.request)
+        self.request, self.answer, self.unknown_reason = authorize_journaled(self.ports, self.txn_id,
+                                                                             self.request)
         if self.answer is not None:
             self.transcript.host = {"code": self.answer.response_code,
                                     "issuer_data": self.answer.icc_data.hex().upper()}

@@ -7,7 +7,9 @@ or may still move. When one exists the cashier sees it and must confirm explicit
 so a bounced or repeated ENTER can never take a second payment.
 
 Transactions where no money moved (declined, cancelled, failed, abandoned) or that were given back (reversed)
-are not duplicates: trying again after them is what the cashier should do.
+are not duplicates: trying again after them is what the cashier should do. A journal row of the same SIM inside
+the window that cannot be decoded (quarantined, issue 15 item 4) is named on the same warning screen: the guard
+cannot tell whether money moved in it.
 
 >>> from flows.ports import TxnRecord
 >>> first = TxnRecord(1, "completed", "O1", "8986", "1064", "P", "p", 3000, 0, "card", "01",
@@ -21,7 +23,7 @@ TxnRecord(txn_id=1, state='completed', ...)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from flows.messages import Msg, state_label
 from flows.money import format_money
@@ -49,11 +51,17 @@ def find_duplicate(records: Iterable[TxnRecord], *, iccid: str, total_minor: int
     return max(matches, key=lambda r: r.txn_id, default=None)
 
 
-def describe(record: TxnRecord, now: dt.datetime) -> tuple[Msg, ...]:
-    """What the cashier reads on the warning screen (catalogue texts, rendered in the screen's language)."""
-    when = dt.datetime.fromisoformat(record.created_at)
-    minutes = max(0, int((now - when).total_seconds() // 60))
-    return (Msg("dup.charged", {"sim": f"…{record.iccid[-4:]}", "money": format_money(record.total_minor),
-                                "minutes": minutes}),
-            Msg("dup.order", {"order": record.order_id, "state": state_label(record.state)}),
-            Msg("dup.choice"))
+def describe(record: TxnRecord | None, now: dt.datetime, skipped: Sequence[str] = ()) -> tuple[Msg, ...]:
+    """What the cashier reads on the warning screen (catalogue texts, rendered in the screen's language):
+    the earlier sale, and the damaged journal rows of this SIM in the window, by name (``"txn 7"``) — the guard
+    cannot read them, so one of them may be an earlier payment."""
+    lines: tuple[Msg, ...] = ()
+    if record is not None:
+        when = dt.datetime.fromisoformat(record.created_at)
+        minutes = max(0, int((now - when).total_seconds() // 60))
+        lines = (Msg("dup.charged", {"sim": f"…{record.iccid[-4:]}", "money": format_money(record.total_minor),
+                                     "minutes": minutes}),
+                 Msg("dup.order", {"order": record.order_id, "state": state_label(record.state)}))
+    if skipped:
+        lines += (Msg("dup.skipped", {"rows": ", ".join(skipped)}),)
+    return (*lines, Msg("dup.choice"))

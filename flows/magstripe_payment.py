@@ -160,7 +160,8 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
             pos_entry_mode=entry_mode(fallback=fallback), pin_block=entry.pin_block, ksn=entry.ksn,
             terminal_id=settings.terminal_id, merchant_id=settings.merchant_id)
         refused: list[str] = []  # a LinkFault code when TLS or sign-on refused the link (nothing sent)
-        answer, unknown = authorize_journaled(ports, txn_id, request, on_refused=partial(_note_fault, refused))
+        request, answer, unknown = authorize_journaled(ports, txn_id, request,
+                                                       on_refused=partial(_note_fault, refused))
         result = replace(base, request=request, auth=answer, response_code=answer.response_code if answer else None)
         if unknown is not None:
             return replace(result, status=PaymentStatus.UNKNOWN,

@@ -15,7 +15,9 @@ not kept: field 55 already carries what the issuer checks (TC, ATC, TVR).
 Each try counts first (write-ahead: after a power cut the next send is a 0221 repeat; a connection refused
 before anything left is taken back, so a host that is down for hours uses up no tries); ``max_attempts`` tries
 or ``expiry_s`` after queuing, an advice stops (``failed`` / ``expired``) and stays on the supervisor's Open
-items screen; settlement then goes through batch upload. An advice whose payment was reversed or voided
+items screen; settlement then goes through batch upload. An advice answered ``94`` (the host has another
+payment's advice under this STAN: the terminal's counters went back) is not acknowledged: it stops ``failed`` at
+once, as repeating it under the same STAN can never be taken. An advice whose payment was reversed or voided
 before it left is ``cancelled`` (the host never charged it).
 
 >>> sealer = PanSealer(b"k" * 32, "T0000001")
@@ -41,6 +43,7 @@ from pos_errors import LinkError, RemoteProtocolError
 __all__ = ["SafStatus", "SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain",
            "OFFLINE_AUTH", "STOPPED", "CANCEL_STATES"]
 
+DUPLICATE_STAN = "94"  # the host has another advice under this STAN (counters went back): never acknowledged
 OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
 class SafStatus(StrEnum):
     """Where one queued advice stands (``saf.status`` in the journal)."""
@@ -164,6 +167,11 @@ def drain(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, *, termi
                 journal.saf_update(row.saf_id, SafStatus.QUEUED, message=f"not acknowledged: {exc}")
             return DrainReport(sent, len(rows) - index - (1 if row.attempts + 1 >= max_attempts else 0),
                                tuple(stopped))
+        if code == DUPLICATE_STAN:  # another payment has this STAN at the host: a repeat can never be taken
+            journal.saf_update(row.saf_id, SafStatus.FAILED, response_code=code,
+                               message="the bank already has this STAN from another payment (94): not recorded")
+            stopped.append(row)
+            continue
         journal.saf_update(row.saf_id, SafStatus.SENT, response_code=code, message=f"acknowledged ({code})")
         sent += 1
     return DrainReport(sent, 0, tuple(stopped))

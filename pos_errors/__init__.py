@@ -15,7 +15,8 @@ that something could not be done at all::
     │   └── CardRemoved               the card left the reader during a transaction
     ├── LinkError                     a network peer failed (acquirer host, carrier, wallet)
     │   ├── LinkTimeout               no answer within the deadline: outcome UNKNOWN
-    │   └── LinkSecurityError         TLS handshake or sign-on refused (``fault``: a LinkFault): nothing was sent
+    │   ├── LinkSecurityError         TLS handshake or sign-on refused (``fault``: a LinkFault): nothing was sent
+    │   └── StanInUse                 the host refused a purchase whose STAN it already has (94): not processed
     ├── Cancelled                     the cashier or customer cancelled a wait
     └── ConfigError                   the configuration file is wrong (says which key)
 
@@ -43,6 +44,7 @@ __all__ = [
     "LinkTimeout",
     "LinkFault",
     "LinkSecurityError",
+    "StanInUse",
     "Cancelled",
     "ConfigError",
 ]
@@ -146,6 +148,7 @@ class LinkFault(StrEnum):
     TLS_OTHER = "tls_other"  # any other handshake failure (protocol version, cipher, reset mid-handshake)
     KEY_CHECK = "key_check"  # sign-on: a working key's check value does not match (keys refused)
     SIGN_ON = "sign_on"  # sign-on refused or unusable (no keys, bad answer)
+    STAN_IN_USE = "stan_in_use"  # the host already has the STAN of a purchase (94): counters were behind
 
 
 class LinkSecurityError(LinkError):
@@ -154,6 +157,15 @@ class LinkSecurityError(LinkError):
     def __init__(self, message: str, fault: LinkFault) -> None:
         super().__init__(message)
         self.fault = fault
+
+
+class StanInUse(LinkError):
+    """The host answered a purchase with 94 (duplicate transmission): it already has a message with this STAN
+    from this terminal and did not process this one. The terminal never sends one purchase twice under one STAN,
+    so the other message was an earlier transaction (counters gone back): nothing to reverse — a reversal quoting
+    this STAN could only name that older one. ``fault`` is ``LinkFault.STAN_IN_USE``."""
+
+    fault = LinkFault.STAN_IN_USE
 
 
 class Cancelled(PosError):

@@ -150,6 +150,7 @@ class HandlerTable:
     on_start: Callable[[TerminalCore], None]  # the shell is running: boot
     on_timeout: Callable[[TerminalCore], None]  # the armed deadline passed
     on_health_due: Callable[[TerminalCore], None]  # the background device check is due
+    on_journal_write: Callable[[TerminalCore], None] | None = None  # the journal's writes began or ceased to fail
 
 
 @dataclass
@@ -179,6 +180,7 @@ class TerminalCore:
         self.generation = 0
         self._now = 0.0
         self._deadline: float | None = None
+        self._journal_error: str | None = None  # the journal's write failure as last shown (``_watch_journal``)
         self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
         self.screen: Screen = render(State.BOOT, self.session)
@@ -199,6 +201,7 @@ class TerminalCore:
         self._now = now
         try:
             self._dispatch(event)
+            self._watch_journal()
         except PosError as exc:  # a fault in one step shows on the screen; the terminal carries on
             log.warning("step failed: %s", exc)  # the detail for the technician; the cashier reads its kind
             self.session.error = self.say(explain_key(exc))
@@ -212,6 +215,15 @@ class TerminalCore:
                 log.exception("render failed")
         out, self._out = self._out, []
         return out
+
+    def _watch_journal(self) -> None:
+        """A journal write that failed in this step (or works again) shows on the home screen at once, not at the
+        next background check (issue 15 item 3)."""
+        error = getattr(self.services.journal, "write_error", None)
+        if error != self._journal_error:
+            self._journal_error = error
+            if self.handlers.on_journal_write is not None:
+                self.handlers.on_journal_write(self)
 
     def get_timer(self) -> float | None:
         return self._deadline

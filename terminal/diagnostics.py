@@ -26,7 +26,7 @@ from flows.messages import Msg, t
 from pos_errors import LinkSecurityError, PosError
 from terminal.services import Services
 
-__all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB", "DISK_STOP_MB", "free_mb"]
+__all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB", "DISK_STOP_MB", "free_mb", "write_fault"]
 
 log = logging.getLogger("terminal.diagnostics")
 
@@ -156,13 +156,18 @@ def _journal(sv: Services) -> Check:
     """Failing writes, standing damage, then SQLite's own check and the whole seal chain (first problem named)."""
     journal: Any = sv.journal
     if getattr(journal, "write_error", None):
-        return _fault("dev.journal", "fault.write_failed", "fix.disk", error=journal.write_error)
+        return write_fault(journal.write_error)
     if not hasattr(journal, "verify"):
         return Check("dev.journal", True) if journal.check_integrity() else _fault("dev.journal", "fault.damaged",
                                                                                    "fix.technician")
     damage = journal.damage or journal.verify()
     return Check("dev.journal", True) if damage is None else _fault("dev.journal", "fault.chain", "fix.technician",
                                                                     row=damage.row or damage.kind)
+
+
+def write_fault(error: str) -> Check:
+    """The journal's line while its writes fail (the self-test, and the home screen at once)."""
+    return _fault("dev.journal", "fault.write_failed", "fix.disk", error=error)
 
 
 def _audit(sv: Services) -> Check:

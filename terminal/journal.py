@@ -275,10 +275,12 @@ class Journal:
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         return self._decoded(TxnRecord, "txn", where, params)
 
-    def _decoded(self, cls: Any, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
+    def _decoded(self, cls: Any, table: str, where: str, params: tuple[Any, ...], into: dict[str, str] | None = None,
+                 ) -> list[Any]:  # rows that cannot be decoded are named in ``into`` (default: ``quarantined``)
         with self._lock:
             names = [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
-            return decode_all(cls, names, self._rows(table, where, params), table, self.quarantined)
+            return decode_all(cls, names, self._rows(table, where, params), table,
+                              self.quarantined if into is None else into)
 
     def all_transactions(self) -> list[TxnRecord]:  # oldest first, as every query (tests, simulator, benches)
         return self._select()
@@ -286,8 +288,8 @@ class Journal:
     def open_transactions(self) -> list[TxnRecord]:
         return self._select(f"state NOT IN ({','.join('?' * len(FINAL_STATES))})", tuple(sorted(FINAL_STATES)))
 
-    def for_sim_since(self, iccid: str, since: str) -> list[TxnRecord]:  # the duplicate guard
-        return self._select("iccid = ? AND created_at >= ?", (iccid, since))
+    def for_sim_since(self, iccid: str, since: str, into: dict[str, str] | None = None) -> list[TxnRecord]:
+        return self._decoded(TxnRecord, "txn", "iccid = ? AND created_at >= ?", (iccid, since), into)  # dup. guard
 
     def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:  # ``YYYY-MM-DD``: the daily spending check
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))

@@ -60,6 +60,7 @@ class Session:
     wallet_busy: bool = False  # a code was sent: the scan screen's F1 and CANCEL no longer start over
     limits_line: str = ""
     duplicate: tuple[str, ...] = ()
+    duplicate_rows: str = ""  # damaged journal rows of this SIM the duplicate guard could not read ("txn 7")
     settle_totals: BatchTotals | None = None
     settle_channels: tuple[Any, ...] = ()  # flows.reconcile.ChannelTotals of the open batch, card and wallets
     settlement: SettlementResult | None = None

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from drivers import crashpoint
 from drivers.card_reader import CardReader
 from drivers.carrier import CarrierClient, read_app_secret
 from drivers.host.client import HostClient
+from drivers.host.counters import HostView, behind
 from drivers.host.header import FrameHeader
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
@@ -102,6 +104,7 @@ def build_services(settings: Settings) -> Services:
         pinpad.use_working_key(host.pin_key)
     if settings.host.key_scheme == "dukpt":  # MACs under the PIN pad's DUKPT transaction keys, no sign-on
         host.use_dukpt_mac(pinpad)
+    host.on_host_view = partial(follow_host_view, journal)  # sign-on and echo answers carry the host's counters
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
@@ -235,3 +238,13 @@ def tap_settings(settings: Settings, capks: Mapping[tuple[bytes, int], Capk]) ->
 
 
 TAP_COMBINATIONS = (("A000000333", 7), ("A000000003", 3), ("A000000004", 2))  # UnionPay, Visa, Mastercard
+
+
+def follow_host_view(journal: Journal, view: HostView) -> None:
+    """The host's view of our counters (sign-on, echo: ``drivers.host.counters``): a STAN, batch or invoice
+    behind it — a journal restored from an old backup — continues from it, audited (issue 15 item 2)."""
+    ahead = behind(view, journal.counters())
+    if ahead:
+        log.warning("counters behind the host's view, advanced to %s", ahead)
+        journal.advance_counters(**ahead)
+        AuditLog(journal).record("-", "counters_from_host", " ".join(f"{k}={v:06d}" for k, v in ahead.items()))

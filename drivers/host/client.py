@@ -22,9 +22,13 @@ RemoteProtocolError  an answer arrived but cannot be decoded, or    unknown, exa
 
 ``LinkTimeout`` is a ``LinkError``, so catch it first. ``LinkSecurityError`` (a refused TLS handshake or
 sign-on) is a ``LinkError``: nothing was processed. An answer whose MAC is missing or wrong is a
-``RemoteProtocolError``, like garbage: the caller reverses. A 0210 with 94 (duplicate transmission) says the
-host already has this STAN, so it is outcome unknown too. Its only state between calls is the working keys of
-the last sign-on (one sign-on at a time); it may be used from several threads. It logs MTI, STAN, masked PAN
+``RemoteProtocolError``, like garbage: the caller reverses. A 0210 with 94 (duplicate transmission) to a
+purchase is ``StanInUse`` (a ``LinkError``: not processed, nothing to reverse — the STAN belongs to an older
+message); the client first asks the host for its view of our counters (echo), so the caller's next STAN is fresh.
+The 0810 answers to sign-on and echo carry that view (field 61, ``drivers.host.counters``): kept as
+``host_view`` and handed to ``on_host_view`` (the composition root advances the journal's counters with it).
+Its only state between calls is the working keys of the last sign-on (one sign-on at a time) and the host's view;
+it may be used from several threads. It logs MTI, STAN, masked PAN
 and response code only; never the PAN, track, PIN block or a key.
 
 >>> client = HostClient("127.0.0.1", 1, terminal_id="T0000001", merchant_id="M001", connect_timeout_s=0.5)
@@ -42,6 +46,7 @@ import threading
 from collections.abc import Callable
 
 from drivers.host.advice import build_advice, build_refund
+from drivers.host.counters import HostView, is_ahead, parse_view
 from drivers.host.dukpt_link import DukptMacer, dukpt_exchange
 from drivers.host.header import FrameHeader
 from drivers.host.messages import (
@@ -75,7 +80,7 @@ from flows.ports import (
     ReversalRequest,
     SettlementRequest,
 )
-from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, RemoteProtocolError
+from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, PosError, RemoteProtocolError, StanInUse
 
 __all__ = ["HostClient"]
 
@@ -150,6 +155,8 @@ class HostClient:
         self._signed_on_day: dt.date | None = None
         self._keys_lock = threading.Lock()
         self._sign_on_lock = threading.Lock()
+        self.host_view: HostView | None = None  # the host's last view of our counters (0810 field 61)
+        self.on_host_view: Callable[[HostView], None] | None = None  # told each view (composition root: journal)
 
     def __repr__(self) -> str:
         return f"HostClient({self.host}:{self.port}, tid={self.terminal_id})"
@@ -177,9 +184,10 @@ class HostClient:
                                     batch_number=self.batch_number)
         log.info("0200 stan=%06d pan=%s amount=%d", request.stan, request.masked_pan, request.amount_minor)
         response = parse_auth_response(self._exchange(fields))
-        if response.response_code == "94":
-            raise RemoteProtocolError("0210 duplicate transmission: the host already has this STAN; outcome unknown",
-                                      tag="39")
+        if response.response_code == "94":  # this purchase was never sent before: the STAN is an older message's
+            log.warning("0210 stan=%06d rc=94: the host already has this STAN; asking for its view", request.stan)
+            self.echo()
+            raise StanInUse(f"0210 stan={request.stan:06d} duplicate transmission (94): not processed")
         log.info("0210 stan=%06d rc=%s (%s) auth=%s rrn=%s", request.stan, response.response_code,
                  describe_response(response.response_code), response.auth_code, response.rrn)
         return response
@@ -247,7 +255,28 @@ class HostClient:
             log.warning("0800 stan=%06d: no echo from %s:%d: %s", stan, self.host, self.port, exc)
             return False
         log.info("0810 stan=%06d rc=%s", stan, answer.get("39", "--"))
+        if self._tmk is not None or self._dukpt is not None:  # a view only from an answer whose MAC verified
+            self._take_view(answer)
         return True
+
+    def _take_view(self, answer: Fields) -> None:
+        """Keep the host's view of our counters and pass it on; a malformed one is logged and changes nothing."""
+        try:
+            view = parse_view(answer)
+        except RemoteProtocolError as exc:
+            log.warning("%s: %s: ignored", answer.get("t"), exc)
+            return
+        if view is None:
+            return
+        self.host_view = view
+        if is_ahead(view.batch, self.batch_number):
+            self.batch_number = view.batch
+        log.info("host's view: last stan=%06d batch=%06d invoice=%06d", view.stan, view.batch, view.invoice)
+        try:
+            if self.on_host_view is not None:
+                self.on_host_view(view)
+        except PosError as exc:  # the journal could not record it (disk full): it says so itself
+            log.warning("host's view not applied: %s", exc)
 
     # --- sign-on (master/session keys) ---------------------------------------------------------------------
 
@@ -286,6 +315,7 @@ class HostClient:
         with self._keys_lock:
             self._keys, self._signed_on_day = keys, self._clock().date()
         log.info("0810 stan=%06d signed on: working keys verified", stan)
+        self._take_view(answer)
 
     def sign_off(self) -> None:
         """0800 sign-off (MACed) → 0810; the keys are forgotten whatever the answer. No-op when not signed on."""

@@ -18,6 +18,8 @@ Deviations from the 1987 field table, on purpose:
                                   the PIN pad, 10 bytes (TDES, X9.24-1) or 12 bytes (AES, X9.24-3).
  55   ICC data                    not in 1987 (reserved ISO); ``LLL b ..255`` as in the 1993 edition.
  60   batch number                private use ``LLL ans``; we send the 6-digit batch number.
+ 61   host's view of the terminal private use ``LLL ans``, in an 0810 only: the last STAN, batch and invoice
+                                  the host received from this terminal, 6 digits each (``counters.py``).
  62   invoice number              private use ``LLL ans``; we send the 6-digit invoice number (in a 0320:
                                   the original STAN).
  63   settlement totals           private use ``LLL ans``, 30 digits: sale count (3), sale amount (12),
@@ -108,6 +110,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "53": _var(2, 12, "Security Related Control Information (DUKPT KSN)", enc="b"),
     "55": _var(3, 255, "ICC Data (EMV BER-TLV)", enc="b"),
     "60": _var(3, 999, "Private: Batch Number"),
+    "61": _var(3, 999, "Private: Host's View of the Terminal (last STAN, batch, invoice)"),
     "62": _var(3, 999, "Private: Invoice Number"),
     "63": _var(3, 999, "Private: Settlement Totals"),
     "64": _fixed(8, "Message Authentication Code", enc="b"),

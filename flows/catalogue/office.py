@@ -15,6 +15,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "dup.order": ("Order {order} · {state}", "订单 {order} · {state}"),
     "dup.choice": ("F1 = take another payment anyway · CANCEL = back", "F1 仍要再次收款 · 取消 返回"),
     "dup.hint": ("F1 pay again · CANCEL back", "F1 再次付款 · 返回"),
+    "dup.skipped": ("Damaged journal row(s) of this SIM could not be checked: {rows} — it may be an earlier "
+                    "payment; see History or call a supervisor",
+                    "本卡有损坏的流水记录无法核对：{rows}，可能是之前的付款；请查看交易记录或联系主管"),
     "settle.title": ("Settlement", "结算"),
     "settle.hint": ("ENTER close the batch · CANCEL back", "确认结算 · 返回"),
     "settle.busy_title": ("Settling", "结算中"),

@@ -140,6 +140,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "link.tls_other": ("secure connection failed", "安全连接失败"),
     "link.key_check": ("sign-on keys failed their check value", "签到密钥校验值错误"),
     "link.sign_on": ("sign-on refused by the bank", "银行拒绝签到"),
+    "link.stan_in_use": ("the bank already had this transaction number (numbers resynchronised: try again)",
+                         "银行已有此流水号（流水号已重新同步，请重试）"),
     "fix.link": ("call a technician (certificates and keys)", "请联系技术员（证书和密钥）"),
     "ok.signed_on": ("signed on", "已签到"),
 }

@@ -39,17 +39,20 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
 =========  ============================================================================================
 
 Advices (0220, repeats 0221) of offline approvals are checked like a 0200 (card, expiry, the TC in field 55
-verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat changes nothing),
+verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat — same amount, card
+and transmission time — changes nothing; another advice under a STAN already used is answered 94, not recorded),
 count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
-finds its original by terminal id + STAN in field 90: a captured, unreversed sale → 00 (once per refund STAN,
-kept in ``refunds``), otherwise 25. Refunds do not change the sale totals.
+finds its original by terminal id + STAN + transmission time in field 90: a captured, unreversed sale → 00 (once
+per refund STAN, kept in ``refunds``), otherwise 25. Refunds do not change the sale totals.
 
 Settlement (0500) compares the terminal's field 63 sale totals with the approved, unreversed 0200s of that
 terminal and batch (field 60): ``00`` when equal, ``95`` when not (``forget_last_approval`` makes them differ).
 A batch upload (0320, one per sale) replaces the host's view of the batch; the following 0500 with processing
 code 960000 is compared with the upload. Every 0500 is kept in ``settlements``.
 
-Reversals (0400, 0401 repeats) find the original by terminal id + STAN (field 90), mark it reversed
+Reversals (0400, 0401 repeats) find the original by terminal id + STAN + transmission time (field 90: the original
+data elements, as a real host matches them — a STAN alone may be an older sale's, after a terminal's counters went
+back), mark it reversed
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
 
@@ -79,6 +82,7 @@ from typing import Any, Literal
 
 from drivers.host import messages as m
 from drivers.host import settlement
+from drivers.host.counters import VIEW_FIELD, encode_view
 from drivers.host.header import FrameHeader
 from drivers.host.spec import APPROVED_CODES, PROCESSING_PURCHASE, PROCESSING_SETTLE_AFTER_UPLOAD, describe_response
 from emv import tlv
@@ -137,6 +141,12 @@ class LedgerEntry:
     entry_mode: str = ""  # field 22 as received (071 = contactless chip)
     icc: Mapping[str, str] = field(default_factory=dict)  # field 55 as received: tag hex -> value hex
     pin: bool = False  # an encrypted PIN block came with it
+    transmitted: str = ""  # field 7 as received (MMDDhhmmss): with the STAN, what field 90 of a reversal quotes
+
+    def names(self, terminal_id: str, original: m.OriginalData) -> bool:
+        """True when field 90 (with field 41) designates this 0200: same terminal, STAN and transmission time."""
+        return (self.terminal_id == terminal_id and self.stan == original.stan
+                and self.transmitted in ("", original.transmitted))
 
 
 class AcquirerSim:
@@ -422,6 +432,8 @@ class AcquirerSim:
             answer = self._batch_upload(fields)
         elif mti == "0800":
             answer = _answer(fields, "0810", ("7", "11", "41", "70"), "00")
+            if self.security is not None and (view := self.security.view_of(fields.get("41", "").rstrip())):
+                answer[VIEW_FIELD] = encode_view(view)  # the host's view of the terminal's counters
         else:
             log.warning("acquirer: ignoring MTI %s", mti)
             return None
@@ -470,7 +482,8 @@ class AcquirerSim:
             auth_code = f"{self._rng.randrange(1_000_000):06d}" if code in APPROVED_CODES else ""
             self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), req.amount_minor, code,
                                             auth_code, rrn, terminal_id=req.terminal_id,
-                                            batch=int(fields.get("60", "0") or 0), **_received(req)))
+                                            batch=int(fields.get("60", "0") or 0), transmitted=fields.get("7", ""),
+                                            **_received(req)))
         log.info("acquirer: 0200 tid=%s stan=%06d pan=%s amount=%d -> %s (%s)%s", req.terminal_id, req.stan,
                  mask_pan(req.pan), req.amount_minor, code, describe_response(code),
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
@@ -581,8 +594,7 @@ class AcquirerSim:
             return answer
         tid = fields.get("41", "").rstrip()
         with self._lock:
-            target = next((e for e in reversed(self._ledger)
-                           if e.stan == original.stan and e.terminal_id == tid), None)
+            target = next((e for e in reversed(self._ledger) if e.names(tid, original)), None)
             amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
             refused = fields.get("39") == "68" and (
                 self.refuse_reversals or MAGIC_AMOUNTS.get(amount % 100, Magic()).reversal_code != "00")
@@ -605,14 +617,20 @@ class AcquirerSim:
             log.warning("acquirer: %s format error: %s", fields["t"], exc)
             return _answer(fields, "0230", _ECHOED_0210, "30")
         with self._lock:
-            known = any(e.mti == "0220" and e.stan == req.stan and e.terminal_id == req.terminal_id
-                        for e in self._ledger)
+            known = [e for e in self._ledger if e.mti == "0220" and e.stan == req.stan
+                     and e.terminal_id == req.terminal_id]
+        if any((e.amount_minor, e.masked_pan, e.transmitted) != (req.amount_minor, mask_pan(req.pan),
+                                                                 fields.get("7", "")) for e in known):
+            log.info("acquirer: %s tid=%s stan=%06d: another advice has this STAN -> 94", fields["t"],
+                     req.terminal_id, req.stan)  # a repeat is the same advice; this one is another payment
+            return _answer(fields, "0230", _ECHOED_0210, "94")
         if not known:
             code, _session = self._decide(req, fields.get("3", ""))
             with self._lock:
                 self._ledger.append(LedgerEntry(req.stan, "0220", mask_pan(req.pan), req.amount_minor, code,
                                                 fields.get("38", "").strip(), terminal_id=req.terminal_id,
-                                                batch=int(fields.get("60", "0") or 0), **_received(req)))
+                                                batch=int(fields.get("60", "0") or 0),
+                                                transmitted=fields.get("7", ""), **_received(req)))
             log.info("acquirer: %s tid=%s stan=%06d pan=%s amount=%d -> %s", fields["t"], req.terminal_id,
                      req.stan, mask_pan(req.pan), req.amount_minor, code)
         return _answer(fields, "0230", _ECHOED_0210, "00")
@@ -630,7 +648,7 @@ class AcquirerSim:
         with self._lock:
             if any(e.stan == stan and e.terminal_id == tid for e in self._refunds):
                 return answer  # a repeat: already refunded
-            target = next((e for e in reversed(self._ledger) if e.stan == original.stan and e.terminal_id == tid
+            target = next((e for e in reversed(self._ledger) if e.names(tid, original)
                            and e.response_code in APPROVED_CODES and not e.reversed), None)
             if target is None:
                 answer["39"] = "25"

@@ -19,6 +19,10 @@ What every request meets, in order (``screen``):
                                         ("key error, sign on again"), never processed or approved
  STAN of a purchase 0200                once per terminal and day: a replay is answered 94
                                         (duplicate transmission), never approved a second time
+ the host's view (``view_of``)          per terminal, the newest STAN, batch (field 60) and purchase
+                                        invoice (field 62) of every request that passed the checks;
+                                        sent in field 61 of the 0810 to a sign-on (and to an echo,
+                                        ``acquirer.py``), MACed with the rest of the answer
 =====================================  ===========================================================
 
 Fault switches (scenarios): ``bad_mac_answers`` (every 0210 — approvals included — carries a wrong MAC, as a
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.host import messages as m
+from drivers.host.counters import VIEW_FIELD, HostView, encode_view, newer
 from drivers.host.signon import (
     KEY_ERROR_CODE,
     MAC_LEN,
@@ -107,6 +112,7 @@ class AcquirerSecurity:
     tls_fault: str | None = None
     _keys: dict[str, SessionKeys] = field(default_factory=dict)
     _stans: set[tuple[str, dt.date, str]] = field(default_factory=set)
+    _views: dict[str, HostView] = field(default_factory=dict)
     _resign_demanded: set[tuple[str, str]] = field(default_factory=set)
     _contexts: dict[str | None, ssl.SSLContext] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -184,6 +190,8 @@ class AcquirerSecurity:
         if peer != tid:
             raise IdentityMismatch(f"client certificate of {peer!r} sent a message of terminal {tid!r}")
         if self.dukpt is None and fields["t"] == "0800" and fields.get("70") == NMI_SIGN_ON:
+            if tid in self.tmks:  # the client certificate authenticates a sign-on
+                self._note(tid, fields)
             return self._sign_on(fields, tid), None
         keys = self.keys_of(tid) if self.dukpt is None else _DUKPT_KEYS
         try:
@@ -195,6 +203,7 @@ class AcquirerSecurity:
                 self._verify_dukpt(fields, raw)
         except (RemoteProtocolError, CryptoError):
             return m.pack(self._key_error(fields)), None
+        self._note(tid, fields)
         if self.dukpt is None and fields["t"] == "0800" and fields.get("70") == NMI_SIGN_OFF:
             self.expire_keys(tid)
             return pack_with_mac(_echo(fields, "0810", "00"), keys.mak), None
@@ -206,10 +215,40 @@ class AcquirerSecurity:
                     self._resign_demanded.add((tid, stan))
                     self._keys.pop(tid, None)
                     return m.pack(self._key_error(fields)), None
-                if (tid, today, stan) in self._stans:
-                    return pack_with_mac(_echo(fields, "0210", "94"), keys.mak), None
+                if (tid, today, stan) in self._stans:  # MACed as any answer (dukpt: under the request's KSN)
+                    duplicate = _echo(fields, "0210", "94")
+                    return (pack_with_mac(duplicate, keys.mak) if self.dukpt is None
+                            else self._dukpt_seal(duplicate, fields)), None
                 self._stans.add((tid, today, stan))
         return None, keys
+
+    def view_of(self, terminal_id: str) -> HostView | None:
+        """What the host last received from this terminal (None before its first authenticated request)."""
+        with self._lock:
+            return self._views.get(terminal_id)
+
+    def already_seen(self, terminal_id: str, last_stan: int, today: dt.date) -> None:
+        """Scenarios: the host already has this terminal's purchases 1..``last_stan`` of ``today`` (as after the
+        terminal's journal came back from an old backup): those STANs are answered 94, its view says so."""
+        if not 0 < last_stan < 999999:
+            raise ValueError(f"last_stan is 1..999998, not {last_stan!r}")
+        with self._lock:
+            self._stans.update((terminal_id, today, f"{n:06d}") for n in range(1, last_stan + 1))
+            old = self._views.get(terminal_id, HostView())
+            self._views[terminal_id] = HostView(stan=newer(old.stan, last_stan), batch=old.batch,
+                                                invoice=newer(old.invoice, last_stan))
+
+    def _note(self, tid: str, fields: m.Fields) -> None:
+        """Advance the terminal's view with an authenticated request; an older number (a replay) changes nothing."""
+        def number(key: str) -> int:
+            value = fields.get(key, "")
+            return int(value) if len(value) == 6 and value.isascii() and value.isdigit() else 0
+
+        purchase = fields["t"] == "0200" and fields.get("3") == PROCESSING_PURCHASE
+        with self._lock:
+            old = self._views.get(tid, HostView())
+            self._views[tid] = HostView(stan=newer(old.stan, number("11")), batch=newer(old.batch, number("60")),
+                                        invoice=newer(old.invoice, number("62")) if purchase else old.invoice)
 
     def seal(self, answer: m.Fields, request: m.Fields, keys: SessionKeys) -> bytes:
         """Pack a decided answer with its MAC under the MAK its request was verified with (a wrong MAC under
@@ -250,6 +289,8 @@ class AcquirerSecurity:
         with self._lock:
             self._keys[tid] = keys
         answer = _echo(fields, "0810", "00")
+        if (view := self.view_of(tid)) is not None:
+            answer[VIEW_FIELD] = encode_view(view)
         answer["62"] = wrap_keys(tmk, keys, corrupt_kcv=self.bad_kcv)
         return pack_with_mac(answer, keys.mak)
 

@@ -33,6 +33,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           "unknown_ca" / "": the host's certificate), acquirer_bad_mac (answers
                                           carry a wrong MAC), acquirer_expire_keys (the host forgets the working
                                           keys: next request A0), acquirer_bad_kcv (sign-on sends a wrong KCV),
+                                          acquirer_seen_stan (N: the host already has this terminal's purchases
+                                          1..N today, as after a journal restored from an old backup),
                                           wallet_forge_paid (a man in the middle makes every
                                           WeChat Pay / Alipay / EMV QR code payment answer "paid"; its
                                           signature fails),
@@ -77,6 +79,7 @@ A top-level ``[faults]`` table (LineFaults keys) sets the line quality of every 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -387,6 +390,10 @@ class _Runner:
             sec.expire_keys()
         elif name == "acquirer_bad_kcv":
             sec.bad_kcv = bool(value)
+        elif name == "acquirer_seen_stan":  # the host already has this terminal's purchases 1..N today
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 999999:
+                raise StepFailure(f"acquirer_seen_stan is a STAN 1..999998, not {value!r}")
+            sec.already_seen(self.w.services.settings.terminal.id, value, dt.date.today())  # the world's calendar
         else:
             return False
         return True

@@ -84,4 +84,4 @@ SCREENS: dict[State, Handler] = {
 }
 
 HANDLERS = HandlerTable(screens=SCREENS, on_start=boot.start, on_timeout=timeouts.on_timeout,
-                        on_health_due=diagnostics.health_due)
+                        on_health_due=diagnostics.health_due, on_journal_write=diagnostics.journal_write_changed)

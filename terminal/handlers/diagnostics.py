@@ -10,13 +10,13 @@ import logging
 from typing import Any
 
 from terminal.core import TerminalCore
-from terminal.diagnostics import Check, faults
+from terminal.diagnostics import Check, faults, write_fault
 from terminal.machine import State
 from terminal.office_state import AUDIT_PAGE
 from terminal.screens import Key
 from terminal.work import check_devices
 
-__all__ = ["AuditScreen", "Diagnostics", "open_audit", "open_diagnostics", "health_due"]
+__all__ = ["AuditScreen", "Diagnostics", "open_audit", "open_diagnostics", "health_due", "journal_write_changed"]
 
 log = logging.getLogger("terminal.diagnostics")
 
@@ -72,6 +72,16 @@ def _health_checked(core: TerminalCore, result: Any, error: BaseException | None
     before = core.session.health
     core.session.health = tuple(faults(list(result)))
     if before != core.session.health and core.state in (State.HOME, State.LOGIN):
+        core.refresh()
+
+
+def journal_write_changed(core: TerminalCore) -> None:
+    """The journal's writes began (or ceased) to fail during the last step: its home warning now, not at the next
+    background check; the other warnings stay as that check left them."""
+    error = getattr(core.services.journal, "write_error", None)
+    others = tuple(c for c in core.session.health if c.problem is None or c.problem.key != "fault.write_failed")
+    core.session.health = others + ((write_fault(error),) if error else ())
+    if core.state in (State.HOME, State.LOGIN):
         core.refresh()
 
 

@@ -54,11 +54,15 @@ def _earlier_same_sale(core: TerminalCore) -> bool:
     if s.sim is None or s.quote is None:
         return False
     now, window = core.wall_clock(), core.settings.terminal.duplicate_window_s
-    recent = core.services.journal.for_sim_since(s.sim.iccid, window_start(now, window))
+    damaged: dict[str, str] = {}  # this SIM's rows in the window that cannot be decoded: maybe an earlier payment
+    recent = core.services.journal.for_sim_since(s.sim.iccid, window_start(now, window), into=damaged)
     earlier = find_duplicate(recent, iccid=s.sim.iccid, total_minor=s.quote.total_minor, now=now, window_s=window,
                              amount_minor=s.quote.amount_minor)
-    s.duplicate = tuple(say(line, s.lang) for line in describe(earlier, now)) if earlier else ()
-    return earlier is not None
+    skipped = sorted(damaged, key=lambda row: (len(row), row))  # "txn 7", "txn 12"
+    core.services.journal.quarantined.update(damaged)
+    s.duplicate = tuple(say(line, s.lang) for line in describe(earlier, now, skipped)) if earlier or skipped else ()
+    s.duplicate_rows = ", ".join(skipped)
+    return earlier is not None or bool(skipped)
 
 
 class PlanSelect:
@@ -122,4 +126,6 @@ class DuplicateWarning:
             core.fire("back")
         elif key is Key.F1:  # deliberately not ENTER: a bounced ENTER must never pay twice
             log.info("duplicate confirmed by %s", core.uid() or "?")
+            if core.session.duplicate_rows:  # for the supervisor: paid although damaged rows could not be checked
+                core.audit("duplicate_unchecked", f"skipped {core.session.duplicate_rows}")
             start_payment(core)

@@ -14,7 +14,7 @@ from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentS
 from flows.magstripe_payment import FALLBACK_LABEL, MAGSTRIPE_LABEL, pay_card_or_stripe
 from flows.messages import Msg, say
 from flows.ports import AuthRequest, AuthResponse, CancelToken, PinEntry
-from pos_errors import DeviceError, LinkFault, LinkSecurityError, LinkTimeout
+from pos_errors import DeviceError, LinkFault, LinkSecurityError, LinkTimeout, StanInUse
 from sim.backends.pki import SIM_TRUST
 from terminal.journal import Journal
 
@@ -93,6 +93,8 @@ class Host:
             raise LinkTimeout("no answer")
         if code == "tls-expired":
             raise LinkSecurityError("TLS handshake failed", LinkFault.CERT_EXPIRED)
+        if code == "94":  # as drivers.host.client: the host already has this STAN, this message not processed
+            raise StanInUse("duplicate transmission (94)")
         return AuthResponse(code, "123456" if code == "00" else "", "000000000001")
 
 
@@ -174,3 +176,22 @@ def test_refused_tls_link_is_named_and_nothing_is_charged(tmp_path) -> None:  # 
     assert not result.approved and len(host.requests) == 1
     assert result.message == Msg("pay.bank_refused", {"why": Msg("link.cert_expired")})
     assert journal.get(txn).state == "auth_failed" and journal.get(txn).reversal is None  # nothing to undo
+
+
+def test_a_stan_the_host_already_has_is_retried_once_under_a_fresh_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result, host, journal, txn, _, _ = _pay(tmp_path, [NO_CHIP], codes=["94", "00"])
+    first, second = host.requests
+    assert result.approved and result.request is not None and result.request.stan == second.stan != first.stan
+    assert second.track2 == first.track2 and second.pin_block == first.pin_block  # the same payment, not a new one
+    row = journal.get(txn)
+    assert (row.state, row.stan, row.response_code) == ("paid", second.stan, "00")
+
+
+def test_a_second_94_ends_the_payment_with_nothing_charged_and_nothing_to_reverse(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result, host, journal, txn, _, _ = _pay(tmp_path, [NO_CHIP], codes=["94", "94", "00"])
+    assert not result.approved and len(host.requests) == 2
+    assert result.message == Msg("pay.bank_refused", {"why": Msg("link.stan_in_use")})
+    assert "(numbers resynchronised: try again) — nothing charged" in say(result.message, "en")
+    assert "流水号已重新同步" in say(result.message, "zh")
+    row = journal.get(txn)
+    assert (row.state, row.response_code, row.reversal) == ("declined", "94", None)

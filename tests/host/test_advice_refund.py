@@ -10,6 +10,7 @@ from flows.ports import AdviceRequest, AuthRequest, BatchTotals, RefundRequest, 
 from flows.recovery import recover
 from flows.refund import refund_payment, refundable
 from flows.reversal import reverse_payment
+from flows.saf import PanSealer, drain, offline_row
 from flows.txn_state import path_to
 from sim.backends.acquirer import AcquirerSim
 from terminal.journal import Journal
@@ -98,3 +99,28 @@ def test_refund_flow_after_a_refused_reversal(acquirer: AcquirerSim, tmp_path) -
 class _NoCarrier:
     def order_status(self, order_id):  # pragma: no cover - no top-up state in these tests
         raise AssertionError("carrier not expected")
+
+
+def test_another_payments_advice_under_a_used_stan_gets_94_and_stops_in_the_queue(acquirer: AcquirerSim,
+                                                                                    tmp_path) -> None:
+    """Counters gone back (issue 15 item 2): the queued advice's STAN is an older advice's at the host. Taken as a
+    repeat it would be acknowledged and never paid to the merchant; the host answers 94 and the queue stops it
+    (Open items, batch upload at settlement) instead of calling it sent. A true repeat is still 00."""
+    host = client(acquirer)
+    assert host.advise(AdviceRequest(auth(1, 1000), "Y1")) == "00"  # an older payment, STAN 1
+    journal = Journal(tmp_path / "j.db")
+    sealer = PanSealer(b"k" * 32, TID)
+    txn = journal.begin(order_id="O1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="p", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
+    again = AuthRequest(journal.next_stan(), 3000, WHEN + dt.timedelta(minutes=5), pan=GOOD.pan,
+                        expiry_yymm=GOOD.expiry[:4], pan_sequence=GOOD.psn, icc_data=icc_data(GOOD, 3000),
+                        terminal_id=TID, merchant_id=MID)
+    assert again.stan == 1
+    journal.saf_offline_approved(txn, offline_row(again, sealer))
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert report.sent == 0 and [r.txn_id for r in report.stopped] == [txn]
+    [row] = journal.saf_items(("failed",))
+    assert row.response_code == "94" and "another payment" in (row.message or "")
+    assert [(e.stan, e.amount_minor) for e in acquirer.ledger] == [(1, 1000)]
+    assert host.advise(AdviceRequest(auth(1, 1000), "Y1", repeat=True)) == "00"  # the same advice: a repeat
+    journal.close()

@@ -18,7 +18,7 @@ from drivers.host.dukpt_link import mac_input
 from drivers.pinpad import PinPad
 from emv.crypto import dukpt_mac
 from emv.crypto.pin import derive_initial_key
-from pos_errors import DeviceError, LinkError, RemoteProtocolError
+from pos_errors import DeviceError, LinkError, RemoteProtocolError, StanInUse
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.pinpad import PinPadSim
@@ -129,3 +129,21 @@ def test_the_pad_checks_answers_only_under_the_response_key(pad: tuple[PinPadSim
     assert driver.verify_response(ksn, answer, good)
     assert not driver.verify_response(ksn, answer, dukpt_mac.host_mac(scheme, bdk, ksn, answer, "request"))
     assert not driver.verify_response(ksn, answer + b"x", good)
+
+
+def test_dukpt_scheme_echo_brings_the_hosts_view_and_a_94d_sale_goes_again_under_one_ksn(
+        acquirer: AcquirerSim, security: AcquirerSecurity, pad: tuple[PinPadSim, PinPad]) -> None:
+    """No sign-on in this scheme: the echo answer carries field 61. A purchase answered 94 was never decided, so
+    the same PIN block and KSN go again under a fresh STAN (flows.authorize) and are approved once."""
+    sim, driver = pad
+    host = _host(acquirer, security, driver)
+    security.already_seen(TID, 30, TODAY)  # the host has this terminal's purchases 1..30 today
+    sim.auto_pin = "1234"
+    entry = driver.request_online_pin(GOOD.pan, 1250, 5.0)
+    sale = dataclasses.replace(request(7), pin_block=entry.pin_block, ksn=entry.ksn)
+    with pytest.raises(StanInUse):
+        host.authorize(sale)
+    assert host.host_view is not None and host.host_view.stan >= 30  # from the echo after the 94
+    assert acquirer.wire_log == ["0200", "0210", "0800", "0810"] and not acquirer.ledger
+    assert host.authorize(dataclasses.replace(sale, stan=host.host_view.stan + 1)).approved
+    assert [e.response_code for e in acquirer.ledger] == ["00"]

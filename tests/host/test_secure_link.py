@@ -20,7 +20,7 @@ from drivers.host.signon import build_sign_on, pack_with_mac
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from flows.ports import AuthRequest, ReversalRequest
-from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, RemoteProtocolError
+from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError, RemoteProtocolError, StanInUse
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from tests.host.conftest import BDK, GOOD, TODAY, icc_data
@@ -112,9 +112,11 @@ def test_forged_answers_switch(acquirer: AcquirerSim, security: AcquirerSecurity
 def test_replayed_stan_gets_94_never_a_second_approval(acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
     c = client(acquirer, security)
     assert c.authorize(request(8)).approved
-    with pytest.raises(RemoteProtocolError, match="duplicate"):  # outcome unknown for the terminal: it reverses
+    with pytest.raises(StanInUse, match="duplicate"):  # not processed: nothing to reverse, ask the host's view
         c.authorize(request(8))
     assert [e.response_code for e in acquirer.ledger] == ["00"]
+    assert mtis(acquirer)[-4:] == ["0200", "0210", "0800", "0810"]  # 94, then the echo that brings the view
+    assert c.host_view is not None and c.host_view.invoice == 8
 
 
 def raw_exchange(sim: AcquirerSim, sec: AcquirerSecurity, message: bytes) -> m.Fields:

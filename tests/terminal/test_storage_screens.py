@@ -8,6 +8,7 @@ work the core asks for runs for real (``_run``).
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from typing import Any
 
 from flows.ports import SimInfo
 from terminal.config import Settings
-from terminal.core import Audit, KeyPressed, Started, StartWork, TerminalCore, WorkDone
+from terminal.core import Audit, KeyPressed, Started, StartWork, TerminalCore, Tick, WorkDone
 from terminal.handlers import HANDLERS
 from terminal.journal import Journal, JournalError
 from terminal.machine import State
@@ -131,3 +132,57 @@ def test_the_self_test_never_shows_a_python_error_text(tmp_path):
     till.feed(WorkDone(work.ticket, None, UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")))
     assert till.core.state is State.OUT_OF_SERVICE
     assert "codec" not in till.text() and "Self-test could not finish (UnicodeDecodeError)" in till.text()
+
+
+def test_the_home_screen_warns_of_a_failing_journal_at_once_and_stops_when_it_works_again(tmp_path):
+    """Issue 15 item 3: the warning follows the failed write itself, not the next background check (none runs
+    here), and goes as soon as a write succeeds again."""
+    journal = Journal(tmp_path / "journal.db")
+    till = Till(journal)
+    till.boot(healthy=True)
+    till.keys("01 ENTER 1111 ENTER 1")
+    till.keys(f"{ICCID} ENTER")
+    till.finish(till.last_work("lookup"))
+    till.keys(f"ENTER 1 1 {ICCID[-4:]} ENTER")
+    payment = till.last_work("payment")
+    journal._db.execute("PRAGMA query_only = ON")  # the storage refuses writes, as a full disk does
+    try:
+        journal.begin(order_id="O1", iccid=ICCID, msisdn="1064800000017", plan_id="P", plan_name="p",
+                      amount_minor=1, fee_minor=0, channel="card", cashier_id="01")
+    except JournalError as exc:
+        till.feed(WorkDone(payment.ticket, None, exc))
+    till.keys("CANCEL")  # back home from the result
+    assert till.core.state is State.HOME
+    assert not any(isinstance(c, StartWork) and c.kind == "health" for c in till.commands), "no check ran"
+    text = till.text()
+    assert "Device check found 1 problem(s)" in text and "Journal: writes fail:" in text and "流水库" in text
+    journal._db.execute("PRAGMA query_only = OFF")
+    assert refuse_new_sale(till.services) is None  # the probe write succeeds: the next event clears the warning
+    till.feed(Tick())
+    assert "Journal: writes fail" not in till.text() and "Device check found" not in till.text()
+
+
+def test_the_duplicate_guard_names_a_damaged_row_of_the_same_sim_to_the_cashier(tmp_path):
+    """Issue 15 item 4: a row of this SIM inside the window that cannot be decoded may be an earlier payment; the
+    guard cannot read it, so the warning screen names it (F1 to pay anyway, audited) instead of staying silent."""
+    journal = Journal(tmp_path / "journal.db")
+    earlier = journal.begin(order_id="O1", iccid=ICCID, msisdn="1064800000017", plan_id="P", plan_name="p",
+                            amount_minor=999, fee_minor=0, channel="card", cashier_id="01")
+    other = journal.begin(order_id="O2", iccid="89860000000000000000", msisdn="1064800000099", plan_id="P",
+                          plan_name="p", amount_minor=999, fee_minor=0, channel="card", cashier_id="01")
+    with sqlite3.connect(tmp_path / "journal.db") as db:  # one undecodable byte in each row
+        db.execute("UPDATE txn SET plan_name = CAST(x'ff41' AS TEXT) WHERE txn_id IN (?, ?)", (earlier, other))
+    till = Till(journal)
+    till.boot(healthy=True)
+    till.keys("01 ENTER 1111 ENTER 1")
+    till.keys(f"{ICCID} ENTER")
+    till.finish(till.last_work("lookup"))
+    till.keys(f"ENTER 1 1 {ICCID[-4:]} ENTER")
+    assert till.core.state is State.DUPLICATE_WARNING
+    text = till.text()
+    assert f"could not be checked: txn {earlier} — it may be an earlier payment" in text
+    assert f"txn {other}" not in text and f"无法核对：txn {earlier}" in text  # another SIM's row is not this sale's
+    assert not [c for c in till.commands if isinstance(c, StartWork) and c.kind == "payment"]
+    till.keys("F1")
+    assert Audit("01", "duplicate_unchecked", f"skipped txn {earlier}") in till.commands
+    assert till.last_work("payment")
