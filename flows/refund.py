@@ -33,6 +33,15 @@ from flows.ports import CarrierPort, ReceiptLine, RefundHostPort, RefundRequest,
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import REFUND, money_back_receipt
 from flows.reversal import original_from_record
+from flows.topup_back import (
+    TOPUP_KEPT,
+    TOPUP_REVERSED,
+    TOPUP_UNKNOWN,
+    after_carrier,
+    reapply_topup,
+    receipt_footer,
+    refused_state,
+)
 from flows.txn_state import TxnState
 from flows.void import reason_msg, reverse_topup_first
 from pos_errors import LinkError, RemoteProtocolError
@@ -41,6 +50,7 @@ __all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_
            "settled_sales"]
 
 REFUNDABLE = frozenset({TxnState.REVERSAL_REFUSED, TxnState.REFUND_PENDING})
+_SALE_STOOD = frozenset({TOPUP_KEPT, TOPUP_REVERSED, TOPUP_UNKNOWN})  # a completed sale's (not a failed top-up's)
 
 
 class RefundJournal(Protocol):
@@ -88,8 +98,10 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
         trail = (f"; top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
                  else "; top-up reversed by the carrier")
     stan = record.refund_stan if record.refund_stan is not None else journal.next_stan()
+    marks = {"topup_status": after_carrier(reason)} if settled_sale else {}
     journal.update(record.txn_id, TxnState.REFUND_PENDING, refund_stan=stan,
-                   message=f"refund stan={stan} by supervisor {supervisor_id}{trail}")
+                   message=f"refund stan={stan} by supervisor {supervisor_id}{trail}", **marks)
+    record = journal.get(record.txn_id)
     kept = not trail.startswith("; top-up NOT")
     request = RefundRequest(stan, original_from_record(record, terminal_id, merchant_id), record.rrn or "",
                             record.auth_code or "")
@@ -104,19 +116,24 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
             journal.update(record.txn_id, TxnState.REFUNDED, message=f"refund approved ({answer.response_code})")
             return RefundResult("refunded", Msg("refund.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
                                 journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
-        back = TxnState.COMPLETED if record.topup_status == "applied" else TxnState.REVERSAL_REFUSED
+        # a settled sale stands again (its top-up put back if the carrier had taken it); a failed top-up's
+        # payment waits for the next refund
+        back = (refused_state(record) if record.topup_status in _SALE_STOOD
+                else TxnState.REVERSAL_REFUSED)
         journal.update(record.txn_id, back, message=f"refund declined ({answer.response_code})")
-        return RefundResult("declined", Msg("refund.declined", {"code": answer.response_code}),
-                            journal.get(record.txn_id), carrier_reason=reason)
+        what = Msg("refund.declined", {"code": answer.response_code})
+        if back == TxnState.TOPUP_REAPPLY and carrier is not None:
+            what = reapply_topup(carrier, journal, journal.get(record.txn_id), what)  # type: ignore[arg-type]
+        return RefundResult("declined", what, journal.get(record.txn_id), carrier_reason=reason)
     return RefundResult("pending", Msg("refund.pending", {"money": money}), journal.get(record.txn_id),
                         topup_reversed=kept, carrier_reason=reason)
 
 
 def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                   lang: str = "both", topup_reversed: bool | None = None) -> tuple[ReceiptLine, ...]:
-    """``topup_reversed``: a settled sale's refund says what became of its top-up (None: the top-up failed)."""
-    footer = "" if topup_reversed is None else ("vrcpt.topup_reversed" if topup_reversed
-                                                else "vrcpt.topup_not_reversed")
+                   lang: str = "both") -> tuple[ReceiptLine, ...]:
+    """A settled sale's refund says what became of its top-up, from the row (``flows.topup_back``); a failed
+    top-up's refund has the kind's own footer."""
+    footer = "" if record.topup_status not in _SALE_STOOD else receipt_footer(record.topup_status)
     return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
                               lang=lang, footer=footer)
 

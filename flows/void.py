@@ -28,6 +28,7 @@ from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnReco
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
+from flows.topup_back import after_carrier, reapply_topup, receipt_footer, refused_state
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
@@ -85,18 +86,31 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
                           record, topup_reversed=False, carrier_reason=reason)
     trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to void anyway" if reason
              else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.COMPLETED, message=f"void requested by supervisor {supervisor_id}; {trail}")
-    ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
+    journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason),
+                   message=f"void requested by supervisor {supervisor_id}; {trail}")
+    record = journal.get(record.txn_id)
+    ok = reverse_payment(host, journal, record, terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
                          pending_state=TxnState.VOID_PENDING, final_state=TxnState.VOIDED,
-                         refused_state=TxnState.COMPLETED)
+                         refused_state=refused_state(record))
     money = format_money(record.total_minor)
     kept = not reason
     if ok:
         return VoidResult("voided", Msg("void.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
                           journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
-    return VoidResult("pending", Msg("void.pending", {"money": money}), journal.get(record.txn_id),
-                      topup_reversed=kept, carrier_reason=reason)
+    after = journal.get(record.txn_id)
+    if after.state == TxnState.VOID_PENDING:
+        return VoidResult("pending", Msg("void.pending", {"money": money}), after,
+                          topup_reversed=kept, carrier_reason=reason)
+    return refused_by_bank(carrier, journal, after, reason)
+
+
+def refused_by_bank(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, reason: str) -> VoidResult:
+    """The host answered the void but refused it: the sale stands, and its top-up goes back on the SIM."""
+    what = Msg("void.bank_refused")
+    message = reapply_topup(carrier, journal, record, what) if record.state == TxnState.TOPUP_REAPPLY else what
+    return VoidResult("declined", message, journal.get(record.txn_id), topup_reversed=False,
+                      carrier_reason=reason)
 
 
 def reason_msg(reason: str) -> Msg:
@@ -106,7 +120,8 @@ def reason_msg(reason: str) -> Msg:
 
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                 lang: str = "both", topup_reversed: bool = False) -> tuple[ReceiptLine, ...]:
-    footer = "vrcpt.topup_reversed" if topup_reversed else "vrcpt.topup_not_reversed"
+                 lang: str = "both") -> tuple[ReceiptLine, ...]:
+    """What became of the top-up comes from the row (``flows.topup_back``), so a reprint says the same."""
+    footer = receipt_footer(record.topup_status)
     return money_back_receipt(VOID, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
                               lang=lang, footer=footer)

@@ -157,4 +157,18 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "wvoid.declined": ("The wallet platform refused the refund ({status})", "钱包平台拒绝退款（{status}）"),
     "vrcpt.topup_reversed": ("Top-up taken back from the SIM", "充值已从SIM卡撤回"),
     "vrcpt.topup_not_reversed": ("Top-up NOT reversed: it stays on the SIM", "充值未撤回，保留在SIM卡上"),
+    # --- void / refund refused after the carrier took the top-up back; recovery of a wallet refund ---
+    "txnstate.topup_reapply": ("top-up being put back", "充值恢复中"),
+    "vrcpt.topup_unknown": ("Top-up: carrier not reachable — not known whether it was taken back",
+                            "充值：无法联系运营商，不确定是否已撤回"),
+    "reapply.done": ("{what} — the top-up was put back on SIM {sim}: the sale stands",
+                     "{what}——充值已恢复到SIM {sim}，交易保留"),
+    "reapply.pending": ("{what} — the top-up is being put back on SIM {sim} (order {order}): see open items",
+                        "{what}——正在为SIM {sim} 恢复充值（订单 {order}），请查看未结事项"),
+    "void.bank_refused": ("The bank refused the void: the money was not given back", "银行拒绝撤销，款项未退回"),
+    "wvoid.pending": ("Refund of {money} sent to the wallet platform, not yet answered — it will be asked again",
+                      "已向钱包平台发送 {money} 退款，尚未应答，将再次查询"),
+    "recovery.reapply": ("A refused void or refund", "一笔被拒的撤销或退款"),
+    "wrecovery.voided": ("Wallet refund of {money} for SIM {sim} confirmed", "钱包退款 {money} 已确认（SIM {sim}）"),
+    "wrecovery.void_pending": ("Wallet refund of order {order} not yet confirmed", "订单 {order} 的钱包退款尚未确认"),
 }

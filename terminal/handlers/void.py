@@ -65,7 +65,7 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
         if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
             return result, None
         lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                             lang=lang, topup_reversed=result.topup_reversed)
+                             lang=lang)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
@@ -79,7 +79,7 @@ def _refund_printed(ctx: WorkContext, result: RefundResult, when: str, lang: str
     if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
         return result, None
     lines = refund_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                           lang=lang, topup_reversed=result.topup_reversed)
+                           lang=lang)
     try:
         sv.printer.print_receipt(lines)
     except DeviceError as exc:
