@@ -38,9 +38,11 @@ from flows.topup_back import (
     TOPUP_REVERSED,
     TOPUP_UNKNOWN,
     after_carrier,
+    carrier_order,
     reapply_topup,
     receipt_footer,
     refused_state,
+    topup_word,
 )
 from flows.txn_state import TxnState
 from flows.void import reason_msg, reverse_topup_first
@@ -91,14 +93,14 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
         return RefundResult("refused", Msg("refund.refused", {"state": record.state}), record)
     trail = reason = ""
     if settled_sale and carrier is not None:
-        reason = reverse_topup_first(carrier, record.order_id, "refund")
+        reason = reverse_topup_first(carrier, carrier_order(record), "refund")
         if reason and not anyway:
             return RefundResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}), record,
                                 topup_reversed=False, carrier_reason=reason)
         trail = (f"; top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
                  else "; top-up reversed by the carrier")
     stan = record.refund_stan if record.refund_stan is not None else journal.next_stan()
-    marks = {"topup_status": after_carrier(reason)} if settled_sale else {}
+    marks = {"topup_status": after_carrier(reason, record)} if settled_sale else {}
     journal.update(record.txn_id, TxnState.REFUND_PENDING, refund_stan=stan,
                    message=f"refund stan={stan} by supervisor {supervisor_id}{trail}", **marks)
     record = journal.get(record.txn_id)
@@ -118,7 +120,7 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
                                 journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
         # a settled sale stands again (its top-up put back if the carrier had taken it); a failed top-up's
         # payment waits for the next refund
-        back = (refused_state(record) if record.topup_status in _SALE_STOOD
+        back = (refused_state(record) if topup_word(record) in _SALE_STOOD
                 else TxnState.REVERSAL_REFUSED)
         journal.update(record.txn_id, back, message=f"refund declined ({answer.response_code})")
         what = Msg("refund.declined", {"code": answer.response_code})
@@ -133,7 +135,7 @@ def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, w
                    lang: str = "both") -> tuple[ReceiptLine, ...]:
     """A settled sale's refund says what became of its top-up, from the row (``flows.topup_back``); a failed
     top-up's refund has the kind's own footer."""
-    footer = "" if record.topup_status not in _SALE_STOOD else receipt_footer(record.topup_status)
+    footer = "" if topup_word(record) not in _SALE_STOOD else receipt_footer(record.topup_status)
     return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
                               lang=lang, footer=footer)
 

@@ -13,14 +13,15 @@ row's ``topup_status`` then records the carrier's word, so receipts and reprints
 
 When the bank (0400 reason 17, refund 0200) or the wallet platform then **refuses** to give the money back, the
 customer has paid and the top-up is gone. The row goes to ``topup_reapply`` in the same write that records the
-refusal (journal first), and the top-up is put back as a new carrier order, ``<order>-RA`` (deterministic: after
-a crash the same order id is asked about again, never a second one), funded by the same payment. Recovery
+refusal (journal first), and the top-up is put back as a new carrier order, ``<order>-RA1`` (deterministic: after
+a crash the same order id is asked about again, never a second one), funded by the same payment; the row's
+``topup_status`` becomes ``applied#1``, so a later void reverses ``<order>-RA1`` (``carrier_order``). Recovery
 follows a ``topup_reapply`` row up the same way (status query first; resend only when it never arrived)::
 
     void_pending / refund_pending ─► topup_reapply ─► completed (topup_status applied: the sale stands)
 
->>> reapply_order_id("T1-000042")
-'T1-000042-RA'
+>>> carrier_order(TxnRecord(1, "completed", "T1-42", "", "", "", "", 1, 0, "card", "", "", topup_status="applied#1"))
+'T1-42-RA1'
 """
 
 from __future__ import annotations
@@ -30,35 +31,51 @@ from flows.ports import CarrierPort, CarrierStatus, JournalPort, TxnRecord
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["TOPUP_REVERSED", "TOPUP_KEPT", "TOPUP_UNKNOWN", "after_carrier", "reapply_order_id",
-           "reapply_topup", "receipt_footer", "refused_state"]
+__all__ = ["TOPUP_REVERSED", "TOPUP_KEPT", "TOPUP_UNKNOWN", "after_carrier", "carrier_order", "reapply_order_id",
+           "reapply_topup", "receipt_footer", "refused_state", "topup_word"]
 
 TOPUP_REVERSED = "reversed"
 TOPUP_KEPT = str(CarrierStatus.APPLIED)
 TOPUP_UNKNOWN = "reverse_unknown"
-_SUFFIX = "-RA"
 
 
-def after_carrier(reason: str) -> str:
+def _split(topup_status: str | None) -> tuple[str, int]:
+    """``applied#2`` → (``applied``, 2): the word, and how many times the top-up was put back (its order)."""
+    word, _, gen = (topup_status or "").partition("#")
+    return word, int(gen) if gen.isdigit() else 0
+
+
+def topup_word(record: TxnRecord) -> str:
+    return _split(record.topup_status)[0]
+
+
+def carrier_order(record: TxnRecord, generation: int | None = None) -> str:
+    """The carrier order whose top-up is (or was last) on the SIM: the sale's, or the latest put-back one."""
+    gen = _split(record.topup_status)[1] if generation is None else generation
+    return record.order_id if gen == 0 else f"{record.order_id[:56]}-RA{gen}"
+
+
+def after_carrier(reason: str, record: TxnRecord) -> str:
     """``topup_status`` to record after ``reverse_topup_first`` answered ``reason`` ("" = reversed)."""
-    if not reason:
-        return TOPUP_REVERSED
-    return TOPUP_UNKNOWN if reason == "unreachable" else TOPUP_KEPT
+    word = TOPUP_REVERSED if not reason else TOPUP_UNKNOWN if reason == "unreachable" else TOPUP_KEPT
+    gen = _split(record.topup_status)[1]
+    return f"{word}#{gen}" if gen else word
 
 
 def refused_state(record: TxnRecord, otherwise: str = TxnState.COMPLETED) -> str:
     """Where a refused void/refund leaves the row: ``topup_reapply`` when the top-up is (or may be) off the SIM."""
-    return TxnState.TOPUP_REAPPLY if record.topup_status in (TOPUP_REVERSED, TOPUP_UNKNOWN) else otherwise
+    return TxnState.TOPUP_REAPPLY if topup_word(record) in (TOPUP_REVERSED, TOPUP_UNKNOWN) else otherwise
 
 
 def receipt_footer(topup_status: str | None) -> str:
     """The void/refund receipt's last line (catalogue key) for the row's ``topup_status``."""
     return {TOPUP_REVERSED: "vrcpt.topup_reversed", TOPUP_UNKNOWN: "vrcpt.topup_unknown"}.get(
-        topup_status or "", "vrcpt.topup_not_reversed")
+        _split(topup_status)[0], "vrcpt.topup_not_reversed")
 
 
-def reapply_order_id(order_id: str) -> str:
-    return order_id[:64 - len(_SUFFIX)] + _SUFFIX
+def reapply_order_id(record: TxnRecord) -> str:
+    """The next put-back order: ``<order>-RA1``, then ``-RA2`` after a second refused void (same row)."""
+    return carrier_order(record, _split(record.topup_status)[1] + 1)
 
 
 def reapply_topup(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, what: Msg) -> Msg:
@@ -66,13 +83,15 @@ def reapply_topup(carrier: CarrierPort, journal: JournalPort, record: TxnRecord,
 
     Completes the row when the carrier applied it (or the original top-up was never taken back); otherwise the
     row stays ``topup_reapply`` for recovery and the message says so."""
-    order, sim = reapply_order_id(record.order_id), f"…{record.iccid[-4:]}"
+    order, sim = reapply_order_id(record), f"…{record.iccid[-4:]}"
+    gen = _split(record.topup_status)[1]
     try:
         # unknown whether the carrier took it back: asking to reverse again settles it (safe to repeat: an order
         # reversed before answers "reversed"; one still on the SIM and no longer reversible answers why not)
-        if record.topup_status == TOPUP_UNKNOWN and not carrier.reverse_topup(record.order_id, "void refused").reversed:
-            journal.update(record.txn_id, TxnState.COMPLETED, topup_status=TOPUP_KEPT,
-                           message="money-back refused; the carrier had kept the top-up")
+        unknown = topup_word(record) == TOPUP_UNKNOWN
+        if unknown and not carrier.reverse_topup(carrier_order(record), "void refused").reversed:
+            journal.update(record.txn_id, TxnState.COMPLETED, message="money-back refused; the carrier kept the top-up",
+                           topup_status=f"{TOPUP_KEPT}#{gen}" if gen else TOPUP_KEPT)
             return Msg("reapply.done", {"what": what, "sim": sim})
         result = carrier.order_status(order)
         if result.status == CarrierStatus.NOT_FOUND:
@@ -82,7 +101,7 @@ def reapply_topup(carrier: CarrierPort, journal: JournalPort, record: TxnRecord,
         journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, message=f"top-up {order} not answered: {exc}")
         return Msg("reapply.pending", {"what": what, "sim": sim, "order": order})
     if result.status == CarrierStatus.APPLIED:
-        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=TOPUP_KEPT,
+        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=f"{TOPUP_KEPT}#{gen + 1}",
                        balance_after_minor=result.balance_minor, message=f"top-up put back as order {order}")
         return Msg("reapply.done", {"what": what, "sim": sim})
     journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, message=f"top-up {order}: {result.status}")

@@ -28,7 +28,7 @@ from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnReco
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
-from flows.topup_back import after_carrier, reapply_topup, receipt_footer, refused_state
+from flows.topup_back import after_carrier, carrier_order, reapply_topup, receipt_footer, refused_state
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
@@ -78,7 +78,7 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
     supervisor chose to give the money back although the carrier kept the top-up."""
     if record.state != TxnState.COMPLETED or record.batch != batch or record.channel in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
-    reason = reverse_topup_first(carrier, record.order_id, "void")
+    reason = reverse_topup_first(carrier, carrier_order(record), "void")
     if reason and not anyway:
         journal.update(record.txn_id, TxnState.COMPLETED,
                        message=f"void: carrier kept the top-up ({reason}); nothing sent to the host")
@@ -86,7 +86,8 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
                           record, topup_reversed=False, carrier_reason=reason)
     trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to void anyway" if reason
              else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason),
+    journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason, record),
+                   reversal_stan=None,  # a void after a refused one is a new message (new STAN), not its repeat
                    message=f"void requested by supervisor {supervisor_id}; {trail}")
     record = journal.get(record.txn_id)
     ok = reverse_payment(host, journal, record, terminal_id=terminal_id,

@@ -24,7 +24,7 @@ from flows.messages import Msg
 from flows.money import format_money
 from flows.ports import CarrierPort, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
 from flows.pricing import WALLET_CHANNELS
-from flows.topup_back import TOPUP_REVERSED, after_carrier, reapply_topup, refused_state
+from flows.topup_back import TOPUP_REVERSED, after_carrier, carrier_order, reapply_topup, refused_state, topup_word
 from flows.txn_state import TxnState
 from flows.void import VoidResult, reason_msg, reverse_topup_first
 from pos_errors import PosError
@@ -39,7 +39,7 @@ def void_wallet_payment(wallet_for: Callable[[str], WalletPort], journal: Journa
     """``wallet_for(channel)``: the platform serving the sale's channel (raises LinkError when none is)."""
     if record.state != TxnState.COMPLETED or record.channel not in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": record.batch or 0}), record)
-    reason = reverse_topup_first(carrier, record.order_id, "wallet refund")
+    reason = reverse_topup_first(carrier, carrier_order(record), "wallet refund")
     if reason and not anyway:
         journal.update(record.txn_id, TxnState.COMPLETED,
                        message=f"wallet void: carrier kept the top-up ({reason}); nothing sent to the platform")
@@ -47,7 +47,7 @@ def void_wallet_payment(wallet_for: Callable[[str], WalletPort], journal: Journa
                           topup_reversed=False, carrier_reason=reason)
     trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
              else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason),
+    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason, record),
                    message=f"wallet refund requested by supervisor {supervisor_id}; {trail}")
     return refund_at_platform(wallet_for(record.channel), journal, carrier, journal.get(record.txn_id),
                               carrier_reason=reason)
@@ -59,7 +59,7 @@ def refund_at_platform(wallet: WalletPort, journal: JournalPort, carrier: Carrie
     refund's idempotency key). At recovery the platform's record is asked first, so a refund that happened
     before a crash is taken as done, never sent twice. Unanswered: the row stays ``void_pending``."""
     money, sim = format_money(record.total_minor), f"…{record.iccid[-4:]}"
-    kept = record.topup_status == TOPUP_REVERSED
+    kept = topup_word(record) == TOPUP_REVERSED
     try:
         answer = wallet.query(record.order_id) if recovering else None
         if answer is None or answer.status == WalletOrderStatus.PAID:

@@ -138,12 +138,12 @@ def test_refund_of_a_settled_sale_asks_the_carrier_first_and_a_decline_keeps_the
     assert open_batch.status == "refused" and carrier.calls == []  # its batch is still open: a void, not a refund
     kept = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
     assert (kept.status, kept.carrier_reason, host.sent) == ("carrier_refused", "window_passed", [])
-    carrier.status.extend([TopupResult("O1-RA", "not_found"), TopupResult("O1-RA", "applied", 4000)])
-    carrier.create.append(TopupResult("O1-RA", "applied", 4000))
+    carrier.status.extend([TopupResult("O1-RA1", "not_found"), TopupResult("O1-RA1", "applied", 4000)])
+    carrier.create.append(TopupResult("O1-RA1", "applied", 4000))
     declined = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)  # carrier reverses now
     # the bank declined after the carrier took the top-up back: it is put back (a new order), the sale stands
     assert declined.status == "declined" and journal.get(txn).state == "completed"
-    assert carrier.calls[-3:] == [("reverse_topup", "O1"), ("order_status", "O1-RA"), ("create_topup", "O1-RA")]
+    assert carrier.calls[-3:] == [("reverse_topup", "O1"), ("order_status", "O1-RA1"), ("create_topup", "O1-RA1")]
     assert [s for s, _ in journal.events(txn)][-3:] == ["refund_pending", "topup_reapply", "completed"]
     assert "put back on SIM …0017: the sale stands" in say(declined.message, "en")
     journal.update(txn, "completed", topup_status="applied")  # the put-back top-up is what a new refund reverses
@@ -167,19 +167,19 @@ def test_bank_refuses_the_void_the_topup_goes_back_on_the_sim_only_if_it_was_tak
     carrier = FakeCarrier()
     if carrier_answer is not None:
         carrier.reverse.append(carrier_answer)
-    carrier.status.append(TopupResult("O1-RA", "not_found"))
-    carrier.create.append(TopupResult("O1-RA", "applied", 7000))
+    carrier.status.append(TopupResult("O1-RA1", "not_found"))
+    carrier.create.append(TopupResult("O1-RA1", "applied", 7000))
     result = void_payment(RefusingHost(), journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
                           merchant_id="M1", carrier=carrier, anyway=topup == "kept")
     assert result.status == "declined" and journal.get(txn).state == "completed"
     trail = [state for state, _ in journal.events(txn)]
     if topup == "reversed":
         assert trail[-3:] == ["void_pending", "topup_reapply", "completed"]  # the intent written first
-        assert carrier.calls[-2:] == [("order_status", "O1-RA"), ("create_topup", "O1-RA")]
+        assert carrier.calls[-2:] == [("order_status", "O1-RA1"), ("create_topup", "O1-RA1")]
         assert journal.get(txn).balance_after_minor == 7000
         assert say(result.message, "zh") == "银行拒绝撤销，款项未退回——充值已恢复到SIM …0017，交易保留"
     else:
-        assert trail[-2:] == ["void_pending", "completed"] and ("create_topup", "O1-RA") not in carrier.calls
+        assert trail[-2:] == ["void_pending", "completed"] and ("create_topup", "O1-RA1") not in carrier.calls
         assert say(result.message, "en") == "The bank refused the void: the money was not given back"
 
 
@@ -190,7 +190,7 @@ def test_a_topup_put_back_without_an_answer_stays_open_and_recovery_finishes_it_
     result = void_payment(RefusingHost(), journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
                           merchant_id="M1", carrier=carrier)
     assert journal.get(txn).state == "topup_reapply" and "see open items" in say(result.message, "en")
-    carrier.status.append(TopupResult("O1-RA", "applied", 5000))  # it had arrived: asked, never sent again
+    carrier.status.append(TopupResult("O1-RA1", "applied", 5000))  # it had arrived: asked, never sent again
     report = recover(journal, Host(), carrier, terminal_id="T1", merchant_id="M1")
     assert journal.get(txn).state == "completed" and report.still_open == 0
     assert [c for c in carrier.calls if c[0] == "create_topup"] == []

@@ -57,8 +57,8 @@ def test_carrier_keeps_the_topup_nothing_goes_to_the_platform_unless_anyway(jour
 def test_refused_refund_after_the_carrier_took_the_topup_puts_it_back(journal, answer):
     txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
     wallet.refund_.append(answer)
-    carrier.status.append(TopupResult("W1-RA", "not_found"))
-    carrier.create.append(TopupResult("W1-RA", "applied", 900))
+    carrier.status.append(TopupResult("W1-RA1", "not_found"))
+    carrier.create.append(TopupResult("W1-RA1", "applied", 900))
     result = _void(journal, txn, wallet, carrier)
     assert result.status == "declined" and journal.get(txn).state == "completed"
     assert [s for s, _ in journal.events(txn)][-3:] == ["void_pending", "topup_reapply", "completed"]
@@ -71,7 +71,7 @@ def test_refused_refund_of_a_kept_topup_only_completes_again(journal):
     wallet.refund_.append(WalletResult("W1", "failed", reason="order_closed"))
     result = _void(journal, txn, wallet, carrier, anyway=True)
     assert result.status == "declined" and journal.get(txn).state == "completed"
-    assert ("create_topup", "W1-RA") not in carrier.calls
+    assert ("create_topup", "W1-RA1") not in carrier.calls
 
 
 def test_unanswered_refund_stays_pending_and_recovery_asks_the_platform_first(journal):
