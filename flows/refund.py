@@ -14,7 +14,7 @@ A refund that was sent but not answered stays ``refund_pending``; recovery repea
 which the acquirer treats as the same refund (never two credits).
 
 A completed card sale of a **settled** batch (no void possible any more) is refunded the same way, the carrier
-first (``flows.void.reverse_topup_first``: when it keeps the top-up nothing is sent unless the supervisor chose
+first (``flows.topup_back.reverse_topup_first``: when it keeps the top-up nothing is sent unless the supervisor chose
 "anyway"); ``completed ─► refund_pending ─► refunded``, and a declined refund goes back to ``completed``.
 
 >>> sorted(map(str, REFUNDABLE))
@@ -42,10 +42,11 @@ from flows.topup_back import (
     reapply_topup,
     receipt_footer,
     refused_state,
+    reverse_topup_first,
     topup_word,
 )
 from flows.txn_state import TxnState
-from flows.void import reason_msg, reverse_topup_first
+from flows.void import reason_msg
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt",

@@ -1,6 +1,6 @@
 """What became of the top-up when money is given back, and putting it back when the money-back step is refused.
 
-A void or refund asks the carrier to take the top-up off the SIM first (``flows.void.reverse_topup_first``). The
+A void or refund asks the carrier to take the top-up off the SIM first (``reverse_topup_first``). The
 row's ``topup_status`` then records the carrier's word, so receipts and reprints say what really happened:
 
     ==================  =====================================================================
@@ -31,12 +31,16 @@ from flows.ports import CarrierPort, CarrierStatus, JournalPort, TxnRecord
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["TOPUP_REVERSED", "TOPUP_KEPT", "TOPUP_UNKNOWN", "after_carrier", "carrier_order", "reapply_order_id",
-           "reapply_topup", "receipt_footer", "refused_state", "topup_word"]
+__all__ = ["REVERSING", "REVERSING_ANYWAY", "TOPUP_KEPT", "TOPUP_REVERSED", "TOPUP_UNKNOWN", "after_carrier",
+           "ask_carrier_first", "carrier_order", "reapply_order_id", "reapply_topup", "receipt_footer",
+           "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word"]
 
 TOPUP_REVERSED = "reversed"
 TOPUP_KEPT = str(CarrierStatus.APPLIED)
 TOPUP_UNKNOWN = "reverse_unknown"
+# written with ``void_pending`` BEFORE the carrier is asked (journal first): a cut there leaves a row recovery can
+# finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to ``completed``
+REVERSING, REVERSING_ANYWAY = "reversing", "reversing_anyway"
 
 
 def _split(topup_status: str | None) -> tuple[str, int]:
@@ -57,9 +61,57 @@ def carrier_order(record: TxnRecord, generation: int | None = None) -> str:
 
 def after_carrier(reason: str, record: TxnRecord) -> str:
     """``topup_status`` to record after ``reverse_topup_first`` answered ``reason`` ("" = reversed)."""
-    word = TOPUP_REVERSED if not reason else TOPUP_UNKNOWN if reason == "unreachable" else TOPUP_KEPT
+    return _with_gen(TOPUP_REVERSED if not reason else TOPUP_UNKNOWN if reason == "unreachable" else TOPUP_KEPT,
+                     record)
+
+
+def reverse_topup_first(carrier: CarrierPort, order_id: str, why: str) -> str:
+    """Ask the carrier to take the top-up back: "" when it did, else the reason (the carrier's code, or
+    ``unreachable`` when it could not be asked or its answer was lost or not believed)."""
+    try:
+        answer = carrier.reverse_topup(order_id, why)
+    except (LinkError, RemoteProtocolError, LocalProtocolError):
+        return "unreachable"
+    return "" if answer.reversed else (answer.reason or "refused")
+
+
+def _with_gen(word: str, record: TxnRecord) -> str:
     gen = _split(record.topup_status)[1]
     return f"{word}#{gen}" if gen else word
+
+
+def ask_carrier_first(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, *, anyway: bool,
+                      supervisor_id: str) -> tuple[str, bool]:
+    """A void's carrier step, journal first: ``void_pending`` + intent, then the carrier, then its word.
+
+    Returns (the carrier's reason, "" when it reversed; go on with the money-back step). When the carrier kept the
+    top-up and the supervisor did not choose "anyway", the row is ``completed`` again and nothing else is sent.
+    Also called by recovery for a row cut between the intent and the carrier's word (``resume_void``)."""
+    if record.state != TxnState.VOID_PENDING or topup_word(record) not in (REVERSING, REVERSING_ANYWAY):
+        journal.update(record.txn_id, TxnState.VOID_PENDING, reversal_stan=None,  # a new void: a new STAN
+                       topup_status=_with_gen(REVERSING_ANYWAY if anyway else REVERSING, record),
+                       message=f"void requested by supervisor {supervisor_id}: asking the carrier first")
+    reason = reverse_topup_first(carrier, carrier_order(record), "void")
+    if reason and not anyway:
+        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason, record),
+                       message=f"void: carrier kept the top-up ({reason}); nothing else sent")
+        return reason, False
+    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to give the money back anyway"
+             if reason else "top-up reversed by the carrier")
+    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason, record),
+                   message=f"void by supervisor {supervisor_id}; {trail}")
+    return reason, True
+
+
+def resuming(record: TxnRecord) -> bool:
+    """A ``void_pending`` row cut before the carrier's word was journalled."""
+    return record.state == TxnState.VOID_PENDING and topup_word(record) in (REVERSING, REVERSING_ANYWAY)
+
+
+def resume_carrier(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> tuple[str, bool]:
+    """Recovery of such a row: the carrier step again, with the supervisor's recorded choice."""
+    return ask_carrier_first(carrier, journal, record, anyway=topup_word(record) == REVERSING_ANYWAY,
+                             supervisor_id="recovery")
 
 
 def refused_state(record: TxnRecord, otherwise: str = TxnState.COMPLETED) -> str:

@@ -28,9 +28,8 @@ from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnReco
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
-from flows.topup_back import after_carrier, carrier_order, reapply_topup, receipt_footer, refused_state
+from flows.topup_back import ask_carrier_first, reapply_topup, receipt_footer, refused_state, reverse_topup_first
 from flows.txn_state import TxnState
-from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt", "reverse_topup_first",
            "reason_msg"]
@@ -61,16 +60,6 @@ def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[T
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]
 
 
-def reverse_topup_first(carrier: CarrierPort, order_id: str, why: str) -> str:
-    """Ask the carrier to take the top-up back: "" when it did, else the reason (the carrier's code, or
-    ``unreachable`` when it could not be asked or its answer was lost or not believed)."""
-    try:
-        answer = carrier.reverse_topup(order_id, why)
-    except (LinkError, RemoteProtocolError, LocalProtocolError):
-        return "unreachable"
-    return "" if answer.reversed else (answer.reason or "refused")
-
-
 def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, batch: int, supervisor_id: str,
                  terminal_id: str, merchant_id: str, carrier: CarrierPort, attempts: int = 3,
                  anyway: bool = False) -> VoidResult:
@@ -78,18 +67,17 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
     supervisor chose to give the money back although the carrier kept the top-up."""
     if record.state != TxnState.COMPLETED or record.batch != batch or record.channel in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
-    reason = reverse_topup_first(carrier, carrier_order(record), "void")
-    if reason and not anyway:
-        journal.update(record.txn_id, TxnState.COMPLETED,
-                       message=f"void: carrier kept the top-up ({reason}); nothing sent to the host")
+    reason, go_on = ask_carrier_first(carrier, journal, record, anyway=anyway, supervisor_id=supervisor_id)
+    if not go_on:
         return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}),
-                          record, topup_reversed=False, carrier_reason=reason)
-    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to void anyway" if reason
-             else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason, record),
-                   reversal_stan=None,  # a void after a refused one is a new message (new STAN), not its repeat
-                   message=f"void requested by supervisor {supervisor_id}; {trail}")
-    record = journal.get(record.txn_id)
+                          journal.get(record.txn_id), topup_reversed=False, carrier_reason=reason)
+    return send_void(host, journal, carrier, journal.get(record.txn_id), reason, terminal_id=terminal_id,
+                     merchant_id=merchant_id, attempts=attempts)
+
+
+def send_void(host: HostPort, journal: JournalPort, carrier: CarrierPort, record: TxnRecord, reason: str, *,
+              terminal_id: str, merchant_id: str, attempts: int = 3) -> VoidResult:
+    """The 0400 reason 17 of a ``void_pending`` row whose carrier step is done (also from recovery)."""
     ok = reverse_payment(host, journal, record, terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
                          pending_state=TxnState.VOID_PENDING, final_state=TxnState.VOIDED,

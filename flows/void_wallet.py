@@ -24,9 +24,9 @@ from flows.messages import Msg
 from flows.money import format_money
 from flows.ports import CarrierPort, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
 from flows.pricing import WALLET_CHANNELS
-from flows.topup_back import TOPUP_REVERSED, after_carrier, carrier_order, reapply_topup, refused_state, topup_word
+from flows.topup_back import TOPUP_REVERSED, ask_carrier_first, reapply_topup, refused_state, topup_word
 from flows.txn_state import TxnState
-from flows.void import VoidResult, reason_msg, reverse_topup_first
+from flows.void import VoidResult, reason_msg
 from pos_errors import PosError
 
 __all__ = ["WALLET_VOIDABLE", "void_wallet_payment", "refund_at_platform"]
@@ -39,16 +39,10 @@ def void_wallet_payment(wallet_for: Callable[[str], WalletPort], journal: Journa
     """``wallet_for(channel)``: the platform serving the sale's channel (raises LinkError when none is)."""
     if record.state != TxnState.COMPLETED or record.channel not in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": record.batch or 0}), record)
-    reason = reverse_topup_first(carrier, carrier_order(record), "wallet refund")
-    if reason and not anyway:
-        journal.update(record.txn_id, TxnState.COMPLETED,
-                       message=f"wallet void: carrier kept the top-up ({reason}); nothing sent to the platform")
-        return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}), record,
-                          topup_reversed=False, carrier_reason=reason)
-    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
-             else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason, record),
-                   message=f"wallet refund requested by supervisor {supervisor_id}; {trail}")
+    reason, go_on = ask_carrier_first(carrier, journal, record, anyway=anyway, supervisor_id=supervisor_id)
+    if not go_on:
+        return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}),
+                          journal.get(record.txn_id), topup_reversed=False, carrier_reason=reason)
     return refund_at_platform(wallet_for(record.channel), journal, carrier, journal.get(record.txn_id),
                               carrier_reason=reason)
 

@@ -28,7 +28,7 @@ from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CarrierPort, CarrierStatus, Clock, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
 from flows.pricing import WALLET_CHANNELS
-from flows.topup_back import reapply_topup
+from flows.topup_back import reapply_topup, resume_carrier, resuming
 from flows.txn_state import TxnState
 from flows.void_wallet import refund_at_platform
 from flows.wallet_payment import apply_topup, believable, wallet_message
@@ -103,8 +103,10 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
         return Msg("wrecovery.topup_pending", {"order": record.order_id, "sim": sim})
     if record.state in _UNDO_STATES:
         return _undo(journal, wallet, record, money, sim)
+    if resuming(record) and not resume_carrier(carrier, journal, record)[1]:  # cut before the carrier's word
+        return Msg("recovery.void_kept", {"money": money, "sim": sim})
     if record.state == TxnState.VOID_PENDING:  # a supervisor's refund, cut or unanswered: ask, then finish it
-        done = refund_at_platform(wallet, journal, carrier, record, recovering=True)
+        done = refund_at_platform(wallet, journal, carrier, journal.get(record.txn_id), recovering=True)
         if done.status == "pending":
             return Msg("wrecovery.void_pending", {"order": record.order_id})
         return Msg("wrecovery.voided", {"money": money, "sim": sim}) if done.done else Msg(

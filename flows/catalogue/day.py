@@ -169,6 +169,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "wvoid.pending": ("Refund of {money} sent to the wallet platform, not yet answered — it will be asked again",
                       "已向钱包平台发送 {money} 退款，尚未应答，将再次查询"),
     "recovery.reapply": ("A refused void or refund", "一笔被拒的撤销或退款"),
+    "recovery.void_kept": ("Void of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
+                           "{money} 撤销未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
     "wrecovery.voided": ("Wallet refund of {money} for SIM {sim} confirmed", "钱包退款 {money} 已确认（SIM {sim}）"),
     "wrecovery.void_pending": ("Wallet refund of order {order} not yet confirmed", "订单 {order} 的钱包退款尚未确认"),
 }

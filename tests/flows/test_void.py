@@ -55,8 +55,9 @@ def test_void_is_a_reason_17_reversal_without_pan_and_prints_its_own_receipt(jou
     [(void_stan, original, reason, repeat, pan)] = host.sent
     assert (original, reason, repeat, pan) == (21, "17", False, "") and void_stan != 21
     trail = [state for state, _ in journal.events(txn)]
-    assert trail[-3:] == ["completed", "void_pending", "voided"]
-    assert "supervisor 90" in journal.events(txn)[-3][1]
+    # journal first: the void and its intent before the carrier is asked, then the carrier's word, then the 0400
+    assert trail[-5:] == ["completed", "void_pending", "void_pending", "void_pending", "voided"]
+    assert "topup_status=reversing" in journal.events(txn)[-4][1] and "supervisor 90" in journal.events(txn)[-4][1]
     assert result.topup_reversed and "top-up reversed by the carrier" in journal.events(txn)[-3][1]
     text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
                                                          when="2026-12-01 10:05"))
@@ -111,7 +112,8 @@ def test_carrier_keeps_the_topup_nothing_goes_to_the_host_unless_anyway(journal,
     result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
                           merchant_id="M1", carrier=carrier, anyway=True)
     assert result.done and not result.topup_reversed and journal.get(txn).state == "voided"
-    assert f"top-up NOT reversed ({reason}): supervisor 90 chose to void anyway" in journal.events(txn)[-3][1]
+    trail = journal.events(txn)[-3][1]
+    assert f"top-up NOT reversed ({reason}): supervisor 90 chose to give the money back anyway" in trail
     text = "\n".join(line.text for line in void_receipt(journal.get(txn), merchant_name="Shop", terminal_id="T1",
                                                          when="2026-12-01 10:05", lang="en"))
     # a lost answer is not a refusal: the receipt (and any reprint, built from the row) never claims "NOT reversed"
@@ -194,3 +196,21 @@ def test_a_topup_put_back_without_an_answer_stays_open_and_recovery_finishes_it_
     report = recover(journal, Host(), carrier, terminal_id="T1", merchant_id="M1")
     assert journal.get(txn).state == "completed" and report.still_open == 0
     assert [c for c in carrier.calls if c[0] == "create_topup"] == []
+
+
+@pytest.mark.parametrize("word, carrier_answer, end", [("reversing", None, "voided"),
+                                                       ("reversing", ReverseResult("O1", False, "used"), "completed"),
+                                                       ("reversing_anyway", ReverseResult("O1", False, "used"),
+                                                        "voided")])
+def test_a_void_cut_before_the_carriers_word_is_finished_by_recovery_with_the_recorded_choice(
+        journal, word, carrier_answer, end):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "void_pending", topup_status=word, message="void requested: asking the carrier first")
+    carrier, host = FakeCarrier(), Host()
+    if carrier_answer is not None:
+        carrier.reverse.append(carrier_answer)
+    report = recover(journal, host, carrier, terminal_id="T1", merchant_id="M1")
+    assert journal.get(txn).state == end and carrier.calls == [("reverse_topup", "O1")]
+    assert len(host.sent) == (end == "voided") and report.still_open == 0
+    if end == "completed":
+        assert "the carrier kept the top-up — the sale stands" in say(report.lines[0], "en")

@@ -49,7 +49,7 @@ def test_carrier_keeps_the_topup_nothing_goes_to_the_platform_unless_anyway(jour
     wallet.refund_.append(WalletResult("W1", "refunded"))
     result = _void(journal, txn, wallet, carrier, anyway=True)
     assert result.done and not result.topup_reversed
-    assert "top-up NOT reversed (used): supervisor 90 chose to refund anyway" in journal.events(txn)[-2][1]
+    assert "top-up NOT reversed (used): supervisor 90 chose to give the money back anyway" in journal.events(txn)[-2][1]
 
 
 @pytest.mark.parametrize("answer", [WalletResult("W1", "failed", reason="order_closed"),
