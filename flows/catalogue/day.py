@@ -171,6 +171,13 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "recovery.reapply": ("A refused void or refund", "一笔被拒的撤销或退款"),
     "recovery.void_kept": ("Void of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
                            "{money} 撤销未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
+    "home.hint_choose": ("Press the number of an item", "按菜单编号选择"),  # "9 log out" is in the menu already
+    "refund.confirm_title": ("Confirm refund", "确认退款"),
+    "refund.confirm_hint": ("F1 refund · CANCEL back", "F1 退款 · 返回"),
+    "refund.effect": ("The carrier is asked to take the top-up back, then the money goes back to the card",
+                      "先请运营商撤回充值，再将款项退回银行卡"),
+    "wvoid.effect": ("The carrier is asked to take the top-up back, then the wallet platform refunds the customer",
+                     "先请运营商撤回充值，再由钱包平台退款给顾客"),
     "wrecovery.voided": ("Wallet refund of {money} for SIM {sim} confirmed", "钱包退款 {money} 已确认（SIM {sim}）"),
     "wrecovery.void_pending": ("Wallet refund of order {order} not yet confirmed", "订单 {order} 的钱包退款尚未确认"),
 }

@@ -36,7 +36,7 @@ def open_void(core: TerminalCore) -> None:
     # the open batch's sales (void) first, then the card sales of the batch settled last (refund)
     picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.batch_records(batch - 1))
     s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
-    s.void_refusal = ""
+    s.void_refusal, s.void_batch = "", batch
     core.fire("void")
 
 
