@@ -13,7 +13,8 @@ no PAN is needed and the journal still never holds one. Journal trail, each writ
 A refund that was sent but not answered stays ``refund_pending``; recovery repeats it with the **same** STAN,
 which the acquirer treats as the same refund (never two credits).
 
-A completed card sale of a **settled** batch (no void possible any more) is refunded the same way, the carrier
+A completed card sale of a **settled** batch (any closed batch within ``[terminal] refund_window_days``; no void
+possible any more) is refunded the same way, the carrier
 first (``flows.topup_back.reverse_topup_first``: when it keeps the top-up nothing is sent unless the supervisor chose
 "anyway"); ``completed ─► refund_pending ─► refunded``, and a declined refund goes back to ``completed``.
 
@@ -141,8 +142,9 @@ def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, w
                               lang=lang, footer=footer)
 
 
-def settled_sales(records: Sequence[TxnRecord], limit: int = 9) -> list[TxnRecord]:
-    """Completed card sales of a settled batch (refunded, not voided), newest first."""
-    found = [r for r in records if r.state == TxnState.COMPLETED and r.stan is not None
-             and r.channel not in WALLET_CHANNELS]
+def settled_sales(records: Sequence[TxnRecord], open_batch: int, limit: int = 9) -> list[TxnRecord]:
+    """Completed sales of closed batches (before ``open_batch``), card and wallet, newest first: refunded, not
+    voided. The caller passes the sales within the refund window (``[terminal] refund_window_days``)."""
+    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch is not None and r.batch < open_batch
+             and (r.stan is not None or r.channel in WALLET_CHANNELS)]
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]

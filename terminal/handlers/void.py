@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from flows.duplicate import window_start
 from flows.messages import Msg, Text, say
 from flows.ports import RefundHostPort
 from flows.pricing import WALLET_CHANNELS
@@ -33,8 +34,11 @@ def open_void(core: TerminalCore) -> None:
         return
     journal, s = core.services.journal, core.session
     batch = journal.current_batch()
-    # the open batch's sales (void) first, then the card sales of the batch settled last (refund)
-    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.batch_records(batch - 1))
+    # the open batch's sales (void) first, then the sales of closed batches within the refund window (refund:
+    # card by the acquirer, wallet by its platform)
+    days = max(0, core.settings.terminal.refund_window_days)
+    since = window_start(core.wall_clock(), days * 86400.0)
+    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.completed_since(since), batch)
     s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
     s.void_refusal, s.void_batch = "", batch
     core.fire("void")

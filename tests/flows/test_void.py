@@ -214,3 +214,18 @@ def test_a_void_cut_before_the_carriers_word_is_finished_by_recovery_with_the_re
     assert len(host.sent) == (end == "voided") and report.still_open == 0
     if end == "completed":
         assert "the carrier kept the top-up — the sale stands" in say(report.lines[0], "en")
+
+
+def test_refunds_list_completed_sales_of_every_closed_batch_within_the_window_card_and_wallet(journal):
+    from flows.refund import settled_sales
+    card = _sale(journal, "O1", stan=21)
+    wallet = journal.begin(order_id="W1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
+                           plan_name="1 GB", amount_minor=1000, fee_minor=10, channel="wechat", cashier_id="01")
+    for step in path_to("completed", through="wallet_intended"):
+        journal.update(wallet, step)
+    rows = journal.completed_since("2000-01-01")
+    assert {r.txn_id for r in rows} == {card, wallet}
+    assert journal.completed_since("2999-01-01") == []  # outside the refund window: not listed
+    batch = rows[0].batch
+    assert [r.txn_id for r in settled_sales(rows, batch + 2)] == [wallet, card]  # two batches later, newest first
+    assert settled_sales(rows, batch) == []  # still the open batch: a void, not a refund
