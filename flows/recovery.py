@@ -12,7 +12,11 @@ Each open row is read and the one safe next step is taken, by state:
     paid, topup_intended, topup_pending           ask the carrier for the order; applied → completed;
                                                   never arrived → send the same order id again;
                                                   failed → reverse; no answer → stays pending
-    void_pending                                  repeat the void (0401, reason 17) until acknowledged
+    void_pending                                  cut before the carrier's word: ask it again (kept and no
+                                                  "anyway" → completed); then repeat the void (0401, reason 17)
+                                                  until acknowledged; refused
+                                                  after the carrier took the top-up back → topup_reapply
+    topup_reapply                                 put the top-up back (``flows.topup_back``): completed
     refund_pending                                repeat the refund (same STAN: the host refunds once)
     reversal_refused                              nothing: the host said no; a supervisor refunds it
     ============================================  ==========================================================
@@ -31,6 +35,7 @@ from flows.ports import CarrierPort, CarrierStatus, HostPort, JournalPort, Topup
 from flows.pricing import WALLET_CHANNELS
 from flows.refund import refund_payment
 from flows.reversal import REVERSAL_REFUSED, reverse_payment
+from flows.topup_back import reapply_topup, refused_state, resume_carrier, resuming
 from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
@@ -89,11 +94,20 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                 still_open += 1
                 reversals_open += 1
                 lines.append(Msg("recovery.reversal_pending", {"money": money, "sim": _sim_tail(record)}))
+        elif record.state == TxnState.VOID_PENDING and resuming(record) and \
+                not resume_carrier(carrier, journal, record)[1]:  # cut before the carrier's word: it kept it
+            lines.append(Msg("recovery.void_kept", {"money": money, "sim": _sim_tail(record)}))
         elif record.state == TxnState.VOID_PENDING:
-            if reverse_payment(host, journal, record, terminal_id=terminal_id, merchant_id=merchant_id,
+            now = journal.get(record.txn_id)  # the carrier's word may just have been written
+            if reverse_payment(host, journal, now, terminal_id=terminal_id, merchant_id=merchant_id,
                                attempts=attempts, reason_code="17", pending_state=TxnState.VOID_PENDING,
-                               final_state=TxnState.VOIDED, refused_state=TxnState.COMPLETED):
+                               final_state=TxnState.VOIDED, refused_state=refused_state(now)):
                 lines.append(Msg("recovery.voided", {"money": money, "sim": _sim_tail(record)}))
+            elif (after := journal.get(record.txn_id)).state != TxnState.VOID_PENDING:  # the bank refused it
+                line = reapply_topup(carrier, journal, after, Msg("void.bank_refused")) \
+                    if after.state == TxnState.TOPUP_REAPPLY else Msg("void.bank_refused")
+                still_open += journal.get(record.txn_id).state == TxnState.TOPUP_REAPPLY
+                lines.append(line)
             else:
                 still_open += 1
                 reversals_open += 1
@@ -105,6 +119,10 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                 still_open += 1
             key = "recovery.refunded" if done.done else "recovery.refund_pending"
             lines.append(Msg(key, {"money": money, "sim": _sim_tail(record)}))
+        elif record.state == TxnState.TOPUP_REAPPLY:  # a refused void/refund: put the top-up back
+            line = reapply_topup(carrier, journal, record, Msg("recovery.reapply"))
+            still_open += journal.get(record.txn_id).state == TxnState.TOPUP_REAPPLY
+            lines.append(line)
         elif record.state in TOPUP_STATES:
             result = _topup_status(carrier, record)
             if result is not None and result.status == CarrierStatus.APPLIED:

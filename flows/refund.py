@@ -13,8 +13,9 @@ no PAN is needed and the journal still never holds one. Journal trail, each writ
 A refund that was sent but not answered stays ``refund_pending``; recovery repeats it with the **same** STAN,
 which the acquirer treats as the same refund (never two credits).
 
-A completed card sale of a **settled** batch (no void possible any more) is refunded the same way, the carrier
-first (``flows.void.reverse_topup_first``: when it keeps the top-up nothing is sent unless the supervisor chose
+A completed card sale of a **settled** batch (any closed batch within ``[terminal] refund_window_days``; no void
+possible any more) is refunded the same way, the carrier
+first (``flows.topup_back.reverse_topup_first``: when it keeps the top-up nothing is sent unless the supervisor chose
 "anyway"); ``completed ─► refund_pending ─► refunded``, and a declined refund goes back to ``completed``.
 
 >>> sorted(map(str, REFUNDABLE))
@@ -33,14 +34,27 @@ from flows.ports import CarrierPort, ReceiptLine, RefundHostPort, RefundRequest,
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import REFUND, money_back_receipt
 from flows.reversal import original_from_record
+from flows.topup_back import (
+    TOPUP_KEPT,
+    TOPUP_REVERSED,
+    TOPUP_UNKNOWN,
+    after_carrier,
+    carrier_order,
+    reapply_topup,
+    receipt_footer,
+    refused_state,
+    reverse_topup_first,
+    topup_word,
+)
 from flows.txn_state import TxnState
-from flows.void import reason_msg, reverse_topup_first
+from flows.void import reason_msg
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_payment", "refund_receipt",
            "settled_sales"]
 
 REFUNDABLE = frozenset({TxnState.REVERSAL_REFUSED, TxnState.REFUND_PENDING})
+_SALE_STOOD = frozenset({TOPUP_KEPT, TOPUP_REVERSED, TOPUP_UNKNOWN})  # a completed sale's (not a failed top-up's)
 
 
 class RefundJournal(Protocol):
@@ -81,15 +95,17 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
         return RefundResult("refused", Msg("refund.refused", {"state": record.state}), record)
     trail = reason = ""
     if settled_sale and carrier is not None:
-        reason = reverse_topup_first(carrier, record.order_id, "refund")
+        reason = reverse_topup_first(carrier, carrier_order(record), "refund")
         if reason and not anyway:
             return RefundResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}), record,
                                 topup_reversed=False, carrier_reason=reason)
         trail = (f"; top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to refund anyway" if reason
                  else "; top-up reversed by the carrier")
     stan = record.refund_stan if record.refund_stan is not None else journal.next_stan()
+    marks = {"topup_status": after_carrier(reason, record)} if settled_sale else {}
     journal.update(record.txn_id, TxnState.REFUND_PENDING, refund_stan=stan,
-                   message=f"refund stan={stan} by supervisor {supervisor_id}{trail}")
+                   message=f"refund stan={stan} by supervisor {supervisor_id}{trail}", **marks)
+    record = journal.get(record.txn_id)
     kept = not trail.startswith("; top-up NOT")
     request = RefundRequest(stan, original_from_record(record, terminal_id, merchant_id), record.rrn or "",
                             record.auth_code or "")
@@ -104,25 +120,31 @@ def refund_payment(host: RefundHostPort, journal: RefundJournal, record: TxnReco
             journal.update(record.txn_id, TxnState.REFUNDED, message=f"refund approved ({answer.response_code})")
             return RefundResult("refunded", Msg("refund.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
                                 journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
-        back = TxnState.COMPLETED if record.topup_status == "applied" else TxnState.REVERSAL_REFUSED
+        # a settled sale stands again (its top-up put back if the carrier had taken it); a failed top-up's
+        # payment waits for the next refund
+        back = (refused_state(record) if topup_word(record) in _SALE_STOOD
+                else TxnState.REVERSAL_REFUSED)
         journal.update(record.txn_id, back, message=f"refund declined ({answer.response_code})")
-        return RefundResult("declined", Msg("refund.declined", {"code": answer.response_code}),
-                            journal.get(record.txn_id), carrier_reason=reason)
+        what = Msg("refund.declined", {"code": answer.response_code})
+        if back == TxnState.TOPUP_REAPPLY and carrier is not None:
+            what = reapply_topup(carrier, journal, journal.get(record.txn_id), what)  # type: ignore[arg-type]
+        return RefundResult("declined", what, journal.get(record.txn_id), carrier_reason=reason)
     return RefundResult("pending", Msg("refund.pending", {"money": money}), journal.get(record.txn_id),
                         topup_reversed=kept, carrier_reason=reason)
 
 
 def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                   lang: str = "both", topup_reversed: bool | None = None) -> tuple[ReceiptLine, ...]:
-    """``topup_reversed``: a settled sale's refund says what became of its top-up (None: the top-up failed)."""
-    footer = "" if topup_reversed is None else ("vrcpt.topup_reversed" if topup_reversed
-                                                else "vrcpt.topup_not_reversed")
+                   lang: str = "both") -> tuple[ReceiptLine, ...]:
+    """A settled sale's refund says what became of its top-up, from the row (``flows.topup_back``); a failed
+    top-up's refund has the kind's own footer."""
+    footer = "" if topup_word(record) not in _SALE_STOOD else receipt_footer(record.topup_status)
     return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
                               lang=lang, footer=footer)
 
 
-def settled_sales(records: Sequence[TxnRecord], limit: int = 9) -> list[TxnRecord]:
-    """Completed card sales of a settled batch (refunded, not voided), newest first."""
-    found = [r for r in records if r.state == TxnState.COMPLETED and r.stan is not None
-             and r.channel not in WALLET_CHANNELS]
+def settled_sales(records: Sequence[TxnRecord], open_batch: int, limit: int = 9) -> list[TxnRecord]:
+    """Completed sales of closed batches (before ``open_batch``), card and wallet, newest first: refunded, not
+    voided. The caller passes the sales within the refund window (``[terminal] refund_window_days``)."""
+    found = [r for r in records if r.state == TxnState.COMPLETED and r.batch is not None and r.batch < open_batch
+             and (r.stan is not None or r.channel in WALLET_CHANNELS)]
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]

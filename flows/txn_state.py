@@ -65,6 +65,9 @@ class TxnState(StrEnum):
     CANCELLED = "cancelled"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    # a void or refund the bank/platform refused after the carrier had taken the top-up back: the top-up is put
+    # back on the SIM (a new carrier order, ``flows.topup_back``) before the row is completed again
+    TOPUP_REAPPLY = "topup_reapply"
 
 
 class IllegalTransition(LocalProtocolError):
@@ -92,10 +95,12 @@ TRANSITIONS: Mapping[TxnState, frozenset[TxnState]] = {
     S.REVERSAL_PENDING: frozenset({S.REVERSED, S.REVERSAL_REFUSED}),
     # the host refused the reversal: the money stays taken until a supervisor refunds it (flows.refund)
     S.REVERSAL_REFUSED: frozenset({S.REFUND_PENDING}),
-    S.REFUND_PENDING: frozenset({S.REFUNDED, S.REVERSAL_REFUSED, S.COMPLETED}),  # a settled sale's refund declined
+    # a settled sale's refund declined: completed, or topup_reapply when the carrier had taken the top-up back
+    S.REFUND_PENDING: frozenset({S.REFUNDED, S.REVERSAL_REFUSED, S.COMPLETED, S.TOPUP_REAPPLY}),
     S.REFUNDED: frozenset(),
     S.COMPLETED: frozenset({S.VOID_PENDING, S.REFUND_PENDING}),  # refund: a sale of a settled batch (flows.refund)
-    S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED}),
+    S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED, S.TOPUP_REAPPLY}),
+    S.TOPUP_REAPPLY: frozenset({S.COMPLETED}),
     # wallet QR (flows.wallet_payment): the order is journalled before the code or QR order is sent
     S.WALLET_INTENDED: frozenset({S.WALLET_WAITING, S.PAID, S.DECLINED, S.WALLET_CANCEL_PENDING, *NO_MONEY}),
     S.WALLET_WAITING: frozenset({S.PAID, S.DECLINED, S.WALLET_CANCEL_PENDING, *NO_MONEY}),

@@ -28,8 +28,8 @@ from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnReco
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
+from flows.topup_back import ask_carrier_first, reapply_topup, receipt_footer, refused_state, reverse_topup_first
 from flows.txn_state import TxnState
-from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt", "reverse_topup_first",
            "reason_msg"]
@@ -60,16 +60,6 @@ def voidable(records: Sequence[TxnRecord], batch: int, limit: int = 9) -> list[T
     return sorted(found, key=lambda r: r.txn_id, reverse=True)[:limit]
 
 
-def reverse_topup_first(carrier: CarrierPort, order_id: str, why: str) -> str:
-    """Ask the carrier to take the top-up back: "" when it did, else the reason (the carrier's code, or
-    ``unreachable`` when it could not be asked or its answer was lost or not believed)."""
-    try:
-        answer = carrier.reverse_topup(order_id, why)
-    except (LinkError, RemoteProtocolError, LocalProtocolError):
-        return "unreachable"
-    return "" if answer.reversed else (answer.reason or "refused")
-
-
 def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, batch: int, supervisor_id: str,
                  terminal_id: str, merchant_id: str, carrier: CarrierPort, attempts: int = 3,
                  anyway: bool = False) -> VoidResult:
@@ -77,26 +67,39 @@ def void_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, bat
     supervisor chose to give the money back although the carrier kept the top-up."""
     if record.state != TxnState.COMPLETED or record.batch != batch or record.channel in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": batch}), record)
-    reason = reverse_topup_first(carrier, record.order_id, "void")
-    if reason and not anyway:
-        journal.update(record.txn_id, TxnState.COMPLETED,
-                       message=f"void: carrier kept the top-up ({reason}); nothing sent to the host")
+    reason, go_on = ask_carrier_first(carrier, journal, record, anyway=anyway, supervisor_id=supervisor_id)
+    if not go_on:
         return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}),
-                          record, topup_reversed=False, carrier_reason=reason)
-    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to void anyway" if reason
-             else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.COMPLETED, message=f"void requested by supervisor {supervisor_id}; {trail}")
-    ok = reverse_payment(host, journal, journal.get(record.txn_id), terminal_id=terminal_id,
+                          journal.get(record.txn_id), topup_reversed=False, carrier_reason=reason)
+    return send_void(host, journal, carrier, journal.get(record.txn_id), reason, terminal_id=terminal_id,
+                     merchant_id=merchant_id, attempts=attempts)
+
+
+def send_void(host: HostPort, journal: JournalPort, carrier: CarrierPort, record: TxnRecord, reason: str, *,
+              terminal_id: str, merchant_id: str, attempts: int = 3) -> VoidResult:
+    """The 0400 reason 17 of a ``void_pending`` row whose carrier step is done (also from recovery)."""
+    ok = reverse_payment(host, journal, record, terminal_id=terminal_id,
                          merchant_id=merchant_id, attempts=attempts, reason_code=VOID_REASON,
                          pending_state=TxnState.VOID_PENDING, final_state=TxnState.VOIDED,
-                         refused_state=TxnState.COMPLETED)
+                         refused_state=refused_state(record))
     money = format_money(record.total_minor)
     kept = not reason
     if ok:
         return VoidResult("voided", Msg("void.done", {"money": money, "sim": f"…{record.iccid[-4:]}"}),
                           journal.get(record.txn_id), topup_reversed=kept, carrier_reason=reason)
-    return VoidResult("pending", Msg("void.pending", {"money": money}), journal.get(record.txn_id),
-                      topup_reversed=kept, carrier_reason=reason)
+    after = journal.get(record.txn_id)
+    if after.state == TxnState.VOID_PENDING:
+        return VoidResult("pending", Msg("void.pending", {"money": money}), after,
+                          topup_reversed=kept, carrier_reason=reason)
+    return refused_by_bank(carrier, journal, after, reason)
+
+
+def refused_by_bank(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, reason: str) -> VoidResult:
+    """The host answered the void but refused it: the sale stands, and its top-up goes back on the SIM."""
+    what = Msg("void.bank_refused")
+    message = reapply_topup(carrier, journal, record, what) if record.state == TxnState.TOPUP_REAPPLY else what
+    return VoidResult("declined", message, journal.get(record.txn_id), topup_reversed=False,
+                      carrier_reason=reason)
 
 
 def reason_msg(reason: str) -> Msg:
@@ -106,7 +109,8 @@ def reason_msg(reason: str) -> Msg:
 
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
-                 lang: str = "both", topup_reversed: bool = False) -> tuple[ReceiptLine, ...]:
-    footer = "vrcpt.topup_reversed" if topup_reversed else "vrcpt.topup_not_reversed"
+                 lang: str = "both") -> tuple[ReceiptLine, ...]:
+    """What became of the top-up comes from the row (``flows.topup_back``), so a reprint says the same."""
+    footer = receipt_footer(record.topup_status)
     return money_back_receipt(VOID, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
                               lang=lang, footer=footer)

@@ -10,6 +10,10 @@
     paid, topup_intended, topup_pending         ask the carrier (resend only when it never arrived):
                                                 applied → completed; failed → refund; silent → pending
     topup_failed, wallet_cancel_pending         cancel / refund at the wallet until acknowledged
+    void_pending                                a supervisor's refund: ask the platform first; refunded →
+                                                voided; still paid → refund (same order id: once); no answer
+                                                → stays; refused → completed / topup_reapply
+    topup_reapply                               put the top-up back on the SIM (``flows.topup_back``)
     ==========================================  ==============================================================
 
 >>> sorted(map(str, WAITING_STATES))
@@ -24,7 +28,9 @@ from flows.messages import Msg, say
 from flows.money import format_money
 from flows.ports import CarrierPort, CarrierStatus, Clock, JournalPort, TxnRecord, WalletOrderStatus, WalletPort
 from flows.pricing import WALLET_CHANNELS
+from flows.topup_back import reapply_topup, resume_carrier, resuming
 from flows.txn_state import TxnState
+from flows.void_wallet import refund_at_platform
 from flows.wallet_payment import apply_topup, believable, wallet_message
 from pos_errors import LinkError, PosError, RemoteProtocolError
 
@@ -34,7 +40,7 @@ WAITING_STATES = frozenset({TxnState.WALLET_INTENDED, TxnState.WALLET_WAITING})
 _TOPUP_STATES = frozenset({TxnState.PAID, TxnState.TOPUP_INTENDED, TxnState.TOPUP_PENDING})
 _UNDO_STATES = frozenset({TxnState.TOPUP_FAILED, TxnState.WALLET_CANCEL_PENDING})
 _STILL_OPEN = frozenset({"wrecovery.silent", "wrecovery.topup_pending", "wrecovery.cancel_pending",
-                         "wrecovery.other"})  # lines whose row stays open
+                         "wrecovery.other", "wrecovery.void_pending"})  # lines whose row stays open
 
 
 def recover_wallet(journal: JournalPort, wallet: WalletPort | Mapping[str, WalletPort], carrier: CarrierPort,
@@ -97,6 +103,18 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
         return Msg("wrecovery.topup_pending", {"order": record.order_id, "sim": sim})
     if record.state in _UNDO_STATES:
         return _undo(journal, wallet, record, money, sim)
+    if resuming(record) and not resume_carrier(carrier, journal, record)[1]:  # cut before the carrier's word
+        return Msg("recovery.void_kept", {"money": money, "sim": sim})
+    if record.state == TxnState.VOID_PENDING:  # a supervisor's refund, cut or unanswered: ask, then finish it
+        done = refund_at_platform(wallet, journal, carrier, journal.get(record.txn_id), recovering=True)
+        if done.status == "pending":
+            return Msg("wrecovery.void_pending", {"order": record.order_id})
+        return Msg("wrecovery.voided", {"money": money, "sim": sim}) if done.done else Msg(
+            "wrecovery.other", {"order": record.order_id, "state": journal.get(record.txn_id).state})
+    if record.state == TxnState.TOPUP_REAPPLY:
+        line = reapply_topup(carrier, journal, record, Msg("recovery.reapply"))
+        return line if line.key == "reapply.done" else Msg("wrecovery.topup_pending",
+                                                           {"order": record.order_id, "sim": sim})
     return Msg("wrecovery.other", {"order": record.order_id, "state": record.state})
 
 

@@ -45,6 +45,7 @@ class TerminalSection:
     log_max_bytes: int = 5_000_000  # the log rotates at this size ...
     log_backups: int = 5  # ... keeping this many old files
     profile: str = "production"  # "production": live trust anchors only; "test": test keys allowed (simulator)
+    refund_window_days: int = 30  # a sale of a closed batch may be refunded (card or wallet) this long after it
 
 
 @dataclass(frozen=True)

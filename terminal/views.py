@@ -67,6 +67,7 @@ class Session:
     void_list: list[TxnRecord] = field(default_factory=list)
     void_pick: TxnRecord | None = None
     void_refusal: str = ""  # the carrier's reason for keeping the top-up: F1 on the confirm screen is "anyway"
+    void_batch: int = 0  # the open batch when the void list was made: a pick of an older batch is a refund
     void_result: VoidResult | None = None
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
@@ -168,7 +169,7 @@ def render_home(s: Session) -> Screen:
         lines.extend(f"  {check.text(s.lang)}" for check in s.health)
         lines.append(s.office.info or _t(s, "home.recheck"))
     return Screen(State.HOME.value, _t(s, "home.title"), tuple(lines),
-                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint_logout"),
+                  menu=(*menu, MenuItem("9", _t(s, "home.logout"))), error=s.error, hint=_t(s, "home.hint_choose"),
                   extra={"health": str(len(s.health))})
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flows.messages import say, state_label, t
+from flows.messages import CATALOGUE, Msg, say, state_label, t
 from flows.money import format_money
 from flows.ports import BatchTotals, TxnRecord
-from flows.pricing import channel_label
+from flows.pricing import WALLET_CHANNELS, channel_label
 from flows.settlement import mismatch_line
 from terminal.machine import State
 from terminal.screens import MenuItem, Screen
@@ -38,8 +38,14 @@ def _channel_lines(s: Session, channels: tuple[Any, ...]) -> tuple[str, ...]:
     if not channels:
         return ()
     return (_t(s, "settle.channels"), *(
-        "  " + _t(s, "settle.channel_line", channel=channel_label(c.channel, s.lang), count=c.count,
+        "  " + _t(s, "settle.channel_line", channel=_channel_name(c.channel, s.lang), count=c.count,
                   money=format_money(c.amount_minor)) for c in channels))
+
+
+def _channel_name(channel: str, lang: str) -> Msg | str:
+    """The channel's name as a catalogue Msg, so each half of a bilingual line names it once in its language."""
+    key = f"channel.{channel}"
+    return Msg(key) if key in CATALOGUE else channel_label(channel, lang)
 
 
 def render_settlement(s: Session) -> Screen:
@@ -87,9 +93,15 @@ def render_void_confirm(s: Session) -> Screen:
     lines = () if r is None else (
         _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}",
         f"STAN {r.stan or 0:06d} · {_t(s, 'label.auth')} {r.auth_code or '-'}",
-        _t(s, "void.effect"))
-    return Screen(State.VOID_CONFIRM.value, _t(s, "void.confirm_title"), lines, error=s.error,
-                  hint=_t(s, "reverse.anyway_hint" if s.void_refusal else "void.confirm_hint"))
+        _t(s, "wvoid.effect" if r.channel in WALLET_CHANNELS else "refund.effect" if _refund(s, r)
+           else "void.effect"))
+    kind = "refund" if r is not None and _refund(s, r) else "void"  # a sale of a closed batch is refunded
+    return Screen(State.VOID_CONFIRM.value, _t(s, f"{kind}.confirm_title"), lines, error=s.error,
+                  hint=_t(s, "reverse.anyway_hint" if s.void_refusal else f"{kind}.confirm_hint"))
+
+
+def _refund(s: Session, r: TxnRecord) -> bool:
+    return r.batch is not None and 0 < s.void_batch and r.batch < s.void_batch
 
 
 def render_voiding(s: Session) -> Screen:

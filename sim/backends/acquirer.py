@@ -183,6 +183,7 @@ class AcquirerSim:
         self._reversals: list[LedgerEntry] = []
         self._refunds: list[LedgerEntry] = []
         self.refuse_reversals = False  # scenario switch: every reversal (reason 68) is answered 12
+        self.refuse_voids = False  # scenario switch: every void (0400 reason 17) is answered 12
         self._wrong_pins: dict[str, int] = {}
         self._rrn_seq = 0
         self._lock = threading.Lock()
@@ -598,7 +599,9 @@ class AcquirerSim:
             amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
             refused = fields.get("39") == "68" and (
                 self.refuse_reversals or MAGIC_AMOUNTS.get(amount % 100, Magic()).reversal_code != "00")
-            if refused:
+            if fields.get("39") == "17" and self.refuse_voids:
+                answer["39"] = "12"
+            elif refused:
                 answer["39"] = "12" if self.refuse_reversals else MAGIC_AMOUNTS[amount % 100].reversal_code
             elif target is not None:
                 target.reversed = True

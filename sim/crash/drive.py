@@ -6,7 +6,7 @@ payment code shown to the scanner pty, a phone paying the QR payload the console
 platform, loopback HTTP), a swipe or a dead chip on the card reader pty, a PIN on the PIN pad pty.
 
 >>> [s.name for s in SCENARIOS if s.customer[:1] == ("code",)]
-['wallet_code_paid', 'wallet_user_paying', 'wallet_never_confirmed', 'wallet_topup_refused']
+['wallet_code_paid', 'wallet_user_paying', 'wallet_never_confirmed', 'wallet_topup_refused', 'wallet_void']
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ class CrashScenario:
     channel_key: str = "1"  # 1 card, 2 WeChat Pay, 3 Alipay, 4 EMV QR, 5 tap
     customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
     floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
+    after: tuple[tuple[str, str], ...] = ()  # (keys, screen) once the sale is done and home: e.g. a supervisor void
 
+
+SUPERVISOR_VOID = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F2", "void_select"),
+                   ("1", "void_confirm"), ("F1", "void_done"), ("ENTER", "home"))
 
 SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
@@ -61,6 +65,9 @@ SCENARIOS: tuple[CrashScenario, ...] = (
                   ("fallback", "stripe-dead-chip")),
     CrashScenario("tap_approve", "89860424000000000017", "3", "", "completed", "5", ("tap", "quickpass-debit")),
     CrashScenario("tap_host_timeout", "89860424000000000215", "5", "", "reversed", "5", ("tap", "quickpass-debit")),
+    # a WeChat Pay sale, then the supervisor voids it: the carrier takes the top-up back, the platform refunds
+    CrashScenario("wallet_void", "89860424000000000017", "1", "", "voided", "2", ("code", "wechat", "paid"),
+                  after=SUPERVISOR_VOID),
 )
 
 class TerminalProcess:
@@ -140,7 +147,9 @@ def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
         return False
     if not term.keys("ENTER") or (after := term.wait_first(("balance", "home"), 30)) is None:
         return False  # a top-up shows the SIM's new balance next; a cancelled sale goes home
-    return after == "home" or (term.keys("ENTER") and term.wait("home", 30))
+    if not (after == "home" or (term.keys("ENTER") and term.wait("home", 30))):
+        return False
+    return all(term.keys(keys) and term.wait(state, 30) for keys, state in sc.after)
 
 
 def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -> bool:

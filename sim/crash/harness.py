@@ -25,13 +25,16 @@ of the payment only from the 0220 advice of the store-and-forward queue, which m
 a customer-presented WeChat Pay code paid at once, an Alipay code the customer confirms on the phone (``…91``)
 then paid, a code never confirmed (``…97``: the merchant timeout cancels it), a paid code whose top-up the
 carrier refuses (SIM ``…0140``: refunded), the terminal's merchant-presented QR paid by the phone; magstripe: a
-stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback).
+stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback); ``wallet_void``: a WeChat Pay
+sale the supervisor then voids (the carrier takes the top-up back, the platform refunds the order) — a cut anywhere
+in the void must end voided with the order refunded once and no top-up left, or completed with the top-up on.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import signal
 import sqlite3
 import sys
@@ -82,7 +85,10 @@ def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: 
     wallet_orders = wallet_orders or {}
     charged = {e.stan: e for e in host.ledger
                if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed}
-    applied = Counter(str(entry.order_id) for entry in carrier.ledger)
+    # top-ups on the SIM now, per sale: applied minus taken back (void/refund); a top-up put back after a refused
+    # void is the sale's own order with -RA<n> (flows.topup_back)
+    applied = Counter(re.sub(r"-RA\d+$", "", str(entry.order_id)) for entry in carrier.ledger)
+    applied.subtract(re.sub(r"-RA\d+$", "", str(order)) for order in carrier.reversals)
     by_order = {str(r["order_id"]): r for r in rows}
     for row in rows:
         txn, state, order = row["txn_id"], row["state"], str(row["order_id"])
@@ -106,7 +112,7 @@ def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: 
     wrong.extend(f"wallet took order {o} the journal does not know" for o, s in wallet_orders.items()
                  if s == "paid" and o not in by_order)
     wrong.extend(f"carrier applied order {o} {n}x without a completed payment" for o, n in applied.items()
-                 if n != 1 or by_order.get(o, {}).get("state") != "completed")
+                 if n != 0 and (n != 1 or by_order.get(o, {}).get("state") != "completed"))
     return wrong
 
 

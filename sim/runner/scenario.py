@@ -20,6 +20,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     set = {acquirer_unreachable = true}   fault switches: acquirer_unreachable, acquirer_response, acquirer_delay_s,
                                           acquirer_forget_last (the host loses its newest approval: totals differ),
                                           acquirer_refuse_reversals (every reversal answered 12),
+                                          acquirer_refuse_voids (every void, 0400 reason 17, answered 12),
                                           acquirer_down_s (how long the .99 "host down" lasts), pinpad_auto ("1234":
                                           the customer types that PIN whenever asked),
                                           carrier_unreachable, carrier_forge_answers (a man in the middle makes
@@ -336,6 +337,8 @@ class _Runner:
                 self.w.acquirer.down_s = float(value)
             elif name == "acquirer_refuse_reversals":
                 self.w.acquirer.refuse_reversals = bool(value)
+            elif name == "acquirer_refuse_voids":
+                self.w.acquirer.refuse_voids = bool(value)
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":

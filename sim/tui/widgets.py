@@ -152,6 +152,22 @@ class PinPadPanel(Static):
         self.set_class(awaiting_pin, "-active")
 
 
+CARD_ROWS = 7  # cards shown at once: with the slot line and two "more" lines it fits the panel (max-height 12)
+
+
+def card_window(count: int, selected: int, size: int = CARD_ROWS) -> tuple[int, int]:
+    """The slice of a ``count``-card list to show so that ``selected`` is always on screen (kept in the middle
+    when it can be).
+
+    >>> card_window(30, 0), card_window(30, 15), card_window(30, 29), card_window(3, 2)
+    ((0, 7), (12, 19), (23, 30), (0, 3))
+    """
+    if count <= size:
+        return 0, count
+    start = min(max(0, selected - size // 2), count - size)
+    return start, start + size
+
+
 class CardSlotPanel(Static):
     """The card reader's slot and the test-card catalogue, with the chosen card highlighted."""
 
@@ -164,10 +180,15 @@ class CardSlotPanel(Static):
             rows.append(Text(f"▣ Card in slot / 已插卡 {label}".rstrip(), style="bold green"))
         else:
             rows.append(Text("□ Slot empty / 无卡", style="dim"))
-        for index, (key, label) in enumerate(cards):
+        start, end = card_window(len(cards), selected, CARD_ROWS)
+        if start:
+            rows.append(Text(f"  ↑ {start} more / 更多", style="dim"))
+        for index, (key, label) in enumerate(cards[start:end], start):
             mark = "▶" if index == selected else " "
             in_slot = " ⏏" if present and key == inserted else ""
             rows.append(Text(f"{mark} {label}{in_slot}", style="reverse" if index == selected else ""))
+        if end < len(cards):
+            rows.append(Text(f"  ↓ {len(cards) - end} more / 更多", style="dim"))
         if not cards:
             rows.append(Text("(no test cards / 无测试卡)", style="dim"))
         self.update(Text("\n").join(rows))

@@ -14,6 +14,9 @@ from flows.money import format_money, parse_yuan
 from flows.ports import ReceiptLine
 from flows.pricing import CHANNEL_LABELS
 from flows.receipt import receipt_from_json
+from flows.refund import refund_receipt
+from flows.txn_state import TxnState
+from flows.void import void_receipt
 from terminal.core import TerminalCore
 from terminal.handlers.result import device_error_text
 from terminal.history import HistoryFilter, duplicate, search, shift_summary, skipped_rows
@@ -26,6 +29,7 @@ from terminal.views_office import channel_numbers
 __all__ = ["History", "HistoryList", "HistoryDetail", "Shift", "open_history", "open_shift", "printed_done"]
 
 _LIMITS = (8, 8, 8, 1)  # characters per search field: SIM tail, amount in yuan ("99999.99"), date, channel
+_MONEY_BACK = frozenset({TxnState.VOIDED, TxnState.VOID_PENDING, TxnState.REFUNDED, TxnState.REFUND_PENDING})
 _REPRINT_STATUS = {"completed": "completed", "topup_pending": "pending", "reversed": "reversed",
                    "reversal_pending": "reversal_pending"}
 
@@ -150,6 +154,11 @@ class HistoryDetail:
         """The stored receipt word for word; rebuilt from the journal when another language was chosen or the
         receipt was never printed (only for outcomes that have a receipt)."""
         o, lang = core.session.office, core.session.lang
+        if rec.state in _MONEY_BACK:  # the void/refund receipt, from the row: what became of the top-up, as now
+            term, lang = core.settings.terminal, o.detail_lang or lang
+            build = void_receipt if rec.state in (TxnState.VOIDED, TxnState.VOID_PENDING) else refund_receipt
+            return duplicate(build(rec, merchant_name=term.merchant_name, terminal_id=term.id,
+                                   when=rec.created_at[:16].replace("T", " "), lang=lang), lang)
         if rec.receipt and not o.detail_lang:
             return duplicate(receipt_from_json(rec.receipt), lang)
         if _REPRINT_STATUS.get(rec.state) not in PRINTABLE:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from flows.duplicate import window_start
 from flows.messages import Msg, Text, say
 from flows.ports import RefundHostPort
 from flows.pricing import WALLET_CHANNELS
@@ -33,10 +34,13 @@ def open_void(core: TerminalCore) -> None:
         return
     journal, s = core.services.journal, core.session
     batch = journal.current_batch()
-    # the open batch's sales (void) first, then the card sales of the batch settled last (refund)
-    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.batch_records(batch - 1))
+    # the open batch's sales (void) first, then the sales of closed batches within the refund window (refund:
+    # card by the acquirer, wallet by its platform)
+    days = max(0, core.settings.terminal.refund_window_days)
+    since = window_start(core.wall_clock(), days * 86400.0)
+    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.completed_since(since), batch)
     s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
-    s.void_refusal = ""
+    s.void_refusal, s.void_batch = "", batch
     core.fire("void")
 
 
@@ -65,7 +69,7 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
         if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
             return result, None
         lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                             lang=lang, topup_reversed=result.topup_reversed)
+                             lang=lang)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
@@ -79,7 +83,7 @@ def _refund_printed(ctx: WorkContext, result: RefundResult, when: str, lang: str
     if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
         return result, None
     lines = refund_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                           lang=lang, topup_reversed=result.topup_reversed)
+                           lang=lang)
     try:
         sv.printer.print_receipt(lines)
     except DeviceError as exc:

@@ -3,7 +3,7 @@
 import pytest
 
 from flows.messages import say
-from flows.ports import AuthResponse, ReverseResult
+from flows.ports import AuthResponse, ReverseResult, TopupResult
 from flows.recovery import recover
 from flows.refund import refund_payment, refund_receipt
 from flows.txn_state import path_to
@@ -55,15 +55,16 @@ def test_void_is_a_reason_17_reversal_without_pan_and_prints_its_own_receipt(jou
     [(void_stan, original, reason, repeat, pan)] = host.sent
     assert (original, reason, repeat, pan) == (21, "17", False, "") and void_stan != 21
     trail = [state for state, _ in journal.events(txn)]
-    assert trail[-3:] == ["completed", "void_pending", "voided"]
-    assert "supervisor 90" in journal.events(txn)[-3][1]
+    # journal first: the void and its intent before the carrier is asked, then the carrier's word, then the 0400
+    assert trail[-5:] == ["completed", "void_pending", "void_pending", "void_pending", "voided"]
+    assert "topup_status=reversing" in journal.events(txn)[-4][1] and "supervisor 90" in journal.events(txn)[-4][1]
     assert result.topup_reversed and "top-up reversed by the carrier" in journal.events(txn)[-3][1]
     text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
-                                                         when="2026-12-01 10:05", topup_reversed=True))
+                                                         when="2026-12-01 10:05"))
     assert "VOIDED" in text and "AMOUNT -￥30.00" in text and f"VOID STAN {void_stan:06d}" in text
     assert "621234******1232" in text and "89860424000000000017" not in text
     zh = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
-                                                       when="2026-12-01 10:05", lang="zh", topup_reversed=True))
+                                                       when="2026-12-01 10:05", lang="zh"))
     assert "已撤销" in zh and "充值已从SIM卡撤回" in zh and "VOIDED" not in zh and "Top-up" not in zh
     assert "Top-up taken back from the SIM" in text
     assert say(result.message, "en") == "Voided ￥30.00 for SIM …0017"
@@ -111,10 +112,13 @@ def test_carrier_keeps_the_topup_nothing_goes_to_the_host_unless_anyway(journal,
     result = void_payment(host, journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
                           merchant_id="M1", carrier=carrier, anyway=True)
     assert result.done and not result.topup_reversed and journal.get(txn).state == "voided"
-    assert f"top-up NOT reversed ({reason}): supervisor 90 chose to void anyway" in journal.events(txn)[-3][1]
-    text = "\n".join(line.text for line in void_receipt(result.record, merchant_name="Shop", terminal_id="T1",
+    trail = journal.events(txn)[-3][1]
+    assert f"top-up NOT reversed ({reason}): supervisor 90 chose to give the money back anyway" in trail
+    text = "\n".join(line.text for line in void_receipt(journal.get(txn), merchant_name="Shop", terminal_id="T1",
                                                          when="2026-12-01 10:05", lang="en"))
-    assert "Top-up NOT reversed" in text
+    # a lost answer is not a refusal: the receipt (and any reprint, built from the row) never claims "NOT reversed"
+    expected = "not known whether it was taken back" if reason == "unreachable" else "Top-up NOT reversed"
+    assert expected in text and ("NOT reversed" in text) == (reason != "unreachable")
 
 
 class RefundHost:
@@ -136,11 +140,92 @@ def test_refund_of_a_settled_sale_asks_the_carrier_first_and_a_decline_keeps_the
     assert open_batch.status == "refused" and carrier.calls == []  # its batch is still open: a void, not a refund
     kept = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
     assert (kept.status, kept.carrier_reason, host.sent) == ("carrier_refused", "window_passed", [])
+    carrier.status.extend([TopupResult("O1-RA1", "not_found"), TopupResult("O1-RA1", "applied", 4000)])
+    carrier.create.append(TopupResult("O1-RA1", "applied", 4000))
     declined = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)  # carrier reverses now
+    # the bank declined after the carrier took the top-up back: it is put back (a new order), the sale stands
     assert declined.status == "declined" and journal.get(txn).state == "completed"
+    assert carrier.calls[-3:] == [("reverse_topup", "O1"), ("order_status", "O1-RA1"), ("create_topup", "O1-RA1")]
+    assert [s for s, _ in journal.events(txn)][-3:] == ["refund_pending", "topup_reapply", "completed"]
+    assert "put back on SIM …0017: the sale stands" in say(declined.message, "en")
+    journal.update(txn, "completed", topup_status="applied")  # the put-back top-up is what a new refund reverses
     done = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
     assert done.done and done.topup_reversed and journal.get(txn).state == "refunded"
     assert host.sent[0].stan == host.sent[1].stan  # the same refund, asked again
     text = "\n".join(ln.text for ln in refund_receipt(done.record, merchant_name="S", terminal_id="T1", when="x",
-                                                       lang="en", topup_reversed=done.topup_reversed))
+                                                       lang="en"))
     assert "REFUNDED" in text and "Top-up taken back from the SIM" in text
+
+
+class RefusingHost(Host):
+    def reverse(self, request):
+        super().reverse(request)
+        return "12"  # answered, refused
+
+
+@pytest.mark.parametrize("carrier_answer, topup", [(None, "reversed"), (ReverseResult("O1", False, "used"), "kept")])
+def test_bank_refuses_the_void_the_topup_goes_back_on_the_sim_only_if_it_was_taken(journal, carrier_answer, topup):
+    txn = _sale(journal, "O1")
+    carrier = FakeCarrier()
+    if carrier_answer is not None:
+        carrier.reverse.append(carrier_answer)
+    carrier.status.append(TopupResult("O1-RA1", "not_found"))
+    carrier.create.append(TopupResult("O1-RA1", "applied", 7000))
+    result = void_payment(RefusingHost(), journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                          merchant_id="M1", carrier=carrier, anyway=topup == "kept")
+    assert result.status == "declined" and journal.get(txn).state == "completed"
+    trail = [state for state, _ in journal.events(txn)]
+    if topup == "reversed":
+        assert trail[-3:] == ["void_pending", "topup_reapply", "completed"]  # the intent written first
+        assert carrier.calls[-2:] == [("order_status", "O1-RA1"), ("create_topup", "O1-RA1")]
+        assert journal.get(txn).balance_after_minor == 7000
+        assert say(result.message, "zh") == "银行拒绝撤销，款项未退回——充值已恢复到SIM …0017，交易保留"
+    else:
+        assert trail[-2:] == ["void_pending", "completed"] and ("create_topup", "O1-RA1") not in carrier.calls
+        assert say(result.message, "en") == "The bank refused the void: the money was not given back"
+
+
+def test_a_topup_put_back_without_an_answer_stays_open_and_recovery_finishes_it_once(journal):
+    txn = _sale(journal, "O1")
+    carrier = FakeCarrier()
+    carrier.status.append(LinkTimeout("silent"))
+    result = void_payment(RefusingHost(), journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                          merchant_id="M1", carrier=carrier)
+    assert journal.get(txn).state == "topup_reapply" and "see open items" in say(result.message, "en")
+    carrier.status.append(TopupResult("O1-RA1", "applied", 5000))  # it had arrived: asked, never sent again
+    report = recover(journal, Host(), carrier, terminal_id="T1", merchant_id="M1")
+    assert journal.get(txn).state == "completed" and report.still_open == 0
+    assert [c for c in carrier.calls if c[0] == "create_topup"] == []
+
+
+@pytest.mark.parametrize("word, carrier_answer, end", [("reversing", None, "voided"),
+                                                       ("reversing", ReverseResult("O1", False, "used"), "completed"),
+                                                       ("reversing_anyway", ReverseResult("O1", False, "used"),
+                                                        "voided")])
+def test_a_void_cut_before_the_carriers_word_is_finished_by_recovery_with_the_recorded_choice(
+        journal, word, carrier_answer, end):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "void_pending", topup_status=word, message="void requested: asking the carrier first")
+    carrier, host = FakeCarrier(), Host()
+    if carrier_answer is not None:
+        carrier.reverse.append(carrier_answer)
+    report = recover(journal, host, carrier, terminal_id="T1", merchant_id="M1")
+    assert journal.get(txn).state == end and carrier.calls == [("reverse_topup", "O1")]
+    assert len(host.sent) == (end == "voided") and report.still_open == 0
+    if end == "completed":
+        assert "the carrier kept the top-up — the sale stands" in say(report.lines[0], "en")
+
+
+def test_refunds_list_completed_sales_of_every_closed_batch_within_the_window_card_and_wallet(journal):
+    from flows.refund import settled_sales
+    card = _sale(journal, "O1", stan=21)
+    wallet = journal.begin(order_id="W1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
+                           plan_name="1 GB", amount_minor=1000, fee_minor=10, channel="wechat", cashier_id="01")
+    for step in path_to("completed", through="wallet_intended"):
+        journal.update(wallet, step)
+    rows = journal.completed_since("2000-01-01")
+    assert {r.txn_id for r in rows} == {card, wallet}
+    assert journal.completed_since("2999-01-01") == []  # outside the refund window: not listed
+    batch = rows[0].batch
+    assert [r.txn_id for r in settled_sales(rows, batch + 2)] == [wallet, card]  # two batches later, newest first
+    assert settled_sales(rows, batch) == []  # still the open batch: a void, not a refund

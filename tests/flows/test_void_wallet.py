@@ -3,9 +3,10 @@
 import pytest
 
 from flows.messages import say
-from flows.ports import ReverseResult, WalletResult
+from flows.ports import ReverseResult, TopupResult, WalletResult
 from flows.txn_state import path_to
 from flows.void_wallet import void_wallet_payment
+from flows.wallet_recovery import recover_wallet
 from pos_errors import LinkTimeout
 from terminal.journal import Journal
 from tests.flows.fakes import FakeCarrier, FakeWallet
@@ -48,16 +49,41 @@ def test_carrier_keeps_the_topup_nothing_goes_to_the_platform_unless_anyway(jour
     wallet.refund_.append(WalletResult("W1", "refunded"))
     result = _void(journal, txn, wallet, carrier, anyway=True)
     assert result.done and not result.topup_reversed
-    assert "top-up NOT reversed (used): supervisor 90 chose to refund anyway" in journal.events(txn)[-2][1]
+    assert "top-up NOT reversed (used): supervisor 90 chose to give the money back anyway" in journal.events(txn)[-2][1]
 
 
-@pytest.mark.parametrize("answer", [LinkTimeout("silent"), WalletResult("W1", "failed", reason="order_closed"),
+@pytest.mark.parametrize("answer", [WalletResult("W1", "failed", reason="order_closed"),
                                     WalletResult("OTHER", "refunded")])
-def test_unanswered_or_refused_refund_changes_nothing_and_may_be_asked_again(journal, answer):
+def test_refused_refund_after_the_carrier_took_the_topup_puts_it_back(journal, answer):
     txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
     wallet.refund_.append(answer)
+    carrier.status.append(TopupResult("W1-RA1", "not_found"))
+    carrier.create.append(TopupResult("W1-RA1", "applied", 900))
     result = _void(journal, txn, wallet, carrier)
     assert result.status == "declined" and journal.get(txn).state == "completed"
+    assert [s for s, _ in journal.events(txn)][-3:] == ["void_pending", "topup_reapply", "completed"]
+    assert "the top-up was put back on SIM …0017" in say(result.message, "en")
+
+
+def test_refused_refund_of_a_kept_topup_only_completes_again(journal):
+    txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    carrier.reverse.append(ReverseResult("W1", False, "used"))
+    wallet.refund_.append(WalletResult("W1", "failed", reason="order_closed"))
+    result = _void(journal, txn, wallet, carrier, anyway=True)
+    assert result.status == "declined" and journal.get(txn).state == "completed"
+    assert ("create_topup", "W1-RA1") not in carrier.calls
+
+
+def test_unanswered_refund_stays_pending_and_recovery_asks_the_platform_first(journal):
+    txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    wallet.refund_.append(LinkTimeout("silent"))
+    result = _void(journal, txn, wallet, carrier)
+    assert result.status == "pending" and journal.get(txn).state == "void_pending"
+    wallet.query_.append(WalletResult("W1", "refunded", transaction_id="42"))  # it had arrived
+    lines, still_open = recover_wallet(journal, wallet, carrier, clock=None)
+    assert journal.get(txn).state == "voided" and still_open == 0
+    assert [c for c in wallet.calls if c[0] == "refund"] == [("refund", "W1")]  # never sent a second time
+    assert say(lines[0], "en") == "Wallet refund of ￥10.10 for SIM …0017 confirmed"
 
 
 def test_card_sales_and_unfinished_orders_are_refused(journal):

@@ -140,6 +140,21 @@ def test_the_harness_reports_a_lost_wallet_order(monkeypatch):
     assert any("but wallet order paid" in p for p in result.problems), result.problems  # reversed (WeChat Pay)
 
 
+@pytest.mark.scenario
+def test_cut_points_of_a_supervisors_wallet_void_survive():
+    """Issue 14 item 1(b): a WeChat Pay sale, then the supervisor's void: cut at the void's write-ahead commit, at
+    the carrier's reversal request, at the commit of its word and at the platform refund request. Each must end
+    voided with the order refunded once and no top-up left on the SIM (or the sale completed with its top-up)."""
+    sc = next(s for s in crash.SCENARIOS if s.name == "wallet_void")
+    kinds = crash.points_of(sc)
+    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the void's: after every top-up step
+    refund = next(n for n, k in enumerate(kinds, 1) if n > reverse and k == "wallet.sent")
+    points = [reverse - 1, reverse, reverse + 1, refund]
+    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent", "commit", "wallet.sent"], kinds
+    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
+    assert [r for r in results if not r.survived] == []
+
+
 @pytest.mark.soak
 def test_every_cut_point_and_random_kills_survive():
     results = crash.run(kill_random=5, echo=lambda _line: None)

@@ -16,8 +16,12 @@ from sim.runner.scenario import Scenario, load_scenario, run_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 # one scenario per area in `make test`; every scenario under `make soak`
+# void/refund (issue 14): void_bank_refuses reaches every screen `void` does and more (refused by the bank, top-up
+# put back, a reprint); refund_any_closed_batch the wallet and card refunds; void_carrier_refuses the carrier's
+# reasons and the "anyway" choice
 SUBSET = ["happy_path", "host_decline", "host_unreachable", "wallet_customer_presented", "settlement_per_channel",
-          "void", "carrier_pending", "card_in_slot", "unknown_sim", "printer_problems", "refund", "open_items"]
+          "void_bank_refuses", "carrier_pending", "card_in_slot", "unknown_sim", "printer_problems", "refund",
+          "open_items", "refund_any_closed_batch", "void_carrier_refuses"]
 ENGLISH_STEPS = {"expect_text", "expect_no_text", "expect_error", "expect_receipt"}
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 TECHNICAL = [

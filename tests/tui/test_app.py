@@ -9,7 +9,7 @@ from textual.widget import Widget
 from sim.devices.contactless_cards import TAP_KEYS
 from sim.tui.widgets import CardSlotPanel, PinPadPanel, PrinterView, ScreenView, StatusPanel, qr_lines
 from terminal.screens import Key, MenuItem, Screen, t
-from tests.tui.conftest import fire_from_thread, until
+from tests.tui.conftest import FakeCard, fire_from_thread, until
 
 
 def plain(widget: Widget) -> str:
@@ -311,3 +311,24 @@ def test_shift_t_and_shift_m_toggle_the_acquirer_faults(drive, world):
     assert [c for c in world.calls if c[0] == "fault"] == [("fault", "acquirer_tls_expired"),
                                                             ("fault", "acquirer_bad_mac")]
     assert world.terminal.pressed == []
+
+
+def test_the_selected_card_stays_visible_in_a_long_catalogue(drive, world):
+    """Issue 14 item 8: the simulator's catalogue is longer than the card panel; the chosen card is always shown."""
+    world.cards.update({f"extra{i:02d}": FakeCard(f"Extra card {i:02d}") for i in range(20)})
+
+    async def script(app, pilot):
+        panel = app.query_one(CardSlotPanel)
+        app._refresh_cards()
+        await pilot.pause()
+        assert "▶ Visa approved" in plain(panel) and "↓ 16 more" in plain(panel) and "Extra card 19" not in plain(panel)
+        await pilot.press(*["right_square_bracket"] * 12)  # the 13th card: Extra card 09
+        await until(pilot, lambda: "▶ Extra card 09" in plain(panel))
+        assert "↑ 9 more" in plain(panel) and "↓ 7 more" in plain(panel) and "Visa approved" not in plain(panel)
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await until(pilot, lambda: "▶ Extra card 07" in plain(panel))
+        await pilot.press(*["left_square_bracket"] * 11)  # wraps round to the last card
+        await until(pilot, lambda: "▶ Extra card 19" in plain(panel))
+        assert "↓" not in plain(panel) and "↑ 16 more" in plain(panel)
+
+    drive(script)

@@ -1,0 +1,160 @@
+"""What became of the top-up when money is given back, and putting it back when the money-back step is refused.
+
+A void or refund asks the carrier to take the top-up off the SIM first (``reverse_topup_first``). The
+row's ``topup_status`` then records the carrier's word, so receipts and reprints say what really happened:
+
+    ==================  =====================================================================
+    ``topup_status``    meaning
+    ==================  =====================================================================
+    ``reversed``        the carrier took the top-up back
+    ``applied``         it stays on the SIM (the carrier refused; the supervisor chose "anyway")
+    ``reverse_unknown`` the carrier could not be asked or its answer was lost ("anyway")
+    ==================  =====================================================================
+
+When the bank (0400 reason 17, refund 0200) or the wallet platform then **refuses** to give the money back, the
+customer has paid and the top-up is gone. The row goes to ``topup_reapply`` in the same write that records the
+refusal (journal first), and the top-up is put back as a new carrier order, ``<order>-RA1`` (deterministic: after
+a crash the same order id is asked about again, never a second one), funded by the same payment; the row's
+``topup_status`` becomes ``applied#1``, so a later void reverses ``<order>-RA1`` (``carrier_order``). Recovery
+follows a ``topup_reapply`` row up the same way (status query first; resend only when it never arrived)::
+
+    void_pending / refund_pending ─► topup_reapply ─► completed (topup_status applied: the sale stands)
+
+>>> carrier_order(TxnRecord(1, "completed", "T1-42", "", "", "", "", 1, 0, "card", "", "", topup_status="applied#1"))
+'T1-42-RA1'
+"""
+
+from __future__ import annotations
+
+from flows.messages import Msg
+from flows.ports import CarrierPort, CarrierStatus, JournalPort, TxnRecord
+from flows.txn_state import TxnState
+from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
+
+__all__ = ["REVERSING", "REVERSING_ANYWAY", "TOPUP_KEPT", "TOPUP_REVERSED", "TOPUP_UNKNOWN", "after_carrier",
+           "ask_carrier_first", "carrier_order", "reapply_order_id", "reapply_topup", "receipt_footer",
+           "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word"]
+
+TOPUP_REVERSED = "reversed"
+TOPUP_KEPT = str(CarrierStatus.APPLIED)
+TOPUP_UNKNOWN = "reverse_unknown"
+# written with ``void_pending`` BEFORE the carrier is asked (journal first): a cut there leaves a row recovery can
+# finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to ``completed``
+REVERSING, REVERSING_ANYWAY = "reversing", "reversing_anyway"
+
+
+def _split(topup_status: str | None) -> tuple[str, int]:
+    """``applied#2`` → (``applied``, 2): the word, and how many times the top-up was put back (its order)."""
+    word, _, gen = (topup_status or "").partition("#")
+    return word, int(gen) if gen.isdigit() else 0
+
+
+def topup_word(record: TxnRecord) -> str:
+    return _split(record.topup_status)[0]
+
+
+def carrier_order(record: TxnRecord, generation: int | None = None) -> str:
+    """The carrier order whose top-up is (or was last) on the SIM: the sale's, or the latest put-back one."""
+    gen = _split(record.topup_status)[1] if generation is None else generation
+    return record.order_id if gen == 0 else f"{record.order_id[:56]}-RA{gen}"
+
+
+def after_carrier(reason: str, record: TxnRecord) -> str:
+    """``topup_status`` to record after ``reverse_topup_first`` answered ``reason`` ("" = reversed)."""
+    return _with_gen(TOPUP_REVERSED if not reason else TOPUP_UNKNOWN if reason == "unreachable" else TOPUP_KEPT,
+                     record)
+
+
+def reverse_topup_first(carrier: CarrierPort, order_id: str, why: str) -> str:
+    """Ask the carrier to take the top-up back: "" when it did, else the reason (the carrier's code, or
+    ``unreachable`` when it could not be asked or its answer was lost or not believed)."""
+    try:
+        answer = carrier.reverse_topup(order_id, why)
+    except (LinkError, RemoteProtocolError, LocalProtocolError):
+        return "unreachable"
+    return "" if answer.reversed else (answer.reason or "refused")
+
+
+def _with_gen(word: str, record: TxnRecord) -> str:
+    gen = _split(record.topup_status)[1]
+    return f"{word}#{gen}" if gen else word
+
+
+def ask_carrier_first(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, *, anyway: bool,
+                      supervisor_id: str) -> tuple[str, bool]:
+    """A void's carrier step, journal first: ``void_pending`` + intent, then the carrier, then its word.
+
+    Returns (the carrier's reason, "" when it reversed; go on with the money-back step). When the carrier kept the
+    top-up and the supervisor did not choose "anyway", the row is ``completed`` again and nothing else is sent.
+    Also called by recovery for a row cut between the intent and the carrier's word (``resume_void``)."""
+    if record.state != TxnState.VOID_PENDING or topup_word(record) not in (REVERSING, REVERSING_ANYWAY):
+        journal.update(record.txn_id, TxnState.VOID_PENDING, reversal_stan=None,  # a new void: a new STAN
+                       topup_status=_with_gen(REVERSING_ANYWAY if anyway else REVERSING, record),
+                       message=f"void requested by supervisor {supervisor_id}: asking the carrier first")
+    reason = reverse_topup_first(carrier, carrier_order(record), "void")
+    if reason and not anyway:
+        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason, record),
+                       message=f"void: carrier kept the top-up ({reason}); nothing else sent")
+        return reason, False
+    trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to give the money back anyway"
+             if reason else "top-up reversed by the carrier")
+    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason, record),
+                   message=f"void by supervisor {supervisor_id}; {trail}")
+    return reason, True
+
+
+def resuming(record: TxnRecord) -> bool:
+    """A ``void_pending`` row cut before the carrier's word was journalled."""
+    return record.state == TxnState.VOID_PENDING and topup_word(record) in (REVERSING, REVERSING_ANYWAY)
+
+
+def resume_carrier(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> tuple[str, bool]:
+    """Recovery of such a row: the carrier step again, with the supervisor's recorded choice."""
+    return ask_carrier_first(carrier, journal, record, anyway=topup_word(record) == REVERSING_ANYWAY,
+                             supervisor_id="recovery")
+
+
+def refused_state(record: TxnRecord, otherwise: str = TxnState.COMPLETED) -> str:
+    """Where a refused void/refund leaves the row: ``topup_reapply`` when the top-up is (or may be) off the SIM."""
+    return TxnState.TOPUP_REAPPLY if topup_word(record) in (TOPUP_REVERSED, TOPUP_UNKNOWN) else otherwise
+
+
+def receipt_footer(topup_status: str | None) -> str:
+    """The void/refund receipt's last line (catalogue key) for the row's ``topup_status``."""
+    return {TOPUP_REVERSED: "vrcpt.topup_reversed", TOPUP_UNKNOWN: "vrcpt.topup_unknown"}.get(
+        _split(topup_status)[0], "vrcpt.topup_not_reversed")
+
+
+def reapply_order_id(record: TxnRecord) -> str:
+    """The next put-back order: ``<order>-RA1``, then ``-RA2`` after a second refused void (same row)."""
+    return carrier_order(record, _split(record.topup_status)[1] + 1)
+
+
+def reapply_topup(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, what: Msg) -> Msg:
+    """Put the top-up of a ``topup_reapply`` row back on the SIM. ``what``: the refusal, said first on screen.
+
+    Completes the row when the carrier applied it (or the original top-up was never taken back); otherwise the
+    row stays ``topup_reapply`` for recovery and the message says so."""
+    order, sim = reapply_order_id(record), f"…{record.iccid[-4:]}"
+    gen = _split(record.topup_status)[1]
+    try:
+        # unknown whether the carrier took it back: asking to reverse again settles it (safe to repeat: an order
+        # reversed before answers "reversed"; one still on the SIM and no longer reversible answers why not)
+        unknown = topup_word(record) == TOPUP_UNKNOWN
+        if unknown and not carrier.reverse_topup(carrier_order(record), "void refused").reversed:
+            journal.update(record.txn_id, TxnState.COMPLETED, message="money-back refused; the carrier kept the top-up",
+                           topup_status=f"{TOPUP_KEPT}#{gen}" if gen else TOPUP_KEPT)
+            return Msg("reapply.done", {"what": what, "sim": sim})
+        result = carrier.order_status(order)
+        if result.status == CarrierStatus.NOT_FOUND:
+            result = carrier.create_topup(order, record.iccid, record.plan_id, record.amount_minor,
+                                          funding_ref=record.rrn or "")
+    except (LinkError, RemoteProtocolError, LocalProtocolError) as exc:
+        journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, message=f"top-up {order} not answered: {exc}")
+        return Msg("reapply.pending", {"what": what, "sim": sim, "order": order})
+    if result.status == CarrierStatus.APPLIED:
+        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=f"{TOPUP_KEPT}#{gen + 1}",
+                       balance_after_minor=result.balance_minor, message=f"top-up put back as order {order}")
+        return Msg("reapply.done", {"what": what, "sim": sim})
+    journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, message=f"top-up {order}: {result.status}")
+    return Msg("reapply.pending", {"what": what, "sim": sim, "order": order})
