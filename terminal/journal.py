@@ -290,13 +290,10 @@ class Journal:
 
     def for_sim_since(self, iccid: str, since: str, into: dict[str, str] | None = None) -> list[TxnRecord]:
         return self._decoded(TxnRecord, "txn", "iccid = ? AND created_at >= ?", (iccid, since), into)  # dup. guard
-
     def completed_since(self, since: str) -> list[TxnRecord]:  # refunds: completed sales of any batch since
         return self._select("state = ? AND created_at >= ?", (str(txn_state.TxnState.COMPLETED), since))
-
     def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:  # ``YYYY-MM-DD``: the daily spending check
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
-
     def last_transaction(self) -> TxnRecord | None:  # the clock check: time must not run backwards past it
         return next(iter(self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")), None)
 
