@@ -24,7 +24,7 @@ def _host(*entries):
 
 
 def _carrier(*orders):
-    return SimpleNamespace(ledger=[SimpleNamespace(order_id=o) for o in orders])
+    return SimpleNamespace(ledger=[SimpleNamespace(order_id=o) for o in orders], reversals=[])
 
 
 def _row(state, stan=7, order="O1", channel="card"):
