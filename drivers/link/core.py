@@ -7,9 +7,10 @@ method that can start a timer takes ``now`` (any monotonic seconds), so tests dr
 class runs at both ends of the wire: the terminal's drivers and the simulated devices.
 
 The rules (stop and wait per direction, ACK/NAK, bounded retransmission with the frame's line time added,
-duplicates, resync by one byte, stall, SYN, short frames on a noisy line, and the v2 framing negotiated by
-``version=2``: piggybacked acknowledgements, implied answer CMD/echo, delayed 5-byte ACKs, idempotent replay of
-an answer to a repeated command) are docs/protocols/card-reader.md, link rules 1-10.
+duplicates, resync by one byte, stall, SYN, short frames on a noisy line, and the v2 framing negotiated at
+open when both ends speak it (``version=1`` is a v1-only end): piggybacked acknowledgements, implied answer
+CMD/echo kept unambiguous by ``outbox.Unanswered``, delayed 5-byte ACKs, idempotent replay of an answer to a
+repeated command) are docs/protocols/card-reader.md, link rules 1-10.
 
 >>> t, d = LinkCore(role="terminal"), LinkCore(role="device")
 >>> seq = t.send(0x01, b"", now=0.0)
@@ -21,7 +22,6 @@ an answer to a repeated command) are docs/protocols/card-reader.md, link rules 1
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 
 from drivers.link.events import Event, FrameAcked, FrameReceived, LinkFailed, LinkStats, PeerReset
 from drivers.link.frames import (
@@ -31,7 +31,6 @@ from drivers.link.frames import (
     STX2,
     Control,
     ControlFrame,
-    DataFrame,
     Frame,
     V2Frame,
     decode_frame,
@@ -39,32 +38,19 @@ from drivers.link.frames import (
     encode_data,
     encode_v2,
     encode_v2_control,
+    expects_answer,
     find_frame,
     is_response,
     response_cmd,
 )
+from drivers.link.outbox import Outgoing, Unanswered
+from drivers.link.reassembly import Pieces
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["FrameReceived", "FrameAcked", "LinkFailed", "PeerReset", "Event", "LinkStats", "LinkCore"]
 
 SYN_REPLY = 0x80  # bit 7 of a SYN's SEQ byte: a reply to a v2 SYN (no restart); bits 6-0: the version spoken
 NOISY_FRAMES = 64  # how long one sign of line damage keeps long messages in short frames
-
-
-@dataclass
-class _Outgoing:
-    seq: int
-    cmd: int
-    piece: bytes = field(repr=False)
-    message_seq: int = -1  # SEQ of the message's last frame (its own SEQ for a one-frame message)
-    last: bool = True
-    first: bool = True
-    echo: int | None = None  # an answer to the peer's message with this SEQ (v2 sends neither CMD nor echo)
-    raw: bytes = field(default=b"", repr=False)  # built when the frame goes out (a v2 frame carries an ACK)
-    attempts: int = 0
-    deadline: float = 0.0
-
-
 
 
 class LinkCore:
@@ -81,34 +67,35 @@ class LinkCore:
 
     def __init__(self, *, ack_timeout_s: float = 0.2, retries: int = 8, role: str = "terminal",
                  initial_seq: int = 0, byte_time_s: float = 0.0, fragment_size: int = 64,
-                 version: int = 1) -> None:
+                 version: int = 2) -> None:
         if ack_timeout_s <= 0 or retries < 0 or byte_time_s < 0 or not 0 <= initial_seq <= 0xFF \
                 or fragment_size < 8 or version not in (1, 2):
             raise ValueError("ack_timeout_s > 0, retries >= 0, byte_time_s >= 0, initial_seq 0..255, "
                              "fragment_size >= 8, version 1 or 2")
         self.fragment_size = fragment_size
         self._noisy = 0  # messages still to send in short frames since the line last damaged a frame
-        self._pieces: list[bytes] = []  # pieces of an incoming message so far
-        self._pieces_cmd, self._pieces_seq, self._pieces_ack = -1, -1, -1  # _ack: what an answer's pieces carry
         self.byte_time_s, self.role = byte_time_s, role
         self.ack_timeout_s = ack_timeout_s
         self.retries = retries
         self.version = version
         self.peer_version = 1  # 2 once the peer said (SYN, SYN reply) or showed (a v2 frame) that it speaks v2
         self.stats = LinkStats()
+        self._pieces = Pieces(self.stats)  # of an incoming message so far
         self._next_seq = initial_seq
         self._last_rx_seq: int | None = None
+        self._last_rx_key: object = None  # v2: what the last fresh frame said (a duplicate says the same)
         self._ack_due: int | None = None  # v2: SEQ (mod 8) of the peer's frame still to acknowledge
         self._ack_deadline: float | None = None
         self._answerable: tuple[int, int] | None = None  # (SEQ, CMD) of the peer's last message, unanswered
-        self._last_acked: dict[int, tuple[int, int]] = {}  # (SEQ, CMD) of our messages acknowledged, by SEQ & 3
+        self._unanswered = Unanswered()  # v2: our commands that may still be answered (outbox.py)
+        self._hold_deadline: float | None = None  # v2: when a command held back by ``_held`` fails
         self._rx = bytearray()
         self._rx_deadline: float | None = None
         self._naked = False  # a NAK went out for the damaged bytes being skipped
         self._out = bytearray(encode_control(Control.SYN, 0 if version == 1 else version))
         self._events: deque[Event] = deque()
-        self._queue: deque[_Outgoing] = deque()
-        self._inflight: _Outgoing | None = None
+        self._queue: deque[Outgoing] = deque()
+        self._inflight: Outgoing | None = None
 
     def __repr__(self) -> str:
         inflight = None if self._inflight is None else self._inflight.seq
@@ -131,7 +118,7 @@ class LinkCore:
         first = self._next_seq
         message_seq = (first + len(pieces) - 1) & 0xFF
         for i, piece in enumerate(pieces):
-            self._queue.append(_Outgoing(seq=(first + i) & 0xFF, cmd=cmd, piece=piece, message_seq=message_seq,
+            self._queue.append(Outgoing(seq=(first + i) & 0xFF, cmd=cmd, piece=piece, message_seq=message_seq,
                                          last=i == len(pieces) - 1, first=i == 0, echo=echo))
         self._next_seq = (message_seq + 1) & 0xFF
         self._start_next(now)
@@ -171,7 +158,7 @@ class LinkCore:
 
     def get_timer(self) -> float | None:
         """Earliest deadline at which ``handle_timer`` must run, or None when nothing waits on time."""
-        deadlines = [d for d in (self._rx_deadline, self._ack_deadline) if d is not None]
+        deadlines = [d for d in (self._rx_deadline, self._ack_deadline, self._hold_deadline) if d is not None]
         if self._inflight is not None:
             deadlines.append(self._inflight.deadline)
         return min(deadlines) if deadlines else None
@@ -180,10 +167,16 @@ class LinkCore:
         """Act on every passed deadline: retransmit or fail the frame in flight, give up stalled bytes, send
         a v2 ACK nothing rode on."""
         inflight = self._inflight
-        if inflight is not None and now >= inflight.deadline:
+        if inflight is not None and now >= inflight.deadline and self._rx and self._rx_deadline is not None:
+            inflight.deadline = self._rx_deadline  # a frame is arriving: its ACK may ride on it (v2, long answers)
+        elif inflight is not None and now >= inflight.deadline:
             self._retransmit(inflight, now, "no ACK")
         if self._ack_deadline is not None and now >= self._ack_deadline:
             self._send_ack()
+        if self._hold_deadline is not None and now >= self._hold_deadline:  # the earlier answer never came
+            held, self._hold_deadline = self._queue[0], None
+            self._fail(held, "an answer to an earlier command with its reference is outstanding")
+            self._start_next(now)
         if self._rx_deadline is not None and now >= self._rx_deadline:
             while self._rx:  # all of it is older than the gap: a partial candidate in it will not complete
                 self._drop(1)
@@ -198,13 +191,28 @@ class LinkCore:
 
 
     def _start_next(self, now: float) -> None:
-        if self._inflight is None and self._queue:
+        if self._inflight is None and self._queue and self._held(self._queue[0]):
+            if self._hold_deadline is None:
+                self._hold_deadline = now + self._hold_s
+        elif self._inflight is None and self._queue:
+            self._hold_deadline = None
             outgoing = self._inflight = self._queue.popleft()
             outgoing.raw = self._encode(outgoing)
             self._transmit(outgoing, now)
             self.stats.frames_sent += 1
 
-    def _encode(self, out: _Outgoing) -> bytes:
+    @property
+    def _hold_s(self) -> float:
+        """Peer quiet this long: it delivered the answer a held command waits for, or gave up on it."""
+        return (self.retries + 1) * self.ack_timeout_s
+
+    def _held(self, head: Outgoing) -> bool:
+        """v2: a command waits while an earlier one with the same reference (SEQ mod 4) is unanswered, so an
+        answer can never be matched to the wrong command."""
+        return self.peer_version >= 2 and head.first and expects_answer(head.cmd) \
+            and self._unanswered.blocks(head.message_seq)
+
+    def _encode(self, out: Outgoing) -> bytes:
         if self.peer_version >= 2 and out.echo is not None:
             if self._ack_due == out.echo & 7:
                 self._take_ack()
@@ -224,12 +232,12 @@ class LinkCore:
         if due is not None:
             self._out, self.stats.acks_sent = self._out + encode_v2_control(Control.ACK, due), self.stats.acks_sent + 1
 
-    def _transmit(self, outgoing: _Outgoing, now: float) -> None:
+    def _transmit(self, outgoing: Outgoing, now: float) -> None:
         self._out += outgoing.raw
         outgoing.attempts += 1
         outgoing.deadline = now + self.ack_timeout_s + len(outgoing.raw) * self.byte_time_s
 
-    def _retransmit(self, outgoing: _Outgoing, now: float, why: str) -> None:
+    def _retransmit(self, outgoing: Outgoing, now: float, why: str) -> None:
         self._noisy = NOISY_FRAMES
         if outgoing.attempts > self.retries:
             self._inflight = None
@@ -237,22 +245,29 @@ class LinkCore:
             self._start_next(now)
             return
         self.stats.retransmissions += 1
+        outgoing.raw = self._encode(outgoing)  # v2: a fresh piggybacked ACK, never one older than the line
         self._transmit(outgoing, now)
 
-    def _fail(self, outgoing: _Outgoing, reason: str) -> None:
+    def _fail(self, outgoing: Outgoing, reason: str) -> None:
         """The message of ``outgoing`` failed: its pieces still queued are never sent."""
         self.stats.failures += 1
         self._queue = deque(o for o in self._queue if o.message_seq != outgoing.message_seq)
+        if outgoing.last and outgoing.attempts:  # it may have arrived (only its ACK lost): it may be answered
+            self._expect_answer(outgoing)
         self._events.append(LinkFailed(seq=outgoing.message_seq, cmd=outgoing.cmd, reason=reason))
 
     def _acked(self, now: float) -> None:
         inflight, self._inflight = self._inflight, None
         assert inflight is not None
-        if inflight.last:  # by SEQ mod 4: an answer may come after later commands were acknowledged
-            self._last_acked[inflight.message_seq & 3] = (inflight.message_seq, inflight.cmd)
+        if inflight.last:
+            self._expect_answer(inflight)
         self._events.append(FrameAcked(seq=inflight.seq, cmd=inflight.cmd))
         self._start_next(now)
 
+
+    def _expect_answer(self, sent: Outgoing) -> None:
+        if expects_answer(sent.cmd) and self.peer_version >= 2:
+            self._unanswered.expect(sent.message_seq, sent.cmd)
 
     def _drop(self, count: int) -> None:
         del self._rx[:count]
@@ -293,24 +308,29 @@ class LinkCore:
         if isinstance(frame, ControlFrame):
             self._handle_control(frame, now)
             return
-        last = self._last_rx_seq
+        last, key = self._last_rx_seq, None
         if isinstance(frame, V2Frame):
             self.peer_version = 2  # it speaks v2: the SYN reply may have been lost
             seq = frame.seq if last is None else (last + ((frame.seq - last) & 7)) & 0xFF
-            more = frame.more
+            more, key = frame.more, (frame.seq, frame.more, frame.cmd, frame.ack if frame.cmd is None else 0,
+                                     frame.data)
+            if seq == last and self._last_rx_key not in (None, key):  # SEQ mod 8 wrapped: 8 frames failed
+                seq = (seq + 8) & 0xFF
         else:
             seq, more = frame.seq, frame.cmd == FRAGMENT
         v2 = self.peer_version >= 2
         fresh = seq != last
         if fresh:
+            self._last_rx_key = key
+            if self._hold_deadline is not None:  # the peer is still busy: its answer may be queued
+                self._hold_deadline = now + self._hold_s
             self._last_rx_seq = seq
             self.stats.frames_received += 1
             if v2:
                 self._ack_due, self._ack_deadline = seq & 7, now + self.ack_timeout_s / 4
             else:
                 self._out += encode_control(Control.ACK, seq)
-        if isinstance(frame, V2Frame) and frame.ack is not None and self._inflight is not None \
-                and self._inflight.seq & 3 == frame.ack:
+        if fresh and isinstance(frame, V2Frame) and self._acks_inflight(frame):
             self._acked(now)  # the frame acknowledges ours (and what was queued may now carry our ACK)
         if not fresh:
             self.stats.duplicates += 1
@@ -326,53 +346,25 @@ class LinkCore:
             return
         if v2 and more:
             self._send_ack()  # the sender waits for it before the next piece: nothing will ride on it
-        if isinstance(frame, V2Frame):
-            self._deliver_v2(frame, seq)
-        else:
-            self._deliver(frame)
+        message = self._pieces.v2(frame, seq, self._unanswered) if isinstance(frame, V2Frame) \
+            else self._pieces.v1(frame)
+        if message is not None:
+            self._complete(*message, seq)
+            self._start_next(now)  # an answer may release a held command
 
-    def _deliver(self, frame: DataFrame) -> None:
-        """Join pieces (see the module docstring); a piece that does not follow its predecessor starts over."""
-        follows = bool(self._pieces) and frame.seq == (self._pieces_seq + 1) & 0xFF
-        if frame.cmd == FRAGMENT:
-            if not frame.data or (follows and frame.data[0] != self._pieces_cmd):
-                follows = False  # a damaged piece with a good CRC cannot happen; a stale one can be dropped
-            if not follows:
-                self._pieces = []
-            if frame.data:
-                self._pieces.append(frame.data[1:])
-                self._pieces_cmd, self._pieces_seq = frame.data[0], frame.seq
-            return
-        pieces, self._pieces = self._pieces, []
-        if pieces and not (follows and frame.cmd == self._pieces_cmd):
-            self.stats.bad_frames += 1  # the rest of an earlier message never came: that message is lost
-            pieces = []
-        self._complete(frame.cmd, b"".join(pieces) + frame.data, frame.seq)
-
-    def _deliver_v2(self, frame: V2Frame, seq: int) -> None:
-        cmd, echo = frame.cmd, b""
-        if cmd is None and self._pieces and seq == (self._pieces_seq + 1) & 0xFF and self._pieces_ack == frame.ack:
-            cmd = self._pieces_cmd  # the rest of an answer: it still refers to the message its first piece did
-        elif cmd is None:
-            ref = self._last_acked.get(-1 if frame.ack is None else frame.ack)
-            if ref is None:
-                self.stats.bad_frames += 1  # an answer to nothing this end sent: acknowledged, not delivered
-                self._pieces = []
-                return
-            cmd, echo = response_cmd(ref[1]), bytes([ref[0]])
-        if self._pieces and not (seq == (self._pieces_seq + 1) & 0xFF and cmd == self._pieces_cmd):
-            self.stats.bad_frames += 1  # the rest of an earlier message never came: that message is lost
-            self._pieces = []
-        data = frame.data if self._pieces else echo + frame.data
-        if frame.more:
-            self._pieces.append(data)
-            self._pieces_cmd, self._pieces_seq, self._pieces_ack = cmd, seq, -1 if frame.ack is None else frame.ack
-            return
-        pieces, self._pieces = self._pieces, []
-        self._complete(cmd, b"".join(pieces) + data, seq)
+    def _acks_inflight(self, frame: V2Frame) -> bool:
+        """Whether ``frame`` (a fresh one: a duplicate's ACK is old and may alias a newer SEQ) acknowledges
+        the frame in flight. An answer's ACK names the command it answers, so it acknowledges only that
+        command's last frame (``_held`` keeps every other command off its reference)."""
+        inflight = self._inflight
+        if inflight is None or frame.ack is None or inflight.seq & 3 != frame.ack:
+            return False
+        return frame.cmd is not None or (inflight.last and expects_answer(inflight.cmd))
 
     def _complete(self, cmd: int, data: bytes, seq: int) -> None:
-        self._answerable = None if is_response(cmd) else (seq, cmd)
+        if is_response(cmd) and data and self._unanswered:
+            self._unanswered.answered(data[0])  # an answer with CMD and echo written out
+        self._answerable = (seq, cmd) if expects_answer(cmd) else None
         self._events.append(FrameReceived(cmd=cmd, data=data, seq=seq))
 
     def _handle_control(self, frame: ControlFrame, now: float) -> None:
@@ -382,10 +374,16 @@ class LinkCore:
                 self.peer_version = 2 if self.version >= 2 and frame.seq & 0x7F >= 2 else self.peer_version
                 return
             self._last_rx_seq = self._ack_due = self._ack_deadline = self._answerable = None
-            self._pieces = []
+            self._pieces.reset()
+            self._unanswered.clear()  # the peer restarted: its answers to come are gone
+            self._noisy = 0  # frames unanswered until now met an absent peer, not a damaged line
             self.peer_version = 2 if self.version >= 2 and frame.seq >= 2 else 1
             if self.peer_version >= 2:
                 self._out += encode_control(Control.SYN, SYN_REPLY | 2)
+            if inflight is not None:  # the peer just started and may have missed it: again now, not in 0.2 s
+                inflight.raw = self._encode(inflight)
+                self._transmit(inflight, now)
+                inflight.attempts -= 1  # not an attempt on this peer: a silent one still fails after 9
             self._events.append(PeerReset())
         elif inflight is None:
             pass  # a late or stray ACK/NAK: nothing of ours is waiting for it

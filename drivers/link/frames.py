@@ -74,11 +74,13 @@ __all__ = [
     "decode_frame",
     "response_cmd",
     "is_response",
+    "expects_answer",
 ]
 
 STX = 0x02
 MAX_DATA = 1024  # longest DATA field; an APDU is at most 261 bytes, so this leaves room and bounds a bad LEN
 RESPONSE_BIT = 0x80  # CMD of a response = CMD of its request | 0x80; DATA[0] echoes the request's SEQ
+EVENT_BASE = 0x40  # CMD 40-7F: unsolicited events, never answered
 FRAGMENT = 0x7F  # CMD of a leading piece of a long message on a noisy line: DATA = real CMD + piece (core.py)
 _MIN_LEN = 2  # SEQ + CMD
 _DATA_OVERHEAD = 5  # STX + LEN(2) + CRC(2), around the LEN-covered part
@@ -339,6 +341,11 @@ def response_cmd(cmd: int) -> int:
 
 def is_response(cmd: int) -> bool:
     return bool(cmd & RESPONSE_BIT)
+
+
+def expects_answer(cmd: int) -> bool:
+    """A command (``01``-``3F``) is answered; an event (``40``-``7F``) or a response (``80``-``FF``) is not."""
+    return cmd < EVENT_BASE
 
 
 _CONTROL_KINDS = frozenset(int(kind) for kind in Control)

@@ -3,7 +3,8 @@
 * **Efficiency** = wall time / wire time of the APDU bytes of one full EMV contact transaction (SELECT to the
   second GENERATE AC, kernel driven live over ``CardReader`` ↔ ``ReaderSim`` on a paced pty). Wire time counts
   only the C-APDU and R-APDU bytes at 10 bits a byte; wall time is the time spent inside ``transmit``, so
-  framing, ACKs, turn-around and thread wake-ups are what the ratio shows. Target ≤ 1.15.
+  framing, ACKs, turn-around and thread wake-ups are what the ratio shows. Target ≤ 1.15. Both ends speak
+  link v2 (the default), so this measures v2; README "Card link" explains the floor.
 * **Noise**: the same transaction ``runs`` times with 1e-3 byte errors (plus drops, duplicates) on both
   directions: completion rate (every APDU answered) and frames accepted with wrong content (an R-APDU the
   terminal got that differs from what the card sent, or a C-APDU the card got that the terminal did not send).

@@ -72,8 +72,10 @@ class LinkedDevice:
     name = "device"
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None) -> None:
+                 ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None,
+                 link_version: int = 2) -> None:
         self.lock = threading.RLock()
+        self.link_version = link_version  # 1: firmware that speaks only link v1 (docs/protocols/card-reader.md)
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
         self._byte_time_s = 10 / baud if baud else 0.0  # a paced pty takes that long per byte
         self.port = PtyPort(baud=baud, corrupt=corrupt, faults=faults, name=self.name)
@@ -143,7 +145,7 @@ class LinkedDevice:
 
     def _new_core(self) -> LinkCore:
         return LinkCore(ack_timeout_s=self._ack_timeout_s, retries=self._retries, role="device",
-                        byte_time_s=self._byte_time_s)
+                        byte_time_s=self._byte_time_s, version=self.link_version)
 
     @property
     def plugged(self) -> bool:
@@ -224,8 +226,10 @@ class ReaderSim(LinkedDevice):
     INFO = ReaderInfo(model="SIM-RDR-100", firmware="1.4.2", serial="RDR0001")
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
-                 ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None) -> None:
-        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults)
+                 ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None,
+                 link_version: int = 2) -> None:
+        super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults,
+                         link_version=link_version)
         self._applet: Applet | None = None
         self._powered = False
         self.apdus = 0  # C-APDUs passed to the card, for tests and the UI

@@ -31,8 +31,8 @@ class FakeApplet:
 class Wire:
     """Two link cores joined in memory with a virtual clock; ``t2d``/``d2t`` may damage bytes in flight."""
 
-    terminal: LinkCore = field(default_factory=lambda: LinkCore(role="terminal"))
-    device: LinkCore = field(default_factory=lambda: LinkCore(role="device"))
+    terminal: LinkCore = field(default_factory=lambda: LinkCore(role="terminal", version=1))  # v1 tests
+    device: LinkCore = field(default_factory=lambda: LinkCore(role="device", version=1))
     t2d: Callable[[bytes], bytes] = lambda data: data
     d2t: Callable[[bytes], bytes] = lambda data: data
     chunk: int = 0  # > 0: deliver in pieces of this many bytes (0 = whole writes)

@@ -28,7 +28,7 @@ from drivers.card_reader_codec import (
     encode_swipe,
     parse_atr,
 )
-from drivers.link.frames import encode_data
+from drivers.link.frames import encode_v2
 from flows.ports import CancelToken, CardReaderPort
 from pos_errors import Cancelled, CardRemoved, DeviceError, DeviceFault, DeviceGone, DeviceTimeout, RemoteProtocolError
 from sim.devices.reader import ReaderSim
@@ -278,7 +278,7 @@ def test_silent_reader_times_out_after_the_retries() -> None:
         with pytest.raises(DeviceTimeout) as caught:
             reader.info()
         assert caught.value.fault is DeviceFault.NO_ANSWER
-        assert sim.ignored_bytes == 3 * len(encode_data(0, ReaderCmd.GET_INFO))  # first try + 2 retries
+        assert sim.ignored_bytes == 3 * len(encode_v2(0, ReaderCmd.GET_INFO))  # first try + 2 retries (v2)
         sim.replug()
         assert reader.info() == ReaderSim.INFO
     finally:

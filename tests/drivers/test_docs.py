@@ -14,7 +14,8 @@ from tests.drivers.transcripts import pinpad_session, reader_session
 DOCS = Path(__file__).parents[2] / "docs" / "protocols"
 MODULES = ["drivers.link", "drivers.link.frames", "drivers.link.core", "drivers.link.shell",
            "drivers.link.payload", "drivers.link.device", "drivers.card_reader_codec", "drivers.card_reader",
-           "drivers.pinpad_codec", "drivers.pinpad", "drivers.strict_json", "sim.devices.reader", "sim.devices.pinpad"]
+           "drivers.pinpad_codec", "drivers.pinpad", "drivers.strict_json", "sim.devices.reader", "sim.devices.pinpad",
+           "drivers.link.outbox", "drivers.link.reassembly"]
 
 
 @pytest.mark.parametrize(("document", "session"), [("card-reader.md", reader_session),

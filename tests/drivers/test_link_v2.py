@@ -4,9 +4,10 @@ peers, no ACK frame on the happy path, idempotent replay, and the ARQ properties
 from __future__ import annotations
 
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from drivers.card_reader import CardReader
 from drivers.link.core import FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import (
     Control,
@@ -16,8 +17,12 @@ from drivers.link.frames import (
     encode_control,
     encode_v2,
     encode_v2_control,
+    find_frame,
 )
-from tests.drivers.conftest import EveryNth, Wire
+from flows.ports import CancelToken
+from pos_errors import RemoteProtocolError
+from sim.devices.reader import ReaderSim
+from tests.drivers.conftest import EveryNth, FakeApplet, Wire
 
 V2_VECTORS = [  # (seq, cmd, data, ack, more) -> frame
     (0, 0x01, "", None, False, "03 00 01 01 EF 8C"),
@@ -122,13 +127,31 @@ def test_a_repeated_command_gets_its_answer_again_and_runs_once() -> None:
 
 def test_v2_on_a_corrupted_line_delivers_every_frame_once() -> None:
     wire = v2_wire(t2d=EveryNth(3), d2t=EveryNth(4, offset=1))
+    _answer(wire)
+    seqs = []
     for i in range(20):
-        wire.terminal.send(0x12, bytes([i]) * 10, wire.now)
+        seqs.append(wire.terminal.send(0x12, bytes([i]) * 10, wire.now))
         wire.device.send(0x40, bytes([i]), wire.now)
     wire.run()
-    assert [f.data for f in wire.received("device")] == [bytes([i]) * 10 for i in range(20)]
-    assert [f.data for f in wire.received("terminal")] == [bytes([i]) for i in range(20)]
+    assert [f.data for f in wire.received("device") if f.cmd == 0x12] == [bytes([i]) * 10 for i in range(20)]
+    assert [f.data for f in wire.received("terminal") if f.cmd == 0x40] == [bytes([i]) for i in range(20)]
+    assert [f.data for f in wire.received("terminal") if f.cmd == 0x92] == \
+        [bytes([seq, 0]) + bytes([i]) * 10 for i, seq in enumerate(seqs)]
     assert not any(isinstance(e, LinkFailed) for e in wire.terminal_events + wire.device_events)
+
+
+def test_a_command_waits_while_an_earlier_one_with_its_reference_is_unanswered() -> None:
+    wire = v2_wire()
+    wire.on_device_frame = lambda f: f.data == b"\x00" and wire.device.send(0x92, bytes([f.seq, 0]) + b"a", wire.now)
+    wire.run()
+    seqs = [wire.terminal.send(0x12, bytes([i]), wire.now) for i in range(6)]
+    wire.run()
+    # SEQ 4 aliases SEQ 0 (mod 4) and waits for its answer; SEQ 5 aliases 1, never answered: it fails, reported.
+    assert [f.data for f in wire.received("device")] == [bytes([i]) for i in range(5)]
+    assert [(f.cmd, f.data) for f in wire.received("terminal")] == [(0x92, bytes([seqs[0], 0]) + b"a")]
+    failed = [e for e in wire.terminal_events if isinstance(e, LinkFailed)]
+    assert [(e.seq, e.reason) for e in failed] == [(seqs[5], "an answer to an earlier command with its reference "
+                                                   "is outstanding")]
 
 
 _faults = st.lists(st.tuples(st.sampled_from(["ok", "flip", "drop", "garbage"]), st.integers(0, 255)),
@@ -144,40 +167,58 @@ def _line(plan: list) -> object:
             index = value % len(data)
             return data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1:]
         if kind == "garbage":
-            return bytes([value, 0x03, value & 0x7F]) + data
+            damaged = bytes([value, 0x03, value & 0x7F]) + data
+            if _forged(damaged[1:]):
+                COLLISIONS.append(damaged)
+            return damaged
         return data[: value % len(data)] if kind == "drop" else data
     return damage
 
 
-@pytest.mark.xfail(strict=True, reason="known v2 defect (issue 17): with several commands queued in the core and a "
-                   "damaged line, an answer can be matched to the wrong command; v2 stays opt-in until fixed")
-def test_v2_known_defect_answers_with_queued_commands_on_a_damaged_line() -> None:
+COLLISIONS: list[bytes] = []  # garbage that a CRC-16 takes for a frame (2**-16 a candidate): out of scope here
+
+
+def _forged(data: bytes) -> bool:
+    """Whether the fake start byte in front of ``data`` begins a candidate that passes its CRC."""
+    start, end = find_frame(data)
+    if start != 0 or end is None:
+        return False
+    try:
+        decode_frame(data[:end])
+    except RemoteProtocolError:
+        return False
+    return True
+
+
+def test_queued_commands_on_a_damaged_line_get_their_own_answers() -> None:
+    """Was the known defect of issue 17: the answer's reference (SEQ mod 4) wrapped onto a later command."""
     _check_properties([("garbage", 0), ("ok", 0), ("ok", 0)], [("ok", 0), ("flip", 0)], [192, 64], False)
 
 
-@pytest.mark.xfail(strict=False, reason="the same known defect, searched for by Hypothesis (issue 17)")
-# No shrink phase while this is an expected failure: shrinking the example Hypothesis finds took ~30 s of CPU in
-# every fresh run and changes nothing for an xfail (the minimal case is the strict xfail above). Put it back
-# (drop ``phases``) when the defect is fixed and this becomes a plain property test.
-@settings(max_examples=80, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))
+@settings(max_examples=300, deadline=None)
 @given(t2d=_faults, d2t=_faults, sizes=st.lists(st.integers(0, 300), min_size=1, max_size=6), noisy=st.booleans())
 def test_v2_never_duplicates_reorders_or_loses_silently(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
     _check_properties(t2d, d2t, sizes, noisy)
 
 
 def _check_properties(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
+    COLLISIONS.clear()
     wire = v2_wire(t2d=_line(t2d), d2t=_line(d2t))  # type: ignore[arg-type]
     _answer(wire)
     wire.terminal._noisy = 5 if noisy else 0  # long messages in pieces, as after line damage
     sent = {wire.terminal.send(0x12, bytes([i]) * size, wire.now): bytes([i]) * size
             for i, size in enumerate(sizes)}
     wire.run(max_time=900)
+    if COLLISIONS:
+        assume(False)  # only garbage of the property test can collide; the fixed cases never do
     failed = {e.seq for e in wire.terminal_events if isinstance(e, LinkFailed)}
     delivered = [(f.seq, f.data) for f in wire.received("device")]
-    assert len({seq for seq, _ in delivered}) == len(delivered)  # no duplicates
-    assert [seq for seq, _ in delivered] == sorted(seq for seq, _ in delivered)  # no reordering
-    assert all(sent[seq] == data for seq, data in delivered)  # whole, under its SEQ
-    assert set(sent) <= {seq for seq, _ in delivered} | failed  # every loss reported (delivered may fail too)
+    seqs, order = list(sent), [-1]
+    for seq, data in delivered:  # v2 carries SEQ mod 8: the receiver numbers what it got from that
+        later = [i for i in range(order[-1] + 1, len(seqs)) if seqs[i] & 7 == seq & 7 and sent[seqs[i]] == data]
+        assert later, "a message delivered twice, out of order or not whole"
+        order.append(later[0])
+    assert set(range(len(seqs))) <= set(order) | {i for i, s in enumerate(seqs) if s in failed}  # losses reported
     answers = [f for f in wire.received("terminal") if f.cmd == 0x92]
     assert all(sent[f.data[0]] == f.data[2:] for f in answers)  # an answer belongs to its command
     assert len({f.data[0] for f in answers}) == len(answers)
@@ -191,3 +232,21 @@ def test_the_protocol_document_shows_these_vectors() -> None:
         assert f"`{frame}`" in doc
     for frame in ("03 88 00 8F 3E", "03 05 00 E2 FA", SYN_V2, SYN_REPLY):
         assert frame in doc
+
+
+@pytest.mark.parametrize("reader_version", [1, 2])
+def test_through_a_real_pty_v2_is_spoken_only_when_the_reader_speaks_it(reader_version: int) -> None:
+    sim = ReaderSim(link_version=reader_version)
+    sim.insert(FakeApplet())
+    reader = CardReader(sim.start())
+    try:
+        reader.open()
+        assert reader.wait_for_card(2.0, CancelToken())
+        reader.power_on()
+        for i in range(3):
+            assert reader.transmit(bytes.fromhex("00 B2 01 0C 02") + bytes([i, i])) == bytes([i, i, i + 1]) + \
+                b"\x90\x00"
+        assert reader._link._core.peer_version == sim.core.peer_version == reader_version
+    finally:
+        reader.close()
+        sim.stop()

@@ -42,7 +42,8 @@ class _Recorder:
     """Moves bytes between two cores like a wire and writes one line per frame."""
 
     def __init__(self) -> None:
-        self.terminal, self.device = LinkCore(role="terminal"), LinkCore(role="device")
+        # The documented sessions are version 1 (a reader that speaks only v1); v2 frames: test_link_v2.py.
+        self.terminal, self.device = LinkCore(role="terminal", version=1), LinkCore(role="device", version=1)
         self.device.data_to_send()  # the device's own SYN went out before the terminal opened the port
         self.lines: list[str] = []
         self.damage_next_device_frame = False
