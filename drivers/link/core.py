@@ -101,7 +101,6 @@ class LinkCore:
         inflight = None if self._inflight is None else self._inflight.seq
         return f"<LinkCore {self.role} v{self.peer_version} inflight={inflight} queued={len(self._queue)}>"
 
-
     def send(self, cmd: int, data: bytes, now: float) -> int:
         """Queue one message; returns the SEQ it is delivered (and answered) under: its last frame's. Raises
         LocalProtocolError if it cannot be framed."""
@@ -144,7 +143,6 @@ class LinkCore:
         """Nothing in flight, queued, waiting to be written or still to be acknowledged."""
         return self._inflight is None and not self._queue and not self._out and self._ack_due is None
 
-
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes read from the line (never empty: an empty read is ``handle_timer``'s business)."""
         if not data:
@@ -154,7 +152,6 @@ class LinkCore:
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
-
 
     def get_timer(self) -> float | None:
         """Earliest deadline at which ``handle_timer`` must run, or None when nothing waits on time."""
@@ -188,7 +185,6 @@ class LinkCore:
             self.receive_data(data, now)
         self.handle_timer(now)
         return list(iter(self.next_event, None))
-
 
     def _start_next(self, now: float) -> None:
         if self._inflight is None and self._queue and self._held(self._queue[0]):
@@ -263,7 +259,6 @@ class LinkCore:
             self._expect_answer(inflight)
         self._events.append(FrameAcked(seq=inflight.seq, cmd=inflight.cmd))
         self._start_next(now)
-
 
     def _expect_answer(self, sent: Outgoing) -> None:
         if expects_answer(sent.cmd) and self.peer_version >= 2:
@@ -380,6 +375,10 @@ class LinkCore:
             self.peer_version = 2 if self.version >= 2 and frame.seq >= 2 else 1
             if self.peer_version >= 2:
                 self._out += encode_control(Control.SYN, SYN_REPLY | 2)
+            self._queue = deque(o for o in self._queue if not is_response(o.cmd))  # answers to its past life
+            if inflight is not None and is_response(inflight.cmd):
+                self._inflight = inflight = None
+                self._start_next(now)
             if inflight is not None:  # the peer just started and may have missed it: again now, not in 0.2 s
                 inflight.raw = self._encode(inflight)
                 self._transmit(inflight, now)

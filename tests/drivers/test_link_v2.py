@@ -250,3 +250,23 @@ def test_through_a_real_pty_v2_is_spoken_only_when_the_reader_speaks_it(reader_v
     finally:
         reader.close()
         sim.stop()
+
+
+def test_a_restarted_terminal_never_gets_an_answer_to_its_previous_life() -> None:
+    """A v2 answer names no command: the device's answer still in flight when the terminal restarted (its SYN)
+    must be dropped, not sent to the new terminal as the answer to its first command (a pos-terminal restarted
+    after a crash read the old session's answer as its reader status)."""
+    wire = v2_wire()
+    wire.run()
+    wire.terminal.send(0x12, b"\x00\xa4\x04\x00\x00", wire.now)
+    wire._move(wire.terminal, wire.device, wire.t2d, wire.device_events)  # the command arrives
+    command = next(e for e in wire.device_events if isinstance(e, FrameReceived))
+    wire.device.send(command.cmd | 0x80, bytes([command.seq]) + b"OLD", wire.now)  # v2: names no command
+    wire.device.data_to_send()  # the answer goes out to a terminal that has just died
+    wire.terminal, wire.terminal_events = LinkCore(role="terminal", version=2), []
+    wire.handled = len(wire.device_events)
+    wire.on_device_frame = lambda f: wire.device.send(f.cmd | 0x80, bytes([f.seq]) + b"NEW", wire.now)
+    wire.terminal.send(0x01, b"", wire.now)
+    wire.run()
+    got = [e.data for e in wire.terminal_events if isinstance(e, FrameReceived)]
+    assert [g[-3:] for g in got] == [b"NEW"], got
