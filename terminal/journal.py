@@ -31,7 +31,7 @@ __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERS
 
 log = logging.getLogger("terminal.journal")
 FINAL_STATES = txn_state.FINAL
-# States no external step acts on before the sale's next durable write (docs/journal.md, "Grouped commits")
+# States no external step acts on before the sale's next durable write (docs/money-safety.md, "Grouped commits")
 RIDE_ALONG = frozenset({txn_state.TxnState.CREATED, txn_state.TxnState.APPROVED})
 
 
@@ -86,7 +86,7 @@ class Journal:
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work (a savepoint in BEGIN IMMEDIATE … COMMIT); every row it wrote is sealed at the
         COMMIT. ``durable=False``: a step no external step follows before the next durable unit rides with that
-        unit's COMMIT (one fsync for both); a cut before it loses both (docs/journal.md, "Grouped commits")."""
+        unit's COMMIT (one fsync for both); a cut before it loses both (docs/money-safety.md, "Grouped commits")."""
         with self._lock:
             body_failed = False
             try:
@@ -247,18 +247,20 @@ class Journal:
         now = _now()
         assignments = "".join(f", {name} = ?" for name in values)
         detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
-        with self.transaction(durable=state not in RIDE_ALONG) as db:
-            row = db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
             if row is None:
                 raise JournalError(f"no transaction {txn_id}")
             try:
                 state = txn_state.check(row[0], state)
             except txn_state.IllegalTransition as exc:
                 raise JournalError(f"transaction {txn_id}: {exc}") from exc
-            db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
-                       (state, now, *values.values(), txn_id))
-            db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
-                       (txn_id, now, state, detail))
+            copy_only = state == row[0] and set(values) == {"receipt"}  # the receipt copy: no step acts on it
+            with self.transaction(durable=not (state in RIDE_ALONG or copy_only)) as db:  # still under the lock
+                db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
+                           (state, now, *values.values(), txn_id))
+                db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
+                           (txn_id, now, state, detail))
         log.info("txn %d order %s stage %s %s", txn_id, row[1], state, detail)  # one line per event, after commit
 
     def get(self, txn_id: int) -> TxnRecord:

@@ -86,6 +86,18 @@ def test_a_clean_close_makes_what_rides_along_durable(tmp_path):
     assert [r.order_id for r in again.all_transactions()] == ["O1"] and again.verify() is None
 
 
+def test_the_receipt_copy_rides_along_but_a_state_change_carrying_a_receipt_does_not(tmp_path):
+    commits: list[str] = []
+    j = Journal(tmp_path / "journal.db", crash_point=commits.append)
+    txn = j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+                  fee_minor=0, channel="card", cashier_id="01")
+    commits.clear()
+    j.update(txn, "created", receipt="[]")
+    assert commits == []
+    j.update(txn, "cancelled", receipt="[]")
+    assert commits == ["commit"] and j.get(txn).state == "cancelled"
+
+
 def test_only_states_no_external_step_acts_on_ride_along():
     # every state written before an external step (auth_intended, topup_intended, reversal_pending, wallet_intended,
     # void_pending …) and every answer an external step is taken on (paid: recovery tops up from it) is durable

@@ -200,8 +200,8 @@ def test_sealing_adds_no_commit(tmp_path):
     commits: list[str] = []
     j = Journal(tmp_path / "journal.db", crash_point=commits.append)
     commits.clear()
-    _sale(j, "O1")  # STAN, auth_intended, paid, topup_intended, completed, receipt: one commit each, as before the
-    assert len(commits) == 6  # chain (begin and approved ride with the next: docs/journal.md, "Grouped commits")
+    _sale(j, "O1")  # STAN, auth_intended, paid, topup_intended, completed: one commit each, as before the chain
+    assert len(commits) == 5  # (begin, approved, the receipt copy ride along: money-safety.md "Grouped commits")
 
 
 def test_writes_that_fail_leave_nothing_half_done_and_resume(tmp_path):
