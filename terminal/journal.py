@@ -161,6 +161,9 @@ class Journal:
     def verify(self, tables: tuple[str, ...] = CHECKED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
         with self._lock:
+            if self._riding:  # units riding along are sealed only at their COMMIT: check what is durable and sealed
+                with self.transaction():
+                    pass
             if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 return Damage("broken", "SQLite integrity_check failed")
             entries = self._db.execute("SELECT seq, tbl, ref, digest, mac FROM chain WHERE generation = ?"
