@@ -13,7 +13,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
+from terminal.journal_damage import take_damage
 from terminal.journal_files import JournalFiles
 from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
 from terminal.journal_rows import lenient_text as _text  # noqa: I001
@@ -31,6 +31,8 @@ __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERS
 
 log = logging.getLogger("terminal.journal")
 FINAL_STATES = txn_state.FINAL
+# States no external step acts on before the sale's next durable write (docs/money-safety.md, "Grouped commits")
+RIDE_ALONG = frozenset({txn_state.TxnState.CREATED, txn_state.TxnState.APPROVED})
 
 
 class Journal:
@@ -42,6 +44,7 @@ class Journal:
         self._crash_point = crash_point or (lambda _name: None)  # after every COMMIT; wired by the composition root
         self.files = JournalFiles(self.path)
         self._lock = threading.RLock()
+        self._riding = 0  # units committed with the next durable one (``transaction(durable=False)``)
         self.chain = Chain(chain_key or self.files.own_chain_key(read_only))  # a bench journal's own 0600 file
         self.quarantined: dict[str, str] = {}  # row ("txn 3") → the column that could not be decoded
         self.write_error: str | None = None  # the last write's failure (disk full …) until a write succeeds
@@ -64,7 +67,7 @@ class Journal:
         except (sqlite3.Error, JournalError) as exc:
             found = Damage("unreadable", f"{type(exc).__name__}: {exc}")
         if found is not None:
-            self._take_damage(found, opening.counters, opening.generation)
+            take_damage(self, found, opening.counters, opening.generation)
         self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
 
     def _connect(self, *, read_only: bool = False) -> None:
@@ -80,26 +83,41 @@ class Journal:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable unit of work (BEGIN IMMEDIATE … COMMIT); every row it wrote is sealed in it."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work (a savepoint in BEGIN IMMEDIATE … COMMIT); every row it wrote is sealed at the
+        COMMIT. ``durable=False``: a step no external step follows before the next durable unit rides with that
+        unit's COMMIT (one fsync for both); a cut before it loses both (docs/money-safety.md, "Grouped commits")."""
         with self._lock:
-            self.chain.begin()
+            body_failed = False
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                if not self._db.in_transaction:
+                    self.chain.begin()
+                    self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("SAVEPOINT unit")
                 try:
                     yield self._db
-                    for table, rowid in self._db.execute("SELECT tbl, ref FROM temp.written GROUP BY tbl, ref"
-                                                         " ORDER BY MIN(rowid)").fetchall():
-                        self._seal(table, "rowid = ?", (rowid,))
-                    self._db.execute("DELETE FROM temp.written")  # a rollback takes back its notes too
-                    self._db.execute("COMMIT")
                 except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+                    body_failed = True  # take back this unit only: the units riding along stay
+                    self._db.execute("ROLLBACK TO unit" if self._riding else "ROLLBACK")
+                    if self._riding:
+                        self._db.execute("RELEASE unit")
                     raise
-            except sqlite3.Error as exc:  # disk full, I/O error: nothing of this unit was written
+                self._db.execute("RELEASE unit")
+                if not durable:
+                    self._riding += 1
+                    return
+                for table, rowid in self._db.execute("SELECT tbl, ref FROM temp.written GROUP BY tbl, ref"
+                                                     " ORDER BY MIN(rowid)").fetchall():
+                    self._seal(table, "rowid = ?", (rowid,))
+                self._db.execute("DELETE FROM temp.written")  # a rollback takes back its notes too
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:  # disk full, I/O error: nothing of this unit (nor what rode along) written
+                if self._db.in_transaction and not body_failed:
+                    self._db.execute("ROLLBACK")
+                self._riding = 0 if not self._db.in_transaction else self._riding
                 self.write_error = str(exc)
                 raise JournalError(f"journal write failed: {exc}") from exc
+            self._riding = 0
             self.chain.commit()
             self.write_error = None
             self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
@@ -140,33 +158,12 @@ class Journal:
         for row in self._rows(table, where, params):
             self._db.execute("INSERT INTO chain VALUES (?,?,?,?,?,?)", self.chain.entry(table, row[0], row[1:]))
 
-    def _take_damage(self, found: Damage, best: tuple[int, ...], generation: int) -> None:
-        """Keep the damaged files; go on in place (readable) or anew; counters at their highest; next generation."""
-        for move in (False, True) if found.kind in ("older", "broken", "record") else (True,):
-            try:
-                if not move:
-                    best = tuple(max(b, self.counters()[n]) for b, n in zip(best, ("stan", "invoice", "batch")))  # noqa: B905
-                with suppress(sqlite3.Error, AttributeError):  # AttributeError: it could not even be connected
-                    self._db.close()
-                self.damage = replace(found, kept=self.files.keep_damaged(move=move), at=_now())
-                self.files.put_hold(self.damage)  # first: a cut from here on still finds the terminal out of service
-                self._connect()
-                self._migrate()
-                self.chain.restart(max(self.chain.generation, generation) + 1)
-                with self.transaction():
-                    for table in CHECKED:
-                        self._seal(table)
-                break
-            except (sqlite3.Error, JournalError):
-                if move:
-                    raise
-        log.error("journal damaged: %s", self.damage)
-        self.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
-        self.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
-
     def verify(self, tables: tuple[str, ...] = CHECKED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
         with self._lock:
+            if self._riding:  # units riding along are sealed only at their COMMIT: check what is durable and sealed
+                with self.transaction():
+                    pass
             if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 return Damage("broken", "SQLite integrity_check failed")
             entries = self._db.execute("SELECT seq, tbl, ref, digest, mac FROM chain WHERE generation = ?"
@@ -193,8 +190,8 @@ class Journal:
             for name, value in at_least.items():
                 db.execute("UPDATE counter SET value = MAX(value, ?) WHERE name = ?", (value, name))
 
-    def _bump(self, name: str, wrap: int | None = None) -> int:
-        with self.transaction() as db:
+    def _bump(self, name: str, wrap: int | None = None, *, durable: bool = True) -> int:
+        with self.transaction(durable=durable) as db:
             value = db.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()[0] % (wrap or 2**62) + 1
             db.execute("UPDATE counter SET value = ? WHERE name = ?", (value, name))
             return int(value)
@@ -226,7 +223,7 @@ class Journal:
         return self._select("batch = ?", (batch,))
 
     def next_order_id(self, terminal_id: str, now: dt.datetime) -> str:
-        invoice = self._bump("invoice", wrap=999999)
+        invoice = self._bump("invoice", wrap=999999, durable=False)  # rides with the sale's first durable step
         return f"{terminal_id}{now:%y%m%d%H%M%S}{invoice:06d}"
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
@@ -234,7 +231,7 @@ class Journal:
         if self.damage is not None:
             raise JournalError(f"journal out of service ({self.damage.kind}): no new sale")
         now = _now()
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:  # no money moves before the next (durable) step of the sale
             cur = db.execute(
                 "INSERT INTO txn (state, order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor,"
                 " channel, cashier_id, created_at, updated_at, batch) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?,"
@@ -253,18 +250,20 @@ class Journal:
         now = _now()
         assignments = "".join(f", {name} = ?" for name in values)
         detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
-        with self.transaction() as db:
-            row = db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
             if row is None:
                 raise JournalError(f"no transaction {txn_id}")
             try:
                 state = txn_state.check(row[0], state)
             except txn_state.IllegalTransition as exc:
                 raise JournalError(f"transaction {txn_id}: {exc}") from exc
-            db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
-                       (state, now, *values.values(), txn_id))
-            db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
-                       (txn_id, now, state, detail))
+            copy_only = state == row[0] and set(values) == {"receipt"}  # the receipt copy: no step acts on it
+            with self.transaction(durable=not (state in RIDE_ALONG or copy_only)) as db:  # still under the lock
+                db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
+                           (state, now, *values.values(), txn_id))
+                db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
+                           (txn_id, now, state, detail))
         log.info("txn %d order %s stage %s %s", txn_id, row[1], state, detail)  # one line per event, after commit
 
     def get(self, txn_id: int) -> TxnRecord:
@@ -339,13 +338,13 @@ class Journal:
                    message: str | None = None) -> None:
         """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
         done = status in ("sent", "cancelled", "expired")  # the sealed PAN is never needed again: erased
-        with self.transaction() as db:
-            db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
-                       " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
-                       " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
-                       (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
-        if done and not self.files.memory:  # the PAN is erased: no old page keeps it in the WAL
-            with self._lock:
+        with self._lock:  # held to the checkpoint: no unit of another thread rides along in between
+            with self.transaction() as db:
+                db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
+                           " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
+                           " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
+                           (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
+            if done and not self.files.memory:  # the PAN is erased: no old page keeps it in the WAL
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def user_add(self, user_id: str, name: str, role: str, pw_hash: str) -> bool:
@@ -396,4 +395,7 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            if self._riding:  # a clean stop makes the units still riding along durable
+                with self.transaction():
+                    pass
             self._db.close()

@@ -1,0 +1,47 @@
+"""What the journal does when it finds itself damaged at open: keep the damaged files, go on in place (readable)
+or anew, counters at their highest, next chain generation, an out-of-service hold until a technician accepts it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from contextlib import suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from terminal.journal_chain import Damage
+from terminal.journal_rows import JournalError
+from terminal.journal_rows import now as _now
+from terminal.journal_schema import CHECKED
+
+if TYPE_CHECKING:
+    from terminal.journal import Journal
+
+__all__ = ["take_damage"]
+
+log = logging.getLogger("terminal.journal")
+
+
+def take_damage(journal: Journal, found: Damage, best: tuple[int, ...], generation: int) -> None:
+    """Keep the damaged files; go on in place (readable) or anew; counters at their highest; next generation."""
+    for move in (False, True) if found.kind in ("older", "broken", "record") else (True,):
+        try:
+            if not move:
+                best = tuple(max(b, journal.counters()[n]) for b, n in zip(best, ("stan", "invoice", "batch")))  # noqa: B905
+            with suppress(sqlite3.Error, AttributeError):  # AttributeError: it could not even be connected
+                journal._db.close()
+            journal.damage = replace(found, kept=journal.files.keep_damaged(move=move), at=_now())
+            journal.files.put_hold(journal.damage)  # first: a cut from here on still finds the terminal out of service
+            journal._connect()
+            journal._migrate()
+            journal.chain.restart(max(journal.chain.generation, generation) + 1)
+            with journal.transaction():
+                for table in CHECKED:
+                    journal._seal(table)
+            break
+        except (sqlite3.Error, JournalError):
+            if move:
+                raise
+    log.error("journal damaged: %s", journal.damage)
+    journal.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
+    journal.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")

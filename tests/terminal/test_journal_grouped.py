@@ -1,0 +1,104 @@
+"""Grouped commits (issue 17 item 2): a unit written with ``durable=False`` rides with the next durable COMMIT.
+
+Proved on a real SQLite file and a real process cut (``os._exit``: no close, no flush): what rode along is lost
+together with the unit it waited for, never half of it; what a durable unit committed is kept with all it carried.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from terminal.journal import RIDE_ALONG, Journal, JournalError
+
+CUT = textwrap.dedent("""
+    import os, sys
+    from terminal.journal import Journal
+    j = Journal(sys.argv[1])
+    order = j.next_order_id("SIM00001", __import__("datetime").datetime(2026, 12, 3, 10, 0, 0))
+    txn = j.begin(order_id=order, iccid="89860424000000000017", msisdn="1064900000001", plan_id="P3",
+                  plan_name="10 GB", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
+    if sys.argv[2] == "after_stan":
+        j.next_stan()
+        j.update(txn, "auth_intended")
+        j.update(txn, "approved")  # rides along: the cut comes before paid
+    print(txn, order, flush=True)
+    os._exit(0)
+""")
+
+
+def _cut(path: Path, where: str) -> list[str]:
+    run = subprocess.run([sys.executable, "-c", CUT, str(path), where], capture_output=True, text=True, timeout=60,
+                         check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    return run.stdout.split()
+
+
+def test_a_sale_cut_before_its_first_durable_write_leaves_no_trace_and_no_gap(tmp_path):
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    _cut(path, "begun")
+    j = Journal(path)
+    assert j.all_transactions() == [] and j.counters()["invoice"] == 0 and j.damage is None and j.verify() is None
+
+
+def test_a_cut_keeps_what_the_durable_write_carried_and_loses_only_what_rode_after_it(tmp_path):
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    txn, order = _cut(path, "after_stan")
+    j = Journal(path)
+    (row,) = j.all_transactions()
+    assert (row.txn_id, row.order_id, row.state) == (int(txn), order, "auth_intended")  # recovery reverses it
+    assert j.counters()["invoice"] == 1 and j.counters()["stan"] == 1 and j.damage is None and j.verify() is None
+
+
+def test_riding_units_commit_once_with_the_next_durable_unit(tmp_path):
+    commits: list[str] = []
+    j = Journal(tmp_path / "journal.db", crash_point=commits.append)
+    commits.clear()
+    txn = j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+                  fee_minor=0, channel="card", cashier_id="01")
+    assert commits == [] and j.get(txn).state == "created"  # visible to this connection before its COMMIT
+    j.update(txn, "auth_intended")
+    assert commits == ["commit"] and j.verify() is None  # both rows sealed in the one commit
+
+
+def test_a_failed_unit_takes_back_itself_only_not_what_rides_along(tmp_path):
+    j = Journal(tmp_path / "journal.db")
+    txn = j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+                  fee_minor=0, channel="card", cashier_id="01")
+    with pytest.raises(JournalError):
+        j.update(txn, "completed")  # an illegal move from created
+    j.update(txn, "auth_intended")
+    assert [s for s, _ in j.events(txn)] == ["created", "auth_intended"] and j.verify() is None
+
+
+def test_a_clean_close_makes_what_rides_along_durable(tmp_path):
+    j = Journal(tmp_path / "journal.db")
+    j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+            fee_minor=0, channel="card", cashier_id="01")
+    j.close()
+    again = Journal(tmp_path / "journal.db")
+    assert [r.order_id for r in again.all_transactions()] == ["O1"] and again.verify() is None
+
+
+def test_the_receipt_copy_rides_along_but_a_state_change_carrying_a_receipt_does_not(tmp_path):
+    commits: list[str] = []
+    j = Journal(tmp_path / "journal.db", crash_point=commits.append)
+    txn = j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+                  fee_minor=0, channel="card", cashier_id="01")
+    commits.clear()
+    j.update(txn, "created", receipt="[]")
+    assert commits == []
+    j.update(txn, "cancelled", receipt="[]")
+    assert commits == ["commit"] and j.get(txn).state == "cancelled"
+
+
+def test_only_states_no_external_step_acts_on_ride_along():
+    # every state written before an external step (auth_intended, topup_intended, reversal_pending, wallet_intended,
+    # void_pending …) and every answer an external step is taken on (paid: recovery tops up from it) is durable
+    assert RIDE_ALONG == {"created", "approved"}
