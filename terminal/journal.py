@@ -1,6 +1,5 @@
-"""The transaction journal: SQLite (WAL, ``synchronous=FULL``), every row sealed in a keyed hash chain in its own
-commit and checked when opened against the high-water record (``terminal.journal_chain``, ``journal_files``).
-
+"""The transaction journal: SQLite (WAL, ``synchronous=FULL``), rows sealed in a keyed hash chain at each COMMIT
+(grouped: docs/money-safety.md) and checked at open against the high-water record (``journal_chain``, ``_files``).
 >>> Journal(":memory:").next_stan(), Journal(":memory:").verify()
 (1, None)
 """
@@ -22,8 +21,7 @@ from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
 from terminal.journal_damage import take_damage
 from terminal.journal_files import JournalFiles
-from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, statements
-from terminal.journal_rows import lenient_text as _text  # noqa: I001
+from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, lenient_text, statements
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED, MIGRATIONS, SCHEMA_VERSION, SEALED
 
@@ -74,7 +72,7 @@ class Journal:
         try:
             self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
                                        uri=read_only, check_same_thread=False, isolation_level=None)
-            self._db.text_factory = _text
+            self._db.text_factory = lenient_text
             for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
                                                 "secure_delete=ON"):  # overwritten content is zeroed
                 self._db.execute(f"PRAGMA {pragma}")
@@ -152,7 +150,7 @@ class Journal:
         try:
             return self._db.execute(f"SELECT rowid, * FROM {table} WHERE {where} ORDER BY rowid", params).fetchall()  # noqa: S608
         finally:
-            self._db.text_factory = _text
+            self._db.text_factory = lenient_text
 
     def _seal(self, table: str, where: str = "1=1", params: tuple[Any, ...] = ()) -> None:
         for row in self._rows(table, where, params):
