@@ -170,6 +170,7 @@ def test_the_duplicate_guard_names_a_damaged_row_of_the_same_sim_to_the_cashier(
                             amount_minor=999, fee_minor=0, channel="card", cashier_id="01")
     other = journal.begin(order_id="O2", iccid="89860000000000000000", msisdn="1064800000099", plan_id="P",
                           plan_name="p", amount_minor=999, fee_minor=0, channel="card", cashier_id="01")
+    assert journal.verify() is None  # commits the rows riding along (grouped commits) before the damage below
     with sqlite3.connect(tmp_path / "journal.db") as db:  # one undecodable byte in each row
         db.execute("UPDATE txn SET plan_name = CAST(x'ff41' AS TEXT) WHERE txn_id IN (?, ?)", (earlier, other))
     till = Till(journal)
