@@ -68,6 +68,28 @@ class ConnectionKeeper:
         except OSError as exc:
             raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
 
+    def send(self, conn: http.client.HTTPConnection, reused: bool, where: str, method: str, target: str,
+             body: bytes | None, headers: dict[str, str]) -> http.client.HTTPConnection:
+        """Send one request on ``conn`` from ``take`` (connecting it first when new). A kept connection that fails
+        before the whole request left is replaced once: the server never had it. Returns the connection used."""
+        if not reused:
+            self.connect(conn, where)
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            return conn
+        except OSError:
+            if not reused:
+                raise
+        conn.close()
+        conn = self.new()
+        try:
+            self.connect(conn, where)
+            conn.request(method, target, body=body, headers=headers)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def give(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
         """Keep ``conn`` for the next request when its answer was read to the end and did not ask to close."""
         if self.keep_alive_s <= 0 or response.will_close or not response.isclosed() or conn.sock is None:

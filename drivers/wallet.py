@@ -161,18 +161,8 @@ class WalletClient:
                                                     data or b"")})
         kept = False
         try:
-            if not reused:
-                self.connections.connect(conn, where)
             try:
-                try:
-                    conn.request(method, target, body=data, headers=headers)
-                except OSError:
-                    if not reused:
-                        raise
-                    conn.close()  # the kept connection failed before the whole request left: once more, new
-                    conn = self.connections.new()
-                    self.connections.connect(conn, where)
-                    conn.request(method, target, body=data, headers=headers)
+                conn = self.connections.send(conn, reused, where, method, target, data, headers)
                 self._crash_point("wallet.sent")
                 response = conn.getresponse()
                 raw = response.read(MAX_ANSWER + 1)
