@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from emv import tlv
 from emv.crypto import arqc, pin
 from sim.backends.acquirer import AcquirerSim
+from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
 TODAY = dt.date(2025, 1, 15)
@@ -21,6 +23,7 @@ TDES_KSN = bytes.fromhex("FFFF9876543210E00000")
 GOOD = CATALOGUE["unionpay-debit"]
 EXPIRED = CATALOGUE["expired"]  # expired June 2024
 MASTERCARD = CATALOGUE["mastercard-debit"]  # PSN 02, PIN 4321
+SECURE_TID = "T0000001"  # the terminal the ``security`` fixture's host knows
 
 
 def session_key(card: SimCardProfile, atc: int) -> bytes:
@@ -58,9 +61,21 @@ def pinpad() -> pin.DukptPinEncryptor:
                                  random_bytes=bytes)
 
 
-@pytest.fixture
-def acquirer() -> Iterator[AcquirerSim]:
-    sim = AcquirerSim(bdk=BDK, pin_scheme="aes", today=lambda: TODAY)  # the whole real catalogue
+def started(security: AcquirerSecurity | None = None) -> Iterator[AcquirerSim]:
+    """A running AcquirerSim knowing the whole real catalogue (with ``security``: mutual TLS, MACs, sign-on)."""
+    sim = AcquirerSim(bdk=BDK, pin_scheme="aes", today=lambda: TODAY, security=security)
     sim.start()
     yield sim
     sim.stop()
+
+
+@pytest.fixture
+def acquirer() -> Iterator[AcquirerSim]:
+    yield from started()
+
+
+@pytest.fixture
+def security(tmp_path: Path) -> AcquirerSecurity:
+    """The host's keys and TLS identity for ``SECURE_TID`` (modules of the secure link override ``acquirer``
+    with ``started(security)``)."""
+    return AcquirerSecurity.create(tmp_path / "host", SECURE_TID)

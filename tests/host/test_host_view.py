@@ -26,24 +26,16 @@ from sim.backends.acquirer_security import AcquirerSecurity
 from terminal.audit import AuditEntry, AuditLog
 from terminal.journal import Journal
 from terminal.wiring import follow_host_view
-from tests.host.conftest import BDK, GOOD, TODAY, icc_data
+from tests.host.conftest import GOOD, SECURE_TID, TODAY, icc_data, started
 
-TID = "T0000001"
+TID = SECURE_TID
 _atc = itertools.count(100)
 _minute = itertools.count(1)
 
 
 @pytest.fixture
-def security(tmp_path: Path) -> AcquirerSecurity:
-    return AcquirerSecurity.create(tmp_path / "host", TID)
-
-
-@pytest.fixture
 def acquirer(security: AcquirerSecurity) -> Iterator[AcquirerSim]:
-    sim = AcquirerSim(bdk=BDK, pin_scheme="aes", today=lambda: TODAY, security=security)
-    sim.start()
-    yield sim
-    sim.stop()
+    yield from started(security)
 
 
 def terminal_client(sim: AcquirerSim, sec: AcquirerSecurity, journal: Journal, *, follow: bool = True) -> HostClient:

@@ -9,7 +9,6 @@ import datetime as dt
 import ssl
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,23 +19,15 @@ from flows.ports import AuthRequest, ReversalRequest
 from pos_errors import ConfigError, LinkFault, LinkSecurityError, LinkTimeout
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
-from tests.host.conftest import BDK, GOOD, TODAY, icc_data
+from tests.host.conftest import GOOD, SECURE_TID, TODAY, icc_data, started
 
-TID = "T0000001"
+TID = SECURE_TID
 LOCAL = dt.datetime.combine(TODAY, dt.time(10, 30, 45))
 
 
 @pytest.fixture
-def security(tmp_path: Path) -> AcquirerSecurity:
-    return AcquirerSecurity.create(tmp_path, TID)
-
-
-@pytest.fixture
 def acquirer(security: AcquirerSecurity) -> Iterator[AcquirerSim]:
-    sim = AcquirerSim(bdk=BDK, pin_scheme="aes", today=lambda: TODAY, security=security)
-    sim.start()
-    yield sim
-    sim.stop()
+    yield from started(security)
 
 
 def client(sim: AcquirerSim, sec: AcquirerSecurity, *, keep_alive_s: float = 60.0, terminal_id: str = TID,

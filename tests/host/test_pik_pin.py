@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -25,7 +24,7 @@ from pos_errors import DeviceError, LinkError, LocalProtocolError, RemoteProtoco
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.pinpad import TEST_KBPK, PinPadSim
-from tests.host.conftest import BDK, GOOD, TODAY
+from tests.host.conftest import BDK, GOOD, started
 from tests.host.test_secure_link import TID, client, request
 
 psec_pinblock = pytest.importorskip("psec.pinblock")
@@ -34,16 +33,8 @@ AES_KSN = bytes.fromhex("123456789012345600000000")
 
 
 @pytest.fixture
-def security(tmp_path: Path) -> AcquirerSecurity:
-    return AcquirerSecurity.create(tmp_path, TID)
-
-
-@pytest.fixture
 def acquirer(security: AcquirerSecurity) -> Iterator[AcquirerSim]:
-    sim = AcquirerSim(bdk=BDK, pin_scheme="aes", today=lambda: TODAY, security=security)
-    sim.start()
-    yield sim
-    sim.stop()
+    yield from started(security)
 
 
 @pytest.fixture
