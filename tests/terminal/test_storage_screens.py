@@ -14,6 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from flows.ports import SimInfo
 from terminal.config import Settings
 from terminal.core import Audit, KeyPressed, Started, StartWork, TerminalCore, Tick, WorkDone
@@ -101,8 +103,9 @@ def test_a_damaged_journal_keeps_the_terminal_out_of_service_until_a_technician_
     assert recovery and recovery[0][2] == "80" and "accepted empty" in recovery[0][4]
 
 
-def test_a_journal_write_failing_mid_sale_is_never_a_blank_result_and_stops_sales(tmp_path):
-    journal = Journal(tmp_path / "journal.db")
+def _sale_whose_journal_write_fails(journal: Journal) -> Till:
+    """A cashier's card sale under way when the storage starts refusing writes (as a full disk does): the flow
+    ends with the journal's error."""
     till = Till(journal)
     till.boot(healthy=True)
     till.keys("01 ENTER 1111 ENTER 1")
@@ -110,12 +113,17 @@ def test_a_journal_write_failing_mid_sale_is_never_a_blank_result_and_stops_sale
     till.finish(till.last_work("lookup"))
     till.keys(f"ENTER 1 1 {ICCID[-4:]} ENTER")
     payment = till.last_work("payment")
-    journal._db.execute("PRAGMA query_only = ON")  # the storage refuses writes (as a full disk does) ...
-    try:
+    journal._db.execute("PRAGMA query_only = ON")
+    with pytest.raises(JournalError) as failed:
         journal.begin(order_id="O1", iccid=ICCID, msisdn="1064800000017", plan_id="P", plan_name="p",
                       amount_minor=1, fee_minor=0, channel="card", cashier_id="01")
-    except JournalError as exc:  # ... in the middle of the sale: the flow ends with the journal's error
-        till.feed(WorkDone(payment.ticket, None, exc))
+    till.feed(WorkDone(payment.ticket, None, failed.value))
+    return till
+
+
+def test_a_journal_write_failing_mid_sale_is_never_a_blank_result_and_stops_sales(tmp_path):
+    journal = Journal(tmp_path / "journal.db")
+    till = _sale_whose_journal_write_fails(journal)
     assert till.core.state is State.RESULT
     text = till.text()
     assert "could not be written (storage full or faulty): sales are stopped" in text
@@ -138,19 +146,7 @@ def test_the_home_screen_warns_of_a_failing_journal_at_once_and_stops_when_it_wo
     """Issue 15 item 3: the warning follows the failed write itself, not the next background check (none runs
     here), and goes as soon as a write succeeds again."""
     journal = Journal(tmp_path / "journal.db")
-    till = Till(journal)
-    till.boot(healthy=True)
-    till.keys("01 ENTER 1111 ENTER 1")
-    till.keys(f"{ICCID} ENTER")
-    till.finish(till.last_work("lookup"))
-    till.keys(f"ENTER 1 1 {ICCID[-4:]} ENTER")
-    payment = till.last_work("payment")
-    journal._db.execute("PRAGMA query_only = ON")  # the storage refuses writes, as a full disk does
-    try:
-        journal.begin(order_id="O1", iccid=ICCID, msisdn="1064800000017", plan_id="P", plan_name="p",
-                      amount_minor=1, fee_minor=0, channel="card", cashier_id="01")
-    except JournalError as exc:
-        till.feed(WorkDone(payment.ticket, None, exc))
+    till = _sale_whose_journal_write_fails(journal)
     till.keys("CANCEL")  # back home from the result
     assert till.core.state is State.HOME
     assert not any(isinstance(c, StartWork) and c.kind == "health" for c in till.commands), "no check ran"
