@@ -140,6 +140,7 @@ class PtyPort:
         self._write_lock = threading.Lock()
         self._fd_lock = threading.Lock()  # an fd is never read or written while unplug() closes it
         self._hold_until = 0.0
+        self.bytes_in = self.bytes_out = 0  # what crossed the line each way (benches count framing with it)
         self.set_faults(faults)
         self._open_pty()
 
@@ -205,6 +206,7 @@ class PtyPort:
                 return b""
         if self.baud:  # the terminal's bytes take their line time to arrive (a pty has no baud rate): counted
             sleep_until(arrived + len(data) * 10 / self.baud)  # from when they showed up, to a deadline
+        self.bytes_in += len(data)
         return self.in_faults.apply(data)
 
     def write(self, data: bytes) -> None:
@@ -217,6 +219,7 @@ class PtyPort:
             if pause > 0:
                 time.sleep(pause)
             view = memoryview(self.out_faults.apply(data))
+            self.bytes_out += len(view)
             started, sent = time.monotonic(), 0
             while view:
                 chunk = view
