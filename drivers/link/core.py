@@ -81,8 +81,8 @@ class LinkCore:
         self.version = version
         self.peer_version = 1  # raised once the peer said (SYN, SYN reply) or showed (its frames) what it speaks
         self.stats = LinkStats()
-        self._pieces = Pieces(self.stats, hold_s=(retries + 2) * ack_timeout_s + (retries + 1) * (MAX_DATA + 8)
-                              * byte_time_s)  # longer than the peer retries its longest frame
+        self._pieces = Pieces(self.stats, hold_s=2 * (retries + 1) * (ack_timeout_s + (MAX_DATA + 8) * byte_time_s)
+                              )  # twice as long as this end retries its longest frame: a peer may retry longer
         self._next_seq = initial_seq
         self._last_rx_seq: int | None = None
         self._last_rx_key: object = None  # v2: what the last fresh frame said (a duplicate says the same)
