@@ -99,6 +99,8 @@ def _session(baud: int | None, faults: LineFaults | None) -> tuple[ReaderSim, Ca
 
 
 def _efficiency(baud: int, repeats: int) -> dict[str, Any]:
+    if repeats < 1:
+        raise ValueError("repeats: at least one transaction per baud rate")
     sim, reader, card = _session(baud, None)
     walls, lines, cards = [], [], []
     try:
