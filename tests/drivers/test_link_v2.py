@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from drivers.card_reader import CardReader
-from drivers.link.core import FrameReceived, LinkCore, LinkFailed
+from drivers.link.core import FrameReceived, LinkCore, LinkFailed, LinkStats
 from drivers.link.frames import (
     Control,
     ControlFrame,
@@ -20,6 +20,8 @@ from drivers.link.frames import (
     encode_v2_control,
     find_frame,
 )
+from drivers.link.outbox import Unanswered
+from drivers.link.reassembly import Pieces
 from flows.ports import CancelToken
 from pos_errors import LocalProtocolError, RemoteProtocolError
 from sim.devices.reader import ReaderSim
@@ -351,3 +353,20 @@ def test_a_restarted_terminal_never_gets_an_answer_to_its_previous_life() -> Non
     wire.run()
     got = [e.data for e in wire.terminal_events if isinstance(e, FrameReceived)]
     assert [g[-3:] for g in got] == [b"NEW"], got
+
+
+def test_pieces_held_too_long_are_given_up_and_their_continuation_refused() -> None:
+    stats = LinkStats()
+    pieces, refs = Pieces(stats, hold_s=1.0), Unanswered()
+    for seq in (0, 1):  # two leading pieces of a command
+        assert not pieces.refuses(seq, now=0.1 * seq)
+        assert pieces.v2(V2Frame(seq=seq, cmd=0x12, data=b"ab", more=True), seq, refs) is None
+    assert pieces.deadline == pytest.approx(1.1)
+    pieces.expire(1.0)
+    assert pieces.deadline is not None and stats.bad_frames == 0  # not yet: the sender may still be retrying
+    pieces.expire(1.2)
+    assert pieces.deadline is None and stats.bad_frames == 1  # given up: the sender has failed that message
+    assert pieces.refuses(2, now=1.3)  # would have been the last piece: refused (so its sender reports it)
+    assert not pieces.refuses(1, now=1.3) and pieces.refuses(2, now=1.4)  # a repeat of piece 1 changes nothing
+    assert not pieces.refuses(3, now=1.5) and not pieces.refuses(4, now=1.6)  # anything else starts afresh
+    assert pieces.v2(V2Frame(seq=4, cmd=0x12, data=b"new"), 4, refs) == (0x12, b"new")  # whole, on its own
