@@ -81,3 +81,38 @@ def test_the_config_sections_read_and_default_to_the_wallet_platform() -> None:
     assert settings.alipay.url.endswith("/gateway.do") and Settings().wechatpay.appid == ""
     with pytest.raises(ConfigError, match="wechatpay"):
         Settings.from_dict({"wechatpay": {"api_key": "inline secrets are not a key"}})
+
+
+def test_the_alipay_app_key_is_checked_at_boot_and_loaded_once_on_first_use(tmp_path: Path) -> None:
+    """Issue 17: the RSA consistency check (~30 ms) is not on the boot path; the first request signs with the
+    fully loaded key, which the strict gateway verifies over loopback HTTPS, and later requests reuse it."""
+    from sim.backends.alipay import AlipaySim
+    from sim.backends.wallet import WalletSim
+
+    sim = AlipaySim(WalletSim())
+    url = sim.start()
+    try:
+        private, public = sim.write_keys(str(tmp_path))
+        options = sim.client_options()
+        client = alipay_client(url=url, app_id=sim.app_id, app_private_key_file=private,
+                               alipay_public_key_file=public, ca_file=options["ca_file"],
+                               insecure_plaintext=options["insecure_plaintext"], timeout_s=3.0)
+        key = client._key  # the AppKey the client signs with
+        assert not key.loaded and key.loads == 0 and "BEGIN" not in repr(key)
+        assert client.query("NOPE1").status == "not_found"  # signed, sent, answer verified
+        assert key.loaded and key.loads == 1
+        assert client.query("NOPE2").status == "not_found"
+        assert key.loads == 1
+        assert not sim.refused
+    finally:
+        sim.stop()
+
+
+def test_a_small_alipay_app_key_is_refused_at_boot_before_any_full_load(tmp_path: Path) -> None:
+    small = _file(tmp_path / "small.pem", _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)), 0o600)
+    public_file = _file(tmp_path / "pub.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                        .public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
+    with pytest.raises(ConfigError, match="alipay.app_private_key_file: RSA2 needs an RSA key of at least 2048"):
+        alipay_client(url="https://127.0.0.1:1/gateway.do", app_id="2021000000000001",
+                      app_private_key_file=small, alipay_public_key_file=public_file)
