@@ -2,6 +2,12 @@
 
 Members are sorted, dated 1980-01-01, mode 0644 and stored uncompressed: the same tree gives the same bytes, and
 the flashing link's per-block deflate compresses the sources far better than a zip of separately deflated files.
+Every module's bytecode rides beside its source (``x.pyc`` next to ``x.py``, where ``zipimport`` looks first):
+a terminal cannot write a bytecode cache into its image, so without it every boot compiled every module it
+imported (issue 17: about a second on the development machine). The ``.pyc`` files are unchecked-hash pycs
+(PEP 552: no timestamp, so the same tree gives the same bytes) for the interpreter that builds; the signed image
+covers them like every other member; an interpreter of another version sees a foreign magic number and compiles
+the source instead (``bytecode`` in the manifest names the one they are for).
 ``__main__.py`` runs the self-test (``firmware_image.selftest``: every runtime dependency of ``pyproject.toml``
 is installed in a version its requirement allows, every entry point and packaged module imports), confirms the
 running slot when the launcher says it is on trial, then starts the terminal. The manifest lists those
@@ -16,9 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import io
 import json
+import marshal
 import re
+import sys
 import tomllib
 import zipfile
 from collections.abc import Iterable
@@ -28,7 +37,7 @@ from typing import Any
 from firmware_image.errors import FirmwareImageError
 
 __all__ = ["APP_PACKAGES", "PLATFORM_PACKAGES", "MANIFEST_NAME", "build_payload", "read_manifest",
-           "tree_digest", "MAIN_PY", "runtime_dependencies", "entry_points"]
+           "tree_digest", "MAIN_PY", "runtime_dependencies", "entry_points", "bytecode"]
 
 APP_PACKAGES = ("terminal", "drivers", "flows", "emv", "firmware_image", "pos_errors")  # every product package
 # Compiled or heavy libraries the terminal's Python must already have; the self-test refuses to run without them.
@@ -113,6 +122,21 @@ def entry_points(root: Path, packages: Iterable[str]) -> list[str]:
     return sorted(t for t in _pyproject(root).get("scripts", {}).values() if t.split(".")[0] in packaged)
 
 
+def bytecode(name: str, source: bytes) -> bytes:
+    """``source`` (the module file ``name`` in the image) compiled to the bytes of an unchecked-hash ``.pyc``:
+    magic number, flags 1 (hash-based, source not checked), the source's hash, the marshalled code (PEP 552).
+
+    Raises:
+        FirmwareImageError: the source does not compile (nothing is built).
+    """
+    try:
+        code = compile(source, name, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        raise FirmwareImageError(f"{name} does not compile: {exc}", "usage") from exc
+    return (importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + importlib.util.source_hash(source)
+            + marshal.dumps(code))
+
+
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
     info.external_attr = 0o644 << 16
@@ -122,8 +146,9 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 
 def build_payload(root: Path, *, version: str, packages: Iterable[str] = APP_PACKAGES,
                   requires: Iterable[str] = PLATFORM_PACKAGES, extra: dict[str, bytes] | None = None,
-                  dependencies: list[dict[str, str]] | None = None) -> bytes:
-    """The zipapp bytes: ``__main__.py``, the manifest, then every package file in name order.
+                  dependencies: list[dict[str, str]] | None = None, compiled: bool = True) -> bytes:
+    """The zipapp bytes: ``__main__.py``, the manifest, then every package file in name order (with its ``.pyc``
+    right after it unless ``compiled`` is false).
 
     ``dependencies`` defaults to ``runtime_dependencies(root)`` (tests pass their own)."""
     packages = tuple(packages)
@@ -133,12 +158,17 @@ def build_payload(root: Path, *, version: str, packages: Iterable[str] = APP_PAC
                                 "tree_sha256": tree_digest(root, packages), "files": len(files),
                                 "dependencies": runtime_dependencies(root) if dependencies is None else dependencies,
                                 "entry_points": entry_points(root, packages)}
+    if compiled:
+        manifest["bytecode"] = sys.implementation.cache_tag  # e.g. cpython-311: the interpreter the .pyc are for
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         _add(archive, "__main__.py", MAIN_PY.encode())
         _add(archive, MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True).encode())
         for name, path in files:
-            _add(archive, name, path.read_bytes())
+            data = path.read_bytes()
+            _add(archive, name, data)
+            if compiled and name.endswith(".py"):
+                _add(archive, name + "c", bytecode(name, data))
         for name, data in sorted((extra or {}).items()):
             _add(archive, name, data)
     return buffer.getvalue()
