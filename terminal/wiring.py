@@ -40,7 +40,7 @@ from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from flows.topup import TopupService
 from flows.wallet_payment import WalletSettings, WalletTopupService
-from pos_errors import ConfigError, PosError
+from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
 from terminal.device_secret import chain_key, read_device_secret, sealing_key
@@ -109,9 +109,13 @@ def build_services(settings: Settings) -> Services:
     scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
     closers[:0] = [host.close, carrier.close]  # then the kept connections (issue 17)
-    # not opened here: each device opens on its first use — the self-test, right after the login screen shows
-    # (issue 17: ports and their reader threads off the boot path); an absent one is the self-test's finding
-    closers.extend(device.close for device in (reader, pinpad, printer, scanner))
+    for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
+                         ("scanner", scanner)):
+        try:
+            device.open()
+        except DeviceError as exc:  # the self-test and the first use report it to the cashier
+            log.warning("%s not available at start: %s", name, exc)
+        closers.append(device.close)
     card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
                             random_bytes=os.urandom)
     sealer = PanSealer(seal_key, term.id)
