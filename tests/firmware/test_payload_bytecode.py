@@ -1,5 +1,6 @@
-"""Issue 17 item 3: the image ships each module's bytecode beside its source, so a terminal booting from its image
-does not compile every module it imports; the bytecode is deterministic and covered by the image's signature."""
+"""Issue 17 item 3: the image ships its modules as bytecode, so a terminal booting from its image does not compile
+every module it imports; the bytecode is deterministic, covered by the image's signature, and a device Python of
+another version is told so by the self-test."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import pytest
 from firmware_image.errors import FirmwareImageError
 from firmware_image.image import Version, make_image, verify_image
 from firmware_image.keys import generate, public_of
-from firmware_image.payload import build_payload, bytecode, read_manifest
+from firmware_image.payload import SOURCE_ONLY, build_payload, bytecode, read_manifest
+from firmware_image.selftest import SelfTestFailed, check
 from tests.firmware.conftest import DEVICE, ROOT
 
 PACKAGES = ("pos_errors", "firmware_image")  # small and self-contained: quick to build and to import
@@ -27,19 +29,28 @@ def payload() -> bytes:
     return build_payload(ROOT, version="1.0.0", packages=PACKAGES, dependencies=[])
 
 
-def test_every_module_has_its_unchecked_hash_pyc_right_after_its_source(payload: bytes) -> None:
+def test_every_module_ships_as_its_unchecked_hash_pyc_but_the_self_tests_own(payload: bytes) -> None:
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         names = archive.namelist()
-        sources = [n for n in names if n.endswith(".py") and n != "__main__.py"]
-        assert sources and "pos_errors/__init__.pyc" in names
-        for name in sources:
-            assert names[names.index(name) + 1] == name + "c", name
-            pyc, source = archive.read(name + "c"), archive.read(name)
+        compiled = [n for n in names if n.endswith(".pyc")]
+        assert "pos_errors/__init__.pyc" in compiled and "firmware_image/image.pyc" in compiled
+        sources = sorted(n for n in names if n.endswith(".py"))
+        assert sources == ["__main__.py", *sorted(SOURCE_ONLY)]  # stdlib-only: they run before the check
+        for name in compiled:
+            pyc, source = archive.read(name), (ROOT / name[:-1]).read_bytes()
             assert pyc[:4] == importlib.util.MAGIC_NUMBER
             assert int.from_bytes(pyc[4:8], "little") == 1  # PEP 552: hash-based, source not checked
             assert pyc[8:16] == importlib.util.source_hash(source)
-        assert "__main__.pyc" not in names
-    assert read_manifest(payload)["bytecode"] == sys.implementation.cache_tag
+    assert read_manifest(payload)["bytecode"] == {"tag": sys.implementation.cache_tag,
+                                                  "magic": importlib.util.MAGIC_NUMBER.hex()}
+
+
+def test_a_device_python_of_another_version_fails_the_self_test_with_a_message(payload: bytes) -> None:
+    manifest = read_manifest(payload)
+    assert check({"bytecode": manifest["bytecode"]}) == []  # the building interpreter: passes
+    foreign = {"bytecode": {"tag": "cpython-399", "magic": "ffff0d0a"}}
+    with pytest.raises(SelfTestFailed, match=r"bytecode for cpython-399, this device runs cpython-3\d+: build"):
+        check(foreign)
 
 
 def test_the_same_tree_gives_the_same_bytes_and_sources_only_stays_possible(payload: bytes) -> None:
