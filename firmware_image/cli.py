@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=".", help="source tree (default: current directory)")
     p.add_argument("--requires", help="comma-separated platform packages the self-test requires "
                    "(default: the standard set)")
-    p.add_argument("--sources-only", action="store_true", help="leave out the modules' bytecode (a smaller image "
-                   "that the device compiles at every boot; default: .pyc beside every .py)")
+    p.add_argument("--sources-only", action="store_true", help="ship the modules as sources (a smaller image for "
+                   "any Python, compiled at every boot; default: bytecode for this Python)")
     p = sub.add_parser("sign", help="wrap a payload file (a zipapp) into a signed image, like imgtool sign")
     _sign_common(p, key_required=False)
     p.add_argument("infile")
