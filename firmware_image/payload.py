@@ -2,14 +2,14 @@
 
 Members are sorted, dated 1980-01-01, mode 0644 and stored uncompressed: the same tree gives the same bytes, and
 the flashing link's per-block deflate compresses the sources far better than a zip of separately deflated files.
-Modules ship as bytecode (``x.pyc`` in place of ``x.py``): a terminal cannot write a bytecode cache into its
-image, so a zipapp of sources is compiled module by module at every boot (issue 17: 0.57–0.67 s of CPU to the
-login screen against 0.23–0.32 s), and sources beside the bytecode would not fit the device's 3 MiB slot. The ``.pyc`` files
-are unchecked-hash pycs (PEP 552: no timestamp, so the same tree gives the same bytes) for the interpreter that
-builds, named in the manifest (``bytecode``: cache tag and magic number); the signed image covers them like every
-other member. The self-test's own modules stay source (``SOURCE_ONLY``) so that a device Python of another
-version is told so (``firmware_image.selftest``) instead of failing an import; ``compiled=False`` builds the
-sources-only image (``pos-fw build --sources-only``).
+Modules ship as bytecode (``x.pyc`` in place of ``x.py``): a terminal cannot write a bytecode cache into its image,
+so a zipapp of sources is compiled module by module at every boot (issue 17: 0.57–0.67 s of CPU to the login screen
+against 0.23–0.32 s), and sources beside the bytecode would not fit the device's 3 MiB slot. The ``.pyc`` files are
+unchecked-hash pycs (PEP 552: no timestamp, so the same tree gives the same bytes) for the interpreter that builds,
+named in the manifest (``bytecode``: cache tag and magic number); the signed image covers them like every other
+member. The self-test's own modules stay source (``SOURCE_ONLY``) so that a device Python of another version is told
+so (``firmware_image.selftest``) instead of failing an import; ``compiled=False`` builds the sources-only image
+(``pos-fw build --sources-only``).
 ``__main__.py`` runs the self-test (``firmware_image.selftest``: every runtime dependency of ``pyproject.toml``
 is installed in a version its requirement allows, every entry point and packaged module imports), confirms the
 running slot when the launcher says it is on trial, then starts the terminal. The manifest lists those
