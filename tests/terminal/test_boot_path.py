@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from importlib import import_module
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def test_the_pos_terminal_process_shows_login_before_the_self_test_starts(tmp_pa
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=ROOT)
     lines: list[str] = []
+    watchdog = threading.Timer(60, proc.kill)  # a terminal that never signs on ends the read below, not the run
+    watchdog.start()
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -115,10 +118,12 @@ def test_the_pos_terminal_process_shows_login_before_the_self_test_starts(tmp_pa
             if "terminal-self_test" in line and "signed on" in line:
                 break
     finally:
+        watchdog.cancel()
         proc.terminate()
         proc.wait(timeout=10)
         world.stop()
-    login = next(i for i, line in enumerate(lines) if line.startswith("── login"))
-    self_test = next(i for i, line in enumerate(lines) if "terminal-self_test" in line)
-    assert login < self_test, "".join(lines)
+    login = [i for i, line in enumerate(lines) if line.startswith("── login")]
+    self_test = [i for i, line in enumerate(lines) if "terminal-self_test" in line]
+    assert login and self_test, "".join(lines)
+    assert login[0] < self_test[0], "".join(lines)
     assert world.acquirer.handshakes >= 1  # the self-test did reach the acquirer (its sign-on)
