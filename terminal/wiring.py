@@ -25,7 +25,6 @@ from drivers.host.counters import HostView, behind
 from drivers.host.header import FrameHeader
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
-from drivers.merchant_keys import alipay_client, wechatpay_client
 from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
@@ -203,6 +202,10 @@ def _wallet_platforms(settings: Settings, fallback: WalletPort) -> dict[str, Wal
     [alipay] app_id), else (and EMV QR always) the [wallet] platform."""
     ports: dict[str, WalletPort] = {"wechat": fallback, "alipay": fallback, "emvqr": fallback}
     wx, ali, term = settings.wechatpay, settings.alipay, settings.terminal
+    if not (wx.appid or ali.app_id):
+        return ports
+    from drivers.merchant_keys import alipay_client, wechatpay_client  # their XML and RSA code: only when configured
+
     if wx.appid:
         ports["wechat"] = wechatpay_client(
             url=wx.url, appid=wx.appid, mch_id=wx.mch_id, api_key_file=wx.api_key_file,

@@ -127,3 +127,16 @@ def test_the_pos_terminal_process_shows_login_before_the_self_test_starts(tmp_pa
     assert login and self_test, "".join(lines)
     assert login[0] < self_test[0], "".join(lines)
     assert world.acquirer.handshakes >= 1  # the self-test did reach the acquirer (its sign-on)
+
+
+def test_the_wechat_pay_and_alipay_adapters_are_not_imported_when_neither_is_configured() -> None:
+    seen = _fresh_python(
+        "import json, sys\n"
+        "from terminal.config import Settings\n"
+        "from terminal.wiring import _wallet_platforms\n"
+        "fallback = object()\n"
+        "ports = _wallet_platforms(Settings(), fallback)\n"
+        "adapters = ('drivers.merchant_keys', 'drivers.wechatpay', 'drivers.alipay')\n"
+        "print(json.dumps({'same': all(p is fallback for p in ports.values()), 'channels': sorted(ports),\n"
+        "                  'loaded': sorted(m for m in adapters if m in sys.modules)}))\n")
+    assert seen == {"same": True, "channels": ["alipay", "emvqr", "wechat"], "loaded": []}
