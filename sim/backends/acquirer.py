@@ -40,7 +40,8 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
 
 Advices (0220, repeats 0221) of offline approvals are checked like a 0200 (card, expiry, the TC in field 55
 verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat — same amount, card
-and transmission time — changes nothing; another advice under a STAN already used is answered 94, not recorded),
+and transmission time — changes nothing; another advice under a STAN already used, by an advice or a purchase,
+is answered 94, not recorded),
 count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
 finds its original by terminal id + STAN + transmission time in field 90: a captured, unreversed sale → 00 (once
 per refund STAN, kept in ``refunds``), otherwise 25. Refunds do not change the sale totals.
@@ -629,8 +630,11 @@ class AcquirerSim:
         with self._lock:
             known = [e for e in self._ledger if e.mti == "0220" and e.stan == req.stan
                      and e.terminal_id == req.terminal_id]
-        if any((e.amount_minor, e.masked_pan, e.transmitted) != (req.amount_minor, mask_pan(req.pan),
-                                                                 fields.get("7", "")) for e in known):
+            purchase = any(e.mti == "0200" and e.stan == req.stan and e.terminal_id == req.terminal_id
+                           for e in self._ledger)
+        seen = self.security is not None and self.security.stan_seen(req.terminal_id, self._today(), req.stan)
+        if purchase or seen or any((e.amount_minor, e.masked_pan, e.transmitted) != (
+                req.amount_minor, mask_pan(req.pan), fields.get("7", "")) for e in known):
             log.info("acquirer: %s tid=%s stan=%06d: another advice has this STAN -> 94", fields["t"],
                      req.terminal_id, req.stan)  # a repeat is the same advice; this one is another payment
             return _answer(fields, "0230", _ECHOED_0210, "94")
