@@ -273,7 +273,7 @@ class Settings:
         for key in ("aids", "capks", "revoked", "exception_file"):
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
-        if "channels" in data.get("wallet", {}):
+        if isinstance(data.get("wallet"), Mapping) and "channels" in data["wallet"]:
             data = {**data, "wallet": {**data["wallet"], "channels": check_wallet_channels(data["wallet"]["channels"])}}
         fees, limits, min_fees = _fees(data.get("fees", {}))
         log_size = data.get("terminal", {}).get("log_max_bytes", 5_000_000)
