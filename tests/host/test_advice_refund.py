@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from drivers.host.client import HostClient
 from flows.ports import AdviceRequest, AuthRequest, BatchTotals, RefundRequest, ReversalRequest, SettlementRequest
 from flows.recovery import recover
@@ -149,4 +151,36 @@ def test_a_second_94_after_renumbering_stops_the_advice_in_the_queue(acquirer: A
     assert sealer.open(row.pan_sealed, 2) == GOOD.pan  # sealed anew under its new STAN
     assert [e.stan for e in acquirer.ledger] == [1, 2]  # neither 94 was recorded
     assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 0  # stopped: not sent again
+    journal.close()
+
+
+class _PowerCut(Exception):
+    pass
+
+
+class _CutBeforeTheQueueRow(Journal):
+    """The power fails after the sale's row took the fresh STAN, before the queue row is renumbered."""
+
+    def saf_update(self, saf_id, status, **values):
+        if values.get("stan") is not None:
+            raise _PowerCut
+        super().saf_update(saf_id, status, **values)
+
+
+def test_a_cut_between_the_sales_row_and_the_queue_row_costs_one_more_94(acquirer: AcquirerSim, tmp_path) -> None:
+    host = client(acquirer)
+    assert host.advise(AdviceRequest(auth(1, 1000), "Y1")) == "00"  # an older payment, STAN 1
+    path = tmp_path / "j.db"
+    journal = _CutBeforeTheQueueRow(path)
+    sealer = PanSealer(b"k" * 32, TID)
+    txn, _ = _queued_offline_sale(journal, sealer)
+    with pytest.raises(_PowerCut):
+        drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert journal.get(txn).stan == 2 and journal.saf_items()[0].stan == 1  # the cut: rows disagree for now
+    journal.close()
+    journal = Journal(path)  # the next boot drains again: STAN 1 is answered 94 once more, then a fresh one
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 1
+    [row] = journal.saf_items(("sent",))
+    assert row.stan == journal.get(txn).stan == 3
+    assert [(e.stan, e.amount_minor) for e in acquirer.ledger] == [(1, 1000), (3, 3000)]  # recorded once
     journal.close()
