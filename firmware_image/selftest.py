@@ -5,6 +5,7 @@ It fails (exit 3; a trial image is then not confirmed and the launcher reverts i
 * a runtime dependency in the manifest (every ``[project] dependencies`` entry of ``pyproject.toml`` at build
   time, with the version it was built against) is missing on the device or its installed version does not
   satisfy the requirement (``>=``, ``<``, ``==``, ``!=``, ``~=``, ``<=``, ``>``, ``==X.*``);
+* the image's bytecode was compiled for another Python (its magic number, ``bytecode`` in the manifest);
 * a required platform module, an entry point (``terminal.cli:main``, ``emv.cli:main``, … including every
   ``*.cli``) or any packaged module does not import.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import pkgutil
@@ -73,6 +75,10 @@ def satisfies(version: str, spec: str) -> bool:
 def check(manifest: dict[str, Any]) -> list[str]:
     """Run every check; returns what was checked (one line each) or raises ``SelfTestFailed``."""
     done = []
+    compiled = manifest.get("bytecode")
+    if compiled and compiled.get("magic") != importlib.util.MAGIC_NUMBER.hex():
+        raise SelfTestFailed(f"the image's modules are bytecode for {compiled.get('tag')}, this device runs "
+                             f"{sys.implementation.cache_tag}: build the image with the device's Python version")
     for dep in manifest.get("dependencies", []):
         name, spec, built = dep["name"], dep.get("spec", ""), dep.get("version", "?")
         try:
