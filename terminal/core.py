@@ -265,7 +265,7 @@ class TerminalCore:
         self.trigger(trigger)
 
     def on_state_change(self) -> None:
-        log.info("state %s", self.state.value)
+        log.debug("state %s", self.state.value)  # every screen change: the journal and audit log keep what matters
         if self.state is not State.HOME:  # the "log out?" question never outlives the home screen
             self.session.logout_asked = False
         timeouts = self.settings.timeouts

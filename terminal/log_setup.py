@@ -63,3 +63,12 @@ def configure(path: str, *, terminal_id: str, max_bytes: int, backups: int) -> N
     root.handlers[:] = [make_handler(path, terminal_id=terminal_id, max_bytes=max_bytes, backups=backups)]
     root.setLevel(logging.INFO)
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    _lean_records()
+
+
+def _lean_records() -> None:
+    """Leave out of every record what ``FORMAT`` never shows (the logging HOWTO, "Optimization"): the caller's
+    file and line (a stack walk per record), the process id and the multiprocessing name. Thread names stay."""
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch: no sys._getframe() per record
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
