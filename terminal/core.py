@@ -279,8 +279,11 @@ class TerminalCore:
         self._out.append(ArmDeadline(self._deadline))
 
     def refresh(self) -> None:
-        self.screen = render(self.state, self.session)
-        self._out.append(Render(self.screen))
+        """Render the view; sent to the display only when it differs from what the display already shows."""
+        screen = render(self.state, self.session)
+        if screen != self.screen:
+            self.screen = screen
+            self._out.append(Render(screen))
 
     def start(self, kind: str, run: Callable[[WorkContext], Any], on_done: DoneCallback,
               on_progress: ProgressCallback | None = None, *, background: bool = False) -> None:

@@ -184,3 +184,16 @@ def test_printer_errors_are_chosen_by_fault_code_never_by_the_driver_text():
     assert device_error_text(core, DeviceError("Printer out of paper - load paper")) == \
         t("err.device", "zh")  # no code: its kind in the cashier's words, never the engineer's text
     assert device_error_text(core, RuntimeError("bug")) == t("err.other", "zh")  # never a repr
+
+
+def test_a_view_that_did_not_change_is_not_sent_to_the_display_again_one_that_changed_is():
+    """Issue 17 item 3: every event used to re-send the whole screen, also when nothing on it had changed."""
+    d = Driver()
+    d.logged_in()
+    d.keys(f"1 {ICCID}")  # 20 digits: the entry is full
+    assert d.core.screen.entry is not None and d.core.screen.entry.replace(" ", "").endswith(ICCID[-4:])
+    assert not any(isinstance(c, Render) for c in d.feed(KeyPressed(Key.D5)))  # a 21st digit changes nothing
+    assert not any(isinstance(c, Render) for c in d.feed(Tick()))  # nor does a tick before any deadline
+    out = [c for c in d.feed(KeyPressed(Key.CLEAR)) if isinstance(c, Render)]
+    assert len(out) == 1 and out[0].screen == d.core.screen and out[0].screen.state == "sim_entry"
+    assert not out[0].screen.entry.replace(" ", "").endswith(ICCID[-4:])  # type: ignore[union-attr]
