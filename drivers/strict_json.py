@@ -42,6 +42,8 @@ def _too_deep(text: str) -> bool:
     """Brackets nested deeper than MAX_DEPTH, outside strings (a cheap scan, before the recursive parser): the
     strings (escapes included, an unterminated one to the end) are cut out by one regular expression, then only
     the brackets left are counted — not a Python step per character of the answer."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # too few to nest that deep, inside strings or not
+        return False
     depth = 0
     for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
         if bracket in "[{":
