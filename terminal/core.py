@@ -34,7 +34,7 @@ from flows.for_people import explain_key
 from flows.messages import Msg, t
 from flows.pricing import offered_channels
 from pos_errors import PosError
-from terminal.machine import IDLE_LOGOUT, State, build_machine
+from terminal.machine import IDLE_LOGOUT, MOVES, State, build_machine
 from terminal.roles import Action, allowed, roles_for
 from terminal.screens import Key, Screen
 from terminal.views import Session
@@ -183,6 +183,7 @@ class TerminalCore:
         self._journal_error: str | None = None  # the journal's write failure as last shown (``_watch_journal``)
         self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
+        self.may_trigger = self._may_trigger  # instead of the one transitions binds (the table has no conditions)
         self.screen: Screen = render(State.BOOT, self.session)
 
     @property
@@ -259,6 +260,10 @@ class TerminalCore:
             self.handlers.on_start(self)
 
     # --- what handlers use ----------------------------------------------------------------------------------
+
+    def _may_trigger(self, trigger: str) -> bool:
+        """Whether the table has a transition ``trigger`` from the current state."""
+        return (trigger, self.state) in MOVES
 
     def fire(self, trigger: str) -> None:
         """Every transition goes through here: one typed door into the machine's table."""

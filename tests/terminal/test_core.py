@@ -197,3 +197,32 @@ def test_a_view_that_did_not_change_is_not_sent_to_the_display_again_one_that_ch
     out = [c for c in d.feed(KeyPressed(Key.CLEAR)) if isinstance(c, Render)]
     assert len(out) == 1 and out[0].screen == d.core.screen and out[0].screen.state == "sim_entry"
     assert not out[0].screen.entry.replace(" ", "").endswith(ICCID[-4:])  # type: ignore[union-attr]
+
+
+def test_may_trigger_answers_as_the_transitions_machine_does_for_every_state_and_trigger():
+    """The core's ``may_trigger`` reads the table (``MOVES``); transitions itself, firing on a model of its own, is the
+    oracle: a trigger is allowed exactly where firing it moves that machine."""
+    from transitions import MachineError
+
+    from terminal.machine import TRANSITIONS, build_machine
+
+    d = Driver()
+    triggers = sorted({trigger for trigger, _, _ in TRANSITIONS})
+    allowed = 0
+
+    class Model:
+        def on_state_change(self) -> None:
+            pass
+
+    for state in State:
+        d.core.machine.set_state(state)
+        for trigger in triggers:
+            model = Model()
+            build_machine(model, initial=state)
+            try:
+                fired = model.trigger(trigger)  # type: ignore[attr-defined]
+            except MachineError:
+                fired = False
+            assert d.core.may_trigger(trigger) is bool(fired), (state, trigger)
+            allowed += bool(fired)
+    assert allowed > 80  # the sweep met the allowed moves, not only refusals
