@@ -180,6 +180,7 @@ class TerminalCore:
         self.generation = 0
         self._now = 0.0
         self._deadline: float | None = None
+        self._redraw = False  # while a work's progress step is handled
         self._journal_error: str | None = None  # the journal's write failure as last shown (``_watch_journal``)
         self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
@@ -243,7 +244,11 @@ class TerminalCore:
                 return
             if isinstance(event, Progress):
                 if work.on_progress is not None:
-                    work.on_progress(self, event.item)
+                    self._redraw = True  # a work's step is drawn even when the view is the same (see ``refresh``)
+                    try:
+                        work.on_progress(self, event.item)
+                    finally:
+                        self._redraw = False
             else:
                 del self._works[event.ticket]
                 work.on_done(self, event.result, event.error)
@@ -284,9 +289,11 @@ class TerminalCore:
         self._out.append(ArmDeadline(self._deadline))
 
     def refresh(self) -> None:
-        """Render the view; sent to the display only when it differs from what the display already shows."""
+        """Render the view; sent to the display only when it differs from what the display already shows, or when
+        a work reports a step: that re-draw is how the console shows that the step began (the crash harness
+        swipes a card once "insert card" is drawn again: the worker waits for it from then on)."""
         screen = render(self.state, self.session)
-        if screen != self.screen:
+        if screen != self.screen or self._redraw:
             self.screen = screen
             self._out.append(Render(screen))
 

@@ -199,6 +199,20 @@ def test_a_view_that_did_not_change_is_not_sent_to_the_display_again_one_that_ch
     assert not out[0].screen.entry.replace(" ", "").endswith(ICCID[-4:])  # type: ignore[union-attr]
 
 
+def test_a_work_step_is_drawn_again_even_when_the_view_is_the_same():
+    """The exception: a progress step re-draws its screen (the console's sign that the step began)."""
+    from terminal.handlers.sim import _looked_up
+
+    d = Driver()
+    d.logged_in()
+    seen: list[Any] = []
+    d.core.start("probe", lambda ctx: None, _looked_up, lambda core, item: (seen.append(item), core.refresh()))
+    probe = d.work(d.core._out, "probe")
+    d.feed(Tick())
+    out = [c for c in d.feed(Progress(probe.ticket, "waiting")) if isinstance(c, Render)]
+    assert seen == ["waiting"] and len(out) == 1 and out[0].screen == d.core.screen
+
+
 def test_may_trigger_answers_as_the_transitions_machine_does_for_every_state_and_trigger():
     """The core's ``may_trigger`` reads the table (``MOVES``); transitions itself, firing on a model of its own, is the
     oracle: a trigger is allowed exactly where firing it moves that machine."""
