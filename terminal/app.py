@@ -58,7 +58,7 @@ class TerminalApp:
         self.services = services
         self.core = TerminalCore(services, HANDLERS)
         settings.apply_stored(self.core)  # a supervisor's changes win over the configuration file
-        self._events: queue.Queue[object] = queue.Queue()
+        self._events: queue.SimpleQueue[object] = queue.SimpleQueue()  # C: no Python Condition per put and get
         self._listeners: list[Callable[[Screen], None]] = []
         self._cancel = CancelToken()
         self._deadline: float | None = None
