@@ -26,6 +26,8 @@ follows a ``topup_reapply`` row up the same way (status query first; resend only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flows.messages import Msg
 from flows.ports import CarrierPort, CarrierStatus, JournalPort, TxnRecord
 from flows.txn_state import TxnState
@@ -38,8 +40,9 @@ __all__ = ["REVERSING", "REVERSING_ANYWAY", "TOPUP_KEPT", "TOPUP_REVERSED", "TOP
 TOPUP_REVERSED = "reversed"
 TOPUP_KEPT = str(CarrierStatus.APPLIED)
 TOPUP_UNKNOWN = "reverse_unknown"
-# written with ``void_pending`` BEFORE the carrier is asked (journal first): a cut there leaves a row recovery can
-# finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to ``completed``
+# written with ``void_pending`` / ``refund_pending`` BEFORE the carrier is asked (journal first): a cut there leaves
+# a row recovery can finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to
+# ``completed``
 REVERSING, REVERSING_ANYWAY = "reversing", "reversing_anyway"
 
 
@@ -81,37 +84,44 @@ def _with_gen(word: str, record: TxnRecord) -> str:
 
 
 def ask_carrier_first(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, *, anyway: bool,
-                      supervisor_id: str) -> tuple[str, bool]:
-    """A void's carrier step, journal first: ``void_pending`` + intent, then the carrier, then its word.
+                      supervisor_id: str, pending: str = TxnState.VOID_PENDING,
+                      intent: Mapping[str, object] | None = None) -> tuple[str, bool]:
+    """A void's or refund's carrier step, journal first: ``pending`` (``void_pending`` / ``refund_pending``) +
+    intent, then the carrier, then its word.
 
     Returns (the carrier's reason, "" when it reversed; go on with the money-back step). When the carrier kept the
     top-up and the supervisor did not choose "anyway", the row is ``completed`` again and nothing else is sent.
-    Also called by recovery for a row cut between the intent and the carrier's word (``resume_void``)."""
-    if record.state != TxnState.VOID_PENDING or topup_word(record) not in (REVERSING, REVERSING_ANYWAY):
-        journal.update(record.txn_id, TxnState.VOID_PENDING, reversal_stan=None,  # a new void: a new STAN
+    ``intent``: more columns for the intent write (a void's STAN cleared, a refund's own STAN). Also called by
+    recovery for a row cut between the intent and the carrier's word (``resume_carrier``)."""
+    kind = "refund" if pending == TxnState.REFUND_PENDING else "void"
+    if record.state != pending or topup_word(record) not in (REVERSING, REVERSING_ANYWAY):
+        columns = {"reversal_stan": None} if intent is None else dict(intent)  # a new void: a new STAN
+        journal.update(record.txn_id, pending, **columns,
                        topup_status=_with_gen(REVERSING_ANYWAY if anyway else REVERSING, record),
-                       message=f"void requested by supervisor {supervisor_id}: asking the carrier first")
-    reason = reverse_topup_first(carrier, carrier_order(record), "void")
+                       message=f"{kind} requested by supervisor {supervisor_id}: asking the carrier first")
+    reason = reverse_topup_first(carrier, carrier_order(record), kind)
     if reason and not anyway:
         journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason, record),
-                       message=f"void: carrier kept the top-up ({reason}); nothing else sent")
+                       message=f"{kind}: carrier kept the top-up ({reason}); nothing else sent")
         return reason, False
     trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to give the money back anyway"
              if reason else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason, record),
-                   message=f"void by supervisor {supervisor_id}; {trail}")
+    journal.update(record.txn_id, pending, topup_status=after_carrier(reason, record),
+                   message=f"{kind} by supervisor {supervisor_id}; {trail}")
     return reason, True
 
 
 def resuming(record: TxnRecord) -> bool:
-    """A ``void_pending`` row cut before the carrier's word was journalled."""
-    return record.state == TxnState.VOID_PENDING and topup_word(record) in (REVERSING, REVERSING_ANYWAY)
+    """A ``void_pending`` / ``refund_pending`` row cut before the carrier's word was journalled."""
+    return (record.state in (TxnState.VOID_PENDING, TxnState.REFUND_PENDING)
+            and topup_word(record) in (REVERSING, REVERSING_ANYWAY))
 
 
 def resume_carrier(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> tuple[str, bool]:
-    """Recovery of such a row: the carrier step again, with the supervisor's recorded choice."""
+    """Recovery of such a row: the carrier step again, with the supervisor's recorded choice (and, for a refund,
+    the refund STAN already on the row: the same refund is sent, never a second one)."""
     return ask_carrier_first(carrier, journal, record, anyway=topup_word(record) == REVERSING_ANYWAY,
-                             supervisor_id="recovery")
+                             supervisor_id="recovery", pending=record.state)
 
 
 def refused_state(record: TxnRecord, otherwise: str = TxnState.COMPLETED) -> str:

@@ -180,4 +180,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                      "先请运营商撤回充值，再由钱包平台退款给顾客"),
     "wrecovery.voided": ("Wallet refund of {money} for SIM {sim} confirmed", "钱包退款 {money} 已确认（SIM {sim}）"),
     "wrecovery.void_pending": ("Wallet refund of order {order} not yet confirmed", "订单 {order} 的钱包退款尚未确认"),
+    # --- a settled sale's refund resumed by recovery (journal first, issue 14) ---
+    "recovery.refund_kept": ("Refund of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
+                             "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
+    "recovery.refund_declined": ("The bank refused the refund of {money} for SIM {sim}: the sale stands",
+                                 "银行拒绝 {money} 的退款（SIM {sim}），交易保留"),
 }
