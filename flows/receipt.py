@@ -24,7 +24,7 @@ from flows.sim_number import group_digits, group_msisdn
 from flows.txn_state import TxnState
 
 __all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH", "MoneyBack",
-           "VOID", "REFUND", "money_back_receipt"]
+           "VOID", "REFUND", "WALLET_REFUND", "money_back_receipt"]
 
 WIDTH = 32  # characters on a 58 mm roll in the normal font
 
@@ -147,6 +147,10 @@ VOID = MoneyBack("vrcpt.title", "vrcpt.voided", "vrcpt.pending", "vrcpt.topup_st
                  lambda r: f"VOID STAN {r.reversal_stan or 0:06d}  BATCH {r.batch or 0:06d}")
 REFUND = MoneyBack("rfrcpt.title", "rfrcpt.refunded", "rfrcpt.pending", "rfrcpt.returned", TxnState.REFUNDED,
                    lambda r: f"REFUND STAN {r.refund_stan or 0:06d}")
+# a wallet sale of a closed batch given back through its platform (flows.void_wallet): a refund, line for line as
+# a card's; the platform's refund has no STAN of ours (the order id is its key), so the line names the batch
+WALLET_REFUND = MoneyBack("rfrcpt.title", "rfrcpt.refunded", "rfrcpt.pending", "rfrcpt.returned", TxnState.VOIDED,
+                          lambda r: f"WALLET REFUND  BATCH {r.batch or 0:06d}")
 
 
 def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,

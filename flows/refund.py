@@ -37,7 +37,7 @@ from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import CarrierPort, ReceiptLine, RefundHostPort, RefundRequest, TxnRecord
 from flows.pricing import WALLET_CHANNELS
-from flows.receipt import REFUND, money_back_receipt
+from flows.receipt import REFUND, WALLET_REFUND, money_back_receipt
 from flows.reversal import original_from_record
 from flows.topup_back import (
     TOPUP_KEPT,
@@ -159,7 +159,8 @@ def refund_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, w
     """A settled sale's refund says what became of its top-up, from the row (``flows.topup_back``); a failed
     top-up's refund has the kind's own footer."""
     footer = "" if topup_word(record) not in _SALE_STOOD else receipt_footer(record.topup_status)
-    return money_back_receipt(REFUND, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
+    kind = WALLET_REFUND if record.channel in WALLET_CHANNELS else REFUND  # a wallet's through its platform
+    return money_back_receipt(kind, record, merchant_name=merchant_name, terminal_id=terminal_id, when=when,
                               lang=lang, footer=footer)
 
 

@@ -44,6 +44,11 @@ class CrashScenario:
 SUPERVISOR_VOID = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F2", "void_select"),
                    ("1", "void_confirm"), ("F1", "void_done"), ("ENTER", "home"))
 
+# the supervisor closes the day, then refunds the (now settled) card sale from the void/refund list
+SUPERVISOR_SETTLE_REFUND = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F3", "settlement"),
+                            ("ENTER", "settled"), ("ENTER", "home"), ("F2", "void_select"), ("1", "void_confirm"),
+                            ("F1", "void_done"), ("ENTER", "home"))
+
 SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
     CrashScenario("host_timeout", "89860424000000000215", "5", "visa-credit", "reversed"),
@@ -68,6 +73,10 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     # a WeChat Pay sale, then the supervisor voids it: the carrier takes the top-up back, the platform refunds
     CrashScenario("wallet_void", "89860424000000000017", "1", "", "voided", "2", ("code", "wechat", "paid"),
                   after=SUPERVISOR_VOID),
+    # a chip card sale, the day closed, then the supervisor refunds it: journal first (refund_pending + intent),
+    # the carrier takes the top-up back, then the 0200 refund (200000) by reference
+    CrashScenario("card_refund", "89860424000000000017", "3", "visa-credit", "refunded",
+                  after=SUPERVISOR_SETTLE_REFUND),
 )
 
 class TerminalProcess:

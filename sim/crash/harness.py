@@ -28,6 +28,9 @@ carrier refuses (SIM ``…0140``: refunded), the terminal's merchant-presented Q
 stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback); ``wallet_void``: a WeChat Pay
 sale the supervisor then voids (the carrier takes the top-up back, the platform refunds the order) — a cut anywhere
 in the void must end voided with the order refunded once and no top-up left, or completed with the top-up on.
+``card_refund``: a chip card sale, the supervisor closes the day, then refunds the settled sale (journal first:
+``refund_pending`` with its refund STAN and the intent, the carrier takes the top-up back, the 0200 refund) — a
+cut anywhere must end refunded once with no top-up left, or completed with the top-up on.
 """
 
 from __future__ import annotations
@@ -83,8 +86,11 @@ def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: 
     wrong (empty: all good)."""
     wrong: list[str] = []
     wallet_orders = wallet_orders or {}
-    charged = {e.stan: e for e in host.ledger
-               if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed}
+    refunds = Counter(e.original_stan for e in getattr(host, "refunds", ()) if e.terminal_id == terminal_id)
+    wrong.extend(f"host refunded stan {s} {n}x" for s, n in refunds.items() if n > 1)
+    charged = {e.stan: e for e in host.ledger  # a refund (0200 200000, by reference) gives the sale back
+               if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed
+               and not refunds[e.stan]}
     # top-ups on the SIM now, per sale: applied minus taken back (void/refund); a top-up put back after a refused
     # void is the sale's own order with -RA<n> (flows.topup_back)
     applied = Counter(re.sub(r"-RA\d+$", "", str(entry.order_id)) for entry in carrier.ledger)

@@ -18,7 +18,7 @@ from flows.ports import RefundHostPort
 from flows.pricing import WALLET_CHANNELS
 from flows.refund import RefundResult, refund_payment, refund_receipt, settled_sales
 from flows.void import VoidResult, void_payment, void_receipt, voidable
-from flows.void_wallet import void_wallet_payment
+from flows.void_wallet import is_settled_refund, void_wallet_payment
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
@@ -54,8 +54,9 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
                 if wallets is None:
                     return VoidResult("refused", Msg("void.failed", {"error": Msg("wallet.not_configured")}),
                                       record), None
+                settled = record.batch is not None and record.batch < sv.journal.current_batch()
                 result = void_wallet_payment(wallets.port, sv.journal, sv.carrier, record,
-                                             supervisor_id=supervisor_id, anyway=anyway)
+                                             supervisor_id=supervisor_id, anyway=anyway, settled=settled)
             elif record.batch is not None and record.batch < sv.journal.current_batch():  # settled: refund
                 refund = refund_payment(cast(RefundHostPort, sv.host), sv.journal, record, terminal_id=term.id,
                                         merchant_id=term.merchant_id, supervisor_id=supervisor_id,
@@ -68,8 +69,8 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
                                       merchant_id=term.merchant_id, carrier=sv.carrier, anyway=anyway)
         if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
             return result, None
-        lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                             lang=lang)
+        build = refund_receipt if is_settled_refund(result.record) else void_receipt  # closed batch: a refund
+        lines = build(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when, lang=lang)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
@@ -99,7 +100,9 @@ def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
     if result is not None and result.carrier_reason:
         what += (f"; top-up NOT reversed ({result.carrier_reason})" if result.status != "carrier_refused"
                  else f"; carrier kept the top-up ({result.carrier_reason})")
-    kind = "refund" if isinstance(result, RefundResult) else "void"  # a settled sale is refunded
+    settled = isinstance(result, RefundResult) or (result is not None and result.record is not None
+                                                   and is_settled_refund(result.record))
+    kind = "refund" if settled else "void"  # a settled sale is refunded
     core.audit(f"{kind}_anyway" if result and result.carrier_reason and result.status != "carrier_refused"
                else kind, what)
     if result is not None and result.status == "carrier_refused":

@@ -94,3 +94,27 @@ def test_card_sales_and_unfinished_orders_are_refused(journal):
     assert _void(journal, card, wallet, carrier).status == "refused"
     assert _void(journal, waiting, wallet, carrier).status == "refused"
     assert carrier.calls == [] and wallet.calls == []
+
+
+@pytest.mark.parametrize("settled", [False, True])
+def test_a_wallet_sale_of_a_closed_batch_is_given_back_as_a_refund_and_prints_the_refund_layout(journal, settled):
+    """Issue 14: the platform's refund is the same call either way; after settlement it is a refund, and its
+    receipt (and every reprint, from the row) says REFUND / REFUNDED, not VOID."""
+    from flows.refund import refund_receipt
+    from flows.void import void_receipt
+    from flows.void_wallet import is_settled_refund
+
+    txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    wallet.refund_.append(WalletResult("W1", "refunded", transaction_id="4200001"))
+    result = void_wallet_payment(lambda channel: wallet, journal, carrier, journal.get(txn), supervisor_id="90",
+                                 settled=settled)
+    record = journal.get(txn)
+    assert result.done and record.state == "voided" and is_settled_refund(record) is settled
+    build = refund_receipt if is_settled_refund(record) else void_receipt
+    texts = [ln.text for ln in build(record, merchant_name="S", terminal_id="T1", when="x", lang="en")]
+    title, status, trace = ("REFUND", "REFUNDED", "WALLET REFUND  BATCH 000001") if settled else \
+        ("VOID", "VOIDED", "VOID STAN 000000  BATCH 000001")
+    assert (texts[1], texts[9], texts[5]) == (title, status, trace)
+    assert texts[-1] == "Top-up taken back from the SIM" and "AMOUNT -￥10.10" in texts
+    zh = [ln.text for ln in build(record, merchant_name="S", terminal_id="T1", when="x", lang="zh")]
+    assert (zh[1], zh[9]) == (("退款", "已退款") if settled else ("撤销", "已撤销"))
