@@ -16,6 +16,7 @@ from flows.ports import BatchTotals, TxnRecord
 from flows.pricing import WALLET_CHANNELS, channel_label
 from flows.settlement import mismatch_line
 from terminal.machine import State
+from terminal.office_state import VOID_PAGE
 from terminal.screens import MenuItem, Screen
 from terminal.views import Session
 
@@ -82,10 +83,13 @@ def _void_label(r: TxnRecord) -> str:
 
 
 def render_void_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
+    first, pages = s.void_page * VOID_PAGE, max(1, -(-len(s.void_list) // VOID_PAGE))
+    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list[first:first + VOID_PAGE]))
     lines = () if menu else (_t(s, "void.none"),)
-    return Screen(State.VOID_SELECT.value, _t(s, "void.select_title"), lines, menu=menu, error=s.error,
-                  hint=_t(s, "void.select_hint"))
+    title = _t(s, "void.select_title") if pages == 1 else _t(s, "void.select_page", page=s.void_page + 1,
+                                                               pages=pages)
+    return Screen(State.VOID_SELECT.value, title, lines, menu=menu, error=s.error,
+                  hint=_t(s, "void.select_hint" if pages == 1 else "void.select_hint_pages"))
 
 
 def render_void_confirm(s: Session) -> Screen:

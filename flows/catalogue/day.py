@@ -18,7 +18,6 @@ ENGLISH_ALLOWED = frozenset({
 
 TEXTS: Mapping[str, tuple[str, str]] = {
     # --- home: menus by role, logout with a confirmation ---
-    "home.hint_logout": ("9 log out", "9 退出"),
     "home.logout_ask": ("Log out? ENTER yes · CANCEL stay", "确认退出？确认键退出 · 取消键留下"),
     # --- retry without re-keying (item 4) ---
     "result.hint_retry": ("F2 another channel (SIM and plan kept) · ENTER home",
@@ -180,6 +179,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                      "先请运营商撤回充值，再由钱包平台退款给顾客"),
     "wrecovery.voided": ("Wallet refund of {money} for SIM {sim} confirmed", "钱包退款 {money} 已确认（SIM {sim}）"),
     "wrecovery.void_pending": ("Wallet refund of order {order} not yet confirmed", "订单 {order} 的钱包退款尚未确认"),
+    # --- the void/refund list in pages of 9 (issue 14) ---
+    "void.select_page": ("Void or refund which payment? ({page}/{pages})", "撤销或退款哪笔交易？（{page}/{pages}）"),
+    "void.select_hint_pages": ("1-9 choose · F1 older · F2 newer · CANCEL home", "选择 · F1 更早 · F2 更新 · 返回"),
     # --- a settled sale's refund resumed by recovery (journal first, issue 14) ---
     "recovery.refund_kept": ("Refund of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
                              "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),

@@ -22,6 +22,7 @@ from flows.void_wallet import is_settled_refund, void_wallet_payment
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
+from terminal.office_state import VOID_PAGE
 from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext
@@ -38,9 +39,10 @@ def open_void(core: TerminalCore) -> None:
     # card by the acquirer, wallet by its platform)
     days = max(0, core.settings.terminal.refund_window_days)
     since = window_start(core.wall_clock(), days * 86400.0)
-    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.completed_since(since), batch)
-    s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
-    s.void_refusal, s.void_batch = "", batch
+    records, settled = journal.batch_records(batch), journal.completed_since(since)
+    picks = voidable(records, batch, len(records)) + settled_sales(settled, batch, len(settled))
+    s.void_list, s.void_pick, s.void_result, s.error = picks, None, None, None  # all: paged by VOID_PAGE
+    s.void_refusal, s.void_batch, s.void_page = "", batch, 0
     core.fire("void")
 
 
@@ -113,12 +115,21 @@ def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
 
 
 class VoidSelect:
+    """Nine payments a page, newest first; F1 older, F2 newer (as the audit log pages)."""
+
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s = core.session
+        first = s.void_page * VOID_PAGE
         if key is Key.CANCEL:
             core.fire("home")
-        elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list):
-            s.void_pick, s.error = s.void_list[int(key.digit) - 1], None
+        elif key is Key.F1 and len(s.void_list) > first + VOID_PAGE:
+            s.void_page += 1
+            core.refresh()
+        elif key is Key.F2 and s.void_page:
+            s.void_page -= 1
+            core.refresh()
+        elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list[first:first + VOID_PAGE]):
+            s.void_pick, s.error = s.void_list[first + int(key.digit) - 1], None
             core.fire("void_chosen")
 
 
