@@ -14,7 +14,7 @@ from flows.messages import CATALOGUE, Msg, say, state_label, t
 from flows.money import format_money
 from flows.ports import BatchTotals, TxnRecord
 from flows.pricing import WALLET_CHANNELS, channel_label
-from flows.settlement import mismatch_line
+from flows.settlement import mismatch_line, reapply_line
 from terminal.machine import State
 from terminal.office_state import VOID_PAGE
 from terminal.screens import MenuItem, Screen
@@ -69,6 +69,9 @@ def render_settled(s: Session) -> Screen:
         lines.append(_t(s, "settle.wallets_ok", count=w.checked) if w.ok else
                      _t(s, "settle.wallets_differ", count=len(w.mismatches)))
         lines.extend("  " + say(mismatch_line(m), s.lang) for m in w.mismatches)
+    if r is not None and r.reapplying:  # counted as sales; the carrier's part still open (open items)
+        lines.append(_t(s, "settle.reapplying", count=len(r.reapplying)))
+        lines.extend("  " + say(reapply_line(x), s.lang) for x in r.reapplying)
     if s.progress:
         lines.append(s.progress)
     hint = (_t(s, "settle.retry_hint") if r is not None and not r.closed else

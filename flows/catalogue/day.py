@@ -182,6 +182,11 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     # --- the void/refund list in pages of 9 (issue 14) ---
     "void.select_page": ("Void or refund which payment? ({page}/{pages})", "撤销或退款哪笔交易？（{page}/{pages}）"),
     "void.select_hint_pages": ("1-9 choose · F1 older · F2 newer · CANCEL home", "选择 · F1 更早 · F2 更新 · 返回"),
+    # --- settlement: sales whose top-up is still being put back (counted as sales; issue 14) ---
+    "srpt.reapplying": ("TOP-UP BEING PUT BACK: {count}", "充值恢复中：{count} 笔"),
+    "settle.reapplying": ("Counted as sales, top-up still being put back: {count}",
+                          "已计入消费、充值恢复中：{count} 笔"),
+    "settle.reapply_line": ("SIM {sim} {money} order {order}", "SIM {sim} {money} 订单 {order}"),
     # --- a settled sale's refund resumed by recovery (journal first, issue 14) ---
     "recovery.refund_kept": ("Refund of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
                              "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
