@@ -34,8 +34,9 @@ from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["REVERSING", "REVERSING_ANYWAY", "TOPUP_KEPT", "TOPUP_REVERSED", "TOPUP_UNKNOWN", "after_carrier",
-           "ask_carrier_first", "carrier_order", "reapply_order_id", "reapply_topup", "receipt_footer",
-           "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word"]
+           "ask_carrier_first", "ask_what_became", "carrier_order", "reapply_order_id", "reapply_topup",
+           "receipt_footer", "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word",
+           "unknown_topup"]
 
 TOPUP_REVERSED = "reversed"
 TOPUP_KEPT = str(CarrierStatus.APPLIED)
@@ -168,3 +169,31 @@ def reapply_topup(carrier: CarrierPort, journal: JournalPort, record: TxnRecord,
         return Msg("reapply.done", {"what": what, "sim": sim})
     journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, message=f"top-up {order}: {result.status}")
     return Msg("reapply.pending", {"what": what, "sim": sim, "order": order})
+
+
+def unknown_topup(record: TxnRecord) -> bool:
+    """A kept sale (the supervisor cancelled the void/refund) whose carrier reversal was sent but never answered:
+    nobody knows whether the top-up is still on the SIM (``ask_what_became`` finds out)."""
+    return record.state == TxnState.COMPLETED and topup_word(record) == TOPUP_UNKNOWN
+
+
+def ask_what_became(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> Msg:
+    """Follow-up of an ``unknown_topup`` row (recovery at boot, open items, before settlement): ask the carrier
+    about the order — a query, never a second reversal, so asking again is safe — and record its word. Still on
+    the SIM → ``applied`` (the sale stands as the supervisor chose). Taken back after all (the lost reversal had
+    arrived) → the customer paid and has no top-up: ``topup_reapply`` (journal first) and it is put back."""
+    order, sim = carrier_order(record), f"…{record.iccid[-4:]}"
+    facts = {"sim": sim, "order": order}
+    try:
+        result = carrier.order_status(order)
+    except (LinkError, RemoteProtocolError, LocalProtocolError):
+        return Msg("unknown.still", facts)  # nothing learned, nothing written: asked again next time
+    if result.status == CarrierStatus.APPLIED and not result.reversed:
+        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=_with_gen(TOPUP_KEPT, record),
+                       message=f"carrier: top-up {order} is still on the SIM")
+        return Msg("unknown.kept", facts)
+    if result.status == CarrierStatus.APPLIED:
+        journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, topup_status=_with_gen(TOPUP_REVERSED, record),
+                       message=f"carrier: top-up {order} had been taken back; the sale stands: putting it back")
+        return reapply_topup(carrier, journal, journal.get(record.txn_id), Msg("unknown.was_reversed", facts))
+    return Msg("unknown.still", facts)  # pending / failed / not found: not an answer to "is it on the SIM"

@@ -187,6 +187,16 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "settle.reapplying": ("Counted as sales, top-up still being put back: {count}",
                           "已计入消费、充值恢复中：{count} 笔"),
     "settle.reapply_line": ("SIM {sim} {money} order {order}", "SIM {sim} {money} 订单 {order}"),
+    # --- a void/refund cancelled after the carrier could not be asked: the follow-up (issue 14) ---
+    "unknown.still": ("Top-up of SIM {sim} (order {order}): carrier not answering — not known whether it was taken "
+                      "back; asked again at the next follow-up", "SIM {sim} 的充值（订单 {order}）：运营商未应答，"
+                      "不确定是否已撤回，下次跟进时再查询"),
+    "unknown.kept": ("Top-up of SIM {sim} (order {order}) confirmed still on the SIM: the sale stands",
+                     "已确认 SIM {sim} 的充值（订单 {order}）仍在卡上，交易保留"),
+    "unknown.was_reversed": ("The carrier had taken back the top-up of SIM {sim} (order {order}) although the sale "
+                             "stands", "运营商已撤回 SIM {sim} 的充值（订单 {order}），但交易保留"),
+    "open.unknown": ("Top-up of SIM {sim} (order {order}): not known whether the carrier took it back — ENTER asks",
+                     "SIM {sim} 的充值（订单 {order}）：不确定运营商是否已撤回，按确认键查询"),
     # --- a settled sale's refund resumed by recovery (journal first, issue 14) ---
     "recovery.refund_kept": ("Refund of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
                              "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),

@@ -46,7 +46,7 @@ def _settle_work(lang: str, clock: Any) -> Any:
     def run(ctx: WorkContext) -> tuple[SettlementResult, Text | None]:
         sv, term = ctx.services, ctx.services.settings.terminal
         with ctx.money:
-            open_left = recover_all(sv).still_open  # drains the advice queue too
+            open_left = recover_all(sv, unknown=True).still_open  # drains the advice queue too
             batch = sv.journal.current_batch()
             records = sv.journal.batch_records(batch)
             # a top-up still being put back is the carrier's part only: the sale is counted, it holds no batch

@@ -299,3 +299,40 @@ def test_refunds_list_completed_sales_of_every_closed_batch_within_the_window_ca
     batch = rows[0].batch
     assert [r.txn_id for r in settled_sales(rows, batch + 2)] == [wallet, card]  # two batches later, newest first
     assert settled_sales(rows, batch) == []  # still the open batch: a void, not a refund
+
+
+@pytest.mark.parametrize("answer, end, topup, creates", [
+    (TopupResult("O1", "applied", 4000), "completed", "applied", 0),  # still on the SIM: recorded, nothing sent
+    (TopupResult("O1", "applied", 4000, reversed=True), "completed", "applied#1", 1),  # it had been taken: put back
+    (LinkTimeout("silent"), "completed", "reverse_unknown", 0),  # still not known: nothing written, asked later
+    (TopupResult("O1", "pending"), "completed", "reverse_unknown", 0),  # no answer to "is it on the SIM"
+])
+def test_a_kept_sale_whose_carrier_reversal_was_never_answered_is_followed_up_by_a_query(journal, answer, end,
+                                                                                        topup, creates):
+    """Issue 14: the void asked the carrier, it did not answer, the supervisor kept the sale (CANCEL). The
+    follow-up asks the order's status (a query: never a second reversal) and records the answer."""
+    from flows.topup_back import ask_what_became, unknown_topup
+
+    txn = _sale(journal, "O1")
+    carrier = FakeCarrier()
+    carrier.reverse.append(LinkTimeout("silent"))
+    kept = void_payment(Host(), journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                        merchant_id="M1", carrier=carrier)
+    assert kept.status == "carrier_refused" and unknown_topup(journal.get(txn))
+    carrier.status.append(answer)
+    carrier.status.append(TopupResult("O1-RA1", "not_found"))
+    carrier.create.append(TopupResult("O1-RA1", "applied", 5000))
+    writes = len(journal.events(txn))
+    line = ask_what_became(carrier, journal, journal.get(txn))
+    row = journal.get(txn)
+    assert (row.state, row.topup_status) == (end, topup)
+    assert [c for c in carrier.calls if c[0] == "reverse_topup"] == [("reverse_topup", "O1")]  # the void's only
+    assert len([c for c in carrier.calls if c[0] == "create_topup"]) == creates
+    assert unknown_topup(row) == (topup == "reverse_unknown")
+    if topup == "reverse_unknown":
+        assert len(journal.events(txn)) == writes and "asked again" in say(line, "en")
+    elif creates:
+        assert [s for s, _ in journal.events(txn)][-2:] == ["topup_reapply", "completed"]
+        assert "put back on SIM …0017" in say(line, "en") and "已恢复" in say(line, "zh")
+    else:
+        assert say(line, "en") == "Top-up of SIM …0017 (order O1) confirmed still on the SIM: the sale stands"
