@@ -73,6 +73,8 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     # a WeChat Pay sale, then the supervisor voids it: the carrier takes the top-up back, the platform refunds
     CrashScenario("wallet_void", "89860424000000000017", "1", "", "voided", "2", ("code", "wechat", "paid"),
                   after=SUPERVISOR_VOID),
+    # a chip card sale, then the supervisor voids it (same batch): carrier first, then the 0400 reason 17
+    CrashScenario("card_void", "89860424000000000017", "3", "visa-credit", "voided", after=SUPERVISOR_VOID),
     # a chip card sale, the day closed, then the supervisor refunds it: journal first (refund_pending + intent),
     # the carrier takes the top-up back, then the 0200 refund (200000) by reference
     CrashScenario("card_refund", "89860424000000000017", "3", "visa-credit", "refunded",

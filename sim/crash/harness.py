@@ -28,6 +28,7 @@ carrier refuses (SIM ``…0140``: refunded), the terminal's merchant-presented Q
 stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback); ``wallet_void``: a WeChat Pay
 sale the supervisor then voids (the carrier takes the top-up back, the platform refunds the order) — a cut anywhere
 in the void must end voided with the order refunded once and no top-up left, or completed with the top-up on.
+``card_void``: a chip card sale the supervisor then voids (carrier first, then the 0400 reason 17);
 ``card_refund``: a chip card sale, the supervisor closes the day, then refunds the settled sale (journal first:
 ``refund_pending`` with its refund STAN and the intent, the carrier takes the top-up back, the 0200 refund) — a
 cut anywhere must end refunded once with no top-up left, or completed with the top-up on.
