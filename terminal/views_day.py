@@ -117,7 +117,8 @@ def render_voiding(s: Session) -> Screen:
 
 def render_void_done(s: Session) -> Screen:
     r = s.void_result
-    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (say(r.message, s.lang),) if r else (), error=s.error,
+    title = "refund.action" if s.void_pick is not None and _refund(s, s.void_pick) else "void.title"
+    return Screen(State.VOID_DONE.value, _t(s, title), (say(r.message, s.lang),) if r else (), error=s.error,
                   hint=_t(s, "nav.home"), extra={"status": r.status if r else ""})
 
 

@@ -71,3 +71,18 @@ def test_one_page_has_no_page_numbers_and_the_home_item_says_void_or_refund(lang
     d.keys("F2")
     screen = _screen(d)
     assert screen.title == title and len(screen.menu) == 3 and "F1" not in screen.hint
+
+
+@pytest.mark.parametrize(("open_batch", "en", "zh"), [(1, "Void", "撤销"), (2, "Refund", "退款")])
+def test_the_done_screen_is_titled_for_what_was_done(open_batch: int, en: str, zh: str) -> None:
+    """A sale of a closed batch was refunded, not voided: the done screen says so in both languages."""
+    from flows.ports import TxnRecord
+    from terminal.views import Session
+    from terminal.views_day import DAY_RENDERERS
+
+    pick = TxnRecord(1, "refunded", "O1", "89860424000000000017", "1064900000001", "P1", "plan", 3000, 0, "card",
+                     "01", "2026-12-01T10:00:00", batch=1)
+    for lang, title in (("en", en), ("zh", zh)):
+        s = Session(lang=lang)
+        s.void_pick, s.void_batch = pick, open_batch
+        assert DAY_RENDERERS[State.VOID_DONE](s).title == title
