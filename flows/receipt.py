@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from flows.messages import CATALOGUE, t
 from flows.money import format_money
 from flows.ports import ReceiptLine, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.sim_number import group_digits, group_msisdn
 from flows.txn_state import TxnState
 
@@ -162,8 +163,10 @@ def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str
         ReceiptLine(merchant_name, align="center", bold=True),
         ReceiptLine(t(kind.title, lang), align="center", bold=True, double=True),
         ReceiptLine(f"TID {terminal_id}  {when}"),
-        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
-        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
+        *((ReceiptLine(f"CODE {record.masked_pan or '-'}"), ReceiptLine(f"TXN {record.rrn or '-'}"))
+          if record.channel in WALLET_CHANNELS else  # a wallet sale: its masked code and the platform's transaction
+          (ReceiptLine(f"CARD {record.masked_pan or '-'}"),
+           ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"))),
         ReceiptLine(kind.stan_line(record)),
         ReceiptLine(f"ORDER {record.order_id}"),
         ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),

@@ -99,6 +99,7 @@ def render_void_confirm(s: Session) -> Screen:
     r = s.void_pick
     lines = () if r is None else (
         _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}",
+        f"{_t(s, 'rcpt.wallet_txn')}: {r.rrn or '-'}" if r.channel in WALLET_CHANNELS else  # no STAN of ours
         f"STAN {r.stan or 0:06d} · {_t(s, 'label.auth')} {r.auth_code or '-'}",
         _t(s, "wvoid.effect" if r.channel in WALLET_CHANNELS else "refund.effect" if _refund(s, r)
            else "void.effect"))

@@ -105,6 +105,7 @@ def test_a_wallet_sale_of_a_closed_batch_is_given_back_as_a_refund_and_prints_th
     from flows.void_wallet import is_settled_refund
 
     txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    journal.update(txn, "completed", masked_pan="138010********3300", rrn="4200000001202612011234")
     wallet.refund_.append(WalletResult("W1", "refunded", transaction_id="4200001"))
     result = void_wallet_payment(lambda channel: wallet, journal, carrier, journal.get(txn), supervisor_id="90",
                                  settled=settled)
@@ -115,6 +116,7 @@ def test_a_wallet_sale_of_a_closed_batch_is_given_back_as_a_refund_and_prints_th
     title, status, trace = ("REFUND", "REFUNDED", "WALLET REFUND  BATCH 000001") if settled else \
         ("VOID", "VOIDED", "VOID STAN 000000  BATCH 000001")
     assert (texts[1], texts[9], texts[5]) == (title, status, trace)
+    assert texts[3:5] == ["CODE 138010********3300", "TXN 4200000001202612011234"]  # the code, not a card
     assert texts[-1] == "Top-up taken back from the SIM" and "AMOUNT -￥10.10" in texts
     zh = [ln.text for ln in build(record, merchant_name="S", terminal_id="T1", when="x", lang="zh")]
     assert (zh[1], zh[9]) == (("退款", "已退款") if settled else ("撤销", "已撤销"))
