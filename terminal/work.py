@@ -28,6 +28,7 @@ from flows.recovery import RecoveryReport, recover
 from flows.saf import drain
 from flows.topup import TopupOrder, TopupOutcome
 from flows.topup_back import ask_what_became, unknown_topup
+from flows.txn_state import TxnState
 from flows.wallet_payment import classify_code
 from flows.wallet_recovery import recover_wallet
 from pos_errors import Cancelled, DeviceError, PosError
@@ -78,8 +79,10 @@ def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
     report = recover(sv.journal, sv.host, sv.carrier, terminal_id=sv.settings.terminal.id,
                      merchant_id=sv.settings.terminal.merchant_id)
     if unknown:
-        asked = [ask_what_became(sv.carrier, sv.journal, r) for r in unknown_rows(sv, dt.datetime.now())]
-        report = replace(report, lines=(*report.lines, *asked))
+        rows = unknown_rows(sv, dt.datetime.now())
+        asked = [ask_what_became(sv.carrier, sv.journal, r) for r in rows]
+        reapplying = sum(sv.journal.get(r.txn_id).state == TxnState.TOPUP_REAPPLY for r in rows)  # open, as recover
+        report = replace(report, lines=(*report.lines, *asked), still_open=report.still_open + reapplying)
     report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
     if sv.wallet is not None and sv.wallet_topup is not None:
         lines, still_open = recover_wallet(sv.journal, sv.wallet_topup.wallets or sv.wallet, sv.carrier,
