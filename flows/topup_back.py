@@ -1,6 +1,8 @@
 """What became of the top-up when money is given back, and putting it back when the money-back step is refused.
 
-A void or refund asks the carrier to take the top-up off the SIM first (``reverse_topup_first``). The
+A void or refund asks the carrier to take the top-up off the SIM first, journal first (``ask_carrier_first``:
+``void_pending`` / ``refund_pending`` with the intent ``reversing`` / ``reversing_anyway`` before the request; a
+refund's own STAN in the same write; recovery resumes a row cut there with ``resume_carrier``). The
 row's ``topup_status`` then records the carrier's word, so receipts and reprints say what really happened:
 
     ==================  =====================================================================
@@ -19,6 +21,10 @@ a crash the same order id is asked about again, never a second one), funded by t
 follows a ``topup_reapply`` row up the same way (status query first; resend only when it never arrived)::
 
     void_pending / refund_pending ─► topup_reapply ─► completed (topup_status applied: the sale stands)
+
+A sale kept after the carrier could not be asked (``completed``, ``reverse_unknown``: the reversal may have
+arrived) is followed up by ``ask_what_became``: a status query (the order's ``reversed_at``), never a second
+reversal; taken back after all → ``completed ─► topup_reapply`` and put back.
 
 >>> carrier_order(TxnRecord(1, "completed", "T1-42", "", "", "", "", 1, 0, "card", "", "", topup_status="applied#1"))
 'T1-42-RA1'
