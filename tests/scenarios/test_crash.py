@@ -165,6 +165,7 @@ def test_cut_points_of_a_supervisors_wallet_void_survive():
     assert [r for r in results if not r.survived] == []
 
 
+@pytest.mark.slow
 @pytest.mark.scenario
 def test_cut_points_of_a_supervisors_refund_of_a_settled_card_sale_survive():
     """Issue 14: a chip card sale, the day closed, then the supervisor refunds it. Cut at the refund's write-ahead
