@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Sequence
 
 import serial
@@ -56,6 +57,9 @@ class EscPosPrinter:
         self.baud = baud
         self.status_timeout_s = status_timeout_s
         self._port: serial.SerialBase | None = None
+        # one query or job at a time: the background self-test and a cashier's diagnostics or receipt may overlap,
+        # and two status queries interleaved on one line read each other's answers (a healthy printer "offline")
+        self._busy = threading.RLock()
 
     def open(self) -> None:
         """Open the port. Raises DeviceGone when it does not exist or cannot be opened."""
@@ -91,7 +95,8 @@ class EscPosPrinter:
         Raises DeviceGone when the port cannot be opened or vanished (the port is then closed), DeviceError
         when the answers are not status bytes (wrong baud rate, not a printer).
         """
-        status = self._query()
+        with self._busy:
+            status = self._query()
         return PrinterStatus(online=False) if status is None else status.to_port()
 
     def print_receipt(self, lines: Sequence[ReceiptLine]) -> None:
@@ -105,6 +110,10 @@ class EscPosPrinter:
             DeviceGone: the port cannot be opened or vanished.
         """
         data = encode_receipt(lines)
+        with self._busy:
+            self._print(data)
+
+    def _print(self, data: bytes) -> None:
         status = self._query_twice()
         if status is None:
             raise DeviceTimeout(MESSAGES[DeviceFault.NO_ANSWER], fault=DeviceFault.NO_ANSWER)

@@ -138,3 +138,21 @@ def test_paced_line() -> None:
         assert results == [PrinterStatus()]
     finally:
         paced.stop()
+
+
+def test_status_queries_from_two_threads_do_not_read_each_others_answers(sim: PrinterSim,
+                                                                         printer: EscPosPrinter) -> None:
+    """The background self-test and a cashier's diagnostics or receipt may use the printer at once."""
+    seen: list[PrinterStatus] = []
+    start = threading.Barrier(4)
+
+    def ask() -> None:
+        start.wait()
+        seen.extend(printer.status() for _ in range(10))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [PrinterStatus()] * 40

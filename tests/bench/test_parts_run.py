@@ -1,0 +1,16 @@
+"""``make bench`` is the record only if it runs whole: the parts that drive a real ``pos-terminal`` child through
+a top-up must still get through one after the terminal's rules change (the card-in-slot rule once stopped the
+acquirer part at its second sale)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.bench import acquirer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls_mac"])
+def test_the_acquirer_part_gets_through_its_top_ups(secure: bool) -> None:
+    cpu, wall = acquirer._topups(secure, 2)
+    assert wall > 0 and cpu >= 0  # the point is that it completes: 2 top-ups may take under one clock tick of CPU
