@@ -56,6 +56,12 @@ def _wallet_row(state, order="O1"):
     ([_row("refunded")], _refunded(_host((7, "00", False)), 7, 7), _carrier(), "host refunded stan 7 2x"),
     ([_row("completed")], _refunded(_host((7, "00", False)), 7), _carrier("O1"), "host charged=False"),
     ([_row("refunded")], _host((7, "00", False)), _carrier(), "host charged=True"),
+    # refunded "anyway": the money went back, the top-up stays on the SIM by the supervisor's recorded choice
+    ([{**_row("refunded"), "topup_status": "applied"}], _refunded(_host((7, "00", False)), 7), _carrier("O1"), None),
+    ([{**_row("refunded"), "topup_status": "applied"}], _host((7, "00", False)), _carrier("O1"), "host charged=True"),
+    ([{**_row("refunded"), "topup_status": "applied"}], _refunded(_host((7, "00", False)), 7), _carrier(),
+     "kept anyway"),
+    ([{**_row("voided"), "topup_status": "reversed"}], _host((7, "00", True)), _carrier("O1"), "carrier applied 1x"),
 ])
 def test_invariants_catch_every_kind_of_lost_money(rows, host, carrier, wrong):
     problems = crash.check_invariants(rows, host, carrier, TID)
