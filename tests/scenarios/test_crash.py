@@ -188,6 +188,21 @@ def test_cut_points_of_a_supervisors_refund_of_a_settled_card_sale_survive():
     assert [r for r in results if not r.survived] == []
 
 
+@pytest.mark.slow
+@pytest.mark.scenario
+def test_a_refund_anyway_cut_before_the_carriers_word_is_finished_with_the_recorded_choice():
+    """The SIM used the top-up, the carrier refused, the supervisor refunds anyway: cut at the intent commit
+    (``reversing_anyway``) and right after the carrier was asked again. Recovery must refund once (same STAN) and
+    leave the top-up on the SIM as chosen — not put the sale back, not ask the supervisor again."""
+    sc = next(s for s in crash.SCENARIOS if s.name == "card_refund_anyway")
+    kinds = crash.points_of(sc)
+    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the anyway attempt's
+    points = [reverse - 1, reverse]
+    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent"], kinds
+    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
+    assert [r for r in results if not r.survived] == []
+
+
 @pytest.mark.soak
 def test_every_cut_point_and_random_kills_survive():
     results = crash.run(kill_random=5, echo=lambda _line: None)
