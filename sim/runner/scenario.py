@@ -6,7 +6,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     wait = "home"                         wait until the terminal shows that screen state
     keys = "01 ENTER 1111 ENTER"          terminal keypad: digit runs are typed digit by digit; ENTER, CANCEL…
     expect_text = "Approved"              the screen text contains it (waits up to timeout); list = all of them
-    expect_error = "Unknown SIM"          the screen's error line contains it
+    expect_error = "Unknown SIM"          the screen's error line contains it ("": shows any error)
     insert_card = "unionpay-debit"        put a test card in the reader; remove_card = true takes it out
     swipe_card = "stripe-only"            swipe a test card's magnetic stripe (sim/devices/stripes.py, or any chip card)
     pinpad = "1234 ENTER"                 the customer types on the PIN pad (waits until it asks for a PIN)
@@ -202,7 +202,7 @@ class _Runner:
                            None), timeout)
 
     def expect_error(self, wanted: str, timeout: float) -> None:
-        _poll(lambda: None if wanted in (self.w.screen.error or "") else
+        _poll(lambda: None if self.w.screen.error and wanted in self.w.screen.error else
               f"error line lacks {wanted!r}: {self.w.screen.error!r}", timeout)
 
     def insert_card(self, key: str, timeout: float) -> None:
