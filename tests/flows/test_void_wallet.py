@@ -86,6 +86,25 @@ def test_unanswered_refund_stays_pending_and_recovery_asks_the_platform_first(jo
     assert say(lines[0], "en") == "Wallet refund of ￥10.10 for SIM …0017 confirmed"
 
 
+@pytest.mark.parametrize("put_back, end, still, said", [
+    (TopupResult("W1-RA1", "applied", 900), "completed", 0, "the top-up was put back on SIM …0017: the sale stands"),
+    (LinkTimeout("silent"), "topup_reapply", 1, "Top-up W1 for SIM …0017 still pending"),
+])
+def test_a_refund_refused_at_recovery_is_open_only_while_its_topup_is_still_being_put_back(journal, put_back, end,
+                                                                                          still, said):
+    """Issue 14: recovery counts a row as open only while it is (settlement subtracts exactly those put-backs)."""
+    txn, wallet, carrier = _wallet_sale(journal), FakeWallet(), FakeCarrier()
+    wallet.refund_.append(LinkTimeout("silent"))
+    assert _void(journal, txn, wallet, carrier).status == "pending"
+    wallet.query_.append(WalletResult("W1", "paid"))  # never arrived: refunded now, and refused
+    wallet.refund_.append(WalletResult("W1", "failed", reason="order_closed"))
+    carrier.status.append(TopupResult("W1-RA1", "not_found"))
+    carrier.create.append(put_back)
+    lines, still_open = recover_wallet(journal, wallet, carrier, clock=None)
+    assert journal.get(txn).state == end and still_open == still
+    assert said in say(lines[0], "en")
+
+
 def test_card_sales_and_unfinished_orders_are_refused(journal):
     card = journal.begin(order_id="C1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
                          plan_name="1 GB", amount_minor=1000, fee_minor=0, channel="card", cashier_id="01")
