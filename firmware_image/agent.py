@@ -1,11 +1,13 @@
 """The update agent's protocol core (device side, sans-I/O): frames in, flash operations, frames out.
 
-It downloads only into the inactive slot, erases each sector just before writing it (and only when it is not
-already erased), checks the finished image (hash, signature, device class, rollback counter) before it sets it
-pending, and never touches the running slot. A WRITE may rebuild its block from the running image (COPY at the
-same offset, or DELTA instructions: ``firmware_image.delta``); the block is assembled in RAM and every copy and
-length is bounds-checked before the target slot is touched. Bytes go in through ``receive_data``; answers come out of
-``data_to_send``; ``next_event`` reports what the shell must do (change the baud rate, reset).
+It downloads only into the inactive slot, never while the other slot runs an image on trial (the inactive slot
+then holds the confirmed image the next boot may fall back to: ERROR ``on_trial``), erases each sector just
+before writing it (and only when it is not already erased), checks the finished image (hash, signature, device
+class, rollback counter) before it sets it pending, and never touches the running slot. A WRITE may rebuild its
+block from the running image (COPY at the same offset, or DELTA instructions: ``firmware_image.delta``); the block
+is assembled in RAM and every copy and length is bounds-checked before the target slot is touched. Bytes go in
+through ``receive_data``; answers come out of ``data_to_send``; ``next_event`` reports what the shell must do
+(change the baud rate, reset).
 
 >>> AgentCore.__name__
 'AgentCore'
@@ -55,6 +57,7 @@ from firmware_image.slots import (
     read_trailer,
     running_slot,
     set_pending,
+    trial_refusal,
 )
 
 __all__ = ["AgentCore", "ChangeBaud", "ResetRequested", "MAX_WINDOW", "MAX_BLOCK"]
@@ -153,8 +156,14 @@ class AgentCore:
             raise _Refused("refused", f"0x{offset:x}+{length} does not fit the slot's "
                                       f"{self.flash.geometry.image_capacity} bytes for an image")
 
+    def _guard_fallback(self) -> None:
+        """Refuse while the other slot runs an image on trial: the target is then the slot it falls back to."""
+        if (why := trial_refusal(self.flash, self.target)) is not None:
+            raise _Refused("on_trial", why)
+
     def _hashes(self, payload: bytes) -> tuple[Kind, bytes]:
         length = VERIFY.parse(payload).length
+        self._guard_fallback()  # the first step of every download: the host learns before it plans anything
         self._check_span(0, length)
         base = self.flash.geometry.slot_base(self.target)
         out = bytearray()
@@ -167,6 +176,7 @@ class AgentCore:
 
     def _write(self, payload: bytes) -> tuple[Kind, bytes]:
         req = WRITE.parse(payload)
+        self._guard_fallback()
         g = self.flash.geometry
         data = bytes(req.data)
         if req.raw_len > MAX_BLOCK:
@@ -238,6 +248,7 @@ class AgentCore:
 
     def _finalize(self, payload: bytes) -> tuple[Kind, bytes]:
         req = FINALIZE.parse(payload)
+        self._guard_fallback()
         self.last_write_offset = None
         self._check_span(0, req.length)
         blob = self.flash.read(self.flash.geometry.slot_base(self.target), req.length)

@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if exc.reason in ("usage", "malformed") and opts.command != "verify" else 1
     except DeviceRefused as exc:
         print(f"pos-fw: {exc}", file=sys.stderr)
+        if exc.code == "on_trial" and getattr(opts, "port", None):
+            print(f"pos-fw: keep the new image with 'pos-fw confirm --port {opts.port}' or go back with "
+                  f"'pos-fw revert --port {opts.port}' (then reset), and flash again", file=sys.stderr)
         return 1
     except FlashProtocolError as exc:
         print(f"pos-fw: link error: {exc}", file=sys.stderr)

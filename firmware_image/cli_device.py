@@ -22,7 +22,16 @@ from firmware_image.flash import SimFlash
 from firmware_image.flasher import Flasher
 from firmware_image.keys import load_key
 from firmware_image.link import SerialFlashLink
-from firmware_image.slots import SlotState, confirm, describe, read_image, revert, running_slot, set_pending
+from firmware_image.slots import (
+    SlotState,
+    confirm,
+    describe,
+    read_image,
+    revert,
+    running_slot,
+    set_pending,
+    trial_refusal,
+)
 from firmware_image.smp_client import SmpClient
 
 __all__ = ["int_in", "add_device_commands", "run_device", "DEVICE_COMMANDS", "MAX_SLOT_SECTORS"]
@@ -97,6 +106,8 @@ def run_device(opts: argparse.Namespace) -> int:
         with SimFlash(opts.flash) as flash:
             running = running_slot(flash)
             target = 0 if running is None else 1 - running
+            if (why := trial_refusal(flash, target)) is not None:
+                raise FirmwareImageError(why, "refused")
             if read_image(flash, target) is None:
                 raise FirmwareImageError(f"slot {target} holds no image to test: flash one with 'pos-fw flash'",
                                          "usage")
@@ -142,6 +153,10 @@ def _over_port(opts: argparse.Namespace) -> int:
             raise FirmwareImageError("the device has no image in its other slot: flash one with 'pos-fw flash'",
                                      "refused")
         elif opts.command == "test":
+            if active is not None and not active.confirmed:  # the device refuses too; say what to do instead
+                raise FirmwareImageError(
+                    f"slot {active.slot} runs {active.version} on trial: confirm or revert the image on trial "
+                    f"first ('pos-fw confirm --port {opts.port}' or 'pos-fw revert --port {opts.port}')", "refused")
             client.state_write(other.hash, confirm=False)
             print(f"slot {other.slot} ({other.version}) will be test-booted at the next reset")
         else:  # revert: the other slot's confirmed image becomes the next boot (the device checks it again)

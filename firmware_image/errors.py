@@ -49,4 +49,9 @@ class FlashProtocolError(FirmwareError):
 
 
 class DeviceRefused(FlashProtocolError):
-    """The device answered a request with an ERROR frame; the message is the device's."""
+    """The device answered a request with an ERROR frame; the message is the device's, ``code`` its ERROR code
+    (``refused``, ``on_trial`` …; ``""`` when the device sent none)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code

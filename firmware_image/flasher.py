@@ -115,7 +115,7 @@ class Flasher:
             self._decoder.feed(data)
         if frame.kind is Kind.ERROR:
             err = ERROR.parse(frame.payload)
-            raise DeviceRefused(f"device refused ({err.code}): {err.message.decode(errors='replace')}")
+            raise DeviceRefused(f"device refused ({err.code}): {err.message.decode(errors='replace')}", str(err.code))
         return frame
 
     def _request(self, kind: Kind, payload: bytes, answer: Kind, timeout: float | None = None,

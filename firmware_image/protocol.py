@@ -84,7 +84,8 @@ VERIFY = Struct("length" / Int32ul)
 FINALIZE = Struct("length" / Int32ul, "permanent" / Int8ul)
 CHUNKS = Struct("chunk_size" / Int32ul)
 CHUNK_LIST = Struct("chunk_size" / Int32ul, "length" / Int32ul, "sums" / GreedyBytes)  # 12 bytes per chunk
-ERROR = Struct("code" / CEnum(Int8ul, bad_request=1, refused=2, flash=3, unexpected=4), "message" / GreedyBytes)
+ERROR = Struct("code" / CEnum(Int8ul, bad_request=1, refused=2, flash=3, unexpected=4,
+                                        on_trial=5), "message" / GreedyBytes)
 
 
 @dataclass(frozen=True)

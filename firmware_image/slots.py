@@ -33,7 +33,7 @@ from firmware_image.layout import BOOT_MAGIC, HEADER, HEADER_SIZE, IMAGE_MAGIC, 
 
 __all__ = ["SlotState", "Trailer", "SlotInfo", "read_trailer", "read_image", "set_pending", "mark_tried",
            "mark_confirmed", "invalidate", "read_counter", "raise_counter", "describe", "describe_flash",
-           "confirm", "confirm_flash", "revert", "running_slot"]
+           "confirm", "confirm_flash", "revert", "running_slot", "trial_refusal"]
 
 _FLAG_SET = b"\x01" + bytes([ERASED]) * 7
 _RECORD = struct.Struct("<II")
@@ -177,6 +177,23 @@ def running_slot(flash: SimFlash) -> int | None:
         return trial[0]
     confirmed = [s for s in (0, 1) if trailers[s].state is SlotState.CONFIRMED and read_image(flash, s)]
     return max(confirmed, key=lambda s: trailers[s].sequence, default=None)
+
+
+def trial_refusal(flash: SimFlash, target: int) -> str | None:
+    """Why ``target`` may not change now, or None: the other slot runs an image on trial (not confirmed).
+
+    While a trial is open the next boot may revert to ``target``'s confirmed image, so nothing may write it,
+    re-mark it or demote it (MCUboot / Zephyr img_mgmt treat the revert slot as in use). Uploads wait for the
+    technician to confirm the trial (or revert it).
+    """
+    other = 1 - target
+    if read_trailer(flash, other).state is not SlotState.TRIAL:
+        return None
+    info = _parse_or_none(read_image(flash, other))
+    fallback = read_trailer(flash, target).state is SlotState.CONFIRMED and read_image(flash, target) is not None
+    return (f"slot {other} runs {info.version if info else 'an image'} on trial (not confirmed)"
+            + (f" and slot {target} holds the confirmed image it falls back to" if fallback else "")
+            + ": confirm or revert the image on trial first")
 
 
 def describe(flash_path: str | Path, keys: list[PrivateKey | PublicKey] | None = None,

@@ -16,6 +16,9 @@ MCUboot's direct-XIP with revert):
   the running image's hash): confirm the image on trial; ``confirm`` with the other slot's hash: make it the
   permanent next image (as ``pos-fw flash --confirm``); it must verify first.
 * **erase** ``slot``: the inactive slot only, never the running one nor the fallback of an image on trial.
+* **while an image is on trial** the other slot is the one the next boot may fall back to: uploads and a test of
+  it are refused (``IMAGE_ALREADY_PENDING``, "confirm or revert the image on trial first"), as Zephyr's img_mgmt
+  treats the revert slot as in use; ``confirm`` with its hash (a revert) stays allowed.
 
 >>> REFUSAL_CODES["downgrade"].name
 'CURRENT_VERSION_IS_NEWER'
@@ -44,6 +47,7 @@ from firmware_image.slots import (
     read_image,
     read_trailer,
     set_pending,
+    trial_refusal,
 )
 
 __all__ = ["ImageGroup", "SmpRefused", "REFUSAL_CODES"]
@@ -148,10 +152,16 @@ class ImageGroup:
         if slot == self.running:
             raise SmpRefused(IMG_MGMT_ERR.IMAGE_SETTING_TEST_TO_ACTIVE_DENIED,
                              f"slot {slot} is running: it cannot be tested again")
+        if not confirm:  # confirm of the fallback is a revert (allowed); a test of it would demote it
+            self._guard_fallback(slot)
         self._verify(slot)
         if not confirm and read_trailer(self.flash, slot).state is SlotState.PENDING:
             return
         self._guarded(lambda: set_pending(self.flash, slot, permanent=confirm))
+
+    def _guard_fallback(self, target: int) -> None:
+        if (why := trial_refusal(self.flash, target)) is not None:
+            raise SmpRefused(IMG_MGMT_ERR.IMAGE_ALREADY_PENDING, why)
 
     def _guarded(self, action: Any) -> None:
         try:
@@ -174,6 +184,7 @@ class ImageGroup:
         if session.off + len(data) > session.length:
             raise SmpRefused(IMG_MGMT_ERR.INVALID_IMAGE_DATA_OVERRUN,
                              f"{session.off}+{len(data)} bytes run past the announced {session.length}")
+        self._guard_fallback(session.target)  # every chunk: a session started before a trial cannot go on
         self._guarded(lambda: self._write(session, data, final=session.off + len(data) == session.length))
         session.off += len(data)
         if session.off < session.length:
@@ -184,9 +195,7 @@ class ImageGroup:
         g = self.flash.geometry
         if req.image not in (None, 0):
             raise SmpRefused(IMG_MGMT_ERR.INVALID_SLOT, f"image {req.image}: this device has one image (0)")
-        if self.running is not None and read_trailer(self.flash, self.running).state is SlotState.TRIAL:
-            raise SmpRefused(IMG_MGMT_ERR.IMAGE_ALREADY_PENDING, "the running image is on trial: confirm it "
-                             "or let it revert before uploading another")
+        self._guard_fallback(0 if self.running is None else 1 - self.running)
         if req.len is None or req.len < HEADER_SIZE:
             raise SmpRefused(IMG_MGMT_ERR.INVALID_IMAGE_HEADER, "len is smaller than an image header")
         if req.len > g.image_capacity:

@@ -62,7 +62,8 @@ def authorize_journaled(ports: AuthorizePorts, txn_id: int, request: AuthRequest
     for attempt in range(_STAN_TRIES):
         # Write-ahead: if power fails from here on, recovery reverses this STAN.
         journal.update(txn_id, TxnState.AUTH_INTENDED, stan=request.stan, masked_pan=request.masked_pan,
-                       auth_time=request.local_time.isoformat(timespec="seconds"), reversal="armed")
+                       auth_time=request.local_time.isoformat(timespec="seconds"), reversal="armed",
+                       entry_mode=request.pos_entry_mode)  # the reversal quotes it (field 22)
         try:
             answer = ports.host.authorize(request)
         except StanInUse as exc:  # not processed: nothing to reverse (see the module docstring)

@@ -13,7 +13,7 @@ limit; nothing is charged. Money is integer fen throughout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from flows.messages import CATALOGUE, Msg, t
@@ -28,13 +28,14 @@ WALLET_CHANNELS = frozenset({"wechat", "alipay", "emvqr"})
 TAP_CHANNEL = "tap"  # contactless (flows.contactless_payment): offered only where the reader has an antenna
 
 
-def offered_channels(tap: bool) -> tuple[str, ...]:
-    """The channel menu, in order; ``tap`` last and only when the reader supports contactless.
+def offered_channels(tap: bool, wallets: Collection[str] = WALLET_CHANNELS) -> tuple[str, ...]:
+    """The channel menu, in order; ``tap`` last and only when the reader supports contactless; of the wallet
+    channels only ``wallets`` (``[wallet] channels``).
 
-    >>> offered_channels(False)[-1], offered_channels(True)[-1]
-    ('emvqr', 'tap')
+    >>> offered_channels(False)[-1], offered_channels(True)[-1], offered_channels(False, ("wechat",))
+    ('emvqr', 'tap', ('card', 'wechat'))
     """
-    return tuple(c for c in CHANNEL_LABELS if tap or c != TAP_CHANNEL)
+    return tuple(c for c in CHANNEL_LABELS if (tap or c != TAP_CHANNEL) and (c not in WALLET_CHANNELS or c in wallets))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 The reversal's own STAN is journalled before the first 0400 leaves, so after a power cut the same reversal is
 repeated (0401) rather than a second one invented. Reversals carry no PAN: the acquirer finds the original by
-terminal id and the original STAN in field 90, so the journal never needs the full PAN.
+terminal id and the original STAN in field 90, so the journal never needs the full PAN. They carry the original's
+POS entry mode (field 22: chip 051, tap 071, stripe 901, fallback 801 — journalled with the 0200), which the
+acquirer matches and risk-checks; a row journalled before the entry mode was kept goes with 071 for a tap and
+051 otherwise, as such rows always did.
 
 >>> original_from_record.__name__
 'original_from_record'
@@ -13,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flows.ports import AuthRequest, HostPort, JournalPort, ReversalRequest, TxnRecord
+from flows.pricing import TAP_CHANNEL
 from flows.txn_state import TxnState
 from pos_errors import LinkError, RemoteProtocolError
 
@@ -25,8 +29,9 @@ _TAKEN = ("00", "25")  # done, or no such original (nothing to undo): either way
 def original_from_record(record: TxnRecord, terminal_id: str, merchant_id: str) -> AuthRequest:
     """The original authorisation as far as the journal knows it (no PAN, no track, no PIN)."""
     when = dt.datetime.fromisoformat(record.auth_time) if record.auth_time else dt.datetime.now()
+    entry_mode = record.entry_mode or ("071" if record.channel == TAP_CHANNEL else "051")
     return AuthRequest(stan=record.stan or 0, amount_minor=record.total_minor, local_time=when, pan="",
-                       expiry_yymm="", terminal_id=terminal_id, merchant_id=merchant_id)
+                       expiry_yymm="", pos_entry_mode=entry_mode, terminal_id=terminal_id, merchant_id=merchant_id)
 
 
 def reverse_payment(host: HostPort, journal: JournalPort, record: TxnRecord, *, terminal_id: str,

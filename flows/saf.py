@@ -16,9 +16,14 @@ Each try counts first (write-ahead: after a power cut the next send is a 0221 re
 before anything left is taken back, so a host that is down for hours uses up no tries); ``max_attempts`` tries
 or ``expiry_s`` after queuing, an advice stops (``failed`` / ``expired``) and stays on the supervisor's Open
 items screen; settlement then goes through batch upload. An advice answered ``94`` (the host has another
-payment's advice under this STAN: the terminal's counters went back) is not acknowledged: it stops ``failed`` at
-once, as repeating it under the same STAN can never be taken. An advice whose payment was reversed or voided
-before it left is ``cancelled`` (the host never charged it).
+payment under this STAN: the terminal's counters went back, e.g. a journal restored from an old backup) was not
+taken, and repeating it under the same STAN never will be: as a purchase does (``flows.authorize``), it is sent
+**once more under a fresh STAN** — the host client has asked the host's view first (echo), which moved the
+journal's counters past the host's last STAN. The sale's row takes the new STAN first (voids, refunds and batch
+upload name the payment by it), then the queue row (new STAN, PAN sealed anew under it, attempts from zero, the
+94 kept as the mark of the one renumbering), so a cut between the two only costs one more 94 and renumbering.
+A second 94 stops it ``failed``. An advice whose payment was reversed or voided before it left is ``cancelled``
+(the host never charged it).
 
 >>> sealer = PanSealer(b"k" * 32, "T0000001")
 >>> sealer.open(sealer.seal("6212345678901234", 7), 7)
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -45,6 +50,7 @@ __all__ = ["SafStatus", "SafRow", "PanSealer", "SafError", "SafJournal", "DrainR
 
 DUPLICATE_STAN = "94"  # the host has another advice under this STAN (counters went back): never acknowledged
 OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
+_STAN_TRIES = 2  # the advice's STAN, and one fresh one after a 94 (as flows.authorize does for a purchase)
 class SafStatus(StrEnum):
     """Where one queued advice stands (``saf.status`` in the journal)."""
 
@@ -88,9 +94,17 @@ class SafJournal(Protocol):
     def saf_items(self, statuses: tuple[str, ...] = (SafStatus.QUEUED,)) -> list[SafRow]: ...
 
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
-                   message: str | None = None) -> None: ...
+                   message: str | None = None, stan: int | None = None, sealed: bytes | None = None) -> None:
+        """One commit. ``tries`` is added to the attempt count (+1 before a send; -1 takes back one never sent);
+        ``response_code`` and ``message`` replace the stored ones when given; ``stan`` and ``sealed``: the advice
+        renumbered, its PAN sealed anew under the new STAN. ``sent``, ``cancelled`` and ``expired`` erase the
+        sealed PAN (it is never needed again)."""
 
     def get(self, txn_id: int) -> TxnRecord: ...
+
+    def next_stan(self) -> int: ...
+
+    def update(self, txn_id: int, state: str, **values: object) -> None: ...
 
 
 def offline_row(request: AuthRequest, sealer: PanSealer) -> SafRow:
@@ -152,26 +166,42 @@ def drain(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, *, termi
             journal.saf_update(row.saf_id, SafStatus.FAILED, message=f"{row.attempts} tries")
             stopped.append(row)
             continue
-        request = _advice(row, sealer, terminal_id, merchant_id)
-        journal.saf_update(row.saf_id, SafStatus.QUEUED, tries=1)  # before it leaves: a repeat after a power cut
-        try:
-            code = host.advise(request)
-        except (LinkError, RemoteProtocolError) as exc:
-            if type(exc) is LinkError:  # refused before sending: the host never saw it, so it was no try
-                journal.saf_update(row.saf_id, SafStatus.QUEUED, tries=-1, message=f"host not reachable: {exc}")
-                return DrainReport(sent, len(rows) - index, tuple(stopped))
-            if row.attempts + 1 >= max_attempts:
-                journal.saf_update(row.saf_id, SafStatus.FAILED, message=f"{max_attempts} tries, last: {exc}")
-                stopped.append(row)
-            else:
-                journal.saf_update(row.saf_id, SafStatus.QUEUED, message=f"not acknowledged: {exc}")
-            return DrainReport(sent, len(rows) - index - (1 if row.attempts + 1 >= max_attempts else 0),
-                               tuple(stopped))
-        if code == DUPLICATE_STAN:  # another payment has this STAN at the host: a repeat can never be taken
-            journal.saf_update(row.saf_id, SafStatus.FAILED, response_code=code,
-                               message="the bank already has this STAN from another payment (94): not recorded")
-            stopped.append(row)
-            continue
-        journal.saf_update(row.saf_id, SafStatus.SENT, response_code=code, message=f"acknowledged ({code})")
-        sent += 1
+        item = row  # renumbered at most once (a 94), then sent again
+        for _ in range(_STAN_TRIES):
+            request = _advice(item, sealer, terminal_id, merchant_id)
+            journal.saf_update(item.saf_id, SafStatus.QUEUED, tries=1)  # before it leaves: a repeat after a power cut
+            try:
+                code = host.advise(request)
+            except (LinkError, RemoteProtocolError) as exc:
+                if type(exc) is LinkError:  # refused before sending: the host never saw it, so it was no try
+                    journal.saf_update(item.saf_id, SafStatus.QUEUED, tries=-1, message=f"host not reachable: {exc}")
+                    return DrainReport(sent, len(rows) - index, tuple(stopped))
+                if item.attempts + 1 >= max_attempts:
+                    journal.saf_update(item.saf_id, SafStatus.FAILED, message=f"{max_attempts} tries, last: {exc}")
+                    stopped.append(item)
+                else:
+                    journal.saf_update(item.saf_id, SafStatus.QUEUED, message=f"not acknowledged: {exc}")
+                return DrainReport(sent, len(rows) - index - (1 if item.attempts + 1 >= max_attempts else 0),
+                                   tuple(stopped))
+            if code != DUPLICATE_STAN:
+                journal.saf_update(item.saf_id, SafStatus.SENT, response_code=code, message=f"acknowledged ({code})")
+                sent += 1
+                break
+            if item.response_code == DUPLICATE_STAN:  # already renumbered once: a second 94 ends it
+                journal.saf_update(item.saf_id, SafStatus.FAILED, response_code=code, message=(
+                    f"the bank already has STAN {item.stan:06d} from another payment, after renumbering too (94)"))
+                stopped.append(item)
+                break
+            item = _renumber(journal, sealer, item, request.auth.pan)
     return DrainReport(sent, 0, tuple(stopped))
+
+
+def _renumber(journal: SafJournal, sealer: PanSealer, row: SafRow, pan: str) -> SafRow:
+    """The advice under a fresh STAN (see the module docstring): the sale's row first, then the queue row."""
+    fresh = journal.next_stan()  # past the host's last STAN: the client took its view (echo) before answering
+    journal.update(row.txn_id, journal.get(row.txn_id).state, stan=fresh)
+    sealed = sealer.seal(pan, fresh)
+    journal.saf_update(row.saf_id, SafStatus.QUEUED, tries=-(row.attempts + 1), response_code=DUPLICATE_STAN,
+                       stan=fresh, sealed=sealed,
+                       message=f"the bank had STAN {row.stan:06d} from another payment (94): sent as {fresh:06d}")
+    return replace(row, stan=fresh, pan_sealed=sealed, attempts=0, response_code=DUPLICATE_STAN)

@@ -21,7 +21,7 @@ from typing import Any
 from emv.config import terminal_config
 from flows.pricing import ChannelLimits, FeeSchedule
 from pos_errors import ConfigError
-from terminal.config_wallets import AlipaySection, WeChatPaySection
+from terminal.config_wallets import WALLET_CHANNEL_ORDER, AlipaySection, WeChatPaySection, check_wallet_channels
 
 __all__ = ["Settings", "TerminalSection", "DevicesSection", "HostSection", "CarrierSection", "WalletSection",
            "TimeoutsSection", "EmvSection", "SecuritySection", "FirmwareSection", "UserEntry",
@@ -118,6 +118,7 @@ class WalletSection:
     ca_file: str = ""  # PEM CA(s) the platform's certificate must chain to; "" = the system's trust store
     insecure_plaintext: bool = False  # allow http:// (test benches only)
     keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
+    channels: tuple[str, ...] = WALLET_CHANNEL_ORDER  # wallet channels offered; app id/secret needed only for these
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,8 @@ class Settings:
         for key in ("aids", "capks", "revoked", "exception_file"):
             if isinstance(emv.get(key), list):
                 emv[key] = tuple(emv[key])
+        if isinstance(data.get("wallet"), Mapping) and "channels" in data["wallet"]:
+            data = {**data, "wallet": {**data["wallet"], "channels": check_wallet_channels(data["wallet"]["channels"])}}
         fees, limits, min_fees = _fees(data.get("fees", {}))
         log_size = data.get("terminal", {}).get("log_max_bytes", 5_000_000)
         if isinstance(log_size, int) and not 10_000 <= log_size <= 1_000_000_000:

@@ -1,12 +1,30 @@
 """The ``[wechatpay]`` and ``[alipay]`` sections of the terminal's configuration: each platform's merchant
 credentials (files, mode 0600) and endpoint. ``terminal.config`` reads them like every other section.
+
+Also which wallet channels are offered (``[wallet] channels``) and which of them are paid through the
+``[wallet]`` platform: EMV QR always, WeChat Pay and Alipay unless their own merchant API is configured. Only
+then are ``wallet.app_id`` and ``wallet.app_secret_file`` required (checked at boot, before anything opens).
+
+>>> wallet_platform_channels(("wechat", "emvqr"), wechat_appid="wx8888888888888888", alipay_app_id="")
+('emvqr',)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["WeChatPaySection", "AlipaySection"]
+from flows.pricing import CHANNEL_LABELS, WALLET_CHANNELS
+from pos_errors import ConfigError
+
+if TYPE_CHECKING:
+    from terminal.config import Settings
+
+__all__ = ["WeChatPaySection", "AlipaySection", "WALLET_CHANNEL_ORDER", "check_wallet_channels",
+           "wallet_platform_channels", "check_wallet_platform"]
+
+WALLET_CHANNEL_ORDER = tuple(c for c in CHANNEL_LABELS if c in WALLET_CHANNELS)  # wechat, alipay, emvqr
 
 
 @dataclass(frozen=True)
@@ -37,3 +55,37 @@ class AlipaySection:
     ca_file: str = ""
     insecure_plaintext: bool = False
     timeout_s: float = 10.0
+
+
+def check_wallet_channels(channels: object) -> tuple[str, ...]:
+    """``[wallet] channels`` as a tuple; ConfigError names an unknown or repeated channel."""
+    if not isinstance(channels, list | tuple) or not all(isinstance(c, str) for c in channels):
+        raise ConfigError(f"wallet.channels must be a list of channel names, e.g. {list(WALLET_CHANNEL_ORDER)}")
+    for channel in channels:
+        if channel not in WALLET_CHANNELS:
+            raise ConfigError(f"wallet.channels: unknown channel {channel!r} "
+                              f"(known: {', '.join(WALLET_CHANNEL_ORDER)})")
+        if channels.count(channel) > 1:
+            raise ConfigError(f"wallet.channels names {channel!r} twice")
+    return tuple(channels)
+
+
+def wallet_platform_channels(channels: Sequence[str], *, wechat_appid: str, alipay_app_id: str) -> tuple[str, ...]:
+    """The offered wallet channels that are paid through the ``[wallet]`` platform."""
+    direct = {"wechat": bool(wechat_appid), "alipay": bool(alipay_app_id)}
+    return tuple(c for c in channels if not direct.get(c, False))
+
+
+def check_wallet_platform(settings: Settings) -> tuple[str, ...]:
+    """The channels that need the ``[wallet]`` platform; ConfigError when they do and its app id or app secret
+    file is not set (the message names the keys, the channels, and the two ways out)."""
+    w = settings.wallet
+    needing = wallet_platform_channels(w.channels, wechat_appid=settings.wechatpay.appid,
+                                       alipay_app_id=settings.alipay.app_id)
+    missing = [f"wallet.{key}" for key in ("app_id", "app_secret_file") if needing and not getattr(w, key)]
+    if missing:
+        names = ", ".join(f"{CHANNEL_LABELS[c]} ({c})" for c in needing)
+        raise ConfigError(f"{' and '.join(missing)} not set, but {names} is paid through the [wallet] platform: "
+                          "set them (the app secret file: one line, mode 0600), configure [wechatpay] / [alipay] "
+                          "for those, or take the channel out of wallet.channels")
+    return needing

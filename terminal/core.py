@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flows.for_people import explain_key
 from flows.messages import Msg, t
-from flows.pricing import offered_channels
+from flows.pricing import WALLET_CHANNELS, offered_channels
 from pos_errors import PosError
 from terminal.machine import IDLE_LOGOUT, State, build_machine
 from terminal.roles import Action, allowed, roles_for
@@ -171,7 +171,8 @@ class TerminalCore:
                  wall_clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.services = services
         self.session = Session()
-        self.session.channels = offered_channels(getattr(getattr(services, "topup", None), "tap", None) is not None)
+        self.session.channels = offered_channels(getattr(getattr(services, "topup", None), "tap", None) is not None,
+                                                 _wallet_channels(services))
         self.handlers = handlers
         self.wall_clock = wall_clock  # injected: the core never reads a clock of its own
         self._out: list[Command] = []
@@ -336,3 +337,9 @@ class TerminalCore:
         self.audit("refused", action.value)
         self.refresh()
         return False
+
+
+def _wallet_channels(services: Any) -> tuple[str, ...] | frozenset[str]:
+    """The wallet channels ``[wallet] channels`` offers (all of them for services without settings: tests)."""
+    wallet = getattr(getattr(services, "settings", None), "wallet", None)
+    return getattr(wallet, "channels", WALLET_CHANNELS)

@@ -333,15 +333,15 @@ class Journal:
         return self._decoded(SafRow, "saf", f"status IN ({','.join('?' * len(statuses))})", statuses)
 
     def saf_update(self, saf_id: int, status: str, *, tries: int = 0, response_code: str | None = None,
-                   message: str | None = None) -> None:
-        """``tries``: added to the advice's attempt count (+1 before a send; -1 takes back one never sent)."""
+                   message: str | None = None, stan: int | None = None, sealed: bytes | None = None) -> None:
         done = status in ("sent", "cancelled", "expired")  # the sealed PAN is never needed again: erased
         with self._lock:  # held to the checkpoint: no unit of another thread rides along in between
-            with self.transaction() as db:
+            with self.transaction() as db:  # the contract: flows.saf.SafJournal
                 db.execute("UPDATE saf SET status = ?, attempts = attempts + ?, last_try_at = COALESCE(?, last_try_at),"
                            " response_code = COALESCE(?, response_code), message = COALESCE(?, message),"
-                           " pan_sealed = CASE WHEN ? THEN X'' ELSE pan_sealed END WHERE saf_id = ?",
-                           (status, tries, _now() if tries > 0 else None, response_code, message, done, saf_id))
+                           " stan = COALESCE(?, stan), pan_sealed = COALESCE(?, pan_sealed) WHERE saf_id = ?",
+                           (status, tries, _now() if tries > 0 else None, response_code, message, stan,
+                            b"" if done else sealed, saf_id))
             if done and not self.files.memory:  # the PAN is erased: no old page keeps it in the WAL
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

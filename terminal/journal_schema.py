@@ -3,10 +3,11 @@
 This module executes nothing: it is the journal's schema kept apart so that ``terminal/journal.py`` (the one module
 that talks to SQLite) stays readable. ``tests/lint/test_sql_only_in_journal.py`` allows DDL here and checks that
 no statement is executed outside ``terminal/journal.py``. Migration 6 adds the integrity chain
-(``terminal.journal_chain``): one entry per row written, in the row's own commit.
+(``terminal.journal_chain``): one entry per row written, in the row's own commit. Migration 7 keeps each
+payment's POS entry mode, which its reversal quotes.
 
 >>> len(MIGRATIONS)
-6
+7
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: the integrity chain (terminal.journal_chain): one entry per row written, in the row's own commit
     """CREATE TABLE chain (generation INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL,
         ref INTEGER NOT NULL, digest BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (generation, seq));""",
+    # 7: the POS entry mode (field 22) the 0200 went with: its reversal must quote the same (flows.reversal)
+    """ALTER TABLE txn ADD COLUMN entry_mode TEXT;""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order

@@ -43,6 +43,7 @@ from flows.wallet_payment import WalletSettings, WalletTopupService
 from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
+from terminal.config_wallets import check_wallet_platform
 from terminal.device_secret import chain_key, read_device_secret, sealing_key
 from terminal.journal import Journal
 from terminal.secret_file import create_private
@@ -77,6 +78,7 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
 def build_services(settings: Settings) -> Services:
     term, dev, sec = settings.terminal, settings.devices, settings.security
+    wallet_needed = check_wallet_platform(settings)  # a missing wallet app id / secret refused before anything opens
     # the SAF sealing key comes from the device secret (refused before anything opens), never from beside the journal
     secret = read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal)
     seal_key = sealing_key(secret, term.id)
@@ -129,17 +131,18 @@ def build_services(settings: Settings) -> Services:
                          tap=(reader, tap_settings(settings, card_settings.emv.capks))
                          if settings.contactless.enabled else None)
     w = settings.wallet
-    wallet_secret = read_app_secret(w.app_secret_file, "wallet")
-    wallet = WalletClient(w.url, app_id=w.app_id, app_secret=wallet_secret, ca_file=w.ca_file,
-                          insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
-                          terminal_id=term.id, crash_point=crashpoint.reached, keep_alive_s=w.keep_alive_s)
-    closers.append(wallet.close)
+    wallet: WalletClient | None = None
+    if wallet_needed or w.app_secret_file:  # the platform an offered channel pays through, or set up anyway
+        wallet = WalletClient(w.url, app_id=w.app_id, app_secret=read_app_secret(w.app_secret_file, "wallet"),
+                              ca_file=w.ca_file, insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
+                              terminal_id=term.id, crash_point=crashpoint.reached, keep_alive_s=w.keep_alive_s)
+        closers.append(wallet.close)
     wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
                                      merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
                                      account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
                                      merchant_timeout_s=w.merchant_timeout_s, qr_expiry_s=w.qr_expiry_s)
     wallets = _wallet_platforms(settings, wallet)
-    wallet_topup = WalletTopupService(wallets, carrier, journal, clock, wallet_settings)
+    wallet_topup = WalletTopupService(wallets, carrier, journal, clock, wallet_settings) if wallets else None
     return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
                     pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
                     wallet_topup=wallet_topup, audit=AuditLog(journal), saf_sealer=sealer)
@@ -198,10 +201,11 @@ def load_initial_key(port: str, request: KeyLoadRequest,
         return pad.load_initial_key(KeyLoad(request.key_block, request.kcv))
 
 
-def _wallet_platforms(settings: Settings, fallback: WalletPort) -> dict[str, WalletPort]:
+def _wallet_platforms(settings: Settings, fallback: WalletPort | None) -> dict[str, WalletPort]:
     """Channel → platform: WeChat Pay and Alipay on their own merchant APIs when configured ([wechatpay] appid,
-    [alipay] app_id), else (and EMV QR always) the [wallet] platform."""
-    ports: dict[str, WalletPort] = {"wechat": fallback, "alipay": fallback, "emvqr": fallback}
+    [alipay] app_id), else (and EMV QR always) the [wallet] platform when it is set up."""
+    ports: dict[str, WalletPort] = (dict.fromkeys(("wechat", "alipay", "emvqr"), fallback)
+                                    if fallback is not None else {})
     wx, ali, term = settings.wechatpay, settings.alipay, settings.terminal
     if wx.appid:
         ports["wechat"] = wechatpay_client(

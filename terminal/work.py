@@ -84,8 +84,8 @@ def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
         reapplying = sum(sv.journal.get(r.txn_id).state == TxnState.TOPUP_REAPPLY for r in rows)  # open, as recover
         report = replace(report, lines=(*report.lines, *asked), still_open=report.still_open + reapplying)
     report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
-    if sv.wallet is not None and sv.wallet_topup is not None:
-        lines, still_open = recover_wallet(sv.journal, sv.wallet_topup.wallets or sv.wallet, sv.carrier,
+    if sv.wallet_topup is not None:  # every platform set up, the [wallet] one or only WeChat Pay / Alipay direct
+        lines, still_open = recover_wallet(sv.journal, sv.wallet_topup.wallets or sv.wallet_topup.wallet, sv.carrier,
                                            sv.wallet_topup.clock)
         report = replace(report, lines=(*report.lines, *lines), still_open=report.still_open + still_open)
     return report

@@ -25,6 +25,7 @@ sign-on) is a ``LinkError``: nothing was processed. An answer whose MAC is missi
 ``RemoteProtocolError``, like garbage: the caller reverses. A 0210 with 94 (duplicate transmission) to a
 purchase is ``StanInUse`` (a ``LinkError``: not processed, nothing to reverse — the STAN belongs to an older
 message); the client first asks the host for its view of our counters (echo), so the caller's next STAN is fresh.
+An advice answered 94 is returned as its code, after the same echo (``flows.saf`` renumbers it once).
 The 0810 answers to sign-on and echo carry that view (field 61, ``drivers.host.counters``): kept as
 ``host_view`` and handed to ``on_host_view`` (the composition root advances the journal's counters with it).
 Its only state between calls is the working keys of the last sign-on (one sign-on at a time) and the host's view;
@@ -233,6 +234,8 @@ class HostClient:
                  request.auth.amount_minor)
         code = response_code(self._exchange(fields))
         log.info("0230 stan=%06d rc=%s", request.auth.stan, code)
+        if code == "94":  # another payment has this STAN at the host: its view moves our counters past it first
+            self.echo()
         return code
 
     def refund(self, request: RefundRequest) -> AuthResponse:

@@ -43,6 +43,7 @@ class TxnRecord:
     receipt: str | None = None
     batch: int | None = None
     refund_stan: int | None = None
+    entry_mode: str | None = None  # field 22 of the 0200 (051 chip, 071 tap, 901 stripe, 801 fallback); None: older
 
     @property
     def total_minor(self) -> int:

@@ -40,7 +40,8 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
 
 Advices (0220, repeats 0221) of offline approvals are checked like a 0200 (card, expiry, the TC in field 55
 verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat — same amount, card
-and transmission time — changes nothing; another advice under a STAN already used is answered 94, not recorded),
+and transmission time — changes nothing; another advice under a STAN already used, by an advice or a purchase,
+is answered 94, not recorded),
 count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
 finds its original by terminal id + STAN + transmission time in field 90: a captured, unreversed sale → 00 (once
 per refund STAN, kept in ``refunds``), otherwise 25; refunds of one sale that would add up to more than it
@@ -54,7 +55,8 @@ code 960000 is compared with the upload. Every 0500 is kept in ``settlements``.
 
 Reversals (0400, 0401 repeats) find the original by terminal id + STAN + transmission time (field 90: the original
 data elements, as a real host matches them — a STAN alone may be an older sale's, after a terminal's counters went
-back), mark it reversed
+back); one whose POS entry mode (field 22) differs from the original's is refused with 12 and undoes nothing (a
+real host matches and risk-checks on it; without field 22 it is a format error, 30). The others mark it reversed
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
 
@@ -591,6 +593,7 @@ class AcquirerSim:
         try:
             original = m.parse_original_data(fields.get("90", ""))
             stan = int(fields["11"])
+            entry_mode = fields["22"]
         except (RemoteProtocolError, KeyError, ValueError) as exc:
             log.warning("acquirer: %s format error: %s", fields["t"], exc)
             answer["39"] = "30"
@@ -601,14 +604,19 @@ class AcquirerSim:
             amount = int(fields["4"]) if fields.get("4", "").isdigit() else 0
             refused = fields.get("39") == "68" and (
                 self.refuse_reversals or MAGIC_AMOUNTS.get(amount % 100, Magic()).reversal_code != "00")
-            if fields.get("39") == "17" and self.refuse_voids:
+            if target is not None and target.entry_mode and entry_mode != target.entry_mode:
+                log.warning("acquirer: %s tid=%s stan=%06d: POS entry mode %s differs from the original's %s -> 12",
+                            fields["t"], tid, stan, entry_mode, target.entry_mode)
+                answer["39"] = "12"  # not the message the card was presented in: refused, nothing undone
+            elif fields.get("39") == "17" and self.refuse_voids:
                 answer["39"] = "12"
             elif refused:
                 answer["39"] = "12" if self.refuse_reversals else MAGIC_AMOUNTS[amount % 100].reversal_code
             elif target is not None:
                 target.reversed = True
             self._reversals.append(LedgerEntry(stan, fields["t"], target.masked_pan if target else "", amount,
-                                               answer["39"], terminal_id=tid, original_stan=original.stan))
+                                               answer["39"], terminal_id=tid, original_stan=original.stan,
+                                               entry_mode=entry_mode))
         log.info("acquirer: %s tid=%s stan=%06d reverses stan=%06d (%s)", fields["t"], tid, stan,
                  original.stan, "found" if target else "no such original, nothing to undo")
         return answer
@@ -624,8 +632,11 @@ class AcquirerSim:
         with self._lock:
             known = [e for e in self._ledger if e.mti == "0220" and e.stan == req.stan
                      and e.terminal_id == req.terminal_id]
-        if any((e.amount_minor, e.masked_pan, e.transmitted) != (req.amount_minor, mask_pan(req.pan),
-                                                                 fields.get("7", "")) for e in known):
+            purchase = any(e.mti == "0200" and e.stan == req.stan and e.terminal_id == req.terminal_id
+                           for e in self._ledger)
+        seen = self.security is not None and self.security.stan_seen(req.terminal_id, self._today(), req.stan)
+        if purchase or seen or any((e.amount_minor, e.masked_pan, e.transmitted) != (
+                req.amount_minor, mask_pan(req.pan), fields.get("7", "")) for e in known):
             log.info("acquirer: %s tid=%s stan=%06d: another advice has this STAN -> 94", fields["t"],
                      req.terminal_id, req.stan)  # a repeat is the same advice; this one is another payment
             return _answer(fields, "0230", _ECHOED_0210, "94")

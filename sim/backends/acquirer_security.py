@@ -238,6 +238,11 @@ class AcquirerSecurity:
             self._views[terminal_id] = HostView(stan=newer(old.stan, last_stan), batch=old.batch,
                                                 invoice=newer(old.invoice, last_stan))
 
+    def stan_seen(self, terminal_id: str, today: dt.date, stan: int) -> bool:
+        """True when this terminal's purchase of ``today`` under ``stan`` reached the host (or ``already_seen``)."""
+        with self._lock:
+            return (terminal_id, today, f"{stan:06d}") in self._stans
+
     def _note(self, tid: str, fields: m.Fields) -> None:
         """Advance the terminal's view with an authenticated request; an older number (a replay) changes nothing."""
         def number(key: str) -> int:

@@ -265,3 +265,36 @@ def test_settlement_balanced_then_mismatch_upload_and_close_again(acquirer: Acqu
         (3, "920000", "00"), (3, "920000", "95"), (3, "920000", "95"), (3, "920000", "00"), (3, "960000", "00"),
         (3, "960000", "95")]
     assert acquirer.wire_log[-2:] == ["0500", "0510"]
+
+
+@pytest.mark.parametrize("entry_mode", ["051", "071", "901", "801"])
+def test_a_reversal_must_quote_the_originals_entry_mode(acquirer: AcquirerSim, entry_mode: str) -> None:
+    """A real host matches a reversal to its original and risk-checks it on field 22 too: the wrong entry mode is
+    refused (12) and undoes nothing; the original's own entry mode, as the journal keeps it, reverses it."""
+    c = client(acquirer, timeout_s=0.3)
+    card = request(30, 2097, None)
+    swiped = entry_mode[:2] in ("90", "80")
+    req = replace(card, pos_entry_mode=entry_mode, icc_data=b"" if swiped else card.icc_data)
+    with pytest.raises(LinkTimeout):  # x.97: approved at the issuer, the answer never comes
+        c.authorize(req)
+    assert acquirer.ledger[0].entry_mode == entry_mode and acquirer.approved_total_minor() == 2097
+    from_journal = AuthRequest(stan=30, amount_minor=2097, local_time=LOCAL, pan="", expiry_yymm="",
+                               pos_entry_mode=entry_mode)
+    wrong = "071" if entry_mode == "051" else "051"
+    assert c.reverse(ReversalRequest(stan=31, original=replace(from_journal, pos_entry_mode=wrong))) == "12"
+    assert not acquirer.ledger[0].reversed and acquirer.approved_total_minor() == 2097
+    assert c.reverse(ReversalRequest(stan=31, original=from_journal, repeat=True)) == "00"
+    assert acquirer.ledger[0].reversed and acquirer.approved_total_minor() == 0
+    assert [(r.mti, r.response_code) for r in acquirer.reversals] == [("0400", "12"), ("0401", "00")]
+
+
+def test_a_reversal_without_an_entry_mode_is_a_format_error(acquirer: AcquirerSim) -> None:
+    c = client(acquirer, timeout_s=0.3)
+    with pytest.raises(LinkTimeout):
+        c.authorize(request(40, 2097, None))
+    original = AuthRequest(stan=40, amount_minor=2097, local_time=LOCAL, pan="", expiry_yymm="")
+    fields = m.build_reversal(ReversalRequest(stan=41, original=original), transmitted_at=LOCAL,
+                              terminal_id="T0000001", merchant_id="M00000000000001")
+    del fields["22"]
+    assert c._exchange(fields)["39"] == "30"
+    assert not acquirer.ledger[0].reversed

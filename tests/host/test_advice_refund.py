@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from drivers.host.client import HostClient
 from flows.ports import AdviceRequest, AuthRequest, BatchTotals, RefundRequest, ReversalRequest, SettlementRequest
 from flows.recovery import recover
@@ -104,26 +106,84 @@ class _NoCarrier:
         raise AssertionError("carrier not expected")
 
 
-def test_another_payments_advice_under_a_used_stan_gets_94_and_stops_in_the_queue(acquirer: AcquirerSim,
-                                                                                    tmp_path) -> None:
-    """Counters gone back (issue 15 item 2): the queued advice's STAN is an older advice's at the host. Taken as a
-    repeat it would be acknowledged and never paid to the merchant; the host answers 94 and the queue stops it
-    (Open items, batch upload at settlement) instead of calling it sent. A true repeat is still 00."""
-    host = client(acquirer)
-    assert host.advise(AdviceRequest(auth(1, 1000), "Y1")) == "00"  # an older payment, STAN 1
-    journal = Journal(tmp_path / "j.db")
-    sealer = PanSealer(b"k" * 32, TID)
+def _queued_offline_sale(journal: Journal, sealer: PanSealer) -> tuple[int, int]:
+    """A sale the card approved offline, its advice queued under the journal's next STAN: (txn id, STAN)."""
     txn = journal.begin(order_id="O1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
                         plan_name="p", amount_minor=3000, fee_minor=0, channel="card", cashier_id="01")
     again = AuthRequest(journal.next_stan(), 3000, WHEN + dt.timedelta(minutes=5), pan=GOOD.pan,
                         expiry_yymm=GOOD.expiry[:4], pan_sequence=GOOD.psn, icc_data=icc_data(GOOD, 3000),
                         terminal_id=TID, merchant_id=MID)
-    assert again.stan == 1
     journal.saf_offline_approved(txn, offline_row(again, sealer))
+    return txn, again.stan
+
+
+def test_an_advice_under_another_payments_stan_gets_94_and_goes_once_more_under_a_fresh_stan(
+        acquirer: AcquirerSim, tmp_path) -> None:
+    """Counters gone back (issue 15 item 2): the queued advice's STAN is an older advice's at the host. Taken as a
+    repeat it would be acknowledged and never paid to the merchant; the host answers 94 (not taken), and the queue
+    sends it once more under the journal's next STAN as a first 0220, the sale's row following it. A true repeat
+    of the older advice is still 00."""
+    host = client(acquirer)
+    assert host.advise(AdviceRequest(auth(1, 1000), "Y1")) == "00"  # an older payment, STAN 1
+    journal = Journal(tmp_path / "j.db")
+    sealer = PanSealer(b"k" * 32, TID)
+    txn, stan = _queued_offline_sale(journal, sealer)
+    assert stan == 1
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert report.sent == 1 and report.stopped == ()
+    [row] = journal.saf_items(("sent",))
+    assert (row.stan, row.attempts, row.response_code, row.pan_sealed) == (2, 1, "00", b"")  # PAN erased once sent
+    assert journal.get(txn).stan == 2 and "stan=2" in [d for _, d in journal.events(txn)][-1]
+    assert [(e.mti, e.stan, e.amount_minor) for e in acquirer.ledger] == [("0220", 1, 1000), ("0220", 2, 3000)]
+    assert acquirer.wire_log[2:] == ["0220", "0230", "0800", "0810", "0220", "0230"]  # 94, echo, a first 0220
+    assert host.advise(AdviceRequest(auth(1, 1000), "Y1", repeat=True)) == "00"  # the same advice: a repeat
+    journal.close()
+
+
+def test_a_second_94_after_renumbering_stops_the_advice_in_the_queue(acquirer: AcquirerSim, tmp_path) -> None:
+    host = client(acquirer)
+    for stan in (1, 2):  # the host already has older payments under STANs 1 and 2 (and this host gives no view)
+        assert host.advise(AdviceRequest(auth(stan, 1000 + stan), "Y1")) == "00"
+    journal = Journal(tmp_path / "j.db")
+    sealer = PanSealer(b"k" * 32, TID)
+    txn, _ = _queued_offline_sale(journal, sealer)
     report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
     assert report.sent == 0 and [r.txn_id for r in report.stopped] == [txn]
     [row] = journal.saf_items(("failed",))
-    assert row.response_code == "94" and "another payment" in (row.message or "")
-    assert [(e.stan, e.amount_minor) for e in acquirer.ledger] == [(1, 1000)]
-    assert host.advise(AdviceRequest(auth(1, 1000), "Y1", repeat=True)) == "00"  # the same advice: a repeat
+    assert (row.stan, row.response_code) == (2, "94") and "after renumbering too" in (row.message or "")
+    assert sealer.open(row.pan_sealed, 2) == GOOD.pan  # sealed anew under its new STAN
+    assert [e.stan for e in acquirer.ledger] == [1, 2]  # neither 94 was recorded
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 0  # stopped: not sent again
+    journal.close()
+
+
+class _PowerCut(Exception):
+    pass
+
+
+class _CutBeforeTheQueueRow(Journal):
+    """The power fails after the sale's row took the fresh STAN, before the queue row is renumbered."""
+
+    def saf_update(self, saf_id, status, **values):
+        if values.get("stan") is not None:
+            raise _PowerCut
+        super().saf_update(saf_id, status, **values)
+
+
+def test_a_cut_between_the_sales_row_and_the_queue_row_costs_one_more_94(acquirer: AcquirerSim, tmp_path) -> None:
+    host = client(acquirer)
+    assert host.advise(AdviceRequest(auth(1, 1000), "Y1")) == "00"  # an older payment, STAN 1
+    path = tmp_path / "j.db"
+    journal = _CutBeforeTheQueueRow(path)
+    sealer = PanSealer(b"k" * 32, TID)
+    txn, _ = _queued_offline_sale(journal, sealer)
+    with pytest.raises(_PowerCut):
+        drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert journal.get(txn).stan == 2 and journal.saf_items()[0].stan == 1  # the cut: rows disagree for now
+    journal.close()
+    journal = Journal(path)  # the next boot drains again: STAN 1 is answered 94 once more, then a fresh one
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 1
+    [row] = journal.saf_items(("sent",))
+    assert row.stan == journal.get(txn).stan == 3
+    assert [(e.stan, e.amount_minor) for e in acquirer.ledger] == [(1, 1000), (3, 3000)]  # recorded once
     journal.close()
