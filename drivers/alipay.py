@@ -77,7 +77,7 @@ def fen(text: Any, tag: str) -> int:
 class AlipayClient:
     """``WalletPort`` for the Alipay gateway at ``url`` (``https://openapi.alipay.com/gateway.do``)."""
 
-    def __init__(self, url: str, *, app_id: str, app_private_key: rsa.RSAPrivateKey,
+    def __init__(self, url: str, *, app_id: str, app_private_key: rsa.RSAPrivateKey | alipay_sign.AppKey,
                  alipay_public_key: rsa.RSAPublicKey, ca_file: str = "", insecure_plaintext: bool = False,
                  timeout_s: float = 10.0, terminal_id: str = "", crash_point: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -203,7 +203,8 @@ class AlipayClient:
                   "timestamp": dt.datetime.fromtimestamp(self._clock(), BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
                   "biz_content": json.dumps({k: v for k, v in biz.items() if v != ""}, ensure_ascii=False,
                                             separators=(",", ":"))}
-        params["sign"] = alipay_sign.sign(params, self._key)
+        app_key = self._key.get() if isinstance(self._key, alipay_sign.AppKey) else self._key  # loaded on first use
+        params["sign"] = alipay_sign.sign(params, app_key)
         tail = "; outcome unknown" if write else ""
         status, raw = self._http.post(urlencode(params).encode("ascii"),
                                       "application/x-www-form-urlencoded;charset=utf-8")

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from drivers.strict_json import decode as strict_decode
 from pos_errors import ConfigError, RemoteProtocolError
 
-__all__ = ["sign_content", "sign", "verify", "signed_span", "load_private_key", "load_public_key"]
+__all__ = ["sign_content", "sign", "verify", "signed_span", "load_private_key", "load_public_key", "AppKey"]
 
 _PLATFORM = "Alipay"
 
@@ -89,10 +89,13 @@ def _skip(text: str, index: int) -> int:
     return index
 
 
-def load_private_key(pem: bytes, where: str) -> rsa.RSAPrivateKey:
-    """The app private key (PKCS#8 or PKCS#1 PEM, RSA 2048+). Raises ConfigError naming ``where``."""
+def load_private_key(pem: bytes, where: str, *, validate: bool = True) -> rsa.RSAPrivateKey:
+    """The app private key (PKCS#8 or PKCS#1 PEM, RSA 2048+). Raises ConfigError naming ``where``.
+
+    ``validate=False`` skips the RSA consistency check (about 30 ms): for the boot-time check of ``AppKey`` only,
+    never for a key that signs."""
     try:
-        key = serialization.load_pem_private_key(pem, password=None)
+        key = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=not validate)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ConfigError(f"{where}: not an unencrypted PEM private key") from exc
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
@@ -113,3 +116,40 @@ def load_public_key(data: bytes, where: str) -> rsa.RSAPublicKey:
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
         raise ConfigError(f"{where}: the Alipay public key must be RSA, 2048 bits or more")
     return key
+
+
+class AppKey:
+    """The app private key read at boot and loaded on first use (issue 17: not on the boot path).
+
+    Construction checks the PEM at once (an unencrypted RSA private key of 2048 bits or more, else ConfigError
+    naming ``where``, so a wrong file still stops the terminal at boot); the full load with the RSA consistency
+    check (about 30 ms of CPU) happens the first time ``get()`` is called and is kept. Two threads asking first
+    at once both load it, and one result is kept: the same key either way.
+
+    >>> AppKey(b"not a key", "alipay.app_private_key_file")
+    Traceback (most recent call last):
+    ...
+    pos_errors.ConfigError: alipay.app_private_key_file: not an unencrypted PEM private key
+    """
+
+    def __init__(self, pem: bytes, where: str) -> None:
+        load_private_key(pem, where, validate=False)  # the kind and size now; the consistency check on first use
+        self._pem, self._where = pem, where
+        self._key: rsa.RSAPrivateKey | None = None
+        self.loads = 0  # how many full loads happened (tests: once, on first use)
+
+    @property
+    def loaded(self) -> bool:
+        return self._key is not None
+
+    def get(self) -> rsa.RSAPrivateKey:
+        """The validated key; ConfigError (nothing signed) when the consistency check fails."""
+        key = self._key
+        if key is None:
+            self.loads += 1
+            key = self._key = load_private_key(self._pem, self._where)
+            self._pem = b""
+        return key
+
+    def __repr__(self) -> str:  # never the key material
+        return f"AppKey({self._where!r}, loaded={self.loaded})"

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from drivers.alipay import AlipayClient
-from drivers.alipay_sign import load_private_key, load_public_key
+from drivers.alipay_sign import AppKey, load_public_key
 from drivers.secret_file import read_private
 from drivers.wechatpay import WeChatPayClient
 from pos_errors import ConfigError
@@ -67,9 +65,9 @@ def wechatpay_client(*, url: str, appid: str, mch_id: str, api_key_file: str, cl
 def alipay_client(*, url: str, app_id: str, app_private_key_file: str, alipay_public_key_file: str,
                   ca_file: str = "", insecure_plaintext: bool = False, timeout_s: float = 10.0,
                   terminal_id: str = "", crash_point: Callable[[str], None] | None = None) -> AlipayClient:
-    """An Alipay client from the ``[alipay]`` keys (the app private key read from its 0600 file)."""
-    private: rsa.RSAPrivateKey = load_private_key(read_secret(app_private_key_file, "alipay.app_private_key_file"),
-                                                  "alipay.app_private_key_file")
+    """An Alipay client from the ``[alipay]`` keys (the app private key read from its 0600 file and checked now,
+    loaded with its consistency check on first use: ``drivers.alipay_sign.AppKey``)."""
+    private = AppKey(read_secret(app_private_key_file, "alipay.app_private_key_file"), "alipay.app_private_key_file")
     public = load_public_key(read_public(alipay_public_key_file, "alipay.alipay_public_key_file"),
                              "alipay.alipay_public_key_file")
     return AlipayClient(url, app_id=app_id, app_private_key=private, alipay_public_key=public, ca_file=ca_file,

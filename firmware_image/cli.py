@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=".", help="source tree (default: current directory)")
     p.add_argument("--requires", help="comma-separated platform packages the self-test requires "
                    "(default: the standard set)")
+    p.add_argument("--sources-only", action="store_true", help="ship the modules as sources (a smaller image for "
+                   "any Python, compiled at every boot; default: bytecode for this Python)")
     p = sub.add_parser("sign", help="wrap a payload file (a zipapp) into a signed image, like imgtool sign")
     _sign_common(p, key_required=False)
     p.add_argument("infile")
@@ -162,7 +164,8 @@ def _cmd_build(opts: argparse.Namespace) -> int:
     root = Path(opts.root).resolve()
     version, counter, key = _image_inputs(opts, _tree_version(root))
     requires = opts.requires.split(",") if opts.requires else None
-    payload = build_payload(root, version=str(version), **({"requires": requires} if requires else {}))
+    payload = build_payload(root, version=str(version), compiled=not opts.sources_only,
+                            **({"requires": requires} if requires else {}))
     info = {"tree_sha256": tree_digest(root), "payload_sha256": hashlib.sha256(payload).hexdigest()}
     blob = make_image(payload, version=version, key=key, security_counter=counter,  # type: ignore[arg-type]
                       device_class=opts.device_class, build_info=info, header_size=opts.header_size)

@@ -12,8 +12,8 @@ even three years of heavy use is a table of some ten thousand cells.
 >>> from flows.ports import Plan
 >>> plans = [Plan("A", "1 GB", "1GB", 1, 1000, 1024), Plan("B", "5 GB", "5GB", 1, 2500, 5120)]
 >>> a = advise(plans, Need(data_mb=2048, months=1))
->>> [(p.plan_id, n) for p, n in a.items], a.total_minor
-[('A', 2), ('B', 1)]
+>>> [(p.plan_id, n) for p, n in a.items], a.total_minor  # two 1 GB packages are cheaper than one of 5 GB
+([('A', 2)], 2000)
 """
 
 from __future__ import annotations

@@ -8,10 +8,8 @@ prints the effective settings without touching any device.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,6 +38,8 @@ def _show(screen: Screen) -> None:
 def _version() -> str:
     """The installed project's version; run from a firmware image, the image's (its manifest)."""
     import importlib.metadata  # only for --version: importing it costs tens of ms of every boot
+    import json
+    import zipfile  # with shutil, bz2, lzma: about 3 ms of every boot otherwise
 
     try:
         return importlib.metadata.version("iotsim-pos")

@@ -13,17 +13,18 @@ small reads and writes of a local file; the keys are ``terminal.handlers.firmwar
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware_image.errors import FirmwareError
-from firmware_image.flash import SimFlash
-from firmware_image.keys import PrivateKey, PublicKey, load_key
-from firmware_image.slots import SlotInfo, SlotState, describe_flash, read_counter
 from flows.messages import Msg, t
 from terminal.config import FirmwareSection
 from terminal.machine import State
 from terminal.screens import Screen
 from terminal.views import Session
+
+if TYPE_CHECKING:  # the slot machinery (construct, image parsing, keys) is imported when the screen opens
+    from firmware_image.keys import PrivateKey, PublicKey
+    from firmware_image.slots import SlotInfo
 
 __all__ = ["FirmwareKeyError", "running_slot", "read_slots", "revert_problem", "render_firmware",
            "render_firmware_revert", "FIRMWARE_RENDERERS"]
@@ -39,6 +40,10 @@ def read_slots(section: FirmwareSection) -> tuple[list[SlotInfo], int]:
         FirmwareKeyError: ``public_key`` is set but unreadable.
         FirmwareError, OSError: the flash file is missing or not a flash image.
     """
+    from firmware_image.flash import SimFlash  # here, not at import: issue 17 (off the boot path)
+    from firmware_image.keys import load_key
+    from firmware_image.slots import describe_flash, read_counter
+
     keys: list[PrivateKey | PublicKey] | None = None
     if section.public_key:
         try:
@@ -57,6 +62,8 @@ def running_slot(slots: Sequence[SlotInfo]) -> SlotInfo | None:
 def revert_problem(slots: Sequence[SlotInfo], counter: int) -> str | None:
     """Why a revert cannot happen (a catalogue key), or None: the checks ``slots.revert`` makes, plus (when a
     public key is configured) that the launcher would accept the other slot's image at all."""
+    from firmware_image.slots import SlotState
+
     running = running_slot(slots)
     if running is None:
         return "fw.err_nothing_running"

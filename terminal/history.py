@@ -4,7 +4,7 @@ per cashier; the duplicate receipt.
 A reprint is the stored receipt word for word (the journal keeps the printed lines), framed top and bottom by
 ``DUPLICATE / 重印`` so nobody takes it for a second sale.
 
->>> from terminal.journal_port import TerminalJournal
+>>> from terminal.journal import Journal
 >>> j = Journal(":memory:")
 >>> search(j, HistoryFilter(sim_tail="0017"))
 []

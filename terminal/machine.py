@@ -5,8 +5,8 @@ and tests check that CANCEL has a defined outcome in every state (``CANCEL_OUTCO
 
 >>> State.HOME.value
 'home'
->>> sorted({t[0] for t in TRANSITIONS})[:3]
-['authorizing', 'back', 'boot_failed']
+>>> TRANSITIONS[0]  # (trigger, source, destination)
+('booted', <State.BOOT: 'boot'>, <State.LOGIN: 'login'>)
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from drivers.host.counters import HostView, behind
 from drivers.host.header import FrameHeader
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
-from drivers.merchant_keys import alipay_client, wechatpay_client
 from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
@@ -207,6 +206,10 @@ def _wallet_platforms(settings: Settings, fallback: WalletPort | None) -> dict[s
     ports: dict[str, WalletPort] = (dict.fromkeys(("wechat", "alipay", "emvqr"), fallback)
                                     if fallback is not None else {})
     wx, ali, term = settings.wechatpay, settings.alipay, settings.terminal
+    if not (wx.appid or ali.app_id):
+        return ports
+    from drivers.merchant_keys import alipay_client, wechatpay_client  # their XML and RSA code: only when configured
+
     if wx.appid:
         ports["wechat"] = wechatpay_client(
             url=wx.url, appid=wx.appid, mch_id=wx.mch_id, api_key_file=wx.api_key_file,

@@ -129,7 +129,8 @@ def delta_cases(workdir: Path, key: Any) -> dict[str, Any]:
     base = image(build_payload(ROOT, version="1.0.0", dependencies=deps), "1.0.0")
     tree = _edited_tree(workdir)
     module = tree / "flows" / "topup.py"  # in the middle of the zipapp: everything after it shifts
-    module.write_text(module.read_text(encoding="utf-8") + "# one line more\n", encoding="utf-8")
+    # a line of code, not a comment: the image holds bytecode, which a comment does not change
+    module.write_text(module.read_text(encoding="utf-8") + "ONE_LINE_MORE = 1\n", encoding="utf-8")
     one_line = image(build_payload(tree, version="1.0.1", dependencies=deps), "1.0.1")
     upgraded = [dict(d, version=d["version"] + ".post1") if i == 0 else d for i, d in enumerate(deps)]
     dependency = image(build_payload(ROOT, version="1.0.1", dependencies=upgraded), "1.0.1")

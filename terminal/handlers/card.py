@@ -1,8 +1,8 @@
 """The card payment screens: insert / swipe, card reading, PIN entry, processing. Progress from the payment flow
 (``flows.card_payment.Step``) moves between them; CANCEL stops the payment while nothing has gone online.
 
->>> sorted(SWIPE_MESSAGES.values())[0]
-'swipe.bad'
+>>> SWIPE_MESSAGES[Step.BAD_SWIPE], SWIPE_MESSAGES[Step.REMOVE_AND_INSERT]
+('swipe.bad', 'slot.remove_and_insert')
 """
 
 from __future__ import annotations

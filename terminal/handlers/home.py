@@ -1,5 +1,8 @@
 """The home menu: role-checked entries, each opening its screen through the opener of that screen's module.
 
+An opener's module is imported the first time its entry is picked (``Opener``), not with the home screen
+(issue 17: like the handler table, ``terminal.handlers``).
+
 >>> sorted(OPENERS)[:3]
 ['home.audit', 'home.balance', 'home.diagnostics']
 """
@@ -7,15 +10,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 
 from flows.messages import next_lang
 from terminal.core import TerminalCore
-from terminal.handlers import diagnostics, firmware, history, open_items, settings, settlement, users, void
+from terminal.handlers import diagnostics
 from terminal.office_state import OfficeState
 from terminal.roles import Action, menu_entry
 from terminal.screens import Key
 
-__all__ = ["Home", "OPENERS"]
+__all__ = ["Home", "OPENERS", "Opener"]
+
+
+class Opener:
+    """The opener ``name`` of the handler module ``module`` (``terminal.handlers.<module>``), imported on first use."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def target(self) -> Callable[[TerminalCore], None]:
+        opener: Callable[[TerminalCore], None] = getattr(import_module(f"terminal.handlers.{self.module}"), self.name)
+        return opener
+
+    def __call__(self, core: TerminalCore) -> None:
+        self.target()(core)
 
 
 def _fire(trigger: str) -> Callable[[TerminalCore], None]:
@@ -33,17 +53,18 @@ def _start_sim_entry(purpose: str, trigger: str) -> Callable[[TerminalCore], Non
 OPENERS: dict[str, Callable[[TerminalCore], None]] = {
     "home.topup": _start_sim_entry("topup", "start_topup"),
     "home.balance": _start_sim_entry("balance", "start_balance"),
-    "home.history": history.open_history,
-    "home.shift": history.open_shift,
-    "home.users": users.open_users,
+    "home.history": Opener("history", "open_history"),
+    "home.shift": Opener("history", "open_shift"),
+    "home.users": Opener("users", "open_users"),
     "home.audit": diagnostics.open_audit,
     "home.diagnostics": diagnostics.open_diagnostics,
-    "home.password": users.open_password,
-    "home.settings": settings.open_settings,
-    "home.void": void.open_void,
-    "home.settlement": settlement.open_settlement,
-    "home.open_items": open_items.open_open_items,
+    "home.password": Opener("users", "open_password"),
+    "home.settings": Opener("settings", "open_settings"),
+    "home.void": Opener("void", "open_void"),
+    "home.settlement": Opener("settlement", "open_settlement"),
+    "home.open_items": Opener("open_items", "open_open_items"),
 }
+_FIRMWARE = Opener("firmware", "open_firmware")
 
 
 class Home:
@@ -74,7 +95,7 @@ class Home:
             return
         if entry[1] is Action.FIRMWARE:
             s.notice = ()
-            firmware.open_firmware(core)
+            _FIRMWARE(core)
         elif entry[1] is Action.LANGUAGE:
             s.lang = next_lang(s.lang)
             core.refresh()

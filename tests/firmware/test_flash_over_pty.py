@@ -133,7 +133,8 @@ def test_a_one_line_change_is_flashed_as_a_delta_over_a_pty_and_boots(device):
         else:
             shutil.copy(source, tree / name)
     module = tree / "flows" / "__init__.py"  # an early member: everything after it in the zipapp shifts
-    module.write_text(module.read_text(encoding="utf-8") + "# one more line\n", encoding="utf-8")
+    # a line of code, not a comment: the image holds bytecode, which a comment does not change
+    module.write_text(module.read_text(encoding="utf-8") + "ONE_MORE_LINE = 1\n", encoding="utf-8")
     v2 = tmp_path / "v2.img"
     built = _pos_fw("build", "--key", str(key), "-v", "1.0.1", "--root", str(tree), "--output", str(v2))
     assert built.returncode == 0, built.stderr

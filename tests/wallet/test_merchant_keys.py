@@ -81,3 +81,78 @@ def test_the_config_sections_read_and_default_to_the_wallet_platform() -> None:
     assert settings.alipay.url.endswith("/gateway.do") and Settings().wechatpay.appid == ""
     with pytest.raises(ConfigError, match="wechatpay"):
         Settings.from_dict({"wechatpay": {"api_key": "inline secrets are not a key"}})
+
+
+def test_the_alipay_app_key_is_checked_at_boot_and_loaded_once_on_first_use(tmp_path: Path) -> None:
+    """Issue 17: the RSA consistency check (~30 ms) is not on the boot path; the first request signs with the
+    fully loaded key, which the strict gateway verifies over loopback HTTPS, and later requests reuse it."""
+    from sim.backends.alipay import AlipaySim
+    from sim.backends.wallet import WalletSim
+
+    sim = AlipaySim(WalletSim())
+    url = sim.start()
+    try:
+        private, public = sim.write_keys(str(tmp_path))
+        options = sim.client_options()
+        client = alipay_client(url=url, app_id=sim.app_id, app_private_key_file=private,
+                               alipay_public_key_file=public, ca_file=options["ca_file"],
+                               insecure_plaintext=options["insecure_plaintext"], timeout_s=3.0)
+        key = client._key  # the AppKey the client signs with
+        assert not key.loaded and key.loads == 0 and "BEGIN" not in repr(key)
+        assert client.query("NOPE1").status == "not_found"  # signed, sent, answer verified
+        assert key.loaded and key.loads == 1
+        assert client.query("NOPE2").status == "not_found"
+        assert key.loads == 1
+        assert not sim.refused
+    finally:
+        sim.stop()
+
+
+def test_a_small_alipay_app_key_is_refused_at_boot_before_any_full_load(tmp_path: Path) -> None:
+    small = _file(tmp_path / "small.pem", _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)), 0o600)
+    public_file = _file(tmp_path / "pub.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                        .public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
+    with pytest.raises(ConfigError, match="alipay.app_private_key_file: RSA2 needs an RSA key of at least 2048"):
+        alipay_client(url="https://127.0.0.1:1/gateway.do", app_id="2021000000000001",
+                      app_private_key_file=small, alipay_public_key_file=public_file)
+
+
+def test_an_inconsistent_alipay_key_passes_the_boot_check_and_is_refused_on_first_use_sending_nothing(
+        tmp_path: Path) -> None:
+    """A key whose CRT values do not match its primes parses (the boot check) but fails the consistency check on
+    first use: a ConfigError naming the TOML key, before anything is signed or sent (the wallet flow then records
+    the sale as failed, nothing taken)."""
+    from drivers.alipay_sign import AppKey
+    from sim.backends.alipay import AlipaySim
+    from sim.backends.wallet import WalletSim
+
+    good = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    broken = rsa.RSAPrivateNumbers(good.p, good.q, good.d, good.dmp1 ^ 2, good.dmq1, good.iqmp, good.public_numbers)
+    pem = _pem(broken.private_key(unsafe_skip_rsa_key_validation=True))
+    class Counting(AlipaySim):
+        requests = 0
+
+        def handle(self, method: str, path: str, body: bytes, terminal_id: str) -> tuple[int, bytes, str]:
+            Counting.requests += 1
+            return super().handle(method, path, body, terminal_id)
+
+    sim = Counting(WalletSim())
+    url = sim.start()
+    try:
+        private = _file(tmp_path / "app.pem", pem, 0o600)
+        _, public = sim.write_keys(str(tmp_path))
+        options = sim.client_options()
+        client = alipay_client(url=url, app_id=sim.app_id, app_private_key_file=private,
+                               alipay_public_key_file=public, ca_file=options["ca_file"],
+                               insecure_plaintext=options["insecure_plaintext"], timeout_s=3.0)
+        assert isinstance(client._key, AppKey) and not client._key.loaded
+        with pytest.raises(ConfigError, match="alipay.app_private_key_file"):
+            client.query("NOPE3")
+        assert Counting.requests == 0 and not client._key.loaded  # nothing reached the gateway
+        good_key = alipay_client(url=url, app_id=sim.app_id, app_private_key_file=_file(
+            tmp_path / "good.pem", _pem(sim.app_key), 0o600), alipay_public_key_file=public,
+            ca_file=options["ca_file"], insecure_plaintext=options["insecure_plaintext"], timeout_s=3.0)
+        assert good_key.query("NOPE4").status == "not_found" and Counting.requests == 1  # the counter counts
+    finally:
+        sim.stop()

@@ -1,0 +1,142 @@
+"""Issue 17 item 3: the boot path holds only what the login screen needs.
+
+A screen's handler module is imported the first time its state is looked up (``terminal.handlers.LazyScreens``),
+a home-menu opener's module the first time its entry is picked (``terminal.handlers.home.Opener``), and the
+device self-test runs after the login screen shows. Speed itself is measured in ``make bench``, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from importlib import import_module
+from pathlib import Path
+
+from terminal.core import Render, Started, StartWork, WorkDone
+from terminal.handlers import HANDLERS, WHERE, LazyScreens
+from terminal.handlers.home import OPENERS, Opener
+from terminal.machine import State
+from tests.terminal.test_core import Driver
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fresh_python(code: str) -> dict[str, object]:
+    """Run ``code`` in a new interpreter (nothing imported yet) and return the JSON it prints."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+                         cwd=ROOT, check=True)
+    result: dict[str, object] = json.loads(run.stdout.splitlines()[-1])
+    return result
+
+
+def test_a_screens_module_is_imported_only_when_its_state_is_looked_up() -> None:
+    seen = _fresh_python(
+        "import json, sys\n"
+        "import terminal.app\n"  # what pos-terminal imports before the login screen
+        "from terminal.handlers import SCREENS\n"
+        "from terminal.machine import State\n"
+        "mods = lambda: sorted(m for m in sys.modules if m.startswith('terminal.handlers.'))\n"
+        "before = mods()\n"
+        "login = type(SCREENS[State.LOGIN]).__name__\n"
+        "after_login = mods()\n"
+        "SCREENS[State.CONFIRM]\n"
+        "print(json.dumps({'before': before, 'login': login, 'after_login': after_login, 'after_confirm': mods(),\n"
+        "                  'built': sorted(s.value for s in SCREENS.built()),\n"
+        "                  'firmware_image': sorted(m for m in sys.modules if m.startswith('firmware_image'))}))\n")
+    eager = ["terminal.handlers.boot", "terminal.handlers.diagnostics", "terminal.handlers.settings",
+             "terminal.handlers.timeouts"]
+    assert seen["before"] == eager
+    assert seen["login"] == "Login" and seen["after_login"] == sorted([*eager, "terminal.handlers.login"])
+    after_confirm = set(seen["after_confirm"])  # type: ignore[arg-type]
+    assert {"terminal.handlers.sale", "terminal.handlers.card", "terminal.handlers.wallet"} <= after_confirm
+    assert not after_confirm & {"terminal.handlers.void", "terminal.handlers.firmware", "terminal.handlers.history",
+                                "terminal.handlers.settlement", "terminal.handlers.home"}
+    assert seen["built"] == ["confirm", "login"]
+    # the Firmware screen's slot machinery (image parsing, keys, construct) waits for the Firmware screen
+    assert seen["firmware_image"] == ["firmware_image", "firmware_image.errors"]
+
+
+def test_the_lazy_table_is_complete_and_every_entry_resolves_to_a_handler() -> None:
+    waiting = {State.BOOT, State.SETTLING, State.VOIDING}
+    assert set(HANDLERS.screens) == set(WHERE) == set(State) - waiting and len(HANDLERS.screens) == len(WHERE)
+    table = LazyScreens(WHERE)
+    assert table.built() == frozenset()
+    for state in WHERE:
+        assert callable(table[state].on_key), state
+    assert table.built() == frozenset(WHERE)
+    # one class named for several states is one object, as when the table was built by hand
+    assert table[State.INSERT_CARD] is table[State.CARD_READING] is table[State.PIN_ENTRY]
+    assert table[State.SHOW_QR] is table[State.WALLET_WAITING]
+    assert table[State.SIM_ENTRY] is not table[State.SIM_LOOKUP]
+    assert table.get(State.BOOT) is None and State.BOOT not in table
+
+
+def test_every_home_opener_names_an_opener_that_exists() -> None:
+    lazy = [opener for opener in OPENERS.values() if isinstance(opener, Opener)]
+    assert len(lazy) >= 8
+    for opener in lazy:
+        assert callable(opener.target()), (opener.module, opener.name)
+        assert opener.target() is getattr(import_module(f"terminal.handlers.{opener.module}"), opener.name)
+
+
+def test_the_login_screen_is_rendered_before_the_self_test_is_asked_for() -> None:
+    d = Driver()
+    boot = d.work(d.feed(Started()), "boot")
+    out = d.feed(WorkDone(boot.ticket, (True, (), ())))
+    kinds = [("render", c.screen.state) if isinstance(c, Render) else ("work", c.kind) for c in out
+             if isinstance(c, Render | StartWork)]
+    assert ("render", "login") in kinds and ("work", "self_test") in kinds
+    assert kinds.index(("render", "login")) < kinds.index(("work", "self_test"))
+    assert d.core.state is State.LOGIN
+
+
+def test_the_pos_terminal_process_shows_login_before_the_self_test_starts(tmp_path: Path) -> None:
+    """Through the real process, ptys and loopback acquirer: the screen (stdout) and the log (stderr) share one
+    pipe, each write flushed, so their order in it is the order things happened. The login screen is printed
+    before the self-test's thread (``terminal-self_test``: device checks, sign-on) writes anything."""
+    from sim.bench.suite import _toml
+    from sim.runner.world import SimWorld
+
+    world = SimWorld(workdir=tmp_path)
+    config = tmp_path / "terminal.toml"
+    config.write_text(_toml(world.config()), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "--config", str(config)],  # noqa: S603
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=ROOT)
+    lines: list[str] = []
+    watchdog = threading.Timer(60, proc.kill)  # a terminal that never signs on ends the read below, not the run
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "terminal-self_test" in line and "signed on" in line:
+                break
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        proc.wait(timeout=10)
+        world.stop()
+    login = [i for i, line in enumerate(lines) if line.startswith("── login")]
+    self_test = [i for i, line in enumerate(lines) if "terminal-self_test" in line]
+    assert login and self_test, "".join(lines)
+    assert login[0] < self_test[0], "".join(lines)
+    assert world.acquirer.handshakes >= 1  # the self-test did reach the acquirer (its sign-on)
+
+
+def test_the_wechat_pay_and_alipay_adapters_are_not_imported_when_neither_is_configured() -> None:
+    seen = _fresh_python(
+        "import json, sys\n"
+        "from terminal.config import Settings\n"
+        "from terminal.wiring import _wallet_platforms\n"
+        "fallback = object()\n"
+        "ports = _wallet_platforms(Settings(), fallback)\n"
+        "adapters = ('drivers.merchant_keys', 'drivers.wechatpay', 'drivers.alipay')\n"
+        "print(json.dumps({'same': all(p is fallback for p in ports.values()), 'channels': sorted(ports),\n"
+        "                  'loaded': sorted(m for m in adapters if m in sys.modules)}))\n")
+    assert seen == {"same": True, "channels": ["alipay", "emvqr", "wechat"], "loaded": []}
