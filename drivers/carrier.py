@@ -383,5 +383,8 @@ def _order(body: Mapping[str, Any], order_id: str) -> TopupResult:
         raise RemoteProtocolError(f"carrier answer: order status {order['status']!r:.40} is not one of "
                                   f"{list(_ORDER_STATUSES)}", tag="status")
     message = order.get("message")
+    reversed_at = order.get("reversed_at")  # null until the top-up was taken back (docs/protocols/carrier-api.md)
+    if reversed_at is not None and not (isinstance(reversed_at, str) and reversed_at):
+        raise RemoteProtocolError(f"carrier answer: reversed_at {reversed_at!r:.40} is not a time", tag="reversed_at")
     return TopupResult(order_id, status, _opt_int(order, "balance_minor"),
-                       message if isinstance(message, str) else "")
+                       message if isinstance(message, str) else "", reversed=reversed_at is not None)

@@ -27,6 +27,7 @@ from pos_errors import Cancelled, DeviceError, DeviceFault, DeviceGone
 __all__ = ["Scanner"]
 
 log = logging.getLogger(__name__)
+_IDLE_POLL_S = 0.05  # longest read where the port cannot be woken (no ``cancel_read``): bounds a scan's late start
 
 
 class Scanner:
@@ -61,6 +62,7 @@ class Scanner:
 
     def close(self) -> None:
         self._closing.set()
+        self._wake()
         if self._thread is not None:
             self._thread.join(timeout=2)
         port, self._serial = self._serial, None
@@ -77,6 +79,7 @@ class Scanner:
         with self._lock:
             self._core.start_scan(self._clock(), timeout_s)
         self._flush()
+        self._wake()  # the reader thread sleeps without a timer: it must learn the scan's deadline
         try:
             while True:
                 if cancel.cancelled:
@@ -96,6 +99,13 @@ class Scanner:
                 self._core.stop_scan()
             self._flush()
 
+    def _wake(self) -> None:
+        """End the reader thread's current read at once (pyserial's ``cancel_read``) so it looks at its timer."""
+        port = self._serial
+        if port is not None and callable(cancel := getattr(port, "cancel_read", None)):
+            with contextlib.suppress(serial.SerialException, OSError):
+                cancel()
+
     def _flush(self) -> None:
         with self._lock:
             out = self._core.data_to_send()
@@ -104,11 +114,19 @@ class Scanner:
                 self._serial.write(out)
 
     def _run(self, port: serial.SerialBase) -> None:
+        wakeable = callable(getattr(port, "cancel_read", None))  # posix ports, loop://; socket:// keeps polling
         try:
             while not self._closing.is_set():
                 with self._lock:
                     timer = self._core.get_timer()
-                port.timeout = 0.05 if timer is None else max(0.0, min(0.05, timer - self._clock()))
+                wait: float | None
+                if timer is not None:
+                    left = max(0.0, timer - self._clock())
+                    wait = left if wakeable else min(_IDLE_POLL_S, left)
+                else:  # idle: sleep in the read until a byte comes or ``_wake`` (a scan armed, close)
+                    wait = None if wakeable else _IDLE_POLL_S
+                if _differs(port.timeout, wait):
+                    port.timeout = wait  # a termios call in pyserial: only when it matters
                 data = port.read(port.in_waiting or 1)
                 with self._lock:
                     if data:
@@ -128,3 +146,10 @@ class Scanner:
             if not self._closing.is_set():
                 self._events.put(DeviceGone(f"scanner {self.url} vanished: {exc}", fault=DeviceFault.PORT))
                 self._serial = None
+
+
+def _differs(current: float | None, wanted: float | None) -> bool:
+    """Whether the port's read timeout must change (within 5 ms counts as the same: a termios call saved)."""
+    if current is None or wanted is None:
+        return current is not wanted
+    return abs(current - wanted) > 0.005

@@ -165,7 +165,7 @@ _COMMON: Mapping[str, tuple[str, str]] = {
     "home.language": ("Language: {name}", "语言：{name}"),
     "home.logout": ("Log out", "退出"),
     "home.settings": ("Settings", "设置"),
-    "home.void": ("Void a payment", "撤销交易"),
+    "home.void": ("Void or refund a payment", "撤销或退款"),
 }
 
 

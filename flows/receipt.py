@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from flows.messages import CATALOGUE, t
 from flows.money import format_money
 from flows.ports import ReceiptLine, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.sim_number import group_digits, group_msisdn
 from flows.txn_state import TxnState
 
 __all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH", "MoneyBack",
-           "VOID", "REFUND", "money_back_receipt"]
+           "VOID", "REFUND", "WALLET_REFUND", "money_back_receipt"]
 
 WIDTH = 32  # characters on a 58 mm roll in the normal font
 
@@ -147,6 +148,10 @@ VOID = MoneyBack("vrcpt.title", "vrcpt.voided", "vrcpt.pending", "vrcpt.topup_st
                  lambda r: f"VOID STAN {r.reversal_stan or 0:06d}  BATCH {r.batch or 0:06d}")
 REFUND = MoneyBack("rfrcpt.title", "rfrcpt.refunded", "rfrcpt.pending", "rfrcpt.returned", TxnState.REFUNDED,
                    lambda r: f"REFUND STAN {r.refund_stan or 0:06d}")
+# a wallet sale of a closed batch given back through its platform (flows.void_wallet): a refund, line for line as
+# a card's; the platform's refund has no STAN of ours (the order id is its key), so the line names the batch
+WALLET_REFUND = MoneyBack("rfrcpt.title", "rfrcpt.refunded", "rfrcpt.pending", "rfrcpt.returned", TxnState.VOIDED,
+                          lambda r: f"WALLET REFUND  BATCH {r.batch or 0:06d}")
 
 
 def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,
@@ -158,8 +163,10 @@ def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str
         ReceiptLine(merchant_name, align="center", bold=True),
         ReceiptLine(t(kind.title, lang), align="center", bold=True, double=True),
         ReceiptLine(f"TID {terminal_id}  {when}"),
-        ReceiptLine(f"CARD {record.masked_pan or '-'}"),
-        ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"),
+        *((ReceiptLine(f"CODE {record.masked_pan or '-'}"), ReceiptLine(f"TXN {record.rrn or '-'}"))
+          if record.channel in WALLET_CHANNELS else  # a wallet sale: its masked code and the platform's transaction
+          (ReceiptLine(f"CARD {record.masked_pan or '-'}"),
+           ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"))),
         ReceiptLine(kind.stan_line(record)),
         ReceiptLine(f"ORDER {record.order_id}"),
         ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),

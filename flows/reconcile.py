@@ -32,7 +32,8 @@ __all__ = ["WalletPorts", "ChannelTotals", "WalletMismatch", "Reconciliation", "
 
 # Money taken and kept (the top-up applied, pending, or its give-back still owed): the platform says "paid".
 CAPTURED_STATES = frozenset({"completed", "topup_pending", "topup_failed", "reversal_refused", "refund_pending",
-                             "reversal_pending", "wallet_cancel_pending", "paid", "topup_intended"})
+                             "reversal_pending", "wallet_cancel_pending", "paid", "topup_intended",
+                             "topup_reapply"})  # the platform refused the refund: paid; the top-up is put back
 _GIVEN_BACK = frozenset({"reversed", "refunded", "voided"})
 _NOT_PAID = frozenset({"cancelled", "declined", "failed", "abandoned", "created"})
 

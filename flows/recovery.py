@@ -17,7 +17,10 @@ Each open row is read and the one safe next step is taken, by state:
                                                   until acknowledged; refused
                                                   after the carrier took the top-up back → topup_reapply
     topup_reapply                                 put the top-up back (``flows.topup_back``): completed
-    refund_pending                                repeat the refund (same STAN: the host refunds once)
+    refund_pending                                cut before the carrier's word (a settled sale's refund):
+                                                  ask it again with the recorded choice (kept and no
+                                                  "anyway" → completed); then repeat the refund (same
+                                                  STAN: the host refunds once)
     reversal_refused                              nothing: the host said no; a supervisor refunds it
     ============================================  ==========================================================
 
@@ -113,11 +116,13 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                 reversals_open += 1
                 lines.append(Msg("recovery.void_pending", {"money": money, "sim": _sim_tail(record)}))
         elif record.state == TxnState.REFUND_PENDING and hasattr(host, "refund"):
+            # cut before the carrier's word: asked again first; then the refund with the row's own STAN
             done = refund_payment(host, journal, record, terminal_id=terminal_id,  # type: ignore[arg-type]
-                                  merchant_id=merchant_id, supervisor_id="recovery", attempts=attempts)
-            if done.status == "pending":
-                still_open += 1
-            key = "recovery.refunded" if done.done else "recovery.refund_pending"
+                                  merchant_id=merchant_id, supervisor_id="recovery", attempts=attempts,
+                                  carrier=carrier)
+            still_open += done.status == "pending" or journal.get(record.txn_id).state == TxnState.TOPUP_REAPPLY
+            key = {"refunded": "recovery.refunded", "carrier_refused": "recovery.refund_kept",
+                   "declined": "recovery.refund_declined"}.get(done.status, "recovery.refund_pending")
             lines.append(Msg(key, {"money": money, "sim": _sim_tail(record)}))
         elif record.state == TxnState.TOPUP_REAPPLY:  # a refused void/refund: put the top-up back
             line = reapply_topup(carrier, journal, record, Msg("recovery.reapply"))

@@ -43,11 +43,14 @@ from flows.reconcile import (
 from pos_errors import LinkError, RemoteProtocolError
 
 __all__ = ["SettlementJournal", "SettlementResult", "batch_totals", "settle_batch", "settle_day", "report_lines",
-           "mismatch_line", "SALE_STATES"]
+           "mismatch_line", "SALE_STATES", "REAPPLYING", "reapplying", "reapply_line"]
 
 # Captured at the host: completed sales (online or advised offline approvals), and sales whose reversal the host
-# refused (still captured; a refund is its own message and does not change the sale totals).
-SALE_STATES = frozenset({"completed", "reversal_refused", "refund_pending", "refunded"})
+# refused (still captured; a refund is its own message and does not change the sale totals), and sales whose void
+# or refund the bank refused while their top-up is being put back on the SIM (``topup_reapply``: the money was
+# taken and stays taken; the sale stands — only the carrier's part is still open, and it does not hold the batch).
+SALE_STATES = frozenset({"completed", "reversal_refused", "refund_pending", "refunded", "topup_reapply"})
+REAPPLYING = "topup_reapply"
 
 BALANCED = "00"
 RECONCILE_ERROR = "95"
@@ -72,6 +75,7 @@ class SettlementResult:
     message: Text  # a catalogue Msg, shown in the screen's language
     channels: tuple[ChannelTotals, ...] = ()  # every channel's captured sales (card and wallets)
     wallets: Reconciliation | None = None  # the wallet platforms' word on each wallet order (None: not asked)
+    reapplying: tuple[TxnRecord, ...] = ()  # sales counted whose top-up is still being put back (named)
 
     @property
     def closed(self) -> bool:
@@ -119,7 +123,18 @@ def settle_day(host: SettlementHostPort, wallet: WalletPorts, journal: Settlemen
     named on the screen and the report, and ``reconcile_wallets`` may be asked again later."""
     wallets = reconcile_wallets(wallet, records)
     result = settle_batch(host, journal, records, batch=batch, report=report)
-    return replace(result, channels=channel_totals(records), wallets=wallets)
+    return replace(result, channels=channel_totals(records), wallets=wallets, reapplying=reapplying(records))
+
+
+def reapplying(records: Sequence[TxnRecord]) -> tuple[TxnRecord, ...]:
+    """Sales of the batch whose void/refund the bank or platform refused and whose top-up is still being put back:
+    counted as sales, named on the screen and the report (open items follows them up)."""
+    return tuple(r for r in records if r.state == REAPPLYING)
+
+
+def reapply_line(r: TxnRecord) -> Msg:
+    return Msg("settle.reapply_line", {"sim": f"…{r.iccid[-4:]}", "money": format_money(r.total_minor),
+                                       "order": r.order_id})
 
 
 def _channel_lines(result: SettlementResult, lang: str) -> list[ReceiptLine]:
@@ -163,6 +178,9 @@ def report_lines(result: SettlementResult, *, merchant_name: str, terminal_id: s
         ReceiptLine("-" * 32),
         *_channel_lines(result, lang),
         *((ReceiptLine("-" * 32),) if result.channels else ()),
+        *((ReceiptLine(_t("srpt.reapplying", lang, count=len(result.reapplying)), bold=True),) if result.reapplying
+          else ()),
+        *(ReceiptLine(say(reapply_line(r), lang)) for r in result.reapplying),
         ReceiptLine(status, align="center", bold=True),
         ReceiptLine(f"NEXT BATCH {result.new_batch:06d}" if result.new_batch else "", align="center"),
     )

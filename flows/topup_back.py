@@ -1,6 +1,8 @@
 """What became of the top-up when money is given back, and putting it back when the money-back step is refused.
 
-A void or refund asks the carrier to take the top-up off the SIM first (``reverse_topup_first``). The
+A void or refund asks the carrier to take the top-up off the SIM first, journal first (``ask_carrier_first``:
+``void_pending`` / ``refund_pending`` with the intent ``reversing`` / ``reversing_anyway`` before the request; a
+refund's own STAN in the same write; recovery resumes a row cut there with ``resume_carrier``). The
 row's ``topup_status`` then records the carrier's word, so receipts and reprints say what really happened:
 
     ==================  =====================================================================
@@ -20,11 +22,17 @@ follows a ``topup_reapply`` row up the same way (status query first; resend only
 
     void_pending / refund_pending ─► topup_reapply ─► completed (topup_status applied: the sale stands)
 
+A sale kept after the carrier could not be asked (``completed``, ``reverse_unknown``: the reversal may have
+arrived) is followed up by ``ask_what_became``: a status query (the order's ``reversed_at``), never a second
+reversal; taken back after all → ``completed ─► topup_reapply`` and put back.
+
 >>> carrier_order(TxnRecord(1, "completed", "T1-42", "", "", "", "", 1, 0, "card", "", "", topup_status="applied#1"))
 'T1-42-RA1'
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from flows.messages import Msg
 from flows.ports import CarrierPort, CarrierStatus, JournalPort, TxnRecord
@@ -32,14 +40,16 @@ from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["REVERSING", "REVERSING_ANYWAY", "TOPUP_KEPT", "TOPUP_REVERSED", "TOPUP_UNKNOWN", "after_carrier",
-           "ask_carrier_first", "carrier_order", "reapply_order_id", "reapply_topup", "receipt_footer",
-           "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word"]
+           "ask_carrier_first", "ask_what_became", "carrier_order", "reapply_order_id", "reapply_topup",
+           "receipt_footer", "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word",
+           "unknown_topup"]
 
 TOPUP_REVERSED = "reversed"
 TOPUP_KEPT = str(CarrierStatus.APPLIED)
 TOPUP_UNKNOWN = "reverse_unknown"
-# written with ``void_pending`` BEFORE the carrier is asked (journal first): a cut there leaves a row recovery can
-# finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to ``completed``
+# written with ``void_pending`` / ``refund_pending`` BEFORE the carrier is asked (journal first): a cut there leaves
+# a row recovery can finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to
+# ``completed``
 REVERSING, REVERSING_ANYWAY = "reversing", "reversing_anyway"
 
 
@@ -81,37 +91,44 @@ def _with_gen(word: str, record: TxnRecord) -> str:
 
 
 def ask_carrier_first(carrier: CarrierPort, journal: JournalPort, record: TxnRecord, *, anyway: bool,
-                      supervisor_id: str) -> tuple[str, bool]:
-    """A void's carrier step, journal first: ``void_pending`` + intent, then the carrier, then its word.
+                      supervisor_id: str, pending: str = TxnState.VOID_PENDING,
+                      intent: Mapping[str, object] | None = None) -> tuple[str, bool]:
+    """A void's or refund's carrier step, journal first: ``pending`` (``void_pending`` / ``refund_pending``) +
+    intent, then the carrier, then its word.
 
     Returns (the carrier's reason, "" when it reversed; go on with the money-back step). When the carrier kept the
     top-up and the supervisor did not choose "anyway", the row is ``completed`` again and nothing else is sent.
-    Also called by recovery for a row cut between the intent and the carrier's word (``resume_void``)."""
-    if record.state != TxnState.VOID_PENDING or topup_word(record) not in (REVERSING, REVERSING_ANYWAY):
-        journal.update(record.txn_id, TxnState.VOID_PENDING, reversal_stan=None,  # a new void: a new STAN
+    ``intent``: more columns for the intent write (a void's STAN cleared, a refund's own STAN). Also called by
+    recovery for a row cut between the intent and the carrier's word (``resume_carrier``)."""
+    kind = "refund" if pending == TxnState.REFUND_PENDING else "void"
+    if record.state != pending or topup_word(record) not in (REVERSING, REVERSING_ANYWAY):
+        columns = {"reversal_stan": None} if intent is None else dict(intent)  # a new void: a new STAN
+        journal.update(record.txn_id, pending, **columns,
                        topup_status=_with_gen(REVERSING_ANYWAY if anyway else REVERSING, record),
-                       message=f"void requested by supervisor {supervisor_id}: asking the carrier first")
-    reason = reverse_topup_first(carrier, carrier_order(record), "void")
+                       message=f"{kind} requested by supervisor {supervisor_id}: asking the carrier first")
+    reason = reverse_topup_first(carrier, carrier_order(record), kind)
     if reason and not anyway:
         journal.update(record.txn_id, TxnState.COMPLETED, topup_status=after_carrier(reason, record),
-                       message=f"void: carrier kept the top-up ({reason}); nothing else sent")
+                       message=f"{kind}: carrier kept the top-up ({reason}); nothing else sent")
         return reason, False
     trail = (f"top-up NOT reversed ({reason}): supervisor {supervisor_id} chose to give the money back anyway"
              if reason else "top-up reversed by the carrier")
-    journal.update(record.txn_id, TxnState.VOID_PENDING, topup_status=after_carrier(reason, record),
-                   message=f"void by supervisor {supervisor_id}; {trail}")
+    journal.update(record.txn_id, pending, topup_status=after_carrier(reason, record),
+                   message=f"{kind} by supervisor {supervisor_id}; {trail}")
     return reason, True
 
 
 def resuming(record: TxnRecord) -> bool:
-    """A ``void_pending`` row cut before the carrier's word was journalled."""
-    return record.state == TxnState.VOID_PENDING and topup_word(record) in (REVERSING, REVERSING_ANYWAY)
+    """A ``void_pending`` / ``refund_pending`` row cut before the carrier's word was journalled."""
+    return (record.state in (TxnState.VOID_PENDING, TxnState.REFUND_PENDING)
+            and topup_word(record) in (REVERSING, REVERSING_ANYWAY))
 
 
 def resume_carrier(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> tuple[str, bool]:
-    """Recovery of such a row: the carrier step again, with the supervisor's recorded choice."""
+    """Recovery of such a row: the carrier step again, with the supervisor's recorded choice (and, for a refund,
+    the refund STAN already on the row: the same refund is sent, never a second one)."""
     return ask_carrier_first(carrier, journal, record, anyway=topup_word(record) == REVERSING_ANYWAY,
-                             supervisor_id="recovery")
+                             supervisor_id="recovery", pending=record.state)
 
 
 def refused_state(record: TxnRecord, otherwise: str = TxnState.COMPLETED) -> str:
@@ -158,3 +175,31 @@ def reapply_topup(carrier: CarrierPort, journal: JournalPort, record: TxnRecord,
         return Msg("reapply.done", {"what": what, "sim": sim})
     journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, message=f"top-up {order}: {result.status}")
     return Msg("reapply.pending", {"what": what, "sim": sim, "order": order})
+
+
+def unknown_topup(record: TxnRecord) -> bool:
+    """A kept sale (the supervisor cancelled the void/refund) whose carrier reversal was sent but never answered:
+    nobody knows whether the top-up is still on the SIM (``ask_what_became`` finds out)."""
+    return record.state == TxnState.COMPLETED and topup_word(record) == TOPUP_UNKNOWN
+
+
+def ask_what_became(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> Msg:
+    """Follow-up of an ``unknown_topup`` row (recovery at boot, open items, before settlement): ask the carrier
+    about the order — a query, never a second reversal, so asking again is safe — and record its word. Still on
+    the SIM → ``applied`` (the sale stands as the supervisor chose). Taken back after all (the lost reversal had
+    arrived) → the customer paid and has no top-up: ``topup_reapply`` (journal first) and it is put back."""
+    order, sim = carrier_order(record), f"…{record.iccid[-4:]}"
+    facts = {"sim": sim, "order": order}
+    try:
+        result = carrier.order_status(order)
+    except (LinkError, RemoteProtocolError, LocalProtocolError):
+        return Msg("unknown.still", facts)  # nothing learned, nothing written: asked again next time
+    if result.status == CarrierStatus.APPLIED and not result.reversed:
+        journal.update(record.txn_id, TxnState.COMPLETED, topup_status=_with_gen(TOPUP_KEPT, record),
+                       message=f"carrier: top-up {order} is still on the SIM")
+        return Msg("unknown.kept", facts)
+    if result.status == CarrierStatus.APPLIED:
+        journal.update(record.txn_id, TxnState.TOPUP_REAPPLY, topup_status=_with_gen(TOPUP_REVERSED, record),
+                       message=f"carrier: top-up {order} had been taken back; the sale stands: putting it back")
+        return reapply_topup(carrier, journal, journal.get(record.txn_id), Msg("unknown.was_reversed", facts))
+    return Msg("unknown.still", facts)  # pending / failed / not found: not an answer to "is it on the SIM"

@@ -98,7 +98,9 @@ TRANSITIONS: Mapping[TxnState, frozenset[TxnState]] = {
     # a settled sale's refund declined: completed, or topup_reapply when the carrier had taken the top-up back
     S.REFUND_PENDING: frozenset({S.REFUNDED, S.REVERSAL_REFUSED, S.COMPLETED, S.TOPUP_REAPPLY}),
     S.REFUNDED: frozenset(),
-    S.COMPLETED: frozenset({S.VOID_PENDING, S.REFUND_PENDING}),  # refund: a sale of a settled batch (flows.refund)
+    # refund: a sale of a settled batch (flows.refund); topup_reapply: a kept sale whose carrier reversal had been
+    # sent without an answer turns out to have reached the carrier (flows.topup_back.ask_what_became)
+    S.COMPLETED: frozenset({S.VOID_PENDING, S.REFUND_PENDING, S.TOPUP_REAPPLY}),
     S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED, S.TOPUP_REAPPLY}),
     S.TOPUP_REAPPLY: frozenset({S.COMPLETED}),
     # wallet QR (flows.wallet_payment): the order is journalled before the code or QR order is sent

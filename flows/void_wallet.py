@@ -29,17 +29,28 @@ from flows.txn_state import TxnState
 from flows.void import VoidResult, reason_msg
 from pos_errors import PosError
 
-__all__ = ["WALLET_VOIDABLE", "void_wallet_payment", "refund_at_platform"]
+__all__ = ["WALLET_VOIDABLE", "SETTLED_REFUND", "is_settled_refund", "void_wallet_payment", "refund_at_platform"]
 
 WALLET_VOIDABLE = frozenset({str(TxnState.COMPLETED)})
+WALLET_VOID, SETTLED_REFUND = "wallet void", "settled refund"  # ``reversal`` column: what kind of giving back
+
+
+def is_settled_refund(record: TxnRecord) -> bool:
+    """A wallet sale given back after its batch closed: printed and reprinted as a refund, not a void."""
+    return record.channel in WALLET_CHANNELS and record.reversal == SETTLED_REFUND
 
 
 def void_wallet_payment(wallet_for: Callable[[str], WalletPort], journal: JournalPort, carrier: CarrierPort,
-                        record: TxnRecord, *, supervisor_id: str, anyway: bool = False) -> VoidResult:
-    """``wallet_for(channel)``: the platform serving the sale's channel (raises LinkError when none is)."""
+                        record: TxnRecord, *, supervisor_id: str, anyway: bool = False,
+                        settled: bool = False) -> VoidResult:
+    """``wallet_for(channel)``: the platform serving the sale's channel (raises LinkError when none is).
+    ``settled``: the sale's batch is closed, so this is a refund (marked on the row with the intent: its receipt,
+    reprints included, is the refund's, ``is_settled_refund``)."""
     if record.state != TxnState.COMPLETED or record.channel not in WALLET_CHANNELS:
         return VoidResult("refused", Msg("void.refused", {"batch": record.batch or 0}), record)
-    reason, go_on = ask_carrier_first(carrier, journal, record, anyway=anyway, supervisor_id=supervisor_id)
+    reason, go_on = ask_carrier_first(carrier, journal, record, anyway=anyway, supervisor_id=supervisor_id,
+                                      intent={"reversal_stan": None,
+                                              "reversal": SETTLED_REFUND if settled else WALLET_VOID})
     if not go_on:
         return VoidResult("carrier_refused", Msg("reverse.refused", {"reason": reason_msg(reason)}),
                           journal.get(record.txn_id), topup_reversed=False, carrier_reason=reason)
@@ -63,8 +74,8 @@ def refund_at_platform(wallet: WalletPort, journal: JournalPort, carrier: Carrie
         return VoidResult("pending", Msg("wvoid.pending", {"money": money}), journal.get(record.txn_id),
                           topup_reversed=kept, carrier_reason=carrier_reason)
     if answer.status == WalletOrderStatus.REFUNDED and answer.order_id == record.order_id:
-        journal.update(record.txn_id, TxnState.VOIDED, reversal="wallet refund",
-                       message=f"wallet refunded {answer.transaction_id}".strip())
+        journal.update(record.txn_id, TxnState.VOIDED, reversal=SETTLED_REFUND if is_settled_refund(record)
+                       else "wallet refund", message=f"wallet refunded {answer.transaction_id}".strip())
         return VoidResult("voided", Msg("wvoid.done", {"money": money, "sim": sim}), journal.get(record.txn_id),
                           topup_reversed=kept, carrier_reason=carrier_reason)
     journal.update(record.txn_id, refused_state(record),

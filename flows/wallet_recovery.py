@@ -109,7 +109,11 @@ def _recover_one(journal: JournalPort, wallet: WalletPort, carrier: CarrierPort,
         done = refund_at_platform(wallet, journal, carrier, journal.get(record.txn_id), recovering=True)
         if done.status == "pending":
             return Msg("wrecovery.void_pending", {"order": record.order_id})
-        return Msg("wrecovery.voided", {"money": money, "sim": sim}) if done.done else Msg(
+        if done.done:
+            return Msg("wrecovery.voided", {"money": money, "sim": sim})
+        if journal.get(record.txn_id).state == TxnState.TOPUP_REAPPLY:  # refused; the top-up still being put back
+            return Msg("wrecovery.topup_pending", {"order": record.order_id, "sim": sim})
+        return done.message if isinstance(done.message, Msg) else Msg(  # refused: the sale stands (not open)
             "wrecovery.other", {"order": record.order_id, "state": journal.get(record.txn_id).state})
     if record.state == TxnState.TOPUP_REAPPLY:
         line = reapply_topup(carrier, journal, record, Msg("recovery.reapply"))

@@ -45,7 +45,7 @@ from terminal.services import Services
 from terminal.views import Session
 from terminal.work import WorkContext, journal_writable, recover_all
 
-__all__ = ["TerminalApp"]
+__all__ = ["TerminalApp", "Workers"]
 
 log = logging.getLogger("terminal.app")
 _STOP = object()
@@ -58,7 +58,7 @@ class TerminalApp:
         self.services = services
         self.core = TerminalCore(services, HANDLERS)
         settings.apply_stored(self.core)  # a supervisor's changes win over the configuration file
-        self._events: queue.Queue[object] = queue.Queue()
+        self._events: queue.SimpleQueue[object] = queue.SimpleQueue()  # C: no Python Condition per put and get
         self._listeners: list[Callable[[Screen], None]] = []
         self._cancel = CancelToken()
         self._deadline: float | None = None
@@ -67,6 +67,7 @@ class TerminalApp:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="terminal-app", daemon=True)
         self._follow_up = threading.Thread(target=self._follow_up_loop, name="terminal-follow-up", daemon=True)
+        self._workers = Workers()
 
     # --- outside API ----------------------------------------------------------------------------------------
 
@@ -153,7 +154,7 @@ class TerminalApp:
             except BaseException as exc:  # noqa: BLE001 - reported to the app thread, which decides
                 self._feed(WorkDone(ticket, None, exc))
 
-        threading.Thread(target=run, name=f"terminal-{command.kind}", daemon=True).start()
+        self._workers.run(f"terminal-{command.kind}", run)
 
     # --- background timers ------------------------------------------------------------------------------------
 
@@ -187,3 +188,39 @@ class TerminalApp:
             self._money.release()
         if report.lines:
             self._feed(Notice(report.lines))
+
+
+class Workers:
+    """Worker threads that wait for their next work once one is done: a work is handed to an idle worker, and only
+    when none is idle does a new thread start (a thread per work cost a thread start and end every time). Works
+    never wait for each other: each runs at once. At most ``keep`` idle workers stay; each sleeps in a blocking
+    ``get`` (no polling) and carries the name of the work it runs (``terminal-payment``), as the log shows it."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._idle: list[queue.SimpleQueue[tuple[str, Callable[[], None]]]] = []
+        self._lock = threading.Lock()
+        self.started = 0  # threads started so far (tests)
+
+    def run(self, name: str, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+            if inbox is None:
+                self.started += 1
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), name=name, daemon=True).start()
+        inbox.put((name, job))
+
+    def _serve(self, inbox: queue.SimpleQueue[tuple[str, Callable[[], None]]]) -> None:
+        me = threading.current_thread()
+        while True:
+            me.name, job = inbox.get()
+            try:
+                job()
+            except BaseException:  # noqa: BLE001 - a work reports its own failure; never let it end the worker
+                log.exception("work %s failed", me.name)
+            with self._lock:
+                if len(self._idle) >= self.keep:
+                    return
+                self._idle.append(inbox)

@@ -34,7 +34,7 @@ from flows.for_people import explain_key
 from flows.messages import Msg, t
 from flows.pricing import WALLET_CHANNELS, offered_channels
 from pos_errors import PosError
-from terminal.machine import IDLE_LOGOUT, State, build_machine
+from terminal.machine import IDLE_LOGOUT, MOVES, State, build_machine
 from terminal.roles import Action, allowed, roles_for
 from terminal.screens import Key, Screen
 from terminal.views import Session
@@ -181,9 +181,11 @@ class TerminalCore:
         self.generation = 0
         self._now = 0.0
         self._deadline: float | None = None
+        self._redraw = False  # while a work's progress step is handled
         self._journal_error: str | None = None  # the journal's write failure as last shown (``_watch_journal``)
         self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
+        self.may_trigger = self._may_trigger  # instead of the one transitions binds (the table has no conditions)
         self.screen: Screen = render(State.BOOT, self.session)
 
     @property
@@ -243,7 +245,11 @@ class TerminalCore:
                 return
             if isinstance(event, Progress):
                 if work.on_progress is not None:
-                    work.on_progress(self, event.item)
+                    self._redraw = True  # a work's step is drawn even when the view is the same (see ``refresh``)
+                    try:
+                        work.on_progress(self, event.item)
+                    finally:
+                        self._redraw = False
             else:
                 del self._works[event.ticket]
                 work.on_done(self, event.result, event.error)
@@ -261,12 +267,16 @@ class TerminalCore:
 
     # --- what handlers use ----------------------------------------------------------------------------------
 
+    def _may_trigger(self, trigger: str) -> bool:
+        """Whether the table has a transition ``trigger`` from the current state."""
+        return (trigger, self.state) in MOVES
+
     def fire(self, trigger: str) -> None:
         """Every transition goes through here: one typed door into the machine's table."""
         self.trigger(trigger)
 
     def on_state_change(self) -> None:
-        log.info("state %s", self.state.value)
+        log.debug("state %s", self.state.value)  # every screen change: the journal and audit log keep what matters
         if self.state is not State.HOME:  # the "log out?" question never outlives the home screen
             self.session.logout_asked = False
         timeouts = self.settings.timeouts
@@ -280,8 +290,13 @@ class TerminalCore:
         self._out.append(ArmDeadline(self._deadline))
 
     def refresh(self) -> None:
-        self.screen = render(self.state, self.session)
-        self._out.append(Render(self.screen))
+        """Render the view; sent to the display only when it differs from what the display already shows, or when
+        a work reports a step: that re-draw is how the console shows that the step began (the crash harness
+        swipes a card once "insert card" is drawn again: the worker waits for it from then on)."""
+        screen = render(self.state, self.session)
+        if screen != self.screen or self._redraw:
+            self.screen = screen
+            self._out.append(Render(screen))
 
     def start(self, kind: str, run: Callable[[WorkContext], Any], on_done: DoneCallback,
               on_progress: ProgressCallback | None = None, *, background: bool = False) -> None:

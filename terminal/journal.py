@@ -82,25 +82,24 @@ class Journal:
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work (a savepoint in BEGIN IMMEDIATE … COMMIT); every row it wrote is sealed at the
+        """One atomic unit of work (BEGIN IMMEDIATE … COMMIT; a savepoint when units ride along); its rows sealed at the
         COMMIT. ``durable=False``: a step no external step follows before the next durable unit rides with that
         unit's COMMIT (one fsync for both); a cut before it loses both (docs/money-safety.md, "Grouped commits")."""
         with self._lock:
             body_failed = False
             try:
-                if not self._db.in_transaction:
+                if not (nested := self._db.in_transaction):  # nested: units ride along, a savepoint is this one
                     self.chain.begin()
-                    self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("SAVEPOINT unit")
+                self._db.execute("SAVEPOINT unit" if nested else "BEGIN IMMEDIATE")
                 try:
                     yield self._db
                 except BaseException:
                     body_failed = True  # take back this unit only: the units riding along stay
-                    self._db.execute("ROLLBACK TO unit" if self._riding else "ROLLBACK")
-                    if self._riding:
-                        self._db.execute("RELEASE unit")
+                    for statement in ("ROLLBACK TO unit", "RELEASE unit") if nested else ("ROLLBACK",):
+                        self._db.execute(statement)
                     raise
-                self._db.execute("RELEASE unit")
+                if nested:
+                    self._db.execute("RELEASE unit")
                 if not durable:
                     self._riding += 1
                     return

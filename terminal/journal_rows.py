@@ -21,6 +21,7 @@ terminal.journal_rows.RowDamaged: txn 3: column receipt cannot be decoded
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
@@ -55,16 +56,16 @@ class RowDamaged(PosError):
         self.row, self.column = row, column
 
 
-def _value(raw: object, kind: str) -> object:
+def _value(raw: object, nullable: bool, kind: str) -> object:
     if raw is None:
-        if "None" in kind:
+        if nullable:
             return None
         raise ValueError("null")
-    if "bytes" in kind:
+    if kind == "bytes":
         if isinstance(raw, bytes):
             return raw
         raise ValueError("not bytes")
-    if kind.startswith("int"):
+    if kind == "int":
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
         raise ValueError("not an integer")
@@ -73,20 +74,31 @@ def _value(raw: object, kind: str) -> object:
     raise ValueError("not text")
 
 
+@functools.cache
+def _columns(cls: type) -> tuple[tuple[str, bool, str], ...]:
+    """(name, may be NULL, "bytes" | "int" | "text") per field of ``cls``, worked out once per class."""
+    out = []
+    for f in fields(cls):
+        kind = str(f.type)
+        out.append((f.name, "None" in kind, "bytes" if "bytes" in kind else "int" if kind.startswith("int")
+                    else "text"))
+    return tuple(out)
+
+
 def decode(cls: type[T], raw: Mapping[str, Any], table: str) -> T:
     """The dataclass ``cls`` from a row read with text as bytes; ``RowDamaged`` when any column is wrong."""
     values: dict[str, object] = {}
-    row = f"{table} {raw.get(fields(cls)[0].name)}"  # type: ignore[arg-type]
-    for f in fields(cls):  # type: ignore[arg-type]
+    columns = _columns(cls)  # type: ignore[arg-type]  # a dataclass type is hashable
+    for name, nullable, kind in columns:
         try:
-            values[f.name] = _value(raw[f.name], str(f.type))
+            values[name] = _value(raw[name], nullable, kind)
         except (ValueError, KeyError, IndexError):
-            raise RowDamaged(row, f.name) from None
+            raise RowDamaged(f"{table} {raw.get(columns[0][0])}", name) from None
     if "state" in values:
         try:
             txn_state.parse(str(values["state"]))
         except txn_state.IllegalTransition:
-            raise RowDamaged(row, "state") from None
+            raise RowDamaged(f"{table} {raw.get(columns[0][0])}", "state") from None
     return cls(**values)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from transitions import Machine
 
-__all__ = ["State", "TRANSITIONS", "CANCEL_OUTCOME", "IDLE_LOGOUT", "build_machine", "mermaid"]
+__all__ = ["State", "TRANSITIONS", "MOVES", "CANCEL_OUTCOME", "IDLE_LOGOUT", "build_machine", "mermaid"]
 
 
 class State(StrEnum):
@@ -160,6 +160,12 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("back", S.FIRMWARE_REVERT, S.FIRMWARE),
     ("home", S.FIRMWARE, S.HOME),
 )
+
+# (trigger, source) pairs the table allows: the table has no conditions, so this is all ``may_trigger`` needs to
+# know (transitions' own check scans every event of the machine, about 55 µs a question).
+MOVES: frozenset[tuple[str, State]] = frozenset(
+    (trigger, source) for trigger, sources, _ in TRANSITIONS
+    for source in (sources if isinstance(sources, list) else [sources]))
 
 # What CANCEL does on each screen (README table; a test checks every state has an entry).
 CANCEL_OUTCOME: Mapping[State, str] = {

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OfficeState", "HISTORY_FIELDS", "ADVICE_FIELDS", "PASSWORD_FIELDS", "AUDIT_PAGE"]
+__all__ = ["OfficeState", "HISTORY_FIELDS", "ADVICE_FIELDS", "PASSWORD_FIELDS", "AUDIT_PAGE", "VOID_PAGE"]
 
 HISTORY_FIELDS = ("history.field_tail", "history.field_yuan", "history.field_date", "history.field_channel")
 ADVICE_FIELDS = ("advice.field_data", "advice.field_sms", "advice.field_voice", "advice.field_months")
 PASSWORD_FIELDS = ("password.old", "password.new", "password.again")
 AUDIT_PAGE = 12  # audit rows per screen
+VOID_PAGE = 9  # the void/refund list: keys 1-9 pick on the page shown, F1 older, F2 newer
 
 
 @dataclass

@@ -68,6 +68,7 @@ class Session:
     void_pick: TxnRecord | None = None
     void_refusal: str = ""  # the carrier's reason for keeping the top-up: F1 on the confirm screen is "anyway"
     void_batch: int = 0  # the open batch when the void list was made: a pick of an older batch is a refund
+    void_page: int = 0  # which 9 of ``void_list`` the void/refund list shows (F1 older, F2 newer)
     void_result: VoidResult | None = None
     open_items: list[TxnRecord] = field(default_factory=list)
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows

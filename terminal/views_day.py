@@ -14,8 +14,9 @@ from flows.messages import CATALOGUE, Msg, say, state_label, t
 from flows.money import format_money
 from flows.ports import BatchTotals, TxnRecord
 from flows.pricing import WALLET_CHANNELS, channel_label
-from flows.settlement import mismatch_line
+from flows.settlement import mismatch_line, reapply_line
 from terminal.machine import State
+from terminal.office_state import VOID_PAGE
 from terminal.screens import MenuItem, Screen
 from terminal.views import Session
 
@@ -68,6 +69,9 @@ def render_settled(s: Session) -> Screen:
         lines.append(_t(s, "settle.wallets_ok", count=w.checked) if w.ok else
                      _t(s, "settle.wallets_differ", count=len(w.mismatches)))
         lines.extend("  " + say(mismatch_line(m), s.lang) for m in w.mismatches)
+    if r is not None and r.reapplying:  # counted as sales; the carrier's part still open (open items)
+        lines.append(_t(s, "settle.reapplying", count=len(r.reapplying)))
+        lines.extend("  " + say(reapply_line(x), s.lang) for x in r.reapplying)
     if s.progress:
         lines.append(s.progress)
     hint = (_t(s, "settle.retry_hint") if r is not None and not r.closed else
@@ -82,16 +86,20 @@ def _void_label(r: TxnRecord) -> str:
 
 
 def render_void_select(s: Session) -> Screen:
-    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list))
+    first, pages = s.void_page * VOID_PAGE, max(1, -(-len(s.void_list) // VOID_PAGE))
+    menu = tuple(MenuItem(str(i + 1), _void_label(r)) for i, r in enumerate(s.void_list[first:first + VOID_PAGE]))
     lines = () if menu else (_t(s, "void.none"),)
-    return Screen(State.VOID_SELECT.value, _t(s, "void.select_title"), lines, menu=menu, error=s.error,
-                  hint=_t(s, "void.select_hint"))
+    title = _t(s, "void.select_title") if pages == 1 else _t(s, "void.select_page", page=s.void_page + 1,
+                                                               pages=pages)
+    return Screen(State.VOID_SELECT.value, title, lines, menu=menu, error=s.error,
+                  hint=_t(s, "void.select_hint" if pages == 1 else "void.select_hint_pages"))
 
 
 def render_void_confirm(s: Session) -> Screen:
     r = s.void_pick
     lines = () if r is None else (
         _void_label(r), f"{_t(s, 'label.order')}: {r.order_id}",
+        f"{_t(s, 'rcpt.wallet_txn')}: {r.rrn or '-'}" if r.channel in WALLET_CHANNELS else  # no STAN of ours
         f"STAN {r.stan or 0:06d} · {_t(s, 'label.auth')} {r.auth_code or '-'}",
         _t(s, "wvoid.effect" if r.channel in WALLET_CHANNELS else "refund.effect" if _refund(s, r)
            else "void.effect"))
@@ -110,7 +118,8 @@ def render_voiding(s: Session) -> Screen:
 
 def render_void_done(s: Session) -> Screen:
     r = s.void_result
-    return Screen(State.VOID_DONE.value, _t(s, "void.title"), (say(r.message, s.lang),) if r else (), error=s.error,
+    title = "refund.action" if s.void_pick is not None and _refund(s, s.void_pick) else "void.title"
+    return Screen(State.VOID_DONE.value, _t(s, title), (say(r.message, s.lang),) if r else (), error=s.error,
                   hint=_t(s, "nav.home"), extra={"status": r.status if r else ""})
 
 

@@ -13,18 +13,22 @@ a transaction that is still in flight.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from flows.duplicate import window_start
 from flows.messages import Msg
 from flows.money import format_money
-from flows.ports import AdviceHostPort, CancelToken, SimInfo
+from flows.ports import AdviceHostPort, CancelToken, SimInfo, TxnRecord
 from flows.recovery import RecoveryReport, recover
 from flows.saf import drain
 from flows.topup import TopupOrder, TopupOutcome
+from flows.topup_back import ask_what_became, unknown_topup
+from flows.txn_state import TxnState
 from flows.wallet_payment import classify_code
 from flows.wallet_recovery import recover_wallet
 from pos_errors import Cancelled, DeviceError, PosError
@@ -32,7 +36,7 @@ from terminal.diagnostics import DISK_STOP_MB, Check, free_mb, run_checks
 from terminal.services import Services
 
 __all__ = ["WorkContext", "recover_all", "drain_saf", "refuse_new_sale", "pay_card", "scan_and_pay", "pay_by_qr",
-           "check_devices", "fresh_balance", "journal_writable"]
+           "check_devices", "fresh_balance", "journal_writable", "unknown_rows"]
 
 log = logging.getLogger("terminal.work")
 
@@ -59,10 +63,26 @@ def drain_saf(sv: Services) -> list[Msg]:
                                         "status": r.status}) for r in report.stopped]
 
 
-def recover_all(sv: Services) -> RecoveryReport:
-    """Finish or undo every open card and wallet transaction, then drain SAF (the caller holds the money lock)."""
+def unknown_rows(sv: Services, now: dt.datetime) -> list[TxnRecord]:
+    """Kept sales whose carrier reversal was never answered (``flows.topup_back.unknown_topup``): a void's are in
+    the open batch, a refund's within the refund window — the only sales a void or refund can touch."""
+    journal = sv.journal
+    since = window_start(now, max(0, sv.settings.terminal.refund_window_days) * 86400.0)
+    rows = {r.txn_id: r for r in (*journal.batch_records(journal.current_batch()), *journal.completed_since(since))}
+    return [r for r in rows.values() if unknown_topup(r)]
+
+
+def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
+    """Finish or undo every open card and wallet transaction, then drain SAF (the caller holds the money lock).
+    ``unknown``: also ask the carrier what became of top-ups whose reversal was never answered (boot, open items,
+    settlement: not before every sale, where a carrier outage would hold up the cashier)."""
     report = recover(sv.journal, sv.host, sv.carrier, terminal_id=sv.settings.terminal.id,
                      merchant_id=sv.settings.terminal.merchant_id)
+    if unknown:
+        rows = unknown_rows(sv, dt.datetime.now())
+        asked = [ask_what_became(sv.carrier, sv.journal, r) for r in rows]
+        reapplying = sum(sv.journal.get(r.txn_id).state == TxnState.TOPUP_REAPPLY for r in rows)  # open, as recover
+        report = replace(report, lines=(*report.lines, *asked), still_open=report.still_open + reapplying)
     report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
     if sv.wallet_topup is not None:  # every platform set up, the [wallet] one or only WeChat Pay / Alipay direct
         lines, still_open = recover_wallet(sv.journal, sv.wallet_topup.wallets or sv.wallet_topup.wallet, sv.carrier,

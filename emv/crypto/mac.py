@@ -26,7 +26,7 @@ import hmac
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from emv.crypto.des import des_ecb_decrypt, des_ecb_encrypt, tdes_ecb_encrypt, xor
+from emv.crypto.des import des_ecb_decrypt, des_ecb_encrypt, tdes_cbc_encrypt, tdes_ecb_encrypt
 from pos_errors import CryptoError
 
 __all__ = ["retail_mac", "aes_cmac", "kcv_tdes", "kcv_aes", "mac_matches", "pad_method_1"]
@@ -58,10 +58,9 @@ def retail_mac(key: bytes, data: bytes) -> bytes:
     left, right = key[:8], key[8:]
     if left == right:
         raise CryptoError("a retail MAC key's two halves must differ")
-    padded = pad_method_1(data)
-    chain = bytes(_DES_BLOCK)
-    for offset in range(0, len(padded), _DES_BLOCK):
-        chain = des_ecb_encrypt(left, xor(chain, padded[offset:offset + _DES_BLOCK]))
+    # the CBC chain under the left key is the last block of one single-DES CBC encryption (IV zero): one cipher
+    # context for the whole message instead of one per block
+    chain = tdes_cbc_encrypt(left, pad_method_1(data))[-_DES_BLOCK:]
     return des_ecb_encrypt(left, des_ecb_decrypt(right, chain))
 
 

@@ -18,7 +18,6 @@ ENGLISH_ALLOWED = frozenset({
 
 TEXTS: Mapping[str, tuple[str, str]] = {
     # --- home: menus by role, logout with a confirmation ---
-    "home.hint_logout": ("9 log out", "9 退出"),
     "home.logout_ask": ("Log out? ENTER yes · CANCEL stay", "确认退出？确认键退出 · 取消键留下"),
     # --- retry without re-keying (item 4) ---
     "result.hint_retry": ("F2 another channel (SIM and plan kept) · ENTER home",
@@ -180,4 +179,27 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                      "先请运营商撤回充值，再由钱包平台退款给顾客"),
     "wrecovery.voided": ("Wallet refund of {money} for SIM {sim} confirmed", "钱包退款 {money} 已确认（SIM {sim}）"),
     "wrecovery.void_pending": ("Wallet refund of order {order} not yet confirmed", "订单 {order} 的钱包退款尚未确认"),
+    # --- the void/refund list in pages of 9 (issue 14) ---
+    "void.select_page": ("Void or refund which payment? ({page}/{pages})", "撤销或退款哪笔交易？（{page}/{pages}）"),
+    "void.select_hint_pages": ("1-9 choose · F1 older · F2 newer · CANCEL home", "选择 · F1 更早 · F2 更新 · 返回"),
+    # --- settlement: sales whose top-up is still being put back (counted as sales; issue 14) ---
+    "srpt.reapplying": ("TOP-UP BEING PUT BACK: {count}", "充值恢复中：{count} 笔"),
+    "settle.reapplying": ("Counted as sales, top-up still being put back: {count}",
+                          "已计入消费、充值恢复中：{count} 笔"),
+    "settle.reapply_line": ("SIM {sim} {money} order {order}", "SIM {sim} {money} 订单 {order}"),
+    # --- a void/refund cancelled after the carrier could not be asked: the follow-up (issue 14) ---
+    "unknown.still": ("Top-up of SIM {sim} (order {order}): carrier not answering — not known whether it was taken "
+                      "back; asked again at the next follow-up", "SIM {sim} 的充值（订单 {order}）：运营商未应答，"
+                      "不确定是否已撤回，下次跟进时再查询"),
+    "unknown.kept": ("Top-up of SIM {sim} (order {order}) confirmed still on the SIM: the sale stands",
+                     "已确认 SIM {sim} 的充值（订单 {order}）仍在卡上，交易保留"),
+    "unknown.was_reversed": ("The carrier had taken back the top-up of SIM {sim} (order {order}) although the sale "
+                             "stands", "运营商已撤回 SIM {sim} 的充值（订单 {order}），但交易保留"),
+    "open.unknown": ("Top-up of SIM {sim} (order {order}): not known whether the carrier took it back — ENTER asks",
+                     "SIM {sim} 的充值（订单 {order}）：不确定运营商是否已撤回，按确认键查询"),
+    # --- a settled sale's refund resumed by recovery (journal first, issue 14) ---
+    "recovery.refund_kept": ("Refund of {money} for SIM {sim} not done: the carrier kept the top-up — the sale stands",
+                             "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
+    "recovery.refund_declined": ("The bank refused the refund of {money} for SIM {sim}: the sale stands",
+                                 "银行拒绝 {money} 的退款（SIM {sim}），交易保留"),
 }

@@ -82,6 +82,7 @@ class TopupResult:
     status: CarrierStatus | TopupStatus
     balance_minor: int | None = None
     message: str = ""
+    reversed: bool = False  # an applied top-up the carrier has since taken back (the order's ``reversed_at``)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", CarrierStatus(self.status))

@@ -44,7 +44,9 @@ and transmission time — changes nothing; another advice under a STAN already u
 is answered 94, not recorded),
 count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
 finds its original by terminal id + STAN + transmission time in field 90: a captured, unreversed sale → 00 (once
-per refund STAN, kept in ``refunds``), otherwise 25. Refunds do not change the sale totals.
+per refund STAN, kept in ``refunds``), otherwise 25; refunds of one sale that would add up to more than it
+charged are answered 13 (a second refund under another STAN is never paid). Refunds do not change the sale
+totals.
 
 Settlement (0500) compares the terminal's field 63 sale totals with the approved, unreversed 0200s of that
 terminal and batch (field 60): ``00`` when equal, ``95`` when not (``forget_last_approval`` makes them differ).
@@ -664,8 +666,12 @@ class AcquirerSim:
                 return answer  # a repeat: already refunded
             target = next((e for e in reversed(self._ledger) if e.names(tid, original)
                            and e.response_code in APPROVED_CODES and not e.reversed), None)
+            given = sum(e.amount_minor for e in self._refunds if e.terminal_id == tid
+                        and target is not None and e.original_stan == target.stan)
             if target is None:
                 answer["39"] = "25"
+            elif given + int(fields.get("4", "0")) > target.amount_minor:  # never more back than was charged
+                answer["39"] = "13"
             else:
                 self._refunds.append(LedgerEntry(stan, "0200", target.masked_pan, int(fields.get("4", "0")), "00",
                                                  terminal_id=tid, original_stan=original.stan))

@@ -44,6 +44,19 @@ class CrashScenario:
 SUPERVISOR_VOID = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F2", "void_select"),
                    ("1", "void_confirm"), ("F1", "void_done"), ("ENTER", "home"))
 
+# the supervisor closes the day, then refunds the (now settled) card sale from the void/refund list
+SUPERVISOR_SETTLE_REFUND = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F3", "settlement"),
+                            ("ENTER", "settled"), ("ENTER", "home"), ("F2", "void_select"), ("1", "void_confirm"),
+                            ("F1", "void_done"), ("ENTER", "home"))
+
+# the same, but the SIM has used the top-up: the carrier refuses to take it back, the supervisor refunds anyway
+# (F1 again: the explicit, audited choice recorded with the intent). ``USE_TOPUP``: the SIM spends it (no key);
+# keys "" only wait for the screen
+USE_TOPUP = "!use_topup"
+SUPERVISOR_SETTLE_REFUND_ANYWAY = (*SUPERVISOR_SETTLE_REFUND[:5], (USE_TOPUP, ""), ("F2", "void_select"),
+                                   ("1", "void_confirm"), ("F1", "voiding"), ("", "void_confirm"),
+                                   ("F1", "void_done"), ("ENTER", "home"))
+
 SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
     CrashScenario("host_timeout", "89860424000000000215", "5", "visa-credit", "reversed"),
@@ -68,6 +81,14 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     # a WeChat Pay sale, then the supervisor voids it: the carrier takes the top-up back, the platform refunds
     CrashScenario("wallet_void", "89860424000000000017", "1", "", "voided", "2", ("code", "wechat", "paid"),
                   after=SUPERVISOR_VOID),
+    # a chip card sale, then the supervisor voids it (same batch): carrier first, then the 0400 reason 17
+    CrashScenario("card_void", "89860424000000000017", "3", "visa-credit", "voided", after=SUPERVISOR_VOID),
+    # a chip card sale, the day closed, then the supervisor refunds it: journal first (refund_pending + intent),
+    # the carrier takes the top-up back, then the 0200 refund (200000) by reference
+    CrashScenario("card_refund", "89860424000000000017", "3", "visa-credit", "refunded",
+                  after=SUPERVISOR_SETTLE_REFUND),
+    CrashScenario("card_refund_anyway", "89860424000000000017", "3", "visa-credit", "refunded",
+                  after=SUPERVISOR_SETTLE_REFUND_ANYWAY),
 )
 
 class TerminalProcess:
@@ -149,7 +170,15 @@ def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
         return False  # a top-up shows the SIM's new balance next; a cancelled sale goes home
     if not (after == "home" or (term.keys("ENTER") and term.wait("home", 30))):
         return False
-    return all(term.keys(keys) and term.wait(state, 30) for keys, state in sc.after)
+    return all(_after(term, world, keys, state) for keys, state in sc.after)
+
+
+def _after(term: TerminalProcess, world: SimWorld, keys: str, state: str) -> bool:
+    """One supervisor step after the sale: keys then the screen they lead to (or a world event, no key)."""
+    if keys == USE_TOPUP:  # the SIM's traffic spends the top-up: the carrier will refuse to take it back
+        world.carrier.use_topup()
+        return True
+    return (not keys or term.keys(keys)) and term.wait(state, 30)
 
 
 def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -> bool:

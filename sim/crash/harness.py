@@ -28,6 +28,12 @@ carrier refuses (SIM ``…0140``: refunded), the terminal's merchant-presented Q
 stripe-only card swiped, and a chip card whose dead chip lets it be swiped (fallback); ``wallet_void``: a WeChat Pay
 sale the supervisor then voids (the carrier takes the top-up back, the platform refunds the order) — a cut anywhere
 in the void must end voided with the order refunded once and no top-up left, or completed with the top-up on.
+``card_void``: a chip card sale the supervisor then voids (carrier first, then the 0400 reason 17);
+``card_refund``: a chip card sale, the supervisor closes the day, then refunds the settled sale (journal first:
+``refund_pending`` with its refund STAN and the intent, the carrier takes the top-up back, the 0200 refund) — a
+cut anywhere must end refunded once with no top-up left, or completed with the top-up on; ``card_refund_anyway``:
+the same after the SIM used the top-up (the carrier refuses; the supervisor refunds anyway, F1 again) — refunded
+once with the top-up left on the SIM, as chosen, or completed.
 """
 
 from __future__ import annotations
@@ -83,8 +89,11 @@ def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: 
     wrong (empty: all good)."""
     wrong: list[str] = []
     wallet_orders = wallet_orders or {}
-    charged = {e.stan: e for e in host.ledger
-               if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed}
+    refunds = Counter(e.original_stan for e in getattr(host, "refunds", ()) if e.terminal_id == terminal_id)
+    wrong.extend(f"host refunded stan {s} {n}x" for s, n in refunds.items() if n > 1)
+    charged = {e.stan: e for e in host.ledger  # a refund (0200 200000, by reference) gives the sale back
+               if e.terminal_id == terminal_id and e.response_code in APPROVED and not e.reversed
+               and not refunds[e.stan]}
     # top-ups on the SIM now, per sale: applied minus taken back (void/refund); a top-up put back after a refused
     # void is the sale's own order with -RA<n> (flows.topup_back)
     applied = Counter(re.sub(r"-RA\d+$", "", str(entry.order_id)) for entry in carrier.ledger)
@@ -103,7 +112,9 @@ def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: 
         count = applied.get(order, 0)
         if state == "completed" and not (paid and count == 1):
             wrong.append(f"txn {txn} completed but {payer}, carrier applied {count}x")
-        if state != "completed" and (paid or count):
+        if _kept_anyway(row) and (paid or count != 1):  # money back, top-up left on by the supervisor's choice
+            wrong.append(f"txn {txn} is {state} (top-up kept anyway) but {payer}, carrier applied {count}x")
+        elif state != "completed" and not _kept_anyway(row) and (paid or count):
             wrong.append(f"txn {txn} is {state} but {payer}, carrier applied {count}x")
     stans = {row["stan"] for row in rows}
     wrong.extend(f"host charged stan {s} the journal does not know" for s in charged if s not in stans)
@@ -112,8 +123,15 @@ def check_invariants(rows: list[dict[str, object]], host: AcquirerSim, carrier: 
     wrong.extend(f"wallet took order {o} the journal does not know" for o, s in wallet_orders.items()
                  if s == "paid" and o not in by_order)
     wrong.extend(f"carrier applied order {o} {n}x without a completed payment" for o, n in applied.items()
-                 if n != 0 and (n != 1 or by_order.get(o, {}).get("state") != "completed"))
+                 if n != 0 and (n != 1 or (by_order.get(o, {}).get("state") != "completed"
+                                           and not _kept_anyway(by_order.get(o, {})))))
     return wrong
+
+
+def _kept_anyway(row: Mapping[str, object]) -> bool:
+    """A sale given back (voided / refunded) whose top-up the carrier kept, by the supervisor's explicit, audited
+    "anyway" (``topup_status`` applied, ``flows.topup_back``): the money went back, the top-up stays on the SIM."""
+    return row.get("state") in ("voided", "refunded") and str(row.get("topup_status") or "").startswith("applied")
 
 
 def wallet_ledger(wallet: WalletSim) -> dict[str, str]:

@@ -51,7 +51,7 @@ def _boot_work(lang: str) -> Any:
         if not journal_writable(sv):  # storage full or failing: nothing could be recorded
             return False, (t("journal.write_failed", lang), t("journal.write_action", lang)), ()
         with ctx.money:
-            report = recover_all(sv)
+            report = recover_all(sv, unknown=True)
         return True, tuple(t("boot.recovery", lang, line=line) for line in report.lines), ()
     return run
 

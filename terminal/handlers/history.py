@@ -17,6 +17,7 @@ from flows.receipt import receipt_from_json
 from flows.refund import refund_receipt
 from flows.txn_state import TxnState
 from flows.void import void_receipt
+from flows.void_wallet import is_settled_refund
 from terminal.core import TerminalCore
 from terminal.handlers.result import device_error_text
 from terminal.history import HistoryFilter, duplicate, search, shift_summary, skipped_rows
@@ -156,7 +157,8 @@ class HistoryDetail:
         o, lang = core.session.office, core.session.lang
         if rec.state in _MONEY_BACK:  # the void/refund receipt, from the row: what became of the top-up, as now
             term, lang = core.settings.terminal, o.detail_lang or lang
-            build = void_receipt if rec.state in (TxnState.VOIDED, TxnState.VOID_PENDING) else refund_receipt
+            build = void_receipt if rec.state in (TxnState.VOIDED, TxnState.VOID_PENDING) \
+                and not is_settled_refund(rec) else refund_receipt
             return duplicate(build(rec, merchant_name=term.merchant_name, terminal_id=term.id,
                                    when=rec.created_at[:16].replace("T", " "), lang=lang), lang)
         if rec.receipt and not o.detail_lang:

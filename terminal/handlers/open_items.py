@@ -15,12 +15,13 @@ from flows.ports import RefundHostPort
 from flows.recovery import RecoveryReport
 from flows.refund import RefundResult, refund_payment, refund_receipt, refundable
 from flows.saf import STOPPED
+from flows.topup_back import carrier_order
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
 from terminal.roles import Action
 from terminal.screens import Key
-from terminal.work import WorkContext, recover_all
+from terminal.work import WorkContext, recover_all, unknown_rows
 
 __all__ = ["OpenItems", "open_open_items"]
 
@@ -38,7 +39,9 @@ def _saf_lines(core: TerminalCore) -> tuple[str, ...]:
                   for r in journal.saf_items(("queued", *STOPPED)))
     if refundable(journal.open_transactions()):
         lines = (*lines, say(Msg("refund.hint"), s.lang))
-    return lines
+    unknown = tuple(say(Msg("open.unknown", {"sim": f"…{r.iccid[-4:]}", "order": carrier_order(r)}), s.lang)
+                    for r in unknown_rows(core.services, core.wall_clock()))  # kept sales: what became of the top-up
+    return (*lines, *unknown)
 
 
 def open_open_items(core: TerminalCore) -> None:
@@ -51,7 +54,7 @@ def open_open_items(core: TerminalCore) -> None:
 
 def _follow_up_now(ctx: WorkContext) -> RecoveryReport:
     with ctx.money:
-        return recover_all(ctx.services)
+        return recover_all(ctx.services, unknown=True)
 
 
 def _followed_up(core: TerminalCore, report: RecoveryReport | None, error: BaseException | None) -> None:

@@ -17,7 +17,7 @@ from flows.money import format_money
 from flows.ports import SettlementHostPort
 from flows.reconcile import channel_totals, reconcile_wallets
 from flows.sale_checks import settlement_blocker
-from flows.settlement import SettlementResult, batch_totals, report_lines, settle_day
+from flows.settlement import REAPPLYING, SettlementResult, batch_totals, report_lines, settle_day
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import is_supervisor
@@ -46,9 +46,11 @@ def _settle_work(lang: str, clock: Any) -> Any:
     def run(ctx: WorkContext) -> tuple[SettlementResult, Text | None]:
         sv, term = ctx.services, ctx.services.settings.terminal
         with ctx.money:
-            open_left = recover_all(sv).still_open  # drains the advice queue too
+            open_left = recover_all(sv, unknown=True).still_open  # drains the advice queue too
             batch = sv.journal.current_batch()
             records = sv.journal.batch_records(batch)
+            # a top-up still being put back is the carrier's part only: the sale is counted, it holds no batch
+            open_left = max(0, open_left - sum(r.state == REAPPLYING for r in sv.journal.open_transactions()))
             blocker = settlement_blocker(open_left=open_left, advices_left=len(sv.journal.saf_items()))
             if blocker is not None:
                 return SettlementResult("failed", batch_totals(records, batch), False, None, None, blocker), None

@@ -18,10 +18,11 @@ from flows.ports import RefundHostPort
 from flows.pricing import WALLET_CHANNELS
 from flows.refund import RefundResult, refund_payment, refund_receipt, settled_sales
 from flows.void import VoidResult, void_payment, void_receipt, voidable
-from flows.void_wallet import void_wallet_payment
+from flows.void_wallet import is_settled_refund, void_wallet_payment
 from pos_errors import DeviceError
 from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
+from terminal.office_state import VOID_PAGE
 from terminal.roles import Action
 from terminal.screens import Key
 from terminal.work import WorkContext
@@ -38,9 +39,10 @@ def open_void(core: TerminalCore) -> None:
     # card by the acquirer, wallet by its platform)
     days = max(0, core.settings.terminal.refund_window_days)
     since = window_start(core.wall_clock(), days * 86400.0)
-    picks = voidable(journal.batch_records(batch), batch) + settled_sales(journal.completed_since(since), batch)
-    s.void_list, s.void_pick, s.void_result, s.error = picks[:9], None, None, None
-    s.void_refusal, s.void_batch = "", batch
+    records, settled = journal.batch_records(batch), journal.completed_since(since)
+    picks = voidable(records, batch, len(records)) + settled_sales(settled, batch, len(settled))
+    s.void_list, s.void_pick, s.void_result, s.error = picks, None, None, None  # all: paged by VOID_PAGE
+    s.void_refusal, s.void_batch, s.void_page = "", batch, 0
     core.fire("void")
 
 
@@ -54,8 +56,9 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
                 if wallets is None:
                     return VoidResult("refused", Msg("void.failed", {"error": Msg("wallet.not_configured")}),
                                       record), None
+                settled = record.batch is not None and record.batch < sv.journal.current_batch()
                 result = void_wallet_payment(wallets.port, sv.journal, sv.carrier, record,
-                                             supervisor_id=supervisor_id, anyway=anyway)
+                                             supervisor_id=supervisor_id, anyway=anyway, settled=settled)
             elif record.batch is not None and record.batch < sv.journal.current_batch():  # settled: refund
                 refund = refund_payment(cast(RefundHostPort, sv.host), sv.journal, record, terminal_id=term.id,
                                         merchant_id=term.merchant_id, supervisor_id=supervisor_id,
@@ -68,8 +71,8 @@ def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bo
                                       merchant_id=term.merchant_id, carrier=sv.carrier, anyway=anyway)
         if result.record is None or result.status in ("refused", "carrier_refused", "declined"):
             return result, None
-        lines = void_receipt(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when,
-                             lang=lang)
+        build = refund_receipt if is_settled_refund(result.record) else void_receipt  # closed batch: a refund
+        lines = build(result.record, merchant_name=term.merchant_name, terminal_id=term.id, when=when, lang=lang)
         try:
             sv.printer.print_receipt(lines)
         except DeviceError as exc:
@@ -99,7 +102,9 @@ def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
     if result is not None and result.carrier_reason:
         what += (f"; top-up NOT reversed ({result.carrier_reason})" if result.status != "carrier_refused"
                  else f"; carrier kept the top-up ({result.carrier_reason})")
-    kind = "refund" if isinstance(result, RefundResult) else "void"  # a settled sale is refunded
+    settled = isinstance(result, RefundResult) or (result is not None and result.record is not None
+                                                   and is_settled_refund(result.record))
+    kind = "refund" if settled else "void"  # a settled sale is refunded
     core.audit(f"{kind}_anyway" if result and result.carrier_reason and result.status != "carrier_refused"
                else kind, what)
     if result is not None and result.status == "carrier_refused":
@@ -110,12 +115,21 @@ def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
 
 
 class VoidSelect:
+    """Nine payments a page, newest first; F1 older, F2 newer (as the audit log pages)."""
+
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s = core.session
+        first = s.void_page * VOID_PAGE
         if key is Key.CANCEL:
             core.fire("home")
-        elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list):
-            s.void_pick, s.error = s.void_list[int(key.digit) - 1], None
+        elif key is Key.F1 and len(s.void_list) > first + VOID_PAGE:
+            s.void_page += 1
+            core.refresh()
+        elif key is Key.F2 and s.void_page:
+            s.void_page -= 1
+            core.refresh()
+        elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list[first:first + VOID_PAGE]):
+            s.void_pick, s.error = s.void_list[first + int(key.digit) - 1], None
             core.fire("void_chosen")
 
 

@@ -96,3 +96,25 @@ def test_forged_reversal_answer_is_not_believed(sim: CarrierSim, client: Carrier
     with pytest.raises(RemoteProtocolError) as caught:
         client.reverse_topup("R7")
     assert "signed" in str(caught.value)
+
+
+def test_the_order_status_says_whether_an_applied_topup_was_taken_back(sim: CarrierSim, client: CarrierClient) -> None:
+    """Issue 14: after a reversal whose answer was lost, a status query (never a second reversal) tells whether the
+    top-up is still on the SIM: the order stays ``applied``; its ``reversed_at`` says it was taken back."""
+    client.create_topup("R9", ACTIVE, "D1G-1M", 1000)
+    kept = client.order_status("R9")
+    assert (kept.status, kept.reversed) == ("applied", False)
+    client.reverse_topup("R9", "void")
+    gone = client.order_status("R9")
+    assert (gone.status, gone.reversed) == ("applied", True) and sim.reversals == ["R9"]
+
+
+@pytest.mark.parametrize("forged", [0, "", ["2026-12-01"], True])
+def test_a_reversed_at_that_is_not_a_time_is_refused(forged: object) -> None:
+    """The order answer's decoder (signature already checked): ``reversed_at`` is null or a time, nothing else."""
+    from drivers.carrier import _order
+
+    body = {"order": {"order_id": "R10", "status": "applied", "balance_minor": 100, "reversed_at": forged}}
+    with pytest.raises(RemoteProtocolError, match="reversed_at"):
+        _order(body, "R10")
+    assert _order({**body, "order": {**body["order"], "reversed_at": None}}, "R10").reversed is False

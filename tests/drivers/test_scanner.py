@@ -146,3 +146,23 @@ def test_pty_scan_times_out_and_cancels(pair) -> None:  # type: ignore[no-untype
         while sim.triggered and time.monotonic() < deadline:
             time.sleep(0.01)
         assert sim.triggers == 2 and not sim.triggered
+
+
+def test_an_idle_scanner_sleeps_in_its_read_and_still_wakes_for_a_scan_and_close() -> None:
+    """Issue 17 item 3: no 50 ms polling while nobody scans (each poll re-tuned the port with a termios call); a scan
+    armed from another thread wakes the reader (``cancel_read``) so its deadline ends it, and so does close()."""
+    sim = ScannerSim(mode="triggered")
+    scanner = Scanner(sim.start(), mode="triggered")
+    scanner.open()
+    try:
+        deadline = time.monotonic() + 2
+        while scanner._serial.timeout is not None and time.monotonic() < deadline:  # type: ignore[union-attr]
+            time.sleep(0.01)
+        assert scanner._serial.timeout is None  # type: ignore[union-attr]  # blocking read: no timer, no poll
+        assert scanner.scan(0.3, CancelToken()) is None  # the reader learnt the deadline although it slept
+        assert sim.triggers == 1
+        thread = scanner._thread
+    finally:
+        scanner.close()
+        sim.stop()
+    assert thread is not None and not thread.is_alive()

@@ -37,11 +37,12 @@ pytestmark = pytest.mark.scenario
 
 
 def _app(tag: str) -> bytes:
-    """A tiny application that starts and exits without confirming itself: its trial stays open."""
+    """A tiny application that starts and exits without confirming itself: its trial stays open. The same bytes
+    whenever it is built (fixed zip times), so a test can name the fixture's image by its hash."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("__main__.py", f"print('{tag} up')\n")
-        z.writestr("pad.bin", tag.encode() * 3000)
+        z.writestr(zipfile.ZipInfo("__main__.py", (2026, 1, 1, 0, 0, 0)), f"print('{tag} up')\n")
+        z.writestr(zipfile.ZipInfo("pad.bin", (2026, 1, 1, 0, 0, 0)), tag.encode() * 3000)
     return buffer.getvalue()
 
 

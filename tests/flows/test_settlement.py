@@ -81,3 +81,25 @@ def test_the_report_prints_in_the_cashiers_language(journal):
     assert "结算单" in zh and "批上送后结算" in zh and "消费" in zh
     assert "SETTLEMENT" not in zh and "SALES" not in zh and "CLOSED" not in zh
     assert "批次" in say(result.message, "zh") and "Batch 1 closed after batch upload" in say(result.message, "en")
+
+
+def test_a_sale_whose_void_was_refused_and_whose_topup_is_being_put_back_is_counted_and_named(journal):
+    """Issue 14: the bank refused the void, so it still holds the sale (the money stays taken); the top-up is
+    being put back (``topup_reapply``). The terminal's totals must be the host's: the sale counts, goes into the
+    batch upload, and the report names it, so the supervisor sees what the carrier still owes."""
+    from flows.settlement import settle_day
+
+    txn = journal.batch_records(1)[0].txn_id  # O0: completed ￥30.00, STAN 10
+    journal.update(txn, "void_pending", topup_status="reversed")
+    journal.update(txn, "topup_reapply", message="void refused (12)")
+    host = Host("95")
+    result = settle_day(host, None, journal, journal.batch_records(1), batch=1)
+    assert (result.totals.sale_count, result.totals.sale_minor) == (2, 4000)  # as before the void: still a sale
+    assert ("0320", 10, 3000, 1) in host.sent
+    assert [r.order_id for r in result.reapplying] == ["O0"]
+    en = [line.text for line in report_lines(result, merchant_name="Shop", terminal_id="T1", merchant_id="M1",
+                                             when="2026-12-01 18:00", lang="en")]
+    assert "TOP-UP BEING PUT BACK: 1" in en and "SIM …0017 ￥30.00 order O0" in en
+    zh = [line.text for line in report_lines(result, merchant_name="Shop", terminal_id="T1", merchant_id="M1",
+                                             when="2026-12-01 18:00", lang="zh")]
+    assert "充值恢复中：1 笔" in zh and "SIM …0017 ￥30.00 订单 O0" in zh

@@ -151,7 +151,7 @@ def test_refund_of_a_settled_sale_asks_the_carrier_first_and_a_decline_keeps_the
     journal.update(txn, "completed", topup_status="applied")  # the put-back top-up is what a new refund reverses
     done = refund_payment(host, journal, journal.get(txn), settled_batch=2, **args)
     assert done.done and done.topup_reversed and journal.get(txn).state == "refunded"
-    assert host.sent[0].stan == host.sent[1].stan  # the same refund, asked again
+    assert host.sent[0].stan != host.sent[1].stan  # a new refund after a decline is a new message (own STAN)
     text = "\n".join(ln.text for ln in refund_receipt(done.record, merchant_name="S", terminal_id="T1", when="x",
                                                        lang="en"))
     assert "REFUNDED" in text and "Top-up taken back from the SIM" in text
@@ -216,6 +216,76 @@ def test_a_void_cut_before_the_carriers_word_is_finished_by_recovery_with_the_re
         assert "the carrier kept the top-up — the sale stands" in say(report.lines[0], "en")
 
 
+class WatchingCarrier(FakeCarrier):
+    """Records the row as the journal holds it when the carrier is asked (journal first, or not)."""
+
+    def __init__(self, journal, txn):
+        super().__init__()
+        self.journal, self.txn, self.seen = journal, txn, []
+
+    def reverse_topup(self, order_id, reason=""):
+        row = self.journal.get(self.txn)
+        self.seen.append((row.state, row.topup_status, row.refund_stan, reason))
+        return super().reverse_topup(order_id, reason)
+
+
+def test_a_settled_sales_refund_is_journalled_with_its_stan_and_intent_before_the_carrier_is_asked(journal):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "completed", topup_status="applied")
+    carrier, host = WatchingCarrier(journal, txn), RefundHost(["00"])
+    done = refund_payment(host, journal, journal.get(txn), terminal_id="T1", merchant_id="M1", supervisor_id="90",
+                          carrier=carrier, settled_batch=2)
+    [(state, word, stan, why)] = carrier.seen
+    assert (state, word, why) == ("refund_pending", "reversing", "refund") and stan is not None
+    assert done.done and [r.stan for r in host.sent] == [stan]  # the refund carries the STAN of the intent
+    trail = [state for state, _ in journal.events(txn)]
+    assert trail[-4:] == ["completed", "refund_pending", "refund_pending", "refunded"]
+
+
+@pytest.mark.parametrize("word, carrier_answer, end", [("reversing", None, "refunded"),
+                                                       ("reversing", ReverseResult("O1", False, "used"), "completed"),
+                                                       ("reversing_anyway", ReverseResult("O1", False, "used"),
+                                                        "refunded"),
+                                                       ("reversing", LinkTimeout("silent"), "completed")])
+def test_a_refund_cut_before_the_carriers_word_is_finished_by_recovery_with_the_recorded_choice_and_stan(
+        journal, word, carrier_answer, end):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "refund_pending", refund_stan=77, topup_status=word,
+                   message="refund requested: asking the carrier first")
+    carrier, host = FakeCarrier(), RefundHost(["00"])
+    if carrier_answer is not None:
+        carrier.reverse.append(carrier_answer)
+    report = recover(journal, host, carrier, terminal_id="T1", merchant_id="M1")
+    assert journal.get(txn).state == end and carrier.calls == [("reverse_topup", "O1")]
+    assert [r.stan for r in host.sent] == ([77] if end == "refunded" else []) and report.still_open == 0
+    key = {"refunded": "Refunded ￥30.00", "completed": "the carrier kept the top-up — the sale stands"}[end]
+    assert key in say(report.lines[0], "en")
+    # the carrier's word is on the row: taken back, kept ("anyway" or not), or not known (unreachable)
+    expected = {"reversed": "reversed", "used": "applied", "unreachable": "reverse_unknown"}
+    answer = "reversed" if carrier_answer is None else getattr(carrier_answer, "reason", "unreachable")
+    assert journal.get(txn).topup_status == expected[answer]
+
+
+def test_a_refund_sent_but_not_answered_is_repeated_with_the_same_stan_and_never_asks_the_carrier_twice(journal):
+    txn = _sale(journal, "O1")
+    journal.update(txn, "completed", topup_status="applied")
+    carrier = FakeCarrier()
+
+    class Silent(RefundHost):
+        def refund(self, request):
+            self.sent.append(request)
+            raise LinkTimeout("silent")
+
+    silent = Silent([])
+    first = refund_payment(silent, journal, journal.get(txn), terminal_id="T1", merchant_id="M1",
+                           supervisor_id="90", carrier=carrier, settled_batch=2)
+    assert first.status == "pending" and journal.get(txn).topup_status == "reversed"
+    host = RefundHost(["00"])
+    recover(journal, host, carrier, terminal_id="T1", merchant_id="M1")
+    assert journal.get(txn).state == "refunded" and carrier.calls == [("reverse_topup", "O1")]
+    assert {r.stan for r in silent.sent} == {r.stan for r in host.sent} == {journal.get(txn).refund_stan}
+
+
 def test_refunds_list_completed_sales_of_every_closed_batch_within_the_window_card_and_wallet(journal):
     from flows.refund import settled_sales
     card = _sale(journal, "O1", stan=21)
@@ -229,3 +299,40 @@ def test_refunds_list_completed_sales_of_every_closed_batch_within_the_window_ca
     batch = rows[0].batch
     assert [r.txn_id for r in settled_sales(rows, batch + 2)] == [wallet, card]  # two batches later, newest first
     assert settled_sales(rows, batch) == []  # still the open batch: a void, not a refund
+
+
+@pytest.mark.parametrize("answer, end, topup, creates", [
+    (TopupResult("O1", "applied", 4000), "completed", "applied", 0),  # still on the SIM: recorded, nothing sent
+    (TopupResult("O1", "applied", 4000, reversed=True), "completed", "applied#1", 1),  # it had been taken: put back
+    (LinkTimeout("silent"), "completed", "reverse_unknown", 0),  # still not known: nothing written, asked later
+    (TopupResult("O1", "pending"), "completed", "reverse_unknown", 0),  # no answer to "is it on the SIM"
+])
+def test_a_kept_sale_whose_carrier_reversal_was_never_answered_is_followed_up_by_a_query(journal, answer, end,
+                                                                                        topup, creates):
+    """Issue 14: the void asked the carrier, it did not answer, the supervisor kept the sale (CANCEL). The
+    follow-up asks the order's status (a query: never a second reversal) and records the answer."""
+    from flows.topup_back import ask_what_became, unknown_topup
+
+    txn = _sale(journal, "O1")
+    carrier = FakeCarrier()
+    carrier.reverse.append(LinkTimeout("silent"))
+    kept = void_payment(Host(), journal, journal.get(txn), batch=1, supervisor_id="90", terminal_id="T1",
+                        merchant_id="M1", carrier=carrier)
+    assert kept.status == "carrier_refused" and unknown_topup(journal.get(txn))
+    carrier.status.append(answer)
+    carrier.status.append(TopupResult("O1-RA1", "not_found"))
+    carrier.create.append(TopupResult("O1-RA1", "applied", 5000))
+    writes = len(journal.events(txn))
+    line = ask_what_became(carrier, journal, journal.get(txn))
+    row = journal.get(txn)
+    assert (row.state, row.topup_status) == (end, topup)
+    assert [c for c in carrier.calls if c[0] == "reverse_topup"] == [("reverse_topup", "O1")]  # the void's only
+    assert len([c for c in carrier.calls if c[0] == "create_topup"]) == creates
+    assert unknown_topup(row) == (topup == "reverse_unknown")
+    if topup == "reverse_unknown":
+        assert len(journal.events(txn)) == writes and "asked again" in say(line, "en")
+    elif creates:
+        assert [s for s, _ in journal.events(txn)][-2:] == ["topup_reapply", "completed"]
+        assert "put back on SIM …0017" in say(line, "en") and "已恢复" in say(line, "zh")
+    else:
+        assert say(line, "en") == "Top-up of SIM …0017 (order O1) confirmed still on the SIM: the sale stands"

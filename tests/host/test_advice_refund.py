@@ -55,6 +55,9 @@ def test_a_refund_by_reference_credits_a_captured_sale_once(acquirer: AcquirerSi
     unknown = AuthRequest(99, 3000, WHEN, pan="", expiry_yymm="", terminal_id=TID)
     assert host.refund(RefundRequest(13, unknown)).response_code == "25"
     assert len(acquirer.refunds) == 1
+    # a second refund of the same sale (another STAN) would give back more than was charged: refused
+    assert host.refund(RefundRequest(14, original, sale.rrn, sale.auth_code)).response_code == "13"
+    assert len(acquirer.refunds) == 1
 
 
 def test_refused_reversals_by_switch_and_by_magic_amount(acquirer: AcquirerSim) -> None:

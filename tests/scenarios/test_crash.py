@@ -23,6 +23,11 @@ def _host(*entries):
                                    for s, c, r in entries])
 
 
+def _refunded(host, *original_stans):
+    host.refunds = [SimpleNamespace(original_stan=s, terminal_id=TID) for s in original_stans]
+    return host
+
+
 def _carrier(*orders):
     return SimpleNamespace(ledger=[SimpleNamespace(order_id=o) for o in orders], reversals=[])
 
@@ -46,6 +51,17 @@ def _wallet_row(state, order="O1"):
     ([_row("reversed")], _host((7, "00", True)), _carrier("O1"), "carrier applied 1x"),
     ([], _host((9, "00", False)), _carrier(), "does not know"),
     ([_row("abandoned")], _host(), _carrier("O2"), "without a completed payment"),
+    # a settled sale refunded (0200 200000 by reference): given back once, its top-up taken back
+    ([_row("refunded")], _refunded(_host((7, "00", False)), 7), _carrier(), None),
+    ([_row("refunded")], _refunded(_host((7, "00", False)), 7, 7), _carrier(), "host refunded stan 7 2x"),
+    ([_row("completed")], _refunded(_host((7, "00", False)), 7), _carrier("O1"), "host charged=False"),
+    ([_row("refunded")], _host((7, "00", False)), _carrier(), "host charged=True"),
+    # refunded "anyway": the money went back, the top-up stays on the SIM by the supervisor's recorded choice
+    ([{**_row("refunded"), "topup_status": "applied"}], _refunded(_host((7, "00", False)), 7), _carrier("O1"), None),
+    ([{**_row("refunded"), "topup_status": "applied"}], _host((7, "00", False)), _carrier("O1"), "host charged=True"),
+    ([{**_row("refunded"), "topup_status": "applied"}], _refunded(_host((7, "00", False)), 7), _carrier(),
+     "kept anyway"),
+    ([{**_row("voided"), "topup_status": "reversed"}], _host((7, "00", True)), _carrier("O1"), "carrier applied 1x"),
 ])
 def test_invariants_catch_every_kind_of_lost_money(rows, host, carrier, wrong):
     problems = crash.check_invariants(rows, host, carrier, TID)
@@ -151,6 +167,38 @@ def test_cut_points_of_a_supervisors_wallet_void_survive():
     refund = next(n for n, k in enumerate(kinds, 1) if n > reverse and k == "wallet.sent")
     points = [reverse - 1, reverse, reverse + 1, refund]
     assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent", "commit", "wallet.sent"], kinds
+    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
+    assert [r for r in results if not r.survived] == []
+
+
+@pytest.mark.slow
+@pytest.mark.scenario
+def test_cut_points_of_a_supervisors_refund_of_a_settled_card_sale_survive():
+    """Issue 14: a chip card sale, the day closed, then the supervisor refunds it. Cut at the refund's write-ahead
+    commit (refund_pending, its STAN and the carrier intent), at the carrier's reversal request, at the commit of
+    its word and at the 0200 refund: each must end refunded once with no top-up left (recovery asks the carrier
+    again with the recorded choice, then sends the same refund STAN), or completed with the top-up on."""
+    sc = next(s for s in crash.SCENARIOS if s.name == "card_refund")
+    kinds = crash.points_of(sc)
+    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the refund's: after the sale's
+    refund = next(n for n, k in enumerate(kinds, 1) if n > reverse and k == "host.sent")
+    points = [reverse - 1, reverse, reverse + 1, refund]
+    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent", "commit", "host.sent"], kinds
+    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
+    assert [r for r in results if not r.survived] == []
+
+
+@pytest.mark.slow
+@pytest.mark.scenario
+def test_a_refund_anyway_cut_before_the_carriers_word_is_finished_with_the_recorded_choice():
+    """The SIM used the top-up, the carrier refused, the supervisor refunds anyway: cut at the intent commit
+    (``reversing_anyway``) and right after the carrier was asked again. Recovery must refund once (same STAN) and
+    leave the top-up on the SIM as chosen — not put the sale back, not ask the supervisor again."""
+    sc = next(s for s in crash.SCENARIOS if s.name == "card_refund_anyway")
+    kinds = crash.points_of(sc)
+    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the anyway attempt's
+    points = [reverse - 1, reverse]
+    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent"], kinds
     results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
     assert [r for r in results if not r.survived] == []
 

@@ -184,3 +184,59 @@ def test_printer_errors_are_chosen_by_fault_code_never_by_the_driver_text():
     assert device_error_text(core, DeviceError("Printer out of paper - load paper")) == \
         t("err.device", "zh")  # no code: its kind in the cashier's words, never the engineer's text
     assert device_error_text(core, RuntimeError("bug")) == t("err.other", "zh")  # never a repr
+
+
+def test_a_view_that_did_not_change_is_not_sent_to_the_display_again_one_that_changed_is():
+    """Issue 17 item 3: every event used to re-send the whole screen, also when nothing on it had changed."""
+    d = Driver()
+    d.logged_in()
+    d.keys(f"1 {ICCID}")  # 20 digits: the entry is full
+    assert d.core.screen.entry is not None and d.core.screen.entry.replace(" ", "").endswith(ICCID[-4:])
+    assert not any(isinstance(c, Render) for c in d.feed(KeyPressed(Key.D5)))  # a 21st digit changes nothing
+    assert not any(isinstance(c, Render) for c in d.feed(Tick()))  # nor does a tick before any deadline
+    out = [c for c in d.feed(KeyPressed(Key.CLEAR)) if isinstance(c, Render)]
+    assert len(out) == 1 and out[0].screen == d.core.screen and out[0].screen.state == "sim_entry"
+    assert not out[0].screen.entry.replace(" ", "").endswith(ICCID[-4:])  # type: ignore[union-attr]
+
+
+def test_a_work_step_is_drawn_again_even_when_the_view_is_the_same():
+    """The exception: a progress step re-draws its screen (the console's sign that the step began)."""
+    from terminal.handlers.sim import _looked_up
+
+    d = Driver()
+    d.logged_in()
+    seen: list[Any] = []
+    d.core.start("probe", lambda ctx: None, _looked_up, lambda core, item: (seen.append(item), core.refresh()))
+    probe = d.work(d.core._out, "probe")
+    d.feed(Tick())
+    out = [c for c in d.feed(Progress(probe.ticket, "waiting")) if isinstance(c, Render)]
+    assert seen == ["waiting"] and len(out) == 1 and out[0].screen == d.core.screen
+
+
+def test_may_trigger_answers_as_the_transitions_machine_does_for_every_state_and_trigger():
+    """The core's ``may_trigger`` reads the table (``MOVES``); transitions itself, firing on a model of its own, is the
+    oracle: a trigger is allowed exactly where firing it moves that machine."""
+    from transitions import MachineError
+
+    from terminal.machine import TRANSITIONS, build_machine
+
+    d = Driver()
+    triggers = sorted({trigger for trigger, _, _ in TRANSITIONS})
+    allowed = 0
+
+    class Model:
+        def on_state_change(self) -> None:
+            pass
+
+    for state in State:
+        d.core.machine.set_state(state)
+        for trigger in triggers:
+            model = Model()
+            build_machine(model, initial=state)
+            try:
+                fired = model.trigger(trigger)  # type: ignore[attr-defined]
+            except MachineError:
+                fired = False
+            assert d.core.may_trigger(trigger) is bool(fired), (state, trigger)
+            allowed += bool(fired)
+    assert allowed > 80  # the sweep met the allowed moves, not only refusals

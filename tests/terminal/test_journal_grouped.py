@@ -102,3 +102,30 @@ def test_only_states_no_external_step_acts_on_ride_along():
     # every state written before an external step (auth_intended, topup_intended, reversal_pending, wallet_intended,
     # void_pending …) and every answer an external step is taken on (paid: recovery tops up from it) is durable
     assert RIDE_ALONG == {"created", "approved"}
+
+
+PROBE = "INSERT INTO audit (at, user_id, action, detail) VALUES ('2026-12-03T10:00:00', '01', 'probe', '')"
+
+
+def test_a_failed_unit_that_opened_the_transaction_leaves_nothing_written_and_nothing_open(tmp_path):
+    """The unit that opens the transaction is the BEGIN itself (no savepoint, issue 17 item 3): its failure is a
+    whole ROLLBACK, and the next unit starts clean."""
+    j = Journal(tmp_path / "journal.db")
+    with pytest.raises(RuntimeError), j.transaction() as db:
+        db.execute(PROBE)
+        raise RuntimeError("the unit's body failed")
+    assert j.audit_rows(10) == [] and not j._db.in_transaction
+    j.audit_append("2026-12-03T10:00:01", "01", "after", "")
+    assert [row[3] for row in j.audit_rows(10)] == ["after"] and j.verify() is None
+
+
+def test_a_failed_unit_riding_along_takes_back_its_own_rows_only(tmp_path):
+    j = Journal(tmp_path / "journal.db")
+    txn = j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+                  fee_minor=0, channel="card", cashier_id="01")  # rides along: the transaction stays open
+    with pytest.raises(RuntimeError), j.transaction() as db:  # a savepoint inside it
+        db.execute(PROBE)
+        raise RuntimeError("the unit's body failed")
+    j.update(txn, "auth_intended")  # durable: commits what rode along
+    assert j.audit_rows(10) == [] and [s for s, _ in j.events(txn)] == ["created", "auth_intended"]
+    assert not j._db.in_transaction and j.verify() is None

@@ -74,3 +74,45 @@ def test_each_journal_event_is_one_log_line_with_the_transaction_and_its_stage(t
     assert [(head.split()[2], tail) for head, tail in lines if "txn" in tail] == [
         ("T0000042", f"txn {txn} order O7 stage created card 3018 fen"),
         ("T0000042", f"txn {txn} order O7 stage auth_intended stan=12")]
+
+
+def test_configured_records_skip_the_caller_lookup_but_keep_every_field_of_the_line(tmp_path: Path) -> None:
+    """Issue 17 item 3: ``configure`` drops what FORMAT never shows (caller file/line, process) from each record."""
+    from terminal import log_setup
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging._srcfile, logging.logProcesses,  # type: ignore[attr-defined]
+             logging.logMultiprocessing)
+    path = tmp_path / "t.log"
+    records: list[logging.LogRecord] = []
+    try:
+        log_setup.configure(str(path), terminal_id="T0000042", max_bytes=100_000, backups=1)
+        root.handlers[0].addFilter(lambda record: records.append(record) or True)
+        logging.getLogger("terminal.test").info("txn %d stage %s", 7, "paid")
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging._srcfile, logging.logProcesses, logging.logMultiprocessing = saved[2:]  # type: ignore[attr-defined]
+    assert records[0].lineno == 0 and records[0].process is None  # no stack walk, no getpid per record
+    assert " T0000042 MainThread terminal.test INFO txn 7 stage paid" in path.read_text(encoding="utf-8")
+
+
+def test_a_log_that_is_not_a_regular_file_is_written_but_never_rotated(tmp_path: Path) -> None:
+    """``log_file`` pointing at a device (here through a link to /dev/null) takes every line and never rotates
+    (bpo-45401), also now that the handler asks the file's kind once per open instead of twice per record."""
+    link = tmp_path / "terminal.log"
+    link.symlink_to("/dev/null")
+    logger = logging.getLogger("test.log_setup.device")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = make_handler(str(link), terminal_id="T0000042", max_bytes=10_000, backups=2)
+    logger.addHandler(handler)
+    try:
+        for n in range(500):
+            logger.info("event %04d %s", n, "x" * 40)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["terminal.log"]
+    assert link.is_symlink() and str(link.readlink()) == "/dev/null"

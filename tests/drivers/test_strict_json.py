@@ -1,0 +1,60 @@
+"""The depth check of ``drivers.strict_json`` (issue 17 item 3: one regular expression instead of a Python step per
+character) decides exactly as a character-by-character scan of strings and brackets does."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drivers.strict_json import MAX_DEPTH, _too_deep, decode
+
+
+def _scan(text: str) -> bool:
+    """The reference: walk every character, tracking strings and escapes."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+DEEP = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+
+
+@pytest.mark.parametrize(("text", "deep"), [
+    (DEEP, True),
+    ("[" * MAX_DEPTH + "]" * MAX_DEPTH, False),
+    (f'{{"a": "{DEEP}"}}', False),  # brackets inside a string do not nest
+    (f'["\\"{DEEP}"]', False),  # an escaped quote does not end the string
+    (f'["\\\\", {DEEP}]', True),  # an escaped backslash does: the brackets after it count
+    (f'"never closed {DEEP}', False),  # an unterminated string runs to the end
+    ("]" * 40 + "[" * MAX_DEPTH, False),  # closing brackets first: depth goes below zero, as in the scan
+    ('"a\\\n' + DEEP, False),  # an escaped newline stays inside the string
+])
+def test_depth_cases(text: str, deep: bool) -> None:
+    assert _too_deep(text) is deep is _scan(text)
+
+
+@given(st.text(alphabet='[]{}"\\ a\n', max_size=120))
+def test_the_regular_expression_agrees_with_the_character_scan(text: str) -> None:
+    assert _too_deep(text) == _scan(text)
+
+
+def test_too_deep_answers_come_back_raw_and_shallow_ones_decode() -> None:
+    assert decode(DEEP.encode()) == DEEP.encode()
+    assert decode(b'{"plans": [{"id": "P1", "name": "[[[[[[[[[[[[[[[[[["}]}') == {
+        "plans": [{"id": "P1", "name": "[" * 18}]}
