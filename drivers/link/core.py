@@ -44,7 +44,7 @@ from drivers.link.frames import (
     is_response,
     response_cmd,
 )
-from drivers.link.outbox import Outgoing, Unanswered, message
+from drivers.link.outbox import Outgoing, Unanswered, acknowledges, message
 from drivers.link.reassembly import Pieces
 from drivers.link.versions import LATEST, SYN_REPLY, VERSIONS, agreed, syn, syn_reply
 from pos_errors import LocalProtocolError, RemoteProtocolError
@@ -234,10 +234,11 @@ class LinkCore:
 
     def _retransmit(self, outgoing: Outgoing, now: float, why: str) -> None:
         self._noisy = NOISY_FRAMES
-        if outgoing.attempts > self.retries:
-            self._inflight = None
-            self._fail(outgoing, f"{why} after {outgoing.attempts} attempts")
-            self._start_next(now)
+        if outgoing.attempts > self.retries:  # out of attempts: it fails at its time-out, never sooner (rule 3)
+            if now >= outgoing.deadline:  # a NAK or a repeated command: the ACK of the last copy may still come
+                self._inflight = None
+                self._fail(outgoing, f"{why} after {outgoing.attempts} attempts")
+                self._start_next(now)
             return
         self.stats.retransmissions += 1
         outgoing.raw = self._encode(outgoing)  # v2: a fresh piggybacked ACK, never one older than the line
@@ -328,7 +329,7 @@ class LinkCore:
                 self._ack_due, self._ack_deadline = seq & 7, now + self.ack_timeout_s / 4
             else:
                 self._out += encode_control(Control.ACK, seq)
-        if fresh and isinstance(frame, V2Frame) and self._acks_inflight(frame):
+        if fresh and isinstance(frame, V2Frame) and acknowledges(frame, self._inflight):
             self._acked(now)  # the frame acknowledges ours (and what was queued may now carry our ACK)
         if not fresh:
             self.stats.duplicates += 1
@@ -349,15 +350,6 @@ class LinkCore:
         if message is not None:
             self._complete(*message, seq)
             self._start_next(now)  # an answer may release a held command
-
-    def _acks_inflight(self, frame: V2Frame) -> bool:
-        """Whether ``frame`` (a fresh one: a duplicate's ACK is old and may alias a newer SEQ) acknowledges
-        the frame in flight. An answer's ACK names the command it answers, so it acknowledges only that
-        command's last frame (``_held`` keeps every other command off its reference)."""
-        inflight = self._inflight
-        if inflight is None or frame.ack is None or inflight.seq & 3 != frame.ack:
-            return False
-        return frame.cmd is not None or (inflight.last and expects_answer(inflight.cmd))
 
     def _complete(self, cmd: int, data: bytes, seq: int) -> None:
         if is_response(cmd) and data and self._unanswered:

@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["Outgoing", "Unanswered", "message"]
+from drivers.link.frames import V2Frame, expects_answer
+
+__all__ = ["Outgoing", "Unanswered", "acknowledges", "message"]
 
 
 @dataclass
@@ -47,6 +49,15 @@ def message(first_seq: int, cmd: int, data: bytes, piece_size: int | None, echo:
     last = (first_seq + len(pieces) - 1) & 0xFF
     return [Outgoing(seq=(first_seq + i) & 0xFF, cmd=cmd, piece=piece, message_seq=last, last=i == len(pieces) - 1,
                      first=i == 0, echo=echo) for i, piece in enumerate(pieces)]
+
+
+def acknowledges(frame: V2Frame, inflight: Outgoing | None) -> bool:
+    """Whether the ACK field of ``frame`` (a fresh one: a duplicate's ACK is old and may alias a newer SEQ)
+    acknowledges the frame in flight. An answer's ACK names the command it answers, so it acknowledges only
+    that command's last frame (a command waits while an earlier one with its reference is ``Unanswered``)."""
+    if inflight is None or frame.ack is None or inflight.seq & 3 != frame.ack:
+        return False
+    return frame.cmd is not None or (inflight.last and expects_answer(inflight.cmd))
 
 
 class Unanswered:

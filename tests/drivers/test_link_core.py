@@ -85,15 +85,17 @@ def test_failed_frame_lets_the_next_one_go() -> None:
     assert [type(e) for e in events(core)] == [LinkFailed]
 
 
-def test_nak_retransmits_at_once_and_counts_as_attempt() -> None:
+def test_nak_retransmits_at_once_and_counts_as_attempt_but_never_fails_a_frame_early() -> None:
     core = fresh(ack_timeout_s=0.2, retries=1)
     core.send(0x01, b"", now=0.0)
     frame = core.data_to_send()
     core.receive_data(encode_control(Control.NAK, 0), now=0.05)
     assert core.data_to_send() == frame
     assert core.get_timer() == pytest.approx(0.25)  # timer restarted by the retransmission
-    core.receive_data(encode_control(Control.NAK, 0), now=0.06)
-    assert [type(e) for e in events(core)] == [LinkFailed]
+    core.receive_data(encode_control(Control.NAK, 0), now=0.06)  # after the last attempt: its ACK may follow
+    assert events(core) == [] and core.data_to_send() == b"" and core.get_timer() == pytest.approx(0.25)
+    core.handle_timer(0.25)
+    assert [type(e) for e in events(core)] == [LinkFailed]  # failed at its time-out (rule 3)
 
 
 @pytest.mark.parametrize("stray", [encode_control(Control.ACK, 9), encode_control(Control.NAK, 9)])

@@ -264,6 +264,33 @@ def test_a_message_never_ends_the_pieces_of_an_earlier_failed_one() -> None:
         _check_properties([("flip", 0)], [("ok", 0)], [193, 65, 65, 0, 0, 0], True, version)
 
 
+def test_an_ack_behind_the_last_nak_never_acknowledges_the_next_frame() -> None:
+    """Found by the property test: the device's answer in pieces (first piece SEQ 4) got a NAK on its last
+    attempt (for a forged frame) and failed at once; the terminal's ACK of SEQ 4 right behind the NAK then
+    acknowledged the next answer's first piece, SEQ 0 (an ACK names SEQ mod 4), which the line had destroyed,
+    and the lone last piece was delivered as the whole answer to command 3. A frame now fails only at its
+    time-out, so that ACK acknowledges its own frame."""
+    for version in (2, 3):
+        _check_properties([("flip", 5), ("ok", 0), ("drop", 0)], [("flip", 0), ("flip", 0), ("garbage", 4)],
+                          [0, 128, 192, 64], False, version)
+
+
+def test_a_nak_on_the_last_attempt_waits_for_the_time_out() -> None:
+    core = LinkCore(role="device", version=2, retries=0)
+    core.receive_data(h(SYN_V2), now=0.0)
+    core.data_to_send(), core.next_event()  # the SYN reply; PeerReset
+    core.send(0x40, b"", now=0.0)  # an event, SEQ 0: its only attempt
+    assert core.data_to_send() == encode_v2(0, 0x40)
+    core.receive_data(encode_v2_control(Control.NAK, 0) + encode_v2_control(Control.ACK, 0), now=0.01)
+    events = list(iter(core.next_event, None))
+    assert [type(e).__name__ for e in events] == ["FrameAcked"], events  # not failed by the NAK: the ACK counts
+    core.send(0x41, b"", now=0.02)
+    core.receive_data(encode_v2_control(Control.NAK, 1), now=0.03)
+    assert core.next_event() is None and core.get_timer() == pytest.approx(0.22)  # still waiting for an ACK
+    core.handle_timer(0.22)
+    assert isinstance(core.next_event(), LinkFailed)  # failed at its time-out
+
+
 @settings(max_examples=300, deadline=None)
 @given(t2d=_faults, d2t=_faults, sizes=st.lists(st.integers(0, 300), min_size=1, max_size=6), noisy=st.booleans())
 def test_v2_never_duplicates_reorders_or_loses_silently(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
