@@ -175,11 +175,13 @@ _BOOT = (  # in a fresh process: the composition root, then what the boot work d
     "from terminal.work import recover_all\n"
     f"payment = {PAYMENT!r}\n"
     "loaded = lambda: sorted(m for m in payment if m in sys.modules)\n"
+    "from terminal.app import TerminalApp\n"
     "sv = build_services(load_settings(sys.argv[1]))\n"
     "try:\n"
+    "    channels = TerminalApp(sv).core.session.channels\n"  # the channel menu, made before the first screen
     "    report = recover_all(sv, unknown=True)\n"
     "    out = {'loaded': loaded(), 'lines': [getattr(m, 'key', str(m)) for m in report.lines],\n"
-    "           'card_built': sv.card_topup.built, 'wallet_built': sv.wallet_payments.built,\n"
+    "           'card_built': sv.card_topup.built, 'wallet_built': sv.wallet_payments.built, 'channels': channels,\n"
     "           'states': {r.order_id: r.state for r in sv.journal.all_transactions()}}\n"
     "    tap = sv.topup.tap is not None\n"  # the first card sale asks for the card top-up
     "    out.update(after_sale=loaded(), tap=tap, tap_offered=sv.tap_offered)\n"
@@ -211,7 +213,7 @@ def test_boot_recovery_with_nothing_open_imports_no_payment_flow(tmp_path: Path)
     finally:
         world.stop()
     assert seen["loaded"] == [] and seen["lines"] == [] and seen["states"] == {}
-    assert (seen["card_built"], seen["wallet_built"]) == (False, False)
+    assert (seen["card_built"], seen["wallet_built"]) == (False, False) and "tap" in seen["channels"]
     # the first sale builds the card top-up, and the channel menu's "tap" agreed with it before it existed
     assert set(CARD_PAYMENT) <= set(seen["after_sale"]) and seen["tap"] == seen["tap_offered"] is True
 
