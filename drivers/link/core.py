@@ -10,7 +10,8 @@ The rules (stop and wait per direction, ACK/NAK, bounded retransmission with the
 duplicates, resync by one byte, stall, SYN, short frames on a noisy line, and the v2 framing negotiated at
 open when both ends speak it (``version=1`` is a v1-only end): piggybacked acknowledgements, implied answer
 CMD/echo kept unambiguous by ``outbox.Unanswered``, delayed 5-byte ACKs, idempotent replay of an answer to a
-repeated command) are docs/protocols/card-reader.md, link rules 1-10.
+repeated command; v3: an answer's leading 00, STATUS OK, implied) are docs/protocols/card-reader.md, link rules
+1-10; the versions and their negotiation are ``drivers.link.versions``.
 
 >>> t, d = LinkCore(role="terminal"), LinkCore(role="device")
 >>> seq = t.send(0x01, b"", now=0.0)
@@ -43,13 +44,13 @@ from drivers.link.frames import (
     is_response,
     response_cmd,
 )
-from drivers.link.outbox import Outgoing, Unanswered
+from drivers.link.outbox import Outgoing, Unanswered, message
 from drivers.link.reassembly import Pieces
+from drivers.link.versions import LATEST, SYN_REPLY, VERSIONS, agreed, syn, syn_reply
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["FrameReceived", "FrameAcked", "LinkFailed", "PeerReset", "Event", "LinkStats", "LinkCore"]
 
-SYN_REPLY = 0x80  # bit 7 of a SYN's SEQ byte: a reply to a v2 SYN (no restart); bits 6-0: the version spoken
 NOISY_FRAMES = 64  # how long one sign of line damage keeps long messages in short frames
 
 
@@ -62,25 +63,26 @@ class LinkCore:
         retries: retransmissions after the first attempt before ``LinkFailed``.
         role: a label ("terminal", "device") for diagnostics; the rules are the same at both ends.
         initial_seq: SEQ of the first data frame (tests pick it to provoke collisions).
-        version: the highest link version this end offers (1, the default, as before; 2 negotiates v2).
+        version: the highest link version this end offers (1: a v1-only reader; the default, ``LATEST``).
     """
 
     def __init__(self, *, ack_timeout_s: float = 0.2, retries: int = 8, role: str = "terminal",
                  initial_seq: int = 0, byte_time_s: float = 0.0, fragment_size: int = 64,
-                 version: int = 2) -> None:
+                 version: int = LATEST) -> None:
         if ack_timeout_s <= 0 or retries < 0 or byte_time_s < 0 or not 0 <= initial_seq <= 0xFF \
-                or fragment_size < 8 or version not in (1, 2):
+                or fragment_size < 8 or version not in VERSIONS:
             raise ValueError("ack_timeout_s > 0, retries >= 0, byte_time_s >= 0, initial_seq 0..255, "
-                             "fragment_size >= 8, version 1 or 2")
+                             f"fragment_size >= 8, version in {VERSIONS}")
         self.fragment_size = fragment_size
         self._noisy = 0  # messages still to send in short frames since the line last damaged a frame
         self.byte_time_s, self.role = byte_time_s, role
         self.ack_timeout_s = ack_timeout_s
         self.retries = retries
         self.version = version
-        self.peer_version = 1  # 2 once the peer said (SYN, SYN reply) or showed (a v2 frame) that it speaks v2
+        self.peer_version = 1  # raised once the peer said (SYN, SYN reply) or showed (its frames) what it speaks
         self.stats = LinkStats()
-        self._pieces = Pieces(self.stats)  # of an incoming message so far
+        self._pieces = Pieces(self.stats, hold_s=2 * (retries + 1) * (ack_timeout_s + (MAX_DATA + 8) * byte_time_s)
+                              )  # twice as long as this end retries its longest frame: a peer may retry longer
         self._next_seq = initial_seq
         self._last_rx_seq: int | None = None
         self._last_rx_key: object = None  # v2: what the last fresh frame said (a duplicate says the same)
@@ -92,7 +94,7 @@ class LinkCore:
         self._rx = bytearray()
         self._rx_deadline: float | None = None
         self._naked = False  # a NAK went out for the damaged bytes being skipped
-        self._out = bytearray(encode_control(Control.SYN, 0 if version == 1 else version))
+        self._out = bytearray(syn(version))
         self._events: deque[Event] = deque()
         self._queue: deque[Outgoing] = deque()
         self._inflight: Outgoing | None = None
@@ -110,18 +112,12 @@ class LinkCore:
         if self.peer_version >= 2 and answerable is not None and cmd == response_cmd(answerable[1]) \
                 and len(data) >= 2 and data[0] == answerable[0]:
             echo, data, self._answerable = answerable[0], data[1:], None  # a v2 answer: CMD and echo implied
-        size = self.fragment_size
-        pieces = [data[i:i + size] for i in range(0, len(data), size)] if self._noisy and len(data) > size \
-            else [data]
+        frames = message(self._next_seq, cmd, data, self.fragment_size if self._noisy else None, echo)
         self._noisy = max(0, self._noisy - 1)
-        first = self._next_seq
-        message_seq = (first + len(pieces) - 1) & 0xFF
-        for i, piece in enumerate(pieces):
-            self._queue.append(Outgoing(seq=(first + i) & 0xFF, cmd=cmd, piece=piece, message_seq=message_seq,
-                                         last=i == len(pieces) - 1, first=i == 0, echo=echo))
-        self._next_seq = (message_seq + 1) & 0xFF
+        self._queue.extend(frames)
+        self._next_seq = (frames[-1].seq + 1) & 0xFF
         self._start_next(now)
-        return message_seq
+        return frames[-1].seq
 
     def data_to_send(self) -> bytes:
         """Bytes the shell must write now (frames, retransmissions, ACK/NAK); empties the buffer."""
@@ -155,7 +151,8 @@ class LinkCore:
 
     def get_timer(self) -> float | None:
         """Earliest deadline at which ``handle_timer`` must run, or None when nothing waits on time."""
-        deadlines = [d for d in (self._rx_deadline, self._ack_deadline, self._hold_deadline) if d is not None]
+        deadlines = [d for d in (self._rx_deadline, self._ack_deadline, self._hold_deadline, self._pieces.deadline)
+                     if d is not None]
         if self._inflight is not None:
             deadlines.append(self._inflight.deadline)
         return min(deadlines) if deadlines else None
@@ -174,6 +171,7 @@ class LinkCore:
             held, self._hold_deadline = self._queue[0], None
             self._fail(held, "an answer to an earlier command with its reference is outstanding")
             self._start_next(now)
+        self._pieces.expire(now)
         if self._rx_deadline is not None and now >= self._rx_deadline:
             while self._rx:  # all of it is older than the gap: a partial candidate in it will not complete
                 self._drop(1)
@@ -212,7 +210,8 @@ class LinkCore:
         if self.peer_version >= 2 and out.echo is not None:
             if self._ack_due == out.echo & 7:
                 self._take_ack()
-            return encode_v2(out.seq, None, out.piece, ack=out.echo & 3, more=not out.last)
+            ok = self.peer_version >= 3 and out.first and out.last and out.piece[:1] == b"\x00"  # v3: OK implied
+            return encode_v2(out.seq, None, out.piece, ack=out.echo & 3, more=not out.last, ok_implied=ok)
         if self.peer_version >= 2:
             return encode_v2(out.seq, out.cmd, out.piece, ack=self._take_ack(), more=not out.last)
         piece = bytes([out.echo]) + out.piece if out.echo is not None and out.first else out.piece
@@ -280,6 +279,8 @@ class LinkCore:
                 if self.version == 1 and self._rx[0] == STX2:
                     raise RemoteProtocolError("a v2 frame on a v1 link", offset=0)
                 frame = decode_frame(bytes(self._rx[:end]))
+                if isinstance(frame, V2Frame) and frame.ok_implied and self.version < 3:
+                    raise RemoteProtocolError("a v3 answer on a v2 link", offset=1)
             except RemoteProtocolError:
                 self.stats.bad_frames += 1
                 self._noisy = NOISY_FRAMES
@@ -305,7 +306,7 @@ class LinkCore:
             return
         last, key = self._last_rx_seq, None
         if isinstance(frame, V2Frame):
-            self.peer_version = 2  # it speaks v2: the SYN reply may have been lost
+            self.peer_version = max(self.peer_version, 3 if frame.ok_implied else 2)  # the SYN reply may be lost
             seq = frame.seq if last is None else (last + ((frame.seq - last) & 7)) & 0xFF
             more, key = frame.more, (frame.seq, frame.more, frame.cmd, frame.ack if frame.cmd is None else 0,
                                      frame.data)
@@ -313,6 +314,8 @@ class LinkCore:
                 seq = (seq + 8) & 0xFF
         else:
             seq, more = frame.seq, frame.cmd == FRAGMENT
+        if self._pieces.refuses(seq, now):
+            return  # unacknowledged, so its sender fails it: it would continue a failed message (reassembly.py)
         v2 = self.peer_version >= 2
         fresh = seq != last
         if fresh:
@@ -365,16 +368,16 @@ class LinkCore:
     def _handle_control(self, frame: ControlFrame, now: float) -> None:
         inflight = self._inflight
         if frame.kind is Control.SYN:
-            if frame.seq & SYN_REPLY:  # the peer answered our v2 SYN: it speaks v2
-                self.peer_version = 2 if self.version >= 2 and frame.seq & 0x7F >= 2 else self.peer_version
+            if frame.seq & SYN_REPLY:  # the peer answered our SYN: it speaks v2 or later
+                self.peer_version = max(self.peer_version, agreed(self.version, frame.seq))
                 return
             self._last_rx_seq = self._ack_due = self._ack_deadline = self._answerable = None
             self._pieces.reset()
             self._unanswered.clear()  # the peer restarted: its answers to come are gone
             self._noisy = 0  # frames unanswered until now met an absent peer, not a damaged line
-            self.peer_version = 2 if self.version >= 2 and frame.seq >= 2 else 1
+            self.peer_version = agreed(self.version, frame.seq)
             if self.peer_version >= 2:
-                self._out += encode_control(Control.SYN, SYN_REPLY | 2)
+                self._out += syn_reply(self.version)
             self._queue = deque(o for o in self._queue if not is_response(o.cmd))  # answers to its past life
             if inflight is not None and is_response(inflight.cmd):
                 self._inflight = inflight = None

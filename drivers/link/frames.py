@@ -16,6 +16,8 @@ Version 2 frame (negotiated at open, docs/protocols/card-reader.md "Link v2")::
     STX2 0x03 | HDR (1) | LEN (1, or 2 with bit 7 set) | [CMD (1)] | DATA | CRC-16 over HDR..DATA (2)
     HDR = A (bit 7: acknowledges the peer's frame ACK) | R (6: answer, no CMD) | M (5: more pieces follow)
           | ACK (4-3: acknowledged SEQ mod 4) | SEQ (2-0: own SEQ mod 8)
+    Version 3 adds R without A: a whole answer whose DATA starts with 00 (STATUS OK on every device) sent
+    without that byte; its ACK field still names the command (``ok_implied``).
 
 LEN counts CMD + DATA; LEN 0 is a v2 ACK (A set) or NAK (A clear, SEQ = the damaged frame's).
 Receiving is two steps, as in pymodbus' RTU framer: ``find_frame`` hunts for a start byte and says when a
@@ -150,13 +152,15 @@ class ControlFrame:
 @dataclass(frozen=True)
 class V2Frame:
     """A version 2 data frame. ``cmd`` is None for an answer (R): its CMD and echoed SEQ are implied by the
-    frame it acknowledges. ``ack`` is the acknowledged SEQ mod 4, or None. ``data`` is not in ``repr``."""
+    frame it acknowledges. ``ack`` is the acknowledged SEQ mod 4, or None. ``data`` is not in ``repr``.
+    ``ok_implied`` (version 3): a whole answer that left out its leading 00, restored in ``data``."""
 
     seq: int
     cmd: int | None
     data: bytes = field(default=b"", repr=False)
     ack: int | None = None
     more: bool = False
+    ok_implied: bool = False
 
 
 Frame = DataFrame | ControlFrame | V2Frame
@@ -192,20 +196,27 @@ def encode_control(kind: Control, seq: int) -> bytes:
 
 
 def encode_v2(seq: int, cmd: int | None, data: bytes = b"", *, ack: int | None = None,
-              more: bool = False) -> bytes:
-    """Build one version 2 data frame; ``cmd`` None is an answer and needs ``ack``.
+              more: bool = False, ok_implied: bool = False) -> bytes:
+    """Build one version 2 data frame; ``cmd`` None is an answer and needs ``ack``. ``ok_implied`` (version 3,
+    a whole answer whose DATA starts with 00): that byte is left out and the A bit clear.
+
+    >>> encode_v2(3, None, bytes.fromhex("00 6F 00 90 00"), ack=2, ok_implied=True).hex(" ")
+    '03 53 04 6f 00 90 00 ac b5'
 
     Raises:
-        LocalProtocolError: an answer without ``ack``, an empty answer, DATA longer than ``MAX_DATA``.
+        LocalProtocolError: an answer without ``ack``, an empty answer, DATA longer than ``MAX_DATA``, an
+            implied OK on anything but a whole answer starting with 00.
     """
     if cmd is None and (ack is None or not data):
         raise LocalProtocolError("a v2 answer acknowledges a frame and carries at least one byte")
     if len(data) > MAX_DATA or not (cmd is None or 0 <= cmd <= 0xFF):
         raise LocalProtocolError(f"DATA of {len(data)} bytes exceeds {MAX_DATA} or CMD out of range")
+    if ok_implied and (cmd is not None or more or data[:1] != b"\x00"):
+        raise LocalProtocolError("an implied OK needs a whole answer whose DATA starts with 00")
     hdr = (seq & 7) | (0 if ack is None else V2_ACK | (ack & 3) << 3) | (V2_ANSWER if cmd is None else 0) \
         | (V2_MORE if more else 0)
     body = data if cmd is None else bytes([cmd]) + data
-    return _v2_frame(hdr, body)
+    return _v2_frame(hdr & ~V2_ACK, body[1:]) if ok_implied else _v2_frame(hdr, body)
 
 
 @functools.cache
@@ -250,13 +261,15 @@ def _decode_v2(raw: bytes) -> Frame:
         raise RemoteProtocolError("malformed v2 frame: bad CRC", offset=len(raw) - 2, raw=header)
     hdr, body = raw[1], raw[4 if raw[2] & _V2_LONG else 3:-2]
     ack = (hdr >> 3) & 3 if hdr & V2_ACK else None
+    if hdr & V2_ANSWER and ack is None:  # version 3: a whole answer with its leading 00 (STATUS OK) left out
+        if hdr & V2_MORE:
+            raise RemoteProtocolError("an implied OK on a piece of an answer", offset=1, raw=header)
+        return V2Frame(seq=hdr & 7, cmd=None, data=b"\x00" + body, ack=(hdr >> 3) & 3, ok_implied=True)
     if not body:
         if hdr & (V2_ANSWER | V2_MORE) or (ack is None and hdr & 0x18):
             raise RemoteProtocolError(f"malformed v2 control frame 0x{hdr:02X}", offset=1, raw=header)
         return ControlFrame(Control.NAK if ack is None else Control.ACK, hdr & 7 if ack is None else ack, 2)
     if hdr & V2_ANSWER:
-        if ack is None:
-            raise RemoteProtocolError("v2 answer without an acknowledgement", offset=1, raw=header)
         return V2Frame(seq=hdr & 7, cmd=None, data=body, ack=ack, more=bool(hdr & V2_MORE))
     return V2Frame(seq=hdr & 7, cmd=body[0], data=body[1:], ack=ack, more=bool(hdr & V2_MORE))
 

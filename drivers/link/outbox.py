@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["Outgoing", "Unanswered"]
+__all__ = ["Outgoing", "Unanswered", "message"]
 
 
 @dataclass
@@ -37,6 +37,16 @@ class Outgoing:
     raw: bytes = field(default=b"", repr=False)  # built when the frame goes out (a v2 frame carries an ACK)
     attempts: int = 0
     deadline: float = 0.0
+
+
+def message(first_seq: int, cmd: int, data: bytes, piece_size: int | None, echo: int | None) -> list[Outgoing]:
+    """The frames of one message numbered from ``first_seq``: one, or pieces of ``piece_size`` bytes when it is
+    longer (link rule 9); every piece carries the SEQ of the last, the one the message is answered under."""
+    pieces = [data[i:i + piece_size] for i in range(0, len(data), piece_size)] \
+        if piece_size and len(data) > piece_size else [data]
+    last = (first_seq + len(pieces) - 1) & 0xFF
+    return [Outgoing(seq=(first_seq + i) & 0xFF, cmd=cmd, piece=piece, message_seq=last, last=i == len(pieces) - 1,
+                     first=i == 0, echo=echo) for i, piece in enumerate(pieces)]
 
 
 class Unanswered:

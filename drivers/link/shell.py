@@ -113,6 +113,8 @@ class SerialLink:
                 if port.timeout is None or abs(port.timeout - wait) > _TIMEOUT_SLACK_S:
                     port.timeout = wait  # each change is a termios call in pyserial: only when it matters
                 data = port.read(port.in_waiting or 1)
+                if data and (rest := port.in_waiting):  # the rest of the burst that woke us: one pump, not two
+                    data += port.read(rest)
                 if data and self._tracer is not None:
                     self._tracer.feed("D>T", data)
                 with self._lock:

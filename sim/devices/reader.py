@@ -43,6 +43,7 @@ from drivers.card_reader_codec import (
 )
 from drivers.link import FrameReceived, LinkCore, LinkStats
 from drivers.link.frames import response_cmd
+from drivers.link.versions import LATEST
 from pos_errors import PosError
 from sim.devices.pty import DeviceThread, LineFaults, PtyPort
 
@@ -73,9 +74,9 @@ class LinkedDevice:
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
                  ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None,
-                 link_version: int = 2) -> None:
+                 link_version: int = LATEST) -> None:
         self.lock = threading.RLock()
-        self.link_version = link_version  # 1: firmware that speaks only link v1 (docs/protocols/card-reader.md)
+        self.link_version = link_version  # 1 / 2: a reader that speaks only link v1 / v2 (card-reader.md)
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
         self._byte_time_s = 10 / baud if baud else 0.0  # a paced pty takes that long per byte
         self.port = PtyPort(baud=baud, corrupt=corrupt, faults=faults, name=self.name)
@@ -227,7 +228,7 @@ class ReaderSim(LinkedDevice):
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
                  ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None,
-                 link_version: int = 2) -> None:
+                 link_version: int = LATEST) -> None:
         super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults,
                          link_version=link_version)
         self._applet: Applet | None = None

@@ -14,7 +14,7 @@ import serial
 from drivers.card_reader import CardReader
 from flows.ports import CancelToken
 from pos_errors import DeviceGone
-from sim.devices.pty import FaultInjector, LineFaults, PtyPort
+from sim.devices.pty import FaultInjector, LineFaults, PtyPort, sleep_until
 from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import FakeApplet
 
@@ -57,6 +57,22 @@ def test_paced_and_silent_writes_take_their_time() -> None:
         started = time.monotonic()
         port.write(b"y")
         assert time.monotonic() - started >= 0.29 and terminal.read(1) == b"y"
+
+
+def test_paced_reads_take_the_line_time_of_the_terminals_bytes() -> None:
+    with PtyPort(baud=9600) as port, serial.Serial(port.path, timeout=1) as terminal:
+        terminal.write(b"z" * 96)  # the terminal's side of the pty has no baud rate: the simulator adds it
+        started = time.monotonic()
+        assert port.read(1.0) == b"z" * 96
+        assert time.monotonic() - started >= 0.095  # 96 bytes at 9600 baud: never sooner than the wire
+
+
+def test_sleep_until_never_wakes_early() -> None:
+    for delay in (0.0, 0.0005, 0.003):
+        deadline = time.monotonic() + delay
+        sleep_until(deadline)
+        assert time.monotonic() >= deadline
+    sleep_until(time.monotonic() - 1.0)  # a passed deadline returns at once
 
 
 def test_unplug_fails_the_open_port_and_replug_comes_back_at_the_same_path() -> None:
@@ -136,8 +152,8 @@ def test_spy_url_traces_frames_with_the_pan_masked(tmp_path) -> None:  # type: i
         reader.close()
         sim.stop()
     text = trace.read_text()
-    assert "CMD 12 len 23: 00 B2 01 0C 12 … 12 31" in text and "answer len 22" in text  # v2: the answer's CMD
-    assert "CMD 42" in text and "ACK v2 SEQ" in text                                   # is implied by its ACK
+    assert "CMD 12 len 23: 00 B2 01 0C 12 … 12 31" in text and "answer (OK implied, v3) len 22" in text  # v2: CMD
+    assert "CMD 42" in text and "ACK v2 SEQ" in text  # and echo implied by the ACK; v3: STATUS OK as well
     raw = text.replace(" ", "").lower()
     assert pan_bcd.hex() not in raw and pan_text.decode() not in text and "12345678" not in raw
 

@@ -1,5 +1,6 @@
-"""Link version 2: frame vectors byte for byte (as in docs/protocols/card-reader.md), negotiation with v1 and v2
-peers, no ACK frame on the happy path, idempotent replay, and the ARQ properties on any damaged line."""
+"""Link versions 2 and 3: frame vectors byte for byte (as in docs/protocols/card-reader.md), negotiation between
+v1, v2 and v3 peers, no ACK frame on the happy path, v3's implied OK, idempotent replay, and the ARQ properties
+on any damaged line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from drivers.card_reader import CardReader
-from drivers.link.core import FrameReceived, LinkCore, LinkFailed
+from drivers.link.core import FrameReceived, LinkCore, LinkFailed, LinkStats
 from drivers.link.frames import (
     Control,
     ControlFrame,
@@ -19,8 +20,10 @@ from drivers.link.frames import (
     encode_v2_control,
     find_frame,
 )
+from drivers.link.outbox import Unanswered
+from drivers.link.reassembly import Pieces
 from flows.ports import CancelToken
-from pos_errors import RemoteProtocolError
+from pos_errors import LocalProtocolError, RemoteProtocolError
 from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import EveryNth, FakeApplet, Wire
 
@@ -31,6 +34,11 @@ V2_VECTORS = [  # (seq, cmd, data, ack, more) -> frame
     (4, 0x40, "", None, False, "03 04 01 40 6B A9"),
 ]
 SYN_V2, SYN_REPLY = "16 02 94 98", "16 82 05 10"
+V3_VECTORS = [  # (seq, ack, data) -> a whole answer whose leading 00 (STATUS OK) is implied: R without A
+    (3, 2, "00 6F 00 90 00", "03 53 04 6F 00 90 00 AC B5"),  # the v2 answer above, one byte shorter
+    (1, 0, "00", "03 41 00 23 F2"),  # OK and nothing else (LEN 0 with R set is no ACK or NAK)
+]
+SYN_V3, SYN_REPLY_V3 = "16 03 84 B9", "16 83 15 31"
 
 
 def h(text: str) -> bytes:
@@ -49,6 +57,24 @@ def test_v2_frame_vectors() -> None:
     assert encode_control(Control.SYN, 2) == h(SYN_V2) and encode_control(Control.SYN, 0x82) == h(SYN_REPLY)
 
 
+def test_v3_frame_vectors() -> None:
+    for seq, ack, data, frame in V3_VECTORS:
+        raw = encode_v2(seq, None, h(data), ack=ack, ok_implied=True)
+        assert raw == h(frame), raw.hex(" ").upper()
+        assert raw[1] & 0xC0 == 0x40 and _crc_bitwise(raw[1:-2]) == int.from_bytes(raw[-2:], "big")
+        assert decode_frame(raw) == V2Frame(seq=seq, cmd=None, data=h(data), ack=ack, ok_implied=True)
+    assert encode_control(Control.SYN, 3) == h(SYN_V3) and encode_control(Control.SYN, 0x83) == h(SYN_REPLY_V3)
+    for bad in ([b"\x01", None], [b"", None], [b"\x00", 0x12]):  # a STATUS other than 00, nothing, a command
+        with pytest.raises(LocalProtocolError):
+            encode_v2(1, bad[1], bad[0], ack=0, ok_implied=True)  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        encode_v2(1, None, b"\x00\x01", ack=0, more=True, ok_implied=True)  # only on a whole answer
+    piece = bytearray(h("03 53 04 6F 00 90 00"))
+    piece[1] |= 0x20  # M: an implied OK on a piece of an answer is malformed
+    with pytest.raises(RemoteProtocolError, match="piece"):
+        decode_frame(bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"))
+
+
 def _crc_bitwise(data: bytes) -> int:
     """CRC-16/CCITT-FALSE bit by bit, independent of binascii."""
     crc = 0xFFFF
@@ -65,9 +91,9 @@ def test_long_data_takes_a_two_byte_length() -> None:
     assert decode_frame(raw) == V2Frame(seq=1, cmd=0x12, data=bytes(200))
 
 
-def v2_wire(**kwargs: object) -> Wire:
-    return Wire(terminal=LinkCore(role="terminal", version=2), device=LinkCore(role="device", version=2),
-                **kwargs)  # type: ignore[arg-type]
+def v2_wire(version: int = 2, **kwargs: object) -> Wire:
+    return Wire(terminal=LinkCore(role="terminal", version=version),  # type: ignore[arg-type]
+                device=LinkCore(role="device", version=version), **kwargs)
 
 
 def _answer(wire: Wire) -> None:
@@ -92,6 +118,41 @@ def test_v2_peers_negotiate_and_need_no_ack_frame_on_the_happy_path() -> None:
     assert [len(chunk) for chunk in sent] == [10, 10] * 5
     wire.run()  # the last answer is acknowledged by a 5-byte ACK once nothing rides on it
     assert wire.terminal.stats.acks_sent == 1 and wire.device.idle
+
+
+def test_v3_peers_leave_out_the_ok_status_of_an_answer() -> None:
+    wire = v2_wire(3)
+    wire.on_device_frame = lambda f: wire.device.send(f.cmd | 0x80, bytes([f.seq, f.data[0]]) + f.data[1:], wire.now)
+    wire.run()
+    assert wire.terminal.peer_version == wire.device.peer_version == 3
+    sent: list[bytes] = []
+    wire.d2t = lambda data: sent.append(data) or data  # type: ignore[func-returns-value]
+    seqs = [wire.terminal.send(0x12, bytes([status]) + b"\x90\x00", wire.now) for status in (0x00, 0x05, 0x00)]
+    wire.run()
+    answers = [(f.cmd, f.data) for f in wire.received("terminal")]
+    assert answers == [(0x92, bytes([seq, status]) + b"\x90\x00") for seq, status in zip(seqs, (0, 5, 0), strict=True)]
+    # An OK answer is 7 bytes (R without A, no STATUS byte); a STATUS other than 00 is written out (8 bytes).
+    assert [(len(chunk), chunk[1] & 0xC0) for chunk in sent] == [(7, 0x40), (8, 0xC0), (7, 0x40)]
+
+
+@pytest.mark.parametrize(("terminal", "device", "spoken"), [(3, 2, 2), (2, 3, 2), (3, 1, 1), (1, 3, 1)])
+def test_versions_meet_at_the_lower_one(terminal: int, device: int, spoken: int) -> None:
+    wire = Wire(terminal=LinkCore(role="terminal", version=terminal), device=LinkCore(role="device", version=device))
+    _answer(wire)
+    seen: list[bytes] = []
+    wire.d2t = lambda data: seen.append(data) or data  # type: ignore[func-returns-value]
+    for i in range(3):
+        wire.terminal.send(0x01, bytes([i]), wire.now)
+    wire.run()
+    assert wire.terminal.peer_version == wire.device.peer_version == spoken
+    assert [f.data[1:] for f in wire.received("terminal")] == [b"\x00" + bytes([i]) for i in range(3)]
+    assert not any(chunk[:1] == b"\x03" and chunk[1] & 0xC0 == 0x40 for chunk in seen)  # no implied OK below v3
+
+
+def test_a_v2_end_refuses_an_implied_ok() -> None:
+    core = LinkCore(role="terminal", version=2)
+    core.receive_data(h(SYN_V3) + h(V3_VECTORS[0][3]), now=0.0)
+    assert core.stats.bad_frames == 1 and not [e for e in iter(core.next_event, None) if isinstance(e, FrameReceived)]
 
 
 def test_a_v1_peer_keeps_v1() -> None:
@@ -195,19 +256,39 @@ def test_queued_commands_on_a_damaged_line_get_their_own_answers() -> None:
     _check_properties([("garbage", 0), ("ok", 0), ("ok", 0)], [("ok", 0), ("flip", 0)], [192, 64], False)
 
 
+def test_a_message_never_ends_the_pieces_of_an_earlier_failed_one() -> None:
+    """Found by the property test: a 193-byte command in pieces fails after two of them, the next 8 frames fail
+    too, and the last message's SEQ mod 8 is the missing piece's: it was delivered as the end of the failed
+    message (128 zero bytes). Held pieces are now given up after the sender's retries and the frame refused."""
+    for version in (2, 3):
+        _check_properties([("flip", 0)], [("ok", 0)], [193, 65, 65, 0, 0, 0], True, version)
+
+
 @settings(max_examples=300, deadline=None)
 @given(t2d=_faults, d2t=_faults, sizes=st.lists(st.integers(0, 300), min_size=1, max_size=6), noisy=st.booleans())
 def test_v2_never_duplicates_reorders_or_loses_silently(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
     _check_properties(t2d, d2t, sizes, noisy)
 
 
-def _check_properties(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
+@settings(max_examples=300, deadline=None)
+@given(t2d=_faults, d2t=_faults, sizes=st.lists(st.integers(0, 300), min_size=1, max_size=6), noisy=st.booleans(),
+       statuses=st.lists(st.sampled_from([0, 0, 0x05]), min_size=6, max_size=6))
+def test_v3_never_duplicates_reorders_or_loses_silently(t2d: list, d2t: list, sizes: list, noisy: bool,
+                                                         statuses: list) -> None:
+    _check_properties(t2d, d2t, sizes, noisy, 3, statuses)
+
+
+def _check_properties(t2d: list, d2t: list, sizes: list, noisy: bool, version: int = 2,
+                      statuses: list | None = None) -> None:
     COLLISIONS.clear()
-    wire = v2_wire(t2d=_line(t2d), d2t=_line(d2t))  # type: ignore[arg-type]
-    _answer(wire)
+    wire = v2_wire(version, t2d=_line(t2d), d2t=_line(d2t))
+    status_of: dict[int, int] = {}
+    wire.on_device_frame = lambda f: wire.device.send(f.cmd | 0x80, bytes([f.seq, status_of.get(f.seq & 7, 0)])
+                                                      + f.data, wire.now)
     wire.terminal._noisy = 5 if noisy else 0  # long messages in pieces, as after line damage
     sent = {wire.terminal.send(0x12, bytes([i]) * size, wire.now): bytes([i]) * size
             for i, size in enumerate(sizes)}
+    status_of.update({seq & 7: (statuses or [0] * 6)[i] for i, seq in enumerate(sent)})  # the device's STATUS
     wire.run(max_time=900)
     if COLLISIONS:
         assume(False)  # only garbage of the property test can collide; the fixed cases never do
@@ -220,7 +301,7 @@ def _check_properties(t2d: list, d2t: list, sizes: list, noisy: bool) -> None:
         order.append(later[0])
     assert set(range(len(seqs))) <= set(order) | {i for i, s in enumerate(seqs) if s in failed}  # losses reported
     answers = [f for f in wire.received("terminal") if f.cmd == 0x92]
-    assert all(sent[f.data[0]] == f.data[2:] for f in answers)  # an answer belongs to its command
+    assert all(sent[f.data[0]] == f.data[2:] and f.data[1] == status_of[f.data[0] & 7] for f in answers)  # its own
     assert len({f.data[0] for f in answers}) == len(answers)
 
 
@@ -230,11 +311,13 @@ def test_the_protocol_document_shows_these_vectors() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocols" / "card-reader.md").read_text("utf-8")
     for *_, frame in V2_VECTORS:
         assert f"`{frame}`" in doc
-    for frame in ("03 88 00 8F 3E", "03 05 00 E2 FA", SYN_V2, SYN_REPLY):
+    for frame in ("03 88 00 8F 3E", "03 05 00 E2 FA", SYN_V2, SYN_REPLY, SYN_V3, SYN_REPLY_V3):
         assert frame in doc
+    for *_, frame in V3_VECTORS:
+        assert f"`{frame}`" in doc
 
 
-@pytest.mark.parametrize("reader_version", [1, 2])
+@pytest.mark.parametrize("reader_version", [1, 2, 3])
 def test_through_a_real_pty_v2_is_spoken_only_when_the_reader_speaks_it(reader_version: int) -> None:
     sim = ReaderSim(link_version=reader_version)
     sim.insert(FakeApplet())
@@ -270,3 +353,20 @@ def test_a_restarted_terminal_never_gets_an_answer_to_its_previous_life() -> Non
     wire.run()
     got = [e.data for e in wire.terminal_events if isinstance(e, FrameReceived)]
     assert [g[-3:] for g in got] == [b"NEW"], got
+
+
+def test_pieces_held_too_long_are_given_up_and_their_continuation_refused() -> None:
+    stats = LinkStats()
+    pieces, refs = Pieces(stats, hold_s=1.0), Unanswered()
+    for seq in (0, 1):  # two leading pieces of a command
+        assert not pieces.refuses(seq, now=0.1 * seq)
+        assert pieces.v2(V2Frame(seq=seq, cmd=0x12, data=b"ab", more=True), seq, refs) is None
+    assert pieces.deadline == pytest.approx(1.1)
+    pieces.expire(1.0)
+    assert pieces.deadline is not None and stats.bad_frames == 0  # not yet: the sender may still be retrying
+    pieces.expire(1.2)
+    assert pieces.deadline is None and stats.bad_frames == 1  # given up: the sender has failed that message
+    assert pieces.refuses(2, now=1.3)  # would have been the last piece: refused (so its sender reports it)
+    assert not pieces.refuses(1, now=1.3) and pieces.refuses(2, now=1.4)  # a repeat of piece 1 changes nothing
+    assert not pieces.refuses(3, now=1.5) and not pieces.refuses(4, now=1.6)  # anything else starts afresh
+    assert pieces.v2(V2Frame(seq=4, cmd=0x12, data=b"new"), 4, refs) == (0x12, b"new")  # whole, on its own
