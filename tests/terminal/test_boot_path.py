@@ -247,3 +247,36 @@ def test_boot_recovery_imports_the_wallet_flow_only_for_an_open_wallet_row_and_s
     loaded = set(seen["loaded"])
     assert set(WALLET_PAYMENT) <= loaded and not loaded & set(CARD_PAYMENT)
     assert (seen["card_built"], seen["wallet_built"]) == (False, True)
+
+
+def test_a_service_built_on_first_use_is_built_once_for_every_thread_and_again_after_a_failed_build() -> None:
+    from terminal.services import OnFirstUse
+
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def build() -> object:
+        calls.append(1)
+        gate.wait(5)  # every thread asks while the first build is still running
+        if len(calls) == 1:
+            raise OSError("the first build fails")
+        return object()
+
+    once = OnFirstUse(build)
+    failed: list[BaseException] = []
+    got: list[object] = []
+
+    def ask() -> None:
+        try:
+            got.append(once.get())
+        except OSError as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(failed) == 1 and len(calls) == 2  # the failed build left nothing built; the next one was kept
+    assert len(got) == 5 and all(value is got[0] for value in got) and once.built
