@@ -221,25 +221,38 @@ class CardReader(LinkDevice):
         return super()._check(cmd, status, payload)
 
     def _wait(self, done: Callable[[], bool], timeout_s: float, cancel: CancelToken | None) -> bool:
+        """Sleeps until a reader event (card in / out, swipe) or the cancel token wakes it; every ``HEARTBEAT_S``
+        the port and the reader are looked at (no 50 ms polling: issue 17 item 3)."""
         if not self._link.is_open:
             self.open()
         deadline = time.monotonic() + timeout_s
         next_poll = time.monotonic() + HEARTBEAT_S
-        while True:
-            with self._cond:
-                if done():
-                    return True
-                if cancel is not None and cancel.cancelled:
-                    raise Cancelled("wait for card cancelled")
-                if not self._link.is_open:
-                    raise DeviceGone(f"card reader {self._link.url} is not connected", fault=DeviceFault.PORT)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(min(0.05, remaining))  # short steps: the cancel token and the port are polled
-            if time.monotonic() >= next_poll:  # outside the lock: the reader thread needs it for events
-                self._call(ReaderCmd.GET_STATUS)  # DeviceTimeout if the reader stopped answering
-                next_poll = time.monotonic() + HEARTBEAT_S
+        forget = cancel.on_cancel(self._wake) if cancel is not None else None
+        try:
+            while True:
+                with self._cond:
+                    if done():
+                        return True
+                    if cancel is not None and cancel.cancelled:
+                        raise Cancelled("wait for card cancelled")
+                    if not self._link.is_open:
+                        raise DeviceGone(f"card reader {self._link.url} is not connected", fault=DeviceFault.PORT)
+                    now = time.monotonic()
+                    if now >= deadline:
+                        return False
+                    if now < next_poll:
+                        self._cond.wait(min(next_poll, deadline) - now)
+                        continue
+                self._call(ReaderCmd.GET_STATUS)  # outside the lock (the reader thread needs it for events);
+                next_poll = time.monotonic() + HEARTBEAT_S  # DeviceTimeout if the reader stopped answering
+        finally:
+            if forget is not None:
+                forget()
+
+    def _wake(self) -> None:
+        """The cancel token's wake-up (on the cancelling thread): the waiter looks at its conditions again."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _card_gone(self) -> None:
         with self._cond:

@@ -50,6 +50,9 @@ from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout, PosE
 __all__ = ["PinPad"]
 
 log = logging.getLogger(__name__)
+# While the customer keys a PIN the waiter sleeps until the pad's result or ``abort()`` wakes it; only a vanished
+# port (which wakes nobody) is looked for, this often (was every 50 ms: 20 wake-ups a second for nothing)
+PORT_CHECK_S = 1.0
 
 _RESULT_DECODERS: dict[int, Any] = {PinPadEventCode.PIN_RESULT: decode_pin_result,
                                     PinPadEventCode.OFFLINE_PIN_RESULT: decode_offline_pin_result,
@@ -214,7 +217,7 @@ class PinPad(LinkDevice):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._cond.wait(min(0.05, remaining))  # short steps: the port is polled
+                self._cond.wait(min(PORT_CHECK_S, remaining))  # a result or abort() notifies; the port is looked at
             return None if self._aborted else self._results.pop(session, None)
 
     def _abort_quietly(self) -> None:

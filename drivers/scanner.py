@@ -28,6 +28,7 @@ __all__ = ["Scanner"]
 
 log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.05  # longest read where the port cannot be woken (no ``cancel_read``): bounds a scan's late start
+_CANCELLED = Cancelled("scan cancelled")  # the cancel token's note to a waiting ``scan`` (never raised itself)
 
 
 class Scanner:
@@ -38,7 +39,7 @@ class Scanner:
         self.url, self.baud, self._clock = url, baud, clock
         self._core = ScannerCore(mode)
         self._lock = threading.Lock()
-        self._events: queue.Queue[Event | DeviceError] = queue.Queue()
+        self._events: queue.Queue[Event | DeviceError | Cancelled] = queue.Queue()
         self._serial: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
@@ -62,6 +63,7 @@ class Scanner:
 
     def close(self) -> None:
         self._closing.set()
+        self._events.put(DeviceGone(f"scanner {self.url} closed", fault=DeviceFault.PORT))  # a scan still waiting
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=2)
@@ -80,14 +82,12 @@ class Scanner:
             self._core.start_scan(self._clock(), timeout_s)
         self._flush()
         self._wake()  # the reader thread sleeps without a timer: it must learn the scan's deadline
+        forget = cancel.on_cancel(lambda: self._events.put(_CANCELLED))  # wakes the wait below: no polling
         try:
             while True:
-                if cancel.cancelled:
+                event = self._events.get()  # a code, the core's time-out, a vanished port, or the cancel's note
+                if event is _CANCELLED or cancel.cancelled:
                     raise Cancelled("scan cancelled")
-                try:
-                    event = self._events.get(timeout=0.05)
-                except queue.Empty:
-                    continue
                 if isinstance(event, DeviceError):
                     raise event
                 if isinstance(event, CodeRead):
@@ -95,6 +95,7 @@ class Scanner:
                 if isinstance(event, ScanTimedOut):
                     return None
         finally:
+            forget()
             with self._lock:
                 self._core.stop_scan()
             self._flush()

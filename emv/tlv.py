@@ -14,6 +14,7 @@ formed all the way down, and every error names the absolute byte offset and the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -58,9 +59,10 @@ class Tlv:
     def constructed(self) -> bool:
         return is_constructed(self.tag)
 
-    @property
+    @functools.cached_property
     def children(self) -> tuple[Tlv, ...]:
-        """The objects inside a template; empty for a primitive object."""
+        """The objects inside a template; empty for a primitive object. Decoded once: ``decode`` already hands
+        over a decoded template's children (it checks them anyway), so finding a tag does not decode it again."""
         return decode(self.value) if self.constructed else ()
 
     def __bytes__(self) -> bytes:
@@ -73,6 +75,7 @@ class Tlv:
 # --- encoding -----------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # the few hundred tags a terminal meets; bounded against a card inventing tags
 def encode_tag(tag: int) -> bytes:
     """The tag's bytes; raises LocalProtocolError when ``tag`` is not a well-formed BER tag."""
     if tag <= 0 or tag >= 1 << 32:
@@ -121,10 +124,10 @@ def _decode(data: bytes, start: int, end: int) -> Iterator[Tlv]:
             pos += 1
             continue
         tag, value_start, value_end = _header(data, pos, end)
-        if data[pos] & 0x20:
-            for _ in _decode(data, value_start, value_end):  # validate now so offsets stay absolute
-                pass
-        yield Tlv(tag, data[value_start:value_end])
+        obj = Tlv(tag, data[value_start:value_end])
+        if data[pos] & 0x20:  # checked now so offsets stay absolute; kept, so ``children`` need not decode again
+            obj.__dict__["children"] = tuple(_decode(data, value_start, value_end))
+        yield obj
         pos = value_end
 
 
@@ -142,30 +145,34 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
             if pos - tag_start >= _MAX_LENGTH_BYTES:
                 raise _error("tag is longer than 4 bytes", data, tag_start, tag_start, pos)
     tag = int.from_bytes(data[tag_start:pos], "big")
-    tag_hex = data[tag_start:pos].hex().upper()
+    tag_end = pos  # the tag's hex is spelled out only in an error (``_bad``): most headers raise nothing
     if pos >= end:
-        raise RemoteProtocolError(f"length of {tag_hex} is missing", offset=pos, tag=tag_hex)
+        raise _bad("length of {tag} is missing", data, tag_start, tag_end, pos)
     first_len = data[pos]
     length_at = pos
     pos += 1
     if first_len & 0x80:
         size = first_len & 0x7F
         if size == 0 or size > _MAX_LENGTH_BYTES:
-            raise RemoteProtocolError(
-                f"length byte {first_len:02X} of {tag_hex} is not allowed (indefinite or over 4 bytes)",
-                offset=length_at, tag=tag_hex)
+            raise _bad(f"length byte {first_len:02X} of {{tag}} is not allowed (indefinite or over 4 bytes)",
+                       data, tag_start, tag_end, length_at)
         if pos + size > end:
-            raise RemoteProtocolError(f"length of {tag_hex} is truncated, expecting {size} more byte(s)",
-                                      offset=length_at, tag=tag_hex)
+            raise _bad(f"length of {{tag}} is truncated, expecting {size} more byte(s)", data, tag_start, tag_end,
+                       length_at)
         length = int.from_bytes(data[pos:pos + size], "big")
         pos += size
     else:
         length = first_len
     if pos + length > end:
-        raise RemoteProtocolError(
-            f"value of {tag_hex} is truncated: {length} byte(s) declared, {end - pos} available",
-            offset=pos, tag=tag_hex)
+        raise _bad(f"value of {{tag}} is truncated: {length} byte(s) declared, {end - pos} available", data,
+                   tag_start, tag_end, pos)
     return tag, pos, pos + length
+
+
+def _bad(message: str, data: bytes, tag_start: int, tag_end: int, offset: int) -> RemoteProtocolError:
+    """``message`` with ``{tag}`` spelled out: the tag's hex, also as ``.tag``."""
+    tag_hex = data[tag_start:tag_end].hex().upper()
+    return RemoteProtocolError(message.format(tag=tag_hex), offset=offset, tag=tag_hex)
 
 
 def _error(message: str, data: bytes, tag_start: int, offset: int, pos: int) -> RemoteProtocolError:

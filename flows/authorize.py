@@ -69,7 +69,7 @@ def authorize_journaled(ports: AuthorizePorts, txn_id: int, request: AuthRequest
         except StanInUse as exc:  # not processed: nothing to reverse (see the module docstring)
             journal.update(txn_id, TxnState.DECLINED, response_code="94", reversal=None, message=str(exc))
             if attempt + 1 < _STAN_TRIES:
-                request = replace(request, stan=journal.next_stan())
+                request = replace(request, stan=journal.next_stan(durable=False))  # rides with auth_intended
                 continue
             if on_refused is not None:
                 on_refused(exc)

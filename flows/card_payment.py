@@ -302,7 +302,7 @@ class _Attempt:
 
     def _authorize(self, action: GoOnline) -> tuple[str | None, bytes]:
         self.progress(Step.AUTHORIZING)
-        stan = self.ports.journal.next_stan()
+        stan = self.ports.journal.next_stan(durable=False)  # rides with auth_intended
         self.request = AuthRequest(
             stan=stan, amount_minor=self.amount_minor, local_time=self.ports.clock.now(), pan=action.pan,
             expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence, track2=action.track2,
@@ -355,7 +355,7 @@ class _Attempt:
         assert self.kernel is not None  # noqa: S101 - set in run() before any Finished
         data = self.kernel.data
         icc = tlv.encode(tlv.Tlv(tag, data[tag]) for tag in FIELD_55_TAGS if tag in data)
-        return AuthRequest(stan=self.ports.journal.next_stan(), amount_minor=self.amount_minor,
+        return AuthRequest(stan=self.ports.journal.next_stan(durable=False), amount_minor=self.amount_minor,
                            local_time=self.ports.clock.now(), pan=records.pan_digits(data[0x5A]),
                            expiry_yymm=data[0x5F24].hex()[:4], pan_sequence=records.psn_digits(data.get(0x5F34)),
                            icc_data=icc, terminal_id=self.settings.terminal_id,

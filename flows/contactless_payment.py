@@ -292,7 +292,8 @@ class _Tap:
             return None  # cancelled before going online: nothing is sent
         self.progress(Step.AUTHORIZING)
         self.request = AuthRequest(
-            stan=self.ports.journal.next_stan(), amount_minor=self.amount, local_time=self.ports.clock.now(),
+            stan=self.ports.journal.next_stan(durable=False), amount_minor=self.amount,  # rides with auth_intended
+            local_time=self.ports.clock.now(),
             pan=action.pan, expiry_yymm=action.expiry_yymm, pan_sequence=action.pan_sequence,
             track2=action.track2, pos_entry_mode=ENTRY_MODE, icc_data=action.icc_data, pin_block=self.pin_block,
             ksn=self.ksn, terminal_id=self.settings.terminal_id, merchant_id=self.settings.merchant_id)
@@ -349,7 +350,7 @@ class _Tap:
     def _offline_advice(self, record: Mapping[int, bytes]) -> AuthRequest:
         """What the 0220 carries: the card's data and field 55 with the TC, a STAN of its own."""
         icc = tlv.encode(tlv.Tlv(t, v) for t, v in record.items() if t not in (0x5A, 0x57, 0x5F24, 0x5F34))
-        return AuthRequest(stan=self.ports.journal.next_stan(), amount_minor=self.amount,
+        return AuthRequest(stan=self.ports.journal.next_stan(durable=False), amount_minor=self.amount,
                            local_time=self.ports.clock.now(), pan=records.pan_digits(record[0x5A]),
                            expiry_yymm=record.get(0x5F24, b"").hex()[:4],
                            pan_sequence=records.psn_digits(record.get(0x5F34)), pos_entry_mode=ENTRY_MODE,

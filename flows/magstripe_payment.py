@@ -155,7 +155,7 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
             return replace(base, status=PaymentStatus.CANCELLED, message=_nothing_charged(Msg(f"pin.{entry.status}")))
         progress(Step.AUTHORIZING)
         request = AuthRequest(
-            stan=ports.journal.next_stan(), amount_minor=amount_minor, local_time=ports.clock.now(),
+            stan=ports.journal.next_stan(durable=False), amount_minor=amount_minor, local_time=ports.clock.now(),
             pan=stripe.pan, expiry_yymm=stripe.expiry_yymm, track2=_tag57(stripe.track2),
             pos_entry_mode=entry_mode(fallback=fallback), pin_block=entry.pin_block, ksn=entry.ksn,
             terminal_id=settings.terminal_id, merchant_id=settings.merchant_id)

@@ -43,7 +43,7 @@ class FakeJournal:
         self._invoice = 0
         self._created_at = created_at
 
-    def next_stan(self) -> int:
+    def next_stan(self, *, durable: bool = True) -> int:  # one memory: durable or not, the same here
         self._stan = self._stan % 999999 + 1
         return self._stan
 

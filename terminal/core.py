@@ -180,7 +180,6 @@ class TerminalCore:
         self.generation = 0
         self._now = 0.0
         self._deadline: float | None = None
-        self._redraw = False  # while a work's progress step is handled
         self._journal_error: str | None = None  # the journal's write failure as last shown (``_watch_journal``)
         self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
@@ -244,11 +243,7 @@ class TerminalCore:
                 return
             if isinstance(event, Progress):
                 if work.on_progress is not None:
-                    self._redraw = True  # a work's step is drawn even when the view is the same (see ``refresh``)
-                    try:
-                        work.on_progress(self, event.item)
-                    finally:
-                        self._redraw = False
+                    work.on_progress(self, event.item)
             else:
                 del self._works[event.ticket]
                 work.on_done(self, event.result, event.error)
@@ -289,11 +284,11 @@ class TerminalCore:
         self._out.append(ArmDeadline(self._deadline))
 
     def refresh(self) -> None:
-        """Render the view; sent to the display only when it differs from what the display already shows, or when
-        a work reports a step: that re-draw is how the console shows that the step began (the crash harness
-        swipes a card once "insert card" is drawn again: the worker waits for it from then on)."""
+        """Render the view; sent to the display only when it differs from what the display already shows. A step
+        the cashier or customer must see changes the view (the insert screen's spinner stops once the reader waits
+        for the card: the crash harness swipes or taps then)."""
         screen = render(self.state, self.session)
-        if screen != self.screen or self._redraw:
+        if screen != self.screen:
             self.screen = screen
             self._out.append(Render(screen))
 

@@ -193,8 +193,8 @@ class Journal:
             db.execute("UPDATE counter SET value = ? WHERE name = ?", (value, name))
             return int(value)
 
-    def next_stan(self) -> int:
-        return self._bump("stan", wrap=999999)
+    def next_stan(self, *, durable: bool = True) -> int:  # durable=False: rides with the sale's next write
+        return self._bump("stan", wrap=999999, durable=durable)
 
     def current_batch(self) -> int:
         return self.counters()["batch"]

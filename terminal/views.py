@@ -79,6 +79,7 @@ class Session:
     logout_asked: bool = False  # 9 on home asked "log out?": ENTER logs out, any other key stays
     journal_hold: bool = False  # out of service because the journal was found damaged (F4: technician recovery)
     channels: tuple[str, ...] = offered_channels(False)  # the channel menu; "tap" where the reader has contactless
+    card_waiting: bool = False  # the reader waits for the card (Step.WAIT_CARD / TAP_CARD): the spinner stops
 
     def keep_for_retry(self) -> None:
         """Nothing was charged: forget the payment, keep SIM, plans, plan and amount (and the read-back digits)."""
@@ -274,7 +275,7 @@ def render_insert_card(s: Session) -> Screen:
     limits = (s.limits_line,) if s.quote is not None and s.quote.channel == TAP_CHANNEL and s.limits_line else ()
     return Screen(State.INSERT_CARD.value, _t(s, "tap.title" if tap else "pay.insert_title"),
                   (f"{_t(s, 'label.total')}: {_total(s)}", *limits),
-                  error=s.error, hint=_t(s, "nav.cancel"))
+                  error=s.error, hint=_t(s, "nav.cancel"), busy=not s.card_waiting)
 
 
 def render_card_reading(s: Session) -> Screen:

@@ -53,8 +53,10 @@ class TxnRecord:
 class JournalPort(Protocol):
     """Write-ahead record of every transaction: written before each external step and after its answer."""
 
-    def next_stan(self) -> int:
-        """Persistent system trace audit number, 1..999999 then wraps to 1."""
+    def next_stan(self, *, durable: bool = True) -> int:
+        """Persistent system trace audit number, 1..999999 then wraps to 1. ``durable=False`` when the next journal
+        write is durable and nothing is sent under the STAN before it: the counter rides with that write's COMMIT
+        (docs/money-safety.md, "Grouped commits"); a cut before it takes back both, and nothing saw the STAN."""
 
     def next_order_id(self, terminal_id: str, now: dt.datetime) -> str:
         """A new order id for the carrier, unique per terminal, created before the carrier is called."""

@@ -3,7 +3,9 @@
 Runs chip-card top-ups on the happy SIM in a simulated world and reads ``drivers.crashpoint.counts()`` around
 them. The design's minimum is one commit before and one after each of the two external money steps
 (authorisation and carrier top-up): ``DESIGN_MINIMUM_COMMITS`` = 4. Everything above it is the price of
-separate counters (order id, STAN), the ``paid`` step after the card's second GENERATE AC and the receipt copy.
+separate counters (order id, STAN), the ``paid`` step after the card's second GENERATE AC and the receipt copy;
+with grouped commits (docs/money-safety.md) the counters, ``created``, ``approved`` and the receipt copy ride
+along, and a chip top-up commits 4 times.
 Measured, never asserted.
 """
 

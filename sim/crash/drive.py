@@ -193,7 +193,7 @@ def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -
         if answer != "paid" and term.proc.poll() is None:
             raise RuntimeError(f"the phone could not pay: {answer}")
     elif kind == "swipe":  # once the sale waits for it: a swipe from before the sale is dropped (not this customer's)
-        if not term.wait("insert_card", 10):  # drawn again when the worker starts waiting
+        if not term.wait("insert_card", 10):  # drawn again, its spinner stopped, once the reader waits (WAIT_CARD)
             return False
         world.swipe_card(args[0])
     elif kind == "tap":  # a contactless card held over the reader once the terminal polls for it

@@ -72,6 +72,8 @@ def on_card_progress(core: TerminalCore, step: Any) -> None:
         if core.may_trigger("card_again"):  # back to "insert or swipe" after a failed chip
             core.fire("card_again")
             return
+    elif step in (Step.WAIT_CARD, Step.TAP_CARD):  # the screen changes (its spinner stops): the customer's turn
+        s.card_waiting = True
     elif step is Step.REMOVE_CARD:  # the transaction is over: the result screen asks for the card too
         s.remove_card = True
     elif step is Step.READING_CARD and s.hint_code is not None:

@@ -39,7 +39,7 @@ def start_payment(core: TerminalCore) -> None:
     s = core.session
     if s.sim is None or s.quote is None or s.user is None:
         return
-    s.remove_card = False
+    s.remove_card = s.card_waiting = False  # busy until the reader waits for the card
     order = TopupOrder(s.sim.iccid, s.sim.msisdn, s.quote, s.user.user_id, started_at=core.now)
     if s.quote.channel in WALLET_CHANNELS:
         core.fire("scan_code")

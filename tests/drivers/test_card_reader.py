@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers import card_reader as card_reader_module
 from drivers.card_reader import CardReader
 from drivers.card_reader_codec import (
     CardInserted,
@@ -212,6 +213,33 @@ def test_wait_for_card_timeout_and_cancel(started: tuple[ReaderSim, CardReader])
     threading.Timer(0.1, token.cancel).start()
     with pytest.raises(Cancelled):
         reader.wait_for_card(5.0, token)
+
+
+def test_a_waiter_sleeps_until_an_event_or_the_cancel_token_wakes_it(started: tuple[ReaderSim, CardReader],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17 item 3: no 50 ms polling while the customer finds the card; an insertion (a reader event) or the
+    cancel token (``on_cancel``) wakes the waiter at once. The heartbeat, the only timed look, is made 10 minutes."""
+    sim, reader = started
+    monkeypatch.setattr(card_reader_module, "HEARTBEAT_S", 600.0)
+    outcomes: list[object] = []
+    token = CancelToken()
+
+    def wait() -> None:
+        try:
+            outcomes.append(reader.wait_for_card(600.0, token))
+        except Cancelled:
+            outcomes.append("cancelled")
+
+    for wake in (lambda: sim.insert(FakeApplet()), token.cancel):
+        if outcomes:  # the second round: the slot empty again, then CANCEL
+            sim.remove()
+            assert reader.wait_for_removal(5.0)
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        threading.Timer(0.2, wake).start()
+        waiter.join(timeout=30)  # not a timing target: without a wake-up the wait lasts 10 minutes
+        assert not waiter.is_alive()
+    assert outcomes == [True, "cancelled"]
 
 
 def test_swipe_reaches_listener(started: tuple[ReaderSim, CardReader]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers import pinpad as pinpad_module
 from drivers.pinpad import PinPad
 from drivers.pinpad_codec import (
     EntryStatus,
@@ -171,6 +172,29 @@ def test_abort_from_another_thread(pad: tuple[PinPadSim, PinPad]) -> None:
     assert not sim.awaiting_pin  # the pad was told before request_online_pin returned
     sim.auto_pin = "1234"
     assert driver.request_online_pin(PAN, 100, 5.0).status == "entered"  # and it is free for the next one
+
+
+def test_the_waiter_sleeps_until_the_result_or_abort_wakes_it(pad: tuple[PinPadSim, PinPad],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17 item 3: no 50 ms polling while the customer keys; the pad's result and ``abort()`` wake the waiter
+    (the port, which wakes nobody when it vanishes, is looked at every ``PORT_CHECK_S``: made 10 minutes here)."""
+    sim, driver = pad
+    monkeypatch.setattr(pinpad_module, "PORT_CHECK_S", 600.0)
+    outcomes: list[str] = []
+
+    def enter() -> None:
+        outcomes.append(driver.request_online_pin(PAN, 100, 600.0).status)
+
+    def abort_once_asked() -> None:
+        threading.Thread(target=lambda: (_until(lambda: sim.awaiting_pin), driver.abort()), daemon=True).start()
+
+    for wake in (lambda: customer(sim, ["1", "2", "3", "4", "ENTER"]), abort_once_asked):
+        waiter = threading.Thread(target=enter, daemon=True)
+        waiter.start()
+        wake()
+        waiter.join(timeout=30)  # not a timing target: without a wake-up the wait lasts 10 minutes
+        assert not waiter.is_alive()
+    assert outcomes == ["entered", "cancelled"]
 
 
 def test_abort_with_nothing_pending_does_nothing(pad: tuple[PinPadSim, PinPad]) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from drivers.scanner import Scanner
 from drivers.scanner_codec import MAX_CODE, TRIGGER, UNTRIGGER, CodeRead, LineRejected, ScannerCore, ScanTimedOut
 from flows.ports import CancelToken
-from pos_errors import Cancelled, ConfigError
+from pos_errors import Cancelled, ConfigError, DeviceGone
 from sim.devices.scanner import ScannerSim
 
 WECHAT = "134567890123456789"
@@ -146,6 +146,20 @@ def test_pty_scan_times_out_and_cancels(pair) -> None:  # type: ignore[no-untype
         while sim.triggered and time.monotonic() < deadline:
             time.sleep(0.01)
         assert sim.triggers == 2 and not sim.triggered
+
+
+def test_a_waiting_scan_is_woken_by_close_and_an_already_cancelled_scan_never_waits(pair) -> None:  # type: ignore[no-untyped-def]
+    """The scan blocks on its queue with no poll (issue 17 item 3): close() from another thread ends it with
+    DeviceGone, and a token cancelled before the scan ends it at once (the code shown later is not taken)."""
+    sim, scanner = pair
+    cancelled = CancelToken()
+    cancelled.cancel()
+    threading.Timer(0.3, lambda: sim.show(CPM)).start()
+    with pytest.raises(Cancelled):
+        scanner.scan(60.0, cancelled)
+    threading.Timer(0.2, scanner.close).start()
+    with pytest.raises(DeviceGone):
+        scanner.scan(60.0, CancelToken())
 
 
 def test_an_idle_scanner_sleeps_in_its_read_and_still_wakes_for_a_scan_and_close() -> None:

@@ -199,8 +199,8 @@ def test_a_view_that_did_not_change_is_not_sent_to_the_display_again_one_that_ch
     assert not out[0].screen.entry.replace(" ", "").endswith(ICCID[-4:])  # type: ignore[union-attr]
 
 
-def test_a_work_step_is_drawn_again_even_when_the_view_is_the_same():
-    """The exception: a progress step re-draws its screen (the console's sign that the step began)."""
+def test_a_work_step_that_changes_nothing_is_not_drawn_again():
+    """Issue 17 item 3 (second pass): a progress step is drawn only when it changes the view, like any event."""
     from terminal.handlers.sim import _looked_up
 
     d = Driver()
@@ -210,7 +210,26 @@ def test_a_work_step_is_drawn_again_even_when_the_view_is_the_same():
     probe = d.work(d.core._out, "probe")
     d.feed(Tick())
     out = [c for c in d.feed(Progress(probe.ticket, "waiting")) if isinstance(c, Render)]
-    assert seen == ["waiting"] and len(out) == 1 and out[0].screen == d.core.screen
+    assert seen == ["waiting"] and out == []
+
+
+def test_the_insert_screen_is_busy_until_the_reader_waits_for_the_card_then_drawn_without_its_spinner():
+    """The real signal that the customer may insert, swipe or tap (the crash harness acts on it): the view changes
+    when the payment reports ``Step.WAIT_CARD``; before, the sale is still being prepared (journal, card slot)."""
+    from flows.card_payment import Step
+
+    d = Driver()
+    d.logged_in()
+    d.keys(f"1 {ICCID} ENTER")
+    d.feed(WorkDone(d.work(d.commands, "lookup").ticket, _run(d.services, d.work(d.commands, "lookup"))))
+    d.keys("ENTER 1 1")
+    assert d.core.state is State.CONFIRM, d.core.state
+    d.keys(f"{ICCID[-4:]} ENTER")
+    assert d.core.state is State.INSERT_CARD and d.core.screen.busy
+    payment = d.work(d.commands, "payment")
+    drawn = [c.screen for c in d.feed(Progress(payment.ticket, Step.WAIT_CARD)) if isinstance(c, Render)]
+    assert [(screen.state, screen.busy) for screen in drawn] == [("insert_card", False)]
+    assert [c for c in d.feed(Progress(payment.ticket, Step.WAIT_CARD)) if isinstance(c, Render)] == []
 
 
 def test_may_trigger_answers_as_the_transitions_machine_does_for_every_state_and_trigger():

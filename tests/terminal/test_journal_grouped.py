@@ -27,6 +27,8 @@ CUT = textwrap.dedent("""
         j.next_stan()
         j.update(txn, "auth_intended")
         j.update(txn, "approved")  # rides along: the cut comes before paid
+    if sys.argv[2] == "stan_drawn":  # a card flow's STAN rides with auth_intended: the cut comes before it
+        j.next_stan(durable=False)
     print(txn, order, flush=True)
     os._exit(0)
 """)
@@ -56,6 +58,17 @@ def test_a_cut_keeps_what_the_durable_write_carried_and_loses_only_what_rode_aft
     assert j.counters()["invoice"] == 1 and j.counters()["stan"] == 1 and j.damage is None and j.verify() is None
 
 
+def test_a_cut_after_a_riding_stan_loses_it_with_the_sale_and_the_next_sale_draws_the_same(tmp_path):
+    """Nothing was sent under a STAN that rode along (auth_intended, before the 0200, is what carries it), so the
+    host never saw it: drawing the same number again is no replay."""
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    _cut(path, "stan_drawn")
+    j = Journal(path)
+    assert j.all_transactions() == [] and j.counters()["stan"] == 0 and j.damage is None and j.verify() is None
+    assert j.next_stan(durable=False) == 1
+
+
 def test_riding_units_commit_once_with_the_next_durable_unit(tmp_path):
     commits: list[str] = []
     j = Journal(tmp_path / "journal.db", crash_point=commits.append)
@@ -63,8 +76,10 @@ def test_riding_units_commit_once_with_the_next_durable_unit(tmp_path):
     txn = j.begin(order_id="O1", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
                   fee_minor=0, channel="card", cashier_id="01")
     assert commits == [] and j.get(txn).state == "created"  # visible to this connection before its COMMIT
-    j.update(txn, "auth_intended")
-    assert commits == ["commit"] and j.verify() is None  # both rows sealed in the one commit
+    stan = j.next_stan(durable=False)
+    assert commits == [] and j.counters()["stan"] == stan
+    j.update(txn, "auth_intended", stan=stan)
+    assert commits == ["commit"] and j.verify() is None  # the rows and the counter sealed in the one commit
 
 
 def test_a_failed_unit_takes_back_itself_only_not_what_rides_along(tmp_path):
