@@ -36,7 +36,6 @@ from flows.messages import Msg, Text
 from flows.money import format_money
 from flows.ports import CarrierPort, CarrierStatus, HostPort, JournalPort, TopupResult, TxnRecord
 from flows.pricing import WALLET_CHANNELS
-from flows.refund import refund_payment
 from flows.reversal import REVERSAL_REFUSED, reverse_payment
 from flows.topup_back import reapply_topup, refused_state, resume_carrier, resuming
 from flows.txn_state import TxnState
@@ -117,6 +116,8 @@ def recover(journal: JournalPort, host: HostPort, carrier: CarrierPort, *, termi
                 lines.append(Msg("recovery.void_pending", {"money": money, "sim": _sim_tail(record)}))
         elif record.state == TxnState.REFUND_PENDING and hasattr(host, "refund"):
             # cut before the carrier's word: asked again first; then the refund with the row's own STAN
+            from flows.refund import refund_payment  # with its receipt and void rules: only for a refund to finish
+
             done = refund_payment(host, journal, record, terminal_id=terminal_id,  # type: ignore[arg-type]
                                   merchant_id=merchant_id, supervisor_id="recovery", attempts=attempts,
                                   carrier=carrier)

@@ -11,7 +11,8 @@ Journal states of one row (each written before the external step it names, and a
     created ─► cancelled / failed (no money moved)
 
 The carrier has no idempotency of its own, so the order id is the terminal's, stored at ``created``; before any
-retry the order's status is asked first.
+retry the order's status is asked first. The value types (``TopupOrder``, ``TopupEnd``, ``TopupOutcome``) live in
+``flows.topup_order``, which imports no card machinery; they are re-exported here.
 
 >>> TopupOutcome(TopupEnd.CANCELLED, "x", 1, "O1").money_moved
 False
@@ -20,9 +21,6 @@ False
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Literal
 
 from flows import card_slot
 from flows.card_payment import CardPaymentPorts, CardPaymentResult, CardPaymentSettings, PaymentStatus, Step
@@ -39,59 +37,12 @@ from flows.ports import (
     TopupResult,
     TxnRecord,
 )
-from flows.pricing import Quote
 from flows.reversal import reverse_payment
+from flows.topup_order import MONEY_MOVED, TopupEnd, TopupEndName, TopupOrder, TopupOutcome
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LinkTimeout, RemoteProtocolError
 
-__all__ = ["TopupOrder", "TopupEnd", "TopupOutcome", "TopupService", "Step"]
-
-
-@dataclass(frozen=True)
-class TopupOrder:
-    iccid: str
-    msisdn: str
-    quote: Quote
-    cashier_id: str
-    started_at: float | None = None  # the terminal's monotonic time at confirmation: a card in before is refused
-
-
-class TopupEnd(StrEnum):
-    """How a top-up (card or wallet) ended, as the result screen and the receipt name it."""
-
-    COMPLETED = "completed"  # paid and applied at the carrier
-    PENDING = "pending"  # paid; the carrier has not confirmed yet (followed up)
-    REVERSED = "reversed"  # paid, then given back
-    REVERSAL_PENDING = "reversal_pending"  # paid; giving it back is queued (or waits for a supervisor)
-    DECLINED = "declined"
-    CANCELLED = "cancelled"
-    FAILED = "failed"  # nothing was charged
-
-
-MONEY_MOVED = frozenset({TopupEnd.COMPLETED, TopupEnd.PENDING, TopupEnd.REVERSAL_PENDING})
-
-
-TopupEndName = Literal["completed", "pending", "reversed", "reversal_pending", "declined", "cancelled", "failed"]
-
-
-@dataclass(frozen=True)
-class TopupOutcome:
-    """``status`` says how it ended (a ``TopupEnd``; its value is accepted and stored as the member);
-    ``message`` is what the cashier reads."""
-
-    status: TopupEnd | TopupEndName
-    message: Text  # a catalogue Msg; shown in the cashier's language
-    txn_id: int
-    order_id: str
-    balance_minor: int | None = None
-    payment: CardPaymentResult | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", TopupEnd(self.status))
-
-    @property
-    def money_moved(self) -> bool:
-        return self.status in MONEY_MOVED
+__all__ = ["TopupOrder", "TopupEnd", "TopupEndName", "TopupOutcome", "MONEY_MOVED", "TopupService", "Step"]
 
 
 _NOT_PAID = {PaymentStatus.DECLINED: TopupEnd.DECLINED, PaymentStatus.CANCELLED: TopupEnd.CANCELLED}

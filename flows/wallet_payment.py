@@ -50,7 +50,7 @@ from flows.ports import (
     mask_pan,
 )
 from flows.pricing import CHANNEL_LABELS
-from flows.topup import TopupEnd, TopupOrder, TopupOutcome
+from flows.topup_order import TopupEnd, TopupOrder, TopupOutcome
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LinkTimeout, PosError, RemoteProtocolError
 

@@ -171,8 +171,7 @@ class TerminalCore:
                  wall_clock: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.services = services
         self.session = Session()
-        self.session.channels = offered_channels(getattr(getattr(services, "topup", None), "tap", None) is not None,
-                                                 _wallet_channels(services))
+        self.session.channels = offered_channels(_tap_offered(services), _wallet_channels(services))
         self.handlers = handlers
         self.wall_clock = wall_clock  # injected: the core never reads a clock of its own
         self._out: list[Command] = []
@@ -347,6 +346,13 @@ class TerminalCore:
         self.audit("refused", action.value)
         self.refresh()
         return False
+
+
+def _tap_offered(services: Any) -> bool:
+    """Whether the reader's contactless side pays: ``Services.tap_offered``, known without building the card
+    top-up (issue 17 item 3); services without it (tests) name their top-up's ``tap``."""
+    offered = getattr(services, "tap_offered", None)
+    return bool(offered) if offered is not None else getattr(getattr(services, "topup", None), "tap", None) is not None
 
 
 def _wallet_channels(services: Any) -> tuple[str, ...] | frozenset[str]:

@@ -12,23 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flows.card_payment import Step
 from flows.for_people import pair
 from flows.messages import CATALOGUE, Msg, say, t
 from flows.money import format_money
 from flows.ports import BatchTotals, Plan, SimInfo, TxnRecord
 from flows.pricing import TAP_CHANNEL, FeeSchedule, Quote, channel_label, offered_channels
-from flows.settlement import SettlementResult
 from flows.sim_number import group_digits, group_msisdn
-from flows.topup import TopupOutcome
-from flows.void import VoidResult
 from terminal.machine import State
 from terminal.office_state import OfficeState
 from terminal.roles import allowed, home_menu
 from terminal.screens import MenuItem, Screen
 from terminal.users import User
+
+if TYPE_CHECKING:  # annotations only: the payment, void and settlement flows load when their screens first run
+    from flows.settlement import SettlementResult
+    from flows.topup_order import TopupOutcome
+    from flows.void import VoidResult
 
 __all__ = ["Session", "render", "plan_label", "sim_lines", "RENDERERS"]
 
@@ -268,6 +269,8 @@ def _total(s: Session) -> str:
 
 
 def render_insert_card(s: Session) -> Screen:
+    from flows.card_payment import Step  # here, not at module level: the boot path imports no card flow
+
     tap = s.quote is not None and s.quote.channel == TAP_CHANNEL and s.hint_code != Step.TAP_INSERT
     limits = (s.limits_line,) if s.quote is not None and s.quote.channel == TAP_CHANNEL and s.limits_line else ()
     return Screen(State.INSERT_CARD.value, _t(s, "tap.title" if tap else "pay.insert_title"),

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from drivers import crashpoint
 from drivers.card_reader import CardReader
@@ -29,16 +29,9 @@ from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
-from emv.capk import Capk
-from emv.config import terminal_config
-from emv.contactless import Combination, ReaderLimits
-from emv.kernel import TerminalConfig
-from flows.card_payment import CardPaymentPorts, CardPaymentSettings
-from flows.contactless_payment import TapSettings
+from emv.config import TerminalConfig, terminal_config
 from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
-from flows.topup import TopupService
-from flows.wallet_payment import WalletSettings, WalletTopupService
 from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
@@ -46,8 +39,15 @@ from terminal.config_wallets import check_wallet_platform
 from terminal.device_secret import chain_key, read_device_secret, sealing_key
 from terminal.journal import Journal
 from terminal.secret_file import create_private
-from terminal.services import Services, SystemClock
+from terminal.services import OnFirstUse, Services, SystemClock
 from terminal.users import UserStore
+
+if TYPE_CHECKING:  # the payment flows and EMV kernels are imported when the payment services are first built
+    from emv.capk import Capk
+    from flows.card_payment import CardPaymentSettings
+    from flows.contactless_payment import TapSettings
+    from flows.topup import TopupService
+    from flows.wallet_payment import WalletTopupService
 
 __all__ = ["build_services", "emv_config", "KeyLoadRequest", "KeyStatus", "load_initial_key"]
 
@@ -117,18 +117,21 @@ def build_services(settings: Settings) -> Services:
         except DeviceError as exc:  # the self-test and the first use report it to the cashier
             log.warning("%s not available at start: %s", name, exc)
         closers.append(device.close)
-    card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
-                            random_bytes=os.urandom)
     sealer = PanSealer(seal_key, term.id)
-    card_settings = CardPaymentSettings(emv=emv_config(settings), terminal_id=term.id, merchant_id=term.merchant_id,
-                                        card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
-                                        transcript_sink=_transcript_writer(settings.emv.transcripts_dir),
-                                        offline_approved=lambda txn_id, advice: journal.saf_offline_approved(
-                                            txn_id, offline_row(advice, sealer)))
-    topup = TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
-                         poll_interval_s=settings.carrier.poll_interval_s,
-                         tap=(reader, tap_settings(settings, card_settings.emv.capks))
-                         if settings.contactless.enabled else None)
+    emv = emv_config(settings)  # a wrong [emv] section still stops the terminal at start, not at the first sale
+
+    def card_topup() -> TopupService:  # built for the first card sale (issue 17 item 3: not on the boot path)
+        from flows.card_payment import CardPaymentPorts
+        from flows.topup import TopupService
+
+        card = CardPaymentPorts(reader=reader, pinpad=pinpad, host=host, journal=journal, clock=clock,
+                                random_bytes=os.urandom)
+        card_settings = _card_settings(settings, emv, journal, sealer)
+        return TopupService(carrier, card, card_settings, status_polls=settings.carrier.status_polls,
+                            poll_interval_s=settings.carrier.poll_interval_s,
+                            tap=(reader, tap_settings(settings, card_settings.emv.capks))
+                            if settings.contactless.enabled else None)
+
     w = settings.wallet
     wallet: WalletClient | None = None
     if wallet_needed or w.app_secret_file:  # the platform an offered channel pays through, or set up anyway
@@ -136,16 +139,33 @@ def build_services(settings: Settings) -> Services:
                               ca_file=w.ca_file, insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
                               terminal_id=term.id, crash_point=crashpoint.reached, keep_alive_s=w.keep_alive_s)
         closers.append(wallet.close)
-    wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
-                                     merchant_name=_qr_name(term.merchant_name), city=w.merchant_city, mcc=w.mcc,
-                                     account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
-                                     merchant_timeout_s=w.merchant_timeout_s, qr_expiry_s=w.qr_expiry_s)
     wallets = _wallet_platforms(settings, wallet)
-    wallet_topup = WalletTopupService(wallets, carrier, journal, clock, wallet_settings) if wallets else None
-    return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
-                    pinpad=pinpad, printer=printer, topup=topup, closers=closers, scanner=scanner, wallet=wallet,
-                    wallet_topup=wallet_topup, audit=AuditLog(journal), saf_sealer=sealer)
 
+    def wallet_topup() -> WalletTopupService:  # built for the first wallet sale, or to recover an open wallet row
+        from flows.wallet_payment import WalletSettings, WalletTopupService
+
+        wallet_settings = WalletSettings(terminal_id=term.id, merchant_id=term.merchant_id,
+                                         merchant_name=_qr_name(term.merchant_name), city=w.merchant_city,
+                                         mcc=w.mcc, account_gui=w.account_gui, poll_interval_s=w.poll_interval_s,
+                                         merchant_timeout_s=w.merchant_timeout_s, qr_expiry_s=w.qr_expiry_s)
+        return WalletTopupService(wallets, carrier, journal, clock, wallet_settings)
+
+    return Services(settings=settings, journal=journal, users=users, carrier=carrier, host=host, reader=reader,
+                    pinpad=pinpad, printer=printer, card_topup=OnFirstUse(card_topup), closers=closers,
+                    scanner=scanner, wallet=wallet, wallet_payments=OnFirstUse(wallet_topup) if wallets else None,
+                    audit=AuditLog(journal), saf_sealer=sealer, tap_offered=settings.contactless.enabled)
+
+
+def _card_settings(settings: Settings, emv: TerminalConfig, journal: Journal,
+                   sealer: PanSealer) -> CardPaymentSettings:
+    from flows.card_payment import CardPaymentSettings
+
+    term = settings.terminal
+    return CardPaymentSettings(emv=emv, terminal_id=term.id, merchant_id=term.merchant_id,
+                               card_timeout_s=settings.timeouts.card_s, pin_timeout_s=settings.timeouts.pin_s,
+                               transcript_sink=_transcript_writer(settings.emv.transcripts_dir),
+                               offline_approved=lambda txn_id, advice: journal.saf_offline_approved(
+                                   txn_id, offline_row(advice, sealer)))
 
 
 def _host_security(settings: Settings) -> dict[str, Any]:
@@ -227,6 +247,9 @@ def _wallet_platforms(settings: Settings, fallback: WalletPort | None) -> dict[s
 
 def tap_settings(settings: Settings, capks: Mapping[tuple[bytes, int], Capk]) -> TapSettings:
     """The reader's {AID, kernel} combinations (Book B §3.1.1) with the ``[contactless]`` limits."""
+    from emv.contactless import Combination, ReaderLimits
+    from flows.contactless_payment import TapSettings
+
     cl = settings.contactless
 
     def limit(value: int) -> int | None:

@@ -24,13 +24,12 @@ from flows.duplicate import window_start
 from flows.messages import Msg
 from flows.money import format_money
 from flows.ports import AdviceHostPort, CancelToken, SimInfo, TxnRecord
+from flows.pricing import WALLET_CHANNELS
 from flows.recovery import RecoveryReport, recover
 from flows.saf import drain
-from flows.topup import TopupOrder, TopupOutcome
 from flows.topup_back import ask_what_became, unknown_topup
+from flows.topup_order import TopupOrder, TopupOutcome
 from flows.txn_state import TxnState
-from flows.wallet_payment import classify_code
-from flows.wallet_recovery import recover_wallet
 from pos_errors import Cancelled, DeviceError, PosError
 from terminal.diagnostics import DISK_STOP_MB, Check, free_mb, run_checks
 from terminal.services import Services
@@ -84,7 +83,10 @@ def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
         reapplying = sum(sv.journal.get(r.txn_id).state == TxnState.TOPUP_REAPPLY for r in rows)  # open, as recover
         report = replace(report, lines=(*report.lines, *asked), still_open=report.still_open + reapplying)
     report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
-    if sv.wallet_topup is not None:  # every platform set up, the [wallet] one or only WeChat Pay / Alipay direct
+    wallet_rows = any(r.channel in WALLET_CHANNELS for r in sv.journal.open_transactions())
+    if wallet_rows and sv.wallet_topup is not None:  # every platform set up, the [wallet] one or WeChat Pay / Alipay
+        from flows.wallet_recovery import recover_wallet  # the wallet flows: only with a wallet row to finish
+
         lines, still_open = recover_wallet(sv.journal, sv.wallet_topup.wallets or sv.wallet_topup.wallet, sv.carrier,
                                            sv.wallet_topup.clock)
         report = replace(report, lines=(*report.lines, *lines), still_open=report.still_open + still_open)
@@ -156,6 +158,8 @@ def _scan_and_pay(ctx: WorkContext, order: TopupOrder) -> tuple[TopupOutcome, Si
     refused = refuse_new_sale(sv)
     if refused is not None:
         return refused, None
+    from flows.wallet_payment import classify_code  # the wallet flow (loaded with sv.wallet_topup above)
+
     scan_timeout = sv.settings.wallet.scan_timeout_s
     try:
         while True:

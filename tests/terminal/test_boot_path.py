@@ -14,6 +14,7 @@ import sys
 import threading
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from terminal.core import Render, Started, StartWork, WorkDone
 from terminal.handlers import HANDLERS, WHERE, LazyScreens
@@ -140,3 +141,142 @@ def test_the_wechat_pay_and_alipay_adapters_are_not_imported_when_neither_is_con
         "print(json.dumps({'same': all(p is fallback for p in ports.values()), 'channels': sorted(ports),\n"
         "                  'loaded': sorted(m for m in adapters if m in sys.modules)}))\n")
     assert seen == {"same": True, "channels": ["alipay", "emvqr", "wechat"], "loaded": []}
+
+
+# What login does not need (issue 17 item 3, second pass): the card and wallet payment flows with the EMV kernels,
+# and the refund / void rules recovery uses only for such a row.
+CARD_PAYMENT = ("flows.topup", "flows.card_payment", "flows.contactless_payment", "flows.magstripe_payment",
+                "emv.kernel", "emv.kernel_c2", "emv.kernel_c3", "emv.entry_point")
+WALLET_PAYMENT = ("flows.wallet_payment", "flows.wallet_recovery")
+RECOVERY_ONLY = ("flows.refund", "flows.void")
+PAYMENT = (*CARD_PAYMENT, *WALLET_PAYMENT, *RECOVERY_ONLY)
+
+
+def test_the_boot_path_imports_no_payment_flow_until_a_sale_starts() -> None:
+    seen = _fresh_python(
+        "import json, sys\n"
+        "import terminal.cli, terminal.app, terminal.wiring\n"  # everything pos-terminal imports before login
+        "from terminal.handlers import SCREENS\n"
+        "from terminal.machine import State\n"
+        f"payment = {PAYMENT!r}\n"
+        "loaded = lambda: sorted(m for m in payment if m in sys.modules)\n"
+        "SCREENS[State.LOGIN], SCREENS[State.SIM_ENTRY]\n"
+        "before = loaded()\n"
+        "SCREENS[State.CONFIRM]\n"  # the sale's read-back: the payment that follows is imported with its screen
+        "print(json.dumps({'before': before, 'at_confirm': loaded()}))\n")
+    assert seen["before"] == []
+    assert set(CARD_PAYMENT) <= set(seen["at_confirm"])  # type: ignore[arg-type]
+
+
+_BOOT = (  # in a fresh process: the composition root, then what the boot work does before the login screen
+    "import json, sys\n"
+    "from terminal.config import load_settings\n"
+    "from terminal.wiring import build_services\n"
+    "from terminal.work import recover_all\n"
+    f"payment = {PAYMENT!r}\n"
+    "loaded = lambda: sorted(m for m in payment if m in sys.modules)\n"
+    "from terminal.app import TerminalApp\n"
+    "sv = build_services(load_settings(sys.argv[1]))\n"
+    "try:\n"
+    "    channels = TerminalApp(sv).core.session.channels\n"  # the channel menu, made before the first screen
+    "    report = recover_all(sv, unknown=True)\n"
+    "    out = {'loaded': loaded(), 'lines': [getattr(m, 'key', str(m)) for m in report.lines],\n"
+    "           'card_built': sv.card_topup.built, 'wallet_built': sv.wallet_payments.built, 'channels': channels,\n"
+    "           'states': {r.order_id: r.state for r in sv.journal.all_transactions()}}\n"
+    "    tap = sv.topup.tap is not None\n"  # the first card sale asks for the card top-up
+    "    out.update(after_sale=loaded(), tap=tap, tap_offered=sv.tap_offered)\n"
+    "finally:\n"
+    "    sv.close()\n"
+    "print(json.dumps(out))\n")
+
+
+def _boot_in_fresh_process(world_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    from sim.bench.suite import _toml
+
+    config = tmp_path / "terminal.toml"
+    config.write_text(_toml(world_config), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # with the device secret the world put in os.environ
+    run = subprocess.run([sys.executable, "-c", _BOOT, str(config)], capture_output=True, text=True,  # noqa: S603
+                         timeout=60, env=env, cwd=ROOT, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result: dict[str, Any] = json.loads(run.stdout.splitlines()[-1])
+    return result
+
+
+def test_boot_recovery_with_nothing_open_imports_no_payment_flow(tmp_path: Path) -> None:
+    """Through the real drivers (ptys, loopback TLS acquirer, HTTPS carrier and wallet platforms) and SQLite."""
+    from sim.runner.world import SimWorld
+
+    world = SimWorld(workdir=tmp_path)
+    try:
+        seen = _boot_in_fresh_process(world.config(), tmp_path)
+    finally:
+        world.stop()
+    assert seen["loaded"] == [] and seen["lines"] == [] and seen["states"] == {}
+    assert (seen["card_built"], seen["wallet_built"]) == (False, False) and "tap" in seen["channels"]
+    # the first sale builds the card top-up, and the channel menu's "tap" agreed with it before it existed
+    assert set(CARD_PAYMENT) <= set(seen["after_sale"]) and seen["tap"] == seen["tap_offered"] is True
+
+
+def test_boot_recovery_imports_the_wallet_flow_only_for_an_open_wallet_row_and_still_finishes_it(
+        tmp_path: Path) -> None:
+    """A power cut while the customer confirmed on the phone: the next boot completes the paid order (as in
+    ``test_wallet_boot_recovery``), importing the wallet flows for it — and still none of the card machinery."""
+    from sim.backends.wallet import WalletOrder
+    from sim.runner.world import SimWorld
+    from terminal.device_secret import chain_key
+    from terminal.journal import Journal
+
+    world = SimWorld(workdir=tmp_path)
+    try:
+        cfg = world.config()
+        secret = bytes.fromhex(os.environ[cfg["security"]["device_secret_env"]])
+        journal = Journal(cfg["terminal"]["journal"], chain_key=chain_key(secret, cfg["terminal"]["id"]))
+        txn = journal.begin(order_id="CUT-PAID", iccid="89860424000000000017", msisdn="1064900000001",
+                            plan_id="D1G-1M", plan_name="1 GB monthly data", amount_minor=1000, fee_minor=0,
+                            channel="alipay", cashier_id="01")
+        journal.update(txn, "wallet_intended")
+        journal.update(txn, "wallet_waiting")
+        journal.close()
+        world.wallet.orders["CUT-PAID"] = WalletOrder("CUT-PAID", 1000, "paid", wallet="alipay", transaction_id="W1")
+        seen = _boot_in_fresh_process(cfg, tmp_path)
+        assert [e.order_id for e in world.carrier.ledger] == ["CUT-PAID"]  # topped up once, at the carrier
+    finally:
+        world.stop()
+    assert seen["states"] == {"CUT-PAID": "completed"} and seen["lines"] == ["wrecovery.completed"]
+    loaded = set(seen["loaded"])
+    assert set(WALLET_PAYMENT) <= loaded and not loaded & set(CARD_PAYMENT)
+    assert (seen["card_built"], seen["wallet_built"]) == (False, True)
+
+
+def test_a_service_built_on_first_use_is_built_once_for_every_thread_and_again_after_a_failed_build() -> None:
+    from terminal.services import OnFirstUse
+
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def build() -> object:
+        calls.append(1)
+        gate.wait(5)  # every thread asks while the first build is still running
+        if len(calls) == 1:
+            raise OSError("the first build fails")
+        return object()
+
+    once = OnFirstUse(build)
+    failed: list[BaseException] = []
+    got: list[object] = []
+
+    def ask() -> None:
+        try:
+            got.append(once.get())
+        except OSError as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(failed) == 1 and len(calls) == 2  # the failed build left nothing built; the next one was kept
+    assert len(got) == 5 and all(value is got[0] for value in got) and once.built
