@@ -128,6 +128,7 @@ class SerialLink:
                 self._shut(DeviceGone(f"{self.url} disconnected", fault=DeviceFault.PORT))
 
     def _flush(self) -> None:
+        gone: BaseException | None = None
         with self._lock:
             out = self._core.data_to_send()
             if out and self._serial is not None:
@@ -135,8 +136,13 @@ class SerialLink:
                     self._tracer.feed("T>D", out)
                 try:
                     self._serial.write(out)
-                except (serial.SerialException, OSError):  # incl. write timeout: the device stopped reading
-                    self._core.send_failed()  # a vanished port is noticed and reported by the reader thread
+                except serial.SerialTimeoutException:  # the device stopped reading: retried, then not answering
+                    self._core.send_failed()
+                except (serial.SerialException, OSError) as exc:  # the port vanished: gone, not "not answering"
+                    gone = exc
+        if gone is not None:
+            log.warning("link %s lost: %s", self.url, gone)
+            self._shut(DeviceGone(f"{self.url} disconnected", fault=DeviceFault.PORT))
 
     def _dispatch(self, event: Event) -> None:
         pending = self._pending
