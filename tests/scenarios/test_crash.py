@@ -161,14 +161,7 @@ def test_cut_points_of_a_supervisors_wallet_void_survive():
     """Issue 14 item 1(b): a WeChat Pay sale, then the supervisor's void: cut at the void's write-ahead commit, at
     the carrier's reversal request, at the commit of its word and at the platform refund request. Each must end
     voided with the order refunded once and no top-up left on the SIM (or the sale completed with its top-up)."""
-    sc = next(s for s in crash.SCENARIOS if s.name == "wallet_void")
-    kinds = crash.points_of(sc)
-    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the void's: after every top-up step
-    refund = next(n for n, k in enumerate(kinds, 1) if n > reverse and k == "wallet.sent")
-    points = [reverse - 1, reverse, reverse + 1, refund]
-    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent", "commit", "wallet.sent"], kinds
-    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
-    assert [r for r in results if not r.survived] == []
+    _cuts_around_the_carrier_reversal_survive("wallet_void", money_back="wallet.sent")
 
 
 @pytest.mark.slow
@@ -178,14 +171,7 @@ def test_cut_points_of_a_supervisors_refund_of_a_settled_card_sale_survive():
     commit (refund_pending, its STAN and the carrier intent), at the carrier's reversal request, at the commit of
     its word and at the 0200 refund: each must end refunded once with no top-up left (recovery asks the carrier
     again with the recorded choice, then sends the same refund STAN), or completed with the top-up on."""
-    sc = next(s for s in crash.SCENARIOS if s.name == "card_refund")
-    kinds = crash.points_of(sc)
-    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the refund's: after the sale's
-    refund = next(n for n, k in enumerate(kinds, 1) if n > reverse and k == "host.sent")
-    points = [reverse - 1, reverse, reverse + 1, refund]
-    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent", "commit", "host.sent"], kinds
-    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
-    assert [r for r in results if not r.survived] == []
+    _cuts_around_the_carrier_reversal_survive("card_refund", money_back="host.sent")
 
 
 @pytest.mark.slow
@@ -194,13 +180,7 @@ def test_a_refund_anyway_cut_before_the_carriers_word_is_finished_with_the_recor
     """The SIM used the top-up, the carrier refused, the supervisor refunds anyway: cut at the intent commit
     (``reversing_anyway``) and right after the carrier was asked again. Recovery must refund once (same STAN) and
     leave the top-up on the SIM as chosen — not put the sale back, not ask the supervisor again."""
-    sc = next(s for s in crash.SCENARIOS if s.name == "card_refund_anyway")
-    kinds = crash.points_of(sc)
-    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")  # the anyway attempt's
-    points = [reverse - 1, reverse]
-    assert [kinds[n - 1] for n in points] == ["commit", "carrier.sent"], kinds
-    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
-    assert [r for r in results if not r.survived] == []
+    _cuts_around_the_carrier_reversal_survive("card_refund_anyway", after=False)
 
 
 @pytest.mark.soak
@@ -253,3 +233,22 @@ def test_a_tap_sale_cut_when_its_0200_left_is_reversed_or_completed_never_lost()
     kinds = crash.points_of(sc)
     result = crash.run_cut(sc, _auth_sent(kinds), "host.sent")
     assert result.survived, result.problems
+
+
+def _cuts_around_the_carrier_reversal_survive(name: str, *, money_back: str = "", after: bool = True) -> None:
+    """Cut a supervisor's void/refund at its write-ahead commit and at the carrier's reversal request (the last one:
+    after every step of the sale), then (``after``) at the commit of the carrier's word and at the first
+    ``money_back`` request that follows it; every cut must survive."""
+    sc = next(s for s in crash.SCENARIOS if s.name == name)
+    kinds = crash.points_of(sc)
+    reverse = max(n for n, k in enumerate(kinds, 1) if k == "carrier.sent")
+    points, expected = [reverse - 1, reverse], ["commit", "carrier.sent"]
+    if after:
+        points.append(reverse + 1)
+        expected.append("commit")
+    if money_back:
+        points.append(next(n for n, k in enumerate(kinds, 1) if n > reverse and k == money_back))
+        expected.append(money_back)
+    assert [kinds[n - 1] for n in points] == expected, kinds
+    results = [crash.run_cut(sc, n, kinds[n - 1]) for n in points]
+    assert [r for r in results if not r.survived] == []

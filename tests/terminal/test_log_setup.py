@@ -17,17 +17,7 @@ from terminal.log_setup import make_handler
 
 def test_the_log_rotates_at_its_cap_and_keeps_the_configured_backups(tmp_path: Path) -> None:
     path = tmp_path / "terminal.log"
-    logger = logging.getLogger("test.log_setup.rotate")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    handler = make_handler(str(path), terminal_id="T0000042", max_bytes=10_000, backups=2)
-    logger.addHandler(handler)
-    try:
-        for n in range(1000):
-            logger.info("event %04d %s", n, "x" * 40)
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
+    _log_lines(path, "rotate", 1000)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["terminal.log", "terminal.log.1", "terminal.log.2"]
     assert all((tmp_path / name).stat().st_size <= 10_000 for name in files)
@@ -103,16 +93,21 @@ def test_a_log_that_is_not_a_regular_file_is_written_but_never_rotated(tmp_path:
     (bpo-45401), also now that the handler asks the file's kind once per open instead of twice per record."""
     link = tmp_path / "terminal.log"
     link.symlink_to("/dev/null")
-    logger = logging.getLogger("test.log_setup.device")
+    _log_lines(link, "device", 500)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["terminal.log"]
+    assert link.is_symlink() and str(link.readlink()) == "/dev/null"
+
+
+def _log_lines(path: Path, name: str, count: int) -> None:
+    """``count`` 50-byte INFO lines through the terminal's handler (10 kB cap, 2 backups) on its own logger."""
+    logger = logging.getLogger(f"test.log_setup.{name}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    handler = make_handler(str(link), terminal_id="T0000042", max_bytes=10_000, backups=2)
+    handler = make_handler(str(path), terminal_id="T0000042", max_bytes=10_000, backups=2)
     logger.addHandler(handler)
     try:
-        for n in range(500):
+        for n in range(count):
             logger.info("event %04d %s", n, "x" * 40)
     finally:
         logger.removeHandler(handler)
         handler.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["terminal.log"]
-    assert link.is_symlink() and str(link.readlink()) == "/dev/null"
