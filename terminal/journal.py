@@ -19,7 +19,7 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
-from terminal.journal_damage import take_damage
+from terminal.journal_damage import accept_damage, take_damage
 from terminal.journal_files import JournalFiles
 from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, lenient_text, statements
 from terminal.journal_rows import now as _now
@@ -167,12 +167,8 @@ class Journal:
                                        " ORDER BY seq", (self.chain.generation,)).fetchall()
             return self.chain.check(entries, {table: self._rows(table) for table in tables})
 
-    def accept_damage(self, user_id: str) -> None:
-        """A technician accepts the journal as it now stands (audited); new sales may start again."""
-        if (d := self.damage) is not None:
-            self.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
-            self.files.clear_hold()
-        self.damage = None
+    def accept_damage(self, user_id: str) -> None:  # a technician accepts it as it stands (audited): sales again
+        accept_damage(self, user_id)
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -288,6 +284,9 @@ class Journal:
         return self._decoded(TxnRecord, "txn", "iccid = ? AND created_at >= ?", (iccid, since), into)  # dup. guard
     def completed_since(self, since: str) -> list[TxnRecord]:  # refunds: completed sales of any batch since
         return self._select("state = ? AND created_at >= ?", (str(txn_state.TxnState.COMPLETED), since))
+    def given_back_with_topup(self, words: tuple[str, ...]) -> list[TxnRecord]:  # voided / refunded rows whose
+        word = "substr(topup_status || '#', 1, instr(topup_status || '#', '#') - 1)"  # top-up word, ``#n`` cut off
+        return self._select(f"state IN ('voided', 'refunded') AND {word} IN ({','.join('?' * len(words))})", words)  # noqa: S608
     def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:  # ``YYYY-MM-DD``: the daily spending check
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
     def last_transaction(self) -> TxnRecord | None:  # the clock check: time must not run backwards past it

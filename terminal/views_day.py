@@ -72,6 +72,9 @@ def render_settled(s: Session) -> Screen:
     if r is not None and r.reapplying:  # counted as sales; the carrier's part still open (open items)
         lines.append(_t(s, "settle.reapplying", count=len(r.reapplying)))
         lines.extend("  " + say(reapply_line(x), s.lang) for x in r.reapplying)
+    if r is not None and r.given_back:  # given back while the carrier was unreachable: still not answered
+        lines.append(_t(s, "settle.given_back", count=len(r.given_back)))
+        lines.extend("  " + say(reapply_line(x), s.lang) for x in r.given_back)
     if s.progress:
         lines.append(s.progress)
     hint = (_t(s, "settle.retry_hint") if r is not None and not r.closed else

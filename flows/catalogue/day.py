@@ -202,4 +202,20 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                              "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
     "recovery.refund_declined": ("The bank refused the refund of {money} for SIM {sim}: the sale stands",
                                  "银行拒绝 {money} 的退款（SIM {sim}），交易保留"),
+    # --- a sale given back "anyway" while the carrier was unreachable: the top-up followed up (day 15) ---
+    "givenback.still": ("Sale {what} while the carrier was unreachable: top-up of SIM {sim} (order {order}) "
+                        "maybe still on the SIM — carrier not answering, asked again at the next follow-up",
+                        "运营商不可达时交易{what}：SIM {sim} 的充值（订单 {order}）可能仍在卡上，"
+                        "运营商未应答，下次跟进时再查询"),
+    "givenback.gone": ("Top-up of SIM {sim} (order {order}), {what} earlier: the carrier had already taken it back",
+                       "SIM {sim} 的充值（订单 {order}，此前{what}）：运营商已撤回"),
+    "givenback.reversed": ("Top-up of SIM {sim} (order {order}), {what} earlier: now taken back by the carrier",
+                           "SIM {sim} 的充值（订单 {order}，此前{what}）：运营商现已撤回"),
+    "givenback.kept": ("Top-up of SIM {sim} (order {order}), {what} earlier: the carrier keeps it ({reason})",
+                       "SIM {sim} 的充值（订单 {order}，此前{what}）：运营商不撤回（{reason}）"),
+    "open.given_back": ("Sale {what} while the carrier was unreachable: top-up of SIM {sim} (order {order}) "
+                        "maybe still on the SIM — ENTER asks the carrier",
+                        "运营商不可达时交易{what}：SIM {sim} 的充值（订单 {order}）可能仍在卡上，按确认键查询运营商"),
+    "settle.given_back": ("Given back, top-up maybe still on the SIM: {count}", "已退款、充值可能仍在卡上：{count} 笔"),
+    "srpt.given_back": ("TOP-UP MAYBE ON SIM: {count}", "充值可能仍在卡上：{count} 笔"),
 }

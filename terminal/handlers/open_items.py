@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flows.messages import CATALOGUE, Msg, say
+from flows.messages import CATALOGUE, Msg, say, state_label
 from flows.money import format_money
 from flows.ports import RefundHostPort
 from flows.recovery import RecoveryReport
@@ -21,7 +21,7 @@ from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
 from terminal.roles import Action
 from terminal.screens import Key
-from terminal.work import WorkContext, recover_all, unknown_rows
+from terminal.work import WorkContext, given_back_rows, recover_all, unknown_rows
 
 __all__ = ["OpenItems", "open_open_items"]
 
@@ -41,7 +41,10 @@ def _saf_lines(core: TerminalCore) -> tuple[str, ...]:
         lines = (*lines, say(Msg("refund.hint"), s.lang))
     unknown = tuple(say(Msg("open.unknown", {"sim": f"…{r.iccid[-4:]}", "order": carrier_order(r)}), s.lang)
                     for r in unknown_rows(core.services, core.wall_clock()))  # kept sales: what became of the top-up
-    return (*lines, *unknown)
+    given = tuple(say(Msg("open.given_back", {"sim": f"…{r.iccid[-4:]}", "order": carrier_order(r),
+                                              "what": state_label(r.state)}), s.lang)
+                  for r in given_back_rows(core.services))  # given back anyway: the top-up maybe still on the SIM
+    return (*lines, *unknown, *given)
 
 
 def open_open_items(core: TerminalCore) -> None:
