@@ -218,4 +218,17 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                         "运营商不可达时交易{what}：SIM {sim} 的充值（订单 {order}）可能仍在卡上，按确认键查询运营商"),
     "settle.given_back": ("Given back, top-up maybe still on the SIM: {count}", "已退款、充值可能仍在卡上：{count} 笔"),
     "srpt.given_back": ("TOP-UP MAYBE ON SIM: {count}", "充值可能仍在卡上：{count} 笔"),
+    # --- open items: pick the refused reversal to refund (day 15) ---
+    "open.hint_pick": ("1-9 pick · F2 refund the picked one · ENTER follow up now · CANCEL home",
+                       "1-9 选择 · F2 退款所选交易 · 确认键立即处理 · 取消键回主页"),
+    "open.pick_first": ("{count} payments wait for a refund: pick one with its number (1-9), then F2",
+                        "{count} 笔交易待退款：请先按编号（1-9）选择一笔，再按 F2"),
+    "open.pick_resolved": ("The picked payment (SIM {sim}) was resolved meanwhile ({state}): nothing done",
+                           "所选交易（SIM {sim}）已在此期间处理（{state}），未做任何操作"),
+    "open.pick_not_refundable": ("The picked item (SIM {sim}, {state}) is not a refused reversal: only those are "
+                                 "refunded here — nothing done", "所选项目（SIM {sim}，{state}）不是冲正被拒交易，"
+                                 "此处只能退款冲正被拒交易，未做任何操作"),
+    "open.no_item": ("There is no item {number} in the list: nothing done", "列表中没有第 {number} 项，未做任何操作"),
+    "open.key_unknown": ("That key does nothing here: 1-9 pick · F2 refund · ENTER follow up · CANCEL home",
+                         "此键在此无效：1-9 选择 · F2 退款 · 确认键处理 · 取消键回主页"),
 }
