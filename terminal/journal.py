@@ -220,17 +220,17 @@ class Journal:
         return f"{terminal_id}{now:%y%m%d%H%M%S}{invoice:06d}"
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
-              amount_minor: int, fee_minor: int, channel: str, cashier_id: str) -> int:
+              amount_minor: int, fee_minor: int, channel: str, cashier_id: str, plan_name_zh: str = "") -> int:
         if self.damage is not None:
             raise JournalError(f"journal out of service ({self.damage.kind}): no new sale")
         now = _now()
         with self.transaction(durable=False) as db:  # no money moves before the next (durable) step of the sale
             cur = db.execute(
                 "INSERT INTO txn (state, order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor,"
-                " channel, cashier_id, created_at, updated_at, batch) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?,"
-                " (SELECT value FROM counter WHERE name = 'batch'))",
+                " channel, cashier_id, created_at, updated_at, plan_name_zh, batch) VALUES ('created',?,?,?,?,?,?,?,"
+                "?,?,?,?,?, (SELECT value FROM counter WHERE name = 'batch'))",
                 (order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor, channel, cashier_id,
-                 now, now))
+                 now, now, plan_name_zh or None))
             txn_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, "created", f"order {order_id}"))
