@@ -231,4 +231,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "open.no_item": ("There is no item {number} in the list: nothing done", "列表中没有第 {number} 项，未做任何操作"),
     "open.key_unknown": ("That key does nothing here: 1-9 pick · F2 refund · ENTER follow up · CANCEL home",
                          "此键在此无效：1-9 选择 · F2 退款 · 确认键处理 · 取消键回主页"),
+    # --- void / refund screens: bad input said, nothing changed (day 15) ---
+    "keys.no_meaning": ("That key does nothing here — {hint}", "此键在此无效 —— {hint}"),
+    "void.pick_changed": ("The payment of SIM {sim} changed meanwhile ({state}): nothing done — the list is shown "
+                          "as it is now", "SIM {sim} 的交易已在此期间变更（{state}），未做任何操作，列表已更新"),
 }
