@@ -125,3 +125,37 @@ def test_a_late_reversal_cut_before_it_left_is_sent_under_the_same_order_id(jour
     assert take_back_late(carrier, journal, journal.get(txn)).key == "givenback.reversed"
     assert _reversals(carrier)[-1] == ("reverse_topup", "O1") and journal.get(txn).topup_status == "reversed"
     assert len(journal.events(txn)) == writes + 1  # the intent is not written twice
+
+
+def test_a_settled_sale_refunded_anyway_while_the_carrier_was_unreachable_is_taken_back_once(journal):
+    """The refund of a closed batch's sale, given "anyway" while the carrier could not be asked: ``refunded`` with
+    ``reverse_unknown``; the follow-up takes the top-up back once and records it."""
+    from flows.ports import AuthResponse
+    from flows.refund import refund_payment
+
+    class RefundHost:
+        def __init__(self):
+            self.sent = []
+
+        def refund(self, request):
+            self.sent.append(request.stan)
+            return AuthResponse("00")
+
+    txn = journal.begin(order_id="O9", iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
+                        plan_name="1 GB", amount_minor=1000, fee_minor=0, channel="card", cashier_id="01")
+    for step in path_to("completed", through="auth_intended"):
+        journal.update(txn, step, **({"stan": 31, "auth_code": "654321", "masked_pan": "621234******1232",
+                                      "auth_time": "2026-12-01T10:00:00", "rrn": "000000000031"}
+                                     if step == "auth_intended" else {}))
+    carrier, host = FakeCarrier(), RefundHost()
+    carrier.reverse.append(LinkTimeout("silent"))
+    result = refund_payment(host, journal, journal.get(txn), terminal_id="T1", merchant_id="M1", supervisor_id="90",
+                            carrier=carrier, settled_batch=2, anyway=True)
+    assert result.done and len(host.sent) == 1
+    row = journal.get(txn)
+    assert (row.state, row.topup_status) == ("refunded", "reverse_unknown") and given_back_unknown(row)
+    carrier.status.append(TopupResult("O9", "applied", 4000))
+    line = take_back_late(carrier, journal, row)
+    assert (journal.get(txn).state, journal.get(txn).topup_status) == ("refunded", "reversed")
+    assert "refunded earlier: now taken back" in say(line, "en") and "此前已退款" in say(line, "zh")
+    assert _reversals(carrier) == [("reverse_topup", "O9")] * 2 and len(host.sent) == 1  # nothing more to the bank
