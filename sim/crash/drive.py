@@ -66,6 +66,8 @@ SUPERVISOR_VOID_ANYWAY_UNREACHABLE = (("9 ENTER", "login"), ("90 ENTER 9999 ENTE
                                       ("F2", "void_select"), ("1", "void_confirm"), ("F1", "voiding"),
                                       ("", "void_confirm"), ("F1", "void_done"), ("ENTER", "home"),
                                       (CARRIER_UP, ""), ("F4", "open_items"), ("ENTER", "open_items"))
+# the same for a settled sale's refund: the day closed, the carrier down, refunded anyway, then taken back
+SUPERVISOR_SETTLE_REFUND_ANYWAY_UNREACHABLE = (*SUPERVISOR_SETTLE_REFUND[:5], *SUPERVISOR_VOID_ANYWAY_UNREACHABLE[2:])
 
 SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
@@ -101,6 +103,8 @@ SCENARIOS: tuple[CrashScenario, ...] = (
                   after=SUPERVISOR_SETTLE_REFUND_ANYWAY),
     CrashScenario("card_void_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "voided",
                   after=SUPERVISOR_VOID_ANYWAY_UNREACHABLE),
+    CrashScenario("card_refund_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "refunded",
+                  after=SUPERVISOR_SETTLE_REFUND_ANYWAY_UNREACHABLE),
 )
 
 class TerminalProcess:

@@ -36,7 +36,8 @@ the same after the SIM used the top-up (the carrier refuses; the supervisor refu
 once with the top-up left on the SIM, as chosen, or completed; ``card_void_anyway_unreachable``: the carrier cannot
 be reached during the void, the supervisor voids anyway, the carrier comes back and open items ENTER takes the
 top-up back (``reversing_late`` journalled first) — voided once with the top-up taken back exactly once (or left
-on when the carrier refuses), never left "maybe still on the SIM" after the restart's recovery, or completed.
+on when the carrier refuses), never left "maybe still on the SIM" after the restart's recovery, or completed;
+``card_refund_anyway_unreachable``: the same for a settled sale's refund (the day closed first).
 """
 
 from __future__ import annotations
