@@ -13,7 +13,7 @@ one, so every receipt (sale, void, refund, reprint) names the plan in its own la
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED", "INDEXES"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -71,3 +71,9 @@ SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "term
 # sqlite_master leaves every row intact and every row unreadable). The schema changes only in migrations, which
 # seal it anew.
 CHECKED = (*SEALED, "sqlite_master")
+# Indexes for the named queries, created at every open (``IF NOT EXISTS``) and not a migration: they change no
+# row and no column, so the schema version stays and an image rolled back to the build before still opens the
+# journal (it refuses a newer version). Each is sealed like the rest of the schema (``sqlite_master``) in the
+# commit that creates it. ``txn_sim``: one SIM's rows (the daily spending check, the duplicate guard) without
+# reading the whole table.
+INDEXES = (("txn_sim", "CREATE INDEX txn_sim ON txn(iccid)"),)

@@ -22,7 +22,7 @@ from flows.pricing import TAP_CHANNEL, FeeSchedule, Quote, channel_label, offere
 from flows.sim_number import group_digits, group_msisdn
 from terminal.machine import State
 from terminal.office_state import OfficeState
-from terminal.roles import allowed, home_menu
+from terminal.roles import usable_menu
 from terminal.screens import MenuItem, Screen
 from terminal.users import User
 
@@ -164,7 +164,7 @@ def render_home(s: Session) -> Screen:
     name = say(pair(s.user.name), s.lang) if s.user else ""
     # only what this role may use is listed (issue 14 item 6); a hidden item's key still says who may
     menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")))
-                 for key, action, label in home_menu(role) if allowed(role, action))
+                 for key, _action, label in usable_menu(role))
     lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
     if s.logout_asked:
         lines.append(_t(s, "home.logout_ask"))

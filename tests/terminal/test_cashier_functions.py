@@ -9,7 +9,7 @@ from flows.txn_state import path_to
 from terminal.audit import AuditLog
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.journal import Journal, JournalError
-from terminal.roles import PERMISSIONS, Action, Role, allowed
+from terminal.roles import PERMISSIONS, Action, Role, allowed, home_menu, usable_menu
 from terminal.users import UserStore, hash_password
 
 SUPERVISOR_ONLY = {Action.VOID, Action.REFUND, Action.SETTLEMENT, Action.SETTINGS, Action.USERS, Action.AUDIT}
@@ -27,6 +27,13 @@ def test_permission_table_follows_the_issue():
     assert all(allowed(r.value, Action.OWN_PASSWORD) for r in Role)
     assert not any(allowed("intruder", a) for a in Action)  # an unknown role may do nothing
     assert set(PERMISSIONS) == set(Action)
+
+
+def test_the_home_menu_a_role_sees_is_what_it_may_use():  # worked out once per role (issue 17 item 3)
+    for role in [*(r.value for r in Role), "intruder", ""]:
+        assert usable_menu(role) == tuple(e for e in home_menu(role) if allowed(role, e[1]))
+        assert all(allowed(role, action) for _, action, _ in usable_menu(role))
+    assert [key for key, _, _ in usable_menu("cashier")][:2] == ["1", "2"] and usable_menu("intruder") == ()
 
 
 def test_audit_log_is_append_only_and_survives_a_restart(tmp_path):
