@@ -210,8 +210,22 @@ class CardReader(LinkDevice):
                 return False
             time.sleep(0.1)
 
-    def wait_for_removal(self, timeout_s: float) -> bool:
-        return self._wait(lambda: not self._present, timeout_s, None)
+    def slot_mark(self) -> int:
+        """Which insertion the slot holds now (insertions counted since the driver started): taken *before* the
+        customer is asked to take the card out, it lets ``wait_for_removal`` see an out-and-in that is already
+        over when the wait begins."""
+        with self._cond:
+            return self._insertions
+
+    def wait_for_removal(self, timeout_s: float, cancel: CancelToken | None = None,
+                         since: int | None = None) -> bool:
+        """True once the card of insertion ``since`` (``slot_mark()``; default: the card in now) has left: the
+        slot is empty, or another card went in since — out and in again, however fast, even before this call
+        (the two events may reach this thread together). False after ``timeout_s``. Woken by the reader's
+        events and ``cancel``; raises like ``wait_for_card``."""
+        with self._cond:
+            mark = self._insertions if since is None else since
+        return self._wait(lambda: not self._present or self._insertions != mark, timeout_s, cancel)
 
     # --- internals ---
 

@@ -88,8 +88,12 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             return CardPaymentResult(PaymentStatus.FAILED, _nothing_charged(Msg("pay.reader_error", {"error": exc})))
         if got is None:
             return chip_failed or CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.no_card"))
-        if got == "card" and chip_failed is not None:  # the failed card is still in: out, then swipe it
-            if not ports.reader.wait_for_removal(max(0.0, deadline - time.monotonic())):
+        if got == "card" and chip_failed is not None:  # the failed card is still in (or in again): out, then swipe
+            try:
+                if not card_slot.wait_removed(ports.reader, max(0.0, deadline - time.monotonic()), cancel,
+                                              card_slot.mark(ports.reader)):
+                    return chip_failed
+            except (Cancelled, DeviceError):  # CANCEL, or the reader failed: the failed chip's result stands
                 return chip_failed
             continue
         if got == "card":
@@ -119,12 +123,13 @@ def _refuse_card_from_before(ports: CardPaymentPorts, settings: CardPaymentSetti
                              started_at: float | None) -> CardPaymentResult | None:
     """None when the slot is clear (or the card went in after the sale started); else waits for the card to be
     taken out (asking with the screen and the buzzer), returning a result only when it never was."""
+    since = card_slot.mark(ports.reader)  # before asking: an out-and-in faster than this thread still counts
     if not card_slot.from_before(ports.reader, started_at):
         return None
     progress(Step.REMOVE_AND_INSERT)
     card_slot.beep(ports.reader)
     try:
-        if card_slot.wait_removed(ports.reader, settings.card_timeout_s, cancel):
+        if card_slot.wait_removed(ports.reader, settings.card_timeout_s, cancel, since):
             progress(Step.WAIT_CARD)
             return None
     except Cancelled:

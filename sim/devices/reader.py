@@ -246,6 +246,7 @@ class ReaderSim(LinkedDevice):
         # A customer who does what the beep asks (benches, crash runs, pos-terminal process tests): at each
         # beep a card in the slot is taken out and, a moment later, put in again (a "new" insertion).
         self.reinsert_on_beep = False
+        self._reinserting = False  # that customer is taking the card out and in (a second beep meanwhile: no more)
 
     @property
     def card_present(self) -> bool:
@@ -365,15 +366,22 @@ class ReaderSim(LinkedDevice):
     def _buzzer(self, data: bytes) -> bytes:
         self.beeps.append(decode_buzzer(data))
         applet = self._applet
-        if self.reinsert_on_beep and applet is not None:
+        with self.lock:  # one hand: a beep while the customer is already taking the card out and in adds nothing
+            act = self.reinsert_on_beep and applet is not None and not self._reinserting
+            self._reinserting = self._reinserting or act
+        if act:
             threading.Timer(0.05, self._take_out_and_in, (applet,)).start()
         return encode_response(ReaderStatus.OK)
 
     def _take_out_and_in(self, applet: Applet) -> None:
-        if self._applet is applet:
-            self.remove()
-            time.sleep(0.05)
-            self.insert(applet)
+        try:
+            if self._applet is applet:
+                self.remove()
+                time.sleep(0.05)
+                self.insert(applet)
+        finally:
+            with self.lock:
+                self._reinserting = False
 
     def _mag_read(self, _data: bytes) -> bytes:
         swipe, self._last_swipe = self._last_swipe, None
