@@ -43,6 +43,7 @@ class CardReader(LinkDevice):
         self._inserted_at: float | None = None  # monotonic time the card in the slot went in (or was first seen)
         self._powered_insertion: int | None = None
         self._swiped: codec.CardSwiped | None = None  # the last swipe not yet taken
+        self._swiped_at = 0.0  # when (monotonic) it reached the terminal
         self.atr: codec.Atr | None = None
 
     def open(self) -> None:
@@ -82,6 +83,13 @@ class CardReader(LinkDevice):
         with self._cond:
             swiped, self._swiped = self._swiped, None
         return None if swiped is None else swiped.stripe()
+
+    def forget_swipe(self, before: float | None = None) -> None:
+        """Forget the swipe not yet taken if it reached the terminal before ``before`` (``time.monotonic()``;
+        None: whenever). A swipe is judged by when it happened, not by when a flow first looked."""
+        with self._cond:
+            if self._swiped is not None and (before is None or self._swiped_at < before):
+                self._swiped = None
 
     def card_present(self) -> bool:
         """What the reader last said; False while the link is down (an unplugged reader has no card)."""
@@ -295,6 +303,7 @@ class CardReader(LinkDevice):
             else:
                 with self._cond:
                     self._swiped = reader_event = swipe
+                    self._swiped_at = time.monotonic()
                     self._cond.notify_all()
         else:
             log.debug("unknown reader event 0x%02X", code or 0)

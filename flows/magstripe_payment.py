@@ -55,6 +55,14 @@ class SwipeReaderPort(Protocol):
         """The last swipe, parsed, then forgotten. Raises RemoteProtocolError for an unreadable track."""
 
 
+@runtime_checkable
+class SwipeTimePort(Protocol):
+    """A stripe reader that knows when its swipe happened (``CardReader``)."""
+
+    def forget_swipe(self, before: float | None = None) -> None:
+        """Forget the swipe not yet taken if it was made before ``before`` (monotonic; None: whenever)."""
+
+
 def entry_mode(*, fallback: bool) -> str:
     return "801" if fallback else "901"
 
@@ -63,7 +71,9 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
                        progress: Callable[[Step], None], cancel: CancelToken,
                        started_at: float | None = None) -> CardPaymentResult:
     """Like ``pay_by_card``, but a swipe is a way to pay too. A reader without a stripe head: chip only.
-    A card already in the slot when the sale started (``started_at``) is refused: out, and in again."""
+    A card already in the slot when the sale started (``started_at``) is refused: out, and in again. A swipe
+    counts by when it happened: one made after ``started_at`` is this customer's even if it came before this
+    function looked; one made before is dropped, and so is one made before the chip failed (no fallback)."""
     reader = ports.reader
     refused = _refuse_card_from_before(ports, settings, progress, cancel, started_at)
     if refused is not None:
@@ -73,10 +83,7 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
                            cancel=cancel)
     chip_failed: CardPaymentResult | None = None
     deadline = time.monotonic() + settings.card_timeout_s
-    try:
-        reader.take_stripe()  # a swipe from before this sale is not this customer's
-    except RemoteProtocolError:
-        pass
+    _forget_swipe(reader, started_at)  # a swipe from before this sale is not this customer's
     progress(Step.WAIT_CARD)
     while True:
         try:
@@ -102,6 +109,7 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             if not result.chip_failed:
                 return result
             chip_failed = result  # the chip is unusable: this card may now be swiped
+            _forget_swipe(reader, time.monotonic())  # a fallback swipe comes after the failure, never before it
             progress(Step.SWIPE_FALLBACK)
             continue
         try:
@@ -116,6 +124,18 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             continue
         return _pay_by_stripe(ports, settings, txn_id, amount_minor, stripe,
                               fallback=stripe.chip_card, progress=progress, cancel=cancel)
+
+
+def _forget_swipe(reader: SwipeReaderPort, before: float | None) -> None:
+    """Drop a swipe made before ``before`` (the terminal's monotonic time; None: any). A reader that cannot
+    say when a swipe happened drops whatever it holds (test doubles)."""
+    if before is not None and isinstance(reader, SwipeTimePort):
+        reader.forget_swipe(before)
+        return
+    try:
+        reader.take_stripe()
+    except RemoteProtocolError:
+        pass
 
 
 def _refuse_card_from_before(ports: CardPaymentPorts, settings: CardPaymentSettings,

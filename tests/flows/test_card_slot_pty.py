@@ -251,3 +251,100 @@ def test_a_failed_chip_put_back_is_waited_out_once_per_insertion_and_cancel_ends
     assert Step.SWIPE_FALLBACK in steps
     (paid,) = result
     assert paid.status is PaymentStatus.FAILED and paid.chip_failed  # type: ignore[attr-defined]
+
+
+# --- the stripe head: a swipe counts by when it happened -----------------------------------------------------
+
+CHIP_STRIPE = b"6229000033334446=3012201000001"  # service code 201: a chip card
+PLAIN_STRIPE = b"6229000011112226=3012101000001"  # 101: no chip
+
+
+class _Flow:
+    """``pay_card_or_stripe`` on a worker thread, as the terminal runs it; ``waiting`` is set each time the flow
+    sleeps in the reader for a card or a swipe, or for the card to come out."""
+
+    def __init__(self, reader: CardReader, started_at: float) -> None:
+        self.reader, self.token, self.steps, self.result = reader, CancelToken(), [], []  # type: ignore[var-annotated]
+        self.waiting = threading.Event()
+        for name in ("wait_for_card_or_swipe", "wait_for_removal"):
+            setattr(reader, name, self._signalling(getattr(reader, name)))
+        self.taken: list[object] = []  # every stripe the flow took from the reader
+        take = reader.take_stripe
+        reader.take_stripe = lambda: self._took(take())  # type: ignore[method-assign]
+        service = _Sale(reader).service
+        self.thread = threading.Thread(target=lambda: self.result.append(pay_card_or_stripe(
+            service.card, service.settings, txn_id=1, amount_minor=1000, progress=self.steps.append,
+            cancel=self.token, started_at=started_at)), daemon=True)
+        self.thread.start()
+
+    def _signalling(self, wait: Callable[..., object]) -> Callable[..., object]:
+        def signalling(*args: object) -> object:
+            self.waiting.set()
+            return wait(*args)
+        return signalling
+
+    def _took(self, stripe: object) -> object:
+        if stripe is not None:
+            self.taken.append(stripe)
+        return stripe
+
+    def cancel(self) -> object:
+        self.token.cancel()
+        self.thread.join(timeout=WAIT_S)
+        assert not self.thread.is_alive()
+        return self.result[0]
+
+
+def _swipe(sim: ReaderSim, reader: CardReader, track2: bytes) -> None:
+    seen = threading.Event()
+    reader.add_listener(lambda event: seen.set())
+    sim.swipe(track2=track2)
+    assert seen.wait(5.0)
+
+
+def test_a_swipe_made_after_the_sale_started_counts_before_the_flow_looks(slot: tuple[ReaderSim, CardReader]) -> None:
+    """The customer swipes as the cashier confirms; the swipe reaches the terminal while the sale is still being
+    journalled. It was dropped as "from before this sale", and the customer had to swipe again."""
+    sim, reader = slot
+    started_at = time.monotonic()
+    _swipe(sim, reader, CHIP_STRIPE)
+    flow = _Flow(reader, started_at)
+    try:
+        _until(lambda: Step.INSERT_CHIP in flow.steps)  # the swipe was read: a chip card is asked into the slot
+    finally:
+        paid = flow.cancel()
+    assert [stripe.masked_pan for stripe in flow.taken] == ["622900******4446"]  # type: ignore[attr-defined]
+    assert paid.status is PaymentStatus.CANCELLED  # type: ignore[attr-defined]
+
+
+def test_a_swipe_from_before_the_sale_is_never_taken(slot: tuple[ReaderSim, CardReader]) -> None:
+    sim, reader = slot
+    _swipe(sim, reader, PLAIN_STRIPE)  # the previous customer's
+    flow = _Flow(reader, time.monotonic())
+    assert flow.waiting.wait(WAIT_S)  # waiting for a card or a swipe: the old swipe was dropped
+    paid = flow.cancel()
+    assert flow.taken == [] and Step.PIN_ENTRY not in flow.steps
+    assert paid.status is PaymentStatus.CANCELLED  # type: ignore[attr-defined]
+
+
+def test_a_swipe_made_while_the_chip_was_read_is_no_fallback(slot: tuple[ReaderSim, CardReader]) -> None:
+    """Fallback to the stripe follows a chip failure (EMV): a swipe that came while the chip was being read (before
+    it failed) was taken as the fallback swipe once the card was out."""
+    sim, reader = slot
+    started_at = time.monotonic()
+    _insert(sim, reader, FakeApplet(atr=b"\x00\x00"))  # a malformed ATR: the chip fails at power-on
+    power_on = reader.power_on
+
+    def swiped_meanwhile() -> bytes:
+        _swipe(sim, reader, CHIP_STRIPE)
+        return power_on()
+
+    reader.power_on = swiped_meanwhile  # type: ignore[method-assign]
+    flow = _Flow(reader, started_at)
+    _until(lambda: Step.SWIPE_FALLBACK in flow.steps)
+    _until(flow.waiting.is_set)  # waiting for the failed card to come out
+    flow.waiting.clear()
+    sim.remove()
+    assert flow.waiting.wait(WAIT_S)  # out: waiting for the fallback swipe — the early one is not it
+    paid = flow.cancel()
+    assert flow.taken == [] and Step.PIN_ENTRY not in flow.steps and paid.chip_failed  # type: ignore[attr-defined]
