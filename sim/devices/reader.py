@@ -240,6 +240,8 @@ class ReaderSim(LinkedDevice):
         self._second: Applet | None = None  # a second card in the field: polls answer COLLISION
         self._leave_after: int | None = None  # the tapped card leaves the field after this many more APDUs
         self._tear_on: int | None = None  # the card leaves while answering this INS (torn transaction)
+        self._presented = 0  # presentations counted (tap): a card taken away and held out again is a new one
+        self._removing: int | None = None  # CL_REMOVE under way for this presentation (EMV Book D removal)
         self.field_offs: list[int] = []  # CL_FIELD_OFF hold times, oldest first
         self.leds = Led(0)
         self.beeps: list[int] = []  # durations in ms, oldest first
@@ -291,6 +293,7 @@ class ReaderSim(LinkedDevice):
         with self.lock:
             self._field, self._cl_active = (applet, ContactlessCard(card_type, uid)), False
             self._second, self._leave_after, self._tear_on = also, leave_after, tear_on_ins
+            self._presented += 1
         self.notify("tapped")
 
     def take_one_away(self) -> None:
@@ -400,12 +403,21 @@ class ReaderSim(LinkedDevice):
     def _cl_activate(self, _data: bytes) -> bytes:
         if self._field is None:
             return encode_response(ReaderStatus.NO_CARD)
-        self._cl_active = True
+        self._cl_active, self._removing = True, None  # a new session: an abandoned removal is over
         return encode_response(ReaderStatus.OK, bytes(self._field[0].atr))
 
     def _cl_remove(self, _data: bytes) -> bytes:
+        """The removal procedure (EMV Book D §9.5) runs in the reader from the first CL_REMOVE: it is over once
+        the card it started with has left the field, even if a card is back by the time the terminal asks
+        again (that one is a new presentation, polled and activated afresh)."""
         self._cl_active = False
-        return encode_response(ReaderStatus.BUSY if self._field is not None else ReaderStatus.OK)
+        with self.lock:
+            if self._removing is None:
+                self._removing = self._presented
+            gone = self._field is None or self._presented != self._removing
+            if gone:
+                self._removing = None
+        return encode_response(ReaderStatus.OK if gone else ReaderStatus.BUSY)
 
     def _timed(self, data: bytes) -> bytes:
         """CL_TIMED_TRANSMIT: the time on the air is modelled, not measured in Python (which would measure the
