@@ -21,12 +21,14 @@ new insertion (powered afresh, inserted after the sale started), never the old c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from flows.ports import CancelToken
 from pos_errors import Cancelled, DeviceError
 
-__all__ = ["SlotReaderPort", "SlotWatchPort", "from_before", "beep", "mark", "wait_removed", "REMOVE_BEEP_MS"]
+__all__ = ["SlotReaderPort", "SlotWatchPort", "FieldRemovalPort", "from_before", "beep", "mark", "wait_removed",
+           "field_cleared", "REMOVE_BEEP_MS"]
 
 REMOVE_BEEP_MS = 400
 
@@ -85,3 +87,22 @@ def wait_removed(reader: Any, timeout_s: float, cancel: CancelToken, since: int 
     if cancel.cancelled:  # a reader without marks or cancel (test doubles): its own wait
         raise Cancelled("card removal cancelled")
     return bool(reader.wait_for_removal(timeout_s))
+
+
+@runtime_checkable
+class FieldRemovalPort(Protocol):
+    """A contactless reader that runs the card removal procedure (EMV Book D §9.5): True once the card it last
+    activated has left the field."""
+
+    def remove_contactless(self, timeout_s: float = 10.0, cancel: CancelToken | None = None) -> bool: ...
+
+
+def field_cleared(reader: Any, timeout_s: float, cancel: CancelToken, asked: Callable[[], None]) -> bool:
+    """The contactless side of the same rule (Book D's main loop: removal before the next poll): True when the
+    card or phone of the previous tap has left the field — at once, or after ``asked`` showed "take it away"
+    (a card taken away and held out again is a new presentation, read afresh); False when it stayed for
+    ``timeout_s``. A reader that cannot tell is trusted. Raises Cancelled, DeviceError."""
+    if not isinstance(reader, FieldRemovalPort) or reader.remove_contactless(0.0):
+        return True
+    asked()
+    return reader.remove_contactless(timeout_s, cancel)

@@ -241,7 +241,7 @@ class ReaderSim(LinkedDevice):
         self._leave_after: int | None = None  # the tapped card leaves the field after this many more APDUs
         self._tear_on: int | None = None  # the card leaves while answering this INS (torn transaction)
         self._presented = 0  # presentations counted (tap): a card taken away and held out again is a new one
-        self._removing: int | None = None  # CL_REMOVE under way for this presentation (EMV Book D removal)
+        self._activated: int | None = None  # the presentation last activated: CL_REMOVE waits for it to leave
         self.field_offs: list[int] = []  # CL_FIELD_OFF hold times, oldest first
         self.leds = Led(0)
         self.beeps: list[int] = []  # durations in ms, oldest first
@@ -403,20 +403,17 @@ class ReaderSim(LinkedDevice):
     def _cl_activate(self, _data: bytes) -> bytes:
         if self._field is None:
             return encode_response(ReaderStatus.NO_CARD)
-        self._cl_active, self._removing = True, None  # a new session: an abandoned removal is over
+        with self.lock:
+            self._cl_active, self._activated = True, self._presented
         return encode_response(ReaderStatus.OK, bytes(self._field[0].atr))
 
     def _cl_remove(self, _data: bytes) -> bytes:
-        """The removal procedure (EMV Book D §9.5) runs in the reader from the first CL_REMOVE: it is over once
-        the card it started with has left the field, even if a card is back by the time the terminal asks
-        again (that one is a new presentation, polled and activated afresh)."""
+        """The removal procedure (EMV Book D §9.5) as the reader runs it: over once the card last activated has
+        left the field, even if a card is back by the time the terminal asks (that one is a new presentation,
+        polled and activated afresh); BUSY while that card is still there."""
         self._cl_active = False
         with self.lock:
-            if self._removing is None:
-                self._removing = self._presented
-            gone = self._field is None or self._presented != self._removing
-            if gone:
-                self._removing = None
+            gone = self._field is None or self._presented != self._activated
         return encode_response(ReaderStatus.OK if gone else ReaderStatus.BUSY)
 
     def _timed(self, data: bytes) -> bytes:
