@@ -356,10 +356,10 @@ class Journal:
             return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
                                     f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
 
-    def user_update(self, user_id: str, **values: object) -> bool:
+    def user_update(self, user_id: str, *, durable: bool = True, **values: object) -> bool:  # False: rides along
         if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
-        with self.transaction() as db:
+        with self.transaction(durable=durable) as db:
             return db.execute(f"UPDATE users SET {', '.join(f'{n} = ?' for n in values)} WHERE user_id = ?",  # noqa: S608
                               (*values.values(), user_id)).rowcount == 1
 
