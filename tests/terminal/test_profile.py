@@ -123,6 +123,6 @@ def test_check_config_shows_exception_file_pans_masked(tmp_path):
     config.write_text('[emv]\nexception_file = ["6212345678901232", "6212345678901240-01"]\n', encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(config), "--check-config"],
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert "6212345678901232" not in done.stdout and "621234******1232" in done.stdout
+    assert done.returncode == 2 and "(device secret)" in done.stderr, done.stderr  # no secret file: would not start
+    assert "6212345678901232" not in done.stdout + done.stderr and "621234******1232" in done.stdout
     assert "6212345678901240" not in done.stdout and "621234******1240" in done.stdout
