@@ -9,6 +9,7 @@ configuration and wires them into the flows. Nothing else in the product constru
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -29,7 +30,8 @@ from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
-from emv.config import TerminalConfig, terminal_config
+from emv.capk import SHIPPED_CAPKS, retired
+from emv.config import TerminalConfig, terminal_config, trusted_capks
 from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from pos_errors import ConfigError, DeviceError, PosError
@@ -56,9 +58,14 @@ log = logging.getLogger("terminal.wiring")
 
 
 def emv_config(settings: Settings) -> TerminalConfig:
-    term = settings.terminal
-    return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
-                           ifd_serial=term.id, profile=term.profile)
+    """The kernel's configuration; CA keys expired by today are left out (and said in the log)."""
+    term, today, section = settings.terminal, dt.date.today(), asdict(settings.emv)
+    for capk in retired(trusted_capks(section, term.profile), today):  # withdrawn at expiry (EMV Book 2 §5.1)
+        shipped = capk.key in SHIPPED_CAPKS and SHIPPED_CAPKS[capk.key] == capk
+        log.log(logging.INFO if shipped else logging.WARNING, "CA public key %s/%02X expired on 20%s: not trusted",
+                capk.rid.hex().upper(), capk.index, capk.expiry)
+    return terminal_config(section, terminal_id=term.id, merchant_id=term.merchant_id,
+                           ifd_serial=term.id, profile=term.profile, today=today)
 
 
 def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:

@@ -3,6 +3,7 @@ refuses to boot with a test CA key, a test PIN key or an ``insecure_plaintext`` 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,10 @@ def test_example_config_is_production_and_trusts_live_keys_only():
     settings = load_settings(EXAMPLE)
     assert settings.terminal.profile == "production" and Settings().terminal.profile == "production"
     capks = emv_config(settings).capks
-    assert set(capks) == set(LIVE_CAPKS) and not any(c.test for c in capks.values())
+    assert not any(c.test for c in capks.values())
+    # the live keys still valid today: the shipped Visa 01 and Mastercard 05 have expired (EMV Book 2 §5.1)
+    assert set(capks) == {k for k, c in LIVE_CAPKS.items() if not c.expired(dt.date.today())}
+    assert (bytes.fromhex("A000000004"), 0x05) not in capks
 
 
 def test_shipped_table_labels_every_key_with_source_expiry_and_kind():
