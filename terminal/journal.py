@@ -112,7 +112,7 @@ class Journal:
                 if self._db.in_transaction and not body_failed:
                     self._db.execute("ROLLBACK")
                 self._riding = 0 if not self._db.in_transaction else self._riding
-                self.write_error = str(exc)
+                self.write_error = f"{getattr(exc, 'sqlite_errorname', 'SQLITE_ERROR')}: {exc}"  # storage_fault
                 raise JournalError(f"journal write failed: {exc}") from exc
             self._riding = 0
             self.chain.commit()
