@@ -225,6 +225,8 @@ class SimWorld:
                            "alipay_public_key_file": public, "ca_file": self.alipay.ca_file, "timeout_s": 3.0}}
 
     def start(self) -> SimWorld:
+        if self.terminal is not None:  # a second terminal on the same ptys and journal: refused, nothing touched
+            raise RuntimeError("this SimWorld's terminal is running already: stop() it, or make another SimWorld")
         self.settings = Settings.from_dict(self.config())
         if self.trace:  # the simulator's own files (test CAs, certificates) owner-only, like the terminal's
             private_tree(self.workdir)

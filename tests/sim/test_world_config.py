@@ -61,3 +61,16 @@ def test_a_back_end_on_a_taken_port_fails_with_the_bind_error():
         assert refused.type is not AttributeError and refused.value.errno == 98  # EADDRINUSE
     finally:
         taken.stop()
+
+
+def test_a_second_start_is_refused_and_changes_nothing(tmp_path):
+    world = SimWorld(workdir=tmp_path).start()
+    try:
+        world.wait_for("login")
+        terminal, services = world.terminal, world.services
+        with pytest.raises(RuntimeError, match="running already"):
+            world.start()
+        assert world.terminal is terminal and world.services is services
+        world.wait_for("login")  # the one terminal goes on
+    finally:
+        world.stop()
