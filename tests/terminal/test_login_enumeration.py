@@ -60,6 +60,10 @@ def test_unknown_id_wrong_password_and_locked_account_look_the_same(tmp_path: Pa
         "Wrong user id or password, or the account is locked (a supervisor can unlock it) / "
         "工号或密码错误，或账户已锁定（主管可解锁）"}
     assert d.services.users.is_locked("02") and not d.services.users.is_locked("03")
+    assert not d.services.journal._db.in_transaction  # the lock rode with an audit row's COMMIT: on disk now
+    reopened = Journal(tmp_path / "journal.db")  # a second connection sees only what is committed
+    assert UserStore(reopened).is_locked("02")
+    reopened.close()
     # the supervisor sees it: the audit log says why each failed, the users screen shows the lock
     rows = [(e.user_id, e.action, e.detail) for e in reversed(d.services.audit.recent(20))]
     assert rows[:4] == [("02", "login_failed", "wrong password (1 of 5)"),
