@@ -145,6 +145,9 @@ def _check_start(settings: Settings) -> int:
     from terminal.wiring import START_CHECKS, check_start
 
     problems = check_start(settings)
+    withdrawn = _withdrawn_capks(settings)
+    if withdrawn:  # not a refusal: the kernel leaves them out (EMV Book 2 §5.1); the schemes' current keys are needed
+        print(f"CA keys past their expiry, not trusted: {withdrawn}")
     for name, problem in problems:
         print(f"pos-terminal: configuration error ({name}): {problem}", file=sys.stderr)
     if problems:
@@ -153,6 +156,20 @@ def _check_start(settings: Settings) -> int:
         return 2
     print(f"start checks: all {len(START_CHECKS)} passed ({', '.join(name for name, _ in START_CHECKS)})")
     return 0
+
+
+def _withdrawn_capks(settings: Settings) -> str:
+    """The CA keys this terminal would trust but for their expiry date, as ``RID/INDEX (YYMMDD)``."""
+    import datetime as dt
+
+    from emv.capk import retired
+    from emv.config import trusted_capks
+
+    try:
+        keys = retired(trusted_capks(asdict(settings.emv), settings.terminal.profile), dt.date.today())
+    except ConfigError:  # a bad [emv] section: the "emv" start check names it
+        return ""
+    return ", ".join(f"{c.rid.hex().upper()}/{c.index:02X} ({c.expiry})" for c in keys)
 
 
 def _verify_audit(settings: Settings) -> int:
