@@ -99,7 +99,7 @@ class Journal:
                 if self._db.in_transaction and not body_failed:
                     self._db.execute("ROLLBACK")
                 self._riding = 0 if not self._db.in_transaction else self._riding
-                self.write_error = str(exc)
+                self.write_error = f"{getattr(exc, 'sqlite_errorname', 'SQLITE_ERROR')}: {exc}"  # storage_fault
                 raise JournalError(f"journal write failed: {exc}") from exc
             self._riding = 0
             self.chain.commit()
@@ -352,10 +352,10 @@ class Journal:
             return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
                                     f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
 
-    def user_update(self, user_id: str, **values: object) -> bool:
+    def user_update(self, user_id: str, *, durable: bool = True, **values: object) -> bool:  # False: rides along
         if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
-        with self.transaction() as db:
+        with self.transaction(durable=durable) as db:
             return db.execute(f"UPDATE users SET {', '.join(f'{n} = ?' for n in values)} WHERE user_id = ?",  # noqa: S608
                               (*values.values(), user_id)).rowcount == 1
 

@@ -21,11 +21,12 @@ class _Server(ThreadingHTTPServer):
     """Counts the connections it accepts and, when closed, closes the kept-alive ones still open (a server that
     stops or becomes unreachable answers nothing more, not even on a connection a client kept)."""
 
-    def server_activate(self) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        # before the bind: a bind that fails (port taken) calls server_close(), which needs them
         self.accepted = 0
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
-        super().server_activate()
+        super().__init__(address, handler)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         with self._open_lock:
@@ -70,9 +71,11 @@ class LoopbackHttp:
         return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self._port}"
 
     def start(self) -> str:
-        """Serve on 127.0.0.1 (an ephemeral port unless one was given); returns the base URL."""
+        """Serve on 127.0.0.1 (an ephemeral port unless one was given); returns the base URL. Started already:
+        the same URL, nothing bound again."""
         self._stopping.clear()
-        self._listen()
+        if self._server is None:
+            self._listen()
         return self.base_url
 
     def stop(self) -> None:
