@@ -7,7 +7,9 @@ that something could not be done at all::
     ├── ProtocolError                 bytes that do not follow a protocol (.offset, .tag, .raw); a ValueError
     │   ├── LocalProtocolError        we were asked to build something invalid
     │   └── RemoteProtocolError       the peer (card, device, host) sent garbage
-    │       └── OdaError              a certificate or signature of the card does not verify (emv.oda)
+    │       ├── OdaError              a certificate or signature of the card does not verify (emv.oda)
+    │       └── AnswerMismatch        the host's answer is not an answer to what was asked (amount, currency,
+    │                                 ids, a partial approval): outcome unknown, reverse
     ├── CryptoError                   a key or cryptogram operation could not be done (bad key length, exhausted KSN)
     ├── DeviceError                   a peripheral failed (serial shells)
     │   ├── DeviceTimeout             no answer within the deadline, retransmissions exhausted
@@ -34,6 +36,7 @@ __all__ = [
     "LocalProtocolError",
     "RemoteProtocolError",
     "OdaError",
+    "AnswerMismatch",
     "CryptoError",
     "DeviceFault",
     "DeviceError",
@@ -82,6 +85,13 @@ class RemoteProtocolError(ProtocolError):
 
 class OdaError(RemoteProtocolError):
     """A certificate or signed data object of the card cannot be recovered or does not verify (Book 2)."""
+
+
+class AnswerMismatch(RemoteProtocolError):
+    """An authenticated answer that does not answer the request (``drivers.host.answer_check``): another amount,
+    processing code, currency, terminal or merchant (``tag`` = that field), or a partial approval (``tag`` =
+    ``"39"``) the terminal never offers. The host may have taken money: the outcome is unknown, as after a
+    time-out (a purchase is reversed, a reversal or refund repeated)."""
 
 
 class CryptoError(PosError):

@@ -144,4 +144,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                          "银行已有此流水号（流水号已重新同步，请重试）"),
     "fix.link": ("call a technician (certificates and keys)", "请联系技术员（证书和密钥）"),
     "ok.signed_on": ("signed on", "已签到"),
+    # --- the bank's answer does not answer the payment (drivers.host.answer_check) ---
+    "pay.partial_approval": ("The bank approved only part of the amount (not accepted here) — payment is being "
+                             "reversed", "银行仅批准部分金额（本终端不接受），正在冲正"),
+    "pay.answer_mismatch": ("The bank's answer does not match this payment — payment is being reversed",
+                            "银行应答与本笔交易不符，正在冲正"),
 }

@@ -40,7 +40,10 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           WeChat Pay / Alipay / EMV QR code payment answer "paid"; its
                                           signature fails),
                                           wallet_refund_newest (the platform refunds the newest paid order
-                                          behind the terminal's back)
+                                          behind the terminal's back),
+                                          acquirer_answer_change ("0210:4": every 0210 carries another amount;
+                                          MTI 0210/0230/0410, field 3/4/41/42/49; "" ends it; a partial
+                                          approval is acquirer_response = "10")
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -90,6 +93,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from drivers.card_reader_codec import Led
+from sim.backends.acquirer_answers import parse_change
 from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
 from sim.runner.trace_dir import keep_receipts, run_log, scenario_dir
@@ -339,6 +343,11 @@ class _Runner:
                 self.w.acquirer.refuse_reversals = bool(value)
             elif name == "acquirer_refuse_voids":
                 self.w.acquirer.refuse_voids = bool(value)
+            elif name == "acquirer_answer_change":  # "0210:4": those answers carry another value in that field
+                try:
+                    self.w.acquirer.answer_change = parse_change(str(value))
+                except ValueError as exc:
+                    raise StepFailure(str(exc)) from exc
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
