@@ -45,7 +45,8 @@ Advices (0220, repeats 0221) of offline approvals are checked like a 0200 (card,
 verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat — same amount, card
 and transmission time — changes nothing; another advice under a STAN already used, by an advice or a purchase,
 is answered 94, not recorded),
-count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
+count in settlement like an approved 0200, and are answered 0230 (``advice_code = "96"``: every advice answered
+so, nothing recorded — a host in trouble). A refund (0200 with processing code 200000)
 finds its original by terminal id + STAN + transmission time in field 90: a captured, unreversed sale → 00 (once
 per refund STAN, kept in ``refunds``), otherwise 25; refunds of one sale that would add up to more than it
 charged are answered 13 (a second refund under another STAN is never paid). Refunds do not change the sale
@@ -149,6 +150,7 @@ class AcquirerSim:
         self.refuse_reversals = False  # scenario switch: every reversal (reason 68) is answered 12
         self.refuse_voids = False  # scenario switch: every void (0400 reason 17) is answered 12
         self.answer_change: tuple[str, str] | None = None  # (MTI, field): those answers carry another value there
+        self.advice_code: str | None = None  # scenario switch: every advice answered with it, nothing recorded
         self._wrong_pins: dict[str, int] = {}
         self._rrn_seq = 0
         self._lock = threading.Lock()
@@ -591,6 +593,8 @@ class AcquirerSim:
 
     def _advice(self, fields: m.Fields) -> m.Fields:
         """0220/0221: record an offline approval once; a repeat of the same STAN changes nothing."""
+        if self.advice_code is not None:  # a host in trouble (96) or refusing advices: not taken, not recorded
+            return _answer(fields, "0230", _ECHOED_0210, self.advice_code)
         try:
             req = m.parse_auth_request(fields, year=self._today().year)
         except RemoteProtocolError as exc:

@@ -43,7 +43,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           behind the terminal's back),
                                           acquirer_answer_change ("0210:4": every 0210 carries another amount;
                                           MTI 0210/0230/0410, field 3/4/41/42/49; "" ends it; a partial
-                                          approval is acquirer_response = "10")
+                                          approval is acquirer_response = "10"), acquirer_advice_code ("96":
+                                          every advice answered so, not taken; "" ends it)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -348,6 +349,8 @@ class _Runner:
                     self.w.acquirer.answer_change = parse_change(str(value))
                 except ValueError as exc:
                     raise StepFailure(str(exc)) from exc
+            elif name == "acquirer_advice_code":  # "96": every 0220/0221 answered so and not taken
+                self.w.acquirer.advice_code = str(value) or None
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
