@@ -202,4 +202,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                              "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
     "recovery.refund_declined": ("The bank refused the refund of {money} for SIM {sim}: the sale stands",
                                  "银行拒绝 {money} 的退款（SIM {sim}），交易保留"),
+    # --- settlement: offline approvals whose advice the bank never took (flows.saf, status failed) ---
+    "srpt.advices_failed": ("ADVICES NOT TAKEN: {count}", "离线通知未被受理：{count} 笔"),
 }
