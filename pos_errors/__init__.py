@@ -157,6 +157,7 @@ class LinkFault(StrEnum):
     CLIENT_REFUSED = "client_refused"  # the host refused our client certificate
     TLS_OTHER = "tls_other"  # any other handshake failure (protocol version, cipher, reset mid-handshake)
     KEY_CHECK = "key_check"  # sign-on: a working key's check value does not match (keys refused)
+    KEY_SEPARATION = "key_separation"  # sign-on: the PIN key and the MAC key are one key (keys refused)
     SIGN_ON = "sign_on"  # sign-on refused or unusable (no keys, bad answer)
     STAN_IN_USE = "stan_in_use"  # the host already has the STAN of a purchase (94): counters were behind
 

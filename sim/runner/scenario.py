@@ -44,7 +44,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           acquirer_answer_change ("0210:4": every 0210 carries another amount;
                                           MTI 0210/0230/0410, field 3/4/41/42/49; "" ends it; a partial
                                           approval is acquirer_response = "10"), acquirer_advice_code ("96":
-                                          every advice answered so, not taken; "" ends it)
+                                          every advice answered so, not taken; "" ends it),
+                                          acquirer_same_keys (sign-on delivers one key as PIN and MAC key)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -405,6 +406,8 @@ class _Runner:
             sec.expire_keys()
         elif name == "acquirer_bad_kcv":
             sec.bad_kcv = bool(value)
+        elif name == "acquirer_same_keys":  # sign-on delivers one key as PIK and MAK: the terminal refuses it
+            sec.same_keys = bool(value)
         elif name == "acquirer_seen_stan":  # the host already has this terminal's purchases 1..N today
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 999999:
                 raise StepFailure(f"acquirer_seen_stan is a STAN 1..999998, not {value!r}")
