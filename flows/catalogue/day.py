@@ -235,4 +235,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "keys.no_meaning": ("That key does nothing here — {hint}", "此键在此无效 —— {hint}"),
     "void.pick_changed": ("The payment of SIM {sim} changed meanwhile ({state}): nothing done — the list is shown "
                           "as it is now", "SIM {sim} 的交易已在此期间变更（{state}），未做任何操作，列表已更新"),
+    # --- settlement: offline approvals whose advice the bank never took (flows.saf, status failed) ---
+    "srpt.advices_failed": ("ADVICES NOT TAKEN: {count}", "离线通知未被受理：{count} 笔"),
 }

@@ -40,7 +40,12 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           WeChat Pay / Alipay / EMV QR code payment answer "paid"; its
                                           signature fails),
                                           wallet_refund_newest (the platform refunds the newest paid order
-                                          behind the terminal's back)
+                                          behind the terminal's back),
+                                          acquirer_answer_change ("0210:4": every 0210 carries another amount;
+                                          MTI 0210/0230/0410, field 3/4/41/42/49; "" ends it; a partial
+                                          approval is acquirer_response = "10"), acquirer_advice_code ("96":
+                                          every advice answered so, not taken; "" ends it),
+                                          acquirer_same_keys (sign-on delivers one key as PIN and MAC key)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -90,6 +95,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from drivers.card_reader_codec import Led
+from sim.backends.acquirer_answers import parse_change
 from sim.backends.acquirer_security import TLS_FAULTS
 from sim.devices.pty import LineFaults
 from sim.runner.trace_dir import keep_receipts, run_log, scenario_dir
@@ -339,6 +345,13 @@ class _Runner:
                 self.w.acquirer.refuse_reversals = bool(value)
             elif name == "acquirer_refuse_voids":
                 self.w.acquirer.refuse_voids = bool(value)
+            elif name == "acquirer_answer_change":  # "0210:4": those answers carry another value in that field
+                try:
+                    self.w.acquirer.answer_change = parse_change(str(value))
+                except ValueError as exc:
+                    raise StepFailure(str(exc)) from exc
+            elif name == "acquirer_advice_code":  # "96": every 0220/0221 answered so and not taken
+                self.w.acquirer.advice_code = str(value) or None
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()
             elif name == "carrier_unreachable":
@@ -393,6 +406,8 @@ class _Runner:
             sec.expire_keys()
         elif name == "acquirer_bad_kcv":
             sec.bad_kcv = bool(value)
+        elif name == "acquirer_same_keys":  # sign-on delivers one key as PIK and MAK: the terminal refuses it
+            sec.same_keys = bool(value)
         elif name == "acquirer_seen_stan":  # the host already has this terminal's purchases 1..N today
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 999999:
                 raise StepFailure(f"acquirer_seen_stan is a STAN 1..999998, not {value!r}")
