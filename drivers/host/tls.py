@@ -2,7 +2,8 @@
 
 The terminal verifies the host's chain against ``ca_file`` only (never the system store: an acquirer link
 trusts the acquirer's CA, nothing else) and the configured host name, offers TLS 1.2 at least (1.3 preferred,
-as OpenSSL negotiates it first), and presents ``cert_file``/``key_file`` as its client identity. Failures are
+as OpenSSL negotiates it first), and presents ``cert_file``/``key_file`` as its client identity (the key file
+must be private: mode 0600 or 0400, owned by the terminal's user, not a symlink, unencrypted PEM). Failures are
 turned into ``LinkSecurityError`` with a ``LinkFault`` so the cashier sees *why* in their language:
 
 ==========================================  =======================
@@ -30,6 +31,7 @@ import os
 import socket
 import ssl
 
+from drivers.secret_file import read_private
 from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError
 
 __all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_after_send", "refused_before_send"]
@@ -37,6 +39,7 @@ __all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_aft
 _EXPIRED = {10}
 _WRONG_HOST = {62}
 _UNKNOWN_CA = {2, 18, 19, 20, 21}
+MAX_KEY_FILE = 16 * 1024  # an RSA 4096 PEM key is about 3.3 kB
 
 
 def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -47,6 +50,7 @@ def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContex
                               "test bench)")
         if not os.path.isfile(path):
             raise ConfigError(f"host.{key}: file {path} not found")
+    _check_private_key(key_file)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname by default
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -54,10 +58,26 @@ def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContex
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"host.ca_file {ca_file}: not a PEM CA certificate ({type(exc).__name__})") from exc
     try:
-        context.load_cert_chain(cert_file, key_file)
+        context.load_cert_chain(cert_file, key_file, password=_no_passphrase)  # never a prompt on the console
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"host.client_cert/client_key: unusable pair ({type(exc).__name__})") from exc
     return context
+
+
+def _check_private_key(key_file: str) -> None:
+    """The terminal's TLS private key is a secret at rest: a regular file (no symlink followed), mode 0600 or
+    0400, owned by the terminal's user (``drivers.secret_file``), holding an unencrypted PEM key — the terminal
+    starts unattended, nobody types a passphrase. ConfigError names ``host.client_key``; ssl reads it again."""
+    pem = read_private(key_file, "host.client_key", MAX_KEY_FILE)
+    if len(pem) > MAX_KEY_FILE or b"PRIVATE KEY-----" not in pem:
+        raise ConfigError(f"host.client_key {key_file} is not a PEM private key")
+    if b"ENCRYPTED" in pem:
+        raise ConfigError(f"host.client_key {key_file} is encrypted: the terminal starts unattended and cannot "
+                          "ask for a passphrase; install the key unencrypted, mode 0600, owned by the terminal's user")
+
+
+def _no_passphrase() -> bytes:
+    return b""
 
 
 def fault_of(exc: ssl.SSLError) -> LinkFault:
