@@ -75,3 +75,10 @@ def test_a_private_key_signs_on_through_real_mutual_tls(acquirer: AcquirerSim, s
     link.sign_on()
     assert link.signed_on and security.keys_of(link.terminal_id) is not None
     link.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="giving a file away needs root")
+def test_a_key_owned_by_another_user_is_refused(security: AcquirerSecurity) -> None:
+    os.chown(security.client_key, 4242, -1)  # 0600, but another user's: that user could swap our identity
+    with pytest.raises(ConfigError, match="host.client_key .* is not owned by the terminal's user"):
+        _context(security)

@@ -115,3 +115,14 @@ def test_the_device_secret_is_read_as_a_private_file_every_byte_kept(tmp_path):
         read_device_secret(str(link), "", journal=journal)
     with pytest.raises(ConfigError, match="beside the journal"):  # a path through .. names the same folder
         read_device_secret(str(tmp_path / "var" / ".." / "var" / "k" / "device.key"), "", journal=journal)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="giving a file away needs root")
+def test_a_device_secret_owned_by_another_user_is_refused(tmp_path):
+    secret = tmp_path / "keys" / "device.key"
+    secret.parent.mkdir()
+    secret.write_bytes(bytes(32))
+    secret.chmod(0o600)
+    os.chown(secret, 4242, -1)
+    with pytest.raises(ConfigError, match="security.device_secret_file .* is not owned by the terminal's user"):
+        read_device_secret(str(secret), "", journal=str(tmp_path / "var" / "journal.db"))
