@@ -82,3 +82,20 @@ def test_a_key_owned_by_another_user_is_refused(security: AcquirerSecurity) -> N
     os.chown(security.client_key, 4242, -1)  # 0600, but another user's: that user could swap our identity
     with pytest.raises(ConfigError, match="host.client_key .* is not owned by the terminal's user"):
         _context(security)
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux: the checked bytes go through a memfd")
+def test_ssl_loads_the_bytes_that_were_checked_not_the_path_again(security: AcquirerSecurity,
+                                                                   tmp_path: Path) -> None:
+    """The key file swapped between the check and ssl's load (the path then names another key): the identity
+    loaded is the checked one, so the pair still matches."""
+    import ssl
+
+    from drivers.host.tls import _load_identity
+
+    checked = Path(security.client_key).read_bytes()
+    _cert, other = security.ca.issue("other", "T0000009", client=True)  # another key, not matching client_cert
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _load_identity(context, security.client_cert, other, checked)  # loads: the checked key matches the cert
+    with pytest.raises(ssl.SSLError):
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(security.client_cert, other)  # the path would not
