@@ -12,7 +12,7 @@ micropay     alipay.trade.pay         ``scene=bar_code``; ``10003`` → ``user_p
                                       ``20000`` → LinkTimeout (outcome unknown: query, then cancel)
 query        alipay.trade.query       ``ACQ.TRADE_NOT_EXIST`` → ``not_found``
 cancel       alipay.trade.cancel      ``action`` close → ``cancelled``, refund → ``refunded``; ``retry_flag=Y``
-                                      retried
+                                      retried; an answer naming another ``out_trade_no`` is not believed
 refund       alipay.trade.refund      ``10000`` → ``refunded``
 create_qr…   alipay.trade.precreate   the answer's ``qr_code`` is the QR to show
 ===========  =======================  =========================================================================
@@ -156,6 +156,7 @@ class AlipayClient:
         for _ in range(3):
             answer = self._call("alipay.trade.cancel", {"out_trade_no": order_id}, write=True)
             if answer.get("code") == "10000" and answer.get("retry_flag") != "Y":
+                self._same_order(answer, order_id)  # a signed cancel of another order (replayed) is not this one
                 refunded = answer.get("action") == "refund"
                 return WalletResult(order_id, WalletOrderStatus.REFUNDED if refunded else WalletOrderStatus.CANCELLED,
                                     "" if refunded else "merchant_cancelled", "", "alipay")

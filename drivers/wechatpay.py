@@ -10,7 +10,8 @@ micropay     /pay/micropay               ``USERPAYING`` → ``user_paying`` (the
                                          ``BANKERROR`` → LinkTimeout (outcome unknown: query, then reverse)
 query        /pay/orderquery             ``ORDERNOTEXIST`` → ``not_found``
 cancel       /secapi/pay/reverse         a micropay order (or one never seen): reversed, ``recall=Y`` retried;
-             /pay/closeorder             a Native order not paid: closed; paid: refunded
+             /pay/closeorder             a Native order not paid: closed; paid: refunded; either believed
+                                         only when /pay/orderquery then says REVOKED / CLOSED / REFUND
 refund       /secapi/pay/refund          then /pay/refundquery: ``SUCCESS`` / ``PROCESSING`` → ``refunded``
 create_qr…   /pay/unifiedorder           ``trade_type=NATIVE``: the answer's ``code_url`` is the QR to show
 ===========  ==========================  =====================================================================
@@ -138,7 +139,7 @@ class WeChatPayClient:
                 return self.refund(order_id, current.amount_minor or 0)
             fields = self._call("/pay/closeorder", {"out_trade_no": order_id}, write=True)
             if fields.get("result_code") == "SUCCESS":
-                return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", wallet="wechat")
+                return self._confirm_undone(order_id, "closeorder", paid=False)
             if fields.get("err_code") == "ORDERPAID":
                 return self.refund(order_id, self.query(order_id).amount_minor or 0)
             raise LinkError(f"{_PLATFORM} closeorder {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -146,8 +147,7 @@ class WeChatPayClient:
             fields = self._call("/secapi/pay/reverse", {"out_trade_no": order_id}, write=True, secapi=True)
             if fields.get("result_code") == "SUCCESS":
                 paid = current is not None and current.status == WalletOrderStatus.PAID
-                return WalletResult(order_id, WalletOrderStatus.REFUNDED if paid else WalletOrderStatus.CANCELLED,
-                                    "" if paid else "merchant_cancelled", "", "wechat")
+                return self._confirm_undone(order_id, "reverse", paid=paid)
             if fields.get("recall") != "Y":
                 break
         raise LinkError(f"{_PLATFORM} reverse {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -180,6 +180,26 @@ class WeChatPayClient:
         return WalletResult(order_id, WalletOrderStatus.FAILED, status.lower()[:32], "refund not done", "wechat")
 
     # --- helpers ---------------------------------------------------------------------------------------------
+
+    def _confirm_undone(self, order_id: str, api: str, *, paid: bool) -> WalletResult:
+        """Believe a reverse / closeorder ``SUCCESS`` only once an order query shows the order undone.
+
+        Those answers name no order (API v2: ``result_code`` and ``recall`` only), so a signed one captured for
+        another order, or an earlier call, would pass for this one. The order query names it (``out_trade_no``
+        checked) and ``REVOKED`` / ``CLOSED`` / ``REFUND`` are final states: a replayed query cannot show an order
+        undone that never was. Anything else raises LinkError (the cancel stays pending and is tried again).
+        """
+        try:
+            after, _trade_type = self._query(order_id)
+        except LinkError as exc:
+            raise LinkError(f"{_PLATFORM} {api} answered SUCCESS, not confirmed by orderquery: {exc}") from exc
+        if after.status == WalletOrderStatus.REFUNDED or (after.status == WalletOrderStatus.CANCELLED and paid):
+            return WalletResult(order_id, WalletOrderStatus.REFUNDED, "", after.message, "wechat",
+                                after.transaction_id)
+        if after.status == WalletOrderStatus.CANCELLED:
+            return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", after.message, "wechat")
+        raise LinkError(f"{_PLATFORM} {api} answered SUCCESS but orderquery says {after.status}: "
+                        "the order is not undone")
 
     def _query(self, order_id: str) -> tuple[WalletResult, str]:
         _check(order_id)
