@@ -28,6 +28,7 @@ __all__ = ["IdlePolicy", "DEFAULT_IDLE_TIMEOUT_S"]
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0  # real acquirer hosts: commonly 30-120 s; tests set a fraction of a second
 _SLICE_S = 0.25  # a waiting connection looks at a changed idle_timeout_s this often
+_RACE_SETTLE_S = 0.05  # the race closes once the request (headers and body) has arrived
 _NOTIFY_WAIT_S = 0.2  # how long the host waits for the peer's own close_notify before closing anyway
 
 
@@ -60,6 +61,7 @@ class IdlePolicy:
             if race:
                 self.race_closes += 1
         if race:
+            time.sleep(_RACE_SETTLE_S)  # the whole request is in (the client's send succeeded), still unread
             self._close(conn, notify=False)
             return False
         return True
