@@ -89,14 +89,12 @@ class PlatformHttp:
         """Send ``body`` (or what ``body()`` makes: called again, for a fresh signature, when the request is sent
         once more after a kept connection closed under it); returns (HTTP status below 500, raw answer of at most
         MAX_ANSWER + 1 bytes)."""
-        make = body if callable(body) else None
-        first = make() if make is not None else body
+        if not callable(body):
+            return self._post(body, content_type, path, self.connections.take())
         try:
-            return self._post(first, content_type, path, self.connections.take())  # type: ignore[arg-type]
+            return self._post(body(), content_type, path, self.connections.take())
         except StaleConnection:
-            if make is None:
-                raise
-            return self._post(make(), content_type, path, (self.connections.new(), False))
+            return self._post(body(), content_type, path, (self.connections.new(), False))
 
     def _post(self, body: bytes, content_type: str, path: str,
               taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, bytes]:
