@@ -41,7 +41,7 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           WeChat Pay / Alipay / EMV QR code payment answer "paid"; its
                                           signature fails),
                                           wallet_refund_newest (the platform refunds the newest paid order
-                                          behind the terminal's back)
+                                          behind the terminal's back),
                                           acquirer_idle_timeout_s (the host closes connections idle that long),
                                           acquirer_idle_race (true: the host closes the kept connection just
                                           as the next request arrives, unread)
