@@ -48,6 +48,11 @@ class IdlePolicy:
         with self._lock:
             self._race = armed
 
+    @property
+    def race_armed(self) -> bool:
+        with self._lock:
+            return self._race
+
     def wait_for_request(self, conn: socket.socket, *, used: bool) -> bool:
         """Wait until ``conn`` has something to read. True: read it. False: the connection was closed here —
         idle for ``idle_timeout_s``, or (``used`` and armed) the race: closed with the request unread."""

@@ -78,3 +78,12 @@ def test_close_racing_the_request_is_reversed_never_resent(acquirer: AcquirerSim
     assert c.authorize(request(28)).approved, "the next sale goes through on the new connection"
     assert acquirer.handshakes == 2
     c.close()
+
+
+def test_world_toggle_arms_and_disarms_the_race(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sim.runner.world import SimWorld  # a world that is never started: only its parts are built (the TUI's H)
+
+    world = SimWorld(workdir=tmp_path)
+    assert world.toggle_fault("acquirer_idle_race") and world.acquirer.idle.race_armed
+    assert not world.toggle_fault("acquirer_idle_race") and not world.acquirer.idle.race_armed
+    world.stop()
