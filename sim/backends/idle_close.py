@@ -57,9 +57,9 @@ class IdlePolicy:
         """Wait until ``conn`` has something to read. True: read it. False: the connection was closed here —
         idle for ``idle_timeout_s``, or (``used`` and armed) the race: closed with the request unread."""
         if not (isinstance(conn, ssl.SSLSocket) and conn.pending()) and not self._readable(conn):
-            with self._lock:
-                self.idle_closes += 1
             self._close(conn, notify=self.close_notify)
+            with self._lock:
+                self.idle_closes += 1  # counted once closed: a test waiting on it finds the connection closed
             return False
         with self._lock:
             race, self._race = (self._race and used), (self._race and not used)
