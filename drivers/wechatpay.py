@@ -19,6 +19,13 @@ create_qr…   /pay/unifiedorder           ``trade_type=NATIVE``: the answer's `
 An answer whose ``return_code`` is ``FAIL`` is unsigned: for a write it is "outcome unknown" (an attacker could
 forge it), for a read a LinkError. ``/secapi/`` calls use the merchant API certificate when one is configured.
 
+Connections are kept (``drivers.platform_http``: one for the plain calls, one for ``/secapi/``). A request that
+meets a kept connection closed by the platform as it goes out is sent once more on a new one, with a new
+``nonce_str`` and signature — every call here may be: the queries change nothing; micropay and unifiedorder are
+keyed by ``out_trade_no`` (WeChat Pay never charges one order twice: a repeat of a paid micropay answers its
+result or ``ORDERPAID``, which is followed by a query; unifiedorder with the same parameters gives the same
+order); reverse and closeorder are made to be repeated (``recall=Y``); a refund is keyed by ``out_refund_no``.
+
 >>> WeChatPayClient("http://127.0.0.1:1", appid="wx1", mch_id="1", api_key=b"k" * 32, insecure_plaintext=True,
 ...                 timeout_s=0.5).query("O1")
 Traceback (most recent call last):
@@ -62,7 +69,7 @@ class WeChatPayClient:
                  client_cert: tuple[str, str] | None = None, terminal_id: str = "",
                  spbill_create_ip: str = "127.0.0.1", notify_url: str = "https://127.0.0.1/wechatpay/notify",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 nonce: Callable[[], str] | None = None) -> None:
+                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 20.0) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", appid or "") or not re.fullmatch(r"[0-9]{1,32}", mch_id or ""):
             raise ConfigError(f"wechatpay.appid / mch_id not set or malformed ({appid!r}, {mch_id!r})")
         if len(api_key) != 32:
@@ -71,7 +78,7 @@ class WeChatPayClient:
         self.terminal_id, self.spbill_create_ip, self.notify_url = terminal_id, spbill_create_ip, notify_url
         self._clock, self._nonce = clock, nonce or (lambda: secrets.token_hex(16))
         common = {"platform": _PLATFORM, "ca_file": ca_file, "insecure_plaintext": insecure_plaintext,
-                  "timeout_s": timeout_s, "crash_point": crash_point}
+                  "timeout_s": timeout_s, "crash_point": crash_point, "keep_alive_s": keep_alive_s}
         self._http = PlatformHttp(url, **common)  # type: ignore[arg-type]
         self._secapi = PlatformHttp(url, client_cert=client_cert, **common)  # type: ignore[arg-type]
         self._prefix = self._http.path.rstrip("/")
@@ -239,16 +246,17 @@ class WeChatPayClient:
 
     def _call(self, api: str, params: Mapping[str, str], *, write: bool, secapi: bool = False) -> dict[str, str]:
         """Sign, send, decode, verify. Returns the answer's fields (``return_code`` SUCCESS, signed, ours)."""
-        request = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": self._nonce(),
-                   "sign_type": "HMAC-SHA256", **{k: v for k, v in params.items() if v != ""}}
-        request["sign"] = codec.sign(request, self._key)
-        try:
-            body = codec.encode(request)
-        except ValueError as exc:
-            raise LocalProtocolError(str(exc)) from exc
+        def signed() -> bytes:  # called again (a fresh nonce_str: the platform refuses a replayed one) for a resend
+            request = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": self._nonce(),
+                       "sign_type": "HMAC-SHA256", **{k: v for k, v in params.items() if v != ""}}
+            request["sign"] = codec.sign(request, self._key)
+            try:
+                return codec.encode(request)
+            except ValueError as exc:
+                raise LocalProtocolError(str(exc)) from exc
         link = self._secapi if secapi else self._http
         tail = "; outcome unknown" if write else ""
-        status, raw = link.post(body, "text/xml; charset=utf-8", self._prefix + api)
+        status, raw = link.post(signed, "text/xml; charset=utf-8", self._prefix + api)
         if status != 200:
             raise (LinkTimeout if write else LinkError)(f"{link.where}: HTTP {status}{tail}")
         try:

@@ -237,13 +237,14 @@ def _merchant_platforms(settings: Settings) -> dict[str, WalletPort]:
             url=wx.url, appid=wx.appid, mch_id=wx.mch_id, api_key_file=wx.api_key_file,
             client_cert_file=wx.client_cert_file, client_key_file=wx.client_key_file, ca_file=wx.ca_file,
             insecure_plaintext=wx.insecure_plaintext, timeout_s=wx.timeout_s, spbill_create_ip=wx.spbill_create_ip,
-            notify_url=wx.notify_url, terminal_id=term.id, crash_point=crashpoint.reached)
+            notify_url=wx.notify_url, terminal_id=term.id, crash_point=crashpoint.reached,
+            keep_alive_s=wx.keep_alive_s)
     if ali.app_id:
         ports["alipay"] = alipay_client(
             url=ali.url, app_id=ali.app_id, app_private_key_file=ali.app_private_key_file,
             alipay_public_key_file=ali.alipay_public_key_file, ca_file=ali.ca_file,
             insecure_plaintext=ali.insecure_plaintext, timeout_s=ali.timeout_s, terminal_id=term.id,
-            crash_point=crashpoint.reached)
+            crash_point=crashpoint.reached, keep_alive_s=ali.keep_alive_s)
     return ports
 
 

@@ -4,6 +4,8 @@
 A subclass sets ``handler_class`` (its request handler reaches the simulator as ``self.server.sim``) and
 ``thread_name``, and calls ``_init_http(port)`` in its ``__init__``; setting ``tls`` (a server ``SSLContext``)
 before ``start()`` serves HTTPS (the handshake happens in the handler thread, so a silent client blocks nobody).
+Connections are HTTP/1.1 keep-alive; ``idle`` (``sim.backends.idle_close.IdlePolicy``, 30 s like a front end's
+``keepalive_timeout``) closes idle ones and can race a close with the next request (``idle.arm_race()``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["LoopbackHttp"]
+from sim.backends.idle_close import IdlePolicy
+
+__all__ = ["LoopbackHttp", "HTTP_IDLE_TIMEOUT_S"]
+
+HTTP_IDLE_TIMEOUT_S = 30.0  # an idle kept connection is closed after this long (tests set less)
 
 
 class _Server(ThreadingHTTPServer):
@@ -62,6 +68,7 @@ class LoopbackHttp:
 
     def _init_http(self, port: int = 0) -> None:
         self._port = port
+        self.idle = IdlePolicy(HTTP_IDLE_TIMEOUT_S)
         self._stopping = threading.Event()  # set on stop(): wakes handlers sleeping out a delay or "no answer"
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None

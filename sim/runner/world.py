@@ -356,6 +356,9 @@ class SimWorld:
         if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
             sec.bad_mac_answers = not sec.bad_mac_answers
             return sec.bad_mac_answers
+        if name == "acquirer_idle_race":  # the bank's idle timer fires just as the next message arrives (once)
+            self.acquirer.idle.arm_race(not self.acquirer.idle.race_armed)
+            return self.acquirer.idle.race_armed
         raise ValueError(f"unknown fault {name!r}")
 
     def stop(self) -> None:
