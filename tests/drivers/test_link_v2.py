@@ -70,9 +70,12 @@ def test_v3_frame_vectors() -> None:
     with pytest.raises(LocalProtocolError):
         encode_v2(1, None, b"\x00\x01", ack=0, more=True, ok_implied=True)  # only on a whole answer
     piece = bytearray(h("03 53 04 6F 00 90 00"))
-    piece[1] |= 0x20  # M: an implied OK on a piece of an answer is malformed
-    with pytest.raises(RemoteProtocolError, match="piece"):
-        decode_frame(bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"))
+    piece[1] |= 0x20  # M with R and no A was malformed in v3: v4 means 90 00 implied too (test_link_v4.py)
+    frame = decode_frame(bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"))
+    assert isinstance(frame, V2Frame) and frame.version == 4 and frame.data == h("00 6F 00 90 00 90 00")
+    core = LinkCore(role="terminal", version=3)  # so a v3 end refuses it
+    core.receive_data(h(SYN_V3) + bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"), now=0.0)
+    assert core.stats.bad_frames == 1
 
 
 def _crc_bitwise(data: bytes) -> int:
