@@ -217,3 +217,21 @@ def test_the_protocol_document_shows_these_vectors() -> None:
     assert SYN_V4 in doc and SYN_REPLY_V4 in doc
 
 
+
+
+def test_a_message_queued_before_the_failure_waits_for_the_guard_rather_than_alias_it() -> None:
+    core = LinkCore(role="device", version=4, retries=0, fragment_size=8)
+    core.receive_data(syn(4), now=0.0)
+    core.data_to_send(), core.next_event()  # the SYN reply; PeerReset
+    core._noisy = 1
+    core.send(0x40, bytes(32), now=0.0)  # an event in 4 pieces, SEQ 0..3
+    queued = core.send(0x41, b"", now=0.0)  # SEQ 4: shares SEQ 0 mod 4
+    assert core.data_to_send()[1] & 7 == 0
+    core.handle_timer(0.2)  # the first piece fails
+    assert [type(e) for e in iter(core.next_event, None)] == [LinkFailed]
+    assert core.data_to_send() == b"" and core.get_timer() is not None  # held: a late ACK of SEQ 0 would take it
+    core.receive_data(encode_v2_control(Control.ACK, 0), now=0.3)  # that late ACK: nothing in flight to take it
+    assert not [e for e in iter(core.next_event, None) if isinstance(e, FrameAcked)]
+    core.handle_timer(core.get_timer() or 0.0)  # the guard ends (the peer gave up any pieces by then)
+    sent = core.data_to_send()
+    assert sent[:1] == b"\x03" and sent[1] & 7 == queued & 7  # now it goes, under the SEQ it was given
