@@ -19,7 +19,7 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
-from terminal.journal_damage import open_checked
+from terminal.journal_damage import accept_damage, open_checked
 from terminal.journal_files import JournalFiles
 from terminal.journal_rows import JournalError, JournalTooNew, decode_all, lenient_text, statements, txn_move
 from terminal.journal_rows import now as _now
@@ -99,7 +99,7 @@ class Journal:
                 if self._db.in_transaction and not body_failed:
                     self._db.execute("ROLLBACK")
                 self._riding = 0 if not self._db.in_transaction else self._riding
-                self.write_error = str(exc)
+                self.write_error = f"{getattr(exc, 'sqlite_errorname', 'SQLITE_ERROR')}: {exc}"  # storage_fault
                 raise JournalError(f"journal write failed: {exc}") from exc
             self._riding = 0
             self.chain.commit()
@@ -162,12 +162,8 @@ class Journal:
                                        " ORDER BY seq", (self.chain.generation,)).fetchall()
             return self.chain.check(entries, {table: self._rows(table) for table in tables})
 
-    def accept_damage(self, user_id: str) -> None:
-        """A technician accepts the journal as it now stands (audited); new sales may start again."""
-        if (d := self.damage) is not None:
-            self.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
-            self.files.clear_hold()
-        self.damage = None
+    def accept_damage(self, user_id: str) -> None:  # a technician accepts it as it stands (audited): sales again
+        accept_damage(self, user_id)
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -219,17 +215,17 @@ class Journal:
         return f"{terminal_id}{now:%y%m%d%H%M%S}{invoice:06d}"
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
-              amount_minor: int, fee_minor: int, channel: str, cashier_id: str) -> int:
+              amount_minor: int, fee_minor: int, channel: str, cashier_id: str, plan_name_zh: str = "") -> int:
         if self.damage is not None:
             raise JournalError(f"journal out of service ({self.damage.kind}): no new sale")
         now = _now()
         with self.transaction(durable=False) as db:  # no money moves before the next (durable) step of the sale
             cur = db.execute(
                 "INSERT INTO txn (state, order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor,"
-                " channel, cashier_id, created_at, updated_at, batch) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?,"
-                " (SELECT value FROM counter WHERE name = 'batch'))",
+                " channel, cashier_id, created_at, updated_at, plan_name_zh, batch) VALUES ('created',?,?,?,?,?,?,?,"
+                "?,?,?,?,?, (SELECT value FROM counter WHERE name = 'batch'))",
                 (order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor, channel, cashier_id,
-                 now, now))
+                 now, now, plan_name_zh or None))
             txn_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, "created", f"order {order_id}"))
@@ -276,6 +272,9 @@ class Journal:
         return self._decoded(TxnRecord, "txn", "iccid = ? AND created_at >= ?", (iccid, since), into)  # dup. guard
     def completed_since(self, since: str) -> list[TxnRecord]:  # refunds: completed sales of any batch since
         return self._select("state = ? AND created_at >= ?", (str(txn_state.TxnState.COMPLETED), since))
+    def given_back_with_topup(self, words: tuple[str, ...]) -> list[TxnRecord]:  # voided / refunded rows whose
+        word = "substr(topup_status || '#', 1, instr(topup_status || '#', '#') - 1)"  # top-up word, ``#n`` cut off
+        return self._select(f"state IN ('voided', 'refunded') AND {word} IN ({','.join('?' * len(words))})", words)  # noqa: S608
     def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:  # ``YYYY-MM-DD``: the daily spending check
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
     def spent_on(self, iccid: str, day: str, channel: str, not_spent: tuple[str, ...]) -> int | None:  # amount + fee
@@ -353,10 +352,10 @@ class Journal:
             return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
                                     f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
 
-    def user_update(self, user_id: str, **values: object) -> bool:
+    def user_update(self, user_id: str, *, durable: bool = True, **values: object) -> bool:  # False: rides along
         if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
-        with self.transaction() as db:
+        with self.transaction(durable=durable) as db:
             return db.execute(f"UPDATE users SET {', '.join(f'{n} = ?' for n in values)} WHERE user_id = ?",  # noqa: S608
                               (*values.values(), user_id)).rowcount == 1
 

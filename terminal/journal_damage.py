@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from terminal.journal import Journal
     from terminal.journal_files import Opening
 
-__all__ = ["take_damage", "open_checked"]
+__all__ = ["accept_damage", "take_damage", "open_checked"]
 
 log = logging.getLogger("terminal.journal")
 
@@ -46,6 +46,14 @@ def take_damage(journal: Journal, found: Damage, best: tuple[int, ...], generati
     log.error("journal damaged: %s", journal.damage)
     journal.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
     journal.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
+
+
+def accept_damage(journal: Journal, user_id: str) -> None:
+    """A technician accepts the journal as it now stands (audited); new sales may start again."""
+    if (d := journal.damage) is not None:
+        journal.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
+        journal.files.clear_hold()
+    journal.damage = None
 
 
 def open_checked(journal: Journal, opening: Opening) -> None:

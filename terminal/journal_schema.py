@@ -4,10 +4,11 @@ This module executes nothing: it is the journal's schema kept apart so that ``te
 that talks to SQLite) stays readable. ``tests/lint/test_sql_only_in_journal.py`` allows DDL here and checks that
 no statement is executed outside ``terminal/journal.py``. Migration 6 adds the integrity chain
 (``terminal.journal_chain``): one entry per row written, in the row's own commit. Migration 7 keeps each
-payment's POS entry mode, which its reversal quotes.
+payment's POS entry mode, which its reversal quotes. Migration 8 keeps the plan's Chinese name beside the English
+one, so every receipt (sale, void, refund, reprint) names the plan in its own language.
 
 >>> len(MIGRATIONS)
-7
+8
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ MIGRATIONS: tuple[str, ...] = (
         ref INTEGER NOT NULL, digest BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (generation, seq));""",
     # 7: the POS entry mode (field 22) the 0200 went with: its reversal must quote the same (flows.reversal)
     """ALTER TABLE txn ADD COLUMN entry_mode TEXT;""",
+    # 8: the plan's Chinese name (the carrier's ``name_zh``), for receipts in Chinese (flows.receipt.plan_name_in)
+    """ALTER TABLE txn ADD COLUMN plan_name_zh TEXT;""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order

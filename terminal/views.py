@@ -72,6 +72,7 @@ class Session:
     void_page: int = 0  # which 9 of ``void_list`` the void/refund list shows (F1 older, F2 newer)
     void_result: VoidResult | None = None
     open_items: list[TxnRecord] = field(default_factory=list)
+    open_pick: int | None = None  # the txn id picked on open items (1-9): what F2 refunds
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
     remove_card: bool = False  # the card transaction is over and the card was still in the slot

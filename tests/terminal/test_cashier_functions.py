@@ -10,7 +10,7 @@ from terminal.audit import AuditLog
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.journal import Journal, JournalError
 from terminal.roles import PERMISSIONS, Action, Role, allowed, home_menu, usable_menu
-from terminal.users import UserStore, hash_password
+from terminal.users import LoginFailure, UserStore, hash_password
 
 SUPERVISOR_ONLY = {Action.VOID, Action.REFUND, Action.SETTLEMENT, Action.SETTINGS, Action.USERS, Action.AUDIT}
 TECHNICIAN_ONLY = {Action.FLASH, Action.KEY_LOAD, Action.DIAGNOSTICS}
@@ -65,12 +65,13 @@ def users(tmp_path):
 
 def test_configurable_lockout_and_supervisor_reset(users):
     now = dt.datetime(2026, 12, 1, 9, 0)
-    assert [users.login("01", "0", now).message for _ in range(3)] == ["login.wrong", "login.wrong",
-                                                                      "login.locked_now"]
+    tries = [users.login("01", "0", now) for _ in range(3)]
+    assert [(t.message, t.locked_now) for t in tries] == [("login.wrong", False)] * 2 + [("login.wrong", True)]
     # lock_s=60 asked for, at least 15 minutes given (issue 19)
     assert users.is_locked("01", now + dt.timedelta(seconds=61)) and users.is_locked("01", now + dt.timedelta(
         seconds=899)) and not users.is_locked("01", now + dt.timedelta(seconds=901))
-    assert users.login("01", "1111", now).message == "login.locked"
+    locked = users.login("01", "1111", now)
+    assert (locked.user, locked.message, locked.failure) == (None, "login.wrong", LoginFailure.LOCKED)
     assert users.reset_password("01", "222222").ok  # also unlocks
     assert users.login("01", "222222", now).user is not None
     assert users.login("01", "1111", now).user is None
