@@ -29,7 +29,7 @@ from emv.actions import (
 )
 from emv.kernel import FIELD_55_TAGS, TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
-from flows.authorize import authorize_journaled
+from flows.authorize import Unknown, authorize_journaled
 from flows.messages import Msg, Text
 from flows.ports import (
     AuthRequest,
@@ -212,7 +212,7 @@ class _Attempt:
         self.ksn: bytes | None = None
         self.request: AuthRequest | None = None
         self.answer: AuthResponse | None = None
-        self.unknown_reason: str | None = None
+        self.unknown_reason: Unknown | None = None
         self.pin_fault: Msg | None = None
         self.recorder: Recorder | None = None
         self.kernel: Transaction | None = None
@@ -327,7 +327,7 @@ class _Attempt:
             return replace(base, status=status, message=message)
 
         if self.unknown_reason is not None:
-            return result(PaymentStatus.UNKNOWN, Msg("pay.no_answer"))
+            return result(PaymentStatus.UNKNOWN, self.unknown_reason.message)
         if done.outcome is Outcome.APPROVED and self.request is None and self.settings.offline_approved:
             advice = self._offline_advice()
             self.settings.offline_approved(self.txn_id, advice)

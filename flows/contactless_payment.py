@@ -36,6 +36,7 @@ from emv.tap_replay import tap_meta
 from emv.torn import TornLog
 from emv.transcript import Transcript, mask_transcript
 from flows import card_slot
+from flows.authorize import Unknown
 from flows.card_payment import (
     RESPONSE_TEXT,
     CardPaymentPorts,
@@ -141,7 +142,7 @@ class _Tap:
         self.pin_fault: Msg | None = None
         self.request: AuthRequest | None = None
         self.answer: AuthResponse | None = None
-        self.unknown_reason: str | None = None
+        self.unknown_reason: Unknown | None = None
         self.cancelled = False
         self.transcript = Transcript(meta={"interface": "contactless", "amount_minor": amount_minor})
         self.drawn: list[bytes] = []  # every random value of this run, for replay (emv.tap_replay)
@@ -330,7 +331,7 @@ class _Tap:
             return replace(base, status=status, message=message)
 
         if self.unknown_reason is not None:
-            return result(PaymentStatus.UNKNOWN, Msg("pay.no_answer"))
+            return result(PaymentStatus.UNKNOWN, self.unknown_reason.message)
         if outcome.status is Status.APPROVED and self.request is None:
             advice = self._offline_advice(record)
             if self.settings.offline_approved is not None:

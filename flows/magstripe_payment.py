@@ -190,7 +190,7 @@ def _pay_by_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, txn_i
         result = replace(base, request=request, auth=answer, response_code=answer.response_code if answer else None)
         if unknown is not None:
             return replace(result, status=PaymentStatus.UNKNOWN,
-                           message=Msg("pay.no_answer"))
+                           message=unknown.message)
         if answer is None and refused and refused[0]:
             return replace(result, message=Msg("pay.bank_refused", {"why": Msg(f"link.{refused[0]}")}))
         if answer is None:
