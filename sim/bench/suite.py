@@ -82,9 +82,34 @@ class _Terminal:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICK
 
+    def threads(self) -> dict[str, tuple[int, int, int]]:
+        """Per thread (``/proc/PID/task``): (CPU ns from ``schedstat``, voluntary, involuntary context switches)."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                cpu = int((task / "schedstat").read_text().split()[0])
+                status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
+            except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+                continue
+            out[task.name] = (cpu, int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"]))
+        return out
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def _per_thread(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]],
+                transactions: int) -> dict[str, float]:
+    """The terminal's threads by CPU per top-up, busiest first (in a chip top-up: the payment worker, the app
+    thread, the card reader's link, the PIN pad's link, the console), and their context switches per top-up."""
+    delta = {tid: tuple(a - b for a, b in zip(now, before.get(tid, (0, 0, 0)), strict=True))
+             for tid, now in after.items()}
+    ranked = sorted((d for d in delta.values() if d[0] > 0), key=lambda d: -d[0])
+    block = {f"cpu_{rank}_s": round(d[0] / 1e9 / transactions, 5) for rank, d in enumerate(ranked[:5], 1)}
+    block["voluntary_switches"] = round(sum(d[1] for d in delta.values()) / transactions, 1)
+    block["involuntary_switches"] = round(sum(d[2] for d in delta.values()) / transactions, 1)
+    return block
 
 
 def _topup(term: _Terminal) -> None:
@@ -132,9 +157,11 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
             _topup(term)  # warm-up: first-use imports and connections
             cpu_before, wall_before = term.cpu_s(), time.perf_counter()
             handshakes, carrier_conns = world.acquirer.handshakes, world.carrier.connections_accepted
+            threads_before = term.threads()
             for _ in range(transactions):
                 _topup(term)
             cpu = (term.cpu_s() - cpu_before) / transactions
+            threads = _per_thread(threads_before, term.threads(), transactions)
             wall = time.perf_counter() - wall_before
             handshakes = world.acquirer.handshakes - handshakes
             carrier_conns = world.carrier.connections_accepted - carrier_conns
@@ -156,6 +183,7 @@ def main(transactions: int = 30, boots: int = 5) -> dict[str, Any]:
         "acquirer_handshakes_per_topup": round(handshakes / transactions, 2),  # kept connection: 0
         "carrier_connections_per_topup": round(carrier_conns / transactions, 2),
         "transactions": transactions,
+        "terminal_threads_per_topup": threads,  # where the CPU goes, thread by thread (schedstat: ns, not ticks)
         "note": "boot = process start to login screen, median of runs from compiled bytecode (the first, compiling "
                 "boot apart as boot_uncached_s); CPU from /proc (clock ticks)",
         "emv": bench_emv.measure(),
