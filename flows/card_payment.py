@@ -161,9 +161,12 @@ def kernel_reason(done: Finished) -> Msg:
 
 
 def pay_by_card(ports: CardPaymentPorts, settings: CardPaymentSettings, *, txn_id: int, amount_minor: int,
-                progress: Callable[[Step], None], cancel: CancelToken) -> CardPaymentResult:
-    """Take ``amount_minor`` from a chip card. Never raises for business outcomes; see ``CardPaymentResult``."""
-    progress(Step.WAIT_CARD)
+                progress: Callable[[Step], None], cancel: CancelToken,
+                waiting_shown: bool = False) -> CardPaymentResult:
+    """Take ``amount_minor`` from a chip card. Never raises for business outcomes; see ``CardPaymentResult``.
+    ``waiting_shown``: the caller already announced ``Step.WAIT_CARD`` (each step is one wake-up of the app)."""
+    if not waiting_shown:
+        progress(Step.WAIT_CARD)
     try:
         if not ports.reader.card_present() and not ports.reader.wait_for_card(settings.card_timeout_s, cancel):
             return CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.no_card"))

@@ -103,9 +103,9 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             except (Cancelled, DeviceError):  # CANCEL, or the reader failed: the failed chip's result stands
                 return chip_failed
             continue
-        if got == "card":
+        if got == "card":  # the wait for it was announced above
             result = pay_by_card(ports, settings, txn_id=txn_id, amount_minor=amount_minor, progress=progress,
-                                 cancel=cancel)
+                                 cancel=cancel, waiting_shown=True)
             if not result.chip_failed:
                 return result
             chip_failed = result  # the chip is unusable: this card may now be swiped
@@ -150,8 +150,7 @@ def _refuse_card_from_before(ports: CardPaymentPorts, settings: CardPaymentSetti
     card_slot.beep(ports.reader)
     try:
         if card_slot.wait_removed(ports.reader, settings.card_timeout_s, cancel, since):
-            progress(Step.WAIT_CARD)
-            return None
+            return None  # the caller announces the wait for the card next (Step.WAIT_CARD), once
     except Cancelled:
         return CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
     except DeviceError as exc:

@@ -142,6 +142,13 @@ def test_dead_chip_then_swipe_is_a_fallback_with_entry_mode_80(tmp_path) -> None
     assert host.requests[0].pos_entry_mode == "801"
 
 
+def test_the_wait_for_a_card_is_announced_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each step is one wake-up of the terminal's app thread: the chip path does not announce the wait twice."""
+    _, _, _, _, steps, _ = _pay(tmp_path, ["card", CHIP])
+    assert steps[:3] == [Step.WAIT_CARD, Step.READING_CARD, Step.SWIPE_FALLBACK]
+    assert steps.count(Step.WAIT_CARD) == 1
+
+
 def test_chip_failure_with_no_swipe_ends_as_the_chip_failure(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result, host, _, _, _, _ = _pay(tmp_path, ["card"])
     assert result.status == "failed" and result.chip_failed and "nothing charged" in say(result.message)
