@@ -1,7 +1,7 @@
 """Plan choice, payment channel, the read-back confirmation and the duplicate warning; then the payment starts.
 
-The rules live in ``flows``: pricing and the spending limits (``flows.pricing.quote``, what was spent counted as
-``flows.sale_checks.spent_today`` counts it: summed by the journal), the duplicate guard
+The rules live in ``flows``: pricing and the spending limits (``flows.pricing.quote``; what a SIM spent today by
+the rule of ``flows.sale_checks.spent_today``, summed in the journal), the duplicate guard
 (``flows.duplicate``). This module types, asks them and moves between screens.
 
 >>> Confirm().__class__.__name__
