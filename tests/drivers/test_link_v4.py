@@ -235,3 +235,20 @@ def test_a_message_queued_before_the_failure_waits_for_the_guard_rather_than_ali
     core.handle_timer(core.get_timer() or 0.0)  # the guard ends (the peer gave up any pieces by then)
     sent = core.data_to_send()
     assert sent[:1] == b"\x03" and sent[1] & 7 == queued & 7  # now it goes, under the SEQ it was given
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 4])
+def test_a_v4_end_naks_a_damaged_transmit_and_takes_the_good_copy_in_any_pieces(chunk: int) -> None:
+    good = h(V4_COMMANDS[1][3])  # SEQ 0
+    bad = bytearray(good)
+    bad[5] ^= 0x20  # one damaged byte of the APDU
+    stream = b"\xff\x13" + bytes(bad) + good + b"\xee"
+    core = LinkCore(role="device", version=4)
+    core.receive_data(syn(4), now=0.0)
+    core.data_to_send(), core.next_event()
+    step = chunk or len(stream)
+    for start in range(0, len(stream), step):
+        core.receive_data(stream[start:start + step], now=0.0)
+    assert core.data_to_send() == encode_v2_control(Control.NAK, 0)  # asked again at once (one NAK)
+    got = [e for e in iter(core.next_event, None) if isinstance(e, FrameReceived)]
+    assert [(e.cmd, e.data) for e in got] == [(0x12, h("00 B2 01 0C 00"))]
