@@ -9,6 +9,9 @@ host port raised / answered            journal                      what follows
 an answer (approved or declined)       ``approved`` / ``declined``  the kernel finishes with it
 LinkTimeout, RemoteProtocolError       ``auth_unknown``, reversal   the caller reverses this STAN
                                        pending
+AnswerMismatch (another amount, code,  ``auth_unknown``, reversal   the same; the cashier is told why
+currency or ids than asked), or a      pending                      (``Unknown.message``): the host may have
+partial approval (10)                                               taken money the terminal never asked for
 StanInUse (94: the host already has    ``declined`` (94), nothing   once: the same request under the journal's
 this STAN from an older message)       to reverse                   next STAN — the client asked the host's view
                                                                     first (echo), which moved our counters past
@@ -32,14 +35,34 @@ sent again unchanged: the host never decided the refused message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from flows.ports import AuthRequest, AuthResponse, HostPort, JournalPort
+from flows.messages import Msg
+from flows.ports import PARTIAL_APPROVAL, AuthRequest, AuthResponse, HostPort, JournalPort
 from flows.txn_state import TxnState
-from pos_errors import LinkError, LinkTimeout, RemoteProtocolError, StanInUse
+from pos_errors import AnswerMismatch, LinkError, LinkTimeout, RemoteProtocolError, StanInUse
 
-__all__ = ["AuthorizePorts", "authorize_journaled"]
+__all__ = ["AuthorizePorts", "Unknown", "authorize_journaled"]
+
+NO_ANSWER = Msg("pay.no_answer")
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Why an authorisation's outcome is unknown (the caller reverses it), and what the cashier is told."""
+
+    reason: str
+    message: Msg = NO_ANSWER
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _unknown(exc: RemoteProtocolError | LinkTimeout) -> Unknown:
+    if not isinstance(exc, AnswerMismatch):
+        return Unknown(str(exc))
+    return Unknown(str(exc), Msg("pay.partial_approval" if exc.tag == "39" else "pay.answer_mismatch"))
 
 _STAN_TRIES = 2  # the first STAN, and one fresh one after the host's view came in
 
@@ -54,7 +77,7 @@ class AuthorizePorts(Protocol):
 
 def authorize_journaled(ports: AuthorizePorts, txn_id: int, request: AuthRequest,
                         on_refused: Callable[[LinkError], None] | None = None,
-                        ) -> tuple[AuthRequest, AuthResponse | None, str | None]:
+                        ) -> tuple[AuthRequest, AuthResponse | None, Unknown | None]:
     """Returns (the request as last sent, its answer, None), (request, None, why the outcome is unknown: reverse
     it) or (request, None, None) when nothing was processed; then ``on_refused`` (if given) is told why, so the
     cashier can be shown a refused TLS handshake, sign-on or a STAN the host already had."""
@@ -75,13 +98,20 @@ def authorize_journaled(ports: AuthorizePorts, txn_id: int, request: AuthRequest
                 on_refused(exc)
             return request, None, None
         except (LinkTimeout, RemoteProtocolError) as exc:
-            journal.update(txn_id, TxnState.AUTH_UNKNOWN, reversal="pending", message=str(exc))
-            return request, None, str(exc)
+            unknown = _unknown(exc)
+            code = {"response_code": PARTIAL_APPROVAL} if unknown.message.key == "pay.partial_approval" else {}
+            journal.update(txn_id, TxnState.AUTH_UNKNOWN, reversal="pending", message=str(exc), **code)
+            return request, None, unknown
         except LinkError as exc:  # refused before sending: nothing reached the host
             journal.update(txn_id, TxnState.AUTH_FAILED, reversal=None, message=str(exc))
             if on_refused is not None:
                 on_refused(exc)
             return request, None, None
+        if answer.response_code == PARTIAL_APPROVAL:  # a host port that passes a 10 on: never approved, reversed
+            why = AnswerMismatch("partial approval (10), which this terminal never offers: reversed", tag="39")
+            journal.update(txn_id, TxnState.AUTH_UNKNOWN, response_code=answer.response_code, reversal="pending",
+                           message=str(why))
+            return request, None, _unknown(why)
         approved = answer.approved
         journal.update(txn_id, TxnState.APPROVED if approved else "declined", response_code=answer.response_code,
                        auth_code=answer.auth_code, rrn=answer.rrn, reversal="armed" if approved else None)

@@ -29,7 +29,7 @@ from emv.actions import (
 )
 from emv.kernel import FIELD_55_TAGS, TerminalConfig, Transaction
 from emv.transcript import Recorder, mask_transcript
-from flows.authorize import authorize_journaled
+from flows.authorize import Unknown, authorize_journaled
 from flows.messages import Msg, Text
 from flows.ports import (
     AuthRequest,
@@ -71,6 +71,7 @@ class Step(StrEnum):
     TAP_READ_OK = "tap_read_ok"  # card read: it may be taken away
     TAP_INSERT = "tap_insert"  # Try Another Interface: insert the card in the slot
     TAP_UPDATE = "tap_update"  # after the host's answer: present the card again for the issuer's update
+    TAP_REMOVE = "tap_remove"  # the previous tap's card is still on the reader: take it away first
 
 
 class PaymentStatus(StrEnum):
@@ -211,7 +212,7 @@ class _Attempt:
         self.ksn: bytes | None = None
         self.request: AuthRequest | None = None
         self.answer: AuthResponse | None = None
-        self.unknown_reason: str | None = None
+        self.unknown_reason: Unknown | None = None
         self.pin_fault: Msg | None = None
         self.recorder: Recorder | None = None
         self.kernel: Transaction | None = None
@@ -326,7 +327,7 @@ class _Attempt:
             return replace(base, status=status, message=message)
 
         if self.unknown_reason is not None:
-            return result(PaymentStatus.UNKNOWN, Msg("pay.no_answer"))
+            return result(PaymentStatus.UNKNOWN, self.unknown_reason.message)
         if done.outcome is Outcome.APPROVED and self.request is None and self.settings.offline_approved:
             advice = self._offline_advice()
             self.settings.offline_approved(self.txn_id, advice)

@@ -25,6 +25,13 @@ upload name the payment by it), then the queue row (new STAN, PAN sealed anew un
 A second 94 stops it ``failed``. An advice whose payment was reversed or voided before it left is ``cancelled``
 (the host never charged it).
 
+Only ``00`` acknowledges an advice (and only then is its sealed PAN erased). Any other answer — ``96``
+system malfunction, ``30`` format error, a decline code — keeps it queued with the try counted and the answer in
+its message, and the drain goes on with the next advice (the host is up); after ``max_attempts`` tries it stops
+``failed`` with the sealed PAN **kept**, named on Open items for a supervisor. An ``A0`` (the host could not
+verify our MAC: nothing processed) is sent once more at once, under renewed keys (the master/session client
+drops its keys on an A0 and signs on again before the next message), and counts as a try like any send.
+
 >>> sealer = PanSealer(b"k" * 32, "T0000001")
 >>> sealer.open(sealer.seal("6212345678901234", 7), 7)
 '6212345678901234'
@@ -48,7 +55,9 @@ from pos_errors import LinkError, RemoteProtocolError
 __all__ = ["SafStatus", "SafRow", "PanSealer", "SafError", "SafJournal", "DrainReport", "offline_row", "drain",
            "OFFLINE_AUTH", "STOPPED", "CANCEL_STATES"]
 
+ACKNOWLEDGED = "00"  # the only code that acknowledges an advice: any other keeps it queued (a try counted)
 DUPLICATE_STAN = "94"  # the host has another advice under this STAN (counters went back): never acknowledged
+KEY_ERROR = "A0"  # the host could not verify our MAC: nothing processed; sent once more under renewed keys
 OFFLINE_AUTH = "Y1"  # EMV Book 4: approval code of an offline approval (field 38 of the advice)
 _STAN_TRIES = 2  # the advice's STAN, and one fresh one after a 94 (as flows.authorize does for a purchase)
 class SafStatus(StrEnum):
@@ -151,7 +160,7 @@ def drain(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, *, termi
           max_attempts: int = 10, expiry_s: float = 7 * 86400, now: dt.datetime | None = None) -> DrainReport:
     """Send every queued advice, oldest first, until the host stops answering. Never raises for link trouble."""
     now = now or dt.datetime.now()
-    sent, stopped = 0, []
+    sent, queued, stopped = 0, 0, []
     rows: Sequence[SafRow] = journal.saf_items()
     for index, row in enumerate(rows):
         if journal.get(row.txn_id).state in CANCEL_STATES:
@@ -166,34 +175,62 @@ def drain(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, *, termi
             journal.saf_update(row.saf_id, SafStatus.FAILED, message=f"{row.attempts} tries")
             stopped.append(row)
             continue
-        item = row  # renumbered at most once (a 94), then sent again
-        for _ in range(_STAN_TRIES):
-            request = _advice(item, sealer, terminal_id, merchant_id)
-            journal.saf_update(item.saf_id, SafStatus.QUEUED, tries=1)  # before it leaves: a repeat after a power cut
-            try:
-                code = host.advise(request)
-            except (LinkError, RemoteProtocolError) as exc:
-                if type(exc) is LinkError:  # refused before sending: the host never saw it, so it was no try
-                    journal.saf_update(item.saf_id, SafStatus.QUEUED, tries=-1, message=f"host not reachable: {exc}")
-                    return DrainReport(sent, len(rows) - index, tuple(stopped))
-                if item.attempts + 1 >= max_attempts:
-                    journal.saf_update(item.saf_id, SafStatus.FAILED, message=f"{max_attempts} tries, last: {exc}")
-                    stopped.append(item)
-                else:
-                    journal.saf_update(item.saf_id, SafStatus.QUEUED, message=f"not acknowledged: {exc}")
-                return DrainReport(sent, len(rows) - index - (1 if item.attempts + 1 >= max_attempts else 0),
-                                   tuple(stopped))
-            if code != DUPLICATE_STAN:
-                journal.saf_update(item.saf_id, SafStatus.SENT, response_code=code, message=f"acknowledged ({code})")
-                sent += 1
-                break
-            if item.response_code == DUPLICATE_STAN:  # already renumbered once: a second 94 ends it
-                journal.saf_update(item.saf_id, SafStatus.FAILED, response_code=code, message=(
-                    f"the bank already has STAN {item.stan:06d} from another payment, after renumbering too (94)"))
-                stopped.append(item)
-                break
+        ended, left, last = _send(host, journal, sealer, row, terminal_id, merchant_id, max_attempts)
+        if ended is SafStatus.SENT:
+            sent += 1
+        elif ended is not None:
+            stopped.append(last)
+        if left is _UNREACHABLE:  # the host cannot be reached or answers garbage: the rest waits for the next round
+            return DrainReport(sent, queued + len(rows) - index - (ended is not None), tuple(stopped))
+        queued += left is _KEPT
+    return DrainReport(sent, queued, tuple(stopped))
+
+
+_KEPT, _UNREACHABLE = "kept", "unreachable"  # the advice stays queued: its answer was no acknowledgement / no answer
+
+
+def _send(host: AdviceHostPort, journal: SafJournal, sealer: PanSealer, row: SafRow, terminal_id: str,
+          merchant_id: str, max_attempts: int) -> tuple[SafStatus | None, str | None, SafRow]:
+    """Send one advice until its answer settles it: (how it ended — ``sent``, ``failed`` or None when still
+    queued —, why it stays queued: ``_KEPT`` an answer that is no acknowledgement, ``_UNREACHABLE`` none, and
+    the advice as last sent: a 94 renumbers it)."""
+    item, key_resent = row, False  # renumbered at most once (a 94), sent again at most once after an A0
+    while True:
+        request = _advice(item, sealer, terminal_id, merchant_id)
+        journal.saf_update(item.saf_id, SafStatus.QUEUED, tries=1)  # before it leaves: a repeat after a power cut
+        try:
+            code = host.advise(request)
+        except (LinkError, RemoteProtocolError) as exc:
+            if type(exc) is LinkError:  # refused before sending: the host never saw it, so it was no try
+                journal.saf_update(item.saf_id, SafStatus.QUEUED, tries=-1, message=f"host not reachable: {exc}")
+                return None, _UNREACHABLE, item
+            return _not_acknowledged(journal, item, max_attempts, f"not acknowledged: {exc}"), _UNREACHABLE, item
+        if code == ACKNOWLEDGED:
+            journal.saf_update(item.saf_id, SafStatus.SENT, response_code=code, message=f"acknowledged ({code})")
+            return SafStatus.SENT, None, item
+        if code == DUPLICATE_STAN and item.response_code == DUPLICATE_STAN:  # renumbered once already: it ends
+            journal.saf_update(item.saf_id, SafStatus.FAILED, response_code=code, message=(
+                f"the bank already has STAN {item.stan:06d} from another payment, after renumbering too (94)"))
+            return SafStatus.FAILED, None, item
+        if code == DUPLICATE_STAN:
             item = _renumber(journal, sealer, item, request.auth.pan)
-    return DrainReport(sent, 0, tuple(stopped))
+            continue
+        if code == KEY_ERROR and not key_resent and item.attempts + 1 < max_attempts:  # keys renewed: sent again
+            key_resent, item = True, replace(item, attempts=item.attempts + 1)
+            journal.saf_update(item.saf_id, SafStatus.QUEUED, message="bank key error (A0): sent again")
+            continue
+        why = f"not acknowledged: the bank answered {code}"
+        return _not_acknowledged(journal, item, max_attempts, why), _KEPT, item
+
+
+def _not_acknowledged(journal: SafJournal, item: SafRow, max_attempts: int, why: str) -> SafStatus | None:
+    """The try is counted (before the send); it stays queued, or after the last try stops ``failed`` for a
+    supervisor — the sealed PAN kept, so it can still be delivered by hand or in a batch upload."""
+    if item.attempts + 1 >= max_attempts:
+        journal.saf_update(item.saf_id, SafStatus.FAILED, message=f"{max_attempts} tries, last: {why}")
+        return SafStatus.FAILED
+    journal.saf_update(item.saf_id, SafStatus.QUEUED, message=why)
+    return None
 
 
 def _renumber(journal: SafJournal, sealer: PanSealer, row: SafRow, pan: str) -> SafRow:

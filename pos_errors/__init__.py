@@ -7,7 +7,9 @@ that something could not be done at all::
     ├── ProtocolError                 bytes that do not follow a protocol (.offset, .tag, .raw); a ValueError
     │   ├── LocalProtocolError        we were asked to build something invalid
     │   └── RemoteProtocolError       the peer (card, device, host) sent garbage
-    │       └── OdaError              a certificate or signature of the card does not verify (emv.oda)
+    │       ├── OdaError              a certificate or signature of the card does not verify (emv.oda)
+    │       └── AnswerMismatch        the host's answer is not an answer to what was asked (amount, currency,
+    │                                 ids, a partial approval): outcome unknown, reverse
     ├── CryptoError                   a key or cryptogram operation could not be done (bad key length, exhausted KSN)
     ├── DeviceError                   a peripheral failed (serial shells)
     │   ├── DeviceTimeout             no answer within the deadline, retransmissions exhausted
@@ -34,6 +36,7 @@ __all__ = [
     "LocalProtocolError",
     "RemoteProtocolError",
     "OdaError",
+    "AnswerMismatch",
     "CryptoError",
     "DeviceFault",
     "DeviceError",
@@ -82,6 +85,13 @@ class RemoteProtocolError(ProtocolError):
 
 class OdaError(RemoteProtocolError):
     """A certificate or signed data object of the card cannot be recovered or does not verify (Book 2)."""
+
+
+class AnswerMismatch(RemoteProtocolError):
+    """An authenticated answer that does not answer the request (``drivers.host.answer_check``): another amount,
+    processing code, currency, terminal or merchant (``tag`` = that field), or a partial approval (``tag`` =
+    ``"39"``) the terminal never offers. The host may have taken money: the outcome is unknown, as after a
+    time-out (a purchase is reversed, a reversal or refund repeated)."""
 
 
 class CryptoError(PosError):
@@ -147,6 +157,7 @@ class LinkFault(StrEnum):
     CLIENT_REFUSED = "client_refused"  # the host refused our client certificate
     TLS_OTHER = "tls_other"  # any other handshake failure (protocol version, cipher, reset mid-handshake)
     KEY_CHECK = "key_check"  # sign-on: a working key's check value does not match (keys refused)
+    KEY_SEPARATION = "key_separation"  # sign-on: the PIN key and the MAC key are one key (keys refused)
     SIGN_ON = "sign_on"  # sign-on refused or unusable (no keys, bad answer)
     STAN_IN_USE = "stan_in_use"  # the host already has the STAN of a purchase (94): counters were behind
 

@@ -309,6 +309,10 @@ class Settings:
             if settings.security.device_secret_env:
                 raise ConfigError("security.device_secret_env is for test benches: a production terminal reads "
                                   "its device secret from security.device_secret_file")
+            if settings.emv.transcripts_dir:  # card sessions on disk, even masked: a test bench's tool
+                raise ConfigError("emv.transcripts_dir is for test benches: a terminal with [terminal] profile = "
+                                  "\"production\" does not save card sessions")
+        _refuse_unmaced_host(settings.host.key_scheme, settings.terminal.profile)
         return settings
 
 
@@ -325,6 +329,14 @@ def _refuse_test_settings(data: Mapping[str, Any], where: str = "") -> None:
         elif key in _TEST_ONLY_KEYS and value is True:
             raise ConfigError(f"{where}{key} = true is for test benches: a terminal with [terminal] "
                               "profile = \"production\" refuses it")
+
+
+def _refuse_unmaced_host(key_scheme: str, profile: str) -> None:
+    """``[host] key_scheme = "none"`` (no MAC on any acquirer message) exists for the codec's test benches only."""
+    if key_scheme == "none" and profile != "test":
+        raise ConfigError(f'host.key_scheme = "none" sends acquirer messages without a MAC (test benches only): '
+                          f'a terminal with [terminal] profile = "{profile}" refuses it — use "master_session" or '
+                          f'"dukpt"')
 
 
 def _fees(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, ChannelLimits], dict[str, int]]:

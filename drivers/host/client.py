@@ -47,6 +47,7 @@ import threading
 from collections.abc import Callable
 
 from drivers.host.advice import build_advice, build_refund
+from drivers.host.answer_check import checked
 from drivers.host.counters import HostView, is_ahead, parse_view
 from drivers.host.dukpt_link import DukptMacer, dukpt_exchange
 from drivers.host.header import FrameHeader
@@ -184,7 +185,7 @@ class HostClient:
         fields = build_auth_request(request, terminal_id=self.terminal_id, merchant_id=self.merchant_id,
                                     batch_number=self.batch_number)
         log.info("0200 stan=%06d pan=%s amount=%d", request.stan, request.masked_pan, request.amount_minor)
-        response = parse_auth_response(self._exchange(fields))
+        response = parse_auth_response(checked(fields, self._exchange(fields)))
         if response.response_code == "94":  # this purchase was never sent before: the STAN is an older message's
             log.warning("0210 stan=%06d rc=94: the host already has this STAN; asking for its view", request.stan)
             self.echo()
@@ -203,7 +204,7 @@ class HostClient:
                                 merchant_id=self.merchant_id, batch_number=self.batch_number)
         log.info("%s stan=%06d original_stan=%06d reason=%s", fields["t"], request.stan,
                  request.original.stan, request.reason_code)
-        code = response_code(self._exchange(fields))
+        code = response_code(checked(fields, self._exchange(fields)))
         log.info("0410 stan=%06d rc=%s (%s)", request.stan, code, describe_response(code))
         return code
 
@@ -232,7 +233,7 @@ class HostClient:
                               batch_number=self.batch_number)
         log.info("%s stan=%06d pan=%s amount=%d", fields["t"], request.auth.stan, request.auth.masked_pan,
                  request.auth.amount_minor)
-        code = response_code(self._exchange(fields))
+        code = response_code(checked(fields, self._exchange(fields)))
         log.info("0230 stan=%06d rc=%s", request.auth.stan, code)
         if code == "94":  # another payment has this STAN at the host: its view moves our counters past it first
             self.echo()
@@ -244,7 +245,7 @@ class HostClient:
                               merchant_id=self.merchant_id, batch_number=self.batch_number)
         log.info("0200 refund stan=%06d original_stan=%06d amount=%d", request.stan, request.original.stan,
                  request.original.amount_minor)
-        response = parse_auth_response(self._exchange(fields))
+        response = parse_auth_response(checked(fields, self._exchange(fields)))
         log.info("0210 refund stan=%06d rc=%s", request.stan, response.response_code)
         return response
 

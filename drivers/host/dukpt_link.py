@@ -8,8 +8,12 @@ under the MAC key of a DUKPT transaction key held by the PIN pad — no terminal
   (8 bytes) under the *MAC generation* working key (``emv.crypto.dukpt_mac``).
 * **Answer MAC**: under the same transaction's *response* key (TDES MAC response variant; AES *MAC
   verification* key), checked by the pad (``verify_response``). A missing or wrong one is no answer
-  (RemoteProtocolError: reversed like a timeout). An ``A0`` answer (the host could not verify the request's
-  MAC) comes unMACed and never approves.
+  (RemoteProtocolError: reversed like a timeout).
+* An ``A0`` answer (the host could not verify the request's MAC) comes without a MAC, so nothing in it is
+  authenticated: not its code, not a field 61 view of our counters. It is never returned as an answer — it is
+  ``UnmacedKeyError`` (a RemoteProtocolError, outcome unknown): a purchase is reversed (the host finds nothing
+  to undo when it truly processed nothing), a reversal or refund is repeated, an advice stays queued, an echo
+  reports no answer. Each retry takes a new KSN (a message without a PIN block), so new transaction keys.
 
 >>> mac_input({"t": "0800", "11": "000001", "70": "301"}, bytes(10))[:4]
 b'0800'
@@ -24,9 +28,13 @@ from drivers.host.messages import Fields, expected_key, pack, unpack
 from drivers.host.signon import KEY_ERROR_CODE, MAC_LEN, mac_field
 from pos_errors import DeviceError, LinkError, RemoteProtocolError
 
-__all__ = ["DukptMacer", "mac_input", "dukpt_exchange"]
+__all__ = ["DukptMacer", "UnmacedKeyError", "mac_input", "dukpt_exchange"]
 
 RoundTrip = Callable[[bytes, tuple[str, str, str]], tuple[Fields, bytes]]
+
+
+class UnmacedKeyError(RemoteProtocolError):
+    """The host answered ``A0`` without a MAC: nothing was authenticated, nothing is read from it."""
 
 
 class DukptMacer(Protocol):
@@ -57,8 +65,9 @@ def dukpt_exchange(fields: Fields, macer: DukptMacer, round_trip: RoundTrip) -> 
     except DeviceError as exc:
         raise LinkError(f"message not sent: the PIN pad cannot MAC it ({exc})") from exc
     answer, answer_raw = round_trip(message, expected_key(fields))
-    if answer.get("39") == KEY_ERROR_CODE:
-        return answer
+    if answer.get("39") == KEY_ERROR_CODE and mac_field(answer) not in answer:
+        raise UnmacedKeyError(f"{answer['t']}: key error (A0) without a MAC: not authenticated, not processed as "
+                              "an answer (outcome unknown)", tag="39")
     key = mac_field(answer)
     numbered = [int(k) for k in answer if k.isdigit()]
     if key not in answer or max(numbered) != int(key):

@@ -18,6 +18,12 @@ stay. The sign-on request carries no MAC (there is no MAK yet: the mutual-TLS cl
 authenticates it); the 0810 that delivers the keys is MACed under the *new* MAK, so a forged or replayed
 sign-on answer with keys the terminal cannot verify is refused. Sign-off is 70 = ``002``, MACed.
 
+**Key separation.** A PIN key that is also the MAC key would let whoever sees MAC inputs and MACs attack PIN
+blocks under the same key (and a MAC key may be used to encipher chosen data): the terminal refuses a sign-on
+whose PIK and MAK are one key — ``LinkSecurityError(KEY_SEPARATION)``, logged, no key taken. It never deciphers
+the PIK (the PIN pad does), so it compares what was delivered: under the same TMK in ECB one clear key always
+gives one cryptogram, and keys that differ only in parity bits (the same DES key) give one check value.
+
 >>> tmk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 >>> keys = SessionKeys(pik=bytes.fromhex("1111111111111111" "2222222222222222"),
 ...                    mak=bytes.fromhex("3333333333333333" "4444444444444444"))
@@ -28,6 +34,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -41,6 +48,8 @@ __all__ = ["SessionKeys", "TerminalKeys", "accept_keys",
            "MAC_LEN", "KCV_LEN", "NMI_SIGN_ON", "NMI_SIGN_OFF", "mac_field", "pack_with_mac",
            "mac_of", "verify_mac", "wrap_keys", "unwrap_keys", "build_sign_on", "build_sign_off",
            "KEY_ERROR_CODE"]
+
+log = logging.getLogger(__name__)
 
 MAC_LEN = 8
 KCV_LEN = 4
@@ -133,6 +142,7 @@ def unwrap_keys(value: str, tmk: bytes) -> SessionKeys:
         if key[:8] == key[8:]:
             raise LinkSecurityError(f"sign-on: the {name} is a single-length key: refused", LinkFault.KEY_CHECK)
         clear.append(key)
+    _separate(raw)
     return SessionKeys(pik=clear[0], mak=clear[1])
 
 
@@ -153,7 +163,18 @@ def accept_keys(value: str, tmk: bytes) -> TerminalKeys:
         raise LinkSecurityError("sign-on: the MAK check value does not match: keys refused", LinkFault.KEY_CHECK)
     if mak[:8] == mak[8:]:
         raise LinkSecurityError("sign-on: the MAK is a single-length key: refused", LinkFault.KEY_CHECK)
+    _separate(raw)
     return TerminalKeys(mak=mak, pik_under_tmk=raw[:_KEY_LEN], pik_kcv=raw[_KEY_LEN:at])
+
+
+def _separate(raw: bytes) -> None:
+    """Refuse field 62 (as bytes) whose PIK and MAK are one key: the same cryptogram or the same check value."""
+    at = _KEY_LEN + KCV_LEN
+    if raw[:_KEY_LEN] == raw[at:at + _KEY_LEN] or raw[_KEY_LEN:at] == raw[at + _KEY_LEN:]:
+        log.error("sign-on refused: the acquirer delivered one key as both PIN key and MAC key (no key "
+                  "separation); neither key is taken")
+        raise LinkSecurityError("sign-on: the PIN key and the MAC key are the same key: refused",
+                                LinkFault.KEY_SEPARATION)
 
 
 def _network(nmi: str, stan: int, transmitted_at: dt.datetime, terminal_id: str, batch_number: int) -> Fields:

@@ -139,9 +139,16 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "link.client_refused": ("the bank refused this terminal's certificate", "银行拒绝本终端证书"),
     "link.tls_other": ("secure connection failed", "安全连接失败"),
     "link.key_check": ("sign-on keys failed their check value", "签到密钥校验值错误"),
+    "link.key_separation": ("sign-on keys refused: the PIN key and the MAC key are the same",
+                            "签到密钥被拒绝：PIN 密钥与 MAC 密钥相同"),
     "link.sign_on": ("sign-on refused by the bank", "银行拒绝签到"),
     "link.stan_in_use": ("the bank already had this transaction number (numbers resynchronised: try again)",
                          "银行已有此流水号（流水号已重新同步，请重试）"),
     "fix.link": ("call a technician (certificates and keys)", "请联系技术员（证书和密钥）"),
     "ok.signed_on": ("signed on", "已签到"),
+    # --- the bank's answer does not answer the payment (drivers.host.answer_check) ---
+    "pay.partial_approval": ("The bank approved only part of the amount (not accepted here) — payment is being "
+                             "reversed", "银行仅批准部分金额（本终端不接受），正在冲正"),
+    "pay.answer_mismatch": ("The bank's answer does not match this payment — payment is being reversed",
+                            "银行应答与本笔交易不符，正在冲正"),
 }

@@ -44,6 +44,8 @@ from flows.ports.devices import (
     ScannerPort,
 )
 from flows.ports.host import (
+    APPROVAL_CODES,
+    PARTIAL_APPROVAL,
     AdviceHostPort,
     AdviceRequest,
     AuthRequest,
@@ -68,4 +70,4 @@ __all__ = ["AdviceHostPort", "AdviceRequest", "AuthRequest", "AuthResponse", "Ba
            "ReverseResult",
            "ScannerPort", "SettlementHostPort", "SettlementRequest", "SimInfo", "SimStatus", "TopupResult",
            "TopupStatus", "TxnRecord", "WalletOrderStatus", "WalletPort", "WalletReason", "WalletResult",
-           "WalletStatus", "mask_pan"]
+           "WalletStatus", "mask_pan", "APPROVAL_CODES", "PARTIAL_APPROVAL"]

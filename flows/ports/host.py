@@ -1,7 +1,7 @@
 """The acquirer host ports: authorisation and reversal, advices and refunds, settlement (ISO 8583 values).
 
->>> AuthResponse("00").approved, AuthResponse("05").approved
-(True, False)
+>>> AuthResponse("00").approved, AuthResponse("05").approved, AuthResponse("10").approved
+(True, False, False)
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from typing import Protocol
 from emv.pan import mask_pan
 from flows.ports.base import CURRENCY_CNY
 
-__all__ = ["AuthRequest", "AuthResponse", "ReversalRequest", "HostPort", "AdviceRequest", "RefundRequest",
+__all__ = ["APPROVAL_CODES", "PARTIAL_APPROVAL", "AuthRequest", "AuthResponse", "ReversalRequest", "HostPort",
+           "AdviceRequest", "RefundRequest",
            "AdviceHostPort", "RefundHostPort", "BatchTotals", "SettlementRequest", "BatchUploadItem",
            "SettlementHostPort"]
+
+APPROVAL_CODES = ("00", "11")  # approved, approved (VIP): the whole amount
+# Approved for a partial amount: the host took *some* money. This terminal never offers partial approval (a top-up
+# is all or nothing), so a 10 is no approval: the payment is reversed (``flows.authorize``).
+PARTIAL_APPROVAL = "10"
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class AuthResponse:
 
     @property
     def approved(self) -> bool:
-        return self.response_code in ("00", "10", "11")
+        return self.response_code in APPROVAL_CODES
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,17 @@ Magic amounts, keyed on the fen part (``amount_minor % 100``), the single table 
             the terminal's supervisor refunds it (``refuse_reversals = True`` does the same for any amount)
  x.99       host down: the 0200 is dropped undecided and the host refuses connections for ``down_s`` (5 s),
             so the reversal cannot be delivered at once and is sent later (follow-up, before the next sale)
+ x.10       partial approval: 10 with field 4 = half the amount, recorded so (``force_response("10")`` the
+            same for any amount); ``answer_change`` sends answers with another amount, currency, id or
+            processing code (``sim.backends.acquirer_answers``)
 =========  ============================================================================================
 
 Advices (0220, repeats 0221) of offline approvals are checked like a 0200 (card, expiry, the TC in field 55
 verifies like an ARQC), go into the ledger once per (terminal, STAN) with MTI 0220 (a repeat — same amount, card
 and transmission time — changes nothing; another advice under a STAN already used, by an advice or a purchase,
 is answered 94, not recorded),
-count in settlement like an approved 0200, and are answered 0230. A refund (0200 with processing code 200000)
+count in settlement like an approved 0200, and are answered 0230 (``advice_code = "96"``: every advice answered
+so, nothing recorded — a host in trouble). A refund (0200 with processing code 200000)
 finds its original by terminal id + STAN + transmission time in field 90: a captured, unreversed sale → 00 (once
 per refund STAN, kept in ``refunds``), otherwise 25; refunds of one sale that would add up to more than it
 charged are answered 13 (a second refund under another STAN is never paid). Refunds do not change the sale
@@ -59,6 +63,8 @@ back); one whose POS entry mode (field 22) differs from the original's is refuse
 real host matches and risk-checks on it; without field 22 it is a format error, 30). The others mark it reversed
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
+An idle connection is closed after ``idle.idle_timeout_s`` (60 s; ``idle.close_notify`` sends a TLS alert first),
+and ``idle.arm_race()`` closes one just as the next request arrives (``sim.backends.idle_close``).
 
 With ``security`` (``sim.backends.acquirer_security``, what every simulated world uses) it serves mutual TLS
 only and checks the client certificate, sign-on keys, the MAC of every request and STAN replays before any of
@@ -68,7 +74,7 @@ speaks) every request must carry that TPDU and application header — otherwise 
 an answer (``header_refusals`` counts them) — and every answer carries the swapped TPDU and the header back.
 
 >>> sorted(MAGIC_AMOUNTS)
-[5, 51, 54, 61, 91, 93, 94, 96, 97, 98, 99]
+[5, 10, 51, 54, 61, 91, 93, 94, 96, 97, 98, 99]
 """
 
 from __future__ import annotations
@@ -95,8 +101,10 @@ from emv.crypto.pinblock import decipher_format0
 from flows.ports import AuthRequest, mask_pan
 from pos_errors import CryptoError, PosError, RemoteProtocolError
 from sim.backends import issuer
+from sim.backends.acquirer_answers import PARTIAL, changed, partial_amount
 from sim.backends.acquirer_ledger import MAGIC_AMOUNTS, Delivery, LedgerEntry, Magic
 from sim.backends.acquirer_security import AcquirerSecurity
+from sim.backends.idle_close import IdlePolicy
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
 __all__ = ["AcquirerSim", "LedgerEntry", "Magic", "MAGIC_AMOUNTS", "PIN_TRIES"]
@@ -144,6 +152,8 @@ class AcquirerSim:
         self._refunds: list[LedgerEntry] = []
         self.refuse_reversals = False  # scenario switch: every reversal (reason 68) is answered 12
         self.refuse_voids = False  # scenario switch: every void (0400 reason 17) is answered 12
+        self.answer_change: tuple[str, str] | None = None  # (MTI, field): those answers carry another value there
+        self.advice_code: str | None = None  # scenario switch: every advice answered with it, nothing recorded
         self._wrong_pins: dict[str, int] = {}
         self._rrn_seq = 0
         self._lock = threading.Lock()
@@ -160,6 +170,7 @@ class AcquirerSim:
         self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
         self.handshakes = 0  # TLS handshakes completed (tests and the bench count connection reuse)
         self.resumptions = 0  # ... of which resumed a session (ticket) instead of a full handshake
+        self.idle = IdlePolicy()  # idle connections closed after idle.idle_timeout_s (60 s), as real hosts do
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -306,12 +317,16 @@ class AcquirerSim:
         try:
             if self.security is not None:
                 conn, peer = self._handshake(conn)
+            handled = 0
             while not self._stopping.is_set():
+                if decoder.buffered == 0 and not self.idle.wait_for_request(conn, used=handled > 0):
+                    return  # closed for idleness (or the armed race: a request left unread)
                 chunk = conn.recv(4096)
                 if not chunk:
                     return
                 decoder.receive_data(chunk)
                 while (raw := decoder.next_frame()) is not None:
+                    handled += 1
                     head = b""
                     if self.header is not None:
                         try:
@@ -398,6 +413,8 @@ class AcquirerSim:
         else:
             log.warning("acquirer: ignoring MTI %s", mti)
             return None
+        if self.answer_change is not None and answer["t"] == self.answer_change[0]:
+            answer = changed(answer, self.answer_change[1])
         packed = m.pack(answer) if self.security is None or keys is None else self.security.seal(answer, fields, keys)
         if delivery == "none":
             return None
@@ -436,12 +453,14 @@ class AcquirerSim:
         magic = MAGIC_AMOUNTS.get(req.amount_minor % 100, Magic())
         if code == "00" and magic.code is not None:
             code = magic.code
+        approved = partial_amount(req.amount_minor) if code == PARTIAL else None
         with self._lock:
             self._rrn_seq += 1
             today = self._today()
             rrn = f"{today:%y}"[-1] + f"{today.timetuple().tm_yday:03d}" + f"{self._rrn_seq:08d}"
             auth_code = f"{self._rng.randrange(1_000_000):06d}" if code in APPROVED_CODES else ""
-            self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), req.amount_minor, code,
+            self._ledger.append(LedgerEntry(req.stan, "0200", mask_pan(req.pan), approved or req.amount_minor,
+                                            code,
                                             auth_code, rrn, terminal_id=req.terminal_id,
                                             batch=int(fields.get("60", "0") or 0), transmitted=fields.get("7", ""),
                                             **_received(req)))
@@ -450,6 +469,8 @@ class AcquirerSim:
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
         answer = _answer(fields, "0210", _ECHOED_0210, code)
         answer["37"] = rrn
+        if approved is not None:  # the approved part, as hosts offering partial approval answer it
+            answer["4"] = f"{approved:012d}"
         if auth_code:
             answer["38"] = auth_code
         card = self._cards.get(req.pan)
@@ -580,6 +601,8 @@ class AcquirerSim:
 
     def _advice(self, fields: m.Fields) -> m.Fields:
         """0220/0221: record an offline approval once; a repeat of the same STAN changes nothing."""
+        if self.advice_code is not None:  # a host in trouble (96) or refusing advices: not taken, not recorded
+            return _answer(fields, "0230", _ECHOED_0210, self.advice_code)
         try:
             req = m.parse_auth_request(fields, year=self._today().year)
         except RemoteProtocolError as exc:

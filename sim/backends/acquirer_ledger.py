@@ -26,6 +26,7 @@ MAGIC_AMOUNTS: dict[int, Magic] = {  # amount_minor % 100 -> outcome; documented
     5: Magic(code="05"), 51: Magic(code="51"), 54: Magic(code="54"), 61: Magic(code="61"), 91: Magic(code="91"),
     93: Magic(delivery="disconnect"), 96: Magic(delivery="garbled"), 97: Magic(delivery="none"),
     98: Magic(delivery="late"), 94: Magic(reversal_code="12"), 99: Magic(delivery="down"),
+    10: Magic(code="10"),  # approved for a partial amount (half): ``sim.backends.acquirer_answers``
 }
 
 

@@ -28,6 +28,7 @@ What every request meets, in order (``screen``):
 Fault switches (scenarios): ``bad_mac_answers`` (every 0210 — approvals included — carries a wrong MAC, as a
 forger's would; other answers stay good, so the reversal that follows gets through), ``expire_keys`` (the host forgets
 the terminal's keys: its next request gets A0), ``bad_kcv`` (sign-on answers with a wrong MAK check value),
+``same_keys`` (sign-on delivers one key as both PIK and MAK, check values and all: the terminal must refuse it),
 ``tls_fault`` = ``expired`` / ``wrong_host`` / ``unknown_ca`` (the host presents a broken certificate). Magic
 amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a re-sign-on once per STAN (A0).
 
@@ -109,6 +110,7 @@ class AcquirerSecurity:
     dukpt: tuple[str, bytes] | None = None  # key scheme "dukpt": (DUKPT scheme, BDK); MACs from field 53's KSN
     bad_mac_answers: bool = False
     bad_kcv: bool = False
+    same_keys: bool = False  # sign-on delivers one key as both PIK and MAK (no key separation)
     tls_fault: str | None = None
     _keys: dict[str, SessionKeys] = field(default_factory=dict)
     _stans: set[tuple[str, dt.date, str]] = field(default_factory=set)
@@ -123,7 +125,9 @@ class AcquirerSecurity:
         ca = LoopbackCa.create(folder, "acquirer")
         cert, key = ca.issue(f"terminal-{terminal_id}", terminal_id, client=True)
         tmk, kbpk = _new_key(), secrets.token_bytes(32)
-        tmk_file = folder / f"tmk-{terminal_id}.tr31"
+        blocks = folder / "key-blocks"  # the block and its KBPK in sibling folders: neither inside the other's
+        blocks.mkdir(mode=0o700, exist_ok=True)
+        tmk_file = blocks / f"tmk-{terminal_id}.tr31"
         _private(tmk_file, wrap(kbpk, "D0000K0TB00N0000", tmk))
         key_loading = folder / "key-loading"  # the KBPK never beside the block it protects
         key_loading.mkdir(mode=0o700, exist_ok=True)
@@ -291,6 +295,8 @@ class AcquirerSecurity:
         if tmk is None:
             return m.pack(_echo(fields, "0810", "03"))  # unknown terminal: invalid merchant
         keys = SessionKeys(pik=_new_key(), mak=_new_key())
+        if self.same_keys:
+            keys = SessionKeys(pik=keys.mak, mak=keys.mak)
         with self._lock:
             self._keys[tid] = keys
         answer = _echo(fields, "0810", "00")

@@ -139,3 +139,52 @@ def test_an_advice_of_a_reversed_payment_is_cancelled_not_sent(journal, sealer):
     report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID)
     assert host.sent == [] and [r.status for r in journal.saf_items(("cancelled",))] == ["cancelled"]
     assert len(report.stopped) == 1
+
+
+class Answers:
+    """A host that answers each advice with the next code of ``codes`` (then 00)."""
+
+    def __init__(self, *codes: str) -> None:
+        self.codes, self.sent = list(codes), []
+
+    def advise(self, request):
+        self.sent.append((request.auth.stan, request.repeat))
+        return self.codes.pop(0) if self.codes else "00"
+
+
+@pytest.mark.parametrize("code", ["96", "30", "05", "A0"])
+def test_only_00_acknowledges_an_advice_any_other_answer_keeps_it_queued_with_its_sealed_pan(journal, sealer,
+                                                                                            code):
+    _txn, stan = _offline_sale(journal, sealer)
+    host = Answers(*[code] * 8)
+    report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=3)
+    assert (report.sent, report.queued, report.stopped) == (0, 1, ())
+    [row] = journal.saf_items()
+    tries = 2 if code == "A0" else 1  # an A0 is sent once more at once, under renewed keys
+    assert (row.status, row.attempts, row.message) == ("queued", tries, f"not acknowledged: the bank answered {code}")
+    assert sealer.open(row.pan_sealed, stan) == PAN
+    assert host.sent == [(stan, False), (stan, True)][:tries]
+    while journal.saf_items():
+        report = drain(host, journal, sealer, terminal_id=TID, merchant_id=MID, max_attempts=3)
+    [failed] = journal.saf_items(("failed",))
+    assert failed.attempts == 3 and failed.message == f"3 tries, last: not acknowledged: the bank answered {code}"
+    assert sealer.open(failed.pan_sealed, stan) == PAN  # kept for the supervisor: the payment is not yet cleared
+    assert [r.stan for r in report.stopped] == [stan]
+    assert drain(Answers(), journal, sealer, terminal_id=TID, merchant_id=MID).sent == 0  # never sent again
+
+
+def test_an_a0_then_00_is_acknowledged_by_the_second_send(journal, sealer):
+    _txn, stan = _offline_sale(journal, sealer)
+    host = Answers("A0")
+    assert drain(host, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 1
+    assert host.sent == [(stan, False), (stan, True)]
+    [row] = journal.saf_items(("sent",))
+    assert (row.attempts, row.response_code, row.pan_sealed) == (2, "00", b"")
+
+
+def test_an_advice_the_host_does_not_take_does_not_hold_up_the_next_one(journal, sealer):
+    _offline_sale(journal, sealer, "O1")
+    _txn, second = _offline_sale(journal, sealer, "O2")
+    report = drain(Answers("96"), journal, sealer, terminal_id=TID, merchant_id=MID)
+    assert (report.sent, report.queued) == (1, 1)
+    assert [r.stan for r in journal.saf_items(("sent",))] == [second]

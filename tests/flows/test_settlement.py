@@ -103,3 +103,21 @@ def test_a_sale_whose_void_was_refused_and_whose_topup_is_being_put_back_is_coun
     zh = [line.text for line in report_lines(result, merchant_name="Shop", terminal_id="T1", merchant_id="M1",
                                              when="2026-12-01 18:00", lang="zh")]
     assert "充值恢复中：1 笔" in zh and "SIM …0017 ￥30.00 订单 O0" in zh
+
+
+def test_the_report_names_each_advice_the_bank_never_took(journal):
+    from dataclasses import replace
+
+    from flows.saf import SafRow
+
+    result = settle_batch(Host("95"), journal, journal.batch_records(1), batch=1)
+    failed = SafRow(3, 9, "offline", 41, 1500, "621700******0078", b"sealed", "3012", "01", b"", "t", "Y1",
+                    batch=1, status="failed", attempts=10)
+    result = replace(result, advices_failed=(failed,))
+    for lang, heading in (("en", "ADVICES NOT TAKEN: 1"), ("zh", "离线通知未被受理：1 笔")):
+        text = [line.text for line in report_lines(result, merchant_name="Shop", terminal_id="T1", merchant_id="M1",
+                                                   when="2026-12-01 18:00", lang=lang)]
+        assert heading in text and "000041 ￥15.00 621700******0078" in text
+    assert not any("NOT TAKEN" in line.text for line in report_lines(
+        replace(result, advices_failed=()), merchant_name="Shop", terminal_id="T1", merchant_id="M1",
+        when="2026-12-01 18:00", lang="en"))

@@ -53,8 +53,10 @@ class ScriptedHost:
 
 
 def answer(request: m.Fields, **overrides: str) -> m.Fields:
-    fields = {"t": m.response_mti(request["t"]), "11": request["11"], "41": request["41"], "39": "00",
-              "37": "000000000001", "38": "A1B2C3"}
+    """As a real host answers: fields 3, 4, 41, 42 and 49 echoed (``drivers.host.answer_check``)."""
+    fields = {key: request[key] for key in ("3", "4", "42", "49") if key in request}
+    fields.update({"t": m.response_mti(request["t"]), "11": request["11"], "41": request["41"], "39": "00",
+                   "37": "000000000001", "38": "A1B2C3"})
     fields.update(overrides)
     return fields
 

@@ -7,6 +7,8 @@ oracle of the TDES retail MAC under the published X9.24-1 MAC request key."""
 from __future__ import annotations
 
 import dataclasses
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,14 +16,17 @@ import pytest
 
 from drivers.host import HostClient
 from drivers.host import messages as m
-from drivers.host.dukpt_link import mac_input
+from drivers.host.dukpt_link import UnmacedKeyError, mac_input
 from drivers.pinpad import PinPad
 from emv.crypto import dukpt_mac
 from emv.crypto.pin import derive_initial_key
+from flows.reversal import reverse_payment
+from flows.txn_state import TxnState
 from pos_errors import DeviceError, LinkError, RemoteProtocolError, StanInUse
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.devices.pinpad import PinPadSim
+from terminal.journal import Journal
 from tests.host.conftest import AES_KSN, BDK, GOOD, TDES_BDK, TDES_KSN, TODAY
 from tests.host.test_secure_link import TID, client, request
 
@@ -104,8 +109,61 @@ def test_request_mac_under_another_key_gets_a0(acquirer: AcquirerSim, security: 
                                                pad: tuple[PinPadSim, PinPad], scheme: str) -> None:
     host = _host(acquirer, security, pad[1])
     security.dukpt = (scheme, bytes(reversed(SCHEMES[scheme][0])))  # the host holds another BDK
-    assert host.authorize(request(23)).response_code == "A0"
-    assert acquirer.ledger == []
+    with pytest.raises(UnmacedKeyError, match="A0"):  # unMACed: never an answer, outcome unknown (reversed)
+        host.authorize(request(23))
+    assert acquirer.ledger == [] and acquirer.wire_log == ["0200", "0210"]
+
+
+def test_an_unmaced_a0_to_a_reversal_leaves_it_pending_and_repeated_never_refused(
+        tmp_path: Path, acquirer: AcquirerSim, security: AcquirerSecurity, pad: tuple[PinPadSim, PinPad],
+        scheme: str) -> None:
+    host = _host(acquirer, security, pad[1])
+    journal = Journal(tmp_path / "journal.db")
+    txn = journal.begin(order_id="O1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="p", amount_minor=1250, fee_minor=0, channel="card", cashier_id="01")
+    sale = request(journal.next_stan())
+    journal.update(txn, TxnState.AUTH_INTENDED, stan=sale.stan, auth_time=sale.local_time.isoformat(),
+                   reversal="armed", entry_mode=sale.pos_entry_mode)
+    assert host.authorize(sale).approved
+    journal.update(txn, TxnState.APPROVED, reversal="armed")
+    journal.update(txn, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")
+    good = security.dukpt
+    security.dukpt = (scheme, bytes(reversed(SCHEMES[scheme][0])))  # the host cannot check our MACs: A0
+    assert not reverse_payment(host, journal, journal.get(txn), terminal_id=TID, merchant_id="M00000000000001")
+    record = journal.get(txn)
+    assert (record.state, record.reversal) == (TxnState.REVERSAL_PENDING, "pending")  # not reversal_refused
+    assert "A0" in (record.message or "") and acquirer.wire_log.count("0410") == 3
+    security.dukpt = good
+    assert reverse_payment(host, journal, record, terminal_id=TID, merchant_id="M00000000000001")
+    assert journal.get(txn).state == TxnState.REVERSED and acquirer.approved_total_minor() == 0
+    journal.close()
+
+
+def test_an_unmaced_a0_echo_is_no_answer_and_its_counters_are_never_taken(pad: tuple[PinPadSim, PinPad]) -> None:
+    """A forged 0810 A0 without a MAC carrying field 61 (the host's view of our counters): ignored whole."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def forger() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            decoder = m.FrameDecoder()
+            while (raw := decoder.next_frame()) is None:
+                decoder.receive_data(conn.recv(4096))
+            req = m.unpack(raw)
+            conn.sendall(m.frame(m.pack({"t": "0810", "11": req["11"], "39": "A0", "41": req["41"],
+                                         "61": "400000400000400000", "70": "301"})))
+
+    thread = threading.Thread(target=forger, daemon=True)
+    thread.start()
+    host = HostClient("127.0.0.1", listener.getsockname()[1], terminal_id=TID, merchant_id="M00000000000001",
+                      timeout_s=2.0, batch_number=3)
+    host.use_dukpt_mac(pad[1])
+    seen: list[object] = []
+    host.on_host_view = seen.append
+    assert host.echo() is False
+    assert (host.batch_number, host.host_view, seen) == (3, None, [])
+    thread.join(timeout=5)
+    listener.close()
 
 
 def test_a_ksn_the_pad_has_no_key_for_sends_nothing(acquirer: AcquirerSim, security: AcquirerSecurity,

@@ -159,6 +159,22 @@ def test_wrong_check_value_at_sign_on_keeps_no_keys(acquirer: AcquirerSim, secur
     assert acquirer.ledger == []
 
 
+def test_a_sign_on_delivering_one_key_as_pin_and_mac_key_is_refused_and_stays_signed_off(
+        acquirer: AcquirerSim, security: AcquirerSecurity, caplog: pytest.LogCaptureFixture) -> None:
+    security.same_keys = True  # a PIK equal to the MAK: check values right, MAC right (under that key)
+    c = client(acquirer, security)
+    with pytest.raises(LinkSecurityError) as caught:
+        c.sign_on()
+    assert caught.value.fault is LinkFault.KEY_SEPARATION and not c.signed_on
+    assert any("no key separation" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    with pytest.raises(LinkSecurityError):  # no sale without keys: nothing reaches the issuer
+        c.authorize(request(13))
+    assert acquirer.ledger == []
+    security.same_keys = False
+    c.sign_on()  # separate keys again: taken
+    assert c.signed_on and c.authorize(request(14)).approved
+
+
 @pytest.mark.parametrize(("fault", "expected"), [
     ("expired", LinkFault.CERT_EXPIRED),
     ("wrong_host", LinkFault.WRONG_HOST),

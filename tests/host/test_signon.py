@@ -7,7 +7,16 @@ import datetime as dt
 import pytest
 
 from drivers.host import messages as m
-from drivers.host.signon import SessionKeys, build_sign_on, mac_field, pack_with_mac, unwrap_keys, verify_mac, wrap_keys
+from drivers.host.signon import (
+    SessionKeys,
+    accept_keys,
+    build_sign_on,
+    mac_field,
+    pack_with_mac,
+    unwrap_keys,
+    verify_mac,
+    wrap_keys,
+)
 from emv.crypto.des import tdes_ecb_encrypt
 from emv.crypto.mac import kcv_tdes
 from pos_errors import LinkFault, LinkSecurityError, RemoteProtocolError
@@ -63,3 +72,26 @@ def test_single_length_key_is_refused_even_with_a_right_kcv() -> None:
              + kcv_tdes(single, 4)).hex().upper()
     with pytest.raises(LinkSecurityError, match="single-length"):
         unwrap_keys(value, TMK)
+
+
+def _flip_parity(key: bytes) -> bytes:
+    """The same DES key with every parity bit (the low bit of each byte) inverted: another cryptogram, one KCV."""
+    return bytes(b ^ 0x01 for b in key)
+
+
+@pytest.mark.parametrize("pik", [KEYS.mak, _flip_parity(KEYS.mak)], ids=["same bytes", "same key, other parity"])
+def test_a_pin_key_equal_to_the_mac_key_is_refused_on_both_sides(pik: bytes) -> None:
+    value = wrap_keys(TMK, SessionKeys(pik=pik, mak=KEYS.mak))
+    for unwrap in (unwrap_keys, accept_keys):
+        with pytest.raises(LinkSecurityError, match="PIN key and the MAC key") as caught:
+            unwrap(value, TMK)
+        assert caught.value.fault is LinkFault.KEY_SEPARATION
+    assert accept_keys(wrap_keys(TMK, KEYS), TMK).mak == KEYS.mak  # separate keys are taken
+
+
+@pytest.mark.parametrize("fault", list(LinkFault))
+def test_every_link_fault_has_the_cashiers_words_in_both_languages(fault: LinkFault) -> None:
+    from flows.messages import t
+
+    en, zh = t(f"link.{fault}", "en"), t(f"link.{fault}", "zh")  # KeyError when the catalogue lacks it
+    assert en and zh and en != zh
