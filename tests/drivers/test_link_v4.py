@@ -271,8 +271,10 @@ def _late(plan: list) -> object:
     return late
 
 
-@pytest.mark.xfail(strict=True, reason="open (found with this line model, also in v2/v3 before v4): a late "
-                   "line makes the lone last piece of an answer in pieces be delivered as the whole answer")
+@pytest.mark.xfail(strict=True, reason="open: an ACK held back longer than the guard after a failed frame (here "
+                   "4 s against 3.6 s) acknowledges the next frame with its SEQ mod 4 (a piece the line destroyed), "
+                   "so the answer's lone last piece is delivered as the whole answer; closing it needs an ACK "
+                   "naming more of the SEQ, or held messages renumbered instead of waiting for the guard to end")
 @pytest.mark.parametrize("version", [2, 3, 4])
 def test_a_late_line_never_delivers_a_piece_of_an_answer_as_the_answer(version: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from tests.drivers import test_link_v2
