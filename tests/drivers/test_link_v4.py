@@ -219,22 +219,25 @@ def test_the_protocol_document_shows_these_vectors() -> None:
 
 
 
-def test_a_message_queued_before_the_failure_waits_for_the_guard_rather_than_alias_it() -> None:
+def test_a_message_queued_before_the_failure_under_a_guarded_seq_fails_rather_than_alias_it() -> None:
     core = LinkCore(role="device", version=4, retries=0, fragment_size=8)
     core.receive_data(syn(4), now=0.0)
     core.data_to_send(), core.next_event()  # the SYN reply; PeerReset
     core._noisy = 1
     core.send(0x40, bytes(32), now=0.0)  # an event in 4 pieces, SEQ 0..3
     queued = core.send(0x41, b"", now=0.0)  # SEQ 4: shares SEQ 0 mod 4
+    after = core.send(0x42, b"", now=0.0)  # SEQ 5
     assert core.data_to_send()[1] & 7 == 0
-    core.handle_timer(0.2)  # the first piece fails
-    assert [type(e) for e in iter(core.next_event, None)] == [LinkFailed]
-    assert core.data_to_send() == b"" and core.get_timer() is not None  # held: a late ACK of SEQ 0 would take it
-    core.receive_data(encode_v2_control(Control.ACK, 0), now=0.3)  # that late ACK: nothing in flight to take it
+    core.handle_timer(0.2)  # the first piece fails, and the message queued under SEQ 4 with it (reported)
+    failed = [e for e in iter(core.next_event, None) if isinstance(e, LinkFailed)]
+    assert [e.seq for e in failed] == [3, queued] and "late ACK" in failed[1].reason
+    sent = core.data_to_send()  # the next one goes at once
+    assert sent[:1] == b"\x03" and sent[1] & 7 == after & 7
+    core.receive_data(encode_v2_control(Control.ACK, 0), now=0.3)  # a late ACK of SEQ 0 names nothing in flight
     assert not [e for e in iter(core.next_event, None) if isinstance(e, FrameAcked)]
-    core.handle_timer(core.get_timer() or 0.0)  # the guard ends (the peer gave up any pieces by then)
-    sent = core.data_to_send()
-    assert sent[:1] == b"\x03" and sent[1] & 7 == queued & 7  # now it goes, under the SEQ it was given
+    core.receive_data(encode_v2_control(Control.ACK, after & 3), now=0.31)
+    assert [e for e in iter(core.next_event, None) if isinstance(e, FrameAcked)] == [FrameAcked(after, 0x42)]
+    assert not core._guard.seqs  # a later frame acknowledged: the guard ends
 
 
 @pytest.mark.parametrize("chunk", [0, 1, 4])
@@ -271,12 +274,12 @@ def _late(plan: list) -> object:
     return late
 
 
-@pytest.mark.xfail(strict=True, reason="open: an ACK held back longer than the guard after a failed frame (here "
-                   "4 s against 3.6 s) acknowledges the next frame with its SEQ mod 4 (a piece the line destroyed), "
-                   "so the answer's lone last piece is delivered as the whole answer; closing it needs an ACK "
-                   "naming more of the SEQ, or held messages renumbered instead of waiting for the guard to end")
 @pytest.mark.parametrize("version", [2, 3, 4])
 def test_a_late_line_never_delivers_a_piece_of_an_answer_as_the_answer(version: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Found with the late line: an answer in pieces failed at a piece; the next answer, queued under SEQ f + 4,
+    waited for the guard to end by time, and the terminal's ACK of the failed piece, held back 4 s, then
+    acknowledged its first piece, which the line had destroyed: the lone last piece was delivered as the whole
+    answer. A message queued under a guarded SEQ now fails (reported) instead of waiting."""
     from tests.drivers import test_link_v2
 
     monkeypatch.setattr(test_link_v2, "_line", _late)
