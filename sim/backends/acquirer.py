@@ -224,6 +224,10 @@ class AcquirerSim:
             raise ValueError(f"response code must be 2 letters/digits, not {code!r}")
         self._forced = code
 
+    def set_answer_change(self, change: tuple[str, str] | None) -> None:
+        """Every answer of MTI ``change[0]`` carries another value in field ``change[1]`` (None ends it)."""
+        self.answer_change = change
+
     def reset_pin_tries(self) -> None:
         with self._lock:
             self._wrong_pins.clear()

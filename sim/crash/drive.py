@@ -39,6 +39,7 @@ class CrashScenario:
     customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
     floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
     after: tuple[tuple[str, str], ...] = ()  # (keys, screen) once the sale is done and home: e.g. a supervisor void
+    acquirer: tuple[tuple[str, object], ...] = ()  # the simulated acquirer's switches for the run: (method, arg)
 
 
 SUPERVISOR_VOID = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F2", "void_select"),
@@ -89,6 +90,12 @@ SCENARIOS: tuple[CrashScenario, ...] = (
                   after=SUPERVISOR_SETTLE_REFUND),
     CrashScenario("card_refund_anyway", "89860424000000000017", "3", "visa-credit", "refunded",
                   after=SUPERVISOR_SETTLE_REFUND_ANYWAY),
+    # the host approves half the amount (10): never an approval here, reversed; then an approval whose amount
+    # (field 4) is not the one asked: outcome unknown, reversed (drivers.host.answer_check)
+    CrashScenario("host_partial_approval", "89860424000000000017", "3", "visa-credit", "reversed",
+                  acquirer=(("force_response", "10"),)),
+    CrashScenario("host_answer_other_amount", "89860424000000000017", "3", "visa-credit", "reversed",
+                  acquirer=(("set_answer_change", ("0210", "4")),)),
 )
 
 class TerminalProcess:
@@ -159,6 +166,8 @@ def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
     script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
               ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), (sc.channel_key, "confirm"),
               (f"{sc.iccid[-4:]} ENTER", paying.get(sc.customer[0], "result") if sc.customer else "result")]
+    for method, arg in sc.acquirer:
+        getattr(world.acquirer, method)(arg)
     if not term.wait("login", 30):
         return False
     for keys, state in script:
