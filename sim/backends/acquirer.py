@@ -228,6 +228,12 @@ class AcquirerSim:
         """Every answer of MTI ``change[0]`` carries another value in field ``change[1]`` (None ends it)."""
         self.answer_change = change
 
+    def a0_reversals(self, count: int) -> None:
+        """The next ``count`` reversals are answered A0 (key error, not processed): needs ``security``."""
+        if self.security is None:
+            raise ValueError("this acquirer runs without MACs")
+        self.security.a0_reversals = count
+
     def reset_pin_tries(self) -> None:
         with self._lock:
             self._wrong_pins.clear()

@@ -40,6 +40,7 @@ class CrashScenario:
     floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
     after: tuple[tuple[str, str], ...] = ()  # (keys, screen) once the sale is done and home: e.g. a supervisor void
     acquirer: tuple[tuple[str, object], ...] = ()  # the simulated acquirer's switches for the run: (method, arg)
+    host: tuple[tuple[str, object], ...] = ()  # ``[host]`` settings of the world, e.g. (("key_scheme", "dukpt"),)
 
 
 SUPERVISOR_VOID = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F2", "void_select"),
@@ -96,6 +97,10 @@ SCENARIOS: tuple[CrashScenario, ...] = (
                   acquirer=(("force_response", "10"),)),
     CrashScenario("host_answer_other_amount", "89860424000000000017", "3", "visa-credit", "reversed",
                   acquirer=(("set_answer_change", ("0210", "4")),)),
+    # key scheme dukpt: the host never answers the 0200 (.97), then answers the first two reversals A0 without a
+    # MAC: never a refusal, the reversal is repeated until acknowledged (drivers.host.dukpt_link)
+    CrashScenario("dukpt_reversal_a0", "89860424000000000215", "5", "visa-credit", "reversed",
+                  acquirer=(("a0_reversals", 2),), host=(("key_scheme", "dukpt"),)),
 )
 
 class TerminalProcess:
@@ -218,9 +223,10 @@ def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -
     return True
 
 
-def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Path]:
-    """A fresh world tuned for speed: short host timeout, short carrier pending time."""
-    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
+def crash_world(workdir: Path, floor_limit_minor: int = 0,
+                host: tuple[tuple[str, object], ...] = ()) -> tuple[SimWorld, Path]:
+    """A fresh world tuned for speed: short host timeout, short carrier pending time (``host``: more [host])."""
+    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0, **dict(host)},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
                                                              "follow_up_s": 0.5},
                                                  "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.5,
