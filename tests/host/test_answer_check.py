@@ -17,6 +17,7 @@ from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from flows.authorize import authorize_journaled
 from flows.ports import AdviceRequest, AuthRequest, AuthResponse, RefundRequest
+from flows.refund import refund_payment
 from flows.reversal import reverse_payment
 from flows.testing import FakeJournal
 from flows.txn_state import TxnState
@@ -210,4 +211,28 @@ def test_an_advice_or_refund_answered_for_another_amount_is_not_taken(
     acquirer.answer_change = None
     assert client.refund(refund).approved  # the same refund STAN: paid once
     assert [(r.stan, r.amount_minor) for r in acquirer.refunds] == [(refund.stan, 3000)]
+    journal.close()
+
+
+def test_a_refund_answered_for_another_amount_stays_pending_and_is_repeated_under_its_stan(
+        tmp_path, acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
+    """flows.refund through the real link: a 0210 to the refund that gives back another amount is no answer."""
+    journal = Journal(tmp_path / "journal.db")
+    client = _client(acquirer, security, journal)
+    txn = _begin(journal)
+    authorize_journaled(_Ports(client, journal), txn, _request(journal.next_stan()))
+    journal.update(txn, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")
+    acquirer.refuse_reversals = True
+    assert not reverse_payment(client, journal, journal.get(txn), terminal_id=TID, merchant_id=MID)
+    acquirer.refuse_reversals = False
+    acquirer.answer_change = ("0210", "4")
+    pending = refund_payment(client, journal, journal.get(txn), terminal_id=TID, merchant_id=MID,
+                             supervisor_id="90", attempts=2)
+    record = journal.get(txn)
+    assert pending.status == "pending" and record.state == TxnState.REFUND_PENDING
+    assert "amount (field 4)" in (record.message or "")
+    acquirer.answer_change = None
+    done = refund_payment(client, journal, record, terminal_id=TID, merchant_id=MID, supervisor_id="90")
+    assert done.status == "refunded" and journal.get(txn).refund_stan == record.refund_stan
+    assert [(r.stan, r.amount_minor) for r in acquirer.refunds] == [(record.refund_stan, 3000)]  # paid once
     journal.close()
