@@ -12,10 +12,16 @@ micropay     alipay.trade.pay         ``scene=bar_code``; ``10003`` → ``user_p
                                       ``20000`` → LinkTimeout (outcome unknown: query, then cancel)
 query        alipay.trade.query       ``ACQ.TRADE_NOT_EXIST`` → ``not_found``
 cancel       alipay.trade.cancel      ``action`` close → ``cancelled``, refund → ``refunded``; ``retry_flag=Y``
-                                      retried
+                                      retried; an answer naming another ``out_trade_no`` is not believed
 refund       alipay.trade.refund      ``10000`` → ``refunded``
 create_qr…   alipay.trade.precreate   the answer's ``qr_code`` is the QR to show
 ===========  =======================  =========================================================================
+
+The connection is kept (``drivers.platform_http``). A request that meets it closed by the platform as it goes
+out is sent once more on a new connection, signed again: every call here may be — queries change nothing;
+trade.pay and precreate are keyed by ``out_trade_no`` (Alipay never charges one trade twice: the same
+``out_trade_no`` with the same parameters answers the existing trade); cancel is made to be repeated
+(``retry_flag``); a refund is keyed by its ``out_request_no`` (``R<order>``), refunded at most once.
 
 >>> from cryptography.hazmat.primitives.asymmetric import rsa
 >>> key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -80,13 +86,13 @@ class AlipayClient:
     def __init__(self, url: str, *, app_id: str, app_private_key: rsa.RSAPrivateKey | alipay_sign.AppKey,
                  alipay_public_key: rsa.RSAPublicKey, ca_file: str = "", insecure_plaintext: bool = False,
                  timeout_s: float = 10.0, terminal_id: str = "", crash_point: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, keep_alive_s: float = 20.0) -> None:
         if not re.fullmatch(r"[0-9]{16}", app_id or ""):
             raise ConfigError(f"alipay.app_id must be the 16-digit APPID of the merchant's app, not {app_id!r}")
         self.app_id, self.terminal_id = app_id, terminal_id
         self._key, self._alipay_key, self._clock = app_private_key, alipay_public_key, clock
         self._http = PlatformHttp(url, platform=_PLATFORM, ca_file=ca_file, insecure_plaintext=insecure_plaintext,
-                                  timeout_s=timeout_s, crash_point=crash_point)
+                                  timeout_s=timeout_s, crash_point=crash_point, keep_alive_s=keep_alive_s)
 
     def __repr__(self) -> str:
         return f"AlipayClient({self._http.url!r}, app_id={self.app_id!r})"
@@ -156,6 +162,7 @@ class AlipayClient:
         for _ in range(3):
             answer = self._call("alipay.trade.cancel", {"out_trade_no": order_id}, write=True)
             if answer.get("code") == "10000" and answer.get("retry_flag") != "Y":
+                self._same_order(answer, order_id)  # a signed cancel of another order (replayed) is not this one
                 refunded = answer.get("action") == "refund"
                 return WalletResult(order_id, WalletOrderStatus.REFUNDED if refunded else WalletOrderStatus.CANCELLED,
                                     "" if refunded else "merchant_cancelled", "", "alipay")
@@ -198,16 +205,17 @@ class AlipayClient:
 
     def _call(self, method: str, biz: Mapping[str, str], *, write: bool) -> dict[str, Any]:
         """Sign, send, verify. Returns the ``<method>_response`` object of a signed answer."""
-        params = {"app_id": self.app_id, "method": method, "format": "JSON", "charset": "utf-8",
-                  "sign_type": "RSA2", "version": "1.0",
-                  "timestamp": dt.datetime.fromtimestamp(self._clock(), BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
-                  "biz_content": json.dumps({k: v for k, v in biz.items() if v != ""}, ensure_ascii=False,
-                                            separators=(",", ":"))}
-        app_key = self._key.get() if isinstance(self._key, alipay_sign.AppKey) else self._key  # loaded on first use
-        params["sign"] = alipay_sign.sign(params, app_key)
+        def signed() -> bytes:  # called again (the current timestamp) for a resend on a new connection
+            params = {"app_id": self.app_id, "method": method, "format": "JSON", "charset": "utf-8",
+                      "sign_type": "RSA2", "version": "1.0",
+                      "timestamp": dt.datetime.fromtimestamp(self._clock(), BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+                      "biz_content": json.dumps({k: v for k, v in biz.items() if v != ""}, ensure_ascii=False,
+                                                separators=(",", ":"))}
+            app_key = self._key.get() if isinstance(self._key, alipay_sign.AppKey) else self._key  # on first use
+            params["sign"] = alipay_sign.sign(params, app_key)
+            return urlencode(params).encode("ascii")
         tail = "; outcome unknown" if write else ""
-        status, raw = self._http.post(urlencode(params).encode("ascii"),
-                                      "application/x-www-form-urlencoded;charset=utf-8")
+        status, raw = self._http.post(signed, "application/x-www-form-urlencoded;charset=utf-8")
         if status != 200:
             raise (LinkTimeout if write else LinkError)(f"{self._http.where}: HTTP {status}{tail}")
         key = method.replace(".", "_") + "_response"

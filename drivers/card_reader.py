@@ -43,6 +43,8 @@ class CardReader(LinkDevice):
         self._inserted_at: float | None = None  # monotonic time the card in the slot went in (or was first seen)
         self._powered_insertion: int | None = None
         self._swiped: codec.CardSwiped | None = None  # the last swipe not yet taken
+        self._swiped_at = 0.0  # when (monotonic) it reached the terminal
+        self._tapped = False  # a contactless card is activated (it stands in for the slot's card until it is off)
         self.atr: codec.Atr | None = None
 
     def open(self) -> None:
@@ -82,6 +84,13 @@ class CardReader(LinkDevice):
         with self._cond:
             swiped, self._swiped = self._swiped, None
         return None if swiped is None else swiped.stripe()
+
+    def forget_swipe(self, before: float | None = None) -> None:
+        """Forget the swipe not yet taken if it reached the terminal before ``before`` (``time.monotonic()``;
+        None: whenever). A swipe is judged by when it happened, not by when a flow first looked."""
+        with self._cond:
+            if self._swiped is not None and (before is None or self._swiped_at < before):
+                self._swiped = None
 
     def card_present(self) -> bool:
         """What the reader last said; False while the link is down (an unplugged reader has no card)."""
@@ -176,7 +185,7 @@ class CardReader(LinkDevice):
 
     def field_off(self, hold_ms: int = 0) -> None:
         """Switch the RF field off (EMV Book A §6.2.10); the next poll switches it on again."""
-        self._card_gone()
+        self._tap_gone()
         self._call(ReaderCmd.CL_FIELD_OFF, codec.encode_field_off(hold_ms))
 
     def indicate(self, lights: int, beep_ms: int = 0) -> None:
@@ -193,14 +202,16 @@ class CardReader(LinkDevice):
         """Activate the polled card (RATS); returns its ATS. ``transmit`` then reaches it."""
         ats = self._call(ReaderCmd.CL_ACTIVATE)
         with self._cond:
-            self._powered_insertion, self._present = self._insertions, True
+            self._powered_insertion, self._present, self._tapped = self._insertions, True, True
         return ats
 
-    def remove_contactless(self, timeout_s: float = 10.0) -> bool:
+    def remove_contactless(self, timeout_s: float = 10.0, cancel: CancelToken | None = None) -> bool:
         """Deactivate the card and wait for it to leave the field (EMV contactless "card removal"): the
-        reader answers BUSY while a card is still there. True once gone, False after ``timeout_s``."""
+        reader answers BUSY while the card it last activated is still there (a card taken away and presented
+        again between two asks has left: the reader's removal procedure saw it go). True once gone, False
+        after ``timeout_s``; raises Cancelled when ``cancel`` is."""
         deadline = time.monotonic() + timeout_s
-        self._card_gone()
+        self._tap_gone()
         while True:
             status, payload = self._request(ReaderCmd.CL_REMOVE)
             if status != ReaderStatus.BUSY:
@@ -208,10 +219,27 @@ class CardReader(LinkDevice):
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.1)
+            if cancel is None:
+                time.sleep(0.1)
+            elif cancel.wait(0.1):
+                raise Cancelled("card removal cancelled")
 
-    def wait_for_removal(self, timeout_s: float) -> bool:
-        return self._wait(lambda: not self._present, timeout_s, None)
+    def slot_mark(self) -> int:
+        """Which insertion the slot holds now (insertions counted since the driver started): taken *before* the
+        customer is asked to take the card out, it lets ``wait_for_removal`` see an out-and-in that is already
+        over when the wait begins."""
+        with self._cond:
+            return self._insertions
+
+    def wait_for_removal(self, timeout_s: float, cancel: CancelToken | None = None,
+                         since: int | None = None) -> bool:
+        """True once the card of insertion ``since`` (``slot_mark()``; default: the card in now) has left: the
+        slot is empty, or another card went in since — out and in again, however fast, even before this call
+        (the two events may reach this thread together). False after ``timeout_s``. Woken by the reader's
+        events and ``cancel``; raises like ``wait_for_card``."""
+        with self._cond:
+            mark = self._insertions if since is None else since
+        return self._wait(lambda: not self._present or self._insertions != mark, timeout_s, cancel)
 
     # --- internals ---
 
@@ -256,8 +284,15 @@ class CardReader(LinkDevice):
 
     def _card_gone(self) -> None:
         with self._cond:
-            self._present, self._inserted_at = False, None
+            self._present, self._inserted_at, self._tapped = False, None, False
             self._cond.notify_all()
+
+    def _tap_gone(self) -> None:
+        """The activated contactless card is off; a card in the slot (no tap activated) is left as it is."""
+        with self._cond:
+            tapped = self._tapped
+        if tapped:
+            self._card_gone()
 
     def _on_link_event(self, event: Event) -> None:
         reader_event: codec.ReaderEvent | None = None
@@ -281,6 +316,7 @@ class CardReader(LinkDevice):
             else:
                 with self._cond:
                     self._swiped = reader_event = swipe
+                    self._swiped_at = time.monotonic()
                     self._cond.notify_all()
         else:
             log.debug("unknown reader event 0x%02X", code or 0)

@@ -1,7 +1,7 @@
 """HTTP/JSON client of the IoT-SIM carrier platform: ``flows.ports.CarrierPort`` over stdlib ``http.client``.
 
-The API is in ``docs/protocols/carrier-api.md``. One connection per call; the client keeps no state and may be
-used from several threads. What the caller may conclude from each outcome:
+The API is in ``docs/protocols/carrier-api.md``. Its connection is kept (``drivers.http_keep``; a close under a
+request: ``_call``); it may be used from several threads. What the caller may conclude from each outcome:
 
 ====================  ===================================================  ===================================
 raised                when                                                 did the platform get the request?
@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
-from drivers.http_keep import ConnectionKeeper
+from drivers.http_keep import ConnectionKeeper, StaleConnection
 from drivers.secret_file import read_private
 from drivers.strict_json import decode as _decode
 from flows.ports import Plan, ReverseResult, SimInfo, TopupResult, TopupStatus
@@ -234,9 +234,18 @@ class CarrierClient:
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
               outcome_unknown_after_send: bool = False) -> tuple[int, Any]:
         """Send one request; returns (HTTP status, decoded JSON or the raw bytes when not JSON). On a kept
-        connection a failed *send* is repeated once on a new one (the platform never had the whole request);
-        nothing is repeated once it was sent."""
-        conn, reused = self.connections.take()
+        connection a failed *send* is repeated once on a new one (the platform never had the whole request).
+        A kept connection the platform closed as the request went out (``StaleConnection``: no answer byte) is
+        sent once more on a new connection, re-signed: every carrier request may be — the GETs change nothing,
+        both POSTs are keyed by the terminal's order id, applied or reversed at most once by the platform."""
+        try:
+            return self._exchange(method, path, payload, outcome_unknown_after_send, self.connections.take())
+        except StaleConnection:
+            return self._exchange(method, path, payload, outcome_unknown_after_send, (self.connections.new(), False))
+
+    def _exchange(self, method: str, path: str, payload: Mapping[str, Any] | None, outcome_unknown_after_send: bool,
+                  taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, Any]:
+        conn, reused = taken
         where = f"carrier {self._host}:{self._port}"
         # After the request left, a write (POST) may have been applied: report it as outcome unknown.
         failed: type[LinkError] = LinkTimeout if outcome_unknown_after_send else LinkError
@@ -260,7 +269,7 @@ class CarrierClient:
             try:
                 conn = self.connections.send(conn, reused, where, method, target, data, headers)
                 self._crash_point("carrier.sent")
-                response = conn.getresponse()
+                response = self.connections.response(conn, reused, where)
                 raw = response.read(MAX_ANSWER + 1)
                 declared = response.getheader("Content-Length", "")
                 if len(raw) <= MAX_ANSWER and declared.isdigit() and len(raw) < int(declared):  # short read

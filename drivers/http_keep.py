@@ -8,6 +8,13 @@ it or sent something unasked: it is never read into the next request) — or els
 else is closed with ``discard``. Two requests at once simply get two connections. What a failure on a reused
 connection means for the request stays the caller's decision (``drivers.carrier``).
 
+The server may close an idle connection at any moment (its keep-alive timeout), also just after ``take`` found
+it clean and as the request goes out. The request then meets a closed socket and no byte of an answer comes
+back: ``response`` raises ``StaleConnection`` (a ``LinkTimeout``: outcome unknown) for a reused connection.
+The server most likely never read the request, but the client cannot know; RFC 9112 §9.3.1 lets a client send
+again only what is idempotent — the caller decides, on a new connection (``new``), re-signed where the
+platform refuses a replayed nonce.
+
 >>> keeper = ConnectionKeeper("127.0.0.1", 1, tls=None, timeout_s=1.0, keep_alive_s=0.0)
 >>> keeper.take()[1]  # nothing kept: a new connection
 False
@@ -21,9 +28,14 @@ import ssl
 import threading
 import time
 
-from pos_errors import LinkError
+from pos_errors import LinkError, LinkTimeout
 
-__all__ = ["ConnectionKeeper"]
+__all__ = ["ConnectionKeeper", "StaleConnection"]
+
+
+class StaleConnection(LinkTimeout):
+    """A reused connection was closed by the server as the request went out: no answer, not a byte of one.
+    Outcome unknown (the server most likely never read it); the connection is closed."""
 
 
 class ConnectionKeeper:
@@ -89,6 +101,19 @@ class ConnectionKeeper:
             conn.close()
             raise
         return conn
+
+    @staticmethod
+    def response(conn: http.client.HTTPConnection, reused: bool, where: str) -> http.client.HTTPResponse:
+        """``conn.getresponse()``; raises ``StaleConnection`` when a reused connection ends (closed or reset by
+        the server) before the first byte of an answer. Other errors are the caller's, as before."""
+        try:
+            return conn.getresponse()
+        except (ConnectionResetError, BrokenPipeError) as exc:  # http.client.RemoteDisconnected is one
+            if not reused:
+                raise
+            conn.close()
+            raise StaleConnection(f"{where}: the kept connection was closed by the server as the request went "
+                                  f"out ({type(exc).__name__}); outcome unknown") from exc
 
     def give(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
         """Keep ``conn`` for the next request when its answer was read to the end and did not ask to close."""

@@ -49,7 +49,8 @@ def read_public(path: str, key: str) -> bytes:
 def wechatpay_client(*, url: str, appid: str, mch_id: str, api_key_file: str, client_cert_file: str = "",
                      client_key_file: str = "", ca_file: str = "", insecure_plaintext: bool = False,
                      timeout_s: float = 10.0, spbill_create_ip: str = "127.0.0.1", notify_url: str = "",
-                     terminal_id: str = "", crash_point: Callable[[str], None] | None = None) -> WeChatPayClient:
+                     terminal_id: str = "", crash_point: Callable[[str], None] | None = None,
+                     keep_alive_s: float = 20.0) -> WeChatPayClient:
     """A WeChat Pay client from the ``[wechatpay]`` keys (the API key read from its 0600 file)."""
     key = read_secret(api_key_file, "wechatpay.api_key_file")
     cert = None
@@ -59,12 +60,14 @@ def wechatpay_client(*, url: str, appid: str, mch_id: str, api_key_file: str, cl
     return WeChatPayClient(url, appid=appid, mch_id=mch_id, api_key=key, ca_file=ca_file,
                            insecure_plaintext=insecure_plaintext, timeout_s=timeout_s, client_cert=cert,
                            terminal_id=terminal_id, spbill_create_ip=spbill_create_ip,
-                           notify_url=notify_url or "https://127.0.0.1/wechatpay/notify", crash_point=crash_point)
+                           notify_url=notify_url or "https://127.0.0.1/wechatpay/notify", crash_point=crash_point,
+                           keep_alive_s=keep_alive_s)
 
 
 def alipay_client(*, url: str, app_id: str, app_private_key_file: str, alipay_public_key_file: str,
                   ca_file: str = "", insecure_plaintext: bool = False, timeout_s: float = 10.0,
-                  terminal_id: str = "", crash_point: Callable[[str], None] | None = None) -> AlipayClient:
+                  terminal_id: str = "", crash_point: Callable[[str], None] | None = None,
+                  keep_alive_s: float = 20.0) -> AlipayClient:
     """An Alipay client from the ``[alipay]`` keys (the app private key read from its 0600 file and checked now,
     loaded with its consistency check on first use: ``drivers.alipay_sign.AppKey``)."""
     private = AppKey(read_secret(app_private_key_file, "alipay.app_private_key_file"), "alipay.app_private_key_file")
@@ -72,4 +75,4 @@ def alipay_client(*, url: str, app_id: str, app_private_key_file: str, alipay_pu
                              "alipay.alipay_public_key_file")
     return AlipayClient(url, app_id=app_id, app_private_key=private, alipay_public_key=public, ca_file=ca_file,
                         insecure_plaintext=insecure_plaintext, timeout_s=timeout_s, terminal_id=terminal_id,
-                        crash_point=crash_point)
+                        crash_point=crash_point, keep_alive_s=keep_alive_s)

@@ -1,5 +1,6 @@
-"""One HTTPS POST to a payment platform (WeChat Pay, Alipay): TLS verified, answer size capped, errors sorted
-into "not sent" and "sent, outcome unknown" — the shell under ``drivers.wechatpay`` and ``drivers.alipay``.
+"""HTTPS POSTs to a payment platform (WeChat Pay, Alipay) on one kept connection: TLS verified, answer size
+capped, errors sorted into "not sent" and "sent, outcome unknown" — the shell under ``drivers.wechatpay`` and
+``drivers.alipay``.
 
 ====================  =========================================================  ===========================
 raised                when                                                       did the platform act?
@@ -9,6 +10,14 @@ LinkError             refused, unreachable, TLS handshake failed, connect       
 LinkTimeout           no answer after sending, connection lost after sending,    UNKNOWN: query the order
                       short body, HTTP 5xx
 ====================  =========================================================  ===========================
+
+The connection is HTTP/1.1 keep-alive (``drivers.http_keep``, ``keep_alive_s``: 20 s by default, below the
+platforms' own idle timeouts; 0 = ``Connection: close`` and a new connection per request), so a sale's requests
+(pay, query, cancel) pay for one TLS handshake, and the next sale within ``keep_alive_s`` for none. A kept
+connection the platform closed while idle is replaced before sending. One it closes as the request goes out (no
+byte of an answer comes back: ``StaleConnection``) is sent once more on a new connection when ``post`` was given
+a function that signs the body afresh (both platforms' requests are safe to send again, see the adapters);
+given plain bytes, that close is outcome unknown (``LinkTimeout``).
 
 >>> PlatformHttp("http://127.0.0.1:1/x", platform="WeChat Pay", insecure_plaintext=True, timeout_s=0.5).post(
 ...     b"", "text/xml")
@@ -24,7 +33,8 @@ import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from pos_errors import ConfigError, LinkError, LinkTimeout
+from drivers.http_keep import ConnectionKeeper, StaleConnection
+from pos_errors import ConfigError, LinkTimeout
 
 __all__ = ["PlatformHttp", "MAX_ANSWER"]
 
@@ -40,55 +50,65 @@ class PlatformHttp:
 
     def __init__(self, url: str, *, platform: str, ca_file: str = "", insecure_plaintext: bool = False,
                  timeout_s: float = 10.0, client_cert: tuple[str, str] | None = None,
-                 crash_point: Callable[[str], None] | None = None, crash_name: str = "wallet.sent") -> None:
+                 crash_point: Callable[[str], None] | None = None, crash_name: str = "wallet.sent",
+                 keep_alive_s: float = 20.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{platform} url must be https://host[:port][/path], not {url!r}")
         if parts.scheme == "http" and not insecure_plaintext:
             raise ConfigError(f"{platform} url {url} is plain http: use https (set ca_file), or "
                               "insecure_plaintext = true on a test bench only")
+        if not 0 <= keep_alive_s <= 3600:
+            raise ConfigError(f"{platform} keep_alive_s must be 0..3600 seconds (0 = a new connection per request)")
         self.platform, self.url, self.timeout_s = platform, url, timeout_s
         self._host, self._https = parts.hostname, parts.scheme == "https"
         self._port = parts.port or (443 if self._https else 80)
         self.path = parts.path or "/"
         self._crash_point, self._crash_name = crash_point or _no_crash_point, crash_name
-        self._tls: ssl.SSLContext | None = None
+        tls: ssl.SSLContext | None = None
         if self._https:
             try:
-                self._tls = ssl.create_default_context(cafile=ca_file or None)
+                tls = ssl.create_default_context(cafile=ca_file or None)
                 if client_cert is not None:  # WeChat Pay's /secapi/ calls: the merchant API certificate
-                    self._tls.load_cert_chain(*client_cert)
+                    tls.load_cert_chain(*client_cert)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"{platform}: CA file {ca_file!r} or client certificate not usable ({exc})") \
                     from exc
+        self.connections = ConnectionKeeper(self._host, self._port, tls=tls, timeout_s=timeout_s,
+                                            keep_alive_s=keep_alive_s)
 
     @property
     def where(self) -> str:
         return f"{self.platform} {self._host}:{self._port}"
 
-    def post(self, body: bytes, content_type: str, path: str = "") -> tuple[int, bytes]:
-        """Send ``body``; returns (HTTP status below 500, raw answer of at most MAX_ANSWER + 1 bytes)."""
-        conn: http.client.HTTPConnection
-        if self._tls is not None:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s, context=self._tls)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
+    def close(self) -> None:
+        """Close the kept connection, if any (the client stays usable)."""
+        self.connections.close()
+
+    def post(self, body: bytes | Callable[[], bytes], content_type: str, path: str = "") -> tuple[int, bytes]:
+        """Send ``body`` (or what ``body()`` makes: called again, for a fresh signature, when the request is sent
+        once more after a kept connection closed under it); returns (HTTP status below 500, raw answer of at most
+        MAX_ANSWER + 1 bytes)."""
+        if not callable(body):
+            return self._post(body, content_type, path, self.connections.take())
+        try:
+            return self._post(body(), content_type, path, self.connections.take())
+        except StaleConnection:
+            return self._post(body(), content_type, path, (self.connections.new(), False))
+
+    def _post(self, body: bytes, content_type: str, path: str,
+              taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, bytes]:
+        conn, reused = taken
         where = self.where
-        headers = {"Content-Type": content_type, "Accept": "*/*", "Connection": "close",
-                   "User-Agent": "iotsim-pos/0.1"}
+        headers = {"Content-Type": content_type, "Accept": "*/*", "User-Agent": "iotsim-pos/0.1"}
+        if self.connections.keep_alive_s <= 0:
+            headers["Connection"] = "close"
+        kept = False
         try:
             try:
-                conn.connect()
-            except ssl.SSLError as exc:
-                raise LinkError(f"{where}: TLS handshake failed (not sent): {exc}") from exc
-            except TimeoutError as exc:
-                raise LinkError(f"{where}: connect timed out after {self.timeout_s} s (not sent)") from exc
-            except OSError as exc:
-                raise LinkError(f"{where} unreachable (not sent): {exc}") from exc
-            try:
-                conn.request("POST", path or self.path, body=body, headers=headers)
+                conn = self.connections.send(conn, reused, where, "POST", path or self.path, body, headers)
                 self._crash_point(self._crash_name)
-                response = conn.getresponse()
+                response = self.connections.response(conn, reused, where)
                 raw = response.read(MAX_ANSWER + 1)
                 declared = response.getheader("Content-Length", "")
                 if len(raw) <= MAX_ANSWER and declared.isdigit() and len(raw) < int(declared):
@@ -97,8 +117,12 @@ class PlatformHttp:
                 raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc
             except (http.client.HTTPException, OSError) as exc:
                 raise LinkTimeout(f"{where}: connection lost ({type(exc).__name__}); outcome unknown") from exc
+            kept = len(raw) <= MAX_ANSWER
         finally:
-            conn.close()
+            if kept:
+                self.connections.give(conn, response)
+            else:
+                conn.close()
         if response.status >= 500:
             raise LinkTimeout(f"{where}: HTTP {response.status}; outcome unknown")
         return response.status, raw

@@ -1,20 +1,25 @@
 """Reading a secret file the terminal's configuration names: a regular file (no symlink followed), mode 0600 or
 0400, owned by the terminal's user. Every failure is a ConfigError naming the setting, never a traceback.
+``apart`` tells whether a key is kept away from the data it protects: neither lies in the other's folder or below.
+
+>>> apart("/etc/pos/keys/tmk.tr31", "/etc/pos/kbpk/kbpk.hex"), apart("/var/pos/journal.db", "/var/pos/k/secret")
+(True, False)
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 from pos_errors import ConfigError
 
-__all__ = ["read_private"]
+__all__ = ["read_private", "apart"]
 
 
-def read_private(path: str, key: str, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes of the file (so a caller can tell "too large"), stripped. ``key`` is the
-    setting's name in messages."""
+def read_private(path: str, key: str, limit: int, *, strip: bool = True) -> bytes:
+    """At most ``limit + 1`` bytes of the file (so a caller can tell "too large"), stripped unless ``strip`` is
+    False (a binary secret keeps every byte). ``key`` is the setting's name in messages."""
     if not path:
         raise ConfigError(f"{key} is not set: name the file holding the secret")
     try:
@@ -30,4 +35,12 @@ def read_private(path: str, key: str, limit: int) -> bytes:
                               "(chmod 600), readable by the terminal's user only")
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
             raise ConfigError(f"{key} {path} is not owned by the terminal's user")
-        return fh.read(limit + 1).strip()
+        data = fh.read(limit + 1)
+        return data.strip() if strip else data
+
+
+def apart(first: str, second: str) -> bool:
+    """False when either file lies in the other's folder or in a folder below it (paths resolved first, so
+    ``..`` and symlinked folders do not hide it): a key "not beside" its data must not be one folder down."""
+    one, two = Path(first).resolve(), Path(second).resolve()
+    return not (one.is_relative_to(two.parent) or two.is_relative_to(one.parent))

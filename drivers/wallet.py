@@ -1,7 +1,7 @@
 """HTTPS/JSON client of the wallet platform: ``flows.ports.WalletPort`` over stdlib ``http.client``.
 
-The API is in ``docs/protocols/wallet-api.md``; the house pattern is ``drivers/carrier.py`` (one connection per
-call, no state, thread-safe). What the caller may conclude:
+The API is in ``docs/protocols/wallet-api.md``; the house pattern is ``drivers/carrier.py`` (its connection kept,
+a close under a request sent once more: ``_call``; thread-safe). What the caller may conclude:
 
 ====================  ============================================  ==========================================
 raised                when                                          did the platform act?
@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
-from drivers.http_keep import ConnectionKeeper
+from drivers.http_keep import ConnectionKeeper, StaleConnection
 from drivers.strict_json import decode as _decode
 from flows.ports import WalletResult, WalletStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
@@ -144,7 +144,18 @@ class WalletClient:
 
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None, *,
               unknown: bool = False) -> tuple[int, Any]:
-        conn, reused = self.connections.take()  # kept connections: as the carrier's (drivers/http_keep.py)
+        """One request on the kept connection (as the carrier's, ``drivers/http_keep.py``). One that meets the
+        kept connection closed by the platform as it goes out (``StaleConnection``) is sent once more on a new
+        connection, re-signed: every request may be — the query changes nothing, and micropay, QR order, cancel
+        and refund are keyed by the terminal's order id (the platform answers a repeat with the stored order)."""
+        try:
+            return self._exchange(method, path, payload, unknown, self.connections.take())
+        except StaleConnection:
+            return self._exchange(method, path, payload, unknown, (self.connections.new(), False))
+
+    def _exchange(self, method: str, path: str, payload: Mapping[str, Any] | None, unknown: bool,
+                  taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, Any]:
+        conn, reused = taken
         where = f"wallet {self._host}:{self._port}"
         failed: type[LinkError] = LinkTimeout if unknown else LinkError
         tail = "; outcome unknown" if unknown else ""
@@ -164,7 +175,7 @@ class WalletClient:
             try:
                 conn = self.connections.send(conn, reused, where, method, target, data, headers)
                 self._crash_point("wallet.sent")
-                response = conn.getresponse()
+                response = self.connections.response(conn, reused, where)
                 raw = response.read(MAX_ANSWER + 1)
             except TimeoutError as exc:
                 raise LinkTimeout(f"{where}: no answer within {self.timeout_s} s; outcome unknown") from exc

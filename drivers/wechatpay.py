@@ -10,13 +10,21 @@ micropay     /pay/micropay               ``USERPAYING`` → ``user_paying`` (the
                                          ``BANKERROR`` → LinkTimeout (outcome unknown: query, then reverse)
 query        /pay/orderquery             ``ORDERNOTEXIST`` → ``not_found``
 cancel       /secapi/pay/reverse         a micropay order (or one never seen): reversed, ``recall=Y`` retried;
-             /pay/closeorder             a Native order not paid: closed; paid: refunded
+             /pay/closeorder             a Native order not paid: closed; paid: refunded; either believed
+                                         only when /pay/orderquery then says REVOKED / CLOSED / REFUND
 refund       /secapi/pay/refund          then /pay/refundquery: ``SUCCESS`` / ``PROCESSING`` → ``refunded``
 create_qr…   /pay/unifiedorder           ``trade_type=NATIVE``: the answer's ``code_url`` is the QR to show
 ===========  ==========================  =====================================================================
 
 An answer whose ``return_code`` is ``FAIL`` is unsigned: for a write it is "outcome unknown" (an attacker could
 forge it), for a read a LinkError. ``/secapi/`` calls use the merchant API certificate when one is configured.
+
+Connections are kept (``drivers.platform_http``: one for the plain calls, one for ``/secapi/``). A request that
+meets a kept connection closed by the platform as it goes out is sent once more on a new one, with a new
+``nonce_str`` and signature — every call here may be: the queries change nothing; micropay and unifiedorder are
+keyed by ``out_trade_no`` (WeChat Pay never charges one order twice: a repeat of a paid micropay answers its
+result or ``ORDERPAID``, which is followed by a query; unifiedorder with the same parameters gives the same
+order); reverse and closeorder are made to be repeated (``recall=Y``); a refund is keyed by ``out_refund_no``.
 
 >>> WeChatPayClient("http://127.0.0.1:1", appid="wx1", mch_id="1", api_key=b"k" * 32, insecure_plaintext=True,
 ...                 timeout_s=0.5).query("O1")
@@ -61,7 +69,7 @@ class WeChatPayClient:
                  client_cert: tuple[str, str] | None = None, terminal_id: str = "",
                  spbill_create_ip: str = "127.0.0.1", notify_url: str = "https://127.0.0.1/wechatpay/notify",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 nonce: Callable[[], str] | None = None) -> None:
+                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 20.0) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", appid or "") or not re.fullmatch(r"[0-9]{1,32}", mch_id or ""):
             raise ConfigError(f"wechatpay.appid / mch_id not set or malformed ({appid!r}, {mch_id!r})")
         if len(api_key) != 32:
@@ -70,7 +78,7 @@ class WeChatPayClient:
         self.terminal_id, self.spbill_create_ip, self.notify_url = terminal_id, spbill_create_ip, notify_url
         self._clock, self._nonce = clock, nonce or (lambda: secrets.token_hex(16))
         common = {"platform": _PLATFORM, "ca_file": ca_file, "insecure_plaintext": insecure_plaintext,
-                  "timeout_s": timeout_s, "crash_point": crash_point}
+                  "timeout_s": timeout_s, "crash_point": crash_point, "keep_alive_s": keep_alive_s}
         self._http = PlatformHttp(url, **common)  # type: ignore[arg-type]
         self._secapi = PlatformHttp(url, client_cert=client_cert, **common)  # type: ignore[arg-type]
         self._prefix = self._http.path.rstrip("/")
@@ -138,7 +146,7 @@ class WeChatPayClient:
                 return self.refund(order_id, current.amount_minor or 0)
             fields = self._call("/pay/closeorder", {"out_trade_no": order_id}, write=True)
             if fields.get("result_code") == "SUCCESS":
-                return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", wallet="wechat")
+                return self._confirm_undone(order_id, "closeorder", paid=False)
             if fields.get("err_code") == "ORDERPAID":
                 return self.refund(order_id, self.query(order_id).amount_minor or 0)
             raise LinkError(f"{_PLATFORM} closeorder {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -146,8 +154,7 @@ class WeChatPayClient:
             fields = self._call("/secapi/pay/reverse", {"out_trade_no": order_id}, write=True, secapi=True)
             if fields.get("result_code") == "SUCCESS":
                 paid = current is not None and current.status == WalletOrderStatus.PAID
-                return WalletResult(order_id, WalletOrderStatus.REFUNDED if paid else WalletOrderStatus.CANCELLED,
-                                    "" if paid else "merchant_cancelled", "", "wechat")
+                return self._confirm_undone(order_id, "reverse", paid=paid)
             if fields.get("recall") != "Y":
                 break
         raise LinkError(f"{_PLATFORM} reverse {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -180,6 +187,26 @@ class WeChatPayClient:
         return WalletResult(order_id, WalletOrderStatus.FAILED, status.lower()[:32], "refund not done", "wechat")
 
     # --- helpers ---------------------------------------------------------------------------------------------
+
+    def _confirm_undone(self, order_id: str, api: str, *, paid: bool) -> WalletResult:
+        """Believe a reverse / closeorder ``SUCCESS`` only once an order query shows the order undone.
+
+        Those answers name no order (API v2: ``result_code`` and ``recall`` only), so a signed one captured for
+        another order, or an earlier call, would pass for this one. The order query names it (``out_trade_no``
+        checked) and ``REVOKED`` / ``CLOSED`` / ``REFUND`` are final states: a replayed query cannot show an order
+        undone that never was. Anything else raises LinkError (the cancel stays pending and is tried again).
+        """
+        try:
+            after, _trade_type = self._query(order_id)
+        except LinkError as exc:
+            raise LinkError(f"{_PLATFORM} {api} answered SUCCESS, not confirmed by orderquery: {exc}") from exc
+        if after.status == WalletOrderStatus.REFUNDED or (after.status == WalletOrderStatus.CANCELLED and paid):
+            return WalletResult(order_id, WalletOrderStatus.REFUNDED, "", after.message, "wechat",
+                                after.transaction_id)
+        if after.status == WalletOrderStatus.CANCELLED:
+            return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", after.message, "wechat")
+        raise LinkError(f"{_PLATFORM} {api} answered SUCCESS but orderquery says {after.status}: "
+                        "the order is not undone")
 
     def _query(self, order_id: str) -> tuple[WalletResult, str]:
         _check(order_id)
@@ -219,16 +246,17 @@ class WeChatPayClient:
 
     def _call(self, api: str, params: Mapping[str, str], *, write: bool, secapi: bool = False) -> dict[str, str]:
         """Sign, send, decode, verify. Returns the answer's fields (``return_code`` SUCCESS, signed, ours)."""
-        request = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": self._nonce(),
-                   "sign_type": "HMAC-SHA256", **{k: v for k, v in params.items() if v != ""}}
-        request["sign"] = codec.sign(request, self._key)
-        try:
-            body = codec.encode(request)
-        except ValueError as exc:
-            raise LocalProtocolError(str(exc)) from exc
+        def signed() -> bytes:  # called again (a fresh nonce_str: the platform refuses a replayed one) for a resend
+            request = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": self._nonce(),
+                       "sign_type": "HMAC-SHA256", **{k: v for k, v in params.items() if v != ""}}
+            request["sign"] = codec.sign(request, self._key)
+            try:
+                return codec.encode(request)
+            except ValueError as exc:
+                raise LocalProtocolError(str(exc)) from exc
         link = self._secapi if secapi else self._http
         tail = "; outcome unknown" if write else ""
-        status, raw = link.post(body, "text/xml; charset=utf-8", self._prefix + api)
+        status, raw = link.post(signed, "text/xml; charset=utf-8", self._prefix + api)
         if status != 200:
             raise (LinkTimeout if write else LinkError)(f"{link.where}: HTTP {status}{tail}")
         try:

@@ -135,7 +135,7 @@ def _perform(method: OdaMethod, ctx: OdaContext, card: dict[int, bytes], termina
     if static.broken or static_data is None:
         raise OdaError("the static data to be authenticated are malformed")
     capk = ctx.capks.get((rid, card[0x8F][0])) if len(card[0x8F]) == 1 else None
-    if capk is None or capk.expiry < ctx.today.strftime("%y%m%d"):
+    if capk is None or capk.expired(ctx.today):  # Book 2 §5.1: a CA key is withdrawn at its expiry date
         raise OdaError("no usable CA public key for this RID and index")
     issuer = oda.recover_issuer_public_key(capk, card[0x90], card.get(0x92, b""), card[0x9F32], pan=pan,
                                            today=ctx.today, revoked=ctx.revoked)

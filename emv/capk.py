@@ -8,7 +8,10 @@ the first card. Every shipped key says where it comes from (``source``), whether
 
 * ``LIVE_CAPKS``: Visa A000000003/01 (1024 bits) and Mastercard A000000004/05 (1408 bits), listed as *live*
   keys by emv-utils (``src/emv_capk_static_data.h``) and used by the emv-tools / proxmark3 ODA vectors
-  (``client/src/emv/test/sda_test.c``, ``dda_test.c``), which are real cards' data.
+  (``client/src/emv/test/sda_test.c``, ``dda_test.c``), which are real cards' data. Both have **expired**
+  (31 Dec 2009 and 31 Dec 2024): they stay in the list with their dates, for the published vectors (checked at
+  their own date), and no terminal trusts them now (``emv.config.trusted_capks`` leaves out every key
+  ``expired`` at the terminal's date, and the kernels check the date again at each ODA).
 * ``TEST_CAPKS``: Visa VSDC CA public **test** keys 92 (1408 bits), 94 (1984 bits), 95 (1152 bits): Visa Smart
   Debit/Credit "VSDC CA Public Test Keys" tables 2-1..2-3, as reproduced in merlokk/PCSCEMV ``EMVkeys.pas`` and
   emv-utils; every checksum matches the published one. Trusted only by a terminal whose profile is ``test``.
@@ -24,6 +27,7 @@ The simulator's own CA is not here: it is test data of the simulator (``sim.back
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ from typing import Any
 
 from pos_errors import ConfigError
 
-__all__ = ["Capk", "LIVE_CAPKS", "TEST_CAPKS", "SHIPPED_CAPKS", "capk_table"]
+__all__ = ["Capk", "LIVE_CAPKS", "TEST_CAPKS", "SHIPPED_CAPKS", "capk_table", "retired"]
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ class Capk:
             raise ConfigError(f"{name}: the modulus must be 64 to 248 bytes without a leading zero")
         if self.exponent not in (b"\x03", b"\x01\x00\x01"):
             raise ConfigError(f"{name}: the exponent must be 3 or 65537 (Book 2 §11.2)")
-        if len(self.expiry) != 6 or not self.expiry.isdigit():
-            raise ConfigError(f"{name}: expiry must be YYMMDD")
+        if len(self.expiry) != 6 or not self.expiry.isdigit() or _last_day(self.expiry) is None:
+            raise ConfigError(f"{name}: expiry must be a date YYMMDD, not {self.expiry!r}")
         digest = hashlib.sha1(self.rid + bytes([self.index]) + self.modulus + self.exponent).digest()  # noqa: S324
         if self.checksum and self.checksum != digest:
             raise ConfigError(f"{name}: the checksum does not match the modulus and exponent")
@@ -66,6 +70,31 @@ class Capk:
     @property
     def key(self) -> tuple[bytes, int]:
         return self.rid, self.index
+
+    def expired(self, today: dt.date) -> bool:
+        """Past its expiry date (valid through that day): the terminal no longer uses it for ODA (Book 2 §5.1,
+        "CA public key management": a key is withdrawn at its expiry), and a certificate under it fails.
+
+        >>> Capk(bytes(5), 1, b"\x01" * 64, expiry="241231").expired(dt.date(2024, 12, 31))
+        False
+        >>> Capk(bytes(5), 1, b"\x01" * 64, expiry="241231").expired(dt.date(2025, 1, 1))
+        True
+        """
+        last = _last_day(self.expiry)
+        return last is None or today > last
+
+
+def _last_day(yymmdd: str) -> dt.date | None:
+    """The last day a key of expiry ``YYMMDD`` is valid (years 2000-2099), None if not a date."""
+    try:
+        return dt.date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+    except ValueError:
+        return None
+
+
+def retired(capks: Iterable[Capk], today: dt.date) -> list[Capk]:
+    """The keys of ``capks`` that have expired by ``today`` (a terminal trusts none of them)."""
+    return [c for c in capks if c.expired(today)]
 
 
 def _capk(rid: str, index: int, modulus: str, checksum: str, label: str, *, expiry: str, source: str,

@@ -13,6 +13,7 @@ product accepts.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,9 +264,10 @@ def _test_flag(entry: Mapping[str, Any], where: str) -> bool:
 PROFILES = ("production", "test")
 
 
-def trusted_capks(section: Mapping[str, Any], profile: str) -> list[Capk]:
+def trusted_capks(section: Mapping[str, Any], profile: str, today: dt.date | None = None) -> list[Capk]:
     """The CA keys a terminal of ``profile`` trusts: the live keys, the configured ones, and (profile "test"
-    only) the schemes' test keys. A production terminal given a test key refuses it, naming the setting."""
+    only) the schemes' test keys — on ``today``, none that has expired (``Capk.expired``: withdrawn at its
+    expiry date, Book 2 §5.1). A production terminal given a test key refuses it, naming the setting."""
     if profile not in PROFILES:
         raise ConfigError(f"terminal.profile must be \"production\" or \"test\", not {profile!r}")
     include_test = section.get("include_test_capks", profile == "test")
@@ -281,11 +283,12 @@ def trusted_capks(section: Mapping[str, Any], profile: str) -> list[Capk]:
             if capk.test or capk.checksum in known_test:
                 raise ConfigError(f"emv.capks[{i}] ({capk.rid.hex().upper()}/{capk.index:02X}) is a test CA key: "
                                   "trusted only with [terminal] profile = \"test\"")
-    return [*LIVE_CAPKS.values(), *(TEST_CAPKS.values() if include_test else ()), *configured]
+    trusted = [*LIVE_CAPKS.values(), *(TEST_CAPKS.values() if include_test else ()), *configured]
+    return [c for c in trusted if today is None or not c.expired(today)]
 
 
 def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id: str,
-                    ifd_serial: str, profile: str = "production") -> TerminalConfig:
+                    ifd_serial: str, profile: str = "production", today: dt.date | None = None) -> TerminalConfig:
     """Build and check the kernel configuration from the TOML ``[emv]`` table (already a mapping).
 
     Keys: ``terminal_type``, ``capabilities`` (9F33), ``additional_capabilities`` (9F40), ``country_code``,
@@ -293,13 +296,14 @@ def terminal_config(section: Mapping[str, Any], *, terminal_id: str, merchant_id
     see ``_AID_KEYS``), ``include_test_capks`` (default: true for profile "test" only), ``capks`` (extra CA
     keys; ``test = true`` marks a test key, refused in production: ``trusted_capks``), ``revoked``
     (``"RID/INDEX/SERIAL"``), ``exception_file`` (PANs or ``PAN-PSN``). Raises ConfigError naming the key.
+    ``today``: the CA keys expired by then are left out (the kernels also check each key's date at ODA).
     """
     floor = _int_value(section.get("floor_limit_minor", 0), "emv.floor_limit_minor")
     aids_raw = section.get("aids", ())
     aids = tuple(_aid_config(a, f"emv.aids[{i}]", floor) for i, a in enumerate(aids_raw))
     if not aids:
         raise ConfigError("emv.aids: the terminal needs at least one application")
-    capks = trusted_capks(section, profile)
+    capks = trusted_capks(section, profile, today)
     try:
         terminal_type = int(str(section.get("terminal_type", "22")), 16)
         return TerminalConfig(

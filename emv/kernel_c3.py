@@ -246,6 +246,8 @@ def _fdda(ctx: KernelContext, terminal: Mapping[int, bytes], card: dict[int, byt
     capk = ctx.capks.get((ctx.fci.df_name[:5], card[0x8F][0]))
     if capk is None:
         return f"no CA key {card[0x8F].hex().upper()}"
+    if ctx.today is not None and capk.expired(ctx.today):  # Book 2 §5.1: withdrawn at its expiry date
+        return f"CA key {card[0x8F].hex().upper()} expired {capk.expiry}"
     static_data = static.with_tag_list(card)
     if static.broken or static_data is None:
         return "static data to be authenticated are malformed"

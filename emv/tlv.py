@@ -30,6 +30,7 @@ __all__ = [
     "first",
     "flatten",
     "is_constructed",
+    "spans",
 ]
 
 _PADDING = (0x00, 0xFF)
@@ -115,6 +116,33 @@ def decode(data: bytes) -> tuple[Tlv, ...]:
         RemoteProtocolError: with ``.offset`` (absolute, in ``data``) and ``.tag`` (hex, when one was read).
     """
     return tuple(_decode(bytes(data), 0, len(data)))
+
+
+def spans(data: bytes) -> list[tuple[int, int, int]]:
+    """``(tag, value start, value end)`` of every object, inside templates too (depth first), as absolute offsets
+    in ``data``: to overwrite a value in place, keeping the encoding as the card wrote it. Raises
+    RemoteProtocolError as ``decode`` does (nothing is returned for data that does not decode whole).
+
+    >>> [(f"{tag:X}", start, end) for tag, start, end in spans(bytes.fromhex("7006" "5F2403" "301231"))]
+    [('70', 2, 8), ('5F24', 5, 8)]
+    """
+    data = bytes(data)
+    out: list[tuple[int, int, int]] = []
+    stack = [(0, len(data))]
+    while stack:
+        pos, end = stack.pop()
+        while pos < end:
+            if data[pos] in _PADDING:
+                pos += 1
+                continue
+            tag, value_start, value_end = _header(data, pos, end)
+            out.append((tag, value_start, value_end))
+            if data[pos] & 0x20:
+                stack.append((value_end, end))
+                pos, end = value_start, value_end
+                continue
+            pos = value_end
+    return out
 
 
 def _decode(data: bytes, start: int, end: int) -> Iterator[Tlv]:

@@ -7,10 +7,13 @@ A transcript is JSON: ``{"version": 1, "meta": {...}, "exchanges": [{"c": "00A4.
 the recorded response when the command is the recorded one, and ``6F00`` (recorded as a divergence)
 otherwise.
 
-Shared transcripts mask the PAN: ``mask_transcript`` replaces the middle digits of every PAN occurrence (``5A`` and
-inside track 2 ``57``) with zeros, so the kernel still sees digits, and sets ``meta.masked``; a transcript
-that keeps the PAN carries ``meta.warning``. Offline data authentication of a masked transcript fails by
-design (the issuer signed the real PAN).
+Shared transcripts mask the cardholder data: ``mask_transcript`` replaces the middle digits of every PAN
+occurrence (BCD as in ``5A``, and ASCII) with zeros, so the kernel still sees digits; it blanks the values of the
+track and cardholder tags in place, keeping tag and length (``57`` / ``9F6B`` track 2: masked PAN, then zeros;
+``56``, ``9F1F``, ``5F20``, ``9F0B``: spaces; ``9F20``: zeros; ``5F24`` expiry: ``491231``, or ``000101`` when the
+card had expired on the transaction's day, so a replay decides as the card did), and sets ``meta.masked``; a
+transcript that keeps the PAN carries ``meta.warning``. Offline data authentication of a masked transcript fails
+by design (the issuer signed the real data).
 
 >>> t = Transcript(meta={"amount_minor": 1}, exchanges=[(b"\\x00\\xa4", b"\\x90\\x00")])
 >>> Transcript.from_json(t.to_json()).exchanges
@@ -19,12 +22,14 @@ design (the issuer signed the real PAN).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from emv import records, tlv
+from emv.tvr import parse_date
 from pos_errors import RemoteProtocolError
 
 __all__ = ["Transcript", "Recorder", "ReplayCard", "mask_transcript", "find_pan"]
@@ -117,25 +122,95 @@ def _raw_pan(data: bytes) -> str | None:
                 return records.pan_digits(data[at + 2:at + 2 + length])
             except RemoteProtocolError:
                 continue
+        start = at + 2
+        if data[at:at + 2] == b"\x9f\x6b" and at + 3 < len(data):  # contactless track 2: two tag bytes
+            tag, length, start = 0x57, data[at + 2], at + 3
         if tag == 0x57 and 8 <= length <= 19:
-            digits = data[at + 2:at + 2 + length].hex().upper().partition("D")[0]
+            digits = data[start:start + length].hex().upper().partition("D")[0]
             if digits.isdigit() and 12 <= len(digits) <= 19:
                 return digits
     return None
 
 
 def mask_transcript(transcript: Transcript) -> Transcript:
-    """A copy with every occurrence of the PAN (BCD, as in ``5A`` and ``57``) masked to first 6 / last 4."""
+    """A copy with the track and cardholder tags blanked in every response (tag and length kept) and every other
+    occurrence of the PAN (BCD or ASCII) masked to first 6 / last 4."""
+    day = _transaction_day(transcript.meta)
     pan = find_pan(transcript)
-    if pan is None:
-        return Transcript({**transcript.meta, "masked": True}, list(transcript.exchanges), transcript.host,
-                          list(transcript.pins))
-    masked = pan[:6] + "0" * (len(pan) - 10) + pan[-4:]
-    real_hex, masked_hex = pan.upper(), masked.upper()
+    real_hex = masked_hex = ""
+    if pan is not None:
+        masked = _mask_digits(pan)
+        real_hex, masked_hex = pan.upper(), masked.upper()
+        real_ascii, masked_ascii = pan.encode(), masked.encode()
 
     def scrub(data: bytes) -> bytes:
-        return bytes.fromhex(data.hex().upper().replace(real_hex, masked_hex))
+        if pan is None:
+            return data
+        data = bytes.fromhex(data.hex().upper().replace(real_hex, masked_hex))
+        return data.replace(real_ascii, masked_ascii)
 
-    exchanges = [(scrub(c), scrub(r)) for c, r in transcript.exchanges]
+    exchanges = [(scrub(c), scrub(_blank_card_data(r, day))) for c, r in transcript.exchanges]
     meta = {k: v for k, v in transcript.meta.items() if k != "warning"}
     return Transcript({**meta, "masked": True}, exchanges, transcript.host, list(transcript.pins))
+
+
+_TRACK2_TAGS = (0x57, 0x9F6B)  # PAN 'D' YYMM service code discretionary data (b, BCD)
+_TEXT_TAGS = (0x56, 0x9F1F, 0x5F20, 0x9F0B)  # track 1, track 1 discretionary, cardholder name (ans)
+_BLANKED = (*_TRACK2_TAGS, *_TEXT_TAGS, 0x9F20, 0x5F24)
+_NOT_EXPIRED, _EXPIRED = bytes.fromhex("491231"), bytes.fromhex("000101")
+
+
+def _mask_digits(digits: str) -> str:
+    return digits[:6] + "0" * max(0, len(digits) - 10) + digits[-4:] if len(digits) > 10 else "0" * len(digits)
+
+
+def _transaction_day(meta: dict[str, Any]) -> dt.date:
+    """The day the transcript's transaction ran (``meta.when`` contact, ``meta.date`` tap), as a replay takes it."""
+    text = str(meta.get("when") or meta.get("date") or "2026-01-01")
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return dt.date(2026, 1, 1)
+
+
+def _placeholder(tag: int, value: bytes, day: dt.date) -> bytes:
+    """What a blanked value becomes: the same length, nothing of the card's but what a replay needs."""
+    if tag in _TRACK2_TAGS:
+        digits, sep, _rest = value.hex().upper().partition("D")
+        if not sep or not digits.isdigit():
+            return bytes(len(value))
+        text = (_mask_digits(digits) + "D").ljust(len(value) * 2 - 1, "0")
+        text += "F" if value.hex().upper().endswith("F") else "0"
+        return bytes.fromhex(text)
+    if tag in _TEXT_TAGS:
+        return b" " * len(value)
+    if tag == 0x5F24:
+        try:
+            expired = day > parse_date(value, "5F24")
+        except RemoteProtocolError:
+            return bytes(len(value))
+        return _EXPIRED if expired else _NOT_EXPIRED
+    return bytes(len(value))
+
+
+def _blank_card_data(response: bytes, day: dt.date) -> bytes:
+    """``response`` (data + SW1 SW2) with the values of the ``_BLANKED`` tags overwritten in place."""
+    body = bytearray(response[:-2])
+    try:
+        found = [(tag, start, end) for tag, start, end in tlv.spans(bytes(body)) if tag in _BLANKED]
+    except RemoteProtocolError:  # too damaged to decode: every place a blanked tag could start is blanked
+        found = list(_raw_spans(bytes(body)))
+    for tag, start, end in found:
+        body[start:end] = _placeholder(tag, bytes(body[start:end]), day)
+    return bytes(body) + response[-2:]
+
+
+def _raw_spans(data: bytes) -> Iterator[tuple[int, int, int]]:
+    for tag in _BLANKED:
+        head = tlv.encode_tag(tag)
+        at = data.find(head)
+        while at >= 0:
+            length_at = at + len(head)
+            if length_at < len(data) and data[length_at] < 0x80 and length_at + 1 + data[length_at] <= len(data):
+                yield tag, length_at + 1, length_at + 1 + data[length_at]
+            at = data.find(head, at + 1)

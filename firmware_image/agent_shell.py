@@ -12,7 +12,7 @@ import sys
 import time
 import tty
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from firmware_image.agent import AgentCore, ChangeBaud, ResetRequested
 from firmware_image.boot import device_parser
@@ -20,9 +20,10 @@ from firmware_image.errors import FirmwareError
 from firmware_image.flash import SimFlash
 from firmware_image.keys import PrivateKey, PublicKey, load_key
 from firmware_image.link import FdLink, Link, SerialFlashLink
-from firmware_image.maintenance import MaintenancePort
-from firmware_image.smp_image import ImageGroup
-from firmware_image.smp_server import SmpServer
+from firmware_image.maintenance import LazySmpServer, MaintenancePort
+
+if TYPE_CHECKING:
+    from firmware_image.smp_server import SmpServer
 
 __all__ = ["serve", "main", "maintenance_port", "Core"]
 
@@ -35,9 +36,18 @@ class Core(Protocol):
 
 def maintenance_port(flash: SimFlash, keys: list[PrivateKey | PublicKey], device_class: str,
                      running: int | None = None) -> MaintenancePort:
-    """POSFW1 and SMP on one port, both on ``flash``."""
+    """POSFW1 and SMP on one port, both on ``flash``; the SMP server (and the smp package with its pydantic) is
+    made at the first SMP request."""
     posfw = AgentCore(flash, keys, device_class, running)
-    return MaintenancePort(posfw, SmpServer(ImageGroup(flash, keys, device_class, posfw.running), device_class))
+    slot = posfw.running
+
+    def smp_server() -> SmpServer:
+        from firmware_image.smp_image import ImageGroup
+        from firmware_image.smp_server import SmpServer
+
+        return SmpServer(ImageGroup(flash, keys, device_class, slot), device_class)
+
+    return MaintenancePort(posfw, LazySmpServer(smp_server))
 
 
 def _log_notes(core: Core) -> None:

@@ -32,7 +32,6 @@ from firmware_image.slots import (
     set_pending,
     trial_refusal,
 )
-from firmware_image.smp_client import SmpClient
 
 __all__ = ["int_in", "add_device_commands", "run_device", "DEVICE_COMMANDS", "MAX_SLOT_SECTORS"]
 
@@ -138,6 +137,8 @@ def _over_port(opts: argparse.Namespace) -> int:
             else:
                 _print_slots(json.loads(flasher.slots()), opts.json)
             return 0
+        from firmware_image.smp_client import SmpClient  # the smp package and pydantic: only for --port
+
         client = SmpClient(link)
         images = client.states()
         active = next((i for i in images if i.active), None)

@@ -17,13 +17,48 @@ The shell (``firmware_image.agent_shell``) pumps bytes exactly as it does for ``
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING, Protocol
 
 from firmware_image.agent import AgentCore, ChangeBaud, ResetRequested
-from firmware_image.smp_serial import CONTINUE, START, SmpLineDecoder, encode_frame
-from firmware_image.smp_server import SmpServer
+from firmware_image.smp_serial import BUF_SIZE, CONTINUE, START, SmpLineDecoder, encode_frame
 
-__all__ = ["MaintenancePort"]
+if TYPE_CHECKING:  # the smp package (pydantic, cbor2) is imported at the first SMP request, not with the port
+    from firmware_image.smp_server import SmpServer
+
+__all__ = ["MaintenancePort", "LazySmpServer", "SmpCore"]
+
+
+class SmpCore(Protocol):
+    """What the port needs of an SMP server (``SmpServer``, or ``LazySmpServer`` in front of one)."""
+
+    buf_size: int
+
+    def handle(self, message: bytes) -> bytes | None: ...
+    def next_event(self) -> ResetRequested | None: ...
+
+
+class LazySmpServer:
+    """An ``SmpServer`` made by ``build`` at the first SMP request: a device whose maintenance port only ever
+    sees POSFW1 (or nothing) never imports the smp package and its pydantic (the update agent starts light)."""
+
+    def __init__(self, build: Callable[[], SmpServer], *, buf_size: int = BUF_SIZE) -> None:
+        self.buf_size = buf_size
+        self._build = build
+        self.server: SmpServer | None = None
+
+    @property
+    def notes(self) -> deque[str]:
+        return self.server.notes if self.server is not None else deque()
+
+    def handle(self, message: bytes) -> bytes | None:
+        if self.server is None:
+            self.server = self._build()
+        return self.server.handle(message)
+
+    def next_event(self) -> ResetRequested | None:
+        return self.server.next_event() if self.server is not None else None
 
 _SLIP_END = 0xC0
 _SMP_FIRST = {START[0], CONTINUE[0]}
@@ -38,7 +73,7 @@ class _In(Enum):
 class MaintenancePort:
     """One maintenance-port session: POSFW1 requests go to ``posfw``, SMP requests to ``smp``."""
 
-    def __init__(self, posfw: AgentCore, smp: SmpServer) -> None:
+    def __init__(self, posfw: AgentCore, smp: SmpCore) -> None:
         self.posfw = posfw
         self.smp = smp
         self._lines = SmpLineDecoder(smp.buf_size)

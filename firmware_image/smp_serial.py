@@ -21,17 +21,22 @@ from __future__ import annotations
 import binascii
 from collections import deque
 
-from smp import packet as smppacket
+__all__ = ["START", "CONTINUE", "SmpLineDecoder", "encode_frame", "LINE_LENGTH", "BUF_SIZE", "BUF_COUNT"]
 
-__all__ = ["START", "CONTINUE", "SmpLineDecoder", "encode_frame", "LINE_LENGTH"]
-
-START = smppacket.START_DELIMITER  # 06 09
-CONTINUE = smppacket.CONTINUE_DELIMITER  # 04 14
+# the smp package's START_DELIMITER and CONTINUE_DELIMITER (tests/firmware/test_smp_lazy.py compares them): not
+# imported here, so a device that never sees an SMP request never imports the smp package
+START = b"\x06\x09"
+CONTINUE = b"\x04\x14"
 LINE_LENGTH = 128  # mcumgr's line length convention (delimiter + base64 + newline)
+BUF_SIZE = 4096  # reassembly buffer for one decoded frame (CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE)
+BUF_COUNT = 2
 
 
 def encode_frame(message: bytes, line_length: int = LINE_LENGTH) -> list[bytes]:
-    """The lines of one SMP message, as mcumgr puts them on the wire."""
+    """The lines of one SMP message, as mcumgr puts them on the wire (the smp package's encoder, imported at
+    the first answer)."""
+    from smp import packet as smppacket
+
     return list(smppacket.encode(message, line_length=line_length))
 
 

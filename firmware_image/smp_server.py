@@ -37,11 +37,10 @@ from smp.message import Request, Response
 
 from firmware_image.agent import ResetRequested
 from firmware_image.smp_image import ImageGroup, SmpRefused
+from firmware_image.smp_serial import BUF_COUNT, BUF_SIZE
 
 __all__ = ["SmpServer", "BUF_SIZE", "BUF_COUNT"]
 
-BUF_SIZE = 4096  # reassembly buffer for one decoded frame (CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE)
-BUF_COUNT = 2
 _OS, _IMG = smphdr.GroupId.OS_MANAGEMENT, smphdr.GroupId.IMAGE_MANAGEMENT
 _OSC, _IMGC = smphdr.CommandId.OSManagement, smphdr.CommandId.ImageManagement
 _INFO_ORDER = "snrvbmpio"

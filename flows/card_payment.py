@@ -71,6 +71,7 @@ class Step(StrEnum):
     TAP_READ_OK = "tap_read_ok"  # card read: it may be taken away
     TAP_INSERT = "tap_insert"  # Try Another Interface: insert the card in the slot
     TAP_UPDATE = "tap_update"  # after the host's answer: present the card again for the issuer's update
+    TAP_REMOVE = "tap_remove"  # the previous tap's card is still on the reader: take it away first
 
 
 class PaymentStatus(StrEnum):

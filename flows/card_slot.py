@@ -6,6 +6,11 @@ cashier started it (``TopupOrder.started_at``, the terminal's monotonic time): t
 and insert it again (``REMOVE_AND_INSERT``), and the payment goes on with the card inserted after that. Readers
 that cannot say when a card went in (test fakes) are trusted as before.
 
+The removal wait is woken by the reader's events, never a poll. Which card must leave is fixed *before* the
+customer is asked (``mark``: the reader's insertion count): a card taken out and put back within milliseconds —
+both events reaching the terminal together, or before the wait even began — has left, and the card now in is a
+new insertion (powered afresh, inserted after the sale started), never the old card still present.
+
 >>> class Old:
 ...     inserted_at, present = 5.0, True
 ...     def card_present(self): return self.present
@@ -16,17 +21,16 @@ that cannot say when a card went in (test fakes) are trusted as before.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from flows.ports import CancelToken
 from pos_errors import Cancelled, DeviceError
 
-__all__ = ["SlotReaderPort", "from_before", "beep", "wait_removed", "REMOVE_BEEP_MS"]
+__all__ = ["SlotReaderPort", "SlotWatchPort", "FieldRemovalPort", "from_before", "beep", "mark", "wait_removed",
+           "field_cleared", "REMOVE_BEEP_MS"]
 
 REMOVE_BEEP_MS = 400
-_STEP_S = 0.2
 
 
 @runtime_checkable
@@ -58,19 +62,47 @@ def beep(reader: Any, duration_ms: int = REMOVE_BEEP_MS) -> None:
             pass
 
 
-def wait_removed(reader: Any, timeout_s: float, cancel: CancelToken,
-                 progress: Callable[[], None] | None = None) -> bool:
-    """True once the slot is empty; False after ``timeout_s``. Raises Cancelled (CANCEL on the terminal)."""
-    deadline = time.monotonic() + timeout_s
-    old = getattr(reader, "inserted_at", None)
-    # gone, or another insertion since (taken out and put back in between two looks)
-    while reader.card_present() and (old is None or getattr(reader, "inserted_at", None) == old):
-        if cancel.cancelled:
-            raise Cancelled("card removal cancelled")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        reader.wait_for_removal(min(_STEP_S, remaining))
-        if progress is not None:
-            progress()
-    return True
+@runtime_checkable
+class SlotWatchPort(Protocol):
+    """A reader that counts insertions and waits, on its events, for a given insertion's card to leave."""
+
+    def slot_mark(self) -> int: ...
+
+    def wait_for_removal(self, timeout_s: float, cancel: CancelToken | None = None,
+                         since: int | None = None) -> bool: ...
+
+
+def mark(reader: Any) -> int | None:
+    """The insertion the slot holds now (``SlotWatchPort.slot_mark``), to be taken before the customer is asked
+    to take the card out; None for a reader that does not count (``wait_removed`` then waits for the card in
+    when it starts)."""
+    return reader.slot_mark() if isinstance(reader, SlotWatchPort) else None
+
+
+def wait_removed(reader: Any, timeout_s: float, cancel: CancelToken, since: int | None = None) -> bool:
+    """True once the card of insertion ``since`` (``mark``) has left the slot — taken out, or out and in again
+    however fast; False after ``timeout_s``. Raises Cancelled (CANCEL on the terminal), DeviceError."""
+    if isinstance(reader, SlotWatchPort):
+        return reader.wait_for_removal(timeout_s, cancel, since)
+    if cancel.cancelled:  # a reader without marks or cancel (test doubles): its own wait
+        raise Cancelled("card removal cancelled")
+    return bool(reader.wait_for_removal(timeout_s))
+
+
+@runtime_checkable
+class FieldRemovalPort(Protocol):
+    """A contactless reader that runs the card removal procedure (EMV Book D §9.5): True once the card it last
+    activated has left the field."""
+
+    def remove_contactless(self, timeout_s: float = 10.0, cancel: CancelToken | None = None) -> bool: ...
+
+
+def field_cleared(reader: Any, timeout_s: float, cancel: CancelToken, asked: Callable[[], None]) -> bool:
+    """The contactless side of the same rule (Book D's main loop: removal before the next poll): True when the
+    card or phone of the previous tap has left the field — at once, or after ``asked`` showed "take it away"
+    (a card taken away and held out again is a new presentation, read afresh); False when it stayed for
+    ``timeout_s``. A reader that cannot tell is trusted. Raises Cancelled, DeviceError."""
+    if not isinstance(reader, FieldRemovalPort) or reader.remove_contactless(0.0):
+        return True
+    asked()
+    return reader.remove_contactless(timeout_s, cancel)

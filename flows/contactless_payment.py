@@ -35,6 +35,7 @@ from emv.entry_point import ContactlessAction, ContactlessFinished, EntryPoint, 
 from emv.tap_replay import tap_meta
 from emv.torn import TornLog
 from emv.transcript import Transcript, mask_transcript
+from flows import card_slot
 from flows.authorize import Unknown
 from flows.card_payment import (
     RESPONSE_TEXT,
@@ -49,7 +50,7 @@ from flows.card_payment import (
 from flows.messages import Msg
 from flows.ports import AuthRequest, AuthResponse, CancelToken, ContactlessReaderPort, mask_pan
 from flows.txn_state import TxnState
-from pos_errors import CardRemoved, DeviceError, RemoteProtocolError
+from pos_errors import Cancelled, CardRemoved, DeviceError, RemoteProtocolError
 
 __all__ = ["TapSettings", "pay_by_tap", "LIGHTS", "KERNELS", "ENTRY_MODE", "KERNEL_NAMES"]
 
@@ -92,7 +93,16 @@ class _TapAgain(Exception):
 def pay_by_tap(ports: CardPaymentPorts, reader: ContactlessReaderPort, settings: CardPaymentSettings,
                tap: TapSettings, *, txn_id: int, amount_minor: int, progress: Callable[[Step], None],
                cancel: CancelToken) -> CardPaymentResult:
-    """Take ``amount_minor`` from a tapped card or phone. Never raises for business outcomes."""
+    """Take ``amount_minor`` from a tapped card or phone. Never raises for business outcomes. The card of the
+    previous tap, still on the reader, is never read again: it must be taken away first."""
+    try:
+        if not card_slot.field_cleared(reader, tap.tap_timeout_s, cancel, lambda: progress(Step.TAP_REMOVE)):
+            return CardPaymentResult(PaymentStatus.CANCELLED, Msg("tap.never_removed"))
+    except Cancelled:
+        return CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.cancelled"))
+    except (DeviceError, RemoteProtocolError) as exc:
+        return CardPaymentResult(PaymentStatus.FAILED, Msg("pay.then_nothing", {"what": Msg("pay.reader_error",
+                                                                                            {"error": exc})}))
     progress(Step.TAP_CARD)
     for _ in range(max(1, tap.presentations)):
         attempt = _Tap(ports, reader, settings, tap, txn_id, amount_minor, progress, cancel)

@@ -55,6 +55,14 @@ class SwipeReaderPort(Protocol):
         """The last swipe, parsed, then forgotten. Raises RemoteProtocolError for an unreadable track."""
 
 
+@runtime_checkable
+class SwipeTimePort(Protocol):
+    """A stripe reader that knows when its swipe happened (``CardReader``)."""
+
+    def forget_swipe(self, before: float | None = None) -> None:
+        """Forget the swipe not yet taken if it was made before ``before`` (monotonic; None: whenever)."""
+
+
 def entry_mode(*, fallback: bool) -> str:
     return "801" if fallback else "901"
 
@@ -63,7 +71,9 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
                        progress: Callable[[Step], None], cancel: CancelToken,
                        started_at: float | None = None) -> CardPaymentResult:
     """Like ``pay_by_card``, but a swipe is a way to pay too. A reader without a stripe head: chip only.
-    A card already in the slot when the sale started (``started_at``) is refused: out, and in again."""
+    A card already in the slot when the sale started (``started_at``) is refused: out, and in again. A swipe
+    counts by when it happened: one made after ``started_at`` is this customer's even if it came before this
+    function looked; one made before is dropped, and so is one made before the chip failed (no fallback)."""
     reader = ports.reader
     refused = _refuse_card_from_before(ports, settings, progress, cancel, started_at)
     if refused is not None:
@@ -73,10 +83,7 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
                            cancel=cancel)
     chip_failed: CardPaymentResult | None = None
     deadline = time.monotonic() + settings.card_timeout_s
-    try:
-        reader.take_stripe()  # a swipe from before this sale is not this customer's
-    except RemoteProtocolError:
-        pass
+    _forget_swipe(reader, started_at)  # a swipe from before this sale is not this customer's
     progress(Step.WAIT_CARD)
     while True:
         try:
@@ -88,8 +95,12 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             return CardPaymentResult(PaymentStatus.FAILED, _nothing_charged(Msg("pay.reader_error", {"error": exc})))
         if got is None:
             return chip_failed or CardPaymentResult(PaymentStatus.CANCELLED, Msg("pay.no_card"))
-        if got == "card" and chip_failed is not None:  # the failed card is still in: out, then swipe it
-            if not ports.reader.wait_for_removal(max(0.0, deadline - time.monotonic())):
+        if got == "card" and chip_failed is not None:  # the failed card is still in (or in again): out, then swipe
+            try:
+                if not card_slot.wait_removed(ports.reader, max(0.0, deadline - time.monotonic()), cancel,
+                                              card_slot.mark(ports.reader)):
+                    return chip_failed
+            except (Cancelled, DeviceError):  # CANCEL, or the reader failed: the failed chip's result stands
                 return chip_failed
             continue
         if got == "card":
@@ -98,6 +109,7 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
             if not result.chip_failed:
                 return result
             chip_failed = result  # the chip is unusable: this card may now be swiped
+            _forget_swipe(reader, time.monotonic())  # a fallback swipe comes after the failure, never before it
             progress(Step.SWIPE_FALLBACK)
             continue
         try:
@@ -114,17 +126,30 @@ def pay_card_or_stripe(ports: CardPaymentPorts, settings: CardPaymentSettings, *
                               fallback=stripe.chip_card, progress=progress, cancel=cancel)
 
 
+def _forget_swipe(reader: SwipeReaderPort, before: float | None) -> None:
+    """Drop a swipe made before ``before`` (the terminal's monotonic time; None: any). A reader that cannot
+    say when a swipe happened drops whatever it holds (test doubles)."""
+    if before is not None and isinstance(reader, SwipeTimePort):
+        reader.forget_swipe(before)
+        return
+    try:
+        reader.take_stripe()
+    except RemoteProtocolError:
+        pass
+
+
 def _refuse_card_from_before(ports: CardPaymentPorts, settings: CardPaymentSettings,
                              progress: Callable[[Step], None], cancel: CancelToken,
                              started_at: float | None) -> CardPaymentResult | None:
     """None when the slot is clear (or the card went in after the sale started); else waits for the card to be
     taken out (asking with the screen and the buzzer), returning a result only when it never was."""
+    since = card_slot.mark(ports.reader)  # before asking: an out-and-in faster than this thread still counts
     if not card_slot.from_before(ports.reader, started_at):
         return None
     progress(Step.REMOVE_AND_INSERT)
     card_slot.beep(ports.reader)
     try:
-        if card_slot.wait_removed(ports.reader, settings.card_timeout_s, cancel):
+        if card_slot.wait_removed(ports.reader, settings.card_timeout_s, cancel, since):
             progress(Step.WAIT_CARD)
             return None
     except Cancelled:

@@ -25,7 +25,7 @@ from flows.sim_number import group_digits, group_msisdn
 from flows.txn_state import TxnState
 
 __all__ = ["ReceiptFacts", "build_receipt", "receipt_to_json", "receipt_from_json", "WIDTH", "MoneyBack",
-           "VOID", "REFUND", "WALLET_REFUND", "money_back_receipt"]
+           "VOID", "REFUND", "WALLET_REFUND", "money_back_receipt", "plan_name_in"]
 
 WIDTH = 32  # characters on a 58 mm roll in the normal font
 
@@ -64,6 +64,21 @@ class ReceiptFacts:
     balance_after_minor: int | None = None
     copy_label: str = "rcpt.customer_copy"  # catalogue key
     lang: str = "both"  # "en", "zh" or "both" (flows.messages)
+
+
+def plan_name_in(record: TxnRecord, lang: str) -> str:
+    """The plan's name in a receipt's (or screen's) language, from the journal row: English, Chinese or both. A row
+    from before the Chinese name was kept shows its plan id in Chinese, never the English name.
+
+    >>> row = TxnRecord(1, "completed", "O1", "8986", "1064", "D1G-1M", "1 GB monthly data", 1000, 0, "card", "01",
+    ...                 "t", plan_name_zh="1GB 月包")
+    >>> [plan_name_in(row, lang) for lang in ("en", "zh", "both")]
+    ['1 GB monthly data', '1GB 月包', '1 GB monthly data 1GB 月包']
+    """
+    zh = record.plan_name_zh or record.plan_id
+    if lang in ("en", "zh"):
+        return record.plan_name if lang == "en" else zh
+    return f"{record.plan_name} {record.plan_name_zh}" if record.plan_name_zh else record.plan_name
 
 
 def _columns(text: str) -> int:
@@ -169,7 +184,7 @@ def money_back_receipt(kind: MoneyBack, record: TxnRecord, *, merchant_name: str
            ReceiptLine(f"ORIGINAL STAN {record.stan or 0:06d}  AUTH {record.auth_code or '-'}"))),
         ReceiptLine(kind.stan_line(record)),
         ReceiptLine(f"ORDER {record.order_id}"),
-        ReceiptLine(f"SIM …{record.iccid[-4:]}  {record.plan_name}"),
+        ReceiptLine(f"SIM …{record.iccid[-4:]}  {plan_name_in(record, lang)}"),
         ReceiptLine(f"AMOUNT -{format_money(record.total_minor)}", bold=True, double=True),
         ReceiptLine(status, align="center", bold=True),
         ReceiptLine(t(footer or kind.footer, lang), align="center", bold=bool(footer)),

@@ -40,6 +40,7 @@ from flows.pricing import WALLET_CHANNELS
 from flows.receipt import REFUND, WALLET_REFUND, money_back_receipt
 from flows.reversal import original_from_record
 from flows.topup_back import (
+    REVERSING_LATE,
     TOPUP_KEPT,
     TOPUP_REVERSED,
     TOPUP_UNKNOWN,
@@ -59,7 +60,7 @@ __all__ = ["REFUNDABLE", "RefundJournal", "RefundResult", "refundable", "refund_
            "settled_sales"]
 
 REFUNDABLE = frozenset({TxnState.REVERSAL_REFUSED, TxnState.REFUND_PENDING})
-_SALE_STOOD = frozenset({TOPUP_KEPT, TOPUP_REVERSED, TOPUP_UNKNOWN})  # a completed sale's (not a failed top-up's)
+_SALE_STOOD = frozenset({TOPUP_KEPT, TOPUP_REVERSED, TOPUP_UNKNOWN, REVERSING_LATE})  # a sale's (not a failed top-up's)
 
 
 class RefundJournal(Protocol):

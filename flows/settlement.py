@@ -77,6 +77,7 @@ class SettlementResult:
     channels: tuple[ChannelTotals, ...] = ()  # every channel's captured sales (card and wallets)
     wallets: Reconciliation | None = None  # the wallet platforms' word on each wallet order (None: not asked)
     reapplying: tuple[TxnRecord, ...] = ()  # sales counted whose top-up is still being put back (named)
+    given_back: tuple[TxnRecord, ...] = ()  # sales given back while the carrier was unreachable: top-up maybe on
     advices_failed: tuple[SafRow, ...] = ()  # offline approvals whose advice the host never took (flows.saf)
 
     @property
@@ -183,6 +184,9 @@ def report_lines(result: SettlementResult, *, merchant_name: str, terminal_id: s
         *((ReceiptLine(_t("srpt.reapplying", lang, count=len(result.reapplying)), bold=True),) if result.reapplying
           else ()),
         *(ReceiptLine(say(reapply_line(r), lang)) for r in result.reapplying),
+        *((ReceiptLine(_t("srpt.given_back", lang, count=len(result.given_back)), bold=True),) if result.given_back
+          else ()),
+        *(ReceiptLine(say(reapply_line(r), lang)) for r in result.given_back),
         *_failed_advice_lines(result.advices_failed, lang),
         ReceiptLine(status, align="center", bold=True),
         ReceiptLine(f"NEXT BATCH {result.new_batch:06d}" if result.new_batch else "", align="center"),

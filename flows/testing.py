@@ -52,12 +52,13 @@ class FakeJournal:
         return f"{terminal_id}{now:%y%m%d%H%M%S}{self._invoice:06d}"
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
-              amount_minor: int, fee_minor: int, channel: str, cashier_id: str) -> int:
+              amount_minor: int, fee_minor: int, channel: str, cashier_id: str, plan_name_zh: str = "") -> int:
         if any(r.order_id == order_id for r in self._rows.values()):
             raise FakeJournalError(f"order {order_id} exists")
         txn_id = len(self._rows) + 1
         self._rows[txn_id] = TxnRecord(txn_id, TxnState.CREATED, order_id, iccid, msisdn, plan_id, plan_name,
-                                       amount_minor, fee_minor, channel, cashier_id, self._created_at)
+                                       amount_minor, fee_minor, channel, cashier_id, self._created_at,
+                                       plan_name_zh=plan_name_zh or None)
         self._events[txn_id] = [(TxnState.CREATED, {"order_id": order_id})]
         return txn_id
 

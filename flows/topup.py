@@ -78,7 +78,8 @@ class TopupService:
         order_id = self.journal.next_order_id(self.settings.terminal_id, self.card.clock.now())
         txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
                                     plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
-                                    fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
+                                    fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id,
+                                    plan_name_zh=q.plan.name_zh)
         paid = self._pay(txn_id, q.channel, q.total_minor, progress, cancel, order.started_at)
         if paid.status in (PaymentStatus.UNKNOWN, PaymentStatus.REVERSE):
             progress(Step.REVERSING)

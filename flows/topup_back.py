@@ -26,6 +26,15 @@ A sale kept after the carrier could not be asked (``completed``, ``reverse_unkno
 arrived) is followed up by ``ask_what_became``: a status query (the order's ``reversed_at``), never a second
 reversal; taken back after all → ``completed ─► topup_reapply`` and put back.
 
+A sale **given back** "anyway" (``voided`` / ``refunded``) while the carrier could not be asked (``reverse_unknown``:
+the top-up may still be on the SIM — the carrier would keep a top-up the customer got their money back for) is
+followed up by ``take_back_late`` at the same places: the order's status first; already taken back → ``reversed``;
+still on the SIM → ``reversing_late`` written (journal first) and the reversal sent under the same order id (the
+carrier's idempotency key: a repeat is the same reversal, never a second one), then its word — ``reversed``, or
+``applied`` when the carrier now refuses (used, window passed: the carrier keeps it, as the supervisor accepted)::
+
+    voided / refunded (reverse_unknown) ─► (reversing_late) ─► voided / refunded (reversed | applied)
+
 >>> carrier_order(TxnRecord(1, "completed", "T1-42", "", "", "", "", 1, 0, "card", "", "", topup_status="applied#1"))
 'T1-42-RA1'
 """
@@ -34,15 +43,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flows.messages import Msg
+from flows.messages import Msg, state_label
 from flows.ports import CarrierPort, CarrierStatus, JournalPort, TxnRecord
 from flows.txn_state import TxnState
 from pos_errors import LinkError, LocalProtocolError, RemoteProtocolError
 
-__all__ = ["REVERSING", "REVERSING_ANYWAY", "TOPUP_KEPT", "TOPUP_REVERSED", "TOPUP_UNKNOWN", "after_carrier",
-           "ask_carrier_first", "ask_what_became", "carrier_order", "reapply_order_id", "reapply_topup",
-           "receipt_footer", "refused_state", "resume_carrier", "resuming", "reverse_topup_first", "topup_word",
-           "unknown_topup"]
+__all__ = ["GIVEN_BACK_OPEN", "REVERSING", "REVERSING_ANYWAY", "REVERSING_LATE", "TOPUP_KEPT", "TOPUP_REVERSED",
+           "TOPUP_UNKNOWN", "after_carrier", "ask_carrier_first", "ask_what_became", "carrier_order",
+           "given_back_unknown", "reapply_order_id", "reapply_topup", "reason_msg", "receipt_footer", "refused_state",
+           "resume_carrier", "resuming", "reverse_topup_first", "take_back_late", "topup_word", "unknown_topup"]
 
 TOPUP_REVERSED = "reversed"
 TOPUP_KEPT = str(CarrierStatus.APPLIED)
@@ -51,6 +60,9 @@ TOPUP_UNKNOWN = "reverse_unknown"
 # a row recovery can finish — it asks the carrier again (safe to repeat) and goes on, or puts the row back to
 # ``completed``
 REVERSING, REVERSING_ANYWAY = "reversing", "reversing_anyway"
+# a sale given back while the carrier was unreachable: written BEFORE the late reversal is sent (``take_back_late``)
+REVERSING_LATE = "reversing_late"
+GIVEN_BACK_OPEN = (TOPUP_UNKNOWN, REVERSING_LATE)  # a given-back sale's top-up words still to follow up
 
 
 def _split(topup_status: str | None) -> tuple[str, int]:
@@ -138,7 +150,8 @@ def refused_state(record: TxnRecord, otherwise: str = TxnState.COMPLETED) -> str
 
 def receipt_footer(topup_status: str | None) -> str:
     """The void/refund receipt's last line (catalogue key) for the row's ``topup_status``."""
-    return {TOPUP_REVERSED: "vrcpt.topup_reversed", TOPUP_UNKNOWN: "vrcpt.topup_unknown"}.get(
+    return {TOPUP_REVERSED: "vrcpt.topup_reversed", TOPUP_UNKNOWN: "vrcpt.topup_unknown",
+            REVERSING_LATE: "vrcpt.topup_unknown"}.get(
         _split(topup_status)[0], "vrcpt.topup_not_reversed")
 
 
@@ -203,3 +216,51 @@ def ask_what_became(carrier: CarrierPort, journal: JournalPort, record: TxnRecor
                        message=f"carrier: top-up {order} had been taken back; the sale stands: putting it back")
         return reapply_topup(carrier, journal, journal.get(record.txn_id), Msg("unknown.was_reversed", facts))
     return Msg("unknown.still", facts)  # pending / failed / not found: not an answer to "is it on the SIM"
+
+
+def reason_msg(reason: str) -> Msg:
+    """The carrier's reason for keeping a top-up, in the supervisor's words."""
+    known = ("used", "window_passed", "not_applied", "not_found", "unreachable")
+    return Msg(f"reverse.{reason if reason in known else 'other'}")
+
+
+def given_back_unknown(record: TxnRecord) -> bool:
+    """A sale given back (voided / refunded) "anyway" while the carrier could not be asked, or whose late reversal
+    is still unanswered: the top-up may still be on the SIM (``take_back_late`` follows it up)."""
+    return record.state in (TxnState.VOIDED, TxnState.REFUNDED) and topup_word(record) in GIVEN_BACK_OPEN
+
+
+def take_back_late(carrier: CarrierPort, journal: JournalPort, record: TxnRecord) -> Msg:
+    """Follow-up of a ``given_back_unknown`` row (recovery at boot, open items ENTER, before settlement).
+
+    Asks the order's status first (safe to repeat). Already taken back → ``reversed``. Still on the SIM → the
+    intent ``reversing_late`` is journalled, then the reversal is sent under the order's own id (a repeat after a
+    cut is the same reversal at the carrier) and its word recorded: ``reversed``, or ``applied`` when the carrier
+    keeps it now. No answer, or an answer that says nothing about the SIM (pending, failed, unknown order): nothing
+    more is written and the row is asked about again next time. The row's state (voided / refunded) never changes:
+    the money went back already."""
+    order, sim = carrier_order(record), f"…{record.iccid[-4:]}"
+    facts = {"sim": sim, "order": order, "what": state_label(record.state)}
+    try:
+        result = carrier.order_status(order)
+    except (LinkError, RemoteProtocolError, LocalProtocolError):
+        return Msg("givenback.still", facts)
+    if result.status != CarrierStatus.APPLIED:
+        return Msg("givenback.still", facts)
+    if result.reversed:
+        journal.update(record.txn_id, record.state, topup_status=_with_gen(TOPUP_REVERSED, record),
+                       message=f"carrier: top-up {order} of the sale given back was already taken back")
+        return Msg("givenback.gone", facts)
+    if topup_word(record) != REVERSING_LATE:
+        journal.update(record.txn_id, record.state, topup_status=_with_gen(REVERSING_LATE, record),
+                       message=f"carrier reachable again: taking back top-up {order} of the sale given back")
+    kind = "void" if record.state == TxnState.VOIDED else "refund"
+    reason = reverse_topup_first(carrier, order, kind)
+    if reason in ("unreachable", "not_applied", "not_found"):  # no word about the SIM: asked again next time
+        return Msg("givenback.still", facts)
+    journal.update(record.txn_id, record.state, topup_status=_with_gen(TOPUP_KEPT if reason else TOPUP_REVERSED,
+                                                                       record),
+                   message=(f"carrier keeps top-up {order} ({reason}) although the money was given back" if reason
+                            else f"top-up {order} taken back by the carrier after the money was given back"))
+    return Msg("givenback.kept", {**facts, "reason": reason_msg(reason)}) if reason else Msg("givenback.reversed",
+                                                                                               facts)

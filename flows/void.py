@@ -28,7 +28,14 @@ from flows.ports import CarrierPort, HostPort, JournalPort, ReceiptLine, TxnReco
 from flows.pricing import WALLET_CHANNELS
 from flows.receipt import VOID, money_back_receipt
 from flows.reversal import reverse_payment
-from flows.topup_back import ask_carrier_first, reapply_topup, receipt_footer, refused_state, reverse_topup_first
+from flows.topup_back import (
+    ask_carrier_first,
+    reapply_topup,
+    reason_msg,
+    receipt_footer,
+    refused_state,
+    reverse_topup_first,
+)
 from flows.txn_state import TxnState
 
 __all__ = ["VOID_REASON", "VoidResult", "voidable", "void_payment", "void_receipt", "reverse_topup_first",
@@ -100,12 +107,6 @@ def refused_by_bank(carrier: CarrierPort, journal: JournalPort, record: TxnRecor
     message = reapply_topup(carrier, journal, record, what) if record.state == TxnState.TOPUP_REAPPLY else what
     return VoidResult("declined", message, journal.get(record.txn_id), topup_reversed=False,
                       carrier_reason=reason)
-
-
-def reason_msg(reason: str) -> Msg:
-    """The carrier's reason for keeping a top-up, in the supervisor's words."""
-    known = ("used", "window_passed", "not_applied", "not_found", "unreachable")
-    return Msg(f"reverse.{reason if reason in known else 'other'}")
 
 
 def void_receipt(record: TxnRecord, *, merchant_name: str, terminal_id: str, when: str,

@@ -193,7 +193,8 @@ class WalletTopupService:
         order_id = self.journal.next_order_id(self.settings.terminal_id, self.clock.now())
         txn_id = self.journal.begin(order_id=order_id, iccid=order.iccid, msisdn=order.msisdn,
                                     plan_id=q.plan.plan_id, plan_name=q.plan.name, amount_minor=q.amount_minor,
-                                    fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id)
+                                    fee_minor=q.fee_minor, channel=q.channel, cashier_id=order.cashier_id,
+                                    plan_name_zh=q.plan.name_zh)
         return txn_id, order_id
 
     def pay_with_code(self, order: TopupOrder, code: str, progress: Progress, cancel: CancelToken) -> TopupOutcome:

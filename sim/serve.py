@@ -90,6 +90,9 @@ def describe(world: SimWorld, config: Mapping[str, Any], config_path: Path) -> d
         "cards": sorted(world.cards),
         "tap_cards": list(TAP_KEYS),
         "stdin": _HELP,
+        # how long each simulated back end keeps an idle connection before closing it (as real hosts do)
+        "idle_timeout_s": {name: getattr(world, name).idle.idle_timeout_s
+                           for name in ("acquirer", "carrier", "wallet", "wechatpay", "alipay")},
     }
 
 

@@ -1,8 +1,9 @@
 """``pos-terminal --config FILE``: the application on real serial ports and real endpoints.
 
 The display and keypad of this build are the console: each new screen is printed, and typed lines become key
-presses (digits, ENTER, CANCEL, CLEAR, F1–F4; an empty line is ENTER). ``--check-config`` validates the file and
-prints the effective settings without touching any device.
+presses (digits, ENTER, CANCEL, CLEAR, F1–F4; an empty line is ENTER). ``--check-config`` validates the file,
+prints the effective settings and runs every check the terminal runs at start (secret files, TLS files, TMK,
+wallet channels …) without touching any device, socket or the journal: exit 0 when it would start, 2 if not.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     parser.add_argument("--config", help="TOML file; start from: pos-terminal --example-config > terminal.toml")
-    parser.add_argument("--check-config", action="store_true", help="validate and print, then exit")
+    parser.add_argument("--check-config", action="store_true",
+                        help="validate, print, run the start checks, then exit (0: would start, 2: would not)")
     parser.add_argument("--verify-audit", action="store_true",
                         help="check the journal's seal chain and the audit log; name the first broken or missing row")
     parser.add_argument("--example-config", action="store_true",
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             if section != "users":
                 print(f"[{section}] {values}")
         print(f"users: {', '.join(u.id for u in settings.users) or 'none (nobody can log in)'}")
-        return 0
+        return _check_start(settings)
     if args.verify_audit:
         return _verify_audit(settings)
     if settings.terminal.log_file:  # 0600 in a 0700 directory, like the journal
@@ -135,6 +137,39 @@ def main(argv: list[str] | None = None) -> int:
         app.stop()
         services.close()
     return 0
+
+
+def _check_start(settings: Settings) -> int:
+    """Run every check the terminal runs at start (``terminal.wiring.START_CHECKS``: the same list), opening
+    nothing; 0 when it would start, else 2 with one line per refusal on stderr."""
+    from terminal.wiring import START_CHECKS, check_start
+
+    problems = check_start(settings)
+    withdrawn = _withdrawn_capks(settings)
+    if withdrawn:  # not a refusal: the kernel leaves them out (EMV Book 2 §5.1); the schemes' current keys are needed
+        print(f"CA keys past their expiry, not trusted: {withdrawn}")
+    for name, problem in problems:
+        print(f"pos-terminal: configuration error ({name}): {problem}", file=sys.stderr)
+    if problems:
+        print(f"start checks: {len(problems)} of {len(START_CHECKS)} refused: the terminal would not start",
+              file=sys.stderr)
+        return 2
+    print(f"start checks: all {len(START_CHECKS)} passed ({', '.join(name for name, _ in START_CHECKS)})")
+    return 0
+
+
+def _withdrawn_capks(settings: Settings) -> str:
+    """The CA keys this terminal would trust but for their expiry date, as ``RID/INDEX (YYMMDD)``."""
+    import datetime as dt
+
+    from emv.capk import retired
+    from emv.config import trusted_capks
+
+    try:
+        keys = retired(trusted_capks(asdict(settings.emv), settings.terminal.profile), dt.date.today())
+    except ConfigError:  # a bad [emv] section: the "emv" start check names it
+        return ""
+    return ", ".join(f"{c.rid.hex().upper()}/{c.index:02X} ({c.expiry})" for c in keys)
 
 
 def _verify_audit(settings: Settings) -> int:

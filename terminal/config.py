@@ -309,6 +309,9 @@ class Settings:
             if settings.security.device_secret_env:
                 raise ConfigError("security.device_secret_env is for test benches: a production terminal reads "
                                   "its device secret from security.device_secret_file")
+            if settings.emv.transcripts_dir:  # card sessions on disk, even masked: a test bench's tool
+                raise ConfigError("emv.transcripts_dir is for test benches: a terminal with [terminal] profile = "
+                                  "\"production\" does not save card sessions")
         _refuse_unmaced_host(settings.host.key_scheme, settings.terminal.profile)
         return settings
 

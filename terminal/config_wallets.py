@@ -42,6 +42,7 @@ class WeChatPaySection:
     timeout_s: float = 10.0
     spbill_create_ip: str = "127.0.0.1"  # the terminal's public IP as WeChat Pay sees it
     notify_url: str = "https://127.0.0.1/wechatpay/notify"  # required by unifiedorder; the POS polls instead
+    keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class AlipaySection:
     ca_file: str = ""
     insecure_plaintext: bool = False
     timeout_s: float = 10.0
+    keep_alive_s: float = 20.0  # the last HTTPS connection is kept this long for the next request; 0 = one each
 
 
 def check_wallet_channels(channels: object) -> tuple[str, ...]:

@@ -15,19 +15,19 @@ True
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from drivers.secret_file import apart, read_private
 from pos_errors import ConfigError
 
 __all__ = ["read_device_secret", "sealing_key", "chain_key", "journal_chain_key", "MIN_SECRET"]
 
 MIN_SECRET = 16  # bytes
+MAX_SECRET_FILE = 4096
 _SAF_INFO = b"iotsim-pos saf pan sealing v1|"
 _CHAIN_INFO = b"iotsim-pos journal seal chain v1|"
 
@@ -44,16 +44,13 @@ def read_device_secret(file: str, env: str, *, journal: str = "",
         except ValueError as exc:
             raise ConfigError(f"security.device_secret_env: {env} must hold hex digits") from exc
     elif file:
-        path = Path(file)
-        if journal and path.resolve().parent == Path(journal).resolve().parent:
-            raise ConfigError("security.device_secret_file lies beside the journal: keep it elsewhere")
-        try:
-            info = path.stat()
-            secret = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"security.device_secret_file {file}: {exc.strerror}") from exc
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise ConfigError(f"security.device_secret_file {file} is readable by others: chmod 600 it")
+        if journal and not apart(file, journal):
+            raise ConfigError("security.device_secret_file lies beside the journal (in its folder or one below, or "
+                              "the journal in the secret's): keep it elsewhere")
+        # a regular file (no symlink followed), 0600 or 0400, owned by the terminal's user; every byte kept
+        secret = read_private(file, "security.device_secret_file", MAX_SECRET_FILE, strip=False)
+        if len(secret) > MAX_SECRET_FILE:
+            raise ConfigError(f"security.device_secret_file {file} is larger than {MAX_SECRET_FILE} bytes")
     else:
         raise ConfigError("security.device_secret_file is not set: the terminal seals PANs with a key derived "
                           "from its device secret")

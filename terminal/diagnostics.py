@@ -25,6 +25,7 @@ from emv.crypto.dukpt import AES_COUNTER, TDES_COUNTER
 from flows.messages import Msg, t
 from pos_errors import LinkSecurityError, PosError
 from terminal.services import Services
+from terminal.storage_fault import storage_fault, storage_fix
 
 __all__ = ["Check", "run_checks", "faults", "KSN_LOW", "DISK_LOW_MB", "DISK_STOP_MB", "free_mb", "write_fault"]
 
@@ -166,8 +167,9 @@ def _journal(sv: Services) -> Check:
 
 
 def write_fault(error: str) -> Check:
-    """The journal's line while its writes fail (the self-test, and the home screen at once)."""
-    return _fault("dev.journal", "fault.write_failed", "fix.disk", error=error)
+    """The journal's line while its writes fail (the self-test, and the home screen at once): the failure in the
+    cashier's language by its SQLite code (``terminal.storage_fault``), never SQLite's English text."""
+    return Check("dev.journal", False, Msg("fault.write_failed", {"error": storage_fault(error)}), storage_fix(error))
 
 
 def _audit(sv: Services) -> Check:

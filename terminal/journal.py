@@ -19,11 +19,11 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
-from terminal.journal_damage import take_damage
+from terminal.journal_damage import accept_damage, open_checked
 from terminal.journal_files import JournalFiles
-from terminal.journal_rows import TXN_COLUMNS, JournalError, JournalTooNew, decode_all, lenient_text, statements
+from terminal.journal_rows import JournalError, JournalTooNew, decode_all, lenient_text, statements, txn_move
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import CHECKED, MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.journal_schema import CHECKED, INDEXES, MIGRATIONS, SCHEMA_VERSION, SEALED
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
 
@@ -52,20 +52,7 @@ class Journal:
             with suppress(sqlite3.Error):  # a journal from before the chain has none
                 self._resume()
             return
-        opening = self.files.opening(self.chain.key)
-        try:
-            self._connect()  # a malformed file fails here already (WAL mode reads the header)
-            found = opening.lost
-            if found is None:
-                self._migrate()
-                there = self._rows("chain", "generation = ? AND seq = ?", (self.chain.generation, opening.seq))
-                found = self.verify() or opening.against(self.chain, there[0][-1] if there else None, self._chained)
-        except JournalTooNew:
-            raise
-        except (sqlite3.Error, JournalError) as exc:
-            found = Damage("unreadable", f"{type(exc).__name__}: {exc}")
-        if found is not None:
-            take_damage(self, found, opening.counters, opening.generation)
+        open_checked(self, self.files.opening(self.chain.key))  # connected, migrated, checked; damage taken
         self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
 
     def _connect(self, *, read_only: bool = False) -> None:
@@ -112,7 +99,7 @@ class Journal:
                 if self._db.in_transaction and not body_failed:
                     self._db.execute("ROLLBACK")
                 self._riding = 0 if not self._db.in_transaction else self._riding
-                self.write_error = str(exc)
+                self.write_error = f"{getattr(exc, 'sqlite_errorname', 'SQLITE_ERROR')}: {exc}"  # storage_fault
                 raise JournalError(f"journal write failed: {exc}") from exc
             self._riding = 0
             self.chain.commit()
@@ -135,10 +122,18 @@ class Journal:
                 for op in ("INSERT", "UPDATE"):
                     db.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS seal_{table}_{op} AFTER {op} ON main.{table}"
                                f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
+            new = [name for name, sql in INDEXES if not self._rows("sqlite_master", "name = ?", (name,)) and
+                   db.execute(sql)]  # not migrations (journal_schema.INDEXES): sealed below with the schema
             self._resume()
             self._chained = version >= 6
             for table in CHECKED if version < SCHEMA_VERSION else ():
                 self._seal(table)
+            if new and version == SCHEMA_VERSION:
+                self._seal("sqlite_master", f"name IN ({','.join('?' * len(new))})", tuple(new))
+
+    def _chain_mac(self, seq: int) -> bytes | None:  # the MAC of this generation's chain entry ``seq``, if there
+        there = self._rows("chain", "generation = ? AND seq = ?", (self.chain.generation, seq))
+        return there[0][-1] if there else None
 
     def _resume(self) -> None:
         last = self._db.execute("SELECT generation, seq, mac FROM chain ORDER BY generation DESC, seq DESC LIMIT 1")
@@ -167,12 +162,8 @@ class Journal:
                                        " ORDER BY seq", (self.chain.generation,)).fetchall()
             return self.chain.check(entries, {table: self._rows(table) for table in tables})
 
-    def accept_damage(self, user_id: str) -> None:
-        """A technician accepts the journal as it now stands (audited); new sales may start again."""
-        if (d := self.damage) is not None:
-            self.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
-            self.files.clear_hold()
-        self.damage = None
+    def accept_damage(self, user_id: str) -> None:  # a technician accepts it as it stands (audited): sales again
+        accept_damage(self, user_id)
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -224,17 +215,17 @@ class Journal:
         return f"{terminal_id}{now:%y%m%d%H%M%S}{invoice:06d}"
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
-              amount_minor: int, fee_minor: int, channel: str, cashier_id: str) -> int:
+              amount_minor: int, fee_minor: int, channel: str, cashier_id: str, plan_name_zh: str = "") -> int:
         if self.damage is not None:
             raise JournalError(f"journal out of service ({self.damage.kind}): no new sale")
         now = _now()
         with self.transaction(durable=False) as db:  # no money moves before the next (durable) step of the sale
             cur = db.execute(
                 "INSERT INTO txn (state, order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor,"
-                " channel, cashier_id, created_at, updated_at, batch) VALUES ('created',?,?,?,?,?,?,?,?,?,?,?,"
-                " (SELECT value FROM counter WHERE name = 'batch'))",
+                " channel, cashier_id, created_at, updated_at, plan_name_zh, batch) VALUES ('created',?,?,?,?,?,?,?,"
+                "?,?,?,?,?, (SELECT value FROM counter WHERE name = 'batch'))",
                 (order_id, iccid, msisdn, plan_id, plan_name, amount_minor, fee_minor, channel, cashier_id,
-                 now, now))
+                 now, now, plan_name_zh or None))
             txn_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO txn_event (txn_id, at, state, detail) VALUES (?,?,?,?)",
                        (txn_id, now, "created", f"order {order_id}"))
@@ -242,19 +233,12 @@ class Journal:
         return txn_id
 
     def update(self, txn_id: int, state: str, **values: object) -> None:
-        if unknown := set(values) - TXN_COLUMNS:
-            raise JournalError(f"journal has no column(s) {sorted(unknown)}")
-        now = _now()
-        assignments = "".join(f", {name} = ?" for name in values)
-        detail = ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
+        now, assignments = _now(), "".join(f", {name} = ?" for name in values)  # checked before it is executed
         with self._lock:
             row = self._db.execute("SELECT state, order_id FROM txn WHERE txn_id = ?", (txn_id,)).fetchone()
             if row is None:
                 raise JournalError(f"no transaction {txn_id}")
-            try:
-                state = txn_state.check(row[0], state)
-            except txn_state.IllegalTransition as exc:
-                raise JournalError(f"transaction {txn_id}: {exc}") from exc
+            state, detail = txn_move(txn_id, row[0], state, values)  # JournalError: a column or move txn has not
             copy_only = state == row[0] and set(values) == {"receipt"}  # the receipt copy: no step acts on it
             with self.transaction(durable=not (state in RIDE_ALONG or copy_only)) as db:  # still under the lock
                 db.execute(f"UPDATE txn SET state = ?, updated_at = ?{assignments} WHERE txn_id = ?",  # noqa: S608
@@ -288,8 +272,20 @@ class Journal:
         return self._decoded(TxnRecord, "txn", "iccid = ? AND created_at >= ?", (iccid, since), into)  # dup. guard
     def completed_since(self, since: str) -> list[TxnRecord]:  # refunds: completed sales of any batch since
         return self._select("state = ? AND created_at >= ?", (str(txn_state.TxnState.COMPLETED), since))
+    def given_back_with_topup(self, words: tuple[str, ...]) -> list[TxnRecord]:  # voided / refunded rows whose
+        word = "substr(topup_status || '#', 1, instr(topup_status || '#', '#') - 1)"  # top-up word, ``#n`` cut off
+        return self._select(f"state IN ('voided', 'refunded') AND {word} IN ({','.join('?' * len(words))})", words)  # noqa: S608
     def for_sim_on(self, iccid: str, day: str) -> list[TxnRecord]:  # ``YYYY-MM-DD``: the daily spending check
         return self._select("iccid = ? AND substr(created_at, 1, 10) = ?", (iccid, day))
+    def spent_on(self, iccid: str, day: str, channel: str, not_spent: tuple[str, ...]) -> int | None:  # amount + fee
+        known, left = tuple(txn_state.TxnState), ",".join("?" * len(not_spent))  # None: a row in it to decode first
+        with self._lock:
+            total, odd = self._db.execute(  # noqa: S608 - placeholders only
+                "SELECT COALESCE(SUM(amount_minor + fee_minor), 0), SUM(typeof(amount_minor) != 'integer' OR"
+                f" typeof(fee_minor) != 'integer' OR state NOT IN ({','.join('?' * len(known))})) FROM txn WHERE"
+                f" iccid = ? AND substr(created_at, 1, 10) = ? AND channel = ? AND state NOT IN ({left})",
+                (*known, iccid, day, channel, *not_spent)).fetchone()
+        return None if odd else int(total)
     def last_transaction(self) -> TxnRecord | None:  # the clock check: time must not run backwards past it
         return next(iter(self._select("txn_id = (SELECT MAX(txn_id) FROM txn)")), None)
 
@@ -356,10 +352,10 @@ class Journal:
             return self._db.execute("SELECT user_id, name, role, pw_hash, failed, locked_until FROM users "
                                     f"{where} ORDER BY user_id", params).fetchall()  # noqa: S608
 
-    def user_update(self, user_id: str, **values: object) -> bool:
+    def user_update(self, user_id: str, *, durable: bool = True, **values: object) -> bool:  # False: rides along
         if (unknown := set(values) - {"name", "role", "pw_hash", "failed", "locked_until"}) or not values:
             raise JournalError(f"users have no column(s) {sorted(unknown)}")
-        with self.transaction() as db:
+        with self.transaction(durable=durable) as db:
             return db.execute(f"UPDATE users SET {', '.join(f'{n} = ?' for n in values)} WHERE user_id = ?",  # noqa: S608
                               (*values.values(), user_id)).rowcount == 1
 

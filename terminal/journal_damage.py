@@ -10,14 +10,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from terminal.journal_chain import Damage
-from terminal.journal_rows import JournalError
+from terminal.journal_rows import JournalError, JournalTooNew
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED
 
 if TYPE_CHECKING:
     from terminal.journal import Journal
+    from terminal.journal_files import Opening
 
-__all__ = ["take_damage"]
+__all__ = ["accept_damage", "take_damage", "open_checked"]
 
 log = logging.getLogger("terminal.journal")
 
@@ -45,3 +46,29 @@ def take_damage(journal: Journal, found: Damage, best: tuple[int, ...], generati
     log.error("journal damaged: %s", journal.damage)
     journal.advance_counters(**dict(zip(("stan", "invoice", "batch"), best)))  # noqa: B905
     journal.audit_append(_now(), "-", "journal_damaged", f"{found.kind}: {found.detail} {found.row}")
+
+
+def accept_damage(journal: Journal, user_id: str) -> None:
+    """A technician accepts the journal as it now stands (audited); new sales may start again."""
+    if (d := journal.damage) is not None:
+        journal.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
+        journal.files.clear_hold()
+    journal.damage = None
+
+
+def open_checked(journal: Journal, opening: Opening) -> None:
+    """Connect and migrate ``journal`` and check it (its chain, then against the high-water record ``opening``
+    found beside it); damage found is taken (``take_damage``). JournalTooNew is raised: never "repaired"."""
+    try:
+        journal._connect()  # a malformed file fails here already (WAL mode reads the header)
+        found = opening.lost
+        if found is None:
+            journal._migrate()
+            found = journal.verify() or opening.against(journal.chain, journal._chain_mac(opening.seq),
+                                                        journal._chained)
+    except JournalTooNew:
+        raise
+    except (sqlite3.Error, JournalError) as exc:
+        found = Damage("unreadable", f"{type(exc).__name__}: {exc}")
+    if found is not None:
+        take_damage(journal, found, opening.counters, opening.generation)

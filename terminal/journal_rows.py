@@ -33,7 +33,7 @@ from flows.ports import TxnRecord
 from pos_errors import PosError
 
 __all__ = ["TXN_COLUMNS", "JournalError", "JournalTooNew", "RowDamaged", "decode", "decode_all", "statements", "now",
-           "lenient_text"]
+           "lenient_text", "txn_move"]
 
 T = TypeVar("T")
 TXN_COLUMNS = frozenset(f.name for f in fields(TxnRecord)) - {"txn_id", "state"}  # what ``update`` may set
@@ -141,3 +141,16 @@ def decode_all(cls: type[T], names: Sequence[str], rows: Sequence[Sequence[Any]]
 def lenient_text(data: bytes) -> str:
     """How the journal reads text except when it seals or decodes rows: a damaged byte never raises."""
     return data.decode("utf-8", "replace")
+
+
+def txn_move(txn_id: int, current: str, new: str, values: Mapping[str, object]) -> tuple[txn_state.TxnState, str]:
+    """The state an ``update`` of ``values`` moves transaction ``txn_id`` to from ``current``, and its event's
+    detail line (the receipt left out); JournalError (nothing written) for a column ``txn`` does not have or a
+    move the table does not allow."""
+    if unknown := set(values) - TXN_COLUMNS:
+        raise JournalError(f"journal has no column(s) {sorted(unknown)}")
+    try:
+        state = txn_state.check(current, new)
+    except txn_state.IllegalTransition as exc:
+        raise JournalError(f"transaction {txn_id}: {exc}") from exc
+    return state, ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")

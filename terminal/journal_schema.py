@@ -4,15 +4,16 @@ This module executes nothing: it is the journal's schema kept apart so that ``te
 that talks to SQLite) stays readable. ``tests/lint/test_sql_only_in_journal.py`` allows DDL here and checks that
 no statement is executed outside ``terminal/journal.py``. Migration 6 adds the integrity chain
 (``terminal.journal_chain``): one entry per row written, in the row's own commit. Migration 7 keeps each
-payment's POS entry mode, which its reversal quotes.
+payment's POS entry mode, which its reversal quotes. Migration 8 keeps the plan's Chinese name beside the English
+one, so every receipt (sale, void, refund, reprint) names the plan in its own language.
 
 >>> len(MIGRATIONS)
-7
+8
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED", "INDEXES"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -60,6 +61,8 @@ MIGRATIONS: tuple[str, ...] = (
         ref INTEGER NOT NULL, digest BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (generation, seq));""",
     # 7: the POS entry mode (field 22) the 0200 went with: its reversal must quote the same (flows.reversal)
     """ALTER TABLE txn ADD COLUMN entry_mode TEXT;""",
+    # 8: the plan's Chinese name (the carrier's ``name_zh``), for receipts in Chinese (flows.receipt.plan_name_in)
+    """ALTER TABLE txn ADD COLUMN plan_name_zh TEXT;""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order
@@ -68,3 +71,9 @@ SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "term
 # sqlite_master leaves every row intact and every row unreadable). The schema changes only in migrations, which
 # seal it anew.
 CHECKED = (*SEALED, "sqlite_master")
+# Indexes for the named queries, created at every open (``IF NOT EXISTS``) and not a migration: they change no
+# row and no column, so the schema version stays and an image rolled back to the build before still opens the
+# journal (it refuses a newer version). Each is sealed like the rest of the schema (``sqlite_master``) in the
+# commit that creates it. ``txn_sim``: one SIM's rows (the daily spending check, the duplicate guard) without
+# reading the whole table.
+INDEXES = (("txn_sim", "CREATE INDEX txn_sim ON txn(iccid)"),)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flows.messages import t
 from flows.ports import ReceiptLine, TxnRecord
 from flows.pricing import WALLET_CHANNELS, channel_label
-from flows.receipt import ReceiptFacts, build_receipt
+from flows.receipt import ReceiptFacts, build_receipt, plan_name_in
 from flows.topup import TopupOutcome
 from terminal.config import Settings
 
@@ -29,7 +29,7 @@ def facts_for(settings: Settings, record: TxnRecord, outcome: TopupOutcome | Non
     return ReceiptFacts(
         merchant_name=settings.terminal.merchant_name, terminal_id=settings.terminal.id,
         merchant_id=settings.terminal.merchant_id, when=record.created_at[:19].replace("T", " "),
-        cashier_id=record.cashier_id, iccid=record.iccid, msisdn=record.msisdn, plan_name=record.plan_name,
+        cashier_id=record.cashier_id, iccid=record.iccid, msisdn=record.msisdn, plan_name=plan_name_in(record, lang),
         amount_minor=record.amount_minor, fee_minor=record.fee_minor, status=status, order_id=record.order_id,
         channel_label=channel_label(record.channel, lang), masked_pan=record.masked_pan,
         emv=emv, auth_code=record.auth_code, rrn=record.rrn, stan=record.stan,

@@ -11,11 +11,12 @@ is data, so the README and the tests read the same thing the terminal enforces.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from enum import StrEnum
 
 __all__ = ["Role", "Action", "PERMISSIONS", "HOME_MENU", "allowed", "roles_for", "parse_role", "home_menu",
-           "menu_entry"]
+           "menu_entry", "usable_menu"]
 
 
 class Role(StrEnum):
@@ -130,3 +131,9 @@ def home_menu(role: str) -> list[tuple[str, Action, str]]:
     the items it may not use)."""
     keys = dict.fromkeys(e[0] for e in HOME_MENU)
     return [entry for key in keys if (entry := menu_entry(role, key)) is not None]
+
+
+@functools.cache  # the tables are constants: the home screen renders without checking 14 entries each time
+def usable_menu(role: str) -> tuple[tuple[str, Action, str], ...]:
+    """The items of ``home_menu(role)`` that ``role`` may use: what its home screen lists."""
+    return tuple(entry for entry in home_menu(role) if allowed(role, entry[1]))

@@ -19,14 +19,15 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from terminal.config import MIN_LOCK_S
 from terminal.journal import Journal
 from terminal.roles import parse_role
 
-__all__ = ["hash_password", "verify_password", "User", "UserStore", "LoginResult", "UserRow", "Outcome",
-           "MIN_PASSWORD"]
+__all__ = ["hash_password", "verify_password", "User", "UserStore", "LoginResult", "LoginFailure", "UserRow",
+           "Outcome", "MIN_PASSWORD"]
 
 SCRYPT_N = 2**14
 MAX_FAILED = 5
@@ -58,20 +59,40 @@ class User:
     role: str
 
 
+class LoginFailure(Enum):
+    """Why a login failed: for the audit log and the supervisor only. The cashier's screen shows the same
+    ``login.wrong`` for every one of them (an attacker at the keypad must not learn which ids exist)."""
+
+    UNKNOWN_ID = "unknown id"
+    WRONG_PASSWORD = "wrong password"
+    LOCKED_NOW = "wrong password: account locked"
+    LOCKED = "account locked"
+
+
 @dataclass(frozen=True)
 class LoginResult:
-    """``user`` when the password was right; else ``message`` (a catalogue key) and its ``args``.
-    ``locked_now`` is True on the attempt that locked the account (the caller audits the lockout).
-    ``known_id`` is the stored id of the account tried (None for an unknown id: the audit never records what
-    was typed, which may be a password typed in the wrong field). ``weak_password``: right, but shorter than
+    """``user`` when the password was right; else ``message`` (a catalogue key, the same ``login.wrong`` for
+    every failure) and ``failure`` (why, for the audit only). ``known_id`` is the stored id of the account tried
+    (None for an unknown id: the audit never records what was typed, which may be a password typed in the wrong
+    field). ``detail`` says what the audit records. ``weak_password``: right, but shorter than
     ``MIN_PASSWORD`` — the user is told to change it."""
 
     user: User | None
     message: str = ""
     args: Mapping[str, Any] = field(default_factory=dict)
-    locked_now: bool = False
+    failure: LoginFailure | None = None
     known_id: str | None = None
     weak_password: bool = False
+    detail: str = ""
+
+    @property
+    def locked_now(self) -> bool:
+        """This attempt locked the account (the caller audits it as ``lockout``)."""
+        return self.failure is LoginFailure.LOCKED_NOW
+
+    @property
+    def audit_action(self) -> str:
+        return "lockout" if self.locked_now else "login_failed"
 
 
 @dataclass(frozen=True)
@@ -105,28 +126,40 @@ class UserStore:
         self.journal.user_add(user_id, name, role, pw_hash)
 
     def login(self, user_id: str, password: str, now: dt.datetime | None = None) -> LoginResult:
+        """Check a login. Every failure answers the same ``login.wrong`` — an unknown id, a wrong password, the
+        attempt that locks and any attempt on a locked account, the right password included — and costs the
+        same: one scrypt (an unknown id against a dummy hash of the highest stored cost) and one statement on
+        the users table in a unit that rides with the caller's next durable write (the audit row of the
+        attempt: one fsync per attempt, whatever the id). Why it failed is in ``failure`` and ``detail``, for
+        the audit log; the supervisor's users screen shows the lock."""
         now = now or dt.datetime.now()
-        """Every answer costs one scrypt: an unknown id is checked against a dummy hash of the same cost as the
-        stored ones, so it answers in the same time and with the same message as a wrong password."""
         rows = self.journal.user_rows(user_id)
         if not rows:
             verify_password(password, self._dummy_hash())
-            return LoginResult(None, "login.wrong")
+            return self._failed(user_id, LoginFailure.UNKNOWN_ID, "unknown id", {})
         _id, name, role, pw_hash, failed, locked_until = rows[0]
         right = verify_password(password, pw_hash)
         if locked_until and dt.datetime.fromisoformat(locked_until) > now:
-            return LoginResult(None, "login.locked", {"until": locked_until[11:19]}, known_id=_id)
+            detail = f"account locked until {locked_until[11:19]}" + (" (right password)" if right else "")
+            return self._failed(_id, LoginFailure.LOCKED, detail, {"locked_until": locked_until}, _id)
         if right:
             self.journal.user_update(user_id, failed=0, locked_until=None)
             return LoginResult(User(user_id, name, role), weak_password=len(password) < MIN_PASSWORD)
         failed += 1
-        lock = (now + dt.timedelta(seconds=self.lock_s)).isoformat(timespec="seconds") \
-            if failed >= self.max_failed else None
-        self.journal.user_update(user_id, failed=0 if lock else failed, locked_until=lock)
-        if lock:
-            return LoginResult(None, "login.locked_now", {"minutes": _minutes(self.lock_s)}, locked_now=True,
-                               known_id=_id)
-        return LoginResult(None, "login.wrong", known_id=_id)
+        if failed < self.max_failed:
+            return self._failed(_id, LoginFailure.WRONG_PASSWORD, f"wrong password ({failed} of {self.max_failed})",
+                                {"failed": failed, "locked_until": None}, _id)
+        lock = (now + dt.timedelta(seconds=self.lock_s)).isoformat(timespec="seconds")
+        return self._failed(_id, LoginFailure.LOCKED_NOW,
+                            f"{failed} wrong passwords: locked for {_minutes(self.lock_s)} min until {lock[11:19]}",
+                            {"failed": 0, "locked_until": lock}, _id)
+
+    def _failed(self, user_id: str, failure: LoginFailure, detail: str, values: Mapping[str, Any],
+                known_id: str | None = None) -> LoginResult:
+        """The one answer of every failure; the row change (none for an unknown id: its UPDATE matches no row)
+        rides with the next durable unit, the audit row."""
+        self.journal.user_update(user_id, durable=False, **(values or {"failed": 0}))
+        return LoginResult(None, "login.wrong", failure=failure, known_id=known_id, detail=detail)
 
     def _dummy_hash(self) -> str:
         """A hash of a random password with the highest cost among the stored hashes (the default cost when

@@ -22,7 +22,7 @@ from flows.pricing import TAP_CHANNEL, FeeSchedule, Quote, channel_label, offere
 from flows.sim_number import group_digits, group_msisdn
 from terminal.machine import State
 from terminal.office_state import OfficeState
-from terminal.roles import allowed, home_menu
+from terminal.roles import usable_menu
 from terminal.screens import MenuItem, Screen
 from terminal.users import User
 
@@ -72,6 +72,7 @@ class Session:
     void_page: int = 0  # which 9 of ``void_list`` the void/refund list shows (F1 older, F2 newer)
     void_result: VoidResult | None = None
     open_items: list[TxnRecord] = field(default_factory=list)
+    open_pick: int | None = None  # the txn id picked on open items (1-9): what F2 refunds
     hint_code: Any = None  # the flows.card_payment.Step whose hint ("insert the chip" …) the error line shows
     topping_up: bool = False  # the wallet payment is applying the top-up: CANCEL is refused
     remove_card: bool = False  # the card transaction is over and the card was still in the slot
@@ -163,7 +164,7 @@ def render_home(s: Session) -> Screen:
     name = say(pair(s.user.name), s.lang) if s.user else ""
     # only what this role may use is listed (issue 14 item 6); a hidden item's key still says who may
     menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")))
-                 for key, action, label in home_menu(role) if allowed(role, action))
+                 for key, _action, label in usable_menu(role))
     lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
     if s.logout_asked:
         lines.append(_t(s, "home.logout_ask"))

@@ -72,6 +72,9 @@ def render_settled(s: Session) -> Screen:
     if r is not None and r.reapplying:  # counted as sales; the carrier's part still open (open items)
         lines.append(_t(s, "settle.reapplying", count=len(r.reapplying)))
         lines.extend("  " + say(reapply_line(x), s.lang) for x in r.reapplying)
+    if r is not None and r.given_back:  # given back while the carrier was unreachable: still not answered
+        lines.append(_t(s, "settle.given_back", count=len(r.given_back)))
+        lines.extend("  " + say(reapply_line(x), s.lang) for x in r.given_back)
     if s.progress:
         lines.append(s.progress)
     hint = (_t(s, "settle.retry_hint") if r is not None and not r.closed else
@@ -124,11 +127,15 @@ def render_void_done(s: Session) -> Screen:
 
 
 def render_open_items(s: Session) -> Screen:
-    lines = tuple(f"{r.created_at[11:16]} {say(state_label(r.state), s.lang)} SIM …{r.iccid[-4:]} "
-                  f"{format_money(r.total_minor)} {r.order_id}" for r in s.open_items[:9]) or (_t(s, "open.none"),)
+    """The open rows as a numbered list (1-9 picks one: ``►`` marks it, F2 refunds it), then the notices."""
+    menu = tuple(MenuItem(str(i), f"{'► ' if r.txn_id == s.open_pick else ''}{r.created_at[11:16]} "
+                                  f"{say(state_label(r.state), s.lang)} SIM …{r.iccid[-4:]} "
+                                  f"{format_money(r.total_minor)} {r.order_id}")
+                 for i, r in enumerate(s.open_items[:9], 1))
+    lines = () if menu else (_t(s, "open.none"),)
     more = (_t(s, "open.more", count=len(s.open_items) - 9),) if len(s.open_items) > 9 else ()
-    return Screen(State.OPEN_ITEMS.value, _t(s, "home.open_items"), (*lines, *more, *s.notice),
-                  error=s.error, hint=_t(s, "open.hint"))
+    return Screen(State.OPEN_ITEMS.value, _t(s, "home.open_items"), (*lines, *more, *s.notice), menu=menu,
+                  error=s.error, hint=_t(s, "open.hint_pick"))
 
 
 DAY_RENDERERS: Mapping[State, Callable[[Session], Screen]] = {

@@ -14,6 +14,7 @@ from typing import Any
 from flows.messages import CATALOGUE, Msg, say, state_label, t
 from flows.money import format_money
 from flows.pricing import CHANNEL_LABELS, channel_label
+from flows.receipt import plan_name_in
 from flows.sim_number import group_digits, group_msisdn
 from terminal.firmware_screen import FIRMWARE_RENDERERS
 from terminal.machine import State
@@ -94,8 +95,7 @@ def render_history_detail(s: Session) -> Screen:
     rec = o.history_results[o.history_pick]
     lines = (f"{rec.created_at[:19].replace('T', ' ')} · {_t(s, 'label.cashier')} {rec.cashier_id}",
              f"SIM    {group_digits(rec.iccid)}", f"MSISDN {group_msisdn(rec.msisdn)}",
-             # the journal keeps the plan's English name; a Chinese screen shows the carrier's plan id instead
-             f"{_t(s, 'label.plan')}: {rec.plan_id if s.lang == 'zh' else rec.plan_name}",
+             f"{_t(s, 'label.plan')}: {plan_name_in(rec, s.lang)}",  # a Chinese screen: never the English name
              f"{_t(s, 'label.total')}: {format_money(rec.total_minor)} ({channel_label(rec.channel, s.lang)})",
              f"{_t(s, 'label.status')}: {say(state_label(rec.state), s.lang)}",
              f"{_t(s, 'label.order')}: {rec.order_id}",

@@ -9,6 +9,7 @@ configuration and wires them into the flows. Nothing else in the product constru
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -29,13 +30,14 @@ from drivers.pinpad import KeyLoad, KeyStatus, PinPad
 from drivers.printer import EscPosPrinter
 from drivers.scanner import Scanner
 from drivers.wallet import WalletClient
-from emv.config import TerminalConfig, terminal_config
+from emv.capk import SHIPPED_CAPKS, retired
+from emv.config import TerminalConfig, terminal_config, trusted_capks
 from flows.ports import WalletPort
 from flows.saf import PanSealer, offline_row
 from pos_errors import ConfigError, DeviceError, PosError
 from terminal.audit import AuditLog
 from terminal.config import Settings
-from terminal.config_wallets import check_wallet_platform
+from terminal.config_wallets import check_wallet_platform, wallet_platform_channels
 from terminal.device_secret import chain_key, read_device_secret, sealing_key
 from terminal.journal import Journal
 from terminal.secret_file import create_private
@@ -49,15 +51,21 @@ if TYPE_CHECKING:  # the payment flows and EMV kernels are imported when the pay
     from flows.topup import TopupService
     from flows.wallet_payment import WalletTopupService
 
-__all__ = ["build_services", "emv_config", "KeyLoadRequest", "KeyStatus", "load_initial_key"]
+__all__ = ["build_services", "emv_config", "KeyLoadRequest", "KeyStatus", "load_initial_key", "START_CHECKS",
+           "run_start_checks", "check_start"]
 
 log = logging.getLogger("terminal.wiring")
 
 
 def emv_config(settings: Settings) -> TerminalConfig:
-    term = settings.terminal
-    return terminal_config(asdict(settings.emv), terminal_id=term.id, merchant_id=term.merchant_id,
-                           ifd_serial=term.id, profile=term.profile)
+    """The kernel's configuration; CA keys expired by today are left out (and said in the log)."""
+    term, today, section = settings.terminal, dt.date.today(), asdict(settings.emv)
+    for capk in retired(trusted_capks(section, term.profile), today):  # withdrawn at expiry (EMV Book 2 §5.1)
+        shipped = capk.key in SHIPPED_CAPKS and SHIPPED_CAPKS[capk.key] == capk
+        log.log(logging.INFO if shipped else logging.WARNING, "CA public key %s/%02X expired on 20%s: not trusted",
+                capk.rid.hex().upper(), capk.index, capk.expiry)
+    return terminal_config(section, terminal_id=term.id, merchant_id=term.merchant_id,
+                           ifd_serial=term.id, profile=term.profile, today=today)
 
 
 def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
@@ -76,10 +84,10 @@ def _transcript_writer(directory: str) -> Callable[[str, str], None] | None:
 
 
 def build_services(settings: Settings) -> Services:
-    term, dev, sec = settings.terminal, settings.devices, settings.security
-    wallet_needed = check_wallet_platform(settings)  # a missing wallet app id / secret refused before anything opens
-    # the SAF sealing key comes from the device secret (refused before anything opens), never from beside the journal
-    secret = read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=term.journal)
+    term, dev = settings.terminal, settings.devices
+    checked = run_start_checks(settings)  # every refusal the file can cause, before anything opens (START_CHECKS)
+    # the SAF sealing key comes from the device secret, never from beside the journal
+    secret: bytes = checked["device secret"]
     seal_key = sealing_key(secret, term.id)
     # the seal chain's key too: a key never sits beside the data it protects
     journal = Journal(term.journal, crash_point=crashpoint.reached, chain_key=chain_key(secret, term.id))
@@ -90,15 +98,12 @@ def build_services(settings: Settings) -> Services:
         except PosError as exc:  # storage full or failing: the terminal still starts, out of service, and says so
             log.error("user %s not stored: %s", user.id, exc)
     clock = SystemClock()
-    c = settings.carrier
-    carrier = CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
-                            insecure_plaintext=c.insecure_plaintext, timeout_s=c.timeout_s, terminal_id=term.id,
-                            crash_point=crashpoint.reached, keep_alive_s=c.keep_alive_s)
+    carrier: CarrierClient = checked["carrier"]
     host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
                       connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
                       merchant_id=term.merchant_id, next_stan=journal.next_stan,
                       batch_number=journal.current_batch(), crash_point=crashpoint.reached,
-                      keep_alive_s=settings.host.keep_alive_s, **_host_security(settings))
+                      keep_alive_s=settings.host.keep_alive_s, **checked["acquirer link"])
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
@@ -107,7 +112,7 @@ def build_services(settings: Settings) -> Services:
         host.use_dukpt_mac(pinpad)
     host.on_host_view = partial(follow_host_view, journal)  # sign-on and echo answers carry the host's counters
     printer = EscPosPrinter(dev.printer, baud=dev.printer_baud)
-    scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=_scanner_mode(dev.scanner_mode))
+    scanner = Scanner(dev.scanner, baud=dev.scanner_baud, mode=checked["scanner"])
     closers = [host.sign_off]  # 签退 on shutdown (best effort: Services.close ignores a link error); runs last
     closers[:0] = [host.close, carrier.close]  # then the kept connections (issue 17)
     for name, device in (("card reader", reader), ("PIN pad", pinpad), ("printer", printer),
@@ -118,7 +123,7 @@ def build_services(settings: Settings) -> Services:
             log.warning("%s not available at start: %s", name, exc)
         closers.append(device.close)
     sealer = PanSealer(seal_key, term.id)
-    emv = emv_config(settings)  # a wrong [emv] section still stops the terminal at start, not at the first sale
+    emv: TerminalConfig = checked["emv"]  # a wrong [emv] section stops the terminal at start, not at the first sale
 
     def card_topup() -> TopupService:  # built for the first card sale (issue 17 item 3: not on the boot path)
         from flows.card_payment import CardPaymentPorts
@@ -133,13 +138,11 @@ def build_services(settings: Settings) -> Services:
                             if settings.contactless.enabled else None)
 
     w = settings.wallet
-    wallet: WalletClient | None = None
-    if wallet_needed or w.app_secret_file:  # the platform an offered channel pays through, or set up anyway
-        wallet = WalletClient(w.url, app_id=w.app_id, app_secret=read_app_secret(w.app_secret_file, "wallet"),
-                              ca_file=w.ca_file, insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
-                              terminal_id=term.id, crash_point=crashpoint.reached, keep_alive_s=w.keep_alive_s)
+    wallet: WalletClient | None = checked["wallet platform"]
+    if wallet is not None:
         closers.append(wallet.close)
-    wallets = _wallet_platforms(settings, wallet)
+    wallets = {**(dict.fromkeys(("wechat", "alipay", "emvqr"), wallet) if wallet is not None else {}),
+               **checked["wallet merchant APIs"]}  # WeChat Pay / Alipay on their own APIs when configured
 
     def wallet_topup() -> WalletTopupService:  # built for the first wallet sale, or to recover an open wallet row
         from flows.wallet_payment import WalletSettings, WalletTopupService
@@ -220,11 +223,10 @@ def load_initial_key(port: str, request: KeyLoadRequest,
         return pad.load_initial_key(KeyLoad(request.key_block, request.kcv))
 
 
-def _wallet_platforms(settings: Settings, fallback: WalletPort | None) -> dict[str, WalletPort]:
-    """Channel → platform: WeChat Pay and Alipay on their own merchant APIs when configured ([wechatpay] appid,
-    [alipay] app_id), else (and EMV QR always) the [wallet] platform when it is set up."""
-    ports: dict[str, WalletPort] = (dict.fromkeys(("wechat", "alipay", "emvqr"), fallback)
-                                    if fallback is not None else {})
+def _merchant_platforms(settings: Settings) -> dict[str, WalletPort]:
+    """WeChat Pay and Alipay on their own merchant APIs when configured ([wechatpay] appid, [alipay] app_id); the
+    other offered channels (and EMV QR always) go through the [wallet] platform."""
+    ports: dict[str, WalletPort] = {}
     wx, ali, term = settings.wechatpay, settings.alipay, settings.terminal
     if not (wx.appid or ali.app_id):
         return ports
@@ -235,13 +237,14 @@ def _wallet_platforms(settings: Settings, fallback: WalletPort | None) -> dict[s
             url=wx.url, appid=wx.appid, mch_id=wx.mch_id, api_key_file=wx.api_key_file,
             client_cert_file=wx.client_cert_file, client_key_file=wx.client_key_file, ca_file=wx.ca_file,
             insecure_plaintext=wx.insecure_plaintext, timeout_s=wx.timeout_s, spbill_create_ip=wx.spbill_create_ip,
-            notify_url=wx.notify_url, terminal_id=term.id, crash_point=crashpoint.reached)
+            notify_url=wx.notify_url, terminal_id=term.id, crash_point=crashpoint.reached,
+            keep_alive_s=wx.keep_alive_s)
     if ali.app_id:
         ports["alipay"] = alipay_client(
             url=ali.url, app_id=ali.app_id, app_private_key_file=ali.app_private_key_file,
             alipay_public_key_file=ali.alipay_public_key_file, ca_file=ali.ca_file,
             insecure_plaintext=ali.insecure_plaintext, timeout_s=ali.timeout_s, terminal_id=term.id,
-            crash_point=crashpoint.reached)
+            crash_point=crashpoint.reached, keep_alive_s=ali.keep_alive_s)
     return ports
 
 
@@ -278,3 +281,70 @@ def follow_host_view(journal: Journal, view: HostView) -> None:
         log.warning("counters behind the host's view, advanced to %s", ahead)
         journal.advance_counters(**ahead)
         AuditLog(journal).record("-", "counters_from_host", " ".join(f"{k}={v:06d}" for k, v in ahead.items()))
+
+
+# --- start checks: every refusal the configuration can cause, run before anything opens -------------------------
+# build_services runs them and uses what they made; pos-terminal --check-config runs the same list (one list: the
+# two cannot drift apart). A check reads files and builds clients; it opens no device, socket or journal.
+
+
+def _device_secret(settings: Settings) -> bytes:
+    sec = settings.security
+    return read_device_secret(sec.device_secret_file, sec.device_secret_env, journal=settings.terminal.journal)
+
+
+def _carrier_client(settings: Settings) -> CarrierClient:
+    c = settings.carrier
+    return CarrierClient(c.url, app_id=c.app_id, app_secret=read_app_secret(c.app_secret_file), ca_file=c.ca_file,
+                         insecure_plaintext=c.insecure_plaintext, timeout_s=c.timeout_s,
+                         terminal_id=settings.terminal.id, crash_point=crashpoint.reached,
+                         keep_alive_s=c.keep_alive_s)
+
+
+def _wallet_client(settings: Settings) -> WalletClient | None:
+    """The [wallet] platform when an offered channel pays through it (or it is set up anyway), else None."""
+    w = settings.wallet
+    needed = wallet_platform_channels(w.channels, wechat_appid=settings.wechatpay.appid,
+                                      alipay_app_id=settings.alipay.app_id)
+    if not (needed or w.app_secret_file):
+        return None
+    return WalletClient(w.url, app_id=w.app_id, app_secret=read_app_secret(w.app_secret_file, "wallet"),
+                        ca_file=w.ca_file, insecure_plaintext=w.insecure_plaintext, timeout_s=w.timeout_s,
+                        terminal_id=settings.terminal.id, crash_point=crashpoint.reached,
+                        keep_alive_s=w.keep_alive_s)
+
+
+START_CHECKS: tuple[tuple[str, Callable[[Settings], Any]], ...] = (
+    ("wallet channels", check_wallet_platform),  # credentials only when an offered channel needs them
+    ("device secret", _device_secret),
+    ("carrier", _carrier_client),
+    ("acquirer link", _host_security),
+    ("scanner", lambda s: _scanner_mode(s.devices.scanner_mode)),
+    ("wallet platform", _wallet_client),
+    ("wallet merchant APIs", _merchant_platforms),
+    ("emv", emv_config),
+)
+
+
+def run_start_checks(settings: Settings) -> dict[str, Any]:
+    """Every start check in order, by name → what it made; the first refusal raises (PosError, mostly
+    ConfigError naming the key), as ``pos-terminal`` does at start."""
+    return {name: check(settings) for name, check in START_CHECKS}
+
+
+def check_start(settings: Settings) -> list[tuple[str, str]]:
+    """(check, problem) for every start check that refuses — all of them, not only the first — for
+    ``pos-terminal --check-config``; an empty list when the terminal would start. Clients a check built are
+    closed again (none has connected)."""
+    problems: list[tuple[str, str]] = []
+    for name, check in START_CHECKS:
+        try:
+            made = check(settings)
+        except PosError as exc:
+            problems.append((name, str(exc)))
+            continue
+        for client in made.values() if isinstance(made, dict) else (made,):
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+    return problems

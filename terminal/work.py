@@ -27,7 +27,7 @@ from flows.ports import AdviceHostPort, CancelToken, SimInfo, TxnRecord
 from flows.pricing import WALLET_CHANNELS
 from flows.recovery import RecoveryReport, recover
 from flows.saf import drain
-from flows.topup_back import ask_what_became, unknown_topup
+from flows.topup_back import GIVEN_BACK_OPEN, ask_what_became, take_back_late, unknown_topup
 from flows.topup_order import TopupOrder, TopupOutcome
 from flows.txn_state import TxnState
 from pos_errors import Cancelled, DeviceError, PosError
@@ -35,7 +35,7 @@ from terminal.diagnostics import DISK_STOP_MB, Check, free_mb, run_checks
 from terminal.services import Services
 
 __all__ = ["WorkContext", "recover_all", "drain_saf", "refuse_new_sale", "pay_card", "scan_and_pay", "pay_by_qr",
-           "check_devices", "fresh_balance", "journal_writable", "unknown_rows"]
+           "check_devices", "fresh_balance", "journal_writable", "unknown_rows", "given_back_rows"]
 
 log = logging.getLogger("terminal.work")
 
@@ -71,16 +71,24 @@ def unknown_rows(sv: Services, now: dt.datetime) -> list[TxnRecord]:
     return [r for r in rows.values() if unknown_topup(r)]
 
 
+def given_back_rows(sv: Services) -> list[TxnRecord]:
+    """Sales given back (voided / refunded) "anyway" while the carrier could not be asked, whose top-up may still be
+    on the SIM (``flows.topup_back.given_back_unknown``): any batch, until the carrier has answered."""
+    return sv.journal.given_back_with_topup(GIVEN_BACK_OPEN)
+
+
 def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
     """Finish or undo every open card and wallet transaction, then drain SAF (the caller holds the money lock).
-    ``unknown``: also ask the carrier what became of top-ups whose reversal was never answered (boot, open items,
-    settlement: not before every sale, where a carrier outage would hold up the cashier)."""
+    ``unknown``: also ask the carrier what became of top-ups whose reversal was never answered, and take back those
+    of sales given back while it was unreachable (boot, open items, settlement: not before every sale, where a
+    carrier outage would hold up the cashier)."""
     report = recover(sv.journal, sv.host, sv.carrier, terminal_id=sv.settings.terminal.id,
                      merchant_id=sv.settings.terminal.merchant_id)
     if unknown:
         rows = unknown_rows(sv, dt.datetime.now())
         asked = [ask_what_became(sv.carrier, sv.journal, r) for r in rows]
         reapplying = sum(sv.journal.get(r.txn_id).state == TxnState.TOPUP_REAPPLY for r in rows)  # open, as recover
+        asked += [take_back_late(sv.carrier, sv.journal, r) for r in given_back_rows(sv)]  # named, never blocking
         report = replace(report, lines=(*report.lines, *asked), still_open=report.still_open + reapplying)
     report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
     wallet_rows = any(r.channel in WALLET_CHANNELS for r in sv.journal.open_transactions())

@@ -2,7 +2,8 @@
 
 The terminal verifies the host's chain against ``ca_file`` only (never the system store: an acquirer link
 trusts the acquirer's CA, nothing else) and the configured host name, offers TLS 1.2 at least (1.3 preferred,
-as OpenSSL negotiates it first), and presents ``cert_file``/``key_file`` as its client identity. Failures are
+as OpenSSL negotiates it first), and presents ``cert_file``/``key_file`` as its client identity (the key file
+must be private: mode 0600 or 0400, owned by the terminal's user, not a symlink, unencrypted PEM). Failures are
 turned into ``LinkSecurityError`` with a ``LinkFault`` so the cashier sees *why* in their language:
 
 ==========================================  =======================
@@ -30,6 +31,7 @@ import os
 import socket
 import ssl
 
+from drivers.secret_file import read_private
 from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError
 
 __all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_after_send", "refused_before_send"]
@@ -37,6 +39,7 @@ __all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_aft
 _EXPIRED = {10}
 _WRONG_HOST = {62}
 _UNKNOWN_CA = {2, 18, 19, 20, 21}
+MAX_KEY_FILE = 16 * 1024  # an RSA 4096 PEM key is about 3.3 kB
 
 
 def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -47,6 +50,7 @@ def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContex
                               "test bench)")
         if not os.path.isfile(path):
             raise ConfigError(f"host.{key}: file {path} not found")
+    pem = _checked_private_key(key_file)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname by default
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -54,10 +58,45 @@ def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContex
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"host.ca_file {ca_file}: not a PEM CA certificate ({type(exc).__name__})") from exc
     try:
-        context.load_cert_chain(cert_file, key_file)
+        _load_identity(context, cert_file, key_file, pem)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"host.client_cert/client_key: unusable pair ({type(exc).__name__})") from exc
     return context
+
+
+def _checked_private_key(key_file: str) -> bytes:
+    """The terminal's TLS private key is a secret at rest: a regular file (no symlink followed), mode 0600 or
+    0400, owned by the terminal's user (``drivers.secret_file``), holding an unencrypted PEM key — the terminal
+    starts unattended, nobody types a passphrase. Returns the PEM; ConfigError names ``host.client_key``."""
+    pem = read_private(key_file, "host.client_key", MAX_KEY_FILE)
+    if len(pem) > MAX_KEY_FILE or b"PRIVATE KEY-----" not in pem:
+        raise ConfigError(f"host.client_key {key_file} is not a PEM private key")
+    if b"ENCRYPTED" in pem:
+        raise ConfigError(f"host.client_key {key_file} is encrypted: the terminal starts unattended and cannot "
+                          "ask for a passphrase; install the key unencrypted, mode 0600, owned by the terminal's user")
+    return pem
+
+
+def _load_identity(context: ssl.SSLContext, cert_file: str, key_file: str, pem: bytes) -> None:
+    """Load the certificate with the very key bytes that were checked: ssl takes only paths, so on Linux they go
+    through an anonymous in-memory file (``memfd``, this process's alone), not the path a second time (which could
+    by then name another file); elsewhere the path is read again. Never a passphrase prompt on the console."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is None or not os.path.isdir("/proc/self/fd"):
+        context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+        return
+    fd = memfd_create("pos-client-key", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        view = memoryview(pem)
+        while view:
+            view = view[os.write(fd, view):]
+        context.load_cert_chain(cert_file, f"/proc/self/fd/{fd}", password=_no_passphrase)
+    finally:
+        os.close(fd)
+
+
+def _no_passphrase() -> bytes:
+    return b""
 
 
 def fault_of(exc: ssl.SSLError) -> LinkFault:

@@ -4,9 +4,10 @@ The technician loads the TMK as a **TR-31 / X9.143 key block** (``host.tmk_file`
 protection key) or B (TDES KBPK), key usage **K0** (key encryption or wrapping), algorithm T (a double-length
 TDES key), mode of use B (both) or D (decrypt: the terminal only unwraps working keys with it). The block is
 unwrapped under the KBPK in ``host.tmk_kbpk_file`` (hex; 16 or 24 bytes for B, 16, 24 or 32 for D). Both are
-regular files of mode 0600 (or 0400) owned by the terminal's user, and the KBPK must not sit in the same
-directory as the block it protects. A file of 32 bare hex digits (a clear TMK) is accepted only when the caller
-allows it: a terminal whose ``[terminal] profile`` is ``test`` (docs/protocols/acquirer.md, "Loading the TMK").
+regular files of mode 0600 (or 0400) owned by the terminal's user, and the KBPK must not sit in the folder of
+the block it protects, nor in a folder below it (nor the block in or below the KBPK's folder). A file of 32
+bare hex digits (a clear TMK) is accepted only when the caller allows it: a terminal whose ``[terminal] profile``
+is ``test`` (docs/protocols/acquirer.md, "Loading the TMK").
 
 Every error is a ConfigError naming the configuration key and never the key material.
 
@@ -26,6 +27,7 @@ import logging
 import os
 import stat
 
+from drivers.secret_file import apart
 from emv.crypto.tr31 import KEY_ENCRYPTION, KeyBlockError, unwrap
 from pos_errors import ConfigError
 
@@ -57,9 +59,9 @@ def load_tmk(path: str, kbpk_path: str = "", *, allow_clear: bool = False) -> by
     if not kbpk_path:
         raise ConfigError(f"host.tmk_file {path} is a key block but host.tmk_kbpk_file is not set: name the file "
                           "holding the key block protection key it was wrapped under")
-    if os.path.dirname(os.path.realpath(kbpk_path)) == os.path.dirname(os.path.realpath(path)):
-        raise ConfigError("host.tmk_kbpk_file is in the same directory as host.tmk_file: keep the key block "
-                          "protection key apart from the key block it protects")
+    if not apart(kbpk_path, path):
+        raise ConfigError("host.tmk_kbpk_file and host.tmk_file share a folder (one lies inside the other's): keep "
+                          "the key block protection key apart from the key block it protects")
     kbpk_text = _read_private(kbpk_path, "host.tmk_kbpk_file", 200)
     if not (_is_hex(kbpk_text) and len(kbpk_text) in (32, 48, 64)):
         raise ConfigError(f"host.tmk_kbpk_file {kbpk_path} must hold one key as 32, 48 or 64 hex digits")

@@ -4,7 +4,7 @@ The card reader and PIN pad command sets ride on it; see docs/protocols/card-rea
 
 >>> from drivers.link import LinkCore
 >>> LinkCore(role="device").data_to_send().hex(" ")  # a fresh link announces itself with SYN (offers v3)
-'16 03 84 b9'
+'16 04 f4 5e'
 >>> LinkCore(role="device", version=1).data_to_send().hex(" ")  # a reader that speaks only v1
 '16 00 b4 da'
 """

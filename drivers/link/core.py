@@ -10,8 +10,9 @@ The rules (stop and wait per direction, ACK/NAK, bounded retransmission with the
 duplicates, resync by one byte, stall, SYN, short frames on a noisy line, and the v2 framing negotiated at
 open when both ends speak it (``version=1`` is a v1-only end): piggybacked acknowledgements, implied answer
 CMD/echo kept unambiguous by ``outbox.Unanswered``, delayed 5-byte ACKs, idempotent replay of an answer to a
-repeated command; v3: an answer's leading 00, STATUS OK, implied) are docs/protocols/card-reader.md, link rules
-1-10; the versions and their negotiation are ``drivers.link.versions``.
+repeated command; v3: an answer's leading 00, STATUS OK, implied; v4: its trailing 90 00 too, and a TRANSMIT's
+CMD) are docs/protocols/card-reader.md, link rules 1-12; the versions and their negotiation are
+``drivers.link.versions``; after a failed frame ``outbox.Guard`` keeps the next SEQs from aliasing it.
 
 >>> t, d = LinkCore(role="terminal"), LinkCore(role="device")
 >>> seq = t.send(0x01, b"", now=0.0)
@@ -28,25 +29,20 @@ from drivers.link.events import Event, FrameAcked, FrameReceived, LinkFailed, Li
 from drivers.link.frames import (
     FRAGMENT,
     MAX_DATA,
-    STX,
-    STX2,
     Control,
     ControlFrame,
     Frame,
     V2Frame,
-    decode_frame,
     encode_control,
-    encode_data,
-    encode_v2,
     encode_v2_control,
     expects_answer,
     find_frame,
     is_response,
     response_cmd,
 )
-from drivers.link.outbox import Outgoing, Unanswered, acknowledges, message
+from drivers.link.outbox import Guard, Outgoing, Unanswered, acknowledges, encode, message
 from drivers.link.reassembly import Pieces
-from drivers.link.versions import LATEST, SYN_REPLY, VERSIONS, agreed, syn, syn_reply
+from drivers.link.versions import LATEST, SYN_REPLY, VERSIONS, agreed, decode_on, nak_for, syn, syn_reply
 from pos_errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["FrameReceived", "FrameAcked", "LinkFailed", "PeerReset", "Event", "LinkStats", "LinkCore"]
@@ -91,6 +87,8 @@ class LinkCore:
         self._answerable: tuple[int, int] | None = None  # (SEQ, CMD) of the peer's last message, unanswered
         self._unanswered = Unanswered()  # v2: our commands that may still be answered (outbox.py)
         self._hold_deadline: float | None = None  # v2: when a command held back by ``_held`` fails
+        self._guard = Guard(self._pieces.hold_s)  # v2: SEQs that could alias a failed frame (outbox.Guard)
+        self._last_acked: int | None = None  # SEQ of our last frame the peer acknowledged
         self._rx = bytearray()
         self._rx_deadline: float | None = None
         self._naked = False  # a NAK went out for the damaged bytes being skipped
@@ -112,6 +110,8 @@ class LinkCore:
         if self.peer_version >= 2 and answerable is not None and cmd == response_cmd(answerable[1]) \
                 and len(data) >= 2 and data[0] == answerable[0]:
             echo, data, self._answerable = answerable[0], data[1:], None  # a v2 answer: CMD and echo implied
+        if self.peer_version >= 2:
+            self._next_seq = self._guard.free_seq(self._next_seq, now)
         frames = message(self._next_seq, cmd, data, self.fragment_size if self._noisy else None, echo)
         self._noisy = max(0, self._noisy - 1)
         self._queue.extend(frames)
@@ -151,8 +151,8 @@ class LinkCore:
 
     def get_timer(self) -> float | None:
         """Earliest deadline at which ``handle_timer`` must run, or None when nothing waits on time."""
-        deadlines = [d for d in (self._rx_deadline, self._ack_deadline, self._hold_deadline, self._pieces.deadline)
-                     if d is not None]
+        deadlines = [d for d in (self._rx_deadline, self._ack_deadline, self._hold_deadline, self._pieces.deadline,
+                                 self._guard.deadline if self._queue else None) if d is not None]
         if self._inflight is not None:
             deadlines.append(self._inflight.deadline)
         return min(deadlines) if deadlines else None
@@ -172,6 +172,9 @@ class LinkCore:
             self._fail(held, "an answer to an earlier command with its reference is outstanding")
             self._start_next(now)
         self._pieces.expire(now)
+        if self._guard.deadline is not None and now >= self._guard.deadline:
+            self._guard.clear()
+            self._start_next(now)
         if self._rx_deadline is not None and now >= self._rx_deadline:
             while self._rx:  # all of it is older than the gap: a partial candidate in it will not complete
                 self._drop(1)
@@ -185,6 +188,9 @@ class LinkCore:
         return list(iter(self.next_event, None))
 
     def _start_next(self, now: float) -> None:
+        if self._inflight is None and self._queue and self._queue[0].first and self.peer_version >= 2 \
+                and self._guard.blocks(self._queue[0].seq, now):
+            return  # queued before a frame failed, with a SEQ that could alias it: waits for the guard to end
         if self._inflight is None and self._queue and self._held(self._queue[0]):
             if self._hold_deadline is None:
                 self._hold_deadline = now + self._hold_s
@@ -207,16 +213,10 @@ class LinkCore:
             and self._unanswered.blocks(head.message_seq)
 
     def _encode(self, out: Outgoing) -> bytes:
-        if self.peer_version >= 2 and out.echo is not None:
-            if self._ack_due == out.echo & 7:
-                self._take_ack()
-            ok = self.peer_version >= 3 and out.first and out.last and out.piece[:1] == b"\x00"  # v3: OK implied
-            return encode_v2(out.seq, None, out.piece, ack=out.echo & 3, more=not out.last, ok_implied=ok)
-        if self.peer_version >= 2:
-            return encode_v2(out.seq, out.cmd, out.piece, ack=self._take_ack(), more=not out.last)
-        piece = bytes([out.echo]) + out.piece if out.echo is not None and out.first else out.piece
-        return encode_data(out.seq, out.cmd, piece) if out.last else \
-            encode_data(out.seq, FRAGMENT, bytes([out.cmd]) + piece)
+        if self.peer_version >= 2 and out.echo is not None and self._ack_due == out.echo & 7:
+            self._take_ack()  # the answer acknowledges its command
+        return encode(out, self.peer_version, None if self.peer_version < 2 or out.echo is not None
+                      else self._take_ack())
 
     def _take_ack(self) -> int | None:  # the pending v2 acknowledgement (SEQ mod 4), now on its way: sent once
         due, self._ack_due, self._ack_deadline = self._ack_due, None, None
@@ -247,6 +247,8 @@ class LinkCore:
     def _fail(self, outgoing: Outgoing, reason: str) -> None:
         """The message of ``outgoing`` failed: its pieces still queued are never sent."""
         self.stats.failures += 1
+        if outgoing.attempts and self.peer_version >= 2:
+            self._guard.failed(outgoing.seq, not outgoing.last, self._last_acked, outgoing.deadline)
         self._queue = deque(o for o in self._queue if o.message_seq != outgoing.message_seq)
         if outgoing.last and outgoing.attempts:  # it may have arrived (only its ACK lost): it may be answered
             self._expect_answer(outgoing)
@@ -255,6 +257,8 @@ class LinkCore:
     def _acked(self, now: float) -> None:
         inflight, self._inflight = self._inflight, None
         assert inflight is not None
+        self._last_acked = inflight.seq
+        self._guard.clear()  # a later frame arrived: no late ACK of a failed one is still on its way
         if inflight.last:
             self._expect_answer(inflight)
         self._events.append(FrameAcked(seq=inflight.seq, cmd=inflight.cmd))
@@ -270,28 +274,21 @@ class LinkCore:
 
     def _parse(self, now: float) -> None:
         while self._rx:
-            start, end = find_frame(self._rx)
+            start, end = find_frame(self._rx, self.version >= 4)
             if start:
                 self._drop(start)
             if end is None:
                 break
             end -= start
             try:
-                if self.version == 1 and self._rx[0] == STX2:
-                    raise RemoteProtocolError("a v2 frame on a v1 link", offset=0)
-                frame = decode_frame(bytes(self._rx[:end]))
-                if isinstance(frame, V2Frame) and frame.ok_implied and self.version < 3:
-                    raise RemoteProtocolError("a v3 answer on a v2 link", offset=1)
+                frame = decode_on(bytes(self._rx[:end]), self.version)
             except RemoteProtocolError:
                 self.stats.bad_frames += 1
                 self._noisy = NOISY_FRAMES
-                if self._naked:
-                    pass  # one NAK per damaged stretch: start bytes inside a damaged frame must not add more
-                elif self._rx[0] == STX:  # a damaged data frame: ask for it again without waiting for a timeout
-                    self._out += encode_control(Control.NAK, self._rx[3])
-                    self.stats.naks_sent, self._naked = self.stats.naks_sent + 1, True
-                elif self._rx[0] == STX2 and self.version >= 2:
-                    self._out += encode_v2_control(Control.NAK, self._rx[1])
+                # one NAK per damaged stretch: start bytes inside a damaged frame must not add more
+                nak = b"" if self._naked else nak_for(self._rx, self.version)
+                if nak:  # a damaged data frame: ask for it again without waiting for a timeout
+                    self._out += nak
                     self.stats.naks_sent, self._naked = self.stats.naks_sent + 1, True
                 self._drop(1)
                 continue
@@ -307,7 +304,7 @@ class LinkCore:
             return
         last, key = self._last_rx_seq, None
         if isinstance(frame, V2Frame):
-            self.peer_version = max(self.peer_version, 3 if frame.ok_implied else 2)  # the SYN reply may be lost
+            self.peer_version = max(self.peer_version, frame.version)  # the SYN reply may have been lost
             seq = frame.seq if last is None else (last + ((frame.seq - last) & 7)) & 0xFF
             more, key = frame.more, (frame.seq, frame.more, frame.cmd, frame.ack if frame.cmd is None else 0,
                                      frame.data)
@@ -366,6 +363,7 @@ class LinkCore:
             self._last_rx_seq = self._ack_due = self._ack_deadline = self._answerable = None
             self._pieces.reset()
             self._unanswered.clear()  # the peer restarted: its answers to come are gone
+            self._guard.clear()  # and it forgot our last SEQ and any pieces
             self._noisy = 0  # frames unanswered until now met an absent peer, not a damaged line
             self.peer_version = agreed(self.version, frame.seq)
             if self.peer_version >= 2:

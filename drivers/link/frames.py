@@ -17,7 +17,9 @@ Version 2 frame (negotiated at open, docs/protocols/card-reader.md "Link v2")::
     HDR = A (bit 7: acknowledges the peer's frame ACK) | R (6: answer, no CMD) | M (5: more pieces follow)
           | ACK (4-3: acknowledged SEQ mod 4) | SEQ (2-0: own SEQ mod 8)
     Version 3 adds R without A: a whole answer whose DATA starts with 00 (STATUS OK on every device) sent
-    without that byte; its ACK field still names the command (``ok_implied``).
+    without that byte; its ACK field still names the command (``ok_implied``). Version 4 adds R and M without
+    A: such an answer also ending in 90 00 (SW1 SW2) sent without those two bytes (``sw_implied``), and start
+    byte STX4 0x04: a v2 frame whose CMD 12 (TRANSMIT) is left out, its CRC also over STX4 (``cmd_implied``).
 
 LEN counts CMD + DATA; LEN 0 is a v2 ACK (A set) or NAK (A clear, SEQ = the damaged frame's).
 Receiving is two steps, as in pymodbus' RTU framer: ``find_frame`` hunts for a start byte and says when a
@@ -66,6 +68,8 @@ __all__ = [
     "ControlFrame",
     "Frame",
     "STX2",
+    "STX4",
+    "IMPLIED_CMD",
     "V2Frame",
     "encode_v2",
     "encode_v2_control",
@@ -88,6 +92,9 @@ _MIN_LEN = 2  # SEQ + CMD
 _DATA_OVERHEAD = 5  # STX + LEN(2) + CRC(2), around the LEN-covered part
 _CONTROL_SIZE = 4
 STX2 = 0x03  # start of a version 2 frame
+STX4 = 0x04  # start of a version 4 frame whose CMD is IMPLIED_CMD; its CRC covers STX4 too
+IMPLIED_CMD = 0x12  # TRANSMIT (the card reader's APDU command): nearly every command of a transaction
+_SW_OK = b"\x90\x00"  # SW1 SW2 of nearly every R-APDU, implied in a v4 answer
 V2_ACK, V2_ANSWER, V2_MORE = 0x80, 0x40, 0x20  # HDR flags; bits 4-3 the acknowledged SEQ, 2-0 the own SEQ
 _V2_LONG = 0x80  # first LEN byte with bit 7 set: LEN is 15 bits over two bytes (for 128 bytes and more)
 
@@ -101,6 +108,7 @@ class Control(IntEnum):
 
 
 _START_BYTES = re.compile(b"[\x02\x03\x06\x15\x16]")  # C-speed hunt for the next possible frame start
+_START_BYTES_V4 = re.compile(b"[\x02\x03\x04\x06\x15\x16]")  # and STX4: only a v4 end looks for it
 
 
 def crc16_ccitt_false(data: bytes) -> int:
@@ -153,7 +161,8 @@ class ControlFrame:
 class V2Frame:
     """A version 2 data frame. ``cmd`` is None for an answer (R): its CMD and echoed SEQ are implied by the
     frame it acknowledges. ``ack`` is the acknowledged SEQ mod 4, or None. ``data`` is not in ``repr``.
-    ``ok_implied`` (version 3): a whole answer that left out its leading 00, restored in ``data``."""
+    ``ok_implied`` (version 3): a whole answer that left out its leading 00, restored in ``data``;
+    ``sw_implied`` (version 4): also its trailing 90 00; ``cmd_implied`` (version 4): STX4, CMD 12 restored."""
 
     seq: int
     cmd: int | None
@@ -161,6 +170,13 @@ class V2Frame:
     ack: int | None = None
     more: bool = False
     ok_implied: bool = False
+    sw_implied: bool = False
+    cmd_implied: bool = False
+
+    @property
+    def version(self) -> int:
+        """The lowest link version that sends this frame (a frame of a later version proves the peer's)."""
+        return 4 if self.sw_implied or self.cmd_implied else 3 if self.ok_implied else 2
 
 
 Frame = DataFrame | ControlFrame | V2Frame
@@ -195,26 +211,35 @@ def encode_control(kind: Control, seq: int) -> bytes:
     return _CONTROL_FRAME.build({"body": {"value": {"kind": int(kind), "seq": seq}}})
 
 
-def encode_v2(seq: int, cmd: int | None, data: bytes = b"", *, ack: int | None = None,
-              more: bool = False, ok_implied: bool = False) -> bytes:
+def encode_v2(seq: int, cmd: int | None, data: bytes = b"", *, ack: int | None = None, more: bool = False,
+              ok_implied: bool = False, sw_implied: bool = False, cmd_implied: bool = False) -> bytes:
     """Build one version 2 data frame; ``cmd`` None is an answer and needs ``ack``. ``ok_implied`` (version 3,
-    a whole answer whose DATA starts with 00): that byte is left out and the A bit clear.
+    a whole answer whose DATA starts with 00): that byte is left out and the A bit clear; ``sw_implied``
+    (version 4, such an answer also ending in 90 00): those two bytes too, and M set. ``cmd_implied`` (version
+    4, CMD 12): start byte STX4 without the CMD byte, the CRC also over STX4.
 
     >>> encode_v2(3, None, bytes.fromhex("00 6F 00 90 00"), ack=2, ok_implied=True).hex(" ")
     '03 53 04 6f 00 90 00 ac b5'
 
     Raises:
         LocalProtocolError: an answer without ``ack``, an empty answer, DATA longer than ``MAX_DATA``, an
-            implied OK on anything but a whole answer starting with 00.
+            implied OK on anything but a whole answer starting with 00, an implied 90 00 on one not ending
+            with it, an implied CMD on another CMD.
     """
     if cmd is None and (ack is None or not data):
         raise LocalProtocolError("a v2 answer acknowledges a frame and carries at least one byte")
     if len(data) > MAX_DATA or not (cmd is None or 0 <= cmd <= 0xFF):
         raise LocalProtocolError(f"DATA of {len(data)} bytes exceeds {MAX_DATA} or CMD out of range")
-    if ok_implied and (cmd is not None or more or data[:1] != b"\x00"):
+    if (ok_implied or sw_implied) and (cmd is not None or more or data[:1] != b"\x00"):
         raise LocalProtocolError("an implied OK needs a whole answer whose DATA starts with 00")
+    if (sw_implied and (len(data) < 3 or data[-2:] != _SW_OK)) or (cmd_implied and cmd != IMPLIED_CMD):
+        raise LocalProtocolError("an implied 90 00 needs an answer ending with it, an implied CMD CMD 12")
     hdr = (seq & 7) | (0 if ack is None else V2_ACK | (ack & 3) << 3) | (V2_ANSWER if cmd is None else 0) \
         | (V2_MORE if more else 0)
+    if sw_implied:
+        return _v2_frame(hdr & ~V2_ACK | V2_MORE, data[1:-2])
+    if cmd_implied:
+        return _v2_frame(hdr, data, STX4)
     body = data if cmd is None else bytes([cmd]) + data
     return _v2_frame(hdr & ~V2_ACK, body[1:]) if ok_implied else _v2_frame(hdr, body)
 
@@ -231,11 +256,11 @@ def encode_v2_control(kind: Control, seq: int) -> bytes:
     return _v2_frame(V2_ACK | (seq & 3) << 3 if kind is Control.ACK else seq & 7, b"")
 
 
-def _v2_frame(hdr: int, body: bytes) -> bytes:
+def _v2_frame(hdr: int, body: bytes, start: int = STX2) -> bytes:
     size = len(body)
     length = bytes([size]) if size < _V2_LONG else bytes([_V2_LONG | size >> 8, size & 0xFF])
-    covered = bytes([hdr]) + length + body
-    return bytes([STX2]) + covered + crc16_ccitt_false(covered).to_bytes(2, "big")
+    covered = bytes([start] if start == STX4 else []) + bytes([hdr]) + length + body  # STX4 is covered
+    return bytes([STX2] if start == STX2 else []) + covered + crc16_ccitt_false(covered).to_bytes(2, "big")
 
 
 def _v2_end(buffer: bytes | bytearray, start: int) -> int | None:
@@ -257,14 +282,19 @@ def _decode_v2(raw: bytes) -> Frame:
     end = _v2_end(raw, 0)
     if end is None or end < 0 or end != len(raw):
         raise RemoteProtocolError("malformed v2 frame: bad length", offset=min(len(raw), 2), raw=header)
-    if crc16_ccitt_false(raw[1:-2]) != int.from_bytes(raw[-2:], "big"):
+    stx4 = raw[0] == STX4  # its CRC covers the start byte: a damaged 03 <-> 04 never passes
+    if crc16_ccitt_false(raw[0 if stx4 else 1:-2]) != int.from_bytes(raw[-2:], "big"):
         raise RemoteProtocolError("malformed v2 frame: bad CRC", offset=len(raw) - 2, raw=header)
     hdr, body = raw[1], raw[4 if raw[2] & _V2_LONG else 3:-2]
     ack = (hdr >> 3) & 3 if hdr & V2_ACK else None
-    if hdr & V2_ANSWER and ack is None:  # version 3: a whole answer with its leading 00 (STATUS OK) left out
-        if hdr & V2_MORE:
-            raise RemoteProtocolError("an implied OK on a piece of an answer", offset=1, raw=header)
-        return V2Frame(seq=hdr & 7, cmd=None, data=b"\x00" + body, ack=(hdr >> 3) & 3, ok_implied=True)
+    if stx4:  # version 4: a command or piece whose CMD 12 is implied
+        if hdr & V2_ANSWER:
+            raise RemoteProtocolError("an answer cannot imply CMD 12", offset=1, raw=header)
+        return V2Frame(seq=hdr & 7, cmd=IMPLIED_CMD, data=body, ack=ack, more=bool(hdr & V2_MORE), cmd_implied=True)
+    if hdr & V2_ANSWER and ack is None:  # version 3: a whole answer with its leading 00 (STATUS OK) left out,
+        sw = bool(hdr & V2_MORE)  # version 4: M too: and its trailing 90 00 (SW1 SW2)
+        return V2Frame(seq=hdr & 7, cmd=None, data=b"\x00" + body + (_SW_OK if sw else b""), ack=(hdr >> 3) & 3,
+                       ok_implied=True, sw_implied=sw)
     if not body:
         if hdr & (V2_ANSWER | V2_MORE) or (ack is None and hdr & 0x18):
             raise RemoteProtocolError(f"malformed v2 control frame 0x{hdr:02X}", offset=1, raw=header)
@@ -274,24 +304,24 @@ def _decode_v2(raw: bytes) -> Frame:
     return V2Frame(seq=hdr & 7, cmd=body[0], data=body[1:], ack=ack, more=bool(hdr & V2_MORE))
 
 
-def find_frame(buffer: bytes | bytearray) -> tuple[int, int | None]:
+def find_frame(buffer: bytes | bytearray, stx4: bool = True) -> tuple[int, int | None]:
     """Locate the first complete frame candidate without parsing it.
 
     Returns ``(start, end)``: ``buffer[:start]`` cannot begin a frame (drop it); ``buffer[start:end]`` is a
     complete candidate for ``decode_frame``; ``end`` is None while more bytes are needed. An STX whose LEN is
-    out of range is not a frame start, so hunting continues past it at once.
+    out of range is not a frame start, so hunting continues past it at once. ``stx4`` False: 04 is no start
+    byte (an end below v4: a start byte more is a candidate more in damaged bytes).
 
     >>> find_frame(b"\\xff\\xff" + encode_data(1, 2) + b"\\x02")
     (2, 9)
     """
-    pos = 0
-    size = len(buffer)
+    pos, size, starts = 0, len(buffer), _START_BYTES_V4 if stx4 else _START_BYTES
     while True:
-        match = _START_BYTES.search(buffer, pos)
+        match = starts.search(buffer, pos)
         if match is None:
             return size, None
         start = match.start()
-        if buffer[start] == STX2:
+        if buffer[start] in (STX2, STX4):
             end = _v2_end(buffer, start)
             if end is not None and end < 0:
                 pos = start + 1
@@ -320,7 +350,7 @@ def decode_frame(raw: bytes) -> Frame:
     header = raw[:5]
     if not raw:
         raise RemoteProtocolError("empty frame", offset=0, raw=header)
-    if raw[0] == STX2:
+    if raw[0] in (STX2, STX4):
         return _decode_v2(raw)
     try:
         if raw[0] == STX:

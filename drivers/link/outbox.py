@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from drivers.link.frames import V2Frame, expects_answer
+from drivers.link.frames import FRAGMENT, IMPLIED_CMD, V2Frame, encode_data, encode_v2, expects_answer
 
-__all__ = ["Outgoing", "Unanswered", "acknowledges", "message"]
+__all__ = ["Outgoing", "Unanswered", "Guard", "acknowledges", "message", "encode"]
+
+_SW_OK = b"\x90\x00"
 
 
 @dataclass
@@ -49,6 +51,23 @@ def message(first_seq: int, cmd: int, data: bytes, piece_size: int | None, echo:
     last = (first_seq + len(pieces) - 1) & 0xFF
     return [Outgoing(seq=(first_seq + i) & 0xFF, cmd=cmd, piece=piece, message_seq=last, last=i == len(pieces) - 1,
                      first=i == 0, echo=echo) for i, piece in enumerate(pieces)]
+
+
+def encode(out: Outgoing, version: int, ack: int | None) -> bytes:
+    """The bytes of ``out`` on a link that speaks ``version``, carrying ``ack`` (v2: the peer's SEQ to
+    acknowledge, mod 4; an answer acknowledges its own command). The shortest form the version allows: v3 an
+    OK answer without its 00, v4 also without its trailing 90 00 and a TRANSMIT without its CMD (STX4)."""
+    if version >= 2 and out.echo is not None:
+        ok = version >= 3 and out.first and out.last and out.piece[:1] == b"\x00"  # v3: OK implied
+        sw = version >= 4 and ok and len(out.piece) >= 3 and out.piece[-2:] == _SW_OK  # v4: and 90 00
+        return encode_v2(out.seq, None, out.piece, ack=out.echo & 3, more=not out.last, ok_implied=ok,
+                         sw_implied=sw)
+    if version >= 2:
+        return encode_v2(out.seq, out.cmd, out.piece, ack=ack, more=not out.last,
+                         cmd_implied=version >= 4 and out.cmd == IMPLIED_CMD)
+    piece = bytes([out.echo]) + out.piece if out.echo is not None and out.first else out.piece
+    return encode_data(out.seq, out.cmd, piece) if out.last else \
+        encode_data(out.seq, FRAGMENT, bytes([out.cmd]) + piece)
 
 
 def acknowledges(frame: V2Frame, inflight: Outgoing | None) -> bool:
@@ -88,3 +107,46 @@ class Unanswered:
 
     def clear(self) -> None:
         self._commands.clear()
+
+
+class Guard:
+    """v2: SEQs (mod 8) no message may start with after a frame of ours failed, until a later frame of ours is
+    acknowledged (the peer answers in line order, so then no late ACK of the failed frame is still on its way
+    and the peer has dropped any pieces it held) or ``expiry_s`` passed (the peer gives up held pieces by then).
+
+    A failed frame ``f`` guards ``f`` and ``f + 4`` (a late ACK names SEQ mod 4: it must not acknowledge the
+    next frame), ``f + 1`` when ``f`` was a leading piece (the peer may hold the pieces up to it: the next frame
+    must not continue them), and the last frame acknowledged before (the peer's last SEQ: a frame with it and
+    the same content would be taken for a duplicate). Without it, SEQs skipped after a failed message in pieces
+    could wrap the next message onto the failed one's pieces (link rules 3 and 9).
+
+    >>> guard = Guard(expiry_s=5.0)
+    >>> guard.failed(seq=9, piece=True, last_acked=8, now=1.0)
+    >>> sorted(guard.seqs), guard.blocks(11, now=2.0), guard.blocks(9 + 8, now=6.5)
+    ([0, 1, 2, 5], False, False)
+    """
+
+    def __init__(self, expiry_s: float) -> None:
+        self.expiry_s = expiry_s
+        self.seqs: set[int] = set()
+        self.deadline: float | None = None
+
+    def failed(self, seq: int, piece: bool, last_acked: int | None, now: float) -> None:
+        self.seqs |= {seq & 7, (seq + 4) & 7} | ({(seq + 1) & 7} if piece else set()) \
+            | (set() if last_acked is None else {last_acked & 7})
+        self.deadline = now + self.expiry_s
+
+    def blocks(self, seq: int, now: float) -> bool:
+        if self.deadline is not None and now >= self.deadline:
+            self.clear()
+        return seq & 7 in self.seqs
+
+    def free_seq(self, seq: int, now: float) -> int:
+        """The first SEQ from ``seq`` on that is not guarded (``seq`` itself when all are)."""
+        for skip in range(8):
+            if not self.blocks(seq + skip, now):
+                return (seq + skip) & 0xFF
+        return seq
+
+    def clear(self) -> None:
+        self.seqs, self.deadline = set(), None

@@ -1,8 +1,11 @@
 """Pyserial shell around ``LinkCore``: one port, one reader thread, request/response and unsolicited events.
 
 The reader thread writes ``data_to_send()``, reads with a timeout from ``get_timer()``, then ``pump``s: feeds
-what it read and runs ``handle_timer(now)``. A response has CMD = request CMD | 0x80 and echoes the request's
-SEQ in DATA[0]; other frames go to ``on_event``. A vanished port fails the pending request: DeviceGone.
+what it read and runs ``handle_timer(now)``. With no timer it blocks until bytes arrive: a request whose send
+starts an earlier timer, and ``close``, wake it with pyserial's ``cancel_read`` (device paths, ``loop://``;
+a URL without it, such as ``socket://``, is polled every 50 ms). A response has CMD = request CMD | 0x80 and
+echoes the request's SEQ in DATA[0]; other frames go to ``on_event``. A vanished port fails the pending request:
+DeviceGone.
 
 >>> SerialLink("loop://").is_open
 False
@@ -27,7 +30,7 @@ from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout
 __all__ = ["SerialLink"]
 
 log = logging.getLogger(__name__)
-_IDLE_POLL_S = 0.05  # longest read: bounds how late a timer started by another thread's send() is noticed
+_IDLE_POLL_S = 0.05  # longest read on a port without cancel_read: bounds how late another thread's timer is seen
 _TIMEOUT_SLACK_S = 0.005  # a read may end this much past a timer: cheaper than re-tuning the port each loop
 
 
@@ -56,6 +59,7 @@ class SerialLink:
         self._serial: serial.SerialBase | None = None
         self._pending: _Pending | None = None
         self._thread: threading.Thread | None = None
+        self._reading_until = 0.0  # when the reader thread's read ends by itself (inf: blocked until bytes come)
         self._port_url, trace_file = split_spy_url(url)
         self._tracer: FrameTracer | None = None
         if trace_file is not None:
@@ -81,6 +85,7 @@ class SerialLink:
 
     def close(self) -> None:
         self._closing.set()
+        self._wake(float("-inf"))
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         self._shut(DeviceGone(f"{self.url} closed", fault=DeviceFault.PORT))
@@ -95,7 +100,10 @@ class SerialLink:
                     raise DeviceGone(f"{self.url} is not open", fault=DeviceFault.PORT)
                 pending.seq = self._core.send(cmd, data, self._clock())
                 self._pending = pending
+                timer = self._core.get_timer()
             self._flush()
+            if timer is not None:
+                self._wake(timer)  # the reader thread must see the new retransmission deadline
             pending.done.wait(timeout_s)
             self._pending = None
             if pending.response is None:  # no error either: nothing came back in time
@@ -104,28 +112,47 @@ class SerialLink:
             return pending.response
 
     def _run(self, port: serial.SerialBase, core: LinkCore) -> None:
+        wakeable = hasattr(port, "cancel_read")  # else poll: nothing could wake a blocked read
         try:
-            while not self._closing.is_set():
+            while not self._closing.is_set() and self._owns(port):
                 self._flush()
-                timer = core.get_timer()  # an empty read returns by then and pump() runs the timer
-                wait = _IDLE_POLL_S if timer is None else timer - self._clock()
-                wait = max(0.0, min(_IDLE_POLL_S, wait))
-                if port.timeout is None or abs(port.timeout - wait) > _TIMEOUT_SLACK_S:
-                    port.timeout = wait  # each change is a termios call in pyserial: only when it matters
+                with self._lock:  # a request's send between here and the read wakes it (``_wake``)
+                    timer = core.get_timer()  # an empty read returns by then and pump() runs the timer
+                    now = self._clock()
+                    wait = None if timer is None else max(0.0, timer - now)
+                    if not wakeable:
+                        wait = _IDLE_POLL_S if wait is None else min(_IDLE_POLL_S, wait)
+                    if wait != port.timeout and (wait is None or port.timeout is None
+                                                 or abs(port.timeout - wait) > _TIMEOUT_SLACK_S):
+                        port.timeout = wait  # each change is a termios call in pyserial: only when it matters
+                    self._reading_until = float("inf") if port.timeout is None else now + port.timeout
                 data = port.read(port.in_waiting or 1)
                 if data and (rest := port.in_waiting):  # the rest of the burst that woke us: one pump, not two
                     data += port.read(rest)
                 if data and self._tracer is not None:
                     self._tracer.feed("D>T", data)
                 with self._lock:
+                    self._reading_until = 0.0
                     events = core.pump(data, self._clock())
                 self._flush()
                 for event in events:
                     self._dispatch(event)
         except (serial.SerialException, OSError) as exc:
-            if not self._closing.is_set():
+            if not self._closing.is_set() and self._owns(port):
                 log.warning("link %s lost: %s", self.url, exc)
                 self._shut(DeviceGone(f"{self.url} disconnected", fault=DeviceFault.PORT))
+
+    def _owns(self, port: serial.SerialBase) -> bool:
+        return self._serial is port  # else the port was shut (and this thread's read woken): the thread ends
+
+    def _wake(self, deadline: float) -> None:
+        """Wake the reader thread if its read would end after ``deadline`` (a spare wake-up costs one loop)."""
+        port = self._serial
+        with self._lock:
+            late = deadline < self._reading_until
+        if late and port is not None and hasattr(port, "cancel_read"):
+            with contextlib.suppress(serial.SerialException, OSError):
+                port.cancel_read()
 
     def _flush(self) -> None:
         gone: BaseException | None = None
@@ -167,6 +194,8 @@ class SerialLink:
         if port is None:
             return
         with contextlib.suppress(serial.SerialException, OSError):
+            if hasattr(port, "cancel_read"):
+                port.cancel_read()  # a reader thread blocked on the port ends (it stops: the port is gone)
             port.close()
         if (pending := self._pending) is not None:
             pending.error = error

@@ -71,7 +71,11 @@ class FrameTracer:
         kind = "DATA" if isinstance(frame, DataFrame) else "V2" + (" ACK " + str(frame.ack) if frame.ack is not None
                                                                    else "")
         cmd = "answer" if frame.cmd is None else f"CMD {frame.cmd:02X}"
-        cmd += " (OK implied, v3)" if getattr(frame, "ok_implied", False) else ""
+        if getattr(frame, "sw_implied", False):
+            cmd += " (OK and 90 00 implied, v4)"
+        elif getattr(frame, "ok_implied", False):
+            cmd += " (OK implied, v3)"
+        cmd += " (implied, v4)" if getattr(frame, "cmd_implied", False) else ""
         shown = data[:_SHOWN_HEAD].hex(" ").upper()
         if len(data) > _TAIL_FROM:
             shown += " … " + data[-_SHOWN_TAIL:].hex(" ").upper()

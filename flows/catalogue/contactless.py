@@ -40,4 +40,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "tap.scheme.A000000333": ("UnionPay", "银联"),
     "tap.scheme.A000000003": ("Visa", "维萨"),
     "tap.scheme.A000000004": ("Mastercard", "万事达"),
+    "tap.remove_first": ("A card is still on the reader — take it away, then tap", "读卡器上仍有卡片，请先移开再挥卡"),
+    "tap.never_removed": ("The card on the reader was never taken away — nothing charged",
+                          "读卡器上的卡片未移开，未扣款"),
 }

@@ -202,6 +202,39 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                              "{money} 退款未完成（SIM {sim}）：运营商未撤回充值，交易保留"),
     "recovery.refund_declined": ("The bank refused the refund of {money} for SIM {sim}: the sale stands",
                                  "银行拒绝 {money} 的退款（SIM {sim}），交易保留"),
+    # --- a sale given back "anyway" while the carrier was unreachable: the top-up followed up (day 15) ---
+    "givenback.still": ("Sale {what} while the carrier was unreachable: top-up of SIM {sim} (order {order}) "
+                        "maybe still on the SIM — carrier not answering, asked again at the next follow-up",
+                        "运营商不可达时交易{what}：SIM {sim} 的充值（订单 {order}）可能仍在卡上，"
+                        "运营商未应答，下次跟进时再查询"),
+    "givenback.gone": ("Top-up of SIM {sim} (order {order}), {what} earlier: the carrier had already taken it back",
+                       "SIM {sim} 的充值（订单 {order}，此前{what}）：运营商已撤回"),
+    "givenback.reversed": ("Top-up of SIM {sim} (order {order}), {what} earlier: now taken back by the carrier",
+                           "SIM {sim} 的充值（订单 {order}，此前{what}）：运营商现已撤回"),
+    "givenback.kept": ("Top-up of SIM {sim} (order {order}), {what} earlier: the carrier keeps it ({reason})",
+                       "SIM {sim} 的充值（订单 {order}，此前{what}）：运营商不撤回（{reason}）"),
+    "open.given_back": ("Sale {what} while the carrier was unreachable: top-up of SIM {sim} (order {order}) "
+                        "maybe still on the SIM — ENTER asks the carrier",
+                        "运营商不可达时交易{what}：SIM {sim} 的充值（订单 {order}）可能仍在卡上，按确认键查询运营商"),
+    "settle.given_back": ("Given back, top-up maybe still on the SIM: {count}", "已退款、充值可能仍在卡上：{count} 笔"),
+    "srpt.given_back": ("TOP-UP MAYBE ON SIM: {count}", "充值可能仍在卡上：{count} 笔"),
+    # --- open items: pick the refused reversal to refund (day 15) ---
+    "open.hint_pick": ("1-9 pick · F2 refund the picked one · ENTER follow up now · CANCEL home",
+                       "1-9 选择 · F2 退款所选交易 · 确认键立即处理 · 取消键回主页"),
+    "open.pick_first": ("{count} payments wait for a refund: pick one with its number (1-9), then F2",
+                        "{count} 笔交易待退款：请先按编号（1-9）选择一笔，再按 F2"),
+    "open.pick_resolved": ("The picked payment (SIM {sim}) was resolved meanwhile ({state}): nothing done",
+                           "所选交易（SIM {sim}）已在此期间处理（{state}），未做任何操作"),
+    "open.pick_not_refundable": ("The picked item (SIM {sim}, {state}) is not a refused reversal: only those are "
+                                 "refunded here — nothing done", "所选项目（SIM {sim}，{state}）不是冲正被拒交易，"
+                                 "此处只能退款冲正被拒交易，未做任何操作"),
+    "open.no_item": ("There is no item {number} in the list: nothing done", "列表中没有第 {number} 项，未做任何操作"),
+    "open.key_unknown": ("That key does nothing here: 1-9 pick · F2 refund · ENTER follow up · CANCEL home",
+                         "此键在此无效：1-9 选择 · F2 退款 · 确认键处理 · 取消键回主页"),
+    # --- void / refund screens: bad input said, nothing changed (day 15) ---
+    "keys.no_meaning": ("That key does nothing here — {hint}", "此键在此无效 —— {hint}"),
+    "void.pick_changed": ("The payment of SIM {sim} changed meanwhile ({state}): nothing done — the list is shown "
+                          "as it is now", "SIM {sim} 的交易已在此期间变更（{state}），未做任何操作，列表已更新"),
     # --- settlement: offline approvals whose advice the bank never took (flows.saf, status failed) ---
     "srpt.advices_failed": ("ADVICES NOT TAKEN: {count}", "离线通知未被受理：{count} 笔"),
 }

@@ -39,6 +39,12 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                              "again. Free storage space or call a technician.",
                              "如已扣款，流水库恢复写入后将自动冲正。请清理存储空间或联系技术员。"),
     "journal.resumed": ("The journal can be written again: sales resume", "流水库已恢复写入，恢复营业"),
+    # what a failed write was, by SQLite's result code (terminal/storage_fault.py); SQLite's text only in the log
+    "storage.full": ("storage full", "存储空间已满"),
+    "storage.io": ("storage read/write error", "存储读写错误"),
+    "storage.read_only": ("storage is read-only", "存储为只读"),
+    "storage.corrupt": ("journal file damaged", "流水库文件损坏"),
+    "storage.other": ("storage fault", "存储故障"),
     "result.no_outcome": ("The sale ended without a result ({error}). Check Open items before charging again.",
                           "交易未返回结果（{error}）。再次收款前请查看未结事项。"),
     "pay.disk_low": ("Only {mb} MB of storage left: no new sale until space is freed",

@@ -222,7 +222,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "recovery.refund_pending": ("Refund of {money} for SIM {sim} still pending", "退款待完成（{money}，SIM {sim}）"),
     "recovery.reversal_refused": ("Bank refused the reversal of {money} for SIM {sim}: supervisor refund needed",
                                   "银行拒绝冲正 {money}（SIM {sim}），需主管退款"),
-    "refund.hint": ("F2 refund the newest refused reversal", "F2 退款（最近一笔冲正被拒交易）"),
+    "refund.hint": ("F2 refunds the picked refused reversal (1-9 picks)", "F2 退款所选冲正被拒交易（1-9 选择）"),
     "refund.refused": ("Only a payment whose reversal was refused can be refunded ({state})",
                        "该交易不可退款（{state}）"),
     "refund.done": ("Refunded {money} for SIM {sim}", "已退款 {money}（SIM {sim}）"),

@@ -44,6 +44,7 @@ class TxnRecord:
     batch: int | None = None
     refund_stan: int | None = None
     entry_mode: str | None = None  # field 22 of the 0200 (051 chip, 071 tap, 901 stripe, 801 fallback); None: older
+    plan_name_zh: str | None = None  # the plan's Chinese name (``Plan.name_zh``); None: a row from before it was kept
 
     @property
     def total_minor(self) -> int:
@@ -62,8 +63,9 @@ class JournalPort(Protocol):
         """A new order id for the carrier, unique per terminal, created before the carrier is called."""
 
     def begin(self, *, order_id: str, iccid: str, msisdn: str, plan_id: str, plan_name: str,
-              amount_minor: int, fee_minor: int, channel: str, cashier_id: str) -> int:
-        """Create the row in state ``created``; returns the transaction id."""
+              amount_minor: int, fee_minor: int, channel: str, cashier_id: str, plan_name_zh: str = "") -> int:
+        """Create the row in state ``created``; returns the transaction id. ``plan_name_zh``: the plan's Chinese
+        name, for receipts in Chinese."""
 
     def update(self, txn_id: int, state: str, **fields: object) -> None:
         """Move to ``state`` and set columns, atomically, with an event row; durable when it returns."""

@@ -63,6 +63,8 @@ back); one whose POS entry mode (field 22) differs from the original's is refuse
 real host matches and risk-checks on it; without field 22 it is a format error, 30). The others mark it reversed
 (idempotent), go to ``reversals`` and always answer 00 (unknown original: nothing to undo, and a reversal must
 end). Echo answers 0810; ``reply_delay_s`` delays every answer; only masked PANs are stored.
+An idle connection is closed after ``idle.idle_timeout_s`` (60 s; ``idle.close_notify`` sends a TLS alert first),
+and ``idle.arm_race()`` closes one just as the next request arrives (``sim.backends.idle_close``).
 
 With ``security`` (``sim.backends.acquirer_security``, what every simulated world uses) it serves mutual TLS
 only and checks the client certificate, sign-on keys, the MAC of every request and STAN replays before any of
@@ -102,6 +104,7 @@ from sim.backends import issuer
 from sim.backends.acquirer_answers import PARTIAL, changed, partial_amount
 from sim.backends.acquirer_ledger import MAGIC_AMOUNTS, Delivery, LedgerEntry, Magic
 from sim.backends.acquirer_security import AcquirerSecurity
+from sim.backends.idle_close import IdlePolicy
 from sim.devices.cards import CATALOGUE, SimCardProfile
 
 __all__ = ["AcquirerSim", "LedgerEntry", "Magic", "MAGIC_AMOUNTS", "PIN_TRIES"]
@@ -167,6 +170,7 @@ class AcquirerSim:
         self.tls_refusals: list[str] = []  # why each refused TLS handshake failed (tests, the serve check)
         self.handshakes = 0  # TLS handshakes completed (tests and the bench count connection reuse)
         self.resumptions = 0  # ... of which resumed a session (ticket) instead of a full handshake
+        self.idle = IdlePolicy()  # idle connections closed after idle.idle_timeout_s (60 s), as real hosts do
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -323,12 +327,16 @@ class AcquirerSim:
         try:
             if self.security is not None:
                 conn, peer = self._handshake(conn)
+            handled = 0
             while not self._stopping.is_set():
+                if decoder.buffered == 0 and not self.idle.wait_for_request(conn, used=handled > 0):
+                    return  # closed for idleness (or the armed race: a request left unread)
                 chunk = conn.recv(4096)
                 if not chunk:
                     return
                 decoder.receive_data(chunk)
                 while (raw := decoder.next_frame()) is not None:
+                    handled += 1
                     head = b""
                     if self.header is not None:
                         try:

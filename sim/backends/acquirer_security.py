@@ -127,7 +127,9 @@ class AcquirerSecurity:
         ca = LoopbackCa.create(folder, "acquirer")
         cert, key = ca.issue(f"terminal-{terminal_id}", terminal_id, client=True)
         tmk, kbpk = _new_key(), secrets.token_bytes(32)
-        tmk_file = folder / f"tmk-{terminal_id}.tr31"
+        blocks = folder / "key-blocks"  # the block and its KBPK in sibling folders: neither inside the other's
+        blocks.mkdir(mode=0o700, exist_ok=True)
+        tmk_file = blocks / f"tmk-{terminal_id}.tr31"
         _private(tmk_file, wrap(kbpk, "D0000K0TB00N0000", tmk))
         key_loading = folder / "key-loading"  # the KBPK never beside the block it protects
         key_loading.mkdir(mode=0o700, exist_ok=True)

@@ -200,7 +200,10 @@ class AlipaySim(LoopbackHttp):
             before = self.engine.find(order_id)
             paid = before is not None and before.status == "paid"
             self.engine.cancel_order(order_id)
-            return {**_ok(), "out_trade_no": order_id, "retry_flag": "N", "action": "refund" if paid else "close"}
+            answer = {**_ok(), "out_trade_no": order_id, "retry_flag": "N", "action": "refund" if paid else "close"}
+            if before is not None and before.transaction_id:  # trade_no: returned when a trade was closed/refunded
+                answer["trade_no"] = f"2026{before.transaction_id[1:]}"
+            return answer
         order = self.engine.find(order_id)
         if order is None:
             return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST",

@@ -541,9 +541,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "SimCarrier/1.0"
-    timeout = 30.0  # an idle kept connection is closed after this long
+    timeout = 30.0  # per connection: the simulator's ``idle.idle_timeout_s`` (setup)
     disable_nagle_algorithm = True  # headers and body are two writes: without this a kept connection waits out
     # the client's delayed ACK (40 ms) on every answer, as any keep-alive server would (nginx: tcp_nodelay on)
+
+    def setup(self) -> None:
+        self.timeout = self.server.sim.idle.idle_timeout_s  # type: ignore[attr-defined,misc]
+        super().setup()
+
+    def handle(self) -> None:
+        """Requests until the client or an answer closes the connection, or the simulator's idle policy does
+        (idle too long; or the armed race: closed as the next request arrives, unread)."""
+        idle = self.server.sim.idle  # type: ignore[attr-defined]
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection and idle.wait_for_request(self.connection, used=True):
+            self.handle_one_request()
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over MAX_BODY or its length is not a number."""

@@ -4,6 +4,8 @@
 A subclass sets ``handler_class`` (its request handler reaches the simulator as ``self.server.sim``) and
 ``thread_name``, and calls ``_init_http(port)`` in its ``__init__``; setting ``tls`` (a server ``SSLContext``)
 before ``start()`` serves HTTPS (the handshake happens in the handler thread, so a silent client blocks nobody).
+Connections are HTTP/1.1 keep-alive; ``idle`` (``sim.backends.idle_close.IdlePolicy``, 30 s like a front end's
+``keepalive_timeout``) closes idle ones and can race a close with the next request (``idle.arm_race()``).
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["LoopbackHttp"]
+from sim.backends.idle_close import IdlePolicy
+
+__all__ = ["LoopbackHttp", "HTTP_IDLE_TIMEOUT_S"]
+
+HTTP_IDLE_TIMEOUT_S = 30.0  # an idle kept connection is closed after this long (tests set less)
 
 
 class _Server(ThreadingHTTPServer):
     """Counts the connections it accepts and, when closed, closes the kept-alive ones still open (a server that
     stops or becomes unreachable answers nothing more, not even on a connection a client kept)."""
 
-    def server_activate(self) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        # before the bind: a bind that fails (port taken) calls server_close(), which needs them
         self.accepted = 0
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
-        super().server_activate()
+        super().__init__(address, handler)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         with self._open_lock:
@@ -61,6 +68,7 @@ class LoopbackHttp:
 
     def _init_http(self, port: int = 0) -> None:
         self._port = port
+        self.idle = IdlePolicy(HTTP_IDLE_TIMEOUT_S)
         self._stopping = threading.Event()  # set on stop(): wakes handlers sleeping out a delay or "no answer"
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -70,9 +78,11 @@ class LoopbackHttp:
         return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self._port}"
 
     def start(self) -> str:
-        """Serve on 127.0.0.1 (an ephemeral port unless one was given); returns the base URL."""
+        """Serve on 127.0.0.1 (an ephemeral port unless one was given); returns the base URL. Started already:
+        the same URL, nothing bound again."""
         self._stopping.clear()
-        self._listen()
+        if self._server is None:
+            self._listen()
         return self.base_url
 
     def stop(self) -> None:

@@ -28,12 +28,17 @@ from typing import Any
 
 __all__ = ["RsaKey", "make_key", "ca_key", "issuer_key", "icc_key", "sign", "issuer_certificate",
            "icc_certificate", "signed_static_data", "signed_dynamic_data", "SIM_CA_INDEX", "SIM_RIDS",
+           "SIM_RETIRED_CA_INDEX", "SIM_RETIRED_CA_EXPIRY",
            "SIM_CAPKS", "SIM_TRUST", "capk_entries",
            "HASH_SHA1", "RSA"]
 
 from emv.capk import SHIPPED_CAPKS, Capk, capk_table
 
 SIM_CA_INDEX = 0xE0  # the index the simulator CA uses under every RID it serves
+# a retired simulator CA key: listed (test = true) with the expiry Mastercard's live 05 had, 31 Dec 2024; a card
+# whose issuer certificate names it must fail ODA (the terminal withdraws a CA key at its expiry, Book 2 §5.1).
+# It is the simulator CA's key pair under another index: no second 1152-bit key to compute in every process.
+SIM_RETIRED_CA_INDEX, SIM_RETIRED_CA_EXPIRY = 0xE1, "241231"
 SIM_RIDS = ("A000000333", "A000000003", "A000000004")  # UnionPay, Visa, Mastercard
 
 HASH_SHA1, RSA = 0x01, 0x01  # hash and public key algorithm indicators (Book 2 Annex B)
@@ -178,9 +183,12 @@ def signed_dynamic_data(icc: RsaKey, icc_dynamic_data: bytes, terminal_dynamic_d
 
 def _sim_capks() -> tuple[Capk, ...]:
     ca = ca_key()
-    return tuple(Capk(bytes.fromhex(rid), SIM_CA_INDEX, ca.modulus_bytes, ca.exponent_bytes,
-                      label="simulator CA", source="sim.backends.pki (private key computable: TEST)", test=True)
-                 for rid in SIM_RIDS)
+    source = "sim.backends.pki (private key computable: TEST)"
+    return tuple(Capk(bytes.fromhex(rid), index, ca.modulus_bytes, ca.exponent_bytes, expiry=expiry, label=label,
+                      source=source, test=True)
+                 for rid in SIM_RIDS
+                 for index, expiry, label in ((SIM_CA_INDEX, "491231", "simulator CA"),
+                                              (SIM_RETIRED_CA_INDEX, SIM_RETIRED_CA_EXPIRY, "simulator CA, expired")))
 
 
 SIM_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_sim_capks())
@@ -192,4 +200,4 @@ def capk_entries() -> list[dict[str, Any]]:
     """The simulator CA as ``[[emv.capks]]`` entries of a test terminal's configuration."""
     return [{"rid": c.rid.hex().upper(), "index": f"{c.index:02X}", "modulus": c.modulus.hex().upper(),
              "exponent": c.exponent.hex().upper(), "checksum": c.checksum.hex().upper(), "label": c.label,
-             "source": c.source, "test": True} for c in SIM_CAPKS.values()]
+             "source": c.source, "test": True, "expiry": c.expiry} for c in SIM_CAPKS.values()]

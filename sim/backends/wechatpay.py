@@ -80,6 +80,7 @@ class WeChatPaySim(LoopbackHttp):
         self.calls: list[str] = []  # the API path of every request accepted, in order
         self.tamper: Callable[[str, dict[str, str]], dict[str, str]] | None = None
         self._nonces: set[str] = set()
+        self._undone: dict[str, str] = {}  # order → REVOKED (reversed) / CLOSED (closeorder), as orderquery says
         self._lock = threading.Lock()
         self._tmp = None if workdir or not tls else tempfile.TemporaryDirectory(prefix="wechatpay-tls-")
         self.test_ca: LoopbackCa | None = None
@@ -187,7 +188,9 @@ class WeChatPaySim(LoopbackHttp):
         order = self.engine.find(order_id)
         if api == "/secapi/pay/reverse":
             self.engine.cancel_order(order_id)
-            return {"result_code": "SUCCESS", "recall": "N"}
+            with self._lock:
+                self._undone[order_id] = "REVOKED"
+            return {"result_code": "SUCCESS", "recall": "N"}  # names no order, as on the platform
         if order is None:
             return _fail("ORDERNOTEXIST", "此交易订单号不存在")
         if api == "/pay/orderquery":
@@ -196,6 +199,8 @@ class WeChatPaySim(LoopbackHttp):
             if order.status == "paid":
                 return _fail("ORDERPAID", "订单已支付，不能发起关单")
             self.engine.cancel_order(order_id)
+            with self._lock:
+                self._undone[order_id] = "CLOSED"
             return {"result_code": "SUCCESS"}
         if api == "/secapi/pay/refund":
             if order.status not in ("paid", "refunded") or _fen(req.get("total_fee", "")) != order.amount_minor:
@@ -224,6 +229,8 @@ class WeChatPaySim(LoopbackHttp):
                   "trade_type": "NATIVE" if order.kind == "qr" else "MICROPAY"}
         if with_state:
             answer["trade_state"] = _TRADE_STATE.get(order.status, "PAYERROR")
+            if order.status in ("cancelled", "refunded") and order.order_id in self._undone:
+                answer["trade_state"] = self._undone[order.order_id]  # a reversed paid order: REVOKED, not REFUND
             answer["trade_state_desc"] = order.message[:100]
         if order.amount_minor:
             answer["total_fee"] = str(order.amount_minor)

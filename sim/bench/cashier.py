@@ -62,9 +62,41 @@ def _advice_s(runs: int = 20) -> float:
     return sorted(times)[runs // 2]
 
 
+def _login_classes_ms(runs: int = 15) -> dict[str, float]:
+    """Median time of one failed login at the keypad's cost (scrypt at the stored cost, the failure count and the
+    audit row on a journal file) for each answer an attacker could time: unknown id, wrong password, locked
+    account (the right password). They should be one class: the same scrypt and one COMMIT each."""
+    import tempfile
+
+    from terminal.audit import AuditLog
+    from terminal.journal import Journal
+    from terminal.users import UserStore, hash_password
+
+    with tempfile.TemporaryDirectory(prefix="pos-bench-login-") as tmp:
+        journal = Journal(Path(tmp) / "journal.db")
+        users, audit = UserStore(journal), AuditLog(journal)
+        users.ensure("02", "Chen", "cashier", hash_password("123456"))
+        users.ensure("03", "Zhao", "cashier", hash_password("654321"))
+        for _ in range(5):
+            users.login("03", "000000")  # 03 is locked
+        cases = {"unknown_id": ("77", "000000"), "wrong_password": ("02", "000000"), "locked": ("03", "654321")}
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for i in range(runs):
+            for name, (user_id, password) in cases.items():
+                if name == "wrong_password" and i % 4 == 3:
+                    users.unlock("02")  # never reaches the lock: every run is a plain wrong password
+                started = time.perf_counter()
+                result = users.login(user_id, password)
+                audit.record(result.known_id or "?", result.audit_action, result.detail)
+                times[name].append(time.perf_counter() - started)
+        journal.close()
+    return {name: round(sorted(t)[runs // 2] * 1000, 1) for name, t in times.items()}
+
+
 def measure() -> dict[str, Any]:
     self_test, advice = _self_test_s(), _advice_s()
     return {
+        "failed_login_ms": _login_classes_ms(),
         "keys_per_regular_topup": _key_count(),
         "self_test_s": round(self_test, 4),
         "self_test_ratio_to_target": round(self_test / SELF_TEST_TARGET_S, 2),

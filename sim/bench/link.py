@@ -4,11 +4,14 @@
   second GENERATE AC, kernel driven live over ``CardReader`` ↔ ``ReaderSim`` on a paced pty). Wire time counts
   only the C-APDU and R-APDU bytes at 10 bits a byte; wall time is the time spent inside ``transmit``, so
   framing, ACKs, turn-around and thread wake-ups are what the ratio shows. Target ≤ 1.15. Both ends speak
-  link v2 (the default), so this measures v2; README "Card link" explains the floor. The transaction runs
+  the latest link version (v4, the default; ``link_version`` says what was spoken), so this measures it;
+  README "Card link" explains the floor. The transaction runs
   ``repeats`` times over one session and ``efficiency`` is the median (``efficiency_range`` the spread: on a
   shared machine one run measures the neighbours' load). Where the time went, per transaction (medians):
   ``line_s`` every byte that crossed the paced line either way (``framing_floor`` = line / APDU bytes, what
-  the protocol alone costs), ``card_s`` the card applet's own work, and ``turnaround_ms`` what is left per APDU
+  the protocol alone costs, counted from the bytes that crossed, so it follows the version spoken;
+  ``framing_bytes_per_apdu`` the same as bytes a command/answer pair), ``card_s`` the card applet's own
+  work, and ``turnaround_ms`` what is left per APDU
   (thread wake-ups, link cores, the simulated reader's code, scheduling).
 * **Noise**: the same transaction ``runs`` times with 1e-3 byte errors (plus drops, duplicates) on both
   directions: completion rate (every APDU answered) and frames accepted with wrong content (an R-APDU the
@@ -103,6 +106,7 @@ def _efficiency(baud: int, repeats: int) -> dict[str, Any]:
         raise ValueError("repeats: at least one transaction per baud rate")
     sim, reader, card = _session(baud, None)
     walls, lines, cards = [], [], []
+    version = min(reader._link._core.peer_version, sim.core.peer_version)
     try:
         for _ in range(repeats):
             reader.power_on()
@@ -120,7 +124,9 @@ def _efficiency(baud: int, repeats: int) -> dict[str, Any]:
     return {"apdus": apdus, "apdu_bytes": apdu_bytes, "wire_s": round(wire, 4), "wall_s": round(wall, 4),
             "efficiency": round(wall / wire, 3), "ratio_to_target": round(wall / wire / EFFICIENCY_TARGET, 2),
             "repeats": repeats, "efficiency_range": [round(min(walls) / wire, 3), round(max(walls) / wire, 3)],
-            "line_s": round(line_s, 4), "framing_floor": round(line_s / wire, 3), "card_s": round(card_s, 4),
+            "line_s": round(line_s, 4), "framing_floor": round(line_s / wire, 3), "link_version": version,
+            "framing_bytes_per_apdu": round((statistics.median(lines) - apdu_bytes) / apdus, 1),
+            "card_s": round(card_s, 4),
             "turnaround_ms": round((wall - line_s - card_s) / apdus * 1e3, 3)}
 
 

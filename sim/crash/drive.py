@@ -59,6 +59,18 @@ SUPERVISOR_SETTLE_REFUND_ANYWAY = (*SUPERVISOR_SETTLE_REFUND[:5], (USE_TOPUP, ""
                                    ("1", "void_confirm"), ("F1", "voiding"), ("", "void_confirm"),
                                    ("F1", "void_done"), ("ENTER", "home"))
 
+# the carrier cannot be reached while the supervisor voids the card sale: the carrier's refusal ("could not be
+# asked"), F1 again gives the money back anyway (top-up maybe still on the SIM); the carrier comes back and open
+# items ENTER takes the top-up back (journal first: ``reversing_late``, then one reversal under the order id).
+# ``CARRIER_DOWN`` / ``CARRIER_UP``: world events (no key); a cut leaves the carrier up for the restart
+CARRIER_DOWN, CARRIER_UP = "!carrier_down", "!carrier_up"
+SUPERVISOR_VOID_ANYWAY_UNREACHABLE = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), (CARRIER_DOWN, ""),
+                                      ("F2", "void_select"), ("1", "void_confirm"), ("F1", "voiding"),
+                                      ("", "void_confirm"), ("F1", "void_done"), ("ENTER", "home"),
+                                      (CARRIER_UP, ""), ("F4", "open_items"), ("ENTER", "open_items"))
+# the same for a settled sale's refund: the day closed, the carrier down, refunded anyway, then taken back
+SUPERVISOR_SETTLE_REFUND_ANYWAY_UNREACHABLE = (*SUPERVISOR_SETTLE_REFUND[:5], *SUPERVISOR_VOID_ANYWAY_UNREACHABLE[2:])
+
 SCENARIOS: tuple[CrashScenario, ...] = (
     CrashScenario("card_approve", "89860424000000000017", "3", "visa-credit", "completed"),
     CrashScenario("host_timeout", "89860424000000000215", "5", "visa-credit", "reversed"),
@@ -101,6 +113,10 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     # MAC: never a refusal, the reversal is repeated until acknowledged (drivers.host.dukpt_link)
     CrashScenario("dukpt_reversal_a0", "89860424000000000215", "5", "visa-credit", "reversed",
                   acquirer=(("a0_reversals", 2),), host=(("key_scheme", "dukpt"),)),
+    CrashScenario("card_void_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "voided",
+                  after=SUPERVISOR_VOID_ANYWAY_UNREACHABLE),
+    CrashScenario("card_refund_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "refunded",
+                  after=SUPERVISOR_SETTLE_REFUND_ANYWAY_UNREACHABLE),
 )
 
 class TerminalProcess:
@@ -191,6 +207,9 @@ def _after(term: TerminalProcess, world: SimWorld, keys: str, state: str) -> boo
     """One supervisor step after the sale: keys then the screen they lead to (or a world event, no key)."""
     if keys == USE_TOPUP:  # the SIM's traffic spends the top-up: the carrier will refuse to take it back
         world.carrier.use_topup()
+        return True
+    if keys in (CARRIER_DOWN, CARRIER_UP):  # the carrier's platform goes away / comes back (connection refused)
+        world.carrier.set_unreachable(keys == CARRIER_DOWN)
         return True
     return (not keys or term.keys(keys)) and term.wait(state, 30)
 

@@ -33,7 +33,11 @@ in the void must end voided with the order refunded once and no top-up left, or 
 ``refund_pending`` with its refund STAN and the intent, the carrier takes the top-up back, the 0200 refund) — a
 cut anywhere must end refunded once with no top-up left, or completed with the top-up on; ``card_refund_anyway``:
 the same after the SIM used the top-up (the carrier refuses; the supervisor refunds anyway, F1 again) — refunded
-once with the top-up left on the SIM, as chosen, or completed.
+once with the top-up left on the SIM, as chosen, or completed; ``card_void_anyway_unreachable``: the carrier cannot
+be reached during the void, the supervisor voids anyway, the carrier comes back and open items ENTER takes the
+top-up back (``reversing_late`` journalled first) — voided once with the top-up taken back exactly once (or left
+on when the carrier refuses), never left "maybe still on the SIM" after the restart's recovery, or completed;
+``card_refund_anyway_unreachable``: the same for a settled sale's refund (the day closed first).
 """
 
 from __future__ import annotations
@@ -67,11 +71,16 @@ APPROVED = ("00", "10", "11")
 
 
 def _open_rows(journal: Path) -> list[tuple[int, str]]:
-    """Open transactions, and transactions whose advice (store-and-forward) has not yet reached the host."""
+    """Open transactions, transactions whose advice (store-and-forward) has not yet reached the host, and sales
+    given back while the carrier was unreachable whose top-up is not yet taken back or known to stay
+    (``flows.topup_back.given_back_unknown``)."""
     marks = ",".join("?" * len(FINAL_STATES))
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5) as db:
         return db.execute(f"SELECT txn_id, state FROM txn WHERE state NOT IN ({marks})"  # noqa: S608
-                          " UNION ALL SELECT txn_id, 'advice queued' FROM saf WHERE status = 'queued'",
+                          " UNION ALL SELECT txn_id, 'advice queued' FROM saf WHERE status = 'queued'"
+                          " UNION ALL SELECT txn_id, state || ', top-up ' || topup_status FROM txn"
+                          " WHERE state IN ('voided', 'refunded') AND (topup_status LIKE 'reverse_unknown%'"
+                          " OR topup_status LIKE 'reversing_late%')",
                           tuple(FINAL_STATES)).fetchall()
 
 
@@ -224,6 +233,7 @@ def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: flo
                 kind = _kind_at(trace, point)
                 if status != CRASH_EXIT:
                     problems.append(f"expected a cut at point {point}, process ended {status}")
+            world.carrier.set_unreachable(False)  # an outage the scenario started is over by the restart
             again = TerminalProcess(config, {})
             try:
                 if not again.wait("login", 30):

@@ -10,7 +10,9 @@ Faults a test card can carry (``SimCardProfile.oda_fault``):
 
 * ``bad-issuer-cert``: one byte of the issuer certificate ``90`` is changed after signing;
 * ``expired-issuer-cert``: the issuer certificate expired in December 2023 (properly signed);
-* ``tampered-static``: the static data were changed after the issuer signed them.
+* ``tampered-static``: the static data were changed after the issuer signed them;
+* ``expired-capk``: the issuer certificate is signed under the simulator's retired CA key (index ``E1``, expired
+  31 Dec 2024, as Mastercard's live 05): properly signed, but no terminal may use that key any more.
 
 >>> from sim.devices.cards import CATALOGUE
 >>> oda = CardOda(CATALOGUE["dda-good"], aip=bytes.fromhex("3800"), static_data=b"\\x5a\\x01\\x00")
@@ -45,7 +47,8 @@ class CardOda:
                                                          expiry_mmyy=expiry, serial=b"\x00\x00\x01")
         if profile.oda_fault == "bad-issuer-cert":
             issuer_cert = issuer_cert[:40] + bytes([issuer_cert[40] ^ 0x5A]) + issuer_cert[41:]
-        self._issuer_record = [Tlv(0x8F, bytes([pki.SIM_CA_INDEX])), Tlv(0x90, issuer_cert),
+        index = pki.SIM_RETIRED_CA_INDEX if profile.oda_fault == "expired-capk" else pki.SIM_CA_INDEX
+        self._issuer_record = [Tlv(0x8F, bytes([index])), Tlv(0x90, issuer_cert),
                                Tlv(0x92, issuer_rem), Tlv(0x9F32, issuer.exponent_bytes)]
         signed = static_data + aip
         self._icc = pki.icc_key(profile.key)

@@ -27,6 +27,8 @@ key                                behaviour
 ``sda-tampered``                   static data changed after the issuer signed them: SDA fails
 ``dda-expired-issuer-cert``        issuer certificate expired 12/23: DDA fails
 ``cda-bad-issuer-cert``            issuer certificate corrupted: CDA fails
+``mastercard-expired-capk``        Mastercard, DDA, issuer certificate under a CA key that expired 31 Dec 2024
+                                   (the simulator's retired ``E1``, like Mastercard's live 05): DDA fails
 ``offline-approve``                CDA, no CVM, card lets a TC through: approves offline under the floor limit
 ``signature``                      CVM list starts with signature
 ``offline-pin``                    offline plaintext PIN (the PIN pad VERIFYs with the card)
@@ -101,7 +103,7 @@ class SimCardProfile:
     other_priority: int = 1
     corrupt_record: bool = False
     oda: str = ""  # "", "sda", "dda" or "cda" (sim.devices.card_oda; keys from sim.backends.pki)
-    oda_fault: str = ""  # "", "bad-issuer-cert", "expired-issuer-cert", "tampered-static"
+    oda_fault: str = ""  # "", "bad-issuer-cert", "expired-issuer-cert", "tampered-static", "expired-capk"
     offline_capable: bool = False  # card risk management lets a requested TC through at the first AC
     cvm_list: bytes = b""  # 8E; empty: online PIN, then signature, then no CVM
     arpc_method: int = 1  # 2: ARPC method 2 with a Card Status Update (needs EXTERNAL AUTHENTICATE)
@@ -193,6 +195,12 @@ _CARDS += (
               "2B2B2B2B2B2B2B2B2C2C2C2C2C2C2C2C", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
     _unionpay("two-apps", "Two applications, credit first by priority / 双应用", "6217001100000102",
               "1F1F1F1F1F1F1F1F2020202020202020", priority=2, other_aid=UNIONPAY_CREDIT, other_priority=1),
+    SimCardProfile(
+        key="mastercard-expired-capk", label="Mastercard, DDA under an expired CA key / CA 公钥已过期",
+        pan="5413330089010509", psn="01", expiry="301231", effective="250101", pin="1234", aid=MASTERCARD,
+        app_label="Debit Mastercard", issuer_master_key=bytes.fromhex("2D2D2D2D2D2D2D2D2E2E2E2E2E2E2E2E"),
+        app_version=b"\x00\x02", cardholder_name="MASTERCARD/OLDCA", pdol=b"", response_format=1, oda="dda",
+        oda_fault="expired-capk"),
 )
 
 CATALOGUE: dict[str, SimCardProfile] = {card.key: card for card in _CARDS}

@@ -240,12 +240,15 @@ class ReaderSim(LinkedDevice):
         self._second: Applet | None = None  # a second card in the field: polls answer COLLISION
         self._leave_after: int | None = None  # the tapped card leaves the field after this many more APDUs
         self._tear_on: int | None = None  # the card leaves while answering this INS (torn transaction)
+        self._presented = 0  # presentations counted (tap): a card taken away and held out again is a new one
+        self._activated: int | None = None  # the presentation last activated: CL_REMOVE waits for it to leave
         self.field_offs: list[int] = []  # CL_FIELD_OFF hold times, oldest first
         self.leds = Led(0)
         self.beeps: list[int] = []  # durations in ms, oldest first
         # A customer who does what the beep asks (benches, crash runs, pos-terminal process tests): at each
         # beep a card in the slot is taken out and, a moment later, put in again (a "new" insertion).
         self.reinsert_on_beep = False
+        self._reinserting = False  # that customer is taking the card out and in (a second beep meanwhile: no more)
 
     @property
     def card_present(self) -> bool:
@@ -290,6 +293,7 @@ class ReaderSim(LinkedDevice):
         with self.lock:
             self._field, self._cl_active = (applet, ContactlessCard(card_type, uid)), False
             self._second, self._leave_after, self._tear_on = also, leave_after, tear_on_ins
+            self._presented += 1
         self.notify("tapped")
 
     def take_one_away(self) -> None:
@@ -365,15 +369,22 @@ class ReaderSim(LinkedDevice):
     def _buzzer(self, data: bytes) -> bytes:
         self.beeps.append(decode_buzzer(data))
         applet = self._applet
-        if self.reinsert_on_beep and applet is not None:
+        with self.lock:  # one hand: a beep while the customer is already taking the card out and in adds nothing
+            act = self.reinsert_on_beep and applet is not None and not self._reinserting
+            self._reinserting = self._reinserting or act
+        if act:
             threading.Timer(0.05, self._take_out_and_in, (applet,)).start()
         return encode_response(ReaderStatus.OK)
 
     def _take_out_and_in(self, applet: Applet) -> None:
-        if self._applet is applet:
-            self.remove()
-            time.sleep(0.05)
-            self.insert(applet)
+        try:
+            if self._applet is applet:
+                self.remove()
+                time.sleep(0.05)
+                self.insert(applet)
+        finally:
+            with self.lock:
+                self._reinserting = False
 
     def _mag_read(self, _data: bytes) -> bytes:
         swipe, self._last_swipe = self._last_swipe, None
@@ -392,12 +403,18 @@ class ReaderSim(LinkedDevice):
     def _cl_activate(self, _data: bytes) -> bytes:
         if self._field is None:
             return encode_response(ReaderStatus.NO_CARD)
-        self._cl_active = True
+        with self.lock:
+            self._cl_active, self._activated = True, self._presented
         return encode_response(ReaderStatus.OK, bytes(self._field[0].atr))
 
     def _cl_remove(self, _data: bytes) -> bytes:
+        """The removal procedure (EMV Book D §9.5) as the reader runs it: over once the card last activated has
+        left the field, even if a card is back by the time the terminal asks (that one is a new presentation,
+        polled and activated afresh); BUSY while that card is still there."""
         self._cl_active = False
-        return encode_response(ReaderStatus.BUSY if self._field is not None else ReaderStatus.OK)
+        with self.lock:
+            gone = self._field is None or self._presented != self._activated
+        return encode_response(ReaderStatus.OK if gone else ReaderStatus.BUSY)
 
     def _timed(self, data: bytes) -> bytes:
         """CL_TIMED_TRANSMIT: the time on the air is modelled, not measured in Python (which would measure the

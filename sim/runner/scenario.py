@@ -12,7 +12,8 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
     pinpad = "1234 ENTER"                 the customer types on the PIN pad (waits until it asks for a PIN)
     expect_receipt = ["621234", "TOTAL"]  the last printed receipt contains every string
     expect_host = {approved = 1}          acquirer ledger: approved / declined / reversed / requests (0200s) /
-                                          advices (0220s recorded) / refunds counts
+                                          advices (0220s recorded) / refunds counts; idle_closes / race_closes
+                                          (connections the host closed for idleness / as a request arrived)
     expect_saf = {queued = 1, sent = 0}   the terminal's advice queue (journal) by status
     expect_carrier = {applied = 1}        carrier ledger: applied top-ups (and reversed = N: top-ups taken back)
     expect_host_order = ["0200", "0410"]  these MTIs (received or answered) arrived in this order (gaps allowed)
@@ -45,7 +46,10 @@ A scenario is ``name``, an optional ``[world]`` table (config overrides, e.g. ``
                                           MTI 0210/0230/0410, field 3/4/41/42/49; "" ends it; a partial
                                           approval is acquirer_response = "10"), acquirer_advice_code ("96":
                                           every advice answered so, not taken; "" ends it),
-                                          acquirer_same_keys (sign-on delivers one key as PIN and MAC key)
+                                          acquirer_same_keys (sign-on delivers one key as PIN and MAC key),
+                                          acquirer_idle_timeout_s (the host closes connections idle that long),
+                                          acquirer_idle_race (true: the host closes the kept connection just
+                                          as the next request arrives, unread)
     fault = {device = "reader", error_rate = 1e-2, seed = 7}   line faults (pty.LineFaults keys) on one device
                                           or "all"; a table with only ``device`` cleans the line
     silence = {device = "reader", seconds = 2}   the device's output is held back that long
@@ -282,7 +286,8 @@ class _Runner:
                     "advices": sum(e.mti == "0220" for e in self.w.acquirer.ledger),
                     "approved": sum(e.response_code == "00" and not e.reversed for e in ledger),
                     "declined": sum(e.response_code != "00" for e in ledger),
-                    "reversed": sum(bool(e.reversed) for e in ledger)}
+                    "reversed": sum(bool(e.reversed) for e in ledger),
+                    "idle_closes": self.w.acquirer.idle.idle_closes, "race_closes": self.w.acquirer.idle.race_closes}
         _poll(lambda: None if all(counts()[k] == v for k, v in wanted.items()) else
               f"host ledger {counts()} != expected {dict(wanted)}", timeout)
 
@@ -337,6 +342,10 @@ class _Runner:
                 self.w.acquirer.force_response(value or None)
             elif name == "acquirer_delay_s":
                 self.w.acquirer.reply_delay_s = float(value)
+            elif name == "acquirer_idle_timeout_s":
+                self.w.acquirer.idle.idle_timeout_s = float(value)
+            elif name == "acquirer_idle_race":
+                self.w.acquirer.idle.arm_race(bool(value))
             elif name == "pinpad_auto":
                 self.w.pinpad.auto_pin = str(value) or None
             elif name == "acquirer_down_s":

@@ -10,6 +10,7 @@ hardware), everything else crosses a pty or a socket.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import os
@@ -159,8 +160,16 @@ class SimWorld:
         self.terminal: TerminalApp | None = None
         self._tap_cards: dict[str, Applet] = {}  # contactless cards tapped so far, by key: one card each
         self.settings: Settings | None = None
+        self._config: dict[str, dict[str, Any]] | None = None  # made once, by the first config()
 
     def config(self) -> dict[str, dict[str, Any]]:
+        """The terminal's configuration for this world; the first call starts the simulated devices and back ends,
+        a later call returns (a copy of) the same configuration and starts nothing again."""
+        if self._config is None:
+            self._config = self._first_config()
+        return copy.deepcopy(self._config)
+
+    def _first_config(self) -> dict[str, dict[str, Any]]:
         os.environ.setdefault(SIM_DEVICE_SECRET_ENV, os.urandom(32).hex())
         reader, pinpad, printer = self.reader.start(), self.pinpad.start(), self.printer.start()
         host, port = self.acquirer.start()
@@ -216,6 +225,8 @@ class SimWorld:
                            "alipay_public_key_file": public, "ca_file": self.alipay.ca_file, "timeout_s": 3.0}}
 
     def start(self) -> SimWorld:
+        if self.terminal is not None:  # a second terminal on the same ptys and journal: refused, nothing touched
+            raise RuntimeError("this SimWorld's terminal is running already: stop() it, or make another SimWorld")
         self.settings = Settings.from_dict(self.config())
         if self.trace:  # the simulator's own files (test CAs, certificates) owner-only, like the terminal's
             private_tree(self.workdir)
@@ -345,6 +356,9 @@ class SimWorld:
         if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
             sec.bad_mac_answers = not sec.bad_mac_answers
             return sec.bad_mac_answers
+        if name == "acquirer_idle_race":  # the bank's idle timer fires just as the next message arrives (once)
+            self.acquirer.idle.arm_race(not self.acquirer.idle.race_armed)
+            return self.acquirer.idle.race_armed
         raise ValueError(f"unknown fault {name!r}")
 
     def stop(self) -> None:

@@ -138,7 +138,7 @@ class OutOfService:
         s.login_pw = ""
         if result.user is None:
             s.error = core.say(result.message, **result.args)
-            core.audit("lockout" if result.locked_now else "login_failed", result.message, result.known_id or "?")
+            core.audit(result.audit_action, result.detail, result.known_id or "?")
         elif not allowed(result.user.role, Action.JOURNAL_RECOVERY):
             s.error, s.login_field = core.say("journal.tech_only"), "tech_id"
             core.audit("refused", Action.JOURNAL_RECOVERY.value, result.user.user_id)

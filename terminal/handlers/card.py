@@ -32,6 +32,7 @@ TAP_MESSAGES = {  # contactless prompts (Entry Point UI requests), shown on the 
     Step.TAP_SEE_PHONE: "tap.see_phone",
     Step.TAP_INSERT: "tap.insert_card",
     Step.TAP_UPDATE: "tap.update",
+    Step.TAP_REMOVE: "tap.remove_first",
 }
 _TRIGGERS = {Step.READING_CARD: "card_reading", Step.PIN_ENTRY: "pin_entry", Step.AUTHORIZING: "authorizing"}
 

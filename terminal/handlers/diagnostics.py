@@ -79,6 +79,8 @@ def journal_write_changed(core: TerminalCore) -> None:
     """The journal's writes began (or ceased) to fail during the last step: its home warning now, not at the next
     background check; the other warnings stay as that check left them."""
     error = getattr(core.services.journal, "write_error", None)
+    if error:  # SQLite's own text goes to the log only; the screens say it in the cashier's language
+        log.warning("journal writes fail: %s", error)
     others = tuple(c for c in core.session.health if c.problem is None or c.problem.key != "fault.write_failed")
     core.session.health = others + ((write_fault(error),) if error else ())
     if core.state in (State.HOME, State.LOGIN):

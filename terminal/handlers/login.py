@@ -48,7 +48,7 @@ class Login:
         if result.user is None:
             s.error = core.say(result.message, **result.args)
             # the stored id of an existing account, never what was typed (it may be a password in the wrong field)
-            core.audit("lockout" if result.locked_now else "login_failed", result.message, result.known_id or "?")
+            core.audit(result.audit_action, result.detail, result.known_id or "?")
             core.refresh()
             return
         s.user, s.login_id, s.error, s.notice = result.user, "", None, ()

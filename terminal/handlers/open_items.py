@@ -1,5 +1,7 @@
 """Open items (supervisor): what recovery still follows up, the store-and-forward queue, ENTER follows up now,
-F2 refunds a payment whose reversal the host refused (``flows.refund``).
+1-9 picks an item of the list and F2 refunds it when its reversal was refused (``flows.refund``); with one such
+payment listed, F2 alone refunds it. A key with no meaning here, a number with no item, a pick that is not a
+refused reversal or that was resolved meanwhile is said in the supervisor's language and changes nothing.
 
 >>> OpenItems().__class__.__name__
 'OpenItems'
@@ -9,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flows.messages import CATALOGUE, Msg, say
+from flows.messages import CATALOGUE, Msg, say, state_label
 from flows.money import format_money
 from flows.ports import RefundHostPort
 from flows.recovery import RecoveryReport
-from flows.refund import RefundResult, refund_payment, refund_receipt, refundable
+from flows.refund import REFUNDABLE, RefundResult, refund_payment, refund_receipt, refundable
 from flows.saf import STOPPED
 from flows.topup_back import carrier_order
 from pos_errors import DeviceError
@@ -21,7 +23,7 @@ from terminal.core import TerminalCore
 from terminal.handlers.gate import audit_what, is_supervisor
 from terminal.roles import Action
 from terminal.screens import Key
-from terminal.work import WorkContext, recover_all, unknown_rows
+from terminal.work import WorkContext, given_back_rows, recover_all, unknown_rows
 
 __all__ = ["OpenItems", "open_open_items"]
 
@@ -41,7 +43,10 @@ def _saf_lines(core: TerminalCore) -> tuple[str, ...]:
         lines = (*lines, say(Msg("refund.hint"), s.lang))
     unknown = tuple(say(Msg("open.unknown", {"sim": f"…{r.iccid[-4:]}", "order": carrier_order(r)}), s.lang)
                     for r in unknown_rows(core.services, core.wall_clock()))  # kept sales: what became of the top-up
-    return (*lines, *unknown)
+    given = tuple(say(Msg("open.given_back", {"sim": f"…{r.iccid[-4:]}", "order": carrier_order(r),
+                                              "what": state_label(r.state)}), s.lang)
+                  for r in given_back_rows(core.services))  # given back anyway: the top-up maybe still on the SIM
+    return (*lines, *unknown, *given)
 
 
 def open_open_items(core: TerminalCore) -> None:
@@ -49,6 +54,7 @@ def open_open_items(core: TerminalCore) -> None:
         return
     s = core.session
     s.open_items, s.notice, s.error = core.services.journal.open_transactions(), _saf_lines(core), None
+    s.open_pick = None
     core.fire("open_items")
 
 
@@ -88,32 +94,60 @@ def _refunded(core: TerminalCore, done: Any, error: BaseException | None) -> Non
     s = core.session
     result, problem = done if done is not None else (None, say(Msg("refund.failed", {"error": error}), s.lang))
     core.audit("refund", audit_what(result.record, result.status) if result and result.record else f"error {error}")
-    s.open_items = core.services.journal.open_transactions()
+    s.open_items, s.open_pick = core.services.journal.open_transactions(), None
     s.notice = ((say(result.message, s.lang),) if result else ()) + _saf_lines(core)
     s.error = problem
     core.refresh()
+
+
+def _refund_target(core: TerminalCore) -> int | None:
+    """The txn id F2 refunds: the picked item (read again: it may have been resolved meanwhile), or the only
+    refundable one when nothing is picked. None, with the reason on the error line, when there is none."""
+    s, journal = core.session, core.services.journal
+    if s.open_pick is not None:
+        now = journal.get(s.open_pick)
+        if now.state in REFUNDABLE:
+            return now.txn_id
+        listed = next((r for r in s.open_items if r.txn_id == now.txn_id), None)
+        key = "open.pick_resolved" if listed is None or listed.state != now.state else "open.pick_not_refundable"
+        s.error = say(Msg(key, {"state": state_label(now.state), "sim": f"…{now.iccid[-4:]}"}), s.lang)
+        return None
+    todo = refundable(journal.open_transactions())
+    if len(todo) == 1:
+        return todo[0].txn_id
+    s.error = say(Msg("refund.none" if not todo else "open.pick_first", {"count": len(todo)}), s.lang)
+    return None
 
 
 def _start_refund(core: TerminalCore) -> None:
     s = core.session
     if not core.permit_now(Action.REFUND) or s.user is None:  # the role as it is now
         return
-    todo = refundable(core.services.journal.open_transactions())
-    if not todo:
-        s.error = say(Msg("refund.none"), s.lang)
+    txn_id = _refund_target(core)
+    if txn_id is None:
+        s.open_pick, s.open_items = None, core.services.journal.open_transactions()  # the list as it is now
         core.refresh()
         return
     s.notice, s.error = (say(Msg("refund.busy"), s.lang),), None
     core.refresh()
     when = core.wall_clock().strftime("%Y-%m-%d %H:%M")
-    core.start("refund", _refund_work(todo[0].txn_id, s.user.user_id, s.lang, when), _refunded)
+    core.start("refund", _refund_work(txn_id, s.user.user_id, s.lang, when), _refunded)
+
+
+def _pick(core: TerminalCore, digit: int) -> None:
+    s = core.session
+    if not 1 <= digit <= len(s.open_items[:9]):
+        s.error = say(Msg("open.no_item", {"number": digit}), s.lang)
+    else:
+        s.open_pick, s.error = s.open_items[digit - 1].txn_id, None
+    core.refresh()
 
 
 class OpenItems:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s = core.session
         if key is Key.CANCEL:
-            s.open_items, s.notice = [], ()
+            s.open_items, s.notice, s.open_pick = [], (), None
             core.fire("home")
         elif key is Key.ENTER:
             s.notice = (core.say("open.following_up"),)
@@ -121,3 +155,11 @@ class OpenItems:
             core.start("open_items", _follow_up_now, _followed_up)
         elif key is Key.F2:
             _start_refund(core)
+        elif key.digit is not None:
+            _pick(core, int(key.digit))
+        elif key is Key.CLEAR and s.open_pick is not None:
+            s.open_pick, s.error = None, None
+            core.refresh()
+        else:  # F1, F3, F4, CLEAR with nothing picked: no meaning here
+            s.error = core.say("open.key_unknown")
+            core.refresh()

@@ -1,6 +1,7 @@
 """Plan choice, payment channel, the read-back confirmation and the duplicate warning; then the payment starts.
 
-The rules live in ``flows``: pricing and the spending limits (``flows.pricing.quote``), the duplicate guard
+The rules live in ``flows``: pricing and the spending limits (``flows.pricing.quote``, what was spent counted as
+``flows.sale_checks.spent_today`` counts it: summed by the journal), the duplicate guard
 (``flows.duplicate``). This module types, asks them and moves between screens.
 
 >>> Confirm().__class__.__name__
@@ -9,12 +10,13 @@ The rules live in ``flows``: pricing and the spending limits (``flows.pricing.qu
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flows.duplicate import describe, find_duplicate, window_start
 from flows.messages import say
-from flows.pricing import TAP_CHANNEL, WALLET_CHANNELS
-from flows.sale_checks import channel_quote
+from flows.pricing import TAP_CHANNEL, WALLET_CHANNELS, quote
+from flows.sale_checks import NOT_SPENT_STATES, spent_today
 from flows.topup import TopupOrder
 from terminal.core import TerminalCore
 from terminal.handlers import card, wallet
@@ -65,6 +67,18 @@ def _earlier_same_sale(core: TerminalCore) -> bool:
     return earlier is not None or bool(skipped)
 
 
+def _spent_today(core: TerminalCore, channel: str, today: dt.date) -> int:
+    """What the SIM already paid today on ``channel``: summed by the journal; when a row of it does not read as
+    written, from the rows it can decode (that row quarantined), as ``flows.sale_checks.spent_today`` counts."""
+    journal, sim = core.services.journal, core.session.sim
+    if sim is None:
+        return 0
+    spent = journal.spent_on(sim.iccid, today.isoformat(), channel, tuple(sorted(NOT_SPENT_STATES)))
+    if spent is None:
+        spent = spent_today(journal.for_sim_on(sim.iccid, today.isoformat()), channel=channel, day=today)
+    return spent
+
+
 class PlanSelect:
     def on_key(self, core: TerminalCore, key: Key) -> None:
         s = core.session
@@ -86,8 +100,8 @@ class ChannelSelect:
         elif key.digit is not None and 1 <= int(key.digit) <= len(channels) and s.quote is not None:
             channel = channels[int(key.digit) - 1]
             today = core.wall_clock().date()
-            rows = core.services.journal.for_sim_on(s.sim.iccid, today.isoformat()) if s.sim else []
-            q = channel_quote(s.quote.plan, channel, cfg.fees, cfg.terminal.max_amount_minor, rows, today)
+            q = quote(s.quote.plan, channel, cfg.fees, cfg.terminal.max_amount_minor,
+                      spent_today_minor=_spent_today(core, channel, today))
             if q.error:
                 s.error = say(q.error, s.lang)
                 core.refresh()

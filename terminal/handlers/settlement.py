@@ -24,7 +24,7 @@ from terminal.handlers.gate import is_supervisor
 from terminal.history import skipped_rows
 from terminal.roles import Action
 from terminal.screens import Key
-from terminal.work import WorkContext, recover_all
+from terminal.work import WorkContext, given_back_rows, recover_all
 
 __all__ = ["Settlement", "Settled", "open_settlement"]
 
@@ -55,6 +55,7 @@ def _settle_work(lang: str, clock: Any) -> Any:
             if blocker is not None:
                 return SettlementResult("failed", batch_totals(records, batch), False, None, None, blocker), None
             result = settle_day(cast(SettlementHostPort, sv.host), _wallets(sv), sv.journal, records, batch=batch)
+            result = replace(result, given_back=tuple(given_back_rows(sv)))  # named on the report, never blocking
             failed = tuple(r for r in sv.journal.saf_items(("failed",)) if r.batch == batch)  # named on the report
             result = replace(result, advices_failed=failed)
         host: Any = sv.host

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flows.duplicate import window_start
-from flows.messages import Msg, Text, say
+from flows.messages import Msg, Text, say, state_label
 from flows.ports import RefundHostPort
 from flows.pricing import WALLET_CHANNELS
 from flows.refund import RefundResult, refund_payment, refund_receipt, settled_sales
@@ -33,6 +33,11 @@ __all__ = ["VoidSelect", "VoidConfirm", "VoidDone", "open_void"]
 def open_void(core: TerminalCore) -> None:
     if not is_supervisor(core, "home.void"):
         return
+    _fill_list(core)
+    core.fire("void")
+
+
+def _fill_list(core: TerminalCore) -> None:
     journal, s = core.services.journal, core.session
     batch = journal.current_batch()
     # the open batch's sales (void) first, then the sales of closed batches within the refund window (refund:
@@ -43,7 +48,6 @@ def open_void(core: TerminalCore) -> None:
     picks = voidable(records, batch, len(records)) + settled_sales(settled, batch, len(settled))
     s.void_list, s.void_pick, s.void_result, s.error = picks, None, None, None  # all: paged by VOID_PAGE
     s.void_refusal, s.void_batch, s.void_page = "", batch, 0
-    core.fire("void")
 
 
 def _void_work(txn_id: int, supervisor_id: str, lang: str, when: str, anyway: bool) -> Any:
@@ -114,6 +118,24 @@ def _voided(core: TerminalCore, done: Any, error: BaseException | None) -> None:
     core.fire("voided")
 
 
+def _no_meaning(core: TerminalCore, hint: str) -> None:
+    """A key with no meaning on this screen: said (with the keys that have one), nothing changed."""
+    core.session.error = core.say("keys.no_meaning", hint=Msg(hint))
+    core.refresh()
+
+
+def _changed_meanwhile(core: TerminalCore, listed: Any) -> bool:
+    """The picked sale as the journal has it now differs from the list on the screen (voided, refunded, its top-up
+    put back … meanwhile): said, and the list is made again; nothing else changes."""
+    now = core.services.journal.get(listed.txn_id)
+    if now.state == listed.state:
+        return False
+    _fill_list(core)  # the list as it is now (on the void list)
+    core.session.error = core.say("void.pick_changed", sim=f"…{now.iccid[-4:]}", state=state_label(now.state))
+    core.refresh()
+    return True
+
+
 class VoidSelect:
     """Nine payments a page, newest first; F1 older, F2 newer (as the audit log pages)."""
 
@@ -123,14 +145,21 @@ class VoidSelect:
         if key is Key.CANCEL:
             core.fire("home")
         elif key is Key.F1 and len(s.void_list) > first + VOID_PAGE:
-            s.void_page += 1
+            s.void_page, s.error = s.void_page + 1, None
             core.refresh()
         elif key is Key.F2 and s.void_page:
-            s.void_page -= 1
+            s.void_page, s.error = s.void_page - 1, None
             core.refresh()
         elif key.digit is not None and 1 <= int(key.digit) <= len(s.void_list[first:first + VOID_PAGE]):
-            s.void_pick, s.error = s.void_list[first + int(key.digit) - 1], None
-            core.fire("void_chosen")
+            pick = s.void_list[first + int(key.digit) - 1]
+            if not _changed_meanwhile(core, pick):
+                s.void_pick, s.error = pick, None
+                core.fire("void_chosen")
+        elif key.digit is not None:
+            s.error = core.say("open.no_item", number=key.digit)
+            core.refresh()
+        else:  # ENTER, CLEAR, F3, F4; F1 / F2 with no page that way
+            _no_meaning(core, "void.select_hint_pages" if len(s.void_list) > VOID_PAGE else "void.select_hint")
 
 
 class VoidConfirm:
@@ -142,11 +171,20 @@ class VoidConfirm:
         elif key is Key.F1 and s.void_pick is not None:  # not ENTER: a bounce must not void
             if not core.permit_now(Action.VOID):  # the role as it is now, not as it was when the screen opened
                 return
+            if core.services.journal.get(s.void_pick.txn_id).state != s.void_pick.state:  # resolved meanwhile
+                s.void_refusal = ""
+                core.fire("back")
+                _changed_meanwhile(core, s.void_pick)
+                return
             when = core.wall_clock().strftime("%Y-%m-%d %H:%M")
             anyway, s.void_refusal = bool(s.void_refusal), ""  # F1 after the carrier's refusal: the explicit choice
             work = _void_work(s.void_pick.txn_id, core.uid() or "?", s.lang, when, anyway)
             core.fire("voiding")
             core.start("void", work, _voided)
+        else:  # ENTER included: a bounced key must not give money back
+            settled = s.void_pick is not None and s.void_pick.batch is not None and s.void_pick.batch < s.void_batch
+            _no_meaning(core, "reverse.anyway_hint" if s.void_refusal else
+                        "refund.confirm_hint" if settled else "void.confirm_hint")
 
 
 class VoidDone:
@@ -155,3 +193,5 @@ class VoidDone:
             s = core.session
             s.void_list, s.void_pick, s.void_result, s.error = [], None, None, None
             core.fire("home")
+        else:
+            _no_meaning(core, "nav.home")

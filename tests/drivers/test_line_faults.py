@@ -152,8 +152,9 @@ def test_spy_url_traces_frames_with_the_pan_masked(tmp_path) -> None:  # type: i
         reader.close()
         sim.stop()
     text = trace.read_text()
-    assert "CMD 12 len 23: 00 B2 01 0C 12 … 12 31" in text and "answer (OK implied, v3) len 22" in text  # v2: CMD
-    assert "CMD 42" in text and "ACK v2 SEQ" in text  # and echo implied by the ACK; v3: STATUS OK as well
+    assert "CMD 12 (implied, v4) len 23: 00 B2 01 0C 12 … 12 31" in text  # v4: TRANSMIT's CMD implied (STX4)
+    assert "answer (OK and 90 00 implied, v4) len 22" in text  # v2: CMD and echo implied by the ACK; v3: STATUS
+    assert "CMD 42" in text and "ACK v2 SEQ" in text  # OK as well; v4: and SW 90 00
     raw = text.replace(" ", "").lower()
     assert pan_bcd.hex() not in raw and pan_text.decode() not in text and "12345678" not in raw
 

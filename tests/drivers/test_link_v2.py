@@ -70,9 +70,12 @@ def test_v3_frame_vectors() -> None:
     with pytest.raises(LocalProtocolError):
         encode_v2(1, None, b"\x00\x01", ack=0, more=True, ok_implied=True)  # only on a whole answer
     piece = bytearray(h("03 53 04 6F 00 90 00"))
-    piece[1] |= 0x20  # M: an implied OK on a piece of an answer is malformed
-    with pytest.raises(RemoteProtocolError, match="piece"):
-        decode_frame(bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"))
+    piece[1] |= 0x20  # M with R and no A was malformed in v3: v4 means 90 00 implied too (test_link_v4.py)
+    frame = decode_frame(bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"))
+    assert isinstance(frame, V2Frame) and frame.version == 4 and frame.data == h("00 6F 00 90 00 90 00")
+    core = LinkCore(role="terminal", version=3)  # so a v3 end refuses it
+    core.receive_data(h(SYN_V3) + bytes(piece) + _crc_bitwise(bytes(piece[1:])).to_bytes(2, "big"), now=0.0)
+    assert core.stats.bad_frames == 1
 
 
 def _crc_bitwise(data: bytes) -> int:
@@ -306,15 +309,15 @@ def test_v3_never_duplicates_reorders_or_loses_silently(t2d: list, d2t: list, si
 
 
 def _check_properties(t2d: list, d2t: list, sizes: list, noisy: bool, version: int = 2,
-                      statuses: list | None = None) -> None:
+                      statuses: list | None = None, tail: bytes = b"") -> None:
     COLLISIONS.clear()
     wire = v2_wire(version, t2d=_line(t2d), d2t=_line(d2t))
     status_of: dict[int, int] = {}
     wire.on_device_frame = lambda f: wire.device.send(f.cmd | 0x80, bytes([f.seq, status_of.get(f.seq & 7, 0)])
                                                       + f.data, wire.now)
     wire.terminal._noisy = 5 if noisy else 0  # long messages in pieces, as after line damage
-    sent = {wire.terminal.send(0x12, bytes([i]) * size, wire.now): bytes([i]) * size
-            for i, size in enumerate(sizes)}
+    sent = {wire.terminal.send(0x12, bytes([i]) * size + tail, wire.now): bytes([i]) * size + tail
+            for i, size in enumerate(sizes)}  # v4: a tail 90 00 makes the OK answers leave it out
     status_of.update({seq & 7: (statuses or [0] * 6)[i] for i, seq in enumerate(sent)})  # the device's STATUS
     wire.run(max_time=900)
     if COLLISIONS:

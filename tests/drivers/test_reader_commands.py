@@ -102,6 +102,27 @@ def test_contactless_poll_activate_transmit_remove(pair: tuple[ReaderSim, CardRe
     assert reader.remove_contactless(timeout_s=1.0)
 
 
+def test_contactless_removal_is_not_missed_when_the_card_is_held_out_again_at_once(
+        pair: tuple[ReaderSim, CardReader]) -> None:
+    """The terminal asks CL_REMOVE every 0.1 s; a card taken away and presented again between two asks has left
+    (the reader's removal procedure saw it go): it is a new presentation, activated afresh, not the old card."""
+    sim, reader = pair
+    card = FakeApplet(atr=bytes.fromhex("0578807002"))
+    sim.tap(card)
+    assert reader.poll_cards(100) == 1
+    reader.activate_contactless()
+    assert not reader.remove_contactless(timeout_s=0.0)  # asked once: BUSY, the removal procedure runs
+    sim.take_away()
+    sim.tap(card)  # back in the same instant
+    assert reader.remove_contactless(timeout_s=1.0)
+    with pytest.raises(CardRemoved):  # not the activated card still present: poll and activate again
+        reader.transmit(bytes.fromhex("00A404000E325041592E5359532E444446303100"))
+    assert reader.poll_cards(100) == 1
+    reader.activate_contactless()
+    assert reader.transmit(bytes.fromhex("00A404000E325041592E5359532E444446303100"))[-2:] == b"\x90\x00"
+    assert not reader.remove_contactless(timeout_s=0.3)  # this presentation is still in the field
+
+
 @pytest.mark.parametrize("payload", [b"", b"\x05abc", b"\x00\x00", b"\x00\x01"])
 def test_malformed_swipe_payload_is_a_remote_protocol_error(payload: bytes) -> None:
     with pytest.raises(RemoteProtocolError):

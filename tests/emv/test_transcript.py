@@ -96,7 +96,9 @@ def test_a_live_terminal_session_is_recorded_masked_and_replays(tmp_path):
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 1
     text = files[0].read_text(encoding="utf-8")
-    assert CATALOGUE["issuer-script"].pan not in text
+    card = CATALOGUE["issuer-script"]
+    assert card.pan not in text and f"D{card.expiry[:4]}" not in text  # nor track 2's remainder
+    assert card.cardholder_name.encode().hex().upper() not in text
     transcript = Transcript.from_json(text)
     assert transcript.meta["masked"] and transcript.host["code"] == "00"
     lines, finished = replay(transcript)
@@ -122,3 +124,4 @@ def test_a_tap_is_recorded_masked_including_the_try_again(tmp_path):
     assert (first.meta["outcome"], len(first.exchanges)) == ("card removed", 2)
     assert second.meta["outcome"] == "approved" and second.meta["kernel"] == 7
     assert second.meta["masked"] and all(CATALOGUE["unionpay-debit"].pan not in f.read_text() for f in files)
+    assert all(f"D{CATALOGUE['unionpay-debit'].expiry[:4]}" not in f.read_text() for f in files)  # track 2 blanked

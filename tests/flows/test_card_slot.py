@@ -26,6 +26,28 @@ class SlotReader:
         return not self.card_present()
 
 
+class CountingReader(SlotReader):
+    """``card_slot.SlotWatchPort``: insertions counted, the removal wait woken by each change (as the driver)."""
+
+    def __init__(self, inserted_at=None):
+        super().__init__(inserted_at)
+        self.insertions, self.cond = int(inserted_at is not None), threading.Condition()
+
+    def slot_mark(self):
+        return self.insertions
+
+    def move(self, inserted_at):
+        with self.cond:
+            self.inserted_at = inserted_at
+            self.insertions += inserted_at is not None
+            self.cond.notify_all()
+
+    def wait_for_removal(self, timeout_s, cancel=None, since=None):
+        mark = self.insertions if since is None else since
+        with self.cond:
+            return self.cond.wait_for(lambda: not self.card_present() or self.insertions != mark, timeout_s)
+
+
 class BrokenBuzzer(SlotReader):
     def beep(self, duration_ms=100):
         raise DeviceError("buzzer")
@@ -49,16 +71,25 @@ def test_a_reader_that_cannot_tell_is_trusted():
 
 
 def test_wait_removed_sees_a_card_taken_out_and_one_swapped_in_between_two_looks():
-    reader = SlotReader(5.0)
-    threading.Timer(0.1, lambda: setattr(reader, "inserted_at", None)).start()
-    assert card_slot.wait_removed(reader, 2.0, CancelToken())
-    reader = SlotReader(5.0)
-    threading.Timer(0.1, lambda: setattr(reader, "inserted_at", 9.0)).start()  # out and in again at once
-    assert card_slot.wait_removed(reader, 2.0, CancelToken())
+    reader = CountingReader(5.0)
+    threading.Timer(0.1, reader.move, (None,)).start()
+    assert card_slot.wait_removed(reader, 2.0, CancelToken(), card_slot.mark(reader))
+    reader = CountingReader(5.0)
+    threading.Timer(0.1, reader.move, (9.0,)).start()  # out and in again at once
+    assert card_slot.wait_removed(reader, 2.0, CancelToken(), card_slot.mark(reader))
+
+
+def test_the_mark_taken_before_asking_sees_an_out_and_in_already_over():
+    reader = CountingReader(5.0)
+    mark = card_slot.mark(reader)
+    reader.move(9.0)  # the customer was faster than the flow thread: out and in before the wait began
+    assert card_slot.wait_removed(reader, 0.3, CancelToken(), mark)
+    assert card_slot.wait_removed(reader, 0.3, CancelToken(), card_slot.mark(reader)) is False  # the new one is in
 
 
 def test_wait_removed_times_out_and_cancels():
     assert card_slot.wait_removed(SlotReader(5.0), 0.3, CancelToken()) is False
+    assert card_slot.mark(SlotReader(5.0)) is None  # a reader that does not count insertions
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):

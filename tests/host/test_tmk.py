@@ -76,10 +76,17 @@ def test_single_length_tmk_is_refused(tmp_path: Path) -> None:
         load_tmk(*_files(tmp_path, block, KBPK["D"]))
 
 
-def test_kbpk_beside_the_block_is_refused(tmp_path: Path) -> None:
-    block = _put(tmp_path / "tmk.tr31", psec_tr31.wrap(KBPK["D"], "D0000K0TB00N0000", TMK))
-    kbpk = _put(tmp_path / "kbpk.hex", KBPK["D"].hex())
-    with pytest.raises(ConfigError, match="same directory"):
+@pytest.mark.parametrize(("block_at", "kbpk_at"), [
+    ("tmk.tr31", "kbpk.hex"),  # the same folder
+    ("tmk.tr31", "kbpk/kbpk.hex"),  # the KBPK one folder below the block's (security review item 4)
+    ("blocks/tmk.tr31", "kbpk.hex"),  # the block below the KBPK's folder
+    ("blocks/tmk.tr31", "keys/../blocks/kbpk.hex"),  # a path through ..
+])
+def test_kbpk_beside_or_below_the_block_is_refused(tmp_path: Path, block_at: str, kbpk_at: str) -> None:
+    block = _put(tmp_path / block_at, psec_tr31.wrap(KBPK["D"], "D0000K0TB00N0000", TMK))
+    (tmp_path / "keys").mkdir(exist_ok=True)
+    kbpk = _put(tmp_path / kbpk_at, KBPK["D"].hex())
+    with pytest.raises(ConfigError, match="share a folder"):
         load_tmk(block, kbpk)
 
 

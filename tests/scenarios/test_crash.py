@@ -183,6 +183,31 @@ def test_a_refund_anyway_cut_before_the_carriers_word_is_finished_with_the_recor
     _cuts_around_the_carrier_reversal_survive("card_refund_anyway", after=False)
 
 
+@pytest.mark.slow
+@pytest.mark.scenario
+def test_a_late_reversal_of_a_sale_voided_anyway_while_the_carrier_was_unreachable_survives_its_cuts():
+    """The carrier was down during the void, the supervisor voided anyway; the carrier is back and open items
+    ENTER takes the top-up back. Cut at the intent commit (``reversing_late``), at the late reversal request and at
+    the commit of its word: the restart's recovery asks the order's status first and ends voided with the top-up
+    taken back exactly once (never a second reversal), never left "maybe still on the SIM"."""
+    _cuts_around_the_carrier_reversal_survive("card_void_anyway_unreachable")
+
+
+def test_the_harness_waits_for_and_reports_a_sale_given_back_whose_top_up_is_still_unresolved(tmp_path):
+    """A voided row whose top-up is still ``reverse_unknown`` / ``reversing_late`` counts as open: the harness
+    waits for it and names it when the cut's recovery never resolved it; a resolved one is not open."""
+    import sqlite3
+
+    db = tmp_path / "journal.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE txn (txn_id INTEGER PRIMARY KEY, state TEXT, topup_status TEXT)")
+        con.execute("CREATE TABLE saf (txn_id INTEGER, status TEXT)")
+        con.executemany("INSERT INTO txn VALUES (?,?,?)", [(1, "voided", "reverse_unknown"), (2, "refunded",
+                        "reversing_late#1"), (3, "voided", "reversed"), (4, "completed", "reverse_unknown")])
+    assert sorted(crash._open_rows(db)) == [(1, "voided, top-up reverse_unknown"),
+                                              (2, "refunded, top-up reversing_late#1")]
+
+
 @pytest.mark.soak
 def test_every_cut_point_and_random_kills_survive():
     results = crash.run(kill_random=5, echo=lambda _line: None)

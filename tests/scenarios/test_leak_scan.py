@@ -6,7 +6,8 @@ then looks through every byte of every file (and a text dump of every SQLite dat
 
 * every test PAN (chip and magstripe cards) as ASCII, as BCD bytes and as hex text, and any Luhn-valid number on
   a test BIN (the EMV QR codes' random PANs);
-* track 2 (PAN, separator ``=`` or ``D``, expiry) in ASCII and hex;
+* track 2 (PAN, separator ``=`` or ``D``, expiry) in ASCII and hex, also after a masked PAN (the expiry and the
+  rest of track 2 are blanked too), and every test card's cardholder name (ASCII and hex);
 * clear PIN blocks of every test PIN: the ISO 9564 format 4 PIN field and the format 0 block, as bytes and hex;
 
 and checks that no file or directory is readable by others. A representative subset runs in ``make test``;
@@ -34,7 +35,7 @@ SUBSET = ["happy_path", "wrong_pin_then_right", "magstripe_fallback", "saf_offli
 TEST_BINS = ("621234", "621700", "622900", "476173", "541333", "354000")
 _BIN = "|".join(TEST_BINS)
 ASCII_PAN = re.compile(rf"(?<![0-9])(?:{_BIN})[0-9]{{7,13}}(?![0-9])".encode())
-TRACK2 = re.compile(rf"((?:{_BIN})[0-9]{{6,13}})[=Dd][0-9]{{4}}".encode())
+TRACK2 = re.compile(rf"((?:{_BIN})[0-9]{{6,13}})[=Dd]([0-9]{{4}})".encode())
 
 
 def _luhn(digits: str) -> bool:
@@ -72,6 +73,9 @@ def _secrets() -> dict[str, list[bytes]]:
         bcd = _bcd(profile.pan)
         found[f"PAN …{profile.pan[-4:]} ({profile.key})"] = [profile.pan.encode(), bcd, bcd.hex().encode(),
                                                              bcd.hex().upper().encode()]
+        if profile.cardholder_name:  # the product never uses it: it appears nowhere (transcripts blank 5F20)
+            name = profile.cardholder_name.encode()
+            found[f"cardholder name of {profile.key}"] = [name, name.hex().encode(), name.hex().upper().encode()]
         for pin in pins:
             for block in _pin_blocks(pin, profile.pan):
                 found.setdefault(f"clear PIN block of a {len(pin)}-digit test PIN", []).extend(
@@ -118,6 +122,8 @@ def _scan(trace_dir: Path) -> None:
                 leaks.append(f"a Luhn-valid number on a test BIN ({match.group()[:6].decode()}…) in {name}")
         if any(not _masked(m.group(1)) for m in TRACK2.finditer(data)):
             leaks.append(f"track 2 data in {name}")
+        if any(m.group(2) != b"0000" for m in TRACK2.finditer(data)):  # a masked PAN, the real expiry after it
+            leaks.append(f"track 2 remainder (expiry) after a PAN in {name}")
     assert not leaks, "\n".join(sorted(set(leaks)))
     exposed = [f"{oct(stat.S_IMODE(p.stat().st_mode))} {p.relative_to(trace_dir)}"
                for p in [trace_dir, *trace_dir.rglob("*")] if stat.S_IMODE(p.stat().st_mode) & 0o077]
@@ -135,6 +141,7 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
     os.chmod(base / "trace-reader.txt", 0o600)
     _scan(base)
     plants = {"ascii": card.pan.encode(), "bcd": _bcd(card.pan), "track2": b"6217001111111116=3012",
+              "track2 remainder": b"6212340000001232D3012201", "name": card.cardholder_name.encode().hex().encode(),
               "pinblock": _pin_blocks("1234", card.pan)[1].hex().encode()}
     for planted in plants.values():
         (base / "planted.bin").write_bytes(planted)

@@ -12,10 +12,31 @@ from sim.runner.world import SimWorld
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _check_config(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(config), "--check-config"],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_check_config_and_bad_config_messages(tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(ROOT / "config/terminal.example.toml"),
-                         "--check-config"], capture_output=True, text=True, timeout=60, check=False)
-    assert ok.returncode == 0 and "[host]" in ok.stdout and "users: 01" in ok.stdout
+    # the example names files of a real installation (/etc/pos/...): valid, but this machine could not start it
+    example = _check_config(ROOT / "config/terminal.example.toml")
+    assert example.returncode == 2 and "[host]" in example.stdout and "users: 01" in example.stdout
+    assert "configuration error (device secret): security.device_secret_file /etc/pos/device-secret" in example.stderr
+    assert "configuration error (acquirer link): host.ca_file: file /etc/pos/acquirer-ca.pem not found" \
+        in example.stderr
+    world = SimWorld(workdir=tmp_path)  # every file it names exists: the start checks pass, nothing is opened
+    try:
+        config = tmp_path / "terminal.toml"
+        config.write_text(_toml(world.config()), encoding="utf-8")
+        ok = _check_config(config)
+    finally:
+        world.stop()
+    assert ok.returncode == 0, ok.stderr
+    assert ("CA keys past their expiry, not trusted: A000000003/01 (091231), A000000004/05 (241231), "
+            "A000000333/E1 (241231), A000000003/E1 (241231), A000000004/E1 (241231)") in ok.stdout
+    assert ok.stdout.splitlines()[-1] == ("start checks: all 8 passed (wallet channels, device secret, carrier, "
+                                          "acquirer link, scanner, wallet platform, wallet merchant APIs, emv)")
+    assert not (tmp_path / "journal.db").exists()
     bad = tmp_path / "bad.toml"
     bad.write_text('[host]\nport = "8583"\n')
     run = subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(bad)], capture_output=True,

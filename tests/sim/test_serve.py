@@ -40,6 +40,8 @@ def test_serve_prints_endpoints_writes_a_loadable_config_and_obeys_stdin(tmp_pat
         for name in ("reader", "pinpad", "printer", "scanner"):
             assert os.path.exists(info["devices"][name]), name
         assert {u["role"] for u in info["users"]} == {"cashier", "supervisor", "technician"}
+        assert info["idle_timeout_s"] == {"acquirer": 60.0, "carrier": 30.0, "wallet": 30.0, "wechatpay": 30.0,
+                                          "alipay": 30.0}
         proc.stdin.write("insert no-such-card\n")
         proc.stdin.flush()
         assert proc.stdout.readline().startswith("cannot insert")

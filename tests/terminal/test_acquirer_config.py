@@ -53,7 +53,8 @@ def test_unknown_key_scheme_is_refused() -> None:
 
 
 def test_tmk_file_with_garbage_is_refused(tmp_path: Path, sec: AcquirerSecurity) -> None:
-    bad = tmp_path / "tmk.hex"
+    bad = tmp_path / "installed" / "tmk.hex"  # a folder of its own: not above the KBPK's (sec's key-loading/)
+    bad.parent.mkdir()
     bad.write_text("not a key\n")
     bad.chmod(0o600)
     with pytest.raises(ConfigError, match="host.tmk_kbpk_file is not set"):

@@ -134,13 +134,12 @@ def test_the_wechat_pay_and_alipay_adapters_are_not_imported_when_neither_is_con
     seen = _fresh_python(
         "import json, sys\n"
         "from terminal.config import Settings\n"
-        "from terminal.wiring import _wallet_platforms\n"
-        "fallback = object()\n"
-        "ports = _wallet_platforms(Settings(), fallback)\n"
+        "from terminal.wiring import _merchant_platforms\n"
+        "ports = _merchant_platforms(Settings())\n"
         "adapters = ('drivers.merchant_keys', 'drivers.wechatpay', 'drivers.alipay')\n"
-        "print(json.dumps({'same': all(p is fallback for p in ports.values()), 'channels': sorted(ports),\n"
+        "print(json.dumps({'channels': sorted(ports),\n"
         "                  'loaded': sorted(m for m in adapters if m in sys.modules)}))\n")
-    assert seen == {"same": True, "channels": ["alipay", "emvqr", "wechat"], "loaded": []}
+    assert seen == {"channels": [], "loaded": []}  # every channel goes through the [wallet] platform
 
 
 # What login does not need (issue 17 item 3, second pass): the card and wallet payment flows with the EMV kernels,

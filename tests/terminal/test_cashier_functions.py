@@ -9,8 +9,8 @@ from flows.txn_state import path_to
 from terminal.audit import AuditLog
 from terminal.history import HistoryFilter, duplicate, search, shift_summary
 from terminal.journal import Journal, JournalError
-from terminal.roles import PERMISSIONS, Action, Role, allowed
-from terminal.users import UserStore, hash_password
+from terminal.roles import PERMISSIONS, Action, Role, allowed, home_menu, usable_menu
+from terminal.users import LoginFailure, UserStore, hash_password
 
 SUPERVISOR_ONLY = {Action.VOID, Action.REFUND, Action.SETTLEMENT, Action.SETTINGS, Action.USERS, Action.AUDIT}
 TECHNICIAN_ONLY = {Action.FLASH, Action.KEY_LOAD, Action.DIAGNOSTICS}
@@ -27,6 +27,13 @@ def test_permission_table_follows_the_issue():
     assert all(allowed(r.value, Action.OWN_PASSWORD) for r in Role)
     assert not any(allowed("intruder", a) for a in Action)  # an unknown role may do nothing
     assert set(PERMISSIONS) == set(Action)
+
+
+def test_the_home_menu_a_role_sees_is_what_it_may_use():  # worked out once per role (issue 17 item 3)
+    for role in [*(r.value for r in Role), "intruder", ""]:
+        assert usable_menu(role) == tuple(e for e in home_menu(role) if allowed(role, e[1]))
+        assert all(allowed(role, action) for _, action, _ in usable_menu(role))
+    assert [key for key, _, _ in usable_menu("cashier")][:2] == ["1", "2"] and usable_menu("intruder") == ()
 
 
 def test_audit_log_is_append_only_and_survives_a_restart(tmp_path):
@@ -58,12 +65,13 @@ def users(tmp_path):
 
 def test_configurable_lockout_and_supervisor_reset(users):
     now = dt.datetime(2026, 12, 1, 9, 0)
-    assert [users.login("01", "0", now).message for _ in range(3)] == ["login.wrong", "login.wrong",
-                                                                      "login.locked_now"]
+    tries = [users.login("01", "0", now) for _ in range(3)]
+    assert [(t.message, t.locked_now) for t in tries] == [("login.wrong", False)] * 2 + [("login.wrong", True)]
     # lock_s=60 asked for, at least 15 minutes given (issue 19)
     assert users.is_locked("01", now + dt.timedelta(seconds=61)) and users.is_locked("01", now + dt.timedelta(
         seconds=899)) and not users.is_locked("01", now + dt.timedelta(seconds=901))
-    assert users.login("01", "1111", now).message == "login.locked"
+    locked = users.login("01", "1111", now)
+    assert (locked.user, locked.message, locked.failure) == (None, "login.wrong", LoginFailure.LOCKED)
     assert users.reset_password("01", "222222").ok  # also unlocks
     assert users.login("01", "222222", now).user is not None
     assert users.login("01", "1111", now).user is None

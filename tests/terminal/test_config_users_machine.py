@@ -45,8 +45,9 @@ def test_login_lockout_after_five_wrong_passwords(tmp_path):
         result = users.login("01", "0000", now)
         assert (result.message, result.args, result.locked_now) == ("login.wrong", {}, False)
     locking = users.login("01", "0000", now)
-    assert (locking.message, locking.locked_now) == ("login.locked_now", True)
-    assert users.login("01", "1111", now).message == "login.locked"
+    assert (locking.message, locking.args, locking.locked_now) == ("login.wrong", {}, True)  # the same answer
+    assert (users.login("01", "1111", now).message, users.login("01", "1111", now).detail) == (
+        "login.wrong", "account locked until 09:15:00 (right password)")
     assert users.login("01", "1111", now).user is None  # locked even with the right password
     assert users.login("01", "1111", now + dt.timedelta(minutes=16)).user is not None
     assert users.login("02", "1111", now).user is None

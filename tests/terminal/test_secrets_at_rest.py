@@ -69,8 +69,10 @@ def test_the_sealing_key_comes_from_the_device_secret(tmp_path):
 
 
 @pytest.mark.parametrize(("setup", "named"), [
-    ("readable", "readable by others"),
+    ("readable", "has mode 0644: it must be 0600"),
     ("beside", "beside the journal"),
+    ("below", "beside the journal"),  # one folder down from the journal's: beside it all the same
+    ("above", "beside the journal"),  # the journal in a folder below the secret's
     ("short", "at least 16 bytes"),
     ("unset-env", "not set in the environment"),
     ("bad-env", "hex digits"),
@@ -78,8 +80,9 @@ def test_the_sealing_key_comes_from_the_device_secret(tmp_path):
 ])
 def test_a_bad_device_secret_is_refused_naming_the_setting(tmp_path, setup, named):
     journal = tmp_path / "var" / "journal.db"
-    where = journal.parent if setup == "beside" else tmp_path
-    where.mkdir(exist_ok=True)
+    where = {"beside": journal.parent, "below": journal.parent / "keys", "above": tmp_path}.get(setup,
+                                                                                           tmp_path / "keys")
+    where.mkdir(parents=True, exist_ok=True)
     secret = where / "device.key"
     secret.write_bytes(b"x" * (8 if setup == "short" else 32))
     secret.chmod(0o644 if setup == "readable" else 0o600)
@@ -93,3 +96,33 @@ def test_production_reads_the_device_secret_from_a_file_only():
     with pytest.raises(ConfigError, match="security.device_secret_env"):
         Settings.from_dict({"security": {"device_secret_env": "POS_SECRET"}})
     Settings.from_dict({"terminal": {"profile": "test"}, "security": {"device_secret_env": "POS_SECRET"}})
+
+
+def test_the_device_secret_is_read_as_a_private_file_every_byte_kept(tmp_path):
+    """Security review item 4: no symlink followed (the link could point anywhere), every byte of a binary
+    secret kept (no stripping of whitespace bytes), a sibling folder of the journal's accepted."""
+    journal = str(tmp_path / "var" / "journal.db")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    secret = keys / "device.key"
+    secret.write_bytes(b"\n\t" + bytes(range(32, 64)) + b" \n")
+    secret.chmod(0o400)
+    assert read_device_secret(str(secret), "", journal=journal) == b"\n\t" + bytes(range(32, 64)) + b" \n"
+    link = tmp_path / "elsewhere" / "device.key"
+    link.parent.mkdir()
+    link.symlink_to(secret)
+    with pytest.raises(ConfigError, match="security.device_secret_file .*cannot open"):
+        read_device_secret(str(link), "", journal=journal)
+    with pytest.raises(ConfigError, match="beside the journal"):  # a path through .. names the same folder
+        read_device_secret(str(tmp_path / "var" / ".." / "var" / "k" / "device.key"), "", journal=journal)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="giving a file away needs root")
+def test_a_device_secret_owned_by_another_user_is_refused(tmp_path):
+    secret = tmp_path / "keys" / "device.key"
+    secret.parent.mkdir()
+    secret.write_bytes(bytes(32))
+    secret.chmod(0o600)
+    os.chown(secret, 4242, -1)
+    with pytest.raises(ConfigError, match="security.device_secret_file .* is not owned by the terminal's user"):
+        read_device_secret(str(secret), "", journal=str(tmp_path / "var" / "journal.db"))

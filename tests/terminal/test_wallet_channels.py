@@ -76,6 +76,26 @@ def test_pos_terminal_refuses_to_start_before_opening_anything_and_says_why(tmp_
     assert without_wallets.returncode == 1 and "wallet" not in without_wallets.stderr, without_wallets.stderr
 
 
+def _check_config(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "terminal.cli", "--config", str(config), "--check-config"],
+                          capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
+
+
+def test_check_config_runs_the_wallet_channels_check_that_start_runs(tmp_path):
+    config = _toml(tmp_path, "")  # EMV QR offered (the default channels), no [wallet] app id or secret
+    checked, started = _check_config(config), _start(config)
+    assert checked.returncode == 2 and "[wallet]" in checked.stdout  # the settings, then what start would refuse
+    lines = checked.stderr.splitlines()
+    assert lines[0].startswith("pos-terminal: configuration error (wallet channels): wallet.app_id and "
+                               "wallet.app_secret_file not set, but ")
+    assert lines[0].split("(wallet channels): ")[1] in started.stderr  # the very refusal start gives
+    assert lines[-1] == "start checks: 5 of 8 refused: the terminal would not start", checked.stderr
+    assert not (tmp_path / "j.db").exists()  # nothing opened
+    without_wallets = _check_config(_toml(tmp_path, "[wallet]\nchannels = []\n"))
+    assert without_wallets.returncode == 2 and "(wallet channels)" not in without_wallets.stderr
+    assert "configuration error (device secret): security.device_secret_file is not set" in without_wallets.stderr
+
+
 @pytest.mark.scenario
 def test_a_terminal_without_a_wallet_secret_sells_with_wechat_pay_direct_and_offers_no_emv_qr(tmp_path):
     from sim.runner.scenario import Scenario, run_scenario

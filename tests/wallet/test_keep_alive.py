@@ -42,3 +42,23 @@ def test_without_keep_alive_a_connection_per_request() -> None:
         assert wallet.connections_accepted == 2
     finally:
         wallet.stop()
+
+
+def test_a_kept_connection_closed_under_a_payment_sends_it_once_more() -> None:
+    """The platform's idle timer fires as the micropay arrives: the request is sent again on a new connection,
+    re-signed (the platform refuses a replayed nonce), and the customer is charged once."""
+    wallet = WalletSim()
+    url = wallet.start()
+    try:
+        c = WalletClient(url, timeout_s=2.0, terminal_id="T1", keep_alive_s=20.0, **wallet.client_options())
+        assert c.query("KW3").status == "not_found"  # the connection is now kept
+        wallet.idle.arm_race()
+        code = wallet.make_code("wechat", "paid")
+        paid = c.micropay("KW3", code, 3018, "top-up")
+        assert paid.status == "paid" and paid.amount_minor == 3018
+        assert wallet.idle.race_closes == 1
+        assert (wallet.connections_accepted, c.connections.opened) == (2, 2)
+        assert c.micropay("KW3", code, 3018, "top-up").transaction_id == paid.transaction_id, "one order, once"
+        c.close()
+    finally:
+        wallet.stop()
