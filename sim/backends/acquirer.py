@@ -228,6 +228,11 @@ class AcquirerSim:
             raise ValueError(f"response code must be 2 letters/digits, not {code!r}")
         self._forced = code
 
+    @property
+    def forced_response(self) -> str | None:
+        """The code ``force_response`` set (None: the issuer decides)."""
+        return self._forced
+
     def set_answer_change(self, change: tuple[str, str] | None) -> None:
         """Every answer of MTI ``change[0]`` carries another value in field ``change[1]`` (None ends it)."""
         self.answer_change = change
