@@ -176,7 +176,8 @@ def test_a_reversal_answered_for_another_amount_is_not_acknowledged_and_is_repea
     journal = Journal(tmp_path / "journal.db")
     client = _client(acquirer, security, journal)
     txn = _begin(journal)
-    authorize_journaled(_Ports(client, journal), txn, _request(journal.next_stan(), 3097))  # x.97: no answer
+    authorize_journaled(_Ports(client, journal), txn, _request(journal.next_stan()))
+    journal.update(txn, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")  # the card refused: reverse
     acquirer.answer_change = ("0410", "4")
     assert not reverse_payment(client, journal, journal.get(txn), terminal_id=TID, merchant_id=MID, attempts=2)
     record = journal.get(txn)
