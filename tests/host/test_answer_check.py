@@ -161,7 +161,7 @@ def test_an_approval_for_another_terminal_is_never_taken_and_the_payment_is_reve
         tmp_path, acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
     """Field 41 ties an answer to its request: one for another terminal is no answer at all (time-out)."""
     journal = Journal(tmp_path / "journal.db")
-    client = _client(acquirer, security, journal, timeout_s=0.5)
+    client = _client(acquirer, security, journal, timeout_s=1.0)  # the 0210 for another terminal never matches
     client.sign_on()
     acquirer.answer_change = ("0210", "41")
     txn = _begin(journal)
