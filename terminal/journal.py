@@ -172,11 +172,11 @@ class Journal:
         with self._lock:
             return dict(self._db.execute("SELECT name, value FROM counter").fetchall())
 
-    def advance_counters(self, **at_least: int) -> None:
-        """Counters go on from at least these (``stan=`` …): the seam for the host's view of its last STAN."""
+    def advance_counters(self, exact: bool = False, /, **at_least: int) -> None:
+        """Counters go on from at least these (``stan=`` …), or from these when ``exact`` (ahead across a wrap)."""
         with self.transaction() as db:
-            for name, value in at_least.items():
-                db.execute("UPDATE counter SET value = MAX(value, ?) WHERE name = ?", (value, name))
+            for name, v in at_least.items():
+                db.execute("UPDATE counter SET value = IIF(?, ?, MAX(value, ?)) WHERE name = ?", (exact, v, v, name))
 
     def _bump(self, name: str, wrap: int | None = None, *, durable: bool = True) -> int:
         with self.transaction(durable=durable) as db:
