@@ -10,9 +10,11 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.host import HostClient
-from drivers.host.answer_check import check_answer
+from drivers.host.answer_check import ECHOED, check_answer
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from flows.authorize import authorize_journaled
@@ -237,3 +239,16 @@ def test_a_refund_answered_for_another_amount_stays_pending_and_is_repeated_unde
     assert done.status == "refunded" and journal.get(txn).refund_stan == record.refund_stan
     assert [(r.stan, r.amount_minor) for r in acquirer.refunds] == [(record.refund_stan, 3000)]  # paid once
     journal.close()
+
+
+@given(key=st.sampled_from(sorted(ECHOED)), code=st.sampled_from(["00", "11", "05", "30", "51", "A0", "94"]),
+       other=st.text(alphabet="0123456789ABCDEFMT", min_size=1, max_size=15))
+def test_any_other_value_of_an_echoed_field_is_a_mismatch_whatever_the_code(key: str, code: str,
+                                                                            other: str) -> None:
+    if other.rstrip() == SENT[key].rstrip():
+        other = other + "9" if len(other) < 15 else "X"
+    answer = {**SENT, "t": "0210", "39": code, key: other}
+    with pytest.raises(AnswerMismatch) as caught:
+        check_answer(SENT, answer)
+    assert caught.value.tag == key
+    check_answer(SENT, {**SENT, "t": "0210", "39": code})  # the same answer with the field as sent passes
