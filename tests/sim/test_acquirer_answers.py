@@ -35,3 +35,23 @@ def test_switch_values() -> None:
     assert parse_change("0230:49") == ("0230", "49") and parse_change("") is None
     with pytest.raises(ValueError, match="one of"):
         changed(ANSWER, "39")
+
+
+@pytest.mark.parametrize(("switch", "value"), [("acquirer_answer_change", "0210:39"),
+                                               ("acquirer_answer_change", "4"),
+                                               ("acquirer_advice_code", "9"),
+                                               ("acquirer_advice_code", 96)])
+def test_a_scenario_switch_with_a_bad_value_fails_the_step_by_name_and_changes_nothing(switch: str,
+                                                                                       value: object) -> None:
+    from types import SimpleNamespace
+
+    from sim.backends.acquirer import AcquirerSim
+    from sim.runner.scenario import StepFailure, _Runner
+
+    acquirer = AcquirerSim(bdk=bytes(16))  # never started: only its switches are looked at
+    runner = _Runner(SimpleNamespace(acquirer=acquirer))  # type: ignore[arg-type]
+    with pytest.raises(StepFailure, match=switch):
+        runner.set({switch: value}, 1.0)
+    assert (acquirer.answer_change, acquirer.advice_code) == (None, None)
+    runner.set({"acquirer_answer_change": "0410:4", "acquirer_advice_code": "96"}, 1.0)
+    assert (acquirer.answer_change, acquirer.advice_code) == (("0410", "4"), "96")
