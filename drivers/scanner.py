@@ -67,10 +67,11 @@ class Scanner:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        port, self._serial = self._serial, None
-        if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                port.close()
+        with self._lock:  # never while _flush writes: pyserial's write on a port closed under it is a TypeError
+            port, self._serial = self._serial, None
+            if port is not None:
+                with contextlib.suppress(serial.SerialException, OSError):
+                    port.close()
 
     def scan(self, timeout_s: float, cancel: CancelToken) -> str | None:
         """Arm the scanner; the code read (None when ``timeout_s`` passes). Raises Cancelled, DeviceGone."""
@@ -108,11 +109,11 @@ class Scanner:
                 cancel()
 
     def _flush(self) -> None:
-        with self._lock:
+        with self._lock:  # the write too: close() cannot shut the port between the check and the write
             out = self._core.data_to_send()
-        if out and self._serial is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._serial.write(out)
+            if out and self._serial is not None:
+                with contextlib.suppress(serial.SerialException, OSError):
+                    self._serial.write(out)
 
     def _run(self, port: serial.SerialBase) -> None:
         wakeable = callable(getattr(port, "cancel_read", None))  # posix ports, loop://; socket:// keeps polling

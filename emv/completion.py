@@ -42,7 +42,7 @@ __all__ = [
 # Field 55 of the authorisation request: what the issuer needs to verify the ARQC (and the acquirer's checks).
 FIELD_55_TAGS: tuple[int, ...] = (0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A,
                                   0x82, 0x9F1A, 0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41)
-APPROVAL_CODES = frozenset({"00", "10", "11"})  # ISO 8583 response codes that approve
+APPROVAL_CODES = frozenset({"00", "11"})  # approve the whole amount; a partial approval (10) is none here
 UNABLE_TO_GO_ONLINE_DECLINED = b"Z3"  # ARC the terminal sets itself (Book 4 Annex A6)
 UNABLE_TO_GO_ONLINE_APPROVED = b"Y3"
 _RANK = {CryptogramType.AAC: 0, CryptogramType.ARQC: 1, CryptogramType.TC: 2}  # a card may only go down

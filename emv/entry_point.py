@@ -59,7 +59,7 @@ from pos_errors import LocalProtocolError, RemoteProtocolError
 __all__ = ["EntryPoint", "KernelContext", "Kernel", "PollCards", "ShowUi", "FieldOff", "ContactlessFinished",
            "ContactlessAction", "APPROVAL_CODES", "MAX_RESTARTS"]
 
-APPROVAL_CODES = frozenset({"00", "10", "11"})  # ISO 8583 response codes that approve
+APPROVAL_CODES = frozenset({"00", "11"})  # approve the whole amount; a partial approval (10) is none here
 MAX_RESTARTS = 3  # Try Again / Select Next loops: a card that always asks again is given up on
 _TAI = UiRequest(Message.INSERT_OR_SWIPE, UiStatus.PROCESSING_ERROR)
 _END = UiRequest(Message.TRY_ANOTHER_CARD, UiStatus.PROCESSING_ERROR)

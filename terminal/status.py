@@ -34,6 +34,7 @@ def collect(settings: Settings) -> dict[str, Any]:
     try:
         open_items = journal.open_transactions()
         queue = journal.saf_items((SafStatus.QUEUED,))
+        failed = journal.saf_items((SafStatus.FAILED,))  # the bank never took them: a supervisor follows them up
         batch = journal.last_closed_batch()
         boots = journal.audit_rows(1, "self_test")
         status.update(
@@ -41,6 +42,8 @@ def collect(settings: Settings) -> dict[str, Any]:
             open_transactions=[{"txn_id": r.txn_id, "state": r.state, "order_id": r.order_id,
                                 "amount": yuan(r.amount_minor + r.fee_minor)} for r in open_items],
             saf_queue_depth=len(queue), open_batch=journal.current_batch(),
+            saf_failed=[{"stan": f"{r.stan:06d}", "amount": yuan(r.amount_minor), "pan": r.masked_pan,
+                         "tries": r.attempts} for r in failed],
             last_settlement=None if batch is None else {"batch": batch[0], "closed_at": batch[1],
                                                         "sales": batch[2], "amount": yuan(batch[3]),
                                                         "uploaded": batch[4]},
@@ -63,7 +66,10 @@ def render(status: dict[str, Any], as_json: bool = False) -> str:
               f"journal: schema {status['schema_version']}, integrity {'ok' if status['integrity_ok'] else 'BROKEN'}",
               f"open transactions: {len(status['open_transactions'])}"]
     lines += [f"  #{t['txn_id']} {t['state']} {t['order_id']} {t['amount']}" for t in status["open_transactions"]]
-    lines += [f"advice queue (SAF): {status['saf_queue_depth']}", f"open batch: {status['open_batch']}",
+    lines += [f"advice queue (SAF): {status['saf_queue_depth']}",
+              f"advices not taken by the bank (failed, for a supervisor): {len(status['saf_failed'])}",
+              *(f"  stan {a['stan']} {a['amount']} card {a['pan']}, {a['tries']} tries" for a in status["saf_failed"]),
+              f"open batch: {status['open_batch']}",
               "last settlement: none" if batch is None else
               f"last settlement: batch {batch['batch']} at {batch['closed_at']}, {batch['sales']} sale(s) "
               f"{batch['amount']}, {'uploaded' if batch['uploaded'] else 'NOT uploaded'}"]

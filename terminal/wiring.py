@@ -99,11 +99,7 @@ def build_services(settings: Settings) -> Services:
             log.error("user %s not stored: %s", user.id, exc)
     clock = SystemClock()
     carrier: CarrierClient = checked["carrier"]
-    host = HostClient(settings.host.address, settings.host.port, timeout_s=settings.host.timeout_s,
-                      connect_timeout_s=settings.host.connect_timeout_s, terminal_id=term.id,
-                      merchant_id=term.merchant_id, next_stan=journal.next_stan,
-                      batch_number=journal.current_batch(), crash_point=crashpoint.reached,
-                      keep_alive_s=settings.host.keep_alive_s, **checked["acquirer link"])
+    host: HostClient = checked["acquirer link"](journal)  # STAN and batch from the journal
     reader = CardReader(dev.reader, baud=dev.reader_baud)
     pinpad = PinPad(dev.pinpad, baud=dev.pinpad_baud)
     if settings.host.pin_key == "pik":  # format 0 under the sign-on PIK, which only the PIN pad deciphers
@@ -316,11 +312,28 @@ def _wallet_client(settings: Settings) -> WalletClient | None:
                         keep_alive_s=w.keep_alive_s)
 
 
+def _host_client(settings: Settings) -> Callable[[Journal | None], HostClient]:
+    """The acquirer client: its TLS files and TMK (``_host_security``) and its own checks (ids, time-outs,
+    keep-alive) run now, on a client made without the journal; the function returned makes the terminal's, with
+    the journal's STAN and batch."""
+    h, term, security = settings.host, settings.terminal, _host_security(settings)
+
+    def make(journal: Journal | None) -> HostClient:
+        return HostClient(h.address, h.port, timeout_s=h.timeout_s, connect_timeout_s=h.connect_timeout_s,
+                          terminal_id=term.id, merchant_id=term.merchant_id,
+                          next_stan=journal.next_stan if journal is not None else None,
+                          batch_number=journal.current_batch() if journal is not None else 1,
+                          crash_point=crashpoint.reached, keep_alive_s=h.keep_alive_s, **security)
+
+    make(None).close()  # nothing connected: a client connects at its first exchange
+    return make
+
+
 START_CHECKS: tuple[tuple[str, Callable[[Settings], Any]], ...] = (
     ("wallet channels", check_wallet_platform),  # credentials only when an offered channel needs them
     ("device secret", _device_secret),
     ("carrier", _carrier_client),
-    ("acquirer link", _host_security),
+    ("acquirer link", _host_client),
     ("scanner", lambda s: _scanner_mode(s.devices.scanner_mode)),
     ("wallet platform", _wallet_client),
     ("wallet merchant APIs", _merchant_platforms),

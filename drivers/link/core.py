@@ -173,8 +173,7 @@ class LinkCore:
             self._start_next(now)
         self._pieces.expire(now)
         if self._guard.deadline is not None and now >= self._guard.deadline:
-            self._guard.clear()
-            self._start_next(now)
+            self._start_next(now)  # a full guard ends
         if self._rx_deadline is not None and now >= self._rx_deadline:
             while self._rx:  # all of it is older than the gap: a partial candidate in it will not complete
                 self._drop(1)
@@ -188,9 +187,11 @@ class LinkCore:
         return list(iter(self.next_event, None))
 
     def _start_next(self, now: float) -> None:
-        if self._inflight is None and self._queue and self._queue[0].first and self.peer_version >= 2 \
+        while self._inflight is None and self._queue and self._queue[0].first and self.peer_version >= 2 \
                 and self._guard.blocks(self._queue[0].seq, now):
-            return  # queued before a frame failed, with a SEQ that could alias it: waits for the guard to end
+            if self._guard.full:
+                return  # no SEQ is safe: waits for the guard to end (handle_timer)
+            self._fail(self._queue[0], "queued under a SEQ that a failed frame's late ACK could name")
         if self._inflight is None and self._queue and self._held(self._queue[0]):
             if self._hold_deadline is None:
                 self._hold_deadline = now + self._hold_s

@@ -112,32 +112,43 @@ class Unanswered:
 class Guard:
     """v2: SEQs (mod 8) no message may start with after a frame of ours failed, until a later frame of ours is
     acknowledged (the peer answers in line order, so then no late ACK of the failed frame is still on its way
-    and the peer has dropped any pieces it held) or ``expiry_s`` passed (the peer gives up held pieces by then).
+    and the peer has dropped any pieces it held) or the peer restarts (SYN).
 
     A failed frame ``f`` guards ``f`` and ``f + 4`` (a late ACK names SEQ mod 4: it must not acknowledge the
     next frame), ``f + 1`` when ``f`` was a leading piece (the peer may hold the pieces up to it: the next frame
     must not continue them), and the last frame acknowledged before (the peer's last SEQ: a frame with it and
     the same content would be taken for a duplicate). Without it, SEQs skipped after a failed message in pieces
-    could wrap the next message onto the failed one's pieces (link rules 3 and 9).
+    could wrap the next message onto the failed one's pieces (link rules 3 and 9). Only when every SEQ is
+    guarded (``full``: several frames failed, none acknowledged since) does it end by time, ``expiry_s`` after
+    the last failure (the peer gives up held pieces by then): nothing could be sent otherwise.
 
     >>> guard = Guard(expiry_s=5.0)
     >>> guard.failed(seq=9, piece=True, last_acked=8, now=1.0)
-    >>> sorted(guard.seqs), guard.blocks(11, now=2.0), guard.blocks(9 + 8, now=6.5)
-    ([0, 1, 2, 5], False, False)
+    >>> sorted(guard.seqs), guard.blocks(11, now=2.0), guard.blocks(9 + 8, now=60.0), guard.full
+    ([0, 1, 2, 5], False, True, False)
     """
 
     def __init__(self, expiry_s: float) -> None:
         self.expiry_s = expiry_s
         self.seqs: set[int] = set()
-        self.deadline: float | None = None
+        self._last_failure = 0.0
+
+    @property
+    def full(self) -> bool:
+        return len(self.seqs) == 8
+
+    @property
+    def deadline(self) -> float | None:
+        """When a full guard ends (None: not full)."""
+        return self._last_failure + self.expiry_s if self.full else None
 
     def failed(self, seq: int, piece: bool, last_acked: int | None, now: float) -> None:
         self.seqs |= {seq & 7, (seq + 4) & 7} | ({(seq + 1) & 7} if piece else set()) \
             | (set() if last_acked is None else {last_acked & 7})
-        self.deadline = now + self.expiry_s
+        self._last_failure = now
 
     def blocks(self, seq: int, now: float) -> bool:
-        if self.deadline is not None and now >= self.deadline:
+        if self.full and now >= self._last_failure + self.expiry_s:
             self.clear()
         return seq & 7 in self.seqs
 
@@ -149,4 +160,4 @@ class Guard:
         return seq
 
     def clear(self) -> None:
-        self.seqs, self.deadline = set(), None
+        self.seqs = set()

@@ -228,6 +228,21 @@ class AcquirerSim:
             raise ValueError(f"response code must be 2 letters/digits, not {code!r}")
         self._forced = code
 
+    @property
+    def forced_response(self) -> str | None:
+        """The code ``force_response`` set (None: the issuer decides)."""
+        return self._forced
+
+    def set_answer_change(self, change: tuple[str, str] | None) -> None:
+        """Every answer of MTI ``change[0]`` carries another value in field ``change[1]`` (None ends it)."""
+        self.answer_change = change
+
+    def a0_reversals(self, count: int) -> None:
+        """The next ``count`` reversals are answered A0 (key error, not processed): needs ``security``."""
+        if self.security is None:
+            raise ValueError("this acquirer runs without MACs")
+        self.security.a0_reversals = count
+
     def reset_pin_tries(self) -> None:
         with self._lock:
             self._wrong_pins.clear()

@@ -29,6 +29,7 @@ Fault switches (scenarios): ``bad_mac_answers`` (every 0210 — approvals includ
 forger's would; other answers stay good, so the reversal that follows gets through), ``expire_keys`` (the host forgets
 the terminal's keys: its next request gets A0), ``bad_kcv`` (sign-on answers with a wrong MAK check value),
 ``same_keys`` (sign-on delivers one key as both PIK and MAK, check values and all: the terminal must refuse it),
+``a0_reversals`` (the next N reversals are answered A0 and not processed, as if their MAC failed),
 ``tls_fault`` = ``expired`` / ``wrong_host`` / ``unknown_ca`` (the host presents a broken certificate). Magic
 amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a re-sign-on once per STAN (A0).
 
@@ -111,6 +112,7 @@ class AcquirerSecurity:
     bad_mac_answers: bool = False
     bad_kcv: bool = False
     same_keys: bool = False  # sign-on delivers one key as both PIK and MAK (no key separation)
+    a0_reversals: int = 0  # the next N reversals (0400/0401) are answered A0, as if their MAC failed
     tls_fault: str | None = None
     _keys: dict[str, SessionKeys] = field(default_factory=dict)
     _stans: set[tuple[str, dt.date, str]] = field(default_factory=set)
@@ -205,6 +207,8 @@ class AcquirerSecurity:
                 verify_mac(raw, keys.mak)
             else:
                 self._verify_dukpt(fields, raw)
+            if fields["t"] in ("0400", "0401") and self._a0_reversal():
+                raise RemoteProtocolError("scenario: this reversal's MAC is taken as failed")
         except (RemoteProtocolError, CryptoError):
             return m.pack(self._key_error(fields)), None
         self._note(tid, fields)
@@ -225,6 +229,13 @@ class AcquirerSecurity:
                             else self._dukpt_seal(duplicate, fields)), None
                 self._stans.add((tid, today, stan))
         return None, keys
+
+    def _a0_reversal(self) -> bool:
+        with self._lock:
+            if self.a0_reversals <= 0:
+                return False
+            self.a0_reversals -= 1
+            return True
 
     def view_of(self, terminal_id: str) -> HostView | None:
         """What the host last received from this terminal (None before its first authenticated request)."""

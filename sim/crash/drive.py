@@ -39,6 +39,8 @@ class CrashScenario:
     customer: tuple[str, ...] = ()  # what the customer does after the confirmation (``_customer``)
     floor_limit_minor: int = 0  # > 0: the card may approve offline (store-and-forward advice)
     after: tuple[tuple[str, str], ...] = ()  # (keys, screen) once the sale is done and home: e.g. a supervisor void
+    acquirer: tuple[tuple[str, object], ...] = ()  # the simulated acquirer's switches for the run: (method, arg)
+    host: tuple[tuple[str, object], ...] = ()  # ``[host]`` settings of the world, e.g. (("key_scheme", "dukpt"),)
 
 
 SUPERVISOR_VOID = (("9 ENTER", "login"), ("90 ENTER 9999 ENTER", "home"), ("F2", "void_select"),
@@ -101,6 +103,16 @@ SCENARIOS: tuple[CrashScenario, ...] = (
                   after=SUPERVISOR_SETTLE_REFUND),
     CrashScenario("card_refund_anyway", "89860424000000000017", "3", "visa-credit", "refunded",
                   after=SUPERVISOR_SETTLE_REFUND_ANYWAY),
+    # the host approves half the amount (10): never an approval here, reversed; then an approval whose amount
+    # (field 4) is not the one asked: outcome unknown, reversed (drivers.host.answer_check)
+    CrashScenario("host_partial_approval", "89860424000000000017", "3", "visa-credit", "reversed",
+                  acquirer=(("force_response", "10"),)),
+    CrashScenario("host_answer_other_amount", "89860424000000000017", "3", "visa-credit", "reversed",
+                  acquirer=(("set_answer_change", ("0210", "4")),)),
+    # key scheme dukpt: the host never answers the 0200 (.97), then answers the first two reversals A0 without a
+    # MAC: never a refusal, the reversal is repeated until acknowledged (drivers.host.dukpt_link)
+    CrashScenario("dukpt_reversal_a0", "89860424000000000215", "5", "visa-credit", "reversed",
+                  acquirer=(("a0_reversals", 2),), host=(("key_scheme", "dukpt"),)),
     CrashScenario("card_void_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "voided",
                   after=SUPERVISOR_VOID_ANYWAY_UNREACHABLE),
     CrashScenario("card_refund_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "refunded",
@@ -175,6 +187,8 @@ def drive(term: TerminalProcess, sc: CrashScenario, world: SimWorld) -> bool:
     script = [("01 ENTER 1111 ENTER", "home"), ("1", "sim_entry"), (f"{sc.iccid} ENTER", "sim_details"),
               ("ENTER", "plan_select"), (sc.plan_key, "channel_select"), (sc.channel_key, "confirm"),
               (f"{sc.iccid[-4:]} ENTER", paying.get(sc.customer[0], "result") if sc.customer else "result")]
+    for method, arg in sc.acquirer:
+        getattr(world.acquirer, method)(arg)
     if not term.wait("login", 30):
         return False
     for keys, state in script:
@@ -228,9 +242,10 @@ def _customer(term: TerminalProcess, action: tuple[str, ...], world: SimWorld) -
     return True
 
 
-def crash_world(workdir: Path, floor_limit_minor: int = 0) -> tuple[SimWorld, Path]:
-    """A fresh world tuned for speed: short host timeout, short carrier pending time."""
-    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0},
+def crash_world(workdir: Path, floor_limit_minor: int = 0,
+                host: tuple[tuple[str, object], ...] = ()) -> tuple[SimWorld, Path]:
+    """A fresh world tuned for speed: short host timeout, short carrier pending time (``host``: more [host])."""
+    world = SimWorld(workdir=workdir, overrides={"host": {"timeout_s": 2.0, **dict(host)},
                                                  "carrier": {"timeout_s": 2.0, "poll_interval_s": 0.2,
                                                              "follow_up_s": 0.5},
                                                  "wallet": {"timeout_s": 2.0, "poll_interval_s": 0.5,

@@ -162,7 +162,7 @@ def points_of(sc: CrashScenario) -> list[str]:
     """Run ``sc`` cleanly once; the kinds of its durability points, in order (index 0 is point 1)."""
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         trace = Path(tmp) / "trace.txt"
-        world, config = crash_world(Path(tmp), sc.floor_limit_minor)
+        world, config = crash_world(Path(tmp), sc.floor_limit_minor, sc.host)
         try:
             if sc.card:
                 world.insert_card(sc.card)
@@ -209,7 +209,7 @@ def run_cut(sc: CrashScenario, point: int | None, kind: str, *, kill_after_s: fl
 def _cut_once(sc: CrashScenario, point: int | None, kind: str, kill_after_s: float | None) -> CutResult | None:
     with tempfile.TemporaryDirectory(prefix="pos-crash-") as tmp:
         journal, trace = Path(tmp) / "journal.db", Path(tmp) / "trace.txt"
-        world, config = crash_world(Path(tmp), sc.floor_limit_minor)
+        world, config = crash_world(Path(tmp), sc.floor_limit_minor, sc.host)
         problems: list[str] = []
         try:
             if sc.card:

@@ -360,6 +360,8 @@ class _Runner:
                 except ValueError as exc:
                     raise StepFailure(str(exc)) from exc
             elif name == "acquirer_advice_code":  # "96": every 0220/0221 answered so and not taken
+                if value and not (isinstance(value, str) and len(value) == 2 and value.isalnum()):
+                    raise StepFailure(f"acquirer_advice_code is a 2-character response code or \"\", not {value!r}")
                 self.w.acquirer.advice_code = str(value) or None
             elif name == "acquirer_forget_last":
                 self.w.acquirer.forget_last_approval()

@@ -356,6 +356,9 @@ class SimWorld:
         if name == "acquirer_bad_mac" and sec is not None:  # the bank's approvals arrive with a wrong MAC
             sec.bad_mac_answers = not sec.bad_mac_answers
             return sec.bad_mac_answers
+        if name == "acquirer_partial":  # the bank approves only half of every purchase (10), or decides again
+            self.acquirer.force_response(None if self.acquirer.forced_response == "10" else "10")
+            return self.acquirer.forced_response == "10"
         if name == "acquirer_idle_race":  # the bank's idle timer fires just as the next message arrives (once)
             self.acquirer.idle.arm_race(not self.acquirer.idle.race_armed)
             return self.acquirer.idle.race_armed

@@ -177,6 +177,7 @@ class PosSimApp(App[None]):
         Binding("T", "toggle_fault('acquirer_tls_expired')", "Bank cert expired", show=False, priority=True),
         Binding("M", "toggle_fault('acquirer_bad_mac')", "Bank bad MAC", show=False, priority=True),
         Binding("H", "toggle_fault('acquirer_idle_race')", "Bank idle close race", show=False, priority=True),
+        Binding("A", "toggle_fault('acquirer_partial')", "Bank partial approval", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),
@@ -387,7 +388,8 @@ class PosSimApp(App[None]):
     def action_toggle_fault(self, name: str) -> None:
         """``P`` empties/refills the printer's paper (to see diagnostics and the home screen react); ``T`` makes the
         acquirer present an expired certificate, ``M`` sends its approvals with a wrong MAC (and back), ``H`` makes
-        the acquirer close the kept connection just as the next message arrives (once)."""
+        the acquirer close the kept connection just as the next message arrives (once), ``A`` makes it approve only
+        half of every purchase (10: the terminal reverses it)."""
         state: list[bool] = []
         if self._guard(lambda: state.append(self.world.toggle_fault(name))):
             self.notify(f"{name}: {'ON' if state[0] else 'off'}", title="Fault / 故障")

@@ -16,7 +16,7 @@ from flows.ports import CancelToken
 from pos_errors import LocalProtocolError, RemoteProtocolError
 from sim.devices.reader import ReaderSim
 from tests.drivers.conftest import FakeApplet, Wire
-from tests.drivers.test_link_v2 import _check_properties, _crc_bitwise, _faults
+from tests.drivers.test_link_v2 import _check_properties, _crc_bitwise, _faults, _line
 
 V4_COMMANDS = [  # (seq, ack, C-APDU) -> TRANSMIT with its CMD 12 implied: start byte 04, CRC over 04..DATA
     (2, 1, "00 A4 04 00 00", "04 8A 05 00 A4 04 00 00 D9 A2"),
@@ -219,19 +219,68 @@ def test_the_protocol_document_shows_these_vectors() -> None:
 
 
 
-def test_a_message_queued_before_the_failure_waits_for_the_guard_rather_than_alias_it() -> None:
+def test_a_message_queued_before_the_failure_under_a_guarded_seq_fails_rather_than_alias_it() -> None:
     core = LinkCore(role="device", version=4, retries=0, fragment_size=8)
     core.receive_data(syn(4), now=0.0)
     core.data_to_send(), core.next_event()  # the SYN reply; PeerReset
     core._noisy = 1
     core.send(0x40, bytes(32), now=0.0)  # an event in 4 pieces, SEQ 0..3
     queued = core.send(0x41, b"", now=0.0)  # SEQ 4: shares SEQ 0 mod 4
+    after = core.send(0x42, b"", now=0.0)  # SEQ 5
     assert core.data_to_send()[1] & 7 == 0
-    core.handle_timer(0.2)  # the first piece fails
-    assert [type(e) for e in iter(core.next_event, None)] == [LinkFailed]
-    assert core.data_to_send() == b"" and core.get_timer() is not None  # held: a late ACK of SEQ 0 would take it
-    core.receive_data(encode_v2_control(Control.ACK, 0), now=0.3)  # that late ACK: nothing in flight to take it
+    core.handle_timer(0.2)  # the first piece fails, and the message queued under SEQ 4 with it (reported)
+    failed = [e for e in iter(core.next_event, None) if isinstance(e, LinkFailed)]
+    assert [e.seq for e in failed] == [3, queued] and "late ACK" in failed[1].reason
+    sent = core.data_to_send()  # the next one goes at once
+    assert sent[:1] == b"\x03" and sent[1] & 7 == after & 7
+    core.receive_data(encode_v2_control(Control.ACK, 0), now=0.3)  # a late ACK of SEQ 0 names nothing in flight
     assert not [e for e in iter(core.next_event, None) if isinstance(e, FrameAcked)]
-    core.handle_timer(core.get_timer() or 0.0)  # the guard ends (the peer gave up any pieces by then)
-    sent = core.data_to_send()
-    assert sent[:1] == b"\x03" and sent[1] & 7 == queued & 7  # now it goes, under the SEQ it was given
+    core.receive_data(encode_v2_control(Control.ACK, after & 3), now=0.31)
+    assert [e for e in iter(core.next_event, None) if isinstance(e, FrameAcked)] == [FrameAcked(after, 0x42)]
+    assert not core._guard.seqs  # a later frame acknowledged: the guard ends
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 4])
+def test_a_v4_end_naks_a_damaged_transmit_and_takes_the_good_copy_in_any_pieces(chunk: int) -> None:
+    good = h(V4_COMMANDS[1][3])  # SEQ 0
+    bad = bytearray(good)
+    bad[5] ^= 0x20  # one damaged byte of the APDU
+    stream = b"\xff\x13" + bytes(bad) + good + b"\xee"
+    core = LinkCore(role="device", version=4)
+    core.receive_data(syn(4), now=0.0)
+    core.data_to_send(), core.next_event()
+    step = chunk or len(stream)
+    for start in range(0, len(stream), step):
+        core.receive_data(stream[start:start + step], now=0.0)
+    assert core.data_to_send() == encode_v2_control(Control.NAK, 0)  # asked again at once (one NAK)
+    got = [e for e in iter(core.next_event, None) if isinstance(e, FrameReceived)]
+    assert [(e.cmd, e.data) for e in got] == [(0x12, h("00 B2 01 0C 00"))]
+
+
+def _late(plan: list) -> object:
+    """A line that holds some writes back and delivers them in front of the next one (a stalled adapter or peer:
+    bytes late, never reordered)."""
+    damage, kinds, held = _line([(k if k != "late" else "ok", v) for k, v in plan]), iter(plan * 50), []
+
+    def late(data: bytes) -> bytes:
+        kind = next(kinds, ("ok", 0))[0]
+        data = damage(data)  # type: ignore[operator]
+        if kind == "late":
+            held.append(data)
+            return b""
+        out = b"".join(held) + data
+        held.clear()
+        return out
+    return late
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_a_late_line_never_delivers_a_piece_of_an_answer_as_the_answer(version: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Found with the late line: an answer in pieces failed at a piece; the next answer, queued under SEQ f + 4,
+    waited for the guard to end by time, and the terminal's ACK of the failed piece, held back 4 s, then
+    acknowledged its first piece, which the line had destroyed: the lone last piece was delivered as the whole
+    answer. A message queued under a guarded SEQ now fails (reported) instead of waiting."""
+    from tests.drivers import test_link_v2
+
+    monkeypatch.setattr(test_link_v2, "_line", _late)
+    _check_properties([("drop", 4), ("late", 0)], [("flip", 0), ("late", 0)], [0, 256, 64, 0], False, version)

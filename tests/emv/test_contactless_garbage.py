@@ -42,7 +42,7 @@ class _Liar:
         return self.data + b"\x90\x00" if apdu[1] == self.ins else answer
 
 
-def _run(card: _Liar, amount: int) -> ContactlessFinished:
+def _run(card: _Liar, amount: int, host_code: str = "00") -> ContactlessFinished:
     terminal = kernel_c3.terminal_data(amount_minor=amount, unpredictable_number=b"\x01\x02\x03\x04", today=TODAY)
     ep = EntryPoint(COMBOS, amount_minor=amount, kernels={2: kernel_c2.run}, terminal=terminal, capks=SIM_TRUST,
                     today=TODAY)
@@ -59,8 +59,17 @@ def _run(card: _Liar, amount: int) -> ContactlessFinished:
         elif isinstance(action, RequestOnlinePin):
             action = ep.on_pin("entered")
         elif isinstance(action, GoOnline):
-            action = ep.on_online_result("00")
+            action = ep.on_online_result(host_code)
     raise AssertionError("the tap never finished")
+
+
+@pytest.mark.parametrize(("code", "status"), [("00", Status.APPROVED), ("11", Status.APPROVED),
+                                              ("10", Status.DECLINED), ("05", Status.DECLINED)])
+def test_a_partial_approval_from_the_host_is_no_approval_of_the_tap(code: str, status: Status) -> None:
+    """The honest card above the floor limit goes online; a top-up is all or nothing, so an answer 10 (approved
+    for part of the amount) ends the tap declined, as the payment flows (which reverse it) already treat it."""
+    done = _run(_Liar(0x00, b""), 10000, code)  # INS 00 is never sent: the card answers honestly
+    assert done.host_response_code == code and done.outcome.status is status
 
 
 @pytest.mark.parametrize("step", sorted(_INS))

@@ -10,13 +10,16 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.host import HostClient
-from drivers.host.answer_check import check_answer
+from drivers.host.answer_check import ECHOED, check_answer
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
 from flows.authorize import authorize_journaled
 from flows.ports import AdviceRequest, AuthRequest, AuthResponse, RefundRequest
+from flows.refund import refund_payment
 from flows.reversal import reverse_payment
 from flows.testing import FakeJournal
 from flows.txn_state import TxnState
@@ -160,7 +163,7 @@ def test_an_approval_for_another_terminal_is_never_taken_and_the_payment_is_reve
         tmp_path, acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
     """Field 41 ties an answer to its request: one for another terminal is no answer at all (time-out)."""
     journal = Journal(tmp_path / "journal.db")
-    client = _client(acquirer, security, journal, timeout_s=0.5)
+    client = _client(acquirer, security, journal, timeout_s=1.0)  # the 0210 for another terminal never matches
     client.sign_on()
     acquirer.answer_change = ("0210", "41")
     txn = _begin(journal)
@@ -175,7 +178,8 @@ def test_a_reversal_answered_for_another_amount_is_not_acknowledged_and_is_repea
     journal = Journal(tmp_path / "journal.db")
     client = _client(acquirer, security, journal)
     txn = _begin(journal)
-    authorize_journaled(_Ports(client, journal), txn, _request(journal.next_stan(), 3097))  # x.97: no answer
+    authorize_journaled(_Ports(client, journal), txn, _request(journal.next_stan()))
+    journal.update(txn, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")  # the card refused: reverse
     acquirer.answer_change = ("0410", "4")
     assert not reverse_payment(client, journal, journal.get(txn), terminal_id=TID, merchant_id=MID, attempts=2)
     record = journal.get(txn)
@@ -211,3 +215,40 @@ def test_an_advice_or_refund_answered_for_another_amount_is_not_taken(
     assert client.refund(refund).approved  # the same refund STAN: paid once
     assert [(r.stan, r.amount_minor) for r in acquirer.refunds] == [(refund.stan, 3000)]
     journal.close()
+
+
+def test_a_refund_answered_for_another_amount_stays_pending_and_is_repeated_under_its_stan(
+        tmp_path, acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
+    """flows.refund through the real link: a 0210 to the refund that gives back another amount is no answer."""
+    journal = Journal(tmp_path / "journal.db")
+    client = _client(acquirer, security, journal)
+    txn = _begin(journal)
+    authorize_journaled(_Ports(client, journal), txn, _request(journal.next_stan()))
+    journal.update(txn, TxnState.CARD_DECLINED_AFTER_APPROVAL, reversal="pending")
+    acquirer.refuse_reversals = True
+    assert not reverse_payment(client, journal, journal.get(txn), terminal_id=TID, merchant_id=MID)
+    acquirer.refuse_reversals = False
+    acquirer.answer_change = ("0210", "4")
+    pending = refund_payment(client, journal, journal.get(txn), terminal_id=TID, merchant_id=MID,
+                             supervisor_id="90", attempts=2)
+    record = journal.get(txn)
+    assert pending.status == "pending" and record.state == TxnState.REFUND_PENDING
+    assert "amount (field 4)" in (record.message or "")
+    acquirer.answer_change = None
+    done = refund_payment(client, journal, record, terminal_id=TID, merchant_id=MID, supervisor_id="90")
+    assert done.status == "refunded" and journal.get(txn).refund_stan == record.refund_stan
+    assert [(r.stan, r.amount_minor) for r in acquirer.refunds] == [(record.refund_stan, 3000)]  # paid once
+    journal.close()
+
+
+@given(key=st.sampled_from(sorted(ECHOED)), code=st.sampled_from(["00", "11", "05", "30", "51", "A0", "94"]),
+       other=st.text(alphabet="0123456789ABCDEFMT", min_size=1, max_size=15))
+def test_any_other_value_of_an_echoed_field_is_a_mismatch_whatever_the_code(key: str, code: str,
+                                                                            other: str) -> None:
+    if other.rstrip() == SENT[key].rstrip():
+        other = other + "9" if len(other) < 15 else "X"
+    answer = {**SENT, "t": "0210", "39": code, key: other}
+    with pytest.raises(AnswerMismatch) as caught:
+        check_answer(SENT, answer)
+    assert caught.value.tag == key
+    check_answer(SENT, {**SENT, "t": "0210", "39": code})  # the same answer with the field as sent passes

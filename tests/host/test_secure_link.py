@@ -283,4 +283,6 @@ def test_world_fault_toggles_reach_the_host(tmp_path: Path) -> None:
     assert world.toggle_fault("acquirer_tls_expired") and sec.tls_fault == "expired"
     assert not world.toggle_fault("acquirer_tls_expired") and sec.tls_fault is None
     assert world.toggle_fault("acquirer_bad_mac") and sec.bad_mac_answers
+    assert world.toggle_fault("acquirer_partial") and world.acquirer.forced_response == "10"
+    assert not world.toggle_fault("acquirer_partial") and world.acquirer.forced_response is None
     world.stop()

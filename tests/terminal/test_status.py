@@ -56,3 +56,29 @@ def test_status_without_a_journal_says_so_and_creates_none(tmp_path: Path) -> No
     assert run.returncode == 0
     assert f"no journal at {missing}" in run.stdout
     assert not missing.exists()
+
+
+def test_status_names_each_advice_the_bank_never_took_without_its_pan(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from flows.ports import AuthRequest
+    from flows.saf import PanSealer, offline_row
+
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    txn = journal.begin(order_id="O1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="Plan", amount_minor=1500, fee_minor=0, channel="card", cashier_id="01")
+    request = AuthRequest(journal.next_stan(), 1500, dt.datetime(2026, 12, 1, 10, 0), pan="6217000000000078",
+                          expiry_yymm="3012", icc_data=b"")
+    saf_id = journal.saf_offline_approved(txn, offline_row(request, PanSealer(b"k" * 32, "T0000042")))
+    journal.saf_update(saf_id, "failed", tries=10, message="10 tries, last: not acknowledged: the bank answered 96")
+    journal.close()
+
+    status = json.loads(_status(_config(tmp_path, path), "--json").stdout)
+    assert status["saf_queue_depth"] == 0
+    assert status["saf_failed"] == [{"stan": f"{request.stan:06d}", "amount": "￥15.00", "pan": "621700******0078",
+                                     "tries": 10}]
+    text = _status(_config(tmp_path, path)).stdout
+    assert "advices not taken by the bank (failed, for a supervisor): 1" in text
+    assert f"stan {request.stan:06d} ￥15.00 card 621700******0078, 10 tries" in text
+    assert "6217000000000078" not in text
