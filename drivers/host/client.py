@@ -22,9 +22,11 @@ RemoteProtocolError  an answer arrived but cannot be decoded, or    unknown, exa
 
 ``LinkTimeout`` is a ``LinkError``, so catch it first. ``LinkSecurityError`` (a refused TLS handshake or
 sign-on) is a ``LinkError``: nothing was processed. An answer whose MAC is missing or wrong is a
-``RemoteProtocolError``, like garbage: the caller reverses. A 0210 with 94 (duplicate transmission) to a
-purchase is ``StanInUse`` (a ``LinkError``: not processed, nothing to reverse — the STAN belongs to an older
-message); the client first asks the host for its view of our counters (echo), so the caller's next STAN is fresh.
+``RemoteProtocolError``, like garbage: the caller reverses — so is an ``A0`` (key error) without a valid MAC
+to a purchase, reversal or advice, after a new sign-on (``drivers.host.session_link``). A 0210 with 94
+(duplicate transmission) to a purchase is ``StanInUse`` (a ``LinkError``: not processed, nothing to reverse —
+the STAN belongs to an older message); the client first asks the host for its view of our counters (echo), so
+the caller's next STAN is fresh.
 An advice answered 94 is returned as its code, after the same echo (``flows.saf`` renumbers it once).
 The 0810 answers to sign-on and echo carry that view (field 61, ``drivers.host.counters``): kept as
 ``host_view`` and handed to ``on_host_view`` (the composition root advances the journal's counters with it).
@@ -49,7 +51,7 @@ from collections.abc import Callable
 from drivers.host.advice import build_advice, build_refund
 from drivers.host.answer_check import checked
 from drivers.host.counters import HostView, is_ahead, parse_view
-from drivers.host.dukpt_link import DukptMacer, dukpt_exchange
+from drivers.host.dukpt_link import DukptMacer, UnmacedKeyError, dukpt_exchange
 from drivers.host.header import FrameHeader
 from drivers.host.messages import (
     Fields,
@@ -61,6 +63,7 @@ from drivers.host.messages import (
     parse_auth_response,
     response_code,
 )
+from drivers.host.session_link import after_key_error, session_exchange
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.signon import (
     KEY_ERROR_CODE,
@@ -68,7 +71,6 @@ from drivers.host.signon import (
     accept_keys,
     build_sign_off,
     build_sign_on,
-    pack_with_mac,
     verify_mac,
 )
 from drivers.host.spec import describe_response
@@ -361,33 +363,24 @@ class HostClient:
             return dukpt_exchange(fields, self._dukpt, self._round_trip)
         if self._tmk is None:
             return self._round_trip(pack(fields), expected_key(fields))[0]
-        answer = self._secured(fields, self._session())
+        try:
+            answer: Fields | UnmacedKeyError = self._secured(fields, self._session())
+        except UnmacedKeyError as exc:  # not authenticated: drivers.host.session_link says what follows
+            answer = exc
         if self._transport.sign_on_requested:  # the answer's header asks for a new sign-on: before the next message
             self._transport.sign_on_requested = False
             log.info("%s stan=%s: the acquirer asks for a new sign-on", fields["t"], fields.get("11"))
             self._keys = None
-        if answer.get("39") != KEY_ERROR_CODE:
+        if not isinstance(answer, UnmacedKeyError) and answer.get("39") != KEY_ERROR_CODE:
             return answer
-        # The host could not verify our MAC (its keys changed): sign on again and send the message once more.
-        log.warning("%s stan=%s: acquirer reports a key error (A0): signing on again", fields["t"],
-                    fields.get("11"))
+        log.warning("%s stan=%s: acquirer reports a key error (A0)%s: signing on again", fields["t"],
+                    fields.get("11"), " without a valid MAC" if isinstance(answer, UnmacedKeyError) else "")
         self._keys = None
-        if "52" in fields and "53" not in fields:  # its PIN block is under the PIK the host dropped: not resent
-            self._session()
-            return answer
-        answer = self._secured(fields, self._session())
-        if answer.get("39") == KEY_ERROR_CODE:
-            raise RemoteProtocolError("acquirer reports a key error again after a new sign-on", tag="39")
-        return answer
+        return after_key_error(fields, answer, self._session, self._secured)
 
     def _secured(self, fields: Fields, keys: TerminalKeys) -> Fields:
-        """One MACed exchange. An answer whose MAC is missing or wrong is no answer: RemoteProtocolError
-        (outcome unknown, the caller reverses). Only a key-error answer (A0) is taken without a MAC: the
-        host could not MAC it, and it never approves anything."""
-        answer, raw = self._round_trip(pack_with_mac(fields, keys.mak), expected_key(fields))
-        if answer.get("39") == KEY_ERROR_CODE:
-            return answer
-        return verify_mac(raw, keys.mak)
+        """One MACed exchange (``session_link.session_exchange``): a missing or wrong MAC is no answer."""
+        return session_exchange(fields, keys, self._round_trip)
 
     def _round_trip(self, message: bytes, want: tuple[str, str, str]) -> tuple[Fields, bytes]:
         return self._transport.round_trip(message, want)

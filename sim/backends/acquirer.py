@@ -243,6 +243,12 @@ class AcquirerSim:
             raise ValueError("this acquirer runs without MACs")
         self.security.a0_reversals = count
 
+    def forged_a0_purchases(self, count: int) -> None:
+        """The next ``count`` purchases are decided (and booked) but answered A0 without a MAC, as a forger would."""
+        if self.security is None:
+            raise ValueError("this acquirer runs without MACs")
+        self.security.forged_a0_purchases = count
+
     def reset_pin_tries(self) -> None:
         with self._lock:
             self._wrong_pins.clear()

@@ -30,6 +30,8 @@ forger's would; other answers stay good, so the reversal that follows gets throu
 the terminal's keys: its next request gets A0), ``bad_kcv`` (sign-on answers with a wrong MAK check value),
 ``same_keys`` (sign-on delivers one key as both PIK and MAK, check values and all: the terminal must refuse it),
 ``a0_reversals`` (the next N reversals are answered A0 and not processed, as if their MAC failed),
+``forged_a0_purchases`` (the next N purchases are decided and kept on the books, approvals included, but their
+0210 is replaced by an A0 without a MAC, as a forger on the path would send),
 ``tls_fault`` = ``expired`` / ``wrong_host`` / ``unknown_ca`` (the host presents a broken certificate). Magic
 amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a re-sign-on once per STAN (A0).
 
@@ -113,6 +115,7 @@ class AcquirerSecurity:
     bad_kcv: bool = False
     same_keys: bool = False  # sign-on delivers one key as both PIK and MAK (no key separation)
     a0_reversals: int = 0  # the next N reversals (0400/0401) are answered A0, as if their MAC failed
+    forged_a0_purchases: int = 0  # the next N decided purchases: their 0210 replaced by an unMACed A0 (a forger's)
     tls_fault: str | None = None
     _keys: dict[str, SessionKeys] = field(default_factory=dict)
     _stans: set[tuple[str, dt.date, str]] = field(default_factory=set)
@@ -237,6 +240,13 @@ class AcquirerSecurity:
             self.a0_reversals -= 1
             return True
 
+    def _forged_a0(self) -> bool:
+        with self._lock:
+            if self.forged_a0_purchases <= 0:
+                return False
+            self.forged_a0_purchases -= 1
+            return True
+
     def view_of(self, terminal_id: str) -> HostView | None:
         """What the host last received from this terminal (None before its first authenticated request)."""
         with self._lock:
@@ -273,6 +283,8 @@ class AcquirerSecurity:
     def seal(self, answer: m.Fields, request: m.Fields, keys: SessionKeys) -> bytes:
         """Pack a decided answer with its MAC under the MAK its request was verified with (a wrong MAC under
         ``bad_mac_answers`` or the magic amount .81)."""
+        if answer["t"] == "0210" and request.get("3") == PROCESSING_PURCHASE and self._forged_a0():
+            return m.pack(self._key_error(request))  # decided and booked; the terminal is told "key error"
         packed = bytearray(pack_with_mac(answer, keys.mak) if self.dukpt is None else self._dukpt_seal(answer, request))
         amount = int(request["4"]) if request.get("4", "").isdigit() else 0
         if answer["t"] == "0210" and (self.bad_mac_answers or amount % 100 == MAGIC_BAD_MAC):

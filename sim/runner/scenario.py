@@ -413,6 +413,10 @@ class _Runner:
             self.w.acquirer.set_tls_fault(str(value) or None)
         elif name == "acquirer_bad_mac":
             sec.bad_mac_answers = bool(value)
+        elif name == "acquirer_forged_a0":  # the next N purchases decided, their 0210 replaced by an unMACed A0
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 99:
+                raise StepFailure(f"acquirer_forged_a0 is a count 0..99, not {value!r}")
+            sec.forged_a0_purchases = value
         elif name == "acquirer_expire_keys" and value:
             sec.expire_keys()
         elif name == "acquirer_bad_kcv":

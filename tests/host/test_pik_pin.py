@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers.host.dukpt_link import UnmacedKeyError
 from drivers.pinpad import PinPad
 from drivers.pinpad_codec import WorkingKeyLoad, decode_working_key, encode_working_key
 from emv.crypto.des import tdes_ecb_decrypt, tdes_ecb_encrypt
 from emv.crypto.mac import kcv_tdes
 from emv.crypto.pin import derive_initial_key
-from flows.card_payment import decline_text
 from flows.ports import AuthRequest
 from pos_errors import DeviceError, LinkError, LocalProtocolError, RemoteProtocolError
 from sim.backends.acquirer import AcquirerSim
@@ -89,17 +89,16 @@ def test_block_under_an_old_pik_is_not_accepted(acquirer: AcquirerSim, security:
     assert host.authorize(_with_pin(request(13), entry.pin_block)).response_code == "63"
 
 
-def test_key_error_with_a_pik_block_signs_on_but_does_not_resend(acquirer: AcquirerSim,
-                                                                 security: AcquirerSecurity,
-                                                                 pad: tuple[PinPadSim, PinPad]) -> None:
+def test_key_error_with_a_pik_block_signs_on_does_not_resend_and_is_unknown(acquirer: AcquirerSim,
+                                                                             security: AcquirerSecurity,
+                                                                             pad: tuple[PinPadSim, PinPad]) -> None:
     sim, driver = pad
     host = client(acquirer, security)
     driver.use_working_key(host.pin_key)
     sim.auto_pin = "1234"
     entry = driver.request_online_pin(GOOD.pan, 1282, 5.0)  # magic .82: the host drops the keys, answers A0
-    answer = host.authorize(_with_pin(request(14, amount=1282), entry.pin_block))
-    assert answer.response_code == "A0" and not answer.approved
-    assert decline_text(answer.response_code).key == "resp.A0"  # the cashier reads "try again", not a code
+    with pytest.raises(UnmacedKeyError, match="without a valid MAC"):  # never "nothing charged": reversed
+        host.authorize(_with_pin(request(14, amount=1282), entry.pin_block))
     assert acquirer.wire_log == ["0800", "0810", "0200", "0210", "0800", "0810"]  # signed on, not resent
     assert [e.response_code for e in acquirer.ledger] == []
 

@@ -83,18 +83,23 @@ def test_a_queued_advice_is_acknowledged_once_the_host_takes_advices_again(tmp_p
     journal.close()
 
 
-def test_an_a0_to_an_advice_renews_the_keys_and_sends_it_again(tmp_path, acquirer: AcquirerSim,
-                                                                 security: AcquirerSecurity) -> None:
-    """The host forgot the terminal's keys (its MAC fails: A0, nothing processed): the client signs on again and
-    the advice goes once more, acknowledged; the host records it once."""
+def test_an_a0_to_an_advice_renews_the_keys_and_keeps_it_queued(tmp_path, acquirer: AcquirerSim,
+                                                                   security: AcquirerSecurity) -> None:
+    """The host forgot the terminal's keys (its MAC fails: A0 without a MAC, which a forger could send too):
+    the client signs on again, the advice stays queued (a try counted) and the next drain acknowledges it as a
+    repeat (0221); the host records it once."""
     journal = Journal(tmp_path / "journal.db")
     sealer = PanSealer(b"k" * 32, TID)
     client = _client(acquirer, security, journal)
     client.sign_on()
     stan = _queue(journal, sealer, "O1", 4)
     security.expire_keys()
+    assert drain(client, journal, sealer, terminal_id=TID, merchant_id=MID).queued == 1
+    assert acquirer.wire_log[2:] == ["0220", "0230", "0800", "0810"]  # A0, sign-on, not acknowledged
+    [row] = journal.saf_items(("queued",))
+    assert row.attempts == 1 and sealer.open(row.pan_sealed, row.stan) == GOOD.pan
     assert drain(client, journal, sealer, terminal_id=TID, merchant_id=MID).sent == 1
-    assert acquirer.wire_log[2:] == ["0220", "0230", "0800", "0810", "0220", "0230"]  # A0, sign-on, again
+    assert acquirer.wire_log[-2:] == ["0221", "0230"]
     [row] = journal.saf_items(("sent",))
     assert (row.stan, row.response_code, row.pan_sealed) == (stan, "00", b"")
     assert [(e.mti, e.stan) for e in acquirer.ledger] == [("0220", stan)]

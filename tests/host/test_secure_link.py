@@ -16,6 +16,7 @@ import pytest
 
 from drivers.host import HostClient
 from drivers.host import messages as m
+from drivers.host.dukpt_link import UnmacedKeyError
 from drivers.host.signon import build_sign_on, pack_with_mac
 from drivers.host.tls import client_context
 from drivers.host.tmk import load_tmk
@@ -70,18 +71,27 @@ def test_first_request_signs_on_by_itself(acquirer: AcquirerSim, security: Acqui
     assert mtis(acquirer)[:2] == ["0800", "0810"]
 
 
-def test_key_error_re_sign_on_then_approved(acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
+def test_key_error_re_sign_on_then_outcome_unknown(acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
+    """The host changed its keys: its A0 cannot carry a MAC, so it is no answer (a forger could send the same):
+    the client signs on again and reports the outcome unknown; the reversal under the new keys finds nothing."""
     c = client(acquirer, security)
     c.sign_on()
     security.expire_keys(TID)  # the host changed its keys: our MAC no longer verifies
-    assert c.authorize(request(3)).approved
-    assert mtis(acquirer) == ["0800", "0810", "0200", "0210", "0800", "0810", "0200", "0210"]
-    assert [e.response_code for e in acquirer.ledger] == ["00"], "the MAC-failed 0200 was never processed"
+    with pytest.raises(UnmacedKeyError, match="A0"):
+        c.authorize(request(3))
+    assert mtis(acquirer) == ["0800", "0810", "0200", "0210", "0800", "0810"]
+    assert acquirer.ledger == [], "the MAC-failed 0200 was never processed"
+    assert c.reverse(ReversalRequest(stan=4, original=request(3))) == "00"  # acknowledged: nothing to undo
+    assert acquirer.ledger == [] and len(acquirer.reversals) == 1
+    assert c.authorize(request(5)).approved  # the keys of the new sign-on
 
 
 def test_magic_82_demands_re_sign_on_once(acquirer: AcquirerSim, security: AcquirerSecurity) -> None:
-    assert client(acquirer, security).authorize(request(4, amount=1282)).approved
-    assert mtis(acquirer).count("0800") == 2
+    c = client(acquirer, security)
+    with pytest.raises(UnmacedKeyError):
+        c.authorize(request(4, amount=1282))
+    assert mtis(acquirer).count("0800") == 2 and c.signed_on
+    assert c.authorize(request(6)).approved  # under the keys of the new sign-on
 
 
 def test_answer_with_bad_mac_is_no_answer_and_is_reversed(acquirer: AcquirerSim,
