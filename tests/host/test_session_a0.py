@@ -1,0 +1,158 @@
+"""Master/session keys: an ``A0`` (key error) without a valid MAC is never an answer (drivers.host.session_link).
+
+Through the real mutual-TLS link and the simulated acquirer: a forger replaces the host's approval by an
+unMACed ``A0`` — the client signs on again and reports the outcome unknown, the flow reverses the approval journal
+first (real SQLite journal); a reversal answered ``A0`` is repeated until acknowledged; an echo is sent once more
+under the new keys. The authenticated case (an ``A0`` whose MAC verifies under our MAK) is the pure core's,
+fed packed answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from drivers.host import messages as m
+from drivers.host.dukpt_link import UnmacedKeyError
+from drivers.host.session_link import after_key_error, session_exchange
+from drivers.host.signon import KEY_ERROR_CODE, TerminalKeys, pack_with_mac
+from flows.authorize import authorize_journaled
+from flows.ports import ReversalRequest
+from flows.reversal import reverse_payment
+from flows.txn_state import TxnState
+from pos_errors import RemoteProtocolError
+from sim.backends.acquirer import AcquirerSim
+from sim.backends.acquirer_security import AcquirerSecurity
+from terminal.journal import Journal
+from tests.host.conftest import started
+from tests.host.test_secure_link import TID, client, mtis, request
+
+MID = "M00000000000001"
+
+
+@pytest.fixture
+def acquirer(security: AcquirerSecurity) -> Iterator[AcquirerSim]:
+    yield from started(security)
+
+
+@dataclasses.dataclass
+class _Ports:
+    host: object
+    journal: Journal
+
+
+def test_a_forged_a0_hiding_an_approval_is_reversed_journal_first(tmp_path, acquirer: AcquirerSim,
+                                                                   security: AcquirerSecurity) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    host = client(acquirer, security)
+    host.sign_on()
+    acquirer.forged_a0_purchases(1)  # the host approves; a forger turns its 0210 into an A0 without a MAC
+    txn = journal.begin(order_id="O1", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="p", amount_minor=1250, fee_minor=0, channel="card", cashier_id="01")
+    sent, answer, unknown = authorize_journaled(_Ports(host, journal), txn, request(journal.next_stan()))
+    assert answer is None and unknown is not None and "without a valid MAC" in unknown.reason
+    row = journal.get(txn)
+    assert (row.state, row.reversal) == (TxnState.AUTH_UNKNOWN, "pending")  # never "nothing charged"
+    assert [e.response_code for e in acquirer.ledger] == ["00"]  # the host did approve it
+    assert mtis(acquirer)[-4:] == ["0200", "0210", "0800", "0810"]  # keys renewed at once
+    assert reverse_payment(host, journal, journal.get(txn), terminal_id=TID, merchant_id=MID)
+    assert journal.get(txn).state == TxnState.REVERSED
+    assert acquirer.ledger[0].reversed and acquirer.approved_total_minor() == 0
+    assert host.authorize(request(journal.next_stan())).approved  # the next sale, under the new keys
+    journal.close()
+
+
+def test_a_failed_sign_on_after_the_a0_still_leaves_the_outcome_unknown(acquirer: AcquirerSim,
+                                                                        security: AcquirerSecurity) -> None:
+    """A LinkError here would read "never sent": the approval would not be reversed."""
+    host = client(acquirer, security)
+    host.sign_on()
+    acquirer.forged_a0_purchases(1)
+    security.bad_kcv = True  # the new sign-on is refused (wrong check value)
+    with pytest.raises(UnmacedKeyError):
+        host.authorize(request(31))
+    assert not host.signed_on and [e.response_code for e in acquirer.ledger] == ["00"]
+    security.bad_kcv = False
+    req = request(31)
+    assert host.reverse(ReversalRequest(stan=32, original=req)) == "00"  # signs on by itself, then reverses
+    assert acquirer.ledger[0].reversed
+
+
+def test_a_reversal_answered_a0_is_repeated_until_acknowledged(tmp_path, acquirer: AcquirerSim,
+                                                               security: AcquirerSecurity) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    host = client(acquirer, security)
+    txn = journal.begin(order_id="O2", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="p", amount_minor=1250, fee_minor=0, channel="card", cashier_id="01")
+    _, answer, _ = authorize_journaled(_Ports(host, journal), txn, request(journal.next_stan()))
+    assert answer is not None and answer.approved
+    acquirer.a0_reversals(1)  # the first reversal's MAC "fails": A0 without a MAC, not processed
+    assert reverse_payment(host, journal, journal.get(txn), terminal_id=TID, merchant_id=MID)
+    assert [r.mti for r in acquirer.reversals] == ["0401"]  # the A0'd 0400 never reached the books; its repeat
+    assert mtis(acquirer)[-6:] == ["0400", "0410", "0800", "0810", "0401", "0410"]
+    assert journal.get(txn).state == TxnState.REVERSED and acquirer.ledger[0].reversed
+    journal.close()
+
+
+def test_an_echo_answered_a0_is_sent_again_under_new_keys(acquirer: AcquirerSim,
+                                                          security: AcquirerSecurity) -> None:
+    host = client(acquirer, security)
+    host.sign_on()
+    security.expire_keys(TID)
+    assert host.echo()
+    assert mtis(acquirer)[2:] == ["0800", "0810", "0800", "0810", "0800", "0810"]  # A0, sign-on, echo again
+
+
+# --- the pure core: which A0 is authenticated --------------------------------------------------------------
+
+KEYS = TerminalKeys(mak=bytes.fromhex("0123456789ABCDEFFEDCBA9876543210"), pik_under_tmk=bytes(16),
+                    pik_kcv=bytes(4))
+OTHER_MAK = bytes.fromhex("1C1C1C1C1C1C1C1C0E0E0E0E0E0E0E0E")
+PURCHASE = {"t": "0200", "3": "000000", "4": "000000001250", "11": "000041", "41": TID, "42": MID,
+            "49": "156", "52": "00" * 8}
+
+
+def _a0(request: m.Fields, mak: bytes | None) -> bytes:
+    answer = {k: request[k] for k in ("3", "4", "11", "41", "42", "49")}
+    answer.update({"t": m.response_mti(request["t"]), "39": KEY_ERROR_CODE})
+    return m.pack(answer) if mak is None else pack_with_mac(answer, mak)
+
+
+def _replying(raw: bytes):  # type: ignore[no-untyped-def]
+    def round_trip(message: bytes, want: tuple[str, str, str]) -> tuple[m.Fields, bytes]:
+        return m.unpack(raw), raw
+    return round_trip
+
+
+@pytest.mark.parametrize("mak", [None, OTHER_MAK], ids=["no MAC", "MAC under another key"])
+def test_an_a0_without_a_valid_mac_is_no_answer(mak: bytes | None) -> None:
+    with pytest.raises(UnmacedKeyError, match="outcome unknown"):
+        session_exchange(PURCHASE, KEYS, _replying(_a0(PURCHASE, mak)))
+
+
+@pytest.mark.parametrize("mti", ["0200", "0400", "0401", "0220", "0221"])
+def test_an_unmaced_a0_to_money_renews_the_keys_and_is_raised_never_resent(mti: str) -> None:
+    renewed, sent = [], []
+    exc = UnmacedKeyError("A0", tag="39")
+    with pytest.raises(UnmacedKeyError):
+        after_key_error({**PURCHASE, "t": mti}, exc, lambda: renewed.append(1) or KEYS,  # type: ignore[func-returns-value]
+                        lambda f, k: sent.append(f) or {})  # type: ignore[func-returns-value]
+    assert renewed == [1] and sent == []
+
+
+def test_an_authenticated_a0_to_a_pik_pin_purchase_is_its_answer_not_resent() -> None:
+    answer = session_exchange(PURCHASE, KEYS, _replying(_a0(PURCHASE, KEYS.mak)))
+    assert answer["39"] == KEY_ERROR_CODE
+    sent: list[m.Fields] = []
+    out = after_key_error(PURCHASE, answer, lambda: KEYS, lambda f, k: sent.append(f) or {})  # type: ignore[func-returns-value]
+    assert out is answer and sent == []
+
+
+def test_an_authenticated_a0_without_a_pin_block_is_sent_once_more() -> None:
+    plain = {k: v for k, v in PURCHASE.items() if k != "52"}
+    answer = session_exchange(plain, KEYS, _replying(_a0(plain, KEYS.mak)))
+    approved = {**answer, "39": "00"}
+    assert after_key_error(plain, answer, lambda: KEYS, lambda f, k: approved) is approved
+    with pytest.raises(RemoteProtocolError, match="again after a new sign-on"):
+        after_key_error(plain, answer, lambda: KEYS, lambda f, k: answer)
