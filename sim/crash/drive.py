@@ -113,6 +113,10 @@ SCENARIOS: tuple[CrashScenario, ...] = (
     # MAC: never a refusal, the reversal is repeated until acknowledged (drivers.host.dukpt_link)
     CrashScenario("dukpt_reversal_a0", "89860424000000000215", "5", "visa-credit", "reversed",
                   acquirer=(("a0_reversals", 2),), host=(("key_scheme", "dukpt"),)),
+    # master/session keys: the host approves, a forger turns its 0210 into an A0 without a MAC: outcome unknown,
+    # the terminal signs on again and reverses the approval (drivers.host.session_link)
+    CrashScenario("host_forged_a0", "89860424000000000017", "3", "visa-credit", "reversed",
+                  acquirer=(("forged_a0_purchases", 1),)),
     CrashScenario("card_void_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "voided",
                   after=SUPERVISOR_VOID_ANYWAY_UNREACHABLE),
     CrashScenario("card_refund_anyway_unreachable", "89860424000000000017", "3", "visa-credit", "refunded",
