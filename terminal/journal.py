@@ -23,7 +23,7 @@ from terminal.journal_damage import accept_damage, open_checked
 from terminal.journal_files import JournalFiles
 from terminal.journal_rows import JournalError, JournalTooNew, decode_all, lenient_text, statements, txn_move
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import CHECKED, INDEXES, MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.journal_schema import CHECKED, COLUMNS, INDEXES, MIGRATIONS, SCHEMA_VERSION, SEALED
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
 
@@ -124,12 +124,14 @@ class Journal:
                                f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
             new = [name for name, sql in INDEXES if not self._rows("sqlite_master", "name = ?", (name,)) and
                    db.execute(sql)]  # not migrations (journal_schema.INDEXES): sealed below with the schema
-            self._resume()
+            self._resume()  # journal_schema.COLUMNS: a table's rows resealed only when they were intact before
+            intact = [t for t, column, _ in COLUMNS if column not in self._names(t) and self.verify((t,)) is None]
+            grown = [t for t, column, sql in COLUMNS if column not in self._names(t) and db.execute(sql)]
             self._chained = version >= 6
-            for table in CHECKED if version < SCHEMA_VERSION else ():
+            for table in CHECKED if version < SCHEMA_VERSION else intact:  # every row's digest changed
                 self._seal(table)
-            if new and version == SCHEMA_VERSION:
-                self._seal("sqlite_master", f"name IN ({','.join('?' * len(new))})", tuple(new))
+            if (new or grown) and version == SCHEMA_VERSION:
+                self._seal("sqlite_master", f"name IN ({','.join('?' * len(new + grown))})", tuple(new + grown))
 
     def _chain_mac(self, seq: int) -> bytes | None:  # the MAC of this generation's chain entry ``seq``, if there
         there = self._rows("chain", "generation = ? AND seq = ?", (self.chain.generation, seq))
@@ -172,11 +174,11 @@ class Journal:
         with self._lock:
             return dict(self._db.execute("SELECT name, value FROM counter").fetchall())
 
-    def advance_counters(self, **at_least: int) -> None:
-        """Counters go on from at least these (``stan=`` …): the seam for the host's view of its last STAN."""
+    def advance_counters(self, exact: bool = False, /, **at_least: int) -> None:
+        """Counters go on from at least these (``stan=`` …), or from these when ``exact`` (ahead across a wrap)."""
         with self.transaction() as db:
-            for name, value in at_least.items():
-                db.execute("UPDATE counter SET value = MAX(value, ?) WHERE name = ?", (value, name))
+            for name, v in at_least.items():
+                db.execute("UPDATE counter SET value = IIF(?, ?, MAX(value, ?)) WHERE name = ?", (exact, v, v, name))
 
     def _bump(self, name: str, wrap: int | None = None, *, durable: bool = True) -> int:
         with self.transaction(durable=durable) as db:
@@ -255,11 +257,13 @@ class Journal:
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         return self._decoded(TxnRecord, "txn", where, params)
 
+    def _names(self, table: str) -> list[str]:
+        return [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
+
     def _decoded(self, cls: Any, table: str, where: str, params: tuple[Any, ...], into: dict[str, str] | None = None,
                  ) -> list[Any]:  # rows that cannot be decoded are named in ``into`` (default: ``quarantined``)
         with self._lock:
-            names = [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
-            return decode_all(cls, names, self._rows(table, where, params), table,
+            return decode_all(cls, self._names(table), self._rows(table, where, params), table,
                               self.quarantined if into is None else into)
 
     def all_transactions(self) -> list[TxnRecord]:  # oldest first, as every query (tests, simulator, benches)

@@ -4,16 +4,16 @@ This module executes nothing: it is the journal's schema kept apart so that ``te
 that talks to SQLite) stays readable. ``tests/lint/test_sql_only_in_journal.py`` allows DDL here and checks that
 no statement is executed outside ``terminal/journal.py``. Migration 6 adds the integrity chain
 (``terminal.journal_chain``): one entry per row written, in the row's own commit. Migration 7 keeps each
-payment's POS entry mode, which its reversal quotes. Migration 8 keeps the plan's Chinese name beside the English
-one, so every receipt (sale, void, refund, reprint) names the plan in its own language.
+payment's POS entry mode, which its reversal quotes. ``COLUMNS`` are added at open, not by a migration (the
+plan's Chinese name, so every receipt names the plan in its own language).
 
->>> len(MIGRATIONS)
-8
+>>> len(MIGRATIONS), [column for _, column, _ in COLUMNS]
+(7, ['plan_name_zh'])
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED", "INDEXES"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED", "INDEXES", "COLUMNS"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -61,8 +61,6 @@ MIGRATIONS: tuple[str, ...] = (
         ref INTEGER NOT NULL, digest BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (generation, seq));""",
     # 7: the POS entry mode (field 22) the 0200 went with: its reversal must quote the same (flows.reversal)
     """ALTER TABLE txn ADD COLUMN entry_mode TEXT;""",
-    # 8: the plan's Chinese name (the carrier's ``name_zh``), for receipts in Chinese (flows.receipt.plan_name_in)
-    """ALTER TABLE txn ADD COLUMN plan_name_zh TEXT;""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order
@@ -77,3 +75,10 @@ CHECKED = (*SEALED, "sqlite_master")
 # commit that creates it. ``txn_sim``: one SIM's rows (the daily spending check, the duplicate guard) without
 # reading the whole table.
 INDEXES = (("txn_sim", "CREATE INDEX txn_sim ON txn(iccid)"),)
+# Columns added at open when missing, not by a migration (as INDEXES): nullable and read by name, so an image rolled
+# back to the build before still opens the journal (its queries name their columns and its row decoding ignores one
+# it does not know), where a newer schema version would stop it (JournalTooNew). The commit that adds one reseals
+# that table's rows (a row's digest covers every column) and its schema entry. (table, column, DDL):
+# ``txn.plan_name_zh``: the plan's Chinese name (the carrier's ``name_zh``), for receipts in Chinese
+# (``flows.receipt.plan_name_in``).
+COLUMNS = (("txn", "plan_name_zh", "ALTER TABLE txn ADD COLUMN plan_name_zh TEXT"),)

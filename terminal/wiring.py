@@ -275,11 +275,13 @@ TAP_COMBINATIONS = (("A000000333", 7), ("A000000003", 3), ("A000000004", 2))  # 
 
 def follow_host_view(journal: Journal, view: HostView) -> None:
     """The host's view of our counters (sign-on, echo: ``drivers.host.counters``): a STAN, batch or invoice
-    behind it — a journal restored from an old backup — continues from it, audited (issue 15 item 2)."""
+    behind it — a journal restored from an old backup — continues from it, audited (issue 15 item 2). The view
+    is ahead in sequence order, so it is taken as it is: after a wrap (the host at 000002, a journal restored
+    at 999997) it is numerically smaller, and "at least" would have left the journal reusing the host's STANs."""
     ahead = behind(view, journal.counters())
     if ahead:
         log.warning("counters behind the host's view, advanced to %s", ahead)
-        journal.advance_counters(**ahead)
+        journal.advance_counters(True, **ahead)  # exact: the view is ahead in sequence order
         AuditLog(journal).record("-", "counters_from_host", " ".join(f"{k}={v:06d}" for k, v in ahead.items()))
 
 
