@@ -6,12 +6,18 @@ publish with it; ``Capk.__post_init__`` recomputes it, so a mistyped modulus is 
 the first card. Every shipped key says where it comes from (``source``), whether it is a scheme **test** key
 (``test``) and when it expires (``expiry``, YYMMDD; an expired CAPK is not used):
 
-* ``LIVE_CAPKS``: Visa A000000003/01 (1024 bits) and Mastercard A000000004/05 (1408 bits), listed as *live*
-  keys by emv-utils (``src/emv_capk_static_data.h``) and used by the emv-tools / proxmark3 ODA vectors
-  (``client/src/emv/test/sda_test.c``, ``dda_test.c``), which are real cards' data. Both have **expired**
-  (31 Dec 2009 and 31 Dec 2024): they stay in the list with their dates, for the published vectors (checked at
-  their own date), and no terminal trusts them now (``emv.config.trusted_capks`` leaves out every key
-  ``expired`` at the terminal's date, and the kernels check the date again at each ODA).
+* ``LIVE_CAPKS``: the schemes' current production keys, Visa A000000003/09 and Mastercard A000000004/06 (1984
+  bits), listed as *live* keys by emv-utils (``src/emv_capk_static_data.h``) and in proxmark3
+  ``client/resources/capk.txt``, both with the checksum below; they expire on 31 Dec 2033 (EMVCo's annual key
+  length review: Visa and Mastercard 1984-bit keys "updated to 12/31/2033", as acquirers publish it, e.g. Forte's
+  release note "Certificate Authority Public (CAP) Key Requirement"). No UnionPay key is shipped: the public lists
+  give its production keys (A000000333/02, 03, 04) dates no later than 2025 and no current one, so a UnionPay
+  terminal adds its acquirer's keys in ``[[emv.capks]]``.
+* ``RETIRED_CAPKS``: Visa 01 (1024 bits, expired 31 Dec 2009) and Mastercard 05 (1408 bits, expired 31 Dec 2024),
+  kept only for the published emv-tools / proxmark3 ODA vectors (``client/src/emv/test/sda_test.c``,
+  ``dda_test.c``: real cards' data), checked at their own date. No terminal trusts them: they are in neither
+  ``LIVE_CAPKS`` nor ``SHIPPED_CAPKS`` (and ``emv.config.trusted_capks`` leaves out any key ``expired`` at the
+  terminal's date; the kernels check the date again at each ODA).
 * ``TEST_CAPKS``: Visa VSDC CA public **test** keys 92 (1408 bits), 94 (1984 bits), 95 (1152 bits): Visa Smart
   Debit/Credit "VSDC CA Public Test Keys" tables 2-1..2-3, as reproduced in merlokk/PCSCEMV ``EMVkeys.pas`` and
   emv-utils; every checksum matches the published one. Trusted only by a terminal whose profile is ``test``.
@@ -23,6 +29,8 @@ The simulator's own CA is not here: it is test data of the simulator (``sim.back
 >>> capk = TEST_CAPKS[(bytes.fromhex("A000000003"), 0x92)]
 >>> len(capk.modulus) * 8, capk.checksum.hex().upper(), capk.test
 (1408, '429C954A3859CEF91295F663C963E582ED6EB253', True)
+>>> [(c.rid.hex().upper(), f"{c.index:02X}", c.expiry) for c in LIVE_CAPKS.values()]
+[('A000000003', '09', '331231'), ('A000000004', '06', '331231')]
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from typing import Any
 
 from pos_errors import ConfigError
 
-__all__ = ["Capk", "LIVE_CAPKS", "TEST_CAPKS", "SHIPPED_CAPKS", "capk_table", "retired"]
+__all__ = ["Capk", "LIVE_CAPKS", "TEST_CAPKS", "SHIPPED_CAPKS", "RETIRED_CAPKS", "capk_table", "retired"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,12 @@ def _capk(rid: str, index: int, modulus: str, checksum: str, label: str, *, expi
 
 _VISA, _MASTERCARD = "A000000003", "A000000004"
 
-_LIVE_SOURCE = "emv-utils emv_capk_static_data.h ('live'); emv-tools ODA vectors (proxmark3 client/src/emv/test)"
+_RETIRED_SOURCE = ("emv-utils emv_capk_static_data.h ('live'); emv-tools ODA vectors "
+                   "(proxmark3 client/src/emv/test)")
+_LIVE_KEY: dict[str, Any] = {
+    "expiry": "331231", "test": False,
+    "source": "emv-utils emv_capk_static_data.h ('live'); proxmark3 client/resources/capk.txt; expiry: EMVCo "
+              "1984-bit key review, Visa/Mastercard 12/31/2033 (acquirer notices, e.g. releases.forte.net)"}
 # test keys have no published expiry: the far date only keeps them usable on a test bench
 _TEST_KEY: dict[str, Any] = {"expiry": "491231", "test": True,
                              "source": "Visa VSDC CA Public Test Keys (PCSCEMV EMVkeys.pas; emv-utils 'test')"}
@@ -133,19 +146,39 @@ _TEST: tuple[Capk, ...] = (
 )
 
 _LIVE: tuple[Capk, ...] = (
+    _capk(_VISA, 0x09,
+          "9D912248DE0A4E39C1A7DDE3F6D2588992C1A4095AFBD1824D1BA74847F2BC4926D2EFD904B4B54954CD189A54C5D117"
+          "9654F8F9B0D2AB5F0357EB642FEDA95D3912C6576945FAB897E7062CAA44A4AA06B8FE6E3DBA18AF6AE3738E30429EE9"
+          "BE03427C9D64F695FA8CAB4BFE376853EA34AD1D76BFCAD15908C077FFE6DC5521ECEF5D278A96E26F57359FFAEDA194"
+          "34B937F1AD999DC5C41EB11935B44C18100E857F431A4A5A6BB65114F174C2D7B59FDF237D6BB1DD0916E644D709DED5"
+          "6481477C75D95CDD68254615F7740EC07F330AC5D67BCD75BF23D28A140826C026DBDE971A37CD3EF9B8DF644AC38501"
+          "0501EFC6509D7A41",
+          "1FF80A40173F52D7D27E0F26A146A1C8CCB29046", "Visa live 1984", **_LIVE_KEY),
+    _capk(_MASTERCARD, 0x06,
+          "CB26FC830B43785B2BCE37C81ED334622F9622F4C89AAE641046B2353433883F307FB7C974162DA72F7A4EC75D9D6573"
+          "36865B8D3023D3D645667625C9A07A6B7A137CF0C64198AE38FC238006FB2603F41F4F3BB9DA1347270F2F5D8C606E42"
+          "0958C5F7D50A71DE30142F70DE468889B5E3A08695B938A50FC980393A9CBCE44AD2D64F630BB33AD3F5F5FD495D31F3"
+          "7818C1D94071342E07F1BEC2194F6035BA5DED3936500EB82DFDA6E8AFB655B1EF3D0D7EBF86B66DD9F29F6B1D324FE8"
+          "B26CE38AB2013DD13F611E7A594D675C4432350EA244CC34F3873CBA06592987A1D7E852ADC22EF5A2EE28132031E48F"
+          "74037E3B34AB747F",
+          "F910A1504D5FFB793D94F3B500765E1ABCAD72D9", "Mastercard live 1984", **_LIVE_KEY),
+)
+
+# expired: the published ODA vectors' keys, never trusted by a terminal (see the module docstring)
+_RETIRED: tuple[Capk, ...] = (
     _capk(_VISA, 0x01,
           "C696034213D7D8546984579D1D0F0EA519CFF8DEFFC429354CF3A871A6F7183F1228DA5C7470C055387100CB935A712C"
           "4E2864DF5D64BA93FE7E63E71F25B1E5F5298575EBE1C63AA617706917911DC2A75AC28B251C7EF40F2365912490B939"
           "BCA2124A30A28F54402C34AECA331AB67E1E79B285DD5771B5D9FF79EA630B75",
           "D34A6A776011C7E7CE3AEC5F03AD2F8CFC5503CC", "Visa live 1024",
-          expiry="091231", source=_LIVE_SOURCE + "; 1024-bit keys expired 31 Dec 2009 (EMVCo)", test=False),
+          expiry="091231", source=_RETIRED_SOURCE + "; 1024-bit keys expired 31 Dec 2009 (EMVCo)", test=False),
     _capk(_MASTERCARD, 0x05,
           "B8048ABC30C90D976336543E3FD7091C8FE4800DF820ED55E7E94813ED00555B573FECA3D84AF6131A651D66CFF4284F"
           "B13B635EDD0EE40176D8BF04B7FD1C7BACF9AC7327DFAA8AA72D10DB3B8E70B2DDD811CB4196525EA386ACC33C0D9D45"
           "75916469C4E4F53E8E1C912CC618CB22DDE7C3568E90022E6BBA770202E4522A2DD623D180E215BD1D1507FE3DC90CA3"
           "10D27B3EFCCD8F83DE3052CAD1E48938C68D095AAC91B5F37E28BB49EC7ED597",
           "EBFA0D5D06D8CE702DA3EAE890701D45E274C845", "Mastercard live 1408",
-          expiry="241231", source=_LIVE_SOURCE + "; 1408-bit keys expire 31 Dec 2024 (EMVCo)", test=False),
+          expiry="241231", source=_RETIRED_SOURCE + "; 1408-bit keys expired 31 Dec 2024 (EMVCo)", test=False),
 )
 
 
@@ -162,3 +195,4 @@ def capk_table(capks: Iterable[Capk]) -> Mapping[tuple[bytes, int], Capk]:
 LIVE_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_LIVE)
 TEST_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_TEST)
 SHIPPED_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_LIVE + _TEST)
+RETIRED_CAPKS: Mapping[tuple[bytes, int], Capk] = capk_table(_RETIRED)

@@ -1,8 +1,9 @@
-"""CA public keys expire (EMV 4.4 Book 2 §5.1: a CAPK is withdrawn at its expiry date): the shipped Visa 01 and
-Mastercard 05 have expired and no terminal trusts them now; a certificate under an expired key fails ODA with the
-method's TVR bit, and the transaction then goes online or declines as the action codes say — contact (the
-``mastercard-expired-capk`` test card, signed under the simulator's retired CA ``E1``) and contactless (fDDA).
-The same card verifies the day before the key expired: only the date fails it."""
+"""CA public keys expire (EMV 4.4 Book 2 §5.1: a CAPK is withdrawn at its expiry date): Visa 01 and Mastercard 05
+have expired and are no longer shipped (the current Visa 09 and Mastercard 06 are, valid through 31 Dec 2033); a
+certificate under an expired key fails ODA with the method's TVR bit, and the transaction then goes online or
+declines as the action codes say — contact (the ``mastercard-expired-capk`` test card, signed under the
+simulator's retired CA ``E1``) and contactless (fDDA). The same card verifies the day before the key expired:
+only the date fails it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import datetime as dt
 
 import pytest
 
-from emv.capk import LIVE_CAPKS, TEST_CAPKS, Capk, retired
+from emv.capk import LIVE_CAPKS, RETIRED_CAPKS, SHIPPED_CAPKS, TEST_CAPKS, Capk, retired
 from emv.config import STANDARD_AIDS, terminal_config, trusted_capks
 from emv.contactless import Status
 from emv.kernel import Transaction
@@ -29,18 +30,30 @@ TODAY = dt.date(2026, 12, 3)
 IDS = {"terminal_id": "T0000001", "merchant_id": "898440154110001", "ifd_serial": "T0000001"}
 
 
-def test_the_shipped_live_keys_have_expired_and_are_not_trusted() -> None:
-    assert [(c.rid, c.index, c.expiry) for c in retired(LIVE_CAPKS.values(), TODAY)] == [
+def test_the_retired_keys_are_not_shipped_and_not_trusted() -> None:
+    assert [(c.rid, c.index, c.expiry) for c in retired(RETIRED_CAPKS.values(), TODAY)] == [
         (VISA, 0x01, "091231"), (MASTERCARD, 0x05, "241231")]
-    assert retired(TEST_CAPKS.values(), TODAY) == []
+    assert retired(LIVE_CAPKS.values(), TODAY) == [] and retired(TEST_CAPKS.values(), TODAY) == []
+    assert not set(RETIRED_CAPKS) & set(SHIPPED_CAPKS)
     for profile in ("production", "test"):
         keys = {c.key for c in trusted_capks({}, profile, TODAY)}
         assert (MASTERCARD, 0x05) not in keys and (VISA, 0x01) not in keys
+        assert {(VISA, 0x09), (MASTERCARD, 0x06)} <= keys
     config = terminal_config({"aids": [{"aid": "A0000000041010"}]}, **IDS, today=TODAY)
-    assert (MASTERCARD, 0x05) not in config.capks
-    # valid through its expiry day, withdrawn the day after
-    assert (MASTERCARD, 0x05) in {c.key for c in trusted_capks({}, "production", dt.date(2024, 12, 31))}
-    assert (MASTERCARD, 0x05) not in {c.key for c in trusted_capks({}, "production", dt.date(2025, 1, 1))}
+    assert set(config.capks) == {(VISA, 0x09), (MASTERCARD, 0x06)}
+
+
+def test_the_current_keys_are_valid_through_their_expiry_day_and_withdrawn_the_day_after() -> None:
+    assert {c.key for c in trusted_capks({}, "production", dt.date(2033, 12, 31))} == {
+        (VISA, 0x09), (MASTERCARD, 0x06)}
+    assert trusted_capks({}, "production", dt.date(2034, 1, 1)) == []
+    # a retired key an operator adds back (the old Mastercard 05, same bytes and date) is left out again
+    mc05 = RETIRED_CAPKS[(MASTERCARD, 0x05)]
+    entry = {"rid": mc05.rid.hex(), "index": "05", "modulus": mc05.modulus.hex(), "checksum": mc05.checksum.hex(),
+             "expiry": mc05.expiry}
+    assert (MASTERCARD, 0x05) not in {c.key for c in trusted_capks({"capks": [entry]}, "production", TODAY)}
+    assert (MASTERCARD, 0x05) in {c.key for c in trusted_capks({"capks": [entry]}, "production",
+                                                               dt.date(2024, 12, 31))}
 
 
 def test_an_operator_key_past_its_date_is_left_out_and_a_bad_date_refused() -> None:

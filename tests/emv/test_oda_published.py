@@ -4,8 +4,8 @@ Source: the ODA test vectors of emv-tools by Dmitry Eremin-Solenikov, as kept in
 ``client/src/emv/test/sda_test.c`` (Visa test CAPK A000000003/01, issuer certificate, remainder, SSAD and the
 static data of a test card) and ``dda_test.c`` (Mastercard test CAPK A000000004/05, issuer and ICC
 certificates, SDAD over the DDOL data ``00000000``) and ``cda_test.c`` (a CDA-signed GENERATE AC answer).
-The CAPKs come from ``emv.capk.LIVE_CAPKS`` (live keys: the vectors are real cards' data), whose checksums are
-the published ones.
+The CAPKs come from ``emv.capk.RETIRED_CAPKS`` (live keys, now expired: the vectors are real cards' data), whose
+checksums are the published ones.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import datetime as dt
 import pytest
 
 from emv import oda
-from emv.capk import LIVE_CAPKS
+from emv.capk import RETIRED_CAPKS
 from pos_errors import OdaError
 
-VISA_01 = LIVE_CAPKS[(bytes.fromhex("A000000003"), 0x01)]
-MC_05 = LIVE_CAPKS[(bytes.fromhex("A000000004"), 0x05)]
+VISA_01 = RETIRED_CAPKS[(bytes.fromhex("A000000003"), 0x01)]
+MC_05 = RETIRED_CAPKS[(bytes.fromhex("A000000004"), 0x05)]
 
 SDA_ISSUER_CERT = bytes.fromhex(
     "3c5fead4dd7bca44f93e90c44f76ede54a3288ecdc78469fcb1225c03b2c04f2c2f412281a0822df14649230989fb149"

@@ -26,18 +26,18 @@ def test_example_config_is_production_and_trusts_live_keys_only():
     assert settings.terminal.profile == "production" and Settings().terminal.profile == "production"
     capks = emv_config(settings).capks
     assert not any(c.test for c in capks.values())
-    # the live keys still valid today: the shipped Visa 01 and Mastercard 05 have expired (EMV Book 2 §5.1)
+    # the live keys still valid today (Visa 09, Mastercard 06 until 2033); the expired 01 / 05 are not shipped
     assert set(capks) == {k for k, c in LIVE_CAPKS.items() if not c.expired(dt.date.today())}
     assert (bytes.fromhex("A000000004"), 0x05) not in capks
 
 
 def test_shipped_table_labels_every_key_with_source_expiry_and_kind():
     live = {(k[0].hex().upper(), k[1]) for k, c in SHIPPED_CAPKS.items() if not c.test}
-    assert live == {("A000000003", 0x01), ("A000000004", 0x05)}  # live keys per emv-utils / emv-tools
+    assert live == {("A000000003", 0x09), ("A000000004", 0x06)}  # live keys per emv-utils / proxmark3
     assert {k[1] for k, c in SHIPPED_CAPKS.items() if c.test} == {0x92, 0x94, 0x95}
     for capk in SHIPPED_CAPKS.values():
         assert capk.source and capk.label and len(capk.expiry) == 6
-    assert LIVE_CAPKS[(bytes.fromhex("A000000004"), 0x05)].expiry == "241231"  # EMVCo: 1408-bit keys end 2024
+    assert LIVE_CAPKS[(bytes.fromhex("A000000004"), 0x06)].expiry == "331231"  # EMVCo: 1984-bit keys end 2033
     assert all(c.test for c in SIM_CAPKS.values())
 
 
