@@ -362,6 +362,9 @@ class SimWorld:
         if name == "acquirer_idle_race":  # the bank's idle timer fires just as the next message arrives (once)
             self.acquirer.idle.arm_race(not self.acquirer.idle.race_armed)
             return self.acquirer.idle.race_armed
+        if name == "acquirer_forged_a0" and sec is not None:  # the next approval replaced by an unMACed A0 (or not)
+            sec.forged_a0_purchases = 0 if sec.forged_a0_purchases else 1
+            return sec.forged_a0_purchases > 0
         raise ValueError(f"unknown fault {name!r}")
 
     def stop(self) -> None:

@@ -178,6 +178,7 @@ class PosSimApp(App[None]):
         Binding("M", "toggle_fault('acquirer_bad_mac')", "Bank bad MAC", show=False, priority=True),
         Binding("H", "toggle_fault('acquirer_idle_race')", "Bank idle close race", show=False, priority=True),
         Binding("A", "toggle_fault('acquirer_partial')", "Bank partial approval", show=False, priority=True),
+        Binding("K", "toggle_fault('acquirer_forged_a0')", "Bank A0 forged", show=False, priority=True),
         Binding("pageup", "scroll_receipt(-1)", "Receipt", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_receipt(1)", "Receipt", show=False, priority=True),
         Binding("home", "scroll_screen(-1)", "Screen ↑", show=False, priority=True),

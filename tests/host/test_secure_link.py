@@ -295,4 +295,6 @@ def test_world_fault_toggles_reach_the_host(tmp_path: Path) -> None:
     assert world.toggle_fault("acquirer_bad_mac") and sec.bad_mac_answers
     assert world.toggle_fault("acquirer_partial") and world.acquirer.forced_response == "10"
     assert not world.toggle_fault("acquirer_partial") and world.acquirer.forced_response is None
+    assert world.toggle_fault("acquirer_forged_a0") and sec.forged_a0_purchases == 1
+    assert not world.toggle_fault("acquirer_forged_a0") and sec.forged_a0_purchases == 0
     world.stop()

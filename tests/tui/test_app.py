@@ -323,6 +323,16 @@ def test_shift_a_toggles_the_acquirers_partial_approvals(drive, world):
     assert world.terminal.pressed == []
 
 
+def test_shift_k_toggles_a_forged_a0_over_the_next_approval(drive, world):
+    async def script(app, pilot):
+        await pilot.press("K")
+        await until(pilot, lambda: any(c[0] == "fault" for c in world.calls))
+
+    drive(script)
+    assert [c for c in world.calls if c[0] == "fault"] == [("fault", "acquirer_forged_a0")]
+    assert world.terminal.pressed == []
+
+
 def test_the_selected_card_stays_visible_in_a_long_catalogue(drive, world):
     """Issue 14 item 8: the simulator's catalogue is longer than the card panel; the chosen card is always shown."""
     world.cards.update({f"extra{i:02d}": FakeCard(f"Extra card {i:02d}") for i in range(20)})
