@@ -29,8 +29,9 @@ Only ``00`` acknowledges an advice (and only then is its sealed PAN erased). Any
 system malfunction, ``30`` format error, a decline code — keeps it queued with the try counted and the answer in
 its message, and the drain goes on with the next advice (the host is up); after ``max_attempts`` tries it stops
 ``failed`` with the sealed PAN **kept**, named on Open items for a supervisor. An ``A0`` (the host could not
-verify our MAC: nothing processed) is sent once more at once, under renewed keys (the master/session client
-drops its keys on an A0 and signs on again before the next message), and counts as a try like any send.
+verify our MAC: nothing processed) that the host port returns as an answer — its MAC verified — is sent once
+more at once, under renewed keys, and counts as a try like any send. An ``A0`` without a valid MAC never reaches
+here as an answer: the host port raises (outcome unknown, the advice stays queued, a try).
 
 >>> sealer = PanSealer(b"k" * 32, "T0000001")
 >>> sealer.open(sealer.seal("6212345678901234", 7), 7)
