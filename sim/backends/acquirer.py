@@ -88,7 +88,6 @@ import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
 from drivers.host import messages as m
 from drivers.host import settlement
@@ -101,7 +100,7 @@ from emv.crypto.pinblock import decipher_format0
 from flows.ports import AuthRequest, mask_pan
 from pos_errors import CryptoError, PosError, RemoteProtocolError
 from sim.backends import issuer
-from sim.backends.acquirer_answers import PARTIAL, changed, partial_amount
+from sim.backends.acquirer_answers import PARTIAL, answer_to, changed, partial_amount, received_summary, sale_totals
 from sim.backends.acquirer_ledger import MAGIC_AMOUNTS, Delivery, LedgerEntry, Magic
 from sim.backends.acquirer_security import AcquirerSecurity
 from sim.backends.idle_close import IdlePolicy
@@ -428,7 +427,7 @@ class AcquirerSim:
         elif mti == "0320":
             answer = self._batch_upload(fields)
         elif mti == "0800":
-            answer = _answer(fields, "0810", ("7", "11", "41", "70"), "00")
+            answer = answer_to(fields, "0810", ("7", "11", "41", "70"), "00")
             if self.security is not None and (view := self.security.view_of(fields.get("41", "").rstrip())):
                 answer[VIEW_FIELD] = encode_view(view)  # the host's view of the terminal's counters
         else:
@@ -467,7 +466,7 @@ class AcquirerSim:
             req = m.parse_auth_request(fields, year=self._today().year)
         except RemoteProtocolError as exc:
             log.warning("acquirer: 0200 format error: %s", exc)
-            return _answer(fields, "0210", _ECHOED_0210, "30"), "normal"
+            return answer_to(fields, "0210", _ECHOED_0210, "30"), "normal"
         code, session = self._decide(req, fields.get("3", ""))
         if self._forced is not None:
             code = self._forced
@@ -484,11 +483,11 @@ class AcquirerSim:
                                             code,
                                             auth_code, rrn, terminal_id=req.terminal_id,
                                             batch=int(fields.get("60", "0") or 0), transmitted=fields.get("7", ""),
-                                            **_received(req)))
+                                            **received_summary(req)))
         log.info("acquirer: 0200 tid=%s stan=%06d pan=%s amount=%d -> %s (%s)%s", req.terminal_id, req.stan,
                  mask_pan(req.pan), req.amount_minor, code, describe_response(code),
                  "" if magic.delivery == "normal" else f" [{magic.delivery} answer]")
-        answer = _answer(fields, "0210", _ECHOED_0210, code)
+        answer = answer_to(fields, "0210", _ECHOED_0210, code)
         answer["37"] = rrn
         if approved is not None:  # the approved part, as hosts offering partial approval answer it
             answer["4"] = f"{approved:012d}"
@@ -563,14 +562,14 @@ class AcquirerSim:
 
     def _settle(self, fields: m.Fields) -> m.Fields:
         """0500: compare the terminal's totals with ours for (terminal, batch); after an upload, with the upload."""
-        answer = _answer(fields, "0510", ("3", "7", "11", "41", "42", "60", "63"), "00")
+        answer = answer_to(fields, "0510", ("3", "7", "11", "41", "42", "60", "63"), "00")
         tid, batch = fields.get("41", "").rstrip(), int(fields.get("60", "0") or 0)
         theirs = settlement.parse_totals(fields.get("63", ""), batch=batch)
         with self._lock:
             if fields.get("3") == PROCESSING_SETTLE_AFTER_UPLOAD:
-                ours = _sale_totals(list(self._uploads.get((tid, batch), {}).values()))
+                ours = sale_totals(list(self._uploads.get((tid, batch), {}).values()))
             else:
-                ours = _sale_totals([e.amount_minor for e in self._ledger if e.terminal_id == tid
+                ours = sale_totals([e.amount_minor for e in self._ledger if e.terminal_id == tid
                                      and e.batch == batch and e.response_code in APPROVED_CODES
                                      and not e.reversed and not e.lost])
             answer["39"] = "00" if ours == (theirs.sale_count, theirs.sale_minor) else "95"
@@ -584,10 +583,10 @@ class AcquirerSim:
         tid = fields.get("41", "").rstrip()
         with self._lock:
             self._uploads.setdefault((tid, item.batch), {})[item.original_stan] = item.amount_minor
-        return _answer(fields, "0330", ("3", "4", "11", "41", "42", "60", "62"), "00")
+        return answer_to(fields, "0330", ("3", "4", "11", "41", "42", "60", "62"), "00")
 
     def _reverse(self, fields: m.Fields) -> m.Fields:
-        answer = _answer(fields, "0410", ("3", "4", "7", "11", "41", "42", "49", "90"), "00")
+        answer = answer_to(fields, "0410", ("3", "4", "7", "11", "41", "42", "49", "90"), "00")
         try:
             original = m.parse_original_data(fields.get("90", ""))
             stan = int(fields["11"])
@@ -623,12 +622,12 @@ class AcquirerSim:
     def _advice(self, fields: m.Fields) -> m.Fields:
         """0220/0221: record an offline approval once; a repeat of the same STAN changes nothing."""
         if self.advice_code is not None:  # a host in trouble (96) or refusing advices: not taken, not recorded
-            return _answer(fields, "0230", _ECHOED_0210, self.advice_code)
+            return answer_to(fields, "0230", _ECHOED_0210, self.advice_code)
         try:
             req = m.parse_auth_request(fields, year=self._today().year)
         except RemoteProtocolError as exc:
             log.warning("acquirer: %s format error: %s", fields["t"], exc)
-            return _answer(fields, "0230", _ECHOED_0210, "30")
+            return answer_to(fields, "0230", _ECHOED_0210, "30")
         with self._lock:
             known = [e for e in self._ledger if e.mti == "0220" and e.stan == req.stan
                      and e.terminal_id == req.terminal_id]
@@ -639,21 +638,21 @@ class AcquirerSim:
                 req.amount_minor, mask_pan(req.pan), fields.get("7", "")) for e in known):
             log.info("acquirer: %s tid=%s stan=%06d: another advice has this STAN -> 94", fields["t"],
                      req.terminal_id, req.stan)  # a repeat is the same advice; this one is another payment
-            return _answer(fields, "0230", _ECHOED_0210, "94")
+            return answer_to(fields, "0230", _ECHOED_0210, "94")
         if not known:
             code, _session = self._decide(req, fields.get("3", ""))
             with self._lock:
                 self._ledger.append(LedgerEntry(req.stan, "0220", mask_pan(req.pan), req.amount_minor, code,
                                                 fields.get("38", "").strip(), terminal_id=req.terminal_id,
                                                 batch=int(fields.get("60", "0") or 0),
-                                                transmitted=fields.get("7", ""), **_received(req)))
+                                                transmitted=fields.get("7", ""), **received_summary(req)))
             log.info("acquirer: %s tid=%s stan=%06d pan=%s amount=%d -> %s", fields["t"], req.terminal_id,
                      req.stan, mask_pan(req.pan), req.amount_minor, code)
-        return _answer(fields, "0230", _ECHOED_0210, "00")
+        return answer_to(fields, "0230", _ECHOED_0210, "00")
 
     def _refund(self, fields: m.Fields) -> m.Fields:
         """0200 processing 200000: refund a captured sale named by field 90; idempotent per refund STAN."""
-        answer = _answer(fields, "0210", _ECHOED_0210, "00")
+        answer = answer_to(fields, "0210", _ECHOED_0210, "00")
         try:
             original = m.parse_original_data(fields.get("90", ""))
             stan = int(fields["11"])
@@ -690,22 +689,3 @@ def _linger(conn: socket.socket) -> None:
 
 class _Disconnect(PosError):
     """Drop the connection without an answer (a magic amount's fault)."""
-
-
-def _sale_totals(amounts: list[int]) -> tuple[int, int]:
-    return len(amounts), sum(amounts)
-
-
-def _answer(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> m.Fields:
-    fields = {key: request[key] for key in echoed if key in request}
-    fields.update({"t": mti, "39": code})
-    return fields
-
-
-def _received(req: AuthRequest) -> dict[str, Any]:
-    """What the scenarios check the acquirer received: entry mode, field 55 (no PAN in it), PIN or not."""
-    try:
-        icc = {f"{t:X}": v.hex().upper() for t, v in tlv.flatten(tlv.decode(req.icc_data)).items()}
-    except PosError:
-        icc = {}
-    return {"entry_mode": req.pos_entry_mode, "icc": icc, "pin": req.pin_block is not None}

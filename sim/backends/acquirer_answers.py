@@ -19,8 +19,15 @@ the answer is MACed as any answer, so only the terminal's own check against its 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["PARTIAL", "CHANGEABLE", "partial_amount", "changed", "parse_change"]
+from drivers.host import messages as m
+from emv import tlv
+from flows.ports import AuthRequest
+from pos_errors import PosError
+
+__all__ = ["PARTIAL", "CHANGEABLE", "partial_amount", "changed", "parse_change", "answer_to", "sale_totals",
+           "received_summary"]
 
 PARTIAL = "10"  # approved for a partial amount
 CHANGEABLE = ("3", "4", "41", "42", "49")
@@ -57,3 +64,24 @@ def parse_change(value: str) -> tuple[str, str] | None:
         raise ValueError(f"acquirer_answer_change is \"MTI:field\" (MTI 0210/0230/0410, field "
                          f"{'/'.join(CHANGEABLE)}) or \"\", not {value!r}")
     return mti, key
+
+
+def sale_totals(amounts: list[int]) -> tuple[int, int]:
+    """Count and sum, as field 63 of a settlement compares them."""
+    return len(amounts), sum(amounts)
+
+
+def answer_to(request: m.Fields, mti: str, echoed: tuple[str, ...], code: str) -> m.Fields:
+    """An answer ``mti`` with ``code`` in field 39, echoing the request's ``echoed`` fields it carries."""
+    fields = {key: request[key] for key in echoed if key in request}
+    fields.update({"t": mti, "39": code})
+    return fields
+
+
+def received_summary(req: AuthRequest) -> dict[str, Any]:
+    """What the scenarios check the acquirer received: entry mode, field 55 (no PAN in it), PIN or not."""
+    try:
+        icc = {f"{t:X}": v.hex().upper() for t, v in tlv.flatten(tlv.decode(req.icc_data)).items()}
+    except PosError:
+        icc = {}
+    return {"entry_mode": req.pos_entry_mode, "icc": icc, "pin": req.pin_block is not None}
