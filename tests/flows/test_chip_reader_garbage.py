@@ -4,10 +4,7 @@ journal; the acquirer is ``tests.flows.fakes.FakeHost`` (it computes the card's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from drivers.card_reader import CardReader
 from emv.config import STANDARD_AIDS, TerminalConfig
@@ -36,16 +33,6 @@ class ShortAnswer(CardApplet):
             if self.seen == self.nth:
                 return b"\x90"
         return super().process(command_apdu)
-
-
-@pytest.fixture
-def reader() -> Iterator[tuple[ReaderSim, CardReader]]:
-    sim = ReaderSim()
-    driver = CardReader(sim.start(), response_timeout_s=2.0)
-    driver.open()
-    yield sim, driver
-    driver.close()
-    sim.stop()
 
 
 def _pay(tmp_path: Path, sim: ReaderSim, driver: CardReader, applet: CardApplet,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,16 +36,6 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-@pytest.fixture
-def reader() -> Iterator[tuple[ReaderSim, CardReader]]:
-    sim = ReaderSim()
-    driver = CardReader(sim.start(), response_timeout_s=2.0)
-    driver.open()
-    yield sim, driver
-    driver.close()
-    sim.stop()
 
 
 def _pay(tmp_path: Path, sim: ReaderSim, driver: CardReader, card: ContactlessCard, leave_after: int | None,

@@ -5,10 +5,7 @@ a card taken away and held out again in the same instant is a new presentation, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from drivers.card_reader import CardReader
 from emv.capk import TEST_CAPKS
@@ -24,16 +21,6 @@ from tests.flows.fakes import FakeHost, FakePinPad
 from tests.flows.test_tap_issuer_update_flow import COMBOS, Clock
 
 WAIT_S = 20.0  # the waits below end on the customer's move or CANCEL, never on this
-
-
-@pytest.fixture
-def reader() -> Iterator[tuple[ReaderSim, CardReader]]:
-    sim = ReaderSim()
-    driver = CardReader(sim.start(), response_timeout_s=2.0)
-    driver.open()
-    yield sim, driver
-    driver.close()
-    sim.stop()
 
 
 class _Till:

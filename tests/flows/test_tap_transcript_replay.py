@@ -4,7 +4,6 @@ resistance timings and entropy)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,16 +27,6 @@ from tests.flows.fakes import FakeClock, FakeHost, FakePinPad
 LIMITS = ReaderLimits(contactless_limit=100000, floor_limit=0, cvm_required_limit=100000)
 COMBOS = tuple(Combination(bytes.fromhex(rid), kernel, LIMITS)
                for rid, kernel in (("A000000333", 7), ("A000000003", 3), ("A000000004", 2)))
-
-
-@pytest.fixture
-def reader() -> Iterator[tuple[ReaderSim, CardReader]]:
-    sim = ReaderSim()
-    driver = CardReader(sim.start(), response_timeout_s=2.0)
-    driver.open()
-    yield sim, driver
-    driver.close()
-    sim.stop()
 
 
 def _tap(tmp_path: Path, sim: ReaderSim, driver: CardReader, key: str) -> tuple[PaymentStatus, Transcript, str]:

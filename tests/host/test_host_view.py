@@ -70,6 +70,13 @@ def begin(journal: Journal, amount: int = 1250) -> int:
                          cashier_id="001")
 
 
+def back_up(path: Path, backup: Path) -> None:
+    """The technician copies the whole journal (database and high-water record together) into ``backup``."""
+    backup.mkdir()
+    for f in path.parent.glob(path.name + "*"):
+        shutil.copy2(f, backup / f.name)
+
+
 def restore(path: Path, backup: Path) -> None:
     """The technician puts back an old copy of the whole journal (database and high-water record together)."""
     for old in path.parent.glob(path.name + "*"):
@@ -89,9 +96,7 @@ def restored(tmp_path: Path, acquirer: AcquirerSim, security: AcquirerSecurity) 
     client.sign_on()
     sale(journal, client)
     journal.close()
-    backup.mkdir()
-    for f in path.parent.glob(path.name + "*"):
-        shutil.copy2(f, backup / f.name)
+    back_up(path, backup)
     journal = Journal(path)
     client = terminal_client(acquirer, security, journal)  # signs on by itself after the first 0200 took STAN 3
     last = max(sale(journal, client) for _ in range(4))

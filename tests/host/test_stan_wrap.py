@@ -5,14 +5,13 @@ counter (999997) — "at least" kept 999997 and the next sale reused a STAN the 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
 from terminal.journal import Journal
 from tests.host.conftest import SECURE_TID, TODAY
-from tests.host.test_host_view import _audit, acquirer, restore, sale, terminal_client
+from tests.host.test_host_view import _audit, acquirer, back_up, restore, sale, terminal_client
 
 __all__ = ["acquirer"]  # the fixture, shared with test_host_view
 
@@ -27,9 +26,7 @@ def test_stan_wraps_to_000001_and_a_journal_restored_before_the_wrap_follows_the
     client.sign_on()  # 999996
     assert sale(journal, client) == 999_997
     journal.close()
-    backup.mkdir()
-    for f in path.parent.glob(path.name + "*"):
-        shutil.copy2(f, backup / f.name)
+    back_up(path, backup)
     journal = Journal(path)
     client = terminal_client(acquirer, security, journal)
     client.sign_on()  # 999998
@@ -65,9 +62,7 @@ def test_a_journal_restored_half_the_stan_circle_back_keeps_its_own_counter(
     client.sign_on()  # 1
     assert sale(journal, client) == 2
     journal.close()
-    backup.mkdir()
-    for f in path.parent.glob(path.name + "*"):
-        shutil.copy2(f, backup / f.name)
+    back_up(path, backup)
     journal = Journal(path)
     client = terminal_client(acquirer, security, journal)
     for later in (400_000, 700_000):  # 700 000 messages later, the host seeing them go by (an echo now and then)
