@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from flows.ports import PARTIAL_APPROVAL
+from flows.ports import APPROVAL_CODES, PARTIAL_APPROVAL
 from pos_errors import AnswerMismatch
 
 __all__ = ["ECHOED", "POSITIVE", "check_answer", "checked"]
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ECHOED: dict[str, str] = {  # field -> what the cashier's log calls it
     "3": "processing code", "4": "amount", "41": "terminal id", "42": "merchant id", "49": "currency"}
-POSITIVE = ("00", "11")  # approved / acknowledged: the answer must echo every field of ECHOED the request had
+POSITIVE = APPROVAL_CODES  # approved / acknowledged: the answer must echo every field of ECHOED the request had
 _PADDED = ("41", "42")  # fixed-width text: a host may trim the spaces
 
 
