@@ -15,6 +15,7 @@ import argparse
 import importlib.metadata
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         if not args.scenario:
             parser.error("--headless needs --scenario FILE...")
+        for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as after a failed step: the world stopped, files removed
+            signal.signal(sig, _leave)
         return _run_scenarios(args.scenario, args.junit, faults if faults.active else None,
                               Path(args.trace_dir) if args.trace_dir else None)
     from sim.runner.world import SimWorld
@@ -104,6 +107,14 @@ def _run_tui(world: SimWorld, app: PosSimApp) -> int:
     finally:
         world.stop()
     return exit_code(watch.reason)
+
+
+def _leave(signum: int, _frame: object) -> None:
+    """--headless on SIGHUP / SIGTERM: unwind (the running scenario's ``finally`` stops its world), exit 128 + signal.
+    A signal while a world is still being built leaves that world's pty directories (``pos-sim-tty-*``)."""
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the world's stop short
+    raise SystemExit(128 + signum)
 
 
 def packaged_scenarios() -> dict[str, Path]:

@@ -163,3 +163,26 @@ def test_pos_sim_quit_by_the_user_still_ends_with_0(tmp_path: Path) -> None:
         assert list(tmp_path.glob("pos-sim-*")) == []
     finally:
         sim.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGHUP, 129), (signal.SIGTERM, 143)])
+def test_pos_sim_headless_stops_its_world_on_sighup_and_sigterm(tmp_path: Path, sig: signal.Signals,
+                                                                code: int) -> None:
+    """A CI job cancelled, or the shell of a headless run closed: the running scenario's world is stopped and its
+    files removed (SIGTERM and SIGHUP used to kill it where it stood, leaving ``pos-sim-*`` behind)."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "--headless", "--scenario",  # noqa: S603
+                             *["happy_path"] * 20], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("pos-sim-*/journal.db")):  # a scenario's world is started (not being built)
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == code
+        assert list(tmp_path.glob("pos-sim-*")) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
