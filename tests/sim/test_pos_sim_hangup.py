@@ -139,7 +139,7 @@ class _PosSim:
             self.hang_up()
 
 
-@pytest.mark.slow
+@pytest.mark.scenario
 @pytest.mark.parametrize("how", ["controlling terminal: SIGHUP", "no controlling terminal: the tty only"])
 def test_pos_sim_ends_cleanly_when_its_terminal_goes_away(tmp_path: Path, how: str) -> None:
     sim = _PosSim(tmp_path, controlling=how.startswith("controlling"))
@@ -153,7 +153,7 @@ def test_pos_sim_ends_cleanly_when_its_terminal_goes_away(tmp_path: Path, how: s
         sim.kill()
 
 
-@pytest.mark.slow
+@pytest.mark.scenario
 def test_pos_sim_quit_by_the_user_still_ends_with_0(tmp_path: Path) -> None:
     sim = _PosSim(tmp_path, controlling=True)
     try:
@@ -165,7 +165,7 @@ def test_pos_sim_quit_by_the_user_still_ends_with_0(tmp_path: Path) -> None:
         sim.kill()
 
 
-@pytest.mark.slow
+@pytest.mark.scenario
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGHUP, 129), (signal.SIGTERM, 143)])
 def test_pos_sim_headless_stops_its_world_on_sighup_and_sigterm(tmp_path: Path, sig: signal.Signals,
                                                                 code: int) -> None:
