@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     world = SimWorld(baud=args.baud, faults=faults).start()
-    return _run_tui(world, PosSimApp(world))
+    return _run_tui(world, PosSimApp)
 
 
-def _run_tui(world: SimWorld, app: PosSimApp) -> int:
+def _run_tui(world: SimWorld, make_app: type[PosSimApp]) -> int:
     """The UI until the user quits or its terminal goes away (SIGHUP, SIGTERM, the tty hung up: see
     ``sim.runner.hangup``); either way the world's devices and back ends are stopped and its files removed."""
     from sim.runner.hangup import TerminalWatch, exit_code
@@ -102,6 +102,7 @@ def _run_tui(world: SimWorld, app: PosSimApp) -> int:
         os._exit(exit_code(reason))
 
     try:
+        app = make_app(world)
         with TerminalWatch(sys.stdin.fileno(), on_gone=lambda _reason: app.exit(), on_stuck=stuck) as watch:
             app.run()
     finally:
