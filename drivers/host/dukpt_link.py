@@ -26,15 +26,11 @@ from typing import Protocol
 
 from drivers.host.messages import Fields, expected_key, pack, unpack
 from drivers.host.signon import KEY_ERROR_CODE, MAC_LEN, mac_field
-from pos_errors import DeviceError, LinkError, RemoteProtocolError
+from pos_errors import DeviceError, LinkError, RemoteProtocolError, UnmacedKeyError
 
 __all__ = ["DukptMacer", "UnmacedKeyError", "mac_input", "dukpt_exchange"]
 
 RoundTrip = Callable[[bytes, tuple[str, str, str]], tuple[Fields, bytes]]
-
-
-class UnmacedKeyError(RemoteProtocolError):
-    """The host answered ``A0`` without a MAC: nothing was authenticated, nothing is read from it."""
 
 
 class DukptMacer(Protocol):
