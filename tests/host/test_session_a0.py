@@ -21,6 +21,7 @@ from drivers.host.signon import KEY_ERROR_CODE, TerminalKeys, pack_with_mac
 from flows.authorize import authorize_journaled
 from flows.ports import BatchTotals, BatchUploadItem, ReversalRequest, SettlementRequest
 from flows.reversal import reverse_payment
+from flows.settlement import settle_batch
 from flows.txn_state import TxnState
 from pos_errors import RemoteProtocolError
 from sim.backends.acquirer import AcquirerSim
@@ -153,6 +154,30 @@ def test_a_batch_upload_whose_answer_is_a_forged_a0_goes_again_as_a_new_message(
     assert host.settle(SettlementRequest(44, totals, after_upload=True)) == "00"
     # what the same STAN would have met: the host already has 0320 stan 43
     assert host.upload(BatchUploadItem(43, 41, sale.amount_minor, "", "", 1)) == "94"
+
+
+def test_the_batch_closes_after_an_upload_whose_0330_a_forger_replaced(tmp_path, acquirer: AcquirerSim,
+                                                                        security: AcquirerSecurity) -> None:
+    """End of day through the settlement flow, the real journal and the mutual-TLS link: totals differ, the batch
+    is uploaded, the first 0330 is a forged A0 — the upload goes again as a new message and the batch closes."""
+    journal = Journal(tmp_path / "journal.db")
+    host = client(acquirer, security)
+    txn = journal.begin(order_id="O3", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="p", amount_minor=1250, fee_minor=0, channel="card", cashier_id="01")
+    _, answer, _ = authorize_journaled(_Ports(host, journal), txn, request(journal.next_stan()))
+    assert answer is not None and answer.approved
+    for state in (TxnState.PAID, TxnState.TOPUP_INTENDED, TxnState.COMPLETED):  # the card's TC, the top-up
+        journal.update(txn, state)
+    acquirer.forget_last_approval()
+    security.forged_a0_uploads = 1
+    sent = _sent_stans(host)
+    result = settle_batch(host, journal, journal.batch_records(1), batch=1)
+    uploads = [stan for mti, stan in sent if mti == "0320"]
+    assert len(uploads) == 2 and uploads[0] != uploads[1]  # the second is a new message, not a replay (94)
+    assert (result.status, result.uploaded, result.response_code) == ("closed", True, "00")
+    assert mtis(acquirer)[-10:] == ["0500", "0510", "0320", "0330", "0800", "0810", "0320", "0330", "0500", "0510"]
+    assert acquirer.settlements[-1][2:] == ("960000", "00")  # compared with the upload: balanced
+    journal.close()
 
 
 # --- the pure core: which A0 is authenticated --------------------------------------------------------------
