@@ -72,7 +72,8 @@ class WeChatPayClient:
                  client_cert: tuple[str, str] | None = None, terminal_id: str = "",
                  spbill_create_ip: str = "127.0.0.1", notify_url: str = "https://127.0.0.1/wechatpay/notify",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 20.0) -> None:
+                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 20.0,
+                 client_key_pem: bytes | None = None) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", appid or "") or not re.fullmatch(r"[0-9]{1,32}", mch_id or ""):
             raise ConfigError(f"wechatpay.appid / mch_id not set or malformed ({appid!r}, {mch_id!r})")
         if len(api_key) != 32:
@@ -83,7 +84,8 @@ class WeChatPayClient:
         common = {"platform": _PLATFORM, "ca_file": ca_file, "insecure_plaintext": insecure_plaintext,
                   "timeout_s": timeout_s, "crash_point": crash_point, "keep_alive_s": keep_alive_s}
         self._http = PlatformHttp(url, **common)  # type: ignore[arg-type]
-        self._secapi = PlatformHttp(url, client_cert=client_cert, **common)  # type: ignore[arg-type]
+        self._secapi = PlatformHttp(url, client_cert=client_cert, client_key_pem=client_key_pem,  # key read once
+                                    **common)  # type: ignore[arg-type]
         self._prefix = self._http.path.rstrip("/")
 
     def __repr__(self) -> str:
