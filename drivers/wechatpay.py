@@ -211,8 +211,7 @@ class WeChatPayClient:
         after, _trade_type = self._query(order_id)
         if after.status != WalletOrderStatus.NOT_FOUND:
             raise LinkError(f"{_PLATFORM} reverse answered ORDERNOTEXIST but orderquery says {after.status}")
-        return WalletResult(order_id, WalletOrderStatus.CANCELLED, "not_found", "order never reached the platform",
-                            "wechat")
+        return _never_seen(order_id)
 
     def _confirm_undone(self, order_id: str, api: str, *, paid: bool) -> WalletResult:
         """Believe a reverse / closeorder ``SUCCESS`` only once an order query shows the order undone.
@@ -231,6 +230,8 @@ class WeChatPayClient:
                                 after.transaction_id)
         if after.status == WalletOrderStatus.CANCELLED:
             return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", after.message, "wechat")
+        if after.status == WalletOrderStatus.NOT_FOUND and not paid:  # a reverse SUCCESS for an order never seen
+            return _never_seen(order_id)
         raise LinkError(f"{_PLATFORM} {api} answered SUCCESS but orderquery says {after.status}: "
                         "the order is not undone")
 
@@ -304,6 +305,12 @@ class WeChatPayClient:
             raise RemoteProtocolError(f"{_PLATFORM} answer to {api}: result_code missing or unknown{tail}",
                                       tag="result_code")
         return fields
+
+
+def _never_seen(order_id: str) -> WalletResult:
+    """The order never reached the platform (its order query says ``ORDERNOTEXIST``): nothing was charged."""
+    return WalletResult(order_id, WalletOrderStatus.CANCELLED, "not_found", "order never reached the platform",
+                        "wechat")
 
 
 def _fee(fields: Mapping[str, str]) -> int:

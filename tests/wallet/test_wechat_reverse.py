@@ -23,6 +23,7 @@ from flows.txn_state import TxnState
 from flows.wallet_recovery import recover_wallet
 from pos_errors import LinkError
 from sim.backends.wallet import WalletSim
+from sim.backends.wechatpay import platform_sign
 from tests.flows.fakes import FakeCarrier, FakeClock
 from tests.wallet.test_cancel_binding import Replaying
 
@@ -119,3 +120,31 @@ def test_recovery_records_a_paid_order_reversed_after_a_failed_query_as_reversed
     lines, still_open = recover_wallet(journal, {"wechat": client}, FakeCarrier(), FakeClock())
     assert still_open == 0 and [line.key for line in lines] == ["wrecovery.refunded"]
     assert journal.get(txn).state == TxnState.REVERSED and engine.orders["T1RVJ"].status == "refunded"
+
+
+class AnsweringSuccess(Replaying):
+    """A platform that answers a reverse of an order it never saw with a signed ``SUCCESS`` (what v2's page does
+    not exclude) and records nothing."""
+
+    def handle(self, method: str, path: str, body: bytes, terminal_id: str,
+               client_cert: bool = False) -> tuple[int, bytes, str]:
+        order = codec.decode(body).get("out_trade_no", "")
+        if path == "/secapi/pay/reverse" and self.engine.find(order) is None:
+            self.calls.append(path)
+            answer = {"return_code": "SUCCESS", "appid": self.appid, "mch_id": self.mch_id, "nonce_str": "n" * 16,
+                      "result_code": "SUCCESS", "recall": "N"}
+            answer["sign"] = platform_sign(answer, self.api_key)
+            return 200, codec.encode(answer), "text/xml"
+        return super().handle(method, path, body, terminal_id, client_cert)
+
+
+def test_a_reverse_success_for_an_order_never_seen_ends_not_found_once_the_query_agrees() -> None:
+    engine = WalletSim()
+    sim = AnsweringSuccess(engine)
+    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=3.0)
+    try:
+        result = client.cancel("T1RVSUCC")
+        assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "not_found")  # never stuck pending
+        assert sim.calls == ["/pay/orderquery", "/secapi/pay/reverse", "/pay/orderquery"]
+    finally:
+        sim.stop()
