@@ -318,7 +318,7 @@ class HostClient:
             raise LinkSecurityError(f"sign-on refused by the acquirer (code {code or '--'})", LinkFault.SIGN_ON)
         keys = accept_keys(answer["62"], self._tmk)
         try:
-            verify_mac(raw, keys.mak)
+            verify_mac(raw, keys.mak, answer)
         except RemoteProtocolError as exc:
             raise LinkSecurityError(f"sign-on answer: {exc}", LinkFault.SIGN_ON) from exc
         with self._keys_lock:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from drivers.host.messages import Fields, expected_key, pack, unpack
+from drivers.host.messages import Fields, expected_key, pack
 from drivers.host.signon import KEY_ERROR_CODE, MAC_LEN, mac_field
 from pos_errors import DeviceError, LinkError, RemoteProtocolError, UnmacedKeyError
 
@@ -74,4 +74,4 @@ def dukpt_exchange(fields: Fields, macer: DukptMacer, round_trip: RoundTrip) -> 
         raise RemoteProtocolError(f"the answer's MAC could not be checked: {exc}", tag=key) from exc
     if not good:
         raise RemoteProtocolError(f"message {answer['t']} has a wrong MAC", tag=key)
-    return unpack(answer_raw)
+    return answer  # the transport decoded ``answer_raw`` to match it: the same fields

@@ -63,7 +63,7 @@ def session_exchange(fields: Fields, keys: TerminalKeys, round_trip: RoundTrip) 
     if answer.get("39") == KEY_ERROR_CODE and not _maced(raw, keys.mak):
         raise UnmacedKeyError(f"{answer['t']} stan={answer.get('11', '?')}: key error (A0) without a valid MAC: "
                               "not authenticated, not taken as an answer (outcome unknown)", tag="39")
-    return verify_mac(raw, keys.mak)
+    return verify_mac(raw, keys.mak, answer)
 
 
 def after_key_error(fields: Fields, answer: Fields | UnmacedKeyError, renew: Callable[[], TerminalKeys],

@@ -4,9 +4,10 @@ It speaks the real wire format (``POST`` of a flat ``<xml>``, ``sign_type=HMAC-S
 key) and keeps its books in the shared ``WalletSim`` (``engine``), so the magic code endings of
 ``sim/backends/wallet.py`` decide outcomes here too. Routes: ``/pay/micropay``, ``/pay/orderquery``,
 ``/secapi/pay/reverse``, ``/secapi/pay/refund``, ``/pay/refundquery``, ``/pay/unifiedorder``, ``/pay/closeorder``.
-A reverse of an order it never saw answers ``ORDERNOTEXIST`` and records nothing (as API v3's reverse documents:
-404 "交易订单号不存在"); an order reversed after it was paid is ``REVOKED`` in the order query, with its
-``transaction_id``. ``fail_queries`` = N: the next N order queries answer ``SYSTEMERROR``.
+A reverse of an order it never received answers ``ORDERNOTEXIST`` and records nothing (as API v3's reverse
+documents: 404 "交易订单号不存在"); one whose code payment arrived and is still being decided (magic "no answer")
+is reversed and closed for good, so the late payment is refused; an order reversed after it was paid is ``REVOKED``
+in the order query, with its ``transaction_id``. ``fail_queries`` = N: the next N order queries answer ``SYSTEMERROR``.
 
 Strict like the platform: a request that is not XML, names another ``appid`` / ``mch_id``, has no ``sign``, another
 ``sign_type``, a wrong ``sign``, or a ``nonce_str`` seen before is answered ``return_code=FAIL`` (unsigned, as the
@@ -191,8 +192,8 @@ class WeChatPaySim(LoopbackHttp):
                     "code_url": WECHAT_QR_PREFIX + order.qr_token}
         order = self.engine.find(order_id)
         if api == "/secapi/pay/reverse":
-            if order is None:  # nothing to reverse (v3's reverse: 404 "交易订单号不存在"); nothing recorded
-                return {**_fail("ORDERNOTEXIST", "此交易订单号不存在"), "recall": "N"}
+            if not self.engine.received(order_id):  # nothing to reverse (v3's reverse: 404 "交易订单号不存在")
+                return {**_fail("ORDERNOTEXIST", "此交易订单号不存在"), "recall": "N"}  # nothing recorded
             self.engine.cancel_order(order_id)
             with self._lock:
                 self._undone[order_id] = "REVOKED"

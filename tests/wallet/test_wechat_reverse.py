@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -21,7 +22,7 @@ from flows.ports import WalletOrderStatus
 from flows.testing import FakeJournal
 from flows.txn_state import TxnState
 from flows.wallet_recovery import recover_wallet
-from pos_errors import LinkError
+from pos_errors import LinkError, LinkTimeout
 from sim.backends.wallet import WalletSim
 from sim.backends.wechatpay import platform_sign
 from tests.flows.fakes import FakeCarrier, FakeClock
@@ -146,5 +147,28 @@ def test_a_reverse_success_for_an_order_never_seen_ends_not_found_once_the_query
         result = client.cancel("T1RVSUCC")
         assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "not_found")  # never stuck pending
         assert sim.calls == ["/pay/orderquery", "/secapi/pay/reverse", "/pay/orderquery"]
+    finally:
+        sim.stop()
+
+
+def test_a_reverse_of_a_payment_still_being_decided_closes_it_for_good() -> None:
+    """The code payment reached the platform but its answer never came (magic "no answer": the platform is still
+    deciding): the reverse finds it, and the payment that completes late is refused — never a charge the terminal
+    has written off as "nothing charged"."""
+    engine = WalletSim(hang_s=1.5)
+    sim = Replaying(engine)
+    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=0.5)
+    try:
+        with pytest.raises(LinkTimeout):
+            client.micropay("T1RVHANG", engine.make_code("wechat", "no_answer"), 1004, "x")
+        result = client.cancel("T1RVHANG")
+        assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "merchant_cancelled")
+        answer = _signed(sim, sim.answers["/secapi/pay/reverse"][-1])
+        assert (answer["result_code"], answer["recall"]) == ("SUCCESS", "N")
+        deadline = time.monotonic() + 5.0
+        while "T1RVHANG" in engine._receiving and time.monotonic() < deadline:  # noqa: SLF001 - still deciding
+            time.sleep(0.05)
+        assert "T1RVHANG" not in engine._receiving  # noqa: SLF001 - the late payment is done…
+        assert engine.orders["T1RVHANG"].status == "cancelled"  # …and met the closed order: never charged
     finally:
         sim.stop()
