@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from terminal.journal_chain import Damage
+from terminal.journal_migrate import MigrationStopped
 from terminal.journal_rows import JournalError, JournalTooNew
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED
@@ -34,7 +35,7 @@ def take_damage(journal: Journal, found: Damage, best: tuple[int, ...], generati
             journal.damage = replace(found, kept=journal.files.keep_damaged(move=move), at=_now())
             journal.files.put_hold(journal.damage)  # first: a cut from here on still finds the terminal out of service
             journal._connect()
-            journal._migrate()
+            journal._migrate(check=False)  # the damage is found and kept: nothing to check before migrating
             journal.chain.restart(max(journal.chain.generation, generation) + 1)
             with journal.transaction():
                 for table in CHECKED:
@@ -66,7 +67,7 @@ def open_checked(journal: Journal, opening: Opening) -> None:
             journal._migrate()
             found = journal.verify() or opening.against(journal.chain, journal._chain_mac(opening.seq),
                                                         journal._chained)
-    except JournalTooNew:
+    except (JournalTooNew, MigrationStopped):  # the journal left as it is: this build does not start
         raise
     except (sqlite3.Error, JournalError) as exc:
         found = Damage("unreadable", f"{type(exc).__name__}: {exc}")
