@@ -19,9 +19,9 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
-from terminal.journal_damage import accept_damage, open_checked
+from terminal.journal_damage import accept_damage, check_integrity, open_checked
 from terminal.journal_files import JournalFiles
-from terminal.journal_migrate import migrate, schema_level
+from terminal.journal_open import connect, migrate, schema_level
 from terminal.journal_rows import JournalError, decode_all, group_rowids, lenient_text, txn_move
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED, FORMAT, MIGRATIONS, SCHEMA_VERSION, SEALED
@@ -36,6 +36,12 @@ RIDE_ALONG = frozenset({txn_state.TxnState.CREATED, txn_state.TxnState.APPROVED}
 
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
+
+    _connect, _migrate = connect, migrate  # terminal/journal_open.py: the journal at open (its schema's life cycle)
+    _db: sqlite3.Connection  # these four are set by each (re)connection (journal_open.connect)
+    _counted: dict[str, int] | None  # the counters as last committed (None: read them again at the next COMMIT)
+    _columns: dict[str, list[str]]  # table → its columns (``_names``), emptied by every migration
+    _chained: bool  # the journal had a chain before this open
 
     def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None,
                  chain_key: bytes | None = None, read_only: bool = False) -> None:  # read_only: --status
@@ -55,21 +61,6 @@ class Journal:
             return
         open_checked(self, self.files.opening(self.chain.key))  # connected, migrated, checked; damage taken
         self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
-
-    def _connect(self, *, read_only: bool = False) -> None:
-        self._counted: dict[str, int] | None = None  # the counters as last committed (None: read them again)
-        self._columns: dict[str, list[str]] = {}  # table → its columns (``_names``); emptied by every migration
-        self._chained = False  # the journal had a chain before this open (journal_migrate sets it)
-        try:
-            self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
-                                       uri=read_only, check_same_thread=False, isolation_level=None)
-            self._db.text_factory = lenient_text
-            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
-                                                "secure_delete=ON"):  # overwritten content is zeroed
-                self._db.execute(f"PRAGMA {pragma}")
-            self.files.make_private(read_only)  # 0600 (with -wal, -shm) in a 0700 directory
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -110,9 +101,6 @@ class Journal:
             self._counted = self.counters() if self._counted is None else {**self._counted, **counted}
             self.files.write_high_water(self.chain.record(self._counted), self.chain.key)
             self._crash_point("commit")
-
-    def _migrate(self, *, check: bool = True) -> None:  # terminal/journal_migrate.py: the schema's life cycle
-        migrate(self, check=check)
 
     def _chain_mac(self, seq: int) -> bytes | None:  # the MAC of this generation's chain entry ``seq``, if there
         there = self._rows("chain", "generation = ? AND seq = ?", (self.chain.generation, seq))
@@ -158,10 +146,10 @@ class Journal:
             return self.chain.check(entries, {table: self._rows(table) for table in tables if table != FORMAT[0] or
                                               self._rows("sqlite_master", "name = ?", (table,))})  # older: none
 
-    def accept_damage(self, user_id: str) -> None:  # a technician accepts it as it stands (audited): sales again
-        accept_damage(self, user_id)
+    # a technician accepts it as it stands (audited): sales again; no damage, SQLite and the whole chain agree
+    accept_damage, check_integrity = accept_damage, check_integrity  # (terminal/journal_damage.py)
 
-    def schema_version(self) -> int:  # the migrations run (journal_migrate.schema_level: and who may write it)
+    def schema_version(self) -> int:  # the migrations run (journal_open.schema_level: and who may write it)
         with self._lock:
             return schema_level(self)[0]
 
@@ -174,6 +162,23 @@ class Journal:
         with self.transaction() as db:
             for name, v in at_least.items():
                 db.execute("UPDATE counter SET value = IIF(?, ?, MAX(value, ?)) WHERE name = ?", (exact, v, v, name))
+
+    def follow_counters(self, ahead_of: Callable[[dict[str, int]], dict[str, int]],
+                        then: Callable[[dict[str, int]], object] = lambda _ahead: None) -> dict[str, int]:
+        """The counters ``ahead_of(counters)`` names (exact values: a view ahead in sequence order) read and written
+        in one unit, ``then(ahead)`` (its audit line) in the same commit: no STAN taken in between is reused."""
+        if not ahead_of(self.counters()):  # counters only move on: not behind now, not behind later (no commit)
+            return {}
+        with self._lock:  # nothing else runs on the journal from the read to the COMMIT
+            with self.transaction(durable=False) as db:  # rides with ``then``'s unit (one COMMIT for both)
+                ahead = ahead_of(dict(db.execute("SELECT name, value FROM counter").fetchall()))
+                db.executemany("UPDATE counter SET value = ? WHERE name = ?", [(v, n) for n, v in ahead.items()])
+            if ahead:
+                then(ahead)
+            if self._riding:  # ``then`` wrote nothing durable (or nothing was behind after all)
+                with self.transaction():
+                    pass
+        return ahead
 
     def _bump(self, name: str, wrap: int | None = None, *, durable: bool = True) -> int:
         with self.transaction(durable=durable) as db:
@@ -380,13 +385,6 @@ class Journal:
     def setting_put(self, key: str, value: int) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO terminal_setting (key, value) VALUES (?, ?)", (key, value))
-
-    def check_integrity(self) -> bool:
-        """No standing damage, and SQLite's own check and the whole chain agree (boot, diagnostics)."""
-        try:
-            return self.damage is None and self.verify() is None
-        except sqlite3.Error:
-            return False
 
     def close(self) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from terminal.journal_chain import Damage
-from terminal.journal_migrate import MigrationStopped
+from terminal.journal_open import MigrationStopped
 from terminal.journal_rows import JournalError, JournalTooNew
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from terminal.journal import Journal
     from terminal.journal_files import Opening
 
-__all__ = ["accept_damage", "take_damage", "open_checked"]
+__all__ = ["accept_damage", "check_integrity", "take_damage", "open_checked"]
 
 log = logging.getLogger("terminal.journal")
 
@@ -55,6 +55,14 @@ def accept_damage(journal: Journal, user_id: str) -> None:
         journal.audit_append(_now(), user_id, "journal_recovery", f"accepted {d.kind} {d.row}; kept {d.kept}")
         journal.files.clear_hold()
     journal.damage = None
+
+
+def check_integrity(journal: Journal) -> bool:
+    """No standing damage, and SQLite's own check and the whole chain agree (boot, diagnostics, ``--status``)."""
+    try:
+        return journal.damage is None and journal.verify() is None
+    except sqlite3.Error:
+        return False
 
 
 def open_checked(journal: Journal, opening: Opening) -> None:

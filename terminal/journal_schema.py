@@ -63,7 +63,7 @@ MIGRATIONS: tuple[str, ...] = (
     """ALTER TABLE txn ADD COLUMN entry_mode TEXT;""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-# The migrations a build without them cannot live with (terminal/journal_migrate.py): each raises PRAGMA user_version,
+# The migrations a build without them cannot live with (terminal/journal_open.py): each raises PRAGMA user_version,
 # "the oldest schema that can read and write this journal". Every one up to 7 counts (the builds until then compare
 # user_version alone). A later migration joins only when an older build would misread or miswrite the journal
 # with it (a changed meaning, a NOT NULL column without a default, a renamed table); a nullable column read by name,

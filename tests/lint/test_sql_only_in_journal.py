@@ -1,6 +1,6 @@
-"""Issue 11: SQL lives in the journal alone — terminal/journal.py and its schema life cycle at open,
-terminal/journal_migrate.py (split off when journal.py reached 400 lines); every other module asks the journal by
-a named method."""
+"""Issue 11: SQL lives in the journal alone — terminal/journal.py and the journal at open (connection, migrations),
+terminal/journal_open.py (split off when journal.py reached 400 lines); every other module asks the journal by a
+named method."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("terminal", "flows", "drivers", "emv", "firmware_image", "pos_errors")
 JOURNAL = ROOT / "terminal" / "journal.py"
-MIGRATE = ROOT / "terminal" / "journal_migrate.py"  # the migrations run at open: executed beside journal.py
+MIGRATE = ROOT / "terminal" / "journal_open.py"  # the connection and the migrations at open, beside journal.py
 SCHEMA = ROOT / "terminal" / "journal_schema.py"  # the journal's migrations as data: DDL text, executed by JOURNAL only
 # statement shapes, not bare keywords: EMV speaks of "SELECT PSE" and "SELECT AID"
 SQL = re.compile(r"\b(SELECT\s+[\w*,() ]+\s+FROM\s+\w+|INSERT\s+(OR\s+\w+\s+)?INTO\s+\w+|UPDATE\s+\w+\s+SET\b"

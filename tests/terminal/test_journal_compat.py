@@ -1,7 +1,7 @@
-"""Forward compatibility and checked migrations (terminal/journal_migrate.py), on real SQLite files.
+"""Forward compatibility and checked migrations (terminal/journal_open.py), on real SQLite files.
 
 A "newer build" is this code with one more migration (monkeypatched ``MIGRATIONS`` / ``SCHEMA_VERSION`` /
-``BREAKING`` of ``terminal.journal_migrate``); an "older build" the same with the migrations cut back to 6. Every
+``BREAKING`` of ``terminal.journal_open``); an "older build" the same with the migrations cut back to 6. Every
 journal is written and read by the real ``Journal`` through SQLite."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.txn_state import path_to
-from terminal import journal_migrate
+from terminal import journal_open
 from terminal.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalError
 from terminal.journal_rows import JournalTooNew
 
@@ -29,9 +29,9 @@ def _sale(j: Journal, order: str) -> int:
 
 
 def _build(monkeypatch: pytest.MonkeyPatch, migrations: tuple[str, ...], breaking: frozenset[int]) -> None:
-    monkeypatch.setattr(journal_migrate, "MIGRATIONS", migrations)
-    monkeypatch.setattr(journal_migrate, "SCHEMA_VERSION", len(migrations))
-    monkeypatch.setattr(journal_migrate, "BREAKING", breaking)
+    monkeypatch.setattr(journal_open, "MIGRATIONS", migrations)
+    monkeypatch.setattr(journal_open, "SCHEMA_VERSION", len(migrations))
+    monkeypatch.setattr(journal_open, "BREAKING", breaking)
 
 
 def _pragma_and_format(path: Path) -> tuple[int, list[tuple[str, int]], list[str]]:
@@ -48,7 +48,7 @@ def _dump(path: Path) -> list[str]:
 def test_a_journal_a_newer_build_migrated_compatibly_opens_here_and_there_again(tmp_path, monkeypatch):
     path = tmp_path / "journal.db"
     with monkeypatch.context() as newer:
-        _build(newer, (*MIGRATIONS, EIGHTH), journal_migrate.BREAKING)
+        _build(newer, (*MIGRATIONS, EIGHTH), journal_open.BREAKING)
         j = Journal(path, chain_key=KEY)
         _sale(j, "O1")
         j.close()
@@ -60,7 +60,7 @@ def test_a_journal_a_newer_build_migrated_compatibly_opens_here_and_there_again(
     user_version, fmt, columns = _pragma_and_format(path)
     assert (user_version, fmt) == (7, [("schema", 8)]) and "carrier_ref" in columns  # neither number lowered
     with monkeypatch.context() as newer:  # the newer image installed again: nothing to migrate, nothing broken
-        _build(newer, (*MIGRATIONS, EIGHTH), journal_migrate.BREAKING)
+        _build(newer, (*MIGRATIONS, EIGHTH), journal_open.BREAKING)
         again = Journal(path, chain_key=KEY)
         assert again.damage is None and again.verify() is None
         assert [r.state for r in again.all_transactions()] == ["completed", "completed"]
@@ -72,7 +72,7 @@ def test_a_journal_a_newer_build_migrated_compatibly_opens_here_and_there_again(
 def test_a_breaking_migration_of_a_newer_build_stops_this_build_and_changes_nothing(tmp_path, monkeypatch):
     path = tmp_path / "journal.db"
     with monkeypatch.context() as newer:
-        _build(newer, (*MIGRATIONS, EIGHTH), journal_migrate.BREAKING | {8})
+        _build(newer, (*MIGRATIONS, EIGHTH), journal_open.BREAKING | {8})
         j = Journal(path, chain_key=KEY)
         _sale(j, "O1")
         j.close()

@@ -1,4 +1,5 @@
-"""The journal's schema life cycle at open: migrations, forward compatibility, indexes and columns added at open.
+"""The journal at open: the connection and its pragmas, then the schema's life cycle — migrations, forward
+compatibility, indexes and columns added at open (split off ``terminal/journal.py``, which keeps the rows).
 
 Two numbers describe a journal's schema, as SQLite's own file format keeps a read and a write version beside
 its content:
@@ -19,8 +20,8 @@ journal (schema 6 and later) every seal is checked: a broken chain stops the mig
 nothing changed) instead of resealing — laundering — a row changed behind the journal's back. The build before
 then opens the journal at its own schema and takes the damage the usual way (kept copy, out-of-service notice).
 
-No SQL text here beyond what ``journal_schema`` holds as data; ``tests/lint/test_sql_only_in_journal.py`` lets
-this module and ``terminal/journal.py`` execute statements.
+``tests/lint/test_sql_only_in_journal.py`` lets this module and ``terminal/journal.py`` (no other) execute
+statements; the migrations themselves are data in ``journal_schema``.
 
 >>> compatible_from(7), compatible_from(9, frozenset({1, 2, 8}))
 (7, 8)
@@ -29,15 +30,17 @@ this module and ``terminal/journal.py`` execute statements.
 from __future__ import annotations
 
 import logging
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from terminal.journal_rows import JournalError, JournalTooNew, statements
+from terminal.journal_rows import JournalError, JournalTooNew, lenient_text, statements
 from terminal.journal_schema import BREAKING, CHECKED, COLUMNS, FORMAT, INDEXES, MIGRATIONS, SCHEMA_VERSION, SEALED
 
 if TYPE_CHECKING:
     from terminal.journal import Journal
 
-__all__ = ["MigrationStopped", "compatible_from", "migrate", "schema_level"]
+__all__ = ["MigrationStopped", "compatible_from", "connect", "migrate", "schema_level"]
 
 CHAINED_FROM = 6  # the migration that added the seal chain: journals from it on are checked before migrating
 log = logging.getLogger("terminal.journal")
@@ -45,6 +48,24 @@ log = logging.getLogger("terminal.journal")
 
 class MigrationStopped(JournalError):
     """A migration was due but the journal's chain does not verify: nothing migrated, nothing resealed."""
+
+
+def connect(journal: Journal, *, read_only: bool = False) -> None:
+    """(Re)connect ``journal`` to its file: WAL, ``synchronous=FULL``, foreign keys, overwritten content zeroed;
+    0600 files in a 0700 directory. ``read_only``: ``pos-terminal --status`` beside the running terminal."""
+    journal._counted = None  # the counters as last committed (None: read them again at the next COMMIT)
+    journal._columns = {}  # table → its columns (``Journal._names``); emptied by every migration
+    journal._chained = False  # the journal had a chain before this open (``migrate`` finds out)
+    try:
+        journal._db = sqlite3.connect(f"{Path(journal.path).resolve().as_uri()}?mode=ro" if read_only else
+                                      journal.path, uri=read_only, check_same_thread=False, isolation_level=None)
+        journal._db.text_factory = lenient_text
+        for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                                            "secure_delete=ON"):  # overwritten content is zeroed
+            journal._db.execute(f"PRAGMA {pragma}")
+        journal.files.make_private(read_only)  # 0600 (with -wal, -shm) in a 0700 directory
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot open journal {journal.path}: {exc}") from exc
 
 
 def compatible_from(level: int, breaking: frozenset[int] = BREAKING) -> int:
