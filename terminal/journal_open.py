@@ -79,7 +79,9 @@ def schema_level(journal: Journal) -> tuple[int, int]:
     if not journal._rows("sqlite_master", "type = 'table' AND name = ?", (FORMAT[0],)):
         return required, required
     row = journal._db.execute("SELECT value FROM journal_format WHERE name = 'schema'").fetchone()
-    return (required if row is None else max(required, int(row[0]))), required
+    if row is not None and (type(row[0]) is not int):  # a damaged byte: damage (JournalError), never a crash
+        raise JournalError(f"journal_format schema unreadable: {row[0]!r}")
+    return (required if row is None else max(required, row[0])), required
 
 
 def migrate(journal: Journal, *, check: bool = True) -> None:

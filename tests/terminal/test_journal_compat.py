@@ -117,3 +117,16 @@ def test_a_row_changed_behind_an_older_journal_stops_the_migration_and_is_not_la
         assert rolled_back.damage is not None and (rolled_back.damage.kind, rolled_back.damage.row) == ("broken",
                                                                                                       "txn 1")
         rolled_back.close()
+
+
+def test_an_unreadable_schema_number_is_damage_not_a_crash(tmp_path):
+    path = tmp_path / "journal.db"
+    j = Journal(path, chain_key=KEY)
+    _sale(j, "O1")
+    j.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE journal_format SET value = 'seven' WHERE name = 'schema'")
+    damaged = Journal(path, chain_key=KEY)  # opened: out of service, the damaged file kept for the technician
+    assert damaged.damage is not None and damaged.damage.kind == "unreadable" and damaged.damage.kept
+    assert "journal_format schema unreadable" in damaged.damage.detail
+    damaged.close()
