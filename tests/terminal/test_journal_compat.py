@@ -130,3 +130,49 @@ def test_an_unreadable_schema_number_is_damage_not_a_crash(tmp_path):
     assert damaged.damage is not None and damaged.damage.kind == "unreadable" and damaged.damage.kept
     assert "journal_format schema unreadable" in damaged.damage.detail
     damaged.close()
+
+
+LAST_LEGACY = "4ef0532"  # the last build before journal_format: it compares PRAGMA user_version alone
+LEGACY_SALE = """
+import sys
+from flows.txn_state import path_to
+from terminal.journal import Journal
+j = Journal(sys.argv[1], chain_key=b"k" * 32)
+assert j.damage is None and j.verify() is None, j.damage
+txn = j.begin(order_id="LEGACY", iccid="89860424000000000017", msisdn="1064900000001", plan_id="D1G-1M",
+              plan_name="1 GB monthly data", amount_minor=1000, fee_minor=0, channel="card", cashier_id="01")
+for step in path_to("completed"):
+    j.update(txn, step)
+assert j.verify() is None
+j.close()
+"""
+
+
+def test_the_build_before_this_design_opens_and_writes_a_journal_a_newer_build_migrated(tmp_path, monkeypatch):
+    """The real previous build (its code taken from git) is the image a technician rolls back to."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    tree = tmp_path / "legacy"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", LAST_LEGACY, "terminal", "flows", "pos_errors", "emv",
+                              "drivers"], capture_output=True, check=False)
+    if archive.returncode != 0:
+        pytest.skip(f"no git history with {LAST_LEGACY} here")
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    path = tmp_path / "journal.db"
+    with monkeypatch.context() as newer:
+        _build(newer, (*MIGRATIONS, EIGHTH), journal_open.BREAKING)
+        j = Journal(path, chain_key=KEY)
+        _sale(j, "O1")
+        j.close()
+    run = subprocess.run([sys.executable, "-c", LEGACY_SALE, str(path)], env={"PYTHONPATH": str(tree)},
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    with monkeypatch.context() as newer:  # and the newer image, installed again, goes on with the legacy's rows
+        _build(newer, (*MIGRATIONS, EIGHTH), journal_open.BREAKING)
+        again = Journal(path, chain_key=KEY)
+        assert again.damage is None and again.verify() is None
+        assert [r.order_id for r in again.all_transactions()] == ["O1", "LEGACY"]
+        again.close()
