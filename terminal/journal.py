@@ -126,7 +126,7 @@ class Journal:
         """Seal the rows this commit wrote (``written``: (table, rowid), first written first), one read per table;
         returns the counters among them (the high-water record takes them without reading the table again)."""
         rows: dict[tuple[str, int], Any] = {}
-        for table, ids in group_rowids(written).items():
+        for table, ids in group_rowids(written):
             rows.update(((table, row[0]), row) for row in self._rows(table, f"rowid IN ({','.join('?' * len(ids))})",
                                                                       tuple(ids)))
         self._db.executemany("INSERT INTO chain VALUES (?,?,?,?,?,?)",  # a row written and deleted: nothing to seal

@@ -156,13 +156,16 @@ def txn_move(txn_id: int, current: str, new: str, values: Mapping[str, object]) 
     return state, ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
 
 
-def group_rowids(written: Sequence[tuple[str, int]]) -> dict[str, list[int]]:
-    """The rowids of ``written`` (table, rowid) by table, each table's in the order given.
+def group_rowids(written: Sequence[tuple[str, int]], most: int = 500) -> list[tuple[str, list[int]]]:
+    """The rowids of ``written`` (table, rowid) by table, each table's in the order given, at most ``most`` in one
+    group (one ``rowid IN (…)`` read each: far below SQLite's limit on bound parameters).
 
     >>> group_rowids([("txn", 3), ("txn_event", 9), ("txn", 4)])
-    {'txn': [3, 4], 'txn_event': [9]}
+    [('txn', [3, 4]), ('txn_event', [9])]
+    >>> group_rowids([("txn", n) for n in range(5)], most=2)
+    [('txn', [0, 1]), ('txn', [2, 3]), ('txn', [4])]
     """
     tables: dict[str, list[int]] = {}
     for table, rowid in written:
         tables.setdefault(table, []).append(rowid)
-    return tables
+    return [(table, ids[i:i + most]) for table, ids in tables.items() for i in range(0, len(ids), most)]
