@@ -28,6 +28,7 @@ import ssl
 import threading
 import time
 
+from drivers.http_strict import StrictResponse
 from pos_errors import LinkError, LinkTimeout
 
 __all__ = ["ConnectionKeeper", "StaleConnection"]
@@ -65,9 +66,13 @@ class ConnectionKeeper:
     def new(self) -> http.client.HTTPConnection:
         """A new connection, not connected yet."""
         self.opened += 1
+        conn: http.client.HTTPConnection
         if self._tls is not None:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        conn.response_class = StrictResponse  # answers read strictly, without the e-mail parser (drivers.http_strict)
+        return conn
 
     def connect(self, conn: http.client.HTTPConnection, where: str) -> None:
         """Connect ``conn`` (TCP and TLS). Raises LinkError (nothing was sent), the reason in ``where``'s words."""
