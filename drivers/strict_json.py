@@ -19,6 +19,7 @@ MAX_DEPTH = 16  # the deepest real answer is 3 levels; deeper is a wrong answer,
 _STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)  # a JSON string, its closing quote optional
 _BRACKETS = re.compile(r"[\[\]{}]")
 MAX_INT_DIGITS = 18  # money and counters fit in 64 bits; a 4000-digit number is a wrong answer
+_LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INT_DIGITS + 1}}}")  # a run of digits that might be a too-long integer
 
 
 def decode(raw: bytes) -> Any:
@@ -32,8 +33,11 @@ def decode(raw: bytes) -> Any:
         return raw
     if _too_deep(text):
         return raw
+    # Without a run of more than MAX_INT_DIGITS digits anywhere (strings included) no integer can be too long: the
+    # C parser reads them itself, no Python call per integer (a plan list holds ~70).
+    parse_int = _parse_int if _LONG_DIGITS.search(text) else None
     try:
-        return json.loads(text, parse_int=_parse_int, parse_constant=_no_constant, object_pairs_hook=_no_dupes)
+        return json.loads(text, parse_int=parse_int, parse_constant=_no_constant, object_pairs_hook=_no_dupes)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so are _parse_int's refusals
         return raw
 

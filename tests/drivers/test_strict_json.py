@@ -58,3 +58,17 @@ def test_too_deep_answers_come_back_raw_and_shallow_ones_decode() -> None:
     assert decode(DEEP.encode()) == DEEP.encode()
     assert decode(b'{"plans": [{"id": "P1", "name": "[[[[[[[[[[[[[[[[[["}]}') == {
         "plans": [{"id": "P1", "name": "[" * 18}]}
+
+
+@pytest.mark.parametrize(("raw", "decoded"), [
+    (b'{"n": 123456789012345678}', {"n": 123456789012345678}),                     # 18 digits: the limit
+    (b'{"n": -123456789012345678}', {"n": -123456789012345678}),
+    (b'{"n": 1234567890123456789}', None),                                       # 19 digits: refused
+    (b'{"n": -1234567890123456789}', None),
+    (b'{"iccid": "89860424000000000017", "n": 12}', {"iccid": "89860424000000000017", "n": 12}),  # long in a string
+    (b'{"iccid": "89860424000000000017", "n": 1234567890123456789}', None),       # both: the integer still refused
+    (b'{"n": [1, 2, 3], "m": 0}', {"n": [1, 2, 3], "m": 0}),
+])
+def test_integers_over_max_int_digits_are_refused_wherever_long_digits_stand(raw: bytes, decoded: object) -> None:
+    assert decode(raw) == (raw if decoded is None else decoded)
+    assert isinstance(decode(b'{"n": 5}')["n"], int)
