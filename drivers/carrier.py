@@ -358,13 +358,16 @@ def _str(obj: Mapping[str, Any], key: str, default: str | None = None) -> str:
 
 def _int(obj: Mapping[str, Any], key: str) -> int:
     value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:  # JSON gives int, never a subclass: a bool (True) is refused here too
         raise RemoteProtocolError(f"carrier answer: {key!r} missing or not an integer", tag=key)
     return value
 
 
 def _opt_int(obj: Mapping[str, Any], key: str) -> int | None:
-    return None if obj.get(key) is None else _int(obj, key)
+    value = obj.get(key)
+    if value is None or type(value) is int:
+        return value
+    raise RemoteProtocolError(f"carrier answer: {key!r} missing or not an integer", tag=key)
 
 
 def _plan(item: Any) -> Plan:
