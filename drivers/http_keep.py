@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 
-from drivers.http_strict import StrictResponse
+from drivers.http_strict import Connection, TlsConnection
 from pos_errors import LinkError, LinkTimeout
 
 __all__ = ["ConnectionKeeper", "StaleConnection"]
@@ -66,13 +66,11 @@ class ConnectionKeeper:
     def new(self) -> http.client.HTTPConnection:
         """A new connection, not connected yet."""
         self.opened += 1
-        conn: http.client.HTTPConnection
+        # http.client's connections, answers read strictly without the e-mail parser and a request's head and body
+        # sent in one write (drivers.http_strict)
         if self._tls is not None:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
-        conn.response_class = StrictResponse  # answers read strictly, without the e-mail parser (drivers.http_strict)
-        return conn
+            return TlsConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
+        return Connection(self._host, self._port, timeout=self._timeout_s)
 
     def connect(self, conn: http.client.HTTPConnection, where: str) -> None:
         """Connect ``conn`` (TCP and TLS). Raises LinkError (nothing was sent), the reason in ``where``'s words."""

@@ -35,7 +35,7 @@ import http.client
 import re
 from typing import Any
 
-__all__ = ["StrictResponse", "FieldBlock", "BadHeaders", "MAX_LINE", "MAX_FIELDS"]
+__all__ = ["StrictResponse", "FieldBlock", "BadHeaders", "MAX_LINE", "MAX_FIELDS", "Connection", "TlsConnection"]
 
 MAX_LINE = 65536  # http.client's _MAXLINE: a longer line is LineTooLong
 MAX_FIELDS = 100  # http.client's _MAXHEADERS
@@ -156,3 +156,46 @@ class StrictResponse(http.client.HTTPResponse):
             self.length = 0
         if not self.will_close and not self.chunked and self.length is None:
             self.will_close = True  # no length and no chunks: the body ends when the server closes
+
+
+class _OneWrite:
+    """``http.client`` sends a request's header block and its body in two writes: over TLS two records, two
+    ``SSL_write``s and two system calls (~50-100 µs of CPU each on the terminal). A body given as bytes now leaves
+    with its header block in one write: the same bytes on the wire, one TLS record. ``send`` and ``endheaders``
+    are ``http.client``'s public methods; anything else (no body, a file, chunked) is sent as before."""
+
+    _hold = False
+    _held: bytes | None = None
+
+    def endheaders(self, message_body: Any = None, *, encode_chunked: bool = False) -> None:
+        self._hold = isinstance(message_body, bytes) and bool(message_body) and not encode_chunked
+        try:
+            super().endheaders(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
+        except BaseException:
+            self._held = None  # never sent half: the request did not leave
+            raise
+        finally:
+            self._hold = False
+        if self._held is not None:  # the body never came (cannot happen for non-empty bytes): the head alone
+            held, self._held = self._held, None
+            super().send(held)  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        if self._hold and self._held is None and isinstance(data, bytes):
+            self._held = data  # the header block: it waits for its body
+            return
+        if self._held is not None:
+            data, self._held = self._held + bytes(data), None
+        super().send(data)  # type: ignore[misc]
+
+
+class Connection(_OneWrite, http.client.HTTPConnection):
+    """Plain HTTP (tests): answers read by ``StrictResponse``, a request with a body in one write."""
+
+    response_class = StrictResponse
+
+
+class TlsConnection(_OneWrite, http.client.HTTPSConnection):
+    """HTTPS: answers read by ``StrictResponse``, a request with a body in one write (one TLS record)."""
+
+    response_class = StrictResponse

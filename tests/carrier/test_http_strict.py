@@ -160,3 +160,41 @@ def test_a_signed_chunked_answer_is_read(peer: ScriptedPeer, client: CarrierClie
     peer.answer = head + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
     sim = client.lookup_sim(ICCID)
     assert sim is not None and sim.iccid == ICCID and sim.balance_minor == SIM["balance_minor"]
+
+
+# --- a request with a body leaves in one write --------------------------------------------------------------------
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+
+@pytest.mark.parametrize(("body", "writes"), [(b'{"order_id": "O1"}', 1), (None, 1), (b"", 1)])
+def test_a_request_leaves_in_one_write(body: bytes | None, writes: int) -> None:
+    from drivers.http_strict import Connection
+
+    conn, stock = Connection("127.0.0.1", 9), http.client.HTTPConnection("127.0.0.1", 9)
+    for each in (conn, stock):
+        each.sock = _Socket()  # type: ignore[assignment]
+        each.request("POST" if body is not None else "GET", "/v1/orders", body=body, headers={"X-A": "1"})
+    assert len(conn.sock.writes) == writes  # type: ignore[union-attr]
+    assert len(stock.sock.writes) == (2 if body else 1)  # type: ignore[union-attr]  # http.client: head, then body
+    assert b"".join(conn.sock.writes) == b"".join(stock.sock.writes)  # type: ignore[union-attr]  # same bytes
+
+
+def test_a_failed_write_sends_nothing_half() -> None:
+    from drivers.http_strict import Connection
+
+    class Broken(_Socket):
+        def sendall(self, data: bytes) -> None:
+            raise BrokenPipeError
+
+    conn = Connection("127.0.0.1", 9)
+    conn.sock = Broken()  # type: ignore[assignment]
+    with pytest.raises(BrokenPipeError):
+        conn.request("POST", "/v1/orders", body=b"{}")
+    assert conn._held is None
