@@ -19,10 +19,13 @@ MAX_DEPTH = 16  # the deepest real answer is 3 levels; deeper is a wrong answer,
 _STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)  # a JSON string, its closing quote optional
 _BRACKETS = re.compile(r"[\[\]{}]")
 MAX_INT_DIGITS = 18  # money and counters fit in 64 bits; a 4000-digit number is a wrong answer
-# Every ASCII digit to "0", every other byte to " ": a run of more than MAX_INT_DIGITS zeros then marks digits that
-# might be a too-long integer (a bytes table lookup and a substring search in C; a regular expression takes 10x)
-_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+# Every ASCII digit to "0", '"' kept, every other byte to " ": a run of more than MAX_INT_DIGITS zeros not right
+# after a quote then marks digits that might be a too-long integer (a JSON number never follows a quote; a run that
+# does opens a string, such as an ICCID). A bytes table lookup and substring searches in C: a regular expression
+# takes 10x as long. A run inside a string after another character only sends the text to the counting decoder.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else b if b == 0x22 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * (MAX_INT_DIGITS + 1)
+_LONG_NUMBER = b" " + _LONG_RUN
 
 
 def decode(raw: bytes) -> Any:
@@ -36,9 +39,10 @@ def decode(raw: bytes) -> Any:
         return raw
     if _too_deep(text):
         return raw
-    # Without a run of more than MAX_INT_DIGITS digits anywhere (strings included) no integer can be too long: the
+    # Without a run of more than MAX_INT_DIGITS digits that is not a string's start, no integer can be too long: the
     # C parser reads them itself, no Python call per integer (a plan list holds ~70).
-    decoder = _COUNTING if _LONG_RUN in raw.translate(_DIGITS_ONLY) else _PLAIN
+    digits = raw.translate(_DIGITS_ONLY)
+    decoder = _COUNTING if _LONG_NUMBER in digits or digits.startswith(_LONG_RUN) else _PLAIN
     try:
         return decoder.decode(text)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so are _parse_int's refusals
