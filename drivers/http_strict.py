@@ -1,13 +1,13 @@
-"""An HTTP/1.1 answer read strictly and without the e-mail parser: ``http.client``'s response with its own header
-block reader (``HTTPConnection.response_class``, the stdlib's hook for it), for the platform clients' kept
-connections (``drivers.http_keep``).
+"""``http.client``'s connections for the platform clients (``drivers.http_keep``), cheaper on the terminal's CPU:
+an answer read strictly and without the e-mail parser (``StrictResponse``, through ``response_class``, the stdlib's
+hook for it), and a request's header block and body sent in one write (``Connection`` / ``TlsConnection``).
 
 ``http.client`` hands the header block to ``email.parser`` (a feed parser, a policy object per header, a linear
 scan per ``getheader``: ~90 µs of CPU per exchange on the terminal, issue 17) and takes whatever it makes of a
 malformed block: a line without a colon silently ends the headers, two ``Content-Length`` fields are read as the
-first. Here each field line is split once (RFC 9112 §5) into a dictionary, and an answer whose header block is not
-well formed is refused (``BadHeaders``, an ``http.client.HTTPException``: the clients report "did not answer
-HTTP", outcome unknown for a write) instead of being guessed at:
+first. Here one regular expression checks and splits the whole block (RFC 9112 §5) into a dictionary, and an
+answer whose header block is not well formed is refused (``BadHeaders``, an ``http.client.HTTPException``: the
+clients report "did not answer HTTP", outcome unknown for a write) instead of being guessed at:
 
 * a field name that is not an RFC 9110 token (§5.1; that includes white space before the colon: RFC 9112 §5.1
   "MUST reject"), a line without a colon, a line folded onto the one before (obs-fold, RFC 9112 §5.2), a control
