@@ -38,7 +38,7 @@ from typing import Any
 __all__ = ["StrictResponse", "FieldBlock", "BadHeaders", "MAX_LINE", "MAX_FIELDS", "Connection", "TlsConnection"]
 
 MAX_LINE = 65536  # http.client's _MAXLINE: a longer line is LineTooLong
-MAX_FIELDS = 100  # http.client's _MAXHEADERS
+MAX_FIELDS = 100  # http.client's _MAXHEADERS (lines of the block with its empty line: 99 fields)
 _NAME = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # a token (RFC 9110 §5.6.2 tchar)
 # One field line (RFC 9112 §5): name, colon, value without its leading blanks and with no control character but HTAB
 # (RFC 9110 §5.5), ended by CRLF (or a bare LF, as http.client takes it).
@@ -88,10 +88,10 @@ def read_fields(fp: Any) -> FieldBlock:
         line = fp.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise http.client.LineTooLong("header line")
+        if len(lines) >= MAX_FIELDS:  # counting the empty line, as http.client does: at most 99 fields
+            raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
         if line in _BLANK:
             break
-        if len(lines) >= MAX_FIELDS:
-            raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
         lines.append(line)
     block = b"".join(lines).decode("iso-8859-1")
     if not _BLOCK.fullmatch(block):  # every line checked in one C pass; the Python below only names the first bad one
