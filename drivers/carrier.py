@@ -364,10 +364,7 @@ def _int(obj: Mapping[str, Any], key: str) -> int:
 
 
 def _opt_int(obj: Mapping[str, Any], key: str) -> int | None:
-    value = obj.get(key)
-    if value is None or type(value) is int:
-        return value
-    raise RemoteProtocolError(f"carrier answer: {key!r} missing or not an integer", tag=key)
+    return None if obj.get(key) is None else _int(obj, key)
 
 
 def _plan(item: Any) -> Plan:
