@@ -111,7 +111,7 @@ class TerminalApp:
     def press_keys(self, keys: Sequence[Key | str]) -> None:
         """Several keys typed at once (a console line): each is handled in order, their screen drawn after the last
         (every state they reach is still drawn). Raises ValueError, pressing none, if one is not a key."""
-        typed = _Typed(tuple(Key(key) for key in keys))
+        typed = _Typed(tuple(key if type(key) is Key else Key(key) for key in keys))
         if typed.keys:
             self._events.put(typed)
 

@@ -50,6 +50,7 @@ __all__ = ["TerminalCore", "Handler", "HandlerTable", "Started", "KeyPressed", "
            "DoneCallback"]
 
 log = logging.getLogger("terminal.core")
+_IDLE_LOGOUT = frozenset(IDLE_LOGOUT)  # asked on every key: a set, not the table's list
 
 DoneCallback = Callable[["TerminalCore", Any, "BaseException | None"], None]
 ProgressCallback = Callable[["TerminalCore", Any], None]
@@ -247,7 +248,7 @@ class TerminalCore:
             handler = self.handlers.screens.get(self.state)
             if handler is not None:
                 handler.on_key(self, event.key)
-            if self.state in IDLE_LOGOUT:  # any key is activity: the idle logout counts from the last key
+            if self.state in _IDLE_LOGOUT:  # any key is activity: the idle logout counts from the last key
                 self._arm(self.settings.timeouts.idle_s)
         elif isinstance(event, WorkDone | Progress):
             work = self._works.get(event.ticket)
@@ -290,9 +291,9 @@ class TerminalCore:
         log.debug("state %s", self.state)  # every screen change: the journal and audit log keep what matters
         if self.state is not State.HOME:  # the "log out?" question never outlives the home screen
             self.session.logout_asked = False
-        timeouts = self.settings.timeouts
-        seconds = (timeouts.idle_s if self.state in IDLE_LOGOUT else timeouts.lookup_s if self.state is State.SIM_LOOKUP
-                   else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)
+        timeouts, state = self.settings.timeouts, self.state
+        seconds = (timeouts.idle_s if state in _IDLE_LOGOUT else timeouts.lookup_s if state is State.SIM_LOOKUP
+                   else timeouts.result_s if state in (State.RESULT, State.BALANCE) else None)
         self._arm(seconds)
         self._draw()  # every state reached is drawn, typed-ahead keys or not (the console prints each one)
 
