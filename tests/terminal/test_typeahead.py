@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from terminal.cli import _keys_of
 from terminal.core import KeyPressed, Render
 from terminal.machine import State
@@ -142,3 +144,16 @@ def test_the_pos_terminal_console_draws_a_typed_number_once(tmp_path: Path) -> N
     drawn = [line.split()[1] for line in seen[start:] if line.startswith("── ")]
     assert drawn == ["sim_lookup", "sim_details"], "".join(seen)
     assert f"ICCID  {ICCID[:4]} {ICCID[4:8]}" in "".join(seen[start:])
+
+
+def test_press_keys_queues_nothing_when_one_is_no_key() -> None:
+    from terminal.app import TerminalApp
+    from tests.terminal.test_core import _services
+
+    app = TerminalApp(_services())  # not started: the queue is only looked at
+    with pytest.raises(ValueError, match="'X' is not a valid Key"):
+        app.press_keys(["1", "X"])
+    app.press_keys([])  # nothing typed: nothing queued (an empty item would leave a held redraw undrawn)
+    assert app._events.empty()
+    app.press_keys(["1", Key.ENTER])
+    assert not app._events.empty()
