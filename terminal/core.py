@@ -228,6 +228,7 @@ class TerminalCore:
                 log.exception("render failed")
         if self._stale and not self._hold:
             self._draw()
+        self._hold = False  # a refresh between events (none today) draws at once
         out, self._out = self._out, []
         return out
 

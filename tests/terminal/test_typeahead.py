@@ -66,6 +66,9 @@ def test_a_held_redraw_is_drawn_by_the_next_event_whatever_it_is() -> None:
     assert _drawn(d.core.handle(KeyPressed(Key.CLEAR), d.now, keys_waiting=True)) == []
     assert _drawn(d.core.handle(KeyPressed(Key.D9), d.now, keys_waiting=False)) == ["sim_entry"]
     assert d.core.screen.entry == "9"
+    assert _drawn(d.core.handle(KeyPressed(Key.D7), d.now, keys_waiting=True)) == []
+    d.core.refresh()  # between events nothing is held: drawn at once
+    assert d.core.screen.entry == "97"
 
 
 def test_a_bad_number_typed_ahead_still_shows_its_message() -> None:
