@@ -78,7 +78,7 @@ def _transaction(reader: CardReader) -> tuple[list[bytes], list[bytes], float]:
     while True:
         if isinstance(action, SendApdu):
             started = time.perf_counter()
-            answer = reader.transmit(action.apdu)
+            answer = reader.transmit(action.apdu, then=action.then)
             in_transmit += time.perf_counter() - started
             commands.append(action.apdu)
             answers.append(answer)
