@@ -234,7 +234,7 @@ class ReaderSim(LinkedDevice):
                          link_version=link_version)
         # TRANSMIT_BATCH came with the firmware that speaks link v4: older readers answer UNKNOWN_COMMAND
         self.transmit_batch = link_version >= 4 if transmit_batch is None else transmit_batch
-        self.batches = 0  # TRANSMIT_BATCH commands run, for tests and the bench
+        self.batches = self.batched = 0  # TRANSMIT_BATCH commands run and the C-APDUs they held (tests, bench)
         self._applet: Applet | None = None
         self._powered = False
         self.apdus = 0  # C-APDUs passed to the card, for tests and the UI
@@ -376,6 +376,7 @@ class ReaderSim(LinkedDevice):
         rapdus: list[bytes] = []
         for command in commands:
             self.apdus += 1
+            self.batched += 1
             rapdus.append(bytes(self._applet.process(command)))
             if rapdus[-1][-2:] != SW_OK or len(rapdus[-1]) > 258:
                 break
