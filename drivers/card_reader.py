@@ -134,8 +134,9 @@ class CardReader(LinkDevice):
             kept = self._prefetched.take(apdu)
         if kept is not None:
             return kept
-        if then and self._batches is not False and not self._tapped:
-            rapdu = self._transmit_batch([apdu, *then[:MAX_BATCH - 1]])
+        batch = [bytes(apdu), *map(bytes, then[:MAX_BATCH - 1])]
+        if then and self._batches is not False and not self._tapped and all(4 <= len(c) <= 261 for c in batch):
+            rapdu = self._transmit_batch(batch)
             if rapdu is not None:
                 return rapdu
         rapdu = self._call(ReaderCmd.TRANSMIT, apdu)

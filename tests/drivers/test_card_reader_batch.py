@@ -374,3 +374,9 @@ def test_spy_trace_of_a_batch_keeps_the_pan_out(tmp_path: Path) -> None:
     assert any(bytes.fromhex(pan) in answer for answer in answers)  # the records did carry the PAN
     raw = text.replace(" ", "").lower()
     assert pan.lower() not in raw and pan[6:-4] not in raw and pan[6:-4] not in text
+
+
+def test_a_command_a_batch_cannot_carry_goes_alone(batching: tuple[CountingReader, RecordingCard, CardReader]) -> None:
+    sim, card, reader = batching
+    reader.transmit(SELECT_PSE, then=(b"\x00\xb2",))  # a 2-byte "command" named next: no batch is sent
+    assert sim.batches == 0 and sim.commands[-1] == ReaderCmd.TRANSMIT and card.received == [SELECT_PSE]
