@@ -5,6 +5,7 @@ the command, forged and malformed answers, answers handed out only for their own
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -380,3 +381,24 @@ def test_a_command_a_batch_cannot_carry_goes_alone(batching: tuple[CountingReade
     sim, card, reader = batching
     reader.transmit(SELECT_PSE, then=(b"\x00\xb2",))  # a 2-byte "command" named next: no batch is sent
     assert sim.batches == 0 and sim.commands[-1] == ReaderCmd.TRANSMIT and card.received == [SELECT_PSE]
+
+
+def test_a_reader_restarted_is_asked_again() -> None:
+    """New firmware after a restart (the link's SYN: PeerReset) may know TRANSMIT_BATCH: the terminal asks again."""
+    sim, card = CountingReader(transmit_batch=False), RecordingCard()
+    reader = _session(sim, card)
+    try:
+        reader.transmit(SELECT_PSE, then=(RR1, RR2))
+        assert reader._batches is False and sim.batches == 0
+        sim.transmit_batch = True
+        seen = reader.slot_mark()
+        sim.replug()  # powers up again and re-announces the card still in
+        deadline = time.monotonic() + 2.0
+        while reader.slot_mark() == seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reader.power_on()
+        reader.transmit(SELECT_PSE, then=(RR1, RR2))
+    finally:
+        reader.close()
+        sim.stop()
+    assert sim.batches == 1 and reader._batches is True
