@@ -286,6 +286,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     # --- the bank answered the echo with a key error (A0) whose MAC does not verify (drivers.host.session_link) ---
     "fault.key_error_unverified": ("answers a key error (A0) without a valid MAC, possibly forged",
                                    "应答密钥错误（A0）且无有效MAC，可能被伪造"),
-    "fix.key_error": ("keys were renewed by a new sign-on; if it stays, call a technician (the link may be tampered "
-                      "with)", "已重新签到更新密钥；如仍出现，请联系技术员（线路可能被篡改）"),
+    "fix.key_error": ("keys renewed (a new sign-on, or the next DUKPT key); if it stays, call a technician (the link "
+                      "may be tampered with)", "密钥已更新；如仍出现，请联系技术员（线路可能被篡改）"),
 }

@@ -154,5 +154,5 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     # --- a key error (A0) whose MAC does not verify: possibly forged over an approval (drivers.host.session_link) ---
     "pay.key_error_unverified": ("The bank's key error could not be verified (no valid MAC, possibly forged) — "
                                  "keys renewed, payment is being reversed",
-                                 "银行密钥错误应答无法验证（无有效MAC，可能被伪造），已重新签到，正在冲正"),
+                                 "银行密钥错误应答无法验证（无有效MAC，可能被伪造），密钥已更新，正在冲正"),
 }
