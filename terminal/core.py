@@ -34,7 +34,7 @@ from flows.for_people import explain_key
 from flows.messages import Msg, t
 from flows.pricing import WALLET_CHANNELS, offered_channels
 from pos_errors import PosError
-from terminal.machine import IDLE_LOGOUT, MOVES, State, build_machine
+from terminal.machine import IDLE_LOGOUT, MOVES, State, build_machine, plain_moves
 from terminal.roles import Action, allowed, roles_for
 from terminal.screens import Key, Screen
 from terminal.views import Session
@@ -188,6 +188,7 @@ class TerminalCore:
         self.machine = build_machine(self)
         self.machine.after_state_change = [self.on_state_change]  # a callable: no name resolved on every fire
         self._events = self.machine.events  # fired directly: the model's ``trigger(name)`` adds a lookup and a partial
+        self._moves = plain_moves(self.machine, self.on_state_change)  # see ``fire``
         self.may_trigger = self._may_trigger  # instead of the one transitions binds (the table has no conditions)
         self.screen: Screen = render(State.BOOT, self.session)
 
@@ -282,8 +283,14 @@ class TerminalCore:
 
     def fire(self, trigger: str) -> None:
         """Every transition goes through here: one typed door into the machine's table. Raises transitions'
-        ``MachineError`` for a move the table lacks from this state, AttributeError for an unknown trigger."""
-        event = self._events.get(trigger)
+        ``MachineError`` for a move the table lacks from this state, AttributeError for an unknown trigger.
+        A move of the table is the machine's ``set_state`` and ``on_state_change`` (``machine.plain_moves``)."""
+        move = self._moves.get((trigger, self.state)) if self._moves is not None else None
+        if move is not None:
+            self.machine.set_state(move, self)
+            self.on_state_change()
+            return
+        event = self._events.get(trigger)  # a move the table lacks (transitions raises), or a machine with callbacks
         if event is None:
             raise AttributeError(f"Do not know event named {trigger!r}.")
         event.trigger(self)

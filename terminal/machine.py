@@ -18,7 +18,8 @@ from typing import Any
 import transitions
 from transitions import Machine
 
-__all__ = ["State", "TRANSITIONS", "MOVES", "CANCEL_OUTCOME", "IDLE_LOGOUT", "build_machine", "mermaid"]
+__all__ = ["State", "TRANSITIONS", "MOVES", "CANCEL_OUTCOME", "IDLE_LOGOUT", "build_machine", "plain_moves",
+           "mermaid"]
 
 
 class State(StrEnum):
@@ -237,6 +238,28 @@ def build_machine(model: object, initial: State = S.BOOT) -> Machine:
     table: list[Any] = [list(t) for t in TRANSITIONS]
     return _Machine(model=model, states=State, transitions=table, initial=initial,
                     auto_transitions=False, after_state_change="on_state_change", queued=False)
+
+
+def plain_moves(machine: Machine, after: Any) -> dict[tuple[str, State], transitions.State] | None:
+    """Each (trigger, source) of ``machine`` → its destination's state object, when the machine does nothing on a
+    move but change the state and call ``after`` (no conditions, prepare / before / after / enter / exit callbacks,
+    no internal moves): then a fire is ``machine.set_state(destination)`` and ``after()``, exactly what
+    transitions' event processing does with such a machine, in a fraction of its time (in place ~40 µs a fire, 14
+    a top-up). None when the machine has anything more: every fire then goes through transitions."""
+    hooks = (machine.prepare_event, machine.before_state_change, machine.finalize_event, machine.on_exception,
+             machine.on_final)
+    if any(hooks) or list(machine.after_state_change) != [after]:
+        return None
+    if any(state.on_enter or state.on_exit or state.final for state in machine.states.values()):
+        return None
+    moves: dict[tuple[str, State], transitions.State] = {}
+    for name, event in machine.events.items():
+        for source, found in event.transitions.items():
+            move = found[0]  # without conditions the first transition of a source is the one that runs
+            if move.dest is None or move.prepare or move.conditions or move.before or move.after:
+                return None
+            moves[(name, State[source])] = machine.get_state(move.dest)  # transitions keys a source by its name
+    return moves
 
 
 def mermaid() -> str:
