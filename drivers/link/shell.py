@@ -150,8 +150,8 @@ class SerialLink:
             elif pending.done.wait(wait):
                 return None
             with self._lock:
-                if self._pending is not pending:
-                    return None  # shut
+                if self._pending is not pending or self._serial is not port:
+                    return None  # shut (the port may be closed: never read it then)
                 try:
                     data = port.read_now() if isinstance(port, SelectPort) and readable else b""
                 except (serial.SerialException, OSError) as exc:
@@ -187,8 +187,8 @@ class SerialLink:
                 with self._lock:
                     self._reader_due = 0.0
                     events, self._deferred = self._deferred, []
-                    if self._pending is None or not selectable:  # else the requester reads, runs the timers
-                        if isinstance(port, SelectPort) and readable:
+                    if (self._pending is None or not selectable) and self._owns(port):  # else the requester
+                        if isinstance(port, SelectPort) and readable:  # reads and runs the timers
                             data = port.read_now()
                         if data and self._tracer is not None:
                             self._tracer.feed("D>T", data)
