@@ -5,9 +5,10 @@ core in order). While a request waits for its response, the requesting thread ow
 timers: on a POSIX device (``port.SelectPort``) it waits on the port itself until the core's next deadline,
 feeds what arrives and runs ``handle_timer``, so its response wakes it directly (no hand-off from another
 thread) and the reader thread, which leaves the port alone then, is not woken for it. The reader thread
-watches the port when no request has been under way for ``ack_timeout / 4`` (the delay of an ACK that could
-ride on the next command), so a burst of requests does not wake it once a request; it then waits at most
-until the core's timer (a delayed ACK, a stalled partial frame) and delivers unsolicited frames. Ports without
+watches the port when no request is under way, in a burst (a request sent within ``ack_timeout / 4``, the
+delay of an ACK that could ride on it, of the last one's end) only that long after the last one, so a burst
+does not wake it once a request; it waits at most until the core's timer (a delayed ACK, a stalled partial
+frame) and delivers unsolicited frames (one that comes in a burst, at most ``ack_timeout / 4`` late). Ports without
 a descriptor (``loop://``, ``socket://``: ``port.PolledPort``) are read by the reader thread only, the
 requester sleeping on its completion until the core's timer. A response has CMD = request CMD | 0x80 and
 echoes the request's SEQ in DATA[0]; other frames go to ``on_event``. A vanished port fails the pending
@@ -68,6 +69,8 @@ class SerialLink:
         self._deferred: list[Event] = []  # for on_event, met by a requester: the reader thread delivers them
         self._quiet_until = 0.0  # the reader thread watches the port again from then (no request meanwhile)
         self._reader_due = _INF  # when the reader thread looks at the core next by itself (0: it is awake)
+        self._reader_watches = True  # it waits on the port (else it is parked, off it)
+        self._last_end = -_INF  # when the last request ended
         self._thread: threading.Thread | None = None
         self._port_url, trace_file = split_spy_url(url)
         self._tracer: FrameTracer | None = None
@@ -111,6 +114,7 @@ class SerialLink:
                 if (port := self._serial) is None:
                     raise DeviceGone(f"{self.url} is not open", fault=DeviceFault.PORT)
                 now = self._clock()
+                burst = now - self._last_end < self._linger_s  # another request may well follow this one
                 pending.seq = core.send(cmd, data, now)
                 self._pending = pending
                 gone = self._write_out(port)
@@ -122,12 +126,12 @@ class SerialLink:
             with self._lock:
                 if self._pending is pending:
                     self._pending = None
-                now = self._clock()
-                self._quiet_until = now + self._linger_s
+                now = self._last_end = self._clock()
+                self._quiet_until = now + self._linger_s if burst else now
                 timer = core.get_timer()
-                late = timer is not None and timer < self._reader_due
+                late = (timer is not None and timer < self._reader_due) or not (burst or self._reader_watches)
             if late:
-                port.ring(READER)  # its next look would come after the core's next deadline
+                port.ring(READER)  # its next look would come after the core's next deadline, or it is parked
             if pending.response is None:  # no error either: nothing came back in time
                 raise pending.error or DeviceTimeout(f"no response to command 0x{cmd:02X} in {timeout_s} s",
                                                      fault=DeviceFault.NO_ANSWER)
@@ -178,7 +182,7 @@ class SerialLink:
                     if not watch:  # a requester reads the port, or did just now: look again after a while
                         back = now + self._linger_s if pending is not None else self._quiet_until
                         timer = back if timer is None else min(timer, back)
-                    self._reader_due = _INF if timer is None else timer
+                    self._reader_due, self._reader_watches = _INF if timer is None else timer, watch
                 wait = None if timer is None else max(0.0, timer - now)
                 if isinstance(port, SelectPort):
                     readable, data = port.wait(READER, watch, wait), b""
