@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Literal
 
 from drivers import card_reader_codec as codec
+from drivers.card_reader_batch import MAX_BATCH, Prefetched, decode_batch_answer, encode_batch
 from drivers.card_reader_codec import HEARTBEAT_S, ReaderCmd, ReaderEventCode, ReaderStatus
 from drivers.link import Event, FrameReceived, PeerReset
 from drivers.link.device import LinkDevice
@@ -45,6 +46,8 @@ class CardReader(LinkDevice):
         self._swiped: codec.CardSwiped | None = None  # the last swipe not yet taken
         self._swiped_at = 0.0  # when (monotonic) it reached the terminal
         self._tapped = False  # a contactless card is activated (it stands in for the slot's card until it is off)
+        self._prefetched = Prefetched()  # R-APDUs a TRANSMIT_BATCH got ahead of the kernel
+        self._batches: bool | None = None  # does the reader know TRANSMIT_BATCH (None: not asked this session)
         self.atr: codec.Atr | None = None
 
     def open(self) -> None:
@@ -53,6 +56,8 @@ class CardReader(LinkDevice):
         state = codec.decode_state(self._call(ReaderCmd.GET_STATUS))
         with self._cond:  # a new link session: a card powered before it must be powered again
             self._present, self._powered_insertion = state.card_present, None
+            self._prefetched.drop()
+            self._batches = None  # maybe another reader (or its firmware) behind the port now
             # a new link session cannot know when the card went in (it may have been swapped while the link
             # was down): it counts from now, so a card found at start-up is older than any sale
             self._inserted_at = time.monotonic() if state.card_present else None
@@ -107,6 +112,7 @@ class CardReader(LinkDevice):
         (fault GARBLED for a malformed ATR)."""
         with self._cond:
             insertion = self._insertions
+            self._prefetched.drop()
         raw = self._call(ReaderCmd.POWER_ON)
         try:
             self.atr = codec.parse_atr(raw)
@@ -115,18 +121,51 @@ class CardReader(LinkDevice):
         self._powered_insertion = insertion
         return raw
 
-    def transmit(self, apdu: bytes) -> bytes:
-        """One C-APDU -> R-APDU (with SW1 SW2). Raises CardRemoved if the powered card left the reader."""
+    def transmit(self, apdu: bytes, *, then: Sequence[bytes] = ()) -> bytes:
+        """One C-APDU -> R-APDU (with SW1 SW2). Raises CardRemoved if the powered card left the reader.
+
+        ``then``: the commands the kernel sends next if this one and each before it answers ``90 00``. A
+        reader that knows TRANSMIT_BATCH runs up to ``MAX_BATCH`` of them at once and their R-APDUs are kept
+        for those very commands (``drivers.card_reader_batch``); one that does not gets single TRANSMITs.
+        Raises DeviceError (GARBLED) for a batch answer that does not fit the batch sent."""
         with self._cond:
             if not self._present or self._powered_insertion != self._insertions:
                 raise CardRemoved("the card was removed", fault=DeviceFault.CARD_REMOVED)
+            kept = self._prefetched.take(apdu)
+        if kept is not None:
+            return kept
+        batch = [bytes(apdu), *map(bytes, then[:MAX_BATCH - 1])]
+        if then and self._batches is not False and not self._tapped and all(4 <= len(c) <= 261 for c in batch):
+            rapdu = self._transmit_batch(batch)
+            if rapdu is not None:
+                return rapdu
         rapdu = self._call(ReaderCmd.TRANSMIT, apdu)
         if len(rapdu) < 2:
             raise RemoteProtocolError("R-APDU shorter than SW1 SW2", offset=len(rapdu), raw=rapdu)
         return rapdu
 
+    def _transmit_batch(self, commands: list[bytes]) -> bytes | None:
+        """The first command's R-APDU, the rest kept; None when the reader does not know TRANSMIT_BATCH (it ran
+        nothing: the caller sends a single TRANSMIT, as it will from now on in this link session)."""
+        status, payload = self._request(ReaderCmd.TRANSMIT_BATCH, encode_batch(commands))
+        if status == ReaderStatus.UNKNOWN_COMMAND:
+            log.info("the card reader does not know TRANSMIT_BATCH: one APDU an exchange")
+            self._batches = False
+            return None
+        try:
+            rapdus = decode_batch_answer(self._check(ReaderCmd.TRANSMIT_BATCH, status, payload), len(commands))
+        except RemoteProtocolError as exc:
+            raise DeviceError(f"the reader sent a malformed batch answer: {exc}", fault=DeviceFault.GARBLED) from exc
+        self._batches = True
+        with self._cond:
+            if self._present and self._powered_insertion == self._insertions:
+                self._prefetched.keep(commands[1:], rapdus[1:])
+        return rapdus[0]
+
     def power_off(self) -> None:
         self._powered_insertion = None
+        with self._cond:
+            self._prefetched.drop()
         self._call(ReaderCmd.POWER_OFF)
 
     # --- the rest of the command set ---
@@ -203,6 +242,7 @@ class CardReader(LinkDevice):
         ats = self._call(ReaderCmd.CL_ACTIVATE)
         with self._cond:
             self._powered_insertion, self._present, self._tapped = self._insertions, True, True
+            self._prefetched.drop()
         return ats
 
     def remove_contactless(self, timeout_s: float = 10.0, cancel: CancelToken | None = None) -> bool:
@@ -285,6 +325,7 @@ class CardReader(LinkDevice):
     def _card_gone(self) -> None:
         with self._cond:
             self._present, self._inserted_at, self._tapped = False, None, False
+            self._prefetched.drop()
             self._cond.notify_all()
 
     def _tap_gone(self) -> None:
@@ -298,11 +339,13 @@ class CardReader(LinkDevice):
         reader_event: codec.ReaderEvent | None = None
         code = event.cmd if isinstance(event, FrameReceived) else None
         if isinstance(event, PeerReset):  # the reader restarted: it re-announces a card that is still in
+            self._batches = None  # and its firmware may have changed
             self._card_gone()
         elif code == ReaderEventCode.CARD_INSERTED:
             with self._cond:
                 self._present, self._insertions = True, self._insertions + 1
                 self._inserted_at = time.monotonic()
+                self._prefetched.drop()
                 self._cond.notify_all()
             reader_event = codec.CardInserted()
         elif code == ReaderEventCode.CARD_REMOVED:

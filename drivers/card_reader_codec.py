@@ -73,6 +73,7 @@ class ReaderCmd(IntEnum):
     TRANSMIT = 0x12  # to the powered contact card, or to the activated contactless card
     LED = 0x13
     BUZZER = 0x14
+    TRANSMIT_BATCH = 0x15  # 2..3 C-APDUs to the powered contact card, run in order (drivers.card_reader_batch)
     MAG_READ = 0x20
     CL_POLL = 0x30
     CL_ACTIVATE = 0x31

@@ -100,11 +100,16 @@ class KernelReason(StrEnum):
 @dataclass(frozen=True)
 class SendApdu:
     """Send ``apdu`` to the card and call ``on_response`` with the R-APDU (data + SW1 SW2). ``timed``: the
-    reader measures the exchange (relay resistance, ``emv.relay_resistance``) and the caller passes the time."""
+    reader measures the exchange (relay resistance, ``emv.relay_resistance``) and the caller passes the time.
+    ``then``: the commands the kernel will send next, in order, if this one and each before it answers
+    ``90 00`` — known (the AFL's READ RECORDs) or likely (the PSE directory's); a reader may run them at once
+    and keep their answers for when they are asked (``drivers.card_reader_batch``). A hint: the kernel still
+    sends every one of them."""
 
     apdu: bytes
     purpose: str
     timed: bool = field(default=False, repr=False)
+    then: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -192,10 +197,11 @@ class Stop(Exception):  # a control-flow signal inside the kernel, not an error:
         self.reason = reason
 
 
-def transmit(apdu: bytes, purpose: str) -> Step[Response]:
-    """Send ``apdu`` and return the card's complete answer after any GET RESPONSE / Le correction."""
+def transmit(apdu: bytes, purpose: str, then: tuple[bytes, ...] = ()) -> Step[Response]:
+    """Send ``apdu`` and return the card's complete answer after any GET RESPONSE / Le correction. ``then``:
+    the commands that follow if this one answers 90 00 (``SendApdu.then``)."""
     sent = apdu
-    answer = yield SendApdu(sent, purpose)
+    answer = yield SendApdu(sent, purpose, then=then)
     response = split_response(_rapdu(answer))
     collected = b""
     for _ in range(_MAX_TRANSPORT_ROUNDS):

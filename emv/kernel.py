@@ -306,10 +306,12 @@ class Transaction:
     def _read_records(self, afl: tuple[records.AflEntry, ...]) -> Step[None]:
         """READ RECORD over the AFL (Book 3 §10.2); a data object twice in the records terminates."""
         seen: set[int] = set()
+        reads = [apdu.read_record(entry.sfi, number) for entry in afl for number in range(entry.first, entry.last + 1)]
         for entry in afl:
             for number in range(entry.first, entry.last + 1):
                 where = f"READ RECORD {entry.sfi}.{number}"
-                response = yield from transmit(apdu.read_record(entry.sfi, number), where)
+                command = reads.pop(0)  # the rest follow it (SendApdu.then): the reader may run them at once
+                response = yield from transmit(command, where, then=tuple(reads))
                 if not response.ok:
                     raise Stop(Outcome.TERMINATED, KernelReason.CARD_ERROR,
                                f"{where} failed: {response.sw:04X} {response.meaning}")

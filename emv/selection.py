@@ -26,6 +26,8 @@ __all__ = ["Fci", "Candidate", "parse_fci", "parse_directory_record", "match_aid
 
 _MAX_RECORDS = 30  # a directory is a few records; guard against a card that never answers 6A83
 _MAX_OCCURRENCES = 16
+_LIKELY_SFI = 1  # the PSE directory's SFI (88 in its FCI) on nearly every card: read ahead before the FCI says
+_LOOKAHEAD = 2  # directory records read ahead: a directory is one or two records, then 6A83
 _CONFIRMATION_REQUIRED = 0x80  # 87 b8 (Book 1 §12.2.3 Table 48)
 
 
@@ -121,7 +123,7 @@ def _add(found: list[Candidate], adf_name: bytes, config: AidConfig, label: str 
 
 def build_candidates(config: TerminalConfig) -> Step[list[Candidate]]:
     """The ordered candidate list, by PSE when the card has one, else by the list of AIDs."""
-    response = yield from transmit(apdu.select(apdu.PSE), "SELECT PSE")
+    response = yield from transmit(apdu.select(apdu.PSE), "SELECT PSE", then=_directory_reads(_LIKELY_SFI, 1))
     if response.sw == 0x6A81:
         raise Stop(Outcome.TERMINATED, KernelReason.CARD_BLOCKED, "card blocked or SELECT not supported (6A81)")
     found: list[Candidate] = []
@@ -130,6 +132,12 @@ def build_candidates(config: TerminalConfig) -> Step[list[Candidate]]:
     if not found:  # no PSE, blocked PSE, bad directory or nothing in common: Book 1 §12.3.2 step 5
         found = yield from _list_of_aids(config)
     return order_candidates(found, config.cardholder_selection)
+
+
+def _directory_reads(sfi: int, first: int) -> tuple[bytes, ...]:
+    """The directory READ RECORDs likely next (``SendApdu.then``): the directory ends at the first 6A83, which
+    stops a batch, and READ RECORD changes nothing on the card, so reading ahead is harmless."""
+    return tuple(apdu.read_record(sfi, r) for r in range(first, min(first + _LOOKAHEAD, _MAX_RECORDS + 1)))
 
 
 def _read_directory(config: TerminalConfig, fci_data: bytes) -> Step[list[Candidate]]:
@@ -141,7 +149,8 @@ def _read_directory(config: TerminalConfig, fci_data: bytes) -> Step[list[Candid
     if sfi is None or not 1 <= sfi <= 10:
         return found
     for record in range(1, _MAX_RECORDS + 1):
-        response = yield from transmit(apdu.read_record(sfi, record), f"READ RECORD {sfi}.{record} (PSE)")
+        response = yield from transmit(apdu.read_record(sfi, record), f"READ RECORD {sfi}.{record} (PSE)",
+                                       then=_directory_reads(sfi, record + 1))
         if response.sw == 0x6A83:
             break
         if not response.ok:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,14 +65,16 @@ class Transcript:
 
 
 class Recorder:
-    """Wraps a card's ``transmit`` so every exchange lands in ``transcript``."""
+    """Wraps a card's ``transmit`` so every exchange lands in ``transcript`` (each as the kernel asked for it:
+    an answer a reader ran ahead of time is recorded when handed out). ``then`` (``SendApdu.then``) is passed
+    on only when there is one, so ``transmit`` may be a plain ``process(apdu)``."""
 
-    def __init__(self, transmit: Callable[[bytes], bytes], meta: dict[str, Any]) -> None:
+    def __init__(self, transmit: Callable[..., bytes], meta: dict[str, Any]) -> None:
         self._transmit = transmit
         self.transcript = Transcript(meta=dict(meta))
 
-    def __call__(self, command: bytes) -> bytes:
-        response = self._transmit(command)
+    def __call__(self, command: bytes, *, then: Sequence[bytes] = ()) -> bytes:
+        response = self._transmit(command, then=then) if then else self._transmit(command)
         self.transcript.exchanges.append((bytes(command), bytes(response)))
         return response
 

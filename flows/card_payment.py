@@ -237,7 +237,7 @@ class _Attempt:
         kernel = Transaction(self.settings.emv, amount_minor=self.amount_minor, when=when,
                              unpredictable_number=lambda: un, sequence_counter=self.txn_id)
         self.kernel = kernel
-        transmit: Callable[[bytes], bytes] = self.ports.reader.transmit
+        transmit: Callable[..., bytes] = self.ports.reader.transmit
         if self.settings.transcript_sink is not None:
             self.recorder = Recorder(transmit, {"amount_minor": self.amount_minor, "when": when.isoformat(),
                                                 "unpredictable_number": un.hex().upper(),
@@ -245,8 +245,8 @@ class _Attempt:
             transmit = self.recorder.__call__
         action = kernel.start()
         while True:
-            if isinstance(action, SendApdu):
-                action = kernel.on_response(transmit(action.apdu))
+            if isinstance(action, SendApdu):  # ``then``: what the reader may run ahead (drivers.card_reader_batch)
+                action = kernel.on_response(transmit(action.apdu, then=action.then))
             elif isinstance(action, RequestOnlinePin):
                 action = kernel.on_pin(self._pin(action))
             elif isinstance(action, VerifyOfflinePin):

@@ -99,8 +99,10 @@ class CardReaderPort(Protocol):
     def power_on(self) -> bytes:
         """Activate the card; returns the ATR. Raises CardRemoved, DeviceError."""
 
-    def transmit(self, apdu: bytes) -> bytes:
-        """Send one C-APDU, return the R-APDU including SW1 SW2. Raises CardRemoved, DeviceError."""
+    def transmit(self, apdu: bytes, *, then: Sequence[bytes] = ()) -> bytes:
+        """Send one C-APDU, return the R-APDU including SW1 SW2. Raises CardRemoved, DeviceError. ``then``:
+        the commands the kernel sends next if this one answers 90 00 (``SendApdu.then``): a reader may run them
+        now and keep their answers for those very commands."""
 
     def power_off(self) -> None: ...
 

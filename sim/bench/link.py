@@ -12,7 +12,13 @@
   the protocol alone costs, counted from the bytes that crossed, so it follows the version spoken;
   ``framing_bytes_per_apdu`` the same as bytes a command/answer pair), ``card_s`` the card applet's own
   work, and ``turnaround_ms`` what is left per APDU
-  (thread wake-ups, link cores, the simulated reader's code, scheduling).
+  (thread wake-ups, link cores, the simulated reader's code, scheduling); ``exchanges`` how many times the
+  terminal waited for the reader (10 APDUs in 6: the kernel names the commands that follow, ``SendApdu.then``,
+  and the reader runs them in one TRANSMIT_BATCH — docs/protocols/card-reader.md) and
+  ``turnaround_per_exchange_ms`` what is left per exchange. Nothing the reader or the card does is left out:
+  the simulated line (``sim.devices.pty``) paces both directions to the wire's time, never sooner (its
+  waits no longer oversleep: they stay awake for their last 150 µs), the card applet runs for real, and every
+  thread wake-up of both ends is inside ``wall_s``.
 * **Noise**: the same transaction ``runs`` times with 1e-3 byte errors (plus drops, duplicates) on both
   directions: completion rate (every APDU answered) and frames accepted with wrong content (an R-APDU the
   terminal got that differs from what the card sent, or a C-APDU the card got that the terminal did not send).
@@ -78,7 +84,7 @@ def _transaction(reader: CardReader) -> tuple[list[bytes], list[bytes], float]:
     while True:
         if isinstance(action, SendApdu):
             started = time.perf_counter()
-            answer = reader.transmit(action.apdu)
+            answer = reader.transmit(action.apdu, then=action.then)
             in_transmit += time.perf_counter() - started
             commands.append(action.apdu)
             answers.append(answer)
@@ -105,13 +111,15 @@ def _efficiency(baud: int, repeats: int) -> dict[str, Any]:
     if repeats < 1:
         raise ValueError("repeats: at least one transaction per baud rate")
     sim, reader, card = _session(baud, None)
-    walls, lines, cards = [], [], []
+    walls, lines, cards, exchanges = [], [], [], []
     version = min(reader._link._core.peer_version, sim.core.peer_version)
     try:
         for _ in range(repeats):
             reader.power_on()
             line_before, card_before = sim.port.bytes_in + sim.port.bytes_out, card.busy_s
+            counts_before = sim.apdus - sim.batched + sim.batches
             commands, answers, wall = _transaction(reader)
+            exchanges.append(sim.apdus - sim.batched + sim.batches - counts_before)
             walls.append(wall)
             lines.append(sim.port.bytes_in + sim.port.bytes_out - line_before)
             cards.append(card.busy_s - card_before)
@@ -127,7 +135,9 @@ def _efficiency(baud: int, repeats: int) -> dict[str, Any]:
             "line_s": round(line_s, 4), "framing_floor": round(line_s / wire, 3), "link_version": version,
             "framing_bytes_per_apdu": round((statistics.median(lines) - apdu_bytes) / apdus, 1),
             "card_s": round(card_s, 4),
-            "turnaround_ms": round((wall - line_s - card_s) / apdus * 1e3, 3)}
+            "turnaround_ms": round((wall - line_s - card_s) / apdus * 1e3, 3),
+            "exchanges": statistics.median(exchanges),
+            "turnaround_per_exchange_ms": round((wall - line_s - card_s) / statistics.median(exchanges) * 1e3, 3)}
 
 
 def _noise(runs: int) -> dict[str, Any]:

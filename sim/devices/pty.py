@@ -28,24 +28,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["LineFaults", "FaultInjector", "PtyPort", "DeviceThread", "sleep_until"]
+__all__ = ["LineFaults", "FaultInjector", "PtyPort", "DeviceThread", "sleep_until", "SPIN_S"]
 
 _PR_SET_TIMERSLACK = 29  # linux/prctl.h
 _FINE_SLACK_NS = 1000
+SPIN_S = 150e-6  # the end of a paced wait is spent awake: longer than a sleeping thread's usual lateness
 _thread_state = threading.local()
 
 
 def sleep_until(deadline: float) -> None:
-    """Sleep until ``time.monotonic()`` reaches ``deadline`` (at once if it has), as close to it as the OS
-    wakes a thread: on Linux the calling thread's timer slack is cut from 50 µs to 1 µs the first time, since
-    a paced line that oversleeps every frame is slower than the wire it models (never faster: a sleep
-    never ends early)."""
+    """Return when ``time.monotonic()`` reaches ``deadline`` (at once if it has), as close to it as the
+    machine allows: sleep until ``SPIN_S`` before it, then stay awake until it has passed. A paced line that
+    oversleeps every frame is slower than the wire it models — a sleeping thread wakes 25-100 µs late (the
+    timer slack, cut from 50 µs to 1 µs on Linux the first time, and the scheduler's wake-up) — and never
+    faster: this never returns early. The last stretch costs at most ``SPIN_S`` of CPU a frame and holds the
+    GIL that long (in one process with the terminal, its threads wait for bytes meanwhile)."""
     if not getattr(_thread_state, "fine_slack", False):
         _thread_state.fine_slack = True
         _cut_timer_slack()
     delay = deadline - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+    if delay > SPIN_S:
+        time.sleep(delay - SPIN_S)
+    while time.monotonic() < deadline:
+        pass
 
 
 def _cut_timer_slack() -> None:

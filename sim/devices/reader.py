@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from drivers.card_reader_batch import SW_OK, decode_batch, encode_batch_answer
 from drivers.card_reader_codec import (
     CardSwiped,
     ContactlessCard,
@@ -228,9 +229,12 @@ class ReaderSim(LinkedDevice):
 
     def __init__(self, *, baud: int | None = None, corrupt: Callable[[bytes], bytes] | None = None,
                  ack_timeout_s: float = 0.2, retries: int = 8, faults: LineFaults | None = None,
-                 link_version: int = LATEST) -> None:
+                 link_version: int = LATEST, transmit_batch: bool | None = None) -> None:
         super().__init__(baud=baud, corrupt=corrupt, ack_timeout_s=ack_timeout_s, retries=retries, faults=faults,
                          link_version=link_version)
+        # TRANSMIT_BATCH came with the firmware that speaks link v4: older readers answer UNKNOWN_COMMAND
+        self.transmit_batch = link_version >= 4 if transmit_batch is None else transmit_batch
+        self.batches = self.batched = 0  # TRANSMIT_BATCH commands run and the C-APDUs they held (tests, bench)
         self._applet: Applet | None = None
         self._powered = False
         self.apdus = 0  # C-APDUs passed to the card, for tests and the UI
@@ -322,6 +326,8 @@ class ReaderSim(LinkedDevice):
             return self._PERIPHERALS[cmd](self, data)
         if cmd == ReaderCmd.CL_TIMED_TRANSMIT:
             return self._timed(data)
+        if cmd == ReaderCmd.TRANSMIT_BATCH and self.transmit_batch:
+            return self._batch(data)
         if cmd == ReaderCmd.TRANSMIT and self._cl_active and not self._powered and self._field is not None:
             self.apdus += 1
             answer = bytes(self._field[0].process(data))
@@ -357,6 +363,24 @@ class ReaderSim(LinkedDevice):
             return encode_response(ReaderStatus.BAD_REQUEST)
         self.apdus += 1
         return encode_response(ReaderStatus.OK, bytes(self._applet.process(data)))
+
+    def _batch(self, data: bytes) -> bytes:
+        """TRANSMIT_BATCH: every C-APDU checked before the first runs (BAD_REQUEST runs none), then run in
+        order to the powered contact card, stopping after the first R-APDU whose SW1 SW2 is not 90 00."""
+        commands = decode_batch(data)  # a malformed batch: PosError, answered BAD_REQUEST by _answer
+        if self._applet is None:
+            return encode_response(ReaderStatus.NO_CARD)
+        if not self._powered:
+            return encode_response(ReaderStatus.NOT_POWERED)
+        self.batches += 1
+        rapdus: list[bytes] = []
+        for command in commands:
+            self.apdus += 1
+            self.batched += 1
+            rapdus.append(bytes(self._applet.process(command)))
+            if rapdus[-1][-2:] != SW_OK or len(rapdus[-1]) > 258:
+                break
+        return encode_response(ReaderStatus.OK, encode_batch_answer(rapdus))
 
     # --- LED, buzzer, magstripe, contactless (answers never wait: a poll with no card says NO_CARD at once) ---
 

@@ -51,6 +51,28 @@ def test_go_online_carries_what_the_acquirer_needs(key: str) -> None:
     assert profile.pan not in repr(online) and profile.pan[-8:] not in repr(online)
 
 
+def test_the_kernel_names_the_commands_that_follow() -> None:
+    """``SendApdu.then`` (a reader may run them at once: drivers.card_reader_batch): the PSE directory's first
+    two records of SFI 1 after SELECT PSE, the next two after each directory read, the rest of the AFL after
+    each READ RECORD; nothing after a command whose answer the next one depends on."""
+    run = run_card("unionpay-debit", "00")
+    sends = [a for a in run.actions if isinstance(a, SendApdu)]
+    then = {a.purpose: a.then for a in sends}
+    assert then["SELECT PSE"] == (apdu.read_record(1, 1), apdu.read_record(1, 2))
+    assert then["READ RECORD 1.1 (PSE)"] == (apdu.read_record(1, 2), apdu.read_record(1, 3))
+    assert then["READ RECORD 1.1"] == (apdu.read_record(1, 2), apdu.read_record(2, 1))
+    assert then["READ RECORD 1.2"] == (apdu.read_record(2, 1),) and then["READ RECORD 2.1"] == ()
+    assert [p for p, t in then.items() if not t] == [
+        "SELECT A000000333010101 (final)", "GET PROCESSING OPTIONS", "READ RECORD 2.1",
+        "GENERATE AC (first, ARQC)", "GENERATE AC (second, TC)"]
+    # after a 90 00 the command named first is the one the kernel sends next, byte for byte
+    named = [(sent, following) for sent, following, answer in zip(sends, sends[1:], run.answers, strict=False)
+             if sent.then and answer[-2:] == b"\x90\x00"]
+    assert len(named) == 4 and all(following.apdu == sent.then[0] for sent, following in named)
+    assert SendApdu(b"\x00", "x", then=(b"\x01",)) == SendApdu(b"\x00", "x")  # a hint: not part of the action
+    assert "then" not in repr(sends[0])
+
+
 def test_happy_path_command_sequence() -> None:
     run = run_card("unionpay-debit", "00")
     assert run.purposes == [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from emv import tlv
@@ -78,7 +79,7 @@ class FakeReader:
         self.calls.append("power_on")
         return self.card.atr
 
-    def transmit(self, apdu: bytes) -> bytes:
+    def transmit(self, apdu: bytes, *, then: Sequence[bytes] = ()) -> bytes:
         self.calls.append(f"apdu {apdu[:2].hex().upper()}")
         return self.card.process(apdu)
 

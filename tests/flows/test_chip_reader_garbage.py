@@ -69,3 +69,29 @@ def test_short_answer_after_approval_reverses(tmp_path: Path, reader: tuple[Read
     row = journal.get(txn)
     assert (row.state, row.reversal) == ("card_removed_after_approval", "pending")  # the reversal is owed
     assert "reversing" in say(result.message, "en") and "正在冲正" in say(result.message, "zh")
+
+
+class ForgedBatch(ReaderSim):
+    """A reader whose TRANSMIT_BATCH answers one R-APDU more than it was sent commands (an answer to a command
+    never sent): the driver refuses it (``DeviceError`` GARBLED)."""
+
+    def _batch(self, data: bytes) -> bytes:
+        answer = super()._batch(data)  # STATUS OK, COUNT, the R-APDUs: one more in front, COUNT raised
+        return answer[:1] + bytes([answer[1] + 1, 2]) + b"\x6f\x00" + answer[2:]
+
+
+def test_a_forged_batch_answer_charges_nothing(tmp_path: Path) -> None:
+    sim = ForgedBatch()
+    driver = CardReader(sim.start(), response_timeout_s=2.0)
+    driver.open()
+    try:
+        result, host, journal, txn = _pay(tmp_path, sim, driver, CardApplet(CARD))
+    finally:
+        driver.close()
+        sim.stop()
+    assert sim.batches == 1  # the first batch (SELECT PSE and the directory read ahead) was refused
+    assert result.status is PaymentStatus.FAILED and not result.approved
+    assert host.authorized == [] and host.reversed_ == []
+    assert journal.get(txn).state == "created" and journal.get(txn).reversal is None
+    assert "nothing charged" in say(result.message, "en") and "未扣款" in say(result.message, "zh")
+    assert "Card reader" in say(result.message, "en") and "读卡器" in say(result.message, "zh")

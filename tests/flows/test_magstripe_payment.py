@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,7 +59,7 @@ class Reader:
     def power_off(self) -> None:
         pass
 
-    def transmit(self, apdu: bytes) -> bytes:
+    def transmit(self, apdu: bytes, *, then: Sequence[bytes] = ()) -> bytes:
         raise AssertionError("a dead chip is never talked to")
 
     def wait_for_removal(self, timeout_s: float) -> bool:
