@@ -1,15 +1,17 @@
-"""The link shell's hold on its pyserial port: read with a per-call timeout, write, wake a blocked read.
+"""The link shell's hold on its pyserial port: wait with a per-call timeout, read a burst, write, wake a waiter.
 
-The shell's reader thread waits at most until the link core's next timer, a deadline that changes nearly
-every exchange. pyserial takes a read timeout only through ``port.timeout``, and on POSIX each change of it is a
-``tcsetattr`` (``_reconfigure_port``); its ``read(1)`` then ``read(in_waiting)`` is two ``select``/``read``
-pairs and an ``ioctl`` a burst. So for a POSIX device (``serial.Serial`` with a file descriptor: a tty, a pty)
-``SelectPort`` leaves the port's settings alone after pyserial opened and configured it, and waits in one
-``select`` on the port and a wake-up pipe of its own with the timeout of that call, then takes the whole burst
-in one ``os.read``; a write goes out with one ``os.write`` when the line takes it all (pyserial's ``write``,
-with its write timeout, sends what is left). Any other port (``loop://``, ``socket://``, Windows) is a
-``PolledPort``: pyserial's own read, its timeout capped at ``IDLE_POLL_S`` (what bounds how late a wake-up is
-seen where nothing can interrupt a read) and changed only when that matters.
+The shell waits at most until the link core's next timer, a deadline that changes nearly every exchange, and
+two threads (the reader thread, a requesting thread) take turns on the port. pyserial takes a read timeout only
+through ``port.timeout``, and on POSIX each change of it is a ``tcsetattr`` (``_reconfigure_port``); its
+``read(1)`` then ``read(in_waiting)`` is two ``select``/``read`` pairs and an ``ioctl`` a burst; its
+``cancel_read`` wakes only a thread inside its own ``read``. So for a POSIX device (``serial.Serial`` with a
+file descriptor: a tty, a pty) ``SelectPort`` leaves the port's settings alone after pyserial opened and
+configured it: ``wait`` is one ``select`` on the port and the waiter's own wake-up pipe (its "bell") with the
+timeout of that call, ``read_now`` takes the whole burst in one ``os.read``, and a write goes out with one
+``os.write`` when the line takes it all (pyserial's ``write``, with its write timeout, sends what is left).
+Any other port (``loop://``, ``socket://``, Windows) is a ``PolledPort``, read by the reader thread only:
+pyserial's own read, its timeout capped at ``IDLE_POLL_S`` (what bounds how late a wake-up is seen where
+nothing can interrupt a read) and changed only when that matters.
 
 >>> import serial
 >>> port = open_port(serial.serial_for_url("loop://", timeout=IDLE_POLL_S))
