@@ -127,8 +127,9 @@ class SerialLink:
                 if self._pending is pending:
                     self._pending = None
                 now = self._last_end = self._clock()
-                self._quiet_until = now + self._linger_s if burst else now
                 timer = core.get_timer()
+                quiet = now + self._linger_s if burst else now  # a delayed ACK due sooner ends it: one wake-up
+                self._quiet_until = quiet if timer is None else min(quiet, max(now, timer))
                 late = (timer is not None and timer < self._reader_due) or not (burst or self._reader_watches)
             if late:
                 port.ring(READER)  # its next look would come after the core's next deadline, or it is parked
