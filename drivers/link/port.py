@@ -1,15 +1,17 @@
-"""The link shell's hold on its pyserial port: read with a per-call timeout, write, wake a blocked read.
+"""The link shell's hold on its pyserial port: wait with a per-call timeout, read a burst, write, wake a waiter.
 
-The shell's reader thread waits at most until the link core's next timer, a deadline that changes nearly
-every exchange. pyserial takes a read timeout only through ``port.timeout``, and on POSIX each change of it is a
-``tcsetattr`` (``_reconfigure_port``); its ``read(1)`` then ``read(in_waiting)`` is two ``select``/``read``
-pairs and an ``ioctl`` a burst. So for a POSIX device (``serial.Serial`` with a file descriptor: a tty, a pty)
-``SelectPort`` leaves the port's settings alone after pyserial opened and configured it, and waits in one
-``select`` on the port and a wake-up pipe of its own with the timeout of that call, then takes the whole burst
-in one ``os.read``; a write goes out with one ``os.write`` when the line takes it all (pyserial's ``write``,
-with its write timeout, sends what is left). Any other port (``loop://``, ``socket://``, Windows) is a
-``PolledPort``: pyserial's own read, its timeout capped at ``IDLE_POLL_S`` (what bounds how late a wake-up is
-seen where nothing can interrupt a read) and changed only when that matters.
+The shell waits at most until the link core's next timer, a deadline that changes nearly every exchange, and
+two threads (the reader thread, a requesting thread) take turns on the port. pyserial takes a read timeout only
+through ``port.timeout``, and on POSIX each change of it is a ``tcsetattr`` (``_reconfigure_port``); its
+``read(1)`` then ``read(in_waiting)`` is two ``select``/``read`` pairs and an ``ioctl`` a burst; its
+``cancel_read`` wakes only a thread inside its own ``read``. So for a POSIX device (``serial.Serial`` with a
+file descriptor: a tty, a pty) ``SelectPort`` leaves the port's settings alone after pyserial opened and
+configured it: ``wait`` is one ``select`` on the port and the waiter's own wake-up pipe (its "bell") with the
+timeout of that call, ``read_now`` takes the whole burst in one ``os.read``, and a write goes out with one
+``os.write`` when the line takes it all (pyserial's ``write``, with its write timeout, sends what is left).
+Any other port (``loop://``, ``socket://``, Windows) is a ``PolledPort``, read by the reader thread only:
+pyserial's own read, its timeout capped at ``IDLE_POLL_S`` (what bounds how late a wake-up is seen where
+nothing can interrupt a read) and changed only when that matters.
 
 >>> import serial
 >>> port = open_port(serial.serial_for_url("loop://", timeout=IDLE_POLL_S))
@@ -28,44 +30,56 @@ import threading
 
 import serial
 
-__all__ = ["IDLE_POLL_S", "LinkPort", "SelectPort", "PolledPort", "open_port"]
+__all__ = ["IDLE_POLL_S", "READER", "REQUESTER", "LinkPort", "SelectPort", "PolledPort", "open_port"]
 
 IDLE_POLL_S = 0.05  # longest read on a port whose read nothing can interrupt
 _TIMEOUT_SLACK_S = 0.005  # a polled read may end this much past a timer: cheaper than re-tuning the port each loop
 _BURST = 4096  # more than any frame (MAX_DATA + 8): a burst is one read
 _RETRY_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+READER, REQUESTER = 0, 1  # the bells of a SelectPort
 
 
 class SelectPort:
-    """A POSIX ``serial.Serial``: ``read(timeout_s)`` is one ``select`` (port + wake-up pipe) and one ``os.read``.
-    Raises ``serial.SerialException`` when the port vanished (readable with nothing to read, or EIO)."""
+    """A POSIX ``serial.Serial`` waited on with ``select``, beside two wake-up pipes ("bells": ``READER`` for
+    the shell's reader thread, ``REQUESTER`` for a thread waiting for its response), so that either thread can
+    wait on the port and be woken. Reads take what is waiting (up to a burst) without blocking."""
+
+    selectable = True
 
     def __init__(self, port: serial.Serial) -> None:
         self.port = port
         self._fd = port.fileno()
-        self._wake_r, self._wake_w = os.pipe()
-        self._pipe: tuple[int, ...] = (self._wake_r, self._wake_w)  # () once closed
-        self._pipe_lock = threading.Lock()  # a wake-up never writes to a descriptor closed (and reused) meanwhile
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        reader, requester = os.pipe(), os.pipe()
+        self._bells = (reader, requester)  # (read end, write end) each
+        self._fds: tuple[int, ...] = (*reader, *requester)  # () once closed
+        for fd in self._fds:
+            os.set_blocking(fd, False)
+        self._fd_lock = threading.Lock()  # a ring never writes to a descriptor closed (and reused) meanwhile
 
-    def read(self, timeout_s: float | None) -> bytes:
-        """The bytes waiting (up to a burst), or b"" at the timeout (None: none) or on ``wake``."""
-        ready = select.select([self._fd, self._wake_r], [], [], timeout_s)[0]
-        if self._wake_r in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 64)
-        if self._fd not in ready:
-            return b""
-        try:
-            data = os.read(self._fd, _BURST)
-        except OSError as exc:
-            if exc.errno in _RETRY_ERRNOS:
-                return b""
-            raise serial.SerialException(f"read failed: {exc}") from exc
-        if not data:  # readable with nothing to read: Linux's sign of a vanished device
-            raise serial.SerialException("device reports readiness to read but returned no data")
-        return data
+    def wait(self, bell: int, watch: bool, timeout_s: float | None) -> bool:
+        """Block until the port has bytes (only if ``watch``), ``bell`` rings or ``timeout_s`` (None: none)
+        passes; whether the port has bytes."""
+        bell_r = self._bells[bell][0]
+        ready = select.select([self._fd, bell_r] if watch else [bell_r], [], [], timeout_s)[0]
+        if bell_r in ready:
+            with contextlib.suppress(OSError):
+                os.read(bell_r, 64)
+        return self._fd in ready
+
+    def read_now(self) -> bytes:
+        """The bytes waiting, up to a burst; b"" if none (another thread took them: pyserial sets VMIN 0, so an
+        empty tty reads as zero bytes). Raises ``serial.SerialException`` when the port vanished: EIO, or still
+        readable with nothing to read (Linux's sign of an unplugged device, as pyserial reads it)."""
+        for _ in range(2):
+            try:
+                data = os.read(self._fd, _BURST)
+            except OSError as exc:
+                if exc.errno in _RETRY_ERRNOS:
+                    return b""
+                raise serial.SerialException(f"read failed: {exc}") from exc
+            if data or not select.select([self._fd], [], [], 0)[0]:
+                return data
+        raise serial.SerialException("device reports readiness to read but returned no data")
 
     def write(self, data: bytes) -> None:
         """Write all of ``data``; raises ``serial.SerialTimeoutException`` past the port's write timeout."""
@@ -78,26 +92,28 @@ class SelectPort:
         if sent < len(data):  # the line is backed up: pyserial waits, within its write timeout
             self.port.write(data[sent:])
 
-    def wake(self) -> None:
-        """End a ``read`` blocked in another thread (or the next one, if none is)."""
-        with self._pipe_lock, contextlib.suppress(OSError):  # full: a wake-up is pending anyway
-            if self._pipe:
-                os.write(self._wake_w, b"w")
+    def ring(self, bell: int) -> None:
+        """End the ``wait`` on ``bell`` (or the next one, if none is waiting)."""
+        with self._fd_lock, contextlib.suppress(OSError):  # full: a ring is pending anyway
+            if self._fds:
+                os.write(self._bells[bell][1], b"w")
 
     def close(self) -> None:
-        """Close the port and the pipe, once (a second call must not close a descriptor reused since)."""
+        """Close the port and the pipes, once (a second call must not close a descriptor reused since)."""
         with contextlib.suppress(serial.SerialException, OSError):
             self.port.close()
-        with self._pipe_lock:
-            fds, self._pipe = self._pipe, ()
+        with self._fd_lock:
+            fds, self._fds = self._fds, ()
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
 
 class PolledPort:
-    """Any other pyserial port: its own ``read``, at most ``IDLE_POLL_S`` at a time; ``cancel_read`` wakes it
-    where the port has one (``loop://``)."""
+    """Any other pyserial port: its own ``read``, at most ``IDLE_POLL_S`` at a time, by the reader thread only;
+    ``cancel_read`` wakes it where the port has one (``loop://``)."""
+
+    selectable = False
 
     def __init__(self, port: serial.SerialBase) -> None:
         self.port = port
@@ -115,8 +131,8 @@ class PolledPort:
     def write(self, data: bytes) -> None:
         self.port.write(data)
 
-    def wake(self) -> None:
-        if hasattr(self.port, "cancel_read"):
+    def ring(self, bell: int) -> None:
+        if bell == READER and hasattr(self.port, "cancel_read"):
             with contextlib.suppress(serial.SerialException, OSError):
                 self.port.cancel_read()
 

@@ -1,14 +1,18 @@
 """Pyserial shell around ``LinkCore``: one port, one reader thread, request/response and unsolicited events.
 
-Two threads drive the core, each under the core's lock. The reader thread waits on the port (``port.py``: one
-``select`` with the timeout of that wait, the whole burst in one read), ``pump``s what it read (feed it, run
-``handle_timer(now)``) and writes what the core wants sent. While a request waits for its response, the
-requesting thread owns the core's timers: it sleeps on its own completion until the core's next deadline and
-runs ``handle_timer`` itself, so the reader thread stays blocked on the port with no timeout, and a request
-neither re-tunes the port nor wakes the reader. Otherwise (between requests: a delayed ACK, a stalled partial
-frame) the reader thread waits at most until the core's timer. The thread that completes a request hands the
-timers back at once. A response has CMD = request CMD | 0x80 and echoes the request's SEQ in DATA[0]; other
-frames go to ``on_event``. A vanished port fails the pending request: DeviceGone.
+Two threads drive the core, each under the core's lock, reading the port only under it (so bytes reach the
+core in order). While a request waits for its response, the requesting thread owns the port and the core's
+timers: on a POSIX device (``port.SelectPort``) it waits on the port itself until the core's next deadline,
+feeds what arrives and runs ``handle_timer``, so its response wakes it directly (no hand-off from another
+thread) and the reader thread, which leaves the port alone then, is not woken for it. The reader thread
+watches the port when no request is under way, in a burst (a request sent within ``ack_timeout / 4``, the
+delay of an ACK that could ride on it, of the last one's end) only that long after the last one, so a burst
+does not wake it once a request; it waits at most until the core's timer (a delayed ACK, a stalled partial
+frame) and delivers unsolicited frames (one that comes in a burst, at most ``ack_timeout / 4`` late). Ports without
+a descriptor (``loop://``, ``socket://``: ``port.PolledPort``) are read by the reader thread only, the
+requester sleeping on its completion until the core's timer. A response has CMD = request CMD | 0x80 and
+echoes the request's SEQ in DATA[0]; other frames go to ``on_event``. A vanished port fails the pending
+request: DeviceGone.
 
 >>> SerialLink("loop://").is_open
 False
@@ -26,13 +30,14 @@ import serial
 
 from drivers.link.core import Event, FrameAcked, FrameReceived, LinkCore, LinkFailed
 from drivers.link.frames import is_response, response_cmd
-from drivers.link.port import IDLE_POLL_S, LinkPort, open_port
+from drivers.link.port import IDLE_POLL_S, READER, REQUESTER, LinkPort, SelectPort, open_port
 from drivers.link.trace import FrameTracer, split_spy_url, trace_line
 from pos_errors import DeviceError, DeviceFault, DeviceGone, DeviceTimeout
 
 __all__ = ["SerialLink"]
 
 log = logging.getLogger(__name__)
+_INF = float("inf")
 
 
 class _Pending:
@@ -40,7 +45,6 @@ class _Pending:
         self.cmd, self.seq, self.done = cmd, -1, threading.Event()
         self.answer_cmd = response_cmd(cmd)
         self.response: FrameReceived | None = None
-        self.by_reader = False  # completed by the reader thread (which then owns the core's timers again)
         self.error: DeviceError | None = None
 
 
@@ -56,12 +60,17 @@ class SerialLink:
         self.url, self.baud, self._on_event, self._clock = url, baud, on_event, clock
         self._new_core = functools.partial(LinkCore, ack_timeout_s=ack_timeout_s, retries=retries,
                                            byte_time_s=10 / baud)  # 10 bits a byte (8N1) on the line
-        self._lock = threading.Lock()  # guards the core; writes leave in the order the core made them
+        self._linger_s = ack_timeout_s / 4  # the reader stays off the port this long after a request
+        self._lock = threading.Lock()  # guards the core and reads; writes leave in the order the core made them
         self._request_lock, self._closing = threading.Lock(), threading.Event()
         self._core = self._new_core()
         self._serial: LinkPort | None = None
         self._pending: _Pending | None = None  # while set, its requesting thread runs the core's timers
-        self._deferred: list[Event] = []  # for on_event, produced by a requester's timer: the reader delivers them
+        self._deferred: list[Event] = []  # for on_event, met by a requester: the reader thread delivers them
+        self._quiet_until = 0.0  # the reader thread watches the port again from then (no request meanwhile)
+        self._reader_due = _INF  # when the reader thread looks at the core next by itself (0: it is awake)
+        self._reader_watches = True  # it waits on the port (else it is parked, off it)
+        self._last_end = -_INF  # when the last request ended
         self._thread: threading.Thread | None = None
         self._port_url, trace_file = split_spy_url(url)
         self._tracer: FrameTracer | None = None
@@ -81,7 +90,7 @@ class SerialLink:
                                                    write_timeout=1.0, exclusive=True))  # flushes stale input
         except (serial.SerialException, OSError) as exc:
             raise DeviceGone(f"cannot open {self.url}: {exc}", fault=DeviceFault.PORT) from exc
-        self._core, self._serial = self._new_core(), port
+        self._core, self._serial, self._quiet_until = self._new_core(), port, 0.0
         self._closing.clear()
         with self._lock:
             self._write_out(port)  # the SYN
@@ -91,7 +100,7 @@ class SerialLink:
     def close(self) -> None:
         self._closing.set()
         if (port := self._serial) is not None:
-            port.wake()
+            port.ring(READER)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         self._shut(DeviceGone(f"{self.url} closed", fault=DeviceFault.PORT))
@@ -100,55 +109,98 @@ class SerialLink:
         """Send ``cmd``, block for its response (returned without the echoed SEQ byte in front of ``data``).
         Raises DeviceTimeout (not ACKed after the retries, or no response in ``timeout_s``) or DeviceGone."""
         with self._request_lock:
-            pending, core, clock = _Pending(cmd), self._core, self._clock
+            pending, core = _Pending(cmd), self._core
             with self._lock:
                 if (port := self._serial) is None:
                     raise DeviceGone(f"{self.url} is not open", fault=DeviceFault.PORT)
-                now = clock()
+                now = self._clock()
+                burst = now - self._last_end < self._linger_s  # another request may well follow this one
                 pending.seq = core.send(cmd, data, now)
                 self._pending = pending
                 gone = self._write_out(port)
                 timer = core.get_timer()
-            end = now + timeout_s
-            while gone is None and not pending.done.wait(max(0.0, min(end, end if timer is None else timer) - now)):
-                now = clock()
-                if now >= end:
-                    break
-                with self._lock:
-                    if self._pending is not pending:
-                        continue  # completed meanwhile: ``done`` is set
-                    core.handle_timer(now)  # retransmit, give up a stalled frame: what the reader would do
-                    events = self._take_mine(_drain(core), port)
-                    gone = self._write_out(port)
-                    timer = core.get_timer()
-                for event in events:
-                    self._dispatch(event)
+            if gone is None:
+                gone = self._await(pending, port, timer, now + timeout_s)
+            if gone is not None:
+                self._lost(gone)  # fails ``pending``: DeviceGone
             with self._lock:
                 if self._pending is pending:
                     self._pending = None
-                handed_back = not pending.by_reader and core.get_timer() is not None
-            if handed_back:
-                port.wake()  # the reader thread may be blocked with no timeout: it owns the timers again
-            if gone is not None:
-                self._lost(gone)
+                now = self._last_end = self._clock()
+                timer = core.get_timer()
+                quiet = now + self._linger_s if burst else now  # a delayed ACK due sooner ends it: one wake-up
+                self._quiet_until = quiet if timer is None else min(quiet, max(now, timer))
+                late = (timer is not None and timer < self._reader_due) or not (burst or self._reader_watches)
+            if late:
+                port.ring(READER)  # its next look would come after the core's next deadline, or it is parked
             if pending.response is None:  # no error either: nothing came back in time
                 raise pending.error or DeviceTimeout(f"no response to command 0x{cmd:02X} in {timeout_s} s",
                                                      fault=DeviceFault.NO_ANSWER)
             return pending.response
 
-    def _run(self, port: LinkPort, core: LinkCore) -> None:
-        try:
-            while not self._closing.is_set() and self._owns(port):
-                with self._lock:  # a request that starts while we wait owns the timers: no need to wake us
-                    timer = None if self._pending is not None else core.get_timer()
-                data = port.read(None if timer is None else max(0.0, timer - self._clock()))
+    def _await(self, pending: _Pending, port: LinkPort, timer: float | None, end: float) -> BaseException | None:
+        """Wait for ``pending`` until ``end``, running the core's timers (``timer``: the next) and, on a
+        SelectPort, reading the port; the error if the port vanished."""
+        core, clock = self._core, self._clock
+        while not pending.done.is_set():
+            now = clock()
+            if now >= end:
+                return None
+            wait = end - now if timer is None else max(0.0, min(end, timer) - now)
+            if isinstance(port, SelectPort):
+                try:
+                    readable = port.wait(REQUESTER, True, wait)
+                except (OSError, ValueError) as exc:  # closed under the wait: shut (``done``) or vanished
+                    return None if pending.done.is_set() else exc
+            elif pending.done.wait(wait):
+                return None
+            with self._lock:
+                if self._pending is not pending or self._serial is not port:
+                    return None  # shut (the port may be closed: never read it then)
+                try:
+                    data = port.read_now() if isinstance(port, SelectPort) and readable else b""
+                except (serial.SerialException, OSError) as exc:
+                    return exc
                 if data and self._tracer is not None:
                     self._tracer.feed("D>T", data)
+                events = self._take_mine(core.pump(data, clock()), port)
+                gone = self._write_out(port)
+                timer = core.get_timer()
+            for event in events:
+                self._dispatch(event)
+            if gone is not None:
+                return gone
+        return None
+
+    def _run(self, port: LinkPort, core: LinkCore) -> None:
+        selectable = isinstance(port, SelectPort)
+        try:
+            while not self._closing.is_set() and self._owns(port):
                 with self._lock:
-                    events = core.pump(data, self._clock())
-                    if self._deferred:  # a requester's timer found them first: they go before the new ones
-                        events, self._deferred = self._deferred + events, []
-                    gone = self._write_out(port)
+                    now, pending = self._clock(), self._pending
+                    timer = None if pending is not None else core.get_timer()  # else the requester's
+                    watch = not selectable or (pending is None and now >= self._quiet_until)
+                    if not watch:  # a requester reads the port, or did just now: look again after a while
+                        back = now + self._linger_s if pending is not None else self._quiet_until
+                        timer = back if timer is None else min(timer, back)
+                    self._reader_due, self._reader_watches = _INF if timer is None else timer, watch
+                wait = None if timer is None else max(0.0, timer - now)
+                if isinstance(port, SelectPort):
+                    readable, data = port.wait(READER, watch, wait), b""
+                else:
+                    data = port.read(wait)
+                with self._lock:
+                    self._reader_due = 0.0
+                    events, self._deferred = self._deferred, []
+                    if (self._pending is None or not selectable) and self._owns(port):  # else the requester
+                        if isinstance(port, SelectPort) and readable:  # reads and runs the timers
+                            data = port.read_now()
+                        if data and self._tracer is not None:
+                            self._tracer.feed("D>T", data)
+                        events += core.pump(data, self._clock())
+                        gone = self._write_out(port)
+                    else:
+                        gone = None
                 for event in events:
                     self._dispatch(event)
                 if gone is not None:
@@ -183,15 +235,15 @@ class SerialLink:
         self._shut(DeviceGone(f"{self.url} disconnected", fault=DeviceFault.PORT))
 
     def _take_mine(self, events: list[Event], port: LinkPort) -> list[Event]:
-        """Of the events a requester's timer produced (holding ``_lock``): those only the link handles (ACKs,
-        failures, responses); frames and resets for ``on_event`` are left to the reader thread, in order."""
+        """Of the events a requester met (holding ``_lock``): those only the link handles (ACKs, failures,
+        responses); frames and resets for ``on_event`` are left to the reader thread, in order."""
         mine: list[Event] = []
         for event in events:
             linked = isinstance(event, FrameAcked | LinkFailed) or (isinstance(event, FrameReceived)
                                                                      and is_response(event.cmd))
             (mine if linked else self._deferred).append(event)
         if len(mine) < len(events):
-            port.wake()
+            port.ring(READER)
         return mine
 
     def _dispatch(self, event: Event) -> None:
@@ -213,7 +265,6 @@ class SerialLink:
     def _finish(self, pending: _Pending) -> None:
         if self._pending is pending:  # the timers go back to the reader thread before the requester wakes
             self._pending = None  # (only its own requester replaces it, and only after ``done``)
-        pending.by_reader = threading.current_thread() is self._thread  # which then sees them on its next wait
         pending.done.set()
 
     def _shut(self, error: DeviceError) -> None:
@@ -222,18 +273,15 @@ class SerialLink:
             pending = self._pending
         if port is None:
             return
+        if pending is not None:
+            pending.error = error
+            pending.done.set()
+            port.ring(REQUESTER)
         thread = self._thread
         if thread is None or thread is threading.current_thread() or not thread.is_alive():
             port.close()
         else:
-            port.wake()  # the reader thread ends and closes the port
-        if pending is not None:
-            pending.error = error
-            pending.done.set()
-
-
-def _drain(core: LinkCore) -> list[Event]:
-    return list(iter(core.next_event, None))
+            port.ring(READER)  # the reader thread ends and closes the port
 
 
 def _trace_line(path: str, url: str, line: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from drivers.link import FrameReceived, LinkCore, PeerReset, SerialLink, encode_data
+from drivers.link.port import READER, REQUESTER, SelectPort
 from pos_errors import DeviceGone, DeviceTimeout
 from sim.devices.reader import LinkedDevice
 
@@ -167,26 +168,31 @@ def test_socket_url() -> None:
         server.close()
 
 
-def test_an_idle_link_blocks_on_the_port_and_a_request_runs_its_own_timer(echo: Echo) -> None:
-    """No polling while nothing waits on time (a CPU cost in every top-up): the reader thread blocks until bytes
-    come; a request's retransmissions are timed by the requesting thread, so the reader is not woken for them
-    (nor the port re-tuned); close() wakes it for the end."""
+def test_an_idle_link_blocks_on_the_port_and_a_request_reads_for_itself(echo: Echo) -> None:
+    """No polling while nothing waits on time (a CPU cost in every top-up): the reader thread blocks on the port
+    until bytes come. While a request waits, its own thread reads the port and runs the retransmission timer
+    (the reader thread leaves the port alone, so the response wakes the requester directly); close() wakes the
+    reader for the end."""
     device, link, _ = echo
     assert link.request(0x01, b"a", timeout_s=2.0).data == b"echo:a"
-    port, reads = link._serial, []
-    assert port is not None
-    read = port.read
-    port.read = lambda timeout_s=None: reads.append(timeout_s) or read(timeout_s)  # type: ignore[method-assign]
+    port, waits = link._serial, []
+    assert isinstance(port, SelectPort)  # a pty: waited on with select
+    wait = port.wait
+    port.wait = lambda bell, watch, timeout_s: waits.append((bell, watch, timeout_s)) or wait(  # type: ignore
+        bell, watch, timeout_s)
     time.sleep(0.6)  # the last answer's delayed ACK goes out after 50 ms; then nothing is due
-    assert len(reads) <= 3, f"{len(reads)} reads in 0.6 s idle: still polling"
-    assert not reads or reads[-1] is None  # blocked until bytes come
+    readers = [w for w in waits if w[0] == READER]
+    assert len(readers) <= 3, f"{len(readers)} waits in 0.6 s idle: still polling"
+    assert not readers or readers[-1] == (READER, True, None)  # on the port, until bytes come
     device.unplug()  # a silent device: only the retransmission timer the request starts can end the wait
-    before = len(reads)
+    before = len(waits)
     started = time.monotonic()
     with pytest.raises(DeviceTimeout, match="not answering"):
         link.request(0x01, b"b", timeout_s=5.0)
     assert time.monotonic() - started < 4.0  # failed by the link's retries (9 x 0.2 s), not the 5 s wait
-    assert len(reads) == before, "the reader thread was woken for the request's retransmissions"
+    during = waits[before:]
+    assert sum(bell == REQUESTER for bell, _, _ in during) >= 9  # its thread timed the 9 attempts itself
+    assert not [w for w in during if w[0] == READER and w[1]], "the reader thread watched the port meanwhile"
     thread = link._thread
     started = time.monotonic()
     link.close()
