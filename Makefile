@@ -54,6 +54,17 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench --out build/bench.json
 
+# SMP vs POSFW1 on the whole application image at 115200 and 921600 baud, paced to the wire: about 8 minutes
+# (make bench compares them on a typical MCU-sized image; sim/bench/smp.py says why)
+.PHONY: bench-smp bench-cpu
+bench-smp: $(STAMP)
+	$(BIN)/python -m sim.bench.smp --full --out build/bench-smp.json
+
+# The terminal's CPU per chip top-up, RUNS separate runs (each its own world and pos-terminal): median, least, most
+RUNS ?= 5
+bench-cpu: $(STAMP)
+	$(BIN)/python -c "from sim.bench.suite import cpu_runs; cpu_runs($(RUNS), out='build/bench-cpu.json')"
+
 # Ratios of the last make bench (build/bench.json, or NEW=…) against a saved run: make bench-compare BASE=old.json
 bench-compare: $(STAMP)
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=saved-bench.json [NEW=build/bench.json]"; exit 2; }

@@ -358,7 +358,7 @@ def _str(obj: Mapping[str, Any], key: str, default: str | None = None) -> str:
 
 def _int(obj: Mapping[str, Any], key: str) -> int:
     value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:  # JSON gives int, never a subclass: a bool (True) is refused here too
         raise RemoteProtocolError(f"carrier answer: {key!r} missing or not an integer", tag=key)
     return value
 

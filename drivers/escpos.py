@@ -103,7 +103,7 @@ def text(value: str) -> bytes:
     """
     if value.isascii() and value.isprintable():  # the common line: one C-speed encode
         return value.encode("ascii")
-    return b"".join(_char_bytes(raw) for raw in value)
+    return b"".join(map(_char_bytes, value))  # cached per character: no generator step per character
 
 
 @functools.cache

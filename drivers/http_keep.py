@@ -28,6 +28,7 @@ import ssl
 import threading
 import time
 
+from drivers.http_strict import Connection, TlsConnection
 from pos_errors import LinkError, LinkTimeout
 
 __all__ = ["ConnectionKeeper", "StaleConnection"]
@@ -65,9 +66,11 @@ class ConnectionKeeper:
     def new(self) -> http.client.HTTPConnection:
         """A new connection, not connected yet."""
         self.opened += 1
+        # http.client's connections, answers read strictly without the e-mail parser and a request's head and body
+        # sent in one write (drivers.http_strict)
         if self._tls is not None:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+            return TlsConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
+        return Connection(self._host, self._port, timeout=self._timeout_s)
 
     def connect(self, conn: http.client.HTTPConnection, where: str) -> None:
         """Connect ``conn`` (TCP and TLS). Raises LinkError (nothing was sent), the reason in ``where``'s words."""

@@ -53,12 +53,13 @@ def wechatpay_client(*, url: str, appid: str, mch_id: str, api_key_file: str, cl
                      keep_alive_s: float = 20.0) -> WeChatPayClient:
     """A WeChat Pay client from the ``[wechatpay]`` keys (the API key read from its 0600 file)."""
     key = read_secret(api_key_file, "wechatpay.api_key_file")
-    cert = None
-    if client_cert_file or client_key_file:
-        read_secret(client_key_file, "wechatpay.client_key_file")  # mode check; ssl reads it again
+    cert, pem = None, None
+    if client_cert_file or client_key_file:  # read once, checked (0600, ours, no symlink); ssl loads these bytes
+        pem = read_secret(client_key_file, "wechatpay.client_key_file")
         cert = (client_cert_file, client_key_file)
     return WeChatPayClient(url, appid=appid, mch_id=mch_id, api_key=key, ca_file=ca_file,
                            insecure_plaintext=insecure_plaintext, timeout_s=timeout_s, client_cert=cert,
+                           client_key_pem=pem,
                            terminal_id=terminal_id, spbill_create_ip=spbill_create_ip,
                            notify_url=notify_url or "https://127.0.0.1/wechatpay/notify", crash_point=crash_point,
                            keep_alive_s=keep_alive_s)

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from drivers.http_keep import ConnectionKeeper, StaleConnection
+from drivers.secret_file import load_identity
 from pos_errors import ConfigError, LinkTimeout
 
 __all__ = ["PlatformHttp", "MAX_ANSWER"]
@@ -51,7 +52,9 @@ class PlatformHttp:
     def __init__(self, url: str, *, platform: str, ca_file: str = "", insecure_plaintext: bool = False,
                  timeout_s: float = 10.0, client_cert: tuple[str, str] | None = None,
                  crash_point: Callable[[str], None] | None = None, crash_name: str = "wallet.sent",
-                 keep_alive_s: float = 20.0) -> None:
+                 keep_alive_s: float = 20.0, client_key_pem: bytes | None = None) -> None:
+        """``client_cert``: (certificate file, key file); ``client_key_pem``: that key as ``drivers.secret_file``
+        already read and checked it — loaded from these bytes, the key file is not opened again."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{platform} url must be https://host[:port][/path], not {url!r}")
@@ -69,7 +72,9 @@ class PlatformHttp:
         if self._https:
             try:
                 tls = ssl.create_default_context(cafile=ca_file or None)
-                if client_cert is not None:  # WeChat Pay's /secapi/ calls: the merchant API certificate
+                if client_cert is not None and client_key_pem is not None:  # WeChat Pay's /secapi/ calls
+                    load_identity(tls, client_cert[0], client_cert[1], client_key_pem)
+                elif client_cert is not None:
                     tls.load_cert_chain(*client_cert)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"{platform}: CA file {ca_file!r} or client certificate not usable ({exc})") \

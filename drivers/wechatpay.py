@@ -36,6 +36,7 @@ pos_errors.LinkError: WeChat Pay 127.0.0.1:1 unreachable (not sent): [Errno 111]
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 import time
@@ -50,9 +51,11 @@ __all__ = ["WeChatPayClient", "UNKNOWN_OUTCOME", "BEIJING"]
 
 UNKNOWN_OUTCOME = frozenset({"SYSTEMERROR", "BANKERROR"})  # micropay: query, then reverse (付款码支付 最佳实践)
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+log = logging.getLogger(__name__)
 _PLATFORM = "WeChat Pay"
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # out_trade_no: at most 32 characters
 _FEE = re.compile(r"[1-9][0-9]{0,11}")
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # 微信支付订单号: given once the customer paid
 _FAILED: Mapping[str, str] = {"NOTENOUGH": "insufficient_balance", "AUTHCODEEXPIRE": "code_expired",
                               "AUTH_CODE_INVALID": "code_expired", "AUTH_CODE_ERROR": "code_expired"}
 _STATES: Mapping[str, WalletOrderStatus] = {
@@ -69,7 +72,8 @@ class WeChatPayClient:
                  client_cert: tuple[str, str] | None = None, terminal_id: str = "",
                  spbill_create_ip: str = "127.0.0.1", notify_url: str = "https://127.0.0.1/wechatpay/notify",
                  crash_point: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 20.0) -> None:
+                 nonce: Callable[[], str] | None = None, keep_alive_s: float = 20.0,
+                 client_key_pem: bytes | None = None) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", appid or "") or not re.fullmatch(r"[0-9]{1,32}", mch_id or ""):
             raise ConfigError(f"wechatpay.appid / mch_id not set or malformed ({appid!r}, {mch_id!r})")
         if len(api_key) != 32:
@@ -80,7 +84,8 @@ class WeChatPayClient:
         common = {"platform": _PLATFORM, "ca_file": ca_file, "insecure_plaintext": insecure_plaintext,
                   "timeout_s": timeout_s, "crash_point": crash_point, "keep_alive_s": keep_alive_s}
         self._http = PlatformHttp(url, **common)  # type: ignore[arg-type]
-        self._secapi = PlatformHttp(url, client_cert=client_cert, **common)  # type: ignore[arg-type]
+        self._secapi = PlatformHttp(url, client_cert=client_cert, client_key_pem=client_key_pem,  # key read once
+                                    **common)  # type: ignore[arg-type]
         self._prefix = self._http.path.rstrip("/")
 
     def __repr__(self) -> str:
@@ -132,12 +137,11 @@ class WeChatPayClient:
         return self._query(order_id)[0]
 
     def cancel(self, order_id: str) -> WalletResult:
-        """Reverse a 付款码 order (paid or not; one never seen is closed), close or refund a Native one."""
+        """Reverse a 付款码 order (paid or not; one the platform never saw ends ``not_found``: nothing charged),
+        close or refund a Native one. Whether it was paid is asked first (twice when the first query fails: the
+        answer to a reverse and the REVOKED after it do not say), so a paid order reversed ends ``refunded``."""
         _check(order_id)
-        try:
-            current, trade_type = self._query(order_id)
-        except LinkError:
-            current, trade_type = None, ""
+        current, trade_type = self._state_before_undo(order_id)
         if current is not None and current.status in (WalletOrderStatus.CANCELLED, WalletOrderStatus.REFUNDED,
                                                        WalletOrderStatus.FAILED):
             return current
@@ -155,6 +159,8 @@ class WeChatPayClient:
             if fields.get("result_code") == "SUCCESS":
                 paid = current is not None and current.status == WalletOrderStatus.PAID
                 return self._confirm_undone(order_id, "reverse", paid=paid)
+            if fields.get("err_code") == "ORDERNOTEXIST":  # never reached the platform: the query must agree
+                return self._confirm_never_seen(order_id)
             if fields.get("recall") != "Y":
                 break
         raise LinkError(f"{_PLATFORM} reverse {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -188,6 +194,25 @@ class WeChatPayClient:
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
+    def _state_before_undo(self, order_id: str) -> tuple[WalletResult | None, str]:
+        """The order as the platform has it before a reverse (a read: asked once more when the first fails);
+        (None, "") when neither answered — the reverse still goes (money first), paid or not then unknown."""
+        for attempt in range(2):
+            try:
+                return self._query(order_id)
+            except LinkError as exc:
+                if attempt:
+                    log.warning("%s orderquery %s before the reverse failed twice: %s", _PLATFORM, order_id, exc)
+        return None, ""
+
+    def _confirm_never_seen(self, order_id: str) -> WalletResult:
+        """A reverse answered ``ORDERNOTEXIST``: believed only when the order query says so too (the answer names
+        no order); then nothing was ever charged. Anything else raises LinkError (the cancel stays pending)."""
+        after, _trade_type = self._query(order_id)
+        if after.status != WalletOrderStatus.NOT_FOUND:
+            raise LinkError(f"{_PLATFORM} reverse answered ORDERNOTEXIST but orderquery says {after.status}")
+        return _never_seen(order_id)
+
     def _confirm_undone(self, order_id: str, api: str, *, paid: bool) -> WalletResult:
         """Believe a reverse / closeorder ``SUCCESS`` only once an order query shows the order undone.
 
@@ -205,6 +230,8 @@ class WeChatPayClient:
                                 after.transaction_id)
         if after.status == WalletOrderStatus.CANCELLED:
             return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", after.message, "wechat")
+        if after.status == WalletOrderStatus.NOT_FOUND and not paid:  # a reverse SUCCESS for an order never seen
+            return _never_seen(order_id)
         raise LinkError(f"{_PLATFORM} {api} answered SUCCESS but orderquery says {after.status}: "
                         "the order is not undone")
 
@@ -226,14 +253,16 @@ class WeChatPayClient:
         if state not in _STATES:
             raise RemoteProtocolError(f"{_PLATFORM} orderquery: unknown trade_state {state!r:.40}", tag="trade_state")
         amount = _fee(fields) if fields.get("total_fee") else None
-        return WalletResult(order_id, _STATES[state], "", text, "wechat", fields.get("transaction_id", "")[:64],
-                            amount), trade_type
+        status, transaction_id = _STATES[state], fields.get("transaction_id", "")
+        if state == "REVOKED" and _TRANSACTION_ID.fullmatch(transaction_id):
+            status = WalletOrderStatus.REFUNDED  # reversed after the customer paid (a transaction id): money back
+        return WalletResult(order_id, status, "", text, "wechat", transaction_id[:64], amount), trade_type
 
     def _paid(self, fields: Mapping[str, str], order_id: str) -> WalletResult:
         """A paid answer as the platform states it; the flow compares amount and currency with the order."""
         self._same_order(fields, order_id)
         transaction_id = fields.get("transaction_id", "")
-        if not re.fullmatch(r"[A-Za-z0-9]{1,32}", transaction_id):
+        if not _TRANSACTION_ID.fullmatch(transaction_id):
             raise RemoteProtocolError(f"{_PLATFORM}: paid without a transaction_id", tag="transaction_id")
         return WalletResult(order_id, WalletOrderStatus.PAID, wallet="wechat", transaction_id=transaction_id,
                             amount_minor=_fee(fields), currency=fields.get("fee_type") or "CNY")
@@ -276,6 +305,12 @@ class WeChatPayClient:
             raise RemoteProtocolError(f"{_PLATFORM} answer to {api}: result_code missing or unknown{tail}",
                                       tag="result_code")
         return fields
+
+
+def _never_seen(order_id: str) -> WalletResult:
+    """The order never reached the platform (its order query says ``ORDERNOTEXIST``): nothing was charged."""
+    return WalletResult(order_id, WalletOrderStatus.CANCELLED, "not_found", "order never reached the platform",
+                        "wechat")
 
 
 def _fee(fields: Mapping[str, str]) -> int:

@@ -12,6 +12,9 @@ LinkTimeout, RemoteProtocolError       ``auth_unknown``, reversal   the caller r
 AnswerMismatch (another amount, code,  ``auth_unknown``, reversal   the same; the cashier is told why
 currency or ids than asked), or a      pending                      (``Unknown.message``): the host may have
 partial approval (10)                                               taken money the terminal never asked for
+UnmacedKeyError (a key error A0        ``auth_unknown``, reversal   the same; the cashier reads that the bank's
+without a MAC that verifies)           pending                      key error could not be verified, the keys
+                                                                    are renewed and the payment reversed
 StanInUse (94: the host already has    ``declined`` (94), nothing   once: the same request under the journal's
 this STAN from an older message)       to reverse                   next STAN — the client asked the host's view
                                                                     first (echo), which moved our counters past
@@ -41,7 +44,7 @@ from typing import Protocol
 from flows.messages import Msg
 from flows.ports import PARTIAL_APPROVAL, AuthRequest, AuthResponse, HostPort, JournalPort
 from flows.txn_state import TxnState
-from pos_errors import AnswerMismatch, LinkError, LinkTimeout, RemoteProtocolError, StanInUse
+from pos_errors import AnswerMismatch, LinkError, LinkTimeout, RemoteProtocolError, StanInUse, UnmacedKeyError
 
 __all__ = ["AuthorizePorts", "Unknown", "authorize_journaled"]
 
@@ -60,6 +63,8 @@ class Unknown:
 
 
 def _unknown(exc: RemoteProtocolError | LinkTimeout) -> Unknown:
+    if isinstance(exc, UnmacedKeyError):  # an A0 nobody can vouch for: keys renewed, reversed (not "no answer")
+        return Unknown(str(exc), Msg("pay.key_error_unverified"))
     if not isinstance(exc, AnswerMismatch):
         return Unknown(str(exc))
     return Unknown(str(exc), Msg("pay.partial_approval" if exc.tag == "39" else "pay.answer_mismatch"))

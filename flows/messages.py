@@ -63,12 +63,50 @@ def t(key: str, lang: str = "both", **args: Any) -> str:
     """The text of ``key`` in ``lang`` with ``args`` filled in. Raises KeyError for an unknown key."""
     if not args:  # labels and hints: every screen refresh asks for dozens of them
         return _plain(key, lang)
-    return _render(key, lang, args)
+    memo = _memo_args(args)
+    if memo is None:  # an argument that is no plain value (an exception, an object): rendered every time
+        return _render(key, lang, args)
+    found = _FILLED.get((key, lang, memo))
+    if found is None:
+        if len(_FILLED) >= _FILLED_MAX:  # a day of amounts and order ids must not grow it without end
+            _FILLED.clear()
+        found = _FILLED[(key, lang, memo)] = _render(key, lang, args)
+    return found
 
 
 @functools.cache
 def _plain(key: str, lang: str) -> str:
     return _render(key, lang, {})
+
+
+# Filled texts by (key, language, arguments) where every argument is a plain value: a screen redrawn asks for the
+# same ones again (the menu's labels, the channel lines). A text depends on nothing else: the catalogue is fixed.
+_FILLED: dict[tuple[str, str, tuple[Any, ...]], str] = {}
+_FILLED_MAX = 2048
+
+
+def _memo_args(args: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """``args`` as a hashable key that two arguments rendering differently never share, or None."""
+    items = []
+    for name, value in args.items():
+        memo = _memo_value(value)
+        if memo is None:
+            return None
+        items.append((name, memo))
+    return tuple(items)
+
+
+def _memo_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int:  # exactly these: a bool or a float prints otherwise than an int equal to it
+        return (kind, value)
+    if kind is Msg:
+        inner = _memo_args(value.args)
+        return None if inner is None else (Msg, value.key, inner)
+    if kind is tuple:
+        parts = tuple(_memo_value(item) for item in value)
+        return None if None in parts else (tuple, parts)
+    return None
 
 
 def _render(key: str, lang: str, args: Mapping[str, Any]) -> str:

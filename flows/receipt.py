@@ -82,8 +82,15 @@ def plan_name_in(record: TxnRecord, lang: str) -> str:
 
 
 def _columns(text: str) -> int:
-    """Printed width: CJK and fullwidth characters take two columns on the roll."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Printed width: CJK and fullwidth characters take two columns on the roll.
+
+    >>> _columns("Fee 手续费"), _columns("2026-11-25 10:00")
+    (10, 16)
+    """
+    if text.isascii():  # most lines: no character is wide
+        return len(text)
+    widths = list(map(unicodedata.east_asian_width, text))  # one C call per character, no generator step
+    return len(text) + widths.count("W") + widths.count("F")
 
 
 def _pair(left: str, right: str) -> ReceiptLine:

@@ -37,6 +37,7 @@ __all__ = [
     "RemoteProtocolError",
     "OdaError",
     "AnswerMismatch",
+    "UnmacedKeyError",
     "CryptoError",
     "DeviceFault",
     "DeviceError",
@@ -92,6 +93,13 @@ class AnswerMismatch(RemoteProtocolError):
     processing code, currency, terminal or merchant (``tag`` = that field), or a partial approval (``tag`` =
     ``"39"``) the terminal never offers. The host may have taken money: the outcome is unknown, as after a
     time-out (a purchase is reversed, a reversal or refund repeated)."""
+
+
+class UnmacedKeyError(RemoteProtocolError):
+    """The host answered ``A0`` (key error) without a MAC that verifies: nothing was authenticated, nothing is
+    read from it (``drivers.host.session_link``, ``drivers.host.dukpt_link``). Anyone on the path could have put it
+    over an approval, so the outcome is unknown: a purchase is reversed, a reversal or refund repeated. Here, not in
+    ``drivers``, so the flows can tell the cashier what happened (``pay.key_error_unverified``)."""
 
 
 class CryptoError(PosError):

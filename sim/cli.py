@@ -14,12 +14,16 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sim.devices.pty import LineFaults
+    from sim.runner.world import SimWorld
+    from sim.tui.app import PosSimApp
 
 __all__ = ["main"]
 
@@ -71,23 +75,47 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         if not args.scenario:
             parser.error("--headless needs --scenario FILE...")
+        for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as after a failed step: the world stopped, files removed
+            signal.signal(sig, _leave)
         return _run_scenarios(args.scenario, args.junit, faults if faults.active else None,
                               Path(args.trace_dir) if args.trace_dir else None)
     from sim.runner.world import SimWorld
 
     try:
-        from sim.tui.app import run_tui
+        from sim.tui.app import PosSimApp
     except ImportError as exc:
         print(f"pos-sim: the terminal UI needs the simulator extra (cannot import {exc.name}): "
               "pip install 'iotsim-pos[sim]'", file=sys.stderr)
         return 2
 
     world = SimWorld(baud=args.baud, faults=faults).start()
+    return _run_tui(world, PosSimApp)
+
+
+def _run_tui(world: SimWorld, make_app: type[PosSimApp]) -> int:
+    """The UI until the user quits or its terminal goes away (SIGHUP, SIGTERM, the tty hung up: see
+    ``sim.runner.hangup``); either way the world's devices and back ends are stopped and its files removed."""
+    from sim.runner.hangup import TerminalWatch, exit_code
+
+    def stuck(reason: str) -> None:  # the UI did not quit: stop the world from here and leave
+        world.stop()
+        os._exit(exit_code(reason))
+
     try:
-        run_tui(world)
+        app = make_app(world)
+        with TerminalWatch(sys.stdin.fileno(), on_gone=lambda _reason: app.exit(), on_stuck=stuck) as watch:
+            app.run()
     finally:
         world.stop()
-    return 0
+    return exit_code(watch.reason)
+
+
+def _leave(signum: int, _frame: object) -> None:
+    """--headless on SIGHUP / SIGTERM: unwind (the running scenario's ``finally`` stops its world), exit 128 + signal.
+    A signal while a world is still being built leaves that world's pty directories (``pos-sim-tty-*``)."""
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the world's stop short
+    raise SystemExit(128 + signum)
 
 
 def packaged_scenarios() -> dict[str, Path]:

@@ -15,7 +15,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from flows.messages import Msg
@@ -49,6 +50,13 @@ __all__ = ["TerminalApp", "Workers"]
 
 log = logging.getLogger("terminal.app")
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """Keys typed at once (``press_keys``): one item on the queue, never empty."""
+
+    keys: tuple[Key, ...]
 
 
 class TerminalApp:
@@ -100,6 +108,13 @@ class TerminalApp:
     def press(self, key: Key | str) -> None:
         self._events.put(KeyPressed(Key(key)))
 
+    def press_keys(self, keys: Sequence[Key | str]) -> None:
+        """Several keys typed at once (a console line): each is handled in order, their screen drawn after the last
+        (every state they reach is still drawn). Raises ValueError, pressing none, if one is not a key."""
+        typed = _Typed(tuple(key if type(key) is Key else Key(key) for key in keys))
+        if typed.keys:
+            self._events.put(typed)
+
     def add_listener(self, callback: Callable[[Screen], None]) -> None:
         self._listeners.append(callback)
         callback(self.screen)
@@ -107,12 +122,20 @@ class TerminalApp:
     # --- the loop -------------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        """One event at a time; when keys were typed ahead (a console line, a keypad buffer) each is handled, and
+        the screen they change is drawn once, after the last (``TerminalCore.handle``: ``keys_waiting``)."""
         event: object = Started()
+        events, handle = self._events, self.core.handle
         while event is not _STOP:
-            self._run(self.core.handle(cast(Event, event), time.monotonic()))
+            if isinstance(event, _Typed):
+                last = len(event.keys) - 1
+                for i, key in enumerate(event.keys):
+                    self._run(handle(KeyPressed(key), time.monotonic(), keys_waiting=i < last or not events.empty()))
+            else:
+                self._run(handle(cast(Event, event), time.monotonic(), keys_waiting=not events.empty()))
             timeout = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
             try:
-                event = self._events.get(timeout=timeout)
+                event = events.get(timeout=timeout)
             except queue.Empty:
                 event = Tick()
 

@@ -24,16 +24,33 @@ from terminal.secret_file import create_private
 __all__ = ["main"]
 
 log = logging.getLogger("terminal.cli")
+_KEYS: dict[str, Key] = {key.value: key for key in Key}
+_RULE = "─" * 48
 
 
 def _show(screen: Screen) -> None:
-    rule = f"── {screen.state} " + "─" * max(0, 44 - len(screen.state))
-    print(f"\n{rule}\n{screen.text()}\n" + "─" * 48, flush=True)
+    """Print the screen in one write (a message the console thread prints never lands inside it)."""
+    state = screen.state
+    sys.stdout.write(f"\n── {state} {_RULE[:max(0, 44 - len(state))]}\n{screen.text()}\n{_RULE}\n")
+    sys.stdout.flush()
     if screen.qr:  # the merchant-presented QR, drawn in the console for the customer's phone
         import segno  # only when a QR shows: keeps it out of the boot path
 
         segno.make_qr(screen.qr).terminal(compact=True)
         print(f"QR payload: {screen.qr}", flush=True)  # as text too: a phone simulator (sim/crash/harness.py) reads it
+
+
+def _keys_of(line: str) -> tuple[list[Key], str]:
+    """The keys of one console line (``01 ENTER 1111 ENTER``; an empty line is ENTER) and the first token that is
+    not a key (empty when all are)."""
+    keys: list[Key] = []
+    for token in line.split() or ["ENTER"]:
+        for name in token if token.isdigit() else (token.upper(),):
+            key = _KEYS.get(name)
+            if key is None:
+                return [], name
+            keys.append(key)
+    return keys, ""
 
 
 def _version() -> str:
@@ -124,13 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     app.start()
     try:
         for line in sys.stdin:
-            for token in line.split() or ["ENTER"]:
-                keys = list(token) if token.isdigit() else [token.upper()]
-                for key in keys:
-                    if key in Key._value2member_map_:
-                        app.press(Key(key))
-                    else:
-                        print(f"unknown key {key!r}: use digits, ENTER, CANCEL, CLEAR, F1-F4", flush=True)
+            keys, unknown = _keys_of(line)
+            if unknown:  # the whole line is refused: nothing typed half-way
+                sys.stdout.write(f"unknown key {unknown!r}: use digits, ENTER, CANCEL, CLEAR, F1-F4; line ignored\n")
+                sys.stdout.flush()
+            else:
+                app.press_keys(keys)  # handled in order, the screen drawn once after the last (a keypad buffer)
     except KeyboardInterrupt:
         pass
     finally:

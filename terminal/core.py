@@ -50,6 +50,7 @@ __all__ = ["TerminalCore", "Handler", "HandlerTable", "Started", "KeyPressed", "
            "DoneCallback"]
 
 log = logging.getLogger("terminal.core")
+_IDLE_LOGOUT = frozenset(IDLE_LOGOUT)  # asked on every key: a set, not the table's list
 
 DoneCallback = Callable[["TerminalCore", Any, "BaseException | None"], None]
 ProgressCallback = Callable[["TerminalCore", Any], None]
@@ -181,8 +182,12 @@ class TerminalCore:
         self._now = 0.0
         self._deadline: float | None = None
         self._journal_error: str | None = None  # the journal's write failure as last shown (``_watch_journal``)
+        self._hold = False  # keys wait in the shell: a redraw of the same screen waits for the last one (``handle``)
+        self._stale = False  # a redraw was held back
         self.session.fees = services.settings.fees  # the channel list shows every channel's fee and limits
         self.machine = build_machine(self)
+        self.machine.after_state_change = [self.on_state_change]  # a callable: no name resolved on every fire
+        self._events = self.machine.events  # fired directly: the model's ``trigger(name)`` adds a lookup and a partial
         self.may_trigger = self._may_trigger  # instead of the one transitions binds (the table has no conditions)
         self.screen: Screen = render(State.BOOT, self.session)
 
@@ -197,23 +202,33 @@ class TerminalCore:
 
     # --- the one door in ------------------------------------------------------------------------------------
 
-    def handle(self, event: Event, now: float) -> list[Command]:
-        """Feed one event at monotonic time ``now``; returns the commands to carry out, in order."""
+    def handle(self, event: Event, now: float, *, keys_waiting: bool = False) -> list[Command]:
+        """Feed one event at monotonic time ``now``; returns the commands to carry out, in order.
+
+        ``keys_waiting``: the shell holds further events already (keys typed ahead, a console line): a key's
+        redraw of the same screen waits until the last of them, as a keypad buffer is drained before the display
+        is drawn. Every state reached is still drawn the moment it is entered (``on_state_change``)."""
         self._now = now
+        self._hold = keys_waiting and isinstance(event, KeyPressed)
         try:
             self._dispatch(event)
             self._watch_journal()
         except PosError as exc:  # a fault in one step shows on the screen; the terminal carries on
             log.warning("step failed: %s", exc)  # the detail for the technician; the cashier reads its kind
             self.session.error = self.say(explain_key(exc))
+            self._hold = False
             self.refresh()
         except Exception:  # a bug must not freeze the till: log it whole, tell the cashier, keep going
-            log.exception("internal error in state %s", self.state.value)
+            log.exception("internal error in state %s", self.state)
             self.session.error = self.say("app.internal_error")
+            self._hold = False
             try:
                 self.refresh()
             except Exception:  # noqa: BLE001 - the view itself is broken; the shell keeps the old screen
                 log.exception("render failed")
+        if self._stale and not self._hold:
+            self._draw()
+        self._hold = False  # a refresh between events (none today) draws at once
         out, self._out = self._out, []
         return out
 
@@ -234,7 +249,7 @@ class TerminalCore:
             handler = self.handlers.screens.get(self.state)
             if handler is not None:
                 handler.on_key(self, event.key)
-            if self.state in IDLE_LOGOUT:  # any key is activity: the idle logout counts from the last key
+            if self.state in _IDLE_LOGOUT:  # any key is activity: the idle logout counts from the last key
                 self._arm(self.settings.timeouts.idle_s)
         elif isinstance(event, WorkDone | Progress):
             work = self._works.get(event.ticket)
@@ -266,18 +281,22 @@ class TerminalCore:
         return (trigger, self.state) in MOVES
 
     def fire(self, trigger: str) -> None:
-        """Every transition goes through here: one typed door into the machine's table."""
-        self.trigger(trigger)
+        """Every transition goes through here: one typed door into the machine's table. Raises transitions'
+        ``MachineError`` for a move the table lacks from this state, AttributeError for an unknown trigger."""
+        event = self._events.get(trigger)
+        if event is None:
+            raise AttributeError(f"Do not know event named {trigger!r}.")
+        event.trigger(self)
 
     def on_state_change(self) -> None:
-        log.debug("state %s", self.state.value)  # every screen change: the journal and audit log keep what matters
+        log.debug("state %s", self.state)  # every screen change: the journal and audit log keep what matters
         if self.state is not State.HOME:  # the "log out?" question never outlives the home screen
             self.session.logout_asked = False
-        timeouts = self.settings.timeouts
-        seconds = (timeouts.idle_s if self.state in IDLE_LOGOUT else timeouts.lookup_s if self.state is State.SIM_LOOKUP
-                   else timeouts.result_s if self.state in (State.RESULT, State.BALANCE) else None)
+        timeouts, state = self.settings.timeouts, self.state
+        seconds = (timeouts.idle_s if state in _IDLE_LOGOUT else timeouts.lookup_s if state is State.SIM_LOOKUP
+                   else timeouts.result_s if state in (State.RESULT, State.BALANCE) else None)
         self._arm(seconds)
-        self.refresh()
+        self._draw()  # every state reached is drawn, typed-ahead keys or not (the console prints each one)
 
     def _arm(self, seconds: float | None) -> None:
         self._deadline = self._now + seconds if seconds else None
@@ -286,7 +305,15 @@ class TerminalCore:
     def refresh(self) -> None:
         """Render the view; sent to the display only when it differs from what the display already shows. A step
         the cashier or customer must see changes the view (the insert screen's spinner stops once the reader waits
-        for the card: the crash harness swipes or taps then)."""
+        for the card: the crash harness swipes or taps then). While typed-ahead keys wait (``handle``), drawn once
+        after the last of them."""
+        if self._hold:
+            self._stale = True
+        else:
+            self._draw()
+
+    def _draw(self) -> None:
+        self._stale = False
         screen = render(self.state, self.session)
         if screen != self.screen:
             self.screen = screen

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from emv.crypto.dukpt import AES_COUNTER, TDES_COUNTER
 from flows.messages import Msg, t
-from pos_errors import LinkSecurityError, PosError
+from pos_errors import LinkSecurityError, PosError, UnmacedKeyError
 from terminal.services import Services
 from terminal.storage_fault import storage_fault, storage_fix
 
@@ -123,6 +123,8 @@ def _host(sv: Services) -> Check:
                 return _fault("dev.host", f"link.{exc.fault}", "fix.link")
             except PosError:
                 pass
+        if isinstance(getattr(sv.host, "echo_failure", None), UnmacedKeyError):  # answered, but by an unverified A0
+            return _fault("dev.host", "fault.key_error_unverified", "fix.key_error")
         return _fault("dev.host", "fault.no_answer", "fix.network")
     return Check("dev.host", True, detail=Msg("ok.signed_on") if secured else None)
 

@@ -19,11 +19,12 @@ from flows import txn_state
 from flows.ports import BatchTotals, TxnRecord
 from flows.saf import SafRow
 from terminal.journal_chain import Chain, Damage
-from terminal.journal_damage import accept_damage, open_checked
+from terminal.journal_damage import accept_damage, check_integrity, open_checked
 from terminal.journal_files import JournalFiles
-from terminal.journal_rows import JournalError, JournalTooNew, decode_all, lenient_text, statements, txn_move
+from terminal.journal_open import connect, migrate, schema_level
+from terminal.journal_rows import JournalError, decode_all, group_rowids, lenient_text, txn_move
 from terminal.journal_rows import now as _now
-from terminal.journal_schema import CHECKED, COLUMNS, INDEXES, MIGRATIONS, SCHEMA_VERSION, SEALED
+from terminal.journal_schema import CHECKED, FORMAT, MIGRATIONS, SCHEMA_VERSION, SEALED
 
 __all__ = ["Journal", "JournalError", "FINAL_STATES", "MIGRATIONS", "SCHEMA_VERSION", "SafRow", "SEALED"]
 
@@ -35,6 +36,12 @@ RIDE_ALONG = frozenset({txn_state.TxnState.CREATED, txn_state.TxnState.APPROVED}
 
 class Journal:
     """Implements ``flows.ports.JournalPort``. Thread-safe: one connection guarded by a lock."""
+
+    _connect, _migrate = connect, migrate  # terminal/journal_open.py: the journal at open (its schema's life cycle)
+    _db: sqlite3.Connection  # these four are set by each (re)connection (journal_open.connect)
+    _counted: dict[str, int] | None  # the counters as last committed (None: read them again at the next COMMIT)
+    _columns: dict[str, list[str]]  # table → its columns (``_names``), emptied by every migration
+    _chained: bool  # the journal had a chain before this open
 
     def __init__(self, path: str | Path, *, crash_point: Callable[[str], None] | None = None,
                  chain_key: bytes | None = None, read_only: bool = False) -> None:  # read_only: --status
@@ -54,18 +61,6 @@ class Journal:
             return
         open_checked(self, self.files.opening(self.chain.key))  # connected, migrated, checked; damage taken
         self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
-
-    def _connect(self, *, read_only: bool = False) -> None:
-        try:
-            self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro" if read_only else self.path,
-                                       uri=read_only, check_same_thread=False, isolation_level=None)
-            self._db.text_factory = lenient_text
-            for pragma in () if read_only else ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
-                                                "secure_delete=ON"):  # overwritten content is zeroed
-                self._db.execute(f"PRAGMA {pragma}")
-            self.files.make_private(read_only)  # 0600 (with -wal, -shm) in a 0700 directory
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -90,9 +85,8 @@ class Journal:
                 if not durable:
                     self._riding += 1
                     return
-                for table, rowid in self._db.execute("SELECT tbl, ref FROM temp.written GROUP BY tbl, ref"
-                                                     " ORDER BY MIN(rowid)").fetchall():
-                    self._seal(table, "rowid = ?", (rowid,))
+                counted = self._seal_written(self._db.execute("SELECT tbl, ref FROM temp.written GROUP BY tbl, ref"
+                                                              " ORDER BY MIN(rowid)").fetchall())
                 self._db.execute("DELETE FROM temp.written")  # a rollback takes back its notes too
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:  # disk full, I/O error: nothing of this unit (nor what rode along) written
@@ -104,34 +98,9 @@ class Journal:
             self._riding = 0
             self.chain.commit()
             self.write_error = None
-            self.files.write_high_water(self.chain.record(self.counters()), self.chain.key)
+            self._counted = self.counters() if self._counted is None else {**self._counted, **counted}
+            self.files.write_high_water(self.chain.record(self._counted), self.chain.key)
             self._crash_point("commit")
-
-    def _migrate(self) -> None:
-        """Run the missing migrations (then seal every row); note whether the journal was chained before."""
-        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS written (tbl TEXT NOT NULL, ref INTEGER NOT NULL)")
-        with self.transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise JournalTooNew(f"journal schema {version} is newer than this build ({SCHEMA_VERSION})")
-            for number in range(version, SCHEMA_VERSION):
-                for statement in statements(MIGRATIONS[number]):
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table in SEALED:  # note every row this connection writes; the commit seals them
-                for op in ("INSERT", "UPDATE"):
-                    db.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS seal_{table}_{op} AFTER {op} ON main.{table}"
-                               f" BEGIN INSERT INTO written VALUES ('{table}', NEW.rowid); END")
-            new = [name for name, sql in INDEXES if not self._rows("sqlite_master", "name = ?", (name,)) and
-                   db.execute(sql)]  # not migrations (journal_schema.INDEXES): sealed below with the schema
-            self._resume()  # journal_schema.COLUMNS: a table's rows resealed only when they were intact before
-            intact = [t for t, column, _ in COLUMNS if column not in self._names(t) and self.verify((t,)) is None]
-            grown = [t for t, column, sql in COLUMNS if column not in self._names(t) and db.execute(sql)]
-            self._chained = version >= 6
-            for table in CHECKED if version < SCHEMA_VERSION else intact:  # every row's digest changed
-                self._seal(table)
-            if (new or grown) and version == SCHEMA_VERSION:
-                self._seal("sqlite_master", f"name IN ({','.join('?' * len(new + grown))})", tuple(new + grown))
 
     def _chain_mac(self, seq: int) -> bytes | None:  # the MAC of this generation's chain entry ``seq``, if there
         there = self._rows("chain", "generation = ? AND seq = ?", (self.chain.generation, seq))
@@ -149,8 +118,20 @@ class Journal:
             self._db.text_factory = lenient_text
 
     def _seal(self, table: str, where: str = "1=1", params: tuple[Any, ...] = ()) -> None:
-        for row in self._rows(table, where, params):
-            self._db.execute("INSERT INTO chain VALUES (?,?,?,?,?,?)", self.chain.entry(table, row[0], row[1:]))
+        self._counted = None  # a whole table (re)sealed: the counters are read again at the COMMIT
+        self._db.executemany("INSERT INTO chain VALUES (?,?,?,?,?,?)",
+                             [self.chain.entry(table, row[0], row[1:]) for row in self._rows(table, where, params)])
+
+    def _seal_written(self, written: list[tuple[str, int]]) -> dict[str, int]:
+        """Seal the rows this commit wrote (``written``: (table, rowid), first written first), one read per table;
+        returns the counters among them (the high-water record takes them without reading the table again)."""
+        rows: dict[tuple[str, int], Any] = {}
+        for table, ids in group_rowids(written):
+            rows.update(((table, row[0]), row) for row in self._rows(table, f"rowid IN ({','.join('?' * len(ids))})",
+                                                                      tuple(ids)))
+        self._db.executemany("INSERT INTO chain VALUES (?,?,?,?,?,?)",  # a row written and deleted: nothing to seal
+                             [self.chain.entry(t, r, rows[t, r][1:]) for t, r in written if (t, r) in rows])
+        return {lenient_text(row[1]): row[2] for (table, _), row in rows.items() if table == "counter"}
 
     def verify(self, tables: tuple[str, ...] = CHECKED) -> Damage | None:
         """The first problem of the chain and of the rows of ``tables`` (boot, diagnostics, ``--verify-audit``)."""
@@ -162,13 +143,15 @@ class Journal:
                 return Damage("broken", "SQLite integrity_check failed")
             entries = self._db.execute("SELECT seq, tbl, ref, digest, mac FROM chain WHERE generation = ?"
                                        " ORDER BY seq", (self.chain.generation,)).fetchall()
-            return self.chain.check(entries, {table: self._rows(table) for table in tables})
+            return self.chain.check(entries, {table: self._rows(table) for table in tables if table != FORMAT[0] or
+                                              self._rows("sqlite_master", "name = ?", (table,))})  # older: none
 
-    def accept_damage(self, user_id: str) -> None:  # a technician accepts it as it stands (audited): sales again
-        accept_damage(self, user_id)
+    # a technician accepts it as it stands (audited): sales again; no damage, SQLite and the whole chain agree
+    accept_damage, check_integrity = accept_damage, check_integrity  # (terminal/journal_damage.py)
 
-    def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+    def schema_version(self) -> int:  # the migrations run (journal_open.schema_level: and who may write it)
+        with self._lock:
+            return schema_level(self)[0]
 
     def counters(self) -> dict[str, int]:
         with self._lock:
@@ -179,6 +162,23 @@ class Journal:
         with self.transaction() as db:
             for name, v in at_least.items():
                 db.execute("UPDATE counter SET value = IIF(?, ?, MAX(value, ?)) WHERE name = ?", (exact, v, v, name))
+
+    def follow_counters(self, ahead_of: Callable[[dict[str, int]], dict[str, int]],
+                        then: Callable[[dict[str, int]], object] = lambda _ahead: None) -> dict[str, int]:
+        """The counters ``ahead_of(counters)`` names (exact values: a view ahead in sequence order) read and written
+        in one unit, ``then(ahead)`` (its audit line) in the same commit: no STAN taken in between is reused."""
+        if not ahead_of(self.counters()):  # counters only move on: not behind now, not behind later (no commit)
+            return {}
+        with self._lock:  # nothing else runs on the journal from the read to the COMMIT
+            with self.transaction(durable=False) as db:  # rides with ``then``'s unit (one COMMIT for both)
+                ahead = ahead_of(dict(db.execute("SELECT name, value FROM counter").fetchall()))
+                db.executemany("UPDATE counter SET value = ? WHERE name = ?", [(v, n) for n, v in ahead.items()])
+            if ahead:
+                then(ahead)
+            if self._riding:  # ``then`` wrote nothing durable (or nothing was behind after all)
+                with self.transaction():
+                    pass
+        return ahead
 
     def _bump(self, name: str, wrap: int | None = None, *, durable: bool = True) -> int:
         with self.transaction(durable=durable) as db:
@@ -257,8 +257,11 @@ class Journal:
     def _select(self, where: str = "1=1", params: tuple[object, ...] = ()) -> list[TxnRecord]:
         return self._decoded(TxnRecord, "txn", where, params)
 
-    def _names(self, table: str) -> list[str]:
-        return [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
+    def _names(self, table: str) -> list[str]:  # a table's columns, read once per connection and migration
+        if (names := self._columns.get(table)) is None:
+            names = [d[0] for d in self._db.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608
+            self._columns[table] = names
+        return names
 
     def _decoded(self, cls: Any, table: str, where: str, params: tuple[Any, ...], into: dict[str, str] | None = None,
                  ) -> list[Any]:  # rows that cannot be decoded are named in ``into`` (default: ``quarantined``)
@@ -382,13 +385,6 @@ class Journal:
     def setting_put(self, key: str, value: int) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO terminal_setting (key, value) VALUES (?, ?)", (key, value))
-
-    def check_integrity(self) -> bool:
-        """No standing damage, and SQLite's own check and the whole chain agree (boot, diagnostics)."""
-        try:
-            return self.damage is None and self.verify() is None
-        except sqlite3.Error:
-            return False
 
     def close(self) -> None:
         with self._lock:

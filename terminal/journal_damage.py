@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from terminal.journal_chain import Damage
+from terminal.journal_open import MigrationStopped
 from terminal.journal_rows import JournalError, JournalTooNew
 from terminal.journal_rows import now as _now
 from terminal.journal_schema import CHECKED
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from terminal.journal import Journal
     from terminal.journal_files import Opening
 
-__all__ = ["accept_damage", "take_damage", "open_checked"]
+__all__ = ["accept_damage", "check_integrity", "take_damage", "open_checked"]
 
 log = logging.getLogger("terminal.journal")
 
@@ -34,7 +35,7 @@ def take_damage(journal: Journal, found: Damage, best: tuple[int, ...], generati
             journal.damage = replace(found, kept=journal.files.keep_damaged(move=move), at=_now())
             journal.files.put_hold(journal.damage)  # first: a cut from here on still finds the terminal out of service
             journal._connect()
-            journal._migrate()
+            journal._migrate(check=False)  # the damage is found and kept: nothing to check before migrating
             journal.chain.restart(max(journal.chain.generation, generation) + 1)
             with journal.transaction():
                 for table in CHECKED:
@@ -56,6 +57,14 @@ def accept_damage(journal: Journal, user_id: str) -> None:
     journal.damage = None
 
 
+def check_integrity(journal: Journal) -> bool:
+    """No standing damage, and SQLite's own check and the whole chain agree (boot, diagnostics, ``--status``)."""
+    try:
+        return journal.damage is None and journal.verify() is None
+    except sqlite3.Error:
+        return False
+
+
 def open_checked(journal: Journal, opening: Opening) -> None:
     """Connect and migrate ``journal`` and check it (its chain, then against the high-water record ``opening``
     found beside it); damage found is taken (``take_damage``). JournalTooNew is raised: never "repaired"."""
@@ -66,7 +75,7 @@ def open_checked(journal: Journal, opening: Opening) -> None:
             journal._migrate()
             found = journal.verify() or opening.against(journal.chain, journal._chain_mac(opening.seq),
                                                         journal._chained)
-    except JournalTooNew:
+    except (JournalTooNew, MigrationStopped):  # the journal left as it is: this build does not start
         raise
     except (sqlite3.Error, JournalError) as exc:
         found = Damage("unreadable", f"{type(exc).__name__}: {exc}")

@@ -83,6 +83,7 @@ class JournalFiles:
         self.path = path
         self.memory = path == ":memory:"
         self._slot = 0
+        self._slots = (path + ".hw0", path + ".hw1")  # written at every COMMIT: no Path built each time
 
     def _p(self, suffix: str) -> Path:
         return Path(self.path + suffix)
@@ -157,7 +158,7 @@ class JournalFiles:
         if self.memory:
             return
         try:
-            fd = os.open(self._p(f".hw{self._slot}"), os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(self._slots[self._slot], os.O_WRONLY | os.O_CREAT, 0o600)
             try:
                 os.pwrite(fd, record.encode(key).ljust(RECORD_SIZE, b" "), 0)
             finally:

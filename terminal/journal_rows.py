@@ -33,7 +33,7 @@ from flows.ports import TxnRecord
 from pos_errors import PosError
 
 __all__ = ["TXN_COLUMNS", "JournalError", "JournalTooNew", "RowDamaged", "decode", "decode_all", "statements", "now",
-           "lenient_text", "txn_move"]
+           "lenient_text", "txn_move", "group_rowids"]
 
 T = TypeVar("T")
 TXN_COLUMNS = frozenset(f.name for f in fields(TxnRecord)) - {"txn_id", "state"}  # what ``update`` may set
@@ -154,3 +154,18 @@ def txn_move(txn_id: int, current: str, new: str, values: Mapping[str, object]) 
     except txn_state.IllegalTransition as exc:
         raise JournalError(f"transaction {txn_id}: {exc}") from exc
     return state, ", ".join(f"{k}={v}" for k, v in values.items() if k != "receipt")
+
+
+def group_rowids(written: Sequence[tuple[str, int]], most: int = 500) -> list[tuple[str, list[int]]]:
+    """The rowids of ``written`` (table, rowid) by table, each table's in the order given, at most ``most`` in one
+    group (one ``rowid IN (…)`` read each: far below SQLite's limit on bound parameters).
+
+    >>> group_rowids([("txn", 3), ("txn_event", 9), ("txn", 4)])
+    [('txn', [3, 4]), ('txn_event', [9])]
+    >>> group_rowids([("txn", n) for n in range(5)], most=2)
+    [('txn', [0, 1]), ('txn', [2, 3]), ('txn', [4])]
+    """
+    tables: dict[str, list[int]] = {}
+    for table, rowid in written:
+        tables.setdefault(table, []).append(rowid)
+    return [(table, ids[i:i + most]) for table, ids in tables.items() for i in range(0, len(ids), most)]

@@ -13,7 +13,7 @@ plan's Chinese name, so every receipt names the plan in its own language).
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED", "INDEXES", "COLUMNS"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SEALED", "CHECKED", "INDEXES", "COLUMNS", "BREAKING", "FORMAT"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: transactions, their event history, persistent counters
@@ -63,8 +63,16 @@ MIGRATIONS: tuple[str, ...] = (
     """ALTER TABLE txn ADD COLUMN entry_mode TEXT;""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# The migrations a build without them cannot live with (terminal/journal_open.py): each raises PRAGMA user_version,
+# "the oldest schema that can read and write this journal". Every one up to 7 counts (the builds until then compare
+# user_version alone). A later migration joins only when an older build would misread or miswrite the journal
+# with it (a changed meaning, a NOT NULL column without a default, a renamed table); a nullable column read by name,
+# a new table or index an older build never touches does not, so an image rolled back across it still starts.
+BREAKING = frozenset(range(1, 8))
+# the table that records the migrations run (name 'schema'), made at open when missing (sealed with the schema)
+FORMAT = ("journal_format", "CREATE TABLE journal_format (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
 # the tables whose every row is sealed in the journal's chain (terminal.journal_chain), in sealing order
-SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting")
+SEALED = ("txn", "txn_event", "counter", "users", "batch", "saf", "audit", "terminal_setting", FORMAT[0])
 # ... and what the seals are checked over: those rows and the schema itself (a flipped byte in a column's name in
 # sqlite_master leaves every row intact and every row unreadable). The schema changes only in migrations, which
 # seal it anew.

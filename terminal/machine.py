@@ -12,9 +12,10 @@ and tests check that CANCEL has a defined outcome in every state (``CANCEL_OUTCO
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
+import transitions
 from transitions import Machine
 
 __all__ = ["State", "TRANSITIONS", "MOVES", "CANCEL_OUTCOME", "IDLE_LOGOUT", "build_machine", "mermaid"]
@@ -214,11 +215,28 @@ CANCEL_OUTCOME: Mapping[State, str] = {
 }
 
 
+class _NamedState(transitions.State):
+    """transitions' ``State`` with its name worked out once: the library asks a state's name six times a fire, and
+    for an Enum state each is two property calls (its own ``name`` and the Enum's)."""
+
+    def __init__(self, name: str | Enum, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self._plain_name = name.name if isinstance(name, Enum) else name
+
+    @property
+    def name(self) -> str:
+        return self._plain_name
+
+
+class _Machine(Machine):
+    state_cls = _NamedState  # the library's hook for its own State class
+
+
 def build_machine(model: object, initial: State = S.BOOT) -> Machine:
     """Attach the table to ``model``; fires ``model.on_state_change`` after every transition."""
     table: list[Any] = [list(t) for t in TRANSITIONS]
-    return Machine(model=model, states=State, transitions=table, initial=initial,
-                   auto_transitions=False, after_state_change="on_state_change", queued=False)
+    return _Machine(model=model, states=State, transitions=table, initial=initial,
+                    auto_transitions=False, after_state_change="on_state_change", queued=False)
 
 
 def mermaid() -> str:

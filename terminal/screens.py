@@ -39,7 +39,8 @@ class Key(StrEnum):
 
     @property
     def digit(self) -> str | None:
-        return self.value if self.value.isdigit() else None
+        value: str = self._value_  # not ``.value``: enum's property costs a Python call on every key
+        return value if value.isdigit() else None
 
 
 DIGIT_KEYS = frozenset(k for k in Key if k.digit is not None)

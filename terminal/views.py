@@ -163,8 +163,8 @@ def render_home(s: Session) -> Screen:
     role = s.user.role if s.user else ""
     name = say(pair(s.user.name), s.lang) if s.user else ""
     # only what this role may use is listed (issue 14 item 6); a hidden item's key still says who may
-    menu = tuple(MenuItem(key, _t(s, label, name=Msg(f"lang.{s.lang}")))
-                 for key, _action, label in usable_menu(role))
+    language = Msg(f"lang.{s.lang}")  # the language entry's {name}; the other labels have no placeholder
+    menu = tuple(MenuItem(key, _t(s, label, name=language)) for key, _action, label in usable_menu(role))
     lines = [f"{_t(s, 'label.cashier')}: {name} ({_t(s, f'role.{role}') if role else ''})", *s.notice]
     if s.logout_asked:
         lines.append(_t(s, "home.logout_ask"))

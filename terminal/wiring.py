@@ -274,11 +274,11 @@ def follow_host_view(journal: Journal, view: HostView) -> None:
     behind it — a journal restored from an old backup — continues from it, audited (issue 15 item 2). The view
     is ahead in sequence order, so it is taken as it is: after a wrap (the host at 000002, a journal restored
     at 999997) it is numerically smaller, and "at least" would have left the journal reusing the host's STANs."""
-    ahead = behind(view, journal.counters())
+    ahead = journal.follow_counters(  # read and written in one unit, audited in the same commit
+        partial(behind, view), lambda ahead: AuditLog(journal).record(
+            "-", "counters_from_host", " ".join(f"{k}={v:06d}" for k, v in ahead.items())))
     if ahead:
         log.warning("counters behind the host's view, advanced to %s", ahead)
-        journal.advance_counters(True, **ahead)  # exact: the view is ahead in sequence order
-        AuditLog(journal).record("-", "counters_from_host", " ".join(f"{k}={v:06d}" for k, v in ahead.items()))
 
 
 # --- start checks: every refusal the configuration can cause, run before anything opens -------------------------

@@ -63,7 +63,7 @@ from drivers.host.messages import (
     parse_auth_response,
     response_code,
 )
-from drivers.host.session_link import after_key_error, session_exchange
+from drivers.host.session_link import after_key_error, renumbered, session_exchange
 from drivers.host.settlement import build_batch_upload, build_settlement
 from drivers.host.signon import (
     KEY_ERROR_CODE,
@@ -161,6 +161,7 @@ class HostClient:
         self._sign_on_lock = threading.Lock()
         self.host_view: HostView | None = None  # the host's last view of our counters (0810 field 61)
         self.on_host_view: Callable[[HostView], None] | None = None  # told each view (composition root: journal)
+        self.echo_failure: PosError | None = None  # why the last echo failed (diagnostics name an unMACed A0)
 
     def __repr__(self) -> str:
         return f"HostClient({self.host}:{self.port}, tid={self.terminal_id})"
@@ -259,7 +260,9 @@ class HostClient:
             answer = self._exchange(fields)
         except (LinkError, RemoteProtocolError) as exc:
             log.warning("0800 stan=%06d: no echo from %s:%d: %s", stan, self.host, self.port, exc)
+            self.echo_failure = exc
             return False
+        self.echo_failure = None
         log.info("0810 stan=%06d rc=%s", stan, answer.get("39", "--"))
         if self._tmk is not None or self._dukpt is not None:  # a view only from an answer whose MAC verified
             self._take_view(answer)
@@ -315,7 +318,7 @@ class HostClient:
             raise LinkSecurityError(f"sign-on refused by the acquirer (code {code or '--'})", LinkFault.SIGN_ON)
         keys = accept_keys(answer["62"], self._tmk)
         try:
-            verify_mac(raw, keys.mak)
+            verify_mac(raw, keys.mak, answer)
         except RemoteProtocolError as exc:
             raise LinkSecurityError(f"sign-on answer: {exc}", LinkFault.SIGN_ON) from exc
         with self._keys_lock:
@@ -376,7 +379,8 @@ class HostClient:
         log.warning("%s stan=%s: acquirer reports a key error (A0)%s: signing on again", fields["t"],
                     fields.get("11"), " without a valid MAC" if isinstance(answer, UnmacedKeyError) else "")
         self._keys = None
-        return after_key_error(fields, answer, self._session, self._secured)
+        return after_key_error(fields, answer, self._session, self._secured,
+                               lambda sent: renumbered(sent, self._next_stan(), self._clock()))
 
     def _secured(self, fields: Fields, keys: TerminalKeys) -> Fields:
         """One MACed exchange (``session_link.session_exchange``): a missing or wrong MAC is no answer."""

@@ -24,17 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from drivers.host.messages import Fields, expected_key, pack, unpack
+from drivers.host.messages import Fields, expected_key, pack
 from drivers.host.signon import KEY_ERROR_CODE, MAC_LEN, mac_field
-from pos_errors import DeviceError, LinkError, RemoteProtocolError
+from pos_errors import DeviceError, LinkError, RemoteProtocolError, UnmacedKeyError
 
 __all__ = ["DukptMacer", "UnmacedKeyError", "mac_input", "dukpt_exchange"]
 
 RoundTrip = Callable[[bytes, tuple[str, str, str]], tuple[Fields, bytes]]
-
-
-class UnmacedKeyError(RemoteProtocolError):
-    """The host answered ``A0`` without a MAC: nothing was authenticated, nothing is read from it."""
 
 
 class DukptMacer(Protocol):
@@ -78,4 +74,4 @@ def dukpt_exchange(fields: Fields, macer: DukptMacer, round_trip: RoundTrip) -> 
         raise RemoteProtocolError(f"the answer's MAC could not be checked: {exc}", tag=key) from exc
     if not good:
         raise RemoteProtocolError(f"message {answer['t']} has a wrong MAC", tag=key)
-    return unpack(answer_raw)
+    return answer  # the transport decoded ``answer_raw`` to match it: the same fields

@@ -99,10 +99,11 @@ def pack_with_mac(fields: Mapping[str, str], mak: bytes) -> bytes:
     return raw[:-MAC_LEN] + mac_of(mak, raw)
 
 
-def verify_mac(raw: bytes, mak: bytes) -> Fields:
+def verify_mac(raw: bytes, mak: bytes, decoded: Fields | None = None) -> Fields:
     """Decode a received message and check its MAC. Raises RemoteProtocolError (tag 64/128) when it has no
-    MAC, a MAC that is not its last field, or a wrong one: such a message is no answer at all."""
-    fields = unpack(raw)
+    MAC, a MAC that is not its last field, or a wrong one: such a message is no answer at all. ``decoded``: the
+    fields of ``raw`` when the caller has already decoded it (the transport does, to match the answer)."""
+    fields = unpack(raw) if decoded is None else decoded
     key = mac_field(fields)
     numbered = [int(k) for k in fields if k.isdigit()]
     if key not in fields or max(numbered) != int(key) or len(raw) < MAC_LEN:

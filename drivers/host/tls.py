@@ -31,7 +31,7 @@ import os
 import socket
 import ssl
 
-from drivers.secret_file import read_private
+from drivers.secret_file import load_identity, read_private
 from pos_errors import ConfigError, LinkError, LinkFault, LinkSecurityError
 
 __all__ = ["client_context", "fault_of", "refusal_of", "handshake", "refused_after_send", "refused_before_send"]
@@ -58,7 +58,7 @@ def client_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContex
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"host.ca_file {ca_file}: not a PEM CA certificate ({type(exc).__name__})") from exc
     try:
-        _load_identity(context, cert_file, key_file, pem)
+        load_identity(context, cert_file, key_file, pem)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"host.client_cert/client_key: unusable pair ({type(exc).__name__})") from exc
     return context
@@ -75,28 +75,6 @@ def _checked_private_key(key_file: str) -> bytes:
         raise ConfigError(f"host.client_key {key_file} is encrypted: the terminal starts unattended and cannot "
                           "ask for a passphrase; install the key unencrypted, mode 0600, owned by the terminal's user")
     return pem
-
-
-def _load_identity(context: ssl.SSLContext, cert_file: str, key_file: str, pem: bytes) -> None:
-    """Load the certificate with the very key bytes that were checked: ssl takes only paths, so on Linux they go
-    through an anonymous in-memory file (``memfd``, this process's alone), not the path a second time (which could
-    by then name another file); elsewhere the path is read again. Never a passphrase prompt on the console."""
-    memfd_create = getattr(os, "memfd_create", None)
-    if memfd_create is None or not os.path.isdir("/proc/self/fd"):
-        context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
-        return
-    fd = memfd_create("pos-client-key", getattr(os, "MFD_CLOEXEC", 0))
-    try:
-        view = memoryview(pem)
-        while view:
-            view = view[os.write(fd, view):]
-        context.load_cert_chain(cert_file, f"/proc/self/fd/{fd}", password=_no_passphrase)
-    finally:
-        os.close(fd)
-
-
-def _no_passphrase() -> bytes:
-    return b""
 
 
 def fault_of(exc: ssl.SSLError) -> LinkFault:

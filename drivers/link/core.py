@@ -151,15 +151,19 @@ class LinkCore:
 
     def get_timer(self) -> float | None:
         """Earliest deadline at which ``handle_timer`` must run, or None when nothing waits on time."""
-        deadlines = [d for d in (self._rx_deadline, self._ack_deadline, self._hold_deadline, self._pieces.deadline,
-                                 self._guard.deadline if self._queue else None) if d is not None]
-        if self._inflight is not None:
-            deadlines.append(self._inflight.deadline)
-        return min(deadlines) if deadlines else None
+        timer = None if self._inflight is None else self._inflight.deadline
+        for deadline in (self._rx_deadline, self._ack_deadline, self._hold_deadline, self._pieces.deadline,
+                         self._guard.deadline if self._queue else None):
+            if deadline is not None and (timer is None or deadline < timer):
+                timer = deadline
+        return timer
 
     def handle_timer(self, now: float) -> None:
         """Act on every passed deadline: retransmit or fail the frame in flight, give up stalled bytes, send
         a v2 ACK nothing rode on."""
+        timer = self.get_timer()
+        if timer is None or now < timer:
+            return  # nothing is due (every check below is one of get_timer's deadlines passed)
         inflight = self._inflight
         if inflight is not None and now >= inflight.deadline and self._rx and self._rx_deadline is not None:
             inflight.deadline = self._rx_deadline  # a frame is arriving: its ACK may ride on it (v2, long answers)
@@ -184,18 +188,22 @@ class LinkCore:
         if data:
             self.receive_data(data, now)
         self.handle_timer(now)
-        return list(iter(self.next_event, None))
+        events = list(self._events)
+        self._events.clear()
+        return events
 
     def _start_next(self, now: float) -> None:
-        while self._inflight is None and self._queue and self._queue[0].first and self.peer_version >= 2 \
+        if self._inflight is not None or not self._queue:
+            return
+        while self._guard.seqs and self._queue and self._queue[0].first and self.peer_version >= 2 \
                 and self._guard.blocks(self._queue[0].seq, now):
             if self._guard.full:
                 return  # no SEQ is safe: waits for the guard to end (handle_timer)
             self._fail(self._queue[0], "queued under a SEQ that a failed frame's late ACK could name")
-        if self._inflight is None and self._queue and self._held(self._queue[0]):
+        if self._queue and self._held(self._queue[0]):
             if self._hold_deadline is None:
                 self._hold_deadline = now + self._hold_s
-        elif self._inflight is None and self._queue:
+        elif self._queue:
             self._hold_deadline = None
             outgoing = self._inflight = self._queue.popleft()
             outgoing.raw = self._encode(outgoing)

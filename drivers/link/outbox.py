@@ -46,8 +46,9 @@ class Outgoing:
 def message(first_seq: int, cmd: int, data: bytes, piece_size: int | None, echo: int | None) -> list[Outgoing]:
     """The frames of one message numbered from ``first_seq``: one, or pieces of ``piece_size`` bytes when it is
     longer (link rule 9); every piece carries the SEQ of the last, the one the message is answered under."""
-    pieces = [data[i:i + piece_size] for i in range(0, len(data), piece_size)] \
-        if piece_size and len(data) > piece_size else [data]
+    if not piece_size or len(data) <= piece_size:  # the usual case: one frame
+        return [Outgoing(seq=first_seq & 0xFF, cmd=cmd, piece=data, message_seq=first_seq & 0xFF, echo=echo)]
+    pieces = [data[i:i + piece_size] for i in range(0, len(data), piece_size)]
     last = (first_seq + len(pieces) - 1) & 0xFF
     return [Outgoing(seq=(first_seq + i) & 0xFF, cmd=cmd, piece=piece, message_seq=last, last=i == len(pieces) - 1,
                      first=i == 0, echo=echo) for i, piece in enumerate(pieces)]
@@ -101,7 +102,10 @@ class Unanswered:
 
     def answered(self, seq: int) -> None:
         """The command with this SEQ is answered; earlier ones never will be."""
-        if any(command_seq == seq for command_seq, _ in self._commands):
+        commands = self._commands
+        if commands and commands[0][0] == seq:  # the usual case: the oldest (and only) one
+            commands.popleft()
+        elif any(command_seq == seq for command_seq, _ in self._commands):
             while self._commands.popleft()[0] != seq:
                 pass
 
@@ -154,6 +158,8 @@ class Guard:
 
     def free_seq(self, seq: int, now: float) -> int:
         """The first SEQ from ``seq`` on that is not guarded (``seq`` itself when all are)."""
+        if not self.seqs:
+            return seq & 0xFF
         for skip in range(8):
             if not self.blocks(seq + skip, now):
                 return (seq + skip) & 0xFF

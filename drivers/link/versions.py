@@ -54,7 +54,7 @@ def agreed(mine: int, offer: int) -> int:
 def decode_on(raw: bytes, version: int) -> Frame:
     """Decode a candidate on an end that speaks up to ``version``: a frame only a later version sends is
     damaged there (raises ``RemoteProtocolError`` like any bad frame)."""
-    if version == 1 and raw[:1] in (bytes([STX2]), bytes([STX4])):
+    if version == 1 and raw and raw[0] in (STX2, STX4):
         raise RemoteProtocolError("a v2 frame on a v1 link", offset=0)
     frame = decode_frame(raw)
     if isinstance(frame, V2Frame) and frame.version > version:

@@ -283,4 +283,9 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "fw.err_key": ("Firmware key file unreadable — check firmware.public_key", "固件公钥文件无法读取，请检查配置"),
     "boot.test_pin_key": ("PIN pad holds a TEST key ({key_id}): production terminal refuses it — load a live key",
                           "密码键盘装有测试密钥（{key_id}），生产终端拒绝启动，请装载正式密钥"),
+    # --- the bank answered the echo with a key error (A0) whose MAC does not verify (drivers.host.session_link) ---
+    "fault.key_error_unverified": ("answers a key error (A0) without a valid MAC, possibly forged",
+                                   "应答密钥错误（A0）且无有效MAC，可能被伪造"),
+    "fix.key_error": ("keys were renewed by a new sign-on; if it stays, call a technician (the link may be tampered "
+                      "with)", "已重新签到更新密钥；如仍出现，请联系技术员（线路可能被篡改）"),
 }

@@ -151,4 +151,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
                              "reversed", "银行仅批准部分金额（本终端不接受），正在冲正"),
     "pay.answer_mismatch": ("The bank's answer does not match this payment — payment is being reversed",
                             "银行应答与本笔交易不符，正在冲正"),
+    # --- a key error (A0) whose MAC does not verify: possibly forged over an approval (drivers.host.session_link) ---
+    "pay.key_error_unverified": ("The bank's key error could not be verified (no valid MAC, possibly forged) — "
+                                 "keys renewed, payment is being reversed",
+                                 "银行密钥错误应答无法验证（无有效MAC，可能被伪造），已重新签到，正在冲正"),
 }

@@ -19,6 +19,10 @@ What every request meets, in order (``screen``):
                                         ("key error, sign on again"), never processed or approved
  STAN of a purchase 0200                once per terminal and day: a replay is answered 94
                                         (duplicate transmission), never approved a second time
+ STAN of a 0320 / 0500                  the same: each batch upload and settlement is a new message
+                                        with its own trace number (ISO 8583: the STAN stays only
+                                        within one exchange — request, its repeats, its answer); a
+                                        second one under a STAN taken is answered 94, not processed
  the host's view (``view_of``)          per terminal, the newest STAN, batch (field 60) and purchase
                                         invoice (field 62) of every request that passed the checks;
                                         sent in field 61 of the 0810 to a sign-on (and to an echo,
@@ -31,7 +35,8 @@ the terminal's keys: its next request gets A0), ``bad_kcv`` (sign-on answers wit
 ``same_keys`` (sign-on delivers one key as both PIK and MAK, check values and all: the terminal must refuse it),
 ``a0_reversals`` (the next N reversals are answered A0 and not processed, as if their MAC failed),
 ``forged_a0_purchases`` (the next N purchases are decided and kept on the books, approvals included, but their
-0210 is replaced by an A0 without a MAC, as a forger on the path would send),
+0210 is replaced by an A0 without a MAC, as a forger on the path would send; ``forged_a0_echoes`` and
+``forged_a0_uploads`` the same for the 0810 of an echo and the 0330 of a batch upload, the upload kept),
 ``tls_fault`` = ``expired`` / ``wrong_host`` / ``unknown_ca`` (the host presents a broken certificate). Magic
 amounts: fen ``.81`` answers with a bad MAC (after deciding), ``.82`` demands a re-sign-on once per STAN (A0).
 
@@ -76,6 +81,7 @@ from sim.backends.http_tls import LoopbackCa
 __all__ = ["AcquirerSecurity", "TLS_FAULTS", "IdentityMismatch"]
 
 TLS_FAULTS = ("expired", "wrong_host", "unknown_ca")
+_ONCE_PER_STAN = frozenset({"0320", "0500"})  # batch upload and settlement: each message its own STAN
 MAGIC_BAD_MAC = 81
 MAGIC_RESIGN = 82
 
@@ -116,11 +122,14 @@ class AcquirerSecurity:
     same_keys: bool = False  # sign-on delivers one key as both PIK and MAK (no key separation)
     a0_reversals: int = 0  # the next N reversals (0400/0401) are answered A0, as if their MAC failed
     forged_a0_purchases: int = 0  # the next N decided purchases: their 0210 replaced by an unMACed A0 (a forger's)
+    forged_a0_echoes: int = 0  # the next N echoes answered: their 0810 replaced by an unMACed A0 (a forger's)
+    forged_a0_uploads: int = 0  # the next N batch uploads taken: their 0330 replaced by an unMACed A0 (a forger's)
     tls_fault: str | None = None
     _keys: dict[str, SessionKeys] = field(default_factory=dict)
     _stans: set[tuple[str, dt.date, str]] = field(default_factory=set)
     _views: dict[str, HostView] = field(default_factory=dict)
     _resign_demanded: set[tuple[str, str]] = field(default_factory=set)
+    _batch_stans: set[tuple[str, dt.date, str]] = field(default_factory=set)  # STANs of 0320 / 0500 taken
     _contexts: dict[str | None, ssl.SSLContext] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -231,6 +240,14 @@ class AcquirerSecurity:
                     return (pack_with_mac(duplicate, keys.mak) if self.dukpt is None
                             else self._dukpt_seal(duplicate, fields)), None
                 self._stans.add((tid, today, stan))
+        if fields["t"] in _ONCE_PER_STAN:  # a new message under a STAN already taken is a replay: 94, not processed
+            with self._lock:
+                replay = (tid, today, fields.get("11", "")) in self._batch_stans
+                self._batch_stans.add((tid, today, fields.get("11", "")))
+            if replay:
+                duplicate = _echo(fields, m.response_mti(fields["t"]), "94")
+                return (pack_with_mac(duplicate, keys.mak) if self.dukpt is None
+                        else self._dukpt_seal(duplicate, fields)), None
         return None, keys
 
     def _a0_reversal(self) -> bool:
@@ -240,11 +257,15 @@ class AcquirerSecurity:
             self.a0_reversals -= 1
             return True
 
-    def _forged_a0(self) -> bool:
+    def _forged_a0(self, answer: m.Fields, request: m.Fields) -> bool:
+        """Whether a forger replaces this decided answer (a purchase's 0210, an echo's 0810, an upload's 0330)."""
+        counter = ("forged_a0_purchases" if answer["t"] == "0210" and request.get("3") == PROCESSING_PURCHASE
+                   else "forged_a0_echoes" if answer["t"] == "0810" and request.get("70") == "301"
+                   else "forged_a0_uploads" if answer["t"] == "0330" else "")
         with self._lock:
-            if self.forged_a0_purchases <= 0:
+            if not counter or getattr(self, counter) <= 0:
                 return False
-            self.forged_a0_purchases -= 1
+            setattr(self, counter, getattr(self, counter) - 1)
             return True
 
     def view_of(self, terminal_id: str) -> HostView | None:
@@ -283,7 +304,7 @@ class AcquirerSecurity:
     def seal(self, answer: m.Fields, request: m.Fields, keys: SessionKeys) -> bytes:
         """Pack a decided answer with its MAC under the MAK its request was verified with (a wrong MAC under
         ``bad_mac_answers`` or the magic amount .81)."""
-        if answer["t"] == "0210" and request.get("3") == PROCESSING_PURCHASE and self._forged_a0():
+        if self._forged_a0(answer, request):
             return m.pack(self._key_error(request))  # decided and booked; the terminal is told "key error"
         packed = bytearray(pack_with_mac(answer, keys.mak) if self.dukpt is None else self._dukpt_seal(answer, request))
         amount = int(request["4"]) if request.get("4", "").isdigit() else 0

@@ -544,6 +544,9 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30.0  # per connection: the simulator's ``idle.idle_timeout_s`` (setup)
     disable_nagle_algorithm = True  # headers and body are two writes: without this a kept connection waits out
     # the client's delayed ACK (40 ms) on every answer, as any keep-alive server would (nginx: tcp_nodelay on)
+    wbufsize = 64 * 1024  # an answer's head and body leave in one write (one TLS record), flushed at its end, as
+    # a real front end sends a small answer (nginx: postpone_output, ssl_buffer_size); two writes cost the client
+    # two records to read and often a second wake-up per answer
 
     def setup(self) -> None:
         self.timeout = self.server.sim.idle.idle_timeout_s  # type: ignore[attr-defined,misc]

@@ -138,6 +138,7 @@ class WalletSim(SignedApi, LoopbackHttp):
         self.orders: dict[str, WalletOrder] = {}
         self._issued: dict[str, float] = {}
         self._used: set[str] = set()
+        self._receiving: set[str] = set()  # orders whose code payment arrived and is still being decided
         self._lock = threading.RLock()
         self._init_http()
         self.requests = 0
@@ -257,7 +258,13 @@ class WalletSim(SignedApi, LoopbackHttp):
         if ending == OUTCOMES["platform_error"]:
             raise _Reply(503, "platform_error", "wallet platform error / 支付平台错误")
         if ending == OUTCOMES["no_answer"]:
-            self._stopping.wait(self.hang_s)
+            with self._lock:
+                self._receiving.add(order_id)
+            try:
+                self._stopping.wait(self.hang_s)
+            finally:
+                with self._lock:
+                    self._receiving.discard(order_id)
         with self._lock:
             if order_id in self.orders:
                 return self.orders[order_id]
@@ -296,6 +303,11 @@ class WalletSim(SignedApi, LoopbackHttp):
         with self._lock:
             self._settle()
             return self.orders.get(order_id)
+
+    def received(self, order_id: str) -> bool:
+        """True when the platform has this order, or its code payment arrived and is still being decided."""
+        with self._lock:
+            return order_id in self.orders or order_id in self._receiving
 
     def cancel_order(self, order_id: str) -> WalletOrder:
         """Cancel (撤销): an unpaid order closed, a paid one reversed; an id never seen is closed for good."""

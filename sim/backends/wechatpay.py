@@ -4,6 +4,10 @@ It speaks the real wire format (``POST`` of a flat ``<xml>``, ``sign_type=HMAC-S
 key) and keeps its books in the shared ``WalletSim`` (``engine``), so the magic code endings of
 ``sim/backends/wallet.py`` decide outcomes here too. Routes: ``/pay/micropay``, ``/pay/orderquery``,
 ``/secapi/pay/reverse``, ``/secapi/pay/refund``, ``/pay/refundquery``, ``/pay/unifiedorder``, ``/pay/closeorder``.
+A reverse of an order it never received answers ``ORDERNOTEXIST`` and records nothing (as API v3's reverse
+documents: 404 "交易订单号不存在"); one whose code payment arrived and is still being decided (magic "no answer")
+is reversed and closed for good, so the late payment is refused; an order reversed after it was paid is ``REVOKED``
+in the order query, with its ``transaction_id``. ``fail_queries`` = N: the next N order queries answer ``SYSTEMERROR``.
 
 Strict like the platform: a request that is not XML, names another ``appid`` / ``mch_id``, has no ``sign``, another
 ``sign_type``, a wrong ``sign``, or a ``nonce_str`` seen before is answered ``return_code=FAIL`` (unsigned, as the
@@ -79,6 +83,7 @@ class WeChatPaySim(LoopbackHttp):
         self.refused: list[str] = []
         self.calls: list[str] = []  # the API path of every request accepted, in order
         self.tamper: Callable[[str, dict[str, str]], dict[str, str]] | None = None
+        self.fail_queries = 0  # the next N /pay/orderquery answered SYSTEMERROR (the platform's trouble)
         self._nonces: set[str] = set()
         self._undone: dict[str, str] = {}  # order → REVOKED (reversed) / CLOSED (closeorder), as orderquery says
         self._lock = threading.Lock()
@@ -187,13 +192,19 @@ class WeChatPaySim(LoopbackHttp):
                     "code_url": WECHAT_QR_PREFIX + order.qr_token}
         order = self.engine.find(order_id)
         if api == "/secapi/pay/reverse":
+            if not self.engine.received(order_id):  # nothing to reverse (v3's reverse: 404 "交易订单号不存在")
+                return {**_fail("ORDERNOTEXIST", "此交易订单号不存在"), "recall": "N"}  # nothing recorded
             self.engine.cancel_order(order_id)
             with self._lock:
                 self._undone[order_id] = "REVOKED"
             return {"result_code": "SUCCESS", "recall": "N"}  # names no order, as on the platform
+        if order is None and api == "/pay/orderquery" and self._failing_query():
+            return _fail("SYSTEMERROR", "系统超时，请稍后再试")
         if order is None:
             return _fail("ORDERNOTEXIST", "此交易订单号不存在")
         if api == "/pay/orderquery":
+            if self._failing_query():
+                return _fail("SYSTEMERROR", "系统超时，请稍后再试")
             return self._query_answer(order)
         if api == "/pay/closeorder":
             if order.status == "paid":
@@ -215,6 +226,14 @@ class WeChatPaySim(LoopbackHttp):
             return {"result_code": "SUCCESS", "out_trade_no": order_id, "refund_count": "1",
                     "refund_status_0": "SUCCESS", "refund_id_0": f"50{order.transaction_id[1:]}"}
         raise _Refused("route", f"no such API {api[:40]}")
+
+    def _failing_query(self) -> bool:
+        """``fail_queries``: the next N order queries answer SYSTEMERROR (signed, as the platform's own trouble)."""
+        with self._lock:
+            if self.fail_queries <= 0:
+                return False
+            self.fail_queries -= 1
+            return True
 
     def _pay_answer(self, order: WalletOrder) -> dict[str, str]:
         if order.status == "paid":

@@ -94,6 +94,13 @@ class LazyScreens(Mapping[State, Handler]):
             self._built[state] = handler
         return handler
 
+    def get(self, state: State, default: Handler | None = None) -> Handler | None:  # type: ignore[override]
+        """As ``Mapping.get``, without its ``try: self[key]`` round trip: the core asks on every key."""
+        handler = self._built.get(state)
+        if handler is None:
+            return self[state] if state in self._where else default
+        return handler
+
     def __iter__(self) -> Iterator[State]:
         return iter(self._where)
 

@@ -167,22 +167,26 @@ def test_socket_url() -> None:
         server.close()
 
 
-def test_an_idle_link_blocks_on_the_port_and_wakes_for_a_request_and_close(echo: Echo) -> None:
+def test_an_idle_link_blocks_on_the_port_and_a_request_runs_its_own_timer(echo: Echo) -> None:
     """No polling while nothing waits on time (a CPU cost in every top-up): the reader thread blocks until bytes
-    come, a request wakes it for its retransmission deadline, close() for the end."""
+    come; a request's retransmissions are timed by the requesting thread, so the reader is not woken for them
+    (nor the port re-tuned); close() wakes it for the end."""
     device, link, _ = echo
     assert link.request(0x01, b"a", timeout_s=2.0).data == b"echo:a"
     port, reads = link._serial, []
     assert port is not None
     read = port.read
-    port.read = lambda size=1: reads.append(size) or read(size)  # type: ignore[method-assign]
+    port.read = lambda timeout_s=None: reads.append(timeout_s) or read(timeout_s)  # type: ignore[method-assign]
     time.sleep(0.6)  # the last answer's delayed ACK goes out after 50 ms; then nothing is due
     assert len(reads) <= 3, f"{len(reads)} reads in 0.6 s idle: still polling"
+    assert not reads or reads[-1] is None  # blocked until bytes come
     device.unplug()  # a silent device: only the retransmission timer the request starts can end the wait
+    before = len(reads)
     started = time.monotonic()
     with pytest.raises(DeviceTimeout, match="not answering"):
         link.request(0x01, b"b", timeout_s=5.0)
     assert time.monotonic() - started < 4.0  # failed by the link's retries (9 x 0.2 s), not the 5 s wait
+    assert len(reads) == before, "the reader thread was woken for the request's retransmissions"
     thread = link._thread
     started = time.monotonic()
     link.close()

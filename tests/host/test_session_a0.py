@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,12 +19,14 @@ from drivers.host.dukpt_link import UnmacedKeyError
 from drivers.host.session_link import after_key_error, session_exchange
 from drivers.host.signon import KEY_ERROR_CODE, TerminalKeys, pack_with_mac
 from flows.authorize import authorize_journaled
-from flows.ports import ReversalRequest
+from flows.ports import BatchTotals, BatchUploadItem, ReversalRequest, SettlementRequest
 from flows.reversal import reverse_payment
+from flows.settlement import settle_batch
 from flows.txn_state import TxnState
 from pos_errors import RemoteProtocolError
 from sim.backends.acquirer import AcquirerSim
 from sim.backends.acquirer_security import AcquirerSecurity
+from terminal import diagnostics
 from terminal.journal import Journal
 from tests.host.conftest import started
 from tests.host.test_secure_link import TID, client, mtis, request
@@ -52,6 +55,7 @@ def test_a_forged_a0_hiding_an_approval_is_reversed_journal_first(tmp_path, acqu
                         plan_name="p", amount_minor=1250, fee_minor=0, channel="card", cashier_id="01")
     sent, answer, unknown = authorize_journaled(_Ports(host, journal), txn, request(journal.next_stan()))
     assert answer is None and unknown is not None and "without a valid MAC" in unknown.reason
+    assert unknown.message.key == "pay.key_error_unverified"  # the cashier is told why, not "no answer"
     row = journal.get(txn)
     assert (row.state, row.reversal) == (TxnState.AUTH_UNKNOWN, "pending")  # never "nothing charged"
     assert [e.response_code for e in acquirer.ledger] == ["00"]  # the host did approve it
@@ -102,6 +106,78 @@ def test_an_echo_answered_a0_is_sent_again_under_new_keys(acquirer: AcquirerSim,
     security.expire_keys(TID)
     assert host.echo()
     assert mtis(acquirer)[2:] == ["0800", "0810", "0800", "0810", "0800", "0810"]  # A0, sign-on, echo again
+
+
+def test_an_echo_answered_by_forged_a0s_is_named_in_the_diagnostics(acquirer: AcquirerSim,
+                                                                     security: AcquirerSecurity) -> None:
+    host = client(acquirer, security)
+    host.sign_on()
+    security.forged_a0_echoes = 4  # an echo and its resend under the new keys, twice: every answer replaced
+    assert not host.echo() and isinstance(host.echo_failure, UnmacedKeyError)
+    assert mtis(acquirer)[2:] == ["0800", "0810", "0800", "0810", "0800", "0810"]  # echo, sign-on, echo again
+    check = diagnostics._host(SimpleNamespace(host=host))  # type: ignore[arg-type]
+    assert not check.ok and "without a valid MAC" in check.text("en") and "可能被伪造" in check.text("zh")
+    assert host.echo() and host.echo_failure is None  # the forger gone: answered, MAC verified
+    assert diagnostics._host(SimpleNamespace(host=host)).ok  # type: ignore[arg-type]
+
+
+def _sent_stans(host: object) -> list[tuple[str, str]]:
+    """Spy on the client's wire: (MTI, STAN) of every message it sends."""
+    sent: list[tuple[str, str]] = []
+    transport = host._transport  # type: ignore[attr-defined]
+    real = transport.round_trip
+
+    def spy(message: bytes, want: tuple[str, str, str]) -> tuple[m.Fields, bytes]:
+        fields = m.unpack(message)
+        sent.append((fields["t"], fields["11"]))
+        return real(message, want)
+    transport.round_trip = spy
+    return sent
+
+
+def test_a_batch_upload_whose_answer_is_a_forged_a0_goes_again_as_a_new_message(acquirer: AcquirerSim,
+                                                                               security: AcquirerSecurity) -> None:
+    """The host took the 0320 (a forger replaced its 0330): sent again under its old STAN, a strict host refuses it
+    as a replay (94); the terminal sends it again as a new message, its own STAN, after the new sign-on."""
+    host = client(acquirer, security)
+    host.sign_on()
+    sale = request(41)
+    assert host.authorize(sale).approved
+    acquirer.forget_last_approval()  # the host's totals now differ: the terminal uploads its batch
+    totals = BatchTotals(1, 1, sale.amount_minor, 0, 0)
+    assert host.settle(SettlementRequest(42, totals)) == "95"
+    sent = _sent_stans(host)
+    security.forged_a0_uploads = 1
+    assert host.upload(BatchUploadItem(43, 41, sale.amount_minor, "", "", 1)) == "00"
+    assert [s for s in sent if s[0] == "0320"] == [("0320", "000043"), ("0320", sent[-1][1])]
+    assert sent[-1][1] != "000043" and sent[1][0] == "0800"  # the new sign-on, then the upload under a new STAN
+    assert host.settle(SettlementRequest(44, totals, after_upload=True)) == "00"
+    # what the same STAN would have met: the host already has 0320 stan 43
+    assert host.upload(BatchUploadItem(43, 41, sale.amount_minor, "", "", 1)) == "94"
+
+
+def test_the_batch_closes_after_an_upload_whose_0330_a_forger_replaced(tmp_path, acquirer: AcquirerSim,
+                                                                        security: AcquirerSecurity) -> None:
+    """End of day through the settlement flow, the real journal and the mutual-TLS link: totals differ, the batch
+    is uploaded, the first 0330 is a forged A0 — the upload goes again as a new message and the batch closes."""
+    journal = Journal(tmp_path / "journal.db")
+    host = client(acquirer, security)
+    txn = journal.begin(order_id="O3", iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                        plan_name="p", amount_minor=1250, fee_minor=0, channel="card", cashier_id="01")
+    _, answer, _ = authorize_journaled(_Ports(host, journal), txn, request(journal.next_stan()))
+    assert answer is not None and answer.approved
+    for state in (TxnState.PAID, TxnState.TOPUP_INTENDED, TxnState.COMPLETED):  # the card's TC, the top-up
+        journal.update(txn, state)
+    acquirer.forget_last_approval()
+    security.forged_a0_uploads = 1
+    sent = _sent_stans(host)
+    result = settle_batch(host, journal, journal.batch_records(1), batch=1)
+    uploads = [stan for mti, stan in sent if mti == "0320"]
+    assert len(uploads) == 2 and uploads[0] != uploads[1]  # the second is a new message, not a replay (94)
+    assert (result.status, result.uploaded, result.response_code) == ("closed", True, "00")
+    assert mtis(acquirer)[-10:] == ["0500", "0510", "0320", "0330", "0800", "0810", "0320", "0330", "0500", "0510"]
+    assert acquirer.settlements[-1][2:] == ("960000", "00")  # compared with the upload: balanced
+    journal.close()
 
 
 # --- the pure core: which A0 is authenticated --------------------------------------------------------------

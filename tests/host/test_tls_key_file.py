@@ -91,11 +91,11 @@ def test_ssl_loads_the_bytes_that_were_checked_not_the_path_again(security: Acqu
     loaded is the checked one, so the pair still matches."""
     import ssl
 
-    from drivers.host.tls import _load_identity
+    from drivers.secret_file import load_identity
 
     checked = Path(security.client_key).read_bytes()
     _cert, other = security.ca.issue("other", "T0000009", client=True)  # another key, not matching client_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    _load_identity(context, security.client_cert, other, checked)  # loads: the checked key matches the cert
+    load_identity(context, security.client_cert, other, checked)  # loads: the checked key matches the cert
     with pytest.raises(ssl.SSLError):
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(security.client_cert, other)  # the path would not

@@ -10,6 +10,7 @@ import pytest
 
 from flows.txn_state import path_to
 from terminal import journal as journal_module
+from terminal import journal_open
 from terminal.journal import SCHEMA_VERSION, Journal
 
 
@@ -40,7 +41,7 @@ def _columns(path) -> list[str]:
 def test_a_journal_of_the_build_before_gains_the_column_with_its_seals_intact(tmp_path, monkeypatch):
     path, key = tmp_path / "journal.db", b"k" * 32
     with monkeypatch.context() as before:  # the build before: no such column
-        before.setattr(journal_module, "COLUMNS", ())
+        before.setattr(journal_open, "COLUMNS", ())
         old = Journal(path, chain_key=key)
         first = _old_sale(old, "O1")
         assert old.verify() is None
@@ -65,7 +66,7 @@ def test_the_build_before_still_opens_a_journal_with_the_column(tmp_path, monkey
     j = Journal(path, chain_key=key)
     _sale(j, "O1", plan_name_zh="1GB 月包")
     j.close()
-    monkeypatch.setattr(journal_module, "COLUMNS", ())
+    monkeypatch.setattr(journal_open, "COLUMNS", ())
     rolled_back = Journal(path, chain_key=key)
     assert rolled_back.damage is None and rolled_back.verify() is None
     assert _old_sale(rolled_back, "O2") == 2 and rolled_back.verify() is None
@@ -87,7 +88,7 @@ def test_a_row_changed_behind_the_journal_before_the_column_is_added_is_still_fo
     back is never laundered by the upgrade — the open finds it (broken), as it would have without the column."""
     path, key = tmp_path / "journal.db", b"k" * 32
     with monkeypatch.context() as before:
-        before.setattr(journal_module, "COLUMNS", ())
+        before.setattr(journal_open, "COLUMNS", ())
         old = Journal(path, chain_key=key)
         _old_sale(old, "O1")
         old.close()

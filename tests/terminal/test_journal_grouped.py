@@ -144,3 +144,18 @@ def test_a_failed_unit_riding_along_takes_back_its_own_rows_only(tmp_path):
     j.update(txn, "auth_intended")  # durable: commits what rode along
     assert j.audit_rows(10) == [] and [s for s, _ in j.events(txn)] == ["created", "auth_intended"]
     assert not j._db.in_transaction and j.verify() is None
+
+
+def test_a_commit_carrying_more_rows_than_one_read_takes_seals_every_one_in_order(tmp_path):
+    """The commit reads the rows it seals a table at a time, in groups of at most 500 rowids: 1,200 sales riding
+    along (each a txn row and an event row) are sealed in the order they were written, every one verified."""
+    commits: list[str] = []
+    j = Journal(tmp_path / "journal.db", crash_point=commits.append)
+    commits.clear()
+    txns = [j.begin(order_id=f"O{n}", iccid="8986", msisdn="1064", plan_id="P", plan_name="p", amount_minor=1,
+                    fee_minor=0, channel="card", cashier_id="01") for n in range(1200)]
+    j.update(txns[0], "auth_intended")  # the durable unit: one COMMIT for all of it
+    assert len(commits) == 1 and j.verify() is None
+    with j.transaction() as db:
+        sealed = [ref for (ref,) in db.execute("SELECT ref FROM chain WHERE tbl = 'txn' ORDER BY seq")]
+    assert sealed == txns

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-import terminal.journal as journal_module
+import terminal.journal_open as journal_open
 from flows.sale_checks import NOT_SPENT_STATES, spent_today
 from flows.txn_state import TxnState, path_to
 from terminal.journal import Journal
@@ -61,7 +61,7 @@ def test_a_row_that_does_not_read_as_written_is_left_to_the_decoder(tmp_path):
 def test_the_sim_index_is_added_to_a_journal_from_before_and_sealed(tmp_path, monkeypatch):
     path = tmp_path / "j.db"
     with monkeypatch.context() as before:  # a journal written by the build before the index
-        before.setattr(journal_module, "INDEXES", ())
+        before.setattr(journal_open, "INDEXES", ())
         old = Journal(path)
         _sale(old, 1, SIMS[0], "card", DAYS[0], TxnState.COMPLETED)
         assert old._rows("sqlite_master", "name = 'txn_sim'") == []
@@ -76,6 +76,6 @@ def test_the_sim_index_is_added_to_a_journal_from_before_and_sealed(tmp_path, mo
         assert any("txn_sim" in str(step) for step in plan)  # one SIM's rows, not the whole table
         j.close()
     with monkeypatch.context() as rolled_back:  # the build before opens it again (an image rolled back)
-        rolled_back.setattr(journal_module, "INDEXES", ())
+        rolled_back.setattr(journal_open, "INDEXES", ())
         j = Journal(path)
         assert j.damage is None and j.verify() is None and j.get(1).state == TxnState.COMPLETED

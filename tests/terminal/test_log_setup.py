@@ -111,3 +111,42 @@ def _log_lines(path: Path, name: str, count: int) -> None:
     finally:
         logger.removeHandler(handler)
         handler.close()
+
+
+@pytest.mark.parametrize("terminal_id", ["T0000042", "T%d%%s"])
+def test_a_line_is_the_stdlib_formatters_line_across_seconds(terminal_id: str) -> None:
+    """Issue 17 item 3: the terminal id is written into the format and the date formatted once per second; every
+    line must still be what ``logging.Formatter(FORMAT)`` with the id on the record writes, to the character."""
+    from terminal.log_setup import FORMAT
+
+    ours = make_handler("", terminal_id=terminal_id).formatter
+    stdlib = logging.Formatter(FORMAT)
+    assert ours is not None
+    for created in (1796319201.0, 1796319201.042, 1796319201.9999, 1796319202.5, 1796319201.25, 1796405599.001):
+        record = logging.LogRecord("terminal.journal", logging.INFO, "", 0, "txn %d stage %s", (7, "paid"), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        record.terminal_id = terminal_id
+        assert ours.format(record) == stdlib.format(record)
+
+
+def test_the_cap_counts_bytes_not_characters(tmp_path: Path) -> None:
+    """The handler counts what it wrote instead of asking the file (seek and tell per record): Chinese text takes
+    three bytes a character in UTF-8, and the files still stay under the cap."""
+    path = tmp_path / "terminal.log"
+    path.write_bytes(b"x" * 9_000 + b"\n")  # a log from before: its size counts from the first record on
+    logger = logging.getLogger("test.log_setup.bytes")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = make_handler(str(path), terminal_id="T0000042", max_bytes=10_000, backups=2)
+    logger.addHandler(handler)
+    try:
+        for n in range(100):  # ~170 bytes a line, ~100 characters
+            logger.info("事件 %04d %s", n, "充值" * 20)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    files = sorted(tmp_path.iterdir())
+    assert [p.name for p in files] == ["terminal.log", "terminal.log.1", "terminal.log.2"]
+    assert all(p.stat().st_size <= 10_000 for p in files)
+    assert files[2].read_bytes().startswith(b"x" * 9_000)  # rotated before it passed the cap
+    assert path.read_text(encoding="utf-8").splitlines()[-1].endswith("事件 0099 " + "充值" * 20)

@@ -170,3 +170,38 @@ def test_kernel_reasons_reach_the_cashier_as_catalogue_texts_chosen_by_code(outc
     # the English reason is only for transcripts: a misleading one must not change the message
     msg = kernel_reason(Finished(outcome, "no application; PIN entry cancelled; card blocked", code))
     assert msg.key == key and "PIN entry" not in say(msg, "en")
+
+
+@pytest.mark.parametrize(("key", "args"), [
+    ("channel.hint", {"n": 3}),
+    ("channel.hint", {"n": True}),  # a bool equals 1 but prints True: never the filled text of n=1
+    ("channel.hint", {"n": 1.0}),  # a float equals 1 but prints 1.0: not remembered at all
+    ("channel.hint", {"n": "3"}),
+    ("home.refused", {"role": Msg("role.cashier"), "allowed": Msg("role.supervisor")}),
+    ("home.language", {"name": Msg("lang.zh")}),
+    ("channel.line_limits", {"fee": Msg("fee.free"), "total": "¥30.00",
+                             "limits": (Msg("wallet.limit_min", {"money": "¥1.00"}),
+                                        Msg("wallet.limit_max", {"money": "¥500.00"}))}),
+    ("followup.line", {"line": ValueError("no answer")}),  # an exception: its kind in words, never remembered
+])
+def test_a_filled_text_asked_for_again_is_the_same_as_filled_afresh(key, args):
+    from flows import messages
+
+    for lang in LANGS:
+        first, again = t(key, lang, **args), t(key, lang, **args)
+        assert first == again == messages._render(key, lang, args), (key, lang)
+    assert [t("channel.hint", "en", n=n) for n in (1, True, 1.0, 1)] == [
+        "1-1 choose · CANCEL back", "1-True choose · CANCEL back", "1-1.0 choose · CANCEL back",
+        "1-1 choose · CANCEL back"]
+
+
+def test_plain_values_are_remembered_and_objects_are_not():
+    from flows import messages
+
+    assert messages._memo_args({"n": 3}) == (("n", (int, 3)),) and messages._memo_args({"n": True}) is None
+    assert messages._memo_args({"n": 1.0}) is None
+    assert messages._memo_args({"x": ValueError("x")}) is None
+    assert messages._memo_args({"x": Msg("a", {"e": ValueError("x")})}) is None
+    assert messages._memo_args({"x": (Msg("a"), object())}) is None
+    assert messages._memo_args({"x": Msg("a")}) != messages._memo_args({"x": "a"})
+    assert messages._memo_args({"x": ("a",)}) != messages._memo_args({"x": Msg("a")})

@@ -82,3 +82,33 @@ def test_status_names_each_advice_the_bank_never_took_without_its_pan(tmp_path: 
     assert "advices not taken by the bank (failed, for a supervisor): 1" in text
     assert f"stan {request.stan:06d} ￥15.00 card 621700******0078, 10 tries" in text
     assert "6217000000000078" not in text
+
+
+def test_status_lists_sales_given_back_whose_top_up_may_still_be_on_the_sim(tmp_path: Path) -> None:
+    """Voided / refunded "anyway" while the carrier was unreachable (``reverse_unknown``), or whose late reversal
+    is written but unanswered (``reversing_late``): the follow-up still has to take the top-up back."""
+    from flows.txn_state import path_to
+
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    rows = {}
+    for order, end, word in (("O1", "voided", "reverse_unknown"), ("O2", "refunded", "reversing_late#1"),
+                             ("O3", "voided", "reversed"), ("O4", "completed", "reverse_unknown")):
+        txn = journal.begin(order_id=order, iccid="89860424000000000017", msisdn="1064900000001", plan_id="P",
+                            plan_name="Plan", amount_minor=3000, fee_minor=18, channel="card", cashier_id="01")
+        for step in path_to(end):
+            journal.update(txn, step)
+        journal.update(txn, end, topup_status=word)
+        rows[order] = txn
+    journal.close()
+    before = path.read_bytes()
+    status = json.loads(_status(_config(tmp_path, path), "--json").stdout)
+    assert status["given_back_open"] == [
+        {"txn_id": rows["O1"], "state": "voided", "order_id": "O1", "amount": "￥30.18", "topup": "reverse_unknown"},
+        {"txn_id": rows["O2"], "state": "refunded", "order_id": "O2", "amount": "￥30.18",
+         "topup": "reversing_late#1"}]
+    assert status["schema_version"] == 7 and status["schema_writable_from"] == 7
+    text = _status(_config(tmp_path, path)).stdout
+    assert "top-up maybe still on the SIM (the follow-up asks the carrier): 2" in text
+    assert f"#{rows['O2']} refunded O2 ￥30.18 top-up reversing_late#1" in text and " O3 " not in text
+    assert path.read_bytes() == before  # nothing written

@@ -84,8 +84,8 @@ def test_a_reverse_is_believed_when_the_order_query_shows_it_revoked(wechat) -> 
     assert sim.calls[:3] == ["/pay/orderquery", "/secapi/pay/reverse", "/pay/orderquery"]
     state = codec.decode(sim.answers["/pay/orderquery"][-1])
     assert state["trade_state"] == "REVOKED" and state["out_trade_no"] == "T1REVC"  # as the platform says it
-    never_seen = client.cancel("T1REVNEVER")  # closed for good before the customer could pay it
-    assert (never_seen.status, never_seen.reason) == ("cancelled", "merchant_cancelled")
+    never_seen = client.cancel("T1REVNEVER")  # the platform never had it: ORDERNOTEXIST, confirmed by the query
+    assert (never_seen.status, never_seen.reason) == ("cancelled", "not_found")
 
 
 def test_a_closeorder_answer_replayed_for_an_open_native_order_is_not_believed(wechat) -> None:

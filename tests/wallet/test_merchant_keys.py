@@ -156,3 +156,60 @@ def test_an_inconsistent_alipay_key_passes_the_boot_check_and_is_refused_on_firs
         assert good_key.query("NOPE4").status == "not_found" and Counting.requests == 1  # the counter counts
     finally:
         sim.stop()
+
+
+def test_the_wechat_client_key_is_read_once_and_ssl_loads_the_bytes_checked(tmp_path: Path, monkeypatch) -> None:
+    """The merchant API key (apiclient_key.pem) is opened once, through the 0600 / owner / no-symlink checks; ssl
+    gets those bytes. The file removed right after that read: the /secapi/ calls still present the certificate."""
+    from drivers import merchant_keys
+    from sim.backends.wallet import WalletSim
+    from sim.backends.wechatpay import WeChatPaySim
+
+    engine = WalletSim()
+    sim = WeChatPaySim(engine)
+    url = sim.start()
+    try:
+        assert sim.client_cert is not None
+        cert_file, key_file = sim.client_cert
+        read: list[str] = []
+        real = merchant_keys.read_private
+
+        def once(path: str, key: str, limit: int, **kw: bool) -> bytes:
+            data = real(path, key, limit, **kw)
+            read.append(key)
+            if key == "wechatpay.client_key_file":
+                os.unlink(path)  # from here on the path names nothing: only the bytes read can serve
+            return data
+
+        monkeypatch.setattr(merchant_keys, "read_private", once)
+        client = wechatpay_client(url=url, appid=sim.appid, mch_id=sim.mch_id,
+                                  api_key_file=sim.write_key(str(tmp_path / "api-key")), client_cert_file=cert_file,
+                                  client_key_file=key_file, ca_file=sim.ca_file)
+        assert read == ["wechatpay.api_key_file", "wechatpay.client_key_file"]
+        assert client.micropay("T1KEY1", engine.make_code("wechat"), 1004, "x").status == "paid"
+        assert client.cancel("T1KEY1").status == "refunded"  # /secapi/pay/reverse: the certificate was presented
+        assert "no_client_cert" not in sim.refused
+    finally:
+        sim.stop()
+
+
+def test_an_encrypted_wechat_client_key_is_refused_at_boot_never_a_passphrase_prompt(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(b"secret"))
+    api = _file(tmp_path / "api", b"a" * 32, 0o600)
+    key_file = _file(tmp_path / "apiclient_key.pem", encrypted, 0o600)
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "1900000109")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_file = _file(tmp_path / "apiclient_cert.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    with pytest.raises(ConfigError, match="client certificate not usable"):
+        wechatpay_client(url="https://127.0.0.1:1", appid="wx1", mch_id="1", api_key_file=api,
+                         client_cert_file=cert_file, client_key_file=key_file)
