@@ -47,8 +47,8 @@ def check_exception_file(pan: str, psn: str | None, exception_file: Container[st
         tvr.set(TvrBit.CARD_ON_EXCEPTION_FILE)
 
 
-def _get_data(tag: int) -> Step[bytes | None]:
-    response = yield from transmit(apdu.get_data(tag), f"GET DATA {tag:X}")
+def _get_data(tag: int, then: tuple[bytes, ...] = ()) -> Step[bytes | None]:
+    response = yield from transmit(apdu.get_data(tag), f"GET DATA {tag:X}", then=then)
     if not response.ok:
         return None
     try:
@@ -69,7 +69,7 @@ def manage_risk(amount: int, aid: AidConfig, card: Mapping[int, bytes], random_n
         tvr.set(TvrBit.SELECTED_RANDOMLY_FOR_ONLINE)
     lcol, ucol = card.get(0x9F14), card.get(0x9F23)
     if lcol and ucol:
-        atc = yield from _get_data(0x9F36)
+        atc = yield from _get_data(0x9F36, then=(apdu.get_data(0x9F13),))  # both asked whatever the first says
         last_online = yield from _get_data(0x9F13)
         if atc is None or last_online is None:
             tvr.set(TvrBit.LOWER_CONSECUTIVE_OFFLINE_LIMIT_EXCEEDED)

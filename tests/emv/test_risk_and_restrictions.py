@@ -49,6 +49,16 @@ def test_velocity_checking(atc, last_online, expected):
     assert _velocity(card, answers) == expected
 
 
+def test_velocity_checking_names_the_second_get_data_first():
+    """GET DATA 9F13 follows GET DATA 9F36 whatever it answers: a reader may run both in one exchange."""
+    step = manage_risk(500, AID, {0x9F14: b"\x05", 0x9F23: b"\x0a"}, 50, BitField(TvrBit, 5), BitField(TsiBit, 2))
+    first = next(step)
+    assert isinstance(first, SendApdu) and first.apdu[2:4] == b"\x9f\x36"
+    second = step.send(b"\x6a\x88")
+    assert isinstance(second, SendApdu) and first.then == (second.apdu,) and second.apdu[2:4] == b"\x9f\x13"
+    assert second.then == ()
+
+
 def test_no_velocity_check_without_lcol_and_ucol():
     assert _velocity({}, {}) == []
 
