@@ -56,6 +56,7 @@ _PLATFORM = "WeChat Pay"
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # out_trade_no: at most 32 characters
 _FEE = re.compile(r"[1-9][0-9]{0,11}")
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # 微信支付订单号: given once the customer paid
+IN_AIR_S = 120.0  # a payment request that got no answer may still reach the platform this long after (TCP, proxies)
 _FAILED: Mapping[str, str] = {"NOTENOUGH": "insufficient_balance", "AUTHCODEEXPIRE": "code_expired",
                               "AUTH_CODE_INVALID": "code_expired", "AUTH_CODE_ERROR": "code_expired"}
 _STATES: Mapping[str, WalletOrderStatus] = {
@@ -87,6 +88,7 @@ class WeChatPayClient:
         self._secapi = PlatformHttp(url, client_cert=client_cert, client_key_pem=client_key_pem,  # key read once
                                     **common)  # type: ignore[arg-type]
         self._prefix = self._http.path.rstrip("/")
+        self._unanswered: dict[str, float] = {}  # order id -> when (monotonic) its micropay went without an answer
 
     def __repr__(self) -> str:
         return f"WeChatPayClient({self._http.url!r}, appid={self.appid!r}, mch_id={self.mch_id!r})"
@@ -158,9 +160,9 @@ class WeChatPayClient:
             fields = self._call("/secapi/pay/reverse", {"out_trade_no": order_id}, write=True, secapi=True)
             if fields.get("result_code") == "SUCCESS":
                 paid = current is not None and current.status == WalletOrderStatus.PAID
-                return self._confirm_undone(order_id, "reverse", paid=paid)
+                return self._confirm_undone(order_id, "reverse", paid=paid, seen=_seen(current))
             if fields.get("err_code") == "ORDERNOTEXIST":  # never reached the platform: the query must agree
-                return self._confirm_never_seen(order_id)
+                return self._confirm_never_seen(order_id, seen=_seen(current))
             if fields.get("recall") != "Y":
                 break
         raise LinkError(f"{_PLATFORM} reverse {fields.get('err_code', '')}: {fields.get('err_code_des', '')}")
@@ -205,15 +207,19 @@ class WeChatPayClient:
                     log.warning("%s orderquery %s before the reverse failed twice: %s", _PLATFORM, order_id, exc)
         return None, ""
 
-    def _confirm_never_seen(self, order_id: str) -> WalletResult:
+    def _confirm_never_seen(self, order_id: str, *, seen: bool) -> WalletResult:
         """A reverse answered ``ORDERNOTEXIST``: believed only when the order query says so too (the answer names
-        no order); then nothing was ever charged. Anything else raises LinkError (the cancel stays pending)."""
+        no order); then nothing was ever charged. Never believed when the query before the reverse saw the order,
+        or while a micropay of it that got no answer may still arrive (``IN_AIR_S``): ORDERNOTEXIST answers name
+        no order, so a replayed one would pass, and a late payment would be charged after a final "never seen".
+        Anything else raises LinkError (the cancel stays pending and is tried again)."""
+        self._believable_never_seen(order_id, "reverse", seen)
         after, _trade_type = self._query(order_id)
         if after.status != WalletOrderStatus.NOT_FOUND:
             raise LinkError(f"{_PLATFORM} reverse answered ORDERNOTEXIST but orderquery says {after.status}")
         return _never_seen(order_id)
 
-    def _confirm_undone(self, order_id: str, api: str, *, paid: bool) -> WalletResult:
+    def _confirm_undone(self, order_id: str, api: str, *, paid: bool, seen: bool = False) -> WalletResult:
         """Believe a reverse / closeorder ``SUCCESS`` only once an order query shows the order undone.
 
         Those answers name no order (API v2: ``result_code`` and ``recall`` only), so a signed one captured for
@@ -231,9 +237,16 @@ class WeChatPayClient:
         if after.status == WalletOrderStatus.CANCELLED:
             return WalletResult(order_id, WalletOrderStatus.CANCELLED, "merchant_cancelled", after.message, "wechat")
         if after.status == WalletOrderStatus.NOT_FOUND and not paid:  # a reverse SUCCESS for an order never seen
+            self._believable_never_seen(order_id, api, seen)
             return _never_seen(order_id)
         raise LinkError(f"{_PLATFORM} {api} answered SUCCESS but orderquery says {after.status}: "
                         "the order is not undone")
+
+    def _believable_never_seen(self, order_id: str, api: str, seen: bool) -> None:
+        sent = self._unanswered.get(order_id)
+        if seen or (sent is not None and time.monotonic() - sent < IN_AIR_S):
+            why = "the order query before it saw the order" if seen else "its unanswered payment may still arrive"
+            raise LinkError(f"{_PLATFORM} {api}: 'order does not exist' not believed ({why}); the cancel stays pending")
 
     def _query(self, order_id: str) -> tuple[WalletResult, str]:
         _check(order_id)
@@ -285,7 +298,12 @@ class WeChatPayClient:
                 raise LocalProtocolError(str(exc)) from exc
         link = self._secapi if secapi else self._http
         tail = "; outcome unknown" if write else ""
-        status, raw = link.post(signed, "text/xml; charset=utf-8", self._prefix + api)
+        try:
+            status, raw = link.post(signed, "text/xml; charset=utf-8", self._prefix + api)
+        except LinkError:  # LinkTimeout too
+            if api == "/pay/micropay":  # no answer: the request may still reach the platform
+                self._unanswered[params["out_trade_no"]] = time.monotonic()
+            raise
         if status != 200:
             raise (LinkTimeout if write else LinkError)(f"{link.where}: HTTP {status}{tail}")
         try:
@@ -305,6 +323,10 @@ class WeChatPayClient:
             raise RemoteProtocolError(f"{_PLATFORM} answer to {api}: result_code missing or unknown{tail}",
                                       tag="result_code")
         return fields
+
+
+def _seen(current: WalletResult | None) -> bool:
+    return current is not None and current.status != WalletOrderStatus.NOT_FOUND
 
 
 def _never_seen(order_id: str) -> WalletResult:

@@ -17,6 +17,7 @@ import pytest
 from wechatpy.pay.utils import calculate_signature_hmac
 
 from drivers import wechatpay_codec as codec
+from drivers import wechatpay
 from drivers.wechatpay import WeChatPayClient
 from flows.ports import WalletOrderStatus
 from flows.testing import FakeJournal
@@ -101,9 +102,65 @@ def test_an_ordernotexist_replayed_over_a_paid_orders_reverse_is_not_believed(we
     captured = sim.answers["/secapi/pay/reverse"][-1]  # genuinely signed, names no order
     assert client.micropay("T1RVPAID", engine.make_code("wechat"), 3000, "x").status == "paid"
     sim.replay["/secapi/pay/reverse"] = captured
-    with pytest.raises(LinkError, match="ORDERNOTEXIST but orderquery says paid"):
+    with pytest.raises(LinkError, match="not believed .the order query before it saw the order"):
         client.cancel("T1RVPAID")
     assert engine.orders["T1RVPAID"].status == "paid"  # still taken: the cancel stays pending
+
+
+class ReplayingAfterReverse(Replaying):
+    """The attacker replays a captured ORDERNOTEXIST to the reverse and to every order query after it (both
+    answers name no order, so one capture fits any order of this merchant)."""
+
+    def handle(self, method: str, path: str, body: bytes, terminal_id: str,
+               client_cert: bool = False) -> tuple[int, bytes, str]:
+        if path == "/secapi/pay/reverse" and "/secapi/pay/reverse" in self.replay:
+            self.replay["/pay/orderquery"] = self.replay["notexist_query"]
+        return super().handle(method, path, body, terminal_id, client_cert)
+
+
+def test_ordernotexist_replayed_to_the_reverse_and_the_query_after_it_is_not_believed() -> None:
+    engine = WalletSim()
+    sim = ReplayingAfterReverse(engine)
+    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=3.0)
+    try:
+        client.cancel("T1RVGONE")
+        sim.replay["notexist_query"] = sim.answers["/pay/orderquery"][-1]
+        assert _signed(sim, sim.replay["notexist_query"])["err_code"] == "ORDERNOTEXIST"
+        assert client.micropay("T1RVPAY2", engine.make_code("wechat"), 3000, "x").status == "paid"
+        sim.replay["/secapi/pay/reverse"] = sim.answers["/secapi/pay/reverse"][-1]
+        with pytest.raises(LinkError, match="not believed"):
+            client.cancel("T1RVPAY2")  # the query before the reverse (genuine) saw it paid
+        assert engine.orders["T1RVPAY2"].status == "paid"  # the customer's money is still owed back: pending
+    finally:
+        sim.stop()
+
+
+class LosingPayments(Replaying):
+    """A code payment lost on its way (the terminal gets no answer; the platform never saw it)."""
+
+    def handle(self, method: str, path: str, body: bytes, terminal_id: str,
+               client_cert: bool = False) -> tuple[int, bytes, str]:
+        if path == "/pay/micropay":
+            time.sleep(0.8)  # past the client's time-out: no answer
+            return 502, b"", "text/plain"
+        return super().handle(method, path, body, terminal_id, client_cert)
+
+
+def test_ordernotexist_is_not_final_while_an_unanswered_payment_may_still_arrive(monkeypatch) -> None:
+    engine = WalletSim()
+    sim = LosingPayments(engine)
+    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=0.4)
+    try:
+        with pytest.raises(LinkError):
+            client.micropay("T1RVLOST", engine.make_code("wechat"), 1004, "x")
+        with pytest.raises(LinkError, match="unanswered payment may still arrive"):
+            client.cancel("T1RVLOST")  # a late arrival would be charged after a final "nothing charged"
+        assert "T1RVLOST" not in engine.orders
+        monkeypatch.setattr(wechatpay, "IN_AIR_S", 0.0)  # the request's lifetime has passed
+        result = client.cancel("T1RVLOST")
+        assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "not_found")
+    finally:
+        sim.stop()
 
 
 def test_recovery_records_a_paid_order_reversed_after_a_failed_query_as_reversed(wechat) -> None:
