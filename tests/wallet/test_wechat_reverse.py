@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 from wechatpy.pay.utils import calculate_signature_hmac
 
-from drivers import wechatpay_codec as codec
 from drivers import wechatpay
+from drivers import wechatpay_codec as codec
 from drivers.wechatpay import WeChatPayClient
 from flows.ports import WalletOrderStatus
 from flows.testing import FakeJournal
