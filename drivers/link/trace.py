@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from drivers.link.frames import ControlFrame, DataFrame, decode_frame, find_frame
+from drivers.link.frames import FRAGMENT, ControlFrame, DataFrame, decode_frame, find_frame
 from pos_errors import RemoteProtocolError
 
 __all__ = ["FrameTracer", "ByteCountTrace", "split_spy_url", "trace_line"]
@@ -44,6 +44,7 @@ class FrameTracer:
     def __init__(self, write: Callable[[str], None]) -> None:
         self._write = write
         self._buffers: dict[str, bytearray] = {}
+        self._in_pieces: dict[str, bool] = {}  # per direction: the last frame said more pieces follow
 
     def feed(self, direction: str, data: bytes) -> None:
         buffer = self._buffers.setdefault(direction, bytearray())
@@ -57,10 +58,9 @@ class FrameTracer:
                 return
             raw = bytes(buffer[:end - start])
             del buffer[:end - start]
-            self._write(f"{direction} {self._describe(raw)}")
+            self._write(f"{direction} {self._describe(raw, direction)}")
 
-    @staticmethod
-    def _describe(raw: bytes) -> str:
+    def _describe(self, raw: bytes, direction: str) -> str:
         try:
             frame = decode_frame(raw)
         except RemoteProtocolError:
@@ -76,6 +76,10 @@ class FrameTracer:
         elif getattr(frame, "ok_implied", False):
             cmd += " (OK implied, v3)"
         cmd += " (implied, v4)" if getattr(frame, "cmd_implied", False) else ""
+        continuing, more = self._in_pieces.get(direction, False), bool(getattr(frame, "more", False))
+        self._in_pieces[direction] = more or frame.cmd == FRAGMENT  # v1: the last piece has the real CMD
+        if continuing or more or frame.cmd == FRAGMENT:  # a piece may start or end inside a record (a PAN)
+            return f"{kind} SEQ {frame.seq} {cmd} len {len(data)} (a piece of a long message: bytes not shown)"
         shown = data[:_SHOWN_HEAD].hex(" ").upper()
         if len(data) > _TAIL_FROM:
             shown += " … " + data[-_SHOWN_TAIL:].hex(" ").upper()
