@@ -44,7 +44,7 @@ from terminal.machine import State
 from terminal.screens import Key, Screen
 from terminal.services import Services
 from terminal.views import Session
-from terminal.work import WorkContext, journal_writable, recover_all
+from terminal.work import WorkContext, given_back_rows, journal_writable, recover_all
 
 __all__ = ["TerminalApp", "Workers"]
 
@@ -201,12 +201,13 @@ class TerminalApp:
             if not journal_writable(self.services):
                 return
             self._feed(Notice((Msg("journal.resumed"),)))
-        if not (journal.open_transactions() or journal.saf_items()):
+        given_back = bool(given_back_rows(self.services))  # given back "anyway": the top-up may be on the SIM
+        if not (journal.open_transactions() or journal.saf_items() or given_back):
             return
         if not self._money.acquire(blocking=False):  # a payment (or settlement, void) is running
             return
         try:
-            report = recover_all(self.services)
+            report = recover_all(self.services, given_back=given_back)
         finally:
             self._money.release()
         if report.lines:

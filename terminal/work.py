@@ -77,11 +77,12 @@ def given_back_rows(sv: Services) -> list[TxnRecord]:
     return sv.journal.given_back_with_topup(GIVEN_BACK_OPEN)
 
 
-def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
+def recover_all(sv: Services, *, unknown: bool = False, given_back: bool = False) -> RecoveryReport:
     """Finish or undo every open card and wallet transaction, then drain SAF (the caller holds the money lock).
     ``unknown``: also ask the carrier what became of top-ups whose reversal was never answered, and take back those
     of sales given back while it was unreachable (boot, open items, settlement: not before every sale, where a
-    carrier outage would hold up the cashier)."""
+    carrier outage would hold up the cashier). ``given_back`` (the background follow-up): only the latter, and
+    only what changed is told (a carrier still unreachable is not repeated every round)."""
     report = recover(sv.journal, sv.host, sv.carrier, terminal_id=sv.settings.terminal.id,
                      merchant_id=sv.settings.terminal.merchant_id)
     if unknown:
@@ -90,6 +91,9 @@ def recover_all(sv: Services, *, unknown: bool = False) -> RecoveryReport:
         reapplying = sum(sv.journal.get(r.txn_id).state == TxnState.TOPUP_REAPPLY for r in rows)  # open, as recover
         asked += [take_back_late(sv.carrier, sv.journal, r) for r in given_back_rows(sv)]  # named, never blocking
         report = replace(report, lines=(*report.lines, *asked), still_open=report.still_open + reapplying)
+    elif given_back:
+        taken = [take_back_late(sv.carrier, sv.journal, r) for r in given_back_rows(sv)]
+        report = replace(report, lines=(*report.lines, *(m for m in taken if m.key != "givenback.still")))
     report = replace(report, lines=(*report.lines, *drain_saf(sv)))  # after reversals: see flows.saf
     wallet_rows = any(r.channel in WALLET_CHANNELS for r in sv.journal.open_transactions())
     if wallet_rows and sv.wallet_topup is not None:  # every platform set up, the [wallet] one or WeChat Pay / Alipay
