@@ -37,13 +37,17 @@ from drivers.http_keep import ConnectionKeeper, StaleConnection
 from drivers.secret_file import load_identity
 from pos_errors import ConfigError, LinkTimeout
 
-__all__ = ["PlatformHttp", "MAX_ANSWER"]
+__all__ = ["PlatformHttp", "MAX_ANSWER", "ServerError"]
 
 MAX_ANSWER = 64 * 1024
 
 
 def _no_crash_point(name: str) -> None:
     """The default crash-point hook: nothing happens."""
+
+
+class ServerError(LinkTimeout):
+    """The platform answered 5xx: an answer (its front end had the request and refused it), outcome unknown."""
 
 
 class PlatformHttp:
@@ -129,5 +133,5 @@ class PlatformHttp:
             else:
                 conn.close()
         if response.status >= 500:
-            raise LinkTimeout(f"{where}: HTTP {response.status}; outcome unknown")
+            raise ServerError(f"{where}: HTTP {response.status}; outcome unknown")
         return response.status, raw

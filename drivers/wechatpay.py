@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from drivers import wechatpay_codec as codec
-from drivers.platform_http import PlatformHttp
+from drivers.platform_http import PlatformHttp, ServerError
 from flows.ports import WalletOrderStatus, WalletResult
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
 
@@ -300,8 +300,8 @@ class WeChatPayClient:
         tail = "; outcome unknown" if write else ""
         try:
             status, raw = link.post(signed, "text/xml; charset=utf-8", self._prefix + api)
-        except LinkError:  # LinkTimeout too
-            if api == "/pay/micropay":  # no answer: the request may still reach the platform
+        except LinkError as exc:  # LinkTimeout too
+            if api == "/pay/micropay" and not isinstance(exc, ServerError):  # no answer: it may still arrive
                 self._unanswered[params["out_trade_no"]] = time.monotonic()
             raise
         if status != 200:
