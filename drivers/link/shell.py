@@ -38,6 +38,7 @@ __all__ = ["SerialLink"]
 
 log = logging.getLogger(__name__)
 _INF = float("inf")
+_EVENT_ORDER_S = 0.5  # longest a response waits for the events that came before it (a listener may be slow)
 
 
 class _Pending:
@@ -67,6 +68,8 @@ class SerialLink:
         self._serial: LinkPort | None = None
         self._pending: _Pending | None = None  # while set, its requesting thread runs the core's timers
         self._deferred: list[Event] = []  # for on_event, met by a requester: the reader thread delivers them
+        self._delivered = threading.Condition(self._lock)  # a requester waits on it for the events before its answer
+        self._deferred_total = self._delivered_total = 0
         self._quiet_until = 0.0  # the reader thread watches the port again from then (no request meanwhile)
         self._reader_due = _INF  # when the reader thread looks at the core next by itself (0: it is awake)
         self._reader_watches = True  # it waits on the port (else it is parked, off it)
@@ -133,6 +136,7 @@ class SerialLink:
                 late = (timer is not None and timer < self._reader_due) or not (burst or self._reader_watches)
             if late:
                 port.ring(READER)  # its next look would come after the core's next deadline, or it is parked
+            self._after_earlier_events()
             if pending.response is None:  # no error either: nothing came back in time
                 raise pending.error or DeviceTimeout(f"no response to command 0x{cmd:02X} in {timeout_s} s",
                                                      fault=DeviceFault.NO_ANSWER)
@@ -192,6 +196,7 @@ class SerialLink:
                 with self._lock:
                     self._reader_due = 0.0
                     events, self._deferred = self._deferred, []
+                    taken = len(events)
                     if (self._pending is None or not selectable) and self._owns(port):  # else the requester
                         if isinstance(port, SelectPort) and readable:  # reads and runs the timers
                             data = port.read_now()
@@ -203,6 +208,10 @@ class SerialLink:
                         gone = None
                 for event in events:
                     self._dispatch(event)
+                if taken:
+                    with self._lock:
+                        self._delivered_total += taken
+                        self._delivered.notify_all()
                 if gone is not None:
                     self._lost(gone)
         except (serial.SerialException, OSError) as exc:
@@ -242,9 +251,20 @@ class SerialLink:
             linked = isinstance(event, FrameAcked | LinkFailed) or (isinstance(event, FrameReceived)
                                                                      and is_response(event.cmd))
             (mine if linked else self._deferred).append(event)
+            self._deferred_total += not linked
         if len(mine) < len(events):
             port.ring(READER)
         return mine
+
+    def _after_earlier_events(self) -> None:
+        """A response returns only after the events that arrived before it reached ``on_event`` (a card inserted
+        before the answer to GET_STATUS must not be counted after it), delivered by the reader thread."""
+        if threading.current_thread() is self._thread:
+            return
+        with self._lock:
+            target = self._deferred_total
+            self._delivered.wait_for(lambda: self._delivered_total >= target or self._serial is None,
+                                     _EVENT_ORDER_S)
 
     def _dispatch(self, event: Event) -> None:
         pending = self._pending
