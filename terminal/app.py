@@ -104,6 +104,7 @@ class TerminalApp:
         self._cancel.cancel()
         self._events.put(_STOP)
         self._thread.join(timeout=5)
+        self._workers.wait_idle(5.0)  # a self-test or payment still running must not outlive the services
 
     def press(self, key: Key | str) -> None:
         self._events.put(KeyPressed(Key(key)))
@@ -224,13 +225,21 @@ class Workers:
         self.keep = keep
         self._idle: list[queue.SimpleQueue[tuple[str, Callable[[], None]]]] = []
         self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._busy = 0  # works running now
         self.started = 0  # threads started so far (tests)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no work runs (at most ``timeout_s``); True if none does."""
+        with self._done:
+            return self._done.wait_for(lambda: self._busy == 0, timeout_s)
 
     def run(self, name: str, job: Callable[[], None]) -> None:
         with self._lock:
             inbox = self._idle.pop() if self._idle else None
             if inbox is None:
                 self.started += 1
+            self._busy += 1
         if inbox is None:
             inbox = queue.SimpleQueue()
             threading.Thread(target=self._serve, args=(inbox,), name=name, daemon=True).start()
@@ -245,6 +254,8 @@ class Workers:
             except BaseException:  # noqa: BLE001 - a work reports its own failure; never let it end the worker
                 log.exception("work %s failed", me.name)
             with self._lock:
+                self._busy -= 1
+                self._done.notify_all()
                 if len(self._idle) >= self.keep:
                     return
                 self._idle.append(inbox)
