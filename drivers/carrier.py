@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
-from drivers.http_keep import ConnectionKeeper, StaleConnection
+from drivers.http_keep import ConnectionKeeper
 from drivers.secret_file import read_private
 from drivers.strict_json import decode as _decode
 from flows.ports import Plan, ReverseResult, SimInfo, TopupResult, TopupStatus
@@ -238,10 +238,8 @@ class CarrierClient:
         A kept connection the platform closed as the request went out (``StaleConnection``: no answer byte) is
         sent once more on a new connection, re-signed: every carrier request may be — the GETs change nothing,
         both POSTs are keyed by the terminal's order id, applied or reversed at most once by the platform."""
-        try:
-            return self._exchange(method, path, payload, outcome_unknown_after_send, self.connections.take())
-        except StaleConnection:
-            return self._exchange(method, path, payload, outcome_unknown_after_send, (self.connections.new(), False))
+        return self.connections.sent_again_if_stale(
+            lambda taken: self._exchange(method, path, payload, outcome_unknown_after_send, taken))
 
     def _exchange(self, method: str, path: str, payload: Mapping[str, Any] | None, outcome_unknown_after_send: bool,
                   taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, Any]:

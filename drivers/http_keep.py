@@ -27,11 +27,15 @@ import select
 import ssl
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from drivers.http_strict import Connection, TlsConnection
 from pos_errors import LinkError, LinkTimeout
 
 __all__ = ["ConnectionKeeper", "StaleConnection"]
+
+T = TypeVar("T")
 
 
 class StaleConnection(LinkTimeout):
@@ -62,6 +66,14 @@ class ConnectionKeeper:
                 return conn, True
             conn.close()
         return self.new(), False
+
+    def sent_again_if_stale(self, exchange: Callable[[tuple[http.client.HTTPConnection, bool]], T]) -> T:
+        """``exchange`` on ``take``'s connection; when that kept connection was closed under the request
+        (``StaleConnection``), once more on a new one. Only for requests the caller may send again (see above)."""
+        try:
+            return exchange(self.take())
+        except StaleConnection:
+            return exchange((self.new(), False))
 
     def new(self) -> http.client.HTTPConnection:
         """A new connection, not connected yet."""

@@ -33,7 +33,7 @@ import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from drivers.http_keep import ConnectionKeeper, StaleConnection
+from drivers.http_keep import ConnectionKeeper
 from drivers.secret_file import load_identity
 from pos_errors import ConfigError, LinkTimeout
 
@@ -100,10 +100,7 @@ class PlatformHttp:
         MAX_ANSWER + 1 bytes)."""
         if not callable(body):
             return self._post(body, content_type, path, self.connections.take())
-        try:
-            return self._post(body(), content_type, path, self.connections.take())
-        except StaleConnection:
-            return self._post(body(), content_type, path, (self.connections.new(), False))
+        return self.connections.sent_again_if_stale(lambda taken: self._post(body(), content_type, path, taken))
 
     def _post(self, body: bytes, content_type: str, path: str,
               taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, bytes]:

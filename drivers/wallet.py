@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drivers.carrier_sign import answer_string, sign_request, verify
-from drivers.http_keep import ConnectionKeeper, StaleConnection
+from drivers.http_keep import ConnectionKeeper
 from drivers.strict_json import decode as _decode
 from flows.ports import WalletResult, WalletStatus
 from pos_errors import ConfigError, LinkError, LinkTimeout, LocalProtocolError, RemoteProtocolError
@@ -148,10 +148,7 @@ class WalletClient:
         kept connection closed by the platform as it goes out (``StaleConnection``) is sent once more on a new
         connection, re-signed: every request may be — the query changes nothing, and micropay, QR order, cancel
         and refund are keyed by the terminal's order id (the platform answers a repeat with the stored order)."""
-        try:
-            return self._exchange(method, path, payload, unknown, self.connections.take())
-        except StaleConnection:
-            return self._exchange(method, path, payload, unknown, (self.connections.new(), False))
+        return self.connections.sent_again_if_stale(lambda taken: self._exchange(method, path, payload, unknown, taken))
 
     def _exchange(self, method: str, path: str, payload: Mapping[str, Any] | None, unknown: bool,
                   taken: tuple[http.client.HTTPConnection, bool]) -> tuple[int, Any]:
