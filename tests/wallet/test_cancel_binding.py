@@ -12,50 +12,13 @@ import json
 import pytest
 from alipay import AliPay
 from cryptography.hazmat.primitives import serialization
-from wechatpy.pay.utils import calculate_signature_hmac
 
 from drivers import wechatpay_codec as codec
 from drivers.alipay import AlipayClient
-from drivers.wechatpay import WeChatPayClient
 from pos_errors import LinkError, RemoteProtocolError
 from sim.backends.alipay import AlipaySim
 from sim.backends.wallet import WalletSim
-from sim.backends.wechatpay import WeChatPaySim
-
-
-class Replaying(WeChatPaySim):
-    """The strict platform, keeping every answer by API path; ``replay[path]`` answers that path instead."""
-
-    def __init__(self, engine: WalletSim) -> None:
-        super().__init__(engine)
-        self.answers: dict[str, list[bytes]] = {}
-        self.replay: dict[str, bytes] = {}
-
-    def handle(self, method: str, path: str, body: bytes, terminal_id: str,
-               client_cert: bool = False) -> tuple[int, bytes, str]:
-        if path in self.replay:
-            self.calls.append(path)
-            return 200, self.replay[path], "text/xml"
-        status, answer, ctype = super().handle(method, path, body, terminal_id, client_cert)
-        self.answers.setdefault(path, []).append(answer)
-        return status, answer, ctype
-
-
-@pytest.fixture
-def wechat():
-    engine = WalletSim(user_paying_s=0.2)
-    sim = Replaying(engine)
-    url = sim.start()
-    yield sim, engine, WeChatPayClient(url, **sim.client_options(), timeout_s=3.0)
-    sim.stop()
-
-
-def _genuine(sim: WeChatPaySim, raw: bytes) -> dict[str, str]:
-    """The answer's fields, after wechatpy (the oracle) agrees the platform signed it."""
-    fields = codec.decode(raw)
-    assert calculate_signature_hmac({k: v for k, v in fields.items() if k != "sign"},
-                                    sim.api_key.decode()) == fields["sign"]
-    return fields
+from tests.wallet.replaying import genuine
 
 
 def test_a_reverse_answer_replayed_for_a_paid_order_is_not_believed(wechat) -> None:
@@ -64,7 +27,7 @@ def test_a_reverse_answer_replayed_for_a_paid_order_is_not_believed(wechat) -> N
     assert unpaid.status == "user_paying"
     assert client.cancel("T1REVA").status == "cancelled"  # the real reverse of A: confirmed REVOKED
     captured = sim.answers["/secapi/pay/reverse"][-1]
-    fields = _genuine(sim, captured)
+    fields = genuine(sim, captured)
     assert fields["result_code"] == "SUCCESS" and "out_trade_no" not in fields  # names no order (API v2)
     assert client.micropay("T1REVB", engine.make_code("wechat"), 3000, "x").status == "paid"
     sim.replay["/secapi/pay/reverse"] = captured
@@ -94,7 +57,7 @@ def test_a_closeorder_answer_replayed_for_an_open_native_order_is_not_believed(w
     assert client.cancel("T1NATA").status == "cancelled"
     assert codec.decode(sim.answers["/pay/orderquery"][-1])["trade_state"] == "CLOSED"
     captured = sim.answers["/pay/closeorder"][-1]
-    assert "out_trade_no" not in _genuine(sim, captured)
+    assert "out_trade_no" not in genuine(sim, captured)
     assert client.create_qr_order("T1NATB", 2000, "x", 120).status == "waiting"
     sim.replay["/pay/closeorder"] = captured
     with pytest.raises(LinkError, match="not undone"):

@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from wechatpy.pay.utils import calculate_signature_hmac
 
 from drivers import wechatpay
 from drivers import wechatpay_codec as codec
@@ -27,24 +25,7 @@ from pos_errors import LinkError, LinkTimeout
 from sim.backends.wallet import WalletSim
 from sim.backends.wechatpay import platform_sign
 from tests.flows.fakes import FakeCarrier, FakeClock
-from tests.wallet.test_cancel_binding import Replaying
-
-
-@pytest.fixture
-def wechat() -> Iterator[tuple[Replaying, WalletSim, WeChatPayClient]]:
-    engine = WalletSim(user_paying_s=0.2)
-    sim = Replaying(engine)
-    url = sim.start()
-    yield sim, engine, WeChatPayClient(url, **sim.client_options(), timeout_s=3.0)
-    sim.stop()
-
-
-def _signed(sim: Replaying, raw: bytes) -> dict[str, str]:
-    """The answer's fields, once wechatpy agrees the platform signed them."""
-    fields = codec.decode(raw)
-    assert calculate_signature_hmac({k: v for k, v in fields.items() if k != "sign"},
-                                    sim.api_key.decode()) == fields["sign"]
-    return fields
+from tests.wallet.replaying import Replaying, client_of, genuine
 
 
 @pytest.mark.parametrize("failed_queries", [1, 2], ids=["first query failed", "both queries failed"])
@@ -57,7 +38,7 @@ def test_a_paid_order_reversed_after_a_failed_query_is_recorded_refunded(wechat,
     assert result.status == WalletOrderStatus.REFUNDED and result.transaction_id.startswith("42")
     assert sim.calls == ["/pay/orderquery", "/pay/orderquery", "/secapi/pay/reverse", "/pay/orderquery"]
     assert engine.orders["T1RVQ"].status == "refunded"  # the platform reversed it: the money went back
-    revoked = _signed(sim, sim.answers["/pay/orderquery"][-1])
+    revoked = genuine(sim, sim.answers["/pay/orderquery"][-1])
     assert (revoked["trade_state"], revoked["out_trade_no"]) == ("REVOKED", "T1RVQ") and revoked["transaction_id"]
 
 
@@ -68,7 +49,7 @@ def test_an_unpaid_order_reversed_after_failed_queries_is_recorded_cancelled(wec
     sim.fail_queries = 2
     result = client.cancel("T1RVU")
     assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "merchant_cancelled")
-    revoked = _signed(sim, sim.answers["/pay/orderquery"][-1])
+    revoked = genuine(sim, sim.answers["/pay/orderquery"][-1])
     assert revoked["trade_state"] == "REVOKED" and "transaction_id" not in revoked  # never paid
 
 
@@ -81,7 +62,7 @@ def test_a_repeated_cancel_of_a_paid_order_already_reversed_stays_refunded(wecha
     sim.calls.clear()
     assert client.cancel("T1RVR").status == WalletOrderStatus.REFUNDED
     assert sim.calls == ["/pay/orderquery"]  # REVOKED with its transaction id: undone already, money given back
-    revoked = _signed(sim, sim.answers["/pay/orderquery"][-1])
+    revoked = genuine(sim, sim.answers["/pay/orderquery"][-1])
     assert revoked["trade_state"] == "REVOKED" and revoked["transaction_id"]
 
 
@@ -91,7 +72,7 @@ def test_a_reverse_of_an_order_the_platform_never_saw_answers_ordernotexist(wech
     result = client.cancel("T1RVNONE")
     assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "not_found")
     assert sim.calls == ["/pay/orderquery", "/secapi/pay/reverse", "/pay/orderquery"]
-    answer = _signed(sim, sim.answers["/secapi/pay/reverse"][-1])
+    answer = genuine(sim, sim.answers["/secapi/pay/reverse"][-1])
     assert (answer["result_code"], answer["err_code"], answer["recall"]) == ("FAIL", "ORDERNOTEXIST", "N")
     assert "T1RVNONE" not in engine.orders  # nothing recorded at the platform
 
@@ -121,18 +102,15 @@ class ReplayingAfterReverse(Replaying):
 def test_ordernotexist_replayed_to_the_reverse_and_the_query_after_it_is_not_believed() -> None:
     engine = WalletSim()
     sim = ReplayingAfterReverse(engine)
-    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=3.0)
-    try:
+    with client_of(sim, 3.0) as client:
         client.cancel("T1RVGONE")
         sim.replay["notexist_query"] = sim.answers["/pay/orderquery"][-1]
-        assert _signed(sim, sim.replay["notexist_query"])["err_code"] == "ORDERNOTEXIST"
+        assert genuine(sim, sim.replay["notexist_query"])["err_code"] == "ORDERNOTEXIST"
         assert client.micropay("T1RVPAY2", engine.make_code("wechat"), 3000, "x").status == "paid"
         sim.replay["/secapi/pay/reverse"] = sim.answers["/secapi/pay/reverse"][-1]
         with pytest.raises(LinkError, match="not believed"):
             client.cancel("T1RVPAY2")  # the query before the reverse (genuine) saw it paid
         assert engine.orders["T1RVPAY2"].status == "paid"  # the customer's money is still owed back: pending
-    finally:
-        sim.stop()
 
 
 class LosingPayments(Replaying):
@@ -149,8 +127,7 @@ class LosingPayments(Replaying):
 def test_ordernotexist_is_not_final_while_an_unanswered_payment_may_still_arrive(monkeypatch) -> None:
     engine = WalletSim()
     sim = LosingPayments(engine)
-    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=0.4)
-    try:
+    with client_of(sim, 0.4) as client:
         with pytest.raises(LinkError):
             client.micropay("T1RVLOST", engine.make_code("wechat"), 1004, "x")
         with pytest.raises(LinkError, match="unanswered payment may still arrive"):
@@ -159,8 +136,6 @@ def test_ordernotexist_is_not_final_while_an_unanswered_payment_may_still_arrive
         monkeypatch.setattr(wechatpay, "IN_AIR_S", 0.0)  # the request's lifetime has passed
         result = client.cancel("T1RVLOST")
         assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "not_found")
-    finally:
-        sim.stop()
 
 
 def test_recovery_records_a_paid_order_reversed_after_a_failed_query_as_reversed(wechat) -> None:
@@ -199,13 +174,10 @@ class AnsweringSuccess(Replaying):
 def test_a_reverse_success_for_an_order_never_seen_ends_not_found_once_the_query_agrees() -> None:
     engine = WalletSim()
     sim = AnsweringSuccess(engine)
-    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=3.0)
-    try:
+    with client_of(sim, 3.0) as client:
         result = client.cancel("T1RVSUCC")
         assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "not_found")  # never stuck pending
         assert sim.calls == ["/pay/orderquery", "/secapi/pay/reverse", "/pay/orderquery"]
-    finally:
-        sim.stop()
 
 
 def test_a_reverse_of_a_payment_still_being_decided_closes_it_for_good() -> None:
@@ -214,18 +186,15 @@ def test_a_reverse_of_a_payment_still_being_decided_closes_it_for_good() -> None
     has written off as "nothing charged"."""
     engine = WalletSim(hang_s=1.5)
     sim = Replaying(engine)
-    client = WeChatPayClient(sim.start(), **sim.client_options(), timeout_s=0.5)
-    try:
+    with client_of(sim, 0.5) as client:
         with pytest.raises(LinkTimeout):
             client.micropay("T1RVHANG", engine.make_code("wechat", "no_answer"), 1004, "x")
         result = client.cancel("T1RVHANG")
         assert (result.status, result.reason) == (WalletOrderStatus.CANCELLED, "merchant_cancelled")
-        answer = _signed(sim, sim.answers["/secapi/pay/reverse"][-1])
+        answer = genuine(sim, sim.answers["/secapi/pay/reverse"][-1])
         assert (answer["result_code"], answer["recall"]) == ("SUCCESS", "N")
         deadline = time.monotonic() + 5.0
         while "T1RVHANG" in engine._receiving and time.monotonic() < deadline:  # noqa: SLF001 - still deciding
             time.sleep(0.05)
         assert "T1RVHANG" not in engine._receiving  # noqa: SLF001 - the late payment is done…
         assert engine.orders["T1RVHANG"].status == "cancelled"  # …and met the closed order: never charged
-    finally:
-        sim.stop()
