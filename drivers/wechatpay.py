@@ -302,7 +302,9 @@ class WeChatPayClient:
             status, raw = link.post(signed, "text/xml; charset=utf-8", self._prefix + api)
         except LinkError as exc:  # LinkTimeout too
             if api == "/pay/micropay" and not isinstance(exc, ServerError):  # no answer: it may still arrive
-                self._unanswered[params["out_trade_no"]] = time.monotonic()
+                now = time.monotonic()  # forget the ones past their lifetime: the record stays small
+                self._unanswered = {k: v for k, v in self._unanswered.items() if now - v < IN_AIR_S}
+                self._unanswered[params["out_trade_no"]] = now
             raise
         if status != 200:
             raise (LinkTimeout if write else LinkError)(f"{link.where}: HTTP {status}{tail}")
