@@ -110,9 +110,9 @@ def _subset(kinds):
 
 @pytest.mark.slow
 @pytest.mark.scenario
-# host_forged_a0 (master/session keys: the approval's 0210 replaced by an A0 without a MAC): cut at the 0200, the
-# sign-on that follows the A0 and the reversal; 4 cuts, about 5 s of one worker and 4 s of CPU (issue 17 item 5)
-@pytest.mark.parametrize("name", ["card_approve", "host_timeout", "host_forged_a0"])
+# host_forged_a0 (an A0 without a MAC) is cut in make crash-test only: 19 s of a worker under make test's load
+# took the suite past its 3 minutes on 2 cores (issue 17 item 5)
+@pytest.mark.parametrize("name", ["card_approve", "host_timeout"])
 def test_cut_points_of_the_sale_survive(name):
     sc = next(s for s in crash.SCENARIOS if s.name == name)
     kinds = crash.points_of(sc)
